@@ -230,12 +230,20 @@ export class RegistryClient {
     return { bytes, digest, mediaType };
   }
 
-  /** Reads a blob into memory (capped) and checks it hashes to its digest. */
-  async getBlob(repository: string, digest: Digest, maxBytes = DEFAULT_LIMITS.blobBytes): Promise<Buffer> {
+  /**
+   * Reads a blob into memory (capped) WITHOUT checking its digest. Only for callers that check it
+   * themselves and want to report a mismatch as a verdict rather than an error.
+   */
+  async getBlobUnverified(repository: string, digest: Digest, maxBytes = DEFAULT_LIMITS.blobBytes): Promise<Buffer> {
     assertDigest(digest);
     const res = await this.request(`/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull` });
     if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);
-    const bytes = await readCapped(res, maxBytes, `blob ${digest}`);
+    return readCapped(res, maxBytes, `blob ${digest}`);
+  }
+
+  /** Reads a blob into memory (capped) and checks it hashes to its digest. */
+  async getBlob(repository: string, digest: Digest, maxBytes = DEFAULT_LIMITS.blobBytes): Promise<Buffer> {
+    const bytes = await this.getBlobUnverified(repository, digest, maxBytes);
     const actual = sha256Digest(bytes);
     if (actual !== digest) throw new OciError("DIGEST_MISMATCH", `blob ${digest} has digest ${actual}`);
     return bytes;

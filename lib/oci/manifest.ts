@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { isDigest, OciError } from "./digest";
+import { OciError } from "./digest";
 import { isImageManifestMediaType, isIndexMediaType } from "./media-types";
 
-const digestSchema = z.string().refine(isDigest, "not a sha256 digest");
+const digestSchema = z.string().regex(/^sha256:[a-f0-9]{64}$/, "not a sha256 digest");
 const annotations = z.record(z.string(), z.string()).optional();
 
 export const descriptorSchema = z

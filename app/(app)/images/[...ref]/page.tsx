@@ -1,0 +1,188 @@
+import { notFound, redirect } from "next/navigation";
+import { getActor } from "@/lib/auth";
+import { isAppError } from "@/lib/errors";
+import { imagePath, imageRefFromSegments } from "@/lib/server/http/image-ref";
+import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
+import { db } from "@/lib/db";
+import { ApproveForm } from "@/components/approve-form";
+import { DigestChip } from "@/components/digest-chip";
+import { StageBadge, VerdictBadge } from "@/components/badges";
+
+export const dynamic = "force-dynamic";
+
+function bytes(n: number) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export default async function ImagePage({ params, searchParams }: { params: Promise<{ ref: string[] }>; searchParams: Promise<{ registry?: string }> }) {
+  const actor = await getActor();
+  if (!actor) redirect("/signin");
+  const [{ ref }, sp] = await Promise.all([params, searchParams]);
+  let image: ImageDetail;
+  try {
+    const { repository, digest } = imageRefFromSegments(ref);
+    image = await getImage({ actor, registry: sp.registry, repository, digest });
+  } catch (e) {
+    if (isAppError(e) && (e.code === "NOT_FOUND" || e.code === "INVALID_INPUT")) {
+      return (
+        <div className="rounded-lg border border-rose-200 bg-rose-50 p-6 text-rose-800" role="alert">
+          <h1 className="font-semibold">Image not found</h1>
+          <p className="mt-1 text-sm">{e.message}</p>
+        </div>
+      );
+    }
+    if (isAppError(e)) notFound();
+    throw e;
+  }
+  const stages = await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } });
+
+  return (
+    <div className="space-y-6">
+      <div>
+        <p className="font-mono text-sm text-slate-500">{image.registry}</p>
+        <h1 className="flex flex-wrap items-center gap-3 text-2xl font-semibold">
+          <span className="font-mono">{image.repository}</span>
+          <DigestChip digest={image.digest} />
+        </h1>
+        <p className="mt-1 break-all font-mono text-xs text-slate-500" data-testid="full-digest">{image.digest}</p>
+        <div className="mt-2 flex flex-wrap gap-2 text-xs">
+          {image.tags.map((t) => (
+            <span key={t.name} className="rounded bg-sky-50 px-1.5 py-0.5 font-mono text-sky-800">{t.name}</span>
+          ))}
+          <span className="text-slate-500">{image.mediaType}</span>
+          <span className="text-slate-500">· {bytes(image.size)}</span>
+          {image.platform && <span className="text-slate-500">· {image.platform}</span>}
+        </div>
+        {image.parentDigest && (
+          <p className="mt-2 text-sm text-slate-700">
+            Platform manifest of index <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.repository, image.parentDigest)}>{image.parentDigest.slice(0, 19)}</a>; approvals of the index cover it.
+          </p>
+        )}
+      </div>
+
+      <section aria-labelledby="stages-h">
+        <h2 id="stages-h" className="mb-2 text-lg font-semibold">Stages</h2>
+        <div className="grid gap-3 sm:grid-cols-3">
+          {(image.coveredBy?.stages ?? image.stages).map((s) => (
+            <div key={s.stage} className="rounded-lg border border-slate-200 bg-white p-3" data-testid={`stage-${s.stage}`}>
+              <div className="flex items-center justify-between">
+                <span className="font-medium">{s.stage}</span>
+                <StageBadge state={s.state} />
+              </div>
+              <p className="mt-1 text-xs text-slate-500">{s.detail}{s.approver ? ` · ${s.approver}` : ""}{s.approvedAt ? ` · ${new Date(s.approvedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}</p>
+            </div>
+          ))}
+        </div>
+        {image.coveredBy && <p className="mt-2 text-xs text-slate-500">Shown for the index {image.coveredBy.indexDigest.slice(0, 19)}, whose signature covers this platform.</p>}
+      </section>
+
+      {image.canApprove && <ApproveForm registry={image.registry} repository={image.repository} digest={image.digest} stages={stages.map((s) => s.name)} />}
+
+      <section aria-labelledby="sigs-h">
+        <h2 id="sigs-h" className="mb-2 text-lg font-semibold">Signature chain</h2>
+        <p className="mb-2 text-xs text-slate-500">
+          Every layer of the cosign <span className="font-mono">.sig</span> manifest for this digest{image.sigCheckedAt ? `, checked ${new Date(image.sigCheckedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}.
+        </p>
+        {image.signatures.length === 0 && <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">No signatures.</p>}
+        <ol className="space-y-3">
+          {image.signatures.map((s) => (
+            <li key={s.layerDigest} className="rounded-lg border border-slate-200 bg-white p-4" data-testid="signature" data-verdict={s.verdict}>
+              <div className="flex flex-wrap items-center gap-2">
+                <VerdictBadge verdict={s.verdict} />
+                <span className="text-sm" data-testid="signature-detail">{s.detail}</span>
+                {s.approval && <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs">stage {s.approval.stage} approval</span>}
+              </div>
+              <dl className="mt-3 grid grid-cols-[10rem_1fr] gap-x-3 gap-y-1 text-xs">
+                <dt className="text-slate-500">docker-reference</dt>
+                <dd className="break-all font-mono">{s.dockerReference ?? "–"}</dd>
+                <dt className="text-slate-500">names digest</dt>
+                <dd className="break-all font-mono">{s.payloadDigest ?? "–"}</dd>
+                <dt className="text-slate-500">key</dt>
+                <dd className="break-all font-mono">{s.key ? `${s.key.name} · ${s.key.fingerprint}` : "–"}</dd>
+                <dt className="text-slate-500">layer</dt>
+                <dd className="break-all font-mono">{s.layerDigest}</dd>
+                {s.optional && Object.keys(s.optional).length > 0 && (
+                  <>
+                    <dt className="text-slate-500">optional</dt>
+                    <dd className="font-mono">
+                      {Object.entries(s.optional).map(([k, v]) => (
+                        <div key={k} className="break-all"><span className="text-slate-500">{k}</span> = {typeof v === "string" ? v : JSON.stringify(v)}</div>
+                      ))}
+                    </dd>
+                  </>
+                )}
+              </dl>
+            </li>
+          ))}
+        </ol>
+      </section>
+
+      {image.approvals.length > 0 && (
+        <section aria-labelledby="appr-h">
+          <h2 id="appr-h" className="mb-2 text-lg font-semibold">Approvals</h2>
+          <table className="w-full overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
+            <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
+              <tr><th className="px-3 py-2">Stage</th><th className="px-3 py-2">Approver</th><th className="px-3 py-2">Comment</th><th className="px-3 py-2">Status</th><th className="px-3 py-2">Key</th><th className="px-3 py-2">When (UTC)</th></tr>
+            </thead>
+            <tbody>
+              {image.approvals.map((a) => (
+                <tr key={a.id} className="border-t border-slate-100" data-testid="approval">
+                  <td className="px-3 py-2">{a.stage}</td>
+                  <td className="px-3 py-2">{a.approver}</td>
+                  <td className="px-3 py-2">{a.comment}</td>
+                  <td className="px-3 py-2">{a.status === "signed" ? "signed" : <span className="text-sky-700" title={a.lastError ?? ""}>signing{a.lastError ? ` (retrying: ${a.lastError})` : ""}</span>}</td>
+                  <td className="px-3 py-2 font-mono text-xs">{a.key.name}</td>
+                  <td className="px-3 py-2 text-xs">{new Date(a.createdAt).toLocaleString("en-GB", { timeZone: "UTC" })}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+
+      <section aria-labelledby="man-h">
+        <h2 id="man-h" className="mb-2 text-lg font-semibold">{image.manifest.kind === "index" ? "Platforms" : "Manifest"}</h2>
+        {image.manifest.kind === "index" ? (
+          <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="platforms">
+            <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Platform</th><th className="px-3 py-2">Digest</th><th className="px-3 py-2">Size</th><th className="px-3 py-2">Covered by</th></tr></thead>
+            <tbody>
+              {image.manifest.platforms.map((p) => (
+                <tr key={p.digest} className="border-t border-slate-100">
+                  <td className="px-3 py-2">{p.os}/{p.architecture}{p.variant ? `/${p.variant}` : ""}</td>
+                  <td className="px-3 py-2"><DigestChip digest={p.digest} href={imagePath(image.repository, p.digest)} /></td>
+                  <td className="px-3 py-2 text-xs">{bytes(p.size)}</td>
+                  <td className="px-3 py-2 text-xs">{image.currentStage ? `stage ${image.currentStage} (index signature)` : "–"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm">
+            <p>Config <span className="font-mono text-xs">{image.manifest.config.mediaType}</span> <DigestChip digest={image.manifest.config.digest} /> {bytes(image.manifest.config.size)}</p>
+            <table className="w-full text-sm">
+              <thead className="text-left text-xs uppercase text-slate-500"><tr><th className="py-1">Layer</th><th className="py-1">Media type</th><th className="py-1">Size</th></tr></thead>
+              <tbody>
+                {image.manifest.layers.map((l, i) => (
+                  <tr key={`${l.digest}-${i}`} className="border-t border-slate-100"><td className="py-1"><DigestChip digest={l.digest} /></td><td className="py-1 font-mono text-xs">{l.mediaType}</td><td className="py-1 text-xs">{bytes(l.size)}</td></tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {Object.keys(image.manifest.annotations).length > 0 && (
+          <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs">
+            {Object.entries(image.manifest.annotations).map(([k, v]) => (
+              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{v}</dd></div>
+            ))}
+          </dl>
+        )}
+        <details className="mt-3">
+          <summary className="cursor-pointer text-sm text-slate-600">Raw manifest</summary>
+          <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{JSON.stringify(JSON.parse(image.rawManifest), null, 2)}</pre>
+        </details>
+      </section>
+    </div>
+  );
+}

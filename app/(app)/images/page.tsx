@@ -1,0 +1,5 @@
+import { ImagesTable } from "@/components/images-table";
+
+export default function ImagesPage() {
+  return <ImagesTable />;
+}

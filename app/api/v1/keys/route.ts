@@ -1,0 +1,9 @@
+import { apiHandler } from "@/lib/server/http/api-handler";
+import { listKeys } from "@/lib/server/keys/list-keys";
+
+export const dynamic = "force-dynamic";
+
+export const GET = apiHandler(async ({ actor }) => {
+  const { signingKeys, trustedKeys } = await listKeys({ actor });
+  return { keys: signingKeys, trustedKeys };
+});

@@ -1,0 +1,36 @@
+import { z } from "zod";
+
+// The only module that reads process.env. Parsed lazily so tests and the CLI can set variables first.
+const schema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  /** The registry the demo and a single-registry install use; created as registry "default" on first use. */
+  REGISTRY_URL: z.url().optional(),
+  /** Host clients pull the default registry from, when it differs from REGISTRY_URL's host. */
+  REGISTRY_PULL_NAME: z.string().optional(),
+  /** base64 of 32 random bytes; encrypts signing keys at rest (AES-256-GCM). */
+  IMPRIMATUR_MASTER_KEY: z.string().optional(),
+  NEXTAUTH_SECRET: z.string().min(16).optional(),
+  NEXTAUTH_URL: z.string().optional(),
+  /** Per-request timeout for registry calls, in milliseconds. */
+  REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+});
+
+export type Env = z.infer<typeof schema>;
+
+let cached: Env | undefined;
+
+export function env(): Env {
+  if (cached) return cached;
+  const r = schema.safeParse(process.env);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid environment: ${problems}`);
+  }
+  cached = r.data;
+  return cached;
+}
+
+/** For tests that change variables between cases. */
+export function resetEnvCache(): void {
+  cached = undefined;
+}

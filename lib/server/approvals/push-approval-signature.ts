@@ -1,0 +1,140 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { OciError, type Digest } from "../../oci/digest";
+import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+import { cosignTag } from "../../oci/reference";
+import { appendSignatureLayers } from "../../signing/sig-manifest";
+import { SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
+import type { Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { loadTrustedKeys } from "../keys/load-trusted-keys";
+import { refreshSignatures } from "../images/refresh-signatures";
+import { registryClient, toAppError } from "../registries/resolve-registry";
+
+// Namespace for the per-image advisory locks (first key of pg_advisory_xact_lock(int, int)).
+const SIG_LOCK_NAMESPACE = 0x5167;
+const MAX_MERGE_ROUNDS = 5;
+
+export interface PushApprovalSignatureOptions {
+  actor: Actor;
+  approvalId: string;
+}
+
+export type PushOutcome = { status: "signed"; layerDigest: string } | { status: "signing"; error: string };
+
+/**
+ * Writes the approval's signature layer into the image's cosign `.sig` manifest and marks it signed.
+ *
+ * Registries have no conditional PUT, so writers of one digest are serialized with a Postgres advisory
+ * lock (every replica shares it), and after each PUT the manifest is read back: any layer Postgres has
+ * recorded for this image but the registry lacks (another tool raced us) is merged in and PUT again.
+ */
+export async function pushApprovalSignature({ actor, approvalId }: PushApprovalSignatureOptions): Promise<PushOutcome> {
+  const approval = await db.approval.findUnique({
+    where: { id: approvalId },
+    include: { image: { include: { repository: { include: { registry: true } } } }, stage: true },
+  });
+  if (!approval) throw new AppError("NOT_FOUND", "no such approval");
+  if (approval.status === "signed") return { status: "signed", layerDigest: approval.layerDigest };
+  const { image } = approval;
+  const repository = image.repository.name;
+  const registry = image.repository.registry;
+  const digest = image.digest as Digest;
+  const client = registryClient(registry);
+  const tag = cosignTag(digest, "sig");
+
+  try {
+    await db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SIG_LOCK_NAMESPACE}::int, hashtext(${`${registry.id}/${repository}@${digest}`}))`;
+        const recorded = await tx.approval.findMany({
+          where: { imageId: image.id },
+          orderBy: { createdAt: "asc" },
+          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, stage: { select: { name: true } } },
+        });
+        const wanted: Descriptor[] = recorded.map((a) => ({
+          mediaType: MT.cosignSimpleSigning,
+          size: a.payload.byteLength,
+          digest: a.layerDigest as Digest,
+          annotations: { [SIGNATURE_ANNOTATION]: a.signature },
+        }));
+
+        let present = new Set<string>();
+        for (let round = 0; ; round++) {
+          const current = await readSigManifest(client, repository, tag);
+          present = new Set(current.manifest?.layers.map((l) => l.digest) ?? []);
+          const missing = wanted.filter((w) => !present.has(w.digest));
+          if (missing.length === 0) break;
+          if (round >= MAX_MERGE_ROUNDS) throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
+          for (const m of missing) {
+            const a = recorded.find((r) => r.layerDigest === m.digest)!;
+            await client.putBlob(repository, a.payload);
+          }
+          const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: missing });
+          await client.putBlob(repository, next.config);
+          await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
+        }
+
+        const now = new Date();
+        for (const a of recorded) {
+          if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
+          await tx.approval.update({ where: { id: a.id }, data: { status: "signed", signedAt: now, lastError: null } });
+          await appendAuditEvent(tx, {
+            actor,
+            action: "signature.push",
+            targetDigest: digest,
+            target: `${registry.name}/${repository}`,
+            detail: { approvalId: a.id, stage: a.stage.name, layerDigest: a.layerDigest, tag },
+          });
+        }
+      },
+      { timeout: 120_000, maxWait: 60_000 },
+    );
+  } catch (e) {
+    const err = toAppError(e, `pushing the signature to ${registry.name}`);
+    const message = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof AppError) || !["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "NOT_FOUND"].includes(err.code)) throw err;
+    await db.$transaction(async (tx) => {
+      await tx.approval.update({ where: { id: approvalId }, data: { lastError: message, attempts: { increment: 1 } } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "signature.push",
+        outcome: "failure",
+        targetDigest: digest,
+        target: `${registry.name}/${repository}`,
+        detail: { approvalId, error: message },
+      });
+    });
+    return { status: "signing", error: message };
+  }
+
+  // Show the new signature with its verdict right away; a failure here only delays that until the next sync.
+  try {
+    await refreshSignatures({ client, imageId: image.id, repository, digest, trustedKeys: await loadTrustedKeys() });
+  } catch (e) {
+    if (!(e instanceof OciError)) throw e;
+  }
+  return { status: "signed", layerDigest: approval.layerDigest };
+}
+
+async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
+  let fetched;
+  try {
+    fetched = await client.getManifest(repository, tag);
+  } catch (e) {
+    if (e instanceof OciError && e.code === "NOT_FOUND") return { manifest: null, config: null };
+    throw e;
+  }
+  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
+  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign signature manifest; refusing to overwrite it`);
+  let config: Record<string, unknown> | null = null;
+  try {
+    const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
+    if (raw && typeof raw === "object" && !Array.isArray(raw)) config = raw as Record<string, unknown>;
+  } catch (e) {
+    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
+  }
+  return { manifest: parsed.manifest, config };
+}

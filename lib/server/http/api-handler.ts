@@ -1,0 +1,89 @@
+import "server-only";
+import { NextResponse, type NextRequest } from "next/server";
+import { z } from "zod";
+import { getActor } from "../../auth";
+import { AppError, isAppError } from "../../errors";
+import { OciError } from "../../oci/digest";
+import { requireRole, type Actor, type Role } from "../actor";
+import { actorForToken } from "../auth/authenticate";
+import { recordAuditEvent } from "../audit/append-audit-event";
+
+type Ctx<P> = { params: Promise<P> };
+
+export interface HandlerArgs<P> {
+  req: NextRequest;
+  actor: Actor;
+  params: P;
+}
+
+/**
+ * The one wrapper for API routes: authenticate (Bearer token, else session cookie), check the role,
+ * run the handler, and map errors to `{ error: { code, message } }`. 401 and 403 are audited.
+ */
+export function apiHandler<P = Record<string, never>>(
+  handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
+  opts: { roles?: readonly Role[]; what?: string } = {},
+) {
+  return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
+    const target = `${req.method} ${req.nextUrl.pathname}`;
+    let actor: Actor | null = null;
+    try {
+      const authz = req.headers.get("authorization");
+      if (authz) {
+        const m = /^Bearer\s+(\S+)$/i.exec(authz);
+        actor = m?.[1] ? await actorForToken(m[1]) : null;
+        if (!actor) {
+          await recordAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
+          return json(new AppError("UNAUTHENTICATED", "invalid, expired or revoked API token").toJSON(), 401);
+        }
+      } else {
+        actor = await getActor();
+        if (!actor) {
+          await recordAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
+          return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
+        }
+      }
+      if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
+      const out = await handler({ req, actor, params: await ctx.params });
+      return out instanceof Response ? out : json(out, 200);
+    } catch (e) {
+      const err = e instanceof OciError ? new AppError(e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "INVALID_REFERENCE" ? "INVALID_INPUT" : "REGISTRY_ERROR", e.message) : e;
+      if (isAppError(err)) {
+        if (err.code === "FORBIDDEN" && actor) {
+          await recordAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
+        }
+        return json(err.toJSON(), err.status);
+      }
+      console.error(`[api] ${target} failed`, e);
+      return json(new AppError("INTERNAL", "internal error").toJSON(), 500);
+    }
+  };
+}
+
+function json(body: unknown, status: number): Response {
+  return NextResponse.json(body, { status, headers: { "cache-control": "no-store" } });
+}
+
+export function created(body: unknown): Response {
+  return json(body, 201);
+}
+
+/** Reads a JSON body and validates it; every problem is reported with its field. */
+export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T): Promise<z.infer<T>> {
+  const ct = req.headers.get("content-type") ?? "";
+  if (!ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
+  const text = await req.text();
+  if (text.length > 1024 * 1024) throw new AppError("BAD_REQUEST", "body is larger than 1 MiB");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new AppError("BAD_REQUEST", "body is not valid JSON");
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
+    throw new AppError("INVALID_INPUT", issues.join("; "), String(r.error.issues[0]?.path[0] ?? "body"));
+  }
+  return r.data;
+}

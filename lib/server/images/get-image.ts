@@ -1,0 +1,99 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import type { Digest } from "../../oci/digest";
+import { parseManifest, type Platform } from "../../oci/manifest";
+import type { Actor } from "../actor";
+import { hasRole } from "../actor";
+import { resolveRegistry } from "../registries/resolve-registry";
+import { stageStatuses } from "./stage-status";
+
+export interface GetImageOptions {
+  actor: Actor;
+  registry?: string | null;
+  repository: string;
+  digest: Digest;
+}
+
+/** One image by registry + repository + digest: manifest, signature chain with verdicts, stages, approvals. */
+export async function getImage({ actor, registry, repository, digest }: GetImageOptions) {
+  const reg = await resolveRegistry(registry);
+  const img = await db.image.findFirst({
+    where: { digest, repository: { name: repository, registryId: reg.id } },
+    include: {
+      repository: { include: { tags: { where: { digest } } } },
+      signatures: { orderBy: { position: "asc" } },
+      approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true } } } },
+    },
+  });
+  if (!img) throw new AppError("NOT_FOUND", `no image ${repository}@${digest} in registry ${reg.name} (run a sync if it was pushed recently)`);
+  const stages = await db.stage.findMany({ orderBy: { position: "asc" } });
+
+  // The approvals that cover a platform manifest are those of its index: cosign signs the index digest.
+  const parent = img.parentDigest
+    ? await db.image.findFirst({
+        where: { digest: img.parentDigest, repositoryId: img.repositoryId },
+        include: { signatures: true, approvals: { include: { approver: { select: { name: true } } } } },
+      })
+    : null;
+  const own = stageStatuses(stages, img.approvals, img.signatures);
+  const inherited = parent ? stageStatuses(stages, parent.approvals, parent.signatures) : null;
+
+  const parsed = parseManifest(img.manifest, img.mediaType);
+  const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));
+  return {
+    registry: reg.name,
+    repository,
+    digest: img.digest,
+    mediaType: img.mediaType,
+    size: img.size,
+    tags: img.repository.tags.map((t) => ({ name: t.name, updatedAt: t.updatedAt.toISOString() })),
+    parentDigest: img.parentDigest,
+    platform: img.os ? `${img.os}/${img.architecture ?? ""}${img.variant ? `/${img.variant}` : ""}` : null,
+    manifest:
+      parsed.kind === "manifest"
+        ? {
+            kind: "manifest" as const,
+            config: parsed.manifest.config,
+            layers: parsed.manifest.layers,
+            annotations: parsed.manifest.annotations ?? {},
+            subject: parsed.manifest.subject ?? null,
+          }
+        : { kind: "index" as const, platforms: (img.platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} },
+    rawManifest: Buffer.from(img.manifest).toString("utf8"),
+    signatures: img.signatures.map((s) => {
+      const a = ourLayers.get(s.layerDigest);
+      return {
+        layerDigest: s.layerDigest,
+        position: s.position,
+        verdict: s.verdict as "verified" | "unverified" | "invalid",
+        detail: s.detail,
+        key: s.keyName ? { name: s.keyName, fingerprint: s.keyFingerprint } : null,
+        dockerReference: s.dockerReference,
+        payloadDigest: s.payloadDigest,
+        optional: s.optional as Record<string, unknown> | null,
+        checkedAt: s.checkedAt.toISOString(),
+        approval: a ? { id: a.id, stage: a.stage.name } : null,
+      };
+    }),
+    sigCheckedAt: img.sigCheckedAt?.toISOString() ?? null,
+    stages: own.statuses,
+    currentStage: own.current,
+    coveredBy: parent && inherited ? { indexDigest: parent.digest, stages: inherited.statuses, currentStage: inherited.current } : null,
+    approvals: img.approvals.map((a) => ({
+      id: a.id,
+      stage: a.stage.name,
+      approver: a.approver.name,
+      comment: a.comment,
+      status: a.status,
+      createdAt: a.createdAt.toISOString(),
+      signedAt: a.signedAt?.toISOString() ?? null,
+      lastError: a.lastError,
+      key: a.signingKey,
+      layerDigest: a.layerDigest,
+    })),
+    canApprove: hasRole(actor, ["reviewer", "admin"]) && actor.kind === "user" && !img.parentDigest,
+  };
+}
+
+export type ImageDetail = Awaited<ReturnType<typeof getImage>>;

@@ -1,0 +1,80 @@
+import "server-only";
+import { bytes, db } from "../../db";
+import type { RegistryClient } from "../../oci/client";
+import { OciError, type Digest } from "../../oci/digest";
+import { indexPlatforms, parseManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+
+const MAX_INDEX_CHILDREN = 64;
+
+/**
+ * Fetches (unless given) and stores one manifest by digest. For an index, each platform manifest is
+ * stored too, marked with its parent. Known digests cost nothing: manifests are immutable.
+ */
+export async function storeManifest(opts: {
+  client: RegistryClient;
+  repositoryId: string;
+  repository: string;
+  digest: Digest;
+  parentDigest?: string | null;
+  fetched?: { bytes: Buffer; mediaType: string };
+}): Promise<{ id: string; created: boolean }> {
+  const { client, repositoryId, repository, digest } = opts;
+  const known = await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
+  if (known) {
+    await db.image.update({ where: { id: known.id }, data: { lastSeenAt: new Date() } });
+    return { id: known.id, created: false };
+  }
+  const fetched = opts.fetched ?? (await client.getManifest(repository, digest));
+  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
+  let os: string | null = null;
+  let architecture: string | null = null;
+  let variant: string | null = null;
+  let configDigest: string | null = null;
+  let platforms: object | undefined;
+  if (parsed.kind === "manifest") {
+    configDigest = parsed.manifest.config.digest;
+    const ct = parsed.manifest.config.mediaType;
+    if (ct === MT.ociConfig || ct === MT.dockerConfig) {
+      try {
+        const cfg = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 4 * 1024 * 1024)).toString("utf8")) as Record<string, unknown>;
+        os = typeof cfg.os === "string" && cfg.os ? cfg.os : null;
+        architecture = typeof cfg.architecture === "string" && cfg.architecture ? cfg.architecture : null;
+        variant = typeof cfg.variant === "string" ? cfg.variant : null;
+      } catch (e) {
+        if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
+      }
+    }
+  } else {
+    platforms = indexPlatforms(parsed.index);
+  }
+  const row = await db.image.upsert({
+    where: { repositoryId_digest: { repositoryId, digest } },
+    create: {
+      repositoryId,
+      digest,
+      mediaType: parsed.mediaType,
+      size: fetched.bytes.byteLength,
+      manifest: bytes(fetched.bytes),
+      configDigest,
+      os,
+      architecture,
+      variant,
+      platforms,
+      parentDigest: opts.parentDigest ?? null,
+    },
+    update: { lastSeenAt: new Date() },
+    select: { id: true },
+  });
+  if (parsed.kind === "index") {
+    for (const child of parsed.index.manifests.slice(0, MAX_INDEX_CHILDREN)) {
+      try {
+        await storeManifest({ client, repositoryId, repository, digest: child.digest as Digest, parentDigest: digest });
+      } catch (e) {
+        // A missing platform manifest (partial mirror) must not hide the index itself.
+        if (!(e instanceof OciError) || e.code !== "NOT_FOUND") throw e;
+      }
+    }
+  }
+  return { id: row.id, created: true };
+}

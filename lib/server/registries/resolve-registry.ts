@@ -1,0 +1,62 @@
+import "server-only";
+import { db } from "../../db";
+import { env } from "../../env";
+import { AppError } from "../../errors";
+import { OciError } from "../../oci/digest";
+import { RegistryClient } from "../../oci/client";
+
+export type RegistryRow = NonNullable<Awaited<ReturnType<typeof db.registry.findFirst>>>;
+
+/**
+ * Makes sure the registry named by REGISTRY_URL exists as registry "default", following the env if it changes
+ * (the demo's local registry may come back on another port).
+ */
+export async function ensureDefaultRegistry(): Promise<RegistryRow | null> {
+  const { REGISTRY_URL, REGISTRY_PULL_NAME } = env();
+  if (!REGISTRY_URL) return null;
+  const url = REGISTRY_URL.replace(/\/+$/, "");
+  const pullName = REGISTRY_PULL_NAME ?? null;
+  const existing = await db.registry.findUnique({ where: { name: "default" } });
+  if (existing && existing.url === url && existing.pullName === pullName) return existing;
+  return db.registry.upsert({ where: { name: "default" }, create: { name: "default", url, pullName }, update: { url, pullName } });
+}
+
+/** A registry by name, or the only one when no name is given. */
+export async function resolveRegistry(name?: string | null): Promise<RegistryRow> {
+  await ensureDefaultRegistry();
+  if (name) {
+    const r = await db.registry.findUnique({ where: { name } });
+    if (!r) throw new AppError("NOT_FOUND", `no registry named ${name}`, "registry");
+    return r;
+  }
+  const all = await db.registry.findMany({ take: 10, orderBy: { name: "asc" } });
+  if (all.length === 1) return all[0]!;
+  if (all.length === 0) throw new AppError("NOT_FOUND", "no registry is configured (set REGISTRY_URL)", "registry");
+  throw new AppError("INVALID_INPUT", `registry is required: several are configured (${all.map((r) => r.name).join(", ")})`, "registry");
+}
+
+export function registryClient(r: RegistryRow): RegistryClient {
+  return new RegistryClient({ url: r.url, timeoutMs: env().REGISTRY_TIMEOUT_MS });
+}
+
+/** Maps registry-client errors to the API's error codes, with a message a user can act on. */
+export function toAppError(e: unknown, what: string): unknown {
+  if (!(e instanceof OciError)) return e;
+  switch (e.code) {
+    case "NOT_FOUND":
+      return new AppError("NOT_FOUND", `${what}: ${e.message}`);
+    case "UNAVAILABLE":
+      return new AppError("REGISTRY_UNAVAILABLE", `${what}: ${e.message}`);
+    case "INVALID_REFERENCE":
+      return new AppError("INVALID_INPUT", e.message);
+    case "UNAUTHORIZED":
+    case "DIGEST_MISMATCH":
+    case "TOO_LARGE":
+    case "BAD_RESPONSE":
+      return new AppError("REGISTRY_ERROR", `${what}: ${e.message}`);
+    default: {
+      const never: never = e.code;
+      return never;
+    }
+  }
+}

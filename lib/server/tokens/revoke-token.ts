@@ -1,0 +1,21 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+
+/** Revokes by id or by the printed prefix. */
+export async function revokeToken({ actor, idOrPrefix }: { actor: Actor; idOrPrefix: string }) {
+  requireRole(actor, ["admin"], "revoking API tokens");
+  const isUuid = /^[0-9a-f-]{36}$/i.test(idOrPrefix);
+  const matches = await db.apiToken.findMany({ where: isUuid ? { id: idOrPrefix } : { prefix: idOrPrefix }, omit: { tokenHash: true } });
+  if (matches.length === 0) throw new AppError("NOT_FOUND", `no token ${idOrPrefix}`);
+  if (matches.length > 1) throw new AppError("INVALID_INPUT", `prefix ${idOrPrefix} matches ${matches.length} tokens; use the id`);
+  const t = matches[0]!;
+  if (t.revokedAt) return t;
+  return db.$transaction(async (tx) => {
+    const row = await tx.apiToken.update({ where: { id: t.id }, data: { revokedAt: new Date() }, omit: { tokenHash: true } });
+    await appendAuditEvent(tx, { actor, action: "token.revoke", target: t.prefix, detail: { tokenId: t.id } });
+    return row;
+  });
+}
