@@ -5,9 +5,9 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: { "@": root },
-    // `server-only` throws unless resolved under the react-server condition, as Next does for server code.
-    conditions: ["react-server", "node", "import", "default"],
+    // `server-only` throws unless resolved under the react-server condition, as Next does for server code;
+    // tests run server code directly, so it resolves to the package's own empty module.
+    alias: { "@": root, "server-only": `${root}node_modules/server-only/empty.js` },
   },
   test: {
     projects: [

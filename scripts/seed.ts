@@ -1,0 +1,109 @@
+// Idempotent demo seed: users, stages with their keys, real OCI images in the registry, the
+// upstream-signed publisher image with its .sig, and the publisher's key as a trusted key.
+// Running it twice creates nothing new.
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { db } from "../lib/db";
+import type { Actor, Role } from "../lib/server/actor";
+import { createUser } from "../lib/server/users/create-user";
+import { createSigningKey } from "../lib/server/keys/create-signing-key";
+import { addTrustedKey } from "../lib/server/keys/add-trusted-key";
+import { registryClient, resolveRegistry } from "../lib/server/registries/resolve-registry";
+import { syncRegistry } from "../lib/server/images/sync-registry";
+import { buildImage, pushImage, pushIndex, pushOciLayout } from "./lib/oci-build";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const FIXTURE = join(here, "fixtures", "upstream-cosign");
+
+export const DEMO_USERS: { email: string; name: string; role: Role; password: string }[] = [
+  { email: "admin@example.com", name: "Ada Admin", role: "admin", password: "admin-demo-pass" },
+  { email: "alice@example.com", name: "Alice Reviewer", role: "reviewer", password: "alice-demo-pass" },
+  { email: "bob@example.com", name: "Bob Reviewer", role: "reviewer", password: "bob-demo-pass" },
+  { email: "dev@example.com", name: "Dev Eloper", role: "developer", password: "dev-demo-pass" },
+  { email: "manager@example.com", name: "Morgan Manager", role: "manager", password: "manager-demo-pass" },
+];
+
+export const DEMO_STAGES = ["build", "test", "prod"] as const;
+
+const seedActor: Actor = { kind: "system", label: "seed" };
+
+export async function seedUsers(log: (s: string) => void = () => {}) {
+  for (const u of DEMO_USERS) {
+    if (await db.user.findUnique({ where: { email: u.email } })) continue;
+    await createUser({ actor: seedActor, email: u.email, name: u.name, role: u.role, password: u.password });
+    log(`created user ${u.email} (${u.role})`);
+  }
+}
+
+export async function seedStages(names: readonly string[] = DEMO_STAGES, log: (s: string) => void = () => {}) {
+  for (const [i, name] of names.entries()) {
+    const stage = await db.stage.upsert({ where: { name }, create: { name, position: i + 1 }, update: {} });
+    const key = await db.signingKey.findFirst({ where: { stageId: stage.id, revokedAt: null } });
+    if (!key) {
+      await createSigningKey({ actor: seedActor, name: `stage-${name}-key`, stageId: stage.id });
+      log(`generated ECDSA P-256 signing key for stage ${name}`);
+    }
+  }
+}
+
+/** Pushes the demo images; returns the digests by name. */
+export async function pushDemoImages(log: (s: string) => void = () => {}) {
+  const reg = await resolveRegistry();
+  const client = registryClient(reg);
+  const pushedFixture = await pushOciLayout(client, "publisher/base", join(FIXTURE, "oci-layout"));
+  const publisherDigest = pushedFixture.find((p) => p.tag === "1.0")!.digest;
+  const baseAnn = (name: string, digest: string) => ({ "org.opencontainers.image.base.name": name, "org.opencontainers.image.base.digest": digest });
+  const host = new URL(reg.url).host;
+
+  const hardened = (v: string) =>
+    buildImage({
+      architecture: "amd64",
+      layers: [
+        { "etc/os-release": `NAME="Imprimatur Demo Linux"\nVERSION_ID="${v}"\n`, "bin/sh": "#!/bin/true\n" },
+        { "etc/ssl/certs/ca-bundle.crt": `# demo CA bundle ${v}\n`, "etc/hardening.conf": `profile=cis-level-2\nversion=${v}\n` },
+      ],
+      labels: { "org.opencontainers.image.version": v, "org.opencontainers.image.vendor": "Platform Team" },
+      annotations: { ...baseAnn(`${host}/publisher/base:1.0`, publisherDigest), "org.opencontainers.image.title": "hardened base", "org.opencontainers.image.version": v },
+    });
+  const h10 = hardened("1.0");
+  const h11 = hardened("1.1");
+  await pushImage(client, "platform/base-hardened", h10, ["1.0"]);
+  await pushImage(client, "platform/base-hardened", h11, ["1.1", "latest"]);
+
+  const api = (v: string) =>
+    buildImage({
+      architecture: "amd64",
+      layers: [
+        { "etc/os-release": 'NAME="Imprimatur Demo Linux"\n', "bin/sh": "#!/bin/true\n" },
+        { "srv/payments/app.js": `console.log("payments-api ${v}");\n`, "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: v, dependencies: { express: "4.19.2", lodash: "4.17.21" } }) },
+      ],
+      cmd: ["node", "/srv/payments/app.js"],
+      labels: { "org.opencontainers.image.version": v, "org.opencontainers.image.source": "https://git.example.com/apps/payments-api" },
+      annotations: { ...baseAnn(`${host}/platform/base-hardened:1.1`, h11.digest), "org.opencontainers.image.version": v },
+    });
+  await pushImage(client, "apps/payments-api", api("2.3.0"), ["2.3.0"]);
+  await pushImage(client, "apps/payments-api", api("2.4.0"), ["2.4.0", "latest"]);
+
+  const web = (arch: string, variant?: string) =>
+    buildImage({
+      architecture: arch,
+      ...(variant ? { variant } : {}),
+      layers: [{ "usr/share/nginx/html/index.html": `<h1>web-frontend 1.0 (${arch})</h1>\n`, "etc/nginx/nginx.conf": "events {}\nhttp { server { listen 8080; } }\n" }],
+      cmd: ["nginx", "-g", "daemon off;"],
+      labels: { "org.opencontainers.image.version": "1.0" },
+    });
+  const webIndex = await pushIndex(client, "apps/web-frontend", [web("amd64"), web("arm64", "v8")], ["1.0", "latest"], { "org.opencontainers.image.version": "1.0" });
+  log(`pushed demo images to ${reg.url}: publisher/base, platform/base-hardened, apps/payments-api, apps/web-frontend (multi-platform)`);
+  return { publisherDigest, webIndex, hardened11: h11.digest };
+}
+
+export async function seedDemo(log: (s: string) => void = console.log) {
+  await seedUsers(log);
+  await seedStages(DEMO_STAGES, log);
+  const { created } = await addTrustedKey({ actor: seedActor, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") });
+  if (created) log("registered the publisher's public key as trusted key 'publisher'");
+  await pushDemoImages(log);
+  const r = await syncRegistry({ actor: seedActor });
+  log(`synced ${r.repositories} repositories, ${r.tags} tags (${r.newManifests} new manifests, ${r.signaturesChecked} signature layers checked)`);
+}
