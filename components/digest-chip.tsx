@@ -25,7 +25,14 @@ export function DigestChip({ digest, href }: { digest: string; href?: string }) 
         <span>sha256:{short}</span>
       )}
       <button type="button" onClick={copy} className="rounded px-1 text-slate-500 hover:bg-slate-200 hover:text-slate-800" aria-label={`Copy digest ${digest}`}>
-        {copied ? "✓" : "⧉"}
+        {copied ? (
+          "✓"
+        ) : (
+          <svg viewBox="0 0 16 16" className="h-3 w-3" fill="none" stroke="currentColor" strokeWidth="1.5" aria-hidden="true">
+            <rect x="5" y="5" width="9" height="9" rx="1.5" />
+            <path d="M11 5V3.5A1.5 1.5 0 0 0 9.5 2h-6A1.5 1.5 0 0 0 2 3.5v6A1.5 1.5 0 0 0 3.5 11H5" />
+          </svg>
+        )}
       </button>
     </span>
   );

@@ -16,13 +16,8 @@ import { buildImage, pushImage, pushIndex, pushOciLayout } from "./lib/oci-build
 const here = dirname(fileURLToPath(import.meta.url));
 export const FIXTURE = join(here, "fixtures", "upstream-cosign");
 
-export const DEMO_USERS: { email: string; name: string; role: Role; password: string }[] = [
-  { email: "admin@example.com", name: "Ada Admin", role: "admin", password: "admin-demo-pass" },
-  { email: "alice@example.com", name: "Alice Reviewer", role: "reviewer", password: "alice-demo-pass" },
-  { email: "bob@example.com", name: "Bob Reviewer", role: "reviewer", password: "bob-demo-pass" },
-  { email: "dev@example.com", name: "Dev Eloper", role: "developer", password: "dev-demo-pass" },
-  { email: "manager@example.com", name: "Morgan Manager", role: "manager", password: "manager-demo-pass" },
-];
+/** Demo logins; the passwords are printed by `npm run demo`. Never use them outside a demo. */
+export const DEMO_USERS = JSON.parse(readFileSync(join(here, "demo-users.json"), "utf8")) as { email: string; name: string; role: Role; password: string }[];
 
 export const DEMO_STAGES = ["build", "test", "prod"] as const;
 

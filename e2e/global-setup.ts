@@ -1,0 +1,61 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, startPostgres, startRegistry } from "../scripts/lib/services.mjs";
+import { migrate } from "../scripts/lib/migrate.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+async function waitFor(url: string, server: ChildProcess) {
+  for (let i = 0; i < 600; i++) {
+    if (server.exitCode !== null) throw new Error(`next start exited with ${server.exitCode}`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+export default async function globalSetup() {
+  const pg = await startPostgres({ database: "imprimatur_e2e" });
+  const registry = await startRegistry({});
+  await migrate(pg.url);
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: pg.url,
+    REGISTRY_URL: registry.url,
+    IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+    NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
+    NEXTAUTH_URL: `http://127.0.0.1:${port}`,
+    NEXT_TELEMETRY_DISABLED: "1",
+  };
+  delete env.REGISTRY_PULL_NAME;
+  const tsx = ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts")];
+  const seed = spawnSync(process.execPath, [...tsx, "seed"], { cwd: root, env, stdio: "inherit" });
+  if (seed.status !== 0) throw new Error("seeding the e2e database failed");
+  if (!existsSync(join(root, ".next", "BUILD_ID"))) {
+    const b = spawnSync(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, env, stdio: "inherit" });
+    if (b.status !== 0) throw new Error("next build failed");
+  }
+  const server = spawn(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+  await waitFor(`http://127.0.0.1:${port}/signin`, server);
+
+  // Specs read these to drive the browser and then check Postgres and the registry directly.
+  process.env.E2E_BASE_URL = `http://127.0.0.1:${port}`;
+  process.env.E2E_DATABASE_URL = pg.url;
+  process.env.E2E_REGISTRY_URL = registry.url;
+
+  return async () => {
+    server.kill("SIGTERM");
+    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
+    await registry.destroy();
+    await pg.stop();
+  };
+}
