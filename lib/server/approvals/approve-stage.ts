@@ -10,6 +10,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { findStageKey, signWithKey } from "../keys/load-stage-signer";
 import { registryClient, resolveRegistry, toAppError } from "../registries/resolve-registry";
 import { storeManifest } from "../images/store-manifest";
+import { ensureRepository } from "../registries/ensure-repository";
 import { pushApprovalSignature } from "./push-approval-signature";
 
 export interface ApproveStageOptions {
@@ -55,11 +56,7 @@ export async function approveStage({ actor, registry: registryName, repository, 
     if (!(e instanceof OciError && e.code === "UNAVAILABLE" && image)) throw toAppError(e, `checking ${repository}@${digest}`);
   }
   if (!image) {
-    const repo = repoRow ?? (await db.repository.upsert({
-      where: { registryId_name: { registryId: reg.id, name: repository } },
-      create: { registryId: reg.id, name: repository },
-      update: {},
-    }));
+    const repo = repoRow ?? (await ensureRepository(reg.id, repository));
     try {
       const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest });
       image = await db.image.findUniqueOrThrow({ where: { id: stored.id } });

@@ -48,9 +48,10 @@ export async function storeManifest(opts: {
   } else {
     platforms = indexPlatforms(parsed.index);
   }
-  const row = await db.image.upsert({
-    where: { repositoryId_digest: { repositoryId, digest } },
-    create: {
+  // ON CONFLICT DO NOTHING: a concurrent sync or approval may store the same digest at the same moment.
+  const inserted = await db.image.createMany({
+    skipDuplicates: true,
+    data: [{
       repositoryId,
       digest,
       mediaType: parsed.mediaType,
@@ -62,10 +63,9 @@ export async function storeManifest(opts: {
       variant,
       platforms,
       parentDigest: opts.parentDigest ?? null,
-    },
-    update: { lastSeenAt: new Date() },
-    select: { id: true },
+    }],
   });
+  const row = await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
   if (parsed.kind === "index") {
     for (const child of parsed.index.manifests.slice(0, MAX_INDEX_CHILDREN)) {
       try {
@@ -76,5 +76,5 @@ export async function storeManifest(opts: {
       }
     }
   }
-  return { id: row.id, created: true };
+  return { id: row.id, created: inserted.count === 1 };
 }

@@ -8,6 +8,7 @@ import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
 import { registryClient, resolveRegistry, toAppError } from "../registries/resolve-registry";
 import { storeManifest } from "./store-manifest";
+import { ensureRepository } from "../registries/ensure-repository";
 import { refreshSignatures } from "./refresh-signatures";
 
 export interface SyncRegistryOptions {
@@ -51,11 +52,7 @@ export async function syncRegistry({ actor, registry: name, repositories }: Sync
 
   for (const repository of names) {
     try {
-      const repo = await db.repository.upsert({
-        where: { registryId_name: { registryId: reg.id, name: repository } },
-        create: { registryId: reg.id, name: repository },
-        update: {},
-      });
+      const repo = await ensureRepository(reg.id, repository);
       const all: string[] = [];
       for await (const t of client.tags(repository)) all.push(t);
       const sigTags = new Set(all.filter((t) => t.endsWith(".sig")));
