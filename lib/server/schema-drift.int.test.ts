@@ -39,6 +39,7 @@ const column = (m: DmmfModel, field: string) => {
 };
 
 function expectedType(f: DmmfField): string {
+  if (f.isList) return `ARRAY:${expectedType({ ...f, isList: false }).replace("text", "_text")}`;
   if (f.kind === "enum") return `enum:${f.type}`;
   const native = f.nativeType?.[0];
   switch (f.type) {
@@ -88,9 +89,10 @@ describe("Prisma schema vs migrated database", () => {
       for (const f of scalar) {
         const c = cols.find((x) => x.column_name === (f.dbName ?? f.name));
         if (!c) continue;
-        const actual = c.data_type === "USER-DEFINED" ? `enum:${c.udt_name}` : c.data_type.startsWith("timestamp") ? `${c.data_type}(${c.datetime_precision})` : c.data_type;
+        const actual = c.data_type === "USER-DEFINED" ? `enum:${c.udt_name}` : c.data_type === "ARRAY" ? `ARRAY:${c.udt_name}` : c.data_type.startsWith("timestamp") ? `${c.data_type}(${c.datetime_precision})` : c.data_type;
         if (actual !== expectedType(f)) problems.push(`${table(m)}.${c.column_name}: type ${actual}, schema wants ${expectedType(f)}`);
-        if ((c.is_nullable === "NO") !== f.isRequired) problems.push(`${table(m)}.${c.column_name}: nullable=${c.is_nullable}, schema required=${f.isRequired}`);
+        // Prisma creates scalar-list columns without NOT NULL.
+        if (!f.isList && (c.is_nullable === "NO") !== f.isRequired) problems.push(`${table(m)}.${c.column_name}: nullable=${c.is_nullable}, schema required=${f.isRequired}`);
         // Prisma applies uuid()/cuid() in the client; every other default must exist in the database.
         const dbSide = f.hasDefaultValue && !(typeof f.default === "object" && f.default && ["uuid", "cuid"].includes((f.default as { name?: string }).name ?? ""));
         if (dbSide !== (c.column_default !== null)) problems.push(`${table(m)}.${c.column_name}: db default ${c.column_default}, schema default ${JSON.stringify(f.default)}`);
