@@ -1,110 +1,173 @@
 "use client";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { usePathname, useRouter, useSearchParams } from "next/navigation";
+import { useEffect, useState } from "react";
 import { api } from "./api";
 import { DigestChip } from "./digest-chip";
+import { SyncButton } from "./sync-button";
 
-interface ImageRow {
+interface Item {
+  registry: string;
+  repository: string;
   digest: string;
   tags: string[];
   mediaType: string;
   platforms: string[];
   signatures: number;
   verifiedSignatures: number;
+  artifacts: number;
   currentStage: string | null;
+  stages: { stage: string; state: string }[];
   pendingSignatures: number;
+  deleted: string | null;
+  warnings: string[];
 }
-interface RepoRow {
-  registry: string;
-  repository: string;
-  images: ImageRow[];
-}
-interface SyncResult {
-  repositories: number;
-  tags: number;
-  newManifests: number;
-  errors: { repository: string; message: string }[];
-  durationMs: number;
+interface Page {
+  items: Item[];
+  total: number;
+  page: number;
+  pageSize: number;
+  pages: number;
 }
 
 function mediaTypeLabel(mt: string) {
   if (mt.includes("image.index") || mt.includes("manifest.list")) return "index";
   if (mt.includes("docker.distribution.manifest.v2")) return "docker manifest";
-  return "oci manifest";
+  if (mt.includes("oci.image.manifest")) return "oci manifest";
+  return "unknown";
 }
 
-export function ImagesTable() {
-  const qc = useQueryClient();
-  const [q, setQ] = useState("");
-  const images = useQuery({ queryKey: ["images"], queryFn: () => api<{ repositories: RepoRow[] }>("/api/v1/images") });
-  const sync = useMutation({
-    mutationFn: () => api<SyncResult>("/api/v1/sync", { method: "POST", body: "{}" }),
-    onSuccess: () => qc.invalidateQueries({ queryKey: ["images"] }),
-  });
-  const repos = (images.data?.repositories ?? []).filter((r) => !q || r.repository.includes(q.toLowerCase()));
-  const multiRegistry = new Set(images.data?.repositories.map((r) => r.registry)).size > 1;
+const FILTERS = ["registry", "repository", "tag", "digest", "signed", "stage", "deleted", "sort", "dir", "page"] as const;
+
+/** The image list. Filters, sort and page live in the URL, so a view can be shared as a link. */
+export function ImagesTable({ registries, stages }: { registries: string[]; stages: string[] }) {
+  const router = useRouter();
+  const pathname = usePathname();
+  const sp = useSearchParams();
+  const qs = new URLSearchParams();
+  for (const f of FILTERS) {
+    const v = sp.get(f);
+    if (v) qs.set(f, v);
+  }
+  const key = qs.toString();
+  const images = useQuery({ queryKey: ["images", key], queryFn: () => api<Page>(`/api/v1/images?${key}`), placeholderData: (prev) => prev });
+  const set = (changes: Record<string, string | null>) => {
+    const next = new URLSearchParams(sp.toString());
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    if (!("page" in changes)) next.delete("page");
+    router.replace(`${pathname}?${next.toString()}`);
+  };
+  const [text, setText] = useState({ repository: sp.get("repository") ?? "", tag: sp.get("tag") ?? "", digest: sp.get("digest") ?? "" });
+  useEffect(() => {
+    const t = setTimeout(() => {
+      if (text.repository !== (sp.get("repository") ?? "") || text.tag !== (sp.get("tag") ?? "") || text.digest !== (sp.get("digest") ?? "")) set(text);
+    }, 300);
+    return () => clearTimeout(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [text]);
+  const data = images.data;
+  const multiRegistry = registries.length > 1;
+  const select = "rounded border border-slate-300 px-2 py-1.5 text-sm";
 
   return (
     <div className="space-y-4">
-      <div className="flex items-center gap-3">
+      <div className="flex flex-wrap items-center gap-3">
         <h1 className="text-2xl font-semibold">Images</h1>
-        <input value={q} onChange={(e) => setQ(e.target.value)} placeholder="Filter repositories" className="ml-4 w-64 rounded border border-slate-300 px-3 py-1.5 text-sm" />
-        <div className="ml-auto flex items-center gap-3">
-          {sync.data && (
-            <span className="text-sm text-slate-600" role="status">
-              Synced {sync.data.repositories} repositories, {sync.data.tags} tags, {sync.data.newManifests} new manifests in {(sync.data.durationMs / 1000).toFixed(1)} s
-              {sync.data.errors.length > 0 && <span className="text-rose-700"> · {sync.data.errors.length} errors: {sync.data.errors.map((e) => `${e.repository}: ${e.message}`).join("; ")}</span>}
-            </span>
-          )}
-          {sync.error && <span className="text-sm text-rose-700" role="alert">Sync failed: {sync.error.message}</span>}
-          <button type="button" onClick={() => sync.mutate()} disabled={sync.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-700 disabled:opacity-60">
-            {sync.isPending ? "Syncing…" : "Sync now"}
-          </button>
-        </div>
+        <div className="ml-auto"><SyncButton registry={sp.get("registry") ?? (registries.length === 1 ? registries[0] : undefined)} /></div>
+      </div>
+      <div className="flex flex-wrap gap-2" data-testid="filters">
+        {multiRegistry && (
+          <select aria-label="Registry" className={select} value={sp.get("registry") ?? ""} onChange={(e) => set({ registry: e.target.value || null })}>
+            <option value="">All registries</option>
+            {registries.map((r) => <option key={r} value={r}>{r}</option>)}
+          </select>
+        )}
+        <input aria-label="Repository" placeholder="Repository" value={text.repository} onChange={(e) => setText({ ...text, repository: e.target.value })} className={`${select} w-48`} />
+        <input aria-label="Tag" placeholder="Tag" value={text.tag} onChange={(e) => setText({ ...text, tag: e.target.value })} className={`${select} w-32`} />
+        <input aria-label="Digest prefix" placeholder="Digest prefix" value={text.digest} onChange={(e) => setText({ ...text, digest: e.target.value.trim() })} className={`${select} w-40 font-mono`} />
+        <select aria-label="Signatures" className={select} value={sp.get("signed") ?? "any"} onChange={(e) => set({ signed: e.target.value === "any" ? null : e.target.value })}>
+          <option value="any">Signed or not</option>
+          <option value="signed">Signed</option>
+          <option value="verified">Verified signature</option>
+          <option value="unsigned">Unsigned</option>
+        </select>
+        <select aria-label="Stage" className={select} value={sp.get("stage") ?? ""} onChange={(e) => set({ stage: e.target.value || null })}>
+          <option value="">Any stage</option>
+          <option value="none">No stage passed</option>
+          {stages.map((s) => <option key={s} value={s}>Passed {s}</option>)}
+        </select>
+        <select aria-label="Deleted" className={select} value={sp.get("deleted") ?? "hide"} onChange={(e) => set({ deleted: e.target.value === "hide" ? null : e.target.value })}>
+          <option value="hide">Present in registry</option>
+          <option value="show">Include deleted</option>
+          <option value="only">Deleted only</option>
+        </select>
+        <select aria-label="Sort" className={select} value={`${sp.get("sort") ?? "repository"}:${sp.get("dir") ?? "asc"}`} onChange={(e) => { const [sort, dir] = e.target.value.split(":"); set({ sort: sort === "repository" ? null : sort!, dir: dir === "asc" ? null : dir! }); }}>
+          <option value="repository:asc">Repository A→Z</option>
+          <option value="repository:desc">Repository Z→A</option>
+          <option value="seen:desc">Recently seen</option>
+          <option value="created:desc">Newest build</option>
+          <option value="created:asc">Oldest build</option>
+        </select>
       </div>
       {images.isLoading && <p className="text-slate-500">Loading…</p>}
       {images.error && <p className="text-rose-700" role="alert">Could not load images: {images.error.message}</p>}
-      {images.data && repos.length === 0 && <p className="text-slate-500">No images yet. Press “Sync now” to read the registry.</p>}
-      {repos.map((repo) => (
-        <section key={`${repo.registry}/${repo.repository}`} className="overflow-hidden rounded-lg border border-slate-200 bg-white" data-testid="repository">
-          <h2 className="border-b border-slate-200 bg-slate-50 px-4 py-2 font-mono text-sm font-semibold">
-            {multiRegistry && <span className="text-slate-500">{repo.registry}/</span>}
-            {repo.repository}
-          </h2>
+      {data && data.total === 0 && <p className="text-slate-500">No images match. Press “Sync now” to read the registry, or change the filters.</p>}
+      {data && data.total > 0 && (
+        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white">
           <table className="w-full text-sm">
-            <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
+            <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500">
               <tr>
-                <th className="px-4 py-2">Tags</th>
-                <th className="px-4 py-2">Digest</th>
-                <th className="px-4 py-2">Type</th>
-                <th className="px-4 py-2">Platforms</th>
-                <th className="px-4 py-2">Signatures</th>
-                <th className="px-4 py-2">Stage</th>
+                <th className="px-3 py-2">Repository</th>
+                <th className="px-3 py-2">Tags</th>
+                <th className="px-3 py-2">Digest</th>
+                <th className="px-3 py-2">Type</th>
+                <th className="px-3 py-2">Platforms</th>
+                <th className="px-3 py-2">Signatures</th>
+                <th className="px-3 py-2">Stages</th>
               </tr>
             </thead>
             <tbody>
-              {repo.images.map((img) => {
-                const href = `/images/${repo.repository}@${img.digest}${multiRegistry ? `?registry=${encodeURIComponent(repo.registry)}` : ""}`;
+              {data.items.map((img) => {
+                const href = `/images/${img.repository}@${img.digest}${multiRegistry ? `?registry=${encodeURIComponent(img.registry)}` : ""}`;
                 return (
-                  <tr key={img.digest} className="border-t border-slate-100" data-testid="image-row">
-                    <td className="px-4 py-2">
+                  <tr key={`${img.registry}/${img.repository}@${img.digest}`} className="border-t border-slate-100 align-top" data-testid="image-row" data-repository={img.repository}>
+                    <td className="px-3 py-2 font-mono text-xs">{multiRegistry && <span className="text-slate-400">{img.registry}/</span>}{img.repository}{img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}</td>
+                    <td className="px-3 py-2">
                       {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-400">untagged</span>}
+                      {img.warnings.map((w) => <div key={w} className="mt-1 text-xs text-amber-800" data-testid="tag-warning">⚠ {w}</div>)}
                     </td>
-                    <td className="px-4 py-2"><DigestChip digest={img.digest} href={href} /></td>
-                    <td className="px-4 py-2 text-xs text-slate-600" title={img.mediaType}>{mediaTypeLabel(img.mediaType)}</td>
-                    <td className="px-4 py-2 text-xs text-slate-600">{img.platforms.join(", ") || "–"}</td>
-                    <td className="px-4 py-2 text-xs" data-testid="sig-count">
+                    <td className="px-3 py-2"><DigestChip digest={img.digest} href={href} /></td>
+                    <td className="px-3 py-2 text-xs text-slate-600" title={img.mediaType}>{mediaTypeLabel(img.mediaType)}</td>
+                    <td className="px-3 py-2 text-xs text-slate-600">{img.platforms.join(", ") || "–"}</td>
+                    <td className="px-3 py-2 text-xs" data-testid="sig-count">
                       {img.signatures === 0 ? <span className="text-slate-400">none</span> : <span>{img.verifiedSignatures} of {img.signatures} verified</span>}
                       {img.pendingSignatures > 0 && <span className="ml-1 text-sky-700">({img.pendingSignatures} pending)</span>}
                     </td>
-                    <td className="px-4 py-2 text-xs">{img.currentStage ? <span className="rounded bg-emerald-100 px-1.5 py-0.5 font-medium text-emerald-800">{img.currentStage}</span> : <span className="text-slate-400">–</span>}</td>
+                    <td className="px-3 py-2 text-xs" data-testid="stage-chain">
+                      {img.stages.map((s, i) => (
+                        <span key={s.stage}>
+                          {i > 0 && <span className="text-slate-300"> · </span>}
+                          <span className={s.state === "approved" ? "text-emerald-700" : s.state === "signature pending" ? "text-sky-700" : "text-slate-400"}>
+                            {s.stage} {s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–"}
+                          </span>
+                        </span>
+                      ))}
+                    </td>
                   </tr>
                 );
               })}
             </tbody>
           </table>
-        </section>
-      ))}
+          <div className="flex items-center gap-3 border-t border-slate-200 bg-slate-50 px-3 py-2 text-sm">
+            <span data-testid="page-info">{(data.page - 1) * data.pageSize + 1}–{Math.min(data.page * data.pageSize, data.total)} of {data.total}</span>
+            <button type="button" className="ml-auto rounded border border-slate-300 px-2 py-1 disabled:opacity-40" disabled={data.page <= 1} onClick={() => set({ page: String(data.page - 1) })}>Previous</button>
+            <button type="button" className="rounded border border-slate-300 px-2 py-1 disabled:opacity-40" disabled={data.page >= data.pages} onClick={() => set({ page: String(data.page + 1) })}>Next</button>
+          </div>
+        </div>
+      )}
     </div>
   );
 }

@@ -25,7 +25,7 @@ test("a wrong password shows an error and is audited as a failed sign-in", async
 test("alice approves stage test in the browser and sees the new signature verified", async ({ page }) => {
   await signIn(page, "alice@example.com", "alice-demo-pass");
   await page.goto(`${base()}/images`);
-  const row = page.getByTestId("repository").filter({ hasText: "publisher/base" }).getByTestId("image-row");
+  const row = page.locator('[data-testid="image-row"][data-repository="publisher/base"]');
   await expect(row.getByTestId("sig-count")).toHaveText("1 of 1 verified");
   await row.getByTestId("digest-link").click();
   await expect(page.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
@@ -65,7 +65,7 @@ test("alice approves stage test in the browser and sees the new signature verifi
 test("a multi-platform index is approved by its index digest and its platforms show as covered", async ({ page }) => {
   await signIn(page, "bob@example.com", "bob-demo-pass");
   await page.goto(`${base()}/images`);
-  const row = page.getByTestId("repository").filter({ hasText: "apps/web-frontend" }).getByTestId("image-row");
+  const row = page.locator('[data-testid="image-row"][data-repository="apps/web-frontend"]');
   await expect(row).toContainText("linux/arm64/v8");
   await row.getByTestId("digest-link").click();
   await expect(page.getByTestId("platforms")).toContainText("linux/amd64");

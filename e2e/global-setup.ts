@@ -25,6 +25,8 @@ async function waitFor(url: string, server: ChildProcess) {
 export default async function globalSetup() {
   const pg = await startPostgres({ database: "imprimatur_e2e" });
   const registry = await startRegistry({});
+  // A second registry, for the admin to add in the browser.
+  const registry2 = await startRegistry({});
   await migrate(pg.url);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -51,11 +53,14 @@ export default async function globalSetup() {
   process.env.E2E_BASE_URL = `http://127.0.0.1:${port}`;
   process.env.E2E_DATABASE_URL = pg.url;
   process.env.E2E_REGISTRY_URL = registry.url;
+  process.env.E2E_MASTER_KEY = env.IMPRIMATUR_MASTER_KEY;
+  process.env.E2E_REGISTRY2_URL = registry2.url;
 
   return async () => {
     server.kill("SIGTERM");
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
     await registry.destroy();
+    await registry2.destroy();
     await pg.stop();
   };
 }

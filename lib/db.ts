@@ -2,7 +2,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "./generated/prisma/client";
 import { env } from "./env";
 
-export type { Prisma } from "./generated/prisma/client";
+export { Prisma } from "./generated/prisma/client";
 
 // One client per process. Kept on globalThis so Next's dev reloads don't open new pools.
 const g = globalThis as unknown as { __imprimaturPrisma?: PrismaClient };

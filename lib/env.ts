@@ -11,6 +11,8 @@ const schema = z.object({
   IMPRIMATUR_MASTER_KEY: z.string().optional(),
   NEXTAUTH_SECRET: z.string().min(16).optional(),
   NEXTAUTH_URL: z.string().optional(),
+  /** Run the background job workers (syncs, schedule) in this process. */
+  IMPRIMATUR_WORKERS: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
 });

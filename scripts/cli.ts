@@ -32,6 +32,7 @@ const USAGE = `usage: imprimatur <command>
   key create --stage S [--name N]           generate a new signing key for a stage
   sync [--registry R]                       read the registry now
   retry                                     push signatures left pending
+  worker                                    run the background job workers (syncs, schedule) until stopped
   audit verify                              recompute the audit hash chain`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
@@ -49,11 +50,14 @@ async function readStdin(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, sub, ...rest] = argv;
+  const [cmd, sub] = argv;
   if (!cmd || cmd === "help" || cmd === "--help") {
     console.log(USAGE);
     return 0;
   }
+  const single = ["migrate", "seed", "sync", "retry", "worker"].includes(cmd);
+  const command = single ? cmd : `${cmd} ${sub ?? ""}`.trim();
+  const rest = argv.slice(single ? 1 : 2);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -68,7 +72,6 @@ async function main(argv: string[]): Promise<number> {
       registry: { type: "string" },
     },
   });
-  const command = ["migrate", "seed", "sync", "retry"].includes(cmd) ? cmd : `${cmd} ${sub ?? ""}`.trim();
   if (command === "migrate") {
     const { migrate } = await import("./lib/migrate.mjs");
     const { env } = await import("../lib/env");
@@ -146,6 +149,18 @@ async function main(argv: string[]): Promise<number> {
       console.log(`synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`);
       for (const e of r.errors) console.error(`  error in ${e.repository}: ${e.message}`);
       return r.errors.length ? 1 : 0;
+    }
+    case "worker": {
+      const { startWorkers } = await import("../lib/server/jobs/workers");
+      const { stopBoss } = await import("../lib/server/jobs/boss");
+      await startWorkers();
+      console.log("workers running (registry syncs, schedule); Ctrl-C to stop");
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await stopBoss();
+      return 0;
     }
     case "retry": {
       const r = await completePendingSignatures({ actor });

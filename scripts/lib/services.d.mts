@@ -15,6 +15,6 @@ export interface RegistryHandle {
   stop(): Promise<void>;
   destroy(): Promise<void>;
 }
-export function startRegistry(opts?: { dir?: string; port?: number; log?: boolean }): Promise<RegistryHandle>;
+export function startRegistry(opts?: { dir?: string; port?: number; log?: boolean; htpasswd?: { username: string; password: string } }): Promise<RegistryHandle>;
 export function registryBinary(): string | null;
 export function ensureRegistryBinary(): string;

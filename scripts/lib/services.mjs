@@ -116,12 +116,20 @@ async function waitForHttp(url, ms, proc) {
  * Starts Distribution (docker-registry) on loopback. `dir` holds its storage; the returned handle can
  * be stopped and started again on the same port and storage (the tests use that to simulate an outage).
  */
-export async function startRegistry({ dir, port, log = false } = {}) {
+export async function startRegistry({ dir, port, log = false, htpasswd } = {}) {
   const bin = ensureRegistryBinary();
   const root = dir ?? mkdtempSync(join(tmpdir(), "imprimatur-registry-"));
   mkdirSync(root, { recursive: true });
   port = port ?? (await freePort());
   const config = join(root, "config.yml");
+  let auth = [];
+  if (htpasswd) {
+    // Distribution's htpasswd auth needs bcrypt entries.
+    const { default: bcrypt } = await import("bcryptjs");
+    const file = join(root, "htpasswd");
+    writeFileSync(file, `${htpasswd.username}:${bcrypt.hashSync(htpasswd.password, 5)}\n`);
+    auth = ["auth:", "  htpasswd:", "    realm: imprimatur-test", `    path: ${file}`];
+  }
   writeFileSync(
     config,
     [
@@ -137,6 +145,7 @@ export async function startRegistry({ dir, port, log = false } = {}) {
       "    enabled: true",
       "http:",
       `  addr: 127.0.0.1:${port}`,
+      ...auth,
       "",
     ].join("\n"),
   );

@@ -42,7 +42,7 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
   const repository = image.repository.name;
   const registry = image.repository.registry;
   const digest = image.digest as Digest;
-  const client = registryClient(registry);
+  const client = registryClient(registry, "push");
   const tag = cosignTag(digest, "sig");
 
   try {

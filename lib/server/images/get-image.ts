@@ -23,11 +23,18 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     include: {
       repository: { include: { tags: { where: { digest } } } },
       signatures: { orderBy: { position: "asc" } },
+      artifacts: { orderBy: { discoveredAt: "asc" } },
       approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true } } } },
     },
   });
   if (!img) throw new AppError("NOT_FOUND", `no image ${repository}@${digest} in registry ${reg.name} (run a sync if it was pushed recently)`);
   const stages = await db.stage.findMany({ orderBy: { position: "asc" } });
+  // Every observed move of a tag onto or away from this digest.
+  const tagHistory = await db.tagEvent.findMany({
+    where: { repositoryId: img.repositoryId, OR: [{ fromDigest: digest }, { toDigest: digest }] },
+    orderBy: { seenAt: "desc" },
+    take: 200,
+  });
 
   // The approvals that cover a platform manifest are those of its index: cosign signs the index digest.
   const parent = img.parentDigest
@@ -49,6 +56,18 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     size: img.size,
     tags: img.repository.tags.map((t) => ({ name: t.name, updatedAt: t.updatedAt.toISOString() })),
     parentDigest: img.parentDigest,
+    deletedAt: img.deletedAt?.toISOString() ?? null,
+    configCreated: img.configCreated?.toISOString() ?? null,
+    labels: (img.labels as Record<string, string> | null) ?? {},
+    tagHistory: tagHistory.map((e) => ({
+      tag: e.tag,
+      from: e.fromDigest,
+      to: e.toDigest,
+      seenAt: e.seenAt.toISOString(),
+      // A move away from this digest after it was approved: the tag no longer means what was approved.
+      movedAfterApproval: e.fromDigest === digest && img.approvals.some((a) => a.status === "signed" && a.createdAt < e.seenAt),
+    })),
+    artifacts: img.artifacts.map((a) => ({ digest: a.digest, kind: a.kind, predicateType: a.predicateType, artifactType: a.artifactType, mediaType: a.mediaType, source: a.source, size: a.size, discoveredAt: a.discoveredAt.toISOString() })),
     platform: img.os ? `${img.os}/${img.architecture ?? ""}${img.variant ? `/${img.variant}` : ""}` : null,
     manifest:
       parsed.kind === "manifest"
@@ -59,7 +78,9 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
             annotations: parsed.manifest.annotations ?? {},
             subject: parsed.manifest.subject ?? null,
           }
-        : { kind: "index" as const, platforms: (img.platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} },
+        : parsed.kind === "index"
+          ? { kind: "index" as const, platforms: (img.platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} }
+          : { kind: "unknown" as const, annotations: {} as Record<string, string> },
     rawManifest: Buffer.from(img.manifest).toString("utf8"),
     signatures: img.signatures.map((s) => {
       const a = ourLayers.get(s.layerDigest);

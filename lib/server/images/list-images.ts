@@ -1,65 +1,136 @@
 import "server-only";
-import { db } from "../../db";
+import { z } from "zod";
+import { db, Prisma } from "../../db";
+import { AppError } from "../../errors";
 import type { Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
 import { stageStatuses } from "./stage-status";
 
-export interface ListImagesOptions {
-  actor: Actor;
-  registry?: string | null;
-  /** Case-insensitive substring of the repository name. */
-  q?: string;
+export const listImagesQuery = z.object({
+  registry: z.string().max(100).optional(),
+  /** Substring of the repository name. */
+  repository: z.string().max(255).optional(),
+  /** Substring of a tag pointing at the image. */
+  tag: z.string().max(128).optional(),
+  /** Digest prefix, with or without "sha256:". */
+  digest: z.string().regex(/^(sha256:)?[a-f0-9]{1,64}$/, "must be a hex digest prefix").optional(),
+  signed: z.enum(["any", "signed", "verified", "unsigned"]).default("any"),
+  /** Images that passed this stage, or "none" for images that passed no stage. */
+  stage: z.string().max(64).optional(),
+  deleted: z.enum(["hide", "show", "only"]).default("hide"),
+  sort: z.enum(["repository", "seen", "created"]).default("repository"),
+  dir: z.enum(["asc", "desc"]).default("asc"),
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  pageSize: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type ListImagesQuery = z.infer<typeof listImagesQuery>;
+
+export function parseListImagesQuery(params: URLSearchParams | Record<string, string | undefined>): ListImagesQuery {
+  const obj = params instanceof URLSearchParams ? Object.fromEntries(params) : params;
+  const clean = Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined && v !== ""));
+  const r = listImagesQuery.safeParse(clean);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new AppError("INVALID_INPUT", `${i.path.join(".")}: ${i.message}`, String(i.path[0]));
+  }
+  return r.data;
 }
 
-/** Every tagged manifest, grouped by repository, with its signature counts and current stage. */
-export async function listImages({ actor: _actor, registry, q }: ListImagesOptions) {
-  const [stages, repos] = await Promise.all([
+const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** Server-side filtered, sorted and paginated list of top-level images (an index counts once). */
+export async function listImages({ actor: _actor, query }: { actor: Actor; query: ListImagesQuery }) {
+  const q = query;
+  const where: Prisma.Sql[] = [Prisma.sql`i.parent_digest IS NULL`];
+  if (q.deleted === "hide") where.push(Prisma.sql`i.deleted_at IS NULL`);
+  if (q.deleted === "only") where.push(Prisma.sql`i.deleted_at IS NOT NULL`);
+  if (q.registry) where.push(Prisma.sql`g.name = ${q.registry}`);
+  if (q.repository) where.push(Prisma.sql`r.name ILIKE ${like(q.repository.toLowerCase())}`);
+  if (q.tag) where.push(Prisma.sql`EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id AND t.digest = i.digest AND t.name ILIKE ${like(q.tag)})`);
+  if (q.digest) where.push(Prisma.sql`i.digest LIKE ${(q.digest.startsWith("sha256:") ? q.digest : `sha256:${q.digest}`) + "%"}`);
+  if (q.signed === "signed") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
+  if (q.signed === "verified") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id AND s.verdict = 'verified')`);
+  if (q.signed === "unsigned") where.push(Prisma.sql`NOT EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
+  // A stage counts as passed only with a signed approval whose layer verifies in the registry.
+  const passed = (stage: Prisma.Sql) => Prisma.sql`EXISTS (SELECT 1 FROM approvals a JOIN stages st ON st.id = a.stage_id
+      JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
+      WHERE a.image_id = i.id AND a.status = 'signed' ${stage})`;
+  if (q.stage === "none") where.push(Prisma.sql`NOT ${passed(Prisma.empty)}`);
+  else if (q.stage) where.push(passed(Prisma.sql`AND st.name = ${q.stage}`));
+  const dir = q.dir === "desc" ? Prisma.sql`DESC` : Prisma.sql`ASC`;
+  const order =
+    q.sort === "seen" ? Prisma.sql`i.last_seen_at ${dir}, i.id` : q.sort === "created" ? Prisma.sql`i.config_created ${dir} NULLS LAST, i.id` : Prisma.sql`g.name ${dir}, r.name ${dir}, i.first_seen_at DESC, i.id`;
+  const rows = await db.$queryRaw<{ id: string; total: bigint }[]>`
+    SELECT i.id, count(*) OVER () AS total
+    FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+    WHERE ${Prisma.join(where, " AND ")}
+    ORDER BY ${order}
+    LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}`;
+  const total = rows[0] ? Number(rows[0].total) : 0;
+  const ids = rows.map((r) => r.id);
+
+  const [stages, images] = await Promise.all([
     db.stage.findMany({ orderBy: { position: "asc" } }),
-    db.repository.findMany({
-      where: { ...(registry ? { registry: { name: registry } } : {}), ...(q ? { name: { contains: q, mode: "insensitive" as const } } : {}) },
-      orderBy: [{ registry: { name: "asc" } }, { name: "asc" }],
+    db.image.findMany({
+      where: { id: { in: ids } },
       include: {
-        registry: { select: { name: true } },
-        tags: { orderBy: { name: "asc" } },
-        images: {
-          where: { parentDigest: null },
-          select: {
-            id: true,
-            digest: true,
-            mediaType: true,
-            size: true,
-            os: true,
-            architecture: true,
-            variant: true,
-            platforms: true,
-            lastSeenAt: true,
-            signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-            approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
-          },
-        },
+        repository: { include: { registry: { select: { name: true } } } },
+        signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
+        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } }, stage: { select: { name: true } } } },
+        _count: { select: { artifacts: true } },
       },
     }),
   ]);
-  return repos.map((repo) => ({
-    registry: repo.registry.name,
-    repository: repo.name,
-    images: repo.images
-      .map((img) => {
-        const { current } = stageStatuses(stages, img.approvals, img.signatures);
-        const platforms = (img.platforms as Platform[] | null) ?? (img.os ? [{ digest: img.digest, mediaType: img.mediaType, size: img.size, os: img.os, architecture: img.architecture ?? "", ...(img.variant ? { variant: img.variant } : {}) }] : []);
-        return {
-          digest: img.digest,
-          tags: repo.tags.filter((t) => t.digest === img.digest).map((t) => t.name),
-          mediaType: img.mediaType,
-          size: img.size,
-          platforms: platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`),
-          signatures: img.signatures.length,
-          verifiedSignatures: img.signatures.filter((s) => s.verdict === "verified").length,
-          currentStage: current,
-          pendingSignatures: img.approvals.filter((a) => a.status === "signing").length,
-          lastSeenAt: img.lastSeenAt.toISOString(),
-        };
-      })
-      .sort((a, b) => (b.tags.length ? 1 : 0) - (a.tags.length ? 1 : 0) || a.digest.localeCompare(b.digest)),
-  }));
+  const byId = new Map(images.map((i) => [i.id, i]));
+  const ordered = ids.map((id) => byId.get(id)!).filter(Boolean);
+  const repoIds = [...new Set(ordered.map((i) => i.repositoryId))];
+  const digests = ordered.map((i) => i.digest);
+  const [tags, moves] = await Promise.all([
+    db.tag.findMany({ where: { repositoryId: { in: repoIds }, digest: { in: digests } }, orderBy: { name: "asc" } }),
+    db.tagEvent.findMany({ where: { repositoryId: { in: repoIds }, OR: [{ fromDigest: { in: digests } }, { toDigest: { in: digests } }], fromDigest: { not: null } }, orderBy: { seenAt: "desc" }, take: 1000 }),
+  ]);
+  // Approvals of the digests tags moved away from, to warn on the digests they moved to.
+  const fromDigests = [...new Set(moves.map((m) => m.fromDigest!))];
+  const fromApprovals = fromDigests.length
+    ? await db.approval.findMany({ where: { status: "signed", image: { digest: { in: fromDigests }, repositoryId: { in: repoIds } } }, select: { createdAt: true, stage: { select: { name: true } }, image: { select: { digest: true, repositoryId: true } } } })
+    : [];
+
+  const items = ordered.map((img) => {
+    const { current, statuses } = stageStatuses(stages, img.approvals, img.signatures);
+    const platforms = (img.platforms as Platform[] | null) ?? (img.os ? [{ os: img.os, architecture: img.architecture ?? "", variant: img.variant ?? undefined }] : []);
+    const myTags = tags.filter((t) => t.repositoryId === img.repositoryId && t.digest === img.digest).map((t) => t.name);
+    const firstApproval = img.approvals.filter((a) => a.status === "signed").sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+    const warnings: string[] = [];
+    for (const m of moves.filter((m) => m.repositoryId === img.repositoryId)) {
+      if (m.fromDigest === img.digest && firstApproval && m.seenAt > firstApproval.createdAt) {
+        warnings.push(`tag ${m.tag} moved away from this approved digest on ${m.seenAt.toISOString()}${m.toDigest ? ` (now ${m.toDigest.slice(0, 19)})` : " (deleted)"}`);
+      }
+      if (m.toDigest === img.digest && myTags.includes(m.tag)) {
+        const prior = fromApprovals.find((a) => a.image.digest === m.fromDigest && a.image.repositoryId === img.repositoryId && a.createdAt < m.seenAt);
+        if (prior) warnings.push(`tag ${m.tag} moved here on ${m.seenAt.toISOString()} from ${m.fromDigest!.slice(0, 19)}, which was approved for ${prior.stage.name}; approvals do not follow tags`);
+      }
+    }
+    return {
+      registry: img.repository.registry.name,
+      repository: img.repository.name,
+      digest: img.digest,
+      tags: myTags,
+      mediaType: img.mediaType,
+      size: img.size,
+      platforms: platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`),
+      signatures: img.signatures.length,
+      verifiedSignatures: img.signatures.filter((s) => s.verdict === "verified").length,
+      artifacts: img._count.artifacts,
+      currentStage: current,
+      stages: statuses.map((s) => ({ stage: s.stage, state: s.state })),
+      pendingSignatures: img.approvals.filter((a) => a.status === "signing").length,
+      deleted: img.deletedAt?.toISOString() ?? null,
+      created: img.configCreated?.toISOString() ?? null,
+      lastSeenAt: img.lastSeenAt.toISOString(),
+      warnings,
+    };
+  });
+  return { items, total, page: q.page, pageSize: q.pageSize, pages: Math.max(1, Math.ceil(total / q.pageSize)) };
 }
+
+export type ImageListItem = Awaited<ReturnType<typeof listImages>>["items"][number];

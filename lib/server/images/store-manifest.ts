@@ -32,6 +32,9 @@ export async function storeManifest(opts: {
   let variant: string | null = null;
   let configDigest: string | null = null;
   let platforms: object | undefined;
+  let configCreated: Date | null = null;
+  let labels: object | undefined;
+  let history: object | undefined;
   if (parsed.kind === "manifest") {
     configDigest = parsed.manifest.config.digest;
     const ct = parsed.manifest.config.mediaType;
@@ -41,12 +44,30 @@ export async function storeManifest(opts: {
         os = typeof cfg.os === "string" && cfg.os ? cfg.os : null;
         architecture = typeof cfg.architecture === "string" && cfg.architecture ? cfg.architecture : null;
         variant = typeof cfg.variant === "string" ? cfg.variant : null;
+        const created = typeof cfg.created === "string" ? new Date(cfg.created) : null;
+        configCreated = created && !Number.isNaN(created.getTime()) && created.getFullYear() > 1970 ? created : null;
+        const inner = cfg.config as { Labels?: unknown } | undefined;
+        if (inner?.Labels && typeof inner.Labels === "object") labels = inner.Labels as object;
+        if (Array.isArray(cfg.history)) history = (cfg.history as unknown[]).slice(0, 500) as object;
       } catch (e) {
         if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
       }
     }
-  } else {
+  } else if (parsed.kind === "index") {
     platforms = indexPlatforms(parsed.index);
+  }
+  // Any other document (an unknown media type) is kept as is and shown as unknown.
+  // Platform manifests are stored before their index: an index row exists only once it is complete, so a
+  // failure half-way leaves nothing that a later sync would mistake for done.
+  if (parsed.kind === "index") {
+    for (const child of parsed.index.manifests.slice(0, MAX_INDEX_CHILDREN)) {
+      try {
+        await storeManifest({ client, repositoryId, repository, digest: child.digest as Digest, parentDigest: digest });
+      } catch (e) {
+        // A missing platform manifest (partial mirror) must not hide the index itself.
+        if (!(e instanceof OciError) || e.code !== "NOT_FOUND") throw e;
+      }
+    }
   }
   // ON CONFLICT DO NOTHING: a concurrent sync or approval may store the same digest at the same moment.
   const inserted = await db.image.createMany({
@@ -62,19 +83,12 @@ export async function storeManifest(opts: {
       architecture,
       variant,
       platforms,
+      configCreated,
+      labels,
+      history,
       parentDigest: opts.parentDigest ?? null,
     }],
   });
   const row = await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
-  if (parsed.kind === "index") {
-    for (const child of parsed.index.manifests.slice(0, MAX_INDEX_CHILDREN)) {
-      try {
-        await storeManifest({ client, repositoryId, repository, digest: child.digest as Digest, parentDigest: digest });
-      } catch (e) {
-        // A missing platform manifest (partial mirror) must not hide the index itself.
-        if (!(e instanceof OciError) || e.code !== "NOT_FOUND") throw e;
-      }
-    }
-  }
   return { id: row.id, created: inserted.count === 1 };
 }

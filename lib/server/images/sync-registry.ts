@@ -1,15 +1,42 @@
 import "server-only";
 import { db } from "../../db";
+import { AppError } from "../../errors";
+import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { cosignTag, isArtifactTag } from "../../oci/reference";
-import { requireRole, type Actor } from "../actor";
+import { requireRole, actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
-import { registryClient, resolveRegistry, toAppError } from "../registries/resolve-registry";
-import { storeManifest } from "./store-manifest";
+import { registryClient, resolveRegistry, type RegistryRow } from "../registries/resolve-registry";
 import { ensureRepository } from "../registries/ensure-repository";
+import { storeManifest } from "./store-manifest";
 import { refreshSignatures } from "./refresh-signatures";
+import { syncArtifacts } from "./sync-artifacts";
+import type { TrustedKey } from "../../signing/cosign";
+
+/** Repositories synced at once, and tags HEADed at once within a repository. */
+const REPO_CONCURRENCY = 6;
+const TAG_CONCURRENCY = 4;
+
+export interface SyncStats {
+  repositories: number;
+  tags: number;
+  newManifests: number;
+  manifestBodiesFetched: number;
+  tagMoves: number;
+  deleted: number;
+  signaturesChecked: number;
+  artifacts: number;
+  pendingCompleted: number;
+  durationMs: number;
+}
+
+export interface SyncResult extends SyncStats {
+  registry: string;
+  syncRunId: string;
+  errors: { repository: string; message: string }[];
+}
 
 export interface SyncRegistryOptions {
   actor: Actor;
@@ -17,95 +44,193 @@ export interface SyncRegistryOptions {
   registry?: string | null;
   /** Limit the sync to these repositories (e.g. from a webhook). */
   repositories?: string[];
+  trigger?: "manual" | "schedule" | "webhook" | "cli";
 }
 
-export interface SyncResult {
-  registry: string;
-  repositories: number;
-  tags: number;
-  newManifests: number;
-  signaturesChecked: number;
-  pendingCompleted: number;
-  errors: { repository: string; message: string }[];
-  durationMs: number;
+/** Runs a sync now, in this process (the CLI, the seed and tests); the UI queues one with enqueueSync. */
+export async function syncRegistry({ actor, registry, repositories = [], trigger = "cli" }: SyncRegistryOptions): Promise<SyncResult> {
+  requireRole(actor, ["admin", "reviewer", "developer", "manager"], "syncing");
+  const reg = await resolveRegistry(registry);
+  const run = await db.syncRun.create({ data: { registryId: reg.id, status: "queued", trigger, scope: repositories, requestedBy: actorLabel(actor) } });
+  return runSync({ syncRunId: run.id, actor });
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Counts GETs of manifest bodies, so "a tag whose digest is unchanged costs no manifest body fetch" is measurable. */
+function countingFetch(stats: SyncStats): typeof fetch {
+  return (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.toString() : input.url;
+    if ((init?.method ?? "GET") === "GET" && /\/manifests\/[^/]+$/.test(new URL(url).pathname)) stats.manifestBodiesFetched++;
+    return fetch(input, init);
+  };
 }
 
 /**
- * Reads the registry through the Distribution API and stores what it holds: repositories, where each tag
- * points, manifests by digest, and every cosign signature layer with its verdict.
+ * Reads a registry through the Distribution API and stores what it holds: where every tag points (and every
+ * move), manifests by digest, attached artifacts, and every cosign signature layer with its verdict. Each
+ * repository's failure is stored on it and in the run; the rest of the sync goes on.
  */
-export async function syncRegistry({ actor, registry: name, repositories }: SyncRegistryOptions): Promise<SyncResult> {
-  requireRole(actor, ["admin", "reviewer", "developer", "manager"], "syncing");
+export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: Actor }): Promise<SyncResult> {
   const started = Date.now();
-  const reg = await resolveRegistry(name);
-  const client = registryClient(reg);
-  const trustedKeys = await loadTrustedKeys();
-  const result: SyncResult = { registry: reg.name, repositories: 0, tags: 0, newManifests: 0, signaturesChecked: 0, pendingCompleted: 0, errors: [], durationMs: 0 };
+  const run = await db.syncRun.update({ where: { id: syncRunId }, data: { status: "running", startedAt: new Date(), reposDone: 0, errors: [] }, include: { registry: true } });
+  const reg = run.registry;
+  const stats: SyncStats = { repositories: 0, tags: 0, newManifests: 0, manifestBodiesFetched: 0, tagMoves: 0, deleted: 0, signaturesChecked: 0, artifacts: 0, pendingCompleted: 0, durationMs: 0 };
+  const errors: { repository: string; message: string }[] = [];
+  const finish = async (status: "succeeded" | "failed", fatal?: string) => {
+    stats.durationMs = Date.now() - started;
+    const result: SyncResult = { ...stats, registry: reg.name, syncRunId, errors };
+    await db.$transaction(async (tx) => {
+      await tx.syncRun.update({ where: { id: syncRunId }, data: { status, finishedAt: new Date(), stats: stats as object, errors: fatal ? [{ repository: "*", message: fatal }, ...errors] : errors } });
+      await tx.registry.update({ where: { id: reg.id }, data: { lastSyncAt: new Date(), lastSyncInfo: { status, ...stats, errors: errors.length, fatal: fatal ?? null, syncRunId } } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "registry.sync",
+        outcome: status === "succeeded" && errors.length === 0 ? "success" : "failure",
+        target: reg.name,
+        detail: { syncRunId, trigger: run.trigger, scope: run.scope, ...stats, errors: (fatal ? [{ repository: "*", message: fatal }, ...errors] : errors).slice(0, 20) },
+      });
+    });
+    return result;
+  };
 
+  let client: RegistryClient;
   let names: string[];
   try {
-    names = repositories ?? [];
-    if (!repositories) for await (const r of client.catalog()) names.push(r);
+    client = registryClient(reg, "read", { fetch: countingFetch(stats) });
+    names = await listRepositories(client, reg, run.scope);
   } catch (e) {
-    throw toAppError(e, `listing repositories of ${reg.name}`);
+    const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error";
+    if (!(e instanceof OciError) && !(e instanceof AppError)) console.error("[sync]", e);
+    await finish("failed", `listing repositories: ${message}`);
+    throw e instanceof OciError ? new AppError(e.code === "UNAVAILABLE" ? "REGISTRY_UNAVAILABLE" : "REGISTRY_ERROR", `listing repositories of ${reg.name}: ${e.message}`) : e;
+  }
+  await db.syncRun.update({ where: { id: syncRunId }, data: { reposTotal: names.length } });
+
+  const trustedKeys = await loadTrustedKeys();
+  const trustEpoch = await latestTrustChange();
+  await mapLimit(names, REPO_CONCURRENCY, async (repository) => {
+    try {
+      await syncRepository({ client, reg, repository, stats, trustedKeys, trustEpoch });
+      await db.repository.updateMany({ where: { registryId: reg.id, name: repository }, data: { lastSyncedAt: new Date(), lastError: null } });
+      stats.repositories++;
+    } catch (e) {
+      if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${reg.name}/${repository}`, e);
+      const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
+      errors.push({ repository, message });
+      await db.repository.updateMany({ where: { registryId: reg.id, name: repository }, data: { lastError: message, lastSyncedAt: new Date() } });
+      await db.syncRun.update({ where: { id: syncRunId }, data: { errors: errors.slice(0, 200) } });
+    }
+    await db.syncRun.update({ where: { id: syncRunId }, data: { reposDone: { increment: 1 } } });
+  });
+
+  stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
+  return finish("succeeded");
+}
+
+async function listRepositories(client: RegistryClient, reg: RegistryRow, scope: string[]): Promise<string[]> {
+  if (scope.length) return scope;
+  // Registries without _catalog (GHCR, ECR, Docker Hub) are configured with an explicit list.
+  if (reg.repositoryList.length) return reg.repositoryList;
+  const names: string[] = [];
+  for await (const r of client.catalog()) names.push(r);
+  return names;
+}
+
+async function latestTrustChange(): Promise<Date> {
+  const [t, s] = await Promise.all([
+    db.trustedKey.aggregate({ _max: { createdAt: true } }),
+    db.signingKey.aggregate({ _max: { createdAt: true } }),
+  ]);
+  return new Date(Math.max(t._max.createdAt?.getTime() ?? 0, s._max.createdAt?.getTime() ?? 0));
+}
+
+async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trustedKeys: readonly TrustedKey[]; trustEpoch: Date }) {
+  const { client, reg, repository, stats } = opts;
+  const repo = await ensureRepository(reg.id, repository);
+  const all: string[] = [];
+  for await (const t of client.tags(repository)) all.push(t);
+  const imageTags = all.filter((t) => !isArtifactTag(t));
+  const existing = new Map((await db.tag.findMany({ where: { repositoryId: repo.id } })).map((t) => [t.name, t]));
+  const now = new Date();
+
+  await mapLimit(imageTags, TAG_CONCURRENCY, async (tag) => {
+    // A HEAD gives the digest; an unchanged tag costs no manifest body fetch.
+    const head = await client.headManifest(repository, tag);
+    if (!head) return; // deleted between the listing and now
+    let digest = head.digest;
+    const known = digest ? await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } }, select: { id: true, deletedAt: true } }) : null;
+    if (!known || !digest) {
+      const fetched = await client.getManifest(repository, tag);
+      digest = fetched.digest;
+      const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest, fetched });
+      if (stored.created) stats.newManifests++;
+    } else if (known.deletedAt) {
+      await db.image.update({ where: { id: known.id }, data: { deletedAt: null, lastSeenAt: now } });
+    } else {
+      await db.image.update({ where: { id: known.id }, data: { lastSeenAt: now } });
+    }
+    const prev = existing.get(tag);
+    if (!prev) {
+      await db.$transaction([
+        db.tag.create({ data: { repositoryId: repo.id, name: tag, digest } }),
+        db.tagEvent.create({ data: { repositoryId: repo.id, tag, fromDigest: null, toDigest: digest, seenAt: now } }),
+      ]);
+    } else if (prev.digest !== digest) {
+      await db.$transaction([
+        db.tag.update({ where: { id: prev.id }, data: { digest, updatedAt: now } }),
+        db.tagEvent.create({ data: { repositoryId: repo.id, tag, fromDigest: prev.digest, toDigest: digest, seenAt: now } }),
+      ]);
+      stats.tagMoves++;
+    }
+    stats.tags++;
+  });
+
+  const current = new Set(imageTags);
+  for (const [name, t] of existing) {
+    if (current.has(name)) continue;
+    await db.$transaction([
+      db.tag.delete({ where: { id: t.id } }),
+      db.tagEvent.create({ data: { repositoryId: repo.id, tag: name, fromDigest: t.digest, toDigest: null, seenAt: now } }),
+    ]);
+    stats.tagMoves++;
   }
 
-  for (const repository of names) {
-    try {
-      const repo = await ensureRepository(reg.id, repository);
-      const all: string[] = [];
-      for await (const t of client.tags(repository)) all.push(t);
-      const sigTags = new Set(all.filter((t) => t.endsWith(".sig")));
-      const imageTags = all.filter((t) => !isArtifactTag(t));
-      const existing = new Map((await db.tag.findMany({ where: { repositoryId: repo.id } })).map((t) => [t.name, t]));
-      for (const tag of imageTags) {
-        // A HEAD tells us the digest; an unchanged tag costs no manifest body fetch.
-        const head = await client.headManifest(repository, tag);
-        if (!head) continue;
-        let digest = head.digest;
-        const known = digest ? await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } }, select: { id: true } }) : null;
-        if (!known || !digest) {
-          const fetched = await client.getManifest(repository, tag);
-          digest = fetched.digest;
-          const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest, fetched });
-          if (stored.created) result.newManifests++;
-        }
-        const prev = existing.get(tag);
-        if (!prev) await db.tag.create({ data: { repositoryId: repo.id, name: tag, digest } });
-        else if (prev.digest !== digest) await db.tag.update({ where: { id: prev.id }, data: { digest, updatedAt: new Date() } });
-        result.tags++;
-      }
-      const gone = [...existing.keys()].filter((t) => !imageTags.includes(t));
-      if (gone.length) await db.tag.deleteMany({ where: { repositoryId: repo.id, name: { in: gone } } });
-
-      const images = await db.image.findMany({
-        where: { repositoryId: repo.id },
-        select: { id: true, digest: true, _count: { select: { signatures: true } } },
-      });
-      for (const img of images) {
-        const hasSigTag = sigTags.has(cosignTag(img.digest as Digest, "sig"));
-        if (!hasSigTag && img._count.signatures === 0) continue;
-        const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trustedKeys });
-        result.signaturesChecked += r.total;
-      }
-      result.repositories++;
-    } catch (e) {
-      if (!(e instanceof OciError)) throw e;
-      result.errors.push({ repository, message: e.message });
+  // A digest no tag points to may still be in the registry (untagged but pulled by digest): only a HEAD
+  // by digest that answers 404 marks it deleted. Its history and approvals are kept.
+  const tagged = new Set((await db.tag.findMany({ where: { repositoryId: repo.id }, select: { digest: true } })).map((t) => t.digest));
+  const images = await db.image.findMany({
+    where: { repositoryId: repo.id, parentDigest: null, deletedAt: null },
+    select: { id: true, digest: true, sigCheckedAt: true, _count: { select: { signatures: true, approvals: true } } },
+  });
+  for (const img of images) {
+    if (tagged.has(img.digest)) continue;
+    const head = await client.headManifest(repository, img.digest);
+    if (!head) {
+      await db.image.updateMany({ where: { repositoryId: repo.id, OR: [{ id: img.id }, { parentDigest: img.digest }] }, data: { deletedAt: now } });
+      stats.deleted++;
     }
   }
 
-  result.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
-  result.durationMs = Date.now() - started;
-  await db.$transaction(async (tx) => {
-    await tx.registry.update({ where: { id: reg.id }, data: { lastSyncAt: new Date(), lastSyncInfo: result as unknown as object } });
-    await appendAuditEvent(tx, {
-      actor,
-      action: "registry.sync",
-      outcome: result.errors.length ? "failure" : "success",
-      target: reg.name,
-      detail: { repositories: result.repositories, tags: result.tags, newManifests: result.newManifests, errors: result.errors.slice(0, 20) },
-    });
-  });
-  return result;
+  const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
+  const tagSet = new Set(all);
+  for (const img of live) {
+    const { sigManifestChanged, count } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet });
+    stats.artifacts += count;
+    const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
+    const stale = !img.sigCheckedAt || img.sigCheckedAt < opts.trustEpoch;
+    if ((hasSig && (sigManifestChanged || stale)) || (!hasSig && img._count.signatures > 0)) {
+      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trustedKeys: opts.trustedKeys });
+      stats.signaturesChecked += r.total;
+    }
+  }
 }

@@ -4,6 +4,7 @@ import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { RegistryClient } from "../../oci/client";
+import { openCredentials } from "./credentials";
 
 export type RegistryRow = NonNullable<Awaited<ReturnType<typeof db.registry.findFirst>>>;
 
@@ -35,8 +36,32 @@ export async function resolveRegistry(name?: string | null): Promise<RegistryRow
   throw new AppError("INVALID_INPUT", `registry is required: several are configured (${all.map((r) => r.name).join(", ")})`, "registry");
 }
 
-export function registryClient(r: RegistryRow): RegistryClient {
-  return new RegistryClient({ url: r.url, timeoutMs: env().REGISTRY_TIMEOUT_MS });
+/**
+ * A client for one registry and purpose. Push credentials fall back to read credentials. Credentials go only
+ * to the registry and to the token realm it was tested with: a realm that differs from the recorded one is
+ * refused until an admin confirms it (see confirmRegistryRealm).
+ */
+export function registryClient(
+  r: RegistryRow,
+  purpose: "read" | "push" = "read",
+  opts: { fetch?: typeof fetch; testing?: boolean; onRealmSeen?: (realm: string) => void } = {},
+): RegistryClient {
+  const creds = purpose === "push" ? (openCredentials(r.id, "push", r.pushCredentials) ?? openCredentials(r.id, "read", r.readCredentials)) : openCredentials(r.id, "read", r.readCredentials);
+  return new RegistryClient({
+    url: r.url,
+    timeoutMs: env().REGISTRY_TIMEOUT_MS,
+    ...(creds ? { username: creds.username, password: creds.password } : {}),
+    ...(r.caBundle ? { ca: r.caBundle } : {}),
+    allowLinkLocal: r.allowLinkLocal,
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    onRealm: (realm: string) => {
+      opts.onRealmSeen?.(realm);
+      // "Test connection" records the realm on first success; afterwards credentials go only to that realm.
+      if (!creds || r.tokenRealm === realm) return;
+      if (opts.testing && !r.tokenRealm) return;
+      throw new OciError("UNAUTHORIZED", `token realm ${realm} is not the recorded realm${r.tokenRealm ? ` (${r.tokenRealm})` : ""}; run "Test connection" and confirm the realm`);
+    },
+  });
 }
 
 /** Maps registry-client errors to the API's error codes, with a message a user can act on. */
@@ -49,6 +74,8 @@ export function toAppError(e: unknown, what: string): unknown {
       return new AppError("REGISTRY_UNAVAILABLE", `${what}: ${e.message}`);
     case "INVALID_REFERENCE":
       return new AppError("INVALID_INPUT", e.message);
+    case "BLOCKED_ADDRESS":
+    case "REALM_REFUSED":
     case "UNAUTHORIZED":
     case "DIGEST_MISMATCH":
     case "TOO_LARGE":

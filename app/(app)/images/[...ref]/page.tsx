@@ -10,6 +10,14 @@ import { StageBadge, VerdictBadge } from "@/components/badges";
 
 export const dynamic = "force-dynamic";
 
+function prettyJson(raw: string) {
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
 function bytes(n: number) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
@@ -54,7 +62,19 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
           <span className="text-slate-500">{image.mediaType}</span>
           <span className="text-slate-500">· {bytes(image.size)}</span>
           {image.platform && <span className="text-slate-500">· {image.platform}</span>}
+          {image.configCreated && <span className="text-slate-500">· built {new Date(image.configCreated).toLocaleString("en-GB", { timeZone: "UTC" })} UTC</span>}
         </div>
+        {image.deletedAt && (
+          <p role="status" className="mt-2 rounded bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="deleted-banner">
+            Deleted from the registry (confirmed by a HEAD by digest on {new Date(image.deletedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC). Its history and approvals are kept.
+          </p>
+        )}
+        {image.tagHistory.filter((e) => e.movedAfterApproval).map((e) => (
+          <p key={`${e.tag}-${e.seenAt}`} role="status" className="mt-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="tag-moved-warning">
+            ⚠ Tag <span className="font-mono">{e.tag}</span> moved away from this approved digest on {new Date(e.seenAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC
+            {e.to ? <> and now points to <a className="font-mono underline" href={imagePath(image.repository, e.to, image.registry)}>{e.to.slice(0, 19)}</a></> : " (the tag was deleted)"}. A tag is not an approval.
+          </p>
+        ))}
         {image.parentDigest && (
           <p className="mt-2 text-sm text-slate-700">
             Platform manifest of index <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.repository, image.parentDigest)}>{image.parentDigest.slice(0, 19)}</a>; approvals of the index cover it.
@@ -142,9 +162,50 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
         </section>
       )}
 
+      {image.artifacts.length > 0 && (
+        <section aria-labelledby="acc-h">
+          <h2 id="acc-h" className="mb-2 text-lg font-semibold">Accessories</h2>
+          <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="accessories">
+            <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Kind</th><th className="px-3 py-2">Type</th><th className="px-3 py-2">Digest</th><th className="px-3 py-2">Found through</th><th className="px-3 py-2">Size</th></tr></thead>
+            <tbody>
+              {image.artifacts.map((a) => (
+                <tr key={a.digest} className="border-t border-slate-100">
+                  <td className="px-3 py-2 font-medium">{a.kind}</td>
+                  <td className="px-3 py-2 font-mono text-xs break-all">{a.predicateType ?? a.artifactType ?? a.mediaType}</td>
+                  <td className="px-3 py-2"><DigestChip digest={a.digest} /></td>
+                  <td className="px-3 py-2 text-xs">{a.source === "referrers-api" ? "OCI referrers API" : a.source === "referrers-tag" ? "referrers tag schema" : "cosign tag"}</td>
+                  <td className="px-3 py-2 text-xs">{bytes(a.size)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+
+      {image.tagHistory.length > 0 && (
+        <section aria-labelledby="tags-h">
+          <h2 id="tags-h" className="mb-2 text-lg font-semibold">Tag history</h2>
+          <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="tag-history">
+            <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Seen (UTC)</th><th className="px-3 py-2">Tag</th><th className="px-3 py-2">From</th><th className="px-3 py-2">To</th></tr></thead>
+            <tbody>
+              {image.tagHistory.map((e) => (
+                <tr key={`${e.tag}-${e.seenAt}-${e.from}`} className="border-t border-slate-100">
+                  <td className="px-3 py-2 text-xs">{new Date(e.seenAt).toLocaleString("en-GB", { timeZone: "UTC" })}</td>
+                  <td className="px-3 py-2 font-mono text-xs">{e.tag}</td>
+                  <td className="px-3 py-2 font-mono text-xs">{e.from ? (e.from === image.digest ? "this digest" : e.from.slice(0, 19)) : "(new tag)"}</td>
+                  <td className="px-3 py-2 font-mono text-xs">{e.to ? (e.to === image.digest ? "this digest" : e.to.slice(0, 19)) : "(tag deleted)"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+
       <section aria-labelledby="man-h">
         <h2 id="man-h" className="mb-2 text-lg font-semibold">{image.manifest.kind === "index" ? "Platforms" : "Manifest"}</h2>
-        {image.manifest.kind === "index" ? (
+        {image.manifest.kind === "unknown" ? (
+          <p className="rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-900">Unknown media type <span className="font-mono">{image.mediaType}</span>: kept as the registry served it (see the raw document below).</p>
+        ) : image.manifest.kind === "index" ? (
           <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="platforms">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Platform</th><th className="px-3 py-2">Digest</th><th className="px-3 py-2">Size</th><th className="px-3 py-2">Covered by</th></tr></thead>
             <tbody>
@@ -171,16 +232,24 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
             </table>
           </div>
         )}
+        {Object.keys(image.labels).length > 0 && (
+          <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs" data-testid="labels">
+            <dt className="col-span-2 font-semibold text-slate-600">Config labels</dt>
+            {Object.entries(image.labels).map(([k, v]) => (
+              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
+            ))}
+          </dl>
+        )}
         {Object.keys(image.manifest.annotations).length > 0 && (
           <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs">
             {Object.entries(image.manifest.annotations).map(([k, v]) => (
-              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{v}</dd></div>
+              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
             ))}
           </dl>
         )}
         <details className="mt-3">
           <summary className="cursor-pointer text-sm text-slate-600">Raw manifest</summary>
-          <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{JSON.stringify(JSON.parse(image.rawManifest), null, 2)}</pre>
+          <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{prettyJson(image.rawManifest)}</pre>
         </details>
       </section>
     </div>

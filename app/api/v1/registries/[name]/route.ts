@@ -1,0 +1,21 @@
+import { db } from "@/lib/db";
+import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
+import { deleteRegistry, getRegistry, updateRegistry } from "@/lib/server/registries/manage-registry";
+import { updateRegistryInput } from "@/lib/server/registries/registry-input";
+
+export const dynamic = "force-dynamic";
+
+type P = { name: string };
+
+export const GET = apiHandler<P>(async ({ actor, params }) => {
+  const registry = await getRegistry({ actor, name: params.name });
+  const runs = await db.syncRun.findMany({ where: { registryId: registry.id }, orderBy: { createdAt: "desc" }, take: 10 });
+  return { ...registry, syncRuns: runs };
+});
+
+export const PATCH = apiHandler<P>(
+  async ({ req, actor, params }) => updateRegistry({ actor, name: params.name, input: await parseBody(req, updateRegistryInput) }),
+  { roles: ["admin"], what: "managing registries" },
+);
+
+export const DELETE = apiHandler<P>(async ({ actor, params }) => deleteRegistry({ actor, name: params.name }), { roles: ["admin"], what: "managing registries" });

@@ -1,0 +1,6 @@
+import { apiHandler, created } from "@/lib/server/http/api-handler";
+import { rotateWebhookToken } from "@/lib/server/registries/manage-registry";
+
+export const dynamic = "force-dynamic";
+
+export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => created(await rotateWebhookToken({ actor, name: params.name })), { roles: ["admin"], what: "managing registry notifications" });

@@ -1,0 +1,54 @@
+import { spawnSync } from "node:child_process";
+import { expect, test } from "@playwright/test";
+import { base, PUBLISHER_DIGEST } from "./helpers";
+
+// Tokens are made with the CLI against the e2e database, as an operator would.
+function token(email: string): string {
+  const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"], {
+    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout.trim().split("\n").pop()!;
+}
+
+test("the API works with bearer tokens and answers bad input with a clear error", async ({ request }) => {
+  const bob = token("bob@example.com");
+  const auth = { Authorization: `Bearer ${bob}` };
+  const list = await request.get(`${base()}/api/v1/images`, { headers: auth });
+  expect(list.status()).toBe(200);
+  expect((await list.json()).items.map((i: { repository: string }) => i.repository)).toContain("publisher/base");
+
+  const one = await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}`, { headers: auth });
+  expect(one.status()).toBe(200);
+  const body = await one.json();
+  expect(body.signatures[0].verdict).toBe("verified");
+  expect(body.signatures[0].key.name).toBe("publisher");
+
+  const keys = await request.get(`${base()}/api/v1/keys`, { headers: auth });
+  expect((await keys.json()).keys.map((k: { stage: string }) => k.stage).sort()).toEqual(["build", "prod", "test"]);
+  expect(JSON.stringify(await keys.json())).not.toMatch(/PRIVATE KEY/);
+
+  const badJson = await request.post(`${base()}/api/v1/approvals`, { headers: { ...auth, "content-type": "application/json" }, data: "{not json" });
+  expect(badJson.status()).toBe(400);
+  const missing = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "prod" } });
+  expect(missing.status()).toBe(422);
+  expect((await missing.json()).error.message).toMatch(/comment/);
+  const unknownStage = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", comment: "x" } });
+  expect(unknownStage.status()).toBe(404);
+  const unknownDigest = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", comment: "x" } });
+  expect(unknownDigest.status()).toBe(404);
+  expect((await unknownDigest.json()).error.code).toBe("NOT_FOUND");
+
+  const payments = (await (await request.get(`${base()}/api/v1/images?repository=apps/payments-api`, { headers: auth })).json()).items[0];
+  const approve = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: payments.digest, stage: "build", comment: "via API" } });
+  expect(approve.status()).toBe(201);
+  const a = await approve.json();
+  expect(a.status).toBe("signed");
+  expect(a.signature.key.name).toBe("stage-build-key");
+
+  const audit = await request.get(`${base()}/api/v1/audit`, { headers: auth });
+  expect(audit.status()).toBe(403);
+  const noToken = await request.get(`${base()}/api/v1/keys`, { headers: { Authorization: "Bearer imp_not-a-real-token" } });
+  expect(noToken.status()).toBe(401);
+});

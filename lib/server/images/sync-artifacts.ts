@@ -1,0 +1,61 @@
+import "server-only";
+import { db } from "../../db";
+import type { RegistryClient } from "../../oci/client";
+import { OciError, type Digest } from "../../oci/digest";
+import { parseManifest } from "../../oci/manifest";
+import { listReferrers } from "../../oci/referrers";
+import { classifyArtifact } from "../../oci/artifacts";
+
+const MAX_ARTIFACTS_PER_IMAGE = 200;
+
+/**
+ * Finds the image's accessories (OCI referrers API, referrers tag schema, cosign tags), classifies the new ones
+ * and stores them. Known artifacts cost no manifest fetch. Reports whether the cosign `.sig` manifest changed.
+ */
+export async function syncArtifacts(opts: { client: RegistryClient; imageId: string; repository: string; digest: Digest; tags: Set<string> }) {
+  const { client, imageId, repository, digest } = opts;
+  const found = (await listReferrers(client, repository, digest, { tags: [...opts.tags] })).slice(0, MAX_ARTIFACTS_PER_IMAGE);
+  const known = new Map((await db.artifact.findMany({ where: { imageId } })).map((a) => [a.digest, a]));
+  const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
+  let sigAfter: string | null = null;
+
+  for (const d of found) {
+    const prior = known.get(d.digest);
+    if (prior) {
+      if (prior.source === "cosign-tag" && prior.kind === "signature") sigAfter = d.digest;
+      continue;
+    }
+    let configMediaType: string | undefined;
+    let layerMediaTypes: string[] = [];
+    let layerAnnotations: Record<string, string>[] = [];
+    let manifestAnnotations: Record<string, string> = d.annotations ?? {};
+    let artifactType = d.artifactType;
+    let mediaType = d.mediaType;
+    let size = d.size;
+    try {
+      const m = await client.getManifest(repository, d.digest);
+      size = m.bytes.byteLength;
+      const p = parseManifest(m.bytes, m.mediaType);
+      mediaType = p.mediaType;
+      if (p.kind === "manifest") {
+        configMediaType = p.manifest.config.mediaType;
+        layerMediaTypes = p.manifest.layers.map((l) => l.mediaType);
+        layerAnnotations = p.manifest.layers.map((l) => l.annotations ?? {});
+        manifestAnnotations = { ...manifestAnnotations, ...(p.manifest.annotations ?? {}) };
+        artifactType = artifactType ?? p.manifest.artifactType;
+      }
+    } catch (e) {
+      if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+      // An artifact we can't read is still listed, classified from its descriptor alone.
+    }
+    const c = classifyArtifact({ artifactType, manifestMediaType: mediaType, configMediaType, layerMediaTypes, annotations: manifestAnnotations, layerAnnotations, source: d.source });
+    await db.artifact.createMany({
+      skipDuplicates: true,
+      data: [{ imageId, digest: d.digest, mediaType, artifactType: artifactType ?? null, kind: c.kind, predicateType: c.predicateType ?? null, source: d.source, size, annotations: manifestAnnotations }],
+    });
+    if (d.source === "cosign-tag" && c.kind === "signature") sigAfter = d.digest;
+  }
+  const gone = [...known.keys()].filter((k) => !found.some((f) => f.digest === k));
+  if (gone.length) await db.artifact.deleteMany({ where: { imageId, digest: { in: gone } } });
+  return { count: found.length, sigManifestChanged: sigBefore !== sigAfter };
+}

@@ -1,0 +1,39 @@
+import "server-only";
+import { db } from "../../db";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { registryClient, resolveRegistry } from "./resolve-registry";
+import { registryView } from "./registry-view";
+
+/**
+ * Tries the registry and reports exactly what failed (DNS, TLS, connection, a 401 with the challenge seen,
+ * or a 404 on /v2/). On success it records the token realm; a realm that differs from the recorded one is
+ * held as pending, and credentials are not sent to it until an admin confirms it.
+ */
+export async function testRegistryConnection({ actor, name }: { actor: Actor; name: string }) {
+  requireRole(actor, ["admin"], "testing registry connections");
+  const r = await resolveRegistry(name);
+  let seenRealm: string | null = null;
+  const client = registryClient(r, "read", { testing: true, onRealmSeen: (realm) => (seenRealm = realm) });
+  const result = await client.testConnection();
+  const realmChanged = Boolean(seenRealm && r.tokenRealm && seenRealm !== r.tokenRealm);
+  const report = {
+    ...result,
+    ...(seenRealm ? { realm: seenRealm } : {}),
+    ...(realmChanged ? { realmChanged: true, message: `the token realm changed from ${r.tokenRealm} to ${seenRealm}; credentials were not sent to it. An admin must confirm the new realm.` } : {}),
+  };
+  const updated = await db.$transaction(async (tx) => {
+    const u = await tx.registry.update({
+      where: { id: r.id },
+      data: {
+        lastTestAt: new Date(),
+        lastTestResult: report as object,
+        ...(seenRealm && !r.tokenRealm && result.ok ? { tokenRealm: seenRealm } : {}),
+        ...(realmChanged ? { pendingRealm: seenRealm } : {}),
+      },
+    });
+    await appendAuditEvent(tx, { actor, action: "registry.test", outcome: result.ok ? "success" : "failure", target: r.name, detail: report });
+    return u;
+  });
+  return { result: report, registry: registryView(updated) };
+}
