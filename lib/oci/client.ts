@@ -1,5 +1,10 @@
+import type { LookupFunction } from "node:net";
+import { rootCertificates } from "node:tls";
+import { Agent, fetch as undiciFetch } from "undici";
 import { assertDigest, OciError, sha256Digest, type Digest } from "./digest";
 import { MANIFEST_ACCEPT } from "./media-types";
+import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
+import { assertHostAllowed, BLOCKED_LOOKUP_CODE, guardedLookup, isLoopbackHost, type Resolver } from "./ssrf";
 
 export const DEFAULT_LIMITS = {
   /** Manifests are small JSON documents; 4 MiB is the common registry limit. */
@@ -9,16 +14,52 @@ export const DEFAULT_LIMITS = {
   timeoutMs: 15_000,
   pageSize: 1000,
   maxPages: 10_000,
+  maxTags: 10_000,
+  maxRepositories: 100_000,
+  maxRedirects: 5,
 };
 
 export interface RegistryClientOptions {
   /** Base URL, e.g. https://registry.example.com or http://127.0.0.1:5000 */
   url: string;
-  /** Basic credentials; also used for the token endpoint of a Bearer challenge. */
+  /** Basic credentials. Sent only to the registry's own origin and to the Bearer token realm. */
   username?: string;
   password?: string;
+  /** Per request, covering connect, headers and reading the body (a body that stalls mid-stream times out too). */
   timeoutMs?: number;
+  /** Replaces the built-in transport. The SSRF pre-check still runs; `ca` and the connect-time DNS guard do not apply. */
   fetch?: typeof fetch;
+  /** Retries after the first attempt, for 408, 429, 5xx and (idempotent methods only) network errors. Default 3. */
+  retries?: number;
+  /** First backoff step in ms (doubles per retry, with jitter). Default 250. */
+  retryBaseMs?: number;
+  /**
+   * Longest wait before one retry, in ms (default 30000). A Retry-After beyond it is not waited for: the
+   * 429/503 is returned at once as UNAVAILABLE, rather than holding a request open for minutes.
+   */
+  maxRetryWaitMs?: number;
+  /** tags() fails with TOO_LARGE past this many tags. Default 10000. */
+  maxTags?: number;
+  /** catalog() fails with TOO_LARGE past this many repositories. Default 100000. */
+  maxRepositories?: number;
+  /** Redirect hops followed per request. Default 5. */
+  maxRedirects?: number;
+  /**
+   * Allow link-local (169.254.0.0/16, fe80::/10) and cloud-metadata destinations. Off by default: a registry
+   * URL, token realm or redirect pointing there is refused with BLOCKED_ADDRESS (SSRF guard).
+   */
+  allowLinkLocal?: boolean;
+  /**
+   * Called with the absolute token realm URL before anything is sent to it. Throw to refuse the realm (an
+   * OciError is passed through as is; anything else becomes REALM_REFUSED with the original as `cause`).
+   */
+  onRealm?: (realm: string) => void | Promise<void>;
+  /** PEM CA bundle trusted in addition to Node's default roots, for registries with a private CA. */
+  ca?: string;
+  /** DNS resolver for the SSRF guard and for connections. For tests. */
+  resolve?: Resolver;
+  /** Waits between retries. For tests, which record the waits instead of sleeping. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 interface Challenge {
@@ -44,28 +85,69 @@ export function nextLink(header: string | null, base: string): string | null {
   if (!header) return null;
   for (const part of header.split(",")) {
     const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
-    if (m?.[1]) return new URL(m[1], base).toString();
+    if (m?.[1]) {
+      try {
+        return new URL(m[1], base).toString();
+      } catch {
+        throw new OciError("BAD_RESPONSE", `Link header has an invalid URL: ${m[1].slice(0, 200)}`);
+      }
+    }
   }
   return null;
 }
 
-async function readCapped(res: Response, max: number, what: string): Promise<Buffer> {
+/**
+ * The next page of a paginated listing. A target on another origin is refused (it would be fetched with our
+ * network position and could leak pagination state), and so is a page already visited (a loop).
+ */
+export function nextPageUrl(linkHeader: string | null, current: string, origin: string, visited: Set<string>): string | null {
+  const next = nextLink(linkHeader, current);
+  if (!next) return null;
+  const target = new URL(next);
+  if (target.origin !== origin) throw new OciError("BAD_RESPONSE", `pagination link points to another origin (${target.origin}), refused`);
+  if (visited.has(next)) throw new OciError("BAD_RESPONSE", `pagination loops at ${next}`);
+  visited.add(next);
+  return next;
+}
+
+/** Reads a body into memory, capped. Stalls and dropped connections become UNAVAILABLE, not a hang. */
+export async function readCapped(res: Response, max: number, what: string): Promise<Buffer> {
   const len = Number(res.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(len) && len > max) {
-    await res.body?.cancel();
+    await res.body?.cancel().catch(() => {});
     throw new OciError("TOO_LARGE", `${what} is ${len} bytes, over the ${max}-byte limit`);
   }
   if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > max) {
-      throw new OciError("TOO_LARGE", `${what} exceeds the ${max}-byte limit`);
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      total += chunk.byteLength;
+      if (total > max) {
+        throw new OciError("TOO_LARGE", `${what} exceeds the ${max}-byte limit`);
+      }
+      chunks.push(Buffer.from(chunk));
     }
-    chunks.push(Buffer.from(chunk));
+  } catch (e) {
+    if (e instanceof OciError) throw e;
+    const name = (e as Error)?.name;
+    if (name === "TimeoutError" || name === "AbortError") {
+      throw new OciError("UNAVAILABLE", `timed out reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "timeout" });
+    }
+    throw new OciError("UNAVAILABLE", `connection lost reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "connect" });
   }
   return Buffer.concat(chunks);
+}
+
+function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError("BAD_RESPONSE", `${what} is not valid JSON`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new OciError("BAD_RESPONSE", `${what} is not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 export interface FetchedManifest {
@@ -74,23 +156,119 @@ export interface FetchedManifest {
   mediaType: string;
 }
 
+export type ConnectionStage = "dns" | "tls" | "connect" | "auth" | "api" | "ssrf";
+
+/** What `testConnection()` found. Plain data, meant to be shown to an admin as is. */
+export type ConnectionTest =
+  | {
+      ok: true;
+      /** The Docker-Distribution-API-Version header, when sent (e.g. "registry/2.0"). */
+      apiVersion?: string;
+      /** The Bearer token realm used, when the registry asked for one: what `onRealm` will be called with. */
+      realm?: string;
+    }
+  | {
+      ok: false;
+      stage: ConnectionStage;
+      detail: string;
+      status?: number;
+      /** The WWW-Authenticate header the registry sent. */
+      challenge?: string;
+      realm?: string;
+      /** Whether credentials were configured and sent. */
+      credentialsTried?: boolean;
+    };
+
+// Network error codes that mean "the peer's certificate or TLS setup is wrong": retrying will not help.
+const TLS_CODE = /CERT|SSL|TLS|^UNABLE_TO_|^DEPTH_ZERO|^SELF_SIGNED|^HOSTNAME_MISMATCH|^EPROTO$/;
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA"]);
+
+function errorCode(e: unknown): { code: string | undefined; message: string } {
+  let cur: unknown = e;
+  let message = (e as Error)?.message ?? String(e);
+  for (let i = 0; i < 6 && cur; i++) {
+    const c = (cur as { code?: unknown }).code;
+    if (typeof (cur as Error).message === "string" && (cur as Error).message) message = (cur as Error).message;
+    if (typeof c === "string") return { code: c, message };
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  // No code anywhere (e.g. undici's "bad port"): the innermost message says the most.
+  return { code: undefined, message };
+}
+
+/** One undici Agent per policy, shared by clients (a client is made per operation). */
+const agents = new Map<string, Agent>();
+
+function agentFor(opts: RegistryClientOptions): Agent {
+  const make = () =>
+    new Agent({
+      connect: {
+        lookup: guardedLookup({ allowLinkLocal: !!opts.allowLinkLocal, ...(opts.resolve ? { resolve: opts.resolve } : {}) }) as unknown as LookupFunction,
+        // In addition to the public roots: a private registry's token realm may still be a public service.
+        ...(opts.ca ? { ca: [...rootCertificates, opts.ca] } : {}),
+      },
+    });
+  // A custom resolver is a test seam; don't let it leak into the shared agents.
+  if (opts.resolve) return make();
+  const key = `${opts.allowLinkLocal ? 1 : 0}|${opts.ca ?? ""}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = make();
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+type RawInit = RequestInit & { auth?: string | undefined };
+
 /**
  * A small client for the OCI Distribution HTTP API. Plain data in and out; no framework imports.
- * Every manifest and blob read is checked against the digest it was asked for.
+ * Every manifest and blob read is checked against the digest it was asked for. The registry is untrusted:
+ * every fault becomes an OciError, bounded in time and size.
  */
 export class RegistryClient {
   readonly base: string;
+  private readonly origin: string;
   private readonly opts: RegistryClientOptions;
   private readonly fetchImpl: typeof fetch;
+  private readonly dispatcher: Agent | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly wait: (ms: number) => Promise<void>;
   // Bearer tokens per scope, for this client's lifetime only (a client is made per operation).
   private readonly tokens = new Map<string, { token: string; expires: number }>();
+  // Hosts that passed the SSRF check, for this client's lifetime.
+  private readonly allowedHosts = new Set<string>();
+  private lastChallenge: string | undefined;
+  private lastRealm: string | undefined;
 
   constructor(opts: RegistryClientOptions) {
-    const u = new URL(opts.url);
+    let u: URL;
+    try {
+      u = new URL(opts.url);
+    } catch {
+      throw new OciError("INVALID_REFERENCE", `registry URL is not a URL: ${JSON.stringify(opts.url).slice(0, 120)}`);
+    }
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("INVALID_REFERENCE", `registry URL must be http(s): ${opts.url}`);
     this.base = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, "")}`;
+    this.origin = u.origin;
     this.opts = opts;
-    this.fetchImpl = opts.fetch ?? fetch;
+    if (opts.fetch) {
+      this.fetchImpl = opts.fetch;
+      this.dispatcher = undefined;
+    } else {
+      this.fetchImpl = undiciFetch as unknown as typeof fetch;
+      this.dispatcher = agentFor(opts);
+    }
+    this.retry = {
+      retries: Math.max(0, opts.retries ?? DEFAULT_RETRY.retries),
+      baseMs: Math.max(0, opts.retryBaseMs ?? DEFAULT_RETRY.baseMs),
+      maxWaitMs: Math.max(0, opts.maxRetryWaitMs ?? DEFAULT_RETRY.maxWaitMs),
+    };
+    this.wait = opts.sleep ?? sleep;
+  }
+
+  private get timeoutMs(): number {
+    return this.opts.timeoutMs ?? DEFAULT_LIMITS.timeoutMs;
   }
 
   private basicAuth(): string | undefined {
@@ -98,68 +276,205 @@ export class RegistryClient {
     return "Basic " + Buffer.from(`${this.opts.username}:${this.opts.password ?? ""}`).toString("base64");
   }
 
-  private async raw(url: string, init: RequestInit & { auth?: string | undefined }): Promise<Response> {
+  private async guard(hostname: string): Promise<void> {
+    if (this.allowedHosts.has(hostname)) return;
+    await assertHostAllowed(hostname, { allowLinkLocal: !!this.opts.allowLinkLocal, ...(this.opts.resolve ? { resolve: this.opts.resolve } : {}) });
+    this.allowedHosts.add(hostname);
+  }
+
+  private networkError(e: unknown, host: string, signal: AbortSignal): OciError {
+    if (e instanceof OciError) return e;
+    const name = (e as Error)?.name;
+    if (signal.aborted && (name === "TimeoutError" || name === "AbortError")) {
+      return new OciError("UNAVAILABLE", `registry ${host} did not answer within ${this.timeoutMs} ms`, undefined, { cause: e, reason: "timeout" });
+    }
+    const { code, message } = errorCode(e);
+    if (code === BLOCKED_LOOKUP_CODE) return new OciError("BLOCKED_ADDRESS", message, undefined, { cause: e, reason: "ssrf" });
+    if (code && DNS_CODES.has(code)) return new OciError("UNAVAILABLE", `cannot resolve host ${host} (${code})`, undefined, { cause: e, reason: "dns" });
+    if (code && TLS_CODE.test(code)) {
+      return new OciError("UNAVAILABLE", `TLS with ${host} failed: ${message} (${code})`, undefined, { cause: e, reason: "tls" });
+    }
+    if (code === "UND_ERR_CONNECT_TIMEOUT") return new OciError("UNAVAILABLE", `connecting to ${host} timed out`, undefined, { cause: e, reason: "timeout" });
+    return new OciError("UNAVAILABLE", `registry ${host} unreachable (${code ?? message ?? name ?? "network error"})`, undefined, { cause: e, reason: "connect" });
+  }
+
+  /** One HTTP exchange, no retries. Throws OciError for every network fault. */
+  private async once(url: string, init: RawInit): Promise<Response> {
+    const { auth, signal: callerSignal, ...rest } = init;
+    const u = new URL(url);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("BAD_RESPONSE", `refusing to fetch a ${u.protocol} URL`);
+    // Checked before every connection: the registry URL, a token realm and a redirect target alike.
+    await this.guard(u.hostname);
     const headers = new Headers(init.headers);
-    if (init.auth) headers.set("authorization", init.auth);
+    if (auth) headers.set("authorization", auth);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
     try {
       return await this.fetchImpl(url, {
-        ...init,
+        ...rest,
         headers,
         // Redirects are followed by hand so credentials never reach a redirect target.
         redirect: "manual",
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_LIMITS.timeoutMs),
-      });
+        // The same signal covers the body: a body that stalls mid-stream errors when it fires (see readCapped).
+        signal,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
-      throw new OciError("UNAVAILABLE", `registry ${new URL(url).host} unreachable (${cause})`);
+      // The caller cancelled: theirs to handle, not a registry fault.
+      if (callerSignal?.aborted) throw e;
+      throw this.networkError(e, u.host, timeout);
+    }
+  }
+
+  /** One logical exchange: retries 408/429/5xx, and network errors of idempotent methods, with backoff. */
+  private async raw(url: string, init: RawInit): Promise<Response> {
+    const method = init.method ?? "GET";
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= this.retry.retries;
+      let res: Response;
+      try {
+        res = await this.once(url, init);
+      } catch (e) {
+        const err = e as OciError;
+        const transient =
+          (err.reason === "connect" || (err.reason === "dns" && errorCode(err.cause).code === "EAI_AGAIN")) && isIdempotent(method);
+        // Timeouts are not retried: the timeout is the caller's budget for the request, not per attempt.
+        if (last || !transient) throw err;
+        await this.wait(backoffMs(attempt, this.retry));
+        continue;
+      }
+      if (last || !isRetryableStatus(res.status)) return res;
+      const after = parseRetryAfter(res.headers.get("retry-after"));
+      // The registry asks for longer than we are willing to hold a request open: report it now.
+      if (after !== null && after > this.retry.maxWaitMs) return res;
+      await res.body?.cancel().catch(() => {});
+      await this.wait(after ?? backoffMs(attempt, this.retry));
     }
   }
 
   private async token(challenge: Challenge, scope: string): Promise<string> {
     const cached = this.tokens.get(scope);
     if (cached && cached.expires > Date.now()) return cached.token;
-    const realm = challenge.params.realm;
-    if (!realm) throw new OciError("UNAUTHORIZED", "Bearer challenge without realm");
-    const url = new URL(realm, this.base);
+    const rawRealm = challenge.params.realm;
+    if (!rawRealm) throw new OciError("UNAUTHORIZED", "Bearer challenge without realm", 401);
+    let realm: URL;
+    try {
+      realm = new URL(rawRealm, this.base);
+    } catch {
+      throw new OciError("REALM_REFUSED", `token realm is not a URL: ${rawRealm.slice(0, 200)}`, undefined, { reason: "realm" });
+    }
+    const realmString = realm.toString();
+    this.lastRealm = realmString;
+    // Credentials go to the realm, so it must be private on the wire: https, or http that never leaves the host.
+    if (!(realm.protocol === "https:" || (realm.protocol === "http:" && isLoopbackHost(realm.hostname)))) {
+      throw new OciError(
+        "REALM_REFUSED",
+        `token realm ${realmString} refused: it must be https (plain http is only accepted on loopback)`,
+        undefined,
+        { reason: "realm" },
+      );
+    }
+    if (this.opts.onRealm) {
+      try {
+        await this.opts.onRealm(realmString);
+      } catch (e) {
+        if (e instanceof OciError) throw e;
+        throw new OciError("REALM_REFUSED", `token realm ${realmString} refused: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e, reason: "realm" });
+      }
+    }
+    const url = new URL(realm);
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     url.searchParams.set("scope", challenge.params.scope ?? scope);
     const res = await this.raw(url.toString(), { method: "GET", auth: this.basicAuth() });
-    if (!res.ok) throw new OciError("UNAUTHORIZED", `token endpoint ${url.host} answered ${res.status}`, res.status);
-    const body = JSON.parse((await readCapped(res, 1024 * 1024, "token response")).toString("utf8")) as {
-      token?: string;
-      access_token?: string;
-      expires_in?: number;
-    };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new OciError("UNAUTHORIZED", "token endpoint returned no token");
-    this.tokens.set(scope, { token, expires: Date.now() + Math.max(30, (body.expires_in ?? 60) - 10) * 1000 });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      if (isRetryableStatus(res.status)) throw new OciError("UNAVAILABLE", `token endpoint ${url.host} answered ${res.status}`, res.status);
+      const who = this.basicAuth() ? "with the configured credentials" : "anonymously (no credentials configured)";
+      throw new OciError("UNAUTHORIZED", `token endpoint ${url.host} answered ${res.status} ${who}`, res.status);
+    }
+    const body = parseJsonObject(await readCapped(res, 1024 * 1024, "token response"), `token response from ${url.host}`);
+    const token = typeof body.token === "string" && body.token ? body.token : typeof body.access_token === "string" ? body.access_token : "";
+    if (!token) throw new OciError("UNAUTHORIZED", `token endpoint ${url.host} returned no token`);
+    // The token spec's default lifetime is 60 s. Renew a little early; short-lived tokens at half-life.
+    const lifetime = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
+    const ttl = lifetime > 20 ? lifetime - 10 : lifetime / 2;
+    this.tokens.set(scope, { token, expires: Date.now() + ttl * 1000 });
     return token;
   }
 
   /** Sends a request to the registry, answering a Bearer/Basic challenge once, and following redirects without credentials. */
   async request(path: string, init: RequestInit & { scope?: string } = {}): Promise<Response> {
-    const url = path.startsWith("http") ? path : this.base + path;
-    const scope = init.scope ?? "registry:catalog:*";
+    const { scope: scopeOpt, ...rest } = init;
+    let url: string;
+    try {
+      url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+    } catch {
+      throw new OciError("BAD_RESPONSE", `not a URL: ${path.slice(0, 200)}`);
+    }
+    const scope = scopeOpt ?? "registry:catalog:*";
+    // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
+    // redirect) gets none: it carries its own authorization if it needs any.
+    const sameOrigin = new URL(url).origin === this.origin;
     const cached = this.tokens.get(scope);
-    let auth = cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : this.basicAuth();
-    let res = await this.raw(url, { ...init, auth });
-    if (res.status === 401) {
-      const ch = parseWwwAuthenticate(res.headers.get("www-authenticate") ?? "");
+    const bearer = sameOrigin && cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
+    let auth = sameOrigin ? (bearer ?? this.basicAuth()) : undefined;
+    let res = await this.raw(url, { ...rest, auth });
+    if (res.status === 401 && sameOrigin) {
+      const header = res.headers.get("www-authenticate");
+      if (header) this.lastChallenge = header;
+      const ch = parseWwwAuthenticate(header ?? "");
       if (ch?.scheme === "bearer") {
-        await res.body?.cancel();
+        await res.body?.cancel().catch(() => {});
+        // A cached token the registry now refuses (revoked, clock skew) is dropped, and a fresh one fetched once.
+        if (bearer) this.tokens.delete(scope);
         auth = `Bearer ${await this.token(ch, scope)}`;
-        res = await this.raw(url, { ...init, auth });
+        res = await this.raw(url, { ...rest, auth });
       }
     }
-    for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400 && res.headers.get("location"); hops++) {
-      const target = new URL(res.headers.get("location")!, url);
-      await res.body?.cancel();
-      const sameOrigin = target.origin === new URL(this.base).origin;
-      res = await this.raw(target.toString(), { ...init, auth: sameOrigin ? auth : undefined });
-    }
+    res = await this.followRedirects(res, url, rest, auth);
     if (res.status === 401) {
-      await res.body?.cancel();
-      throw new OciError("UNAUTHORIZED", `registry refused credentials (401) for ${new URL(url).pathname}`, 401);
+      const header = res.headers.get("www-authenticate");
+      if (header) this.lastChallenge = header;
+      await res.body?.cancel().catch(() => {});
+      const pathname = new URL(url).pathname;
+      const message = this.basicAuth()
+        ? `registry refused the credentials (401) for ${pathname}`
+        : `registry requires authentication (401) for ${pathname} and no credentials are configured`;
+      throw new OciError("UNAUTHORIZED", message, 401);
+    }
+    return res;
+  }
+
+  private async followRedirects(first: Response, url: string, init: RequestInit, auth: string | undefined): Promise<Response> {
+    const max = this.opts.maxRedirects ?? DEFAULT_LIMITS.maxRedirects;
+    let res = first;
+    let current = url;
+    let next: RequestInit = init;
+    for (let hops = 0; [301, 302, 303, 307, 308].includes(res.status); hops++) {
+      const location = res.headers.get("location");
+      if (!location) return res;
+      await res.body?.cancel().catch(() => {});
+      if (hops >= max) throw new OciError("BAD_RESPONSE", `more than ${max} redirects from ${new URL(url).pathname}`, res.status);
+      let target: URL;
+      try {
+        target = new URL(location, current);
+      } catch {
+        throw new OciError("BAD_RESPONSE", `redirect to an invalid URL: ${location.slice(0, 200)}`, res.status);
+      }
+      if (target.protocol !== "http:" && target.protocol !== "https:") {
+        throw new OciError("BAD_RESPONSE", `redirect to a ${target.protocol} URL refused`, res.status);
+      }
+      const method = (next.method ?? "GET").toUpperCase();
+      if (res.status === 303 && method !== "GET" && method !== "HEAD") {
+        const headers = new Headers(next.headers);
+        headers.delete("content-type");
+        headers.delete("content-length");
+        next = { ...next, method: "GET", body: null, headers };
+      }
+      // Credentials only to the registry's own origin: a blob redirect to a CDN or bucket carries its own signature.
+      const sameOrigin = target.origin === this.origin;
+      current = target.toString();
+      res = await this.raw(current, { ...next, auth: sameOrigin ? auth : undefined });
     }
     return res;
   }
@@ -167,7 +482,13 @@ export class RegistryClient {
   private async fail(res: Response, what: string): Promise<never> {
     const text = (await res.text().catch(() => "")).slice(0, 300);
     if (res.status === 404) throw new OciError("NOT_FOUND", `${what}: not found`, 404);
-    if (res.status >= 500) throw new OciError("UNAVAILABLE", `${what}: registry error ${res.status}`, res.status);
+    if (res.status === 408 || res.status === 429 || res.status >= 500) {
+      const after = res.headers.get("retry-after");
+      const label = res.status === 429 ? "rate limited (429)" : res.status === 408 ? "request timeout (408)" : `registry error ${res.status}`;
+      const tries = this.retry.retries + 1;
+      throw new OciError("UNAVAILABLE", `${what}: ${label}${after ? `, Retry-After ${after}` : ""}, gave up after at most ${tries} attempt${tries === 1 ? "" : "s"}`, res.status);
+    }
+    if (res.status === 403) throw new OciError("UNAUTHORIZED", `${what}: access denied (403) ${text}`.trim(), 403);
     throw new OciError("BAD_RESPONSE", `${what}: HTTP ${res.status} ${text}`, res.status);
   }
 
@@ -177,25 +498,94 @@ export class RegistryClient {
     await res.body?.cancel();
   }
 
-  private async *paginate(first: string, key: "repositories" | "tags", scope: string): AsyncGenerator<string> {
+  /**
+   * Checks the registry step by step and says which step failed: DNS, the SSRF policy, TCP, TLS,
+   * authentication (with the challenge seen), or the API itself. Never throws an OciError.
+   */
+  async testConnection(): Promise<ConnectionTest> {
+    const credentialsTried = this.opts.username !== undefined;
+    const failure = (stage: ConnectionStage, detail: string, extra: { status?: number } = {}): ConnectionTest => ({
+      ok: false,
+      stage,
+      detail,
+      ...extra,
+      ...(this.lastChallenge ? { challenge: this.lastChallenge } : {}),
+      ...(this.lastRealm ? { realm: this.lastRealm } : {}),
+      ...(stage === "auth" ? { credentialsTried } : {}),
+    });
+    let res: Response;
+    try {
+      await this.guard(new URL(this.base).hostname);
+      res = await this.request("/v2/");
+    } catch (e) {
+      if (!(e instanceof OciError)) throw e;
+      if (e.code === "BLOCKED_ADDRESS") return failure("ssrf", e.message);
+      if (e.code === "UNAUTHORIZED" || e.code === "REALM_REFUSED") return failure("auth", e.message, e.status === undefined ? {} : { status: e.status });
+      switch (e.reason) {
+        case "dns":
+          return failure("dns", e.message);
+        case "tls":
+          return failure("tls", e.message);
+        case "connect":
+        case "timeout":
+          return failure("connect", e.message);
+        case "ssrf":
+          return failure("ssrf", e.message);
+        case "realm":
+          return failure("auth", e.message);
+        case undefined:
+          return failure(this.lastRealm ? "auth" : "api", e.message, e.status === undefined ? {} : { status: e.status });
+        default: {
+          const never: never = e.reason;
+          return never;
+        }
+      }
+    }
+    await res.body?.cancel().catch(() => {});
+    if (res.ok) {
+      const apiVersion = res.headers.get("docker-distribution-api-version");
+      return { ok: true, ...(apiVersion ? { apiVersion } : {}), ...(this.lastRealm ? { realm: this.lastRealm } : {}) };
+    }
+    if (res.status === 403) return failure("auth", "GET /v2/ answered 403: the credentials are valid but access is denied", { status: 403 });
+    if (res.status === 404) {
+      return failure("api", `GET ${new URL(this.base).pathname.replace(/\/$/, "")}/v2/ answered 404: this URL does not serve the OCI distribution API (check the URL and path)`, { status: 404 });
+    }
+    return failure("api", `GET /v2/ answered ${res.status}`, { status: res.status });
+  }
+
+  private async *paginate(first: string, key: "repositories" | "tags", scope: string, cap: { max: number; option: string }): AsyncGenerator<string> {
+    const visited = new Set<string>([first]);
     let url: string | null = first;
-    for (let page = 0; url && page < DEFAULT_LIMITS.maxPages; page++) {
+    let count = 0;
+    for (let page = 0; url; page++) {
+      if (page >= DEFAULT_LIMITS.maxPages) throw new OciError("TOO_LARGE", `listing has more than ${DEFAULT_LIMITS.maxPages} pages`);
       const res = await this.request(url, { scope });
-      if (!res.ok) await this.fail(res, `GET ${new URL(url).pathname}`);
-      const body = JSON.parse((await readCapped(res, 32 * 1024 * 1024, "listing")).toString("utf8")) as Record<string, unknown>;
+      const what = `GET ${new URL(url).pathname}`;
+      if (!res.ok) await this.fail(res, what);
+      const body = parseJsonObject(await readCapped(res, 32 * 1024 * 1024, "listing"), `${what} response`);
       const items = body[key];
-      if (items !== null && items !== undefined && !Array.isArray(items)) throw new OciError("BAD_RESPONSE", `${key} is not a list`);
-      for (const item of (items as unknown[] | null) ?? []) if (typeof item === "string") yield item;
-      url = nextLink(res.headers.get("link"), url);
+      if (items !== null && items !== undefined && !Array.isArray(items)) throw new OciError("BAD_RESPONSE", `${what}: ${key} is not a list`);
+      for (const item of (items as unknown[] | null) ?? []) {
+        if (typeof item !== "string") continue;
+        if (++count > cap.max) throw new OciError("TOO_LARGE", `${what}: more than ${cap.max} ${key} (the ${cap.option} limit)`);
+        yield item;
+      }
+      url = nextPageUrl(res.headers.get("link"), url, this.origin, visited);
     }
   }
 
   catalog(): AsyncGenerator<string> {
-    return this.paginate(`${this.base}/v2/_catalog?n=${DEFAULT_LIMITS.pageSize}`, "repositories", "registry:catalog:*");
+    return this.paginate(`${this.base}/v2/_catalog?n=${DEFAULT_LIMITS.pageSize}`, "repositories", "registry:catalog:*", {
+      max: this.opts.maxRepositories ?? DEFAULT_LIMITS.maxRepositories,
+      option: "maxRepositories",
+    });
   }
 
   tags(repository: string): AsyncGenerator<string> {
-    return this.paginate(`${this.base}/v2/${repository}/tags/list?n=${DEFAULT_LIMITS.pageSize}`, "tags", `repository:${repository}:pull`);
+    return this.paginate(`${this.base}/v2/${repository}/tags/list?n=${DEFAULT_LIMITS.pageSize}`, "tags", `repository:${repository}:pull`, {
+      max: this.opts.maxTags ?? DEFAULT_LIMITS.maxTags,
+      option: "maxTags",
+    });
   }
 
   async headManifest(repository: string, reference: string): Promise<{ digest: Digest | null; mediaType: string; size: number } | null> {

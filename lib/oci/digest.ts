@@ -31,16 +31,30 @@ export type OciErrorCode =
   | "UNAVAILABLE"
   | "DIGEST_MISMATCH"
   | "TOO_LARGE"
-  | "BAD_RESPONSE";
+  | "BAD_RESPONSE"
+  /** The host resolves to a link-local or cloud-metadata address and `allowLinkLocal` is off (SSRF guard). */
+  | "BLOCKED_ADDRESS"
+  /** A Bearer token realm was refused: not https (nor http on loopback), or refused by the `onRealm` hook. */
+  | "REALM_REFUSED";
+
+/**
+ * What failed underneath, when it was the network rather than the registry's answer. Lets a caller tell
+ * "wrong certificate" from "nothing listens there" without parsing messages.
+ */
+export type OciFailureReason = "dns" | "tls" | "connect" | "timeout" | "ssrf" | "realm";
 
 /** Errors raised by the registry client. Callers map them to their own error codes. */
 export class OciError extends Error {
+  readonly reason?: OciFailureReason;
+
   constructor(
     readonly code: OciErrorCode,
     message: string,
     readonly status?: number,
+    options: { cause?: unknown; reason?: OciFailureReason } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "OciError";
+    if (options.reason) this.reason = options.reason;
   }
 }

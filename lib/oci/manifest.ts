@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { OciError } from "./digest";
-import { isImageManifestMediaType, isIndexMediaType } from "./media-types";
+import { baseMediaType, isImageManifestMediaType, isIndexMediaType } from "./media-types";
 
 const digestSchema = z.string().regex(/^sha256:[a-f0-9]{64}$/, "not a sha256 digest");
 const annotations = z.record(z.string(), z.string()).optional();
@@ -55,11 +55,28 @@ export type ImageIndex = z.infer<typeof indexSchema>;
 
 export type ParsedManifest =
   | { kind: "manifest"; mediaType: string; manifest: ImageManifest }
-  | { kind: "index"; mediaType: string; index: ImageIndex };
+  | { kind: "index"; mediaType: string; index: ImageIndex }
+  /**
+   * A JSON document under a media type this client does not model (Docker schema 1, the withdrawn OCI
+   * artifact manifest, a vendor type) that is not shaped like a manifest or index either. Kept as is, so a
+   * caller can store and show it rather than fail a whole sync on it.
+   */
+  | { kind: "unknown"; mediaType: string; json: unknown };
+
+function issues(e: z.ZodError): string {
+  return e.issues
+    .slice(0, 10)
+    .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+    .join("; ");
+}
 
 /**
  * Parses manifest bytes. The media type comes from the document when it states one,
  * else from the Content-Type the registry sent, else from its shape.
+ *
+ * A known manifest or index media type must validate (else BAD_RESPONSE); so must a document shaped like
+ * one (`manifests[]`, or `config` + `layers[]`). Anything else that is a JSON object is returned as
+ * `kind: "unknown"`. Bytes that are not JSON, or JSON that is not an object, are BAD_RESPONSE.
  */
 export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedManifest {
   let json: unknown;
@@ -68,18 +85,35 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
   } catch {
     throw new OciError("BAD_RESPONSE", "manifest is not valid JSON");
   }
-  const declared = typeof (json as { mediaType?: unknown })?.mediaType === "string" ? (json as { mediaType: string }).mediaType : undefined;
-  const ct = contentType?.split(";")[0]?.trim();
-  const hasManifests = Array.isArray((json as { manifests?: unknown })?.manifests);
-  const mediaType = declared ?? (ct && (isIndexMediaType(ct) || isImageManifestMediaType(ct)) ? ct : hasManifests ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json");
-  if (isIndexMediaType(mediaType) || (hasManifests && !isImageManifestMediaType(mediaType))) {
-    const r = indexSchema.safeParse(json);
-    if (!r.success) throw new OciError("BAD_RESPONSE", `invalid image index: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-    return { kind: "index", mediaType, index: r.data };
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new OciError("BAD_RESPONSE", "manifest is not a JSON object");
   }
-  const r = imageManifestSchema.safeParse(json);
-  if (!r.success) throw new OciError("BAD_RESPONSE", `invalid image manifest: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  return { kind: "manifest", mediaType, manifest: r.data };
+  const doc = json as Record<string, unknown>;
+  const declared = typeof doc.mediaType === "string" && doc.mediaType ? doc.mediaType : undefined;
+  const ct = contentType ? baseMediaType(contentType) : undefined;
+  const known = (mt: string | undefined): mt is string => !!mt && (isIndexMediaType(mt) || isImageManifestMediaType(mt));
+  const hasManifests = Array.isArray(doc.manifests);
+  const looksLikeManifest = typeof doc.config === "object" && doc.config !== null && Array.isArray(doc.layers);
+
+  const asIndex = (mediaType: string): ParsedManifest => {
+    const r = indexSchema.safeParse(json);
+    if (!r.success) throw new OciError("BAD_RESPONSE", `invalid image index: ${issues(r.error)}`);
+    return { kind: "index", mediaType, index: r.data };
+  };
+  const asManifest = (mediaType: string): ParsedManifest => {
+    const r = imageManifestSchema.safeParse(json);
+    if (!r.success) throw new OciError("BAD_RESPONSE", `invalid image manifest: ${issues(r.error)}`);
+    return { kind: "manifest", mediaType, manifest: r.data };
+  };
+
+  // The document's own mediaType wins; a registry's Content-Type is only a hint.
+  const stated = declared ?? (known(ct) ? ct : undefined);
+  if (stated && isIndexMediaType(stated)) return asIndex(stated);
+  if (stated && isImageManifestMediaType(stated)) return asManifest(stated);
+  // Unknown or absent media type: judge by shape.
+  if (hasManifests) return asIndex(stated ?? "application/vnd.oci.image.index.v1+json");
+  if (looksLikeManifest) return asManifest(stated ?? "application/vnd.oci.image.manifest.v1+json");
+  return { kind: "unknown", mediaType: stated ?? ct ?? "", json };
 }
 
 export interface Platform {

@@ -1,0 +1,161 @@
+import { nextPageUrl, readCapped, type RegistryClient } from "./client";
+import { assertDigest, OciError, type Digest } from "./digest";
+import { indexSchema, type Descriptor } from "./manifest";
+import { MT } from "./media-types";
+import { assertRepositoryName, cosignTag, referrersFallbackTag } from "./reference";
+
+/** Where a referrer was found. */
+export type ReferrerSource =
+  /** GET /v2/<name>/referrers/<digest> (distribution-spec v1.1). */
+  | "referrers-api"
+  /** The referrers tag schema: an OCI index under tag `sha256-<hex>`, for registries without the API. */
+  | "referrers-tag"
+  /** cosign's tags `sha256-<hex>.sig`, `.att`, `.sbom` (no `subject`; found by name only). */
+  | "cosign-tag";
+
+export interface Referrer {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  source: ReferrerSource;
+  /** The tag it was found under, for "referrers-tag" and "cosign-tag". */
+  tag?: string;
+}
+
+export interface ListReferrersOptions {
+  /**
+   * The repository's tags, when the caller has listed them already. Then the fallback and cosign tags are
+   * looked up only if present here, which saves a request per missing tag. Undefined: probe with HEAD/GET.
+   */
+  tags?: readonly string[];
+  /** TOO_LARGE past this many referrers. Default 1000. */
+  maxReferrers?: number;
+}
+
+const INDEX_BYTES = 4 * 1024 * 1024;
+
+function toReferrer(d: Descriptor, source: ReferrerSource, tag?: string): Referrer {
+  return {
+    mediaType: d.mediaType,
+    digest: d.digest as Digest,
+    size: d.size,
+    ...(d.artifactType ? { artifactType: d.artifactType } : {}),
+    ...(d.annotations ? { annotations: d.annotations } : {}),
+    source,
+    ...(tag ? { tag } : {}),
+  };
+}
+
+/** The manifests[] of an OCI index, or null when the bytes are not a valid index. */
+function parseIndexDescriptors(bytes: Buffer): Descriptor[] | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return null;
+  }
+  const r = indexSchema.safeParse(json);
+  return r.success ? r.data.manifests : null;
+}
+
+/**
+ * Pages of the referrers API. Null when the registry does not serve it (404, 405, any other non-200, or a
+ * 200 that is not an index): the caller then falls back to the tag schema, as the spec says.
+ */
+async function fromApi(client: RegistryClient, repository: string, digest: Digest): Promise<Descriptor[] | null> {
+  const scope = `repository:${repository}:pull`;
+  const first = `${client.base}/v2/${repository}/referrers/${digest}`;
+  const origin = new URL(client.base).origin;
+  const visited = new Set<string>([first]);
+  const out: Descriptor[] = [];
+  let url: string | null = first;
+  for (let page = 0; url; page++) {
+    if (page >= 1000) throw new OciError("TOO_LARGE", `referrers of ${digest}: more than 1000 pages`);
+    let res: Response;
+    try {
+      res = await client.request(url, { headers: { accept: MT.ociIndex }, scope });
+    } catch (e) {
+      // Some registries without the API answer 401 for an unknown route. The tag fallback re-asks with the
+      // same credentials, so a real authorization problem still surfaces there.
+      if (page === 0 && e instanceof OciError && e.code === "UNAUTHORIZED") return null;
+      throw e;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      if (page === 0) return null;
+      throw new OciError("BAD_RESPONSE", `referrers of ${digest}: page ${page + 1} answered ${res.status}`, res.status);
+    }
+    const descriptors = parseIndexDescriptors(await readCapped(res, INDEX_BYTES, `referrers of ${digest}`));
+    if (!descriptors) {
+      if (page === 0) return null;
+      throw new OciError("BAD_RESPONSE", `referrers of ${digest}: page ${page + 1} is not an image index`);
+    }
+    out.push(...descriptors);
+    url = nextPageUrl(res.headers.get("link"), url, origin, visited);
+  }
+  return out;
+}
+
+async function fromFallbackTag(client: RegistryClient, repository: string, tag: string): Promise<Descriptor[]> {
+  let bytes: Buffer;
+  try {
+    bytes = (await client.getManifest(repository, tag)).bytes;
+  } catch (e) {
+    if (e instanceof OciError && e.code === "NOT_FOUND") return [];
+    throw e;
+  }
+  // Spec: "If neither gives a valid index, assume no referrers."
+  return parseIndexDescriptors(bytes) ?? [];
+}
+
+async function cosignDescriptor(client: RegistryClient, repository: string, tag: string): Promise<Referrer | null> {
+  const head = await client.headManifest(repository, tag);
+  if (!head) return null;
+  if (head.digest) {
+    return { mediaType: head.mediaType.split(";")[0]!.trim() || MT.ociManifest, digest: head.digest, size: head.size, source: "cosign-tag", tag };
+  }
+  // Some registries send no Docker-Content-Digest on HEAD: fetch and hash.
+  try {
+    const m = await client.getManifest(repository, tag);
+    return { mediaType: m.mediaType || MT.ociManifest, digest: m.digest, size: m.bytes.byteLength, source: "cosign-tag", tag };
+  } catch (e) {
+    if (e instanceof OciError && e.code === "NOT_FOUND") return null;
+    throw e;
+  }
+}
+
+/**
+ * Everything attached to `digest` in `repository`: referrers from the API (or, when the registry has no API,
+ * from the `sha256-<hex>` fallback index), plus cosign's `.sig`, `.att` and `.sbom` manifests. De-duplicated
+ * by digest; the first source wins, in that order.
+ */
+export async function listReferrers(client: RegistryClient, repository: string, digest: Digest, opts: ListReferrersOptions = {}): Promise<Referrer[]> {
+  assertRepositoryName(repository);
+  assertDigest(digest);
+  const max = opts.maxReferrers ?? 1000;
+  const tags = opts.tags ? new Set(opts.tags) : undefined;
+  const out = new Map<string, Referrer>();
+  const add = (r: Referrer) => {
+    if (out.has(r.digest)) return;
+    if (out.size >= max) throw new OciError("TOO_LARGE", `${repository}@${digest} has more than ${max} referrers`);
+    out.set(r.digest, r);
+  };
+
+  const api = await fromApi(client, repository, digest);
+  if (api) {
+    for (const d of api) add(toReferrer(d, "referrers-api"));
+  } else {
+    const tag = referrersFallbackTag(digest);
+    if (!tags || tags.has(tag)) for (const d of await fromFallbackTag(client, repository, tag)) add(toReferrer(d, "referrers-tag", tag));
+  }
+
+  for (const suffix of ["sig", "att", "sbom"] as const) {
+    const tag = cosignTag(digest, suffix);
+    if (tags && !tags.has(tag)) continue;
+    const r = await cosignDescriptor(client, repository, tag);
+    if (r) add(r);
+  }
+  return [...out.values()];
+}
