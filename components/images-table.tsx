@@ -133,7 +133,7 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
               {data.items.map((img) => {
                 const href = `/images/${img.repository}@${img.digest}${multiRegistry ? `?registry=${encodeURIComponent(img.registry)}` : ""}`;
                 return (
-                  <tr key={`${img.registry}/${img.repository}@${img.digest}`} className="border-t border-slate-100 align-top" data-testid="image-row" data-repository={img.repository}>
+                  <tr key={`${img.registry}/${img.repository}@${img.digest}`} className="border-t border-slate-100 align-top" data-testid="image-row" data-repository={img.repository} data-digest={img.digest}>
                     <td className="px-3 py-2 font-mono text-xs">{multiRegistry && <span className="text-slate-400">{img.registry}/</span>}{img.repository}{img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}</td>
                     <td className="px-3 py-2">
                       {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-400">untagged</span>}

@@ -29,7 +29,7 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   expect((await keys.json()).keys.map((k: { stage: string }) => k.stage).sort()).toEqual(["build", "prod", "test"]);
   expect(JSON.stringify(await keys.json())).not.toMatch(/PRIVATE KEY/);
 
-  const badJson = await request.post(`${base()}/api/v1/approvals`, { headers: { ...auth, "content-type": "application/json" }, data: "{not json" });
+  const badJson = await request.post(`${base()}/api/v1/approvals`, { headers: { ...auth, "content-type": "application/json" }, data: Buffer.from("{not json") });
   expect(badJson.status()).toBe(400);
   const missing = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "prod" } });
   expect(missing.status()).toBe(422);

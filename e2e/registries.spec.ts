@@ -41,7 +41,8 @@ test("an admin adds a registry, tests it, syncs with progress, and sees a moved 
   await expect(card.getByTestId("sync-progress")).toContainText("1 tag moves");
 
   await page.goto(`${base()}/images?registry=second&repository=app%2Fmoving`);
-  const rowB = page.locator('[data-testid="image-row"]').filter({ hasText: "1.0" });
+  const rowB = page.locator(`[data-testid="image-row"][data-digest="${b.digest}"]`);
+  await expect(rowB).toContainText("1.0");
   await expect(rowB.getByTestId("tag-warning")).toContainText("approved for test; approvals do not follow tags");
   await expect(rowB.getByTestId("stage-chain")).toContainText("test –");
 
