@@ -616,6 +616,11 @@ export class RegistryClient {
     if (reference.startsWith("sha256:") && digest !== reference) {
       throw new OciError("DIGEST_MISMATCH", `manifest ${repository}@${reference} has digest ${digest}`);
     }
+    // By tag, the registry's own claim must match the bytes too: a mismatch is corruption or tampering.
+    const claimed = res.headers.get("docker-content-digest");
+    if (claimed && /^sha256:[a-f0-9]{64}$/.test(claimed) && claimed !== digest) {
+      throw new OciError("DIGEST_MISMATCH", `manifest ${repository}:${reference}: registry says ${claimed}, bytes hash to ${digest}`);
+    }
     const mediaType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     return { bytes, digest, mediaType };
   }
