@@ -49,6 +49,8 @@ function expectedType(f: DmmfField): string {
       return "integer";
     case "BigInt":
       return "bigint";
+    case "Float":
+      return "double precision";
     case "Boolean":
       return "boolean";
     case "DateTime":
