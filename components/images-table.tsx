@@ -5,6 +5,7 @@ import { useEffect, useState } from "react";
 import { api } from "./api";
 import { DigestChip } from "./digest-chip";
 import { SyncButton } from "./sync-button";
+import { SeveritySummary } from "./evidence/severity-chart";
 
 interface Item {
   registry: string;
@@ -21,6 +22,7 @@ interface Item {
   pendingSignatures: number;
   deleted: string | null;
   warnings: string[];
+  severities: Record<string, number> | null;
 }
 interface Page {
   items: Item[];
@@ -125,6 +127,7 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                 <th className="px-3 py-2">Digest</th>
                 <th className="px-3 py-2">Type</th>
                 <th className="px-3 py-2">Platforms</th>
+                <th className="px-3 py-2">Vulnerabilities</th>
                 <th className="px-3 py-2">Signatures</th>
                 <th className="px-3 py-2">Stages</th>
               </tr>
@@ -142,6 +145,7 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                     <td className="px-3 py-2"><DigestChip digest={img.digest} href={href} /></td>
                     <td className="px-3 py-2 text-xs text-slate-600" title={img.mediaType}>{mediaTypeLabel(img.mediaType)}</td>
                     <td className="px-3 py-2 text-xs text-slate-600">{img.platforms.join(", ") || "–"}</td>
+                    <td className="px-3 py-2 text-xs" data-testid="severity-summary"><SeveritySummary counts={img.severities} /></td>
                     <td className="px-3 py-2 text-xs" data-testid="sig-count">
                       {img.signatures === 0 ? <span className="text-slate-400">none</span> : <span>{img.verifiedSignatures} of {img.signatures} verified</span>}
                       {img.pendingSignatures > 0 && <span className="ml-1 text-sky-700">({img.pendingSignatures} pending)</span>}

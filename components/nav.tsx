@@ -6,6 +6,7 @@ import { SignOutButton } from "./sign-out-button";
 export function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
   const links = [
     { href: "/images", label: "Images" },
+    { href: "/search", label: "Fleet search" },
     { href: "/registries", label: "Registries" },
     { href: "/keys", label: "Keys" },
     ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }] : []),

@@ -13,6 +13,8 @@ const schema = z.object({
   NEXTAUTH_URL: z.string().optional(),
   /** Run the background job workers (syncs, schedule) in this process. */
   IMPRIMATUR_WORKERS: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
+  /** Largest evidence document accepted (bytes); larger uploads are refused with 413 while streaming. */
+  EVIDENCE_MAX_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
 });

@@ -3,11 +3,16 @@ import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { parseDigestReference } from "../../oci/reference";
 
-/** `/images/team/app@sha256:…` arrives as path segments; the repository may contain `/`. */
+/**
+ * `/images/team/app@sha256:…[/sub/path]` arrives as path segments; the repository may contain `/`.
+ * Returns the image reference and whatever follows it (e.g. ["evidence"]).
+ */
 export function imageRefFromSegments(segments: string[]) {
-  const joined = segments.map((s) => decodeURIComponent(s)).join("/");
+  const decoded = segments.map((s) => decodeURIComponent(s));
+  const at = decoded.findIndex((s) => s.includes("@"));
+  const ref = (at >= 0 ? decoded.slice(0, at + 1) : decoded).join("/");
   try {
-    return parseDigestReference(joined);
+    return { ...parseDigestReference(ref), rest: at >= 0 ? decoded.slice(at + 1) : [] };
   } catch (e) {
     if (e instanceof OciError) throw new AppError("INVALID_INPUT", e.message, "reference");
     throw e;

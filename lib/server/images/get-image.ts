@@ -49,6 +49,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
   const parsed = parseManifest(img.manifest, img.mediaType);
   const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));
   return {
+    id: img.id,
     registry: reg.name,
     repository,
     digest: img.digest,

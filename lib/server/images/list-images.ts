@@ -5,6 +5,7 @@ import { AppError } from "../../errors";
 import type { Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
 import { stageStatuses } from "./stage-status";
+import { severitySummaries } from "../evidence/get-image-evidence";
 
 export const listImagesQuery = z.object({
   registry: z.string().max(100).optional(),
@@ -85,10 +86,13 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
   const ordered = ids.map((id) => byId.get(id)!).filter(Boolean);
   const repoIds = [...new Set(ordered.map((i) => i.repositoryId))];
   const digests = ordered.map((i) => i.digest);
-  const [tags, moves] = await Promise.all([
+  const [tags, moves, severities, scanned] = await Promise.all([
     db.tag.findMany({ where: { repositoryId: { in: repoIds }, digest: { in: digests } }, orderBy: { name: "asc" } }),
     db.tagEvent.findMany({ where: { repositoryId: { in: repoIds }, OR: [{ fromDigest: { in: digests } }, { toDigest: { in: digests } }], fromDigest: { not: null } }, orderBy: { seenAt: "desc" }, take: 1000 }),
+    severitySummaries(ids),
+    db.evidenceDocument.groupBy({ by: ["imageId"], where: { imageId: { in: ids }, kind: { in: ["scan", "vex"] } }, _count: { _all: true } }),
   ]);
+  const hasScan = new Set(scanned.map((s) => s.imageId));
   // Approvals of the digests tags moved away from, to warn on the digests they moved to.
   const fromDigests = [...new Set(moves.map((m) => m.fromDigest!))];
   const fromApprovals = fromDigests.length
@@ -128,6 +132,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
       created: img.configCreated?.toISOString() ?? null,
       lastSeenAt: img.lastSeenAt.toISOString(),
       warnings,
+      // null when no scan has been recorded, so "no findings" is never claimed without evidence.
+      severities: hasScan.has(img.id) || severities.has(img.id) ? { critical: 0, high: 0, medium: 0, low: 0, ...(severities.get(img.id) ?? {}) } : null,
     };
   });
   return { items, total, page: q.page, pageSize: q.pageSize, pages: Math.max(1, Math.ceil(total / q.pageSize)) };

@@ -5,6 +5,12 @@ import { OciError, type Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
 import { listReferrers } from "../../oci/referrers";
 import { classifyArtifact } from "../../oci/artifacts";
+import { AppError } from "../../errors";
+import { ingestEvidence } from "../evidence/ingest-evidence";
+
+/** Evidence layers read from the registry are capped: a hostile artifact cannot exhaust the server. */
+const MAX_EVIDENCE_LAYER_BYTES = 32 * 1024 * 1024;
+const EVIDENCE_KINDS = new Set(["attestation", "sbom", "sigstore-bundle"]);
 
 const MAX_ARTIFACTS_PER_IMAGE = 200;
 
@@ -18,6 +24,7 @@ export async function syncArtifacts(opts: { client: RegistryClient; imageId: str
   const known = new Map((await db.artifact.findMany({ where: { imageId } })).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;
+  let evidenceErrors = 0;
 
   for (const d of found) {
     const prior = known.get(d.digest);
@@ -28,6 +35,7 @@ export async function syncArtifacts(opts: { client: RegistryClient; imageId: str
     let configMediaType: string | undefined;
     let layerMediaTypes: string[] = [];
     let layerAnnotations: Record<string, string>[] = [];
+    let layers: { digest: string; size: number; mediaType: string }[] = [];
     let manifestAnnotations: Record<string, string> = d.annotations ?? {};
     let artifactType = d.artifactType;
     let mediaType = d.mediaType;
@@ -41,6 +49,7 @@ export async function syncArtifacts(opts: { client: RegistryClient; imageId: str
         configMediaType = p.manifest.config.mediaType;
         layerMediaTypes = p.manifest.layers.map((l) => l.mediaType);
         layerAnnotations = p.manifest.layers.map((l) => l.annotations ?? {});
+        layers = p.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
         manifestAnnotations = { ...manifestAnnotations, ...(p.manifest.annotations ?? {}) };
         artifactType = artifactType ?? p.manifest.artifactType;
       }
@@ -54,8 +63,38 @@ export async function syncArtifacts(opts: { client: RegistryClient; imageId: str
       data: [{ imageId, digest: d.digest, mediaType, artifactType: artifactType ?? null, kind: c.kind, predicateType: c.predicateType ?? null, source: d.source, size, annotations: manifestAnnotations }],
     });
     if (d.source === "cosign-tag" && c.kind === "signature") sigAfter = d.digest;
+    if (EVIDENCE_KINDS.has(c.kind)) evidenceErrors += await ingestLayers(client, repository, imageId, d.digest, layers);
   }
   const gone = [...known.keys()].filter((k) => !found.some((f) => f.digest === k));
   if (gone.length) await db.artifact.deleteMany({ where: { imageId, digest: { in: gone } } });
-  return { count: found.length, sigManifestChanged: sigBefore !== sigAfter };
+  return { count: found.length, sigManifestChanged: sigBefore !== sigAfter, evidenceErrors };
+}
+
+/**
+ * Reads an attestation / SBOM / Sigstore bundle artifact's layers and stores them as evidence (source
+ * "registry"). A layer that isn't usable evidence is skipped and counted, never failing the sync.
+ */
+async function ingestLayers(client: RegistryClient, repository: string, imageId: string, artifactDigest: string, layers: { digest: string; size: number; mediaType: string }[]): Promise<number> {
+  let errors = 0;
+  for (const l of layers.slice(0, 50)) {
+    if (l.size > MAX_EVIDENCE_LAYER_BYTES) {
+      errors++;
+      continue;
+    }
+    try {
+      let bytes = await client.getBlob(repository, l.digest as Digest, MAX_EVIDENCE_LAYER_BYTES);
+      if (l.mediaType.startsWith("application/vnd.dev.sigstore.bundle")) {
+        // A Sigstore bundle carries the DSSE envelope; its certificate / tlog checks belong to signature trust.
+        const bundle = JSON.parse(bytes.toString("utf8")) as { dsseEnvelope?: unknown };
+        if (!bundle.dsseEnvelope) continue;
+        bytes = Buffer.from(JSON.stringify(bundle.dsseEnvelope));
+      }
+      await ingestEvidence({ actor: { kind: "system", label: "sync" }, imageId, bytes, source: "registry", artifactDigest });
+    } catch (e) {
+      if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
+      if (!(e instanceof OciError) && !(e instanceof AppError) && !(e instanceof SyntaxError)) throw e;
+      errors++;
+    }
+  }
+  return errors;
 }

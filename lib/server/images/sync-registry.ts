@@ -28,6 +28,8 @@ export interface SyncStats {
   deleted: number;
   signaturesChecked: number;
   artifacts: number;
+  /** Attestation / SBOM layers found in the registry that were not usable evidence. */
+  evidenceErrors: number;
   pendingCompleted: number;
   durationMs: number;
 }
@@ -84,7 +86,7 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   const started = Date.now();
   const run = await db.syncRun.update({ where: { id: syncRunId }, data: { status: "running", startedAt: new Date(), reposDone: 0, errors: [] }, include: { registry: true } });
   const reg = run.registry;
-  const stats: SyncStats = { repositories: 0, tags: 0, newManifests: 0, manifestBodiesFetched: 0, tagMoves: 0, deleted: 0, signaturesChecked: 0, artifacts: 0, pendingCompleted: 0, durationMs: 0 };
+  const stats: SyncStats = { repositories: 0, tags: 0, newManifests: 0, manifestBodiesFetched: 0, tagMoves: 0, deleted: 0, signaturesChecked: 0, artifacts: 0, evidenceErrors: 0, pendingCompleted: 0, durationMs: 0 };
   const errors: { repository: string; message: string }[] = [];
   const finish = async (status: "succeeded" | "failed", fatal?: string) => {
     stats.durationMs = Date.now() - started;
@@ -224,8 +226,9 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
   const tagSet = new Set(all);
   for (const img of live) {
-    const { sigManifestChanged, count } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet });
+    const { sigManifestChanged, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet });
     stats.artifacts += count;
+    stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
     const stale = !img.sigCheckedAt || img.sigCheckedAt < opts.trustEpoch;
     if ((hasSig && (sigManifestChanged || stale)) || (!hasSig && img._count.signatures > 0)) {

@@ -7,6 +7,8 @@ import { db } from "@/lib/db";
 import { ApproveForm } from "@/components/approve-form";
 import { DigestChip } from "@/components/digest-chip";
 import { StageBadge, VerdictBadge } from "@/components/badges";
+import { DocumentsList, ProvenanceTab, SbomTab, VulnerabilitiesTab } from "@/components/evidence/evidence-tabs";
+import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
 
 export const dynamic = "force-dynamic";
 
@@ -24,7 +26,16 @@ function bytes(n: number) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-export default async function ImagePage({ params, searchParams }: { params: Promise<{ ref: string[] }>; searchParams: Promise<{ registry?: string }> }) {
+type SP = { registry?: string; tab?: string; severity?: string; fix?: string; vq?: string; vsort?: string; cq?: string; cpage?: string };
+
+const TABS = [
+  ["overview", "Signatures & stages"],
+  ["vulnerabilities", "Vulnerabilities"],
+  ["sbom", "SBOM"],
+  ["provenance", "Provenance"],
+] as const;
+
+export default async function ImagePage({ params, searchParams }: { params: Promise<{ ref: string[] }>; searchParams: Promise<SP> }) {
   const actor = await getActor();
   if (!actor) redirect("/signin");
   const [{ ref }, sp] = await Promise.all([params, searchParams]);
@@ -45,6 +56,18 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
     throw e;
   }
   const stages = await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } });
+  const tab = TABS.some(([t]) => t === sp.tab) ? sp.tab! : "overview";
+  let ev: Awaited<ReturnType<typeof getImageEvidence>> | null = null;
+  let evError: string | null = null;
+  try {
+    ev = await getImageEvidence({ actor, imageId: image.id, query: parseEvidenceQuery(sp as Record<string, string | undefined>) });
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    evError = e.message;
+  }
+  const pageBase = `/images/${image.repository}@${image.digest}`;
+  const rawBase = `/api/v1/images/${image.repository}@${image.digest}/evidence`;
+  const spRecord = { ...sp, ...(sp.registry ? {} : {}) } as Record<string, string | undefined>;
 
   return (
     <div className="space-y-6">
@@ -82,6 +105,30 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
         )}
       </div>
 
+      <nav className="flex gap-1 border-b border-slate-200" aria-label="Image sections">
+        {TABS.map(([t, label]) => (
+          <a
+            key={t}
+            href={`${pageBase}?tab=${t}${sp.registry ? `&registry=${encodeURIComponent(sp.registry)}` : ""}`}
+            className={`-mb-px border-b-2 px-3 py-2 text-sm ${tab === t ? "border-slate-900 font-semibold" : "border-transparent text-slate-500 hover:text-slate-800"}`}
+            aria-current={tab === t ? "page" : undefined}
+          >
+            {label}
+            {t === "vulnerabilities" && ev && <span className="ml-1 font-mono text-xs text-slate-500">{ev.severityCounts.critical}C {ev.severityCounts.high}H</span>}
+          </a>
+        ))}
+      </nav>
+      {evError && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{evError}</p>}
+      {tab !== "overview" && ev && (
+        <div className="space-y-4">
+          {tab === "vulnerabilities" && <VulnerabilitiesTab ev={ev} pageBase={pageBase} params={spRecord} />}
+          {tab === "sbom" && <SbomTab ev={ev} pageBase={pageBase} params={spRecord} rawBase={rawBase} />}
+          {tab === "provenance" && <ProvenanceTab ev={ev} />}
+          <h2 className="pt-2 text-lg font-semibold">Evidence documents</h2>
+          <DocumentsList ev={ev} rawBase={rawBase} />
+        </div>
+      )}
+      {tab === "overview" && (<>
       <section aria-labelledby="stages-h">
         <h2 id="stages-h" className="mb-2 text-lg font-semibold">Stages</h2>
         <div className="grid gap-3 sm:grid-cols-3">
@@ -252,6 +299,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
           <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{prettyJson(image.rawManifest)}</pre>
         </details>
       </section>
+      </>)}
     </div>
   );
 }

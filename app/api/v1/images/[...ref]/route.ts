@@ -1,11 +1,55 @@
-import { apiHandler } from "@/lib/server/http/api-handler";
+import { NextResponse } from "next/server";
+import { db } from "@/lib/db";
+import { env } from "@/lib/env";
+import { AppError } from "@/lib/errors";
+import { ingestEvidence } from "@/lib/server/evidence/ingest-evidence";
+import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
+import { apiHandler, created } from "@/lib/server/http/api-handler";
 import { imageRefFromSegments } from "@/lib/server/http/image-ref";
+import { readBodyCapped } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiHandler<{ ref: string[] }>(async ({ req, actor, params }) => {
-  const { repository, digest } = imageRefFromSegments(params.ref);
+type P = { ref: string[] };
+
+/**
+ * GET  /api/v1/images/{repository}@{digest}                      the image, its signatures and stages
+ * GET  /api/v1/images/{repository}@{digest}/evidence             documents, merged vulnerabilities, components, provenance
+ * GET  /api/v1/images/{repository}@{digest}/evidence/{id}/raw    a stored document, byte for byte as uploaded
+ * POST /api/v1/images/{repository}@{digest}/evidence             upload a scan, SBOM, VEX or attestation
+ */
+export const GET = apiHandler<P>(async ({ req, actor, params }) => {
+  const { repository, digest, rest } = imageRefFromSegments(params.ref);
   const { rawManifest: _raw, ...image } = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
-  return image;
+  if (rest.length === 0) return image;
+  if (rest[0] !== "evidence") throw new AppError("NOT_FOUND", `no such resource: ${rest.join("/")}`);
+  const imageId = image.id;
+  if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseEvidenceQuery(Object.fromEntries(req.nextUrl.searchParams)) });
+  if (rest.length === 3 && rest[2] === "raw" && /^[0-9a-f-]{36}$/.test(rest[1]!)) {
+    const doc = await db.evidenceDocument.findFirst({ where: { id: rest[1], imageId }, select: { raw: true, format: true, contentDigest: true } });
+    if (!doc) throw new AppError("NOT_FOUND", "no such evidence document for this image");
+    return new NextResponse(Buffer.from(doc.raw), {
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-disposition": `attachment; filename="${doc.format}-${doc.contentDigest.slice(7, 19)}.json"`,
+        "x-content-digest": doc.contentDigest,
+      },
+    });
+  }
+  throw new AppError("NOT_FOUND", `no such resource: ${rest.join("/")}`);
 });
+
+export const POST = apiHandler<P>(
+  async ({ req, actor, params }) => {
+    const { repository, digest, rest } = imageRefFromSegments(params.ref);
+    if (rest.length !== 1 || rest[0] !== "evidence") throw new AppError("NOT_FOUND", "POST to …/evidence to upload evidence");
+    const image = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
+    const bytes = await readBodyCapped(req, env().EVIDENCE_MAX_BYTES);
+    if (bytes.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body");
+    const { document, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });
+    const body = { created: isNew, document };
+    return isNew ? created(body) : NextResponse.json(body, { status: 200 });
+  },
+  { roles: ["admin", "developer", "reviewer"], what: "uploading evidence" },
+);

@@ -1,0 +1,190 @@
+import "server-only";
+import { db, bytes as dbBytes } from "../../db";
+import { AppError } from "../../errors";
+import { EvidenceError, parseEvidence, type ParsedEvidence } from "../../evidence/detect";
+import { sha256Digest } from "../../oci/digest";
+import type { Platform } from "../../oci/manifest";
+import { verifyRaw } from "../../signing/keys";
+import { actorLabel, requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { loadTrustedKeys } from "../keys/load-trusted-keys";
+
+export interface IngestEvidenceOptions {
+  actor: Actor;
+  imageId: string;
+  bytes: Buffer;
+  source: "upload" | "registry";
+  artifactDigest?: string | null;
+}
+
+const CHUNK = 5000;
+
+/** pkg:type/namespace/name, without version, qualifiers or subpath: the fleet search key. */
+export function purlKey(purl: string | undefined | null): string | null {
+  if (!purl?.startsWith("pkg:")) return null;
+  const noSub = purl.split("#")[0]!.split("?")[0]!;
+  const at = noSub.lastIndexOf("@");
+  const base = at > noSub.indexOf("/") ? noSub.slice(0, at) : noSub;
+  try {
+    return decodeURIComponent(base).toLowerCase();
+  } catch {
+    return base.toLowerCase();
+  }
+}
+
+function parseDate(s: string | undefined | null): Date | null {
+  if (!s) return null;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** The digests a document may name and still be about this image: manifest, config, platforms, parent index. */
+async function acceptableSubjects(imageId: string) {
+  const img = await db.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, configDigest: true, platforms: true, parentDigest: true, repositoryId: true } });
+  const ok = new Set<string>([img.digest]);
+  if (img.configDigest) ok.add(img.configDigest);
+  for (const p of (img.platforms as Platform[] | null) ?? []) ok.add(p.digest);
+  if (img.parentDigest) ok.add(img.parentDigest);
+  // Platform manifests' configs (Trivy's ImageID of a platform image scanned through its index).
+  const children = await db.image.findMany({ where: { repositoryId: img.repositoryId, parentDigest: img.digest }, select: { configDigest: true } });
+  for (const c of children) if (c.configDigest) ok.add(c.configDigest);
+  return { image: img, ok };
+}
+
+/** A DSSE envelope's signatures are checked against every trusted key (outside keys and stage keys). */
+async function dsseVerdict(parsed: ParsedEvidence): Promise<{ status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string }> {
+  if (!parsed.dsse) return { status: "unsigned", by: null, detail: "not a signed envelope" };
+  const sigs = parsed.dsse.signatures.filter((s) => s.sig.length > 0);
+  if (!sigs.length) return { status: "unsigned", by: null, detail: "the DSSE envelope carries no signature" };
+  const keys = await loadTrustedKeys();
+  for (const s of sigs) {
+    for (const k of keys) {
+      if (verifyRaw(k.key, parsed.dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted key "${k.name}" (${k.fingerprint})` };
+    }
+  }
+  return { status: "invalid", by: null, detail: `${sigs.length} DSSE signature(s), none verified by a trusted key: an unknown key and a tampered document look the same` };
+}
+
+/**
+ * Stores one evidence document for an image: the original bytes, the normalized components, findings and
+ * provenance, and its signature verdict, with its audit event, in one transaction (nothing partial). The
+ * same content for the same image twice is a no-op. A document that names a subject must name this image.
+ */
+export async function ingestEvidence({ actor, imageId, bytes, source, artifactDigest = null }: IngestEvidenceOptions) {
+  if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
+  const contentDigest = sha256Digest(bytes);
+  const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
+  if (existing) return { document: existing, created: false };
+
+  let parsed: ParsedEvidence;
+  try {
+    parsed = parseEvidence(bytes);
+  } catch (e) {
+    if (e instanceof EvidenceError) throw new AppError(e.code === "MALFORMED_JSON" ? "BAD_REQUEST" : "INVALID_INPUT", e.message, "body");
+    throw e;
+  }
+  const { image, ok } = await acceptableSubjects(imageId);
+  const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
+  const matched = named.find((d) => ok.has(d)) ?? null;
+  if (named.length && !matched) {
+    throw new AppError("INVALID_INPUT", `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
+  }
+  const sig = await dsseVerdict(parsed);
+  const uploaderId = actor.kind === "user" ? actor.id : null;
+
+  const doc = await db.$transaction(
+    async (tx) => {
+      const doc = await tx.evidenceDocument.create({
+        data: {
+          imageId,
+          contentDigest,
+          format: parsed.format,
+          kind: parsed.kind,
+          predicateType: parsed.provenance?.predicateType ?? parsed.predicateType ?? null,
+          source,
+          artifactDigest,
+          uploadedBy: actorLabel(actor),
+          uploaderId,
+          scannedAt: parseDate(parsed.scannedAt),
+          toolName: parsed.tool?.name ?? null,
+          toolVersion: parsed.tool?.version ?? null,
+          subjectDigest: matched,
+          signatureStatus: sig.status,
+          signedBy: sig.by,
+          signatureDetail: sig.detail,
+          size: bytes.byteLength,
+          raw: dbBytes(bytes),
+          componentCount: parsed.components.length,
+          findingCount: parsed.findings.length,
+        },
+        omit: { raw: true },
+      });
+      for (let i = 0; i < parsed.components.length; i += CHUNK) {
+        await tx.component.createMany({
+          data: parsed.components.slice(i, i + CHUNK).map((c) => ({
+            documentId: doc.id,
+            imageId,
+            name: c.name,
+            nameKey: c.name.toLowerCase(),
+            version: c.version ?? null,
+            purl: c.purl ?? null,
+            purlKey: purlKey(c.purl),
+            type: c.type ?? null,
+            ecosystem: c.ecosystem ?? null,
+            licenses: c.licenses,
+            layer: c.layer ?? null,
+          })),
+        });
+      }
+      for (let i = 0; i < parsed.findings.length; i += CHUNK) {
+        await tx.finding.createMany({
+          data: parsed.findings.slice(i, i + CHUNK).map((f) => ({
+            documentId: doc.id,
+            imageId,
+            vulnId: f.id,
+            aliases: f.aliases,
+            severity: f.severity,
+            cvssScore: f.cvss?.score ?? null,
+            cvssVector: f.cvss?.vector ?? null,
+            package: f.package,
+            purl: f.purl ?? null,
+            installedVersion: f.installedVersion ?? null,
+            fixedVersion: f.fixedVersion ?? null,
+            fixAvailable: f.fixAvailable,
+            status: f.status,
+            statusDetail: f.statusDetail ?? null,
+            source: f.source,
+            title: f.title ?? null,
+          })),
+        });
+      }
+      if (parsed.provenance) {
+        const p = parsed.provenance;
+        await tx.provenance.create({
+          data: {
+            documentId: doc.id,
+            imageId,
+            predicateType: p.predicateType,
+            builderId: p.builderId ?? null,
+            buildType: p.buildType ?? null,
+            sourceRepo: p.sourceRepo ?? null,
+            sourceCommit: p.sourceCommit ?? null,
+            entryPoint: p.entryPoint ?? p.workflow ?? null,
+            materials: p.materials as object,
+            startedOn: parseDate(p.startedOn),
+            finishedOn: parseDate(p.finishedOn),
+          },
+        });
+      }
+      await appendAuditEvent(tx, {
+        actor,
+        action: source === "upload" ? "evidence.upload" : "evidence.discover",
+        targetDigest: image.digest,
+        detail: { documentId: doc.id, contentDigest, format: parsed.format, kind: parsed.kind, components: parsed.components.length, findings: parsed.findings.length, signature: sig.status, signedBy: sig.by, artifactDigest },
+      });
+      return doc;
+    },
+    { timeout: 300_000, maxWait: 30_000 },
+  );
+  return { document: doc, created: true };
+}
