@@ -78,7 +78,13 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
     <div className="space-y-4">
       <div className="flex flex-wrap items-center gap-3">
         <h1 className="text-2xl font-semibold">Images</h1>
-        <div className="ml-auto"><SyncButton registry={sp.get("registry") ?? (registries.length === 1 ? registries[0] : undefined)} /></div>
+        <div className="ml-auto">
+          {sp.get("registry") || registries.length <= 1 ? (
+            <SyncButton registry={sp.get("registry") ?? registries[0]} />
+          ) : (
+            <a href="/registries" className="text-sm text-sky-700 hover:underline">Sync registries…</a>
+          )}
+        </div>
       </div>
       <div className="flex flex-wrap gap-2" data-testid="filters">
         {multiRegistry && (

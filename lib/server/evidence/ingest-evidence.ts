@@ -119,22 +119,18 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
         },
         omit: { raw: true },
       });
+      // One INSERT … SELECT FROM unnest(arrays) per chunk: an order of magnitude faster than row-wise
+      // parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row.
       for (let i = 0; i < parsed.components.length; i += CHUNK) {
-        await tx.component.createMany({
-          data: parsed.components.slice(i, i + CHUNK).map((c) => ({
-            documentId: doc.id,
-            imageId,
-            name: c.name,
-            nameKey: c.name.toLowerCase(),
-            version: c.version ?? null,
-            purl: c.purl ?? null,
-            purlKey: purlKey(c.purl),
-            type: c.type ?? null,
-            ecosystem: c.ecosystem ?? null,
-            licenses: c.licenses,
-            layer: c.layer ?? null,
-          })),
-        });
+        const chunk = parsed.components.slice(i, i + CHUNK);
+        await tx.$executeRaw`
+          INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
+          SELECT gen_random_uuid(), ${doc.id}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
+                 ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
+          FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${chunk.map((c) => c.purl ?? null)}::text[],
+                      ${chunk.map((c) => purlKey(c.purl))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
+                      ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
+            AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
       }
       for (let i = 0; i < parsed.findings.length; i += CHUNK) {
         await tx.finding.createMany({

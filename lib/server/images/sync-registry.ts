@@ -163,6 +163,9 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   for await (const t of client.tags(repository)) all.push(t);
   const imageTags = all.filter((t) => !isArtifactTag(t));
   const existing = new Map((await db.tag.findMany({ where: { repositoryId: repo.id } })).map((t) => [t.name, t]));
+  // One query for what we already hold, instead of one per tag; "last seen" is written once per repository.
+  const held = new Map((await db.image.findMany({ where: { repositoryId: repo.id }, select: { id: true, digest: true, deletedAt: true } })).map((i) => [i.digest, i]));
+  const seen = new Set<string>();
   const now = new Date();
 
   await mapLimit(imageTags, TAG_CONCURRENCY, async (tag) => {
@@ -170,16 +173,15 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
     const head = await client.headManifest(repository, tag);
     if (!head) return; // deleted between the listing and now
     let digest = head.digest;
-    const known = digest ? await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } }, select: { id: true, deletedAt: true } }) : null;
+    const known = digest ? held.get(digest) : undefined;
     if (!known || !digest) {
       const fetched = await client.getManifest(repository, tag);
       digest = fetched.digest;
       const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest, fetched });
       if (stored.created) stats.newManifests++;
-    } else if (known.deletedAt) {
-      await db.image.update({ where: { id: known.id }, data: { deletedAt: null, lastSeenAt: now } });
     } else {
-      await db.image.update({ where: { id: known.id }, data: { lastSeenAt: now } });
+      seen.add(known.id);
+      if (known.deletedAt) await db.image.update({ where: { id: known.id }, data: { deletedAt: null } });
     }
     const prev = existing.get(tag);
     if (!prev) {
@@ -197,6 +199,7 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
     stats.tags++;
   });
 
+  if (seen.size) await db.image.updateMany({ where: { id: { in: [...seen] } }, data: { lastSeenAt: now } });
   const current = new Set(imageTags);
   for (const [name, t] of existing) {
     if (current.has(name)) continue;
