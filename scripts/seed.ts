@@ -93,6 +93,28 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
   return { publisherDigest, webIndex, hardened11: h11.digest };
 }
 
+/**
+ * Demo evidence: the real Trivy report and Syft SBOM from lib/evidence/testdata, re-pointed at platform/base-hardened:1.0's
+ * config digest (a document that names a subject must name the image). Idempotent by content.
+ */
+export async function seedEvidence(log: (s: string) => void = () => {}) {
+  const { ingestEvidence } = await import("../lib/server/evidence/ingest-evidence");
+  const tag = await db.tag.findFirst({ where: { name: "1.0", repository: { name: "platform/base-hardened" } } });
+  const img = tag ? await db.image.findFirst({ where: { repositoryId: tag.repositoryId, digest: tag.digest } }) : null;
+  if (!img?.configDigest) return;
+  const td = (f: string) => JSON.parse(readFileSync(join(here, "..", "lib", "evidence", "testdata", f), "utf8"));
+  const trivy = td("trivy-alpine-3.10-schema2.json");
+  trivy.Metadata.ImageID = img.configDigest;
+  const sbom = td("syft-alpine-3.16-cyclonedx-1.4.json");
+  sbom.metadata.component.version = img.configDigest;
+  let created = 0;
+  for (const doc of [trivy, sbom]) {
+    const r = await ingestEvidence({ actor: seedActor, imageId: img.id, bytes: Buffer.from(JSON.stringify(doc, null, 2)), source: "upload" });
+    if (r.created) created++;
+  }
+  if (created) log(`stored demo evidence (a Trivy report and a CycloneDX SBOM) for platform/base-hardened@${img.digest.slice(0, 19)}`);
+}
+
 export async function seedDemo(log: (s: string) => void = console.log) {
   await seedUsers(log);
   await seedStages(DEMO_STAGES, log);
@@ -101,4 +123,5 @@ export async function seedDemo(log: (s: string) => void = console.log) {
   await pushDemoImages(log);
   const r = await syncRegistry({ actor: seedActor });
   log(`synced ${r.repositories} repositories, ${r.tags} tags (${r.newManifests} new manifests, ${r.signaturesChecked} signature layers checked)`);
+  await seedEvidence(log);
 }
