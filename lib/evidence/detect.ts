@@ -1,0 +1,154 @@
+import { parseCycloneDx, looksLikeCycloneDx } from "./cyclonedx";
+import { looksLikeDsse, looksLikeSigstoreBundle, parseDsse, parseSigstoreBundle } from "./dsse";
+import { EvidenceError } from "./errors";
+import { looksLikeGrype, parseGrype } from "./grype";
+import { looksLikeInToto, parseInToto } from "./intoto";
+import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
+import { looksLikeSpdx, parseSpdx } from "./spdx";
+import { looksLikeLegacyTrivy, looksLikeTrivy, parseTrivy } from "./trivy";
+import { addSubject, TOP, type ParseContext } from "./util";
+
+export { EvidenceError, type EvidenceErrorCode } from "./errors";
+export type * from "./model";
+
+const FORMATS = "Trivy, Grype, CycloneDX, SPDX, in-toto or DSSE";
+
+function decodeText(input: Buffer | Uint8Array | string): string {
+  if (typeof input === "string") return input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  let text: string;
+  try {
+    // ignoreBOM: false (the default) drops a leading UTF-8 BOM.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(input);
+  } catch {
+    throw new EvidenceError("MALFORMED_JSON", "the document is not UTF-8 text");
+  }
+  return text;
+}
+
+function jsonError(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One JSON value, or several when the input is JSON Lines (one document per line). */
+function parseJsonValues(text: string): unknown[] {
+  if (!text.trim()) throw new EvidenceError("MALFORMED_JSON", "the document is empty");
+  try {
+    return [JSON.parse(text)];
+  } catch (whole) {
+    // JSON Lines: every non-empty line is a JSON document on its own.
+    const lines = text.split(/\r?\n/);
+    const nonEmpty = lines.filter((l) => l.trim());
+    if (nonEmpty.length < 2) throw new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${jsonError(whole)}`);
+    const values: unknown[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (!line.trim()) continue;
+      try {
+        values.push(JSON.parse(line));
+      } catch (e) {
+        if (!values.length) throw new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${jsonError(whole)}`);
+        throw new EvidenceError("MALFORMED_JSON", `line ${i + 1} is not valid JSON: ${jsonError(e)}`);
+      }
+    }
+    return values;
+  }
+}
+
+function describeKeys(v: Record<string, unknown>): string {
+  const keys = Object.keys(v);
+  if (!keys.length) return "an empty object";
+  const shown = keys.slice(0, 8).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+  return `an object with keys ${shown.join(", ")}${keys.length > 8 ? ", …" : ""}`;
+}
+
+/** Recognizes one JSON document by its content and parses it. */
+function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
+  if (Array.isArray(value)) {
+    if (looksLikeLegacyTrivy(value)) return parseTrivy(value, ctx);
+    throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON array`);
+  }
+  if (value === null || typeof value !== "object") {
+    throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON ${value === null ? "null" : typeof value}`);
+  }
+  const v = value as Record<string, unknown>;
+  if (looksLikeDsse(v)) return parseDsse(v, ctx);
+  if (looksLikeSigstoreBundle(v)) return parseSigstoreBundle(v, ctx);
+  if (looksLikeInToto(v)) return parseInToto(v, ctx);
+  if (looksLikeCycloneDx(v)) return parseCycloneDx(v, ctx);
+  if (looksLikeSpdx(v)) return parseSpdx(v, ctx);
+  if (looksLikeTrivy(v)) return parseTrivy(v, ctx);
+  if (looksLikeGrype(v)) return parseGrype(v, ctx);
+  throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: ${describeKeys(v)}`);
+}
+
+/** Every document in the input: one for JSON, one per line for JSON Lines. */
+export function parseEvidenceAll(input: Buffer | Uint8Array | string): ParsedEvidence[] {
+  const values = parseJsonValues(decodeText(input));
+  return values.map((v, i) => {
+    try {
+      return parseValue(v);
+    } catch (e) {
+      if (values.length > 1 && e instanceof EvidenceError) throw new EvidenceError(e.code, `line ${i + 1}: ${e.message}`, e.issues);
+      throw e;
+    }
+  });
+}
+
+/**
+ * Detects the format from the content and normalizes it. For JSON Lines with several documents the result is
+ * their union, with each document (and its own DSSE envelope) in `parts`.
+ */
+export function parseEvidence(input: Buffer | Uint8Array | string): ParsedEvidence {
+  const parts = parseEvidenceAll(input);
+  if (parts.length === 1) return parts[0]!;
+  return combine(parts);
+}
+
+function combine(parts: ParsedEvidence[]): ParsedEvidence {
+  const first = parts[0]!;
+  const same = <T>(f: (p: ParsedEvidence) => T): T | undefined => (parts.every((p) => f(p) === f(first)) ? f(first) : undefined);
+  const subjects: Subject[] = [];
+  for (const p of parts) for (const s of p.subjects) addSubject(subjects, { ...s });
+  const kind: EvidenceKind = same((p) => p.kind) ?? "attestation";
+  const predicateType = same((p) => p.predicateType);
+  const provenance = parts.find((p) => p.provenance)?.provenance;
+  const tool = parts.find((p) => p.tool)?.tool;
+  const scannedAt = parts.find((p) => p.scannedAt)?.scannedAt;
+  return {
+    format: same((p) => p.format) ?? "dsse",
+    kind,
+    components: parts.flatMap((p) => p.components),
+    findings: parts.flatMap((p) => p.findings),
+    ...(provenance ? { provenance } : {}),
+    ...(predicateType ? { predicateType } : {}),
+    ...(scannedAt ? { scannedAt } : {}),
+    ...(tool ? { tool } : {}),
+    subjects,
+    parts,
+  };
+}
+
+export interface StreamOptions {
+  /** The most bytes accepted; reading stops with TOO_LARGE as soon as one more arrives. */
+  maxBytes: number;
+}
+
+/**
+ * Reads a document from a stream, refusing it as soon as it passes `maxBytes` (the source is cancelled then), and
+ * parses it. Returns the bytes too, for storage. This accumulates the chunks and parses once at the end: memory
+ * is bounded by `maxBytes` (plus the parsed result), not by what the sender sends.
+ */
+export async function parseEvidenceStream(stream: AsyncIterable<Uint8Array>, { maxBytes }: StreamOptions): Promise<{ evidence: ParsedEvidence; bytes: Buffer }> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  // Leaving the loop by throwing calls the iterator's return(), which cancels a web or Node stream.
+  for await (const chunk of stream) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      throw new EvidenceError("TOO_LARGE", `the document is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const bytes = Buffer.concat(chunks, total);
+  return { evidence: parseEvidence(bytes), bytes };
+}

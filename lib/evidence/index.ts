@@ -1,0 +1,3 @@
+export { parseEvidence, parseEvidenceAll, parseEvidenceStream, EvidenceError, type EvidenceErrorCode, type StreamOptions } from "./detect";
+export { preAuthEncoding } from "./dsse";
+export * from "./model";
