@@ -51,18 +51,35 @@ async function acceptableSubjects(imageId: string) {
   return { image: img, ok };
 }
 
-/** A DSSE envelope's signatures are checked against every trusted key (outside keys and stage keys). */
-async function dsseVerdict(parsed: ParsedEvidence): Promise<{ status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string }> {
-  if (!parsed.dsse) return { status: "unsigned", by: null, detail: "not a signed envelope" };
-  const sigs = parsed.dsse.signatures.filter((s) => s.sig.length > 0);
+type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
+
+async function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: Awaited<ReturnType<typeof loadTrustedKeys>>): Promise<Verdict> {
+  const sigs = dsse.signatures.filter((s) => s.sig.length > 0);
   if (!sigs.length) return { status: "unsigned", by: null, detail: "the DSSE envelope carries no signature" };
-  const keys = await loadTrustedKeys();
   for (const s of sigs) {
     for (const k of keys) {
-      if (verifyRaw(k.key, parsed.dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted key "${k.name}" (${k.fingerprint})` };
+      if (verifyRaw(k.key, dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted key "${k.name}" (${k.fingerprint})` };
     }
   }
   return { status: "invalid", by: null, detail: `${sigs.length} DSSE signature(s), none verified by a trusted key: an unknown key and a tampered document look the same` };
+}
+
+/**
+ * A DSSE envelope's signatures are checked against every trusted key (outside keys and stage keys). For JSON
+ * Lines with several envelopes, each is checked: any invalid one makes the document invalid, and it counts as
+ * signed only when every envelope is.
+ */
+async function dsseVerdict(parsed: ParsedEvidence): Promise<Verdict> {
+  const envelopes = parsed.dsse ? [parsed.dsse] : (parsed.parts ?? []).map((p) => p.dsse).filter((d): d is NonNullable<typeof d> => Boolean(d));
+  if (!envelopes.length) return { status: "unsigned", by: null, detail: "not a signed envelope" };
+  const keys = await loadTrustedKeys();
+  const verdicts = await Promise.all(envelopes.map((e) => envelopeVerdict(e, keys)));
+  if (verdicts.length === 1) return verdicts[0]!;
+  const invalid = verdicts.filter((v) => v.status === "invalid").length;
+  const signed = verdicts.filter((v) => v.status === "signed");
+  if (invalid) return { status: "invalid", by: null, detail: `${invalid} of ${verdicts.length} envelopes carry signatures no trusted key verifies` };
+  if (signed.length === verdicts.length) return { status: "signed", by: [...new Set(signed.map((v) => v.by))].join(", "), detail: `all ${verdicts.length} envelopes verified` };
+  return { status: "unsigned", by: null, detail: `${signed.length} of ${verdicts.length} envelopes signed by a trusted key` };
 }
 
 /**

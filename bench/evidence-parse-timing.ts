@@ -4,7 +4,7 @@
  * writes them) and prints how long parseEvidence takes against JSON.parse alone on the same bytes.
  */
 import { performance } from "node:perf_hooks";
-import { parseEvidence } from "./detect";
+import { parseEvidence } from "../lib/evidence/detect";
 
 function sbom(n: number): Buffer {
   const components = Array.from({ length: n }, (_, i) => {
