@@ -52,3 +52,31 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   const noToken = await request.get(`${base()}/api/v1/keys`, { headers: { Authorization: "Bearer imp_not-a-real-token" } });
   expect(noToken.status()).toBe(401);
 });
+
+test("pipelines ask /verify and the Kubernetes ImageReview webhook, with bearer tokens", async ({ request }) => {
+  const auth = { Authorization: `Bearer ${token("admin@example.com")}` };
+  const host = new URL(process.env.E2E_REGISTRY_URL!).host;
+  const pub = `${host}/publisher/base@${PUBLISHER_DIGEST}`;
+  const v = await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(pub)}&stage=prod`, { headers: auth });
+  expect(v.status()).toBe(200);
+  const body = await v.json();
+  expect(body).toMatchObject({ allowed: false, digest: PUBLISHER_DIGEST });
+  expect(body.reasons.join(" ")).toMatch(/stage prod has no approval/);
+  expect(typeof body.asOf).toBe("string");
+  expect((await request.get(`${base()}/api/v1/verify?stage=prod`, { headers: auth })).status()).toBe(422);
+
+  const put = await request.put(`${base()}/api/v1/admission/namespaces`, { headers: auth, data: { namespace: "shop", stage: "test" } });
+  expect(put.status()).toBe(200);
+  const review = (image: string) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image }], annotations: {}, namespace: "shop" } });
+  // alice approved publisher/base for test in approve.spec (which may run later): judge by digest either way.
+  const r = await request.post(`${base()}/api/v1/imagereview`, { headers: auth, data: review(`${host}/publisher/base:1.0`) });
+  expect(r.status()).toBe(200);
+  const denied = await r.json();
+  expect(denied.apiVersion).toBe("imagepolicy.k8s.io/v1alpha1");
+  expect(denied.kind).toBe("ImageReview");
+  expect(denied.status.allowed).toBe(false);
+  expect(denied.status.reason).toMatch(/only digests are accepted/);
+  const bad = await request.post(`${base()}/api/v1/imagereview`, { headers: auth, data: { apiVersion: "v1", kind: "Pod" } });
+  expect(bad.status()).toBe(422);
+  expect((await request.post(`${base()}/api/v1/imagereview`, { data: review(pub) })).status()).toBe(401);
+});

@@ -15,6 +15,8 @@ const schema = z.object({
   IMPRIMATUR_WORKERS: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
   /** Largest evidence document accepted (bytes); larger uploads are refused with 413 while streaming. */
   EVIDENCE_MAX_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
+  /** `1`: GET /api/v1/verify refuses tag references instead of resolving them from the last sync. */
+  VERIFY_REFUSE_TAGS: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
 });

@@ -33,6 +33,7 @@ const USAGE = `usage: imprimatur <command>
   sync [--registry R]                       read the registry now
   retry                                     push signatures left pending
   worker                                    run the background job workers (syncs, schedule) until stopped
+  admission set --namespace NS (--stage S | --exempt)   the stage a Kubernetes namespace requires ("*" = default)
   audit verify                              recompute the audit hash chain`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
@@ -70,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       "pem-file": { type: "string" },
       stage: { type: "string" },
       registry: { type: "string" },
+      namespace: { type: "string" },
+      exempt: { type: "boolean" },
     },
   });
   if (command === "migrate") {
@@ -149,6 +152,13 @@ async function main(argv: string[]): Promise<number> {
       console.log(`synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`);
       for (const e of r.errors) console.error(`  error in ${e.repository}: ${e.message}`);
       return r.errors.length ? 1 : 0;
+    }
+    case "admission set": {
+      if (!values.namespace) fail("admission set needs --namespace");
+      const { setNamespacePolicy } = await import("../lib/server/admission/review-images");
+      await setNamespacePolicy({ actor, namespace: values.namespace, stage: values.stage ?? null, exempt: Boolean(values.exempt) });
+      console.log(`namespace ${values.namespace}: ${values.exempt ? "exempt" : `requires stage ${values.stage}`}`);
+      return 0;
     }
     case "worker": {
       const { startWorkers } = await import("../lib/server/jobs/workers");

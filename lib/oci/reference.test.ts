@@ -41,3 +41,17 @@ describe("HTTP helpers", () => {
     });
   });
 });
+
+describe("image references as Kubernetes writes them", () => {
+  it("parses hosts, ports, tags and digests, with Docker Hub defaults", async () => {
+    const { parseImageReference } = await import("./reference");
+    expect(parseImageReference(`127.0.0.1:5000/team/app@${D}`)).toEqual({ host: "127.0.0.1:5000", repository: "team/app", digest: D });
+    expect(parseImageReference("registry.example.com/team/app:1.2")).toEqual({ host: "registry.example.com", repository: "team/app", tag: "1.2" });
+    expect(parseImageReference(`localhost/app:v1@${D}`)).toEqual({ host: "localhost", repository: "app", tag: "v1", digest: D });
+    expect(parseImageReference("nginx")).toEqual({ host: "docker.io", repository: "library/nginx" });
+    expect(parseImageReference("myrepo/myimage:v1")).toEqual({ host: "docker.io", repository: "myrepo/myimage", tag: "v1" });
+    expect(() => parseImageReference("UPPER/case")).toThrow(/repository/);
+    expect(() => parseImageReference("app@sha256:short")).toThrow(/digest/);
+    expect(() => parseImageReference("has space")).toThrow(/not an image reference/);
+  });
+});

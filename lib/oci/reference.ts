@@ -49,3 +49,45 @@ export function pullReference(registryUrl: string, pullName: string | null | und
   const host = pullName?.trim() ? pullName.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "") : new URL(registryUrl).host;
   return `${host}/${repository}`;
 }
+
+export interface ImageReference {
+  /** Registry host[:port] as written, or "docker.io" when the reference names none (Docker's rule). */
+  host: string;
+  repository: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+/**
+ * Parses a container image reference as Kubernetes and Docker write it: `[host[:port]/]path[:tag][@sha256:…]`.
+ * A first component counts as a host when it contains "." or ":" or is "localhost"; otherwise the image is on
+ * Docker Hub, where single-component names live under `library/`.
+ */
+export function parseImageReference(ref: string): ImageReference {
+  if (typeof ref !== "string" || ref.length === 0 || ref.length > 1024 || /\s/.test(ref)) {
+    throw new OciError("INVALID_REFERENCE", `not an image reference: ${JSON.stringify(String(ref)).slice(0, 90)}`);
+  }
+  let rest = ref;
+  let digest: Digest | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = assertDigest(rest.slice(at + 1), "image digest");
+    rest = rest.slice(0, at);
+  }
+  let host = "docker.io";
+  const slash = rest.indexOf("/");
+  const first = slash >= 0 ? rest.slice(0, slash) : "";
+  if (slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+    host = first;
+    rest = rest.slice(slash + 1);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(":");
+  if (colon >= 0) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!isTag(tag)) throw new OciError("INVALID_REFERENCE", `not a valid tag: ${JSON.stringify(tag).slice(0, 90)}`);
+  }
+  if ((host === "docker.io" || host === "index.docker.io") && !rest.includes("/")) rest = `library/${rest}`;
+  return { host, repository: assertRepositoryName(rest, "image repository"), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Actor } from "../actor";
+import { approveStage } from "../approvals/approve-stage";
+import { syncRegistry } from "../images/sync-registry";
+import { evaluateImage } from "./evaluate-image";
+import { reviewImages, setNamespacePolicy } from "./review-images";
+
+const system: Actor = { kind: "system", label: "admission-test" };
+let host: string;
+let approved: string;
+let unapproved: string;
+let indexDigest: string;
+let childDigest: string;
+
+beforeAll(async () => {
+  await seedUsers();
+  await seedStages(["build", "test", "prod"]);
+  const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  host = new URL(process.env.REGISTRY_URL!).host;
+  const a = buildImage({ architecture: "amd64", layers: [{ "a.txt": "approved" }] });
+  const b = buildImage({ architecture: "amd64", layers: [{ "b.txt": "not approved" }] });
+  await pushImage(client, "adm/app", a, ["1.0"]);
+  await pushImage(client, "adm/app", b, ["2.0"]);
+  const plat = [buildImage({ architecture: "amd64", layers: [{ "p.txt": "amd" }] }), buildImage({ architecture: "arm64", layers: [{ "p.txt": "arm" }] })];
+  indexDigest = await pushIndex(client, "adm/multi", plat, ["1.0"]);
+  childDigest = plat[1]!.digest;
+  await syncRegistry({ actor: system });
+  const u = await db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
+  const alice: Actor = { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "token" };
+  await approveStage({ actor: alice, repository: "adm/app", digest: a.digest, stage: "prod", comment: "ok" });
+  await approveStage({ actor: alice, repository: "adm/multi", digest: indexDigest as `sha256:${string}`, stage: "prod", comment: "ok" });
+  approved = a.digest;
+  unapproved = b.digest;
+});
+
+afterAll(async () => {
+  await disconnectDb();
+});
+
+describe("may this digest enter production?", () => {
+  it("allows a digest whose stage signature verifies, and says as of when", async () => {
+    const v = await evaluateImage({ image: `${host}/adm/app@${approved}`, stage: "prod", refuseTags: false });
+    expect(v.allowed).toBe(true);
+    expect(v.digest).toBe(approved);
+    expect(v.reasons.join(" ")).toMatch(/stage prod passed/);
+    expect(Date.parse(v.asOf!)).toBeGreaterThan(0);
+  });
+
+  it("denies with the reason: unapproved digest, other stage, unknown registry, bad reference", async () => {
+    expect((await evaluateImage({ image: `${host}/adm/app@${unapproved}`, stage: "prod", refuseTags: false })).reasons.join()).toMatch(/no approval/);
+    expect((await evaluateImage({ image: `${host}/adm/app@${approved}`, stage: "test", refuseTags: false })).allowed).toBe(false);
+    expect((await evaluateImage({ image: `ghcr.io/adm/app@${approved}`, stage: "prod", refuseTags: false })).reasons.join()).toMatch(/not one Imprimatur watches/);
+    expect((await evaluateImage({ image: "not a ref", stage: "prod", refuseTags: false })).allowed).toBe(false);
+    expect((await evaluateImage({ image: `${host}/adm/app@${approved}`, stage: "staging", refuseTags: false })).reasons).toEqual(["unknown stage staging"]);
+  });
+
+  it("resolves a tag from stored state and says so, or refuses tags when configured", async () => {
+    const v = await evaluateImage({ image: `${host}/adm/app:1.0`, stage: "prod", refuseTags: false });
+    expect(v.allowed).toBe(true);
+    expect(v.resolvedFromTag).toBe("1.0");
+    expect(v.reasons[0]).toMatch(/tag 1.0 resolved to sha256:.* the tag may have moved/);
+    const r = await evaluateImage({ image: `${host}/adm/app:1.0`, stage: "prod", refuseTags: true });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons[0]).toMatch(/only digests are accepted/);
+  });
+
+  it("covers a platform manifest by its index's signature", async () => {
+    const v = await evaluateImage({ image: `${host}/adm/multi@${childDigest}`, stage: "prod", refuseTags: false });
+    expect(v.allowed).toBe(true);
+    expect(v.reasons.join()).toMatch(/platform manifest of index/);
+  });
+});
+
+describe("Kubernetes ImageReview", () => {
+  const review = (namespace: string, images: string[]) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1" as const, kind: "ImageReview" as const, spec: { containers: images.map((image) => ({ image })), namespace } });
+
+  it("allows when every image is by digest with the namespace's stage, denies tags and the rest with a reason", async () => {
+    await setNamespacePolicy({ actor: system, namespace: "payments", stage: "prod" });
+    await setNamespacePolicy({ actor: system, namespace: "kube-system", exempt: true });
+    const ok = await reviewImages({ actor: system, review: review("payments", [`${host}/adm/app@${approved}`, `${host}/adm/multi@${indexDigest}`]) });
+    expect(ok).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "prod" } } });
+    const bad = await reviewImages({ actor: system, review: review("payments", [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`]) });
+    expect(bad.status.allowed).toBe(false);
+    expect(bad.status.reason).toContain(unapproved);
+    expect(bad.status.reason).not.toContain(`${approved}:`);
+    const tagged = await reviewImages({ actor: system, review: review("payments", [`${host}/adm/app:1.0`]) });
+    expect(tagged.status.allowed).toBe(false);
+    expect(tagged.status.reason).toMatch(/only digests are accepted/);
+    expect((await reviewImages({ actor: system, review: review("kube-system", ["nginx:latest"]) })).status.allowed).toBe(true);
+    const unknown = await reviewImages({ actor: system, review: review("elsewhere", [`${host}/adm/app@${approved}`]) });
+    expect(unknown.status).toEqual({ allowed: false, reason: expect.stringMatching(/no image policy/) });
+    await setNamespacePolicy({ actor: system, namespace: "*", stage: "prod" });
+    expect((await reviewImages({ actor: system, review: review("elsewhere", [`${host}/adm/app@${approved}`]) })).status.allowed).toBe(true);
+    expect(await db.auditEvent.count({ where: { action: "admission.review" } })).toBe(6);
+  });
+});
