@@ -60,6 +60,11 @@ export interface RegistryClientOptions {
   resolve?: Resolver;
   /** Waits between retries. For tests, which record the waits instead of sleeping. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Observes every HTTP exchange before it is sent (metrics). Unlike `fetch`, it keeps the built-in transport,
+   * so `ca` and the connect-time SSRF guard still apply.
+   */
+  onRequest?: (method: string, url: URL) => void;
 }
 
 interface Challenge {
@@ -305,6 +310,7 @@ export class RegistryClient {
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("BAD_RESPONSE", `refusing to fetch a ${u.protocol} URL`);
     // Checked before every connection: the registry URL, a token realm and a redirect target alike.
     await this.guard(u.hostname);
+    this.opts.onRequest?.(init.method ?? "GET", u);
     const headers = new Headers(init.headers);
     if (auth) headers.set("authorization", auth);
     const timeout = AbortSignal.timeout(this.timeoutMs);

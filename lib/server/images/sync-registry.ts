@@ -68,12 +68,13 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
   await Promise.all(workers);
 }
 
-/** Counts GETs of manifest bodies, so "a tag whose digest is unchanged costs no manifest body fetch" is measurable. */
-function countingFetch(stats: SyncStats): typeof fetch {
-  return (input, init) => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.toString() : input.url;
-    if ((init?.method ?? "GET") === "GET" && /\/manifests\/[^/]+$/.test(new URL(url).pathname)) stats.manifestBodiesFetched++;
-    return fetch(input, init);
+/**
+ * Counts GETs of manifest bodies, so "a tag whose digest is unchanged costs no manifest body fetch" is
+ * measurable. An observer, not a replacement fetch: the client's own transport (CA bundle, SSRF guard) stays.
+ */
+function countManifestGets(stats: SyncStats) {
+  return (method: string, url: URL) => {
+    if (method === "GET" && /\/manifests\/[^/]+$/.test(url.pathname)) stats.manifestBodiesFetched++;
   };
 }
 
@@ -108,7 +109,7 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   let client: RegistryClient;
   let names: string[];
   try {
-    client = registryClient(reg, "read", { fetch: countingFetch(stats) });
+    client = registryClient(reg, "read", { onRequest: countManifestGets(stats) });
     names = await listRepositories(client, reg, run.scope);
   } catch (e) {
     const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error";
@@ -169,15 +170,25 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   const now = new Date();
 
   await mapLimit(imageTags, TAG_CONCURRENCY, async (tag) => {
-    // A HEAD gives the digest; an unchanged tag costs no manifest body fetch.
-    const head = await client.headManifest(repository, tag);
-    if (!head) return; // deleted between the listing and now
-    let digest = head.digest;
+    // A HEAD gives the digest; an unchanged tag costs no manifest body fetch. In a repository we hold nothing of
+    // yet, every tag needs its body anyway, so the HEAD is skipped.
+    let digest: string | null = null;
+    if (held.size > 0) {
+      const head = await client.headManifest(repository, tag);
+      if (!head) return; // deleted between the listing and now
+      digest = head.digest;
+    }
     const known = digest ? held.get(digest) : undefined;
     if (!known || !digest) {
-      const fetched = await client.getManifest(repository, tag);
+      let fetched;
+      try {
+        fetched = await client.getManifest(repository, tag);
+      } catch (e) {
+        if (e instanceof OciError && e.code === "NOT_FOUND") return; // deleted between the listing and now
+        throw e;
+      }
       digest = fetched.digest;
-      const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest, fetched });
+      const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest: fetched.digest, fetched });
       if (stored.created) stats.newManifests++;
     } else {
       seen.add(known.id);

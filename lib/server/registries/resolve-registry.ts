@@ -44,7 +44,7 @@ export async function resolveRegistry(name?: string | null): Promise<RegistryRow
 export function registryClient(
   r: RegistryRow,
   purpose: "read" | "push" = "read",
-  opts: { fetch?: typeof fetch; testing?: boolean; onRealmSeen?: (realm: string) => void } = {},
+  opts: { testing?: boolean; onRealmSeen?: (realm: string) => void; onRequest?: (method: string, url: URL) => void } = {},
 ): RegistryClient {
   const creds = purpose === "push" ? (openCredentials(r.id, "push", r.pushCredentials) ?? openCredentials(r.id, "read", r.readCredentials)) : openCredentials(r.id, "read", r.readCredentials);
   return new RegistryClient({
@@ -53,7 +53,7 @@ export function registryClient(
     ...(creds ? { username: creds.username, password: creds.password } : {}),
     ...(r.caBundle ? { ca: r.caBundle } : {}),
     allowLinkLocal: r.allowLinkLocal,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     onRealm: (realm: string) => {
       opts.onRealmSeen?.(realm);
       // "Test connection" records the realm on first success; afterwards credentials go only to that realm.

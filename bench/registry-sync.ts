@@ -1,0 +1,449 @@
+// Benchmark: a full registry sync against a large local registry.
+//
+//   1. fill   a fresh Debian docker-registry (Distribution 2.8) with BENCH_SCALE × 2,000 repositories of 5 tags
+//             each, every tag a distinct small real OCI image, pushed with the project's RegistryClient;
+//   2. baseline: a plain fetch client (no database) sends the requests a cold sync sends, with the sync's
+//             concurrency (REPO_CONCURRENCY × TAG_CONCURRENCY, read from sync-registry.ts);
+//   3. cold sync: syncRegistry() into a fresh, migrated embedded Postgres, in a child process (its peak RSS);
+//   4. re-sync: the same again with nothing changed (goal: no manifest body fetched).
+//
+// A benchmark, not a test: it reports figures and ratios and never fails on timing. It fails only when the
+// sync itself is wrong (errors, or counts that don't match what was pushed), since its figures would then mean
+// nothing. All traffic goes to loopback.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { RegistryClient } from "../lib/oci/client";
+import { MANIFEST_ACCEPT, MT } from "../lib/oci/media-types";
+import { migrate } from "../scripts/lib/migrate.mjs";
+import { buildImage } from "../scripts/lib/oci-build";
+import { registryBinary, startPostgres, startRegistry, type PostgresHandle, type RegistryHandle } from "../scripts/lib/services.mjs";
+import { RequestCounter, totalRequests, type RequestCounts } from "./lib/request-counter";
+import { SYNC_RESULT_MARKER, type SyncChildOutput } from "./lib/sync-protocol";
+import { fmtInt, fmtMs, mapLimit, MiB } from "./lib/util";
+import type { BenchmarkReport } from "./lib/report";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const FULL_REPOSITORIES = 2000;
+const TAGS_PER_REPOSITORY = 5;
+const FILL_CONCURRENCY = 16;
+/** Runs of each baseline; the fastest counts. */
+const BASELINE_RUNS = 2;
+/** Same page size as the client's DEFAULT_LIMITS.pageSize. */
+const PAGE_SIZE = 1000;
+
+/** The sync's concurrency, read from its source so the baseline follows it when it changes. */
+function syncConcurrency(): { repo: number; tag: number; fromSource: boolean } {
+  let src = "";
+  try {
+    src = readFileSync(join(ROOT, "lib", "server", "images", "sync-registry.ts"), "utf8");
+  } catch {
+    // fall through to the defaults
+  }
+  const repo = /\bREPO_CONCURRENCY\s*=\s*(\d+)/.exec(src)?.[1];
+  const tag = /\bTAG_CONCURRENCY\s*=\s*(\d+)/.exec(src)?.[1];
+  return { repo: repo ? Number(repo) : 6, tag: tag ? Number(tag) : 4, fromSource: Boolean(repo && tag) };
+}
+
+function registryVersion(): string {
+  const bin = registryBinary();
+  if (!bin) return "unknown";
+  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
+  return (r.stdout || r.stderr || "").trim() || "unknown";
+}
+
+const log = (msg: string) => process.stderr.write(`[bench registry-sync ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+function repositoryNames(count: number): string[] {
+  const width = String(count - 1).length;
+  return Array.from({ length: count }, (_, i) => `bench/svc-${String(i).padStart(Math.max(4, width), "0")}`);
+}
+
+function tagNames(): string[] {
+  return Array.from({ length: TAGS_PER_REPOSITORY }, (_, i) => `v1.${i}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Fill
+
+async function fill(registryUrl: string, repositories: string[]): Promise<{ ms: number; images: number; requests: RequestCounts; connections: number }> {
+  const client = new RegistryClient({ url: registryUrl, timeoutMs: 60_000 });
+  const jobs = repositories.flatMap((repository) => tagNames().map((tag) => ({ repository, tag })));
+  const counter = new RequestCounter(new URL(registryUrl).origin).start();
+  let done = 0;
+  let nextReport = 0.1;
+  const t0 = performance.now();
+  try {
+    await mapLimit(jobs, FILL_CONCURRENCY, async ({ repository, tag }) => {
+      // A distinct image per tag: its own layer (a file naming it), hence its own config and manifest.
+      const image = buildImage({
+        architecture: "amd64",
+        layers: [{ "etc/imprimatur-bench": `${repository}:${tag}\n` }],
+        labels: { "dev.imprimatur.bench.ref": `${repository}:${tag}` },
+        cmd: ["/bin/true"],
+      });
+      for (const blob of image.blobs) await client.putBlob(repository, blob.bytes);
+      // Pushed by tag only, as `docker push` does; the registry links the digest too.
+      await client.putManifest(repository, tag, image.manifest, image.mediaType);
+      done++;
+      if (done / jobs.length >= nextReport) {
+        log(`fill: ${done}/${jobs.length} images (${fmtMs(performance.now() - t0)})`);
+        nextReport += 0.1;
+      }
+    });
+  } finally {
+    counter.stop();
+  }
+  return { ms: performance.now() - t0, images: jobs.length, requests: counter.snapshot(), connections: counter.connectionsOpened };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Baseline: plain fetch, no database, the requests a cold sync sends
+
+export type BaselineOrder =
+  /** As the sync orders them: per repository, tags first (TAG_CONCURRENCY at once), then referrers one by one. */
+  | "sync-order"
+  /** Each tag worker asks for its image's referrers right after the config; same concurrency limits. */
+  | "pipelined";
+
+interface BaselineResult {
+  order: BaselineOrder;
+  ms: number;
+  /** CPU time (user + system) of this process during the baseline. */
+  cpuMs: number;
+  repositories: number;
+  manifests: number;
+  requests: RequestCounts;
+  connections: number;
+  referrerStatuses: Record<string, number>;
+}
+
+async function plain(url: string, method: "GET" | "HEAD", accept?: string): Promise<{ res: Response; body: Buffer }> {
+  const res = await fetch(url, { method, headers: accept ? { accept } : {} });
+  const body = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await res.arrayBuffer());
+  return { res, body };
+}
+
+function nextPage(link: string | null, current: string): string | null {
+  const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+  return m?.[1] ? new URL(m[1], current).toString() : null;
+}
+
+async function listPaged(first: string, key: "repositories" | "tags"): Promise<string[]> {
+  const out: string[] = [];
+  for (let url: string | null = first; url; ) {
+    const { res, body } = await plain(url, "GET");
+    if (res.status !== 200) throw new Error(`baseline: GET ${url} answered ${res.status}`);
+    out.push(...(((JSON.parse(body.toString("utf8")) as Record<string, string[] | null>)[key] ?? []) as string[]));
+    url = nextPage(res.headers.get("link"), url);
+  }
+  return out;
+}
+
+async function baseline(registryUrl: string, order: BaselineOrder, conc: { repo: number; tag: number }): Promise<BaselineResult> {
+  const base = registryUrl.replace(/\/+$/, "");
+  const counter = new RequestCounter(new URL(base).origin).start();
+  const referrerStatuses: Record<string, number> = {};
+  let manifests = 0;
+  const referrers = async (repository: string, digest: string) => {
+    const { res } = await plain(`${base}/v2/${repository}/referrers/${digest}`, "GET", MT.ociIndex);
+    referrerStatuses[res.status] = (referrerStatuses[res.status] ?? 0) + 1;
+    if (res.status !== 200 && res.status !== 404) throw new Error(`baseline: referrers of ${repository}@${digest} answered ${res.status}`);
+  };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let repositories: string[];
+  try {
+    repositories = await listPaged(`${base}/v2/_catalog?n=${PAGE_SIZE}`, "repositories");
+    await mapLimit(repositories, conc.repo, async (repository) => {
+      const tags = await listPaged(`${base}/v2/${repository}/tags/list?n=${PAGE_SIZE}`, "tags");
+      const digests: string[] = [];
+      await mapLimit(tags, conc.tag, async (tag) => {
+        const head = await plain(`${base}/v2/${repository}/manifests/${tag}`, "HEAD", MANIFEST_ACCEPT);
+        if (head.res.status !== 200) throw new Error(`baseline: HEAD ${repository}:${tag} answered ${head.res.status}`);
+        const got = await plain(`${base}/v2/${repository}/manifests/${tag}`, "GET", MANIFEST_ACCEPT);
+        if (got.res.status !== 200) throw new Error(`baseline: GET ${repository}:${tag} answered ${got.res.status}`);
+        const digest = got.res.headers.get("docker-content-digest") ?? head.res.headers.get("docker-content-digest") ?? "";
+        const manifest = JSON.parse(got.body.toString("utf8")) as { config?: { digest?: string } };
+        const configDigest = manifest.config?.digest;
+        if (!configDigest) throw new Error(`baseline: ${repository}:${tag} has no config`);
+        const cfg = await plain(`${base}/v2/${repository}/blobs/${configDigest}`, "GET");
+        if (cfg.res.status !== 200) throw new Error(`baseline: config of ${repository}:${tag} answered ${cfg.res.status}`);
+        JSON.parse(cfg.body.toString("utf8"));
+        manifests++;
+        if (order === "pipelined") await referrers(repository, digest);
+        else digests.push(digest);
+      });
+      // The sync looks up referrers per image after all tags, one at a time (syncArtifacts in a for loop).
+      for (const d of new Set(digests)) await referrers(repository, d);
+    });
+  } finally {
+    counter.stop();
+  }
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { order, ms, cpuMs: (cpu.user + cpu.system) / 1000, repositories: repositories.length, manifests, requests: counter.snapshot(), connections: counter.connectionsOpened, referrerStatuses };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3./4. Sync in a child process
+
+async function runSyncChild(env: NodeJS.ProcessEnv): Promise<SyncChildOutput & { processMs: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    // BENCH_CPU_PROF_DIR=<dir>: the sync children write V8 CPU profiles there (open in Chrome DevTools).
+    const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+    const child = spawn(process.execPath, [...prof, "--conditions=react-server", "--import", "tsx", join(ROOT, "bench", "sync-child.ts")], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out: SyncChildOutput | null = null;
+    let buffered = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith(SYNC_RESULT_MARKER)) out = JSON.parse(line.slice(SYNC_RESULT_MARKER.length)) as SyncChildOutput;
+        else if (line.trim()) process.stderr.write(`[sync-child] ${line}\n`);
+      }
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (code === 0 && out) resolve({ ...out, processMs: performance.now() - t0 });
+      else reject(new Error(`sync child exited with ${signal ?? `code ${code}`}${out ? "" : " without a result"}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface RegistrySyncFigures {
+  benchmark: "registry-sync";
+  finishedAt: string;
+  environment: { node: string; platform: string; cpus: number; registry: string; benchScale: number };
+  shape: { repositories: number; tagsPerRepository: number; manifests: number };
+  concurrency: { fill: number; syncRepositories: number; syncTagsPerRepository: number; readFromSource: boolean };
+  fill: { ms: number; imagesPerSecond: number; requests: number; requestsByKind: RequestCounts; connectionsOpened: number };
+  baseline: {
+    order: BaselineOrder;
+    ms: number;
+    /** Every run's time; `ms` is the fastest. */
+    runsMs: number[];
+    cpuMs: number;
+    manifestsPerSecond: number;
+    requests: number;
+    requestsPerSecond: number;
+    requestsByKind: RequestCounts;
+    connectionsOpened: number;
+    referrerStatuses: Record<string, number>;
+  };
+  baselinePipelined: { ms: number; runsMs: number[]; manifestsPerSecond: number; requests: number; requestsByKind: RequestCounts };
+  coldSync: SyncFigures & { percentOfBaselineRate: number; percentOfPipelinedBaselineRate: number; newManifests: number };
+  resync: SyncFigures & { manifestBodiesFetched: number; percentOfColdSyncTime: number };
+  goals: { coldSyncAtLeastHalfBaselineRate: boolean; resyncFetchesNoManifestBody: boolean };
+}
+
+interface SyncFigures {
+  /** Around syncRegistry() in the child. */
+  ms: number;
+  /** SyncResult.durationMs (the sync's own clock, from run start to finish). */
+  durationMs: number;
+  /** The whole child process, including Node start and module loading. */
+  processMs: number;
+  /** CPU time of the sync's process during the sync (the registry's and Postgres's are not included). */
+  cpuMs: number;
+  manifestsPerSecond: number;
+  peakRssMiB: number;
+  rssBeforeSyncMiB: number;
+  requests: number;
+  requestsByKind: RequestCounts;
+  /** TCP connections opened to the registry. */
+  connectionsOpened: number;
+  manifestBodiesFetched: number;
+  /** SQL statements sent through pg (Prisma's adapter), by leading keyword. */
+  dbStatements: number;
+  dbStatementsPerManifest: number;
+  dbStatementsByKind: Record<string, number>;
+  /** Summed statement latencies; statements overlap, so this may exceed the sync time. */
+  dbSummedMs: number;
+  result: SyncChildOutput["result"];
+}
+
+function syncFigures(o: SyncChildOutput & { processMs: number }, manifests: number): SyncFigures {
+  return {
+    ms: o.wallMs,
+    durationMs: o.result.durationMs,
+    processMs: o.processMs,
+    cpuMs: o.cpuMs,
+    manifestsPerSecond: manifests / (o.wallMs / 1000),
+    peakRssMiB: o.peakRssBytes / MiB,
+    rssBeforeSyncMiB: o.rssBeforeBytes / MiB,
+    requests: totalRequests(o.requests),
+    requestsByKind: o.requests,
+    connectionsOpened: o.connections,
+    manifestBodiesFetched: o.result.manifestBodiesFetched,
+    dbStatements: o.queries.total,
+    dbStatementsPerManifest: o.queries.total / manifests,
+    dbStatementsByKind: o.queries.byKind,
+    dbSummedMs: o.queries.summedMs,
+    result: o.result,
+  };
+}
+
+/** Problems that make the figures meaningless (the sync did not do what a sync of this registry must do). */
+function checkSync(label: string, o: SyncChildOutput, expect: { repositories: number; tags: number; newManifests?: number }): string[] {
+  const r = o.result;
+  const problems: string[] = [];
+  if (r.errors.length) problems.push(`${label}: ${r.errors.length} repository error(s), first: ${r.errors[0]!.repository}: ${r.errors[0]!.message}`);
+  if (r.repositories !== expect.repositories) problems.push(`${label}: synced ${r.repositories} repositories, expected ${expect.repositories}`);
+  if (r.tags !== expect.tags) problems.push(`${label}: saw ${r.tags} tags, expected ${expect.tags}`);
+  if (expect.newManifests !== undefined && r.newManifests !== expect.newManifests) problems.push(`${label}: stored ${r.newManifests} new manifests, expected ${expect.newManifests}`);
+  return problems;
+}
+
+const pct = (n: number) => `${n.toFixed(1)} %`;
+const rate = (n: number) => `${n.toFixed(1)} manifests/s`;
+const mib = (n: number) => `${n.toFixed(1)} MiB`;
+
+function kinds(c: RequestCounts): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k} ${fmtInt(v)}`)
+    .join(", ");
+}
+
+export async function registrySyncBenchmark(opts: { scale: number }): Promise<BenchmarkReport<RegistrySyncFigures>> {
+  const scale = opts.scale;
+  const repoCount = Math.max(1, Math.round(FULL_REPOSITORIES * scale));
+  const repositories = repositoryNames(repoCount);
+  const manifests = repoCount * TAGS_PER_REPOSITORY;
+  const conc = syncConcurrency();
+  if (!conc.fromSource) log("could not read REPO_CONCURRENCY/TAG_CONCURRENCY from sync-registry.ts; the baseline uses 6 × 4");
+  log(`${fmtInt(repoCount)} repositories × ${TAGS_PER_REPOSITORY} tags = ${fmtInt(manifests)} manifests (BENCH_SCALE=${scale}); sync concurrency ${conc.repo} × ${conc.tag}`);
+
+  let registry: RegistryHandle | undefined;
+  let postgres: PostgresHandle | undefined;
+  try {
+    registry = await startRegistry({});
+    log(`registry at ${registry.url} (${registryVersion()})`);
+
+    const filled = await fill(registry.url, repositories);
+    log(`fill: ${fmtInt(filled.images)} images in ${fmtMs(filled.ms)}, ${fmtInt(totalRequests(filled.requests))} requests`);
+
+    // Each baseline runs BASELINE_RUNS times, interleaved; the fastest run counts (the machine may be shared).
+    const samples: Record<BaselineOrder, BaselineResult[]> = { "sync-order": [], pipelined: [] };
+    for (let i = 0; i < BASELINE_RUNS; i++) {
+      for (const order of ["sync-order", "pipelined"] as const) {
+        const b = await baseline(registry.url, order, conc);
+        if (b.repositories !== repoCount || b.manifests !== manifests) {
+          throw new Error(`baseline saw ${b.repositories} repositories and ${b.manifests} manifests; expected ${repoCount} and ${manifests} (registry not fresh?)`);
+        }
+        samples[order].push(b);
+        log(`baseline (${order}) run ${i + 1}/${BASELINE_RUNS}: ${fmtMs(b.ms)}, ${fmtInt(totalRequests(b.requests))} requests`);
+      }
+    }
+    const fastest = (xs: BaselineResult[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const base = fastest(samples["sync-order"]);
+    const piped = fastest(samples.pipelined);
+
+    postgres = await startPostgres({});
+    await migrate(postgres.url);
+    log(`postgres at 127.0.0.1:${postgres.port}, migrated`);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      REGISTRY_URL: registry.url,
+      IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+      IMPRIMATUR_WORKERS: "0",
+    };
+    delete env.REGISTRY_PULL_NAME;
+
+    log("cold sync…");
+    const cold = await runSyncChild(env);
+    log(`cold sync: ${fmtMs(cold.wallMs)}, peak RSS ${mib(cold.peakRssBytes / MiB)}`);
+    log("no-change re-sync…");
+    const again = await runSyncChild(env);
+    log(`re-sync: ${fmtMs(again.wallMs)}, ${again.result.manifestBodiesFetched} manifest bodies fetched`);
+
+    const problems = [
+      ...checkSync("cold sync", cold, { repositories: repoCount, tags: manifests, newManifests: manifests }),
+      ...checkSync("re-sync", again, { repositories: repoCount, tags: manifests, newManifests: 0 }),
+    ];
+
+    const baselineRate = manifests / (base.ms / 1000);
+    const pipedRate = manifests / (piped.ms / 1000);
+    const coldF = syncFigures(cold, manifests);
+    const againF = syncFigures(again, manifests);
+    const figures: RegistrySyncFigures = {
+      benchmark: "registry-sync",
+      finishedAt: new Date().toISOString(),
+      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: (await import("node:os")).availableParallelism(), registry: registryVersion(), benchScale: scale },
+      shape: { repositories: repoCount, tagsPerRepository: TAGS_PER_REPOSITORY, manifests },
+      concurrency: { fill: FILL_CONCURRENCY, syncRepositories: conc.repo, syncTagsPerRepository: conc.tag, readFromSource: conc.fromSource },
+      fill: { ms: filled.ms, imagesPerSecond: filled.images / (filled.ms / 1000), requests: totalRequests(filled.requests), requestsByKind: filled.requests, connectionsOpened: filled.connections },
+      baseline: {
+        order: base.order,
+        ms: base.ms,
+        runsMs: samples["sync-order"].map((b) => b.ms),
+        cpuMs: base.cpuMs,
+        manifestsPerSecond: baselineRate,
+        requests: totalRequests(base.requests),
+        requestsPerSecond: totalRequests(base.requests) / (base.ms / 1000),
+        requestsByKind: base.requests,
+        connectionsOpened: base.connections,
+        referrerStatuses: base.referrerStatuses,
+      },
+      baselinePipelined: { ms: piped.ms, runsMs: samples.pipelined.map((b) => b.ms), manifestsPerSecond: pipedRate, requests: totalRequests(piped.requests), requestsByKind: piped.requests },
+      coldSync: {
+        ...coldF,
+        newManifests: cold.result.newManifests,
+        percentOfBaselineRate: (coldF.manifestsPerSecond / baselineRate) * 100,
+        percentOfPipelinedBaselineRate: (coldF.manifestsPerSecond / pipedRate) * 100,
+      },
+      resync: { ...againF, percentOfColdSyncTime: (again.wallMs / cold.wallMs) * 100 },
+      goals: {
+        coldSyncAtLeastHalfBaselineRate: (coldF.manifestsPerSecond / baselineRate) * 100 >= 50,
+        resyncFetchesNoManifestBody: again.result.manifestBodiesFetched === 0,
+      },
+    };
+
+    const f = figures;
+    const rows: string[][] = [
+      ["figure", "value", "note"],
+      ["shape", `${fmtInt(repoCount)} repos × ${TAGS_PER_REPOSITORY} tags = ${fmtInt(manifests)} manifests`, `BENCH_SCALE=${scale}, ${f.environment.registry}`],
+      ["fill time", fmtMs(f.fill.ms), `${f.fill.imagesPerSecond.toFixed(1)} images/s, ${fmtInt(f.fill.requests)} requests, concurrency ${FILL_CONCURRENCY}`],
+      ["baseline time", fmtMs(f.baseline.ms), `fastest of ${BASELINE_RUNS}; plain fetch, no DB, ${conc.repo} repos × ${conc.tag} tags at once, sync's phase order`],
+      ["baseline requests", fmtInt(f.baseline.requests), `${f.baseline.requestsPerSecond.toFixed(0)} req/s over ${fmtInt(f.baseline.connectionsOpened)} connections; referrers answered ${JSON.stringify(f.baseline.referrerStatuses)}`],
+      ["baseline rate", rate(baselineRate), `client CPU ${fmtMs(f.baseline.cpuMs)}`],
+      ["baseline, pipelined", fmtMs(f.baselinePipelined.ms), `fastest of ${BASELINE_RUNS}; ${rate(pipedRate)}; referrers asked in the tag workers, same limits`],
+      ["cold sync time", fmtMs(coldF.ms), `SyncResult.durationMs ${fmtInt(coldF.durationMs)} ms; child process ${fmtMs(coldF.processMs)}`],
+      ["cold sync rate", rate(coldF.manifestsPerSecond), `sync process CPU ${fmtMs(coldF.cpuMs)} (${pct((coldF.cpuMs / coldF.ms) * 100)} of a core)`],
+      ["cold sync requests", fmtInt(coldF.requests), `over ${fmtInt(coldF.connectionsOpened)} connections; ${fmtInt(coldF.manifestBodiesFetched)} manifest bodies fetched`],
+      ["cold sync / baseline", pct(f.coldSync.percentOfBaselineRate), `goal ≥ 50 %: ${f.goals.coldSyncAtLeastHalfBaselineRate ? "met" : "NOT met"}; vs pipelined baseline ${pct(f.coldSync.percentOfPipelinedBaselineRate)}`],
+      ["cold sync SQL statements", fmtInt(coldF.dbStatements), `${coldF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(coldF.dbSummedMs)}`],
+      ["cold sync peak RSS", mib(coldF.peakRssMiB), `child process VmHWM; ${mib(coldF.rssBeforeSyncMiB)} after module load`],
+      ["re-sync time", fmtMs(againF.ms), `${pct(f.resync.percentOfColdSyncTime)} of the cold sync; CPU ${fmtMs(againF.cpuMs)}; ${fmtInt(againF.requests)} registry requests over ${fmtInt(againF.connectionsOpened)} connections`],
+      ["re-sync manifest bodies", fmtInt(againF.manifestBodiesFetched), `goal 0: ${f.goals.resyncFetchesNoManifestBody ? "met" : "NOT met"}`],
+      ["re-sync SQL statements", fmtInt(againF.dbStatements), `${againF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(againF.dbSummedMs)}`],
+      ["re-sync peak RSS", mib(againF.peakRssMiB), ""],
+    ];
+    const details = [
+      `requests, baseline:  ${kinds(f.baseline.requestsByKind)}`,
+      `requests, cold sync: ${kinds(coldF.requestsByKind)}`,
+      `requests, re-sync:   ${kinds(againF.requestsByKind)}`,
+      `requests, fill:      ${kinds(f.fill.requestsByKind)}`,
+      `SQL, cold sync:      ${kinds(coldF.dbStatementsByKind)}`,
+      `SQL, re-sync:        ${kinds(againF.dbStatementsByKind)}`,
+    ];
+    return { name: "registry-sync", title: "Registry sync", rows, details, figures, problems };
+  } finally {
+    await postgres?.stop().catch((e: unknown) => log(`stopping postgres: ${(e as Error).message}`));
+    await registry?.destroy().catch((e: unknown) => log(`stopping registry: ${(e as Error).message}`));
+  }
+}
