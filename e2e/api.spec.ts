@@ -1,16 +1,5 @@
-import { spawnSync } from "node:child_process";
 import { expect, test } from "@playwright/test";
-import { base, PUBLISHER_DIGEST } from "./helpers";
-
-// Tokens are made with the CLI against the e2e database, as an operator would.
-function token(email: string): string {
-  const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"], {
-    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout.trim().split("\n").pop()!;
-}
+import { base, PUBLISHER_DIGEST, token } from "./helpers";
 
 test("the API works with bearer tokens and answers bad input with a clear error", async ({ request }) => {
   const bob = token("bob@example.com");

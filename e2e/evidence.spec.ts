@@ -1,16 +1,6 @@
 import { readFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { expect, test } from "@playwright/test";
-import { base, query, signIn } from "./helpers";
-
-function token(email: string): string {
-  const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"], {
-    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout.trim().split("\n").pop()!;
-}
+import { base, query, signIn, token } from "./helpers";
 
 test("CI uploads a Trivy report and an SBOM; a reviewer sees them and finds the image through the fleet search", async ({ page, request }) => {
   const ci = { Authorization: `Bearer ${token("dev@example.com")}` };

@@ -1,4 +1,5 @@
 import { expect, type Page } from "@playwright/test";
+import { spawnSync } from "node:child_process";
 import pg from "pg";
 
 export const base = () => process.env.E2E_BASE_URL!;
@@ -20,4 +21,14 @@ export async function query<T = Record<string, unknown>>(sql: string, params: un
   } finally {
     await c.end();
   }
+}
+
+/** An API token made with the CLI against the e2e database, as an operator would. */
+export function token(email: string): string {
+  const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"], {
+    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout.trim().split("\n").pop()!;
 }

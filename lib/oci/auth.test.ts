@@ -1,18 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError } from "./digest";
-import { fakeServer, json, type FakeServer } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
 
-const servers: FakeServer[] = [];
-async function serve(...args: Parameters<typeof fakeServer>): Promise<FakeServer> {
-  const s = await fakeServer(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = useFakeServers();
 
 async function errorOf(p: Promise<unknown>): Promise<OciError> {
   const e = await p.then(

@@ -2,17 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError, sha256Digest } from "./digest";
 import { parseManifest } from "./manifest";
-import { fakeServer, json, type FakeServer } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
 
-const servers: FakeServer[] = [];
-async function serve(...args: Parameters<typeof fakeServer>): Promise<FakeServer> {
-  const s = await fakeServer(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = useFakeServers();
 
 function client(url: string, extra: Partial<RegistryClientOptions> = {}): RegistryClient {
   return new RegistryClient({ url, retries: 1, retryBaseMs: 1, timeoutMs: 2000, ...extra });

@@ -1,17 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
-import { closedPort, fakeServer, json, type FakeServer } from "./testdata/fake-server";
+import { closedPort, fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
 import { TEST_CERT_PEM } from "./testdata/tls-fixture";
 
-const servers: FakeServer[] = [];
-async function serve(...args: Parameters<typeof fakeServer>): Promise<FakeServer> {
-  const s = await fakeServer(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = useFakeServers();
 
 function client(url: string, extra: Partial<RegistryClientOptions> = {}) {
   return new RegistryClient({ url, retries: 0, timeoutMs: 2000, ...extra });

@@ -5,17 +5,9 @@ import { OciError, sha256Digest, type Digest } from "./digest";
 import { MT } from "./media-types";
 import { cosignTag, referrersFallbackTag } from "./reference";
 import { listReferrers } from "./referrers";
-import { fakeServer, json, type FakeServer } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
 
-const servers: FakeServer[] = [];
-async function serve(...args: Parameters<typeof fakeServer>): Promise<FakeServer> {
-  const s = await fakeServer(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = useFakeServers();
 
 const d = (s: string) => sha256Digest(s);
 const SUBJECT = d("the image");

@@ -1,3 +1,4 @@
+import { afterEach, vi } from "vitest";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -67,4 +68,21 @@ export async function closedPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
+}
+
+/**
+ * For a test file: returns `serve(handler)`, which starts a fake server that is closed after each test
+ * (and puts fake timers back, for tests that use them).
+ */
+export function useFakeServers(): (...args: Parameters<typeof fakeServer>) => Promise<FakeServer> {
+  const servers: FakeServer[] = [];
+  afterEach(async () => {
+    vi.useRealTimers();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return async (...args) => {
+    const s = await fakeServer(...args);
+    servers.push(s);
+    return s;
+  };
 }
