@@ -1,5 +1,5 @@
 import "server-only";
-import { bytes, db } from "../../db";
+import { db } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { indexPlatforms, parseManifest } from "../../oci/manifest";
@@ -18,9 +18,11 @@ export async function storeManifest(opts: {
   digest: Digest;
   parentDigest?: string | null;
   fetched?: { bytes: Buffer; mediaType: string };
+  /** The caller already knows the digest is not stored (saves a lookup per manifest in a sync). */
+  absent?: boolean;
 }): Promise<{ id: string; created: boolean }> {
   const { client, repositoryId, repository, digest } = opts;
-  const known = await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
+  const known = opts.absent ? null : await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
   if (known) {
     await db.image.update({ where: { id: known.id }, data: { lastSeenAt: new Date() } });
     return { id: known.id, created: false };
@@ -70,25 +72,15 @@ export async function storeManifest(opts: {
     }
   }
   // ON CONFLICT DO NOTHING: a concurrent sync or approval may store the same digest at the same moment.
-  const inserted = await db.image.createMany({
-    skipDuplicates: true,
-    data: [{
-      repositoryId,
-      digest,
-      mediaType: parsed.mediaType,
-      size: fetched.bytes.byteLength,
-      manifest: bytes(fetched.bytes),
-      configDigest,
-      os,
-      architecture,
-      variant,
-      platforms,
-      configCreated,
-      labels,
-      history,
-      parentDigest: opts.parentDigest ?? null,
-    }],
-  });
-  const row = await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
-  return { id: row.id, created: inserted.count === 1 };
+  const json = (v: object | undefined) => (v === undefined ? null : JSON.stringify(v));
+  const inserted = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture, variant,
+                        platforms, config_created, labels, history, parent_digest)
+    VALUES (gen_random_uuid(), ${repositoryId}::uuid, ${digest}, ${parsed.mediaType}, ${fetched.bytes.byteLength}, ${Buffer.from(fetched.bytes)},
+            ${configDigest}, ${os}, ${architecture}, ${variant}, ${json(platforms)}::jsonb, ${configCreated}, ${json(labels)}::jsonb,
+            ${json(history)}::jsonb, ${opts.parentDigest ?? null})
+    ON CONFLICT (repository_id, digest) DO NOTHING
+    RETURNING id`;
+  const row = inserted[0] ?? (await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } }));
+  return { id: row.id, created: inserted.length === 1 };
 }

@@ -18,10 +18,18 @@ const MAX_ARTIFACTS_PER_IMAGE = 200;
  * Finds the image's accessories (OCI referrers API, referrers tag schema, cosign tags), classifies the new ones
  * and stores them. Known artifacts cost no manifest fetch. Reports whether the cosign `.sig` manifest changed.
  */
-export async function syncArtifacts(opts: { client: RegistryClient; imageId: string; repository: string; digest: Digest; tags: Set<string> }) {
+export async function syncArtifacts(opts: {
+  client: RegistryClient;
+  imageId: string;
+  repository: string;
+  digest: Digest;
+  tags: Set<string>;
+  /** The image's stored artifacts, when the caller loaded them for many images at once. */
+  known?: Awaited<ReturnType<typeof db.artifact.findMany>>;
+}) {
   const { client, imageId, repository, digest } = opts;
   const found = (await listReferrers(client, repository, digest, { tags: [...opts.tags] })).slice(0, MAX_ARTIFACTS_PER_IMAGE);
-  const known = new Map((await db.artifact.findMany({ where: { imageId } })).map((a) => [a.digest, a]));
+  const known = new Map((opts.known ?? (await db.artifact.findMany({ where: { imageId } }))).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;
   let evidenceErrors = 0;

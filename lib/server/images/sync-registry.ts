@@ -168,6 +168,9 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   const held = new Map((await db.image.findMany({ where: { repositoryId: repo.id }, select: { id: true, digest: true, deletedAt: true } })).map((i) => [i.digest, i]));
   const seen = new Set<string>();
   const now = new Date();
+  // New tags and their first events are written in one statement each per repository.
+  const newTags: { repositoryId: string; name: string; digest: string }[] = [];
+  const newEvents: { repositoryId: string; tag: string; fromDigest: null; toDigest: string; seenAt: Date }[] = [];
 
   await mapLimit(imageTags, TAG_CONCURRENCY, async (tag) => {
     // A HEAD gives the digest; an unchanged tag costs no manifest body fetch. In a repository we hold nothing of
@@ -188,18 +191,21 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
         throw e;
       }
       digest = fetched.digest;
-      const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest: fetched.digest, fetched });
-      if (stored.created) stats.newManifests++;
+      const already = held.get(fetched.digest);
+      if (already) {
+        seen.add(already.id);
+      } else {
+        const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest: fetched.digest, fetched, absent: true });
+        if (stored.created) stats.newManifests++;
+      }
     } else {
       seen.add(known.id);
       if (known.deletedAt) await db.image.update({ where: { id: known.id }, data: { deletedAt: null } });
     }
     const prev = existing.get(tag);
     if (!prev) {
-      await db.$transaction([
-        db.tag.create({ data: { repositoryId: repo.id, name: tag, digest } }),
-        db.tagEvent.create({ data: { repositoryId: repo.id, tag, fromDigest: null, toDigest: digest, seenAt: now } }),
-      ]);
+      newTags.push({ repositoryId: repo.id, name: tag, digest });
+      newEvents.push({ repositoryId: repo.id, tag, fromDigest: null, toDigest: digest, seenAt: now });
     } else if (prev.digest !== digest) {
       await db.$transaction([
         db.tag.update({ where: { id: prev.id }, data: { digest, updatedAt: now } }),
@@ -210,6 +216,9 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
     stats.tags++;
   });
 
+  if (newTags.length) {
+    await db.$transaction([db.tag.createMany({ data: newTags, skipDuplicates: true }), db.tagEvent.createMany({ data: newEvents })]);
+  }
   if (seen.size) await db.image.updateMany({ where: { id: { in: [...seen] } }, data: { lastSeenAt: now } });
   const current = new Set(imageTags);
   for (const [name, t] of existing) {
@@ -239,8 +248,9 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
 
   const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
   const tagSet = new Set(all);
+  const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
   for (const img of live) {
-    const { sigManifestChanged, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet });
+    const { sigManifestChanged, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id) });
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
