@@ -3,7 +3,6 @@ import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
 import type { Actor } from "../actor";
-import { stageStatuses } from "../images/stage-status";
 
 export interface PackageSearchHit {
   registry: string;
@@ -49,29 +48,37 @@ export async function searchPackages({ actor: _actor, q, includeDeleted = false 
     hits.set(r.image_id, h);
   }
   const ids = [...hits.keys()];
-  const [stages, images] = await Promise.all([
-    db.stage.findMany({ orderBy: { position: "asc" } }),
-    db.image.findMany({
-      where: { id: { in: ids } },
-      include: {
-        repository: { include: { registry: { select: { name: true } }, tags: true } },
-        signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
-      },
-    }),
-  ]);
-  const results: PackageSearchHit[] = images.map((img) => {
-    const h = hits.get(img.id)!;
-    return {
-      registry: img.repository.registry.name,
-      repository: img.repository.name,
-      digest: img.digest,
-      tags: img.repository.tags.filter((t) => t.digest === img.digest).map((t) => t.name).sort(),
+  // One statement for the details of every hit: tags pointing at the digest, and the highest stage passed,
+  // which (as everywhere) needs a signed approval whose layer verified in the registry.
+  const rowsById = new Map<string, { registry: string; repository: string; digest: string; deleted: boolean; tags: string[]; highest_stage: string | null }>();
+  for (let i = 0; i < ids.length; i += 5000) {
+    const chunk = ids.slice(i, i + 5000);
+    const details = await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; deleted: boolean; tags: string[]; highest_stage: string | null }[]>`
+      SELECT i.id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted,
+             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags,
+             (SELECT st.name FROM approvals a
+                JOIN stages st ON st.id = a.stage_id
+                JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
+               WHERE a.image_id = i.id AND a.status = 'signed'
+               ORDER BY st.position DESC LIMIT 1) AS highest_stage
+      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+      WHERE i.id = ANY(${chunk}::uuid[])`;
+    for (const d of details) rowsById.set(d.id, d);
+  }
+  const results: PackageSearchHit[] = ids.flatMap((id) => {
+    const d = rowsById.get(id);
+    const h = hits.get(id)!;
+    if (!d) return [];
+    return [{
+      registry: d.registry,
+      repository: d.repository,
+      digest: d.digest,
+      tags: d.tags,
       versions: [...h.versions].sort(),
       purls: [...h.purls].sort(),
-      highestStage: stageStatuses(stages, img.approvals, img.signatures).current,
-      deleted: Boolean(img.deletedAt),
-    };
+      highestStage: d.highest_stage,
+      deleted: d.deleted,
+    }];
   });
   results.sort((a, b) => a.registry.localeCompare(b.registry) || a.repository.localeCompare(b.repository) || a.digest.localeCompare(b.digest));
   return { query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints }, results, truncated: rows.length >= MAX_ROWS };
