@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registrySyncBenchmark } from "./registry-sync";
+import { evidenceBenchmark } from "./evidence";
 import type { BenchmarkReport } from "./lib/report";
 import { textTable } from "./lib/util";
 
@@ -24,6 +25,7 @@ function benchScale(): number {
 
 const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<BenchmarkReport> }[] = [
   { name: "registry-sync", run: registrySyncBenchmark },
+  { name: "evidence", run: evidenceBenchmark },
 ];
 
 async function main(argv: string[]): Promise<number> {

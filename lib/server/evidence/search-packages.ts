@@ -33,15 +33,24 @@ export async function searchPackages({ actor: _actor, q, includeDeleted = false 
   const key = query.purl
     ? Prisma.sql`c.purl_key = ${query.purl.toLowerCase()}`
     : Prisma.sql`c.name_key = ${query.name.toLowerCase()}`;
+  // Components alone (an index-only scan on the covering index); deleted images are dropped with the details.
   const rows = await db.$queryRaw<{ image_id: string; version: string | null; ecosystem: string | null; purl: string | null }[]>`
-    SELECT DISTINCT c.image_id, c.version, c.ecosystem, c.purl
-    FROM components c JOIN images i ON i.id = c.image_id
-    WHERE ${key} ${includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`}
-    LIMIT ${MAX_ROWS}`;
+    SELECT DISTINCT c.image_id, c.version, c.ecosystem, c.purl FROM components c WHERE ${key} LIMIT ${MAX_ROWS}`;
   const hits = new Map<string, { versions: Set<string>; purls: Set<string> }>();
+  // A package has few distinct versions across thousands of rows: compare each (ecosystem, version) once.
+  const verdicts = new Map<string, boolean>();
+  const inRange = (eco: string, version: string) => {
+    const k = `${eco}\u0000${version}`;
+    let v = verdicts.get(k);
+    if (v === undefined) {
+      v = matches(eco, version, query.constraints);
+      verdicts.set(k, v);
+    }
+    return v;
+  };
   for (const r of rows) {
     const eco = r.ecosystem ?? query.ecosystem ?? "generic";
-    if (query.constraints && (!r.version || !matches(eco, r.version, query.constraints))) continue;
+    if (query.constraints && (!r.version || !inRange(eco, r.version))) continue;
     const h = hits.get(r.image_id) ?? { versions: new Set(), purls: new Set() };
     if (r.version) h.versions.add(r.version);
     if (r.purl) h.purls.add(r.purl);
@@ -62,7 +71,7 @@ export async function searchPackages({ actor: _actor, q, includeDeleted = false 
                WHERE a.image_id = i.id AND a.status = 'signed'
                ORDER BY st.position DESC LIMIT 1) AS highest_stage
       FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-      WHERE i.id = ANY(${chunk}::uuid[])`;
+      WHERE i.id = ANY(${chunk}::uuid[]) ${includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`}`;
     for (const d of details) rowsById.set(d.id, d);
   }
   const results: PackageSearchHit[] = ids.flatMap((id) => {
