@@ -162,11 +162,11 @@ async function baseline(registryUrl: string, order: BaselineOrder, conc: { repo:
       const tags = await listPaged(`${base}/v2/${repository}/tags/list?n=${PAGE_SIZE}`, "tags");
       const digests: string[] = [];
       await mapLimit(tags, conc.tag, async (tag) => {
-        const head = await plain(`${base}/v2/${repository}/manifests/${tag}`, "HEAD", MANIFEST_ACCEPT);
-        if (head.res.status !== 200) throw new Error(`baseline: HEAD ${repository}:${tag} answered ${head.res.status}`);
+        // A cold sync holds nothing of the repository yet, so it skips the HEAD and GETs each tag directly
+        // (sync-registry.ts); the baseline makes the same requests.
         const got = await plain(`${base}/v2/${repository}/manifests/${tag}`, "GET", MANIFEST_ACCEPT);
         if (got.res.status !== 200) throw new Error(`baseline: GET ${repository}:${tag} answered ${got.res.status}`);
-        const digest = got.res.headers.get("docker-content-digest") ?? head.res.headers.get("docker-content-digest") ?? "";
+        const digest = got.res.headers.get("docker-content-digest") ?? "";
         const manifest = JSON.parse(got.body.toString("utf8")) as { config?: { digest?: string } };
         const configDigest = manifest.config?.digest;
         if (!configDigest) throw new Error(`baseline: ${repository}:${tag} has no config`);
