@@ -370,7 +370,7 @@ async function main(): Promise<void> {
     for (let qi = 0; qi < input.queries.length; qi++) {
       const rows = await rawRows(qi);
       const res = await app(qi);
-      checks.push({ q: qi, text: input.queries[qi]!.text, rows: rows.length, appHits: res.results.length, rawHits: rawFilter(qi, rows).size });
+      checks.push({ q: qi, text: input.queries[qi]!.text, rows: rows.length, appHits: res.total, rawHits: rawFilter(qi, rows).size });
     }
     process.stdout.write(`checked ${checks.length} queries\n`);
 

@@ -40,7 +40,8 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
       {result && (
         <div className="space-y-2">
           <div className="flex items-center gap-3 text-sm">
-            <span data-testid="search-count">{result.results.length} image{result.results.length === 1 ? "" : "s"}</span>
+            <span data-testid="search-count">{result.total} image{result.total === 1 ? "" : "s"}</span>
+            {result.total > result.results.length && <span className="text-slate-500">showing the first {result.results.length}; the CSV export has all</span>}
             <span className="text-slate-500">
               {result.query.purl ? `purl ${result.query.purl}` : `package ${result.query.name}`}
               {result.query.constraints ? ` · ${result.query.constraints.map((c) => `${c.op} ${c.version}`).join(" and ")}` : " · any version"}

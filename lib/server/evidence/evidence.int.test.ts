@@ -97,6 +97,9 @@ describe("uploading evidence", () => {
     expect(hit.results.map((x) => `${x.repository}@${x.digest}`)).toEqual([`evidence/app@${digest}`]);
     expect(hit.results[0]!.versions).toEqual(["1.35.0-r17"]);
     expect(hit.results[0]!.tags).toEqual(["1.0"]);
+    const counted = await searchPackages({ actor: ci, q: "busybox", limit: 0 });
+    expect(counted.total).toBe(1);
+    expect(counted.results).toEqual([]);
     // Alpine ordering: -r17 is newer than the _rc and older than -r18.
     expect((await searchPackages({ actor: ci, q: "busybox < 1.35.0-r17" })).results).toHaveLength(0);
     expect((await searchPackages({ actor: ci, q: "busybox > 1.35.0_rc1" })).results).toHaveLength(1);

@@ -23,7 +23,18 @@ const MAX_ROWS = 200_000;
  * each ecosystem's own ordering rules. Returns every digest with its tags, the versions found and the highest
  * stage it has passed.
  */
-export async function searchPackages({ actor: _actor, q, includeDeleted = false }: { actor: Actor; q: string; includeDeleted?: boolean }) {
+export async function searchPackages({
+  actor: _actor,
+  q,
+  includeDeleted = false,
+  limit = 500,
+}: {
+  actor: Actor;
+  q: string;
+  includeDeleted?: boolean;
+  /** Results with full details (tags, stage); `total` always counts every digest. Exports pass Infinity. */
+  limit?: number;
+}) {
   let query;
   try {
     query = parseQuery(q);
@@ -57,40 +68,54 @@ export async function searchPackages({ actor: _actor, q, includeDeleted = false 
     hits.set(r.image_id, h);
   }
   const ids = [...hits.keys()];
-  // One statement for the details of every hit: tags pointing at the digest, and the highest stage passed,
-  // which (as everywhere) needs a signed approval whose layer verified in the registry.
-  const rowsById = new Map<string, { registry: string; repository: string; digest: string; deleted: boolean; tags: string[]; highest_stage: string | null }>();
-  for (let i = 0; i < ids.length; i += 5000) {
-    const chunk = ids.slice(i, i + 5000);
-    const details = await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; deleted: boolean; tags: string[]; highest_stage: string | null }[]>`
-      SELECT i.id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted,
+  // Sort keys of every hit (cheap), so the page shown is the first in registry / repository / digest order and
+  // `total` counts them all; tags and the highest stage are then read for the page only.
+  const keys: { id: string; registry: string; repository: string; digest: string; deleted: boolean }[] = [];
+  for (let i = 0; i < ids.length; i += 10_000) {
+    const chunk = ids.slice(i, i + 10_000);
+    keys.push(...(await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; deleted: boolean }[]>`
+      SELECT i.id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted
+      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+      WHERE i.id = ANY(${chunk}::uuid[]) ${includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`}`));
+  }
+  keys.sort((x, y) => (x.registry < y.registry ? -1 : x.registry > y.registry ? 1 : x.repository < y.repository ? -1 : x.repository > y.repository ? 1 : x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
+  const page = keys.slice(0, Math.max(0, limit));
+  // Tags pointing at each digest, and the highest stage passed, which (as everywhere) needs a signed approval
+  // whose layer verified in the registry.
+  const extra = new Map<string, { tags: string[]; highest_stage: string | null }>();
+  for (let i = 0; i < page.length; i += 5000) {
+    const chunk = page.slice(i, i + 5000).map((k) => k.id);
+    const rows = await db.$queryRaw<{ id: string; tags: string[]; highest_stage: string | null }[]>`
+      SELECT i.id,
              ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags,
              (SELECT st.name FROM approvals a
                 JOIN stages st ON st.id = a.stage_id
                 JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
                WHERE a.image_id = i.id AND a.status = 'signed'
                ORDER BY st.position DESC LIMIT 1) AS highest_stage
-      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-      WHERE i.id = ANY(${chunk}::uuid[]) ${includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`}`;
-    for (const d of details) rowsById.set(d.id, d);
+      FROM images i WHERE i.id = ANY(${chunk}::uuid[])`;
+    for (const r of rows) extra.set(r.id, r);
   }
-  const results: PackageSearchHit[] = ids.flatMap((id) => {
-    const d = rowsById.get(id);
-    const h = hits.get(id)!;
-    if (!d) return [];
-    return [{
-      registry: d.registry,
-      repository: d.repository,
-      digest: d.digest,
-      tags: d.tags,
+  const results: PackageSearchHit[] = page.map((k) => {
+    const h = hits.get(k.id)!;
+    const x = extra.get(k.id);
+    return {
+      registry: k.registry,
+      repository: k.repository,
+      digest: k.digest,
+      tags: x?.tags ?? [],
       versions: [...h.versions].sort(),
       purls: [...h.purls].sort(),
-      highestStage: d.highest_stage,
-      deleted: d.deleted,
-    }];
+      highestStage: x?.highest_stage ?? null,
+      deleted: k.deleted,
+    };
   });
-  results.sort((a, b) => a.registry.localeCompare(b.registry) || a.repository.localeCompare(b.repository) || a.digest.localeCompare(b.digest));
-  return { query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints }, results, truncated: rows.length >= MAX_ROWS };
+  return {
+    query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
+    results,
+    total: keys.length,
+    truncated: rows.length >= MAX_ROWS,
+  };
 }
 
 /** A CSV cell, quoted, with spreadsheet formulas neutralised (cells starting with = + - @ get a leading '). */
