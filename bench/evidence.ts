@@ -27,6 +27,7 @@ import pg from "pg";
 import { migrate } from "../scripts/lib/migrate.mjs";
 import { startPostgres, type PostgresHandle } from "../scripts/lib/services.mjs";
 import type { BenchQuery, EvidenceChildInput, EvidenceChildOutput, QueryClass, SearchSample } from "./evidence-child";
+import { runBenchChild } from "./lib/util";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS = join(ROOT, "bench", "results");
@@ -538,35 +539,8 @@ function buildQueries(pool: PoolPackage[], counts: PackageCount[], imageCount: n
 // ---------------------------------------------------------------------------------------------------------
 // The child
 
-async function runChild(env: NodeJS.ProcessEnv, input: EvidenceChildInput): Promise<EvidenceChildOutput & { processMs: number }> {
-  const t0 = performance.now();
-  return new Promise((resolvePromise, reject) => {
-    const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    const child = spawn(process.execPath, [...prof, "--conditions=react-server", "--import", "tsx", join(ROOT, "bench", "evidence-child.ts")], {
-      cwd: ROOT,
-      env,
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    let out: EvidenceChildOutput | null = null;
-    let buffered = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.startsWith(MARKER)) out = JSON.parse(line.slice(MARKER.length)) as EvidenceChildOutput;
-        else if (line.trim()) log(`[child] ${line}`);
-      }
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      if (code === 0 && out) resolvePromise({ ...out, processMs: performance.now() - t0 });
-      else reject(new Error(`evidence child exited with ${signal ?? `code ${code}`}${out ? "" : " without a result"}`));
-    });
-    child.stdin.end(JSON.stringify(input));
-  });
+function runChild(env: NodeJS.ProcessEnv, input: EvidenceChildInput): Promise<EvidenceChildOutput & { processMs: number }> {
+  return runBenchChild<EvidenceChildOutput>({ root: ROOT, script: join(ROOT, "bench", "evidence-child.ts"), env, marker: MARKER, input, log: (line) => log(`[child] ${line}`) });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import { buildImage } from "../scripts/lib/oci-build";
 import { registryBinary, startPostgres, startRegistry, type PostgresHandle, type RegistryHandle } from "../scripts/lib/services.mjs";
 import { RequestCounter, totalRequests, type RequestCounts } from "./lib/request-counter";
 import { SYNC_RESULT_MARKER, type SyncChildOutput } from "./lib/sync-protocol";
-import { fmtInt, fmtMs, mapLimit, MiB } from "./lib/util";
+import { fmtInt, fmtMs, mapLimit, MiB, runBenchChild } from "./lib/util";
 import type { BenchmarkReport } from "./lib/report";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -191,35 +191,8 @@ async function baseline(registryUrl: string, order: BaselineOrder, conc: { repo:
 // ---------------------------------------------------------------------------------------------------------
 // 3./4. Sync in a child process
 
-async function runSyncChild(env: NodeJS.ProcessEnv): Promise<SyncChildOutput & { processMs: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    // BENCH_CPU_PROF_DIR=<dir>: the sync children write V8 CPU profiles there (open in Chrome DevTools).
-    const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    const child = spawn(process.execPath, [...prof, "--conditions=react-server", "--import", "tsx", join(ROOT, "bench", "sync-child.ts")], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out: SyncChildOutput | null = null;
-    let buffered = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.startsWith(SYNC_RESULT_MARKER)) out = JSON.parse(line.slice(SYNC_RESULT_MARKER.length)) as SyncChildOutput;
-        else if (line.trim()) process.stderr.write(`[sync-child] ${line}\n`);
-      }
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      if (code === 0 && out) resolve({ ...out, processMs: performance.now() - t0 });
-      else reject(new Error(`sync child exited with ${signal ?? `code ${code}`}${out ? "" : " without a result"}`));
-    });
-  });
+function runSyncChild(env: NodeJS.ProcessEnv): Promise<SyncChildOutput & { processMs: number }> {
+  return runBenchChild<SyncChildOutput>({ root: ROOT, script: join(ROOT, "bench", "sync-child.ts"), env, marker: SYNC_RESULT_MARKER, log: (line) => process.stderr.write(`[sync-child] ${line}\n`) });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import { performance } from "node:perf_hooks";
+import { spawn } from "node:child_process";
 // Small helpers shared by the benchmarks.
 import { readFileSync } from "node:fs";
 
@@ -43,4 +45,40 @@ export function textTable(rows: string[][]): string {
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
   const sep = widths.map((w) => "-".repeat(w)).join("  ");
   return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join("\n");
+}
+
+/**
+ * Runs a bench child script with tsx under the react-server condition (lib/server imports "server-only"),
+ * optionally feeding `input` as JSON on stdin, and returns the JSON it prints on its `marker` line.
+ * Other stdout lines are passed to `log`. BENCH_CPU_PROF_DIR=<dir> makes the child write a V8 CPU profile.
+ */
+export function runBenchChild<T>(opts: { root: string; script: string; env: NodeJS.ProcessEnv; marker: string; input?: unknown; log: (line: string) => void }): Promise<T & { processMs: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+    const child = spawn(process.execPath, [...prof, "--conditions=react-server", "--import", "tsx", opts.script], {
+      cwd: opts.root,
+      env: opts.env,
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "inherit"],
+    });
+    let out: T | null = null;
+    let buffered = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith(opts.marker)) out = JSON.parse(line.slice(opts.marker.length)) as T;
+        else if (line.trim()) opts.log(line);
+      }
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (code === 0 && out) resolve({ ...out, processMs: performance.now() - t0 });
+      else reject(new Error(`${opts.script} exited with ${signal ?? `code ${code}`}${out ? "" : " without a result"}`));
+    });
+    if (opts.input !== undefined) child.stdin!.end(JSON.stringify(opts.input));
+  });
 }
