@@ -1,18 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError } from "./digest";
-import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, useFakeServers, errorOf } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 
-async function errorOf(p: Promise<unknown>): Promise<OciError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof OciError)) throw new Error(`expected an OciError, got ${String(e)}`);
-  return e;
-}
 
 const basic = (u: string, p: string) => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
 

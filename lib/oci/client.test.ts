@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError, sha256Digest } from "./digest";
 import { parseManifest } from "./manifest";
-import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, useFakeServers, errorOf } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 
@@ -10,14 +10,6 @@ function client(url: string, extra: Partial<RegistryClientOptions> = {}): Regist
   return new RegistryClient({ url, retries: 1, retryBaseMs: 1, timeoutMs: 2000, ...extra });
 }
 
-async function errorOf(p: Promise<unknown>): Promise<OciError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof OciError)) throw new Error(`expected an OciError, got ${String(e)}`);
-  return e;
-}
 
 async function drain<T>(g: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

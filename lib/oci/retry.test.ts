@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError } from "./digest";
 import { backoffMs, isRetryableStatus, parseRetryAfter } from "./retry";
-import { fakeServer, json, type FakeServer } from "./testdata/fake-server";
+import { fakeServer, json, type FakeServer, errorOf } from "./testdata/fake-server";
 
 let server: FakeServer | undefined;
 afterEach(async () => {
@@ -26,14 +26,6 @@ function client(url: string, extra: Partial<RegistryClientOptions> = {}) {
   return { c, waits };
 }
 
-async function errorOf(p: Promise<unknown>): Promise<OciError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof OciError)) throw new Error(`expected an OciError, got ${String(e)}`);
-  return e;
-}
 
 describe("retry policy (pure)", () => {
   it("retries only 408, 429 and 5xx", () => {

@@ -1,4 +1,5 @@
 import { afterEach, vi } from "vitest";
+import { OciError } from "../digest";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -85,4 +86,14 @@ export function useFakeServers(): (...args: Parameters<typeof fakeServer>) => Pr
     servers.push(s);
     return s;
   };
+}
+
+/** The OciError a promise rejects with; fails the test if it resolves or rejects with something else. */
+export async function errorOf(p: Promise<unknown>): Promise<OciError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof OciError)) throw new Error(`expected an OciError, got ${String(e)}`);
+  return e;
 }

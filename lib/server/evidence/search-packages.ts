@@ -35,6 +35,8 @@ export async function searchPackages({
   /** Results with full details (tags, stage); `total` always counts every digest. Exports pass Infinity. */
   limit?: number;
 }) {
+  // Checked here, not only in the route: the search page calls this action directly.
+  if (q.length > 500) throw new AppError("INVALID_INPUT", "the query is longer than 500 characters", "q");
   let query;
   try {
     query = parseQuery(q);
