@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { blockingReasons, evaluateGates, globMatch, parseGateConfig, GateConfigError, type GateFacts } from "./gates";
+
+const now = new Date("2026-11-25T12:00:00Z");
+const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
+  now,
+  findings: [],
+  scanCount: 1,
+  newestScanAt: new Date("2026-11-25T10:00:00Z"),
+  sbomCount: 1,
+  provenance: [{ builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app" }],
+  evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }],
+  previousStage: { name: "build", state: "approved", detail: "signed by build-key" },
+  base: { state: "verified", name: "publisher/base", detail: "verified by publisher" },
+  waivers: [],
+  ...over,
+});
+const highs = (n: number, fix = true) => Array.from({ length: n }, (_, i) => ({ vulnId: `CVE-2026-${1000 + i}`, severity: "high", fixAvailable: fix, package: "openssl" }));
+
+describe("evaluateGates", () => {
+  it("explains a findings failure with the ids over the limit", () => {
+    const r = evaluateGates(parseGateConfig({ findings: { max: { critical: 0, high: 3 } } }), facts({ findings: highs(5) }));
+    expect(r).toHaveLength(1);
+    expect(r[0]!.passed).toBe(false);
+    expect(r[0]!.detail).toContain("high findings 5 > 3 allowed: CVE-2026-1000, CVE-2026-1001");
+  });
+
+  it("counts only fixable findings when configured so", () => {
+    const cfg = parseGateConfig({ findings: { max: { high: 3 }, count: "fixable" } });
+    expect(evaluateGates(cfg, facts({ findings: highs(5, false) }))[0]!.passed).toBe(true);
+    expect(evaluateGates(cfg, facts({ findings: highs(5, true) }))[0]!.passed).toBe(false);
+  });
+
+  it("refuses to pass a findings gate when no scan exists", () => {
+    const r = evaluateGates(parseGateConfig({ findings: { max: { critical: 0 } } }), facts({ scanCount: 0, findings: [] }));
+    expect(r[0]!.passed).toBe(false);
+    expect(r[0]!.detail).toMatch(/no vulnerability scan/);
+  });
+
+  it("a waiver for specific CVE ids removes them from the count; an expired waiver stops counting", () => {
+    const cfg = parseGateConfig({ findings: { max: { high: 3 } } });
+    const waiver = { id: "w1", gate: "findings", vulnIds: ["CVE-2026-1000", "CVE-2026-1001"], reason: "not reachable", grantedBy: "carol", expiresAt: new Date("2026-12-01T00:00:00Z") };
+    const ok = evaluateGates(cfg, facts({ findings: highs(5), waivers: [waiver] }))[0]!;
+    expect(ok).toMatchObject({ passed: true, waived: true, waiverIds: ["w1"] });
+    const expired = evaluateGates(cfg, facts({ findings: highs(5), waivers: [{ ...waiver, expiresAt: new Date("2026-11-25T11:59:59Z") }] }))[0]!;
+    expect(expired.passed).toBe(false);
+  });
+
+  it("a gate-wide waiver passes a failing gate and says so", () => {
+    const r = evaluateGates(parseGateConfig({ sbom: true }), facts({ sbomCount: 0, waivers: [{ id: "w2", gate: "sbom", vulnIds: [], reason: "legacy image", grantedBy: "carol", expiresAt: new Date("2027-01-01T00:00:00Z") }] }))[0]!;
+    expect(r).toMatchObject({ passed: true, waived: true, waiverIds: ["w2"] });
+    expect(r.detail).toContain("waived by carol");
+  });
+
+  it("checks provenance builder and source patterns", () => {
+    const cfg = parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"], sourceRepos: ["git+https://github.com/other/*"] } });
+    const r = evaluateGates(cfg, facts())[0]!;
+    expect(r.passed).toBe(false);
+    expect(r.detail).toContain("source git+https://github.com/acme/app matches none of");
+    expect(evaluateGates(parseGateConfig({ provenance: {} }), facts({ provenance: [] }))[0]!.passed).toBe(false);
+  });
+
+  it("previous stage, base publisher, signed evidence and scan age", () => {
+    const cfg = parseGateConfig({ previousStage: true, basePublisher: true, signedEvidence: true, maxScanAgeHours: 1 });
+    const r = evaluateGates(cfg, facts({
+      previousStage: { name: "test", state: "signature pending", detail: "approved; the signature is not yet in the registry" },
+      base: { state: "unverified", name: "x", detail: "base image x: no verified publisher signature" },
+      evidence: [{ kind: "scan", signatureStatus: "unsigned", signedBy: null }],
+    }));
+    expect(r.map((g) => [g.gate, g.passed])).toEqual([
+      ["signedEvidence", false],
+      ["previousStage", false],
+      ["basePublisher", false],
+      ["scanAge", false],
+    ]);
+    expect(blockingReasons(r)[3]).toMatch(/scan age: newest scan .* is 2\.0 h old; at most 1 h allowed/);
+  });
+
+  it("passes everything on good facts", () => {
+    const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, sbom: true, provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true, previousStage: true, basePublisher: true, maxScanAgeHours: 24 });
+    expect(evaluateGates(cfg, facts()).every((g) => g.passed && !g.waived)).toBe(true);
+  });
+});
+
+describe("parseGateConfig", () => {
+  it("lists every bad field", () => {
+    expect(() => parseGateConfig({ findings: { max: { high: -1 } }, sbom: "yes", bogus: 1 })).toThrow(GateConfigError);
+    try {
+      parseGateConfig({ findings: { max: { high: -1 } }, sbom: "yes" });
+    } catch (e) {
+      expect((e as Error).message).toContain("gates.findings.max.high");
+      expect((e as Error).message).toContain("gates.sbom");
+    }
+  });
+});
+
+describe("globMatch", () => {
+  it("* stays in a segment, ** crosses", () => {
+    expect(globMatch("library/*", "library/alpine")).toBe(true);
+    expect(globMatch("library/*", "library/a/b")).toBe(false);
+    expect(globMatch("**", "a/b/c")).toBe(true);
+    expect(globMatch("a.b", "axb")).toBe(false);
+  });
+});
