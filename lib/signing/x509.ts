@@ -63,7 +63,7 @@ const NAME_LABELS: Record<string, string> = {
 
 // Escapes per RFC 4514 so that a crafted value ("x, CN=root") cannot pose as another name component.
 function escapeDnValue(v: string): string {
-  let out = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  let out = v.replace(/[\\,+"<>;]/g, (c) => `\\${c}`).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
   if (out.startsWith(" ") || out.startsWith("#")) out = `\\${out}`;
   if (out.endsWith(" ") && !out.endsWith("\\ ")) out = `${out.slice(0, -1)}\\ `;
   return out;
