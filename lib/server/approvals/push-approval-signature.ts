@@ -9,6 +9,7 @@ import { appendSignatureLayers } from "../../signing/sig-manifest";
 import { SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { emitEvent } from "../webhooks/emit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
@@ -52,7 +53,7 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
         const recorded = await tx.approval.findMany({
           where: { imageId: image.id },
           orderBy: { createdAt: "asc" },
-          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, stage: { select: { name: true } } },
+          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, stage: { select: { name: true } } },
         });
         const wanted: Descriptor[] = recorded.map((a) => ({
           mediaType: MT.cosignSimpleSigning,
@@ -81,6 +82,11 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
         for (const a of recorded) {
           if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
           await tx.approval.update({ where: { id: a.id }, data: { status: "signed", signedAt: now, lastError: null } });
+          // The request is "signed" only once its signature is in the registry.
+          if (a.requestId) {
+            await tx.promotionRequest.update({ where: { id: a.requestId }, data: { status: "signed", updatedAt: now } });
+            await emitEvent(tx, "request.signed", { requestId: a.requestId, stage: a.stage.name, digest, repository: `${registry.name}/${repository}`, layerDigest: a.layerDigest });
+          }
           await appendAuditEvent(tx, {
             actor,
             action: "signature.push",

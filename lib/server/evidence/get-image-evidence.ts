@@ -29,13 +29,10 @@ export function parseEvidenceQuery(obj: Record<string, string | undefined>): Evi
 
 const sevRank = (s: string) => SEVERITIES.indexOf(s as Severity) === -1 ? 99 : SEVERITIES.indexOf(s as Severity);
 
-/** Documents, merged vulnerabilities, a page of components with a license summary, and provenance for one image. */
-export async function getImageEvidence({ imageId, query }: { actor: Actor; imageId: string; query: EvidenceQuery }) {
-  const [documents, rows, provenance] = await Promise.all([
-    db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
-    db.finding.findMany({ where: { imageId }, take: 50_000 }),
-    db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true } } } }),
-  ]);
+type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
+
+/** Stored finding rows of one image (from any number of scans and VEX documents), merged across scanners. */
+export function mergeFindingRows(rows: readonly FindingRow[]) {
   const byDoc = new Map<string, Finding[]>();
   for (const r of rows) {
     const list = byDoc.get(r.documentId) ?? [];
@@ -56,7 +53,17 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
     });
     byDoc.set(r.documentId, list);
   }
-  const merged = mergeFindings([...byDoc.values()]);
+  return mergeFindings([...byDoc.values()]);
+}
+
+/** Documents, merged vulnerabilities, a page of components with a license summary, and provenance for one image. */
+export async function getImageEvidence({ imageId, query }: { actor: Actor; imageId: string; query: EvidenceQuery }) {
+  const [documents, rows, provenance] = await Promise.all([
+    db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
+    db.finding.findMany({ where: { imageId }, take: 50_000 }),
+    db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true } } } }),
+  ]);
+  const merged = mergeFindingRows(rows);
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of merged) if (!NOT_APPLICABLE.includes(f.status)) counts[f.severity as Severity]++;
   const q = query.vq?.toLowerCase();

@@ -5,6 +5,7 @@ import { completePendingSignatures } from "../approvals/complete-pending-signatu
 import { runSync } from "../images/sync-registry";
 import { getBoss, QUEUES } from "./boss";
 import { enqueueSync } from "./enqueue-sync";
+import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -23,7 +24,7 @@ export async function startWorkers(): Promise<void> {
   await boss.schedule(QUEUES.tick, "* * * * *");
 }
 
-export async function schedulerTick(now = new Date()): Promise<{ queued: string[]; signaturesCompleted: number }> {
+export async function schedulerTick(now = new Date()): Promise<{ queued: string[]; signaturesCompleted: number; webhooksDelivered: number }> {
   const due = await db.registry.findMany({ where: { enabled: true, syncIntervalMin: { not: null } } });
   const queued: string[] = [];
   for (const r of due) {
@@ -34,5 +35,6 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
     }
   }
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
-  return { queued, signaturesCompleted: completed };
+  const hooks = await deliverWebhooks({ limit: 100 });
+  return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }

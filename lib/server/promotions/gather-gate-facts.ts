@@ -1,0 +1,64 @@
+import "server-only";
+import { db, type Tx } from "../../db";
+import type { GateFacts, WaiverFact } from "../../policy/gates";
+import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
+import { stageStatuses } from "../images/stage-status";
+import { findBaseImage } from "../images/find-base-image";
+
+type Client = Tx | typeof db;
+
+/** Active waivers (not revoked, not expired) for a stage that cover this image: its digest or its whole repository. */
+export async function activeWaivers(client: Client, { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date }): Promise<WaiverFact[]> {
+  const rows = await client.waiver.findMany({
+    where: { stageId, repositoryId, revokedAt: null, expiresAt: { gt: now }, OR: [{ digest: null }, { digest }] },
+    include: { grantedBy: { select: { name: true } } },
+    orderBy: { createdAt: "asc" },
+  });
+  return rows.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt, grantedBy: w.grantedBy.name }));
+}
+
+/**
+ * Everything the gates of `stageId` judge about one image, read through `client` (a transaction when the
+ * caller holds the request's row lock, so the judgement and the decision see the same state).
+ */
+export async function gatherGateFacts(client: Client, { imageId, stageId, now = new Date() }: { imageId: string; stageId: string; now?: Date }): Promise<GateFacts> {
+  const image = await client.image.findUniqueOrThrow({
+    where: { id: imageId },
+    select: {
+      id: true,
+      digest: true,
+      repositoryId: true,
+      signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
+      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
+    },
+  });
+  const [findingRows, documents, provenance, stages, waivers, base] = await Promise.all([
+    client.finding.findMany({ where: { imageId }, take: 50_000 }),
+    client.evidenceDocument.findMany({ where: { imageId }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true } }),
+    client.provenance.findMany({ where: { imageId }, select: { builderId: true, sourceRepo: true } }),
+    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true } }),
+    activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
+    findBaseImage(client, imageId),
+  ]);
+  const merged = mergeFindingRows(findingRows).filter((f) => !NOT_APPLICABLE.includes(f.status));
+  const scans = documents.filter((d) => d.kind === "scan");
+  const newestScanAt = scans.reduce<Date | null>((acc, d) => {
+    const t = d.scannedAt ?? d.uploadedAt;
+    return !acc || t > acc ? t : acc;
+  }, null);
+  const idx = stages.findIndex((s) => s.id === stageId);
+  const statuses = stageStatuses(stages, image.approvals, image.signatures).statuses;
+  const prev = idx > 0 ? statuses[idx - 1]! : null;
+  return {
+    now,
+    findings: merged.map((f) => ({ vulnId: f.id, severity: f.severity, fixAvailable: f.fixAvailable, package: f.package })),
+    scanCount: scans.length,
+    newestScanAt,
+    sbomCount: documents.filter((d) => d.kind === "sbom").length,
+    provenance,
+    evidence: documents.map((d) => ({ kind: d.kind, signatureStatus: d.signatureStatus, signedBy: d.signedBy })),
+    previousStage: prev ? { name: prev.stage, state: prev.state, detail: prev.detail } : null,
+    base,
+    waivers,
+  };
+}

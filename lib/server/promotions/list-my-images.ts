@@ -1,0 +1,96 @@
+import "server-only";
+import { db } from "../../db";
+import { blockingReasons, evaluateGates, parseGateConfig } from "../../policy/gates";
+import type { Actor } from "../actor";
+import { stageStatuses } from "../images/stage-status";
+import { gatherGateFacts } from "./gather-gate-facts";
+import { approvalsSummary } from "./get-request";
+
+const MAX_IMAGES = 100;
+
+/**
+ * "My images": each digest I requested a promotion for or built (uploaded its provenance), its current stage,
+ * and in plain words what blocks the next one: a missing request, missing approvals, failing gates, or a
+ * signature still on its way to the registry.
+ */
+export async function listMyImages({ actor }: { actor: Actor }) {
+  if (actor.kind !== "user") return [];
+  const [requested, built] = await Promise.all([
+    db.promotionRequest.findMany({ where: { requesterId: actor.id }, select: { imageId: true, createdAt: true }, orderBy: { createdAt: "desc" }, take: 500 }),
+    db.evidenceDocument.findMany({ where: { uploaderId: actor.id, kind: "provenance" }, select: { imageId: true, uploadedAt: true }, orderBy: { uploadedAt: "desc" }, take: 500 }),
+  ]);
+  const latest = new Map<string, { at: Date; why: Set<string> }>();
+  for (const r of requested) {
+    const e = latest.get(r.imageId) ?? { at: r.createdAt, why: new Set<string>() };
+    e.why.add("requested");
+    if (r.createdAt > e.at) e.at = r.createdAt;
+    latest.set(r.imageId, e);
+  }
+  for (const b of built) {
+    const e = latest.get(b.imageId) ?? { at: b.uploadedAt, why: new Set<string>() };
+    e.why.add("built");
+    if (b.uploadedAt > e.at) e.at = b.uploadedAt;
+    latest.set(b.imageId, e);
+  }
+  const ids = [...latest.entries()].sort((a, b) => b[1].at.getTime() - a[1].at.getTime()).slice(0, MAX_IMAGES).map(([id]) => id);
+  if (ids.length === 0) return [];
+  const [images, stages] = await Promise.all([
+    db.image.findMany({
+      where: { id: { in: ids } },
+      select: {
+        id: true,
+        digest: true,
+        repository: { select: { name: true, registry: { select: { name: true } } } },
+        signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
+        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
+        requests: {
+          orderBy: { createdAt: "desc" },
+          select: { id: true, stageId: true, status: true, reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } } },
+        },
+      },
+    }),
+    db.stage.findMany({ orderBy: { position: "asc" }, include: { reviewerGroups: { include: { group: { select: { name: true } } } } } }),
+  ]);
+  const out = [];
+  for (const id of ids) {
+    const img = images.find((i) => i.id === id);
+    if (!img) continue;
+    const { statuses, current } = stageStatuses(stages, img.approvals, img.signatures);
+    const passedIdx = current ? stages.findIndex((s) => s.name === current) : -1;
+    const next = stages[passedIdx + 1] ?? null;
+    let blockers: string[] = [];
+    let nextRequestId: string | null = null;
+    if (!next) blockers = [];
+    else {
+      const req = img.requests.find((r) => r.stageId === next.id);
+      nextRequestId = req?.id ?? null;
+      const nextStatus = statuses.find((s) => s.stage === next.name)!;
+      if (nextStatus.state === "signature pending") blockers.push(`${next.name} is approved; its signature is not yet in the registry (it is retried automatically)`);
+      else if (nextStatus.state === "signed, not verified") blockers.push(`${next.name} was signed but the signature does not verify: ${nextStatus.detail}`);
+      else if (!req || req.status === "withdrawn") blockers.push(`no promotion to ${next.name} has been requested`);
+      else if (req.status === "rejected") {
+        const r = req.reviews.find((v) => v.decision === "reject");
+        blockers.push(`the request for ${next.name} was rejected${r ? ` by ${r.reviewer.name}: ${r.comment}` : ""}`);
+      } else if (req.status === "open") {
+        const approvers = req.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
+        blockers.push(approvalsSummary(next.requiredApprovals, next.reviewerGroups.map((g) => g.group.name), approvers));
+      }
+      if (!req || req.status === "open" || req.status === "rejected" || req.status === "withdrawn") {
+        const gates = evaluateGates(parseGateConfig(next.gates), await gatherGateFacts(db, { imageId: img.id, stageId: next.id }));
+        blockers.push(...blockingReasons(gates));
+      }
+    }
+    out.push({
+      registry: img.repository.registry.name,
+      repository: img.repository.name,
+      digest: img.digest,
+      why: [...latest.get(id)!.why],
+      currentStage: current,
+      nextStage: next?.name ?? null,
+      nextRequestId,
+      blockers,
+      stages: statuses.map((s) => ({ stage: s.stage, state: s.state })),
+    });
+  }
+  return out;
+}

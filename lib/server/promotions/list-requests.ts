@@ -1,0 +1,64 @@
+import "server-only";
+import { db, Prisma } from "../../db";
+import type { Actor } from "../actor";
+import { approvalsSummary, requestStateLabel } from "./get-request";
+
+export type RequestView = "inbox" | "mine" | "all";
+
+export interface ListRequestsOptions {
+  actor: Actor;
+  /** inbox: open requests awaiting my review; mine: requests I made; all: every request (newest first). */
+  view: RequestView;
+  status?: "open" | "approved" | "signed" | "rejected" | "withdrawn";
+  limit?: number;
+}
+
+/**
+ * Requests for a list. The inbox holds open requests of stages whose reviewer groups include me (or, for a stage
+ * without groups, any reviewer), that I did not request, did not build, and have not reviewed yet.
+ */
+export async function listRequests({ actor, view, status, limit = 200 }: ListRequestsOptions) {
+  const me = actor.kind === "user" ? actor.id : null;
+  let where: Prisma.PromotionRequestWhereInput = status ? { status } : {};
+  if (view === "mine") where = { ...where, requesterId: me ?? "00000000-0000-0000-0000-000000000000" };
+  if (view === "inbox") {
+    if (!me || actor.kind !== "user" || (actor.role !== "reviewer" && actor.role !== "admin")) return [];
+    const groupIds = (await db.groupMember.findMany({ where: { userId: me }, select: { groupId: true } })).map((g) => g.groupId);
+    where = {
+      status: "open",
+      NOT: { requesterId: me },
+      reviews: { none: { reviewerId: me } },
+      image: { evidence: { none: { kind: "provenance", uploaderId: me } } },
+      stage: { OR: [{ reviewerGroups: { none: {} } }, { reviewerGroups: { some: { groupId: { in: groupIds } } } }] },
+    };
+  }
+  const rows = await db.promotionRequest.findMany({
+    where,
+    orderBy: { createdAt: view === "inbox" ? "asc" : "desc" },
+    take: Math.min(Math.max(limit, 1), 500),
+    include: {
+      stage: { select: { name: true, requiredApprovals: true, reviewerGroups: { select: { group: { select: { name: true } } } } } },
+      image: { select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
+      requester: { select: { name: true, email: true } },
+      reviews: { select: { decision: true, reviewer: { select: { name: true } } } },
+      approval: { select: { status: true } },
+    },
+  });
+  return rows.map((r) => {
+    const approvers = r.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
+    return {
+      id: r.id,
+      status: r.status,
+      state: requestStateLabel(r.status, r.approval?.status, approvers.length, r.stage.requiredApprovals),
+      stage: r.stage.name,
+      registry: r.image.repository.registry.name,
+      repository: r.image.repository.name,
+      digest: r.image.digest,
+      note: r.note,
+      requester: r.requester?.name ?? null,
+      approvals: approvalsSummary(r.stage.requiredApprovals, r.stage.reviewerGroups.map((g) => g.group.name), approvers),
+      breakGlass: r.breakGlass,
+      createdAt: r.createdAt.toISOString(),
+    };
+  });
+}

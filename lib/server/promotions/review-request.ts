@@ -1,0 +1,192 @@
+import "server-only";
+import { randomUUID } from "node:crypto";
+import { bytes, db } from "../../db";
+import { AppError } from "../../errors";
+import { sha256Digest } from "../../oci/digest";
+import { pullReference } from "../../oci/reference";
+import { evaluateGates, parseGateConfig, GateConfigError, type GateResult } from "../../policy/gates";
+import { buildSimpleSigningPayload } from "../../signing/simple-signing";
+import type { Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { findStageKey, signWithKey } from "../keys/load-stage-signer";
+import { emitEvent } from "../webhooks/emit-event";
+import { kickWebhooks } from "../webhooks/deliver-webhooks";
+import { finishStageSignature } from "../approvals/finish-stage-signature";
+import { gatherGateFacts } from "./gather-gate-facts";
+import { reviewerEligibility } from "./reviewer-eligibility";
+
+/** Keys of the signed payload's `optional` map. Values are strings: cosign compares annotations as strings. */
+export const OPTIONAL_KEYS = {
+  stage: "dev.imprimatur/stage",
+  requestId: "dev.imprimatur/request-id",
+  approvalId: "dev.imprimatur/approval-id",
+  approver: "dev.imprimatur/approver-id",
+  approvers: "dev.imprimatur/approvers",
+  time: "dev.imprimatur/approved-at",
+  breakGlass: "dev.imprimatur/break-glass",
+  breakGlassReason: "dev.imprimatur/break-glass-reason",
+  waivers: "dev.imprimatur/waivers",
+} as const;
+
+export interface ReviewRequestOptions {
+  actor: Actor;
+  requestId: string;
+  decision: "approve" | "reject";
+  /** Required; for a rejection it is the reason, for a break-glass approval the justification. */
+  comment: string;
+  /** An admin approving outside the rules (four eyes, groups, failing gates). Audited and marked in the signed payload. */
+  breakGlass?: boolean;
+}
+
+export type ReviewOutcome = {
+  requestId: string;
+  reviewId: string;
+  decision: "approve" | "reject";
+  /** true when this reviewer had already given the same decision: a double submission counts once. */
+  duplicate: boolean;
+  status: "open" | "approved" | "signed" | "rejected" | "withdrawn";
+  approvals: number;
+  required: number;
+  approvalId: string | null;
+  pendingReason?: string;
+};
+
+const MIN_BREAK_GLASS_REASON = 10;
+
+/**
+ * A reviewer approves or rejects a promotion request. Under the request's row lock: four eyes and groups are
+ * checked, the gates are evaluated (a failing gate blocks unless a waiver covers it), the review is recorded,
+ * and when it is the Nth distinct approval the server signs the digest for the stage, in the same transaction
+ * as the audit events. The signature is then pushed; until it is in the registry the request reads "approved,
+ * signature pending" and nothing reports the stage as passed.
+ */
+export async function reviewRequest({ actor, requestId, decision, comment, breakGlass = false }: ReviewRequestOptions): Promise<ReviewOutcome> {
+  const text = comment.trim();
+  if (decision === "reject" && text.length < 3) throw new AppError("INVALID_INPUT", "a rejection needs a reason", "comment");
+  if (breakGlass) {
+    if (actor.kind !== "user" || actor.role !== "admin") throw new AppError("FORBIDDEN", "break-glass approval is for admins only");
+    if (decision !== "approve") throw new AppError("INVALID_INPUT", "break-glass applies to approvals only", "breakGlass");
+    if (text.length < MIN_BREAK_GLASS_REASON) throw new AppError("INVALID_INPUT", `a break-glass approval needs a reason of at least ${MIN_BREAK_GLASS_REASON} characters`, "comment");
+  }
+  if (actor.kind !== "user") throw new AppError("FORBIDDEN", "reviews are made by a user (session or API token), not by the CLI or the system");
+
+  let outcome: ReviewOutcome;
+  try {
+    outcome = await db.$transaction(
+      async (tx) => {
+        const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
+        if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
+        const request = await tx.promotionRequest.findUniqueOrThrow({
+          where: { id: requestId },
+          include: {
+            stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
+            image: { include: { repository: { include: { registry: true } } } },
+            reviews: { select: { id: true, reviewerId: true, decision: true, breakGlass: true, waiverIds: true, comment: true } },
+            approval: { select: { id: true } },
+          },
+        });
+        const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
+        const counts = () => request.reviews.filter((r) => r.decision === "approve").length;
+        const mine = request.reviews.find((r) => r.reviewerId === actor.id);
+        if (mine) {
+          if (mine.decision === decision) {
+            return { requestId, reviewId: mine.id, decision, duplicate: true, status: request.status, approvals: counts(), required: request.stage.requiredApprovals, approvalId: request.approval?.id ?? null };
+          }
+          throw new AppError("CONFLICT", `you already ${mine.decision === "approve" ? "approved" : "rejected"} this request; a reviewer counts once`);
+        }
+        if (request.status !== "open") throw new AppError("CONFLICT", `this request is already ${request.status}; no further reviews are taken`);
+
+        const elig = await reviewerEligibility(tx, { actor, request });
+        if (!elig.eligible && !(breakGlass && elig.canBreakGlass)) throw new AppError("FORBIDDEN", elig.reasons.join("; "));
+
+        const now = new Date();
+        if (decision === "reject") {
+          const review = await tx.review.create({ data: { requestId, reviewerId: actor.id, decision, comment: text, gateResults: [] } });
+          await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "rejected", decidedAt: now, updatedAt: now } });
+          await appendAuditEvent(tx, { actor, action: "request.reject", targetDigest: request.image.digest, target, detail: { requestId, stage: request.stage.name, reason: text } });
+          await emitEvent(tx, "request.rejected", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, reason: text });
+          return { requestId, reviewId: review.id, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
+        }
+
+        let gates: GateResult[];
+        try {
+          gates = evaluateGates(parseGateConfig(request.stage.gates), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now }));
+        } catch (e) {
+          if (e instanceof GateConfigError) throw new AppError("POLICY_VIOLATION", `stage ${request.stage.name} has invalid gate configuration: ${e.message}`);
+          throw e;
+        }
+        const failing = gates.filter((g) => !g.passed);
+        if (failing.length > 0 && !breakGlass) {
+          throw new AppError("POLICY_VIOLATION", `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`);
+        }
+        const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
+        const review = await tx.review.create({
+          data: { requestId, reviewerId: actor.id, decision, comment: text, breakGlass, waiverIds, gateResults: gates as unknown as object },
+        });
+        const approvals = counts() + 1;
+        await appendAuditEvent(tx, {
+          actor,
+          action: breakGlass ? "review.break-glass" : "review.approve",
+          targetDigest: request.image.digest,
+          target,
+          detail: { requestId, stage: request.stage.name, comment: text, approvals, required: request.stage.requiredApprovals, waiverIds, ...(breakGlass ? { overridden: [...elig.reasons, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}) },
+        });
+        if (approvals < request.stage.requiredApprovals) {
+          await emitEvent(tx, "review.created", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, approvals, required: request.stage.requiredApprovals });
+          return { requestId, reviewId: review.id, decision, duplicate: false, status: "open" as const, approvals, required: request.stage.requiredApprovals, approvalId: null };
+        }
+
+        // The Nth distinct approval: sign the digest for the stage, in this transaction.
+        const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
+        const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
+        const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
+        const key = await findStageKey(request.stageId, now, tx);
+        const approvalId = randomUUID();
+        const reg = request.image.repository.registry;
+        const optional: Record<string, string> = {
+          [OPTIONAL_KEYS.stage]: request.stage.name,
+          [OPTIONAL_KEYS.requestId]: requestId,
+          [OPTIONAL_KEYS.approvalId]: approvalId,
+          [OPTIONAL_KEYS.approver]: actor.id,
+          [OPTIONAL_KEYS.approvers]: approverIds.join(","),
+          [OPTIONAL_KEYS.time]: now.toISOString(),
+        };
+        if (glass) {
+          optional[OPTIONAL_KEYS.breakGlass] = "true";
+          optional[OPTIONAL_KEYS.breakGlassReason] = [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500);
+        }
+        if (allWaivers.length) optional[OPTIONAL_KEYS.waivers] = allWaivers.join(",");
+        const payload = buildSimpleSigningPayload({ dockerReference: pullReference(reg.url, reg.pullName, request.image.repository.name), digest: request.image.digest, optional });
+        const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString("base64");
+        const layerDigest = sha256Digest(payload);
+        await tx.approval.create({
+          data: { id: approvalId, imageId: request.imageId, stageId: request.stageId, approverId: actor.id, signingKeyId: key.id, comment: text, status: "signing", payload: bytes(payload), signature, layerDigest, createdAt: now, requestId },
+        });
+        await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: gates as unknown as object, breakGlass: glass } });
+        await appendAuditEvent(tx, {
+          actor,
+          action: "approval.create",
+          targetDigest: request.image.digest,
+          target,
+          detail: { approvalId, requestId, stage: request.stage.name, key: key.name, keyFingerprint: key.fingerprint, layerDigest, approvers: approverIds, breakGlass: glass, waiverIds: allWaivers },
+        });
+        await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
+        return { requestId, reviewId: review.id, decision, duplicate: false, status: "approved" as const, approvals, required: request.stage.requiredApprovals, approvalId };
+      },
+      { timeout: 60_000, maxWait: 60_000 },
+    );
+  } catch (e) {
+    if (e instanceof AppError && (e.code === "FORBIDDEN" || e.code === "POLICY_VIOLATION")) {
+      await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: `review.${decision}`, outcome: "denied", detail: { requestId, reason: e.message } }));
+    }
+    throw e;
+  }
+
+  if (!outcome.duplicate) kickWebhooks();
+  if (outcome.approvalId && !outcome.duplicate) {
+    const pushed = await finishStageSignature({ actor, approvalId: outcome.approvalId });
+    if (pushed.status === "signed") outcome.status = "signed";
+    else outcome.pendingReason = pushed.error;
+  }
+  return outcome;
+}

@@ -1,0 +1,108 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { GateConfigError, parseGateConfig, type GateConfig } from "../../policy/gates";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { createSigningKey } from "../keys/create-signing-key";
+
+export interface StageSettings {
+  requiredApprovals?: number;
+  /** Group names whose members review this stage. Empty: any user with role reviewer. */
+  reviewerGroups?: string[];
+  /** Group name whose members may grant waivers, or null for none. */
+  waiverGroup?: string | null;
+  gates?: unknown;
+  emitBundle?: boolean;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+async function resolveGroups(names: string[]) {
+  const unique = [...new Set(names)];
+  const rows = await db.group.findMany({ where: { name: { in: unique } }, select: { id: true, name: true } });
+  const unknown = unique.filter((n) => !rows.some((r) => r.name === n));
+  if (unknown.length) throw new AppError("INVALID_INPUT", `unknown groups: ${unknown.join(", ")}`, "reviewerGroups");
+  return rows;
+}
+
+function gatesOf(input: unknown): GateConfig {
+  try {
+    return parseGateConfig(input);
+  } catch (e) {
+    if (e instanceof GateConfigError) throw new AppError("INVALID_INPUT", e.message, "gates");
+    throw e;
+  }
+}
+
+/**
+ * Creates a stage at the end of the ordered list (or updates an existing one): reviewer groups, N distinct
+ * approvals, the waiver group and the gates. A new stage gets its own P-256 signing key. Admins only; audited.
+ */
+export async function upsertStage({ actor, name, settings }: { actor: Actor; name: string; settings: StageSettings }) {
+  requireRole(actor, ["admin"], "configuring stages");
+  if (!NAME.test(name)) throw new AppError("INVALID_INPUT", "stage name: 1-32 lowercase letters, digits and -", "name");
+  if (settings.requiredApprovals !== undefined && (!Number.isInteger(settings.requiredApprovals) || settings.requiredApprovals < 1 || settings.requiredApprovals > 50)) {
+    throw new AppError("INVALID_INPUT", "required approvals must be an integer from 1 to 50", "requiredApprovals");
+  }
+  const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
+  const reviewers = settings.reviewerGroups ? await resolveGroups(settings.reviewerGroups) : undefined;
+  const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
+
+  const result = await db.$transaction(async (tx) => {
+    const before = await tx.stage.findUnique({ where: { name }, include: { reviewerGroups: { include: { group: true } }, waiverGroup: true } });
+    const data = {
+      ...(settings.requiredApprovals !== undefined ? { requiredApprovals: settings.requiredApprovals } : {}),
+      ...(gates !== undefined ? { gates: gates as object } : {}),
+      ...(waiver !== undefined ? { waiverGroupId: waiver?.id ?? null } : {}),
+      ...(settings.emitBundle !== undefined ? { emitBundle: settings.emitBundle } : {}),
+      updatedAt: new Date(),
+    };
+    let stage;
+    if (before) stage = await tx.stage.update({ where: { id: before.id }, data });
+    else {
+      const last = await tx.stage.findFirst({ orderBy: { position: "desc" }, select: { position: true } });
+      stage = await tx.stage.create({ data: { name, position: (last?.position ?? 0) + 1, ...data } });
+    }
+    if (reviewers) {
+      await tx.stageReviewerGroup.deleteMany({ where: { stageId: stage.id } });
+      await tx.stageReviewerGroup.createMany({ data: reviewers.map((g) => ({ stageId: stage.id, groupId: g.id })) });
+    }
+    await appendAuditEvent(tx, {
+      actor,
+      action: before ? "stage.update" : "stage.create",
+      target: name,
+      detail: {
+        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle } : null,
+        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle },
+      },
+    });
+    if (!before) await createSigningKey({ actor, name: `stage-${name}-key`, stageId: stage.id, tx });
+    return stage;
+  });
+  return getStage({ name: result.name });
+}
+
+export async function getStage({ name }: { name: string }) {
+  const s = await db.stage.findUnique({
+    where: { name },
+    include: { reviewerGroups: { include: { group: { select: { name: true } } } }, waiverGroup: { select: { name: true } }, keys: { where: { revokedAt: null }, orderBy: { createdAt: "desc" }, take: 1, select: { name: true, fingerprint: true } } },
+  });
+  if (!s) throw new AppError("NOT_FOUND", `unknown stage ${name}`);
+  return {
+    name: s.name,
+    position: s.position,
+    requiredApprovals: s.requiredApprovals,
+    reviewerGroups: s.reviewerGroups.map((g) => g.group.name),
+    waiverGroup: s.waiverGroup?.name ?? null,
+    gates: parseGateConfig(s.gates),
+    keyBackend: s.keyBackend,
+    emitBundle: s.emitBundle,
+    key: s.keys[0] ?? null,
+  };
+}
+
+export async function listStages(_: { actor: Actor }) {
+  const rows = await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } });
+  return Promise.all(rows.map((r) => getStage({ name: r.name })));
+}

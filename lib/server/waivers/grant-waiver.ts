@@ -1,0 +1,79 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { GATE_IDS } from "../../policy/gates";
+import type { Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { emitEvent } from "../webhooks/emit-event";
+
+export interface GrantWaiverOptions {
+  actor: Actor;
+  stage: string;
+  /** The gate it waives: findings, sbom, provenance, signedEvidence, previousStage, basePublisher, scanAge. */
+  gate: string;
+  /** For the findings gate: only these vulnerability ids (CVE-…, GHSA-…). Empty: the whole gate. */
+  vulnIds?: string[];
+  registry?: string | null;
+  repository: string;
+  /** One digest, or null for the whole repository. */
+  digest?: string | null;
+  reason: string;
+  expiresAt: Date;
+  /** When granted from a request's review page: the requester of that request may not grant it. */
+  requestId?: string | null;
+}
+
+const MAX_DAYS = 366;
+
+/**
+ * A member of the stage's waiver group lets a failing gate pass, within a scope, until it expires. Never the
+ * requester of the promotion it is meant for. Listed, audited, and shown on every approval that relied on it.
+ */
+export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [], registry, repository, digest = null, reason, expiresAt, requestId = null }: GrantWaiverOptions) {
+  if (actor.kind !== "user") throw new AppError("FORBIDDEN", "waivers are granted by a user");
+  if (!(GATE_IDS as readonly string[]).includes(gate)) throw new AppError("INVALID_INPUT", `unknown gate ${gate}; one of ${GATE_IDS.join(", ")}`, "gate");
+  if (vulnIds.length && gate !== "findings") throw new AppError("INVALID_INPUT", "vulnerability ids apply to the findings gate only", "vulnIds");
+  const ids = [...new Set(vulnIds.map((v) => v.trim()).filter(Boolean))];
+  if (ids.some((v) => !/^[A-Za-z][A-Za-z0-9._:-]{2,80}$/.test(v))) throw new AppError("INVALID_INPUT", "vulnerability ids look like CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx", "vulnIds");
+  if (ids.length > 200) throw new AppError("INVALID_INPUT", "at most 200 vulnerability ids per waiver", "vulnIds");
+  if (reason.trim().length < 5) throw new AppError("INVALID_INPUT", "a waiver needs a reason", "reason");
+  const now = new Date();
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt <= now) throw new AppError("INVALID_INPUT", "the expiry must be in the future", "expiresAt");
+  if (expiresAt.getTime() - now.getTime() > MAX_DAYS * 86_400_000) throw new AppError("INVALID_INPUT", `a waiver lasts at most ${MAX_DAYS} days`, "expiresAt");
+
+  const stage = await db.stage.findUnique({ where: { name: stageName }, include: { waiverGroup: true } });
+  if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
+  if (!stage.waiverGroup) throw new AppError("FORBIDDEN", `stage ${stage.name} has no waiver group; no one may grant waivers for it`);
+  const member = await db.groupMember.findUnique({ where: { groupId_userId: { groupId: stage.waiverGroup.id, userId: actor.id } } });
+  if (!member) throw new AppError("FORBIDDEN", `waivers for stage ${stage.name} are granted by group ${stage.waiverGroup.name}, and you are not a member`);
+  const reg = registry ? await db.registry.findUnique({ where: { name: registry } }) : await db.registry.findFirst({ orderBy: { createdAt: "asc" } });
+  if (!reg) throw new AppError("NOT_FOUND", `unknown registry ${registry ?? "(default)"}`, "registry");
+  const repo = await db.repository.findUnique({ where: { registryId_name: { registryId: reg.id, name: repository } } });
+  if (!repo) throw new AppError("NOT_FOUND", `unknown repository ${repository}`, "repository");
+  if (digest && !(await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } } }))) throw new AppError("NOT_FOUND", `unknown digest ${digest} in ${repository}`, "digest");
+
+  // Never the requester: of the named request, and of any open request this waiver would cover.
+  const covered = await db.promotionRequest.findMany({
+    where: { stageId: stage.id, status: "open", image: { repositoryId: repo.id, ...(digest ? { digest } : {}) } },
+    select: { id: true, requesterId: true },
+  });
+  const named = requestId ? await db.promotionRequest.findUnique({ where: { id: requestId }, select: { requesterId: true } }) : null;
+  if (named?.requesterId === actor.id || covered.some((r) => r.requesterId === actor.id)) {
+    throw new AppError("FORBIDDEN", "you requested the promotion this waiver would cover; four eyes: a waiver is never granted by the requester");
+  }
+
+  return db.$transaction(async (tx) => {
+    const w = await tx.waiver.create({
+      data: { stageId: stage.id, gate, vulnIds: ids, repositoryId: repo.id, digest, reason: reason.trim(), expiresAt, grantedById: actor.id },
+    });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "waiver.grant",
+      targetDigest: digest,
+      target: `${reg.name}/${repository}`,
+      detail: { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, scope: digest ? "digest" : "repository", reason: w.reason, expiresAt: expiresAt.toISOString() },
+    });
+    await emitEvent(tx, "waiver.granted", { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, repository: `${reg.name}/${repository}`, digest, by: actor.email, expiresAt: expiresAt.toISOString() });
+    return { id: w.id, stage: stage.name, gate, vulnIds: ids, repository, digest, reason: w.reason, expiresAt: w.expiresAt.toISOString() };
+  });
+}

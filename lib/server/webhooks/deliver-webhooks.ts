@@ -1,0 +1,66 @@
+import "server-only";
+import { createHmac } from "node:crypto";
+import { db } from "../../db";
+import { unseal } from "../../signing/sealed";
+import { masterKey } from "../keys/master-key";
+
+const MAX_ATTEMPTS = 8;
+const TIMEOUT_MS = 5_000;
+
+/**
+ * Sends pending webhook deliveries. Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of replicas can
+ * run this at once without sending an event twice; a failure is retried with exponential backoff up to 8 times.
+ */
+export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit?: number; fetchImpl?: typeof fetch } = {}) {
+  let delivered = 0;
+  let failed = 0;
+  for (let i = 0; i < limit; i++) {
+    const done = await db.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<{ id: string }[]>`
+          SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+          ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+        const row = rows[0];
+        if (!row) return null;
+        const d = await tx.webhookDelivery.findUniqueOrThrow({ where: { id: row.id }, include: { webhook: true } });
+        const body = JSON.stringify({ id: d.id, ...(d.payload as object) });
+        const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`);
+        const sig = createHmac("sha256", secret).update(body).digest("hex");
+        let error: string | null = null;
+        try {
+          const res = await fetchImpl(d.webhook.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-imprimatur-event": d.event, "x-imprimatur-delivery": d.id, "x-imprimatur-signature": `sha256=${sig}` },
+            body,
+            redirect: "manual",
+            signal: AbortSignal.timeout(TIMEOUT_MS),
+          });
+          if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+          await res.body?.cancel().catch(() => undefined);
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        const attempts = d.attempts + 1;
+        if (!error) {
+          await tx.webhookDelivery.update({ where: { id: d.id }, data: { status: "delivered", attempts, deliveredAt: new Date(), lastError: null } });
+          return "delivered";
+        }
+        await tx.webhookDelivery.update({
+          where: { id: d.id },
+          data: { status: attempts >= MAX_ATTEMPTS ? "failed" : "pending", attempts, lastError: error, nextAttemptAt: new Date(Date.now() + Math.min(3_600_000, 2 ** attempts * 5_000)) },
+        });
+        return "failed";
+      },
+      { timeout: TIMEOUT_MS * 3, maxWait: 10_000 },
+    );
+    if (done === null) break;
+    if (done === "delivered") delivered++;
+    else failed++;
+  }
+  return { delivered, failed };
+}
+
+/** Delivers right after a commit, without making the caller wait; the scheduler tick retries whatever fails. */
+export function kickWebhooks(): void {
+  void deliverWebhooks({ limit: 20 }).catch(() => undefined);
+}

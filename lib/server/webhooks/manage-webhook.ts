@@ -1,0 +1,56 @@
+import "server-only";
+import { randomBytes } from "node:crypto";
+import { bytes, db } from "../../db";
+import { AppError } from "../../errors";
+import { blockedHostReason } from "../../oci/ssrf";
+import { seal } from "../../signing/sealed";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { masterKey } from "../keys/master-key";
+import { WEBHOOK_EVENTS } from "./emit-event";
+
+/**
+ * Registers a webhook (admins). Returns its HMAC secret once; deliveries carry
+ * `X-Imprimatur-Signature: sha256=<hex HMAC of the body>`. Cloud-metadata and link-local targets are refused.
+ */
+export async function createWebhook({ actor, name, url, events }: { actor: Actor; name: string; url: string; events: string[] }) {
+  requireRole(actor, ["admin"], "managing webhooks");
+  if (!/^[a-zA-Z0-9._-]{1,64}$/.test(name)) throw new AppError("INVALID_INPUT", "webhook name: 1-64 letters, digits, . _ -", "name");
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new AppError("INVALID_INPUT", "not a URL", "url");
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new AppError("INVALID_INPUT", "webhook URL must be http(s)", "url");
+  if (u.username || u.password) throw new AppError("INVALID_INPUT", "put no credentials in the webhook URL; deliveries are signed instead", "url");
+  const blocked = blockedHostReason(u.hostname.replace(/^\[|\]$/g, ""));
+  if (blocked) throw new AppError("INVALID_INPUT", `webhook URL refused: ${blocked}`, "url");
+  const bad = events.filter((e) => !(WEBHOOK_EVENTS as readonly string[]).includes(e));
+  if (bad.length) throw new AppError("INVALID_INPUT", `unknown events ${bad.join(", ")}; known: ${WEBHOOK_EVENTS.join(", ")}`, "events");
+  const secret = randomBytes(32).toString("base64url");
+  return db.$transaction(async (tx) => {
+    if (await tx.webhook.findUnique({ where: { name } })) throw new AppError("CONFLICT", `a webhook named ${name} exists`, "name");
+    const id = crypto.randomUUID();
+    await tx.webhook.create({ data: { id, name, url: u.toString(), events, secret: bytes(seal(masterKey(), Buffer.from(secret), `webhook:${id}`)) } });
+    await appendAuditEvent(tx, { actor, action: "webhook.create", target: name, detail: { url: u.toString(), events } });
+    return { id, name, url: u.toString(), events, secret };
+  });
+}
+
+export async function listWebhooks({ actor }: { actor: Actor }) {
+  requireRole(actor, ["admin"], "managing webhooks");
+  const rows = await db.webhook.findMany({ orderBy: { name: "asc" }, omit: { secret: true }, include: { deliveries: { orderBy: { createdAt: "desc" }, take: 5, select: { event: true, status: true, attempts: true, lastError: true, createdAt: true, deliveredAt: true } } } });
+  return rows.map((w) => ({ ...w, createdAt: w.createdAt.toISOString() }));
+}
+
+export async function deleteWebhook({ actor, name }: { actor: Actor; name: string }) {
+  requireRole(actor, ["admin"], "managing webhooks");
+  return db.$transaction(async (tx) => {
+    const w = await tx.webhook.findUnique({ where: { name } });
+    if (!w) throw new AppError("NOT_FOUND", `no webhook ${name}`);
+    await tx.webhook.delete({ where: { id: w.id } });
+    await appendAuditEvent(tx, { actor, action: "webhook.delete", target: name, detail: { url: w.url } });
+    return { deleted: name };
+  });
+}
