@@ -19,6 +19,12 @@ const schema = z.object({
   VERIFY_REFUSE_TAGS: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /** Most signatures verified per digest (cosign layers and referrer signatures); the rest are reported as not tried. */
+  SIGNATURE_VERIFY_CAP: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** PKCS#11 key backend: the module (.so), the token's label and its user PIN. Stages with backend pkcs11 need all three. */
+  PKCS11_MODULE: z.string().min(1).optional(),
+  PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
+  PKCS11_PIN: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof schema>;

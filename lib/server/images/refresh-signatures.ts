@@ -1,27 +1,59 @@
 import "server-only";
-import { bytes, db } from "../../db";
+import { bytes, db, Prisma } from "../../db";
+import { env } from "../../env";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { parseManifest, type Descriptor } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
-import { verifyCosignLayer, type TrustedKey } from "../../signing/cosign";
+import { judgeTrust, type TrustJudgement } from "../../signing/trust";
+import { CHECKS, type SignatureFormat } from "../../signing/verification";
+import { loadTrust, type LoadedTrust } from "../trust/load-trust";
+import { unreadable, verifyCosignKeyLayer, type VerifiedSignature } from "./verify-signature";
+import { verifyReferrerSignature } from "./verify-referrer-signature";
 
-/** Cap on the layers verified per image, so a hostile `.sig` manifest cannot exhaust the server. */
+/** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
+export const MAX_SIGNATURE_BYTES = 1024 * 1024;
+
+/** Default cap on the signatures verified per digest (SIGNATURE_VERIFY_CAP overrides it). */
 export const MAX_SIGNATURE_LAYERS = 100;
-const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+const SIGNATURE_KINDS = ["sigstore-bundle", "notation-signature"] as const;
+
+type Candidate =
+  | { source: "cosign"; layer: Descriptor; position: number; ours: boolean }
+  | { source: "referrer"; artifactDigest: string; kind: (typeof SIGNATURE_KINDS)[number]; position: number; ours: boolean };
+
+export interface RefreshSignaturesResult {
+  /** Signatures found (cosign layers and referrer signatures, duplicates once). */
+  found: number;
+  /** Signatures verified this pass (at most the cap). Kept as `total` for the sync statistics. */
+  total: number;
+  verified: number;
+  notTried: number;
+}
 
 /**
- * Re-reads the image's cosign `.sig` manifest and stores every layer with its verdict.
- * Layers Imprimatur recorded itself (its approvals) are verified first, so junk layers can't crowd them out.
+ * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
+ * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
+ *
+ * Hostile input is bounded: signatures Imprimatur recorded itself (its approvals, its bundles) are verified first, so
+ * junk cannot crowd them out of the budget; at most SIGNATURE_VERIFY_CAP are verified and the rest are counted as
+ * "not tried"; a blob over 1 MiB is not read; a bad signature never stops the others from being verified.
  */
 export async function refreshSignatures(opts: {
   client: RegistryClient;
   imageId: string;
   repository: string;
   digest: Digest;
-  trustedKeys: readonly TrustedKey[];
-}): Promise<{ total: number; verified: number }> {
-  const { client, imageId, repository, digest, trustedKeys } = opts;
+  /** Preloaded trust (a sync loads it once); loaded here when absent. */
+  trust?: LoadedTrust;
+  /** @deprecated ignored: trust comes from the trust identities and stage keys (see loadTrust). */
+  trustedKeys?: unknown;
+}): Promise<RefreshSignaturesResult> {
+  const { client, imageId, repository, digest } = opts;
+  const trust = opts.trust ?? (await loadTrust());
+  const cap = env().SIGNATURE_VERIFY_CAP;
+
   let layers: Descriptor[] = [];
   try {
     const m = await client.getManifest(repository, cosignTag(digest, "sig"));
@@ -30,49 +62,135 @@ export async function refreshSignatures(opts: {
   } catch (e) {
     if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
   }
-  const ours = new Set(
-    (await db.approval.findMany({ where: { imageId }, select: { layerDigest: true } })).map((a) => a.layerDigest),
-  );
-  const ordered = layers
-    .map((layer, position) => ({ layer, position }))
-    .sort((a, b) => Number(ours.has(b.layer.digest)) - Number(ours.has(a.layer.digest)) || a.position - b.position)
-    .slice(0, MAX_SIGNATURE_LAYERS);
+  const [approvals, bundles, referrers] = await Promise.all([
+    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
+    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
+    db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
+  ]);
+  // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
+  // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
+  const ourTime = new Map<string, { at: Date; by: string }>();
+  for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+  for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
+
+  const candidates: Candidate[] = [];
+  const dup = new Set<string>();
+  layers.forEach((layer, position) => {
+    if (dup.has(layer.digest)) return;
+    dup.add(layer.digest);
+    candidates.push({ source: "cosign", layer, position, ours: ourTime.has(layer.digest) });
+  });
+  referrers.forEach((a, i) => {
+    if (dup.has(a.digest)) return;
+    dup.add(a.digest);
+    candidates.push({ source: "referrer", artifactDigest: a.digest, kind: a.kind as (typeof SIGNATURE_KINDS)[number], position: layers.length + i, ours: ourTime.has(a.digest) });
+  });
+  // Ours first (see above), then in manifest / discovery order.
+  const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
+  const tried = ordered.slice(0, cap);
+  const notTried = ordered.length - tried.length;
 
   let verified = 0;
   const seen: string[] = [];
-  for (const { layer, position } of ordered) {
-    if (seen.includes(layer.digest)) continue;
-    seen.push(layer.digest);
-    let blob: Buffer | null = null;
+  for (const c of tried) {
+    let row: { layerDigest: string; mediaType: string; annotations: Record<string, string>; payload: Uint8Array | null; artifactDigest: string | null; v: VerifiedSignature };
     try {
-      // The verifier checks the digest itself, so a mismatch becomes an "invalid" verdict with its reason.
-      if (layer.size <= MAX_PAYLOAD_BYTES) blob = await client.getBlobUnverified(repository, layer.digest as Digest, MAX_PAYLOAD_BYTES);
+      row = c.source === "cosign" ? await checkCosignLayer(client, repository, digest, c.layer, trust) : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
     } catch (e) {
-      if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+      // The registry going away stops the pass (the next sync retries); anything else condemns this signature only.
+      if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
+      const key = c.source === "cosign" ? c.layer.digest : c.artifactDigest;
+      const format: SignatureFormat = c.source === "cosign" ? "cosign" : c.kind === "notation-signature" ? "notation" : "sigstore-bundle";
+      row = {
+        layerDigest: key,
+        mediaType: c.source === "cosign" ? c.layer.mediaType : c.kind,
+        annotations: c.source === "cosign" ? (c.layer.annotations ?? {}) : {},
+        payload: null,
+        artifactDigest: c.source === "referrer" ? c.artifactDigest : null,
+        v: unreadable(format, CHECKS.signature, `could not be verified: ${e instanceof Error ? e.message.slice(0, 300) : "unknown error"}`),
+      };
     }
-    const v = verifyCosignLayer({ layer, blob, imageDigest: digest, trustedKeys });
-    if (v.verdict === "verified") verified++;
+    const j: TrustJudgement = judgeTrust({ verification: row.v, repository, identities: trust.identities, trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null });
+    if (j.verdict === "verified") verified++;
+    if (seen.includes(row.layerDigest)) continue;
+    seen.push(row.layerDigest);
+    const fingerprint = j.signer?.kind === "key" ? j.signer.fingerprint : j.signer?.kind === "certificate" ? j.signer.leaf.fingerprint : null;
     const data = {
-      position,
-      mediaType: layer.mediaType,
-      annotations: layer.annotations ?? {},
-      payload: blob ? bytes(blob) : null,
-      dockerReference: v.dockerReference ?? null,
-      payloadDigest: v.payloadDigest ?? null,
-      optional: (v.optional ?? undefined) as object | undefined,
-      verdict: v.verdict,
-      detail: v.detail,
-      keyName: v.key?.name ?? null,
-      keyFingerprint: v.key?.fingerprint ?? null,
+      position: c.position,
+      mediaType: row.mediaType,
+      annotations: row.annotations,
+      payload: row.payload ? bytes(row.payload) : null,
+      dockerReference: row.v.dockerReference ?? null,
+      payloadDigest: row.v.payloadDigest ?? null,
+      optional: (row.v.optional ?? undefined) as object | undefined,
+      verdict: j.verdict,
+      detail: j.detail,
+      // Admission and the stage status read these: the identity that vouched, only when every check passed.
+      keyName: j.verdict === "verified" ? j.identity : null,
+      keyFingerprint: fingerprint,
       checkedAt: new Date(),
+      format: j.format,
+      checks: j.checks as unknown as Prisma.InputJsonValue,
+      signer: (j.signer ?? Prisma.DbNull) as Prisma.InputJsonValue | typeof Prisma.DbNull,
+      timeKind: j.time?.kind ?? null,
+      timeAt: j.time?.at ? new Date(j.time.at) : null,
+      timeBy: j.time?.by ?? null,
+      trustedBy: j.trustedBy,
+      role: j.role,
+      artifactDigest: row.artifactDigest,
     };
     await db.signature.upsert({
-      where: { imageId_layerDigest: { imageId, layerDigest: layer.digest } },
-      create: { imageId, layerDigest: layer.digest, ...data },
+      where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
+      create: { imageId, layerDigest: row.layerDigest, ...data },
       update: data,
     });
   }
   await db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } });
+  const detail = notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null;
+  await db.signatureRun.upsert({
+    where: { imageId },
+    create: { imageId, found: ordered.length, tried: tried.length, notTried, cap, detail },
+    update: { found: ordered.length, tried: tried.length, notTried, cap, detail, checkedAt: new Date() },
+  });
   await db.image.update({ where: { id: imageId }, data: { sigCheckedAt: new Date() } });
-  return { total: seen.length, verified };
+  return { found: ordered.length, total: tried.length, verified, notTried };
+}
+
+async function readSignatureBlob(client: RegistryClient, repository: string, layer: Descriptor): Promise<{ blob: Buffer | null; problem: string | null }> {
+  if (layer.size > MAX_SIGNATURE_BYTES) return { blob: null, problem: `the layer is ${layer.size} bytes, over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature; it was not read` };
+  try {
+    // The verifier checks the digest itself, so a mismatch becomes an "invalid" verdict with its reason.
+    return { blob: await client.getBlobUnverified(repository, layer.digest as Digest, MAX_SIGNATURE_BYTES), problem: null };
+  } catch (e) {
+    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    return { blob: null, problem: e.code === "TOO_LARGE" ? `the blob is over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature (its descriptor said ${layer.size}); it was not read` : `the blob could not be read: ${e.message}` };
+  }
+}
+
+async function checkCosignLayer(client: RegistryClient, repository: string, digest: Digest, layer: Descriptor, trust: LoadedTrust) {
+  const { blob, problem } = await readSignatureBlob(client, repository, layer);
+  const v = problem ? unreadable("cosign", CHECKS.payloadDigest, problem) : verifyCosignKeyLayer({ layer, blob, imageDigest: digest, material: trust.material });
+  return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: layer.annotations ?? {}, payload: blob, artifactDigest: null, v };
+}
+
+async function checkReferrer(client: RegistryClient, repository: string, digest: Digest, artifactDigest: string, kind: (typeof SIGNATURE_KINDS)[number], trust: LoadedTrust) {
+  const format: SignatureFormat = kind === "notation-signature" ? "notation" : "sigstore-bundle";
+  let layer: Descriptor | undefined;
+  let annotations: Record<string, string> = {};
+  try {
+    // getManifest checks the bytes against the digest.
+    const m = await client.getManifest(repository, artifactDigest);
+    const parsed = parseManifest(m.bytes, m.mediaType);
+    if (parsed.kind === "manifest") {
+      layer = parsed.manifest.layers[0];
+      annotations = parsed.manifest.annotations ?? {};
+    }
+  } catch (e) {
+    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    return { layerDigest: artifactDigest, mediaType: kind, annotations, payload: null, artifactDigest, v: unreadable(format, CHECKS.payloadDigest, `the referrer manifest ${artifactDigest} could not be read: ${e.message}`) };
+  }
+  if (!layer) return { layerDigest: artifactDigest, mediaType: kind, annotations, payload: null, artifactDigest, v: unreadable(format, CHECKS.payloadDigest, "the referrer manifest has no layer holding the signature") };
+  const { blob, problem } = await readSignatureBlob(client, repository, layer);
+  const v = problem || !blob ? unreadable(format, CHECKS.payloadDigest, problem ?? "not read") : await verifyReferrerSignature({ kind, layer, blob, imageDigest: digest, material: trust.material, manifestAnnotations: annotations });
+  return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: { ...annotations, ...(layer.annotations ?? {}) }, payload: blob, artifactDigest, v };
 }

@@ -13,6 +13,7 @@ const MAX_EVIDENCE_LAYER_BYTES = 32 * 1024 * 1024;
 const EVIDENCE_KINDS = new Set(["attestation", "sbom", "sigstore-bundle"]);
 
 const MAX_ARTIFACTS_PER_IMAGE = 200;
+const SIGNATURE_REFERRER_KINDS = new Set(["sigstore-bundle", "notation-signature"]);
 
 /**
  * Finds the image's accessories (OCI referrers API, referrers tag schema, cosign tags), classifies the new ones
@@ -33,11 +34,15 @@ export async function syncArtifacts(opts: {
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;
   let evidenceErrors = 0;
+  // Sigstore bundles and Notation signatures are signatures too: a new or removed one needs a re-verification.
+  let signatureReferrersChanged = false;
+  let signatureReferrers = 0;
 
   for (const d of found) {
     const prior = known.get(d.digest);
     if (prior) {
       if (prior.source === "cosign-tag" && prior.kind === "signature") sigAfter = d.digest;
+      if (SIGNATURE_REFERRER_KINDS.has(prior.kind)) signatureReferrers++;
       continue;
     }
     let configMediaType: string | undefined;
@@ -71,11 +76,16 @@ export async function syncArtifacts(opts: {
       data: [{ imageId, digest: d.digest, mediaType, artifactType: artifactType ?? null, kind: c.kind, predicateType: c.predicateType ?? null, source: d.source, size, annotations: manifestAnnotations }],
     });
     if (d.source === "cosign-tag" && c.kind === "signature") sigAfter = d.digest;
+    if (SIGNATURE_REFERRER_KINDS.has(c.kind)) {
+      signatureReferrers++;
+      signatureReferrersChanged = true;
+    }
     if (EVIDENCE_KINDS.has(c.kind)) evidenceErrors += await ingestLayers(client, repository, imageId, d.digest, layers);
   }
   const gone = [...known.keys()].filter((k) => !found.some((f) => f.digest === k));
   if (gone.length) await db.artifact.deleteMany({ where: { imageId, digest: { in: gone } } });
-  return { count: found.length, sigManifestChanged: sigBefore !== sigAfter, evidenceErrors };
+  if (gone.some((g) => SIGNATURE_REFERRER_KINDS.has(known.get(g)!.kind))) signatureReferrersChanged = true;
+  return { count: found.length, sigManifestChanged: sigBefore !== sigAfter, signatureReferrersChanged, signatureReferrers, evidenceErrors };
 }
 
 /**

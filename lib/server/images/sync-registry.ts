@@ -6,14 +6,13 @@ import { OciError, type Digest } from "../../oci/digest";
 import { cosignTag, isArtifactTag } from "../../oci/reference";
 import { requireRole, actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { loadTrustedKeys } from "../keys/load-trusted-keys";
+import { latestTrustChange, loadTrust, type LoadedTrust } from "../trust/load-trust";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
 import { registryClient, resolveRegistry, type RegistryRow } from "../registries/resolve-registry";
 import { ensureRepository } from "../registries/ensure-repository";
 import { storeManifest } from "./store-manifest";
 import { refreshSignatures } from "./refresh-signatures";
 import { syncArtifacts } from "./sync-artifacts";
-import type { TrustedKey } from "../../signing/cosign";
 
 /** Repositories synced at once, and tags HEADed at once within a repository. */
 const REPO_CONCURRENCY = 6;
@@ -119,11 +118,11 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   }
   await db.syncRun.update({ where: { id: syncRunId }, data: { reposTotal: names.length } });
 
-  const trustedKeys = await loadTrustedKeys();
+  const trust = await loadTrust();
   const trustEpoch = await latestTrustChange();
   await mapLimit(names, REPO_CONCURRENCY, async (repository) => {
     try {
-      await syncRepository({ client, reg, repository, stats, trustedKeys, trustEpoch });
+      await syncRepository({ client, reg, repository, stats, trust, trustEpoch });
       await db.repository.updateMany({ where: { registryId: reg.id, name: repository }, data: { lastSyncedAt: new Date(), lastError: null } });
       stats.repositories++;
     } catch (e) {
@@ -149,15 +148,7 @@ async function listRepositories(client: RegistryClient, reg: RegistryRow, scope:
   return names;
 }
 
-async function latestTrustChange(): Promise<Date> {
-  const [t, s] = await Promise.all([
-    db.trustedKey.aggregate({ _max: { createdAt: true } }),
-    db.signingKey.aggregate({ _max: { createdAt: true } }),
-  ]);
-  return new Date(Math.max(t._max.createdAt?.getTime() ?? 0, s._max.createdAt?.getTime() ?? 0));
-}
-
-async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trustedKeys: readonly TrustedKey[]; trustEpoch: Date }) {
+async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trust: LoadedTrust; trustEpoch: Date }) {
   const { client, reg, repository, stats } = opts;
   const repo = await ensureRepository(reg.id, repository);
   const all: string[] = [];
@@ -250,13 +241,14 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   const tagSet = new Set(all);
   const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
   for (const img of live) {
-    const { sigManifestChanged, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id) });
+    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id) });
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
     const stale = !img.sigCheckedAt || img.sigCheckedAt < opts.trustEpoch;
-    if ((hasSig && (sigManifestChanged || stale)) || (!hasSig && img._count.signatures > 0)) {
-      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trustedKeys: opts.trustedKeys });
+    const hasSignatures = hasSig || signatureReferrers > 0;
+    if ((hasSig && sigManifestChanged) || signatureReferrersChanged || (hasSignatures && stale) || (!hasSignatures && img._count.signatures > 0)) {
+      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trust: opts.trust });
       stats.signaturesChecked += r.total;
     }
   }

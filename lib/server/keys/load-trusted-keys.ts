@@ -1,22 +1,22 @@
 import "server-only";
-import { db } from "../../db";
 import type { TrustedKey } from "../../signing/cosign";
 import { parsePublicKey } from "../../signing/keys";
+import { loadTrust } from "../trust/load-trust";
 
 /**
- * Everything a signature may be verified with: registered outside keys and the stages' own keys.
- * Stage keys are named `stage:<stage> (<key>)` so a verdict says which stage vouched.
+ * The bare keys among the trust identities and the stage keys, for verifiers that only know keys (DSSE envelopes of
+ * evidence). Stage keys are named `stage:<stage> (<key>)`. Signatures on images go through loadTrust and judgeTrust.
  */
 export async function loadTrustedKeys(): Promise<TrustedKey[]> {
-  const [trusted, signing] = await Promise.all([
-    db.trustedKey.findMany({ orderBy: { createdAt: "asc" } }),
-    db.signingKey.findMany({ omit: { encryptedPrivateKey: true }, include: { stage: { select: { name: true } } }, orderBy: { createdAt: "asc" } }),
-  ]);
+  const { identities } = await loadTrust();
   const out: TrustedKey[] = [];
-  // Our own stage keys first: they are the ones most signatures on a promoted image are made with.
-  for (const k of signing) {
-    out.push({ name: k.stage ? `stage:${k.stage.name} (${k.name})` : k.name, fingerprint: k.fingerprint, key: parsePublicKey(k.publicKeyPem) });
+  for (const i of identities) {
+    if (i.kind !== "key" || !i.publicKeyPem || !i.fingerprint) continue;
+    try {
+      out.push({ name: i.name, fingerprint: i.fingerprint, key: parsePublicKey(i.publicKeyPem) });
+    } catch {
+      // validated when configured; an unreadable stored key can only fail to match
+    }
   }
-  for (const k of trusted) out.push({ name: k.name, fingerprint: k.fingerprint, key: parsePublicKey(k.publicKeyPem) });
   return out;
 }

@@ -17,8 +17,9 @@ export function masterKey(): Buffer {
  * replica fails at start instead of at the first approval. Throws an Error whose message says why.
  */
 export async function assertMasterKeyUsable(): Promise<void> {
-  const first = await db.signingKey.findFirst({ orderBy: { createdAt: "asc" }, select: { id: true, name: true, encryptedPrivateKey: true } });
-  if (!first) return;
+  // PKCS#11 keys have no encrypted private half: only software keys depend on the master key.
+  const first = await db.signingKey.findFirst({ where: { encryptedPrivateKey: { not: null } }, orderBy: { createdAt: "asc" }, select: { id: true, name: true, encryptedPrivateKey: true } });
+  if (!first?.encryptedPrivateKey) return;
   let key: Buffer;
   try {
     key = parseMasterKey(env().IMPRIMATUR_MASTER_KEY);

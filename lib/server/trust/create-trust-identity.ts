@@ -1,0 +1,149 @@
+import "server-only";
+import { X509Certificate, type KeyObject } from "node:crypto";
+import { db, Prisma } from "../../db";
+import { AppError } from "../../errors";
+import { KeyFormatError, parsePublicKey } from "../../signing/keys";
+import { parseTrustedRoot, SigstoreTrustError } from "../../signing/sigstore-trust";
+import { requireRole, type Actor, actorLabel } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { bumpTrustState } from "./load-trust";
+import { createTrustIdentityInput, type CreateTrustIdentityInput } from "./trust-identity-input";
+import { parseInput } from "./parse-input";
+
+/** A root with its intermediates is a handful of certificates; anything longer is refused before any parsing. */
+export const MAX_IDENTITY_CERTIFICATES = 10;
+
+export interface CreateTrustIdentityOptions {
+  actor: Actor;
+  input: CreateTrustIdentityInput;
+}
+
+function keyProblem(key: KeyObject): string | null {
+  const type = key.asymmetricKeyType;
+  const d = key.asymmetricKeyDetails ?? {};
+  if (type === "ec" && (d.namedCurve === "prime256v1" || d.namedCurve === "secp384r1" || d.namedCurve === "secp521r1")) return null;
+  if (type === "rsa" && (d.modulusLength ?? 0) >= 2048) return null;
+  if (type === "rsa-pss" && (d.modulusLength ?? 0) >= 2048) return null;
+  if (type === "ed25519") return null;
+  if (type === "rsa" || type === "rsa-pss") return `RSA key of ${d.modulusLength} bits: at least 2048 are required`;
+  if (type === "ec") return `unsupported curve ${d.namedCurve}: use P-256, P-384 or P-521`;
+  return `unsupported key type ${type}`;
+}
+
+/** Parses a PEM bundle of roots / intermediates; every problem names the certificate it is about. */
+export function parseIdentityCertificates(pem: string): { pems: string[]; subjects: string[] } {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const begins = pem.split("-----BEGIN CERTIFICATE-----").length - 1;
+  if (begins === 0) throw new AppError("INVALID_INPUT", "expected PEM certificates (-----BEGIN CERTIFICATE-----)", "certificates");
+  if (begins > MAX_IDENTITY_CERTIFICATES) throw new AppError("INVALID_INPUT", `${begins} certificates given; a trust identity holds at most ${MAX_IDENTITY_CERTIFICATES} (a root and its intermediates)`, "certificates");
+  if (blocks.length !== begins) throw new AppError("INVALID_INPUT", "malformed PEM: a certificate block is not terminated (-----END CERTIFICATE-----)", "certificates");
+  const pems: string[] = [];
+  const subjects: string[] = [];
+  blocks.forEach((b, i) => {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(b);
+    } catch (e) {
+      throw new AppError("INVALID_INPUT", `certificate ${i + 1}: malformed PEM or DER (${(e as Error).message})`, "certificates");
+    }
+    const problem = keyProblem(cert.publicKey);
+    if (problem) throw new AppError("INVALID_INPUT", `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}): ${problem}`, "certificates");
+    pems.push(cert.toString());
+    subjects.push(cert.subject.replace(/\n/g, ", "));
+  });
+  return { pems, subjects };
+}
+
+/**
+ * Adds a trust identity: a key, certificate roots (with an identity matcher), Sigstore trust material, or TSA roots,
+ * with a role and a repository scope. Bad material is refused with a 4xx that says what is wrong.
+ */
+export async function createTrustIdentity({ actor, input: raw }: CreateTrustIdentityOptions) {
+  requireRole(actor, ["admin"], "managing trust identities");
+  const input = parseInput(createTrustIdentityInput, raw);
+  if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+
+  const data: Prisma.TrustIdentityCreateInput = {
+    name: input.name,
+    kind: input.kind,
+    role: input.role,
+    scope: input.scope,
+    subject: input.subject ?? null,
+    san: input.san ?? null,
+    oidcIssuer: input.oidcIssuer ?? null,
+    validFrom: input.validFrom ?? null,
+    validUntil: input.validUntil ?? null,
+    createdBy: actorLabel(actor),
+  };
+  const detail: Record<string, unknown> = { kind: input.kind, role: input.role, scope: input.scope };
+  const only = (allowed: string[]) => {
+    for (const f of ["publicKeyPem", "certificates", "trustedRoot"] as const) {
+      if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
+    }
+  };
+  switch (input.kind) {
+    case "key": {
+      only(["publicKeyPem"]);
+      if (!input.publicKeyPem) throw new AppError("INVALID_INPUT", "a key identity needs publicKeyPem (the cosign.pub PEM)", "publicKeyPem");
+      if (input.subject || input.san || input.oidcIssuer) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
+      let info;
+      try {
+        info = parsePublicKey(input.publicKeyPem);
+      } catch (e) {
+        if (!(e instanceof KeyFormatError)) throw e;
+        throw new AppError("INVALID_INPUT", e.message, "publicKeyPem");
+      }
+      Object.assign(data, { publicKeyPem: info.pem, fingerprint: info.fingerprint, algorithm: info.algorithm });
+      Object.assign(detail, { fingerprint: info.fingerprint, algorithm: info.algorithm });
+      break;
+    }
+    case "certificate":
+    case "tsa": {
+      only(["certificates"]);
+      if (!input.certificates) throw new AppError("INVALID_INPUT", `a ${input.kind} identity needs certificates (PEM)`, "certificates");
+      if (input.kind === "tsa" && (input.subject || input.san || input.oidcIssuer)) throw new AppError("INVALID_INPUT", "a TSA identity vouches for time, not for a signer: subject, san and oidcIssuer do not apply", "subject");
+      if (input.oidcIssuer && !input.san) throw new AppError("INVALID_INPUT", "oidcIssuer is matched together with san", "san");
+      const { pems, subjects } = parseIdentityCertificates(input.certificates);
+      data.certificates = pems;
+      Object.assign(detail, { certificates: subjects });
+      break;
+    }
+    case "sigstore": {
+      only(["trustedRoot"]);
+      if (input.trustedRoot === undefined) throw new AppError("INVALID_INPUT", "a sigstore identity needs trustedRoot (the trusted_root.json)", "trustedRoot");
+      let json: unknown = input.trustedRoot;
+      if (typeof json === "string") {
+        try {
+          json = JSON.parse(json);
+        } catch {
+          throw new AppError("INVALID_INPUT", "trustedRoot is not valid JSON", "trustedRoot");
+        }
+      }
+      let root;
+      try {
+        root = parseTrustedRoot(json);
+      } catch (e) {
+        if (!(e instanceof SigstoreTrustError)) throw e;
+        throw new AppError("INVALID_INPUT", e.message, "trustedRoot");
+      }
+      data.sigstore = json as Prisma.InputJsonValue;
+      Object.assign(detail, { fulcioCAs: root.fulcioCAs.length, rekorKeys: root.rekorKeys.length, ctLogKeys: root.ctLogKeys.length, tsaRoots: root.tsaRoots.length });
+      break;
+    }
+    default:
+      throw new AppError("INVALID_INPUT", `unknown kind ${input.kind}`, "kind");
+  }
+
+  return db.$transaction(async (tx) => {
+    const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });
+    if (existing) {
+      // Re-adding the same key under the same name (the seed, a re-run script) is a no-op.
+      if (existing.kind === "key" && input.kind === "key" && existing.fingerprint === data.fingerprint) return { identity: existing, created: false };
+      throw new AppError("CONFLICT", `a trust identity named ${input.name} exists`, "name");
+    }
+    const identity = await tx.trustIdentity.create({ data });
+    await appendAuditEvent(tx, { actor, action: "trust.add", target: input.name, detail });
+    await bumpTrustState(tx);
+    return { identity, created: true };
+  });
+}

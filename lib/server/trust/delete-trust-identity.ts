@@ -1,0 +1,19 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { bumpTrustState } from "./load-trust";
+
+/** Removes an identity: the signatures it vouched for are re-verified (not verified) at the next sync. */
+export async function deleteTrustIdentity({ actor, name }: { actor: Actor; name: string }) {
+  requireRole(actor, ["admin"], "managing trust identities");
+  return db.$transaction(async (tx) => {
+    const cur = await tx.trustIdentity.findUnique({ where: { name } });
+    if (!cur) throw new AppError("NOT_FOUND", `no trust identity ${name}`);
+    await tx.trustIdentity.delete({ where: { name } });
+    await appendAuditEvent(tx, { actor, action: "trust.delete", target: name, detail: { kind: cur.kind, role: cur.role, scope: cur.scope, fingerprint: cur.fingerprint } });
+    await bumpTrustState(tx);
+    return { deleted: name };
+  });
+}

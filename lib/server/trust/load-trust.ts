@@ -1,0 +1,78 @@
+import "server-only";
+import { db, type Tx } from "../../db";
+import { loadTrustMaterial, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust";
+import type { TrustMaterial } from "../../signing/verification";
+
+/** Stage keys are shown and audited under this name, so a verdict says which stage vouched. */
+export function stageKeyName(stage: string | null | undefined, key: string): string {
+  return stage ? `stage:${stage} (${key})` : key;
+}
+
+export interface LoadedTrust {
+  /** Trust identities, then every stage key as an identity of role stage (with its validity and revocation). */
+  identities: TrustIdentity[];
+  material: TrustMaterial;
+}
+
+type IdentityRow = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
+
+export function identityFromRow(r: IdentityRow): TrustIdentity {
+  return {
+    name: r.name,
+    kind: r.kind as IdentityKind,
+    role: r.role as IdentityRole,
+    scope: r.scope,
+    publicKeyPem: r.publicKeyPem,
+    fingerprint: r.fingerprint,
+    certificates: r.certificates,
+    subject: r.subject,
+    san: r.san,
+    oidcIssuer: r.oidcIssuer,
+    sigstore: r.sigstore ?? null,
+    validFrom: r.validFrom,
+    validUntil: r.validUntil,
+    revokedAt: r.revokedAt,
+  };
+}
+
+/**
+ * Everything a signature may be verified with, as plain data for lib/signing: the configured trust identities and
+ * the stages' own keys (any backend). A stage key is valid from not_before to not_after: a rotated key keeps
+ * verifying the signatures made while it was current.
+ */
+export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrust> {
+  const [rows, keys] = await Promise.all([
+    client.trustIdentity.findMany({ orderBy: { createdAt: "asc" } }),
+    client.signingKey.findMany({ omit: { encryptedPrivateKey: true }, include: { stage: { select: { name: true } } }, orderBy: { createdAt: "asc" } }),
+  ]);
+  const identities: TrustIdentity[] = [
+    // Our own stage keys first: most signatures on a promoted image are made with them.
+    ...keys.map(
+      (k): TrustIdentity => ({
+        name: stageKeyName(k.stage?.name, k.name),
+        kind: "key",
+        role: "stage",
+        scope: ["**"],
+        publicKeyPem: k.publicKeyPem,
+        fingerprint: k.fingerprint,
+        validFrom: k.notBefore,
+        validUntil: k.notAfter,
+        revokedAt: k.revokedAt,
+      }),
+    ),
+    ...rows.map(identityFromRow),
+  ];
+  return { identities, material: loadTrustMaterial(identities) };
+}
+
+/** Marks every stored verdict stale: the next sync re-verifies. Call it in the transaction that changes trust. */
+export async function bumpTrustState(tx: Tx): Promise<void> {
+  const now = new Date();
+  await tx.trustState.upsert({ where: { id: 1 }, create: { id: 1, changedAt: now }, update: { changedAt: now } });
+}
+
+/** When trust last changed (identities or stage keys). */
+export async function latestTrustChange(): Promise<Date> {
+  const [t, s] = await Promise.all([db.trustState.findUnique({ where: { id: 1 } }), db.signingKey.aggregate({ _max: { createdAt: true } })]);
+  return new Date(Math.max(t?.changedAt.getTime() ?? 0, s._max.createdAt?.getTime() ?? 0));
+}

@@ -1,0 +1,54 @@
+import "server-only";
+import { z } from "zod";
+import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust";
+
+// Repository glob: the characters of a repository name, plus * and ?.
+const scopePattern = z.string().min(1).max(255).regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");
+const date = z.coerce.date();
+
+export const trustIdentityFields = {
+  role: z.enum(IDENTITY_ROLES as [string, ...string[]]),
+  scope: z.array(scopePattern).min(1, "give at least one repository pattern (** for every repository)").max(50),
+  subject: z.string().min(1).max(1024).nullable(),
+  san: z.string().min(1).max(1024).nullable(),
+  oidcIssuer: z.string().min(1).max(1024).nullable(),
+  validFrom: date.nullable(),
+  validUntil: date.nullable(),
+};
+
+export const createTrustIdentityInput = z
+  .object({
+    name: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, "must be 1-64 characters of letters, digits, . _ -"),
+    kind: z.enum(IDENTITY_KINDS as [string, ...string[]]),
+    role: trustIdentityFields.role,
+    scope: trustIdentityFields.scope.default(["**"]),
+    /** kind key: the public key (cosign.pub). */
+    publicKeyPem: z.string().max(64 * 1024).optional(),
+    /** kind certificate / tsa: one or more PEM certificates (root first or last; order does not matter). */
+    certificates: z.string().max(1024 * 1024).optional(),
+    /** kind sigstore: the trusted_root.json, as JSON or as its text. */
+    trustedRoot: z.union([z.string().max(1024 * 1024), z.record(z.string(), z.unknown())]).optional(),
+    subject: trustIdentityFields.subject.optional(),
+    san: trustIdentityFields.san.optional(),
+    oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
+    validFrom: trustIdentityFields.validFrom.optional(),
+    validUntil: trustIdentityFields.validUntil.optional(),
+  })
+  .strict();
+export type CreateTrustIdentityInput = z.input<typeof createTrustIdentityInput>;
+
+/** What may change on an identity. Its key material may not: replace the identity instead, so verdicts stay explainable. */
+export const updateTrustIdentityInput = z
+  .object({
+    role: trustIdentityFields.role.optional(),
+    scope: trustIdentityFields.scope.optional(),
+    subject: trustIdentityFields.subject.optional(),
+    san: trustIdentityFields.san.optional(),
+    oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
+    validFrom: trustIdentityFields.validFrom.optional(),
+    validUntil: trustIdentityFields.validUntil.optional(),
+    /** Effective time of a revocation (signatures with an earlier trusted time keep verifying); null un-revokes. */
+    revokedAt: date.nullable().optional(),
+  })
+  .strict();
+export type UpdateTrustIdentityInput = z.input<typeof updateTrustIdentityInput>;

@@ -1,0 +1,37 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { bumpTrustState } from "./load-trust";
+import { parseInput } from "./parse-input";
+import { updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
+
+export interface UpdateTrustIdentityOptions {
+  actor: Actor;
+  name: string;
+  input: UpdateTrustIdentityInput;
+}
+
+/**
+ * Changes an identity's role, scope, identity matchers, validity or revocation. Revocation takes an effective time:
+ * signatures whose trusted time is earlier keep verifying; signatures without a trusted time stop verifying from it.
+ */
+export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTrustIdentityOptions) {
+  requireRole(actor, ["admin"], "managing trust identities");
+  const input = parseInput(updateTrustIdentityInput, raw);
+  return db.$transaction(async (tx) => {
+    const cur = await tx.trustIdentity.findUnique({ where: { name } });
+    if (!cur) throw new AppError("NOT_FOUND", `no trust identity ${name}`);
+    const validFrom = input.validFrom === undefined ? cur.validFrom : input.validFrom;
+    const validUntil = input.validUntil === undefined ? cur.validUntil : input.validUntil;
+    if (validFrom && validUntil && validFrom >= validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+    if (cur.kind === "key" && (input.subject || input.san || input.oidcIssuer)) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
+    const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+    const identity = await tx.trustIdentity.update({ where: { name }, data: { ...changes, updatedAt: new Date() } });
+    const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
+    await appendAuditEvent(tx, { actor, action: revoked ? "trust.revoke" : "trust.update", target: name, detail: { changes } });
+    await bumpTrustState(tx);
+    return identity;
+  });
+}

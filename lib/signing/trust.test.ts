@@ -1,0 +1,256 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { generateP256 } from "./keys";
+import { judgeTrust, loadTrustMaterial, matchIdentityPattern, matchScope, type TrustIdentity } from "./trust";
+import { CHECKS, type CertificateSummary, type SignatureVerification } from "./verification";
+
+const pub = generateP256();
+const other = generateP256();
+
+/** What a cryptographic verifier returns for a valid key-based cosign signature anchored at `trustedBy`. */
+function keySig(trustedBy: string, fingerprint = pub.fingerprint, time: SignatureVerification["time"] = { kind: "claimed", at: "2020-01-01T00:00:00.000Z", by: "optional.timestamp" }): SignatureVerification {
+  return {
+    format: "cosign",
+    verdict: "verified",
+    detail: "signature valid",
+    checks: [
+      { check: CHECKS.payloadDigest, passed: true, detail: "sha256:aa" },
+      { check: CHECKS.namesDigest, passed: true, detail: "sha256:bb" },
+      { check: CHECKS.signature, passed: true, detail: `key ${trustedBy}` },
+      { check: CHECKS.chain, passed: null, detail: "not run: a bare key has no certificate chain" },
+    ],
+    signer: { kind: "key", fingerprint, algorithm: "ecdsa-p256" },
+    time,
+    trustedBy,
+  };
+}
+
+const leaf = (over: Partial<CertificateSummary> = {}): CertificateSummary => ({
+  subject: "",
+  issuer: "O=sigstore.dev, CN=sigstore-intermediate",
+  serial: "01",
+  notBefore: "2024-01-01T00:00:00.000Z",
+  notAfter: "2024-01-01T00:10:00.000Z",
+  fingerprint: "sha256:cc",
+  sans: ["https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0"],
+  oidcIssuer: "https://token.actions.githubusercontent.com",
+  ...over,
+});
+
+function certSig(trustedBy: string, l: CertificateSummary, time: SignatureVerification["time"] = { kind: "trusted", at: "2024-01-01T00:05:00.000Z", by: "Rekor" }): SignatureVerification {
+  return {
+    format: "sigstore-bundle",
+    verdict: "verified",
+    detail: "ok",
+    checks: [
+      { check: CHECKS.signature, passed: true, detail: "ok" },
+      { check: CHECKS.chain, passed: true, detail: "ok" },
+    ],
+    signer: { kind: "certificate", leaf: l, chain: [] },
+    time,
+    trustedBy,
+  };
+}
+
+const keyId = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({ name: "publisher", kind: "key", role: "publisher", scope: ["**"], publicKeyPem: pub.publicKeyPem, fingerprint: pub.fingerprint, ...over });
+const check = (r: { checks: { check: string; passed: boolean | null; detail: string }[] }, name: string) => r.checks.find((c) => c.check === name);
+
+describe("scope and identity patterns", () => {
+  it("matches one segment with * and any depth with **", () => {
+    expect(matchScope("library/*", "library/nginx")).toBe(true);
+    expect(matchScope("library/*", "library/a/b")).toBe(false);
+    expect(matchScope("library/*", "libraryx/nginx")).toBe(false);
+    expect(matchScope("**", "a/b/c")).toBe(true);
+    expect(matchScope("apps/**", "apps/web/frontend")).toBe(true);
+    expect(matchScope("apps/**/web", "apps/web")).toBe(true);
+    expect(matchScope("publisher/base", "publisher/base")).toBe(true);
+    expect(matchScope("publisher/base", "publisher/base2")).toBe(false);
+    // regex metacharacters in a pattern are literal
+    expect(matchScope("a.b/*", "axb/c")).toBe(false);
+  });
+
+  it("matches SAN URIs with * across slashes, and exactly without one", () => {
+    expect(matchIdentityPattern("https://github.com/acme/*", "https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main")).toBe(true);
+    expect(matchIdentityPattern("https://github.com/acme/*", "https://github.com/evil/acme/x")).toBe(false);
+    expect(matchIdentityPattern("alice@example.com", "alice@example.com")).toBe(true);
+    expect(matchIdentityPattern("alice@example.com", "alice@example.com.evil")).toBe(false);
+  });
+});
+
+describe("judgeTrust: keys", () => {
+  it("verifies a key signature in scope and names the identity and role", () => {
+    const r = judgeTrust({ verification: keySig("publisher"), repository: "publisher/base", identities: [keyId()] });
+    expect(r.verdict).toBe("verified");
+    expect(r.detail).toContain('trusted key "publisher"');
+    expect(r.role).toBe("publisher");
+    expect(r.checks.map((c) => [c.check, c.passed])).toEqual([
+      [CHECKS.payloadDigest, true],
+      [CHECKS.namesDigest, true],
+      [CHECKS.signature, true],
+      [CHECKS.chain, null],
+      [CHECKS.identity, true],
+      [CHECKS.expiry, true],
+      [CHECKS.revocation, true],
+    ]);
+  });
+
+  it("is not verified when the scope does not cover the repository, naming the identity check", () => {
+    const r = judgeTrust({ verification: keySig("publisher"), repository: "apps/payments", identities: [keyId({ scope: ["library/*"] })] });
+    expect(r.verdict).toBe("unverified");
+    expect(r.detail).toContain(CHECKS.identity);
+    expect(r.detail).toContain('"library/*"');
+    expect(check(r, CHECKS.identity)?.passed).toBe(false);
+    expect(check(r, CHECKS.expiry)?.passed).toBeNull();
+  });
+
+  it("finds a second identity holding the same key with a wider scope", () => {
+    const r = judgeTrust({
+      verification: keySig("narrow"),
+      repository: "apps/payments",
+      identities: [keyId({ name: "narrow", scope: ["library/*"] }), keyId({ name: "wide", role: "team", scope: ["apps/*"] })],
+    });
+    expect(r.verdict).toBe("verified");
+    expect(r.identity).toBe("wide");
+    expect(r.role).toBe("team");
+  });
+
+  it("refuses an identity of another role when a role is required", () => {
+    const r = judgeTrust({ verification: keySig("publisher"), repository: "x/y", identities: [keyId()], requiredRole: "stage" });
+    expect(r.verdict).toBe("unverified");
+    expect(check(r, CHECKS.identity)?.detail).toContain("role stage");
+  });
+
+  it("does not let a key name lead to an identity holding another key", () => {
+    const r = judgeTrust({ verification: keySig("publisher", other.fingerprint), repository: "x/y", identities: [keyId({ kind: "certificate" })] });
+    expect(r.verdict).toBe("unverified");
+  });
+
+  it("keeps a cryptographic failure as is and shows the trust checks as not run", () => {
+    const failed: SignatureVerification = { ...keySig("publisher"), verdict: "invalid", detail: "invalid: names this digest failed", trustedBy: null, checks: [{ check: CHECKS.payloadDigest, passed: true, detail: "" }, { check: CHECKS.namesDigest, passed: false, detail: "another digest" }] };
+    const r = judgeTrust({ verification: failed, repository: "x/y", identities: [keyId()] });
+    expect(r.verdict).toBe("invalid");
+    expect(r.detail).toBe(failed.detail);
+    expect(r.checks.slice(-3).map((c) => c.passed)).toEqual([null, null, null]);
+  });
+});
+
+describe("judgeTrust: validity and revocation in time", () => {
+  const t = (s: string) => new Date(s);
+  it("judges expiry at the trusted time, not at now", () => {
+    const id = keyId({ validUntil: t("2024-06-01T00:00:00Z") });
+    const before = judgeTrust({ verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "TSA" }), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(before.verdict).toBe("verified");
+    const after = judgeTrust({ verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-07-01T00:00:00.000Z", by: "TSA" }), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(after.verdict).toBe("unverified");
+    expect(after.detail).toContain(CHECKS.expiry);
+  });
+
+  it("judges at now without a trusted time: a claimed time never rescues an expired identity", () => {
+    const id = keyId({ validUntil: t("2024-06-01T00:00:00Z") });
+    const r = judgeTrust({ verification: keySig("publisher"), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(r.verdict).toBe("unverified");
+    expect(check(r, CHECKS.expiry)?.detail).toContain("no trusted time");
+  });
+
+  it("accepts a signature whose trusted time is before the revocation, and refuses one after it", () => {
+    const id = keyId({ revokedAt: t("2024-06-01T00:00:00Z") });
+    const early = judgeTrust({ verification: keySig("publisher"), trustedTime: { at: t("2024-05-01T00:00:00Z"), by: "Imprimatur approval record" }, repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(early.verdict).toBe("verified");
+    expect(early.time).toEqual({ kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "Imprimatur approval record" });
+    expect(check(early, CHECKS.revocation)?.detail).toContain("after this signature's trusted time");
+    const late = judgeTrust({ verification: keySig("publisher"), trustedTime: { at: t("2024-07-01T00:00:00Z"), by: "x" }, repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(late.verdict).toBe("unverified");
+    expect(late.detail).toContain(CHECKS.revocation);
+  });
+
+  it("refuses a revoked identity when only a claimed (backdatable) time says the signature is older", () => {
+    const id = keyId({ revokedAt: t("2024-06-01T00:00:00Z") });
+    const r = judgeTrust({ verification: keySig("publisher"), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    expect(r.verdict).toBe("unverified");
+    expect(check(r, CHECKS.revocation)?.detail).toContain("backdated");
+  });
+
+  it("keeps a verifier's own expiry failure", () => {
+    const v = keySig("publisher");
+    v.checks.push({ check: CHECKS.expiry, passed: false, detail: "the signature expired (io.cncf.notary.expiry)" });
+    const r = judgeTrust({ verification: v, repository: "a/b", identities: [keyId()] });
+    expect(r.verdict).toBe("unverified");
+    expect(r.checks.filter((c) => c.check === CHECKS.expiry)).toHaveLength(1);
+    expect(check(r, CHECKS.expiry)?.passed).toBe(false);
+  });
+});
+
+describe("judgeTrust: certificate identities", () => {
+  const fulcio = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({ name: "acme-ci", kind: "certificate", role: "team", scope: ["apps/**"], certificates: [], san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com", ...over });
+
+  it("matches a Fulcio certificate (empty subject) on SAN and OIDC issuer", () => {
+    const r = judgeTrust({ verification: certSig("acme-ci", leaf()), repository: "apps/web", identities: [fulcio()] });
+    expect(r.verdict).toBe("verified");
+    expect(r.role).toBe("team");
+    expect(check(r, CHECKS.identity)?.detail).toContain("SAN https://github.com/acme/app");
+  });
+
+  it("refuses a matching SAN from another OIDC issuer", () => {
+    const r = judgeTrust({ verification: certSig("acme-ci", leaf({ oidcIssuer: "https://evil.example" })), repository: "apps/web", identities: [fulcio()] });
+    expect(r.verdict).toBe("unverified");
+    expect(r.detail).toContain("OIDC issuer is https://evil.example");
+  });
+
+  it("refuses a SAN that does not match", () => {
+    const r = judgeTrust({ verification: certSig("acme-ci", leaf({ sans: ["https://github.com/evil/app/x"] })), repository: "apps/web", identities: [fulcio()] });
+    expect(r.verdict).toBe("unverified");
+    expect(r.detail).toContain("no subject alternative name");
+  });
+
+  it("matches a subject exactly, whatever the separator spacing", () => {
+    const id = fulcio({ san: null, oidcIssuer: null, subject: "C=US,ST=WA,L=Seattle,O=Notary,CN=alpine" });
+    const ok = judgeTrust({ verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine", sans: [], oidcIssuer: null })), repository: "apps/web", identities: [id] });
+    expect(ok.verdict).toBe("verified");
+    const bad = judgeTrust({ verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine2", sans: [], oidcIssuer: null })), repository: "apps/web", identities: [id] });
+    expect(bad.verdict).toBe("unverified");
+  });
+
+  it("tries every identity configured with the same root", () => {
+    const pem = readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8");
+    const raw = (JSON.parse(pem) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[0]!.certChain.certificates[0]!.rawBytes;
+    const root = `-----BEGIN CERTIFICATE-----\n${raw.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+    const r = judgeTrust({
+      verification: certSig("other-team", leaf()),
+      repository: "apps/web",
+      identities: [fulcio({ name: "other-team", certificates: [root], san: "https://github.com/other/*" }), fulcio({ certificates: [root] })],
+    });
+    expect(r.verdict).toBe("verified");
+    expect(r.identity).toBe("acme-ci");
+  });
+});
+
+describe("loadTrustMaterial", () => {
+  it("turns identities of every kind into trust material named after them, and skips an unreadable one", () => {
+    const trustedRoot = JSON.parse(readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")) as unknown;
+    const m = loadTrustMaterial([
+      keyId(),
+      keyId({ name: "same-key-again", scope: ["apps/*"] }),
+      { name: "broken", kind: "key", role: "team", scope: ["**"], publicKeyPem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" },
+      { name: "notary-root", kind: "certificate", role: "team", scope: ["**"], certificates: ["-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"] },
+      { name: "tsa", kind: "tsa", role: "team", scope: ["**"], certificates: ["pem"] },
+      { name: "public-good", kind: "sigstore", role: "team", scope: ["**"], sigstore: trustedRoot },
+    ]);
+    expect(m.keys.map((k) => k.name)).toEqual(["publisher"]);
+    expect(m.keys[0]!.fingerprint).toBe(pub.fingerprint);
+    expect(m.certificateRoots.map((c) => c.name)).toEqual(["notary-root", expect.stringMatching(/^public-good · Fulcio/), expect.stringMatching(/^public-good · Fulcio/)]);
+    expect(m.tsaRoots.map((c) => c.name)).toEqual(["tsa", expect.stringMatching(/^public-good · TSA/)]);
+    expect(m.rekorKeys).toHaveLength(2);
+    expect(m.rekorKeys.every((k) => k.name.startsWith("public-good · "))).toBe(true);
+    expect(m.ctLogKeys).toHaveLength(2);
+  });
+
+  it("lets a Sigstore identity vouch for what its material's entries anchored", () => {
+    const r = judgeTrust({
+      verification: certSig("public-good · Fulcio sigstore (https://fulcio.sigstore.dev)", leaf()),
+      repository: "apps/web",
+      identities: [{ name: "public-good", kind: "sigstore", role: "team", scope: ["apps/*"], san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" }],
+    });
+    expect(r.verdict).toBe("verified");
+    expect(r.identity).toBe("public-good");
+  });
+});

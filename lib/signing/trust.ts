@@ -1,0 +1,367 @@
+import { createHash, X509Certificate } from "node:crypto";
+import { parsePublicKey } from "./keys";
+import { parseTrustedRoot } from "./sigstore-trust";
+import {
+  CHECK_ORDER,
+  CHECKS,
+  type AnchorCertificates,
+  type CheckResult,
+  type LogKey,
+  type SignatureTime,
+  type SignatureVerification,
+  type Signer,
+  type TrustMaterial,
+} from "./verification";
+
+/**
+ * Trust evaluation: which signer may vouch for which repository, in which role, and when. Framework-free.
+ *
+ * The cryptographic verifiers (cosign, Sigstore bundle, Notation) answer "is this signature valid, and which trust
+ * anchor does it chain to". This module answers the rest of the pipeline against the configured trust identities:
+ * CHECKS.identity (scope and role, certificate subject or SAN + OIDC issuer), CHECKS.expiry (the identity's validity
+ * at the signature's time) and CHECKS.revocation (an effective revocation time), and gives the final verdict.
+ */
+
+export type IdentityKind = "key" | "certificate" | "sigstore" | "tsa";
+export type IdentityRole = "publisher" | "team" | "stage";
+export const IDENTITY_KINDS: readonly IdentityKind[] = ["key", "certificate", "sigstore", "tsa"];
+export const IDENTITY_ROLES: readonly IdentityRole[] = ["publisher", "team", "stage"];
+/** Display order of a signature chain: the publisher of the base, then the team that built it, then the stages. */
+export const ROLE_ORDER: Record<IdentityRole, number> = { publisher: 0, team: 1, stage: 2 };
+
+/** A trust identity as plain data (a trust_identities row, or a stage key seen as an identity of role stage). */
+export interface TrustIdentity {
+  name: string;
+  kind: IdentityKind;
+  role: IdentityRole;
+  /** Repository glob patterns: `*` and `?` stay within one path segment, `**` crosses segments. */
+  scope: readonly string[];
+  /** kind key */
+  publicKeyPem?: string | null;
+  fingerprint?: string | null;
+  /** kind certificate and tsa: PEM roots / intermediates */
+  certificates?: readonly string[];
+  /** Certificate identity: exact subject (or a glob when it contains `*`), or a SAN glob with the OIDC issuer. */
+  subject?: string | null;
+  san?: string | null;
+  oidcIssuer?: string | null;
+  /** kind sigstore: the trusted_root.json as imported */
+  sigstore?: unknown;
+  validFrom?: Date | null;
+  validUntil?: Date | null;
+  /** Effective time of the revocation. */
+  revokedAt?: Date | null;
+}
+
+export interface TrustJudgement extends SignatureVerification {
+  /** Role of the identity that vouched; null when none did. */
+  role: IdentityRole | null;
+  /** Name of the identity that vouched; null when none did. */
+  identity: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Glob matching
+
+function globToRegExp(pattern: string, segmented: boolean): RegExp {
+  let re = "";
+  const any = segmented ? "[^/]*" : ".*";
+  const one = segmented ? "[^/]" : ".";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*") {
+      if (pattern[i + 1] === "*") {
+        // `**/` also matches zero segments, so `apps/**/web` matches `apps/web`.
+        if (pattern[i + 2] === "/") {
+          re += "(?:.*/)?";
+          i += 2;
+        } else {
+          re += ".*";
+          i += 1;
+        }
+      } else re += any;
+    } else if (c === "?") re += one;
+    else re += c.replace(/[.+^${}()|[\]\\/]/g, (x) => `\\${x}`);
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Repository scope match: `library/*` matches `library/nginx` but not `library/a/b`; `**` matches everything. */
+export function matchScope(pattern: string, repository: string): boolean {
+  return globToRegExp(pattern.trim(), true).test(repository);
+}
+
+/**
+ * Identity match for subjects and SANs. `*` matches any characters here, including `/`: a SAN is usually a URI
+ * (`https://github.com/org/repo/.github/workflows/release.yml@refs/tags/*`) and segments mean nothing in it.
+ * Without a `*` the match is exact.
+ */
+export function matchIdentityPattern(pattern: string, value: string): boolean {
+  if (!pattern.includes("*") && !pattern.includes("?")) return pattern === value;
+  return globToRegExp(pattern, false).test(value);
+}
+
+function normalizeDn(dn: string): string {
+  return dn
+    .split(/\s*(?:\n|(?<!\\),)\s*/)
+    .map((p) => p.replace(/\s*=\s*/, "="))
+    .filter(Boolean)
+    .join(", ");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Certificates and trust material
+
+/** sha256:<hex> of each DER certificate in a PEM bundle; unreadable blocks are skipped (validated when configured). */
+export function certificateFingerprints(pems: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const pem of pems) {
+    for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g)) {
+      try {
+        out.push(`sha256:${createHash("sha256").update(new X509Certificate(m[0]).raw).digest("hex")}`);
+      } catch {
+        // ignore
+      }
+    }
+  }
+  return out;
+}
+
+/** Separator between an identity's name and the name of an entry of its Sigstore material. */
+const SUB = " · ";
+
+function belongsTo(anchorName: string | null, identity: TrustIdentity): boolean {
+  return anchorName !== null && (anchorName === identity.name || anchorName.startsWith(identity.name + SUB));
+}
+
+/**
+ * Trust identities → the plain trust material the cryptographic verifiers take. Keys carry the identity's name, so a
+ * verifier's `trustedBy` names the identity; Sigstore material entries are named `<identity> · <entry>`. Revoked and
+ * expired identities are included on purpose: a signature made before the revocation (at a trusted time) still
+ * verifies, which judgeTrust decides. An entry that no longer parses is skipped: it can only fail to match, and input
+ * is validated when an identity is configured.
+ */
+export function loadTrustMaterial(identities: readonly TrustIdentity[]): TrustMaterial {
+  const keys: TrustMaterial["keys"][number][] = [];
+  const certificateRoots: AnchorCertificates[] = [];
+  const tsaRoots: AnchorCertificates[] = [];
+  const rekorKeys: LogKey[] = [];
+  const ctLogKeys: LogKey[] = [];
+  const seenKeys = new Set<string>();
+  for (const id of identities) {
+    const window = { validFrom: id.validFrom ?? null, validUntil: id.validUntil ?? null };
+    try {
+      switch (id.kind) {
+        case "key": {
+          if (!id.publicKeyPem) break;
+          const k = parsePublicKey(id.publicKeyPem);
+          // The same key trusted twice (two scopes, two roles) is tried once; judgeTrust finds every identity by fingerprint.
+          if (seenKeys.has(k.fingerprint)) break;
+          seenKeys.add(k.fingerprint);
+          keys.push({ name: id.name, fingerprint: k.fingerprint, key: k.key, algorithm: k.algorithm });
+          break;
+        }
+        case "certificate":
+          if (id.certificates?.length) certificateRoots.push({ name: id.name, certificates: id.certificates, ...window });
+          break;
+        case "tsa":
+          if (id.certificates?.length) tsaRoots.push({ name: id.name, certificates: id.certificates, ...window });
+          break;
+        case "sigstore": {
+          if (id.sigstore == null) break;
+          const root = parseTrustedRoot(id.sigstore);
+          const rename = <T extends { name: string }>(e: T): T => ({ ...e, name: `${id.name}${SUB}${e.name}` });
+          certificateRoots.push(...root.fulcioCAs.map(rename));
+          tsaRoots.push(...root.tsaRoots.map(rename));
+          rekorKeys.push(...root.rekorKeys.map(rename));
+          ctLogKeys.push(...root.ctLogKeys.map(rename));
+          break;
+        }
+        default: {
+          const never: never = id.kind;
+          return never;
+        }
+      }
+    } catch {
+      // see above: an unreadable stored entry can only fail to match
+    }
+  }
+  return { keys, certificateRoots, tsaRoots, rekorKeys, ctLogKeys };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Judgement
+
+function setCheck(checks: CheckResult[], check: string, passed: boolean | null, detail: string): void {
+  const existing = checks.find((c) => c.check === check);
+  if (existing) {
+    // A verifier may already have judged this check (e.g. a Notation signature's own expiry): a failure stays.
+    if (existing.passed === false) return;
+    if (passed === null) return;
+    existing.passed = passed;
+    existing.detail = existing.passed === null || !existing.detail ? detail : `${existing.detail}; ${detail}`;
+    return;
+  }
+  const rank = (name: string) => {
+    const i = CHECK_ORDER.indexOf(name);
+    return i === -1 ? -1 : i;
+  };
+  const mine = rank(check);
+  const at = checks.findIndex((c) => rank(c.check) > mine);
+  if (at === -1) checks.push({ check, passed, detail });
+  else checks.splice(at, 0, { check, passed, detail });
+}
+
+function candidates(v: SignatureVerification, identities: readonly TrustIdentity[]): TrustIdentity[] {
+  const signer = v.signer;
+  const named = identities.filter((i) => belongsTo(v.trustedBy, i));
+  if (signer?.kind === "key") {
+    // Every identity holding the same key: one key may be trusted for two scopes or roles.
+    const byKey = identities.filter((i) => i.kind === "key" && i.fingerprint === signer.fingerprint);
+    return uniq([...named.filter((i) => i.kind === "key"), ...byKey]);
+  }
+  if (signer?.kind === "certificate") {
+    // Every certificate identity configured with the same root: one Fulcio root, several SAN matchers.
+    const roots = new Set(named.flatMap((i) => certificateFingerprints(i.certificates ?? [])));
+    const sameRoot = identities.filter((i) => i.kind === "certificate" && certificateFingerprints(i.certificates ?? []).some((f) => roots.has(f)));
+    const sigstore = named.some((i) => i.kind === "sigstore") ? identities.filter((i) => i.kind === "sigstore" && belongsTo(v.trustedBy, i)) : [];
+    return uniq([...named.filter((i) => i.kind !== "key" && i.kind !== "tsa"), ...sameRoot, ...sigstore]);
+  }
+  return named;
+}
+
+function uniq<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+function identityMatch(i: TrustIdentity, signer: Signer | null, repository: string): { ok: boolean; detail: string } {
+  const scope = i.scope.length ? i.scope : [];
+  const inScope = scope.find((p) => matchScope(p, repository));
+  if (!inScope) {
+    return { ok: false, detail: `"${i.name}" (${i.role}) is trusted for ${scope.length ? scope.map((s) => `"${s}"`).join(", ") : "no repositories"}, not ${repository}` };
+  }
+  const where = `"${i.name}" is trusted as ${i.role} for ${repository} (scope "${inScope}")`;
+  if (signer?.kind !== "certificate") return { ok: true, detail: where };
+  const leaf = signer.leaf;
+  // Fulcio certificates have an empty subject: their identity is the SAN, vouched for by the OIDC issuer.
+  if (i.subject) {
+    const want = normalizeDn(i.subject);
+    const have = normalizeDn(leaf.subject);
+    if (matchIdentityPattern(want, have)) return { ok: true, detail: `${where}; subject "${leaf.subject}" matches` };
+    if (!i.san) return { ok: false, detail: `certificate subject "${leaf.subject || "(empty)"}" does not match "${i.subject}" of "${i.name}"` };
+  }
+  if (i.san) {
+    const san = leaf.sans.find((s) => matchIdentityPattern(i.san!, s));
+    if (!san) return { ok: false, detail: `no subject alternative name of the certificate (${leaf.sans.join(", ") || "none"}) matches "${i.san}" of "${i.name}"` };
+    if (i.oidcIssuer && leaf.oidcIssuer !== i.oidcIssuer) {
+      return { ok: false, detail: `SAN ${san} matches, but the OIDC issuer is ${leaf.oidcIssuer ?? "absent"}, not ${i.oidcIssuer} ("${i.name}")` };
+    }
+    return { ok: true, detail: `${where}; SAN ${san}${leaf.oidcIssuer ? ` issued by ${leaf.oidcIssuer}` : ""}` };
+  }
+  if (i.oidcIssuer && leaf.oidcIssuer !== i.oidcIssuer) {
+    return { ok: false, detail: `the certificate's OIDC issuer is ${leaf.oidcIssuer ?? "absent"}, not ${i.oidcIssuer} ("${i.name}")` };
+  }
+  // No identity matcher configured: the root itself is the identity (a private CA that only issues to this signer).
+  return { ok: true, detail: `${where}; any certificate issued under this root` };
+}
+
+const fmt = (d: Date) => d.toISOString();
+
+/**
+ * Appends CHECKS.identity, CHECKS.expiry and CHECKS.revocation to a verifier's result and gives the final verdict:
+ * "verified" only when every check passed (checks that do not apply, such as the chain of a bare key, are shown as
+ * not run). A signature that failed a cryptographic check keeps its verdict; the trust checks are shown as not run.
+ *
+ * Time. Validity and revocation are judged at the signature's trusted time when it has one (a trusted TSA, a trusted
+ * Rekor entry, or — passed in as `trustedTime` — Imprimatur's own record of the approval it signed). A claimed time
+ * is never used: the signer writes it and could backdate it past a revocation. Without a trusted time the judgement
+ * is made at `now`, which is the strict choice: a revoked or expired identity then no longer vouches.
+ */
+export function judgeTrust(opts: {
+  verification: SignatureVerification;
+  repository: string;
+  identities: readonly TrustIdentity[];
+  /** A trusted time known outside the signature (Imprimatur's record of the approval the layer carries). */
+  trustedTime?: { at: Date; by: string } | null;
+  /** When set, only identities of this role may vouch. */
+  requiredRole?: IdentityRole | null;
+  now?: Date;
+}): TrustJudgement {
+  const { verification: v, repository, identities } = opts;
+  const now = opts.now ?? new Date();
+  const checks = v.checks.map((c) => ({ ...c }));
+  let time: SignatureTime | null = v.time;
+  if (opts.trustedTime && time?.kind !== "trusted") time = { kind: "trusted", at: fmt(opts.trustedTime.at), by: opts.trustedTime.by };
+
+  const notRun = (why: string) => {
+    for (const c of [CHECKS.identity, CHECKS.expiry, CHECKS.revocation]) setCheck(checks, c, null, why);
+  };
+  if (v.verdict !== "verified") {
+    notRun("not run: an earlier check failed");
+    return { ...v, checks, time, role: null, identity: null };
+  }
+
+  const found = candidates(v, identities).filter((i) => !opts.requiredRole || i.role === opts.requiredRole);
+  if (found.length === 0) {
+    const detail = v.trustedBy
+      ? `no trust identity${opts.requiredRole ? ` of role ${opts.requiredRole}` : ""} matches the anchor "${v.trustedBy}" that vouched for the signer`
+      : "the verifier named no trust anchor";
+    setCheck(checks, CHECKS.identity, false, detail);
+    setCheck(checks, CHECKS.expiry, null, "not run: no trusted identity");
+    setCheck(checks, CHECKS.revocation, null, "not run: no trusted identity");
+    return { ...v, checks, time, verdict: "unverified", detail: `not verified: ${CHECKS.identity} failed: ${detail}`, role: null, identity: null };
+  }
+
+  const misses: string[] = [];
+  let chosen: { i: TrustIdentity; detail: string } | null = null;
+  for (const i of found) {
+    const m = identityMatch(i, v.signer, repository);
+    if (m.ok) {
+      chosen = { i, detail: m.detail };
+      break;
+    }
+    misses.push(m.detail);
+  }
+  if (!chosen) {
+    const detail = misses.join("; ");
+    setCheck(checks, CHECKS.identity, false, detail);
+    setCheck(checks, CHECKS.expiry, null, "not run: no identity is trusted for this repository");
+    setCheck(checks, CHECKS.revocation, null, "not run: no identity is trusted for this repository");
+    return { ...v, checks, time, verdict: "unverified", detail: `not verified: ${CHECKS.identity} failed: ${detail}`, role: null, identity: null };
+  }
+  const { i } = chosen;
+  setCheck(checks, CHECKS.identity, true, chosen.detail);
+
+  const trusted = time?.kind === "trusted" ? new Date(time.at) : null;
+  const at = trusted ?? now;
+  const atWords = trusted ? `at its trusted time ${fmt(trusted)} (${time!.by})` : `now (${fmt(now)}), as it has no trusted time`;
+
+  let expiry: { ok: boolean; detail: string };
+  if (i.validFrom && at < i.validFrom) expiry = { ok: false, detail: `"${i.name}" is valid from ${fmt(i.validFrom)}; judged ${atWords}` };
+  else if (i.validUntil && at >= i.validUntil) expiry = { ok: false, detail: `"${i.name}" was valid until ${fmt(i.validUntil)}; judged ${atWords}` };
+  else expiry = { ok: true, detail: `"${i.name}" is valid ${atWords}${i.validUntil ? ` (until ${fmt(i.validUntil)})` : ""}` };
+  setCheck(checks, CHECKS.expiry, expiry.ok, expiry.detail);
+
+  let revocation: { ok: boolean; detail: string };
+  if (!i.revokedAt) revocation = { ok: true, detail: `"${i.name}" is not revoked` };
+  else if (at < i.revokedAt) {
+    revocation = { ok: true, detail: trusted ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, after this signature's trusted time ${fmt(trusted)}` : `"${i.name}" will be revoked from ${fmt(i.revokedAt)}` };
+  } else {
+    revocation = {
+      ok: false,
+      detail: trusted
+        ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, before this signature's trusted time ${fmt(trusted)}`
+        : `"${i.name}" is revoked from ${fmt(i.revokedAt)} and nothing trusted proves the signature was made before that (a claimed time could be backdated)`,
+    };
+  }
+  setCheck(checks, CHECKS.revocation, revocation.ok, revocation.detail);
+
+  const failed = checks.find((c) => c.passed === false);
+  if (failed) {
+    return { ...v, checks, time, verdict: "unverified", detail: `not verified: ${failed.check} failed: ${failed.detail}`, role: i.role, identity: i.name };
+  }
+  const what = i.kind === "key" ? `trusted key "${i.name}"` : `"${i.name}"`;
+  const who =
+    v.signer?.kind === "certificate" ? ` (${v.signer.leaf.subject || v.signer.leaf.sans[0] || "certificate"}${v.signer.leaf.oidcIssuer ? `, ${v.signer.leaf.oidcIssuer}` : ""})` : "";
+  return { ...v, checks, time, verdict: "verified", detail: `verified by ${what} as ${i.role}${who}`, trustedBy: v.trustedBy, role: i.role, identity: i.name };
+}
