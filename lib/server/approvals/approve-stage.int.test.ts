@@ -18,7 +18,9 @@ import { getImage } from "../images/get-image";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { approveStage } from "./approve-stage";
+import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { completePendingSignatures } from "./complete-pending-signatures";
+import { requestPromotion } from "../promotions/request-promotion";
 
 const PUBLISHER_DIGEST = "sha256:20185a9526a2374f5af416a14a371b119e04a6e8c0f11867c07a94e1f7f32904" as Digest;
 const system: Actor = { kind: "system", label: "test" };
@@ -62,7 +64,7 @@ describe("approving a stage signs the digest in cosign's format", () => {
     expect(original.layers).toHaveLength(1);
     const alice = await userActor("alice@example.com");
 
-    const approval = await approveStage({ actor: alice, repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "test", comment: "looks good" });
+    const approval = await requestAndApprove({ actor: alice, repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "test", comment: "looks good" });
     expect(approval.status).toBe("signed");
 
     const after = await readSig(client, "publisher/base", PUBLISHER_DIGEST);
@@ -102,8 +104,8 @@ describe("approving a stage signs the digest in cosign's format", () => {
     await pushImage(client, "race/app", img, ["1"]);
     const [alice, bob] = await Promise.all([userActor("alice@example.com"), userActor("bob@example.com")]);
     const [a, b] = await Promise.all([
-      approveStage({ actor: alice, repository: "race/app", digest: img.digest, stage: "test", comment: "a" }),
-      approveStage({ actor: bob, repository: "race/app", digest: img.digest, stage: "prod", comment: "b" }),
+      requestAndApprove({ actor: alice, repository: "race/app", digest: img.digest, stage: "test", comment: "a" }),
+      requestAndApprove({ actor: bob, repository: "race/app", digest: img.digest, stage: "prod", comment: "b" }),
     ]);
     expect([a.status, b.status]).toEqual(["signed", "signed"]);
     const sig = await readSig(client, "race/app", img.digest);
@@ -115,7 +117,7 @@ describe("approving a stage signs the digest in cosign's format", () => {
     const img = buildImage({ architecture: "amd64", layers: [{ "clobber.txt": "x" }] });
     await pushImage(client, "race/clobber", img, ["1"]);
     const alice = await userActor("alice@example.com");
-    const first = await approveStage({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "test", comment: "first" });
+    const first = await requestAndApprove({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "test", comment: "first" });
     // Another tool rewrites the .sig manifest from a stale read: our layer is gone.
     const foreign = Buffer.from('{"critical":{"identity":{"docker-reference":"x/y"},"image":{"docker-manifest-digest":"' + img.digest + '"},"type":"cosign container image signature"},"optional":null}');
     const cfg = Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: [sha256Digest(foreign)] } }));
@@ -124,7 +126,7 @@ describe("approving a stage signs the digest in cosign's format", () => {
     const stale = { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(cfg), size: cfg.length }, layers: [{ mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: sha256Digest(foreign), size: foreign.length, annotations: { [SIGNATURE_ANNOTATION]: "MEUCIQ==" } }] };
     await client.putManifest("race/clobber", cosignTag(img.digest, "sig"), Buffer.from(JSON.stringify(stale)), stale.mediaType);
 
-    const second = await approveStage({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "prod", comment: "second" });
+    const second = await requestAndApprove({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "prod", comment: "second" });
     const sig = await readSig(client, "race/clobber", img.digest);
     expect(sig.layers.map((l) => l.digest)).toEqual([sha256Digest(foreign), first.signature.layerDigest, second.signature.layerDigest]);
   });
@@ -140,7 +142,7 @@ describe("approving a stage signs the digest in cosign's format", () => {
       const alice = await userActor("alice@example.com");
 
       await reg.stop();
-      const pending = await approveStage({ actor: alice, registry: "outage", repository: "outage/app", digest: img.digest, stage: "test", comment: "during outage" });
+      const pending = await requestAndApprove({ actor: alice, registry: "outage", repository: "outage/app", digest: img.digest, stage: "test", comment: "during outage" });
       expect(pending.status).toBe("signing");
       expect(pending.pendingReason).toMatch(/unreachable/);
       const row = await db.approval.findUniqueOrThrow({ where: { id: pending.id } });
@@ -174,17 +176,20 @@ describe("approval refusals write nothing", () => {
 
   it("answers NOT_FOUND for a digest the registry lacks, an unknown stage, and writes nothing", async () => {
     const alice = await userActor("alice@example.com");
-    const before = { approvals: await db.approval.count(), audit: await db.auditEvent.count(), images: await db.image.count() };
+    const dev = await userActor("dev@example.com");
+    const before = { approvals: await db.approval.count(), requests: await db.promotionRequest.count(), audit: await db.auditEvent.count(), images: await db.image.count() };
     const missing = sha256Digest("no such manifest");
-    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", comment: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
-    expect({ approvals: await db.approval.count(), audit: await db.auditEvent.count(), images: await db.image.count() }).toEqual(before);
+    await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: missing, stage: "test", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
+    // No open request: nothing to approve.
+    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "POLICY_VIOLATION" });
+    expect({ approvals: await db.approval.count(), requests: await db.promotionRequest.count(), audit: await db.auditEvent.count(), images: await db.image.count() }).toEqual(before);
   });
 
   it("keeps the audit chain intact through all of the above", async () => {
     expect((await verifyAuditChain()).ok).toBe(true);
     const actions = (await db.auditEvent.findMany({ select: { action: true } })).map((a) => a.action);
     expect(actions).toEqual(expect.arrayContaining(["approval.create", "signature.push", "registry.sync", "key.create", "trust.add"]));
-    expect(DEMO_USERS.length).toBe(5);
+    expect(DEMO_USERS.length).toBe(6);
   });
 });

@@ -2,7 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import type { Digest } from "../../oci/digest";
-import type { Actor } from "../actor";
+import { requireRole, type Actor } from "../actor";
 import { reviewRequest } from "../promotions/review-request";
 import { getRequest } from "../promotions/get-request";
 
@@ -23,6 +23,7 @@ export interface ApproveStageOptions {
  * There is no approval without a request: a developer asks first, so four eyes always has a requester to compare.
  */
 export async function approveStage({ actor, registry, repository, digest, stage, comment, breakGlass }: ApproveStageOptions) {
+  requireRole(actor, ["reviewer", "admin"], "approving a stage");
   const reg = registry ? await db.registry.findUnique({ where: { name: registry } }) : null;
   const request = await db.promotionRequest.findFirst({
     where: { stage: { name: stage }, status: "open", image: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } } },
@@ -31,5 +32,22 @@ export async function approveStage({ actor, registry, repository, digest, stage,
   });
   if (!request) throw new AppError("POLICY_VIOLATION", `no open promotion request for ${repository}@${digest} to stage ${stage}; a developer must request the promotion first`);
   const outcome = await reviewRequest({ actor, requestId: request.id, decision: "approve", comment, breakGlass });
-  return { ...outcome, request: await getRequest({ actor, requestId: request.id }) };
+  const approval = outcome.approvalId
+    ? await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId }, include: { signingKey: { select: { name: true, fingerprint: true } } } })
+    : null;
+  return {
+    requestId: outcome.requestId,
+    duplicate: outcome.duplicate,
+    approvals: outcome.approvals,
+    required: outcome.required,
+    /** The stage signature's id, once the Nth approval made one. */
+    id: approval?.id ?? null,
+    /** "signing" (committed, not yet in the registry), "signed", or "awaiting approvals". */
+    status: approval?.status ?? ("awaiting approvals" as const),
+    ...(outcome.pendingReason ? { pendingReason: outcome.pendingReason } : {}),
+    signature: approval
+      ? { key: approval.signingKey, layerDigest: approval.layerDigest, payload: Buffer.from(approval.payload).toString("utf8"), signature: approval.signature }
+      : null,
+    request: await getRequest({ actor, requestId: request.id }),
+  };
 }

@@ -9,7 +9,7 @@ import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { sha256Digest, type Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
-import { approveStage } from "../approvals/approve-stage";
+import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { stopBoss } from "../jobs/boss";
 import { schedulerTick, startWorkers } from "../jobs/workers";
@@ -91,7 +91,7 @@ describe("a tag is not an approval", () => {
     const b = img("release-b");
     await pushImage(openClient, "team/api", a, ["1.0", "stable"]);
     await syncRegistry({ actor: admin, registry: "inv-open" });
-    await approveStage({ actor: await alice(), registry: "inv-open", repository: "team/api", digest: a.digest, stage: "test", comment: "ok" });
+    await requestAndApprove({ actor: await alice(), registry: "inv-open", repository: "team/api", digest: a.digest, stage: "test", comment: "ok" });
 
     await pushImage(openClient, "team/api", b, ["1.0"]);
     const second = await syncRegistry({ actor: admin, registry: "inv-open" });

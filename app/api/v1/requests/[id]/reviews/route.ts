@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { AppError } from "@/lib/errors";
+import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
+import { getRequest } from "@/lib/server/promotions/get-request";
+import { reviewRequest } from "@/lib/server/promotions/review-request";
+
+export const dynamic = "force-dynamic";
+
+const body = z
+  .object({
+    decision: z.enum(["approve", "reject"]),
+    comment: z.string().trim().max(2000).default(""),
+    breakGlass: z.boolean().default(false),
+  })
+  .strict();
+
+/**
+ * POST /api/v1/requests/{id}/reviews: approve or reject (a reason is required to reject). Submitting the same
+ * decision twice counts once (200 with duplicate: true).
+ */
+export const POST = apiHandler<{ id: string }>(
+  async ({ req, actor, params }) => {
+    if (!z.uuid().safeParse(params.id).success) throw new AppError("NOT_FOUND", "no such promotion request");
+    const b = await parseBody(req, body);
+    const outcome = await reviewRequest({ actor, requestId: params.id, decision: b.decision, comment: b.comment, breakGlass: b.breakGlass });
+    const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };
+    return outcome.duplicate ? out : created(out);
+  },
+  { roles: ["reviewer", "admin"], what: "reviewing a promotion request" },
+);

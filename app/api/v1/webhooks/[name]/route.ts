@@ -1,0 +1,6 @@
+import { apiHandler } from "@/lib/server/http/api-handler";
+import { deleteWebhook } from "@/lib/server/webhooks/manage-webhook";
+
+export const dynamic = "force-dynamic";
+
+export const DELETE = apiHandler<{ name: string }>(async ({ actor, params }) => deleteWebhook({ actor, name: params.name }), { roles: ["admin"], what: "managing webhooks" });
