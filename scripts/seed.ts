@@ -8,6 +8,8 @@ import { db } from "../lib/db";
 import type { Actor, Role } from "../lib/server/actor";
 import { createUser } from "../lib/server/users/create-user";
 import { createSigningKey } from "../lib/server/keys/create-signing-key";
+import { upsertGroup } from "../lib/server/groups/manage-group";
+import { upsertStage, type StageSettings } from "../lib/server/stages/manage-stage";
 import { addTrustedKey } from "../lib/server/keys/add-trusted-key";
 import { registryClient, resolveRegistry } from "../lib/server/registries/resolve-registry";
 import { syncRegistry } from "../lib/server/images/sync-registry";
@@ -115,9 +117,44 @@ export async function seedEvidence(log: (s: string) => void = () => {}) {
   if (created) log(`stored demo evidence (a Trivy report and a CycloneDX SBOM) for platform/base-hardened@${img.digest.slice(0, 19)}`);
 }
 
+/**
+ * Demo reviewer groups and stage settings: build and test need 1 approval from security, prod needs 2, with
+ * gates; carol leads security and grants waivers. Applied once: settings an admin changed are left alone.
+ */
+export async function seedWorkflow(log: (s: string) => void = () => {}) {
+  const groups: [string, string, string[]][] = [
+    ["security", "Security reviewers", ["alice@example.com", "bob@example.com", "carol@example.com"]],
+    ["security-leads", "May grant waivers", ["carol@example.com"]],
+    ["platform", "Platform team", ["admin@example.com"]],
+    ["app-team", "Application developers", ["dev@example.com"]],
+  ];
+  for (const [name, description, members] of groups) {
+    if (await db.group.findUnique({ where: { name } })) continue;
+    await upsertGroup({ actor: seedActor, name, description, members: members.filter((m) => DEMO_USERS.some((u) => u.email === m)) });
+    log(`created group ${name}`);
+  }
+  const settings: Record<string, StageSettings> = {
+    build: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} },
+    test: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: { findings: { max: { critical: 0 }, count: "fixable" } } },
+    prod: {
+      requiredApprovals: 2,
+      reviewerGroups: ["security"],
+      waiverGroup: "security-leads",
+      gates: { findings: { max: { critical: 0, high: 3 }, count: "fixable" }, sbom: true, previousStage: true },
+    },
+  };
+  for (const [name, s] of Object.entries(settings)) {
+    const stage = await db.stage.findUnique({ where: { name }, include: { reviewerGroups: true } });
+    if (!stage || stage.reviewerGroups.length > 0 || stage.waiverGroupId) continue;
+    await upsertStage({ actor: seedActor, name, settings: s });
+    log(`configured stage ${name}: ${s.requiredApprovals} approval(s) from security`);
+  }
+}
+
 export async function seedDemo(log: (s: string) => void = console.log) {
   await seedUsers(log);
   await seedStages(DEMO_STAGES, log);
+  await seedWorkflow(log);
   const { created } = await addTrustedKey({ actor: seedActor, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") });
   if (created) log("registered the publisher's public key as trusted key 'publisher'");
   await pushDemoImages(log);
