@@ -293,12 +293,20 @@ export function judgeTrust(opts: {
   let time: SignatureTime | null = v.time;
   if (opts.trustedTime && time?.kind !== "trusted") time = { kind: "trusted", at: fmt(opts.trustedTime.at), by: opts.trustedTime.by };
 
+  // The whole pipeline is always shown: a check a verifier did not report is listed as not run, with why.
+  if (!checks.some((c) => c.check === CHECKS.chain) && checks.some((c) => c.check === CHECKS.signature)) {
+    setCheck(checks, CHECKS.chain, null, v.signer?.kind === "key" ? "does not apply: signed with a bare key, no certificate" : "not run: an earlier check failed");
+  }
   const notRun = (why: string) => {
     for (const c of [CHECKS.identity, CHECKS.expiry, CHECKS.revocation]) setCheck(checks, c, null, why);
   };
   if (v.verdict !== "verified") {
     notRun("not run: an earlier check failed");
-    return { ...v, checks, time, role: null, identity: null };
+    // "Unverified" always names the failed check, whatever words the verifier chose.
+    const failed = checks.find((c) => c.passed === false);
+    const word = v.verdict === "invalid" ? "invalid" : "not verified";
+    const detail = failed && !v.detail.includes(`${failed.check} failed`) ? `${word}: ${failed.check} failed: ${failed.detail.replace(/^(not verified|invalid): /, "")}` : v.detail;
+    return { ...v, detail, checks, time, role: null, identity: null };
   }
 
   const found = candidates(v, identities).filter((i) => !opts.requiredRole || i.role === opts.requiredRole);

@@ -8,7 +8,7 @@ import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
 import { loadTrust, type LoadedTrust } from "../trust/load-trust";
-import { unreadable, verifyCosignKeyLayer, type VerifiedSignature } from "./verify-signature";
+import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
 
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
@@ -169,7 +169,7 @@ async function readSignatureBlob(client: RegistryClient, repository: string, lay
 
 async function checkCosignLayer(client: RegistryClient, repository: string, digest: Digest, layer: Descriptor, trust: LoadedTrust) {
   const { blob, problem } = await readSignatureBlob(client, repository, layer);
-  const v = problem ? unreadable("cosign", CHECKS.payloadDigest, problem) : verifyCosignKeyLayer({ layer, blob, imageDigest: digest, material: trust.material });
+  const v = problem ? unreadable("cosign", CHECKS.payloadDigest, problem) : verifyCosignLayerWithPayload({ layer, blob, imageDigest: digest, material: trust.material });
   return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: layer.annotations ?? {}, payload: blob, artifactDigest: null, v };
 }
 

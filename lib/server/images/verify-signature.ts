@@ -1,8 +1,9 @@
 import "server-only";
+import { sha256Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
-import { verifyCosignLayer, type TrustedKey } from "../../signing/cosign";
-import type { PublicKeyAlgorithm } from "../../signing/keys";
-import { CHECKS, type CheckResult, type SignatureFormat, type SignatureVerification, type TrustMaterial } from "../../signing/verification";
+import { verifyCosignSignatureLayer } from "../../signing/cosign-cert";
+import { parseSimpleSigningPayload } from "../../signing/simple-signing";
+import type { SignatureFormat, SignatureVerification, TrustMaterial } from "../../signing/verification";
 
 /** What refreshSignatures stores besides the verification: the simple-signing payload's fields, when there is one. */
 export interface VerifiedSignature extends SignatureVerification {
@@ -16,39 +17,28 @@ export function unreadable(format: SignatureFormat, check: string, detail: strin
   return { format, verdict: "invalid", detail: `invalid: ${check} failed: ${detail}`, checks: [{ check, passed: false, detail }], signer: null, time: null, trustedBy: null };
 }
 
-// The skeleton's key-only cosign verifier names its checks slightly differently; these are the shared names.
-const RENAME: Record<string, string> = { "payload matches layer digest": CHECKS.payloadDigest };
-
 /**
- * A key-based cosign `.sig` layer, through the skeleton's verifier (lib/signing/cosign.ts), reported in the shared
- * SignatureVerification shape. Keys come from the trust material; judgeTrust decides scope, role and time.
+ * A cosign `.sig` layer, key- or certificate-based (lib/signing/cosign-cert.ts dispatches), with the payload's fields
+ * for display. When the verifier found no time, the payload's own timestamp is shown as a claimed time.
  */
-export function verifyCosignKeyLayer(opts: { layer: Descriptor; blob: Uint8Array | null; imageDigest: string; material: TrustMaterial }): VerifiedSignature {
-  const keys: TrustedKey[] = opts.material.keys.map((k) => ({
-    name: k.name,
-    fingerprint: k.fingerprint,
-    key: { key: k.key, algorithm: k.algorithm as PublicKeyAlgorithm, fingerprint: k.fingerprint, pem: k.key.export({ format: "pem", type: "spki" }).toString() },
-  }));
-  const r = verifyCosignLayer({ layer: opts.layer, blob: opts.blob, imageDigest: opts.imageDigest, trustedKeys: keys });
-  const checks: CheckResult[] = r.checks.map((c) => ({ check: RENAME[c.check] ?? c.check, passed: c.passed, detail: c.detail }));
-  const signed = r.verdict === "verified" && r.key;
-  if (signed || checks.some((c) => c.check === CHECKS.signature)) {
-    checks.push({ check: CHECKS.chain, passed: null, detail: signed ? "not run: a key-based signature has no certificate chain" : "not run: an earlier check failed" });
+export function verifyCosignLayerWithPayload(opts: { layer: Descriptor; blob: Uint8Array | null; imageDigest: string; material: TrustMaterial; now?: Date }): VerifiedSignature {
+  const v = verifyCosignSignatureLayer({ layer: opts.layer, blob: opts.blob, imageDigest: opts.imageDigest, trust: opts.material, now: opts.now ?? new Date() });
+  // Only bytes that hash to the layer digest are shown as "the payload".
+  const payload = opts.blob && sha256Digest(opts.blob) === opts.layer.digest ? parseSimpleSigningPayload(opts.blob) : null;
+  if (!payload || "error" in payload) return v;
+  let time = v.time;
+  if (!time) {
+    const ts = payload.optional?.timestamp ?? payload.optional?.["dev.imprimatur/approved-at"];
+    const at = typeof ts === "number" ? new Date(ts * 1000) : typeof ts === "string" && !Number.isNaN(Date.parse(ts)) ? new Date(ts) : null;
+    if (at && !Number.isNaN(at.getTime())) {
+      time = { kind: "claimed", at: at.toISOString(), by: typeof ts === "number" ? "optional.timestamp in the signed payload" : "dev.imprimatur/approved-at in the signed payload" };
+    }
   }
-  const key = signed ? opts.material.keys.find((k) => k.fingerprint === r.key!.fingerprint) : undefined;
-  const ts = r.optional?.timestamp ?? r.optional?.["dev.imprimatur/approved-at"];
-  const claimed = typeof ts === "number" ? new Date(ts * 1000) : typeof ts === "string" && !Number.isNaN(Date.parse(ts)) ? new Date(ts) : null;
-  const failed = checks.find((c) => c.passed === false);
   return {
-    format: "cosign",
-    verdict: r.verdict,
-    detail: failed ? `${r.verdict === "invalid" ? "invalid" : "not verified"}: ${failed.check} failed: ${failed.detail}` : r.detail,
-    checks,
-    signer: key ? { kind: "key", fingerprint: key.fingerprint, algorithm: key.algorithm } : null,
-    time: claimed ? { kind: "claimed", at: claimed.toISOString(), by: typeof ts === "number" ? "optional.timestamp in the signed payload" : "dev.imprimatur/approved-at in the signed payload" } : null,
-    trustedBy: r.key?.name ?? null,
-    dockerReference: r.dockerReference ?? null,
-    payloadDigest: r.payloadDigest ?? null,
-    optional: r.optional ?? null,
+    ...v,
+    time,
+    dockerReference: payload.critical.identity["docker-reference"],
+    payloadDigest: payload.critical.image["docker-manifest-digest"],
+    optional: payload.optional,
   };
 }
