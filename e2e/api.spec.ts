@@ -18,23 +18,55 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   expect((await keys.json()).keys.map((k: { stage: string }) => k.stage).sort()).toEqual(["build", "prod", "test"]);
   expect(JSON.stringify(await keys.json())).not.toMatch(/PRIVATE KEY/);
 
-  const badJson = await request.post(`${base()}/api/v1/approvals`, { headers: { ...auth, "content-type": "application/json" }, data: Buffer.from("{not json") });
+  const badJson = await request.post(`${base()}/api/v1/requests`, { headers: { ...auth, "content-type": "application/json" }, data: Buffer.from("{not json") });
   expect(badJson.status()).toBe(400);
-  const missing = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "prod" } });
+  const missing = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", stage: "prod" } });
   expect(missing.status()).toBe(422);
-  expect((await missing.json()).error.message).toMatch(/comment/);
-  const unknownStage = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", comment: "x" } });
+  expect((await missing.json()).error.message).toMatch(/digest/);
+  const unknownStage = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" } });
   expect(unknownStage.status()).toBe(404);
-  const unknownDigest = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", comment: "x" } });
+  const unknownDigest = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", note: "x" } });
   expect(unknownDigest.status()).toBe(404);
-  expect((await unknownDigest.json()).error.code).toBe("NOT_FOUND");
+  // No approval without a request: the old direct endpoint answers with the reason.
+  const direct = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: `sha256:${"1".repeat(64)}`, stage: "build", comment: "x" } });
+  expect(direct.status()).toBe(409);
+  expect((await direct.json()).error.message).toMatch(/must request the promotion first/);
 
+  // A developer requests, a security reviewer approves: both through the API.
+  const dev = { Authorization: `Bearer ${token("dev@example.com")}` };
+  const carol = { Authorization: `Bearer ${token("carol@example.com")}` };
   const payments = (await (await request.get(`${base()}/api/v1/images?repository=apps/payments-api`, { headers: auth })).json()).items[0];
-  const approve = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: payments.digest, stage: "build", comment: "via API" } });
+  const asked = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { repository: "apps/payments-api", digest: payments.digest, stage: "build", note: "via API" } });
+  expect(asked.status()).toBe(201);
+  const { id } = await asked.json();
+  const devReview = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: dev, data: { decision: "approve", comment: "mine" } });
+  expect(devReview.status()).toBe(403);
+  const rejectNoReason = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: carol, data: { decision: "reject" } });
+  expect(rejectNoReason.status()).toBe(422);
+  const approve = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: carol, data: { decision: "approve", comment: "via API" } });
   expect(approve.status()).toBe(201);
   const a = await approve.json();
   expect(a.status).toBe("signed");
-  expect(a.signature.key.name).toBe("stage-build-key");
+  expect(a.request.signature.key.name).toBe("stage-build-key");
+  const twice = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: carol, data: { decision: "approve", comment: "via API" } });
+  expect(twice.status()).toBe(200);
+  expect((await twice.json()).duplicate).toBe(true);
+
+  // The ImageReview for that digest, exactly as Kubernetes defines request and response.
+  const admin = { Authorization: `Bearer ${token("admin@example.com")}` };
+  expect((await request.put(`${base()}/api/v1/admission/namespaces`, { headers: admin, data: { namespace: "ci", stage: "build" } })).status()).toBe(200);
+  const host = new URL(process.env.E2E_REGISTRY_URL!).host;
+  const reviewOf = (image: string) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image }], annotations: { "mycluster.image-policy.k8s.io/ticket-1234": "break-glass" }, namespace: "ci" } });
+  const allowed = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/apps/payments-api@${payments.digest}`) });
+  expect(await allowed.json()).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "build" } } });
+  const deniedReview = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/publisher/base@${PUBLISHER_DIGEST}`) });
+  expect(await deniedReview.json()).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: false, reason: `${host}/publisher/base@${PUBLISHER_DIGEST}: stage build has no approval for this digest` } });
+  const tagReview = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/apps/payments-api:2.4.0`) });
+  expect(await tagReview.json()).toEqual({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1",
+    kind: "ImageReview",
+    status: { allowed: false, reason: `${host}/apps/payments-api:2.4.0: ${host}/apps/payments-api:2.4.0 is referenced by tag 2.4.0; only digests are accepted (a tag can move after it is checked)` },
+  });
 
   const audit = await request.get(`${base()}/api/v1/audit`, { headers: auth });
   expect(audit.status()).toBe(403);

@@ -69,7 +69,7 @@ afterAll(async () => {
 describe("N distinct approvals", () => {
   it("signs only at the Nth distinct approval; a double submission counts once; the record holds it all", async () => {
     const { digest, imageId } = await newImage("wf/happy");
-    const [dev, alice, bob] = await Promise.all(["dev", "alice", "bob"].map((u) => userActor(`${u}@example.com`)));
+    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com");
     const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/happy", digest, stage: "prod", note: "release 1.2" });
     expect(req.created).toBe(true);
     // Asking again returns the open request.
@@ -109,7 +109,7 @@ describe("N distinct approvals", () => {
 describe("four eyes and groups", () => {
   it("refuses the requester, the build's CI identity, non-members and developers, and records nothing", async () => {
     const { digest, imageId } = await newImage("wf/eyes");
-    const [alice, bob, dev, carol] = await Promise.all(["alice", "bob", "dev", "carol"].map((u) => userActor(`${u}@example.com`)));
+    const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com"); const dev = await userActor("dev@example.com"); const carol = await userActor("carol@example.com");
     await createUser({ actor: system, email: "outsider@example.com", name: "Outside Reviewer", role: "reviewer", password: "outsider-pass-123" });
     const outsider = await userActor("outsider@example.com");
     // bob uploads the build's provenance: he is the CI identity behind it.
@@ -138,7 +138,7 @@ describe("four eyes and groups", () => {
 
   it("a break-glass approval needs an admin and a reason, is audited, and is marked in the signed payload", async () => {
     const { digest } = await newImage("wf/glass");
-    const [dev, alice, admin] = await Promise.all(["dev", "alice", "admin"].map((u) => userActor(`${u}@example.com`)));
+    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const admin = await userActor("admin@example.com");
     const req = await requestPromotion({ actor: admin, registry: "default", repository: "wf/glass", digest, stage: "test", note: "hotfix" });
     await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "override please", breakGlass: true })).rejects.toMatchObject({ code: "FORBIDDEN" });
     await expect(reviewRequest({ actor: admin, requestId: req.id, decision: "approve", comment: "short", breakGlass: true })).rejects.toMatchObject({ code: "INVALID_INPUT" });
@@ -159,7 +159,7 @@ describe("four eyes and groups", () => {
 describe("gates and waivers", () => {
   it("explains a failing gate, refuses the approval, then a waiver lets it pass; an expired waiver stops counting", async () => {
     const { digest, imageId } = await newImage("wf/gate");
-    const [dev, alice, bob, carol] = await Promise.all(["dev", "alice", "bob", "carol"].map((u) => userActor(`${u}@example.com`)));
+    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com"); const carol = await userActor("carol@example.com");
     const { configDigest } = await db.image.findUniqueOrThrow({ where: { id: imageId } });
     const scan = JSON.parse(TRIVY.toString("utf8"));
     scan.Metadata.ImageID = configDigest;
@@ -230,7 +230,7 @@ describe("truthful under concurrency and failure", () => {
       await pushImage(c2, "wf/down", img, ["1"]);
       await db.registry.create({ data: { name: "wf-outage", url: reg.url } });
       await syncRegistry({ actor: system, registry: "wf-outage" });
-      const [dev, alice, bob] = await Promise.all(["dev", "alice", "bob"].map((u) => userActor(`${u}@example.com`)));
+      const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com");
       const req = await requestPromotion({ actor: dev, registry: "wf-outage", repository: "wf/down", digest: img.digest, stage: "prod", note: "n" });
       await reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "1" });
       await reg.stop();
