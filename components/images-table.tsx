@@ -19,6 +19,7 @@ interface Item {
   artifacts: number;
   currentStage: string | null;
   stages: { stage: string; state: string }[];
+  chain?: { label: string; mark: "✓" | "✗" | "…" | "–"; detail: string }[];
   pendingSignatures: number;
   deleted: string | null;
   warnings: string[];
@@ -135,7 +136,7 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                 <th className="px-3 py-2">Platforms</th>
                 <th className="px-3 py-2">Vulnerabilities</th>
                 <th className="px-3 py-2">Signatures</th>
-                <th className="px-3 py-2">Stages</th>
+                <th className="px-3 py-2">Chain</th>
               </tr>
             </thead>
             <tbody>
@@ -157,11 +158,11 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                       {img.pendingSignatures > 0 && <span className="ml-1 text-sky-700">({img.pendingSignatures} pending)</span>}
                     </td>
                     <td className="px-3 py-2 text-xs" data-testid="stage-chain">
-                      {img.stages.map((s, i) => (
-                        <span key={s.stage}>
+                      {(img.chain ?? img.stages.map((s) => ({ label: s.stage, mark: s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–", detail: s.state }))).map((c, i) => (
+                        <span key={c.label} title={c.detail} data-testid="chain-link" data-mark={c.mark}>
                           {i > 0 && <span className="text-slate-300"> · </span>}
-                          <span className={s.state === "approved" ? "text-emerald-700" : s.state === "signature pending" ? "text-sky-700" : "text-slate-400"}>
-                            {s.stage} {s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–"}
+                          <span className={c.mark === "✓" ? "text-emerald-700" : c.mark === "…" ? "text-sky-700" : c.mark === "✗" ? "text-rose-700" : "text-slate-400"}>
+                            {c.label} {c.mark}
                           </span>
                         </span>
                       ))}

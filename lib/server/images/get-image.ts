@@ -7,6 +7,7 @@ import type { Actor } from "../actor";
 import { hasRole } from "../actor";
 import { resolveRegistry } from "../registries/resolve-registry";
 import { stageStatuses } from "./stage-status";
+import { baseReference, chainRank, compareRank, pickBase, serializeSignature } from "./signature-chain";
 
 export interface GetImageOptions {
   actor: Actor;
@@ -48,6 +49,59 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
 
   const parsed = parseManifest(img.manifest, img.mediaType);
   const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));
+  const stagePositions = new Map(stages.map((s) => [s.name, s.position]));
+  const chain = img.signatures
+    .map((s) => {
+      const a = ourLayers.get(s.layerDigest);
+      return { s, a: a ? { id: a.id, stage: a.stage.name } : null };
+    })
+    .sort((x, y) => compareRank(chainRank(x.s, stagePositions, x.a?.stage), chainRank(y.s, stagePositions, y.a?.stage)))
+    .map(({ s, a }) => serializeSignature(s, a));
+  const run = await db.signatureRun.findUnique({ where: { imageId: img.id } });
+
+  // The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
+  // when it is in the inventory, open the chain.
+  const ref = baseReference(img.manifest, parent?.manifest ?? null);
+  let base: {
+    digest: string | null;
+    name: string | null;
+    inInventory: boolean;
+    registry: string | null;
+    repository: string | null;
+    signatures: ReturnType<typeof serializeSignature>[];
+    detail: string;
+  } | null = null;
+  if (ref.digest || ref.name) {
+    const candidates = ref.digest
+      ? await db.image.findMany({
+          where: { digest: ref.digest },
+          include: { repository: { include: { registry: { select: { name: true } } } }, signatures: { orderBy: { position: "asc" } } },
+          take: 20,
+        })
+      : [];
+    const b = pickBase(candidates, ref.name);
+    base = b
+      ? {
+          digest: ref.digest,
+          name: ref.name,
+          inInventory: true,
+          registry: b.repository.registry.name,
+          repository: b.repository.name,
+          signatures: b.signatures
+            .sort((x, y) => compareRank(chainRank(x, stagePositions), chainRank(y, stagePositions)))
+            .map((s) => serializeSignature(s)),
+          detail: `${b.repository.name}@${b.digest.slice(0, 19)}…`,
+        }
+      : {
+          digest: ref.digest,
+          name: ref.name,
+          inInventory: false,
+          registry: null,
+          repository: null,
+          signatures: [],
+          detail: ref.digest ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked` : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
+        };
+  }
   return {
     id: img.id,
     registry: reg.name,
@@ -83,21 +137,10 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
           ? { kind: "index" as const, platforms: (img.platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} }
           : { kind: "unknown" as const, annotations: {} as Record<string, string> },
     rawManifest: Buffer.from(img.manifest).toString("utf8"),
-    signatures: img.signatures.map((s) => {
-      const a = ourLayers.get(s.layerDigest);
-      return {
-        layerDigest: s.layerDigest,
-        position: s.position,
-        verdict: s.verdict as "verified" | "unverified" | "invalid",
-        detail: s.detail,
-        key: s.keyName ? { name: s.keyName, fingerprint: s.keyFingerprint } : null,
-        dockerReference: s.dockerReference,
-        payloadDigest: s.payloadDigest,
-        optional: s.optional as Record<string, unknown> | null,
-        checkedAt: s.checkedAt.toISOString(),
-        approval: a ? { id: a.id, stage: a.stage.name } : null,
-      };
-    }),
+    // The chain as a story: publisher, team (build), then the stages in order; what vouches for nothing comes last.
+    signatures: chain,
+    signatureRun: run ? { found: run.found, tried: run.tried, notTried: run.notTried, cap: run.cap, detail: run.detail, checkedAt: run.checkedAt.toISOString() } : null,
+    base,
     sigCheckedAt: img.sigCheckedAt?.toISOString() ?? null,
     stages: own.statuses,
     currentStage: own.current,

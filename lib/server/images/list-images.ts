@@ -5,6 +5,7 @@ import { AppError } from "../../errors";
 import type { Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
 import { stageStatuses } from "./stage-status";
+import { baseReference, type ChainLink } from "./signature-chain";
 import { severitySummaries } from "../evidence/get-image-evidence";
 
 export const listImagesQuery = z.object({
@@ -76,7 +77,7 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
       where: { id: { in: ids } },
       include: {
         repository: { include: { registry: { select: { name: true } } } },
-        signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
+        signatures: { select: { layerDigest: true, verdict: true, keyName: true, role: true } },
         approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } }, stage: { select: { name: true } } } },
         _count: { select: { artifacts: true } },
       },
@@ -93,6 +94,17 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
     db.evidenceDocument.groupBy({ by: ["imageId"], where: { imageId: { in: ids }, kind: { in: ["scan", "vex"] } }, _count: { _all: true } }),
   ]);
   const hasScan = new Set(scanned.map((s) => s.imageId));
+  // Base images (OCI base annotations) and their publisher signatures, for the compact chain, in one query.
+  const baseRefs = new Map(ordered.map((i) => [i.id, baseReference(i.manifest)]));
+  const baseDigests = [...new Set([...baseRefs.values()].map((b) => b.digest).filter((d): d is string => Boolean(d)))];
+  const baseImages = baseDigests.length
+    ? await db.image.findMany({ where: { digest: { in: baseDigests }, deletedAt: null }, select: { digest: true, signatures: { select: { verdict: true, role: true } } } })
+    : [];
+  const basePublisher = new Map<string, "verified" | "signed" | "unsigned">();
+  for (const b of baseImages) {
+    const state = b.signatures.some((s) => s.verdict === "verified" && s.role === "publisher") ? "verified" : b.signatures.length ? "signed" : "unsigned";
+    if (basePublisher.get(b.digest) !== "verified") basePublisher.set(b.digest, state);
+  }
   // Approvals of the digests tags moved away from, to warn on the digests they moved to.
   const fromDigests = [...new Set(moves.map((m) => m.fromDigest!))];
   const fromApprovals = fromDigests.length
@@ -114,6 +126,20 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
         if (prior) warnings.push(`tag ${m.tag} moved here on ${m.seenAt.toISOString()} from ${m.fromDigest!.slice(0, 19)}, which was approved for ${prior.stage.name}; approvals do not follow tags`);
       }
     }
+    const chain: ChainLink[] = [];
+    const ownPublisher = img.signatures.filter((s) => s.role === "publisher");
+    const base = baseRefs.get(img.id)!;
+    const baseState = base.digest ? basePublisher.get(base.digest) : undefined;
+    if (ownPublisher.some((s) => s.verdict === "verified") || baseState === "verified") {
+      chain.push({ label: "publisher", mark: "✓", detail: ownPublisher.some((s) => s.verdict === "verified") ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
+    } else if (ownPublisher.length || base.digest || base.name) {
+      chain.push({ label: "publisher", mark: baseState === "signed" || ownPublisher.length ? "✗" : "–", detail: !base.digest && !ownPublisher.length ? `base ${base.name} is named without a digest` : baseState === undefined && !ownPublisher.length ? "the base image is not in the inventory" : "no verified publisher signature" });
+    }
+    const team = img.signatures.filter((s) => s.role === "team");
+    if (team.length) chain.push({ label: "team", mark: team.some((s) => s.verdict === "verified") ? "✓" : "✗", detail: team.some((s) => s.verdict === "verified") ? "signed by a trusted team identity" : "the team signature does not verify" });
+    for (const st of statuses) {
+      chain.push({ label: st.stage, mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–", detail: st.detail });
+    }
     return {
       registry: img.repository.registry.name,
       repository: img.repository.name,
@@ -127,6 +153,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
       artifacts: img._count.artifacts,
       currentStage: current,
       stages: statuses.map((s) => ({ stage: s.stage, state: s.state })),
+      /** publisher ✓ · team ✓ · build ✓ · test ✓ · prod – */
+      chain,
       pendingSignatures: img.approvals.filter((a) => a.status === "signing").length,
       deleted: img.deletedAt?.toISOString() ?? null,
       created: img.configCreated?.toISOString() ?? null,

@@ -20,6 +20,8 @@ import { stopBoss } from "../jobs/boss";
 import { createRegistry } from "../registries/manage-registry";
 import { createTrustIdentity } from "../trust/create-trust-identity";
 import { updateTrustIdentity } from "../trust/update-trust-identity";
+import { getImage } from "./get-image";
+import { listImages, parseListImagesQuery } from "./list-images";
 import { refreshSignatures } from "./refresh-signatures";
 import { syncRegistry } from "./sync-registry";
 
@@ -178,5 +180,34 @@ describe("hostile .sig manifests", () => {
     expect(await db.signature.count({ where: { imageId: image.id } })).toBe(100);
     const sig = parseManifest((await client.getManifest(REPO, cosignTag(target.digest, "sig"))).bytes);
     expect(sig.kind === "manifest" && sig.manifest.layers.length).toBe(1000);
+  });
+});
+
+describe("the chain", () => {
+  it("finds the base image through the OCI base annotations, shows its verified publisher signature, and lists the chain compactly", async () => {
+    const child = buildImage({
+      architecture: "amd64",
+      layers: [{ "app.txt": "built on the publisher's base" }],
+      annotations: { "org.opencontainers.image.base.name": `${new URL(reg.url).host}/${REPO}:1.0`, "org.opencontainers.image.base.digest": PUBLISHER_DIGEST },
+    });
+    await pushImage(client, "apps/child", child, ["1.0"]);
+    // A team signature on the child itself, by the CI key (trusted for publisher/* only, so widen it first).
+    await updateTrustIdentity({ actor: admin, name: "ci", input: { scope: ["publisher/*", "apps/*"] } });
+    const payload = buildSimpleSigningPayload({ dockerReference: "localhost/apps/child", digest: child.digest });
+    await client.putBlob("apps/child", payload);
+    const layer: Descriptor = { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: signP256(ci.privateKeyPem, payload).toString("base64") } };
+    const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: [layer] });
+    await client.putBlob("apps/child", config);
+    await client.putManifest("apps/child", cosignTag(child.digest, "sig"), manifest, MT.ociManifest);
+    await syncRegistry({ actor: admin, registry: "sig" });
+
+    const page = await getImage({ actor: admin, registry: "sig", repository: "apps/child", digest: child.digest });
+    expect(page.base).toMatchObject({ digest: PUBLISHER_DIGEST, inInventory: true, repository: REPO });
+    expect(page.base!.signatures[0]).toMatchObject({ verdict: "verified", role: "publisher" });
+    expect(page.base!.signatures[0]!.checks.map((c) => c.check)).toContain(CHECKS.revocation);
+    expect(page.signatures.map((s) => [s.role, s.verdict])).toEqual([["team", "verified"]]);
+
+    const list = await listImages({ actor: admin, query: parseListImagesQuery({ registry: "sig", repository: "apps/child" }) });
+    expect(list.items[0]!.chain.map((c) => `${c.label} ${c.mark}`).join(" · ")).toBe("publisher ✓ · team ✓ · build – · test – · prod –");
   });
 });

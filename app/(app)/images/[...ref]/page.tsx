@@ -6,7 +6,8 @@ import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
 import { db } from "@/lib/db";
 import { ApproveForm } from "@/components/approve-form";
 import { DigestChip } from "@/components/digest-chip";
-import { StageBadge, VerdictBadge } from "@/components/badges";
+import { StageBadge } from "@/components/badges";
+import { SignatureCard } from "@/components/signature-chain";
 import { DocumentsList, ProvenanceTab, SbomTab, VulnerabilitiesTab } from "@/components/evidence/evidence-tabs";
 import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
 
@@ -150,39 +151,32 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
       <section aria-labelledby="sigs-h">
         <h2 id="sigs-h" className="mb-2 text-lg font-semibold">Signature chain</h2>
         <p className="mb-2 text-xs text-slate-500">
-          Every layer of the cosign <span className="font-mono">.sig</span> manifest for this digest{image.sigCheckedAt ? `, checked ${new Date(image.sigCheckedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}.
+          Every signature on this digest (cosign <span className="font-mono">.sig</span> layers, Sigstore bundles and Notation signatures attached as referrers), publisher first, then the team, then each stage; each with its checks in order{image.sigCheckedAt ? `, checked ${new Date(image.sigCheckedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}.
         </p>
+        {image.base && (
+          <div className="mb-3 rounded-lg border border-slate-200 bg-slate-50 p-3" data-testid="base-image">
+            <p className="text-sm">
+              Base image{" "}
+              {image.base.inInventory && image.base.repository && image.base.digest ? (
+                <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.base.repository, image.base.digest, image.base.registry ?? undefined)}>{image.base.name ?? `${image.base.repository}@${image.base.digest.slice(0, 19)}`}</a>
+              ) : (
+                <span className="font-mono">{image.base.name ?? image.base.digest}</span>
+              )}
+              {image.base.digest && <span className="ml-1 font-mono text-xs text-slate-500">{image.base.digest.slice(0, 19)}…</span>}
+            </p>
+            {!image.base.inInventory && <p className="mt-1 text-xs text-slate-500">{image.base.detail}</p>}
+            {image.base.inInventory && image.base.signatures.length === 0 && <p className="mt-1 text-xs text-slate-500">The base image carries no signature.</p>}
+            {image.base.signatures.length > 0 && (
+              <ol className="mt-2 space-y-2">
+                {image.base.signatures.map((s) => <SignatureCard key={s.layerDigest} s={s} />)}
+              </ol>
+            )}
+          </div>
+        )}
+        {image.signatureRun?.detail && <p role="status" className="mb-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="signatures-not-tried">{image.signatureRun.detail}.</p>}
         {image.signatures.length === 0 && <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">No signatures.</p>}
-        <ol className="space-y-3">
-          {image.signatures.map((s) => (
-            <li key={s.layerDigest} className="rounded-lg border border-slate-200 bg-white p-4" data-testid="signature" data-verdict={s.verdict}>
-              <div className="flex flex-wrap items-center gap-2">
-                <VerdictBadge verdict={s.verdict} />
-                <span className="text-sm" data-testid="signature-detail">{s.detail}</span>
-                {s.approval && <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs">stage {s.approval.stage} approval</span>}
-              </div>
-              <dl className="mt-3 grid grid-cols-[10rem_1fr] gap-x-3 gap-y-1 text-xs">
-                <dt className="text-slate-500">docker-reference</dt>
-                <dd className="break-all font-mono">{s.dockerReference ?? "–"}</dd>
-                <dt className="text-slate-500">names digest</dt>
-                <dd className="break-all font-mono">{s.payloadDigest ?? "–"}</dd>
-                <dt className="text-slate-500">key</dt>
-                <dd className="break-all font-mono">{s.key ? `${s.key.name} · ${s.key.fingerprint}` : "–"}</dd>
-                <dt className="text-slate-500">layer</dt>
-                <dd className="break-all font-mono">{s.layerDigest}</dd>
-                {s.optional && Object.keys(s.optional).length > 0 && (
-                  <>
-                    <dt className="text-slate-500">optional</dt>
-                    <dd className="font-mono">
-                      {Object.entries(s.optional).map(([k, v]) => (
-                        <div key={k} className="break-all"><span className="text-slate-500">{k}</span> = {typeof v === "string" ? v : JSON.stringify(v)}</div>
-                      ))}
-                    </dd>
-                  </>
-                )}
-              </dl>
-            </li>
-          ))}
+        <ol className="space-y-3" data-testid="signature-chain">
+          {image.signatures.map((s) => <SignatureCard key={s.layerDigest} s={s} />)}
         </ol>
       </section>
 
