@@ -4,7 +4,7 @@ import { isAppError } from "@/lib/errors";
 import { imagePath, imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
 import { db } from "@/lib/db";
-import { ApproveForm } from "@/components/approve-form";
+import { PromotionPanel } from "@/components/promotion/promotion-panel";
 import { DigestChip } from "@/components/digest-chip";
 import { StageBadge } from "@/components/badges";
 import { SignatureCard } from "@/components/signature-chain";
@@ -146,7 +146,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
         {image.coveredBy && <p className="mt-2 text-xs text-slate-500">Shown for the index {image.coveredBy.indexDigest.slice(0, 19)}, whose signature covers this platform.</p>}
       </section>
 
-      {image.canApprove && <ApproveForm registry={image.registry} repository={image.repository} digest={image.digest} stages={stages.map((s) => s.name)} />}
+      <PromotionPanel actor={actor} image={image} />
 
       <section aria-labelledby="sigs-h">
         <h2 id="sigs-h" className="mb-2 text-lg font-semibold">Signature chain</h2>

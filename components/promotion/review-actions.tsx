@@ -1,0 +1,154 @@
+"use client";
+import { useMutation } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { api } from "../api";
+
+interface Outcome {
+  decision: "approve" | "reject";
+  duplicate: boolean;
+  status: "open" | "approved" | "signed" | "rejected" | "withdrawn";
+  approvals: number;
+  required: number;
+  pendingReason?: string;
+}
+
+export interface Viewer {
+  reviewed: string | null;
+  canReview: boolean;
+  reasons: string[];
+  canBreakGlass: boolean;
+}
+
+const MIN_BREAK_GLASS = 10;
+const box = "w-full rounded border border-slate-300 px-2 py-1.5 text-sm";
+
+function outcomeText(o: Outcome): string {
+  if (o.decision === "reject") return "Rejected. The requester sees your reason.";
+  const dup = o.duplicate ? "You had already approved; it counts once. " : "";
+  switch (o.status) {
+    case "signed":
+      return `${dup}Approved and signed: the stage signature is in the registry.`;
+    case "approved":
+      return `${dup}Approved; the signature is pending${o.pendingReason ? `: ${o.pendingReason}` : ""}. It is retried automatically.`;
+    case "open":
+      return `${dup}Approval recorded: ${o.approvals} of ${o.required}.`;
+    default:
+      return `${dup}The request is ${o.status}.`;
+  }
+}
+
+/**
+ * What the viewer may do on a request, as the server computed it: approve, reject with a reason, or (admins) a
+ * break-glass approval. The server decides; a refusal comes back as an error shown verbatim.
+ */
+export function ReviewActions({ requestId, status, viewer, failingGates }: { requestId: string; status: string; viewer: Viewer; failingGates: string[] }) {
+  const router = useRouter();
+  const [comment, setComment] = useState("");
+  const [reason, setReason] = useState("");
+  const [glassReason, setGlassReason] = useState("");
+  const [glassConfirmed, setGlassConfirmed] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const review = useMutation({
+    mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean }) =>
+      api<Outcome>(`/api/v1/requests/${requestId}/reviews`, { method: "POST", body: JSON.stringify({ breakGlass: false, ...b }) }),
+    onSuccess: (o) => {
+      setOutcome(o);
+      setComment("");
+      setReason("");
+      setGlassReason("");
+      setGlassConfirmed(false);
+      router.refresh();
+    },
+  });
+  const busy = review.isPending;
+  const open = status === "open";
+
+  return (
+    <section aria-labelledby="actions-h" className="space-y-3 rounded-lg border border-slate-200 bg-white p-4" data-testid="review-actions">
+      <h2 id="actions-h" className="font-semibold">Your review</h2>
+      {outcome && <p role="status" className={`rounded px-3 py-2 text-sm ${outcome.decision === "reject" ? "bg-slate-100 text-slate-800" : "bg-emerald-50 text-emerald-800"}`} data-testid="review-outcome">{outcomeText(outcome)}</p>}
+      {review.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{review.error.message}</p>}
+      {viewer.reviewed && !outcome && <p className="text-sm text-slate-700" data-testid="viewer-reviewed">You {viewer.reviewed === "approve" ? "approved" : "rejected"} this request. A reviewer counts once.</p>}
+      {!open && !viewer.reviewed && <p className="text-sm text-slate-600">This request is {status}; no further reviews are taken.</p>}
+
+      {open && !viewer.reviewed && viewer.reasons.length > 0 && (
+        <div className="rounded border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="viewer-reasons">
+          <p className="font-medium">You cannot approve this request{viewer.canBreakGlass ? " normally" : ""}:</p>
+          <ul className="mt-1 list-disc pl-5">
+            {viewer.reasons.map((r) => <li key={r}>{r}</li>)}
+          </ul>
+        </div>
+      )}
+
+      {viewer.canReview && (
+        <>
+          {failingGates.length > 0 && (
+            <p className="rounded bg-rose-50 px-3 py-2 text-xs text-rose-800" data-testid="failing-gates-warning">
+              {failingGates.length === 1 ? "A gate fails" : `${failingGates.length} gates fail`} ({failingGates.join(", ")}): an approval is refused until a waiver covers {failingGates.length === 1 ? "it" : "them"}.
+            </p>
+          )}
+          <form
+            className="space-y-2"
+            onSubmit={(e) => {
+              e.preventDefault();
+              review.mutate({ decision: "approve", comment });
+            }}
+          >
+            <label className="block text-sm">
+              <span className="block text-slate-600">Comment</span>
+              <textarea name="comment" value={comment} onChange={(e) => setComment(e.target.value)} required maxLength={2000} rows={2} placeholder="What you checked" className={box} />
+            </label>
+            <button type="submit" disabled={busy || !comment.trim()} className="rounded bg-emerald-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-emerald-600 disabled:opacity-50">
+              {busy && review.variables?.decision === "approve" && !review.variables.breakGlass ? "Approving…" : "Approve"}
+            </button>
+          </form>
+          <form
+            className="space-y-2 border-t border-slate-100 pt-3"
+            onSubmit={(e) => {
+              e.preventDefault();
+              review.mutate({ decision: "reject", comment: reason });
+            }}
+          >
+            <label className="block text-sm">
+              <span className="block text-slate-600">Reason for rejecting (required)</span>
+              <textarea name="reason" value={reason} onChange={(e) => setReason(e.target.value)} required minLength={3} maxLength={2000} rows={2} placeholder="What must change before this can be promoted" className={box} />
+            </label>
+            <button type="submit" disabled={busy || reason.trim().length < 3} className="rounded border border-rose-300 px-3 py-1.5 text-sm font-medium text-rose-700 hover:bg-rose-50 disabled:opacity-50">
+              Reject
+            </button>
+          </form>
+        </>
+      )}
+
+      {viewer.canBreakGlass && (
+        <form
+          className="space-y-2 rounded border-2 border-rose-300 bg-rose-50/40 p-3"
+          onSubmit={(e) => {
+            e.preventDefault();
+            review.mutate({ decision: "approve", comment: glassReason, breakGlass: true });
+          }}
+          data-testid="break-glass"
+        >
+          <h3 className="flex items-center gap-2 text-sm font-semibold text-rose-800">
+            <span aria-hidden="true">⚠</span> Break glass
+          </h3>
+          <p className="text-xs text-rose-900">
+            An admin approval outside the rules: it overrides four eyes, reviewer groups and failing gates. It is audited, and it is marked as break-glass, with your reason, in the signed payload that every verifier sees.
+          </p>
+          <label className="block text-sm">
+            <span className="block text-slate-600">Break-glass reason (at least {MIN_BREAK_GLASS} characters)</span>
+            <textarea name="breakGlassReason" value={glassReason} onChange={(e) => setGlassReason(e.target.value)} required minLength={MIN_BREAK_GLASS} maxLength={2000} rows={2} className={box} />
+          </label>
+          <label className="flex items-start gap-2 text-xs text-slate-700">
+            <input type="checkbox" checked={glassConfirmed} onChange={(e) => setGlassConfirmed(e.target.checked)} className="mt-0.5" />
+            <span>I confirm this is an emergency and accept that this approval is recorded and signed as break-glass.</span>
+          </label>
+          <button type="submit" disabled={busy || !glassConfirmed || glassReason.trim().length < MIN_BREAK_GLASS} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-600 disabled:opacity-50">
+            Approve with break glass
+          </button>
+        </form>
+      )}
+    </section>
+  );
+}
