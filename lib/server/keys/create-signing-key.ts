@@ -1,12 +1,10 @@
 import "server-only";
-import { randomUUID } from "node:crypto";
-import { bytes, db, type Tx } from "../../db";
+import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
-import { generateP256 } from "../../signing/keys";
-import { seal } from "../../signing/sealed";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { masterKey } from "./master-key";
+import { bumpTrustState } from "../trust/load-trust";
+import { generateKeyMaterial, type KeyBackend } from "./key-material";
 
 export interface CreateSigningKeyOptions {
   actor: Actor;
@@ -14,32 +12,28 @@ export interface CreateSigningKeyOptions {
   /** The stage this key signs for; null for a key not bound to a stage. */
   stageId: string | null;
   notAfter?: Date | null;
+  /** software (default): generated here, sealed under the master key; pkcs11: generated inside the token. */
+  backend?: KeyBackend;
   tx?: Tx;
 }
 
-/** Generates an ECDSA P-256 key on the server and stores its private half sealed under the master key. */
-export async function createSigningKey({ actor, name, stageId, notAfter = null, tx }: CreateSigningKeyOptions) {
+export const KEY_NAME = /^[a-zA-Z0-9._-]{1,64}$/;
+
+/** Generates an ECDSA P-256 key (on the server, or inside the PKCS#11 token) for a stage. */
+export async function createSigningKey({ actor, name, stageId, notAfter = null, backend = "software", tx }: CreateSigningKeyOptions) {
   requireRole(actor, ["admin"], "creating signing keys");
-  if (!/^[a-zA-Z0-9._-]{1,64}$/.test(name)) throw new AppError("INVALID_INPUT", "key name must be 1-64 characters of letters, digits, . _ -", "name");
-  const mk = masterKey();
-  const kp = generateP256();
-  const id = randomUUID();
-  const run = async (t: Tx) => {
+  if (!KEY_NAME.test(name)) throw new AppError("INVALID_INPUT", "key name must be 1-64 characters of letters, digits, . _ -", "name");
+  const check = async (t: Tx | typeof db) => {
     if (await t.signingKey.findUnique({ where: { name } })) throw new AppError("CONFLICT", `a signing key named ${name} exists`, "name");
-    const key = await t.signingKey.create({
-      data: {
-        id,
-        name,
-        stageId,
-        algorithm: kp.algorithm,
-        publicKeyPem: kp.publicKeyPem,
-        fingerprint: kp.fingerprint,
-        encryptedPrivateKey: bytes(seal(mk, Buffer.from(kp.privateKeyPem), id)),
-        notAfter,
-      },
-      omit: { encryptedPrivateKey: true },
-    });
-    await appendAuditEvent(t, { actor, action: "key.create", target: name, detail: { fingerprint: kp.fingerprint, stageId, algorithm: kp.algorithm } });
+  };
+  // Refuse a duplicate before generating: a PKCS#11 key would otherwise be left behind in the token.
+  await check(tx ?? db);
+  const m = await generateKeyMaterial(backend, name);
+  const run = async (t: Tx) => {
+    await check(t);
+    const key = await t.signingKey.create({ data: { ...m, name, stageId, notAfter }, omit: { encryptedPrivateKey: true } });
+    await appendAuditEvent(t, { actor, action: "key.create", target: name, detail: { fingerprint: m.fingerprint, stageId, algorithm: m.algorithm, backend, ...(m.pkcs11TokenLabel ? { token: m.pkcs11TokenLabel, keyId: m.pkcs11KeyId } : {}) } });
+    await bumpTrustState(t);
     return key;
   };
   return tx ? run(tx) : db.$transaction(run);

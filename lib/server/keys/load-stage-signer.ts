@@ -1,10 +1,12 @@
 import "server-only";
+import { createHash } from "node:crypto";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { signP256 } from "../../signing/keys";
 import { unseal } from "../../signing/sealed";
 import type { Actor } from "../actor";
-import { appendAuditEvent } from "../audit/append-audit-event";
+import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { withToken } from "./key-material";
 import { masterKey } from "./master-key";
 
 /**
@@ -16,6 +18,7 @@ export async function findStageKey(stageId: string, at = new Date(), client: Tx 
     where: {
       stageId,
       revokedAt: null,
+      retiredAt: null,
       notBefore: { lte: at },
       OR: [{ notAfter: null }, { notAfter: { gt: at } }],
     },
@@ -29,21 +32,50 @@ export async function findStageKey(stageId: string, at = new Date(), client: Tx 
 export interface SignWithKeyOptions {
   /** The caller's transaction: the key is read and the `key.use` audit event written in it. */
   tx?: Tx;
-  /** Who caused the signature; with `tx`, every use of a key is audited. */
+  /** Who caused the signature (default: the system signer). */
   actor?: Actor;
   /** What was signed, for the audit trail. */
   purpose?: string;
+  /** The digest the signature is about, for the audit trail's target. */
+  targetDigest?: string;
 }
 
-/** Signs with a stored key. The decrypted private key lives only for this call. */
+/**
+ * Signs with a stored key (ECDSA P-256 / SHA-256, ASN.1 DER): a software key is decrypted for this call only; a
+ * PKCS#11 key signs inside its token and never leaves it. Every use is audited as `key.use`: in the caller's
+ * transaction when one is given (so it commits or rolls back with the change it serves), else on its own.
+ */
 export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWithKeyOptions = {}): Promise<Buffer> {
   const client = opts.tx ?? db;
-  const row = await client.signingKey.findUniqueOrThrow({ where: { id: keyId }, select: { id: true, name: true, fingerprint: true, encryptedPrivateKey: true } });
-  if (!row.encryptedPrivateKey) throw new AppError("INTERNAL", `key ${row.name} has no software private key`);
-  const pem = unseal(masterKey(), row.encryptedPrivateKey, row.id).toString("utf8");
-  const sig = signP256(pem, data);
-  if (opts.tx && opts.actor) {
-    await appendAuditEvent(opts.tx, { actor: opts.actor, action: "key.use", detail: { key: row.name, fingerprint: row.fingerprint, purpose: opts.purpose ?? "signature", bytes: data.byteLength } });
+  const row = await client.signingKey.findUniqueOrThrow({
+    where: { id: keyId },
+    select: { id: true, name: true, fingerprint: true, backend: true, encryptedPrivateKey: true, pkcs11TokenLabel: true, pkcs11KeyId: true, revokedAt: true, stage: { select: { name: true } } },
+  });
+  if (row.revokedAt && row.revokedAt <= new Date()) throw new AppError("POLICY_VIOLATION", `key ${row.name} is revoked`);
+  let sig: Buffer;
+  switch (row.backend) {
+    case "pkcs11": {
+      if (!row.pkcs11KeyId) throw new AppError("INTERNAL", `PKCS#11 key ${row.name} has no key id`);
+      sig = await withToken((t) => t.signDigestP256(row.pkcs11KeyId!, data), `signing with key ${row.name}`, row.pkcs11TokenLabel);
+      break;
+    }
+    case "software": {
+      if (!row.encryptedPrivateKey) throw new AppError("INTERNAL", `key ${row.name} has no software private key`);
+      const pem = unseal(masterKey(), row.encryptedPrivateKey, row.id).toString("utf8");
+      sig = signP256(pem, data);
+      break;
+    }
+    default:
+      throw new AppError("INTERNAL", `key ${row.name} has unknown backend ${row.backend}`);
   }
+  const event = {
+    actor: opts.actor ?? { kind: "system" as const, label: "signer" },
+    action: "key.use",
+    targetDigest: opts.targetDigest ?? null,
+    target: row.stage ? `stage ${row.stage.name}` : row.name,
+    detail: { key: row.name, fingerprint: row.fingerprint, backend: row.backend, purpose: opts.purpose ?? "signature", bytes: data.byteLength, dataDigest: `sha256:${createHash("sha256").update(data).digest("hex")}` },
+  };
+  if (opts.tx) await appendAuditEvent(opts.tx, event);
+  else await recordAuditEvent(event);
   return sig;
 }
