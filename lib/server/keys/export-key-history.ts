@@ -32,7 +32,7 @@ export async function exportStageKeyHistory({ actor: _actor, stage: stageName, f
     status: keyStatus(k),
     publicKeyPem: k.publicKeyPem,
   }));
-  if (format === "json") return { stage: stage.name, keys: items };
+  if (format === "json") return { format: "json" as const, stage: stage.name, keys: items };
   const text = items
     .map((k) =>
       [
@@ -44,5 +44,5 @@ export async function exportStageKeyHistory({ actor: _actor, stage: stageName, f
       ].join("\n"),
     )
     .join("\n");
-  return { stage: stage.name, filename: `${stage.name}-keys.pem`, pem: `# Imprimatur stage ${stage.name}: every signing key, oldest first\n\n${text}` };
+  return { format: "pem" as const, stage: stage.name, filename: `${stage.name}-keys.pem`, pem: `# Imprimatur stage ${stage.name}: every signing key, oldest first\n\n${text}` };
 }
