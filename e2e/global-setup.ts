@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 async function waitFor(url: string, server: ChildProcess) {
   for (let i = 0; i < 600; i++) {
-    if (server.exitCode !== null) throw new Error(`next start exited with ${server.exitCode}`);
+    if (server.exitCode !== null) throw new Error(`the server exited with ${server.exitCode}`);
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (r.status < 500) return;
@@ -37,6 +37,8 @@ export default async function globalSetup() {
     NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
     NEXTAUTH_URL: `http://127.0.0.1:${port}`,
     NEXT_TELEMETRY_DISABLED: "1",
+    // Client certificates are believed only from this address; specs connect from it (or not) on purpose.
+    IMPRIMATUR_TRUSTED_PROXIES: "127.0.0.2",
   };
   delete env.REGISTRY_PULL_NAME;
   const tsx = ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts")];
@@ -46,7 +48,8 @@ export default async function globalSetup() {
     const b = spawnSync(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, env, stdio: "inherit" });
     if (b.status !== 0) throw new Error("next build failed");
   }
-  const server = spawn(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+  // The production server (scripts/server.mjs = Next's handler behind node:http, which stamps the TCP peer).
+  const server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
   await waitFor(`http://127.0.0.1:${port}/signin`, server);
 
   // Specs read these to drive the browser and then check Postgres and the registry directly.

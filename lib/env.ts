@@ -19,6 +19,16 @@ const schema = z.object({
   VERIFY_REFUSE_TAGS: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /**
+   * Addresses (or IPv4 CIDRs), comma-separated, of TLS-terminating proxies whose client-certificate header is
+   * believed. Empty: the header is never trusted. Needs scripts/server.mjs, which stamps the real peer address.
+   */
+  IMPRIMATUR_TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)),
+  /** The header a trusted proxy forwards the client certificate in (Envoy XFCC, or a URL-encoded PEM). */
+  IMPRIMATUR_CLIENT_CERT_HEADER: z.string().regex(/^[a-z0-9-]+$/i).default("x-forwarded-client-cert").transform((v) => v.toLowerCase()),
   /** Most signatures verified per digest (cosign layers and referrer signatures); the rest are reported as not tried. */
   SIGNATURE_VERIFY_CAP: z.coerce.number().int().min(1).max(10_000).default(100),
   /** PKCS#11 key backend: the module (.so), the token's label and its user PIN. Stages with backend pkcs11 need all three. */

@@ -18,6 +18,9 @@ import { listTokens } from "../lib/server/tokens/list-tokens";
 import { revokeToken } from "../lib/server/tokens/revoke-token";
 import { createUser } from "../lib/server/users/create-user";
 import { listUsers } from "../lib/server/users/list-users";
+import { registerClientCert, revokeClientCert } from "../lib/server/users/register-client-cert";
+import { upsertGroup } from "../lib/server/groups/manage-group";
+import { upsertStage } from "../lib/server/stages/manage-stage";
 
 const USAGE = `usage: imprimatur <command>
 
@@ -34,6 +37,10 @@ const USAGE = `usage: imprimatur <command>
   retry                                     push signatures left pending
   worker                                    run the background job workers (syncs, schedule) until stopped
   admission set --namespace NS (--stage S | --exempt)   the stage a Kubernetes namespace requires ("*" = default)
+  cert add --email E --pem-file F [--name N]   a client certificate (forwarded by a trusted proxy) logs in as E
+  cert revoke --fingerprint sha256:…
+  group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
+  stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
   audit verify                              recompute the audit hash chain`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
@@ -73,6 +80,13 @@ async function main(argv: string[]): Promise<number> {
       registry: { type: "string" },
       namespace: { type: "string" },
       exempt: { type: "boolean" },
+      fingerprint: { type: "string" },
+      members: { type: "string" },
+      description: { type: "string" },
+      approvals: { type: "string" },
+      reviewers: { type: "string" },
+      waivers: { type: "string" },
+      "gates-file": { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -118,6 +132,38 @@ async function main(argv: string[]): Promise<number> {
         const state = t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= new Date() ? "expired" : "active";
         console.log(`${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`);
       }
+      return 0;
+    }
+    case "cert add": {
+      if (!values.email || !values["pem-file"]) fail("cert add needs --email and --pem-file");
+      const c = await registerClientCert({ actor, email: values.email, pem: readFileSync(values["pem-file"], "utf8"), name: values.name });
+      console.log(`registered ${c.fingerprint} (${c.subject}) for ${c.email}`);
+      return 0;
+    }
+    case "cert revoke": {
+      if (!values.fingerprint) fail("cert revoke needs --fingerprint");
+      console.log(`revoked ${(await revokeClientCert({ actor, fingerprint: values.fingerprint })).fingerprint}`);
+      return 0;
+    }
+    case "group set": {
+      if (!values.name) fail("group set needs --name");
+      const g = await upsertGroup({ actor, name: values.name, description: values.description, members: values.members?.split(",").map((m) => m.trim()).filter(Boolean) });
+      console.log(`group ${g.name}: ${g.members.join(", ") || "(no members)"}`);
+      return 0;
+    }
+    case "stage set": {
+      if (!values.name) fail("stage set needs --name");
+      const s = await upsertStage({
+        actor,
+        name: values.name,
+        settings: {
+          ...(values.approvals ? { requiredApprovals: Number(values.approvals) } : {}),
+          ...(values.reviewers !== undefined ? { reviewerGroups: values.reviewers.split(",").map((g) => g.trim()).filter(Boolean) } : {}),
+          ...(values.waivers !== undefined ? { waiverGroup: values.waivers || null } : {}),
+          ...(values["gates-file"] ? { gates: JSON.parse(readFileSync(values["gates-file"], "utf8")) as unknown } : {}),
+        },
+      });
+      console.log(`stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`);
       return 0;
     }
     case "token revoke": {

@@ -108,7 +108,7 @@ try {
     console.log("Building the web app (next build)…");
     run(process.execPath, [join(root, "node_modules", "next", "dist", "bin", "next"), "build"], { env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
   }
-  const server = spawn(process.execPath, [join(root, "node_modules", "next", "dist", "bin", "next"), "start", "-p", String(port)], {
+  const server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port)], {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },

@@ -6,14 +6,14 @@ export const ROLES: readonly Role[] = ["admin", "reviewer", "developer", "manage
 
 /** Who is acting. Users come with the role read from the database on this request. */
 export type Actor =
-  | { kind: "user"; id: string; email: string; name: string; role: Role; via: "session" | "token" }
+  | { kind: "user"; id: string; email: string; name: string; role: Role; via: "session" | "token" | "certificate" }
   | { kind: "cli"; label: string }
   | { kind: "system"; label: string };
 
 export function actorLabel(a: Actor): string {
   switch (a.kind) {
     case "user":
-      return `${a.email}${a.via === "token" ? " (token)" : ""}`;
+      return `${a.email}${a.via === "token" ? " (token)" : a.via === "certificate" ? " (client certificate)" : ""}`;
     case "cli":
       return `cli:${a.label}`;
     case "system":

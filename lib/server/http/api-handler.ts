@@ -6,6 +6,7 @@ import { AppError, isAppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
+import { actorForClientCert } from "../auth/client-cert";
 import { recordAuditEvent } from "../audit/append-audit-event";
 
 type Ctx<P> = { params: Promise<P> };
@@ -22,11 +23,17 @@ export interface HandlerArgs<P> {
  */
 export function apiHandler<P = Record<string, never>>(
   handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
-  opts: { roles?: readonly Role[]; what?: string } = {},
+  opts: {
+    roles?: readonly Role[];
+    what?: string;
+    /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
+    allowClientCert?: boolean;
+  } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
     const target = `${req.method} ${req.nextUrl.pathname}`;
     let actor: Actor | null = null;
+    let certAuth: Awaited<ReturnType<typeof actorForClientCert>> = null;
     try {
       const authz = req.headers.get("authorization");
       if (authz) {
@@ -35,6 +42,12 @@ export function apiHandler<P = Record<string, never>>(
         if (!actor) {
           await recordAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
           return json(new AppError("UNAUTHENTICATED", "invalid, expired or revoked API token").toJSON(), 401);
+        }
+      } else if ((certAuth = opts.allowClientCert ? await actorForClientCert(req.headers) : null)) {
+        actor = certAuth.actor;
+        if (!actor) {
+          await recordAuditEvent({ actor: { kind: "anonymous", label: "client certificate" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: certAuth.reason } });
+          return json(new AppError("UNAUTHENTICATED", certAuth.reason).toJSON(), 401);
         }
       } else {
         actor = await getActor();

@@ -4,4 +4,4 @@ import { imageReviewSchema, reviewImages } from "@/lib/server/admission/review-i
 export const dynamic = "force-dynamic";
 
 /** Kubernetes ImagePolicyWebhook backend (imagepolicy.k8s.io/v1alpha1 ImageReview). */
-export const POST = apiHandler(async ({ req, actor }) => reviewImages({ actor, review: await parseBody(req, imageReviewSchema) }));
+export const POST = apiHandler(async ({ req, actor }) => reviewImages({ actor, review: await parseBody(req, imageReviewSchema) }), { allowClientCert: true });

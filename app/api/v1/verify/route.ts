@@ -17,4 +17,4 @@ export const GET = apiHandler(async ({ req }) => {
   if (!stage) throw new AppError("INVALID_INPUT", "stage is required", "stage");
   const v = await evaluateImage({ image, stage, refuseTags: env().VERIFY_REFUSE_TAGS });
   return { allowed: v.allowed, digest: v.digest, resolvedFromTag: v.resolvedFromTag, reasons: v.reasons, asOf: v.asOf, image: v.image, stage };
-});
+}, { allowClientCert: true });
