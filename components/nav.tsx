@@ -1,12 +1,20 @@
 import Link from "next/link";
 import type { Actor } from "@/lib/server/actor";
+import { listRequests } from "@/lib/server/promotions/list-requests";
 import { RoleBadge } from "./badges";
 import { SignOutButton } from "./sign-out-button";
 
-export function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
-  const links = [
+export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
+  const reviewer = actor.role === "reviewer" || actor.role === "admin";
+  // The inbox count: open requests awaiting this reviewer (the same list as /requests?view=inbox).
+  const inbox = reviewer ? (await listRequests({ actor, view: "inbox" })).length : 0;
+  const links: { href: string; label: string; count?: number }[] = [
     { href: "/images", label: "Images" },
+    reviewer ? { href: "/requests", label: "Inbox", count: inbox } : { href: "/requests?view=mine", label: "Requests" },
+    { href: "/my", label: "My images" },
     { href: "/search", label: "Fleet search" },
+    { href: "/stages", label: "Stages" },
+    { href: "/waivers", label: "Waivers" },
     { href: "/registries", label: "Registries" },
     { href: "/keys", label: "Keys" },
     ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }] : []),
@@ -18,10 +26,19 @@ export function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
           <img src="/icon.svg" alt="" className="h-6 w-6" />
           Imprimatur
         </Link>
-        <nav className="flex gap-4 text-sm">
+        <nav className="flex flex-wrap gap-4 text-sm">
           {links.map((l) => (
-            <Link key={l.href} href={l.href} className="text-slate-600 hover:text-slate-900">
+            <Link key={l.href} href={l.href} className="inline-flex items-center gap-1 text-slate-600 hover:text-slate-900">
               {l.label}
+              {l.count !== undefined && (
+                <span
+                  className={`rounded-full px-1.5 text-[11px] font-semibold ${l.count > 0 ? "bg-sky-600 text-white" : "bg-slate-100 text-slate-500"}`}
+                  data-testid="inbox-count"
+                  aria-label={`${l.count} awaiting your review`}
+                >
+                  {l.count}
+                </span>
+              )}
             </Link>
           ))}
         </nav>
