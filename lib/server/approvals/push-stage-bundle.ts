@@ -1,0 +1,104 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { OciError, sha256Digest, type Digest } from "../../oci/digest";
+import { MT } from "../../oci/media-types";
+import { pushReferrer } from "../../oci/push-referrer";
+import { pullReference } from "../../oci/reference";
+import { buildKeyBundle, COSIGN_SIGN_PREDICATE_TYPE } from "../../signing/sigstore-write";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { refreshSignatures } from "../images/refresh-signatures";
+import { signWithKey } from "../keys/load-stage-signer";
+import { registryClient, toAppError } from "../registries/resolve-registry";
+
+// Namespace for the advisory locks serializing writers of one subject's referrers fallback tag.
+const REFERRERS_LOCK_NAMESPACE = 0x5168;
+
+export type PushStageBundleOutcome =
+  | { status: "skipped"; reason: string }
+  | { status: "pushed"; artifactDigest: string; bundleDigest: string; pushedVia: "referrers-api" | "referrers-tag"; existing: boolean };
+
+/**
+ * When the approval's stage emits bundles, writes the newer format too: a key-based Sigstore bundle v0.3 carrying the
+ * statement cosign v3 signs (DSSE, in-toto v1, predicate https://sigstore.dev/cosign/sign/v1), signed with the
+ * approval's own key, attached to the image as an OCI referrer (with the referrers tag-schema fallback on registries
+ * without the referrers API), then recorded. Pushed first, recorded after: a failure leaves no record claiming a
+ * bundle the registry does not have, and a retry pushes the same content again. Idempotent per approval.
+ */
+export async function pushStageBundle({ approvalId }: { approvalId: string }): Promise<PushStageBundleOutcome> {
+  const a = await db.approval.findUnique({
+    where: { id: approvalId },
+    include: { image: { include: { repository: { include: { registry: true } } } }, stage: true, signingKey: { select: { id: true, name: true, fingerprint: true } } },
+  });
+  if (!a) throw new AppError("NOT_FOUND", "no such approval");
+  if (!a.stage.emitBundle) return { status: "skipped", reason: `stage ${a.stage.name} does not emit Sigstore bundles` };
+  const prior = await db.stageBundle.findUnique({ where: { approvalId } });
+  if (prior) return { status: "pushed", artifactDigest: prior.artifactDigest, bundleDigest: prior.bundleDigest, pushedVia: prior.pushedVia as "referrers-api" | "referrers-tag", existing: true };
+
+  const { image } = a;
+  const registry = image.repository.registry;
+  const repository = image.repository.name;
+  const digest = image.digest as Digest;
+  const actor = { kind: "system" as const, label: "bundle-writer" };
+  const bundle = await buildKeyBundle({
+    subjectName: pullReference(registry.url, registry.pullName, repository),
+    subjectDigest: digest,
+    // The approval's key signs; the key never leaves the server (or its token) and the use is audited.
+    sign: (data) => signWithKey(a.signingKey.id, data, { actor, purpose: `Sigstore bundle for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
+    // What cosign and sigstore-go write as the hint: the hex SHA-256 of the DER public key.
+    publicKeyHint: a.signingKey.fingerprint.replace(/^sha256:/, ""),
+  });
+
+  const client = registryClient(registry, "push");
+  const lock = <T,>(fn: () => Promise<T>) =>
+    db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${`${registry.id}/${repository}@${digest}`}))`;
+        return fn();
+      },
+      { timeout: 120_000, maxWait: 60_000 },
+    );
+  let pushed;
+  try {
+    pushed = await pushReferrer({
+      client,
+      repository,
+      subject: { mediaType: image.mediaType, digest, size: image.size },
+      artifactType: MT.sigstoreBundleV03,
+      blobBytes: bundle.bytes,
+      blobMediaType: MT.sigstoreBundleV03,
+      annotations: { "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE_TYPE, "dev.imprimatur/stage": a.stage.name, "dev.imprimatur/approval-id": a.id },
+      lock,
+    });
+  } catch (e) {
+    throw toAppError(e, `pushing the Sigstore bundle to ${registry.name}`);
+  }
+  const manifestDigest = pushed.descriptor.digest;
+  const bundleDigest = sha256Digest(bundle.bytes);
+
+  await db.$transaction(async (tx) => {
+    await tx.stageBundle.create({
+      data: { approvalId: a.id, imageId: image.id, signingKeyId: a.signingKey.id, artifactDigest: manifestDigest, bundleDigest, mediaType: MT.sigstoreBundleV03, pushedVia: pushed.indexedBy },
+    });
+    // Known right away as an accessory, so the chain shows it before the next sync.
+    await tx.artifact.createMany({
+      skipDuplicates: true,
+      data: [{ imageId: image.id, digest: manifestDigest, mediaType: MT.ociManifest, artifactType: MT.sigstoreBundleV03, kind: "sigstore-bundle", predicateType: COSIGN_SIGN_PREDICATE_TYPE, source: pushed.indexedBy, size: pushed.descriptor.size, annotations: pushed.descriptor.annotations ?? {} }],
+    });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "bundle.push",
+      targetDigest: digest,
+      target: `${registry.name}/${repository}`,
+      detail: { approvalId: a.id, stage: a.stage.name, key: a.signingKey.name, artifactDigest: manifestDigest, bundleDigest, via: pushed.indexedBy, ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}) },
+    });
+  });
+
+  // Show it with its verdict now; a registry hiccup here only delays that to the next sync.
+  try {
+    await refreshSignatures({ client: registryClient(registry), imageId: image.id, repository, digest });
+  } catch (e) {
+    if (!(e instanceof OciError)) throw e;
+  }
+  return { status: "pushed", artifactDigest: manifestDigest, bundleDigest, pushedVia: pushed.indexedBy, existing: false };
+}
