@@ -28,8 +28,8 @@ function annotationsOf(manifest: Uint8Array): Record<string, string> {
 
 /**
  * The image's base, found through the OCI `org.opencontainers.image.base.digest` / `.base.name` annotations
- * (on the manifest, or on its index), and whether a publisher's signature on it verifies. A stage signature
- * (by one of Imprimatur's own stage keys) does not count as the publisher's.
+ * (on the manifest, or on its index), and whether a signature on it verifies under a trust identity whose role is
+ * publisher. A stage or team signature does not count as the publisher's.
  */
 export async function findBaseImage(client: Tx | typeof db, imageId: string): Promise<BaseImageFact> {
   const image = await client.image.findUniqueOrThrow({ where: { id: imageId }, select: { manifest: true, parentDigest: true, repositoryId: true } });
@@ -43,7 +43,7 @@ export async function findBaseImage(client: Tx | typeof db, imageId: string): Pr
   if (!digest) return { state: "no-base", name, digest: null, detail: name ? `base ${name} is named but its digest is not annotated (${BASE_DIGEST_ANNOTATION})` : "the image does not annotate a base image" };
   const candidates = await client.image.findMany({
     where: { digest, deletedAt: null },
-    select: { id: true, repository: { select: { name: true, registry: { select: { name: true } } } }, signatures: { select: { verdict: true, keyName: true } } },
+    select: { id: true, repository: { select: { name: true, registry: { select: { name: true } } } }, signatures: { select: { verdict: true, keyName: true, role: true, trustedBy: true } } },
     take: 20,
   });
   const label = `${name ?? "base image"}@${digest.slice(0, 19)}…`;
@@ -51,8 +51,8 @@ export async function findBaseImage(client: Tx | typeof db, imageId: string): Pr
   const byName = name ? candidates.find((c) => name.includes(`/${c.repository.name}`) || name.startsWith(`${c.repository.name}:`) || name === c.repository.name) : undefined;
   const ordered = byName ? [byName, ...candidates.filter((c) => c !== byName)] : candidates;
   for (const c of ordered) {
-    const pub = c.signatures.find((s) => s.verdict === "verified" && !(s.keyName ?? "").startsWith("stage:"));
-    if (pub) return { state: "verified", name, digest, repository: c.repository.name, registry: c.repository.registry.name, detail: `${label}: publisher signature verified by ${pub.keyName}` };
+    const pub = c.signatures.find((s) => s.verdict === "verified" && s.role === "publisher");
+    if (pub) return { state: "verified", name, digest, repository: c.repository.name, registry: c.repository.registry.name, detail: `${label}: publisher signature verified by ${pub.trustedBy ?? pub.keyName}` };
   }
   const c = ordered[0]!;
   return { state: "unverified", name, digest, repository: c.repository.name, registry: c.repository.registry.name, detail: `${label}: no verified publisher signature (${c.signatures.length} signature${c.signatures.length === 1 ? "" : "s"} found)` };

@@ -4,9 +4,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { buildImage, pushImage, pushOciLayout } from "../../../scripts/lib/oci-build";
 import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
-import { seedStages, seedUsers } from "../../../scripts/seed";
+import { FIXTURE, seedStages, seedUsers } from "../../../scripts/seed";
+import { addTrustedKey } from "../keys/add-trusted-key";
 import { userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
@@ -198,6 +199,29 @@ describe("gates and waivers", () => {
     } finally {
       await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
     }
+  });
+});
+
+describe("the base image gate", () => {
+  it("holds only when the annotated base image has a verified publisher signature", async () => {
+    const pushed = await pushOciLayout(client, "publisher/base", join(FIXTURE, "oci-layout"));
+    const baseDigest = pushed.find((p) => p.tag === "1.0")!.digest;
+    const host = new URL(process.env.REGISTRY_URL!).host;
+    const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": "on base" }], annotations: { "org.opencontainers.image.base.name": `${host}/publisher/base:1.0`, "org.opencontainers.image.base.digest": baseDigest } });
+    await pushImage(client, "wf/onbase", img, ["1"]);
+    await syncRegistry({ actor: system, registry: "default" });
+    const dev = await userActor("dev@example.com");
+    await upsertStage({ actor: system, name: "basegate", settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: { basePublisher: true } } });
+    const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/onbase", digest: img.digest, stage: "basegate", note: "n" });
+    const before = (await getRequest({ actor: dev, requestId: req.id })).gates[0]!;
+    expect(before).toMatchObject({ gate: "basePublisher", passed: false });
+    expect(before.detail).toContain("no verified publisher signature");
+
+    await addTrustedKey({ actor: system, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") });
+    await syncRegistry({ actor: system, registry: "default" });
+    const after = (await getRequest({ actor: dev, requestId: req.id })).gates[0]!;
+    expect(after).toMatchObject({ gate: "basePublisher", passed: true });
+    expect(after.detail).toContain("publisher signature verified by publisher");
   });
 });
 
