@@ -32,6 +32,7 @@ import { listMyImages } from "./list-my-images";
 import { listRequests } from "./list-requests";
 import { requestPromotion } from "./request-promotion";
 import { reviewRequest } from "./review-request";
+import { withdrawRequest } from "./withdraw-request";
 
 const system: Actor = { kind: "system", label: "test" };
 const TRIVY = readFileSync(join(__dirname, "../../evidence/testdata/trivy-alpine-3.10-schema2.json"));
@@ -131,7 +132,13 @@ describe("four eyes and groups", () => {
     const denied = await db.auditEvent.findMany({ where: { outcome: "denied", action: "review.approve" } });
     expect(denied.length).toBeGreaterThanOrEqual(4);
 
+    await expect(withdrawRequest({ actor: bob, requestId: req.id, reason: "not mine" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     const rejected = await reviewRequest({ actor: carol, requestId: req.id, decision: "reject", comment: "missing changelog" });
+    await expect(withdrawRequest({ actor: alice, requestId: req.id, reason: "too late" })).rejects.toMatchObject({ code: "CONFLICT" });
+    // A rejected request can be asked for again, and the new one withdrawn by its requester.
+    const again = await requestPromotion({ actor: alice, registry: "default", repository: "wf/eyes", digest, stage: "test", note: "fixed the changelog" });
+    expect(again.created).toBe(true);
+    expect((await withdrawRequest({ actor: alice, requestId: again.id, reason: "wrong digest" })).status).toBe("withdrawn");
     expect(rejected.status).toBe("rejected");
     await expect(reviewRequest({ actor: outsider, requestId: req.id, decision: "approve", comment: "late" })).rejects.toMatchObject({ code: "CONFLICT" });
     expect(await db.approval.count({ where: { imageId } })).toBe(0);
