@@ -1,0 +1,153 @@
+"use client";
+import { useMutation } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { api } from "./api";
+
+const input = "w-full rounded border border-slate-300 px-2 py-1.5 text-sm";
+const button = "rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50";
+const small = "rounded border border-slate-300 px-2 py-1 text-xs disabled:opacity-50";
+
+function ErrorLine({ error }: { error: Error | null }) {
+  return error ? <p role="alert" className="text-sm text-rose-700">{error.message}</p> : null;
+}
+
+async function readFile(f: File | undefined | null): Promise<string | null> {
+  return f ? f.text() : null;
+}
+
+/** Add a trust identity of any kind: key (cosign.pub), certificate roots, Sigstore trusted_root.json, TSA roots. */
+export function AddTrustIdentityForm() {
+  const router = useRouter();
+  const [f, setF] = useState({ name: "", kind: "key", role: "publisher", scope: "**", material: "", subject: "", san: "", oidcIssuer: "", validFrom: "", validUntil: "" });
+  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
+  const save = useMutation({
+    mutationFn: () => {
+      const material = f.kind === "key" ? { publicKeyPem: f.material } : f.kind === "sigstore" ? { trustedRoot: f.material } : { certificates: f.material };
+      const certificate = f.kind === "certificate" ? { subject: f.subject || null, san: f.san || null, oidcIssuer: f.oidcIssuer || null } : {};
+      return api("/api/v1/trust", {
+        method: "POST",
+        body: JSON.stringify({
+          name: f.name,
+          kind: f.kind,
+          role: f.role,
+          scope: f.scope.split(/[\s,]+/).filter(Boolean),
+          ...material,
+          ...certificate,
+          ...(f.validFrom ? { validFrom: new Date(f.validFrom).toISOString() } : {}),
+          ...(f.validUntil ? { validUntil: new Date(f.validUntil).toISOString() } : {}),
+        }),
+      });
+    },
+    onSuccess: () => {
+      setF({ ...f, name: "", material: "" });
+      router.refresh();
+    },
+  });
+  return (
+    <form className="space-y-2 rounded-lg border border-slate-200 bg-white p-4" onSubmit={(e) => { e.preventDefault(); save.mutate(); }} aria-label="Add trust identity">
+      <h3 className="font-medium">Add a trust identity</h3>
+      <div className="grid gap-2 sm:grid-cols-4">
+        <label className="text-xs">Name<input className={input} value={f.name} onChange={set("name")} required /></label>
+        <label className="text-xs">Kind
+          <select className={input} value={f.kind} onChange={set("kind")} name="kind">
+            <option value="key">key (cosign.pub)</option>
+            <option value="certificate">certificate root</option>
+            <option value="sigstore">Sigstore trusted_root.json</option>
+            <option value="tsa">timestamp authority</option>
+          </select>
+        </label>
+        <label className="text-xs">Role
+          <select className={input} value={f.role} onChange={set("role")} name="role">
+            <option value="publisher">publisher</option>
+            <option value="team">team</option>
+            <option value="stage">stage</option>
+          </select>
+        </label>
+        <label className="text-xs">Scope (repository patterns)<input className={input} value={f.scope} onChange={set("scope")} placeholder="library/* apps/**" /></label>
+      </div>
+      <label className="block text-xs">
+        {f.kind === "key" ? "Public key (PEM)" : f.kind === "sigstore" ? "trusted_root.json" : "Certificates (PEM, root and intermediates)"}
+        <textarea className={`${input} h-28 font-mono text-xs`} value={f.material} onChange={set("material")} required />
+      </label>
+      <label className="block text-xs">…or upload a file <input type="file" onChange={async (e) => setF({ ...f, material: (await readFile(e.target.files?.[0])) ?? f.material })} /></label>
+      {f.kind === "certificate" && (
+        <div className="grid gap-2 sm:grid-cols-3">
+          <label className="text-xs">Subject (exact or *)<input className={input} value={f.subject} onChange={set("subject")} placeholder="CN=release, O=Acme" /></label>
+          <label className="text-xs">or SAN (pattern)<input className={input} value={f.san} onChange={set("san")} placeholder="https://github.com/acme/*" /></label>
+          <label className="text-xs">with OIDC issuer<input className={input} value={f.oidcIssuer} onChange={set("oidcIssuer")} placeholder="https://token.actions.githubusercontent.com" /></label>
+        </div>
+      )}
+      <div className="grid gap-2 sm:grid-cols-2">
+        <label className="text-xs">Valid from (optional)<input type="datetime-local" className={input} value={f.validFrom} onChange={set("validFrom")} /></label>
+        <label className="text-xs">Valid until (optional)<input type="datetime-local" className={input} value={f.validUntil} onChange={set("validUntil")} /></label>
+      </div>
+      <ErrorLine error={save.error} />
+      <button className={button} disabled={save.isPending}>Add identity</button>
+    </form>
+  );
+}
+
+/** Revoke (from an effective time) or delete an identity. */
+export function TrustIdentityActions({ name, revoked }: { name: string; revoked: boolean }) {
+  const router = useRouter();
+  const [at, setAt] = useState("");
+  const revoke = useMutation({
+    mutationFn: () => api(`/api/v1/trust/${encodeURIComponent(name)}`, { method: "PATCH", body: JSON.stringify({ revokedAt: revoked ? null : at ? new Date(at).toISOString() : new Date().toISOString() }) }),
+    onSuccess: () => router.refresh(),
+  });
+  const remove = useMutation({
+    mutationFn: () => api(`/api/v1/trust/${encodeURIComponent(name)}`, { method: "DELETE" }),
+    onSuccess: () => router.refresh(),
+  });
+  return (
+    <div className="mt-2 flex flex-wrap items-center gap-2">
+      {!revoked && <label className="text-xs">revoke from <input type="datetime-local" className="rounded border border-slate-300 px-1 text-xs" value={at} onChange={(e) => setAt(e.target.value)} /></label>}
+      <button type="button" className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>{revoked ? "Un-revoke" : "Revoke"}</button>
+      <button type="button" className={`${small} text-rose-700`} disabled={remove.isPending} onClick={() => { if (confirm(`Delete trust identity ${name}?`)) remove.mutate(); }}>Delete</button>
+      <ErrorLine error={revoke.error ?? remove.error} />
+    </div>
+  );
+}
+
+/** Rotate a stage's key (optionally switching backend) or import an encrypted cosign key as its current key. */
+export function StageKeyActions({ stage, backend }: { stage: string; backend: string }) {
+  const router = useRouter();
+  const [nextBackend, setNextBackend] = useState(backend);
+  const [pem, setPem] = useState("");
+  const [password, setPassword] = useState("");
+  const rotate = useMutation({
+    mutationFn: () => api(`/api/v1/keys/stages/${encodeURIComponent(stage)}/rotate`, { method: "POST", body: JSON.stringify({ backend: nextBackend }) }),
+    onSuccess: () => router.refresh(),
+  });
+  const imp = useMutation({
+    mutationFn: () => api(`/api/v1/keys/stages/${encodeURIComponent(stage)}/import`, { method: "POST", body: JSON.stringify({ pem, password }) }),
+    onSuccess: () => {
+      setPem("");
+      setPassword("");
+      router.refresh();
+    },
+  });
+  return (
+    <div className="mt-3 grid gap-3 sm:grid-cols-2">
+      <div className="space-y-1">
+        <label className="text-xs">Backend of the new key
+          <select className={input} value={nextBackend} onChange={(e) => setNextBackend(e.target.value)} aria-label={`backend for ${stage}`}>
+            <option value="software">software (sealed under the master key)</option>
+            <option value="pkcs11">PKCS#11 token</option>
+          </select>
+        </label>
+        <button type="button" className={button} disabled={rotate.isPending} onClick={() => { if (confirm(`Rotate the key of stage ${stage}? New approvals will use the new key.`)) rotate.mutate(); }}>Rotate key of {stage}</button>
+        <ErrorLine error={rotate.error} />
+      </div>
+      <form className="space-y-1" onSubmit={(e) => { e.preventDefault(); imp.mutate(); }} aria-label={`Import a key for ${stage}`}>
+        <label className="block text-xs">Encrypted cosign private key (cosign.key)
+          <textarea className={`${input} h-20 font-mono text-xs`} value={pem} onChange={(e) => setPem(e.target.value)} required />
+        </label>
+        <label className="block text-xs">Password<input type="password" className={input} value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" /></label>
+        <button className={button} disabled={imp.isPending}>Import as {stage}&apos;s key</button>
+        <ErrorLine error={imp.error} />
+      </form>
+    </div>
+  );
+}
