@@ -10,7 +10,7 @@ import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
 import { verifyAuditChain } from "../lib/server/audit/verify-audit-chain";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
-import { addTrustedKey } from "../lib/server/keys/add-trusted-key";
+import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
 import { createSigningKey } from "../lib/server/keys/create-signing-key";
 import { assertMasterKeyUsable } from "../lib/server/keys/master-key";
 import { createToken } from "../lib/server/tokens/create-token";
@@ -31,8 +31,12 @@ const USAGE = `usage: imprimatur <command>
   token create --email E [--expires 30d] [--name N]       prints the token as the last line
   token list
   token revoke <id|prefix>
-  trust add --name N --pem-file F           trust an outside public key (cosign.pub)
+  trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage] [--scope 'library/*,apps/**']
+                                            trust a key (cosign.pub), certificate roots, a Sigstore trusted_root.json or TSA roots
+                                            (default kind key, role publisher, scope ** = every repository)
   key create --stage S [--name N]           generate a new signing key for a stage
+  key rotate --stage S [--name N] [--backend software|pkcs11]   new current key; the old one is retired, not deleted
+  key import --stage S --pem-file F [--name N] [--password P]   an encrypted cosign.key (password from IMPRIMATUR_PASSWORD or stdin otherwise)
   sync [--registry R]                       read the registry now
   retry                                     push signatures left pending
   worker                                    run the background job workers (syncs, schedule) until stopped
@@ -87,6 +91,12 @@ async function main(argv: string[]): Promise<number> {
       reviewers: { type: "string" },
       waivers: { type: "string" },
       "gates-file": { type: "string" },
+      kind: { type: "string" },
+      backend: { type: "string" },
+      scope: { type: "string" },
+      subject: { type: "string" },
+      san: { type: "string" },
+      "oidc-issuer": { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -181,8 +191,39 @@ async function main(argv: string[]): Promise<number> {
       } catch (e) {
         fail(`cannot read ${values["pem-file"]}: ${(e as Error).message}`);
       }
-      const { key, created } = await addTrustedKey({ actor, name: values.name, pem });
-      console.log(`${created ? "trusted" : "already trusted"}: ${key.name} ${key.fingerprint}`);
+      const kind = values.kind ?? "key";
+      const material = kind === "key" ? { publicKeyPem: pem } : kind === "sigstore" ? { trustedRoot: pem } : { certificates: pem };
+      const { identity, created } = await createTrustIdentity({
+        actor,
+        input: {
+          name: values.name,
+          kind,
+          role: values.role ?? "publisher",
+          scope: (values.scope ?? "**").split(",").map((p) => p.trim()).filter(Boolean),
+          ...material,
+          ...(values.subject ? { subject: values.subject } : {}),
+          ...(values.san ? { san: values.san } : {}),
+          ...(values["oidc-issuer"] ? { oidcIssuer: values["oidc-issuer"] } : {}),
+        },
+      });
+      console.log(`${created ? "trusted" : "already trusted"}: ${identity.name}${identity.fingerprint ? ` ${identity.fingerprint}` : ""} (${identity.kind}, role ${identity.role}, scope ${identity.scope.join(",")})`);
+      return 0;
+    }
+    case "key rotate": {
+      if (!values.stage) fail("key rotate needs --stage");
+      if (values.backend && values.backend !== "software" && values.backend !== "pkcs11") fail("--backend is software or pkcs11");
+      const { rotateStageKey } = await import("../lib/server/keys/rotate-signing-key");
+      const { key, retired } = await rotateStageKey({ actor, stage: values.stage, name: values.name, backend: values.backend as "software" | "pkcs11" | undefined });
+      console.log(`stage ${values.stage}: new key ${key.name} ${key.fingerprint} (${key.backend})${retired.length ? `; retired ${retired.map((k) => k.name).join(", ")}` : ""}\n${key.publicKeyPem}`);
+      return 0;
+    }
+    case "key import": {
+      if (!values.stage || !values["pem-file"]) fail("key import needs --stage and --pem-file");
+      const pem = readFileSync(values["pem-file"], "utf8");
+      const password = values.password ?? process.env.IMPRIMATUR_PASSWORD ?? (await readStdin());
+      const { importSigningKey } = await import("../lib/server/keys/import-signing-key");
+      const { key, retired } = await importSigningKey({ actor, stage: values.stage, pem, password, name: values.name });
+      console.log(`stage ${values.stage}: imported ${key.name} ${key.fingerprint}${retired.length ? `; retired ${retired.map((k) => k.name).join(", ")}` : ""}`);
       return 0;
     }
     case "key create": {

@@ -1,5 +1,5 @@
 // Idempotent demo seed: users, stages with their keys, real OCI images in the registry, the
-// upstream-signed publisher image with its .sig, and the publisher's key as a trusted key.
+// upstream-signed publisher image with its .sig, and the publisher's key as a trust identity (role publisher).
 // Running it twice creates nothing new.
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
@@ -155,8 +155,9 @@ export async function seedDemo(log: (s: string) => void = console.log) {
   await seedUsers(log);
   await seedStages(DEMO_STAGES, log);
   await seedWorkflow(log);
-  const { created } = await addTrustedKey({ actor: seedActor, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") });
-  if (created) log("registered the publisher's public key as trusted key 'publisher'");
+  // The publisher's key is a trust identity: kind key, role publisher, every repository (scope **).
+  const { created } = await addTrustedKey({ actor: seedActor, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8"), role: "publisher", scope: ["**"] });
+  if (created) log("trusted the publisher's public key as identity 'publisher' (role publisher, scope **)");
   await pushDemoImages(log);
   const r = await syncRegistry({ actor: seedActor });
   log(`synced ${r.repositories} repositories, ${r.tags} tags (${r.newManifests} new manifests, ${r.signaturesChecked} signature layers checked)`);
