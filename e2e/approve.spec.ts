@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { RegistryClient } from "../lib/oci/client";
 import { parseManifest } from "../lib/oci/manifest";
-import { base, PUBLISHER_DIGEST, query, signIn } from "./helpers";
+import { base, bearer, pageAs, PUBLISHER_DIGEST, query, requestPromotionApi, signIn, trivyFor, uploadEvidence } from "./helpers";
 
 test("a visitor without a session is sent to sign in, and the API answers 401", async ({ page, request }) => {
   await page.goto(`${base()}/images`);
@@ -22,27 +22,44 @@ test("a wrong password shows an error and is audited as a failed sign-in", async
   expect(rows.length).toBeGreaterThan(0);
 });
 
-test("alice approves stage test in the browser and sees the new signature verified", async ({ page }) => {
-  await signIn(page, "alice@example.com", "alice-demo-pass");
-  await page.goto(`${base()}/images`);
-  const row = page.locator('[data-testid="image-row"][data-repository="publisher/base"]');
-  await expect(row.getByTestId("sig-count")).toHaveText("1 of 1 verified");
-  await row.getByTestId("digest-link").click();
-  await expect(page.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
+test("dev requests test on the image page, alice approves it on the request page, and the signature appears verified", async ({ browser, request }) => {
+  // The test stage's gate judges a vulnerability scan: CI (dev's token) uploads one (medium findings only).
+  const detail = await (await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}`, { headers: bearer("dev@example.com") })).json();
+  await uploadEvidence(request, "dev@example.com", "publisher/base", PUBLISHER_DIGEST, trivyFor("publisher/base", PUBLISHER_DIGEST, detail.manifest.config.digest));
 
-  const sigs = page.getByTestId("signature");
-  await expect(sigs).toHaveCount(1);
-  await expect(sigs.first()).toHaveAttribute("data-verdict", "verified");
-  await expect(sigs.first().getByTestId("signature-detail")).toContainText('trusted key "publisher"');
+  const dev = await pageAs(browser, "dev@example.com");
+  await dev.goto(`${base()}/images/publisher/base@${PUBLISHER_DIGEST}`);
+  await expect(dev.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
+  const card = dev.getByTestId("promotion-test");
+  await card.getByLabel("Note for the reviewers").fill("release 1.0 candidate");
+  await card.getByRole("button", { name: "Request promotion to test" }).click();
+  await expect(dev).toHaveURL(/\/requests\/[0-9a-f-]{36}$/);
+  const requestId = dev.url().split("/").pop()!;
+  await expect(dev.getByTestId("request-state")).toHaveText("awaiting review: 0 of 1 approval");
+  await expect(dev.getByTestId("request-note")).toHaveText("release 1.0 candidate");
 
-  await page.locator('select[name="stage"]').selectOption("test");
+  const page = await pageAs(browser, "alice@example.com");
+  await expect(page.getByTestId("inbox-count")).not.toHaveText("0");
+  await page.goto(`${base()}/requests`);
+  const row = page.locator(`[data-testid="request-row"][data-request-id="${requestId}"]`);
+  await expect(row).toContainText("Dev Eloper");
+  await row.getByRole("link", { name: "Review" }).click();
+  await expect(page.getByTestId("gate-findings")).toHaveAttribute("data-passed", "true");
+  await expect(page.getByTestId("approvals-summary")).toHaveText("needs 1 approval from group security, has 0");
   await page.getByLabel("Comment").fill("CVE scan clean, SBOM reviewed");
-  await page.getByRole("button", { name: "Approve test" }).click();
-  await expect(page.getByText("Approved and signed.")).toBeVisible();
+  await page.getByRole("button", { name: "Approve", exact: true }).click();
+  await expect(page.getByTestId("review-outcome")).toHaveText("Approved and signed: the stage signature is in the registry.");
+  await expect(page.getByTestId("stage-signature")).toHaveAttribute("data-status", "signed");
+  await expect(page.getByTestId("request-state")).toHaveText("signed: the stage signature is in the registry");
+  await expect(page.getByTestId("review")).toContainText("CVE scan clean, SBOM reviewed");
 
+  await page.getByTestId("request-image").click();
+  await expect(page.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
+  const sigs = page.getByTestId("signature");
   await expect(sigs).toHaveCount(2);
-  await expect(sigs.nth(1)).toHaveAttribute("data-verdict", "verified");
-  await expect(sigs.nth(1).getByTestId("signature-detail")).toContainText("stage:test");
+  const stageSig = sigs.filter({ hasText: "stage:test" });
+  await expect(stageSig).toHaveCount(1);
+  await expect(stageSig).toHaveAttribute("data-verdict", "verified");
   await expect(page.getByTestId("stage-test")).toContainText("approved");
   await expect(page.getByTestId("approval")).toContainText("CVE scan clean, SBOM reviewed");
 
@@ -50,44 +67,53 @@ test("alice approves stage test in the browser and sees the new signature verifi
   await page.screenshot({ path: "test-results/artifacts/image-page.png", fullPage: true });
 
   // What the browser showed is what Postgres and the registry hold.
-  const approvals = await query<{ status: string; comment: string; layer_digest: string }>(
-    `SELECT a.status, a.comment, a.layer_digest FROM approvals a JOIN images i ON i.id = a.image_id WHERE i.digest = $1`,
+  const approvals = await query<{ status: string; comment: string; layer_digest: string; request_id: string }>(
+    `SELECT a.status, a.comment, a.layer_digest, a.request_id FROM approvals a JOIN images i ON i.id = a.image_id WHERE i.digest = $1`,
     [PUBLISHER_DIGEST],
   );
   expect(approvals).toHaveLength(1);
   expect(approvals[0]!.status).toBe("signed");
+  expect(approvals[0]!.request_id).toBe(requestId);
   const client = new RegistryClient({ url: process.env.E2E_REGISTRY_URL! });
   const m = await client.getManifest("publisher/base", `${PUBLISHER_DIGEST.replace(":", "-")}.sig`);
   const parsed = parseManifest(m.bytes, m.mediaType);
   expect(parsed.kind === "manifest" && parsed.manifest.layers.map((l) => l.digest)).toContain(approvals[0]!.layer_digest);
 });
 
-test("a multi-platform index is approved by its index digest and its platforms show as covered", async ({ page }) => {
+test("a multi-platform index is approved by its index digest and its platforms show as covered", async ({ page, request }) => {
+  const list = await (await request.get(`${base()}/api/v1/images?repository=apps/web-frontend&tag=1.0`, { headers: bearer("dev@example.com") })).json();
+  const index = list.items[0].digest as string;
+  const id = await requestPromotionApi(request, "dev@example.com", "apps/web-frontend", index, "build", "index build");
   await signIn(page, "bob@example.com", "bob-demo-pass");
   await page.goto(`${base()}/images`);
   const row = page.locator('[data-testid="image-row"][data-repository="apps/web-frontend"]');
   await expect(row).toContainText("linux/arm64/v8");
   await row.getByTestId("digest-link").click();
   await expect(page.getByTestId("platforms")).toContainText("linux/amd64");
+  await page.getByTestId("promotion-build").getByTestId("promotion-request-link").click();
+  await expect(page).toHaveURL(new RegExp(`/requests/${id}$`));
   await page.getByLabel("Comment").fill("index approval");
-  await page.getByRole("button", { name: "Approve test" }).click();
-  await expect(page.getByText("Approved and signed.")).toBeVisible();
-  await expect(page.getByTestId("platforms")).toContainText("stage test (index signature)");
+  await page.getByRole("button", { name: "Approve", exact: true }).click();
+  await expect(page.getByTestId("review-outcome")).toContainText("Approved and signed");
+  await page.getByTestId("request-image").click();
+  await expect(page.getByTestId("platforms")).toContainText("stage build (index signature)");
 });
 
-test("a developer sees no approve button and gets 403 from the API", async ({ page }) => {
+test("a developer can request but not review: no approve button, and the reviews API answers 403", async ({ page, request }) => {
+  const id = await requestPromotionApi(request, "dev@example.com", "publisher/base", PUBLISHER_DIGEST, "prod", "please");
   await signIn(page, "dev@example.com", "dev-demo-pass");
   await page.goto(`${base()}/images/publisher/base@${PUBLISHER_DIGEST}`);
   await expect(page.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
+  await page.getByTestId("promotion-prod").getByTestId("promotion-request-link").click();
   await expect(page.getByRole("button", { name: /Approve/ })).toHaveCount(0);
-  const res = await page.request.post(`${base()}/api/v1/approvals`, {
-    data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "prod", comment: "sneaky" },
-  });
+  await expect(page.getByTestId("viewer-reasons")).toContainText("reviewing needs role reviewer or admin; you are developer");
+  await expect(page.getByTestId("viewer-reasons")).toContainText("you requested this promotion; four eyes: the requester cannot approve it");
+  const res = await page.request.post(`${base()}/api/v1/requests/${id}/reviews`, { data: { decision: "approve", comment: "sneaky" } });
   expect(res.status()).toBe(403);
   expect((await res.json()).error.code).toBe("FORBIDDEN");
   const denied = await query(`SELECT 1 FROM audit_events WHERE action = 'request.denied' AND actor_label = 'dev@example.com'`);
   expect(denied.length).toBeGreaterThan(0);
-  const prod = await query(`SELECT 1 FROM approvals a JOIN stages s ON s.id = a.stage_id WHERE s.name = 'prod'`);
+  const prod = await query(`SELECT 1 FROM approvals a JOIN stages s ON s.id = a.stage_id JOIN images i ON i.id = a.image_id WHERE s.name = 'prod' AND i.digest = $1`, [PUBLISHER_DIGEST]);
   expect(prod).toHaveLength(0);
 });
 

@@ -69,7 +69,7 @@ export function ReviewActions({ requestId, status, viewer, failingGates }: { req
       <h2 id="actions-h" className="font-semibold">Your review</h2>
       {outcome && <p role="status" className={`rounded px-3 py-2 text-sm ${outcome.decision === "reject" ? "bg-slate-100 text-slate-800" : "bg-emerald-50 text-emerald-800"}`} data-testid="review-outcome">{outcomeText(outcome)}</p>}
       {review.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{review.error.message}</p>}
-      {viewer.reviewed && !outcome && <p className="text-sm text-slate-700" data-testid="viewer-reviewed">You {viewer.reviewed === "approve" ? "approved" : "rejected"} this request. A reviewer counts once.</p>}
+      {viewer.reviewed && <p className="text-sm text-slate-700" data-testid="viewer-reviewed">You {viewer.reviewed === "approve" ? "approved" : "rejected"} this request. A reviewer counts once.</p>}
       {!open && !viewer.reviewed && <p className="text-sm text-slate-600">This request is {status}; no further reviews are taken.</p>}
 
       {open && !viewer.reviewed && viewer.reasons.length > 0 && (
