@@ -1,7 +1,7 @@
 import "server-only";
 import { db } from "../../db";
 import type { Actor } from "../actor";
-import { pushApprovalSignature } from "./push-approval-signature";
+import { finishStageSignature } from "./finish-stage-signature";
 
 export interface CompletePendingSignaturesOptions {
   actor: Actor;
@@ -21,7 +21,7 @@ export async function completePendingSignatures({ actor, registryId, limit = 100
   let completed = 0;
   const failures: { approvalId: string; error: string }[] = [];
   for (const p of pending) {
-    const r = await pushApprovalSignature({ actor, approvalId: p.id });
+    const r = await finishStageSignature({ actor, approvalId: p.id });
     if (r.status === "signed") completed++;
     else failures.push({ approvalId: p.id, error: r.error });
   }

@@ -6,6 +6,7 @@ import { runSync } from "../images/sync-registry";
 import { getBoss, QUEUES } from "./boss";
 import { enqueueSync } from "./enqueue-sync";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
+import { completePendingBundles } from "../approvals/finish-stage-signature";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -35,6 +36,7 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
     }
   }
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
+  await completePendingBundles({ limit: 20 });
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }

@@ -13,6 +13,7 @@ import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
+import { listReferrers } from "../../oci/referrers";
 import { cosignTag } from "../../oci/reference";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
@@ -206,6 +207,20 @@ describe("gates and waivers", () => {
     } finally {
       await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
     }
+  });
+});
+
+describe("a stage that also emits a Sigstore bundle", () => {
+  it("attaches the bundle as an OCI referrer when the Nth approval signs", async () => {
+    const { digest, imageId } = await newImage("wf/bundle");
+    await upsertStage({ actor: system, name: "bundled", settings: { requiredApprovals: 1, reviewerGroups: ["security"], emitBundle: true } });
+    const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "wf/bundle", digest, stage: "bundled", note: "n" });
+    expect((await reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "ok" })).status).toBe("signed");
+    const approval = await db.approval.findUniqueOrThrow({ where: { requestId: req.id } });
+    const bundle = await db.stageBundle.findUniqueOrThrow({ where: { approvalId: approval.id } });
+    expect(bundle.imageId).toBe(imageId);
+    const refs = await listReferrers(client, "wf/bundle", digest as Digest);
+    expect(refs.map((r) => r.digest)).toContain(bundle.artifactDigest);
   });
 });
 
