@@ -147,7 +147,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
             <h2 id="sig-h" className="mb-2 text-lg font-semibold">Stage signature</h2>
             {!r.signature ? (
               <p className="text-sm text-slate-500" data-testid="stage-signature" data-status="none">
-                {open ? `Made by the server when the ${r.stage.requiredApprovals === 1 ? "approval" : `${r.stage.requiredApprovals}th distinct approval`} arrives and the gates still hold.` : "No signature."}
+                {open ? `When ${r.stage.requiredApprovals === 1 ? "the approval arrives" : `all ${r.stage.requiredApprovals} distinct approvals are in`} and the gates still hold, the server signs the digest for stage ${r.stage.name} and pushes the signature to the registry.` : "No signature."}
               </p>
             ) : r.signature.status === "signed" ? (
               <div className="rounded-lg border border-emerald-200 bg-emerald-50/50 p-4 text-sm" data-testid="stage-signature" data-status="signed">

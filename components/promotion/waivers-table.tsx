@@ -90,8 +90,8 @@ export function WaiversTable({ waivers }: { waivers: WaiverRow[] }) {
           <tr key={w.id} className="border-t border-slate-100 align-top" data-testid="waiver-row" data-waiver-id={w.id} data-state={w.state}>
             <td className="px-3 py-2"><span className={`rounded px-2 py-0.5 text-xs font-medium ${stateStyle[w.state] ?? "bg-slate-100"}`}>{w.state}</span></td>
             <td className="px-3 py-2">
-              <span className="font-medium">{w.stage}</span> · {w.gate}
-              {w.vulnIds.length > 0 && <p className="mt-0.5 font-mono text-xs text-slate-600">{w.vulnIds.join(", ")}</p>}
+              <span className="whitespace-nowrap"><span className="font-medium">{w.stage}</span> · {w.gate}</span>
+              {w.vulnIds.length > 0 && <p className="mt-0.5 font-mono text-xs text-slate-600">{w.vulnIds.map((v, i) => <span key={v} className="whitespace-nowrap">{v}{i < w.vulnIds.length - 1 ? ", " : ""}</span>)}</p>}
             </td>
             <td className="px-3 py-2 text-xs">
               {w.digest ? (
