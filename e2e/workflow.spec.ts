@@ -157,4 +157,31 @@ test("refused and waived: the requester cannot approve, a failing gate is explai
   expect(approvals).toHaveLength(1);
   expect(approvals[0]!.status).toBe("signed");
   expect(await sigLayers(repo, digest)).toContain(approvals[0]!.layer_digest);
+
+  // Revoking ends the waiver early; the signed approval that relied on it stays on the record.
+  await row.getByRole("button", { name: "Revoke…" }).click();
+  await row.getByLabel("Reason for revoking").fill("openssl upgraded upstream");
+  await row.getByRole("button", { name: "Revoke", exact: true }).click();
+  await expect(row).toHaveAttribute("data-state", "revoked");
+  expect((await query<{ revoked: boolean }>(`SELECT revoked_at IS NOT NULL AS revoked FROM waivers WHERE id = $1`, [w[0]!.id]))[0]!.revoked).toBe(true);
+});
+
+test("an admin edits a stage: the API's validation error is shown verbatim and nothing is written", async ({ browser }) => {
+  const before = await query(`SELECT required_approvals, gates FROM stages WHERE name = 'prod'`);
+  const admin = await pageAs(browser, "admin@example.com");
+  await admin.goto(`${base()}/stages`);
+  const card = admin.locator('[data-testid="stage-card"][data-name="prod"]');
+  await expect(card.getByTestId("stage-approvals")).toHaveText("2 approvals from group security");
+  await expect(card.getByTestId("stage-gates")).toContainText("findings critical ≤ 0, high ≤ 3, counting only findings with a fix");
+  await card.getByRole("button", { name: "Edit" }).click();
+  await card.getByLabel("Required approvals (N distinct)").fill("0");
+  await card.getByRole("button", { name: "Save stage" }).click();
+  await expect(card.getByRole("alert")).toHaveText("requiredApprovals: Too small: expected number to be >=1");
+  expect(await query(`SELECT required_approvals, gates FROM stages WHERE name = 'prod'`)).toEqual(before);
+
+  // A reviewer reads the same page without the edit buttons.
+  const alice = await pageAs(browser, "alice@example.com");
+  await alice.goto(`${base()}/stages`);
+  await expect(alice.locator('[data-testid="stage-card"][data-name="prod"]')).toContainText("an SBOM is present");
+  await expect(alice.getByRole("button", { name: "Edit" })).toHaveCount(0);
 });
