@@ -10,6 +10,8 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registrySyncBenchmark } from "./registry-sync";
 import { evidenceBenchmark } from "./evidence";
+import { admissionBenchmark } from "./admission";
+import { approvalSignatureBenchmark } from "./approval-signature";
 import type { BenchmarkReport } from "./lib/report";
 import { textTable } from "./lib/util";
 
@@ -26,6 +28,8 @@ function benchScale(): number {
 const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<BenchmarkReport> }[] = [
   { name: "registry-sync", run: registrySyncBenchmark },
   { name: "evidence", run: evidenceBenchmark },
+  { name: "admission", run: admissionBenchmark },
+  { name: "approval-signature", run: approvalSignatureBenchmark },
 ];
 
 async function main(argv: string[]): Promise<number> {
