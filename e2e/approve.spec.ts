@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { RegistryClient } from "../lib/oci/client";
 import { parseManifest } from "../lib/oci/manifest";
-import { base, bearer, pageAs, PUBLISHER_DIGEST, query, requestPromotionApi, signIn, trivyFor, uploadEvidence } from "./helpers";
+import { base, bearer, imageUrl, pageAs, PUBLISHER_DIGEST, query, requestPromotionApi, signIn, trivyFor, uploadEvidence } from "./helpers";
 
 test("a visitor without a session is sent to sign in, and the API answers 401", async ({ page, request }) => {
   await page.goto(`${base()}/images`);
@@ -24,11 +24,11 @@ test("a wrong password shows an error and is audited as a failed sign-in", async
 
 test("dev requests test on the image page, alice approves it on the request page, and the signature appears verified", async ({ browser, request }) => {
   // The test stage's gate judges a vulnerability scan: CI (dev's token) uploads one (medium findings only).
-  const detail = await (await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}`, { headers: bearer("dev@example.com") })).json();
+  const detail = await (await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}?registry=default`, { headers: bearer("dev@example.com") })).json();
   await uploadEvidence(request, "dev@example.com", "publisher/base", PUBLISHER_DIGEST, trivyFor("publisher/base", PUBLISHER_DIGEST, detail.manifest.config.digest));
 
   const dev = await pageAs(browser, "dev@example.com");
-  await dev.goto(`${base()}/images/publisher/base@${PUBLISHER_DIGEST}`);
+  await dev.goto(imageUrl("publisher/base", PUBLISHER_DIGEST));
   await expect(dev.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
   const card = dev.getByTestId("promotion-test");
   await card.getByLabel("Note for the reviewers").fill("release 1.0 candidate");
@@ -81,7 +81,7 @@ test("dev requests test on the image page, alice approves it on the request page
 });
 
 test("a multi-platform index is approved by its index digest and its platforms show as covered", async ({ page, request }) => {
-  const list = await (await request.get(`${base()}/api/v1/images?repository=apps/web-frontend&tag=1.0`, { headers: bearer("dev@example.com") })).json();
+  const list = await (await request.get(`${base()}/api/v1/images?registry=default&repository=apps/web-frontend&tag=1.0`, { headers: bearer("dev@example.com") })).json();
   const index = list.items[0].digest as string;
   const id = await requestPromotionApi(request, "dev@example.com", "apps/web-frontend", index, "build", "index build");
   await signIn(page, "bob@example.com", "bob-demo-pass");
@@ -102,7 +102,7 @@ test("a multi-platform index is approved by its index digest and its platforms s
 test("a developer can request but not review: no approve button, and the reviews API answers 403", async ({ page, request }) => {
   const id = await requestPromotionApi(request, "dev@example.com", "publisher/base", PUBLISHER_DIGEST, "prod", "please");
   await signIn(page, "dev@example.com", "dev-demo-pass");
-  await page.goto(`${base()}/images/publisher/base@${PUBLISHER_DIGEST}`);
+  await page.goto(imageUrl("publisher/base", PUBLISHER_DIGEST));
   await expect(page.getByTestId("full-digest")).toHaveText(PUBLISHER_DIGEST);
   await page.getByTestId("promotion-prod").getByTestId("promotion-request-link").click();
   await expect(page.getByRole("button", { name: /Approve/ })).toHaveCount(0);

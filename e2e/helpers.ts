@@ -64,10 +64,13 @@ export async function pushOwnImage(repository: string, marker: string): Promise<
   return { digest: image.digest, configDigest: image.blobs[0]!.digest };
 }
 
+/** The image page in the default registry (named: once a spec adds a second registry, a bare path is ambiguous). */
+export const imageUrl = (repository: string, digest: string) => `${base()}/images/${repository}@${digest}?registry=default`;
+
 /** Queues a sync as an admin and waits until it has finished. */
 export async function syncNow(request: APIRequestContext) {
   const admin = bearer("admin@example.com");
-  const res = await request.post(`${base()}/api/v1/sync`, { headers: admin, data: {} });
+  const res = await request.post(`${base()}/api/v1/sync`, { headers: admin, data: { registry: "default" } });
   expect(res.status()).toBe(202);
   const { id } = await res.json();
   await expect
@@ -85,13 +88,13 @@ export function trivyFor(repository: string, digest: string, configDigest: strin
 }
 
 export async function uploadEvidence(request: APIRequestContext, email: string, repository: string, digest: string, body: Buffer) {
-  const res = await request.post(`${base()}/api/v1/images/${repository}@${digest}/evidence`, { headers: { ...bearer(email), "content-type": "application/json" }, data: body });
+  const res = await request.post(`${base()}/api/v1/images/${repository}@${digest}/evidence?registry=default`, { headers: { ...bearer(email), "content-type": "application/json" }, data: body });
   expect([200, 201]).toContain(res.status());
 }
 
 /** Requests a promotion through the API and returns the request id. */
 export async function requestPromotionApi(request: APIRequestContext, email: string, repository: string, digest: string, stage: string, note = "via API"): Promise<string> {
-  const res = await request.post(`${base()}/api/v1/requests`, { headers: bearer(email), data: { repository, digest, stage, note } });
+  const res = await request.post(`${base()}/api/v1/requests`, { headers: bearer(email), data: { registry: "default", repository, digest, stage, note } });
   expect([200, 201]).toContain(res.status());
   return (await res.json()).id as string;
 }

@@ -1,8 +1,8 @@
 // Small display helpers shared by the promotion pages (server and client components alike).
 
-/** The image page of a digest; the default registry needs no query parameter. */
+/** The image page of a digest. The registry is always named: with several registries a bare path is ambiguous. */
 export function imageHref(repository: string, digest: string, registry?: string | null): string {
-  return `/images/${repository}@${digest}${registry && registry !== "default" ? `?registry=${encodeURIComponent(registry)}` : ""}`;
+  return `/images/${repository}@${digest}${registry ? `?registry=${encodeURIComponent(registry)}` : ""}`;
 }
 
 export function shortDigest(digest: string): string {
