@@ -1,9 +1,9 @@
 import { expect, test } from "@playwright/test";
 import { buildImage, pushImage } from "../scripts/lib/oci-build";
 import { RegistryClient } from "../lib/oci/client";
-import { base, query, signIn } from "./helpers";
+import { base, bearer, query, signIn, trivyFor } from "./helpers";
 
-test("an admin adds a registry, tests it, syncs with progress, and sees a moved tag flagged on an approved image", async ({ page }) => {
+test("an admin adds a registry, tests it, syncs with progress, and sees a moved tag flagged on an approved image", async ({ page, request }) => {
   const url = process.env.E2E_REGISTRY2_URL!;
   const client = new RegistryClient({ url });
   const a = buildImage({ architecture: "amd64", layers: [{ "version.txt": "a" }] });
@@ -30,9 +30,13 @@ test("an admin adds a registry, tests it, syncs with progress, and sees a moved 
   const rowA = page.locator('[data-testid="image-row"][data-repository="app/moving"]');
   await expect(rowA).toHaveCount(1);
   await rowA.getByTestId("digest-link").click();
-  await page.getByLabel("Comment").fill("approved before the tag moved");
-  await page.getByRole("button", { name: "Approve test" }).click();
-  await expect(page.getByText("Approved and signed.")).toBeVisible();
+  await expect(page.getByTestId("full-digest")).toHaveText(a.digest);
+  // The promotion workflow: CI uploads a scan (test's gate judges findings), dev requests test, alice approves.
+  const dev = bearer("dev@example.com");
+  const configDigest = (await (await request.get(`${base()}/api/v1/images/app/moving@${a.digest}?registry=second`, { headers: dev })).json()).manifest.config.digest;
+  expect((await request.post(`${base()}/api/v1/images/app/moving@${a.digest}/evidence?registry=second`, { headers: { ...dev, "content-type": "application/json" }, data: trivyFor("app/moving", a.digest, configDigest) })).status()).toBe(201);
+  const asked = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { registry: "second", repository: "app/moving", digest: a.digest, stage: "test", note: "before the move" } });
+  expect((await request.post(`${base()}/api/v1/requests/${(await asked.json()).id}/reviews`, { headers: bearer("alice@example.com"), data: { decision: "approve", comment: "approved before the tag moved" } })).status()).toBe(201);
 
   // Someone pushes another image under the same tag.
   await pushImage(client, "app/moving", b, ["1.0"]);
