@@ -1,5 +1,5 @@
 import Link from "next/link";
-import { db } from "@/lib/db";
+import { listImageRequests } from "@/lib/server/promotions/list-image-requests";
 import type { Actor } from "@/lib/server/actor";
 import { requestStateLabel } from "@/lib/server/promotions/get-request";
 import { StageBadge } from "../badges";
@@ -34,15 +34,7 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
     );
   }
   const canRequest = actor.kind === "user" && (actor.role === "developer" || actor.role === "reviewer" || actor.role === "admin");
-  const [stages, requests] = await Promise.all([
-    db.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, requiredApprovals: true } }),
-    db.promotionRequest.findMany({
-      where: { imageId: image.id },
-      orderBy: { createdAt: "desc" },
-      take: 200,
-      select: { id: true, stageId: true, status: true, approval: { select: { status: true } }, reviews: { select: { decision: true } } },
-    }),
-  ]);
+  const { stages, requests } = await listImageRequests({ actor, imageId: image.id });
   return (
     <section aria-labelledby="promo-h" data-testid="promotion-panel">
       <h2 id="promo-h" className="mb-1 text-lg font-semibold">Promotion</h2>

@@ -18,13 +18,13 @@ export function vulnIdsFromDetail(detail: string): string[] {
  * failure names. Scope is this digest (default) or the whole repository. The server checks the waiver group and
  * four eyes; its refusal is shown as is.
  */
-export function WaiverForm(props: { requestId: string; stage: string; registry: string; repository: string; digest: string; gate: { gate: string; label: string; detail: string } }) {
+export function WaiverForm(props: { requestId: string; stage: string; registry: string; repository: string; digest: string; gate: { gate: string; label: string; detail: string; failingIds?: string[] } }) {
   const { requestId, stage, registry, repository, digest, gate } = props;
   const router = useRouter();
   const [openForm, setOpenForm] = useState(false);
-  const named = gate.gate === "findings" ? vulnIdsFromDetail(gate.detail) : [];
-  // The gate lists at most a few ids ("… and N more"): then waiving only those would not make it pass.
-  const truncated = gate.gate === "findings" && /\band \d+ more\b/.test(gate.detail);
+  // The server lists every failing id; the detail text names only the first few ("… and N more").
+  const named = gate.gate === "findings" ? (gate.failingIds ?? vulnIdsFromDetail(gate.detail)) : [];
+  const truncated = gate.gate === "findings" && !gate.failingIds && /\band \d+ more\b/.test(gate.detail);
   const [vulnIds, setVulnIds] = useState(named.join(", "));
   const [scope, setScope] = useState<"digest" | "repository">("digest");
   const [reason, setReason] = useState("");

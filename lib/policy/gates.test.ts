@@ -23,6 +23,10 @@ describe("evaluateGates", () => {
     expect(r).toHaveLength(1);
     expect(r[0]!.passed).toBe(false);
     expect(r[0]!.detail).toContain("high findings 5 > 3 allowed: CVE-2026-1000, CVE-2026-1001");
+    expect(r[0]!.failingIds).toEqual(["CVE-2026-1000", "CVE-2026-1001", "CVE-2026-1002", "CVE-2026-1003", "CVE-2026-1004"]);
+    const many = evaluateGates(parseGateConfig({ findings: { max: { high: 0 } } }), facts({ findings: highs(8) }))[0]!;
+    expect(many.detail).toContain("and 3 more");
+    expect(many.failingIds).toHaveLength(8);
   });
 
   it("counts only fixable findings when configured so", () => {

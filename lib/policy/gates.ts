@@ -113,6 +113,8 @@ export interface GateResult {
   waived: boolean;
   waiverIds: string[];
   detail: string;
+  /** For a failing findings gate: every vulnerability id over its limit (the detail names only the first few). */
+  failingIds?: string[];
 }
 
 const SEV_ORDER: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
@@ -141,14 +143,14 @@ const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") 
 export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[] {
   const active = facts.waivers.filter((w) => w.expiresAt.getTime() > facts.now.getTime());
   const results: GateResult[] = [];
-  const push = (gate: GateId, label: string, passed: boolean, detail: string, waiverIds: string[] = []) => {
+  const push = (gate: GateId, label: string, passed: boolean, detail: string, waiverIds: string[] = [], failingIds?: string[]) => {
     if (passed) return results.push({ gate, label, passed: true, waived: waiverIds.length > 0, waiverIds, detail });
     const whole = active.filter((w) => w.gate === gate && w.vulnIds.length === 0);
     if (whole.length > 0) {
       const w = whole[0]!;
       return results.push({ gate, label, passed: true, waived: true, waiverIds: [...waiverIds, w.id], detail: `${detail} — waived by ${w.grantedBy} until ${w.expiresAt.toISOString()}: ${w.reason}` });
     }
-    return results.push({ gate, label, passed: false, waived: false, waiverIds, detail });
+    return results.push({ gate, label, passed: false, waived: false, waiverIds, detail, ...(failingIds ? { failingIds } : {}) });
   };
 
   if (config.findings) {
@@ -159,6 +161,7 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
     const counted = facts.findings.filter((f) => count === "all" || f.fixAvailable);
     const used = new Set<string>();
     const failures: string[] = [];
+    const failingIds: string[] = [];
     const summary: string[] = [];
     let waivedCount = 0;
     for (const sev of GATE_SEVERITIES) {
@@ -175,12 +178,15 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
         return true;
       });
       const what = `${sev} findings${count === "fixable" ? " with a fix" : ""}`;
-      if (open.length > limit) failures.push(`${what} ${open.length} > ${limit} allowed: ${listIds(open)}`);
+      if (open.length > limit) {
+        failures.push(`${what} ${open.length} > ${limit} allowed: ${listIds(open)}`);
+        failingIds.push(...open);
+      }
       else summary.push(`${what} ${open.length} ≤ ${limit}`);
     }
     const waivedNote = waivedCount ? ` (${waivedCount} waived by ${[...used].length} waiver${used.size === 1 ? "" : "s"})` : "";
     if (facts.scanCount === 0) push("findings", "vulnerability findings", false, "no vulnerability scan has been uploaded, so the findings limits cannot be judged");
-    else if (failures.length) push("findings", "vulnerability findings", false, failures.join("; ") + waivedNote, [...used]);
+    else if (failures.length) push("findings", "vulnerability findings", false, failures.join("; ") + waivedNote, [...used], failingIds);
     else push("findings", "vulnerability findings", true, (summary.join(", ") || "no limits set") + waivedNote, [...used]);
   }
 

@@ -1,7 +1,5 @@
 import { redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
-import { listGroups } from "@/lib/server/groups/manage-group";
-import { listStages } from "@/lib/server/stages/manage-stage";
 import { listWaivers } from "@/lib/server/waivers/list-waivers";
 import { WaiversTable } from "@/components/promotion/waivers-table";
 
@@ -10,15 +8,7 @@ export const dynamic = "force-dynamic";
 export default async function WaiversPage() {
   const actor = await getActor();
   if (!actor || actor.kind !== "user") redirect("/signin");
-  const [waivers, stages, groups] = await Promise.all([listWaivers({ actor }), listStages({ actor }), listGroups({ actor })]);
-  // Mirrors revokeWaiver's rule (grantor, the stage's waiver group, or an admin) to decide which buttons to show;
-  // the server enforces it either way. Grantors are matched by name: listWaivers returns no grantor id.
-  const myGroups = new Set(groups.filter((g) => g.members.some((m) => m.email === actor.email)).map((g) => g.name));
-  const waiverGroupOf = new Map(stages.map((s) => [s.name, s.waiverGroup]));
-  const rows = waivers.map((w) => {
-    const group = waiverGroupOf.get(w.stage);
-    return { ...w, canRevoke: w.state === "active" && (actor.role === "admin" || w.grantedBy === actor.name || (!!group && myGroups.has(group))) };
-  });
+  const rows = await listWaivers({ actor });
   return (
     <div className="space-y-4">
       <div>

@@ -26,6 +26,7 @@ import { syncRegistry } from "../images/sync-registry";
 import { upsertStage } from "../stages/manage-stage";
 import { createUser } from "../users/create-user";
 import { grantWaiver } from "../waivers/grant-waiver";
+import { listWaivers } from "../waivers/list-waivers";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { createWebhook } from "../webhooks/manage-webhook";
 import { getRequest } from "./get-request";
@@ -204,6 +205,9 @@ describe("gates and waivers", () => {
       const optional = JSON.parse(Buffer.from((await db.approval.findUniqueOrThrow({ where: { requestId: req.id } })).payload).toString("utf8")).optional;
       expect(optional["dev.imprimatur/waivers"].split(",").sort()).toEqual([w1.id, w2.id].sort());
       expect(await db.auditEvent.count({ where: { action: "waiver.grant" } })).toBeGreaterThanOrEqual(2);
+      const seenByCarol = (await listWaivers({ actor: carol })).find((w) => w.id === w1.id)!;
+      expect(seenByCarol).toMatchObject({ state: "active", canRevoke: true, usedBy: [{ requestId: req.id, reviewer: "Bob Reviewer" }] });
+      expect((await listWaivers({ actor: alice })).find((w) => w.id === w1.id)!.canRevoke).toBe(false);
     } finally {
       await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
     }
