@@ -205,7 +205,7 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
     cli(["seed"]);
     log(`postgres at 127.0.0.1:${postgres.port}, registry at ${registry.url}; migrated and seeded from ${appDir}`);
     const { build, notes } = ensureBuild(appDir, env, log);
-    server = spawn(process.execPath, [join(appDir, "node_modules/next/dist/bin/next"), "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: appDir, env, stdio: ["ignore", "pipe", "pipe"] });
+    server = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF_DIR] : []), join(appDir, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: appDir, env, stdio: ["ignore", "pipe", "pipe"] });
     forwardLines(server.stdout, "[next]");
     forwardLines(server.stderr, "[next]");
     await waitForServer(`${origin}/signin`, server);

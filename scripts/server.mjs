@@ -6,6 +6,11 @@
 // secret, and client-certificate headers are never trusted.
 //
 //   node scripts/server.mjs [-p PORT] [-H HOST]
+//
+// IMPRIMATUR_SERVER_PROCESSES=N (default 1) forks N processes that share the port (node:cluster). Each is a
+// stateless replica like any other (sessions are signed cookies, locks and jobs live in Postgres); each stamps and
+// verifies the peer header with its own secret.
+import cluster from "node:cluster";
 import { createHmac, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
@@ -20,6 +25,27 @@ const opt = (flag, fallback) => {
 const port = Number(opt("-p", process.env.PORT ?? "3000"));
 const hostname = opt("-H", process.env.HOSTNAME ?? "0.0.0.0");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const processes = Math.max(1, Math.min(64, Number(process.env.IMPRIMATUR_SERVER_PROCESSES ?? "1") || 1));
+
+if (processes > 1 && cluster.isPrimary) {
+  for (let i = 0; i < processes; i++) cluster.fork();
+  let stopping = false;
+  cluster.on("exit", (worker, code) => {
+    if (stopping) return;
+    console.error(`[server] process ${worker.process.pid} exited (${code}); starting another`);
+    cluster.fork();
+  });
+  const stopAll = () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+    setTimeout(() => process.exit(0), 5000).unref();
+    cluster.on("exit", () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+  };
+  process.on("SIGTERM", stopAll);
+  process.on("SIGINT", stopAll);
+} else {
 
 const secret = randomBytes(32);
 globalThis.__imprimaturPeerSecret = secret;
@@ -46,3 +72,4 @@ server.listen(port, hostname, () => console.log(`▲ Imprimatur ready on http://
 const stop = () => server.close(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
+}

@@ -8,6 +8,8 @@ import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { syncRegistry } from "../images/sync-registry";
 import { evaluateImage } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
+import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
+import { verifyAuditChain } from "../audit/verify-audit-chain";
 
 const system: Actor = { kind: "system", label: "admission-test" };
 let host: string;
@@ -95,6 +97,11 @@ describe("Kubernetes ImageReview", () => {
     expect(unknown.status).toEqual({ allowed: false, reason: expect.stringMatching(/no image policy/) });
     await setNamespacePolicy({ actor: system, namespace: "*", stage: "prod" });
     expect((await reviewImages({ actor: system, review: review("elsewhere", [`${host}/adm/app@${approved}`]) })).status.allowed).toBe(true);
+    // Staged with one INSERT each, then folded into the hash chain in a batch.
+    expect(await db.auditOutbox.count({ where: { action: "admission.review" } })).toBe(6);
+    expect(await foldStagedAuditEvents()).toBeGreaterThanOrEqual(6);
     expect(await db.auditEvent.count({ where: { action: "admission.review" } })).toBe(6);
+    expect(await db.auditOutbox.count()).toBe(0);
+    expect((await verifyAuditChain()).ok).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { stageAuditEvent } from "../audit/stage-audit-event";
 import { db } from "../../db";
 import { evaluateImage, namespaceRequirement } from "./evaluate-image";
 
@@ -46,15 +47,14 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
       ? respond(false, denied.join(" | ").slice(0, 2000))
       : respond(true, "", { "imprimatur.dev/stage": req.stage });
   }
-  await db.$transaction((tx) =>
-    appendAuditEvent(tx, {
-      actor,
-      action: "admission.review",
-      outcome: result.status.allowed ? "success" : "denied",
-      target: `namespace ${ns}`,
-      detail: { images: review.spec.containers.map((c) => c.image).slice(0, 50), allowed: result.status.allowed, reason: result.status.reason ?? null },
-    }),
-  );
+  // Staged, not chained inline: admission runs at cluster request rates (see stage-audit-event.ts).
+  await stageAuditEvent({
+    actor,
+    action: "admission.review",
+    outcome: result.status.allowed ? "success" : "denied",
+    target: `namespace ${ns}`,
+    detail: { images: review.spec.containers.map((c) => c.image).slice(0, 50), allowed: result.status.allowed, reason: result.status.reason ?? null },
+  });
   return result;
 }
 

@@ -14,7 +14,7 @@ export interface AuditEventInput {
 }
 
 // Arbitrary constant: the advisory lock that serializes audit appends across every replica.
-const AUDIT_LOCK = 0x1a0d17;
+export const AUDIT_LOCK = 0x1a0d17;
 
 /**
  * Appends one event to the hash chain inside the caller's transaction, so the event commits

@@ -1,6 +1,7 @@
 import "server-only";
 import { db } from "../../db";
 import { requireRole, type Actor } from "../actor";
+import { foldStagedAuditEvents } from "./fold-staged-audit-events";
 
 export interface ListAuditEventsOptions {
   actor: Actor;
@@ -12,6 +13,7 @@ export interface ListAuditEventsOptions {
 
 export async function listAuditEvents({ actor, before, limit = 100, action }: ListAuditEventsOptions) {
   requireRole(actor, ["admin", "manager"], "reading the audit trail");
+  await foldStagedAuditEvents();
   const rows = await db.auditEvent.findMany({
     where: { ...(before ? { seq: { lt: before } } : {}), ...(action ? { action: { startsWith: action } } : {}) },
     orderBy: { seq: "desc" },

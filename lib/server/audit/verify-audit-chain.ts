@@ -1,9 +1,11 @@
 import "server-only";
 import { AuditChainVerifier, type ChainCheck } from "../../audit-chain";
 import { db } from "../../db";
+import { foldStagedAuditEvents } from "./fold-staged-audit-events";
 
 /** Recomputes the whole chain in seq order, in pages, and names the first broken row. */
 export async function verifyAuditChain(): Promise<ChainCheck> {
+  await foldStagedAuditEvents();
   const v = new AuditChainVerifier();
   let after = 0n;
   for (;;) {

@@ -7,7 +7,7 @@ import { OciError } from "../../oci/digest";
 import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
-import { recordAuditEvent } from "../audit/append-audit-event";
+import { stageAuditEvent } from "../audit/stage-audit-event";
 
 type Ctx<P> = { params: Promise<P> };
 
@@ -40,19 +40,19 @@ export function apiHandler<P = Record<string, never>>(
         const m = /^Bearer\s+(\S+)$/i.exec(authz);
         actor = m?.[1] ? await actorForToken(m[1]) : null;
         if (!actor) {
-          await recordAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
+          await stageAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
           return json(new AppError("UNAUTHENTICATED", "invalid, expired or revoked API token").toJSON(), 401);
         }
       } else if ((certAuth = opts.allowClientCert ? await actorForClientCert(req.headers) : null)) {
         actor = certAuth.actor;
         if (!actor) {
-          await recordAuditEvent({ actor: { kind: "anonymous", label: "client certificate" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: certAuth.reason } });
+          await stageAuditEvent({ actor: { kind: "anonymous", label: "client certificate" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: certAuth.reason } });
           return json(new AppError("UNAUTHENTICATED", certAuth.reason).toJSON(), 401);
         }
       } else {
         actor = await getActor();
         if (!actor) {
-          await recordAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
+          await stageAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
           return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
         }
       }
@@ -63,7 +63,7 @@ export function apiHandler<P = Record<string, never>>(
       const err = e instanceof OciError ? new AppError(e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "INVALID_REFERENCE" ? "INVALID_INPUT" : "REGISTRY_ERROR", e.message) : e;
       if (isAppError(err)) {
         if (err.code === "FORBIDDEN" && actor) {
-          await recordAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
+          await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
         }
         return json(err.toJSON(), err.status);
       }

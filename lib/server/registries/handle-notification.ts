@@ -6,6 +6,7 @@ import { AppError } from "../../errors";
 import { isRepositoryName } from "../../oci/reference";
 import type { Actor } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { stageAuditEvent } from "../audit/stage-audit-event";
 import { enqueueSync } from "../jobs/enqueue-sync";
 import { hashToken } from "../tokens/token-format";
 
@@ -48,7 +49,7 @@ export async function handleNotification({ registryName, authorization, body }: 
   const expected = reg?.webhookTokenHash ? Buffer.from(reg.webhookTokenHash, "hex") : null;
   const actual = Buffer.from(hashToken(presented), "hex");
   if (!reg || !expected || !presented || !timingSafeEqual(expected, actual)) {
-    await recordAuditEvent({ actor: { kind: "anonymous", label: "webhook" }, action: "request.denied", outcome: "denied", target: `notifications ${registryName}`, detail: { status: 401, reason: "missing or wrong webhook token" } });
+    await stageAuditEvent({ actor: { kind: "anonymous", label: "webhook" }, action: "request.denied", outcome: "denied", target: `notifications ${registryName}`, detail: { status: 401, reason: "missing or wrong webhook token" } });
     // The same answer whether the registry exists or not.
     throw new AppError("UNAUTHENTICATED", "missing or wrong webhook token");
   }

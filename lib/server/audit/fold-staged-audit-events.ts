@@ -1,0 +1,40 @@
+import "server-only";
+import { auditRowHash, GENESIS_HASH } from "../../audit-chain";
+import { db } from "../../db";
+import { AUDIT_LOCK } from "./append-audit-event";
+
+/**
+ * Moves staged audit events into the hash chain, oldest first, in batches: one lock acquisition per batch instead of
+ * one per event. Staged rows are claimed with SKIP LOCKED and deleted in the same transaction as their chain rows,
+ * so each lands in the chain exactly once, from any replica.
+ */
+export async function foldStagedAuditEvents({ batch = 1000, maxBatches = 50 }: { batch?: number; maxBatches?: number } = {}): Promise<number> {
+  let folded = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await db.$transaction(
+      async (tx) => {
+        const staged = await tx.$queryRaw<{ id: bigint }[]>`SELECT id FROM audit_outbox ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
+        if (staged.length === 0) return 0;
+        const rows = await tx.auditOutbox.findMany({ where: { id: { in: staged.map((s) => s.id) } }, orderBy: { id: "asc" } });
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
+        const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+        let seq = last?.seq ?? 0n;
+        let prevHash = last?.hash ?? GENESIS_HASH;
+        const data = rows.map((r) => {
+          seq += 1n;
+          const row = { seq, at: r.at, actorType: r.actorType, actorId: r.actorId, actorLabel: r.actorLabel, action: r.action, outcome: r.outcome, targetDigest: r.targetDigest, target: r.target, detail: r.detail as object, prevHash };
+          const hash = auditRowHash(row);
+          prevHash = hash;
+          return { ...row, hash };
+        });
+        await tx.auditEvent.createMany({ data });
+        await tx.auditOutbox.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } });
+        return rows.length;
+      },
+      { timeout: 60_000, maxWait: 30_000 },
+    );
+    folded += n;
+    if (n < batch) break;
+  }
+  return folded;
+}
