@@ -18,52 +18,9 @@ import { buildSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signin
 import { CHECKS, EMPTY_TRUST, type SignatureVerification, type TrustMaterial } from "./verification";
 import { EKU } from "./x509";
 
-// @peculiar/x509 (test-only here) loads tsyringe, which insists on a reflect-metadata polyfill that is not installed.
-// A Map-backed stand-in for the functions it calls is enough, and it must exist before the import.
-const metadata = new WeakMap<object, Map<unknown, unknown>>();
-const R = Reflect as unknown as Record<string, unknown>;
-R.defineMetadata ??= (k: unknown, v: unknown, t: object) => {
-  const m = metadata.get(t) ?? new Map();
-  m.set(k, v);
-  metadata.set(t, m);
-};
-R.getMetadata ??= (k: unknown, t: object) => metadata.get(t)?.get(k);
-R.getOwnMetadata ??= (k: unknown, t: object) => metadata.get(t)?.get(k);
-const x509 = await import("@peculiar/x509");
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+import { DAY, makeCert, NOW, x509, type TestCert } from "./testing/certs";
 
-const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-const DAY = 86_400_000;
-const NOW = new Date("2025-03-01T12:00:00Z");
 const IMAGE = `sha256:${"ab".repeat(32)}`;
-
-interface TestCert {
-  name: string;
-  pem: string;
-  keys: CryptoKeyPair;
-}
-
-let serial = 1;
-async function makeCert(opts: { name: string; issuer?: TestCert; ca?: boolean; notBefore?: Date; notAfter?: Date; extensions?: InstanceType<typeof x509.Extension>[] }): Promise<TestCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
-  const ca = opts.ca ?? false;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: (serial++).toString(16).padStart(2, "0"),
-    subject: opts.name,
-    issuer: opts.issuer?.name ?? opts.name,
-    notBefore: opts.notBefore ?? new Date(NOW.getTime() - 30 * DAY),
-    notAfter: opts.notAfter ?? new Date(NOW.getTime() + 365 * DAY),
-    signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey: opts.issuer?.keys.privateKey ?? keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(ca, undefined, true),
-      new x509.KeyUsagesExtension(ca ? x509.KeyUsageFlags.keyCertSign : x509.KeyUsageFlags.digitalSignature, true),
-      ...(opts.extensions ?? []),
-    ],
-  });
-  return { name: opts.name, pem: cert.toString("pem"), keys };
-}
 
 const utf8String = (s: string) => new Uint8Array([0x0c, Buffer.byteLength(s), ...Buffer.from(s)]);
 

@@ -13,6 +13,21 @@ export interface AuditEventInput {
   detail?: Record<string, unknown>;
 }
 
+/** The stored values of an event, as the chain hashes them (shared with staged events). */
+export function auditEventValues(e: AuditEventInput) {
+  return {
+    actorType: e.actor.kind,
+    actorId: e.actor.kind === "user" ? e.actor.id : null,
+    actorLabel: e.actor.kind === "anonymous" ? e.actor.label : actorLabel(e.actor),
+    action: e.action,
+    outcome: e.outcome ?? "success",
+    targetDigest: e.targetDigest ?? null,
+    target: e.target ?? null,
+    // Round-trip through JSON so the hash covers exactly what jsonb will hold.
+    detail: JSON.parse(JSON.stringify(e.detail ?? {})) as object,
+  };
+}
+
 // Arbitrary constant: the advisory lock that serializes audit appends across every replica.
 export const AUDIT_LOCK = 0x1a0d17;
 
@@ -23,20 +38,7 @@ export const AUDIT_LOCK = 0x1a0d17;
 export async function appendAuditEvent(tx: Tx, e: AuditEventInput): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
   const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
-  const row = {
-    seq: (last?.seq ?? 0n) + 1n,
-    at: new Date(),
-    actorType: e.actor.kind,
-    actorId: e.actor.kind === "user" ? e.actor.id : null,
-    actorLabel: e.actor.kind === "anonymous" ? e.actor.label : actorLabel(e.actor),
-    action: e.action,
-    outcome: e.outcome ?? "success",
-    targetDigest: e.targetDigest ?? null,
-    target: e.target ?? null,
-    // Round-trip through JSON so the hash covers exactly what jsonb will hold.
-    detail: JSON.parse(JSON.stringify(e.detail ?? {})) as object,
-    prevHash: last?.hash ?? GENESIS_HASH,
-  };
+  const row = { seq: (last?.seq ?? 0n) + 1n, at: new Date(), ...auditEventValues(e), prevHash: last?.hash ?? GENESIS_HASH };
   await tx.auditEvent.create({ data: { ...row, hash: auditRowHash(row) } });
 }
 
