@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { bundleFromJSON } from "@sigstore/bundle";
 import { toSignedEntity, Verifier } from "@sigstore/verify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +16,8 @@ import { toSigstoreTrustMaterial } from "../../signing/sigstore-trust";
 import { EMPTY_TRUST } from "../../signing/verification";
 import type { Actor } from "../actor";
 import { syncRegistry } from "../images/sync-registry";
+import { createTrustIdentity } from "../trust/create-trust-identity";
+import { updateTrustIdentity } from "../trust/update-trust-identity";
 import { stopBoss } from "../jobs/boss";
 import { pushStageBundle } from "./push-stage-bundle";
 
@@ -87,6 +90,18 @@ describe("a stage that emits Sigstore bundles", () => {
     expect(await db.auditEvent.count({ where: { action: "bundle.push", targetDigest: img.digest } })).toBe(1);
     const sig = await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } });
     expect(sig).toMatchObject({ format: "sigstore-bundle", verdict: "verified", role: "stage", timeKind: "trusted" });
+
+    // Thresholds come from the trust configuration: Sigstore material that demands a log entry for this repository
+    // makes the log-less bundle unverified, naming the check; lifting the threshold verifies it again.
+    await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", scope: ["bundle-test/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"), thresholds: { tlog: 1 } } });
+    await syncRegistry({ actor: admin, registry: "default" });
+    const strict = await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } });
+    expect(strict.verdict).toBe("unverified");
+    expect((strict.checks as { check: string; passed: boolean | null }[]).find((c) => c.passed === false)?.check).toBe("transparency log entries");
+    await expect(createTrustIdentity({ actor: admin, input: { name: "key-with-thresholds", kind: "key", role: "team", publicKeyPem: key.publicKeyPem, thresholds: { tlog: 0 } } })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await updateTrustIdentity({ actor: admin, name: "public-good", input: { thresholds: null } });
+    await syncRegistry({ actor: admin, registry: "default" });
+    expect((await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } })).verdict).toBe("verified");
   });
 
   it("does nothing for a stage that does not emit bundles", async () => {

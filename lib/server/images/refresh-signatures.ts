@@ -7,7 +7,7 @@ import { parseManifest, type Descriptor } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
-import { loadTrust, type LoadedTrust } from "../trust/load-trust";
+import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
 
@@ -191,6 +191,6 @@ async function checkReferrer(client: RegistryClient, repository: string, digest:
   }
   if (!layer) return { layerDigest: artifactDigest, mediaType: kind, annotations, payload: null, artifactDigest, v: unreadable(format, CHECKS.payloadDigest, "the referrer manifest has no layer holding the signature") };
   const { blob, problem } = await readSignatureBlob(client, repository, layer);
-  const v = problem || !blob ? unreadable(format, CHECKS.payloadDigest, problem ?? "not read") : await verifyReferrerSignature({ kind, layer, blob, imageDigest: digest, material: trust.material, manifestAnnotations: annotations });
+  const v = problem || !blob ? unreadable(format, CHECKS.payloadDigest, problem ?? "not read") : await verifyReferrerSignature({ kind, layer, blob, imageDigest: digest, material: trust.material, manifestAnnotations: annotations, thresholds: thresholdsFor(trust, repository) });
   return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: { ...annotations, ...(layer.annotations ?? {}) }, payload: blob, artifactDigest, v };
 }

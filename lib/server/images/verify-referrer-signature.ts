@@ -10,9 +10,10 @@ import type { VerifiedSignature } from "./verify-signature";
  * (the JWS envelope is the layer). Each format's own verifier checks the blob against its descriptor and runs the
  * cryptographic part of the pipeline; judgeTrust adds identity, validity and revocation.
  *
- * Sigstore thresholds follow the bundle (lib/signing/sigstore-bundle.ts defaultThresholds): a Fulcio certificate needs
- * a verified log entry and SCT from the imported Sigstore material; a key-based bundle without a log entry needs none,
- * since Imprimatur's own bundles are written for a private registry and never go to a public log.
+ * Sigstore thresholds come from the trust configuration (a Sigstore identity's `thresholds`, for the repositories in its
+ * scope); otherwise they follow the bundle (lib/signing/sigstore-bundle.ts defaultThresholds): a Fulcio certificate
+ * needs a verified log entry and SCT from the imported Sigstore material; a key-based bundle without a log entry needs
+ * none, since Imprimatur's own bundles are written for a private registry and never go to a public log.
  */
 export async function verifyReferrerSignature(opts: {
   kind: "sigstore-bundle" | "notation-signature";
@@ -21,10 +22,12 @@ export async function verifyReferrerSignature(opts: {
   imageDigest: string;
   material: TrustMaterial;
   manifestAnnotations: Record<string, string>;
+  /** Thresholds from the trust configuration for this repository; undefined keeps the bundle's defaults. */
+  thresholds?: { tlog?: number; timestamp?: number; ctlog?: number };
 }): Promise<VerifiedSignature> {
   const now = new Date();
   if (opts.kind === "notation-signature") {
     return verifyNotationSignature({ envelope: opts.blob, mediaType: opts.layer.mediaType, subjectDigest: opts.imageDigest, trust: opts.material, now, blobDigest: opts.layer.digest });
   }
-  return verifySigstoreBundle({ bundle: opts.blob, blobDigest: opts.layer.digest, subjectDigest: opts.imageDigest, trust: opts.material, now });
+  return verifySigstoreBundle({ bundle: opts.blob, blobDigest: opts.layer.digest, subjectDigest: opts.imageDigest, trust: opts.material, now, ...(opts.thresholds ? { thresholds: opts.thresholds } : {}) });
 }

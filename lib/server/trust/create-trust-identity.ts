@@ -81,6 +81,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
     }
   };
+  if (input.thresholds && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
   switch (input.kind) {
     case "key": {
       only(["publicKeyPem"]);
@@ -127,6 +128,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
         throw new AppError("INVALID_INPUT", e.message, "trustedRoot");
       }
       data.sigstore = json as Prisma.InputJsonValue;
+      if (input.thresholds) data.sigstoreThresholds = input.thresholds;
       Object.assign(detail, { fulcioCAs: root.fulcioCAs.length, rekorKeys: root.rekorKeys.length, ctLogKeys: root.ctLogKeys.length, tsaRoots: root.tsaRoots.length });
       break;
     }

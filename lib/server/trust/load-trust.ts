@@ -1,6 +1,6 @@
 import "server-only";
 import { db, type Tx } from "../../db";
-import { loadTrustMaterial, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust";
+import { loadTrustMaterial, matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust";
 import type { TrustMaterial } from "../../signing/verification";
 
 /** Stage keys are shown and audited under this name, so a verdict says which stage vouched. */
@@ -8,10 +8,23 @@ export function stageKeyName(stage: string | null | undefined, key: string): str
   return stage ? `stage:${stage} (${key})` : key;
 }
 
+export interface SigstoreThresholds {
+  tlog?: number;
+  timestamp?: number;
+  ctlog?: number;
+}
+
 export interface LoadedTrust {
   /** Trust identities, then every stage key as an identity of role stage (with its validity and revocation). */
   identities: TrustIdentity[];
   material: TrustMaterial;
+  /** Thresholds configured on Sigstore identities, with the scope they apply to (first match wins). */
+  sigstoreThresholds: { identity: string; scope: string[]; thresholds: SigstoreThresholds }[];
+}
+
+/** The Sigstore thresholds configured for a repository, or undefined for the defaults that follow the bundle. */
+export function thresholdsFor(trust: LoadedTrust, repository: string): SigstoreThresholds | undefined {
+  return trust.sigstoreThresholds.find((t) => t.scope.some((p) => matchScope(p, repository)))?.thresholds;
 }
 
 type IdentityRow = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
@@ -62,7 +75,10 @@ export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrus
     ),
     ...rows.map(identityFromRow),
   ];
-  return { identities, material: loadTrustMaterial(identities) };
+  const sigstoreThresholds = rows
+    .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds && !r.revokedAt)
+    .map((r) => ({ identity: r.name, scope: r.scope, thresholds: r.sigstoreThresholds as SigstoreThresholds }));
+  return { identities, material: loadTrustMaterial(identities), sigstoreThresholds };
 }
 
 /** Marks every stored verdict stale: the next sync re-verifies. Call it in the transaction that changes trust. */

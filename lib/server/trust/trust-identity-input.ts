@@ -5,6 +5,8 @@ import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust";
 // Repository glob: the characters of a repository name, plus * and ?.
 const scopePattern = z.string().min(1).max(255).regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");
 const date = z.coerce.date();
+const count = z.number().int().min(0).max(10);
+export const sigstoreThresholds = z.object({ tlog: count.optional(), timestamp: count.optional(), ctlog: count.optional() }).strict();
 
 export const trustIdentityFields = {
   role: z.enum(IDENTITY_ROLES as [string, ...string[]]),
@@ -28,6 +30,11 @@ export const createTrustIdentityInput = z
     certificates: z.string().max(1024 * 1024).optional(),
     /** kind sigstore: the trusted_root.json, as JSON or as its text. */
     trustedRoot: z.union([z.string().max(1024 * 1024), z.record(z.string(), z.unknown())]).optional(),
+    /**
+     * kind sigstore: minimum verified transparency-log entries, trusted timestamps and CT SCTs for bundles in this
+     * identity's scope. Left out: the defaults that follow the bundle (a key-based bundle without a log needs none).
+     */
+    thresholds: sigstoreThresholds.optional(),
     subject: trustIdentityFields.subject.optional(),
     san: trustIdentityFields.san.optional(),
     oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
@@ -47,6 +54,7 @@ export const updateTrustIdentityInput = z
     oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
     validFrom: trustIdentityFields.validFrom.optional(),
     validUntil: trustIdentityFields.validUntil.optional(),
+    thresholds: sigstoreThresholds.nullable().optional(),
     /** Effective time of a revocation (signatures with an earlier trusted time keep verifying); null un-revokes. */
     revokedAt: date.nullable().optional(),
   })

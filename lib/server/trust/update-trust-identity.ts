@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -27,10 +27,13 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
     const validUntil = input.validUntil === undefined ? cur.validUntil : input.validUntil;
     if (validFrom && validUntil && validFrom >= validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
     if (cur.kind === "key" && (input.subject || input.san || input.oidcIssuer)) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
-    const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-    const identity = await tx.trustIdentity.update({ where: { name }, data: { ...changes, updatedAt: new Date() } });
+    if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
+    const { thresholds, ...rest } = input;
+    const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+    const data = { ...changes, ...(thresholds !== undefined ? { sigstoreThresholds: thresholds ?? Prisma.DbNull } : {}), updatedAt: new Date() };
+    const identity = await tx.trustIdentity.update({ where: { name }, data });
     const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
-    await appendAuditEvent(tx, { actor, action: revoked ? "trust.revoke" : "trust.update", target: name, detail: { changes } });
+    await appendAuditEvent(tx, { actor, action: revoked ? "trust.revoke" : "trust.update", target: name, detail: { changes: { ...changes, ...(thresholds !== undefined ? { thresholds } : {}) } } });
     await bumpTrustState(tx);
     return identity;
   });
