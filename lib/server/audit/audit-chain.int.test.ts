@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../db";
 import { appendAuditEvent, recordAuditEvent } from "./append-audit-event";
 import { verifyAuditChain } from "./verify-audit-chain";
+import { foldStagedAuditEvents } from "./fold-staged-audit-events";
+import { listAuditEvents } from "./list-audit-events";
+import { stageAuditEvent } from "./stage-audit-event";
 
 const actor = { kind: "system" as const, label: "audit-test" };
 let sql: pg.Client;
@@ -23,6 +26,20 @@ describe("audit trail", () => {
     rows.forEach((r, i) => expect(r.seq).toBe(BigInt(i + 1)));
     const check = await verifyAuditChain();
     expect(check.ok).toBe(true);
+  });
+
+  it("folds staged events into the chain exactly once, and a read racing a fold still sees them all", async () => {
+    const admin = { kind: "user" as const, id: "00000000-0000-4000-8000-00000000aaaa", email: "auditor@example.com", name: "Auditor", role: "admin" as const, via: "session" as const };
+    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "test.staged", outcome: "denied", detail: { i } })));
+    expect(await db.auditOutbox.count()).toBe(300);
+    // As the audit page does: list and verify at once; both fold first.
+    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, action: "test.staged" }), verifyAuditChain(), foldStagedAuditEvents()]);
+    expect(listed).toHaveLength(300);
+    expect(check.ok).toBe(true);
+    expect(folded).toBeLessThanOrEqual(300);
+    expect(await db.auditOutbox.count()).toBe(0);
+    expect(await db.auditEvent.count({ where: { action: "test.staged" } })).toBe(300);
+    expect(new Set(listed.map((e) => (e.detail as { i: number }).i)).size).toBe(300);
   });
 
   it("rolls an event back with the change it describes", async () => {

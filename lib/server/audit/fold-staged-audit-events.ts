@@ -5,18 +5,21 @@ import { AUDIT_LOCK } from "./append-audit-event";
 
 /**
  * Moves staged audit events into the hash chain, oldest first, in batches: one lock acquisition per batch instead of
- * one per event. Staged rows are claimed with SKIP LOCKED and deleted in the same transaction as their chain rows,
- * so each lands in the chain exactly once, from any replica.
+ * one per event. Folds are serialized by the chain lock, and staged rows are deleted in the same transaction as their
+ * chain rows, so each lands in the chain exactly once, from any replica; a fold that returns has seen every event
+ * staged before it started.
  */
 export async function foldStagedAuditEvents({ batch = 1000, maxBatches = 50 }: { batch?: number; maxBatches?: number } = {}): Promise<number> {
   let folded = 0;
   for (let i = 0; i < maxBatches; i++) {
     const n = await db.$transaction(
       async (tx) => {
+        // The chain lock first: a reader that folds before reading waits for a fold in progress instead of skipping
+        // its rows and reading the trail without them.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
         const staged = await tx.$queryRaw<{ id: bigint }[]>`SELECT id FROM audit_outbox ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
         if (staged.length === 0) return 0;
         const rows = await tx.auditOutbox.findMany({ where: { id: { in: staged.map((s) => s.id) } }, orderBy: { id: "asc" } });
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
         const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
         let seq = last?.seq ?? 0n;
         let prevHash = last?.hash ?? GENESIS_HASH;
