@@ -3,6 +3,7 @@
  * Framework-free: configuration and facts in, results out. The server gathers the facts (lib/server/promotions).
  */
 import { z } from "zod";
+import { matchScope } from "../signing/trust";
 
 export const GATE_SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type GateSeverity = (typeof GATE_SEVERITIES)[number];
@@ -24,7 +25,7 @@ export const gateConfigSchema = z
     sbom: z.boolean().optional(),
     provenance: z
       .object({
-        /** Glob patterns (`*` within a path segment, `**` across) the builder id must match; empty = any. */
+        /** Glob patterns (`*` within a path segment, `**` across; as trust scopes) the builder id must match; empty = any. */
         builderIds: z.array(pattern).max(50).default([]),
         sourceRepos: z.array(pattern).max(50).default([]),
       })
@@ -119,21 +120,6 @@ export interface GateResult {
 
 const SEV_ORDER: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
-/** `*` matches within a segment (no `/`), `**` matches anything. Case-sensitive, anchored. */
-export function globMatch(glob: string, value: string): boolean {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") {
-      if (glob[i + 1] === "*") {
-        re += ".*";
-        i++;
-      } else re += "[^/]*";
-    } else re += c.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`).test(value);
-}
-
 const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") : `${ids.slice(0, max).join(", ")} and ${ids.length - max} more`);
 
 /**
@@ -199,14 +185,14 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
     if (facts.provenance.length === 0) push("provenance", "provenance", false, "no provenance has been uploaded or found in the registry");
     else {
       const ok = facts.provenance.find(
-        (p) => (builderIds.length === 0 || (p.builderId !== null && builderIds.some((g) => globMatch(g, p.builderId!)))) && (sourceRepos.length === 0 || (p.sourceRepo !== null && sourceRepos.some((g) => globMatch(g, p.sourceRepo!)))),
+        (p) => (builderIds.length === 0 || (p.builderId !== null && builderIds.some((g) => matchScope(g, p.builderId!)))) && (sourceRepos.length === 0 || (p.sourceRepo !== null && sourceRepos.some((g) => matchScope(g, p.sourceRepo!)))),
       );
       if (ok) push("provenance", "provenance", true, `builder ${ok.builderId ?? "(none)"}, source ${ok.sourceRepo ?? "(none)"}`);
       else {
         const p = facts.provenance[0]!;
         const why: string[] = [];
-        if (builderIds.length && !(p.builderId && builderIds.some((g) => globMatch(g, p.builderId!)))) why.push(`builder ${p.builderId ?? "(none)"} matches none of ${builderIds.join(", ")}`);
-        if (sourceRepos.length && !(p.sourceRepo && sourceRepos.some((g) => globMatch(g, p.sourceRepo!)))) why.push(`source ${p.sourceRepo ?? "(none)"} matches none of ${sourceRepos.join(", ")}`);
+        if (builderIds.length && !(p.builderId && builderIds.some((g) => matchScope(g, p.builderId!)))) why.push(`builder ${p.builderId ?? "(none)"} matches none of ${builderIds.join(", ")}`);
+        if (sourceRepos.length && !(p.sourceRepo && sourceRepos.some((g) => matchScope(g, p.sourceRepo!)))) why.push(`source ${p.sourceRepo ?? "(none)"} matches none of ${sourceRepos.join(", ")}`);
         push("provenance", "provenance", false, why.join("; "));
       }
     }
