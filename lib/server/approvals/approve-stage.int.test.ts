@@ -18,7 +18,7 @@ import { getImage } from "../images/get-image";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { approveStage } from "./approve-stage";
-import { requestAndApprove } from "../../../scripts/test-harness/promote";
+import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { completePendingSignatures } from "./complete-pending-signatures";
 import { requestPromotion } from "../promotions/request-promotion";
 
@@ -26,11 +26,6 @@ const PUBLISHER_DIGEST = "sha256:20185a9526a2374f5af416a14a371b119e04a6e8c0f1186
 const system: Actor = { kind: "system", label: "test" };
 const registryUrl = () => process.env.REGISTRY_URL!;
 let client: RegistryClient;
-
-async function userActor(email: string): Promise<Actor> {
-  const u = await db.user.findUniqueOrThrow({ where: { email } });
-  return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
-}
 
 async function readSig(c: RegistryClient, repo: string, digest: Digest): Promise<ImageManifest> {
   const m = await c.getManifest(repo, cosignTag(digest, "sig"));

@@ -9,7 +9,7 @@ import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { sha256Digest, type Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
-import { requestAndApprove } from "../../../scripts/test-harness/promote";
+import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { stopBoss } from "../jobs/boss";
 import { schedulerTick, startWorkers } from "../jobs/workers";
@@ -27,10 +27,7 @@ let openClient: RegistryClient;
 let lockedClient: RegistryClient;
 const creds = { username: "ci-reader", password: "s3cret-Pa55" };
 
-async function alice(): Promise<Actor> {
-  const u = await db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
-  return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
-}
+const alice = () => userActor("alice@example.com");
 
 const img = (label: string) => buildImage({ architecture: "amd64", layers: [{ "label.txt": label }] });
 
