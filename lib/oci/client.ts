@@ -201,6 +201,19 @@ function errorCode(e: unknown): { code: string | undefined; message: string } {
   return { code: undefined, message };
 }
 
+/**
+ * An undici dispatcher that resolves names through the SSRF guard at connect time (a DNS answer that changes after a
+ * check is still caught), for outbound calls other than registries (e.g. webhooks).
+ */
+export function guardedAgent(policy: { allowLinkLocal?: boolean } = {}): Agent {
+  return new Agent({ connect: { lookup: guardedLookup({ allowLinkLocal: !!policy.allowLinkLocal }) as unknown as LookupFunction } });
+}
+
+/** The innermost message of a network error ("fetch failed" says nothing; its cause does). */
+export function networkErrorMessage(e: unknown): string {
+  return errorCode(e).message;
+}
+
 /** One undici Agent per policy, shared by clients (a client is made per operation). */
 const agents = new Map<string, Agent>();
 

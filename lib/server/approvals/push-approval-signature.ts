@@ -10,7 +10,6 @@ import { SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
-import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
 
@@ -118,7 +117,7 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
 
   // Show the new signature with its verdict right away; a failure here only delays that until the next sync.
   try {
-    await refreshSignatures({ client, imageId: image.id, repository, digest, trustedKeys: await loadTrustedKeys() });
+    await refreshSignatures({ client, imageId: image.id, repository, digest });
   } catch (e) {
     if (!(e instanceof OciError)) throw e;
   }

@@ -63,6 +63,8 @@ describe("forwarded client certificates", () => {
     expect(clientCertFingerprint(enc)?.fingerprint).toBe(fingerprint);
     expect(clientCertFingerprint("Cert=\"%2D%2D%2D%2D%2Dgarbage\"")).toBeNull();
     expect(clientCertFingerprint("hello")).toBeNull();
+    // Two hops (a client-supplied element first, as an appending proxy leaves it): refused, not the first one believed.
+    expect(clientCertFingerprint(`Hash=${"0".repeat(64)},By=spiffe://proxy;Hash=${fingerprint.slice(7)};Cert="${enc}"`)).toBeNull();
   });
 
   it("authenticates a registered certificate from a trusted proxy, and nothing else", async () => {

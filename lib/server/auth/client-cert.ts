@@ -47,6 +47,9 @@ export function isTrustedProxy(ip: string, list: readonly string[]): boolean {
  */
 export function clientCertFingerprint(value: string): { fingerprint: string; subject: string | null } | null {
   if (value.length > 16_384) return null;
+  // XFCC elements are comma-separated, one per proxy hop; a proxy that appends would leave a client-supplied element
+  // first. Only a header with exactly one element is believed. (Commas inside quoted values do not count.)
+  if (/,(?=(?:[^"]*"[^"]*")*[^"]*$)/.test(value) && /(?:^|[;,])\s*(?:Cert|Hash|By)=/i.test(value)) return null;
   const cert = /(?:^|[;,])\s*Cert="([^"]+)"/i.exec(value)?.[1] ?? (value.includes("BEGIN") || value.includes("%2D%2D") ? value : null);
   if (cert) {
     try {

@@ -69,10 +69,10 @@ async function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: 
  * Lines with several envelopes, each is checked: any invalid one makes the document invalid, and it counts as
  * signed only when every envelope is.
  */
-async function dsseVerdict(parsed: ParsedEvidence): Promise<Verdict> {
+async function dsseVerdict(parsed: ParsedEvidence, repository: string): Promise<Verdict> {
   const envelopes = parsed.dsse ? [parsed.dsse] : (parsed.parts ?? []).map((p) => p.dsse).filter((d): d is NonNullable<typeof d> => Boolean(d));
   if (!envelopes.length) return { status: "unsigned", by: null, detail: "not a signed envelope" };
-  const keys = await loadTrustedKeys();
+  const keys = await loadTrustedKeys({ repository });
   const verdicts = await Promise.all(envelopes.map((e) => envelopeVerdict(e, keys)));
   if (verdicts.length === 1) return verdicts[0]!;
   const invalid = verdicts.filter((v) => v.status === "invalid").length;
@@ -106,7 +106,8 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   if (named.length && !matched) {
     throw new AppError("INVALID_INPUT", `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
   }
-  const sig = await dsseVerdict(parsed);
+  const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
+  const sig = await dsseVerdict(parsed, repo.name);
   const uploaderId = actor.kind === "user" ? actor.id : null;
 
   const doc = await db.$transaction(

@@ -1,17 +1,21 @@
 import "server-only";
 import type { TrustedKey } from "../../signing/cosign";
 import { parsePublicKey } from "../../signing/keys";
+import { matchScope } from "../../signing/trust";
 import { loadTrust } from "../trust/load-trust";
 
 /**
- * The bare keys among the trust identities and the stage keys, for verifiers that only know keys (DSSE envelopes of
- * evidence). Stage keys are named `stage:<stage> (<key>)`. Signatures on images go through loadTrust and judgeTrust.
+ * The bare keys that may vouch now, for verifiers that only know keys (DSSE envelopes of evidence): trust identities
+ * and stage keys that are not revoked, inside their validity, and (when a repository is given) scoped to it. Stage keys
+ * are named `stage:<stage> (<key>)`. Signatures on images go through loadTrust and judgeTrust instead.
  */
-export async function loadTrustedKeys(): Promise<TrustedKey[]> {
+export async function loadTrustedKeys({ repository, at = new Date() }: { repository?: string; at?: Date } = {}): Promise<TrustedKey[]> {
   const { identities } = await loadTrust();
   const out: TrustedKey[] = [];
   for (const i of identities) {
     if (i.kind !== "key" || !i.publicKeyPem || !i.fingerprint) continue;
+    if ((i.revokedAt && i.revokedAt <= at) || (i.validFrom && i.validFrom > at) || (i.validUntil && i.validUntil <= at)) continue;
+    if (repository !== undefined && !i.scope.some((p) => matchScope(p, repository))) continue;
     try {
       out.push({ name: i.name, fingerprint: i.fingerprint, key: parsePublicKey(i.publicKeyPem) });
     } catch {

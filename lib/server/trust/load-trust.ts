@@ -76,7 +76,8 @@ export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrus
     ...rows.map(identityFromRow),
   ];
   const sigstoreThresholds = rows
-    .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds && !r.revokedAt)
+    // Thresholds are repository policy, kept even when the material is revoked: revoking must not loosen them.
+    .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds)
     .map((r) => ({ identity: r.name, scope: r.scope, thresholds: r.sigstoreThresholds as SigstoreThresholds }));
   return { identities, material: loadTrustMaterial(identities), sigstoreThresholds };
 }

@@ -52,14 +52,23 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
   if (!repo) throw new AppError("NOT_FOUND", `unknown repository ${repository}`, "repository");
   if (digest && !(await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } } }))) throw new AppError("NOT_FOUND", `unknown digest ${digest} in ${repository}`, "digest");
 
-  // Never the requester: of the named request, and of any open request this waiver would cover.
+  // Four eyes, as for reviews: never the requester of an open request this waiver would cover, nor the account
+  // that uploaded the build's provenance (the CI identity behind it).
+  if (requestId) {
+    const named = await db.promotionRequest.findUnique({ where: { id: requestId }, select: { stageId: true, image: { select: { repositoryId: true, digest: true } } } });
+    if (!named || named.stageId !== stage.id || named.image.repositoryId !== repo.id || (digest && named.image.digest !== digest)) {
+      throw new AppError("NOT_FOUND", "no such promotion request for this stage and scope", "requestId");
+    }
+  }
   const covered = await db.promotionRequest.findMany({
     where: { stageId: stage.id, status: "open", image: { repositoryId: repo.id, ...(digest ? { digest } : {}) } },
-    select: { id: true, requesterId: true },
+    select: { requesterId: true, image: { select: { evidence: { where: { kind: "provenance", uploaderId: actor.id }, take: 1, select: { id: true } } } } },
   });
-  const named = requestId ? await db.promotionRequest.findUnique({ where: { id: requestId }, select: { requesterId: true } }) : null;
-  if (named?.requesterId === actor.id || covered.some((r) => r.requesterId === actor.id)) {
+  if (covered.some((r) => r.requesterId === actor.id)) {
     throw new AppError("FORBIDDEN", "you requested the promotion this waiver would cover; four eyes: a waiver is never granted by the requester");
+  }
+  if (covered.some((r) => r.image.evidence.length > 0)) {
+    throw new AppError("FORBIDDEN", "you uploaded the provenance of a build this waiver would cover; four eyes: the build's author cannot waive its gates");
   }
 
   return db.$transaction(async (tx) => {

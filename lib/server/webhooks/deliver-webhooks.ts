@@ -3,8 +3,10 @@ import { createHmac } from "node:crypto";
 import { db } from "../../db";
 import { unseal } from "../../signing/sealed";
 import { masterKey } from "../keys/master-key";
+import { guardedAgent, networkErrorMessage } from "../../oci/client";
 
 const MAX_ATTEMPTS = 8;
+const agent = guardedAgent();
 const TIMEOUT_MS = 5_000;
 
 /**
@@ -34,11 +36,13 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
             body,
             redirect: "manual",
             signal: AbortSignal.timeout(TIMEOUT_MS),
-          });
+            // The address is checked again at connect time: DNS may have changed since the webhook was saved.
+            dispatcher: agent,
+          } as RequestInit);
           if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
           await res.body?.cancel().catch(() => undefined);
         } catch (e) {
-          error = (e as Error).message;
+          error = networkErrorMessage(e);
         }
         const attempts = d.attempts + 1;
         if (!error) {
@@ -60,7 +64,18 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
   return { delivered, failed };
 }
 
-/** Delivers right after a commit, without making the caller wait; the scheduler tick retries whatever fails. */
+let kicking = false;
+
+/**
+ * Delivers right after a commit, without making the caller wait; the scheduler tick retries whatever fails. One run
+ * at a time per process: a delivery holds a pooled connection while it waits on the remote URL.
+ */
 export function kickWebhooks(): void {
-  void deliverWebhooks({ limit: 20 }).catch(() => undefined);
+  if (kicking) return;
+  kicking = true;
+  void deliverWebhooks({ limit: 20 })
+    .catch(() => undefined)
+    .finally(() => {
+      kicking = false;
+    });
 }

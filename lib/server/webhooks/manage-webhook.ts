@@ -2,7 +2,8 @@ import "server-only";
 import { randomBytes } from "node:crypto";
 import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
-import { blockedHostReason } from "../../oci/ssrf";
+import { OciError } from "../../oci/digest";
+import { assertHostAllowed } from "../../oci/ssrf";
 import { seal } from "../../signing/sealed";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -24,8 +25,13 @@ export async function createWebhook({ actor, name, url, events }: { actor: Actor
   }
   if (u.protocol !== "https:" && u.protocol !== "http:") throw new AppError("INVALID_INPUT", "webhook URL must be http(s)", "url");
   if (u.username || u.password) throw new AppError("INVALID_INPUT", "put no credentials in the webhook URL; deliveries are signed instead", "url");
-  const blocked = blockedHostReason(u.hostname.replace(/^\[|\]$/g, ""));
-  if (blocked) throw new AppError("INVALID_INPUT", `webhook URL refused: ${blocked}`, "url");
+  try {
+    // Resolves the name: a hostname that points at a metadata or link-local address is refused too.
+    await assertHostAllowed(u.hostname.replace(/^\[|\]$/g, ""));
+  } catch (e) {
+    if (e instanceof OciError) throw new AppError("INVALID_INPUT", `webhook URL refused: ${e.message}`, "url");
+    throw e;
+  }
   const bad = events.filter((e) => !(WEBHOOK_EVENTS as readonly string[]).includes(e));
   if (bad.length) throw new AppError("INVALID_INPUT", `unknown events ${bad.join(", ")}; known: ${WEBHOOK_EVENTS.join(", ")}`, "events");
   const secret = randomBytes(32).toString("base64url");
