@@ -5,6 +5,7 @@ import { useState } from "react";
 import type { GateConfig, GateSeverity } from "@/lib/policy/gates";
 import { api } from "../api";
 
+// A copy of GATE_SEVERITIES: importing lib/policy/gates as a value would pull zod and node:crypto into the browser bundle.
 const SEVERITIES: GateSeverity[] = ["critical", "high", "medium", "low"];
 const input = "w-full rounded border border-slate-300 px-2 py-1.5 text-sm";
 

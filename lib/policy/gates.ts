@@ -53,8 +53,8 @@ export class GateConfigError extends Error {
 
 /** Parses stored or submitted gate configuration, listing every bad field. */
 export function parseGateConfig(input: unknown): GateConfig {
-  const r = gateConfigSchema.safeParse(input ?? {});
-  if (!r.success) throw new GateConfigError(r.error.issues.map((i) => `gates.${i.path.join(".")}: ${i.message}`).join("; "));
+  const r = gateConfigSchema.safeParse(input);
+  if (!r.success) throw new GateConfigError(r.error.issues.map((i) => `gates${i.path.length ? `.${i.path.join(".")}` : ""}: ${i.message}`).join("; "));
   return r.data;
 }
 
@@ -118,7 +118,6 @@ export interface GateResult {
   failingIds?: string[];
 }
 
-const SEV_ORDER: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
 const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") : `${ids.slice(0, max).join(", ")} and ${ids.length - max} more`);
 
@@ -234,4 +233,3 @@ export function blockingReasons(results: readonly GateResult[]): string[] {
   return results.filter((r) => !r.passed).map((r) => `${r.label}: ${r.detail}`);
 }
 
-export { SEV_ORDER };

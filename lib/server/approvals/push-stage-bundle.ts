@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, sha256Digest, type Digest } from "../../oci/digest";
 import { MT } from "../../oci/media-types";
@@ -23,7 +23,8 @@ export type PushStageBundleOutcome =
  * statement cosign v3 signs (DSSE, in-toto v1, predicate https://sigstore.dev/cosign/sign/v1), signed with the
  * approval's own key, attached to the image as an OCI referrer (with the referrers tag-schema fallback on registries
  * without the referrers API), then recorded. Pushed first, recorded after: a failure leaves no record claiming a
- * bundle the registry does not have, and a retry pushes the same content again. Idempotent per approval.
+ * bundle the registry does not have. Idempotent per approval once recorded (ECDSA signatures differ per signing, so
+ * two racing writers can leave two valid referrers; the first recorded one stands).
  */
 export async function pushStageBundle({ approvalId }: { approvalId: string }): Promise<PushStageBundleOutcome> {
   const a = await db.approval.findUnique({
@@ -76,23 +77,31 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
   const manifestDigest = pushed.descriptor.digest;
   const bundleDigest = sha256Digest(bundle.bytes);
 
-  await db.$transaction(async (tx) => {
-    await tx.stageBundle.create({
-      data: { approvalId: a.id, imageId: image.id, signingKeyId: a.signingKey.id, artifactDigest: manifestDigest, bundleDigest, mediaType: MT.sigstoreBundleV03, pushedVia: pushed.indexedBy },
+  try {
+    await db.$transaction(async (tx) => {
+      await tx.stageBundle.create({
+        data: { approvalId: a.id, imageId: image.id, signingKeyId: a.signingKey.id, artifactDigest: manifestDigest, bundleDigest, mediaType: MT.sigstoreBundleV03, pushedVia: pushed.indexedBy },
+      });
+      // Known right away as an accessory, so the chain shows it before the next sync.
+      await tx.artifact.createMany({
+        skipDuplicates: true,
+        data: [{ imageId: image.id, digest: manifestDigest, mediaType: MT.ociManifest, artifactType: MT.sigstoreBundleV03, kind: "sigstore-bundle", predicateType: COSIGN_SIGN_PREDICATE_TYPE, source: pushed.indexedBy, size: pushed.descriptor.size, annotations: pushed.descriptor.annotations ?? {} }],
+      });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "bundle.push",
+        targetDigest: digest,
+        target: `${registry.name}/${repository}`,
+        detail: { approvalId: a.id, stage: a.stage.name, key: a.signingKey.name, artifactDigest: manifestDigest, bundleDigest, via: pushed.indexedBy, ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}) },
+      });
     });
-    // Known right away as an accessory, so the chain shows it before the next sync.
-    await tx.artifact.createMany({
-      skipDuplicates: true,
-      data: [{ imageId: image.id, digest: manifestDigest, mediaType: MT.ociManifest, artifactType: MT.sigstoreBundleV03, kind: "sigstore-bundle", predicateType: COSIGN_SIGN_PREDICATE_TYPE, source: pushed.indexedBy, size: pushed.descriptor.size, annotations: pushed.descriptor.annotations ?? {} }],
-    });
-    await appendAuditEvent(tx, {
-      actor,
-      action: "bundle.push",
-      targetDigest: digest,
-      target: `${registry.name}/${repository}`,
-      detail: { approvalId: a.id, stage: a.stage.name, key: a.signingKey.name, artifactDigest: manifestDigest, bundleDigest, via: pushed.indexedBy, ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}) },
-    });
-  });
+  } catch (e) {
+    // Another replica (the approver's request and the scheduler's retry can meet here) recorded this approval's bundle
+    // first: ours is a second valid referrer for the same approval; the recorded one stands.
+    if (!(e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002")) throw e;
+    const won = await db.stageBundle.findUniqueOrThrow({ where: { approvalId } });
+    return { status: "pushed", artifactDigest: won.artifactDigest, bundleDigest: won.bundleDigest, pushedVia: won.pushedVia as "referrers-api" | "referrers-tag", existing: true };
+  }
 
   // Show it with its verdict now; a registry hiccup here only delays that to the next sync.
   try {

@@ -7,7 +7,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Creates a group or replaces its description and members (by email). Admins only; audited. */
-export async function upsertGroup({ actor, name, description = "", members }: { actor: Actor; name: string; description?: string; members?: string[] }) {
+export async function upsertGroup({ actor, name, description, members }: { actor: Actor; name: string; description?: string; members?: string[] }) {
   requireRole(actor, ["admin"], "managing groups");
   if (!NAME.test(name)) throw new AppError("INVALID_INPUT", "group name: 1-64 lowercase letters, digits, . _ -", "name");
   const emails = members ? [...new Set(members.map((m) => m.trim().toLowerCase()).filter(Boolean))] : undefined;
@@ -18,7 +18,8 @@ export async function upsertGroup({ actor, name, description = "", members }: { 
   }
   return db.$transaction(async (tx) => {
     const before = await tx.group.findUnique({ where: { name }, include: { members: { include: { user: { select: { email: true } } } } } });
-    const group = await tx.group.upsert({ where: { name }, create: { name, description }, update: { description } });
+    // Left out, description and members keep their values.
+    const group = await tx.group.upsert({ where: { name }, create: { name, description: description ?? "" }, update: description === undefined ? {} : { description } });
     if (emails) {
       await tx.groupMember.deleteMany({ where: { groupId: group.id, userId: { notIn: users.map((u) => u.id) } } });
       await tx.groupMember.createMany({ data: users.map((u) => ({ groupId: group.id, userId: u.id })), skipDuplicates: true });
@@ -27,9 +28,9 @@ export async function upsertGroup({ actor, name, description = "", members }: { 
       actor,
       action: before ? "group.update" : "group.create",
       target: name,
-      detail: { description, membersBefore: before?.members.map((m) => m.user.email) ?? [], members: emails ?? before?.members.map((m) => m.user.email) ?? [] },
+      detail: { description: group.description, membersBefore: before?.members.map((m) => m.user.email) ?? [], members: emails ?? before?.members.map((m) => m.user.email) ?? [] },
     });
-    return { id: group.id, name, description, members: emails ?? before?.members.map((m) => m.user.email) ?? [] };
+    return { id: group.id, name, description: group.description, members: emails ?? before?.members.map((m) => m.user.email) ?? [] };
   });
 }
 

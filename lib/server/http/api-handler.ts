@@ -8,6 +8,8 @@ import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { stageAuditEvent } from "../audit/stage-audit-event";
+import { readBodyCapped } from "./read-body";
+import { Prisma } from "../../db";
 
 type Ctx<P> = { params: Promise<P> };
 
@@ -60,7 +62,13 @@ export function apiHandler<P = Record<string, never>>(
       const out = await handler({ req, actor, params: await ctx.params });
       return out instanceof Response ? out : json(out, 200);
     } catch (e) {
-      const err = e instanceof OciError ? new AppError(e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "INVALID_REFERENCE" ? "INVALID_INPUT" : "REGISTRY_ERROR", e.message) : e;
+      const err =
+        e instanceof OciError
+          ? new AppError(e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "INVALID_REFERENCE" ? "INVALID_INPUT" : "REGISTRY_ERROR", e.message)
+          : isUniqueViolation(e)
+            ? // Two requests creating the same name at once: the loser of the race gets what the pre-check would have said.
+              new AppError("CONFLICT", `already exists (${uniqueFields(e)}); it was created by a concurrent request`)
+            : e;
       if (isAppError(err)) {
         if (err.code === "FORBIDDEN" && actor) {
           await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
@@ -81,12 +89,16 @@ export function created(body: unknown): Response {
   return json(body, 201);
 }
 
-/** Reads a JSON body and validates it; every problem is reported with its field. */
-export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T): Promise<z.infer<T>> {
+/**
+ * Reads a JSON body and validates it; every problem is reported with its field. With `optional`, an empty body (as
+ * `curl -X POST` sends) stands for `{}`.
+ */
+export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
   const ct = req.headers.get("content-type") ?? "";
-  if (!ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
-  const text = await req.text();
-  if (text.length > 1024 * 1024) throw new AppError("BAD_REQUEST", "body is larger than 1 MiB");
+  // Capped while streaming: a large body is refused before it is held in memory.
+  const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
+  const text = opts.optional && raw.trim() === "" ? "{}" : raw;
+  if (text === raw && !ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -99,4 +111,14 @@ export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T
     throw new AppError("INVALID_INPUT", issues.join("; "), String(r.error.issues[0]?.path[0] ?? "body"));
   }
   return r.data;
+}
+
+function isUniqueViolation(e: unknown): e is Prisma.PrismaClientKnownRequestError {
+  return e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002";
+}
+
+function uniqueFields(e: Prisma.PrismaClientKnownRequestError): string {
+  const t = (e.meta as { target?: unknown; driverAdapterError?: { cause?: { constraint?: { fields?: unknown } } } } | undefined) ?? {};
+  const fields = Array.isArray(t.target) ? t.target : t.driverAdapterError?.cause?.constraint?.fields;
+  return Array.isArray(fields) ? fields.join(", ") : "unique value";
 }

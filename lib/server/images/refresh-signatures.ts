@@ -14,9 +14,6 @@ import { verifyReferrerSignature } from "./verify-referrer-signature";
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
 export const MAX_SIGNATURE_BYTES = 1024 * 1024;
 
-/** Default cap on the signatures verified per digest (SIGNATURE_VERIFY_CAP overrides it). */
-export const MAX_SIGNATURE_LAYERS = 100;
-
 const SIGNATURE_KINDS = ["sigstore-bundle", "notation-signature"] as const;
 
 type Candidate =
@@ -47,20 +44,23 @@ export async function refreshSignatures(opts: {
   digest: Digest;
   /** Preloaded trust (a sync loads it once); loaded here when absent. */
   trust?: LoadedTrust;
-  /** @deprecated ignored: trust comes from the trust identities and stage keys (see loadTrust). */
-  trustedKeys?: unknown;
 }): Promise<RefreshSignaturesResult> {
   const { client, imageId, repository, digest } = opts;
   const trust = opts.trust ?? (await loadTrust());
   const cap = env().SIGNATURE_VERIFY_CAP;
 
   let layers: Descriptor[] = [];
+  let sigProblem: string | null = null;
   try {
     const m = await client.getManifest(repository, cosignTag(digest, "sig"));
     const parsed = parseManifest(m.bytes, m.mediaType);
     if (parsed.kind === "manifest") layers = parsed.manifest.layers;
+    else sigProblem = `${cosignTag(digest, "sig")} is an index, not a cosign signature manifest`;
   } catch (e) {
-    if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
+    // Only the registry going away stops the pass. A hostile or broken .sig manifest (bad JSON, too large) must not
+    // keep the referrer signatures, Imprimatur's own bundles among them, from being verified.
+    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    if (e.code !== "NOT_FOUND") sigProblem = `the cosign signature manifest ${cosignTag(digest, "sig")} could not be read: ${e.message.slice(0, 300)}`;
   }
   const [approvals, bundles, referrers] = await Promise.all([
     db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
@@ -110,10 +110,10 @@ export async function refreshSignatures(opts: {
         v: unreadable(format, CHECKS.signature, `could not be verified: ${e instanceof Error ? e.message.slice(0, 300) : "unknown error"}`),
       };
     }
-    const j: TrustJudgement = judgeTrust({ verification: row.v, repository, identities: trust.identities, trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null });
-    if (j.verdict === "verified") verified++;
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
+    const j: TrustJudgement = judgeTrust({ verification: row.v, repository, identities: trust.identities, trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null });
+    if (j.verdict === "verified") verified++;
     const fingerprint = j.signer?.kind === "key" ? j.signer.fingerprint : j.signer?.kind === "certificate" ? j.signer.leaf.fingerprint : null;
     const data = {
       position: c.position,
@@ -146,7 +146,7 @@ export async function refreshSignatures(opts: {
     });
   }
   await db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } });
-  const detail = notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null;
+  const detail = [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") || null;
   await db.signatureRun.upsert({
     where: { imageId },
     create: { imageId, found: ordered.length, tried: tried.length, notTried, cap, detail },

@@ -1,7 +1,9 @@
 import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
-import { evaluateGates, parseGateConfig, type GateResult } from "../../policy/gates";
+import { isUuid } from "../../uuid";
+import { evaluateGates, type GateResult } from "../../policy/gates";
+import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
@@ -40,6 +42,7 @@ export function requestStateLabel(status: string, approvalStatus: string | null 
  * recorded at the decision), the waivers it relied on, the resulting signature, and what the viewer may do.
  */
 export async function getRequest({ actor, requestId }: { actor: Actor; requestId: string }) {
+  if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
   const r = await db.promotionRequest.findUnique({ where: { id: requestId }, include });
   if (!r) throw new AppError("NOT_FOUND", "no such promotion request");
   const groups = r.stage.reviewerGroups.map((g) => g.group.name);
@@ -47,7 +50,7 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
-    gates = evaluateGates(parseGateConfig(r.stage.gates), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId }));
+    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId }));
     gatesJudgedAt = new Date().toISOString();
   } else {
     gates = (r.gateResults as unknown as GateResult[] | null) ?? [];

@@ -1,6 +1,7 @@
 import "server-only";
 import { db } from "../../db";
-import { blockingReasons, evaluateGates, parseGateConfig } from "../../policy/gates";
+import { blockingReasons, evaluateGates } from "../../policy/gates";
+import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { stageStatuses } from "../images/stage-status";
 import { gatherGateFacts } from "./gather-gate-facts";
@@ -76,7 +77,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
         blockers.push(approvalsSummary(next.requiredApprovals, next.reviewerGroups.map((g) => g.group.name), approvers));
       }
       if (!req || req.status === "open" || req.status === "rejected" || req.status === "withdrawn") {
-        const gates = evaluateGates(parseGateConfig(next.gates), await gatherGateFacts(db, { imageId: img.id, stageId: next.id }));
+        const gates = evaluateGates(stageGates(next), await gatherGateFacts(db, { imageId: img.id, stageId: next.id }));
         blockers.push(...blockingReasons(gates));
       }
     }

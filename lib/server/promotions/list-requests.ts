@@ -20,8 +20,13 @@ export interface ListRequestsOptions {
 export async function listRequests({ actor, view, status, limit = 200 }: ListRequestsOptions) {
   const me = actor.kind === "user" ? actor.id : null;
   let where: Prisma.PromotionRequestWhereInput = status ? { status } : {};
-  if (view === "mine") where = { ...where, requesterId: me ?? "00000000-0000-0000-0000-000000000000" };
+  if (view === "mine") {
+    if (!me) return [];
+    where = { ...where, requesterId: me };
+  }
   if (view === "inbox") {
+    // The inbox holds open requests only.
+    if (status && status !== "open") return [];
     if (!me || actor.kind !== "user" || (actor.role !== "reviewer" && actor.role !== "admin")) return [];
     const groupIds = (await db.groupMember.findMany({ where: { userId: me }, select: { groupId: true } })).map((g) => g.groupId);
     where = {

@@ -135,6 +135,12 @@ describe("four eyes and groups", () => {
     expect(denied.length).toBeGreaterThanOrEqual(4);
 
     await expect(withdrawRequest({ actor: bob, requestId: req.id, reason: "not mine" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    // The build's CI identity cannot waive its gates either, even as a member of the waiver group.
+    await upsertGroup({ actor: system, name: "security-leads", description: "May grant waivers", members: ["carol@example.com", "bob@example.com"] });
+    await expect(grantWaiver({ actor: bob, registry: "default", stage: "test", gate: "sbom", repository: "wf/eyes", digest, reason: "my own build", expiresAt: new Date(Date.now() + 86_400_000) })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("provenance") });
+    await upsertGroup({ actor: system, name: "security-leads", members: ["carol@example.com"] });
+    // Updating members alone keeps the description.
+    expect((await db.group.findUniqueOrThrow({ where: { name: "security-leads" } })).description).toBe("May grant waivers");
     const rejected = await reviewRequest({ actor: carol, requestId: req.id, decision: "reject", comment: "missing changelog" });
     await expect(withdrawRequest({ actor: alice, requestId: req.id, reason: "too late" })).rejects.toMatchObject({ code: "CONFLICT" });
     // A rejected request can be asked for again, and the new one withdrawn by its requester.

@@ -2,9 +2,11 @@ import "server-only";
 import { randomUUID } from "node:crypto";
 import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
+import { isUuid } from "../../uuid";
 import { sha256Digest } from "../../oci/digest";
 import { pullReference } from "../../oci/reference";
-import { evaluateGates, parseGateConfig, GateConfigError, type GateResult } from "../../policy/gates";
+import { evaluateGates } from "../../policy/gates";
+import { stageGates } from "../stages/stage-gates";
 import { buildSimpleSigningPayload } from "../../signing/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -69,6 +71,7 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
     if (text.length < MIN_BREAK_GLASS_REASON) throw new AppError("INVALID_INPUT", `a break-glass approval needs a reason of at least ${MIN_BREAK_GLASS_REASON} characters`, "comment");
   }
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "reviews are made by a user (session or API token), not by the CLI or the system");
+  if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
 
   let outcome: ReviewOutcome;
   try {
@@ -108,13 +111,7 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
           return { requestId, reviewId: review.id, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
         }
 
-        let gates: GateResult[];
-        try {
-          gates = evaluateGates(parseGateConfig(request.stage.gates), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now }));
-        } catch (e) {
-          if (e instanceof GateConfigError) throw new AppError("POLICY_VIOLATION", `stage ${request.stage.name} has invalid gate configuration: ${e.message}`);
-          throw e;
-        }
+        const gates = evaluateGates(stageGates(request.stage), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now }));
         const failing = gates.filter((g) => !g.passed);
         if (failing.length > 0 && !breakGlass) {
           throw new AppError("POLICY_VIOLATION", `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`);

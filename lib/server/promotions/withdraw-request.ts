@@ -1,12 +1,14 @@
 import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
+import { isUuid } from "../../uuid";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 
 /** The requester (or an admin) withdraws an open request. Its reviews stay on record. */
 export async function withdrawRequest({ actor, requestId, reason }: { actor: Actor; requestId: string; reason: string }) {
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "requests are withdrawn by a user");
+  if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
   return db.$transaction(async (tx) => {
     const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
     if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");

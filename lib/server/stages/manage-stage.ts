@@ -2,6 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import { GateConfigError, parseGateConfig, type GateConfig } from "../../policy/gates";
+import { stageGates } from "./stage-gates";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { createSigningKey } from "../keys/create-signing-key";
@@ -95,7 +96,7 @@ export async function getStage({ name }: { name: string }) {
     requiredApprovals: s.requiredApprovals,
     reviewerGroups: s.reviewerGroups.map((g) => g.group.name),
     waiverGroup: s.waiverGroup?.name ?? null,
-    gates: parseGateConfig(s.gates),
+    gates: stageGates(s),
     keyBackend: s.keyBackend,
     emitBundle: s.emitBundle,
     key: s.keys[0] ?? null,

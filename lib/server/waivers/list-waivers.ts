@@ -3,11 +3,11 @@ import { db } from "../../db";
 import type { Actor } from "../actor";
 
 /** Every waiver, newest first, with whether it still counts, which approvals relied on it, and whether the viewer may revoke it. */
-export async function listWaivers({ actor, stage, includeExpired = true }: { actor: Actor; stage?: string; includeExpired?: boolean }) {
+export async function listWaivers({ actor, stage }: { actor: Actor; stage?: string }) {
   const now = new Date();
   const myGroups = actor.kind === "user" ? new Set((await db.groupMember.findMany({ where: { userId: actor.id }, select: { groupId: true } })).map((g) => g.groupId)) : new Set<string>();
   const rows = await db.waiver.findMany({
-    where: { ...(stage ? { stage: { name: stage } } : {}), ...(includeExpired ? {} : { revokedAt: null, expiresAt: { gt: now } }) },
+    where: stage ? { stage: { name: stage } } : {},
     orderBy: { createdAt: "desc" },
     take: 500,
     include: { stage: { select: { name: true, waiverGroupId: true } }, grantedBy: { select: { name: true } }, repository: { select: { name: true, registry: { select: { name: true } } } } },

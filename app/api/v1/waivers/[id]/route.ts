@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { AppError } from "@/lib/errors";
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
 import { revokeWaiver } from "@/lib/server/waivers/revoke-waiver";
 
@@ -9,7 +8,6 @@ const body = z.object({ reason: z.string().trim().min(3).max(2000) }).strict();
 
 /** DELETE /api/v1/waivers/{id} with {reason}: revoke a waiver before it expires. */
 export const DELETE = apiHandler<{ id: string }>(async ({ req, actor, params }) => {
-  if (!z.uuid().safeParse(params.id).success) throw new AppError("NOT_FOUND", "no such waiver");
   const b = await parseBody(req, body);
   return revokeWaiver({ actor, waiverId: params.id, reason: b.reason });
 });

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { AppError } from "@/lib/errors";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { getRequest } from "@/lib/server/promotions/get-request";
 import { reviewRequest } from "@/lib/server/promotions/review-request";
@@ -20,7 +19,6 @@ const body = z
  */
 export const POST = apiHandler<{ id: string }>(
   async ({ req, actor, params }) => {
-    if (!z.uuid().safeParse(params.id).success) throw new AppError("NOT_FOUND", "no such promotion request");
     const b = await parseBody(req, body);
     const outcome = await reviewRequest({ actor, requestId: params.id, decision: b.decision, comment: b.comment, breakGlass: b.breakGlass });
     const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { AppError } from "@/lib/errors";
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
 import { withdrawRequest } from "@/lib/server/promotions/withdraw-request";
 
@@ -9,7 +8,6 @@ const body = z.object({ reason: z.string().trim().max(2000).default("") }).stric
 
 /** POST /api/v1/requests/{id}/withdraw: the requester (or an admin) withdraws an open request. */
 export const POST = apiHandler<{ id: string }>(async ({ req, actor, params }) => {
-  if (!z.uuid().safeParse(params.id).success) throw new AppError("NOT_FOUND", "no such promotion request");
   const b = await parseBody(req, body);
   return withdrawRequest({ actor, requestId: params.id, reason: b.reason });
 });

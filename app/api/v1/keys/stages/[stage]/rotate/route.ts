@@ -8,7 +8,7 @@ const body = z.object({ name: z.string().max(64).optional(), backend: z.enum(["s
 
 export const POST = apiHandler<{ stage: string }>(
   async ({ req, actor, params }) => {
-    const input = req.headers.get("content-length") === "0" ? {} : await parseBody(req, body);
+    const input = await parseBody(req, body, { optional: true });
     const { key, retired } = await rotateStageKey({ actor, stage: params.stage, ...input });
     return created({ key: { name: key.name, fingerprint: key.fingerprint, backend: key.backend, publicKeyPem: key.publicKeyPem, notBefore: key.notBefore.toISOString() }, retired: retired.map((k) => k.name) });
   },
