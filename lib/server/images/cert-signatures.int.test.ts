@@ -98,5 +98,8 @@ describe("certificate-based cosign signatures in the registry", () => {
     const [other] = await rows();
     expect(other!.verdict).toBe("unverified");
     expect((other!.checks as { check: string; passed: boolean | null }[]).find((c) => c.passed === false)?.check).toBe(CHECKS.identity);
+
+    // Field rules hold on update too: an OIDC issuer is matched only together with a SAN.
+    await expect(updateTrustIdentity({ actor: system, name: "corp-ci", input: { san: null } })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "san" });
   });
 });

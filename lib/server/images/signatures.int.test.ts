@@ -71,6 +71,9 @@ beforeAll(async () => {
   await createRegistry({ actor: admin, input: { name: "sig", url: reg.url } });
   await pushOciLayout(client, REPO, join(FIXTURE, "oci-layout"));
   await createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["publisher/*"], publicKeyPem: ci.publicKeyPem } });
+  // Re-adding the same key under the same name is a no-op; with another scope it is a conflict, not a silent drop.
+  expect((await createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["publisher/*"], publicKeyPem: ci.publicKeyPem } })).created).toBe(false);
+  await expect(createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["**"], publicKeyPem: ci.publicKeyPem } })).rejects.toMatchObject({ code: "CONFLICT" });
 });
 
 afterAll(async () => {

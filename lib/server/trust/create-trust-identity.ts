@@ -140,7 +140,9 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });
     if (existing) {
       // Re-adding the same key under the same name (the seed, a re-run script) is a no-op.
-      if (existing.kind === "key" && input.kind === "key" && existing.fingerprint === data.fingerprint) return { identity: existing, created: false };
+      // Only when nothing else differs: a changed role or scope under the same name must not be dropped in silence.
+      const same = existing.role === input.role && existing.scope.join(",") === input.scope.join(",");
+      if (existing.kind === "key" && input.kind === "key" && existing.fingerprint === data.fingerprint && same) return { identity: existing, created: false };
       throw new AppError("CONFLICT", `a trust identity named ${input.name} exists`, "name");
     }
     const identity = await tx.trustIdentity.create({ data });

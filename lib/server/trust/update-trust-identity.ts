@@ -26,7 +26,12 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
     const validFrom = input.validFrom === undefined ? cur.validFrom : input.validFrom;
     const validUntil = input.validUntil === undefined ? cur.validUntil : input.validUntil;
     if (validFrom && validUntil && validFrom >= validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
-    if (cur.kind === "key" && (input.subject || input.san || input.oidcIssuer)) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
+    // The same field rules as on create, judged on the identity as it would be after the change.
+    const merged = { subject: input.subject === undefined ? cur.subject : input.subject, san: input.san === undefined ? cur.san : input.san, oidcIssuer: input.oidcIssuer === undefined ? cur.oidcIssuer : input.oidcIssuer };
+    if ((cur.kind === "key" || cur.kind === "tsa") && (merged.subject || merged.san || merged.oidcIssuer)) {
+      throw new AppError("INVALID_INPUT", `subject, san and oidcIssuer identify certificate signers; they do not apply to a ${cur.kind} identity`, "subject");
+    }
+    if (merged.oidcIssuer && !merged.san) throw new AppError("INVALID_INPUT", "oidcIssuer is matched together with san", "san");
     if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
     const { thresholds, ...rest } = input;
     const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
