@@ -35,6 +35,23 @@ const schema = z.object({
   PKCS11_MODULE: z.string().min(1).optional(),
   PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
   PKCS11_PIN: z.string().min(1).optional(),
+  /** OpenID Connect sign-in (provider id `oidc`): the issuer URL (discovery at <issuer>/.well-known/openid-configuration). */
+  OIDC_ISSUER: z.url().optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Space-separated scopes requested; `openid` is always included. */
+  OIDC_SCOPES: z.string().default("openid email profile groups"),
+  /** The ID token / userinfo claim that lists the user's groups. */
+  OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_:./-]{1,128}$/).default("groups"),
+  /** Shown on the sign-in button: "Sign in with <name>". */
+  OIDC_DISPLAY_NAME: z.string().min(1).max(64).default("SSO"),
+  /** Provider groups to roles, e.g. `security=reviewer,imprimatur-admins=admin`; the highest role wins; no match, no access. */
+  OIDC_ROLE_MAP: z.string().default(""),
+  /** `0`: no password sign-in except for admins (a break-glass admin made with the CLI signs in at /signin?password=1). */
+  IMPRIMATUR_PASSWORD_LOGIN: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
+  /** API tokens: lifetime when none is asked for, and the longest allowed (days). */
+  IMPRIMATUR_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  IMPRIMATUR_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -6,7 +6,16 @@ export const ROLES: readonly Role[] = ["admin", "reviewer", "developer", "manage
 
 /** Who is acting. Users come with the role read from the database on this request. */
 export type Actor =
-  | { kind: "user"; id: string; email: string; name: string; role: Role; via: "session" | "token" | "certificate" }
+  | {
+      kind: "user";
+      id: string;
+      email: string;
+      name: string;
+      role: Role;
+      via: "session" | "token" | "certificate";
+      /** Only for `via: "token"`: what the token may do, on top of the role (see lib/server/auth/token-scope.ts). */
+      scopes?: readonly string[];
+    }
   | { kind: "cli"; label: string }
   | { kind: "system"; label: string };
 

@@ -29,8 +29,8 @@ export async function actorForUserId(id: string, via: "session" | "token"): Prom
 export async function actorForToken(token: string): Promise<Actor | null> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
   // Token and user in one round-trip: pipelines and admission webhooks call with a token on every request.
-  const [row] = await db.$queryRaw<{ id: string; last_used_at: Date | null; user_id: string; email: string; name: string; role: string }[]>`
-    SELECT t.id, t.last_used_at, u.id AS user_id, u.email, u.name, u.role::text AS role
+  const [row] = await db.$queryRaw<{ id: string; last_used_at: Date | null; scopes: string[]; user_id: string; email: string; name: string; role: string }[]>`
+    SELECT t.id, t.last_used_at, t.scopes, u.id AS user_id, u.email, u.name, u.role::text AS role
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = ${hashToken(token)} AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND NOT u.disabled`;
   if (!row) return null;
@@ -38,5 +38,5 @@ export async function actorForToken(token: string): Promise<Actor | null> {
   if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
     await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
   }
-  return { kind: "user", id: row.user_id, email: row.email, name: row.name, role: row.role as Role, via: "token" };
+  return { kind: "user", id: row.user_id, email: row.email, name: row.name, role: row.role as Role, via: "token", scopes: row.scopes ?? [] };
 }

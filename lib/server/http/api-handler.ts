@@ -7,6 +7,7 @@ import { OciError } from "../../oci/digest";
 import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
+import { requireTokenScope, type Scope } from "../auth/token-scope";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
 import { Prisma } from "../../db";
@@ -30,6 +31,8 @@ export function apiHandler<P = Record<string, never>>(
     what?: string;
     /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
     allowClientCert?: boolean;
+    /** The token scope (any of several) this route needs; default by method and path, see lib/server/auth/token-scope.ts. */
+    scope?: Scope | readonly Scope[];
   } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
@@ -58,6 +61,7 @@ export function apiHandler<P = Record<string, never>>(
           return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
         }
       }
+      requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
       const out = await handler({ req, actor, params: await ctx.params });
       return out instanceof Response ? out : json(out, 200);

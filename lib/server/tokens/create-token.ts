@@ -1,37 +1,60 @@
 import "server-only";
 import { db } from "../../db";
+import { env } from "../../env";
 import { AppError } from "../../errors";
-import { requireRole, type Actor } from "../actor";
+import { type Actor, type Role } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { parseScopes, ROLE_SCOPES } from "../auth/token-scope";
 import { newToken } from "./token-format";
 
 export interface CreateTokenOptions {
   actor: Actor;
+  /** Whose token. Admins may make tokens for anyone; other users only for themselves. */
   email: string;
   name?: string;
-  /** e.g. "30d", "12h", "90m"; omitted means no expiry. */
+  /**
+   * What the token may do: "read,evidence" or a list; "all" = everything the user's role allows. Capped by the role
+   * (asking for more is refused). Omitted: every scope the role allows (the CLI's historical behaviour).
+   */
+  scopes?: string | readonly string[];
+  /** e.g. "30d", "12h", "90m"; omitted means IMPRIMATUR_TOKEN_DEFAULT_DAYS; longer than IMPRIMATUR_TOKEN_MAX_DAYS is refused. */
   expires?: string;
 }
 
 export function parseDuration(s: string): number {
   const m = /^(\d{1,6})([mhdw])$/.exec(s.trim());
-  if (!m) throw new AppError("INVALID_INPUT", `expires must look like 30d, 12h, 90m or 2w; got ${JSON.stringify(s)}`, "expires");
+  if (!m) throw new AppError("INVALID_INPUT", `expires must look like 30d, 12h, 90m or 2w; got ${JSON.stringify(s.slice(0, 40))}`, "expires");
   const n = Number(m[1]);
   const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as "m" | "h" | "d" | "w"];
+  if (n === 0) throw new AppError("INVALID_INPUT", "expires must be longer than zero", "expires");
   return n * unit;
 }
 
 /** Returns the token once; only its SHA-256 is stored. */
-export async function createToken({ actor, email, name, expires }: CreateTokenOptions) {
-  requireRole(actor, ["admin"], "creating API tokens");
-  const user = await db.user.findUnique({ where: { email: email.trim().toLowerCase() } });
-  if (!user) throw new AppError("NOT_FOUND", `no user ${email}`, "email");
-  const expiresAt = expires ? new Date(Date.now() + parseDuration(expires)) : null;
+export async function createToken({ actor, email, name, scopes, expires }: CreateTokenOptions) {
+  const normalized = email.trim().toLowerCase();
+  if (actor.kind === "user" && actor.role !== "admin" && actor.email !== normalized) {
+    throw new AppError("FORBIDDEN", "only admins make API tokens for other users");
+  }
+  if (name !== undefined && (name.length > 100 || /[\u0000-\u001f\u007f]/.test(name))) {
+    throw new AppError("INVALID_INPUT", "name: at most 100 characters, no control characters", "name");
+  }
+  const user = await db.user.findUnique({ where: { email: normalized }, omit: { passwordHash: true } });
+  if (!user) throw new AppError("NOT_FOUND", `no user ${normalized}`, "email");
+  if (user.disabled) throw new AppError("CONFLICT", `user ${normalized} is disabled`, "email");
+  const role = user.role as Role;
+  const granted = scopes === undefined ? [...ROLE_SCOPES[role]] : parseScopes(scopes, role);
+  const e = env();
+  const lifetime = expires ? parseDuration(expires) : e.IMPRIMATUR_TOKEN_DEFAULT_DAYS * 86_400_000;
+  if (lifetime > e.IMPRIMATUR_TOKEN_MAX_DAYS * 86_400_000) {
+    throw new AppError("INVALID_INPUT", `expires: at most ${e.IMPRIMATUR_TOKEN_MAX_DAYS}d (IMPRIMATUR_TOKEN_MAX_DAYS)`, "expires");
+  }
+  const expiresAt = new Date(Date.now() + lifetime);
   const t = newToken();
   const row = await db.$transaction(async (tx) => {
-    const row = await tx.apiToken.create({ data: { userId: user.id, name: name ?? "cli", tokenHash: t.hash, prefix: t.prefix, expiresAt } });
-    await appendAuditEvent(tx, { actor, action: "token.create", target: user.email, detail: { tokenId: row.id, prefix: t.prefix, expiresAt: expiresAt?.toISOString() ?? null } });
+    const row = await tx.apiToken.create({ data: { userId: user.id, name: name ?? "cli", tokenHash: t.hash, prefix: t.prefix, expiresAt, scopes: granted } });
+    await appendAuditEvent(tx, { actor, action: "token.create", target: user.email, detail: { tokenId: row.id, prefix: t.prefix, name: row.name, scopes: granted, expiresAt: expiresAt.toISOString() } });
     return row;
   });
-  return { id: row.id, token: t.token, prefix: t.prefix, email: user.email, expiresAt };
+  return { id: row.id, token: t.token, prefix: t.prefix, email: user.email, name: row.name, scopes: granted, expiresAt };
 }

@@ -1,14 +1,15 @@
 import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
-import { requireRole, type Actor } from "../actor";
+import { type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 
-/** Revokes by id or by the printed prefix. */
+/** Revokes by id or by the printed prefix. Admins revoke any token; other users only their own (others look absent). */
 export async function revokeToken({ actor, idOrPrefix }: { actor: Actor; idOrPrefix: string }) {
-  requireRole(actor, ["admin"], "revoking API tokens");
-  const isUuid = /^[0-9a-f-]{36}$/i.test(idOrPrefix);
-  const matches = await db.apiToken.findMany({ where: isUuid ? { id: idOrPrefix } : { prefix: idOrPrefix }, omit: { tokenHash: true } });
+  if (idOrPrefix.length > 64) throw new AppError("INVALID_INPUT", "token id or prefix is too long", "id");
+  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrPrefix);
+  const own = actor.kind === "user" && actor.role !== "admin" ? { userId: actor.id } : {};
+  const matches = await db.apiToken.findMany({ where: { ...(isUuid ? { id: idOrPrefix } : { prefix: idOrPrefix }), ...own }, omit: { tokenHash: true } });
   if (matches.length === 0) throw new AppError("NOT_FOUND", `no token ${idOrPrefix}`);
   if (matches.length > 1) throw new AppError("INVALID_INPUT", `prefix ${idOrPrefix} matches ${matches.length} tokens; use the id`);
   const t = matches[0]!;
