@@ -18,6 +18,7 @@ import { listTokens } from "../lib/server/tokens/list-tokens";
 import { revokeToken } from "../lib/server/tokens/revoke-token";
 import { createUser } from "../lib/server/users/create-user";
 import { listUsers } from "../lib/server/users/list-users";
+import { updateUser } from "../lib/server/users/update-user";
 import { registerClientCert, revokeClientCert } from "../lib/server/users/register-client-cert";
 import { upsertGroup } from "../lib/server/groups/manage-group";
 import { upsertStage } from "../lib/server/stages/manage-stage";
@@ -28,7 +29,12 @@ const USAGE = `usage: imprimatur <command>
   seed                                      seed demo users, stages, keys and images (idempotent)
   user add --email E --role R [--name N] [--password P]   (password from IMPRIMATUR_PASSWORD or stdin otherwise)
   user list
-  token create --email E [--expires 30d] [--name N]       prints the token as the last line
+  user disable --email E | user enable --email E        disabling ends the user's sessions and revokes their tokens
+  user role --email E --role R
+  user password --email E [--password P]                (password from IMPRIMATUR_PASSWORD or stdin otherwise)
+  token create --email E [--scopes read,evidence,request,review,admission,admin|all] [--expires 30d] [--name N]
+                                            prints the token as the last line (default: every scope the role allows,
+                                            IMPRIMATUR_TOKEN_DEFAULT_DAYS; at most IMPRIMATUR_TOKEN_MAX_DAYS)
   token list
   token revoke <id|prefix>
   trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage] [--scope 'library/*,apps/**']
@@ -79,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       name: { type: "string" },
       password: { type: "string" },
       expires: { type: "string" },
+      scopes: { type: "string" },
       "pem-file": { type: "string" },
       stage: { type: "string" },
       registry: { type: "string" },
@@ -130,17 +137,39 @@ async function main(argv: string[]): Promise<number> {
       for (const u of await listUsers({ actor })) console.log(`${u.email}\t${u.role}\t${u.name}${u.disabled ? "\tdisabled" : ""}`);
       return 0;
     }
+    case "user disable":
+    case "user enable": {
+      if (!values.email) fail(`${command} needs --email`);
+      const { user, revokedTokens } = await updateUser({ actor, email: values.email, disabled: command === "user disable" });
+      console.log(`${user.email} ${user.disabled ? `disabled; sessions end at their next request; ${revokedTokens} token(s) revoked` : "enabled"}`);
+      return 0;
+    }
+    case "user role": {
+      if (!values.email || !values.role) fail("user role needs --email and --role");
+      if (!ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(", ")}`);
+      const { user } = await updateUser({ actor, email: values.email, role: values.role as Role });
+      console.log(`${user.email} is now ${user.role}`);
+      return 0;
+    }
+    case "user password": {
+      if (!values.email) fail("user password needs --email");
+      const password = values.password ?? process.env.IMPRIMATUR_PASSWORD ?? (await readStdin());
+      if (!password) fail("give the password with --password, IMPRIMATUR_PASSWORD or on stdin");
+      const { user } = await updateUser({ actor, email: values.email, password });
+      console.log(`password of ${user.email} changed`);
+      return 0;
+    }
     case "token create": {
       if (!values.email) fail("token create needs --email");
-      const t = await createToken({ actor, email: values.email, name: values.name, expires: values.expires });
-      console.log(`token for ${t.email} (id ${t.id}, ${t.expiresAt ? `expires ${t.expiresAt.toISOString()}` : "no expiry"}); it is shown once:`);
+      const t = await createToken({ actor, email: values.email, name: values.name, scopes: values.scopes, expires: values.expires });
+      console.log(`token for ${t.email} (id ${t.id}, scopes ${t.scopes.join(",")}, expires ${t.expiresAt.toISOString()}); it is shown once:`);
       console.log(t.token);
       return 0;
     }
     case "token list": {
       for (const t of await listTokens({ actor })) {
         const state = t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= new Date() ? "expired" : "active";
-        console.log(`${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`);
+        console.log(`${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${t.scopes.join(",")}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`);
       }
       return 0;
     }

@@ -1,0 +1,75 @@
+import "server-only";
+import { z } from "zod";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { hashPassword } from "../../password";
+import { requireRole, ROLES, type Actor, type Role } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+
+export interface UpdateUserOptions {
+  actor: Actor;
+  email: string;
+  role?: Role;
+  /** true ends the user's sessions (re-checked on every request) and revokes their API tokens in the same transaction. */
+  disabled?: boolean;
+  password?: string;
+}
+
+export const updateUserInput = z
+  .object({
+    role: z.enum(ROLES as [Role, ...Role[]]).optional(),
+    disabled: z.boolean().optional(),
+    password: z.string().min(8, "password must be at least 8 characters").max(1024).optional(),
+  })
+  .strict();
+
+/**
+ * Changes a user's role, disabled flag or password; each change is one audit event in the same transaction. Users are
+ * never deleted (audit events name them); disabling is the way out. The last enabled admin cannot be demoted or
+ * disabled, so the installation is never left without one.
+ */
+export async function updateUser({ actor, email, ...change }: UpdateUserOptions) {
+  requireRole(actor, ["admin"], "managing users");
+  const r = updateUserInput.safeParse(change);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new AppError("INVALID_INPUT", `${i.path.join(".") || "body"}: ${i.message}`, String(i.path[0] ?? "body"));
+  }
+  const { role, disabled, password } = r.data;
+  if (role === undefined && disabled === undefined && password === undefined) {
+    throw new AppError("INVALID_INPUT", "name at least one of role, disabled, password", "body");
+  }
+  const normalized = email.trim().toLowerCase();
+  if (actor.kind === "user" && actor.email === normalized && disabled === true) {
+    throw new AppError("CONFLICT", "you cannot disable yourself", "disabled");
+  }
+  const passwordHash = password === undefined ? undefined : await hashPassword(password);
+  return db.$transaction(async (tx) => {
+    // Serializes admin-count checks across replicas, so two concurrent demotions cannot remove the last two admins.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${0x05e7a5}::int, 0)`;
+    const user = await tx.user.findUnique({ where: { email: normalized }, omit: { passwordHash: true } });
+    if (!user) throw new AppError("NOT_FOUND", `no user ${normalized}`, "email");
+    const losesAdmin = user.role === "admin" && !user.disabled && ((role !== undefined && role !== "admin") || disabled === true);
+    if (losesAdmin) {
+      const admins = await tx.user.count({ where: { role: "admin", disabled: false } });
+      if (admins <= 1) throw new AppError("CONFLICT", `${normalized} is the last enabled admin; make another admin first`, role !== undefined ? "role" : "disabled");
+    }
+    const updated = await tx.user.update({
+      where: { id: user.id },
+      data: { ...(role !== undefined ? { role } : {}), ...(disabled !== undefined ? { disabled } : {}), ...(passwordHash ? { passwordHash } : {}) },
+      omit: { passwordHash: true },
+    });
+    if (role !== undefined && role !== user.role) {
+      await appendAuditEvent(tx, { actor, action: "user.role", target: normalized, detail: { from: user.role, to: role } });
+    }
+    let revokedTokens = 0;
+    if (disabled === true && !user.disabled) {
+      revokedTokens = (await tx.apiToken.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } })).count;
+      await appendAuditEvent(tx, { actor, action: "user.disable", target: normalized, detail: { revokedTokens } });
+    } else if (disabled === false && user.disabled) {
+      await appendAuditEvent(tx, { actor, action: "user.enable", target: normalized });
+    }
+    if (passwordHash) await appendAuditEvent(tx, { actor, action: "user.password", target: normalized });
+    return { user: updated, revokedTokens };
+  });
+}
