@@ -16,7 +16,7 @@ test("a wrong password shows an error and is audited as a failed sign-in", async
   await page.goto(`${base()}/signin`);
   await page.getByLabel("Email").fill("alice@example.com");
   await page.getByLabel("Password").fill("not-her-password");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByText("Wrong email or password.")).toBeVisible();
   const rows = await query(`SELECT outcome FROM audit_events WHERE action = 'auth.signin' AND actor_label = 'alice@example.com' AND outcome = 'failure'`);
   expect(rows.length).toBeGreaterThan(0);

@@ -10,7 +10,7 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.goto(`${base()}/signin`);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("whoami")).toHaveText(email);
 }
 

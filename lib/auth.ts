@@ -4,13 +4,16 @@ import { getServerSession } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import type { Actor } from "./server/actor";
 import { actorForUserId, authenticatePassword } from "./server/auth/authenticate";
+import { authLogger, identitySignIn, oidcProviders } from "./server/auth/oidc";
 
 // Sessions are signed, encrypted JWT cookies (next-auth "jwt" strategy): no server-side session store, so
 // any number of replicas can serve any request. The JWT carries only the user id; the role is re-read
 // from Postgres on every request (see getActor), so a demotion takes effect at once.
 export const authOptions: NextAuthOptions = {
   session: { strategy: "jwt", maxAge: 12 * 60 * 60 },
-  pages: { signIn: "/signin" },
+  // Errors (a refused OpenID Connect sign-in, a provider that is down) land on the sign-in page as ?error=<code>.
+  pages: { signIn: "/signin", error: "/signin" },
+  logger: authLogger,
   providers: [
     CredentialsProvider({
       name: "Email and password",
@@ -24,8 +27,10 @@ export const authOptions: NextAuthOptions = {
         return user ? { id: user.id } : null;
       },
     }),
+    ...oidcProviders(),
   ],
   callbacks: {
+    signIn: identitySignIn,
     async jwt({ token, user }) {
       if (user) token.sub = user.id;
       return token;

@@ -2,10 +2,32 @@
 import { signIn } from "next-auth/react";
 import { useState } from "react";
 
-export function SignInForm({ callbackUrl }: { callbackUrl: string }) {
+export function SignInForm({ callbackUrl, oidcName = null, showPassword = true }: { callbackUrl: string; oidcName?: string | null; showPassword?: boolean }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const sso = oidcName ? (
+    <button
+      type="button"
+      disabled={busy}
+      onClick={() => {
+        setBusy(true);
+        // next-auth posts its CSRF token and redirects to the provider (state, nonce and PKCE are set as cookies).
+        void signIn("oidc", { callbackUrl });
+      }}
+      className="w-full rounded bg-indigo-700 px-3 py-2 font-medium text-white hover:bg-indigo-600 disabled:opacity-60"
+    >
+      Sign in with {oidcName}
+    </button>
+  ) : null;
+  if (!showPassword) return sso;
   return (
+    <>
+    {sso && (
+      <div className="mb-4 space-y-4">
+        {sso}
+        <p className="text-center text-xs text-slate-500">or with a password</p>
+      </div>
+    )}
     <form
       className="space-y-4"
       onSubmit={async (e) => {
@@ -36,5 +58,6 @@ export function SignInForm({ callbackUrl }: { callbackUrl: string }) {
         {busy ? "Signing in…" : "Sign in"}
       </button>
     </form>
+    </>
   );
 }

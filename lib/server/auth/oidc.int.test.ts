@@ -1,0 +1,256 @@
+// OpenID Connect sign-in end to end without a browser: next-auth's own handler (the code /api/auth/* runs) against a
+// real oidc-provider on loopback, whose development login form is posted like a user would.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import type { AuthOptions } from "next-auth";
+import { decode } from "next-auth/jwt";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startOidcProvider, type TestOidcProvider } from "../../../scripts/lib/oidc-provider.mjs";
+import { freePort } from "../../../scripts/lib/services.mjs";
+import { authOptions } from "../../auth";
+import { db, disconnectDb } from "../../db";
+import { resetEnvCache } from "../../env";
+import { upsertGroup } from "../groups/manage-group";
+import { updateUser } from "../users/update-user";
+import { oidcProviders } from "./oidc";
+import { parseRoleMap, roleForGroups } from "./sign-in-oidc";
+
+// next-auth's framework-free core (what its route handler calls), loaded by path: the package does not export it.
+type Internal<B> = { status?: number; body?: B; redirect?: string; cookies?: { name: string; value: string }[] };
+const { AuthHandler } = createRequire(import.meta.url)(join(__dirname, "../../../node_modules/next-auth/core/index.js")) as {
+  AuthHandler<B = unknown>(p: { req: Record<string, unknown>; options: AuthOptions }): Promise<Internal<B>>;
+};
+
+const SECRET = "integration-test-secret-0123456789";
+const BASE = "http://127.0.0.1:39217";
+let idp: TestOidcProvider;
+
+const USERS = {
+  sam: { email: "sam@corp.example", name: "Sam Security", groups: ["security", "app-team", "everyone"] },
+  dana: { email: "dana@corp.example", name: "Dana Dev", groups: ["app-team"] },
+  nogroups: { email: "nogroups@corp.example", name: "No Groups", groups: null },
+  outsider: { email: "outsider@corp.example", name: "Out Sider", groups: ["marketing"] },
+};
+
+function setEnv(vars: Record<string, string | undefined>) {
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  resetEnvCache();
+}
+
+function configure(over: Record<string, string> = {}) {
+  setEnv({
+    NEXTAUTH_URL: BASE,
+    OIDC_ISSUER: idp.issuer,
+    OIDC_CLIENT_ID: idp.clientId,
+    OIDC_CLIENT_SECRET: idp.clientSecret,
+    OIDC_ROLE_MAP: "security=reviewer,imprimatur-admins=admin,app-team=developer,auditors=manager",
+    ...over,
+  });
+}
+
+class Jar {
+  readonly map = new Map<string, string>();
+  addNextAuth(cookies: { name: string; value: string }[] | undefined) {
+    for (const c of cookies ?? []) this.map.set(c.name, c.value);
+  }
+  addSetCookie(res: Response) {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const eq = pair!.indexOf("=");
+      this.map.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
+    }
+  }
+  header() {
+    return [...this.map].map(([k, v]) => `${k}=${v}`).join("; ");
+  }
+  record() {
+    return Object.fromEntries(this.map);
+  }
+}
+
+/** Runs the whole browser dance; returns where next-auth finally redirects and the session cookie it set, if any. */
+async function signInAs(login: string): Promise<{ redirect: string; session: string | undefined }> {
+  const options = { ...authOptions, providers: [...authOptions.providers.filter((p) => p.id !== "oidc"), ...oidcProviders()], secret: SECRET };
+  const app = new Jar();
+  const csrf = await AuthHandler<{ csrfToken: string }>({ req: { origin: BASE, method: "GET", action: "csrf", cookies: {}, headers: {}, query: {} }, options });
+  app.addNextAuth(csrf.cookies);
+  const start = await AuthHandler({
+    req: { origin: BASE, method: "POST", action: "signin", providerId: "oidc", cookies: app.record(), headers: {}, query: {}, body: { csrfToken: csrf.body!.csrfToken, callbackUrl: `${BASE}/images` } },
+    options,
+  });
+  app.addNextAuth(start.cookies);
+  if (!start.redirect?.startsWith(idp.issuer)) return { redirect: start.redirect ?? "", session: undefined };
+  const authUrl = new URL(start.redirect);
+  // What next-auth asked the provider for: code flow, PKCE (S256), state and nonce.
+  expect(authUrl.searchParams.get("response_type")).toBe("code");
+  expect(authUrl.searchParams.get("code_challenge_method")).toBe("S256");
+  expect(authUrl.searchParams.get("state")).toBeTruthy();
+  expect(authUrl.searchParams.get("nonce")).toBeTruthy();
+  expect(authUrl.searchParams.get("redirect_uri")).toBe(`${BASE}/api/auth/callback/oidc`);
+
+  const idpJar = new Jar();
+  let url = start.redirect;
+  let callback: URL | null = null;
+  for (let i = 0; i < 10 && !callback; i++) {
+    const res = await fetch(url, { redirect: "manual", headers: { cookie: idpJar.header() } });
+    idpJar.addSetCookie(res);
+    if (res.status >= 300 && res.status < 400) {
+      const next = new URL(res.headers.get("location")!, url);
+      if (next.href.startsWith(`${BASE}/api/auth/callback/oidc`)) callback = next;
+      else url = next.href;
+      continue;
+    }
+    const html = await res.text();
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    expect(action, html.slice(0, 500)).toBeTruthy();
+    const form = new URLSearchParams({ prompt: "login", login, password: "any-password" });
+    const post = await fetch(new URL(action!, url), { method: "POST", redirect: "manual", headers: { cookie: idpJar.header(), "content-type": "application/x-www-form-urlencoded" }, body: form });
+    idpJar.addSetCookie(post);
+    url = new URL(post.headers.get("location")!, url).href;
+  }
+  expect(callback).not.toBeNull();
+  const done = await AuthHandler({
+    req: { origin: BASE, method: "GET", action: "callback", providerId: "oidc", cookies: app.record(), headers: {}, query: Object.fromEntries(callback!.searchParams) },
+    options,
+  });
+  const session = done.cookies?.find((c) => c.name.endsWith("next-auth.session-token"))?.value;
+  return { redirect: done.redirect ?? "", session };
+}
+
+/** Follows next-auth's /api/auth/error and /api/auth/signin hops to the page the browser lands on. */
+async function landing(redirect: string): Promise<string> {
+  let u = new URL(redirect, BASE);
+  const options = { ...authOptions, providers: oidcProviders(), secret: SECRET };
+  for (let i = 0; i < 3 && u.pathname.startsWith("/api/auth/"); i++) {
+    const action = u.pathname.split("/")[3]!;
+    const r = await AuthHandler({ req: { origin: BASE, method: "GET", action, error: u.searchParams.get("error") ?? undefined, cookies: {}, headers: {}, query: Object.fromEntries(u.searchParams) }, options });
+    u = new URL(r.redirect!, BASE);
+  }
+  // The page shows the message for `error`; callbackUrl is not what these tests are about.
+  return `${u.pathname}?error=${u.searchParams.get("error")}`;
+}
+
+async function lastFailure() {
+  // The logger's audit write is not awaited by next-auth; give it a moment.
+  await new Promise((r) => setTimeout(r, 300));
+  return db.auditEvent.findFirst({ where: { action: "auth.signin", outcome: "failure" }, orderBy: { seq: "desc" } });
+}
+
+beforeAll(async () => {
+  idp = await startOidcProvider({ redirectUris: [`${BASE}/api/auth/callback/oidc`], users: USERS });
+  await upsertGroup({ actor: { kind: "cli", label: "test" }, name: "security", description: "security reviewers" });
+  await upsertGroup({ actor: { kind: "cli", label: "test" }, name: "legacy", description: "a group the IdP does not send" });
+});
+
+afterEach(() => {
+  idp.setTamper(null);
+});
+
+afterAll(async () => {
+  setEnv({ OIDC_ISSUER: undefined, OIDC_CLIENT_ID: undefined, OIDC_CLIENT_SECRET: undefined, OIDC_ROLE_MAP: undefined, NEXTAUTH_URL: undefined });
+  await idp?.stop();
+  await disconnectDb();
+});
+
+describe("group mapping", () => {
+  it("gives the highest mapped role and refuses bad maps", () => {
+    const map = parseRoleMap("security=reviewer, imprimatur-admins=admin,app-team=developer,auditors=manager");
+    expect(roleForGroups(["app-team", "security"], map)).toBe("reviewer");
+    expect(roleForGroups(["auditors", "app-team"], map)).toBe("manager");
+    expect(roleForGroups(["marketing"], map)).toBeNull();
+    expect(() => parseRoleMap("security=root")).toThrow(/role must be one of/);
+    expect(() => parseRoleMap("security")).toThrow(/not group=role/);
+    expect(() => parseRoleMap("a=admin,a=developer")).toThrow(/twice/);
+  });
+});
+
+describe("OpenID Connect sign-in", () => {
+  it("creates the user on first sign-in with the mapped role and groups, audited with method oidc; refreshes both later", async () => {
+    configure();
+    const r = await signInAs("sam");
+    expect(r.redirect).toBe(`${BASE}/images`);
+    const user = await db.user.findUniqueOrThrow({ where: { email: "sam@corp.example" }, include: { memberships: { include: { group: true } } } });
+    expect(user.role).toBe("reviewer");
+    expect(user.oidcSubject).toBe(`${idp.issuer} sam`);
+    expect(user.memberships.map((m) => m.group.name)).toEqual(["security"]);
+    const claims = await decode({ token: r.session!, secret: SECRET });
+    expect(claims?.sub).toBe(user.id);
+    const ev = await db.auditEvent.findFirstOrThrow({ where: { action: "auth.signin", actorId: user.id }, orderBy: { seq: "desc" } });
+    expect(ev.outcome).toBe("success");
+    expect(ev.detail).toMatchObject({ method: "oidc", role: "reviewer", groups: ["security"], joined: ["security"] });
+    expect(await db.auditEvent.count({ where: { action: "user.create", target: "sam@corp.example" } })).toBe(1);
+
+    // An admin added Sam to "legacy" by hand and made him a manager; the next sign-in restores what the provider says.
+    await db.groupMember.create({ data: { userId: user.id, groupId: (await db.group.findUniqueOrThrow({ where: { name: "legacy" } })).id } });
+    await updateUser({ actor: { kind: "cli", label: "test" }, email: "sam@corp.example", role: "manager" });
+    USERS.sam.groups = ["app-team"];
+    const again = await signInAs("sam");
+    expect(again.redirect).toBe(`${BASE}/images`);
+    const after = await db.user.findUniqueOrThrow({ where: { id: user.id }, include: { memberships: { include: { group: true } } } });
+    expect(after.role).toBe("developer");
+    expect(after.memberships).toEqual([]);
+    const ev2 = await db.auditEvent.findFirstOrThrow({ where: { action: "auth.signin", actorId: user.id }, orderBy: { seq: "desc" } });
+    expect(ev2.detail).toMatchObject({ method: "oidc", role: "developer", previousRole: "manager", left: ["legacy", "security"], joined: [] });
+    expect(await db.user.count({ where: { email: "sam@corp.example" } })).toBe(1);
+  });
+
+  it("no mapped group: no access, a clear page, an audited failure, no user", async () => {
+    configure();
+    const r = await signInAs("outsider");
+    expect(await landing(r.redirect)).toBe("/signin?error=OidcNoRole");
+    expect(r.session).toBeUndefined();
+    expect(await db.user.findUnique({ where: { email: "outsider@corp.example" } })).toBeNull();
+    expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", reason: expect.stringContaining("marketing") });
+  });
+
+  it("a missing groups claim is refused with its own message", async () => {
+    configure();
+    const r = await signInAs("nogroups");
+    expect(await landing(r.redirect)).toBe("/signin?error=OidcNoGroups");
+    expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", reason: expect.stringContaining("groups claim is missing") });
+  });
+
+  it("a disabled user stays out", async () => {
+    configure();
+    expect((await signInAs("dana")).redirect).toBe(`${BASE}/images`);
+    await updateUser({ actor: { kind: "cli", label: "test" }, email: "dana@corp.example", disabled: true });
+    const r = await signInAs("dana");
+    expect(await landing(r.redirect)).toBe("/signin?error=OidcDisabled");
+    expect(r.session).toBeUndefined();
+  });
+
+  it("a wrong client secret fails at the token endpoint: OAuthCallback, audited", async () => {
+    configure({ OIDC_CLIENT_SECRET: "not-the-secret" });
+    const r = await signInAs("sam");
+    expect(await landing(r.redirect)).toBe("/signin?error=OAuthCallback");
+    expect(r.session).toBeUndefined();
+    expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", stage: "OAUTH_CALLBACK_ERROR", reason: expect.stringMatching(/invalid_client/) });
+  });
+
+  for (const [what, tamper, pattern] of [
+    ["issuer", (c: Record<string, unknown>) => ({ ...c, iss: "http://evil.example" }), /iss/],
+    ["audience", (c: Record<string, unknown>) => ({ ...c, aud: "someone-else" }), /aud/],
+    ["nonce", (c: Record<string, unknown>) => ({ ...c, nonce: "replayed-nonce" }), /nonce/],
+  ] as [string, (c: Record<string, unknown>) => Record<string, unknown>, RegExp][]) {
+    it(`an ID token with a wrong ${what} (validly signed) is refused: OAuthCallback, audited`, async () => {
+      configure();
+      idp.setTamper(tamper);
+      const before = await db.user.count();
+      const r = await signInAs("sam");
+      expect(await landing(r.redirect)).toBe("/signin?error=OAuthCallback");
+      expect(r.session).toBeUndefined();
+      expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", reason: expect.stringMatching(pattern) });
+      expect(await db.user.count()).toBe(before);
+    });
+  }
+
+  it("a provider that is down: OAuthSignin on the sign-in page, audited, never a 500", async () => {
+    configure({ OIDC_ISSUER: `http://127.0.0.1:${await freePort()}` });
+    const r = await signInAs("sam");
+    expect(await landing(r.redirect)).toBe("/signin?error=OAuthSignin");
+    expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", stage: "SIGNIN_OAUTH_ERROR" });
+  });
+});

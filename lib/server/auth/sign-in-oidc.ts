@@ -1,0 +1,136 @@
+import "server-only";
+import { db } from "../../db";
+import type { Role } from "../actor";
+import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+
+/** Ordered lowest to highest: when a user's groups map to several roles, the highest wins. */
+const RANK: readonly Role[] = ["developer", "manager", "reviewer", "admin"];
+
+/** Why an OpenID Connect sign-in was refused; each has a message on the sign-in page (app/signin/errors.ts). */
+export type OidcRefusal = "OidcNoGroups" | "OidcNoRole" | "OidcProfile" | "OidcDisabled";
+
+/**
+ * Parses OIDC_ROLE_MAP: `group=role,group=role`. A group may appear once; every role must exist. Group names may hold
+ * anything but `,` and `=` (Entra ID sends object ids, Keycloak paths like `/team/security`).
+ */
+export function parseRoleMap(spec: string): Map<string, Role> {
+  const map = new Map<string, Role>();
+  for (const part of spec.split(",")) {
+    if (!part.trim()) continue;
+    const eq = part.lastIndexOf("=");
+    const group = part.slice(0, eq).trim();
+    const role = part.slice(eq + 1).trim() as Role;
+    if (eq <= 0 || !group) throw new Error(`OIDC_ROLE_MAP: "${part.trim()}" is not group=role`);
+    if (!RANK.includes(role)) throw new Error(`OIDC_ROLE_MAP: "${part.trim()}": role must be one of ${RANK.join(", ")}`);
+    if (map.has(group)) throw new Error(`OIDC_ROLE_MAP: group "${group}" appears twice`);
+    map.set(group, role);
+  }
+  return map;
+}
+
+/** The highest role any of the groups maps to, or null (no access). */
+export function roleForGroups(groups: readonly string[], map: ReadonlyMap<string, Role>): Role | null {
+  let best = -1;
+  for (const g of groups) {
+    const r = map.get(g);
+    if (r) best = Math.max(best, RANK.indexOf(r));
+  }
+  return best < 0 ? null : RANK[best]!;
+}
+
+/**
+ * The groups claim as a list of names, or null when it is absent or not a list of strings. Capped: a provider (or
+ * whoever forged the claim set) cannot make us store thousands of memberships.
+ */
+export function readGroupsClaim(claims: Record<string, unknown>, claim: string): string[] | null {
+  const v = claims[claim];
+  const list = typeof v === "string" ? [v] : Array.isArray(v) ? v : null;
+  if (!list || list.length > 1000 || !list.every((g) => typeof g === "string" && g.length > 0 && g.length <= 256 && !/[\u0000-\u001f\u007f]/.test(g))) {
+    return null;
+  }
+  return [...new Set(list as string[])];
+}
+
+export interface SignInOidcOptions {
+  /** The issuer the ID token was verified against (openid-client checked iss, aud, nonce, signature, expiry). */
+  issuer: string;
+  /** Verified ID token claims, merged with userinfo when the groups were only there. */
+  claims: Record<string, unknown>;
+  groupsClaim: string;
+  roleMap: ReadonlyMap<string, Role>;
+  /** Where the browser came from, for the audit trail. */
+  source?: string;
+}
+
+export type SignInOidcResult = { ok: true; userId: string; role: Role; created: boolean } | { ok: false; refusal: OidcRefusal; reason: string };
+
+/**
+ * Signs in an OpenID Connect user: maps provider groups to a role (highest wins; none means no access) and to
+ * Imprimatur groups of the same name, creates the user on first sign-in, and refreshes role and memberships at every
+ * sign-in, so the identity provider stays the source of truth. Success and refusal are both audited (`auth.signin`,
+ * method `oidc`); the user, memberships and the audit event commit together.
+ */
+export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source }: SignInOidcOptions): Promise<SignInOidcResult> {
+  const sub = typeof claims.sub === "string" && claims.sub.length <= 255 ? claims.sub : null;
+  const email = typeof claims.email === "string" && claims.email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(claims.email) ? claims.email.trim().toLowerCase() : null;
+  const label = email ?? (sub ? `oidc:${sub}` : "oidc:(no subject)");
+  const refuse = async (refusal: OidcRefusal, reason: string, user?: { id: string; email: string; name: string; role: Role }): Promise<SignInOidcResult> => {
+    await recordAuditEvent({
+      actor: user ? { kind: "user", ...user, via: "session" } : { kind: "anonymous", label },
+      action: "auth.signin",
+      outcome: "failure",
+      target: label,
+      detail: { method: "oidc", issuer, reason, ...(source ? { source } : {}) },
+    });
+    return { ok: false, refusal, reason };
+  };
+  if (!sub) return refuse("OidcProfile", "the ID token has no subject (sub)");
+  if (!email) return refuse("OidcProfile", "the identity provider sent no usable email claim (request the email scope)");
+  // Linking to an existing account by email is only safe when the provider vouches for the address.
+  if (claims.email_verified === false) return refuse("OidcProfile", `the identity provider says ${email} is not verified`);
+  const groups = readGroupsClaim(claims, groupsClaim);
+  if (!groups) return refuse("OidcNoGroups", `the ${groupsClaim} claim is missing or not a list of group names`);
+  const role = roleForGroups(groups, roleMap);
+  if (!role) return refuse("OidcNoRole", `none of the groups (${groups.slice(0, 20).join(", ") || "none"}) is mapped to a role in OIDC_ROLE_MAP`);
+  const subject = `${issuer} ${sub}`;
+  const name = typeof claims.name === "string" && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.split("@")[0]!;
+
+  const existing = await db.user.findFirst({ where: { OR: [{ oidcSubject: subject }, { email }] }, omit: { passwordHash: true } });
+  if (existing?.oidcSubject && existing.oidcSubject !== subject) {
+    return refuse("OidcProfile", `${email} is linked to another OpenID Connect account`);
+  }
+  if (existing?.disabled) {
+    return refuse("OidcDisabled", "the user is disabled in Imprimatur", { id: existing.id, email: existing.email, name: existing.name, role: existing.role as Role });
+  }
+  return db.$transaction(async (tx) => {
+    const user = existing
+      ? await tx.user.update({ where: { id: existing.id }, data: { role, name, oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } })
+      : // "!oidc" is no scrypt hash, so no password ever matches it: this user signs in through the provider only.
+        await tx.user.create({ data: { email, name, role, passwordHash: "!oidc", oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } });
+    const matching = await tx.group.findMany({ where: { name: { in: groups } }, select: { id: true, name: true } });
+    const before = await tx.groupMember.findMany({ where: { userId: user.id }, include: { group: { select: { name: true } } } });
+    await tx.groupMember.deleteMany({ where: { userId: user.id, groupId: { notIn: matching.map((g) => g.id) } } });
+    await tx.groupMember.createMany({ data: matching.map((g) => ({ groupId: g.id, userId: user.id })), skipDuplicates: true });
+    const had = new Set(before.map((m) => m.group.name));
+    const now = new Set(matching.map((g) => g.name));
+    const actor = { kind: "user" as const, id: user.id, email: user.email, name: user.name, role, via: "session" as const };
+    if (!existing) await appendAuditEvent(tx, { actor, action: "user.create", target: email, detail: { role, method: "oidc", issuer } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "auth.signin",
+      outcome: "success",
+      target: email,
+      detail: {
+        method: "oidc",
+        issuer,
+        role,
+        ...(existing && existing.role !== role ? { previousRole: existing.role } : {}),
+        groups: [...now].sort(),
+        joined: [...now].filter((g) => !had.has(g)).sort(),
+        left: [...had].filter((g) => !now.has(g)).sort(),
+        ...(source ? { source } : {}),
+      },
+    });
+    return { ok: true as const, userId: user.id, role, created: !existing };
+  });
+}
