@@ -18,6 +18,8 @@ export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
     { href: "/registries", label: "Registries" },
     { href: "/keys", label: "Keys" },
     ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }] : []),
+    { href: "/tokens", label: "Tokens" },
+    ...(actor.role === "admin" ? [{ href: "/users", label: "Users" }] : []),
   ];
   return (
     <header className="border-b border-slate-200 bg-white">

@@ -1,12 +1,16 @@
 import "server-only";
 import { env } from "../env";
 import { assertMasterKeyUsable } from "./keys/master-key";
+import { oidcSettings } from "./auth/oidc";
 import { startWorkers } from "./jobs/workers";
 
 /** Exits the process with the reason when this replica must not serve; then starts the job workers. */
 export async function startupChecks(): Promise<void> {
   try {
     await assertMasterKeyUsable();
+    // A bad OIDC_ROLE_MAP would refuse every sign-in; say so at start, not at the first login.
+    const oidc = oidcSettings();
+    if (oidc && oidc.roleMap.size === 0) console.warn("[auth] OIDC is configured but OIDC_ROLE_MAP is empty: every OpenID Connect sign-in will be refused");
   } catch (e) {
     console.error(`\n${(e as Error).message}\n`);
     process.exit(1);

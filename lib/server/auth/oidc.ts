@@ -113,7 +113,9 @@ export const identitySignIn: CallbacksOptions["signIn"] = async ({ user, account
     user.id = r.userId;
     return true;
   }
-  if (account?.provider === "credentials" && !env().IMPRIMATUR_PASSWORD_LOGIN) {
+  if (account?.provider === "credentials" && env().IMPRIMATUR_PASSWORD_LOGIN) {
+    await db.user.update({ where: { id: user.id }, data: { lastSignInAt: new Date() } }).catch(() => {});
+  } else if (account?.provider === "credentials") {
     const u = await db.user.findUnique({ where: { id: user.id }, select: { id: true, email: true, name: true, role: true } });
     if (u?.role !== "admin") {
       await recordAuditEvent({
@@ -125,6 +127,7 @@ export const identitySignIn: CallbacksOptions["signIn"] = async ({ user, account
       });
       return errorPage("PasswordLoginDisabled");
     }
+    await db.user.update({ where: { id: u.id }, data: { lastSignInAt: new Date() } });
   }
   return true;
 };
