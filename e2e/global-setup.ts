@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startPostgres, startRegistry } from "../scripts/lib/services.mjs";
 import { migrate } from "../scripts/lib/migrate.mjs";
+import { startOidcProvider } from "../scripts/lib/oidc-provider.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -29,6 +30,14 @@ export default async function globalSetup() {
   const registry2 = await startRegistry({});
   await migrate(pg.url);
   const port = await freePort();
+  // A real OpenID provider (oidc-provider, development login page) for e2e/oidc.spec.ts.
+  const idp = await startOidcProvider({
+    redirectUris: [`http://127.0.0.1:${port}/api/auth/callback/oidc`],
+    users: {
+      "sso-sam": { email: "sso-sam@corp.example", name: "Sam Sso", groups: ["security", "app-team", "staff"] },
+      "sso-outsider": { email: "sso-outsider@corp.example", name: "Out Sider", groups: ["marketing"] },
+    },
+  });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: pg.url,
@@ -39,6 +48,11 @@ export default async function globalSetup() {
     NEXT_TELEMETRY_DISABLED: "1",
     // Client certificates are believed only from this address; specs connect from it (or not) on purpose.
     IMPRIMATUR_TRUSTED_PROXIES: "127.0.0.2",
+    OIDC_ISSUER: idp.issuer,
+    OIDC_CLIENT_ID: idp.clientId,
+    OIDC_CLIENT_SECRET: idp.clientSecret,
+    OIDC_DISPLAY_NAME: "Test IdP",
+    OIDC_ROLE_MAP: "security=reviewer,app-team=developer,imprimatur-admins=admin",
   };
   delete env.REGISTRY_PULL_NAME;
   const tsx = ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts")];
@@ -58,10 +72,12 @@ export default async function globalSetup() {
   process.env.E2E_REGISTRY_URL = registry.url;
   process.env.E2E_MASTER_KEY = env.IMPRIMATUR_MASTER_KEY;
   process.env.E2E_REGISTRY2_URL = registry2.url;
+  process.env.E2E_OIDC_ISSUER = idp.issuer;
 
   return async () => {
     server.kill("SIGTERM");
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
+    await idp.stop();
     await registry.destroy();
     await registry2.destroy();
     await pg.stop();
