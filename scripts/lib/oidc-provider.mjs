@@ -32,6 +32,7 @@ export async function startOidcProvider({ redirectUris, clientId = "imprimatur",
     // Put the scope's claims into the ID token too, as Keycloak and Dex do.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
+    ttl: { Interaction: 600, Grant: 600, Session: 600, AccessToken: 600, IdToken: 600 },
     features: { devInteractions: { enabled: true } },
     async findAccount(_ctx, id) {
       const u = users[id] ?? { email: `${id}@unknown.example`, name: id, groups: null };
