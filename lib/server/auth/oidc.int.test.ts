@@ -10,6 +10,7 @@ import { freePort } from "../../../scripts/lib/services.mjs";
 import { authOptions } from "../../auth";
 import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
+import { seedUsers } from "../../../scripts/seed";
 import { upsertGroup } from "../groups/manage-group";
 import { updateUser } from "../users/update-user";
 import { oidcProviders } from "./oidc";
@@ -140,6 +141,7 @@ async function lastFailure() {
 }
 
 beforeAll(async () => {
+  await seedUsers();
   idp = await startOidcProvider({ redirectUris: [`${BASE}/api/auth/callback/oidc`], users: USERS });
   await upsertGroup({ actor: { kind: "cli", label: "test" }, name: "security", description: "security reviewers" });
   await upsertGroup({ actor: { kind: "cli", label: "test" }, name: "legacy", description: "a group the IdP does not send" });
@@ -150,7 +152,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  setEnv({ OIDC_ISSUER: undefined, OIDC_CLIENT_ID: undefined, OIDC_CLIENT_SECRET: undefined, OIDC_ROLE_MAP: undefined, NEXTAUTH_URL: undefined });
+  setEnv({ IMPRIMATUR_PASSWORD_LOGIN: undefined, OIDC_ISSUER: undefined, OIDC_CLIENT_ID: undefined, OIDC_CLIENT_SECRET: undefined, OIDC_ROLE_MAP: undefined, NEXTAUTH_URL: undefined });
   await idp?.stop();
   await disconnectDb();
 });
@@ -252,5 +254,33 @@ describe("OpenID Connect sign-in", () => {
     const r = await signInAs("sam");
     expect(await landing(r.redirect)).toBe("/signin?error=OAuthSignin");
     expect((await lastFailure())?.detail).toMatchObject({ method: "oidc", stage: "SIGNIN_OAUTH_ERROR" });
+  });
+});
+
+describe("password sign-in switched off", () => {
+  async function passwordSignIn(email: string, password: string) {
+    const options = { ...authOptions, providers: [...authOptions.providers.filter((p) => p.id !== "oidc"), ...oidcProviders()], secret: SECRET };
+    const csrf = await AuthHandler<{ csrfToken: string }>({ req: { origin: BASE, method: "GET", action: "csrf", cookies: {}, headers: {}, query: {} }, options });
+    const jar = new Jar();
+    jar.addNextAuth(csrf.cookies);
+    const r = await AuthHandler({
+      req: { origin: BASE, method: "POST", action: "callback", providerId: "credentials", cookies: jar.record(), headers: {}, query: {}, body: { csrfToken: csrf.body!.csrfToken, email, password, callbackUrl: `${BASE}/images` } },
+      options,
+    });
+    return { redirect: r.redirect ?? "", session: r.cookies?.find((c) => c.name.endsWith("next-auth.session-token"))?.value };
+  }
+
+  it("IMPRIMATUR_PASSWORD_LOGIN=0 refuses passwords except for the break-glass admin, audited", async () => {
+    configure({ IMPRIMATUR_PASSWORD_LOGIN: "1" });
+    expect((await passwordSignIn("dev@example.com", "dev-demo-pass")).session).toBeTruthy();
+    configure({ IMPRIMATUR_PASSWORD_LOGIN: "0" });
+    const dev = await passwordSignIn("dev@example.com", "dev-demo-pass");
+    expect(dev.session).toBeUndefined();
+    expect(await landing(dev.redirect)).toBe("/signin?error=PasswordLoginDisabled");
+    const ev = await db.auditEvent.findFirstOrThrow({ where: { action: "auth.signin", outcome: "failure", target: "dev@example.com" }, orderBy: { seq: "desc" } });
+    expect(ev.detail).toMatchObject({ method: "password", reason: expect.stringContaining("IMPRIMATUR_PASSWORD_LOGIN=0") });
+    const admin = await passwordSignIn("admin@example.com", "admin-demo-pass");
+    expect(admin.session).toBeTruthy();
+    expect((await db.user.findUniqueOrThrow({ where: { email: "admin@example.com" } })).lastSignInAt).not.toBeNull();
   });
 });

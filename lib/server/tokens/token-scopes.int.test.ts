@@ -163,6 +163,8 @@ describe("user lifecycle", () => {
     expect((await p("carol@example.com", { password: "sneaky-password" })).status).toBe(422);
     expect((await p("carol@example.com", {})).status).toBe(422);
     expect((await p("nobody@example.com", { disabled: true })).status).toBe(404);
+    const garbled = await call(userRoute.PATCH, "PATCH", "/api/v1/users/%E0%A4%A", { token: admin.token, body: { disabled: true }, params: { email: "%E0%A4%A" } });
+    expect(garbled.body.error).toMatchObject({ code: "INVALID_INPUT", field: "email" });
     const last = await p("admin@example.com", { role: "reviewer" });
     expect(last.status).toBe(409);
     expect(last.body.error?.message).toContain("last enabled admin");
@@ -196,5 +198,6 @@ describe("user lifecycle", () => {
     expect(await verifyPassword("a-brand-new-password", alice.passwordHash)).toBe(true);
     const actions = (await db.auditEvent.findMany({ where: { target: "alice@example.com", action: { startsWith: "user.", not: "user.create" } }, orderBy: { seq: "asc" } })).map((e) => e.action);
     expect(actions).toEqual(["user.disable", "user.enable", "user.role", "user.password"]);
-  });
+    // Six CLI processes (each loads tsx and the Prisma client): generous on a busy machine.
+  }, 300_000);
 });
