@@ -153,6 +153,15 @@ describe("user lifecycle", () => {
     expect(events[0]!.actorLabel).toBe("admin@example.com (token)");
   });
 
+  it("refuses to delete a user the audit trail names, even with SQL", async () => {
+    const bob = await db.user.findUniqueOrThrow({ where: { email: "bob@example.com" } });
+    await expect(db.$executeRaw`DELETE FROM users WHERE id = ${bob.id}::uuid`).rejects.toThrow(/named by audit events: disable it/);
+    expect(await db.user.count({ where: { id: bob.id } })).toBe(1);
+    // A user nothing names can go (e.g. a typo fixed at once with SQL).
+    const stray = await db.user.create({ data: { email: "stray@example.com", name: "stray", role: "developer", passwordHash: "!" } });
+    await db.user.delete({ where: { id: stray.id } });
+  });
+
   it("changes roles with audit, refuses bad input by field, and never leaves the installation without an admin", async () => {
     const admin = await createToken({ actor: cli, email: "admin@example.com", scopes: "admin", expires: "1d" });
     const p = (email: string, body: unknown) => call(userRoute.PATCH, "PATCH", `/api/v1/users/${encodeURIComponent(email)}`, { token: admin.token, body, params: { email: encodeURIComponent(email) } });
