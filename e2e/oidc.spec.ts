@@ -48,18 +48,30 @@ test("a user whose groups map to no role sees why on the sign-in page, and the f
   expect(failed[0]?.detail.reason).toContain("marketing");
 });
 
-test("an admin disables a user on the Users page; their open session ends at the next request", async ({ browser }) => {
+test("an admin disables an SSO user on the Users page; their open session ends at the next request", async ({ browser }) => {
   const { pageAs } = await import("./helpers");
-  const dev = await pageAs(browser, "manager@example.com");
+  const sam = await (await browser.newContext()).newPage();
+  await sam.goto(`${base()}/signin`);
+  await sam.getByRole("button", { name: "Sign in with Test IdP" }).click();
+  await sam.locator('input[name="login"]').fill("sso-sam");
+  await sam.locator('input[name="password"]').fill("x");
+  await sam.getByRole("button", { name: "Sign-in" }).click();
+  await expect(sam.getByTestId("whoami")).toHaveText("sso-sam@corp.example");
+
   const admin = await pageAs(browser, "admin@example.com");
   await admin.goto(`${base()}/users`);
-  const row = admin.getByTestId("user-row").filter({ hasText: "manager@example.com" });
+  const row = admin.getByTestId("user-row").filter({ hasText: "sso-sam@corp.example" });
+  await expect(row).toContainText("oidc");
+  await expect(row).toContainText("app-team, security");
   await row.getByRole("button", { name: "Disable" }).click();
   await expect(row).toContainText("(disabled)");
-  await dev.goto(`${base()}/images`);
-  await expect(dev).toHaveURL(/\/signin/);
-  const events = await query("SELECT 1 FROM audit_events WHERE action = 'user.disable' AND target = 'manager@example.com' AND actor_label = 'admin@example.com'");
+  // Same cookie, next request: the session is gone.
+  await sam.goto(`${base()}/images`);
+  await expect(sam).toHaveURL(/\/signin/);
+  const events = await query("SELECT 1 FROM audit_events WHERE action = 'user.disable' AND target = 'sso-sam@corp.example' AND actor_label = 'admin@example.com'");
   expect(events).toHaveLength(1);
-  await row.getByRole("button", { name: "Enable" }).click();
-  await expect(row).not.toContainText("(disabled)");
+  // Signing in again through the provider is refused while disabled, with its own message.
+  await sam.getByRole("button", { name: "Sign in with Test IdP" }).click();
+  await expect(sam).toHaveURL(/error=OidcDisabled/);
+  await expect(sam.getByTestId("signin-error")).toContainText("disabled");
 });
