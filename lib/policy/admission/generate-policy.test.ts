@@ -90,6 +90,7 @@ describe("stage admission policies", () => {
         { label: "plain", over: {}, stage: {} },
         { label: "requiring the verification summary", over: { requireVerificationSummary: true }, stage: {} },
         { label: "a bundle-emitting stage, one key, cluster-wide", over: { namespaces: [], keys: [input().keys[0]!] }, stage: { emitBundle: true, requiredApprovals: 1 } },
+        { label: "cluster-wide except exempt namespaces, with the summary", over: { namespaces: [], excludeNamespaces: ["kube-system", "dev"], requireVerificationSummary: true }, stage: {} },
       ]) {
         it(`is valid against the CRD's openAPIV3Schema (${variant.label})`, () => {
           const out = generateStagePolicy(format, input(variant.over, variant.stage));
@@ -127,6 +128,15 @@ describe("stage admission policies", () => {
     expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
     expect(doc.spec.validations[0]!.expression).toBe("images.containers.map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)");
     expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
+  });
+
+  it("a cluster-wide policy leaves out exempt namespaces and those mapped to other stages", () => {
+    const ivp = parseYaml(generateStagePolicy("kyverno", input({ namespaces: [], excludeNamespaces: ["kube-system", "dev"] })).content) as { spec: { matchConstraints: { namespaceSelector: { matchExpressions: { operator: string; values: string[] }[] } } } };
+    expect(ivp.spec.matchConstraints.namespaceSelector.matchExpressions[0]).toMatchObject({ operator: "NotIn", values: ["dev", "kube-system"] });
+    const cp = parseYaml(generateStagePolicy("kyverno-clusterpolicy", input({ namespaces: [], excludeNamespaces: ["kube-system"] })).content) as { spec: { rules: { exclude: { any: { resources: { namespaces: string[] } }[] } }[] } };
+    expect(cp.spec.rules[0]!.exclude.any[0]!.resources.namespaces).toEqual(["kube-system"]);
+    // With a namespace list, exclusions are moot and left out.
+    expect(generateStagePolicy("kyverno", input({ excludeNamespaces: ["kube-system"] })).content).not.toContain("NotIn");
   });
 
   it("policy-controller: bundle-emitting stages get signatureFormat bundle, others the default", () => {
