@@ -35,6 +35,10 @@ const schema = z.object({
   PKCS11_MODULE: z.string().min(1).optional(),
   PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
   PKCS11_PIN: z.string().min(1).optional(),
+  /** OpenID Connect sign-in (provider id `oidc`): the issuer URL (discovery at <issuer>/.well-known/openid-configuration). */
+  OIDC_ISSUER: z.url().optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof schema>;
