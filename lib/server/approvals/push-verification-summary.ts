@@ -293,9 +293,13 @@ async function readAttManifest(client: Client, repository: string, tag: string):
 export async function completePendingSummaries({ limit = 20 }: { limit?: number } = {}) {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT a.id FROM approvals a
+    JOIN signing_keys k ON k.id = a.signing_key_id
     LEFT JOIN verification_summaries v ON v.approval_id = a.id
     WHERE a.status = 'signed' AND (v.id IS NULL OR v.status = 'pending')
-    ORDER BY a.created_at LIMIT ${limit}`;
+      -- A revoked key signs nothing more (an unpushed envelope signed before the revocation is still pushed).
+      AND (k.revoked_at IS NULL OR v.id IS NOT NULL)
+    -- Fewest failed attempts first, so a few summaries the registry keeps refusing cannot starve the others.
+    ORDER BY COALESCE(v.attempts, 0), a.created_at LIMIT ${limit}`;
   let pushed = 0;
   for (const r of rows) {
     try {
