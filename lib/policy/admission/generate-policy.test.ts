@@ -162,6 +162,8 @@ describe("stage admission policies", () => {
       [{ images: ["registry.example/app\nspec: {}"] }, "images"],
       [{ images: ["a b"] }, "images"],
       [{ namespaces: ["Bad_NS"] }, "namespaces"],
+      [{ generatedBy: "https://x\nrm -rf /" }, "generatedBy"],
+      [{ keys: [{ ...input().keys[0]!, name: "k\necho pwned" }] }, "keys"],
       [{ keys: [{ ...input().keys[0]!, publicKeyPem: "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----" }] }, "keys"],
     ];
     for (const [over, field] of bad) {

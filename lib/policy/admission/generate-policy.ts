@@ -84,6 +84,9 @@ function validate(input: StagePolicyInput): void {
   }
   if (input.images.length === 0) throw new PolicyInputError("no image patterns: no repository has a request for this stage; pass the images the policy applies to", "images");
   for (const i of input.images) if (!IMAGE_GLOB.test(i)) throw new PolicyInputError(`image pattern ${JSON.stringify(i.slice(0, 80))}: letters, digits, . _ - / : @ and * only, at most 255 characters`, "images");
+  // Written into comments of YAML and of a shell script: a line break there would end the comment.
+  if (!/^[\x21-\x7e]{1,256}$/.test(input.generatedBy)) throw new PolicyInputError("generatedBy: printable ASCII without spaces, at most 256 characters", "generatedBy");
+  for (const k of input.keys) if (!/^[\x21-\x7e]{1,128}$/.test(k.name) || !/^sha256:[0-9a-f]{64}$/.test(k.fingerprint)) throw new PolicyInputError(`key ${JSON.stringify(k.name.slice(0, 64))}: name must be printable ASCII, fingerprint sha256:<hex>`, "keys");
   for (const n of [...input.namespaces, ...(input.excludeNamespaces ?? [])]) if (!NAMESPACE.test(n)) throw new PolicyInputError(`namespace ${JSON.stringify(n.slice(0, 80))} is not a Kubernetes namespace name`, "namespaces");
 }
 
