@@ -13,7 +13,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["lib/**/*.test.ts"], exclude: ["lib/**/*.int.test.ts", "node_modules/**"] },
+        test: { name: "unit", include: ["lib/**/*.test.ts", "deploy/**/*.test.ts"], exclude: ["lib/**/*.int.test.ts", "node_modules/**"] },
       },
       {
         extends: true,

@@ -51,7 +51,9 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
-  audit verify                              recompute the audit hash chain`;
+  audit verify                              recompute the audit hash chain
+  policy export --stage S --format F [--images 'reg/team/*,…'] [--require-summary] [--output FILE]
+                                            the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
 
@@ -104,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: "string" },
       san: { type: "string" },
       "oidc-issuer": { type: "string" },
+      format: { type: "string" },
+      images: { type: "string" },
+      "require-summary": { type: "boolean" },
+      output: { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -268,6 +274,17 @@ async function main(argv: string[]): Promise<number> {
       console.log(`synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`);
       for (const e of r.errors) console.error(`  error in ${e.repository}: ${e.message}`);
       return r.errors.length ? 1 : 0;
+    }
+    case "policy export": {
+      if (!values.stage || !values.format) fail("policy export needs --stage and --format (kyverno, kyverno-clusterpolicy, policy-controller or cosign)");
+      const { exportStagePolicy } = await import("../lib/server/stages/export-stage-policy");
+      const out = await exportStagePolicy({ actor, stage: values.stage, format: values.format, images: values.images?.split(","), requireVerificationSummary: Boolean(values["require-summary"]) });
+      if (values.output) {
+        const { writeFileSync } = await import("node:fs");
+        writeFileSync(values.output, out.content, { mode: 0o644 });
+        console.error(`wrote ${values.output} (${out.format})`);
+      } else process.stdout.write(out.content);
+      return 0;
     }
     case "admission set": {
       if (!values.namespace) fail("admission set needs --namespace");

@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 import type { GateConfig, GateSeverity } from "@/lib/policy/gates";
 import { api } from "../api";
+import { StagePolicyDownload } from "./stage-policy-download";
 
 // A copy of GATE_SEVERITIES: importing lib/policy/gates as a value would pull zod and node:crypto into the browser bundle.
 const SEVERITIES: GateSeverity[] = ["critical", "high", "medium", "low"];
@@ -217,6 +218,7 @@ function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: Group
         key {stage.key ? <span className="font-mono">{stage.key.name} · {stage.key.fingerprint}</span> : "none"}
         {stage.emitBundle ? " · also pushes a Sigstore bundle" : ""}
       </p>
+      <StagePolicyDownload stage={stage.name} />
       {editing && <StageForm stage={stage} groups={groups} onDone={() => setEditing(false)} />}
     </li>
   );

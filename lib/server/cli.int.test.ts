@@ -85,3 +85,19 @@ describe("npx imprimatur", () => {
     expect(r.err).toMatch(/does not decrypt signing key/);
   });
 });
+
+describe("npx imprimatur policy export", () => {
+  it("prints the stage's policy with its key, and refuses an unknown format listing the formats", async () => {
+    await seedStages(["build"]);
+    const key = await db.signingKey.findFirstOrThrow({ where: { stage: { name: "build" }, retiredAt: null, revokedAt: null } });
+    const out = cli(["policy", "export", "--stage", "build", "--format", "kyverno-clusterpolicy", "--images", "registry.example/team/*"]);
+    expect(out.code).toBe(0);
+    expect(out.out).toContain("kind: ClusterPolicy");
+    expect(out.out).toContain(`imprimatur.dev/keys: ${key.fingerprint}`);
+    expect(out.out).toContain("registry.example/team/*");
+    const bad = cli(["policy", "export", "--stage", "build", "--format", "opa"]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/INVALID_INPUT.*kyverno, kyverno-clusterpolicy, policy-controller, cosign/);
+    expect(cli(["policy", "export", "--stage", "build"]).code).toBe(2);
+  });
+});

@@ -5,16 +5,30 @@ import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { pushApprovalSignature, type PushOutcome } from "./push-approval-signature";
 import { pushStageBundle } from "./push-stage-bundle";
+import { pushVerificationSummary } from "./push-verification-summary";
 
 /**
  * After a stage signature is committed: push it into the registry's `.sig` manifest (which also marks the
- * request signed), then, for stages that emit one, the Sigstore bundle referrer. A failure leaves either pending;
+ * request signed), then, for stages that emit one, the Sigstore bundle referrer, then the signed verification summary. A failure leaves either pending;
  * the scheduler tick (completePendingBundles), `imprimatur retry` or the next sync completes it.
  */
 export async function finishStageSignature({ actor, approvalId }: { actor: Actor; approvalId: string }): Promise<PushOutcome> {
   const pushed = await pushApprovalSignature({ actor, approvalId });
-  if (pushed.status === "signed") await tryBundle(approvalId);
+  if (pushed.status === "signed") {
+    await tryBundle(approvalId);
+    await trySummary(approvalId);
+  }
   return pushed;
+}
+
+async function trySummary(approvalId: string): Promise<void> {
+  try {
+    // Left pending on a registry failure; completePendingSummaries (scheduler tick) pushes it later.
+    await pushVerificationSummary({ approvalId });
+  } catch (e) {
+    if (e instanceof OciError || (e instanceof AppError && ["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR"].includes(e.code))) return;
+    throw e;
+  }
 }
 
 async function tryBundle(approvalId: string): Promise<boolean> {

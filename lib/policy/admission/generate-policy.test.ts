@@ -1,0 +1,188 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Ajv, type ValidateFunction } from "ajv";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { describe, expect, it } from "vitest";
+import { verifyCosignLayer } from "../../signing/cosign";
+import { generateP256, parsePublicKey, signP256 } from "../../signing/keys";
+import { buildSimpleSigningPayload, SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
+import { sha256Digest } from "../../oci/digest";
+import { MT } from "../../oci/media-types";
+import { generateStagePolicy, POLICY_FORMATS, PolicyInputError, repositoryGlobs, type StagePolicyInput } from "./generate-policy";
+
+// The projects' own CRDs, copied from ../shared/fixtures/admission-crds (see testdata/SOURCES.md).
+const testdata = join(__dirname, "testdata");
+
+type Schema = Record<string, unknown>;
+
+/**
+ * The API server prunes fields a structural schema does not declare, so a misspelt field would vanish silently in a
+ * cluster. Close every object schema (additionalProperties: false) unless the CRD keeps unknown fields there, so the
+ * validator reports such a field instead.
+ */
+function closeSchema(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(closeSchema);
+  if (!s || typeof s !== "object") return s;
+  const o: Schema = {};
+  for (const [k, v] of Object.entries(s as Schema)) o[k] = k === "properties" ? Object.fromEntries(Object.entries(v as Schema).map(([p, ps]) => [p, closeSchema(ps)])) : closeSchema(v);
+  if (o.properties && o.additionalProperties === undefined && !o["x-kubernetes-preserve-unknown-fields"]) o.additionalProperties = false;
+  return o;
+}
+
+function crdValidator(file: string, kind: string, version: string): ValidateFunction {
+  const docs = parseAllDocuments(readFileSync(join(testdata, file), "utf8")).map((d) => d.toJS() as Schema | null);
+  const crd = docs.find((d) => d?.kind === "CustomResourceDefinition" && (d.spec as { names: { kind: string } }).names.kind === kind);
+  if (!crd) throw new Error(`no CRD for ${kind} in ${file}`);
+  const v = (crd.spec as { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] }).versions.find((x) => x.name === version);
+  if (!v) throw new Error(`${kind} has no version ${version}`);
+  const schema = closeSchema(v.schema.openAPIV3Schema) as Schema & { properties: Schema };
+  // Every object has these; some CRDs (policy-controller's) leave them out of their schema.
+  schema.properties = { apiVersion: { type: "string" }, kind: { type: "string" }, metadata: { type: "object" }, ...schema.properties };
+  // metadata is `type: object` in a CRD; the API server validates ObjectMeta itself.
+  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+  return ajv.compile(schema);
+}
+
+const validators = {
+  kyverno: () => crdValidator("kyverno-imagevalidatingpolicies.yaml", "ImageValidatingPolicy", "v1"),
+  "kyverno-clusterpolicy": () => crdValidator("kyverno-clusterpolicies.yaml", "ClusterPolicy", "v1"),
+  "policy-controller": () => crdValidator("policy-controller-clusterimagepolicy.yaml", "ClusterImagePolicy", "v1beta1"),
+} as const;
+
+const current = generateP256();
+const previous = generateP256();
+const NOW = new Date("2026-12-03T12:00:00Z");
+
+function input(over: Partial<StagePolicyInput> = {}, stage: Partial<StagePolicyInput["stage"]> = {}): StagePolicyInput {
+  return {
+    stage: { name: "prod", requiredApprovals: 2, emitBundle: false, ...stage },
+    keys: [
+      { name: "prod-2026", publicKeyPem: current.publicKeyPem, fingerprint: current.fingerprint, current: true, notAfter: null },
+      { name: "prod-2025", publicKeyPem: previous.publicKeyPem, fingerprint: previous.fingerprint, current: false, notAfter: new Date("2027-01-01T00:00:00Z") },
+    ],
+    namespaces: ["payments", "checkout"],
+    images: [...repositoryGlobs("registry.example:5000/team/app"), ...repositoryGlobs("registry.example:5000/team/api")],
+    requireVerificationSummary: false,
+    generatedBy: "https://imprimatur.example",
+    now: NOW,
+    ...over,
+  };
+}
+
+/** Every PEM public key a generated document embeds, wherever it sits. */
+function embeddedKeys(text: string): string[] {
+  return [...text.matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map((m) => m[0].replace(/^\s+/gm, ""));
+}
+
+/** A real cosign signature by the given stage key over a simple-signing payload, as Imprimatur pushes it. */
+function stageSignature(privateKeyPem: string) {
+  const digest = sha256Digest(Buffer.from(`image ${Math.random()}`));
+  const payload = buildSimpleSigningPayload({ dockerReference: "registry.example:5000/team/app", digest });
+  const sig = signP256(privateKeyPem, payload).toString("base64");
+  return { digest, payload, layer: { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: sig } } };
+}
+
+describe("stage admission policies", () => {
+  for (const format of ["kyverno", "kyverno-clusterpolicy", "policy-controller"] as const) {
+    describe(format, () => {
+      const validate = validators[format]();
+      for (const variant of [
+        { label: "plain", over: {}, stage: {} },
+        { label: "requiring the verification summary", over: { requireVerificationSummary: true }, stage: {} },
+        { label: "a bundle-emitting stage, one key, cluster-wide", over: { namespaces: [], keys: [input().keys[0]!] }, stage: { emitBundle: true, requiredApprovals: 1 } },
+        { label: "cluster-wide except exempt namespaces, with the summary", over: { namespaces: [], excludeNamespaces: ["kube-system", "dev"], requireVerificationSummary: true }, stage: {} },
+      ]) {
+        it(`is valid against the CRD's openAPIV3Schema (${variant.label})`, () => {
+          const out = generateStagePolicy(format, input(variant.over, variant.stage));
+          const doc = parseYaml(out.content) as Record<string, unknown>;
+          const ok = validate(doc);
+          expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 1)).toEqual([]);
+          expect(ok).toBe(true);
+        });
+      }
+
+      it("embeds exactly the stage keys, and the embedded current key verifies a real stage signature while a stranger's does not", () => {
+        const out = generateStagePolicy(format, input());
+        const keys = embeddedKeys(out.content);
+        expect(new Set(keys.map((k) => parsePublicKey(k).fingerprint))).toEqual(new Set([current.fingerprint, previous.fingerprint]));
+        const trusted = keys.map((k, i) => ({ name: `policy-key-${i}`, fingerprint: parsePublicKey(k).fingerprint, key: parsePublicKey(k) }));
+        const signed = stageSignature(current.privateKeyPem);
+        expect(verifyCosignLayer({ layer: signed.layer, blob: signed.payload, imageDigest: signed.digest, trustedKeys: trusted }).verdict).toBe("verified");
+        const stranger = stageSignature(generateP256().privateKeyPem);
+        expect(verifyCosignLayer({ layer: stranger.layer, blob: stranger.payload, imageDigest: stranger.digest, trustedKeys: trusted }).verdict).not.toBe("verified");
+      });
+
+      it("says in a comment that Imprimatur enforces N-of-M before signing, only when the stage needs more than one approval", () => {
+        expect(generateStagePolicy(format, input()).content).toMatch(/^# .*N-of-M: this stage needs 2 distinct approvals\. Imprimatur enforces that rule before it signs/m);
+        expect(generateStagePolicy(format, input({}, { requiredApprovals: 1 })).content).not.toContain("N-of-M");
+      });
+    });
+  }
+
+  it("kyverno: matches the stage's namespaces and images, and lets any valid key verify", () => {
+    const doc = parseYaml(generateStagePolicy("kyverno", input({ requireVerificationSummary: true })).content) as {
+      spec: { matchConstraints: { namespaceSelector: { matchExpressions: { values: string[] }[] } }; matchImageReferences: { glob: string }[]; attestors: { name: string }[]; validations: { expression: string }[]; attestations: { intoto: { type: string } }[] };
+    };
+    expect(doc.spec.matchConstraints.namespaceSelector.matchExpressions[0]!.values).toEqual(["checkout", "payments"]);
+    expect(doc.spec.matchImageReferences.map((m) => m.glob)).toContain("registry.example:5000/team/app@*");
+    expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
+    expect(doc.spec.validations[0]!.expression).toBe("images.containers.map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)");
+    expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
+  });
+
+  it("a cluster-wide policy leaves out exempt namespaces and those mapped to other stages", () => {
+    const ivp = parseYaml(generateStagePolicy("kyverno", input({ namespaces: [], excludeNamespaces: ["kube-system", "dev"] })).content) as { spec: { matchConstraints: { namespaceSelector: { matchExpressions: { operator: string; values: string[] }[] } } } };
+    expect(ivp.spec.matchConstraints.namespaceSelector.matchExpressions[0]).toMatchObject({ operator: "NotIn", values: ["dev", "kube-system"] });
+    const cp = parseYaml(generateStagePolicy("kyverno-clusterpolicy", input({ namespaces: [], excludeNamespaces: ["kube-system"] })).content) as { spec: { rules: { exclude: { any: { resources: { namespaces: string[] } }[] } }[] } };
+    expect(cp.spec.rules[0]!.exclude.any[0]!.resources.namespaces).toEqual(["kube-system"]);
+    // With a namespace list, exclusions are moot and left out.
+    expect(generateStagePolicy("kyverno", input({ excludeNamespaces: ["kube-system"] })).content).not.toContain("NotIn");
+  });
+
+  it("policy-controller: bundle-emitting stages get signatureFormat bundle, others the default", () => {
+    const bundled = parseYaml(generateStagePolicy("policy-controller", input({}, { emitBundle: true })).content) as { spec: { authorities: { signatureFormat?: string }[] } };
+    expect(bundled.spec.authorities.every((a) => a.signatureFormat === "bundle")).toBe(true);
+    const legacy = parseYaml(generateStagePolicy("policy-controller", input()).content) as { spec: { authorities: { signatureFormat?: string }[] } };
+    expect(legacy.spec.authorities.every((a) => a.signatureFormat === undefined)).toBe(true);
+  });
+
+  it("cosign: a shell script that tries each valid key, and checks the summary says PASSED when required", () => {
+    const out = generateStagePolicy("cosign", input({ requireVerificationSummary: true }));
+    expect(out.content.startsWith("#!/bin/sh\n")).toBe(true);
+    expect(out.content).toContain('cosign verify --key "$key" --insecure-ignore-tlog=true "$IMAGE"');
+    expect(out.content).toContain("--type https://slsa.dev/verification_summary/v1 --policy \"$KEYS/vsa.cue\"");
+    expect(out.content).toContain('predicate: verificationResult: "PASSED"');
+    expect(embeddedKeys(out.content).map((k) => parsePublicKey(k).fingerprint)).toEqual([current.fingerprint, previous.fingerprint]);
+  });
+
+  it("refuses input that would give a policy admitting nothing or everything, naming the field", () => {
+    const bad: [Partial<StagePolicyInput>, string][] = [
+      [{ keys: [{ ...input().keys[1]! }] }, "keys"],
+      [{ images: [] }, "images"],
+      [{ images: ["registry.example/app\nspec: {}"] }, "images"],
+      [{ images: ["a b"] }, "images"],
+      [{ namespaces: ["Bad_NS"] }, "namespaces"],
+      [{ generatedBy: "https://x\nrm -rf /" }, "generatedBy"],
+      [{ keys: [{ ...input().keys[0]!, name: "k\necho pwned" }] }, "keys"],
+      [{ keys: [{ ...input().keys[0]!, publicKeyPem: "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----" }] }, "keys"],
+    ];
+    for (const [over, field] of bad) {
+      let err: unknown;
+      try {
+        generateStagePolicy("kyverno", input(over));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PolicyInputError);
+      expect((err as PolicyInputError).field).toBe(field);
+    }
+  });
+
+  it("is deterministic for the same input, whatever the order of keys, images and namespaces", () => {
+    for (const f of POLICY_FORMATS) {
+      const a = input();
+      const b = input({ keys: [...a.keys].reverse(), images: [...a.images].reverse(), namespaces: [...a.namespaces].reverse() });
+      expect(generateStagePolicy(f, a).content).toBe(generateStagePolicy(f, b).content);
+    }
+  });
+});
