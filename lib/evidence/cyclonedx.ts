@@ -211,8 +211,12 @@ function cvssOf(v: z.infer<typeof vulnerability>): Cvss | undefined {
 /** Trivy writes the fix as "Upgrade <pkg> to version <v>". */
 function fixFromRecommendation(rec: string | null | undefined): string | undefined {
   if (!rec) return undefined;
-  const m = /\bto version (\S+)\s*$/.exec(rec);
-  return m?.[1];
+  // The last "to version " (at a word start), then one run of non-space to the end: index scans, no backtracking.
+  const t = rec.trimEnd();
+  const at = t.lastIndexOf("to version ");
+  if (at < 0 || (at > 0 && /\w/.test(t[at - 1]!))) return undefined;
+  const v = t.slice(at + "to version ".length);
+  return v && !/\s/.test(v) ? v : undefined;
 }
 
 type Tools = NonNullable<z.infer<typeof bom>["metadata"]>["tools"];

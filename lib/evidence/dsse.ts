@@ -2,7 +2,7 @@ import { z } from "zod";
 import { EvidenceError, parseWith } from "./errors";
 import { looksLikeInToto, parseInToto } from "./intoto";
 import type { DsseEnvelope, ParsedEvidence } from "./model";
-import { labelOf, nested, optStr, type ParseContext } from "./util";
+import { assertJsonDepth, labelOf, nested, optStr, type ParseContext } from "./util";
 
 // DSSE envelopes (https://github.com/secure-systems-lab/dsse), alone, one per JSON line, or inside a Sigstore
 // bundle. The signatures are not checked here: the caller verifies `pae` against the keys it trusts.
@@ -51,8 +51,15 @@ export function parseDsse(input: unknown, ctx: ParseContext): ParsedEvidence {
     return { format: "dsse", kind: "attestation", components: [], findings: [], subjects: [], dsse };
   }
   let statement: unknown;
+  let text: string;
   try {
-    statement = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  } catch {
+    throw new EvidenceError("INVALID_DOCUMENT", `${label}: the payload (${e.payloadType}) is not UTF-8`, ["payload"]);
+  }
+  assertJsonDepth(text, `${label}: the payload`);
+  try {
+    statement = JSON.parse(text);
   } catch {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: the payload (${e.payloadType}) is not JSON`, ["payload"]);
   }

@@ -51,13 +51,34 @@ function licensesOf(p: z.infer<typeof pkg>): string[] {
   return out;
 }
 
+const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+const isVersionChar = (c: string) => /[\w.+-]/.test(c);
+
+/**
+ * "name-v?version": the name is everything up to the first "-" that is followed by an optional "v" and a version
+ * (a digit, then only word characters, dots, plus and minus signs to the end). The same split as
+ * /^(.+?)-v?(\d[\w.+-]*)$/, which backtracks quadratically on "a-1-1-…-1!", in one pass from each end.
+ */
+export function splitToolName(t: string): { name: string; version?: string } {
+  // A line break ends the name in the regex's terms (`.` does not match one): no split then.
+  if (/[\n\r\u2028\u2029]/.test(t)) return { name: t };
+  // Where the trailing run of version characters starts.
+  let suffix = t.length;
+  while (suffix > 0 && isVersionChar(t[suffix - 1]!)) suffix--;
+  for (let i = 1; i < t.length; i++) {
+    if (t[i] !== "-") continue;
+    let v = i + 1;
+    if (t[v] === "v" && isDigit(t[v + 1])) v++;
+    if (isDigit(t[v]) && v >= suffix) return { name: t.slice(0, i), version: t.slice(v) };
+  }
+  return { name: t };
+}
+
 /** "Tool: syft-0.58.0" → { name: "syft", version: "0.58.0" } */
 function toolOf(creators: string[] | null | undefined): { name: string; version?: string } | undefined {
   const c = creators?.find((x) => x.startsWith("Tool:"));
   if (!c) return undefined;
-  const t = c.slice(5).trim();
-  const m = /^(.+?)-v?(\d[\w.+-]*)$/.exec(t);
-  return m ? { name: m[1]!, version: m[2]! } : { name: t };
+  return splitToolName(c.slice(5).trim());
 }
 
 export function parseSpdx(input: unknown, ctx: ParseContext): ParsedEvidence {

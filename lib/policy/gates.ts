@@ -101,7 +101,7 @@ export interface GateFacts {
   provenance: readonly ProvenanceFact[];
   evidence: readonly EvidenceFact[];
   previousStage: { name: string; state: string; detail: string } | null;
-  base: { state: "verified" | "unverified" | "unknown-base" | "no-base"; name: string | null; detail: string };
+  base: { state: "verified" | "unverified" | "unknown-base" | "no-base" | "layers-mismatch"; name: string | null; detail: string };
   /** Waivers in scope for this stage and image. Expired or revoked ones may be passed: they are ignored here. */
   waivers: readonly WaiverFact[];
 }
