@@ -52,17 +52,19 @@ export async function gatherGateFacts(
   });
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
   const live = { withdrawnAt: null };
-  const [findingRows, documents, provenanceRows, stages, allWaivers, base] = await Promise.all([
+  const [findingRows, documents, provenanceRows, stages, allWaivers, base, provenanceUploaders] = await Promise.all([
     client.finding.findMany({ where: { imageId, document: live }, take: 50_000 }),
     client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
     client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
     client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true } }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
+    // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
+    client.evidenceDocument.findMany({ where: { imageId, kind: "provenance", uploaderId: { not: null } }, select: { uploaderId: true }, distinct: ["uploaderId"] }),
   ]);
   const provenance = provenanceRows.map((p) => ({ builderId: p.builderId, sourceRepo: p.sourceRepo, signed: p.document.signatureStatus === "signed", signedBy: p.document.signedBy }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
-  const builders = new Set(documents.filter((d) => d.kind === "provenance" && d.uploaderId).map((d) => d.uploaderId!));
+  const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
   const waivers: WaiverFact[] = [];
   const discountedWaivers: (WaiverFact & { why: string })[] = [];
   for (const { grantedById, ...w } of allWaivers) {
