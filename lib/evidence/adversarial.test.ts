@@ -95,18 +95,21 @@ describe("linear replacements keep the old meaning", () => {
 
   it("splits SPDX tool names exactly as the old regex did, on every short string over a tricky alphabet", () => {
     let checked = 0;
+    const mismatches: string[] = [];
     const walk = (s: string) => {
       const m = OLD_TOOL.exec(s);
-      expect(splitToolName(s), JSON.stringify(s)).toEqual(m ? { name: m[1], version: m[2] } : { name: s });
+      const got = splitToolName(s);
+      if (m ? got.name !== m[1] || got.version !== m[2] : got.name !== s || got.version !== undefined) mismatches.push(s);
       checked++;
       if (s.length < 5) for (const c of alphabet) walk(s + c);
     };
     walk("");
+    expect(mismatches.slice(0, 5)).toEqual([]);
     expect(checked).toBeGreaterThan(100_000);
     expect(splitToolName("syft-0.58.0")).toEqual({ name: "syft", version: "0.58.0" });
     expect(splitToolName("trivy-v0.50.1")).toEqual({ name: "trivy", version: "0.50.1" });
     expect(splitToolName("cyclonedx-gomod-1.2.3")).toEqual({ name: "cyclonedx-gomod", version: "1.2.3" });
-  });
+  }, 60_000);
 
   it("names VEX products from purls", () => {
     expect(purlName("pkg:npm/%40scope/name@1.2.3?x=1#sub")).toEqual({ name: "name", version: "1.2.3" });
