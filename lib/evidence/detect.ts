@@ -1,10 +1,10 @@
-import { parseCycloneDx, looksLikeCycloneDx } from "./cyclonedx";
-import { looksLikeDsse, looksLikeSigstoreBundle, parseDsse, parseSigstoreBundle } from "./dsse";
-import { EvidenceError } from "./errors";
+import { cycloneDxSteps, looksLikeCycloneDx } from "./cyclonedx";
+import { dsseSteps, looksLikeDsse, looksLikeSigstoreBundle, sigstoreBundleSteps } from "./dsse";
+import { EvidenceError, runAsync, runSync, type Steps } from "./errors";
 import { looksLikeGrype, parseGrype } from "./grype";
-import { looksLikeInToto, parseInToto } from "./intoto";
+import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
-import { looksLikeSpdx, parseSpdx } from "./spdx";
+import { looksLikeSpdx, spdxSteps } from "./spdx";
 import { looksLikeLegacyTrivy, looksLikeTrivy, parseTrivy } from "./trivy";
 import { addSubject, assertJsonDepth, TOP, type ParseContext } from "./util";
 
@@ -63,8 +63,8 @@ function describeKeys(v: Record<string, unknown>): string {
   return `an object with keys ${shown.join(", ")}${keys.length > 8 ? ", …" : ""}`;
 }
 
-/** Recognizes one JSON document by its content and parses it. */
-function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
+/** Recognizes one JSON document by its content and parses it, in steps (large SBOMs pause between chunks). */
+function* valueSteps(value: unknown, ctx: ParseContext = TOP): Steps<ParsedEvidence> {
   if (Array.isArray(value)) {
     if (looksLikeLegacyTrivy(value)) return parseTrivy(value, ctx);
     throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON array`);
@@ -73,11 +73,11 @@ function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
     throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON ${value === null ? "null" : typeof value}`);
   }
   const v = value as Record<string, unknown>;
-  if (looksLikeDsse(v)) return parseDsse(v, ctx);
-  if (looksLikeSigstoreBundle(v)) return parseSigstoreBundle(v, ctx);
-  if (looksLikeInToto(v)) return parseInToto(v, ctx);
-  if (looksLikeCycloneDx(v)) return parseCycloneDx(v, ctx);
-  if (looksLikeSpdx(v)) return parseSpdx(v, ctx);
+  if (looksLikeDsse(v)) return yield* dsseSteps(v, ctx);
+  if (looksLikeSigstoreBundle(v)) return yield* sigstoreBundleSteps(v, ctx);
+  if (looksLikeInToto(v)) return yield* inTotoSteps(v, ctx);
+  if (looksLikeCycloneDx(v)) return yield* cycloneDxSteps(v, ctx);
+  if (looksLikeSpdx(v)) return yield* spdxSteps(v, ctx);
   if (looksLikeTrivy(v)) return parseTrivy(v, ctx);
   if (looksLikeGrype(v)) return parseGrype(v, ctx);
   throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: ${describeKeys(v)}`);
@@ -85,12 +85,26 @@ function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
 
 function parseOne(v: { value: unknown; line?: number }, several: boolean): ParsedEvidence {
   try {
-    return parseValue(v.value);
+    return runSync(valueSteps(v.value));
   } catch (e) {
-    if (several && e instanceof EvidenceError) throw new EvidenceError(e.code, `line ${v.line ?? "?"}: ${e.message}`, e.issues);
+    throw statementError(e, v, several);
+  }
+}
+
+async function parseOneAsync(v: { value: unknown; line?: number }, several: boolean): Promise<ParsedEvidence> {
+  try {
+    return await runAsync(valueSteps(v.value));
+  } catch (e) {
+    throw statementError(e, v, several);
+  }
+}
+
+function statementError(e: unknown, v: { line?: number }, several: boolean): unknown {
+  {
+    if (several && e instanceof EvidenceError) return new EvidenceError(e.code, `line ${v.line ?? "?"}: ${e.message}`, e.issues);
     // A validator that recursed too deep is a bad document, not a server fault.
-    if (e instanceof RangeError) throw new EvidenceError("INVALID_DOCUMENT", `${several ? `line ${v.line ?? "?"}: ` : ""}the document nests too deeply to read`);
-    throw e;
+    if (e instanceof RangeError) return new EvidenceError("INVALID_DOCUMENT", `${several ? `line ${v.line ?? "?"}: ` : ""}the document nests too deeply to read`);
+    return e;
   }
 }
 
@@ -124,7 +138,7 @@ export async function parseEvidenceStatements(input: Buffer | Uint8Array | strin
   for (const v of values) {
     await yieldToEventLoop();
     const bytes = values.length === 1 ? (typeof input === "string" ? Buffer.from(input, "utf8") : Buffer.from(input)) : Buffer.from(v.text, "utf8");
-    out.push({ bytes, evidence: parseOne(v, values.length > 1), ...(v.line !== undefined ? { line: v.line } : {}) });
+    out.push({ bytes, evidence: await parseOneAsync(v, values.length > 1), ...(v.line !== undefined ? { line: v.line } : {}) });
   }
   return out;
 }

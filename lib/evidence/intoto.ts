@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { parseCycloneDx } from "./cyclonedx";
-import { EvidenceError, formatPath, parseWith } from "./errors";
+import { cycloneDxSteps } from "./cyclonedx";
+import { EvidenceError, formatPath, parseWith, runSync, type Steps } from "./errors";
 import { looksLikeGrype, parseGrype } from "./grype";
 import type { EvidenceKind, Finding, FindingStatus, Material, ParsedEvidence, Provenance, Subject } from "./model";
-import { parseSpdx } from "./spdx";
+import { spdxSteps } from "./spdx";
 import { looksLikeTrivy, parseTrivy } from "./trivy";
 import { addSubject, assertJsonDepth, digestSet, labelOf, nested, opt, optStr, primaryDigest, trimEnd, uniq, type ParseContext } from "./util";
 import { table } from "./lookup";
@@ -309,6 +309,11 @@ function jsonPredicate(predicate: unknown, label: string): unknown {
 }
 
 export function parseInToto(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(inTotoSteps(input, ctx));
+}
+
+/** parseInToto as steps: an SBOM predicate is validated in steps (see runAsync). */
+export function* inTotoSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "in-toto");
   const st = parseWith(label, statement, input, ctx.prefix);
   if (!/^https:\/\/in-toto\.io\/Statement\/v(0\.1|1(\.\d+)?)$/.test(st._type)) {
@@ -328,10 +333,10 @@ export function parseInToto(input: unknown, ctx: ParseContext): ParsedEvidence {
       inner = { ...inner, kind: "provenance", provenance: provenance1(st.predicateType, st.predicate, pctx) };
       break;
     case "cyclonedx":
-      inner = parseCycloneDx(jsonPredicate(st.predicate, label), pctx);
+      inner = yield* cycloneDxSteps(jsonPredicate(st.predicate, label), pctx);
       break;
     case "spdx":
-      inner = parseSpdx(jsonPredicate(st.predicate, label), pctx);
+      inner = yield* spdxSteps(jsonPredicate(st.predicate, label), pctx);
       break;
     case "vuln":
       inner = parseVuln(st.predicate, pctx);

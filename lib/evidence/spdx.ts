@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EvidenceError, parseWith } from "./errors";
+import { describeIssues, EvidenceError, invalidDocument, runSync, validateList, type Steps } from "./errors";
 import type { Component, ParsedEvidence, Subject } from "./model";
 import { ecosystemFromPurl, normalizeDigest } from "./model";
 import { addSubject, labelOf, opt, optStr, ociPurlDigest, repoDigestSubject, type ParseContext } from "./util";
@@ -29,6 +29,17 @@ const doc = z.object({
   packages: z.array(pkg).nullish(),
   relationships: z.array(z.object({ spdxElementId: optStr, relationshipType: optStr, relatedSpdxElement: optStr })).nullish(),
 });
+
+// The document without its package list, which is validated STEP packages at a time.
+const docShell = doc.extend({ packages: z.array(z.unknown()).nullish() });
+
+function* validateDoc(input: unknown, ctx: ParseContext, label: string): Steps<z.infer<typeof doc>> {
+  const shell = docShell.safeParse(input);
+  const issues = shell.success ? [] : describeIssues(shell.error.issues, input, ctx.prefix);
+  const packages = shell.success && shell.data.packages ? yield* validateList(pkg, shell.data.packages, [...ctx.prefix, "packages"], issues) : undefined;
+  if (issues.length || !shell.success) throw invalidDocument(label, issues);
+  return { ...shell.data, packages: packages ?? (shell.data.packages as null | undefined) };
+}
 
 export function looksLikeSpdx(v: Record<string, unknown>): boolean {
   return typeof v.spdxVersion === "string" && v.spdxVersion.startsWith("SPDX-");
@@ -82,8 +93,13 @@ function toolOf(creators: string[] | null | undefined): { name: string; version?
 }
 
 export function parseSpdx(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(spdxSteps(input, ctx));
+}
+
+/** parseSpdx as steps: package validation pauses every STEP packages (see runAsync). */
+export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "SPDX");
-  const d = parseWith(label, doc, input, ctx.prefix);
+  const d = yield* validateDoc(input, ctx, label);
   if (!/^SPDX-2\.\d+$/.test(d.spdxVersion)) {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(d.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, ["spdxVersion"]);
   }
