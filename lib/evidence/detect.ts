@@ -6,7 +6,7 @@ import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
 import { looksLikeSpdx, spdxSteps } from "./spdx";
 import { looksLikeLegacyTrivy, looksLikeTrivy, parseTrivy } from "./trivy";
-import { addSubject, assertJsonDepth, TOP, type ParseContext } from "./util";
+import { addSubject, assertJsonDepth, assertJsonDepthSteps, TOP, type ParseContext } from "./util";
 
 export { EvidenceError, type EvidenceErrorCode } from "./errors";
 export type * from "./model";
@@ -30,10 +30,10 @@ function jsonError(e: unknown): string {
 }
 
 /** One JSON value, or several when the input is JSON Lines (one document per line), each with its own text. */
-function parseJsonValues(text: string): { value: unknown; text: string; line?: number }[] {
+function parseJsonValues(text: string, depthChecked = false): { value: unknown; text: string; line?: number }[] {
   if (!text.trim()) throw new EvidenceError("MALFORMED_JSON", "the document is empty");
   // Depth is capped before parsing: validating a document nested 10,000 deep would overflow the stack.
-  assertJsonDepth(text, "the document");
+  if (!depthChecked) assertJsonDepth(text, "the document");
   try {
     return [{ value: JSON.parse(text), text }];
   } catch (whole) {
@@ -132,8 +132,9 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export async function parseEvidenceStatements(input: Buffer | Uint8Array | string): Promise<EvidenceStatement[]> {
   const text = decodeText(input);
-  await yieldToEventLoop();
-  const values = parseJsonValues(text);
+  if (!text.trim()) throw new EvidenceError("MALFORMED_JSON", "the document is empty");
+  await runAsync(assertJsonDepthSteps(text, "the document"));
+  const values = parseJsonValues(text, true);
   const out: EvidenceStatement[] = [];
   for (const v of values) {
     await yieldToEventLoop();

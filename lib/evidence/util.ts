@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EvidenceError } from "./errors";
+import { EvidenceError, runSync, type Steps } from "./errors";
 import type { Cvss, Subject } from "./model";
 import { normalizeDigest } from "./model";
 
@@ -35,10 +35,18 @@ export const MAX_JSON_DEPTH = 128;
  * Stops counting as soon as `limit` is passed.
  */
 export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  return runSync(jsonDepthSteps(text, limit));
+}
+
+const DEPTH_STEP = 1 << 20;
+
+/** jsonDepth as steps: pauses every 1 Mi characters (see runAsync). */
+export function* jsonDepthSteps(text: string, limit = MAX_JSON_DEPTH): Steps<number> {
   let depth = 0;
   let max = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
+    if (i % DEPTH_STEP === DEPTH_STEP - 1) yield;
     const c = text.charCodeAt(i);
     if (inString) {
       if (c === 0x5c) i++; // backslash: skip the escaped character
@@ -56,7 +64,11 @@ export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
 
 /** Throws INVALID_DOCUMENT when `text` nests deeper than MAX_JSON_DEPTH. */
 export function assertJsonDepth(text: string, what: string): void {
-  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+  runSync(assertJsonDepthSteps(text, what));
+}
+
+export function* assertJsonDepthSteps(text: string, what: string): Steps<void> {
+  if ((yield* jsonDepthSteps(text)) > MAX_JSON_DEPTH) {
     throw new EvidenceError("INVALID_DOCUMENT", `${what} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
   }
 }
