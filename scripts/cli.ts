@@ -31,7 +31,7 @@ const USAGE = `usage: imprimatur <command>
   token create --email E [--expires 30d] [--name N]       prints the token as the last line
   token list
   token revoke <id|prefix>
-  trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage] [--scope 'library/*,apps/**']
+  trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage|builder|scanner] [--scope 'library/*,apps/**']
                                             trust a key (cosign.pub), certificate roots, a Sigstore trusted_root.json or TSA roots
                                             (default kind key, role publisher, scope ** = every repository)
   key create --stage S [--name N]           generate a new signing key for a stage
@@ -45,6 +45,8 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
+  evidence uploaders [--rules 'apps/*=app-team,**=ci']   list, or replace, who may attach evidence to which repositories
+  evidence withdraw --id DOCUMENT_ID --reason R           withdraw evidence (kept, shown withdrawn, no longer counted)
   audit verify                              recompute the audit hash chain`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
@@ -97,6 +99,9 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: "string" },
       san: { type: "string" },
       "oidc-issuer": { type: "string" },
+      rules: { type: "string" },
+      id: { type: "string" },
+      reason: { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -153,6 +158,29 @@ async function main(argv: string[]): Promise<number> {
     case "cert revoke": {
       if (!values.fingerprint) fail("cert revoke needs --fingerprint");
       console.log(`revoked ${(await revokeClientCert({ actor, fingerprint: values.fingerprint })).fingerprint}`);
+      return 0;
+    }
+    case "evidence uploaders": {
+      if (values.rules !== undefined) {
+        const rules = values.rules.split(",").map((r) => r.trim()).filter(Boolean).map((r) => {
+          const eq = r.lastIndexOf("=");
+          if (eq <= 0) fail(`evidence uploaders: ${r} is not pattern=group`);
+          return { pattern: r.slice(0, eq).trim(), group: r.slice(eq + 1).trim() };
+        });
+        const { setEvidenceUploaders } = await import("../lib/server/evidence/set-evidence-uploaders");
+        await setEvidenceUploaders({ actor, rules });
+      }
+      const { listEvidenceUploaders } = await import("../lib/server/evidence/list-evidence-uploaders");
+      const list = await listEvidenceUploaders({ actor });
+      if (!list.length) console.log("no evidence-uploader rules: any developer, reviewer or admin may attach evidence");
+      for (const r of list) console.log(`${r.pattern}\t${r.group}`);
+      return 0;
+    }
+    case "evidence withdraw": {
+      if (!values.id || !values.reason) fail("evidence withdraw needs --id and --reason");
+      const { withdrawEvidence } = await import("../lib/server/evidence/withdraw-evidence");
+      const w = await withdrawEvidence({ actor, documentId: values.id, reason: values.reason });
+      console.log(`${w.already ? "already withdrawn" : "withdrawn"}: ${w.id} (${w.reason})`);
       return 0;
     }
     case "group set": {
