@@ -281,6 +281,9 @@ describe("the base image gate", () => {
     const claimed = (await getRequest({ actor: dev, requestId: fake.id })).gates[0]!;
     expect(claimed).toMatchObject({ gate: "basePublisher", passed: false });
     expect(claimed.detail).toBe(`claims base ${host}/publisher/base:1.0, but its layers do not start with ${host}/publisher/base:1.0's`);
+    // The image page says so too, next to the base's (valid) signatures.
+    expect((await getImage({ actor: dev, registry: "default", repository: "wf/claimsbase", digest: forged.digest })).base).toMatchObject({ layersProven: false, detail: claimed.detail });
+    expect((await getImage({ actor: dev, registry: "default", repository: "wf/onbase", digest: realDigest })).base).toMatchObject({ layersProven: true });
   });
 });
 
