@@ -3,13 +3,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
-import { seedStages, seedUsers } from "../../../scripts/seed";
+import { pushDemoImages, seedStages, seedUsers } from "../../../scripts/seed";
 import { userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { evaluateGates, parseGateConfig } from "../../policy/gates";
 import type { Actor } from "../actor";
 import { upsertGroup } from "../groups/manage-group";
+import { findBaseImage } from "../images/find-base-image";
 import { syncRegistry } from "../images/sync-registry";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { gatherGateFacts } from "../promotions/gather-gate-facts";
@@ -280,5 +281,21 @@ describe("four eyes on waivers, whatever the order", () => {
     expect(again).toMatchObject({ passed: false, waived: false });
     expect(again.detail).toContain("uploaded this build's provenance");
     expect(w.id).not.toBe(w2.id);
+  });
+});
+
+describe("the demo builds on its bases for real", () => {
+  it("the demo images' layers start with the layers of the bases they name", async () => {
+    await pushDemoImages();
+    await syncRegistry({ actor: system, repositories: ["publisher/base", "platform/base-hardened", "apps/payments-api"] });
+    for (const repo of ["platform/base-hardened", "apps/payments-api"]) {
+      const imgs = await db.image.findMany({ where: { repository: { name: repo } }, select: { id: true } });
+      expect(imgs.length).toBeGreaterThan(0);
+      for (const img of imgs) {
+        const fact = await findBaseImage(db, img.id);
+        expect([repo, fact.state]).not.toEqual([repo, "layers-mismatch"]);
+        expect(fact.digest).toBeTruthy();
+      }
+    }
   });
 });
