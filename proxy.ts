@@ -14,6 +14,8 @@ export async function proxy(req: NextRequest) {
   return NextResponse.redirect(url);
 }
 
+// /api/ is left out of the matcher: a request the proxy sees has its body buffered (and cut off at 10 MiB), so an
+// evidence upload up to EVIDENCE_MAX_BYTES must never pass through it. API routes authenticate themselves.
 export const config = {
-  matcher: ["/((?!_next/static|_next/image|favicon.ico|icon.svg).*)"],
+  matcher: ["/((?!api/|_next/static|_next/image|favicon.ico|icon.svg).*)"],
 };

@@ -62,6 +62,8 @@ export function AddTrustIdentityForm() {
             <option value="publisher">publisher</option>
             <option value="team">team</option>
             <option value="stage">stage</option>
+            <option value="builder">builder (signs provenance)</option>
+            <option value="scanner">scanner (signs scans, SBOMs, VEX)</option>
           </select>
         </label>
         <label className="text-xs">Scope (repository patterns)<input className={input} value={f.scope} onChange={set("scope")} placeholder="library/* apps/**" /></label>

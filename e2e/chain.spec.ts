@@ -20,11 +20,13 @@ async function expectPipeline(checks: Locator) {
 
 test("the publisher-signed demo image shows publisher ✓ with each check, and a stage ✓ after an approval", async ({ browser, request }) => {
   // An image of our own built on the publisher's base (OCI base annotations), so the approval touches no other spec's image.
-  const { buildImage, pushImage } = await import("../scripts/lib/oci-build");
+  const { buildImage, layoutLayers, pushImage } = await import("../scripts/lib/oci-build");
   const { RegistryClient } = await import("../lib/oci/client");
   const client = new RegistryClient({ url: process.env.E2E_REGISTRY_URL! });
   const child = buildImage({
     architecture: "amd64",
+    // Really built on it: the base-image gate proves the claim by the layers.
+    base: layoutLayers("scripts/fixtures/upstream-cosign/oci-layout", PUBLISHER_DIGEST),
     layers: [{ "srv/chain.txt": `chain ${Date.now()}\n` }],
     annotations: { "org.opencontainers.image.base.name": `${new URL(process.env.E2E_REGISTRY_URL!).host}/publisher/base:1.0`, "org.opencontainers.image.base.digest": PUBLISHER_DIGEST },
   });
@@ -50,6 +52,7 @@ test("the publisher-signed demo image shows publisher ✓ with each check, and a
   const baseBox = page.getByTestId("base-image");
   await expect(baseBox).toContainText("publisher/base");
   await expect(baseBox.locator('[data-testid="signature"][data-role="publisher"]')).toHaveAttribute("data-verdict", "verified");
+  await expect(baseBox.getByTestId("base-not-proven")).toHaveCount(0);
 
   // A developer requests build, a security reviewer approves (through the API), and the stage signature joins the chain.
   const asked = await request.post(`${base()}/api/v1/requests`, { headers: bearer("dev@example.com"), data: { repository: "e2e/chain-app", digest: child.digest, stage: "build", note: "chain e2e" } });

@@ -37,7 +37,7 @@ const USAGE = `usage: imprimatur <command>
                                             IMPRIMATUR_TOKEN_DEFAULT_DAYS; at most IMPRIMATUR_TOKEN_MAX_DAYS)
   token list
   token revoke <id|prefix>
-  trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage] [--scope 'library/*,apps/**']
+  trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage|builder|scanner] [--scope 'library/*,apps/**']
                                             trust a key (cosign.pub), certificate roots, a Sigstore trusted_root.json or TSA roots
                                             (default kind key, role publisher, scope ** = every repository)
   key create --stage S [--name N]           generate a new signing key for a stage
@@ -51,6 +51,8 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
+  evidence uploaders [--rules 'apps/*=app-team,**=ci']   list, or replace, who may attach evidence to which repositories
+  evidence withdraw --id DOCUMENT_ID --reason R           withdraw evidence (kept, shown withdrawn, no longer counted)
   audit verify                              recompute the audit hash chain
   policy export --stage S --format F [--images 'reg/team/*,…'] [--require-summary] [--output FILE]
                                             the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign`;
@@ -110,6 +112,9 @@ async function main(argv: string[]): Promise<number> {
       images: { type: "string" },
       "require-summary": { type: "boolean" },
       output: { type: "string" },
+      rules: { type: "string" },
+      id: { type: "string" },
+      reason: { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -188,6 +193,29 @@ async function main(argv: string[]): Promise<number> {
     case "cert revoke": {
       if (!values.fingerprint) fail("cert revoke needs --fingerprint");
       console.log(`revoked ${(await revokeClientCert({ actor, fingerprint: values.fingerprint })).fingerprint}`);
+      return 0;
+    }
+    case "evidence uploaders": {
+      if (values.rules !== undefined) {
+        const rules = values.rules.split(",").map((r) => r.trim()).filter(Boolean).map((r) => {
+          const eq = r.lastIndexOf("=");
+          if (eq <= 0) fail(`evidence uploaders: ${r} is not pattern=group`);
+          return { pattern: r.slice(0, eq).trim(), group: r.slice(eq + 1).trim() };
+        });
+        const { setEvidenceUploaders } = await import("../lib/server/evidence/set-evidence-uploaders");
+        await setEvidenceUploaders({ actor, rules });
+      }
+      const { listEvidenceUploaders } = await import("../lib/server/evidence/list-evidence-uploaders");
+      const list = await listEvidenceUploaders({ actor });
+      if (!list.length) console.log("no evidence-uploader rules: any developer, reviewer or admin may attach evidence");
+      for (const r of list) console.log(`${r.pattern}\t${r.group}`);
+      return 0;
+    }
+    case "evidence withdraw": {
+      if (!values.id || !values.reason) fail("evidence withdraw needs --id and --reason");
+      const { withdrawEvidence } = await import("../lib/server/evidence/withdraw-evidence");
+      const w = await withdrawEvidence({ actor, documentId: values.id, reason: values.reason });
+      console.log(`${w.already ? "already withdrawn" : "withdrawn"}: ${w.id} (${w.reason})`);
       return 0;
     }
     case "group set": {

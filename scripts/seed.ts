@@ -13,7 +13,7 @@ import { upsertStage, type StageSettings } from "../lib/server/stages/manage-sta
 import { addTrustedKey } from "../lib/server/keys/add-trusted-key";
 import { registryClient, resolveRegistry } from "../lib/server/registries/resolve-registry";
 import { syncRegistry } from "../lib/server/images/sync-registry";
-import { buildImage, pushImage, pushIndex, pushOciLayout } from "./lib/oci-build";
+import { buildImage, layoutLayers, pushImage, pushIndex, pushOciLayout } from "./lib/oci-build";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const FIXTURE = join(here, "fixtures", "upstream-cosign");
@@ -52,10 +52,13 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
   const publisherDigest = pushedFixture.find((p) => p.tag === "1.0")!.digest;
   const baseAnn = (name: string, digest: string) => ({ "org.opencontainers.image.base.name": name, "org.opencontainers.image.base.digest": digest });
   const host = new URL(reg.url).host;
+  // Built on their bases for real (the base's layers first), so the base-image gate's layer proof holds.
+  const publisherLayers = layoutLayers(join(FIXTURE, "oci-layout"), publisherDigest);
 
   const hardened = (v: string) =>
     buildImage({
       architecture: "amd64",
+      base: publisherLayers,
       layers: [
         { "etc/os-release": `NAME="Imprimatur Demo Linux"\nVERSION_ID="${v}"\n`, "bin/sh": "#!/bin/true\n" },
         { "etc/ssl/certs/ca-bundle.crt": `# demo CA bundle ${v}\n`, "etc/hardening.conf": `profile=cis-level-2\nversion=${v}\n` },
@@ -71,8 +74,8 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
   const api = (v: string) =>
     buildImage({
       architecture: "amd64",
+      base: h11.layers,
       layers: [
-        { "etc/os-release": 'NAME="Imprimatur Demo Linux"\n', "bin/sh": "#!/bin/true\n" },
         { "srv/payments/app.js": `console.log("payments-api ${v}");\n`, "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: v, dependencies: { express: "4.19.2", lodash: "4.17.21" } }) },
       ],
       cmd: ["node", "/srv/payments/app.js"],

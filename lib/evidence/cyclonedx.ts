@@ -1,6 +1,6 @@
 import { PackageURL } from "packageurl-js";
 import { z } from "zod";
-import { EvidenceError, parseWith } from "./errors";
+import { describeIssues, EvidenceError, invalidDocument, runSync, STEP, validateList, type Steps } from "./errors";
 import type { Component, Cvss, Finding, FindingStatus, ParsedEvidence, Severity, Subject } from "./model";
 import { ecosystemFromPackageType, ecosystemFromPurl, normalizeDigest, normalizeSeverity, severityFromScore, severityRank } from "./model";
 import { addSubject, betterCvss, cvss, labelOf, opt, optNum, optStr, ociPurlDigest, repoDigestSubject, uniq, type ParseContext } from "./util";
@@ -84,6 +84,18 @@ const bom = z.object({
   components: z.array(component).nullish(),
   vulnerabilities: z.array(vulnerability).nullish(),
 });
+
+// The BOM without its two large arrays, which are validated STEP elements at a time.
+const bomShell = bom.extend({ components: z.array(z.unknown()).nullish(), vulnerabilities: z.array(z.unknown()).nullish() });
+
+function* validateBom(input: unknown, ctx: ParseContext, label: string): Steps<z.infer<typeof bom>> {
+  const shell = bomShell.safeParse(input);
+  const issues = shell.success ? [] : describeIssues(shell.error.issues, input, ctx.prefix);
+  const components = shell.success && shell.data.components ? yield* validateList(component, shell.data.components, [...ctx.prefix, "components"], issues) : undefined;
+  const vulnerabilities = shell.success && shell.data.vulnerabilities ? yield* validateList(vulnerability, shell.data.vulnerabilities, [...ctx.prefix, "vulnerabilities"], issues) : undefined;
+  if (issues.length || !shell.success) throw invalidDocument(label, issues);
+  return { ...shell.data, components: components ?? shell.data.components as null | undefined, vulnerabilities: vulnerabilities ?? shell.data.vulnerabilities as null | undefined };
+}
 
 export function looksLikeCycloneDx(v: Record<string, unknown>): boolean {
   return v.bomFormat === "CycloneDX";
@@ -211,8 +223,12 @@ function cvssOf(v: z.infer<typeof vulnerability>): Cvss | undefined {
 /** Trivy writes the fix as "Upgrade <pkg> to version <v>". */
 function fixFromRecommendation(rec: string | null | undefined): string | undefined {
   if (!rec) return undefined;
-  const m = /\bto version (\S+)\s*$/.exec(rec);
-  return m?.[1];
+  // The last "to version " (at a word start), then one run of non-space to the end: index scans, no backtracking.
+  const t = rec.trimEnd();
+  const at = t.lastIndexOf("to version ");
+  if (at < 0 || (at > 0 && /\w/.test(t[at - 1]!))) return undefined;
+  const v = t.slice(at + "to version ".length);
+  return v && !/\s/.test(v) ? v : undefined;
 }
 
 type Tools = NonNullable<z.infer<typeof bom>["metadata"]>["tools"];
@@ -224,8 +240,13 @@ function toolOf(tools: Tools): { name: string; version?: string } | undefined {
 }
 
 export function parseCycloneDx(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(cycloneDxSteps(input, ctx));
+}
+
+/** parseCycloneDx as steps: validation and flattening pause every STEP components (see runAsync). */
+export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "CycloneDX");
-  const d = parseWith(label, bom, input, ctx.prefix);
+  const d = yield* validateBom(input, ctx, label);
   const m = /^1\.(\d+)$/.exec(d.specVersion);
   if (!m || Number(m[1]) < 2) {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: specVersion ${JSON.stringify(d.specVersion)} is not supported (1.2 to 1.6 are)`, ["specVersion"]);
@@ -237,6 +258,7 @@ export function parseCycloneDx(input: unknown, ctx: ParseContext): ParsedEvidenc
   while (stack.length) {
     const c = stack.pop()!;
     components.push(toComponent(c));
+    if (components.length % (STEP * 5) === 0) yield;
     const ref = c["bom-ref"];
     if (ref) byRef.set(ref, c);
     if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);

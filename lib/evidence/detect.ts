@@ -1,12 +1,12 @@
-import { parseCycloneDx, looksLikeCycloneDx } from "./cyclonedx";
-import { looksLikeDsse, looksLikeSigstoreBundle, parseDsse, parseSigstoreBundle } from "./dsse";
-import { EvidenceError } from "./errors";
+import { cycloneDxSteps, looksLikeCycloneDx } from "./cyclonedx";
+import { dsseSteps, looksLikeDsse, looksLikeSigstoreBundle, sigstoreBundleSteps } from "./dsse";
+import { EvidenceError, runAsync, runSync, type Steps } from "./errors";
 import { looksLikeGrype, parseGrype } from "./grype";
-import { looksLikeInToto, parseInToto } from "./intoto";
+import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
-import { looksLikeSpdx, parseSpdx } from "./spdx";
+import { looksLikeSpdx, spdxSteps } from "./spdx";
 import { looksLikeLegacyTrivy, looksLikeTrivy, parseTrivy } from "./trivy";
-import { addSubject, TOP, type ParseContext } from "./util";
+import { addSubject, assertJsonDepth, assertJsonDepthSteps, TOP, type ParseContext } from "./util";
 
 export { EvidenceError, type EvidenceErrorCode } from "./errors";
 export type * from "./model";
@@ -29,22 +29,24 @@ function jsonError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** One JSON value, or several when the input is JSON Lines (one document per line). */
-function parseJsonValues(text: string): unknown[] {
+/** One JSON value, or several when the input is JSON Lines (one document per line), each with its own text. */
+function parseJsonValues(text: string, depthChecked = false): { value: unknown; text: string; line?: number }[] {
   if (!text.trim()) throw new EvidenceError("MALFORMED_JSON", "the document is empty");
+  // Depth is capped before parsing: validating a document nested 10,000 deep would overflow the stack.
+  if (!depthChecked) assertJsonDepth(text, "the document");
   try {
-    return [JSON.parse(text)];
+    return [{ value: JSON.parse(text), text }];
   } catch (whole) {
     // JSON Lines: every non-empty line is a JSON document on its own.
     const lines = text.split(/\r?\n/);
     const nonEmpty = lines.filter((l) => l.trim());
     if (nonEmpty.length < 2) throw new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${jsonError(whole)}`);
-    const values: unknown[] = [];
+    const values: { value: unknown; text: string; line: number }[] = [];
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if (!line.trim()) continue;
       try {
-        values.push(JSON.parse(line));
+        values.push({ value: JSON.parse(line), text: line, line: i + 1 });
       } catch (e) {
         if (!values.length) throw new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${jsonError(whole)}`);
         throw new EvidenceError("MALFORMED_JSON", `line ${i + 1} is not valid JSON: ${jsonError(e)}`);
@@ -61,8 +63,8 @@ function describeKeys(v: Record<string, unknown>): string {
   return `an object with keys ${shown.join(", ")}${keys.length > 8 ? ", …" : ""}`;
 }
 
-/** Recognizes one JSON document by its content and parses it. */
-function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
+/** Recognizes one JSON document by its content and parses it, in steps (large SBOMs pause between chunks). */
+function* valueSteps(value: unknown, ctx: ParseContext = TOP): Steps<ParsedEvidence> {
   if (Array.isArray(value)) {
     if (looksLikeLegacyTrivy(value)) return parseTrivy(value, ctx);
     throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON array`);
@@ -71,27 +73,75 @@ function parseValue(value: unknown, ctx: ParseContext = TOP): ParsedEvidence {
     throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: a JSON ${value === null ? "null" : typeof value}`);
   }
   const v = value as Record<string, unknown>;
-  if (looksLikeDsse(v)) return parseDsse(v, ctx);
-  if (looksLikeSigstoreBundle(v)) return parseSigstoreBundle(v, ctx);
-  if (looksLikeInToto(v)) return parseInToto(v, ctx);
-  if (looksLikeCycloneDx(v)) return parseCycloneDx(v, ctx);
-  if (looksLikeSpdx(v)) return parseSpdx(v, ctx);
+  if (looksLikeDsse(v)) return yield* dsseSteps(v, ctx);
+  if (looksLikeSigstoreBundle(v)) return yield* sigstoreBundleSteps(v, ctx);
+  if (looksLikeInToto(v)) return yield* inTotoSteps(v, ctx);
+  if (looksLikeCycloneDx(v)) return yield* cycloneDxSteps(v, ctx);
+  if (looksLikeSpdx(v)) return yield* spdxSteps(v, ctx);
   if (looksLikeTrivy(v)) return parseTrivy(v, ctx);
   if (looksLikeGrype(v)) return parseGrype(v, ctx);
   throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: ${describeKeys(v)}`);
 }
 
+function parseOne(v: { value: unknown; line?: number }, several: boolean): ParsedEvidence {
+  try {
+    return runSync(valueSteps(v.value));
+  } catch (e) {
+    throw statementError(e, v, several);
+  }
+}
+
+async function parseOneAsync(v: { value: unknown; line?: number }, several: boolean): Promise<ParsedEvidence> {
+  try {
+    return await runAsync(valueSteps(v.value));
+  } catch (e) {
+    throw statementError(e, v, several);
+  }
+}
+
+function statementError(e: unknown, v: { line?: number }, several: boolean): unknown {
+  {
+    if (several && e instanceof EvidenceError) return new EvidenceError(e.code, `line ${v.line ?? "?"}: ${e.message}`, e.issues);
+    // A validator that recursed too deep is a bad document, not a server fault.
+    if (e instanceof RangeError) return new EvidenceError("INVALID_DOCUMENT", `${several ? `line ${v.line ?? "?"}: ` : ""}the document nests too deeply to read`);
+    return e;
+  }
+}
+
 /** Every document in the input: one for JSON, one per line for JSON Lines. */
 export function parseEvidenceAll(input: Buffer | Uint8Array | string): ParsedEvidence[] {
   const values = parseJsonValues(decodeText(input));
-  return values.map((v, i) => {
-    try {
-      return parseValue(v);
-    } catch (e) {
-      if (values.length > 1 && e instanceof EvidenceError) throw new EvidenceError(e.code, `line ${i + 1}: ${e.message}`, e.issues);
-      throw e;
-    }
-  });
+  return values.map((v) => parseOne(v, values.length > 1));
+}
+
+/** One statement of an upload: its own bytes (the whole input, or one JSON line) and what they say. */
+export interface EvidenceStatement {
+  /** The statement's own bytes, stored and hashed on their own. */
+  bytes: Buffer;
+  evidence: ParsedEvidence;
+  /** 1-based line in a JSON Lines upload. */
+  line?: number;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Every statement in the input, each judged on its own: a JSON Lines upload is several documents, and one of them
+ * must never vouch for another. Yields to the event loop between statements, so one large upload does not stall
+ * other requests for its whole parse.
+ */
+export async function parseEvidenceStatements(input: Buffer | Uint8Array | string): Promise<EvidenceStatement[]> {
+  const text = decodeText(input);
+  if (!text.trim()) throw new EvidenceError("MALFORMED_JSON", "the document is empty");
+  await runAsync(assertJsonDepthSteps(text, "the document"));
+  const values = parseJsonValues(text, true);
+  const out: EvidenceStatement[] = [];
+  for (const v of values) {
+    await yieldToEventLoop();
+    const bytes = values.length === 1 ? (typeof input === "string" ? Buffer.from(input, "utf8") : Buffer.from(input)) : Buffer.from(v.text, "utf8");
+    out.push({ bytes, evidence: await parseOneAsync(v, values.length > 1), ...(v.line !== undefined ? { line: v.line } : {}) });
+  }
+  return out;
 }
 
 /**

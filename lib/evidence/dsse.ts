@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { EvidenceError, parseWith } from "./errors";
-import { looksLikeInToto, parseInToto } from "./intoto";
+import { EvidenceError, parseWith, runSync, type Steps } from "./errors";
+import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { DsseEnvelope, ParsedEvidence } from "./model";
-import { labelOf, nested, optStr, type ParseContext } from "./util";
+import { assertJsonDepth, labelOf, nested, optStr, type ParseContext } from "./util";
 
 // DSSE envelopes (https://github.com/secure-systems-lab/dsse), alone, one per JSON line, or inside a Sigstore
 // bundle. The signatures are not checked here: the caller verifies `pae` against the keys it trusts.
@@ -40,6 +40,11 @@ export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
 }
 
 export function parseDsse(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(dsseSteps(input, ctx));
+}
+
+/** parseDsse as steps (see runAsync). */
+export function* dsseSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "DSSE");
   const e = parseWith(label, envelope, input, ctx.prefix);
   const payload = decodeBase64(e.payload, label, "payload");
@@ -51,8 +56,15 @@ export function parseDsse(input: unknown, ctx: ParseContext): ParsedEvidence {
     return { format: "dsse", kind: "attestation", components: [], findings: [], subjects: [], dsse };
   }
   let statement: unknown;
+  let text: string;
   try {
-    statement = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  } catch {
+    throw new EvidenceError("INVALID_DOCUMENT", `${label}: the payload (${e.payloadType}) is not UTF-8`, ["payload"]);
+  }
+  assertJsonDepth(text, `${label}: the payload`);
+  try {
+    statement = JSON.parse(text);
   } catch {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: the payload (${e.payloadType}) is not JSON`, ["payload"]);
   }
@@ -60,7 +72,7 @@ export function parseDsse(input: unknown, ctx: ParseContext): ParsedEvidence {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: the payload is not an in-toto statement (no in-toto _type)`, ["payload"]);
   }
   // Paths inside the payload are relative to the decoded statement.
-  const inner = parseInToto(statement, { ...nested(ctx, "DSSE payload"), prefix: [] });
+  const inner = yield* inTotoSteps(statement, { ...nested(ctx, "DSSE payload"), prefix: [] });
   return { ...inner, format: "dsse", dsse };
 }
 
@@ -68,6 +80,10 @@ const bundle = z.object({ mediaType: z.string(), dsseEnvelope: z.unknown().optio
 
 /** A Sigstore bundle carrying a DSSE envelope is read as that envelope (the bundle's certificate is the caller's). */
 export function parseSigstoreBundle(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(sigstoreBundleSteps(input, ctx));
+}
+
+export function* sigstoreBundleSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "Sigstore bundle");
   const b = parseWith(label, bundle, input, ctx.prefix);
   if (b.dsseEnvelope === undefined || b.dsseEnvelope === null) {
@@ -76,5 +92,5 @@ export function parseSigstoreBundle(input: unknown, ctx: ParseContext): ParsedEv
       `${label}: it holds a message signature, not a DSSE envelope, so it is a signature rather than evidence`,
     );
   }
-  return parseDsse(b.dsseEnvelope, nested(ctx, "Sigstore bundle", "dsseEnvelope"));
+  return yield* dsseSteps(b.dsseEnvelope, nested(ctx, "Sigstore bundle", "dsseEnvelope"));
 }

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 
 export type EvidenceErrorCode = "MALFORMED_JSON" | "UNKNOWN_FORMAT" | "INVALID_DOCUMENT" | "TOO_LARGE";
 
@@ -74,6 +74,50 @@ export function invalidDocument(format: string, issues: string[]): EvidenceError
   const listed = issues.slice(0, MAX_LISTED).join("; ");
   const more = issues.length > MAX_LISTED ? ` (and ${issues.length - MAX_LISTED} more)` : "";
   return new EvidenceError("INVALID_DOCUMENT", `${format}: ${listed}${more}`, issues);
+}
+
+/**
+ * Parsing that can pause: a parser written as a generator yields between chunks of a large array, and the caller
+ * either runs it straight through (runSync) or lets the event loop turn at each pause (runAsync), so one large
+ * document does not stall every other request for its whole validation.
+ */
+export type Steps<T> = Generator<void, T, void>;
+
+export function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+export async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Elements validated per step: a few milliseconds of work. */
+export const STEP = 1000;
+
+/**
+ * Validates every element of `list` with `schema`, STEP elements per step, adding each bad field (with its index in
+ * the whole list) to `issues`. Returns the parsed elements (only meaningful when no issue was added).
+ */
+export function* validateList<T extends z.ZodType>(schema: T, list: readonly unknown[], prefix: readonly PropertyKey[], issues: string[]): Steps<z.output<T>[]> {
+  const out: z.output<T>[] = [];
+  const many = z.array(schema);
+  for (let i = 0; i < list.length; i += STEP) {
+    const r = many.safeParse(list.slice(i, i + STEP));
+    if (r.success) out.push(...r.data);
+    else {
+      const shifted = r.error.issues.map((is) => ({ ...is, path: typeof is.path[0] === "number" ? [is.path[0] + i, ...is.path.slice(1)] : is.path }) as z.core.$ZodIssue);
+      issues.push(...describeIssues(shifted, list, prefix));
+    }
+    if (i + STEP < list.length) yield;
+  }
+  return out;
 }
 
 /** Parses `input` with `schema`, or throws INVALID_DOCUMENT listing every bad field. */

@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { parseCycloneDx } from "./cyclonedx";
-import { EvidenceError, formatPath, parseWith } from "./errors";
+import { cycloneDxSteps } from "./cyclonedx";
+import { EvidenceError, formatPath, parseWith, runSync, type Steps } from "./errors";
 import { looksLikeGrype, parseGrype } from "./grype";
 import type { EvidenceKind, Finding, FindingStatus, Material, ParsedEvidence, Provenance, Subject } from "./model";
-import { parseSpdx } from "./spdx";
+import { spdxSteps } from "./spdx";
 import { looksLikeTrivy, parseTrivy } from "./trivy";
-import { addSubject, digestSet, labelOf, nested, opt, optStr, primaryDigest, uniq, type ParseContext } from "./util";
+import { addSubject, assertJsonDepth, digestSet, labelOf, nested, opt, optStr, primaryDigest, trimEnd, uniq, type ParseContext } from "./util";
 import { table } from "./lookup";
 
 // in-toto Statements (v0.1 and v1) and the predicates read here: SLSA provenance v0.1/v0.2/v1, CycloneDX, SPDX,
@@ -83,7 +83,8 @@ const openVex = z.object({
 type PredicateKind = "slsa1" | "slsa02" | "cyclonedx" | "spdx" | "vuln" | "openvex" | "other";
 
 export function predicateKindOf(pt: string): PredicateKind {
-  const t = pt.replace(/\/+$/, "");
+  if (pt.length > 512) return "other";
+  const t = trimEnd(pt, "/");
   if (/^https:\/\/slsa\.dev\/provenance\/v1(\.\d+)?$/.test(t)) return "slsa1";
   if (/^https:\/\/slsa\.dev\/provenance\/v0\.[12]$/.test(t)) return "slsa02";
   if (/^https?:\/\/cyclonedx\.org\/bom(\/v?\d+(\.\d+)*)?$/.test(t)) return "cyclonedx";
@@ -102,7 +103,7 @@ function statementSubjects(subjects: z.infer<typeof statement>["subject"]): Subj
     const digest = primaryDigest(digestSet(s.digest));
     const name = s.name ?? s.uri ?? undefined;
     // Attestations about images (cosign, Tekton Chains, GitHub) name the repository and give the manifest digest.
-    const kind = name && IMAGE_NAME.test(name) ? "manifest" : "unknown";
+    const kind = name && name.length <= 512 && IMAGE_NAME.test(name) ? "manifest" : "unknown";
     addSubject(out, { ...opt("digest", digest), ...opt("name", name), kind });
   }
   return out;
@@ -234,10 +235,24 @@ const VEX_STATUS: Record<string, FindingStatus> = table({
   under_investigation: "under_investigation",
 });
 
-function purlName(id: string): { name: string; version?: string } {
-  // pkg:type/ns/name@version?q#sub → name, version (enough to label a VEX statement's product)
-  const m = /^pkg:[^/]+\/(?:.*\/)?([^/@?#]+)(?:@([^?#]+))?/.exec(id);
-  if (!m) return { name: id };
+/** pkg:type/ns/name@version?q#sub → name, version (enough to label a VEX statement's product). String scans only: linear. */
+export function purlName(id: string): { name: string; version?: string } {
+  if (!id.startsWith("pkg:")) return { name: id };
+  const slash = id.indexOf("/", 4);
+  if (slash <= 4) return { name: id };
+  let end = id.length;
+  for (const sep of ["?", "#"]) {
+    const at = id.indexOf(sep, slash + 1);
+    if (at >= 0 && at < end) end = at;
+  }
+  const path = id.slice(slash + 1, end);
+  const lastSlash = path.lastIndexOf("/");
+  const tail = path.slice(lastSlash + 1);
+  const at = tail.indexOf("@");
+  const rawName = at >= 0 ? tail.slice(0, at) : tail;
+  const rawVersion = at >= 0 ? tail.slice(at + 1) : "";
+  if (!rawName) return { name: id };
+  const m = [rawName, rawVersion] as const;
   const dec = (s: string) => {
     try {
       return decodeURIComponent(s);
@@ -245,7 +260,7 @@ function purlName(id: string): { name: string; version?: string } {
       return s;
     }
   };
-  return { name: dec(m[1]!), ...opt("version", m[2] ? dec(m[2]) : undefined) };
+  return { name: dec(m[0]), ...opt("version", m[1] ? dec(m[1]) : undefined) };
 }
 
 function parseOpenVex(input: unknown, ctx: ParseContext): Omit<ParsedEvidence, "format"> {
@@ -285,6 +300,7 @@ function parseOpenVex(input: unknown, ctx: ParseContext): Omit<ParsedEvidence, "
 /** A predicate given as a JSON string (some tools wrap the SBOM that way) is decoded first. */
 function jsonPredicate(predicate: unknown, label: string): unknown {
   if (typeof predicate !== "string") return predicate;
+  assertJsonDepth(predicate, `${label}: the predicate`);
   try {
     return JSON.parse(predicate);
   } catch {
@@ -293,6 +309,11 @@ function jsonPredicate(predicate: unknown, label: string): unknown {
 }
 
 export function parseInToto(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(inTotoSteps(input, ctx));
+}
+
+/** parseInToto as steps: an SBOM predicate is validated in steps (see runAsync). */
+export function* inTotoSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "in-toto");
   const st = parseWith(label, statement, input, ctx.prefix);
   if (!/^https:\/\/in-toto\.io\/Statement\/v(0\.1|1(\.\d+)?)$/.test(st._type)) {
@@ -312,10 +333,10 @@ export function parseInToto(input: unknown, ctx: ParseContext): ParsedEvidence {
       inner = { ...inner, kind: "provenance", provenance: provenance1(st.predicateType, st.predicate, pctx) };
       break;
     case "cyclonedx":
-      inner = parseCycloneDx(jsonPredicate(st.predicate, label), pctx);
+      inner = yield* cycloneDxSteps(jsonPredicate(st.predicate, label), pctx);
       break;
     case "spdx":
-      inner = parseSpdx(jsonPredicate(st.predicate, label), pctx);
+      inner = yield* spdxSteps(jsonPredicate(st.predicate, label), pctx);
       break;
     case "vuln":
       inner = parseVuln(st.predicate, pctx);

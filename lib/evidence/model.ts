@@ -263,7 +263,8 @@ export function ecosystemFromPackageType(t: string | undefined): string | undefi
 
 /** `sha256:<64 hex>` (or another algorithm with its hex), lower-cased; anything else → undefined. */
 export function normalizeDigest(d: string | undefined | null): string | undefined {
-  if (!d) return undefined;
+  // A digest is at most an algorithm name and 128 hex digits: longer input is not one (and is never scanned).
+  if (!d || d.length > 256) return undefined;
   const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-fA-F0-9]{32,})$/.exec(d.trim());
   if (!m) return undefined;
   return `${m[1]}:${m[2]!.toLowerCase()}`;

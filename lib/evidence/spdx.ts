@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EvidenceError, parseWith } from "./errors";
+import { describeIssues, EvidenceError, invalidDocument, runSync, validateList, type Steps } from "./errors";
 import type { Component, ParsedEvidence, Subject } from "./model";
 import { ecosystemFromPurl, normalizeDigest } from "./model";
 import { addSubject, labelOf, opt, optStr, ociPurlDigest, repoDigestSubject, type ParseContext } from "./util";
@@ -30,6 +30,17 @@ const doc = z.object({
   relationships: z.array(z.object({ spdxElementId: optStr, relationshipType: optStr, relatedSpdxElement: optStr })).nullish(),
 });
 
+// The document without its package list, which is validated STEP packages at a time.
+const docShell = doc.extend({ packages: z.array(z.unknown()).nullish() });
+
+function* validateDoc(input: unknown, ctx: ParseContext, label: string): Steps<z.infer<typeof doc>> {
+  const shell = docShell.safeParse(input);
+  const issues = shell.success ? [] : describeIssues(shell.error.issues, input, ctx.prefix);
+  const packages = shell.success && shell.data.packages ? yield* validateList(pkg, shell.data.packages, [...ctx.prefix, "packages"], issues) : undefined;
+  if (issues.length || !shell.success) throw invalidDocument(label, issues);
+  return { ...shell.data, packages: packages ?? (shell.data.packages as null | undefined) };
+}
+
 export function looksLikeSpdx(v: Record<string, unknown>): boolean {
   return typeof v.spdxVersion === "string" && v.spdxVersion.startsWith("SPDX-");
 }
@@ -51,18 +62,44 @@ function licensesOf(p: z.infer<typeof pkg>): string[] {
   return out;
 }
 
+const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+const isVersionChar = (c: string) => /[\w.+-]/.test(c);
+
+/**
+ * "name-v?version": the name is everything up to the first "-" that is followed by an optional "v" and a version
+ * (a digit, then only word characters, dots, plus and minus signs to the end). The same split as
+ * /^(.+?)-v?(\d[\w.+-]*)$/, which backtracks quadratically on "a-1-1-…-1!", in one pass from each end.
+ */
+export function splitToolName(t: string): { name: string; version?: string } {
+  // A line break ends the name in the regex's terms (`.` does not match one): no split then.
+  if (/[\n\r\u2028\u2029]/.test(t)) return { name: t };
+  // Where the trailing run of version characters starts.
+  let suffix = t.length;
+  while (suffix > 0 && isVersionChar(t[suffix - 1]!)) suffix--;
+  for (let i = 1; i < t.length; i++) {
+    if (t[i] !== "-") continue;
+    let v = i + 1;
+    if (t[v] === "v" && isDigit(t[v + 1])) v++;
+    if (isDigit(t[v]) && v >= suffix) return { name: t.slice(0, i), version: t.slice(v) };
+  }
+  return { name: t };
+}
+
 /** "Tool: syft-0.58.0" → { name: "syft", version: "0.58.0" } */
 function toolOf(creators: string[] | null | undefined): { name: string; version?: string } | undefined {
   const c = creators?.find((x) => x.startsWith("Tool:"));
   if (!c) return undefined;
-  const t = c.slice(5).trim();
-  const m = /^(.+?)-v?(\d[\w.+-]*)$/.exec(t);
-  return m ? { name: m[1]!, version: m[2]! } : { name: t };
+  return splitToolName(c.slice(5).trim());
 }
 
 export function parseSpdx(input: unknown, ctx: ParseContext): ParsedEvidence {
+  return runSync(spdxSteps(input, ctx));
+}
+
+/** parseSpdx as steps: package validation pauses every STEP packages (see runAsync). */
+export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvidence> {
   const label = labelOf(ctx, "SPDX");
-  const d = parseWith(label, doc, input, ctx.prefix);
+  const d = yield* validateDoc(input, ctx, label);
   if (!/^SPDX-2\.\d+$/.test(d.spdxVersion)) {
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(d.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, ["spdxVersion"]);
   }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EvidenceError, runSync, type Steps } from "./errors";
 import type { Cvss, Subject } from "./model";
 import { normalizeDigest } from "./model";
 
@@ -21,6 +22,62 @@ export function nested(ctx: ParseContext, label: string, ...path: PropertyKey[])
 
 export function labelOf(ctx: ParseContext, format: string): string {
   return ctx.label ? `${format} (${ctx.label})` : format;
+}
+
+/**
+ * JSON nesting depth deeper than this is refused before the text is parsed: real SBOMs, scans and attestations
+ * nest a few dozen levels at most, while recursive validation of a document nested 10,000 deep overflows the stack.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * The deepest nesting of arrays and objects in JSON text, in one linear pass (strings and their escapes skipped).
+ * Stops counting as soon as `limit` is passed.
+ */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  return runSync(jsonDepthSteps(text, limit));
+}
+
+const DEPTH_STEP = 1 << 20;
+
+/** jsonDepth as steps: pauses every 1 Mi characters (see runAsync). */
+export function* jsonDepthSteps(text: string, limit = MAX_JSON_DEPTH): Steps<number> {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    if (i % DEPTH_STEP === DEPTH_STEP - 1) yield;
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
+/** Throws INVALID_DOCUMENT when `text` nests deeper than MAX_JSON_DEPTH. */
+export function assertJsonDepth(text: string, what: string): void {
+  runSync(assertJsonDepthSteps(text, what));
+}
+
+export function* assertJsonDepthSteps(text: string, what: string): Steps<void> {
+  if ((yield* jsonDepthSteps(text)) > MAX_JSON_DEPTH) {
+    throw new EvidenceError("INVALID_DOCUMENT", `${what} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+}
+
+/** `s` without the trailing run of `ch` (a loop, not /ch+$/, which is quadratic on a long run followed by another character). */
+export function trimEnd(s: string, ch: string): string {
+  let end = s.length;
+  while (end > 0 && s[end - 1] === ch) end--;
+  return s.slice(0, end);
 }
 
 /** `x ?? undefined` for optional model fields (exactOptionalPropertyTypes-friendly: absent, not undefined). */

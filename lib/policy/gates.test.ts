@@ -8,7 +8,7 @@ const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
   scanCount: 1,
   newestScanAt: new Date("2026-11-25T10:00:00Z"),
   sbomCount: 1,
-  provenance: [{ builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app" }],
+  provenance: [{ builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: true }],
   evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }],
   previousStage: { name: "build", state: "approved", detail: "signed by build-key" },
   base: { state: "verified", name: "publisher/base", detail: "verified by publisher" },
@@ -83,6 +83,31 @@ describe("evaluateGates", () => {
   it("passes everything on good facts", () => {
     const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, sbom: true, provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true, previousStage: true, basePublisher: true, maxScanAgeHours: 24 });
     expect(evaluateGates(cfg, facts()).every((g) => g.passed && !g.waived)).toBe(true);
+  });
+});
+
+describe("evidence trust in the gates", () => {
+  it("an unsigned provenance statement does not satisfy the provenance gate when signed evidence is required", () => {
+    const cfg = parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true });
+    const forged = { builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: false };
+    const r = evaluateGates(cfg, facts({ provenance: [forged], evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }, { kind: "provenance", signatureStatus: "unsigned", signedBy: null }] }));
+    expect(r.map((g) => [g.gate, g.passed])).toEqual([["provenance", false], ["signedEvidence", false]]);
+    expect(r[0]!.detail).toContain("not signed by a key trusted as builder");
+    // Without the signed-evidence requirement the claim is taken as stated (and the UI shows it unsigned).
+    expect(evaluateGates(parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] } }), facts({ provenance: [forged] }))[0]!.passed).toBe(true);
+  });
+
+  it("an unsigned VEX statement fails the signed-evidence gate (it can clear findings)", () => {
+    const r = evaluateGates(parseGateConfig({ signedEvidence: true }), facts({ evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "scanner" }, { kind: "vex", signatureStatus: "unsigned", signedBy: null }] }));
+    expect(r[0]!.passed).toBe(false);
+    expect(r[0]!.detail).toContain("vex unsigned");
+  });
+
+  it("says which waiver was not counted and why", () => {
+    const w = { id: "w1", gate: "sbom", vulnIds: [], reason: "later", expiresAt: new Date(now.getTime() + 3_600_000), grantedBy: "Alice" };
+    const r = evaluateGates(parseGateConfig({ sbom: true }), facts({ sbomCount: 0, waivers: [], discountedWaivers: [{ ...w, why: "Alice requested this promotion" }] }));
+    expect(r[0]!.passed).toBe(false);
+    expect(r[0]!.detail).toContain("not counted, four eyes: Alice requested this promotion");
   });
 });
 

@@ -31,7 +31,7 @@ export const gateConfigSchema = z
       })
       .strict()
       .optional(),
-    /** The evidence used (scans, SBOM, provenance) must be signed by a trusted key, not merely uploaded. */
+    /** The evidence used (scans, SBOM, VEX, provenance) must be signed by a key trusted as builder / scanner, not merely uploaded. */
     signedEvidence: z.boolean().optional(),
     /** The previous stage's signature must be present and verify. */
     previousStage: z.boolean().optional(),
@@ -77,6 +77,9 @@ export interface EvidenceFact {
 export interface ProvenanceFact {
   builderId: string | null;
   sourceRepo: string | null;
+  /** Whether its statement was signed by a key trusted as builder for the repository (absent: unsigned). */
+  signed?: boolean;
+  signedBy?: string | null;
 }
 
 export interface WaiverFact {
@@ -101,9 +104,11 @@ export interface GateFacts {
   provenance: readonly ProvenanceFact[];
   evidence: readonly EvidenceFact[];
   previousStage: { name: string; state: string; detail: string } | null;
-  base: { state: "verified" | "unverified" | "unknown-base" | "no-base"; name: string | null; detail: string };
+  base: { state: "verified" | "unverified" | "unknown-base" | "no-base" | "layers-mismatch"; name: string | null; detail: string };
   /** Waivers in scope for this stage and image. Expired or revoked ones may be passed: they are ignored here. */
   waivers: readonly WaiverFact[];
+  /** Waivers in scope that do not count for this request (four eyes: granted by its requester or the build's author), with why. */
+  discountedWaivers?: readonly (WaiverFact & { why: string })[];
 }
 
 export interface GateResult {
@@ -135,7 +140,9 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
       const w = whole[0]!;
       return results.push({ gate, label, passed: true, waived: true, waiverIds: [...waiverIds, w.id], detail: `${detail} — waived by ${w.grantedBy} until ${w.expiresAt.toISOString()}: ${w.reason}` });
     }
-    return results.push({ gate, label, passed: false, waived: false, waiverIds, detail, ...(failingIds ? { failingIds } : {}) });
+    const discounted = (facts.discountedWaivers ?? []).filter((w) => w.gate === gate && w.expiresAt.getTime() > facts.now.getTime());
+    const note = discounted.length ? ` (waiver${discounted.length === 1 ? "" : "s"} not counted, four eyes: ${discounted.map((w) => w.why).join("; ")})` : "";
+    return results.push({ gate, label, passed: false, waived: false, waiverIds, detail: detail + note, ...(failingIds ? { failingIds } : {}) });
   };
 
   if (config.findings) {
@@ -181,14 +188,18 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
 
   if (config.provenance) {
     const { builderIds, sourceRepos } = config.provenance;
+    // With signed evidence required, only provenance signed by a trusted builder key may satisfy this gate: an unsigned
+    // statement is only what its uploader says.
+    const usable = config.signedEvidence ? facts.provenance.filter((p) => p.signed) : facts.provenance;
     if (facts.provenance.length === 0) push("provenance", "provenance", false, "no provenance has been uploaded or found in the registry");
+    else if (usable.length === 0) push("provenance", "provenance", false, `${facts.provenance.length} provenance statement${facts.provenance.length === 1 ? " is" : "s are"} not signed by a key trusted as builder, and this stage requires signed evidence`);
     else {
-      const ok = facts.provenance.find(
+      const ok = usable.find(
         (p) => (builderIds.length === 0 || (p.builderId !== null && builderIds.some((g) => matchScope(g, p.builderId!)))) && (sourceRepos.length === 0 || (p.sourceRepo !== null && sourceRepos.some((g) => matchScope(g, p.sourceRepo!)))),
       );
       if (ok) push("provenance", "provenance", true, `builder ${ok.builderId ?? "(none)"}, source ${ok.sourceRepo ?? "(none)"}`);
       else {
-        const p = facts.provenance[0]!;
+        const p = usable[0]!;
         const why: string[] = [];
         if (builderIds.length && !(p.builderId && builderIds.some((g) => matchScope(g, p.builderId!)))) why.push(`builder ${p.builderId ?? "(none)"} matches none of ${builderIds.join(", ")}`);
         if (sourceRepos.length && !(p.sourceRepo && sourceRepos.some((g) => matchScope(g, p.sourceRepo!)))) why.push(`source ${p.sourceRepo ?? "(none)"} matches none of ${sourceRepos.join(", ")}`);
@@ -198,10 +209,12 @@ export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[
   }
 
   if (config.signedEvidence) {
-    const relevant = facts.evidence.filter((e) => e.kind === "scan" || e.kind === "sbom" || e.kind === "provenance");
+    // Every statement whose content the gates read counts: scans, SBOMs, provenance, and VEX (which can clear findings).
+    // Each is a statement of its own (a JSON Lines upload is stored line by line), so one signed line hides no other.
+    const relevant = facts.evidence.filter((e) => e.kind === "scan" || e.kind === "sbom" || e.kind === "provenance" || e.kind === "vex");
     const unsigned = relevant.filter((e) => e.signatureStatus !== "signed");
-    if (relevant.length === 0) push("signedEvidence", "evidence signed", false, "no scan, SBOM or provenance to judge");
-    else if (unsigned.length) push("signedEvidence", "evidence signed", false, `${unsigned.length} of ${relevant.length} documents are not signed by a trusted key (${[...new Set(unsigned.map((e) => `${e.kind} ${e.signatureStatus}`))].join(", ")})`);
+    if (relevant.length === 0) push("signedEvidence", "evidence signed", false, "no scan, SBOM, VEX or provenance to judge");
+    else if (unsigned.length) push("signedEvidence", "evidence signed", false, `${unsigned.length} of ${relevant.length} documents are not signed by a key trusted as builder (provenance) or scanner (the rest) (${[...new Set(unsigned.map((e) => `${e.kind} ${e.signatureStatus}`))].join(", ")})`);
     else push("signedEvidence", "evidence signed", true, `all ${relevant.length} documents signed (${[...new Set(relevant.map((e) => e.signedBy ?? "?"))].join(", ")})`);
   }
 

@@ -23,11 +23,11 @@ import {
  */
 
 export type IdentityKind = "key" | "certificate" | "sigstore" | "tsa";
-export type IdentityRole = "publisher" | "team" | "stage";
+export type IdentityRole = "publisher" | "team" | "stage" | "builder" | "scanner";
 export const IDENTITY_KINDS: readonly IdentityKind[] = ["key", "certificate", "sigstore", "tsa"];
-export const IDENTITY_ROLES: readonly IdentityRole[] = ["publisher", "team", "stage"];
+export const IDENTITY_ROLES: readonly IdentityRole[] = ["publisher", "team", "stage", "builder", "scanner"];
 /** Display order of a signature chain: the publisher of the base, then the team that built it, then the stages. */
-export const ROLE_ORDER: Record<IdentityRole, number> = { publisher: 0, team: 1, stage: 2 };
+export const ROLE_ORDER: Record<IdentityRole, number> = { publisher: 0, team: 1, builder: 1, stage: 2, scanner: 3 };
 
 /** A trust identity as plain data (a trust_identities row, or a stage key seen as an identity of role stage). */
 export interface TrustIdentity {

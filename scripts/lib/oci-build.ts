@@ -1,6 +1,8 @@
 // Builds real OCI images in memory: ustar layers (gzip), image configs with diff_ids, manifests and
 // indexes, and pushes them with the project's own registry client. Deterministic, so re-running the
 // demo seed produces the same digests and creates nothing new.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { RegistryClient } from "../../lib/oci/client";
 import { sha256Digest, type Digest } from "../../lib/oci/digest";
@@ -65,6 +67,23 @@ export interface BuiltImage {
   mediaType: string;
   blobs: BuiltBlob[];
   platform: { os: string; architecture: string; variant?: string };
+  /** The layers in order, to build another image on this one (`base`). */
+  layers: BaseLayer[];
+}
+
+/** A layer taken over from a base image: its descriptor, its compressed bytes and its diff ID. */
+export interface BaseLayer {
+  descriptor: { mediaType: string; digest: string; size: number };
+  bytes: Buffer;
+  diffId: string;
+}
+
+/** The layers of an image stored as an OCI layout on disk (a single-platform manifest), to build on it. */
+export function layoutLayers(dir: string, manifestDigest: string): BaseLayer[] {
+  const blob = (d: string) => readFileSync(join(dir, "blobs", ...d.split(":")));
+  const m = JSON.parse(blob(manifestDigest).toString("utf8")) as { config: { digest: string }; layers: { mediaType: string; digest: string; size: number }[] };
+  const cfg = JSON.parse(blob(m.config.digest).toString("utf8")) as { rootfs: { diff_ids: string[] } };
+  return m.layers.map((l, i) => ({ descriptor: l, bytes: blob(l.digest), diffId: cfg.rootfs.diff_ids[i]! }));
 }
 
 export function buildImage(opts: {
@@ -77,6 +96,8 @@ export function buildImage(opts: {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   created?: string;
+  /** Build on these layers (a base image's, in order): they come first, as a real `FROM base` build would. */
+  base?: BaseLayer[];
 }): BuiltImage {
   const os = opts.os ?? "linux";
   const created = opts.created ?? "2026-11-01T00:00:00Z";
@@ -92,8 +113,8 @@ export function buildImage(opts: {
       ...(opts.variant ? { variant: opts.variant } : {}),
       os,
       config: { Env: opts.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: opts.cmd ?? ["/bin/sh"], Labels: opts.labels ?? {} },
-      rootfs: { type: "layers", diff_ids: layerBlobs.map((l) => l.diffId) },
-      history: layerBlobs.map((_, i) => ({ created, created_by: `imprimatur demo layer ${i + 1}` })),
+      rootfs: { type: "layers", diff_ids: [...(opts.base ?? []).map((l) => l.diffId), ...layerBlobs.map((l) => l.diffId)] },
+      history: [...(opts.base ?? []), ...layerBlobs].map((_, i) => ({ created, created_by: `imprimatur demo layer ${i + 1}` })),
     }),
   );
   const configDigest = sha256Digest(config);
@@ -102,7 +123,7 @@ export function buildImage(opts: {
       schemaVersion: 2,
       mediaType: MT.ociManifest,
       config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
-      layers: layerBlobs.map((l) => ({ mediaType: MT.ociLayerGzip, digest: l.digest, size: l.gz.length })),
+      layers: [...(opts.base ?? []).map((l) => l.descriptor), ...layerBlobs.map((l) => ({ mediaType: MT.ociLayerGzip, digest: l.digest, size: l.gz.length }))],
       ...(opts.annotations ? { annotations: opts.annotations } : {}),
     }),
   );
@@ -110,8 +131,9 @@ export function buildImage(opts: {
     manifest,
     digest: sha256Digest(manifest),
     mediaType: MT.ociManifest,
-    blobs: [{ digest: configDigest, bytes: config }, ...layerBlobs.map((l) => ({ digest: l.digest, bytes: l.gz }))],
+    blobs: [{ digest: configDigest, bytes: config }, ...(opts.base ?? []).map((l) => ({ digest: l.descriptor.digest as Digest, bytes: l.bytes })), ...layerBlobs.map((l) => ({ digest: l.digest, bytes: l.gz }))],
     platform: { os, architecture: opts.architecture, ...(opts.variant ? { variant: opts.variant } : {}) },
+    layers: [...(opts.base ?? []), ...layerBlobs.map((l) => ({ descriptor: { mediaType: MT.ociLayerGzip, digest: l.digest, size: l.gz.length }, bytes: l.gz, diffId: l.diffId }))],
   };
 }
 
@@ -148,8 +170,8 @@ export async function pushIndex(client: RegistryClient, repository: string, plat
  * under its org.opencontainers.image.ref.name tag. Bytes are unchanged, so signatures stay valid.
  */
 export async function pushOciLayout(client: RegistryClient, repository: string, dir: string): Promise<{ tag: string; digest: Digest }[]> {
-  const { readFileSync, readdirSync } = await import("node:fs");
-  const { join } = await import("node:path");
+  const { readdirSync } = await import("node:fs");
+
   const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[] };
   const manifestDigests = new Set(index.manifests.map((m) => m.digest));
   for (const f of readdirSync(join(dir, "blobs", "sha256"))) {

@@ -60,8 +60,9 @@ export function mergeFindingRows(rows: readonly FindingRow[]) {
 export async function getImageEvidence({ imageId, query }: { actor: Actor; imageId: string; query: EvidenceQuery }) {
   const [documents, rows, provenance] = await Promise.all([
     db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
-    db.finding.findMany({ where: { imageId }, take: 50_000 }),
-    db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true } } } }),
+    // Withdrawn documents are listed (marked) but their findings no longer count.
+    db.finding.findMany({ where: { imageId, document: { withdrawnAt: null } }, take: 50_000 }),
+    db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true, withdrawnAt: true, withdrawReason: true } } } }),
   ]);
   const merged = mergeFindingRows(rows);
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
@@ -93,7 +94,7 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
     db.$queryRaw<{ license: string; count: bigint }[]>`SELECT l AS license, count(*) AS count FROM components c, unnest(CASE WHEN cardinality(c.licenses) = 0 THEN ARRAY['(none stated)'] ELSE c.licenses END) AS l WHERE c.image_id = ${imageId}::uuid GROUP BY l ORDER BY count(*) DESC, l LIMIT 50`,
   ]);
   return {
-    documents: documents.map((d) => ({ ...d, uploadedAt: d.uploadedAt.toISOString(), scannedAt: d.scannedAt?.toISOString() ?? null })),
+    documents: documents.map((d) => ({ ...d, uploadedAt: d.uploadedAt.toISOString(), scannedAt: d.scannedAt?.toISOString() ?? null, withdrawnAt: d.withdrawnAt?.toISOString() ?? null })),
     severityCounts: counts,
     vulnerabilities,
     vulnerabilityTotal: merged.length,
@@ -114,6 +115,8 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
       signature: { status: p.document.signatureStatus, by: p.document.signedBy, detail: p.document.signatureDetail },
       source: p.document.source,
       uploadedAt: p.document.uploadedAt.toISOString(),
+      withdrawnAt: p.document.withdrawnAt?.toISOString() ?? null,
+      withdrawReason: p.document.withdrawReason,
     })),
   };
 }
@@ -125,6 +128,7 @@ export async function severitySummaries(imageIds: string[]): Promise<Map<string,
     SELECT image_id, severity, count(DISTINCT vuln_id || ':' || package || ':' || coalesce(installed_version, '')) AS n
     FROM findings WHERE image_id IN (${Prisma.join(imageIds.map((id) => Prisma.sql`${id}::uuid`))})
       AND status NOT IN ('not_affected', 'fixed', 'false_positive')
+      AND document_id NOT IN (SELECT id FROM evidence_documents WHERE withdrawn_at IS NOT NULL)
     GROUP BY image_id, severity`;
   const out = new Map<string, Record<string, number>>();
   for (const r of rows) {

@@ -1,13 +1,15 @@
 import "server-only";
-import { db, bytes as dbBytes } from "../../db";
+import { db, bytes as dbBytes, type Tx } from "../../db";
 import { AppError } from "../../errors";
-import { EvidenceError, parseEvidence, type ParsedEvidence } from "../../evidence/detect";
+import { EvidenceError, parseEvidenceStatements, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
 import { sha256Digest } from "../../oci/digest";
 import type { Platform } from "../../oci/manifest";
 import { verifyRaw } from "../../signing/keys";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
+import type { IdentityRole } from "../../signing/trust";
+import { assertMayAttachEvidence } from "./may-attach-evidence";
 
 export interface IngestEvidenceOptions {
   actor: Actor;
@@ -52,153 +54,217 @@ async function acceptableSubjects(imageId: string) {
 }
 
 type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
+type Keys = Awaited<ReturnType<typeof loadTrustedKeys>>;
 
-async function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: Awaited<ReturnType<typeof loadTrustedKeys>>): Promise<Verdict> {
+/**
+ * The trust role that may sign a statement of this kind: provenance is signed by a builder, everything else
+ * (scans, SBOMs, VEX, other attestations) by a scanner. A publisher, team or stage key never makes evidence signed.
+ */
+export function evidenceSignerRole(kind: string): IdentityRole {
+  return kind === "provenance" ? "builder" : "scanner";
+}
+
+function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: Keys, role: IdentityRole, repository: string): Verdict {
   const sigs = dsse.signatures.filter((s) => s.sig.length > 0);
   if (!sigs.length) return { status: "unsigned", by: null, detail: "the DSSE envelope carries no signature" };
   for (const s of sigs) {
     for (const k of keys) {
-      if (verifyRaw(k.key, dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted key "${k.name}" (${k.fingerprint})` };
+      if (verifyRaw(k.key, dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted ${role} key "${k.name}" (${k.fingerprint}) for ${repository}` };
     }
   }
-  return { status: "invalid", by: null, detail: `${sigs.length} DSSE signature(s), none verified by a trusted key: an unknown key and a tampered document look the same` };
+  return { status: "invalid", by: null, detail: `${sigs.length} DSSE signature(s), none verified by a key trusted as ${role} for ${repository}: an unknown key, a key of another role and a tampered document look the same` };
+}
+
+/** One statement's verdict, on its own: only its own envelope, and only keys of the role its kind needs. */
+function statementVerdict(st: EvidenceStatement, keysByRole: Map<IdentityRole, Keys>, repository: string): Verdict {
+  const role = evidenceSignerRole(st.evidence.kind);
+  if (!st.evidence.dsse) return { status: "unsigned", by: null, detail: `not a signed envelope (a ${st.evidence.kind} needs a DSSE signature by a ${role} key to count as signed)` };
+  return envelopeVerdict(st.evidence.dsse, keysByRole.get(role) ?? [], role, repository);
+}
+
+export interface IngestEvidenceResult {
+  /** The first statement's document (the only one for a plain JSON upload). */
+  document: Awaited<ReturnType<typeof storeStatement>>["document"];
+  /** One document per statement: a JSON Lines upload is stored line by line, each judged on its own. */
+  documents: Awaited<ReturnType<typeof storeStatement>>["document"][];
+  created: boolean;
 }
 
 /**
- * A DSSE envelope's signatures are checked against every trusted key (outside keys and stage keys). For JSON
- * Lines with several envelopes, each is checked: any invalid one makes the document invalid, and it counts as
- * signed only when every envelope is.
+ * Stores evidence for an image. Every statement of the upload (the document, or each line of JSON Lines) is judged
+ * and stored on its own: its own bytes and content digest, its own subject check, its own signature verdict (by a
+ * key trusted in the role its kind needs, for this repository), its own normalized rows. One signed line never
+ * vouches for another, and a provenance statement is always filed as provenance. All statements are stored in one
+ * transaction with their audit events (nothing partial). The same content for the same image twice is a no-op.
+ * A stated scan time in the future is clamped to the upload time, so a scan-age gate cannot be defeated.
  */
-async function dsseVerdict(parsed: ParsedEvidence, repository: string): Promise<Verdict> {
-  const envelopes = parsed.dsse ? [parsed.dsse] : (parsed.parts ?? []).map((p) => p.dsse).filter((d): d is NonNullable<typeof d> => Boolean(d));
-  if (!envelopes.length) return { status: "unsigned", by: null, detail: "not a signed envelope" };
-  const keys = await loadTrustedKeys({ repository });
-  const verdicts = await Promise.all(envelopes.map((e) => envelopeVerdict(e, keys)));
-  if (verdicts.length === 1) return verdicts[0]!;
-  const invalid = verdicts.filter((v) => v.status === "invalid").length;
-  const signed = verdicts.filter((v) => v.status === "signed");
-  if (invalid) return { status: "invalid", by: null, detail: `${invalid} of ${verdicts.length} envelopes carry signatures no trusted key verifies` };
-  if (signed.length === verdicts.length) return { status: "signed", by: [...new Set(signed.map((v) => v.by))].join(", "), detail: `all ${verdicts.length} envelopes verified` };
-  return { status: "unsigned", by: null, detail: `${signed.length} of ${verdicts.length} envelopes signed by a trusted key` };
-}
-
-/**
- * Stores one evidence document for an image: the original bytes, the normalized components, findings and
- * provenance, and its signature verdict, with its audit event, in one transaction (nothing partial). The
- * same content for the same image twice is a no-op. A document that names a subject must name this image.
- */
-export async function ingestEvidence({ actor, imageId, bytes, source, artifactDigest = null }: IngestEvidenceOptions) {
+export async function ingestEvidence({ actor, imageId, bytes, source, artifactDigest = null }: IngestEvidenceOptions): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
+  const { image, ok } = await acceptableSubjects(imageId);
+  const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
+  if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
   const contentDigest = sha256Digest(bytes);
   const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
-  if (existing) return { document: existing, created: false };
+  if (existing) return { document: existing, documents: [existing], created: false };
 
-  let parsed: ParsedEvidence;
+  let statements: EvidenceStatement[];
   try {
-    parsed = parseEvidence(bytes);
+    statements = await parseEvidenceStatements(bytes);
   } catch (e) {
     if (e instanceof EvidenceError) throw new AppError(e.code === "MALFORMED_JSON" ? "BAD_REQUEST" : "INVALID_INPUT", e.message, "body");
     throw e;
   }
-  const { image, ok } = await acceptableSubjects(imageId);
-  const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
-  const matched = named.find((d) => ok.has(d)) ?? null;
-  if (named.length && !matched) {
-    throw new AppError("INVALID_INPUT", `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
-  }
-  const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
-  const sig = await dsseVerdict(parsed, repo.name);
-  const uploaderId = actor.kind === "user" ? actor.id : null;
+  const several = statements.length > 1;
+  const where = (st: EvidenceStatement) => (several ? `line ${st.line ?? "?"}: ` : "");
+  // Each statement that names a subject must name this image: one line about this image does not carry another.
+  const matched = statements.map((st) => {
+    const named = st.evidence.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
+    const m = named.find((d) => ok.has(d)) ?? null;
+    if (named.length && !m) {
+      throw new AppError("INVALID_INPUT", `${where(st)}the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
+    }
+    return m;
+  });
+  const roles = [...new Set(statements.map((st) => evidenceSignerRole(st.evidence.kind)))];
+  const keysByRole = new Map<IdentityRole, Keys>();
+  for (const role of roles) keysByRole.set(role, await loadTrustedKeys({ repository: repo.name, roles: [role] }));
+  const verdicts = statements.map((st) => statementVerdict(st, keysByRole, repo.name));
+  const now = new Date();
 
-  const doc = await db.$transaction(
+  const stored = await db.$transaction(
     async (tx) => {
-      const doc = await tx.evidenceDocument.create({
-        data: {
-          imageId,
-          contentDigest,
-          format: parsed.format,
-          kind: parsed.kind,
-          predicateType: parsed.provenance?.predicateType ?? parsed.predicateType ?? null,
-          source,
-          artifactDigest,
-          uploadedBy: actorLabel(actor),
-          uploaderId,
-          scannedAt: parseDate(parsed.scannedAt),
-          toolName: parsed.tool?.name ?? null,
-          toolVersion: parsed.tool?.version ?? null,
-          subjectDigest: matched,
-          signatureStatus: sig.status,
-          signedBy: sig.by,
-          signatureDetail: sig.detail,
-          size: bytes.byteLength,
-          raw: dbBytes(bytes),
-          componentCount: parsed.components.length,
-          findingCount: parsed.findings.length,
-        },
-        omit: { raw: true },
-      });
-      // One INSERT … SELECT FROM unnest(arrays) per chunk: an order of magnitude faster than row-wise
-      // parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row.
-      for (let i = 0; i < parsed.components.length; i += CHUNK) {
-        const chunk = parsed.components.slice(i, i + CHUNK);
-        await tx.$executeRaw`
-          INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
-          SELECT gen_random_uuid(), ${doc.id}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
-                 ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
-          FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${chunk.map((c) => c.purl ?? null)}::text[],
-                      ${chunk.map((c) => purlKey(c.purl))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
-                      ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
-            AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
+      const out: { document: Awaited<ReturnType<typeof storeStatement>>["document"]; created: boolean }[] = [];
+      for (let i = 0; i < statements.length; i++) {
+        out.push(await storeStatement(tx, { actor, imageId, imageDigest: image.digest, statement: statements[i]!, subjectDigest: matched[i] ?? null, sig: verdicts[i]!, source, artifactDigest, now, upload: several ? { contentDigest, statements: statements.length } : null }));
       }
-      for (let i = 0; i < parsed.findings.length; i += CHUNK) {
-        await tx.finding.createMany({
-          data: parsed.findings.slice(i, i + CHUNK).map((f) => ({
-            documentId: doc.id,
-            imageId,
-            vulnId: f.id,
-            aliases: f.aliases,
-            severity: f.severity,
-            cvssScore: f.cvss?.score ?? null,
-            cvssVector: f.cvss?.vector ?? null,
-            package: f.package,
-            purl: f.purl ?? null,
-            installedVersion: f.installedVersion ?? null,
-            fixedVersion: f.fixedVersion ?? null,
-            fixAvailable: f.fixAvailable,
-            status: f.status,
-            statusDetail: f.statusDetail ?? null,
-            source: f.source,
-            title: f.title ?? null,
-          })),
-        });
-      }
-      if (parsed.provenance) {
-        const p = parsed.provenance;
-        await tx.provenance.create({
-          data: {
-            documentId: doc.id,
-            imageId,
-            predicateType: p.predicateType,
-            builderId: p.builderId ?? null,
-            buildType: p.buildType ?? null,
-            sourceRepo: p.sourceRepo ?? null,
-            sourceCommit: p.sourceCommit ?? null,
-            entryPoint: p.entryPoint ?? p.workflow ?? null,
-            materials: p.materials as object,
-            startedOn: parseDate(p.startedOn),
-            finishedOn: parseDate(p.finishedOn),
-          },
-        });
-      }
-      await appendAuditEvent(tx, {
-        actor,
-        action: source === "upload" ? "evidence.upload" : "evidence.discover",
-        targetDigest: image.digest,
-        detail: { documentId: doc.id, contentDigest, format: parsed.format, kind: parsed.kind, components: parsed.components.length, findings: parsed.findings.length, signature: sig.status, signedBy: sig.by, artifactDigest },
-      });
-      return doc;
+      return out;
     },
     { timeout: 300_000, maxWait: 30_000 },
   );
+  return { document: stored[0]!.document, documents: stored.map((s) => s.document), created: stored.some((s) => s.created) };
+}
+
+interface StoreStatementOptions {
+  actor: Actor;
+  imageId: string;
+  imageDigest: string;
+  statement: EvidenceStatement;
+  subjectDigest: string | null;
+  sig: Verdict;
+  source: "upload" | "registry";
+  artifactDigest: string | null;
+  now: Date;
+  /** Set for a statement of a multi-statement upload: the upload's own digest and size, for the audit trail. */
+  upload: { contentDigest: string; statements: number } | null;
+}
+
+async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions) {
+  const parsed = statement.evidence;
+  const bytes = statement.bytes;
+  const contentDigest = sha256Digest(bytes);
+  const existing = await tx.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
+  if (existing) return { document: existing, created: false };
+  const stated = parseDate(parsed.scannedAt);
+  // A stated time is a claim: one in the future would keep a scan "fresh" forever. It is clamped to the upload time.
+  const clamped = stated !== null && stated.getTime() > now.getTime();
+  const scannedAt = clamped ? now : stated;
+  const uploaderId = actor.kind === "user" ? actor.id : null;
+  const doc = await tx.evidenceDocument.create({
+    data: {
+      imageId,
+      contentDigest,
+      format: parsed.format,
+      kind: parsed.kind,
+      predicateType: parsed.provenance?.predicateType ?? parsed.predicateType ?? null,
+      source,
+      artifactDigest,
+      uploadedBy: actorLabel(actor),
+      uploaderId,
+      uploadedAt: now,
+      scannedAt,
+      toolName: parsed.tool?.name ?? null,
+      toolVersion: parsed.tool?.version ?? null,
+      subjectDigest,
+      signatureStatus: sig.status,
+      signedBy: sig.by,
+      signatureDetail: sig.detail,
+      size: bytes.byteLength,
+      raw: dbBytes(bytes),
+      componentCount: parsed.components.length,
+      findingCount: parsed.findings.length,
+    },
+    omit: { raw: true },
+  });
+  // One INSERT … SELECT FROM unnest(arrays) per chunk: an order of magnitude faster than row-wise
+  // parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row.
+  for (let i = 0; i < parsed.components.length; i += CHUNK) {
+    const chunk = parsed.components.slice(i, i + CHUNK);
+    await tx.$executeRaw`
+      INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
+      SELECT gen_random_uuid(), ${doc.id}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
+             ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
+      FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${chunk.map((c) => c.purl ?? null)}::text[],
+                  ${chunk.map((c) => purlKey(c.purl))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
+                  ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
+        AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
+  }
+  for (let i = 0; i < parsed.findings.length; i += CHUNK) {
+    await tx.finding.createMany({
+      data: parsed.findings.slice(i, i + CHUNK).map((f) => ({
+        documentId: doc.id,
+        imageId,
+        vulnId: f.id,
+        aliases: f.aliases,
+        severity: f.severity,
+        cvssScore: f.cvss?.score ?? null,
+        cvssVector: f.cvss?.vector ?? null,
+        package: f.package,
+        purl: f.purl ?? null,
+        installedVersion: f.installedVersion ?? null,
+        fixedVersion: f.fixedVersion ?? null,
+        fixAvailable: f.fixAvailable,
+        status: f.status,
+        statusDetail: f.statusDetail ?? null,
+        source: f.source,
+        title: f.title ?? null,
+      })),
+    });
+  }
+  if (parsed.provenance) {
+    const p = parsed.provenance;
+    await tx.provenance.create({
+      data: {
+        documentId: doc.id,
+        imageId,
+        predicateType: p.predicateType,
+        builderId: p.builderId ?? null,
+        buildType: p.buildType ?? null,
+        sourceRepo: p.sourceRepo ?? null,
+        sourceCommit: p.sourceCommit ?? null,
+        entryPoint: p.entryPoint ?? p.workflow ?? null,
+        materials: p.materials as object,
+        startedOn: parseDate(p.startedOn),
+        finishedOn: parseDate(p.finishedOn),
+      },
+    });
+  }
+  await appendAuditEvent(tx, {
+    actor,
+    action: source === "upload" ? "evidence.upload" : "evidence.discover",
+    targetDigest: imageDigest,
+    detail: {
+      documentId: doc.id,
+      contentDigest,
+      format: parsed.format,
+      kind: parsed.kind,
+      components: parsed.components.length,
+      findings: parsed.findings.length,
+      signature: sig.status,
+      signedBy: sig.by,
+      artifactDigest,
+      ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
+      ...(upload ? { upload: upload.contentDigest, line: statement.line ?? null, statements: upload.statements } : {}),
+    },
+  });
   return { document: doc, created: true };
 }

@@ -1,4 +1,5 @@
 import "server-only";
+import { findBaseImage } from "./find-base-image";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import type { Digest } from "../../oci/digest";
@@ -70,6 +71,8 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     repository: string | null;
     signatures: ReturnType<typeof serializeSignature>[];
     detail: string;
+    /** false: the image's layers do not start with the claimed base's, so the claim is not proven (null: not checked). */
+    layersProven?: boolean | null;
   } | null = null;
   if (ref.digest || ref.name) {
     const candidates = ref.digest
@@ -101,6 +104,11 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
           signatures: [],
           detail: ref.digest ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked` : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
         };
+  }
+  if (base?.inInventory) {
+    // The annotation is the builder's claim; the base-image gate's proof (layer diff IDs) decides what it is worth.
+    const fact = await findBaseImage(db, img.id);
+    base = fact.state === "layers-mismatch" ? { ...base, layersProven: false, detail: fact.detail } : { ...base, layersProven: true };
   }
   return {
     id: img.id,

@@ -6,6 +6,26 @@ import { indexPlatforms, parseManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 
 const MAX_INDEX_CHILDREN = 64;
+const MAX_DIFF_IDS = 1000;
+const DIFF_ID = /^sha256:[a-f0-9]{64}$/;
+
+/** The config's `rootfs.diff_ids` when every entry is a sha256 digest (else none: a base claim cannot be proven). */
+export function diffIdsOf(cfg: Record<string, unknown>): string[] {
+  const rootfs = cfg.rootfs as { diff_ids?: unknown } | undefined;
+  const ids = rootfs && typeof rootfs === "object" ? rootfs.diff_ids : undefined;
+  if (!Array.isArray(ids) || ids.length > MAX_DIFF_IDS || !ids.every((d) => typeof d === "string" && DIFF_ID.test(d))) return [];
+  return ids as string[];
+}
+
+async function readConfig(client: RegistryClient, repository: string, digest: Digest): Promise<Record<string, unknown> | null> {
+  try {
+    const cfg = JSON.parse((await client.getBlob(repository, digest, 4 * 1024 * 1024)).toString("utf8")) as unknown;
+    return cfg && typeof cfg === "object" && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : null;
+  } catch (e) {
+    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
+    return null;
+  }
+}
 
 /**
  * Fetches (unless given) and stores one manifest by digest. For an index, each platform manifest is
@@ -22,9 +42,15 @@ export async function storeManifest(opts: {
   absent?: boolean;
 }): Promise<{ id: string; created: boolean }> {
   const { client, repositoryId, repository, digest } = opts;
-  const known = opts.absent ? null : await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } });
+  const known = opts.absent ? null : await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true, configDigest: true, diffIds: true } });
   if (known) {
-    await db.image.update({ where: { id: known.id }, data: { lastSeenAt: new Date() } });
+    // Rows stored before layer diff IDs were kept get them on their next sync (the base-image gate needs them).
+    let diffIds: string[] | undefined;
+    if (known.configDigest && known.diffIds.length === 0) {
+      const cfg = await readConfig(client, repository, known.configDigest as Digest);
+      if (cfg) diffIds = diffIdsOf(cfg);
+    }
+    await db.image.update({ where: { id: known.id }, data: { lastSeenAt: new Date(), ...(diffIds?.length ? { diffIds } : {}) } });
     return { id: known.id, created: false };
   }
   const fetched = opts.fetched ?? (await client.getManifest(repository, digest));
@@ -37,12 +63,14 @@ export async function storeManifest(opts: {
   let configCreated: Date | null = null;
   let labels: object | undefined;
   let history: object | undefined;
+  let diffIds: string[] = [];
   if (parsed.kind === "manifest") {
     configDigest = parsed.manifest.config.digest;
     const ct = parsed.manifest.config.mediaType;
     if (ct === MT.ociConfig || ct === MT.dockerConfig) {
-      try {
-        const cfg = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 4 * 1024 * 1024)).toString("utf8")) as Record<string, unknown>;
+      const cfg = await readConfig(client, repository, parsed.manifest.config.digest as Digest);
+      if (cfg) {
+        diffIds = diffIdsOf(cfg);
         os = typeof cfg.os === "string" && cfg.os ? cfg.os : null;
         architecture = typeof cfg.architecture === "string" && cfg.architecture ? cfg.architecture : null;
         variant = typeof cfg.variant === "string" ? cfg.variant : null;
@@ -51,8 +79,6 @@ export async function storeManifest(opts: {
         const inner = cfg.config as { Labels?: unknown } | undefined;
         if (inner?.Labels && typeof inner.Labels === "object") labels = inner.Labels as object;
         if (Array.isArray(cfg.history)) history = (cfg.history as unknown[]).slice(0, 500) as object;
-      } catch (e) {
-        if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
       }
     }
   } else if (parsed.kind === "index") {
@@ -75,10 +101,10 @@ export async function storeManifest(opts: {
   const json = (v: object | undefined) => (v === undefined ? null : JSON.stringify(v));
   const inserted = await db.$queryRaw<{ id: string }[]>`
     INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture, variant,
-                        platforms, config_created, labels, history, parent_digest)
+                        platforms, config_created, labels, history, diff_ids, parent_digest)
     VALUES (gen_random_uuid(), ${repositoryId}::uuid, ${digest}, ${parsed.mediaType}, ${fetched.bytes.byteLength}, ${Buffer.from(fetched.bytes)},
             ${configDigest}, ${os}, ${architecture}, ${variant}, ${json(platforms)}::jsonb, ${configCreated}, ${json(labels)}::jsonb,
-            ${json(history)}::jsonb, ${opts.parentDigest ?? null})
+            ${json(history)}::jsonb, ${diffIds}::text[], ${opts.parentDigest ?? null})
     ON CONFLICT (repository_id, digest) DO NOTHING
     RETURNING id`;
   const row = inserted[0] ?? (await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } }));

@@ -1,7 +1,7 @@
 import "server-only";
 import type { TrustedKey } from "../../signing/cosign";
 import { parsePublicKey } from "../../signing/keys";
-import { matchScope } from "../../signing/trust";
+import { matchScope, type IdentityRole } from "../../signing/trust";
 import { loadTrust } from "../trust/load-trust";
 
 /**
@@ -9,11 +9,12 @@ import { loadTrust } from "../trust/load-trust";
  * and stage keys that are not revoked, inside their validity, and (when a repository is given) scoped to it. Stage keys
  * are named `stage:<stage> (<key>)`. Signatures on images go through loadTrust and judgeTrust instead.
  */
-export async function loadTrustedKeys({ repository, at = new Date() }: { repository?: string; at?: Date } = {}): Promise<TrustedKey[]> {
+export async function loadTrustedKeys({ repository, at = new Date(), roles }: { repository?: string; at?: Date; /** Only identities of these roles (evidence: builder, scanner). */ roles?: readonly IdentityRole[] } = {}): Promise<TrustedKey[]> {
   const { identities } = await loadTrust();
   const out: TrustedKey[] = [];
   for (const i of identities) {
     if (i.kind !== "key" || !i.publicKeyPem || !i.fingerprint) continue;
+    if (roles && !roles.includes(i.role)) continue;
     if ((i.revokedAt && i.revokedAt <= at) || (i.validFrom && i.validFrom > at) || (i.validUntil && i.validUntil <= at)) continue;
     if (repository !== undefined && !i.scope.some((p) => matchScope(p, repository))) continue;
     try {

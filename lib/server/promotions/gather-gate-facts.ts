@@ -8,20 +8,38 @@ import { findBaseImage } from "../images/find-base-image";
 type Client = Tx | typeof db;
 
 /** Active waivers (not revoked, not expired) for a stage that cover this image: its digest or its whole repository. */
-export async function activeWaivers(client: Client, { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date }): Promise<WaiverFact[]> {
+export async function activeWaivers(client: Client, { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date }): Promise<(WaiverFact & { grantedById: string })[]> {
   const rows = await client.waiver.findMany({
     where: { stageId, repositoryId, revokedAt: null, expiresAt: { gt: now }, OR: [{ digest: null }, { digest }] },
     include: { grantedBy: { select: { name: true } } },
     orderBy: { createdAt: "asc" },
   });
-  return rows.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt, grantedBy: w.grantedBy.name }));
+  return rows.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt, grantedBy: w.grantedBy.name, grantedById: w.grantedById }));
 }
 
 /**
  * Everything the gates of `stageId` judge about one image, read through `client` (a transaction when the
  * caller holds the request's row lock, so the judgement and the decision see the same state).
  */
-export async function gatherGateFacts(client: Client, { imageId, stageId, now = new Date() }: { imageId: string; stageId: string; now?: Date }): Promise<GateFacts> {
+export async function gatherGateFacts(
+  client: Client,
+  {
+    imageId,
+    stageId,
+    now = new Date(),
+    requesterId = null,
+  }: {
+    imageId: string;
+    stageId: string;
+    now?: Date;
+    /**
+     * The account asking for (or about to ask for) the promotion. Four eyes, whatever the order: a waiver granted by
+     * this account, or by an account that uploaded the build's provenance, does not count for the request, even when
+     * it was granted before the request existed.
+     */
+    requesterId?: string | null;
+  },
+): Promise<GateFacts> {
   const image = await client.image.findUniqueOrThrow({
     where: { id: imageId },
     select: {
@@ -32,18 +50,33 @@ export async function gatherGateFacts(client: Client, { imageId, stageId, now = 
       approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
     },
   });
-  const [findingRows, documents, provenance, stages, waivers, base] = await Promise.all([
-    client.finding.findMany({ where: { imageId }, take: 50_000 }),
-    client.evidenceDocument.findMany({ where: { imageId }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true } }),
-    client.provenance.findMany({ where: { imageId }, select: { builderId: true, sourceRepo: true } }),
+  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
+  const live = { withdrawnAt: null };
+  const [findingRows, documents, provenanceRows, stages, allWaivers, base, provenanceUploaders] = await Promise.all([
+    client.finding.findMany({ where: { imageId, document: live }, take: 50_000 }),
+    client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
+    client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
     client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true } }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
+    // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
+    client.evidenceDocument.findMany({ where: { imageId, kind: "provenance", uploaderId: { not: null } }, select: { uploaderId: true }, distinct: ["uploaderId"] }),
   ]);
+  const provenance = provenanceRows.map((p) => ({ builderId: p.builderId, sourceRepo: p.sourceRepo, signed: p.document.signatureStatus === "signed", signedBy: p.document.signedBy }));
+  // The build's authors: whoever uploaded its provenance (the CI identity behind it).
+  const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
+  const waivers: WaiverFact[] = [];
+  const discountedWaivers: (WaiverFact & { why: string })[] = [];
+  for (const { grantedById, ...w } of allWaivers) {
+    if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `${w.grantedBy} requested this promotion` });
+    else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `${w.grantedBy} uploaded this build's provenance` });
+    else waivers.push(w);
+  }
   const merged = mergeFindingRows(findingRows).filter((f) => !NOT_APPLICABLE.includes(f.status));
   const scans = documents.filter((d) => d.kind === "scan");
   const newestScanAt = scans.reduce<Date | null>((acc, d) => {
-    const t = d.scannedAt ?? d.uploadedAt;
+    // A stated scan time is a claim: never later than when we received the document.
+    const t = d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt;
     return !acc || t > acc ? t : acc;
   }, null);
   const idx = stages.findIndex((s) => s.id === stageId);
@@ -60,5 +93,6 @@ export async function gatherGateFacts(client: Client, { imageId, stageId, now = 
     previousStage: prev ? { name: prev.stage, state: prev.state, detail: prev.detail } : null,
     base,
     waivers,
+    discountedWaivers,
   };
 }

@@ -50,7 +50,7 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
-    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId }));
+    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId }));
     gatesJudgedAt = new Date().toISOString();
   } else {
     gates = (r.gateResults as unknown as GateResult[] | null) ?? [];

@@ -46,7 +46,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
         approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
         requests: {
           orderBy: { createdAt: "desc" },
-          select: { id: true, stageId: true, status: true, reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } } },
+          select: { id: true, stageId: true, status: true, requesterId: true, reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } } },
         },
       },
     }),
@@ -77,7 +77,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
         blockers.push(approvalsSummary(next.requiredApprovals, next.reviewerGroups.map((g) => g.group.name), approvers));
       }
       if (!req || req.status === "open" || req.status === "rejected" || req.status === "withdrawn") {
-        const gates = evaluateGates(stageGates(next), await gatherGateFacts(db, { imageId: img.id, stageId: next.id }));
+        const gates = evaluateGates(stageGates(next), await gatherGateFacts(db, { imageId: img.id, stageId: next.id, requesterId: req?.status === "open" ? req.requesterId : actor.kind === "user" ? actor.id : null }));
         blockers.push(...blockingReasons(gates));
       }
     }

@@ -11,7 +11,7 @@ import { addTrustedKey } from "../keys/add-trusted-key";
 import { userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
-import type { Digest } from "../../oci/digest";
+import { sha256Digest, type Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
 import { listReferrers } from "../../oci/referrers";
 import { cosignTag } from "../../oci/reference";
@@ -234,17 +234,40 @@ describe("a stage that also emits a Sigstore bundle", () => {
   });
 });
 
+/** An image really built on `baseRepo@baseDigest`: the base's layers (and diff IDs) first, then one layer of its own. */
+async function buildOnBase(baseRepo: string, baseDigest: Digest, repo: string, annotations: Record<string, string>) {
+  const base = JSON.parse((await client.getManifest(baseRepo, baseDigest)).bytes.toString("utf8"));
+  const baseCfg = JSON.parse((await client.getBlob(baseRepo, base.config.digest)).toString("utf8"));
+  const own = buildImage({ architecture: baseCfg.architecture, layers: [{ "app.txt": `really on base ${++n}` }] });
+  const ownManifest = JSON.parse(own.manifest.toString("utf8"));
+  const ownCfg = JSON.parse(own.blobs[0]!.bytes.toString("utf8"));
+  const config = Buffer.from(JSON.stringify({ ...baseCfg, rootfs: { type: "layers", diff_ids: [...baseCfg.rootfs.diff_ids, ...ownCfg.rootfs.diff_ids] } }));
+  for (const l of base.layers) await client.putBlob(repo, await client.getBlob(baseRepo, l.digest));
+  for (const b of own.blobs.slice(1)) await client.putBlob(repo, b.bytes);
+  await client.putBlob(repo, config);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(config), size: config.length }, layers: [...base.layers, ...ownManifest.layers], annotations }));
+  const digest = sha256Digest(manifest);
+  await client.putManifest(repo, digest, manifest, "application/vnd.oci.image.manifest.v1+json");
+  await client.putManifest(repo, "1", manifest, "application/vnd.oci.image.manifest.v1+json");
+  return digest;
+}
+
 describe("the base image gate", () => {
-  it("holds only when the annotated base image has a verified publisher signature", async () => {
+  it("holds only when the image's layers start with the annotated base's and the base has a verified publisher signature", async () => {
     const pushed = await pushOciLayout(client, "publisher/base", join(FIXTURE, "oci-layout"));
     const baseDigest = pushed.find((p) => p.tag === "1.0")!.digest;
     const host = new URL(process.env.REGISTRY_URL!).host;
-    const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": "on base" }], annotations: { "org.opencontainers.image.base.name": `${host}/publisher/base:1.0`, "org.opencontainers.image.base.digest": baseDigest } });
-    await pushImage(client, "wf/onbase", img, ["1"]);
+    const annotations = { "org.opencontainers.image.base.name": `${host}/publisher/base:1.0`, "org.opencontainers.image.base.digest": baseDigest };
+    // Built on the base for real, and a forgery that only claims it (its own layers, the same annotations).
+    const realDigest = await buildOnBase("publisher/base", baseDigest, "wf/onbase", annotations);
+    const forged = buildImage({ architecture: "amd64", layers: [{ "app.txt": "on base" }], annotations });
+    await pushImage(client, "wf/claimsbase", forged, ["1"]);
     await syncRegistry({ actor: system, registry: "default" });
+    expect((await db.image.findFirstOrThrow({ where: { digest: realDigest } })).diffIds).toHaveLength(2);
     const dev = await userActor("dev@example.com");
     await upsertStage({ actor: system, name: "basegate", settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: { basePublisher: true } } });
-    const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/onbase", digest: img.digest, stage: "basegate", note: "n" });
+    const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/onbase", digest: realDigest, stage: "basegate", note: "n" });
+    const fake = await requestPromotion({ actor: dev, registry: "default", repository: "wf/claimsbase", digest: forged.digest, stage: "basegate", note: "n" });
     const before = (await getRequest({ actor: dev, requestId: req.id })).gates[0]!;
     expect(before).toMatchObject({ gate: "basePublisher", passed: false });
     expect(before.detail).toContain("no verified publisher signature");
@@ -254,6 +277,13 @@ describe("the base image gate", () => {
     const after = (await getRequest({ actor: dev, requestId: req.id })).gates[0]!;
     expect(after).toMatchObject({ gate: "basePublisher", passed: true });
     expect(after.detail).toContain("publisher signature verified by publisher");
+    // The annotation alone proves nothing, however well the claimed base is signed.
+    const claimed = (await getRequest({ actor: dev, requestId: fake.id })).gates[0]!;
+    expect(claimed).toMatchObject({ gate: "basePublisher", passed: false });
+    expect(claimed.detail).toBe(`claims base ${host}/publisher/base:1.0, but its layers do not start with ${host}/publisher/base:1.0's`);
+    // The image page says so too, next to the base's (valid) signatures.
+    expect((await getImage({ actor: dev, registry: "default", repository: "wf/claimsbase", digest: forged.digest })).base).toMatchObject({ layersProven: false, detail: claimed.detail });
+    expect((await getImage({ actor: dev, registry: "default", repository: "wf/onbase", digest: realDigest })).base).toMatchObject({ layersProven: true });
   });
 });
 

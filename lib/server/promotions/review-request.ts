@@ -111,7 +111,7 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
           return { requestId, reviewId: review.id, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
         }
 
-        const gates = evaluateGates(stageGates(request.stage), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now }));
+        const gates = evaluateGates(stageGates(request.stage), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }));
         const failing = gates.filter((g) => !g.passed);
         if (failing.length > 0 && !breakGlass) {
           throw new AppError("POLICY_VIOLATION", `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`);

@@ -165,6 +165,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
               {image.base.digest && <span className="ml-1 font-mono text-xs text-slate-500">{image.base.digest.slice(0, 19)}…</span>}
             </p>
             {!image.base.inInventory && <p className="mt-1 text-xs text-slate-500">{image.base.detail}</p>}
+            {image.base.layersProven === false && <p className="mt-1 text-xs font-medium text-rose-700" data-testid="base-not-proven">{image.base.detail}; its signatures below do not vouch for this image.</p>}
             {image.base.inInventory && image.base.signatures.length === 0 && <p className="mt-1 text-xs text-slate-500">The base image carries no signature.</p>}
             {image.base.signatures.length > 0 && (
               <ol className="mt-2 space-y-2">

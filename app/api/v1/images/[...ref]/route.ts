@@ -47,8 +47,9 @@ export const POST = apiHandler<P>(
     const image = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
     const bytes = await readBodyCapped(req, env().EVIDENCE_MAX_BYTES);
     if (bytes.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body");
-    const { document, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });
-    const body = { created: isNew, document };
+    const { document, documents, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });
+    // JSON Lines: one document per statement, each judged on its own.
+    const body = { created: isNew, document, ...(documents.length > 1 ? { documents } : {}) };
     return isNew ? created(body) : NextResponse.json(body, { status: 200 });
   },
   { roles: ["admin", "developer", "reviewer"], what: "uploading evidence" },
