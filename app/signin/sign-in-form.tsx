@@ -1,9 +1,17 @@
 "use client";
 import { signIn } from "next-auth/react";
 import { useState } from "react";
+import { safeCallbackPath } from "@/lib/safe-redirect";
 
-export function SignInForm({ callbackUrl }: { callbackUrl: string }) {
-  const [error, setError] = useState<string | null>(null);
+/** What the sign-in page says for next-auth's error codes (the `error` query parameter or signIn's result). */
+export function signInErrorMessage(code: string | null | undefined): string | null {
+  if (!code) return null;
+  if (code === "RateLimited") return "Too many failed sign-ins for this account or from this address. Wait a few minutes, then try again.";
+  return "Wrong email or password.";
+}
+
+export function SignInForm({ callbackUrl, initialError }: { callbackUrl: string; initialError?: string | null }) {
+  const [error, setError] = useState<string | null>(signInErrorMessage(initialError));
   const [busy, setBusy] = useState(false);
   return (
     <form
@@ -15,8 +23,9 @@ export function SignInForm({ callbackUrl }: { callbackUrl: string }) {
         setError(null);
         const res = await signIn("credentials", { email: String(f.get("email")), password: String(f.get("password")), redirect: false });
         setBusy(false);
-        if (res?.ok && !res.error) window.location.assign(callbackUrl);
-        else setError("Wrong email or password.");
+        // Re-checked here too: whatever reaches the browser, only a same-origin path is followed.
+        if (res?.ok && !res.error) window.location.assign(safeCallbackPath(callbackUrl));
+        else setError(signInErrorMessage(res?.status === 429 ? "RateLimited" : (res?.error ?? "CredentialsSignin")));
       }}
     >
       <label className="block text-sm">

@@ -9,7 +9,9 @@ import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
+import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging } from "./same-origin";
 import { Prisma } from "../../db";
+import { env } from "../../env";
 
 type Ctx<P> = { params: Promise<P> };
 
@@ -30,6 +32,11 @@ export function apiHandler<P = Record<string, never>>(
     what?: string;
     /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
     allowClientCert?: boolean;
+    /**
+     * The media types a cookie-authenticated body may declare: "json" (default, `application/json` exactly) or
+     * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
+     */
+    bodyTypes?: "json" | "evidence";
   } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
@@ -57,6 +64,15 @@ export function apiHandler<P = Record<string, never>>(
           await stageAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
           return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
         }
+        // The session cookie travels with requests that other sites' pages make: a state change must come from our
+        // own origin and declare a media type no cross-site form can send. (Tokens and certificates do not travel.)
+        if (isStateChanging(req.method)) {
+          const refusal = sessionRequestRefusal(req, opts.bodyTypes ?? "json");
+          if (refusal) {
+            await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: refusal.status, reason: refusal.error.message } }).catch(() => {});
+            return json(refusal.error.toJSON(), refusal.status);
+          }
+        }
       }
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
       const out = await handler({ req, actor, params: await ctx.params });
@@ -81,6 +97,22 @@ export function apiHandler<P = Record<string, never>>(
   };
 }
 
+/** Why a cookie-authenticated state change is refused (cross-site, or a media type a form could send), or null. */
+function sessionRequestRefusal(req: NextRequest, bodyTypes: "json" | "evidence"): { status: number; error: AppError } | null {
+  const h = req.headers;
+  const verdict = checkSameOrigin({ method: req.method, origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host"), appOrigin: env().NEXTAUTH_URL ?? null });
+  if (!verdict.ok) return { status: 403, error: new AppError("FORBIDDEN", verdict.reason) };
+  const ct = h.get("content-type");
+  const hasBody = Number(h.get("content-length") ?? "0") > 0 || h.has("transfer-encoding");
+  if (ct === null && !hasBody) return null; // a body-less POST / DELETE: the origin check above is what protects it
+  const accepted = bodyTypes === "evidence" ? isEvidenceMediaType(ct) : isJsonMediaType(ct);
+  if (!accepted) {
+    const want = bodyTypes === "evidence" ? "a JSON, JSON Lines or application/octet-stream media type" : "Content-Type: application/json";
+    return { status: 415, error: new AppError("UNSUPPORTED_MEDIA_TYPE", `send the body with ${want} (got ${ct === null ? "none" : JSON.stringify(ct.slice(0, 100))})`, "content-type") };
+  }
+  return null;
+}
+
 function json(body: unknown, status: number): Response {
   return NextResponse.json(body, { status, headers: { "cache-control": "no-store" } });
 }
@@ -94,11 +126,12 @@ export function created(body: unknown): Response {
  * `curl -X POST` sends) stands for `{}`.
  */
 export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
-  const ct = req.headers.get("content-type") ?? "";
+  const ct = req.headers.get("content-type");
   // Capped while streaming: a large body is refused before it is held in memory.
   const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
   const text = opts.optional && raw.trim() === "" ? "{}" : raw;
-  if (text === raw && !ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
+  // The exact media type: `text/plain; application/json` is text/plain (a type a cross-site form can send).
+  if (text === raw && !isJsonMediaType(ct)) throw new AppError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", "content-type");
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -51,5 +51,5 @@ export const POST = apiHandler<P>(
     const body = { created: isNew, document };
     return isNew ? created(body) : NextResponse.json(body, { status: 200 });
   },
-  { roles: ["admin", "developer", "reviewer"], what: "uploading evidence" },
+  { roles: ["admin", "developer", "reviewer"], what: "uploading evidence", bodyTypes: "evidence" },
 );
