@@ -7,6 +7,8 @@ import { OciError } from "../../oci/digest";
 import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
+import { clientAddress } from "../auth/client-address";
+import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
 import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging } from "./same-origin";
@@ -23,7 +25,8 @@ export interface HandlerArgs<P> {
 
 /**
  * The one wrapper for API routes: authenticate (Bearer token, else session cookie), check the role,
- * run the handler, and map errors to `{ error: { code, message } }`. 401 and 403 are audited.
+ * run the handler, and map errors to `{ error: { code, message } }`. A 403 is audited (the actor is known); a 401 is
+ * counted per source and minute (auth_failure_counts), so an unauthenticated flood adds no audit rows.
  */
 export function apiHandler<P = Record<string, never>>(
   handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
@@ -49,19 +52,19 @@ export function apiHandler<P = Record<string, never>>(
         const m = /^Bearer\s+(\S+)$/i.exec(authz);
         actor = m?.[1] ? await actorForToken(m[1]) : null;
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "token" });
           return json(new AppError("UNAUTHENTICATED", "invalid, expired or revoked API token").toJSON(), 401);
         }
       } else if ((certAuth = opts.allowClientCert ? await actorForClientCert(req.headers) : null)) {
         actor = certAuth.actor;
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "client certificate" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: certAuth.reason } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "client-cert" });
           return json(new AppError("UNAUTHENTICATED", certAuth.reason).toJSON(), 401);
         }
       } else {
         actor = await getActor();
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "session" });
           return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
         }
         // The session cookie travels with requests that other sites' pages make: a state change must come from our

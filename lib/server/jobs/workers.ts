@@ -1,4 +1,5 @@
 import "server-only";
+import { purgeSigninThrottle } from "../auth/signin-throttle";
 import { db } from "../../db";
 import type { Actor } from "../actor";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
@@ -39,6 +40,7 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
   await completePendingBundles({ limit: 20 });
   await foldStagedAuditEvents();
+  await purgeSigninThrottle();
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }
