@@ -79,7 +79,10 @@ export function apiHandler<P = Record<string, never>>(
       }
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
       const out = await handler({ req, actor, params: await ctx.params });
-      return out instanceof Response ? out : json(out, 200);
+      if (!(out instanceof Response)) return json(out, 200);
+      // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
+      if (!out.headers.has("cache-control")) out.headers.set("cache-control", "no-store");
+      return out;
     } catch (e) {
       const err =
         e instanceof OciError

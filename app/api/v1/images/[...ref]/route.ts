@@ -34,6 +34,8 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
         "content-type": "application/octet-stream",
         "content-disposition": `attachment; filename="${doc.format}-${doc.contentDigest.slice(7, 19)}.json"`,
         "x-content-digest": doc.contentDigest,
+        // Evidence may describe unreleased software: never kept by a browser or a shared cache.
+        "cache-control": "no-store",
       },
     });
   }
