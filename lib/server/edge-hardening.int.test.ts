@@ -133,7 +133,7 @@ describe("requests at the edge", () => {
     const res = await call(postRequest, "/api/v1/requests", {
       method: "POST",
       headers: { authorization: `Bearer ${bearer}`, "content-type": "text/plain; application/json" },
-      body: JSON.stringify({ repository: "edge/app", digest, stage: "build", note: "x" }),
+      body: JSON.stringify({ registry: "default", repository: "edge/app", digest, stage: "build", note: "x" }),
     });
     expect(res.status).toBe(415);
     expect((await res.json()).error).toMatchObject({ code: "UNSUPPORTED_MEDIA_TYPE", field: "content-type" });
@@ -142,7 +142,7 @@ describe("requests at the edge", () => {
     const ok = await call(postRequest, "/api/v1/requests", {
       method: "POST",
       headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json; charset=utf-8" },
-      body: JSON.stringify({ repository: "edge/app", digest, stage: "build", note: "x" }),
+      body: JSON.stringify({ registry: "default", repository: "edge/app", digest, stage: "build", note: "x" }),
     });
     expect(ok.status, JSON.stringify(await ok.clone().json())).toBe(201);
   });
