@@ -83,9 +83,6 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     }
   };
   if (input.anyIdentityUnderRoot && input.kind !== "certificate" && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
-  const broad = identityBreadthProblem(input);
-  if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
-  if (input.anyIdentityUnderRoot) detail.anyIdentityUnderRoot = true;
   if (input.thresholds && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
   switch (input.kind) {
     case "key": {
@@ -140,6 +137,10 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     default:
       throw new AppError("INVALID_INPUT", `unknown kind ${input.kind}`, "kind");
   }
+  // Judged once the material is known to be good, so a bad PEM is reported as such first.
+  const broad = identityBreadthProblem(input);
+  if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
+  if (input.anyIdentityUnderRoot) detail.anyIdentityUnderRoot = true;
 
   return db.$transaction(async (tx) => {
     const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });
