@@ -119,7 +119,7 @@ test("sign-in is throttled per account: 429 with Retry-After, a clear message, a
   const csrf = async () => (await (await request.get(`${base()}/api/auth/csrf`)).json()).csrfToken as string;
   const attempt = async (password: string) =>
     request.post(`${base()}/api/auth/callback/credentials`, { form: { email, password, csrfToken: await csrf(), json: "true" } });
-  for (let i = 0; i < 10; i++) expect((await attempt(`wrong-${i}`)).status()).toBe(200);
+  for (let i = 0; i < 10; i++) expect((await attempt(`wrong-${i}`)).status()).toBe(401);
   const limited = await attempt("manager-demo-pass");
   expect(limited.status()).toBe(429);
   expect(Number(limited.headers()["retry-after"])).toBeGreaterThan(60);

@@ -85,6 +85,8 @@ describe("sign-in throttling", () => {
   it("a NUL in the e-mail is a plain failed sign-in, not a database error", async () => {
     expect(await authenticatePassword("alice@example.com\u0000' OR 1=1", "x", "192.0.2.99")).toBeNull();
     expect(await failures("192.0.2.99", "signin")).toBe(1);
+    // The route's pre-check sees the same e-mail: no DB error there either.
+    expect(await checkSigninThrottle({ email: "alice@example.com\u0000", source: "192.0.2.99\u0000" })).toEqual({ blocked: false });
   });
 });
 

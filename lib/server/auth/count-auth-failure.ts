@@ -12,7 +12,7 @@ export type AuthFailureKind = "signin" | "token" | "session" | "client-cert" | "
 export async function countAuthFailure({ source, kind }: { source: string; kind: AuthFailureKind }): Promise<void> {
   await db.$executeRaw`
     INSERT INTO auth_failure_counts (minute, source, kind, count)
-    VALUES (date_trunc('minute', now()), ${source.slice(0, 100)}, ${kind}, 1)
+    VALUES (date_trunc('minute', now()), ${source.replace(/[\u0000-\u001f\u007f]/g, "").slice(0, 100)}, ${kind}, 1)
     ON CONFLICT (minute, source, kind) DO UPDATE SET count = auth_failure_counts.count + 1`;
 }
 

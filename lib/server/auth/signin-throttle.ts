@@ -17,8 +17,12 @@ export const SIGNIN_THROTTLE = {
 
 export type ThrottleVerdict = { blocked: false } | { blocked: true; retryAfterSeconds: number; reason: string };
 
-const accountKey = (email: string) => `account:${email.trim().toLowerCase().slice(0, 254)}`;
-const sourceKey = (source: string) => `source:${source.slice(0, 100)}`;
+// Control characters (NUL above all: Postgres refuses it in text) are dropped from keys; such an address names no
+// account anyway, and the sign-in fails later as any wrong e-mail does.
+// eslint-disable-next-line no-control-regex
+const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "");
+const accountKey = (email: string) => `account:${clean(email.trim().toLowerCase().slice(0, 254))}`;
+const sourceKey = (source: string) => `source:${clean(source.slice(0, 100))}`;
 
 function verdict(rows: { key: string; attempts: number; retry: number }[], limitOf: (key: string) => number, strictlyOver: boolean): ThrottleVerdict {
   let worst: { retry: number; key: string } | null = null;
