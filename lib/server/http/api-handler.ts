@@ -81,7 +81,13 @@ export function apiHandler<P = Record<string, never>>(
       const out = await handler({ req, actor, params: await ctx.params });
       if (!(out instanceof Response)) return json(out, 200);
       // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
-      if (!out.headers.has("cache-control")) out.headers.set("cache-control", "no-store");
+      if (!out.headers.has("cache-control")) {
+        try {
+          out.headers.set("cache-control", "no-store");
+        } catch {
+          // Response.redirect() and fetched responses have immutable headers; they are not ours to mark.
+        }
+      }
       return out;
     } catch (e) {
       const err =
