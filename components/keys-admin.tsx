@@ -19,12 +19,15 @@ async function readFile(f: File | undefined | null): Promise<string | null> {
 /** Add a trust identity of any kind: key (cosign.pub), certificate roots, Sigstore trusted_root.json, TSA roots. */
 export function AddTrustIdentityForm() {
   const router = useRouter();
-  const [f, setF] = useState({ name: "", kind: "key", role: "publisher", scope: "**", material: "", subject: "", san: "", oidcIssuer: "", validFrom: "", validUntil: "" });
+  const [f, setF] = useState({ name: "", kind: "key", role: "publisher", scope: "**", material: "", subject: "", san: "", oidcIssuer: "", anyIdentity: false, validFrom: "", validUntil: "" });
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   const save = useMutation({
     mutationFn: () => {
       const material = f.kind === "key" ? { publicKeyPem: f.material } : f.kind === "sigstore" ? { trustedRoot: f.material } : { certificates: f.material };
-      const certificate = f.kind === "certificate" ? { subject: f.subject || null, san: f.san || null, oidcIssuer: f.oidcIssuer || null } : {};
+      const certificate =
+        f.kind === "certificate" || f.kind === "sigstore"
+          ? { subject: f.subject || null, san: f.san || null, oidcIssuer: f.oidcIssuer || null, ...(f.anyIdentity ? { anyIdentityUnderRoot: true } : {}) }
+          : {};
       return api("/api/v1/trust", {
         method: "POST",
         body: JSON.stringify({
@@ -73,12 +76,24 @@ export function AddTrustIdentityForm() {
         <textarea className={`${input} h-28 font-mono text-xs`} value={f.material} onChange={set("material")} required />
       </label>
       <label className="block text-xs">…or upload a file <input type="file" onChange={async (e) => setF({ ...f, material: (await readFile(e.target.files?.[0])) ?? f.material })} /></label>
-      {f.kind === "certificate" && (
-        <div className="grid gap-2 sm:grid-cols-3">
-          <label className="text-xs">Subject (exact or *)<input className={input} value={f.subject} onChange={set("subject")} placeholder="CN=release, O=Acme" /></label>
-          <label className="text-xs">or SAN (pattern)<input className={input} value={f.san} onChange={set("san")} placeholder="https://github.com/acme/*" /></label>
-          <label className="text-xs">with OIDC issuer<input className={input} value={f.oidcIssuer} onChange={set("oidcIssuer")} placeholder="https://token.actions.githubusercontent.com" /></label>
-        </div>
+      {(f.kind === "certificate" || f.kind === "sigstore") && (
+        <>
+          <div className="grid gap-2 sm:grid-cols-3">
+            <label className="text-xs">Subject (exact or *)<input className={input} value={f.subject} onChange={set("subject")} placeholder="CN=release, O=Acme" /></label>
+            <label className="text-xs">or SAN (pattern)<input className={input} value={f.san} onChange={set("san")} placeholder="https://github.com/acme/*" /></label>
+            <label className="text-xs">with OIDC issuer{f.kind === "sigstore" ? " (required with a SAN)" : ""}<input className={input} value={f.oidcIssuer} onChange={set("oidcIssuer")} placeholder="https://token.actions.githubusercontent.com" /></label>
+          </div>
+          <label className="flex items-start gap-2 text-xs">
+            <input type="checkbox" name="anyIdentityUnderRoot" checked={f.anyIdentity} onChange={(e) => setF({ ...f, anyIdentity: e.target.checked })} />
+            <span>Any identity under this root (no subject or SAN)</span>
+          </label>
+          {f.anyIdentity && (
+            <p role="note" data-testid="any-identity-warning" className="rounded bg-amber-50 px-3 py-2 text-xs text-amber-800">
+              Every certificate issued under this root will be trusted as {f.role} for the scope above.
+              {f.kind === "sigstore" ? " With the public Sigstore root that is anyone with an e-mail or CI account." : " Use this only for a private CA that issues to this signer alone."}
+            </p>
+          )}
+        </>
       )}
       <div className="grid gap-2 sm:grid-cols-2">
         <label className="text-xs">Valid from (optional)<input type="datetime-local" className={input} value={f.validFrom} onChange={set("validFrom")} /></label>

@@ -24,7 +24,7 @@ test("trust identities through the API: bad keys and roots get a 4xx with the re
 
   const good = await post(admin, { name: "vendor-p384", kind: "key", role: "publisher", scope: ["vendor/**"], publicKeyPem: pub("ec", { namedCurve: "P-384" }) });
   expect(good.status()).toBe(201);
-  const sigstore = await post(admin, { name: "sigstore-public-good", kind: "sigstore", role: "team", scope: ["apps/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8") });
+  const sigstore = await post(admin, { name: "sigstore-public-good", kind: "sigstore", role: "team", scope: ["apps/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"), san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" });
   expect(sigstore.status()).toBe(201);
   const list = await (await request.get(`${base()}/api/v1/trust`, { headers: alice })).json();
   expect(list.identities.map((i: { name: string }) => i.name)).toEqual(expect.arrayContaining(["publisher", "vendor-p384", "sigstore-public-good"]));

@@ -52,6 +52,18 @@ export class AuditChainVerifier {
   private count = 0;
   private broken: { seq: bigint; reason: string } | null = null;
 
+  /**
+   * Starts at the genesis, or after a row already verified (`seq`, its `hash`, and how many rows up to it): the rows
+   * after it are checked against that hash, so a view need not re-read the whole trail.
+   */
+  constructor(from?: { seq: bigint; hash: string; rows: number }) {
+    if (from) {
+      this.expectedSeq = from.seq + 1n;
+      this.prev = from.hash;
+      this.count = from.rows;
+    }
+  }
+
   push(row: AuditRowValues & { hash: string }): boolean {
     if (this.broken) return false;
     this.count++;

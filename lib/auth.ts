@@ -3,8 +3,10 @@ import type { NextAuthOptions } from "next-auth";
 import { getServerSession } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import type { Actor } from "./server/actor";
-import { actorForUserId, authenticatePassword } from "./server/auth/authenticate";
 import { authLogger, identitySignIn, oidcProviders } from "./server/auth/oidc";
+import { actorForUserId, authenticatePassword, SigninThrottledError } from "./server/auth/authenticate";
+import { clientAddress, headersFromRecord } from "./server/auth/client-address";
+import { safeRedirectUrl } from "./safe-redirect";
 
 // Sessions are signed, encrypted JWT cookies (next-auth "jwt" strategy): no server-side session store, so
 // any number of replicas can serve any request. The JWT carries only the user id; the role is re-read
@@ -22,15 +24,27 @@ export const authOptions: NextAuthOptions = {
         const email = typeof credentials?.email === "string" ? credentials.email : "";
         const password = typeof credentials?.password === "string" ? credentials.password : "";
         if (!email || !password || password.length > 1024) return null;
-        const ip = (req?.headers?.["x-forwarded-for"] as string | undefined)?.split(",")[0]?.trim() ?? "local";
-        const user = await authenticatePassword(email, password, `web ${ip}`);
-        return user ? { id: user.id } : null;
+        // The real TCP peer (or what a trusted proxy forwarded), never the client's own X-Forwarded-For.
+        const source = clientAddress(headersFromRecord(req?.headers as Record<string, unknown> | undefined));
+        try {
+          const user = await authenticatePassword(email, password, source);
+          return user ? { id: user.id } : null;
+        } catch (e) {
+          // next-auth copies a thrown error's message into the redirect URL: only our own codes go there.
+          if (e instanceof SigninThrottledError) throw new Error("RateLimited");
+          console.error("[auth] sign-in failed", e);
+          throw new Error("CredentialsSignin");
+        }
       },
     }),
     ...oidcProviders(),
   ],
   callbacks: {
     signIn: identitySignIn,
+    // Only same-origin paths and URLs are followed after sign-in or sign-out (see lib/safe-redirect.ts).
+    async redirect({ url, baseUrl }) {
+      return safeRedirectUrl(url, baseUrl);
+    },
     async jwt({ token, user }) {
       if (user) token.sub = user.id;
       return token;

@@ -38,6 +38,7 @@ const USAGE = `usage: imprimatur <command>
   token list
   token revoke <id|prefix>
   trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage|builder|scanner] [--scope 'library/*,apps/**']
+            [--subject DN | --san PATTERN --oidc-issuer URL | --any-identity-under-root]
                                             trust a key (cosign.pub), certificate roots, a Sigstore trusted_root.json or TSA roots
                                             (default kind key, role publisher, scope ** = every repository)
   key create --stage S [--name N]           generate a new signing key for a stage
@@ -115,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
       rules: { type: "string" },
       id: { type: "string" },
       reason: { type: "string" },
+      "any-identity-under-root": { type: "boolean" },
     },
   });
   if (command === "migrate") {
@@ -267,6 +269,7 @@ async function main(argv: string[]): Promise<number> {
           ...(values.subject ? { subject: values.subject } : {}),
           ...(values.san ? { san: values.san } : {}),
           ...(values["oidc-issuer"] ? { oidcIssuer: values["oidc-issuer"] } : {}),
+          ...(values["any-identity-under-root"] ? { anyIdentityUnderRoot: true } : {}),
         },
       });
       console.log(`${created ? "trusted" : "already trusted"}: ${identity.name}${identity.fingerprint ? ` ${identity.fingerprint}` : ""} (${identity.kind}, role ${identity.role}, scope ${identity.scope.join(",")})`);

@@ -17,6 +17,7 @@ const MESSAGES: Record<string, string> = {
   OidcDisabled: "Your Imprimatur account is disabled. Ask an administrator to enable it.",
   PasswordLoginDisabled: "Password sign-in is turned off here; sign in with your organisation's identity provider.",
   CredentialsSignin: "Wrong email or password.",
+  RateLimited: "Too many failed sign-ins for this account or from this address. Wait a few minutes, then try again.",
   SessionRequired: "Please sign in to see this page.",
   Configuration: "Sign-in is misconfigured on the server. The failure has been recorded.",
 };

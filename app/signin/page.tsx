@@ -1,4 +1,5 @@
 import { signInMethods } from "@/lib/server/auth/oidc";
+import { safeCallbackPath } from "@/lib/safe-redirect";
 import { signInErrorMessage } from "./errors";
 import { SignInForm } from "./sign-in-form";
 
@@ -6,8 +7,8 @@ export const dynamic = "force-dynamic";
 
 export default async function SignInPage({ searchParams }: { searchParams: Promise<{ callbackUrl?: string; error?: string; password?: string }> }) {
   const sp = await searchParams;
-  // Only same-site paths: an open redirect after sign-in would be a phishing aid.
-  const cb = sp.callbackUrl && sp.callbackUrl.startsWith("/") && !sp.callbackUrl.startsWith("//") ? sp.callbackUrl : "/images";
+  // Only same-origin paths: an open redirect after sign-in would be a phishing aid (see lib/safe-redirect.ts).
+  const cb = safeCallbackPath(sp.callbackUrl);
   const methods = signInMethods();
   const error = signInErrorMessage(typeof sp.error === "string" ? sp.error : undefined);
   // With password sign-in turned off, the form is still reachable for the break-glass admin at /signin?password=1.

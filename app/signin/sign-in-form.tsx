@@ -1,6 +1,8 @@
 "use client";
 import { signIn } from "next-auth/react";
 import { useState } from "react";
+import { safeCallbackPath } from "@/lib/safe-redirect";
+import { signInErrorMessage } from "./errors";
 
 export function SignInForm({ callbackUrl, oidcName = null, showPassword = true }: { callbackUrl: string; oidcName?: string | null; showPassword?: boolean }) {
   const [error, setError] = useState<string | null>(null);
@@ -37,8 +39,9 @@ export function SignInForm({ callbackUrl, oidcName = null, showPassword = true }
         setError(null);
         const res = await signIn("credentials", { email: String(f.get("email")), password: String(f.get("password")), redirect: false });
         setBusy(false);
-        if (res?.ok && !res.error) window.location.assign(callbackUrl);
-        else setError("Wrong email or password.");
+        // Re-checked here too: whatever reaches the browser, only a same-origin path is followed.
+        if (res?.ok && !res.error) window.location.assign(safeCallbackPath(callbackUrl));
+        else setError(signInErrorMessage(res?.status === 429 ? "RateLimited" : (res?.error ?? "CredentialsSignin")));
       }}
     >
       <label className="block text-sm">

@@ -163,32 +163,53 @@ describe("pagination", () => {
   });
 });
 
+describe("Basic credentials", () => {
+  it("are not sent until the registry's own origin answers 401 with a Basic challenge", async () => {
+    // A host that never asks (an admin pointed the registry at it) learns nothing.
+    const collector = await serve((_req, res) => json(res, 200, {}));
+    await client(collector.url, { username: "alice", password: "secret" }).ping();
+    await client(collector.url, { username: "alice", password: "secret" }).getManifest("a/b", "latest").catch(() => {});
+    expect(collector.requests.length).toBeGreaterThan(0);
+    expect(collector.requests.every((r) => r.authorization === undefined)).toBe(true);
+
+    // A registry that asks gets them on the retry, and from then on with every request.
+    const s = await serve((req, res) => (req.headers.authorization ? json(res, 200, {}) : json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' })));
+    const c = client(s.url, { username: "alice", password: "secret" });
+    await c.ping();
+    await c.ping();
+    expect(s.requests.map((r) => r.authorization?.slice(0, 6))).toEqual([undefined, "Basic ", "Basic "]);
+  });
+});
+
 describe("redirects", () => {
   it("sends no Authorization header to a redirect target on another host", async () => {
     const blob = Buffer.from("layer bytes");
     const cdn = await serve((_req, res) => res.end(blob));
     // Another origin on the same machine: "localhost" instead of "127.0.0.1".
     const cdnUrl = cdn.url.replace("127.0.0.1", "localhost");
-    const s = await serve((_req, res) => {
+    const s = await serve((req, res) => {
+      if (!req.headers.authorization) return json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' });
       res.writeHead(307, { location: `${cdnUrl}/blobs/x?sig=abc` });
       res.end();
     });
     const bytes = await client(s.url, { username: "alice", password: "secret" }).getBlob("a/b", sha256Digest(blob));
     expect(bytes.toString()).toBe("layer bytes");
-    expect(s.requests[0]?.authorization).toMatch(/^Basic /);
+    expect(s.requests[0]?.authorization).toBeUndefined();
+    expect(s.requests[1]?.authorization).toMatch(/^Basic /);
     expect(cdn.requests).toHaveLength(1);
     expect(cdn.requests[0]?.authorization).toBeUndefined();
   });
 
   it("keeps credentials on a same-origin redirect", async () => {
     const s = await serve((req, res) => {
-      if (req.url === "/v2/") {
+      if (!req.headers.authorization) json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' });
+      else if (req.url === "/v2/") {
         res.writeHead(301, { location: "/v2/moved" });
         res.end();
       } else json(res, 200, {});
     });
     await client(s.url, { username: "alice", password: "secret" }).ping();
-    expect(s.requests.map((r) => r.authorization?.slice(0, 6))).toEqual(["Basic ", "Basic "]);
+    expect(s.requests.map((r) => r.authorization?.slice(0, 6))).toEqual([undefined, "Basic ", "Basic "]);
   });
 
   it("stops after maxRedirects hops", async () => {
@@ -209,7 +230,9 @@ describe("redirects", () => {
       res.end();
     });
     const s = await serve((req, res) => {
-      if (req.method === "HEAD") {
+      if (!req.headers.authorization) {
+        json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' });
+      } else if (req.method === "HEAD") {
         res.writeHead(404);
         res.end();
       } else {
@@ -218,7 +241,8 @@ describe("redirects", () => {
       }
     });
     await client(s.url, { username: "alice", password: "secret" }).putBlob("a/b", Buffer.from("x"));
-    expect(s.requests.every((r) => r.authorization?.startsWith("Basic "))).toBe(true);
+    expect(s.requests[0]?.authorization).toBeUndefined();
+    expect(s.requests.slice(1).every((r) => r.authorization?.startsWith("Basic "))).toBe(true);
     expect(storage.requests).toHaveLength(1);
     expect(storage.requests[0]?.authorization).toBeUndefined();
   });

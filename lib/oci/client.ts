@@ -73,7 +73,7 @@ interface Challenge {
 }
 
 export function parseWwwAuthenticate(header: string): Challenge | null {
-  const m = /^\s*(\w+)\s+(.*)$/.exec(header);
+  const m = /^\s*(\w+)(?:\s+(.*))?$/.exec(header);
   if (!m) return null;
   const params: Record<string, string> = {};
   const re = /(\w+)="([^"]*)"|(\w+)=([^,\s]*)/g;
@@ -258,6 +258,8 @@ export class RegistryClient {
   private readonly allowedHosts = new Set<string>();
   private lastChallenge: string | undefined;
   private lastRealm: string | undefined;
+  /** Whether the registry's own origin has asked for Basic credentials (a 401 with a Basic challenge). */
+  private basicChallenged = false;
 
   constructor(opts: RegistryClientOptions) {
     let u: URL;
@@ -436,7 +438,10 @@ export class RegistryClient {
     const sameOrigin = new URL(url).origin === this.origin;
     const cached = this.tokens.get(scope);
     const bearer = sameOrigin && cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
-    let auth = sameOrigin ? (bearer ?? this.basicAuth()) : undefined;
+    // Basic credentials are never sent on a first request: only after the registry's own origin has answered 401
+    // with a Basic challenge (then on later requests too, as that origin asked for them). Whoever points the
+    // registry's URL somewhere else must at least make that host ask, and the URL change itself clears the secrets.
+    let auth = sameOrigin ? (bearer ?? (this.basicChallenged ? this.basicAuth() : undefined)) : undefined;
     let res = await this.raw(url, { ...rest, auth });
     if (res.status === 401 && sameOrigin) {
       const header = res.headers.get("www-authenticate");
@@ -447,6 +452,11 @@ export class RegistryClient {
         // A cached token the registry now refuses (revoked, clock skew) is dropped, and a fresh one fetched once.
         if (bearer) this.tokens.delete(scope);
         auth = `Bearer ${await this.token(ch, scope)}`;
+        res = await this.raw(url, { ...rest, auth });
+      } else if (ch?.scheme === "basic" && this.basicAuth() && auth === undefined) {
+        await res.body?.cancel().catch(() => {});
+        this.basicChallenged = true;
+        auth = this.basicAuth();
         res = await this.raw(url, { ...rest, auth });
       }
     }

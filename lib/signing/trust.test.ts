@@ -210,6 +210,16 @@ describe("judgeTrust: certificate identities", () => {
     expect(bad.verdict).toBe("unverified");
   });
 
+  it("an identity with no subject or SAN vouches for no certificate unless marked any identity under this root", () => {
+    const anyone = leaf({ sans: ["mallory@evil.example"], oidcIssuer: "https://accounts.google.com" });
+    const unmarked = judgeTrust({ verification: certSig("acme-ci", anyone), repository: "apps/web", identities: [fulcio({ san: null, oidcIssuer: null })] });
+    expect(unmarked.verdict).toBe("unverified");
+    expect(check(unmarked, CHECKS.identity)?.detail).toContain("not marked");
+    const marked = judgeTrust({ verification: certSig("acme-ci", anyone), repository: "apps/web", identities: [fulcio({ san: null, oidcIssuer: null, anyIdentityUnderRoot: true })] });
+    expect(marked.verdict).toBe("verified");
+    expect(check(marked, CHECKS.identity)?.detail).toContain("any certificate issued under this root");
+  });
+
   it("tries every identity configured with the same root", () => {
     const pem = readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8");
     const raw = (JSON.parse(pem) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[0]!.certChain.certificates[0]!.rawBytes;

@@ -45,6 +45,8 @@ export interface TrustIdentity {
   subject?: string | null;
   san?: string | null;
   oidcIssuer?: string | null;
+  /** kind certificate / sigstore without subject or SAN: the admin's explicit "any certificate under this root". */
+  anyIdentityUnderRoot?: boolean;
   /** kind sigstore: the trusted_root.json as imported */
   sigstore?: unknown;
   validFrom?: Date | null;
@@ -261,8 +263,10 @@ function identityMatch(i: TrustIdentity, signer: Signer | null, repository: stri
   if (i.oidcIssuer && leaf.oidcIssuer !== i.oidcIssuer) {
     return { ok: false, detail: `the certificate's OIDC issuer is ${leaf.oidcIssuer ?? "absent"}, not ${i.oidcIssuer} ("${i.name}")` };
   }
-  // No identity matcher configured: the root itself is the identity (a private CA that only issues to this signer).
-  return { ok: true, detail: `${where}; any certificate issued under this root` };
+  // No identity matcher configured: the root itself is the identity (a private CA that only issues to this signer),
+  // but only when an admin said so explicitly. With a public root (Sigstore public-good) that would be anyone.
+  if (!i.anyIdentityUnderRoot) return { ok: false, detail: `"${i.name}" names no subject or SAN and is not marked "any identity under this root"; it vouches for no certificate` };
+  return { ok: true, detail: `${where}; any certificate issued under this root (marked "any identity under this root")` };
 }
 
 const fmt = (d: Date) => d.toISOString();

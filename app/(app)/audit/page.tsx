@@ -3,6 +3,7 @@ import { getActor } from "@/lib/auth";
 import { hasRole } from "@/lib/server/actor";
 import { listAuditEvents } from "@/lib/server/audit/list-audit-events";
 import { verifyAuditChain } from "@/lib/server/audit/verify-audit-chain";
+import { summarizeAuthFailures } from "@/lib/server/auth/count-auth-failure";
 
 export const dynamic = "force-dynamic";
 
@@ -14,7 +15,12 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
   }
   const sp = await searchParams;
   const before = sp.before && /^\d{1,18}$/.test(sp.before) ? BigInt(sp.before) : undefined;
-  const [events, chain] = await Promise.all([listAuditEvents({ actor, before, limit: 100, action: sp.action }), verifyAuditChain()]);
+  // The chain is verified from the last verified row on (a full check: `imprimatur audit verify`).
+  const [events, chain, failures] = await Promise.all([
+    listAuditEvents({ actor, before, limit: 100, action: sp.action }),
+    verifyAuditChain({ from: "checkpoint" }),
+    summarizeAuthFailures({ since: new Date(Date.now() - 24 * 3600_000) }),
+  ]);
   return (
     <div className="space-y-4">
       <div className="flex items-center gap-4">
@@ -27,6 +33,16 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <button className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">Filter</button>
         </form>
       </div>
+      {failures.length > 0 && (
+        <section aria-label="Failed authentications" data-testid="auth-failures" className="rounded-lg border border-amber-200 bg-amber-50 p-3 text-xs text-amber-900">
+          <p className="mb-1 font-semibold">Failed authentications in the last 24 hours (counted per source and minute, not one audit row each)</p>
+          <ul className="flex flex-wrap gap-x-4 gap-y-1 font-mono">
+            {failures.map((f) => (
+              <li key={`${f.source} ${f.kind}`}>{f.source} · {f.kind} · {f.count}</li>
+            ))}
+          </ul>
+        </section>
+      )}
       <table className="w-full overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
         <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
           <tr><th className="px-3 py-2">#</th><th className="px-3 py-2">Time (UTC)</th><th className="px-3 py-2">Actor</th><th className="px-3 py-2">Action</th><th className="px-3 py-2">Outcome</th><th className="px-3 py-2">Target</th><th className="px-3 py-2">Detail</th></tr>

@@ -78,6 +78,12 @@ export default async function KeysPage() {
                 <span className="font-mono text-xs text-slate-500">scope {i.scope.join(", ")}</span>
               </div>
               {i.fingerprint && <div className="font-mono text-xs text-slate-500">{i.fingerprint}</div>}
+              {i.anyIdentityUnderRoot && (
+                <div role="note" data-testid="any-identity-badge" className="mt-1 rounded bg-amber-50 px-2 py-1 text-xs text-amber-800">
+                  Any identity under this root: every certificate it issues is trusted as {i.role}
+                  {i.kind === "sigstore" ? " (with the public Sigstore root, anyone with an e-mail or CI account)" : ""}.
+                </div>
+              )}
               {(i.subject || i.san || i.oidcIssuer) && (
                 <div className="text-xs text-slate-600">identity: {i.subject ? `subject ${i.subject}` : ""}{i.san ? ` SAN ${i.san}` : ""}{i.oidcIssuer ? ` issuer ${i.oidcIssuer}` : ""}</div>
               )}

@@ -25,6 +25,11 @@ export interface ApproveStageOptions {
 export async function approveStage({ actor, registry, repository, digest, stage, comment, breakGlass }: ApproveStageOptions) {
   requireRole(actor, ["reviewer", "admin"], "approving a stage");
   const reg = registry ? await db.registry.findUnique({ where: { name: registry } }) : null;
+  // What is unknown is a 404 naming it; only a known image and stage without an open request is a 409.
+  if (registry && !reg) throw new AppError("NOT_FOUND", `no registry named ${registry}`, "registry");
+  if (!(await db.stage.findUnique({ where: { name: stage }, select: { id: true } }))) throw new AppError("NOT_FOUND", `no stage named ${stage}`, "stage");
+  const image = await db.image.findFirst({ where: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } }, select: { id: true } });
+  if (!image) throw new AppError("NOT_FOUND", `no image ${repository}@${digest}${registry ? ` in registry ${registry}` : ""} in the inventory`, "digest");
   const request = await db.promotionRequest.findFirst({
     where: { stage: { name: stage }, status: "open", image: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } } },
     orderBy: { createdAt: "desc" },

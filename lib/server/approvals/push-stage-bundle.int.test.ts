@@ -93,7 +93,7 @@ describe("a stage that emits Sigstore bundles", () => {
 
     // Thresholds come from the trust configuration: Sigstore material that demands a log entry for this repository
     // makes the log-less bundle unverified, naming the check; lifting the threshold verifies it again.
-    await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", scope: ["bundle-test/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"), thresholds: { tlog: 1 } } });
+    await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", scope: ["bundle-test/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"), anyIdentityUnderRoot: true, thresholds: { tlog: 1 } } });
     await syncRegistry({ actor: admin, registry: "default" });
     const strict = await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } });
     expect(strict.verdict).toBe("unverified");

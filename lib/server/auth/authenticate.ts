@@ -1,22 +1,56 @@
 import "server-only";
 import { db } from "../../db";
+import { AppError } from "../../errors";
 import { burnPasswordCheck, verifyPassword } from "../../password";
 import type { Actor, Role } from "../actor";
 import { recordAuditEvent } from "../audit/append-audit-event";
 import { hashToken, TOKEN_PREFIX } from "../tokens/token-format";
+import { countAuthFailure } from "./count-auth-failure";
+import { clearSigninAttempts, consumeSigninAttempt } from "./signin-throttle";
 
-/** Checks email + password and audits the attempt either way. Returns the user id, or null. */
+/** A sign-in refused by the throttle (lib/server/auth/signin-throttle.ts), before the password was checked. */
+export class SigninThrottledError extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super("RATE_LIMITED", message);
+  }
+}
+
+/**
+ * Checks email + password for a sign-in from `source` (the client address, see client-address.ts). Attempts are
+ * throttled per account and per source (throws SigninThrottledError past the limit, without checking the password).
+ * A success is audited; a failure is counted per source and minute (count-auth-failure.ts), not audited row by row.
+ */
 export async function authenticatePassword(email: string, password: string, source: string): Promise<{ id: string } | null> {
   const normalized = email.trim().toLowerCase().slice(0, 254);
+  // Postgres refuses NUL in text; control characters are never part of an address. A plain failure, not a DB error.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(normalized)) {
+    await burnPasswordCheck(password);
+    await countAuthFailure({ source, kind: "signin" });
+    return null;
+  }
+  const throttle = await consumeSigninAttempt({ email: normalized, source });
+  if (throttle.blocked) {
+    await countAuthFailure({ source, kind: "signin" });
+    throw new SigninThrottledError(throttle.reason, throttle.retryAfterSeconds);
+  }
   const user = await db.user.findUnique({ where: { email: normalized } });
   const ok = user && !user.disabled ? await verifyPassword(password, user.passwordHash) : (await burnPasswordCheck(password), false);
+  if (!ok || !user) {
+    await countAuthFailure({ source, kind: "signin" });
+    return null;
+  }
+  await clearSigninAttempts({ email: normalized, source });
   await recordAuditEvent({
-    actor: user ? { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via: "session" } : { kind: "anonymous", label: normalized || "(empty)" },
+    actor: { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via: "session" },
     action: "auth.signin",
-    outcome: ok ? "success" : "failure",
-    detail: { source, ...(ok ? {} : { reason: !user ? "unknown user" : user.disabled ? "disabled" : "wrong password" }) },
+    outcome: "success",
+    detail: { source: `web ${source}` },
   });
-  return ok && user ? { id: user.id } : null;
+  return { id: user.id };
 }
 
 /** Loads the user on every request, so a demoted or disabled user loses rights at once. */

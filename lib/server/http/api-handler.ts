@@ -8,9 +8,13 @@ import { requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { requireTokenScope, type Scope } from "../auth/token-scope";
+import { clientAddress } from "../auth/client-address";
+import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
+import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging } from "./same-origin";
 import { Prisma } from "../../db";
+import { env } from "../../env";
 
 type Ctx<P> = { params: Promise<P> };
 
@@ -22,7 +26,8 @@ export interface HandlerArgs<P> {
 
 /**
  * The one wrapper for API routes: authenticate (Bearer token, else session cookie), check the role,
- * run the handler, and map errors to `{ error: { code, message } }`. 401 and 403 are audited.
+ * run the handler, and map errors to `{ error: { code, message } }`. A 403 is audited (the actor is known); a 401 is
+ * counted per source and minute (auth_failure_counts), so an unauthenticated flood adds no audit rows.
  */
 export function apiHandler<P = Record<string, never>>(
   handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
@@ -33,6 +38,11 @@ export function apiHandler<P = Record<string, never>>(
     allowClientCert?: boolean;
     /** The token scope (any of several) this route needs; default by method and path, see lib/server/auth/token-scope.ts. */
     scope?: Scope | readonly Scope[];
+    /**
+     * The media types a cookie-authenticated body may declare: "json" (default, `application/json` exactly) or
+     * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
+     */
+    bodyTypes?: "json" | "evidence";
   } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
@@ -45,26 +55,44 @@ export function apiHandler<P = Record<string, never>>(
         const m = /^Bearer\s+(\S+)$/i.exec(authz);
         actor = m?.[1] ? await actorForToken(m[1]) : null;
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "bearer token" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "invalid, expired or revoked token" } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "token" });
           return json(new AppError("UNAUTHENTICATED", "invalid, expired or revoked API token").toJSON(), 401);
         }
       } else if ((certAuth = opts.allowClientCert ? await actorForClientCert(req.headers) : null)) {
         actor = certAuth.actor;
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "client certificate" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: certAuth.reason } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "client-cert" });
           return json(new AppError("UNAUTHENTICATED", certAuth.reason).toJSON(), 401);
         }
       } else {
         actor = await getActor();
         if (!actor) {
-          await stageAuditEvent({ actor: { kind: "anonymous", label: "anonymous" }, action: "request.denied", outcome: "denied", target, detail: { status: 401, reason: "no session or token" } });
+          await countAuthFailure({ source: clientAddress(req.headers), kind: "session" });
           return json(new AppError("UNAUTHENTICATED", "sign in or send an API token (Authorization: Bearer …)").toJSON(), 401);
+        }
+        // The session cookie travels with requests that other sites' pages make: a state change must come from our
+        // own origin and declare a media type no cross-site form can send. (Tokens and certificates do not travel.)
+        if (isStateChanging(req.method)) {
+          const refusal = sessionRequestRefusal(req, opts.bodyTypes ?? "json");
+          if (refusal) {
+            await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: refusal.status, reason: refusal.error.message } }).catch(() => {});
+            return json(refusal.error.toJSON(), refusal.status);
+          }
         }
       }
       requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
       const out = await handler({ req, actor, params: await ctx.params });
-      return out instanceof Response ? out : json(out, 200);
+      if (!(out instanceof Response)) return json(out, 200);
+      // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
+      if (!out.headers.has("cache-control")) {
+        try {
+          out.headers.set("cache-control", "no-store");
+        } catch {
+          // Response.redirect() and fetched responses have immutable headers; they are not ours to mark.
+        }
+      }
+      return out;
     } catch (e) {
       const err =
         e instanceof OciError
@@ -85,6 +113,22 @@ export function apiHandler<P = Record<string, never>>(
   };
 }
 
+/** Why a cookie-authenticated state change is refused (cross-site, or a media type a form could send), or null. */
+function sessionRequestRefusal(req: NextRequest, bodyTypes: "json" | "evidence"): { status: number; error: AppError } | null {
+  const h = req.headers;
+  const verdict = checkSameOrigin({ method: req.method, origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host"), appOrigin: env().NEXTAUTH_URL ?? null });
+  if (!verdict.ok) return { status: 403, error: new AppError("FORBIDDEN", verdict.reason) };
+  const ct = h.get("content-type");
+  const hasBody = Number(h.get("content-length") ?? "0") > 0 || h.has("transfer-encoding");
+  if (ct === null && !hasBody) return null; // a body-less POST / DELETE: the origin check above is what protects it
+  const accepted = bodyTypes === "evidence" ? isEvidenceMediaType(ct) : isJsonMediaType(ct);
+  if (!accepted) {
+    const want = bodyTypes === "evidence" ? "a JSON, JSON Lines or application/octet-stream media type" : "Content-Type: application/json";
+    return { status: 415, error: new AppError("UNSUPPORTED_MEDIA_TYPE", `send the body with ${want} (got ${ct === null ? "none" : JSON.stringify(ct.slice(0, 100))})`, "content-type") };
+  }
+  return null;
+}
+
 function json(body: unknown, status: number): Response {
   return NextResponse.json(body, { status, headers: { "cache-control": "no-store" } });
 }
@@ -98,11 +142,12 @@ export function created(body: unknown): Response {
  * `curl -X POST` sends) stands for `{}`.
  */
 export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
-  const ct = req.headers.get("content-type") ?? "";
+  const ct = req.headers.get("content-type");
   // Capped while streaming: a large body is refused before it is held in memory.
   const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
   const text = opts.optional && raw.trim() === "" ? "{}" : raw;
-  if (text === raw && !ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
+  // The exact media type: `text/plain; application/json` is text/plain (a type a cross-site form can send).
+  if (text === raw && !isJsonMediaType(ct)) throw new AppError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", "content-type");
   let json: unknown;
   try {
     json = JSON.parse(text);

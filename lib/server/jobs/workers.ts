@@ -1,4 +1,5 @@
 import "server-only";
+import { purgeSigninThrottle } from "../auth/signin-throttle";
 import { db } from "../../db";
 import type { Actor } from "../actor";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
@@ -41,6 +42,7 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   await completePendingBundles({ limit: 20 });
   await completePendingSummaries({ limit: 20 });
   await foldStagedAuditEvents();
+  await purgeSigninThrottle();
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }

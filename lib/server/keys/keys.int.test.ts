@@ -15,6 +15,7 @@ import type { Actor } from "../actor";
 import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { createTrustIdentity } from "../trust/create-trust-identity";
+import { updateTrustIdentity } from "../trust/update-trust-identity";
 import { exportPublicKey, exportStageKeyHistory } from "./export-key-history";
 import { importSigningKey } from "./import-signing-key";
 import { findStageKey, signWithKey } from "./load-stage-signer";
@@ -182,7 +183,18 @@ describe("trust identity input", () => {
 
     const ok = await createTrustIdentity({ actor: admin, input: { name: "fulcio", kind: "certificate", role: "team", scope: ["apps/**"], certificates: pem, san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" } });
     expect(ok.identity.certificates).toHaveLength(1);
-    const sg = await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", trustedRoot: root } });
+    // An identity that names no signer would trust every certificate under its root: refused unless marked so.
+    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root, san: "alice@example.com" })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    expect(await bad({ name: "corp-root", kind: "certificate", role: "team", certificates: pem })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    expect(await bad({ name: "key-any", kind: "key", role: "team", publicKeyPem: k1, anyIdentityUnderRoot: true })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    expect(await db.trustIdentity.count({ where: { name: { in: ["public-good", "corp-root", "key-any"] } } })).toBe(0);
+    const sg = await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", trustedRoot: root, san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" } });
+    expect(sg.identity.anyIdentityUnderRoot).toBe(false);
+    // Dropping the SAN later is the same broadening, refused the same way; the explicit mark allows it.
+    await expect(updateTrustIdentity({ actor: admin, name: "public-good", input: { san: null, oidcIssuer: null } })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    const broad = await updateTrustIdentity({ actor: admin, name: "public-good", input: { san: null, oidcIssuer: null, anyIdentityUnderRoot: true } });
+    expect(broad).toMatchObject({ san: null, anyIdentityUnderRoot: true });
     expect(sg.identity.sigstore).toMatchObject({ mediaType: expect.stringContaining("trustedroot") });
     expect(await db.auditEvent.count({ where: { action: "trust.add" } })).toBe(2);
   });

@@ -6,7 +6,7 @@ import { AppError } from "../../errors";
 import { isRepositoryName } from "../../oci/reference";
 import type { Actor } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
-import { stageAuditEvent } from "../audit/stage-audit-event";
+import { countAuthFailure } from "../auth/count-auth-failure";
 import { enqueueSync } from "../jobs/enqueue-sync";
 import { hashToken } from "../tokens/token-format";
 
@@ -43,16 +43,30 @@ export function repositoriesFromNotification(body: unknown): { format: "distribu
  * `Authorization: Bearer <token>` (Distribution `headers`) or as the raw header value (Harbor "Auth Header").
  * Queues a sync of just the repositories concerned.
  */
-export async function handleNotification({ registryName, authorization, body }: { registryName: string; authorization: string | null; body: unknown }) {
+export async function handleNotification({
+  registryName,
+  authorization,
+  body: bodyOrReader,
+  source = "unknown",
+}: {
+  registryName: string;
+  authorization: string | null;
+  /** The parsed body, or a function that reads it: called only once the token is right, so a caller without the
+   * token cannot make the server read (or parse) a body at all. */
+  body: unknown | (() => Promise<unknown>);
+  /** The client address, for the failed-authentication counter. */
+  source?: string;
+}) {
   const reg = await db.registry.findUnique({ where: { name: registryName } });
   const presented = (authorization ?? "").replace(/^Bearer\s+/i, "").trim();
   const expected = reg?.webhookTokenHash ? Buffer.from(reg.webhookTokenHash, "hex") : null;
   const actual = Buffer.from(hashToken(presented), "hex");
   if (!reg || !expected || !presented || !timingSafeEqual(expected, actual)) {
-    await stageAuditEvent({ actor: { kind: "anonymous", label: "webhook" }, action: "request.denied", outcome: "denied", target: `notifications ${registryName}`, detail: { status: 401, reason: "missing or wrong webhook token" } });
+    await countAuthFailure({ source, kind: "webhook" });
     // The same answer whether the registry exists or not.
     throw new AppError("UNAUTHENTICATED", "missing or wrong webhook token");
   }
+  const body = typeof bodyOrReader === "function" ? await (bodyOrReader as () => Promise<unknown>)() : bodyOrReader;
   const { format, repositories, ignored } = repositoriesFromNotification(body);
   const valid = repositories.filter(isRepositoryName);
   const actor: Actor = { kind: "system", label: `webhook:${reg.name}` };

@@ -78,6 +78,12 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
   const allowLinkLocal = input.allowLinkLocal ?? r.allowLinkLocal;
   if (input.url !== undefined || input.allowLinkLocal !== undefined) await checkUrl(url, allowLinkLocal);
   const urlChanged = url !== r.url;
+  // Secrets stay with the origin they were given for: a new scheme, host or port clears the sealed read and push
+  // credentials unless this same request gives them again (an admin session alone must not be able to redirect
+  // them to a host of its choosing).
+  const originChanged = new URL(url).origin !== new URL(r.url).origin;
+  const clearRead = originChanged && input.readCredentials === undefined && r.readCredentials !== null;
+  const clearPush = originChanged && input.pushCredentials === undefined && r.pushCredentials !== null;
   return db.$transaction(async (tx) => {
     const updated = await tx.registry.update({
       where: { id: r.id },
@@ -94,6 +100,8 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
         ...(input.pushCredentials !== undefined ? { pushCredentials: input.pushCredentials ? sealCredentials(r.id, "push", input.pushCredentials) : null } : {}),
         // A new URL means a new trust decision about where credentials may go.
         ...(urlChanged ? { tokenRealm: null, pendingRealm: null } : {}),
+        ...(clearRead ? { readCredentials: null } : {}),
+        ...(clearPush ? { pushCredentials: null } : {}),
       },
     });
     const changed = Object.keys(input).filter((k) => k !== "readCredentials" && k !== "pushCredentials");
@@ -101,7 +109,11 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
       actor,
       action: "registry.update",
       target: name,
-      detail: { changed, readCredentials: input.readCredentials === undefined ? "unchanged" : input.readCredentials ? "set" : "cleared", pushCredentials: input.pushCredentials === undefined ? "unchanged" : input.pushCredentials ? "set" : "cleared" },
+      detail: {
+        changed,
+        readCredentials: clearRead ? "cleared: the URL's origin changed" : input.readCredentials === undefined ? "unchanged" : input.readCredentials ? "set" : "cleared",
+        pushCredentials: clearPush ? "cleared: the URL's origin changed" : input.pushCredentials === undefined ? "unchanged" : input.pushCredentials ? "set" : "cleared",
+      },
     });
     return registryView(updated);
   });

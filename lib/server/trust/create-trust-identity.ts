@@ -7,7 +7,7 @@ import { parseTrustedRoot, SigstoreTrustError } from "../../signing/sigstore-tru
 import { requireRole, type Actor, actorLabel } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
-import { createTrustIdentityInput, type CreateTrustIdentityInput } from "./trust-identity-input";
+import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
 import { parseInput } from "./parse-input";
 
 /** A root with its intermediates is a handful of certificates; anything longer is refused before any parsing. */
@@ -71,6 +71,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     subject: input.subject ?? null,
     san: input.san ?? null,
     oidcIssuer: input.oidcIssuer ?? null,
+    anyIdentityUnderRoot: input.anyIdentityUnderRoot ?? false,
     validFrom: input.validFrom ?? null,
     validUntil: input.validUntil ?? null,
     createdBy: actorLabel(actor),
@@ -81,6 +82,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
     }
   };
+  if (input.anyIdentityUnderRoot && input.kind !== "certificate" && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
   if (input.thresholds && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
   switch (input.kind) {
     case "key": {
@@ -135,6 +137,10 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     default:
       throw new AppError("INVALID_INPUT", `unknown kind ${input.kind}`, "kind");
   }
+  // Judged once the material is known to be good, so a bad PEM is reported as such first.
+  const broad = identityBreadthProblem(input);
+  if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
+  if (input.anyIdentityUnderRoot) detail.anyIdentityUnderRoot = true;
 
   return db.$transaction(async (tx) => {
     const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });

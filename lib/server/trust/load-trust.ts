@@ -41,6 +41,7 @@ export function identityFromRow(r: IdentityRow): TrustIdentity {
     subject: r.subject,
     san: r.san,
     oidcIssuer: r.oidcIssuer,
+    anyIdentityUnderRoot: r.anyIdentityUnderRoot,
     sigstore: r.sigstore ?? null,
     validFrom: r.validFrom,
     validUntil: r.validUntil,

@@ -26,6 +26,7 @@ export function summarizeIdentity(r: Row) {
     subject: r.subject,
     san: r.san,
     oidcIssuer: r.oidcIssuer,
+    anyIdentityUnderRoot: r.anyIdentityUnderRoot,
     sigstore: sig
       ? { certificateAuthorities: sig.certificateAuthorities?.length ?? 0, tlogs: sig.tlogs?.length ?? 0, ctlogs: sig.ctlogs?.length ?? 0, timestampAuthorities: sig.timestampAuthorities?.length ?? 0 }
       : null,

@@ -14,6 +14,11 @@ export const trustIdentityFields = {
   subject: z.string().min(1).max(1024).nullable(),
   san: z.string().min(1).max(1024).nullable(),
   oidcIssuer: z.string().min(1).max(1024).nullable(),
+  /**
+   * kind certificate / sigstore: true trusts every certificate issued under the root (with the public Sigstore root,
+   * anyone with an e-mail account). Required when there is no subject and no SAN (+ OIDC issuer for sigstore).
+   */
+  anyIdentityUnderRoot: z.boolean(),
   validFrom: date.nullable(),
   validUntil: date.nullable(),
 };
@@ -38,6 +43,7 @@ export const createTrustIdentityInput = z
     subject: trustIdentityFields.subject.optional(),
     san: trustIdentityFields.san.optional(),
     oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
+    anyIdentityUnderRoot: trustIdentityFields.anyIdentityUnderRoot.optional(),
     validFrom: trustIdentityFields.validFrom.optional(),
     validUntil: trustIdentityFields.validUntil.optional(),
   })
@@ -52,6 +58,7 @@ export const updateTrustIdentityInput = z
     subject: trustIdentityFields.subject.optional(),
     san: trustIdentityFields.san.optional(),
     oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
+    anyIdentityUnderRoot: trustIdentityFields.anyIdentityUnderRoot.optional(),
     validFrom: trustIdentityFields.validFrom.optional(),
     validUntil: trustIdentityFields.validUntil.optional(),
     thresholds: sigstoreThresholds.nullable().optional(),
@@ -60,3 +67,18 @@ export const updateTrustIdentityInput = z
   })
   .strict();
 export type UpdateTrustIdentityInput = z.input<typeof updateTrustIdentityInput>;
+
+/**
+ * Why a certificate or Sigstore identity is broader than allowed, or null. Such an identity needs a subject, or a SAN
+ * (for Sigstore with its OIDC issuer: a Fulcio SAN means nothing without the issuer that vouched for it), unless it is
+ * explicitly marked as trusting any identity under its root. Keys and TSAs identify no certificate signer.
+ */
+export function identityBreadthProblem(i: { kind: string; subject?: string | null; san?: string | null; oidcIssuer?: string | null; anyIdentityUnderRoot?: boolean | null }): string | null {
+  if (i.kind !== "certificate" && i.kind !== "sigstore") return null;
+  if (i.subject) return null;
+  if (i.san && (i.kind === "certificate" || i.oidcIssuer)) return null;
+  if (i.anyIdentityUnderRoot) return null;
+  return i.kind === "sigstore"
+    ? "a sigstore identity needs a subject, or a san with its oidcIssuer; without them it trusts every certificate under the root (with the public-good root: anyone with an e-mail account). Set anyIdentityUnderRoot: true only if that is really meant"
+    : "a certificate identity needs a subject or a san; without them it trusts every certificate issued under the root. Set anyIdentityUnderRoot: true only if that is really meant";
+}

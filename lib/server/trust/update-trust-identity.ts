@@ -5,7 +5,7 @@ import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { parseInput } from "./parse-input";
-import { updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
+import { identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
 
 export interface UpdateTrustIdentityOptions {
   actor: Actor;
@@ -32,6 +32,10 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
       throw new AppError("INVALID_INPUT", `subject, san and oidcIssuer identify certificate signers; they do not apply to a ${cur.kind} identity`, "subject");
     }
     if (merged.oidcIssuer && !merged.san) throw new AppError("INVALID_INPUT", "oidcIssuer is matched together with san", "san");
+    const anyIdentityUnderRoot = input.anyIdentityUnderRoot === undefined ? cur.anyIdentityUnderRoot : input.anyIdentityUnderRoot;
+    if (input.anyIdentityUnderRoot && cur.kind !== "certificate" && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
+    const broad = identityBreadthProblem({ kind: cur.kind, ...merged, anyIdentityUnderRoot });
+    if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
     if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
     const { thresholds, ...rest } = input;
     const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));

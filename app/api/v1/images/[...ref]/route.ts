@@ -34,6 +34,8 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
         "content-type": "application/octet-stream",
         "content-disposition": `attachment; filename="${doc.format}-${doc.contentDigest.slice(7, 19)}.json"`,
         "x-content-digest": doc.contentDigest,
+        // Evidence may describe unreleased software: never kept by a browser or a shared cache.
+        "cache-control": "no-store",
       },
     });
   }
@@ -52,5 +54,5 @@ export const POST = apiHandler<P>(
     const body = { created: isNew, document, ...(documents.length > 1 ? { documents } : {}) };
     return isNew ? created(body) : NextResponse.json(body, { status: 200 });
   },
-  { roles: ["admin", "developer", "reviewer"], what: "uploading evidence" },
+  { roles: ["admin", "developer", "reviewer"], what: "uploading evidence", bodyTypes: "evidence" },
 );
