@@ -9,6 +9,7 @@ import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
+import { assertCleanJson, assertJsonTextDepth, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
 
 type Ctx<P> = { params: Promise<P> };
@@ -59,7 +60,7 @@ export function apiHandler<P = Record<string, never>>(
         }
       }
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
-      const out = await handler({ req, actor, params: await ctx.params });
+      const out = await handler({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
       return out instanceof Response ? out : json(out, 200);
     } catch (e) {
       const err =
@@ -99,12 +100,14 @@ export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T
   const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
   const text = opts.optional && raw.trim() === "" ? "{}" : raw;
   if (text === raw && !ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
+  assertJsonTextDepth(text);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new AppError("BAD_REQUEST", "body is not valid JSON");
   }
+  assertCleanJson(json);
   const r = schema.safeParse(json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
