@@ -8,7 +8,7 @@ import { AppError } from "../../errors";
  */
 
 /** Body fields that hold free text or PEM/JSON text, where tab, line feed and carriage return are legitimate. */
-const FREE_TEXT_FIELDS = new Set(["note", "comment", "reason", "description", "message", "publicKeyPem", "certificates", "trustedRoot", "pem", "password"]);
+const FREE_TEXT_FIELDS = new Set(["note", "comment", "reason", "description", "message", "publicKeyPem", "certificates", "trustedRoot", "pem", "password", "caBundle"]);
 
 /** Keys that would reach an object's prototype if the body were ever merged or spread into another object. */
 const POISON_KEYS = new Set(["__proto__", "constructor", "prototype"]);
