@@ -1,4 +1,5 @@
 import "server-only";
+import { assertNoNul, assertStorableDocument } from "../http/hostile-input";
 import { db, bytes as dbBytes } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError, parseEvidence, type ParsedEvidence } from "../../evidence/detect";
@@ -93,6 +94,7 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
   if (existing) return { document: existing, created: false };
 
+  assertStorableDocument(bytes);
   let parsed: ParsedEvidence;
   try {
     parsed = parseEvidence(bytes);
@@ -100,6 +102,8 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
     if (e instanceof EvidenceError) throw new AppError(e.code === "MALFORMED_JSON" ? "BAD_REQUEST" : "INVALID_INPUT", e.message, "body");
     throw e;
   }
+  // Strings decoded from inside the document (a DSSE payload is base64) reach text columns too.
+  assertNoNul(parsed);
   const { image, ok } = await acceptableSubjects(imageId);
   const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
   const matched = named.find((d) => ok.has(d)) ?? null;

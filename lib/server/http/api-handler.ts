@@ -9,7 +9,7 @@ import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
-import { assertCleanJson, assertJsonTextDepth, readCleanParams } from "./hostile-input";
+import { assertCleanJson, assertJsonTextDepth, decodeUtf8Strict, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
 
 type Ctx<P> = { params: Promise<P> };
@@ -97,7 +97,7 @@ export function created(body: unknown): Response {
 export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
   const ct = req.headers.get("content-type") ?? "";
   // Capped while streaming: a large body is refused before it is held in memory.
-  const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
+  const raw = decodeUtf8Strict(await readBodyCapped(req, 1024 * 1024));
   const text = opts.optional && raw.trim() === "" ? "{}" : raw;
   if (text === raw && !ct.includes("application/json")) throw new AppError("BAD_REQUEST", "send the body as application/json");
   assertJsonTextDepth(text);

@@ -143,3 +143,72 @@ export async function readCleanParams<P>(params: Promise<P>, searchParams: URLSe
   assertCleanRequestLine(searchParams, p);
   return p;
 }
+
+/** Decodes a body as UTF-8, refusing invalid sequences instead of silently turning them into U+FFFD. */
+export function decodeUtf8Strict(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new AppError("BAD_REQUEST", "body is not valid UTF-8", "body");
+  }
+}
+
+/** Deeper than any real SBOM, scan or attestation (CycloneDX component trees are a few levels deep). */
+export const MAX_DOCUMENT_DEPTH = 256;
+
+/**
+ * Checks an uploaded or fetched JSON document before it is parsed and stored, in one linear pass over the bytes
+ * (the structural characters are ASCII, so UTF-8 needs no decoding): nesting past MAX_DOCUMENT_DEPTH (a recursive
+ * parser would overflow the stack), NUL as a raw byte or a `\u0000` escape (Postgres refuses it in text
+ * columns), and `__proto__` keys.
+ */
+export function assertStorableDocument(bytes: Uint8Array, maxDepth = MAX_DOCUMENT_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === 0) throw new AppError("INVALID_INPUT", `the document contains a NUL byte (at byte ${i}), which cannot be stored`, "body");
+    if (inString) {
+      if (c === 0x5c) {
+        // \u0000 (any case of hex digits is "0" anyway)
+        if (bytes[i + 1] === 0x75 && bytes[i + 2] === 0x30 && bytes[i + 3] === 0x30 && bytes[i + 4] === 0x30 && bytes[i + 5] === 0x30) {
+          throw new AppError("INVALID_INPUT", `the document contains a NUL character (\\u0000 at byte ${i}), which cannot be stored`, "body");
+        }
+        i++;
+      } else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      // "__proto__" as a key: the closing quote and, after optional whitespace, a colon.
+      if (bytes[i + 10] === 0x22 && Buffer.from(bytes.subarray(i + 1, i + 10)).toString("latin1") === "__proto__") {
+        let j = i + 11;
+        while (bytes[j] === 0x20 || bytes[j] === 0x09 || bytes[j] === 0x0a || bytes[j] === 0x0d) j++;
+        if (bytes[j] === 0x3a) throw new AppError("INVALID_INPUT", `the document has a "__proto__" key (at byte ${i})`, "body");
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) throw new AppError("INVALID_INPUT", `the document is nested deeper than ${maxDepth} levels`, "body");
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+/** Refuses a NUL in any string (or key) of parsed data about to be stored; iterative, with the path in the message. */
+export function assertNoNul(value: unknown, what = "the document"): void {
+  const stack: { v: unknown; path: string }[] = [{ v: value, path: "" }];
+  const seen = new Set<object>();
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === "string") {
+      if (v.includes("\u0000")) throw new AppError("INVALID_INPUT", `${what} contains a NUL character (U+0000)${path ? ` in ${path}` : ""}, which cannot be stored`, "body");
+      continue;
+    }
+    if (v === null || typeof v !== "object" || seen.has(v) || ArrayBuffer.isView(v) || v instanceof Date) continue;
+    seen.add(v);
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]` }));
+    else
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes("\u0000")) throw new AppError("INVALID_INPUT", `${what} contains a NUL character in a key${path ? ` under ${path}` : ""}`, "body");
+        stack.push({ v: x, path: path ? `${path}.${k}` : k });
+      }
+  }
+}

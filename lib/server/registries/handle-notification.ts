@@ -9,6 +9,7 @@ import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event"
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { enqueueSync } from "../jobs/enqueue-sync";
 import { hashToken } from "../tokens/token-format";
+import { assertCleanJson } from "../http/hostile-input";
 
 // Distribution: {"events":[{"action":"push"|"delete"|"pull", "target":{"repository", "digest", "tag"?}}]}
 const distribution = z.object({
@@ -53,6 +54,7 @@ export async function handleNotification({ registryName, authorization, body }: 
     // The same answer whether the registry exists or not.
     throw new AppError("UNAUTHENTICATED", "missing or wrong webhook token");
   }
+  assertCleanJson(body);
   const { format, repositories, ignored } = repositoriesFromNotification(body);
   const valid = repositories.filter(isRepositoryName);
   const actor: Actor = { kind: "system", label: `webhook:${reg.name}` };

@@ -1,5 +1,6 @@
 import { NextResponse, type NextRequest } from "next/server";
 import { AppError, isAppError } from "@/lib/errors";
+import { readCleanParams } from "@/lib/server/http/hostile-input";
 import { handleNotification } from "@/lib/server/registries/handle-notification";
 
 export const dynamic = "force-dynamic";
@@ -8,7 +9,7 @@ export const dynamic = "force-dynamic";
 // use apiHandler. Bodies are capped; errors use the same shape.
 export async function POST(req: NextRequest, ctx: { params: Promise<{ name: string }> }) {
   try {
-    const { name } = await ctx.params;
+    const { name } = await readCleanParams(ctx.params, req.nextUrl.searchParams);
     const text = await req.text();
     if (text.length > 4 * 1024 * 1024) throw new AppError("BAD_REQUEST", "notification body over 4 MiB");
     let body: unknown;
