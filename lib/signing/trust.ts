@@ -63,32 +63,71 @@ export interface TrustJudgement extends SignatureVerification {
 // ---------------------------------------------------------------------------------------------------------------
 // Glob matching
 
-function globToRegExp(pattern: string, segmented: boolean): RegExp {
-  let re = "";
-  const any = segmented ? "[^/]*" : ".*";
-  const one = segmented ? "[^/]" : ".";
+type GlobToken = { kind: "lit"; c: string } | { kind: "one" } | { kind: "star" } | { kind: "globstar"; skipTo: number | null };
+
+/**
+ * Compiles a glob: `*` any run (without `/` when segmented), `?` one character, `**` any run including `/`, and
+ * `**` + `/` also zero segments. Matched by simulating the automaton (globMatch), never as a backtracking RegExp:
+ * `*a*a*a*b` against a long hostile SAN or repository name would take polynomial time of the number of stars.
+ */
+function compileGlob(pattern: string): GlobToken[] {
+  const out: GlobToken[] = [];
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
     if (c === "*") {
       if (pattern[i + 1] === "*") {
-        // `**/` also matches zero segments, so `apps/**/web` matches `apps/web`.
         if (pattern[i + 2] === "/") {
-          re += "(?:.*/)?";
+          // `**/`: zero segments (skip to after the slash), or any run followed by the slash.
+          out.push({ kind: "globstar", skipTo: out.length + 2 }, { kind: "lit", c: "/" });
           i += 2;
         } else {
-          re += ".*";
+          out.push({ kind: "globstar", skipTo: null });
           i += 1;
         }
-      } else re += any;
-    } else if (c === "?") re += one;
-    else re += c.replace(/[.+^${}()|[\]\\/]/g, (x) => `\\${x}`);
+      } else out.push({ kind: "star" });
+    } else if (c === "?") out.push({ kind: "one" });
+    else out.push({ kind: "lit", c });
   }
-  return new RegExp(`^${re}$`);
+  return out;
+}
+
+/** Runs the glob automaton over `value`: O(value × pattern) time, whatever either holds. */
+function globMatch(tokens: GlobToken[], value: string, segmented: boolean): boolean {
+  const m = tokens.length;
+  let cur = new Uint8Array(m + 1);
+  let next = new Uint8Array(m + 1);
+  const close = (set: Uint8Array) => {
+    // Epsilon moves only go forward, so one pass in order reaches the fixpoint.
+    for (let i = 0; i < m; i++) {
+      if (!set[i]) continue;
+      const t = tokens[i]!;
+      if (t.kind === "star" || t.kind === "globstar") set[i + 1] = 1;
+      if (t.kind === "globstar" && t.skipTo !== null) set[t.skipTo] = 1;
+    }
+  };
+  cur[0] = 1;
+  close(cur);
+  for (let k = 0; k < value.length; k++) {
+    const ch = value[k]!;
+    next.fill(0);
+    let any = false;
+    for (let i = 0; i < m; i++) {
+      if (!cur[i]) continue;
+      const t = tokens[i]!;
+      const slashOk = !segmented || ch !== "/";
+      if (t.kind === "lit" ? t.c === ch : t.kind === "one" ? slashOk : false) (next[i + 1] = 1), (any = true);
+      else if ((t.kind === "star" && slashOk) || t.kind === "globstar") (next[i] = 1), (any = true);
+    }
+    if (!any) return false;
+    close(next);
+    [cur, next] = [next, cur];
+  }
+  return cur[m] === 1;
 }
 
 /** Repository scope match: `library/*` matches `library/nginx` but not `library/a/b`; `**` matches everything. */
 export function matchScope(pattern: string, repository: string): boolean {
-  return globToRegExp(pattern.trim(), true).test(repository);
+  return globMatch(compileGlob(pattern.trim()), repository, true);
 }
 
 /**
@@ -98,15 +137,29 @@ export function matchScope(pattern: string, repository: string): boolean {
  */
 export function matchIdentityPattern(pattern: string, value: string): boolean {
   if (!pattern.includes("*") && !pattern.includes("?")) return pattern === value;
-  return globToRegExp(pattern, false).test(value);
+  return globMatch(compileGlob(pattern), value, false);
 }
 
+/**
+ * "CN = a,O=b" and "CN=a\nO=b" compare equal. One scan: split on newlines and on commas not escaped by a
+ * backslash, trim each part, tighten the first "=" (regexes with `\s*` on both sides rescanned whitespace runs
+ * from every position, quadratic on a hostile certificate subject).
+ */
 function normalizeDn(dn: string): string {
-  return dn
-    .split(/\s*(?:\n|(?<!\\),)\s*/)
-    .map((p) => p.replace(/\s*=\s*/, "="))
-    .filter(Boolean)
-    .join(", ");
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= dn.length; i++) {
+    const c = dn[i];
+    if (i === dn.length || c === "\n" || (c === "," && dn[i - 1] !== "\\")) {
+      const p = dn.slice(start, i).trim();
+      if (p) {
+        const eq = p.indexOf("=");
+        parts.push(eq < 0 ? p : `${p.slice(0, eq).trimEnd()}=${p.slice(eq + 1).trimStart()}`);
+      }
+      start = i + 1;
+    }
+  }
+  return parts.join(", ");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
