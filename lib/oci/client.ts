@@ -2,6 +2,7 @@ import type { LookupFunction } from "node:net";
 import { rootCertificates } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import { assertDigest, OciError, sha256Digest, type Digest } from "./digest";
+import { trimTrailingSlashes } from "./reference";
 import { MANIFEST_ACCEPT } from "./media-types";
 import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
 import { assertHostAllowed, BLOCKED_LOOKUP_CODE, guardedLookup, isLoopbackHost, type Resolver } from "./ssrf";
@@ -313,7 +314,7 @@ export class RegistryClient {
       throw new OciError("INVALID_REFERENCE", `registry URL is not a URL: ${JSON.stringify(opts.url).slice(0, 120)}`);
     }
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("INVALID_REFERENCE", `registry URL must be http(s): ${opts.url}`);
-    this.base = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, "")}`;
+    this.base = `${u.protocol}//${u.host}${trimTrailingSlashes(u.pathname)}`;
     this.origin = u.origin;
     this.opts = opts;
     if (opts.fetch) {

@@ -63,7 +63,7 @@ export interface TrustJudgement extends SignatureVerification {
 // ---------------------------------------------------------------------------------------------------------------
 // Glob matching
 
-type GlobToken = { kind: "lit"; c: string } | { kind: "one" } | { kind: "star" } | { kind: "globstar"; skipTo: number | null };
+type GlobToken = { kind: "lit"; c: string } | { kind: "one" } | { kind: "star" } | { kind: "globstar" } | { kind: "gate"; skipTo: number };
 
 /**
  * Compiles a glob: `*` any run (without `/` when segmented), `?` one character, `**` any run including `/`, and
@@ -77,11 +77,12 @@ function compileGlob(pattern: string): GlobToken[] {
     if (c === "*") {
       if (pattern[i + 1] === "*") {
         if (pattern[i + 2] === "/") {
-          // `**/`: zero segments (skip to after the slash), or any run followed by the slash.
-          out.push({ kind: "globstar", skipTo: out.length + 2 }, { kind: "lit", c: "/" });
+          // `**/`: zero segments (a gate that, before any character is consumed, may skip past the slash), or any
+          // run followed by the slash.
+          out.push({ kind: "gate", skipTo: out.length + 3 }, { kind: "globstar" }, { kind: "lit", c: "/" });
           i += 2;
         } else {
-          out.push({ kind: "globstar", skipTo: null });
+          out.push({ kind: "globstar" });
           i += 1;
         }
       } else out.push({ kind: "star" });
@@ -94,29 +95,41 @@ function compileGlob(pattern: string): GlobToken[] {
 /** Runs the glob automaton over `value`: O(value × pattern) time, whatever either holds. */
 function globMatch(tokens: GlobToken[], value: string, segmented: boolean): boolean {
   const m = tokens.length;
+  // Flat arrays: kind codes 0 lit, 1 one, 2 star, 3 globstar, 4 gate; lit char code; gate skip target.
+  const kind = new Uint8Array(m);
+  const arg = new Int32Array(m);
+  tokens.forEach((t, i) => {
+    kind[i] = t.kind === "lit" ? 0 : t.kind === "one" ? 1 : t.kind === "star" ? 2 : t.kind === "globstar" ? 3 : 4;
+    arg[i] = t.kind === "lit" ? t.c.charCodeAt(0) : t.kind === "gate" ? t.skipTo : 0;
+  });
   let cur = new Uint8Array(m + 1);
   let next = new Uint8Array(m + 1);
   const close = (set: Uint8Array) => {
     // Epsilon moves only go forward, so one pass in order reaches the fixpoint.
     for (let i = 0; i < m; i++) {
       if (!set[i]) continue;
-      const t = tokens[i]!;
-      if (t.kind === "star" || t.kind === "globstar") set[i + 1] = 1;
-      if (t.kind === "globstar" && t.skipTo !== null) set[t.skipTo] = 1;
+      const k = kind[i]!;
+      if (k >= 2) set[i + 1] = 1;
+      if (k === 4) set[arg[i]!] = 1;
     }
   };
   cur[0] = 1;
   close(cur);
-  for (let k = 0; k < value.length; k++) {
-    const ch = value[k]!;
+  for (let p = 0; p < value.length; p++) {
+    const ch = value.charCodeAt(p);
+    const slashOk = !segmented || ch !== 47;
     next.fill(0);
     let any = false;
     for (let i = 0; i < m; i++) {
       if (!cur[i]) continue;
-      const t = tokens[i]!;
-      const slashOk = !segmented || ch !== "/";
-      if (t.kind === "lit" ? t.c === ch : t.kind === "one" ? slashOk : false) (next[i + 1] = 1), (any = true);
-      else if ((t.kind === "star" && slashOk) || t.kind === "globstar") (next[i] = 1), (any = true);
+      const k = kind[i]!;
+      if (k === 0 ? arg[i] === ch : k === 1 && slashOk) {
+        next[i + 1] = 1;
+        any = true;
+      } else if ((k === 2 && slashOk) || k === 3) {
+        next[i] = 1;
+        any = true;
+      }
     }
     if (!any) return false;
     close(next);
@@ -125,8 +138,12 @@ function globMatch(tokens: GlobToken[], value: string, segmented: boolean): bool
   return cur[m] === 1;
 }
 
+/** Longer than any repository name (255), SAN or subject a pattern is meant for. */
+export const MAX_GLOB_VALUE = 8192;
+
 /** Repository scope match: `library/*` matches `library/nginx` but not `library/a/b`; `**` matches everything. */
 export function matchScope(pattern: string, repository: string): boolean {
+  if (repository.length > MAX_GLOB_VALUE) return false;
   return globMatch(compileGlob(pattern.trim()), repository, true);
 }
 
@@ -137,6 +154,8 @@ export function matchScope(pattern: string, repository: string): boolean {
  */
 export function matchIdentityPattern(pattern: string, value: string): boolean {
   if (!pattern.includes("*") && !pattern.includes("?")) return pattern === value;
+  // Fails closed on absurd values (a SAN from a hostile certificate): no identity is meant to match those.
+  if (value.length > MAX_GLOB_VALUE) return false;
   return globMatch(compileGlob(pattern), value, false);
 }
 
@@ -145,7 +164,7 @@ export function matchIdentityPattern(pattern: string, value: string): boolean {
  * backslash, trim each part, tighten the first "=" (regexes with `\s*` on both sides rescanned whitespace runs
  * from every position, quadratic on a hostile certificate subject).
  */
-function normalizeDn(dn: string): string {
+export function normalizeDn(dn: string): string {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i <= dn.length; i++) {
