@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../errors";
-import { assertCleanJson, assertCleanParams, assertCleanSearchParams, assertJsonTextDepth, jsonNestingDepth, readCleanParams } from "./hostile-input";
+import { assertCleanJson, assertCleanParams, assertCleanSearchParams, assertJsonTextDepth, assertNoNul, assertStorableDocument, decodeUtf8Strict, jsonNestingDepth, readCleanParams } from "./hostile-input";
 
 function refusal(fn: () => unknown): AppError {
   try {
@@ -78,5 +78,36 @@ describe("hostile query strings and path params", () => {
 
   it("turns a params promise that fails to decode into a 422", async () => {
     await expect(readCleanParams(Promise.reject(new URIError("URI malformed")), new URLSearchParams())).rejects.toMatchObject({ code: "INVALID_INPUT", field: "path" });
+  });
+});
+
+describe("hostile documents (evidence) and encodings", () => {
+  const doc = (s: string) => Buffer.from(s, "utf8");
+
+  it("refuses evidence nested past 256 levels before parsing, counting only structure outside strings", () => {
+    const deep = `{"components":${"[".repeat(300)}${"]".repeat(300)}}`;
+    expect(refusal(() => assertStorableDocument(doc(deep))).message).toContain("nested deeper than 256");
+    expect(() => assertStorableDocument(doc(JSON.stringify({ name: "[".repeat(10_000) })))).not.toThrow();
+  });
+
+  it("refuses NUL as an escape or a raw byte, but not an escaped backslash followed by u0000", () => {
+    expect(refusal(() => assertStorableDocument(doc('{"name":"a\\u0000"}'))).message).toContain("NUL");
+    expect(refusal(() => assertStorableDocument(Buffer.from([0x7b, 0x00, 0x7d]))).message).toContain("NUL byte");
+    expect(() => assertStorableDocument(doc('{"name":"a\\\\u0000"}'))).not.toThrow();
+  });
+
+  it("refuses __proto__ keys but not the word as a value", () => {
+    expect(refusal(() => assertStorableDocument(doc('{"a":{"__proto__" :{"x":1}}}'))).message).toContain("__proto__");
+    expect(() => assertStorableDocument(doc('{"a":"__proto__"}'))).not.toThrow();
+  });
+
+  it("finds NUL in parsed data, including strings decoded from inside a document", () => {
+    expect(refusal(() => assertNoNul({ subjects: [{ name: "x" }], predicate: { builder: { id: "https://b\u0000" } } })).message).toContain("predicate.builder.id");
+    expect(() => assertNoNul({ a: ["b", { c: 1 }], d: new Uint8Array([0]) })).not.toThrow();
+  });
+
+  it("refuses invalid UTF-8 instead of replacing it", () => {
+    expect(refusal(() => decodeUtf8Strict(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))).code).toBe("BAD_REQUEST");
+    expect(decodeUtf8Strict(Buffer.from('{"a":"ü"}'))).toBe('{"a":"ü"}');
   });
 });
