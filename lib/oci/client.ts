@@ -2,6 +2,7 @@ import type { LookupFunction } from "node:net";
 import { rootCertificates } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import { assertDigest, OciError, sha256Digest, type Digest } from "./digest";
+import { trimTrailingSlashes } from "./reference";
 import { MANIFEST_ACCEPT } from "./media-types";
 import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "./retry";
 import { assertHostAllowed, BLOCKED_LOOKUP_CODE, guardedLookup, isLoopbackHost, type Resolver } from "./ssrf";
@@ -72,29 +73,76 @@ interface Challenge {
   params: Record<string, string>;
 }
 
+// The registry writes this header, so it is hostile input: parsed by one left-to-right scan (a global regex over
+// `\w+=` restarted at every position of a long word is quadratic).
 export function parseWwwAuthenticate(header: string): Challenge | null {
-  const m = /^\s*(\w+)(?:\s+(.*))?$/.exec(header);
-  if (!m) return null;
+  const isWord = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+  let i = 0;
+  const n = header.length;
+  while (i < n && isSpace(header.charCodeAt(i))) i++;
+  const schemeStart = i;
+  while (i < n && isWord(header.charCodeAt(i))) i++;
+  // A bare scheme (`Basic`) is a challenge too; otherwise the scheme ends at white space.
+  if (i === schemeStart || (i < n && !isSpace(header.charCodeAt(i)))) return null;
+  const scheme = header.slice(schemeStart, i).toLowerCase();
   const params: Record<string, string> = {};
-  const re = /(\w+)="([^"]*)"|(\w+)=([^,\s]*)/g;
-  let p: RegExpExecArray | null;
-  while ((p = re.exec(m[2] ?? ""))) {
-    const k = (p[1] ?? p[3] ?? "").toLowerCase();
-    params[k] = p[2] ?? p[4] ?? "";
+  while (i < n) {
+    // Next `key=`: a run of word characters directly followed by "=".
+    const c = header.charCodeAt(i);
+    if (!isWord(c)) {
+      i++;
+      continue;
+    }
+    const keyStart = i;
+    while (i < n && isWord(header.charCodeAt(i))) i++;
+    if (header.charCodeAt(i) !== 61 /* = */) continue;
+    const key = header.slice(keyStart, i).toLowerCase();
+    i++;
+    if (header.charCodeAt(i) === 34 /* " */) {
+      const end = header.indexOf('"', i + 1);
+      if (end >= 0) {
+        params[key] = header.slice(i + 1, end);
+        i = end + 1;
+        continue;
+      }
+    }
+    const valueStart = i;
+    while (i < n && header.charCodeAt(i) !== 44 && !isSpace(header.charCodeAt(i))) i++;
+    params[key] = header.slice(valueStart, i);
   }
-  return { scheme: (m[1] ?? "").toLowerCase(), params };
+  return { scheme, params };
+}
+
+/**
+ * `<target>; rel="next"` (or rel=next) in one element of a Link header, found with indexOf: the old unanchored
+ * regex rescanned the rest of the element from every "<", quadratic on a hostile header.
+ */
+function linkTargetIfNext(part: string): string | null {
+  const open = part.indexOf("<");
+  if (open < 0) return null;
+  const close = part.indexOf(">", open + 1);
+  if (close <= open + 1) return null;
+  const params = part.slice(close + 1).split(";").map((p) => p.trim()).filter(Boolean);
+  const isNext = params.some((p) => {
+    const eq = p.indexOf("=");
+    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== "rel") return false;
+    const v = p.slice(eq + 1).trim();
+    return (v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v).split(" ").includes("next");
+  });
+  return isNext ? part.slice(open + 1, close) : null;
 }
 
 /** Returns the rel="next" target of an RFC 8288 Link header, resolved against base. */
 export function nextLink(header: string | null, base: string): string | null {
   if (!header) return null;
   for (const part of header.split(",")) {
-    const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
-    if (m?.[1]) {
+    const target = linkTargetIfNext(part);
+    if (target) {
       try {
-        return new URL(m[1], base).toString();
+        return new URL(target, base).toString();
       } catch {
-        throw new OciError("BAD_RESPONSE", `Link header has an invalid URL: ${m[1].slice(0, 200)}`);
+        throw new OciError("BAD_RESPONSE", `Link header has an invalid URL: ${target.slice(0, 200)}`);
       }
     }
   }
@@ -269,7 +317,7 @@ export class RegistryClient {
       throw new OciError("INVALID_REFERENCE", `registry URL is not a URL: ${JSON.stringify(opts.url).slice(0, 120)}`);
     }
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("INVALID_REFERENCE", `registry URL must be http(s): ${opts.url}`);
-    this.base = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, "")}`;
+    this.base = `${u.protocol}//${u.host}${trimTrailingSlashes(u.pathname)}`;
     this.origin = u.origin;
     this.opts = opts;
     if (opts.fetch) {

@@ -46,7 +46,7 @@ export function isArtifactTag(tag: string): boolean {
 
 /** The repository as clients pull it: host[:port][/prefix]/repository, no tag, no scheme. */
 export function pullReference(registryUrl: string, pullName: string | null | undefined, repository: string): string {
-  const host = pullName?.trim() ? pullName.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "") : new URL(registryUrl).host;
+  const host = pullName?.trim() ? trimTrailingSlashes(pullName.trim().replace(/^https?:\/\//, "")) : new URL(registryUrl).host;
   return `${host}/${repository}`;
 }
 
@@ -90,4 +90,11 @@ export function parseImageReference(ref: string): ImageReference {
   }
   if ((host === "docker.io" || host === "index.docker.io") && !rest.includes("/")) rest = `library/${rest}`;
   return { host, repository: assertRepositoryName(rest, "image repository"), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+/** `s` without trailing slashes, in linear time (`/\/+$/` restarts at every slash of a long run: quadratic). */
+export function trimTrailingSlashes(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 47) end--;
+  return s.slice(0, end);
 }

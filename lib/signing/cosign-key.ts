@@ -124,20 +124,40 @@ interface Envelope {
   ciphertext: Buffer;
 }
 
+/**
+ * The first `-----BEGIN <LABEL>-----` … `-----END <LABEL>-----` block, found with indexOf. The regex it replaces
+ * (lazy body plus a backreference) rescanned the text from every BEGIN line: quadratic on a hostile upload.
+ */
+function firstPemBlock(pem: string): { label: string; body: string } | null {
+  let i = pem.indexOf("-----BEGIN ");
+  while (i >= 0) {
+    const labelStart = i + "-----BEGIN ".length;
+    const labelEnd = pem.indexOf("-----", labelStart);
+    if (labelEnd < 0) return null;
+    const label = pem.slice(labelStart, labelEnd);
+    if (label.length > 0 && label.length <= 64 && /^[A-Z0-9 ]+$/.test(label) && (pem[labelEnd + 5] === "\n" || (pem[labelEnd + 5] === "\r" && pem[labelEnd + 6] === "\n"))) {
+      const end = pem.indexOf(`-----END ${label}-----`, labelEnd + 5);
+      if (end >= 0) return { label, body: pem.slice(labelEnd + 5, end) };
+    }
+    i = pem.indexOf("-----BEGIN ", labelStart);
+  }
+  return null;
+}
+
 function parseEnvelope(pem: string): Envelope {
   if (typeof pem !== "string" || pem.length > MAX_PEM_CHARS) {
     throw new CosignKeyError("NOT_COSIGN_KEY", "not an encrypted cosign private key (expected a PEM text under 64 KiB)");
   }
-  const m = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)\r?\n?-----END \1-----/.exec(pem);
+  const m = firstPemBlock(pem);
   if (!m) throw new CosignKeyError("NOT_COSIGN_KEY", "not an encrypted cosign private key (no PEM block found)");
-  const label = m[1] ?? "";
+  const label = m.label;
   if (!(LABELS as readonly string[]).includes(label)) {
     throw new CosignKeyError(
       "NOT_COSIGN_KEY",
       `not an encrypted cosign private key (label "${label}", expected "${LABELS.join('" or "')}")`,
     );
   }
-  const b64 = (m[2] ?? "").replace(/\s+/g, "");
+  const b64 = m.body.replace(/\s+/g, "");
   const raw = strictBase64(b64);
   if (!raw) throw new CosignKeyError("MALFORMED", "malformed cosign private key: the PEM body is not base64");
 

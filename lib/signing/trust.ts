@@ -65,32 +65,88 @@ export interface TrustJudgement extends SignatureVerification {
 // ---------------------------------------------------------------------------------------------------------------
 // Glob matching
 
-function globToRegExp(pattern: string, segmented: boolean): RegExp {
-  let re = "";
-  const any = segmented ? "[^/]*" : ".*";
-  const one = segmented ? "[^/]" : ".";
+type GlobToken = { kind: "lit"; c: string } | { kind: "one" } | { kind: "star" } | { kind: "globstar" } | { kind: "gate"; skipTo: number };
+
+/**
+ * Compiles a glob: `*` any run (without `/` when segmented), `?` one character, `**` any run including `/`, and
+ * `**` + `/` also zero segments. Matched by simulating the automaton (globMatch), never as a backtracking RegExp:
+ * `*a*a*a*b` against a long hostile SAN or repository name would take polynomial time of the number of stars.
+ */
+function compileGlob(pattern: string): GlobToken[] {
+  const out: GlobToken[] = [];
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
     if (c === "*") {
       if (pattern[i + 1] === "*") {
-        // `**/` also matches zero segments, so `apps/**/web` matches `apps/web`.
         if (pattern[i + 2] === "/") {
-          re += "(?:.*/)?";
+          // `**/`: zero segments (a gate that, before any character is consumed, may skip past the slash), or any
+          // run followed by the slash.
+          out.push({ kind: "gate", skipTo: out.length + 3 }, { kind: "globstar" }, { kind: "lit", c: "/" });
           i += 2;
         } else {
-          re += ".*";
+          out.push({ kind: "globstar" });
           i += 1;
         }
-      } else re += any;
-    } else if (c === "?") re += one;
-    else re += c.replace(/[.+^${}()|[\]\\/]/g, (x) => `\\${x}`);
+      } else out.push({ kind: "star" });
+    } else if (c === "?") out.push({ kind: "one" });
+    else out.push({ kind: "lit", c });
   }
-  return new RegExp(`^${re}$`);
+  return out;
 }
+
+/** Runs the glob automaton over `value`: O(value × pattern) time, whatever either holds. */
+function globMatch(tokens: GlobToken[], value: string, segmented: boolean): boolean {
+  const m = tokens.length;
+  // Flat arrays: kind codes 0 lit, 1 one, 2 star, 3 globstar, 4 gate; lit char code; gate skip target.
+  const kind = new Uint8Array(m);
+  const arg = new Int32Array(m);
+  tokens.forEach((t, i) => {
+    kind[i] = t.kind === "lit" ? 0 : t.kind === "one" ? 1 : t.kind === "star" ? 2 : t.kind === "globstar" ? 3 : 4;
+    arg[i] = t.kind === "lit" ? t.c.charCodeAt(0) : t.kind === "gate" ? t.skipTo : 0;
+  });
+  let cur = new Uint8Array(m + 1);
+  let next = new Uint8Array(m + 1);
+  const close = (set: Uint8Array) => {
+    // Epsilon moves only go forward, so one pass in order reaches the fixpoint.
+    for (let i = 0; i < m; i++) {
+      if (!set[i]) continue;
+      const k = kind[i]!;
+      if (k >= 2) set[i + 1] = 1;
+      if (k === 4) set[arg[i]!] = 1;
+    }
+  };
+  cur[0] = 1;
+  close(cur);
+  for (let p = 0; p < value.length; p++) {
+    const ch = value.charCodeAt(p);
+    const slashOk = !segmented || ch !== 47;
+    next.fill(0);
+    let any = false;
+    for (let i = 0; i < m; i++) {
+      if (!cur[i]) continue;
+      const k = kind[i]!;
+      if (k === 0 ? arg[i] === ch : k === 1 && slashOk) {
+        next[i + 1] = 1;
+        any = true;
+      } else if ((k === 2 && slashOk) || k === 3) {
+        next[i] = 1;
+        any = true;
+      }
+    }
+    if (!any) return false;
+    close(next);
+    [cur, next] = [next, cur];
+  }
+  return cur[m] === 1;
+}
+
+/** Longer than any repository name (255), SAN or subject a pattern is meant for. */
+export const MAX_GLOB_VALUE = 8192;
 
 /** Repository scope match: `library/*` matches `library/nginx` but not `library/a/b`; `**` matches everything. */
 export function matchScope(pattern: string, repository: string): boolean {
-  return globToRegExp(pattern.trim(), true).test(repository);
+  if (repository.length > MAX_GLOB_VALUE) return false;
+  return globMatch(compileGlob(pattern.trim()), repository, true);
 }
 
 /**
@@ -100,15 +156,31 @@ export function matchScope(pattern: string, repository: string): boolean {
  */
 export function matchIdentityPattern(pattern: string, value: string): boolean {
   if (!pattern.includes("*") && !pattern.includes("?")) return pattern === value;
-  return globToRegExp(pattern, false).test(value);
+  // Fails closed on absurd values (a SAN from a hostile certificate): no identity is meant to match those.
+  if (value.length > MAX_GLOB_VALUE) return false;
+  return globMatch(compileGlob(pattern), value, false);
 }
 
-function normalizeDn(dn: string): string {
-  return dn
-    .split(/\s*(?:\n|(?<!\\),)\s*/)
-    .map((p) => p.replace(/\s*=\s*/, "="))
-    .filter(Boolean)
-    .join(", ");
+/**
+ * "CN = a,O=b" and "CN=a\nO=b" compare equal. One scan: split on newlines and on commas not escaped by a
+ * backslash, trim each part, tighten the first "=" (regexes with `\s*` on both sides rescanned whitespace runs
+ * from every position, quadratic on a hostile certificate subject).
+ */
+export function normalizeDn(dn: string): string {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= dn.length; i++) {
+    const c = dn[i];
+    if (i === dn.length || c === "\n" || (c === "," && dn[i - 1] !== "\\")) {
+      const p = dn.slice(start, i).trim();
+      if (p) {
+        const eq = p.indexOf("=");
+        parts.push(eq < 0 ? p : `${p.slice(0, eq).trimEnd()}=${p.slice(eq + 1).trimStart()}`);
+      }
+      start = i + 1;
+    }
+  }
+  return parts.join(", ");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -90,6 +90,34 @@ function toDer(input: string | Uint8Array): Buffer {
 
 const PEM_RE = /-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/g;
 
+/**
+ * The `-----BEGIN <label>-----` … `-----END <label>-----` blocks of a text, whole, in order, found with indexOf
+ * (linear). `unterminated` counts BEGIN lines without their END. A lazy `[\s\S]*?` regex rescans the rest of the
+ * text from every BEGIN, quadratic on a text of many BEGIN lines.
+ */
+export function pemBlocks(text: string, label: string): { blocks: string[]; unterminated: number } {
+  const begin = `-----BEGIN ${label}-----`;
+  const end = `-----END ${label}-----`;
+  const blocks: string[] = [];
+  let unterminated = 0;
+  let i = text.indexOf(begin);
+  // The next END at or after the cursor, searched again only once the cursor has passed it: each character is
+  // scanned a bounded number of times, however many BEGIN lines there are.
+  let e = -2;
+  while (i >= 0) {
+    if (e !== -1 && e < i + begin.length) e = text.indexOf(end, i + begin.length);
+    const nextBegin = text.indexOf(begin, i + begin.length);
+    if (e < 0 || (nextBegin >= 0 && nextBegin < e)) {
+      unterminated++;
+      i = nextBegin;
+      continue;
+    }
+    blocks.push(text.slice(i, e + end.length));
+    i = text.indexOf(begin, e + end.length);
+  }
+  return { blocks, unterminated };
+}
+
 /** Splits a PEM bundle into DER certificates. Text outside the blocks is ignored, as openssl does. */
 function splitPem(pem: string): Buffer[] {
   const out: Buffer[] = [];

@@ -57,6 +57,9 @@ export function normalizeEcosystem(ecosystem: string | null | undefined): Ecosys
   return (ecosystem && ALIASES[ecosystem.trim().toLowerCase()]) || "generic";
 }
 
+/** Longer than any version seen in an ecosystem (Debian's longest are under 100 characters). */
+export const MAX_VERSION_CHARS = 256;
+
 const sign = (n: number) => (n < 0 ? -1 : n > 0 ? 1 : 0);
 
 function compareSemver(a: string, b: string): number | undefined {
@@ -79,6 +82,10 @@ function comparePep440(a: string, b: string): number | undefined {
  */
 export function compareVersions(ecosystem: string, a: string, b: string): number {
   if (a === b) return 0;
+  // Versions come from uploaded SBOMs and scans. No real version is this long; past the cap the ecosystem rules
+  // (recursive for Maven, super-linear for some shapes in others) are not run, and a plain string order keeps the
+  // comparison total, linear and crash-free.
+  if (a.length > MAX_VERSION_CHARS || b.length > MAX_VERSION_CHARS) return a < b ? -1 : 1;
   const eco = normalizeEcosystem(ecosystem);
   switch (eco) {
     case "npm":

@@ -40,6 +40,17 @@ export function isTrustedProxy(ip: string, list: readonly string[]): boolean {
   return false;
 }
 
+/** One pass; the lookahead regex it replaces rescanned the rest of the header from every comma (quadratic). */
+function hasCommaOutsideQuotes(value: string): boolean {
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 34 /* " */) quoted = !quoted;
+    else if (c === 44 /* , */ && !quoted) return true;
+  }
+  return false;
+}
+
 /**
  * The client certificate a TLS-terminating proxy forwards: Envoy's X-Forwarded-Client-Cert (`Cert="<url-encoded
  * PEM>"`, or only `Hash=<hex SHA-256 of the DER>`), or a URL-encoded PEM as nginx's `$ssl_client_escaped_cert`.
@@ -49,7 +60,7 @@ export function clientCertFingerprint(value: string): { fingerprint: string; sub
   if (value.length > 16_384) return null;
   // XFCC elements are comma-separated, one per proxy hop; a proxy that appends would leave a client-supplied element
   // first. Only a header with exactly one element is believed. (Commas inside quoted values do not count.)
-  if (/,(?=(?:[^"]*"[^"]*")*[^"]*$)/.test(value) && /(?:^|[;,])\s*(?:Cert|Hash|By)=/i.test(value)) return null;
+  if (hasCommaOutsideQuotes(value) && /(?:^|[;,])\s*(?:Cert|Hash|By)=/i.test(value)) return null;
   const cert = /(?:^|[;,])\s*Cert="([^"]+)"/i.exec(value)?.[1] ?? (value.includes("BEGIN") || value.includes("%2D%2D") ? value : null);
   if (cert) {
     try {

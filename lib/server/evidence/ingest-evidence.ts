@@ -1,4 +1,5 @@
 import "server-only";
+import { assertNoNul, assertStorableDocument } from "../http/hostile-input";
 import { db, bytes as dbBytes, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError, parseEvidenceStatements, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
@@ -107,6 +108,7 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
   if (existing) return { document: existing, documents: [existing], created: false };
 
+  assertStorableDocument(bytes);
   let statements: EvidenceStatement[];
   try {
     statements = await parseEvidenceStatements(bytes);
@@ -114,6 +116,8 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
     if (e instanceof EvidenceError) throw new AppError(e.code === "MALFORMED_JSON" ? "BAD_REQUEST" : "INVALID_INPUT", e.message, "body");
     throw e;
   }
+  // Strings decoded from inside the document (a DSSE payload is base64) reach text columns too.
+  for (const st of statements) assertNoNul(st.evidence);
   const several = statements.length > 1;
   const where = (st: EvidenceStatement) => (several ? `line ${st.line ?? "?"}: ` : "");
   // Each statement that names a subject must name this image: one line about this image does not carry another.

@@ -13,6 +13,7 @@ import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
 import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging } from "./same-origin";
+import { assertCleanJson, assertJsonTextDepth, decodeUtf8Strict, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
 import { env } from "../../env";
 
@@ -82,7 +83,7 @@ export function apiHandler<P = Record<string, never>>(
       }
       requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
-      const out = await handler({ req, actor, params: await ctx.params });
+      const out = await handler({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
       if (!(out instanceof Response)) return json(out, 200);
       // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
       if (!out.headers.has("cache-control")) {
@@ -144,16 +145,18 @@ export function created(body: unknown): Response {
 export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
   const ct = req.headers.get("content-type");
   // Capped while streaming: a large body is refused before it is held in memory.
-  const raw = (await readBodyCapped(req, 1024 * 1024)).toString("utf8");
+  const raw = decodeUtf8Strict(await readBodyCapped(req, 1024 * 1024));
   const text = opts.optional && raw.trim() === "" ? "{}" : raw;
   // The exact media type: `text/plain; application/json` is text/plain (a type a cross-site form can send).
   if (text === raw && !isJsonMediaType(ct)) throw new AppError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", "content-type");
+  assertJsonTextDepth(text);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new AppError("BAD_REQUEST", "body is not valid JSON");
   }
+  assertCleanJson(json);
   const r = schema.safeParse(json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);

@@ -8,7 +8,14 @@ import { parseDigestReference } from "../../oci/reference";
  * Returns the image reference and whatever follows it (e.g. ["evidence"]).
  */
 export function imageRefFromSegments(segments: string[]) {
-  const decoded = segments.map((s) => decodeURIComponent(s));
+  const decoded = segments.map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      // A malformed escape (`%E0%A4%A`, a lone `%`) is the caller's mistake, not a server error.
+      throw new AppError("INVALID_INPUT", "image reference: malformed URL escape", "reference");
+    }
+  });
   const at = decoded.findIndex((s) => s.includes("@"));
   const ref = (at >= 0 ? decoded.slice(0, at + 1) : decoded).join("/");
   try {

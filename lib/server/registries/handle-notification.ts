@@ -9,6 +9,7 @@ import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event"
 import { countAuthFailure } from "../auth/count-auth-failure";
 import { enqueueSync } from "../jobs/enqueue-sync";
 import { hashToken } from "../tokens/token-format";
+import { assertCleanJson } from "../http/hostile-input";
 
 // Distribution: {"events":[{"action":"push"|"delete"|"pull", "target":{"repository", "digest", "tag"?}}]}
 const distribution = z.object({
@@ -67,6 +68,7 @@ export async function handleNotification({
     throw new AppError("UNAUTHENTICATED", "missing or wrong webhook token");
   }
   const body = typeof bodyOrReader === "function" ? await (bodyOrReader as () => Promise<unknown>)() : bodyOrReader;
+  assertCleanJson(body);
   const { format, repositories, ignored } = repositoriesFromNotification(body);
   const valid = repositories.filter(isRepositoryName);
   const actor: Actor = { kind: "system", label: `webhook:${reg.name}` };

@@ -1,4 +1,5 @@
 import "server-only";
+import { trimTrailingSlashes } from "../../oci/reference";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import { assertHostAllowed } from "../../oci/ssrf";
@@ -45,7 +46,7 @@ export async function createRegistry({ actor, input }: { actor: Actor; input: Cr
     const created = await tx.registry.create({
       data: {
         name: input.name,
-        url: input.url.replace(/\/+$/, ""),
+        url: trimTrailingSlashes(input.url),
         pullName: input.pullName ?? null,
         caBundle: input.caBundle ?? null,
         repositoryList: input.repositories ?? [],
@@ -74,7 +75,7 @@ export async function createRegistry({ actor, input }: { actor: Actor; input: Cr
 export async function updateRegistry({ actor, name, input }: { actor: Actor; name: string; input: UpdateRegistryInput }) {
   requireRole(actor, ["admin"], "managing registries");
   const r = await find(name);
-  const url = input.url?.replace(/\/+$/, "") ?? r.url;
+  const url = input.url !== undefined ? trimTrailingSlashes(input.url) : r.url;
   const allowLinkLocal = input.allowLinkLocal ?? r.allowLinkLocal;
   if (input.url !== undefined || input.allowLinkLocal !== undefined) await checkUrl(url, allowLinkLocal);
   const urlChanged = url !== r.url;

@@ -2,6 +2,7 @@ import "server-only";
 import { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { isRepositoryName } from "../../oci/reference";
+import { pemBlocks } from "../../signing/x509";
 
 const credentials = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(8192) }).strict();
 
@@ -9,8 +10,8 @@ const pem = z
   .string()
   .max(512 * 1024)
   .refine((s) => {
-    const blocks = s.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-    if (!blocks?.length || blocks.length > 100) return false;
+    const { blocks, unterminated } = pemBlocks(s, "CERTIFICATE");
+    if (!blocks.length || unterminated || blocks.length > 100) return false;
     try {
       for (const b of blocks) new X509Certificate(b);
       return true;

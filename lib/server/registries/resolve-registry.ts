@@ -1,4 +1,5 @@
 import "server-only";
+import { trimTrailingSlashes } from "../../oci/reference";
 import { db } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
@@ -15,7 +16,7 @@ export type RegistryRow = NonNullable<Awaited<ReturnType<typeof db.registry.find
 export async function ensureDefaultRegistry(): Promise<RegistryRow | null> {
   const { REGISTRY_URL, REGISTRY_PULL_NAME } = env();
   if (!REGISTRY_URL) return null;
-  const url = REGISTRY_URL.replace(/\/+$/, "");
+  const url = trimTrailingSlashes(REGISTRY_URL);
   const pullName = REGISTRY_PULL_NAME ?? null;
   const existing = await db.registry.findUnique({ where: { name: "default" } });
   if (existing && existing.url === url && existing.pullName === pullName) return existing;

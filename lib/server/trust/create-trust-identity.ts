@@ -4,6 +4,7 @@ import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { KeyFormatError, parsePublicKey } from "../../signing/keys";
 import { parseTrustedRoot, SigstoreTrustError } from "../../signing/sigstore-trust";
+import { pemBlocks } from "../../signing/x509";
 import { requireRole, type Actor, actorLabel } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
@@ -32,8 +33,8 @@ function keyProblem(key: KeyObject): string | null {
 
 /** Parses a PEM bundle of roots / intermediates; every problem names the certificate it is about. */
 export function parseIdentityCertificates(pem: string): { pems: string[]; subjects: string[] } {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  const begins = pem.split("-----BEGIN CERTIFICATE-----").length - 1;
+  const { blocks, unterminated } = pemBlocks(pem, "CERTIFICATE");
+  const begins = blocks.length + unterminated;
   if (begins === 0) throw new AppError("INVALID_INPUT", "expected PEM certificates (-----BEGIN CERTIFICATE-----)", "certificates");
   if (begins > MAX_IDENTITY_CERTIFICATES) throw new AppError("INVALID_INPUT", `${begins} certificates given; a trust identity holds at most ${MAX_IDENTITY_CERTIFICATES} (a root and its intermediates)`, "certificates");
   if (blocks.length !== begins) throw new AppError("INVALID_INPUT", "malformed PEM: a certificate block is not terminated (-----END CERTIFICATE-----)", "certificates");

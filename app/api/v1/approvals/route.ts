@@ -12,7 +12,7 @@ const body = z.object({
   digest: z.string().refine(isDigest, "must be sha256:<64 lowercase hex>"),
   stage: z.string().min(1).max(64),
   comment: z.string().trim().min(1, "a comment is required").max(2000),
-});
+}).strict();
 
 export const POST = apiHandler(
   async ({ req, actor }) => {

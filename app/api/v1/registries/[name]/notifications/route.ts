@@ -2,6 +2,7 @@ import { NextResponse, type NextRequest } from "next/server";
 import { AppError, isAppError } from "@/lib/errors";
 import { clientAddress } from "@/lib/server/auth/client-address";
 import { readBodyCapped } from "@/lib/server/http/read-body";
+import { readCleanParams } from "@/lib/server/http/hostile-input";
 import { handleNotification } from "@/lib/server/registries/handle-notification";
 
 export const dynamic = "force-dynamic";
@@ -11,7 +12,7 @@ export const dynamic = "force-dynamic";
 // The token is checked before the body is read; the body is capped while streaming; errors use the same shape.
 export async function POST(req: NextRequest, ctx: { params: Promise<{ name: string }> }) {
   try {
-    const { name } = await ctx.params;
+    const { name } = await readCleanParams(ctx.params, req.nextUrl.searchParams);
     const readJson = async (): Promise<unknown> => {
       const text = (await readBodyCapped(req, 4 * 1024 * 1024)).toString("utf8");
       try {
