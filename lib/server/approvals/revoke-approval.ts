@@ -2,9 +2,9 @@ import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { actorLabel, type Actor } from "../actor";
-import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
-import { emitEvent } from "../webhooks/emit-event";
+import type { Actor } from "../actor";
+import { recordAuditEvent } from "../audit/append-audit-event";
+import { recordRevocation } from "./record-revocation";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { removeRevokedSignatures } from "./remove-revoked-signatures";
 
@@ -64,67 +64,8 @@ export async function revokeApproval({ approvalId, actor, reason, source = "manu
   let record: RevocationRecord;
   let imageId: string;
   try {
-    if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") {
-      throw new AppError("FORBIDDEN", `revoking an approval needs role reviewer (in the stage's reviewer groups) or admin; you are ${actor.role}`);
-    }
     ({ record, imageId } = await db.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM approvals WHERE id = ${approvalId}::uuid FOR UPDATE`;
-      if (locked.length === 0) throw new AppError("NOT_FOUND", "no such approval");
-      const a = await tx.approval.findUniqueOrThrow({
-        where: { id: approvalId },
-        include: { image: { include: { repository: { include: { registry: true } } } }, stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } } },
-      });
-      const repository = `${a.image.repository.registry.name}/${a.image.repository.name}`;
-      const shape = (alreadyRevoked: boolean, x: { revokedAt: Date; revokedBy: string; reason: string; source: string; state: string; error: string | null }): RevocationRecord => ({
-        approvalId: a.id,
-        alreadyRevoked,
-        revokedAt: x.revokedAt.toISOString(),
-        revokedBy: x.revokedBy,
-        reason: x.reason,
-        source: x.source,
-        state: x.state === "removed" ? "removed" : "pending",
-        error: x.error,
-        stage: a.stage.name,
-        digest: a.image.digest,
-        repository,
-      });
-      // A reviewer may take back only what their stage's groups could have given (with no groups, any reviewer approves).
-      if (actor.kind === "user" && actor.role === "reviewer") {
-        const groups = a.stage.reviewerGroups.map((g) => g.group);
-        const member = groups.length === 0 || (await tx.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
-        if (!member) throw new AppError("FORBIDDEN", `stage ${a.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
-      }
-      if (a.revokedAt) {
-        return {
-          imageId: a.imageId,
-          record: shape(true, { revokedAt: a.revokedAt, revokedBy: a.revokedBy ?? "unknown", reason: a.revocationReason ?? "", source: a.revocationSource ?? "manual", state: a.revocationState ?? "pending", error: a.revocationError }),
-        };
-      }
-      const now = new Date();
-      const by = actorLabel(actor);
-      await tx.approval.update({
-        where: { id: a.id },
-        data: { revokedAt: now, revokedBy: by, revokedById: actor.kind === "user" ? actor.id : null, revocationReason: text, revocationSource: source, revocationState: "pending", revocationError: null },
-      });
-      await appendAuditEvent(tx, {
-        actor,
-        action: "approval.revoke",
-        targetDigest: a.image.digest,
-        target: repository,
-        detail: { approvalId: a.id, requestId: a.requestId, stage: a.stage.name, reason: text, source, layerDigest: a.layerDigest, status: a.status },
-      });
-      await emitEvent(tx, "approval.revoked", {
-        approvalId: a.id,
-        requestId: a.requestId,
-        stage: a.stage.name,
-        digest: a.image.digest,
-        repository,
-        reason: text,
-        source,
-        revokedBy: by,
-        revokedAt: now.toISOString(),
-      });
-      return { imageId: a.imageId, record: shape(false, { revokedAt: now, revokedBy: by, reason: text, source, state: "pending", error: null }) };
+      return recordRevocation(tx, { approvalId, actor, reason: text, source });
     }));
   } catch (e) {
     if (e instanceof AppError && e.code === "FORBIDDEN") {
