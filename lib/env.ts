@@ -35,6 +35,13 @@ const schema = z.object({
   PKCS11_MODULE: z.string().min(1).optional(),
   PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
   PKCS11_PIN: z.string().min(1).optional(),
+  /**
+   * An RFC 3161 Time Stamping Authority: every stage signature (and its Sigstore bundle) gets a token over the raw
+   * signature bytes. Its chain must be trusted as a trust identity of kind tsa. Unset: Imprimatur's record is the time.
+   */
+  IMPRIMATUR_TSA_URL: z.url().optional(),
+  /** Timeout of one TSA request, in milliseconds. */
+  IMPRIMATUR_TSA_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -23,7 +23,7 @@ async function tryBundle(approvalId: string): Promise<boolean> {
     return true;
   } catch (e) {
     // The cosign signature is in place and is what gates rely on; the bundle is an extra format, retried later.
-    if (e instanceof OciError || (e instanceof AppError && ["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR"].includes(e.code))) return false;
+    if (e instanceof OciError || (e instanceof AppError && ["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "TSA_UNAVAILABLE"].includes(e.code))) return false;
     throw e;
   }
 }

@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
@@ -7,12 +7,14 @@ import { MT } from "../../oci/media-types";
 import { cosignTag } from "../../oci/reference";
 import { appendSignatureLayers } from "../../signing/sig-manifest";
 import { SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
+import { RFC3161_ANNOTATION } from "../../signing/cosign-cert";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
 import { lockSignatureManifest, readSigManifest } from "./signature-manifest-io";
+import { timestampSignature, tsaConfigured } from "./timestamp-signature";
 
 const MAX_MERGE_ROUNDS = 5;
 
@@ -45,6 +47,25 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
   const client = registryClient(registry, "push");
   const tag = cosignTag(digest, "sig");
 
+  // Trusted time first: with a TSA configured, no stage signature goes out without its token (cosign's annotation).
+  if (tsaConfigured() && !approval.timestampToken) {
+    try {
+      const ts = await timestampSignature({ signature: Buffer.from(approval.signature, "base64") });
+      await db.$transaction(async (tx) => {
+        const set = await tx.approval.updateMany({ where: { id: approvalId, timestampToken: null }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by } });
+        if (set.count === 0) return; // a concurrent retry stamped it first; its token stands
+        await appendAuditEvent(tx, { actor, action: "signature.timestamp", targetDigest: digest, target: `${registry.name}/${repository}`, detail: { approvalId, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by } });
+      });
+    } catch (e) {
+      if (!(e instanceof AppError) || e.code !== "TSA_UNAVAILABLE") throw e;
+      await db.$transaction(async (tx) => {
+        await tx.approval.update({ where: { id: approvalId }, data: { lastError: e.message, attempts: { increment: 1 } } });
+        await appendAuditEvent(tx, { actor, action: "signature.timestamp", outcome: "failure", targetDigest: digest, target: `${registry.name}/${repository}`, detail: { approvalId, error: e.message } });
+      });
+      return { status: "signing", error: e.message };
+    }
+  }
+
   try {
     await db.$transaction(
       async (tx) => {
@@ -53,13 +74,17 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
         const recorded = await tx.approval.findMany({
           where: { imageId: image.id, revokedAt: null },
           orderBy: { createdAt: "asc" },
-          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, stage: { select: { name: true } } },
+          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, timestampToken: true, stage: { select: { name: true } } },
         });
         const wanted: Descriptor[] = recorded.map((a) => ({
           mediaType: MT.cosignSimpleSigning,
           size: a.payload.byteLength,
           digest: a.layerDigest as Digest,
-          annotations: { [SIGNATURE_ANNOTATION]: a.signature },
+          annotations: {
+            [SIGNATURE_ANNOTATION]: a.signature,
+            // As cosign attaches a TSA token to a `.sig` layer (over the raw signature bytes).
+            ...(a.timestampToken ? { [RFC3161_ANNOTATION]: JSON.stringify({ SignedRFC3161Timestamp: Buffer.from(a.timestampToken).toString("base64") }) } : {}),
+          },
         }));
 
         let present = new Set<string>();

@@ -11,6 +11,7 @@ import { refreshSignatures } from "../images/refresh-signatures";
 import { signWithKey } from "../keys/load-stage-signer";
 import { registryClient, toAppError } from "../registries/resolve-registry";
 import { lockReferrers } from "./signature-manifest-io";
+import { timestampSignature, tsaConfigured } from "./timestamp-signature";
 
 
 export type PushStageBundleOutcome =
@@ -48,6 +49,9 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
     sign: (data) => signWithKey(a.signingKey.id, data, { actor, purpose: `Sigstore bundle for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
     // What cosign and sigstore-go write as the hint: the hex SHA-256 of the DER public key.
     publicKeyHint: a.signingKey.fingerprint.replace(/^sha256:/, ""),
+    // The bundle's own signature (over the DSSE envelope) gets its own token; a TSA that is down leaves the bundle
+    // pending (TSA_UNAVAILABLE), retried by the scheduler tick like a registry that is down.
+    ...(tsaConfigured() ? { timestamp: async (sig: Uint8Array) => (await timestampSignature({ signature: sig })).token } : {}),
   });
 
   const client = registryClient(registry, "push");
