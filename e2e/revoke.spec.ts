@@ -14,6 +14,10 @@ async function sigLayers(repository: string, digest: string) {
 }
 
 test("a reviewer revokes a stage approval from the image page: reason required, confirm dialog, the layer leaves the registry, verify denies 'revoked'", async ({ browser, request }) => {
+  // Several CLI token mints and a sync on a shared machine: slower than the default minute, never a timing assertion.
+  test.setTimeout(240_000);
+  const alice = bearer("alice@example.com");
+  const devH = bearer("dev@example.com");
   const repo = "e2e/revoke";
   const { digest } = await pushOwnImage(repo, "revoke");
   await syncNow(request);
@@ -25,10 +29,10 @@ test("a reviewer revokes a stage approval from the image page: reason required, 
   expect((await sigLayers(repo, digest)).map((l) => l.digest)).toEqual([approval!.layer_digest]);
 
   // The API refuses a revocation without a reason (422 naming the field) and a developer (403); nothing changes.
-  const noReason = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: bearer("alice@example.com"), data: {} });
+  const noReason = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: alice, data: {} });
   expect(noReason.status()).toBe(422);
   expect((await noReason.json()).error.code).toBe("INVALID_INPUT");
-  const dev = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: bearer("dev@example.com"), data: { reason: "not mine to take" } });
+  const dev = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: devH, data: { reason: "not mine to take" } });
   expect(dev.status()).toBe(403);
   expect((await query(`SELECT revoked_at FROM approvals WHERE id = $1`, [approval!.id]))[0]!.revoked_at).toBeNull();
 
@@ -47,7 +51,7 @@ test("a reviewer revokes a stage approval from the image page: reason required, 
   expect(row).toMatchObject({ revoked_by: "alice@example.com", revocation_state: "removed" });
   expect(await sigLayers(repo, digest)).toEqual([]);
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;
-  const verdict = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=build`, { headers: bearer("dev@example.com") })).json();
+  const verdict = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=build`, { headers: devH })).json();
   expect(verdict.allowed).toBe(false);
   expect(verdict.reasons.join(" ")).toMatch(/revoked/);
   const again = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: bearer("admin@example.com"), data: { reason: "again" } });
