@@ -13,6 +13,8 @@ const stageStyle: Record<string, string> = {
   approved: "bg-emerald-100 text-emerald-800",
   "signature pending": "bg-sky-100 text-sky-800",
   "signed, not verified": "bg-amber-100 text-amber-800",
+  revoked: "bg-rose-100 text-rose-800",
+  "approval expired": "bg-orange-100 text-orange-800",
   "not approved": "bg-slate-100 text-slate-500",
 };
 

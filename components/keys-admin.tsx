@@ -168,3 +168,78 @@ export function StageKeyActions({ stage, backend }: { stage: string; backend: st
     </div>
   );
 }
+
+interface KeyRevocationPreview {
+  dryRun: boolean;
+  key: { name: string; fingerprint: string };
+  effectiveAt: string;
+  approvals: { approvalId: string; stage: string; repository: string; digest: string; trustedAt: string; trustedBy: "tsa" | "record"; alreadyRevoked: boolean }[];
+  images: { repository: string; digest: string; approvals: number }[];
+  unaffected: number;
+  replacement: { name: string; fingerprint: string } | null;
+  pendingInRegistry?: string[];
+}
+
+/**
+ * A stage key is compromised: preview (dry run) exactly which approvals and images change, then confirm. The
+ * effective time can only move earlier; approvals whose trusted time is earlier stay valid; a replacement key is made.
+ */
+export function RevokeStageKeyForm({ stage }: { stage: string }) {
+  const router = useRouter();
+  const [effectiveAt, setEffectiveAt] = useState("");
+  const [reason, setReason] = useState("");
+  const [preview, setPreview] = useState<KeyRevocationPreview | null>(null);
+  const [done, setDone] = useState<KeyRevocationPreview | null>(null);
+  const body = (dryRun: boolean) => JSON.stringify({ effectiveAt: effectiveAt ? new Date(`${effectiveAt}Z`).toISOString() : "", reason, dryRun });
+  const dry = useMutation({
+    mutationFn: () => api<KeyRevocationPreview>(`/api/v1/keys/stages/${encodeURIComponent(stage)}/revoke`, { method: "POST", body: body(true) }),
+    onSuccess: (r) => setPreview(r),
+  });
+  const run = useMutation({
+    mutationFn: () => api<KeyRevocationPreview>(`/api/v1/keys/stages/${encodeURIComponent(stage)}/revoke`, { method: "POST", body: body(false) }),
+    onSuccess: (r) => {
+      setPreview(null);
+      setDone(r);
+      router.refresh();
+    },
+  });
+  const changing = preview?.approvals.filter((a) => !a.alreadyRevoked) ?? [];
+  return (
+    <details className="mt-3 rounded border border-rose-200 p-3" data-testid={`revoke-key-${stage}`}>
+      <summary className="cursor-pointer text-sm font-medium text-rose-800">Key compromised: revoke {stage}&apos;s key from a time</summary>
+      <form className="mt-2 space-y-2" onSubmit={(e) => { e.preventDefault(); setDone(null); dry.mutate(); }}>
+        <label className="block text-xs">Compromised from (UTC)
+          <input type="datetime-local" step="1" className={input} value={effectiveAt} onChange={(e) => { setEffectiveAt(e.target.value); setPreview(null); }} required name="effectiveAt" />
+        </label>
+        <label className="block text-xs">Reason
+          <input className={input} value={reason} onChange={(e) => { setReason(e.target.value); setPreview(null); }} required minLength={3} maxLength={1000} name="reason" />
+        </label>
+        <button className={small} disabled={dry.isPending}>{dry.isPending ? "Checking…" : "Preview what changes (dry run)"}</button>
+        <ErrorLine error={dry.error} />
+      </form>
+      {preview && (
+        <div className="mt-3 space-y-2 text-sm" data-testid="key-revoke-preview">
+          <p>
+            Key <span className="font-mono">{preview.key.name}</span> revoked from {preview.effectiveAt}: <strong>{changing.length}</strong> approval{changing.length === 1 ? "" : "s"} on{" "}
+            <strong>{preview.images.length}</strong> image{preview.images.length === 1 ? "" : "s"} would be revoked; {preview.unaffected} signed before stay valid. A replacement key is generated. Nothing has changed yet.
+          </p>
+          <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs">
+            {preview.approvals.map((a) => (
+              <li key={a.approvalId}>{a.alreadyRevoked ? "(already revoked) " : ""}{a.stage} · {a.repository}@{a.digest.slice(0, 19)}… · signed {a.trustedAt} ({a.trustedBy === "tsa" ? "TSA" : "Imprimatur's record"})</li>
+            ))}
+          </ul>
+          <button type="button" className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50" disabled={run.isPending} onClick={() => run.mutate()}>
+            {run.isPending ? "Revoking…" : `Confirm: revoke the key and ${changing.length} approval${changing.length === 1 ? "" : "s"}`}
+          </button>
+          <ErrorLine error={run.error} />
+        </div>
+      )}
+      {done && (
+        <p className="mt-2 text-sm text-emerald-800" role="status">
+          Revoked {done.key.name} from {done.effectiveAt}; {done.approvals.filter((a) => !a.alreadyRevoked).length} approval(s) revoked
+          {done.replacement ? `; replacement key ${done.replacement.name}` : ""}{done.pendingInRegistry?.length ? `; ${done.pendingInRegistry.length} registry removal(s) pending, retried` : ""}.
+        </p>
+      )}
+    </details>
+  );
+}

@@ -6,6 +6,9 @@ import { fileURLToPath } from "node:url";
 import { freePort, startPostgres, startRegistry } from "../scripts/lib/services.mjs";
 import { migrate } from "../scripts/lib/migrate.mjs";
 import { startOidcProvider } from "../scripts/lib/oidc-provider.mjs";
+import { startTsa } from "../scripts/lib/tsa.mjs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -28,6 +31,10 @@ export default async function globalSetup() {
   const registry = await startRegistry({});
   // A second registry, for the admin to add in the browser.
   const registry2 = await startRegistry({});
+  // A real RFC 3161 TSA: every stage signature in the specs carries a trusted timestamp.
+  const tsa = await startTsa({});
+  const tsaChain = join(mkdtempSync(join(tmpdir(), "e2e-tsa-")), "chain.pem");
+  writeFileSync(tsaChain, tsa.chainPem);
   await migrate(pg.url);
   const port = await freePort();
   // A real OpenID provider (oidc-provider, development login page) for e2e/oidc.spec.ts.
@@ -53,11 +60,14 @@ export default async function globalSetup() {
     OIDC_CLIENT_SECRET: idp.clientSecret,
     OIDC_DISPLAY_NAME: "Test IdP",
     OIDC_ROLE_MAP: "security=reviewer,app-team=developer,imprimatur-admins=admin",
+    IMPRIMATUR_TSA_URL: tsa.url,
   };
   delete env.REGISTRY_PULL_NAME;
   const tsx = ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts")];
   const seed = spawnSync(process.execPath, [...tsx, "seed"], { cwd: root, env, stdio: "inherit" });
   if (seed.status !== 0) throw new Error("seeding the e2e database failed");
+  const trust = spawnSync(process.execPath, [...tsx, "trust", "add", "--name", "e2e-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChain], { cwd: root, env, stdio: "inherit" });
+  if (trust.status !== 0) throw new Error("trusting the e2e TSA failed");
   if (!existsSync(join(root, ".next", "BUILD_ID"))) {
     const b = spawnSync(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, env, stdio: "inherit" });
     if (b.status !== 0) throw new Error("next build failed");
@@ -73,6 +83,7 @@ export default async function globalSetup() {
   process.env.E2E_MASTER_KEY = env.IMPRIMATUR_MASTER_KEY;
   process.env.E2E_REGISTRY2_URL = registry2.url;
   process.env.E2E_OIDC_ISSUER = idp.issuer;
+  process.env.E2E_TSA_URL = tsa.url;
 
   return async () => {
     server.kill("SIGTERM");
@@ -80,6 +91,7 @@ export default async function globalSetup() {
     await idp.stop();
     await registry.destroy();
     await registry2.destroy();
+    await tsa.destroy();
     await pg.stop();
   };
 }

@@ -52,6 +52,13 @@ const schema = z.object({
   /** API tokens: lifetime when none is asked for, and the longest allowed (days). */
   IMPRIMATUR_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   IMPRIMATUR_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
+  /**
+   * An RFC 3161 Time Stamping Authority: every stage signature (and its Sigstore bundle) gets a token over the raw
+   * signature bytes. Its chain must be trusted as a trust identity of kind tsa. Unset: Imprimatur's record is the time.
+   */
+  IMPRIMATUR_TSA_URL: z.url().optional(),
+  /** Timeout of one TSA request, in milliseconds. */
+  IMPRIMATUR_TSA_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -44,6 +44,10 @@ const USAGE = `usage: imprimatur <command>
   key create --stage S [--name N]           generate a new signing key for a stage
   key rotate --stage S [--name N] [--backend software|pkcs11]   new current key; the old one is retired, not deleted
   key import --stage S --pem-file F [--name N] [--password P]   an encrypted cosign.key (password from IMPRIMATUR_PASSWORD or stdin otherwise)
+  key revoke --stage S --effective-at T --reason R [--key K] [--dry-run]
+                                            the stage key is compromised from T (RFC 3339): approvals after T are revoked, earlier
+                                            ones stay valid, a replacement key is generated; --dry-run lists what would change
+  approval revoke <approval-id> --reason R  take one stage approval back (its signature layer leaves the registry)
   sync [--registry R]                       read the registry now
   retry                                     push signatures left pending
   worker                                    run the background job workers (syncs, schedule) until stopped
@@ -51,7 +55,8 @@ const USAGE = `usage: imprimatur <command>
   cert add --email E --pem-file F [--name N]   a client certificate (forwarded by a trusted proxy) logs in as E
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
-  stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
+  stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F] [--ttl-days D|none]
+                                            configure (or append) a stage; --ttl-days: approvals expire D days after their trusted time
   evidence uploaders [--rules 'apps/*=app-team,**=ci']   list, or replace, who may attach evidence to which repositories
   evidence withdraw --id DOCUMENT_ID --reason R           withdraw evidence (kept, shown withdrawn, no longer counted)
   audit verify                              recompute the audit hash chain
@@ -117,6 +122,10 @@ async function main(argv: string[]): Promise<number> {
       id: { type: "string" },
       reason: { type: "string" },
       "any-identity-under-root": { type: "boolean" },
+      "effective-at": { type: "string" },
+      key: { type: "string" },
+      "dry-run": { type: "boolean" },
+      "ttl-days": { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -236,6 +245,7 @@ async function main(argv: string[]): Promise<number> {
           ...(values.reviewers !== undefined ? { reviewerGroups: values.reviewers.split(",").map((g) => g.trim()).filter(Boolean) } : {}),
           ...(values.waivers !== undefined ? { waiverGroup: values.waivers || null } : {}),
           ...(values["gates-file"] ? { gates: JSON.parse(readFileSync(values["gates-file"], "utf8")) as unknown } : {}),
+          ...(values["ttl-days"] !== undefined ? { approvalTtlDays: values["ttl-days"] === "none" ? null : Number(values["ttl-days"]) } : {}),
         },
       });
       console.log(`stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`);
@@ -290,6 +300,30 @@ async function main(argv: string[]): Promise<number> {
       const { importSigningKey } = await import("../lib/server/keys/import-signing-key");
       const { key, retired } = await importSigningKey({ actor, stage: values.stage, pem, password, name: values.name });
       console.log(`stage ${values.stage}: imported ${key.name} ${key.fingerprint}${retired.length ? `; retired ${retired.map((k) => k.name).join(", ")}` : ""}`);
+      return 0;
+    }
+    case "key revoke": {
+      if (!values.stage || !values["effective-at"] || !values.reason) fail("key revoke needs --stage, --effective-at and --reason");
+      const effectiveAt = new Date(values["effective-at"]);
+      if (Number.isNaN(effectiveAt.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(values["effective-at"])) fail("--effective-at must be an RFC 3339 time, e.g. 2026-12-01T09:30:00Z");
+      const { revokeStageKey } = await import("../lib/server/keys/revoke-stage-key");
+      const r = await revokeStageKey({ actor, stage: values.stage, effectiveAt, reason: values.reason, dryRun: Boolean(values["dry-run"]), key: values.key });
+      const changing = r.approvals.filter((a) => !a.alreadyRevoked);
+      console.log(`${r.dryRun ? "DRY RUN: " : ""}key ${r.key.name} (${r.key.fingerprint}) compromised from ${r.effectiveAt}`);
+      console.log(`${changing.length} approval(s) ${r.dryRun ? "would be" : "were"} revoked on ${r.images.length} image(s); ${r.unaffected} signed before stay valid`);
+      for (const a of r.approvals) console.log(`  ${a.alreadyRevoked ? "(already revoked) " : ""}${a.approvalId}  ${a.stage}  ${a.repository}@${a.digest}  trusted time ${a.trustedAt} (${a.trustedBy === "tsa" ? "TSA" : "Imprimatur's record"})`);
+      if (!r.dryRun) {
+        if (r.replacement) console.log(`replacement key ${r.replacement.name} ${r.replacement.fingerprint}`);
+        if (r.pendingInRegistry.length) console.log(`${r.pendingInRegistry.length} revocation(s) pending in the registry; retried by the worker's tick`);
+      }
+      return 0;
+    }
+    case "approval revoke": {
+      const id = positionals[0];
+      if (!id || !values.reason) fail("approval revoke needs an approval id and --reason");
+      const { revokeApproval } = await import("../lib/server/approvals/revoke-approval");
+      const r = await revokeApproval({ approvalId: id, actor, reason: values.reason });
+      console.log(`${r.alreadyRevoked ? "already revoked" : "revoked"} ${r.approvalId} (stage ${r.stage}, ${r.repository}@${r.digest}) at ${r.revokedAt} by ${r.revokedBy}: ${r.reason}; registry: ${r.state}${r.error ? ` (${r.error})` : ""}`);
       return 0;
     }
     case "key create": {

@@ -83,6 +83,20 @@ try {
     fileEnv.IMPRIMATUR_REGISTRY_PORT = String(reg.port);
   }
 
+  // 3b. A real RFC 3161 TSA (openssl ts -reply on loopback; certificates kept in .imprimatur/tsa), unless one is given.
+  let tsaUrl = process.env.IMPRIMATUR_TSA_URL;
+  let tsaChainFile = null;
+  if (!tsaUrl) {
+    const { startTsa } = await import("./lib/tsa.mjs");
+    const tsa = await startTsa({ dir: join(state, "tsa"), port: await portOr(Number(fileEnv.IMPRIMATUR_TSA_PORT) || 5056) });
+    stops.push(() => tsa.stop());
+    tsaUrl = tsa.url;
+    tsaChainFile = join(state, "tsa", "chain.pem");
+    writeFileSync(tsaChainFile, tsa.chainPem);
+    fileEnv.IMPRIMATUR_TSA_PORT = String(tsa.port);
+    console.log(`Timestamp authority (openssl ts) on ${tsa.url}`);
+  }
+
   // 4. Settings for the server and the CLI.
   const settings = {
     ...fileEnv,
@@ -91,6 +105,7 @@ try {
     IMPRIMATUR_MASTER_KEY: process.env.IMPRIMATUR_MASTER_KEY ?? fileEnv.IMPRIMATUR_MASTER_KEY ?? randomBytes(32).toString("base64"),
     NEXTAUTH_SECRET: process.env.NEXTAUTH_SECRET ?? fileEnv.NEXTAUTH_SECRET ?? randomBytes(32).toString("base64url"),
     NEXTAUTH_URL: process.env.NEXTAUTH_URL ?? `http://localhost:${port}`,
+    IMPRIMATUR_TSA_URL: tsaUrl,
   };
   if (process.env.REGISTRY_PULL_NAME) settings.REGISTRY_PULL_NAME = process.env.REGISTRY_PULL_NAME;
   writeFileSync(
@@ -104,6 +119,11 @@ try {
 
   // 5. Seed (idempotent), build when sources are newer than the build, serve.
   run(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "seed"], { env: process.env });
+  if (tsaChainFile) {
+    // Trust the demo TSA's chain (a no-op when it is trusted already), so stage signatures carry trusted time.
+    const t = spawnSync(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "trust", "add", "--name", "demo-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChainFile], { cwd: root, env: process.env, encoding: "utf8" });
+    if (t.status !== 0 && !/exists/i.test(`${t.stderr}${t.stdout}`)) console.warn(`Could not trust the demo TSA: ${(t.stderr || t.stdout).trim()}`);
+  }
   if (needsBuild()) {
     console.log("Building the web app (next build)…");
     run(process.execPath, [join(root, "node_modules", "next", "dist", "bin", "next"), "build"], { env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });

@@ -4,6 +4,7 @@ import { BreakGlassMarker, GateBadge, RequestStatusBadge } from "./badges";
 import { imageHref, utc } from "./format";
 import { ReviewActions } from "./review-actions";
 import { WaiverForm } from "./waiver-form";
+import { RevokeApprovalButton } from "./revoke-approval-button";
 
 const GATE_ORDER_NOTE = "Gates are judged in a fixed order; each result is shown as the server wrote it.";
 
@@ -149,6 +150,18 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
               <p className="text-sm text-slate-500" data-testid="stage-signature" data-status="none">
                 {open ? `When ${r.stage.requiredApprovals === 1 ? "the approval arrives" : `all ${r.stage.requiredApprovals} distinct approvals are in`} and the gates still hold, the server signs the digest for stage ${r.stage.name} and pushes the signature to the registry.` : "No signature."}
               </p>
+            ) : r.signature.revocation ? (
+              <div className="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-900" data-testid="stage-signature" data-status="revoked">
+                <p className="font-medium">revoked {utc(r.signature.revocation.revokedAt)} by {r.signature.revocation.revokedBy}</p>
+                <p className="mt-1">{r.signature.revocation.reason}</p>
+                <p className="mt-1 text-xs">
+                  Verify and ImageReview deny this stage.{" "}
+                  {r.signature.revocation.state === "removed"
+                    ? "The signature layer and its bundle were removed from the registry."
+                    : `Removing the signature from the registry is pending${r.signature.revocation.error ? ` (${r.signature.revocation.error})` : ""}; it is retried automatically.`}
+                </p>
+                <p className="mt-1 break-all font-mono text-xs">layer {r.signature.layerDigest} · key {r.signature.key.name}</p>
+              </div>
             ) : r.signature.status === "signed" ? (
               <div className="rounded-lg border border-emerald-200 bg-emerald-50/50 p-4 text-sm" data-testid="stage-signature" data-status="signed">
                 <p className="font-medium text-emerald-800">signed: the stage signature is in the registry{r.signature.signedAt ? ` (${utc(r.signature.signedAt)})` : ""}</p>
@@ -157,7 +170,14 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
                   <dd className="break-all font-mono" data-testid="signature-layer">{r.signature.layerDigest}</dd>
                   <dt className="text-slate-500">key</dt>
                   <dd className="break-all font-mono">{r.signature.key.name} · {r.signature.key.fingerprint}</dd>
+                  <dt className="text-slate-500">trusted time</dt>
+                  <dd data-testid="signature-time">{utc(r.signature.trustedTime.at)} ({r.signature.trustedTime.by})</dd>
                 </dl>
+                {r.viewer.canRevoke && (
+                  <div className="mt-3">
+                    <RevokeApprovalButton approvalId={r.signature.approvalId} stage={r.stage.name} repository={r.image.repository} digest={r.image.digest} />
+                  </div>
+                )}
               </div>
             ) : (
               <div className="rounded-lg border border-sky-200 bg-sky-50 p-4 text-sm text-sky-900" data-testid="stage-signature" data-status={r.signature.status}>

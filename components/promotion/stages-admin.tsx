@@ -18,6 +18,7 @@ export interface StageView {
   waiverGroup: string | null;
   gates: GateConfig;
   emitBundle: boolean;
+  approvalTtlDays: number | null;
   key: { name: string; fingerprint: string } | null;
 }
 
@@ -68,6 +69,7 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
     basePublisher: !!g.basePublisher,
     maxScanAgeHours: g.maxScanAgeHours !== undefined ? String(g.maxScanAgeHours) : "",
     emitBundle: stage.emitBundle,
+    approvalTtlDays: stage.approvalTtlDays !== null ? String(stage.approvalTtlDays) : "",
   });
   const save = useMutation({
     mutationFn: () => {
@@ -89,6 +91,7 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
         waiverGroup: f.waiverGroup || null,
         gates,
         emitBundle: f.emitBundle,
+        approvalTtlDays: f.approvalTtlDays.trim() === "" ? null : Number(f.approvalTtlDays),
       };
       return api(`/api/v1/stages/${encodeURIComponent(stage.name)}`, { method: "PUT", body: JSON.stringify(body) });
     },
@@ -187,6 +190,11 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
         </label>
       </fieldset>
       {check("emitBundle", "Also push a Sigstore bundle with each stage signature")}
+      <label className="flex items-center gap-2 text-sm">
+        <span>Approvals expire after</span>
+        <input type="number" name="approvalTtlDays" value={f.approvalTtlDays} onChange={(e) => setF({ ...f, approvalTtlDays: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
+        <span>days (empty: never; counted from the signature&apos;s trusted time; renewing is a new request)</span>
+      </label>
 
       {save.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{save.error.message}</p>}
       <div className="flex gap-2">
@@ -217,6 +225,7 @@ function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: Group
       <p className="mt-1 text-xs text-slate-500">
         key {stage.key ? <span className="font-mono">{stage.key.name} · {stage.key.fingerprint}</span> : "none"}
         {stage.emitBundle ? " · also pushes a Sigstore bundle" : ""}
+        {stage.approvalTtlDays ? ` · approvals expire after ${stage.approvalTtlDays} day${stage.approvalTtlDays === 1 ? "" : "s"}` : ""}
       </p>
       <StagePolicyDownload stage={stage.name} />
       {editing && <StageForm stage={stage} groups={groups} onDone={() => setEditing(false)} />}

@@ -96,9 +96,24 @@ function verifyCosignKeyLayer(opts: CosignLayerOptions): SignatureVerification {
     detail,
     checks: complete(checks, KEY_CHECK_ORDER),
     signer: r.verdict === "verified" && r.key ? { kind: "key", fingerprint: r.key.fingerprint, algorithm: algorithms.get(r.key.fingerprint) ?? "unknown" } : null,
-    time: null,
+    time: r.verdict === "verified" ? keyLayerTime(opts) : null,
     trustedBy: r.verdict === "verified" && r.key ? r.key.name : null,
   };
+}
+
+/**
+ * A key-signed layer's time from its RFC 3161 token (cosign's `dev.sigstore.cosign/rfc3161timestamp`, over the raw
+ * signature bytes), as Imprimatur attaches one with a configured TSA: trusted when the TSA chains to a trusted TSA
+ * root, claimed when it does not. A broken token is no time at all (the key signature itself stands on its own).
+ */
+function keyLayerTime(opts: CosignLayerOptions): SignatureTime | null {
+  const annotation = opts.layer.annotations?.[RFC3161_ANNOTATION];
+  const sigB64 = opts.layer.annotations?.[SIGNATURE_ANNOTATION];
+  if (!annotation || !sigB64) return null;
+  const t = tsaTime(annotation, Buffer.from(sigB64, "base64"), opts.trust);
+  if (t.kind === "trusted") return { kind: "trusted", at: t.at.toISOString(), by: t.by };
+  if (t.kind === "untrusted") return t.claimed;
+  return null;
 }
 
 const bundleSchema = z.object({

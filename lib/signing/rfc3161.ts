@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual, verify as cryptoVerify, constants, type KeyObject } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual, verify as cryptoVerify, constants, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import type { AnchorCertificates, CertificateSummary } from "./verification";
@@ -267,4 +267,51 @@ function safeEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function timestampTokenCertificates(token: Uint8Array): ParsedCertificate[] {
   const d = decodeToken(token);
   return [d.signer, ...d.others];
+}
+
+/**
+ * A DER TimeStampReq (RFC 3161 2.4.1) for `data`: SHA-256 message imprint, a random nonce, and certReq so the token
+ * carries the TSA certificate (cosign and sigstore-js expect it there). Returns the request and its nonce.
+ */
+export function buildTimestampRequest(data: Uint8Array): { request: Buffer; nonce: Buffer } {
+  const nonce = randomBytes(8);
+  nonce[0] = nonce[0]! & 0x7f; // a positive INTEGER
+  if (nonce[0] === 0) nonce[0] = 1; // and minimally encoded
+  const req = new pkijs.TimeStampReq({
+    version: 1,
+    messageImprint: new pkijs.MessageImprint({
+      hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: "2.16.840.1.101.3.4.2.1", algorithmParams: new asn1js.Null() }),
+      hashedMessage: new asn1js.OctetString({ valueHex: arrayBuffer(createHash("sha256").update(data).digest()) }),
+    }),
+    nonce: new asn1js.Integer({ valueHex: arrayBuffer(nonce) }),
+    certReq: true,
+  });
+  return { request: Buffer.from(req.toSchema().toBER(false)), nonce };
+}
+
+/**
+ * The TimeStampToken (DER ContentInfo) out of a TSA's TimeStampResp, after checking the PKIStatus is granted and the
+ * token answers our nonce. Throws an Error saying what is wrong; the caller still verifies the token itself.
+ */
+export function extractTimestampToken(response: Uint8Array, nonce: Uint8Array): Buffer {
+  if (response.byteLength > MAX_TOKEN_BYTES) throw new Error(`timestamp response over ${MAX_TOKEN_BYTES} bytes`);
+  const asn = asn1js.fromBER(arrayBuffer(response));
+  if (asn.offset === -1) throw new Error("timestamp response is not DER");
+  let resp: pkijs.TimeStampResp;
+  try {
+    resp = new pkijs.TimeStampResp({ schema: asn.result });
+  } catch (e) {
+    throw new Error(`timestamp response is not a TimeStampResp: ${(e as Error).message}`);
+  }
+  const status = resp.status.status;
+  if (status !== 0 && status !== 1) throw new Error(`the TSA refused the request (PKIStatus ${status}${resp.status.statusStrings?.length ? `: ${resp.status.statusStrings.map((s) => s.valueBlock.value).join("; ")}` : ""})`);
+  if (!resp.timeStampToken) throw new Error("timestamp response has no token");
+  const token = Buffer.from(resp.timeStampToken.toSchema().toBER(false));
+  const sd = new pkijs.SignedData({ schema: resp.timeStampToken.content });
+  const octets = sd.encapContentInfo.eContent;
+  if (!octets) throw new Error("timestamp token has no TSTInfo content");
+  const tst = pkijs.TSTInfo.fromBER(arrayBuffer(octetStringBytes(octets)));
+  const got = tst.nonce ? Buffer.from(tst.nonce.valueBlock.valueHexView) : null;
+  if (!got || !got.equals(Buffer.from(nonce))) throw new Error("timestamp token does not answer our nonce (a replayed or foreign response)");
+  return token;
 }

@@ -17,6 +17,11 @@ export interface BuildKeyBundleOptions {
   sign: (data: Uint8Array) => Promise<Uint8Array>;
   /** Written as verificationMaterial.publicKey.hint (and the DSSE keyid) so a verifier can pick the key. */
   publicKeyHint: string;
+  /**
+   * Returns an RFC 3161 timestamp token (DER) over the raw DSSE signature bytes, written to
+   * verificationMaterial.timestampVerificationData.rfc3161Timestamps; absent: the bundle carries no trusted time.
+   */
+  timestamp?: (signature: Uint8Array) => Promise<Uint8Array>;
 }
 
 export interface BuiltBundle {
@@ -52,6 +57,10 @@ export async function buildKeyBundle(opts: BuildKeyBundleOptions): Promise<Built
   const signature = await opts.sign(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload));
   if (!(signature instanceof Uint8Array) || signature.byteLength === 0) throw new TypeError("sign() returned no signature");
   const bundle = toDSSEBundle({ artifact: payload, artifactType: IN_TOTO_PAYLOAD_TYPE, signature: Buffer.from(signature), keyHint: opts.publicKeyHint });
+  if (opts.timestamp) {
+    const token = await opts.timestamp(signature);
+    bundle.verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: Buffer.from(token) }] };
+  }
   const json = bundleToJSON(bundle);
   if (json.mediaType !== MT.sigstoreBundleV03) throw new Error(`unexpected bundle media type ${json.mediaType}`);
   return { bytes: Buffer.from(JSON.stringify(json), "utf8"), json, statement };

@@ -3,7 +3,7 @@ import { getActor } from "@/lib/auth";
 import { db } from "@/lib/db";
 import { hasRole } from "@/lib/server/actor";
 import { listKeys } from "@/lib/server/keys/list-keys";
-import { AddTrustIdentityForm, StageKeyActions, TrustIdentityActions } from "@/components/keys-admin";
+import { AddTrustIdentityForm, RevokeStageKeyForm, StageKeyActions, TrustIdentityActions } from "@/components/keys-admin";
 
 export const dynamic = "force-dynamic";
 
@@ -54,6 +54,7 @@ export default async function KeysPage() {
                   {keys.length === 0 && <li className="text-sm text-slate-500">No key: approvals of this stage cannot be signed until one is created or imported.</li>}
                 </ol>
                 {admin && <StageKeyActions stage={st.name} backend={st.keyBackend} />}
+                {admin && <RevokeStageKeyForm stage={st.name} />}
               </div>
             );
           })}

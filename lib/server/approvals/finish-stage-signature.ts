@@ -37,7 +37,7 @@ async function tryBundle(approvalId: string): Promise<boolean> {
     return true;
   } catch (e) {
     // The cosign signature is in place and is what gates rely on; the bundle is an extra format, retried later.
-    if (e instanceof OciError || (e instanceof AppError && ["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR"].includes(e.code))) return false;
+    if (e instanceof OciError || (e instanceof AppError && ["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "TSA_UNAVAILABLE"].includes(e.code))) return false;
     throw e;
   }
 }
@@ -46,7 +46,7 @@ async function tryBundle(approvalId: string): Promise<boolean> {
 export async function completePendingBundles({ limit = 20 }: { limit?: number } = {}) {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT a.id FROM approvals a JOIN stages s ON s.id = a.stage_id
-    WHERE a.status = 'signed' AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
+    WHERE a.status = 'signed' AND a.revoked_at IS NULL AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
     ORDER BY a.created_at LIMIT ${limit}`;
   let pushed = 0;
   for (const r of rows) if (await tryBundle(r.id)) pushed++;

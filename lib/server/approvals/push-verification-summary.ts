@@ -51,6 +51,7 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
   const a = await loadApproval(approvalId);
   if (!a) throw new AppError("NOT_FOUND", "no such approval");
   if (a.status !== "signed") return { status: "skipped", reason: "the stage signature is not in the registry yet" };
+  if (a.revokedAt) return { status: "skipped", reason: "the approval is revoked" };
   let row = await db.verificationSummary.findUnique({ where: { approvalId } });
   if (row?.status === "removed") return { status: "skipped", reason: "the verification summary was removed (approval revoked)" };
   if (row?.status === "pushed") return { status: "pushed", layerDigest: row.layerDigest, bundleArtifactDigest: row.bundleArtifactDigest, existing: true };
@@ -131,6 +132,9 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
         // A revocation that removed it while we waited wins.
         const now = await tx.verificationSummary.findUniqueOrThrow({ where: { id: summary.id }, select: { status: true } });
         if (now.status === "removed") return "removed" as const;
+        // An approval revoked since we loaded it gets no summary: its revocation may already have looked for one.
+        const approval = await tx.approval.findUniqueOrThrow({ where: { id: approvalId }, select: { revokedAt: true } });
+        if (approval.revokedAt) return "removed" as const;
         const layer: Descriptor = {
           mediaType: MT.dsseEnvelope,
           size: summary.envelope.byteLength,
@@ -295,7 +299,7 @@ export async function completePendingSummaries({ limit = 20 }: { limit?: number 
     SELECT a.id FROM approvals a
     JOIN signing_keys k ON k.id = a.signing_key_id
     LEFT JOIN verification_summaries v ON v.approval_id = a.id
-    WHERE a.status = 'signed' AND (v.id IS NULL OR v.status = 'pending')
+    WHERE a.status = 'signed' AND a.revoked_at IS NULL AND (v.id IS NULL OR v.status = 'pending')
       -- A revoked key signs nothing more (an unpushed envelope signed before the revocation is still pushed).
       AND (k.revoked_at IS NULL OR v.id IS NOT NULL)
     -- Fewest failed attempts first, so a few summaries the registry keeps refusing cannot starve the others.

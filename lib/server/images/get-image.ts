@@ -7,7 +7,7 @@ import { parseManifest, type Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
 import { hasRole } from "../actor";
 import { resolveRegistry } from "../registries/resolve-registry";
-import { stageStatuses } from "./stage-status";
+import { approvalTrustedTime, stageStatuses } from "./stage-status";
 import { baseReference, chainRank, compareRank, pickBase, serializeSignature } from "./signature-chain";
 
 export interface GetImageOptions {
@@ -26,7 +26,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
       repository: { include: { tags: { where: { digest } } } },
       signatures: { orderBy: { position: "asc" } },
       artifacts: { orderBy: { discoveredAt: "asc" } },
-      approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true } } } },
+      approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true, revokedAt: true, revocationReason: true } } } },
     },
   });
   if (!img) throw new AppError("NOT_FOUND", `no image ${repository}@${digest} in registry ${reg.name} (run a sync if it was pushed recently)`);
@@ -162,9 +162,27 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
       createdAt: a.createdAt.toISOString(),
       signedAt: a.signedAt?.toISOString() ?? null,
       lastError: a.lastError,
-      key: a.signingKey,
+      key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
       layerDigest: a.layerDigest,
+      // The time revocation and expiry are decided on: the TSA's (RFC 3161) when the signature has a token, else ours.
+      trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(approvalTrustedTime(a)),
+      revocation: a.revokedAt
+        ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
+        : null,
+      // When the signing key was revoked (a compromise): whether this signature was made before or after it.
+      keyCompromise: a.signingKey.revokedAt
+        ? ((t) => ({
+            effectiveAt: a.signingKey.revokedAt!.toISOString(),
+            reason: a.signingKey.revocationReason,
+            madeBefore: t.at < a.signingKey.revokedAt!,
+            explanation:
+              t.at < a.signingKey.revokedAt!
+                ? `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), before key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): still valid`
+                : `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), at or after key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): revoked`,
+          }))(approvalTrustedTime(a))
+        : null,
     })),
+    canRevoke: actor.kind === "user" && hasRole(actor, ["reviewer", "admin"]),
     canApprove: hasRole(actor, ["reviewer", "admin"]) && actor.kind === "user" && !img.parentDigest,
   };
 }

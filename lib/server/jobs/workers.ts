@@ -9,6 +9,7 @@ import { enqueueSync } from "./enqueue-sync";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
 import { completePendingSummaries } from "../approvals/push-verification-summary";
+import { completePendingRevocations } from "../approvals/complete-pending-revocations";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
@@ -41,6 +42,7 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
   await completePendingBundles({ limit: 20 });
   await completePendingSummaries({ limit: 20 });
+  await completePendingRevocations({ actor: scheduler, limit: 20 });
   await foldStagedAuditEvents();
   await purgeSigninThrottle();
   const hooks = await deliverWebhooks({ limit: 100 });

@@ -47,7 +47,7 @@ export async function gatherGateFacts(
       digest: true,
       repositoryId: true,
       signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
+      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } } } },
     },
   });
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
@@ -56,7 +56,7 @@ export async function gatherGateFacts(
     client.finding.findMany({ where: { imageId, document: live }, take: 50_000 }),
     client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
     client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
-    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true } }),
+    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true, approvalTtlDays: true } }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
     // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.

@@ -13,7 +13,13 @@ const include = {
   image: { select: { id: true, digest: true, repositoryId: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
   requester: { select: { id: true, name: true, email: true } },
   reviews: { include: { reviewer: { select: { id: true, name: true, email: true } } }, orderBy: { createdAt: "asc" as const } },
-  approval: { select: { id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, createdAt: true, signingKey: { select: { name: true, fingerprint: true } } } },
+  approval: {
+    select: {
+      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, createdAt: true, timestampAt: true, timestampBy: true,
+      revokedAt: true, revokedBy: true, revocationReason: true, revocationSource: true, revocationState: true, revocationError: true,
+      signingKey: { select: { name: true, fingerprint: true } },
+    },
+  },
 } as const;
 
 /** Plain-words progress of the approvals, e.g. "needs 2 approvals from group security, has 1 (alice)". */
@@ -97,6 +103,12 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
           signedAt: r.approval.signedAt?.toISOString() ?? null,
           lastError: r.approval.lastError,
           attempts: r.approval.attempts,
+          approvalId: r.approval.id,
+          // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record.
+          trustedTime: r.approval.timestampAt ? { at: r.approval.timestampAt.toISOString(), by: r.approval.timestampBy ?? "TSA" } : { at: r.approval.createdAt.toISOString(), by: "Imprimatur's record" },
+          revocation: r.approval.revokedAt
+            ? { revokedAt: r.approval.revokedAt.toISOString(), revokedBy: r.approval.revokedBy, reason: r.approval.revocationReason, source: r.approval.revocationSource, state: r.approval.revocationState, error: r.approval.revocationError }
+            : null,
         }
       : null,
     viewer: {
@@ -106,6 +118,8 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
       canBreakGlass: !!elig?.canBreakGlass && !reviewed && r.status === "open",
       canWaive,
       canWithdraw: actor.kind === "user" && actor.id === r.requesterId && r.status === "open",
+      // Shown to reviewers and admins; revokeApproval checks the stage's reviewer groups when it is used.
+      canRevoke: actor.kind === "user" && (actor.role === "reviewer" || actor.role === "admin") && !!r.approval && !r.approval.revokedAt,
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Digest } from "../../oci/digest";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { findOrStoreImage } from "../images/find-or-store-image";
+import { approvalTrustedTime } from "../images/stage-status";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 
@@ -32,11 +33,24 @@ export async function requestPromotion({ actor, registry, repository, digest, st
   const result = await db.$transaction(async (tx) => {
     // Serialize requests for one digest and stage, so two clicks cannot open two requests.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('promotion-request'), hashtext(${`${image.id}/${stage.id}`}))`;
-    const open = await tx.promotionRequest.findFirst({ where: { imageId: image.id, stageId: stage.id, status: { in: ["open", "approved", "signed"] } }, orderBy: { createdAt: "desc" } });
-    if (open) return { id: open.id, status: open.status, created: false };
+    const open = await tx.promotionRequest.findFirst({
+      where: { imageId: image.id, stageId: stage.id, status: { in: ["open", "approved", "signed"] } },
+      orderBy: { createdAt: "desc" },
+      include: { approval: { select: { id: true, createdAt: true, timestampAt: true, revokedAt: true } } },
+    });
+    // A request whose approval was revoked or has expired is history: renewing is a new request, reviewed again
+    // against the evidence that hangs off the digest (the previous evidence included).
+    const renews = open?.approval && (open.approval.revokedAt || (stage.approvalTtlDays && approvalTrustedTime(open.approval).at.getTime() + stage.approvalTtlDays * 86_400_000 <= Date.now())) ? open : null;
+    if (open && !renews) return { id: open.id, status: open.status, created: false };
     const row = await tx.promotionRequest.create({ data: { imageId: image.id, stageId: stage.id, requesterId: actor.id, note: note.trim(), status: "open" } });
     const target = `${reg.name}/${repository}`;
-    await appendAuditEvent(tx, { actor, action: "request.create", targetDigest: digest, target, detail: { requestId: row.id, stage: stage.name, note: row.note } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "request.create",
+      targetDigest: digest,
+      target,
+      detail: { requestId: row.id, stage: stage.name, note: row.note, ...(renews ? { renews: renews.id, previousApproval: renews.approval!.id, because: renews.approval!.revokedAt ? "revoked" : "expired" } : {}) },
+    });
     await emitEvent(tx, "request.created", { requestId: row.id, stage: stage.name, digest, repository: target, requester: actor.email, note: row.note, requiredApprovals: stage.requiredApprovals });
     return { id: row.id, status: row.status, created: true };
   });

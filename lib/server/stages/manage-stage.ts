@@ -15,6 +15,8 @@ export interface StageSettings {
   waiverGroup?: string | null;
   gates?: unknown;
   emitBundle?: boolean;
+  /** Approvals stop counting this many days after their trusted time (TSA, else Imprimatur's record); null = never. */
+  approvalTtlDays?: number | null;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -46,6 +48,9 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
   if (settings.requiredApprovals !== undefined && (!Number.isInteger(settings.requiredApprovals) || settings.requiredApprovals < 1 || settings.requiredApprovals > 50)) {
     throw new AppError("INVALID_INPUT", "required approvals must be an integer from 1 to 50", "requiredApprovals");
   }
+  if (settings.approvalTtlDays !== undefined && settings.approvalTtlDays !== null && (!Number.isInteger(settings.approvalTtlDays) || settings.approvalTtlDays < 1 || settings.approvalTtlDays > 3650)) {
+    throw new AppError("INVALID_INPUT", "approvalTtlDays must be an integer from 1 to 3650, or null for approvals that never expire", "approvalTtlDays");
+  }
   const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
   const reviewers = settings.reviewerGroups ? await resolveGroups(settings.reviewerGroups) : undefined;
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
@@ -57,6 +62,7 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       ...(gates !== undefined ? { gates: gates as object } : {}),
       ...(waiver !== undefined ? { waiverGroupId: waiver?.id ?? null } : {}),
       ...(settings.emitBundle !== undefined ? { emitBundle: settings.emitBundle } : {}),
+      ...(settings.approvalTtlDays !== undefined ? { approvalTtlDays: settings.approvalTtlDays } : {}),
       updatedAt: new Date(),
     };
     let stage;
@@ -74,8 +80,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       action: before ? "stage.update" : "stage.create",
       target: name,
       detail: {
-        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle } : null,
-        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle },
+        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle, approvalTtlDays: before.approvalTtlDays } : null,
+        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle, approvalTtlDays: stage.approvalTtlDays },
       },
     });
     if (!before) await createSigningKey({ actor, name: `stage-${name}-key`, stageId: stage.id, tx });
@@ -99,6 +105,7 @@ export async function getStage({ name }: { name: string }) {
     gates: stageGates(s),
     keyBackend: s.keyBackend,
     emitBundle: s.emitBundle,
+    approvalTtlDays: s.approvalTtlDays,
     key: s.keys[0] ?? null,
   };
 }

@@ -5,6 +5,7 @@ import { imagePath, imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
 import { db } from "@/lib/db";
 import { PromotionPanel } from "@/components/promotion/promotion-panel";
+import { RevokeApprovalButton } from "@/components/promotion/revoke-approval-button";
 import { DigestChip } from "@/components/digest-chip";
 import { StageBadge } from "@/components/badges";
 import { SignatureCard } from "@/components/signature-chain";
@@ -186,7 +187,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
           <h2 id="appr-h" className="mb-2 text-lg font-semibold">Approvals</h2>
           <table className="w-full overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
-              <tr><th className="px-3 py-2">Stage</th><th className="px-3 py-2">Approver</th><th className="px-3 py-2">Comment</th><th className="px-3 py-2">Status</th><th className="px-3 py-2">Key</th><th className="px-3 py-2">When (UTC)</th></tr>
+              <tr><th className="px-3 py-2">Stage</th><th className="px-3 py-2">Approver</th><th className="px-3 py-2">Comment</th><th className="px-3 py-2">Status</th><th className="px-3 py-2">Key</th><th className="px-3 py-2">Trusted time (UTC)</th><th className="px-3 py-2"></th></tr>
             </thead>
             <tbody>
               {image.approvals.map((a) => (
@@ -194,9 +195,31 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
                   <td className="px-3 py-2">{a.stage}</td>
                   <td className="px-3 py-2">{a.approver}</td>
                   <td className="px-3 py-2">{a.comment}</td>
-                  <td className="px-3 py-2">{a.status === "signed" ? "signed" : <span className="text-sky-700" title={a.lastError ?? ""}>signing{a.lastError ? ` (retrying: ${a.lastError})` : ""}</span>}</td>
-                  <td className="px-3 py-2 font-mono text-xs">{a.key.name}</td>
-                  <td className="px-3 py-2 text-xs">{new Date(a.createdAt).toLocaleString("en-GB", { timeZone: "UTC" })}</td>
+                  <td className="px-3 py-2">
+                    {a.revocation ? (
+                      <span className="text-rose-700" data-testid="approval-revoked">
+                        revoked {new Date(a.revocation.revokedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC by {a.revocation.revokedBy}: {a.revocation.reason}
+                        {a.revocation.state === "pending" ? ` (registry removal pending${a.revocation.error ? `: ${a.revocation.error}` : ""}; verify already denies)` : ""}
+                      </span>
+                    ) : a.status === "signed" ? (
+                      "signed"
+                    ) : (
+                      <span className="text-sky-700" title={a.lastError ?? ""}>signing{a.lastError ? ` (retrying: ${a.lastError})` : ""}</span>
+                    )}
+                  </td>
+                  <td className="px-3 py-2 font-mono text-xs">
+                    {a.key.name}
+                    {a.keyCompromise && (
+                      <p className={`mt-1 font-sans ${a.keyCompromise.madeBefore ? "text-emerald-700" : "text-rose-700"}`} data-testid="key-compromise">
+                        {a.keyCompromise.explanation}
+                      </p>
+                    )}
+                  </td>
+                  <td className="px-3 py-2 text-xs" data-testid="approval-time">
+                    {new Date(a.trustedTime.at).toLocaleString("en-GB", { timeZone: "UTC" })}
+                    <span className="block text-slate-500">{a.trustedTime.by === "tsa" ? `trusted: ${a.trustedTime.tsa ?? "TSA"} (RFC 3161)` : "trusted: Imprimatur's record"}</span>
+                  </td>
+                  <td className="px-3 py-2">{image.canRevoke && !a.revocation && <RevokeApprovalButton approvalId={a.id} stage={a.stage} repository={image.repository} digest={image.digest} />}</td>
                 </tr>
               ))}
             </tbody>

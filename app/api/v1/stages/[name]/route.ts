@@ -13,6 +13,7 @@ const body = z
     waiverGroup: z.string().min(1).max(64).nullable().optional(),
     gates: z.unknown().optional(),
     emitBundle: z.boolean().optional(),
+    approvalTtlDays: z.number().int().min(1).max(3650).nullable().optional(),
   })
   .strict();
 

@@ -1,0 +1,163 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bundleFromJSON } from "@sigstore/bundle";
+import { toSignedEntity, Verifier } from "@sigstore/verify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { startTsa, type TsaHandle } from "../../../scripts/lib/tsa.mjs";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { resetEnvCache } from "../../env";
+import { RegistryClient } from "../../oci/client";
+import type { Digest } from "../../oci/digest";
+import { parseManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+import { cosignTag } from "../../oci/reference";
+import { RFC3161_ANNOTATION } from "../../signing/cosign-cert";
+import { parsePublicKey } from "../../signing/keys";
+import { SIGNATURE_ANNOTATION } from "../../signing/simple-signing";
+import { toSigstoreTrustMaterial } from "../../signing/sigstore-trust";
+import { loadTrustMaterial } from "../../signing/trust";
+import { EMPTY_TRUST } from "../../signing/verification";
+import type { Actor } from "../actor";
+import { evaluateImage } from "../admission/evaluate-image";
+import { getImage } from "../images/get-image";
+import { syncRegistry } from "../images/sync-registry";
+import { stopBoss } from "../jobs/boss";
+import { createTrustIdentity } from "../trust/create-trust-identity";
+import { completePendingSignatures } from "./complete-pending-signatures";
+
+const system: Actor = { kind: "system", label: "tsa-test" };
+let client: RegistryClient;
+let host: string;
+let tsa: TsaHandle;
+let work: string;
+
+async function sigLayers(repo: string, digest: string) {
+  const m = await client.getManifest(repo, cosignTag(digest as Digest, "sig"));
+  const p = parseManifest(m.bytes, m.mediaType);
+  if (p.kind !== "manifest") throw new Error("not a manifest");
+  return p.manifest.layers;
+}
+
+function opensslVerify(data: Buffer, token: Buffer): string {
+  writeFileSync(join(work, "data"), data);
+  writeFileSync(join(work, "reply.tsr"), token);
+  // The stored value is the TSA's TimeStampResp, as cosign and Sigstore bundles carry it: openssl reads it as a reply.
+  return execFileSync("openssl", ["ts", "-verify", "-data", join(work, "data"), "-in", join(work, "reply.tsr"), "-CAfile", join(work, "root.pem"), "-untrusted", join(work, "tsa.pem")], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+}
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  host = new URL(process.env.REGISTRY_URL!).host;
+  tsa = await startTsa({});
+  work = mkdtempSync(join(tmpdir(), "tsa-int-"));
+  writeFileSync(join(work, "root.pem"), tsa.rootPem);
+  writeFileSync(join(work, "tsa.pem"), tsa.tsaPem);
+  process.env.IMPRIMATUR_TSA_URL = tsa.url;
+  resetEnvCache();
+  await seedUsers();
+  await seedStages(["build", "test", "prod"]);
+  await db.stage.update({ where: { name: "test" }, data: { emitBundle: true } });
+  await createTrustIdentity({ actor: system, input: { name: "test-tsa", kind: "tsa", role: "stage", certificates: tsa.chainPem } });
+});
+
+afterAll(async () => {
+  delete process.env.IMPRIMATUR_TSA_URL;
+  resetEnvCache();
+  await tsa.destroy();
+  rmSync(work, { recursive: true, force: true });
+  await stopBoss();
+  await disconnectDb();
+});
+
+describe("trusted time on stage signatures (a real TSA: openssl ts -reply)", () => {
+  it("attaches a token over the raw signature as cosign does and in the bundle; openssl, sigstore-js and the image page trust its time", async () => {
+    const img = buildImage({ architecture: "amd64", layers: [{ "tsa.txt": `tsa ${Date.now()}` }] });
+    await pushImage(client, "tsa/app", img, ["1"]);
+    await syncRegistry({ actor: system });
+    const approval = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: "tsa/app", digest: img.digest, stage: "test", comment: "ok" });
+    expect(approval.status).toBe("signed");
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id }, include: { signingKey: true } });
+    expect(row.timestampToken).not.toBeNull();
+    expect(row.timestampAt!.getTime()).toBeGreaterThanOrEqual(Math.floor(row.createdAt.getTime() / 1000) * 1000 - 1000);
+    expect(row.timestampBy).toContain("Imprimatur Test TSA");
+
+    // The .sig layer, as read back from the registry: cosign's annotation, a token over the raw signature bytes.
+    const layer = (await sigLayers("tsa/app", img.digest)).find((l) => l.digest === row.layerDigest)!;
+    const annotation = JSON.parse(layer.annotations![RFC3161_ANNOTATION]!) as { SignedRFC3161Timestamp: string };
+    const token = Buffer.from(annotation.SignedRFC3161Timestamp, "base64");
+    expect(token.equals(Buffer.from(row.timestampToken!))).toBe(true);
+    const rawSig = Buffer.from(layer.annotations![SIGNATURE_ANNOTATION]!, "base64");
+    expect(opensslVerify(rawSig, token)).toContain("Verification: OK");
+
+    // The image page: the stage signature's time is trusted, by the TSA.
+    const page = await getImage({ actor: await userActor("alice@example.com"), repository: "tsa/app", digest: img.digest });
+    const sig = page.signatures.find((s) => s.layerDigest === row.layerDigest)!;
+    expect(sig.verdict).toBe("verified");
+    expect(sig.time).toMatchObject({ kind: "trusted", by: expect.stringContaining("TSA") });
+    expect(new Date(sig.time!.at!).getTime()).toBe(row.timestampAt!.getTime());
+    expect(page.approvals[0]!.trustedTime).toMatchObject({ by: "tsa", at: row.timestampAt!.toISOString() });
+
+    // The Sigstore bundle referrer: a token in timestampVerificationData that sigstore-js accepts with the TSA in its
+    // trusted root (and requires: timestampThreshold 1), and that openssl accepts over the DSSE signature.
+    const bundleRow = await db.stageBundle.findUniqueOrThrow({ where: { approvalId: approval.id } });
+    const m = parseManifest((await client.getManifest("tsa/app", bundleRow.artifactDigest)).bytes);
+    if (m.kind !== "manifest") throw new Error("expected a manifest");
+    const json = JSON.parse((await client.getBlob("tsa/app", m.manifest.layers[0]!.digest as Digest)).toString("utf8")) as {
+      mediaType: string;
+      verificationMaterial: { timestampVerificationData: { rfc3161Timestamps: { signedTimestamp: string }[] } };
+      dsseEnvelope: { signatures: { sig: string }[] };
+    };
+    expect(json.mediaType).toBe(MT.sigstoreBundleV03);
+    const stamps = json.verificationMaterial.timestampVerificationData.rfc3161Timestamps;
+    expect(stamps).toHaveLength(1);
+    expect(opensslVerify(Buffer.from(json.dsseEnvelope.signatures[0]!.sig, "base64"), Buffer.from(stamps[0]!.signedTimestamp, "base64"))).toContain("Verification: OK");
+    const info = parsePublicKey(row.signingKey.publicKeyPem);
+    const tsaRoots = loadTrustMaterial([{ name: "test-tsa", kind: "tsa", role: "stage", scope: ["**"], certificates: [tsa.tsaPem, tsa.rootPem] }]).tsaRoots;
+    const trust = toSigstoreTrustMaterial({ ...EMPTY_TRUST, tsaRoots, keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] });
+    new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)));
+    // Without the TSA in the trusted root, the same threshold fails: the token is what satisfied it.
+    const noTsa = toSigstoreTrustMaterial({ ...EMPTY_TRUST, keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] });
+    expect(() => new Verifier(noTsa, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)))).toThrow();
+  });
+
+  it("leaves the approval 'signature pending' while the TSA is down and completes it, stamped, on retry", async () => {
+    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-down.txt": `down ${Date.now()}` }] });
+    await pushImage(client, "tsa/down", img, ["1"]);
+    await syncRegistry({ actor: system });
+    await tsa.stop();
+    let approvalId: string;
+    try {
+      const dev = await userActor("dev@example.com");
+      const { requestPromotion } = await import("../promotions/request-promotion");
+      const { approveStage } = await import("./approve-stage");
+      await requestPromotion({ actor: dev, repository: "tsa/down", digest: img.digest, stage: "build", note: "n" });
+      const r = await approveStage({ actor: await userActor("alice@example.com"), repository: "tsa/down", digest: img.digest, stage: "build", comment: "ok" });
+      expect(r.status).toBe("signing");
+      expect(r.pendingReason).toMatch(/timestamp authority/);
+      approvalId = r.id!;
+      const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+      expect(row).toMatchObject({ status: "signing", timestampToken: null });
+      // Nothing went to the registry without its trusted time, and verify does not pass it.
+      await expect(client.getManifest("tsa/down", cosignTag(img.digest, "sig"))).rejects.toMatchObject({ code: "NOT_FOUND" });
+      const v = await evaluateImage({ image: `${host}/tsa/down@${img.digest}`, stage: "build", refuseTags: true });
+      expect(v.allowed).toBe(false);
+      expect(v.reasons.join(" ")).toMatch(/not yet in the registry/);
+      expect(await db.auditEvent.count({ where: { action: "signature.timestamp", outcome: "failure" } })).toBe(1);
+    } finally {
+      await tsa.start();
+    }
+    const done = await completePendingSignatures({ actor: system });
+    expect(done.completed).toBe(1);
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    expect(row.status).toBe("signed");
+    expect(row.timestampToken).not.toBeNull();
+    const layer = (await sigLayers("tsa/down", img.digest)).find((l) => l.digest === row.layerDigest)!;
+    expect(layer.annotations![RFC3161_ANNOTATION]).toBeTruthy();
+    expect((await evaluateImage({ image: `${host}/tsa/down@${img.digest}`, stage: "build", refuseTags: true })).allowed).toBe(true);
+  });
+});

@@ -1,0 +1,193 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { requireRole, type Actor } from "../actor";
+import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { bumpTrustState } from "../trust/load-trust";
+import { recordRevocation } from "../approvals/record-revocation";
+import { removeRevokedSignatures } from "../approvals/remove-revoked-signatures";
+import { approvalTrustedTime } from "../images/stage-status";
+import { kickWebhooks } from "../webhooks/deliver-webhooks";
+import { generateKeyMaterial, type KeyBackend } from "./key-material";
+import { installStageKey } from "./rotate-signing-key";
+
+export interface RevokeStageKeyOptions {
+  actor: Actor;
+  stage: string;
+  /** From when the key is compromised. Signatures whose trusted time is earlier stay valid; can only move earlier. */
+  effectiveAt: Date;
+  reason: string;
+  /** List what would change and change nothing. */
+  dryRun?: boolean;
+  /** Which of the stage's keys (default: its current key). */
+  key?: string;
+}
+
+export interface AffectedApproval {
+  approvalId: string;
+  stage: string;
+  repository: string;
+  digest: string;
+  /** The time the decision used: the TSA's when the signature has a token, else Imprimatur's record. */
+  trustedAt: string;
+  trustedBy: "tsa" | "record";
+  /** Already revoked for another reason: listed, not changed. */
+  alreadyRevoked: boolean;
+}
+
+const MIN_REASON = 3;
+// A compromise is known after it happened; a few seconds of clock skew between replicas are tolerated.
+const FUTURE_SKEW_MS = 60_000;
+
+/**
+ * A stage key is compromised from `effectiveAt` (as AWS Signer revokes a profile: the time can only move earlier).
+ * Every approval signed with it whose trusted time is at or after `effectiveAt` is revoked as a single approval would
+ * be; earlier ones stay valid (their signature's revocation check passes at its trusted time). In one transaction:
+ * the key's revocation, a replacement key (generated first, installed as a rotation would), the approvals'
+ * revocations with their audit events and webhooks. The registry removals follow (pending ones are retried). A dry
+ * run lists exactly the approvals and images that would change and changes nothing. Re-running the same revocation
+ * (same time) is a no-op apart from finishing what a crash left undone.
+ */
+export async function revokeStageKey({ actor, stage: stageName, effectiveAt, reason, dryRun = false, key: keyName }: RevokeStageKeyOptions) {
+  requireRole(actor, ["admin"], "revoking stage keys");
+  const text = typeof reason === "string" ? reason.trim() : "";
+  if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a key revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
+  if (text.length > 1000) throw new AppError("INVALID_INPUT", "reason is over 1000 characters", "reason");
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
+  if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime())) throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
+  if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS) throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
+
+  const stage = await db.stage.findUnique({ where: { name: stageName } });
+  if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
+  const key = keyName
+    ? await db.signingKey.findFirst({ where: { name: keyName, stageId: stage.id }, omit: { encryptedPrivateKey: true } })
+    : await db.signingKey.findFirst({ where: { stageId: stage.id, retiredAt: null, revokedAt: null }, orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: true } });
+  if (!key) throw new AppError("NOT_FOUND", keyName ? `stage ${stage.name} has no key named ${keyName}` : `stage ${stage.name} has no current key; name the key to revoke`, "key");
+  if (key.revokedAt && effectiveAt > key.revokedAt) {
+    throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${key.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
+  }
+
+  const affectedOf = async (client: Pick<typeof db, "approval">) => {
+    const rows = await client.approval.findMany({
+      where: { signingKeyId: key.id },
+      orderBy: { createdAt: "asc" },
+      select: { id: true, createdAt: true, timestampAt: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+    });
+    const after: (AffectedApproval & { imageId: string })[] = [];
+    let unaffected = 0;
+    for (const r of rows) {
+      const t = approvalTrustedTime(r);
+      if (t.at < effectiveAt) {
+        unaffected++;
+        continue;
+      }
+      after.push({
+        approvalId: r.id,
+        imageId: r.image.id,
+        stage: r.stage.name,
+        repository: `${r.image.repository.registry.name}/${r.image.repository.name}`,
+        digest: r.image.digest,
+        trustedAt: t.at.toISOString(),
+        trustedBy: t.by,
+        alreadyRevoked: r.revokedAt !== null,
+      });
+    }
+    return { after, unaffected };
+  };
+  const summarize = (after: (AffectedApproval & { imageId: string })[]) => {
+    const images = new Map<string, { repository: string; digest: string; approvals: number }>();
+    for (const a of after) {
+      if (a.alreadyRevoked) continue;
+      const k = `${a.repository}@${a.digest}`;
+      images.set(k, { repository: a.repository, digest: a.digest, approvals: (images.get(k)?.approvals ?? 0) + 1 });
+    }
+    return [...images.values()];
+  };
+  const keyView = { name: key.name, fingerprint: key.fingerprint, revokedAt: key.revokedAt?.toISOString() ?? null };
+
+  if (dryRun) {
+    const { after, unaffected } = await affectedOf(db);
+    await recordAuditEvent({ actor, action: "key.revoke.dry-run", target: `stage ${stage.name}`, detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) } });
+    return {
+      dryRun: true as const,
+      key: keyView,
+      effectiveAt: effectiveAt.toISOString(),
+      approvals: after.map(({ imageId: _, ...a }) => a),
+      images: summarize(after),
+      unaffected,
+      replacement: null,
+    };
+  }
+
+  // The replacement is generated before the transaction (a PKCS#11 token is slow) and installed inside it.
+  const wasCurrent = !key.retiredAt && !key.revokedAt;
+  const backend = stage.keyBackend as KeyBackend;
+  const replacementName = `stage-${stage.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  const material = wasCurrent ? await generateKeyMaterial(backend, replacementName) : null;
+  const label = `stage key ${key.name} compromised from ${effectiveAt.toISOString()}: ${text}`.slice(0, 1000);
+
+  const out = await db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT 1 FROM signing_keys WHERE id = ${key.id}::uuid FOR UPDATE`;
+      const fresh = await tx.signingKey.findUniqueOrThrow({ where: { id: key.id }, select: { revokedAt: true, retiredAt: true } });
+      if (fresh.revokedAt && effectiveAt > fresh.revokedAt) {
+        throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${fresh.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
+      }
+      const moved = !fresh.revokedAt || effectiveAt < fresh.revokedAt;
+      const now = new Date();
+      if (moved) {
+        await tx.signingKey.update({ where: { id: key.id }, data: { revokedAt: effectiveAt, revocationReason: text, retiredAt: fresh.retiredAt ?? now } });
+      }
+      let replacement: { name: string; fingerprint: string } | null = null;
+      if (material && !fresh.revokedAt && !fresh.retiredAt) {
+        const installed = await installStageKey(tx, { actor, stage, name: replacementName, material, action: "key.rotate", backendChanged: null });
+        replacement = { name: installed.key.name, fingerprint: installed.key.fingerprint };
+      }
+      const { after, unaffected } = await affectedOf(tx);
+      const revoked: string[] = [];
+      for (const a of after) {
+        if (a.alreadyRevoked) continue;
+        await recordRevocation(tx, { approvalId: a.approvalId, actor, reason: label, source: "key-compromise" });
+        revoked.push(a.approvalId);
+      }
+      await appendAuditEvent(tx, {
+        actor,
+        action: "key.revoke",
+        target: `stage ${stage.name}`,
+        detail: {
+          key: key.name,
+          fingerprint: key.fingerprint,
+          effectiveAt: effectiveAt.toISOString(),
+          previousEffectiveAt: fresh.revokedAt?.toISOString() ?? null,
+          reason: text,
+          revokedApprovals: revoked,
+          unaffected,
+          replacement,
+        },
+      });
+      await bumpTrustState(tx);
+      return { after, unaffected, replacement };
+    },
+    { timeout: 120_000, maxWait: 60_000 },
+  );
+  kickWebhooks();
+
+  // The registry side, one `.sig` rewrite per image; what fails stays pending for the scheduler tick.
+  const imageIds = [...new Set(out.after.map((a) => a.imageId))];
+  const pending: string[] = [];
+  for (const id of imageIds) {
+    const r = await removeRevokedSignatures({ imageId: id, actor });
+    for (const a of r.approvals) if (a.state === "pending") pending.push(a.approvalId);
+  }
+  return {
+    dryRun: false as const,
+    key: { ...keyView, revokedAt: effectiveAt.toISOString() },
+    effectiveAt: effectiveAt.toISOString(),
+    approvals: out.after.map(({ imageId: _, ...a }) => a),
+    images: summarize(out.after),
+    unaffected: out.unaffected,
+    replacement: out.replacement,
+    pendingInRegistry: pending,
+  };
+}
