@@ -55,7 +55,7 @@ export const osvRecordSchema = z.object({
   aliases: z.array(id).max(200).optional(),
   related: z.array(safe(200)).max(1000).optional(),
   summary: safe(MAX_TEXT).optional(),
-  details: z.string().max(1_000_000).optional(),
+  details: safe(1_000_000).optional(),
   severity: z.array(z.object({ type: safe(64), score: safe(512) })).max(20).optional(),
   affected: z.array(affected).max(10_000).optional(),
   database_specific: z.record(z.string(), z.unknown()).optional(),

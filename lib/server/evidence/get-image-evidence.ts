@@ -35,7 +35,9 @@ type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
 export function mergeFindingRows(rows: readonly FindingRow[]) {
   const byDoc = new Map<string, Finding[]>();
   for (const r of rows) {
-    const list = byDoc.get(r.documentId) ?? [];
+    // Findings from an imported advisory have no document: each advisory counts as one list, like a scanner.
+    const key = r.documentId ?? `advisory:${r.advisoryId ?? ""}`;
+    const list = byDoc.get(key) ?? [];
     list.push({
       id: r.vulnId,
       aliases: r.aliases,
@@ -51,7 +53,7 @@ export function mergeFindingRows(rows: readonly FindingRow[]) {
       source: r.source,
       ...(r.title ? { title: r.title } : {}),
     });
-    byDoc.set(r.documentId, list);
+    byDoc.set(key, list);
   }
   return mergeFindings([...byDoc.values()]);
 }

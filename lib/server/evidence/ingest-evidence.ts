@@ -8,6 +8,8 @@ import { verifyRaw } from "../../signing/keys";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
+import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 export interface IngestEvidenceOptions {
   actor: Actor;
@@ -190,11 +192,15 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
           },
         });
       }
+      // Imported advisories concern new components at once, and a new VEX statement applies to their findings.
+      const advisoryMatches = parsed.components.length || parsed.kind === "vex" ? await rematchImageAdvisories(tx, { imageId }) : null;
+      // New evidence can change any approved stage's verdict: judge this image again (re-evaluation worker).
+      await requestReevaluation(tx, { trigger: "evidence", imageIds: [imageId] });
       await appendAuditEvent(tx, {
         actor,
         action: source === "upload" ? "evidence.upload" : "evidence.discover",
         targetDigest: image.digest,
-        detail: { documentId: doc.id, contentDigest, format: parsed.format, kind: parsed.kind, components: parsed.components.length, findings: parsed.findings.length, signature: sig.status, signedBy: sig.by, artifactDigest },
+        detail: { documentId: doc.id, contentDigest, format: parsed.format, kind: parsed.kind, components: parsed.components.length, findings: parsed.findings.length, signature: sig.status, signedBy: sig.by, artifactDigest, ...(advisoryMatches?.findings ? { advisoryFindings: advisoryMatches.findings } : {}) },
       });
       return doc;
     },

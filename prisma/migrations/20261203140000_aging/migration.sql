@@ -17,8 +17,11 @@ CREATE TABLE "advisories" (
     "raw_digest" TEXT NOT NULL,
     "imported_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "imported_by" TEXT NOT NULL,
+    "package_keys" TEXT[] DEFAULT ARRAY[]::TEXT[],
     CONSTRAINT "advisories_pkey" PRIMARY KEY ("id")
 );
+
+CREATE INDEX "advisories_package_keys_idx" ON "advisories" USING GIN ("package_keys");
 
 ALTER TABLE "findings" ALTER COLUMN "document_id" DROP NOT NULL;
 ALTER TABLE "findings" ADD COLUMN "advisory_id" TEXT;
@@ -61,3 +64,18 @@ CREATE TABLE "bulk_revocations" (
     CONSTRAINT "bulk_revocations_pkey" PRIMARY KEY ("id")
 );
 CREATE INDEX "bulk_revocations_status_idx" ON "bulk_revocations"("status");
+
+CREATE TABLE "reevaluation_requests" (
+    "id" BIGSERIAL NOT NULL,
+    "image_id" UUID,
+    "trigger" TEXT NOT NULL,
+    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "reevaluation_requests_pkey" PRIMARY KEY ("id")
+);
+CREATE INDEX "reevaluation_requests_image_id_idx" ON "reevaluation_requests"("image_id");
+
+CREATE TABLE "reevaluation_sweeps" (
+    "id" INTEGER NOT NULL DEFAULT 1,
+    "last_at" TIMESTAMPTZ(3) NOT NULL,
+    CONSTRAINT "reevaluation_sweeps_pkey" PRIMARY KEY ("id")
+);
