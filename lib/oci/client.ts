@@ -705,4 +705,17 @@ export class RegistryClient {
     if (res.status !== 201) await this.fail(res, `PUT manifest ${repository}:${reference}`);
     return sha256Digest(bytes);
   }
+
+  /**
+   * Deletes a manifest by digest (a registry with the referrers API drops it from the subject's referrers too).
+   * Returns false when it was already gone; a registry that refuses deletion (405) is an error the caller reports.
+   */
+  async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
+    assertDigest(digest);
+    const res = await this.request(`/v2/${repository}/manifests/${digest}`, { method: "DELETE", scope: `repository:${repository}:pull,push,delete` });
+    await res.body?.cancel();
+    if (res.status === 404) return false;
+    if (res.status === 202 || res.status === 200 || res.status === 204) return true;
+    return this.fail(res, `DELETE manifest ${repository}@${digest}`);
+  }
 }

@@ -93,6 +93,25 @@ export function addToReferrersIndex(existing: Uint8Array | null, entry: Referrer
   return Buffer.from(JSON.stringify(next), "utf8");
 }
 
+/**
+ * The referrers fallback index without `digest`, or null when it is not listed (nothing to write). Other entries and
+ * fields are kept as they were. Throws when the tag holds something that is not an index.
+ */
+export function removeFromReferrersIndex(existing: Uint8Array, digest: string): Buffer | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(existing).toString("utf8"));
+  } catch {
+    throw new OciError("BAD_RESPONSE", "the referrers fallback tag holds something that is not JSON");
+  }
+  const parsed = indexSchema.safeParse(json);
+  if (!parsed.success) throw new OciError("BAD_RESPONSE", "the referrers fallback tag holds something that is not an image index; not overwriting it");
+  const raw = json as Record<string, unknown> & { manifests: unknown[] };
+  const kept = raw.manifests.filter((m) => !(m && typeof m === "object" && (m as { digest?: unknown }).digest === digest));
+  if (kept.length === raw.manifests.length) return null;
+  return Buffer.from(JSON.stringify({ ...raw, manifests: kept }), "utf8");
+}
+
 function listsEntry(bytes: Uint8Array | null, digest: string): boolean {
   if (!bytes) return false;
   try {
@@ -202,4 +221,36 @@ export async function pushReferrer(opts: PushReferrerOptions): Promise<PushedRef
   };
   await (opts.lock ? opts.lock(update) : update());
   return { descriptor: entry, indexedBy: "referrers-tag", fallbackTag: tag };
+}
+
+/**
+ * Detaches a referrer from `subject`: drops it from the fallback index at tag `sha256-<hex>` (when that tag exists;
+ * serialized with `lock` like pushReferrer) and deletes the referrer manifest by digest, which a registry with the
+ * referrers API also drops from its answer. Idempotent: a referrer already gone is not an error.
+ */
+export async function removeReferrer(opts: {
+  client: RegistryClient;
+  repository: string;
+  subjectDigest: Digest;
+  digest: Digest;
+  lock?: <T>(fn: () => Promise<T>) => Promise<T>;
+}): Promise<{ unlisted: boolean; deleted: boolean }> {
+  const { client, repository } = opts;
+  assertRepositoryName(repository);
+  assertDigest(opts.digest);
+  const tag = referrersFallbackTag(opts.subjectDigest);
+  const unlist = async (): Promise<boolean> => {
+    const current = await readTag(client, repository, tag);
+    if (!current) return false;
+    const next = removeFromReferrersIndex(current, opts.digest);
+    if (!next) return false;
+    await client.putManifest(repository, tag, next, MT.ociIndex);
+    if (listsEntry(await readTag(client, repository, tag), opts.digest)) {
+      throw new OciError("UNAVAILABLE", `${repository}:${tag} still lists ${opts.digest} after removing it (a concurrent writer); retried later`);
+    }
+    return true;
+  };
+  const unlisted = await (opts.lock ? opts.lock(unlist) : unlist());
+  const deleted = await client.deleteManifest(repository, opts.digest);
+  return { unlisted, deleted };
 }

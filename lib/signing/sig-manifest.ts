@@ -47,3 +47,36 @@ export function appendSignatureLayers(opts: {
   return { manifest: Buffer.from(JSON.stringify(manifest), "utf8"), config, added };
 }
 
+
+/**
+ * Builds the next version of a cosign `.sig` manifest without the layers in `remove` (by digest). Every other layer
+ * descriptor is kept exactly as it was, in order; the config keeps its other fields, `rootfs.diff_ids` lists the
+ * remaining layers and, when `history` has one entry per layer, the removed layers' entries go too.
+ * Returns null when none of the digests is present (nothing to write).
+ */
+export function removeSignatureLayers(opts: {
+  existing: ImageManifest;
+  existingConfig: Record<string, unknown> | null;
+  remove: readonly string[];
+}): { manifest: Buffer; config: Buffer; removed: number } | null {
+  const drop = new Set(opts.remove);
+  const before = opts.existing.layers;
+  const keepIdx = before.map((l, i) => (drop.has(l.digest) ? -1 : i)).filter((i) => i >= 0);
+  if (keepIdx.length === before.length) return null;
+  const layers = keepIdx.map((i) => before[i]!);
+  const base: Record<string, unknown> = opts.existingConfig && typeof opts.existingConfig === "object"
+    ? { ...opts.existingConfig }
+    : { architecture: "", created: "0001-01-01T00:00:00Z", history: [], os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} };
+  if (Array.isArray(base.history)) {
+    const history = base.history as unknown[];
+    base.history = history.length === before.length ? keepIdx.map((i) => history[i]) : history.slice(0, layers.length);
+  }
+  base.rootfs = { type: "layers", diff_ids: layers.map((l) => l.digest) };
+  const config = Buffer.from(JSON.stringify(base), "utf8");
+  const manifest = {
+    ...opts.existing,
+    config: { ...opts.existing.config, size: config.byteLength, digest: sha256Digest(config) },
+    layers,
+  };
+  return { manifest: Buffer.from(JSON.stringify(manifest), "utf8"), config, removed: before.length - layers.length };
+}

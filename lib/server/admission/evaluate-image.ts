@@ -40,7 +40,7 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   }
   // Few round-trips on purpose: this answers admission webhooks at hundreds of requests per second.
   const [stages, registries] = await Promise.all([
-    db.$queryRaw<{ id: string; name: string; position: number }[]>`SELECT id, name, position FROM stages ORDER BY position`,
+    db.$queryRaw<{ id: string; name: string; position: number; approvalTtlDays: number | null }[]>`SELECT id, name, position, approval_ttl_days AS "approvalTtlDays" FROM stages ORDER BY position`,
     db.$queryRaw<{ id: string; name: string; url: string; pull_name: string | null }[]>`SELECT id, name, url, pull_name FROM registries WHERE enabled`,
   ]);
   if (!stages.some((s) => s.name === stage)) return deny([`unknown stage ${stage}`]);
@@ -103,8 +103,9 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
     () => null,
   );
   const [approvals, signatures] = await Promise.all([
-    db.$queryRaw<{ stageId: string; status: "signing" | "signed"; layerDigest: string; createdAt: Date; signedAt: Date | null; approverName: string }[]>`
-      SELECT a.stage_id AS "stageId", a.status::text AS status, a.layer_digest AS "layerDigest", a.created_at AS "createdAt", a.signed_at AS "signedAt", u.name AS "approverName"
+    db.$queryRaw<{ stageId: string; status: "signing" | "signed"; layerDigest: string; createdAt: Date; signedAt: Date | null; revokedAt: Date | null; revokedBy: string | null; revocationReason: string | null; timestampAt: Date | null; approverName: string }[]>`
+      SELECT a.stage_id AS "stageId", a.status::text AS status, a.layer_digest AS "layerDigest", a.created_at AS "createdAt", a.signed_at AS "signedAt",
+             a.revoked_at AS "revokedAt", a.revoked_by AS "revokedBy", a.revocation_reason AS "revocationReason", a.timestamp_at AS "timestampAt", u.name AS "approverName"
       FROM approvals a JOIN users u ON u.id = a.approver_id WHERE a.image_id = ${judgedId}::uuid`,
     db.$queryRaw<{ layerDigest: string; verdict: string; keyName: string | null }[]>`
       SELECT layer_digest AS "layerDigest", verdict, key_name AS "keyName" FROM signatures WHERE image_id = ${judgedId}::uuid`,
@@ -126,6 +127,9 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
     "not approved": `stage ${stage} has no approval for this digest`,
     "signature pending": `stage ${stage} was approved but its signature is not yet in the registry`,
     "signed, not verified": `stage ${stage} was signed but the signature does not verify in the registry (${status.detail})`,
+    // An accepted revocation denies at once, before the registry has lost the layer (it may be down: "pending").
+    revoked: `stage ${stage} approval revoked: ${status.detail}`,
+    "approval expired": `stage ${stage} approval expired: ${status.detail}`,
   };
   return deny([...reasons, why[status.state] ?? `stage ${stage}: ${status.state}`], { digest, resolvedFromTag, asOf });
 }

@@ -13,7 +13,7 @@ export interface CompletePendingSignaturesOptions {
 /** Retries approvals left `signing` (the registry was down when they were made). Oldest first. */
 export async function completePendingSignatures({ actor, registryId, limit = 100 }: CompletePendingSignaturesOptions) {
   const pending = await db.approval.findMany({
-    where: { status: "signing", ...(registryId ? { image: { repository: { registryId } } } : {}) },
+    where: { status: "signing", revokedAt: null, ...(registryId ? { image: { repository: { registryId } } } : {}) },
     orderBy: { createdAt: "asc" },
     take: limit,
     select: { id: true },

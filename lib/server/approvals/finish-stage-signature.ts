@@ -32,7 +32,7 @@ async function tryBundle(approvalId: string): Promise<boolean> {
 export async function completePendingBundles({ limit = 20 }: { limit?: number } = {}) {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT a.id FROM approvals a JOIN stages s ON s.id = a.stage_id
-    WHERE a.status = 'signed' AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
+    WHERE a.status = 'signed' AND a.revoked_at IS NULL AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
     ORDER BY a.created_at LIMIT ${limit}`;
   let pushed = 0;
   for (const r of rows) if (await tryBundle(r.id)) pushed++;

@@ -2,7 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
-import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/manifest";
+import type { Descriptor } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { cosignTag } from "../../oci/reference";
 import { appendSignatureLayers } from "../../signing/sig-manifest";
@@ -12,9 +12,8 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
+import { lockSignatureManifest, readSigManifest } from "./signature-manifest-io";
 
-// Namespace for the per-image advisory locks (first key of pg_advisory_xact_lock(int, int)).
-const SIG_LOCK_NAMESPACE = 0x5167;
 const MAX_MERGE_ROUNDS = 5;
 
 export interface PushApprovalSignatureOptions {
@@ -38,6 +37,7 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
   });
   if (!approval) throw new AppError("NOT_FOUND", "no such approval");
   if (approval.status === "signed") return { status: "signed", layerDigest: approval.layerDigest };
+  if (approval.revokedAt) return { status: "signing", error: "the approval was revoked before its signature was pushed" };
   const { image } = approval;
   const repository = image.repository.name;
   const registry = image.repository.registry;
@@ -48,9 +48,10 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
   try {
     await db.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SIG_LOCK_NAMESPACE}::int, hashtext(${`${registry.id}/${repository}@${digest}`}))`;
+        await lockSignatureManifest(tx, registry.id, repository, digest);
+        // A revoked approval's layer is never written again (its revocation removes it under this same lock).
         const recorded = await tx.approval.findMany({
-          where: { imageId: image.id },
+          where: { imageId: image.id, revokedAt: null },
           orderBy: { createdAt: "asc" },
           select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, stage: { select: { name: true } } },
         });
@@ -122,24 +123,4 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
     if (!(e instanceof OciError)) throw e;
   }
   return { status: "signed", layerDigest: approval.layerDigest };
-}
-
-async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
-  let fetched;
-  try {
-    fetched = await client.getManifest(repository, tag);
-  } catch (e) {
-    if (e instanceof OciError && e.code === "NOT_FOUND") return { manifest: null, config: null };
-    throw e;
-  }
-  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
-  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign signature manifest; refusing to overwrite it`);
-  let config: Record<string, unknown> | null = null;
-  try {
-    const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
-    if (raw && typeof raw === "object" && !Array.isArray(raw)) config = raw as Record<string, unknown>;
-  } catch (e) {
-    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
-  }
-  return { manifest: parsed.manifest, config };
 }

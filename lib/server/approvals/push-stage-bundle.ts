@@ -10,9 +10,8 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { signWithKey } from "../keys/load-stage-signer";
 import { registryClient, toAppError } from "../registries/resolve-registry";
+import { lockReferrers } from "./signature-manifest-io";
 
-// Namespace for the advisory locks serializing writers of one subject's referrers fallback tag.
-const REFERRERS_LOCK_NAMESPACE = 0x5168;
 
 export type PushStageBundleOutcome =
   | { status: "skipped"; reason: string }
@@ -33,6 +32,7 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
   });
   if (!a) throw new AppError("NOT_FOUND", "no such approval");
   if (!a.stage.emitBundle) return { status: "skipped", reason: `stage ${a.stage.name} does not emit Sigstore bundles` };
+  if (a.revokedAt) return { status: "skipped", reason: "the approval is revoked" };
   const prior = await db.stageBundle.findUnique({ where: { approvalId } });
   if (prior) return { status: "pushed", artifactDigest: prior.artifactDigest, bundleDigest: prior.bundleDigest, pushedVia: prior.pushedVia as "referrers-api" | "referrers-tag", existing: true };
 
@@ -54,7 +54,7 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
   const lock = <T,>(fn: () => Promise<T>) =>
     db.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${`${registry.id}/${repository}@${digest}`}))`;
+        await lockReferrers(tx, registry.id, repository, digest);
         return fn();
       },
       { timeout: 120_000, maxWait: 60_000 },
@@ -82,6 +82,9 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
       await tx.stageBundle.create({
         data: { approvalId: a.id, imageId: image.id, signingKeyId: a.signingKey.id, artifactDigest: manifestDigest, bundleDigest, mediaType: MT.sigstoreBundleV03, pushedVia: pushed.indexedBy },
       });
+      // A revocation that committed while the bundle was being pushed found no bundle to remove: hand it this one.
+      const [row] = await tx.$queryRaw<{ revoked_at: Date | null }[]>`SELECT revoked_at FROM approvals WHERE id = ${a.id}::uuid FOR UPDATE`;
+      if (row?.revoked_at) await tx.approval.update({ where: { id: a.id }, data: { revocationState: "pending" } });
       // Known right away as an accessory, so the chain shows it before the next sync.
       await tx.artifact.createMany({
         skipDuplicates: true,

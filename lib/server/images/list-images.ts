@@ -59,7 +59,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
   // A stage counts as passed only with a signed approval whose layer verifies in the registry.
   const passed = (stage: Prisma.Sql) => Prisma.sql`EXISTS (SELECT 1 FROM approvals a JOIN stages st ON st.id = a.stage_id
       JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
-      WHERE a.image_id = i.id AND a.status = 'signed' ${stage})`;
+      WHERE a.image_id = i.id AND a.status = 'signed' AND a.revoked_at IS NULL
+        AND (st.approval_ttl_days IS NULL OR COALESCE(a.timestamp_at, a.created_at) + make_interval(days => st.approval_ttl_days) > now()) ${stage})`;
   if (q.stage === "none") where.push(Prisma.sql`NOT ${passed(Prisma.empty)}`);
   else if (q.stage) where.push(passed(Prisma.sql`AND st.name = ${q.stage}`));
   const dir = q.dir === "desc" ? Prisma.sql`DESC` : Prisma.sql`ASC`;
@@ -81,7 +82,7 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
       include: {
         repository: { include: { registry: { select: { name: true } } } },
         signatures: { select: { layerDigest: true, verdict: true, keyName: true, role: true } },
-        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } }, stage: { select: { name: true } } } },
+        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } }, stage: { select: { name: true } } } },
         _count: { select: { artifacts: true } },
       },
     }),

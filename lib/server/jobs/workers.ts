@@ -7,6 +7,7 @@ import { getBoss, QUEUES } from "./boss";
 import { enqueueSync } from "./enqueue-sync";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
+import { completePendingRevocations } from "../approvals/complete-pending-revocations";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
@@ -38,6 +39,7 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   }
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
   await completePendingBundles({ limit: 20 });
+  await completePendingRevocations({ actor: scheduler, limit: 20 });
   await foldStagedAuditEvents();
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };

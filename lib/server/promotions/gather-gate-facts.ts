@@ -29,14 +29,14 @@ export async function gatherGateFacts(client: Client, { imageId, stageId, now = 
       digest: true,
       repositoryId: true,
       signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
+      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } } } },
     },
   });
   const [findingRows, documents, provenance, stages, waivers, base] = await Promise.all([
     client.finding.findMany({ where: { imageId }, take: 50_000 }),
     client.evidenceDocument.findMany({ where: { imageId }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true } }),
     client.provenance.findMany({ where: { imageId }, select: { builderId: true, sourceRepo: true } }),
-    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true } }),
+    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true, approvalTtlDays: true } }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
   ]);

@@ -43,7 +43,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
         digest: true,
         repository: { select: { name: true, registry: { select: { name: true } } } },
         signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, approver: { select: { name: true } } } },
+        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } } } },
         requests: {
           orderBy: { createdAt: "desc" },
           select: { id: true, stageId: true, status: true, reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } } },

@@ -1,0 +1,42 @@
+import "server-only";
+import type { Tx } from "../../db";
+import { AppError } from "../../errors";
+import { OciError, type Digest } from "../../oci/digest";
+import { parseManifest, type ImageManifest } from "../../oci/manifest";
+import type { registryClient } from "../registries/resolve-registry";
+
+// Namespaces of the per-image advisory locks (first key of pg_advisory_xact_lock(int, int)): every writer of an
+// image's `.sig` manifest (push, revocation) and of its referrers fallback tag (bundle push, bundle removal) takes them.
+export const SIG_LOCK_NAMESPACE = 0x5167;
+export const REFERRERS_LOCK_NAMESPACE = 0x5168;
+
+/** Serializes writers of one image's cosign `.sig` manifest across replicas, for the rest of `tx`. */
+export async function lockSignatureManifest(tx: Tx, registryId: string, repository: string, digest: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SIG_LOCK_NAMESPACE}::int, hashtext(${`${registryId}/${repository}@${digest}`}))`;
+}
+
+/** Serializes writers of one subject's referrers fallback tag across replicas, for the rest of `tx`. */
+export async function lockReferrers(tx: Tx, registryId: string, repository: string, digest: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${`${registryId}/${repository}@${digest}`}))`;
+}
+
+/** The `.sig` manifest at `tag` and its config (null when the tag does not exist). Refuses an index. */
+export async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
+  let fetched;
+  try {
+    fetched = await client.getManifest(repository, tag);
+  } catch (e) {
+    if (e instanceof OciError && e.code === "NOT_FOUND") return { manifest: null, config: null };
+    throw e;
+  }
+  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
+  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign signature manifest; refusing to overwrite it`);
+  let config: Record<string, unknown> | null = null;
+  try {
+    const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
+    if (raw && typeof raw === "object" && !Array.isArray(raw)) config = raw as Record<string, unknown>;
+  } catch (e) {
+    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
+  }
+  return { manifest: parsed.manifest, config };
+}
