@@ -9,6 +9,7 @@ export const QUEUES = {
   tick: "scheduler-tick",
   reevaluate: "reevaluate-approvals",
   bulkRevocation: "bulk-revocation",
+  advisoryFeed: "advisory-feed",
 } as const;
 
 const g = globalThis as unknown as { __imprimaturBoss?: Promise<PgBoss> };
@@ -23,6 +24,7 @@ export function getBoss(): Promise<PgBoss> {
     await boss.createQueue(QUEUES.tick, { name: QUEUES.tick, policy: "singleton", expireInSeconds: 300 });
     // Both work from rows in Postgres in small transactions, so a retried job resumes where a dead one stopped.
     await boss.createQueue(QUEUES.reevaluate, { name: QUEUES.reevaluate, policy: "singleton", retryLimit: 5, retryDelay: 10, expireInSeconds: 1800 });
+    await boss.createQueue(QUEUES.advisoryFeed, { name: QUEUES.advisoryFeed, retryLimit: 3, retryDelay: 300, retryBackoff: true, expireInSeconds: 3600 });
     await boss.createQueue(QUEUES.bulkRevocation, { name: QUEUES.bulkRevocation, retryLimit: 5, retryDelay: 10, expireInSeconds: 3600 });
     return boss;
   })().catch((e) => {

@@ -16,6 +16,10 @@ export interface StageSettings {
   waiverGroup?: string | null;
   gates?: unknown;
   emitBundle?: boolean;
+  /** When re-evaluation finds the gates of an approved image no longer hold: flag it (verify warns) or revoke it. */
+  onRegression?: "flag" | "revoke-after";
+  /** For "revoke-after": hours between "at risk" and the revocation, for a waiver or a fix to arrive. */
+  regressionGraceHours?: number;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -48,6 +52,10 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
     throw new AppError("INVALID_INPUT", "required approvals must be an integer from 1 to 50", "requiredApprovals");
   }
   const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
+  if (settings.onRegression !== undefined && settings.onRegression !== "flag" && settings.onRegression !== "revoke-after") throw new AppError("INVALID_INPUT", 'onRegression must be "flag" or "revoke-after"', "onRegression");
+  if (settings.regressionGraceHours !== undefined && (!Number.isInteger(settings.regressionGraceHours) || settings.regressionGraceHours < 0 || settings.regressionGraceHours > 24 * 365)) {
+    throw new AppError("INVALID_INPUT", "regressionGraceHours must be a whole number of hours from 0 to 8760", "regressionGraceHours");
+  }
   const reviewers = settings.reviewerGroups ? await resolveGroups(settings.reviewerGroups) : undefined;
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
 
@@ -60,6 +68,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       ...(gates !== undefined ? { gates: gates as object } : {}),
       ...(waiver !== undefined ? { waiverGroupId: waiver?.id ?? null } : {}),
       ...(settings.emitBundle !== undefined ? { emitBundle: settings.emitBundle } : {}),
+      ...(settings.onRegression !== undefined ? { onRegression: settings.onRegression } : {}),
+      ...(settings.regressionGraceHours !== undefined ? { regressionGraceHours: settings.regressionGraceHours } : {}),
       updatedAt: new Date(),
     };
     let stage;
@@ -77,8 +87,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       action: before ? "stage.update" : "stage.create",
       target: name,
       detail: {
-        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle } : null,
-        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle },
+        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle, onRegression: before.onRegression, regressionGraceHours: before.regressionGraceHours } : null,
+        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle, onRegression: stage.onRegression, regressionGraceHours: stage.regressionGraceHours },
       },
     });
     if (!before) await createSigningKey({ actor, name: `stage-${name}-key`, stageId: stage.id, tx });
@@ -102,6 +112,8 @@ export async function getStage({ name }: { name: string }) {
     gates: stageGates(s),
     keyBackend: s.keyBackend,
     emitBundle: s.emitBundle,
+    onRegression: s.onRegression,
+    regressionGraceHours: s.regressionGraceHours,
     key: s.keys[0] ?? null,
   };
 }

@@ -13,6 +13,8 @@ const body = z
     waiverGroup: z.string().min(1).max(64).nullable().optional(),
     gates: z.unknown().optional(),
     emitBundle: z.boolean().optional(),
+    onRegression: z.enum(["flag", "revoke-after"]).optional(),
+    regressionGraceHours: z.number().int().min(0).max(24 * 365).optional(),
   })
   .strict();
 
