@@ -14,6 +14,7 @@ import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-appro
 import { sweepTimeTriggers } from "../reevaluation/sweep-time-triggers";
 import { fetchAdvisoryFeed, runAdvisoryFeed } from "../advisories/fetch-advisory-feed";
 import { runBulkRevocation } from "../revocations/run-bulk-revocation";
+import { enqueueBulkRevocation } from "../revocations/enqueue-bulk-revocation";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -61,6 +62,9 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   await reevaluateApprovals({ maxBatches: 20 });
   await revokeRegressedApprovals({ now });
   await fetchAdvisoryFeed({ now });
+  // A queued bulk revocation whose job was lost (or a running one whose replica died) is queued again; pg-boss's
+  // singleton key keeps it to one job, and the job resumes from its saved outcomes.
+  for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 })) await enqueueBulkRevocation(b.id);
   await foldStagedAuditEvents();
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
