@@ -11,6 +11,8 @@
 //    counted on the diagnostics channel. Baseline: the mean bare registry round-trip (GET manifest by digest).
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { RequestCounter, totalRequests } from "./lib/request-counter";
 
@@ -43,7 +45,9 @@ export interface AgingChildOutput {
 const log = (m: string) => process.stderr.write(`[bench aging child ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 async function main() {
-  const input = JSON.parse(readFileSync(0, "utf8")) as AgingChildInput;
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const input = JSON.parse(Buffer.concat(chunks).toString("utf8")) as AgingChildInput;
   const { db } = await import("../lib/db");
   const { seedStages, seedUsers } = await import("../scripts/seed");
   const { upsertStage } = await import("../lib/server/stages/manage-stage");
@@ -123,7 +127,7 @@ async function main() {
   const digests: string[] = [];
   for (let i = 0; i < K; i++) {
     const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `bulk ${i} ${randomBytes(8).toString("hex")}` }] });
-    await pushImage(client, `bulk/svc-${i % 20}`, img, []);
+    await pushImage(client, `bulk/svc-${i % 20}`, img, [`v${i}`]);
     digests.push(img.digest);
   }
   await syncRegistry({ actor: system, registry: reg.name });
@@ -176,10 +180,13 @@ async function main() {
   await disconnectDb();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+// Only when run as the child, not when bench/aging.ts imports the marker and types.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

@@ -3,13 +3,25 @@ import { db, Prisma, type Tx } from "../../db";
 import { isAppError } from "../../errors";
 import { blockingReasons, evaluateGates } from "../../policy/gates";
 import type { Actor } from "../actor";
-import { appendAuditEvent } from "../audit/append-audit-event";
+import { auditEventValues, type AuditEventInput } from "../audit/append-audit-event";
 import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { stageGates } from "../stages/stage-gates";
 import { emitEvent } from "../webhooks/emit-event";
 
 const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
-const CLAIM = 250;
+const CLAIM = 50;
+// Arbitrary constant: the advisory lock namespace for judging one image.
+const RISK_LOCK = 0x0a91e6;
+/** Concurrent claim loops (each its own transaction and connection). */
+const LANES = 4;
+
+/**
+ * Audited in the judging transaction through the audit outbox (folded into the hash chain by the scheduler tick
+ * and before any read): thousands of images turning at risk at once must not queue behind the chain's lock.
+ */
+async function audit(tx: Tx, e: AuditEventInput) {
+  await tx.auditOutbox.create({ data: auditEventValues(e) });
+}
 
 export interface ReevaluationResult {
   /** Image × stage approvals judged again. */
@@ -40,6 +52,8 @@ const notRevoked = Prisma.sql`AND a.revoked_at IS NULL`;
  * audit event and the `image.at-risk` webhook the first time; a stage whose gates hold again is no longer at risk.
  */
 async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>, now: Date, actor: Actor, out: ReevaluationResult) {
+  // One judge per image at a time (lanes and replicas); callers take these in sorted order, so they cannot deadlock.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${RISK_LOCK}::int, hashtext(${imageId}))`;
   const approvals = await currentApprovals(tx, [imageId]);
   const risks = await tx.stageRisk.findMany({ where: { imageId } });
   const standing = new Set(approvals.map((a) => a.stage_id));
@@ -70,12 +84,12 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
       await tx.stageRisk.create({ data: { imageId, stageId: stage.id, approvalId: a.id, since: now, reasons, revokeAt, checkedAt: now } });
       out.atRisk++;
       const detail = { ...ref, stage: stage.name, approvalId: a.id, since: now.toISOString(), reasons, onRegression: stage.onRegression, revokeAt: revokeAt?.toISOString() ?? null };
-      await appendAuditEvent(tx, { actor, action: "image.at-risk", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail });
+      await audit(tx, { actor, action: "image.at-risk", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail });
       await emitEvent(tx, "image.at-risk", detail);
     } else if (risk) {
       await tx.stageRisk.delete({ where: { id: risk.id } });
       out.resolved++;
-      await appendAuditEvent(tx, { actor, action: "image.at-risk.resolved", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail: { ...ref, stage: stage.name, approvalId: a.id, since: risk.since.toISOString() } });
+      await audit(tx, { actor, action: "image.at-risk.resolved", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail: { ...ref, stage: stage.name, approvalId: a.id, since: risk.since.toISOString() } });
     }
   }
 }
@@ -86,9 +100,12 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
  * halfway rolls its batch back, and the requests are claimed again: nothing is half-done, and judging twice
  * writes the same state (idempotent).
  */
-export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date(), maxBatches = Infinity }: { actor?: Actor; now?: () => Date; maxBatches?: number } = {}): Promise<ReevaluationResult> {
+export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date(), maxBatches = Infinity, lanes = LANES }: { actor?: Actor; now?: () => Date; maxBatches?: number; lanes?: number } = {}): Promise<ReevaluationResult> {
   const out: ReevaluationResult = { evaluated: 0, atRisk: 0, resolved: 0 };
-  for (let batch = 0; batch < maxBatches; batch++) {
+  let batches = 0;
+  const lane = async () => {
+  while (batches < maxBatches) {
+    batches++;
     const more = await db.$transaction(
       async (tx) => {
         const claimed = await tx.$queryRaw<{ id: bigint; image_id: string | null }[]>`
@@ -105,7 +122,7 @@ export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date
         }
         const stages = new Map((await tx.stage.findMany({ select: { id: true, name: true, gates: true, onRegression: true, regressionGraceHours: true } })).map((s) => [s.id, s]));
         const at = now();
-        for (const imageId of new Set(claimed.map((c) => c.image_id!))) await judgeImage(tx, imageId, stages, at, actor, out);
+        for (const imageId of [...new Set(claimed.map((c) => c.image_id!))].sort()) await judgeImage(tx, imageId, stages, at, actor, out);
         await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${claimed.map((c) => c.id)}::bigint[])`;
         return true;
       },
@@ -113,5 +130,7 @@ export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date
     );
     if (!more) break;
   }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
   return out;
 }

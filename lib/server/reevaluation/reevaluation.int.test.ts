@@ -30,6 +30,7 @@ import { grantWaiver } from "../waivers/grant-waiver";
 import { revokeWaiver } from "../waivers/revoke-waiver";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { createWebhook } from "../webhooks/manage-webhook";
+import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { reevaluateApprovals } from "./reevaluate-approvals";
 import { revokeRegressedApprovals } from "./revoke-regressed-approvals";
 import { sweepTimeTriggers } from "./sweep-time-triggers";
@@ -137,11 +138,13 @@ describe("re-evaluation after an advisory import", () => {
 
     const hook = await delivered("image.at-risk", (b) => b.digest === img.digest);
     expect(hook).toMatchObject({ stage: "test", repository: img.repo, approvalId: img.approvalId });
+    await foldStagedAuditEvents();
     expect(await db.auditEvent.count({ where: { action: "image.at-risk", targetDigest: img.digest } })).toBe(1);
 
     // Judging again changes nothing (idempotent): no second event.
     await db.reevaluationRequest.create({ data: { imageId: img.imageId, trigger: "manual" } });
     expect(await reevaluateApprovals()).toMatchObject({ evaluated: 1, atRisk: 0, resolved: 0 });
+    await foldStagedAuditEvents();
     expect(await db.auditEvent.count({ where: { action: "image.at-risk", targetDigest: img.digest } })).toBe(1);
 
     // A waiver for the CVE (granted by the stage's waiver group) lifts it at the next re-evaluation.
