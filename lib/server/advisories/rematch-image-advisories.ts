@@ -9,6 +9,8 @@ import { matchAdvisories, toMatchable } from "./match-advisories";
  * the matching findings not_affected. Returns whether the image's advisory findings changed.
  */
 export async function rematchImageAdvisories(tx: Tx, { imageId }: { imageId: string }): Promise<{ findings: number; advisories: number }> {
+  // No advisory imported yet (the common case for a fresh install): nothing to match, skip reading the components.
+  if (!(await tx.advisory.findFirst({ select: { id: true } }))) return { findings: 0, advisories: 0 };
   const comps = await tx.$queryRaw<{ name: string; purl: string | null; ecosystem: string | null }[]>`
     SELECT DISTINCT name, purl, ecosystem FROM components WHERE image_id = ${imageId}::uuid AND version IS NOT NULL`;
   const keys = [...new Set(comps.flatMap((c) => componentKeys(c).keys))];
