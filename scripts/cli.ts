@@ -44,7 +44,8 @@ const USAGE = `usage: imprimatur <command>
   cert add --email E --pem-file F [--name N]   a client certificate (forwarded by a trusted proxy) logs in as E
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
-  stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
+  stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F] [--on-regression flag|revoke-after] [--grace-hours H]
+                                            configure (or append) a stage
   audit verify                              recompute the audit hash chain
   advisories import FILE|URL                import OSV advisories (one record, a JSON array, or an osv.dev ecosystem all.zip)
                                             and match them against every stored SBOM; affected approvals are re-evaluated
@@ -94,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
       reviewers: { type: "string" },
       waivers: { type: "string" },
       "gates-file": { type: "string" },
+      "on-regression": { type: "string" },
+      "grace-hours": { type: "string" },
       kind: { type: "string" },
       backend: { type: "string" },
       scope: { type: "string" },
@@ -174,6 +177,8 @@ async function main(argv: string[]): Promise<number> {
           ...(values.reviewers !== undefined ? { reviewerGroups: values.reviewers.split(",").map((g) => g.trim()).filter(Boolean) } : {}),
           ...(values.waivers !== undefined ? { waiverGroup: values.waivers || null } : {}),
           ...(values["gates-file"] ? { gates: JSON.parse(readFileSync(values["gates-file"], "utf8")) as unknown } : {}),
+          ...(values["on-regression"] ? { onRegression: values["on-regression"] as "flag" | "revoke-after" } : {}),
+          ...(values["grace-hours"] ? { regressionGraceHours: Number(values["grace-hours"]) } : {}),
         },
       });
       console.log(`stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`);

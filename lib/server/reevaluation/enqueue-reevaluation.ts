@@ -42,5 +42,5 @@ export async function requestReevaluationInScope(tx: Tx, { repositoryId, digest 
   await tx.$executeRaw`
     INSERT INTO reevaluation_requests (image_id, trigger)
     SELECT DISTINCT a.image_id, 'waiver' FROM approvals a JOIN images i ON i.id = a.image_id
-    WHERE i.repository_id = ${repositoryId}::uuid AND (${digest}::text IS NULL OR i.digest = ${digest}) AND a.status = 'signed'`;
+    WHERE i.repository_id = ${repositoryId}::uuid AND (${digest}::text IS NULL OR i.digest = ${digest}) AND a.status = 'signed' AND a.revoked_at IS NULL`;
 }
