@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useState } from "react";
 import { api } from "./api";
+import { AtRiskList, type AtRiskEntry } from "./at-risk";
 import { DigestChip } from "./digest-chip";
 import { SyncButton } from "./sync-button";
 import { SeveritySummary } from "./evidence/severity-chart";
@@ -23,6 +24,7 @@ interface Item {
   pendingSignatures: number;
   deleted: string | null;
   warnings: string[];
+  atRisk?: AtRiskEntry[];
   severities: Record<string, number> | null;
 }
 interface Page {
@@ -40,7 +42,7 @@ function mediaTypeLabel(mt: string) {
   return "unknown";
 }
 
-const FILTERS = ["registry", "repository", "tag", "digest", "signed", "stage", "deleted", "sort", "dir", "page"] as const;
+const FILTERS = ["registry", "repository", "tag", "digest", "signed", "stage", "deleted", "atRisk", "sort", "dir", "page"] as const;
 
 /** The image list. Filters, sort and page live in the URL, so a view can be shared as a link. */
 export function ImagesTable({ registries, stages }: { registries: string[]; stages: string[] }) {
@@ -113,6 +115,9 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
           <option value="show">Include deleted</option>
           <option value="only">Deleted only</option>
         </select>
+        <label className="inline-flex items-center gap-1 text-sm text-slate-700">
+          <input type="checkbox" aria-label="At risk only" checked={sp.get("atRisk") === "1"} onChange={(e) => set({ atRisk: e.target.checked ? "1" : null })} /> At risk only
+        </label>
         <select aria-label="Sort" className={select} value={`${sp.get("sort") ?? "repository"}:${sp.get("dir") ?? "asc"}`} onChange={(e) => { const [sort, dir] = e.target.value.split(":"); set({ sort: sort === "repository" ? null : sort!, dir: dir === "asc" ? null : dir! }); }}>
           <option value="repository:asc">Repository A→Z</option>
           <option value="repository:desc">Repository Z→A</option>
@@ -148,6 +153,7 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                     <td className="px-3 py-2">
                       {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-400">untagged</span>}
                       {img.warnings.map((w) => <div key={w} className="mt-1 text-xs text-amber-800" data-testid="tag-warning">⚠ {w}</div>)}
+                      {img.atRisk?.length ? <AtRiskList risks={img.atRisk} compact /> : null}
                     </td>
                     <td className="px-3 py-2"><DigestChip digest={img.digest} href={href} /></td>
                     <td className="px-3 py-2 text-xs text-slate-600" title={img.mediaType}>{mediaTypeLabel(img.mediaType)}</td>

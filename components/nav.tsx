@@ -13,6 +13,7 @@ export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
     reviewer ? { href: "/requests", label: "Inbox", count: inbox } : { href: "/requests?view=mine", label: "Requests" },
     { href: "/my", label: "My images" },
     { href: "/search", label: "Fleet search" },
+    { href: "/advisories", label: "Advisories" },
     { href: "/stages", label: "Stages" },
     { href: "/waivers", label: "Waivers" },
     { href: "/registries", label: "Registries" },

@@ -59,6 +59,17 @@ const schema = z.object({
   IMPRIMATUR_TSA_URL: z.url().optional(),
   /** Timeout of one TSA request, in milliseconds. */
   IMPRIMATUR_TSA_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Largest advisory import accepted (bytes, compressed for a ZIP); larger bodies are refused with 413 while streaming. */
+  ADVISORY_MAX_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+  /** Most entries, and most inflated bytes in total, an advisory ZIP may hold (zip bombs, 100,000-file archives). */
+  ADVISORY_ZIP_MAX_ENTRIES: z.coerce.number().int().positive().max(65_534).default(50_000),
+  ADVISORY_ZIP_MAX_BYTES: z.coerce.number().int().positive().default(512 * 1024 * 1024),
+  /** An OSV feed fetched on a schedule (an osv.dev ecosystem all.zip, a JSON array or one record), for connected installs. */
+  ADVISORY_FEED_URL: z.url().optional(),
+  /** Hours between two fetches of ADVISORY_FEED_URL. */
+  ADVISORY_FEED_INTERVAL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  /** `1`: a bulk revocation must be confirmed by a second person (not the one who started it). */
+  BULK_REVOCATION_TWO_PERSON: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -56,12 +56,16 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F] [--ttl-days D|none]
+             [--on-regression flag|revoke-after] [--grace-hours H]
                                             configure (or append) a stage; --ttl-days: approvals expire D days after their trusted time
   evidence uploaders [--rules 'apps/*=app-team,**=ci']   list, or replace, who may attach evidence to which repositories
   evidence withdraw --id DOCUMENT_ID --reason R           withdraw evidence (kept, shown withdrawn, no longer counted)
   audit verify                              recompute the audit hash chain
   policy export --stage S --format F [--images 'reg/team/*,…'] [--require-summary] [--output FILE]
-                                            the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign`;
+                                            the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign
+  advisories import FILE|URL                import OSV advisories (one record, a JSON array, or an osv.dev ecosystem all.zip)
+                                            and match them against every stored SBOM; affected approvals are re-evaluated
+  reevaluate                                judge every approved image's gates again now (normally the worker does this)`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
 
@@ -83,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const single = ["migrate", "seed", "sync", "retry", "worker"].includes(cmd);
+  const single = ["migrate", "seed", "sync", "retry", "worker", "reevaluate"].includes(cmd);
   const command = single ? cmd : `${cmd} ${sub ?? ""}`.trim();
   const rest = argv.slice(single ? 1 : 2);
   const { values, positionals } = parseArgs({
@@ -108,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
       reviewers: { type: "string" },
       waivers: { type: "string" },
       "gates-file": { type: "string" },
+      "on-regression": { type: "string" },
+      "grace-hours": { type: "string" },
       kind: { type: "string" },
       backend: { type: "string" },
       scope: { type: "string" },
@@ -246,9 +252,29 @@ async function main(argv: string[]): Promise<number> {
           ...(values.waivers !== undefined ? { waiverGroup: values.waivers || null } : {}),
           ...(values["gates-file"] ? { gates: JSON.parse(readFileSync(values["gates-file"], "utf8")) as unknown } : {}),
           ...(values["ttl-days"] !== undefined ? { approvalTtlDays: values["ttl-days"] === "none" ? null : Number(values["ttl-days"]) } : {}),
+          ...(values["on-regression"] ? { onRegression: values["on-regression"] as "flag" | "revoke-after" } : {}),
+          ...(values["grace-hours"] ? { regressionGraceHours: Number(values["grace-hours"]) } : {}),
         },
       });
       console.log(`stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`);
+      return 0;
+    }
+    case "advisories import": {
+      const src = positionals[0];
+      if (!src) fail("advisories import needs a FILE or an http(s) URL");
+      const { importAdvisories } = await import("../lib/server/advisories/import-advisories");
+      const { downloadAdvisories } = await import("../lib/server/advisories/fetch-advisory-feed");
+      const bytes = /^https?:\/\//i.test(src) ? await downloadAdvisories(src) : readFileSync(src);
+      const r = await importAdvisories({ actor, bytes, origin: src });
+      console.log(`${r.records} record(s): ${r.created} new, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (unknown ecosystems${Object.keys(r.skippedEcosystems).length ? `: ${Object.entries(r.skippedEcosystems).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}); ${r.findings} finding(s) on ${r.images} image(s)`);
+      return 0;
+    }
+    case "reevaluate": {
+      const { requestReevaluation } = await import("../lib/server/reevaluation/enqueue-reevaluation");
+      const { reevaluateApprovals } = await import("../lib/server/reevaluation/reevaluate-approvals");
+      await requestReevaluation(db, { trigger: "manual" });
+      const r = await reevaluateApprovals({ actor });
+      console.log(`judged ${r.evaluated} approval(s): ${r.atRisk} newly at risk, ${r.resolved} no longer at risk`);
       return 0;
     }
     case "token revoke": {

@@ -1,4 +1,5 @@
 import Link from "next/link";
+import { AtRiskList, type AtRiskEntry } from "../at-risk";
 import { StageBadge } from "../badges";
 import { imageHref, shortDigest } from "./format";
 
@@ -12,6 +13,7 @@ export interface MyImage {
   nextRequestId: string | null;
   blockers: string[];
   stages: { stage: string; state: string }[];
+  atRisk?: AtRiskEntry[];
 }
 
 export function MyImagesList({ images }: { images: MyImage[] }) {
@@ -35,6 +37,7 @@ export function MyImagesList({ images }: { images: MyImage[] }) {
               ))}
             </div>
           </div>
+          {i.atRisk?.length ? <div className="mt-3"><AtRiskList risks={i.atRisk} /></div> : null}
           <dl className="mt-3 grid grid-cols-[8rem_1fr] gap-x-3 gap-y-1 text-sm">
             <dt className="text-slate-500">Current stage</dt>
             <dd className="font-medium" data-testid="current-stage">{i.currentStage ?? "none yet"}</dd>

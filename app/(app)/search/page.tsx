@@ -3,6 +3,8 @@ import { getActor } from "@/lib/auth";
 import { isAppError } from "@/lib/errors";
 import { searchPackages } from "@/lib/server/evidence/search-packages";
 import { DigestChip } from "@/components/digest-chip";
+import { BulkRevokePanel } from "@/components/revocations/bulk-revoke-panel";
+import { db } from "@/lib/db";
 
 export const dynamic = "force-dynamic";
 
@@ -63,6 +65,9 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
               ))}
             </tbody>
           </table>
+          {(actor.kind !== "user" || actor.role === "admin" || actor.role === "reviewer") && result.results.length > 0 && (
+            <BulkRevokePanel query={q} stages={(await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } })).map((s) => s.name)} results={result.results.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest }))} />
+          )}
         </div>
       )}
     </div>

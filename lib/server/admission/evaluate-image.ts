@@ -95,6 +95,13 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   // A platform manifest is covered by its index's signature.
   const judgedId = row.parent_id ?? row.image_id;
   if (row.parent_id) reasons.push(`platform manifest of index ${row.parent_digest}, whose signatures cover it`);
+  // Started alongside the approvals (no extra round-trip): a stage at risk still allows under onRegression "flag",
+  // with a warning reason (lib/server/reevaluation).
+  const risk = db.$queryRaw<{ since: Date; reasons: string[]; revoke_at: Date | null }[]>`
+    SELECT r.since, r.reasons, r.revoke_at FROM stage_risks r JOIN stages s ON s.id = r.stage_id WHERE r.image_id = ${judgedId}::uuid AND s.name = ${stage}`.then(
+    (rows) => rows[0] ?? null,
+    () => null,
+  );
   const [approvals, signatures] = await Promise.all([
     db.$queryRaw<{ stageId: string; status: "signing" | "signed"; layerDigest: string; createdAt: Date; signedAt: Date | null; revokedAt: Date | null; revokedBy: string | null; revocationReason: string | null; timestampAt: Date | null; approverName: string }[]>`
       SELECT a.stage_id AS "stageId", a.status::text AS status, a.layer_digest AS "layerDigest", a.created_at AS "createdAt", a.signed_at AS "signedAt",
@@ -112,7 +119,9 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   const status = stageStatuses(stages, judged.approvals, judged.signatures).statuses.find((s) => s.stage === stage)!;
   const asOf = (judged.sigCheckedAt ?? judged.lastSeenAt).toISOString();
   if (status.state === "approved") {
-    return { image, allowed: true, digest, resolvedFromTag, reasons: [...reasons, `stage ${stage} passed: ${status.detail}${status.approver ? `, approved by ${status.approver}` : ""}`], asOf };
+    const r = await risk;
+    const warning = r ? [`warning: at risk since ${r.since.toISOString()}, the gates of ${stage} no longer hold${r.revoke_at ? ` (revoked at ${r.revoke_at.toISOString()} unless waived)` : ""}: ${r.reasons.join("; ")}`] : [];
+    return { image, allowed: true, digest, resolvedFromTag, reasons: [...reasons, `stage ${stage} passed: ${status.detail}${status.approver ? `, approved by ${status.approver}` : ""}`, ...warning], asOf };
   }
   const why: Record<string, string> = {
     "not approved": `stage ${stage} has no approval for this digest`,

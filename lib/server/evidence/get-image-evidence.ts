@@ -35,7 +35,9 @@ type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
 export function mergeFindingRows(rows: readonly FindingRow[]) {
   const byDoc = new Map<string, Finding[]>();
   for (const r of rows) {
-    const list = byDoc.get(r.documentId) ?? [];
+    // Findings from an imported advisory have no document: each advisory counts as one list, like a scanner.
+    const key = r.documentId ?? `advisory:${r.advisoryId ?? ""}`;
+    const list = byDoc.get(key) ?? [];
     list.push({
       id: r.vulnId,
       aliases: r.aliases,
@@ -51,7 +53,7 @@ export function mergeFindingRows(rows: readonly FindingRow[]) {
       source: r.source,
       ...(r.title ? { title: r.title } : {}),
     });
-    byDoc.set(r.documentId, list);
+    byDoc.set(key, list);
   }
   return mergeFindings([...byDoc.values()]);
 }
@@ -61,7 +63,7 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
   const [documents, rows, provenance] = await Promise.all([
     db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
     // Withdrawn documents are listed (marked) but their findings no longer count.
-    db.finding.findMany({ where: { imageId, document: { withdrawnAt: null } }, take: 50_000 }),
+    db.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: { withdrawnAt: null } }] }, take: 50_000 }),
     db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true, withdrawnAt: true, withdrawReason: true } } } }),
   ]);
   const merged = mergeFindingRows(rows);
@@ -128,7 +130,8 @@ export async function severitySummaries(imageIds: string[]): Promise<Map<string,
     SELECT image_id, severity, count(DISTINCT vuln_id || ':' || package || ':' || coalesce(installed_version, '')) AS n
     FROM findings WHERE image_id IN (${Prisma.join(imageIds.map((id) => Prisma.sql`${id}::uuid`))})
       AND status NOT IN ('not_affected', 'fixed', 'false_positive')
-      AND document_id NOT IN (SELECT id FROM evidence_documents WHERE withdrawn_at IS NOT NULL)
+      -- Advisory findings have no document; a withdrawn document's findings no longer count.
+      AND (document_id IS NULL OR document_id NOT IN (SELECT id FROM evidence_documents WHERE withdrawn_at IS NOT NULL))
     GROUP BY image_id, severity`;
   const out = new Map<string, Record<string, number>>();
   for (const r of rows) {

@@ -11,6 +11,8 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 export interface IngestEvidenceOptions {
   actor: Actor;
@@ -141,6 +143,10 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
       for (let i = 0; i < statements.length; i++) {
         out.push(await storeStatement(tx, { actor, imageId, imageDigest: image.digest, statement: statements[i]!, subjectDigest: matched[i] ?? null, sig: verdicts[i]!, source, artifactDigest, now, upload: several ? { contentDigest, statements: statements.length } : null }));
       }
+      // Imported advisories concern new components at once, and a new VEX statement applies to their findings.
+      if (statements.some((st) => st.evidence.components.length > 0 || st.evidence.kind === "vex")) await rematchImageAdvisories(tx, { imageId });
+      // New evidence can change any approved stage's verdict: judge this image again (re-evaluation worker).
+      await requestReevaluation(tx, { trigger: "evidence", imageIds: [imageId] });
       return out;
     },
     { timeout: 300_000, maxWait: 30_000 },

@@ -1,4 +1,5 @@
 import "server-only";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
@@ -24,6 +25,8 @@ export async function withdrawEvidence({ actor, documentId, reason }: { actor: A
     if (doc.withdrawnAt) return { id: doc.id, withdrawnAt: doc.withdrawnAt.toISOString(), withdrawnBy: doc.withdrawnBy, reason: doc.withdrawReason, already: true };
     const now = new Date();
     await tx.evidenceDocument.update({ where: { id: doc.id }, data: { withdrawnAt: now, withdrawnBy: actorLabel(actor), withdrawReason: text } });
+    // What the gates saw changed: approvals resting on this evidence are judged again.
+    await requestReevaluation(tx, { trigger: "evidence", imageIds: [doc.imageId] });
     await appendAuditEvent(tx, {
       actor,
       action: "evidence.withdraw",

@@ -59,6 +59,13 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     .sort((x, y) => compareRank(chainRank(x.s, stagePositions, x.a?.stage), chainRank(y.s, stagePositions, y.a?.stage)))
     .map(({ s, a }) => serializeSignature(s, a));
   const run = await db.signatureRun.findUnique({ where: { imageId: img.id } });
+  // Re-evaluation: approved stages whose gates no longer hold (a platform manifest shares its index's).
+  const risks = await db.stageRisk.findMany({ where: { imageId: { in: [img.id, ...(parent ? [parent.id] : [])] } } });
+  const atRisk = (imageId: string, stageName: string) => {
+    const st = stages.find((s) => s.name === stageName);
+    const r = st && risks.find((x) => x.imageId === imageId && x.stageId === st.id);
+    return r ? { since: r.since.toISOString(), reasons: r.reasons, revokeAt: r.revokeAt?.toISOString() ?? null, onRegression: st.onRegression } : null;
+  };
 
   // The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
   // when it is in the inventory, open the chain.
@@ -150,9 +157,9 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     signatureRun: run ? { found: run.found, tried: run.tried, notTried: run.notTried, cap: run.cap, detail: run.detail, checkedAt: run.checkedAt.toISOString() } : null,
     base,
     sigCheckedAt: img.sigCheckedAt?.toISOString() ?? null,
-    stages: own.statuses,
+    stages: own.statuses.map((st) => ({ ...st, atRisk: atRisk(img.id, st.stage) })),
     currentStage: own.current,
-    coveredBy: parent && inherited ? { indexDigest: parent.digest, stages: inherited.statuses, currentStage: inherited.current } : null,
+    coveredBy: parent && inherited ? { indexDigest: parent.digest, stages: inherited.statuses.map((st) => ({ ...st, atRisk: atRisk(parent.id, st.stage) })), currentStage: inherited.current } : null,
     approvals: img.approvals.map((a) => ({
       id: a.id,
       stage: a.stage.name,

@@ -20,6 +20,8 @@ export const listImagesQuery = z.object({
   /** Images that passed this stage, or "none" for images that passed no stage. */
   stage: z.string().max(64).optional(),
   deleted: z.enum(["hide", "show", "only"]).default("hide"),
+  /** "1": only images with an approved stage whose gates no longer hold (see lib/server/reevaluation). */
+  atRisk: z.enum(["0", "1"]).optional(),
   sort: z.enum(["repository", "seen", "created"]).default("repository"),
   dir: z.enum(["asc", "desc"]).default("asc"),
   page: z.coerce.number().int().min(1).max(100_000).default(1),
@@ -47,6 +49,7 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
   if (q.deleted === "hide") where.push(Prisma.sql`i.deleted_at IS NULL`);
   if (q.deleted === "only") where.push(Prisma.sql`i.deleted_at IS NOT NULL`);
   if (q.registry) where.push(Prisma.sql`g.name = ${q.registry}`);
+  if (q.atRisk === "1") where.push(Prisma.sql`EXISTS (SELECT 1 FROM stage_risks sr WHERE sr.image_id = i.id)`);
   if (q.repository) where.push(Prisma.sql`r.name ILIKE ${like(q.repository.toLowerCase())}`);
   if (q.tag) where.push(Prisma.sql`EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id AND t.digest = i.digest AND t.name ILIKE ${like(q.tag)})`);
   if (q.digest) where.push(Prisma.sql`i.digest LIKE ${(q.digest.startsWith("sha256:") ? q.digest : `sha256:${q.digest}`) + "%"}`);
@@ -112,6 +115,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
     ? await db.approval.findMany({ where: { status: "signed", image: { digest: { in: fromDigests }, repositoryId: { in: repoIds } } }, select: { createdAt: true, stage: { select: { name: true } }, image: { select: { digest: true, repositoryId: true } } } })
     : [];
 
+  const risks = await db.stageRisk.findMany({ where: { imageId: { in: ordered.map((i) => i.id) } }, orderBy: { since: "asc" } });
+  const stageName = new Map(stages.map((s) => [s.id, s.name]));
   const items = ordered.map((img) => {
     const { current, statuses } = stageStatuses(stages, img.approvals, img.signatures);
     const platforms = (img.platforms as Platform[] | null) ?? (img.os ? [{ os: img.os, architecture: img.architecture ?? "", variant: img.variant ?? undefined }] : []);
@@ -161,6 +166,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
       created: img.configCreated?.toISOString() ?? null,
       lastSeenAt: img.lastSeenAt.toISOString(),
       warnings,
+      /** Approved stages whose gates no longer hold (re-evaluation). */
+      atRisk: risks.filter((r) => r.imageId === img.id).map((r) => ({ stage: stageName.get(r.stageId) ?? "?", since: r.since.toISOString(), reasons: r.reasons, revokeAt: r.revokeAt?.toISOString() ?? null })),
       // null when no scan has been recorded, so "no findings" is never claimed without evidence.
       severities: hasScan.has(img.id) || severities.has(img.id) ? { critical: 0, high: 0, medium: 0, low: 0, ...(severities.get(img.id) ?? {}) } : null,
     };

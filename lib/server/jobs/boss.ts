@@ -7,6 +7,9 @@ import { env } from "../../env";
 export const QUEUES = {
   sync: "registry-sync",
   tick: "scheduler-tick",
+  reevaluate: "reevaluate-approvals",
+  bulkRevocation: "bulk-revocation",
+  advisoryFeed: "advisory-feed",
 } as const;
 
 const g = globalThis as unknown as { __imprimaturBoss?: Promise<PgBoss> };
@@ -19,6 +22,10 @@ export function getBoss(): Promise<PgBoss> {
     // A sync that crashed its worker is retried; one that runs over an hour is abandoned and retried.
     await boss.createQueue(QUEUES.sync, { name: QUEUES.sync, retryLimit: 2, retryDelay: 30, retryBackoff: true, expireInSeconds: 3600 });
     await boss.createQueue(QUEUES.tick, { name: QUEUES.tick, policy: "singleton", expireInSeconds: 300 });
+    // Both work from rows in Postgres in small transactions, so a retried job resumes where a dead one stopped.
+    await boss.createQueue(QUEUES.reevaluate, { name: QUEUES.reevaluate, policy: "singleton", retryLimit: 5, retryDelay: 10, expireInSeconds: 1800 });
+    await boss.createQueue(QUEUES.advisoryFeed, { name: QUEUES.advisoryFeed, retryLimit: 3, retryDelay: 300, retryBackoff: true, expireInSeconds: 3600 });
+    await boss.createQueue(QUEUES.bulkRevocation, { name: QUEUES.bulkRevocation, retryLimit: 5, retryDelay: 10, expireInSeconds: 3600 });
     return boss;
   })().catch((e) => {
     g.__imprimaturBoss = undefined;

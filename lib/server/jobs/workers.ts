@@ -11,6 +11,12 @@ import { completePendingBundles } from "../approvals/finish-stage-signature";
 import { completePendingSummaries } from "../approvals/push-verification-summary";
 import { completePendingRevocations } from "../approvals/complete-pending-revocations";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
+import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
+import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-approvals";
+import { sweepTimeTriggers } from "../reevaluation/sweep-time-triggers";
+import { fetchAdvisoryFeed, runAdvisoryFeed } from "../advisories/fetch-advisory-feed";
+import { runBulkRevocation } from "../revocations/run-bulk-revocation";
+import { enqueueBulkRevocation } from "../revocations/enqueue-bulk-revocation";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -25,6 +31,16 @@ export async function startWorkers(): Promise<void> {
   });
   await boss.work(QUEUES.tick, { batchSize: 1, pollingIntervalSeconds: 5 }, async () => {
     await schedulerTick();
+  });
+  await boss.work(QUEUES.reevaluate, { batchSize: 1, pollingIntervalSeconds: 2 }, async () => {
+    await reevaluateApprovals();
+    await revokeRegressedApprovals();
+  });
+  await boss.work<{ id: string }>(QUEUES.bulkRevocation, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+    if (job) await runBulkRevocation({ id: job.data.id });
+  });
+  await boss.work(QUEUES.advisoryFeed, { batchSize: 1, pollingIntervalSeconds: 30 }, async () => {
+    await runAdvisoryFeed();
   });
   await boss.schedule(QUEUES.tick, "* * * * *");
 }
@@ -43,6 +59,15 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   await completePendingBundles({ limit: 20 });
   await completePendingSummaries({ limit: 20 });
   await completePendingRevocations({ actor: scheduler, limit: 20 });
+  // Re-evaluation: time-driven triggers (expired waivers, aged scans), then whatever requests are waiting, then
+  // revoke-after stages past their grace period. Each step is idempotent and shared across replicas via Postgres.
+  await sweepTimeTriggers({ now });
+  await reevaluateApprovals({ maxBatches: 20 });
+  await revokeRegressedApprovals({ now });
+  await fetchAdvisoryFeed({ now });
+  // A queued bulk revocation whose job was lost (or a running one whose replica died) is queued again; pg-boss's
+  // singleton key keeps it to one job, and the job resumes from its saved outcomes.
+  for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 })) await enqueueBulkRevocation(b.id);
   await foldStagedAuditEvents();
   await purgeSigninThrottle();
   const hooks = await deliverWebhooks({ limit: 100 });

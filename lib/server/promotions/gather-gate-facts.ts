@@ -53,7 +53,8 @@ export async function gatherGateFacts(
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
   const live = { withdrawnAt: null };
   const [findingRows, documents, provenanceRows, stages, allWaivers, base, provenanceUploaders] = await Promise.all([
-    client.finding.findMany({ where: { imageId, document: live }, take: 50_000 }),
+    // Advisory findings (no document) count too.
+    client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
     client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
     client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
     client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true, approvalTtlDays: true } }),

@@ -52,6 +52,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
     }),
     db.stage.findMany({ orderBy: { position: "asc" }, include: { reviewerGroups: { include: { group: { select: { name: true } } } } } }),
   ]);
+  const risks = await db.stageRisk.findMany({ where: { imageId: { in: ids } }, orderBy: { since: "asc" } });
   const out = [];
   for (const id of ids) {
     const img = images.find((i) => i.id === id);
@@ -91,6 +92,8 @@ export async function listMyImages({ actor }: { actor: Actor }) {
       nextRequestId,
       blockers,
       stages: statuses.map((s) => ({ stage: s.stage, state: s.state })),
+      /** Approved stages whose gates no longer hold (re-evaluation), with since and why. */
+      atRisk: risks.filter((r) => r.imageId === img.id).map((r) => ({ stage: stages.find((s) => s.id === r.stageId)?.name ?? "?", since: r.since.toISOString(), reasons: r.reasons, revokeAt: r.revokeAt?.toISOString() ?? null })),
     });
   }
   return out;

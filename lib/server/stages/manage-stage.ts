@@ -6,6 +6,7 @@ import { stageGates } from "./stage-gates";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { createSigningKey } from "../keys/create-signing-key";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 export interface StageSettings {
   requiredApprovals?: number;
@@ -17,6 +18,10 @@ export interface StageSettings {
   emitBundle?: boolean;
   /** Approvals stop counting this many days after their trusted time (TSA, else Imprimatur's record); null = never. */
   approvalTtlDays?: number | null;
+  /** When re-evaluation finds the gates of an approved image no longer hold: flag it (verify warns) or revoke it. */
+  onRegression?: "flag" | "revoke-after";
+  /** For "revoke-after": hours between "at risk" and the revocation, for a waiver or a fix to arrive. */
+  regressionGraceHours?: number;
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -52,10 +57,16 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
     throw new AppError("INVALID_INPUT", "approvalTtlDays must be an integer from 1 to 3650, or null for approvals that never expire", "approvalTtlDays");
   }
   const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
+  if (settings.onRegression !== undefined && settings.onRegression !== "flag" && settings.onRegression !== "revoke-after") throw new AppError("INVALID_INPUT", 'onRegression must be "flag" or "revoke-after"', "onRegression");
+  if (settings.regressionGraceHours !== undefined && (!Number.isInteger(settings.regressionGraceHours) || settings.regressionGraceHours < 0 || settings.regressionGraceHours > 24 * 365)) {
+    throw new AppError("INVALID_INPUT", "regressionGraceHours must be a whole number of hours from 0 to 8760", "regressionGraceHours");
+  }
   const reviewers = settings.reviewerGroups ? await resolveGroups(settings.reviewerGroups) : undefined;
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
 
   const result = await db.$transaction(async (tx) => {
+    // New gates or a new onRegression policy: every approved image is judged again.
+    await requestReevaluation(tx, { trigger: "stage" });
     const before = await tx.stage.findUnique({ where: { name }, include: { reviewerGroups: { include: { group: true } }, waiverGroup: true } });
     const data = {
       ...(settings.requiredApprovals !== undefined ? { requiredApprovals: settings.requiredApprovals } : {}),
@@ -63,6 +74,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       ...(waiver !== undefined ? { waiverGroupId: waiver?.id ?? null } : {}),
       ...(settings.emitBundle !== undefined ? { emitBundle: settings.emitBundle } : {}),
       ...(settings.approvalTtlDays !== undefined ? { approvalTtlDays: settings.approvalTtlDays } : {}),
+      ...(settings.onRegression !== undefined ? { onRegression: settings.onRegression } : {}),
+      ...(settings.regressionGraceHours !== undefined ? { regressionGraceHours: settings.regressionGraceHours } : {}),
       updatedAt: new Date(),
     };
     let stage;
@@ -80,8 +93,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       action: before ? "stage.update" : "stage.create",
       target: name,
       detail: {
-        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle, approvalTtlDays: before.approvalTtlDays } : null,
-        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle, approvalTtlDays: stage.approvalTtlDays },
+        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle, approvalTtlDays: before.approvalTtlDays, onRegression: before.onRegression, regressionGraceHours: before.regressionGraceHours } : null,
+        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle, approvalTtlDays: stage.approvalTtlDays, onRegression: stage.onRegression, regressionGraceHours: stage.regressionGraceHours },
       },
     });
     if (!before) await createSigningKey({ actor, name: `stage-${name}-key`, stageId: stage.id, tx });
@@ -106,6 +119,8 @@ export async function getStage({ name }: { name: string }) {
     keyBackend: s.keyBackend,
     emitBundle: s.emitBundle,
     approvalTtlDays: s.approvalTtlDays,
+    onRegression: s.onRegression,
+    regressionGraceHours: s.regressionGraceHours,
     key: s.keys[0] ?? null,
   };
 }

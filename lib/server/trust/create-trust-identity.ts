@@ -10,6 +10,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
 import { parseInput } from "./parse-input";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 /** A root with its intermediates is a handful of certificates; anything longer is refused before any parsing. */
 export const MAX_IDENTITY_CERTIFICATES = 10;
@@ -144,6 +145,8 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
   if (input.anyIdentityUnderRoot) detail.anyIdentityUnderRoot = true;
 
   return db.$transaction(async (tx) => {
+    // Trust decides signature and evidence verdicts: every approved image is judged again.
+    await requestReevaluation(tx, { trigger: "trust" });
     const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });
     if (existing) {
       // Re-adding the same key under the same name (the seed, a re-run script) is a no-op.

@@ -6,6 +6,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { parseInput } from "./parse-input";
 import { identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 export interface UpdateTrustIdentityOptions {
   actor: Actor;
@@ -21,6 +22,8 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
   requireRole(actor, ["admin"], "managing trust identities");
   const input = parseInput(updateTrustIdentityInput, raw);
   return db.$transaction(async (tx) => {
+    // Trust decides signature and evidence verdicts: every approved image is judged again.
+    await requestReevaluation(tx, { trigger: "trust" });
     const cur = await tx.trustIdentity.findUnique({ where: { name } });
     if (!cur) throw new AppError("NOT_FOUND", `no trust identity ${name}`);
     const validFrom = input.validFrom === undefined ? cur.validFrom : input.validFrom;

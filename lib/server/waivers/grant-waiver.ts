@@ -5,6 +5,7 @@ import { GATE_IDS } from "../../policy/gates";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
+import { requestReevaluationInScope } from "../reevaluation/enqueue-reevaluation";
 
 export interface GrantWaiverOptions {
   actor: Actor;
@@ -82,6 +83,8 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
       target: `${reg.name}/${repository}`,
       detail: { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, scope: digest ? "digest" : "repository", reason: w.reason, expiresAt: expiresAt.toISOString() },
     });
+    // A waiver granted in time lifts an at-risk stage (and stops a "revoke-after" revocation).
+    await requestReevaluationInScope(tx, { repositoryId: repo.id, digest });
     await emitEvent(tx, "waiver.granted", { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, repository: `${reg.name}/${repository}`, digest, by: actor.email, expiresAt: expiresAt.toISOString() });
     return { id: w.id, stage: stage.name, gate, vulnIds: ids, repository, digest, reason: w.reason, expiresAt: w.expiresAt.toISOString() };
   });

@@ -4,6 +4,7 @@ import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { requestReevaluationInScope } from "../reevaluation/enqueue-reevaluation";
 
 /** Ends a waiver early. Its grantor, a member of its stage's waiver group, or an admin may do so. */
 export async function revokeWaiver({ actor, waiverId, reason }: { actor: Actor; waiverId: string; reason: string }) {
@@ -17,6 +18,7 @@ export async function revokeWaiver({ actor, waiverId, reason }: { actor: Actor; 
   return db.$transaction(async (tx) => {
     const now = new Date();
     await tx.waiver.update({ where: { id: w.id }, data: { revokedAt: now } });
+    await requestReevaluationInScope(tx, { repositoryId: w.repositoryId, digest: w.digest });
     await appendAuditEvent(tx, { actor, action: "waiver.revoke", targetDigest: w.digest, detail: { waiverId: w.id, stage: w.stage.name, gate: w.gate, reason } });
     return { id: w.id, revokedAt: now.toISOString() };
   });

@@ -1,7 +1,7 @@
 import "server-only";
 import type { Tx } from "../../db";
 
-export const WEBHOOK_EVENTS = ["request.created", "request.approved", "request.signed", "request.rejected", "review.created", "waiver.granted", "approval.revoked"] as const;
+export const WEBHOOK_EVENTS = ["request.created", "request.approved", "request.signed", "request.rejected", "review.created", "waiver.granted", "approval.revoked", "image.at-risk", "revocation.bulk"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /**

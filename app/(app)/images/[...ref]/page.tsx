@@ -8,6 +8,7 @@ import { PromotionPanel } from "@/components/promotion/promotion-panel";
 import { RevokeApprovalButton } from "@/components/promotion/revoke-approval-button";
 import { DigestChip } from "@/components/digest-chip";
 import { StageBadge } from "@/components/badges";
+import { AtRiskList } from "@/components/at-risk";
 import { SignatureCard } from "@/components/signature-chain";
 import { DocumentsList, ProvenanceTab, SbomTab, VulnerabilitiesTab } from "@/components/evidence/evidence-tabs";
 import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
@@ -141,6 +142,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
                 <StageBadge state={s.state} />
               </div>
               <p className="mt-1 text-xs text-slate-500">{s.detail}{s.approver ? ` · ${s.approver}` : ""}{s.approvedAt ? ` · ${new Date(s.approvedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}</p>
+              {s.atRisk && <div className="mt-2"><AtRiskList risks={[{ stage: s.stage, ...s.atRisk }]} /></div>}
             </div>
           ))}
         </div>

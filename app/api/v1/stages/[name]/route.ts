@@ -14,6 +14,8 @@ const body = z
     gates: z.unknown().optional(),
     emitBundle: z.boolean().optional(),
     approvalTtlDays: z.number().int().min(1).max(3650).nullable().optional(),
+    onRegression: z.enum(["flag", "revoke-after"]).optional(),
+    regressionGraceHours: z.number().int().min(0).max(24 * 365).optional(),
   })
   .strict();
 

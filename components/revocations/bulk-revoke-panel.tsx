@@ -1,0 +1,171 @@
+"use client";
+import { useEffect, useState } from "react";
+import { api } from "../api";
+
+interface Item {
+  approvalId: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  stage: string;
+  status: string;
+  approvedAt: string;
+  requester: string | null;
+  viaIndexOf: string | null;
+  outcome?: string | null;
+}
+interface Plan {
+  dryRun: boolean;
+  id?: string;
+  status?: string;
+  images: number;
+  approvals: number;
+  items: Item[];
+  notify: { requesters: string[]; reviewers: string[] };
+}
+interface Progress {
+  id: string;
+  status: string;
+  total: number;
+  done: number;
+  failed: number;
+  confirmedBy: string | null;
+  items: Item[];
+}
+
+/**
+ * From a fleet search to a bulk revocation: choose the results (or all) and the stages, see exactly what would change
+ * (dry run), then confirm; the job's progress is polled. With two-person confirmation, another reviewer or admin
+ * confirms it from /revocations/{id}.
+ */
+export function BulkRevokePanel({ query, stages, results }: { query: string; stages: string[]; results: { registry: string; repository: string; digest: string }[] }) {
+  const [chosenStages, setStages] = useState<string[]>([]);
+  const [all, setAll] = useState(true);
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const [reason, setReason] = useState("");
+  const [plan, setPlan] = useState<Plan | null>(null);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const key = (r: { registry: string; repository: string; digest: string }) => `${r.registry}/${r.repository}@${r.digest}`;
+
+  const body = (dryRun: boolean) =>
+    JSON.stringify({ query, stages: chosenStages, reason, dryRun, ...(all ? {} : { images: results.filter((r) => picked.has(key(r))) }) });
+
+  async function run(dryRun: boolean) {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api<Plan>("/api/v1/revocations", { method: "POST", body: body(dryRun) });
+      setPlan(r);
+      if (!dryRun && r.id) setProgress(await api<Progress>(`/api/v1/revocations/${r.id}`));
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  useEffect(() => {
+    if (!progress || progress.status === "done" || progress.status === "awaiting-confirmation") return;
+    const t = setTimeout(() => void api<Progress>(`/api/v1/revocations/${progress.id}`).then(setProgress, (e: Error) => setError(e.message)), 1500);
+    return () => clearTimeout(t);
+  }, [progress]);
+
+  return (
+    <section className="space-y-3 rounded-lg border border-rose-200 bg-rose-50/40 p-4" aria-labelledby="bulk-h" data-testid="bulk-revoke">
+      <h2 id="bulk-h" className="text-lg font-semibold">Revoke approvals of these images</h2>
+      <div className="flex flex-wrap items-center gap-3 text-sm">
+        <span className="text-slate-600">Stages:</span>
+        {stages.map((s) => (
+          <label key={s} className="inline-flex items-center gap-1">
+            <input type="checkbox" checked={chosenStages.includes(s)} onChange={(e) => setStages(e.target.checked ? [...chosenStages, s] : chosenStages.filter((x) => x !== s))} /> {s}
+          </label>
+        ))}
+      </div>
+      <div className="text-sm">
+        <label className="inline-flex items-center gap-1">
+          <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> every result of this search (the dry run lists them all)
+        </label>
+        {!all && (
+          <ul className="mt-2 max-h-48 space-y-0.5 overflow-auto font-mono text-xs">
+            {results.map((r) => (
+              <li key={key(r)}>
+                <label className="inline-flex items-center gap-1">
+                  <input type="checkbox" checked={picked.has(key(r))} onChange={(e) => { const n = new Set(picked); if (e.target.checked) n.add(key(r)); else n.delete(key(r)); setPicked(n); }} /> {key(r).slice(0, 90)}
+                </label>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <input aria-label="Reason" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason (required), e.g. CVE-2021-23337" className="w-full rounded border border-slate-300 px-3 py-2 text-sm" />
+      <div className="flex gap-2">
+        <button type="button" disabled={busy || !chosenStages.length} onClick={() => void run(true)} className="rounded border border-slate-400 bg-white px-3 py-1.5 text-sm disabled:opacity-50">Dry run</button>
+        <button type="button" disabled={busy || !plan?.dryRun || !plan.approvals} onClick={() => void run(false)} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50" data-testid="bulk-confirm">
+          Revoke {plan?.dryRun ? plan.approvals : ""} approval{plan?.approvals === 1 ? "" : "s"}
+        </button>
+      </div>
+      {error && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-sm text-rose-800">{error}</p>}
+      {plan && (
+        <div className="text-sm">
+          <p data-testid="bulk-summary">
+            {plan.dryRun ? "Would revoke" : "Revoking"} {plan.approvals} approval{plan.approvals === 1 ? "" : "s"} on {plan.images} image{plan.images === 1 ? "" : "s"}; notifies {plan.notify.requesters.length} requester(s) and {plan.notify.reviewers.length} reviewer(s) by webhook.
+          </p>
+          {progress && (
+            <p data-testid="bulk-progress" className="font-medium">
+              {progress.status === "awaiting-confirmation" ? (
+                <>Waiting for a second person to confirm: <a className="text-sky-700 underline" href={`/revocations/${progress.id}`}>/revocations/{progress.id}</a></>
+              ) : (
+                <>{progress.status}: {progress.done + progress.failed} of {progress.total} ({progress.failed} failed)</>
+              )}
+            </p>
+          )}
+          <table className="mt-2 w-full bg-white text-xs">
+            <thead className="text-left text-slate-500"><tr><th className="px-2 py-1">Image</th><th className="px-2 py-1">Stage</th><th className="px-2 py-1">Approval</th><th className="px-2 py-1">Outcome</th></tr></thead>
+            <tbody>
+              {(progress?.items ?? plan.items).map((i) => (
+                <tr key={i.approvalId} className="border-t border-slate-100" data-testid="bulk-item">
+                  <td className="px-2 py-1 font-mono">{i.registry}/{i.repository}@{i.digest.slice(7, 19)}{i.viaIndexOf ? ` (index of ${i.viaIndexOf.slice(7, 19)})` : ""}</td>
+                  <td className="px-2 py-1">{i.stage}</td>
+                  <td className="px-2 py-1 font-mono">{i.approvalId.slice(0, 8)} · {i.status} · {i.approvedAt.slice(0, 10)}{i.requester ? ` · ${i.requester}` : ""}</td>
+                  <td className="px-2 py-1">{i.outcome ?? (plan.dryRun ? "would be revoked" : "queued")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** The second person's view of a bulk revocation: progress, and the confirm button while it waits. */
+export function BulkRevocationView({ initial }: { initial: Progress & { query: string; reason: string; requestedBy: string; stages: string[] } }) {
+  const [p, setP] = useState(initial);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (p.status === "done" || p.status === "awaiting-confirmation") return;
+    const t = setTimeout(() => void api<typeof initial>(`/api/v1/revocations/${p.id}`).then(setP, (e: Error) => setError(e.message)), 1500);
+    return () => clearTimeout(t);
+  }, [p]);
+  return (
+    <div className="space-y-3 text-sm">
+      <p>
+        <span className="font-mono">{p.query}</span> · stages {p.stages.join(", ")} · by {p.requestedBy}{p.confirmedBy ? `, confirmed by ${p.confirmedBy}` : ""} · reason: {p.reason}
+      </p>
+      <p data-testid="bulk-progress" className="font-medium">{p.status}: {p.done + p.failed} of {p.total} ({p.failed} failed)</p>
+      {p.status === "awaiting-confirmation" && (
+        <button type="button" className="rounded bg-rose-700 px-3 py-1.5 font-medium text-white" onClick={() => void api<{ status: string }>(`/api/v1/revocations/${p.id}/confirm`, { method: "POST" }).then(() => api<typeof initial>(`/api/v1/revocations/${p.id}`)).then(setP, (e: Error) => setError(e.message))}>
+          Confirm: revoke {p.total} approval{p.total === 1 ? "" : "s"}
+        </button>
+      )}
+      {error && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-rose-800">{error}</p>}
+      <ul className="space-y-0.5 font-mono text-xs">
+        {p.items.map((i) => (
+          <li key={i.approvalId}>{i.registry}/{i.repository}@{i.digest.slice(7, 19)} {i.stage}: {i.outcome ?? "—"}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}

@@ -1,0 +1,177 @@
+import "server-only";
+import { createHash } from "node:crypto";
+import { db, Prisma } from "../../db";
+import { env } from "../../env";
+import { AppError } from "../../errors";
+import { OsvError, parseOsvRecord, type OsvAdvisory } from "../../evidence/osv";
+import { looksLikeZip, readZip, ZipError } from "../../evidence/zip";
+import { actorLabel, requireRole, type Actor } from "../actor";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { matchAdvisories } from "./match-advisories";
+
+export interface ImportAdvisoriesOptions {
+  actor: Actor;
+  /** One OSV record, a JSON array of records, or a ZIP of records (osv.dev's per-ecosystem all.zip). */
+  bytes: Buffer;
+  /** Where the bytes came from, for the audit trail: "upload", "cli", "feed", or a file name / URL. */
+  origin: string;
+  /**
+   * Called after the import committed with the images whose findings changed; their re-evaluation is already
+   * requested in the import's transaction, so this only nudges the worker (the API route kicks the pg-boss job).
+   */
+  onChanged?: (imageIds: string[]) => Promise<void>;
+}
+
+export interface ImportAdvisoriesResult {
+  records: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Records naming only ecosystems whose version order is not known: not stored, not matched. */
+  skipped: number;
+  skippedEcosystems: Record<string, number>;
+  findings: number;
+  /** Images whose advisory findings changed (gained, lost or changed status). */
+  images: number;
+}
+
+// Serializes imports across replicas: two imports of overlapping records would otherwise race on the same rows.
+const IMPORT_LOCK = 0x05f1a7;
+const MAX_JSON_RECORDS = 50_000;
+
+function decode(bytes: Buffer): { where: string; value: unknown }[] {
+  if (!bytes.length) throw new AppError("INVALID_INPUT", "the body is empty: send one OSV record, a JSON array of records, or a ZIP of records", "body");
+  if (looksLikeZip(bytes)) {
+    const e = env();
+    let entries;
+    try {
+      entries = readZip(bytes, { maxEntries: e.ADVISORY_ZIP_MAX_ENTRIES, maxTotalBytes: e.ADVISORY_ZIP_MAX_BYTES, maxEntryBytes: 8 * 1024 * 1024, maxRatio: 200 }, (n) => n.toLowerCase().endsWith(".json"));
+    } catch (err) {
+      if (err instanceof ZipError) throw new AppError(err.code === "TOO_LARGE" || err.code === "TOO_MANY_ENTRIES" || err.code === "BOMB" ? "PAYLOAD_TOO_LARGE" : "INVALID_INPUT", `ZIP archive refused: ${err.message}`, "body");
+      throw err;
+    }
+    if (!entries.length) throw new AppError("INVALID_INPUT", "the ZIP archive holds no .json records", "body");
+    return entries.map((en) => {
+      const where = `${en.name.slice(0, 200)}: `;
+      try {
+        return { where, value: JSON.parse(en.data.toString("utf8")) as unknown };
+      } catch (err) {
+        throw new AppError("INVALID_INPUT", `${where}not valid JSON (${(err as Error).message})`, "body");
+      }
+    });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new AppError("BAD_REQUEST", `the body is neither JSON nor a ZIP archive (${(err as Error).message})`, "body");
+  }
+  if (Array.isArray(value)) {
+    if (!value.length) throw new AppError("INVALID_INPUT", "the array holds no records", "body");
+    if (value.length > MAX_JSON_RECORDS) throw new AppError("PAYLOAD_TOO_LARGE", `the array holds ${value.length} records; at most ${MAX_JSON_RECORDS} per import`, "body");
+    return value.map((v, i) => ({ where: `[${i}].`, value: v as unknown }));
+  }
+  if (value && typeof value === "object") return [{ where: "", value }];
+  throw new AppError("INVALID_INPUT", "the body must be an OSV record (an object) or an array of records", "body");
+}
+
+const digestOf = (raw: string) => `sha256:${createHash("sha256").update(raw).digest("hex")}`;
+
+/**
+ * Imports OSV advisories and matches them against every stored SBOM component: new and newer records are stored,
+ * their findings replaced, all in one transaction with one audit event, so a bad record anywhere (or a refused
+ * archive) leaves nothing behind. Records naming only ecosystems without a known version order are counted as
+ * skipped. Admins and reviewers.
+ */
+export async function importAdvisories({ actor, bytes, origin, onChanged }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
+  requireRole(actor, ["admin", "reviewer"], "importing advisories");
+  const decoded = decode(bytes);
+  const parsed = new Map<string, { advisory: OsvAdvisory; raw: unknown; rawText: string }>();
+  const skippedEcosystems: Record<string, number> = Object.create(null) as Record<string, number>;
+  let skipped = 0;
+  for (const { where, value } of decoded) {
+    let advisory: OsvAdvisory;
+    try {
+      advisory = parseOsvRecord(value, where);
+    } catch (err) {
+      if (err instanceof OsvError) throw new AppError("INVALID_INPUT", `${where}${err.message}`, "body");
+      throw err;
+    }
+    const rawText = JSON.stringify(value);
+    // Postgres JSON cannot hold NUL; a record carrying one anywhere (even in fields we do not read) is refused.
+    if (rawText.includes("\\u0000")) throw new AppError("INVALID_INPUT", `${where}record ${advisory.id} contains a NUL character`, "body");
+    if (!advisory.affected.length && advisory.unknownEcosystems.length) {
+      skipped++;
+      for (const e of advisory.unknownEcosystems) skippedEcosystems[e] = (skippedEcosystems[e] ?? 0) + 1;
+      continue;
+    }
+    const prev = parsed.get(advisory.id);
+    if (!prev || prev.advisory.modified < advisory.modified) parsed.set(advisory.id, { advisory, raw: value, rawText });
+  }
+
+  const result = await db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${IMPORT_LOCK}::int, 0)`;
+      const ids = [...parsed.keys()];
+      const existing = new Map<string, { modified: Date; rawDigest: string }>();
+      for (let i = 0; i < ids.length; i += 10_000) {
+        for (const r of await tx.advisory.findMany({ where: { id: { in: ids.slice(i, i + 10_000) } }, select: { id: true, modified: true, rawDigest: true } })) existing.set(r.id, r);
+      }
+      const changed: OsvAdvisory[] = [];
+      const creates: Prisma.AdvisoryCreateManyInput[] = [];
+      let updated = 0;
+      const by = actorLabel(actor);
+      for (const { advisory: a, raw, rawText } of parsed.values()) {
+        const rawDigest = digestOf(rawText);
+        const old = existing.get(a.id);
+        if (old && (old.modified > a.modified || (old.modified.getTime() === a.modified.getTime() && old.rawDigest === rawDigest))) continue;
+        const row = {
+          aliases: a.aliases,
+          summary: a.summary,
+          severity: a.severity,
+          cvssScore: a.cvss?.score ?? null,
+          cvssVector: a.cvss?.vector ?? null,
+          modified: a.modified,
+          published: a.published,
+          withdrawn: a.withdrawn,
+          raw: raw as object,
+          rawDigest,
+          importedBy: by,
+          importedAt: new Date(),
+          packageKeys: [...new Set(a.affected.map((x) => x.key))],
+        };
+        if (old) {
+          await tx.advisory.update({ where: { id: a.id }, data: row });
+          updated++;
+        } else creates.push({ id: a.id, ...row });
+        changed.push(a);
+      }
+      for (let i = 0; i < creates.length; i += 2000) await tx.advisory.createMany({ data: creates.slice(i, i + 2000) });
+      const m = await matchAdvisories(tx, {
+        advisories: changed.map((a) => ({ id: a.id, aliases: a.aliases, summary: a.summary, severity: a.severity, cvssScore: a.cvss?.score ?? null, cvssVector: a.cvss?.vector ?? null, withdrawn: a.withdrawn, affected: a.affected })),
+      });
+      const out: ImportAdvisoriesResult = {
+        records: decoded.length,
+        created: creates.length,
+        updated,
+        unchanged: parsed.size - changed.length,
+        skipped,
+        skippedEcosystems: { ...skippedEcosystems },
+        findings: m.findings,
+        images: m.images.size,
+      };
+      await requestReevaluation(tx, { trigger: "advisory", imageIds: [...m.images] });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "advisory.import",
+        target: origin.slice(0, 500),
+        detail: { ...out, advisories: changed.slice(0, 100).map((a) => a.id), more: Math.max(0, changed.length - 100) },
+      });
+      return { out, imageIds: [...m.images] };
+    },
+    { timeout: 600_000, maxWait: 60_000 },
+  );
+  if (onChanged && result.imageIds.length) await onChanged(result.imageIds);
+  return result.out;
+}

@@ -1,0 +1,136 @@
+import "server-only";
+import { db, Prisma, type Tx } from "../../db";
+import { isAppError } from "../../errors";
+import { blockingReasons, evaluateGates } from "../../policy/gates";
+import type { Actor } from "../actor";
+import { auditEventValues, type AuditEventInput } from "../audit/append-audit-event";
+import { gatherGateFacts } from "../promotions/gather-gate-facts";
+import { stageGates } from "../stages/stage-gates";
+import { emitEvent } from "../webhooks/emit-event";
+
+const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
+const CLAIM = 50;
+// Arbitrary constant: the advisory lock namespace for judging one image.
+const RISK_LOCK = 0x0a91e6;
+/** Concurrent claim loops (each its own transaction and connection). */
+const LANES = 4;
+
+/**
+ * Audited in the judging transaction through the audit outbox (folded into the hash chain by the scheduler tick
+ * and before any read): thousands of images turning at risk at once must not queue behind the chain's lock.
+ */
+async function audit(tx: Tx, e: AuditEventInput) {
+  await tx.auditOutbox.create({ data: auditEventValues(e) });
+}
+
+export interface ReevaluationResult {
+  /** Image × stage approvals judged again. */
+  evaluated: number;
+  /** Newly at risk. */
+  atRisk: number;
+  /** At risk before, their gates hold again. */
+  resolved: number;
+}
+
+type StageRow = { id: string; name: string; gates: unknown; onRegression: string; regressionGraceHours: number };
+
+/** The approvals that currently stand for each stage of these images: signed, not revoked, the newest per stage. */
+async function currentApprovals(tx: Tx, imageIds: readonly string[]) {
+  return tx.$queryRaw<{ id: string; image_id: string; stage_id: string }[]>`
+    SELECT DISTINCT ON (a.image_id, a.stage_id) a.id, a.image_id, a.stage_id
+    FROM approvals a
+    WHERE a.image_id = ANY(${[...imageIds]}::uuid[]) AND a.status = 'signed' ${notRevoked}
+    ORDER BY a.image_id, a.stage_id, a.created_at DESC`;
+}
+
+// Approvals taken back (approvals.revoked_at, added by the revocation work) no longer stand.
+const notRevoked = Prisma.sql`AND a.revoked_at IS NULL`;
+
+/**
+ * Judges one image's standing approvals against their stages' gates as they are now, and records the outcome in
+ * the caller's transaction: a stage whose gates no longer hold becomes (or stays) at risk, with its reasons, an
+ * audit event and the `image.at-risk` webhook the first time; a stage whose gates hold again is no longer at risk.
+ */
+async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>, now: Date, actor: Actor, out: ReevaluationResult) {
+  // One judge per image at a time (lanes and replicas); callers take these in sorted order, so they cannot deadlock.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${RISK_LOCK}::int, hashtext(${imageId}))`;
+  const approvals = await currentApprovals(tx, [imageId]);
+  const risks = await tx.stageRisk.findMany({ where: { imageId } });
+  const standing = new Set(approvals.map((a) => a.stage_id));
+  const image = await tx.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } });
+  const ref = { registry: image.repository.registry.name, repository: image.repository.name, digest: image.digest };
+  // A stage whose approval was revoked (or superseded away) is no longer "approved but at risk".
+  for (const r of risks) if (!standing.has(r.stageId)) await tx.stageRisk.delete({ where: { id: r.id } });
+  for (const a of approvals) {
+    const stage = stages.get(a.stage_id);
+    if (!stage) continue;
+    let reasons: string[];
+    try {
+      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now });
+      reasons = blockingReasons(evaluateGates(stageGates(stage), facts));
+    } catch (e) {
+      // A stage whose stored gates no longer parse cannot be judged; that is reported on the Stages page.
+      if (isAppError(e)) continue;
+      throw e;
+    }
+    out.evaluated++;
+    const risk = risks.find((r) => r.stageId === stage.id);
+    if (reasons.length) {
+      if (risk) {
+        await tx.stageRisk.update({ where: { id: risk.id }, data: { reasons, approvalId: a.id, checkedAt: now } });
+        continue;
+      }
+      const revokeAt = stage.onRegression === "revoke-after" ? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000) : null;
+      await tx.stageRisk.create({ data: { imageId, stageId: stage.id, approvalId: a.id, since: now, reasons, revokeAt, checkedAt: now } });
+      out.atRisk++;
+      const detail = { ...ref, stage: stage.name, approvalId: a.id, since: now.toISOString(), reasons, onRegression: stage.onRegression, revokeAt: revokeAt?.toISOString() ?? null };
+      await audit(tx, { actor, action: "image.at-risk", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail });
+      await emitEvent(tx, "image.at-risk", detail);
+    } else if (risk) {
+      await tx.stageRisk.delete({ where: { id: risk.id } });
+      out.resolved++;
+      await audit(tx, { actor, action: "image.at-risk.resolved", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail: { ...ref, stage: stage.name, approvalId: a.id, since: risk.since.toISOString() } });
+    }
+  }
+}
+
+/**
+ * Drains the re-evaluation requests: a batch of requests is claimed (FOR UPDATE SKIP LOCKED, so replicas share the
+ * work), its images judged, the outcomes written and the requests deleted in one transaction. A replica that dies
+ * halfway rolls its batch back, and the requests are claimed again: nothing is half-done, and judging twice
+ * writes the same state (idempotent).
+ */
+export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date(), maxBatches = Infinity, lanes = LANES }: { actor?: Actor; now?: () => Date; maxBatches?: number; lanes?: number } = {}): Promise<ReevaluationResult> {
+  const out: ReevaluationResult = { evaluated: 0, atRisk: 0, resolved: 0 };
+  let batches = 0;
+  const lane = async () => {
+  while (batches < maxBatches) {
+    batches++;
+    const more = await db.$transaction(
+      async (tx) => {
+        const claimed = await tx.$queryRaw<{ id: bigint; image_id: string | null }[]>`
+          SELECT id, image_id FROM reevaluation_requests ORDER BY id LIMIT ${CLAIM} FOR UPDATE SKIP LOCKED`;
+        if (!claimed.length) return false;
+        const all = claimed.filter((c) => c.image_id === null);
+        if (all.length) {
+          // "Every approved image": expanded into one request per image, judged by the following batches.
+          await tx.$executeRaw`
+            INSERT INTO reevaluation_requests (image_id, trigger)
+            SELECT DISTINCT a.image_id, 'all' FROM approvals a WHERE a.status = 'signed' ${notRevoked}`;
+          await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${all.map((c) => c.id)}::bigint[])`;
+          return true;
+        }
+        const stages = new Map((await tx.stage.findMany({ select: { id: true, name: true, gates: true, onRegression: true, regressionGraceHours: true } })).map((s) => [s.id, s]));
+        const at = now();
+        for (const imageId of [...new Set(claimed.map((c) => c.image_id!))].sort()) await judgeImage(tx, imageId, stages, at, actor, out);
+        await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${claimed.map((c) => c.id)}::bigint[])`;
+        return true;
+      },
+      { timeout: 600_000, maxWait: 30_000 },
+    );
+    if (!more) break;
+  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
+  return out;
+}

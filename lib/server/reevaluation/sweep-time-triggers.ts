@@ -1,0 +1,45 @@
+import "server-only";
+import { db, Prisma } from "../../db";
+import { GateConfigError, parseGateConfig } from "../../policy/gates";
+
+/**
+ * Time changes verdicts too: a waiver that expired (or was revoked) and a newest scan that aged past a stage's
+ * maxScanAgeHours since the last sweep turn into re-evaluation requests for the approved images they concern.
+ * The sweep row is locked for the whole step, so replicas never sweep the same interval twice.
+ */
+export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {}): Promise<{ requested: number }> {
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`INSERT INTO reevaluation_sweeps (id, last_at) VALUES (1, ${now}) ON CONFLICT (id) DO NOTHING`;
+    const [row] = await tx.$queryRaw<{ last_at: Date }[]>`SELECT last_at FROM reevaluation_sweeps WHERE id = 1 FOR UPDATE`;
+    const last = row!.last_at;
+    if (last >= now) return { requested: 0 };
+    let requested = await tx.$executeRaw`
+      INSERT INTO reevaluation_requests (image_id, trigger)
+      SELECT DISTINCT a.image_id, 'waiver'
+      FROM waivers w
+      JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
+      JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status = 'signed' AND a.revoked_at IS NULL
+      WHERE (w.expires_at > ${last} AND w.expires_at <= ${now}) OR (w.revoked_at > ${last} AND w.revoked_at <= ${now})`;
+    const stages = await tx.stage.findMany({ select: { id: true, gates: true } });
+    for (const s of stages) {
+      let hours: number | undefined;
+      try {
+        hours = parseGateConfig(s.gates).maxScanAgeHours;
+      } catch (e) {
+        if (e instanceof GateConfigError) continue;
+        throw e;
+      }
+      if (hours === undefined) continue;
+      const ms = hours * 3_600_000;
+      requested += await tx.$executeRaw`
+        INSERT INTO reevaluation_requests (image_id, trigger)
+        SELECT a.image_id, 'scan-age' FROM approvals a
+        JOIN LATERAL (SELECT max(coalesce(d.scanned_at, d.uploaded_at)) AS newest FROM evidence_documents d WHERE d.image_id = a.image_id AND d.kind = 'scan') s ON true
+        WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL
+          AND s.newest + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} > ${last} AND s.newest + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} <= ${now}
+        GROUP BY a.image_id`;
+    }
+    await tx.$executeRaw`UPDATE reevaluation_sweeps SET last_at = ${now} WHERE id = 1`;
+    return { requested };
+  });
+}

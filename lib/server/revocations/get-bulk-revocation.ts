@@ -1,0 +1,30 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import { isUuid } from "../../uuid";
+import type { Actor } from "../actor";
+import type { BulkRevocationItem } from "./plan-bulk-revocation";
+
+/** A bulk revocation's progress: status, done and failed counts, and each approval's outcome. */
+export async function getBulkRevocation({ actor, id }: { actor: Actor; id: string }) {
+  if (!isUuid(id)) throw new AppError("NOT_FOUND", "no such bulk revocation");
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("NOT_FOUND", "no such bulk revocation");
+  const r = await db.bulkRevocation.findUnique({ where: { id } });
+  if (!r) throw new AppError("NOT_FOUND", "no such bulk revocation");
+  const outcomes = r.outcomes as Record<string, string>;
+  return {
+    id: r.id,
+    status: r.status,
+    query: r.query,
+    stages: r.stages,
+    reason: r.reason,
+    requestedBy: r.requestedBy,
+    confirmedBy: r.confirmedBy,
+    total: r.total,
+    done: r.done,
+    failed: r.failed,
+    createdAt: r.createdAt.toISOString(),
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+    items: (r.items as unknown as BulkRevocationItem[]).map((i) => ({ ...i, outcome: outcomes[i.approvalId] ?? null })),
+  };
+}

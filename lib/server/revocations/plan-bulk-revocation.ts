@@ -1,0 +1,109 @@
+import "server-only";
+import { db } from "../../db";
+import { AppError } from "../../errors";
+import type { Actor } from "../actor";
+import { searchPackages } from "../evidence/search-packages";
+
+export interface BulkRevocationItem {
+  approvalId: string;
+  imageId: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  stage: string;
+  /** pending (signature not yet in the registry) or signed. */
+  status: string;
+  approvedAt: string;
+  approver: string;
+  requester: string | null;
+  reviewers: string[];
+  /** Set when the approval is on the index that covers the platform manifest the search found. */
+  viaIndexOf: string | null;
+}
+
+export interface PlanBulkRevocationOptions {
+  actor: Actor;
+  /** A fleet search query (lib/versions/range.ts syntax), e.g. `lodash < 4.17.21`. */
+  query: string;
+  /** Stage names to revoke; every one must exist. */
+  stages: string[];
+  /** Only these results of the search (registry/repository@digest); omitted: all of them. */
+  images?: { registry: string; repository: string; digest: string }[];
+}
+
+const MAX_ITEMS = 100_000;
+
+/**
+ * What a bulk revocation would change: every standing (not revoked) approval of the chosen stages on the images the
+ * search finds (or the chosen ones among them), including approvals on an index that covers a platform manifest
+ * found. Nothing is written. Admins, and reviewers for stages whose reviewer groups they belong to.
+ */
+export async function planBulkRevocation({ actor, query, stages, images }: PlanBulkRevocationOptions): Promise<{ query: string; stages: string[]; images: number; items: BulkRevocationItem[] }> {
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
+  if (!stages.length) throw new AppError("INVALID_INPUT", "choose at least one stage to revoke", "stages");
+  const rows = await db.stage.findMany({ where: { name: { in: stages } }, include: { reviewerGroups: { select: { groupId: true, group: { select: { name: true } } } } } });
+  const missing = stages.filter((s) => !rows.some((r) => r.name === s));
+  if (missing.length) throw new AppError("INVALID_INPUT", `no such stage: ${missing.join(", ")}`, "stages");
+  if (actor.kind === "user" && actor.role === "reviewer") {
+    const mine = new Set((await db.groupMember.findMany({ where: { userId: actor.id }, select: { groupId: true } })).map((m) => m.groupId));
+    const notMine = rows.filter((r) => r.reviewerGroups.length > 0 && !r.reviewerGroups.some((g) => mine.has(g.groupId)));
+    if (notMine.length) throw new AppError("FORBIDDEN", `you are not in the reviewer groups of ${notMine.map((r) => r.name).join(", ")}`);
+  }
+  const search = await searchPackages({ actor, q: query, limit: Infinity, includeDeleted: true });
+  let hits = search.results;
+  if (images) {
+    const wanted = new Set(images.map((i) => `${i.registry}/${i.repository}@${i.digest}`));
+    hits = hits.filter((h) => wanted.has(`${h.registry}/${h.repository}@${h.digest}`));
+    const found = new Set(hits.map((h) => `${h.registry}/${h.repository}@${h.digest}`));
+    const stray = [...wanted].filter((w) => !found.has(w));
+    if (stray.length) throw new AppError("INVALID_INPUT", `not among the search results: ${stray.slice(0, 5).join(", ")}${stray.length > 5 ? ` and ${stray.length - 5} more` : ""}`, "images");
+  }
+  if (!hits.length) return { query, stages, images: 0, items: [] };
+  // The found images, and the indexes that cover the platform manifests among them (cosign signs the index).
+  const found = await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; parent_id: string | null; parent_digest: string | null }[]>`
+    SELECT i.id, g.name AS registry, r.name AS repository, i.digest, p.id AS parent_id, p.digest AS parent_digest
+    FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+    LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
+    WHERE (g.name, r.name, i.digest) IN (SELECT * FROM unnest(${hits.map((h) => h.registry)}::text[], ${hits.map((h) => h.repository)}::text[], ${hits.map((h) => h.digest)}::text[]))`;
+  const target = new Map<string, { registry: string; repository: string; digest: string; viaIndexOf: string | null }>();
+  for (const f of found) {
+    target.set(f.id, { registry: f.registry, repository: f.repository, digest: f.digest, viaIndexOf: null });
+    if (f.parent_id && !target.has(f.parent_id)) target.set(f.parent_id, { registry: f.registry, repository: f.repository, digest: f.parent_digest!, viaIndexOf: f.digest });
+  }
+  const stageIds = rows.map((r) => r.id);
+  const approvals = await db.approval.findMany({
+    where: { imageId: { in: [...target.keys()] }, stageId: { in: stageIds }, revokedAt: null },
+    select: {
+      id: true,
+      imageId: true,
+      status: true,
+      createdAt: true,
+      stage: { select: { name: true, position: true } },
+      approver: { select: { email: true } },
+      request: { select: { requester: { select: { email: true } }, reviews: { where: { decision: "approve" }, select: { reviewer: { select: { email: true } } } } } },
+    },
+    orderBy: [{ createdAt: "asc" }],
+    take: MAX_ITEMS + 1,
+  });
+  if (approvals.length > MAX_ITEMS) throw new AppError("INVALID_INPUT", `the search covers more than ${MAX_ITEMS} approvals; narrow it`, "query");
+  const items = approvals
+    .map((a): BulkRevocationItem => {
+      const t = target.get(a.imageId)!;
+      return {
+        approvalId: a.id,
+        imageId: a.imageId,
+        registry: t.registry,
+        repository: t.repository,
+        digest: t.digest,
+        stage: a.stage.name,
+        status: a.status === "signing" ? "pending" : "signed",
+        approvedAt: a.createdAt.toISOString(),
+        approver: a.approver.email,
+        requester: a.request?.requester?.email ?? null,
+        reviewers: [...new Set(a.request?.reviews.map((r) => r.reviewer.email) ?? [])],
+        viaIndexOf: t.viaIndexOf,
+      };
+    })
+    .sort((x, y) => (x.registry + x.repository + x.digest + x.stage < y.registry + y.repository + y.digest + y.stage ? -1 : 1));
+  return { query, stages, images: new Set(items.map((i) => i.imageId)).size, items };
+}
