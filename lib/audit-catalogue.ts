@@ -133,7 +133,8 @@ export const AUDIT_KINDS: Record<string, AuditKind> = {
       const ids = list(d.vulnIds);
       const until = date(d.expiresAt);
       const what = ids.length ? ids.slice(0, 5).join(", ") + (ids.length > 5 ? ` and ${ids.length - 5} more` : "") : `gate ${str(d.gate) ?? "?"}`;
-      const scope: Segment = d.scope === "repository" || !e.targetDigest ? { text: e.target ?? "a repository", mono: true } : image(e);
+      const repo = e.target && e.target.includes("/") ? e.target.slice(e.target.indexOf("/") + 1) : e.target;
+      const scope: Segment = d.scope === "repository" || !e.targetDigest ? { text: repo ?? "a repository", mono: true, title: e.target ?? undefined } : image(e);
       return ["waived ", what, " for ", scope, ...stage(d).map((s, i) => (i === 0 ? " in " : s)), ...(until ? [` until ${until}`] : []), ...quoted(d.reason)];
     },
   },

@@ -1,6 +1,8 @@
 // `npx imprimatur …`: operator commands against the same database and settings as the server.
 // Every invocation is audited as cli.<command>; state changes are also audited by the domain actions.
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { db, disconnectDb } from "../lib/db";
@@ -8,6 +10,8 @@ import { isAppError } from "../lib/errors";
 import { ROLES, type Actor, type Role } from "../lib/server/actor";
 import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
 import { verifyAuditChain } from "../lib/server/audit/verify-audit-chain";
+import { parseAuditQuery } from "../lib/server/audit/audit-filter";
+import { exportAuditEvents } from "../lib/server/audit/export-audit-events";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
 import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
@@ -45,7 +49,9 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
-  audit verify                              recompute the audit hash chain`;
+  audit verify                              recompute the audit hash chain
+  audit export --from DATE [--to DATE] [--format ndjson|csv] [--actor A] [--action A] [--target T] [--outcome O] [--out FILE]
+                                            the trail with each row's chain hashes (stdout unless --out)`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
 
@@ -97,6 +103,14 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: "string" },
       san: { type: "string" },
       "oidc-issuer": { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      format: { type: "string" },
+      actor: { type: "string" },
+      action: { type: "string" },
+      target: { type: "string" },
+      outcome: { type: "string" },
+      out: { type: "string" },
     },
   });
   if (command === "migrate") {
@@ -273,6 +287,18 @@ async function main(argv: string[]): Promise<number> {
       }
       console.error(`audit chain BROKEN at event #${r.brokenSeq}: ${r.reason} (${r.rows} events read)`);
       return 1;
+    }
+    case "audit export": {
+      const format = values.format ?? "ndjson";
+      if (format !== "csv" && format !== "ndjson") fail("--format must be csv or ndjson");
+      const sp = new URLSearchParams();
+      for (const k of ["actor", "action", "target", "outcome", "from", "to"] as const) if (values[k]) sp.set(k, values[k]);
+      const { filter } = parseAuditQuery(sp);
+      const out = await exportAuditEvents({ actor, filter, format });
+      const sink = values.out ? createWriteStream(values.out, { flags: "wx", mode: 0o600 }) : process.stdout;
+      await pipeline(Readable.fromWeb(out.stream as import("node:stream/web").ReadableStream<Uint8Array>), sink);
+      if (values.out) console.error(`wrote ${values.out}`);
+      return 0;
     }
     default:
       console.error(USAGE);
