@@ -12,6 +12,7 @@ import { registrySyncBenchmark } from "./registry-sync";
 import { evidenceBenchmark } from "./evidence";
 import { admissionBenchmark } from "./admission";
 import { approvalSignatureBenchmark } from "./approval-signature";
+import { auditBenchmark } from "./audit";
 import type { BenchmarkReport } from "./lib/report";
 import { textTable } from "./lib/util";
 
@@ -30,6 +31,7 @@ const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<Benc
   { name: "evidence", run: evidenceBenchmark },
   { name: "admission", run: admissionBenchmark },
   { name: "approval-signature", run: approvalSignatureBenchmark },
+  { name: "audit", run: auditBenchmark },
 ];
 
 async function main(argv: string[]): Promise<number> {
