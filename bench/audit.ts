@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { migrate } from "../scripts/lib/migrate.mjs";
 import { startPostgres, type PostgresHandle } from "../scripts/lib/services.mjs";
-import { AUDIT_RESULT_MARKER, type AuditBenchFilter, type AuditChildInput, type AuditChildOutput } from "./audit-child";
+import type { AuditBenchFilter, AuditChildInput, AuditChildOutput } from "./audit-child";
 import type { BenchmarkReport } from "./lib/report";
 import { fmtInt, fmtMs, runBenchChild } from "./lib/util";
 
@@ -31,6 +31,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const FULL_EVENTS = 1_000_000;
 const PAGE = 50;
 const ROUNDS = 20;
+/** Must equal AUDIT_RESULT_MARKER in audit-child.ts (not imported: that module runs when loaded). */
+const AUDIT_RESULT_MARKER = "BENCH_AUDIT_RESULT ";
 const log = (msg: string) => process.stderr.write(`[bench audit ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 const KINDS = [
