@@ -35,6 +35,12 @@ const schema = z.object({
   PKCS11_MODULE: z.string().min(1).optional(),
   PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
   PKCS11_PIN: z.string().min(1).optional(),
+  /** Repository that audit checkpoints are pushed to, as OCI artifacts tagged checkpoint-<n>. */
+  IMPRIMATUR_AUDIT_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default("imprimatur/audit"),
+  /** Registry (by name) for audit checkpoints; default: the only or default registry. */
+  IMPRIMATUR_AUDIT_REGISTRY: z.string().min(1).optional(),
+  /** Minutes between scheduled checkpoints (made only when the chain has grown). */
+  IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES: z.coerce.number().int().min(1).max(10_080).default(60),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -9,9 +9,10 @@ import { db, disconnectDb } from "../lib/db";
 import { isAppError } from "../lib/errors";
 import { ROLES, type Actor, type Role } from "../lib/server/actor";
 import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
-import { verifyAuditChain } from "../lib/server/audit/verify-audit-chain";
 import { parseAuditQuery } from "../lib/server/audit/audit-filter";
 import { exportAuditEvents } from "../lib/server/audit/export-audit-events";
+import { makeAuditCheckpoint } from "../lib/server/audit/make-audit-checkpoint";
+import { verifyAuditCheckpoints } from "../lib/server/audit/verify-audit-checkpoints";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
 import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
@@ -49,7 +50,8 @@ const USAGE = `usage: imprimatur <command>
   cert revoke --fingerprint sha256:…
   group set --name G [--members a@x,b@y] [--description D]   create a reviewer group or replace its members
   stage set --name S [--approvals N] [--reviewers g1,g2] [--waivers G] [--gates-file F]   configure (or append) a stage
-  audit verify                              recompute the audit hash chain
+  audit verify                              recompute the audit hash chain and check it against every checkpoint in the registry
+  audit checkpoint [--force]                sign the chain head with the audit key and push it to IMPRIMATUR_AUDIT_REPOSITORY
   audit export --from DATE [--to DATE] [--format ndjson|csv] [--actor A] [--action A] [--target T] [--outcome O] [--out FILE]
                                             the trail with each row's chain hashes (stdout unless --out)`;
 
@@ -111,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       target: { type: "string" },
       outcome: { type: "string" },
       out: { type: "string" },
+      force: { type: "boolean" },
     },
   });
   if (command === "migrate") {
@@ -280,13 +283,25 @@ async function main(argv: string[]): Promise<number> {
       return r.failures.length ? 1 : 0;
     }
     case "audit verify": {
-      const r = await verifyAuditChain();
-      if (r.ok) {
-        console.log(`audit chain intact: ${r.rows} events, head ${r.head}`);
-        return 0;
-      }
-      console.error(`audit chain BROKEN at event #${r.brokenSeq}: ${r.reason} (${r.rows} events read)`);
+      // The chain, then every checkpoint in the registry against it (see lib/server/audit/verify-audit-checkpoints.ts).
+      const r = await verifyAuditCheckpoints({ actor });
+      if (r.chain.ok) console.log(`audit chain intact: ${r.chain.rows} events, head ${r.chain.head}`);
+      for (const c of r.checkpoints) console.log(`  ${c.status.padEnd(9)} ${c.message}`);
+      for (const g of r.gaps) console.log(`gap: ${g}`);
+      if (r.ok) return 0;
+      for (const p of r.problems) console.error(`BROKEN: ${p}`);
+      if (!r.chain.ok) console.error(`audit chain BROKEN at event #${r.chain.brokenSeq}: ${r.chain.reason} (${r.chain.rows} events read)`);
       return 1;
+    }
+    case "audit checkpoint": {
+      const r = await makeAuditCheckpoint({ actor, force: Boolean(values.force) });
+      if (r.status === "unchanged") console.log(`no new events since checkpoint ${r.number} (seq ${r.seq}); nothing to do (--force makes one anyway)`);
+      else if (r.status === "pushed") console.log(`checkpoint ${r.number}: seq ${r.seq}, hash ${r.hash}, pushed to ${r.reference}`);
+      else {
+        console.error(`checkpoint ${r.number}: seq ${r.seq} signed and recorded, NOT pushed yet (${r.error}); the scheduler retries`);
+        return 3;
+      }
+      return 0;
     }
     case "audit export": {
       const format = values.format ?? "ndjson";

@@ -8,6 +8,7 @@ import { enqueueSync } from "./enqueue-sync";
 import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
+import { scheduledAuditCheckpoint } from "../audit/make-audit-checkpoint";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -39,6 +40,8 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
   await completePendingBundles({ limit: 20 });
   await foldStagedAuditEvents();
+  // A checkpoint never holds up the tick's other work: a registry outage leaves it pending, to be retried next tick.
+  await scheduledAuditCheckpoint(now).catch((e) => console.error("[scheduler] audit checkpoint failed", e));
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }
