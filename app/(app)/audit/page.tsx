@@ -6,6 +6,7 @@ import { hasRole } from "@/lib/server/actor";
 import { auditFilterParams, EXPORT_MAX_DAYS, OUTCOMES, parseAuditQuery } from "@/lib/server/audit/audit-filter";
 import { listAuditEvents } from "@/lib/server/audit/list-audit-events";
 import { verifyAuditChain } from "@/lib/server/audit/verify-audit-chain";
+import { verifyAuditCheckpoints } from "@/lib/server/audit/verify-audit-checkpoints";
 import { AuditSentence } from "@/components/audit-sentence";
 
 export const dynamic = "force-dynamic";
@@ -31,15 +32,22 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     return <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">The audit trail is open to admins and managers.</p>;
   }
   const raw = toParams(await searchParams);
+  // "Check against checkpoints" reads every checkpoint from the registry: on request, not on every view.
+  const checkAnchors = raw.get("verify") === "checkpoints";
+  raw.delete("verify");
   let parsed: ReturnType<typeof parseAuditQuery> | null = null;
   let error: string | null = null;
   try {
-    parsed = parseAuditQuery(raw, { defaultLimit: 50, maxLimit: 200 });
+    parsed = parseAuditQuery(raw, { defaultLimit: 100, maxLimit: 200 });
   } catch (e) {
     if (!isAppError(e)) throw e;
     error = e.message;
   }
-  const [page, chain] = await Promise.all([parsed ? listAuditEvents({ actor, filter: parsed.filter, cursor: parsed.cursor, limit: parsed.limit }) : null, verifyAuditChain()]);
+  const [page, chain, anchors] = await Promise.all([
+    parsed ? listAuditEvents({ actor, filter: parsed.filter, cursor: parsed.cursor, limit: parsed.limit }) : null,
+    verifyAuditChain(),
+    checkAnchors ? verifyAuditCheckpoints({ actor }) : null,
+  ]);
   const filterQs = parsed ? auditFilterParams(parsed.filter) : new URLSearchParams();
   const exportQs = new URLSearchParams(filterQs);
   // The export needs a range; without one the button offers the last EXPORT_MAX_DAYS days.
@@ -59,6 +67,17 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <a data-testid="export-ndjson" className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/audit/export?format=ndjson&${exportQs}`}>Export NDJSON</a>
         </span>
       </div>
+      <section aria-label="Checkpoints" className="text-sm">
+        {anchors ? (
+          <div data-testid="checkpoint-status" className={`space-y-1 rounded border p-3 ${anchors.ok ? "border-emerald-200 bg-emerald-50" : "border-rose-200 bg-rose-50"}`}>
+            <p className="font-semibold">{anchors.ok ? `The trail agrees with all ${anchors.checkpoints.filter((c) => c.status === "ok").length} checkpoint(s) in the registry` : "The trail does NOT agree with the checkpoints in the registry"}</p>
+            {anchors.problems.map((p) => <p key={p} className="text-rose-800">✗ {p}</p>)}
+            {anchors.gaps.map((g) => <p key={g} className="text-amber-800">… {g}</p>)}
+          </div>
+        ) : (
+          <a data-testid="verify-checkpoints" href={`/audit?${new URLSearchParams([...raw.entries(), ["verify", "checkpoints"]])}`} className="text-sky-700 hover:underline">Check the trail against the signed checkpoints in the registry</a>
+        )}
+      </section>
       <form method="get" className="flex flex-wrap items-end gap-2 text-sm" aria-label="Filter the audit trail">
         <label className="flex flex-col text-xs text-slate-600">Actor<input name="actor" defaultValue={v("actor")} placeholder="alice@example.com" className={input} /></label>
         <label className="flex flex-col text-xs text-slate-600">
