@@ -70,8 +70,8 @@ export interface ParsedAuditQuery {
 }
 
 /** Parses `actor, action, target, outcome, from, to, cursor, limit`; any malformed one is a 422 naming it. */
-export function parseAuditQuery(sp: URLSearchParams, { maxLimit = 500, defaultLimit = 50 } = {}): ParsedAuditQuery {
-  const known = new Set(["actor", "action", "target", "outcome", "from", "to", "cursor", "limit", "format", "raw"]);
+export function parseAuditQuery(sp: URLSearchParams, { maxLimit = 500, defaultLimit = 50, extra = [] as string[] } = {}): ParsedAuditQuery {
+  const known = new Set(["actor", "action", "target", "outcome", "from", "to", "cursor", "limit", ...extra]);
   for (const k of sp.keys()) if (!known.has(k)) throw new AppError("INVALID_INPUT", `unknown parameter ${JSON.stringify(k.slice(0, 40))}; filters are ${[...known].join(", ")}`, k.slice(0, 40));
   const actor = text("actor", sp.get("actor"), 320);
   const action = parseAuditAction(text("action", sp.get("action"), 80));

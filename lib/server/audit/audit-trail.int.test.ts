@@ -89,6 +89,7 @@ describe("GET /api/v1/audit filters", () => {
       ["target=digest:sha256:123", "target"],
       ["actor=a%00b", "actor"],
       ["bogus=1", "bogus"],
+      ["format=csv", "format"],
     ];
     for (const [qs, field] of cases) {
       const r = await error(listRoute, `/api/v1/audit?${qs}`);

@@ -12,7 +12,7 @@ export const GET = apiHandler(
     const format = sp.get("format") ?? "ndjson";
     if (format !== "csv" && format !== "ndjson") throw new AppError("INVALID_INPUT", "format must be csv or ndjson", "format");
     if (sp.has("cursor") || sp.has("limit")) throw new AppError("INVALID_INPUT", "an export takes no cursor or limit; narrow it with from and to", sp.has("cursor") ? "cursor" : "limit");
-    const { filter } = parseAuditQuery(sp);
+    const { filter } = parseAuditQuery(sp, { extra: ["format"] });
     const out = await exportAuditEvents({ actor, filter, format });
     return new Response(out.stream, {
       status: 200,
