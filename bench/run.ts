@@ -13,6 +13,7 @@ import { evidenceBenchmark } from "./evidence";
 import { admissionBenchmark } from "./admission";
 import { approvalSignatureBenchmark } from "./approval-signature";
 import { agingBenchmark } from "./aging";
+import { auditBenchmark } from "./audit";
 import type { BenchmarkReport } from "./lib/report";
 import { textTable } from "./lib/util";
 
@@ -32,6 +33,7 @@ const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<Benc
   { name: "admission", run: admissionBenchmark },
   { name: "approval-signature", run: approvalSignatureBenchmark },
   { name: "aging", run: agingBenchmark },
+  { name: "audit", run: auditBenchmark },
 ];
 
 async function main(argv: string[]): Promise<number> {

@@ -131,6 +131,22 @@ test("a manager reads the audit trail with an intact hash chain", async ({ page 
   await expect(rows.filter({ hasText: "signature.push" }).filter({ hasText: PUBLISHER_DIGEST })).toHaveCount(1);
   await expect(rows.filter({ hasText: "auth.signin" }).first()).toBeVisible();
   await expect(rows.filter({ hasText: "request.denied" }).first()).toBeVisible();
+  // Each event reads as a sentence with links; the raw row is one click away.
+  const approval = rows.filter({ hasText: "approval.create" }).filter({ hasText: PUBLISHER_DIGEST });
+  await expect(approval.getByTestId("audit-sentence")).toContainText(`publisher/base@${PUBLISHER_DIGEST.slice(0, 19)}… is approved for test`);
+  await expect(approval.getByTestId("audit-sentence").getByRole("link", { name: "test", exact: true })).toHaveAttribute("href", "/stages#stage-test");
+  await approval.getByText("raw", { exact: true }).click();
+  await expect(approval.locator("pre")).toContainText(`"hash":`);
+  // Filters live in the URL: the review family only.
+  await page.getByLabel("Action").selectOption("review");
+  await page.getByRole("button", { name: "Filter", exact: true }).click();
+  await expect(page).toHaveURL(/action=review/);
+  const reviewActions = await page.getByTestId("audit-row").evaluateAll((els) => els.map((e) => e.getAttribute("data-action")));
+  expect(reviewActions.length).toBeGreaterThan(0);
+  expect(reviewActions.every((a) => a?.startsWith("review."))).toBe(true);
+  // A malformed filter is explained, not a crash.
+  await page.goto(`${base()}/audit?from=yesterday`);
+  await expect(page.getByTestId("filter-error")).toContainText("from must be a date");
 });
 
 test("a developer cannot read the audit trail", async ({ page }) => {

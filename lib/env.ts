@@ -70,6 +70,12 @@ const schema = z.object({
   ADVISORY_FEED_INTERVAL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
   /** `1`: a bulk revocation must be confirmed by a second person (not the one who started it). */
   BULK_REVOCATION_TWO_PERSON: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
+  /** Repository that audit checkpoints are pushed to, as OCI artifacts tagged checkpoint-<n>. */
+  IMPRIMATUR_AUDIT_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default("imprimatur/audit"),
+  /** Registry (by name) for audit checkpoints; default: the only or default registry. */
+  IMPRIMATUR_AUDIT_REGISTRY: z.string().min(1).optional(),
+  /** Minutes between scheduled checkpoints (made only when the chain has grown). */
+  IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES: z.coerce.number().int().min(1).max(10_080).default(60),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -1,13 +1,18 @@
 // `npx imprimatur …`: operator commands against the same database and settings as the server.
 // Every invocation is audited as cli.<command>; state changes are also audited by the domain actions.
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { db, disconnectDb } from "../lib/db";
 import { isAppError } from "../lib/errors";
 import { ROLES, type Actor, type Role } from "../lib/server/actor";
 import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
-import { verifyAuditChain } from "../lib/server/audit/verify-audit-chain";
+import { parseAuditQuery } from "../lib/server/audit/audit-filter";
+import { exportAuditEvents } from "../lib/server/audit/export-audit-events";
+import { makeAuditCheckpoint } from "../lib/server/audit/make-audit-checkpoint";
+import { verifyAuditCheckpoints } from "../lib/server/audit/verify-audit-checkpoints";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
 import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
@@ -60,7 +65,10 @@ const USAGE = `usage: imprimatur <command>
                                             configure (or append) a stage; --ttl-days: approvals expire D days after their trusted time
   evidence uploaders [--rules 'apps/*=app-team,**=ci']   list, or replace, who may attach evidence to which repositories
   evidence withdraw --id DOCUMENT_ID --reason R           withdraw evidence (kept, shown withdrawn, no longer counted)
-  audit verify                              recompute the audit hash chain
+  audit verify                              recompute the audit hash chain and check it against every checkpoint in the registry
+  audit checkpoint [--force]                sign the chain head with the audit key and push it to IMPRIMATUR_AUDIT_REPOSITORY
+  audit export --from DATE [--to DATE] [--format ndjson|csv] [--actor A] [--action A] [--target T] [--outcome O] [--out FILE]
+                                            the trail with each row's chain hashes (stdout unless --out)
   policy export --stage S --format F [--images 'reg/team/*,…'] [--require-summary] [--output FILE]
                                             the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign
   advisories import FILE|URL                import OSV advisories (one record, a JSON array, or an osv.dev ecosystem all.zip)
@@ -132,6 +140,14 @@ async function main(argv: string[]): Promise<number> {
       key: { type: "string" },
       "dry-run": { type: "boolean" },
       "ttl-days": { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      actor: { type: "string" },
+      action: { type: "string" },
+      target: { type: "string" },
+      outcome: { type: "string" },
+      out: { type: "string" },
+      force: { type: "boolean" },
     },
   });
   if (command === "migrate") {
@@ -403,13 +419,37 @@ async function main(argv: string[]): Promise<number> {
       return r.failures.length ? 1 : 0;
     }
     case "audit verify": {
-      const r = await verifyAuditChain();
-      if (r.ok) {
-        console.log(`audit chain intact: ${r.rows} events, head ${r.head}`);
-        return 0;
-      }
-      console.error(`audit chain BROKEN at event #${r.brokenSeq}: ${r.reason} (${r.rows} events read)`);
+      // The chain, then every checkpoint in the registry against it (see lib/server/audit/verify-audit-checkpoints.ts).
+      const r = await verifyAuditCheckpoints({ actor });
+      if (r.chain.ok) console.log(`audit chain intact: ${r.chain.rows} events, head ${r.chain.head}`);
+      for (const c of r.checkpoints) console.log(`  ${c.status.padEnd(9)} ${c.message}`);
+      for (const g of r.gaps) console.log(`gap: ${g}`);
+      if (r.ok) return 0;
+      for (const p of r.problems) console.error(`BROKEN: ${p}`);
+      if (!r.chain.ok) console.error(`audit chain BROKEN at event #${r.chain.brokenSeq}: ${r.chain.reason} (${r.chain.rows} events read)`);
       return 1;
+    }
+    case "audit checkpoint": {
+      const r = await makeAuditCheckpoint({ actor, force: Boolean(values.force) });
+      if (r.status === "unchanged") console.log(`no new events since checkpoint ${r.number} (seq ${r.seq}); nothing to do (--force makes one anyway)`);
+      else if (r.status === "pushed") console.log(`checkpoint ${r.number}: seq ${r.seq}, hash ${r.hash}, pushed to ${r.reference}`);
+      else {
+        console.error(`checkpoint ${r.number}: seq ${r.seq} signed and recorded, NOT pushed yet (${r.error}); the scheduler retries`);
+        return 3;
+      }
+      return 0;
+    }
+    case "audit export": {
+      const format = values.format ?? "ndjson";
+      if (format !== "csv" && format !== "ndjson") fail("--format must be csv or ndjson");
+      const sp = new URLSearchParams();
+      for (const k of ["actor", "action", "target", "outcome", "from", "to"] as const) if (values[k]) sp.set(k, values[k]);
+      const { filter } = parseAuditQuery(sp);
+      const out = await exportAuditEvents({ actor, filter, format });
+      const sink = values.out ? createWriteStream(values.out, { flags: "wx", mode: 0o600 }) : process.stdout;
+      await pipeline(Readable.fromWeb(out.stream as import("node:stream/web").ReadableStream<Uint8Array>), sink);
+      if (values.out) console.error(`wrote ${values.out}`);
+      return 0;
     }
     default:
       console.error(USAGE);

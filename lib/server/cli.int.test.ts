@@ -66,6 +66,20 @@ describe("npx imprimatur", () => {
     expect(JSON.stringify(masked.map((m) => m.detail))).not.toContain("long-enough");
   });
 
+  it("exports the trail with each row's hashes, filtered, and refuses a range over the cap naming the field", async () => {
+    const from = new Date(Date.now() - 86_400_000).toISOString();
+    expect(cli(["user", "list"]).code).toBe(0);
+    const ex = cli(["audit", "export", "--from", from, "--action", "cli"]);
+    expect(ex.code).toBe(0);
+    const rows = ex.out.split("\n").map((l) => JSON.parse(l) as { seq: string; action: string; hash: string });
+    expect(rows.map((r) => r.action)).toEqual(expect.arrayContaining(["cli.user.list", "cli.audit.export"]));
+    expect(rows.every((r) => r.action.startsWith("cli."))).toBe(true);
+    for (const r of rows) expect((await db.auditEvent.findUniqueOrThrow({ where: { seq: BigInt(r.seq) } })).hash).toBe(r.hash);
+    const wide = cli(["audit", "export", "--from", "2020-01-01", "--to", "2026-01-01"]);
+    expect(wide.code).toBe(1);
+    expect(wide.err).toMatch(/INVALID_INPUT: the range is longer than 366 days/);
+  });
+
   it("refuses to run when encrypted keys exist and the master key is missing or wrong, and says why", async () => {
     await seedStages(["build", "test", "prod"]);
     const saved = process.env.IMPRIMATUR_MASTER_KEY;

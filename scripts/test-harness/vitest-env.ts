@@ -16,3 +16,5 @@ process.env.REGISTRY_URL = inject("registryUrl");
 process.env.IMPRIMATUR_MASTER_KEY = inject("masterKey");
 process.env.NEXTAUTH_SECRET = "integration-test-secret-0123456789";
 delete process.env.REGISTRY_PULL_NAME;
+// Test files share one registry: each pushes its audit checkpoints to its own repository.
+process.env.IMPRIMATUR_AUDIT_REPOSITORY = `imprimatur/audit-${name.slice(-12)}`;

@@ -1,37 +1,74 @@
 import { redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
+import { AUDIT_FAMILIES, AUDIT_KINDS, renderAuditEvent } from "@/lib/audit-catalogue";
+import { isAppError } from "@/lib/errors";
 import { hasRole } from "@/lib/server/actor";
+import { auditFilterParams, EXPORT_MAX_DAYS, OUTCOMES, parseAuditQuery } from "@/lib/server/audit/audit-filter";
 import { listAuditEvents } from "@/lib/server/audit/list-audit-events";
 import { verifyAuditChain } from "@/lib/server/audit/verify-audit-chain";
 import { summarizeAuthFailures } from "@/lib/server/auth/count-auth-failure";
+import { verifyAuditCheckpoints } from "@/lib/server/audit/verify-audit-checkpoints";
+import { AuditSentence } from "@/components/audit-sentence";
 
 export const dynamic = "force-dynamic";
 
-export default async function AuditPage({ searchParams }: { searchParams: Promise<{ before?: string; action?: string }> }) {
+type SP = Record<string, string | string[] | undefined>;
+
+function toParams(sp: SP): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const [k, v] of Object.entries(sp)) {
+    const s = Array.isArray(v) ? v[0] : v;
+    // Empty form fields arrive as "k="; they mean "no filter".
+    if (s) out.set(k, s);
+  }
+  return out;
+}
+
+const input = "rounded border border-slate-300 px-2 py-1";
+
+export default async function AuditPage({ searchParams }: { searchParams: Promise<SP> }) {
   const actor = await getActor();
   if (!actor) redirect("/signin");
   if (!hasRole(actor, ["admin", "manager"])) {
     return <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">The audit trail is open to admins and managers.</p>;
   }
-  const sp = await searchParams;
-  const before = sp.before && /^\d{1,18}$/.test(sp.before) ? BigInt(sp.before) : undefined;
+  const raw = toParams(await searchParams);
+  // "Check against checkpoints" reads every checkpoint from the registry: on request, not on every view.
+  const checkAnchors = raw.get("verify") === "checkpoints";
+  raw.delete("verify");
+  let parsed: ReturnType<typeof parseAuditQuery> | null = null;
+  let error: string | null = null;
+  try {
+    parsed = parseAuditQuery(raw, { defaultLimit: 100, maxLimit: 200 });
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    error = e.message;
+  }
   // The chain is verified from the last verified row on (a full check: `imprimatur audit verify`).
-  const [events, chain, failures] = await Promise.all([
-    listAuditEvents({ actor, before, limit: 100, action: sp.action }),
+  const [page, chain, anchors, failures] = await Promise.all([
+    parsed ? listAuditEvents({ actor, filter: parsed.filter, cursor: parsed.cursor, limit: parsed.limit }) : null,
     verifyAuditChain({ from: "checkpoint" }),
+    checkAnchors ? verifyAuditCheckpoints({ actor }) : null,
     summarizeAuthFailures({ since: new Date(Date.now() - 24 * 3600_000) }),
   ]);
+  const filterQs = parsed ? auditFilterParams(parsed.filter) : new URLSearchParams();
+  const exportQs = new URLSearchParams(filterQs);
+  // The export needs a range; without one the button offers the last EXPORT_MAX_DAYS days.
+  if (!exportQs.has("from")) exportQs.set("from", new Date(Date.now() - (EXPORT_MAX_DAYS - 1) * 86_400_000).toISOString().slice(0, 10));
+  const nextQs = new URLSearchParams(filterQs);
+  if (page?.next) nextQs.set("cursor", page.next);
+  const v = (k: string) => raw.get(k) ?? "";
   return (
     <div className="space-y-4">
-      <div className="flex items-center gap-4">
+      <div className="flex flex-wrap items-center gap-4">
         <h1 className="text-2xl font-semibold">Audit trail</h1>
         <span data-testid="chain-status" className={`rounded px-2 py-1 text-xs font-semibold ${chain.ok ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>
           {chain.ok ? `hash chain intact · ${chain.rows} events` : `hash chain BROKEN at #${chain.brokenSeq}: ${chain.reason}`}
         </span>
-        <form className="ml-auto flex gap-2 text-sm">
-          <input name="action" defaultValue={sp.action ?? ""} placeholder="action prefix, e.g. approval" className="rounded border border-slate-300 px-2 py-1" />
-          <button className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">Filter</button>
-        </form>
+        <span className="ml-auto flex gap-2 text-sm">
+          <a data-testid="export-csv" className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/audit/export?format=csv&${exportQs}`}>Export CSV</a>
+          <a data-testid="export-ndjson" className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/audit/export?format=ndjson&${exportQs}`}>Export NDJSON</a>
+        </span>
       </div>
       {failures.length > 0 && (
         <section aria-label="Failed authentications" data-testid="auth-failures" className="rounded-lg border border-amber-200 bg-amber-50 p-3 text-xs text-amber-900">
@@ -43,26 +80,69 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           </ul>
         </section>
       )}
-      <table className="w-full overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
-        <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
-          <tr><th className="px-3 py-2">#</th><th className="px-3 py-2">Time (UTC)</th><th className="px-3 py-2">Actor</th><th className="px-3 py-2">Action</th><th className="px-3 py-2">Outcome</th><th className="px-3 py-2">Target</th><th className="px-3 py-2">Detail</th></tr>
-        </thead>
-        <tbody>
-          {events.map((e) => (
-            <tr key={e.seq} className="border-t border-slate-100 align-top" data-testid="audit-row">
-              <td className="px-3 py-2 font-mono text-xs">{e.seq}</td>
-              <td className="whitespace-nowrap px-3 py-2 text-xs">{e.at.replace("T", " ").replace("Z", "")}</td>
-              <td className="px-3 py-2 text-xs">{e.actor}</td>
-              <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
-              <td className={`px-3 py-2 text-xs ${e.outcome === "success" ? "text-emerald-700" : "text-rose-700"}`}>{e.outcome}</td>
-              <td className="px-3 py-2 font-mono text-xs break-all">{e.target}{e.targetDigest ? <div className="text-slate-500">{e.targetDigest}</div> : null}</td>
-              <td className="max-w-md px-3 py-2 font-mono text-[11px] break-all text-slate-600">{JSON.stringify(e.detail)}</td>
-            </tr>
+      <section aria-label="Checkpoints" className="text-sm">
+        {anchors ? (
+          <div data-testid="checkpoint-status" className={`space-y-1 rounded border p-3 ${anchors.ok ? "border-emerald-200 bg-emerald-50" : "border-rose-200 bg-rose-50"}`}>
+            <p className="font-semibold">{anchors.ok ? `The trail agrees with all ${anchors.checkpoints.filter((c) => c.status === "ok").length} checkpoint(s) in the registry` : "The trail does NOT agree with the checkpoints in the registry"}</p>
+            {anchors.problems.map((p) => <p key={p} className="text-rose-800">✗ {p}</p>)}
+            {anchors.gaps.map((g) => <p key={g} className="text-amber-800">… {g}</p>)}
+          </div>
+        ) : (
+          <a data-testid="verify-checkpoints" href={`/audit?${new URLSearchParams([...raw.entries(), ["verify", "checkpoints"]])}`} className="text-sky-700 hover:underline">Check the trail against the signed checkpoints in the registry</a>
+        )}
+      </section>
+      <form method="get" className="flex flex-wrap items-end gap-2 text-sm" aria-label="Filter the audit trail">
+        <label className="flex flex-col text-xs text-slate-600">Actor<input name="actor" defaultValue={v("actor")} placeholder="alice@example.com" className={input} /></label>
+        <label className="flex flex-col text-xs text-slate-600">
+          Action
+          <select name="action" defaultValue={v("action")} className={input}>
+            <option value="">any</option>
+            {AUDIT_FAMILIES.map((f) => (
+              <optgroup key={f} label={f}>
+                <option value={f}>{f} (all)</option>
+                {Object.entries(AUDIT_KINDS).filter(([, k]) => k.family === f).map(([a, k]) => <option key={a} value={a}>{k.label}</option>)}
+              </optgroup>
+            ))}
+          </select>
+        </label>
+        <label className="flex flex-col text-xs text-slate-600">Target<input name="target" defaultValue={v("target")} placeholder="sha256:…, repository:reg/apps/x, stage:prod, request:…, registry:…" className={`${input} w-72`} /></label>
+        <label className="flex flex-col text-xs text-slate-600">
+          Outcome
+          <select name="outcome" defaultValue={v("outcome")} className={input}>
+            <option value="">any</option>
+            {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
+          </select>
+        </label>
+        <label className="flex flex-col text-xs text-slate-600">From<input name="from" type="date" defaultValue={v("from").slice(0, 10)} className={input} /></label>
+        <label className="flex flex-col text-xs text-slate-600">To<input name="to" type="date" defaultValue={v("to").slice(0, 10)} className={input} /></label>
+        <button className="rounded bg-slate-800 px-3 py-1 text-white hover:bg-slate-700">Filter</button>
+        <a href="/audit" className="px-2 py-1 text-sky-700 hover:underline">Clear</a>
+      </form>
+      {error && <p role="alert" data-testid="filter-error" className="rounded bg-rose-50 p-3 text-sm text-rose-800">{error}</p>}
+      {page && (
+        <ol className="divide-y divide-slate-100 overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
+          {page.events.length === 0 && <li className="px-3 py-4 text-slate-500">No events match these filters.</li>}
+          {page.events.map((e) => (
+            <li key={e.seq} className="px-3 py-2" data-testid="audit-row" data-action={e.action}>
+              <div className="flex items-baseline gap-3">
+                <span className="w-14 shrink-0 font-mono text-xs text-slate-400">#{e.seq}</span>
+                <time dateTime={e.at} className="w-36 shrink-0 whitespace-nowrap text-xs text-slate-500">{e.at.slice(0, 19).replace("T", " ")} UTC</time>
+                <span className={`flex-1 ${e.outcome === "success" ? "" : "text-rose-800"}`}>
+                  <AuditSentence segments={renderAuditEvent(e)} />
+                  {e.outcome !== "success" && <span className="ml-2 rounded bg-rose-100 px-1 text-[11px] font-semibold uppercase">{e.outcome}</span>}
+                </span>
+                <span className="shrink-0 font-mono text-[11px] text-slate-400">{e.action}</span>
+              </div>
+              <details className="ml-14 mt-1 text-xs">
+                <summary className="cursor-pointer text-slate-500">raw</summary>
+                <pre className="mt-1 overflow-x-auto rounded bg-slate-50 p-2 text-[11px]">{JSON.stringify({ ...e, detail: e.detail }, null, 2)}</pre>
+              </details>
+            </li>
           ))}
-        </tbody>
-      </table>
-      {events.length === 100 && (
-        <a className="text-sm text-sky-700 hover:underline" href={`/audit?before=${events[events.length - 1]!.seq}${sp.action ? `&action=${encodeURIComponent(sp.action)}` : ""}`}>Older events →</a>
+        </ol>
+      )}
+      {page?.next && (
+        <a data-testid="older" className="text-sm text-sky-700 hover:underline" href={`/audit?${nextQs}`}>Older events →</a>
       )}
     </div>
   );

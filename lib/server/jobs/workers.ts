@@ -17,6 +17,7 @@ import { sweepTimeTriggers } from "../reevaluation/sweep-time-triggers";
 import { fetchAdvisoryFeed, runAdvisoryFeed } from "../advisories/fetch-advisory-feed";
 import { runBulkRevocation } from "../revocations/run-bulk-revocation";
 import { enqueueBulkRevocation } from "../revocations/enqueue-bulk-revocation";
+import { scheduledAuditCheckpoint } from "../audit/make-audit-checkpoint";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -70,6 +71,8 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 })) await enqueueBulkRevocation(b.id);
   await foldStagedAuditEvents();
   await purgeSigninThrottle();
+  // A checkpoint never holds up the tick's other work: a registry outage leaves it pending, to be retried next tick.
+  await scheduledAuditCheckpoint(now).catch((e) => console.error("[scheduler] audit checkpoint failed", e));
   const hooks = await deliverWebhooks({ limit: 100 });
   return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }

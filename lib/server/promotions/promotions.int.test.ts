@@ -371,10 +371,55 @@ describe("webhooks", () => {
       expect(mine).toHaveLength(1);
       const { headers, body } = mine[0]!;
       expect(headers["x-imprimatur-event"]).toBe("request.created");
+      expect(headers["content-type"]).toBe("application/cloudevents+json; charset=utf-8");
       expect(headers["x-imprimatur-signature"]).toBe(`sha256=${createHmac("sha256", hook.secret).update(body).digest("hex")}`);
-      expect(JSON.parse(body)).toMatchObject({ event: "request.created", requestId: req.id, stage: "test", digest, note: "hook me" });
+      // CloudEvents 1.0, structured mode: the event's fields are its data; the delivery id is its id.
+      const ce = JSON.parse(body);
+      expect(Object.keys(ce).sort()).toEqual(["data", "datacontenttype", "id", "source", "specversion", "subject", "time", "type"]);
+      expect(ce).toMatchObject({ specversion: "1.0", type: "dev.imprimatur.request.created", subject: `default/wf/hook@${digest}`, datacontenttype: "application/json", id: headers["x-imprimatur-delivery"] });
+      expect(ce.source).toMatch(/^(https?:\/\/|urn:imprimatur)/);
+      expect(new Date(ce.time).toISOString()).toBe(ce.time);
+      expect(ce.data).toMatchObject({ requestId: req.id, stage: "test", digest, note: "hook me" });
       const d = await db.webhookDelivery.findFirstOrThrow({ where: { webhookId: hook.id, status: "delivered" } });
       expect(d.attempts).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("webhook scope and formats", () => {
+  it("delivers only events in a webhook's stages and repositories, and a Slack message when asked", async () => {
+    const got: { url: string; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const server: Server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        got.push({ url: req.url ?? "", headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const admin = await userActor("admin@example.com");
+      await expect(createWebhook({ actor: admin, name: "bad-format", url: `${base}/x`, events: [], format: "xml" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "format" });
+      await expect(createWebhook({ actor: admin, name: "bad-stage", url: `${base}/x`, events: [], stages: ["nope"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "stages" });
+      await createWebhook({ actor: admin, name: "prod-only", url: `${base}/prod-only`, events: ["request.created"], stages: ["prod"] });
+      await createWebhook({ actor: admin, name: "scoped-repo", url: `${base}/scoped-repo`, events: ["request.created"], repositories: ["scope/**"] });
+      await createWebhook({ actor: admin, name: "other-repo", url: `${base}/other-repo`, events: ["request.created"], repositories: ["elsewhere/*"] });
+      await createWebhook({ actor: admin, name: "slack", url: `${base}/slack`, events: ["request.created"], format: "slack", stages: ["test"] });
+      const { digest } = await newImage("scope/app");
+      const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "scope/app", digest, stage: "test", note: "<b>scoped</b>" });
+      for (let i = 0; i < 50 && got.filter((g) => g.body.includes(req.id) || g.url === "/slack").length < 2; i++) {
+        await deliverWebhooks();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(got.map((g) => g.url).sort()).toEqual(["/scoped-repo", "/slack"]);
+      const slack = JSON.parse(got.find((g) => g.url === "/slack")!.body);
+      expect(slack.text).toBe(`*Promotion requested* \`default/scope/app@${digest.slice(0, 19)}…\` for *test* by dev@example.com: “&lt;b&gt;scoped&lt;/b&gt;”`);
+      expect(slack.blocks[0].text.text).toBe(slack.text);
+      expect(await db.webhookDelivery.count({ where: { webhook: { name: { in: ["prod-only", "other-repo"] } } } })).toBe(0);
     } finally {
       server.close();
     }

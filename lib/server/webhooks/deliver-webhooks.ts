@@ -4,6 +4,8 @@ import { db } from "../../db";
 import { unseal } from "../../signing/sealed";
 import { masterKey } from "../keys/master-key";
 import { guardedAgent, networkErrorMessage } from "../../oci/client";
+import { env } from "../../env";
+import { cloudEvent, slackMessage } from "./webhook-format";
 
 const MAX_ATTEMPTS = 8;
 const agent = guardedAgent();
@@ -25,14 +27,16 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
         const row = rows[0];
         if (!row) return null;
         const d = await tx.webhookDelivery.findUniqueOrThrow({ where: { id: row.id }, include: { webhook: true } });
-        const body = JSON.stringify({ id: d.id, ...(d.payload as object) });
+        const payload = d.payload as Record<string, unknown>;
+        const format = d.webhook.format === "slack" ? "slack" : "cloudevents";
+        const body = JSON.stringify(format === "slack" ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null) : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"));
         const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`);
         const sig = createHmac("sha256", secret).update(body).digest("hex");
         let error: string | null = null;
         try {
           const res = await fetchImpl(d.webhook.url, {
             method: "POST",
-            headers: { "content-type": "application/json", "x-imprimatur-event": d.event, "x-imprimatur-delivery": d.id, "x-imprimatur-signature": `sha256=${sig}` },
+            headers: { "content-type": format === "slack" ? "application/json" : "application/cloudevents+json; charset=utf-8", "x-imprimatur-event": d.event, "x-imprimatur-delivery": d.id, "x-imprimatur-signature": `sha256=${sig}` },
             body,
             redirect: "manual",
             signal: AbortSignal.timeout(TIMEOUT_MS),

@@ -1,5 +1,6 @@
 import "server-only";
 import type { Tx } from "../../db";
+import { matchScope } from "../../signing/trust";
 
 export const WEBHOOK_EVENTS = ["request.created", "request.approved", "request.signed", "request.rejected", "review.created", "waiver.granted", "approval.revoked", "image.at-risk", "revocation.bulk"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -9,9 +10,24 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
  * the event exists exactly when the change it describes committed. A worker delivers it (deliver-webhooks.ts).
  */
 export async function emitEvent(tx: Tx, event: WebhookEvent, payload: Record<string, unknown>): Promise<number> {
-  const hooks = await tx.webhook.findMany({ where: { enabled: true, OR: [{ events: { has: event } }, { events: { isEmpty: true } }] }, select: { id: true } });
+  const subscribed = await tx.webhook.findMany({ where: { enabled: true, OR: [{ events: { has: event } }, { events: { isEmpty: true } }] }, select: { id: true, stages: true, repositories: true } });
+  const hooks = subscribed.filter((h) => inScope(h, payload));
   if (hooks.length === 0) return 0;
   const body = JSON.parse(JSON.stringify({ event, at: new Date().toISOString(), ...payload })) as object;
   await tx.webhookDelivery.createMany({ data: hooks.map((h) => ({ webhookId: h.id, event, payload: body, status: "pending" })) });
   return hooks.length;
+}
+
+/**
+ * A webhook's scope: the event's stage among its stages, its repository (without the registry) matching one of its
+ * globs. Empty lists mean everything; an event that names no stage or repository passes only an empty scope.
+ */
+function inScope(h: { stages: string[]; repositories: string[] }, payload: Record<string, unknown>): boolean {
+  const stage = typeof payload.stage === "string" ? payload.stage : null;
+  if (h.stages.length && (!stage || !h.stages.includes(stage))) return false;
+  if (!h.repositories.length) return true;
+  const full = typeof payload.repository === "string" ? payload.repository : null;
+  if (!full) return false;
+  const repo = full.includes("/") ? full.slice(full.indexOf("/") + 1) : full;
+  return h.repositories.some((g) => matchScope(g, repo));
 }

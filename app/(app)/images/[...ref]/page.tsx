@@ -1,5 +1,6 @@
 import { notFound, redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
+import { hasRole } from "@/lib/server/actor";
 import { isAppError } from "@/lib/errors";
 import { imagePath, imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
@@ -89,6 +90,9 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
           <span className="text-slate-500">· {bytes(image.size)}</span>
           {image.platform && <span className="text-slate-500">· {image.platform}</span>}
           {image.configCreated && <span className="text-slate-500">· built {new Date(image.configCreated).toLocaleString("en-GB", { timeZone: "UTC" })} UTC</span>}
+          {hasRole(actor, ["admin", "manager"]) && (
+            <a data-testid="evidence-pack" className="text-sky-700 hover:underline" href={`/api/v1/images/${image.repository}@${image.digest}/evidence-pack?registry=${encodeURIComponent(image.registry)}`}>· download evidence pack</a>
+          )}
         </div>
         {image.deletedAt && (
           <p role="status" className="mt-2 rounded bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="deleted-banner">

@@ -6,7 +6,16 @@ export const dynamic = "force-dynamic";
 
 export const GET = apiHandler(async ({ actor }) => ({ webhooks: await listWebhooks({ actor }) }), { roles: ["admin"], what: "managing webhooks" });
 
-const body = z.object({ name: z.string().min(1).max(64), url: z.string().min(1).max(2000), events: z.array(z.string()).max(20).default([]) }).strict();
+const body = z
+  .object({
+    name: z.string().min(1).max(64),
+    url: z.string().min(1).max(2000),
+    events: z.array(z.string()).max(20).default([]),
+    format: z.string().max(20).optional(),
+    stages: z.array(z.string().max(64)).max(50).optional(),
+    repositories: z.array(z.string().max(255)).max(50).optional(),
+  })
+  .strict();
 
 /** POST /api/v1/webhooks: returns the HMAC secret once. */
 export const POST = apiHandler(

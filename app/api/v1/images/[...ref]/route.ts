@@ -8,6 +8,7 @@ import { apiHandler, created } from "@/lib/server/http/api-handler";
 import { imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { readBodyCapped } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
+import { buildEvidencePack } from "@/lib/server/evidence/build-evidence-pack";
 
 export const dynamic = "force-dynamic";
 
@@ -15,12 +16,23 @@ type P = { ref: string[] };
 
 /**
  * GET  /api/v1/images/{repository}@{digest}                      the image, its signatures and stages
+ * GET  /api/v1/images/{repository}@{digest}/evidence-pack        one JSON download for auditors (admins, managers)
  * GET  /api/v1/images/{repository}@{digest}/evidence             documents, merged vulnerabilities, components, provenance
  * GET  /api/v1/images/{repository}@{digest}/evidence/{id}/raw    a stored document, byte for byte as uploaded
  * POST /api/v1/images/{repository}@{digest}/evidence             upload a scan, SBOM, VEX or attestation
  */
 export const GET = apiHandler<P>(async ({ req, actor, params }) => {
   const { repository, digest, rest } = imageRefFromSegments(params.ref);
+  if (rest.length === 1 && rest[0] === "evidence-pack") {
+    const pack = await buildEvidencePack({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
+    return new NextResponse(JSON.stringify(pack, null, 1), {
+      headers: {
+        "content-type": "application/json",
+        "content-disposition": `attachment; filename="evidence-${repository.replace(/[^a-zA-Z0-9._-]+/g, "_")}-${digest.slice(7, 19)}.json"`,
+        "cache-control": "no-store",
+      },
+    });
+  }
   const { rawManifest: _raw, ...image } = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
   if (rest.length === 0) return image;
   if (rest[0] !== "evidence") throw new AppError("NOT_FOUND", `no such resource: ${rest.join("/")}`);

@@ -1,0 +1,98 @@
+// Audit checkpoints: the chain head {seq, hash, time} signed by the audit key and stored outside Postgres as an OCI
+// artifact. Plain data and node:crypto only (no Next, no Prisma): the server and the CLI share it, and an auditor
+// could run it offline against an export and the registry's artifacts.
+import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
+import { parsePublicKey, verifyRaw } from "./signing/keys";
+
+export const CHECKPOINT_TYPE = "dev.imprimatur.audit.checkpoint.v1";
+export const CHECKPOINT_ARTIFACT_TYPE = "application/vnd.dev.imprimatur.audit.checkpoint.v1+json";
+export const CHECKPOINT_SIGNATURE_ANNOTATION = "dev.imprimatur.audit.signature";
+export const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 } as const;
+
+export interface CheckpointPayload {
+  type: typeof CHECKPOINT_TYPE;
+  checkpoint: number;
+  /** The chain head's seq, as a decimal string (bigint). */
+  seq: string;
+  hash: string;
+  /** When the checkpoint was made (our clock: claimed time, unless a TSA token is added). */
+  time: string;
+  /** sha256:<hex> of the audit key's SPKI DER. */
+  key: string;
+}
+
+export function checkpointTag(n: number): string {
+  return `checkpoint-${String(n).padStart(8, "0")}`;
+}
+
+export function parseCheckpointTag(tag: string): number | null {
+  const m = /^checkpoint-(\d{8})$/.exec(tag);
+  return m ? Number(m[1]) : null;
+}
+
+/** The exact bytes that are signed: RFC 8785 JSON of the payload. */
+export function checkpointBytes(p: CheckpointPayload): Buffer {
+  const c = canonicalize(p);
+  if (!c) throw new Error("checkpoint cannot be canonicalized");
+  return Buffer.from(c, "utf8");
+}
+
+/** The OCI image manifest of a checkpoint: empty config, the payload as its one layer, the signature as an annotation. */
+export function checkpointManifest(payload: Buffer, signatureB64: string, time: string): Buffer {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    artifactType: CHECKPOINT_ARTIFACT_TYPE,
+    config: EMPTY_CONFIG,
+    layers: [{ mediaType: CHECKPOINT_ARTIFACT_TYPE, digest: `sha256:${createHash("sha256").update(payload).digest("hex")}`, size: payload.length }],
+    annotations: { [CHECKPOINT_SIGNATURE_ANNOTATION]: signatureB64, "org.opencontainers.image.created": time },
+  };
+  return Buffer.from(JSON.stringify(manifest), "utf8");
+}
+
+export type CheckpointVerdict =
+  | { ok: true; payload: CheckpointPayload }
+  | { ok: false; reason: string };
+
+/**
+ * Checks a checkpoint read back from the registry: the manifest names the payload layer and carries a signature; the
+ * payload parses, is canonical, names the number its tag names, and is signed by one of the trusted audit keys.
+ * `payloadBytes` must already have been checked against the layer digest (the registry client does that).
+ */
+export function verifyCheckpoint(opts: { tagNumber: number; manifest: unknown; payloadBytes: Buffer; trustedKeys: { fingerprint: string; publicKeyPem: string }[] }): CheckpointVerdict {
+  const m = opts.manifest as { artifactType?: unknown; annotations?: Record<string, unknown> } | null;
+  const sig = typeof m?.annotations?.[CHECKPOINT_SIGNATURE_ANNOTATION] === "string" ? (m.annotations[CHECKPOINT_SIGNATURE_ANNOTATION] as string) : null;
+  if (m?.artifactType !== CHECKPOINT_ARTIFACT_TYPE) return { ok: false, reason: "not a checkpoint artifact" };
+  if (!sig || !/^[A-Za-z0-9+/]{40,200}={0,2}$/.test(sig)) return { ok: false, reason: "unsigned (no signature annotation)" };
+  let p: CheckpointPayload;
+  try {
+    p = JSON.parse(opts.payloadBytes.toString("utf8")) as CheckpointPayload;
+  } catch {
+    return { ok: false, reason: "payload is not JSON" };
+  }
+  if (p?.type !== CHECKPOINT_TYPE || typeof p.checkpoint !== "number" || typeof p.seq !== "string" || !/^\d{1,19}$/.test(p.seq) || typeof p.hash !== "string" || !/^[0-9a-f]{64}$/.test(p.hash) || typeof p.time !== "string" || typeof p.key !== "string") {
+    return { ok: false, reason: "payload is not a checkpoint" };
+  }
+  // Only the canonical form is signed; anything else could carry a second reading of the same bytes.
+  if (!checkpointBytes(p).equals(opts.payloadBytes)) return { ok: false, reason: "payload is not in canonical form" };
+  if (p.checkpoint !== opts.tagNumber) return { ok: false, reason: `payload names checkpoint ${p.checkpoint}, its tag ${opts.tagNumber}` };
+  const key = opts.trustedKeys.find((k) => k.fingerprint === p.key);
+  if (!key) return { ok: false, reason: `signed by ${p.key}, which is not an audit key of this installation` };
+  if (!verifyRaw(parsePublicKey(key.publicKeyPem), opts.payloadBytes, Buffer.from(sig, "base64"))) return { ok: false, reason: "signature does not verify with the audit key" };
+  return { ok: true, payload: p };
+}
+
+const fmt = (s: string | bigint) => BigInt(s).toLocaleString("en-US");
+
+/**
+ * Compares one genuine checkpoint with the table: the named row must exist and hash to the named hash.
+ * Returns null when it holds, else what is wrong, in words.
+ */
+export function compareCheckpoint(p: CheckpointPayload, table: { lastSeq: bigint; hashAt: (seq: bigint) => string | null | undefined }): { kind: "cut" | "rewritten"; message: string } | null {
+  const seq = BigInt(p.seq);
+  if (seq > table.lastSeq) return { kind: "cut", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)}; the table ends at ${fmt(table.lastSeq)} (its tail was cut)` };
+  const h = table.hashAt(seq);
+  if (h !== p.hash) return { kind: "rewritten", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)} with hash ${p.hash.slice(0, 12)}…; the table's row hashes to ${h ? `${h.slice(0, 12)}…` : "nothing"} (rows up to ${fmt(seq)} were rewritten)` };
+  return null;
+}

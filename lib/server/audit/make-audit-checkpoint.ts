@@ -1,0 +1,100 @@
+import "server-only";
+import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, checkpointTag, type CheckpointPayload } from "../../audit-checkpoint";
+import { db } from "../../db";
+import { env } from "../../env";
+import { requireRole, type Actor } from "../actor";
+import { registryClient, resolveRegistry } from "../registries/resolve-registry";
+import { appendAuditEvent, AUDIT_LOCK } from "./append-audit-event";
+import { loadAuditSigner } from "./audit-key";
+import { foldStagedAuditEvents } from "./fold-staged-audit-events";
+
+export interface MakeAuditCheckpointOptions {
+  actor: Actor;
+  /** Make one even when the head has not moved since the last checkpoint. */
+  force?: boolean;
+  /** Registry name and repository to push to (default: IMPRIMATUR_AUDIT_REGISTRY / IMPRIMATUR_AUDIT_REPOSITORY). */
+  registry?: string;
+  repository?: string;
+}
+
+export type CheckpointResult =
+  | { status: "unchanged"; number: number | null; seq: string | null }
+  | { status: "pushed" | "pending"; number: number; seq: string; hash: string; reference: string | null; error: string | null };
+
+/**
+ * Signs the chain head and records the checkpoint, then pushes it to the registry. The record and its audit event are
+ * one transaction under the chain lock (so the head is the head); the push happens after it, outside any transaction:
+ * a registry that is down leaves the checkpoint pending (retried by pushPendingCheckpoints) and never holds the chain
+ * lock, so approvals are not blocked.
+ */
+export async function makeAuditCheckpoint({ actor, force = false, registry, repository }: MakeAuditCheckpointOptions): Promise<CheckpointResult> {
+  requireRole(actor, ["admin"], "making an audit checkpoint");
+  await foldStagedAuditEvents();
+  const signer = await loadAuditSigner();
+  const made = await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
+    const head = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+    const last = await tx.auditCheckpoint.findFirst({ orderBy: { number: "desc" } });
+    // Unchanged when nothing but checkpointing itself happened since the last one (its own event, the CLI's).
+    const moved = last ? await tx.auditEvent.count({ where: { seq: { gt: last.headSeq }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint"] } } }) : 1;
+    if (!head || (!force && moved === 0)) return { unchanged: true as const, number: last?.number ?? null, seq: last?.headSeq.toString() ?? null };
+    const number = (last?.number ?? 0) + 1;
+    const time = new Date();
+    const payload: CheckpointPayload = { type: CHECKPOINT_TYPE, checkpoint: number, seq: head.seq.toString(), hash: head.hash, time: time.toISOString(), key: signer.fingerprint };
+    const bytes = checkpointBytes(payload);
+    const signature = signer.sign(bytes).toString("base64");
+    await tx.auditCheckpoint.create({ data: { number, headSeq: head.seq, headHash: head.hash, at: time, keyFingerprint: signer.fingerprint, payload: bytes.toString("utf8"), signature } });
+    await appendAuditEvent(tx, { actor, action: "audit.checkpoint", detail: { checkpoint: number, headSeq: head.seq.toString(), headHash: head.hash, key: signer.fingerprint } });
+    return { unchanged: false as const, number, seq: head.seq.toString(), hash: head.hash };
+  });
+  if (made.unchanged) return { status: "unchanged", number: made.number, seq: made.seq };
+  const pushed = await pushCheckpoint(made.number, { registry, repository });
+  return { status: pushed.ok ? "pushed" : "pending", number: made.number, seq: made.seq, hash: made.hash, reference: pushed.reference, error: pushed.error };
+}
+
+export function checkpointTarget(opts: { registry?: string; repository?: string } = {}) {
+  return { registry: opts.registry ?? env().IMPRIMATUR_AUDIT_REGISTRY, repository: opts.repository ?? env().IMPRIMATUR_AUDIT_REPOSITORY };
+}
+
+async function pushCheckpoint(number: number, opts: { registry?: string; repository?: string }): Promise<{ ok: boolean; reference: string | null; error: string | null }> {
+  const cp = await db.auditCheckpoint.findUniqueOrThrow({ where: { number } });
+  const target = checkpointTarget(opts);
+  try {
+    const reg = await resolveRegistry(target.registry);
+    const client = registryClient(reg, "push");
+    const payload = Buffer.from(cp.payload, "utf8");
+    await client.putBlob(target.repository, Buffer.from("{}"));
+    await client.putBlob(target.repository, payload);
+    const manifest = checkpointManifest(payload, cp.signature, cp.at.toISOString());
+    const digest = await client.putManifest(target.repository, checkpointTag(number), manifest, "application/vnd.oci.image.manifest.v1+json");
+    const reference = `${reg.name}/${target.repository}@${digest}`;
+    await db.auditCheckpoint.update({ where: { number }, data: { reference, pushedAt: new Date(), attempts: { increment: 1 }, lastError: null } });
+    return { ok: true, reference, error: null };
+  } catch (e) {
+    const error = (e as Error).message?.slice(0, 500) ?? String(e);
+    await db.auditCheckpoint.update({ where: { number }, data: { attempts: { increment: 1 }, lastError: error } });
+    return { ok: false, reference: null, error };
+  }
+}
+
+/** Pushes checkpoints that a registry outage left pending, oldest first. */
+export async function pushPendingCheckpoints(opts: { registry?: string; repository?: string; limit?: number } = {}): Promise<{ pushed: number; pending: number }> {
+  const pending = await db.auditCheckpoint.findMany({ where: { pushedAt: null }, orderBy: { number: "asc" }, take: opts.limit ?? 20, select: { number: true } });
+  let pushed = 0;
+  for (const p of pending) {
+    const r = await pushCheckpoint(p.number, opts);
+    if (!r.ok) break;
+    pushed++;
+  }
+  return { pushed, pending: pending.length - pushed };
+}
+
+/** The scheduler's part: a checkpoint when the last one is older than IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES, and retries. */
+export async function scheduledAuditCheckpoint(now = new Date()): Promise<CheckpointResult | null> {
+  // Without a master key there is no audit key (the server's startup checks say so); nothing to schedule.
+  if (!env().IMPRIMATUR_MASTER_KEY) return null;
+  await pushPendingCheckpoints();
+  const last = await db.auditCheckpoint.findFirst({ orderBy: { number: "desc" }, select: { at: true } });
+  if (last && now.getTime() - last.at.getTime() < env().IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES * 60_000) return null;
+  return makeAuditCheckpoint({ actor: { kind: "system", label: "scheduler" } });
+}

@@ -1,0 +1,127 @@
+import "server-only";
+import { CHECKPOINT_ARTIFACT_TYPE, compareCheckpoint, parseCheckpointTag, verifyCheckpoint, type CheckpointPayload } from "../../audit-checkpoint";
+import type { ChainCheck } from "../../audit-chain";
+import { db } from "../../db";
+import type { Digest } from "../../oci/digest";
+import { OciError } from "../../oci/digest";
+import { requireRole, type Actor } from "../actor";
+import { registryClient, resolveRegistry } from "../registries/resolve-registry";
+import { trustedAuditKeys } from "./audit-key";
+import { checkpointTarget } from "./make-audit-checkpoint";
+import { verifyAuditChain } from "./verify-audit-chain";
+
+export interface CheckpointReport {
+  number: number;
+  status: "ok" | "forged" | "cut" | "rewritten" | "missing" | "pending";
+  seq: string | null;
+  message: string;
+}
+
+export interface AuditVerification {
+  /** The chain is intact and agrees with every genuine checkpoint in the registry. */
+  ok: boolean;
+  chain: ChainCheck;
+  tableEndsAt: string;
+  checkpoints: CheckpointReport[];
+  /** Integrity failures, in words. */
+  problems: string[];
+  /** Not failures: what is not anchored yet (pending pushes, an unreachable registry, the unanchored tail). */
+  gaps: string[];
+  lastAnchoredSeq: string | null;
+}
+
+const MAX_CHECKPOINTS = 100_000;
+
+/**
+ * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
+ * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
+ */
+export async function verifyAuditCheckpoints({ actor, registry, repository }: { actor: Actor; registry?: string; repository?: string }): Promise<AuditVerification> {
+  requireRole(actor, ["admin", "manager"], "verifying the audit trail");
+  const chain = await verifyAuditChain();
+  const head = await db.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
+  const lastSeq = head?.seq ?? 0n;
+  const problems: string[] = [];
+  const gaps: string[] = [];
+  const reports: CheckpointReport[] = [];
+  if (!chain.ok) problems.push(`hash chain broken at seq ${chain.brokenSeq}: ${chain.reason}`);
+
+  const target = checkpointTarget({ registry, repository });
+  const genuine: CheckpointPayload[] = [];
+  const seen = new Set<number>();
+  try {
+    const keys = await trustedAuditKeys();
+    const reg = await resolveRegistry(target.registry);
+    const client = registryClient(reg, "read");
+    const tags: string[] = [];
+    try {
+      for await (const t of client.tags(target.repository)) {
+        if (parseCheckpointTag(t) !== null) tags.push(t);
+        if (tags.length > MAX_CHECKPOINTS) break;
+      }
+    } catch (e) {
+      // A repository that does not exist yet has no checkpoints; anything else is an outage.
+      if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
+    }
+    tags.sort();
+    for (const tag of tags) {
+      const n = parseCheckpointTag(tag)!;
+      seen.add(n);
+      let verdict: ReturnType<typeof verifyCheckpoint>;
+      try {
+        const m = await client.getManifest(target.repository, tag);
+        const manifest = JSON.parse(m.bytes.toString("utf8")) as { layers?: { mediaType?: string; digest?: string; size?: number }[] };
+        const layer = manifest.layers?.find((l) => l.mediaType === CHECKPOINT_ARTIFACT_TYPE);
+        if (!layer?.digest || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) verdict = { ok: false, reason: "no checkpoint layer" };
+        else verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(target.repository, layer.digest as Digest, 4096), trustedKeys: keys });
+      } catch (e) {
+        if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
+        verdict = { ok: false, reason: `unreadable: ${(e as Error).message}` };
+      }
+      if (!verdict.ok) {
+        const message = `checkpoint ${n} is forged or damaged: ${verdict.reason}; it is not trusted`;
+        problems.push(message);
+        reports.push({ number: n, status: "forged", seq: null, message });
+        continue;
+      }
+      genuine.push(verdict.payload);
+    }
+  } catch (e) {
+    gaps.push(`checkpoints in ${target.repository} could not be read (${(e as Error).message}); the chain is checked against none of them`);
+  }
+
+  // One query for the rows the genuine checkpoints name.
+  const seqs = [...new Set(genuine.map((p) => BigInt(p.seq)))];
+  const rows = seqs.length ? await db.auditEvent.findMany({ where: { seq: { in: seqs } }, select: { seq: true, hash: true } }) : [];
+  const hashes = new Map(rows.map((r) => [r.seq, r.hash]));
+  let lastAnchored: bigint | null = null;
+  for (const p of genuine) {
+    const wrong = compareCheckpoint(p, { lastSeq, hashAt: (s) => hashes.get(s) });
+    if (wrong) {
+      problems.push(wrong.message);
+      reports.push({ number: p.checkpoint, status: wrong.kind, seq: p.seq, message: wrong.message });
+    } else {
+      reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds` });
+      if (lastAnchored === null || BigInt(p.seq) > lastAnchored) lastAnchored = BigInt(p.seq);
+    }
+  }
+
+  // What the database says was made, against what the registry holds.
+  const recorded = await db.auditCheckpoint.findMany({ orderBy: { number: "asc" }, select: { number: true, headSeq: true, pushedAt: true, lastError: true, at: true } });
+  const registryRead = !gaps.length;
+  for (const r of recorded) {
+    if (seen.has(r.number)) continue;
+    if (!r.pushedAt) {
+      const message = `checkpoint ${r.number} (seq ${r.headSeq.toLocaleString("en-US")}, made ${r.at.toISOString()}) is not in the registry yet${r.lastError ? `: ${r.lastError}` : ""}`;
+      gaps.push(message);
+      reports.push({ number: r.number, status: "pending", seq: r.headSeq.toString(), message });
+    } else if (registryRead) {
+      const message = `checkpoint ${r.number} was pushed at ${r.pushedAt.toISOString()} but is missing from ${target.repository}`;
+      problems.push(message);
+      reports.push({ number: r.number, status: "missing", seq: r.headSeq.toString(), message });
+    }
+  }
+  if (lastSeq > (lastAnchored ?? 0n)) gaps.push(`${(lastSeq - (lastAnchored ?? 0n)).toLocaleString("en-US")} event(s) after ${lastAnchored === null ? "the start" : `seq ${lastAnchored.toLocaleString("en-US")}`} are not anchored by a checkpoint yet`);
+  reports.sort((a, b) => a.number - b.number);
+  return { ok: problems.length === 0, chain, tableEndsAt: lastSeq.toString(), checkpoints: reports, problems, gaps, lastAnchoredSeq: lastAnchored?.toString() ?? null };
+}
