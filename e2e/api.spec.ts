@@ -28,7 +28,10 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   const unknownDigest = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", note: "x" } });
   expect(unknownDigest.status()).toBe(404);
   // No approval without a request: the old direct endpoint answers with the reason.
-  const direct = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: `sha256:${"1".repeat(64)}`, stage: "build", comment: "x" } });
+  // An unknown digest is named as unknown (404); a known one without an open request is refused with the reason (409).
+  const unknown = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: `sha256:${"1".repeat(64)}`, stage: "build", comment: "x" } });
+  expect(unknown.status()).toBe(404);
+  const direct = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "build", comment: "x" } });
   expect(direct.status()).toBe(409);
   expect((await direct.json()).error.message).toMatch(/must request the promotion first/);
 

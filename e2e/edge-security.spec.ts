@@ -76,7 +76,7 @@ for (const callbackUrl of ["/%5Cevil.example", "/%09/evil.example", "//evil.exam
     await page.goto(`${base()}/signin?callbackUrl=${callbackUrl}`);
     await page.getByLabel("Email").fill("carol@example.com");
     await page.getByLabel("Password").fill("carol-demo-pass");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page.getByTestId("whoami")).toHaveText("carol@example.com");
     expect(new URL(page.url()).origin).toBe(base());
     expect(offsite).toEqual([]);
@@ -128,11 +128,11 @@ test("sign-in is throttled per account: 429 with Retry-After, a clear message, a
   await page.goto(`${base()}/signin`);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill("manager-demo-pass");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByText("Too many failed sign-ins")).toBeVisible();
   // The window ends (moved back in Postgres, which every replica reads): the right password works again.
   await query(`UPDATE signin_throttle SET window_start = window_start - interval '16 minutes' WHERE key = $1`, [`account:${email}`]);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("whoami")).toHaveText(email);
   // The sign-in's audit source is the TCP peer, not a header the client wrote.
   const src = await query<{ detail: { source: string } }>(`SELECT detail FROM audit_events WHERE action = 'auth.signin' AND actor_label LIKE $1 ORDER BY seq DESC LIMIT 1`, [`%${email}%`]);

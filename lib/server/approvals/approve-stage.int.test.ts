@@ -176,8 +176,8 @@ describe("approval refusals write nothing", () => {
     const missing = sha256Digest("no such manifest");
     await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: missing, stage: "test", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
-    // No open request: nothing to approve.
-    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "POLICY_VIOLATION" });
+    // An unknown digest is named as unknown (404), not "no open request" (409).
+    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
     expect({ approvals: await db.approval.count(), requests: await db.promotionRequest.count(), audit: await db.auditEvent.count(), images: await db.image.count() }).toEqual(before);
   });
 

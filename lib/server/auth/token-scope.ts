@@ -31,6 +31,10 @@ const ROUTES: { method: string; path: RegExp; scopes: readonly Scope[] }[] = [
   { method: "POST", path: /^\/api\/v1\/approvals$/, scopes: ["review"] },
   { method: "POST", path: /^\/api\/v1\/waivers$/, scopes: ["review"] },
   { method: "DELETE", path: /^\/api\/v1\/waivers\/[^/]+$/, scopes: ["review"] },
+  { method: "POST", path: /^\/api\/v1\/approvals\/[^/]+\/revoke$/, scopes: ["review"] },
+  { method: "POST", path: /^\/api\/v1\/revocations$/, scopes: ["review"] },
+  { method: "POST", path: /^\/api\/v1\/revocations\/[^/]+\/confirm$/, scopes: ["review"] },
+  { method: "POST", path: /^\/api\/v1\/advisories$/, scopes: ["review"] },
   // A pipeline pushes, asks for a sync, then uploads evidence or requests a promotion.
   { method: "POST", path: /^\/api\/v1\/sync$/, scopes: ["evidence", "request"] },
   { method: "POST", path: /^\/api\/v1\/registries\/[^/]+\/sync$/, scopes: ["evidence", "request"] },

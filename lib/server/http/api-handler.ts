@@ -12,7 +12,7 @@ import { clientAddress } from "../auth/client-address";
 import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
-import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging } from "./same-origin";
+import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
 import { assertCleanJson, assertJsonTextDepth, decodeUtf8Strict, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
 import { env } from "../../env";
@@ -43,7 +43,7 @@ export function apiHandler<P = Record<string, never>>(
      * The media types a cookie-authenticated body may declare: "json" (default, `application/json` exactly) or
      * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
      */
-    bodyTypes?: "json" | "evidence";
+    bodyTypes?: "json" | "evidence" | "archive";
   } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
@@ -115,16 +115,19 @@ export function apiHandler<P = Record<string, never>>(
 }
 
 /** Why a cookie-authenticated state change is refused (cross-site, or a media type a form could send), or null. */
-function sessionRequestRefusal(req: NextRequest, bodyTypes: "json" | "evidence"): { status: number; error: AppError } | null {
+const ZIP_TYPES = ["application/zip", "application/x-zip-compressed"];
+
+function sessionRequestRefusal(req: NextRequest, bodyTypes: "json" | "evidence" | "archive"): { status: number; error: AppError } | null {
   const h = req.headers;
   const verdict = checkSameOrigin({ method: req.method, origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host"), appOrigin: env().NEXTAUTH_URL ?? null });
   if (!verdict.ok) return { status: 403, error: new AppError("FORBIDDEN", verdict.reason) };
   const ct = h.get("content-type");
   const hasBody = Number(h.get("content-length") ?? "0") > 0 || h.has("transfer-encoding");
   if (ct === null && !hasBody) return null; // a body-less POST / DELETE: the origin check above is what protects it
-  const accepted = bodyTypes === "evidence" ? isEvidenceMediaType(ct) : isJsonMediaType(ct);
+  // "archive": JSON or a ZIP (advisory feeds). Neither is a type a cross-site form can send without a preflight.
+  const accepted = bodyTypes === "evidence" ? isEvidenceMediaType(ct) : bodyTypes === "archive" ? isJsonMediaType(ct) || ZIP_TYPES.includes(mediaTypeEssence(ct) ?? "") : isJsonMediaType(ct);
   if (!accepted) {
-    const want = bodyTypes === "evidence" ? "a JSON, JSON Lines or application/octet-stream media type" : "Content-Type: application/json";
+    const want = bodyTypes === "evidence" ? "a JSON, JSON Lines or application/octet-stream media type" : bodyTypes === "archive" ? "Content-Type: application/json or application/zip" : "Content-Type: application/json";
     return { status: 415, error: new AppError("UNSUPPORTED_MEDIA_TYPE", `send the body with ${want} (got ${ct === null ? "none" : JSON.stringify(ct.slice(0, 100))})`, "content-type") };
   }
   return null;

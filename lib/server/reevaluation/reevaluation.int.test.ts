@@ -76,8 +76,9 @@ beforeAll(async () => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
-      const j = JSON.parse(body) as Record<string, unknown>;
-      got.push({ event: String(j.event), body: j });
+      // Webhooks are CloudEvents 1.0 (structured JSON): the event is the type's suffix, the payload its data.
+      const j = JSON.parse(body) as { type: string; data: Record<string, unknown> };
+      got.push({ event: j.type.replace(/^dev\.imprimatur\./, ""), body: j.data });
       res.end("ok");
     });
   });

@@ -30,5 +30,5 @@ export const POST = apiHandler(
     const r = await importAdvisories({ actor, bytes, origin: "upload", onChanged: () => kickReevaluation() });
     return created(r);
   },
-  { roles: ["admin", "reviewer"], what: "importing advisories" },
+  { roles: ["admin", "reviewer"], what: "importing advisories", bodyTypes: "archive" },
 );
