@@ -1,8 +1,9 @@
 import "server-only";
+import { readSigManifest } from "./signature-manifest-io";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, sha256Digest, type Digest } from "../../oci/digest";
-import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/manifest";
+import type { Descriptor } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { pushReferrer } from "../../oci/push-referrer";
 import { cosignTag, pullReference, referrersFallbackTag } from "../../oci/reference";
@@ -273,24 +274,9 @@ async function removeReferrer(client: Client, repository: string, subject: Diges
   if (res.status >= 500) throw new OciError("UNAVAILABLE", `DELETE ${repository}@${referrer}: registry error ${res.status}`, res.status);
 }
 
-async function readAttManifest(client: Client, repository: string, tag: string): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
-  let fetched;
-  try {
-    fetched = await client.getManifest(repository, tag);
-  } catch (e) {
-    if (e instanceof OciError && e.code === "NOT_FOUND") return { manifest: null, config: null };
-    throw e;
-  }
-  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
-  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign attestation manifest; refusing to overwrite it`);
-  let config: Record<string, unknown> | null = null;
-  try {
-    const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
-    if (raw && typeof raw === "object" && !Array.isArray(raw)) config = raw as Record<string, unknown>;
-  } catch (e) {
-    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
-  }
-  return { manifest: parsed.manifest, config };
+/** The cosign `.att` manifest and its config, read as the `.sig` writers read theirs. */
+function readAttManifest(client: Client, repository: string, tag: string) {
+  return readSigManifest(client, repository, tag, "attestation");
 }
 
 /** Pushes the verification summaries still missing for signed approvals, and retries those left pending. */

@@ -20,8 +20,8 @@ export async function lockReferrers(tx: Tx, registryId: string, repository: stri
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${`${registryId}/${repository}@${digest}`}))`;
 }
 
-/** The `.sig` manifest at `tag` and its config (null when the tag does not exist). Refuses an index. */
-export async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
+/** The cosign `.sig` (or `.att`) manifest at `tag` and its config (null when the tag does not exist). Refuses an index. */
+export async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string, what: "signature" | "attestation" = "signature"): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
   let fetched;
   try {
     fetched = await client.getManifest(repository, tag);
@@ -30,7 +30,7 @@ export async function readSigManifest(client: ReturnType<typeof registryClient>,
     throw e;
   }
   const parsed = parseManifest(fetched.bytes, fetched.mediaType);
-  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign signature manifest; refusing to overwrite it`);
+  if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign ${what} manifest; refusing to overwrite it`);
   let config: Record<string, unknown> | null = null;
   try {
     const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
