@@ -1,4 +1,5 @@
 import "server-only";
+import { assertNoNul, assertStorableDocument, decodeUtf8Strict } from "../http/hostile-input";
 import { createHash } from "node:crypto";
 import { db, Prisma } from "../../db";
 import { env } from "../../env";
@@ -55,7 +56,7 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
     return entries.map((en) => {
       const where = `${en.name.slice(0, 200)}: `;
       try {
-        return { where, value: JSON.parse(en.data.toString("utf8")) as unknown };
+        return { where, value: parseJsonDocument(en.data, where) };
       } catch (err) {
         throw new AppError("INVALID_INPUT", `${where}not valid JSON (${(err as Error).message})`, "body");
       }
@@ -63,8 +64,9 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
   }
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString("utf8"));
+    value = parseJsonDocument(bytes, "");
   } catch (err) {
+    if (err instanceof AppError) throw err;
     throw new AppError("BAD_REQUEST", `the body is neither JSON nor a ZIP archive (${(err as Error).message})`, "body");
   }
   if (Array.isArray(value)) {
@@ -174,4 +176,42 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
   );
   if (onChanged && result.imageIds.length) await onChanged(result.imageIds);
   return result.out;
+}
+
+/**
+ * Hostile JSON, checked before and after parsing as every other body is: strict UTF-8, no nesting past the document
+ * limit (a recursive walk would overflow the stack), no NUL (Postgres refuses it), no `__proto__` / `constructor` keys.
+ */
+function parseJsonDocument(bytes: Uint8Array, where: string): unknown {
+  try {
+    const text = decodeUtf8Strict(bytes);
+    assertStorableDocument(bytes);
+    const value = JSON.parse(text) as unknown;
+    // OSV texts (details, summary) are Markdown with newlines: only NUL and prototype-polluting keys are refused.
+    assertNoNul(value);
+    assertNoPrototypeKeys(value);
+    return value;
+  } catch (err) {
+    if (err instanceof AppError) throw new AppError(err.code, `${where}${err.message}`, "body");
+    throw err;
+  }
+}
+
+const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Iterative (the depth is already capped), so a wide document cannot overflow the stack either. */
+function assertNoPrototypeKeys(value: unknown): void {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (!v || typeof v !== "object") continue;
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+      continue;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (PROTOTYPE_KEYS.has(k)) throw new AppError("INVALID_INPUT", `the document has a ${JSON.stringify(k)} key`, "body");
+      stack.push(x);
+    }
+  }
 }

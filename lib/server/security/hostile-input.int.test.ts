@@ -150,7 +150,7 @@ describe("hostile input", () => {
         const variants: Hostile[] = [...hostileRequestLine(route, method as Method, params)];
         if (key === "POST /api/v1/images/[...ref]") variants.push(...hostileEvidence());
         else if (validBody !== undefined && typeof validBody === "object" && !Buffer.isBuffer(validBody)) {
-          variants.push(...hostileBodies(validBody as Record<string, unknown>, { loose: key.includes("imagereview") || key.includes("notifications"), optional: key.includes("/rotate") }));
+          variants.push(...hostileBodies(validBody as Record<string, unknown>, { loose: key.includes("imagereview") || key.includes("notifications") || key.includes("/advisories"), optional: key.includes("/rotate") }));
         }
         for (const h of variants) {
           const before = await dbSnapshot();
