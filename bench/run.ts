@@ -5,7 +5,7 @@
 //   BENCH_SCALE=0.05 npm run bench     # quick run (scales the registry-sync repository count)
 //   npm run bench -- registry-sync     # only the named benchmark(s)
 //   BENCH_CPU_PROF_DIR=/tmp/prof npm run bench   # also write CPU profiles of the sync processes
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registrySyncBenchmark } from "./registry-sync";
@@ -14,7 +14,7 @@ import { admissionBenchmark } from "./admission";
 import { approvalSignatureBenchmark } from "./approval-signature";
 import { agingBenchmark } from "./aging";
 import { auditBenchmark } from "./audit";
-import type { BenchmarkReport } from "./lib/report";
+import { meetsGoal, type BenchmarkReport, type RatioResult } from "./lib/report";
 import { textTable } from "./lib/util";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -36,6 +36,30 @@ const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<Benc
   { name: "audit", run: auditBenchmark },
 ];
 
+/** Merges this run's ratios into bench/results/summary.json (`{ ratios: { name: value }, raw: { name: … } }`). */
+function writeSummary(ratios: Record<string, RatioResult>): void {
+  if (!Object.keys(ratios).length) return;
+  const file = join(RESULTS, "summary.json");
+  type Summary = { ratios: Record<string, number>; details: Record<string, RatioResult & { measuredAt: string }> };
+  const prev: Summary = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Summary) : { ratios: {}, details: {} };
+  const at = new Date().toISOString();
+  for (const [name, r] of Object.entries(ratios)) {
+    prev.ratios[name] = Number(r.value.toPrecision(4));
+    prev.details[name] = { ...r, measuredAt: at };
+  }
+  writeFileSync(file, JSON.stringify(prev, null, 2) + "\n");
+  console.log("\n== goal ratios (bench/results/summary.json) ==\n");
+  console.log(
+    textTable([
+      ["name", "value", "goal", "met"],
+      ...Object.entries(ratios).map(([name, r]) => {
+        const met = meetsGoal(r);
+        return [name, r.value.toFixed(3), r.goal, met === null ? "-" : met ? "yes" : "NO"];
+      }),
+    ]),
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   const scale = benchScale();
   const wanted = argv.filter((a) => !a.startsWith("-"));
@@ -43,8 +67,10 @@ async function main(argv: string[]): Promise<number> {
   if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(", ")}; known: ${BENCHMARKS.map((b) => b.name).join(", ")}`);
   const selected = wanted.length ? BENCHMARKS.filter((b) => wanted.includes(b.name)) : BENCHMARKS;
   let failed = false;
+  const ratios: Record<string, RatioResult> = {};
   for (const b of selected) {
     const report = await b.run({ scale });
+    Object.assign(ratios, report.ratios ?? {});
     mkdirSync(RESULTS, { recursive: true });
     const file = join(RESULTS, `${report.name}.json`);
     writeFileSync(file, JSON.stringify({ ...(report.figures as object), problems: report.problems }, null, 2) + "\n");
@@ -58,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
       for (const p of report.problems) console.error(`  - ${p}`);
     }
   }
+  writeSummary(ratios);
   return failed ? 1 : 0;
 }
 
