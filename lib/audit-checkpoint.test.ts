@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, compareCheckpoint, verifyCheckpoint, type CheckpointPayload } from "./audit-checkpoint";
-import { generateP256, signP256 } from "./signing/keys";
+import { generateP256, signP256 } from "./signing/keys/software";
 
 const key = generateP256();
 const trusted = [{ fingerprint: key.fingerprint, publicKeyPem: key.publicKeyPem }];

@@ -3,7 +3,7 @@
 // could run it offline against an export and the registry's artifacts.
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
-import { parsePublicKey, verifyRaw } from "./signing/keys";
+import { parsePublicKey, verifyRaw } from "./signing/keys/software";
 
 export const CHECKPOINT_TYPE = "dev.imprimatur.audit.checkpoint.v1";
 export const CHECKPOINT_ARTIFACT_TYPE = "application/vnd.dev.imprimatur.audit.checkpoint.v1+json";

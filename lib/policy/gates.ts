@@ -3,7 +3,7 @@
  * Framework-free: configuration and facts in, results out. The server gathers the facts (lib/server/promotions).
  */
 import { z } from "zod";
-import { matchScope } from "../signing/trust";
+import { matchScope } from "../signing/trust/judgement";
 
 export const GATE_SEVERITIES = ["critical", "high", "medium", "low"] as const;
 export type GateSeverity = (typeof GATE_SEVERITIES)[number];

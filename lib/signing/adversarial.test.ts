@@ -1,9 +1,9 @@
 // Hostile certificate, PEM and identity text at 1 MB (or the parser's own cap). Generous bounds: the failure mode
 // of a super-linear parser is minutes.
 import { describe, expect, it } from "vitest";
-import { importCosignPrivateKey } from "./cosign-key";
-import { matchIdentityPattern, matchScope, normalizeDn } from "./trust";
-import { pemBlocks } from "./x509";
+import { importCosignPrivateKey } from "./keys/cosign-key";
+import { matchIdentityPattern, matchScope, normalizeDn } from "./trust/judgement";
+import { pemBlocks } from "./trust/x509";
 
 const MB = 1024 * 1024;
 const BOUND_MS = 2000;

@@ -3,7 +3,7 @@
  * Framework-free: plain data in, plain data out.
  *
  * A verification is an ordered pipeline. The cryptographic verifiers in lib/signing run the checks they can
- * judge alone (1-4, and the signature's own expiry); the trust evaluation (lib/signing/trust.ts) adds identity,
+ * judge alone (1-4, and the signature's own expiry); the trust evaluation (lib/signing/trust/judgement.ts) adds identity,
  * validity and revocation against the configured trust identities. "Unverified" always names the failed check.
  */
 
@@ -80,7 +80,7 @@ export function failAt(checks: CheckResult[], verdict: Exclude<Verdict, "verifie
 
 /**
  * Trust anchors, as plain data, handed to the cryptographic verifiers. Which identity may sign which repository in
- * which role is not decided here but in lib/signing/trust.ts; the verifiers only report which anchor vouched.
+ * which role is not decided here but in lib/signing/trust/judgement.ts; the verifiers only report which anchor vouched.
  */
 export interface TrustMaterial {
   /** Bare public keys (cosign.pub style). */

@@ -5,7 +5,7 @@ import { OciError, sha256Digest, type Digest } from "../../oci/digest";
 import { MT } from "../../oci/media-types";
 import { pushReferrer } from "../../oci/push-referrer";
 import { pullReference } from "../../oci/reference";
-import { buildKeyBundle, COSIGN_SIGN_PREDICATE_TYPE } from "../../signing/sigstore-write";
+import { buildKeyBundle, COSIGN_SIGN_PREDICATE_TYPE } from "../../signing/formats/sigstore-write";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { signWithKey } from "../keys/load-stage-signer";

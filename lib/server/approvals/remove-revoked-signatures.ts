@@ -5,7 +5,7 @@ import { OciError, type Digest } from "../../oci/digest";
 import { MT } from "../../oci/media-types";
 import { removeReferrer } from "../../oci/push-referrer";
 import { cosignTag } from "../../oci/reference";
-import { removeSignatureLayers } from "../../signing/sig-manifest";
+import { removeSignatureLayers } from "../../signing/formats/sig-manifest";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { refreshSignatures } from "../images/refresh-signatures";

@@ -13,7 +13,7 @@ import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { cosignTag } from "../../oci/reference";
 import { listReferrers } from "../../oci/referrers";
-import { verifyCosignLayer } from "../../signing/cosign";
+import { verifyCosignLayer } from "../../signing/formats/cosign";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
 import { verifyAuditChain } from "../audit/verify-audit-chain";

@@ -1,7 +1,7 @@
 import "server-only";
 import { env } from "../../env";
 import { AppError } from "../../errors";
-import { buildTimestampRequest, extractTimestampToken, MAX_TOKEN_BYTES, verifyTimestampToken } from "../../signing/rfc3161";
+import { buildTimestampRequest, extractTimestampToken, MAX_TOKEN_BYTES, verifyTimestampToken } from "../../signing/trust/rfc3161";
 import { loadTrust } from "../trust/load-trust";
 
 export interface SignatureTimestamp {

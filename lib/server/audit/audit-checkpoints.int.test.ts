@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, checkpointTag } from "../../audit-checkpoint";
 import { auditRowHash } from "../../audit-chain";
 import { db, disconnectDb } from "../../db";
-import { generateP256, signP256 } from "../../signing/keys";
+import { generateP256, signP256 } from "../../signing/keys/software";
 import type { Actor } from "../actor";
 import { registryClient, resolveRegistry } from "../registries/resolve-registry";
 import { recordAuditEvent } from "./append-audit-event";

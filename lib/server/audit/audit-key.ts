@@ -1,8 +1,8 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
 import { bytes, db } from "../../db";
-import { generateP256, parsePublicKey, signP256, verifyRaw } from "../../signing/keys";
-import { seal, unseal } from "../../signing/sealed";
+import { generateP256, parsePublicKey, signP256, verifyRaw } from "../../signing/keys/software";
+import { seal, unseal } from "../../signing/keys/sealed";
 import { masterKey } from "../keys/master-key";
 
 /** The newest audit key, created (sealed under the master key) the first time a checkpoint is made. */

@@ -8,7 +8,7 @@ import { requestAndApprove, userActor } from "../../../scripts/test-harness/prom
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
-import { parsePublicKey, verifyRaw } from "../../signing/keys";
+import { parsePublicKey, verifyRaw } from "../../signing/keys/software";
 import type { Actor } from "../actor";
 import { syncRegistry } from "../images/sync-registry";
 import { buildEvidencePack } from "./build-evidence-pack";

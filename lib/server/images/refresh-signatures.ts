@@ -5,7 +5,7 @@ import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { parseManifest, type Descriptor } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
-import { judgeTrust, type TrustJudgement } from "../../signing/trust";
+import { judgeTrust, type TrustJudgement } from "../../signing/trust/judgement";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";

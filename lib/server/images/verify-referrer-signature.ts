@@ -1,7 +1,7 @@
 import "server-only";
 import type { Descriptor } from "../../oci/manifest";
-import { verifyNotationSignature } from "../../signing/notation";
-import { verifySigstoreBundle } from "../../signing/sigstore-bundle";
+import { verifyNotationSignature } from "../../signing/formats/notation";
+import { verifySigstoreBundle } from "../../signing/formats/sigstore-bundle";
 import type { TrustMaterial } from "../../signing/verification";
 import type { VerifiedSignature } from "./verify-signature";
 
@@ -11,7 +11,7 @@ import type { VerifiedSignature } from "./verify-signature";
  * cryptographic part of the pipeline; judgeTrust adds identity, validity and revocation.
  *
  * Sigstore thresholds come from the trust configuration (a Sigstore identity's `thresholds`, for the repositories in its
- * scope); otherwise they follow the bundle (lib/signing/sigstore-bundle.ts defaultThresholds): a Fulcio certificate
+ * scope); otherwise they follow the bundle (lib/signing/formats/sigstore-bundle.ts defaultThresholds): a Fulcio certificate
  * needs a verified log entry and SCT from the imported Sigstore material; a key-based bundle without a log entry needs
  * none, since Imprimatur's own bundles are written for a private registry and never go to a public log.
  */

@@ -1,8 +1,8 @@
 import "server-only";
 import { sha256Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
-import { verifyCosignSignatureLayer } from "../../signing/cosign-cert";
-import { parseSimpleSigningPayload } from "../../signing/simple-signing";
+import { verifyCosignSignatureLayer } from "../../signing/formats/cosign-cert";
+import { parseSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import type { SignatureFormat, SignatureVerification, TrustMaterial } from "../../signing/verification";
 
 /** What refreshSignatures stores besides the verification: the simple-signing payload's fields, when there is one. */
@@ -18,7 +18,7 @@ export function unreadable(format: SignatureFormat, check: string, detail: strin
 }
 
 /**
- * A cosign `.sig` layer, key- or certificate-based (lib/signing/cosign-cert.ts dispatches), with the payload's fields
+ * A cosign `.sig` layer, key- or certificate-based (lib/signing/formats/cosign-cert.ts dispatches), with the payload's fields
  * for display. When the verifier found no time, the payload's own timestamp is shown as a claimed time.
  */
 export function verifyCosignLayerWithPayload(opts: { layer: Descriptor; blob: Uint8Array | null; imageDigest: string; material: TrustMaterial; now?: Date }): VerifiedSignature {

@@ -3,9 +3,9 @@ import { randomUUID } from "node:crypto";
 import { bytes } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
-import { generateP256 } from "../../signing/keys";
-import { HsmError, openToken, type Pkcs11Token } from "../../signing/pkcs11";
-import { seal } from "../../signing/sealed";
+import { generateP256 } from "../../signing/keys/software";
+import { HsmError, openToken, type Pkcs11Token } from "../../signing/keys/pkcs11";
+import { seal } from "../../signing/keys/sealed";
 import { masterKey } from "./master-key";
 
 export type KeyBackend = "software" | "pkcs11";

@@ -9,7 +9,7 @@ import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import { RegistryClient } from "../../oci/client";
 import { createSoftHsmToken, type SoftHsmToken } from "../../signing/testing/softhsm";
-import { parsePublicKey, verifyRaw } from "../../signing/keys";
+import { parsePublicKey, verifyRaw } from "../../signing/keys/software";
 import { CHECKS } from "../../signing/verification";
 import type { Actor } from "../actor";
 import { syncRegistry } from "../images/sync-registry";

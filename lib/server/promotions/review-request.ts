@@ -7,7 +7,7 @@ import { sha256Digest } from "../../oci/digest";
 import { pullReference } from "../../oci/reference";
 import { evaluateGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
-import { buildSimpleSigningPayload } from "../../signing/simple-signing";
+import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { findStageKey, signWithKey } from "../keys/load-stage-signer";

@@ -1,7 +1,7 @@
 import "server-only";
 import { z } from "zod";
 import { bytes } from "../../db";
-import { seal, unseal } from "../../signing/sealed";
+import { seal, unseal } from "../../signing/keys/sealed";
 import { masterKey } from "../keys/master-key";
 
 export interface Credentials {

@@ -2,7 +2,7 @@ import "server-only";
 import { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { isRepositoryName } from "../../oci/reference";
-import { pemBlocks } from "../../signing/x509";
+import { pemBlocks } from "../../signing/trust/x509";
 
 const credentials = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(8192) }).strict();
 

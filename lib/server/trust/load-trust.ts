@@ -1,6 +1,6 @@
 import "server-only";
 import { db, type Tx } from "../../db";
-import { loadTrustMaterial, matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust";
+import { loadTrustMaterial, matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust/judgement";
 import type { TrustMaterial } from "../../signing/verification";
 
 /** Stage keys are shown and audited under this name, so a verdict says which stage vouched. */

@@ -1,7 +1,7 @@
 import "server-only";
 import { createHmac } from "node:crypto";
 import { db } from "../../db";
-import { unseal } from "../../signing/sealed";
+import { unseal } from "../../signing/keys/sealed";
 import { masterKey } from "../keys/master-key";
 import { guardedAgent, networkErrorMessage } from "../../oci/client";
 import { env } from "../../env";

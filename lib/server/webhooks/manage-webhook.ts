@@ -4,7 +4,7 @@ import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { assertHostAllowed } from "../../oci/ssrf";
-import { seal } from "../../signing/sealed";
+import { seal } from "../../signing/keys/sealed";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { masterKey } from "../keys/master-key";

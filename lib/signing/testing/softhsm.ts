@@ -17,7 +17,7 @@ export interface SoftHsmToken {
 }
 
 // SoftHSM reads SOFTHSM2_CONF once, at C_Initialize, and PKCS#11 is initialized once per process (see
-// lib/signing/pkcs11.ts). So every token of a process lives in one token directory under one conf file; each
+// lib/signing/keys/pkcs11.ts). So every token of a process lives in one token directory under one conf file; each
 // call adds a token with a fresh label. This also needs the real process environment: under vitest's default
 // "forks" pool process.env writes reach getenv() in the native module, whereas in a worker thread they would not.
 let shared: { dir: string; conf: string } | undefined;

@@ -1,7 +1,7 @@
 import { bundleToJSON, toDSSEBundle, type SerializedBundle } from "@sigstore/bundle";
-import { assertDigest } from "../oci/digest";
-import { MT } from "../oci/media-types";
-import { preAuthEncoding } from "../evidence/dsse";
+import { assertDigest } from "../../oci/digest";
+import { MT } from "../../oci/media-types";
+import { preAuthEncoding } from "../../evidence/dsse";
 
 /** The predicate type cosign v3 writes for an image signature in the bundle format (formats.md 2.4). */
 export const COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1";

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate as NodeX509Certificate, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import type { AnchorCertificates, CertificateSummary } from "./verification";
+import type { AnchorCertificates, CertificateSummary } from "../verification";
 
 /**
  * X.509 certificates for the certificate-based verifiers (Notation, cosign keyless / cert-based, RFC 3161 TSAs).

@@ -1,7 +1,7 @@
-import { sha256Digest } from "../oci/digest";
-import { MT } from "../oci/media-types";
-import type { Descriptor } from "../oci/manifest";
-import { verifyRaw, type PublicKeyInfo } from "./keys";
+import { sha256Digest } from "../../oci/digest";
+import { MT } from "../../oci/media-types";
+import type { Descriptor } from "../../oci/manifest";
+import { verifyRaw, type PublicKeyInfo } from "../keys/software";
 import { COSIGN_SIGNATURE_TYPE, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
 
 export interface TrustedKey {

@@ -20,7 +20,7 @@ import { verifyCheckpoint } from "@sigstore/verify/dist/tlog/checkpoint";
 import { verifyTLogBody } from "@sigstore/verify/dist/tlog";
 import { verifyMerkleInclusion } from "@sigstore/verify/dist/tlog/merkle";
 import { verifyTLogSET } from "@sigstore/verify/dist/tlog/set";
-import { findKeyByHint, toSigstoreTrustMaterial } from "./sigstore-trust";
+import { findKeyByHint, toSigstoreTrustMaterial } from "../trust/sigstore-root";
 import {
   CHECKS,
   failAt,
@@ -31,7 +31,7 @@ import {
   type Signer,
   type TrustMaterial,
   type Verdict,
-} from "./verification";
+} from "../verification";
 
 /** Checks specific to Sigstore bundles, in the order they run (between the shared ones). */
 export const SIGSTORE_CHECKS = {

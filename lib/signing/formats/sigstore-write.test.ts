@@ -1,11 +1,11 @@
 import { bundleFromJSON } from "@sigstore/bundle";
 import { toSignedEntity, Verifier, VerificationError } from "@sigstore/verify";
 import { describe, expect, it } from "vitest";
-import { generateP256, parsePublicKey, signP256 } from "./keys";
+import { generateP256, parsePublicKey, signP256 } from "../keys/software";
 import { verifySigstoreBundle } from "./sigstore-bundle";
-import { toSigstoreTrustMaterial } from "./sigstore-trust";
+import { toSigstoreTrustMaterial } from "../trust/sigstore-root";
 import { buildKeyBundle, COSIGN_SIGN_PREDICATE_TYPE } from "./sigstore-write";
-import { EMPTY_TRUST, type TrustMaterial } from "./verification";
+import { EMPTY_TRUST, type TrustMaterial } from "../verification";
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;
 const pair = generateP256();

@@ -1,14 +1,14 @@
 import { constants, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { z } from "zod";
-import { sha256Digest } from "../oci/digest";
-import { verifyTimestampToken } from "./rfc3161";
-import { CHECKS, failAt, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "./verification";
-import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "./x509";
+import { sha256Digest } from "../../oci/digest";
+import { verifyTimestampToken } from "../trust/rfc3161";
+import { CHECKS, failAt, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "../verification";
+import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**
  * Notary Project (Notation) signatures, JWS envelope (notaryproject/specifications signature-envelope-jws.md), verified
  * offline against certificate roots and TSA roots. The trust policy (which subject may sign which repository) and
- * revocation are judged later by lib/signing/trust.ts, which appends CHECKS.identity and CHECKS.revocation; this module
+ * revocation are judged later by lib/signing/trust/judgement.ts, which appends CHECKS.identity and CHECKS.revocation; this module
  * leaves them out so that they are never reported twice.
  */
 

@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CosignKeyError, exportCosignPrivateKey, importCosignPrivateKey } from "./cosign-key";
-import { generateP256, parsePublicKey, signP256, verifyRaw } from "./keys";
+import { generateP256, parsePublicKey, signP256, verifyRaw } from "./software";
 
-const fx = join(__dirname, "../../scripts/fixtures/upstream-cosign");
+const fx = join(__dirname, "../../../scripts/fixtures/upstream-cosign");
 const publisherKey = readFileSync(join(fx, "publisher.key"), "utf8");
 const publisherPub = parsePublicKey(readFileSync(join(fx, "publisher.pub"), "utf8"));
 const PASSWORD = "publisher-demo";

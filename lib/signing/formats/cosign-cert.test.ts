@@ -1,9 +1,9 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, webcrypto, type KeyObject } from "node:crypto";
 import canonicalize from "canonicalize";
 import { describe, expect, it } from "vitest";
-import { sha256Digest } from "../oci/digest";
-import type { Descriptor } from "../oci/manifest";
-import { MT } from "../oci/media-types";
+import { sha256Digest } from "../../oci/digest";
+import type { Descriptor } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
 import {
   BUNDLE_ANNOTATION,
   CERTIFICATE_ANNOTATION,
@@ -13,12 +13,12 @@ import {
   verifyCosignCertificateLayer,
   verifyCosignSignatureLayer,
 } from "./cosign-cert";
-import { generateP256, signP256 } from "./keys";
+import { generateP256, signP256 } from "../keys/software";
 import { buildSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
-import { CHECKS, EMPTY_TRUST, type SignatureVerification, type TrustMaterial } from "./verification";
-import { EKU } from "./x509";
+import { CHECKS, EMPTY_TRUST, type SignatureVerification, type TrustMaterial } from "../verification";
+import { EKU } from "../trust/x509";
 
-import { DAY, makeCert, NOW, x509, type TestCert } from "./testing/certs";
+import { DAY, makeCert, NOW, x509, type TestCert } from "../testing/certs";
 
 const IMAGE = `sha256:${"ab".repeat(32)}`;
 

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, X509Certificate as NodeX509, type KeyObject } from "node:crypto";
 import { PublicKeyDetails, type TrustedRoot } from "@sigstore/protobuf-specs";
 import { toTrustMaterial, VerificationError, type TrustMaterial as SigstoreTrustMaterial } from "@sigstore/verify";
-import type { AnchorCertificates, LogKey, TrustMaterial } from "./verification";
+import type { AnchorCertificates, LogKey, TrustMaterial } from "../verification";
 
 /**
  * Sigstore trust material (a `trusted_root.json`, as TUF distributes it) read into the plain shared types, and the

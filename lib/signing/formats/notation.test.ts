@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { sha256Digest } from "../oci/digest";
+import { sha256Digest } from "../../oci/digest";
 import { NOTATION_CHECK_ORDER, NOTATION_CHECKS, NOTATION_COSE, NOTATION_JWS, verifyNotationSignature } from "./notation";
-import { timestampTokenCertificates } from "./rfc3161";
-import { CHECKS, EMPTY_TRUST, type SignatureVerification, type TrustMaterial } from "./verification";
-import { toPem } from "./x509";
+import { timestampTokenCertificates } from "../trust/rfc3161";
+import { CHECKS, EMPTY_TRUST, type SignatureVerification, type TrustMaterial } from "../verification";
+import { toPem } from "../trust/x509";
 
 // Real Notation 1.0.0 signature (notation-go testdata): PS256, x5c = one self-signed test certificate CN=alpine,
 // RFC 3161 token from GlobalSign's TSA over the signature bytes.
-const bytes = readFileSync(new URL("./testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url));
+const bytes = readFileSync(new URL("../testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url));
 const envelope = JSON.parse(bytes.toString("utf8")) as {
   payload: string;
   protected: string;

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTsa, type TsaHandle } from "../../scripts/lib/tsa.mjs";
+import { startTsa, type TsaHandle } from "../../../scripts/lib/tsa.mjs";
 import { buildTimestampRequest, extractTimestampToken, verifyTimestampToken } from "./rfc3161";
-import { loadTrustMaterial } from "./trust";
+import { loadTrustMaterial } from "./judgement";
 
 let tsa: TsaHandle;
 let work: string;

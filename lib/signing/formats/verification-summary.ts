@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 import { bundleToJSON, toDSSEBundle, type SerializedBundle } from "@sigstore/bundle";
-import { assertDigest } from "../oci/digest";
-import { preAuthEncoding } from "../evidence/dsse";
+import { assertDigest } from "../../oci/digest";
+import { preAuthEncoding } from "../../evidence/dsse";
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1 } from "./sigstore-write";
-import { verifyRaw, type PublicKeyInfo } from "./keys";
+import { verifyRaw, type PublicKeyInfo } from "../keys/software";
 
 /**
  * SLSA Verification Summary Attestation (VSA, SLSA 1.1) for a stage approval: what Imprimatur checked before it

@@ -1,6 +1,6 @@
-import { sha256Digest } from "../oci/digest";
-import { MT } from "../oci/media-types";
-import type { Descriptor, ImageManifest } from "../oci/manifest";
+import { sha256Digest } from "../../oci/digest";
+import { MT } from "../../oci/media-types";
+import type { Descriptor, ImageManifest } from "../../oci/manifest";
 
 /**
  * Builds the next version of a cosign `.sig` manifest by appending layers.

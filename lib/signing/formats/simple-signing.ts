@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isDigest } from "../oci/digest";
+import { isDigest } from "../../oci/digest";
 
 export const COSIGN_SIGNATURE_TYPE = "cosign container image signature";
 export const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes, scrypt as scryptCb, type KeyObject } from "node:crypto";
 import nacl from "tweetnacl";
-import { parsePublicKey, type PublicKeyAlgorithm } from "./keys";
+import { parsePublicKey, type PublicKeyAlgorithm } from "./software";
 
 /**
  * The encrypted private key format of cosign (`cosign generate-key-pair`, `cosign.key`), which cosign took from
@@ -30,7 +30,7 @@ export class CosignKeyError extends Error {
 }
 
 export interface ImportedCosignKey {
-  /** PKCS#8 PEM of the decrypted key. Seal it (lib/signing/sealed.ts) before it is stored anywhere. */
+  /** PKCS#8 PEM of the decrypted key. Seal it (lib/signing/keys/sealed.ts) before it is stored anywhere. */
   privateKeyPem: string;
   publicKeyPem: string;
   algorithm: PublicKeyAlgorithm;

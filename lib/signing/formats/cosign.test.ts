@@ -1,13 +1,13 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sha256Digest } from "../oci/digest";
-import { parseManifest } from "../oci/manifest";
+import { sha256Digest } from "../../oci/digest";
+import { parseManifest } from "../../oci/manifest";
 import { verifyCosignLayer, type TrustedKey } from "./cosign";
-import { generateP256, parsePublicKey, signP256 } from "./keys";
+import { generateP256, parsePublicKey, signP256 } from "../keys/software";
 import { buildSimpleSigningPayload, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
 
-const fx = join(__dirname, "../../scripts/fixtures/upstream-cosign");
+const fx = join(__dirname, "../../../scripts/fixtures/upstream-cosign");
 const blob = (d: string) => readFileSync(join(fx, "oci-layout/blobs/sha256", d.replace("sha256:", "")));
 const IMAGE = "sha256:20185a9526a2374f5af416a14a371b119e04a6e8c0f11867c07a94e1f7f32904";
 const SIG_MANIFEST = "sha256:5891d3f6da2c12569d259ba57f6f6a0d4d7341063bd77956e5091c698ea2ff7d";
@@ -96,7 +96,7 @@ describe("cosign .sig layer verification", () => {
 
 describe("simple-signing payload", () => {
   it("is byte-compatible with cosign's own output for the same fields", () => {
-    const real = readFileSync(join(__dirname, "../../scripts/fixtures/cosign-simple-signing-payload.json"), "utf8").trim();
+    const real = readFileSync(join(__dirname, "../../../scripts/fixtures/cosign-simple-signing-payload.json"), "utf8").trim();
     const parsed = parseSimpleSigningPayload(Buffer.from(real));
     if ("error" in parsed) throw new Error(parsed.error);
     const rebuilt = buildSimpleSigningPayload({

@@ -2,7 +2,7 @@ import { createHash, webcrypto } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { CertificateParseError, EKU, parseCertificate, parseCertificates, summarizeCertificate, toPem, verifyChain } from "./x509";
 
-import { ALG, DAY, makeCert, NOW, x509, type TestCert } from "./testing/certs";
+import { ALG, DAY, makeCert, NOW, x509, type TestCert } from "../testing/certs";
 
 async function pki() {
   const root = await makeCert({ name: "CN=Test Root, O=Imprimatur", ca: true });

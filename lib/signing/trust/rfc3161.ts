@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual, verify as cryptoVerify, constants, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import type { AnchorCertificates, CertificateSummary } from "./verification";
+import type { AnchorCertificates, CertificateSummary } from "../verification";
 import { arrayBuffer, EKU, formatName, parseCertificate, verifyChain, type ParsedCertificate } from "./x509";
 
 /**

@@ -1,13 +1,13 @@
 import { createHash, createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateP256, parsePublicKey } from "./keys";
+import { generateP256, parsePublicKey } from "../keys/software";
 import { SIGSTORE_CHECKS, verifySigstoreBundle } from "./sigstore-bundle";
-import { parseTrustedRoot, trustMaterialFromRoot } from "./sigstore-trust";
-import { CHECKS, type SignatureVerification, type TrustMaterial } from "./verification";
+import { parseTrustedRoot, trustMaterialFromRoot } from "../trust/sigstore-root";
+import { CHECKS, type SignatureVerification, type TrustMaterial } from "../verification";
 
-const FIXTURE = readFileSync(new URL("./testdata/sigstore-bundle-0.1-slsa-1.0.json", import.meta.url));
-const ROOT = parseTrustedRoot(JSON.parse(readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")));
+const FIXTURE = readFileSync(new URL("../testdata/sigstore-bundle-0.1-slsa-1.0.json", import.meta.url));
+const ROOT = parseTrustedRoot(JSON.parse(readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")));
 const PUBLIC_GOOD: TrustMaterial = trustMaterialFromRoot(ROOT);
 /** The binary the fixture's SLSA provenance is about (its in-toto subject). */
 const BINARY_DIGEST = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateP256 } from "./keys";
-import { judgeTrust, loadTrustMaterial, matchIdentityPattern, matchScope, type TrustIdentity } from "./trust";
-import { CHECKS, type CertificateSummary, type SignatureVerification } from "./verification";
+import { generateP256 } from "../keys/software";
+import { judgeTrust, loadTrustMaterial, matchIdentityPattern, matchScope, type TrustIdentity } from "./judgement";
+import { CHECKS, type CertificateSummary, type SignatureVerification } from "../verification";
 
 const pub = generateP256();
 const other = generateP256();
@@ -221,7 +221,7 @@ describe("judgeTrust: certificate identities", () => {
   });
 
   it("tries every identity configured with the same root", () => {
-    const pem = readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8");
+    const pem = readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8");
     const raw = (JSON.parse(pem) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[0]!.certChain.certificates[0]!.rawBytes;
     const root = `-----BEGIN CERTIFICATE-----\n${raw.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
     const r = judgeTrust({
@@ -236,7 +236,7 @@ describe("judgeTrust: certificate identities", () => {
 
 describe("loadTrustMaterial", () => {
   it("turns identities of every kind into trust material named after them, and skips an unreadable one", () => {
-    const trustedRoot = JSON.parse(readFileSync(new URL("./testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")) as unknown;
+    const trustedRoot = JSON.parse(readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")) as unknown;
     const m = loadTrustMaterial([
       keyId(),
       keyId({ name: "same-key-again", scope: ["apps/*"] }),

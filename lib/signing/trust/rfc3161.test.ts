@@ -4,7 +4,7 @@ import { timestampTokenCertificates, verifyTimestampToken } from "./rfc3161";
 import { toPem } from "./x509";
 
 // A real Notation 1.0 signature whose RFC 3161 token (GlobalSign TSA) covers the JWS signature bytes.
-const envelope = JSON.parse(readFileSync(new URL("./testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url), "utf8")) as {
+const envelope = JSON.parse(readFileSync(new URL("../testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url), "utf8")) as {
   signature: string;
   header: { "io.cncf.notary.timestampSignature": string; x5c: string[] };
 };

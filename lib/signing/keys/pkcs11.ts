@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify } from "node:crypto";
 import { endianness } from "node:os";
 import * as pkcs11js from "pkcs11js";
-import { parsePublicKey } from "./keys";
+import { parsePublicKey } from "./software";
 
 /**
  * ECDSA P-256 keys held in a PKCS#11 token (an HSM, a cloud HSM's PKCS#11 library, or SoftHSM2 in tests).
@@ -225,7 +225,7 @@ export class Pkcs11Token {
 
   /**
    * Signs SHA-256(data) with the token's P-256 key and returns the ASN.1 DER signature cosign and
-   * lib/signing/keys.ts verifyRaw expect.
+   * lib/signing/keys/software.ts verifyRaw expect.
    */
   signDigestP256(keyId: string, data: Uint8Array): Buffer {
     const found = this.lookup(keyId);

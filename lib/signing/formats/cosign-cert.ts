@@ -1,21 +1,21 @@
 import { createHash, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import canonicalize from "canonicalize";
 import { z } from "zod";
-import { sha256Digest } from "../oci/digest";
-import type { Descriptor } from "../oci/manifest";
-import { MT } from "../oci/media-types";
+import { sha256Digest } from "../../oci/digest";
+import type { Descriptor } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
 import { verifyCosignLayer, type TrustedKey } from "./cosign";
-import { parsePublicKey, verifyRaw, type PublicKeyInfo } from "./keys";
-import { verifyTimestampToken } from "./rfc3161";
+import { parsePublicKey, verifyRaw, type PublicKeyInfo } from "../keys/software";
+import { verifyTimestampToken } from "../trust/rfc3161";
 import { COSIGN_SIGNATURE_TYPE, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
-import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "./verification";
-import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "./x509";
+import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "../verification";
+import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**
  * cosign `.sig` layers signed with a certificate (Fulcio keyless, or a user certificate): the leaf and chain ride in
  * layer annotations, and the signing time is vouched for by a Rekor SignedEntryTimestamp or an RFC 3161 token.
  * Fulcio certificates live 10 minutes, so the chain is only meaningful at a trusted signing time.
- * Identity (which SAN may sign which repository) and revocation are judged by lib/signing/trust.ts, which appends
+ * Identity (which SAN may sign which repository) and revocation are judged by lib/signing/trust/judgement.ts, which appends
  * CHECKS.identity and CHECKS.revocation; they are left out here so they are never reported twice.
  */
 
@@ -69,7 +69,7 @@ export function verifyCosignSignatureLayer(opts: CosignLayerOptions): SignatureV
 
 const LEGACY_CHECK_NAMES: Record<string, string> = { "payload matches layer digest": CHECKS.payloadDigest };
 
-/** The key-based verifier (lib/signing/cosign.ts) adapted to the shared SignatureVerification shape. */
+/** The key-based verifier (lib/signing/formats/cosign.ts) adapted to the shared SignatureVerification shape. */
 function verifyCosignKeyLayer(opts: CosignLayerOptions): SignatureVerification {
   const trustedKeys: TrustedKey[] = [];
   const algorithms = new Map<string, string>();

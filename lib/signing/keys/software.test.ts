@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { KeyFormatError, parsePublicKey } from "./keys";
-import { appendSignatureLayers } from "./sig-manifest";
+import { KeyFormatError, parsePublicKey } from "./software";
+import { appendSignatureLayers } from "../formats/sig-manifest";
 import { parseMasterKey, seal, SealError, unseal } from "./sealed";
 
 describe("public keys", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { sha256Digest } from "../oci/digest";
-import type { ImageManifest } from "../oci/manifest";
-import { MT } from "../oci/media-types";
-import { removeFromReferrersIndex } from "../oci/push-referrer";
+import { sha256Digest } from "../../oci/digest";
+import type { ImageManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+import { removeFromReferrersIndex } from "../../oci/push-referrer";
 import { removeSignatureLayers } from "./sig-manifest";
 
 const d = (c: string) => `sha256:${c.repeat(64)}` as const;

@@ -1,10 +1,10 @@
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import * as pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parsePublicKey, verifyRaw } from "./keys";
+import { parsePublicKey, verifyRaw } from "./software";
 import { HsmError, openToken, rawToDerEcdsa, type Pkcs11Token } from "./pkcs11";
-import { buildSimpleSigningPayload } from "./simple-signing";
-import { createSoftHsmToken, type SoftHsmToken } from "./testing/softhsm";
+import { buildSimpleSigningPayload } from "../formats/simple-signing";
+import { createSoftHsmToken, type SoftHsmToken } from "../testing/softhsm";
 
 function hsmErrorOf(fn: () => unknown): HsmError {
   try {

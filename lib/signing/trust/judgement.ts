@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from "node:crypto";
-import { parsePublicKey } from "./keys";
-import { parseTrustedRoot } from "./sigstore-trust";
+import { parsePublicKey } from "../keys/software";
+import { parseTrustedRoot } from "./sigstore-root";
 import {
   CHECK_ORDER,
   CHECKS,
@@ -11,7 +11,7 @@ import {
   type SignatureVerification,
   type Signer,
   type TrustMaterial,
-} from "./verification";
+} from "../verification";
 
 /**
  * Trust evaluation: which signer may vouch for which repository, in which role, and when. Framework-free.
