@@ -3,11 +3,12 @@ import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import type { GateConfig, GateSeverity } from "@/lib/policy/gates";
+import { GATE_SEVERITIES } from "@/lib/policy/gates/types";
 import { api } from "../api";
 import { StagePolicyDownload } from "./stage-policy-download";
 
-// A copy of GATE_SEVERITIES: importing lib/policy/gates as a value would pull zod and node:crypto into the browser bundle.
-const SEVERITIES: GateSeverity[] = ["critical", "high", "medium", "low"];
+// lib/policy/gates/types holds no runtime zod and no node: builtins (lib/policy/gates/browser-safe.test.ts checks).
+const SEVERITIES: readonly GateSeverity[] = GATE_SEVERITIES;
 const input = "w-full rounded border border-slate-300 px-2 py-1.5 text-sm";
 
 export interface StageView {

@@ -2,7 +2,7 @@
 // of a super-linear parser is minutes.
 import { describe, expect, it } from "vitest";
 import { importCosignPrivateKey } from "./keys/cosign-key";
-import { matchIdentityPattern, matchScope, normalizeDn } from "./trust/judgement";
+import { matchIdentityPattern, matchScope, normalizeDn } from "./trust/identities";
 import { pemBlocks } from "./trust/x509";
 
 const MB = 1024 * 1024;

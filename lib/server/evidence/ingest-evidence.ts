@@ -9,7 +9,7 @@ import { verifyRaw } from "../../signing/keys/software";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
-import type { IdentityRole } from "../../signing/trust/judgement";
+import type { IdentityRole } from "../../signing/trust/identities";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";

@@ -1,7 +1,7 @@
 import "server-only";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
-import { matchScope } from "../../signing/trust/judgement";
+import { matchScope } from "../../signing/trust/identities";
 import type { Actor } from "../actor";
 
 /**

@@ -1,6 +1,6 @@
 import "server-only";
 import type { CheckResult, Signer } from "../../signing/verification";
-import { ROLE_ORDER, type IdentityRole } from "../../signing/trust/judgement";
+import { ROLE_ORDER, type IdentityRole } from "../../signing/trust/identities";
 
 export const BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest";
 export const BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name";

@@ -1,7 +1,7 @@
 import "server-only";
 import type { Actor } from "../actor";
 import { createTrustIdentity } from "../trust/create-trust-identity";
-import type { IdentityRole } from "../../signing/trust/judgement";
+import type { IdentityRole } from "../../signing/trust/identities";
 
 export interface AddTrustedKeyOptions {
   actor: Actor;

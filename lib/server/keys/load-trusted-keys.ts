@@ -1,7 +1,7 @@
 import "server-only";
 import type { TrustedKey } from "../../signing/formats/cosign";
 import { parsePublicKey } from "../../signing/keys/software";
-import { matchScope, type IdentityRole } from "../../signing/trust/judgement";
+import { matchScope, type IdentityRole } from "../../signing/trust/identities";
 import { loadTrust } from "../trust/load-trust";
 
 /**

@@ -1,6 +1,7 @@
 import "server-only";
 import { db, type Tx } from "../../db";
-import { loadTrustMaterial, matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust/judgement";
+import { loadTrustMaterial } from "../../signing/trust/judgement";
+import { matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust/identities";
 import type { TrustMaterial } from "../../signing/verification";
 
 /** Stage keys are shown and audited under this name, so a verdict says which stage vouched. */

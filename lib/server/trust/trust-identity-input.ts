@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust/judgement";
+import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust/identities";
 
 // Repository glob: the characters of a repository name, plus * and ?.
 const scopePattern = z.string().min(1).max(255).regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");

@@ -1,6 +1,6 @@
 import "server-only";
 import type { Tx } from "../../db";
-import { matchScope } from "../../signing/trust/judgement";
+import { matchScope } from "../../signing/trust/identities";
 
 export const WEBHOOK_EVENTS = ["request.created", "request.approved", "request.signed", "request.rejected", "review.created", "waiver.granted", "approval.revoked", "image.at-risk", "revocation.bulk"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];

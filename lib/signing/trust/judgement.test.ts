@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { generateP256 } from "../keys/software";
-import { judgeTrust, loadTrustMaterial, matchIdentityPattern, matchScope, type TrustIdentity } from "./judgement";
+import { judgeTrust, loadTrustMaterial } from "./judgement";
+import { matchIdentityPattern, matchScope, type TrustIdentity } from "./identities";
 import { CHECKS, type CertificateSummary, type SignatureVerification } from "../verification";
 
 const pub = generateP256();

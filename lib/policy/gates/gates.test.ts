@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { blockingReasons, evaluateGates, parseGateConfig, GateConfigError, type GateFacts } from "./gates";
+import { blockingReasons, evaluateGates, GATE_IDS, GATES, parseGateConfig, GateConfigError, type GateFacts } from ".";
 
 const now = new Date("2026-11-25T12:00:00Z");
 const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
@@ -120,5 +120,27 @@ describe("parseGateConfig", () => {
       expect((e as Error).message).toContain("gates.findings.max.high");
       expect((e as Error).message).toContain("gates.sbom");
     }
+  });
+});
+
+describe("the gate catalogue", () => {
+  it("lists every gate once, in display order, each with its config key, the facts it reads and an explanation", () => {
+    expect(GATE_IDS).toEqual(["findings", "sbom", "provenance", "signedEvidence", "previousStage", "basePublisher", "scanAge"]);
+    expect(GATES.map((g) => g.configKey)).toEqual(["findings", "sbom", "provenance", "signedEvidence", "previousStage", "basePublisher", "maxScanAgeHours"]);
+    for (const g of GATES) {
+      expect(g.explanation.length, g.id).toBeGreaterThan(30);
+      expect(g.facts.length, g.id).toBeGreaterThan(0);
+    }
+  });
+
+  it("evaluates every configured gate in catalogue order and skips a gate configured as false", () => {
+    const all = parseGateConfig({ maxScanAgeHours: 24, basePublisher: true, previousStage: true, signedEvidence: true, provenance: {}, sbom: true, findings: { max: { critical: 0 } } });
+    expect(evaluateGates(all, facts()).map((r) => r.gate)).toEqual(GATE_IDS);
+    expect(evaluateGates(parseGateConfig({ sbom: false, basePublisher: true }), facts()).map((r) => r.gate)).toEqual(["basePublisher"]);
+  });
+
+  it("names the field of a gate's own schema that is wrong, under gates.<key>", () => {
+    expect(() => parseGateConfig({ maxScanAgeHours: 0, provenance: { builderIds: [""] } })).toThrow(/gates\.provenance\.builderIds\.0: .*; gates\.maxScanAgeHours: |gates\.maxScanAgeHours: .*; gates\.provenance\.builderIds\.0: /);
+    expect(() => parseGateConfig({ nope: true })).toThrow(GateConfigError);
   });
 });

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { defineGate, GATE_SEVERITIES, listIds, type GateSeverity } from "./types";
+
+export const findingsGate = defineGate({
+  id: "findings",
+  label: "vulnerability findings",
+  configKey: "findings",
+  schema: z
+    .object({
+      /** Maximum findings per severity, e.g. { critical: 0, high: 3 }. A severity left out is not limited. */
+      max: z.object(Object.fromEntries(GATE_SEVERITIES.map((s) => [s, z.number().int().min(0).max(100_000).optional()])) as Record<GateSeverity, z.ZodOptional<z.ZodNumber>>).strict(),
+      /** "fixable": count only findings with a fix available; "all": count every applicable finding. */
+      count: z.enum(["fixable", "all"]).default("all"),
+    })
+    .strict(),
+  facts: ["findings", "scanCount", "waivers"],
+  explanation: "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids.",
+  evaluate({ max, count }, facts, { activeWaivers }) {
+    const vulnWaivers = activeWaivers.filter((w) => w.gate === "findings" && w.vulnIds.length > 0);
+    const waivedBy = new Map<string, string>();
+    for (const w of vulnWaivers) for (const id of w.vulnIds) if (!waivedBy.has(id)) waivedBy.set(id, w.id);
+    const counted = facts.findings.filter((f) => count === "all" || f.fixAvailable);
+    const used = new Set<string>();
+    const failures: string[] = [];
+    const failingIds: string[] = [];
+    const summary: string[] = [];
+    let waivedCount = 0;
+    for (const sev of GATE_SEVERITIES) {
+      const limit = max[sev];
+      if (limit === undefined) continue;
+      const ids = [...new Set(counted.filter((f) => f.severity === sev).map((f) => f.vulnId))].sort();
+      const open = ids.filter((id) => {
+        const w = waivedBy.get(id);
+        if (!w) return true;
+        used.add(w);
+        waivedCount++;
+        return false;
+      });
+      const what = `${sev} findings${count === "fixable" ? " with a fix" : ""}`;
+      if (open.length > limit) {
+        failures.push(`${what} ${open.length} > ${limit} allowed: ${listIds(open)}`);
+        failingIds.push(...open);
+      } else summary.push(`${what} ${open.length} ≤ ${limit}`);
+    }
+    const waivedNote = waivedCount ? ` (${waivedCount} waived by ${[...used].length} waiver${used.size === 1 ? "" : "s"})` : "";
+    if (facts.scanCount === 0) return { passed: false, detail: "no vulnerability scan has been uploaded, so the findings limits cannot be judged" };
+    if (failures.length) return { passed: false, detail: failures.join("; ") + waivedNote, waiverIds: [...used], failingIds };
+    return { passed: true, detail: (summary.join(", ") || "no limits set") + waivedNote, waiverIds: [...used] };
+  },
+});

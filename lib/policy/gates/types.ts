@@ -1,0 +1,101 @@
+/**
+ * The vocabulary every gate shares: the facts the server gathers, what a gate returns, and how a gate is declared.
+ * Framework-free and browser-safe (no node: builtins): the stage editor imports the catalogue to show each gate.
+ */
+import type { z } from "zod";
+
+export const GATE_SEVERITIES = ["critical", "high", "medium", "low"] as const;
+export type GateSeverity = (typeof GATE_SEVERITIES)[number];
+
+export interface FindingFact {
+  vulnId: string;
+  severity: string;
+  fixAvailable: boolean;
+  package: string;
+}
+
+export interface EvidenceFact {
+  kind: string; // scan | sbom | vex | provenance | attestation
+  signatureStatus: string; // signed | unsigned | invalid
+  signedBy: string | null;
+}
+
+export interface ProvenanceFact {
+  builderId: string | null;
+  sourceRepo: string | null;
+  /** Whether its statement was signed by a key trusted as builder for the repository (absent: unsigned). */
+  signed?: boolean;
+  signedBy?: string | null;
+}
+
+export interface WaiverFact {
+  id: string;
+  gate: string;
+  /** For the findings gate: only these vulnerability ids. Empty: the whole gate. */
+  vulnIds: readonly string[];
+  reason: string;
+  expiresAt: Date;
+  grantedBy: string;
+}
+
+/** Everything the gates judge, gathered by the server at one point in time. */
+export interface GateFacts {
+  now: Date;
+  /** Applicable findings (VEX not_affected / fixed already removed), merged across scanners. */
+  findings: readonly FindingFact[];
+  /** Whether any scan was uploaded at all: "0 findings" without a scan proves nothing. */
+  scanCount: number;
+  newestScanAt: Date | null;
+  sbomCount: number;
+  provenance: readonly ProvenanceFact[];
+  evidence: readonly EvidenceFact[];
+  previousStage: { name: string; state: string; detail: string } | null;
+  base: { state: "verified" | "unverified" | "unknown-base" | "no-base" | "layers-mismatch"; name: string | null; detail: string };
+  /** Waivers in scope for this stage and image. Expired or revoked ones may be passed: they are ignored here. */
+  waivers: readonly WaiverFact[];
+  /** Waivers in scope that do not count for this request (four eyes: granted by its requester or the build's author), with why. */
+  discountedWaivers?: readonly (WaiverFact & { why: string })[];
+}
+
+/** What one gate decides, before waivers of the whole gate are applied (see applyGateWaivers). */
+export interface GateOutcome {
+  passed: boolean;
+  detail: string;
+  /** Waivers this gate already used itself (the findings gate waives single vulnerability ids). */
+  waiverIds?: string[];
+  /** For a failing findings gate: every vulnerability id over its limit (the detail names only the first few). */
+  failingIds?: string[];
+}
+
+export interface GateContext {
+  /** The stage's whole parsed configuration: a gate may depend on another's setting (provenance on signedEvidence). */
+  config: Readonly<Record<string, unknown>>;
+  /** Waivers in scope that have not expired at facts.now. */
+  activeWaivers: readonly WaiverFact[];
+}
+
+/**
+ * One gate: its id (as waivers and results name it), the label the UI shows, the key of its configuration in a
+ * stage's `gates` JSON with the zod schema of that value, the facts it reads and a sentence that explains it.
+ * A gate whose configuration is absent or `false` is not evaluated and not listed.
+ */
+export interface GateDefinition<Id extends string = string, Key extends string = string, S extends z.ZodType = z.ZodType> {
+  id: Id;
+  label: string;
+  configKey: Key;
+  schema: S;
+  facts: readonly (keyof GateFacts)[];
+  explanation: string;
+  evaluate(config: z.output<S>, facts: GateFacts, ctx: GateContext): GateOutcome;
+}
+
+/** Declares a gate with its types inferred from its schema. */
+export function defineGate<Id extends string, Key extends string, S extends z.ZodType>(gate: GateDefinition<Id, Key, S>): GateDefinition<Id, Key, S> {
+  return gate;
+}
+
+/** "a, b, c and 3 more". */
+export const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") : `${ids.slice(0, max).join(", ")} and ${ids.length - max} more`);
+
+/** Glob patterns as trust scopes use them (`*` within a path segment, `**` across). */
+export const PATTERN_MAX = 300;
