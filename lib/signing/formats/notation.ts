@@ -2,7 +2,8 @@ import { constants, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { sha256Digest } from "../../oci/digest";
 import { verifyTimestampToken } from "../trust/rfc3161";
-import { CHECKS, failAt, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "../verification";
+import { fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
+import { CHECKS, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
 import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**
@@ -113,13 +114,7 @@ function complete(checks: CheckResult[], order: readonly string[]): CheckResult[
   return checks;
 }
 
-/**
- * Verifies one Notation signature envelope attached to `subjectDigest`. Ordered checks, stopping at the first failure:
- * envelope digest, envelope format, names the digest, JWS signature with the x5c leaf key, timestamp token over the
- * signature, x5c chain to a trusted root (at the timestamp's time when a trusted TSA vouches for it, else now), expiry.
- * Never throws.
- */
-export function verifyNotationSignature(opts: {
+export interface VerifyNotationOptions {
   envelope: Uint8Array;
   /** The signature layer's media type: application/jose+json (application/cose is reported as unsupported). */
   mediaType: string;
@@ -131,152 +126,227 @@ export function verifyNotationSignature(opts: {
   maxBytes?: number;
   /** The envelope layer's descriptor digest; when given, the envelope bytes must hash to it. */
   blobDigest?: string;
-}): SignatureVerification {
-  const checks: CheckResult[] = [];
-  let signer: Signer | null = null;
-  let time: SignatureTime | null = null;
-  const stop = (verdict: Exclude<Verdict, "verified">, check: string, detail: string): SignatureVerification => {
-    const r = failAt(checks, verdict, check, detail);
-    return { format: "notation", verdict: r.verdict, detail: r.detail, checks: complete(r.checks, NOTATION_CHECK_ORDER), signer, time, trustedBy: null };
-  };
-  const { envelope, now } = opts;
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+}
 
-  // 1. The envelope bytes are the layer the manifest names.
-  if (envelope.byteLength > maxBytes) return stop("invalid", CHECKS.payloadDigest, `signature envelope of ${envelope.byteLength} bytes is over the limit of ${maxBytes}, not read`);
-  if (opts.blobDigest !== undefined) {
+type ProtectedHeader = z.infer<typeof protectedSchema> & Record<string, unknown>;
+
+/** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
+interface NotationState {
+  opts: VerifyNotationOptions;
+  signer: Signer | null;
+  time: SignatureTime | null;
+  env: z.infer<typeof envelopeSchema>;
+  alg: Alg;
+  expiry: Date | null;
+  certs: ParsedCertificate[];
+  leaf: ParsedCertificate;
+  payload: z.infer<typeof payloadSchema>;
+  sig: Buffer;
+  trustedAt: Date | null;
+  anchorName: string | null;
+}
+
+/** 1. The envelope bytes are the layer the manifest names. */
+const payloadDigestStep: VerifierStep<NotationState> = {
+  name: "payload digest",
+  run({ opts }) {
+    const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+    const { envelope } = opts;
+    if (envelope.byteLength > maxBytes) return fail("invalid", CHECKS.payloadDigest, `signature envelope of ${envelope.byteLength} bytes is over the limit of ${maxBytes}, not read`);
+    if (opts.blobDigest === undefined) return skip(CHECKS.payloadDigest, "not checked here: the caller verified the envelope blob against its descriptor");
     const actual = sha256Digest(envelope);
-    if (actual !== opts.blobDigest) return stop("invalid", CHECKS.payloadDigest, `the envelope's bytes don't match its layer digest: descriptor says ${opts.blobDigest}, bytes hash to ${actual}`);
-    checks.push({ check: CHECKS.payloadDigest, passed: true, detail: actual });
-  } else {
-    checks.push({ check: CHECKS.payloadDigest, passed: null, detail: "not checked here: the caller verified the envelope blob against its descriptor" });
-  }
+    if (actual !== opts.blobDigest) return fail("invalid", CHECKS.payloadDigest, `the envelope's bytes don't match its layer digest: descriptor says ${opts.blobDigest}, bytes hash to ${actual}`);
+    return pass(CHECKS.payloadDigest, actual);
+  },
+};
 
-  // 2. Envelope format.
-  const mediaType = opts.mediaType.split(";")[0]?.trim().toLowerCase();
-  if (mediaType === NOTATION_COSE) return stop("unverified", NOTATION_CHECKS.envelope, "COSE envelopes (application/cose) are not supported yet; only JWS (application/jose+json) signatures can be verified");
-  if (mediaType !== NOTATION_JWS) return stop("invalid", NOTATION_CHECKS.envelope, `unknown Notation envelope media type ${JSON.stringify(opts.mediaType)}`);
+/** 2. Envelope format: a flattened JWS, its protected header, the x5c chain and the payload. */
+const envelopeStep: VerifierStep<NotationState> = {
+  name: "envelope",
+  run(s) {
+    const problem = readEnvelope(s) ?? readProtectedHeader(s) ?? readChain(s) ?? readPayload(s);
+    if (problem) return problem;
+    const agent = s.env.header["io.cncf.notary.signingAgent"];
+    return pass(NOTATION_CHECKS.envelope, `JWS ${s.alg}, notary.x509${agent ? `, by ${agent}` : ""}`);
+  },
+};
+
+function readEnvelope(s: NotationState): StepResult | null {
+  const mediaType = s.opts.mediaType.split(";")[0]?.trim().toLowerCase();
+  if (mediaType === NOTATION_COSE) return fail("unverified", NOTATION_CHECKS.envelope, "COSE envelopes (application/cose) are not supported yet; only JWS (application/jose+json) signatures can be verified");
+  if (mediaType !== NOTATION_JWS) return fail("invalid", NOTATION_CHECKS.envelope, `unknown Notation envelope media type ${JSON.stringify(s.opts.mediaType)}`);
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(envelope).toString("utf8"));
+    json = JSON.parse(Buffer.from(s.opts.envelope).toString("utf8"));
   } catch {
-    return stop("invalid", NOTATION_CHECKS.envelope, "the envelope is not JSON");
+    return fail("invalid", NOTATION_CHECKS.envelope, "the envelope is not JSON");
   }
   const env = envelopeSchema.safeParse(json);
-  if (!env.success) return stop("invalid", NOTATION_CHECKS.envelope, `not a flattened JWS envelope (${issues(env.error)})`);
-  const { payload: payloadB64, protected: protectedB64, header, signature: signatureB64 } = env.data;
+  if (!env.success) return fail("invalid", NOTATION_CHECKS.envelope, `not a flattened JWS envelope (${issues(env.error)})`);
+  s.env = env.data;
+  return null;
+}
+
+function readProtectedHeader(s: NotationState): StepResult | null {
+  const bad = (detail: string) => fail("invalid", NOTATION_CHECKS.envelope, detail);
   let protectedJson: unknown;
   try {
-    protectedJson = decodeJson(protectedB64);
+    protectedJson = decodeJson(s.env.protected);
   } catch {
-    return stop("invalid", NOTATION_CHECKS.envelope, "the protected header is not base64url JSON");
+    return bad("the protected header is not base64url JSON");
   }
   const prot = protectedSchema.safeParse(protectedJson);
-  if (!prot.success) return stop("invalid", NOTATION_CHECKS.envelope, `bad protected header (${issues(prot.error)})`);
-  const ph = prot.data as z.infer<typeof protectedSchema> & Record<string, unknown>;
-  if (!(ph.alg in ALGS)) return stop("invalid", NOTATION_CHECKS.envelope, `unsupported alg ${JSON.stringify(ph.alg)} (PS256, PS384, PS512, ES256, ES384 or ES512 expected)`);
-  const alg = ph.alg as Alg;
-  const crit = ph.crit;
-  for (const h of CRITICAL_HEADERS) {
-    if (h in ph && !crit.includes(h)) return stop("invalid", NOTATION_CHECKS.envelope, `${h} is present but not listed in crit`);
-  }
-  for (const h of crit) {
-    if (!(h in ph)) return stop("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which is not in the protected header`);
-    // A critical header this verifier does not implement must fail verification (RFC 7515 4.1.11).
-    if (h === PLUGIN || h === PLUGIN_MIN_VERSION) return stop("unverified", NOTATION_CHECKS.envelope, `the signature requires verification plugin ${JSON.stringify(ph[PLUGIN])}, which is not supported`);
-    if (!(CRITICAL_HEADERS as readonly string[]).includes(h) && h !== SIGNING_TIME) return stop("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which this verifier does not understand`);
-  }
+  if (!prot.success) return bad(`bad protected header (${issues(prot.error)})`);
+  const ph = prot.data as ProtectedHeader;
+  if (!(ph.alg in ALGS)) return bad(`unsupported alg ${JSON.stringify(ph.alg)} (PS256, PS384, PS512, ES256, ES384 or ES512 expected)`);
+  s.alg = ph.alg as Alg;
+  const critProblem = checkCrit(ph);
+  if (critProblem) return critProblem;
   const scheme = ph[SCHEME];
   if (scheme === "notary.x509.signingAuthority") {
-    return stop("unverified", NOTATION_CHECKS.envelope, "unsupported scheme notary.x509.signingAuthority: only notary.x509 signatures (with an optional RFC 3161 timestamp) can be verified");
+    return fail("unverified", NOTATION_CHECKS.envelope, "unsupported scheme notary.x509.signingAuthority: only notary.x509 signatures (with an optional RFC 3161 timestamp) can be verified");
   }
-  if (scheme !== "notary.x509") return stop("invalid", NOTATION_CHECKS.envelope, `unknown signing scheme ${JSON.stringify(scheme)}`);
+  if (scheme !== "notary.x509") return bad(`unknown signing scheme ${JSON.stringify(scheme)}`);
   const signingTimeRaw = ph[SIGNING_TIME];
-  if (!signingTimeRaw) return stop("invalid", NOTATION_CHECKS.envelope, `${SIGNING_TIME} is required for notary.x509`);
-  const signingTime = new Date(signingTimeRaw);
-  time = { kind: "claimed", at: signingTime.toISOString(), by: "signer's io.cncf.notary.signingTime" };
-  const expiry = ph[EXPIRY] ? new Date(ph[EXPIRY]) : null;
+  if (!signingTimeRaw) return bad(`${SIGNING_TIME} is required for notary.x509`);
+  s.time = { kind: "claimed", at: new Date(signingTimeRaw).toISOString(), by: "signer's io.cncf.notary.signingTime" };
+  s.expiry = ph[EXPIRY] ? new Date(ph[EXPIRY]) : null;
+  return null;
+}
 
-  if (header.x5c.length > MAX_CHAIN) return stop("invalid", NOTATION_CHECKS.envelope, `x5c chain of ${header.x5c.length} certificates exceeds the limit of ${MAX_CHAIN}`);
-  const certs: ParsedCertificate[] = [];
-  try {
-    for (const c of header.x5c) certs.push(parseCertificate(Buffer.from(c, "base64")));
-  } catch (e) {
-    return stop("invalid", NOTATION_CHECKS.envelope, `x5c: ${(e as Error).message}`);
+/** Every critical header present is listed in crit, and crit lists only headers this verifier implements. */
+function checkCrit(ph: ProtectedHeader): StepResult | null {
+  const crit = ph.crit;
+  for (const h of CRITICAL_HEADERS) {
+    if (h in ph && !crit.includes(h)) return fail("invalid", NOTATION_CHECKS.envelope, `${h} is present but not listed in crit`);
   }
-  const leaf = certs[0]!;
-  signer = { kind: "certificate", leaf: leaf.summary, chain: certs.map((c) => c.summary) };
+  for (const h of crit) {
+    if (!(h in ph)) return fail("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which is not in the protected header`);
+    // A critical header this verifier does not implement must fail verification (RFC 7515 4.1.11).
+    if (h === PLUGIN || h === PLUGIN_MIN_VERSION) return fail("unverified", NOTATION_CHECKS.envelope, `the signature requires verification plugin ${JSON.stringify(ph[PLUGIN])}, which is not supported`);
+    if (!(CRITICAL_HEADERS as readonly string[]).includes(h) && h !== SIGNING_TIME) return fail("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which this verifier does not understand`);
+  }
+  return null;
+}
 
+function readChain(s: NotationState): StepResult | null {
+  const { x5c } = s.env.header;
+  if (x5c.length > MAX_CHAIN) return fail("invalid", NOTATION_CHECKS.envelope, `x5c chain of ${x5c.length} certificates exceeds the limit of ${MAX_CHAIN}`);
+  s.certs = [];
+  try {
+    for (const c of x5c) s.certs.push(parseCertificate(Buffer.from(c, "base64")));
+  } catch (e) {
+    return fail("invalid", NOTATION_CHECKS.envelope, `x5c: ${(e as Error).message}`);
+  }
+  s.leaf = s.certs[0]!;
+  s.signer = { kind: "certificate", leaf: s.leaf.summary, chain: s.certs.map((c) => c.summary) };
+  return null;
+}
+
+function readPayload(s: NotationState): StepResult | null {
   let payloadJson: unknown;
   try {
-    payloadJson = decodeJson(payloadB64);
+    payloadJson = decodeJson(s.env.payload);
   } catch {
-    return stop("invalid", NOTATION_CHECKS.envelope, "the payload is not base64url JSON");
+    return fail("invalid", NOTATION_CHECKS.envelope, "the payload is not base64url JSON");
   }
   const payload = payloadSchema.safeParse(payloadJson);
-  if (!payload.success) return stop("invalid", NOTATION_CHECKS.envelope, `not a Notary Project payload (${issues(payload.error)})`);
-  checks.push({ check: NOTATION_CHECKS.envelope, passed: true, detail: `JWS ${alg}, notary.x509${header["io.cncf.notary.signingAgent"] ? `, by ${header["io.cncf.notary.signingAgent"]}` : ""}` });
+  if (!payload.success) return fail("invalid", NOTATION_CHECKS.envelope, `not a Notary Project payload (${issues(payload.error)})`);
+  s.payload = payload.data;
+  return null;
+}
 
-  // 3. The payload names this image.
-  const target = payload.data.targetArtifact;
-  if (target.digest !== opts.subjectDigest) return stop("invalid", CHECKS.namesDigest, `the payload names another digest: ${target.digest}, not ${opts.subjectDigest}`);
-  checks.push({ check: CHECKS.namesDigest, passed: true, detail: `${target.digest} (${target.mediaType}, ${target.size} bytes)` });
+/** 3. The payload names this image. */
+const namesDigestStep: VerifierStep<NotationState> = {
+  name: "names the digest",
+  run({ payload, opts }) {
+    const target = payload.targetArtifact;
+    if (target.digest !== opts.subjectDigest) return fail("invalid", CHECKS.namesDigest, `the payload names another digest: ${target.digest}, not ${opts.subjectDigest}`);
+    return pass(CHECKS.namesDigest, `${target.digest} (${target.mediaType}, ${target.size} bytes)`);
+  },
+};
 
-  // 4. The JWS signature, with the leaf's key, over ASCII(protected "." payload).
-  const sig = Buffer.from(signatureB64, "base64url");
-  const keyProblem = algKeyMismatch(alg, leaf.publicKey);
-  if (keyProblem) return stop("invalid", CHECKS.signature, keyProblem);
-  if (!verifyJws(alg, leaf.publicKey, Buffer.from(`${protectedB64}.${payloadB64}`, "ascii"), sig)) {
-    return stop("invalid", CHECKS.signature, `the ${alg} signature does not verify with the key of ${leaf.subject}`);
-  }
-  checks.push({ check: CHECKS.signature, passed: true, detail: `${alg} signature by ${leaf.subject}` });
-
-  // 5. The RFC 3161 timestamp covers the raw signature bytes; only a trusted TSA makes its time trusted.
-  let trustedAt: Date | null = null;
-  const tokenB64 = header["io.cncf.notary.timestampSignature"];
-  if (tokenB64 === undefined) {
-    checks.push({ check: NOTATION_CHECKS.timestamp, passed: null, detail: "no timestamp token: the signing time is only the signer's claim" });
-  } else {
-    const ts = verifyTimestampToken({ token: Buffer.from(tokenB64, "base64"), signedData: sig, tsaRoots: opts.trust.tsaRoots });
-    if (ts.ok) {
-      trustedAt = ts.genTime;
-      time = { kind: "trusted", at: ts.genTime.toISOString(), by: `TSA ${ts.tsa.subject} (${ts.anchorName})` };
-      checks.push({ check: NOTATION_CHECKS.timestamp, passed: true, detail: `timestamped ${ts.genTime.toISOString()} by ${ts.tsa.subject}, trusted through "${ts.anchorName}"` });
-    } else if (ts.failed === "chain") {
-      // The token is intact and covers this signature, but nothing trusted vouches for its TSA: its time stays a claim.
-      checks.push({ check: NOTATION_CHECKS.timestamp, passed: true, detail: `covers the signature (${ts.genTime?.toISOString()}), but the time is not trusted: ${ts.reason}` });
-    } else {
-      // A token that is altered or covers other bytes is evidence of tampering with the envelope.
-      return stop("invalid", NOTATION_CHECKS.timestamp, ts.reason);
+/** 4. The JWS signature, with the leaf's key, over ASCII(protected "." payload). */
+const signatureStep: VerifierStep<NotationState> = {
+  name: "signature",
+  run(s) {
+    const { alg, leaf, env } = s;
+    s.sig = Buffer.from(env.signature, "base64url");
+    const keyProblem = algKeyMismatch(alg, leaf.publicKey);
+    if (keyProblem) return fail("invalid", CHECKS.signature, keyProblem);
+    if (!verifyJws(alg, leaf.publicKey, Buffer.from(`${env.protected}.${env.payload}`, "ascii"), s.sig)) {
+      return fail("invalid", CHECKS.signature, `the ${alg} signature does not verify with the key of ${leaf.subject}`);
     }
-  }
+    return pass(CHECKS.signature, `${alg} signature by ${leaf.subject}`);
+  },
+};
 
-  // 6. The chain, at the trusted time. Without one, it is checked now: the signer's own signingTime is not evidence,
-  // and checking at it would let a stolen, expired certificate sign with any date (Notary Project: "the range is now").
-  const at = trustedAt ?? now;
-  const atLabel = trustedAt ? `the trusted time ${at.toISOString()}` : `${at.toISOString()} (now: no trusted timestamp)`;
-  const chain = verifyChain({ leaf, intermediates: certs.slice(1), anchors: opts.trust.certificateRoots, at, leafEku: EKU.codeSigning });
-  if (!chain.ok) {
-    let detail = opts.trust.certificateRoots.length === 0 && chain.code === "untrusted" ? `${chain.reason}: no certificate roots are configured` : chain.reason;
-    if (!trustedAt && (chain.code === "expired" || chain.code === "not-yet-valid")) detail += "; no trusted timestamp was available, so the chain was checked now";
-    return stop(chain.code === "malformed" ? "invalid" : "unverified", CHECKS.chain, detail);
-  }
-  if (leaf.keyUsage && !leaf.keyUsage.digitalSignature) return stop("unverified", CHECKS.chain, `${leaf.subject} is not allowed to sign: its keyUsage lacks digitalSignature`);
-  checks.push({ check: CHECKS.chain, passed: true, detail: `${chain.path.map((c) => c.subject).join(" → ")}, trusted through "${chain.anchorName}", valid at ${atLabel}` });
+/** 5. The RFC 3161 timestamp covers the raw signature bytes; only a trusted TSA makes its time trusted. */
+const timestampStep: VerifierStep<NotationState> = {
+  name: "timestamp",
+  run(s) {
+    s.trustedAt = null;
+    const tokenB64 = s.env.header["io.cncf.notary.timestampSignature"];
+    if (tokenB64 === undefined) return skip(NOTATION_CHECKS.timestamp, "no timestamp token: the signing time is only the signer's claim");
+    const ts = verifyTimestampToken({ token: Buffer.from(tokenB64, "base64"), signedData: s.sig, tsaRoots: s.opts.trust.tsaRoots });
+    if (ts.ok) {
+      s.trustedAt = ts.genTime;
+      s.time = { kind: "trusted", at: ts.genTime.toISOString(), by: `TSA ${ts.tsa.subject} (${ts.anchorName})` };
+      return pass(NOTATION_CHECKS.timestamp, `timestamped ${ts.genTime.toISOString()} by ${ts.tsa.subject}, trusted through "${ts.anchorName}"`);
+    }
+    // The token is intact and covers this signature, but nothing trusted vouches for its TSA: its time stays a claim.
+    if (ts.failed === "chain") return pass(NOTATION_CHECKS.timestamp, `covers the signature (${ts.genTime?.toISOString()}), but the time is not trusted: ${ts.reason}`);
+    // A token that is altered or covers other bytes is evidence of tampering with the envelope.
+    return fail("invalid", NOTATION_CHECKS.timestamp, ts.reason);
+  },
+};
 
-  // 7. The signer's "best by" date.
-  if (expiry && now > expiry) return stop("unverified", CHECKS.expiry, `the signature expired at ${expiry.toISOString()}`);
-  checks.push({ check: CHECKS.expiry, passed: true, detail: expiry ? `valid until ${expiry.toISOString()}` : "the signature sets no expiry" });
+/**
+ * 6. The chain, at the trusted time. Without one, it is checked now: the signer's own signingTime is not evidence,
+ * and checking at it would let a stolen, expired certificate sign with any date (Notary Project: "the range is now").
+ */
+const chainStep: VerifierStep<NotationState> = {
+  name: "certificate chain",
+  run(s) {
+    const { trustedAt, leaf, opts } = s;
+    const at = trustedAt ?? opts.now;
+    const atLabel = trustedAt ? `the trusted time ${at.toISOString()}` : `${at.toISOString()} (now: no trusted timestamp)`;
+    const chain = verifyChain({ leaf, intermediates: s.certs.slice(1), anchors: opts.trust.certificateRoots, at, leafEku: EKU.codeSigning });
+    if (!chain.ok) {
+      let detail = opts.trust.certificateRoots.length === 0 && chain.code === "untrusted" ? `${chain.reason}: no certificate roots are configured` : chain.reason;
+      if (!trustedAt && (chain.code === "expired" || chain.code === "not-yet-valid")) detail += "; no trusted timestamp was available, so the chain was checked now";
+      return fail(chain.code === "malformed" ? "invalid" : "unverified", CHECKS.chain, detail);
+    }
+    if (leaf.keyUsage && !leaf.keyUsage.digitalSignature) return fail("unverified", CHECKS.chain, `${leaf.subject} is not allowed to sign: its keyUsage lacks digitalSignature`);
+    s.anchorName = chain.anchorName;
+    return pass(CHECKS.chain, `${chain.path.map((c) => c.subject).join(" → ")}, trusted through "${chain.anchorName}", valid at ${atLabel}`);
+  },
+};
 
-  return {
-    format: "notation",
-    verdict: "verified",
-    detail: `verified: signed by ${leaf.subject}, trusted through "${chain.anchorName}"`,
-    checks: complete(checks, NOTATION_CHECK_ORDER),
-    signer,
-    time,
-    trustedBy: chain.anchorName,
-  };
+/** 7. The signer's "best by" date. */
+const expiryStep: VerifierStep<NotationState> = {
+  name: "expiry",
+  run({ expiry, opts }) {
+    if (expiry && opts.now > expiry) return fail("unverified", CHECKS.expiry, `the signature expired at ${expiry.toISOString()}`);
+    return pass(CHECKS.expiry, expiry ? `valid until ${expiry.toISOString()}` : "the signature sets no expiry");
+  },
+};
+
+export const NOTATION_STEPS: readonly VerifierStep<NotationState>[] = [payloadDigestStep, envelopeStep, namesDigestStep, signatureStep, timestampStep, chainStep, expiryStep];
+
+/**
+ * Verifies one Notation signature envelope attached to `subjectDigest`. Ordered checks, stopping at the first failure:
+ * envelope digest, envelope format, names the digest, JWS signature with the x5c leaf key, timestamp token over the
+ * signature, x5c chain to a trusted root (at the timestamp's time when a trusted TSA vouches for it, else now), expiry.
+ * Never throws.
+ */
+export function verifyNotationSignature(opts: VerifyNotationOptions): SignatureVerification {
+  // The remaining fields are set by the steps before any later step reads them.
+  const s = { opts, signer: null, time: null, expiry: null, trustedAt: null, anchorName: null } as unknown as NotationState;
+  const r = runSteps(NOTATION_STEPS, s);
+  const base = { format: "notation" as const, checks: complete(r.checks, NOTATION_CHECK_ORDER), signer: s.signer, time: s.time };
+  if (r.verdict !== "verified") return { ...base, verdict: r.verdict, detail: r.detail, trustedBy: null };
+  return { ...base, verdict: "verified", detail: `verified: signed by ${s.leaf.subject}, trusted through "${s.anchorName}"`, trustedBy: s.anchorName };
 }
 
 /** The spec fixes the algorithm by the key: PS* needs RSA (>= 2048 bits), ES256/384/512 need P-256/P-384/P-521. */
