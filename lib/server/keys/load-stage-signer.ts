@@ -2,8 +2,8 @@ import "server-only";
 import { createHash } from "node:crypto";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
-import { signP256 } from "../../signing/keys/software";
 import { unseal } from "../../signing/keys/sealed";
+import { pkcs11Signer, softwareSigner } from "../../signing/keys/signer";
 import type { Actor } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
 import { withToken } from "./key-material";
@@ -53,16 +53,19 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
   });
   if (row.revokedAt && row.revokedAt <= new Date()) throw new AppError("POLICY_VIOLATION", `key ${row.name} is revoked`);
   let sig: Buffer;
+  // Every backend is a Signer (lib/signing/keys/signer.ts): the software key is unsealed for this call only, the
+  // PKCS#11 key signs inside its token.
   switch (row.backend) {
     case "pkcs11": {
       if (!row.pkcs11KeyId) throw new AppError("INTERNAL", `PKCS#11 key ${row.name} has no key id`);
-      sig = await withToken((t) => t.signDigestP256(row.pkcs11KeyId!, data), `signing with key ${row.name}`, row.pkcs11TokenLabel);
+      const keyId = row.pkcs11KeyId;
+      sig = await withToken(async (t) => (await pkcs11Signer(t, keyId).sign(data)).signature, `signing with key ${row.name}`, row.pkcs11TokenLabel);
       break;
     }
     case "software": {
       if (!row.encryptedPrivateKey) throw new AppError("INTERNAL", `key ${row.name} has no software private key`);
       const pem = unseal(masterKey(), row.encryptedPrivateKey, row.id).toString("utf8");
-      sig = signP256(pem, data);
+      sig = (await softwareSigner(pem).sign(data)).signature;
       break;
     }
     default:
