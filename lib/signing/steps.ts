@@ -33,3 +33,10 @@ export function runSteps<S>(steps: readonly VerifierStep<S>[], state: S): StepsO
   }
   return { verdict: "verified", checks };
 }
+
+/** Appends the checks of `order` that were not reached, so the UI always shows the whole pipeline. */
+export function completeChecks(checks: CheckResult[], order: readonly string[]): CheckResult[] {
+  const seen = new Set(checks.map((c) => c.check));
+  for (const name of order) if (!seen.has(name)) checks.push({ check: name, passed: null, detail: "not run: an earlier check failed" });
+  return checks;
+}

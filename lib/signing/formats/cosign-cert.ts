@@ -8,6 +8,7 @@ import { verifyCosignLayer, type TrustedKey } from "./cosign";
 import { parsePublicKey, verifyRaw, type PublicKeyInfo } from "../keys/software";
 import { verifyTimestampToken } from "../trust/rfc3161";
 import { COSIGN_SIGNATURE_TYPE, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
+import { completeChecks, fail, pass, runSteps, skip, type VerifierStep } from "../steps";
 import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "../verification";
 import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "../trust/x509";
 
@@ -48,12 +49,6 @@ export interface CosignLayerOptions {
   now: Date;
 }
 
-function complete(checks: CheckResult[], order: readonly string[]): CheckResult[] {
-  const seen = new Set(checks.map((c) => c.check));
-  for (const name of order) if (!seen.has(name)) checks.push({ check: name, passed: null, detail: "not run: an earlier check failed" });
-  return checks;
-}
-
 const utf8Bytes = (s: string) => Buffer.byteLength(s, "utf8");
 
 /** Routes a cosign `.sig` layer: certificate-based when it carries a certificate annotation, else key-based. */
@@ -61,7 +56,7 @@ export function verifyCosignSignatureLayer(opts: CosignLayerOptions): SignatureV
   if (opts.layer.size > MAX_LAYER_BYTES || (opts.blob && opts.blob.byteLength > MAX_LAYER_BYTES)) {
     const checks: CheckResult[] = [];
     const r = failAt(checks, "invalid", CHECKS.payloadDigest, "signature layer over 1 MiB, not read");
-    return { format: "cosign", ...r, checks: complete(r.checks, KEY_CHECK_ORDER), signer: null, time: null, trustedBy: null };
+    return { format: "cosign", ...r, checks: completeChecks(r.checks, KEY_CHECK_ORDER), signer: null, time: null, trustedBy: null };
   }
   if (opts.layer.annotations?.[CERTIFICATE_ANNOTATION] !== undefined) return verifyCosignCertificateLayer(opts);
   return verifyCosignKeyLayer(opts);
@@ -94,7 +89,7 @@ function verifyCosignKeyLayer(opts: CosignLayerOptions): SignatureVerification {
     format: "cosign",
     verdict: r.verdict,
     detail,
-    checks: complete(checks, KEY_CHECK_ORDER),
+    checks: completeChecks(checks, KEY_CHECK_ORDER),
     signer: r.verdict === "verified" && r.key ? { kind: "key", fingerprint: r.key.fingerprint, algorithm: algorithms.get(r.key.fingerprint) ?? "unknown" } : null,
     time: r.verdict === "verified" ? keyLayerTime(opts) : null,
     trustedBy: r.verdict === "verified" && r.key ? r.key.name : null,
@@ -226,125 +221,158 @@ function tsaTime(annotation: string, sig: Buffer, trust: TrustMaterial): TimeOut
   return { kind: "invalid", detail: `RFC 3161 timestamp: ${ts.reason}` };
 }
 
+/** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
+interface CertLayerState {
+  opts: CosignLayerOptions;
+  annotations: Record<string, string>;
+  blob: Uint8Array;
+  signer: Signer | null;
+  time: SignatureTime | null;
+  leaf: ParsedCertificate;
+  sig: Buffer;
+  identity: string;
+  trusted: { at: Date; by: string } | null;
+  anchorName: string | null;
+}
+
+/** 1. The payload is the layer's bytes. */
+const payloadDigestStep: VerifierStep<CertLayerState> = {
+  name: "payload digest",
+  run(s) {
+    const { layer, blob } = s.opts;
+    if (layer.mediaType !== MT.cosignSimpleSigning) return fail("invalid", CHECKS.payloadDigest, `layer media type is ${layer.mediaType}, not ${MT.cosignSimpleSigning}`);
+    if (layer.size > MAX_LAYER_BYTES || (blob && blob.byteLength > MAX_LAYER_BYTES)) return fail("invalid", CHECKS.payloadDigest, "signature layer over 1 MiB, not read");
+    if (!blob) return fail("invalid", CHECKS.payloadDigest, "the payload blob could not be read from the registry");
+    const actual = sha256Digest(blob);
+    if (actual !== layer.digest || blob.byteLength !== layer.size) {
+      return fail("invalid", CHECKS.payloadDigest, `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`);
+    }
+    s.blob = blob;
+    return pass(CHECKS.payloadDigest, layer.digest);
+  },
+};
+
+/** 2. The payload is a cosign signature of this image. */
+const namesDigestStep: VerifierStep<CertLayerState> = {
+  name: "names the digest",
+  run({ blob, opts }) {
+    const payload = parseSimpleSigningPayload(blob);
+    if ("error" in payload) return fail("invalid", CHECKS.namesDigest, payload.error);
+    if (payload.critical.type !== COSIGN_SIGNATURE_TYPE) return fail("invalid", CHECKS.namesDigest, `critical.type is ${JSON.stringify(payload.critical.type)}, not "${COSIGN_SIGNATURE_TYPE}"`);
+    const named = payload.critical.image["docker-manifest-digest"];
+    if (named !== opts.imageDigest) return fail("invalid", CHECKS.namesDigest, `the payload names another digest: ${named}, not ${opts.imageDigest}`);
+    return pass(CHECKS.namesDigest, `${named} (${payload.critical.identity["docker-reference"]})`);
+  },
+};
+
+/** 3. The signature, with the certificate's key. */
+const signatureStep: VerifierStep<CertLayerState> = {
+  name: "signature",
+  run(s) {
+    const certPem = s.annotations[CERTIFICATE_ANNOTATION] ?? "";
+    if (utf8Bytes(certPem) > MAX_CERTIFICATE_ANNOTATION_BYTES) return fail("invalid", CHECKS.signature, `certificate annotation over ${MAX_CERTIFICATE_ANNOTATION_BYTES / 1024} KiB, not read`);
+    let leafKey: PublicKeyInfo;
+    try {
+      s.leaf = parseCertificate(certPem);
+    } catch (e) {
+      return fail("invalid", CHECKS.signature, `the certificate annotation is not a certificate: ${(e as Error).message}`);
+    }
+    const { leaf } = s;
+    s.signer = { kind: "certificate", leaf: leaf.summary, chain: [leaf.summary] };
+    try {
+      leafKey = parsePublicKey(leaf.publicKey.export({ type: "spki", format: "pem" }).toString());
+    } catch (e) {
+      return fail("invalid", CHECKS.signature, `the certificate's key cannot sign cosign signatures: ${(e as Error).message}`);
+    }
+    const sigB64 = s.annotations[SIGNATURE_ANNOTATION];
+    if (!sigB64) return fail("invalid", CHECKS.signature, `layer has no ${SIGNATURE_ANNOTATION} annotation`);
+    s.sig = Buffer.from(sigB64, "base64");
+    if (s.sig.length === 0 || s.sig.toString("base64") !== sigB64.replace(/\s+/g, "")) return fail("invalid", CHECKS.signature, "signature annotation is not valid base64");
+    if (!verifyRaw(leafKey, s.blob, s.sig)) return fail("invalid", CHECKS.signature, `the signature does not verify with the key of the certificate ${leaf.subject}`);
+    s.identity = leaf.summary.sans[0] ?? leaf.subject;
+    return pass(CHECKS.signature, `signed with the key of ${s.identity}${leaf.summary.oidcIssuer ? ` (issuer ${leaf.summary.oidcIssuer})` : ""}`);
+  },
+};
+
+/** 4. A trusted signing time: a Rekor SET from a trusted log, else an RFC 3161 token from a trusted TSA. */
+const timeStep: VerifierStep<CertLayerState> = {
+  name: "signing time",
+  run(s) {
+    const notes: string[] = [];
+    const { annotations, sig, blob, leaf } = s;
+    const { trust } = s.opts;
+    const bundle = annotations[BUNDLE_ANNOTATION];
+    const tst = annotations[RFC3161_ANNOTATION];
+    s.trusted = null;
+    for (const outcome of [bundle !== undefined ? () => rekorTime(bundle, sig, blob, leaf, trust.rekorKeys) : null, tst !== undefined ? () => tsaTime(tst, sig, trust) : null]) {
+      if (!outcome) continue;
+      const o = outcome();
+      // A present but forged or mismatched proof is evidence of tampering, not merely a missing time.
+      if (o.kind === "invalid") return fail("invalid", COSIGN_CERT_CHECKS.time, o.detail);
+      if (o.kind === "trusted") {
+        s.trusted = { at: o.at, by: o.by };
+        s.time = { kind: "trusted", at: o.at.toISOString(), by: o.by };
+        return pass(COSIGN_CERT_CHECKS.time, o.detail);
+      }
+      s.time ??= o.claimed;
+      notes.push(o.detail);
+    }
+    s.time ??= { kind: "claimed", at: null, by: "no Rekor bundle or RFC 3161 timestamp" };
+    const why = notes.length ? notes.join("; ") : "the layer has no Rekor bundle or RFC 3161 timestamp";
+    return skip(COSIGN_CERT_CHECKS.time, `no trusted time: ${why}`);
+  },
+};
+
+/** 5. The chain at the trusted time; without one, now (a 10-minute Fulcio certificate then fails, as it should). */
+const chainStep: VerifierStep<CertLayerState> = {
+  name: "certificate chain",
+  run(s) {
+    const { leaf, trusted, annotations } = s;
+    const { trust, now } = s.opts;
+    const chainPem = annotations[CHAIN_ANNOTATION] ?? "";
+    if (utf8Bytes(chainPem) > MAX_CHAIN_ANNOTATION_BYTES) return fail("invalid", CHECKS.chain, `chain annotation over ${MAX_CHAIN_ANNOTATION_BYTES / 1024} KiB, not read`);
+    const presented = 1 + countPemCertificates(chainPem);
+    if (presented > MAX_CHAIN_CERTIFICATES) return fail("invalid", CHECKS.chain, `chain of ${presented} certificates exceeds the limit of ${MAX_CHAIN_CERTIFICATES}`);
+    let chainCerts: ParsedCertificate[];
+    try {
+      chainCerts = parseCertificates(chainPem, { max: MAX_CHAIN_CERTIFICATES });
+    } catch (e) {
+      return fail("invalid", CHECKS.chain, `the chain annotation is unreadable: ${(e as Error).message}`);
+    }
+    s.signer = { kind: "certificate", leaf: leaf.summary, chain: [leaf, ...chainCerts].map((c) => c.summary) };
+    const at = trusted?.at ?? now;
+    const chain = verifyChain({ leaf, intermediates: chainCerts, anchors: trust.certificateRoots, at, maxLength: MAX_CHAIN_CERTIFICATES, leafEku: EKU.codeSigning });
+    if (!chain.ok) {
+      let detail = chain.reason;
+      if (!trusted && (chain.code === "expired" || chain.code === "not-yet-valid")) {
+        detail += "; no trusted time was available (no verified Rekor entry or RFC 3161 timestamp), so the certificate was checked now";
+      }
+      if (chain.code === "untrusted" && trust.certificateRoots.length === 0) detail += ": no certificate roots are configured";
+      return fail(chain.code === "malformed" || chain.code === "too-long" ? "invalid" : "unverified", CHECKS.chain, detail);
+    }
+    s.anchorName = chain.anchorName;
+    const validAt = trusted ? `the trusted time ${at.toISOString()}` : `${at.toISOString()} (now: no trusted time)`;
+    return pass(CHECKS.chain, `${chain.path.map((c) => c.subject).join(" → ")}, trusted through "${chain.anchorName}", valid at ${validAt}`);
+  },
+};
+
+const expiryStep: VerifierStep<CertLayerState> = {
+  name: "expiry",
+  run: () => skip(CHECKS.expiry, "does not apply: cosign signatures carry no expiry"),
+};
+
+export const COSIGN_CERT_STEPS: readonly VerifierStep<CertLayerState>[] = [payloadDigestStep, namesDigestStep, signatureStep, timeStep, chainStep, expiryStep];
+
 /**
  * Verifies a cosign `.sig` layer that carries a signing certificate. Ordered checks, stopping at the first failure:
  * payload digest, payload names the image, signature with the certificate's key, trusted signing time (Rekor SET or
  * RFC 3161), chain to a certificate root at that time (or now, when no time is trusted). Never throws.
  */
 export function verifyCosignCertificateLayer(opts: CosignLayerOptions): SignatureVerification {
-  const { layer, blob, imageDigest, trust, now } = opts;
-  const checks: CheckResult[] = [];
-  let signer: Signer | null = null;
-  let time: SignatureTime | null = null;
-  const stop = (verdict: Exclude<Verdict, "verified">, check: string, detail: string): SignatureVerification => {
-    const r = failAt(checks, verdict, check, detail);
-    return { format: "cosign", verdict: r.verdict, detail: r.detail, checks: complete(r.checks, COSIGN_CERT_CHECK_ORDER), signer, time, trustedBy: null };
-  };
-  const annotations = layer.annotations ?? {};
-
-  // 1. The payload is the layer's bytes.
-  if (layer.mediaType !== MT.cosignSimpleSigning) return stop("invalid", CHECKS.payloadDigest, `layer media type is ${layer.mediaType}, not ${MT.cosignSimpleSigning}`);
-  if (layer.size > MAX_LAYER_BYTES || (blob && blob.byteLength > MAX_LAYER_BYTES)) return stop("invalid", CHECKS.payloadDigest, "signature layer over 1 MiB, not read");
-  if (!blob) return stop("invalid", CHECKS.payloadDigest, "the payload blob could not be read from the registry");
-  const actual = sha256Digest(blob);
-  if (actual !== layer.digest || blob.byteLength !== layer.size) {
-    return stop("invalid", CHECKS.payloadDigest, `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`);
-  }
-  checks.push({ check: CHECKS.payloadDigest, passed: true, detail: layer.digest });
-
-  // 2. The payload is a cosign signature of this image.
-  const payload = parseSimpleSigningPayload(blob);
-  if ("error" in payload) return stop("invalid", CHECKS.namesDigest, payload.error);
-  if (payload.critical.type !== COSIGN_SIGNATURE_TYPE) return stop("invalid", CHECKS.namesDigest, `critical.type is ${JSON.stringify(payload.critical.type)}, not "${COSIGN_SIGNATURE_TYPE}"`);
-  const named = payload.critical.image["docker-manifest-digest"];
-  if (named !== imageDigest) return stop("invalid", CHECKS.namesDigest, `the payload names another digest: ${named}, not ${imageDigest}`);
-  checks.push({ check: CHECKS.namesDigest, passed: true, detail: `${named} (${payload.critical.identity["docker-reference"]})` });
-
-  // 3. The signature, with the certificate's key.
-  const certPem = annotations[CERTIFICATE_ANNOTATION] ?? "";
-  if (utf8Bytes(certPem) > MAX_CERTIFICATE_ANNOTATION_BYTES) return stop("invalid", CHECKS.signature, `certificate annotation over ${MAX_CERTIFICATE_ANNOTATION_BYTES / 1024} KiB, not read`);
-  let leaf: ParsedCertificate;
-  let leafKey: PublicKeyInfo;
-  try {
-    leaf = parseCertificate(certPem);
-  } catch (e) {
-    return stop("invalid", CHECKS.signature, `the certificate annotation is not a certificate: ${(e as Error).message}`);
-  }
-  signer = { kind: "certificate", leaf: leaf.summary, chain: [leaf.summary] };
-  try {
-    leafKey = parsePublicKey(leaf.publicKey.export({ type: "spki", format: "pem" }).toString());
-  } catch (e) {
-    return stop("invalid", CHECKS.signature, `the certificate's key cannot sign cosign signatures: ${(e as Error).message}`);
-  }
-  const sigB64 = annotations[SIGNATURE_ANNOTATION];
-  if (!sigB64) return stop("invalid", CHECKS.signature, `layer has no ${SIGNATURE_ANNOTATION} annotation`);
-  const sig = Buffer.from(sigB64, "base64");
-  if (sig.length === 0 || sig.toString("base64") !== sigB64.replace(/\s+/g, "")) return stop("invalid", CHECKS.signature, "signature annotation is not valid base64");
-  if (!verifyRaw(leafKey, blob, sig)) return stop("invalid", CHECKS.signature, `the signature does not verify with the key of the certificate ${leaf.subject}`);
-  const identity = leaf.summary.sans[0] ?? leaf.subject;
-  checks.push({ check: CHECKS.signature, passed: true, detail: `signed with the key of ${identity}${leaf.summary.oidcIssuer ? ` (issuer ${leaf.summary.oidcIssuer})` : ""}` });
-
-  // 4. A trusted signing time: a Rekor SET from a trusted log, else an RFC 3161 token from a trusted TSA.
-  let trusted: { at: Date; by: string } | null = null;
-  const notes: string[] = [];
-  const bundle = annotations[BUNDLE_ANNOTATION];
-  const tst = annotations[RFC3161_ANNOTATION];
-  for (const outcome of [bundle !== undefined ? () => rekorTime(bundle, sig, blob, leaf, trust.rekorKeys) : null, tst !== undefined ? () => tsaTime(tst, sig, trust) : null]) {
-    if (!outcome || trusted) continue;
-    const o = outcome();
-    // A present but forged or mismatched proof is evidence of tampering, not merely a missing time.
-    if (o.kind === "invalid") return stop("invalid", COSIGN_CERT_CHECKS.time, o.detail);
-    if (o.kind === "trusted") {
-      trusted = { at: o.at, by: o.by };
-      time = { kind: "trusted", at: o.at.toISOString(), by: o.by };
-      checks.push({ check: COSIGN_CERT_CHECKS.time, passed: true, detail: o.detail });
-    } else {
-      time ??= o.claimed;
-      notes.push(o.detail);
-    }
-  }
-  if (!trusted) {
-    time ??= { kind: "claimed", at: null, by: "no Rekor bundle or RFC 3161 timestamp" };
-    const why = notes.length ? notes.join("; ") : "the layer has no Rekor bundle or RFC 3161 timestamp";
-    checks.push({ check: COSIGN_CERT_CHECKS.time, passed: null, detail: `no trusted time: ${why}` });
-  }
-
-  // 5. The chain at the trusted time; without one, now (a 10-minute Fulcio certificate then fails, as it should).
-  const chainPem = annotations[CHAIN_ANNOTATION] ?? "";
-  if (utf8Bytes(chainPem) > MAX_CHAIN_ANNOTATION_BYTES) return stop("invalid", CHECKS.chain, `chain annotation over ${MAX_CHAIN_ANNOTATION_BYTES / 1024} KiB, not read`);
-  const presented = 1 + countPemCertificates(chainPem);
-  if (presented > MAX_CHAIN_CERTIFICATES) return stop("invalid", CHECKS.chain, `chain of ${presented} certificates exceeds the limit of ${MAX_CHAIN_CERTIFICATES}`);
-  let chainCerts: ParsedCertificate[];
-  try {
-    chainCerts = parseCertificates(chainPem, { max: MAX_CHAIN_CERTIFICATES });
-  } catch (e) {
-    return stop("invalid", CHECKS.chain, `the chain annotation is unreadable: ${(e as Error).message}`);
-  }
-  signer = { kind: "certificate", leaf: leaf.summary, chain: [leaf, ...chainCerts].map((c) => c.summary) };
-  const at = trusted?.at ?? now;
-  const chain = verifyChain({ leaf, intermediates: chainCerts, anchors: trust.certificateRoots, at, maxLength: MAX_CHAIN_CERTIFICATES, leafEku: EKU.codeSigning });
-  if (!chain.ok) {
-    let detail = chain.reason;
-    if (!trusted && (chain.code === "expired" || chain.code === "not-yet-valid")) {
-      detail += "; no trusted time was available (no verified Rekor entry or RFC 3161 timestamp), so the certificate was checked now";
-    }
-    if (chain.code === "untrusted" && trust.certificateRoots.length === 0) detail += ": no certificate roots are configured";
-    return stop(chain.code === "malformed" || chain.code === "too-long" ? "invalid" : "unverified", CHECKS.chain, detail);
-  }
-  checks.push({
-    check: CHECKS.chain,
-    passed: true,
-    detail: `${chain.path.map((c) => c.subject).join(" → ")}, trusted through "${chain.anchorName}", valid at ${trusted ? `the trusted time ${at.toISOString()}` : `${at.toISOString()} (now: no trusted time)`}`,
-  });
-  checks.push({ check: CHECKS.expiry, passed: null, detail: "does not apply: cosign signatures carry no expiry" });
-
-  return {
-    format: "cosign",
-    verdict: "verified",
-    detail: `verified: signed by ${identity}, trusted through "${chain.anchorName}"`,
-    checks: complete(checks, COSIGN_CERT_CHECK_ORDER),
-    signer,
-    time,
-    trustedBy: chain.anchorName,
-  };
+  // The remaining fields are set by the steps before any later step reads them.
+  const s = { opts, annotations: opts.layer.annotations ?? {}, signer: null, time: null, trusted: null, anchorName: null } as unknown as CertLayerState;
+  const r = runSteps(COSIGN_CERT_STEPS, s);
+  const base = { format: "cosign" as const, checks: completeChecks(r.checks, COSIGN_CERT_CHECK_ORDER), signer: s.signer, time: s.time };
+  if (r.verdict !== "verified") return { ...base, verdict: r.verdict, detail: r.detail, trustedBy: null };
+  return { ...base, verdict: "verified", detail: `verified: signed by ${s.identity}, trusted through "${s.anchorName}"`, trustedBy: s.anchorName };
 }

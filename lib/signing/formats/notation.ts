@@ -2,7 +2,7 @@ import { constants, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { sha256Digest } from "../../oci/digest";
 import { verifyTimestampToken } from "../trust/rfc3161";
-import { fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
+import { completeChecks, fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
 import { CHECKS, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
 import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "../trust/x509";
 
@@ -105,13 +105,6 @@ function issues(e: z.ZodError): string {
 
 function decodeJson(b64: string): unknown {
   return JSON.parse(Buffer.from(b64, "base64url").toString("utf8"));
-}
-
-/** Appends the checks that were not reached, so the UI always shows the whole pipeline. */
-function complete(checks: CheckResult[], order: readonly string[]): CheckResult[] {
-  const seen = new Set(checks.map((c) => c.check));
-  for (const name of order) if (!seen.has(name)) checks.push({ check: name, passed: null, detail: "not run: an earlier check failed" });
-  return checks;
 }
 
 export interface VerifyNotationOptions {
@@ -344,7 +337,7 @@ export function verifyNotationSignature(opts: VerifyNotationOptions): SignatureV
   // The remaining fields are set by the steps before any later step reads them.
   const s = { opts, signer: null, time: null, expiry: null, trustedAt: null, anchorName: null } as unknown as NotationState;
   const r = runSteps(NOTATION_STEPS, s);
-  const base = { format: "notation" as const, checks: complete(r.checks, NOTATION_CHECK_ORDER), signer: s.signer, time: s.time };
+  const base = { format: "notation" as const, checks: completeChecks(r.checks, NOTATION_CHECK_ORDER), signer: s.signer, time: s.time };
   if (r.verdict !== "verified") return { ...base, verdict: r.verdict, detail: r.detail, trustedBy: null };
   return { ...base, verdict: "verified", detail: `verified: signed by ${s.leaf.subject}, trusted through "${s.anchorName}"`, trustedBy: s.anchorName };
 }
