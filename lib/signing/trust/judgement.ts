@@ -9,6 +9,7 @@ import {
   type LogKey,
   type SignatureTime,
   type SignatureVerification,
+  type Signer,
   type TrustMaterial,
 } from "../verification";
 import { identityMatch, type IdentityRole, type TrustIdentity } from "./identities";
@@ -157,6 +158,38 @@ function uniq<T>(xs: T[]): T[] {
 
 const fmt = (d: Date) => d.toISOString();
 
+/** CHECKS.expiry: the identity's validity window at the signature's trusted time (else now). */
+function expiryCheck(i: TrustIdentity, at: Date, atWords: string): { ok: boolean; detail: string } {
+  if (i.validFrom && at < i.validFrom) return { ok: false, detail: `"${i.name}" is valid from ${fmt(i.validFrom)}; judged ${atWords}` };
+  if (i.validUntil && at >= i.validUntil) return { ok: false, detail: `"${i.name}" was valid until ${fmt(i.validUntil)}; judged ${atWords}` };
+  return { ok: true, detail: `"${i.name}" is valid ${atWords}${i.validUntil ? ` (until ${fmt(i.validUntil)})` : ""}` };
+}
+
+/** CHECKS.revocation: a revocation effective after the trusted time leaves the signature standing; a claimed time counts for nothing. */
+function revocationCheck(i: TrustIdentity, at: Date, trusted: Date | null): { ok: boolean; detail: string } {
+  if (!i.revokedAt) return { ok: true, detail: `"${i.name}" is not revoked` };
+  if (at < i.revokedAt) {
+    return { ok: true, detail: trusted ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, after this signature's trusted time ${fmt(trusted)}` : `"${i.name}" will be revoked from ${fmt(i.revokedAt)}` };
+  }
+  return {
+    ok: false,
+    detail: trusted
+      ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, before this signature's trusted time ${fmt(trusted)}`
+      : `"${i.name}" is revoked from ${fmt(i.revokedAt)} and nothing trusted proves the signature was made before that (a claimed time could be backdated)`,
+  };
+}
+
+/** The first candidate identity whose scope and certificate identity match, or every miss, worded. */
+function chooseIdentity(found: readonly TrustIdentity[], signer: Signer | null, repository: string): { i: TrustIdentity; detail: string } | { misses: string[] } {
+  const misses: string[] = [];
+  for (const i of found) {
+    const m = identityMatch(i, signer, repository);
+    if (m.ok) return { i, detail: m.detail };
+    misses.push(m.detail);
+  }
+  return { misses };
+}
+
 /**
  * Appends CHECKS.identity, CHECKS.expiry and CHECKS.revocation to a verifier's result and gives the final verdict:
  * "verified" only when every check passed (checks that do not apply, such as the chain of a bare key, are shown as
@@ -210,18 +243,9 @@ export function judgeTrust(opts: {
     return { ...v, checks, time, verdict: "unverified", detail: `not verified: ${CHECKS.identity} failed: ${detail}`, role: null, identity: null };
   }
 
-  const misses: string[] = [];
-  let chosen: { i: TrustIdentity; detail: string } | null = null;
-  for (const i of found) {
-    const m = identityMatch(i, v.signer, repository);
-    if (m.ok) {
-      chosen = { i, detail: m.detail };
-      break;
-    }
-    misses.push(m.detail);
-  }
-  if (!chosen) {
-    const detail = misses.join("; ");
+  const chosen = chooseIdentity(found, v.signer, repository);
+  if ("misses" in chosen) {
+    const detail = chosen.misses.join("; ");
     setCheck(checks, CHECKS.identity, false, detail);
     setCheck(checks, CHECKS.expiry, null, "not run: no identity is trusted for this repository");
     setCheck(checks, CHECKS.revocation, null, "not run: no identity is trusted for this repository");
@@ -233,25 +257,9 @@ export function judgeTrust(opts: {
   const trusted = time?.kind === "trusted" ? new Date(time.at) : null;
   const at = trusted ?? now;
   const atWords = trusted ? `at its trusted time ${fmt(trusted)} (${time!.by})` : `now (${fmt(now)}), as it has no trusted time`;
-
-  let expiry: { ok: boolean; detail: string };
-  if (i.validFrom && at < i.validFrom) expiry = { ok: false, detail: `"${i.name}" is valid from ${fmt(i.validFrom)}; judged ${atWords}` };
-  else if (i.validUntil && at >= i.validUntil) expiry = { ok: false, detail: `"${i.name}" was valid until ${fmt(i.validUntil)}; judged ${atWords}` };
-  else expiry = { ok: true, detail: `"${i.name}" is valid ${atWords}${i.validUntil ? ` (until ${fmt(i.validUntil)})` : ""}` };
+  const expiry = expiryCheck(i, at, atWords);
   setCheck(checks, CHECKS.expiry, expiry.ok, expiry.detail);
-
-  let revocation: { ok: boolean; detail: string };
-  if (!i.revokedAt) revocation = { ok: true, detail: `"${i.name}" is not revoked` };
-  else if (at < i.revokedAt) {
-    revocation = { ok: true, detail: trusted ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, after this signature's trusted time ${fmt(trusted)}` : `"${i.name}" will be revoked from ${fmt(i.revokedAt)}` };
-  } else {
-    revocation = {
-      ok: false,
-      detail: trusted
-        ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, before this signature's trusted time ${fmt(trusted)}`
-        : `"${i.name}" is revoked from ${fmt(i.revokedAt)} and nothing trusted proves the signature was made before that (a claimed time could be backdated)`,
-    };
-  }
+  const revocation = revocationCheck(i, at, trusted);
   setCheck(checks, CHECKS.revocation, revocation.ok, revocation.detail);
 
   const failed = checks.find((c) => c.passed === false);
