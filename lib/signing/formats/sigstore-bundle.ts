@@ -1,91 +1,32 @@
 import { createHash } from "node:crypto";
-import {
-  bundleFromJSON,
-  ValidationError,
-  type Bundle,
-  type TLogEntryWithInclusionPromise,
-  type TLogEntryWithInclusionProof,
-  type TransparencyLogEntry,
-} from "@sigstore/bundle";
+import { bundleFromJSON, ValidationError, type Bundle } from "@sigstore/bundle";
 import { crypto as sigstoreCrypto, X509Certificate } from "@sigstore/core";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
-import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial as SigstoreTrustMaterial } from "@sigstore/verify";
+import { toSignedEntity, Verifier, VerificationError } from "@sigstore/verify";
 // The package's entry point only exposes Verifier.verify, which throws at the first failure. Its lower-level steps
 // are imported one by one so that each check is reported on its own (no "exports" map in @sigstore/verify 3.1.1,
 // and these modules are what Verifier itself calls).
 import { verifyCertificateChain } from "@sigstore/verify/dist/key/certificate";
 import { verifySCTs } from "@sigstore/verify/dist/key/sct";
-import { getTSATimestamp } from "@sigstore/verify/dist/timestamp";
-import { verifyCheckpoint } from "@sigstore/verify/dist/tlog/checkpoint";
-import { verifyTLogBody } from "@sigstore/verify/dist/tlog";
-import { verifyMerkleInclusion } from "@sigstore/verify/dist/tlog/merkle";
-import { verifyTLogSET } from "@sigstore/verify/dist/tlog/set";
 import { findKeyByHint, toSigstoreTrustMaterial } from "../trust/sigstore-root";
 import { summarizeCertificate } from "../trust/x509";
+import { errMessage, SIGSTORE_CHECKS, type BundleState, type SigstoreThresholds, type VerifySigstoreBundleOptions } from "./sigstore-common";
+import { timestampsStep, tlogStep } from "./sigstore-time";
 import { fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
 import {
   CHECKS,
   type CertificateSummary,
-  type LogKey,
-  type SignatureTime,
   type SignatureVerification,
-  type Signer,
   type TrustMaterial,
   type Verdict,
 } from "../verification";
 
-/** Checks specific to Sigstore bundles, in the order they run (between the shared ones). */
-export const SIGSTORE_CHECKS = {
-  wellFormed: "bundle is a valid Sigstore bundle",
-  tlogBody: "transparency log entry matches the signature",
-  set: "signed entry timestamp (SET)",
-  checkpoint: "checkpoint is signed by the log",
-  inclusionProof: "transparency log inclusion proof",
-  tlogThreshold: "transparency log entries",
-  tsa: "timestamp token covers the signature",
-  timestampThreshold: "trusted timestamps",
-  sct: "certificate transparency (SCT)",
-  crossCheck: "@sigstore/verify accepts the bundle",
-} as const;
-
-export interface SigstoreThresholds {
-  /** Transparency log entries that must verify (inclusion proof or SET). */
-  tlog: number;
-  /** Trusted timestamps required (SET-vouched integrated times plus RFC 3161 tokens). */
-  timestamp: number;
-  /** Verified SCTs required in a Fulcio certificate. */
-  ctlog: number;
-}
-
-export interface VerifySigstoreBundleOptions {
-  /** The bundle JSON bytes, as fetched (the referrer's layer). */
-  bundle: Uint8Array;
-  /**
-   * The `sha256:<hex>` the bundle must be about: a subject of the DSSE in-toto statement, or the message signature's
-   * digest. null: not attached to an image (a release binary's provenance, say), and the check is skipped.
-   */
-  subjectDigest: string | null;
-  /** The layer descriptor's digest; when given, the bundle bytes must hash to it. */
-  blobDigest?: string;
-  trust: TrustMaterial;
-  /** Overrides; unset fields default per bundle kind (see defaultThresholds). */
-  thresholds?: Partial<SigstoreThresholds>;
-  /**
-   * For a message-signature bundle only: the signed bytes. Its signature covers the artifact itself, which the bundle
-   * does not carry, so without them the signature cannot be checked.
-   */
-  artifact?: Uint8Array;
-  /** Wall-clock time; only used to refuse timestamps from the future. Certificates are judged at the trusted time. */
-  now: Date;
-}
+export { SIGSTORE_CHECKS, type SigstoreThresholds, type VerifySigstoreBundleOptions };
 
 /** Upper bound on a bundle: real ones are a few KiB; the chain and tlog entries are the bulk. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
 /** Bare keys tried for a key-based bundle whose hint names none of them. */
 const MAX_KEYS_TRIED = 32;
-/** Tolerated clock skew for "a timestamp in the future". */
-const FUTURE_SKEW_MS = 5 * 60 * 1000;
-
 const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 const IN_TOTO_STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
 
@@ -101,14 +42,6 @@ export function defaultThresholds(bundle: Bundle): SigstoreThresholds {
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-function errMessage(e: unknown): string {
-  if (e instanceof VerificationError) {
-    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : "";
-    return `${e.message}${cause}`;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -210,25 +143,6 @@ function checkForCode(e: unknown): { check: string; verdict: Exclude<Verdict, "v
       return { check: SIGSTORE_CHECKS.crossCheck, verdict: "unverified" };
     }
   }
-}
-
-/** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
-interface BundleState {
-  opts: VerifySigstoreBundleOptions;
-  signer: Signer | null;
-  time: SignatureTime | null;
-  trustedBy: string | null;
-  bundle: Bundle;
-  entity: SignedEntity;
-  /** "DSSE envelope" or "message signature", for the details. */
-  content: string;
-  thresholds: SigstoreThresholds;
-  leaf: X509Certificate | null;
-  chosenKey: TrustMaterial["keys"][number] | undefined;
-  tm: SigstoreTrustMaterial;
-  path: X509Certificate[];
-  trustedTimes: { at: Date; by: string }[];
-  claimedTime: Date | null;
 }
 
 /** 1. The bytes are the ones the referrer's descriptor names. */
@@ -342,138 +256,6 @@ function keySignature(s: BundleState, hint: string): StepResult {
   }
   return pass(CHECKS.signature, `verified by trusted key ${s.chosenKey.name} (${s.chosenKey.fingerprint})`);
 }
-
-/** 5. Transparency log entries: each must match the signature and be proven included by a trusted log. */
-const tlogStep: VerifierStep<BundleState> = {
-  name: "transparency log",
-  run(s) {
-    const out: StepResult[] = [];
-    let verifiedEntries = 0;
-    // bundleFromJSON has checked that every entry has logId and kindVersion.
-    const entries = s.bundle.verificationMaterial.tlogEntries.slice(0, 16) as TransparencyLogEntry[];
-    if (s.bundle.verificationMaterial.tlogEntries.length > entries.length) return fail("invalid", SIGSTORE_CHECKS.wellFormed, `more than ${entries.length} tlog entries`);
-    for (const [i, entry] of entries.entries()) {
-      const label = (c: string) => (entries.length > 1 ? `${c} (entry ${i + 1} of ${entries.length})` : c);
-      const results = tlogEntry(s, entry, label);
-      out.push(...results);
-      if (results.some((r) => r.passed === false)) return out;
-      verifiedEntries++;
-    }
-    const { tlog } = s.thresholds;
-    const tlogDetail = `${verifiedEntries} verified, ${tlog} required`;
-    if (verifiedEntries < tlog) return [...out, fail("unverified", SIGSTORE_CHECKS.tlogThreshold, tlogDetail)];
-    if (tlog === 0 && verifiedEntries === 0) return [...out, skip(SIGSTORE_CHECKS.tlogThreshold, "none in the bundle, none required")];
-    return [...out, pass(SIGSTORE_CHECKS.tlogThreshold, tlogDetail)];
-  },
-};
-
-/** One log entry: its body matches the signature, then its SET and its inclusion proof (whichever it carries). */
-function tlogEntry(s: BundleState, entry: TransparencyLogEntry, label: (c: string) => string): StepResult[] {
-  const where = `log ${entry.logId.keyId.toString("hex").slice(0, 12)}…, index ${entry.logIndex}`;
-  const integrated = entry.integratedTime && entry.integratedTime !== "0" ? new Date(Number(entry.integratedTime) * 1000) : null;
-  if (integrated && !s.claimedTime) s.claimedTime = integrated;
-  try {
-    verifyTLogBody(entry, s.entity.signature);
-  } catch (e) {
-    return [fail("invalid", label(SIGSTORE_CHECKS.tlogBody), `${where}: ${errMessage(e)}`)];
-  }
-  const out = [pass(label(SIGSTORE_CHECKS.tlogBody), `${where}, ${entry.kindVersion.kind} ${entry.kindVersion.version}`)];
-  const logKeys = s.opts.trust.rekorKeys.filter((k) => k.logId === entry.logId.keyId.toString("hex"));
-  const untrustedLog = `the log's key (log ID ${entry.logId.keyId.toString("hex")}) is not in the trust material: import the Rekor key`;
-
-  if (entry.inclusionPromise) {
-    const r = inclusionPromise(s, entry as TLogEntryWithInclusionPromise, integrated, logKeys, untrustedLog, label);
-    out.push(r);
-    if (r.passed === false) return out;
-  } else out.push(skip(label(SIGSTORE_CHECKS.set), "the entry has no inclusion promise"));
-
-  if (entry.inclusionProof) {
-    if (logKeys.length === 0) return [...out, fail("unverified", label(SIGSTORE_CHECKS.checkpoint), untrustedLog)];
-    const proofEntry = entry as TLogEntryWithInclusionProof;
-    let checkpoint: ReturnType<typeof verifyCheckpoint>;
-    try {
-      checkpoint = verifyCheckpoint(proofEntry, s.tm.tlogs);
-    } catch (e) {
-      return [...out, fail("unverified", label(SIGSTORE_CHECKS.checkpoint), `${errMessage(e)} (the trusted Rekor key's name must contain the log's origin, e.g. rekor.sigstore.dev)`)];
-    }
-    out.push(pass(label(SIGSTORE_CHECKS.checkpoint), `${checkpoint.origin}, tree size ${checkpoint.logSize}`));
-    try {
-      verifyMerkleInclusion(proofEntry, checkpoint);
-    } catch (e) {
-      return [...out, fail("invalid", label(SIGSTORE_CHECKS.inclusionProof), `${where}: ${errMessage(e)}`)];
-    }
-    const p = proofEntry.inclusionProof;
-    out.push(pass(label(SIGSTORE_CHECKS.inclusionProof), `leaf ${p.logIndex} of ${p.treeSize} under root hash ${Buffer.from(p.rootHash).toString("hex").slice(0, 16)}…`));
-  } else out.push(skip(label(SIGSTORE_CHECKS.inclusionProof), "the entry has no inclusion proof"));
-
-  if (!entry.inclusionPromise && !entry.inclusionProof) return [...out, fail("unverified", label(SIGSTORE_CHECKS.inclusionProof), "the entry has neither an inclusion proof nor a SET")];
-  return out;
-}
-
-/** The SET: a trusted key of that log, valid at the integrated time, signed the entry (and so its integrated time). */
-function inclusionPromise(s: BundleState, entry: TLogEntryWithInclusionPromise, integrated: Date | null, logKeys: LogKey[], untrustedLog: string, label: (c: string) => string): StepResult {
-  if (logKeys.length === 0) return fail("unverified", label(SIGSTORE_CHECKS.set), untrustedLog);
-  const inRange = logKeys.filter((k) => !integrated || ((!k.validFrom || k.validFrom <= integrated) && (!k.validUntil || integrated <= k.validUntil)));
-  if (inRange.length === 0) {
-    return fail("unverified", label(SIGSTORE_CHECKS.set), `no trusted key of that log is valid at the integrated time ${integrated?.toISOString()} (${logKeys.map((k) => k.name).join(", ")})`);
-  }
-  // Try each trusted key of that log alone, to say which one vouched.
-  const by = s.tm.tlogs.map((t, j) => ({ t, k: s.opts.trust.rekorKeys[j]! })).find(({ t }) => {
-    try {
-      verifyTLogSET(entry, [t]);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (!by) {
-    const validAt = integrated ? ` at ${integrated.toISOString()}` : "";
-    return fail("invalid", label(SIGSTORE_CHECKS.set), `the SET does not verify with the trusted key of that log${validAt} (${logKeys.map((k) => k.name).join(", ")})`);
-  }
-  if (integrated && integrated.getTime() > s.opts.now.getTime() + FUTURE_SKEW_MS) {
-    return fail("invalid", label(SIGSTORE_CHECKS.set), `the integrated time ${integrated.toISOString()} is in the future`);
-  }
-  // Only the SET signs integratedTime; an inclusion proof alone proves inclusion, not when.
-  if (integrated) s.trustedTimes.push({ at: integrated, by: by.k.name });
-  return pass(label(SIGSTORE_CHECKS.set), `signed by ${by.k.name}${integrated ? `: integrated at ${integrated.toISOString()}` : ""}`);
-}
-
-/** 6. RFC 3161 timestamps from a trusted TSA, then the threshold of trusted times (SETs and tokens). */
-const timestampsStep: VerifierStep<BundleState> = {
-  name: "timestamps",
-  run(s) {
-    const { opts, tm, trustedTimes } = s;
-    const out: StepResult[] = [];
-    const tsTokens = s.entity.timestamps.flatMap((t) => (t.$case === "timestamp-authority" ? [t.timestamp] : []));
-    for (const [i, token] of tsTokens.entries()) {
-      const label = tsTokens.length > 1 ? `${SIGSTORE_CHECKS.tsa} (${i + 1} of ${tsTokens.length})` : SIGSTORE_CHECKS.tsa;
-      if (tm.timestampAuthorities.length === 0) return [...out, fail("unverified", label, "no timestamp authority in the trust material")];
-      const by = tm.timestampAuthorities
-        .map((ca, j) => ({ ca, name: opts.trust.tsaRoots[j]!.name }))
-        .map(({ ca, name }) => {
-          try {
-            return { at: getTSATimestamp(token, s.entity.signature.signature, [ca]).timestamp, name };
-          } catch {
-            return null;
-          }
-        })
-        .find((x) => x !== null);
-      if (!by) return [...out, fail("unverified", label, "no trusted timestamp authority verifies the token over the signature")];
-      if (by.at.getTime() > opts.now.getTime() + FUTURE_SKEW_MS) return [...out, fail("invalid", label, `the token's time ${by.at.toISOString()} is in the future`)];
-      trustedTimes.push({ at: by.at, by: by.name });
-      out.push(pass(label, `${by.name} at ${by.at.toISOString()}`));
-    }
-    const { timestamp } = s.thresholds;
-    const tsDetail = `${trustedTimes.length} trusted (${trustedTimes.map((t) => `${t.at.toISOString()} by ${t.by}`).join("; ") || "none"}), ${timestamp} required`;
-    if (trustedTimes.length < timestamp) return [...out, fail("unverified", SIGSTORE_CHECKS.timestampThreshold, tsDetail)];
-    const first = trustedTimes[0];
-    s.time = first
-      ? { kind: "trusted", at: first.at.toISOString(), by: first.by }
-      : { kind: "claimed", at: s.claimedTime ? s.claimedTime.toISOString() : null, by: s.claimedTime ? "transparency log entry, not vouched for by a trusted key" : "no timestamp in the bundle" };
-    if (timestamp === 0 && trustedTimes.length === 0) return [...out, skip(SIGSTORE_CHECKS.timestampThreshold, "none required")];
-    return [...out, pass(SIGSTORE_CHECKS.timestampThreshold, tsDetail)];
-  },
-};
 
 /** 7. The certificate chains to a trusted CA at every trusted time (a Fulcio certificate lives 10 minutes: never "now"). */
 const chainStep: VerifierStep<BundleState> = {
