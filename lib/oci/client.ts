@@ -1,6 +1,6 @@
 import type { LookupFunction } from "node:net";
 import { rootCertificates } from "node:tls";
-import { Agent, fetch as undiciFetch } from "undici";
+import { Agent, fetch as undiciFetch, type Dispatcher } from "undici";
 import { assertDigest, OciError, sha256Digest, type Digest } from "./digest";
 import { trimTrailingSlashes } from "./reference";
 import { MANIFEST_ACCEPT } from "./media-types";
@@ -262,10 +262,20 @@ export function networkErrorMessage(e: unknown): string {
   return errorCode(e).message;
 }
 
-/** One undici Agent per policy, shared by clients (a client is made per operation). */
-const agents = new Map<string, Agent>();
+/**
+ * undici closes the connection after every HEAD ("to interop with misbehaving servers that may send a body",
+ * undici#258), so a re-sync that HEADs every tag paid a TCP (and TLS) handshake per tag. HEADs here keep the
+ * connection alive (`reset: false`), as GETs do. A registry that does send a body after a HEAD can only
+ * corrupt its own next answer on that connection, which it could forge anyway: it becomes a parse error
+ * (UNAVAILABLE), and manifests are still checked against their digests. The pool is per origin.
+ */
+export const keepAliveHeads: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) =>
+  dispatch(options.method === "HEAD" && options.reset === undefined ? { ...options, reset: false } : options, handler);
 
-function agentFor(opts: RegistryClientOptions): Agent {
+/** One undici Agent per policy, shared by clients (a client is made per operation). */
+const agents = new Map<string, Dispatcher>();
+
+function agentFor(opts: RegistryClientOptions): Dispatcher {
   const make = () =>
     new Agent({
       connect: {
@@ -273,7 +283,7 @@ function agentFor(opts: RegistryClientOptions): Agent {
         // In addition to the public roots: a private registry's token realm may still be a public service.
         ...(opts.ca ? { ca: [...rootCertificates, opts.ca] } : {}),
       },
-    });
+    }).compose(keepAliveHeads);
   // A custom resolver is a test seam; don't let it leak into the shared agents.
   if (opts.resolve) return make();
   const key = `${opts.allowLinkLocal ? 1 : 0}|${opts.ca ?? ""}`;
@@ -297,7 +307,7 @@ export class RegistryClient {
   private readonly origin: string;
   private readonly opts: RegistryClientOptions;
   private readonly fetchImpl: typeof fetch;
-  private readonly dispatcher: Agent | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
   private readonly retry: RetryPolicy;
   private readonly wait: (ms: number) => Promise<void>;
   // Bearer tokens per scope, for this client's lifetime only (a client is made per operation).
