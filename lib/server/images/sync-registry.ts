@@ -14,6 +14,7 @@ import { storeManifest } from "./store-manifest";
 import { refreshSignatures } from "./refresh-signatures";
 import { syncArtifacts } from "./sync-artifacts";
 import { SyncProgress } from "./sync-progress";
+import { registryErrorToAppError } from "../registries/registry-error";
 import { ReferrersApiMemo } from "../../oci/referrers";
 
 /** Repositories synced at once, and tags HEADed at once within a repository. */
@@ -116,7 +117,9 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error";
     if (!(e instanceof OciError) && !(e instanceof AppError)) console.error("[sync]", e);
     await finish("failed", `listing repositories: ${message}`);
-    throw e instanceof OciError ? new AppError(e.code === "UNAVAILABLE" ? "REGISTRY_UNAVAILABLE" : "REGISTRY_ERROR", `listing repositories of ${reg.name}: ${e.message}`) : e;
+    const what = `listing repositories of ${reg.name}`;
+    // A catalog that answers 404 is the registry's shortcoming (no _catalog), not a resource the caller named.
+    throw e instanceof OciError && e.code === "NOT_FOUND" ? new AppError("REGISTRY_ERROR", `${what}: ${e.message}`) : registryErrorToAppError(e, what);
   }
   await db.syncRun.update({ where: { id: syncRunId }, data: { reposTotal: names.length } });
 
