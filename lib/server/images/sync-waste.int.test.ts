@@ -1,6 +1,6 @@
 // Sync without waste (issue 17), counted on the wire and in the database: against a real Distribution 2.8
 // registry (which has no referrers API and answers 404), a run asks for referrers once, not once per image;
-// progress is written in batches, not two UPDATEs per repository; HEADs reuse kept-alive connections.
+// progress is written in batches, not two UPDATEs per repository.
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
@@ -55,7 +55,7 @@ describe("a sync against a registry without the referrers API", () => {
   let counter: RequestCounter;
   afterEach(() => counter?.stop());
 
-  it("asks for referrers exactly once per run, still finds referrers through the tag schema, and re-syncs with HEADs over kept-alive connections", async () => {
+  it("asks for referrers exactly once per run, still finds referrers through the tag schema, and re-syncs with one HEAD per tag", async () => {
     // One image also carries referrers the way a registry without the API stores them: an index under sha256-<hex>.
     const subject = (await client.headManifest(names[2]!, "v1"))!.digest!;
     const sbom = await pushImage(client, names[2]!, buildImage({ architecture: "amd64", layers: [{ "sbom.json": "{}" }] }));
@@ -84,23 +84,13 @@ describe("a sync against a registry without the referrers API", () => {
     const counts = counter.snapshot();
     expect(counts["GET referrers"]).toBe(1);
     expect(counts["HEAD manifests (tag)"]).toBe(REPOSITORIES * TAGS);
-    // Keep-alive: the HEADs and GETs of a run share a handful of connections (at most one per concurrent request).
-    expect(counter.connectionsOpened).toBeLessThanOrEqual(24);
-    expect(counter.total).toBeGreaterThan(3 * counter.connectionsOpened);
+    // Keep-alive of HEADs is asserted in lib/oci/keep-alive.test.ts, where no idle time (a pooled connection is
+    // dropped after 4 s idle, which a loaded machine's database phases can reach) makes the count depend on timing.
   });
 
-  it("writes progress in batches: one UPDATE of the run per batch, not one per repository, and exact counts at the end", async () => {
-    const runUpdates = countStatements(/^\s*UPDATE\s+"public"\."sync_runs"/i);
-    const repoUpdates = countStatements(/^\s*UPDATE\s+"public"\."repositories"/i);
+  it("a sync's batched progress ends with exact counts: every repository done, synced and without error", async () => {
     const r = await syncRegistry({ actor: admin, registry: "waste" });
-    runUpdates.stop();
-    repoUpdates.stop();
     expect(r.errors).toEqual([]);
-    // running, reposTotal, one progress batch (7 repositories < 100, under a second on a quiet machine; at
-    // most one more per second otherwise), finished.
-    expect(runUpdates.count()).toBeGreaterThanOrEqual(4);
-    expect(runUpdates.count()).toBeLessThan(3 + REPOSITORIES);
-    expect(repoUpdates.count()).toBeLessThan(REPOSITORIES);
     const run = await db.syncRun.findUniqueOrThrow({ where: { id: r.syncRunId } });
     expect(run.reposDone).toBe(REPOSITORIES);
     expect(run.status).toBe("succeeded");
@@ -114,6 +104,8 @@ describe("a sync against a registry without the referrers API", () => {
     const run = await db.syncRun.create({ data: { registryId: reg.id, status: "running", trigger: "cli", scope: [] } });
     const errors = [{ repository: names[0]!, message: "boom" }];
     const progress = new SyncProgress(run.id, reg.id, errors, { batch: 3, intervalMs: 60_000 });
+    const runUpdates = countStatements(/^\s*UPDATE\s+"public"\."sync_runs"/i);
+    const repoUpdates = countStatements(/^\s*UPDATE\s+"public"\."repositories"/i);
     await progress.failed(names[0]!, "boom");
     await progress.succeeded(names[1]!);
     expect((await db.syncRun.findUniqueOrThrow({ where: { id: run.id } })).reposDone).toBe(0);
@@ -121,11 +113,17 @@ describe("a sync against a registry without the referrers API", () => {
     let row = await db.syncRun.findUniqueOrThrow({ where: { id: run.id } });
     expect(row.reposDone).toBe(3);
     expect(row.errors).toEqual(errors);
-    await progress.succeeded(names[3]!);
+    for (const name of names.slice(3)) await progress.succeeded(name); // 4 more: one batch of 3 is due, 1 left over
     await progress.flush();
     await progress.flush(); // nothing pending: no write, no double count
+    runUpdates.stop();
+    repoUpdates.stop();
     row = await db.syncRun.findUniqueOrThrow({ where: { id: run.id } });
-    expect(row.reposDone).toBe(4);
+    expect(row.reposDone).toBe(REPOSITORIES);
+    // 7 repositories in batches of 3: three UPDATEs of the run (3 + 3 + 1), not seven; the repositories' rows:
+    // the failure at once, then one UPDATE per batch of successes.
+    expect(runUpdates.count()).toBe(3);
+    expect(repoUpdates.count()).toBe(1 + 3);
     expect((await db.repository.findFirstOrThrow({ where: { registryId: reg.id, name: names[0]! } })).lastError).toBe("boom");
   });
 });
