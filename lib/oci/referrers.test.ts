@@ -4,8 +4,8 @@ import { RegistryClient } from "./client";
 import { OciError, sha256Digest, type Digest } from "./digest";
 import { MT } from "./media-types";
 import { cosignTag, referrersFallbackTag } from "./reference";
-import { listReferrers } from "./referrers";
-import { fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
+import { listReferrers, ReferrersApiMemo } from "./referrers";
+import { closedPort, fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 
@@ -161,5 +161,62 @@ describe("listReferrers against the real Distribution registry (tag-schema fallb
 
     // Another image has no referrers at all.
     expect(await listReferrers(c, repo, artifactDigest)).toEqual([]);
+  });
+});
+
+describe("ReferrersApiMemo: what a run learnt about the referrers API", () => {
+  const subjects = Array.from({ length: 12 }, (_, i) => d(`image ${i}`));
+
+  it("asks a registry that answers 404 exactly once, even when twelve lookups run at once, and still reads fallback tags", async () => {
+    const s = await serve((req, res) => {
+      if (req.url?.startsWith("/v2/app/referrers/")) return json(res, 404, { errors: [{ code: "UNSUPPORTED" }] });
+      if (req.url === `/v2/app/manifests/sha256-${subjects[5]!.slice(7)}`) return json(res, 200, index([SBOM]), { "content-type": MT.ociIndex });
+      json(res, 404, {});
+    });
+    const memo = new ReferrersApiMemo();
+    const c = client(s.url);
+    const found = await Promise.all(subjects.map((subject) => listReferrers(c, "app", subject, { referrersApi: memo })));
+    expect(s.requests.filter((r) => r.url.startsWith("/v2/app/referrers/"))).toHaveLength(1);
+    expect(memo.known).toBe("absent");
+    expect(found[5]).toEqual([{ ...SBOM, source: "referrers-tag", tag: `sha256-${subjects[5]!.slice(7)}` }]);
+    expect(found.filter((f) => f.length > 0)).toHaveLength(1);
+  });
+
+  it("keeps asking a registry that serves the API, once per image", async () => {
+    const s = await serve((req, res) => {
+      if (req.url?.startsWith("/v2/app/referrers/")) return json(res, 200, index([SIG]), { "content-type": MT.ociIndex });
+      json(res, 404, {});
+    });
+    const memo = new ReferrersApiMemo();
+    const c = client(s.url);
+    const found = await Promise.all(subjects.map((subject) => listReferrers(c, "app", subject, { referrersApi: memo })));
+    expect(memo.known).toBe("present");
+    expect(s.requests.filter((r) => r.url.startsWith("/v2/app/referrers/"))).toHaveLength(subjects.length);
+    expect(found.every((f) => f.length === 1 && f[0]!.source === "referrers-api")).toBe(true);
+  });
+
+  it("learns nothing from a 500, a 401 or a connection failure: the next lookup asks again", async () => {
+    let status = 500;
+    const s = await serve((req, res) => {
+      if (req.url?.startsWith("/v2/app/referrers/")) return json(res, status, {});
+      json(res, 404, {});
+    });
+    const memo = new ReferrersApiMemo();
+    const c = client(s.url);
+    await listReferrers(c, "app", subjects[0]!, { referrersApi: memo });
+    expect(memo.known).toBe("unknown");
+    status = 401;
+    await listReferrers(c, "app", subjects[1]!, { referrersApi: memo });
+    expect(memo.known).toBe("unknown");
+    status = 404;
+    await listReferrers(c, "app", subjects[2]!, { referrersApi: memo });
+    await listReferrers(c, "app", subjects[3]!, { referrersApi: memo });
+    expect(memo.known).toBe("absent");
+    expect(s.requests.filter((r) => r.url.startsWith("/v2/app/referrers/"))).toHaveLength(3);
+
+    const down = new ReferrersApiMemo();
+    const gone = client(`http://127.0.0.1:${await closedPort()}`);
+    await expect(listReferrers(gone, "app", subjects[0]!, { referrersApi: down })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(down.known).toBe("unknown");
   });
 });

@@ -32,6 +32,45 @@ export interface ListReferrersOptions {
   tags?: readonly string[];
   /** TOO_LARGE past this many referrers. Default 1000. */
   maxReferrers?: number;
+  /**
+   * Shared by every call of one run against one registry: once the registry has answered that it has no
+   * referrers API (404/405 on the first page), later calls go straight to the tag schema.
+   */
+  referrersApi?: ReferrersApiMemo;
+}
+
+/** What one referrers answer shows about the registry: an index (present), 404/405 (absent), or nothing. */
+export type ApiKnowledge = "unknown" | "present" | "absent";
+
+/**
+ * Whether a registry serves the referrers API, learnt once per run. Distribution 2.8 answers 404 to every
+ * referrers request; asking again for every image doubles a sync's requests for nothing. Concurrent callers
+ * wait for the first probe instead of each sending their own, so a run makes exactly one probe when the API is
+ * absent. A probe that fails (network, 5xx) teaches nothing: the next call probes again.
+ */
+export class ReferrersApiMemo {
+  private state: ApiKnowledge = "unknown";
+  private probing: Promise<unknown> | undefined;
+
+  get known(): ApiKnowledge {
+    return this.state;
+  }
+
+  async use<T>(ask: () => Promise<{ result: T; learnt: ApiKnowledge }>, whenAbsent: T): Promise<T> {
+    // Wait for a probe in flight (once: if it learnt nothing, waiters ask in parallel, not one by one).
+    if (this.probing) await this.probing.catch(() => {});
+    if (this.state === "absent") return whenAbsent;
+    if (this.state === "present") return (await ask()).result;
+    const p = ask();
+    if (!this.probing) this.probing = p;
+    try {
+      const r = await p;
+      if (r.learnt !== "unknown") this.state = r.learnt;
+      return r.result;
+    } finally {
+      if (this.probing === p) this.probing = undefined;
+    }
+  }
 }
 
 const INDEX_BYTES = 4 * 1024 * 1024;
@@ -60,11 +99,15 @@ function parseIndexDescriptors(bytes: Buffer): Descriptor[] | null {
   return r.success ? r.data.manifests : null;
 }
 
+/** Statuses of a first referrers page that mean "this registry has no referrers API" (not "this image has none"). */
+const API_ABSENT_STATUSES = new Set([404, 405]);
+
 /**
  * Pages of the referrers API. Null when the registry does not serve it (404, 405, any other non-200, or a
- * 200 that is not an index): the caller then falls back to the tag schema, as the spec says.
+ * 200 that is not an index): the caller then falls back to the tag schema, as the spec says. `learnt` says
+ * what the answer shows about the registry (worth remembering for the run).
  */
-async function fromApi(client: RegistryClient, repository: string, digest: Digest): Promise<Descriptor[] | null> {
+async function fromApi(client: RegistryClient, repository: string, digest: Digest): Promise<{ result: Descriptor[] | null; learnt: ApiKnowledge }> {
   const scope = `repository:${repository}:pull`;
   const first = `${client.base}/v2/${repository}/referrers/${digest}`;
   const origin = new URL(client.base).origin;
@@ -79,23 +122,23 @@ async function fromApi(client: RegistryClient, repository: string, digest: Diges
     } catch (e) {
       // Some registries without the API answer 401 for an unknown route. The tag fallback re-asks with the
       // same credentials, so a real authorization problem still surfaces there.
-      if (page === 0 && e instanceof OciError && e.code === "UNAUTHORIZED") return null;
+      if (page === 0 && e instanceof OciError && e.code === "UNAUTHORIZED") return { result: null, learnt: "unknown" };
       throw e;
     }
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
-      if (page === 0) return null;
+      if (page === 0) return { result: null, learnt: API_ABSENT_STATUSES.has(res.status) ? "absent" : "unknown" };
       throw new OciError("BAD_RESPONSE", `referrers of ${digest}: page ${page + 1} answered ${res.status}`, res.status);
     }
     const descriptors = parseIndexDescriptors(await readCapped(res, INDEX_BYTES, `referrers of ${digest}`));
     if (!descriptors) {
-      if (page === 0) return null;
+      if (page === 0) return { result: null, learnt: "unknown" };
       throw new OciError("BAD_RESPONSE", `referrers of ${digest}: page ${page + 1} is not an image index`);
     }
     out.push(...descriptors);
     url = nextPageUrl(res.headers.get("link"), url, origin, visited);
   }
-  return out;
+  return { result: out, learnt: "present" };
 }
 
 async function fromFallbackTag(client: RegistryClient, repository: string, tag: string): Promise<Descriptor[]> {
@@ -143,7 +186,8 @@ export async function listReferrers(client: RegistryClient, repository: string, 
     out.set(r.digest, r);
   };
 
-  const api = await fromApi(client, repository, digest);
+  const ask = () => fromApi(client, repository, digest);
+  const api = opts.referrersApi ? await opts.referrersApi.use(ask, null) : (await ask()).result;
   if (api) {
     for (const d of api) add(toReferrer(d, "referrers-api"));
   } else {

@@ -12,6 +12,7 @@ import { clientAddress } from "../auth/client-address";
 import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
+import { registryErrorToAppError } from "../registries/registry-error";
 import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
 import { assertCleanJson, assertJsonTextDepth, decodeUtf8Strict, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
@@ -97,7 +98,8 @@ export function apiHandler<P = Record<string, never>>(
     } catch (e) {
       const err =
         e instanceof OciError
-          ? new AppError(e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "INVALID_REFERENCE" ? "INVALID_INPUT" : "REGISTRY_ERROR", e.message)
+          ? // The one translator: a registry that is down is 503 here as in every action (it was 502 here).
+            registryErrorToAppError(e)
           : isUniqueViolation(e)
             ? // Two requests creating the same name at once: the loser of the race gets what the pre-check would have said.
               new AppError("CONFLICT", `already exists (${uniqueFields(e)}); it was created by a concurrent request`)

@@ -3,7 +3,7 @@ import { db } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
-import { listReferrers } from "../../oci/referrers";
+import { listReferrers, type ReferrersApiMemo } from "../../oci/referrers";
 import { classifyArtifact } from "../../oci/artifacts";
 import { AppError } from "../../errors";
 import { ingestEvidence } from "../evidence/ingest-evidence";
@@ -27,9 +27,11 @@ export async function syncArtifacts(opts: {
   tags: Set<string>;
   /** The image's stored artifacts, when the caller loaded them for many images at once. */
   known?: Awaited<ReturnType<typeof db.artifact.findMany>>;
+  /** What this run has learnt about the registry's referrers API (one probe per run when it has none). */
+  referrersApi?: ReferrersApiMemo;
 }) {
   const { client, imageId, repository, digest } = opts;
-  const found = (await listReferrers(client, repository, digest, { tags: [...opts.tags] })).slice(0, MAX_ARTIFACTS_PER_IMAGE);
+  const found = (await listReferrers(client, repository, digest, { tags: [...opts.tags], ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })).slice(0, MAX_ARTIFACTS_PER_IMAGE);
   const known = new Map((opts.known ?? (await db.artifact.findMany({ where: { imageId } }))).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;

@@ -13,6 +13,9 @@ import { ensureRepository } from "../registries/ensure-repository";
 import { storeManifest } from "./store-manifest";
 import { refreshSignatures } from "./refresh-signatures";
 import { syncArtifacts } from "./sync-artifacts";
+import { SyncProgress } from "./sync-progress";
+import { registryErrorToAppError } from "../registries/registry-error";
+import { ReferrersApiMemo } from "../../oci/referrers";
 
 /** Repositories synced at once, and tags HEADed at once within a repository. */
 const REPO_CONCURRENCY = 6;
@@ -114,26 +117,31 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error";
     if (!(e instanceof OciError) && !(e instanceof AppError)) console.error("[sync]", e);
     await finish("failed", `listing repositories: ${message}`);
-    throw e instanceof OciError ? new AppError(e.code === "UNAVAILABLE" ? "REGISTRY_UNAVAILABLE" : "REGISTRY_ERROR", `listing repositories of ${reg.name}: ${e.message}`) : e;
+    const what = `listing repositories of ${reg.name}`;
+    // A catalog that answers 404 is the registry's shortcoming (no _catalog), not a resource the caller named.
+    throw e instanceof OciError && e.code === "NOT_FOUND" ? new AppError("REGISTRY_ERROR", `${what}: ${e.message}`) : registryErrorToAppError(e, what);
   }
   await db.syncRun.update({ where: { id: syncRunId }, data: { reposTotal: names.length } });
 
   const trust = await loadTrust();
   const trustEpoch = await latestTrustChange();
+  // Learnt once per run: a registry without the referrers API is asked once, not once per image.
+  const referrersApi = new ReferrersApiMemo();
+  const progress = new SyncProgress(syncRunId, reg.id, errors);
   await mapLimit(names, REPO_CONCURRENCY, async (repository) => {
     try {
-      await syncRepository({ client, reg, repository, stats, trust, trustEpoch });
-      await db.repository.updateMany({ where: { registryId: reg.id, name: repository }, data: { lastSyncedAt: new Date(), lastError: null } });
-      stats.repositories++;
+      await syncRepository({ client, reg, repository, stats, trust, trustEpoch, referrersApi });
     } catch (e) {
       if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${reg.name}/${repository}`, e);
       const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
       errors.push({ repository, message });
-      await db.repository.updateMany({ where: { registryId: reg.id, name: repository }, data: { lastError: message, lastSyncedAt: new Date() } });
-      await db.syncRun.update({ where: { id: syncRunId }, data: { errors: errors.slice(0, 200) } });
+      await progress.failed(repository, message);
+      return;
     }
-    await db.syncRun.update({ where: { id: syncRunId }, data: { reposDone: { increment: 1 } } });
+    stats.repositories++;
+    await progress.succeeded(repository);
   });
+  await progress.flush();
 
   stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
   return finish("succeeded");
@@ -148,7 +156,7 @@ async function listRepositories(client: RegistryClient, reg: RegistryRow, scope:
   return names;
 }
 
-async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trust: LoadedTrust; trustEpoch: Date }) {
+async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trust: LoadedTrust; trustEpoch: Date; referrersApi: ReferrersApiMemo }) {
   const { client, reg, repository, stats } = opts;
   const repo = await ensureRepository(reg.id, repository);
   const all: string[] = [];
@@ -241,7 +249,7 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   const tagSet = new Set(all);
   const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
   for (const img of live) {
-    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id) });
+    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id), referrersApi: opts.referrersApi });
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));

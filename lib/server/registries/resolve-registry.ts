@@ -6,6 +6,7 @@ import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { RegistryClient } from "../../oci/client";
 import { openCredentials } from "./credentials";
+import { registryErrorToAppError } from "./registry-error";
 
 export type RegistryRow = NonNullable<Awaited<ReturnType<typeof db.registry.findFirst>>>;
 
@@ -65,26 +66,5 @@ export function registryClient(
   });
 }
 
-/** Maps registry-client errors to the API's error codes, with a message a user can act on. */
-export function toAppError(e: unknown, what: string): unknown {
-  if (!(e instanceof OciError)) return e;
-  switch (e.code) {
-    case "NOT_FOUND":
-      return new AppError("NOT_FOUND", `${what}: ${e.message}`);
-    case "UNAVAILABLE":
-      return new AppError("REGISTRY_UNAVAILABLE", `${what}: ${e.message}`);
-    case "INVALID_REFERENCE":
-      return new AppError("INVALID_INPUT", e.message);
-    case "BLOCKED_ADDRESS":
-    case "REALM_REFUSED":
-    case "UNAUTHORIZED":
-    case "DIGEST_MISMATCH":
-    case "TOO_LARGE":
-    case "BAD_RESPONSE":
-      return new AppError("REGISTRY_ERROR", `${what}: ${e.message}`);
-    default: {
-      const never: never = e.code;
-      return never;
-    }
-  }
-}
+/** Maps registry-client errors to the API's error codes (see registryErrorToAppError, the one translator). */
+export const toAppError = (e: unknown, what: string): unknown => registryErrorToAppError(e, what);

@@ -1,0 +1,302 @@
+import { fetch as undiciFetch, type Dispatcher } from "undici";
+import { OciError } from "../digest";
+import { trimTrailingSlashes } from "../reference";
+import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "../retry";
+import { assertHostAllowed, isLoopbackHost } from "../ssrf";
+import { agentFor } from "./agent";
+import { parseJsonObject, readCapped } from "./body";
+import { errorCode, toNetworkError } from "./network-errors";
+import { DEFAULT_LIMITS, type RegistryClientOptions } from "./options";
+import type { Challenge } from "./www-authenticate";
+import { parseWwwAuthenticate } from "./www-authenticate";
+
+type RawInit = RequestInit & { auth?: string | undefined };
+
+/**
+ * The transport layer under the registry API (as go-containerregistry separates them): one HTTP exchange at a
+ * time against one registry, with the SSRF guard before every connection, Bearer/Basic challenges and a token
+ * cache per scope, redirects followed by hand without credentials, retries with backoff, timeouts covering the
+ * body, and every fault turned into an OciError. It knows nothing of manifests or blobs.
+ */
+export class RegistryTransport {
+  readonly base: string;
+  protected readonly origin: string;
+  protected readonly opts: RegistryClientOptions;
+  private readonly fetchImpl: typeof fetch;
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly wait: (ms: number) => Promise<void>;
+  // Bearer tokens per scope, for this client's lifetime only (a client is made per operation).
+  private readonly tokens = new Map<string, { token: string; expires: number }>();
+  // Hosts that passed the SSRF check, for this client's lifetime.
+  private readonly allowedHosts = new Set<string>();
+  private lastChallenge: string | undefined;
+  private lastRealm: string | undefined;
+
+  /** The last WWW-Authenticate header the registry sent (for connection diagnostics). */
+  get challengeSeen(): string | undefined {
+    return this.lastChallenge;
+  }
+
+  /** The last Bearer token realm used (for connection diagnostics). */
+  get realmSeen(): string | undefined {
+    return this.lastRealm;
+  }
+
+  /** Whether credentials are configured. */
+  get hasCredentials(): boolean {
+    return this.opts.username !== undefined;
+  }
+
+  /** Runs the SSRF check on the registry's own host (diagnostics run it first, to name the failing step). */
+  checkHost(): Promise<void> {
+    return this.guard(new URL(this.base).hostname);
+  }
+  /** Whether the registry's own origin has asked for Basic credentials (a 401 with a Basic challenge). */
+  private basicChallenged = false;
+
+  constructor(opts: RegistryClientOptions) {
+    let u: URL;
+    try {
+      u = new URL(opts.url);
+    } catch {
+      throw new OciError("INVALID_REFERENCE", `registry URL is not a URL: ${JSON.stringify(opts.url).slice(0, 120)}`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("INVALID_REFERENCE", `registry URL must be http(s): ${opts.url}`);
+    this.base = `${u.protocol}//${u.host}${trimTrailingSlashes(u.pathname)}`;
+    this.origin = u.origin;
+    this.opts = opts;
+    if (opts.fetch) {
+      this.fetchImpl = opts.fetch;
+      this.dispatcher = undefined;
+    } else {
+      this.fetchImpl = undiciFetch as unknown as typeof fetch;
+      this.dispatcher = agentFor(opts);
+    }
+    this.retry = {
+      retries: Math.max(0, opts.retries ?? DEFAULT_RETRY.retries),
+      baseMs: Math.max(0, opts.retryBaseMs ?? DEFAULT_RETRY.baseMs),
+      maxWaitMs: Math.max(0, opts.maxRetryWaitMs ?? DEFAULT_RETRY.maxWaitMs),
+    };
+    this.wait = opts.sleep ?? sleep;
+  }
+
+  private get timeoutMs(): number {
+    return this.opts.timeoutMs ?? DEFAULT_LIMITS.timeoutMs;
+  }
+
+  private basicAuth(): string | undefined {
+    if (this.opts.username === undefined) return undefined;
+    return "Basic " + Buffer.from(`${this.opts.username}:${this.opts.password ?? ""}`).toString("base64");
+  }
+
+  private async guard(hostname: string): Promise<void> {
+    if (this.allowedHosts.has(hostname)) return;
+    await assertHostAllowed(hostname, { allowLinkLocal: !!this.opts.allowLinkLocal, ...(this.opts.resolve ? { resolve: this.opts.resolve } : {}) });
+    this.allowedHosts.add(hostname);
+  }
+
+  /** One HTTP exchange, no retries. Throws OciError for every network fault. */
+  private async once(url: string, init: RawInit): Promise<Response> {
+    const { auth, signal: callerSignal, ...rest } = init;
+    const u = new URL(url);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("BAD_RESPONSE", `refusing to fetch a ${u.protocol} URL`);
+    // Checked before every connection: the registry URL, a token realm and a redirect target alike.
+    await this.guard(u.hostname);
+    this.opts.onRequest?.(init.method ?? "GET", u);
+    const headers = new Headers(init.headers);
+    if (auth) headers.set("authorization", auth);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    try {
+      return await this.fetchImpl(url, {
+        ...rest,
+        headers,
+        // Redirects are followed by hand so credentials never reach a redirect target.
+        redirect: "manual",
+        // The same signal covers the body: a body that stalls mid-stream errors when it fires (see readCapped).
+        signal,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
+    } catch (e) {
+      // The caller cancelled: theirs to handle, not a registry fault.
+      if (callerSignal?.aborted) throw e;
+      throw toNetworkError(e, u.host, timeout, this.timeoutMs);
+    }
+  }
+
+  /** One logical exchange: retries 408/429/5xx, and network errors of idempotent methods, with backoff. */
+  private async raw(url: string, init: RawInit): Promise<Response> {
+    const method = init.method ?? "GET";
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= this.retry.retries;
+      let res: Response;
+      try {
+        res = await this.once(url, init);
+      } catch (e) {
+        const err = e as OciError;
+        const transient =
+          (err.reason === "connect" || (err.reason === "dns" && errorCode(err.cause).code === "EAI_AGAIN")) && isIdempotent(method);
+        // Timeouts are not retried: the timeout is the caller's budget for the request, not per attempt.
+        if (last || !transient) throw err;
+        await this.wait(backoffMs(attempt, this.retry));
+        continue;
+      }
+      if (last || !isRetryableStatus(res.status)) return res;
+      const after = parseRetryAfter(res.headers.get("retry-after"));
+      // The registry asks for longer than we are willing to hold a request open: report it now.
+      if (after !== null && after > this.retry.maxWaitMs) return res;
+      await res.body?.cancel().catch(() => {});
+      await this.wait(after ?? backoffMs(attempt, this.retry));
+    }
+  }
+
+  private async token(challenge: Challenge, scope: string): Promise<string> {
+    const cached = this.tokens.get(scope);
+    if (cached && cached.expires > Date.now()) return cached.token;
+    const rawRealm = challenge.params.realm;
+    if (!rawRealm) throw new OciError("UNAUTHORIZED", "Bearer challenge without realm", 401);
+    let realm: URL;
+    try {
+      realm = new URL(rawRealm, this.base);
+    } catch {
+      throw new OciError("REALM_REFUSED", `token realm is not a URL: ${rawRealm.slice(0, 200)}`, undefined, { reason: "realm" });
+    }
+    const realmString = realm.toString();
+    this.lastRealm = realmString;
+    // Credentials go to the realm, so it must be private on the wire: https, or http that never leaves the host.
+    if (!(realm.protocol === "https:" || (realm.protocol === "http:" && isLoopbackHost(realm.hostname)))) {
+      throw new OciError(
+        "REALM_REFUSED",
+        `token realm ${realmString} refused: it must be https (plain http is only accepted on loopback)`,
+        undefined,
+        { reason: "realm" },
+      );
+    }
+    if (this.opts.onRealm) {
+      try {
+        await this.opts.onRealm(realmString);
+      } catch (e) {
+        if (e instanceof OciError) throw e;
+        throw new OciError("REALM_REFUSED", `token realm ${realmString} refused: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e, reason: "realm" });
+      }
+    }
+    const url = new URL(realm);
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    url.searchParams.set("scope", challenge.params.scope ?? scope);
+    const res = await this.raw(url.toString(), { method: "GET", auth: this.basicAuth() });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      if (isRetryableStatus(res.status)) throw new OciError("UNAVAILABLE", `token endpoint ${url.host} answered ${res.status}`, res.status);
+      const who = this.basicAuth() ? "with the configured credentials" : "anonymously (no credentials configured)";
+      throw new OciError("UNAUTHORIZED", `token endpoint ${url.host} answered ${res.status} ${who}`, res.status);
+    }
+    const body = parseJsonObject(await readCapped(res, 1024 * 1024, "token response"), `token response from ${url.host}`);
+    const token = typeof body.token === "string" && body.token ? body.token : typeof body.access_token === "string" ? body.access_token : "";
+    if (!token) throw new OciError("UNAUTHORIZED", `token endpoint ${url.host} returned no token`);
+    // The token spec's default lifetime is 60 s. Renew a little early; short-lived tokens at half-life.
+    const lifetime = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
+    const ttl = lifetime > 20 ? lifetime - 10 : lifetime / 2;
+    this.tokens.set(scope, { token, expires: Date.now() + ttl * 1000 });
+    return token;
+  }
+
+  /** Sends a request to the registry, answering a Bearer/Basic challenge once, and following redirects without credentials. */
+  async request(path: string, init: RequestInit & { scope?: string } = {}): Promise<Response> {
+    const { scope: scopeOpt, ...rest } = init;
+    let url: string;
+    try {
+      url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+    } catch {
+      throw new OciError("BAD_RESPONSE", `not a URL: ${path.slice(0, 200)}`);
+    }
+    const scope = scopeOpt ?? "registry:catalog:*";
+    // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
+    // redirect) gets none: it carries its own authorization if it needs any.
+    const sameOrigin = new URL(url).origin === this.origin;
+    const cached = this.tokens.get(scope);
+    const bearer = sameOrigin && cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
+    // Basic credentials are never sent on a first request: only after the registry's own origin has answered 401
+    // with a Basic challenge (then on later requests too, as that origin asked for them). Whoever points the
+    // registry's URL somewhere else must at least make that host ask, and the URL change itself clears the secrets.
+    let auth = sameOrigin ? (bearer ?? (this.basicChallenged ? this.basicAuth() : undefined)) : undefined;
+    let res = await this.raw(url, { ...rest, auth });
+    if (res.status === 401 && sameOrigin) {
+      const header = res.headers.get("www-authenticate");
+      if (header) this.lastChallenge = header;
+      const ch = parseWwwAuthenticate(header ?? "");
+      if (ch?.scheme === "bearer") {
+        await res.body?.cancel().catch(() => {});
+        // A cached token the registry now refuses (revoked, clock skew) is dropped, and a fresh one fetched once.
+        if (bearer) this.tokens.delete(scope);
+        auth = `Bearer ${await this.token(ch, scope)}`;
+        res = await this.raw(url, { ...rest, auth });
+      } else if (ch?.scheme === "basic" && this.basicAuth() && auth === undefined) {
+        await res.body?.cancel().catch(() => {});
+        this.basicChallenged = true;
+        auth = this.basicAuth();
+        res = await this.raw(url, { ...rest, auth });
+      }
+    }
+    res = await this.followRedirects(res, url, rest, auth);
+    if (res.status === 401) {
+      const header = res.headers.get("www-authenticate");
+      if (header) this.lastChallenge = header;
+      await res.body?.cancel().catch(() => {});
+      const pathname = new URL(url).pathname;
+      const message = this.basicAuth()
+        ? `registry refused the credentials (401) for ${pathname}`
+        : `registry requires authentication (401) for ${pathname} and no credentials are configured`;
+      throw new OciError("UNAUTHORIZED", message, 401);
+    }
+    return res;
+  }
+
+  private async followRedirects(first: Response, url: string, init: RequestInit, auth: string | undefined): Promise<Response> {
+    const max = this.opts.maxRedirects ?? DEFAULT_LIMITS.maxRedirects;
+    let res = first;
+    let current = url;
+    let next: RequestInit = init;
+    for (let hops = 0; [301, 302, 303, 307, 308].includes(res.status); hops++) {
+      const location = res.headers.get("location");
+      if (!location) return res;
+      await res.body?.cancel().catch(() => {});
+      if (hops >= max) throw new OciError("BAD_RESPONSE", `more than ${max} redirects from ${new URL(url).pathname}`, res.status);
+      let target: URL;
+      try {
+        target = new URL(location, current);
+      } catch {
+        throw new OciError("BAD_RESPONSE", `redirect to an invalid URL: ${location.slice(0, 200)}`, res.status);
+      }
+      if (target.protocol !== "http:" && target.protocol !== "https:") {
+        throw new OciError("BAD_RESPONSE", `redirect to a ${target.protocol} URL refused`, res.status);
+      }
+      const method = (next.method ?? "GET").toUpperCase();
+      if (res.status === 303 && method !== "GET" && method !== "HEAD") {
+        const headers = new Headers(next.headers);
+        headers.delete("content-type");
+        headers.delete("content-length");
+        next = { ...next, method: "GET", body: null, headers };
+      }
+      // Credentials only to the registry's own origin: a blob redirect to a CDN or bucket carries its own signature.
+      const sameOrigin = target.origin === this.origin;
+      current = target.toString();
+      res = await this.raw(current, { ...next, auth: sameOrigin ? auth : undefined });
+    }
+    return res;
+  }
+
+  /** Throws the OciError for a response that is not what `what` needed. */
+  protected async fail(res: Response, what: string): Promise<never> {
+    const text = (await res.text().catch(() => "")).slice(0, 300);
+    if (res.status === 404) throw new OciError("NOT_FOUND", `${what}: not found`, 404);
+    if (res.status === 408 || res.status === 429 || res.status >= 500) {
+      const after = res.headers.get("retry-after");
+      const label = res.status === 429 ? "rate limited (429)" : res.status === 408 ? "request timeout (408)" : `registry error ${res.status}`;
+      const tries = this.retry.retries + 1;
+      throw new OciError("UNAVAILABLE", `${what}: ${label}${after ? `, Retry-After ${after}` : ""}, gave up after at most ${tries} attempt${tries === 1 ? "" : "s"}`, res.status);
+    }
+    if (res.status === 403) throw new OciError("UNAUTHORIZED", `${what}: access denied (403) ${text}`.trim(), 403);
+    throw new OciError("BAD_RESPONSE", `${what}: HTTP ${res.status} ${text}`, res.status);
+  }
+}

@@ -1,0 +1,69 @@
+import "server-only";
+import { db } from "../../db";
+
+/** A flush is due after this many finished repositories, or this long after the last flush, whichever comes first. */
+export const PROGRESS_BATCH_REPOSITORIES = 100;
+export const PROGRESS_BATCH_MS = 1000;
+
+/**
+ * The progress of one sync run, written in batches: a run over thousands of repositories used to send two
+ * UPDATEs per repository (its `lastSyncedAt` and the run's `reposDone`). Now finished repositories are
+ * collected and written with one UPDATE of `repositories` and one of `sync_runs` per batch. A repository's own
+ * error is still written when it happens (rare, and worth seeing at once). `flush()` must be called before
+ * the run is marked finished, so the final counts are exact.
+ */
+export class SyncProgress {
+  private pending: string[] = [];
+  private failedSinceFlush = 0;
+  private lastFlush = Date.now();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly syncRunId: string,
+    private readonly registryId: string,
+    private readonly errors: { repository: string; message: string }[],
+    private readonly opts: { batch?: number; intervalMs?: number } = {},
+  ) {}
+
+  /** A repository synced without error. */
+  async succeeded(repository: string): Promise<void> {
+    this.pending.push(repository);
+    await this.maybeFlush();
+  }
+
+  /** A repository failed: its error is stored now; the run's counters follow in the next batch. */
+  async failed(repository: string, message: string): Promise<void> {
+    await db.repository.updateMany({ where: { registryId: this.registryId, name: repository }, data: { lastError: message, lastSyncedAt: new Date() } });
+    this.failedSinceFlush++;
+    await this.maybeFlush();
+  }
+
+  private async maybeFlush(): Promise<void> {
+    const due = this.pending.length + this.failedSinceFlush >= (this.opts.batch ?? PROGRESS_BATCH_REPOSITORIES) || Date.now() - this.lastFlush >= (this.opts.intervalMs ?? PROGRESS_BATCH_MS);
+    if (due) await this.flush();
+  }
+
+  /** Writes what has been collected. Flushes run one after the other, each with what was pending when it started. */
+  flush(): Promise<void> {
+    const names = this.pending;
+    const failed = this.failedSinceFlush;
+    this.pending = [];
+    this.failedSinceFlush = 0;
+    this.lastFlush = Date.now();
+    const next = this.chain.then(() => this.write(names, failed));
+    // A failed write is reported to the caller that triggered it; later flushes still run.
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async write(names: string[], failed: number): Promise<void> {
+    if (names.length === 0 && failed === 0) return;
+    if (names.length) {
+      await db.repository.updateMany({ where: { registryId: this.registryId, name: { in: names } }, data: { lastSyncedAt: new Date(), lastError: null } });
+    }
+    await db.syncRun.update({
+      where: { id: this.syncRunId },
+      data: { reposDone: { increment: names.length + failed }, ...(failed ? { errors: this.errors.slice(0, 200) } : {}) },
+    });
+  }
+}
