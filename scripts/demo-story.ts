@@ -138,8 +138,10 @@ export interface StoryResult {
 export async function seedStory(log: (s: string) => void = console.log): Promise<StoryResult> {
   const window = await startStoryClock();
   if (!window) {
-    await seedDemo(log);
-    log("the demo story is already told");
+    // Re-pushing the seed's images would move `latest` back; only follow the registry (its port may have changed).
+    await resolveRegistry();
+    const r = await syncRegistry({ actor: { kind: "system", label: "seed" } });
+    log(`the demo story is already told; synced ${r.repositories} repositories, ${r.tags} tags`);
     return { told: false, start: null, end: null };
   }
   const { start, end } = window;
