@@ -31,7 +31,7 @@ import { upsertStage } from "../lib/server/stages/manage-stage";
 const USAGE = `usage: imprimatur <command>
 
   migrate                                   apply database migrations
-  seed                                      seed demo users, stages, keys and images (idempotent)
+  seed [--story]                            seed demo users, stages, keys and images (idempotent); --story: and weeks of demo history
   user add --email E --role R [--name N] [--password P]   (password from IMPRIMATUR_PASSWORD or stdin otherwise)
   user list
   user disable --email E | user enable --email E        disabling ends the user's sessions and revokes their tokens
