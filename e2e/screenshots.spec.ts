@@ -23,7 +23,7 @@ let url = "";
 let dbUrl = "";
 
 test.describe.configure({ mode: "serial" });
-test.setTimeout(120_000);
+test.setTimeout(300_000);
 
 async function waitFor(u: string, s: ChildProcess) {
   for (let i = 0; i < 600; i++) {
@@ -117,6 +117,7 @@ test("02 images: one image at each stage, the chain of signatures per image", as
   await expect(old.getByTestId("chain-link").filter({ hasText: "test" })).toHaveAttribute("data-mark", "✓");
   await expect(old.getByTestId("chain-link").filter({ hasText: "prod" })).toHaveAttribute("data-mark", "–");
   await expect(old.getByTestId("chain-link").filter({ hasText: "team" })).toHaveAttribute("data-mark", "✓");
+  await expect(old.getByTestId("chain-link").filter({ hasText: "publisher" })).toHaveAttribute("data-mark", "✓");
   await expect(old.getByTestId("severity-summary")).toContainText(/[1-9]\d*C [1-9]\d*H/);
   const hardened = row("platform/base-hardened", await digest("platform/base-hardened", "1.1"));
   await expect(hardened.getByTestId("chain-link").filter({ hasText: "publisher" })).toHaveAttribute("data-mark", "✓");

@@ -5,7 +5,7 @@
 // past the actions and none is edited afterwards.
 //
 // Cast: dev (developer) asks; alice, bob and carol (security) review; carol leads security and grants waivers; the
-// platform team's CI key signs the hardened base images, the payments team's CI key signs its application images, and
+// platform team's CI key signs the hardened base images (and its release key publishes them to the app teams), the payments team's CI key signs its application images, and
 // a CI builder key signs provenance.
 import { sign } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -90,17 +90,17 @@ function testdata(file: string) {
   return JSON.parse(readFileSync(join(here, "..", "lib", "evidence", "testdata", file), "utf8"));
 }
 
-/** Pushes a cosign-format signature (simple-signing payload, ECDSA P-256) for `digest` to `<repo>:sha256-….sig`. */
-async function pushCosignSignature(client: RegistryClient, host: string, repository: string, digest: Digest, privateKeyPem: string) {
+/** Pushes cosign-format signatures (simple-signing payload, ECDSA P-256), one layer per key, to `<repo>:sha256-….sig`. */
+async function pushCosignSignatures(client: RegistryClient, host: string, repository: string, digest: Digest, privateKeyPems: string[]) {
   const payload = buildSimpleSigningPayload({ dockerReference: `${host}/${repository}`, digest });
   await client.putBlob(repository, payload);
-  const layer: Descriptor = {
+  const layers: Descriptor[] = privateKeyPems.map((pem) => ({
     mediaType: MT.cosignSimpleSigning,
     size: payload.byteLength,
     digest: sha256Digest(payload),
-    annotations: { [SIGNATURE_ANNOTATION]: signP256(privateKeyPem, payload).toString("base64") },
-  };
-  const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: [layer] });
+    annotations: { [SIGNATURE_ANNOTATION]: signP256(pem, payload).toString("base64") },
+  }));
+  const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: layers });
   await client.putBlob(repository, config);
   await client.putManifest(repository, cosignTag(digest, "sig"), manifest, MT.ociManifest);
 }
@@ -173,15 +173,18 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   // Day 0: the platform team's and the payments team's CI keys sign their images; a CI builder signs provenance.
   at(0, 11);
   const platformKey = generateP256();
+  // The platform team also releases its hardened bases to the application teams: for them it is the publisher.
+  const platformReleaseKey = generateP256();
   const paymentsKey = generateP256();
   const builderKey = generateP256();
   await createTrustIdentity({ actor: admin, input: { name: "platform-team-ci", kind: "key", role: "team", scope: ["platform/*"], publicKeyPem: platformKey.publicKeyPem } });
+  await createTrustIdentity({ actor: admin, input: { name: "platform-release", kind: "key", role: "publisher", scope: ["platform/*"], publicKeyPem: platformReleaseKey.publicKeyPem } });
   await createTrustIdentity({ actor: admin, input: { name: "payments-team-ci", kind: "key", role: "team", scope: ["apps/payments-api"], publicKeyPem: paymentsKey.publicKeyPem } });
   await createTrustIdentity({ actor: admin, input: { name: "ci-builder", kind: "key", role: "builder", scope: ["apps/*"], publicKeyPem: builderKey.publicKeyPem } });
-  for (const r of [STORY.hardenedOld, STORY.hardened]) await pushCosignSignature(client, host, r.repository, await digestOf(r), platformKey.privateKeyPem);
-  for (const r of [STORY.paymentsOld, STORY.payments]) await pushCosignSignature(client, host, r.repository, await digestOf(r), paymentsKey.privateKeyPem);
+  for (const r of [STORY.hardenedOld, STORY.hardened]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [platformKey.privateKeyPem, platformReleaseKey.privateKeyPem]);
+  for (const r of [STORY.paymentsOld, STORY.payments]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [paymentsKey.privateKeyPem]);
   await syncRegistry({ actor: { kind: "system", label: "scheduler" } });
-  log("the platform team signed platform/base-hardened 1.0 and 1.1; the payments team signed apps/payments-api 2.3.0 and 2.4.0");
+  log("the platform team signed (CI) and released (publisher) platform/base-hardened 1.0 and 1.1; the payments team signed apps/payments-api 2.3.0 and 2.4.0");
 
   // Day 1: CI uploads scans (real Trivy and Grype reports re-pointed at the images), SBOMs and provenance.
   at(1, 8);

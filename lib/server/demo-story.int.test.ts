@@ -90,6 +90,11 @@ describe("the demo story", () => {
     expect(hardened.signatures.map((s) => [s.role, s.verdict])).toContainEqual(["team", "verified"]);
     const api = await getImage({ actor: admin, repository: STORY.payments.repository, digest: await digestOf(STORY.payments) });
     expect(api.base).toMatchObject({ digest: await digestOf(STORY.hardened), inInventory: true });
+    // For the application teams, the platform team's release key is the publisher of their base.
+    expect(api.base!.signatures.map((s) => [s.role, s.verdict])).toContainEqual(["publisher", "verified"]);
+    const list = await listImages({ actor: admin, query: parseListImagesQuery({ repository: STORY.payments.repository }) });
+    const row = list.items.find((i) => i.digest === api.digest)!;
+    expect(row.chain!.map((c) => `${c.label} ${c.mark}`).join(" · ")).toBe("publisher ✓ · team ✓ · build ✓ · test – · prod –");
     expect(api.signatures.map((s) => [s.role, s.verdict])).toContainEqual(["team", "verified"]);
   });
 
