@@ -85,8 +85,10 @@ test.beforeAll(async () => {
     NEXT_TELEMETRY_DISABLED: "1",
   };
   for (const k of ["REGISTRY_PULL_NAME", "IMPRIMATUR_TSA_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"]) delete env[k];
+  const t0 = Date.now();
   const seed = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts"), "seed", "--story"], { cwd: root, env, stdio: "inherit" });
   if (seed.status !== 0) throw new Error("seed --story failed");
+  console.log(`seed --story took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
   await waitFor(`${url}/signin`, server);
 });

@@ -90,16 +90,17 @@ function testdata(file: string) {
   return JSON.parse(readFileSync(join(here, "..", "lib", "evidence", "testdata", file), "utf8"));
 }
 
-/** Pushes cosign-format signatures (simple-signing payload, ECDSA P-256), one layer per key, to `<repo>:sha256-….sig`. */
-async function pushCosignSignatures(client: RegistryClient, host: string, repository: string, digest: Digest, privateKeyPems: string[]) {
-  const payload = buildSimpleSigningPayload({ dockerReference: `${host}/${repository}`, digest });
-  await client.putBlob(repository, payload);
-  const layers: Descriptor[] = privateKeyPems.map((pem) => ({
-    mediaType: MT.cosignSimpleSigning,
-    size: payload.byteLength,
-    digest: sha256Digest(payload),
-    annotations: { [SIGNATURE_ANNOTATION]: signP256(pem, payload).toString("base64") },
-  }));
+/**
+ * Pushes cosign-format signatures (simple-signing payload, ECDSA P-256) to `<repo>:sha256-….sig`, one layer per
+ * signer; each payload names its signer in `optional` (as `cosign sign -a` would), so each layer is its own blob.
+ */
+async function pushCosignSignatures(client: RegistryClient, host: string, repository: string, digest: Digest, signers: { name: string; privateKeyPem: string }[]) {
+  const layers: Descriptor[] = [];
+  for (const s of signers) {
+    const payload = buildSimpleSigningPayload({ dockerReference: `${host}/${repository}`, digest, optional: { signer: s.name } });
+    await client.putBlob(repository, payload);
+    layers.push({ mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: signP256(s.privateKeyPem, payload).toString("base64") } });
+  }
   const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: layers });
   await client.putBlob(repository, config);
   await client.putManifest(repository, cosignTag(digest, "sig"), manifest, MT.ociManifest);
@@ -181,8 +182,8 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   await createTrustIdentity({ actor: admin, input: { name: "platform-release", kind: "key", role: "publisher", scope: ["platform/*"], publicKeyPem: platformReleaseKey.publicKeyPem } });
   await createTrustIdentity({ actor: admin, input: { name: "payments-team-ci", kind: "key", role: "team", scope: ["apps/payments-api"], publicKeyPem: paymentsKey.publicKeyPem } });
   await createTrustIdentity({ actor: admin, input: { name: "ci-builder", kind: "key", role: "builder", scope: ["apps/*"], publicKeyPem: builderKey.publicKeyPem } });
-  for (const r of [STORY.hardenedOld, STORY.hardened]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [platformKey.privateKeyPem, platformReleaseKey.privateKeyPem]);
-  for (const r of [STORY.paymentsOld, STORY.payments]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [paymentsKey.privateKeyPem]);
+  for (const r of [STORY.hardenedOld, STORY.hardened]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [{ name: "platform-team-ci", privateKeyPem: platformKey.privateKeyPem }, { name: "platform-release", privateKeyPem: platformReleaseKey.privateKeyPem }]);
+  for (const r of [STORY.paymentsOld, STORY.payments]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [{ name: "payments-team-ci", privateKeyPem: paymentsKey.privateKeyPem }]);
   await syncRegistry({ actor: { kind: "system", label: "scheduler" } });
   log("the platform team signed (CI) and released (publisher) platform/base-hardened 1.0 and 1.1; the payments team signed apps/payments-api 2.3.0 and 2.4.0");
 
