@@ -31,7 +31,7 @@ import { upsertStage } from "../lib/server/stages/manage-stage";
 const USAGE = `usage: imprimatur <command>
 
   migrate                                   apply database migrations
-  seed                                      seed demo users, stages, keys and images (idempotent)
+  seed [--story]                            seed demo users, stages, keys and images (idempotent); --story: and weeks of demo history
   user add --email E --role R [--name N] [--password P]   (password from IMPRIMATUR_PASSWORD or stdin otherwise)
   user list
   user disable --email E | user enable --email E        disabling ends the user's sessions and revokes their tokens
@@ -148,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       outcome: { type: "string" },
       out: { type: "string" },
       force: { type: "boolean" },
+      story: { type: "boolean" },
     },
   });
   if (command === "migrate") {
@@ -159,11 +160,18 @@ async function main(argv: string[]): Promise<number> {
   }
   // Commands below touch signing keys or run as the server would; refuse a wrong master key early.
   await assertMasterKeyUsable();
+  // `seed --story` builds weeks of history: its clock starts in the past before anything is audited (scripts/demo-story.ts).
+  if (command === "seed" && values.story) await (await import("./demo-story")).startStoryClock();
   const safeArgs = { ...values, password: values.password ? "***" : undefined };
   await recordAuditEvent({ actor, action: `cli.${command.replace(" ", ".")}`, detail: { args: safeArgs, positionals } });
 
   switch (command) {
     case "seed": {
+      if (values.story) {
+        const { seedStory } = await import("./demo-story");
+        await seedStory(console.log);
+        return 0;
+      }
       const { seedDemo } = await import("./seed");
       await seedDemo(console.log);
       return 0;

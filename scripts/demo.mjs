@@ -4,7 +4,7 @@
 //  2. uses embedded Postgres (data in .imprimatur/pg) unless DATABASE_URL is set, and migrates it;
 //  3. starts a local registry (storage in .imprimatur/registry) unless REGISTRY_URL is set;
 //  4. writes .env.local (git-ignored) so `npx imprimatur …` reaches the same database and settings;
-//  5. seeds idempotently, builds if needed, and serves on PORT (default 3000).
+//  5. seeds idempotently (the demo story: scripts/demo-story.ts), builds if needed, and serves on PORT (default 3000).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
@@ -118,7 +118,14 @@ try {
   loadEnvConfig(root, false, { info: () => {}, error: console.error });
 
   // 5. Seed (idempotent), build when sources are newer than the build, serve.
-  run(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "seed"], { env: process.env });
+  // The story (scripts/demo-story.ts): weeks of history built through the product's actions on a clock that starts in
+  // the past. Without the TSA: a timestamp authority vouches for now, never for a past time; signatures made in the
+  // running demo carry trusted time.
+  const seedStarted = Date.now();
+  const seedEnv = { ...process.env };
+  delete seedEnv.IMPRIMATUR_TSA_URL;
+  run(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "seed", "--story"], { env: seedEnv });
+  console.log(`Seeded in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s.`);
   if (tsaChainFile) {
     // Trust the demo TSA's chain (a no-op when it is trusted already), so stage signatures carry trusted time.
     const t = spawnSync(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "trust", "add", "--name", "demo-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChainFile], { cwd: root, env: process.env, encoding: "utf8" });
