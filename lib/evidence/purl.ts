@@ -101,7 +101,7 @@ export function parsePurl(input: string | null | undefined): ParsedPurl | null {
   }
   const segs = rest.split("/").filter((s) => s !== "");
   if (segs.length < 2) return null;
-  let type = segs[0]!.toLowerCase();
+  const type = segs[0]!.toLowerCase();
   if (!TYPE_RE.test(type)) return null;
   const decoded: string[] = [];
   for (const s of segs.slice(1)) {
@@ -109,8 +109,13 @@ export function parsePurl(input: string | null | undefined): ParsedPurl | null {
     if (d === null || d === "") return null;
     decoded.push(d);
   }
-  let name = decoded.pop()!;
-  let namespace: string | null = decoded.length ? decoded.join("/") : null;
+  const name = decoded.pop()!;
+  const r = applyTypeRules(type, decoded.length ? decoded.join("/") : null, name, version);
+  return { ...r, qualifiers, subpath };
+}
+
+/** The purl spec's per-type rules on decoded components (see the list at the top of this file). */
+function applyTypeRules(type: string, namespace: string | null, name: string, version: string | null): { type: string; namespace: string | null; name: string; version: string | null } {
   if (type === "alpine") {
     type = "apk";
     namespace ??= "alpine";
@@ -126,7 +131,7 @@ export function parsePurl(input: string | null | undefined): ParsedPurl | null {
     name = name.toLowerCase();
     if (version) version = version.toLowerCase();
   }
-  return { type, namespace, name, version, qualifiers, subpath };
+  return { type, namespace, name, version };
 }
 
 function base(p: ParsedPurl): string {
@@ -153,4 +158,10 @@ export function purlSearchKey(input: string | null | undefined): string | null {
   const p = parsePurl(input);
   if (!p) return null;
   return `pkg:${p.type}/${p.namespace ? `${p.namespace}/` : ""}${p.name}`.toLowerCase();
+}
+
+/** The search key of a package given by its decoded parts (a parsed query: purl or Maven coordinates). */
+export function purlSearchKeyOf(type: string, namespace: string | null | undefined, name: string): string {
+  const r = applyTypeRules(type.toLowerCase(), namespace || null, name, null);
+  return `pkg:${r.type}/${r.namespace ? `${r.namespace}/` : ""}${r.name}`.toLowerCase();
 }
