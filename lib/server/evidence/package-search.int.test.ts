@@ -149,6 +149,19 @@ describe("search by package", () => {
     expect(await digests("no-such-package-anywhere")).toEqual([]);
   });
 
+  it("ingests sharing new packages concurrently, in opposite orders, all succeed and all are found", async () => {
+    const imgs = await Promise.all([0, 1, 2, 3].map((i) => newImage(`pkgsearch/concurrent-${i}`)));
+    const names = Array.from({ length: 40 }, (_, i) => `kiwi-${String(i).padStart(2, "0")}`);
+    await Promise.all(
+      imgs.map((img, i) => upload(img.imageId, (i % 2 ? [...names].reverse() : names).map((name) => ({ name, version: "1.0.0", purl: `pkg:npm/${name}@1.0.0` })))),
+    );
+    expect(await digests("pkg:npm/kiwi-00")).toEqual(imgs.map((x) => x.digest).sort());
+    expect(await digests("kiwi-39 >= 1.0.0")).toEqual(imgs.map((x) => x.digest).sort());
+    const rows = await db.$queryRaw<{ versions: number; pairs: number }[]>`
+      SELECT count(DISTINCT pv.id)::int AS versions, count(*)::int AS pairs FROM package_versions pv JOIN package_images pi ON pi.package_version_id = pv.id WHERE pv.name_key LIKE 'kiwi-%'`;
+    expect(rows[0]).toEqual({ versions: 40, pairs: 160 });
+  });
+
   it("leaves out deleted images unless asked", async () => {
     const a = await newImage("pkgsearch/deleted");
     await upload(a.imageId, [{ name: "wombat", version: "1.0.0" }]);
