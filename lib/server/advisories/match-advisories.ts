@@ -1,5 +1,6 @@
 import "server-only";
 import { Prisma, type Tx } from "../../db";
+import { normalizePurl } from "../../evidence/purl";
 import { componentKeys, releaseMatches, type OsvAffected } from "../../evidence/osv";
 import { fixedVersionFor, isAffected } from "../../versions/osv";
 import { NOT_APPLICABLE } from "../evidence/get-image-evidence";
@@ -123,7 +124,7 @@ export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { adviso
       (v) =>
         v.image_id === h.row.image_id &&
         [v.vuln_id, ...v.aliases].some((x) => mine.has(x.toUpperCase())) &&
-        (v.package.toLowerCase() === h.row.name.toLowerCase() || (v.purl !== null && v.purl === h.row.purl)) &&
+        (v.package.toLowerCase() === h.row.name.toLowerCase() || (v.purl !== null && (v.purl === h.row.purl || normalizePurl(v.purl) === h.row.purl))) &&
         (!v.installed_version || v.installed_version === h.row.version),
     );
   };
