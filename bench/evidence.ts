@@ -450,7 +450,8 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
       `INSERT INTO package_images (package_version_id, image_id)
        SELECT DISTINCT pv.id, c.image_id FROM components c
        JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL
-       JOIN package_versions pv ON pv.key_hash = imprimatur_package_key(c.name_key, coalesce(c.purl_key, ''), coalesce(c.ecosystem, ''), coalesce(c.version, ''), coalesce(c.purl, ''))
+       JOIN package_versions pv ON pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '') AND pv.ecosystem = coalesce(c.ecosystem, '')
+                                AND pv.version = coalesce(c.version, '') AND pv.purl = coalesce(c.purl, '')
        ON CONFLICT DO NOTHING`,
     );
     await step("analyze", `ANALYZE`);

@@ -4,7 +4,10 @@ import type { Tx } from "../../db";
 // The fleet search's per-package summary (package_versions / package_images, see the migration
 // 20261204120000_package_search): kept in the same transaction as every change to what evidence is live.
 
-const KEY = `imprimatur_package_key(c.name_key, coalesce(c.purl_key, ''), coalesce(c.ecosystem, ''), coalesce(c.version, ''), coalesce(c.purl, ''))`;
+// A component's package version: equality on the five columns (a hash or index join; the key hash is computed
+// only for new package_versions rows, not per component).
+const SAME = `pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '') AND pv.ecosystem = coalesce(c.ecosystem, '')
+  AND pv.version = coalesce(c.version, '') AND pv.purl = coalesce(c.purl, '')`;
 
 /**
  * Adds a live document's components to the summary: its new (package, version, purl) rows, and the pairs with its
@@ -24,7 +27,7 @@ export async function indexDocumentPackages(tx: Tx, { documentId, imageId }: { d
   );
   await tx.$executeRawUnsafe(
     `INSERT INTO package_images (package_version_id, image_id)
-     SELECT DISTINCT pv.id, $2::uuid FROM components c JOIN package_versions pv ON pv.key_hash = ${KEY}
+     SELECT DISTINCT pv.id, $2::uuid FROM components c JOIN package_versions pv ON ${SAME}
      WHERE c.document_id = $1::uuid
      ORDER BY 1
      ON CONFLICT DO NOTHING`,
@@ -41,10 +44,10 @@ export async function unindexDocumentPackages(tx: Tx, { documentId, imageId }: {
   // Both sets are computed once (hash joins), not per row.
   await tx.$executeRawUnsafe(
     `WITH gone AS (
-       SELECT pv.id FROM components c JOIN package_versions pv ON pv.key_hash = ${KEY} WHERE c.document_id = $1::uuid
+       SELECT pv.id FROM components c JOIN package_versions pv ON ${SAME} WHERE c.document_id = $1::uuid
        EXCEPT
        SELECT pv.id FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL
-       JOIN package_versions pv ON pv.key_hash = ${KEY}
+       JOIN package_versions pv ON ${SAME}
        WHERE c.image_id = $2::uuid AND c.document_id <> $1::uuid)
      DELETE FROM package_images pi USING gone WHERE pi.image_id = $2::uuid AND pi.package_version_id = gone.id`,
     documentId,

@@ -159,7 +159,7 @@ BEGIN
 END $$;
 
 -- The unique key of a package version: sha256 of its length-prefixed parts (no separator can be forged).
-CREATE FUNCTION imprimatur_package_key(name_key text, purl_key text, ecosystem text, version text, purl text) RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+CREATE FUNCTION imprimatur_package_key(name_key text, purl_key text, ecosystem text, version text, purl text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT encode(sha256(convert_to(
     length(name_key) || ':' || name_key || length(purl_key) || ':' || purl_key || length(ecosystem) || ':' || ecosystem
     || length(version) || ':' || version || length(purl) || ':' || purl, 'UTF8')), 'hex')
@@ -205,5 +205,6 @@ INSERT INTO "package_images" ("package_version_id", "image_id")
 SELECT DISTINCT pv.id, c."image_id"
 FROM "components" c
 JOIN "evidence_documents" d ON d.id = c."document_id" AND d."withdrawn_at" IS NULL
-JOIN "package_versions" pv ON pv."key_hash" = imprimatur_package_key(c."name_key", coalesce(c."purl_key", ''), coalesce(c."ecosystem", ''), coalesce(c."version", ''), coalesce(c."purl", ''))
+JOIN "package_versions" pv ON pv."name_key" = c."name_key" AND pv."purl_key" = coalesce(c."purl_key", '') AND pv."ecosystem" = coalesce(c."ecosystem", '')
+                      AND pv."version" = coalesce(c."version", '') AND pv."purl" = coalesce(c."purl", '')
 ON CONFLICT DO NOTHING;
