@@ -72,23 +72,22 @@ export async function searchPackages({
   }
   const pageSize = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : null;
   type Row = { total: number; id: string | null; registry: string; repository: string; digest: string; deleted: boolean; versions: string[]; purls: string[]; tags: string[]; highest_stage: string | null };
-  // One statement: the images holding a matching version (index-only on package_images' primary key), their sort
-  // keys, the count of them all, and the details (versions, purls, tags, highest stage) of the page only. The
+  // One statement: the images holding a matching version (index-only on package_images' primary key, with the
+  // matching version ids of each), their sort keys, the count of them all, and the details (versions, purls, tags,
+  // highest stage) of the page only. The
   // highest stage passed, as everywhere, needs a signed approval whose layer verified in the registry.
   // COLLATE "C": the page is in code-point order of registry / repository / digest, whatever the database locale.
   const rows = ids.length
     ? await db.$queryRaw<Row[]>`
       WITH f AS (
-        SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted
-        FROM (SELECT DISTINCT image_id FROM package_images WHERE package_version_id = ANY(${ids}::bigint[])) h
+        SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted, h.pvs
+        FROM (SELECT image_id, array_agg(package_version_id) AS pvs FROM package_images WHERE package_version_id = ANY(${ids}::bigint[]) GROUP BY image_id) h
         JOIN images i ON i.id = h.image_id JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
         ${includeDeleted ? Prisma.empty : Prisma.sql`WHERE i.deleted_at IS NULL`}),
       page AS (SELECT * FROM f ORDER BY registry COLLATE "C", repository COLLATE "C", digest COLLATE "C" LIMIT ${pageSize})
       SELECT c.total, p.id, p.registry, p.repository, p.digest, p.deleted,
-             ARRAY(SELECT DISTINCT pv.version FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id
-                    WHERE pi.package_version_id = ANY(${ids}::bigint[]) AND pi.image_id = p.id AND pv.version <> '') AS versions,
-             ARRAY(SELECT DISTINCT pv.purl FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id
-                    WHERE pi.package_version_id = ANY(${ids}::bigint[]) AND pi.image_id = p.id AND pv.purl <> '') AS purls,
+             ARRAY(SELECT DISTINCT pv.version FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.version <> '') AS versions,
+             ARRAY(SELECT DISTINCT pv.purl FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.purl <> '') AS purls,
              ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
              (SELECT st.name FROM approvals a
                 JOIN stages st ON st.id = a.stage_id
