@@ -170,6 +170,8 @@ UPDATE "components" c SET "purl" = coalesce(n.p, c."purl"), "purl_key" = n.k
 FROM (SELECT id, imprimatur_normalize_purl("purl") AS p, imprimatur_normalize_purl("purl", true) AS k FROM "components" WHERE "purl" IS NOT NULL) n
 WHERE c.id = n.id AND (c."purl" IS DISTINCT FROM coalesce(n.p, c."purl") OR c."purl_key" IS DISTINCT FROM n.k);
 
+-- Tables first, filled from the live (not withdrawn) evidence, then their keys, indexes and foreign keys: building
+-- them once after the bulk insert is several times faster than checking them per row (1,000,000 component rows).
 CREATE TABLE "package_versions" (
     "id" BIGSERIAL NOT NULL,
     "key_hash" TEXT NOT NULL,
@@ -177,34 +179,33 @@ CREATE TABLE "package_versions" (
     "purl_key" TEXT NOT NULL,
     "ecosystem" TEXT NOT NULL,
     "version" TEXT NOT NULL,
-    "purl" TEXT NOT NULL,
-    CONSTRAINT "package_versions_pkey" PRIMARY KEY ("id")
+    "purl" TEXT NOT NULL
 );
-CREATE UNIQUE INDEX "package_versions_key_hash_key" ON "package_versions"("key_hash");
-CREATE INDEX "package_versions_name_key_idx" ON "package_versions"("name_key");
-CREATE INDEX "package_versions_purl_key_idx" ON "package_versions"("purl_key");
 
 CREATE TABLE "package_images" (
     "package_version_id" BIGINT NOT NULL,
-    "image_id" UUID NOT NULL,
-    CONSTRAINT "package_images_pkey" PRIMARY KEY ("package_version_id", "image_id")
+    "image_id" UUID NOT NULL
 );
-CREATE INDEX "package_images_image_id_idx" ON "package_images"("image_id");
-ALTER TABLE "package_images" ADD CONSTRAINT "package_images_package_version_id_fkey" FOREIGN KEY ("package_version_id") REFERENCES "package_versions"("id") ON DELETE CASCADE ON UPDATE CASCADE;
-ALTER TABLE "package_images" ADD CONSTRAINT "package_images_image_id_fkey" FOREIGN KEY ("image_id") REFERENCES "images"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
--- Backfill from the live (not withdrawn) evidence.
+-- DISTINCT over the five key columns: one row per key, so one per key_hash.
 INSERT INTO "package_versions" ("key_hash", "name_key", "purl_key", "ecosystem", "version", "purl")
 SELECT imprimatur_package_key(k.name_key, k.purl_key, k.ecosystem, k.version, k.purl), k.name_key, k.purl_key, k.ecosystem, k.version, k.purl
 FROM (SELECT DISTINCT c."name_key" AS name_key, coalesce(c."purl_key", '') AS purl_key, coalesce(c."ecosystem", '') AS ecosystem,
              coalesce(c."version", '') AS version, coalesce(c."purl", '') AS purl
-      FROM "components" c JOIN "evidence_documents" d ON d.id = c."document_id" AND d."withdrawn_at" IS NULL) k
-ON CONFLICT ("key_hash") DO NOTHING;
+      FROM "components" c JOIN "evidence_documents" d ON d.id = c."document_id" AND d."withdrawn_at" IS NULL) k;
 
 INSERT INTO "package_images" ("package_version_id", "image_id")
 SELECT DISTINCT pv.id, c."image_id"
 FROM "components" c
 JOIN "evidence_documents" d ON d.id = c."document_id" AND d."withdrawn_at" IS NULL
 JOIN "package_versions" pv ON pv."name_key" = c."name_key" AND pv."purl_key" = coalesce(c."purl_key", '') AND pv."ecosystem" = coalesce(c."ecosystem", '')
-                      AND pv."version" = coalesce(c."version", '') AND pv."purl" = coalesce(c."purl", '')
-ON CONFLICT DO NOTHING;
+                      AND pv."version" = coalesce(c."version", '') AND pv."purl" = coalesce(c."purl", '');
+
+ALTER TABLE "package_versions" ADD CONSTRAINT "package_versions_pkey" PRIMARY KEY ("id");
+CREATE UNIQUE INDEX "package_versions_key_hash_key" ON "package_versions"("key_hash");
+CREATE INDEX "package_versions_name_key_idx" ON "package_versions"("name_key");
+CREATE INDEX "package_versions_purl_key_idx" ON "package_versions"("purl_key");
+ALTER TABLE "package_images" ADD CONSTRAINT "package_images_pkey" PRIMARY KEY ("package_version_id", "image_id");
+CREATE INDEX "package_images_image_id_idx" ON "package_images"("image_id");
+ALTER TABLE "package_images" ADD CONSTRAINT "package_images_package_version_id_fkey" FOREIGN KEY ("package_version_id") REFERENCES "package_versions"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+ALTER TABLE "package_images" ADD CONSTRAINT "package_images_image_id_fkey" FOREIGN KEY ("image_id") REFERENCES "images"("id") ON DELETE CASCADE ON UPDATE CASCADE;
