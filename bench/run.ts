@@ -10,6 +10,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registrySyncBenchmark } from "./registry-sync";
 import { evidenceBenchmark } from "./evidence";
+import { ingestRssBenchmark } from "./ingest-rss";
 import { admissionBenchmark } from "./admission";
 import { approvalSignatureBenchmark } from "./approval-signature";
 import { agingBenchmark } from "./aging";
@@ -30,6 +31,7 @@ function benchScale(): number {
 const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<BenchmarkReport> }[] = [
   { name: "registry-sync", run: registrySyncBenchmark },
   { name: "evidence", run: evidenceBenchmark },
+  { name: "ingest-rss", run: ingestRssBenchmark },
   { name: "admission", run: admissionBenchmark },
   { name: "approval-signature", run: approvalSignatureBenchmark },
   { name: "aging", run: agingBenchmark },

@@ -1,5 +1,6 @@
 import "server-only";
 import { Prisma, type Tx } from "../../db";
+import { normalizePurl } from "../../evidence/purl";
 import { componentKeys, releaseMatches, type OsvAffected } from "../../evidence/osv";
 import { fixedVersionFor, isAffected } from "../../versions/osv";
 import { NOT_APPLICABLE } from "../evidence/get-image-evidence";
@@ -45,7 +46,7 @@ function nameCandidates(name: string): string[] {
 
 /**
  * Replaces the advisory findings of `advisories` (and, with `imageIds`, only on those images) by a fresh match
- * against every stored component, in the caller's transaction. A withdrawn advisory matches nothing. A VEX
+ * against every stored component of live (not withdrawn) evidence, in the caller's transaction. A withdrawn advisory matches nothing. A VEX
  * statement on the image that says the vulnerability (by id or alias) does not affect the package makes the
  * finding not_affected, as it would a scanner's. Returns the findings written and the images they are on.
  */
@@ -75,8 +76,9 @@ export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { adviso
   for (let i = 0; i < names.length; i += CHUNK) {
     rows.push(
       ...(await tx.$queryRaw<ComponentRow[]>`
-        SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components
+        SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components c
         WHERE name_key = ANY(${names.slice(i, i + CHUNK)}::text[]) AND version IS NOT NULL
+          AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL)
         ${imageIds ? Prisma.sql`AND image_id = ANY(${[...imageIds]}::uuid[])` : Prisma.empty}`),
     );
   }
@@ -122,7 +124,7 @@ export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { adviso
       (v) =>
         v.image_id === h.row.image_id &&
         [v.vuln_id, ...v.aliases].some((x) => mine.has(x.toUpperCase())) &&
-        (v.package.toLowerCase() === h.row.name.toLowerCase() || (v.purl !== null && v.purl === h.row.purl)) &&
+        (v.package.toLowerCase() === h.row.name.toLowerCase() || (v.purl !== null && (v.purl === h.row.purl || normalizePurl(v.purl) === h.row.purl))) &&
         (!v.installed_version || v.installed_version === h.row.version),
     );
   };

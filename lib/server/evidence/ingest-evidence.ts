@@ -11,6 +11,8 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { normalizePurl, purlSearchKey } from "../../evidence/purl";
+import { indexDocumentPackages } from "./package-index";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
@@ -24,17 +26,12 @@ export interface IngestEvidenceOptions {
 
 const CHUNK = 5000;
 
-/** pkg:type/namespace/name, without version, qualifiers or subpath: the fleet search key. */
+/**
+ * pkg:type/namespace/name of the normalised purl, without version, qualifiers or subpath, lower-cased: the fleet
+ * search key (`pkg:alpine/busybox` and `pkg:APK/alpine/BusyBox` give the same). Null when it is not a purl.
+ */
 export function purlKey(purl: string | undefined | null): string | null {
-  if (!purl?.startsWith("pkg:")) return null;
-  const noSub = purl.split("#")[0]!.split("?")[0]!;
-  const at = noSub.lastIndexOf("@");
-  const base = at > noSub.indexOf("/") ? noSub.slice(0, at) : noSub;
-  try {
-    return decodeURIComponent(base).toLowerCase();
-  } catch {
-    return base.toLowerCase();
-  }
+  return purlSearchKey(purl);
 }
 
 function parseDate(s: string | undefined | null): Date | null {
@@ -209,15 +206,18 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
   // parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row.
   for (let i = 0; i < parsed.components.length; i += CHUNK) {
     const chunk = parsed.components.slice(i, i + CHUNK);
+    // One spelling per purl (the search key and the stored purl); a purl that does not parse is kept as given.
+    const purls = chunk.map((c) => (c.purl ? (normalizePurl(c.purl) ?? c.purl) : null));
     await tx.$executeRaw`
       INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
       SELECT gen_random_uuid(), ${doc.id}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
              ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
-      FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${chunk.map((c) => c.purl ?? null)}::text[],
-                  ${chunk.map((c) => purlKey(c.purl))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
+      FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${purls}::text[],
+                  ${purls.map((p) => purlSearchKey(p))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
                   ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
         AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
   }
+  if (parsed.components.length) await indexDocumentPackages(tx, { documentId: doc.id, imageId });
   for (let i = 0; i < parsed.findings.length; i += CHUNK) {
     await tx.finding.createMany({
       data: parsed.findings.slice(i, i + CHUNK).map((f) => ({

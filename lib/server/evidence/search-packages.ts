@@ -2,6 +2,7 @@ import "server-only";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
+import { purlSearchKeyOf } from "../../evidence/purl";
 import type { Actor } from "../actor";
 
 export interface PackageSearchHit {
@@ -15,13 +16,16 @@ export interface PackageSearchHit {
   deleted: boolean;
 }
 
-const MAX_ROWS = 200_000;
+/** Distinct (package, version, purl) rows read for one query; beyond it the answer says `truncated`. */
+const MAX_VERSIONS = 100_000;
 
 /**
  * "Which of our images contain this package version?": a package by name or purl plus a version range, plain
- * (`openssl < 3.0.7`) or as a purl `vers:` range. The index narrows by name/purl; versions are compared with
- * each ecosystem's own ordering rules. Returns every digest with its tags, the versions found and the highest
- * stage it has passed.
+ * (`openssl < 3.0.7`) or as a purl `vers:` range. Reads the per-package summary (package_versions: one row per
+ * distinct version and purl of the package; package_images: the images whose live evidence has it), so a package
+ * in 9,000 images costs a few index pages, not 9,000 component rows. Versions are compared with each ecosystem's
+ * own ordering rules, once per distinct version. Withdrawn evidence is not in the summary. Returns every digest
+ * with its tags, the versions found and the highest stage it has passed.
  */
 export async function searchPackages({
   actor: _actor,
@@ -43,80 +47,73 @@ export async function searchPackages({
   } catch (e) {
     throw new AppError("INVALID_INPUT", (e as Error).message, "q");
   }
-  const key = query.purl
-    ? Prisma.sql`c.purl_key = ${query.purl.toLowerCase()}`
-    : Prisma.sql`c.name_key = ${query.name.toLowerCase()}`;
-  // Components alone (an index-only scan on the covering index); deleted images are dropped with the details.
-  const rows = await db.$queryRaw<{ image_id: string; version: string | null; ecosystem: string | null; purl: string | null }[]>`
-    SELECT DISTINCT c.image_id, c.version, c.ecosystem, c.purl FROM components c WHERE ${key} LIMIT ${MAX_ROWS}`;
-  const hits = new Map<string, { versions: Set<string>; purls: Set<string> }>();
-  // A package has few distinct versions across thousands of rows: compare each (ecosystem, version) once.
+  // The same normalisation as the ingest's (pkg:alpine/x is pkg:apk/alpine/x, per-type case rules).
+  const key = query.purl && query.purlType
+    ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
+    : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
+  const versions = await db.$queryRaw<{ id: string; ecosystem: string; version: string }[]>`
+    SELECT id::text AS id, ecosystem, version FROM package_versions WHERE ${key} LIMIT ${MAX_VERSIONS}`;
+  // A package has few distinct versions across thousands of images: compare each (ecosystem, version) once.
   const verdicts = new Map<string, boolean>();
-  const inRange = (eco: string, version: string) => {
-    const k = `${eco}\u0000${version}`;
-    let v = verdicts.get(k);
-    if (v === undefined) {
-      v = matches(eco, version, query.constraints);
-      verdicts.set(k, v);
+  const ids: string[] = [];
+  for (const r of versions) {
+    if (query.constraints) {
+      if (!r.version) continue;
+      const eco = r.ecosystem || query.ecosystem || "generic";
+      const k = `${eco}\u0000${r.version}`;
+      let v = verdicts.get(k);
+      if (v === undefined) {
+        v = matches(eco, r.version, query.constraints);
+        verdicts.set(k, v);
+      }
+      if (!v) continue;
     }
-    return v;
-  };
-  for (const r of rows) {
-    const eco = r.ecosystem ?? query.ecosystem ?? "generic";
-    if (query.constraints && (!r.version || !inRange(eco, r.version))) continue;
-    const h = hits.get(r.image_id) ?? { versions: new Set(), purls: new Set() };
-    if (r.version) h.versions.add(r.version);
-    if (r.purl) h.purls.add(r.purl);
-    hits.set(r.image_id, h);
+    ids.push(r.id);
   }
-  const ids = [...hits.keys()];
-  // Sort keys of every hit (cheap), so the page shown is the first in registry / repository / digest order and
-  // `total` counts them all; tags and the highest stage are then read for the page only.
-  const keys: { id: string; registry: string; repository: string; digest: string; deleted: boolean }[] = [];
-  for (let i = 0; i < ids.length; i += 10_000) {
-    const chunk = ids.slice(i, i + 10_000);
-    keys.push(...(await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; deleted: boolean }[]>`
-      SELECT i.id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted
-      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-      WHERE i.id = ANY(${chunk}::uuid[]) ${includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`}`));
-  }
-  keys.sort((x, y) => (x.registry < y.registry ? -1 : x.registry > y.registry ? 1 : x.repository < y.repository ? -1 : x.repository > y.repository ? 1 : x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
-  const page = keys.slice(0, Math.max(0, limit));
-  // Tags pointing at each digest, and the highest stage passed, which (as everywhere) needs a signed approval
-  // whose layer verified in the registry.
-  const extra = new Map<string, { tags: string[]; highest_stage: string | null }>();
-  for (let i = 0; i < page.length; i += 5000) {
-    const chunk = page.slice(i, i + 5000).map((k) => k.id);
-    const rows = await db.$queryRaw<{ id: string; tags: string[]; highest_stage: string | null }[]>`
-      SELECT i.id,
-             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags,
+  const pageSize = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : null;
+  type Row = { total: number; id: string | null; registry: string; repository: string; digest: string; deleted: boolean; versions: string[]; purls: string[]; tags: string[]; highest_stage: string | null };
+  // One statement: the images holding a matching version (index-only on package_images' primary key, with the
+  // matching version ids of each), their sort keys, the count of them all, and the details (versions, purls, tags,
+  // highest stage) of the page only. The
+  // highest stage passed, as everywhere, needs a signed approval whose layer verified in the registry.
+  // COLLATE "C": the page is in code-point order of registry / repository / digest, whatever the database locale.
+  const rows = ids.length
+    ? await db.$queryRaw<Row[]>`
+      WITH f AS (
+        SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted, h.pvs
+        FROM (SELECT image_id, array_agg(package_version_id) AS pvs FROM package_images WHERE package_version_id = ANY(${ids}::bigint[]) GROUP BY image_id) h
+        JOIN images i ON i.id = h.image_id JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+        ${includeDeleted ? Prisma.empty : Prisma.sql`WHERE i.deleted_at IS NULL`}),
+      page AS (SELECT * FROM f ORDER BY registry COLLATE "C", repository COLLATE "C", digest COLLATE "C" LIMIT ${pageSize})
+      SELECT c.total, p.id, p.registry, p.repository, p.digest, p.deleted,
+             ARRAY(SELECT DISTINCT pv.version FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.version <> '') AS versions,
+             ARRAY(SELECT DISTINCT pv.purl FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.purl <> '') AS purls,
+             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
              (SELECT st.name FROM approvals a
                 JOIN stages st ON st.id = a.stage_id
                 JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
-               WHERE a.image_id = i.id AND a.status = 'signed'
+               WHERE a.image_id = p.id AND a.status = 'signed'
                ORDER BY st.position DESC LIMIT 1) AS highest_stage
-      FROM images i WHERE i.id = ANY(${chunk}::uuid[])`;
-    for (const r of rows) extra.set(r.id, r);
-  }
-  const results: PackageSearchHit[] = page.map((k) => {
-    const h = hits.get(k.id)!;
-    const x = extra.get(k.id);
-    return {
-      registry: k.registry,
-      repository: k.repository,
-      digest: k.digest,
-      tags: x?.tags ?? [],
-      versions: [...h.versions].sort(),
-      purls: [...h.purls].sort(),
-      highestStage: x?.highest_stage ?? null,
-      deleted: k.deleted,
-    };
-  });
+      FROM (SELECT count(*)::int AS total FROM f) c LEFT JOIN page p ON true
+      ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`
+    : [];
+  const results: PackageSearchHit[] = rows
+    .filter((r) => r.id !== null)
+    .map((r) => ({
+      registry: r.registry,
+      repository: r.repository,
+      digest: r.digest,
+      tags: r.tags,
+      versions: [...r.versions].sort(),
+      purls: [...r.purls].sort(),
+      highestStage: r.highest_stage,
+      deleted: r.deleted,
+    }));
   return {
     query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
     results,
-    total: keys.length,
-    truncated: rows.length >= MAX_ROWS,
+    total: rows[0]?.total ?? 0,
+    truncated: versions.length >= MAX_VERSIONS,
   };
 }
 

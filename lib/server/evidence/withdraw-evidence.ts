@@ -1,4 +1,6 @@
 import "server-only";
+import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
+import { unindexDocumentPackages } from "./package-index";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { db } from "../../db";
 import { AppError } from "../../errors";
@@ -25,6 +27,11 @@ export async function withdrawEvidence({ actor, documentId, reason }: { actor: A
     if (doc.withdrawnAt) return { id: doc.id, withdrawnAt: doc.withdrawnAt.toISOString(), withdrawnBy: doc.withdrawnBy, reason: doc.withdrawReason, already: true };
     const now = new Date();
     await tx.evidenceDocument.update({ where: { id: doc.id }, data: { withdrawnAt: now, withdrawnBy: actorLabel(actor), withdrawReason: text } });
+    // The fleet search and advisory matching stop seeing its components.
+    if (doc.componentCount > 0) {
+      await unindexDocumentPackages(tx, { documentId: doc.id, imageId: doc.imageId });
+      await rematchImageAdvisories(tx, { imageId: doc.imageId });
+    }
     // What the gates saw changed: approvals resting on this evidence are judged again.
     await requestReevaluation(tx, { trigger: "evidence", imageIds: [doc.imageId] });
     await appendAuditEvent(tx, {

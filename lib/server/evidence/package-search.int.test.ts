@@ -1,0 +1,200 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { seedUsers } from "../../../scripts/seed";
+import { userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { normalizePurl, purlSearchKey } from "../../evidence/purl";
+import { RegistryClient } from "../../oci/client";
+import type { Actor } from "../actor";
+import { importAdvisories } from "../advisories/import-advisories";
+import { syncRegistry } from "../images/sync-registry";
+import { ingestEvidence } from "./ingest-evidence";
+import { searchPackages } from "./search-packages";
+import { withdrawEvidence } from "./withdraw-evidence";
+
+// Fleet search by package (package_versions / package_images), purl normalisation on the way in and in the
+// stored rows, and withdrawn evidence leaving the search and the advisory matches. Real Postgres, real registry.
+
+const system: Actor = { kind: "system", label: "package-search-test" };
+let admin: Actor;
+let n = 0;
+
+type Comp = { name: string; version?: string; purl?: string };
+function sbom(components: Comp[]) {
+  return Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, serialNumber: `urn:uuid:${randomUUID()}`, components: components.map((c, i) => ({ type: "library", "bom-ref": `c${i}`, ...c })) }));
+}
+
+async function newImage(repo: string) {
+  const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${repo} ${++n} ${Date.now()}` }] });
+  await pushImage(client, repo, img, [`v${n}`]);
+  await syncRegistry({ actor: system, registry: "default" });
+  const row = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: repo } } });
+  return { imageId: row.id, digest: img.digest };
+}
+
+async function upload(imageId: string, components: Comp[]) {
+  return (await ingestEvidence({ actor: system, imageId, bytes: sbom(components), source: "upload" })).document;
+}
+
+const digests = async (q: string, opts: { includeDeleted?: boolean } = {}) => (await searchPackages({ actor: system, q, ...opts })).results.map((r) => r.digest).sort();
+
+beforeAll(async () => {
+  await seedUsers();
+  admin = await userActor("admin@example.com");
+});
+
+afterAll(async () => {
+  await disconnectDb();
+});
+
+describe("purl spellings", () => {
+  it("stores every spelling of one package under one normalised purl and key, and finds it by any spelling", async () => {
+    const a = await newImage("pkgsearch/alpine-old");
+    const b = await newImage("pkgsearch/alpine-new");
+    await upload(a.imageId, [{ name: "zebra-tools", version: "1.36.1-r5", purl: "pkg:alpine/Zebra-Tools@1.36.1-r5?distro=alpine-3.19&arch=x86_64" }]);
+    await upload(b.imageId, [{ name: "zebra-tools", version: "1.36.1-r7", purl: "pkg:apk/alpine/zebra-tools@1.36.1-r7?arch=x86_64&distro=alpine-3.19" }]);
+    const rows = await db.component.findMany({ where: { imageId: { in: [a.imageId, b.imageId] } }, orderBy: { version: "asc" } });
+    expect(rows.map((r) => [r.purl, r.purlKey])).toEqual([
+      ["pkg:apk/alpine/zebra-tools@1.36.1-r5?arch=x86_64&distro=alpine-3.19", "pkg:apk/alpine/zebra-tools"],
+      ["pkg:apk/alpine/zebra-tools@1.36.1-r7?arch=x86_64&distro=alpine-3.19", "pkg:apk/alpine/zebra-tools"],
+    ]);
+    const both = [a.digest, b.digest].sort();
+    expect(await digests("pkg:alpine/zebra-tools")).toEqual(both);
+    expect(await digests("pkg:apk/alpine/Zebra-Tools")).toEqual(both);
+    expect(await digests("zebra-tools")).toEqual(both);
+    expect(await digests("pkg:apk/alpine/zebra-tools vers:apk/<1.36.1-r6")).toEqual([a.digest]);
+    const hit = await searchPackages({ actor: system, q: "pkg:alpine/zebra-tools > 1.36.1-r6" });
+    expect(hit.results).toHaveLength(1);
+    expect(hit.results[0]).toMatchObject({ digest: b.digest, versions: ["1.36.1-r7"], purls: ["pkg:apk/alpine/zebra-tools@1.36.1-r7?arch=x86_64&distro=alpine-3.19"] });
+  });
+
+  it("keeps a purl that does not parse as given, without a search key (found by name)", async () => {
+    const a = await newImage("pkgsearch/odd");
+    await upload(a.imageId, [{ name: "odd-one", version: "1.0", purl: "pkg:npm/%E0%A4%A@1.0" }]);
+    const row = await db.component.findFirstOrThrow({ where: { imageId: a.imageId } });
+    expect([row.purl, row.purlKey]).toEqual(["pkg:npm/%E0%A4%A@1.0", null]);
+    expect(await digests("odd-one")).toEqual([a.digest]);
+  });
+
+  it("normalises in SQL (the migration's function) exactly as in TypeScript (the ingest's)", async () => {
+    const corpus = [
+      "pkg:alpine/busybox@1.35.0-r17?arch=x86_64&upstream=busybox&distro=alpine-3.16.2",
+      "pkg:APK/Alpine/BusyBox@1.0?distro=alpine-3.16&arch=x86_64",
+      "pkg:alpine/wolfi/busybox@1",
+      "PKG://npm/left-pad@1.0.0",
+      "pkg:MAVEN/org.Apache/Log4j@2.0.RELEASE?type=jar&classifier=",
+      "pkg:pypi/Django_Rest_Framework@3.14.0",
+      "pkg:npm/%40Babel/Core@7.0.0",
+      "pkg:npm/@babel/core@7.0.0",
+      "pkg:npm/@babel/core",
+      "pkg:deb/Debian/libstdc++6@1%3A12.2.0-14%2bdeb12u1?distro=debian-12&ARCH=amd64&arch=arm64",
+      "pkg:rpm/RedHat/OpenSSL@1.1?arch=x86_64",
+      "pkg:oci/Debian@sha256%3AABCD?repository_url=docker.io/library/debian",
+      "pkg:golang/github.com//Foo/bar@v1#/sub/./x/../y/",
+      "pkg:generic/a%20b@1?download_url=https://x/y%2Fz",
+      "pkg:generic/caf%C3%A9@1.0",
+      "pkg:github/Package-URL/purl-spec@244",
+      "pkg:npm/%E0%A4%A@1.0",
+      "pkg:npm/x@%zz",
+      "pkg:1npm/x",
+      "pkg:npm",
+      "npm/x",
+    ];
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ p: string | null; k: string | null }>(
+        `SELECT imprimatur_normalize_purl(x) AS p, imprimatur_normalize_purl(x, true) AS k FROM unnest($1::text[]) WITH ORDINALITY AS t(x, o) ORDER BY o`,
+        [corpus],
+      );
+      expect(rows.map((r) => [r.p, r.k])).toEqual(corpus.map((c) => [normalizePurl(c), purlSearchKey(c)]));
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe("search by package", () => {
+  it("answers from the summary: one row per image, versions and purls of the matching rows, total beyond the page", async () => {
+    const imgs: { imageId: string; digest: string }[] = [];
+    for (let i = 0; i < 3; i++) imgs.push(await newImage(`pkgsearch/fleet-${i}`));
+    // Two SBOMs of the same image carrying the same package count once; one image has two versions.
+    await upload(imgs[0]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }]);
+    await upload(imgs[0]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }, { name: "other", version: "1" }]);
+    await upload(imgs[1]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }, { name: "quokka", version: "3.1.0", purl: "pkg:npm/quokka@3.1.0" }]);
+    await upload(imgs[2]!.imageId, [{ name: "Quokka", version: "3.2.0" }]);
+    const all = await searchPackages({ actor: system, q: "quokka", limit: 2 });
+    expect(all.total).toBe(3);
+    expect(all.results).toHaveLength(2);
+    // The page is the first in registry / repository / digest order.
+    expect(all.results.map((r) => r.digest)).toEqual([imgs[0]!.digest, imgs[1]!.digest]);
+    const one = await searchPackages({ actor: system, q: "quokka", limit: 0 });
+    expect([one.total, one.results.length]).toEqual([3, 0]);
+    const hit = await searchPackages({ actor: system, q: "quokka >= 3.0.0" });
+    expect(hit.results.map((r) => [r.repository, r.versions, r.purls])).toEqual([
+      ["pkgsearch/fleet-1", ["3.1.0"], ["pkg:npm/quokka@3.1.0"]],
+      ["pkgsearch/fleet-2", ["3.2.0"], []],
+    ]);
+    const noRange = await searchPackages({ actor: system, q: "quokka" });
+    expect(noRange.results.find((r) => r.repository === "pkgsearch/fleet-1")!.versions).toEqual(["2.0.1", "3.1.0"]);
+    // The summary holds one pair per (package version, image), however many SBOMs repeat it.
+    const pairs = await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id WHERE pv.name_key = 'quokka'`;
+    expect(pairs[0]!.n).toBe(4);
+    expect(await digests("quokka < 1.0.0")).toEqual([]);
+    expect(await digests("no-such-package-anywhere")).toEqual([]);
+  });
+
+  it("ingests sharing new packages concurrently, in opposite orders, all succeed and all are found", async () => {
+    const imgs = await Promise.all([0, 1, 2, 3].map((i) => newImage(`pkgsearch/concurrent-${i}`)));
+    const names = Array.from({ length: 40 }, (_, i) => `kiwi-${String(i).padStart(2, "0")}`);
+    await Promise.all(
+      imgs.map((img, i) => upload(img.imageId, (i % 2 ? [...names].reverse() : names).map((name) => ({ name, version: "1.0.0", purl: `pkg:npm/${name}@1.0.0` })))),
+    );
+    expect(await digests("pkg:npm/kiwi-00")).toEqual(imgs.map((x) => x.digest).sort());
+    expect(await digests("kiwi-39 >= 1.0.0")).toEqual(imgs.map((x) => x.digest).sort());
+    const rows = await db.$queryRaw<{ versions: number; pairs: number }[]>`
+      SELECT count(DISTINCT pv.id)::int AS versions, count(*)::int AS pairs FROM package_versions pv JOIN package_images pi ON pi.package_version_id = pv.id WHERE pv.name_key LIKE 'kiwi-%'`;
+    expect(rows[0]).toEqual({ versions: 40, pairs: 160 });
+  });
+
+  it("leaves out deleted images unless asked", async () => {
+    const a = await newImage("pkgsearch/deleted");
+    await upload(a.imageId, [{ name: "wombat", version: "1.0.0" }]);
+    await db.image.update({ where: { id: a.imageId }, data: { deletedAt: new Date() } });
+    expect(await digests("wombat")).toEqual([]);
+    const withDeleted = await searchPackages({ actor: system, q: "wombat", includeDeleted: true });
+    expect(withDeleted.results.map((r) => [r.digest, r.deleted])).toEqual([[a.digest, true]]);
+  });
+
+  it("stops finding the components of a withdrawn SBOM, unless another live SBOM of the image has them", async () => {
+    const a = await newImage("pkgsearch/withdrawn");
+    const first = await upload(a.imageId, [{ name: "platypus", version: "1.0.0" }, { name: "echidna", version: "2.0.0" }]);
+    await upload(a.imageId, [{ name: "platypus", version: "1.0.0" }]);
+    expect(await digests("echidna")).toEqual([a.digest]);
+    await withdrawEvidence({ actor: admin, documentId: first.id, reason: "SBOM of another build" });
+    expect(await digests("echidna")).toEqual([]);
+    expect(await digests("platypus")).toEqual([a.digest]);
+    const left = await db.$queryRaw<{ name_key: string }[]>`
+      SELECT pv.name_key FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id WHERE pi.image_id = ${a.imageId}::uuid ORDER BY 1`;
+    expect(left.map((r) => r.name_key)).toEqual(["platypus"]);
+    // The rows themselves stay (withdrawal deletes nothing).
+    expect(await db.component.count({ where: { documentId: first.id } })).toBe(2);
+  });
+
+  it("drops the advisory findings that rested on a withdrawn SBOM's components", async () => {
+    const a = await newImage("pkgsearch/advisory");
+    const doc = await upload(a.imageId, [{ name: "lodash", version: "4.17.20", purl: "pkg:npm/lodash@4.17.20" }]);
+    await importAdvisories({ actor: await userActor("alice@example.com"), bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"), origin: "test" });
+    expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBeGreaterThan(0);
+    await withdrawEvidence({ actor: admin, documentId: doc.id, reason: "SBOM of another build" });
+    expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBe(0);
+    // A later advisory import does not bring them back either.
+    await importAdvisories({ actor: await userActor("alice@example.com"), bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"), origin: "test-again" });
+    expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBe(0);
+  });
+});
