@@ -1,14 +1,24 @@
 import { expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
-import { base, bearer, pushOwnImage, query, requestPromotionApi, signIn, syncNow } from "./helpers";
+import { base, bearer, pushOwnImage, query, signIn } from "./helpers";
 
 test("a manager opens the reports, sees a chart with its table, and downloads the approvals as CSV", async ({ page, request }) => {
+  // Each token is made by the CLI (a process start): make the three once. The machine is shared, so be patient.
+  test.setTimeout(240_000);
+  const dev = bearer("dev@example.com");
+  const alice = bearer("alice@example.com");
+  const admin = bearer("admin@example.com");
   // A request of our own that alice rejects: the test stage's row for team "rptspec" must show it.
   const repo = "rptspec/api";
   const { digest } = await pushOwnImage(repo, "reports");
-  await syncNow(request);
-  const id = await requestPromotionApi(request, "dev@example.com", repo, digest, "test", "for the report");
-  const res = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: bearer("alice@example.com"), data: { decision: "reject", comment: "not this one" } });
+  const sync = await request.post(`${base()}/api/v1/sync`, { headers: admin, data: { registry: "default" } });
+  expect(sync.status()).toBe(202);
+  const runId = (await sync.json()).id as string;
+  await expect.poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${runId}`, { headers: admin })).json()).status, { timeout: 120_000 }).not.toMatch(/^(queued|running)$/);
+  const created = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { registry: "default", repository: repo, digest, stage: "test", note: "for the report" } });
+  expect([200, 201]).toContain(created.status());
+  const id = (await created.json()).id as string;
+  const res = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: alice, data: { decision: "reject", comment: "not this one" } });
   expect(res.status(), await res.text()).toBe(201);
 
   await signIn(page, "manager@example.com", "manager-demo-pass");
@@ -24,7 +34,7 @@ test("a manager opens the reports, sees a chart with its table, and downloads th
   await expect(row.locator("td")).toHaveText(["test", "rptspec", "1", "0", "1", "0", "0"]);
 
   // The period is in the URL and the export link carries it.
-  await page.getByLabel("From").fill(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
+  await page.getByLabel("From", { exact: true }).fill(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
   await page.getByRole("button", { name: "Show", exact: true }).click();
   await expect(page).toHaveURL(/from=\d{4}-\d{2}-\d{2}/);
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-approvals-csv").click()]);
