@@ -142,7 +142,7 @@ describe("PKCS#11 backend", () => {
     process.env.PKCS11_PIN = hsm.pin;
     resetEnvCache();
     const { key } = await rotateStageKey({ actor: admin, stage: "prod", name: "stage-prod-hsm", backend: "pkcs11" });
-    const row = await db.signingKey.findUniqueOrThrow({ where: { id: key.id } });
+    const row = await db.signingKey.findUniqueOrThrow({ where: { id: key.id }, omit: { encryptedPrivateKey: false } });
     expect(row).toMatchObject({ backend: "pkcs11", encryptedPrivateKey: null, pkcs11TokenLabel: hsm.label });
     expect((await db.stage.findUniqueOrThrow({ where: { name: "prod" } })).keyBackend).toBe("pkcs11");
 
