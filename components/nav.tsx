@@ -18,12 +18,12 @@ export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
     { href: "/waivers", label: "Waivers" },
     { href: "/registries", label: "Registries" },
     { href: "/keys", label: "Keys" },
-    ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }] : []),
+    ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }, { href: "/reports", label: "Reports" }] : []),
     { href: "/tokens", label: "Tokens" },
     ...(actor.role === "admin" ? [{ href: "/users", label: "Users" }] : []),
   ];
   return (
-    <header className="border-b border-slate-200 bg-white">
+    <header className="border-b border-slate-200 bg-white print:hidden">
       <div className="mx-auto flex max-w-7xl items-center gap-6 px-6 py-3">
         <Link href="/images" className="flex items-center gap-2 font-semibold tracking-tight">
           <img src="/icon.svg" alt="" className="h-6 w-6" />

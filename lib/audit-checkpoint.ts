@@ -4,10 +4,14 @@
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 import { parsePublicKey, verifyRaw } from "./signing/keys/software";
+import { MAX_TOKEN_BYTES, verifyTimestampToken } from "./signing/trust/rfc3161";
+import type { AnchorCertificates } from "./signing/verification";
 
 export const CHECKPOINT_TYPE = "dev.imprimatur.audit.checkpoint.v1";
 export const CHECKPOINT_ARTIFACT_TYPE = "application/vnd.dev.imprimatur.audit.checkpoint.v1+json";
 export const CHECKPOINT_SIGNATURE_ANNOTATION = "dev.imprimatur.audit.signature";
+/** Base64 of the TSA's DER TimeStampResp over the raw signature bytes (as cosign's SignedRFC3161Timestamp). */
+export const CHECKPOINT_TIMESTAMP_ANNOTATION = "dev.imprimatur.audit.timestamp";
 export const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 } as const;
 
 export interface CheckpointPayload {
@@ -39,14 +43,14 @@ export function checkpointBytes(p: CheckpointPayload): Buffer {
 }
 
 /** The OCI image manifest of a checkpoint: empty config, the payload as its one layer, the signature as an annotation. */
-export function checkpointManifest(payload: Buffer, signatureB64: string, time: string): Buffer {
+export function checkpointManifest(payload: Buffer, signatureB64: string, time: string, timestampB64?: string | null): Buffer {
   const manifest = {
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
     artifactType: CHECKPOINT_ARTIFACT_TYPE,
     config: EMPTY_CONFIG,
     layers: [{ mediaType: CHECKPOINT_ARTIFACT_TYPE, digest: `sha256:${createHash("sha256").update(payload).digest("hex")}`, size: payload.length }],
-    annotations: { [CHECKPOINT_SIGNATURE_ANNOTATION]: signatureB64, "org.opencontainers.image.created": time },
+    annotations: { [CHECKPOINT_SIGNATURE_ANNOTATION]: signatureB64, ...(timestampB64 ? { [CHECKPOINT_TIMESTAMP_ANNOTATION]: timestampB64 } : {}), "org.opencontainers.image.created": time },
   };
   return Buffer.from(JSON.stringify(manifest), "utf8");
 }
@@ -95,4 +99,27 @@ export function compareCheckpoint(p: CheckpointPayload, table: { lastSeq: bigint
   const h = table.hashAt(seq);
   if (h !== p.hash) return { kind: "rewritten", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)} with hash ${p.hash.slice(0, 12)}…; the table's row hashes to ${h ? `${h.slice(0, 12)}…` : "nothing"} (rows up to ${fmt(seq)} were rewritten)` };
   return null;
+}
+
+export type CheckpointTime =
+  | { kind: "trusted"; at: string; by: string }
+  | { kind: "claimed"; at: string; reason: string }
+  | { kind: "failed"; at: string; reason: string };
+
+/**
+ * The time of a genuine checkpoint. With a timestamp token in its manifest: the token must be intact, imprint the
+ * checkpoint's signature and chain to a trusted TSA root at its genTime; then genTime is trusted. A token that fails
+ * is reported as failed (never silently treated as "no token"); without one, the payload's time is only claimed.
+ */
+export function checkpointTime(opts: { manifest: unknown; payload: CheckpointPayload; tsaRoots: readonly AnchorCertificates[] }): CheckpointTime {
+  const ann = (opts.manifest as { annotations?: Record<string, unknown> } | null)?.annotations ?? {};
+  const tokenB64 = ann[CHECKPOINT_TIMESTAMP_ANNOTATION];
+  const sigB64 = ann[CHECKPOINT_SIGNATURE_ANNOTATION];
+  if (tokenB64 === undefined) return { kind: "claimed", at: opts.payload.time, reason: "no timestamp token" };
+  if (typeof tokenB64 !== "string" || tokenB64.length > (MAX_TOKEN_BYTES * 4) / 3 + 4 || !/^[A-Za-z0-9+/]+={0,2}$/.test(tokenB64) || typeof sigB64 !== "string") {
+    return { kind: "failed", at: opts.payload.time, reason: "the timestamp annotation is not a base64 token" };
+  }
+  const v = verifyTimestampToken({ token: Buffer.from(tokenB64, "base64"), signedData: Buffer.from(sigB64, "base64"), tsaRoots: opts.tsaRoots });
+  if (!v.ok) return { kind: "failed", at: opts.payload.time, reason: `${v.failed}: ${v.reason}` };
+  return { kind: "trusted", at: v.genTime.toISOString(), by: `TSA ${v.tsa.subject} (${v.anchorName})` };
 }

@@ -4,15 +4,32 @@ import { env } from "./env";
 
 export { Prisma } from "./generated/prisma/client";
 
-// One client per process. Kept on globalThis so Next's dev reloads don't open new pools.
-const g = globalThis as unknown as { __imprimaturPrisma?: PrismaClient };
+/**
+ * Secret columns, left out of every query result unless a query asks for one with `omit: { <column>: false }` (or
+ * selects it). A plain findMany of users, tokens, keys or webhooks cannot leak them into a response or a log;
+ * lib/server/secret-columns.int.test.ts proves it against the real database. Registry credentials are not in the
+ * list: nearly every registry read builds a client with them (registryClient), they are sealed under the master key,
+ * and registryView is the only shape APIs return.
+ */
+export const SECRET_COLUMNS = {
+  user: { passwordHash: true },
+  apiToken: { tokenHash: true },
+  signingKey: { encryptedPrivateKey: true },
+  auditKey: { encryptedPrivateKey: true },
+  webhook: { secret: true },
+} as const;
 
-function create(): PrismaClient {
+function create() {
   const adapter = new PrismaPg({ connectionString: env().DATABASE_URL, max: 10 });
-  return new PrismaClient({ adapter });
+  return new PrismaClient({ adapter, omit: SECRET_COLUMNS });
 }
 
-export const db: PrismaClient = new Proxy({} as PrismaClient, {
+type Db = ReturnType<typeof create>;
+
+// One client per process. Kept on globalThis so Next's dev reloads don't open new pools.
+const g = globalThis as unknown as { __imprimaturPrisma?: Db };
+
+export const db: Db = new Proxy({} as Db, {
   get(_t, prop) {
     g.__imprimaturPrisma ??= create();
     const v = (g.__imprimaturPrisma as unknown as Record<string | symbol, unknown>)[prop];
@@ -20,7 +37,7 @@ export const db: PrismaClient = new Proxy({} as PrismaClient, {
   },
 });
 
-export type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export async function disconnectDb(): Promise<void> {
   await g.__imprimaturPrisma?.$disconnect();

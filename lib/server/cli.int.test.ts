@@ -42,7 +42,7 @@ describe("npx imprimatur", () => {
     expect(t.code).toBe(0);
     const token = t.out.split("\n").pop()!;
     expect(token).toMatch(/^imp_[A-Za-z0-9_-]{43}$/);
-    const row = await db.apiToken.findFirstOrThrow({ where: { user: { email: "ops@example.com" } } });
+    const row = await db.apiToken.findFirstOrThrow({ where: { user: { email: "ops@example.com" } }, omit: { tokenHash: false } });
     expect(row.tokenHash).not.toContain(token);
     expect(row.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     expect(cli(["token", "list"]).out).toContain(`${row.prefix}…`);

@@ -167,6 +167,7 @@ export const EXPECTED: Record<string, Expectation> = {
   "POST /api/v1/approvals/[id]/revoke": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), body: () => ({ reason: "matrix revocation" }), status: only({ admin: 404, reviewer: 404 }) },
   "GET /api/v1/audit/export": { query: () => "format=ndjson&from=2026-01-01", status: only({ admin: 200, manager: 200 }) },
   "GET /api/v1/audit/verify": { status: only({ admin: 200, manager: 200 }) },
+  "GET /api/v1/reports/[name]": { params: () => ({ name: "approvals" }), query: () => "format=csv&from=2026-01-01&to=2026-01-31", status: only({ admin: 200, manager: 200 }) },
   "GET /api/v1/evidence-uploaders": { status: all(200) },
   "PUT /api/v1/evidence-uploaders": { body: () => ({ rules: [] }), status: only({ admin: 200 }) },
   "POST /api/v1/evidence/[id]/withdraw": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), body: () => ({ reason: "matrix withdrawal" }), status: only({ admin: 404 }) },

@@ -10,6 +10,7 @@ import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { matchAdvisories } from "./match-advisories";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 export interface ImportAdvisoriesOptions {
   actor: Actor;
@@ -38,7 +39,7 @@ export interface ImportAdvisoriesResult {
 }
 
 // Serializes imports across replicas: two imports of overlapping records would otherwise race on the same rows.
-const IMPORT_LOCK = 0x05f1a7;
+const IMPORT_LOCK = ADVISORY_LOCKS.advisoryImport;
 const MAX_JSON_RECORDS = 50_000;
 
 function decode(bytes: Buffer): { where: string; value: unknown }[] {

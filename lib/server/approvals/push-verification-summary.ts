@@ -15,10 +15,11 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { signWithKey } from "../keys/load-stage-signer";
 import { registryClient, toAppError } from "../registries/resolve-registry";
 import { instanceId } from "../stages/export-stage-policy";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 // Advisory-lock namespaces: writers of one image's `.att` manifest; the referrers fallback tag shares push-stage-bundle's.
-const ATT_LOCK_NAMESPACE = 0x5169;
-const REFERRERS_LOCK_NAMESPACE = 0x5168;
+const ATT_LOCK_NAMESPACE = ADVISORY_LOCKS.attestationManifest;
+const REFERRERS_LOCK_NAMESPACE = ADVISORY_LOCKS.referrers;
 const VERSION = "0.1.0";
 const SYSTEM: Actor = { kind: "system", label: "verification-summary" };
 

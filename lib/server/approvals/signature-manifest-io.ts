@@ -4,11 +4,12 @@ import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
 import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import type { registryClient } from "../registries/resolve-registry";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 // Namespaces of the per-image advisory locks (first key of pg_advisory_xact_lock(int, int)): every writer of an
 // image's `.sig` manifest (push, revocation) and of its referrers fallback tag (bundle push, bundle removal) takes them.
-export const SIG_LOCK_NAMESPACE = 0x5167;
-export const REFERRERS_LOCK_NAMESPACE = 0x5168;
+export const SIG_LOCK_NAMESPACE = ADVISORY_LOCKS.signatureManifest;
+export const REFERRERS_LOCK_NAMESPACE = ADVISORY_LOCKS.referrers;
 
 /** Serializes writers of one image's cosign `.sig` manifest across replicas, for the rest of `tx`. */
 export async function lockSignatureManifest(tx: Tx, registryId: string, repository: string, digest: string): Promise<void> {

@@ -3,6 +3,7 @@ import { auditRowHash, GENESIS_HASH } from "../../audit-chain";
 import type { Tx } from "../../db";
 import { db } from "../../db";
 import { actorLabel, type Actor } from "../actor";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 export interface AuditEventInput {
   actor: Actor | { kind: "anonymous"; label: string };
@@ -28,8 +29,8 @@ export function auditEventValues(e: AuditEventInput) {
   };
 }
 
-// Arbitrary constant: the advisory lock that serializes audit appends across every replica.
-export const AUDIT_LOCK = 0x1a0d17;
+// The advisory lock that serializes audit appends across every replica (see lib/server/advisory-locks.ts).
+export const AUDIT_LOCK = ADVISORY_LOCKS.auditChain;
 
 /**
  * Appends one event to the hash chain inside the caller's transaction, so the event commits

@@ -8,7 +8,7 @@ import { masterKey } from "../keys/master-key";
 /** The newest audit key, created (sealed under the master key) the first time a checkpoint is made. */
 export async function loadAuditSigner(): Promise<{ fingerprint: string; publicKeyPem: string; sign: (data: Uint8Array) => Buffer }> {
   const mk = masterKey();
-  let row = await db.auditKey.findFirst({ orderBy: { createdAt: "desc" } });
+  let row = await db.auditKey.findFirst({ orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: false } });
   if (!row) {
     const id = randomUUID();
     const kp = generateP256();
@@ -17,8 +17,9 @@ export async function loadAuditSigner(): Promise<{ fingerprint: string; publicKe
       where: { fingerprint: kp.fingerprint },
       create: { id, fingerprint: kp.fingerprint, publicKeyPem: kp.publicKeyPem, encryptedPrivateKey: bytes(seal(mk, Buffer.from(kp.privateKeyPem), id)) },
       update: {},
+      omit: { encryptedPrivateKey: false },
     });
-    row = (await db.auditKey.findFirst({ orderBy: { createdAt: "desc" } })) ?? row;
+    row = (await db.auditKey.findFirst({ orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: false } })) ?? row;
   }
   const pem = unseal(mk, row.encryptedPrivateKey, row.id).toString("utf8");
   return { fingerprint: row.fingerprint, publicKeyPem: row.publicKeyPem, sign: (data) => signP256(pem, data) };
@@ -30,7 +31,7 @@ export async function loadAuditSigner(): Promise<{ fingerprint: string; publicKe
  */
 export async function trustedAuditKeys(): Promise<{ fingerprint: string; publicKeyPem: string }[]> {
   const mk = masterKey();
-  const rows = await db.auditKey.findMany({ orderBy: { createdAt: "asc" } });
+  const rows = await db.auditKey.findMany({ orderBy: { createdAt: "asc" }, omit: { encryptedPrivateKey: false } });
   const out: { fingerprint: string; publicKeyPem: string }[] = [];
   for (const r of rows) {
     try {

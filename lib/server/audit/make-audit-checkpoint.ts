@@ -1,8 +1,9 @@
 import "server-only";
 import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, checkpointTag, type CheckpointPayload } from "../../audit-checkpoint";
-import { db } from "../../db";
+import { bytes, db } from "../../db";
 import { env } from "../../env";
 import { requireRole, type Actor } from "../actor";
+import { timestampSignature, tsaConfigured } from "../approvals/timestamp-signature";
 import { registryClient, resolveRegistry } from "../registries/resolve-registry";
 import { appendAuditEvent, AUDIT_LOCK } from "./append-audit-event";
 import { loadAuditSigner } from "./audit-key";
@@ -48,8 +49,26 @@ export async function makeAuditCheckpoint({ actor, force = false, registry, repo
     return { unchanged: false as const, number, seq: head.seq.toString(), hash: head.hash };
   });
   if (made.unchanged) return { status: "unchanged", number: made.number, seq: made.seq };
+  await timestampCheckpoint(made.number);
   const pushed = await pushCheckpoint(made.number, { registry, repository });
   return { status: pushed.ok ? "pushed" : "pending", number: made.number, seq: made.seq, hash: made.hash, reference: pushed.reference, error: pushed.error };
+}
+
+/**
+ * With a TSA configured, an RFC 3161 token over the checkpoint's signature, asked for after the chain lock is released.
+ * A TSA that is down or refuses delays nothing: the checkpoint is pushed without a token, the reason is kept, and
+ * verification reports its time as only claimed.
+ */
+async function timestampCheckpoint(number: number): Promise<void> {
+  if (!tsaConfigured()) return;
+  const cp = await db.auditCheckpoint.findUniqueOrThrow({ where: { number }, select: { signature: true, timestampToken: true } });
+  if (cp.timestampToken) return;
+  try {
+    const ts = await timestampSignature({ signature: Buffer.from(cp.signature, "base64") });
+    await db.auditCheckpoint.update({ where: { number }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by, timestampError: null } });
+  } catch (e) {
+    await db.auditCheckpoint.update({ where: { number }, data: { timestampError: ((e as Error).message ?? String(e)).slice(0, 500) } });
+  }
 }
 
 export function checkpointTarget(opts: { registry?: string; repository?: string } = {}) {
@@ -65,7 +84,7 @@ async function pushCheckpoint(number: number, opts: { registry?: string; reposit
     const payload = Buffer.from(cp.payload, "utf8");
     await client.putBlob(target.repository, Buffer.from("{}"));
     await client.putBlob(target.repository, payload);
-    const manifest = checkpointManifest(payload, cp.signature, cp.at.toISOString());
+    const manifest = checkpointManifest(payload, cp.signature, cp.at.toISOString(), cp.timestampToken ? Buffer.from(cp.timestampToken).toString("base64") : null);
     const digest = await client.putManifest(target.repository, checkpointTag(number), manifest, "application/vnd.oci.image.manifest.v1+json");
     const reference = `${reg.name}/${target.repository}@${digest}`;
     await db.auditCheckpoint.update({ where: { number }, data: { reference, pushedAt: new Date(), attempts: { increment: 1 }, lastError: null } });

@@ -1,5 +1,5 @@
 import "server-only";
-import { CHECKPOINT_ARTIFACT_TYPE, compareCheckpoint, parseCheckpointTag, verifyCheckpoint, type CheckpointPayload } from "../../audit-checkpoint";
+import { CHECKPOINT_ARTIFACT_TYPE, checkpointTime, compareCheckpoint, parseCheckpointTag, verifyCheckpoint, type CheckpointPayload, type CheckpointTime } from "../../audit-checkpoint";
 import type { ChainCheck } from "../../audit-chain";
 import { db } from "../../db";
 import type { Digest } from "../../oci/digest";
@@ -7,6 +7,7 @@ import { OciError } from "../../oci/digest";
 import { requireRole, type Actor } from "../actor";
 import { registryClient, resolveRegistry } from "../registries/resolve-registry";
 import { trustedAuditKeys } from "./audit-key";
+import { loadTrust } from "../trust/load-trust";
 import { checkpointTarget } from "./make-audit-checkpoint";
 import { verifyAuditChain } from "./verify-audit-chain";
 
@@ -15,6 +16,8 @@ export interface CheckpointReport {
   status: "ok" | "forged" | "cut" | "rewritten" | "missing" | "pending";
   seq: string | null;
   message: string;
+  /** For genuine checkpoints: trusted (a TSA token verified), claimed (no token), or failed (a token that fails). */
+  time?: CheckpointTime;
 }
 
 export interface AuditVerification {
@@ -48,9 +51,11 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
 
   const target = checkpointTarget({ registry, repository });
   const genuine: CheckpointPayload[] = [];
+  const times = new Map<number, CheckpointTime>();
   const seen = new Set<number>();
   try {
     const keys = await trustedAuditKeys();
+    const { material } = await loadTrust();
     const reg = await resolveRegistry(target.registry);
     const client = registryClient(reg, "read");
     const tags: string[] = [];
@@ -74,6 +79,7 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
         const layer = manifest.layers?.find((l) => l.mediaType === CHECKPOINT_ARTIFACT_TYPE);
         if (!layer?.digest || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) verdict = { ok: false, reason: "no checkpoint layer" };
         else verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(target.repository, layer.digest as Digest, 4096), trustedKeys: keys });
+        if (verdict.ok) times.set(n, checkpointTime({ manifest, payload: verdict.payload, tsaRoots: material.tsaRoots }));
       } catch (e) {
         if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
         verdict = { ok: false, reason: `unreadable: ${(e as Error).message}` };
@@ -90,6 +96,9 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
     gaps.push(`checkpoints in ${target.repository} could not be read (${(e as Error).message}); the chain is checked against none of them`);
   }
 
+  // A token that fails (altered, over other bytes, an untrusted TSA) is reported, never read as "no token".
+  for (const [n, t] of times) if (t.kind === "failed") problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
+
   // One query for the rows the genuine checkpoints name.
   const seqs = [...new Set(genuine.map((p) => BigInt(p.seq)))];
   const rows = seqs.length ? await db.auditEvent.findMany({ where: { seq: { in: seqs } }, select: { seq: true, hash: true } }) : [];
@@ -101,7 +110,9 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
       problems.push(wrong.message);
       reports.push({ number: p.checkpoint, status: wrong.kind, seq: p.seq, message: wrong.message });
     } else {
-      reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds` });
+      const time = times.get(p.checkpoint);
+      const when = !time ? "" : time.kind === "trusted" ? `; made by ${time.at} (trusted: ${time.by})` : time.kind === "claimed" ? `; made at ${time.at} (claimed: ${time.reason})` : `; its timestamp token fails (${time.reason})`;
+      reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds${when}`, time });
       if (lastAnchored === null || BigInt(p.seq) > lastAnchored) lastAnchored = BigInt(p.seq);
     }
   }

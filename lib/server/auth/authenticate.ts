@@ -37,7 +37,8 @@ export async function authenticatePassword(email: string, password: string, sour
     await countAuthFailure({ source, kind: "signin" });
     throw new SigninThrottledError(throttle.reason, throttle.retryAfterSeconds);
   }
-  const user = await db.user.findUnique({ where: { email: normalized } });
+  // The one place that reads the password hash (omitted from every other query: lib/db.ts SECRET_COLUMNS).
+  const user = await db.user.findUnique({ where: { email: normalized }, omit: { passwordHash: false } });
   const ok = user && !user.disabled ? await verifyPassword(password, user.passwordHash) : (await burnPasswordCheck(password), false);
   if (!ok || !user) {
     await countAuthFailure({ source, kind: "signin" });

@@ -4,6 +4,7 @@ import { requireRole, actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { resolveRegistry } from "../registries/resolve-registry";
 import { getBoss, QUEUES } from "./boss";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 export interface EnqueueSyncOptions {
   actor: Actor;
@@ -22,7 +23,7 @@ export async function enqueueSync({ actor, registry, trigger, repositories = [] 
   const reg = await resolveRegistry(registry);
   const scope = [...new Set(repositories)].sort();
   const run = await db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${0x5359}::int, hashtext(${reg.id}))`;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.syncEnqueue}::int, hashtext(${reg.id}))`;
     const active = await tx.syncRun.findFirst({ where: { registryId: reg.id, status: { in: ["queued", "running"] }, scope: { equals: scope } }, orderBy: { createdAt: "desc" } });
     if (active) return { run: active, created: false };
     const created = await tx.syncRun.create({ data: { registryId: reg.id, status: "queued", trigger, scope, requestedBy: actorLabel(actor) } });

@@ -74,7 +74,7 @@ describe("stage key import", () => {
     const stage = await db.stage.findUniqueOrThrow({ where: { name: "build" } });
     expect((await findStageKey(stage.id)).name).toBe("build-imported");
     // Sealed at rest: the private key is not in the row in the clear.
-    const row = await db.signingKey.findUniqueOrThrow({ where: { name: "build-imported" } });
+    const row = await db.signingKey.findUniqueOrThrow({ where: { name: "build-imported" }, omit: { encryptedPrivateKey: false } });
     expect(row.imported).toBe(true);
     expect(Buffer.from(row.encryptedPrivateKey!).toString("latin1")).not.toContain("PRIVATE KEY");
     expect(await db.auditEvent.count({ where: { action: "key.import" } })).toBe(1);
@@ -142,7 +142,7 @@ describe("PKCS#11 backend", () => {
     process.env.PKCS11_PIN = hsm.pin;
     resetEnvCache();
     const { key } = await rotateStageKey({ actor: admin, stage: "prod", name: "stage-prod-hsm", backend: "pkcs11" });
-    const row = await db.signingKey.findUniqueOrThrow({ where: { id: key.id } });
+    const row = await db.signingKey.findUniqueOrThrow({ where: { id: key.id }, omit: { encryptedPrivateKey: false } });
     expect(row).toMatchObject({ backend: "pkcs11", encryptedPrivateKey: null, pkcs11TokenLabel: hsm.label });
     expect((await db.stage.findUniqueOrThrow({ where: { name: "prod" } })).keyBackend).toBe("pkcs11");
 

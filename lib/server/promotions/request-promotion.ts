@@ -8,6 +8,7 @@ import { findOrStoreImage } from "../images/find-or-store-image";
 import { approvalTrustedTime } from "../images/stage-status";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
+import { PROMOTION_REQUEST_LOCK_NAME } from "../advisory-locks";
 
 export interface RequestPromotionOptions {
   actor: Actor;
@@ -32,7 +33,7 @@ export async function requestPromotion({ actor, registry, repository, digest, st
 
   const result = await db.$transaction(async (tx) => {
     // Serialize requests for one digest and stage, so two clicks cannot open two requests.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('promotion-request'), hashtext(${`${image.id}/${stage.id}`}))`;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${PROMOTION_REQUEST_LOCK_NAME}), hashtext(${`${image.id}/${stage.id}`}))`;
     const open = await tx.promotionRequest.findFirst({
       where: { imageId: image.id, stageId: stage.id, status: { in: ["open", "approved", "signed"] } },
       orderBy: { createdAt: "desc" },

@@ -7,11 +7,12 @@ import { auditEventValues, type AuditEventInput } from "../audit/append-audit-ev
 import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { stageGates } from "../stages/stage-gates";
 import { emitEvent } from "../webhooks/emit-event";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
 const CLAIM = 50;
-// Arbitrary constant: the advisory lock namespace for judging one image.
-const RISK_LOCK = 0x0a91e6;
+// The advisory lock namespace for judging one image (see lib/server/advisory-locks.ts).
+const RISK_LOCK = ADVISORY_LOCKS.stageRisk;
 /** Concurrent claim loops (each its own transaction and connection). */
 const LANES = 4;
 

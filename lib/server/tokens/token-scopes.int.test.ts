@@ -201,7 +201,7 @@ describe("user lifecycle", () => {
     expect(run(["user", "enable", "--email", "alice@example.com"]).code).toBe(0);
     expect(run(["user", "role", "--email", "alice@example.com", "--role", "developer"]).out).toContain("is now developer");
     expect(run(["user", "password", "--email", "alice@example.com"], "a-brand-new-password\n").code).toBe(0);
-    const alice = await db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
+    const alice = await db.user.findUniqueOrThrow({ where: { email: "alice@example.com" }, omit: { passwordHash: false } });
     expect(alice.disabled).toBe(false);
     expect(alice.role).toBe("developer");
     expect(await verifyPassword("a-brand-new-password", alice.passwordHash)).toBe(true);

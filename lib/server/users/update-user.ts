@@ -5,6 +5,7 @@ import { AppError } from "../../errors";
 import { hashPassword } from "../../password";
 import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 
 export interface UpdateUserOptions {
   actor: Actor;
@@ -46,7 +47,7 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
   const passwordHash = password === undefined ? undefined : await hashPassword(password);
   return db.$transaction(async (tx) => {
     // Serializes admin-count checks across replicas, so two concurrent demotions cannot remove the last two admins.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${0x05e7a5}::int, 0)`;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.userAdmin}::int, 0)`;
     const user = await tx.user.findUnique({ where: { email: normalized }, omit: { passwordHash: true } });
     if (!user) throw new AppError("NOT_FOUND", `no user ${normalized}`, "email");
     const losesAdmin = user.role === "admin" && !user.disabled && ((role !== undefined && role !== "admin") || disabled === true);

@@ -26,7 +26,7 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
           ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
         const row = rows[0];
         if (!row) return null;
-        const d = await tx.webhookDelivery.findUniqueOrThrow({ where: { id: row.id }, include: { webhook: true } });
+        const d = await tx.webhookDelivery.findUniqueOrThrow({ where: { id: row.id }, include: { webhook: { omit: { secret: false } } } });
         const payload = d.payload as Record<string, unknown>;
         const format = d.webhook.format === "slack" ? "slack" : "cloudevents";
         const body = JSON.stringify(format === "slack" ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null) : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"));
