@@ -14,6 +14,9 @@ import { syncRegistry } from "../images/sync-registry";
 import { stageStatuses } from "../images/stage-status";
 import { revokeStageKey } from "../keys/revoke-stage-key";
 import { upsertStage } from "../stages/manage-stage";
+import { createTrustIdentity } from "../trust/create-trust-identity";
+import { deleteTrustIdentity } from "../trust/delete-trust-identity";
+import { generateP256 } from "../../signing/keys";
 import { evaluateImage } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 
@@ -112,13 +115,18 @@ describe("decisions computed ahead", () => {
     const row = await decision(img.imageId, "build");
     expect(row).toMatchObject({ allowed: false, state: "signed, not verified", detail: "unverified" });
     expect((await verify(img.ref, "build")).reasons).toEqual(["stage build was signed but the signature does not verify in the registry (unverified)"]);
-    // The next sync re-verifies against the current trust (the stage key is trusted): allowed again.
+    // A trust change (an identity added, then removed) makes the next sync re-verify every signature against the
+    // current trust, in which the stage key still vouches: the rewritten verdict allows again.
+    const admin = await userActor("admin@example.com");
+    await createTrustIdentity({ actor: admin, input: { name: "decisions-ci", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem } });
+    await deleteTrustIdentity({ actor: admin, name: "decisions-ci" });
     await syncRegistry({ actor: system });
     expect((await decision(img.imageId, "build"))!.allowed).toBe(true);
     expect((await verify(img.ref, "build")).allowed).toBe(true);
     // The signature layer gone from the registry's record: denied, and says so.
     await db.signature.delete({ where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } } });
     expect(await decision(img.imageId, "build")).toMatchObject({ allowed: false, detail: "the signature layer is missing from the registry" });
+    await createTrustIdentity({ actor: admin, input: { name: "decisions-ci-2", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem } });
     await syncRegistry({ actor: system });
     expect((await verify(img.ref, "build")).allowed).toBe(true);
   });

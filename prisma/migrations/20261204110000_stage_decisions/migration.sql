@@ -128,7 +128,12 @@ BEGIN
       ARRAY['stage ' || st.name || ' was approved but its signature is not yet in the registry'], pending.approver_name, NULL::timestamptz, NULL::timestamptz, vu;
     RETURN;
   END IF;
-  IF found_newest AND newest.revoked_at IS NOT NULL THEN
+  IF NOT found_newest THEN
+    RETURN QUERY SELECT false, 'not approved'::text, 'no approval'::text, ARRAY['stage ' || st.name || ' has no approval for this digest'], NULL::text, NULL::timestamptz, NULL::timestamptz, vu;
+    RETURN;
+  END IF;
+  -- (newest is assigned from here on; plpgsql cannot read a field of an unassigned record, even behind AND.)
+  IF newest.revoked_at IS NOT NULL THEN
     d := 'revoked ' || imprimatur_iso(newest.revoked_at)
       || CASE WHEN COALESCE(newest.revoked_by, '') = '' THEN '' ELSE ' by ' || newest.revoked_by END
       || CASE WHEN COALESCE(newest.revocation_reason, '') = '' THEN '' ELSE ': ' || newest.revocation_reason END;
@@ -136,7 +141,7 @@ BEGIN
     RETURN QUERY SELECT false, 'revoked'::text, d, ARRAY['stage ' || st.name || ' approval revoked: ' || d], newest.approver_name, NULL::timestamptz, NULL::timestamptz, vu;
     RETURN;
   END IF;
-  IF found_newest AND newest.expiry IS NOT NULL AND p_now >= newest.expiry THEN
+  IF newest.expiry IS NOT NULL AND p_now >= newest.expiry THEN
     d := 'approved ' || imprimatur_iso(newest.trusted_at) || ' (' || CASE WHEN newest.by_tsa THEN 'time trusted by the TSA' ELSE 'Imprimatur''s record' END
       || '); stage ' || st.name || ' approvals last ' || st.ttl || ' day' || CASE WHEN st.ttl = 1 THEN '' ELSE 's' END
       || ', so it expired ' || imprimatur_iso(newest.expiry) || '; request the promotion again';
