@@ -82,18 +82,18 @@ export async function searchPackages({
   }
   keys.sort((x, y) => (x.registry < y.registry ? -1 : x.registry > y.registry ? 1 : x.repository < y.repository ? -1 : x.repository > y.repository ? 1 : x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0));
   const page = keys.slice(0, Math.max(0, limit));
-  // Tags pointing at each digest, and the highest stage passed, which (as everywhere) needs a signed approval
-  // whose layer verified in the registry.
+  // Tags pointing at each digest, and the highest stage passed, as the decisions computed ahead say (as everywhere:
+  // a signed, unrevoked, unexpired approval whose layer verified in the registry; stage_decision() in SQL).
   const extra = new Map<string, { tags: string[]; highest_stage: string | null }>();
   for (let i = 0; i < page.length; i += 5000) {
     const chunk = page.slice(i, i + 5000).map((k) => k.id);
     const rows = await db.$queryRaw<{ id: string; tags: string[]; highest_stage: string | null }[]>`
       SELECT i.id,
              ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags,
-             (SELECT st.name FROM approvals a
-                JOIN stages st ON st.id = a.stage_id
-                JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
-               WHERE a.image_id = i.id AND a.status = 'signed'
+             (SELECT st.name FROM stage_decisions d
+                JOIN stages st ON st.id = d.stage_id
+               WHERE d.image_id = i.id AND d.allowed
+                 AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
                ORDER BY st.position DESC LIMIT 1) AS highest_stage
       FROM images i WHERE i.id = ANY(${chunk}::uuid[])`;
     for (const r of rows) extra.set(r.id, r);

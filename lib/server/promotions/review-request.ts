@@ -1,13 +1,9 @@
 import "server-only";
-import { randomUUID } from "node:crypto";
-import { bytes, db } from "../../db";
+import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { sha256Digest } from "../../oci/digest";
-import { pullReference } from "../../oci/reference";
 import { evaluateGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
-import { buildSimpleSigningPayload } from "../../signing/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { signApproval } from "../approvals/sign-approval";
