@@ -10,6 +10,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
 import { revokeApproval } from "../approvals/revoke-approval";
+import { listImages, parseListImagesQuery } from "../images/list-images";
 import { syncRegistry } from "../images/sync-registry";
 import { stageStatuses } from "../images/stage-status";
 import { revokeStageKey } from "../keys/revoke-stage-key";
@@ -181,6 +182,21 @@ describe("decisions computed ahead", () => {
     expect((await review([a.ref, b.ref])).status.allowed).toBe(true);
     const denied = await review([a.ref, c.ref, b.ref]);
     expect(denied.status).toEqual({ allowed: false, reason: `${c.ref}: stage build has no approval for this digest` });
+  });
+
+  it("the image list's stage filter and package search read the same decisions: revoked is not passed", async () => {
+    const ok = await approved("dec/list-ok", "build");
+    const rev = await approved("dec/list-revoked", "build");
+    await revokeApproval({ approvalId: rev.approvalId, actor: await userActor("admin@example.com"), reason: "listed wrongly" });
+    const passed = (await listImages({ actor: system, query: parseListImagesQuery({ stage: "build", pageSize: "200" }) })).items.map((i) => i.digest);
+    expect(passed).toContain(ok.digest);
+    expect(passed).not.toContain(rev.digest);
+    const none = (await listImages({ actor: system, query: parseListImagesQuery({ stage: "none", pageSize: "200" }) })).items.map((i) => i.digest);
+    expect(none).toContain(rev.digest);
+    expect(none).not.toContain(ok.digest);
+    // The same decision as verify gives.
+    expect((await verify(rev.ref, "build")).allowed).toBe(false);
+    expect((await verify(ok.ref, "build")).allowed).toBe(true);
   });
 
   it("the stored decision equals the TypeScript stage rules for every image and stage written above", async () => {
