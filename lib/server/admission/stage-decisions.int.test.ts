@@ -11,6 +11,9 @@ import type { Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
 import { revokeApproval } from "../approvals/revoke-approval";
 import { listImages, parseListImagesQuery } from "../images/list-images";
+import { actorForToken } from "../auth/authenticate";
+import { createToken } from "../tokens/create-token";
+import { revokeToken } from "../tokens/revoke-token";
 import { syncRegistry } from "../images/sync-registry";
 import { stageStatuses } from "../images/stage-status";
 import { revokeStageKey } from "../keys/revoke-stage-key";
@@ -197,6 +200,13 @@ describe("decisions computed ahead", () => {
     // The same decision as verify gives.
     expect((await verify(rev.ref, "build")).allowed).toBe(false);
     expect((await verify(ok.ref, "build")).allowed).toBe(true);
+  });
+
+  it("the token check has no cache: a revoked token is refused on its very next request", async () => {
+    const t = await createToken({ actor: system, email: "dev@example.com", scopes: ["admission"], expires: "1d" });
+    expect(await actorForToken(t.token)).toMatchObject({ email: "dev@example.com", via: "token" });
+    await revokeToken({ actor: system, idOrPrefix: t.id });
+    expect(await actorForToken(t.token)).toBeNull();
   });
 
   it("the stored decision equals the TypeScript stage rules for every image and stage written above", async () => {
