@@ -560,7 +560,10 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     // A wrong answer during a search makes that step fail; it must not pass unnoticed as a figure either.
     for (const f of [...searches, ...replicaSearches]) if (f.steps.some((st) => st.errors > 0 && st.p99Ms < MAX_RATE_P99_MS)) notes.push(`${f.endpoint} ×${f.origins}: a step failed on errors, not on latency (see steps)`);
     const ratioOf = (a: number, b: number) => (b > 0 ? a / b : 0);
-    const ratios: NonNullable<BenchmarkReport["ratios"]> = {
+    // With no passing baseline rate (a machine too busy even at 5/s), there is nothing to divide by: say so and
+    // report no ratio rather than a misleading 0.
+    if (baseMax.maxRate === 0) notes.push(`the baseline held p99 < ${MAX_RATE_P99_MS} ms at no rate tried (down to ${MAX_RATE_MIN}/s): the machine is too busy; no max-rate ratio is reported`);
+    const ratios: NonNullable<BenchmarkReport["ratios"]> = baseMax.maxRate === 0 ? {} : {
       verify_max_rate_vs_baseline: { value: ratioOf(verifyMax.maxRate, baseMax.maxRate), goal: ">= 0.9", raw: { verifyMaxRps: verifyMax.maxRate, baselineMaxRps: baseMax.maxRate, p99LimitMs: MAX_RATE_P99_MS } },
       imagereview_max_rate_vs_baseline: { value: ratioOf(reviewMax.maxRate, baseMax.maxRate), goal: ">= 0.9", raw: { imagereviewMaxRps: reviewMax.maxRate, baselineMaxRps: baseMax.maxRate, containers: 3, p99LimitMs: MAX_RATE_P99_MS } },
       verify_p99_at_load_vs_baseline: { value: ratioOf(verifyAtLoad.latencyMs.p99, baseAtLoad.latencyMs.p99), goal: "<= 2.0", raw: { rateRps: atLoadRate, verifyP99Ms: verifyAtLoad.latencyMs.p99, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors } },
