@@ -259,7 +259,11 @@ export async function approvalSignatureBenchmark(opts: { scale: number }): Promi
       `machine: ${f.environment.cpus} CPUs; before: ${loadBefore.uptime}; after: ${loadAfter.uptime}`,
       ...stack.notes.map((n) => `note: ${n}`),
     ];
-    return { name: "approval-signature", title: "Approval → signature in the registry", rows, details, figures, problems };
+    // Issue 17: approval → signature readable in the registry, p95, over the bare registry round-trips' p95.
+    const ratios: NonNullable<BenchmarkReport["ratios"]> = {
+      approval_p95_vs_bare: { value: f.p95OverBaselineP95, goal: "<= 2.0", raw: { approvalP95Ms: total.p95, bareP95Ms: base.p95, k: samples.length } },
+    };
+    return { name: "approval-signature", title: "Approval → signature in the registry", rows, details, figures, ratios, problems };
   } finally {
     await pgc.end().catch(() => {});
     await stack.stop();

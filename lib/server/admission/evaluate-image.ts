@@ -2,7 +2,6 @@ import "server-only";
 import { db } from "../../db";
 import { OciError } from "../../oci/digest";
 import { parseImageReference } from "../../oci/reference";
-import { stageStatuses } from "../images/stage-status";
 
 export interface ImageVerdict {
   image: string;
@@ -26,8 +25,13 @@ const hostOf = (s: string) => {
 /**
  * May this image enter `stage`? Answered from state already in Postgres, with no registry round-trip: the
  * reference's registry (by URL host or pull name), the digest (a tag is resolved from the last sync, and said so,
- * unless tags are refused), and the stage's status, which counts only a signed approval whose signature layer
- * verified in the registry. For a platform manifest, its index's approvals count (cosign signs the index).
+ * unless tags are refused), and the stage's decision computed ahead (stage_decisions, kept by SQL triggers in the
+ * same transaction as every approval, signature, revocation, trust and risk change; see migration
+ * 20261204110000_stage_decisions), which counts only a signed approval whose signature layer verified in the
+ * registry. For a platform manifest, its index's approvals count (cosign signs the index).
+ *
+ * One round-trip: every enabled registry with, for the one holding the repository, the tag, the image, its index
+ * and the decision, all by index. The host is matched here, in JavaScript, exactly as URLs parse.
  */
 export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
   const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({ image, allowed: false, digest: null, resolvedFromTag: null, reasons, asOf: null, ...extra });
@@ -38,21 +42,14 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
     if (e instanceof OciError) return deny([e.message]);
     throw e;
   }
-  // Few round-trips on purpose: this answers admission webhooks at hundreds of requests per second.
-  const [stages, registries] = await Promise.all([
-    db.$queryRaw<{ id: string; name: string; position: number; approvalTtlDays: number | null }[]>`SELECT id, name, position, approval_ttl_days AS "approvalTtlDays" FROM stages ORDER BY position`,
-    db.$queryRaw<{ id: string; name: string; url: string; pull_name: string | null }[]>`SELECT id, name, url, pull_name FROM registries WHERE enabled`,
-  ]);
-  if (!stages.some((s) => s.name === stage)) return deny([`unknown stage ${stage}`]);
-  const host = ref.host.toLowerCase();
-  const reg = registries.find((r) => hostOf(r.url) === host || (r.pull_name && hostOf(r.pull_name.split("/")[0]!) === host));
-  if (!reg) return deny([`registry ${ref.host} is not one Imprimatur watches`]);
-
   const tagName = ref.digest ? null : (ref.tag ?? "latest");
-  if (tagName && refuseTags) return deny([`${image} is referenced by tag ${tagName}; only digests are accepted (a tag can move after it is checked)`]);
-  // One query: the repository, the tag (when asked by tag), the image and, for a platform manifest, its index.
-  const [row] = await db.$queryRaw<
+  const rows = await db.$queryRaw<
     {
+      stage_id: string | null;
+      reg_id: string | null;
+      reg_name: string | null;
+      url: string | null;
+      pull_name: string | null;
       repo_id: string | null;
       tag_digest: string | null;
       tag_updated_at: Date | null;
@@ -65,80 +62,62 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
       parent_id: string | null;
       parent_sig_checked_at: Date | null;
       parent_last_seen_at: Date | null;
+      allowed: boolean | null;
+      reasons: string[] | null;
     }[]
   >`
-    WITH repo AS (SELECT id FROM repositories WHERE registry_id = ${reg.id}::uuid AND name = ${ref.repository}),
-    tag AS (SELECT t.digest, t.updated_at FROM tags t, repo WHERE t.repository_id = repo.id AND t.name = ${tagName ?? ""} AND ${tagName !== null}),
-    img AS (
-      SELECT i.id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at, i.repository_id FROM images i, repo
-      WHERE i.repository_id = repo.id AND i.digest = COALESCE(${ref.digest ?? null}::text, (SELECT digest FROM tag))
-    )
-    SELECT (SELECT id FROM repo) AS repo_id, (SELECT digest FROM tag) AS tag_digest, (SELECT updated_at FROM tag) AS tag_updated_at,
-           img.id AS image_id, img.digest, img.parent_digest, img.deleted_at, img.sig_checked_at, img.last_seen_at,
-           p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at
+    WITH st AS (SELECT id FROM stages WHERE name = ${stage})
+    SELECT (SELECT id FROM st) AS stage_id, g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons
     FROM (SELECT 1) one
-    LEFT JOIN img ON true
-    LEFT JOIN images p ON p.repository_id = img.repository_id AND p.digest = img.parent_digest`;
-  if (!row?.repo_id) return deny([`repository ${ref.repository} is unknown in registry ${reg.name}`]);
+    LEFT JOIN registries g ON g.enabled
+    LEFT JOIN LATERAL (
+      SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
+             i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
+             p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at
+      FROM repositories repo
+      LEFT JOIN tags t ON ${tagName !== null} AND t.repository_id = repo.id AND t.name = ${tagName ?? ""}
+      LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(${ref.digest ?? null}::text, t.digest)
+      LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
+      WHERE repo.registry_id = g.id AND repo.name = ${ref.repository}
+    ) x ON true
+    LEFT JOIN LATERAL (
+      SELECT d.allowed, d.reasons FROM stage_decision_now(COALESCE(x.parent_id, x.image_id), (SELECT id FROM st)) d
+      WHERE x.image_id IS NOT NULL AND x.deleted_at IS NULL
+    ) dec ON true
+    ORDER BY g.created_at, g.id`;
+  if (!rows[0]?.stage_id) return deny([`unknown stage ${stage}`]);
+  const host = ref.host.toLowerCase();
+  const row = rows.find((r) => r.url !== null && (hostOf(r.url) === host || (r.pull_name && hostOf(r.pull_name.split("/")[0]!) === host)));
+  if (!row) return deny([`registry ${ref.host} is not one Imprimatur watches`]);
+  if (tagName && refuseTags) return deny([`${image} is referenced by tag ${tagName}; only digests are accepted (a tag can move after it is checked)`]);
+  if (!row.repo_id) return deny([`repository ${ref.repository} is unknown in registry ${row.reg_name}`]);
 
   let digest: string | null = ref.digest ?? null;
   let resolvedFromTag: string | null = null;
   const reasons: string[] = [];
   if (!digest) {
-    if (!row.tag_digest) return deny([`tag ${tagName} is unknown in ${reg.name}/${ref.repository} as of the last sync`]);
+    if (!row.tag_digest) return deny([`tag ${tagName} is unknown in ${row.reg_name}/${ref.repository} as of the last sync`]);
     digest = row.tag_digest;
     resolvedFromTag = tagName;
     reasons.push(`tag ${tagName} resolved to ${digest} from the sync of ${row.tag_updated_at!.toISOString()}; the tag may have moved since`);
   }
-  if (!row.image_id) return deny([...reasons, `${digest} is unknown in ${reg.name}/${ref.repository}`], { digest, resolvedFromTag });
+  if (!row.image_id) return deny([...reasons, `${digest} is unknown in ${row.reg_name}/${ref.repository}`], { digest, resolvedFromTag });
   if (row.deleted_at) return deny([...reasons, `${digest} was deleted from the registry on ${row.deleted_at.toISOString()}`], { digest, resolvedFromTag });
   // A platform manifest is covered by its index's signature.
-  const judgedId = row.parent_id ?? row.image_id;
   if (row.parent_id) reasons.push(`platform manifest of index ${row.parent_digest}, whose signatures cover it`);
-  // Started alongside the approvals (no extra round-trip): a stage at risk still allows under onRegression "flag",
-  // with a warning reason (lib/server/reevaluation).
-  const risk = db.$queryRaw<{ since: Date; reasons: string[]; revoke_at: Date | null }[]>`
-    SELECT r.since, r.reasons, r.revoke_at FROM stage_risks r JOIN stages s ON s.id = r.stage_id WHERE r.image_id = ${judgedId}::uuid AND s.name = ${stage}`.then(
-    (rows) => rows[0] ?? null,
-    () => null,
-  );
-  const [approvals, signatures] = await Promise.all([
-    db.$queryRaw<{ stageId: string; status: "signing" | "signed"; layerDigest: string; createdAt: Date; signedAt: Date | null; revokedAt: Date | null; revokedBy: string | null; revocationReason: string | null; timestampAt: Date | null; approverName: string }[]>`
-      SELECT a.stage_id AS "stageId", a.status::text AS status, a.layer_digest AS "layerDigest", a.created_at AS "createdAt", a.signed_at AS "signedAt",
-             a.revoked_at AS "revokedAt", a.revoked_by AS "revokedBy", a.revocation_reason AS "revocationReason", a.timestamp_at AS "timestampAt", u.name AS "approverName"
-      FROM approvals a JOIN users u ON u.id = a.approver_id WHERE a.image_id = ${judgedId}::uuid`,
-    db.$queryRaw<{ layerDigest: string; verdict: string; keyName: string | null }[]>`
-      SELECT layer_digest AS "layerDigest", verdict, key_name AS "keyName" FROM signatures WHERE image_id = ${judgedId}::uuid`,
-  ]);
-  const judged = {
-    approvals: approvals.map((a) => ({ ...a, approver: { name: a.approverName } })),
-    signatures,
-    sigCheckedAt: row.parent_id ? row.parent_sig_checked_at : row.sig_checked_at,
-    lastSeenAt: (row.parent_id ? row.parent_last_seen_at : row.last_seen_at)!,
-  };
-  const status = stageStatuses(stages, judged.approvals, judged.signatures).statuses.find((s) => s.stage === stage)!;
-  const asOf = (judged.sigCheckedAt ?? judged.lastSeenAt).toISOString();
-  if (status.state === "approved") {
-    const r = await risk;
-    const warning = r ? [`warning: at risk since ${r.since.toISOString()}, the gates of ${stage} no longer hold${r.revoke_at ? ` (revoked at ${r.revoke_at.toISOString()} unless waived)` : ""}: ${r.reasons.join("; ")}`] : [];
-    return { image, allowed: true, digest, resolvedFromTag, reasons: [...reasons, `stage ${stage} passed: ${status.detail}${status.approver ? `, approved by ${status.approver}` : ""}`, ...warning], asOf };
-  }
-  const why: Record<string, string> = {
-    "not approved": `stage ${stage} has no approval for this digest`,
-    "signature pending": `stage ${stage} was approved but its signature is not yet in the registry`,
-    "signed, not verified": `stage ${stage} was signed but the signature does not verify in the registry (${status.detail})`,
-    // An accepted revocation denies at once, before the registry has lost the layer (it may be down: "pending").
-    revoked: `stage ${stage} approval revoked: ${status.detail}`,
-    "approval expired": `stage ${stage} approval expired: ${status.detail}`,
-  };
-  return deny([...reasons, why[status.state] ?? `stage ${stage}: ${status.state}`], { digest, resolvedFromTag, asOf });
+  const asOf = ((row.parent_id ? row.parent_sig_checked_at : row.sig_checked_at) ?? (row.parent_id ? row.parent_last_seen_at : row.last_seen_at)!).toISOString();
+  if (row.allowed === null || !row.reasons) throw new Error(`no decision for ${digest} at stage ${stage}`);
+  if (row.allowed) return { image, allowed: true, digest, resolvedFromTag, reasons: [...reasons, ...row.reasons], asOf };
+  return deny([...reasons, ...row.reasons], { digest, resolvedFromTag, asOf });
 }
 
 /** The stage a namespace requires, or "exempt", or null when neither the namespace nor "*" is configured. */
 export async function namespaceRequirement(namespace: string): Promise<{ exempt: true } | { exempt: false; stage: string } | null> {
-  const rows = await db.namespacePolicy.findMany({ where: { namespace: { in: [namespace, "*"] } }, include: { stage: { select: { name: true } } } });
+  // Raw SQL, one round-trip: this runs on every ImageReview.
+  const rows = await db.$queryRaw<{ namespace: string; exempt: boolean; stage: string | null }[]>`
+    SELECT n.namespace, n.exempt, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id WHERE n.namespace IN (${namespace}, '*')`;
   const row = rows.find((r) => r.namespace === namespace) ?? rows.find((r) => r.namespace === "*");
   if (!row) return null;
   if (row.exempt) return { exempt: true };
-  return row.stage ? { exempt: false, stage: row.stage.name } : null;
+  return row.stage ? { exempt: false, stage: row.stage } : null;
 }

@@ -74,8 +74,8 @@ export async function searchPackages({
   type Row = { total: number; id: string | null; registry: string; repository: string; digest: string; deleted: boolean; versions: string[]; purls: string[]; tags: string[]; highest_stage: string | null };
   // One statement: the images holding a matching version (index-only on package_images' primary key, with the
   // matching version ids of each), their sort keys, the count of them all, and the details (versions, purls, tags,
-  // highest stage) of the page only. The
-  // highest stage passed, as everywhere, needs a signed approval whose layer verified in the registry.
+  // highest stage) of the page only. The highest stage passed is what the decisions computed ahead say (as
+  // everywhere: a signed, unrevoked, unexpired approval whose layer verified in the registry; stage_decision() in SQL).
   // COLLATE "C": the page is in code-point order of registry / repository / digest, whatever the database locale.
   const rows = ids.length
     ? await db.$queryRaw<Row[]>`
@@ -89,10 +89,10 @@ export async function searchPackages({
              ARRAY(SELECT DISTINCT pv.version FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.version <> '') AS versions,
              ARRAY(SELECT DISTINCT pv.purl FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.purl <> '') AS purls,
              ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
-             (SELECT st.name FROM approvals a
-                JOIN stages st ON st.id = a.stage_id
-                JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
-               WHERE a.image_id = p.id AND a.status = 'signed'
+             (SELECT st.name FROM stage_decisions d
+                JOIN stages st ON st.id = d.stage_id
+               WHERE d.image_id = p.id AND d.allowed
+                 AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
                ORDER BY st.position DESC LIMIT 1) AS highest_stage
       FROM (SELECT count(*)::int AS total FROM f) c LEFT JOIN page p ON true
       ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`

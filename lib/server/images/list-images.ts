@@ -56,11 +56,12 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
   if (q.signed === "signed") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
   if (q.signed === "verified") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id AND s.verdict = 'verified')`);
   if (q.signed === "unsigned") where.push(Prisma.sql`NOT EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
-  // A stage counts as passed only with a signed approval whose layer verifies in the registry.
-  const passed = (stage: Prisma.Sql) => Prisma.sql`EXISTS (SELECT 1 FROM approvals a JOIN stages st ON st.id = a.stage_id
-      JOIN signatures s ON s.image_id = a.image_id AND s.layer_digest = a.layer_digest AND s.verdict = 'verified'
-      WHERE a.image_id = i.id AND a.status = 'signed' AND a.revoked_at IS NULL
-        AND (st.approval_ttl_days IS NULL OR COALESCE(a.timestamp_at, a.created_at) + make_interval(days => st.approval_ttl_days) > now()) ${stage})`;
+  // A stage counts as passed as the decisions computed ahead say (stage_decision() in SQL, the one definition:
+  // a signed, unrevoked, unexpired approval whose layer verifies in the registry). A row past its valid_until is
+  // judged again by stage_decision_now().
+  const passed = (stage: Prisma.Sql) => Prisma.sql`EXISTS (SELECT 1 FROM stage_decisions d JOIN stages st ON st.id = d.stage_id
+      WHERE d.image_id = i.id AND d.allowed ${stage}
+        AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n)))`;
   if (q.stage === "none") where.push(Prisma.sql`NOT ${passed(Prisma.empty)}`);
   else if (q.stage) where.push(passed(Prisma.sql`AND st.name = ${q.stage}`));
   const dir = q.dir === "desc" ? Prisma.sql`DESC` : Prisma.sql`ASC`;

@@ -1,16 +1,12 @@
 import "server-only";
-import { randomUUID } from "node:crypto";
-import { bytes, db } from "../../db";
+import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { sha256Digest } from "../../oci/digest";
-import { pullReference } from "../../oci/reference";
 import { evaluateGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
-import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { findStageKey, signWithKey } from "../keys/load-stage-signer";
+import { signApproval } from "../approvals/sign-approval";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { finishStageSignature } from "../approvals/finish-stage-signature";
@@ -137,27 +133,15 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
         const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
         const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
         const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
-        const key = await findStageKey(request.stageId, now, tx);
-        const approvalId = randomUUID();
-        const reg = request.image.repository.registry;
-        const optional: Record<string, string> = {
-          [OPTIONAL_KEYS.stage]: request.stage.name,
-          [OPTIONAL_KEYS.requestId]: requestId,
-          [OPTIONAL_KEYS.approvalId]: approvalId,
-          [OPTIONAL_KEYS.approver]: actor.id,
-          [OPTIONAL_KEYS.approvers]: approverIds.join(","),
-          [OPTIONAL_KEYS.time]: now.toISOString(),
-        };
-        if (glass) {
-          optional[OPTIONAL_KEYS.breakGlass] = "true";
-          optional[OPTIONAL_KEYS.breakGlassReason] = [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500);
-        }
-        if (allWaivers.length) optional[OPTIONAL_KEYS.waivers] = allWaivers.join(",");
-        const payload = buildSimpleSigningPayload({ dockerReference: pullReference(reg.url, reg.pullName, request.image.repository.name), digest: request.image.digest, optional });
-        const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString("base64");
-        const layerDigest = sha256Digest(payload);
-        await tx.approval.create({
-          data: { id: approvalId, imageId: request.imageId, stageId: request.stageId, approverId: actor.id, signingKeyId: key.id, comment: text, status: "signing", payload: bytes(payload), signature, layerDigest, createdAt: now, requestId },
+        const { approvalId, key, layerDigest } = await signApproval({
+          tx,
+          actor,
+          request: { ...request, id: requestId },
+          approverIds,
+          breakGlassReason: glass ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500) : null,
+          waiverIds: allWaivers,
+          comment: text,
+          now,
         });
         await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: gates as unknown as object, breakGlass: glass } });
         await appendAuditEvent(tx, {

@@ -1,0 +1,62 @@
+import "server-only";
+import { randomUUID } from "node:crypto";
+import { bytes, type Tx } from "../../db";
+import { sha256Digest } from "../../oci/digest";
+import { pullReference } from "../../oci/reference";
+import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
+import type { Actor } from "../actor";
+import { findStageKey, signWithKey } from "../keys/load-stage-signer";
+import { OPTIONAL_KEYS } from "../promotions/review-request";
+
+export interface SignApprovalOptions {
+  /** The reviewing transaction: the approval row, the key read and its `key.use` audit event commit with the review. */
+  tx: Tx;
+  /** The reviewer whose approval was the Nth: recorded as the approver and as who caused the signature. */
+  actor: Actor & { id: string };
+  request: {
+    id: string;
+    imageId: string;
+    stageId: string;
+    stage: { name: string };
+    image: { digest: string; repository: { name: string; registry: { url: string; pullName: string | null } } };
+  };
+  /** Every approving reviewer, in order, written into the signed payload. */
+  approverIds: string[];
+  /** Set for a break-glass approval: the reviewers' stated reasons, written into the signed payload. */
+  breakGlassReason: string | null;
+  waiverIds: string[];
+  comment: string;
+  now: Date;
+}
+
+/**
+ * Makes the stage signature for an approved promotion request: the simple-signing payload (digest, pull
+ * reference and who approved under which waivers, as cosign "optional" fields), signed with the stage's current
+ * key, and the approval row holding both in state "signing", in the caller's transaction. Pushing it into the
+ * registry is the next step (push-approval-signature.ts, via finish-stage-signature.ts), after the commit.
+ */
+export async function signApproval({ tx, actor, request, approverIds, breakGlassReason, waiverIds, comment, now }: SignApprovalOptions) {
+  const key = await findStageKey(request.stageId, now, tx);
+  const approvalId = randomUUID();
+  const reg = request.image.repository.registry;
+  const optional: Record<string, string> = {
+    [OPTIONAL_KEYS.stage]: request.stage.name,
+    [OPTIONAL_KEYS.requestId]: request.id,
+    [OPTIONAL_KEYS.approvalId]: approvalId,
+    [OPTIONAL_KEYS.approver]: actor.id,
+    [OPTIONAL_KEYS.approvers]: approverIds.join(","),
+    [OPTIONAL_KEYS.time]: now.toISOString(),
+  };
+  if (breakGlassReason !== null) {
+    optional[OPTIONAL_KEYS.breakGlass] = "true";
+    optional[OPTIONAL_KEYS.breakGlassReason] = breakGlassReason;
+  }
+  if (waiverIds.length) optional[OPTIONAL_KEYS.waivers] = waiverIds.join(",");
+  const payload = buildSimpleSigningPayload({ dockerReference: pullReference(reg.url, reg.pullName, request.image.repository.name), digest: request.image.digest, optional });
+  const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString("base64");
+  const layerDigest = sha256Digest(payload);
+  await tx.approval.create({
+    data: { id: approvalId, imageId: request.imageId, stageId: request.stageId, approverId: actor.id, signingKeyId: key.id, comment, status: "signing", payload: bytes(payload), signature, layerDigest, createdAt: now, requestId: request.id },
+  });
+  return { approvalId, key, layerDigest };
+}
