@@ -159,6 +159,7 @@ export const EXPECTED: Record<string, Expectation> = {
     note: "only members of the stage's waiver group may waive",
   },
   "GET /api/healthz": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public liveness probe: no data, no session" },
+  "GET /api/v1/openapi.json": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public: the OpenAPI document describes the API, it holds no data" },
   "GET /api/v1/advisories": { status: all(200) },
   "POST /api/v1/advisories": {
     body: () => ({ id: "MATRIX-2026-0001", modified: "2026-12-01T00:00:00Z", affected: [{ package: { ecosystem: "npm", name: "matrix-nothing" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.0.0" }] }] }] }),
