@@ -6,8 +6,8 @@ import { AppError } from "../../errors";
  * what the OpenAPI document describes (lib/server/http/contract). Every problem is a 422 naming its parameter.
  *
  * - An empty value (`?status=`) counts as absent, as an HTML form sends its empty fields.
- * - A parameter whose schema is an array takes every value (`?images=a&images=b`); any other parameter given twice
- *   is refused rather than silently taking one of them.
+ * - A parameter whose schema is an array takes every value (`?images=a&images=b`); any other known parameter given
+ *   twice is refused rather than silently taking one of them.
  * - Unknown parameters are refused when the schema is `.strict()`.
  */
 export function parseQuery<T extends z.ZodObject>(searchParams: URLSearchParams, schema: T): z.infer<T> {
@@ -18,7 +18,8 @@ export function parseQuery<T extends z.ZodObject>(searchParams: URLSearchParams,
     if (values.length === 0) continue;
     const field = shape[key];
     if (field && isArraySchema(field)) obj[key] = values;
-    else if (values.length > 1) throw new AppError("INVALID_INPUT", `${key.slice(0, 40)}: given more than once`, key.slice(0, 40));
+    // An unknown parameter is left to the schema: stripped, or refused by a strict one.
+    else if (values.length > 1 && field) throw new AppError("INVALID_INPUT", `${key.slice(0, 40)}: given more than once`, key.slice(0, 40));
     else obj[key] = values[0]!;
   }
   const r = schema.safeParse(obj);
