@@ -41,9 +41,13 @@ const auditFilters = {
   to: z.string().max(40).optional().meta({ description: "ISO 8601 date or time; a bare date includes that day" }),
 };
 export const auditQuery = z
-  .object({ ...auditFilters, cursor: z.string().regex(/^[1-9]\d{0,17}$/).optional().meta({ description: "`next` of the previous page" }), limit: z.string().regex(/^\d{1,6}$/).optional() })
+  .object({
+    ...auditFilters,
+    cursor: z.string().regex(/^[1-9]\d{0,17}$/, "cursor must be the seq of the last event of the previous page").optional().meta({ description: "`next` of the previous page" }),
+    limit: z.string().regex(/^\d{1,6}$/, "limit must be 1-500").optional().meta({ description: "1-500, default 100" }),
+  })
   .strict();
-export const auditExportQuery = z.object({ ...auditFilters, format: z.enum(["csv", "ndjson"]).default("ndjson") }).strict();
+export const auditExportQuery = z.object({ ...auditFilters, format: z.enum(["csv", "ndjson"], "format must be csv or ndjson").default("ndjson") }).strict();
 export const noQuery = z.object({}).strict();
 
 // ---- evidence

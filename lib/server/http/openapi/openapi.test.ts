@@ -3,7 +3,13 @@ import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
+import { imageReviewSchema } from "../../admission/review-images";
+import { evidenceQuery } from "../../evidence/get-image-evidence";
+import { listImagesQuery } from "../../images/list-images";
+import { createRegistryInput, updateRegistryInput } from "../../registries/registry-input";
+import { createTrustIdentityInput, updateTrustIdentityInput } from "../../trust/trust-identity-input";
 import { OPERATIONS } from "../contract/operations";
+import * as contract from "../contract/schemas";
 import { buildOpenApiDocument, openApiPath } from "./build-openapi";
 
 const root = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -55,7 +61,7 @@ describe("OpenAPI document", () => {
     expect(r.errors ?? [], JSON.stringify(r.errors, null, 1)?.slice(0, 2000)).toEqual([]);
     expect(r.valid).toBe(true);
     expect(v.version).toBe("3.1");
-  });
+  }, 60_000);
 
   it("documents a request body exactly where the route reads one, and the roles the route requires", () => {
     const problems: string[] = [];
@@ -69,6 +75,30 @@ describe("OpenAPI document", () => {
       // Routes use either literal role lists or none; the sets of role lists must agree.
       if ([...new Set(routeRoles)].sort().join(" | ") !== [...new Set(docRoles)].sort().join(" | ")) problems.push(`${r.file}: roles in the route ${JSON.stringify(routeRoles)} vs the document ${JSON.stringify(docRoles)}`);
     }
+    expect(problems).toEqual([]);
+  });
+
+  it("is generated from the very schema objects the routes parse with", () => {
+    const named = new Map<unknown, string>([
+      ...Object.entries(contract).map(([k, v]) => [v, k] as const),
+      [imageReviewSchema, "imageReviewSchema"],
+      [listImagesQuery, "parseListImagesQuery"],
+      [createRegistryInput, "createRegistryInput"],
+      [updateRegistryInput, "updateRegistryInput"],
+      [createTrustIdentityInput, "createTrustIdentityInput"],
+      [updateTrustIdentityInput, "updateTrustIdentityInput"],
+    ]);
+    // Derived in the operation list from named schemas the route also uses (images: evidenceQuery + registry; users: updateUserInput.pick).
+    const derived: Record<string, string[]> = { "GET /api/v1/images/[...ref]": ["evidenceQuery", "imageRegistryQuery"], "PATCH /api/v1/users/[email]": ["updateUserInput"] };
+    const problems: string[] = [];
+    for (const op of OPERATIONS) {
+      const route = routes.find((r) => r.template === op.path);
+      if (!route) continue; // reported by the first test
+      const key = `${op.method} ${op.path}`;
+      const names = derived[key] ?? [op.body, op.query].filter(Boolean).map((sch) => named.get(sch) ?? `(unnamed schema in ${key})`);
+      for (const n of names) if (!new RegExp(`\\b${n.replace(/[()]/g, "\\$&")}\\b`).test(route.source)) problems.push(`${route.file} does not use ${n}, which the document describes for ${op.method}`);
+    }
+    expect(evidenceQuery).toBeDefined();
     expect(problems).toEqual([]);
   });
 
