@@ -1,6 +1,7 @@
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
 import { groupBody } from "@/lib/server/http/contract/schemas";
-import { listGroups, upsertGroup } from "@/lib/server/groups/manage-group";
+import { listGroups } from "@/lib/server/groups/list-groups";
+import { upsertGroup } from "@/lib/server/groups/upsert-group";
 
 export const dynamic = "force-dynamic";
 

@@ -1,6 +1,7 @@
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { webhookBody } from "@/lib/server/http/contract/schemas";
-import { createWebhook, listWebhooks } from "@/lib/server/webhooks/manage-webhook";
+import { createWebhook } from "@/lib/server/webhooks/create-webhook";
+import { listWebhooks } from "@/lib/server/webhooks/list-webhooks";
 
 export const dynamic = "force-dynamic";
 

@@ -1,5 +1,7 @@
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
-import { deleteRegistry, getRegistry, updateRegistry } from "@/lib/server/registries/manage-registry";
+import { deleteRegistry } from "@/lib/server/registries/delete-registry";
+import { getRegistry } from "@/lib/server/registries/get-registry";
+import { updateRegistry } from "@/lib/server/registries/update-registry";
 import { listSyncRuns } from "@/lib/server/registries/list-sync-runs";
 import { updateRegistryInput } from "@/lib/server/registries/registry-input";
 

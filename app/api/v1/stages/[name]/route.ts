@@ -1,6 +1,7 @@
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
 import { stageBody } from "@/lib/server/http/contract/schemas";
-import { getStage, upsertStage } from "@/lib/server/stages/manage-stage";
+import { getStage } from "@/lib/server/stages/get-stage";
+import { upsertStage } from "@/lib/server/stages/upsert-stage";
 
 export const dynamic = "force-dynamic";
 
