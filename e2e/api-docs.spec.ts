@@ -18,7 +18,9 @@ test("the API reference renders the generated document under the strict CSP, off
     if (!["http:", "https:"].includes(u.protocol)) return;
     if (u.origin !== new URL(base()).origin) foreign.push(r.url());
   });
+  page.on("pageerror", (e) => cspViolations.push(`page error: ${e.message}`));
   page.on("console", (m) => {
+    if (m.type() === "error") console.log("[browser]", m.text().slice(0, 300));
     if (/Content Security Policy|Refused to (execute|load|evaluate)/i.test(m.text())) cspViolations.push(m.text());
   });
 
@@ -26,13 +28,14 @@ test("the API reference renders the generated document under the strict CSP, off
   const res = await page.goto(`${base()}/api-docs`);
   expect(res!.headers()["content-security-policy"]).toMatch(/script-src 'self' 'nonce-[^']+' 'strict-dynamic'/);
   await expect(page.getByRole("heading", { name: "API reference" })).toBeVisible();
-  const op = page.locator(".opblock-summary", { hasText: "/api/v1/requests/{id}/reviews" }).first();
-  await expect(op).toBeVisible();
+  // Swagger UI breaks paths with zero-width spaces after each "/"; the data-path attribute holds the path as is.
+  const op = page.locator('.opblock-summary-path[data-path="/api/v1/requests/{id}/reviews"]').first();
+  await expect(op).toBeVisible({ timeout: 30_000 });
   await op.click();
   // The expanded operation shows the body schema generated from zod (decision: approve | reject) and the error envelope.
   const block = page.locator(".opblock.is-open").first();
   await expect(block).toContainText("Approve or reject a request");
-  await expect(block).toContainText("422");
+  await expect(block.locator(".opblock-body")).toContainText("422", { timeout: 45_000 });
   await expect(block).toContainText("Roles: reviewer, admin");
   expect(foreign).toEqual([]);
   expect(cspViolations).toEqual([]);
