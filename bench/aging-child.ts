@@ -50,8 +50,8 @@ async function main() {
   const input = JSON.parse(Buffer.concat(chunks).toString("utf8")) as AgingChildInput;
   const { db } = await import("../lib/db");
   const { seedStages, seedUsers } = await import("../scripts/seed");
-  const { upsertStage } = await import("../lib/server/stages/manage-stage");
-  const { upsertGroup } = await import("../lib/server/groups/manage-group");
+  const { upsertStage } = await import("../lib/server/stages/upsert-stage");
+  const { upsertGroup } = await import("../lib/server/groups/upsert-group");
   const { resolveRegistry } = await import("../lib/server/registries/resolve-registry");
   const { importAdvisories } = await import("../lib/server/advisories/import-advisories");
   const { reevaluateApprovals } = await import("../lib/server/reevaluation/reevaluate-approvals");

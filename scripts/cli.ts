@@ -25,8 +25,8 @@ import { createUser } from "../lib/server/users/create-user";
 import { listUsers } from "../lib/server/users/list-users";
 import { updateUser } from "../lib/server/users/update-user";
 import { registerClientCert, revokeClientCert } from "../lib/server/users/register-client-cert";
-import { upsertGroup } from "../lib/server/groups/manage-group";
-import { upsertStage } from "../lib/server/stages/manage-stage";
+import { upsertGroup } from "../lib/server/groups/upsert-group";
+import { upsertStage } from "../lib/server/stages/upsert-stage";
 
 const USAGE = `usage: imprimatur <command>
 

@@ -17,7 +17,9 @@ import { authenticatePassword, SigninThrottledError } from "./auth/authenticate"
 import { checkSigninThrottle, SIGNIN_THROTTLE } from "./auth/signin-throttle";
 import { syncRegistry } from "./images/sync-registry";
 import { stopBoss } from "./jobs/boss";
-import { createRegistry, rotateWebhookToken, updateRegistry } from "./registries/manage-registry";
+import { createRegistry } from "./registries/create-registry";
+import { rotateWebhookToken } from "./registries/rotate-webhook-token";
+import { updateRegistry } from "./registries/update-registry";
 import { createToken } from "./tokens/create-token";
 import { POST as postRequest } from "../../app/api/v1/requests/route";
 import { POST as postNotification } from "../../app/api/v1/registries/[name]/notifications/route";

@@ -8,16 +8,17 @@ import { userActor } from "./promote";
 import { RegistryClient } from "../../lib/oci/client";
 import type { Digest } from "../../lib/oci/digest";
 import { ROLES, type Actor, type Role } from "../../lib/server/actor";
-import { upsertGroup } from "../../lib/server/groups/manage-group";
+import { upsertGroup } from "../../lib/server/groups/upsert-group";
 import { syncRegistry } from "../../lib/server/images/sync-registry";
 import { requestPromotion } from "../../lib/server/promotions/request-promotion";
-import { createRegistry, rotateWebhookToken } from "../../lib/server/registries/manage-registry";
-import { upsertStage } from "../../lib/server/stages/manage-stage";
+import { createRegistry } from "../../lib/server/registries/create-registry";
+import { rotateWebhookToken } from "../../lib/server/registries/rotate-webhook-token";
+import { upsertStage } from "../../lib/server/stages/upsert-stage";
 import { createToken } from "../../lib/server/tokens/create-token";
 import { revokeToken } from "../../lib/server/tokens/revoke-token";
 import { createTrustIdentity } from "../../lib/server/trust/create-trust-identity";
 import { grantWaiver } from "../../lib/server/waivers/grant-waiver";
-import { createWebhook } from "../../lib/server/webhooks/manage-webhook";
+import { createWebhook } from "../../lib/server/webhooks/create-webhook";
 
 export type Who = "anonymous" | "garbage token" | "revoked token" | Role;
 /** Refused callers first, then the roles, so that a role's successful write cannot hide a later refusal's write. */
@@ -159,6 +160,7 @@ export const EXPECTED: Record<string, Expectation> = {
     note: "only members of the stage's waiver group may waive",
   },
   "GET /api/healthz": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public liveness probe: no data, no session" },
+  "GET /api/v1/openapi.json": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public: the OpenAPI document describes the API, it holds no data" },
   "GET /api/v1/advisories": { status: all(200) },
   "POST /api/v1/advisories": {
     body: () => ({ id: "MATRIX-2026-0001", modified: "2026-12-01T00:00:00Z", affected: [{ package: { ecosystem: "npm", name: "matrix-nothing" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.0.0" }] }] }] }),

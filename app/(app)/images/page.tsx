@@ -1,17 +1,19 @@
 import { Suspense } from "react";
-import { db } from "@/lib/db";
+import { redirect } from "next/navigation";
+import { getActor } from "@/lib/auth";
+import { listRegistryNames } from "@/lib/server/registries/list-registry-names";
+import { listStageNames } from "@/lib/server/stages/list-stage-names";
 import { ImagesTable } from "@/components/images-table";
 
 export const dynamic = "force-dynamic";
 
 export default async function ImagesPage() {
-  const [registries, stages] = await Promise.all([
-    db.registry.findMany({ orderBy: { name: "asc" }, select: { name: true } }),
-    db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } }),
-  ]);
+  const actor = await getActor();
+  if (!actor) redirect("/signin");
+  const [registries, stages] = await Promise.all([listRegistryNames({ actor }), listStageNames({ actor })]);
   return (
     <Suspense>
-      <ImagesTable registries={registries.map((r) => r.name)} stages={stages.map((s) => s.name)} />
+      <ImagesTable registries={registries} stages={stages.map((s) => s.name)} />
     </Suspense>
   );
 }

@@ -1,6 +1,6 @@
 import { redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
-import { db } from "@/lib/db";
+import { listStageNames } from "@/lib/server/stages/list-stage-names";
 import { hasRole } from "@/lib/server/actor";
 import { listKeys } from "@/lib/server/keys/list-keys";
 import { AddTrustIdentityForm, RevokeStageKeyForm, StageKeyActions, TrustIdentityActions } from "@/components/keys-admin";
@@ -13,7 +13,7 @@ export default async function KeysPage() {
   const actor = await getActor();
   if (!actor) redirect("/signin");
   const { signingKeys, trustIdentities } = await listKeys({ actor });
-  const stages = await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true, keyBackend: true, emitBundle: true } });
+  const stages = await listStageNames({ actor });
   const admin = hasRole(actor, ["admin"]);
   return (
     <div className="space-y-8">

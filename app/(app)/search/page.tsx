@@ -4,7 +4,7 @@ import { isAppError } from "@/lib/errors";
 import { searchPackages } from "@/lib/server/evidence/search-packages";
 import { DigestChip } from "@/components/digest-chip";
 import { BulkRevokePanel } from "@/components/revocations/bulk-revoke-panel";
-import { db } from "@/lib/db";
+import { listStageNames } from "@/lib/server/stages/list-stage-names";
 
 export const dynamic = "force-dynamic";
 
@@ -66,7 +66,7 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
             </tbody>
           </table>
           {(actor.kind !== "user" || actor.role === "admin" || actor.role === "reviewer") && result.results.length > 0 && (
-            <BulkRevokePanel query={q} stages={(await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } })).map((s) => s.name)} results={result.results.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest }))} />
+            <BulkRevokePanel query={q} stages={(await listStageNames({ actor })).map((s) => s.name)} results={result.results.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest }))} />
           )}
         </div>
       )}

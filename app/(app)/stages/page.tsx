@@ -1,7 +1,7 @@
 import { redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
-import { listGroups } from "@/lib/server/groups/manage-group";
-import { listStages } from "@/lib/server/stages/manage-stage";
+import { listGroups } from "@/lib/server/groups/list-groups";
+import { listStages } from "@/lib/server/stages/list-stages";
 import { StagesAdmin } from "@/components/promotion/stages-admin";
 
 export const dynamic = "force-dynamic";

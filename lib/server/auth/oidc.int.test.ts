@@ -11,7 +11,7 @@ import { authOptions } from "../../auth";
 import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import { seedUsers } from "../../../scripts/seed";
-import { upsertGroup } from "../groups/manage-group";
+import { upsertGroup } from "../groups/upsert-group";
 import { updateUser } from "../users/update-user";
 import { oidcProviders } from "./oidc";
 import { parseRoleMap, roleForGroups } from "./sign-in-oidc";

@@ -31,9 +31,7 @@ export interface HandlerArgs<P> {
  * run the handler, and map errors to `{ error: { code, message } }`. A 403 is audited (the actor is known); a 401 is
  * counted per source and minute (auth_failure_counts), so an unauthenticated flood adds no audit rows.
  */
-export function apiHandler<P = Record<string, never>>(
-  handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
-  opts: {
+type HandlerOpts = {
     roles?: readonly Role[];
     what?: string;
     /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
@@ -45,7 +43,24 @@ export function apiHandler<P = Record<string, never>>(
      * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
      */
     bodyTypes?: "json" | "evidence" | "archive";
-  } = {},
+};
+
+/** What a `public` handler gets: no actor (the route authenticates its caller itself, or nobody needs to). */
+export interface PublicHandlerArgs<P> {
+  req: NextRequest;
+  actor: null;
+  params: P;
+}
+
+export function apiHandler<P = Record<string, never>>(handler: (a: HandlerArgs<P>) => Promise<Response | unknown>, opts?: HandlerOpts & { public?: false }): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
+/**
+ * `public: true`: no user authentication (the OpenAPI document; registry notifications, which carry the registry's
+ * own webhook token that the action checks). Errors, parameters and caching are handled as for every other route.
+ */
+export function apiHandler<P = Record<string, never>>(handler: (a: PublicHandlerArgs<P>) => Promise<Response | unknown>, opts: { public: true }): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
+export function apiHandler<P = Record<string, never>>(
+  handler: ((a: HandlerArgs<P>) => Promise<Response | unknown>) | ((a: PublicHandlerArgs<P>) => Promise<Response | unknown>),
+  opts: HandlerOpts & { public?: boolean } = {},
 ) {
   return async (req: NextRequest, ctx: Ctx<P>): Promise<Response> => {
     const target = `${req.method} ${req.nextUrl.pathname}`;
@@ -53,7 +68,10 @@ export function apiHandler<P = Record<string, never>>(
     let certAuth: Awaited<ReturnType<typeof actorForClientCert>> = null;
     try {
       const authz = req.headers.get("authorization");
-      if (authz) {
+      if (opts.public) {
+        const out = await (handler as (a: PublicHandlerArgs<P>) => Promise<Response | unknown>)({ req, actor: null, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
+        return out instanceof Response ? out : json(out, 200);
+      } else if (authz) {
         const m = /^Bearer\s+(\S+)$/i.exec(authz);
         actor = m?.[1] ? await actorForToken(m[1]) : null;
         if (!actor) {
@@ -84,7 +102,7 @@ export function apiHandler<P = Record<string, never>>(
       }
       requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
-      const out = await handler({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
+      const out = await (handler as (a: HandlerArgs<P>) => Promise<Response | unknown>)({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
       if (!(out instanceof Response)) return json(out, 200);
       // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
       if (!out.headers.has("cache-control")) {

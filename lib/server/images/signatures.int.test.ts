@@ -17,7 +17,7 @@ import { buildSimpleSigningPayload, SIGNATURE_ANNOTATION } from "../../signing/f
 import { CHECKS } from "../../signing/verification";
 import type { Actor } from "../actor";
 import { stopBoss } from "../jobs/boss";
-import { createRegistry } from "../registries/manage-registry";
+import { createRegistry } from "../registries/create-registry";
 import { createTrustIdentity } from "../trust/create-trust-identity";
 import { updateTrustIdentity } from "../trust/update-trust-identity";
 import { getImage } from "./get-image";

@@ -9,7 +9,7 @@ import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
-import { createRegistry } from "../registries/manage-registry";
+import { createRegistry } from "../registries/create-registry";
 import { syncRegistry } from "./sync-registry";
 
 const admin: Actor = { kind: "system", label: "faults-test" };

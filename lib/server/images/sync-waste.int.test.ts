@@ -11,7 +11,7 @@ import { RegistryClient } from "../../oci/client";
 import { MT } from "../../oci/media-types";
 import { referrersFallbackTag } from "../../oci/reference";
 import type { Actor } from "../actor";
-import { createRegistry } from "../registries/manage-registry";
+import { createRegistry } from "../registries/create-registry";
 import { syncRegistry } from "./sync-registry";
 import { SyncProgress } from "./sync-progress";
 

@@ -16,7 +16,7 @@ import { apiHandler } from "../http/api-handler";
 import { syncRegistry } from "../images/sync-registry";
 import { createToken } from "../tokens/create-token";
 import { createUser } from "../users/create-user";
-import { createRegistry } from "./manage-registry";
+import { createRegistry } from "./create-registry";
 import { registryErrorToAppError } from "./registry-error";
 
 const cli: Actor = { kind: "cli", label: "registry-down-test" };

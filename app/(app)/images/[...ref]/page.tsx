@@ -4,7 +4,7 @@ import { hasRole } from "@/lib/server/actor";
 import { isAppError } from "@/lib/errors";
 import { imagePath, imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { getImage, type ImageDetail } from "@/lib/server/images/get-image";
-import { db } from "@/lib/db";
+import { listStageNames } from "@/lib/server/stages/list-stage-names";
 import { PromotionPanel } from "@/components/promotion/promotion-panel";
 import { RevokeApprovalButton } from "@/components/promotion/revoke-approval-button";
 import { DigestChip } from "@/components/digest-chip";
@@ -59,7 +59,7 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
     if (isAppError(e)) notFound();
     throw e;
   }
-  const stages = await db.stage.findMany({ orderBy: { position: "asc" }, select: { name: true } });
+  const stages = await listStageNames({ actor });
   const tab = TABS.some(([t]) => t === sp.tab) ? sp.tab! : "overview";
   let ev: Awaited<ReturnType<typeof getImageEvidence>> | null = null;
   let evError: string | null = null;

@@ -3,6 +3,8 @@ import { AppError } from "@/lib/errors";
 import { importAdvisories } from "@/lib/server/advisories/import-advisories";
 import { listAdvisories } from "@/lib/server/advisories/list-advisories";
 import { apiHandler, created } from "@/lib/server/http/api-handler";
+import { advisoriesQuery } from "@/lib/server/http/contract/schemas";
+import { parseQuery } from "@/lib/server/http/parse-query";
 import { readBodyCapped } from "@/lib/server/http/read-body";
 import { kickReevaluation } from "@/lib/server/reevaluation/enqueue-reevaluation";
 
@@ -10,10 +12,8 @@ export const dynamic = "force-dynamic";
 
 /** GET /api/v1/advisories[?q=GHSA-…|CVE-…|text][&page=N] */
 export const GET = apiHandler(async ({ req, actor }) => {
-  const sp = req.nextUrl.searchParams;
-  const page = sp.get("page");
-  if (page && !/^\d{1,6}$/.test(page)) throw new AppError("INVALID_INPUT", "page must be a number", "page");
-  return listAdvisories({ actor, q: sp.get("q") ?? undefined, page: page ? Number(page) : 1 });
+  const { q, page } = parseQuery(req.nextUrl.searchParams, advisoriesQuery);
+  return listAdvisories({ actor, q, page: page ? Number(page) : 1 });
 });
 
 const TYPES = ["application/json", "application/zip", "application/x-zip-compressed", "application/octet-stream"];

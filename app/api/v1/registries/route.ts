@@ -1,5 +1,6 @@
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
-import { createRegistry, listRegistries } from "@/lib/server/registries/manage-registry";
+import { createRegistry } from "@/lib/server/registries/create-registry";
+import { listRegistries } from "@/lib/server/registries/list-registries";
 import { createRegistryInput } from "@/lib/server/registries/registry-input";
 
 export const dynamic = "force-dynamic";

@@ -1,5 +1,5 @@
 import { apiHandler } from "@/lib/server/http/api-handler";
-import { listStages } from "@/lib/server/stages/manage-stage";
+import { listStages } from "@/lib/server/stages/list-stages";
 
 export const dynamic = "force-dynamic";
 

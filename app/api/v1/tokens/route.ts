@@ -1,5 +1,5 @@
-import { z } from "zod";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
+import { createTokenBody } from "@/lib/server/http/contract/schemas";
 import { createToken } from "@/lib/server/tokens/create-token";
 import { listTokens } from "@/lib/server/tokens/list-tokens";
 
@@ -8,18 +8,9 @@ export const dynamic = "force-dynamic";
 /** GET /api/v1/tokens: your tokens (admins: everyone's), never their secrets. */
 export const GET = apiHandler(async ({ actor }) => ({ tokens: await listTokens({ actor }) }));
 
-const body = z
-  .object({
-    email: z.email().max(254).optional(),
-    name: z.string().trim().min(1).max(100).optional(),
-    scopes: z.array(z.string().max(32)).min(1).max(10),
-    expires: z.string().max(16).optional(),
-  })
-  .strict();
-
 /** POST /api/v1/tokens {scopes, expires?, name?, email?}: the token is in the answer once. A token needs scope admin to call this. */
 export const POST = apiHandler(async ({ req, actor }) => {
-  const b = await parseBody(req, body);
+  const b = await parseBody(req, createTokenBody);
   const email = b.email ?? (actor.kind === "user" ? actor.email : "");
   return created(await createToken({ actor, email, name: b.name ?? "api", scopes: b.scopes, expires: b.expires }));
 });

@@ -2,6 +2,8 @@ import { AppError } from "@/lib/errors";
 import { parseAuditQuery } from "@/lib/server/audit/audit-filter";
 import { exportAuditEvents } from "@/lib/server/audit/export-audit-events";
 import { apiHandler } from "@/lib/server/http/api-handler";
+import { auditExportQuery } from "@/lib/server/http/contract/schemas";
+import { parseQuery } from "@/lib/server/http/parse-query";
 
 export const dynamic = "force-dynamic";
 
@@ -9,9 +11,8 @@ export const dynamic = "force-dynamic";
 export const GET = apiHandler(
   async ({ req, actor }) => {
     const sp = req.nextUrl.searchParams;
-    const format = sp.get("format") ?? "ndjson";
-    if (format !== "csv" && format !== "ndjson") throw new AppError("INVALID_INPUT", "format must be csv or ndjson", "format");
     if (sp.has("cursor") || sp.has("limit")) throw new AppError("INVALID_INPUT", "an export takes no cursor or limit; narrow it with from and to", sp.has("cursor") ? "cursor" : "limit");
+    const { format } = parseQuery(sp, auditExportQuery);
     const { filter } = parseAuditQuery(sp, { extra: ["format"] });
     const out = await exportAuditEvents({ actor, filter, format });
     return new Response(out.stream, {

@@ -1,15 +1,14 @@
-import { AppError } from "@/lib/errors";
 import { verifyAuditCheckpoints } from "@/lib/server/audit/verify-audit-checkpoints";
 import { apiHandler } from "@/lib/server/http/api-handler";
+import { noQuery } from "@/lib/server/http/contract/schemas";
+import { parseQuery } from "@/lib/server/http/parse-query";
 
 export const dynamic = "force-dynamic";
 
 // GET /api/v1/audit/verify — the chain, checked against every signed checkpoint in the registry.
 export const GET = apiHandler(
   async ({ req, actor }) => {
-    if ([...req.nextUrl.searchParams.keys()].length) {
-      throw new AppError("INVALID_INPUT", "this endpoint takes no parameters", [...req.nextUrl.searchParams.keys()][0]!.slice(0, 40));
-    }
+    parseQuery(req.nextUrl.searchParams, noQuery); // this endpoint takes no parameters
     const r = await verifyAuditCheckpoints({ actor });
     return { ok: r.ok, chain: { ...r.chain, ...("brokenSeq" in r.chain ? { brokenSeq: r.chain.brokenSeq.toString() } : {}) }, tableEndsAt: r.tableEndsAt, lastAnchoredSeq: r.lastAnchoredSeq, checkpoints: r.checkpoints, problems: r.problems, gaps: r.gaps };
   },

@@ -1,9 +1,11 @@
 import { NextResponse } from "next/server";
-import { db } from "@/lib/db";
 import { env } from "@/lib/env";
 import { AppError } from "@/lib/errors";
 import { ingestEvidence } from "@/lib/server/evidence/ingest-evidence";
-import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
+import { evidenceQuery, getImageEvidence } from "@/lib/server/evidence/get-image-evidence";
+import { getEvidenceRaw } from "@/lib/server/evidence/get-evidence-raw";
+import { imageRegistryQuery } from "@/lib/server/http/contract/schemas";
+import { parseQuery } from "@/lib/server/http/parse-query";
 import { apiHandler, created } from "@/lib/server/http/api-handler";
 import { imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { readBodyCapped } from "@/lib/server/http/read-body";
@@ -24,7 +26,7 @@ type P = { ref: string[] };
 export const GET = apiHandler<P>(async ({ req, actor, params }) => {
   const { repository, digest, rest } = imageRefFromSegments(params.ref);
   if (rest.length === 1 && rest[0] === "evidence-pack") {
-    const pack = await buildEvidencePack({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
+    const pack = await buildEvidencePack({ actor, registry: parseQuery(req.nextUrl.searchParams, imageRegistryQuery).registry ?? null, repository, digest });
     return new NextResponse(JSON.stringify(pack, null, 1), {
       headers: {
         "content-type": "application/json",
@@ -33,14 +35,14 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
       },
     });
   }
-  const { rawManifest: _raw, ...image } = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
+  const { registry } = parseQuery(req.nextUrl.searchParams, imageRegistryQuery);
+  const { rawManifest: _raw, ...image } = await getImage({ actor, registry: registry ?? null, repository, digest });
   if (rest.length === 0) return image;
   if (rest[0] !== "evidence") throw new AppError("NOT_FOUND", `no such resource: ${rest.join("/")}`);
   const imageId = image.id;
-  if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseEvidenceQuery(Object.fromEntries(req.nextUrl.searchParams)) });
+  if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseQuery(req.nextUrl.searchParams, evidenceQuery) });
   if (rest.length === 3 && rest[2] === "raw" && /^[0-9a-f-]{36}$/.test(rest[1]!)) {
-    const doc = await db.evidenceDocument.findFirst({ where: { id: rest[1], imageId }, select: { raw: true, format: true, contentDigest: true } });
-    if (!doc) throw new AppError("NOT_FOUND", "no such evidence document for this image");
+    const doc = await getEvidenceRaw({ actor, imageId, documentId: rest[1]! });
     return new NextResponse(Buffer.from(doc.raw), {
       headers: {
         "content-type": "application/octet-stream",
@@ -58,7 +60,7 @@ export const POST = apiHandler<P>(
   async ({ req, actor, params }) => {
     const { repository, digest, rest } = imageRefFromSegments(params.ref);
     if (rest.length !== 1 || rest[0] !== "evidence") throw new AppError("NOT_FOUND", "POST to …/evidence to upload evidence");
-    const image = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
+    const image = await getImage({ actor, registry: parseQuery(req.nextUrl.searchParams, imageRegistryQuery).registry ?? null, repository, digest });
     const bytes = await readBodyCapped(req, env().EVIDENCE_MAX_BYTES);
     if (bytes.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body");
     const { document, documents, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });

@@ -1,6 +1,8 @@
-import { db } from "@/lib/db";
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
-import { deleteRegistry, getRegistry, updateRegistry } from "@/lib/server/registries/manage-registry";
+import { deleteRegistry } from "@/lib/server/registries/delete-registry";
+import { getRegistry } from "@/lib/server/registries/get-registry";
+import { updateRegistry } from "@/lib/server/registries/update-registry";
+import { listSyncRuns } from "@/lib/server/registries/list-sync-runs";
 import { updateRegistryInput } from "@/lib/server/registries/registry-input";
 
 export const dynamic = "force-dynamic";
@@ -9,7 +11,7 @@ type P = { name: string };
 
 export const GET = apiHandler<P>(async ({ actor, params }) => {
   const registry = await getRegistry({ actor, name: params.name });
-  const runs = await db.syncRun.findMany({ where: { registryId: registry.id }, orderBy: { createdAt: "desc" }, take: 10 });
+  const runs = await listSyncRuns({ actor, registryId: registry.id, take: 10 });
   return { ...registry, syncRuns: runs };
 });
 

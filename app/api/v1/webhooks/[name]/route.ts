@@ -1,5 +1,5 @@
 import { apiHandler } from "@/lib/server/http/api-handler";
-import { deleteWebhook } from "@/lib/server/webhooks/manage-webhook";
+import { deleteWebhook } from "@/lib/server/webhooks/delete-webhook";
 
 export const dynamic = "force-dynamic";
 

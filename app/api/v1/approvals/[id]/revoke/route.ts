@@ -1,10 +1,8 @@
-import { z } from "zod";
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
+import { revokeApprovalBody } from "@/lib/server/http/contract/schemas";
 import { revokeApproval } from "@/lib/server/approvals/revoke-approval";
 
 export const dynamic = "force-dynamic";
-
-const body = z.object({ reason: z.string().max(1000) }).strict();
 
 /**
  * POST /api/v1/approvals/{id}/revoke {reason}: a reviewer of the stage's groups (or an admin) takes the approval back.
@@ -12,6 +10,6 @@ const body = z.object({ reason: z.string().max(1000) }).strict();
  * to lose the layer (retried); verify and ImageReview deny already.
  */
 export const POST = apiHandler<{ id: string }>(async ({ req, actor, params }) => {
-  const b = await parseBody(req, body);
+  const b = await parseBody(req, revokeApprovalBody);
   return revokeApproval({ approvalId: params.id, actor, reason: b.reason });
 });

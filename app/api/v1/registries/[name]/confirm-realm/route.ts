@@ -1,5 +1,5 @@
 import { apiHandler } from "@/lib/server/http/api-handler";
-import { confirmRegistryRealm } from "@/lib/server/registries/manage-registry";
+import { confirmRegistryRealm } from "@/lib/server/registries/confirm-registry-realm";
 
 export const dynamic = "force-dynamic";
 

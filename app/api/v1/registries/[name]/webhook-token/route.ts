@@ -1,5 +1,5 @@
 import { apiHandler, created } from "@/lib/server/http/api-handler";
-import { rotateWebhookToken } from "@/lib/server/registries/manage-registry";
+import { rotateWebhookToken } from "@/lib/server/registries/rotate-webhook-token";
 
 export const dynamic = "force-dynamic";
 

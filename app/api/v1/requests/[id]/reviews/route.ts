@@ -1,17 +1,9 @@
-import { z } from "zod";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
+import { reviewBody } from "@/lib/server/http/contract/schemas";
 import { getRequest } from "@/lib/server/promotions/get-request";
 import { reviewRequest } from "@/lib/server/promotions/review-request";
 
 export const dynamic = "force-dynamic";
-
-const body = z
-  .object({
-    decision: z.enum(["approve", "reject"]),
-    comment: z.string().trim().max(2000).default(""),
-    breakGlass: z.boolean().default(false),
-  })
-  .strict();
 
 /**
  * POST /api/v1/requests/{id}/reviews: approve or reject (a reason is required to reject). Submitting the same
@@ -19,7 +11,7 @@ const body = z
  */
 export const POST = apiHandler<{ id: string }>(
   async ({ req, actor, params }) => {
-    const b = await parseBody(req, body);
+    const b = await parseBody(req, reviewBody);
     const outcome = await reviewRequest({ actor, requestId: params.id, decision: b.decision, comment: b.comment, breakGlass: b.breakGlass });
     const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };
     return outcome.duplicate ? out : created(out);

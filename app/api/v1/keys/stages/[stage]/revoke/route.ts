@@ -1,17 +1,8 @@
-import { z } from "zod";
 import { apiHandler, parseBody } from "@/lib/server/http/api-handler";
+import { revokeKeyBody } from "@/lib/server/http/contract/schemas";
 import { revokeStageKey } from "@/lib/server/keys/revoke-stage-key";
 
 export const dynamic = "force-dynamic";
-
-const body = z
-  .object({
-    effectiveAt: z.iso.datetime({ offset: true }),
-    reason: z.string().max(1000),
-    dryRun: z.boolean().optional(),
-    key: z.string().min(1).max(64).optional(),
-  })
-  .strict();
 
 /**
  * POST /api/v1/keys/stages/{stage}/revoke {effectiveAt, reason, dryRun?, key?}: the stage key is compromised from
@@ -20,7 +11,7 @@ const body = z
  */
 export const POST = apiHandler<{ stage: string }>(
   async ({ req, actor, params }) => {
-    const b = await parseBody(req, body);
+    const b = await parseBody(req, revokeKeyBody);
     return revokeStageKey({ actor, stage: params.stage, effectiveAt: new Date(b.effectiveAt), reason: b.reason, dryRun: b.dryRun, key: b.key });
   },
   { roles: ["admin"], what: "revoking stage keys" },
