@@ -191,7 +191,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
         </div>
 
         <aside className="space-y-4 lg:sticky lg:top-4 lg:self-start">
-          <ReviewActions requestId={r.id} status={r.status} viewer={r.viewer} failingGates={failing.map((g) => g.label)} />
+          <ReviewActions requestId={r.id} status={r.status} viewer={r.viewer} failingGates={failing.map((g) => g.label)} target={{ image: `${r.image.registry}/${r.image.repository}@${r.image.digest}`, stage: r.stage.name, approvals: `${r.approvals.count} of ${r.approvals.required}` }} />
         </aside>
       </div>
     </div>
