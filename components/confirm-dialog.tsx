@@ -82,6 +82,10 @@ export function ConfirmDialog({
         e.preventDefault();
         if (!pending) onCancel();
       }}
+      // Chrome lets a second Esc close a modal even when "cancel" was prevented: keep the caller's state in step.
+      onClose={() => {
+        if (open) onCancel();
+      }}
       className="w-full max-w-lg rounded-lg bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/50"
     >
       {open && (
