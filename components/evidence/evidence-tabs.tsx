@@ -23,7 +23,7 @@ export function DocumentsList({ ev, rawBase, withdraw }: { ev: Evidence; rawBase
       <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Document</th><th className="px-3 py-2">From</th><th className="px-3 py-2">Scan time (stated)</th><th className="px-3 py-2">Contents</th><th className="px-3 py-2">Signature</th><th className="px-3 py-2"><span className="sr-only">Actions</span></th></tr></thead>
       <tbody>
         {ev.documents.map((d) => (
-          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "opacity-60" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
+          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "bg-slate-50 line-through decoration-slate-400" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
             <td className="px-3 py-2"><span className="font-medium">{d.format}</span> <span className="text-xs text-slate-500">{d.kind}{d.toolName ? ` · ${d.toolName}${d.toolVersion ? ` ${d.toolVersion}` : ""}` : ""}</span>
               {d.withdrawnAt ? <div className="mt-1 text-xs text-rose-700">withdrawn by {d.withdrawnBy} on {new Date(d.withdrawnAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC: {d.withdrawReason}; no longer counted by the gates</div> : null}
             </td>
@@ -77,12 +77,12 @@ export function VulnerabilitiesTab({ ev, pageBase, params }: { ev: Evidence; pag
         <tbody>
           {ev.vulnerabilities.slice(0, 500).map((f) => (
             <tr key={`${f.id}|${f.package}|${f.installedVersion ?? ""}`} className="border-t border-slate-100" data-testid="vuln-row">
-              <td className="px-3 py-2 font-mono text-xs">{f.id}{f.aliases.length > 0 && <div className="text-slate-400">{f.aliases.slice(0, 3).join(", ")}</div>}</td>
+              <td className="px-3 py-2 font-mono text-xs">{f.id}{f.aliases.length > 0 && <div className="text-slate-500">{f.aliases.slice(0, 3).join(", ")}</div>}</td>
               <td className="px-3 py-2 text-xs capitalize">{f.severity}</td>
               <td className="px-3 py-2 font-mono text-xs">{f.cvss?.score ?? "–"}</td>
               <td className="px-3 py-2 text-xs break-all">{f.package}</td>
               <td className="px-3 py-2 font-mono text-xs">{f.installedVersion ?? "–"}</td>
-              <td className="px-3 py-2 font-mono text-xs">{f.fixAvailable ? (f.fixedVersion ?? "yes") : <span className="text-slate-400">no fix</span>}</td>
+              <td className="px-3 py-2 font-mono text-xs">{f.fixAvailable ? (f.fixedVersion ?? "yes") : <span className="text-slate-500">no fix</span>}</td>
               <td className="px-3 py-2 text-xs">{f.status.replace(/_/g, " ")}</td>
               <td className="px-3 py-2 text-xs">{f.sources.join(", ")}</td>
             </tr>
