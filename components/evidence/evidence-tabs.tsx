@@ -23,7 +23,7 @@ export function DocumentsList({ ev, rawBase, withdraw }: { ev: Evidence; rawBase
       <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Document</th><th className="px-3 py-2">From</th><th className="px-3 py-2">Scan time (stated)</th><th className="px-3 py-2">Contents</th><th className="px-3 py-2">Signature</th><th className="px-3 py-2"><span className="sr-only">Actions</span></th></tr></thead>
       <tbody>
         {ev.documents.map((d) => (
-          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "bg-slate-50 line-through decoration-slate-400" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
+          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "bg-slate-50" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
             <td className="px-3 py-2"><span className="font-medium">{d.format}</span> <span className="text-xs text-slate-500">{d.kind}{d.toolName ? ` · ${d.toolName}${d.toolVersion ? ` ${d.toolVersion}` : ""}` : ""}</span>
               {d.withdrawnAt ? <div className="mt-1 text-xs text-rose-700">withdrawn by {d.withdrawnBy} on {new Date(d.withdrawnAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC: {d.withdrawReason}; no longer counted by the gates</div> : null}
             </td>
