@@ -1,6 +1,34 @@
 import { expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 import { randomUUID } from "node:crypto";
-import { approveApi, pushOwnImage, query, requestPromotionApi, syncNow, trivyFor, uploadEvidence } from "./helpers";
+import { base, pushOwnImage, query, token, trivyFor } from "./helpers";
+
+// Minting a token runs the CLI (seconds on a busy machine): one per user per spec file.
+const tokens = new Map<string, string>();
+export function auth(email: string): { Authorization: string } {
+  if (!tokens.has(email)) tokens.set(email, token(email));
+  return { Authorization: `Bearer ${tokens.get(email)}` };
+}
+
+/** Queues a sync as an admin and waits until it has finished. */
+export async function syncNow(request: APIRequestContext) {
+  const res = await request.post(`${base()}/api/v1/sync`, { headers: auth("admin@example.com"), data: { registry: "default" } });
+  expect(res.status()).toBe(202);
+  const { id } = await res.json();
+  await expect
+    .poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${id}`, { headers: auth("admin@example.com") })).json()).status, { timeout: 90_000 })
+    .not.toMatch(/^(queued|running)$/);
+}
+
+async function upload(request: APIRequestContext, repo: string, digest: string, body: Buffer) {
+  const res = await request.post(`${base()}/api/v1/images/${repo}@${digest}/evidence?registry=default`, { headers: { ...auth("dev@example.com"), "content-type": "application/json" }, data: body });
+  expect([200, 201], await res.text()).toContain(res.status());
+}
+
+export async function requestPromotion(request: APIRequestContext, repo: string, digest: string, stage: string, note = "via API"): Promise<string> {
+  const res = await request.post(`${base()}/api/v1/requests`, { headers: auth("dev@example.com"), data: { registry: "default", repository: repo, digest, stage, note } });
+  expect([200, 201], await res.text()).toContain(res.status());
+  return (await res.json()).id as string;
+}
 
 /** A CycloneDX SBOM naming one package, so a fleet search (and a bulk revocation) finds exactly this image. */
 export function sbomWith(name: string, version: string): Buffer {
@@ -22,12 +50,13 @@ export interface ApprovedImage {
 export async function approvedImage(request: APIRequestContext, repo: string, marker: string): Promise<ApprovedImage> {
   const { digest, configDigest } = await pushOwnImage(repo, marker);
   await syncNow(request);
-  await uploadEvidence(request, "dev@example.com", repo, digest, trivyFor(repo, digest, configDigest));
+  await upload(request, repo, digest, trivyFor(repo, digest, configDigest));
   const pkg = `${marker.replace(/[^a-z0-9-]/g, "-")}-lib`;
-  await uploadEvidence(request, "dev@example.com", repo, digest, sbomWith(pkg, "1.0.0"));
-  const requestId = await requestPromotionApi(request, "dev@example.com", repo, digest, "build");
-  const review = await approveApi(request, "alice@example.com", requestId);
-  expect(review.status).toBe("signed");
+  await upload(request, repo, digest, sbomWith(pkg, "1.0.0"));
+  const requestId = await requestPromotion(request, repo, digest, "build");
+  const res = await request.post(`${base()}/api/v1/requests/${requestId}/reviews`, { headers: auth("alice@example.com"), data: { decision: "approve", comment: "approved via API" } });
+  expect(res.status(), await res.text()).toBe(201);
+  expect((await res.json()).status).toBe("signed");
   const [row] = await query<{ id: string }>(`SELECT id FROM approvals WHERE request_id = $1`, [requestId]);
   const approvalId = row!.id;
   return { repo, digest, requestId, approvalId, pkg };

@@ -2,8 +2,8 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { readdirSync } from "node:fs";
 import { join, relative, sep } from "node:path";
-import { approvedImage, tabTo, type ApprovedImage } from "./a11y-setup";
-import { base, bearer, pageAs, pushOwnImage, query, requestPromotionApi, signIn, syncNow } from "./helpers";
+import { approvedImage, auth, requestPromotion, syncNow, tabTo, type ApprovedImage } from "./a11y-setup";
+import { base, pageAs, pushOwnImage, query } from "./helpers";
 
 /** Every page of the app, read from the file system (route groups like "(app)" are not part of the URL). */
 function pageRoutes(dir = "app"): string[] {
@@ -124,20 +124,20 @@ test.describe.serial("accessibility", () => {
   });
 
   test("real data for the detail pages: an approved image with a scan and an SBOM, an open request, a bulk revocation", async ({ request }) => {
-    test.setTimeout(240_000);
+    test.setTimeout(600_000);
     const approved = await approvedImage(request, "e2e/a11y-approved", "a11y-approved");
     const { digest } = await pushOwnImage("e2e/a11y-open", "a11y-open");
     await syncNow(request);
-    const openRequestId = await requestPromotionApi(request, "dev@example.com", "e2e/a11y-open", digest, "build", "keyboard review please");
+    const openRequestId = await requestPromotion(request, "e2e/a11y-open", digest, "build", "keyboard review please");
     // A waiver for the waivers page, granted by carol (waiver group of stage test).
     const waiver = await request.post(`${base()}/api/v1/waivers`, {
-      headers: bearer("carol@example.com"),
+      headers: auth("carol@example.com"),
       data: { stage: "test", gate: "findings", registry: "default", repository: approved.repo, digest: approved.digest, reason: "not reachable in this image", expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
     });
     expect(waiver.status(), await waiver.text()).toBeLessThan(300);
     // A bulk revocation of another approved image, so /revocations/{id} shows a finished job.
     const doomed = await approvedImage(request, "e2e/a11y-bulk", "a11y-bulk");
-    const rev = await request.post(`${base()}/api/v1/revocations`, { headers: bearer("alice@example.com"), data: { query: `${doomed.pkg} < 2.0.0`, stages: ["build"], reason: "a11y test revocation", dryRun: false } });
+    const rev = await request.post(`${base()}/api/v1/revocations`, { headers: auth("alice@example.com"), data: { query: `${doomed.pkg} < 2.0.0`, stages: ["build"], reason: "a11y test revocation", dryRun: false } });
     expect(rev.status(), await rev.text()).toBeLessThan(300);
     const revocationId = (await rev.json()).id as string;
     expect(revocationId).toBeTruthy();
@@ -183,7 +183,7 @@ test.describe.serial("accessibility", () => {
 
   test("keyboard only: a confirmation dialog opens, traps the focus, and Esc cancels without a change", async ({ browser, request }) => {
     const page = await pageAs(browser, "admin@example.com");
-    const keyBefore = (await (await request.get(`${base()}/api/v1/keys/stages/build`, { headers: bearer("admin@example.com") })).json()) as unknown;
+    const keyBefore = (await (await request.get(`${base()}/api/v1/keys/stages/build`, { headers: auth("admin@example.com") })).json()) as unknown;
     await page.goto(`${base()}/keys`);
     const opener = page.getByRole("button", { name: "Rotate key of build" });
     await tabTo(page, opener);
@@ -200,7 +200,7 @@ test.describe.serial("accessibility", () => {
     await page.keyboard.press("Escape");
     await expect(dialog).toBeHidden();
     await expect(opener).toBeFocused();
-    expect(await (await request.get(`${base()}/api/v1/keys/stages/build`, { headers: bearer("admin@example.com") })).json()).toEqual(keyBefore);
+    expect(await (await request.get(`${base()}/api/v1/keys/stages/build`, { headers: auth("admin@example.com") })).json()).toEqual(keyBefore);
   });
 
   test("status is never told by colour alone: every badge on the image and request pages has text", async ({ browser }) => {

@@ -1,8 +1,8 @@
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { approvedImage, sbomWith } from "./a11y-setup";
-import { base, bearer, imageUrl, pageAs, pushOwnImage, query, requestPromotionApi, syncNow } from "./helpers";
+import { approvedImage, auth, requestPromotion, sbomWith, syncNow } from "./a11y-setup";
+import { base, imageUrl, pageAs, pushOwnImage, query } from "./helpers";
 
-const admin = () => bearer("admin@example.com");
+const admin = () => auth("admin@example.com");
 
 async function keyHistory(request: APIRequestContext, stage: string) {
   const r = await request.get(`${base()}/api/v1/keys/stages/${stage}`, { headers: admin() });
@@ -13,12 +13,12 @@ const currentKey = (h: Awaited<ReturnType<typeof keyHistory>>) => h.keys.filter(
 
 async function verifyAllowed(request: APIRequestContext, repo: string, digest: string, stage: string): Promise<boolean> {
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;
-  const v = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=${stage}`, { headers: bearer("dev@example.com") })).json();
+  const v = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=${stage}`, { headers: auth("dev@example.com") })).json();
   return v.allowed as boolean;
 }
 
 test("rotating a stage key asks first, naming the images signed by the retiring key; cancel changes nothing, confirm rotates and reports the new key", async ({ browser, request }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(600_000);
   const img = await approvedImage(request, "e2e/confirm-rotate", "confirm-rotate");
   const before = await keyHistory(request, "build");
   expect(currentKey(before)).toHaveLength(1);
@@ -29,7 +29,7 @@ test("rotating a stage key asks first, naming the images signed by the retiring 
   const p = await preview.json();
   expect(p.retiring.name).toBe(currentKey(before)[0]);
   expect(p.images.map((i: { repository: string; digest: string }) => `${i.repository}@${i.digest}`)).toContain(`${img.repo}@${img.digest}`);
-  expect((await request.get(`${base()}/api/v1/keys/stages/build/preview`, { headers: bearer("alice@example.com") })).status()).toBe(403);
+  expect((await request.get(`${base()}/api/v1/keys/stages/build/preview`, { headers: auth("alice@example.com") })).status()).toBe(403);
   expect((await request.get(`${base()}/api/v1/keys/stages/nope/preview`, { headers: admin() })).status()).toBe(404);
 
   const page = await pageAs(browser, "admin@example.com");
@@ -55,7 +55,7 @@ test("rotating a stage key asks first, naming the images signed by the retiring 
 });
 
 test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the dialog lists the images; cancel writes nothing; confirm shows N of M)", async ({ browser, request }) => {
-  test.setTimeout(300_000);
+  test.setTimeout(600_000);
   const one = await approvedImage(request, "e2e/confirm-revoke", "confirm-revoke");
   const page = await pageAs(browser, "alice@example.com");
   await page.goto(imageUrl(one.repo, one.digest));
@@ -104,11 +104,11 @@ test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the
 });
 
 test("break glass asks first, naming the image, the stage and what it overrides; cancel signs nothing, confirm signs as break-glass", async ({ browser, request }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(600_000);
   const repo = "e2e/confirm-glass";
   const { digest } = await pushOwnImage(repo, "confirm-glass");
   await syncNow(request);
-  const requestId = await requestPromotionApi(request, "dev@example.com", repo, digest, "build", "urgent fix");
+  const requestId = await requestPromotion(request, repo, digest, "build", "urgent fix");
   const page = await pageAs(browser, "admin@example.com");
   await page.goto(`${base()}/requests/${requestId}`);
   const form = page.getByTestId("break-glass");
@@ -132,7 +132,7 @@ test("break glass asks first, naming the image, the stage and what it overrides;
 });
 
 test("deleting a trust identity and withdrawing evidence ask first; the trust preview lists what stops verifying", async ({ browser, request }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(600_000);
   const { generateKeyPairSync } = await import("node:crypto");
   const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
   const add = await request.post(`${base()}/api/v1/trust`, { headers: admin(), data: { name: "confirm-del", kind: "key", role: "publisher", scope: ["e2e/**"], publicKeyPem: pem } });
