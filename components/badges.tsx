@@ -15,7 +15,7 @@ const stageStyle: Record<string, string> = {
   "signed, not verified": "bg-amber-100 text-amber-800",
   revoked: "bg-rose-100 text-rose-800",
   "approval expired": "bg-orange-100 text-orange-800",
-  "not approved": "bg-slate-100 text-slate-500",
+  "not approved": "bg-slate-100 text-slate-700",
 };
 
 export function StageBadge({ state }: { state: string }) {

@@ -149,9 +149,9 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                 const href = `/images/${img.repository}@${img.digest}${multiRegistry ? `?registry=${encodeURIComponent(img.registry)}` : ""}`;
                 return (
                   <tr key={`${img.registry}/${img.repository}@${img.digest}`} className="border-t border-slate-100 align-top" data-testid="image-row" data-repository={img.repository} data-digest={img.digest}>
-                    <td className="px-3 py-2 font-mono text-xs">{multiRegistry && <span className="text-slate-400">{img.registry}/</span>}{img.repository}{img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}</td>
+                    <td className="px-3 py-2 font-mono text-xs">{multiRegistry && <span className="text-slate-500">{img.registry}/</span>}{img.repository}{img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}</td>
                     <td className="px-3 py-2">
-                      {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-400">untagged</span>}
+                      {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-500">untagged</span>}
                       {img.warnings.map((w) => <div key={w} className="mt-1 text-xs text-amber-800" data-testid="tag-warning">⚠ {w}</div>)}
                       {img.atRisk?.length ? <AtRiskList risks={img.atRisk} compact /> : null}
                     </td>
@@ -160,14 +160,14 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
                     <td className="px-3 py-2 text-xs text-slate-600">{img.platforms.join(", ") || "–"}</td>
                     <td className="px-3 py-2 text-xs" data-testid="severity-summary"><SeveritySummary counts={img.severities} /></td>
                     <td className="px-3 py-2 text-xs" data-testid="sig-count">
-                      {img.signatures === 0 ? <span className="text-slate-400">none</span> : <span>{img.verifiedSignatures} of {img.signatures} verified</span>}
+                      {img.signatures === 0 ? <span className="text-slate-500">none</span> : <span>{img.verifiedSignatures} of {img.signatures} verified</span>}
                       {img.pendingSignatures > 0 && <span className="ml-1 text-sky-700">({img.pendingSignatures} pending)</span>}
                     </td>
                     <td className="px-3 py-2 text-xs" data-testid="stage-chain">
                       {(img.chain ?? img.stages.map((s) => ({ label: s.stage, mark: s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–", detail: s.state }))).map((c, i) => (
                         <span key={c.label} title={c.detail} data-testid="chain-link" data-mark={c.mark}>
-                          {i > 0 && <span className="text-slate-300"> · </span>}
-                          <span className={c.mark === "✓" ? "text-emerald-700" : c.mark === "…" ? "text-sky-700" : c.mark === "✗" ? "text-rose-700" : "text-slate-400"}>
+                          {i > 0 && <span className="text-slate-500"> · </span>}
+                          <span className={c.mark === "✓" ? "text-emerald-700" : c.mark === "…" ? "text-sky-700" : c.mark === "✗" ? "text-rose-700" : "text-slate-500"}>
                             {c.label} {c.mark}
                           </span>
                         </span>

@@ -36,7 +36,7 @@ export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
               {l.label}
               {l.count !== undefined && (
                 <span
-                  className={`rounded-full px-1.5 text-[11px] font-semibold ${l.count > 0 ? "bg-sky-600 text-white" : "bg-slate-100 text-slate-500"}`}
+                  className={`rounded-full px-1.5 text-[11px] font-semibold ${l.count > 0 ? "bg-sky-600 text-white" : "bg-slate-100 text-slate-700"}`}
                   data-testid="inbox-count"
                   aria-label={`${l.count} awaiting your review`}
                 >

@@ -8,7 +8,7 @@ const FORMAT: Record<string, string> = { cosign: "cosign .sig layer", "sigstore-
 function CheckMark({ passed }: { passed: boolean | null }) {
   if (passed === true) return <span className="text-emerald-700" aria-label="passed">✓</span>;
   if (passed === false) return <span className="text-rose-700" aria-label="failed">✗</span>;
-  return <span className="text-slate-400" aria-label="not run">–</span>;
+  return <span className="text-slate-500" aria-label="not run">–</span>;
 }
 
 function Signer({ s }: { s: ChainSignature }) {

@@ -1,5 +1,6 @@
 import type { getImageEvidence } from "@/lib/server/evidence/get-image-evidence";
 import { SeverityChart } from "./severity-chart";
+import { WithdrawEvidenceButton } from "./evidence-upload";
 
 type Evidence = Awaited<ReturnType<typeof getImageEvidence>>;
 
@@ -15,14 +16,14 @@ function link(base: string, params: Record<string, string | undefined>, change: 
   return `${base}?${sp.toString()}`;
 }
 
-export function DocumentsList({ ev, rawBase }: { ev: Evidence; rawBase: string }) {
+export function DocumentsList({ ev, rawBase, withdraw }: { ev: Evidence; rawBase: string; withdraw?: { image: string; approvedStages: string[] } }) {
   if (!ev.documents.length) return <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">No evidence yet. CI can upload a scan or SBOM with <span className="font-mono">POST {rawBase}</span>.</p>;
   return (
     <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="documents">
-      <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Document</th><th className="px-3 py-2">From</th><th className="px-3 py-2">Scan time (stated)</th><th className="px-3 py-2">Contents</th><th className="px-3 py-2">Signature</th><th className="px-3 py-2" /></tr></thead>
+      <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Document</th><th className="px-3 py-2">From</th><th className="px-3 py-2">Scan time (stated)</th><th className="px-3 py-2">Contents</th><th className="px-3 py-2">Signature</th><th className="px-3 py-2"><span className="sr-only">Actions</span></th></tr></thead>
       <tbody>
         {ev.documents.map((d) => (
-          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "opacity-60" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
+          <tr key={d.id} className={`border-t border-slate-100 ${d.withdrawnAt ? "bg-slate-50" : ""}`} data-withdrawn={d.withdrawnAt ? "true" : undefined}>
             <td className="px-3 py-2"><span className="font-medium">{d.format}</span> <span className="text-xs text-slate-500">{d.kind}{d.toolName ? ` · ${d.toolName}${d.toolVersion ? ` ${d.toolVersion}` : ""}` : ""}</span>
               {d.withdrawnAt ? <div className="mt-1 text-xs text-rose-700">withdrawn by {d.withdrawnBy} on {new Date(d.withdrawnAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC: {d.withdrawReason}; no longer counted by the gates</div> : null}
             </td>
@@ -30,7 +31,8 @@ export function DocumentsList({ ev, rawBase }: { ev: Evidence; rawBase: string }
             <td className="px-3 py-2 text-xs">{d.scannedAt ? `${new Date(d.scannedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : "–"}</td>
             <td className="px-3 py-2 text-xs">{d.componentCount} components · {d.findingCount} findings</td>
             <td className="px-3 py-2" title={d.signatureDetail ?? ""}><SignatureBadge status={d.signatureStatus} by={d.signedBy} /></td>
-            <td className="px-3 py-2 text-xs"><a className="text-sky-700 hover:underline" href={`${rawBase}/${d.id}/raw`}>download original</a></td>
+            <td className="space-x-2 px-3 py-2 text-xs"><a className="text-sky-700 hover:underline" href={`${rawBase}/${d.id}/raw`}>download original<span className="sr-only"> {d.format} {d.kind}</span></a>
+              {withdraw && !d.withdrawnAt && <WithdrawEvidenceButton id={d.id} label={`${d.format} ${d.kind}`} image={withdraw.image} approvedStages={withdraw.approvedStages} />}</td>
           </tr>
         ))}
       </tbody>
@@ -75,12 +77,12 @@ export function VulnerabilitiesTab({ ev, pageBase, params }: { ev: Evidence; pag
         <tbody>
           {ev.vulnerabilities.slice(0, 500).map((f) => (
             <tr key={`${f.id}|${f.package}|${f.installedVersion ?? ""}`} className="border-t border-slate-100" data-testid="vuln-row">
-              <td className="px-3 py-2 font-mono text-xs">{f.id}{f.aliases.length > 0 && <div className="text-slate-400">{f.aliases.slice(0, 3).join(", ")}</div>}</td>
+              <td className="px-3 py-2 font-mono text-xs">{f.id}{f.aliases.length > 0 && <div className="text-slate-500">{f.aliases.slice(0, 3).join(", ")}</div>}</td>
               <td className="px-3 py-2 text-xs capitalize">{f.severity}</td>
               <td className="px-3 py-2 font-mono text-xs">{f.cvss?.score ?? "–"}</td>
               <td className="px-3 py-2 text-xs break-all">{f.package}</td>
               <td className="px-3 py-2 font-mono text-xs">{f.installedVersion ?? "–"}</td>
-              <td className="px-3 py-2 font-mono text-xs">{f.fixAvailable ? (f.fixedVersion ?? "yes") : <span className="text-slate-400">no fix</span>}</td>
+              <td className="px-3 py-2 font-mono text-xs">{f.fixAvailable ? (f.fixedVersion ?? "yes") : <span className="text-slate-500">no fix</span>}</td>
               <td className="px-3 py-2 text-xs">{f.status.replace(/_/g, " ")}</td>
               <td className="px-3 py-2 text-xs">{f.sources.join(", ")}</td>
             </tr>

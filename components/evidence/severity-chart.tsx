@@ -27,13 +27,13 @@ export function SeverityChart({ counts }: { counts: Record<string, number> }) {
 
 /** Compact "2C 5H 1M" summary for the list. */
 export function SeveritySummary({ counts }: { counts: Record<string, number> | null }) {
-  if (!counts) return <span className="text-slate-400">no scan</span>;
+  if (!counts) return <span className="text-slate-500">no scan</span>;
   const parts = (["critical", "high", "medium", "low"] as const).map((s) => [s, counts[s] ?? 0] as const);
   if (parts.every(([, n]) => n === 0)) return <span className="text-emerald-700">no findings</span>;
   return (
     <span className="font-mono">
       {parts.map(([s, n]) => (
-        <span key={s} className={n ? (s === "critical" ? "text-rose-700" : s === "high" ? "text-orange-600" : s === "medium" ? "text-amber-600" : "text-sky-700") : "text-slate-300"}>
+        <span key={s} className={n ? (s === "critical" ? "text-rose-700" : s === "high" ? "text-orange-700" : s === "medium" ? "text-amber-700" : "text-sky-700") : "text-slate-500"}>
           {n}{s[0]!.toUpperCase()}{" "}
         </span>
       ))}

@@ -42,7 +42,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
           <dt className="text-slate-500">Requested by</dt>
           <dd data-testid="request-requester">{r.requester ? `${r.requester.name} (${r.requester.email})` : "(deleted user)"} · {utc(r.createdAt)}</dd>
           <dt className="text-slate-500">Note</dt>
-          <dd className="whitespace-pre-wrap" data-testid="request-note">{r.note || <span className="text-slate-400">(none)</span>}</dd>
+          <dd className="whitespace-pre-wrap" data-testid="request-note">{r.note || <span className="text-slate-500">(none)</span>}</dd>
           {r.decidedAt && (
             <>
               <dt className="text-slate-500">Decided</dt>
@@ -191,7 +191,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
         </div>
 
         <aside className="space-y-4 lg:sticky lg:top-4 lg:self-start">
-          <ReviewActions requestId={r.id} status={r.status} viewer={r.viewer} failingGates={failing.map((g) => g.label)} />
+          <ReviewActions requestId={r.id} status={r.status} viewer={r.viewer} failingGates={failing.map((g) => g.label)} target={{ image: `${r.image.registry}/${r.image.repository}@${r.image.digest}`, stage: r.stage.name, approvals: `${r.approvals.count} of ${r.approvals.required}` }} />
         </aside>
       </div>
     </div>

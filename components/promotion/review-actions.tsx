@@ -3,6 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { api } from "../api";
+import { ConfirmDialog } from "../confirm-dialog";
 
 interface Outcome {
   decision: "approve" | "reject";
@@ -42,12 +43,19 @@ function outcomeText(o: Outcome): string {
  * What the viewer may do on a request, as the server computed it: approve, reject with a reason, or (admins) a
  * break-glass approval. The server decides; a refusal comes back as an error shown verbatim.
  */
-export function ReviewActions({ requestId, status, viewer, failingGates }: { requestId: string; status: string; viewer: Viewer; failingGates: string[] }) {
+/** What a break-glass approval would sign, as the server computed it for the request page. */
+export interface BreakGlassTarget {
+  image: string;
+  stage: string;
+  approvals: string;
+}
+
+export function ReviewActions({ requestId, status, viewer, failingGates, target }: { requestId: string; status: string; viewer: Viewer; failingGates: string[]; target?: BreakGlassTarget }) {
   const router = useRouter();
   const [comment, setComment] = useState("");
   const [reason, setReason] = useState("");
   const [glassReason, setGlassReason] = useState("");
-  const [glassConfirmed, setGlassConfirmed] = useState(false);
+  const [glassAsking, setGlassAsking] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const review = useMutation({
     mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean }) =>
@@ -57,7 +65,7 @@ export function ReviewActions({ requestId, status, viewer, failingGates }: { req
       setComment("");
       setReason("");
       setGlassReason("");
-      setGlassConfirmed(false);
+      setGlassAsking(false);
       router.refresh();
     },
   });
@@ -126,7 +134,8 @@ export function ReviewActions({ requestId, status, viewer, failingGates }: { req
           className="space-y-2 rounded border-2 border-rose-300 bg-rose-50/40 p-3"
           onSubmit={(e) => {
             e.preventDefault();
-            review.mutate({ decision: "approve", comment: glassReason, breakGlass: true });
+            review.reset();
+            setGlassAsking(true);
           }}
           data-testid="break-glass"
         >
@@ -140,14 +149,34 @@ export function ReviewActions({ requestId, status, viewer, failingGates }: { req
             <span className="block text-slate-600">Break-glass reason (at least {MIN_BREAK_GLASS} characters)</span>
             <textarea name="breakGlassReason" value={glassReason} onChange={(e) => setGlassReason(e.target.value)} required minLength={MIN_BREAK_GLASS} maxLength={2000} rows={2} className={box} />
           </label>
-          <label className="flex items-start gap-2 text-xs text-slate-700">
-            <input type="checkbox" checked={glassConfirmed} onChange={(e) => setGlassConfirmed(e.target.checked)} className="mt-0.5" />
-            <span>I confirm this is an emergency and accept that this approval is recorded and signed as break-glass.</span>
-          </label>
-          <button type="submit" disabled={busy || !glassConfirmed || glassReason.trim().length < MIN_BREAK_GLASS} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-600 disabled:opacity-50">
+          <button type="submit" disabled={busy || glassReason.trim().length < MIN_BREAK_GLASS} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-600 disabled:opacity-50">
             Approve with break glass
           </button>
         </form>
+      )}
+      {viewer.canBreakGlass && (
+      <ConfirmDialog
+        open={glassAsking}
+        title="Approve with break glass?"
+        confirmLabel="Sign as break-glass"
+        pendingLabel="Signing…"
+        pending={busy}
+        error={review.error?.message ?? null}
+        onCancel={() => setGlassAsking(false)}
+        onConfirm={() => review.mutate({ decision: "approve", comment: glassReason, breakGlass: true })}
+        testId="confirm-break-glass"
+      >
+        <p>
+          The server signs {target ? <span className="break-all font-mono" data-testid="break-glass-image">{target.image}</span> : "this image"} for stage <strong>{target?.stage ?? "this stage"}</strong> now, with your admin override recorded as break-glass in the signed payload every verifier sees.
+        </p>
+        <ul className="list-disc space-y-1 pl-5">
+          {target && <li>Approvals so far: {target.approvals}; the rest are skipped.</li>}
+          {failingGates.length > 0 ? <li>Failing gates overridden: {failingGates.join(", ")}.</li> : <li>No gate fails.</li>}
+          {viewer.reasons.map((r) => <li key={r}>Overrides: {r}</li>)}
+          <li>Your reason, as recorded and signed: &quot;{glassReason.trim()}&quot;.</li>
+        </ul>
+        <p>It is audited and cannot be undone; only revoking the approval takes it back.</p>
+      </ConfirmDialog>
       )}
     </section>
   );

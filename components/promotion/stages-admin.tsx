@@ -288,7 +288,7 @@ function GroupCard({ group, isAdmin }: { group: GroupView; isAdmin: boolean }) {
         {isAdmin && !editing && <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">Edit members</button>}
       </div>
       <p className="mt-1 text-sm text-slate-700" data-testid="group-members">
-        {group.members.length ? group.members.map((m) => `${m.name} (${m.email})`).join(", ") : <span className="text-slate-400">no members</span>}
+        {group.members.length ? group.members.map((m) => `${m.name} (${m.email})`).join(", ") : <span className="text-slate-500">no members</span>}
       </p>
       {editing && <GroupForm group={group} onDone={() => setEditing(false)} />}
     </li>

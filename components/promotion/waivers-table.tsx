@@ -26,7 +26,7 @@ export interface WaiverRow {
 
 const stateStyle: Record<string, string> = {
   active: "bg-amber-100 text-amber-900",
-  expired: "bg-slate-100 text-slate-500",
+  expired: "bg-slate-100 text-slate-700",
   revoked: "bg-slate-200 text-slate-600 line-through",
 };
 
@@ -105,7 +105,7 @@ export function WaiversTable({ waivers }: { waivers: WaiverRow[] }) {
             <td className="px-3 py-2 text-xs">{new Date(w.expiresAt).toLocaleString("en-GB", { timeZone: "UTC" })}{w.revokedAt && <><br /><span className="text-slate-500">revoked {utc(w.revokedAt)}</span></>}</td>
             <td className="px-3 py-2 text-xs">
               {w.usedBy.length === 0
-                ? <span className="text-slate-400">–</span>
+                ? <span className="text-slate-500">–</span>
                 : w.usedBy.map((u) => (
                     <div key={`${u.requestId}-${u.reviewer}`}>
                       <Link href={`/requests/${u.requestId}`} className="text-sky-700 hover:underline">request {u.requestId.slice(0, 8)}</Link> <span className="text-slate-500">({u.reviewer})</span>

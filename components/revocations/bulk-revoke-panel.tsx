@@ -1,6 +1,7 @@
 "use client";
 import { useEffect, useState } from "react";
 import { api } from "../api";
+import { ConfirmDialog } from "../confirm-dialog";
 
 interface Item {
   approvalId: string;
@@ -47,6 +48,7 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
   const [progress, setProgress] = useState<Progress | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
   const key = (r: { registry: string; repository: string; digest: string }) => `${r.registry}/${r.repository}@${r.digest}`;
 
   const body = (dryRun: boolean) =>
@@ -59,6 +61,7 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
       const r = await api<Plan>("/api/v1/revocations", { method: "POST", body: body(dryRun) });
       setPlan(r);
       if (!dryRun && r.id) setProgress(await api<Progress>(`/api/v1/revocations/${r.id}`));
+      setAsking(false);
     } catch (e) {
       setError((e as Error).message);
     } finally {
@@ -102,24 +105,44 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
       <input aria-label="Reason" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason (required), e.g. CVE-2021-23337" className="w-full rounded border border-slate-300 px-3 py-2 text-sm" />
       <div className="flex gap-2">
         <button type="button" disabled={busy || !chosenStages.length} onClick={() => void run(true)} className="rounded border border-slate-400 bg-white px-3 py-1.5 text-sm disabled:opacity-50">Dry run</button>
-        <button type="button" disabled={busy || !plan?.dryRun || !plan.approvals} onClick={() => void run(false)} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50" data-testid="bulk-confirm">
+        <button type="button" disabled={busy || !plan?.dryRun || !plan.approvals} onClick={() => setAsking(true)} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50" data-testid="bulk-confirm">
           Revoke {plan?.dryRun ? plan.approvals : ""} approval{plan?.approvals === 1 ? "" : "s"}
         </button>
       </div>
-      {error && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-sm text-rose-800">{error}</p>}
+      {error && !asking && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-sm text-rose-800">{error}</p>}
+      <ConfirmDialog
+        open={asking && Boolean(plan?.dryRun)}
+        title={`Revoke ${plan?.approvals ?? 0} approval${plan?.approvals === 1 ? "" : "s"} on ${plan?.images ?? 0} image${plan?.images === 1 ? "" : "s"}?`}
+        confirmLabel="Revoke approvals"
+        pendingLabel="Starting…"
+        ready={reason.trim().length >= 3}
+        pending={busy}
+        error={error}
+        onCancel={() => setAsking(false)}
+        onConfirm={() => void run(false)}
+        testId="confirm-bulk-revoke"
+      >
+        <p>For: &quot;{reason.trim() || "(no reason yet: enter one first)"}&quot;. Verify and ImageReview deny these stages from now on and their signature layers leave the registry; the requesters ({plan?.notify.requesters.length ?? 0}) and reviewers ({plan?.notify.reviewers.length ?? 0}) are notified by webhook. It cannot be undone.</p>
+        <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
+          {(plan?.items ?? []).map((i) => <li key={i.approvalId}>{i.stage} · {i.registry}/{i.repository}@{i.digest.slice(0, 19)}…</li>)}
+        </ul>
+      </ConfirmDialog>
       {plan && (
         <div className="text-sm">
           <p data-testid="bulk-summary">
             {plan.dryRun ? "Would revoke" : "Revoking"} {plan.approvals} approval{plan.approvals === 1 ? "" : "s"} on {plan.images} image{plan.images === 1 ? "" : "s"}; notifies {plan.notify.requesters.length} requester(s) and {plan.notify.reviewers.length} reviewer(s) by webhook.
           </p>
           {progress && (
-            <p data-testid="bulk-progress" className="font-medium">
+            <p data-testid="bulk-progress" className="font-medium" role="status" aria-live="polite">
               {progress.status === "awaiting-confirmation" ? (
                 <>Waiting for a second person to confirm: <a className="text-sky-700 underline" href={`/revocations/${progress.id}`}>/revocations/{progress.id}</a></>
               ) : (
                 <>{progress.status}: {progress.done + progress.failed} of {progress.total} ({progress.failed} failed)</>
               )}
             </p>
+          )}
+          {progress && progress.status !== "awaiting-confirmation" && (
+            <progress className="w-full" max={progress.total || 1} value={progress.done + progress.failed} aria-label="Revocation progress" />
           )}
           <table className="mt-2 w-full bg-white text-xs">
             <thead className="text-left text-slate-500"><tr><th className="px-2 py-1">Image</th><th className="px-2 py-1">Stage</th><th className="px-2 py-1">Approval</th><th className="px-2 py-1">Outcome</th></tr></thead>
@@ -144,6 +167,8 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
 export function BulkRevocationView({ initial }: { initial: Progress & { query: string; reason: string; requestedBy: string; stages: string[] } }) {
   const [p, setP] = useState(initial);
   const [error, setError] = useState<string | null>(null);
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
   useEffect(() => {
     if (p.status === "done" || p.status === "awaiting-confirmation") return;
     const t = setTimeout(() => void api<typeof initial>(`/api/v1/revocations/${p.id}`).then(setP, (e: Error) => setError(e.message)), 1500);
@@ -154,12 +179,35 @@ export function BulkRevocationView({ initial }: { initial: Progress & { query: s
       <p>
         <span className="font-mono">{p.query}</span> · stages {p.stages.join(", ")} · by {p.requestedBy}{p.confirmedBy ? `, confirmed by ${p.confirmedBy}` : ""} · reason: {p.reason}
       </p>
-      <p data-testid="bulk-progress" className="font-medium">{p.status}: {p.done + p.failed} of {p.total} ({p.failed} failed)</p>
+      <p data-testid="bulk-progress" className="font-medium" role="status" aria-live="polite">{p.status}: {p.done + p.failed} of {p.total} ({p.failed} failed)</p>
+      {p.status !== "awaiting-confirmation" && <progress className="w-full" max={p.total || 1} value={p.done + p.failed} aria-label="Revocation progress" />}
       {p.status === "awaiting-confirmation" && (
-        <button type="button" className="rounded bg-rose-700 px-3 py-1.5 font-medium text-white" onClick={() => void api<{ status: string }>(`/api/v1/revocations/${p.id}/confirm`, { method: "POST" }).then(() => api<typeof initial>(`/api/v1/revocations/${p.id}`)).then(setP, (e: Error) => setError(e.message))}>
+        <button type="button" className="rounded bg-rose-700 px-3 py-1.5 font-medium text-white" onClick={() => { setError(null); setAsking(true); }}>
           Confirm: revoke {p.total} approval{p.total === 1 ? "" : "s"}
         </button>
       )}
+      <ConfirmDialog
+        open={asking}
+        title={`Revoke ${p.total} approval${p.total === 1 ? "" : "s"} as the second person?`}
+        confirmLabel="Revoke approvals"
+        pendingLabel="Starting…"
+        pending={busy}
+        error={error}
+        onCancel={() => setAsking(false)}
+        onConfirm={() => {
+          setBusy(true);
+          void api<{ status: string }>(`/api/v1/revocations/${p.id}/confirm`, { method: "POST" })
+            .then(() => api<typeof initial>(`/api/v1/revocations/${p.id}`))
+            .then((n) => { setP(n); setAsking(false); }, (e: Error) => setError(e.message))
+            .finally(() => setBusy(false));
+        }}
+        testId="confirm-bulk-revoke"
+      >
+        <p>Requested by {p.requestedBy} for: &quot;{p.reason}&quot;. Verify and ImageReview deny these stages from now on and their signature layers leave the registry. It cannot be undone.</p>
+        <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
+          {p.items.map((i) => <li key={i.approvalId}>{i.stage} · {i.registry}/{i.repository}@{i.digest.slice(0, 19)}…</li>)}
+        </ul>
+      </ConfirmDialog>
       {error && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-rose-800">{error}</p>}
       <ul className="space-y-0.5 font-mono text-xs">
         {p.items.map((i) => (

@@ -100,6 +100,7 @@ export const EXPECTED: Record<string, Expectation> = {
   },
   "POST /api/v1/keys/stages/[stage]/rotate": { params: () => ({ stage: "build" }), body: () => ({}), status: only({ admin: 201 }) },
   "GET /api/v1/keys/stages/[stage]": { params: () => ({ stage: "prod" }), status: all(200) },
+  "GET /api/v1/keys/stages/[stage]/preview": { params: () => ({ stage: "prod" }), status: only({ admin: 200 }) },
   "GET /api/v1/my-images": { status: all(200) },
   "POST /api/v1/registries/[name]/confirm-realm": { params: () => ({ name: "matrix" }), status: only({ admin: 409 }), note: "the registry has no token realm to confirm" },
   "POST /api/v1/registries/[name]/notifications": {
@@ -142,6 +143,7 @@ export const EXPECTED: Record<string, Expectation> = {
   "GET /api/v1/sync-runs/[id]": { params: (f) => ({ id: f.syncRunId }), status: all(200) },
   "POST /api/v1/sync": { body: () => ({ registry: "default" }), status: { ...all(202), manager: 403 }, note: "as above" },
   "GET /api/v1/trust/[name]": { params: () => ({ name: "matrix-key" }), status: all(200) },
+  "GET /api/v1/trust/[name]/preview": { params: () => ({ name: "matrix-key" }), status: only({ admin: 200 }) },
   "PATCH /api/v1/trust/[name]": { params: () => ({ name: "matrix-key" }), body: () => ({ scope: ["matrix/**"] }), status: only({ admin: 200 }) },
   "DELETE /api/v1/trust/[name]": { params: () => ({ name: "matrix-del" }), status: only({ admin: 200 }) },
   "GET /api/v1/trust": { status: all(200) },

@@ -125,13 +125,13 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           {page.events.map((e) => (
             <li key={e.seq} className="px-3 py-2" data-testid="audit-row" data-action={e.action}>
               <div className="flex items-baseline gap-3">
-                <span className="w-14 shrink-0 font-mono text-xs text-slate-400">#{e.seq}</span>
+                <span className="w-14 shrink-0 font-mono text-xs text-slate-500">#{e.seq}</span>
                 <time dateTime={e.at} className="w-36 shrink-0 whitespace-nowrap text-xs text-slate-500">{e.at.slice(0, 19).replace("T", " ")} UTC</time>
                 <span className={`flex-1 ${e.outcome === "success" ? "" : "text-rose-800"}`}>
                   <AuditSentence segments={renderAuditEvent(e)} />
                   {e.outcome !== "success" && <span className="ml-2 rounded bg-rose-100 px-1 text-[11px] font-semibold uppercase">{e.outcome}</span>}
                 </span>
-                <span className="shrink-0 font-mono text-[11px] text-slate-400">{e.action}</span>
+                <span className="shrink-0 font-mono text-[11px] text-slate-500">{e.action}</span>
               </div>
               <details className="ml-14 mt-1 text-xs">
                 <summary className="cursor-pointer text-slate-500">raw</summary>

@@ -60,7 +60,7 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
                   <td className="px-3 py-2"><DigestChip digest={r.digest} href={`/images/${r.repository}@${r.digest}?registry=${encodeURIComponent(r.registry)}&tab=sbom`} /></td>
                   <td className="px-3 py-2 font-mono text-xs">{r.tags.join(", ") || "untagged"}</td>
                   <td className="px-3 py-2 font-mono text-xs">{r.versions.join(", ")}</td>
-                  <td className="px-3 py-2 text-xs">{r.highestStage ?? <span className="text-slate-400">none</span>}</td>
+                  <td className="px-3 py-2 text-xs">{r.highestStage ?? <span className="text-slate-500">none</span>}</td>
                 </tr>
               ))}
             </tbody>

@@ -26,7 +26,7 @@ export default async function UsersPage() {
         </thead>
         <tbody>
           {users.map((u) => (
-            <tr key={u.id} className={`border-t border-slate-100 ${u.disabled ? "text-slate-400" : ""}`} data-testid="user-row">
+            <tr key={u.id} className={`border-t border-slate-100 ${u.disabled ? "text-slate-500" : ""}`} data-testid="user-row">
               <td className="py-1">{u.email}{u.disabled ? " (disabled)" : ""}</td>
               <td>{u.name}</td>
               <td className="text-xs">{u.signIn}</td>

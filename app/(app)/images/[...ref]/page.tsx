@@ -11,6 +11,7 @@ import { DigestChip } from "@/components/digest-chip";
 import { StageBadge } from "@/components/badges";
 import { AtRiskList } from "@/components/at-risk";
 import { SignatureCard } from "@/components/signature-chain";
+import { EvidenceUpload } from "@/components/evidence/evidence-upload";
 import { DocumentsList, ProvenanceTab, SbomTab, VulnerabilitiesTab } from "@/components/evidence/evidence-tabs";
 import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
 
@@ -132,7 +133,8 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
           {tab === "sbom" && <SbomTab ev={ev} pageBase={pageBase} params={spRecord} rawBase={rawBase} />}
           {tab === "provenance" && <ProvenanceTab ev={ev} />}
           <h2 className="pt-2 text-lg font-semibold">Evidence documents</h2>
-          <DocumentsList ev={ev} rawBase={rawBase} />
+          <DocumentsList ev={ev} rawBase={rawBase} withdraw={hasRole(actor, ["admin"]) ? { image: `${image.repository}@${image.digest}`, approvedStages: image.stages.filter((s) => s.state === "approved").map((s) => s.stage) } : undefined} />
+          {hasRole(actor, ["admin", "developer", "reviewer"]) && <EvidenceUpload uploadUrl={`${rawBase}?registry=${encodeURIComponent(image.registry)}`} />}
         </div>
       )}
       {tab === "overview" && (<>
