@@ -3,7 +3,7 @@
 //  1. installs the npm dependencies when they are missing or older than package-lock.json (`npm ci`);
 //  2. installs Debian's chromium, docker-registry and softhsm2 with apt when run as root, or else prints exactly
 //     what to install and stops;
-//  3. runs the stages in order of cost: typecheck → unit (vitest) → integration (vitest, real Postgres and
+//  3. runs the stages in order of cost: typecheck → lint (ESLint, Prettier) → unit (vitest) → integration (vitest, real Postgres and
 //     docker-registry started by the harness) → next build → e2e (Playwright in Debian's Chromium against
 //     `next start`). Stops at the first failing stage, with its exit code.
 // `npm test -- unit integration` runs only the named stages. `.ci/run` only calls this.
@@ -67,6 +67,7 @@ function onPath(name) {
 // 3. The suite.
 const stages = [
   ["typecheck", bin("tsc"), ["--noEmit"]],
+  ["lint", process.execPath, [join(root, "scripts", "lint.mjs")]],
   ["unit", bin("vitest"), ["run", "--project", "unit"]],
   ["integration", bin("vitest"), ["run", "--project", "integration"]],
   ["build", process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"]],
