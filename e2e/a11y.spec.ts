@@ -97,6 +97,11 @@ const VISITS: Record<string, Visit[]> = {
     { as: "admin@example.com", url: () => "/tokens", expect: "Create a token" },
   ],
   "/users": [{ as: "admin@example.com", url: () => "/users", expect: "Users" }],
+  "/reports": [
+    { as: "manager@example.com", url: () => "/reports", expect: "Reports" },
+    { as: "admin@example.com", url: () => "/reports", expect: "Reports" },
+  ],
+  "/api-docs": [{ as: "dev@example.com", url: () => "/api-docs", expect: "API reference" }],
   "/waivers": [{ as: "carol@example.com", url: () => "/waivers", expect: "Waivers" }],
 };
 

@@ -5,7 +5,7 @@ import type { Actor } from "./actor";
 import { authenticatePassword } from "./auth/authenticate";
 import { loadAuditSigner } from "./audit/audit-key";
 import { createToken } from "./tokens/create-token";
-import { createWebhook } from "./webhooks/manage-webhook";
+import { createWebhook } from "./webhooks/create-webhook";
 
 const system: Actor = { kind: "system", label: "secret-columns-test" };
 

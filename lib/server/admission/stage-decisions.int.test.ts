@@ -17,7 +17,7 @@ import { revokeToken } from "../tokens/revoke-token";
 import { syncRegistry } from "../images/sync-registry";
 import { stageStatuses } from "../images/stage-status";
 import { revokeStageKey } from "../keys/revoke-stage-key";
-import { upsertStage } from "../stages/manage-stage";
+import { upsertStage } from "../stages/upsert-stage";
 import { createTrustIdentity } from "../trust/create-trust-identity";
 import { deleteTrustIdentity } from "../trust/delete-trust-identity";
 import { generateP256 } from "../../signing/keys/software";

@@ -10,7 +10,7 @@ import { getImage } from "../images/get-image";
 import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { requestPromotion } from "../promotions/request-promotion";
-import { upsertStage } from "../stages/manage-stage";
+import { upsertStage } from "../stages/upsert-stage";
 import { approveStage } from "./approve-stage";
 
 const system: Actor = { kind: "system", label: "expiry-test" };

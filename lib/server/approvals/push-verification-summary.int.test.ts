@@ -22,7 +22,7 @@ import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { rotateStageKey } from "../keys/rotate-signing-key";
 import { exportStagePolicy } from "../stages/export-stage-policy";
-import { upsertStage } from "../stages/manage-stage";
+import { upsertStage } from "../stages/upsert-stage";
 import { completePendingSummaries, pushVerificationSummary, removeVerificationSummary } from "./push-verification-summary";
 
 const admin: Actor = { kind: "system", label: "vsa-test" };

@@ -92,6 +92,7 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "GET", path: "/api/v1/keys", tag: "keys", summary: "Signing keys, trusted keys and trust identities (public parts only)", ok: { status: 200, description: "{ keys, trustedKeys, trustIdentities }" } },
   { method: "GET", path: "/api/v1/keys/[name]", tag: "keys", summary: "A public key as cosign.pub", ok: { status: 200, description: "PEM", mediaType: "application/x-pem-file" } },
   { method: "GET", path: "/api/v1/keys/stages/[stage]", tag: "keys", summary: "A stage's key history (JSON, or ?format=pem)", query: s.keyHistoryQuery, ok: { status: 200, description: "JSON, or application/x-pem-file with format=pem" } },
+  { method: "GET", path: "/api/v1/keys/stages/[stage]/preview", tag: "keys", summary: "What rotating or importing this stage's key would change: the images whose stage signature the retired key made (read-only)", roles: ADMIN, ok: { status: 200, description: "{ stage, retiring (the key a rotation retires, or null), images (what it signed), pending }" } },
   { method: "POST", path: "/api/v1/keys/stages/[stage]/rotate", tag: "keys", summary: "Rotate a stage's signing key", roles: ADMIN, body: s.rotateKeyBody, bodyOptional: true, ok: { status: 201, description: "{ key, retired }" } },
   { method: "POST", path: "/api/v1/keys/stages/[stage]/import", tag: "keys", summary: "Import an encrypted cosign private key as the stage's key", roles: ADMIN, body: s.importKeyBody, ok: { status: 201, description: "{ key, retired }" } },
   { method: "POST", path: "/api/v1/keys/stages/[stage]/revoke", tag: "keys", summary: "The stage key is compromised from effectiveAt: revoke (or dry-run) what it signed since", roles: ADMIN, body: s.revokeKeyBody, ok: { status: 200, description: "what changed (or would change)" } },
@@ -99,6 +100,7 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "POST", path: "/api/v1/trust", tag: "trust", summary: "Add a trust identity", roles: ADMIN, body: createTrustIdentityInput, ok: { status: 201, description: "the identity" }, alsoOk: { status: 200, description: "the same identity was already there" } },
   { method: "GET", path: "/api/v1/trust/[name]", tag: "trust", summary: "One trust identity", ok: { status: 200, description: "the identity" } },
   { method: "PATCH", path: "/api/v1/trust/[name]", tag: "trust", summary: "Update a trust identity", roles: ADMIN, body: updateTrustIdentityInput, ok: { status: 200, description: "the identity" } },
+  { method: "GET", path: "/api/v1/trust/[name]/preview", tag: "trust", summary: "Which verified signatures rest on this identity, i.e. stop verifying if it is deleted (read-only)", roles: ADMIN, ok: { status: 200, description: "the identity, its signatures that rest on it, and the number of images" } },
   { method: "DELETE", path: "/api/v1/trust/[name]", tag: "trust", summary: "Delete a trust identity", roles: ADMIN, ok: { status: 200, description: "what was deleted" } },
 
   // ---- registries and sync
@@ -127,6 +129,7 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "POST", path: "/api/v1/webhooks", tag: "webhooks", summary: "Add an outgoing webhook (the HMAC secret is in this answer only)", roles: ADMIN, body: s.webhookBody, ok: { status: 201, description: "the webhook with its secret" } },
   { method: "DELETE", path: "/api/v1/webhooks/[name]", tag: "webhooks", summary: "Delete an outgoing webhook", roles: ADMIN, ok: { status: 200, description: "what was deleted" } },
   { method: "GET", path: "/api/v1/audit", tag: "audit", summary: "The audit trail, newest first (`next` is the cursor)", roles: ["admin", "manager"], query: s.auditQuery, ok: { status: 200, description: "{ events, next }" } },
+  { method: "GET", path: "/api/v1/reports/[name]", tag: "reports", summary: "One report table for a period: approvals, lead-time, reviewers, waivers, break-glass or risk", roles: ["admin", "manager"], params: { name: "approvals, lead-time, reviewers, waivers, break-glass or risk" }, query: s.reportQuery, ok: { status: 200, description: "{ name, from, to, columns, rows } as JSON, or CSV (RFC 4180, formula cells neutralised) with format=csv" } },
   { method: "GET", path: "/api/v1/audit/export", tag: "audit", summary: "The audit trail as a CSV or NDJSON download, oldest first, with each row's hashes", roles: ["admin", "manager"], query: s.auditExportQuery, ok: { status: 200, description: "NDJSON (default) or CSV", mediaType: "application/x-ndjson" } },
   { method: "GET", path: "/api/v1/audit/verify", tag: "audit", summary: "Check the hash chain against every signed checkpoint in the registry", roles: ["admin", "manager"], query: s.noQuery, ok: { status: 200, description: "{ ok, chain, checkpoints, problems, gaps }" } },
 ];

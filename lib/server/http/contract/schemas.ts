@@ -204,3 +204,12 @@ export const webhookBody = z
 
 // ---- health
 export const healthQuery = z.object({ ready: z.string().max(10).optional().meta({ description: "1: readiness (checks the database); otherwise liveness" }) });
+
+// ---- reports
+export const reportQuery = z
+  .object({
+    format: z.enum(["csv", "json"], "format must be csv or json").default("json"),
+    from: z.string().max(40).optional().meta({ description: "start of the period: a date (2026-11-01) or an ISO time; default: 30 days before `to`" }),
+    to: z.string().max(40).optional().meta({ description: "end of the period: a date (that whole day included) or an ISO time; default: now; at most 366 days after `from`" }),
+  })
+  .strict();
