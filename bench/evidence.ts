@@ -16,7 +16,7 @@
 //
 // A benchmark, not a test: it reports figures and ratios and never fails on timing. All traffic is loopback.
 // The figures go to bench/results/evidence.json.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { migrate } from "../scripts/lib/migrate.mjs";
 import { startPostgres, type PostgresHandle } from "../scripts/lib/services.mjs";
-import type { BenchQuery, EvidenceChildInput, EvidenceChildOutput, QueryClass, SearchSample } from "./evidence-child";
+import type { BenchQuery, EvidenceChildInput, EvidenceChildOutput, QueryClass } from "./evidence-child";
 import type { RatioResult } from "./lib/report";
 import { runBenchChild } from "./lib/util";
 
@@ -209,11 +209,19 @@ export function buildPool(): PoolPackage[] {
   for (const pool of Object.keys(POOL_SIZES) as Pool[]) {
     const seen = new Set<string>();
     const names: string[] = [];
-    for (const n of REAL[pool]) if (!seen.has(n)) (seen.add(n), names.push(n));
+    for (const n of REAL[pool]) {
+      if (!seen.has(n)) {
+        seen.add(n);
+        names.push(n);
+      }
+    }
     for (let k = 0; names.length < POOL_SIZES[pool]; k++) {
       const base = syntheticName(pool, k);
       const n = seen.has(base) ? `${base}-${k}` : base;
-      if (!seen.has(n)) (seen.add(n), names.push(n));
+      if (!seen.has(n)) {
+        seen.add(n);
+        names.push(n);
+      }
     }
     names.forEach((full, rank) => {
       const p = out.length;

@@ -14,7 +14,7 @@
 // A benchmark, not a test: it reports figures and ratios and never fails on timing. It fails only when the
 // sync itself is wrong (errors, or counts that don't match what was pushed), since its figures would then mean
 // nothing. All traffic goes to loopback.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { db } from "../lib/db";
 import { preAuthEncoding, IN_TOTO_PAYLOAD_TYPE } from "../lib/evidence/dsse";
-import { RegistryClient } from "../lib/oci/client";
+import { type RegistryClient } from "../lib/oci/client";
 import { sha256Digest, type Digest } from "../lib/oci/digest";
 import type { Descriptor } from "../lib/oci/manifest";
 import { MT } from "../lib/oci/media-types";

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
 import { OciError } from "./digest";
-import { fakeServer, json, type FakeServer, useFakeServers, errorOf } from "./testdata/fake-server";
+import { json, useFakeServers, errorOf } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 

@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
-import { OciError, sha256Digest } from "./digest";
+import { sha256Digest } from "./digest";
 import { parseManifest } from "./manifest";
-import { fakeServer, json, type FakeServer, useFakeServers, errorOf } from "./testdata/fake-server";
+import { json, useFakeServers, errorOf } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
-import { closedPort, fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
+import { closedPort, json, useFakeServers } from "./testdata/fake-server";
 import { TEST_CERT_PEM } from "./testdata/tls-fixture";
 
 const serve = useFakeServers();

@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type RegistryHandle } from "../../scripts/lib/services.mjs";
 import { RegistryClient } from "./client";
-import { OciError, sha256Digest, type Digest } from "./digest";
+import { type OciError, sha256Digest, type Digest } from "./digest";
 import { MT } from "./media-types";
 import { cosignTag, referrersFallbackTag } from "./reference";
 import { listReferrers, ReferrersApiMemo } from "./referrers";
-import { closedPort, fakeServer, json, type FakeServer, useFakeServers } from "./testdata/fake-server";
+import { closedPort, json, useFakeServers } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type RegistryClientOptions } from "./client";
-import { OciError } from "./digest";
 import { backoffMs, isRetryableStatus, parseRetryAfter } from "./retry";
 import { fakeServer, json, type FakeServer, errorOf } from "./testdata/fake-server";
 

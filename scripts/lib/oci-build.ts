@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { RegistryClient } from "../../lib/oci/client";
+import { type RegistryClient } from "../../lib/oci/client";
 import { sha256Digest, type Digest } from "../../lib/oci/digest";
 import { MT } from "../../lib/oci/media-types";
 

@@ -1,5 +1,5 @@
 import "server-only";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 

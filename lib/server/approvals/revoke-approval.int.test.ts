@@ -10,7 +10,6 @@ import { AppError } from "../../errors";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { parseManifest, type ImageManifest } from "../../oci/manifest";
-import { MT } from "../../oci/media-types";
 import { cosignTag } from "../../oci/reference";
 import { listReferrers } from "../../oci/referrers";
 import { verifyCosignLayer } from "../../signing/formats/cosign";

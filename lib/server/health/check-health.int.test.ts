@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { db, disconnectDb } from "../../db";
+import { disconnectDb } from "../../db";
 import { checkHealth } from "./check-health";
 
 afterAll(async () => {

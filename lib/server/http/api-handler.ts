@@ -1,6 +1,6 @@
 import "server-only";
 import { NextResponse, type NextRequest } from "next/server";
-import { z } from "zod";
+import { type z } from "zod";
 import { getActor } from "../../auth";
 import { AppError, isAppError } from "../../errors";
 import { OciError } from "../../oci/digest";

@@ -1,5 +1,5 @@
 import "server-only";
-import { db, type Tx } from "../../db";
+import { type db, type Tx } from "../../db";
 import { baseReference, pickBase } from "./signature-chain";
 
 export interface BaseImageFact {

@@ -2,7 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
-import { parseMasterKey, SealError, unseal } from "../../signing/keys/sealed";
+import { parseMasterKey, type SealError, unseal } from "../../signing/keys/sealed";
 
 export function masterKey(): Buffer {
   try {

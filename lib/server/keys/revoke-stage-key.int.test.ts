@@ -3,7 +3,7 @@ import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
-import { AppError } from "../../errors";
+import { type AppError } from "../../errors";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";

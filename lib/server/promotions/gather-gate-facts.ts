@@ -1,5 +1,5 @@
 import "server-only";
-import { db, type Tx } from "../../db";
+import { type db, type Tx } from "../../db";
 import type { GateFacts, WaiverFact } from "../../policy/gates";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
 import { stageStatuses } from "../images/stage-status";

@@ -1,5 +1,5 @@
 import "server-only";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import type { Actor } from "../actor";
 import { approvalsSummary, requestStateLabel } from "./get-request";
 

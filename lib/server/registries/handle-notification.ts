@@ -5,7 +5,7 @@ import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isRepositoryName } from "../../oci/reference";
 import type { Actor } from "../actor";
-import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { appendAuditEvent } from "../audit/append-audit-event";
 import { countAuthFailure } from "../auth/count-auth-failure";
 import { enqueueSync } from "../jobs/enqueue-sync";
 import { hashToken } from "../tokens/token-format";

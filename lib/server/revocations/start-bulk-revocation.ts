@@ -2,7 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
-import { actorLabel, type Actor } from "../actor";
+import { actorLabel } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
 import { planBulkRevocation, type BulkRevocationItem, type PlanBulkRevocationOptions } from "./plan-bulk-revocation";

@@ -9,7 +9,7 @@ import { parsePublicKey, verifyRaw, type PublicKeyInfo } from "../keys/software"
 import { verifyTimestampToken } from "../trust/rfc3161";
 import { COSIGN_SIGNATURE_TYPE, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
 import { completeChecks, fail, pass, runSteps, skip, type VerifierStep } from "../steps";
-import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial, type Verdict } from "../verification";
+import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
 import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**

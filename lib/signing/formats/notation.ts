@@ -3,7 +3,7 @@ import { z } from "zod";
 import { sha256Digest } from "../../oci/digest";
 import { verifyTimestampToken } from "../trust/rfc3161";
 import { completeChecks, fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
-import { CHECKS, type CheckResult, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
+import { CHECKS, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
 import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**

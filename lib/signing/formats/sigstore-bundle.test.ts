@@ -14,7 +14,7 @@ const BINARY_DIGEST = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d082
 /** Long after the fixture's 10-minute certificate expired: verification must use the integrated time. */
 const NOW = new Date("2026-01-01T00:00:00Z");
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;  
 const fixtureJson = (): Json => JSON.parse(FIXTURE.toString("utf8")) as Json;
 const bytesOf = (j: Json) => Buffer.from(JSON.stringify(j));
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;

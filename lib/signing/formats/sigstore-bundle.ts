@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { bundleFromJSON, ValidationError, type Bundle } from "@sigstore/bundle";
-import { crypto as sigstoreCrypto, X509Certificate } from "@sigstore/core";
+import { crypto as sigstoreCrypto, type X509Certificate } from "@sigstore/core";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
 import { toSignedEntity, Verifier, VerificationError } from "@sigstore/verify";
 // The package's entry point only exposes Verifier.verify, which throws at the first failure. Its lower-level steps

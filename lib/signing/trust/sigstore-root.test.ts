@@ -4,7 +4,7 @@ import { generateP256, parsePublicKey } from "../keys/software";
 import { findKeyByHint, parseTrustedRoot, SigstoreTrustError, toSigstoreTrustMaterial, trustMaterialFromRoot } from "./sigstore-root";
 
 const ROOT_JSON = JSON.parse(readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")) as Record<string, unknown>;
-const clone = () => structuredClone(ROOT_JSON) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const clone = () => structuredClone(ROOT_JSON) as Record<string, any>;  
 
 function problemsOf(json: unknown): string[] {
   try {

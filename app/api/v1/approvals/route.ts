@@ -1,5 +1,4 @@
-import { isDigest, type Digest } from "@/lib/oci/digest";
-import { isRepositoryName } from "@/lib/oci/reference";
+import type { Digest } from "@/lib/oci/digest";
 import { approveStage } from "@/lib/server/approvals/approve-stage";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { approvalBody } from "@/lib/server/http/contract/schemas";

@@ -1,5 +1,4 @@
-import { isDigest, type Digest } from "@/lib/oci/digest";
-import { isRepositoryName } from "@/lib/oci/reference";
+import type { Digest } from "@/lib/oci/digest";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { parseQuery } from "@/lib/server/http/parse-query";
 import { listRequestsQuery, requestPromotionBody } from "@/lib/server/http/contract/schemas";

@@ -1,5 +1,3 @@
-import { isDigest } from "@/lib/oci/digest";
-import { isRepositoryName } from "@/lib/oci/reference";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { parseQuery } from "@/lib/server/http/parse-query";
 import { grantWaiverBody, listWaiversQuery } from "@/lib/server/http/contract/schemas";
