@@ -9,6 +9,7 @@ import { imageRefFromSegments } from "@/lib/server/http/image-ref";
 import { readBodyCapped } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
 import { buildEvidencePack } from "@/lib/server/evidence/build-evidence-pack";
+import { evidenceRawStream } from "@/lib/server/evidence/read-evidence-raw";
 
 export const dynamic = "force-dynamic";
 
@@ -39,11 +40,13 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
   const imageId = image.id;
   if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseEvidenceQuery(Object.fromEntries(req.nextUrl.searchParams)) });
   if (rest.length === 3 && rest[2] === "raw" && /^[0-9a-f-]{36}$/.test(rest[1]!)) {
-    const doc = await db.evidenceDocument.findFirst({ where: { id: rest[1], imageId }, select: { raw: true, format: true, contentDigest: true } });
+    const doc = await db.evidenceDocument.findFirst({ where: { id: rest[1], imageId }, select: { id: true, rawChunks: true, size: true, format: true, contentDigest: true } });
     if (!doc) throw new AppError("NOT_FOUND", "no such evidence document for this image");
-    return new NextResponse(Buffer.from(doc.raw), {
+    // Streamed from the stored chunks: a 200 MiB SBOM is never held whole (a small document is one chunk).
+    return new NextResponse(evidenceRawStream(doc), {
       headers: {
         "content-type": "application/octet-stream",
+        "content-length": String(doc.size),
         "content-disposition": `attachment; filename="${doc.format}-${doc.contentDigest.slice(7, 19)}.json"`,
         "x-content-digest": doc.contentDigest,
         // Evidence may describe unreleased software: never kept by a browser or a shared cache.
