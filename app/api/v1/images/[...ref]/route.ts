@@ -2,11 +2,11 @@ import { NextResponse } from "next/server";
 import { db } from "@/lib/db";
 import { env } from "@/lib/env";
 import { AppError } from "@/lib/errors";
-import { ingestEvidence } from "@/lib/server/evidence/ingest-evidence";
+import { ingestEvidenceUpload } from "@/lib/server/evidence/ingest-evidence-upload";
 import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
 import { apiHandler, created } from "@/lib/server/http/api-handler";
 import { imageRefFromSegments } from "@/lib/server/http/image-ref";
-import { readBodyCapped } from "@/lib/server/http/read-body";
+import { bodyChunks } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
 import { buildEvidencePack } from "@/lib/server/evidence/build-evidence-pack";
 import { evidenceRawStream } from "@/lib/server/evidence/read-evidence-raw";
@@ -62,9 +62,11 @@ export const POST = apiHandler<P>(
     const { repository, digest, rest } = imageRefFromSegments(params.ref);
     if (rest.length !== 1 || rest[0] !== "evidence") throw new AppError("NOT_FOUND", "POST to …/evidence to upload evidence");
     const image = await getImage({ actor, registry: req.nextUrl.searchParams.get("registry"), repository, digest });
-    const bytes = await readBodyCapped(req, env().EVIDENCE_MAX_BYTES);
-    if (bytes.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body");
-    const { document, documents, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });
+    const max = env().EVIDENCE_MAX_BYTES;
+    const declared = Number(req.headers.get("content-length") ?? "NaN");
+    if (Number.isFinite(declared) && declared > max) throw new AppError("PAYLOAD_TOO_LARGE", `body is ${declared} bytes, over the ${max}-byte limit`);
+    // Large CycloneDX / SPDX SBOMs are streamed into the database (issue 17); everything else is read whole, capped.
+    const { document, documents, created: isNew } = await ingestEvidenceUpload({ actor, imageId: image.id, body: bodyChunks(req), maxBytes: max });
     // JSON Lines: one document per statement, each judged on its own.
     const body = { created: isNew, document, ...(documents.length > 1 ? { documents } : {}) };
     return isNew ? created(body) : NextResponse.json(body, { status: 200 });
