@@ -141,6 +141,9 @@ const relationship = z.object({ spdxElementId: z.string().nullish(), relationshi
 
 type Json = unknown;
 
+/** A flat copy of a string that shares no storage with the text it was cut from. */
+const own = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
+
 /** Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. */
 export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20 }: StreamSbomOptions): Promise<StreamedSbom> {
   const label = format === "cyclonedx" ? "CycloneDX" : "SPDX";
@@ -181,7 +184,8 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         pending.push(toComponent(c));
         componentCount++;
         const ref = c["bom-ref"];
-        if (ref && !byRef.has(ref)) byRef.set(ref, { name: c.name, ...(c.version ? { version: c.version } : {}), ...(c.purl ? { purl: c.purl } : {}) });
+        // Copies: a parser's string may be a slice of a whole decoded chunk, which a kept slice would pin in memory.
+        if (ref && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
         if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);
       }
     } else if (format === "cyclonedx" && container === "vulnerabilities") {
