@@ -67,7 +67,10 @@ export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, sou
     if (!done) {
       const prefix = Buffer.concat(head, size);
       const format = sniffSbomFormat(prefix);
-      if (format) return await ingestStreamed({ actor, imageId, source, maxBytes, format, body: rest(prefix, it) });
+      if (format) {
+        head.length = 0; // the pieces are in `prefix` now; rest() lets go of that too once it is handed on
+        return await ingestStreamed({ actor, imageId, source, maxBytes, format, body: rest({ prefix }, it) });
+      }
       // Not a streamable SBOM: the whole body, capped, down the buffered path.
       for (;;) {
         const r = await it.next();
@@ -85,9 +88,11 @@ export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, sou
   return ingestEvidence({ actor, imageId, bytes: Buffer.concat(head, size), source });
 }
 
-async function* rest(prefix: Buffer, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* rest(held: { prefix?: Buffer }, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
   // The prefix is handed on in 64 KiB pieces and then dropped, so it is not held for the whole stream.
-  for (let i = 0; i < prefix.length; i += 1 << 16) yield prefix.subarray(i, i + (1 << 16));
+  const prefix = held.prefix!;
+  delete held.prefix;
+  for (let i = 0; i < prefix.length; i += 1 << 16) yield Buffer.from(prefix.subarray(i, i + (1 << 16)));
   try {
     for (;;) {
       const r = await it.next();
