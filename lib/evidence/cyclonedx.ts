@@ -15,7 +15,7 @@ const license = z.object({
 
 const property = z.object({ name: optStr, value: optStr });
 
-interface CdxComponent {
+export interface CdxComponent {
   type?: string | null | undefined;
   "bom-ref"?: string | null | undefined;
   name: string;
@@ -26,7 +26,7 @@ interface CdxComponent {
   components?: CdxComponent[] | null | undefined;
 }
 
-const component: z.ZodType<CdxComponent> = z.object({
+export const component: z.ZodType<CdxComponent> = z.object({
   type: optStr,
   "bom-ref": optStr,
   name: z.string(),
@@ -48,7 +48,7 @@ const rating = z.object({
   vector: optStr,
 });
 
-const vulnerability = z.object({
+export const vulnerability = z.object({
   id: z.string(),
   "bom-ref": optStr,
   source: z.object({ name: optStr, url: optStr }).nullish(),
@@ -67,7 +67,7 @@ const vulnerability = z.object({
 
 const tool = z.object({ name: optStr, version: optStr, vendor: optStr });
 
-const bom = z.object({
+export const bom = z.object({
   bomFormat: z.literal("CycloneDX"),
   specVersion: z.string(),
   serialNumber: optStr,
@@ -126,7 +126,7 @@ function packageTypeOf(props: z.infer<typeof property>[] | null | undefined): st
   return props?.find((x) => x.name === "syft:package:type" || x.name === "aquasecurity:trivy:PkgType")?.value ?? undefined;
 }
 
-function toComponent(c: CdxComponent): Component {
+export function toComponent(c: CdxComponent): Component {
   const purl = c.purl ?? undefined;
   return {
     name: c.name,
@@ -233,7 +233,7 @@ function fixFromRecommendation(rec: string | null | undefined): string | undefin
 
 type Tools = NonNullable<z.infer<typeof bom>["metadata"]>["tools"];
 
-function toolOf(tools: Tools): { name: string; version?: string } | undefined {
+export function toolOf(tools: Tools): { name: string; version?: string } | undefined {
   const list = Array.isArray(tools) ? tools : [...(tools?.components ?? []), ...(tools?.services ?? [])];
   const t = list.find((x) => x.name);
   return t?.name ? { name: t.name, ...opt("version", t.version) } : undefined;
@@ -265,11 +265,27 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
   }
 
   const t = toolOf(d.metadata?.tools);
+  const { findings, hasAnalysis } = findingsOf(d.vulnerabilities ?? [], byRef, t, d.metadata?.component?.name ?? undefined);
+  const subjects = subjectsOf(d.metadata?.component);
+
+  const kind = hasAnalysis ? "vex" : d.vulnerabilities?.length ? "scan" : "sbom";
+  return {
+    format: "cyclonedx",
+    kind,
+    components,
+    findings,
+    ...opt("scannedAt", d.metadata?.timestamp),
+    ...(t ? { tool: t } : {}),
+    subjects,
+  };
+}
+
+/** Findings of a BOM's vulnerabilities; `byRef` resolves `affects` refs to the BOM's components. */
+export function findingsOf(vulnerabilities: readonly z.infer<typeof vulnerability>[], byRef: Map<string, CdxComponent>, t: { name: string; version?: string } | undefined, subjectName: string | undefined): { findings: Finding[]; hasAnalysis: boolean } {
   const source = t?.name?.toLowerCase() || "cyclonedx";
-  const subjectName = d.metadata?.component?.name ?? undefined;
   const findings: Finding[] = [];
   let hasAnalysis = false;
-  for (const v of d.vulnerabilities ?? []) {
+  for (const v of vulnerabilities) {
     const severity = severityOf(v);
     const c = cvssOf(v);
     const aliases = uniq((v.references ?? []).map((r) => r.id).filter((id): id is string => Boolean(id) && id !== v.id));
@@ -310,8 +326,14 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
     }
   }
 
+  return { findings, hasAnalysis };
+}
+
+type MetadataComponent = NonNullable<NonNullable<z.infer<typeof bom>["metadata"]>["component"]>;
+
+/** What the BOM's metadata.component says the BOM is about. */
+export function subjectsOf(mc: MetadataComponent | null | undefined): Subject[] {
   const subjects: Subject[] = [];
-  const mc = d.metadata?.component;
   if (mc) {
     const name = mc.name ?? undefined;
     // Syft writes the image's manifest digest as the root component's version.
@@ -333,14 +355,5 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
     }
   }
 
-  const kind = hasAnalysis ? "vex" : d.vulnerabilities?.length ? "scan" : "sbom";
-  return {
-    format: "cyclonedx",
-    kind,
-    components,
-    findings,
-    ...opt("scannedAt", d.metadata?.timestamp),
-    ...(t ? { tool: t } : {}),
-    subjects,
-  };
+  return subjects;
 }

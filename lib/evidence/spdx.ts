@@ -8,7 +8,7 @@ import { addSubject, labelOf, opt, optStr, ociPurlDigest, repoDigestSubject, typ
 
 const externalRef = z.object({ referenceCategory: optStr, referenceType: optStr, referenceLocator: optStr });
 
-const pkg = z.object({
+export const pkg = z.object({
   SPDXID: z.string(),
   name: z.string(),
   versionInfo: optStr,
@@ -20,7 +20,7 @@ const pkg = z.object({
   annotations: z.array(z.object({ comment: optStr })).nullish(),
 });
 
-const doc = z.object({
+export const doc = z.object({
   spdxVersion: z.string(),
   SPDXID: optStr,
   name: optStr,
@@ -86,7 +86,7 @@ export function splitToolName(t: string): { name: string; version?: string } {
 }
 
 /** "Tool: syft-0.58.0" → { name: "syft", version: "0.58.0" } */
-function toolOf(creators: string[] | null | undefined): { name: string; version?: string } | undefined {
+export function toolOf(creators: string[] | null | undefined): { name: string; version?: string } | undefined {
   const c = creators?.find((x) => x.startsWith("Tool:"));
   if (!c) return undefined;
   return splitToolName(c.slice(5).trim());
@@ -104,17 +104,7 @@ export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvide
     throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(d.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, ["spdxVersion"]);
   }
   const packages = d.packages ?? [];
-  const components: Component[] = packages.map((p) => {
-    const purl = purlOf(p);
-    return {
-      name: p.name,
-      ...opt("version", p.versionInfo),
-      ...opt("purl", purl),
-      ...opt("type", p.primaryPackagePurpose),
-      licenses: licensesOf(p),
-      ...opt("ecosystem", ecosystemFromPurl(purl)),
-    };
-  });
+  const components: Component[] = packages.map(componentOf);
 
   // The subject is what the document DESCRIBES; only those packages (and CONTAINER packages) can name the image.
   const docId = d.SPDXID ?? "SPDXRef-DOCUMENT";
@@ -126,6 +116,36 @@ export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvide
   const subjects: Subject[] = [];
   for (const p of packages) {
     if (!described.has(p.SPDXID) && p.primaryPackagePurpose !== "CONTAINER") continue;
+    for (const sj of packageSubjects(p)) addSubject(subjects, sj);
+  }
+
+  const t = toolOf(d.creationInfo?.creators);
+  return {
+    format: "spdx",
+    kind: "sbom",
+    components,
+    findings: [],
+    ...opt("scannedAt", d.creationInfo?.created),
+    ...(t ? { tool: t } : {}),
+    subjects,
+  };
+}
+
+export function componentOf(p: z.infer<typeof pkg>): Component {
+  const purl = purlOf(p);
+  return {
+    name: p.name,
+    ...opt("version", p.versionInfo),
+    ...opt("purl", purl),
+    ...opt("type", p.primaryPackagePurpose),
+    licenses: licensesOf(p),
+    ...opt("ecosystem", ecosystemFromPurl(purl)),
+  };
+}
+
+/** The digests a package names (the subject when the document describes it, or it is a CONTAINER). */
+export function packageSubjects(p: z.infer<typeof pkg>): Subject[] {
+  const subjects: Subject[] = [];
     const v = normalizeDigest(p.versionInfo);
     if (v) addSubject(subjects, { digest: v, name: p.name, kind: "manifest" });
     const pd = ociPurlDigest(purlOf(p));
@@ -147,16 +167,5 @@ export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvide
         if (s) addSubject(subjects, s);
       }
     }
-  }
-
-  const t = toolOf(d.creationInfo?.creators);
-  return {
-    format: "spdx",
-    kind: "sbom",
-    components,
-    findings: [],
-    ...opt("scannedAt", d.creationInfo?.created),
-    ...(t ? { tool: t } : {}),
-    subjects,
-  };
+    return subjects;
 }

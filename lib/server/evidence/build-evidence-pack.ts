@@ -8,6 +8,7 @@ import { trustedAuditKeys } from "../audit/audit-key";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { getImage } from "../images/get-image";
 import { getImageEvidence, parseEvidenceQuery } from "./get-image-evidence";
+import { readEvidenceRaw } from "./read-evidence-raw";
 
 export interface BuildEvidencePackOptions {
   actor: Actor;
@@ -31,7 +32,7 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
   const { canApprove: _c, ...image } = await getImage({ actor, registry, repository, digest });
   const [summary, docs, approvals, requests, waivers] = await Promise.all([
     getImageEvidence({ actor, imageId: image.id, query: parseEvidenceQuery({}) }),
-    db.evidenceDocument.findMany({ where: { imageId: image.id }, orderBy: { uploadedAt: "asc" } }),
+    db.evidenceDocument.findMany({ where: { imageId: image.id }, orderBy: { uploadedAt: "asc" }, omit: { raw: true } }),
     db.approval.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } }),
     db.promotionRequest.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } }),
     db.waiver.findMany({ where: { repository: { name: repository, registry: { name: image.registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } }),
@@ -41,10 +42,13 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
   const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
 
   let budget = maxDocumentBytes;
-  const documents = docs.map((d) => {
-    const embed = d.raw.byteLength <= budget;
-    if (embed) budget -= d.raw.byteLength;
-    return {
+  const documents = [];
+  for (const d of docs) {
+    // size is the stored byte count for both storages (raw, or chunks for a streamed document).
+    const embed = d.size <= budget;
+    if (embed) budget -= d.size;
+    const raw = embed ? await readEvidenceRaw(db, d) : null;
+    documents.push({
       id: d.id,
       format: d.format,
       kind: d.kind,
@@ -59,9 +63,9 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
       signature: { status: d.signatureStatus, by: d.signedBy, detail: d.signatureDetail },
       contentDigest: d.contentDigest,
       size: d.size,
-      ...(embed ? { rawBase64: Buffer.from(d.raw).toString("base64") } : { omitted: `larger than what is left of the pack's ${maxDocumentBytes} bytes; GET /api/v1/images/${repository}@${digest}/evidence/${d.id}/raw` }),
-    };
-  });
+      ...(raw ? { rawBase64: raw.toString("base64") } : { omitted: `larger than what is left of the pack's ${maxDocumentBytes} bytes; GET /api/v1/images/${repository}@${digest}/evidence/${d.id}/raw` }),
+    });
+  }
 
   // Every key that signed something in this pack, plus each stage's key history and the trust anchors.
   const keyIds = new Set(approvals.map((a) => a.signingKeyId));

@@ -2,7 +2,7 @@ import "server-only";
 import { assertNoNul, assertStorableDocument } from "../http/hostile-input";
 import { db, bytes as dbBytes, type Tx } from "../../db";
 import { AppError } from "../../errors";
-import { EvidenceError, parseEvidenceStatements, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
+import { EvidenceError, parseEvidenceStatements, type Component, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
 import { sha256Digest } from "../../oci/digest";
 import type { Platform } from "../../oci/manifest";
 import { verifyRaw } from "../../signing/keys/software";
@@ -34,14 +34,14 @@ export function purlKey(purl: string | undefined | null): string | null {
   return purlSearchKey(purl);
 }
 
-function parseDate(s: string | undefined | null): Date | null {
+export function parseDate(s: string | undefined | null): Date | null {
   if (!s) return null;
   const d = new Date(s);
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
 /** The digests a document may name and still be about this image: manifest, config, platforms, parent index. */
-async function acceptableSubjects(imageId: string) {
+export async function acceptableSubjects(imageId: string) {
   const img = await db.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, configDigest: true, platforms: true, parentDigest: true, repositoryId: true } });
   const ok = new Set<string>([img.digest]);
   if (img.configDigest) ok.add(img.configDigest);
@@ -53,7 +53,7 @@ async function acceptableSubjects(imageId: string) {
   return { image: img, ok };
 }
 
-type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
+export type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
 type Keys = Awaited<ReturnType<typeof loadTrustedKeys>>;
 
 /**
@@ -76,7 +76,7 @@ function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: Keys, 
 }
 
 /** One statement's verdict, on its own: only its own envelope, and only keys of the role its kind needs. */
-function statementVerdict(st: EvidenceStatement, keysByRole: Map<IdentityRole, Keys>, repository: string): Verdict {
+export function statementVerdict(st: Pick<EvidenceStatement, "evidence">, keysByRole: Map<IdentityRole, Keys>, repository: string): Verdict {
   const role = evidenceSignerRole(st.evidence.kind);
   if (!st.evidence.dsse) return { status: "unsigned", by: null, detail: `not a signed envelope (a ${st.evidence.kind} needs a DSSE signature by a ${role} key to count as signed)` };
   return envelopeVerdict(st.evidence.dsse, keysByRole.get(role) ?? [], role, repository);
@@ -202,21 +202,7 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
     },
     omit: { raw: true },
   });
-  // One INSERT … SELECT FROM unnest(arrays) per chunk: an order of magnitude faster than row-wise
-  // parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row.
-  for (let i = 0; i < parsed.components.length; i += CHUNK) {
-    const chunk = parsed.components.slice(i, i + CHUNK);
-    // One spelling per purl (the search key and the stored purl); a purl that does not parse is kept as given.
-    const purls = chunk.map((c) => (c.purl ? (normalizePurl(c.purl) ?? c.purl) : null));
-    await tx.$executeRaw`
-      INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
-      SELECT gen_random_uuid(), ${doc.id}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
-             ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
-      FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${purls}::text[],
-                  ${purls.map((p) => purlSearchKey(p))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
-                  ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
-        AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
-  }
+  for (let i = 0; i < parsed.components.length; i += CHUNK) await insertComponents(tx, { documentId: doc.id, imageId, components: parsed.components.slice(i, i + CHUNK) });
   if (parsed.components.length) await indexDocumentPackages(tx, { documentId: doc.id, imageId });
   for (let i = 0; i < parsed.findings.length; i += CHUNK) {
     await tx.finding.createMany({
@@ -277,4 +263,23 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
     },
   });
   return { document: doc, created: true };
+}
+
+/**
+ * One INSERT … SELECT FROM unnest(arrays) for a batch of components: an order of magnitude faster than row-wise
+ * parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row. Shared by the buffered and the
+ * streamed (issue 17) ingest, so both store the same rows for the same document.
+ */
+export async function insertComponents(tx: Tx, { documentId, imageId, components: chunk }: { documentId: string; imageId: string; components: readonly Component[] }): Promise<void> {
+  if (!chunk.length) return;
+  // One spelling per purl (the search key and the stored purl); a purl that does not parse is kept as given.
+  const purls = chunk.map((c) => (c.purl ? (normalizePurl(c.purl) ?? c.purl) : null));
+  await tx.$executeRaw`
+      INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
+      SELECT gen_random_uuid(), ${documentId}::uuid, ${imageId}::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
+             ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
+      FROM unnest(${chunk.map((c) => c.name)}::text[], ${chunk.map((c) => c.version ?? null)}::text[], ${purls}::text[],
+                  ${purls.map((p) => purlSearchKey(p))}::text[], ${chunk.map((c) => c.type ?? null)}::text[], ${chunk.map((c) => c.ecosystem ?? null)}::text[],
+                  ${chunk.map((c) => JSON.stringify(c.licenses))}::text[], ${chunk.map((c) => c.layer ?? null)}::text[])
+        AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
 }

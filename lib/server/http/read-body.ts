@@ -24,3 +24,22 @@ export async function readBodyCapped(req: Request, max: number): Promise<Buffer>
   }
   return Buffer.concat(chunks, total);
 }
+
+/** A request body as an async iterable of chunks (empty when there is none); leaving early cancels the body. */
+export async function* bodyChunks(req: Request): AsyncGenerator<Uint8Array> {
+  if (!req.body) return;
+  const reader = req.body.getReader();
+  let finished = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        finished = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+  }
+}

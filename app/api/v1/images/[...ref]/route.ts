@@ -1,16 +1,17 @@
 import { NextResponse } from "next/server";
 import { env } from "@/lib/env";
 import { AppError } from "@/lib/errors";
-import { ingestEvidence } from "@/lib/server/evidence/ingest-evidence";
+import { ingestEvidenceUpload } from "@/lib/server/evidence/ingest-evidence-upload";
 import { evidenceQuery, getImageEvidence } from "@/lib/server/evidence/get-image-evidence";
 import { getEvidenceRaw } from "@/lib/server/evidence/get-evidence-raw";
 import { imageRegistryQuery } from "@/lib/server/http/contract/schemas";
 import { parseQuery } from "@/lib/server/http/parse-query";
 import { apiHandler, created } from "@/lib/server/http/api-handler";
 import { imageRefFromSegments } from "@/lib/server/http/image-ref";
-import { readBodyCapped } from "@/lib/server/http/read-body";
+import { bodyChunks } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
 import { buildEvidencePack } from "@/lib/server/evidence/build-evidence-pack";
+import { evidenceRawStream } from "@/lib/server/evidence/read-evidence-raw";
 
 export const dynamic = "force-dynamic";
 
@@ -43,9 +44,11 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
   if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseQuery(req.nextUrl.searchParams, evidenceQuery) });
   if (rest.length === 3 && rest[2] === "raw" && /^[0-9a-f-]{36}$/.test(rest[1]!)) {
     const doc = await getEvidenceRaw({ actor, imageId, documentId: rest[1]! });
-    return new NextResponse(Buffer.from(doc.raw), {
+    // Streamed from the stored chunks: a 200 MiB SBOM is never held whole (a small document is one chunk).
+    return new NextResponse(evidenceRawStream(doc), {
       headers: {
         "content-type": "application/octet-stream",
+        "content-length": String(doc.size),
         "content-disposition": `attachment; filename="${doc.format}-${doc.contentDigest.slice(7, 19)}.json"`,
         "x-content-digest": doc.contentDigest,
         // Evidence may describe unreleased software: never kept by a browser or a shared cache.
@@ -61,9 +64,11 @@ export const POST = apiHandler<P>(
     const { repository, digest, rest } = imageRefFromSegments(params.ref);
     if (rest.length !== 1 || rest[0] !== "evidence") throw new AppError("NOT_FOUND", "POST to …/evidence to upload evidence");
     const image = await getImage({ actor, registry: parseQuery(req.nextUrl.searchParams, imageRegistryQuery).registry ?? null, repository, digest });
-    const bytes = await readBodyCapped(req, env().EVIDENCE_MAX_BYTES);
-    if (bytes.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body");
-    const { document, documents, created: isNew } = await ingestEvidence({ actor, imageId: image.id, bytes, source: "upload" });
+    const max = env().EVIDENCE_MAX_BYTES;
+    const declared = Number(req.headers.get("content-length") ?? "NaN");
+    if (Number.isFinite(declared) && declared > max) throw new AppError("PAYLOAD_TOO_LARGE", `body is ${declared} bytes, over the ${max}-byte limit`);
+    // Large CycloneDX / SPDX SBOMs are streamed into the database (issue 17); everything else is read whole, capped.
+    const { document, documents, created: isNew } = await ingestEvidenceUpload({ actor, imageId: image.id, body: bodyChunks(req), maxBytes: max });
     // JSON Lines: one document per statement, each judged on its own.
     const body = { created: isNew, document, ...(documents.length > 1 ? { documents } : {}) };
     return isNew ? created(body) : NextResponse.json(body, { status: 200 });

@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseEvidence } from "./detect";
+import { EvidenceError } from "./errors";
+import type { Component } from "./model";
+import { DocumentGuard, sniffSbomFormat, streamSbom, type StreamedFormat } from "./sbom-stream";
+
+const fixture = (name: string) => readFileSync(join(__dirname, "testdata", name));
+
+async function* pieces(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+async function run(bytes: Buffer, format: StreamedFormat, size = 7, maxBytes = 1 << 30) {
+  const components: Component[] = [];
+  const raw: Buffer[] = [];
+  const batches: number[] = [];
+  const result = await streamSbom(pieces(bytes, size), {
+    format,
+    maxBytes,
+    batchSize: 10,
+    rawChunkBytes: 1000,
+    sink: {
+      components: async (b) => {
+        batches.push(b.length);
+        components.push(...b);
+      },
+      raw: async (b) => {
+        raw.push(b);
+      },
+    },
+  });
+  return { result, components, raw: Buffer.concat(raw), batches };
+}
+
+async function refusal(p: Promise<unknown>): Promise<EvidenceError> {
+  const e = await p.then(() => null, (x: unknown) => x);
+  expect(e).toBeInstanceOf(EvidenceError);
+  return e as EvidenceError;
+}
+
+describe("streamSbom gives what the buffered parser gives", () => {
+  for (const [name, format] of [
+    ["syft-alpine-3.16-cyclonedx-1.4.json", "cyclonedx"],
+    ["syft-alpine-3.17-spdx-2.2.json", "spdx"],
+    ["trivy-centos-7-cyclonedx-vex.json", "cyclonedx"],
+  ] as const) {
+    it(`${name}: same components, findings, subjects, tool, time; bytes and digest unchanged`, async () => {
+      const bytes = fixture(name);
+      expect(sniffSbomFormat(bytes.subarray(0, 4096))).toBe(format);
+      const buffered = parseEvidence(bytes);
+      const { result, components, raw, batches } = await run(bytes, format);
+      expect(components).toEqual(buffered.components);
+      expect(result.componentCount).toBe(buffered.components.length);
+      expect(result.findings).toEqual(buffered.findings);
+      expect(result.subjects).toEqual(buffered.subjects);
+      expect(result.kind).toBe(buffered.kind);
+      expect(result.tool).toEqual(buffered.tool);
+      expect(result.scannedAt).toBe(buffered.scannedAt);
+      expect(raw.equals(bytes)).toBe(true);
+      expect(result.contentDigest).toBe(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+      expect(result.size).toBe(bytes.length);
+      if (components.length > 10) expect(Math.max(...batches)).toBe(10);
+    });
+  }
+});
+
+describe("streamSbom refuses what the buffered path refuses", () => {
+  const cdx = (body: string) => Buffer.from(`{"bomFormat":"CycloneDX","specVersion":"1.5",${body}}`);
+
+  it("a document cut off halfway is malformed JSON", async () => {
+    const bytes = fixture("syft-alpine-3.16-cyclonedx-1.4.json");
+    const e = await refusal(run(bytes.subarray(0, Math.floor(bytes.length / 2)), "cyclonedx"));
+    expect(e.code).toBe("MALFORMED_JSON");
+  });
+
+  it("garbage halfway through is malformed JSON, after earlier batches went out", async () => {
+    const items = Array.from({ length: 50 }, (_, i) => `{"name":"p${i}","version":"1"}`).join(",");
+    const e = await refusal(run(cdx(`"components":[${items},{"name":"x",,}]`), "cyclonedx"));
+    expect(e.code).toBe("MALFORMED_JSON");
+  });
+
+  it("a component that fails the schema names its index", async () => {
+    const e = await refusal(run(cdx(`"components":[{"name":"a"},{"version":"1"}]`), "cyclonedx"));
+    expect(e.code).toBe("INVALID_DOCUMENT");
+    expect(e.message).toContain("components[1].name");
+  });
+
+  it("components that are not an array are refused", async () => {
+    const e = await refusal(run(cdx(`"components":{"a":{"name":"x"}}`), "cyclonedx"));
+    expect(e.code).toBe("INVALID_DOCUMENT");
+  });
+
+  it("an unsupported specVersion is refused", async () => {
+    const e = await refusal(run(Buffer.from(`{"bomFormat":"CycloneDX","specVersion":"2.0","components":[]}`), "cyclonedx"));
+    expect(e.message).toContain("specVersion");
+  });
+
+  it("past maxBytes is TOO_LARGE", async () => {
+    const e = await refusal(run(fixture("syft-alpine-3.16-cyclonedx-1.4.json"), "cyclonedx", 100, 1000));
+    expect(e.code).toBe("TOO_LARGE");
+  });
+
+  it("a document that is not the sniffed format is refused", async () => {
+    const e = await refusal(run(fixture("syft-alpine-3.17-spdx-2.2.json"), "cyclonedx"));
+    expect(e.code).toBe("INVALID_DOCUMENT");
+  });
+
+  it("invalid UTF-8 is refused", async () => {
+    const e = await refusal(run(Buffer.concat([cdx(`"components":[{"name":"`).subarray(0, -1), Buffer.from([0xc3, 0x28]), Buffer.from(`"}]}`)]), "cyclonedx"));
+    expect(e.code).toBe("MALFORMED_JSON");
+  });
+});
+
+describe("DocumentGuard, chunk boundaries anywhere", () => {
+  const feed = (text: string, size: number) => {
+    const g = new DocumentGuard();
+    const b = Buffer.from(text);
+    for (let i = 0; i < b.length; i += size) g.push(b.subarray(i, i + size));
+  };
+  for (const size of [1, 2, 3, 5, 1000]) {
+    it(`pieces of ${size}: refuses \\u0000, a NUL byte, a __proto__ key and deep nesting; allows lookalikes`, () => {
+      expect(() => feed(`{"a":"x\\u0000y"}`, size)).toThrow(/NUL/);
+      expect(() => feed(`{"a":"x\u0000"}`, size)).toThrow(/NUL/);
+      expect(() => feed(`{"b":1, "__proto__" :{}}`, size)).toThrow(/__proto__/);
+      expect(() => feed("[".repeat(129) + "]".repeat(129), size)).toThrow(/deeper than 128/);
+      feed(`{"a":"\\\\u0000","b":"__proto__","c":["__proto__"],"__proto_":1,"x__proto__":2,"d":"\\u0001"}`, size);
+      feed("[".repeat(128) + "]".repeat(128), size);
+    });
+  }
+});

@@ -1,0 +1,216 @@
+import "server-only";
+import { randomUUID } from "node:crypto";
+import { db, bytes as dbBytes } from "../../db";
+import { AppError } from "../../errors";
+import { EvidenceError } from "../../evidence/detect";
+import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
+import { actorLabel, requireRole, type Actor } from "../actor";
+import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
+import { appendAuditEvent } from "../audit/append-audit-event";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { acceptableSubjects, ingestEvidence, insertComponents, parseDate, statementVerdict, type IngestEvidenceResult } from "./ingest-evidence";
+import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { indexDocumentPackages } from "./package-index";
+
+/** Documents up to this size are read whole and take the buffered path (every format, JSON Lines). */
+export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
+
+export interface IngestEvidenceUploadOptions {
+  actor: Actor;
+  imageId: string;
+  /** The request body as it arrives. */
+  body: AsyncIterable<Uint8Array>;
+  /** EVIDENCE_MAX_BYTES: refused with 413 as soon as one more byte arrives, on either path. */
+  maxBytes: number;
+  source?: "upload" | "registry";
+  /** Tests lower it; the default keeps small documents on the buffered path. */
+  streamThreshold?: number;
+}
+
+class Duplicate extends Error {
+  constructor(readonly document: IngestEvidenceResult["document"]) {
+    super("duplicate");
+  }
+}
+
+function appError(e: unknown): unknown {
+  if (!(e instanceof EvidenceError)) return e;
+  if (e.code === "TOO_LARGE") return new AppError("PAYLOAD_TOO_LARGE", `body exceeds the limit: ${e.message}`, "body");
+  return new AppError(e.code === "MALFORMED_JSON" ? "BAD_REQUEST" : "INVALID_INPUT", e.message, "body");
+}
+
+/**
+ * Stores an uploaded evidence document from its body stream (issue 17). A body up to `streamThreshold` bytes, or a
+ * larger one that does not declare itself a CycloneDX or SPDX JSON document in its first `streamThreshold` bytes,
+ * is read whole (capped at `maxBytes`) and ingested by ingestEvidence() as before. A larger CycloneDX / SPDX SBOM
+ * is streamed: its bytes go into evidence_document_chunks and its components into batched INSERTs as they are
+ * parsed, inside one transaction with the document row, the package index, the subject check and the audit event;
+ * any refusal halfway (bad JSON, a component that fails the schema, too large, not about this image) rolls it all
+ * back. Memory stays bounded by the threshold, one batch and one chunk, not by the document.
+ */
+export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, source = "upload", streamThreshold = STREAM_THRESHOLD_BYTES }: IngestEvidenceUploadOptions): Promise<IngestEvidenceResult> {
+  const it = body[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  try {
+    while (size <= streamThreshold) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      size += r.value.byteLength;
+      if (size > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
+      head.push(Buffer.from(r.value));
+    }
+    if (!done) {
+      const prefix = Buffer.concat(head, size);
+      const format = sniffSbomFormat(prefix);
+      if (format) {
+        head.length = 0; // the pieces are in `prefix` now; rest() lets go of that too once it is handed on
+        return await ingestStreamed({ actor, imageId, source, maxBytes, format, body: rest({ prefix }, it) });
+      }
+      // Not a streamable SBOM: the whole body, capped, down the buffered path.
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        size += r.value.byteLength;
+        if (size > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
+        head.push(Buffer.from(r.value));
+      }
+    }
+  } catch (e) {
+    await it.return?.().catch(() => {});
+    throw e;
+  }
+  if (size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
+  return ingestEvidence({ actor, imageId, bytes: Buffer.concat(head, size), source });
+}
+
+async function* rest(held: { prefix?: Buffer }, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  // The prefix is handed on in 64 KiB pieces and then dropped, so it is not held for the whole stream.
+  const prefix = held.prefix!;
+  delete held.prefix;
+  for (let i = 0; i < prefix.length; i += 1 << 16) yield Buffer.from(prefix.subarray(i, i + (1 << 16)));
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.().catch(() => {});
+  }
+}
+
+async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }: { actor: Actor; imageId: string; source: "upload" | "registry"; maxBytes: number; format: StreamedFormat; body: AsyncIterable<Uint8Array> }): Promise<IngestEvidenceResult> {
+  if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
+  const { image, ok } = await acceptableSubjects(imageId);
+  const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
+  if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
+  const now = new Date();
+  const documentId = randomUUID();
+  try {
+    const document = await db.$transaction(
+      async (tx) => {
+        // The row first (components and chunks reference it), with placeholders filled in once the stream is read.
+        await tx.evidenceDocument.create({
+          data: { id: documentId, imageId, contentDigest: `pending:${documentId}`, format, kind: "sbom", source, uploadedBy: actorLabel(actor), uploaderId: actor.kind === "user" ? actor.id : null, uploadedAt: now, signatureStatus: "unsigned", size: 0, raw: dbBytes(new Uint8Array(0)) },
+          select: { id: true },
+        });
+        let seq = 0;
+        const parsed = await streamSbom(body, {
+          format,
+          maxBytes,
+          sink: {
+            components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
+            raw: async (bytes) => {
+              await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${seq++}, ${dbBytes(bytes)})`;
+            },
+          },
+        });
+        const existing = await tx.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest: parsed.contentDigest } }, omit: { raw: true } });
+        if (existing) throw new Duplicate(existing);
+        // The same subject rule as the buffered path: a document that names digests must name this image.
+        const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
+        const subjectDigest = named.find((d) => ok.has(d)) ?? null;
+        if (named.length && !subjectDigest) {
+          throw new AppError("INVALID_INPUT", `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
+        }
+        // A plain SBOM is never a signed envelope: unsigned, with the same wording as the buffered path.
+        const sig = statementVerdict({ evidence: { format: parsed.format, kind: parsed.kind, components: [], findings: [], subjects: [] } }, new Map(), repo.name);
+        const stated = parseDate(parsed.scannedAt);
+        const clamped = stated !== null && stated.getTime() > now.getTime();
+        const doc = await tx.evidenceDocument.update({
+          where: { id: documentId },
+          data: {
+            contentDigest: parsed.contentDigest,
+            kind: parsed.kind,
+            scannedAt: clamped ? now : stated,
+            toolName: parsed.tool?.name ?? null,
+            toolVersion: parsed.tool?.version ?? null,
+            subjectDigest,
+            signatureStatus: sig.status,
+            signedBy: sig.by,
+            signatureDetail: sig.detail,
+            size: parsed.size,
+            rawChunks: seq,
+            componentCount: parsed.componentCount,
+            findingCount: parsed.findings.length,
+          },
+          omit: { raw: true },
+        });
+        if (parsed.componentCount) await indexDocumentPackages(tx, { documentId, imageId });
+        for (let i = 0; i < parsed.findings.length; i += 5000) {
+          await tx.finding.createMany({
+            data: parsed.findings.slice(i, i + 5000).map((f) => ({
+              documentId,
+              imageId,
+              vulnId: f.id,
+              aliases: f.aliases,
+              severity: f.severity,
+              cvssScore: f.cvss?.score ?? null,
+              cvssVector: f.cvss?.vector ?? null,
+              package: f.package,
+              purl: f.purl ?? null,
+              installedVersion: f.installedVersion ?? null,
+              fixedVersion: f.fixedVersion ?? null,
+              fixAvailable: f.fixAvailable,
+              status: f.status,
+              statusDetail: f.statusDetail ?? null,
+              source: f.source,
+              title: f.title ?? null,
+            })),
+          });
+        }
+        await appendAuditEvent(tx, {
+          actor,
+          action: source === "upload" ? "evidence.upload" : "evidence.discover",
+          targetDigest: image.digest,
+          detail: {
+            documentId,
+            contentDigest: parsed.contentDigest,
+            format: parsed.format,
+            kind: parsed.kind,
+            components: parsed.componentCount,
+            findings: parsed.findings.length,
+            signature: sig.status,
+            signedBy: sig.by,
+            artifactDigest: null,
+            streamed: true,
+            ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
+          },
+        });
+        if (parsed.componentCount > 0 || parsed.kind === "vex") await rematchImageAdvisories(tx, { imageId });
+        await requestReevaluation(tx, { trigger: "evidence", imageIds: [imageId] });
+        return doc;
+      },
+      { timeout: 300_000, maxWait: 30_000 },
+    );
+    return { document, documents: [document], created: true };
+  } catch (e) {
+    if (e instanceof Duplicate) return { document: e.document, documents: [e.document], created: false };
+    throw appError(e);
+  }
+}
