@@ -239,6 +239,34 @@ function toolOf(tools: Tools): { name: string; version?: string } | undefined {
   return t?.name ? { name: t.name, ...opt("version", t.version) } : undefined;
 }
 
+type MetadataComponent = NonNullable<z.infer<typeof bom>["metadata"]>["component"];
+
+/** The image the document is about, from its root component: Syft's version digest, OCI purls, Trivy's properties. */
+function subjectsOf(mc: MetadataComponent): Subject[] {
+  const subjects: Subject[] = [];
+  if (mc) {
+    const name = mc.name ?? undefined;
+    // Syft writes the image's manifest digest as the root component's version.
+    const v = normalizeDigest(mc.version);
+    if (v) addSubject(subjects, { digest: v, ...opt("name", name), kind: "manifest" });
+    for (const p of [mc.purl, mc["bom-ref"]]) {
+      const dg = ociPurlDigest(p);
+      if (dg) addSubject(subjects, { digest: dg, ...opt("name", name), kind: "manifest" });
+    }
+    for (const p of mc.properties ?? []) {
+      if (!p.value) continue;
+      if (p.name === "aquasecurity:trivy:ImageID") {
+        const dg = normalizeDigest(p.value);
+        if (dg) addSubject(subjects, { digest: dg, ...opt("name", name), kind: "config" });
+      } else if (p.name === "aquasecurity:trivy:RepoDigest") {
+        const s = repoDigestSubject(p.value);
+        if (s) addSubject(subjects, s);
+      }
+    }
+  }
+  return subjects;
+}
+
 export function parseCycloneDx(input: unknown, ctx: ParseContext): ParsedEvidence {
   return runSync(cycloneDxSteps(input, ctx));
 }
@@ -310,28 +338,7 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
     }
   }
 
-  const subjects: Subject[] = [];
-  const mc = d.metadata?.component;
-  if (mc) {
-    const name = mc.name ?? undefined;
-    // Syft writes the image's manifest digest as the root component's version.
-    const v = normalizeDigest(mc.version);
-    if (v) addSubject(subjects, { digest: v, ...opt("name", name), kind: "manifest" });
-    for (const p of [mc.purl, mc["bom-ref"]]) {
-      const dg = ociPurlDigest(p);
-      if (dg) addSubject(subjects, { digest: dg, ...opt("name", name), kind: "manifest" });
-    }
-    for (const p of mc.properties ?? []) {
-      if (!p.value) continue;
-      if (p.name === "aquasecurity:trivy:ImageID") {
-        const dg = normalizeDigest(p.value);
-        if (dg) addSubject(subjects, { digest: dg, ...opt("name", name), kind: "config" });
-      } else if (p.name === "aquasecurity:trivy:RepoDigest") {
-        const s = repoDigestSubject(p.value);
-        if (s) addSubject(subjects, s);
-      }
-    }
-  }
+  const subjects = subjectsOf(d.metadata?.component);
 
   const kind = hasAnalysis ? "vex" : d.vulnerabilities?.length ? "scan" : "sbom";
   return {
