@@ -256,7 +256,24 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
   await markUntaggedDeleted({ client, repositoryId: repo.id, repository, images, tagged, now, stats });
 
   const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
-  const tagSet = new Set(all);
+  await syncAccessories({ ...opts, live, tagSet: new Set(all) });
+}
+
+/**
+ * The accessories of each live image (tagged, or with approvals): artifacts and evidence, then its signatures,
+ * verified again only when they changed, the trust changed since, or they disappeared.
+ */
+async function syncAccessories(opts: {
+  client: RegistryClient;
+  repository: string;
+  stats: SyncStats;
+  trust: LoadedTrust;
+  trustEpoch: Date;
+  referrersApi: ReferrersApiMemo;
+  live: { id: string; digest: string; sigCheckedAt: Date | null; _count: { signatures: number } }[];
+  tagSet: Set<string>;
+}) {
+  const { client, repository, stats, live, tagSet } = opts;
   const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
   for (const img of live) {
     const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id), referrersApi: opts.referrersApi });
