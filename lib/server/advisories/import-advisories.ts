@@ -1,7 +1,7 @@
 import "server-only";
 import { assertNoNul, assertStorableDocument, decodeUtf8Strict } from "../http/hostile-input";
 import { createHash } from "node:crypto";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OsvError, parseOsvRecord, type OsvAdvisory } from "../../evidence/osv";

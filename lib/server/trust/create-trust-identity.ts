@@ -1,6 +1,6 @@
 import "server-only";
 import { X509Certificate, type KeyObject } from "node:crypto";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { KeyFormatError, parsePublicKey } from "../../signing/keys/software";
 import { parseTrustedRoot, SigstoreTrustError } from "../../signing/trust/sigstore-root";
