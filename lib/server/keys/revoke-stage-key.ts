@@ -109,6 +109,15 @@ function affectedImages(after: Affected[]) {
 
 }
 
+/** The replacement key's name and material, generated only when the revoked key is the stage's current one. */
+async function prepareReplacement(stage: { name: string; keyBackend: string }, key: { retiredAt: Date | null; revokedAt: Date | null }) {
+  const wasCurrent = !key.retiredAt && !key.revokedAt;
+  const backend = stage.keyBackend as KeyBackend;
+  const replacementName = `stage-${stage.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  const material = wasCurrent ? await generateKeyMaterial(backend, replacementName) : null;
+  return { replacementName, material };
+}
+
 /** The registry side, one `.sig` rewrite per image; returns the approvals whose removal stays pending. */
 async function removeFromRegistry(after: Affected[], actor: Actor) {
   const imageIds = [...new Set(after.map((a) => a.imageId))];
@@ -151,10 +160,7 @@ export async function revokeStageKey({ actor, stage: stageName, effectiveAt, rea
   }
 
   // The replacement is generated before the transaction (a PKCS#11 token is slow) and installed inside it.
-  const wasCurrent = !key.retiredAt && !key.revokedAt;
-  const backend = stage.keyBackend as KeyBackend;
-  const replacementName = `stage-${stage.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-  const material = wasCurrent ? await generateKeyMaterial(backend, replacementName) : null;
+  const { replacementName, material } = await prepareReplacement(stage, key);
   const label = `stage key ${key.name} compromised from ${effectiveAt.toISOString()}: ${text}`.slice(0, 1000);
 
   const out = await db.$transaction(
