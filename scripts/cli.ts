@@ -1,18 +1,12 @@
 // `npx imprimatur …`: operator commands against the same database and settings as the server.
 // Every invocation is audited as cli.<command>; state changes are also audited by the domain actions.
-import { createWriteStream, readFileSync } from "node:fs";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { db, disconnectDb } from "../lib/db";
 import { isAppError } from "../lib/errors";
 import { ROLES, type Actor, type Role } from "../lib/server/actor";
 import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
-import { parseAuditQuery } from "../lib/server/audit/audit-filter";
-import { exportAuditEvents } from "../lib/server/audit/export-audit-events";
-import { makeAuditCheckpoint } from "../lib/server/audit/make-audit-checkpoint";
-import { verifyAuditCheckpoints } from "../lib/server/audit/verify-audit-checkpoints";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
 import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
@@ -27,6 +21,7 @@ import { updateUser } from "../lib/server/users/update-user";
 import { registerClientCert, revokeClientCert } from "../lib/server/users/register-client-cert";
 import { upsertGroup } from "../lib/server/groups/upsert-group";
 import { upsertStage } from "../lib/server/stages/upsert-stage";
+import { runAuditCommand } from "./lib/cli-audit";
 
 const USAGE = `usage: imprimatur <command>
 
@@ -426,39 +421,10 @@ async function main(argv: string[]): Promise<number> {
       for (const f of r.failures) console.error(`  ${f.approvalId}: ${f.error}`);
       return r.failures.length ? 1 : 0;
     }
-    case "audit verify": {
-      // The chain, then every checkpoint in the registry against it (see lib/server/audit/verify-audit-checkpoints.ts).
-      const r = await verifyAuditCheckpoints({ actor });
-      if (r.chain.ok) console.log(`audit chain intact: ${r.chain.rows} events, head ${r.chain.head}`);
-      for (const c of r.checkpoints) console.log(`  ${c.status.padEnd(9)} ${c.message}`);
-      for (const g of r.gaps) console.log(`gap: ${g}`);
-      if (r.ok) return 0;
-      for (const p of r.problems) console.error(`BROKEN: ${p}`);
-      if (!r.chain.ok) console.error(`audit chain BROKEN at event #${r.chain.brokenSeq}: ${r.chain.reason} (${r.chain.rows} events read)`);
-      return 1;
-    }
-    case "audit checkpoint": {
-      const r = await makeAuditCheckpoint({ actor, force: Boolean(values.force) });
-      if (r.status === "unchanged") console.log(`no new events since checkpoint ${r.number} (seq ${r.seq}); nothing to do (--force makes one anyway)`);
-      else if (r.status === "pushed") console.log(`checkpoint ${r.number}: seq ${r.seq}, hash ${r.hash}, pushed to ${r.reference}`);
-      else {
-        console.error(`checkpoint ${r.number}: seq ${r.seq} signed and recorded, NOT pushed yet (${r.error}); the scheduler retries`);
-        return 3;
-      }
-      return 0;
-    }
-    case "audit export": {
-      const format = values.format ?? "ndjson";
-      if (format !== "csv" && format !== "ndjson") fail("--format must be csv or ndjson");
-      const sp = new URLSearchParams();
-      for (const k of ["actor", "action", "target", "outcome", "from", "to"] as const) if (values[k]) sp.set(k, values[k]);
-      const { filter } = parseAuditQuery(sp);
-      const out = await exportAuditEvents({ actor, filter, format });
-      const sink = values.out ? createWriteStream(values.out, { flags: "wx", mode: 0o600 }) : process.stdout;
-      await pipeline(Readable.fromWeb(out.stream as import("node:stream/web").ReadableStream<Uint8Array>), sink);
-      if (values.out) console.error(`wrote ${values.out}`);
-      return 0;
-    }
+    case "audit verify":
+    case "audit checkpoint":
+    case "audit export":
+      return runAuditCommand(command, values, actor);
     default:
       console.error(USAGE);
       return 2;

@@ -17,40 +17,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
   const open = r.status === "open";
   return (
     <div className="space-y-6" data-testid="request-record" data-status={r.status}>
-      <header>
-        <p className="text-sm text-slate-500">
-          <a href="/requests" className="hover:underline">Promotion requests</a> / <span className="font-mono text-xs">{r.id}</span>
-        </p>
-        <h1 className="mt-1 flex flex-wrap items-center gap-3 text-2xl font-semibold">
-          <span>Promote to <span data-testid="request-stage">{r.stage.name}</span></span>
-          <RequestStatusBadge status={r.status} />
-          {r.breakGlass && <BreakGlassMarker />}
-        </h1>
-        <p className="mt-1 text-slate-700" data-testid="request-state">{r.state}</p>
-        <dl className="mt-3 grid grid-cols-[9rem_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-sm">
-          <dt className="text-slate-500">Image</dt>
-          <dd className="flex flex-wrap items-center gap-2">
-            <a href={imageHref(r.image.repository, r.image.digest, r.image.registry)} className="font-mono text-sky-700 hover:underline" data-testid="request-image">{r.image.repository}</a>
-            <DigestChip digest={r.image.digest} />
-            <span className="text-xs text-slate-500">registry {r.image.registry}</span>
-          </dd>
-          <dt className="text-slate-500">Stage</dt>
-          <dd>
-            {r.stage.name}: {r.stage.requiredApprovals} approval{r.stage.requiredApprovals === 1 ? "" : "s"} from {r.stage.reviewerGroups.length ? `group ${r.stage.reviewerGroups.join(" or ")}` : "any reviewer"}
-            {r.stage.waiverGroup ? `; waivers from group ${r.stage.waiverGroup}` : "; no waiver group"}
-          </dd>
-          <dt className="text-slate-500">Requested by</dt>
-          <dd data-testid="request-requester">{r.requester ? `${r.requester.name} (${r.requester.email})` : "(deleted user)"} · {utc(r.createdAt)}</dd>
-          <dt className="text-slate-500">Note</dt>
-          <dd className="whitespace-pre-wrap" data-testid="request-note">{r.note || <span className="text-slate-500">(none)</span>}</dd>
-          {r.decidedAt && (
-            <>
-              <dt className="text-slate-500">Decided</dt>
-              <dd>{utc(r.decidedAt)}</dd>
-            </>
-          )}
-        </dl>
-      </header>
+      <RequestHeader record={r} />
 
       <div className="grid gap-6 lg:grid-cols-[1fr_22rem]">
         <div className="min-w-0 space-y-6">
@@ -144,50 +111,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
             )}
           </section>
 
-          <section aria-labelledby="sig-h">
-            <h2 id="sig-h" className="mb-2 text-lg font-semibold">Stage signature</h2>
-            {!r.signature ? (
-              <p className="text-sm text-slate-500" data-testid="stage-signature" data-status="none">
-                {open ? `When ${r.stage.requiredApprovals === 1 ? "the approval arrives" : `all ${r.stage.requiredApprovals} distinct approvals are in`} and the gates still hold, the server signs the digest for stage ${r.stage.name} and pushes the signature to the registry.` : "No signature."}
-              </p>
-            ) : r.signature.revocation ? (
-              <div className="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-900" data-testid="stage-signature" data-status="revoked">
-                <p className="font-medium">revoked {utc(r.signature.revocation.revokedAt)} by {r.signature.revocation.revokedBy}</p>
-                <p className="mt-1">{r.signature.revocation.reason}</p>
-                <p className="mt-1 text-xs">
-                  Verify and ImageReview deny this stage.{" "}
-                  {r.signature.revocation.state === "removed"
-                    ? "The signature layer and its bundle were removed from the registry."
-                    : `Removing the signature from the registry is pending${r.signature.revocation.error ? ` (${r.signature.revocation.error})` : ""}; it is retried automatically.`}
-                </p>
-                <p className="mt-1 break-all font-mono text-xs">layer {r.signature.layerDigest} · key {r.signature.key.name}</p>
-              </div>
-            ) : r.signature.status === "signed" ? (
-              <div className="rounded-lg border border-emerald-200 bg-emerald-50/50 p-4 text-sm" data-testid="stage-signature" data-status="signed">
-                <p className="font-medium text-emerald-800">signed: the stage signature is in the registry{r.signature.signedAt ? ` (${utc(r.signature.signedAt)})` : ""}</p>
-                <dl className="mt-2 grid grid-cols-[7rem_1fr] gap-x-3 gap-y-1 text-xs">
-                  <dt className="text-slate-500">layer</dt>
-                  <dd className="break-all font-mono" data-testid="signature-layer">{r.signature.layerDigest}</dd>
-                  <dt className="text-slate-500">key</dt>
-                  <dd className="break-all font-mono">{r.signature.key.name} · {r.signature.key.fingerprint}</dd>
-                  <dt className="text-slate-500">trusted time</dt>
-                  <dd data-testid="signature-time">{utc(r.signature.trustedTime.at)} ({r.signature.trustedTime.by})</dd>
-                </dl>
-                {r.viewer.canRevoke && (
-                  <div className="mt-3">
-                    <RevokeApprovalButton approvalId={r.signature.approvalId} stage={r.stage.name} repository={r.image.repository} digest={r.image.digest} />
-                  </div>
-                )}
-              </div>
-            ) : (
-              <div className="rounded-lg border border-sky-200 bg-sky-50 p-4 text-sm text-sky-900" data-testid="stage-signature" data-status={r.signature.status}>
-                <p className="font-medium">approved, signature pending</p>
-                <p className="mt-1 text-xs">The stage is not reported as passed until the signature is in the registry. It is retried automatically ({r.signature.attempts} attempt{r.signature.attempts === 1 ? "" : "s"} so far).</p>
-                {r.signature.lastError && <p className="mt-1 text-xs">Last error: <span data-testid="signature-error">{r.signature.lastError}</span></p>}
-                <p className="mt-1 break-all font-mono text-xs">layer {r.signature.layerDigest} · key {r.signature.key.name}</p>
-              </div>
-            )}
-          </section>
+          <StageSignatureSection record={r} />
         </div>
 
         <aside className="space-y-4 lg:sticky lg:top-4 lg:self-start">
@@ -195,5 +119,96 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
         </aside>
       </div>
     </div>
+  );
+}
+
+/** What is asked: stage, image, requester, note and decision time. */
+function RequestHeader({ record: r }: { record: RequestRecord }) {
+  return (
+    <header>
+      <p className="text-sm text-slate-500">
+        <a href="/requests" className="hover:underline">Promotion requests</a> / <span className="font-mono text-xs">{r.id}</span>
+      </p>
+      <h1 className="mt-1 flex flex-wrap items-center gap-3 text-2xl font-semibold">
+        <span>Promote to <span data-testid="request-stage">{r.stage.name}</span></span>
+        <RequestStatusBadge status={r.status} />
+        {r.breakGlass && <BreakGlassMarker />}
+      </h1>
+      <p className="mt-1 text-slate-700" data-testid="request-state">{r.state}</p>
+      <dl className="mt-3 grid grid-cols-[9rem_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-sm">
+        <dt className="text-slate-500">Image</dt>
+        <dd className="flex flex-wrap items-center gap-2">
+          <a href={imageHref(r.image.repository, r.image.digest, r.image.registry)} className="font-mono text-sky-700 hover:underline" data-testid="request-image">{r.image.repository}</a>
+          <DigestChip digest={r.image.digest} />
+          <span className="text-xs text-slate-500">registry {r.image.registry}</span>
+        </dd>
+        <dt className="text-slate-500">Stage</dt>
+        <dd>
+          {r.stage.name}: {r.stage.requiredApprovals} approval{r.stage.requiredApprovals === 1 ? "" : "s"} from {r.stage.reviewerGroups.length ? `group ${r.stage.reviewerGroups.join(" or ")}` : "any reviewer"}
+          {r.stage.waiverGroup ? `; waivers from group ${r.stage.waiverGroup}` : "; no waiver group"}
+        </dd>
+        <dt className="text-slate-500">Requested by</dt>
+        <dd data-testid="request-requester">{r.requester ? `${r.requester.name} (${r.requester.email})` : "(deleted user)"} · {utc(r.createdAt)}</dd>
+        <dt className="text-slate-500">Note</dt>
+        <dd className="whitespace-pre-wrap" data-testid="request-note">{r.note || <span className="text-slate-500">(none)</span>}</dd>
+        {r.decidedAt && (
+          <>
+            <dt className="text-slate-500">Decided</dt>
+            <dd>{utc(r.decidedAt)}</dd>
+          </>
+        )}
+      </dl>
+    </header>
+  );
+}
+
+/** The stage signature: none yet (what will happen), revoked, in the registry, or pending. */
+function StageSignatureSection({ record: r }: { record: RequestRecord }) {
+  const open = r.status === "open";
+  return (
+    <section aria-labelledby="sig-h">
+      <h2 id="sig-h" className="mb-2 text-lg font-semibold">Stage signature</h2>
+      {!r.signature ? (
+        <p className="text-sm text-slate-500" data-testid="stage-signature" data-status="none">
+          {open ? `When ${r.stage.requiredApprovals === 1 ? "the approval arrives" : `all ${r.stage.requiredApprovals} distinct approvals are in`} and the gates still hold, the server signs the digest for stage ${r.stage.name} and pushes the signature to the registry.` : "No signature."}
+        </p>
+      ) : r.signature.revocation ? (
+        <div className="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-900" data-testid="stage-signature" data-status="revoked">
+          <p className="font-medium">revoked {utc(r.signature.revocation.revokedAt)} by {r.signature.revocation.revokedBy}</p>
+          <p className="mt-1">{r.signature.revocation.reason}</p>
+          <p className="mt-1 text-xs">
+            Verify and ImageReview deny this stage.{" "}
+            {r.signature.revocation.state === "removed"
+              ? "The signature layer and its bundle were removed from the registry."
+              : `Removing the signature from the registry is pending${r.signature.revocation.error ? ` (${r.signature.revocation.error})` : ""}; it is retried automatically.`}
+          </p>
+          <p className="mt-1 break-all font-mono text-xs">layer {r.signature.layerDigest} · key {r.signature.key.name}</p>
+        </div>
+      ) : r.signature.status === "signed" ? (
+        <div className="rounded-lg border border-emerald-200 bg-emerald-50/50 p-4 text-sm" data-testid="stage-signature" data-status="signed">
+          <p className="font-medium text-emerald-800">signed: the stage signature is in the registry{r.signature.signedAt ? ` (${utc(r.signature.signedAt)})` : ""}</p>
+          <dl className="mt-2 grid grid-cols-[7rem_1fr] gap-x-3 gap-y-1 text-xs">
+            <dt className="text-slate-500">layer</dt>
+            <dd className="break-all font-mono" data-testid="signature-layer">{r.signature.layerDigest}</dd>
+            <dt className="text-slate-500">key</dt>
+            <dd className="break-all font-mono">{r.signature.key.name} · {r.signature.key.fingerprint}</dd>
+            <dt className="text-slate-500">trusted time</dt>
+            <dd data-testid="signature-time">{utc(r.signature.trustedTime.at)} ({r.signature.trustedTime.by})</dd>
+          </dl>
+          {r.viewer.canRevoke && (
+            <div className="mt-3">
+              <RevokeApprovalButton approvalId={r.signature.approvalId} stage={r.stage.name} repository={r.image.repository} digest={r.image.digest} />
+            </div>
+          )}
+        </div>
+      ) : (
+        <div className="rounded-lg border border-sky-200 bg-sky-50 p-4 text-sm text-sky-900" data-testid="stage-signature" data-status={r.signature.status}>
+          <p className="font-medium">approved, signature pending</p>
+          <p className="mt-1 text-xs">The stage is not reported as passed until the signature is in the registry. It is retried automatically ({r.signature.attempts} attempt{r.signature.attempts === 1 ? "" : "s"} so far).</p>
+          {r.signature.lastError && <p className="mt-1 text-xs">Last error: <span data-testid="signature-error">{r.signature.lastError}</span></p>}
+          <p className="mt-1 break-all font-mono text-xs">layer {r.signature.layerDigest} · key {r.signature.key.name}</p>
+        </div>
+      )}
+    </section>
   );
 }

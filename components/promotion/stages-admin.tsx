@@ -51,10 +51,10 @@ export function describeGates(g: GateConfig): string[] {
 
 const splitList = (s: string) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 
-function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupView[]; onDone: () => void }) {
-  const router = useRouter();
+/** The edit form's initial state: the stage's current settings, numbers as strings for the inputs. */
+function initialStageForm(stage: StageView) {
   const g = stage.gates;
-  const [f, setF] = useState({
+  return {
     requiredApprovals: String(stage.requiredApprovals),
     reviewerGroups: stage.reviewerGroups,
     waiverGroup: stage.waiverGroup ?? "",
@@ -71,29 +71,42 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
     maxScanAgeHours: g.maxScanAgeHours !== undefined ? String(g.maxScanAgeHours) : "",
     emitBundle: stage.emitBundle,
     approvalTtlDays: stage.approvalTtlDays !== null ? String(stage.approvalTtlDays) : "",
-  });
+  };
+}
+
+type StageFormState = ReturnType<typeof initialStageForm>;
+
+/** The PUT /api/v1/stages/{name} body for the form's state (empty limits left out). */
+function stageRequestBody(f: StageFormState) {
+  const gates: Record<string, unknown> = {};
+  if (f.findings) {
+    const max: Record<string, number> = {};
+    for (const s of SEVERITIES) if (f.max[s].trim() !== "") max[s] = Number(f.max[s]);
+    gates.findings = { max, count: f.count };
+  }
+  if (f.sbom) gates.sbom = true;
+  if (f.provenance) gates.provenance = { builderIds: splitList(f.builderIds), sourceRepos: splitList(f.sourceRepos) };
+  if (f.signedEvidence) gates.signedEvidence = true;
+  if (f.previousStage) gates.previousStage = true;
+  if (f.basePublisher) gates.basePublisher = true;
+  if (f.maxScanAgeHours.trim() !== "") gates.maxScanAgeHours = Number(f.maxScanAgeHours);
+  const body = {
+    requiredApprovals: Number(f.requiredApprovals),
+    reviewerGroups: f.reviewerGroups,
+    waiverGroup: f.waiverGroup || null,
+    gates,
+    emitBundle: f.emitBundle,
+    approvalTtlDays: f.approvalTtlDays.trim() === "" ? null : Number(f.approvalTtlDays),
+  };
+  return body;
+}
+
+function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupView[]; onDone: () => void }) {
+  const router = useRouter();
+  const [f, setF] = useState(() => initialStageForm(stage));
   const save = useMutation({
     mutationFn: () => {
-      const gates: Record<string, unknown> = {};
-      if (f.findings) {
-        const max: Record<string, number> = {};
-        for (const s of SEVERITIES) if (f.max[s].trim() !== "") max[s] = Number(f.max[s]);
-        gates.findings = { max, count: f.count };
-      }
-      if (f.sbom) gates.sbom = true;
-      if (f.provenance) gates.provenance = { builderIds: splitList(f.builderIds), sourceRepos: splitList(f.sourceRepos) };
-      if (f.signedEvidence) gates.signedEvidence = true;
-      if (f.previousStage) gates.previousStage = true;
-      if (f.basePublisher) gates.basePublisher = true;
-      if (f.maxScanAgeHours.trim() !== "") gates.maxScanAgeHours = Number(f.maxScanAgeHours);
-      const body = {
-        requiredApprovals: Number(f.requiredApprovals),
-        reviewerGroups: f.reviewerGroups,
-        waiverGroup: f.waiverGroup || null,
-        gates,
-        emitBundle: f.emitBundle,
-        approvalTtlDays: f.approvalTtlDays.trim() === "" ? null : Number(f.approvalTtlDays),
-      };
+      const body = stageRequestBody(f);
       return api(`/api/v1/stages/${encodeURIComponent(stage.name)}`, { method: "PUT", body: JSON.stringify(body) });
     },
     onSuccess: () => {

@@ -1,7 +1,7 @@
 import "server-only";
 import { assertNoNul, assertStorableDocument, decodeUtf8Strict } from "../http/hostile-input";
 import { createHash } from "node:crypto";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OsvError, parseOsvRecord, type OsvAdvisory } from "../../evidence/osv";
@@ -82,14 +82,10 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
 const digestOf = (raw: string) => `sha256:${createHash("sha256").update(raw).digest("hex")}`;
 
 /**
- * Imports OSV advisories and matches them against every stored SBOM component: new and newer records are stored,
- * their findings replaced, all in one transaction with one audit event, so a bad record anywhere (or a refused
- * archive) leaves nothing behind. Records naming only ecosystems without a known version order are counted as
- * skipped. Admins and reviewers.
+ * Parses the decoded records, keeping the newest of each id; a bad record or a NUL anywhere refuses the whole import.
+ * Records naming only ecosystems without a known version order are counted as skipped, per ecosystem.
  */
-export async function importAdvisories({ actor, bytes, origin, onChanged }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
-  requireRole(actor, ["admin", "reviewer"], "importing advisories");
-  const decoded = decode(bytes);
+function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
   const parsed = new Map<string, { advisory: OsvAdvisory; raw: unknown; rawText: string }>();
   const skippedEcosystems: Record<string, number> = Object.create(null) as Record<string, number>;
   let skipped = 0;
@@ -112,6 +108,19 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
     const prev = parsed.get(advisory.id);
     if (!prev || prev.advisory.modified < advisory.modified) parsed.set(advisory.id, { advisory, raw: value, rawText });
   }
+  return { parsed, skipped, skippedEcosystems };
+}
+
+/**
+ * Imports OSV advisories and matches them against every stored SBOM component: new and newer records are stored,
+ * their findings replaced, all in one transaction with one audit event, so a bad record anywhere (or a refused
+ * archive) leaves nothing behind. Records naming only ecosystems without a known version order are counted as
+ * skipped. Admins and reviewers.
+ */
+export async function importAdvisories({ actor, bytes, origin, onChanged }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
+  requireRole(actor, ["admin", "reviewer"], "importing advisories");
+  const decoded = decode(bytes);
+  const { parsed, skipped, skippedEcosystems } = parseAdvisoryRecords(decoded);
 
   const result = await db.$transaction(
     async (tx) => {

@@ -44,6 +44,62 @@ function nameCandidates(name: string): string[] {
   return [...new Set([n, n.slice(n.lastIndexOf(":") + 1), n.slice(n.lastIndexOf("/") + 1)])].filter(Boolean);
 }
 
+/** Component rows (with a version, from live evidence) whose name is one of `names`, chunked. */
+async function findCandidateComponents(tx: Tx, names: string[], imageIds: readonly string[] | undefined) {
+  const rows: ComponentRow[] = [];
+  for (let i = 0; i < names.length; i += CHUNK) {
+    rows.push(
+      ...(await tx.$queryRaw<ComponentRow[]>`
+        SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components c
+        WHERE name_key = ANY(${names.slice(i, i + CHUNK)}::text[]) AND version IS NOT NULL
+          AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL)
+        ${imageIds ? Prisma.sql`AND image_id = ANY(${[...imageIds]}::uuid[])` : Prisma.empty}`),
+    );
+  }
+  return rows;
+}
+
+type Hit = { advisory: MatchableAdvisory; row: ComponentRow; fixed: string | undefined };
+
+/** The (image, advisory, package, version) hits: components whose ecosystem, key, release and version an advisory affects. */
+function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: MatchableAdvisory; affected: OsvAffected }[]>) {
+  const hits = new Map<string, Hit>();
+  const verdicts = new Map<string, boolean>();
+  for (const row of rows) {
+    const cands = byName.get(row.name.toLowerCase()) ?? [];
+    if (!cands.length) continue;
+    const ck = componentKeys(row);
+    for (const { advisory, affected } of cands) {
+      if (ck.ecosystem !== affected.ecosystem || !ck.keys.includes(affected.key) || !releaseMatches(affected.release, ck.distro)) continue;
+      const vk = `${advisory.id}\u0000${affected.key}\u0000${affected.osvEcosystem}\u0000${row.version}`;
+      let v = verdicts.get(vk);
+      if (v === undefined) {
+        v = isAffected(affected.ecosystem, row.version!, affected.ranges, affected.versions);
+        verdicts.set(vk, v);
+      }
+      if (!v) continue;
+      const key = `${row.image_id}\u0000${advisory.id}\u0000${row.name.toLowerCase()}\u0000${row.version}`;
+      if (!hits.has(key)) hits.set(key, { advisory, row, fixed: fixedVersionFor(affected.ecosystem, row.version!, affected.ranges) });
+    }
+  }
+  return hits;
+}
+
+/** Live VEX statements on these images saying one of these vulnerabilities (by id or alias) does not apply. */
+async function findVexStatements(tx: Tx, hitImages: string[], vulnIds: string[]) {
+  const vex: VexRow[] = [];
+  for (let i = 0; i < hitImages.length; i += CHUNK) {
+    vex.push(
+      ...(await tx.$queryRaw<VexRow[]>`
+        SELECT f.image_id, f.vuln_id, f.aliases, f.package, f.purl, f.installed_version, f.status, f.status_detail
+        FROM findings f JOIN evidence_documents d ON d.id = f.document_id
+        WHERE d.kind = 'vex' AND d.withdrawn_at IS NULL AND f.image_id = ANY(${hitImages.slice(i, i + CHUNK)}::uuid[]) AND f.status = ANY(${NOT_APPLICABLE}::text[])
+          AND (upper(f.vuln_id) = ANY(${vulnIds}::text[]) OR EXISTS (SELECT 1 FROM unnest(f.aliases) a WHERE upper(a) = ANY(${vulnIds}::text[])))`),
+    );
+  }
+  return vex;
+}
+
 /**
  * Replaces the advisory findings of `advisories` (and, with `imageIds`, only on those images) by a fresh match
  * against every stored component of live (not withdrawn) evidence, in the caller's transaction. A withdrawn advisory matches nothing. A VEX
@@ -71,53 +127,15 @@ export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { adviso
       }
     }
   }
-  const names = [...byName.keys()];
-  const rows: ComponentRow[] = [];
-  for (let i = 0; i < names.length; i += CHUNK) {
-    rows.push(
-      ...(await tx.$queryRaw<ComponentRow[]>`
-        SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components c
-        WHERE name_key = ANY(${names.slice(i, i + CHUNK)}::text[]) AND version IS NOT NULL
-          AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL)
-        ${imageIds ? Prisma.sql`AND image_id = ANY(${[...imageIds]}::uuid[])` : Prisma.empty}`),
-    );
-  }
+  const rows = await findCandidateComponents(tx, [...byName.keys()], imageIds);
 
-  type Hit = { advisory: MatchableAdvisory; row: ComponentRow; fixed: string | undefined };
-  const hits = new Map<string, Hit>();
-  const verdicts = new Map<string, boolean>();
-  for (const row of rows) {
-    const cands = byName.get(row.name.toLowerCase()) ?? [];
-    if (!cands.length) continue;
-    const ck = componentKeys(row);
-    for (const { advisory, affected } of cands) {
-      if (ck.ecosystem !== affected.ecosystem || !ck.keys.includes(affected.key) || !releaseMatches(affected.release, ck.distro)) continue;
-      const vk = `${advisory.id}\u0000${affected.key}\u0000${affected.osvEcosystem}\u0000${row.version}`;
-      let v = verdicts.get(vk);
-      if (v === undefined) {
-        v = isAffected(affected.ecosystem, row.version!, affected.ranges, affected.versions);
-        verdicts.set(vk, v);
-      }
-      if (!v) continue;
-      const key = `${row.image_id}\u0000${advisory.id}\u0000${row.name.toLowerCase()}\u0000${row.version}`;
-      if (!hits.has(key)) hits.set(key, { advisory, row, fixed: fixedVersionFor(affected.ecosystem, row.version!, affected.ranges) });
-    }
-  }
+  const hits = matchComponents(rows, byName);
   if (!hits.size) return { findings: 0, images, affectedImages };
 
   // VEX statements on the matched images about these vulnerabilities (by id or alias).
   const hitImages = [...new Set([...hits.values()].map((h) => h.row.image_id))];
   const vulnIds = [...new Set(live.flatMap((a) => [a.id, ...a.aliases]).map((x) => x.toUpperCase()))];
-  const vex: VexRow[] = [];
-  for (let i = 0; i < hitImages.length; i += CHUNK) {
-    vex.push(
-      ...(await tx.$queryRaw<VexRow[]>`
-        SELECT f.image_id, f.vuln_id, f.aliases, f.package, f.purl, f.installed_version, f.status, f.status_detail
-        FROM findings f JOIN evidence_documents d ON d.id = f.document_id
-        WHERE d.kind = 'vex' AND d.withdrawn_at IS NULL AND f.image_id = ANY(${hitImages.slice(i, i + CHUNK)}::uuid[]) AND f.status = ANY(${NOT_APPLICABLE}::text[])
-          AND (upper(f.vuln_id) = ANY(${vulnIds}::text[]) OR EXISTS (SELECT 1 FROM unnest(f.aliases) a WHERE upper(a) = ANY(${vulnIds}::text[])))`),
-    );
-  }
+  const vex = await findVexStatements(tx, hitImages, vulnIds);
   const vexFor = (h: Hit): VexRow | undefined => {
     const mine = new Set([h.advisory.id, ...h.advisory.aliases].map((x) => x.toUpperCase()));
     return vex.find(

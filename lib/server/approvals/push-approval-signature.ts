@@ -1,5 +1,5 @@
 import "server-only";
-import { bytes, db } from "../../db";
+import { bytes, db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
@@ -24,6 +24,63 @@ export interface PushApprovalSignatureOptions {
 }
 
 export type PushOutcome = { status: "signed"; layerDigest: string } | { status: "signing"; error: string };
+
+type RecordedApproval = { id: string; status: string; payload: Uint8Array; signature: string; layerDigest: string; requestId: string | null; timestampToken: Uint8Array | null; stage: { name: string } };
+
+/**
+ * Makes the `.sig` manifest hold every recorded approval's layer (with its TSA token annotation, as cosign attaches
+ * one), merging what another writer dropped and reading back after each PUT. Returns the layer digests present.
+ */
+async function mergeMissingLayers({ client, repository, tag, recorded }: { client: ReturnType<typeof registryClient>; repository: string; tag: string; recorded: RecordedApproval[] }) {
+  const wanted: Descriptor[] = recorded.map((a) => ({
+    mediaType: MT.cosignSimpleSigning,
+    size: a.payload.byteLength,
+    digest: a.layerDigest as Digest,
+    annotations: {
+      [SIGNATURE_ANNOTATION]: a.signature,
+      // As cosign attaches a TSA token to a `.sig` layer (over the raw signature bytes).
+      ...(a.timestampToken ? { [RFC3161_ANNOTATION]: JSON.stringify({ SignedRFC3161Timestamp: Buffer.from(a.timestampToken).toString("base64") }) } : {}),
+    },
+  }));
+
+  let present = new Set<string>();
+  for (let round = 0; ; round++) {
+    const current = await readSigManifest(client, repository, tag);
+    present = new Set(current.manifest?.layers.map((l) => l.digest) ?? []);
+    const missing = wanted.filter((w) => !present.has(w.digest));
+    if (missing.length === 0) break;
+    if (round >= MAX_MERGE_ROUNDS) throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
+    for (const m of missing) {
+      const a = recorded.find((r) => r.layerDigest === m.digest)!;
+      await client.putBlob(repository, a.payload);
+    }
+    const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: missing });
+    await client.putBlob(repository, next.config);
+    await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
+  }
+  return present;
+}
+
+/** Approvals whose layer is now in the registry become signed (and their requests), with webhook and audit event. */
+async function markSigned(tx: Tx, { actor, recorded, present, digest, target, tag }: { actor: Actor; recorded: RecordedApproval[]; present: Set<string>; digest: Digest; target: string; tag: string }) {
+  const now = new Date();
+  for (const a of recorded) {
+    if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
+    await tx.approval.update({ where: { id: a.id }, data: { status: "signed", signedAt: now, lastError: null } });
+    // The request is "signed" only once its signature is in the registry.
+    if (a.requestId) {
+      await tx.promotionRequest.update({ where: { id: a.requestId }, data: { status: "signed", updatedAt: now } });
+      await emitEvent(tx, "request.signed", { requestId: a.requestId, stage: a.stage.name, digest, repository: target, layerDigest: a.layerDigest });
+    }
+    await appendAuditEvent(tx, {
+      actor,
+      action: "signature.push",
+      targetDigest: digest,
+      target,
+      detail: { approvalId: a.id, stage: a.stage.name, layerDigest: a.layerDigest, tag },
+    });
+  }
+}
 
 /**
  * Writes the approval's signature layer into the image's cosign `.sig` manifest and marks it signed.
@@ -76,50 +133,8 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
           orderBy: { createdAt: "asc" },
           select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, timestampToken: true, stage: { select: { name: true } } },
         });
-        const wanted: Descriptor[] = recorded.map((a) => ({
-          mediaType: MT.cosignSimpleSigning,
-          size: a.payload.byteLength,
-          digest: a.layerDigest as Digest,
-          annotations: {
-            [SIGNATURE_ANNOTATION]: a.signature,
-            // As cosign attaches a TSA token to a `.sig` layer (over the raw signature bytes).
-            ...(a.timestampToken ? { [RFC3161_ANNOTATION]: JSON.stringify({ SignedRFC3161Timestamp: Buffer.from(a.timestampToken).toString("base64") }) } : {}),
-          },
-        }));
-
-        let present = new Set<string>();
-        for (let round = 0; ; round++) {
-          const current = await readSigManifest(client, repository, tag);
-          present = new Set(current.manifest?.layers.map((l) => l.digest) ?? []);
-          const missing = wanted.filter((w) => !present.has(w.digest));
-          if (missing.length === 0) break;
-          if (round >= MAX_MERGE_ROUNDS) throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
-          for (const m of missing) {
-            const a = recorded.find((r) => r.layerDigest === m.digest)!;
-            await client.putBlob(repository, a.payload);
-          }
-          const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: missing });
-          await client.putBlob(repository, next.config);
-          await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
-        }
-
-        const now = new Date();
-        for (const a of recorded) {
-          if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
-          await tx.approval.update({ where: { id: a.id }, data: { status: "signed", signedAt: now, lastError: null } });
-          // The request is "signed" only once its signature is in the registry.
-          if (a.requestId) {
-            await tx.promotionRequest.update({ where: { id: a.requestId }, data: { status: "signed", updatedAt: now } });
-            await emitEvent(tx, "request.signed", { requestId: a.requestId, stage: a.stage.name, digest, repository: `${registry.name}/${repository}`, layerDigest: a.layerDigest });
-          }
-          await appendAuditEvent(tx, {
-            actor,
-            action: "signature.push",
-            targetDigest: digest,
-            target: `${registry.name}/${repository}`,
-            detail: { approvalId: a.id, stage: a.stage.name, layerDigest: a.layerDigest, tag },
-          });
-        }
+        const present = await mergeMissingLayers({ client, repository, tag, recorded });
+        await markSigned(tx, { actor, recorded, present, digest, target: `${registry.name}/${repository}`, tag });
       },
       { timeout: 120_000, maxWait: 60_000 },
     );

@@ -42,6 +42,107 @@ function loadApproval(approvalId: string) {
   });
 }
 
+type LoadedApproval = NonNullable<Awaited<ReturnType<typeof loadApproval>>>;
+type SummaryRow = Awaited<ReturnType<typeof db.verificationSummary.findUniqueOrThrow>>;
+
+/**
+ * Builds the approval's VSA statement (gates, waivers, the evidence on record when they were judged, approvers),
+ * signs it with the stage key and commits it as a pending row; a row another replica committed first is used instead.
+ */
+async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedApproval; actor: Actor; subjectName: string; digest: Digest }): Promise<SummaryRow> {
+  const { image } = a;
+  const reviews = a.request?.reviews ?? [];
+  const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
+  const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
+  // The evidence on record when the gates were judged: what they could have relied on.
+  const evidence = await db.evidenceDocument.findMany({
+    where: { imageId: image.id, uploadedAt: { lte: a.createdAt } },
+    select: { id: true, contentDigest: true, source: true, artifactDigest: true },
+    orderBy: { uploadedAt: "asc" },
+    take: 200,
+  });
+  const base = instanceId();
+  const gates = ((a.request?.gateResults as { gate: string; passed: boolean; waived: boolean; detail: string }[] | null) ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
+  const glassReasons = reviews.filter((r) => r.breakGlass).map((r) => r.comment);
+  const statement = buildVsaStatement({
+    verifierId: base,
+    verifierVersion: VERSION,
+    timeVerified: a.request?.decidedAt ?? a.createdAt,
+    subjectName,
+    subjectDigest: digest,
+    stage: a.stage.name,
+    policyUri: `${base}/stages#${a.stage.name}`,
+    gateConfig: a.stage.gates,
+    inputAttestations: evidence.map((e) => ({
+      uri: e.source === "registry" && e.artifactDigest ? `${subjectName}@${e.artifactDigest}` : `${base}/api/v1/evidence/${e.id}`,
+      digest: e.contentDigest,
+    })),
+    waivers: waivers.map((w): VsaWaiver => ({ id: w.id, gate: w.gate, reason: w.reason, vulnIds: w.vulnIds, expiresAt: w.expiresAt.toISOString() })),
+    breakGlass: { used: Boolean(a.request?.breakGlass), ...(glassReasons.length ? { reason: glassReasons.join(" | ").slice(0, 500) } : {}) },
+    approvalId: a.id,
+    requestId: a.requestId,
+    approvers: reviews.filter((r) => r.decision === "approve").map((r) => r.reviewer.email),
+    requiredApprovals: a.stage.requiredApprovals,
+    gates,
+  });
+  const signed = await signVsa(
+    statement,
+    (pae) => signWithKey(a.signingKey.id, pae, { actor, purpose: `verification summary for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
+    a.signingKey.fingerprint.replace(/^sha256:/, ""),
+  );
+  try {
+    return await db.verificationSummary.create({
+      data: {
+        approvalId: a.id,
+        imageId: image.id,
+        signingKeyId: a.signingKey.id,
+        envelope: new Uint8Array(signed.envelopeBytes),
+        layerDigest: sha256Digest(signed.envelopeBytes),
+        bundle: a.stage.emitBundle ? new Uint8Array(signed.bundleBytes) : null,
+        status: "pending",
+      },
+    });
+  } catch (e) {
+    // Another replica committed one first; push that one.
+    if (!(e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002")) throw e;
+    return await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: a.id } });
+  }
+}
+
+/**
+ * Appends the summary's DSSE layer to the `.att` manifest under its advisory lock, unless a revocation removed it
+ * meanwhile ("removed") or it is there already ("present").
+ */
+async function appendToAttManifest({ client, repository, tag, lockKey, summary, approvalId }: { client: Client; repository: string; tag: string; lockKey: string; summary: SummaryRow; approvalId: string }) {
+  return db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ATT_LOCK_NAMESPACE}::int, hashtext(${lockKey}))`;
+      // A revocation that removed it while we waited wins.
+      const now = await tx.verificationSummary.findUniqueOrThrow({ where: { id: summary.id }, select: { status: true } });
+      if (now.status === "removed") return "removed" as const;
+      // An approval revoked since we loaded it gets no summary: its revocation may already have looked for one.
+      const approval = await tx.approval.findUniqueOrThrow({ where: { id: approvalId }, select: { revokedAt: true } });
+      if (approval.revokedAt) return "removed" as const;
+      const layer: Descriptor = {
+        mediaType: MT.dsseEnvelope,
+        size: summary.envelope.byteLength,
+        digest: summary.layerDigest as Digest,
+        annotations: { [SIGNATURE_ANNOTATION]: "", predicateType: VSA_PREDICATE_TYPE },
+      };
+      for (let round = 0; round < 3; round++) {
+        const current = await readAttManifest(client, repository, tag);
+        if (current.manifest?.layers.some((l) => l.digest === summary.layerDigest)) return "present" as const;
+        await client.putBlob(repository, summary.envelope);
+        const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: [layer] });
+        await client.putBlob(repository, next.config);
+        await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
+      }
+      throw new AppError("REGISTRY_ERROR", `the verification summary is still missing from ${tag} after 3 writes; another writer keeps replacing it`);
+    },
+    { timeout: 120_000, maxWait: 60_000 },
+  );
+}
+
 /**
  * Attaches the SLSA verification summary of a signed approval next to its cosign signature: an in-toto VSA statement
  * signed with the approval's stage key as a DSSE envelope, appended to the image's cosign `.att` manifest and, for
@@ -64,97 +165,14 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
   const digest = image.digest as Digest;
   const subjectName = pullReference(registry.url, registry.pullName, repository);
 
-  if (!row) {
-    const reviews = a.request?.reviews ?? [];
-    const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
-    const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
-    // The evidence on record when the gates were judged: what they could have relied on.
-    const evidence = await db.evidenceDocument.findMany({
-      where: { imageId: image.id, uploadedAt: { lte: a.createdAt } },
-      select: { id: true, contentDigest: true, source: true, artifactDigest: true },
-      orderBy: { uploadedAt: "asc" },
-      take: 200,
-    });
-    const base = instanceId();
-    const gates = ((a.request?.gateResults as { gate: string; passed: boolean; waived: boolean; detail: string }[] | null) ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
-    const glassReasons = reviews.filter((r) => r.breakGlass).map((r) => r.comment);
-    const statement = buildVsaStatement({
-      verifierId: base,
-      verifierVersion: VERSION,
-      timeVerified: a.request?.decidedAt ?? a.createdAt,
-      subjectName,
-      subjectDigest: digest,
-      stage: a.stage.name,
-      policyUri: `${base}/stages#${a.stage.name}`,
-      gateConfig: a.stage.gates,
-      inputAttestations: evidence.map((e) => ({
-        uri: e.source === "registry" && e.artifactDigest ? `${subjectName}@${e.artifactDigest}` : `${base}/api/v1/evidence/${e.id}`,
-        digest: e.contentDigest,
-      })),
-      waivers: waivers.map((w): VsaWaiver => ({ id: w.id, gate: w.gate, reason: w.reason, vulnIds: w.vulnIds, expiresAt: w.expiresAt.toISOString() })),
-      breakGlass: { used: Boolean(a.request?.breakGlass), ...(glassReasons.length ? { reason: glassReasons.join(" | ").slice(0, 500) } : {}) },
-      approvalId: a.id,
-      requestId: a.requestId,
-      approvers: reviews.filter((r) => r.decision === "approve").map((r) => r.reviewer.email),
-      requiredApprovals: a.stage.requiredApprovals,
-      gates,
-    });
-    const signed = await signVsa(
-      statement,
-      (pae) => signWithKey(a.signingKey.id, pae, { actor, purpose: `verification summary for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
-      a.signingKey.fingerprint.replace(/^sha256:/, ""),
-    );
-    try {
-      row = await db.verificationSummary.create({
-        data: {
-          approvalId: a.id,
-          imageId: image.id,
-          signingKeyId: a.signingKey.id,
-          envelope: new Uint8Array(signed.envelopeBytes),
-          layerDigest: sha256Digest(signed.envelopeBytes),
-          bundle: a.stage.emitBundle ? new Uint8Array(signed.bundleBytes) : null,
-          status: "pending",
-        },
-      });
-    } catch (e) {
-      // Another replica committed one first; push that one.
-      if (!(e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002")) throw e;
-      row = await db.verificationSummary.findUniqueOrThrow({ where: { approvalId } });
-    }
-  }
+  if (!row) row = await createSummaryRow({ a, actor, subjectName, digest });
 
   const client = registryClient(registry, "push");
   const summary = row;
   const tag = cosignTag(digest, "att");
   const lockKey = `${registry.id}/${repository}@${digest}`;
   try {
-    const attOutcome = await db.$transaction(
-      async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ATT_LOCK_NAMESPACE}::int, hashtext(${lockKey}))`;
-        // A revocation that removed it while we waited wins.
-        const now = await tx.verificationSummary.findUniqueOrThrow({ where: { id: summary.id }, select: { status: true } });
-        if (now.status === "removed") return "removed" as const;
-        // An approval revoked since we loaded it gets no summary: its revocation may already have looked for one.
-        const approval = await tx.approval.findUniqueOrThrow({ where: { id: approvalId }, select: { revokedAt: true } });
-        if (approval.revokedAt) return "removed" as const;
-        const layer: Descriptor = {
-          mediaType: MT.dsseEnvelope,
-          size: summary.envelope.byteLength,
-          digest: summary.layerDigest as Digest,
-          annotations: { [SIGNATURE_ANNOTATION]: "", predicateType: VSA_PREDICATE_TYPE },
-        };
-        for (let round = 0; round < 3; round++) {
-          const current = await readAttManifest(client, repository, tag);
-          if (current.manifest?.layers.some((l) => l.digest === summary.layerDigest)) return "present" as const;
-          await client.putBlob(repository, summary.envelope);
-          const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: [layer] });
-          await client.putBlob(repository, next.config);
-          await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
-        }
-        throw new AppError("REGISTRY_ERROR", `the verification summary is still missing from ${tag} after 3 writes; another writer keeps replacing it`);
-      },
-      { timeout: 120_000, maxWait: 60_000 },
-    );
+    const attOutcome = await appendToAttManifest({ client, repository, tag, lockKey, summary, approvalId });
     if (attOutcome === "removed") return { status: "skipped", reason: "the verification summary was removed (approval revoked)" };
 
     let bundleArtifactDigest = summary.bundleArtifactDigest;

@@ -27,6 +27,60 @@ export interface RemovalOutcome {
   writes: number;
 }
 
+type SigClient = ReturnType<typeof registryClient>;
+
+/**
+ * Rewrites the `.sig` manifest without the given layers, under its lock. `onWrite` counts each manifest PUT as it
+ * happens, so the count stays right when a later round fails.
+ */
+async function dropRevokedLayers({ client, registryId, repository, digest, tag, drop, onWrite }: { client: SigClient; registryId: string; repository: string; digest: Digest; tag: string; drop: string[]; onWrite: () => void }) {
+  await db.$transaction(
+    async (tx) => {
+      await lockSignatureManifest(tx, registryId, repository, digest);
+      for (let round = 0; ; round++) {
+        const current = await readSigManifest(client, repository, tag);
+        if (!current.manifest) break;
+        const next = removeSignatureLayers({ existing: current.manifest, existingConfig: current.config, remove: drop });
+        if (!next) break;
+        if (round >= MAX_ROUNDS) throw new AppError("REGISTRY_ERROR", `revoked signature layers still present after ${MAX_ROUNDS} writes; another writer keeps restoring ${tag}`);
+        await client.putBlob(repository, next.config);
+        await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
+        onWrite();
+      }
+    },
+    { timeout: 120_000, maxWait: 60_000 },
+  );
+}
+
+/** Marks each still-pending revocation "removed", deletes its signature and bundle rows, and audits each one. */
+async function recordRemovals({ imageId, actor, digest, target, tag, pending, bundles }: {
+  imageId: string;
+  actor: Actor;
+  digest: Digest;
+  target: string;
+  tag: string;
+  pending: { id: string; layerDigest: string; stage: { name: string } }[];
+  bundles: { approvalId: string; artifactDigest: string }[];
+}) {
+  await db.$transaction(async (tx) => {
+    for (const p of pending) {
+      const bundle = bundles.find((b) => b.approvalId === p.id);
+      // Only rows still pending: a bundle recorded meanwhile set it back to pending and is handled on the next pass.
+      const done = await tx.approval.updateMany({ where: { id: p.id, revocationState: "pending" }, data: { revocationState: "removed", revocationError: null } });
+      if (done.count === 0) continue;
+      await tx.signature.deleteMany({ where: { imageId, layerDigest: { in: [p.layerDigest, ...(bundle ? [bundle.artifactDigest] : [])] } } });
+      if (bundle) await tx.artifact.deleteMany({ where: { imageId, digest: bundle.artifactDigest } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "approval.revoke.registry",
+        targetDigest: digest,
+        target,
+        detail: { approvalId: p.id, stage: p.stage.name, removedLayer: p.layerDigest, tag, ...(bundle ? { removedBundle: bundle.artifactDigest } : {}) },
+      });
+    }
+  });
+}
+
 /**
  * Carries out an image's pending revocations in the registry: under the per-digest `.sig` lock the push takes, the
  * revoked stage layers are dropped from the cosign `.sig` manifest (every other layer descriptor kept byte-for-byte,
@@ -54,23 +108,7 @@ export async function removeRevokedSignatures({ imageId, actor }: RemoveRevokedS
 
   try {
     // 1. The stage layers, under the lock every `.sig` writer takes.
-    await db.$transaction(
-      async (tx) => {
-        await lockSignatureManifest(tx, registry.id, repository, digest);
-        const drop = pending.map((p) => p.layerDigest);
-        for (let round = 0; ; round++) {
-          const current = await readSigManifest(client, repository, tag);
-          if (!current.manifest) break;
-          const next = removeSignatureLayers({ existing: current.manifest, existingConfig: current.config, remove: drop });
-          if (!next) break;
-          if (round >= MAX_ROUNDS) throw new AppError("REGISTRY_ERROR", `revoked signature layers still present after ${MAX_ROUNDS} writes; another writer keeps restoring ${tag}`);
-          await client.putBlob(repository, next.config);
-          await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
-          writes++;
-        }
-      },
-      { timeout: 120_000, maxWait: 60_000 },
-    );
+    await dropRevokedLayers({ client, registryId: registry.id, repository, digest, tag, drop: pending.map((p) => p.layerDigest), onWrite: () => writes++ });
     // 2. The Sigstore bundle referrers (the referrers fallback tag has its own lock).
     const bundles = await db.stageBundle.findMany({ where: { approvalId: { in: ids } }, select: { approvalId: true, artifactDigest: true } });
     for (const b of bundles) {
@@ -93,23 +131,7 @@ export async function removeRevokedSignatures({ imageId, actor }: RemoveRevokedS
     // 2b. The SLSA verification summaries (`.att` layer and bundle referrer) said "gates passed": gone with the approval.
     for (const p of pending) await removeVerificationSummary({ approvalId: p.id, actor });
     // 3. Recorded as done, with what was removed.
-    await db.$transaction(async (tx) => {
-      for (const p of pending) {
-        const bundle = bundles.find((b) => b.approvalId === p.id);
-        // Only rows still pending: a bundle recorded meanwhile set it back to pending and is handled on the next pass.
-        const done = await tx.approval.updateMany({ where: { id: p.id, revocationState: "pending" }, data: { revocationState: "removed", revocationError: null } });
-        if (done.count === 0) continue;
-        await tx.signature.deleteMany({ where: { imageId, layerDigest: { in: [p.layerDigest, ...(bundle ? [bundle.artifactDigest] : [])] } } });
-        if (bundle) await tx.artifact.deleteMany({ where: { imageId, digest: bundle.artifactDigest } });
-        await appendAuditEvent(tx, {
-          actor,
-          action: "approval.revoke.registry",
-          targetDigest: digest,
-          target,
-          detail: { approvalId: p.id, stage: p.stage.name, removedLayer: p.layerDigest, tag, ...(bundle ? { removedBundle: bundle.artifactDigest } : {}) },
-        });
-      }
-    });
+    await recordRemovals({ imageId, actor, digest, target, tag, pending, bundles });
   } catch (e) {
     const err = toAppError(e, `removing revoked signatures from ${registry.name}`);
     if (!(err instanceof AppError) || !["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "NOT_FOUND"].includes(err.code)) throw err;

@@ -35,6 +35,52 @@ export interface AuditVerification {
 
 const MAX_CHECKPOINTS = 100_000;
 
+type ReadClient = ReturnType<typeof registryClient>;
+
+/** The checkpoint tags in the repository, sorted (a repository that does not exist yet has none). */
+async function listCheckpointTags(client: ReadClient, repository: string) {
+  const tags: string[] = [];
+  try {
+    for await (const t of client.tags(repository)) {
+      if (parseCheckpointTag(t) !== null) tags.push(t);
+      if (tags.length > MAX_CHECKPOINTS) break;
+    }
+  } catch (e) {
+    // A repository that does not exist yet has no checkpoints; anything else is an outage.
+    if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
+  }
+  tags.sort();
+  return tags;
+}
+
+/**
+ * Reads and verifies checkpoint `n` from the registry; for a genuine one, records its time in `times`. An
+ * unreadable checkpoint is a failed verdict; only a registry outage throws.
+ */
+async function readCheckpoint({ client, repository, tag, n, keys, tsaRoots, times }: {
+  client: ReadClient;
+  repository: string;
+  tag: string;
+  n: number;
+  keys: Awaited<ReturnType<typeof trustedAuditKeys>>;
+  tsaRoots: Awaited<ReturnType<typeof loadTrust>>["material"]["tsaRoots"];
+  times: Map<number, CheckpointTime>;
+}): Promise<ReturnType<typeof verifyCheckpoint>> {
+  let verdict: ReturnType<typeof verifyCheckpoint>;
+  try {
+    const m = await client.getManifest(repository, tag);
+    const manifest = JSON.parse(m.bytes.toString("utf8")) as { layers?: { mediaType?: string; digest?: string; size?: number }[] };
+    const layer = manifest.layers?.find((l) => l.mediaType === CHECKPOINT_ARTIFACT_TYPE);
+    if (!layer?.digest || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) verdict = { ok: false, reason: "no checkpoint layer" };
+    else verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(repository, layer.digest as Digest, 4096), trustedKeys: keys });
+    if (verdict.ok) times.set(n, checkpointTime({ manifest, payload: verdict.payload, tsaRoots }));
+  } catch (e) {
+    if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
+    verdict = { ok: false, reason: `unreadable: ${(e as Error).message}` };
+  }
+  return verdict;
+}
+
 /**
  * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
  * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
@@ -58,32 +104,11 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
     const { material } = await loadTrust();
     const reg = await resolveRegistry(target.registry);
     const client = registryClient(reg, "read");
-    const tags: string[] = [];
-    try {
-      for await (const t of client.tags(target.repository)) {
-        if (parseCheckpointTag(t) !== null) tags.push(t);
-        if (tags.length > MAX_CHECKPOINTS) break;
-      }
-    } catch (e) {
-      // A repository that does not exist yet has no checkpoints; anything else is an outage.
-      if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
-    }
-    tags.sort();
+    const tags = await listCheckpointTags(client, target.repository);
     for (const tag of tags) {
       const n = parseCheckpointTag(tag)!;
       seen.add(n);
-      let verdict: ReturnType<typeof verifyCheckpoint>;
-      try {
-        const m = await client.getManifest(target.repository, tag);
-        const manifest = JSON.parse(m.bytes.toString("utf8")) as { layers?: { mediaType?: string; digest?: string; size?: number }[] };
-        const layer = manifest.layers?.find((l) => l.mediaType === CHECKPOINT_ARTIFACT_TYPE);
-        if (!layer?.digest || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) verdict = { ok: false, reason: "no checkpoint layer" };
-        else verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(target.repository, layer.digest as Digest, 4096), trustedKeys: keys });
-        if (verdict.ok) times.set(n, checkpointTime({ manifest, payload: verdict.payload, tsaRoots: material.tsaRoots }));
-      } catch (e) {
-        if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
-        verdict = { ok: false, reason: `unreadable: ${(e as Error).message}` };
-      }
+      const verdict = await readCheckpoint({ client, repository: target.repository, tag, n, keys, tsaRoots: material.tsaRoots, times });
       if (!verdict.ok) {
         const message = `checkpoint ${n} is forged or damaged: ${verdict.reason}; it is not trusted`;
         problems.push(message);

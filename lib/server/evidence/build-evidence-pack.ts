@@ -21,34 +21,23 @@ export interface BuildEvidencePackOptions {
 
 const MAX_AUDIT_EVENTS = 10_000;
 
-/**
- * Everything about one image an auditor needs, in one JSON document: the manifest as the registry served it, the
- * signature chain with each check, the stage approvals with their exact signed payloads and signatures, requests and
- * reviews, waivers that applied, scans / SBOM / provenance byte for byte (base64, with their sha256), the audit events
- * about the image, and the public keys to check the signatures offline.
- */
-export async function buildEvidencePack({ actor, registry, repository, digest, maxDocumentBytes = 64 * 1024 * 1024 }: BuildEvidencePackOptions) {
-  requireRole(actor, ["admin", "manager"], "downloading an evidence pack");
-  const { canApprove: _c, ...image } = await getImage({ actor, registry, repository, digest });
-  const [summary, docs, approvals, requests, waivers] = await Promise.all([
-    getImageEvidence({ actor, imageId: image.id, query: parseEvidenceQuery({}) }),
-    db.evidenceDocument.findMany({ where: { imageId: image.id }, orderBy: { uploadedAt: "asc" }, omit: { raw: true } }),
-    db.approval.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } }),
-    db.promotionRequest.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } }),
-    db.waiver.findMany({ where: { repository: { name: repository, registry: { name: image.registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } }),
-  ]);
-  await foldStagedAuditEvents();
-  const digests = [digest, ...(image.parentDigest ? [image.parentDigest] : [])];
-  const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
+type EvidenceRow = Awaited<ReturnType<typeof loadDocuments>>[number];
 
+/** Metadata only: the bytes are read per document while the budget lasts (a streamed one from its chunks). */
+function loadDocuments(imageId: string) {
+  return db.evidenceDocument.findMany({ where: { imageId }, orderBy: { uploadedAt: "asc" }, omit: { raw: true } });
+}
+
+/** The pack's documents: each one's metadata, and its raw bytes (base64) while the pack's byte budget lasts. */
+async function packDocuments(docs: EvidenceRow[], { maxDocumentBytes, repository, digest }: { maxDocumentBytes: number; repository: string; digest: Digest }) {
   let budget = maxDocumentBytes;
-  const documents = [];
+  const out = [];
   for (const d of docs) {
     // size is the stored byte count for both storages (raw, or chunks for a streamed document).
     const embed = d.size <= budget;
     if (embed) budget -= d.size;
     const raw = embed ? await readEvidenceRaw(db, d) : null;
-    documents.push({
+    out.push({
       id: d.id,
       format: d.format,
       kind: d.kind,
@@ -66,6 +55,30 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
       ...(raw ? { rawBase64: raw.toString("base64") } : { omitted: `larger than what is left of the pack's ${maxDocumentBytes} bytes; GET /api/v1/images/${repository}@${digest}/evidence/${d.id}/raw` }),
     });
   }
+  return out;
+}
+
+/**
+ * Everything about one image an auditor needs, in one JSON document: the manifest as the registry served it, the
+ * signature chain with each check, the stage approvals with their exact signed payloads and signatures, requests and
+ * reviews, waivers that applied, scans / SBOM / provenance byte for byte (base64, with their sha256), the audit events
+ * about the image, and the public keys to check the signatures offline.
+ */
+export async function buildEvidencePack({ actor, registry, repository, digest, maxDocumentBytes = 64 * 1024 * 1024 }: BuildEvidencePackOptions) {
+  requireRole(actor, ["admin", "manager"], "downloading an evidence pack");
+  const { canApprove: _c, ...image } = await getImage({ actor, registry, repository, digest });
+  const [summary, docs, approvals, requests, waivers] = await Promise.all([
+    getImageEvidence({ actor, imageId: image.id, query: parseEvidenceQuery({}) }),
+    loadDocuments(image.id),
+    db.approval.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } }),
+    db.promotionRequest.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } }),
+    db.waiver.findMany({ where: { repository: { name: repository, registry: { name: image.registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } }),
+  ]);
+  await foldStagedAuditEvents();
+  const digests = [digest, ...(image.parentDigest ? [image.parentDigest] : [])];
+  const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
+
+  const documents = await packDocuments(docs, { maxDocumentBytes, repository, digest });
 
   // Every key that signed something in this pack, plus each stage's key history and the trust anchors.
   const keyIds = new Set(approvals.map((a) => a.signingKeyId));

@@ -165,6 +165,31 @@ interface StoreStatementOptions {
   upload: { contentDigest: string; statements: number } | null;
 }
 
+async function insertFindings(tx: Tx, { documentId, imageId, findings }: { documentId: string; imageId: string; findings: ParsedEvidence["findings"] }) {
+  for (let i = 0; i < findings.length; i += CHUNK) {
+    await tx.finding.createMany({
+      data: findings.slice(i, i + CHUNK).map((f) => ({
+        documentId,
+        imageId,
+        vulnId: f.id,
+        aliases: f.aliases,
+        severity: f.severity,
+        cvssScore: f.cvss?.score ?? null,
+        cvssVector: f.cvss?.vector ?? null,
+        package: f.package,
+        purl: f.purl ?? null,
+        installedVersion: f.installedVersion ?? null,
+        fixedVersion: f.fixedVersion ?? null,
+        fixAvailable: f.fixAvailable,
+        status: f.status,
+        statusDetail: f.statusDetail ?? null,
+        source: f.source,
+        title: f.title ?? null,
+      })),
+    });
+  }
+}
+
 async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions) {
   const parsed = statement.evidence;
   const bytes = statement.bytes;
@@ -204,28 +229,7 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
   });
   for (let i = 0; i < parsed.components.length; i += CHUNK) await insertComponents(tx, { documentId: doc.id, imageId, components: parsed.components.slice(i, i + CHUNK) });
   if (parsed.components.length) await indexDocumentPackages(tx, { documentId: doc.id, imageId });
-  for (let i = 0; i < parsed.findings.length; i += CHUNK) {
-    await tx.finding.createMany({
-      data: parsed.findings.slice(i, i + CHUNK).map((f) => ({
-        documentId: doc.id,
-        imageId,
-        vulnId: f.id,
-        aliases: f.aliases,
-        severity: f.severity,
-        cvssScore: f.cvss?.score ?? null,
-        cvssVector: f.cvss?.vector ?? null,
-        package: f.package,
-        purl: f.purl ?? null,
-        installedVersion: f.installedVersion ?? null,
-        fixedVersion: f.fixedVersion ?? null,
-        fixAvailable: f.fixAvailable,
-        status: f.status,
-        statusDetail: f.statusDetail ?? null,
-        source: f.source,
-        title: f.title ?? null,
-      })),
-    });
-  }
+  await insertFindings(tx, { documentId: doc.id, imageId, findings: parsed.findings });
   if (parsed.provenance) {
     const p = parsed.provenance;
     await tx.provenance.create({

@@ -17,11 +17,10 @@ export interface GetImageOptions {
   digest: Digest;
 }
 
-/** One image by registry + repository + digest: manifest, signature chain with verdicts, stages, approvals. */
-export async function getImage({ actor, registry, repository, digest }: GetImageOptions) {
-  const reg = await resolveRegistry(registry);
-  const img = await db.image.findFirst({
-    where: { digest, repository: { name: repository, registryId: reg.id } },
+/** The image row with its tags, signatures, artifacts and approvals (null: not in the inventory). */
+function loadImage(registryId: string, repository: string, digest: Digest) {
+  return db.image.findFirst({
+    where: { digest, repository: { name: repository, registryId } },
     include: {
       repository: { include: { tags: { where: { digest } } } },
       signatures: { orderBy: { position: "asc" } },
@@ -29,6 +28,123 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
       approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true, revokedAt: true, revocationReason: true } } } },
     },
   });
+}
+
+type ImageRow = NonNullable<Awaited<ReturnType<typeof loadImage>>>;
+
+interface BaseImageView {
+
+digest: string | null;
+name: string | null;
+inInventory: boolean;
+registry: string | null;
+repository: string | null;
+signatures: ReturnType<typeof serializeSignature>[];
+detail: string;
+/** false: the image's layers do not start with the claimed base's, so the claim is not proven (null: not checked). */
+layersProven?: boolean | null;
+}
+
+/**
+ * The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
+ * when it is in the inventory, open the chain.
+ */
+async function describeBase({ imageId, manifest, parentManifest, stagePositions }: { imageId: string; manifest: Uint8Array; parentManifest: Uint8Array | null; stagePositions: Map<string, number> }) {
+  const ref = baseReference(manifest, parentManifest);
+  let base: BaseImageView | null = null;
+  if (ref.digest || ref.name) {
+    const candidates = ref.digest
+      ? await db.image.findMany({
+          where: { digest: ref.digest },
+          include: { repository: { include: { registry: { select: { name: true } } } }, signatures: { orderBy: { position: "asc" } } },
+          take: 20,
+        })
+      : [];
+    const b = pickBase(candidates, ref.name);
+    base = b
+      ? {
+          digest: ref.digest,
+          name: ref.name,
+          inInventory: true,
+          registry: b.repository.registry.name,
+          repository: b.repository.name,
+          signatures: b.signatures
+            .sort((x, y) => compareRank(chainRank(x, stagePositions), chainRank(y, stagePositions)))
+            .map((s) => serializeSignature(s)),
+          detail: `${b.repository.name}@${b.digest.slice(0, 19)}…`,
+        }
+      : {
+          digest: ref.digest,
+          name: ref.name,
+          inInventory: false,
+          registry: null,
+          repository: null,
+          signatures: [],
+          detail: ref.digest ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked` : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
+        };
+  }
+  if (base?.inInventory) {
+    // The annotation is the builder's claim; the base-image gate's proof (layer diff IDs) decides what it is worth.
+    const fact = await findBaseImage(db, imageId);
+    base = fact.state === "layers-mismatch" ? { ...base, layersProven: false, detail: fact.detail } : { ...base, layersProven: true };
+  }
+  return base;
+}
+
+/** An approval as the image page shows it: who, when (trusted time), its revocation, and its key's compromise. */
+function serializeApproval(a: ImageRow["approvals"][number]) {
+  return {
+    id: a.id,
+    stage: a.stage.name,
+    approver: a.approver.name,
+    comment: a.comment,
+    status: a.status,
+    createdAt: a.createdAt.toISOString(),
+    signedAt: a.signedAt?.toISOString() ?? null,
+    lastError: a.lastError,
+    key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
+    layerDigest: a.layerDigest,
+    // The time revocation and expiry are decided on: the TSA's (RFC 3161) when the signature has a token, else ours.
+    trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(approvalTrustedTime(a)),
+    revocation: a.revokedAt
+      ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
+      : null,
+    // When the signing key was revoked (a compromise): whether this signature was made before or after it.
+    keyCompromise: a.signingKey.revokedAt
+      ? ((t) => ({
+          effectiveAt: a.signingKey.revokedAt!.toISOString(),
+          reason: a.signingKey.revocationReason,
+          madeBefore: t.at < a.signingKey.revokedAt!,
+          explanation:
+            t.at < a.signingKey.revokedAt!
+              ? `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), before key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): still valid`
+              : `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), at or after key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): revoked`,
+        }))(approvalTrustedTime(a))
+      : null,
+  };
+}
+
+/** The parsed manifest as the page shows it: config and layers, an index's platforms, or unknown. */
+function manifestView(parsed: ReturnType<typeof parseManifest>, platforms: ImageRow["platforms"]) {
+  return (
+    parsed.kind === "manifest"
+      ? {
+          kind: "manifest" as const,
+          config: parsed.manifest.config,
+          layers: parsed.manifest.layers,
+          annotations: parsed.manifest.annotations ?? {},
+          subject: parsed.manifest.subject ?? null,
+        }
+      : parsed.kind === "index"
+        ? { kind: "index" as const, platforms: (platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} }
+        : { kind: "unknown" as const, annotations: {} as Record<string, string> }
+  );
+}
+
+/** One image by registry + repository + digest: manifest, signature chain with verdicts, stages, approvals. */
+export async function getImage({ actor, registry, repository, digest }: GetImageOptions) {
+  const reg = await resolveRegistry(registry);
+  const img = await loadImage(reg.id, repository, digest);
   if (!img) throw new AppError("NOT_FOUND", `no image ${repository}@${digest} in registry ${reg.name} (run a sync if it was pushed recently)`);
   const stages = await db.stage.findMany({ orderBy: { position: "asc" } });
   // Every observed move of a tag onto or away from this digest.
@@ -69,54 +185,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
 
   // The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
   // when it is in the inventory, open the chain.
-  const ref = baseReference(img.manifest, parent?.manifest ?? null);
-  let base: {
-    digest: string | null;
-    name: string | null;
-    inInventory: boolean;
-    registry: string | null;
-    repository: string | null;
-    signatures: ReturnType<typeof serializeSignature>[];
-    detail: string;
-    /** false: the image's layers do not start with the claimed base's, so the claim is not proven (null: not checked). */
-    layersProven?: boolean | null;
-  } | null = null;
-  if (ref.digest || ref.name) {
-    const candidates = ref.digest
-      ? await db.image.findMany({
-          where: { digest: ref.digest },
-          include: { repository: { include: { registry: { select: { name: true } } } }, signatures: { orderBy: { position: "asc" } } },
-          take: 20,
-        })
-      : [];
-    const b = pickBase(candidates, ref.name);
-    base = b
-      ? {
-          digest: ref.digest,
-          name: ref.name,
-          inInventory: true,
-          registry: b.repository.registry.name,
-          repository: b.repository.name,
-          signatures: b.signatures
-            .sort((x, y) => compareRank(chainRank(x, stagePositions), chainRank(y, stagePositions)))
-            .map((s) => serializeSignature(s)),
-          detail: `${b.repository.name}@${b.digest.slice(0, 19)}…`,
-        }
-      : {
-          digest: ref.digest,
-          name: ref.name,
-          inInventory: false,
-          registry: null,
-          repository: null,
-          signatures: [],
-          detail: ref.digest ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked` : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
-        };
-  }
-  if (base?.inInventory) {
-    // The annotation is the builder's claim; the base-image gate's proof (layer diff IDs) decides what it is worth.
-    const fact = await findBaseImage(db, img.id);
-    base = fact.state === "layers-mismatch" ? { ...base, layersProven: false, detail: fact.detail } : { ...base, layersProven: true };
-  }
+  const base = await describeBase({ imageId: img.id, manifest: img.manifest, parentManifest: parent?.manifest ?? null, stagePositions });
   return {
     id: img.id,
     registry: reg.name,
@@ -139,18 +208,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     })),
     artifacts: img.artifacts.map((a) => ({ digest: a.digest, kind: a.kind, predicateType: a.predicateType, artifactType: a.artifactType, mediaType: a.mediaType, source: a.source, size: a.size, discoveredAt: a.discoveredAt.toISOString() })),
     platform: img.os ? `${img.os}/${img.architecture ?? ""}${img.variant ? `/${img.variant}` : ""}` : null,
-    manifest:
-      parsed.kind === "manifest"
-        ? {
-            kind: "manifest" as const,
-            config: parsed.manifest.config,
-            layers: parsed.manifest.layers,
-            annotations: parsed.manifest.annotations ?? {},
-            subject: parsed.manifest.subject ?? null,
-          }
-        : parsed.kind === "index"
-          ? { kind: "index" as const, platforms: (img.platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} }
-          : { kind: "unknown" as const, annotations: {} as Record<string, string> },
+    manifest: manifestView(parsed, img.platforms),
     rawManifest: Buffer.from(img.manifest).toString("utf8"),
     // The chain as a story: publisher, team (build), then the stages in order; what vouches for nothing comes last.
     signatures: chain,
@@ -160,35 +218,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     stages: own.statuses.map((st) => ({ ...st, atRisk: atRisk(img.id, st.stage) })),
     currentStage: own.current,
     coveredBy: parent && inherited ? { indexDigest: parent.digest, stages: inherited.statuses.map((st) => ({ ...st, atRisk: atRisk(parent.id, st.stage) })), currentStage: inherited.current } : null,
-    approvals: img.approvals.map((a) => ({
-      id: a.id,
-      stage: a.stage.name,
-      approver: a.approver.name,
-      comment: a.comment,
-      status: a.status,
-      createdAt: a.createdAt.toISOString(),
-      signedAt: a.signedAt?.toISOString() ?? null,
-      lastError: a.lastError,
-      key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
-      layerDigest: a.layerDigest,
-      // The time revocation and expiry are decided on: the TSA's (RFC 3161) when the signature has a token, else ours.
-      trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(approvalTrustedTime(a)),
-      revocation: a.revokedAt
-        ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
-        : null,
-      // When the signing key was revoked (a compromise): whether this signature was made before or after it.
-      keyCompromise: a.signingKey.revokedAt
-        ? ((t) => ({
-            effectiveAt: a.signingKey.revokedAt!.toISOString(),
-            reason: a.signingKey.revocationReason,
-            madeBefore: t.at < a.signingKey.revokedAt!,
-            explanation:
-              t.at < a.signingKey.revokedAt!
-                ? `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), before key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): still valid`
-                : `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), at or after key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): revoked`,
-          }))(approvalTrustedTime(a))
-        : null,
-    })),
+    approvals: img.approvals.map(serializeApproval),
     canRevoke: actor.kind === "user" && hasRole(actor, ["reviewer", "admin"]),
     canApprove: hasRole(actor, ["reviewer", "admin"]) && actor.kind === "user" && !img.parentDigest,
   };

@@ -42,9 +42,8 @@ export function parseListImagesQuery(params: URLSearchParams | Record<string, st
 
 const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-/** Server-side filtered, sorted and paginated list of top-level images (an index counts once). */
-export async function listImages({ actor: _actor, query }: { actor: Actor; query: ListImagesQuery }) {
-  const q = query;
+/** One page of image ids matching the filters, in the requested order, and the total count (one SQL query). */
+async function findImageIds(q: ListImagesQuery) {
   const where: Prisma.Sql[] = [Prisma.sql`i.parent_digest IS NULL`];
   if (q.deleted === "hide") where.push(Prisma.sql`i.deleted_at IS NULL`);
   if (q.deleted === "only") where.push(Prisma.sql`i.deleted_at IS NOT NULL`);
@@ -75,6 +74,60 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
     LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}`;
   const total = rows[0] ? Number(rows[0].total) : 0;
   const ids = rows.map((r) => r.id);
+  return { ids, total };
+}
+
+/** The compact chain for the list: publisher (own or the base image's), team, then each stage. */
+function compactChain(
+  signatures: { verdict: string; role: string | null }[],
+  statuses: ReturnType<typeof stageStatuses>["statuses"],
+  base: ReturnType<typeof baseReference>,
+  basePublisher: Map<string, "verified" | "signed" | "unsigned">,
+): ChainLink[] {
+  const chain: ChainLink[] = [];
+  const ownPublisher = signatures.filter((s) => s.role === "publisher");
+  const baseState = base.digest ? basePublisher.get(base.digest) : undefined;
+  if (ownPublisher.some((s) => s.verdict === "verified") || baseState === "verified") {
+    chain.push({ label: "publisher", mark: "✓", detail: ownPublisher.some((s) => s.verdict === "verified") ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
+  } else if (ownPublisher.length || base.digest || base.name) {
+    chain.push({ label: "publisher", mark: baseState === "signed" || ownPublisher.length ? "✗" : "–", detail: !base.digest && !ownPublisher.length ? `base ${base.name} is named without a digest` : baseState === undefined && !ownPublisher.length ? "the base image is not in the inventory" : "no verified publisher signature" });
+  }
+  const team = signatures.filter((s) => s.role === "team");
+  if (team.length) chain.push({ label: "team", mark: team.some((s) => s.verdict === "verified") ? "✓" : "✗", detail: team.some((s) => s.verdict === "verified") ? "signed by a trusted team identity" : "the team signature does not verify" });
+  for (const st of statuses) {
+    chain.push({ label: st.stage, mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–", detail: st.detail });
+  }
+  return chain;
+}
+
+/**
+ * Warnings about tags that moved: away from this digest after it was approved, or onto it from a digest that was
+ * approved (approvals do not follow tags).
+ */
+function tagMoveWarnings(
+  img: { digest: string; repositoryId: string; approvals: { status: string; createdAt: Date }[] },
+  myTags: string[],
+  moves: { repositoryId: string; tag: string; fromDigest: string | null; toDigest: string | null; seenAt: Date }[],
+  fromApprovals: { createdAt: Date; stage: { name: string }; image: { digest: string; repositoryId: string } }[],
+): string[] {
+  const firstApproval = img.approvals.filter((a) => a.status === "signed").sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+  const warnings: string[] = [];
+  for (const m of moves.filter((m) => m.repositoryId === img.repositoryId)) {
+    if (m.fromDigest === img.digest && firstApproval && m.seenAt > firstApproval.createdAt) {
+      warnings.push(`tag ${m.tag} moved away from this approved digest on ${m.seenAt.toISOString()}${m.toDigest ? ` (now ${m.toDigest.slice(0, 19)})` : " (deleted)"}`);
+    }
+    if (m.toDigest === img.digest && myTags.includes(m.tag)) {
+      const prior = fromApprovals.find((a) => a.image.digest === m.fromDigest && a.image.repositoryId === img.repositoryId && a.createdAt < m.seenAt);
+      if (prior) warnings.push(`tag ${m.tag} moved here on ${m.seenAt.toISOString()} from ${m.fromDigest!.slice(0, 19)}, which was approved for ${prior.stage.name}; approvals do not follow tags`);
+    }
+  }
+  return warnings;
+}
+
+/** Server-side filtered, sorted and paginated list of top-level images (an index counts once). */
+export async function listImages({ actor: _actor, query }: { actor: Actor; query: ListImagesQuery }) {
+  const q = query;
+  const { ids, total } = await findImageIds(q);
 
   const [stages, images] = await Promise.all([
     db.stage.findMany({ orderBy: { position: "asc" } }),
@@ -122,31 +175,8 @@ export async function listImages({ actor: _actor, query }: { actor: Actor; query
     const { current, statuses } = stageStatuses(stages, img.approvals, img.signatures);
     const platforms = (img.platforms as Platform[] | null) ?? (img.os ? [{ os: img.os, architecture: img.architecture ?? "", variant: img.variant ?? undefined }] : []);
     const myTags = tags.filter((t) => t.repositoryId === img.repositoryId && t.digest === img.digest).map((t) => t.name);
-    const firstApproval = img.approvals.filter((a) => a.status === "signed").sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
-    const warnings: string[] = [];
-    for (const m of moves.filter((m) => m.repositoryId === img.repositoryId)) {
-      if (m.fromDigest === img.digest && firstApproval && m.seenAt > firstApproval.createdAt) {
-        warnings.push(`tag ${m.tag} moved away from this approved digest on ${m.seenAt.toISOString()}${m.toDigest ? ` (now ${m.toDigest.slice(0, 19)})` : " (deleted)"}`);
-      }
-      if (m.toDigest === img.digest && myTags.includes(m.tag)) {
-        const prior = fromApprovals.find((a) => a.image.digest === m.fromDigest && a.image.repositoryId === img.repositoryId && a.createdAt < m.seenAt);
-        if (prior) warnings.push(`tag ${m.tag} moved here on ${m.seenAt.toISOString()} from ${m.fromDigest!.slice(0, 19)}, which was approved for ${prior.stage.name}; approvals do not follow tags`);
-      }
-    }
-    const chain: ChainLink[] = [];
-    const ownPublisher = img.signatures.filter((s) => s.role === "publisher");
-    const base = baseRefs.get(img.id)!;
-    const baseState = base.digest ? basePublisher.get(base.digest) : undefined;
-    if (ownPublisher.some((s) => s.verdict === "verified") || baseState === "verified") {
-      chain.push({ label: "publisher", mark: "✓", detail: ownPublisher.some((s) => s.verdict === "verified") ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
-    } else if (ownPublisher.length || base.digest || base.name) {
-      chain.push({ label: "publisher", mark: baseState === "signed" || ownPublisher.length ? "✗" : "–", detail: !base.digest && !ownPublisher.length ? `base ${base.name} is named without a digest` : baseState === undefined && !ownPublisher.length ? "the base image is not in the inventory" : "no verified publisher signature" });
-    }
-    const team = img.signatures.filter((s) => s.role === "team");
-    if (team.length) chain.push({ label: "team", mark: team.some((s) => s.verdict === "verified") ? "✓" : "✗", detail: team.some((s) => s.verdict === "verified") ? "signed by a trusted team identity" : "the team signature does not verify" });
-    for (const st of statuses) {
-      chain.push({ label: st.stage, mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–", detail: st.detail });
-    }
+    const warnings = tagMoveWarnings(img, myTags, moves, fromApprovals);
+    const chain = compactChain(img.signatures, statuses, baseRefs.get(img.id)!, basePublisher);
     return {
       registry: img.repository.registry.name,
       repository: img.repository.name,

@@ -29,6 +29,84 @@ export interface RefreshSignaturesResult {
   notTried: number;
 }
 
+/** The layers of the cosign `.sig` manifest, and what was wrong with it (only an unreachable registry throws). */
+async function readSigLayers(client: RegistryClient, repository: string, digest: Digest) {
+  let layers: Descriptor[] = [];
+  let sigProblem: string | null = null;
+  try {
+    const m = await client.getManifest(repository, cosignTag(digest, "sig"));
+    const parsed = parseManifest(m.bytes, m.mediaType);
+    if (parsed.kind === "manifest") layers = parsed.manifest.layers;
+    else sigProblem = `${cosignTag(digest, "sig")} is an index, not a cosign signature manifest`;
+  } catch (e) {
+    // Only the registry going away stops the pass. A hostile or broken .sig manifest (bad JSON, too large) must not
+    // keep the referrer signatures, Imprimatur's own bundles among them, from being verified.
+    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    if (e.code !== "NOT_FOUND") sigProblem = `the cosign signature manifest ${cosignTag(digest, "sig")} could not be read: ${e.message.slice(0, 300)}`;
+  }
+  return { layers, sigProblem };
+}
+
+interface CheckedSignature {
+  layerDigest: string;
+  mediaType: string;
+  annotations: Record<string, string>;
+  payload: Uint8Array | null;
+  artifactDigest: string | null;
+  v: VerifiedSignature;
+}
+
+/** Verifies one candidate; a bad or unreadable signature is condemned on its own (only an unreachable registry throws). */
+async function checkCandidate(client: RegistryClient, repository: string, digest: Digest, c: Candidate, trust: LoadedTrust): Promise<CheckedSignature> {
+  let row: CheckedSignature;
+  try {
+    row = c.source === "cosign" ? await checkCosignLayer(client, repository, digest, c.layer, trust) : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
+  } catch (e) {
+    // The registry going away stops the pass (the next sync retries); anything else condemns this signature only.
+    if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
+    const key = c.source === "cosign" ? c.layer.digest : c.artifactDigest;
+    const format: SignatureFormat = c.source === "cosign" ? "cosign" : c.kind === "notation-signature" ? "notation" : "sigstore-bundle";
+    row = {
+      layerDigest: key,
+      mediaType: c.source === "cosign" ? c.layer.mediaType : c.kind,
+      annotations: c.source === "cosign" ? (c.layer.annotations ?? {}) : {},
+      payload: null,
+      artifactDigest: c.source === "referrer" ? c.artifactDigest : null,
+      v: unreadable(format, CHECKS.signature, `could not be verified: ${e instanceof Error ? e.message.slice(0, 300) : "unknown error"}`),
+    };
+  }
+  return row;
+}
+
+/** The signature row's columns: what was read, the trust judgement, and the identity that vouched when verified. */
+function signatureData(position: number, row: CheckedSignature, j: TrustJudgement) {
+  const fingerprint = j.signer?.kind === "key" ? j.signer.fingerprint : j.signer?.kind === "certificate" ? j.signer.leaf.fingerprint : null;
+  return {
+    position,
+    mediaType: row.mediaType,
+    annotations: row.annotations,
+    payload: row.payload ? bytes(row.payload) : null,
+    dockerReference: row.v.dockerReference ?? null,
+    payloadDigest: row.v.payloadDigest ?? null,
+    optional: (row.v.optional ?? undefined) as object | undefined,
+    verdict: j.verdict,
+    detail: j.detail,
+    // Admission and the stage status read these: the identity that vouched, only when every check passed.
+    keyName: j.verdict === "verified" ? j.identity : null,
+    keyFingerprint: fingerprint,
+    checkedAt: new Date(),
+    format: j.format,
+    checks: j.checks as unknown as Prisma.InputJsonValue,
+    signer: (j.signer ?? Prisma.DbNull) as Prisma.InputJsonValue | typeof Prisma.DbNull,
+    timeKind: j.time?.kind ?? null,
+    timeAt: j.time?.at ? new Date(j.time.at) : null,
+    timeBy: j.time?.by ?? null,
+    trustedBy: j.trustedBy,
+    role: j.role,
+    artifactDigest: row.artifactDigest,
+  };
+}
+
 /**
  * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
  * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
@@ -49,19 +127,7 @@ export async function refreshSignatures(opts: {
   const trust = opts.trust ?? (await loadTrust());
   const cap = env().SIGNATURE_VERIFY_CAP;
 
-  let layers: Descriptor[] = [];
-  let sigProblem: string | null = null;
-  try {
-    const m = await client.getManifest(repository, cosignTag(digest, "sig"));
-    const parsed = parseManifest(m.bytes, m.mediaType);
-    if (parsed.kind === "manifest") layers = parsed.manifest.layers;
-    else sigProblem = `${cosignTag(digest, "sig")} is an index, not a cosign signature manifest`;
-  } catch (e) {
-    // Only the registry going away stops the pass. A hostile or broken .sig manifest (bad JSON, too large) must not
-    // keep the referrer signatures, Imprimatur's own bundles among them, from being verified.
-    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
-    if (e.code !== "NOT_FOUND") sigProblem = `the cosign signature manifest ${cosignTag(digest, "sig")} could not be read: ${e.message.slice(0, 300)}`;
-  }
+  const { layers, sigProblem } = await readSigLayers(client, repository, digest);
   const [approvals, bundles, referrers] = await Promise.all([
     db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
@@ -93,52 +159,12 @@ export async function refreshSignatures(opts: {
   let verified = 0;
   const seen: string[] = [];
   for (const c of tried) {
-    let row: { layerDigest: string; mediaType: string; annotations: Record<string, string>; payload: Uint8Array | null; artifactDigest: string | null; v: VerifiedSignature };
-    try {
-      row = c.source === "cosign" ? await checkCosignLayer(client, repository, digest, c.layer, trust) : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
-    } catch (e) {
-      // The registry going away stops the pass (the next sync retries); anything else condemns this signature only.
-      if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
-      const key = c.source === "cosign" ? c.layer.digest : c.artifactDigest;
-      const format: SignatureFormat = c.source === "cosign" ? "cosign" : c.kind === "notation-signature" ? "notation" : "sigstore-bundle";
-      row = {
-        layerDigest: key,
-        mediaType: c.source === "cosign" ? c.layer.mediaType : c.kind,
-        annotations: c.source === "cosign" ? (c.layer.annotations ?? {}) : {},
-        payload: null,
-        artifactDigest: c.source === "referrer" ? c.artifactDigest : null,
-        v: unreadable(format, CHECKS.signature, `could not be verified: ${e instanceof Error ? e.message.slice(0, 300) : "unknown error"}`),
-      };
-    }
+    const row = await checkCandidate(client, repository, digest, c, trust);
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
     const j: TrustJudgement = judgeTrust({ verification: row.v, repository, identities: trust.identities, trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null });
     if (j.verdict === "verified") verified++;
-    const fingerprint = j.signer?.kind === "key" ? j.signer.fingerprint : j.signer?.kind === "certificate" ? j.signer.leaf.fingerprint : null;
-    const data = {
-      position: c.position,
-      mediaType: row.mediaType,
-      annotations: row.annotations,
-      payload: row.payload ? bytes(row.payload) : null,
-      dockerReference: row.v.dockerReference ?? null,
-      payloadDigest: row.v.payloadDigest ?? null,
-      optional: (row.v.optional ?? undefined) as object | undefined,
-      verdict: j.verdict,
-      detail: j.detail,
-      // Admission and the stage status read these: the identity that vouched, only when every check passed.
-      keyName: j.verdict === "verified" ? j.identity : null,
-      keyFingerprint: fingerprint,
-      checkedAt: new Date(),
-      format: j.format,
-      checks: j.checks as unknown as Prisma.InputJsonValue,
-      signer: (j.signer ?? Prisma.DbNull) as Prisma.InputJsonValue | typeof Prisma.DbNull,
-      timeKind: j.time?.kind ?? null,
-      timeAt: j.time?.at ? new Date(j.time.at) : null,
-      timeBy: j.time?.by ?? null,
-      trustedBy: j.trustedBy,
-      role: j.role,
-      artifactDigest: row.artifactDigest,
-    };
+    const data = signatureData(c.position, row, j);
     await db.signature.upsert({
       where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
       create: { imageId, layerDigest: row.layerDigest, ...data },

@@ -156,6 +156,31 @@ async function listRepositories(client: RegistryClient, reg: RegistryRow, scope:
   return names;
 }
 
+/** Tags gone from the registry: deleted, each with its "moved to nothing" event. */
+async function removeVanishedTags({ repositoryId, existing, imageTags, now, stats }: { repositoryId: string; existing: Map<string, { id: string; digest: string }>; imageTags: string[]; now: Date; stats: SyncStats }) {
+  const current = new Set(imageTags);
+  for (const [name, t] of existing) {
+    if (current.has(name)) continue;
+    await db.$transaction([
+      db.tag.delete({ where: { id: t.id } }),
+      db.tagEvent.create({ data: { repositoryId, tag: name, fromDigest: t.digest, toDigest: null, seenAt: now } }),
+    ]);
+    stats.tagMoves++;
+  }
+}
+
+/** Untagged digests whose HEAD answers 404 are marked deleted, with their platform manifests (history kept). */
+async function markUntaggedDeleted({ client, repositoryId, repository, images, tagged, now, stats }: { client: RegistryClient; repositoryId: string; repository: string; images: { id: string; digest: string }[]; tagged: Set<string>; now: Date; stats: SyncStats }) {
+  for (const img of images) {
+    if (tagged.has(img.digest)) continue;
+    const head = await client.headManifest(repository, img.digest);
+    if (!head) {
+      await db.image.updateMany({ where: { repositoryId, OR: [{ id: img.id }, { parentDigest: img.digest }] }, data: { deletedAt: now } });
+      stats.deleted++;
+    }
+  }
+}
+
 async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trust: LoadedTrust; trustEpoch: Date; referrersApi: ReferrersApiMemo }) {
   const { client, reg, repository, stats } = opts;
   const repo = await ensureRepository(reg.id, repository);
@@ -219,15 +244,7 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
     await db.$transaction([db.tag.createMany({ data: newTags, skipDuplicates: true }), db.tagEvent.createMany({ data: newEvents })]);
   }
   if (seen.size) await db.image.updateMany({ where: { id: { in: [...seen] } }, data: { lastSeenAt: now } });
-  const current = new Set(imageTags);
-  for (const [name, t] of existing) {
-    if (current.has(name)) continue;
-    await db.$transaction([
-      db.tag.delete({ where: { id: t.id } }),
-      db.tagEvent.create({ data: { repositoryId: repo.id, tag: name, fromDigest: t.digest, toDigest: null, seenAt: now } }),
-    ]);
-    stats.tagMoves++;
-  }
+  await removeVanishedTags({ repositoryId: repo.id, existing, imageTags, now, stats });
 
   // A digest no tag points to may still be in the registry (untagged but pulled by digest): only a HEAD
   // by digest that answers 404 marks it deleted. Its history and approvals are kept.
@@ -236,17 +253,27 @@ async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; 
     where: { repositoryId: repo.id, parentDigest: null, deletedAt: null },
     select: { id: true, digest: true, sigCheckedAt: true, _count: { select: { signatures: true, approvals: true } } },
   });
-  for (const img of images) {
-    if (tagged.has(img.digest)) continue;
-    const head = await client.headManifest(repository, img.digest);
-    if (!head) {
-      await db.image.updateMany({ where: { repositoryId: repo.id, OR: [{ id: img.id }, { parentDigest: img.digest }] }, data: { deletedAt: now } });
-      stats.deleted++;
-    }
-  }
+  await markUntaggedDeleted({ client, repositoryId: repo.id, repository, images, tagged, now, stats });
 
   const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
-  const tagSet = new Set(all);
+  await syncAccessories({ ...opts, live, tagSet: new Set(all) });
+}
+
+/**
+ * The accessories of each live image (tagged, or with approvals): artifacts and evidence, then its signatures,
+ * verified again only when they changed, the trust changed since, or they disappeared.
+ */
+async function syncAccessories(opts: {
+  client: RegistryClient;
+  repository: string;
+  stats: SyncStats;
+  trust: LoadedTrust;
+  trustEpoch: Date;
+  referrersApi: ReferrersApiMemo;
+  live: { id: string; digest: string; sigCheckedAt: Date | null; _count: { signatures: number } }[];
+  tagSet: Set<string>;
+}) {
+  const { client, repository, stats, live, tagSet } = opts;
   const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
   for (const img of live) {
     const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id), referrersApi: opts.referrersApi });

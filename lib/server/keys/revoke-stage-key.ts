@@ -39,6 +39,96 @@ const MIN_REASON = 3;
 // A compromise is known after it happened; a few seconds of clock skew between replicas are tolerated.
 const FUTURE_SKEW_MS = 60_000;
 
+/** The reason, trimmed, once it and the effective time are valid (INVALID_INPUT naming the field otherwise). */
+function checkedReason(reason: unknown, effectiveAt: unknown) {
+  const text = typeof reason === "string" ? reason.trim() : "";
+  if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a key revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
+  if (text.length > 1000) throw new AppError("INVALID_INPUT", "reason is over 1000 characters", "reason");
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
+  if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime())) throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
+  if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS) throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
+  return text;
+}
+
+/** The stage and the key to revoke (its current key unless one is named), refusing a later effective time. */
+async function findKeyToRevoke({ stageName, keyName, effectiveAt }: { stageName: string; keyName?: string; effectiveAt: Date }) {
+  const stage = await db.stage.findUnique({ where: { name: stageName } });
+  if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
+  const key = keyName
+    ? await db.signingKey.findFirst({ where: { name: keyName, stageId: stage.id }, omit: { encryptedPrivateKey: true } })
+    : await db.signingKey.findFirst({ where: { stageId: stage.id, retiredAt: null, revokedAt: null }, orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: true } });
+  if (!key) throw new AppError("NOT_FOUND", keyName ? `stage ${stage.name} has no key named ${keyName}` : `stage ${stage.name} has no current key; name the key to revoke`, "key");
+  if (key.revokedAt && effectiveAt > key.revokedAt) {
+    throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${key.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
+  }
+  return { stage, key };
+}
+
+type Affected = AffectedApproval & { imageId: string };
+
+/** The key's approvals whose trusted time is at or after `effectiveAt`, and how many earlier ones stay valid. */
+async function affectedApprovals(client: Pick<typeof db, "approval">, keyId: string, effectiveAt: Date) {
+  const rows = await client.approval.findMany({
+    where: { signingKeyId: keyId },
+    orderBy: { createdAt: "asc" },
+    select: { id: true, createdAt: true, timestampAt: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+  });
+  const after: Affected[] = [];
+  let unaffected = 0;
+  for (const r of rows) {
+    const t = approvalTrustedTime(r);
+    if (t.at < effectiveAt) {
+      unaffected++;
+      continue;
+    }
+    after.push({
+      approvalId: r.id,
+      imageId: r.image.id,
+      stage: r.stage.name,
+      repository: `${r.image.repository.registry.name}/${r.image.repository.name}`,
+      digest: r.image.digest,
+      trustedAt: t.at.toISOString(),
+      trustedBy: t.by,
+      alreadyRevoked: r.revokedAt !== null,
+    });
+  }
+  return { after, unaffected };
+
+}
+
+/** The images whose approvals a revocation changes (already revoked ones left out), with how many each. */
+function affectedImages(after: Affected[]) {
+  const images = new Map<string, { repository: string; digest: string; approvals: number }>();
+  for (const a of after) {
+    if (a.alreadyRevoked) continue;
+    const k = `${a.repository}@${a.digest}`;
+    images.set(k, { repository: a.repository, digest: a.digest, approvals: (images.get(k)?.approvals ?? 0) + 1 });
+  }
+  return [...images.values()];
+
+}
+
+/** The replacement key's name and material, generated only when the revoked key is the stage's current one. */
+async function prepareReplacement(stage: { name: string; keyBackend: string }, key: { retiredAt: Date | null; revokedAt: Date | null }) {
+  const wasCurrent = !key.retiredAt && !key.revokedAt;
+  const backend = stage.keyBackend as KeyBackend;
+  const replacementName = `stage-${stage.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  const material = wasCurrent ? await generateKeyMaterial(backend, replacementName) : null;
+  return { replacementName, material };
+}
+
+/** The registry side, one `.sig` rewrite per image; returns the approvals whose removal stays pending. */
+async function removeFromRegistry(after: Affected[], actor: Actor) {
+  const imageIds = [...new Set(after.map((a) => a.imageId))];
+  const pending: string[] = [];
+  for (const id of imageIds) {
+    const r = await removeRevokedSignatures({ imageId: id, actor });
+    for (const a of r.approvals) if (a.state === "pending") pending.push(a.approvalId);
+  }
+  return pending;
+}
+
 /**
  * A stage key is compromised from `effectiveAt` (as AWS Signer revokes a profile: the time can only move earlier).
  * Every approval signed with it whose trusted time is at or after `effectiveAt` is revoked as a single approval would
@@ -50,81 +140,27 @@ const FUTURE_SKEW_MS = 60_000;
  */
 export async function revokeStageKey({ actor, stage: stageName, effectiveAt, reason, dryRun = false, key: keyName }: RevokeStageKeyOptions) {
   requireRole(actor, ["admin"], "revoking stage keys");
-  const text = typeof reason === "string" ? reason.trim() : "";
-  if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a key revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
-  if (text.length > 1000) throw new AppError("INVALID_INPUT", "reason is over 1000 characters", "reason");
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
-  if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime())) throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
-  if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS) throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
+  const text = checkedReason(reason, effectiveAt);
+  const { stage, key } = await findKeyToRevoke({ stageName, keyName, effectiveAt });
 
-  const stage = await db.stage.findUnique({ where: { name: stageName } });
-  if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
-  const key = keyName
-    ? await db.signingKey.findFirst({ where: { name: keyName, stageId: stage.id }, omit: { encryptedPrivateKey: true } })
-    : await db.signingKey.findFirst({ where: { stageId: stage.id, retiredAt: null, revokedAt: null }, orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: true } });
-  if (!key) throw new AppError("NOT_FOUND", keyName ? `stage ${stage.name} has no key named ${keyName}` : `stage ${stage.name} has no current key; name the key to revoke`, "key");
-  if (key.revokedAt && effectiveAt > key.revokedAt) {
-    throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${key.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
-  }
-
-  const affectedOf = async (client: Pick<typeof db, "approval">) => {
-    const rows = await client.approval.findMany({
-      where: { signingKeyId: key.id },
-      orderBy: { createdAt: "asc" },
-      select: { id: true, createdAt: true, timestampAt: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
-    });
-    const after: (AffectedApproval & { imageId: string })[] = [];
-    let unaffected = 0;
-    for (const r of rows) {
-      const t = approvalTrustedTime(r);
-      if (t.at < effectiveAt) {
-        unaffected++;
-        continue;
-      }
-      after.push({
-        approvalId: r.id,
-        imageId: r.image.id,
-        stage: r.stage.name,
-        repository: `${r.image.repository.registry.name}/${r.image.repository.name}`,
-        digest: r.image.digest,
-        trustedAt: t.at.toISOString(),
-        trustedBy: t.by,
-        alreadyRevoked: r.revokedAt !== null,
-      });
-    }
-    return { after, unaffected };
-  };
-  const summarize = (after: (AffectedApproval & { imageId: string })[]) => {
-    const images = new Map<string, { repository: string; digest: string; approvals: number }>();
-    for (const a of after) {
-      if (a.alreadyRevoked) continue;
-      const k = `${a.repository}@${a.digest}`;
-      images.set(k, { repository: a.repository, digest: a.digest, approvals: (images.get(k)?.approvals ?? 0) + 1 });
-    }
-    return [...images.values()];
-  };
   const keyView = { name: key.name, fingerprint: key.fingerprint, revokedAt: key.revokedAt?.toISOString() ?? null };
 
   if (dryRun) {
-    const { after, unaffected } = await affectedOf(db);
+    const { after, unaffected } = await affectedApprovals(db, key.id, effectiveAt);
     await recordAuditEvent({ actor, action: "key.revoke.dry-run", target: `stage ${stage.name}`, detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) } });
     return {
       dryRun: true as const,
       key: keyView,
       effectiveAt: effectiveAt.toISOString(),
       approvals: after.map(({ imageId: _, ...a }) => a),
-      images: summarize(after),
+      images: affectedImages(after),
       unaffected,
       replacement: null,
     };
   }
 
   // The replacement is generated before the transaction (a PKCS#11 token is slow) and installed inside it.
-  const wasCurrent = !key.retiredAt && !key.revokedAt;
-  const backend = stage.keyBackend as KeyBackend;
-  const replacementName = `stage-${stage.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-  const material = wasCurrent ? await generateKeyMaterial(backend, replacementName) : null;
+  const { replacementName, material } = await prepareReplacement(stage, key);
   const label = `stage key ${key.name} compromised from ${effectiveAt.toISOString()}: ${text}`.slice(0, 1000);
 
   const out = await db.$transaction(
@@ -144,7 +180,7 @@ export async function revokeStageKey({ actor, stage: stageName, effectiveAt, rea
         const installed = await installStageKey(tx, { actor, stage, name: replacementName, material, action: "key.rotate", backendChanged: null });
         replacement = { name: installed.key.name, fingerprint: installed.key.fingerprint };
       }
-      const { after, unaffected } = await affectedOf(tx);
+      const { after, unaffected } = await affectedApprovals(tx, key.id, effectiveAt);
       const revoked: string[] = [];
       for (const a of after) {
         if (a.alreadyRevoked) continue;
@@ -174,18 +210,13 @@ export async function revokeStageKey({ actor, stage: stageName, effectiveAt, rea
   kickWebhooks();
 
   // The registry side, one `.sig` rewrite per image; what fails stays pending for the scheduler tick.
-  const imageIds = [...new Set(out.after.map((a) => a.imageId))];
-  const pending: string[] = [];
-  for (const id of imageIds) {
-    const r = await removeRevokedSignatures({ imageId: id, actor });
-    for (const a of r.approvals) if (a.state === "pending") pending.push(a.approvalId);
-  }
+  const pending = await removeFromRegistry(out.after, actor);
   return {
     dryRun: false as const,
     key: { ...keyView, revokedAt: effectiveAt.toISOString() },
     effectiveAt: effectiveAt.toISOString(),
     approvals: out.after.map(({ imageId: _, ...a }) => a),
-    images: summarize(out.after),
+    images: affectedImages(out.after),
     unaffected: out.unaffected,
     replacement: out.replacement,
     pendingInRegistry: pending,

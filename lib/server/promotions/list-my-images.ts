@@ -9,16 +9,11 @@ import { approvalsSummary } from "./get-request";
 
 const MAX_IMAGES = 100;
 
-/**
- * "My images": each digest I requested a promotion for or built (uploaded its provenance), its current stage,
- * and in plain words what blocks the next one: a missing request, missing approvals, failing gates, or a
- * signature still on its way to the registry.
- */
-export async function listMyImages({ actor }: { actor: Actor }) {
-  if (actor.kind !== "user") return [];
+/** Each image the user requested a promotion for or built, with when they last did and which of the two. */
+async function imagesIRequestedOrBuilt(userId: string) {
   const [requested, built] = await Promise.all([
-    db.promotionRequest.findMany({ where: { requesterId: actor.id }, select: { imageId: true, createdAt: true }, orderBy: { createdAt: "desc" }, take: 500 }),
-    db.evidenceDocument.findMany({ where: { uploaderId: actor.id, kind: "provenance" }, select: { imageId: true, uploadedAt: true }, orderBy: { uploadedAt: "desc" }, take: 500 }),
+    db.promotionRequest.findMany({ where: { requesterId: userId }, select: { imageId: true, createdAt: true }, orderBy: { createdAt: "desc" }, take: 500 }),
+    db.evidenceDocument.findMany({ where: { uploaderId: userId, kind: "provenance" }, select: { imageId: true, uploadedAt: true }, orderBy: { uploadedAt: "desc" }, take: 500 }),
   ]);
   const latest = new Map<string, { at: Date; why: Set<string> }>();
   for (const r of requested) {
@@ -33,6 +28,17 @@ export async function listMyImages({ actor }: { actor: Actor }) {
     if (b.uploadedAt > e.at) e.at = b.uploadedAt;
     latest.set(b.imageId, e);
   }
+  return latest;
+}
+
+/**
+ * "My images": each digest I requested a promotion for or built (uploaded its provenance), its current stage,
+ * and in plain words what blocks the next one: a missing request, missing approvals, failing gates, or a
+ * signature still on its way to the registry.
+ */
+export async function listMyImages({ actor }: { actor: Actor }) {
+  if (actor.kind !== "user") return [];
+  const latest = await imagesIRequestedOrBuilt(actor.id);
   const ids = [...latest.entries()].sort((a, b) => b[1].at.getTime() - a[1].at.getTime()).slice(0, MAX_IMAGES).map(([id]) => id);
   if (ids.length === 0) return [];
   const [images, stages] = await Promise.all([

@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
 import { evaluateGates } from "../../policy/gates";
@@ -51,14 +51,13 @@ export type ReviewOutcome = {
 
 const MIN_BREAK_GLASS_REASON = 10;
 
+type UserActor = Extract<Actor, { kind: "user" }>;
+
 /**
- * A reviewer approves or rejects a promotion request. Under the request's row lock: four eyes and groups are
- * checked, the gates are evaluated (a failing gate blocks unless a waiver covers it), the review is recorded,
- * and when it is the Nth distinct approval the server signs the digest for the stage, in the same transaction
- * as the audit events. The signature is then pushed; until it is in the registry the request reads "approved,
- * signature pending" and nothing reports the stage as passed.
+ * The trimmed comment and the reviewing user, once the review's inputs are acceptable: a reason where one is needed,
+ * break-glass for admins only, a user (not the CLI or the system), a request id that can exist.
  */
-export async function reviewRequest({ actor, requestId, decision, comment, breakGlass = false }: ReviewRequestOptions): Promise<ReviewOutcome> {
+function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<ReviewRequestOptions>): { text: string; actor: UserActor } {
   const text = comment.trim();
   if (decision === "reject" && text.length < 3) throw new AppError("INVALID_INPUT", "a rejection needs a reason", "comment");
   if (breakGlass) {
@@ -68,22 +67,93 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
   }
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "reviews are made by a user (session or API token), not by the CLI or the system");
   if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
+  return { text, actor };
+}
+
+/** The request under its row lock (FOR UPDATE), with its stage, image, reviews so far and approval. */
+async function loadRequestForReview(tx: Tx, requestId: string) {
+  const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
+  if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
+  return tx.promotionRequest.findUniqueOrThrow({
+    where: { id: requestId },
+    include: {
+      stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
+      image: { include: { repository: { include: { registry: true } } } },
+      reviews: { select: { id: true, reviewerId: true, decision: true, breakGlass: true, waiverIds: true, comment: true } },
+      approval: { select: { id: true } },
+    },
+  });
+}
+
+type RequestUnderReview = Awaited<ReturnType<typeof loadRequestForReview>>;
+
+/** A rejection: the review, the request closed as rejected, its audit event and webhook. Returns the review id. */
+async function recordRejection(tx: Tx, { actor, requestId, request, target, text, now }: { actor: UserActor; requestId: string; request: RequestUnderReview; target: string; text: string; now: Date }) {
+  const review = await tx.review.create({ data: { requestId, reviewerId: actor.id, decision: "reject", comment: text, gateResults: [] } });
+  await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "rejected", decidedAt: now, updatedAt: now } });
+  await appendAuditEvent(tx, { actor, action: "request.reject", targetDigest: request.image.digest, target, detail: { requestId, stage: request.stage.name, reason: text } });
+  await emitEvent(tx, "request.rejected", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, reason: text });
+  return review.id;
+}
+
+/**
+ * The Nth distinct approval: the server signs the digest for the stage, the request becomes approved, with its
+ * audit event and webhook, all in the caller's transaction. Returns the approval id.
+ */
+async function signForStage(
+  tx: Tx,
+  { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now }: {
+    actor: UserActor;
+    requestId: string;
+    request: RequestUnderReview;
+    target: string;
+    text: string;
+    breakGlass: boolean;
+    waiverIds: string[];
+    gates: ReturnType<typeof evaluateGates>;
+    now: Date;
+  },
+) {
+  const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
+  const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
+  const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
+  const { approvalId, key, layerDigest } = await signApproval({
+    tx,
+    actor,
+    request: { ...request, id: requestId },
+    approverIds,
+    breakGlassReason: glass ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500) : null,
+    waiverIds: allWaivers,
+    comment: text,
+    now,
+  });
+  await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: gates as unknown as object, breakGlass: glass } });
+  await appendAuditEvent(tx, {
+    actor,
+    action: "approval.create",
+    targetDigest: request.image.digest,
+    target,
+    detail: { approvalId, requestId, stage: request.stage.name, key: key.name, keyFingerprint: key.fingerprint, layerDigest, approvers: approverIds, breakGlass: glass, waiverIds: allWaivers },
+  });
+  await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
+  return approvalId;
+}
+
+/**
+ * A reviewer approves or rejects a promotion request. Under the request's row lock: four eyes and groups are
+ * checked, the gates are evaluated (a failing gate blocks unless a waiver covers it), the review is recorded,
+ * and when it is the Nth distinct approval the server signs the digest for the stage, in the same transaction
+ * as the audit events. The signature is then pushed; until it is in the registry the request reads "approved,
+ * signature pending" and nothing reports the stage as passed.
+ */
+export async function reviewRequest({ actor: caller, requestId, decision, comment, breakGlass = false }: ReviewRequestOptions): Promise<ReviewOutcome> {
+  const { text, actor } = checkReviewInput({ actor: caller, requestId, decision, comment, breakGlass });
 
   let outcome: ReviewOutcome;
   try {
     outcome = await db.$transaction(
       async (tx) => {
-        const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
-        if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
-        const request = await tx.promotionRequest.findUniqueOrThrow({
-          where: { id: requestId },
-          include: {
-            stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
-            image: { include: { repository: { include: { registry: true } } } },
-            reviews: { select: { id: true, reviewerId: true, decision: true, breakGlass: true, waiverIds: true, comment: true } },
-            approval: { select: { id: true } },
-          },
-        });
+        const request = await loadRequestForReview(tx, requestId);
         const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
         const counts = () => request.reviews.filter((r) => r.decision === "approve").length;
         const mine = request.reviews.find((r) => r.reviewerId === actor.id);
@@ -100,11 +170,8 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
 
         const now = new Date();
         if (decision === "reject") {
-          const review = await tx.review.create({ data: { requestId, reviewerId: actor.id, decision, comment: text, gateResults: [] } });
-          await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "rejected", decidedAt: now, updatedAt: now } });
-          await appendAuditEvent(tx, { actor, action: "request.reject", targetDigest: request.image.digest, target, detail: { requestId, stage: request.stage.name, reason: text } });
-          await emitEvent(tx, "request.rejected", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, reason: text });
-          return { requestId, reviewId: review.id, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
+          const reviewId = await recordRejection(tx, { actor, requestId, request, target, text, now });
+          return { requestId, reviewId, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
         }
 
         const gates = evaluateGates(stageGates(request.stage), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }));
@@ -130,28 +197,7 @@ export async function reviewRequest({ actor, requestId, decision, comment, break
         }
 
         // The Nth distinct approval: sign the digest for the stage, in this transaction.
-        const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
-        const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
-        const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
-        const { approvalId, key, layerDigest } = await signApproval({
-          tx,
-          actor,
-          request: { ...request, id: requestId },
-          approverIds,
-          breakGlassReason: glass ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500) : null,
-          waiverIds: allWaivers,
-          comment: text,
-          now,
-        });
-        await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: gates as unknown as object, breakGlass: glass } });
-        await appendAuditEvent(tx, {
-          actor,
-          action: "approval.create",
-          targetDigest: request.image.digest,
-          target,
-          detail: { approvalId, requestId, stage: request.stage.name, key: key.name, keyFingerprint: key.fingerprint, layerDigest, approvers: approverIds, breakGlass: glass, waiverIds: allWaivers },
-        });
-        await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
+        const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now });
         return { requestId, reviewId: review.id, decision, duplicate: false, status: "approved" as const, approvals, required: request.stage.requiredApprovals, approvalId };
       },
       { timeout: 60_000, maxWait: 60_000 },

@@ -1,6 +1,6 @@
 import "server-only";
 import { X509Certificate, type KeyObject } from "node:crypto";
-import { db, Prisma } from "../../db";
+import { db, type Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { KeyFormatError, parsePublicKey } from "../../signing/keys/software";
 import { parseTrustedRoot, SigstoreTrustError } from "../../signing/trust/sigstore-root";
@@ -56,6 +56,36 @@ export function parseIdentityCertificates(pem: string): { pems: string[]; subjec
   return { pems, subjects };
 }
 
+/** The cosign public key, parsed (INVALID_INPUT on publicKeyPem when it is not one). */
+function readPublicKey(publicKeyPem: string) {
+  try {
+    return parsePublicKey(publicKeyPem);
+  } catch (e) {
+    if (!(e instanceof KeyFormatError)) throw e;
+    throw new AppError("INVALID_INPUT", e.message, "publicKeyPem");
+  }
+}
+
+/** A Sigstore trusted_root.json (as JSON text or already parsed), checked (INVALID_INPUT on trustedRoot otherwise). */
+function readTrustedRoot(trustedRoot: unknown) {
+  let json: unknown = trustedRoot;
+  if (typeof json === "string") {
+    try {
+      json = JSON.parse(json);
+    } catch {
+      throw new AppError("INVALID_INPUT", "trustedRoot is not valid JSON", "trustedRoot");
+    }
+  }
+  let root;
+  try {
+    root = parseTrustedRoot(json);
+  } catch (e) {
+    if (!(e instanceof SigstoreTrustError)) throw e;
+    throw new AppError("INVALID_INPUT", e.message, "trustedRoot");
+  }
+  return { json, root };
+}
+
 /**
  * Adds a trust identity: a key, certificate roots (with an identity matcher), Sigstore trust material, or TSA roots,
  * with a role and a repository scope. Bad material is refused with a 4xx that says what is wrong.
@@ -91,13 +121,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
       only(["publicKeyPem"]);
       if (!input.publicKeyPem) throw new AppError("INVALID_INPUT", "a key identity needs publicKeyPem (the cosign.pub PEM)", "publicKeyPem");
       if (input.subject || input.san || input.oidcIssuer) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
-      let info;
-      try {
-        info = parsePublicKey(input.publicKeyPem);
-      } catch (e) {
-        if (!(e instanceof KeyFormatError)) throw e;
-        throw new AppError("INVALID_INPUT", e.message, "publicKeyPem");
-      }
+      const info = readPublicKey(input.publicKeyPem);
       Object.assign(data, { publicKeyPem: info.pem, fingerprint: info.fingerprint, algorithm: info.algorithm });
       Object.assign(detail, { fingerprint: info.fingerprint, algorithm: info.algorithm });
       break;
@@ -116,21 +140,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     case "sigstore": {
       only(["trustedRoot"]);
       if (input.trustedRoot === undefined) throw new AppError("INVALID_INPUT", "a sigstore identity needs trustedRoot (the trusted_root.json)", "trustedRoot");
-      let json: unknown = input.trustedRoot;
-      if (typeof json === "string") {
-        try {
-          json = JSON.parse(json);
-        } catch {
-          throw new AppError("INVALID_INPUT", "trustedRoot is not valid JSON", "trustedRoot");
-        }
-      }
-      let root;
-      try {
-        root = parseTrustedRoot(json);
-      } catch (e) {
-        if (!(e instanceof SigstoreTrustError)) throw e;
-        throw new AppError("INVALID_INPUT", e.message, "trustedRoot");
-      }
+      const { json, root } = readTrustedRoot(input.trustedRoot);
       data.sigstore = json as Prisma.InputJsonValue;
       if (input.thresholds) data.sigstoreThresholds = input.thresholds;
       Object.assign(detail, { fulcioCAs: root.fulcioCAs.length, rekorKeys: root.rekorKeys.length, ctLogKeys: root.ctLogKeys.length, tsaRoots: root.tsaRoots.length });
