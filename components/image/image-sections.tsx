@@ -251,12 +251,14 @@ export function ManifestSection({ image }: { image: ImageDetail }) {
         </div>
       )}
       {Object.keys(image.labels).length > 0 && (
-        <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs" data-testid="labels">
-          <dt className="col-span-2 font-semibold text-slate-600">Config labels</dt>
-          {Object.entries(image.labels).map(([k, v]) => (
-            <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
-          ))}
-        </dl>
+        <div className="mt-3 rounded-lg border border-slate-200 bg-white p-4 text-xs" data-testid="labels">
+          <h3 className="mb-1 font-semibold text-slate-600">Config labels</h3>
+          <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
+            {Object.entries(image.labels).map(([k, v]) => (
+              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
+            ))}
+          </dl>
+        </div>
       )}
       {Object.keys(image.manifest.annotations).length > 0 && (
         <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs">

@@ -1,3 +1,4 @@
+import Link from "next/link";
 import type { RequestRecord } from "@/lib/server/promotions/get-request";
 import { DigestChip } from "../digest-chip";
 import { BreakGlassMarker, GateBadge, RequestStatusBadge } from "./badges";
@@ -127,7 +128,7 @@ function RequestHeader({ record: r }: { record: RequestRecord }) {
   return (
     <header>
       <p className="text-sm text-slate-500">
-        <a href="/requests" className="hover:underline">Promotion requests</a> / <span className="font-mono text-xs">{r.id}</span>
+        <Link href="/requests" className="hover:underline">Promotion requests</Link> / <span className="font-mono text-xs">{r.id}</span>
       </p>
       <h1 className="mt-1 flex flex-wrap items-center gap-3 text-2xl font-semibold">
         <span>Promote to <span data-testid="request-stage">{r.stage.name}</span></span>

@@ -19,7 +19,7 @@ export type ThrottleVerdict = { blocked: false } | { blocked: true; retryAfterSe
 
 // Control characters (NUL above all: Postgres refuses it in text) are dropped from keys; such an address names no
 // account anyway, and the sign-in fails later as any wrong e-mail does.
-// eslint-disable-next-line no-control-regex
+ 
 const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "");
 const accountKey = (email: string) => `account:${clean(email.trim().toLowerCase().slice(0, 254))}`;
 const sourceKey = (source: string) => `source:${clean(source.slice(0, 100))}`;

@@ -44,7 +44,7 @@ function checkedReason(reason: unknown, effectiveAt: unknown) {
   const text = typeof reason === "string" ? reason.trim() : "";
   if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a key revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
   if (text.length > 1000) throw new AppError("INVALID_INPUT", "reason is over 1000 characters", "reason");
-  // eslint-disable-next-line no-control-regex
+   
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
   if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime())) throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
   if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS) throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
