@@ -8,7 +8,7 @@ import { actorLabel, requireRole, type Actor } from "../actor";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
-import { acceptableSubjects, ingestEvidence, insertComponents, parseDate, statementVerdict, type IngestEvidenceResult } from "./ingest-evidence";
+import { acceptableSubjects, ingestEvidence, insertComponents, insertFindings, parseDate, statementVerdict, type IngestEvidenceResult } from "./ingest-evidence";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
 import { indexDocumentPackages } from "./package-index";
 
@@ -114,7 +114,6 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }
   const documentId = randomUUID();
   try {
     const document = await db.$transaction(
-      // eslint-disable-next-line max-lines-per-function -- see above: the transaction body is the streamed ingest
       async (tx) => {
         // The row first (components and chunks reference it), with placeholders filled in once the stream is read.
         await tx.evidenceDocument.create({
@@ -164,28 +163,7 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }
           omit: { raw: true },
         });
         if (parsed.componentCount) await indexDocumentPackages(tx, { documentId, imageId });
-        for (let i = 0; i < parsed.findings.length; i += 5000) {
-          await tx.finding.createMany({
-            data: parsed.findings.slice(i, i + 5000).map((f) => ({
-              documentId,
-              imageId,
-              vulnId: f.id,
-              aliases: f.aliases,
-              severity: f.severity,
-              cvssScore: f.cvss?.score ?? null,
-              cvssVector: f.cvss?.vector ?? null,
-              package: f.package,
-              purl: f.purl ?? null,
-              installedVersion: f.installedVersion ?? null,
-              fixedVersion: f.fixedVersion ?? null,
-              fixAvailable: f.fixAvailable,
-              status: f.status,
-              statusDetail: f.statusDetail ?? null,
-              source: f.source,
-              title: f.title ?? null,
-            })),
-          });
-        }
+        await insertFindings(tx, { documentId, imageId, findings: parsed.findings });
         await appendAuditEvent(tx, {
           actor,
           action: source === "upload" ? "evidence.upload" : "evidence.discover",

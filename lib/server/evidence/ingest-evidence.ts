@@ -165,7 +165,8 @@ interface StoreStatementOptions {
   upload: { contentDigest: string; statements: number } | null;
 }
 
-async function insertFindings(tx: Tx, { documentId, imageId, findings }: { documentId: string; imageId: string; findings: ParsedEvidence["findings"] }) {
+/** A document's findings, in batches (both the buffered and the streamed ingest). */
+export async function insertFindings(tx: Tx, { documentId, imageId, findings }: { documentId: string; imageId: string; findings: ParsedEvidence["findings"] }) {
   for (let i = 0; i < findings.length; i += CHUNK) {
     await tx.finding.createMany({
       data: findings.slice(i, i + CHUNK).map((f) => ({
