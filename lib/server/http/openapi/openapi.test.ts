@@ -67,7 +67,7 @@ describe("OpenAPI document", () => {
     const problems: string[] = [];
     for (const r of routes) {
       const ops = OPERATIONS.filter((o) => o.path === r.template);
-      const readsBody = /parseBody\(|readBodyCapped\(/.test(r.source);
+      const readsBody = /parseBody\(|readBodyCapped\(|bodyChunks\(/.test(r.source);
       const documentsBody = ops.some((o) => o.body || o.rawBody);
       if (readsBody !== documentsBody) problems.push(`${r.file}: ${readsBody ? "reads a body the document does not describe" : "the document describes a body the route does not read"}`);
       const routeRoles = [...r.source.matchAll(/roles:\s*\[([^\]]*)\]/g)].map((m) => [...m[1]!.matchAll(/"([a-z]+)"/g)].map((x) => x[1]).sort().join(","));
