@@ -2,6 +2,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import "swagger-ui-dist/swagger-ui.css";
+import "./swagger-contrast.css";
 
 // Swagger UI from swagger-ui-dist's prebuilt ES bundle, bundled with the app: nothing is fetched from a CDN, and it
 // runs under the page's CSP (nonce + strict-dynamic, no eval). Not swagger-ui-react: Turbopack mis-bundles its ApiDOM
