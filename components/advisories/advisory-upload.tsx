@@ -1,17 +1,10 @@
 "use client";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
+import type { ImportAdvisoriesResult } from "@/lib/server/advisories/import-advisories";
 
-interface Result {
-  records: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  skipped: number;
-  skippedEcosystems: Record<string, number>;
-  findings: number;
-  images: number;
-}
+// The import's answer, as the server action declares it (a type import: nothing server-side reaches the browser).
+type Result = ImportAdvisoriesResult;
 
 /** Uploads an OSV record, a JSON array of records, or an osv.dev ecosystem all.zip to POST /api/v1/advisories. */
 export function AdvisoryUpload() {
