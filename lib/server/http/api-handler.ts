@@ -104,34 +104,43 @@ export function apiHandler<P = Record<string, never>>(
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
       const out = await (handler as (a: HandlerArgs<P>) => Promise<Response | unknown>)({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
       if (!(out instanceof Response)) return json(out, 200);
-      // Every authenticated answer is private: downloads and exports too, unless a route says otherwise.
-      if (!out.headers.has("cache-control")) {
-        try {
-          out.headers.set("cache-control", "no-store");
-        } catch {
-          // Response.redirect() and fetched responses have immutable headers; they are not ours to mark.
-        }
-      }
-      return out;
+      return markPrivate(out);
     } catch (e) {
-      const err =
-        e instanceof OciError
-          ? // The one translator: a registry that is down is 503 here as in every action (it was 502 here).
-            registryErrorToAppError(e)
-          : isUniqueViolation(e)
-            ? // Two requests creating the same name at once: the loser of the race gets what the pre-check would have said.
-              new AppError("CONFLICT", `already exists (${uniqueFields(e)}); it was created by a concurrent request`)
-            : e;
-      if (isAppError(err)) {
-        if (err.code === "FORBIDDEN" && actor) {
-          await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
-        }
-        return json(err.toJSON(), err.status);
-      }
-      console.error(`[api] ${target} failed`, e);
-      return json(new AppError("INTERNAL", "internal error").toJSON(), 500);
+      return errorResponse(e, actor, target);
     }
   };
+}
+
+/** Every authenticated answer is private: downloads and exports too, unless a route says otherwise. */
+function markPrivate(out: Response): Response {
+  if (!out.headers.has("cache-control")) {
+    try {
+      out.headers.set("cache-control", "no-store");
+    } catch {
+      // Response.redirect() and fetched responses have immutable headers; they are not ours to mark.
+    }
+  }
+  return out;
+}
+
+/** The one place an error becomes an HTTP answer: AppErrors keep their status; anything else is a logged 500. */
+async function errorResponse(e: unknown, actor: Actor | null, target: string): Promise<Response> {
+  const err =
+    e instanceof OciError
+      ? // The one translator: a registry that is down is 503 here as in every action (it was 502 here).
+        registryErrorToAppError(e)
+      : isUniqueViolation(e)
+        ? // Two requests creating the same name at once: the loser of the race gets what the pre-check would have said.
+          new AppError("CONFLICT", `already exists (${uniqueFields(e)}); it was created by a concurrent request`)
+        : e;
+  if (isAppError(err)) {
+    if (err.code === "FORBIDDEN" && actor) {
+      await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: 403, reason: err.message } }).catch(() => {});
+    }
+    return json(err.toJSON(), err.status);
+  }
+  console.error(`[api] ${target} failed`, e);
+  return json(new AppError("INTERNAL", "internal error").toJSON(), 500);
 }
 
 /** Why a cookie-authenticated state change is refused (cross-site, or a media type a form could send), or null. */

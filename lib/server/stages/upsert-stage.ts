@@ -43,12 +43,8 @@ function gatesOf(input: unknown): GateConfig {
   }
 }
 
-/**
- * Creates a stage at the end of the ordered list (or updates an existing one): reviewer groups, N distinct
- * approvals, the waiver group and the gates. A new stage gets its own P-256 signing key. Admins only; audited.
- */
-export async function upsertStage({ actor, name, settings }: { actor: Actor; name: string; settings: StageSettings }) {
-  requireRole(actor, ["admin"], "configuring stages");
+/** Refuses a bad stage name or setting with a 422 naming the field. */
+function validateSettings(name: string, settings: StageSettings): void {
   if (!NAME.test(name)) throw new AppError("INVALID_INPUT", "stage name: 1-32 lowercase letters, digits and -", "name");
   if (settings.requiredApprovals !== undefined && (!Number.isInteger(settings.requiredApprovals) || settings.requiredApprovals < 1 || settings.requiredApprovals > 50)) {
     throw new AppError("INVALID_INPUT", "required approvals must be an integer from 1 to 50", "requiredApprovals");
@@ -56,11 +52,20 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
   if (settings.approvalTtlDays !== undefined && settings.approvalTtlDays !== null && (!Number.isInteger(settings.approvalTtlDays) || settings.approvalTtlDays < 1 || settings.approvalTtlDays > 3650)) {
     throw new AppError("INVALID_INPUT", "approvalTtlDays must be an integer from 1 to 3650, or null for approvals that never expire", "approvalTtlDays");
   }
-  const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
   if (settings.onRegression !== undefined && settings.onRegression !== "flag" && settings.onRegression !== "revoke-after") throw new AppError("INVALID_INPUT", 'onRegression must be "flag" or "revoke-after"', "onRegression");
   if (settings.regressionGraceHours !== undefined && (!Number.isInteger(settings.regressionGraceHours) || settings.regressionGraceHours < 0 || settings.regressionGraceHours > 24 * 365)) {
     throw new AppError("INVALID_INPUT", "regressionGraceHours must be a whole number of hours from 0 to 8760", "regressionGraceHours");
   }
+}
+
+/**
+ * Creates a stage at the end of the ordered list (or updates an existing one): reviewer groups, N distinct
+ * approvals, the waiver group and the gates. A new stage gets its own P-256 signing key. Admins only; audited.
+ */
+export async function upsertStage({ actor, name, settings }: { actor: Actor; name: string; settings: StageSettings }) {
+  requireRole(actor, ["admin"], "configuring stages");
+  validateSettings(name, settings);
+  const gates = settings.gates === undefined ? undefined : gatesOf(settings.gates);
   const reviewers = settings.reviewerGroups ? await resolveGroups(settings.reviewerGroups) : undefined;
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
 
