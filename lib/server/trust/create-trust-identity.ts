@@ -1,5 +1,6 @@
 import "server-only";
 import { X509Certificate, type KeyObject } from "node:crypto";
+import type { z } from "zod";
 import { db, type Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { KeyFormatError, parsePublicKey } from "../../signing/keys/software";
@@ -86,29 +87,10 @@ function readTrustedRoot(trustedRoot: unknown) {
   return { json, root };
 }
 
-/**
- * Adds a trust identity: a key, certificate roots (with an identity matcher), Sigstore trust material, or TSA roots,
- * with a role and a repository scope. Bad material is refused with a 4xx that says what is wrong.
- */
-export async function createTrustIdentity({ actor, input: raw }: CreateTrustIdentityOptions) {
-  requireRole(actor, ["admin"], "managing trust identities");
-  const input = parseInput(createTrustIdentityInput, raw);
-  if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+type ParsedInput = z.infer<typeof createTrustIdentityInput>;
 
-  const data: Prisma.TrustIdentityCreateInput = {
-    name: input.name,
-    kind: input.kind,
-    role: input.role,
-    scope: input.scope,
-    subject: input.subject ?? null,
-    san: input.san ?? null,
-    oidcIssuer: input.oidcIssuer ?? null,
-    anyIdentityUnderRoot: input.anyIdentityUnderRoot ?? false,
-    validFrom: input.validFrom ?? null,
-    validUntil: input.validUntil ?? null,
-    createdBy: actorLabel(actor),
-  };
-  const detail: Record<string, unknown> = { kind: input.kind, role: input.role, scope: input.scope };
+/** Checks the identity's key material for its kind and copies it (and what the audit row says of it) into `data` / `detail`. */
+function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput, detail: Record<string, unknown>): void {
   const only = (allowed: string[]) => {
     for (const f of ["publicKeyPem", "certificates", "trustedRoot"] as const) {
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
@@ -149,6 +131,32 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     default:
       throw new AppError("INVALID_INPUT", `unknown kind ${input.kind}`, "kind");
   }
+}
+
+/**
+ * Adds a trust identity: a key, certificate roots (with an identity matcher), Sigstore trust material, or TSA roots,
+ * with a role and a repository scope. Bad material is refused with a 4xx that says what is wrong.
+ */
+export async function createTrustIdentity({ actor, input: raw }: CreateTrustIdentityOptions) {
+  requireRole(actor, ["admin"], "managing trust identities");
+  const input = parseInput(createTrustIdentityInput, raw);
+  if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+
+  const data: Prisma.TrustIdentityCreateInput = {
+    name: input.name,
+    kind: input.kind,
+    role: input.role,
+    scope: input.scope,
+    subject: input.subject ?? null,
+    san: input.san ?? null,
+    oidcIssuer: input.oidcIssuer ?? null,
+    anyIdentityUnderRoot: input.anyIdentityUnderRoot ?? false,
+    validFrom: input.validFrom ?? null,
+    validUntil: input.validUntil ?? null,
+    createdBy: actorLabel(actor),
+  };
+  const detail: Record<string, unknown> = { kind: input.kind, role: input.role, scope: input.scope };
+  applyMaterial(input, data, detail);
   // Judged once the material is known to be good, so a bad PEM is reported as such first.
   const broad = identityBreadthProblem(input);
   if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
