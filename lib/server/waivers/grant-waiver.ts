@@ -26,12 +26,8 @@ export interface GrantWaiverOptions {
 
 const MAX_DAYS = 366;
 
-/**
- * A member of the stage's waiver group lets a failing gate pass, within a scope, until it expires. Never the
- * requester of the promotion it is meant for. Listed, audited, and shown on every approval that relied on it.
- */
-export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [], registry, repository, digest = null, reason, expiresAt, requestId = null }: GrantWaiverOptions) {
-  if (actor.kind !== "user") throw new AppError("FORBIDDEN", "waivers are granted by a user");
+/** The waiver's own fields, refused with a 422 naming the field; returns the distinct vulnerability ids. */
+function validateWaiverInput({ gate, vulnIds, reason, expiresAt }: { gate: string; vulnIds: string[]; reason: string; expiresAt: Date }): string[] {
   if (!(GATE_IDS as readonly string[]).includes(gate)) throw new AppError("INVALID_INPUT", `unknown gate ${gate}; one of ${GATE_IDS.join(", ")}`, "gate");
   if (vulnIds.length && gate !== "findings") throw new AppError("INVALID_INPUT", "vulnerability ids apply to the findings gate only", "vulnIds");
   const ids = [...new Set(vulnIds.map((v) => v.trim()).filter(Boolean))];
@@ -41,6 +37,38 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
   const now = new Date();
   if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt <= now) throw new AppError("INVALID_INPUT", "the expiry must be in the future", "expiresAt");
   if (expiresAt.getTime() - now.getTime() > MAX_DAYS * 86_400_000) throw new AppError("INVALID_INPUT", `a waiver lasts at most ${MAX_DAYS} days`, "expiresAt");
+  return ids;
+}
+
+/** Refuses a waiver the grantor may not give: a named request that doesn't match, or a build the grantor requested or built. */
+async function assertFourEyes({ actor, stageId, repositoryId, digest, requestId }: { actor: Actor & { kind: "user" }; stageId: string; repositoryId: string; digest: string | null; requestId: string | null }): Promise<void> {
+  // Four eyes, as for reviews: never the requester of an open request this waiver would cover, nor the account
+  // that uploaded the build's provenance (the CI identity behind it).
+  if (requestId) {
+    const named = await db.promotionRequest.findUnique({ where: { id: requestId }, select: { stageId: true, image: { select: { repositoryId: true, digest: true } } } });
+    if (!named || named.stageId !== stageId || named.image.repositoryId !== repositoryId || (digest && named.image.digest !== digest)) {
+      throw new AppError("NOT_FOUND", "no such promotion request for this stage and scope", "requestId");
+    }
+  }
+  const covered = await db.promotionRequest.findMany({
+    where: { stageId, status: "open", image: { repositoryId, ...(digest ? { digest } : {}) } },
+    select: { requesterId: true, image: { select: { evidence: { where: { kind: "provenance", uploaderId: actor.id }, take: 1, select: { id: true } } } } },
+  });
+  if (covered.some((r) => r.requesterId === actor.id)) {
+    throw new AppError("FORBIDDEN", "you requested the promotion this waiver would cover; four eyes: a waiver is never granted by the requester");
+  }
+  if (covered.some((r) => r.image.evidence.length > 0)) {
+    throw new AppError("FORBIDDEN", "you uploaded the provenance of a build this waiver would cover; four eyes: the build's author cannot waive its gates");
+  }
+}
+
+/**
+ * A member of the stage's waiver group lets a failing gate pass, within a scope, until it expires. Never the
+ * requester of the promotion it is meant for. Listed, audited, and shown on every approval that relied on it.
+ */
+export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [], registry, repository, digest = null, reason, expiresAt, requestId = null }: GrantWaiverOptions) {
+  if (actor.kind !== "user") throw new AppError("FORBIDDEN", "waivers are granted by a user");
+  const ids = validateWaiverInput({ gate, vulnIds, reason, expiresAt });
 
   const stage = await db.stage.findUnique({ where: { name: stageName }, include: { waiverGroup: true } });
   if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
@@ -53,24 +81,7 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
   if (!repo) throw new AppError("NOT_FOUND", `unknown repository ${repository}`, "repository");
   if (digest && !(await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } } }))) throw new AppError("NOT_FOUND", `unknown digest ${digest} in ${repository}`, "digest");
 
-  // Four eyes, as for reviews: never the requester of an open request this waiver would cover, nor the account
-  // that uploaded the build's provenance (the CI identity behind it).
-  if (requestId) {
-    const named = await db.promotionRequest.findUnique({ where: { id: requestId }, select: { stageId: true, image: { select: { repositoryId: true, digest: true } } } });
-    if (!named || named.stageId !== stage.id || named.image.repositoryId !== repo.id || (digest && named.image.digest !== digest)) {
-      throw new AppError("NOT_FOUND", "no such promotion request for this stage and scope", "requestId");
-    }
-  }
-  const covered = await db.promotionRequest.findMany({
-    where: { stageId: stage.id, status: "open", image: { repositoryId: repo.id, ...(digest ? { digest } : {}) } },
-    select: { requesterId: true, image: { select: { evidence: { where: { kind: "provenance", uploaderId: actor.id }, take: 1, select: { id: true } } } } },
-  });
-  if (covered.some((r) => r.requesterId === actor.id)) {
-    throw new AppError("FORBIDDEN", "you requested the promotion this waiver would cover; four eyes: a waiver is never granted by the requester");
-  }
-  if (covered.some((r) => r.image.evidence.length > 0)) {
-    throw new AppError("FORBIDDEN", "you uploaded the provenance of a build this waiver would cover; four eyes: the build's author cannot waive its gates");
-  }
+  await assertFourEyes({ actor, stageId: stage.id, repositoryId: repo.id, digest, requestId });
 
   return db.$transaction(async (tx) => {
     const w = await tx.waiver.create({
