@@ -33,13 +33,8 @@ export interface PlanBulkRevocationOptions {
 
 const MAX_ITEMS = 100_000;
 
-/**
- * What a bulk revocation would change: every standing (not revoked) approval of the chosen stages on the images the
- * search finds (or the chosen ones among them), including approvals on an index that covers a platform manifest
- * found. Nothing is written. Admins, and reviewers for stages whose reviewer groups they belong to.
- */
-export async function planBulkRevocation({ actor, query, stages, images }: PlanBulkRevocationOptions): Promise<{ query: string; stages: string[]; images: number; items: BulkRevocationItem[] }> {
-  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
+/** The named stages, each of which must exist and, for a reviewer, be one whose reviewer groups they belong to. */
+async function stagesToRevoke(actor: Actor, stages: string[]) {
   if (!stages.length) throw new AppError("INVALID_INPUT", "choose at least one stage to revoke", "stages");
   const rows = await db.stage.findMany({ where: { name: { in: stages } }, include: { reviewerGroups: { select: { groupId: true, group: { select: { name: true } } } } } });
   const missing = stages.filter((s) => !rows.some((r) => r.name === s));
@@ -49,8 +44,14 @@ export async function planBulkRevocation({ actor, query, stages, images }: PlanB
     const notMine = rows.filter((r) => r.reviewerGroups.length > 0 && !r.reviewerGroups.some((g) => mine.has(g.groupId)));
     if (notMine.length) throw new AppError("FORBIDDEN", `you are not in the reviewer groups of ${notMine.map((r) => r.name).join(", ")}`);
   }
-  const search = await searchPackages({ actor, q: query, limit: Infinity, includeDeleted: true });
-  let hits = search.results;
+  return rows;
+}
+
+type Hit = Awaited<ReturnType<typeof searchPackages>>["results"][number];
+
+/** The search results the caller chose (all when `images` is omitted); a chosen image the search did not find is a 422. */
+function chosenHits(results: Hit[], images: PlanBulkRevocationOptions["images"]): Hit[] {
+  let hits = results;
   if (images) {
     const wanted = new Set(images.map((i) => `${i.registry}/${i.repository}@${i.digest}`));
     hits = hits.filter((h) => wanted.has(`${h.registry}/${h.repository}@${h.digest}`));
@@ -58,6 +59,19 @@ export async function planBulkRevocation({ actor, query, stages, images }: PlanB
     const stray = [...wanted].filter((w) => !found.has(w));
     if (stray.length) throw new AppError("INVALID_INPUT", `not among the search results: ${stray.slice(0, 5).join(", ")}${stray.length > 5 ? ` and ${stray.length - 5} more` : ""}`, "images");
   }
+  return hits;
+}
+
+/**
+ * What a bulk revocation would change: every standing (not revoked) approval of the chosen stages on the images the
+ * search finds (or the chosen ones among them), including approvals on an index that covers a platform manifest
+ * found. Nothing is written. Admins, and reviewers for stages whose reviewer groups they belong to.
+ */
+export async function planBulkRevocation({ actor, query, stages, images }: PlanBulkRevocationOptions): Promise<{ query: string; stages: string[]; images: number; items: BulkRevocationItem[] }> {
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
+  const rows = await stagesToRevoke(actor, stages);
+  const search = await searchPackages({ actor, q: query, limit: Infinity, includeDeleted: true });
+  const hits = chosenHits(search.results, images);
   if (!hits.length) return { query, stages, images: 0, items: [] };
   // The found images, and the indexes that cover the platform manifests among them (cosign signs the index).
   const found = await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; parent_id: string | null; parent_digest: string | null }[]>`
