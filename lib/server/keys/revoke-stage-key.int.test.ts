@@ -78,6 +78,7 @@ describe("a compromised stage key", () => {
 
     const r = await revokeStageKey({ actor: admin, stage: "test", effectiveAt, reason: "key file leaked in CI logs" });
     expect(r.approvals.map((a) => a.approvalId)).toEqual([after.approvalId]);
+    if (r.dryRun) throw new Error("a revocation without dryRun answered as a dry run");
     expect(r.pendingInRegistry).toEqual([]);
     expect(r.replacement).not.toBeNull();
     const k = await db.signingKey.findUniqueOrThrow({ where: { id: oldKey.id } });

@@ -129,6 +129,21 @@ async function removeFromRegistry(after: Affected[], actor: Actor) {
   return pending;
 }
 
+/** What a revocation from `effectiveAt` would change; nothing is written but the audit row of the dry run. */
+async function dryRunRevocation({ actor, stage, key, keyView, effectiveAt }: { actor: Actor; stage: { name: string }; key: { id: string; name: string }; keyView: { name: string; fingerprint: string; revokedAt: string | null }; effectiveAt: Date }) {
+  const { after, unaffected } = await affectedApprovals(db, key.id, effectiveAt);
+  await recordAuditEvent({ actor, action: "key.revoke.dry-run", target: `stage ${stage.name}`, detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) } });
+  return {
+    dryRun: true as const,
+    key: keyView,
+    effectiveAt: effectiveAt.toISOString(),
+    approvals: after.map(({ imageId: _, ...a }) => a),
+    images: affectedImages(after),
+    unaffected,
+    replacement: null,
+  };
+}
+
 /**
  * A stage key is compromised from `effectiveAt` (as AWS Signer revokes a profile: the time can only move earlier).
  * Every approval signed with it whose trusted time is at or after `effectiveAt` is revoked as a single approval would
@@ -145,19 +160,7 @@ export async function revokeStageKey({ actor, stage: stageName, effectiveAt, rea
 
   const keyView = { name: key.name, fingerprint: key.fingerprint, revokedAt: key.revokedAt?.toISOString() ?? null };
 
-  if (dryRun) {
-    const { after, unaffected } = await affectedApprovals(db, key.id, effectiveAt);
-    await recordAuditEvent({ actor, action: "key.revoke.dry-run", target: `stage ${stage.name}`, detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) } });
-    return {
-      dryRun: true as const,
-      key: keyView,
-      effectiveAt: effectiveAt.toISOString(),
-      approvals: after.map(({ imageId: _, ...a }) => a),
-      images: affectedImages(after),
-      unaffected,
-      replacement: null,
-    };
-  }
+  if (dryRun) return dryRunRevocation({ actor, stage, key, keyView, effectiveAt });
 
   // The replacement is generated before the transaction (a PKCS#11 token is slow) and installed inside it.
   const { replacementName, material } = await prepareReplacement(stage, key);
