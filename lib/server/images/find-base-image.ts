@@ -13,6 +13,26 @@ export interface BaseImageFact {
   detail: string;
 }
 
+type ImageLayers = { repositoryId: string; diffIds: string[]; os: string | null; architecture: string | null; variant: string | null };
+
+/** The candidates whose layers (their platform manifest's, for a multi-platform base) the image's layers start with. */
+async function provenBases<C extends { repositoryId: string; diffIds: string[]; platforms: unknown }>(client: Tx | typeof db, image: ImageLayers, digest: string, candidates: C[]): Promise<C[]> {
+  const proven: C[] = [];
+  for (const c of candidates) {
+    let baseIds = c.diffIds;
+    if (c.platforms !== null) {
+      // A multi-platform base: its platform manifest for this image's os/architecture/variant.
+      const child = await client.image.findFirst({
+        where: { repositoryId: c.repositoryId, parentDigest: digest, os: image.os, architecture: image.architecture, ...(image.variant ? { variant: image.variant } : {}) },
+        select: { diffIds: true },
+      });
+      baseIds = child?.diffIds ?? [];
+    }
+    if (baseIds.length > 0 && baseIds.length <= image.diffIds.length && baseIds.every((d, i) => image.diffIds[i] === d)) proven.push(c);
+  }
+  return proven;
+}
+
 /**
  * The image's base, found through the OCI `org.opencontainers.image.base.digest` / `.base.name` annotations
  * (on the manifest, or on its index), and whether a signature on it verifies under a trust identity whose role is
@@ -42,19 +62,7 @@ export async function findBaseImage(client: Tx | typeof db, imageId: string): Pr
     return { state: "layers-mismatch", name, digest, repository: first.repository.name, registry: first.repository.registry.name, detail: `claims base ${shown}, but the image's own layers are not known (no rootfs.diff_ids in its config), so the claim cannot be proven` };
   }
   // Only bases whose layers the image really starts with may vouch with their publisher signature.
-  const proven: typeof candidates = [];
-  for (const c of candidates) {
-    let baseIds = c.diffIds;
-    if (c.platforms !== null) {
-      // A multi-platform base: its platform manifest for this image's os/architecture/variant.
-      const child = await client.image.findFirst({
-        where: { repositoryId: c.repositoryId, parentDigest: digest, os: image.os, architecture: image.architecture, ...(image.variant ? { variant: image.variant } : {}) },
-        select: { diffIds: true },
-      });
-      baseIds = child?.diffIds ?? [];
-    }
-    if (baseIds.length > 0 && baseIds.length <= image.diffIds.length && baseIds.every((d, i) => image.diffIds[i] === d)) proven.push(c);
-  }
+  const proven = await provenBases(client, image, digest, candidates);
   if (!proven.length) {
     return { state: "layers-mismatch", name, digest, repository: first.repository.name, registry: first.repository.registry.name, detail: `claims base ${shown}, but its layers do not start with ${shown}'s` };
   }
