@@ -47,9 +47,33 @@ export function requestStateLabel(status: string, approvalStatus: string | null 
  * One promotion request as one record: the request, its reviews, the gates (judged now while it is open, or as
  * recorded at the decision), the waivers it relied on, the resulting signature, and what the viewer may do.
  */
+type RequestRow = NonNullable<Awaited<ReturnType<typeof loadRequest>>>;
+
+function loadRequest(requestId: string) {
+  return db.promotionRequest.findUnique({ where: { id: requestId }, include });
+}
+
+/** The approval's signature: its state in the registry, its trusted time and its revocation. */
+function signatureView(a: NonNullable<RequestRow["approval"]>) {
+  return {
+    status: a.status,
+    layerDigest: a.layerDigest,
+    key: a.signingKey,
+    signedAt: a.signedAt?.toISOString() ?? null,
+    lastError: a.lastError,
+    attempts: a.attempts,
+    approvalId: a.id,
+    // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record.
+    trustedTime: a.timestampAt ? { at: a.timestampAt.toISOString(), by: a.timestampBy ?? "TSA" } : { at: a.createdAt.toISOString(), by: "Imprimatur's record" },
+    revocation: a.revokedAt
+      ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
+      : null,
+  };
+}
+
 export async function getRequest({ actor, requestId }: { actor: Actor; requestId: string }) {
   if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
-  const r = await db.promotionRequest.findUnique({ where: { id: requestId }, include });
+  const r = await loadRequest(requestId);
   if (!r) throw new AppError("NOT_FOUND", "no such promotion request");
   const groups = r.stage.reviewerGroups.map((g) => g.group.name);
   const approvers = r.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
@@ -95,22 +119,7 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     gates,
     gatesJudgedAt,
     waivers: waivers.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt.toISOString(), grantedBy: w.grantedBy.name, digest: w.digest, revoked: !!w.revokedAt })),
-    signature: r.approval
-      ? {
-          status: r.approval.status,
-          layerDigest: r.approval.layerDigest,
-          key: r.approval.signingKey,
-          signedAt: r.approval.signedAt?.toISOString() ?? null,
-          lastError: r.approval.lastError,
-          attempts: r.approval.attempts,
-          approvalId: r.approval.id,
-          // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record.
-          trustedTime: r.approval.timestampAt ? { at: r.approval.timestampAt.toISOString(), by: r.approval.timestampBy ?? "TSA" } : { at: r.approval.createdAt.toISOString(), by: "Imprimatur's record" },
-          revocation: r.approval.revokedAt
-            ? { revokedAt: r.approval.revokedAt.toISOString(), revokedBy: r.approval.revokedBy, reason: r.approval.revocationReason, source: r.approval.revocationSource, state: r.approval.revocationState, error: r.approval.revocationError }
-            : null,
-        }
-      : null,
+    signature: r.approval ? signatureView(r.approval) : null,
     viewer: {
       reviewed: reviewed ? reviewed.decision : null,
       canReview: !!elig && elig.eligible && !reviewed && r.status === "open",
