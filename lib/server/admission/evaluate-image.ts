@@ -33,39 +33,32 @@ const hostOf = (s: string) => {
  * One round-trip: every enabled registry with, for the one holding the repository, the tag, the image, its index
  * and the decision, all by index. The host is matched here, in JavaScript, exactly as URLs parse.
  */
-export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
-  const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({ image, allowed: false, digest: null, resolvedFromTag: null, reasons, asOf: null, ...extra });
-  let ref;
-  try {
-    ref = parseImageReference(image);
-  } catch (e) {
-    if (e instanceof OciError) return deny([e.message]);
-    throw e;
-  }
-  const tagName = ref.digest ? null : (ref.tag ?? "latest");
-  const rows = await db.$queryRaw<
-    {
-      stage_id: string | null;
-      reg_id: string | null;
-      reg_name: string | null;
-      url: string | null;
-      pull_name: string | null;
-      repo_id: string | null;
-      tag_digest: string | null;
-      tag_updated_at: Date | null;
-      image_id: string | null;
-      digest: string | null;
-      parent_digest: string | null;
-      deleted_at: Date | null;
-      sig_checked_at: Date | null;
-      last_seen_at: Date | null;
-      parent_id: string | null;
-      parent_sig_checked_at: Date | null;
-      parent_last_seen_at: Date | null;
-      allowed: boolean | null;
-      reasons: string[] | null;
-    }[]
-  >`
+/** One row per enabled registry: the repository, tag and image the reference names there, and the stage's decision. */
+type DecisionRow = {
+  stage_id: string | null;
+  reg_id: string | null;
+  reg_name: string | null;
+  url: string | null;
+  pull_name: string | null;
+  repo_id: string | null;
+  tag_digest: string | null;
+  tag_updated_at: Date | null;
+  image_id: string | null;
+  digest: string | null;
+  parent_digest: string | null;
+  deleted_at: Date | null;
+  sig_checked_at: Date | null;
+  last_seen_at: Date | null;
+  parent_id: string | null;
+  parent_sig_checked_at: Date | null;
+  parent_last_seen_at: Date | null;
+  allowed: boolean | null;
+  reasons: string[] | null;
+};
+
+/** One statement: every enabled registry's view of the reference, with the decision computed ahead (stage_decision_now). */
+function lookupDecision(stage: string, ref: ReturnType<typeof parseImageReference>, tagName: string | null) {
+  return db.$queryRaw<DecisionRow[]>`
     WITH st AS (SELECT id FROM stages WHERE name = ${stage})
     SELECT (SELECT id FROM st) AS stage_id, g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons
     FROM (SELECT 1) one
@@ -85,6 +78,19 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
       WHERE x.image_id IS NOT NULL AND x.deleted_at IS NULL
     ) dec ON true
     ORDER BY g.created_at, g.id`;
+}
+
+export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
+  const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({ image, allowed: false, digest: null, resolvedFromTag: null, reasons, asOf: null, ...extra });
+  let ref;
+  try {
+    ref = parseImageReference(image);
+  } catch (e) {
+    if (e instanceof OciError) return deny([e.message]);
+    throw e;
+  }
+  const tagName = ref.digest ? null : (ref.tag ?? "latest");
+  const rows = await lookupDecision(stage, ref, tagName);
   if (!rows[0]?.stage_id) return deny([`unknown stage ${stage}`]);
   const host = ref.host.toLowerCase();
   const row = rows.find((r) => r.url !== null && (hostOf(r.url) === host || (r.pull_name && hostOf(r.pull_name.split("/")[0]!) === host)));
