@@ -13,16 +13,28 @@ import type { RevocationRecord, RevocationSource } from "./revoke-approval";
  * For callers that revoke several approvals atomically (a key compromise, a bulk revocation); `reason` is checked by
  * revokeApproval, callers here pass their own.
  */
-export async function recordRevocation(tx: Tx, { approvalId, actor, reason: text, source }: { approvalId: string; actor: Actor; reason: string; source: RevocationSource }): Promise<{ record: RevocationRecord; imageId: string }> {
-  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") {
-    throw new AppError("FORBIDDEN", `revoking an approval needs role reviewer (in the stage's reviewer groups) or admin; you are ${actor.role}`);
-  }
+/** Locks the approval row (concurrent revocations of one approval serialize here) and checks the actor may revoke it. */
+async function lockApproval(tx: Tx, approvalId: string, actor: Actor) {
   const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM approvals WHERE id = ${approvalId}::uuid FOR UPDATE`;
   if (locked.length === 0) throw new AppError("NOT_FOUND", "no such approval");
   const a = await tx.approval.findUniqueOrThrow({
     where: { id: approvalId },
     include: { image: { include: { repository: { include: { registry: true } } } }, stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } } },
   });
+  // A reviewer may take back only what their stage's groups could have given (with no groups, any reviewer approves).
+  if (actor.kind === "user" && actor.role === "reviewer") {
+    const groups = a.stage.reviewerGroups.map((g) => g.group);
+    const member = groups.length === 0 || (await tx.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
+    if (!member) throw new AppError("FORBIDDEN", `stage ${a.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
+  }
+  return a;
+}
+
+export async function recordRevocation(tx: Tx, { approvalId, actor, reason: text, source }: { approvalId: string; actor: Actor; reason: string; source: RevocationSource }): Promise<{ record: RevocationRecord; imageId: string }> {
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") {
+    throw new AppError("FORBIDDEN", `revoking an approval needs role reviewer (in the stage's reviewer groups) or admin; you are ${actor.role}`);
+  }
+  const a = await lockApproval(tx, approvalId, actor);
   const repository = `${a.image.repository.registry.name}/${a.image.repository.name}`;
   const shape = (alreadyRevoked: boolean, x: { revokedAt: Date; revokedBy: string; reason: string; source: string; state: string; error: string | null }): RevocationRecord => ({
     approvalId: a.id,
@@ -37,12 +49,6 @@ export async function recordRevocation(tx: Tx, { approvalId, actor, reason: text
     digest: a.image.digest,
     repository,
   });
-  // A reviewer may take back only what their stage's groups could have given (with no groups, any reviewer approves).
-  if (actor.kind === "user" && actor.role === "reviewer") {
-    const groups = a.stage.reviewerGroups.map((g) => g.group);
-    const member = groups.length === 0 || (await tx.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
-    if (!member) throw new AppError("FORBIDDEN", `stage ${a.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
-  }
   if (a.revokedAt) {
     return {
       imageId: a.imageId,
