@@ -89,6 +89,29 @@ async function markSigned(tx: Tx, { actor, recorded, present, digest, target, ta
  * lock (every replica shares it), and after each PUT the manifest is read back: any layer Postgres has
  * recorded for this image but the registry lacks (another tool raced us) is merged in and PUT again.
  */
+/**
+ * Asks the TSA for a token over the approval's signature and stores it (a concurrent retry's token stands). Returns
+ * why the TSA could not be reached (the push waits for the next retry), or null.
+ */
+async function timestampApproval({ actor, approval, target }: { actor: Actor; approval: { id: string; signature: string; image: { digest: string }; stage: { name: string } }; target: string }): Promise<string | null> {
+  try {
+    const ts = await timestampSignature({ signature: Buffer.from(approval.signature, "base64") });
+    await db.$transaction(async (tx) => {
+      const set = await tx.approval.updateMany({ where: { id: approval.id, timestampToken: null }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by } });
+      if (set.count === 0) return; // a concurrent retry stamped it first; its token stands
+      await appendAuditEvent(tx, { actor, action: "signature.timestamp", targetDigest: approval.image.digest, target, detail: { approvalId: approval.id, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by } });
+    });
+  } catch (e) {
+    if (!(e instanceof AppError) || e.code !== "TSA_UNAVAILABLE") throw e;
+    await db.$transaction(async (tx) => {
+      await tx.approval.update({ where: { id: approval.id }, data: { lastError: e.message, attempts: { increment: 1 } } });
+      await appendAuditEvent(tx, { actor, action: "signature.timestamp", outcome: "failure", targetDigest: approval.image.digest, target, detail: { approvalId: approval.id, error: e.message } });
+    });
+    return e.message;
+  }
+  return null;
+}
+
 export async function pushApprovalSignature({ actor, approvalId }: PushApprovalSignatureOptions): Promise<PushOutcome> {
   const approval = await db.approval.findUnique({
     where: { id: approvalId },
@@ -106,21 +129,8 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
 
   // Trusted time first: with a TSA configured, no stage signature goes out without its token (cosign's annotation).
   if (tsaConfigured() && !approval.timestampToken) {
-    try {
-      const ts = await timestampSignature({ signature: Buffer.from(approval.signature, "base64") });
-      await db.$transaction(async (tx) => {
-        const set = await tx.approval.updateMany({ where: { id: approvalId, timestampToken: null }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by } });
-        if (set.count === 0) return; // a concurrent retry stamped it first; its token stands
-        await appendAuditEvent(tx, { actor, action: "signature.timestamp", targetDigest: digest, target: `${registry.name}/${repository}`, detail: { approvalId, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by } });
-      });
-    } catch (e) {
-      if (!(e instanceof AppError) || e.code !== "TSA_UNAVAILABLE") throw e;
-      await db.$transaction(async (tx) => {
-        await tx.approval.update({ where: { id: approvalId }, data: { lastError: e.message, attempts: { increment: 1 } } });
-        await appendAuditEvent(tx, { actor, action: "signature.timestamp", outcome: "failure", targetDigest: digest, target: `${registry.name}/${repository}`, detail: { approvalId, error: e.message } });
-      });
-      return { status: "signing", error: e.message };
-    }
+    const failed = await timestampApproval({ actor, approval, target: `${registry.name}/${repository}` });
+    if (failed) return { status: "signing", error: failed };
   }
 
   try {
