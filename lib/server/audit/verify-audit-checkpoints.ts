@@ -81,21 +81,15 @@ async function readCheckpoint({ client, repository, tag, n, keys, tsaRoots, time
   return verdict;
 }
 
-/**
- * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
- * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
- */
-export async function verifyAuditCheckpoints({ actor, registry, repository }: { actor: Actor; registry?: string; repository?: string }): Promise<AuditVerification> {
-  requireRole(actor, ["admin", "manager"], "verifying the audit trail");
-  const chain = await verifyAuditChain();
-  const head = await db.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
-  const lastSeq = head?.seq ?? 0n;
-  const problems: string[] = [];
-  const gaps: string[] = [];
-  const reports: CheckpointReport[] = [];
-  if (!chain.ok) problems.push(`hash chain broken at seq ${chain.brokenSeq}: ${chain.reason}`);
+/** What verification found so far: problems (the trail cannot be trusted), gaps (not yet anchored), per-checkpoint reports. */
+interface Findings {
+  problems: string[];
+  gaps: string[];
+  reports: CheckpointReport[];
+}
 
-  const target = checkpointTarget({ registry, repository });
+/** Reads every checkpoint tag in the registry; a forged one is reported, an unreadable registry is a gap. */
+async function readRegistryCheckpoints(target: ReturnType<typeof checkpointTarget>, f: Findings) {
   const genuine: CheckpointPayload[] = [];
   const times = new Map<number, CheckpointTime>();
   const seen = new Set<number>();
@@ -111,20 +105,20 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
       const verdict = await readCheckpoint({ client, repository: target.repository, tag, n, keys, tsaRoots: material.tsaRoots, times });
       if (!verdict.ok) {
         const message = `checkpoint ${n} is forged or damaged: ${verdict.reason}; it is not trusted`;
-        problems.push(message);
-        reports.push({ number: n, status: "forged", seq: null, message });
+        f.problems.push(message);
+        f.reports.push({ number: n, status: "forged", seq: null, message });
         continue;
       }
       genuine.push(verdict.payload);
     }
   } catch (e) {
-    gaps.push(`checkpoints in ${target.repository} could not be read (${(e as Error).message}); the chain is checked against none of them`);
+    f.gaps.push(`checkpoints in ${target.repository} could not be read (${(e as Error).message}); the chain is checked against none of them`);
   }
+  return { genuine, times, seen };
+}
 
-  // A token that fails (altered, over other bytes, an untrusted TSA) is reported, never read as "no token".
-  for (const [n, t] of times) if (t.kind === "failed") problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
-
-  // One query for the rows the genuine checkpoints name.
+/** Compares each genuine checkpoint with the table's row at its seq (one query); returns the last anchored seq. */
+async function checkAgainstTable(genuine: CheckpointPayload[], times: Map<number, CheckpointTime>, lastSeq: bigint, f: Findings): Promise<bigint | null> {
   const seqs = [...new Set(genuine.map((p) => BigInt(p.seq)))];
   const rows = seqs.length ? await db.auditEvent.findMany({ where: { seq: { in: seqs } }, select: { seq: true, hash: true } }) : [];
   const hashes = new Map(rows.map((r) => [r.seq, r.hash]));
@@ -132,31 +126,56 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
   for (const p of genuine) {
     const wrong = compareCheckpoint(p, { lastSeq, hashAt: (s) => hashes.get(s) });
     if (wrong) {
-      problems.push(wrong.message);
-      reports.push({ number: p.checkpoint, status: wrong.kind, seq: p.seq, message: wrong.message });
+      f.problems.push(wrong.message);
+      f.reports.push({ number: p.checkpoint, status: wrong.kind, seq: p.seq, message: wrong.message });
     } else {
       const time = times.get(p.checkpoint);
       const when = !time ? "" : time.kind === "trusted" ? `; made by ${time.at} (trusted: ${time.by})` : time.kind === "claimed" ? `; made at ${time.at} (claimed: ${time.reason})` : `; its timestamp token fails (${time.reason})`;
-      reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds${when}`, time });
+      f.reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds${when}`, time });
       if (lastAnchored === null || BigInt(p.seq) > lastAnchored) lastAnchored = BigInt(p.seq);
     }
   }
+  return lastAnchored;
+}
 
-  // What the database says was made, against what the registry holds.
+/** What the database says was made, against what the registry holds (only judged when the registry could be read). */
+async function checkRecordedAreInRegistry(seen: Set<number>, repository: string, f: Findings): Promise<void> {
   const recorded = await db.auditCheckpoint.findMany({ orderBy: { number: "asc" }, select: { number: true, headSeq: true, pushedAt: true, lastError: true, at: true } });
-  const registryRead = !gaps.length;
+  const registryRead = !f.gaps.length;
   for (const r of recorded) {
     if (seen.has(r.number)) continue;
     if (!r.pushedAt) {
       const message = `checkpoint ${r.number} (seq ${r.headSeq.toLocaleString("en-US")}, made ${r.at.toISOString()}) is not in the registry yet${r.lastError ? `: ${r.lastError}` : ""}`;
-      gaps.push(message);
-      reports.push({ number: r.number, status: "pending", seq: r.headSeq.toString(), message });
+      f.gaps.push(message);
+      f.reports.push({ number: r.number, status: "pending", seq: r.headSeq.toString(), message });
     } else if (registryRead) {
-      const message = `checkpoint ${r.number} was pushed at ${r.pushedAt.toISOString()} but is missing from ${target.repository}`;
-      problems.push(message);
-      reports.push({ number: r.number, status: "missing", seq: r.headSeq.toString(), message });
+      const message = `checkpoint ${r.number} was pushed at ${r.pushedAt.toISOString()} but is missing from ${repository}`;
+      f.problems.push(message);
+      f.reports.push({ number: r.number, status: "missing", seq: r.headSeq.toString(), message });
     }
   }
+}
+
+/**
+ * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
+ * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
+ */
+export async function verifyAuditCheckpoints({ actor, registry, repository }: { actor: Actor; registry?: string; repository?: string }): Promise<AuditVerification> {
+  requireRole(actor, ["admin", "manager"], "verifying the audit trail");
+  const chain = await verifyAuditChain();
+  const head = await db.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
+  const lastSeq = head?.seq ?? 0n;
+  const f: Findings = { problems: [], gaps: [], reports: [] };
+  if (!chain.ok) f.problems.push(`hash chain broken at seq ${chain.brokenSeq}: ${chain.reason}`);
+
+  const target = checkpointTarget({ registry, repository });
+  const { genuine, times, seen } = await readRegistryCheckpoints(target, f);
+  // A token that fails (altered, over other bytes, an untrusted TSA) is reported, never read as "no token".
+  for (const [n, t] of times) if (t.kind === "failed") f.problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
+  const lastAnchored = await checkAgainstTable(genuine, times, lastSeq, f);
+  await checkRecordedAreInRegistry(seen, target.repository, f);
+
+  const { problems, gaps, reports } = f;
   if (lastSeq > (lastAnchored ?? 0n)) gaps.push(`${(lastSeq - (lastAnchored ?? 0n)).toLocaleString("en-US")} event(s) after ${lastAnchored === null ? "the start" : `seq ${lastAnchored.toLocaleString("en-US")}`} are not anchored by a checkpoint yet`);
   reports.sort((a, b) => a.number - b.number);
   return { ok: problems.length === 0, chain, tableEndsAt: lastSeq.toString(), checkpoints: reports, problems, gaps, lastAnchoredSeq: lastAnchored?.toString() ?? null };
