@@ -58,6 +58,83 @@ async function packDocuments(docs: EvidenceRow[], { maxDocumentBytes, repository
   return out;
 }
 
+function loadApprovals(imageId: string) {
+  return db.approval.findMany({ where: { imageId: imageId }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } });
+}
+
+function loadRequests(imageId: string) {
+  return db.promotionRequest.findMany({ where: { imageId: imageId }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } });
+}
+
+function loadWaivers(registry: string, repository: string, digest: string) {
+  return db.waiver.findMany({ where: { repository: { name: repository, registry: { name: registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } });
+}
+
+type Approvals = Awaited<ReturnType<typeof loadApprovals>>;
+
+function approvalsView(approvals: Approvals) {
+  return approvals.map((a) => ({
+    id: a.id,
+    stage: a.stage.name,
+    approver: a.approver.email,
+    status: a.status,
+    createdAt: a.createdAt.toISOString(),
+    signedAt: a.signedAt?.toISOString() ?? null,
+    requestId: a.requestId,
+    key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
+    // The simple-signing payload exactly as signed, and the signature over it (cosign's layer and annotation).
+    payloadBase64: Buffer.from(a.payload).toString("base64"),
+    signature: a.signature,
+    layerDigest: a.layerDigest,
+  }));
+}
+
+function requestsView(requests: Awaited<ReturnType<typeof loadRequests>>) {
+  return requests.map((r) => ({
+    id: r.id,
+    stage: r.stage.name,
+    requester: r.requester?.email ?? null,
+    note: r.note,
+    status: r.status,
+    breakGlass: r.breakGlass,
+    createdAt: r.createdAt.toISOString(),
+    decidedAt: r.decidedAt?.toISOString() ?? null,
+    gateResults: r.gateResults,
+    reviews: r.reviews.map((v) => ({ reviewer: v.reviewer.email, decision: v.decision, comment: v.comment, breakGlass: v.breakGlass, waiverIds: v.waiverIds, gateResults: v.gateResults, createdAt: v.createdAt.toISOString() })),
+  }));
+}
+
+function waiversView(waivers: Awaited<ReturnType<typeof loadWaivers>>) {
+  return waivers.map((w) => ({ id: w.id, stage: w.stage.name, gate: w.gate, vulnIds: w.vulnIds, scope: w.digest ? "digest" : "repository", reason: w.reason, grantedBy: w.grantedBy.email, createdAt: w.createdAt.toISOString(), expiresAt: w.expiresAt.toISOString(), revokedAt: w.revokedAt?.toISOString() ?? null }));
+}
+
+/** The image's audit events (at most MAX_AUDIT_EVENTS) with their sentences, and the last checkpoint pushed. */
+async function auditPart(digests: string[]) {
+  await foldStagedAuditEvents();
+  const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
+  const checkpoint = await db.auditCheckpoint.findFirst({ where: { pushedAt: { not: null } }, orderBy: { number: "desc" } });
+  return {
+    events: events.map((e) => ({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actorId: e.actorId, actorLabel: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail, prevHash: e.prevHash, hash: e.hash, sentence: auditSentence({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actor: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail }) })),
+    truncated: events.length === MAX_AUDIT_EVENTS,
+    lastCheckpoint: checkpoint ? { number: checkpoint.number, seq: checkpoint.headSeq.toString(), hash: checkpoint.headHash, reference: checkpoint.reference, payload: checkpoint.payload, signature: checkpoint.signature } : null,
+  };
+}
+
+/** Every key that signed something in this pack, plus each stage's key history and the trust anchors. */
+async function keysPart(approvals: Approvals) {
+  const keyIds = new Set(approvals.map((a) => a.signingKeyId));
+  const [stageKeys, trust, auditKeys] = await Promise.all([
+    db.signingKey.findMany({ where: { OR: [{ id: { in: [...keyIds] } }, { stageId: { not: null } }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } } } }),
+    db.trustIdentity.findMany({ orderBy: { name: "asc" } }),
+    trustedAuditKeys().catch(() => []),
+  ]);
+  return {
+    signing: stageKeys.map((k) => ({ name: k.name, stage: k.stage?.name ?? null, fingerprint: k.fingerprint, algorithm: k.algorithm, publicKeyPem: k.publicKeyPem, notBefore: k.notBefore.toISOString(), notAfter: k.notAfter?.toISOString() ?? null, revokedAt: k.revokedAt?.toISOString() ?? null })),
+    trust: trust.map((t) => ({ name: t.name, kind: t.kind, role: t.role, scope: t.scope, fingerprint: t.fingerprint, publicKeyPem: t.publicKeyPem, certificates: t.certificates, subject: t.subject, san: t.san, oidcIssuer: t.oidcIssuer, sigstore: t.sigstore })),
+    audit: auditKeys,
+  };
+}
+
 /**
  * Everything about one image an auditor needs, in one JSON document: the manifest as the registry served it, the
  * signature chain with each check, the stage approvals with their exact signed payloads and signatures, requests and
@@ -70,24 +147,13 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
   const [summary, docs, approvals, requests, waivers] = await Promise.all([
     getImageEvidence({ actor, imageId: image.id, query: parseEvidenceQuery({}) }),
     loadDocuments(image.id),
-    db.approval.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } }),
-    db.promotionRequest.findMany({ where: { imageId: image.id }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } }),
-    db.waiver.findMany({ where: { repository: { name: repository, registry: { name: image.registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } }),
+    loadApprovals(image.id),
+    loadRequests(image.id),
+    loadWaivers(image.registry, repository, digest),
   ]);
-  await foldStagedAuditEvents();
-  const digests = [digest, ...(image.parentDigest ? [image.parentDigest] : [])];
-  const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
-
+  const audit = await auditPart([digest, ...(image.parentDigest ? [image.parentDigest] : [])]);
   const documents = await packDocuments(docs, { maxDocumentBytes, repository, digest });
-
-  // Every key that signed something in this pack, plus each stage's key history and the trust anchors.
-  const keyIds = new Set(approvals.map((a) => a.signingKeyId));
-  const [stageKeys, trust, auditKeys] = await Promise.all([
-    db.signingKey.findMany({ where: { OR: [{ id: { in: [...keyIds] } }, { stageId: { not: null } }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } } } }),
-    db.trustIdentity.findMany({ orderBy: { name: "asc" } }),
-    trustedAuditKeys().catch(() => []),
-  ]);
-  const checkpoint = await db.auditCheckpoint.findFirst({ where: { pushedAt: { not: null } }, orderBy: { number: "desc" } });
+  const keys = await keysPart(approvals);
 
   return {
     kind: "dev.imprimatur.evidence-pack.v1",
@@ -95,42 +161,10 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
     generatedBy: actor.kind === "user" ? actor.email : actor.label,
     image: { ...image, rawManifest: undefined, manifestBytes: image.rawManifest, manifestSha256: `sha256:${createHash("sha256").update(image.rawManifest).digest("hex")}` },
     evidence: { summary, documents },
-    approvals: approvals.map((a) => ({
-      id: a.id,
-      stage: a.stage.name,
-      approver: a.approver.email,
-      status: a.status,
-      createdAt: a.createdAt.toISOString(),
-      signedAt: a.signedAt?.toISOString() ?? null,
-      requestId: a.requestId,
-      key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
-      // The simple-signing payload exactly as signed, and the signature over it (cosign's layer and annotation).
-      payloadBase64: Buffer.from(a.payload).toString("base64"),
-      signature: a.signature,
-      layerDigest: a.layerDigest,
-    })),
-    requests: requests.map((r) => ({
-      id: r.id,
-      stage: r.stage.name,
-      requester: r.requester?.email ?? null,
-      note: r.note,
-      status: r.status,
-      breakGlass: r.breakGlass,
-      createdAt: r.createdAt.toISOString(),
-      decidedAt: r.decidedAt?.toISOString() ?? null,
-      gateResults: r.gateResults,
-      reviews: r.reviews.map((v) => ({ reviewer: v.reviewer.email, decision: v.decision, comment: v.comment, breakGlass: v.breakGlass, waiverIds: v.waiverIds, gateResults: v.gateResults, createdAt: v.createdAt.toISOString() })),
-    })),
-    waivers: waivers.map((w) => ({ id: w.id, stage: w.stage.name, gate: w.gate, vulnIds: w.vulnIds, scope: w.digest ? "digest" : "repository", reason: w.reason, grantedBy: w.grantedBy.email, createdAt: w.createdAt.toISOString(), expiresAt: w.expiresAt.toISOString(), revokedAt: w.revokedAt?.toISOString() ?? null })),
-    audit: {
-      events: events.map((e) => ({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actorId: e.actorId, actorLabel: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail, prevHash: e.prevHash, hash: e.hash, sentence: auditSentence({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actor: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail }) })),
-      truncated: events.length === MAX_AUDIT_EVENTS,
-      lastCheckpoint: checkpoint ? { number: checkpoint.number, seq: checkpoint.headSeq.toString(), hash: checkpoint.headHash, reference: checkpoint.reference, payload: checkpoint.payload, signature: checkpoint.signature } : null,
-    },
-    keys: {
-      signing: stageKeys.map((k) => ({ name: k.name, stage: k.stage?.name ?? null, fingerprint: k.fingerprint, algorithm: k.algorithm, publicKeyPem: k.publicKeyPem, notBefore: k.notBefore.toISOString(), notAfter: k.notAfter?.toISOString() ?? null, revokedAt: k.revokedAt?.toISOString() ?? null })),
-      trust: trust.map((t) => ({ name: t.name, kind: t.kind, role: t.role, scope: t.scope, fingerprint: t.fingerprint, publicKeyPem: t.publicKeyPem, certificates: t.certificates, subject: t.subject, san: t.san, oidcIssuer: t.oidcIssuer, sigstore: t.sigstore })),
-      audit: auditKeys,
-    },
+    approvals: approvalsView(approvals),
+    requests: requestsView(requests),
+    waivers: waiversView(waivers),
+    audit,
+    keys,
   };
 }
