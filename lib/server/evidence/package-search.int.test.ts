@@ -12,6 +12,7 @@ import type { Actor } from "../actor";
 import { importAdvisories } from "../advisories/import-advisories";
 import { syncRegistry } from "../images/sync-registry";
 import { ingestEvidence } from "./ingest-evidence";
+import { getImageEvidence, parseEvidenceQuery } from "./get-image-evidence";
 import { searchPackages } from "./search-packages";
 import { withdrawEvidence } from "./withdraw-evidence";
 
@@ -182,6 +183,10 @@ describe("search by package", () => {
     const left = await db.$queryRaw<{ name_key: string }[]>`
       SELECT pv.name_key FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id WHERE pi.image_id = ${a.imageId}::uuid ORDER BY 1`;
     expect(left.map((r) => r.name_key)).toEqual(["platypus"]);
+    // The image page lists what the live SBOM says, as its findings do.
+    const page = await getImageEvidence({ actor: admin, imageId: a.imageId, query: parseEvidenceQuery({}) });
+    expect(page.components.map((c) => c.name)).toEqual(["platypus"]);
+    expect(page.componentTotal).toBe(1);
     // The rows themselves stay (withdrawal deletes nothing).
     expect(await db.component.count({ where: { documentId: first.id } })).toBe(2);
   });
