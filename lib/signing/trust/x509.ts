@@ -296,6 +296,22 @@ const iso = (d: Date) => d.toISOString();
  * basicConstraints cA (and pathLen) and keyUsage keyCertSign on issuers, and the leaf's extended key usage.
  * Never throws: bad input is a failed result with a reason.
  */
+/** Why a built path fails at `at`: a certificate outside its validity, or an issuer that may not issue (CA, keyUsage, pathLen). */
+function pathProblem(path: ParsedCertificate[], at: Date): Extract<ChainResult, { ok: false }> | null {
+  for (const c of path) {
+    if (at > c.notAfter) return { ok: false, code: "expired", reason: `expired: ${c.subject} expired at ${iso(c.notAfter)}, checked at ${iso(at)}` };
+    if (at < c.notBefore) return { ok: false, code: "not-yet-valid", reason: `not yet valid: ${c.subject} is valid from ${iso(c.notBefore)}, checked at ${iso(at)}` };
+  }
+  for (let i = 1; i < path.length; i++) {
+    const c = path[i]!;
+    if (!c.isCA) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but is not a CA (basicConstraints cA is not set)` };
+    if (c.keyUsage && !c.keyUsage.keyCertSign) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but its keyUsage lacks keyCertSign` };
+    // pathLen counts the CA certificates below this one, the leaf excluded.
+    if (c.pathLen !== null && i - 1 > c.pathLen) return { ok: false, code: "constraints", reason: `${c.subject} allows ${c.pathLen} CA certificates below it, the chain has ${i - 1}` };
+  }
+  return null;
+}
+
 export function verifyChain(opts: {
   leaf: ParsedCertificate | string | Uint8Array;
   intermediates: readonly (ParsedCertificate | string | Uint8Array)[];
@@ -356,17 +372,8 @@ export function verifyChain(opts: {
   if (anchor.validFrom && at < anchor.validFrom) return { ok: false, code: "not-yet-valid", reason: `trust anchor "${anchor.name}" is trusted only from ${iso(anchor.validFrom)}, checked at ${iso(at)}` };
   if (anchor.validUntil && at > anchor.validUntil) return { ok: false, code: "expired", reason: `trust anchor "${anchor.name}" is trusted only until ${iso(anchor.validUntil)}, checked at ${iso(at)}` };
 
-  for (const c of path) {
-    if (at > c.notAfter) return { ok: false, code: "expired", reason: `expired: ${c.subject} expired at ${iso(c.notAfter)}, checked at ${iso(at)}` };
-    if (at < c.notBefore) return { ok: false, code: "not-yet-valid", reason: `not yet valid: ${c.subject} is valid from ${iso(c.notBefore)}, checked at ${iso(at)}` };
-  }
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i]!;
-    if (!c.isCA) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but is not a CA (basicConstraints cA is not set)` };
-    if (c.keyUsage && !c.keyUsage.keyCertSign) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but its keyUsage lacks keyCertSign` };
-    // pathLen counts the CA certificates below this one, the leaf excluded.
-    if (c.pathLen !== null && i - 1 > c.pathLen) return { ok: false, code: "constraints", reason: `${c.subject} allows ${c.pathLen} CA certificates below it, the chain has ${i - 1}` };
-  }
+  const broken = pathProblem(path, at);
+  if (broken) return broken;
   if (leafEku && leaf.eku && !leaf.eku.includes(leafEku)) {
     return { ok: false, code: "constraints", reason: `${leaf.subject} is not valid for ${ekuName(leafEku)}: its extended key usage is ${leaf.eku.map(ekuName).join(", ") || "empty"}` };
   }

@@ -43,6 +43,29 @@ const ERROR_ENVELOPE: Json = {
 
 const errorRef = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
 
+/** The answers an operation documents: its success, and the error envelope for each way it can be refused. */
+function responsesOf(op: Operation, auth: NonNullable<Operation["auth"]>): Json {
+  const responses: Json = {
+    [String(op.ok.status)]: op.ok.mediaType
+      ? { description: op.ok.description, content: { [op.ok.mediaType]: {} } }
+      : { description: op.ok.description, content: { "application/json": { schema: { type: "object" } } } },
+  };
+  if (op.alsoOk) responses[String(op.alsoOk.status)] = { description: op.alsoOk.description, content: { "application/json": { schema: { type: "object" } } } };
+  if (op.query || op.body || op.rawBody || op.params) responses["422"] = errorRef("a parameter or field is invalid; the message names it");
+  if (op.body || op.rawBody) {
+    responses["400"] = errorRef("the body is not valid JSON (or is empty)");
+    responses["413"] = errorRef("the body is over the size limit");
+    responses["415"] = errorRef("the body's media type is not accepted");
+  }
+  if (auth !== "public") {
+    responses["401"] = errorRef(auth === "registry" ? "missing or wrong webhook token" : "no session and no valid API token");
+    if (auth !== "registry") responses["403"] = errorRef("the role or the token's scope does not allow this, or a cross-site request");
+  }
+  if (pathParams(op.path).length) responses["404"] = errorRef("no such resource, or not visible to you");
+  responses.default = errorRef("any other error, in the same envelope");
+  return responses;
+}
+
 function operationObject(op: Operation): Json {
   const auth = op.auth ?? "user";
   const parameters: Json[] = pathParams(op.path).map((p) => ({
@@ -67,24 +90,7 @@ function operationObject(op: Operation): Json {
     }
   }
 
-  const responses: Json = {
-    [String(op.ok.status)]: op.ok.mediaType
-      ? { description: op.ok.description, content: { [op.ok.mediaType]: {} } }
-      : { description: op.ok.description, content: { "application/json": { schema: { type: "object" } } } },
-  };
-  if (op.alsoOk) responses[String(op.alsoOk.status)] = { description: op.alsoOk.description, content: { "application/json": { schema: { type: "object" } } } };
-  if (op.query || op.body || op.rawBody || op.params) responses["422"] = errorRef("a parameter or field is invalid; the message names it");
-  if (op.body || op.rawBody) {
-    responses["400"] = errorRef("the body is not valid JSON (or is empty)");
-    responses["413"] = errorRef("the body is over the size limit");
-    responses["415"] = errorRef("the body's media type is not accepted");
-  }
-  if (auth !== "public") {
-    responses["401"] = errorRef(auth === "registry" ? "missing or wrong webhook token" : "no session and no valid API token");
-    if (auth !== "registry") responses["403"] = errorRef("the role or the token's scope does not allow this, or a cross-site request");
-  }
-  if (pathParams(op.path).length) responses["404"] = errorRef("no such resource, or not visible to you");
-  responses.default = errorRef("any other error, in the same envelope");
+  const responses = responsesOf(op, auth);
 
   const out: Json = {
     operationId: `${op.method.toLowerCase()}${openApiPath(op.path).replace(/[{}]/g, "").split(/[/\-.]/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join("")}`,
