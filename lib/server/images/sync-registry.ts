@@ -8,8 +8,9 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { latestTrustChange, loadTrust } from "../trust/load-trust";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
 import { registryClient, resolveRegistry, type RegistryRow } from "../registries/resolve-registry";
-import { mapLimit, syncRepository } from "./sync-repository";
+import { finishRepository, readRepository, type RepositoryRead, type RepositorySyncOptions } from "./sync-repository";
 import { SyncProgress } from "./sync-progress";
+import { RepositoryStateLoader } from "./load-repository-state";
 import { registryErrorToAppError } from "../registries/registry-error";
 import { ReferrersApiMemo } from "../../oci/referrers";
 
@@ -113,24 +114,60 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   // Learnt once per run: a registry without the referrers API is asked once, not once per image.
   const referrersApi = new ReferrersApiMemo();
   const progress = new SyncProgress(syncRunId, reg.id, errors);
-  await mapLimit(names, REPO_CONCURRENCY, async (repository) => {
-    let seen: string[];
-    try {
-      seen = (await syncRepository({ client, reg, repository, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY })).seen;
-    } catch (e) {
-      if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${reg.name}/${repository}`, e);
-      const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
-      errors.push({ repository, message });
-      await progress.failed(repository, message);
-      return;
-    }
-    stats.repositories++;
-    await progress.succeeded(repository, seen);
-  });
+  await syncRepositories({ names, progress, errors, base: { client, reg, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) } });
   await progress.flush();
 
   stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
   return finish("succeeded");
+}
+
+/**
+ * REPO_CONCURRENCY workers, each taking the next repository. A worker reads a repository from the registry, then
+ * starts its database write and goes on to read the next one while the write runs: the registry and Postgres
+ * work at the same time instead of in turns. At most one write per worker is in flight (it is awaited before the
+ * worker starts the next), so repositories held in memory stay bounded. A failure in either phase is that
+ * repository's error; the rest of the sync goes on.
+ */
+async function syncRepositories(opts: { names: string[]; progress: SyncProgress; errors: { repository: string; message: string }[]; base: Omit<RepositorySyncOptions, "repository"> }): Promise<void> {
+  const { names, progress, errors, base } = opts;
+  const failed = async (repository: string, e: unknown) => {
+    if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${base.reg.name}/${repository}`, e);
+    const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
+    errors.push({ repository, message });
+    await progress.failed(repository, message);
+  };
+  const finished = async (repository: string, read: RepositoryRead) => {
+    let seen: string[];
+    try {
+      seen = (await finishRepository(read)).seen;
+    } catch (e) {
+      await failed(repository, e);
+      return;
+    }
+    base.stats.repositories++;
+    await progress.succeeded(repository, seen);
+  };
+  let next = 0;
+  const worker = async () => {
+    let writing: Promise<void> = Promise.resolve();
+    while (next < names.length) {
+      const repository = names[next++]!;
+      let read: RepositoryRead;
+      try {
+        read = await readRepository({ ...base, repository });
+      } catch (e) {
+        await failed(repository, e);
+        continue;
+      }
+      await writing;
+      writing = finished(repository, read);
+      // Handled here so that a failure is not reported as unhandled while the worker reads the next repository;
+      // it is still thrown by the `await writing` that follows.
+      writing.catch(() => {});
+    }
+    await writing;
+  };
+  await Promise.all(Array.from({ length: Math.min(REPO_CONCURRENCY, names.length) }, worker));
 }
 
 async function listRepositories(client: RegistryClient, reg: RegistryRow, scope: string[]): Promise<string[]> {

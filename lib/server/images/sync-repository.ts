@@ -6,7 +6,7 @@ import { cosignTag, isArtifactTag } from "../../oci/reference";
 import type { ReferrersApiMemo } from "../../oci/referrers";
 import type { LoadedTrust } from "../trust/load-trust";
 import type { RegistryRow } from "../registries/resolve-registry";
-import { loadRepositoryState, type HeldArtifact, type HeldImage, type RepositoryState } from "./load-repository-state";
+import { loadRepositoryState, type RepositoryStateLoader, type HeldArtifact, type HeldImage, type RepositoryState } from "./load-repository-state";
 import { readImageRow, type ImageRow } from "./manifest-rows";
 import { refreshSignatures } from "./refresh-signatures";
 import { storeManifest } from "./store-manifest";
@@ -17,7 +17,7 @@ import { isEmpty, writeRepositoryChanges, type RepositoryChanges } from "./write
 /** Tags whose changes are written in one statement; a repository with more is written in several. */
 const TAGS_PER_WRITE = 500;
 
-export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {
@@ -38,6 +38,8 @@ export interface RepositorySyncOptions {
   referrersApi: ReferrersApiMemo;
   /** Tags HEADed (or fetched) at once. */
   tagConcurrency: number;
+  /** Reads stored states in batches; without it, each repository's state is read on its own. */
+  states?: RepositoryStateLoader;
 }
 
 async function listTags(client: RegistryClient, repository: string): Promise<string[]> {
@@ -47,7 +49,7 @@ async function listTags(client: RegistryClient, repository: string): Promise<str
 }
 
 /** One repository's pass: what the database holds, what this pass found, and what it wrote. */
-class RepositoryPass {
+export class RepositoryPass {
   readonly held: Map<string, HeldImage>;
   /** Where each stored tag points, updated as the pass writes. */
   readonly tagDigests: Map<string, string>;
@@ -161,16 +163,24 @@ function uniqueRows(rows: ImageRow[][]): ImageRow[] {
   return rows.flat().filter((r) => (seen.has(r.digest) ? false : (seen.add(r.digest), true)));
 }
 
+/** A repository read from the registry, with its last changes not written yet (see finishRepository). */
+export interface RepositoryRead {
+  pass: RepositoryPass;
+  changes: RepositoryChanges;
+  /** Every tag the registry listed, artifact tags included. */
+  all: string[];
+}
+
 /**
- * Syncs one repository: where every tag points (and every move), new manifests by digest, untagged digests
- * the registry no longer has, then each live image's accessories. The database is read once (in parallel with
- * the registry's tag list) and written once per TAGS_PER_WRITE tags, only when something changed. Returns the ids
- * of the stored images that tags point to, whose last-seen time the caller writes in a batch.
+ * Reads one repository: what the database holds (in parallel with the registry's tag list), then where every tag
+ * points, fetching and reading new manifests. A repository with more than TAGS_PER_WRITE tags has its earlier
+ * changes written on the way; the last ones are returned for finishRepository, so that the caller can overlap
+ * that write with the next repository's registry reads.
  */
-export async function syncRepository(opts: RepositorySyncOptions): Promise<{ seen: string[] }> {
+export async function readRepository(opts: RepositorySyncOptions): Promise<RepositoryRead> {
   const { client, reg, repository } = opts;
   // Both settle before either failure is thrown: the repository row must exist for its error to be stored.
-  const [stateR, tagsR] = await Promise.allSettled([loadRepositoryState({ registryId: reg.id, name: repository }), listTags(client, repository)]);
+  const [stateR, tagsR] = await Promise.allSettled([opts.states ? opts.states.load(repository) : loadRepositoryState({ registryId: reg.id, name: repository }), listTags(client, repository)]);
   if (stateR.status === "rejected") throw stateR.reason;
   if (tagsR.status === "rejected") throw tagsR.reason;
   const all = tagsR.value;
@@ -178,21 +188,29 @@ export async function syncRepository(opts: RepositorySyncOptions): Promise<{ see
   const pass = new RepositoryPass(opts, stateR.value);
   const existing = new Map(stateR.value.tags.map((t) => [t.name, t]));
   const listed = new Set(imageTags);
-  const removed = stateR.value.tags.filter((t) => !listed.has(t.name)).map((t) => ({ id: t.id, name: t.name, digest: t.digest }));
-
-  for (let start = 0; start < Math.max(imageTags.length, 1); start += TAGS_PER_WRITE) {
-    const chunk = imageTags.slice(start, start + TAGS_PER_WRITE);
-    const changes = noChanges();
+  let changes = noChanges();
+  for (let start = 0; start < imageTags.length; start += TAGS_PER_WRITE) {
+    if (start > 0) await pass.write(changes);
+    changes = noChanges();
     const rows: ImageRow[][] = [];
-    await mapLimit(chunk, opts.tagConcurrency, async (tag) => {
+    await mapLimit(imageTags.slice(start, start + TAGS_PER_WRITE), opts.tagConcurrency, async (tag) => {
       const digest = await pass.visitTag(tag, changes, rows);
       if (digest) pass.noteTag(tag, digest, changes, existing);
     });
     changes.images = uniqueRows(rows);
-    if (start + TAGS_PER_WRITE >= imageTags.length) changes.removed = removed;
-    await pass.write(changes);
   }
-  await syncLiveImages(opts, pass, all);
+  changes.removed = stateR.value.tags.filter((t) => !listed.has(t.name)).map((t) => ({ id: t.id, name: t.name, digest: t.digest }));
+  return { pass, changes, all };
+}
+
+/**
+ * Writes a read repository's last changes (one statement, none when nothing changed), then marks untagged
+ * digests the registry no longer has and syncs live images' accessories. Returns the ids of the stored images that
+ * tags point to, whose last-seen time the caller writes in a batch.
+ */
+export async function finishRepository({ pass, changes, all }: RepositoryRead): Promise<{ seen: string[] }> {
+  await pass.write(changes);
+  await syncLiveImages(pass.opts, pass, all);
   return { seen: [...pass.seen] };
 }
 

@@ -11,6 +11,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { createRegistry } from "../registries/create-registry";
 import { ensureRepository } from "../registries/ensure-repository";
+import { RepositoryStateLoader } from "./load-repository-state";
 import { syncRegistry } from "./sync-registry";
 
 const admin: Actor = { kind: "system", label: "sync-statements-test" };
@@ -56,12 +57,14 @@ afterAll(async () => {
 });
 
 describe("a sync's round trips to the database", () => {
-  it("costs one read and one write statement per new repository, and one read and no inventory write when nothing changed", async () => {
+  it("reads stored state in one statement per batch of repositories, writes once per new repository, and writes no inventory when nothing changed", async () => {
     const cold = await statementsDuring(() => syncRegistry({ actor: admin, registry: "round-trips" }));
     expect(cold.result.errors).toEqual([]);
     expect(cold.result.newManifests).toBe(REPOSITORIES * TAGS);
-    // One read per repository (it also creates the missing row), one write (images, tags and their events together).
-    expect(count(cold.texts, /FROM repositories WHERE registry_id/)).toBe(REPOSITORIES);
+    // One read for all five repositories (a batch; it also creates the missing rows), one write per repository
+    // (images, tags and their events together).
+    expect(count(cold.texts, /JOIN wanted/)).toBe(1);
+    expect(count(cold.texts, /FROM repositories WHERE registry_id/)).toBe(0);
     expect(count(cold.texts, /INSERT INTO images/)).toBe(REPOSITORIES);
     expect(count(cold.texts, /INSERT INTO tag_events/)).toBe(REPOSITORIES);
     expect(count(cold.texts, INVENTORY_WRITE)).toBe(REPOSITORIES);
@@ -73,7 +76,8 @@ describe("a sync's round trips to the database", () => {
     expect(again.result.errors).toEqual([]);
     expect(again.result.newManifests).toBe(0);
     expect(again.result.tags).toBe(REPOSITORIES * TAGS);
-    expect(count(again.texts, /FROM repositories WHERE registry_id/)).toBe(REPOSITORIES);
+    expect(count(again.texts, /JOIN wanted/)).toBe(1);
+    expect(count(again.texts, /FROM repositories WHERE registry_id/)).toBe(0);
     // The only inventory write: every seen image's last-seen time, in one batch with the run's progress.
     const writes = again.texts.filter((t) => INVENTORY_WRITE.test(t));
     expect(writes).toHaveLength(1);
@@ -156,5 +160,24 @@ describe("what the batched statements write", () => {
     const again = await statementsDuring(() => ensureRepository(reg.id, "rt/ensured"));
     expect(again.result.id).toBe(rows[0]!.id);
     expect(again.texts).toHaveLength(1);
+  });
+
+  it("the state loader reads repositories in batches, one ahead; a large repository and a failed batch are read alone", async () => {
+    const reg = await db.registry.findUniqueOrThrow({ where: { name: "round-trips" } });
+    const big = await ensureRepository(reg.id, "rt/big");
+    await db.tag.createMany({ data: Array.from({ length: 1001 }, (_, i) => ({ repositoryId: big.id, name: `t${i}`, digest: `sha256:${String(i).padStart(64, "0")}` })) });
+    const wanted = ["rt/b0", "rt/b1", "rt/big", "rt/b3", "rt/b4"];
+    const loader = new RepositoryStateLoader(reg.id, wanted, 2);
+    const first = await statementsDuring(async () => Promise.all(wanted.map((n) => loader.load(n))));
+    expect(first.result.map((s) => s.tags.length)).toEqual([0, 0, 1001, 0, 0]);
+    expect(await db.repository.count({ where: { registryId: reg.id, name: { in: wanted } } })).toBe(5);
+    // Three batches of two (the last one alone), and "rt/big" (over 1,000 tags) once more on its own.
+    expect(count(first.texts, /JOIN wanted/)).toBe(3);
+    expect(count(first.texts, /FROM repositories WHERE registry_id/)).toBe(1);
+
+    // A name Postgres refuses (NUL) fails its batch; its neighbour is still read, on its own, and only it fails.
+    const hostile = new RepositoryStateLoader(reg.id, ["rt/b0", "rt/\u0000bad"], 2);
+    expect((await hostile.load("rt/b0")).repositoryId).toBe(first.result[0]!.repositoryId);
+    await expect(hostile.load("rt/\u0000bad")).rejects.toThrow();
   });
 });
