@@ -105,9 +105,20 @@ export async function readImageRow(opts: {
   return { row, children };
 }
 
+const LONE_SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * JSON for a jsonb parameter. jsonb refuses a lone surrogate escape (\ud800) that JSON.stringify writes for a
+ * string from a hostile registry, where a text parameter would have been stored with U+FFFD; string values are
+ * made well-formed the same way, so such a value cannot fail a whole repository's write.
+ */
+export function jsonParam(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" && LONE_SURROGATE.test(v) ? Buffer.from(v, "utf8").toString("utf8") : v));
+}
+
 /** The rows as one JSON document for jsonb_to_recordset: one parameter, however many rows. */
 function rowsJson(rows: ImageRow[]): string {
-  return JSON.stringify(
+  return jsonParam(
     rows.map((r) => ({
       digest: r.digest,
       media_type: r.mediaType,

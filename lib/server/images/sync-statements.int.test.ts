@@ -180,4 +180,14 @@ describe("what the batched statements write", () => {
     expect((await hostile.load("rt/b0")).repositoryId).toBe(first.result[0]!.repositoryId);
     await expect(hostile.load("rt/\u0000bad")).rejects.toThrow();
   });
+
+  it("stores an image whose config carries a lone surrogate (from a hostile registry) with U+FFFD instead of failing the repository", async () => {
+    const repo = "rt/surrogate";
+    const bad = buildImage({ architecture: "amd64", layers: [{ "s.txt": "s" }], labels: { "org.example.name": "x\ud800y" } });
+    await pushImage(client, repo, bad, ["1"]);
+    const r = await syncRegistry({ actor: admin, registry: "round-trips", repositories: [repo] });
+    expect(r.errors).toEqual([]);
+    const row = await db.image.findFirstOrThrow({ where: { digest: bad.digest } });
+    expect(row.labels).toMatchObject({ "org.example.name": "x\ufffdy" });
+  });
 });

@@ -1,6 +1,6 @@
 import "server-only";
 import { db, Prisma } from "../../db";
-import { insertImageRowsSql, type ImageRow } from "./manifest-rows";
+import { insertImageRowsSql, jsonParam, type ImageRow } from "./manifest-rows";
 
 /** What one pass over a repository's tags found different from what the database holds. */
 export interface RepositoryChanges {
@@ -33,7 +33,7 @@ export interface WrittenChanges {
  * still points where this sync read it (a concurrent writer wins, and no event claims a move that did not happen).
  */
 export async function writeRepositoryChanges({ repositoryId, changes, now }: { repositoryId: string; changes: RepositoryChanges; now: Date }): Promise<WrittenChanges> {
-  const json = (v: unknown) => JSON.stringify(v);
+  const json = jsonParam;
   const [row] = await db.$queryRaw<{ images: [string, string][] | null; moves: number }[]>`
     WITH img AS (${changes.images.length ? insertImageRowsSql(repositoryId, changes.images, now) : Prisma.sql`SELECT NULL::text AS id, NULL::text AS digest WHERE false`}),
          new_tags AS (
