@@ -2,30 +2,9 @@ import "server-only";
 import { db } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
-import { indexPlatforms, parseManifest } from "../../oci/manifest";
-import { MT } from "../../oci/media-types";
+import { diffIdsOf, insertImageRows, readConfig, readImageRow } from "./manifest-rows";
 
-const MAX_INDEX_CHILDREN = 64;
-const MAX_DIFF_IDS = 1000;
-const DIFF_ID = /^sha256:[a-f0-9]{64}$/;
-
-/** The config's `rootfs.diff_ids` when every entry is a sha256 digest (else none: a base claim cannot be proven). */
-export function diffIdsOf(cfg: Record<string, unknown>): string[] {
-  const rootfs = cfg.rootfs as { diff_ids?: unknown } | undefined;
-  const ids = rootfs && typeof rootfs === "object" ? rootfs.diff_ids : undefined;
-  if (!Array.isArray(ids) || ids.length > MAX_DIFF_IDS || !ids.every((d) => typeof d === "string" && DIFF_ID.test(d))) return [];
-  return ids as string[];
-}
-
-async function readConfig(client: RegistryClient, repository: string, digest: Digest): Promise<Record<string, unknown> | null> {
-  try {
-    const cfg = JSON.parse((await client.getBlob(repository, digest, 4 * 1024 * 1024)).toString("utf8")) as unknown;
-    return cfg && typeof cfg === "object" && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : null;
-  } catch (e) {
-    if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
-    return null;
-  }
-}
+export { diffIdsOf } from "./manifest-rows";
 
 /**
  * Fetches (unless given) and stores one manifest by digest. For an index, each platform manifest is
@@ -54,59 +33,18 @@ export async function storeManifest(opts: {
     return { id: known.id, created: false };
   }
   const fetched = opts.fetched ?? (await client.getManifest(repository, digest));
-  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
-  let os: string | null = null;
-  let architecture: string | null = null;
-  let variant: string | null = null;
-  let configDigest: string | null = null;
-  let platforms: object | undefined;
-  let configCreated: Date | null = null;
-  let labels: object | undefined;
-  let history: object | undefined;
-  let diffIds: string[] = [];
-  if (parsed.kind === "manifest") {
-    configDigest = parsed.manifest.config.digest;
-    const ct = parsed.manifest.config.mediaType;
-    if (ct === MT.ociConfig || ct === MT.dockerConfig) {
-      const cfg = await readConfig(client, repository, parsed.manifest.config.digest as Digest);
-      if (cfg) {
-        diffIds = diffIdsOf(cfg);
-        os = typeof cfg.os === "string" && cfg.os ? cfg.os : null;
-        architecture = typeof cfg.architecture === "string" && cfg.architecture ? cfg.architecture : null;
-        variant = typeof cfg.variant === "string" ? cfg.variant : null;
-        const created = typeof cfg.created === "string" ? new Date(cfg.created) : null;
-        configCreated = created && !Number.isNaN(created.getTime()) && created.getFullYear() > 1970 ? created : null;
-        const inner = cfg.config as { Labels?: unknown } | undefined;
-        if (inner?.Labels && typeof inner.Labels === "object") labels = inner.Labels as object;
-        if (Array.isArray(cfg.history)) history = (cfg.history as unknown[]).slice(0, 500) as object;
-      }
-    }
-  } else if (parsed.kind === "index") {
-    platforms = indexPlatforms(parsed.index);
-  }
-  // Any other document (an unknown media type) is kept as is and shown as unknown.
+  const { row, children } = await readImageRow({ client, repository, digest, fetched, parentDigest: opts.parentDigest ?? null });
   // Platform manifests are stored before their index: an index row exists only once it is complete, so a
   // failure half-way leaves nothing that a later sync would mistake for done.
-  if (parsed.kind === "index") {
-    for (const child of parsed.index.manifests.slice(0, MAX_INDEX_CHILDREN)) {
-      try {
-        await storeManifest({ client, repositoryId, repository, digest: child.digest as Digest, parentDigest: digest });
-      } catch (e) {
-        // A missing platform manifest (partial mirror) must not hide the index itself.
-        if (!(e instanceof OciError) || e.code !== "NOT_FOUND") throw e;
-      }
+  for (const child of children) {
+    try {
+      await storeManifest({ client, repositoryId, repository, digest: child, parentDigest: digest });
+    } catch (e) {
+      // A missing platform manifest (partial mirror) must not hide the index itself.
+      if (!(e instanceof OciError) || e.code !== "NOT_FOUND") throw e;
     }
   }
-  // ON CONFLICT DO NOTHING: a concurrent sync or approval may store the same digest at the same moment.
-  const json = (v: object | undefined) => (v === undefined ? null : JSON.stringify(v));
-  const inserted = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture, variant,
-                        platforms, config_created, labels, history, diff_ids, parent_digest)
-    VALUES (gen_random_uuid(), ${repositoryId}::uuid, ${digest}, ${parsed.mediaType}, ${fetched.bytes.byteLength}, ${Buffer.from(fetched.bytes)},
-            ${configDigest}, ${os}, ${architecture}, ${variant}, ${json(platforms)}::jsonb, ${configCreated}, ${json(labels)}::jsonb,
-            ${json(history)}::jsonb, ${diffIds}::text[], ${opts.parentDigest ?? null})
-    ON CONFLICT (repository_id, digest) DO NOTHING
-    RETURNING id`;
-  const row = inserted[0] ?? (await db.image.findUniqueOrThrow({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true } }));
-  return { id: row.id, created: inserted.length === 1 };
+  const stored = (await insertImageRows(repositoryId, [row])).get(digest);
+  if (!stored) throw new Error(`image ${digest} neither inserted nor found`);
+  return stored;
 }

@@ -26,7 +26,7 @@ export async function syncArtifacts(opts: {
   digest: Digest;
   tags: Set<string>;
   /** The image's stored artifacts, when the caller loaded them for many images at once. */
-  known?: Awaited<ReturnType<typeof db.artifact.findMany>>;
+  known?: { digest: string; source: string; kind: string }[];
   /** What this run has learnt about the registry's referrers API (one probe per run when it has none). */
   referrersApi?: ReferrersApiMemo;
 }) {

@@ -10,10 +10,13 @@ export const PROGRESS_BATCH_MS = 1000;
  * UPDATEs per repository (its `lastSyncedAt` and the run's `reposDone`). Now finished repositories are
  * collected and written with one UPDATE of `repositories` and one of `sync_runs` per batch. A repository's own
  * error is still written when it happens (rare, and worth seeing at once). `flush()` must be called before
- * the run is marked finished, so the final counts are exact.
+ * the run is marked finished, so the final counts are exact. The last-seen time of the images the synced
+ * repositories' tags point to is written in the same batch (one UPDATE, not one per repository), so a
+ * re-sync that finds nothing changed writes nothing per repository.
  */
 export class SyncProgress {
   private pending: string[] = [];
+  private seen: string[] = [];
   private failedSinceFlush = 0;
   private lastFlush = Date.now();
   private chain: Promise<void> = Promise.resolve();
@@ -25,9 +28,10 @@ export class SyncProgress {
     private readonly opts: { batch?: number; intervalMs?: number } = {},
   ) {}
 
-  /** A repository synced without error. */
-  async succeeded(repository: string): Promise<void> {
+  /** A repository synced without error; `seenImageIds`: its stored images that tags point to now. */
+  async succeeded(repository: string, seenImageIds: string[] = []): Promise<void> {
     this.pending.push(repository);
+    for (const id of seenImageIds) this.seen.push(id);
     await this.maybeFlush();
   }
 
@@ -47,17 +51,20 @@ export class SyncProgress {
   flush(): Promise<void> {
     const names = this.pending;
     const failed = this.failedSinceFlush;
+    const seen = this.seen;
     this.pending = [];
+    this.seen = [];
     this.failedSinceFlush = 0;
     this.lastFlush = Date.now();
-    const next = this.chain.then(() => this.write(names, failed));
+    const next = this.chain.then(() => this.write(names, failed, seen));
     // A failed write is reported to the caller that triggered it; later flushes still run.
     this.chain = next.catch(() => {});
     return next;
   }
 
-  private async write(names: string[], failed: number): Promise<void> {
+  private async write(names: string[], failed: number, seen: string[]): Promise<void> {
     if (names.length === 0 && failed === 0) return;
+    if (seen.length) await db.$executeRaw`UPDATE images SET last_seen_at = ${new Date()}::timestamptz WHERE id = ANY(${seen}::uuid[])`;
     if (names.length) {
       await db.repository.updateMany({ where: { registryId: this.registryId, name: { in: names } }, data: { lastSyncedAt: new Date(), lastError: null } });
     }

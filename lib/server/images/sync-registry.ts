@@ -2,18 +2,15 @@ import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import type { RegistryClient } from "../../oci/client";
-import { OciError, type Digest } from "../../oci/digest";
-import { cosignTag, isArtifactTag } from "../../oci/reference";
+import { OciError } from "../../oci/digest";
 import { requireRole, actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { latestTrustChange, loadTrust, type LoadedTrust } from "../trust/load-trust";
+import { latestTrustChange, loadTrust } from "../trust/load-trust";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
 import { registryClient, resolveRegistry, type RegistryRow } from "../registries/resolve-registry";
-import { ensureRepository } from "../registries/ensure-repository";
-import { storeManifest } from "./store-manifest";
-import { refreshSignatures } from "./refresh-signatures";
-import { syncArtifacts } from "./sync-artifacts";
+import { finishRepository, readRepository, type RepositoryRead, type RepositorySyncOptions } from "./sync-repository";
 import { SyncProgress } from "./sync-progress";
+import { RepositoryStateLoader } from "./load-repository-state";
 import { registryErrorToAppError } from "../registries/registry-error";
 import { ReferrersApiMemo } from "../../oci/referrers";
 
@@ -57,17 +54,6 @@ export async function syncRegistry({ actor, registry, repositories = [], trigger
   const reg = await resolveRegistry(registry);
   const run = await db.syncRun.create({ data: { registryId: reg.id, status: "queued", trigger, scope: repositories, requestedBy: actorLabel(actor) } });
   return runSync({ syncRunId: run.id, actor });
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
 }
 
 /**
@@ -128,23 +114,60 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   // Learnt once per run: a registry without the referrers API is asked once, not once per image.
   const referrersApi = new ReferrersApiMemo();
   const progress = new SyncProgress(syncRunId, reg.id, errors);
-  await mapLimit(names, REPO_CONCURRENCY, async (repository) => {
-    try {
-      await syncRepository({ client, reg, repository, stats, trust, trustEpoch, referrersApi });
-    } catch (e) {
-      if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${reg.name}/${repository}`, e);
-      const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
-      errors.push({ repository, message });
-      await progress.failed(repository, message);
-      return;
-    }
-    stats.repositories++;
-    await progress.succeeded(repository);
-  });
+  await syncRepositories({ names, progress, errors, base: { client, reg, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) } });
   await progress.flush();
 
   stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
   return finish("succeeded");
+}
+
+/**
+ * REPO_CONCURRENCY workers, each taking the next repository. A worker reads a repository from the registry, then
+ * starts its database write and goes on to read the next one while the write runs: the registry and Postgres
+ * work at the same time instead of in turns. At most one write per worker is in flight (it is awaited before the
+ * worker starts the next), so repositories held in memory stay bounded. A failure in either phase is that
+ * repository's error; the rest of the sync goes on.
+ */
+async function syncRepositories(opts: { names: string[]; progress: SyncProgress; errors: { repository: string; message: string }[]; base: Omit<RepositorySyncOptions, "repository"> }): Promise<void> {
+  const { names, progress, errors, base } = opts;
+  const failed = async (repository: string, e: unknown) => {
+    if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${base.reg.name}/${repository}`, e);
+    const message = e instanceof OciError || e instanceof AppError ? e.message : "internal error while syncing this repository";
+    errors.push({ repository, message });
+    await progress.failed(repository, message);
+  };
+  const finished = async (repository: string, read: RepositoryRead) => {
+    let seen: string[];
+    try {
+      seen = (await finishRepository(read)).seen;
+    } catch (e) {
+      await failed(repository, e);
+      return;
+    }
+    base.stats.repositories++;
+    await progress.succeeded(repository, seen);
+  };
+  let next = 0;
+  const worker = async () => {
+    let writing: Promise<void> = Promise.resolve();
+    while (next < names.length) {
+      const repository = names[next++]!;
+      let read: RepositoryRead;
+      try {
+        read = await readRepository({ ...base, repository });
+      } catch (e) {
+        await failed(repository, e);
+        continue;
+      }
+      await writing;
+      writing = finished(repository, read);
+      // Handled here so that a failure is not reported as unhandled while the worker reads the next repository;
+      // it is still thrown by the `await writing` that follows.
+      writing.catch(() => {});
+    }
+    await writing;
+  };
+  await Promise.all(Array.from({ length: Math.min(REPO_CONCURRENCY, names.length) }, worker));
 }
 
 async function listRepositories(client: RegistryClient, reg: RegistryRow, scope: string[]): Promise<string[]> {
@@ -154,137 +177,4 @@ async function listRepositories(client: RegistryClient, reg: RegistryRow, scope:
   const names: string[] = [];
   for await (const r of client.catalog()) names.push(r);
   return names;
-}
-
-/** Tags gone from the registry: deleted, each with its "moved to nothing" event. */
-async function removeVanishedTags({ repositoryId, existing, imageTags, now, stats }: { repositoryId: string; existing: Map<string, { id: string; digest: string }>; imageTags: string[]; now: Date; stats: SyncStats }) {
-  const current = new Set(imageTags);
-  for (const [name, t] of existing) {
-    if (current.has(name)) continue;
-    await db.$transaction([
-      db.tag.delete({ where: { id: t.id } }),
-      db.tagEvent.create({ data: { repositoryId, tag: name, fromDigest: t.digest, toDigest: null, seenAt: now } }),
-    ]);
-    stats.tagMoves++;
-  }
-}
-
-/** Untagged digests whose HEAD answers 404 are marked deleted, with their platform manifests (history kept). */
-async function markUntaggedDeleted({ client, repositoryId, repository, images, tagged, now, stats }: { client: RegistryClient; repositoryId: string; repository: string; images: { id: string; digest: string }[]; tagged: Set<string>; now: Date; stats: SyncStats }) {
-  for (const img of images) {
-    if (tagged.has(img.digest)) continue;
-    const head = await client.headManifest(repository, img.digest);
-    if (!head) {
-      await db.image.updateMany({ where: { repositoryId, OR: [{ id: img.id }, { parentDigest: img.digest }] }, data: { deletedAt: now } });
-      stats.deleted++;
-    }
-  }
-}
-
-async function syncRepository(opts: { client: RegistryClient; reg: RegistryRow; repository: string; stats: SyncStats; trust: LoadedTrust; trustEpoch: Date; referrersApi: ReferrersApiMemo }) {
-  const { client, reg, repository, stats } = opts;
-  const repo = await ensureRepository(reg.id, repository);
-  const all: string[] = [];
-  for await (const t of client.tags(repository)) all.push(t);
-  const imageTags = all.filter((t) => !isArtifactTag(t));
-  const existing = new Map((await db.tag.findMany({ where: { repositoryId: repo.id } })).map((t) => [t.name, t]));
-  // One query for what we already hold, instead of one per tag; "last seen" is written once per repository.
-  const held = new Map((await db.image.findMany({ where: { repositoryId: repo.id }, select: { id: true, digest: true, deletedAt: true } })).map((i) => [i.digest, i]));
-  const seen = new Set<string>();
-  const now = new Date();
-  // New tags and their first events are written in one statement each per repository.
-  const newTags: { repositoryId: string; name: string; digest: string }[] = [];
-  const newEvents: { repositoryId: string; tag: string; fromDigest: null; toDigest: string; seenAt: Date }[] = [];
-
-  await mapLimit(imageTags, TAG_CONCURRENCY, async (tag) => {
-    // A HEAD gives the digest; an unchanged tag costs no manifest body fetch. In a repository we hold nothing of
-    // yet, every tag needs its body anyway, so the HEAD is skipped.
-    let digest: string | null = null;
-    if (held.size > 0) {
-      const head = await client.headManifest(repository, tag);
-      if (!head) return; // deleted between the listing and now
-      digest = head.digest;
-    }
-    const known = digest ? held.get(digest) : undefined;
-    if (!known || !digest) {
-      let fetched;
-      try {
-        fetched = await client.getManifest(repository, tag);
-      } catch (e) {
-        if (e instanceof OciError && e.code === "NOT_FOUND") return; // deleted between the listing and now
-        throw e;
-      }
-      digest = fetched.digest;
-      const already = held.get(fetched.digest);
-      if (already) {
-        seen.add(already.id);
-      } else {
-        const stored = await storeManifest({ client, repositoryId: repo.id, repository, digest: fetched.digest, fetched, absent: true });
-        if (stored.created) stats.newManifests++;
-      }
-    } else {
-      seen.add(known.id);
-      if (known.deletedAt) await db.image.update({ where: { id: known.id }, data: { deletedAt: null } });
-    }
-    const prev = existing.get(tag);
-    if (!prev) {
-      newTags.push({ repositoryId: repo.id, name: tag, digest });
-      newEvents.push({ repositoryId: repo.id, tag, fromDigest: null, toDigest: digest, seenAt: now });
-    } else if (prev.digest !== digest) {
-      await db.$transaction([
-        db.tag.update({ where: { id: prev.id }, data: { digest, updatedAt: now } }),
-        db.tagEvent.create({ data: { repositoryId: repo.id, tag, fromDigest: prev.digest, toDigest: digest, seenAt: now } }),
-      ]);
-      stats.tagMoves++;
-    }
-    stats.tags++;
-  });
-
-  if (newTags.length) {
-    await db.$transaction([db.tag.createMany({ data: newTags, skipDuplicates: true }), db.tagEvent.createMany({ data: newEvents })]);
-  }
-  if (seen.size) await db.image.updateMany({ where: { id: { in: [...seen] } }, data: { lastSeenAt: now } });
-  await removeVanishedTags({ repositoryId: repo.id, existing, imageTags, now, stats });
-
-  // A digest no tag points to may still be in the registry (untagged but pulled by digest): only a HEAD
-  // by digest that answers 404 marks it deleted. Its history and approvals are kept.
-  const tagged = new Set((await db.tag.findMany({ where: { repositoryId: repo.id }, select: { digest: true } })).map((t) => t.digest));
-  const images = await db.image.findMany({
-    where: { repositoryId: repo.id, parentDigest: null, deletedAt: null },
-    select: { id: true, digest: true, sigCheckedAt: true, _count: { select: { signatures: true, approvals: true } } },
-  });
-  await markUntaggedDeleted({ client, repositoryId: repo.id, repository, images, tagged, now, stats });
-
-  const live = images.filter((i) => tagged.has(i.digest) || i._count.approvals > 0);
-  await syncAccessories({ ...opts, live, tagSet: new Set(all) });
-}
-
-/**
- * The accessories of each live image (tagged, or with approvals): artifacts and evidence, then its signatures,
- * verified again only when they changed, the trust changed since, or they disappeared.
- */
-async function syncAccessories(opts: {
-  client: RegistryClient;
-  repository: string;
-  stats: SyncStats;
-  trust: LoadedTrust;
-  trustEpoch: Date;
-  referrersApi: ReferrersApiMemo;
-  live: { id: string; digest: string; sigCheckedAt: Date | null; _count: { signatures: number } }[];
-  tagSet: Set<string>;
-}) {
-  const { client, repository, stats, live, tagSet } = opts;
-  const knownArtifacts = await db.artifact.findMany({ where: { imageId: { in: live.map((i) => i.id) } } });
-  for (const img of live) {
-    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: knownArtifacts.filter((a) => a.imageId === img.id), referrersApi: opts.referrersApi });
-    stats.artifacts += count;
-    stats.evidenceErrors += evidenceErrors;
-    const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
-    const stale = !img.sigCheckedAt || img.sigCheckedAt < opts.trustEpoch;
-    const hasSignatures = hasSig || signatureReferrers > 0;
-    if ((hasSig && sigManifestChanged) || signatureReferrersChanged || (hasSignatures && stale) || (!hasSignatures && img._count.signatures > 0)) {
-      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trust: opts.trust });
-      stats.signaturesChecked += r.total;
-    }
-  }
 }
