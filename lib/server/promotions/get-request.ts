@@ -15,7 +15,7 @@ const include = {
   reviews: { include: { reviewer: { select: { id: true, name: true, email: true } } }, orderBy: { createdAt: "asc" as const } },
   approval: {
     select: {
-      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, createdAt: true, timestampAt: true, timestampBy: true,
+      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, trustedAt: true, trustedBy: true, timestampBy: true,
       revokedAt: true, revokedBy: true, revocationReason: true, revocationSource: true, revocationState: true, revocationError: true,
       signingKey: { select: { name: true, fingerprint: true } },
     },
@@ -104,8 +104,8 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
           lastError: r.approval.lastError,
           attempts: r.approval.attempts,
           approvalId: r.approval.id,
-          // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record.
-          trustedTime: r.approval.timestampAt ? { at: r.approval.timestampAt.toISOString(), by: r.approval.timestampBy ?? "TSA" } : { at: r.approval.createdAt.toISOString(), by: "Imprimatur's record" },
+          // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record (approvals.trusted_at).
+          trustedTime: { at: r.approval.trustedAt!.toISOString(), by: r.approval.trustedBy === "tsa" ? (r.approval.timestampBy ?? "TSA") : "Imprimatur's record" },
           revocation: r.approval.revokedAt
             ? { revokedAt: r.approval.revokedAt.toISOString(), revokedBy: r.approval.revokedBy, reason: r.approval.revocationReason, source: r.approval.revocationSource, state: r.approval.revocationState, error: r.approval.revocationError }
             : null,
