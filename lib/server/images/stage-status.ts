@@ -4,8 +4,10 @@
  * lib/server/images/list-images.ts still imports stageStatuses; delete the file when it no longer does.
  */
 import "server-only";
+import type { StageState } from "./read-stage-decisions";
 
-type StageState = "approved" | "signature pending" | "signed, not verified" | "revoked" | "approval expired" | "not approved";
+/** @deprecated — import it from ./read-stage-decisions (branch imagelist's list-images.ts imports it from here). */
+export type { StageState };
 
 interface StageStatus {
   stage: string;
