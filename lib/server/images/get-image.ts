@@ -7,7 +7,7 @@ import { parseManifest, type Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
 import { hasRole } from "../actor";
 import { resolveRegistry } from "../registries/resolve-registry";
-import { approvalTrustedTime, stageStatuses } from "./stage-status";
+import { readStageDecisions } from "./read-stage-decisions";
 import { baseReference, chainRank, compareRank, pickBase, serializeSignature } from "./signature-chain";
 
 export interface GetImageOptions {
@@ -91,6 +91,12 @@ async function describeBase({ imageId, manifest, parentManifest, stagePositions 
   return base;
 }
 
+/** The approval's trusted time and its source, as the database defines them (generated columns trusted_at / trusted_by). */
+function trustedTime(a: ImageRow["approvals"][number]): { at: Date; by: "tsa" | "record" } {
+  if (!a.trustedAt) throw new Error(`approval ${a.id} has no trusted_at (the generated column is missing)`);
+  return { at: a.trustedAt, by: a.trustedBy === "tsa" ? "tsa" : "record" };
+}
+
 /** An approval as the image page shows it: who, when (trusted time), its revocation, and its key's compromise. */
 function serializeApproval(a: ImageRow["approvals"][number]) {
   return {
@@ -105,7 +111,7 @@ function serializeApproval(a: ImageRow["approvals"][number]) {
     key: { name: a.signingKey.name, fingerprint: a.signingKey.fingerprint },
     layerDigest: a.layerDigest,
     // The time revocation and expiry are decided on: the TSA's (RFC 3161) when the signature has a token, else ours.
-    trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(approvalTrustedTime(a)),
+    trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(trustedTime(a)),
     revocation: a.revokedAt
       ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
       : null,
@@ -119,7 +125,7 @@ function serializeApproval(a: ImageRow["approvals"][number]) {
             t.at < a.signingKey.revokedAt!
               ? `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), before key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): still valid`
               : `signed ${t.at.toISOString()} (${t.by === "tsa" ? "time trusted by the TSA" : "Imprimatur's record"}), at or after key ${a.signingKey.name} was compromised (${a.signingKey.revokedAt!.toISOString()}): revoked`,
-        }))(approvalTrustedTime(a))
+        }))(trustedTime(a))
       : null,
   };
 }
@@ -158,11 +164,13 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
   const parent = img.parentDigest
     ? await db.image.findFirst({
         where: { digest: img.parentDigest, repositoryId: img.repositoryId },
-        include: { signatures: true, approvals: { include: { approver: { select: { name: true } } } } },
+        select: { id: true, digest: true, manifest: true },
       })
     : null;
-  const own = stageStatuses(stages, img.approvals, img.signatures);
-  const inherited = parent ? stageStatuses(stages, parent.approvals, parent.signatures) : null;
+  // Whether each stage is passed, and why: decided in SQL (stage_decisions), for the image and for its index.
+  const decisions = await readStageDecisions(db, { imageIds: [img.id, ...(parent ? [parent.id] : [])] });
+  const own = decisions.get(img.id)!;
+  const inherited = parent ? decisions.get(parent.id)! : null;
 
   const parsed = parseManifest(img.manifest, img.mediaType);
   const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));

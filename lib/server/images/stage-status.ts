@@ -1,8 +1,15 @@
+/**
+ * @deprecated — list-images moves to stage_decisions (branch imagelist). The stage rules are written once, in SQL
+ * (stage_decision(), table stage_decisions; read through ./read-stage-decisions.ts). This copy stays only because
+ * lib/server/images/list-images.ts still imports stageStatuses; delete the file when it no longer does.
+ */
 import "server-only";
+import type { StageState } from "./read-stage-decisions";
 
-export type StageState = "approved" | "signature pending" | "signed, not verified" | "revoked" | "approval expired" | "not approved";
+/** @deprecated — import it from ./read-stage-decisions (branch imagelist's list-images.ts imports it from here). */
+export type { StageState };
 
-export interface StageStatus {
+interface StageStatus {
   stage: string;
   position: number;
   state: StageState;
@@ -13,7 +20,7 @@ export interface StageStatus {
   expiresAt?: string | null;
 }
 
-export interface StageStatusApproval {
+interface StageStatusApproval {
   stageId: string;
   status: "signing" | "signed";
   layerDigest: string;
@@ -32,13 +39,15 @@ export interface StageStatusApproval {
  * An approval's trusted time: the TSA's when its signature carries a token, else Imprimatur's own record of the
  * approval (committed with its audit event before the signature was pushed). Expiry and revocation use only this.
  */
-export function approvalTrustedTime(a: { createdAt: Date; timestampAt?: Date | null }): { at: Date; by: "tsa" | "record" } {
+function approvalTrustedTime(a: { createdAt: Date; timestampAt?: Date | null }): { at: Date; by: "tsa" | "record" } {
   return a.timestampAt ? { at: a.timestampAt, by: "tsa" } : { at: a.createdAt, by: "record" };
 }
 
 const DAY = 86_400_000;
 
 /**
+ * @deprecated — list-images moves to stage_decisions (branch imagelist); use readStageDecisions.
+ *
  * A stage counts as passed only when its signature is in the registry and verifies under a stage key, the approval
  * is not revoked and, when the stage sets approvalTtlDays, not expired: a record in Postgres alone, or a signature
  * still being pushed, is never reported as passed. The newest approval that counts wins; when none does, the newest

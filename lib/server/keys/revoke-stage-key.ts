@@ -6,7 +6,6 @@ import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event"
 import { bumpTrustState } from "../trust/load-trust";
 import { recordRevocation } from "../approvals/record-revocation";
 import { removeRevokedSignatures } from "../approvals/remove-revoked-signatures";
-import { approvalTrustedTime } from "../images/stage-status";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { generateKeyMaterial, type KeyBackend } from "./key-material";
 import { installStageKey } from "./rotate-signing-key";
@@ -72,12 +71,13 @@ async function affectedApprovals(client: Pick<typeof db, "approval">, keyId: str
   const rows = await client.approval.findMany({
     where: { signingKeyId: keyId },
     orderBy: { createdAt: "asc" },
-    select: { id: true, createdAt: true, timestampAt: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+    select: { id: true, trustedAt: true, trustedBy: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
   });
   const after: Affected[] = [];
   let unaffected = 0;
   for (const r of rows) {
-    const t = approvalTrustedTime(r);
+    // The trusted time is the database's one definition (generated column approvals.trusted_at), never null.
+    const t = { at: r.trustedAt!, by: r.trustedBy === "tsa" ? ("tsa" as const) : ("record" as const) };
     if (t.at < effectiveAt) {
       unaffected++;
       continue;

@@ -2,7 +2,7 @@ import "server-only";
 import { type db, type Tx } from "../../db";
 import type { GateFacts, WaiverFact } from "../../policy/gates";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
-import { stageStatuses } from "../images/stage-status";
+import { readStageDecisions } from "../images/read-stage-decisions";
 import { findBaseImage } from "../images/find-base-image";
 
 type Client = Tx | typeof db;
@@ -42,22 +42,17 @@ export async function gatherGateFacts(
 ): Promise<GateFacts> {
   const image = await client.image.findUniqueOrThrow({
     where: { id: imageId },
-    select: {
-      id: true,
-      digest: true,
-      repositoryId: true,
-      signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-      approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } } } },
-    },
+    select: { id: true, digest: true, repositoryId: true },
   });
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
   const live = { withdrawnAt: null };
-  const [findingRows, documents, provenanceRows, stages, allWaivers, base, provenanceUploaders] = await Promise.all([
+  const [findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders] = await Promise.all([
     // Advisory findings (no document) count too.
     client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
     client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
     client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
-    client.stage.findMany({ orderBy: { position: "asc" }, select: { id: true, name: true, position: true, approvalTtlDays: true } }),
+    // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
+    readStageDecisions(client, { imageIds: [imageId] }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
     // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
@@ -80,8 +75,8 @@ export async function gatherGateFacts(
     const t = d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt;
     return !acc || t > acc ? t : acc;
   }, null);
-  const idx = stages.findIndex((s) => s.id === stageId);
-  const statuses = stageStatuses(stages, image.approvals, image.signatures).statuses;
+  const { statuses, stageIds } = decisions.get(imageId)!;
+  const idx = stageIds.indexOf(stageId);
   const prev = idx > 0 ? statuses[idx - 1]! : null;
   return {
     now,

@@ -15,7 +15,7 @@ const include = {
   reviews: { include: { reviewer: { select: { id: true, name: true, email: true } } }, orderBy: { createdAt: "asc" as const } },
   approval: {
     select: {
-      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, createdAt: true, timestampAt: true, timestampBy: true,
+      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, trustedAt: true, trustedBy: true, timestampBy: true,
       revokedAt: true, revokedBy: true, revocationReason: true, revocationSource: true, revocationState: true, revocationError: true,
       signingKey: { select: { name: true, fingerprint: true } },
     },
@@ -63,8 +63,8 @@ function signatureView(a: NonNullable<RequestRow["approval"]>) {
     lastError: a.lastError,
     attempts: a.attempts,
     approvalId: a.id,
-    // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record.
-    trustedTime: a.timestampAt ? { at: a.timestampAt.toISOString(), by: a.timestampBy ?? "TSA" } : { at: a.createdAt.toISOString(), by: "Imprimatur's record" },
+    // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record (approvals.trusted_at).
+    trustedTime: { at: a.trustedAt!.toISOString(), by: a.trustedBy === "tsa" ? (a.timestampBy ?? "TSA") : "Imprimatur's record" },
     revocation: a.revokedAt
       ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
       : null,

@@ -3,7 +3,7 @@ import { db } from "../../db";
 import { blockingReasons, evaluateGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
-import { stageStatuses } from "../images/stage-status";
+import { readStageDecisions } from "../images/read-stage-decisions";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { approvalsSummary } from "./get-request";
 
@@ -48,8 +48,6 @@ export async function listMyImages({ actor }: { actor: Actor }) {
         id: true,
         digest: true,
         repository: { select: { name: true, registry: { select: { name: true } } } },
-        signatures: { select: { layerDigest: true, verdict: true, keyName: true } },
-        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } } } },
         requests: {
           orderBy: { createdAt: "desc" },
           select: { id: true, stageId: true, status: true, requesterId: true, reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } } },
@@ -58,12 +56,14 @@ export async function listMyImages({ actor }: { actor: Actor }) {
     }),
     db.stage.findMany({ orderBy: { position: "asc" }, include: { reviewerGroups: { include: { group: { select: { name: true } } } } } }),
   ]);
+  // Whether each stage is passed, and why: decided in SQL (stage_decisions).
+  const decisions = await readStageDecisions(db, { imageIds: images.map((i) => i.id) });
   const risks = await db.stageRisk.findMany({ where: { imageId: { in: ids } }, orderBy: { since: "asc" } });
   const out = [];
   for (const id of ids) {
     const img = images.find((i) => i.id === id);
     if (!img) continue;
-    const { statuses, current } = stageStatuses(stages, img.approvals, img.signatures);
+    const { statuses, current } = decisions.get(img.id)!;
     const passedIdx = current ? stages.findIndex((s) => s.name === current) : -1;
     const next = stages[passedIdx + 1] ?? null;
     let blockers: string[] = [];
@@ -72,9 +72,10 @@ export async function listMyImages({ actor }: { actor: Actor }) {
     else {
       const req = img.requests.find((r) => r.stageId === next.id);
       nextRequestId = req?.id ?? null;
-      const nextStatus = statuses.find((s) => s.stage === next.name)!;
-      if (nextStatus.state === "signature pending") blockers.push(`${next.name} is approved; its signature is not yet in the registry (it is retried automatically)`);
-      else if (nextStatus.state === "signed, not verified") blockers.push(`${next.name} was signed but the signature does not verify: ${nextStatus.detail}`);
+      // (Read in a separate query from the stage list: a stage created in between has no decision here yet.)
+      const nextStatus = statuses.find((s) => s.stage === next.name);
+      if (nextStatus?.state === "signature pending") blockers.push(`${next.name} is approved; its signature is not yet in the registry (it is retried automatically)`);
+      else if (nextStatus?.state === "signed, not verified") blockers.push(`${next.name} was signed but the signature does not verify: ${nextStatus.detail}`);
       else if (!req || req.status === "withdrawn") blockers.push(`no promotion to ${next.name} has been requested`);
       else if (req.status === "rejected") {
         const r = req.reviews.find((v) => v.decision === "reject");

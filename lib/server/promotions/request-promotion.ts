@@ -5,7 +5,6 @@ import type { Digest } from "../../oci/digest";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { findOrStoreImage } from "../images/find-or-store-image";
-import { approvalTrustedTime } from "../images/stage-status";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { PROMOTION_REQUEST_LOCK_NAME } from "../advisory-locks";
@@ -37,11 +36,17 @@ export async function requestPromotion({ actor, registry, repository, digest, st
     const open = await tx.promotionRequest.findFirst({
       where: { imageId: image.id, stageId: stage.id, status: { in: ["open", "approved", "signed"] } },
       orderBy: { createdAt: "desc" },
-      include: { approval: { select: { id: true, createdAt: true, timestampAt: true, revokedAt: true } } },
+      include: { approval: { select: { id: true, revokedAt: true } } },
     });
+    // Expired: by the one definition of an approval's expiry (approval_expiry() over its trusted time, in SQL).
+    const [expiry] = open?.approval
+      ? await tx.$queryRaw<{ expired: boolean }[]>`
+          SELECT COALESCE(approval_expiry(a.trusted_at, s.approval_ttl_days) <= now(), false) AS expired
+          FROM approvals a JOIN stages s ON s.id = a.stage_id WHERE a.id = ${open.approval.id}::uuid`
+      : [];
     // A request whose approval was revoked or has expired is history: renewing is a new request, reviewed again
     // against the evidence that hangs off the digest (the previous evidence included).
-    const renews = open?.approval && (open.approval.revokedAt || (stage.approvalTtlDays && approvalTrustedTime(open.approval).at.getTime() + stage.approvalTtlDays * 86_400_000 <= Date.now())) ? open : null;
+    const renews = open?.approval && (open.approval.revokedAt || expiry?.expired) ? open : null;
     if (open && !renews) return { id: open.id, status: open.status, created: false };
     const row = await tx.promotionRequest.create({ data: { imageId: image.id, stageId: stage.id, requesterId: actor.id, note: note.trim(), status: "open" } });
     const target = `${reg.name}/${repository}`;
