@@ -1,9 +1,11 @@
 import "server-only";
+import type { z } from "zod";
 import { db } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { indexPlatforms, parseManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
+import { imageLabelsColumn, imagePlatformsColumn } from "../json-columns";
 
 const MAX_INDEX_CHILDREN = 64;
 const MAX_DIFF_IDS = 1000;
@@ -59,9 +61,9 @@ export async function storeManifest(opts: {
   let architecture: string | null = null;
   let variant: string | null = null;
   let configDigest: string | null = null;
-  let platforms: object | undefined;
+  let platforms: z.input<typeof imagePlatformsColumn> | undefined;
   let configCreated: Date | null = null;
-  let labels: object | undefined;
+  let labels: z.input<typeof imageLabelsColumn> | undefined;
   let history: object | undefined;
   let diffIds: string[] = [];
   if (parsed.kind === "manifest") {
@@ -77,7 +79,8 @@ export async function storeManifest(opts: {
         const created = typeof cfg.created === "string" ? new Date(cfg.created) : null;
         configCreated = created && !Number.isNaN(created.getTime()) && created.getFullYear() > 1970 ? created : null;
         const inner = cfg.config as { Labels?: unknown } | undefined;
-        if (inner?.Labels && typeof inner.Labels === "object") labels = inner.Labels as object;
+        // Labels are the image's claims, shown as text: only string values are kept (what the column's readers parse).
+        if (inner?.Labels && typeof inner.Labels === "object") labels = Object.fromEntries(Object.entries(inner.Labels).filter((e): e is [string, string] => typeof e[1] === "string"));
         if (Array.isArray(cfg.history)) history = (cfg.history as unknown[]).slice(0, 500) as object;
       }
     }
