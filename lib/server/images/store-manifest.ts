@@ -5,7 +5,7 @@ import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
 import { indexPlatforms, parseManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
-import { imageLabelsColumn, imagePlatformsColumn } from "../json-columns";
+import type { imageLabelsColumn, imagePlatformsColumn } from "../json-columns";
 
 const MAX_INDEX_CHILDREN = 64;
 const MAX_DIFF_IDS = 1000;
