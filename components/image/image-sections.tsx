@@ -260,6 +260,11 @@ export function ManifestSection({ image }: { image: ImageDetail }) {
           </dl>
         </div>
       )}
+      {image.unreadable.length > 0 && (
+        <p className="mt-3 rounded border border-amber-300 bg-amber-50 p-2 text-xs text-amber-900" data-testid="unreadable-columns">
+          Not shown, stored in a shape this version cannot read: {image.unreadable.join(", ")}
+        </p>
+      )}
       {Object.keys(image.manifest.annotations).length > 0 && (
         <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs">
           {Object.entries(image.manifest.annotations).map(([k, v]) => (

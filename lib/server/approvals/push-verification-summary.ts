@@ -2,6 +2,8 @@ import "server-only";
 import { readSigManifest } from "./signature-manifest-io";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
+import { gateResultsColumn, readJson } from "../json-columns";
+import { stageGates } from "../stages/stage-gates";
 import { OciError, sha256Digest, type Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
@@ -62,7 +64,8 @@ async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedAp
     take: 200,
   });
   const base = instanceId();
-  const gates = ((a.request?.gateResults as { gate: string; passed: boolean; waived: boolean; detail: string }[] | null) ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
+  const judged = a.request ? readJson(gateResultsColumn.nullable(), a.request.gateResults, { table: "promotion_requests", column: "gate_results", id: a.request.id }) : null;
+  const gates = (judged ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
   const glassReasons = reviews.filter((r) => r.breakGlass).map((r) => r.comment);
   const statement = buildVsaStatement({
     verifierId: base,
@@ -72,7 +75,7 @@ async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedAp
     subjectDigest: digest,
     stage: a.stage.name,
     policyUri: `${base}/stages#${a.stage.name}`,
-    gateConfig: a.stage.gates,
+    gateConfig: stageGates(a.stage),
     inputAttestations: evidence.map((e) => ({
       uri: e.source === "registry" && e.artifactDigest ? `${subjectName}@${e.artifactDigest}` : `${base}/api/v1/evidence/${e.id}`,
       digest: e.contentDigest,

@@ -5,6 +5,7 @@ import { AppError } from "../../errors";
 import { mergeFindings } from "../../evidence/model";
 import type { Finding } from "../../evidence/model";
 import type { Actor } from "../actor";
+import { provenanceMaterialsColumn, readDisplayJson } from "../json-columns";
 
 export const SEVERITIES = ["critical", "high", "medium", "low", "negligible", "unknown"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -123,7 +124,8 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
       sourceRepo: p.sourceRepo,
       sourceCommit: p.sourceCommit,
       entryPoint: p.entryPoint,
-      materials: p.materials as { uri: string; digest?: Record<string, string> }[],
+      // Display only: the materials that parse (gates read the builder and source columns, not these).
+      materials: readDisplayJson(provenanceMaterialsColumn, p.materials, { table: "provenance", column: "materials", id: p.id }).value ?? [],
       startedOn: p.startedOn?.toISOString() ?? null,
       finishedOn: p.finishedOn?.toISOString() ?? null,
       signature: { status: p.document.signatureStatus, by: p.document.signedBy, detail: p.document.signatureDetail },

@@ -4,7 +4,6 @@ import { db, bytes as dbBytes, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError, parseEvidenceStatements, type Component, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
 import { sha256Digest } from "../../oci/digest";
-import type { Platform } from "../../oci/manifest";
 import { verifyRaw } from "../../signing/keys/software";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -15,6 +14,7 @@ import { normalizePurl, purlSearchKey } from "../../evidence/purl";
 import { indexDocumentPackages } from "./package-index";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { imagePlatformsColumn, jsonColumn, provenanceMaterialsColumn, readJson } from "../json-columns";
 
 export interface IngestEvidenceOptions {
   actor: Actor;
@@ -45,7 +45,8 @@ export async function acceptableSubjects(imageId: string) {
   const img = await db.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, configDigest: true, platforms: true, parentDigest: true, repositoryId: true } });
   const ok = new Set<string>([img.digest]);
   if (img.configDigest) ok.add(img.configDigest);
-  for (const p of (img.platforms as Platform[] | null) ?? []) ok.add(p.digest);
+  // Fail closed: which digests a document may name is decided here; an unreadable list is an error, not "none".
+  for (const p of img.platforms === null ? [] : readJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: imageId })) ok.add(p.digest);
   if (img.parentDigest) ok.add(img.parentDigest);
   // Platform manifests' configs (Trivy's ImageID of a platform image scanned through its index).
   const children = await db.image.findMany({ where: { repositoryId: img.repositoryId, parentDigest: img.digest }, select: { configDigest: true } });
@@ -243,7 +244,7 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
         sourceRepo: p.sourceRepo ?? null,
         sourceCommit: p.sourceCommit ?? null,
         entryPoint: p.entryPoint ?? p.workflow ?? null,
-        materials: p.materials as object,
+        materials: jsonColumn(provenanceMaterialsColumn, p.materials),
         startedOn: parseDate(p.startedOn),
         finishedOn: parseDate(p.finishedOn),
       },

@@ -9,6 +9,7 @@ import { hasRole } from "../actor";
 import { resolveRegistry } from "../registries/resolve-registry";
 import { readStageDecisions } from "./read-stage-decisions";
 import { baseReference, chainRank, compareRank, pickBase, serializeSignature } from "./signature-chain";
+import { imageLabelsColumn, imagePlatformsColumn, readDisplayJson } from "../json-columns";
 
 export interface GetImageOptions {
   actor: Actor;
@@ -131,7 +132,15 @@ function serializeApproval(a: ImageRow["approvals"][number]) {
 }
 
 /** The parsed manifest as the page shows it: config and layers, an index's platforms, or unknown. */
-function manifestView(parsed: ReturnType<typeof parseManifest>, platforms: ImageRow["platforms"]) {
+/** Display only: the labels and platforms that parse, and the paths of what did not ("labels.maintainer", "platforms[1]"). */
+function displayColumns(img: Pick<ImageRow, "id" | "labels" | "platforms">) {
+  const labels = img.labels === null ? null : readDisplayJson(imageLabelsColumn, img.labels, { table: "images", column: "labels", id: img.id });
+  const platforms = img.platforms === null ? null : readDisplayJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: img.id });
+  const unreadable = [...(labels?.unreadable ?? []).map((p) => `labels: ${p}`), ...(platforms?.unreadable ?? []).map((p) => `platforms: ${p}`)];
+  return { labels: labels?.value ?? {}, platforms: platforms?.value ?? [], unreadable };
+}
+
+function manifestView(parsed: ReturnType<typeof parseManifest>, platforms: Platform[]) {
   return (
     parsed.kind === "manifest"
       ? {
@@ -142,7 +151,7 @@ function manifestView(parsed: ReturnType<typeof parseManifest>, platforms: Image
           subject: parsed.manifest.subject ?? null,
         }
       : parsed.kind === "index"
-        ? { kind: "index" as const, platforms: (platforms as Platform[] | null) ?? [], annotations: parsed.index.annotations ?? {} }
+        ? { kind: "index" as const, platforms, annotations: parsed.index.annotations ?? {} }
         : { kind: "unknown" as const, annotations: {} as Record<string, string> }
   );
 }
@@ -194,6 +203,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
   // The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
   // when it is in the inventory, open the chain.
   const base = await describeBase({ imageId: img.id, manifest: img.manifest, parentManifest: parent?.manifest ?? null, stagePositions });
+  const stored = displayColumns(img);
   return {
     id: img.id,
     registry: reg.name,
@@ -205,7 +215,9 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     parentDigest: img.parentDigest,
     deletedAt: img.deletedAt?.toISOString() ?? null,
     configCreated: img.configCreated?.toISOString() ?? null,
-    labels: (img.labels as Record<string, string> | null) ?? {},
+    labels: stored.labels,
+    /** Stored JSON entries that could not be read and are not shown (display only; see lib/server/json-columns.ts). */
+    unreadable: stored.unreadable,
     tagHistory: tagHistory.map((e) => ({
       tag: e.tag,
       from: e.fromDigest,
@@ -216,7 +228,7 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
     })),
     artifacts: img.artifacts.map((a) => ({ digest: a.digest, kind: a.kind, predicateType: a.predicateType, artifactType: a.artifactType, mediaType: a.mediaType, source: a.source, size: a.size, discoveredAt: a.discoveredAt.toISOString() })),
     platform: img.os ? `${img.os}/${img.architecture ?? ""}${img.variant ? `/${img.variant}` : ""}` : null,
-    manifest: manifestView(parsed, img.platforms),
+    manifest: manifestView(parsed, stored.platforms),
     rawManifest: Buffer.from(img.manifest).toString("utf8"),
     // The chain as a story: publisher, team (build), then the stages in order; what vouches for nothing comes last.
     signatures: chain,

@@ -55,7 +55,8 @@ function configFields(cfg: Record<string, unknown>): Pick<ImageRow, "os" | "arch
     architecture: typeof cfg.architecture === "string" && cfg.architecture ? cfg.architecture : null,
     variant: typeof cfg.variant === "string" ? cfg.variant : null,
     configCreated: created && !Number.isNaN(created.getTime()) && created.getFullYear() > 1970 ? created : null,
-    labels: inner?.Labels && typeof inner.Labels === "object" ? (inner.Labels as object) : null,
+    // Labels are the image's claims, shown as text: only string values are kept (what the column's readers parse).
+    labels: inner?.Labels && typeof inner.Labels === "object" ? Object.fromEntries(Object.entries(inner.Labels).filter((e): e is [string, string] => typeof e[1] === "string")) : null,
     history: Array.isArray(cfg.history) ? ((cfg.history as unknown[]).slice(0, 500) as object) : null,
   };
 }

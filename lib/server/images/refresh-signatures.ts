@@ -10,6 +10,7 @@ import { CHECKS, type SignatureFormat } from "../../signing/verification";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
+import { jsonColumn, signatureChecksColumn, signatureOptionalColumn, signatureSignerColumn } from "../json-columns";
 
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
 export const MAX_SIGNATURE_BYTES = 1024 * 1024;
@@ -88,7 +89,7 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
     payload: row.payload ? bytes(row.payload) : null,
     dockerReference: row.v.dockerReference ?? null,
     payloadDigest: row.v.payloadDigest ?? null,
-    optional: (row.v.optional ?? undefined) as object | undefined,
+    optional: row.v.optional ? jsonColumn(signatureOptionalColumn, row.v.optional) : undefined,
     verdict: j.verdict,
     detail: j.detail,
     // Admission and the stage status read these: the identity that vouched, only when every check passed.
@@ -96,8 +97,8 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
     keyFingerprint: fingerprint,
     checkedAt: new Date(),
     format: j.format,
-    checks: j.checks as unknown as Prisma.InputJsonValue,
-    signer: (j.signer ?? Prisma.DbNull) as Prisma.InputJsonValue | typeof Prisma.DbNull,
+    checks: jsonColumn(signatureChecksColumn, j.checks),
+    signer: j.signer ? jsonColumn(signatureSignerColumn, j.signer) : Prisma.DbNull,
     timeKind: j.time?.kind ?? null,
     timeAt: j.time?.at ? new Date(j.time.at) : null,
     timeBy: j.time?.by ?? null,

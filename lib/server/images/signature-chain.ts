@@ -1,12 +1,13 @@
 import "server-only";
-import type { CheckResult, Signer } from "../../signing/verification";
 import { ROLE_ORDER, type IdentityRole } from "../../signing/trust/identities";
+import { readDisplayJson, signatureChecksColumn, signatureOptionalColumn, signatureSignerColumn } from "../json-columns";
 
 export const BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest";
 export const BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name";
 
 /** The columns of a stored signature the chain needs. */
 export interface StoredSignature {
+  id: string;
   layerDigest: string;
   position: number;
   verdict: string;
@@ -64,13 +65,14 @@ export function serializeSignature(s: StoredSignature, approval?: { id: string; 
     /** The identity that vouched (only when every check passed). */
     key: s.keyName ? { name: s.keyName, fingerprint: s.keyFingerprint } : null,
     trustedBy: s.trustedBy,
-    checks: (Array.isArray(s.checks) ? s.checks : []) as CheckResult[],
-    signer: (s.signer ?? null) as Signer | null,
+    // Display only (the verdict and key columns decide): what parses is shown, an unreadable signer as none.
+    checks: readDisplayJson(signatureChecksColumn, s.checks, { table: "signatures", column: "checks", id: s.id }).value ?? [],
+    signer: s.signer === null ? null : readDisplayJson(signatureSignerColumn, s.signer, { table: "signatures", column: "signer", id: s.id }).value,
     time: s.timeKind ? { kind: s.timeKind as "trusted" | "claimed", at: s.timeAt?.toISOString() ?? null, by: s.timeBy ?? "" } : null,
     artifactDigest: s.artifactDigest,
     dockerReference: s.dockerReference,
     payloadDigest: s.payloadDigest,
-    optional: s.optional as Record<string, unknown> | null,
+    optional: s.optional === null ? null : readDisplayJson(signatureOptionalColumn, s.optional, { table: "signatures", column: "optional", id: s.id }).value,
     checkedAt: s.checkedAt.toISOString(),
     approval: approval ?? null,
     /** Which stage the signature speaks for, when it is a stage signature. */

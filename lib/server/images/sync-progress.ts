@@ -1,5 +1,6 @@
 import "server-only";
 import { db } from "../../db";
+import { jsonColumn, syncRunErrorsColumn } from "../json-columns";
 
 /** A flush is due after this many finished repositories, or this long after the last flush, whichever comes first. */
 export const PROGRESS_BATCH_REPOSITORIES = 100;
@@ -70,7 +71,7 @@ export class SyncProgress {
     }
     await db.syncRun.update({
       where: { id: this.syncRunId },
-      data: { reposDone: { increment: names.length + failed }, ...(failed ? { errors: this.errors.slice(0, 200) } : {}) },
+      data: { reposDone: { increment: names.length + failed }, ...(failed ? { errors: jsonColumn(syncRunErrorsColumn, this.errors.slice(0, 200)) } : {}) },
     });
   }
 }

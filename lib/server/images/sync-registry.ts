@@ -13,6 +13,7 @@ import { SyncProgress } from "./sync-progress";
 import { RepositoryStateLoader } from "./load-repository-state";
 import { registryErrorToAppError } from "../registries/registry-error";
 import { ReferrersApiMemo } from "../../oci/referrers";
+import { jsonColumn, registryLastSyncInfoColumn, syncRunErrorsColumn, syncRunStatsColumn } from "../json-columns";
 
 /** Repositories synced at once, and tags HEADed at once within a repository. */
 const REPO_CONCURRENCY = 6;
@@ -81,8 +82,8 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     stats.durationMs = Date.now() - started;
     const result: SyncResult = { ...stats, registry: reg.name, syncRunId, errors };
     await db.$transaction(async (tx) => {
-      await tx.syncRun.update({ where: { id: syncRunId }, data: { status, finishedAt: new Date(), stats: stats as object, errors: fatal ? [{ repository: "*", message: fatal }, ...errors] : errors } });
-      await tx.registry.update({ where: { id: reg.id }, data: { lastSyncAt: new Date(), lastSyncInfo: { status, ...stats, errors: errors.length, fatal: fatal ?? null, syncRunId } } });
+      await tx.syncRun.update({ where: { id: syncRunId }, data: { status, finishedAt: new Date(), stats: jsonColumn(syncRunStatsColumn, stats), errors: jsonColumn(syncRunErrorsColumn, fatal ? [{ repository: "*", message: fatal }, ...errors] : errors) } });
+      await tx.registry.update({ where: { id: reg.id }, data: { lastSyncAt: new Date(), lastSyncInfo: jsonColumn(registryLastSyncInfoColumn, { status, ...stats, errors: errors.length, fatal: fatal ?? null, syncRunId }) } });
       await appendAuditEvent(tx, {
         actor,
         action: "registry.sync",

@@ -7,6 +7,7 @@ import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
+import { gateResultsColumn, readJson } from "../json-columns";
 
 const include = {
   stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } }, waiverGroup: { select: { id: true, name: true } } } },
@@ -83,7 +84,8 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId }));
     gatesJudgedAt = new Date().toISOString();
   } else {
-    gates = (r.gateResults as unknown as GateResult[] | null) ?? [];
+    // The record of what was judged at the decision: an unreadable one is an error, not "no gates".
+    gates = readJson(gateResultsColumn.nullable(), r.gateResults, { table: "promotion_requests", column: "gate_results", id: r.id }) ?? [];
     gatesJudgedAt = (r.decidedAt ?? r.updatedAt).toISOString();
   }
   const waiverIds = [...new Set([...r.reviews.flatMap((v) => v.waiverIds), ...gates.flatMap((g) => g.waiverIds)])];

@@ -12,6 +12,7 @@ import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { finishStageSignature } from "../approvals/finish-stage-signature";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
+import { gateResultsColumn, jsonColumn } from "../json-columns";
 
 /** Keys of the signed payload's `optional` map. Values are strings: cosign compares annotations as strings. */
 export const OPTIONAL_KEYS = {
@@ -127,7 +128,7 @@ async function signForStage(
     comment: text,
     now,
   });
-  await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: gates as unknown as object, breakGlass: glass } });
+  await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: jsonColumn(gateResultsColumn, gates), breakGlass: glass } });
   await appendAuditEvent(tx, {
     actor,
     action: "approval.create",
@@ -181,7 +182,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
         }
         const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
         const review = await tx.review.create({
-          data: { requestId, reviewerId: actor.id, decision, comment: text, breakGlass, waiverIds, gateResults: gates as unknown as object },
+          data: { requestId, reviewerId: actor.id, decision, comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
         });
         const approvals = counts() + 1;
         await appendAuditEvent(tx, {

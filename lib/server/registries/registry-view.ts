@@ -1,4 +1,5 @@
 import "server-only";
+import { readDisplayJson, registryLastSyncInfoColumn, registryLastTestResultColumn } from "../json-columns";
 import type { RegistryRow } from "./resolve-registry";
 
 /** What APIs and pages show of a registry: never the credentials, only whether they are set. */
@@ -19,9 +20,10 @@ export function registryView(r: RegistryRow) {
     syncIntervalMinutes: r.syncIntervalMin,
     webhookToken: r.webhookTokenHash ? "set" : null,
     lastSyncAt: r.lastSyncAt?.toISOString() ?? null,
-    lastSyncInfo: r.lastSyncInfo,
+    // Display only: what parses is shown; an unreadable value shows as none (and is logged with the row).
+    lastSyncInfo: r.lastSyncInfo === null ? null : readDisplayJson(registryLastSyncInfoColumn, r.lastSyncInfo, { table: "registries", column: "last_sync_info", id: r.id }).value,
     lastTestAt: r.lastTestAt?.toISOString() ?? null,
-    lastTestResult: r.lastTestResult,
+    lastTestResult: r.lastTestResult === null ? null : readDisplayJson(registryLastTestResultColumn, r.lastTestResult, { table: "registries", column: "last_test_result", id: r.id }).value,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
   };

@@ -4,6 +4,7 @@ import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { registryClient, resolveRegistry } from "./resolve-registry";
 import { registryView } from "./registry-view";
+import { jsonColumn, registryLastTestResultColumn } from "../json-columns";
 
 /**
  * Tries the registry and reports exactly what failed (DNS, TLS, connection, a 401 with the challenge seen,
@@ -27,7 +28,7 @@ export async function testRegistryConnection({ actor, name }: { actor: Actor; na
       where: { id: r.id },
       data: {
         lastTestAt: new Date(),
-        lastTestResult: report as object,
+        lastTestResult: jsonColumn(registryLastTestResultColumn, report),
         ...(seenRealm && !r.tokenRealm && result.ok ? { tokenRealm: seenRealm } : {}),
         ...(realmChanged ? { pendingRealm: seenRealm } : {}),
       },

@@ -3,7 +3,7 @@ import { db } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
 import type { Actor } from "../actor";
-import type { BulkRevocationItem } from "./plan-bulk-revocation";
+import { bulkRevocationItemsColumn, bulkRevocationOutcomesColumn, readJson } from "../json-columns";
 
 /** A bulk revocation's progress: status, done and failed counts, and each approval's outcome. */
 export async function getBulkRevocation({ actor, id }: { actor: Actor; id: string }) {
@@ -11,7 +11,9 @@ export async function getBulkRevocation({ actor, id }: { actor: Actor; id: strin
   if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("NOT_FOUND", "no such bulk revocation");
   const r = await db.bulkRevocation.findUnique({ where: { id } });
   if (!r) throw new AppError("NOT_FOUND", "no such bulk revocation");
-  const outcomes = r.outcomes as Record<string, string>;
+  // The same checked read as the job: a plan that cannot be read is an error here too, not an empty list.
+  const outcomes = readJson(bulkRevocationOutcomesColumn, r.outcomes, { table: "bulk_revocations", column: "outcomes", id: r.id });
+  const items = readJson(bulkRevocationItemsColumn, r.items, { table: "bulk_revocations", column: "items", id: r.id });
   return {
     id: r.id,
     status: r.status,
@@ -25,6 +27,6 @@ export async function getBulkRevocation({ actor, id }: { actor: Actor; id: strin
     failed: r.failed,
     createdAt: r.createdAt.toISOString(),
     finishedAt: r.finishedAt?.toISOString() ?? null,
-    items: (r.items as unknown as BulkRevocationItem[]).map((i) => ({ ...i, outcome: outcomes[i.approvalId] ?? null })),
+    items: items.map((i) => ({ ...i, outcome: outcomes[i.approvalId] ?? null })),
   };
 }

@@ -6,6 +6,7 @@ import { removeRevokedSignatures } from "../approvals/remove-revoked-signatures"
 import { revokeApproval } from "../approvals/revoke-approval";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
+import { bulkRevocationItemsColumn, bulkRevocationOutcomesColumn, JsonColumnError, readJson } from "../json-columns";
 import type { BulkRevocationItem } from "./plan-bulk-revocation";
 import { notified } from "./start-bulk-revocation";
 
@@ -15,6 +16,25 @@ async function requesterActor(id: string | null, label: string): Promise<Actor> 
   const u = await db.user.findUnique({ where: { id } });
   if (!u || u.disabled) return { kind: "system", label: `bulk-revocation (${label}, account gone)` };
   return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
+}
+
+/**
+ * The confirmed items and the outcomes saved so far. Fails closed: a plan that cannot be read revokes nothing; the
+ * revocation is marked failed (audited, so a retried job does not pick it up again) and the named error is thrown.
+ */
+async function readPlan(row: { id: string; items: unknown; outcomes: unknown; total: number; done: number; failed: number }, actor: Actor) {
+  try {
+    const items: BulkRevocationItem[] = readJson(bulkRevocationItemsColumn, row.items, { table: "bulk_revocations", column: "items", id: row.id });
+    const outcomes = { ...readJson(bulkRevocationOutcomesColumn, row.outcomes, { table: "bulk_revocations", column: "outcomes", id: row.id }) };
+    return { items, outcomes };
+  } catch (e) {
+    if (!(e instanceof JsonColumnError)) throw e;
+    await db.$transaction(async (tx) => {
+      await tx.bulkRevocation.update({ where: { id: row.id }, data: { status: "failed", finishedAt: new Date() } });
+      await appendAuditEvent(tx, { actor, action: "revocation.bulk.finish", outcome: "failure", detail: { bulkRevocationId: row.id, total: row.total, done: row.done, failed: row.failed, error: e.message } });
+    });
+    throw e;
+  }
 }
 
 export interface RunBulkRevocationResult {
@@ -38,8 +58,7 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
   const row = await db.bulkRevocation.findUniqueOrThrow({ where: { id } });
   if (!claimed) return { status: row.status, done: row.done, failed: row.failed, registryWrites: 0 };
   const actor = await requesterActor(row.requestedById, row.requestedBy);
-  const items = row.items as unknown as BulkRevocationItem[];
-  const outcomes = { ...(row.outcomes as Record<string, string>) };
+  const { items, outcomes } = await readPlan(row, actor);
   const byImage = new Map<string, BulkRevocationItem[]>();
   for (const i of items) byImage.set(i.imageId, [...(byImage.get(i.imageId) ?? []), i]);
   let registryWrites = 0;

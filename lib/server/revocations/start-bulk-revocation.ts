@@ -6,6 +6,7 @@ import { actorLabel } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
 import { planBulkRevocation, type BulkRevocationItem, type PlanBulkRevocationOptions } from "./plan-bulk-revocation";
+import { bulkRevocationItemsColumn, jsonColumn } from "../json-columns";
 
 export interface StartBulkRevocationOptions extends PlanBulkRevocationOptions {
   reason: string;
@@ -51,7 +52,7 @@ export async function startBulkRevocation({ actor, query, stages, images, reason
         requestedById: actor.kind === "user" ? actor.id : null,
         requestedBy: actorLabel(actor),
         confirmedBy: twoPerson ? null : actorLabel(actor),
-        items: plan.items as unknown as object,
+        items: jsonColumn(bulkRevocationItemsColumn, plan.items),
         total: plan.items.length,
       },
     });

@@ -1,16 +1,11 @@
 import "server-only";
-import { AppError } from "../../errors";
-import { GateConfigError, parseGateConfig, type GateConfig } from "../../policy/gates";
+import type { GateConfig } from "../../policy/gates";
+import { readJson, stageGatesColumn } from "../json-columns";
 
 /**
- * A stage's stored gate configuration, parsed. Stored configuration was validated when written; if a row was edited
- * by hand and no longer parses, every caller gets the same explained 409 instead of an internal error.
+ * A stage's stored gate configuration, parsed. Stored configuration was validated when written; a row edited by hand
+ * that no longer parses fails closed: every caller gets the same JsonColumnError naming the stage row, never "no gates".
  */
-export function stageGates(stage: { name: string; gates: unknown }): GateConfig {
-  try {
-    return parseGateConfig(stage.gates);
-  } catch (e) {
-    if (e instanceof GateConfigError) throw new AppError("POLICY_VIOLATION", `stage ${stage.name} has invalid gate configuration (fix it on the Stages page): ${e.message}`);
-    throw e;
-  }
+export function stageGates(stage: { id: string; name: string; gates: unknown }): GateConfig {
+  return readJson(stageGatesColumn, stage.gates, { table: "stages", column: "gates", id: stage.id, hint: `Stage ${stage.name}: set its gates again (PUT /api/v1/stages/${encodeURIComponent(stage.name)})` });
 }

@@ -12,6 +12,7 @@ import { bumpTrustState } from "./load-trust";
 import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
 import { parseInput } from "./parse-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
 
 /** A root with its intermediates is a handful of certificates; anything longer is refused before any parsing. */
 export const MAX_IDENTITY_CERTIFICATES = 10;
@@ -124,7 +125,7 @@ function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput
       if (input.trustedRoot === undefined) throw new AppError("INVALID_INPUT", "a sigstore identity needs trustedRoot (the trusted_root.json)", "trustedRoot");
       const { json, root } = readTrustedRoot(input.trustedRoot);
       data.sigstore = json as Prisma.InputJsonValue;
-      if (input.thresholds) data.sigstoreThresholds = input.thresholds;
+      if (input.thresholds) data.sigstoreThresholds = jsonColumn(sigstoreThresholdsColumn, input.thresholds);
       Object.assign(detail, { fulcioCAs: root.fulcioCAs.length, rekorKeys: root.rekorKeys.length, ctLogKeys: root.ctLogKeys.length, tsaRoots: root.tsaRoots.length });
       break;
     }

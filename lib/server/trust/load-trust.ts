@@ -3,6 +3,7 @@ import { db, type Tx } from "../../db";
 import { loadTrustMaterial } from "../../signing/trust/judgement";
 import { matchScope, type IdentityKind, type IdentityRole, type TrustIdentity } from "../../signing/trust/identities";
 import type { TrustMaterial } from "../../signing/verification";
+import { readJson, sigstoreThresholdsColumn } from "../json-columns";
 
 /** Stage keys are shown and audited under this name, so a verdict says which stage vouched. */
 export function stageKeyName(stage: string | null | undefined, key: string): string {
@@ -19,13 +20,20 @@ export interface LoadedTrust {
   /** Trust identities, then every stage key as an identity of role stage (with its validity and revocation). */
   identities: TrustIdentity[];
   material: TrustMaterial;
-  /** Thresholds configured on Sigstore identities, with the scope they apply to (first match wins). */
-  sigstoreThresholds: { identity: string; scope: string[]; thresholds: SigstoreThresholds }[];
+  /**
+   * Thresholds configured on Sigstore identities, with the scope they apply to (first match wins). `stored` is the
+   * column as read; it is parsed (fail closed) by thresholdsFor, so one unreadable row stops only its own scope.
+   */
+  sigstoreThresholds: { id: string; identity: string; scope: string[]; stored: unknown }[];
 }
 
-/** The Sigstore thresholds configured for a repository, or undefined for the defaults that follow the bundle. */
+/**
+ * The Sigstore thresholds configured for a repository, or undefined for the defaults that follow the bundle.
+ * Throws JsonColumnError when the matching identity's thresholds cannot be read: never the looser defaults instead.
+ */
 export function thresholdsFor(trust: LoadedTrust, repository: string): SigstoreThresholds | undefined {
-  return trust.sigstoreThresholds.find((t) => t.scope.some((p) => matchScope(p, repository)))?.thresholds;
+  const t = trust.sigstoreThresholds.find((x) => x.scope.some((p) => matchScope(p, repository)));
+  return t ? readJson(sigstoreThresholdsColumn, t.stored, { table: "trust_identities", column: "sigstore_thresholds", id: t.id, hint: `Trust identity ${t.identity}: set its thresholds again` }) : undefined;
 }
 
 type IdentityRow = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
@@ -80,7 +88,7 @@ export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrus
   const sigstoreThresholds = rows
     // Thresholds are repository policy, kept even when the material is revoked: revoking must not loosen them.
     .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds)
-    .map((r) => ({ identity: r.name, scope: r.scope, thresholds: r.sigstoreThresholds as SigstoreThresholds }));
+    .map((r) => ({ id: r.id, identity: r.name, scope: r.scope, stored: r.sigstoreThresholds }));
   return { identities, material: loadTrustMaterial(identities), sigstoreThresholds };
 }
 

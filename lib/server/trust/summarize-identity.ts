@@ -1,5 +1,6 @@
 import "server-only";
 import type { db } from "../../db";
+import { readDisplayJson, sigstoreMaterialCountsColumn } from "../json-columns";
 
 type Row = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
 
@@ -12,7 +13,8 @@ function status(r: { validFrom: Date | null; validUntil: Date | null; revokedAt:
 
 /** An identity as the API and the UI show it (the Sigstore material as counts, not the whole document). */
 export function summarizeIdentity(r: Row) {
-  const sig = (r.sigstore ?? null) as { certificateAuthorities?: unknown[]; tlogs?: unknown[]; ctlogs?: unknown[]; timestampAuthorities?: unknown[] } | null;
+  // Display only: counts of what parses (verification parses the trusted root itself, lib/signing/trust).
+  const sig = r.sigstore === null ? null : readDisplayJson(sigstoreMaterialCountsColumn, r.sigstore, { table: "trust_identities", column: "sigstore", id: r.id }).value;
   return {
     id: r.id,
     name: r.name,

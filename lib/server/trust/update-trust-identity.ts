@@ -7,6 +7,7 @@ import { bumpTrustState } from "./load-trust";
 import { parseInput } from "./parse-input";
 import { identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
 
 export interface UpdateTrustIdentityOptions {
   actor: Actor;
@@ -42,7 +43,7 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
     if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
     const { thresholds, ...rest } = input;
     const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-    const data = { ...changes, ...(thresholds !== undefined ? { sigstoreThresholds: thresholds ?? Prisma.DbNull } : {}), updatedAt: new Date() };
+    const data = { ...changes, ...(thresholds !== undefined ? { sigstoreThresholds: thresholds ? jsonColumn(sigstoreThresholdsColumn, thresholds) : Prisma.DbNull } : {}), updatedAt: new Date() };
     const identity = await tx.trustIdentity.update({ where: { name }, data });
     const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
     await appendAuditEvent(tx, { actor, action: revoked ? "trust.revoke" : "trust.update", target: name, detail: { changes: { ...changes, ...(thresholds !== undefined ? { thresholds } : {}) } } });

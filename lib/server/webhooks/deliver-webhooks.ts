@@ -6,8 +6,19 @@ import { masterKey } from "../keys/master-key";
 import { guardedAgent, networkErrorMessage } from "../../oci/client";
 import { env } from "../../env";
 import { cloudEvent, slackMessage } from "./webhook-format";
+import { JsonColumnError, readJson, webhookPayloadColumn } from "../json-columns";
 
 const MAX_ATTEMPTS = 8;
+
+/** The stored payload, checked (what emitEvent wrote), or the JsonColumnError's message naming the row. */
+function deliveryPayload(d: { id: string; payload: unknown }): Record<string, unknown> | string {
+  try {
+    return readJson(webhookPayloadColumn, d.payload, { table: "webhook_deliveries", column: "payload", id: d.id });
+  } catch (e) {
+    if (e instanceof JsonColumnError) return e.message;
+    throw e;
+  }
+}
 const agent = guardedAgent();
 const TIMEOUT_MS = 5_000;
 
@@ -27,7 +38,12 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
         const row = rows[0];
         if (!row) return null;
         const d = await tx.webhookDelivery.findUniqueOrThrow({ where: { id: row.id }, include: { webhook: { omit: { secret: false } } } });
-        const payload = d.payload as Record<string, unknown>;
+        const payload = deliveryPayload(d);
+        if (typeof payload === "string") {
+          // Fail closed: a payload that cannot be read is not signed and sent; the delivery fails with the row named.
+          await tx.webhookDelivery.update({ where: { id: d.id }, data: { status: "failed", attempts: d.attempts + 1, lastError: payload } });
+          return "failed";
+        }
         const format = d.webhook.format === "slack" ? "slack" : "cloudevents";
         const body = JSON.stringify(format === "slack" ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null) : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"));
         const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`);
