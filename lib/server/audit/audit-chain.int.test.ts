@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe("audit trail", () => {
   it("appends gap-free, hash-chained rows, also under concurrency", async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "test.event", detail: { i, nested: { b: 1, a: [1, "x"] } } })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "audit.export", detail: { format: `csv-${i}`, filter: { to: "2026-12-02", from: "2026-12-01", actor: "x" } } })));
     const rows = await db.auditEvent.findMany({ orderBy: { seq: "asc" }, select: { seq: true } });
     rows.forEach((r, i) => expect(r.seq).toBe(BigInt(i + 1)));
     const check = await verifyAuditChain();
@@ -30,23 +30,23 @@ describe("audit trail", () => {
 
   it("folds staged events into the chain exactly once, and a read racing a fold still sees them all", async () => {
     const admin = { kind: "user" as const, id: "00000000-0000-4000-8000-00000000aaaa", email: "auditor@example.com", name: "Auditor", role: "admin" as const, via: "session" as const };
-    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "test.staged", outcome: "denied", detail: { i } })));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "admission.review", outcome: "denied", target: "namespace staged", detail: { images: [`img-${i}`], allowed: false, reason: null } })));
     expect(await db.auditOutbox.count()).toBe(300);
     // As the audit page does: list and verify at once; both fold first.
-    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "test.staged" } } }), verifyAuditChain(), foldStagedAuditEvents()]);
+    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "admission.review" } } }), verifyAuditChain(), foldStagedAuditEvents()]);
     expect(listed.events).toHaveLength(300);
     expect(check.ok).toBe(true);
     expect(folded).toBeLessThanOrEqual(300);
     expect(await db.auditOutbox.count()).toBe(0);
-    expect(await db.auditEvent.count({ where: { action: "test.staged" } })).toBe(300);
-    expect(new Set(listed.events.map((e) => (e.detail as { i: number }).i)).size).toBe(300);
+    expect(await db.auditEvent.count({ where: { action: "admission.review" } })).toBe(300);
+    expect(new Set(listed.events.map((e) => (e.detail as { images: string[] }).images[0])).size).toBe(300);
   });
 
   it("rolls an event back with the change it describes", async () => {
     const before = await db.auditEvent.count();
     await expect(
       db.$transaction(async (tx) => {
-        await appendAuditEvent(tx, { actor, action: "test.rollback" });
+        await appendAuditEvent(tx, { actor, action: "user.enable", target: "rollback@example.com" });
         throw new Error("change failed");
       }),
     ).rejects.toThrow("change failed");

@@ -19,7 +19,7 @@ const repo = (s: string) => `imprimatur/audit-${s}-${randomBytes(4).toString("he
 let sql: pg.Client;
 
 async function events(n: number, tag: string) {
-  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "test.event", detail: { tag, i } });
+  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
 }
 
 /** Rewrites the detail of row `seq` and recomputes every hash after it: the chain is consistent again afterwards. */

@@ -6,6 +6,7 @@ import { KeyFormatError, parsePublicKey } from "../../signing/keys/software";
 import { parseTrustedRoot, SigstoreTrustError } from "../../signing/trust/sigstore-root";
 import { pemBlocks } from "../../signing/trust/x509";
 import { requireRole, type Actor, actorLabel } from "../actor";
+import type { AuditDetail } from "../../audit-events";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
@@ -108,7 +109,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     validUntil: input.validUntil ?? null,
     createdBy: actorLabel(actor),
   };
-  const detail: Record<string, unknown> = { kind: input.kind, role: input.role, scope: input.scope };
+  const detail: AuditDetail<"trust.add"> = { kind: input.kind, role: input.role, scope: input.scope };
   const only = (allowed: string[]) => {
     for (const f of ["publicKeyPem", "certificates", "trustedRoot"] as const) {
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
