@@ -192,5 +192,16 @@ export function auditDetailProblem(action: string, detail: unknown): string | nu
   const schema = auditDetailSchema(action);
   if (!schema) return `unknown audit event kind ${JSON.stringify(action)}`;
   const r = schema.safeParse(detail);
-  return r.success ? null : r.error.issues.map((i) => `${i.path.join(".") || "(detail)"}: ${i.message}`).join("; ");
+  return r.success ? null : describeIssues(r.error.issues, []);
+}
+
+/** Issues as "path: message"; for a union (a kind with several shapes), those of the shape that came closest. */
+function describeIssues(issues: readonly z.core.$ZodIssue[], at: PropertyKey[]): string {
+  return issues
+    .map((i) => {
+      const path = [...at, ...i.path];
+      if (i.code === "invalid_union" && i.errors.length) return describeIssues([...i.errors].sort((a, b) => a.length - b.length)[0]!, path);
+      return `${path.map(String).join(".") || "(detail)"}: ${i.message}`;
+    })
+    .join("; ");
 }
