@@ -31,7 +31,6 @@ export interface AuditKind<K extends AuditEventKind = AuditEventKind> {
 }
 
 const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v : null);
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const shortId = (id: string): Segment => ({ text: id.slice(0, 8), title: id, mono: true });
 

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AUDIT_KINDS } from "./audit-catalogue";
-import { AUDIT_EVENTS, auditDetailProblem, auditDetailSchema, CLI_PREFIX } from "./audit-events";
+import { AUDIT_EVENTS, auditDetailProblem, auditDetailSchema, CLI_PREFIX, type AuditKindName } from "./audit-events";
+import type { AuditEventInput } from "./server/audit/append-audit-event";
 
 const ROOT = join(__dirname, "..");
 const SKIP = new Set(["lib/audit-events.ts", "lib/audit-catalogue.ts"]);
@@ -77,5 +78,23 @@ describe("audit event kinds", () => {
     expect(auditDetailProblem("cli.", { args: {}, positionals: [] })).toMatch(/unknown audit event kind/);
     expect(auditDetailProblem("test.event", {})).toMatch(/unknown audit event kind "test.event"/);
     expect(auditDetailProblem("toString", {})).toMatch(/unknown audit event kind/);
+  });
+
+  it("types the writers' input by kind, so tsc refuses an unknown kind or a wrong detail (checked by tsc --noEmit)", () => {
+    const write = <K extends AuditKindName>(e: AuditEventInput<K>) => e.action;
+    const actor = { kind: "system" as const, label: "test" };
+    expect(write({ actor, action: "user.disable", detail: { revokedTokens: 1 } })).toBe("user.disable");
+    expect(write({ actor, action: "user.enable" })).toBe("user.enable");
+    expect(write({ actor, action: "cli.audit.verify", detail: { args: { force: true }, positionals: [] } })).toBe("cli.audit.verify");
+    // @ts-expect-error -- a kind nobody declared
+    write({ actor, action: "test.event", detail: {} });
+    // @ts-expect-error -- a field the kind does not have
+    write({ actor, action: "user.disable", detail: { revokedTokens: 1, extra: true } });
+    // @ts-expect-error -- a field of the wrong type
+    write({ actor, action: "user.disable", detail: { revokedTokens: "1" } });
+    // @ts-expect-error -- a kind whose detail has required fields needs its detail
+    write({ actor, action: "user.role" });
+    // @ts-expect-error -- an action computed as a plain string is not a kind
+    write({ actor, action: String("user.enable") });
   });
 });

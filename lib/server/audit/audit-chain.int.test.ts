@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../db";
-import { appendAuditEvent, recordAuditEvent } from "./append-audit-event";
+import { AuditDetailError, appendAuditEvent, recordAuditEvent } from "./append-audit-event";
 import { verifyAuditChain } from "./verify-audit-chain";
 import { foldStagedAuditEvents } from "./fold-staged-audit-events";
 import { listAuditEvents } from "./list-audit-events";
@@ -53,6 +53,27 @@ describe("audit trail", () => {
     expect(await db.auditEvent.count()).toBe(before);
   });
 
+  it("refuses a detail that does not fit its kind (a writer bug) before anything is stored, in every writer", async () => {
+    const events = await db.auditEvent.count();
+    const staged = await db.auditOutbox.count();
+    // Shapes tsc would refuse, as a spread or an untyped value could still bring them at run time.
+    const spread = { revokedTokens: 1, ...({ extra: "from a spread" } as object) };
+    await expect(recordAuditEvent({ actor, action: "user.disable", detail: spread as { revokedTokens: number } })).rejects.toThrow(AuditDetailError);
+    await expect(recordAuditEvent({ actor, action: "user.disable", detail: { revokedTokens: "1" as unknown as number } })).rejects.toThrow(/user\.disable.*revokedTokens/);
+    await expect(stageAuditEvent({ actor, action: "admission.review", detail: { images: [], allowed: true } as never })).rejects.toThrow(/admission\.review.*reason/);
+    await expect(recordAuditEvent({ actor, action: "test.unknown" as never, detail: {} as never })).rejects.toThrow(/unknown audit event kind "test\.unknown"/);
+    await expect(
+      db.$transaction(async (tx) => {
+        await appendAuditEvent(tx, { actor, action: "user.enable", target: "first@example.com" });
+        await appendAuditEvent(tx, { actor, action: "user.role", target: "first@example.com", detail: { from: "developer" } as never });
+      }),
+    ).rejects.toThrow(AuditDetailError);
+    expect({ events: await db.auditEvent.count(), staged: await db.auditOutbox.count() }).toEqual({ events, staged });
+    // A detail that fits still goes in.
+    await recordAuditEvent({ actor, action: "waiver.revoke", detail: { waiverId: "w1", stage: "prod", gate: "vulnerabilities", reason: null } });
+    expect(await db.auditEvent.count()).toBe(events + 1);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE", async () => {
     await expect(sql.query(`UPDATE audit_events SET action = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
     await expect(sql.query(`DELETE FROM audit_events WHERE seq = 1`)).rejects.toThrow(/append-only/);
@@ -60,7 +81,7 @@ describe("audit trail", () => {
   });
 
   it("detects a row changed directly in SQL with the trigger disabled, naming the row", async () => {
-    const target = await db.auditEvent.findFirstOrThrow({ where: { action: "test.event" }, orderBy: { seq: "desc" } });
+    const target = await db.auditEvent.findFirstOrThrow({ where: { action: "audit.export" }, orderBy: { seq: "desc" } });
     const original = target.detail;
     await sql.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`);
     try {

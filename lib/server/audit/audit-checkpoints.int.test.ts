@@ -133,8 +133,8 @@ describe("audit checkpoints in the registry", () => {
 
   it("names a rewritten row even when every hash after it was recomputed", async () => {
     const cp1 = await db.auditCheckpoint.findUniqueOrThrow({ where: { number: 1 } });
-    const victim = await db.auditEvent.findFirstOrThrow({ where: { action: "test.event", seq: { lt: cp1.headSeq } }, orderBy: { seq: "desc" } });
-    const saved = await rewriteFrom(victim.seq, { tag: "a", i: 999 });
+    const victim = await db.auditEvent.findFirstOrThrow({ where: { action: "request.denied", seq: { lt: cp1.headSeq } }, orderBy: { seq: "desc" } });
+    const saved = await rewriteFrom(victim.seq, { status: 403, reason: "a #999" });
     try {
       // The chain alone cannot tell: it is consistent again.
       expect((await verifyAuditChain()).ok).toBe(true);
