@@ -36,8 +36,8 @@ const evidence = obj({
   artifactDigest: sN,
   /** Ingested from a streamed upload (the large-file path). */
   streamed: z.literal(true).optional(),
-  /** A scan time in the future was clamped to the ingest time: what the scanner claimed, and what was kept. */
-  statedScanTime: iso.optional(),
+  /** A scan time in the future was clamped to the ingest time: what the scanner claimed (as written), and what was kept. */
+  statedScanTime: s.optional(),
   scanTimeClampedTo: iso.optional(),
   /** One statement of a multi-statement upload (JSON Lines / several subjects): the upload and its line. */
   upload: s.optional(),
