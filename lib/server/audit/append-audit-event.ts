@@ -55,14 +55,18 @@ export const AUDIT_LOCK = ADVISORY_LOCKS.auditChain;
  * or rolls back with the change it describes. The advisory lock makes seq gap-free and the chain linear.
  */
 export async function appendAuditEvent<K extends AuditKindName>(tx: Tx, e: AuditEventInput<K>): Promise<void> {
-  const values = auditEventValues(e);
+  await insertAuditRow(tx, auditEventValues(e));
+}
+
+async function insertAuditRow(tx: Tx, values: ReturnType<typeof auditEventValues>): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
   const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
   const row = { seq: (last?.seq ?? 0n) + 1n, at: new Date(), ...values, prevHash: last?.hash ?? GENESIS_HASH };
   await tx.auditEvent.create({ data: { ...row, hash: auditRowHash(row) } });
 }
 
-/** For events that are not part of another change (sign-ins, denials, reads). */
+/** For events that are not part of another change (sign-ins, denials, reads). The detail is checked before a connection is taken. */
 export async function recordAuditEvent<K extends AuditKindName>(e: AuditEventInput<K>): Promise<void> {
-  await db.$transaction((tx) => appendAuditEvent(tx, e));
+  const values = auditEventValues(e);
+  await db.$transaction((tx) => insertAuditRow(tx, values));
 }
