@@ -210,12 +210,12 @@ describe("audit chain verification", () => {
     const full = await verifyAuditChain();
     expect(full.ok).toBe(true);
     expect(full.checked).toBe(full.rows);
-    for (let i = 0; i < 3; i++) await recordAuditEvent({ actor: system, action: "test.edge", detail: { i } });
+    for (let i = 0; i < 3; i++) await recordAuditEvent({ actor: system, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `edge ${i}` } });
     const inc = await verifyAuditChain({ from: "checkpoint" });
     expect(inc).toMatchObject({ ok: true, from: "checkpoint", checked: 3, rows: full.rows + 3 });
     expect((await verifyAuditChain({ from: "checkpoint" })).checked).toBe(0);
 
-    await recordAuditEvent({ actor: system, action: "test.edge", detail: { i: 3 } });
+    await recordAuditEvent({ actor: system, action: "request.denied", outcome: "denied", detail: { status: 403, reason: "edge 3" } });
     const last = await db.auditEvent.findFirstOrThrow({ orderBy: { seq: "desc" } });
     const anchor = await db.auditChainCheckpoint.findUniqueOrThrow({ where: { id: 1 } });
     await sql.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`);

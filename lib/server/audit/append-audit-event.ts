@@ -1,21 +1,40 @@
 import "server-only";
 import { auditRowHash, GENESIS_HASH } from "../../audit-chain";
+import { auditDetailProblem, type AuditDetail, type AuditKindName } from "../../audit-events";
 import type { Tx } from "../../db";
 import { db } from "../../db";
 import { actorLabel, type Actor } from "../actor";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 
-export interface AuditEventInput {
+interface AuditEventBase<K extends AuditKindName> {
   actor: Actor | { kind: "anonymous"; label: string };
-  action: string;
+  /** One of the kinds in lib/audit-events.ts; its detail must have that kind's shape. */
+  action: K;
   outcome?: "success" | "failure" | "denied";
   targetDigest?: string | null;
   target?: string | null;
-  detail?: Record<string, unknown>;
+}
+
+/** An event of kind K: the detail may be left out only for kinds whose detail is empty. */
+export type AuditEventInput<K extends AuditKindName = AuditKindName> = AuditEventBase<K> & (Record<never, never> extends AuditDetail<K> ? { detail?: AuditDetail<K> } : { detail: AuditDetail<K> });
+
+/**
+ * A detail that does not fit its kind's schema is a bug in the writer, not bad input: it is refused before anything
+ * is stored (the caller's transaction rolls back) and surfaces as an internal error, with the mismatch in the log.
+ */
+export class AuditDetailError extends Error {
+  constructor(action: string, problem: string) {
+    super(`audit event ${action}: the detail does not match its schema in lib/audit-events.ts: ${problem}`);
+    this.name = "AuditDetailError";
+  }
 }
 
 /** The stored values of an event, as the chain hashes them (shared with staged events). */
-export function auditEventValues(e: AuditEventInput) {
+export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>) {
+  // Round-trip through JSON so the hash covers exactly what jsonb will hold; the schema judges that stored form.
+  const detail = JSON.parse(JSON.stringify(e.detail ?? {})) as object;
+  const problem = auditDetailProblem(e.action, detail);
+  if (problem) throw new AuditDetailError(e.action, problem);
   return {
     actorType: e.actor.kind,
     actorId: e.actor.kind === "user" ? e.actor.id : null,
@@ -24,8 +43,7 @@ export function auditEventValues(e: AuditEventInput) {
     outcome: e.outcome ?? "success",
     targetDigest: e.targetDigest ?? null,
     target: e.target ?? null,
-    // Round-trip through JSON so the hash covers exactly what jsonb will hold.
-    detail: JSON.parse(JSON.stringify(e.detail ?? {})) as object,
+    detail,
   };
 }
 
@@ -36,14 +54,19 @@ export const AUDIT_LOCK = ADVISORY_LOCKS.auditChain;
  * Appends one event to the hash chain inside the caller's transaction, so the event commits
  * or rolls back with the change it describes. The advisory lock makes seq gap-free and the chain linear.
  */
-export async function appendAuditEvent(tx: Tx, e: AuditEventInput): Promise<void> {
+export async function appendAuditEvent<K extends AuditKindName>(tx: Tx, e: AuditEventInput<K>): Promise<void> {
+  await insertAuditRow(tx, auditEventValues(e));
+}
+
+async function insertAuditRow(tx: Tx, values: ReturnType<typeof auditEventValues>): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
   const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
-  const row = { seq: (last?.seq ?? 0n) + 1n, at: new Date(), ...auditEventValues(e), prevHash: last?.hash ?? GENESIS_HASH };
+  const row = { seq: (last?.seq ?? 0n) + 1n, at: new Date(), ...values, prevHash: last?.hash ?? GENESIS_HASH };
   await tx.auditEvent.create({ data: { ...row, hash: auditRowHash(row) } });
 }
 
-/** For events that are not part of another change (sign-ins, denials, reads). */
-export async function recordAuditEvent(e: AuditEventInput): Promise<void> {
-  await db.$transaction((tx) => appendAuditEvent(tx, e));
+/** For events that are not part of another change (sign-ins, denials, reads). The detail is checked before a connection is taken. */
+export async function recordAuditEvent<K extends AuditKindName>(e: AuditEventInput<K>): Promise<void> {
+  const values = auditEventValues(e);
+  await db.$transaction((tx) => insertAuditRow(tx, values));
 }

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../db";
-import { appendAuditEvent, recordAuditEvent } from "./append-audit-event";
+import { AuditDetailError, appendAuditEvent, recordAuditEvent } from "./append-audit-event";
 import { verifyAuditChain } from "./verify-audit-chain";
 import { foldStagedAuditEvents } from "./fold-staged-audit-events";
 import { listAuditEvents } from "./list-audit-events";
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe("audit trail", () => {
   it("appends gap-free, hash-chained rows, also under concurrency", async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "test.event", detail: { i, nested: { b: 1, a: [1, "x"] } } })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "audit.export", detail: { format: `csv-${i}`, filter: { to: "2026-12-02", from: "2026-12-01", actor: "x" } } })));
     const rows = await db.auditEvent.findMany({ orderBy: { seq: "asc" }, select: { seq: true } });
     rows.forEach((r, i) => expect(r.seq).toBe(BigInt(i + 1)));
     const check = await verifyAuditChain();
@@ -30,27 +30,48 @@ describe("audit trail", () => {
 
   it("folds staged events into the chain exactly once, and a read racing a fold still sees them all", async () => {
     const admin = { kind: "user" as const, id: "00000000-0000-4000-8000-00000000aaaa", email: "auditor@example.com", name: "Auditor", role: "admin" as const, via: "session" as const };
-    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "test.staged", outcome: "denied", detail: { i } })));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "admission.review", outcome: "denied", target: "namespace staged", detail: { images: [`img-${i}`], allowed: false, reason: null } })));
     expect(await db.auditOutbox.count()).toBe(300);
     // As the audit page does: list and verify at once; both fold first.
-    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "test.staged" } } }), verifyAuditChain(), foldStagedAuditEvents()]);
+    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "admission.review" } } }), verifyAuditChain(), foldStagedAuditEvents()]);
     expect(listed.events).toHaveLength(300);
     expect(check.ok).toBe(true);
     expect(folded).toBeLessThanOrEqual(300);
     expect(await db.auditOutbox.count()).toBe(0);
-    expect(await db.auditEvent.count({ where: { action: "test.staged" } })).toBe(300);
-    expect(new Set(listed.events.map((e) => (e.detail as { i: number }).i)).size).toBe(300);
+    expect(await db.auditEvent.count({ where: { action: "admission.review" } })).toBe(300);
+    expect(new Set(listed.events.map((e) => (e.detail as { images: string[] }).images[0])).size).toBe(300);
   });
 
   it("rolls an event back with the change it describes", async () => {
     const before = await db.auditEvent.count();
     await expect(
       db.$transaction(async (tx) => {
-        await appendAuditEvent(tx, { actor, action: "test.rollback" });
+        await appendAuditEvent(tx, { actor, action: "user.enable", target: "rollback@example.com" });
         throw new Error("change failed");
       }),
     ).rejects.toThrow("change failed");
     expect(await db.auditEvent.count()).toBe(before);
+  });
+
+  it("refuses a detail that does not fit its kind (a writer bug) before anything is stored, in every writer", async () => {
+    const events = await db.auditEvent.count();
+    const staged = await db.auditOutbox.count();
+    // Shapes tsc would refuse, as a spread or an untyped value could still bring them at run time.
+    const spread = { revokedTokens: 1, ...({ extra: "from a spread" } as object) };
+    await expect(recordAuditEvent({ actor, action: "user.disable", detail: spread as { revokedTokens: number } })).rejects.toThrow(AuditDetailError);
+    await expect(recordAuditEvent({ actor, action: "user.disable", detail: { revokedTokens: "1" as unknown as number } })).rejects.toThrow(/user\.disable.*revokedTokens/);
+    await expect(stageAuditEvent({ actor, action: "admission.review", detail: { images: [], allowed: true } as never })).rejects.toThrow(/admission\.review.*reason/);
+    await expect(recordAuditEvent({ actor, action: "test.unknown" as never, detail: {} as never })).rejects.toThrow(/unknown audit event kind "test\.unknown"/);
+    await expect(
+      db.$transaction(async (tx) => {
+        await appendAuditEvent(tx, { actor, action: "user.enable", target: "first@example.com" });
+        await appendAuditEvent(tx, { actor, action: "user.role", target: "first@example.com", detail: { from: "developer" } as never });
+      }),
+    ).rejects.toThrow(AuditDetailError);
+    expect({ events: await db.auditEvent.count(), staged: await db.auditOutbox.count() }).toEqual({ events, staged });
+    // A detail that fits still goes in.
+    await recordAuditEvent({ actor, action: "waiver.revoke", detail: { waiverId: "w1", stage: "prod", gate: "vulnerabilities", reason: null } });
+    expect(await db.auditEvent.count()).toBe(events + 1);
   });
 
   it("refuses UPDATE, DELETE and TRUNCATE", async () => {
@@ -60,7 +81,7 @@ describe("audit trail", () => {
   });
 
   it("detects a row changed directly in SQL with the trigger disabled, naming the row", async () => {
-    const target = await db.auditEvent.findFirstOrThrow({ where: { action: "test.event" }, orderBy: { seq: "desc" } });
+    const target = await db.auditEvent.findFirstOrThrow({ where: { action: "audit.export" }, orderBy: { seq: "desc" } });
     const original = target.detail;
     await sql.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`);
     try {

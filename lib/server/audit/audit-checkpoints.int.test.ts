@@ -19,7 +19,7 @@ const repo = (s: string) => `imprimatur/audit-${s}-${randomBytes(4).toString("he
 let sql: pg.Client;
 
 async function events(n: number, tag: string) {
-  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "test.event", detail: { tag, i } });
+  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
 }
 
 /** Rewrites the detail of row `seq` and recomputes every hash after it: the chain is consistent again afterwards. */
@@ -133,8 +133,8 @@ describe("audit checkpoints in the registry", () => {
 
   it("names a rewritten row even when every hash after it was recomputed", async () => {
     const cp1 = await db.auditCheckpoint.findUniqueOrThrow({ where: { number: 1 } });
-    const victim = await db.auditEvent.findFirstOrThrow({ where: { action: "test.event", seq: { lt: cp1.headSeq } }, orderBy: { seq: "desc" } });
-    const saved = await rewriteFrom(victim.seq, { tag: "a", i: 999 });
+    const victim = await db.auditEvent.findFirstOrThrow({ where: { action: "request.denied", seq: { lt: cp1.headSeq } }, orderBy: { seq: "desc" } });
+    const saved = await rewriteFrom(victim.seq, { status: 403, reason: "a #999" });
     try {
       // The chain alone cannot tell: it is consistent again.
       expect((await verifyAuditChain()).ok).toBe(true);

@@ -1,5 +1,6 @@
 import "server-only";
-import { AUDIT_FAMILIES, AUDIT_KINDS } from "../../audit-catalogue";
+import { AUDIT_FAMILIES } from "../../audit-catalogue";
+import { isAuditEventKind } from "../../audit-events";
 import { Prisma } from "../../db";
 import { AppError } from "../../errors";
 
@@ -46,7 +47,7 @@ export function parseAuditAction(v: string | undefined): AuditFilter["action"] {
   if (!v) return undefined;
   const family = v.endsWith(".*") ? v.slice(0, -2) : v;
   if (AUDIT_FAMILIES.includes(family)) return { kind: "family", value: family };
-  if (AUDIT_KINDS[v] || /^cli\.[a-z-]+(\.[a-z-]+)?$/.test(v)) return { kind: "exact", value: v };
+  if (isAuditEventKind(v) || /^cli\.[a-z-]+(\.[a-z-]+)?$/.test(v)) return { kind: "exact", value: v };
   throw new AppError("INVALID_INPUT", `action ${JSON.stringify(v)} is not a known event kind or family; families: ${AUDIT_FAMILIES.join(", ")}`, "action");
 }
 

@@ -35,12 +35,12 @@ beforeAll(async () => {
   managerToken = (await createToken({ actor: cli, email: "mgr@example.com" })).token;
   devToken = (await createToken({ actor: cli, email: "dev@example.com" })).token;
   const alice: Actor = { kind: "user", id: "00000000-0000-4000-8000-0000000000a1", email: "alice@example.com", name: "Alice", role: "reviewer", via: "session" };
-  await recordAuditEvent({ actor: cli, action: "request.create", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod" } });
-  await recordAuditEvent({ actor: alice, action: "review.approve", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod", approvals: 1, required: 2 } });
-  await recordAuditEvent({ actor: alice, action: "review.reject", targetDigest: DIGEST, target: "reg/apps/other", detail: { requestId: "11111111-2222-4333-8444-555555555555", stage: "staging", reason: "no" } });
-  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg", detail: { url: "http://reg" } });
-  await recordAuditEvent({ actor: { kind: "anonymous", label: "=HYPERLINK(\"http://evil\")" }, action: "auth.signin", outcome: "failure", detail: { source: "password", reason: "unknown user" } });
-  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg2", detail: { url: "http://reg2" } });
+  await recordAuditEvent({ actor: cli, action: "request.create", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod", note: null } });
+  await recordAuditEvent({ actor: alice, action: "review.approve", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod", comment: null, approvals: 1, required: 2, waiverIds: [] } });
+  await recordAuditEvent({ actor: alice, action: "review.break-glass", targetDigest: DIGEST, target: "reg/apps/other", detail: { requestId: "11111111-2222-4333-8444-555555555555", stage: "staging", comment: "no", approvals: 1, required: 1, waiverIds: [], overridden: ["scan is 40 days old"] } });
+  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg", detail: { url: "http://reg", readCredentials: false, pushCredentials: false, repositories: 0 } });
+  await recordAuditEvent({ actor: { kind: "anonymous", label: "=HYPERLINK(\"http://evil\")" }, action: "auth.signin", outcome: "failure", detail: { method: "password", reason: "password sign-in is turned off" } });
+  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg2", detail: { url: "http://reg2", readCredentials: false, pushCredentials: false, repositories: 0 } });
 });
 afterAll(async () => {
   await disconnectDb();
@@ -48,16 +48,16 @@ afterAll(async () => {
 
 describe("GET /api/v1/audit filters", () => {
   it("filters by actor, action family, exact kind, outcome and each target kind", async () => {
-    expect((await events("actor=alice%40example.com")).events.map((e) => e.action)).toEqual(["review.reject", "review.approve"]);
-    expect((await events("action=review")).events.map((e) => e.action)).toEqual(["review.reject", "review.approve"]);
+    expect((await events("actor=alice%40example.com")).events.map((e) => e.action)).toEqual(["review.break-glass", "review.approve"]);
+    expect((await events("action=review")).events.map((e) => e.action)).toEqual(["review.break-glass", "review.approve"]);
     expect((await events("action=review.approve")).events.map((e) => e.action)).toEqual(["review.approve"]);
     expect((await events("outcome=failure")).events.map((e) => e.action)).toEqual(["auth.signin"]);
     expect((await events(`target=request:${REQ}`)).events.map((e) => e.action)).toEqual(["review.approve", "request.create"]);
-    expect((await events("target=stage:staging")).events.map((e) => e.action)).toEqual(["review.reject"]);
+    expect((await events("target=stage:staging")).events.map((e) => e.action)).toEqual(["review.break-glass"]);
     expect((await events(`target=${DIGEST}`)).events).toHaveLength(3);
     expect((await events("target=repository:reg/apps/payments-api")).events).toHaveLength(2);
     // "reg" matches its own events and its images, not registry "reg2".
-    expect((await events("target=registry:reg")).events.map((e) => e.action)).toEqual(["registry.create", "review.reject", "review.approve", "request.create"]);
+    expect((await events("target=registry:reg")).events.map((e) => e.action)).toEqual(["registry.create", "review.break-glass", "review.approve", "request.create"]);
     const now = new Date();
     expect((await events(`from=${new Date(now.getTime() + 3_600_000).toISOString()}`)).events).toHaveLength(0);
     expect((await events(`to=${new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10)}`)).events).toHaveLength(0);

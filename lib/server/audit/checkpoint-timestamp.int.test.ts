@@ -19,7 +19,7 @@ const repository = `imprimatur/audit-tsa-${randomBytes(4).toString("hex")}`;
 let tsa: TsaHandle;
 
 async function events(n: number, tag: string) {
-  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "test.event", detail: { tag, i } });
+  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
 }
 function useTsa(url: string | undefined) {
   if (url) process.env.IMPRIMATUR_TSA_URL = url;

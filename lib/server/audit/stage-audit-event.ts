@@ -1,5 +1,6 @@
 import "server-only";
 import { db } from "../../db";
+import type { AuditKindName } from "../../audit-events";
 import { auditEventValues, type AuditEventInput } from "./append-audit-event";
 
 /**
@@ -7,6 +8,6 @@ import { auditEventValues, type AuditEventInput } from "./append-audit-event";
  * hash chain when foldStagedAuditEvents runs (scheduler tick, and before the trail is read or verified), so a flood
  * of such events cannot queue every other audited change behind the chain's lock.
  */
-export async function stageAuditEvent(e: AuditEventInput): Promise<void> {
+export async function stageAuditEvent<K extends AuditKindName>(e: AuditEventInput<K>): Promise<void> {
   await db.auditOutbox.create({ data: auditEventValues(e) });
 }

@@ -5,7 +5,7 @@ import { AppError } from "../../errors";
 import { unseal } from "../../signing/keys/sealed";
 import { pkcs11Signer, softwareSigner } from "../../signing/keys/signer";
 import type { Actor } from "../actor";
-import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { appendAuditEvent, recordAuditEvent, type AuditEventInput } from "../audit/append-audit-event";
 import { withToken } from "./key-material";
 import { masterKey } from "./master-key";
 
@@ -71,7 +71,7 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
     default:
       throw new AppError("INTERNAL", `key ${row.name} has unknown backend ${row.backend}`);
   }
-  const event = {
+  const event: AuditEventInput<"key.use"> = {
     actor: opts.actor ?? { kind: "system" as const, label: "signer" },
     action: "key.use",
     targetDigest: opts.targetDigest ?? null,

@@ -205,7 +205,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
     );
   } catch (e) {
     if (e instanceof AppError && (e.code === "FORBIDDEN" || e.code === "POLICY_VIOLATION")) {
-      await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: `review.${decision}`, outcome: "denied", detail: { requestId, reason: e.message } }));
+      await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: decision === "approve" ? "review.approve" : "review.reject", outcome: "denied", detail: { requestId, reason: e.message } }));
     }
     throw e;
   }

@@ -7,6 +7,7 @@ import { KeyFormatError, parsePublicKey } from "../../signing/keys/software";
 import { parseTrustedRoot, SigstoreTrustError } from "../../signing/trust/sigstore-root";
 import { pemBlocks } from "../../signing/trust/x509";
 import { requireRole, type Actor, actorLabel } from "../actor";
+import type { AuditDetail } from "../../audit-events";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
@@ -91,7 +92,7 @@ function readTrustedRoot(trustedRoot: unknown) {
 type ParsedInput = z.infer<typeof createTrustIdentityInput>;
 
 /** Checks the identity's key material for its kind and copies it (and what the audit row says of it) into `data` / `detail`. */
-function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput, detail: Record<string, unknown>): void {
+function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput, detail: AuditDetail<"trust.add">): void {
   const only = (allowed: string[]) => {
     for (const f of ["publicKeyPem", "certificates", "trustedRoot"] as const) {
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
@@ -156,7 +157,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     validUntil: input.validUntil ?? null,
     createdBy: actorLabel(actor),
   };
-  const detail: Record<string, unknown> = { kind: input.kind, role: input.role, scope: input.scope };
+  const detail: AuditDetail<"trust.add"> = { kind: input.kind, role: input.role, scope: input.scope };
   applyMaterial(input, data, detail);
   // Judged once the material is known to be good, so a bad PEM is reported as such first.
   const broad = identityBreadthProblem(input);
