@@ -2,6 +2,7 @@
 //
 //   npx tsx bench/evidence.ts                 # full scale: 10,000 images × 100 components (1,000,000 rows)
 //   BENCH_SCALE=0.05 npx tsx bench/evidence.ts   # quick run (scales the number of images)
+//   BENCH_SCALE=10 npx tsx bench/evidence.ts     # 100,000 images: 10,000,000 component rows (how each cost grows)
 //
 //   1. load   a fresh, migrated embedded Postgres straight with SQL (INSERT … SELECT, not the app): one registry,
 //             one repository per 10 images, BENCH_SCALE × 10,000 images with a tag, an SBOM document and 100
@@ -388,7 +389,9 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
       `INSERT INTO registries (id, name, url, updated_at) VALUES (gen_random_uuid(), 'default', 'http://127.0.0.1:5000', now()) RETURNING id`,
     );
     const registryId = reg.rows[0]!.id;
-    await step("repositories", `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, 4, '0') FROM bench_repo ORDER BY r`, [registryId]);
+    // svc-0000 … svc-0999 at full scale; one more digit per tenfold (lpad cuts longer text, names stay unique).
+    const digits = Math.max(4, String(repoCount - 1).length);
+    await step("repositories", `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, ${digits}, '0') FROM bench_repo ORDER BY r`, [registryId]);
     await step(
       "images",
       // As a sync stores them: the manifest as served (6 layers), the config's labels and history.
