@@ -2,17 +2,24 @@
 //
 //   npx tsx bench/evidence.ts                 # full scale: 10,000 images × 100 components (1,000,000 rows)
 //   BENCH_SCALE=0.05 npx tsx bench/evidence.ts   # quick run (scales the number of images)
-//   BENCH_SCALE=10 npx tsx bench/evidence.ts     # 100,000 images: 10,000,000 component rows (how each cost grows)
+//   BENCH_SCALE=10 BENCH_SEARCH_SAMPLES=72 npx tsx bench/evidence.ts
+//                                               # 100,000 images: 10,000,000 component rows (how each cost grows);
+//                                               # BENCH_SEARCH_SAMPLES (default 200) = measured calls, fewer = shorter
 //
-//   1. load   a fresh, migrated embedded Postgres straight with SQL (INSERT … SELECT, not the app): one registry,
-//             one repository per 10 images, BENCH_SCALE × 10,000 images with a tag, an SBOM document and 100
-//             components each, drawn from a pool of 2,000 packages (deb, apk, npm, maven, pypi) with Zipf-like
-//             popularity, purl/purl_key/name_key filled as the ingest fills them; some images signed and
-//             approved; ANALYZE. The components' indexes are built after the rows are in.
-//   2. search searchPackages() (the app, in a child process with its own Prisma client) against the app's own
-//             statement sent with plain pg in the same child (the same rows, nothing else), over a mix of
-//             queries: name only, plain ranges, purl + vers ranges, Maven coordinates; popular, mid and rare
-//             packages. p50/p95/p99 of each.
+//   1. load   a fresh, migrated embedded Postgres straight with SQL (INSERT … SELECT over the bench's own tables,
+//             not the app): one registry, one repository per 10 images, BENCH_SCALE × 10,000 images with a tag, an
+//             SBOM document and 100 components each, drawn from a pool of 2,000 packages (deb, apk, npm, maven, pypi)
+//             with Zipf-like popularity; purls in the ingest's normalised spelling (normalizePurl), purl_key /
+//             name_key as the ingest fills them; the package summary (package_versions / package_images) as
+//             indexDocumentPackages() leaves it; some images signed and approved; keys, indexes and foreign keys of
+//             components and the summary built after the rows are in; ANALYZE. The child checks a sample of 5
+//             loaded images against the product (ingestEvidence() of their components on fresh images must store
+//             the same rows and link the same package_versions rows).
+//   2. search searchPackages() (the app, in a child process with its own Prisma client) against the raw indexed
+//             query on the component rows (plain pg in the same child: the distinct (image, version, ecosystem,
+//             purl) rows of the name or purl key, live images only), over a mix of queries: name only, plain
+//             ranges, purl + vers ranges, Maven coordinates; popular, mid and rare packages. p50/p95/p99 of each;
+//             app hits must equal the images of the raw rows in the range.
 //   3. ingest ingestEvidence() of a 10,000-component CycloneDX 1.5 SBOM on fresh images; parseEvidence() alone.
 //
 // A benchmark, not a test: it reports figures and ratios and never fails on timing. All traffic is loopback.
@@ -706,6 +713,8 @@ function summarize(
   const problems: string[] = [];
   for (const m of mismatches) problems.push(`search "${m.text}": the app found ${m.appHits} images, the baseline's rows give ${m.rawHits}`);
   for (const r of out.ingest.runs) if (r.components !== INGEST_COMPONENTS) problems.push(`ingest stored ${r.components} components, expected ${INGEST_COMPONENTS}`);
+  for (const p of out.loadCheck.problems) problems.push(`load check: ${p}`);
+  if (!out.loadCheck.images) problems.push("load check: no loaded image was checked against the ingest");
   if (out.parse.components !== INGEST_COMPONENTS) problems.push(`parseEvidence found ${out.parse.components} components, expected ${INGEST_COMPONENTS}`);
   const expected = loadF.images * COMPONENTS_PER_IMAGE;
   if (loadF.components !== expected) problems.push(`loaded ${loadF.components} components, expected ${expected}`);
@@ -823,6 +832,13 @@ function textLines(rows: string[][]): string[] {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** BENCH_SEARCH_SAMPLES: measured search calls (default 200); fewer keep a 10,000,000-row run short. */
+function searchSamples(): number {
+  const n = Number(process.env.BENCH_SEARCH_SAMPLES ?? TARGET_SEARCH_SAMPLES);
+  if (!Number.isFinite(n) || n < 1) throw new Error(`BENCH_SEARCH_SAMPLES must be a positive number, got ${JSON.stringify(process.env.BENCH_SEARCH_SAMPLES)}`);
+  return n;
+}
+
 function benchScale(): number {
   const raw = process.env.BENCH_SCALE ?? "1";
   const n = Number(raw);
@@ -856,7 +872,7 @@ export async function evidenceBenchmark(opts: { scale: number }): Promise<Return
     log(`load: ${int(loaded.figures.components)} components in ${ms(loaded.figures.ms)} (${Object.entries(loaded.figures.steps).map(([k, v]) => `${k} ${ms(v)}`).join(", ")})`);
 
     const queries = buildQueries(pool, loaded.counts, imageCount);
-    const rounds = Math.max(1, Math.round(TARGET_SEARCH_SAMPLES / queries.length));
+    const rounds = Math.max(1, Math.round(searchSamples() / queries.length));
     const input: EvidenceChildInput = {
       queries,
       rounds,
