@@ -87,7 +87,15 @@ export interface EvidenceChildOutput {
   search: { samples: SearchSample[]; checks: QueryCheck[]; profiles: ProfiledCall[] };
   ingest: { bytes: number; components: number; runs: IngestRun[] };
   parse: { bytes: number; components: number; runsMs: number[]; jsonParseMs: number[] };
+  /** A sample of the loaded images checked against the product: see checkLoadedSample(). */
+  loadCheck: LoadCheck;
   peakRssBytes: number;
+}
+
+export interface LoadCheck {
+  images: number;
+  components: number;
+  problems: string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -301,6 +309,71 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+type Ingest = (typeof import("../lib/server/evidence/ingest-evidence"))["ingestEvidence"];
+
+/**
+ * The bench loads its rows with SQL, not through the app: this checks a sample of them against the product.
+ * For each sampled image, its components go into a CycloneDX SBOM that ingestEvidence() stores on a fresh image;
+ * the component rows it writes (name_key, version, purl, purl_key, ecosystem, type) and the package summary rows
+ * it links the fresh image to must be the loaded image's own (the same package_versions ids: the ingest found the
+ * loaded rows under their key, none new). The loaded image's summary must also be what the product's join of its
+ * components to package_versions gives.
+ */
+async function checkLoadedSample(raw: pg.Pool, ingest: Ingest, repositoryId: string, count: number): Promise<LoadCheck> {
+  const problems: string[] = [];
+  const sample = await raw.query<{ id: string }>(
+    `SELECT id FROM images WHERE id IN (SELECT image_id FROM evidence_documents) ORDER BY md5(id::text) LIMIT $1`,
+    [count],
+  );
+  const rowsOf = async (imageId: string) =>
+    (
+      await raw.query<{ r: string }>(
+        `SELECT concat_ws(' | ', name_key, version, purl, purl_key, ecosystem, type) AS r FROM components WHERE image_id = $1 ORDER BY 1`,
+        [imageId],
+      )
+    ).rows.map((x) => x.r);
+  const summaryOf = async (imageId: string) =>
+    (await raw.query<{ id: string }>(`SELECT package_version_id::text AS id FROM package_images WHERE image_id = $1 ORDER BY 1`, [imageId])).rows.map((x) => x.id);
+  let components = 0;
+  for (const { id } of sample.rows) {
+    const comps = await raw.query<{ name: string; version: string | null; purl: string | null; type: string | null; licenses: string[] }>(
+      `SELECT name, version, purl, type, licenses FROM components WHERE image_id = $1`,
+      [id],
+    );
+    components += comps.rows.length;
+    const joined = await raw.query<{ id: string }>(
+      `SELECT DISTINCT pv.id::text AS id FROM components c JOIN package_versions pv ON pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '')
+         AND pv.ecosystem = coalesce(c.ecosystem, '') AND pv.version = coalesce(c.version, '') AND pv.purl = coalesce(c.purl, '')
+       WHERE c.image_id = $1 ORDER BY 1`,
+      [id],
+    );
+    const loadedSummary = await summaryOf(id);
+    if (joined.rows.map((x) => x.id).join() !== loadedSummary.join()) problems.push(`image ${id}: the loaded package summary is not the product's join of its components`);
+    const digest = `sha256:${createHash("sha256").update(`bench-sample-${id}-${randomBytes(8).toString("hex")}`).digest("hex")}`;
+    const img = await raw.query<{ id: string }>(
+      `INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture)
+       VALUES (gen_random_uuid(), $1, $2, 'application/vnd.oci.image.manifest.v1+json', 1024, convert_to('{"schemaVersion":2}', 'UTF8'), $3, 'linux', 'amd64') RETURNING id`,
+      [repositoryId, digest, `sha256:${createHash("sha256").update(`cfg-${digest}`).digest("hex")}`],
+    );
+    const fresh = img.rows[0]!.id;
+    const doc = {
+      bomFormat: "CycloneDX",
+      specVersion: "1.5",
+      serialNumber: `urn:uuid:${randomBytes(16).toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5")}`,
+      version: 1,
+      metadata: { component: { type: "container", name: "registry.local/fleet/sample", version: digest } },
+      components: comps.rows.map((c) => ({ type: c.type ?? "library", name: c.name, version: c.version ?? undefined, purl: c.purl ?? undefined, licenses: c.licenses.map((l) => ({ license: { id: l } })) })),
+    };
+    await ingest({ actor: { kind: "system", label: "bench" }, imageId: fresh, bytes: Buffer.from(JSON.stringify(doc)), source: "upload" });
+    const [a, b] = [await rowsOf(id), await rowsOf(fresh)];
+    if (a.join("\n") !== b.join("\n")) problems.push(`image ${id}: the ingest stores its ${a.length} components differently from the load (first: ${a.find((x, i) => x !== b[i]) ?? "?"} vs ${b.find((x, i) => x !== a[i]) ?? "?"})`);
+    if ((await summaryOf(fresh)).join() !== loadedSummary.join()) problems.push(`image ${id}: the ingest links other package_versions rows than the load`);
+    // The fresh image leaves the fleet again (its rows cascade), so the ingest runs after see the loaded fleet only.
+    await raw.query(`DELETE FROM images WHERE id = $1`, [fresh]);
+  }
+  return { images: sample.rows.length, components, problems };
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -427,6 +500,10 @@ async function main(): Promise<void> {
       profiles.push({ text, totalMs: c.ms, statements: c.statements, sqlWallMs, outsideSqlMs: c.ms - sqlWallMs });
     }
 
+    // -- the loaded rows against the product's ingest (after the measurements: it adds and removes images)
+    const loadCheck = await checkLoadedSample(raw, ingestEvidence, input.ingest.repositoryId, 5);
+    process.stdout.write(`load check: ${loadCheck.images} images, ${loadCheck.components} components, ${loadCheck.problems.length} problems\n`);
+
     // -- ingest: fresh image rows, the subject names each one's manifest digest
     const ingestRuns: IngestRun[] = [];
     let sbomBytes = 0;
@@ -478,6 +555,7 @@ async function main(): Promise<void> {
       search: { samples, checks, profiles },
       ingest: { bytes: sbomBytes, components: sbomComponents, runs: ingestRuns },
       parse: { bytes: doc.length, components: parsedComponents, runsMs: parseRuns, jsonParseMs: jsonRuns },
+      loadCheck,
       peakRssBytes: peakRssBytes(),
     };
     await new Promise<void>((resolve, reject) => process.stdout.write(EVIDENCE_RESULT_MARKER + JSON.stringify(out) + "\n", (e) => (e ? reject(e) : resolve())));

@@ -2,16 +2,24 @@
 //
 //   npx tsx bench/evidence.ts                 # full scale: 10,000 images × 100 components (1,000,000 rows)
 //   BENCH_SCALE=0.05 npx tsx bench/evidence.ts   # quick run (scales the number of images)
+//   BENCH_SCALE=10 BENCH_SEARCH_SAMPLES=72 npx tsx bench/evidence.ts
+//                                               # 100,000 images: 10,000,000 component rows (how each cost grows);
+//                                               # BENCH_SEARCH_SAMPLES (default 200) = measured calls, fewer = shorter
 //
-//   1. load   a fresh, migrated embedded Postgres straight with SQL (INSERT … SELECT, not the app): one registry,
-//             one repository per 10 images, BENCH_SCALE × 10,000 images with a tag, an SBOM document and 100
-//             components each, drawn from a pool of 2,000 packages (deb, apk, npm, maven, pypi) with Zipf-like
-//             popularity, purl/purl_key/name_key filled as the ingest fills them; some images signed and
-//             approved; ANALYZE. The components' indexes are built after the rows are in.
-//   2. search searchPackages() (the app, in a child process with its own Prisma client) against the app's own
-//             statement sent with plain pg in the same child (the same rows, nothing else), over a mix of
-//             queries: name only, plain ranges, purl + vers ranges, Maven coordinates; popular, mid and rare
-//             packages. p50/p95/p99 of each.
+//   1. load   a fresh, migrated embedded Postgres straight with SQL (INSERT … SELECT over the bench's own tables,
+//             not the app): one registry, one repository per 10 images, BENCH_SCALE × 10,000 images with a tag, an
+//             SBOM document and 100 components each, drawn from a pool of 2,000 packages (deb, apk, npm, maven, pypi)
+//             with Zipf-like popularity; purls in the ingest's normalised spelling (normalizePurl), purl_key /
+//             name_key as the ingest fills them; the package summary (package_versions / package_images) as
+//             indexDocumentPackages() leaves it; some images signed and approved; keys, indexes and foreign keys of
+//             components and the summary built after the rows are in; ANALYZE. The child checks a sample of 5
+//             loaded images against the product (ingestEvidence() of their components on fresh images must store
+//             the same rows and link the same package_versions rows).
+//   2. search searchPackages() (the app, in a child process with its own Prisma client) against the raw indexed
+//             query on the component rows (plain pg in the same child: the distinct (image, version, ecosystem,
+//             purl) rows of the name or purl key, live images only), over a mix of queries: name only, plain
+//             ranges, purl + vers ranges, Maven coordinates; popular, mid and rare packages. p50/p95/p99 of each;
+//             app hits must equal the images of the raw rows in the range.
 //   3. ingest ingestEvidence() of a 10,000-component CycloneDX 1.5 SBOM on fresh images; parseEvidence() alone.
 //
 // A benchmark, not a test: it reports figures and ratios and never fails on timing. All traffic is loopback.
@@ -24,6 +32,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { normalizePurl, purlSearchKey } from "../lib/evidence/purl";
 import { migrate } from "../scripts/lib/migrate.mjs";
 import { startPostgres, type PostgresHandle } from "../scripts/lib/services.mjs";
 import type { BenchQuery, EvidenceChildInput, EvidenceChildOutput, QueryClass } from "./evidence-child";
@@ -59,7 +68,7 @@ export interface PoolPackage {
   namespace: string | null;
   /** pkg:type/namespace/name, as the purl carries it (encoded). */
   purlBase: string;
-  /** lower(decoded purlBase): what the ingest stores in purl_key. */
+  /** What the ingest stores in purl_key (lib/evidence/purl.ts's purlSearchKey of the purl). */
   purlKey: string;
   license: string;
   /** 12 versions, oldest first; an image's version index grows with its position in the repository. */
@@ -231,7 +240,7 @@ export function buildPool(): PoolPackage[] {
         pool,
         rank,
         ...parts,
-        purlKey: decodeURIComponent(parts.purlBase).toLowerCase(),
+        purlKey: purlSearchKey(parts.purlBase) ?? decodeURIComponent(parts.purlBase).toLowerCase(),
         license: LICENSES[pool][p % LICENSES[pool].length]!,
         versions: KNOWN_VERSIONS[`${pool}:${parts.name}`] ?? syntheticVersions(pool, p),
       });
@@ -269,6 +278,37 @@ export interface PackageCount {
 /** A uniform number in (0,1) from an integer expression, stable across runs. */
 const U = (expr: string) => `(((hashint8((${expr})::bigint) & 2147483647)::float8 + 1) / 2147483649.0)`;
 
+interface DroppedKeys {
+  constraints: { table: string; name: string; def: string; contype: string }[];
+  indexes: string[];
+}
+
+/** Drops the tables' keys, indexes and foreign keys (before a bulk load); restoreKeys() builds them again. */
+async function dropKeys(c: pg.Client, tables: string[]): Promise<DroppedKeys> {
+  const cons = await c.query<{ table: string; name: string; def: string; contype: string }>(
+    `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, contype FROM pg_constraint
+     WHERE conrelid = ANY($1::regclass[]) AND contype IN ('p', 'u', 'f')`,
+    [tables],
+  );
+  const idx = await c.query<{ indexname: string; indexdef: string }>(
+    `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1::name[])
+     AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = ANY($1::regclass[]))`,
+    [tables],
+  );
+  const byKind = (k: string) => cons.rows.filter((x) => x.contype === k);
+  for (const f of byKind("f")) await c.query(`ALTER TABLE "${f.table}" DROP CONSTRAINT "${f.name}"`);
+  for (const k of [...byKind("p"), ...byKind("u")]) await c.query(`ALTER TABLE "${k.table}" DROP CONSTRAINT "${k.name}"`);
+  for (const i of idx.rows) await c.query(`DROP INDEX "${i.indexname}"`);
+  return { constraints: cons.rows, indexes: idx.rows.map((i) => i.indexdef) };
+}
+
+async function restoreKeys(keys: DroppedKeys, run: (sql: string) => Promise<void>): Promise<void> {
+  const byKind = (k: string) => keys.constraints.filter((x) => x.contype === k);
+  for (const k of [...byKind("p"), ...byKind("u")]) await run(`ALTER TABLE "${k.table}" ADD CONSTRAINT "${k.name}" ${k.def}`);
+  for (const i of keys.indexes) await run(i);
+  for (const f of byKind("f")) await run(`ALTER TABLE "${f.table}" ADD CONSTRAINT "${f.name}" ${f.def}`);
+}
+
 /** Fills a freshly migrated database with the fleet (exported for experiments against the same data). */
 export async function loadFleet(url: string, imageCount: number, pool: PoolPackage[] = buildPool()): Promise<{ figures: LoadFigures; counts: PackageCount[]; repositoryId: string }> {
   const c = new pg.Client({ connectionString: url });
@@ -292,7 +332,13 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
          AS u(p, pool, rank, name, purl_key, eco, license)`,
       [pool.map((x) => x.p), pool.map((x) => x.pool), pool.map((x) => x.rank), pool.map((x) => x.name), pool.map((x) => x.purlKey), pool.map((x) => x.pool), pool.map((x) => x.license)],
     );
-    const vs = pool.flatMap((x) => x.versions.map((v, i) => ({ p: x.p, v: i, version: v, purl: `${x.purlBase}@${encodeURIComponent(v)}${x.qualifiers}` })));
+    // The purl as a scanner writes it, stored in the ingest's normalised spelling (normalizePurl, as insertComponents).
+    const vs = pool.flatMap((x) =>
+      x.versions.map((v, i) => {
+        const written = `${x.purlBase}@${encodeURIComponent(v)}${x.qualifiers}`;
+        return { p: x.p, v: i, version: v, purl: normalizePurl(written) ?? written };
+      }),
+    );
     await step(
       "pool",
       `CREATE TEMP TABLE bench_versions AS
@@ -350,7 +396,9 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
       `INSERT INTO registries (id, name, url, updated_at) VALUES (gen_random_uuid(), 'default', 'http://127.0.0.1:5000', now()) RETURNING id`,
     );
     const registryId = reg.rows[0]!.id;
-    await step("repositories", `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, 4, '0') FROM bench_repo ORDER BY r`, [registryId]);
+    // svc-0000 … svc-0999 at full scale; one more digit per tenfold (lpad cuts longer text, names stay unique).
+    const digits = Math.max(4, String(repoCount - 1).length);
+    await step("repositories", `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, ${digits}, '0') FROM bench_repo ORDER BY r`, [registryId]);
     await step(
       "images",
       // As a sync stores them: the manifest as served (6 layers), the config's labels and history.
@@ -419,17 +467,9 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
        WHERE img.i % 10 < 2`,
     );
 
-    // -- components: indexes and foreign keys off during the load, rebuilt after (as for any bulk load)
-    const idx = await c.query<{ indexname: string; indexdef: string }>(
-      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'components'
-       AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'components'::regclass)`,
-    );
-    const cons = await c.query<{ conname: string; def: string; contype: string }>(
-      `SELECT conname, pg_get_constraintdef(oid) AS def, contype FROM pg_constraint WHERE conrelid = 'components'::regclass AND contype IN ('p', 'f') ORDER BY contype DESC`,
-    );
-    for (const f of cons.rows.filter((x) => x.contype === "f")) await c.query(`ALTER TABLE components DROP CONSTRAINT "${f.conname}"`);
-    for (const p of cons.rows.filter((x) => x.contype === "p")) await c.query(`ALTER TABLE components DROP CONSTRAINT "${p.conname}"`);
-    for (const i of idx.rows) await c.query(`DROP INDEX "${i.indexname}"`);
+    // -- components and the package summary: keys, indexes and foreign keys off during the load, rebuilt after
+    // (as for any bulk load, and as the migration backfills the summary).
+    const keys = await dropKeys(c, ["components", "package_versions", "package_images"]);
     await step(
       "components",
       `INSERT INTO components (id, document_id, image_id, name, name_key, version, purl, purl_key, type, ecosystem, licenses, layer)
@@ -440,28 +480,36 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
        JOIN bench_versions v ON v.p = rp.p AND v.v = rp.vbase + (img.j * 6) / ${IMAGES_PER_REPOSITORY}
        ORDER BY img.i, rp.p`,
     );
-    for (const p of cons.rows.filter((x) => x.contype === "p")) await step("components indexes", `ALTER TABLE components ADD CONSTRAINT "${p.conname}" ${p.def}`);
-    for (const i of idx.rows) await step("components indexes", i.indexdef);
-    for (const f of cons.rows.filter((x) => x.contype === "f")) await step("components indexes", `ALTER TABLE components ADD CONSTRAINT "${f.conname}" ${f.def}`);
-    // The fleet search's per-package summary, filled as the migration backfills it (the ingest keeps it per document).
+    // The fleet search's per-package summary, as indexDocumentPackages() leaves it after every document's ingest:
+    // one package_versions row per distinct (name_key, purl_key, ecosystem, version, purl), one package_images pair
+    // per (version, image). Computed from the benchmark's own tables (which packages each repository carries), not
+    // by joining the component rows again; the child checks a sample against the product's join and ingest.
     await step(
       "package summary",
       `INSERT INTO package_versions (key_hash, name_key, purl_key, ecosystem, version, purl)
        SELECT imprimatur_package_key(k.name_key, k.purl_key, k.ecosystem, k.version, k.purl), k.name_key, k.purl_key, k.ecosystem, k.version, k.purl
-       FROM (SELECT DISTINCT c.name_key, coalesce(c.purl_key, '') AS purl_key, coalesce(c.ecosystem, '') AS ecosystem,
-                    coalesce(c.version, '') AS version, coalesce(c.purl, '') AS purl
-             FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL) k
-       ON CONFLICT (key_hash) DO NOTHING`,
+       FROM (SELECT DISTINCT lower(pl.name) AS name_key, pl.purl_key, pl.eco AS ecosystem, v.version, v.purl
+             FROM (SELECT DISTINCT rp.p, rp.vbase + (img.j * 6) / ${IMAGES_PER_REPOSITORY} AS v
+                   FROM bench_img img JOIN bench_repo_pkg rp ON rp.r = img.r) u
+             JOIN bench_pool pl ON pl.p = u.p JOIN bench_versions v ON v.p = u.p AND v.v = u.v) k
+       ORDER BY 1`,
+    );
+    await step(
+      "package summary",
+      `CREATE TEMP TABLE bench_pv AS
+       SELECT v.p, v.v, pv.id FROM bench_versions v JOIN bench_pool pl ON pl.p = v.p
+       JOIN package_versions pv ON pv.name_key = lower(pl.name) AND pv.purl_key = pl.purl_key AND pv.ecosystem = pl.eco
+                                AND pv.version = v.version AND pv.purl = v.purl;
+       CREATE INDEX ON bench_pv (p, v); ANALYZE bench_pv`,
     );
     await step(
       "package summary",
       `INSERT INTO package_images (package_version_id, image_id)
-       SELECT DISTINCT pv.id, c.image_id FROM components c
-       JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL
-       JOIN package_versions pv ON pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '') AND pv.ecosystem = coalesce(c.ecosystem, '')
-                                AND pv.version = coalesce(c.version, '') AND pv.purl = coalesce(c.purl, '')
-       ON CONFLICT DO NOTHING`,
+       SELECT m.id, img.id FROM bench_img img
+       JOIN bench_repo_pkg rp ON rp.r = img.r
+       JOIN bench_pv m ON m.p = rp.p AND m.v = rp.vbase + (img.j * 6) / ${IMAGES_PER_REPOSITORY}`,
     );
+    await restoreKeys(keys, (sql) => step("indexes", sql));
     await step("analyze", `ANALYZE`);
     const ms = performance.now() - t0;
 
@@ -665,6 +713,8 @@ function summarize(
   const problems: string[] = [];
   for (const m of mismatches) problems.push(`search "${m.text}": the app found ${m.appHits} images, the baseline's rows give ${m.rawHits}`);
   for (const r of out.ingest.runs) if (r.components !== INGEST_COMPONENTS) problems.push(`ingest stored ${r.components} components, expected ${INGEST_COMPONENTS}`);
+  for (const p of out.loadCheck.problems) problems.push(`load check: ${p}`);
+  if (!out.loadCheck.images) problems.push("load check: no loaded image was checked against the ingest");
   if (out.parse.components !== INGEST_COMPONENTS) problems.push(`parseEvidence found ${out.parse.components} components, expected ${INGEST_COMPONENTS}`);
   const expected = loadF.images * COMPONENTS_PER_IMAGE;
   if (loadF.components !== expected) problems.push(`loaded ${loadF.components} components, expected ${expected}`);
@@ -782,6 +832,13 @@ function textLines(rows: string[][]): string[] {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** BENCH_SEARCH_SAMPLES: measured search calls (default 200); fewer keep a 10,000,000-row run short. */
+function searchSamples(): number {
+  const n = Number(process.env.BENCH_SEARCH_SAMPLES ?? TARGET_SEARCH_SAMPLES);
+  if (!Number.isFinite(n) || n < 1) throw new Error(`BENCH_SEARCH_SAMPLES must be a positive number, got ${JSON.stringify(process.env.BENCH_SEARCH_SAMPLES)}`);
+  return n;
+}
+
 function benchScale(): number {
   const raw = process.env.BENCH_SCALE ?? "1";
   const n = Number(raw);
@@ -815,7 +872,7 @@ export async function evidenceBenchmark(opts: { scale: number }): Promise<Return
     log(`load: ${int(loaded.figures.components)} components in ${ms(loaded.figures.ms)} (${Object.entries(loaded.figures.steps).map(([k, v]) => `${k} ${ms(v)}`).join(", ")})`);
 
     const queries = buildQueries(pool, loaded.counts, imageCount);
-    const rounds = Math.max(1, Math.round(TARGET_SEARCH_SAMPLES / queries.length));
+    const rounds = Math.max(1, Math.round(searchSamples() / queries.length));
     const input: EvidenceChildInput = {
       queries,
       rounds,

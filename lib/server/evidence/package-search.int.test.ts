@@ -166,10 +166,52 @@ describe("search by package", () => {
   it("leaves out deleted images unless asked", async () => {
     const a = await newImage("pkgsearch/deleted");
     await upload(a.imageId, [{ name: "wombat", version: "1.0.0" }]);
+    // Synced before the deletion below (a sync brings back an image the registry still serves).
+    const b = await newImage("pkgsearch/deleted-live");
     await db.image.update({ where: { id: a.imageId }, data: { deletedAt: new Date() } });
     expect(await digests("wombat")).toEqual([]);
     const withDeleted = await searchPackages({ actor: system, q: "wombat", includeDeleted: true });
     expect(withDeleted.results.map((r) => [r.digest, r.deleted])).toEqual([[a.digest, true]]);
+    // The count alone (an empty page) and the count on the page rows agree, with and without deleted images.
+    await upload(b.imageId, [{ name: "wombat", version: "2.0.0" }]);
+    for (const limit of [0, 1]) {
+      expect((await searchPackages({ actor: system, q: "wombat", limit })).total).toBe(1);
+      expect((await searchPackages({ actor: system, q: "wombat", limit, includeDeleted: true })).total).toBe(2);
+    }
+    const page = await searchPackages({ actor: system, q: "wombat", limit: 1, includeDeleted: true });
+    // Repository order: pkgsearch/deleted before pkgsearch/deleted-live.
+    expect(page.results.map((r) => [r.digest, r.deleted])).toEqual([[a.digest, true]]);
+  });
+
+  it("answers the same by key lookups of a few hits as by one pass over the images", async () => {
+    const imgs = await Promise.all([0, 1, 2].map((i) => newImage(`pkgsearch/shape-${i}`)));
+    await upload(imgs[0]!.imageId, [{ name: "numbat", version: "1.0.0", purl: "pkg:npm/numbat@1.0.0" }]);
+    await upload(imgs[1]!.imageId, [{ name: "numbat", version: "1.0.0", purl: "pkg:npm/numbat@1.0.0" }, { name: "numbat", version: "2.0.0", purl: "pkg:npm/numbat@2.0.0" }]);
+    await upload(imgs[2]!.imageId, [{ name: "numbat", version: "2.0.0", purl: "pkg:npm/numbat@2.0.0" }]);
+    await db.image.update({ where: { id: imgs[2]!.imageId }, data: { deletedAt: new Date() } });
+    const run = async () => {
+      const out = [];
+      for (const q of ["numbat", "numbat >= 2.0.0", "pkg:npm/numbat"])
+        for (const opts of [{}, { includeDeleted: true }, { limit: 1 }, { limit: 0, includeDeleted: true }]) out.push(await searchPackages({ actor: system, q, ...opts }));
+      return out;
+    };
+    // The statement shape follows the planner's count of images (pg_class.reltuples): a large fleet makes these few
+    // hits key lookups, an unknown one (-1) one pass.
+    const setFleet = (n: number) => db.$executeRawUnsafe(`UPDATE pg_class SET reltuples = ${n} WHERE oid = 'images'::regclass`);
+    try {
+      await setFleet(1e9);
+      const lookups = await run();
+      await setFleet(-1);
+      const pass = await run();
+      expect(lookups).toEqual(pass);
+      expect(pass[0]!.results.map((r) => [r.repository, r.versions, r.purls])).toEqual([
+        ["pkgsearch/shape-0", ["1.0.0"], ["pkg:npm/numbat@1.0.0"]],
+        ["pkgsearch/shape-1", ["1.0.0", "2.0.0"], ["pkg:npm/numbat@1.0.0", "pkg:npm/numbat@2.0.0"]],
+      ]);
+      expect(pass.map((r) => r.total)).toEqual([2, 3, 2, 3, 1, 2, 1, 2, 2, 3, 2, 3]);
+    } finally {
+      await db.$executeRawUnsafe(`ANALYZE images`);
+    }
   });
 
   it("stops finding the components of a withdrawn SBOM, unless another live SBOM of the image has them", async () => {

@@ -47,15 +47,54 @@ export async function searchPackages({
   } catch (e) {
     throw new AppError("INVALID_INPUT", (e as Error).message, "q");
   }
+  const { ids, byId, pairs, fleet, truncated } = await matchingVersions(query);
+  const pageSize = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : null;
+  const probe = probeFor(pairs, fleet);
+  const rows = ids.length ? await readHits({ ids, includeDeleted, pageSize, probe }) : [];
+  // The count rides on every page row; an empty page (none found, or limit 0) counts alone.
+  const total = rows[0]?.total ?? (ids.length && pageSize === 0 ? await countHits({ ids, includeDeleted, probe }) : 0);
+  // The versions and purls found in each image: its matching package_versions rows, read once in the first statement.
+  const found = (pvs: string[], col: "version" | "purl") => [...new Set(pvs.map((id) => byId.get(id)?.[col] ?? ""))].filter(Boolean).sort();
+  const results: PackageSearchHit[] = rows.map((r) => ({
+    registry: r.registry,
+    repository: r.repository,
+    digest: r.digest,
+    tags: r.tags,
+    versions: found(r.pvs, "version"),
+    purls: found(r.pvs, "purl"),
+    highestStage: r.highest_stage,
+    deleted: r.deleted,
+  }));
+  return {
+    query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
+    results,
+    total,
+    truncated,
+  };
+}
+
+type Query = ReturnType<typeof parseQuery>;
+
+/**
+ * The package_versions rows of the package whose version satisfies the query's range. A package has few distinct
+ * versions across thousands of images: each (ecosystem, version) is compared once.
+ */
+async function matchingVersions(query: Query): Promise<{ ids: string[]; byId: Map<string, { version: string; purl: string }>; pairs: number; fleet: number; truncated: boolean }> {
   // The same normalisation as the ingest's (pkg:alpine/x is pkg:apk/alpine/x, per-type case rules).
   const key = query.purl && query.purlType
     ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
     : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
-  const versions = await db.$queryRaw<{ id: string; ecosystem: string; version: string }[]>`
-    SELECT id::text AS id, ecosystem, version FROM package_versions WHERE ${key} LIMIT ${MAX_VERSIONS}`;
-  // A package has few distinct versions across thousands of images: compare each (ecosystem, version) once.
+  // With each version, how many images have it (index-only) and the planner's own count of images: the row counts
+  // the statement shape is chosen on (the planner's per-value estimate for package_images is far off for rare ones).
+  const versions = await db.$queryRaw<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }[]>`
+    SELECT pv.id::text AS id, pv.ecosystem, pv.version, pv.purl,
+           (SELECT count(*) FROM package_images pi WHERE pi.package_version_id = pv.id)::int AS images,
+           (SELECT reltuples FROM pg_class WHERE oid = 'images'::regclass)::float8 AS fleet
+    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`;
+  const byId = new Map<string, { version: string; purl: string }>();
   const verdicts = new Map<string, boolean>();
   const ids: string[] = [];
+  let pairs = 0;
   for (const r of versions) {
     if (query.constraints) {
       if (!r.version) continue;
@@ -69,52 +108,57 @@ export async function searchPackages({
       if (!v) continue;
     }
     ids.push(r.id);
+    byId.set(r.id, r);
+    pairs += r.images;
   }
-  const pageSize = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : null;
-  type Row = { total: number; id: string | null; registry: string; repository: string; digest: string; deleted: boolean; versions: string[]; purls: string[]; tags: string[]; highest_stage: string | null };
-  // One statement: the images holding a matching version (index-only on package_images' primary key, with the
-  // matching version ids of each), their sort keys, the count of them all, and the details (versions, purls, tags,
-  // highest stage) of the page only. The highest stage passed is what the decisions computed ahead say (as
-  // everywhere: a signed, unrevoked, unexpired approval whose layer verified in the registry; stage_decision() in SQL).
-  // COLLATE "C": the page is in code-point order of registry / repository / digest, whatever the database locale.
-  const rows = ids.length
-    ? await db.$queryRaw<Row[]>`
-      WITH f AS (
-        SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted, h.pvs
-        FROM (SELECT image_id, array_agg(package_version_id) AS pvs FROM package_images WHERE package_version_id = ANY(${ids}::bigint[]) GROUP BY image_id) h
-        JOIN images i ON i.id = h.image_id JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-        ${includeDeleted ? Prisma.empty : Prisma.sql`WHERE i.deleted_at IS NULL`}),
-      page AS (SELECT * FROM f ORDER BY registry COLLATE "C", repository COLLATE "C", digest COLLATE "C" LIMIT ${pageSize})
-      SELECT c.total, p.id, p.registry, p.repository, p.digest, p.deleted,
-             ARRAY(SELECT DISTINCT pv.version FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.version <> '') AS versions,
-             ARRAY(SELECT DISTINCT pv.purl FROM package_versions pv WHERE pv.id = ANY(p.pvs) AND pv.purl <> '') AS purls,
-             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
-             (SELECT st.name FROM stage_decisions d
-                JOIN stages st ON st.id = d.stage_id
-               WHERE d.image_id = p.id AND d.allowed
-                 AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
-               ORDER BY st.position DESC LIMIT 1) AS highest_stage
-      FROM (SELECT count(*)::int AS total FROM f) c LEFT JOIN page p ON true
-      ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`
-    : [];
-  const results: PackageSearchHit[] = rows
-    .filter((r) => r.id !== null)
-    .map((r) => ({
-      registry: r.registry,
-      repository: r.repository,
-      digest: r.digest,
-      tags: r.tags,
-      versions: [...r.versions].sort(),
-      purls: [...r.purls].sort(),
-      highestStage: r.highest_stage,
-      deleted: r.deleted,
-    }));
-  return {
-    query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
-    results,
-    total: rows[0]?.total ?? 0,
-    truncated: versions.length >= MAX_VERSIONS,
-  };
+  return { ids, byId, pairs, fleet: versions[0]?.fleet ?? 0, truncated: versions.length >= MAX_VERSIONS };
+}
+
+type HitRow = { total: number; id: string; registry: string; repository: string; digest: string; deleted: boolean; pvs: string[]; tags: string[]; highest_stage: string | null };
+
+/**
+ * The images holding one of the versions, each once with its matching version ids (package_images, index-only),
+ * with their repository and registry. `probe`: few hits for the fleet, each image looked up by its key (OFFSET 0
+ * keeps the lookup a nested loop); else one hash join over the images, as the planner picks.
+ */
+const hitImages = (ids: string[], includeDeleted: boolean, probe: boolean) => {
+  const live = includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`;
+  const h = Prisma.sql`(SELECT image_id, array_agg(package_version_id::text) AS pvs FROM package_images WHERE package_version_id = ANY(${ids}::bigint[]) GROUP BY image_id) h`;
+  const cols = Prisma.sql`i.id, i.repository_id, i.digest, i.deleted_at IS NOT NULL AS deleted, g.name AS registry, r.name AS repository`;
+  const from = Prisma.sql`images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id`;
+  return probe
+    ? Prisma.sql`SELECT x.*, h.pvs FROM ${h} CROSS JOIN LATERAL (SELECT ${cols} FROM ${from} WHERE i.id = h.image_id ${live} OFFSET 0) x`
+    : Prisma.sql`SELECT ${cols}, h.pvs FROM ${h} JOIN ${from} ON i.id = h.image_id WHERE true ${live}`;
+};
+
+/** A nested loop of key lookups beats one pass over the images below about one hit in 20 images. */
+const probeFor = (pairs: number, fleet: number) => pairs * 20 < fleet;
+
+/**
+ * One statement: the hits in code-point order of registry / repository / digest (COLLATE "C", whatever the database
+ * locale), the count of them all on every row, and the details of the page only: the tags and the highest stage
+ * passed as the decisions computed ahead say (as everywhere: a signed, unrevoked, unexpired approval whose layer verified in the registry;
+ * stage_decision() in SQL).
+ */
+async function readHits({ ids, includeDeleted, pageSize, probe }: { ids: string[]; includeDeleted: boolean; pageSize: number | null; probe: boolean }): Promise<HitRow[]> {
+  return db.$queryRaw<HitRow[]>`
+    WITH page AS (
+      SELECT h.*, count(*) OVER () AS total FROM (${hitImages(ids, includeDeleted, probe)}) h
+      ORDER BY h.registry COLLATE "C", h.repository COLLATE "C", h.digest COLLATE "C" LIMIT ${pageSize})
+    SELECT p.total::int AS total, p.id, p.registry, p.repository, p.digest, p.deleted, p.pvs,
+           ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
+           (SELECT st.name FROM stage_decisions d
+              JOIN stages st ON st.id = d.stage_id
+             WHERE d.image_id = p.id AND d.allowed
+               AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
+             ORDER BY st.position DESC LIMIT 1) AS highest_stage
+    FROM page p
+    ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`;
+}
+
+async function countHits({ ids, includeDeleted, probe }: { ids: string[]; includeDeleted: boolean; probe: boolean }): Promise<number> {
+  const r = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM (${hitImages(ids, includeDeleted, probe)}) h`;
+  return r[0]?.n ?? 0;
 }
 
 /** A CSV cell, quoted, with spreadsheet formulas neutralised (cells starting with = + - @ get a leading '). */
