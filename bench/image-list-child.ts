@@ -86,9 +86,9 @@ export function rawPage(params: URLSearchParams): { text: string; values: unknow
   const order = (i: string, g: string, r: string) =>
     sort === "seen" ? `${i}.last_seen_at ${dir}, ${i}.id` : sort === "created" ? `${i}.config_created ${dir} NULLS LAST, ${i}.id` : `${g} ${dir}, ${r} ${dir}, ${i}.first_seen_at DESC, ${i}.id`;
   const page = Number(params.get("page") ?? "1");
-  // The page first (50 rows), then what each of them shows.
+  // The page first (the ids of 50 rows, sorted), then what each of them shows.
   const text = `
-    SELECT i.digest, i.total, i.registry, i.repository,
+    SELECT i.digest, p.total, p.registry, p.repository,
       ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags, i.media_type,
       CASE WHEN i.platforms IS NOT NULL THEN ARRAY(SELECT (p->>'os') || '/' || (p->>'architecture') || COALESCE('/' || (p->>'variant'), '') FROM jsonb_array_elements(i.platforms) p)
            ELSE ARRAY[i.os || '/' || i.architecture || COALESCE('/' || i.variant, '')] END AS platforms,
@@ -103,12 +103,13 @@ export function rawPage(params: URLSearchParams): { text: string; values: unknow
       (SELECT count(*) FROM tag_events m WHERE m.repository_id = i.repository_id AND m.from_digest IS NOT NULL AND (m.from_digest = i.digest OR m.to_digest = i.digest))::int AS moves,
       (SELECT bool_or(s.verdict = 'verified' AND s.role = 'publisher')::text FROM images b JOIN signatures s ON s.image_id = b.id
          WHERE b.digest = (convert_from(i.manifest, 'UTF8')::jsonb -> 'annotations' ->> 'org.opencontainers.image.base.digest') AND b.deleted_at IS NULL) AS publisher
-    FROM (SELECT i.*, g.name AS registry, r.name AS repository, count(*) OVER () AS total
+    FROM (SELECT i.id, g.name AS registry, r.name AS repository, count(*) OVER () AS total
           FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
           WHERE ${w.join(" AND ")}
           ORDER BY ${order("i", "g.name", "r.name")}
-          LIMIT 50 OFFSET ${v((page - 1) * 50)}) i
-    ORDER BY ${order("i", "i.registry", "i.repository")}`;
+          LIMIT 50 OFFSET ${v((page - 1) * 50)}) p
+    JOIN images i ON i.id = p.id
+    ORDER BY ${order("i", "p.registry", "p.repository")}`;
   return { text, values };
 }
 

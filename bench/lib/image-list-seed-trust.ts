@@ -42,7 +42,7 @@ function signaturesSql(): string[] {
        UNION ALL
        SELECT m.id, m.i, m.digest, ${sha(`'il-team-' || m.i`)}, 1, true, 'team', 'ci-team', ${sha(`'il-team-key'`)}, m.seen, NULL FROM il_img m WHERE m.team
        UNION ALL
-       SELECT a.image_id, a.i, a.digest, a.layer, 1 + a.pos, a.variant = 'verified', 'stage', a.key_name, a.fingerprint, a.created, a.id
+       SELECT a.image_id, a.i, a.digest, a.layer, 1 + a.pos, a.variant = 'verified', 'stage', 'stage:' || a.stage || ' (' || a.key_name || ')', a.fingerprint, a.created, a.id
        FROM il_appr a WHERE a.variant IN ('verified', 'invalid')`,
     `INSERT INTO signatures (id, image_id, layer_digest, position, media_type, annotations, payload, docker_reference, payload_digest, optional, verdict, detail,
                              key_name, key_fingerprint, format, checks, signer, time_kind, time_at, time_by, trusted_by, role)
@@ -78,8 +78,8 @@ function approvalRowsSql(): string {
     SELECT a.id, a.image_id, a.stage_id, a.user_id, a.key_id, 'lgtm', (CASE WHEN a.variant = 'pending' THEN 'signing' ELSE 'signed' END)::"ApprovalStatus",
            convert_to(a.payload, 'UTF8'), 'MEUCIQ' || encode(sha256(convert_to(a.layer, 'UTF8')), 'base64'), a.layer, CASE WHEN a.variant = 'pending' THEN 3 ELSE 1 END,
            a.created, CASE WHEN a.variant = 'pending' THEN NULL ELSE a.created + interval '2 seconds' END, NULL,
-           CASE WHEN a.variant = 'revoked' THEN a.created + interval '5 days' END, CASE WHEN a.variant = 'revoked' THEN 'Carol Manager' END,
-           CASE WHEN a.variant = 'revoked' THEN (SELECT id FROM il_user WHERE name = 'Carol Manager') END,
+           CASE WHEN a.variant = 'revoked' THEN a.created + interval '5 days' END, CASE WHEN a.variant = 'revoked' THEN 'carol@example.com' END,
+           CASE WHEN a.variant = 'revoked' THEN (SELECT id FROM il_user WHERE email = 'carol@example.com') END,
            CASE WHEN a.variant = 'revoked' THEN 'rebuilt on a patched base' END, CASE WHEN a.variant = 'revoked' THEN 'manual' END, CASE WHEN a.variant = 'revoked' THEN 'removed' END
     FROM il_appr a ORDER BY a.i, a.pos`;
 }

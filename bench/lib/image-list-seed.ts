@@ -5,7 +5,6 @@
 // signatures, build/test/prod approvals with their stage signatures (some pending, revoked or not verifying; prod
 // approvals last 90 days so the oldest have expired), Trivy scans with findings, images naming a base image,
 // stages at risk. The stage_decisions triggers run as they do for the product's own writes.
-import type pg from "pg";
 
 export interface SeedOptions {
   /** Top-level images (an index counts once; its two platform manifests come on top). */
@@ -162,7 +161,7 @@ function principalsSql(opts: SeedOptions): string[] {
        SELECT s.id, s.name, s.position AS pos, k.id AS key_id, k.name AS key_name, k.fingerprint
        FROM stages s JOIN LATERAL (SELECT * FROM signing_keys k WHERE k.stage_id = s.id ORDER BY k.created_at LIMIT 1) k ON true
        WHERE s.name IN ('build', 'test', 'prod')`,
-    `CREATE TEMP TABLE il_user AS SELECT row_number() OVER (ORDER BY email) - 1 AS n, id, name FROM users WHERE email IN ('alice@example.com', 'bob@example.com', 'carol@example.com')`,
+    `CREATE TEMP TABLE il_user AS SELECT row_number() OVER (ORDER BY email) - 1 AS n, id, name, email FROM users WHERE email IN ('alice@example.com', 'bob@example.com', 'carol@example.com')`,
   ];
 }
 

@@ -124,23 +124,24 @@ async function findPage(q: ListImagesQuery): Promise<PageRow[]> {
   const inner = orderBy(q, { registry: "g.name", repository: "r.name", firstSeen: "i.first_seen_at", lastSeen: "i.last_seen_at", created: "i.config_created", id: "i.id" });
   const outer = orderBy(q, { registry: "p.registry", repository: "p.repository", firstSeen: "p.first_seen_at", lastSeen: "p.last_seen_at", created: "p.config_created", id: "p.id" });
   return db.$queryRaw<PageRow[]>`
-    SELECT p.id, p.total, p.registry, p.repository, p.digest, p.media_type, p.size, p.platforms, p.os, p.architecture, p.variant,
-           p.deleted_at, p.config_created, p.last_seen_at, p.base_manifest,
-           ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
+    SELECT p.id, p.total, p.registry, p.repository, x.digest, x.media_type, x.size, x.platforms, x.os, x.architecture, x.variant,
+           x.deleted_at, p.config_created, p.last_seen_at,
+           CASE WHEN position(decode('2e626173652e', 'hex') IN x.manifest) > 0 OR position(decode('5c', 'hex') IN x.manifest) > 0 THEN x.manifest END AS base_manifest,
+           ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = x.repository_id AND t.digest = x.digest ORDER BY t.name) AS tags,
            sg.sig_total, sg.sig_verified, sg.pub_total, sg.pub_verified, sg.team_total, sg.team_verified,
            (SELECT count(*)::int FROM artifacts a WHERE a.image_id = p.id) AS artifacts,
            ap.pending, sd.stages, sv.severities,
            EXISTS (SELECT 1 FROM evidence_documents e WHERE e.image_id = p.id AND e.kind IN ('scan', 'vex')) AS has_scan,
            rk.risks, mv.moves
     FROM (
-      SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest, i.media_type, i.size, i.platforms, i.os, i.architecture,
-             i.variant, i.deleted_at, i.config_created, i.last_seen_at, i.first_seen_at, count(*) OVER () AS total,
-             CASE WHEN position(decode('2e626173652e', 'hex') IN i.manifest) > 0 OR position(decode('5c', 'hex') IN i.manifest) > 0 THEN i.manifest END AS base_manifest
+      -- Only the sort keys go through the count and the sort; the page's 50 rows are read again below.
+      SELECT i.id, g.name AS registry, r.name AS repository, i.config_created, i.last_seen_at, i.first_seen_at, count(*) OVER () AS total
       FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
       WHERE ${Prisma.join(filters(q), " AND ")}
       ORDER BY ${inner}
       LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}
     ) p
+    JOIN images x ON x.id = p.id
     CROSS JOIN LATERAL (
       SELECT count(*)::int AS sig_total, (count(*) FILTER (WHERE s.verdict = 'verified'))::int AS sig_verified,
              (count(*) FILTER (WHERE s.role = 'publisher'))::int AS pub_total, bool_or(s.verdict = 'verified') FILTER (WHERE s.role = 'publisher') AS pub_verified,
@@ -163,13 +164,13 @@ async function findPage(q: ListImagesQuery): Promise<PageRow[]> {
       FROM stage_risks r LEFT JOIN stages st ON st.id = r.stage_id WHERE r.image_id = p.id) rk
     CROSS JOIN LATERAL (
       SELECT json_agg(json_build_object('tag', m.tag, 'from', m.from_digest, 'to', m.to_digest, 'seenAt', imprimatur_iso(m.seen_at),
-                                        'away', m.from_digest = p.digest AND m.seen_at > ap.first_signed, 'prior', pr.name) ORDER BY m.seen_at DESC) AS moves
-      FROM (SELECT * FROM tag_events m WHERE m.repository_id = p.repository_id AND m.from_digest IS NOT NULL AND (m.from_digest = p.digest OR m.to_digest = p.digest)
+                                        'away', m.from_digest = x.digest AND m.seen_at > ap.first_signed, 'prior', pr.name) ORDER BY m.seen_at DESC) AS moves
+      FROM (SELECT * FROM tag_events m WHERE m.repository_id = x.repository_id AND m.from_digest IS NOT NULL AND (m.from_digest = x.digest OR m.to_digest = x.digest)
             ORDER BY m.seen_at DESC LIMIT 1000) m
       -- The first signed approval of the digest the tag moved away from, before the move (approvals do not follow tags).
       LEFT JOIN LATERAL (
         SELECT st.name FROM images fi JOIN approvals a ON a.image_id = fi.id JOIN stages st ON st.id = a.stage_id
-        WHERE m.to_digest = p.digest AND fi.repository_id = m.repository_id AND fi.digest = m.from_digest AND a.status = 'signed' AND a.created_at < m.seen_at
+        WHERE m.to_digest = x.digest AND fi.repository_id = m.repository_id AND fi.digest = m.from_digest AND a.status = 'signed' AND a.created_at < m.seen_at
         ORDER BY a.created_at, a.id LIMIT 1) pr ON true) mv
     ORDER BY ${outer}`;
 }
