@@ -9,6 +9,7 @@
 // case the two answers are compared (digests and order, total, and the shown columns).
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { countQueries } from "./lib/query-counter";
 
 export const IMAGE_LIST_RESULT_MARKER = "BENCH_IMAGE_LIST_RESULT ";
 
@@ -28,6 +29,8 @@ export interface CaseCheck {
   c: number;
   total: number;
   rows: number;
+  /** SQL statements one app call sent (the raw side sends one). */
+  statements: number;
   /** Differences between the app's answer and the raw query's, empty when they agree. */
   mismatches: string[];
   /** The app refused the query (e.g. a filter this version does not have): the case is not measured. */
@@ -180,13 +183,16 @@ async function main(): Promise<void> {
   const runRaw = async (query: string) => (await raw.query<RawRow>(rawPage(new URLSearchParams(query)))).rows;
 
   const checks: CaseCheck[] = [];
+  const counted = countQueries();
   for (const [c, k] of input.cases.entries()) {
     try {
+      const before = counted().total;
       const a = await app(k.query);
+      const statements = counted().total - before;
       const r = await runRaw(k.query);
-      checks.push({ c, total: a.total, rows: a.items.length, mismatches: comparePage(a as unknown as { items: AppItem[]; total: number }, r) });
+      checks.push({ c, total: a.total, rows: a.items.length, statements, mismatches: comparePage(a as unknown as { items: AppItem[]; total: number }, r) });
     } catch (e) {
-      checks.push({ c, total: 0, rows: 0, mismatches: [], refused: (e as Error).message.slice(0, 200) });
+      checks.push({ c, total: 0, rows: 0, statements: 0, mismatches: [], refused: (e as Error).message.slice(0, 200) });
     }
   }
   const measured = input.cases.map((_, c) => c).filter((c) => !checks[c]!.refused);
