@@ -15,6 +15,7 @@ import { admissionBenchmark } from "./admission";
 import { approvalSignatureBenchmark } from "./approval-signature";
 import { agingBenchmark } from "./aging";
 import { auditBenchmark } from "./audit";
+import { imageListBenchmark } from "./image-list";
 import { meetsGoal, type BenchmarkReport, type RatioResult } from "./lib/report";
 import { textTable } from "./lib/util";
 
@@ -36,6 +37,7 @@ const BENCHMARKS: { name: string; run: (opts: { scale: number }) => Promise<Benc
   { name: "approval-signature", run: approvalSignatureBenchmark },
   { name: "aging", run: agingBenchmark },
   { name: "audit", run: auditBenchmark },
+  { name: "image-list", run: imageListBenchmark },
 ];
 
 /** Merges this run's ratios into bench/results/summary.json (`{ ratios: { name: value }, raw: { name: … } }`). */

@@ -42,7 +42,7 @@ function mediaTypeLabel(mt: string) {
   return "unknown";
 }
 
-const FILTERS = ["registry", "repository", "tag", "digest", "signed", "stage", "deleted", "atRisk", "sort", "dir", "page"] as const;
+const FILTERS = ["registry", "repository", "tag", "digest", "signed", "stage", "severity", "deleted", "atRisk", "sort", "dir", "page"] as const;
 
 /** The image list. Filters, sort and page live in the URL, so a view can be shared as a link. */
 export function ImagesTable({ registries, stages }: { registries: string[]; stages: string[] }) {
@@ -109,6 +109,11 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
           <option value="">Any stage</option>
           <option value="none">No stage passed</option>
           {stages.map((s) => <option key={s} value={s}>Passed {s}</option>)}
+        </select>
+        <select aria-label="Findings" className={select} value={sp.get("severity") ?? ""} onChange={(e) => set({ severity: e.target.value || null })}>
+          <option value="">Any findings</option>
+          <option value="critical">Has critical findings</option>
+          <option value="high">Has high findings</option>
         </select>
         <select aria-label="Deleted" className={select} value={sp.get("deleted") ?? "hide"} onChange={(e) => set({ deleted: e.target.value === "hide" ? null : e.target.value })}>
           <option value="hide">Present in registry</option>

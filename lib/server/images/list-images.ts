@@ -4,9 +4,9 @@ import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import type { Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
-import { stageStatuses } from "./stage-status";
+import type { StageState } from "./stage-status";
 import { baseReference, type ChainLink } from "./signature-chain";
-import { severitySummaries } from "../evidence/get-image-evidence";
+import { NOT_APPLICABLE, SEVERITIES } from "../evidence/get-image-evidence";
 
 export const listImagesQuery = z.object({
   registry: z.string().max(100).optional(),
@@ -22,6 +22,8 @@ export const listImagesQuery = z.object({
   deleted: z.enum(["hide", "show", "only"]).default("hide"),
   /** "1": only images with an approved stage whose gates no longer hold (see lib/server/reevaluation). */
   atRisk: z.enum(["0", "1"]).optional(),
+  /** Images with at least one open finding of this severity (as the list's severity summary counts them). */
+  severity: z.enum(SEVERITIES).optional(),
   sort: z.enum(["repository", "seen", "created"]).default("repository"),
   dir: z.enum(["asc", "desc"]).default("asc"),
   page: z.coerce.number().int().min(1).max(100_000).default(1),
@@ -42,8 +44,8 @@ export function parseListImagesQuery(params: URLSearchParams | Record<string, st
 
 const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-/** One page of image ids matching the filters, in the requested order, and the total count (one SQL query). */
-async function findImageIds(q: ListImagesQuery) {
+/** The filters of the list as SQL conditions on images i, repositories r and registries g. */
+function filters(q: ListImagesQuery): Prisma.Sql[] {
   const where: Prisma.Sql[] = [Prisma.sql`i.parent_digest IS NULL`];
   if (q.deleted === "hide") where.push(Prisma.sql`i.deleted_at IS NULL`);
   if (q.deleted === "only") where.push(Prisma.sql`i.deleted_at IS NOT NULL`);
@@ -55,6 +57,7 @@ async function findImageIds(q: ListImagesQuery) {
   if (q.signed === "signed") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
   if (q.signed === "verified") where.push(Prisma.sql`EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id AND s.verdict = 'verified')`);
   if (q.signed === "unsigned") where.push(Prisma.sql`NOT EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)`);
+  if (q.severity) where.push(Prisma.sql`EXISTS (SELECT 1 FROM findings f WHERE f.image_id = i.id AND f.severity = ${q.severity} AND ${openFinding})`);
   // A stage counts as passed as the decisions computed ahead say (stage_decision() in SQL, the one definition:
   // a signed, unrevoked, unexpired approval whose layer verifies in the registry). A row past its valid_until is
   // judged again by stage_decision_now().
@@ -63,38 +66,149 @@ async function findImageIds(q: ListImagesQuery) {
         AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n)))`;
   if (q.stage === "none") where.push(Prisma.sql`NOT ${passed(Prisma.empty)}`);
   else if (q.stage) where.push(passed(Prisma.sql`AND st.name = ${q.stage}`));
-  const dir = q.dir === "desc" ? Prisma.sql`DESC` : Prisma.sql`ASC`;
-  const order =
-    q.sort === "seen" ? Prisma.sql`i.last_seen_at ${dir}, i.id` : q.sort === "created" ? Prisma.sql`i.config_created ${dir} NULLS LAST, i.id` : Prisma.sql`g.name ${dir}, r.name ${dir}, i.first_seen_at DESC, i.id`;
-  const rows = await db.$queryRaw<{ id: string; total: bigint }[]>`
-    SELECT i.id, count(*) OVER () AS total
-    FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-    WHERE ${Prisma.join(where, " AND ")}
-    ORDER BY ${order}
-    LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}`;
-  const total = rows[0] ? Number(rows[0].total) : 0;
-  const ids = rows.map((r) => r.id);
-  return { ids, total };
+  return where;
+}
+
+/** A finding that counts: not judged inapplicable (VEX), and not from a withdrawn document (advisory findings have none). */
+const openFinding = Prisma.sql`f.status NOT IN (${Prisma.join(NOT_APPLICABLE)})
+  AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND wd.withdrawn_at IS NOT NULL)`;
+
+/** ORDER BY over the given columns (the page query sorts the images, the outer query its 50 rows again). */
+function orderBy(q: ListImagesQuery, c: { registry: string; repository: string; firstSeen: string; lastSeen: string; created: string; id: string }): Prisma.Sql {
+  const dir = q.dir === "desc" ? "DESC" : "ASC";
+  const cols =
+    q.sort === "seen" ? `${c.lastSeen} ${dir}, ${c.id}` : q.sort === "created" ? `${c.created} ${dir} NULLS LAST, ${c.id}` : `${c.registry} ${dir}, ${c.repository} ${dir}, ${c.firstSeen} DESC, ${c.id}`;
+  // Only fixed column names and ASC/DESC reach the raw text; every value is a parameter.
+  return Prisma.raw(cols);
+}
+
+interface PageRow {
+  id: string;
+  total: bigint;
+  registry: string;
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: number;
+  platforms: unknown;
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  deleted_at: Date | null;
+  config_created: Date | null;
+  last_seen_at: Date;
+  /** The manifest only when it may name a base image (".base." or a JSON escape in it); else null, unread. */
+  base_manifest: Uint8Array | null;
+  tags: string[];
+  sig_total: number;
+  sig_verified: number;
+  pub_total: number;
+  pub_verified: boolean | null;
+  team_total: number;
+  team_verified: boolean | null;
+  artifacts: number;
+  pending: number;
+  stages: { stage: string; state: StageState; detail: string }[] | null;
+  severities: { severity: string; n: number }[] | null;
+  has_scan: boolean;
+  risks: { stage: string; since: string; reasons: string[]; revokeAt: string | null }[] | null;
+  moves: { tag: string; from: string; to: string | null; seenAt: string; away: boolean; prior: string | null }[] | null;
+}
+
+/**
+ * One page of the list in one statement: the images matching the filters, sorted and cut to the page (with the
+ * total), then for each of them only what the list shows. Stage states come from stage_decisions (kept by triggers;
+ * a row past its valid_until is judged again by stage_decision()); a stage without a row has no approval.
+ */
+async function findPage(q: ListImagesQuery): Promise<PageRow[]> {
+  const inner = orderBy(q, { registry: "g.name", repository: "r.name", firstSeen: "i.first_seen_at", lastSeen: "i.last_seen_at", created: "i.config_created", id: "i.id" });
+  const outer = orderBy(q, { registry: "p.registry", repository: "p.repository", firstSeen: "p.first_seen_at", lastSeen: "p.last_seen_at", created: "p.config_created", id: "p.id" });
+  return db.$queryRaw<PageRow[]>`
+    SELECT p.id, p.total, p.registry, p.repository, x.digest, x.media_type, x.size, x.platforms, x.os, x.architecture, x.variant,
+           x.deleted_at, p.config_created, p.last_seen_at,
+           CASE WHEN position(decode('2e626173652e', 'hex') IN x.manifest) > 0 OR position(decode('5c', 'hex') IN x.manifest) > 0 THEN x.manifest END AS base_manifest,
+           ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = x.repository_id AND t.digest = x.digest ORDER BY t.name) AS tags,
+           sg.sig_total, sg.sig_verified, sg.pub_total, sg.pub_verified, sg.team_total, sg.team_verified,
+           (SELECT count(*)::int FROM artifacts a WHERE a.image_id = p.id) AS artifacts,
+           ap.pending, sd.stages, sv.severities,
+           EXISTS (SELECT 1 FROM evidence_documents e WHERE e.image_id = p.id AND e.kind IN ('scan', 'vex')) AS has_scan,
+           rk.risks, mv.moves
+    FROM (
+      -- Only the sort keys go through the count and the sort; the page's 50 rows are read again below.
+      SELECT i.id, g.name AS registry, r.name AS repository, i.config_created, i.last_seen_at, i.first_seen_at, count(*) OVER () AS total
+      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+      WHERE ${Prisma.join(filters(q), " AND ")}
+      ORDER BY ${inner}
+      LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}
+    ) p
+    JOIN images x ON x.id = p.id
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS sig_total, (count(*) FILTER (WHERE s.verdict = 'verified'))::int AS sig_verified,
+             (count(*) FILTER (WHERE s.role = 'publisher'))::int AS pub_total, bool_or(s.verdict = 'verified') FILTER (WHERE s.role = 'publisher') AS pub_verified,
+             (count(*) FILTER (WHERE s.role = 'team'))::int AS team_total, bool_or(s.verdict = 'verified') FILTER (WHERE s.role = 'team') AS team_verified
+      FROM signatures s WHERE s.image_id = p.id) sg
+    CROSS JOIN LATERAL (
+      SELECT (count(*) FILTER (WHERE a.status = 'signing'))::int AS pending, min(a.created_at) FILTER (WHERE a.status = 'signed') AS first_signed
+      FROM approvals a WHERE a.image_id = p.id) ap
+    CROSS JOIN LATERAL (
+      SELECT json_agg(json_build_object('stage', st.name, 'state', COALESCE(f.state, d.state, 'not approved'), 'detail', COALESCE(f.detail, d.detail, 'no approval')) ORDER BY st.position) AS stages
+      FROM stages st
+      LEFT JOIN stage_decisions d ON d.image_id = p.id AND d.stage_id = st.id
+      LEFT JOIN LATERAL (SELECT n.state, n.detail FROM stage_decision(d.image_id, d.stage_id) n WHERE d.valid_until <= now()) f ON true) sd
+    CROSS JOIN LATERAL (
+      SELECT json_agg(json_build_object('severity', x.severity, 'n', x.n) ORDER BY x.severity) AS severities
+      FROM (SELECT f.severity, count(DISTINCT f.vuln_id || ':' || f.package || ':' || coalesce(f.installed_version, ''))::int AS n
+            FROM findings f WHERE f.image_id = p.id AND ${openFinding} GROUP BY f.severity) x) sv
+    CROSS JOIN LATERAL (
+      SELECT json_agg(json_build_object('stage', COALESCE(st.name, '?'), 'since', imprimatur_iso(r.since), 'reasons', r.reasons, 'revokeAt', imprimatur_iso(r.revoke_at)) ORDER BY r.since) AS risks
+      FROM stage_risks r LEFT JOIN stages st ON st.id = r.stage_id WHERE r.image_id = p.id) rk
+    CROSS JOIN LATERAL (
+      SELECT json_agg(json_build_object('tag', m.tag, 'from', m.from_digest, 'to', m.to_digest, 'seenAt', imprimatur_iso(m.seen_at),
+                                        'away', m.from_digest = x.digest AND m.seen_at > ap.first_signed, 'prior', pr.name) ORDER BY m.seen_at DESC) AS moves
+      FROM (SELECT * FROM tag_events m WHERE m.repository_id = x.repository_id AND m.from_digest IS NOT NULL AND (m.from_digest = x.digest OR m.to_digest = x.digest)
+            ORDER BY m.seen_at DESC LIMIT 1000) m
+      -- The first signed approval of the digest the tag moved away from, before the move (approvals do not follow tags).
+      LEFT JOIN LATERAL (
+        SELECT st.name FROM images fi JOIN approvals a ON a.image_id = fi.id JOIN stages st ON st.id = a.stage_id
+        WHERE m.to_digest = x.digest AND fi.repository_id = m.repository_id AND fi.digest = m.from_digest AND a.status = 'signed' AND a.created_at < m.seen_at
+        ORDER BY a.created_at, a.id LIMIT 1) pr ON true) mv
+    ORDER BY ${outer}`;
+}
+
+type PublisherState = "verified" | "signed" | "unsigned";
+
+/**
+ * The publisher state of the base images the page's images name (OCI base annotations), in one query and only when
+ * one of them names a base: verified when any inventory copy carries a verified publisher signature, signed when
+ * one carries any signature.
+ */
+async function basePublishers(rows: PageRow[]) {
+  const refs = new Map(rows.map((r) => [r.id, baseReference(r.base_manifest)]));
+  const digests = [...new Set([...refs.values()].map((b) => b.digest).filter((d): d is string => Boolean(d)))];
+  const states = new Map<string, PublisherState>();
+  if (digests.length) {
+    const found = await db.$queryRaw<{ digest: string; verified: boolean | null; signed: boolean }[]>`
+      SELECT i.digest, bool_or(s.verdict = 'verified' AND s.role = 'publisher') AS verified, count(s.id) > 0 AS signed
+      FROM images i LEFT JOIN signatures s ON s.image_id = i.id
+      WHERE i.digest IN (${Prisma.join(digests)}) AND i.deleted_at IS NULL
+      GROUP BY i.digest`;
+    for (const b of found) states.set(b.digest, b.verified ? "verified" : b.signed ? "signed" : "unsigned");
+  }
+  return { refs, states };
 }
 
 /** The compact chain for the list: publisher (own or the base image's), team, then each stage. */
-function compactChain(
-  signatures: { verdict: string; role: string | null }[],
-  statuses: ReturnType<typeof stageStatuses>["statuses"],
-  base: ReturnType<typeof baseReference>,
-  basePublisher: Map<string, "verified" | "signed" | "unsigned">,
-): ChainLink[] {
+function compactChain(row: PageRow, base: ReturnType<typeof baseReference>, basePublisher: Map<string, PublisherState>): ChainLink[] {
   const chain: ChainLink[] = [];
-  const ownPublisher = signatures.filter((s) => s.role === "publisher");
+  const ownVerified = Boolean(row.pub_verified);
   const baseState = base.digest ? basePublisher.get(base.digest) : undefined;
-  if (ownPublisher.some((s) => s.verdict === "verified") || baseState === "verified") {
-    chain.push({ label: "publisher", mark: "✓", detail: ownPublisher.some((s) => s.verdict === "verified") ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
-  } else if (ownPublisher.length || base.digest || base.name) {
-    chain.push({ label: "publisher", mark: baseState === "signed" || ownPublisher.length ? "✗" : "–", detail: !base.digest && !ownPublisher.length ? `base ${base.name} is named without a digest` : baseState === undefined && !ownPublisher.length ? "the base image is not in the inventory" : "no verified publisher signature" });
+  if (ownVerified || baseState === "verified") {
+    chain.push({ label: "publisher", mark: "✓", detail: ownVerified ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
+  } else if (row.pub_total || base.digest || base.name) {
+    chain.push({ label: "publisher", mark: baseState === "signed" || row.pub_total ? "✗" : "–", detail: !base.digest && !row.pub_total ? `base ${base.name} is named without a digest` : baseState === undefined && !row.pub_total ? "the base image is not in the inventory" : "no verified publisher signature" });
   }
-  const team = signatures.filter((s) => s.role === "team");
-  if (team.length) chain.push({ label: "team", mark: team.some((s) => s.verdict === "verified") ? "✓" : "✗", detail: team.some((s) => s.verdict === "verified") ? "signed by a trusted team identity" : "the team signature does not verify" });
-  for (const st of statuses) {
+  if (row.team_total) chain.push({ label: "team", mark: row.team_verified ? "✓" : "✗", detail: row.team_verified ? "signed by a trusted team identity" : "the team signature does not verify" });
+  for (const st of row.stages ?? []) {
     chain.push({ label: st.stage, mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–", detail: st.detail });
   }
   return chain;
@@ -104,105 +218,63 @@ function compactChain(
  * Warnings about tags that moved: away from this digest after it was approved, or onto it from a digest that was
  * approved (approvals do not follow tags).
  */
-function tagMoveWarnings(
-  img: { digest: string; repositoryId: string; approvals: { status: string; createdAt: Date }[] },
-  myTags: string[],
-  moves: { repositoryId: string; tag: string; fromDigest: string | null; toDigest: string | null; seenAt: Date }[],
-  fromApprovals: { createdAt: Date; stage: { name: string }; image: { digest: string; repositoryId: string } }[],
-): string[] {
-  const firstApproval = img.approvals.filter((a) => a.status === "signed").sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+function tagMoveWarnings(row: PageRow): string[] {
   const warnings: string[] = [];
-  for (const m of moves.filter((m) => m.repositoryId === img.repositoryId)) {
-    if (m.fromDigest === img.digest && firstApproval && m.seenAt > firstApproval.createdAt) {
-      warnings.push(`tag ${m.tag} moved away from this approved digest on ${m.seenAt.toISOString()}${m.toDigest ? ` (now ${m.toDigest.slice(0, 19)})` : " (deleted)"}`);
-    }
-    if (m.toDigest === img.digest && myTags.includes(m.tag)) {
-      const prior = fromApprovals.find((a) => a.image.digest === m.fromDigest && a.image.repositoryId === img.repositoryId && a.createdAt < m.seenAt);
-      if (prior) warnings.push(`tag ${m.tag} moved here on ${m.seenAt.toISOString()} from ${m.fromDigest!.slice(0, 19)}, which was approved for ${prior.stage.name}; approvals do not follow tags`);
+  for (const m of row.moves ?? []) {
+    if (m.away) warnings.push(`tag ${m.tag} moved away from this approved digest on ${m.seenAt}${m.to ? ` (now ${m.to.slice(0, 19)})` : " (deleted)"}`);
+    if (m.to === row.digest && m.prior && row.tags.includes(m.tag)) {
+      warnings.push(`tag ${m.tag} moved here on ${m.seenAt} from ${m.from.slice(0, 19)}, which was approved for ${m.prior}; approvals do not follow tags`);
     }
   }
   return warnings;
 }
 
-/** Server-side filtered, sorted and paginated list of top-level images (an index counts once). */
+function platformNames(row: PageRow): string[] {
+  const platforms = (row.platforms as Platform[] | null) ?? (row.os ? [{ os: row.os, architecture: row.architecture ?? "", variant: row.variant ?? undefined }] : []);
+  return platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`);
+}
+
+function listItem(row: PageRow, base: ReturnType<typeof baseReference>, basePublisher: Map<string, PublisherState>) {
+  const stages = row.stages ?? [];
+  const passed = stages.filter((s) => s.state === "approved");
+  const severities = new Map((row.severities ?? []).map((s) => [s.severity, s.n]));
+  return {
+    registry: row.registry,
+    repository: row.repository,
+    digest: row.digest,
+    tags: row.tags,
+    mediaType: row.media_type,
+    size: row.size,
+    platforms: platformNames(row),
+    signatures: row.sig_total,
+    verifiedSignatures: row.sig_verified,
+    artifacts: row.artifacts,
+    currentStage: passed.length ? passed[passed.length - 1]!.stage : null,
+    stages: stages.map((s) => ({ stage: s.stage, state: s.state })),
+    /** publisher ✓ · team ✓ · build ✓ · test ✓ · prod – */
+    chain: compactChain(row, base, basePublisher),
+    pendingSignatures: row.pending,
+    deleted: row.deleted_at?.toISOString() ?? null,
+    created: row.config_created?.toISOString() ?? null,
+    lastSeenAt: row.last_seen_at.toISOString(),
+    warnings: tagMoveWarnings(row),
+    /** Approved stages whose gates no longer hold (re-evaluation). */
+    atRisk: row.risks ?? [],
+    // null when no scan has been recorded, so "no findings" is never claimed without evidence.
+    severities: row.has_scan || severities.size ? { critical: 0, high: 0, medium: 0, low: 0, ...Object.fromEntries(severities) } : null,
+  };
+}
+
+/**
+ * Server-side filtered, sorted and paginated list of top-level images (an index counts once): one statement for
+ * the page, and one more only when an image on it names a base image.
+ */
 export async function listImages({ actor: _actor, query }: { actor: Actor; query: ListImagesQuery }) {
   const q = query;
-  const { ids, total } = await findImageIds(q);
-
-  const [stages, images] = await Promise.all([
-    db.stage.findMany({ orderBy: { position: "asc" } }),
-    db.image.findMany({
-      where: { id: { in: ids } },
-      include: {
-        repository: { include: { registry: { select: { name: true } } } },
-        signatures: { select: { layerDigest: true, verdict: true, keyName: true, role: true } },
-        approvals: { select: { stageId: true, status: true, layerDigest: true, createdAt: true, signedAt: true, revokedAt: true, revokedBy: true, revocationReason: true, timestampAt: true, approver: { select: { name: true } }, stage: { select: { name: true } } } },
-        _count: { select: { artifacts: true } },
-      },
-    }),
-  ]);
-  const byId = new Map(images.map((i) => [i.id, i]));
-  const ordered = ids.map((id) => byId.get(id)!).filter(Boolean);
-  const repoIds = [...new Set(ordered.map((i) => i.repositoryId))];
-  const digests = ordered.map((i) => i.digest);
-  const [tags, moves, severities, scanned] = await Promise.all([
-    db.tag.findMany({ where: { repositoryId: { in: repoIds }, digest: { in: digests } }, orderBy: { name: "asc" } }),
-    db.tagEvent.findMany({ where: { repositoryId: { in: repoIds }, OR: [{ fromDigest: { in: digests } }, { toDigest: { in: digests } }], fromDigest: { not: null } }, orderBy: { seenAt: "desc" }, take: 1000 }),
-    severitySummaries(ids),
-    db.evidenceDocument.groupBy({ by: ["imageId"], where: { imageId: { in: ids }, kind: { in: ["scan", "vex"] } }, _count: { _all: true } }),
-  ]);
-  const hasScan = new Set(scanned.map((s) => s.imageId));
-  // Base images (OCI base annotations) and their publisher signatures, for the compact chain, in one query.
-  const baseRefs = new Map(ordered.map((i) => [i.id, baseReference(i.manifest)]));
-  const baseDigests = [...new Set([...baseRefs.values()].map((b) => b.digest).filter((d): d is string => Boolean(d)))];
-  const baseImages = baseDigests.length
-    ? await db.image.findMany({ where: { digest: { in: baseDigests }, deletedAt: null }, select: { digest: true, signatures: { select: { verdict: true, role: true } } } })
-    : [];
-  const basePublisher = new Map<string, "verified" | "signed" | "unsigned">();
-  for (const b of baseImages) {
-    const state = b.signatures.some((s) => s.verdict === "verified" && s.role === "publisher") ? "verified" : b.signatures.length ? "signed" : "unsigned";
-    if (basePublisher.get(b.digest) !== "verified") basePublisher.set(b.digest, state);
-  }
-  // Approvals of the digests tags moved away from, to warn on the digests they moved to.
-  const fromDigests = [...new Set(moves.map((m) => m.fromDigest!))];
-  const fromApprovals = fromDigests.length
-    ? await db.approval.findMany({ where: { status: "signed", image: { digest: { in: fromDigests }, repositoryId: { in: repoIds } } }, select: { createdAt: true, stage: { select: { name: true } }, image: { select: { digest: true, repositoryId: true } } } })
-    : [];
-
-  const risks = await db.stageRisk.findMany({ where: { imageId: { in: ordered.map((i) => i.id) } }, orderBy: { since: "asc" } });
-  const stageName = new Map(stages.map((s) => [s.id, s.name]));
-  const items = ordered.map((img) => {
-    const { current, statuses } = stageStatuses(stages, img.approvals, img.signatures);
-    const platforms = (img.platforms as Platform[] | null) ?? (img.os ? [{ os: img.os, architecture: img.architecture ?? "", variant: img.variant ?? undefined }] : []);
-    const myTags = tags.filter((t) => t.repositoryId === img.repositoryId && t.digest === img.digest).map((t) => t.name);
-    const warnings = tagMoveWarnings(img, myTags, moves, fromApprovals);
-    const chain = compactChain(img.signatures, statuses, baseRefs.get(img.id)!, basePublisher);
-    return {
-      registry: img.repository.registry.name,
-      repository: img.repository.name,
-      digest: img.digest,
-      tags: myTags,
-      mediaType: img.mediaType,
-      size: img.size,
-      platforms: platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`),
-      signatures: img.signatures.length,
-      verifiedSignatures: img.signatures.filter((s) => s.verdict === "verified").length,
-      artifacts: img._count.artifacts,
-      currentStage: current,
-      stages: statuses.map((s) => ({ stage: s.stage, state: s.state })),
-      /** publisher ✓ · team ✓ · build ✓ · test ✓ · prod – */
-      chain,
-      pendingSignatures: img.approvals.filter((a) => a.status === "signing").length,
-      deleted: img.deletedAt?.toISOString() ?? null,
-      created: img.configCreated?.toISOString() ?? null,
-      lastSeenAt: img.lastSeenAt.toISOString(),
-      warnings,
-      /** Approved stages whose gates no longer hold (re-evaluation). */
-      atRisk: risks.filter((r) => r.imageId === img.id).map((r) => ({ stage: stageName.get(r.stageId) ?? "?", since: r.since.toISOString(), reasons: r.reasons, revokeAt: r.revokeAt?.toISOString() ?? null })),
-      // null when no scan has been recorded, so "no findings" is never claimed without evidence.
-      severities: hasScan.has(img.id) || severities.has(img.id) ? { critical: 0, high: 0, medium: 0, low: 0, ...(severities.get(img.id) ?? {}) } : null,
-    };
-  });
+  const rows = await findPage(q);
+  const total = rows[0] ? Number(rows[0].total) : 0;
+  const { refs, states } = await basePublishers(rows);
+  const items = rows.map((row) => listItem(row, refs.get(row.id)!, states));
   return { items, total, page: q.page, pageSize: q.pageSize, pages: Math.max(1, Math.ceil(total / q.pageSize)) };
 }
 
