@@ -26,3 +26,8 @@ export function age(iso: string, now: Date = new Date()): string {
 export function dateInputValue(daysFromNow: number, now: Date = new Date()): string {
   return new Date(now.getTime() + daysFromNow * 86_400_000).toISOString().slice(0, 10);
 }
+
+/** A list typed into one field, split on commas and whitespace: "a, b\nc" → ["a", "b", "c"]. */
+export function splitList(s: string): string[] {
+  return s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+}

@@ -15,102 +15,19 @@ const GATE_ORDER_NOTE = "Gates are judged in a fixed order; each result is shown
  */
 export function RequestRecordView({ record: r }: { record: RequestRecord }) {
   const failing = r.gates.filter((g) => !g.passed);
-  const open = r.status === "open";
   return (
     <div className="space-y-6" data-testid="request-record" data-status={r.status}>
       <RequestHeader record={r} />
 
       <div className="grid gap-6 lg:grid-cols-[1fr_22rem]">
         <div className="min-w-0 space-y-6">
-          <section aria-labelledby="appr-h">
-            <h2 id="appr-h" className="mb-2 text-lg font-semibold">Approvals</h2>
-            <div className="rounded-lg border border-slate-200 bg-white p-4">
-              <p className="text-sm" data-testid="approvals-summary">{r.approvals.summary}</p>
-              <div className="mt-2 flex gap-1" aria-hidden="true">
-                {Array.from({ length: r.approvals.required }, (_, i) => (
-                  <span key={i} className={`h-2 flex-1 rounded ${i < r.approvals.count ? "bg-emerald-500" : "bg-slate-200"}`} />
-                ))}
-              </div>
-              <p className="mt-1 text-xs text-slate-500" data-testid="approvals-count">{r.approvals.count} of {r.approvals.required}</p>
-            </div>
-          </section>
+          <ApprovalsSection record={r} />
 
-          <section aria-labelledby="gates-h">
-            <h2 id="gates-h" className="mb-1 text-lg font-semibold">Gates</h2>
-            <p className="mb-2 text-xs text-slate-500">
-              {open ? `Judged now (${utc(r.gatesJudgedAt)}), and again under a lock when the last approval arrives.` : `As recorded at the decision (${utc(r.gatesJudgedAt)}).`} {GATE_ORDER_NOTE}
-            </p>
-            {r.gates.length === 0 && <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">Stage {r.stage.name} has no gates.</p>}
-            <ol className="space-y-2">
-              {r.gates.map((g) => (
-                <li
-                  key={g.gate}
-                  className={`rounded-lg border bg-white p-3 ${g.passed ? (g.waived ? "border-amber-200" : "border-slate-200") : "border-rose-300"}`}
-                  data-testid={`gate-${g.gate}`}
-                  data-passed={String(g.passed)}
-                  data-waived={String(g.waived)}
-                >
-                  <div className="flex flex-wrap items-center gap-2">
-                    <GateBadge passed={g.passed} waived={g.waived} />
-                    <span className="font-medium">{g.label}</span>
-                  </div>
-                  <p className="mt-1 break-words text-sm text-slate-700" data-testid="gate-detail">{g.detail}</p>
-                  {!g.passed && open && r.viewer.canWaive && (
-                    <div className="mt-2">
-                      <WaiverForm requestId={r.id} stage={r.stage.name} registry={r.image.registry} repository={r.image.repository} digest={r.image.digest} gate={g} />
-                    </div>
-                  )}
-                </li>
-              ))}
-            </ol>
-          </section>
+          <GatesSection record={r} />
 
-          <section aria-labelledby="waivers-h">
-            <h2 id="waivers-h" className="mb-2 text-lg font-semibold">Waivers relied on</h2>
-            {r.waivers.length === 0 ? (
-              <p className="text-sm text-slate-500">None.</p>
-            ) : (
-              <ul className="space-y-2">
-                {r.waivers.map((w) => {
-                  const expired = new Date(w.expiresAt) <= new Date();
-                  return (
-                    <li key={w.id} className="rounded-lg border border-amber-200 bg-amber-50/40 p-3 text-sm" data-testid="waiver" data-waiver-id={w.id}>
-                      <div className="flex flex-wrap items-center gap-2">
-                        <span className="font-medium">gate {w.gate}</span>
-                        {w.vulnIds.length > 0 && <span className="font-mono text-xs">{w.vulnIds.join(", ")}</span>}
-                        <span className="text-xs text-slate-500">{w.digest ? "this digest" : "whole repository"}</span>
-                        {(w.revoked || expired) && <span className="rounded bg-slate-200 px-1.5 text-xs">{w.revoked ? "revoked" : "expired"}</span>}
-                      </div>
-                      <p className="mt-1" data-testid="waiver-reason">{w.reason}</p>
-                      <p className="mt-1 text-xs text-slate-500">granted by <span data-testid="waiver-grantor">{w.grantedBy}</span> · expires {utc(w.expiresAt)}</p>
-                    </li>
-                  );
-                })}
-              </ul>
-            )}
-          </section>
+          <WaiversSection record={r} />
 
-          <section aria-labelledby="reviews-h">
-            <h2 id="reviews-h" className="mb-2 text-lg font-semibold">Reviews</h2>
-            {r.reviews.length === 0 ? (
-              <p className="text-sm text-slate-500">No reviews yet.</p>
-            ) : (
-              <ol className="space-y-2">
-                {r.reviews.map((v) => (
-                  <li key={v.id} className="rounded-lg border border-slate-200 bg-white p-3 text-sm" data-testid="review" data-decision={v.decision}>
-                    <div className="flex flex-wrap items-center gap-2">
-                      <span className="font-medium">{v.reviewer}</span>
-                      <span className={`rounded px-1.5 py-0.5 text-xs font-semibold ${v.decision === "approve" ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>{v.decision === "approve" ? "approved" : "rejected"}</span>
-                      {v.breakGlass && <BreakGlassMarker />}
-                      {v.waiverIds.length > 0 && <span className="text-xs text-amber-800">relied on {v.waiverIds.length} waiver{v.waiverIds.length === 1 ? "" : "s"}</span>}
-                      <span className="ml-auto text-xs text-slate-500">{utc(v.createdAt)}</span>
-                    </div>
-                    {v.comment && <p className="mt-1 whitespace-pre-wrap text-slate-700">{v.comment}</p>}
-                  </li>
-                ))}
-              </ol>
-            )}
-          </section>
+          <ReviewsSection record={r} />
 
           <StageSignatureSection record={r} />
         </div>
@@ -120,6 +37,117 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
         </aside>
       </div>
     </div>
+  );
+}
+
+/** How many distinct approvals the stage needs, and how many are in. */
+function ApprovalsSection({ record: r }: { record: RequestRecord }) {
+  return (
+    <section aria-labelledby="appr-h">
+      <h2 id="appr-h" className="mb-2 text-lg font-semibold">Approvals</h2>
+      <div className="rounded-lg border border-slate-200 bg-white p-4">
+        <p className="text-sm" data-testid="approvals-summary">{r.approvals.summary}</p>
+        <div className="mt-2 flex gap-1" aria-hidden="true">
+          {Array.from({ length: r.approvals.required }, (_, i) => (
+            <span key={i} className={`h-2 flex-1 rounded ${i < r.approvals.count ? "bg-emerald-500" : "bg-slate-200"}`} />
+          ))}
+        </div>
+        <p className="mt-1 text-xs text-slate-500" data-testid="approvals-count">{r.approvals.count} of {r.approvals.required}</p>
+      </div>
+    </section>
+  );
+}
+
+/** Every gate with its explanation; a failing gate offers a waiver to those who may grant one. */
+function GatesSection({ record: r }: { record: RequestRecord }) {
+  const open = r.status === "open";
+  return (
+    <section aria-labelledby="gates-h">
+      <h2 id="gates-h" className="mb-1 text-lg font-semibold">Gates</h2>
+      <p className="mb-2 text-xs text-slate-500">
+        {open ? `Judged now (${utc(r.gatesJudgedAt)}), and again under a lock when the last approval arrives.` : `As recorded at the decision (${utc(r.gatesJudgedAt)}).`} {GATE_ORDER_NOTE}
+      </p>
+      {r.gates.length === 0 && <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">Stage {r.stage.name} has no gates.</p>}
+      <ol className="space-y-2">
+        {r.gates.map((g) => (
+          <li
+            key={g.gate}
+            className={`rounded-lg border bg-white p-3 ${g.passed ? (g.waived ? "border-amber-200" : "border-slate-200") : "border-rose-300"}`}
+            data-testid={`gate-${g.gate}`}
+            data-passed={String(g.passed)}
+            data-waived={String(g.waived)}
+          >
+            <div className="flex flex-wrap items-center gap-2">
+              <GateBadge passed={g.passed} waived={g.waived} />
+              <span className="font-medium">{g.label}</span>
+            </div>
+            <p className="mt-1 break-words text-sm text-slate-700" data-testid="gate-detail">{g.detail}</p>
+            {!g.passed && open && r.viewer.canWaive && (
+              <div className="mt-2">
+                <WaiverForm requestId={r.id} stage={r.stage.name} registry={r.image.registry} repository={r.image.repository} digest={r.image.digest} gate={g} />
+              </div>
+            )}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+/** The waivers the gates relied on, with their state. */
+function WaiversSection({ record: r }: { record: RequestRecord }) {
+  return (
+    <section aria-labelledby="waivers-h">
+      <h2 id="waivers-h" className="mb-2 text-lg font-semibold">Waivers relied on</h2>
+      {r.waivers.length === 0 ? (
+        <p className="text-sm text-slate-500">None.</p>
+      ) : (
+        <ul className="space-y-2">
+          {r.waivers.map((w) => {
+            const expired = new Date(w.expiresAt) <= new Date();
+            return (
+              <li key={w.id} className="rounded-lg border border-amber-200 bg-amber-50/40 p-3 text-sm" data-testid="waiver" data-waiver-id={w.id}>
+                <div className="flex flex-wrap items-center gap-2">
+                  <span className="font-medium">gate {w.gate}</span>
+                  {w.vulnIds.length > 0 && <span className="font-mono text-xs">{w.vulnIds.join(", ")}</span>}
+                  <span className="text-xs text-slate-500">{w.digest ? "this digest" : "whole repository"}</span>
+                  {(w.revoked || expired) && <span className="rounded bg-slate-200 px-1.5 text-xs">{w.revoked ? "revoked" : "expired"}</span>}
+                </div>
+                <p className="mt-1" data-testid="waiver-reason">{w.reason}</p>
+                <p className="mt-1 text-xs text-slate-500">granted by <span data-testid="waiver-grantor">{w.grantedBy}</span> · expires {utc(w.expiresAt)}</p>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+/** Each reviewer's decision and comment. */
+function ReviewsSection({ record: r }: { record: RequestRecord }) {
+  return (
+    <section aria-labelledby="reviews-h">
+      <h2 id="reviews-h" className="mb-2 text-lg font-semibold">Reviews</h2>
+      {r.reviews.length === 0 ? (
+        <p className="text-sm text-slate-500">No reviews yet.</p>
+      ) : (
+        <ol className="space-y-2">
+          {r.reviews.map((v) => (
+            <li key={v.id} className="rounded-lg border border-slate-200 bg-white p-3 text-sm" data-testid="review" data-decision={v.decision}>
+              <div className="flex flex-wrap items-center gap-2">
+                <span className="font-medium">{v.reviewer}</span>
+                <span className={`rounded px-1.5 py-0.5 text-xs font-semibold ${v.decision === "approve" ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>{v.decision === "approve" ? "approved" : "rejected"}</span>
+                {v.breakGlass && <BreakGlassMarker />}
+                {v.waiverIds.length > 0 && <span className="text-xs text-amber-800">relied on {v.waiverIds.length} waiver{v.waiverIds.length === 1 ? "" : "s"}</span>}
+                <span className="ml-auto text-xs text-slate-500">{utc(v.createdAt)}</span>
+              </div>
+              {v.comment && <p className="mt-1 whitespace-pre-wrap text-slate-700">{v.comment}</p>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
   );
 }
 

@@ -5,6 +5,8 @@ import { useState } from "react";
 import type { GateConfig, GateSeverity } from "@/lib/policy/gates";
 import { GATE_SEVERITIES } from "@/lib/policy/gates/types";
 import { api } from "../api";
+import { splitList } from "./format";
+import { GroupsSection, type GroupView } from "./group-admin";
 import { StagePolicyDownload } from "./stage-policy-download";
 
 // lib/policy/gates/types holds no runtime zod and no node: builtins (lib/policy/gates/browser-safe.test.ts checks).
@@ -21,12 +23,6 @@ export interface StageView {
   emitBundle: boolean;
   approvalTtlDays: number | null;
   key: { name: string; fingerprint: string } | null;
-}
-
-export interface GroupView {
-  name: string;
-  description: string;
-  members: { email: string; name: string }[];
 }
 
 /** The configured gates in plain words, in the order they are judged. */
@@ -48,8 +44,6 @@ export function describeGates(g: GateConfig): string[] {
   if (g.maxScanAgeHours !== undefined) out.push(`newest scan at most ${g.maxScanAgeHours} h old`);
   return out;
 }
-
-const splitList = (s: string) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 
 /** The edit form's initial state: the stage's current settings, numbers as strings for the inputs. */
 function initialStageForm(stage: StageView) {
@@ -101,6 +95,115 @@ function stageRequestBody(f: StageFormState) {
   return body;
 }
 
+type CheckKey = "findings" | "sbom" | "provenance" | "signedEvidence" | "previousStage" | "basePublisher" | "emitBundle";
+type FormProps = { f: StageFormState; setF: (f: StageFormState) => void };
+
+/** One on/off setting of the stage form. */
+function CheckField({ f, setF, k, label }: FormProps & { k: CheckKey; label: string }) {
+  return (
+    <label className="flex items-center gap-2 text-sm">
+      <input type="checkbox" name={k} checked={f[k]} onChange={(e) => setF({ ...f, [k]: e.target.checked })} />
+      {label}
+    </label>
+  );
+}
+
+/** Who reviews: the number of approvals, the reviewer groups and the waiver group. */
+function StageReviewerFields({ f, setF, groups }: FormProps & { groups: GroupView[] }) {
+  return (
+    <div className="grid gap-3 sm:grid-cols-3">
+      <label className="text-sm">
+        <span className="block text-slate-600">Required approvals (N distinct)</span>
+        <input type="number" name="requiredApprovals" value={f.requiredApprovals} onChange={(e) => setF({ ...f, requiredApprovals: e.target.value })} className={input} />
+      </label>
+      <fieldset className="text-sm">
+        <legend className="text-slate-600">Reviewer groups (none: any reviewer)</legend>
+        <div className="mt-1 flex flex-wrap gap-x-3 gap-y-1">
+          {groups.map((gr) => (
+            <label key={gr.name} className="flex items-center gap-1">
+              <input
+                type="checkbox"
+                name="reviewerGroups"
+                value={gr.name}
+                checked={f.reviewerGroups.includes(gr.name)}
+                onChange={(e) => setF({ ...f, reviewerGroups: e.target.checked ? [...f.reviewerGroups, gr.name] : f.reviewerGroups.filter((x) => x !== gr.name) })}
+              />
+              <span className="font-mono text-xs">{gr.name}</span>
+            </label>
+          ))}
+        </div>
+      </fieldset>
+      <label className="text-sm">
+        <span className="block text-slate-600">Waiver group</span>
+        <select name="waiverGroup" value={f.waiverGroup} onChange={(e) => setF({ ...f, waiverGroup: e.target.value })} className={input}>
+          <option value="">none (no waivers)</option>
+          {groups.map((gr) => <option key={gr.name} value={gr.name}>{gr.name}</option>)}
+        </select>
+      </label>
+    </div>
+  );
+}
+
+/** The per-severity limits of the findings gate, and what it counts. */
+function FindingsLimits({ f, setF }: FormProps) {
+  return (
+    <div className="ml-6 grid gap-2 sm:grid-cols-5">
+      {SEVERITIES.map((s) => (
+        <label key={s} className="text-xs">
+          <span className="block text-slate-600">max {s} (empty: no limit)</span>
+          <input type="number" name={`max-${s}`} value={f.max[s]} onChange={(e) => setF({ ...f, max: { ...f.max, [s]: e.target.value } })} className={input} />
+        </label>
+      ))}
+      <label className="text-xs">
+        <span className="block text-slate-600">count</span>
+        <select name="count" value={f.count} onChange={(e) => setF({ ...f, count: e.target.value as "fixable" | "all" })} className={input}>
+          <option value="fixable">only with a fix</option>
+          <option value="all">all findings</option>
+        </select>
+      </label>
+    </div>
+  );
+}
+
+/** The builder and source patterns of the provenance gate. */
+function ProvenancePatterns({ f, setF }: FormProps) {
+  return (
+    <div className="ml-6 grid gap-2 sm:grid-cols-2">
+      <label className="text-xs">
+        <span className="block text-slate-600">Builder id patterns, comma-separated (empty: any; * within a segment, ** across)</span>
+        <input name="builderIds" value={f.builderIds} onChange={(e) => setF({ ...f, builderIds: e.target.value })} className={`${input} font-mono`} placeholder="https://github.com/actions/runner/**" />
+      </label>
+      <label className="text-xs">
+        <span className="block text-slate-600">Source repository patterns, comma-separated</span>
+        <input name="sourceRepos" value={f.sourceRepos} onChange={(e) => setF({ ...f, sourceRepos: e.target.value })} className={`${input} font-mono`} placeholder="git+https://git.example.com/apps/*" />
+      </label>
+    </div>
+  );
+}
+
+/** The gates, in the order they are judged. */
+function StageGatesFieldset({ f, setF }: FormProps) {
+  return (
+    <fieldset className="space-y-2 rounded border border-slate-200 p-3">
+      <legend className="px-1 text-sm font-medium">Gates</legend>
+      <CheckField f={f} setF={setF} k="findings" label="Limit vulnerability findings" />
+      {f.findings && <FindingsLimits f={f} setF={setF} />}
+      <CheckField f={f} setF={setF} k="sbom" label="An SBOM is required" />
+      <CheckField f={f} setF={setF} k="provenance" label="Provenance is required" />
+      {f.provenance && <ProvenancePatterns f={f} setF={setF} />}
+      <CheckField f={f} setF={setF} k="signedEvidence" label="Evidence must be signed by a trusted key" />
+      <CheckField f={f} setF={setF} k="previousStage" label="The previous stage's signature must be present and valid" />
+      <CheckField f={f} setF={setF} k="basePublisher" label="The base image's publisher signature must verify" />
+      <label className="flex items-center gap-2 text-sm">
+        <span>Newest scan at most</span>
+        <input type="number" name="maxScanAgeHours" value={f.maxScanAgeHours} onChange={(e) => setF({ ...f, maxScanAgeHours: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
+        <span>hours old (empty: no limit)</span>
+      </label>
+    </fieldset>
+  );
+}
+
+/** An admin's edit form for one stage: reviewers, gates, bundle and approval lifetime. */
 function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupView[]; onDone: () => void }) {
   const router = useRouter();
   const [f, setF] = useState(() => initialStageForm(stage));
@@ -114,12 +217,6 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
       router.refresh();
     },
   });
-  const check = (k: "findings" | "sbom" | "provenance" | "signedEvidence" | "previousStage" | "basePublisher" | "emitBundle", label: string) => (
-    <label className="flex items-center gap-2 text-sm">
-      <input type="checkbox" name={k} checked={f[k]} onChange={(e) => setF({ ...f, [k]: e.target.checked })} />
-      {label}
-    </label>
-  );
   return (
     <form
       className="mt-3 space-y-4 border-t border-slate-100 pt-3"
@@ -129,81 +226,10 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
       }}
       data-testid="stage-form"
     >
-      <div className="grid gap-3 sm:grid-cols-3">
-        <label className="text-sm">
-          <span className="block text-slate-600">Required approvals (N distinct)</span>
-          <input type="number" name="requiredApprovals" value={f.requiredApprovals} onChange={(e) => setF({ ...f, requiredApprovals: e.target.value })} className={input} />
-        </label>
-        <fieldset className="text-sm">
-          <legend className="text-slate-600">Reviewer groups (none: any reviewer)</legend>
-          <div className="mt-1 flex flex-wrap gap-x-3 gap-y-1">
-            {groups.map((gr) => (
-              <label key={gr.name} className="flex items-center gap-1">
-                <input
-                  type="checkbox"
-                  name="reviewerGroups"
-                  value={gr.name}
-                  checked={f.reviewerGroups.includes(gr.name)}
-                  onChange={(e) => setF({ ...f, reviewerGroups: e.target.checked ? [...f.reviewerGroups, gr.name] : f.reviewerGroups.filter((x) => x !== gr.name) })}
-                />
-                <span className="font-mono text-xs">{gr.name}</span>
-              </label>
-            ))}
-          </div>
-        </fieldset>
-        <label className="text-sm">
-          <span className="block text-slate-600">Waiver group</span>
-          <select name="waiverGroup" value={f.waiverGroup} onChange={(e) => setF({ ...f, waiverGroup: e.target.value })} className={input}>
-            <option value="">none (no waivers)</option>
-            {groups.map((gr) => <option key={gr.name} value={gr.name}>{gr.name}</option>)}
-          </select>
-        </label>
-      </div>
+      <StageReviewerFields f={f} setF={setF} groups={groups} />
 
-      <fieldset className="space-y-2 rounded border border-slate-200 p-3">
-        <legend className="px-1 text-sm font-medium">Gates</legend>
-        {check("findings", "Limit vulnerability findings")}
-        {f.findings && (
-          <div className="ml-6 grid gap-2 sm:grid-cols-5">
-            {SEVERITIES.map((s) => (
-              <label key={s} className="text-xs">
-                <span className="block text-slate-600">max {s} (empty: no limit)</span>
-                <input type="number" name={`max-${s}`} value={f.max[s]} onChange={(e) => setF({ ...f, max: { ...f.max, [s]: e.target.value } })} className={input} />
-              </label>
-            ))}
-            <label className="text-xs">
-              <span className="block text-slate-600">count</span>
-              <select name="count" value={f.count} onChange={(e) => setF({ ...f, count: e.target.value as "fixable" | "all" })} className={input}>
-                <option value="fixable">only with a fix</option>
-                <option value="all">all findings</option>
-              </select>
-            </label>
-          </div>
-        )}
-        {check("sbom", "An SBOM is required")}
-        {check("provenance", "Provenance is required")}
-        {f.provenance && (
-          <div className="ml-6 grid gap-2 sm:grid-cols-2">
-            <label className="text-xs">
-              <span className="block text-slate-600">Builder id patterns, comma-separated (empty: any; * within a segment, ** across)</span>
-              <input name="builderIds" value={f.builderIds} onChange={(e) => setF({ ...f, builderIds: e.target.value })} className={`${input} font-mono`} placeholder="https://github.com/actions/runner/**" />
-            </label>
-            <label className="text-xs">
-              <span className="block text-slate-600">Source repository patterns, comma-separated</span>
-              <input name="sourceRepos" value={f.sourceRepos} onChange={(e) => setF({ ...f, sourceRepos: e.target.value })} className={`${input} font-mono`} placeholder="git+https://git.example.com/apps/*" />
-            </label>
-          </div>
-        )}
-        {check("signedEvidence", "Evidence must be signed by a trusted key")}
-        {check("previousStage", "The previous stage's signature must be present and valid")}
-        {check("basePublisher", "The base image's publisher signature must verify")}
-        <label className="flex items-center gap-2 text-sm">
-          <span>Newest scan at most</span>
-          <input type="number" name="maxScanAgeHours" value={f.maxScanAgeHours} onChange={(e) => setF({ ...f, maxScanAgeHours: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
-          <span>hours old (empty: no limit)</span>
-        </label>
-      </fieldset>
-      {check("emitBundle", "Also push a Sigstore bundle with each stage signature")}
+      <StageGatesFieldset f={f} setF={setF} />
+      <CheckField f={f} setF={setF} k="emitBundle" label="Also push a Sigstore bundle with each stage signature" />
       <label className="flex items-center gap-2 text-sm">
         <span>Approvals expire after</span>
         <input type="number" name="approvalTtlDays" value={f.approvalTtlDays} onChange={(e) => setF({ ...f, approvalTtlDays: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
@@ -247,70 +273,8 @@ function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: Group
   );
 }
 
-function GroupForm({ group, onDone }: { group?: GroupView; onDone: () => void }) {
-  const router = useRouter();
-  const [name, setName] = useState(group?.name ?? "");
-  const [description, setDescription] = useState(group?.description ?? "");
-  const [members, setMembers] = useState(group?.members.map((m) => m.email).join("\n") ?? "");
-  const save = useMutation({
-    mutationFn: () => api("/api/v1/groups", { method: "PUT", body: JSON.stringify({ name: name.trim(), description, members: splitList(members) }) }),
-    onSuccess: () => {
-      onDone();
-      router.refresh();
-    },
-  });
-  return (
-    <form
-      className="mt-2 grid gap-2 sm:grid-cols-2"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.mutate();
-      }}
-      data-testid="group-form"
-    >
-      {!group && (
-        <label className="text-sm">
-          <span className="block text-slate-600">Group name</span>
-          <input name="groupName" value={name} onChange={(e) => setName(e.target.value)} required className={input} placeholder="payments-team" />
-        </label>
-      )}
-      <label className="text-sm">
-        <span className="block text-slate-600">Description</span>
-        <input name="description" value={description} onChange={(e) => setDescription(e.target.value)} maxLength={500} className={input} />
-      </label>
-      <label className="text-sm sm:col-span-2">
-        <span className="block text-slate-600">Members (emails, one per line or comma-separated)</span>
-        <textarea name="members" value={members} onChange={(e) => setMembers(e.target.value)} rows={3} className={`${input} font-mono text-xs`} />
-      </label>
-      {save.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">{save.error.message}</p>}
-      <div className="flex gap-2 sm:col-span-2">
-        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">{group ? "Save members" : "Create group"}</button>
-        <button type="button" onClick={onDone} className="rounded border border-slate-300 px-3 py-1.5 text-sm">Cancel</button>
-      </div>
-    </form>
-  );
-}
-
-function GroupCard({ group, isAdmin }: { group: GroupView; isAdmin: boolean }) {
-  const [editing, setEditing] = useState(false);
-  return (
-    <li className="rounded-lg border border-slate-200 bg-white p-4" data-testid="group-card" data-name={group.name}>
-      <div className="flex flex-wrap items-center gap-3">
-        <h3 className="font-mono font-semibold">{group.name}</h3>
-        <span className="text-sm text-slate-500">{group.description}</span>
-        {isAdmin && !editing && <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">Edit members</button>}
-      </div>
-      <p className="mt-1 text-sm text-slate-700" data-testid="group-members">
-        {group.members.length ? group.members.map((m) => `${m.name} (${m.email})`).join(", ") : <span className="text-slate-500">no members</span>}
-      </p>
-      {editing && <GroupForm group={group} onDone={() => setEditing(false)} />}
-    </li>
-  );
-}
-
 /** Stages in order with their reviewers, waivers and gates, and the groups; admins edit both. */
 export function StagesAdmin({ stages, groups, isAdmin }: { stages: StageView[]; groups: GroupView[]; isAdmin: boolean }) {
-  const [adding, setAdding] = useState(false);
   return (
     <div className="space-y-6">
       <div>
@@ -323,21 +287,7 @@ export function StagesAdmin({ stages, groups, isAdmin }: { stages: StageView[]; 
       <ol className="space-y-3">
         {stages.map((s) => <StageCard key={s.name} stage={s} groups={groups} isAdmin={isAdmin} />)}
       </ol>
-      <section aria-labelledby="groups-h" className="space-y-3">
-        <div className="flex items-center gap-3">
-          <h2 id="groups-h" className="text-lg font-semibold">Groups</h2>
-          {isAdmin && !adding && <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white">New group</button>}
-        </div>
-        {adding && (
-          <div className="rounded-lg border border-slate-200 bg-white p-4">
-            <h3 className="font-semibold">New group</h3>
-            <GroupForm onDone={() => setAdding(false)} />
-          </div>
-        )}
-        <ul className="space-y-3">
-          {groups.map((g) => <GroupCard key={g.name} group={g} isAdmin={isAdmin} />)}
-        </ul>
-      </section>
+      <GroupsSection groups={groups} isAdmin={isAdmin} />
     </div>
   );
 }

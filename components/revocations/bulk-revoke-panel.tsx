@@ -34,12 +34,11 @@ interface Progress {
   items: Item[];
 }
 
-/**
- * From a fleet search to a bulk revocation: choose the results (or all) and the stages, see exactly what would change
- * (dry run), then confirm; the job's progress is polled. With two-person confirmation, another reviewer or admin
- * confirms it from /revocations/{id}.
- */
-export function BulkRevokePanel({ query, stages, results }: { query: string; stages: string[]; results: { registry: string; repository: string; digest: string }[] }) {
+type Result = { registry: string; repository: string; digest: string };
+const key = (r: Result) => `${r.registry}/${r.repository}@${r.digest}`;
+
+/** The panel's choices (stages, which results, reason), the plan the server returned, and the polled job progress. */
+function useBulkRevocation(query: string, results: Result[]) {
   const [chosenStages, setStages] = useState<string[]>([]);
   const [all, setAll] = useState(true);
   const [picked, setPicked] = useState<Set<string>>(new Set());
@@ -49,7 +48,6 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [asking, setAsking] = useState(false);
-  const key = (r: { registry: string; repository: string; digest: string }) => `${r.registry}/${r.repository}@${r.digest}`;
 
   const body = (dryRun: boolean) =>
     JSON.stringify({ query, stages: chosenStages, reason, dryRun, ...(all ? {} : { images: results.filter((r) => picked.has(key(r))) }) });
@@ -75,9 +73,16 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
     return () => clearTimeout(t);
   }, [progress]);
 
+  return { chosenStages, setStages, all, setAll, picked, setPicked, reason, setReason, plan, progress, error, busy, asking, setAsking, run };
+}
+
+type BulkState = ReturnType<typeof useBulkRevocation>;
+
+/** What to revoke: the stages, and every search result or a hand-picked few. */
+function BulkScope({ b, stages, results }: { b: BulkState; stages: string[]; results: Result[] }) {
+  const { chosenStages, setStages, all, setAll, picked, setPicked } = b;
   return (
-    <section className="space-y-3 rounded-lg border border-rose-200 bg-rose-50/40 p-4" aria-labelledby="bulk-h" data-testid="bulk-revoke">
-      <h2 id="bulk-h" className="text-lg font-semibold">Revoke approvals of these images</h2>
+    <>
       <div className="flex flex-wrap items-center gap-3 text-sm">
         <span className="text-slate-600">Stages:</span>
         {stages.map((s) => (
@@ -102,6 +107,82 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
           </ul>
         )}
       </div>
+    </>
+  );
+}
+
+/** The confirmation after a dry run: the reason, who is notified, and every approval that goes. */
+function BulkRevokeConfirm({ b }: { b: BulkState }) {
+  const { plan, asking, setAsking, reason, busy, error, run } = b;
+  return (
+    <ConfirmDialog
+      open={asking && Boolean(plan?.dryRun)}
+      title={`Revoke ${plan?.approvals ?? 0} approval${plan?.approvals === 1 ? "" : "s"} on ${plan?.images ?? 0} image${plan?.images === 1 ? "" : "s"}?`}
+      confirmLabel="Revoke approvals"
+      pendingLabel="Starting…"
+      ready={reason.trim().length >= 3}
+      pending={busy}
+      error={error}
+      onCancel={() => setAsking(false)}
+      onConfirm={() => void run(false)}
+      testId="confirm-bulk-revoke"
+    >
+      <p>For: &quot;{reason.trim() || "(no reason yet: enter one first)"}&quot;. Verify and ImageReview deny these stages from now on and their signature layers leave the registry; the requesters ({plan?.notify.requesters.length ?? 0}) and reviewers ({plan?.notify.reviewers.length ?? 0}) are notified by webhook. It cannot be undone.</p>
+      <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
+        {(plan?.items ?? []).map((i) => <li key={i.approvalId}>{i.stage} · {i.registry}/{i.repository}@{i.digest.slice(0, 19)}…</li>)}
+      </ul>
+    </ConfirmDialog>
+  );
+}
+
+/** The dry run's or the job's summary, its progress, and one row per approval with its outcome. */
+function BulkPlanView({ plan, progress }: { plan: Plan; progress: Progress | null }) {
+  return (
+    <div className="text-sm">
+      <p data-testid="bulk-summary">
+        {plan.dryRun ? "Would revoke" : "Revoking"} {plan.approvals} approval{plan.approvals === 1 ? "" : "s"} on {plan.images} image{plan.images === 1 ? "" : "s"}; notifies {plan.notify.requesters.length} requester(s) and {plan.notify.reviewers.length} reviewer(s) by webhook.
+      </p>
+      {progress && (
+        <p data-testid="bulk-progress" className="font-medium" role="status" aria-live="polite">
+          {progress.status === "awaiting-confirmation" ? (
+            <>Waiting for a second person to confirm: <a className="text-sky-700 underline" href={`/revocations/${progress.id}`}>/revocations/{progress.id}</a></>
+          ) : (
+            <>{progress.status}: {progress.done + progress.failed} of {progress.total} ({progress.failed} failed)</>
+          )}
+        </p>
+      )}
+      {progress && progress.status !== "awaiting-confirmation" && (
+        <progress className="w-full" max={progress.total || 1} value={progress.done + progress.failed} aria-label="Revocation progress" />
+      )}
+      <table className="mt-2 w-full bg-white text-xs">
+        <thead className="text-left text-slate-500"><tr><th className="px-2 py-1">Image</th><th className="px-2 py-1">Stage</th><th className="px-2 py-1">Approval</th><th className="px-2 py-1">Outcome</th></tr></thead>
+        <tbody>
+          {(progress?.items ?? plan.items).map((i) => (
+            <tr key={i.approvalId} className="border-t border-slate-100" data-testid="bulk-item">
+              <td className="px-2 py-1 font-mono">{i.registry}/{i.repository}@{i.digest.slice(7, 19)}{i.viaIndexOf ? ` (index of ${i.viaIndexOf.slice(7, 19)})` : ""}</td>
+              <td className="px-2 py-1">{i.stage}</td>
+              <td className="px-2 py-1 font-mono">{i.approvalId.slice(0, 8)} · {i.status} · {i.approvedAt.slice(0, 10)}{i.requester ? ` · ${i.requester}` : ""}</td>
+              <td className="px-2 py-1">{i.outcome ?? (plan.dryRun ? "would be revoked" : "queued")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * From a fleet search to a bulk revocation: choose the results (or all) and the stages, see exactly what would change
+ * (dry run), then confirm; the job's progress is polled. With two-person confirmation, another reviewer or admin
+ * confirms it from /revocations/{id}.
+ */
+export function BulkRevokePanel({ query, stages, results }: { query: string; stages: string[]; results: { registry: string; repository: string; digest: string }[] }) {
+  const b = useBulkRevocation(query, results);
+  const { reason, setReason, plan, progress, error, busy, asking, setAsking, run, chosenStages } = b;
+  return (
+    <section className="space-y-3 rounded-lg border border-rose-200 bg-rose-50/40 p-4" aria-labelledby="bulk-h" data-testid="bulk-revoke">
+      <h2 id="bulk-h" className="text-lg font-semibold">Revoke approvals of these images</h2>
+      <BulkScope b={b} stages={stages} results={results} />
       <input aria-label="Reason" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason (required), e.g. CVE-2021-23337" className="w-full rounded border border-slate-300 px-3 py-2 text-sm" />
       <div className="flex gap-2">
         <button type="button" disabled={busy || !chosenStages.length} onClick={() => void run(true)} className="rounded border border-slate-400 bg-white px-3 py-1.5 text-sm disabled:opacity-50">Dry run</button>
@@ -110,55 +191,8 @@ export function BulkRevokePanel({ query, stages, results }: { query: string; sta
         </button>
       </div>
       {error && !asking && <p role="alert" className="rounded bg-rose-100 px-3 py-2 text-sm text-rose-800">{error}</p>}
-      <ConfirmDialog
-        open={asking && Boolean(plan?.dryRun)}
-        title={`Revoke ${plan?.approvals ?? 0} approval${plan?.approvals === 1 ? "" : "s"} on ${plan?.images ?? 0} image${plan?.images === 1 ? "" : "s"}?`}
-        confirmLabel="Revoke approvals"
-        pendingLabel="Starting…"
-        ready={reason.trim().length >= 3}
-        pending={busy}
-        error={error}
-        onCancel={() => setAsking(false)}
-        onConfirm={() => void run(false)}
-        testId="confirm-bulk-revoke"
-      >
-        <p>For: &quot;{reason.trim() || "(no reason yet: enter one first)"}&quot;. Verify and ImageReview deny these stages from now on and their signature layers leave the registry; the requesters ({plan?.notify.requesters.length ?? 0}) and reviewers ({plan?.notify.reviewers.length ?? 0}) are notified by webhook. It cannot be undone.</p>
-        <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
-          {(plan?.items ?? []).map((i) => <li key={i.approvalId}>{i.stage} · {i.registry}/{i.repository}@{i.digest.slice(0, 19)}…</li>)}
-        </ul>
-      </ConfirmDialog>
-      {plan && (
-        <div className="text-sm">
-          <p data-testid="bulk-summary">
-            {plan.dryRun ? "Would revoke" : "Revoking"} {plan.approvals} approval{plan.approvals === 1 ? "" : "s"} on {plan.images} image{plan.images === 1 ? "" : "s"}; notifies {plan.notify.requesters.length} requester(s) and {plan.notify.reviewers.length} reviewer(s) by webhook.
-          </p>
-          {progress && (
-            <p data-testid="bulk-progress" className="font-medium" role="status" aria-live="polite">
-              {progress.status === "awaiting-confirmation" ? (
-                <>Waiting for a second person to confirm: <a className="text-sky-700 underline" href={`/revocations/${progress.id}`}>/revocations/{progress.id}</a></>
-              ) : (
-                <>{progress.status}: {progress.done + progress.failed} of {progress.total} ({progress.failed} failed)</>
-              )}
-            </p>
-          )}
-          {progress && progress.status !== "awaiting-confirmation" && (
-            <progress className="w-full" max={progress.total || 1} value={progress.done + progress.failed} aria-label="Revocation progress" />
-          )}
-          <table className="mt-2 w-full bg-white text-xs">
-            <thead className="text-left text-slate-500"><tr><th className="px-2 py-1">Image</th><th className="px-2 py-1">Stage</th><th className="px-2 py-1">Approval</th><th className="px-2 py-1">Outcome</th></tr></thead>
-            <tbody>
-              {(progress?.items ?? plan.items).map((i) => (
-                <tr key={i.approvalId} className="border-t border-slate-100" data-testid="bulk-item">
-                  <td className="px-2 py-1 font-mono">{i.registry}/{i.repository}@{i.digest.slice(7, 19)}{i.viaIndexOf ? ` (index of ${i.viaIndexOf.slice(7, 19)})` : ""}</td>
-                  <td className="px-2 py-1">{i.stage}</td>
-                  <td className="px-2 py-1 font-mono">{i.approvalId.slice(0, 8)} · {i.status} · {i.approvedAt.slice(0, 10)}{i.requester ? ` · ${i.requester}` : ""}</td>
-                  <td className="px-2 py-1">{i.outcome ?? (plan.dryRun ? "would be revoked" : "queued")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <BulkRevokeConfirm b={b} />
+      {plan && <BulkPlanView plan={plan} progress={progress} />}
     </section>
   );
 }

@@ -3,7 +3,8 @@ import { getActor } from "@/lib/auth";
 import { listStageNames } from "@/lib/server/stages/list-stage-names";
 import { hasRole } from "@/lib/server/actor";
 import { listKeys } from "@/lib/server/keys/list-keys";
-import { AddTrustIdentityForm, RevokeStageKeyForm, StageKeyActions, TrustIdentityActions } from "@/components/keys-admin";
+import { RevokeStageKeyForm, StageKeyActions } from "@/components/keys-admin";
+import { AddTrustIdentityForm, TrustIdentityActions } from "@/components/trust-identity-admin";
 
 export const dynamic = "force-dynamic";
 
