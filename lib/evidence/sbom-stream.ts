@@ -5,6 +5,7 @@ import { bom, component as cdxComponentSchema, findingsOf, subjectsOf, toCompone
 import { describeIssues, EvidenceError, invalidDocument } from "./errors";
 import type { Component, EvidenceKind, Finding, Subject } from "./model";
 import { componentOf, doc as spdxDoc, packageSubjects, pkg as spdxPkg, toolOf as spdxToolOf } from "./spdx";
+import { TopLevelKeys, TopLevelTokens } from "./top-level-keys";
 import { addSubject, MAX_JSON_DEPTH } from "./util";
 
 /**
@@ -155,7 +156,9 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   const parser = new JSONParser({ paths: ["$.bomFormat", "$.specVersion", "$.serialNumber", "$.spdxVersion", "$.SPDXID", "$.name", "$.*.*"], keepStack: false });
   const top: Record<string, Json> = Object.create(null);
   const containers: Record<string, Record<string, Json>> = Object.create(null);
-  const containerKinds: Record<string, "array" | "object"> = Object.create(null);
+  // Repeated top-level keys and lists that are not lists: refused as the buffered path refuses them (issue 17).
+  const shape = new TopLevelKeys(format);
+  const topKeys = new TopLevelTokens(shape);
   let rootIsObject: boolean | null = null;
   const issues: string[] = [];
   let pending: Component[] = [];
@@ -221,9 +224,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         rootIsObject ??= !Array.isArray(parent);
         top[String(key)] = value;
       } else if (stack.length === 2) {
-        const name = String(stack[1]!.key);
-        containerKinds[name] ??= Array.isArray(parent) ? "array" : "object";
-        element(name, key as string | number, value);
+        element(String(stack[1]!.key), key as string | number, value);
       }
     } catch (e) {
       parseError = e as Error;
@@ -231,6 +232,14 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   };
   parser.onError = (e) => {
     parseError ??= new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${e.message}`);
+  };
+  parser.onToken = ({ token, value }) => {
+    if (parseError) return;
+    try {
+      topKeys.push(token, value);
+    } catch (e) {
+      parseError = e as Error;
+    }
   };
 
   let total = 0;
@@ -281,16 +290,10 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   await flushComponents(true);
   await flushRaw();
 
-  for (const [name, kind] of Object.entries(containerKinds)) {
-    const want = name === "metadata" || name === "creationInfo" ? "object" : "array";
-    if (kind !== want && ["components", "vulnerabilities", "packages", "relationships", "documentDescribes", "metadata", "creationInfo"].includes(name)) {
-      throw invalidDocument(label, [`${name}: Invalid input: expected ${want}, received ${kind}`]);
-    }
-  }
   const contentDigest = `sha256:${hash.digest("hex")}`;
 
   if (format === "cyclonedx") {
-    const shellInput = { bomFormat: top.bomFormat, specVersion: top.specVersion, serialNumber: top.serialNumber, ...(containers.metadata ? { metadata: containers.metadata } : containerKinds.metadata ? { metadata: {} } : {}) };
+    const shellInput = { bomFormat: top.bomFormat, specVersion: top.specVersion, serialNumber: top.serialNumber, ...(containers.metadata ? { metadata: containers.metadata } : shape.kindOf("metadata") === "object" ? { metadata: {} } : {}) };
     const shell = cdxMetadataShell.safeParse(shellInput);
     if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
     const m = /^1\.(\d+)$/.exec(shell.data.specVersion);
@@ -302,7 +305,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
     return { format, kind, componentCount, findings, subjects: subjectsOf(shell.data.metadata?.component), ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
   }
 
-  const shellInput = { spdxVersion: top.spdxVersion, SPDXID: top.SPDXID, name: top.name, ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : containerKinds.creationInfo ? { creationInfo: {} } : {}) };
+  const shellInput = { spdxVersion: top.spdxVersion, SPDXID: top.SPDXID, name: top.name, ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : shape.kindOf("creationInfo") === "object" ? { creationInfo: {} } : {}) };
   const shell = spdxShell.safeParse(shellInput);
   if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
   if (!/^SPDX-2\.\d+$/.test(shell.data.spdxVersion)) {
