@@ -16,6 +16,17 @@ import { indexDocumentPackages } from "./package-index";
 /** Documents up to this size are read whole and take the buffered path (every format, JSON Lines). */
 export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Batch and chunk sizes of the streamed path, kept small on purpose (issue 17). Prisma's debug module keeps the
+ * arguments of its last 100 debug calls whether DEBUG is set or not (@prisma/debug argsHistory, for its error
+ * reports), and one of them is every query's plan with its parameters: each raw chunk (as base64) and each
+ * component batch's arrays stay reachable until 100 later calls push them out. With 1 MiB chunks and batches of
+ * 1000 that history held over 100 MiB at the peak of a large ingest (heap snapshot: base64 strings retained by
+ * `argsHistory`); at these sizes it holds a few tens of MiB at most, for more but cheap round trips.
+ */
+const STREAM_BATCH_COMPONENTS = 250;
+const STREAM_RAW_CHUNK_BYTES = 256 * 1024;
+
 export interface IngestEvidenceUploadOptions {
   actor: Actor;
   imageId: string;
@@ -88,6 +99,8 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, spool 
         const parsed = await streamSbom(spool.chunks(), {
           format,
           maxBytes,
+          batchSize: STREAM_BATCH_COMPONENTS,
+          rawChunkBytes: STREAM_RAW_CHUNK_BYTES,
           sink: {
             components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
             raw: async (bytes) => {
