@@ -33,6 +33,12 @@ export interface StreamSbomOptions {
   sink: SbomStreamSink;
   batchSize?: number;
   rawChunkBytes?: number;
+  /**
+   * The same bytes again (a spooled file). When given, CycloneDX components' bom-refs are not kept during the
+   * pass (memory that grows with the component count); if the document has vulnerabilities, a second pass reads
+   * just the components their `affects` refs name.
+   */
+  reread?: () => AsyncIterable<Uint8Array>;
 }
 
 export interface StreamedSbom {
@@ -147,7 +153,7 @@ const own = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
 
 /** Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. */
 // eslint-disable-next-line max-lines-per-function -- one streaming parse: the parser's callbacks share the byte guard, the hash, the batch and the refusal state; split apart they would pass all of it around
-export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20 }: StreamSbomOptions): Promise<StreamedSbom> {
+export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20, reread }: StreamSbomOptions): Promise<StreamedSbom> {
   const label = format === "cyclonedx" ? "CycloneDX" : "SPDX";
   const hash = createHash("sha256");
   const guard = new DocumentGuard();
@@ -189,7 +195,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         componentCount++;
         const ref = c["bom-ref"];
         // Copies: a parser's string may be a slice of a whole decoded chunk, which a kept slice would pin in memory.
-        if (ref && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
+        if (ref && !reread && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
         if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);
       }
     } else if (format === "cyclonedx" && container === "vulnerabilities") {
@@ -299,6 +305,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
     const m = /^1\.(\d+)$/.exec(shell.data.specVersion);
     if (!m || Number(m[1]) < 2) throw new EvidenceError("INVALID_DOCUMENT", `${label}: specVersion ${JSON.stringify(shell.data.specVersion)} is not supported (1.2 to 1.6 are)`, ["specVersion"]);
     const t = cdxToolOf(shell.data.metadata?.tools);
+    if (reread && vulnerabilities.length) await refsFromSecondPass(reread(), vulnerabilities, byRef);
     const { findings, hasAnalysis } = findingsOf(vulnerabilities, byRef, t, shell.data.metadata?.component?.name ?? undefined);
     const kind: EvidenceKind = hasAnalysis ? "vex" : vulnerabilities.length ? "scan" : "sbom";
     const scannedAt = shell.data.metadata?.timestamp;
@@ -321,4 +328,48 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   const t = spdxToolOf(shell.data.creationInfo?.creators);
   const scannedAt = shell.data.creationInfo?.created;
   return { format, kind: "sbom", componentCount, findings: [], subjects, ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
+}
+
+/** An `affects` ref and, for a BOM-Link, the bom-ref its fragment names (what resolveRef looks up). */
+function refKeys(ref: string): string[] {
+  const link = /^urn:cdx:[^/#]+\/\d+#(.+)$/s.exec(ref);
+  if (!link) return [ref];
+  let target = link[1]!;
+  try {
+    target = decodeURIComponent(target);
+  } catch {
+    // taken literally, as resolveRef does
+  }
+  return [ref, target];
+}
+
+/**
+ * The second pass of a CycloneDX document whose vulnerabilities name components: only the components their refs
+ * name are kept (name, version, purl), first occurrence in the same depth-first order as the first pass. The bytes
+ * were validated by the first pass.
+ */
+async function refsFromSecondPass(source: AsyncIterable<Uint8Array>, vulnerabilities: readonly z.infer<typeof vulnerability>[], byRef: Map<string, CdxComponent>): Promise<void> {
+  const wanted = new Set<string>();
+  for (const v of vulnerabilities) for (const a of v.affects ?? []) for (const k of refKeys(a.ref)) wanted.add(k);
+  if (!wanted.size) return;
+  const parser = new JSONParser({ paths: ["$.components.*"], keepStack: false });
+  const str = (x: unknown): string | undefined => (typeof x === "string" ? own(x) : undefined);
+  parser.onValue = ({ value }) => {
+    const stack: unknown[] = [value];
+    while (stack.length) {
+      const c = stack.pop() as Record<string, unknown> | null;
+      if (!c || typeof c !== "object") continue;
+      const ref = c["bom-ref"];
+      if (typeof ref === "string" && wanted.has(ref) && !byRef.has(ref)) {
+        const version = str(c.version);
+        const purl = str(c.purl);
+        byRef.set(own(ref), { name: str(c.name) ?? "", ...(version ? { version } : {}), ...(purl ? { purl } : {}) });
+      }
+      if (Array.isArray(c.components)) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]);
+    }
+  };
+  for await (const chunk of source) {
+    parser.write(chunk);
+    if (parser.isEnded) break;
+  }
 }

@@ -101,6 +101,8 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, spool 
           maxBytes,
           batchSize: STREAM_BATCH_COMPONENTS,
           rawChunkBytes: STREAM_RAW_CHUNK_BYTES,
+          // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
+          reread: () => spool.chunks(),
           sink: {
             components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
             raw: async (bytes) => {
