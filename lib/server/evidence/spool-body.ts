@@ -18,18 +18,22 @@ import { AppError } from "../../errors";
 const PREFIX = "imprimatur-spool-";
 const READ_PIECE = 1 << 16;
 
-let dir: Promise<string> | null = null;
+// On globalThis, not in a module variable: Next may load this module once per route bundle, and a second copy
+// must neither make a second directory nor sweep the first one as "this pid's leftover".
+const g = globalThis as unknown as { __imprimaturSpoolDir?: Promise<string> | undefined; __imprimaturSpoolPath?: string };
 
 /** This process's spool directory, created (after a sweep of dead processes' directories) on first use. */
 export function spoolDirectory(): Promise<string> {
-  dir ??= (async () => {
+  g.__imprimaturSpoolDir ??= (async () => {
     await sweepStaleSpools();
-    return mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
+    const path = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
+    g.__imprimaturSpoolPath = path;
+    return path;
   })().catch((e: unknown) => {
-    dir = null;
+    g.__imprimaturSpoolDir = undefined;
     throw e;
   });
-  return dir;
+  return g.__imprimaturSpoolDir;
 }
 
 function alive(pid: number): boolean {
@@ -49,7 +53,7 @@ function alive(pid: number): boolean {
  * (instrumentation) and before the first spool. Returns what it removed.
  */
 export async function sweepStaleSpools({ root = tmpdir() }: { root?: string } = {}): Promise<string[]> {
-  const own = dir ? await dir.catch(() => null) : null;
+  const own = g.__imprimaturSpoolPath;
   const removed: string[] = [];
   let names: string[];
   try {
