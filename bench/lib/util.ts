@@ -50,13 +50,15 @@ export function textTable(rows: string[][]): string {
 /**
  * Runs a bench child script with tsx under the react-server condition (lib/server imports "server-only"),
  * optionally feeding `input` as JSON on stdin, and returns the JSON it prints on its `marker` line.
- * Other stdout lines are passed to `log`. BENCH_CPU_PROF_DIR=<dir> makes the child write a V8 CPU profile.
+ * Other stdout lines are passed to `log`. BENCH_CPU_PROF_DIR=<dir> makes the child write a V8 CPU profile;
+ * BENCH_CHILD_NODE_FLAGS="--trace-gc …" passes diagnostic flags to the child (V8 flags are refused in NODE_OPTIONS).
  */
 export function runBenchChild<T>(opts: { root: string; script: string; env: NodeJS.ProcessEnv; marker: string; input?: unknown; log: (line: string) => void }): Promise<T & { processMs: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    const child = spawn(process.execPath, [...prof, "--conditions=react-server", "--import", "tsx", opts.script], {
+    const flags = (process.env.BENCH_CHILD_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...prof, ...flags, "--conditions=react-server", "--import", "tsx", opts.script], {
       cwd: opts.root,
       env: opts.env,
       stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "inherit"],

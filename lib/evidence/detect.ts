@@ -5,6 +5,7 @@ import { looksLikeGrype, parseGrype } from "./grype";
 import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
 import { looksLikeSpdx, spdxSteps } from "./spdx";
+import { assertTopLevelKeys } from "./top-level-keys";
 import { looksLikeLegacyTrivy, looksLikeTrivy, parseTrivy } from "./trivy";
 import { addSubject, assertJsonDepth, assertJsonDepthSteps, TOP, type ParseContext } from "./util";
 
@@ -83,16 +84,31 @@ function* valueSteps(value: unknown, ctx: ParseContext = TOP): Steps<ParsedEvide
   throw new EvidenceError("UNKNOWN_FORMAT", `not a ${FORMATS} document: ${describeKeys(v)}`);
 }
 
-function parseOne(v: { value: unknown; line?: number }, several: boolean): ParsedEvidence {
+/**
+ * A CycloneDX or SPDX document's top-level keys, checked as the streamed path checks them (issue 17): a repeated
+ * key, or a list that is not a list, gets the same refusal on either path.
+ */
+function assertSbomTopLevel(v: { value: unknown; text?: string }): void {
+  if (v.text === undefined || v.value === null || typeof v.value !== "object" || Array.isArray(v.value)) return;
+  const o = v.value as Record<string, unknown>;
+  // The same order as valueSteps: an envelope or a statement that happens to carry bomFormat is not an SBOM.
+  if (looksLikeDsse(o) || looksLikeSigstoreBundle(o) || looksLikeInToto(o)) return;
+  const format = looksLikeCycloneDx(o) ? "cyclonedx" : looksLikeSpdx(o) ? "spdx" : null;
+  if (format) assertTopLevelKeys(v.text, format);
+}
+
+function parseOne(v: { value: unknown; text?: string; line?: number }, several: boolean): ParsedEvidence {
   try {
+    assertSbomTopLevel(v);
     return runSync(valueSteps(v.value));
   } catch (e) {
     throw statementError(e, v, several);
   }
 }
 
-async function parseOneAsync(v: { value: unknown; line?: number }, several: boolean): Promise<ParsedEvidence> {
+async function parseOneAsync(v: { value: unknown; text?: string; line?: number }, several: boolean): Promise<ParsedEvidence> {
   try {
+    assertSbomTopLevel(v);
     return await runAsync(valueSteps(v.value));
   } catch (e) {
     throw statementError(e, v, several);

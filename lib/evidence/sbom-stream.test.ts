@@ -70,6 +70,31 @@ describe("streamSbom gives what the buffered parser gives", () => {
 describe("streamSbom refuses what the buffered path refuses", () => {
   const cdx = (body: string) => Buffer.from(`{"bomFormat":"CycloneDX","specVersion":"1.5",${body}}`);
 
+  it("with a re-readable source, vulnerabilities resolve their refs in a second pass to the same findings, and an SBOM without vulnerabilities is read once", async () => {
+    // Refs that are not purls, one through a BOM-Link into a nested component: only the second pass can name them.
+    const byRefs = cdx(
+      `"components":[{"bom-ref":"r-1","name":"openssl","version":"1.1.1k","purl":"pkg:rpm/centos/openssl@1.1.1k"},{"bom-ref":"r-2","name":"outer","components":[{"bom-ref":"r-3","name":"zlib","version":"1.2.7"}]}],` +
+        `"vulnerabilities":[{"id":"CVE-2026-0001","affects":[{"ref":"r-1"},{"ref":"urn:cdx:3e671687-395b-41f5-a30f-a58921a69b79/1#r-3"}]},{"id":"CVE-2026-0002","affects":[{"ref":"r-404"}]}]`,
+    );
+    expect(parseEvidence(byRefs).findings.map((f) => f.package)).toEqual(expect.arrayContaining(["openssl", "zlib"]));
+    for (const [name, passes] of [["trivy-centos-7-cyclonedx-vex.json", 2], ["syft-alpine-3.16-cyclonedx-1.4.json", 1], ["refs", 2]] as const) {
+      const bytes = name === "refs" ? byRefs : fixture(name);
+      const buffered = parseEvidence(bytes);
+      let reads = 1;
+      const result = await streamSbom(pieces(bytes, 4096), {
+        format: "cyclonedx",
+        maxBytes: 1 << 30,
+        reread: () => {
+          reads++;
+          return pieces(bytes, 333);
+        },
+        sink: { components: async () => {}, raw: async () => {} },
+      });
+      expect(result.findings, name).toEqual(buffered.findings);
+      expect(reads, name).toBe(passes);
+    }
+  });
+
   it("a document cut off halfway is malformed JSON", async () => {
     const bytes = fixture("syft-alpine-3.16-cyclonedx-1.4.json");
     const e = await refusal(run(bytes.subarray(0, Math.floor(bytes.length / 2)), "cyclonedx"));

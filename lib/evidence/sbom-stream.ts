@@ -5,6 +5,7 @@ import { bom, component as cdxComponentSchema, findingsOf, subjectsOf, toCompone
 import { describeIssues, EvidenceError, invalidDocument } from "./errors";
 import type { Component, EvidenceKind, Finding, Subject } from "./model";
 import { componentOf, doc as spdxDoc, packageSubjects, pkg as spdxPkg, toolOf as spdxToolOf } from "./spdx";
+import { TopLevelKeys, TopLevelTokens } from "./top-level-keys";
 import { addSubject, MAX_JSON_DEPTH } from "./util";
 
 /**
@@ -32,6 +33,12 @@ export interface StreamSbomOptions {
   sink: SbomStreamSink;
   batchSize?: number;
   rawChunkBytes?: number;
+  /**
+   * The same bytes again (a spooled file). When given, CycloneDX components' bom-refs are not kept during the
+   * pass (memory that grows with the component count); if the document has vulnerabilities, a second pass reads
+   * just the components their `affects` refs name.
+   */
+  reread?: () => AsyncIterable<Uint8Array>;
 }
 
 export interface StreamedSbom {
@@ -146,7 +153,7 @@ const own = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
 
 /** Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. */
 // eslint-disable-next-line max-lines-per-function -- one streaming parse: the parser's callbacks share the byte guard, the hash, the batch and the refusal state; split apart they would pass all of it around
-export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20 }: StreamSbomOptions): Promise<StreamedSbom> {
+export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20, reread }: StreamSbomOptions): Promise<StreamedSbom> {
   const label = format === "cyclonedx" ? "CycloneDX" : "SPDX";
   const hash = createHash("sha256");
   const guard = new DocumentGuard();
@@ -155,7 +162,9 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   const parser = new JSONParser({ paths: ["$.bomFormat", "$.specVersion", "$.serialNumber", "$.spdxVersion", "$.SPDXID", "$.name", "$.*.*"], keepStack: false });
   const top: Record<string, Json> = Object.create(null);
   const containers: Record<string, Record<string, Json>> = Object.create(null);
-  const containerKinds: Record<string, "array" | "object"> = Object.create(null);
+  // Repeated top-level keys and lists that are not lists: refused as the buffered path refuses them (issue 17).
+  const shape = new TopLevelKeys(format);
+  const topKeys = new TopLevelTokens(shape);
   let rootIsObject: boolean | null = null;
   const issues: string[] = [];
   let pending: Component[] = [];
@@ -186,7 +195,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         componentCount++;
         const ref = c["bom-ref"];
         // Copies: a parser's string may be a slice of a whole decoded chunk, which a kept slice would pin in memory.
-        if (ref && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
+        if (ref && !reread && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
         if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);
       }
     } else if (format === "cyclonedx" && container === "vulnerabilities") {
@@ -221,9 +230,7 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         rootIsObject ??= !Array.isArray(parent);
         top[String(key)] = value;
       } else if (stack.length === 2) {
-        const name = String(stack[1]!.key);
-        containerKinds[name] ??= Array.isArray(parent) ? "array" : "object";
-        element(name, key as string | number, value);
+        element(String(stack[1]!.key), key as string | number, value);
       }
     } catch (e) {
       parseError = e as Error;
@@ -231,6 +238,14 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   };
   parser.onError = (e) => {
     parseError ??= new EvidenceError("MALFORMED_JSON", `the document is not valid JSON: ${e.message}`);
+  };
+  parser.onToken = ({ token, value }) => {
+    if (parseError) return;
+    try {
+      topKeys.push(token, value);
+    } catch (e) {
+      parseError = e as Error;
+    }
   };
 
   let total = 0;
@@ -281,28 +296,23 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   await flushComponents(true);
   await flushRaw();
 
-  for (const [name, kind] of Object.entries(containerKinds)) {
-    const want = name === "metadata" || name === "creationInfo" ? "object" : "array";
-    if (kind !== want && ["components", "vulnerabilities", "packages", "relationships", "documentDescribes", "metadata", "creationInfo"].includes(name)) {
-      throw invalidDocument(label, [`${name}: Invalid input: expected ${want}, received ${kind}`]);
-    }
-  }
   const contentDigest = `sha256:${hash.digest("hex")}`;
 
   if (format === "cyclonedx") {
-    const shellInput = { bomFormat: top.bomFormat, specVersion: top.specVersion, serialNumber: top.serialNumber, ...(containers.metadata ? { metadata: containers.metadata } : containerKinds.metadata ? { metadata: {} } : {}) };
+    const shellInput = { bomFormat: top.bomFormat, specVersion: top.specVersion, serialNumber: top.serialNumber, ...(containers.metadata ? { metadata: containers.metadata } : shape.kindOf("metadata") === "object" ? { metadata: {} } : {}) };
     const shell = cdxMetadataShell.safeParse(shellInput);
     if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
     const m = /^1\.(\d+)$/.exec(shell.data.specVersion);
     if (!m || Number(m[1]) < 2) throw new EvidenceError("INVALID_DOCUMENT", `${label}: specVersion ${JSON.stringify(shell.data.specVersion)} is not supported (1.2 to 1.6 are)`, ["specVersion"]);
     const t = cdxToolOf(shell.data.metadata?.tools);
+    if (reread && vulnerabilities.length) await refsFromSecondPass(reread(), vulnerabilities, byRef);
     const { findings, hasAnalysis } = findingsOf(vulnerabilities, byRef, t, shell.data.metadata?.component?.name ?? undefined);
     const kind: EvidenceKind = hasAnalysis ? "vex" : vulnerabilities.length ? "scan" : "sbom";
     const scannedAt = shell.data.metadata?.timestamp;
     return { format, kind, componentCount, findings, subjects: subjectsOf(shell.data.metadata?.component), ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
   }
 
-  const shellInput = { spdxVersion: top.spdxVersion, SPDXID: top.SPDXID, name: top.name, ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : containerKinds.creationInfo ? { creationInfo: {} } : {}) };
+  const shellInput = { spdxVersion: top.spdxVersion, SPDXID: top.SPDXID, name: top.name, ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : shape.kindOf("creationInfo") === "object" ? { creationInfo: {} } : {}) };
   const shell = spdxShell.safeParse(shellInput);
   if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
   if (!/^SPDX-2\.\d+$/.test(shell.data.spdxVersion)) {
@@ -318,4 +328,48 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   const t = spdxToolOf(shell.data.creationInfo?.creators);
   const scannedAt = shell.data.creationInfo?.created;
   return { format, kind: "sbom", componentCount, findings: [], subjects, ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
+}
+
+/** An `affects` ref and, for a BOM-Link, the bom-ref its fragment names (what resolveRef looks up). */
+function refKeys(ref: string): string[] {
+  const link = /^urn:cdx:[^/#]+\/\d+#(.+)$/s.exec(ref);
+  if (!link) return [ref];
+  let target = link[1]!;
+  try {
+    target = decodeURIComponent(target);
+  } catch {
+    // taken literally, as resolveRef does
+  }
+  return [ref, target];
+}
+
+/**
+ * The second pass of a CycloneDX document whose vulnerabilities name components: only the components their refs
+ * name are kept (name, version, purl), first occurrence in the same depth-first order as the first pass. The bytes
+ * were validated by the first pass.
+ */
+async function refsFromSecondPass(source: AsyncIterable<Uint8Array>, vulnerabilities: readonly z.infer<typeof vulnerability>[], byRef: Map<string, CdxComponent>): Promise<void> {
+  const wanted = new Set<string>();
+  for (const v of vulnerabilities) for (const a of v.affects ?? []) for (const k of refKeys(a.ref)) wanted.add(k);
+  if (!wanted.size) return;
+  const parser = new JSONParser({ paths: ["$.components.*"], keepStack: false });
+  const str = (x: unknown): string | undefined => (typeof x === "string" ? own(x) : undefined);
+  parser.onValue = ({ value }) => {
+    const stack: unknown[] = [value];
+    while (stack.length) {
+      const c = stack.pop() as Record<string, unknown> | null;
+      if (!c || typeof c !== "object") continue;
+      const ref = c["bom-ref"];
+      if (typeof ref === "string" && wanted.has(ref) && !byRef.has(ref)) {
+        const version = str(c.version);
+        const purl = str(c.purl);
+        byRef.set(own(ref), { name: str(c.name) ?? "", ...(version ? { version } : {}), ...(purl ? { purl } : {}) });
+      }
+      if (Array.isArray(c.components)) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]);
+    }
+  };
+  for await (const chunk of source) {
+    parser.write(chunk);
+    if (parser.isEnded) break;
+  }
 }

@@ -3,6 +3,7 @@ import { env } from "../env";
 import { assertMasterKeyUsable } from "./keys/master-key";
 import { oidcSettings } from "./auth/oidc";
 import { startWorkers } from "./jobs/workers";
+import { spoolDirectory } from "./evidence/spool-body";
 
 /** Exits the process with the reason when this replica must not serve; then starts the job workers. */
 export async function startupChecks(): Promise<void> {
@@ -15,6 +16,8 @@ export async function startupChecks(): Promise<void> {
     console.error(`\n${(e as Error).message}\n`);
     process.exit(1);
   }
+  // Spool files a crashed process left behind (large uploads, issue 17) go now, not at the first upload.
+  await spoolDirectory().catch((e: unknown) => console.warn("[evidence] could not prepare the upload spool directory:", (e as Error).message));
   if (env().IMPRIMATUR_WORKERS) {
     startWorkers().catch((e) => console.error("[jobs] workers failed to start:", (e as Error).message));
   }

@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedUsers } from "../../../scripts/seed";
@@ -11,6 +13,7 @@ import { ingestEvidence } from "./ingest-evidence";
 import { ingestEvidenceUpload } from "./ingest-evidence-upload";
 import { evidenceRawStream, readEvidenceRaw } from "./read-evidence-raw";
 import { searchPackages } from "./search-packages";
+import { spoolDirectory } from "./spool-body";
 
 // Issue 17: large CycloneDX / SPDX SBOMs are streamed (batched component INSERTs, raw bytes in chunk rows) inside
 // one transaction. Real Postgres, real registry; the stream threshold is lowered so test documents stream.
@@ -243,5 +246,76 @@ describe("streamed SBOM ingest", () => {
     const e = await refusal(ingestEvidenceUpload({ actor: system, imageId: img.imageId, body: pieces(Buffer.alloc(0)), maxBytes: 1000 }));
     expect(e.code).toBe("BAD_REQUEST");
     expect(e.field).toBe("body");
+  });
+
+  it("a slow uploader holds no database transaction or connection while its body arrives, and its spool file is private and removed", async () => {
+    const img = await newImage("streamtest/slow");
+    const doc = cdx(img.digest, 3000);
+    const half = Math.floor(doc.length / 2);
+    let atGate!: () => void;
+    const reached = new Promise<void>((r) => (atGate = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // The client sends half the document, then stalls (as a slow link would) until the test lets it go on.
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < half; i += 16 * 1024) yield doc.subarray(i, Math.min(i + 16 * 1024, half));
+      atGate();
+      await gate;
+      for (let i = half; i < doc.length; i += 16 * 1024) yield doc.subarray(i, i + 16 * 1024);
+    }
+    const upload = ingestEvidenceUpload({ actor: system, imageId: img.imageId, body: slow(), maxBytes: 1 << 30, streamThreshold: THRESHOLD });
+    await reached;
+    // Every other client session of this database: none may be inside a transaction while the body is on its way.
+    const inTransaction = await db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`;
+    expect(Number(inTransaction[0]!.n)).toBe(0);
+    const dir = await spoolDirectory();
+    const files = await readdir(dir);
+    expect(files).toHaveLength(1);
+    const info = await stat(join(dir, files[0]!));
+    expect(info.mode & 0o777).toBe(0o600);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect(info.size).toBeGreaterThanOrEqual(half);
+    release();
+    const r = await upload;
+    expect(r.created).toBe(true);
+    expect(r.document.rawChunks).toBeGreaterThan(0);
+    expect((await readEvidenceRaw(db, r.document)).equals(doc)).toBe(true);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("a refused upload leaves no spool file behind", async () => {
+    const img = await newImage("streamtest/spool-refused");
+    const doc = cdx(img.digest, 3000);
+    expect((await refusal(streamed(img.imageId, doc, doc.length - 1))).code).toBe("PAYLOAD_TOO_LARGE");
+    expect((await refusal(streamed(img.imageId, Buffer.concat([doc.subarray(0, doc.length - 10), Buffer.from("@@@@@@@@@@")])))).code).toBe("BAD_REQUEST");
+    expect(await readdir(await spoolDirectory())).toEqual([]);
+    expect(await stored(img.imageId)).toEqual({ documents: 0, components: 0, chunks: 0, orphanChunks: 0, packageImages: 0 });
+  });
+
+  it("a repeated components key or a components object gets the same refusal on the buffered and the streamed path, with nothing stored", async () => {
+    const img = await newImage("streamtest/top-level");
+    const good = cdx(img.digest, 3000).toString("utf8");
+    const small = cdx(img.digest, 3).toString("utf8");
+    const variants = [
+      { mark: "components is given more than once", edit: (t: string) => t.replace(/\n}$/, ',\n "components": []\n}') },
+      { mark: "components should be an array, not an object", edit: (t: string) => t.replace(/\n "components": \[([\s\S]*?)\n \],\n "dependencies"/, '\n "components": {"list": [$1\n ]},\n "dependencies"') },
+    ];
+    for (const { mark, edit } of variants) {
+      const large = Buffer.from(edit(good));
+      const little = Buffer.from(edit(small));
+      expect(large.length).toBeGreaterThan(THRESHOLD);
+      expect(little.length).toBeLessThan(THRESHOLD);
+      const viaStream = await refusal(streamed(img.imageId, large));
+      const viaBuffer = await refusal(streamed(img.imageId, little));
+      for (const e of [viaStream, viaBuffer]) {
+        expect(e.code).toBe("INVALID_INPUT");
+        expect(e.field).toBe("body");
+        expect(e.message).toContain(mark);
+      }
+      expect(viaStream.message).toBe(viaBuffer.message);
+      expect(await stored(img.imageId)).toEqual({ documents: 0, components: 0, chunks: 0, orphanChunks: 0, packageImages: 0 });
+    }
   });
 });

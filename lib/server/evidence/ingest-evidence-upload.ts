@@ -10,10 +10,24 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { acceptableSubjects, ingestEvidence, insertComponents, insertFindings, parseDate, statementVerdict, type IngestEvidenceResult } from "./ingest-evidence";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { spoolBody, type SpooledBody } from "./spool-body";
 import { indexDocumentPackages } from "./package-index";
 
 /** Documents up to this size are read whole and take the buffered path (every format, JSON Lines). */
 export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Batch and chunk sizes of the streamed path, kept small on purpose (issue 17). Prisma's debug module keeps the
+ * arguments of its last 100 debug calls whether DEBUG is set or not (@prisma/debug argsHistory, for its error
+ * reports), and one of them is every query's plan with its parameters: each raw chunk (as base64) and each
+ * component batch's arrays stay reachable until 100 later calls push them out. With 1 MiB chunks and batches of
+ * 1000 that history held over 100 MiB at the peak of a large ingest (heap snapshot: base64 strings retained by
+ * `argsHistory`). The chunk is what weighs (1.33 MiB of base64 per 1 MiB chunk; a batch of 1000 components is
+ * ~0.35 MiB): with 256 KiB chunks the history holds ~35 MiB at most, for four times as many (cheap) chunk INSERTs.
+ * Batches stay at 1000: smaller ones cost round trips inside the transaction (300 s budget) for little memory.
+ */
+const STREAM_BATCH_COMPONENTS = 1000;
+const STREAM_RAW_CHUNK_BYTES = 256 * 1024;
 
 export interface IngestEvidenceUploadOptions {
   actor: Actor;
@@ -40,76 +54,39 @@ function appError(e: unknown): unknown {
 }
 
 /**
- * Stores an uploaded evidence document from its body stream (issue 17). A body up to `streamThreshold` bytes, or a
- * larger one that does not declare itself a CycloneDX or SPDX JSON document in its first `streamThreshold` bytes,
- * is read whole (capped at `maxBytes`) and ingested by ingestEvidence() as before. A larger CycloneDX / SPDX SBOM
- * is streamed: its bytes go into evidence_document_chunks and its components into batched INSERTs as they are
- * parsed, inside one transaction with the document row, the package index, the subject check and the audit event;
- * any refusal halfway (bad JSON, a component that fails the schema, too large, not about this image) rolls it all
- * back. Memory stays bounded by the threshold, one batch and one chunk, not by the document.
+ * Stores an uploaded evidence document from its body stream (issue 17). The body is first read whole, hashed and
+ * capped at `maxBytes` as it arrives: up to `streamThreshold` bytes in memory, past that into a private temp file
+ * (spoolBody). No database connection is taken while the client sends, however slowly. A body up to the threshold,
+ * or a larger one that does not declare itself a CycloneDX or SPDX JSON document in its first `streamThreshold`
+ * bytes, is ingested whole by ingestEvidence() as before. A larger CycloneDX / SPDX SBOM is streamed from the file:
+ * its bytes go into evidence_document_chunks and its components into batched INSERTs as they are parsed, inside
+ * one transaction with the document row, the package index, the subject check and the audit event; any refusal
+ * halfway (bad JSON, a component that fails the schema, not about this image) rolls it all back. Memory stays
+ * bounded by one batch and one chunk, not by the document. The file is deleted whatever happens.
  */
 export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, source = "upload", streamThreshold = STREAM_THRESHOLD_BYTES }: IngestEvidenceUploadOptions): Promise<IngestEvidenceResult> {
-  const it = body[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let size = 0;
-  let done = false;
+  const spool = await spoolBody({ body, maxBytes, memoryBytes: streamThreshold });
   try {
-    while (size <= streamThreshold) {
-      const r = await it.next();
-      if (r.done) {
-        done = true;
-        break;
-      }
-      size += r.value.byteLength;
-      if (size > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
-      head.push(Buffer.from(r.value));
-    }
-    if (!done) {
-      const prefix = Buffer.concat(head, size);
-      const format = sniffSbomFormat(prefix);
-      if (format) {
-        head.length = 0; // the pieces are in `prefix` now; rest() lets go of that too once it is handed on
-        return await ingestStreamed({ actor, imageId, source, maxBytes, format, body: rest({ prefix }, it) });
-      }
-      // Not a streamable SBOM: the whole body, capped, down the buffered path.
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        size += r.value.byteLength;
-        if (size > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
-        head.push(Buffer.from(r.value));
-      }
-    }
-  } catch (e) {
-    await it.return?.().catch(() => {});
-    throw e;
-  }
-  if (size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
-  return ingestEvidence({ actor, imageId, bytes: Buffer.concat(head, size), source });
-}
-
-async function* rest(held: { prefix?: Buffer }, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  // The prefix is handed on in 64 KiB pieces and then dropped, so it is not held for the whole stream.
-  const prefix = held.prefix!;
-  delete held.prefix;
-  for (let i = 0; i < prefix.length; i += 1 << 16) yield Buffer.from(prefix.subarray(i, i + (1 << 16)));
-  try {
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
+    if (spool.size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
+    if (spool.memory) return await ingestEvidence({ actor, imageId, bytes: spool.memory, source });
+    const format = sniffSbomFormat(await spool.prefix(streamThreshold + 1));
+    // Not a streamable SBOM: the whole body (already capped) down the buffered path.
+    if (!format) return await ingestEvidence({ actor, imageId, bytes: await spool.readAll(), source });
+    return await ingestStreamed({ actor, imageId, source, maxBytes, format, spool });
   } finally {
-    await it.return?.().catch(() => {});
+    await spool.dispose();
   }
 }
 
 // eslint-disable-next-line max-lines-per-function -- one transaction that the stream runs inside: row, components, chunks, index, findings and audit must commit or roll back together (a refusal halfway leaves nothing)
-async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }: { actor: Actor; imageId: string; source: "upload" | "registry"; maxBytes: number; format: StreamedFormat; body: AsyncIterable<Uint8Array> }): Promise<IngestEvidenceResult> {
+async function ingestStreamed({ actor, imageId, source, maxBytes, format, spool }: { actor: Actor; imageId: string; source: "upload" | "registry"; maxBytes: number; format: StreamedFormat; spool: SpooledBody }): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
   const { image, ok } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
+  // The same bytes for the same image: a no-op, known from the spool's hash before any parsing or transaction.
+  const known = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest: spool.digest } }, omit: { raw: true } });
+  if (known) return { document: known, documents: [known], created: false };
   const now = new Date();
   const documentId = randomUUID();
   try {
@@ -121,9 +98,13 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }
           select: { id: true },
         });
         let seq = 0;
-        const parsed = await streamSbom(body, {
+        const parsed = await streamSbom(spool.chunks(), {
           format,
           maxBytes,
+          batchSize: STREAM_BATCH_COMPONENTS,
+          rawChunkBytes: STREAM_RAW_CHUNK_BYTES,
+          // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
+          reread: () => spool.chunks(),
           sink: {
             components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
             raw: async (bytes) => {
@@ -131,6 +112,8 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, body }
             },
           },
         });
+        // The file is private (0600, O_EXCL) but is read a second time: what is stored must be what was hashed.
+        if (parsed.contentDigest !== spool.digest) throw new Error(`the spooled body changed on disk (${spool.digest} received, ${parsed.contentDigest} read back)`);
         const existing = await tx.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest: parsed.contentDigest } }, omit: { raw: true } });
         if (existing) throw new Duplicate(existing);
         // The same subject rule as the buffered path: a document that names digests must name this image.
