@@ -8,15 +8,7 @@ const TESTS = ["**/*.test.ts", "**/*.test.tsx", "**/*.int.test.ts", "e2e/**", "b
 
 export default tseslint.config(
   {
-    ignores: [
-      "node_modules/**",
-      ".next/**",
-      "lib/generated/**",
-      "test-results/**",
-      "playwright-report/**",
-      "next-env.d.ts",
-      "**/testdata/**",
-    ],
+    ignores: ["node_modules/**", ".next/**", "lib/generated/**", "test-results/**", "playwright-report/**", "next-env.d.ts", "**/testdata/**"],
   },
   ...tseslint.configs.recommended,
   {
@@ -61,7 +53,10 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { group: ["next", "next/*", "react", "react-dom", "@prisma/*", "@/lib/generated/*", "@/lib/server/*", "@/lib/db", "server-only"], message: "lib/oci, lib/signing, lib/evidence, lib/policy and lib/versions import no framework (CONVENTIONS.md)." },
+            {
+              group: ["next", "next/*", "react", "react-dom", "@prisma/*", "@/lib/generated/*", "@/lib/server/*", "@/lib/db", "server-only"],
+              message: "lib/oci, lib/signing, lib/evidence, lib/policy and lib/versions import no framework (CONVENTIONS.md).",
+            },
           ],
         },
       ],

@@ -112,12 +112,17 @@ function ensureBuild(appDir: string, env: NodeJS.ProcessEnv, log: (s: string) =>
     const id = readFileSync(join(next, "BUILD_ID"), "utf8").trim();
     const builtAt = statSync(join(next, "BUILD_ID")).mtimeMs;
     const newest = newestSourceMtime(appDir);
-    if (newest.mtimeMs > builtAt) notes.push(`the build (${new Date(builtAt).toISOString()}) is older than ${newest.file}; delete .next to measure the current sources`);
+    if (newest.mtimeMs > builtAt)
+      notes.push(`the build (${new Date(builtAt).toISOString()}) is older than ${newest.file}; delete .next to measure the current sources`);
     return { build: `existing .next (BUILD_ID ${id}, built ${new Date(builtAt).toISOString()})`, notes };
   }
   const why = existsSync(join(next, "BUILD_ID")) ? `the existing build lacks ${missing.join(", ")}` : ".next/BUILD_ID is missing";
   log(`${why}: running next build in ${appDir}`);
-  const b = spawnSync(process.execPath, [join(appDir, "node_modules/next/dist/bin/next"), "build"], { cwd: appDir, env, stdio: ["ignore", process.stderr, process.stderr] });
+  const b = spawnSync(process.execPath, [join(appDir, "node_modules/next/dist/bin/next"), "build"], {
+    cwd: appDir,
+    env,
+    stdio: ["ignore", process.stderr, process.stderr],
+  });
   if (b.status !== 0) throw new Error(`next build failed in ${appDir} (exit ${b.status}); set BENCH_APP_DIR to a checkout that builds`);
   const id = readFileSync(join(next, "BUILD_ID"), "utf8").trim();
   notes.push(`${why}, so next build ran first`);
@@ -205,7 +210,11 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
     delete env.REGISTRY_PULL_NAME;
     delete env.VERIFY_REFUSE_TAGS;
     const cli = (args: string[]): string => {
-      const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(appDir, "scripts", "cli.ts"), ...args], { cwd: appDir, env, encoding: "utf8" });
+      const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(appDir, "scripts", "cli.ts"), ...args], {
+        cwd: appDir,
+        env,
+        encoding: "utf8",
+      });
       if (r.status !== 0) throw new Error(`imprimatur ${args.join(" ")} failed (exit ${r.status}): ${r.stderr.trim()}`);
       return r.stdout;
     };
@@ -214,7 +223,18 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
     cli(["seed"]);
     log(`postgres at 127.0.0.1:${postgres.port}, registry at ${registry.url}; migrated and seeded from ${appDir}`);
     const { build, notes } = ensureBuild(appDir, env, log);
-    server = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF_DIR] : []), join(appDir, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: appDir, env, stdio: ["ignore", "pipe", "pipe"] });
+    server = spawn(
+      process.execPath,
+      [
+        ...(process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF_DIR] : []),
+        join(appDir, "scripts", "server.mjs"),
+        "-p",
+        String(port),
+        "-H",
+        "127.0.0.1",
+      ],
+      { cwd: appDir, env, stdio: ["ignore", "pipe", "pipe"] },
+    );
     forwardLines(server.stdout, "[next]");
     forwardLines(server.stderr, "[next]");
     await waitForServer(`${origin}/signin`, server);
@@ -250,7 +270,11 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
       startReplica: async () => {
         const p = await freePort();
         const o = `http://127.0.0.1:${p}`;
-        const s = spawn(process.execPath, [join(appDir, "scripts", "server.mjs"), "-p", String(p), "-H", "127.0.0.1"], { cwd: appDir, env: { ...env, NEXTAUTH_URL: o }, stdio: ["ignore", "pipe", "pipe"] });
+        const s = spawn(process.execPath, [join(appDir, "scripts", "server.mjs"), "-p", String(p), "-H", "127.0.0.1"], {
+          cwd: appDir,
+          env: { ...env, NEXTAUTH_URL: o },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         replicas.push(s);
         forwardLines(s.stdout, "[next 2]");
         forwardLines(s.stderr, "[next 2]");
@@ -267,7 +291,12 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
 
 /** A small distinct image: one layer naming it. */
 export function benchImage(name: string) {
-  return buildImage({ architecture: "amd64", layers: [{ "etc/imprimatur-bench": `${name}\n` }], labels: { "dev.imprimatur.bench.ref": name }, cmd: ["/bin/true"] });
+  return buildImage({
+    architecture: "amd64",
+    layers: [{ "etc/imprimatur-bench": `${name}\n` }],
+    labels: { "dev.imprimatur.bench.ref": name },
+    cmd: ["/bin/true"],
+  });
 }
 
 export function machineLoad(): { loadavg: number[]; uptime: string } {
@@ -302,14 +331,27 @@ interface PhaseFigures extends LoadResult {
 export interface AdmissionFigures {
   benchmark: "admission";
   finishedAt: string;
-  environment: { node: string; platform: string; cpus: number; appDir: string; build: string; benchScale: number; loadBefore: ReturnType<typeof machineLoad>; loadAfter: ReturnType<typeof machineLoad> };
+  environment: {
+    node: string;
+    platform: string;
+    cpus: number;
+    appDir: string;
+    build: string;
+    benchScale: number;
+    loadBefore: ReturnType<typeof machineLoad>;
+    loadAfter: ReturnType<typeof machineLoad>;
+  };
   load: { rate: number; warmupS: number; durationS: number; connections: number; timeoutMs: number; mix: string[] };
   baselineRoute: string;
   baseline: PhaseFigures;
   verify: PhaseFigures;
   imagereview: PhaseFigures;
   /** Issue 17: highest rate with p99 < 50 ms, one replica and two; verify's p99 at 80 % of the baseline's. */
-  maxRate: { oneReplica: MaxRateFigures[]; twoReplicas: MaxRateFigures[]; atLoad: { rate: number; baselineP99Ms: number; verifyP99Ms: number; verifyErrors: number } };
+  maxRate: {
+    oneReplica: MaxRateFigures[];
+    twoReplicas: MaxRateFigures[];
+    atLoad: { rate: number; baselineP99Ms: number; verifyP99Ms: number; verifyErrors: number };
+  };
   notes: string[];
 }
 
@@ -321,7 +363,12 @@ async function dbStats(c: pg.Client): Promise<DbDelta> {
     "SELECT xact_commit, tup_inserted, tup_updated, tup_returned FROM pg_stat_database WHERE datname = current_database()",
   );
   const row = r.rows[0]!;
-  return { transactions: Number(row.xact_commit), rowsInserted: Number(row.tup_inserted), rowsUpdated: Number(row.tup_updated), rowsReturned: Number(row.tup_returned) };
+  return {
+    transactions: Number(row.xact_commit),
+    rowsInserted: Number(row.tup_inserted),
+    rowsUpdated: Number(row.tup_updated),
+    rowsReturned: Number(row.tup_returned),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -354,7 +401,9 @@ export interface MaxRateFigures {
 
 async function stepAt(origins: string[], rate: number, make: (i: number) => LoadRequest, warmupS: number, durationS: number): Promise<RateStep> {
   const per = rate / origins.length;
-  const rs = await Promise.all(origins.map((origin) => runOpenLoop({ origin, rate: per, warmupS, durationS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request: make })));
+  const rs = await Promise.all(
+    origins.map((origin) => runOpenLoop({ origin, rate: per, warmupS, durationS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request: make })),
+  );
   const p99Ms = Math.max(...rs.map((r) => r.latencyMs.p99));
   const errors = rs.reduce((n, r) => n + r.errors, 0);
   const achievedRps = rs.reduce((n, r) => n + r.achievedRps, 0);
@@ -369,7 +418,9 @@ export async function findMaxRate(opts: { endpoint: string; origins: string[]; m
   const step = async (rate: number) => {
     const r = await stepAt(opts.origins, Math.round(rate), opts.make, warmupS, durationS);
     steps.push(r);
-    log(`${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`);
+    log(
+      `${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`,
+    );
     await sleep(1500);
     return r;
   };
@@ -431,10 +482,19 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     await pushImage(client, REPOSITORY, approvedImg2, ["3.0"]);
     stack.cli(["sync"]);
     for (const img of [approvedImg, approvedImg2]) {
-      const asked = await stack.api<{ id: string }>("POST", "/api/v1/requests", dev, { repository: REPOSITORY, digest: img.digest, stage: STAGE, note: "bench" });
+      const asked = await stack.api<{ id: string }>("POST", "/api/v1/requests", dev, {
+        repository: REPOSITORY,
+        digest: img.digest,
+        stage: STAGE,
+        note: "bench",
+      });
       if (asked.status !== 201) throw new Error(`requesting promotion answered ${asked.status}: ${JSON.stringify(asked.json)}`);
-      const approved = await stack.api<{ status: string }>("POST", `/api/v1/requests/${asked.json.id}/reviews`, carol, { decision: "approve", comment: "bench" });
-      if (approved.status !== 201 || approved.json.status !== "signed") throw new Error(`approving answered ${approved.status}: ${JSON.stringify(approved.json)}`);
+      const approved = await stack.api<{ status: string }>("POST", `/api/v1/requests/${asked.json.id}/reviews`, carol, {
+        decision: "approve",
+        comment: "bench",
+      });
+      if (approved.status !== 201 || approved.json.status !== "signed")
+        throw new Error(`approving answered ${approved.status}: ${JSON.stringify(approved.json)}`);
     }
     const ns = await stack.api("PUT", "/api/v1/admission/namespaces", admin, { namespace: NAMESPACE, stage: STAGE });
     if (ns.status !== 200) throw new Error(`setting the namespace policy answered ${ns.status}: ${JSON.stringify(ns.json)}`);
@@ -459,7 +519,12 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
         return (JSON.parse(body) as { allowed?: unknown }).allowed === verifyAllows[kind] ? null : `wrong answer (${kind})`;
       },
     });
-    const reviewBody = (kind: Kind) => JSON.stringify({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image: refs[kind] }], annotations: {}, namespace: NAMESPACE } });
+    const reviewBody = (kind: Kind) =>
+      JSON.stringify({
+        apiVersion: "imagepolicy.k8s.io/v1alpha1",
+        kind: "ImageReview",
+        spec: { containers: [{ image: refs[kind] }], annotations: {}, namespace: NAMESPACE },
+      });
     const reviewReq = (kind: Kind): LoadRequest => ({
       method: "POST",
       path: "/api/v1/imagereview",
@@ -471,11 +536,19 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
         return (JSON.parse(body) as { status?: { allowed?: unknown } }).status?.allowed === reviewAllows[kind] ? null : `wrong answer (${kind})`;
       },
     });
-    const baselineReq = (): LoadRequest => ({ method: "GET", path: BASELINE_PATH, label: "baseline", check: (status) => (status === 200 ? null : `HTTP ${status}`) });
+    const baselineReq = (): LoadRequest => ({
+      method: "GET",
+      path: BASELINE_PATH,
+      label: "baseline",
+      check: (status) => (status === 200 ? null : `HTTP ${status}`),
+    });
 
     // Each request once, sequentially: a wrong answer makes the figures meaningless.
     for (const kind of KINDS) {
-      for (const [what, r] of [["verify", verifyReq(kind)], ["imagereview", reviewReq(kind)]] as const) {
+      for (const [what, r] of [
+        ["verify", verifyReq(kind)],
+        ["imagereview", reviewReq(kind)],
+      ] as const) {
         const res = await fetch(stack.origin + r.path, { method: r.method, headers: r.headers, body: r.body });
         const reason = r.check!(res.status, await res.text());
         if (reason) problems.push(`${what} of the ${kind}: ${reason}`);
@@ -502,15 +575,36 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       const per = (k: keyof DbDelta) => (after[k] - before[k]) / sequentialN;
       p.db = { transactions: per("transactions"), rowsInserted: per("rowsInserted"), rowsUpdated: per("rowsUpdated"), rowsReturned: per("rowsReturned") };
       before = after;
-      log(`${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted`);
+      log(
+        `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted`,
+      );
     }
     const cpuOf: Record<string, number> = { server: stack.serverPid, ...(stack.postgresPid ? { postgres: stack.postgresPid } : {}) };
     const results: PhaseFigures[] = [];
     for (const p of phases) {
       log(`${p.endpoint}: ${RATE}/s for ${WARMUP_S} + ${durationS} s…`);
-      const r = await runOpenLoop({ origin: stack.origin, rate: RATE, warmupS: WARMUP_S, durationS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request: p.make, cpuOf });
-      log(`${p.endpoint}: p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, max ${ms(r.latencyMs.max)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors`);
-      results.push({ ...r, endpoint: p.endpoint, byKind: r.byLabel, p99OverBaseline: null, goal: null, dbPerRequest: p.db ?? null, sequentialMs: p.sequential! });
+      const r = await runOpenLoop({
+        origin: stack.origin,
+        rate: RATE,
+        warmupS: WARMUP_S,
+        durationS,
+        connections: CONNECTIONS,
+        timeoutMs: TIMEOUT_MS,
+        request: p.make,
+        cpuOf,
+      });
+      log(
+        `${p.endpoint}: p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, max ${ms(r.latencyMs.max)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors`,
+      );
+      results.push({
+        ...r,
+        endpoint: p.endpoint,
+        byKind: r.byLabel,
+        p99OverBaseline: null,
+        goal: null,
+        dbPerRequest: p.db ?? null,
+        sequentialMs: p.sequential!,
+      });
       // Let the server finish what it had accepted before the next phase.
       await sleep(SETTLE_MS);
     }
@@ -529,45 +623,101 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
         method: "POST",
         path: "/api/v1/imagereview",
         headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: r.containers.map((image) => ({ image })), annotations: {}, namespace: NAMESPACE } }),
+        body: JSON.stringify({
+          apiVersion: "imagepolicy.k8s.io/v1alpha1",
+          kind: "ImageReview",
+          spec: { containers: r.containers.map((image) => ({ image })), annotations: {}, namespace: NAMESPACE },
+        }),
         label: r.allowed ? "3 allowed" : "2 allowed, 1 denied",
-        check: (status, body) => (status !== 200 ? `HTTP ${status}` : (JSON.parse(body) as { status?: { allowed?: unknown } }).status?.allowed === r.allowed ? null : "wrong answer (3-container review)"),
+        check: (status, body) =>
+          status !== 200
+            ? `HTTP ${status}`
+            : (JSON.parse(body) as { status?: { allowed?: unknown } }).status?.allowed === r.allowed
+              ? null
+              : "wrong answer (3-container review)",
       };
     };
     const verifyMix = (i: number) => verifyReq(KINDS[i % KINDS.length]!);
     const searches: MaxRateFigures[] = [];
-    for (const [endpoint, make] of [["baseline", baselineReq], ["verify", verifyMix], ["imagereview (3 containers)", review3Req]] as const) {
+    for (const [endpoint, make] of [
+      ["baseline", baselineReq],
+      ["verify", verifyMix],
+      ["imagereview (3 containers)", review3Req],
+    ] as const) {
       searches.push(await findMaxRate({ endpoint, origins: [stack.origin], make, scale: opts.scale }));
       await sleep(SETTLE_MS);
     }
     const [baseMax, verifyMax, reviewMax] = searches as [MaxRateFigures, MaxRateFigures, MaxRateFigures];
     const atLoadRate = Math.max(10, Math.round(baseMax.maxRate * 0.8));
     const atLoadS = Math.max(3, Math.round(10 * opts.scale));
-    const baseAtLoad = await runOpenLoop({ origin: stack.origin, rate: atLoadRate, warmupS: 1, durationS: atLoadS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request: baselineReq });
+    const baseAtLoad = await runOpenLoop({
+      origin: stack.origin,
+      rate: atLoadRate,
+      warmupS: 1,
+      durationS: atLoadS,
+      connections: CONNECTIONS,
+      timeoutMs: TIMEOUT_MS,
+      request: baselineReq,
+    });
     await sleep(SETTLE_MS);
-    const verifyAtLoad = await runOpenLoop({ origin: stack.origin, rate: atLoadRate, warmupS: 1, durationS: atLoadS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request: verifyMix });
-    log(`at ${atLoadRate}/s (80 % of the baseline's ${baseMax.maxRate}/s): baseline p99 ${ms(baseAtLoad.latencyMs.p99)}, verify p99 ${ms(verifyAtLoad.latencyMs.p99)} (${verifyAtLoad.errors} errors)`);
-    for (const r of [baseAtLoad, verifyAtLoad]) for (const [k, n] of Object.entries(r.errorsByKind)) if (k.startsWith("wrong answer")) problems.push(`at ${atLoadRate}/s: ${n} × ${k}`);
+    const verifyAtLoad = await runOpenLoop({
+      origin: stack.origin,
+      rate: atLoadRate,
+      warmupS: 1,
+      durationS: atLoadS,
+      connections: CONNECTIONS,
+      timeoutMs: TIMEOUT_MS,
+      request: verifyMix,
+    });
+    log(
+      `at ${atLoadRate}/s (80 % of the baseline's ${baseMax.maxRate}/s): baseline p99 ${ms(baseAtLoad.latencyMs.p99)}, verify p99 ${ms(verifyAtLoad.latencyMs.p99)} (${verifyAtLoad.errors} errors)`,
+    );
+    for (const r of [baseAtLoad, verifyAtLoad])
+      for (const [k, n] of Object.entries(r.errorsByKind)) if (k.startsWith("wrong answer")) problems.push(`at ${atLoadRate}/s: ${n} × ${k}`);
     const replicaSearches: MaxRateFigures[] = [];
     if (process.env.BENCH_REPLICAS !== "1") {
       await sleep(SETTLE_MS);
       const second = await stack.startReplica();
-      for (const [endpoint, make] of [["baseline", baselineReq], ["verify", verifyMix], ["imagereview (3 containers)", review3Req]] as const) {
+      for (const [endpoint, make] of [
+        ["baseline", baselineReq],
+        ["verify", verifyMix],
+        ["imagereview (3 containers)", review3Req],
+      ] as const) {
         replicaSearches.push(await findMaxRate({ endpoint, origins: [stack.origin, second.origin], make, scale: opts.scale }));
         await sleep(SETTLE_MS);
       }
     }
     // A wrong answer during a search makes that step fail; it must not pass unnoticed as a figure either.
-    for (const f of [...searches, ...replicaSearches]) if (f.steps.some((st) => st.errors > 0 && st.p99Ms < MAX_RATE_P99_MS)) notes.push(`${f.endpoint} ×${f.origins}: a step failed on errors, not on latency (see steps)`);
+    for (const f of [...searches, ...replicaSearches])
+      if (f.steps.some((st) => st.errors > 0 && st.p99Ms < MAX_RATE_P99_MS))
+        notes.push(`${f.endpoint} ×${f.origins}: a step failed on errors, not on latency (see steps)`);
     const ratioOf = (a: number, b: number) => (b > 0 ? a / b : 0);
     // With no passing baseline rate (a machine too busy even at 5/s), there is nothing to divide by: say so and
     // report no ratio rather than a misleading 0.
-    if (baseMax.maxRate === 0) notes.push(`the baseline held p99 < ${MAX_RATE_P99_MS} ms at no rate tried (down to ${MAX_RATE_MIN}/s): the machine is too busy; no max-rate ratio is reported`);
-    const ratios: NonNullable<BenchmarkReport["ratios"]> = baseMax.maxRate === 0 ? {} : {
-      verify_max_rate_vs_baseline: { value: ratioOf(verifyMax.maxRate, baseMax.maxRate), goal: ">= 0.9", raw: { verifyMaxRps: verifyMax.maxRate, baselineMaxRps: baseMax.maxRate, p99LimitMs: MAX_RATE_P99_MS } },
-      imagereview_max_rate_vs_baseline: { value: ratioOf(reviewMax.maxRate, baseMax.maxRate), goal: ">= 0.9", raw: { imagereviewMaxRps: reviewMax.maxRate, baselineMaxRps: baseMax.maxRate, containers: 3, p99LimitMs: MAX_RATE_P99_MS } },
-      verify_p99_at_load_vs_baseline: { value: ratioOf(verifyAtLoad.latencyMs.p99, baseAtLoad.latencyMs.p99), goal: "<= 2.0", raw: { rateRps: atLoadRate, verifyP99Ms: verifyAtLoad.latencyMs.p99, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors } },
-    };
+    if (baseMax.maxRate === 0)
+      notes.push(
+        `the baseline held p99 < ${MAX_RATE_P99_MS} ms at no rate tried (down to ${MAX_RATE_MIN}/s): the machine is too busy; no max-rate ratio is reported`,
+      );
+    const ratios: NonNullable<BenchmarkReport["ratios"]> =
+      baseMax.maxRate === 0
+        ? {}
+        : {
+            verify_max_rate_vs_baseline: {
+              value: ratioOf(verifyMax.maxRate, baseMax.maxRate),
+              goal: ">= 0.9",
+              raw: { verifyMaxRps: verifyMax.maxRate, baselineMaxRps: baseMax.maxRate, p99LimitMs: MAX_RATE_P99_MS },
+            },
+            imagereview_max_rate_vs_baseline: {
+              value: ratioOf(reviewMax.maxRate, baseMax.maxRate),
+              goal: ">= 0.9",
+              raw: { imagereviewMaxRps: reviewMax.maxRate, baselineMaxRps: baseMax.maxRate, containers: 3, p99LimitMs: MAX_RATE_P99_MS },
+            },
+            verify_p99_at_load_vs_baseline: {
+              value: ratioOf(verifyAtLoad.latencyMs.p99, baseAtLoad.latencyMs.p99),
+              goal: "<= 2.0",
+              raw: { rateRps: atLoadRate, verifyP99Ms: verifyAtLoad.latencyMs.p99, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors },
+            },
+          };
     for (const p of [verify, imagereview]) {
       p.p99OverBaseline = p.latencyMs.p99 / baseline.latencyMs.p99;
       p.goal = { p99Ms: GOAL_P99_MS, met: p.latencyMs.p99 <= GOAL_P99_MS && p.errors === 0 && p.achievedRps >= RATE * 0.98 };
@@ -575,19 +725,35 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     for (const p of results) {
       const wrong = Object.entries(p.errorsByKind).filter(([k]) => k.startsWith("wrong answer"));
       for (const [k, n] of wrong) problems.push(`${p.endpoint}: ${n} × ${k}`);
-      if (p.sendLagMs.p99 > 5) notes.push(`${p.endpoint}: the generator itself sent late (p99 ${ms(p.sendLagMs.p99)}, max ${ms(p.sendLagMs.max)}); that lateness is in the latency figures`);
+      if (p.sendLagMs.p99 > 5)
+        notes.push(
+          `${p.endpoint}: the generator itself sent late (p99 ${ms(p.sendLagMs.p99)}, max ${ms(p.sendLagMs.max)}); that lateness is in the latency figures`,
+        );
     }
     const loadAfter = machineLoad();
     const figures: AdmissionFigures = {
       benchmark: "admission",
       finishedAt: new Date().toISOString(),
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: availableParallelism(), appDir: stack.appDir, build: stack.build, benchScale: opts.scale, loadBefore, loadAfter },
+      environment: {
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        cpus: availableParallelism(),
+        appDir: stack.appDir,
+        build: stack.build,
+        benchScale: opts.scale,
+        loadBefore,
+        loadAfter,
+      },
       load: { rate: RATE, warmupS: WARMUP_S, durationS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, mix: KINDS.map((k) => `${k}: ${refs[k]}`) },
       baselineRoute: BASELINE_PATH,
       baseline,
       verify,
       imagereview,
-      maxRate: { oneReplica: searches, twoReplicas: replicaSearches, atLoad: { rate: atLoadRate, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyP99Ms: verifyAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors } },
+      maxRate: {
+        oneReplica: searches,
+        twoReplicas: replicaSearches,
+        atLoad: { rate: atLoadRate, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyP99Ms: verifyAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors },
+      },
       notes,
     };
 
@@ -619,14 +785,27 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       `verify p99 at ${atLoadRate}/s (80 % of the baseline's highest): ${ms(verifyAtLoad.latencyMs.p99)} vs the baseline's ${ms(baseAtLoad.latencyMs.p99)}`,
       ...Object.entries(ratios).map(([k, r]) => `${k} = ${r.value.toFixed(2)} (goal ${r.goal})`),
       `mix (round robin): ${KINDS.join(", ")}; stage ${STAGE}; namespace ${NAMESPACE} → ${STAGE}`,
-      ...[verify, imagereview].map((p) => `${p.endpoint} p99 by kind: ${Object.entries(p.byKind).map(([k, v]) => `${k} ${ms(v.p99)} (p50 ${ms(v.p50)})`).join(", ")}`),
+      ...[verify, imagereview].map(
+        (p) =>
+          `${p.endpoint} p99 by kind: ${Object.entries(p.byKind)
+            .map(([k, v]) => `${k} ${ms(v.p99)} (p50 ${ms(v.p50)})`)
+            .join(", ")}`,
+      ),
       `open loop: ${RATE}/s, ${WARMUP_S} s warm-up + ${durationS} s measured, ${CONNECTIONS} keep-alive connections (undici Pool), latency from each request's due time`,
       `generator CPU: ${results.map((p) => `${p.generatorCores.toFixed(2)}`).join(" / ")} cores; DB transactions count each autocommit statement as one (pg_stat_database)`,
       `served from ${stack.appDir}: ${stack.build}`,
       `machine: ${figures.environment.cpus} CPUs; before: ${loadBefore.uptime}; after: ${loadAfter.uptime}`,
       ...notes.map((n) => `note: ${n}`),
     ];
-    return { name: "admission", title: "Admission: verify API and ImageReview at 500 requests/s, and the highest rate each sustains", rows, details, figures, ratios, problems };
+    return {
+      name: "admission",
+      title: "Admission: verify API and ImageReview at 500 requests/s, and the highest rate each sustains",
+      rows,
+      details,
+      figures,
+      ratios,
+      problems,
+    };
   } finally {
     await pgc.end().catch(() => {});
     await stack.stop();

@@ -68,7 +68,11 @@ async function main() {
   await seedStages(["build", "test"]);
   await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com"] });
   await upsertStage({ actor: system, name: "build", settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: {} } });
-  await upsertStage({ actor: system, name: "test", settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } } } });
+  await upsertStage({
+    actor: system,
+    name: "test",
+    settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } } },
+  });
   const reg = await resolveRegistry();
   const stage = await db.stage.findUniqueOrThrow({ where: { name: "test" } });
   const key = await db.signingKey.findFirstOrThrow({ where: { stageId: stage.id, revokedAt: null } });
@@ -131,19 +135,37 @@ async function main() {
     digests.push(img.digest);
   }
   await syncRegistry({ actor: system, registry: reg.name });
-  const comps = JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.4", version: 1, components: [{ type: "library", name: "left-pad", version: "1.0.0", purl: "pkg:npm/left-pad@1.0.0" }] });
+  const comps = JSON.stringify({
+    bomFormat: "CycloneDX",
+    specVersion: "1.4",
+    version: 1,
+    components: [{ type: "library", name: "left-pad", version: "1.0.0", purl: "pkg:npm/left-pad@1.0.0" }],
+  });
   const { ingestEvidence } = await import("../lib/server/evidence/ingest-evidence");
   for (let i = 0; i < K; i++) {
     const row = await db.image.findFirstOrThrow({ where: { digest: digests[i]! } });
     await ingestEvidence({ actor: system, imageId: row.id, bytes: Buffer.from(comps), source: "upload" });
-    await requestAndApprove({ actor: await userActor("alice@example.com"), registry: reg.name, repository: `bulk/svc-${i % 20}`, digest: digests[i]! as `sha256:${string}`, stage: "build", comment: "bench" });
+    await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      registry: reg.name,
+      repository: `bulk/svc-${i % 20}`,
+      digest: digests[i]! as `sha256:${string}`,
+      stage: "build",
+      comment: "bench",
+    });
   }
   const setupMs = performance.now() - t;
   log(`${K} approvals with signatures in the registry in ${Math.round(setupMs)} ms; bulk revocation…`);
 
   const counter = new RequestCounter(new URL(process.env.REGISTRY_URL!).origin).start();
   t = performance.now();
-  const started = await startBulkRevocation({ actor: await userActor("alice@example.com"), query: "left-pad = 1.0.0", stages: ["build"], reason: "bench", dryRun: false });
+  const started = await startBulkRevocation({
+    actor: await userActor("alice@example.com"),
+    query: "left-pad = 1.0.0",
+    stages: ["build"],
+    reason: "bench",
+    dryRun: false,
+  });
   if (started.dryRun) throw new Error("unexpected dry run");
   const run = await runBulkRevocation({ id: started.id });
   const bulkMs = performance.now() - t;

@@ -22,7 +22,18 @@ const ROOT = resolve(HERE, "..");
 const log = (m: string) => process.stderr.write(`[bench aging ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`;
 
-export async function agingBenchmark({ scale }: { scale: number }): Promise<BenchmarkReport<AgingChildOutput & { scale: number; reevaluateOverSearch: number; msPerImage: number; requestsPerApproval: number; bulkOverBare: number; msPerApproval: number }>> {
+export async function agingBenchmark({ scale }: { scale: number }): Promise<
+  BenchmarkReport<
+    AgingChildOutput & {
+      scale: number;
+      reevaluateOverSearch: number;
+      msPerImage: number;
+      requestsPerApproval: number;
+      bulkOverBare: number;
+      msPerApproval: number;
+    }
+  >
+> {
   const input: AgingChildInput = { images: Math.max(100, Math.round(10_000 * scale)), approvals: Math.max(10, Math.round(1_000 * scale)) };
   let pgh: PostgresHandle | undefined;
   let reg: RegistryHandle | undefined;
@@ -31,9 +42,22 @@ export async function agingBenchmark({ scale }: { scale: number }): Promise<Benc
     await migrate(pgh.url);
     reg = await startRegistry({});
     log(`N = ${input.images} images, K = ${input.approvals} approvals (BENCH_SCALE=${scale})`);
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: pgh.url, REGISTRY_URL: reg.url, IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"), IMPRIMATUR_WORKERS: "0" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: pgh.url,
+      REGISTRY_URL: reg.url,
+      IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+      IMPRIMATUR_WORKERS: "0",
+    };
     delete env.REGISTRY_PULL_NAME;
-    const out = await runBenchChild<AgingChildOutput>({ root: ROOT, script: join(HERE, "aging-child.ts"), env, marker: AGING_RESULT_MARKER, input, log: (l) => log(l) });
+    const out = await runBenchChild<AgingChildOutput>({
+      root: ROOT,
+      script: join(HERE, "aging-child.ts"),
+      env,
+      marker: AGING_RESULT_MARKER,
+      input,
+      log: (l) => log(l),
+    });
     const problems: string[] = [];
     if (out.atRisk !== out.images) problems.push(`expected every one of ${out.images} images at risk after the import, got ${out.atRisk}`);
     if (out.bulkDone !== out.approvals) problems.push(`the bulk revocation revoked ${out.bulkDone} of ${out.approvals} approvals`);
@@ -52,13 +76,28 @@ export async function agingBenchmark({ scale }: { scale: number }): Promise<Benc
       rows: [
         ["measure", "value", "baseline", "ratio"],
         [`advisory import (${out.importFindings} findings)`, ms(out.importMs), "", ""],
-        [`re-evaluate ${out.images} approved images`, ms(out.reevaluateMs), `fleet search ${ms(out.searchMs)} (${out.searchHits} hits)`, `${figures.reevaluateOverSearch.toFixed(1)}×`],
+        [
+          `re-evaluate ${out.images} approved images`,
+          ms(out.reevaluateMs),
+          `fleet search ${ms(out.searchMs)} (${out.searchHits} hits)`,
+          `${figures.reevaluateOverSearch.toFixed(1)}×`,
+        ],
         ["  per image", ms(figures.msPerImage), "", ""],
-        [`bulk revocation of ${out.approvals} approvals`, ms(out.bulkMs), `${out.registryRequests} bare round-trips × ${ms(out.bareRoundTripMs)}`, `${figures.bulkOverBare.toFixed(2)}×`],
+        [
+          `bulk revocation of ${out.approvals} approvals`,
+          ms(out.bulkMs),
+          `${out.registryRequests} bare round-trips × ${ms(out.bareRoundTripMs)}`,
+          `${figures.bulkOverBare.toFixed(2)}×`,
+        ],
         ["  per approval", ms(figures.msPerApproval), "", ""],
         ["  registry round-trips per approval", figures.requestsPerApproval.toFixed(1), "", ""],
       ],
-      details: [`registry requests by kind: ${Object.entries(out.requestKinds).map(([k, v]) => `${k} ${v}`).join(", ")}`, `setup: load ${ms(out.loadMs)}, ${out.approvals} approvals through the workflow ${ms(out.setupMs)}`],
+      details: [
+        `registry requests by kind: ${Object.entries(out.requestKinds)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}`,
+        `setup: load ${ms(out.loadMs)}, ${out.approvals} approvals through the workflow ${ms(out.setupMs)}`,
+      ],
       figures,
       problems,
     };

@@ -69,7 +69,16 @@ interface BaselineSample {
 export interface ApprovalSignatureFigures {
   benchmark: "approval-signature";
   finishedAt: string;
-  environment: { node: string; platform: string; cpus: number; appDir: string; build: string; benchScale: number; loadBefore: ReturnType<typeof machineLoad>; loadAfter: ReturnType<typeof machineLoad> };
+  environment: {
+    node: string;
+    platform: string;
+    cpus: number;
+    appDir: string;
+    build: string;
+    benchScale: number;
+    loadBefore: ReturnType<typeof machineLoad>;
+    loadAfter: ReturnType<typeof machineLoad>;
+  };
   k: number;
   warmup: number;
   stage: string;
@@ -112,7 +121,12 @@ async function baselineWrite(client: RegistryClient, host: string, repository: s
     digest,
     optional: { "dev.imprimatur/stage": STAGE, "dev.imprimatur/request-id": randomUUID(), "dev.imprimatur/approved-at": new Date().toISOString() },
   });
-  const layer = { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: randomBytes(71).toString("base64") } };
+  const layer = {
+    mediaType: MT.cosignSimpleSigning,
+    size: payload.byteLength,
+    digest: sha256Digest(payload),
+    annotations: { [SIGNATURE_ANNOTATION]: randomBytes(71).toString("base64") },
+  };
   const t0 = performance.now();
   try {
     await client.getManifest(repository, tag);
@@ -169,7 +183,12 @@ export async function approvalSignatureBenchmark(opts: { scale: number }): Promi
       const b = await baselineWrite(client, host, req.repository);
       const wall0 = wallNow();
       const t0 = performance.now();
-      const res = await stack.api<{ status?: string; request?: { signature?: { layerDigest?: string } | null } }>("POST", `/api/v1/requests/${req.id}/reviews`, carol, { decision: "approve", comment: "bench" });
+      const res = await stack.api<{ status?: string; request?: { signature?: { layerDigest?: string } | null } }>(
+        "POST",
+        `/api/v1/requests/${req.id}/reviews`,
+        carol,
+        { decision: "approve", comment: "bench" },
+      );
       const tResp = performance.now();
       const layer = res.json.request?.signature?.layerDigest;
       if (res.status !== 201 || !layer) {
@@ -221,7 +240,16 @@ export async function approvalSignatureBenchmark(opts: { scale: number }): Promi
     const figures: ApprovalSignatureFigures = {
       benchmark: "approval-signature",
       finishedAt: new Date().toISOString(),
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: availableParallelism(), appDir: stack.appDir, build: stack.build, benchScale: opts.scale, loadBefore, loadAfter },
+      environment: {
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        cpus: availableParallelism(),
+        appDir: stack.appDir,
+        build: stack.build,
+        benchScale: opts.scale,
+        loadBefore,
+        loadAfter,
+      },
       k,
       warmup: WARMUP,
       stage: STAGE,

@@ -63,7 +63,10 @@ async function main() {
       conds.push(`seq < $${params.length}`);
     }
     params.push(input.pageSize + 1);
-    const r = await raw.query(`SELECT seq, at, actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail, prev_hash, hash FROM audit_events ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`, params);
+    const r = await raw.query(
+      `SELECT seq, at, actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail, prev_hash, hash FROM audit_events ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    );
     return r.rows.slice(0, input.pageSize).map((x) => String(x.seq));
   };
   const appPage = async (f: AuditBenchFilter, cursor: string | null) => {
@@ -108,7 +111,8 @@ async function main() {
           }
         }
         if (round === -1) {
-          if (appRows.join() !== rawRows.join()) mismatches.push(`${f.name}${d ? " (deep)" : ""}: app returned ${appRows.length} rows, raw ${rawRows.length}, or different ones`);
+          if (appRows.join() !== rawRows.join())
+            mismatches.push(`${f.name}${d ? " (deep)" : ""}: app returned ${appRows.length} rows, raw ${rawRows.length}, or different ones`);
           continue;
         }
         samples.push({ f: i, deep: d, appMs, rawMs, rows: appRows.length });
@@ -135,7 +139,10 @@ async function main() {
   let after = "0";
   let rawRows = 0;
   for (;;) {
-    const r = await raw.query(`SELECT seq, at, actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail, prev_hash, hash FROM audit_events WHERE at >= $1 AND at < $2 AND seq > $3 ORDER BY seq ASC LIMIT 2000`, [from, to, after]);
+    const r = await raw.query(
+      `SELECT seq, at, actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail, prev_hash, hash FROM audit_events WHERE at >= $1 AND at < $2 AND seq > $3 ORDER BY seq ASC LIMIT 2000`,
+      [from, to, after],
+    );
     rawRows += r.rows.length;
     if (r.rows.length < 2000) break;
     after = String(r.rows[r.rows.length - 1].seq);

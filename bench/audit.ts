@@ -88,7 +88,9 @@ async function load(url: string, n: number): Promise<number> {
 }
 
 function filters(n: number): AuditBenchFilter[] {
-  const req = `00000000-0000-4000-8000-${Math.floor(n / 2 / 5).toString(16).padStart(12, "0")}`;
+  const req = `00000000-0000-4000-8000-${Math.floor(n / 2 / 5)
+    .toString(16)
+    .padStart(12, "0")}`;
   const week = new Date(Date.now() - 7 * 86_400_000).toISOString();
   return [
     { name: "none (newest first)", qs: "", sql: "", params: [] },
@@ -96,9 +98,19 @@ function filters(n: number): AuditBenchFilter[] {
     { name: "actor (rare)", qs: "actor=user190%40example.com", sql: "actor_label = $1", params: ["user190@example.com"] },
     { name: "action family review", qs: "action=review", sql: "action LIKE 'review.%'", params: [] },
     { name: "exact kind waiver.grant", qs: "action=waiver.grant", sql: "action = 'waiver.grant'", params: [] },
-    { name: "actor + family", qs: "actor=user3%40example.com&action=review", sql: "actor_label = $1 AND action LIKE 'review.%'", params: ["user3@example.com"] },
+    {
+      name: "actor + family",
+      qs: "actor=user3%40example.com&action=review",
+      sql: "actor_label = $1 AND action LIKE 'review.%'",
+      params: ["user3@example.com"],
+    },
     { name: "outcome failure", qs: "outcome=failure", sql: "outcome = 'failure'", params: [] },
-    { name: "target stage prod", qs: "target=stage%3Aprod", sql: "(detail->>'stage' = 'prod' OR target = 'stage prod' OR (action IN ('stage.create','stage.update') AND target = 'prod'))", params: [] },
+    {
+      name: "target stage prod",
+      qs: "target=stage%3Aprod",
+      sql: "(detail->>'stage' = 'prod' OR target = 'stage prod' OR (action IN ('stage.create','stage.update') AND target = 'prod'))",
+      params: [],
+    },
     { name: "target request", qs: `target=request%3A${req}`, sql: "detail->>'requestId' = $1", params: [req] },
     { name: "target repository", qs: "target=repository%3Areg%2Fapps%2Fapp7", sql: "target = 'reg/apps/app7'", params: [] },
     { name: "last 7 days + denied", qs: `from=${encodeURIComponent(week)}&outcome=denied`, sql: "at >= $1 AND outcome = 'denied'", params: [week] },
@@ -120,10 +132,27 @@ export async function auditBenchmark(opts: { scale: number }): Promise<Benchmark
     const loadMs = await load(postgres.url, n);
     log(`loaded in ${fmtMs(loadMs)}`);
     const fs = filters(n);
-    const input: AuditChildInput = { filters: fs, rounds: ROUNDS, pageSize: PAGE, export: { from: new Date(Date.now() - 366 * 86_400_000 + 60_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } };
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: postgres.url, IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"), IMPRIMATUR_WORKERS: "0" };
+    const input: AuditChildInput = {
+      filters: fs,
+      rounds: ROUNDS,
+      pageSize: PAGE,
+      export: { from: new Date(Date.now() - 366 * 86_400_000 + 60_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() },
+    };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+      IMPRIMATUR_WORKERS: "0",
+    };
     delete env.REGISTRY_URL;
-    const out = await runBenchChild<AuditChildOutput>({ root: ROOT, script: join(ROOT, "bench", "audit-child.ts"), env, marker: AUDIT_RESULT_MARKER, input, log: (l) => log(`[child] ${l}`) });
+    const out = await runBenchChild<AuditChildOutput>({
+      root: ROOT,
+      script: join(ROOT, "bench", "audit-child.ts"),
+      env,
+      marker: AUDIT_RESULT_MARKER,
+      input,
+      log: (l) => log(`[child] ${l}`),
+    });
     const rows: string[][] = [["filter", "page", "rows", "app p50", "app p95", "raw p50", "raw p95", "app p95 / raw p95"]];
     const perFilter: Record<string, unknown>[] = [];
     const all = { app: [] as number[], raw: [] as number[] };
@@ -135,15 +164,42 @@ export async function auditBenchmark(opts: { scale: number }): Promise<Benchmark
         const raw = s.map((x) => x.rawMs);
         all.app.push(...app);
         all.raw.push(...raw);
-        const fig = { filter: f.name, deep, rows: s[0]!.rows, appP50: pct(app, 50), appP95: pct(app, 95), rawP50: pct(raw, 50), rawP95: pct(raw, 95), ratio: pct(app, 95) / pct(raw, 95) };
+        const fig = {
+          filter: f.name,
+          deep,
+          rows: s[0]!.rows,
+          appP50: pct(app, 50),
+          appP95: pct(app, 95),
+          rawP50: pct(raw, 50),
+          rawP95: pct(raw, 95),
+          ratio: pct(app, 95) / pct(raw, 95),
+        };
         perFilter.push(fig);
-        rows.push([f.name, deep ? "deep" : "first", String(fig.rows), fmtMs(fig.appP50), fmtMs(fig.appP95), fmtMs(fig.rawP50), fmtMs(fig.rawP95), `${fig.ratio.toFixed(2)}×`]);
+        rows.push([
+          f.name,
+          deep ? "deep" : "first",
+          String(fig.rows),
+          fmtMs(fig.appP50),
+          fmtMs(fig.appP95),
+          fmtMs(fig.rawP50),
+          fmtMs(fig.rawP95),
+          `${fig.ratio.toFixed(2)}×`,
+        ]);
       }
     });
     const e = out.export;
     const appRate = e.rows / (e.appMs / 1000);
     const rawRate = e.rawRows / (e.rawMs / 1000);
-    rows.push(["all filters", "both", "", fmtMs(pct(all.app, 50)), fmtMs(pct(all.app, 95)), fmtMs(pct(all.raw, 50)), fmtMs(pct(all.raw, 95)), `${(pct(all.app, 95) / pct(all.raw, 95)).toFixed(2)}×`]);
+    rows.push([
+      "all filters",
+      "both",
+      "",
+      fmtMs(pct(all.app, 50)),
+      fmtMs(pct(all.app, 95)),
+      fmtMs(pct(all.raw, 50)),
+      fmtMs(pct(all.raw, 95)),
+      `${(pct(all.app, 95) / pct(all.raw, 95)).toFixed(2)}×`,
+    ]);
     const details = [
       `${fmtInt(n)} events loaded in ${fmtMs(loadMs)}; ${ROUNDS} measured rounds of ${PAGE}-event pages per filter (after a warm-up round).`,
       `The app's page includes the staged-events check (one EXISTS probe; a fold when something is staged), filter parsing and mapping rows; raw is the same rows by plain pg.`,
@@ -154,7 +210,15 @@ export async function auditBenchmark(opts: { scale: number }): Promise<Benchmark
       title: `Audit trail: filtered pages and export on ${fmtInt(n)} events`,
       rows,
       details,
-      figures: { events: n, loadMs, pageSize: PAGE, rounds: ROUNDS, pages: perFilter, pagesAll: { appP95: pct(all.app, 95), rawP95: pct(all.raw, 95), ratio: pct(all.app, 95) / pct(all.raw, 95) }, export: { ...e, appRowsPerS: appRate, rawRowsPerS: rawRate, ratio: appRate / rawRate } },
+      figures: {
+        events: n,
+        loadMs,
+        pageSize: PAGE,
+        rounds: ROUNDS,
+        pages: perFilter,
+        pagesAll: { appP95: pct(all.app, 95), rawP95: pct(all.raw, 95), ratio: pct(all.app, 95) / pct(all.raw, 95) },
+        export: { ...e, appRowsPerS: appRate, rawRowsPerS: rawRate, ratio: appRate / rawRate },
+      },
       problems: out.mismatches,
     };
   } finally {

@@ -115,7 +115,12 @@ function installStatementTimer(): void {
     const t0 = performance.now();
     const done = (res: unknown) => {
       const r = res as { rowCount?: number | null; rows?: unknown[] } | undefined;
-      sink.push({ sql: String(text).replace(/\s+/g, " ").trim().slice(0, 160), startMs: t0 - captureStart, ms: performance.now() - t0, rows: r?.rows?.length ?? r?.rowCount ?? 0 });
+      sink.push({
+        sql: String(text).replace(/\s+/g, " ").trim().slice(0, 160),
+        startMs: t0 - captureStart,
+        ms: performance.now() - t0,
+        rows: r?.rows?.length ?? r?.rowCount ?? 0,
+      });
     };
     const last = args[args.length - 1];
     if (typeof last === "function") {
@@ -161,8 +166,76 @@ function coveredMs(statements: StatementTiming[]): number {
 // ---------------------------------------------------------------------------------------------------------
 // A realistic Syft-style CycloneDX 1.5 SBOM: a Debian-based image with Java, Node and Python applications.
 
-const DEB = ["openssl", "libssl3", "zlib1g", "libc6", "libc-bin", "libgcc-s1", "libstdc++6", "ca-certificates", "tzdata", "base-files", "bash", "coreutils", "dpkg", "apt", "libsystemd0", "libudev1", "libcurl4", "curl", "libgnutls30", "libzstd1", "liblzma5", "libbz2-1.0", "libpcre2-8-0", "libselinux1", "libsqlite3-0", "libxml2", "libexpat1", "libffi8", "perl-base", "gpgv", "login", "passwd", "mount", "util-linux", "tar", "sed", "grep", "gzip", "findutils"];
-const NPM = ["lodash", "debug", "ms", "semver", "tslib", "@babel/core", "@babel/runtime", "express", "axios", "minimist", "chalk", "commander", "react", "react-dom", "uuid", "qs", "body-parser", "follow-redirects", "moment", "async", "glob", "minimatch", "yargs", "inherits", "safe-buffer", "@types/node", "@aws-sdk/client-s3"];
+const DEB = [
+  "openssl",
+  "libssl3",
+  "zlib1g",
+  "libc6",
+  "libc-bin",
+  "libgcc-s1",
+  "libstdc++6",
+  "ca-certificates",
+  "tzdata",
+  "base-files",
+  "bash",
+  "coreutils",
+  "dpkg",
+  "apt",
+  "libsystemd0",
+  "libudev1",
+  "libcurl4",
+  "curl",
+  "libgnutls30",
+  "libzstd1",
+  "liblzma5",
+  "libbz2-1.0",
+  "libpcre2-8-0",
+  "libselinux1",
+  "libsqlite3-0",
+  "libxml2",
+  "libexpat1",
+  "libffi8",
+  "perl-base",
+  "gpgv",
+  "login",
+  "passwd",
+  "mount",
+  "util-linux",
+  "tar",
+  "sed",
+  "grep",
+  "gzip",
+  "findutils",
+];
+const NPM = [
+  "lodash",
+  "debug",
+  "ms",
+  "semver",
+  "tslib",
+  "@babel/core",
+  "@babel/runtime",
+  "express",
+  "axios",
+  "minimist",
+  "chalk",
+  "commander",
+  "react",
+  "react-dom",
+  "uuid",
+  "qs",
+  "body-parser",
+  "follow-redirects",
+  "moment",
+  "async",
+  "glob",
+  "minimatch",
+  "yargs",
+  "inherits",
+  "safe-buffer",
+  "@types/node",
+  "@aws-sdk/client-s3",
+];
 const MAVEN: [string, string][] = [
   ["org.apache.logging.log4j", "log4j-core"],
   ["org.apache.logging.log4j", "log4j-api"],
@@ -177,7 +250,28 @@ const MAVEN: [string, string][] = [
   ["ch.qos.logback", "logback-classic"],
   ["org.slf4j", "slf4j-api"],
 ];
-const PYPI = ["pip", "setuptools", "requests", "urllib3", "certifi", "idna", "charset-normalizer", "six", "python-dateutil", "pyyaml", "numpy", "django", "flask", "jinja2", "markupsafe", "cryptography", "packaging", "pydantic", "boto3", "botocore"];
+const PYPI = [
+  "pip",
+  "setuptools",
+  "requests",
+  "urllib3",
+  "certifi",
+  "idna",
+  "charset-normalizer",
+  "six",
+  "python-dateutil",
+  "pyyaml",
+  "numpy",
+  "django",
+  "flask",
+  "jinja2",
+  "markupsafe",
+  "cryptography",
+  "packaging",
+  "pydantic",
+  "boto3",
+  "botocore",
+];
 const LICENSES = ["MIT", "Apache-2.0", "BSD-3-Clause", "ISC", "GPL-2.0-or-later", "LGPL-2.1-or-later", "MPL-2.0", "BSD-2-Clause"];
 const LAYERS = Array.from({ length: 6 }, (_, i) => `sha256:${createHash("sha256").update(`bench-layer-${i}`).digest("hex")}`);
 
@@ -333,7 +427,9 @@ async function checkLoadedSample(raw: pg.Pool, ingest: Ingest, repositoryId: str
       )
     ).rows.map((x) => x.r);
   const summaryOf = async (imageId: string) =>
-    (await raw.query<{ id: string }>(`SELECT package_version_id::text AS id FROM package_images WHERE image_id = $1 ORDER BY 1`, [imageId])).rows.map((x) => x.id);
+    (await raw.query<{ id: string }>(`SELECT package_version_id::text AS id FROM package_images WHERE image_id = $1 ORDER BY 1`, [imageId])).rows.map(
+      (x) => x.id,
+    );
   let components = 0;
   for (const { id } of sample.rows) {
     const comps = await raw.query<{ name: string; version: string | null; purl: string | null; type: string | null; licenses: string[] }>(
@@ -348,8 +444,11 @@ async function checkLoadedSample(raw: pg.Pool, ingest: Ingest, repositoryId: str
       [id],
     );
     const loadedSummary = await summaryOf(id);
-    if (joined.rows.map((x) => x.id).join() !== loadedSummary.join()) problems.push(`image ${id}: the loaded package summary is not the product's join of its components`);
-    const digest = `sha256:${createHash("sha256").update(`bench-sample-${id}-${randomBytes(8).toString("hex")}`).digest("hex")}`;
+    if (joined.rows.map((x) => x.id).join() !== loadedSummary.join())
+      problems.push(`image ${id}: the loaded package summary is not the product's join of its components`);
+    const digest = `sha256:${createHash("sha256")
+      .update(`bench-sample-${id}-${randomBytes(8).toString("hex")}`)
+      .digest("hex")}`;
     const img = await raw.query<{ id: string }>(
       `INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture)
        VALUES (gen_random_uuid(), $1, $2, 'application/vnd.oci.image.manifest.v1+json', 1024, convert_to('{"schemaVersion":2}', 'UTF8'), $3, 'linux', 'amd64') RETURNING id`,
@@ -359,14 +458,25 @@ async function checkLoadedSample(raw: pg.Pool, ingest: Ingest, repositoryId: str
     const doc = {
       bomFormat: "CycloneDX",
       specVersion: "1.5",
-      serialNumber: `urn:uuid:${randomBytes(16).toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5")}`,
+      serialNumber: `urn:uuid:${randomBytes(16)
+        .toString("hex")
+        .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5")}`,
       version: 1,
       metadata: { component: { type: "container", name: "registry.local/fleet/sample", version: digest } },
-      components: comps.rows.map((c) => ({ type: c.type ?? "library", name: c.name, version: c.version ?? undefined, purl: c.purl ?? undefined, licenses: c.licenses.map((l) => ({ license: { id: l } })) })),
+      components: comps.rows.map((c) => ({
+        type: c.type ?? "library",
+        name: c.name,
+        version: c.version ?? undefined,
+        purl: c.purl ?? undefined,
+        licenses: c.licenses.map((l) => ({ license: { id: l } })),
+      })),
     };
     await ingest({ actor: { kind: "system", label: "bench" }, imageId: fresh, bytes: Buffer.from(JSON.stringify(doc)), source: "upload" });
     const [a, b] = [await rowsOf(id), await rowsOf(fresh)];
-    if (a.join("\n") !== b.join("\n")) problems.push(`image ${id}: the ingest stores its ${a.length} components differently from the load (first: ${a.find((x, i) => x !== b[i]) ?? "?"} vs ${b.find((x, i) => x !== a[i]) ?? "?"})`);
+    if (a.join("\n") !== b.join("\n"))
+      problems.push(
+        `image ${id}: the ingest stores its ${a.length} components differently from the load (first: ${a.find((x, i) => x !== b[i]) ?? "?"} vs ${b.find((x, i) => x !== a[i]) ?? "?"})`,
+      );
     if ((await summaryOf(fresh)).join() !== loadedSummary.join()) problems.push(`image ${id}: the ingest links other package_versions rows than the load`);
     // The fresh image leaves the fleet again (its rows cascade), so the ingest runs after see the loaded fleet only.
     await raw.query(`DELETE FROM images WHERE id = $1`, [fresh]);
@@ -510,7 +620,9 @@ async function main(): Promise<void> {
     let sbomComponents = 0;
     let lastDoc: Buffer | null = null;
     for (let run = 0; run < input.ingest.runs; run++) {
-      const digest = `sha256:${createHash("sha256").update(`bench-ingest-${run}-${randomBytes(8).toString("hex")}`).digest("hex")}`;
+      const digest = `sha256:${createHash("sha256")
+        .update(`bench-ingest-${run}-${randomBytes(8).toString("hex")}`)
+        .digest("hex")}`;
       const img = await raw.query<{ id: string }>(
         `INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture)
          VALUES (gen_random_uuid(), $1, $2, 'application/vnd.oci.image.manifest.v1+json', 1024, convert_to('{"schemaVersion":2}', 'UTF8'), $3, 'linux', 'amd64')
@@ -518,7 +630,13 @@ async function main(): Promise<void> {
         [input.ingest.repositoryId, digest, `sha256:${createHash("sha256").update(`cfg-${digest}`).digest("hex")}`],
       );
       const imageId = img.rows[0]!.id;
-      const bytes = buildSbom({ components: input.ingest.components, subjectDigest: digest, serial: randomBytes(16).toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5") });
+      const bytes = buildSbom({
+        components: input.ingest.components,
+        subjectDigest: digest,
+        serial: randomBytes(16)
+          .toString("hex")
+          .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5"),
+      });
       sbomBytes = bytes.length;
       lastDoc = bytes;
       const c = await captured(() => ingestEvidence({ actor, imageId, bytes, source: "upload" }));
@@ -537,7 +655,8 @@ async function main(): Promise<void> {
     }
 
     // -- parse alone, same document
-    const doc = lastDoc ?? buildSbom({ components: input.ingest.components, subjectDigest: `sha256:${"0".repeat(64)}`, serial: "00000000-0000-4000-8000-000000000000" });
+    const doc =
+      lastDoc ?? buildSbom({ components: input.ingest.components, subjectDigest: `sha256:${"0".repeat(64)}`, serial: "00000000-0000-4000-8000-000000000000" });
     const parseRuns: number[] = [];
     const jsonRuns: number[] = [];
     let parsedComponents = 0;

@@ -42,7 +42,16 @@ function sbom(n: number): Buffer {
     specVersion: "1.4",
     serialNumber: "urn:uuid:90630c1e-1df2-4d35-85fa-a4e8ebd22d70",
     version: 1,
-    metadata: { timestamp: "2022-10-07T10:41:07-04:00", tools: [{ vendor: "anchore", name: "syft", version: "0.58.0" }], component: { "bom-ref": "685d54d5e8f71d2f", type: "container", name: "alpine:latest", version: "sha256:cbaa390ec61abd889dfa5146a411c11717c19ef9e5e18458dbdc06439076ffe7" } },
+    metadata: {
+      timestamp: "2022-10-07T10:41:07-04:00",
+      tools: [{ vendor: "anchore", name: "syft", version: "0.58.0" }],
+      component: {
+        "bom-ref": "685d54d5e8f71d2f",
+        type: "container",
+        name: "alpine:latest",
+        version: "sha256:cbaa390ec61abd889dfa5146a411c11717c19ef9e5e18458dbdc06439076ffe7",
+      },
+    },
     components,
   };
   return Buffer.from(JSON.stringify(doc));

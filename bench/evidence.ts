@@ -83,49 +83,312 @@ const VERSIONS = 12;
 
 const REAL: Record<Pool, string[]> = {
   deb: [
-    "openssl", "zlib1g", "libc6", "libssl3", "ca-certificates", "tzdata", "base-files", "bash", "coreutils", "dpkg", "libgcc-s1", "libstdc++6",
-    "libc-bin", "apt", "libsystemd0", "libudev1", "libcurl4", "curl", "libgnutls30", "libzstd1", "liblzma5", "libbz2-1.0", "libpcre2-8-0",
-    "libselinux1", "libsqlite3-0", "libxml2", "libexpat1", "libffi8", "libgmp10", "libidn2-0", "libkrb5-3", "libgssapi-krb5-2", "libldap-2.5-0",
-    "libnghttp2-14", "libpsl5", "librtmp1", "libssh2-1", "libtasn1-6", "libunistring2", "perl-base", "gpgv", "login", "passwd", "mount",
-    "util-linux", "tar", "sed", "grep", "gzip", "findutils", "debianutils", "ncurses-base", "libncursesw6", "libtinfo6", "libreadline8",
-    "libpam0g", "libpam-modules", "libaudit1", "libcap2", "libacl1", "libattr1", "libblkid1", "libmount1", "libuuid1", "libdb5.3",
-    "libseccomp2", "libp11-kit0", "libhogweed6", "libnettle8", "libgcrypt20", "libgpg-error0", "git", "openssh-client", "python3.11",
-    "libpython3.11-minimal", "libpq5", "netbase", "media-types", "sensible-utils", "libjansson4", "libbrotli1", "libsasl2-2", "libgdbm6",
+    "openssl",
+    "zlib1g",
+    "libc6",
+    "libssl3",
+    "ca-certificates",
+    "tzdata",
+    "base-files",
+    "bash",
+    "coreutils",
+    "dpkg",
+    "libgcc-s1",
+    "libstdc++6",
+    "libc-bin",
+    "apt",
+    "libsystemd0",
+    "libudev1",
+    "libcurl4",
+    "curl",
+    "libgnutls30",
+    "libzstd1",
+    "liblzma5",
+    "libbz2-1.0",
+    "libpcre2-8-0",
+    "libselinux1",
+    "libsqlite3-0",
+    "libxml2",
+    "libexpat1",
+    "libffi8",
+    "libgmp10",
+    "libidn2-0",
+    "libkrb5-3",
+    "libgssapi-krb5-2",
+    "libldap-2.5-0",
+    "libnghttp2-14",
+    "libpsl5",
+    "librtmp1",
+    "libssh2-1",
+    "libtasn1-6",
+    "libunistring2",
+    "perl-base",
+    "gpgv",
+    "login",
+    "passwd",
+    "mount",
+    "util-linux",
+    "tar",
+    "sed",
+    "grep",
+    "gzip",
+    "findutils",
+    "debianutils",
+    "ncurses-base",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "libpam0g",
+    "libpam-modules",
+    "libaudit1",
+    "libcap2",
+    "libacl1",
+    "libattr1",
+    "libblkid1",
+    "libmount1",
+    "libuuid1",
+    "libdb5.3",
+    "libseccomp2",
+    "libp11-kit0",
+    "libhogweed6",
+    "libnettle8",
+    "libgcrypt20",
+    "libgpg-error0",
+    "git",
+    "openssh-client",
+    "python3.11",
+    "libpython3.11-minimal",
+    "libpq5",
+    "netbase",
+    "media-types",
+    "sensible-utils",
+    "libjansson4",
+    "libbrotli1",
+    "libsasl2-2",
+    "libgdbm6",
   ],
   apk: [
-    "openssl", "musl", "busybox", "zlib", "libcrypto3", "libssl3", "ca-certificates-bundle", "alpine-baselayout", "alpine-keys", "apk-tools",
-    "musl-utils", "scanelf", "libcurl", "curl", "libexpat", "libffi", "ncurses-libs", "readline", "sqlite-libs", "xz-libs", "zstd-libs",
-    "brotli-libs", "nghttp2-libs", "pcre2", "libgcc", "libstdc++", "git", "openssh-client", "python3", "tzdata", "bash", "libidn2", "libunistring",
-    "libintl", "gettext", "icu-libs", "libuv", "c-ares", "nodejs", "openjdk17-jre-headless", "libxml2", "libxslt", "libpq", "krb5-libs", "gnutls",
+    "openssl",
+    "musl",
+    "busybox",
+    "zlib",
+    "libcrypto3",
+    "libssl3",
+    "ca-certificates-bundle",
+    "alpine-baselayout",
+    "alpine-keys",
+    "apk-tools",
+    "musl-utils",
+    "scanelf",
+    "libcurl",
+    "curl",
+    "libexpat",
+    "libffi",
+    "ncurses-libs",
+    "readline",
+    "sqlite-libs",
+    "xz-libs",
+    "zstd-libs",
+    "brotli-libs",
+    "nghttp2-libs",
+    "pcre2",
+    "libgcc",
+    "libstdc++",
+    "git",
+    "openssh-client",
+    "python3",
+    "tzdata",
+    "bash",
+    "libidn2",
+    "libunistring",
+    "libintl",
+    "gettext",
+    "icu-libs",
+    "libuv",
+    "c-ares",
+    "nodejs",
+    "openjdk17-jre-headless",
+    "libxml2",
+    "libxslt",
+    "libpq",
+    "krb5-libs",
+    "gnutls",
   ],
   npm: [
-    "lodash", "debug", "ms", "semver", "tslib", "@babel/core", "express", "axios", "minimist", "chalk", "commander", "react", "react-dom", "uuid",
-    "qs", "body-parser", "follow-redirects", "moment", "underscore", "async", "glob", "minimatch", "yargs", "inherits", "safe-buffer",
-    "@babel/runtime", "@types/node", "cookie", "send", "serve-static", "path-to-regexp", "jsonwebtoken", "ws", "node-fetch", "cross-spawn",
-    "json5", "ansi-regex", "tough-cookie", "word-wrap", "@aws-sdk/client-s3", "@grpc/grpc-js", "protobufjs", "next", "webpack", "postcss",
+    "lodash",
+    "debug",
+    "ms",
+    "semver",
+    "tslib",
+    "@babel/core",
+    "express",
+    "axios",
+    "minimist",
+    "chalk",
+    "commander",
+    "react",
+    "react-dom",
+    "uuid",
+    "qs",
+    "body-parser",
+    "follow-redirects",
+    "moment",
+    "underscore",
+    "async",
+    "glob",
+    "minimatch",
+    "yargs",
+    "inherits",
+    "safe-buffer",
+    "@babel/runtime",
+    "@types/node",
+    "cookie",
+    "send",
+    "serve-static",
+    "path-to-regexp",
+    "jsonwebtoken",
+    "ws",
+    "node-fetch",
+    "cross-spawn",
+    "json5",
+    "ansi-regex",
+    "tough-cookie",
+    "word-wrap",
+    "@aws-sdk/client-s3",
+    "@grpc/grpc-js",
+    "protobufjs",
+    "next",
+    "webpack",
+    "postcss",
   ],
   maven: [
-    "org.slf4j/slf4j-api", "com.fasterxml.jackson.core/jackson-core", "com.fasterxml.jackson.core/jackson-annotations",
-    "com.fasterxml.jackson.core/jackson-databind", "commons-io/commons-io", "org.springframework/spring-core", "org.springframework/spring-context",
-    "org.springframework/spring-beans", "org.apache.logging.log4j/log4j-core", "org.apache.logging.log4j/log4j-api", "com.google.guava/guava",
-    "org.apache.commons/commons-lang3", "commons-codec/commons-codec", "org.yaml/snakeyaml", "io.netty/netty-handler", "io.netty/netty-codec-http",
-    "ch.qos.logback/logback-classic", "ch.qos.logback/logback-core", "org.apache.tomcat.embed/tomcat-embed-core", "com.google.protobuf/protobuf-java",
-    "org.bouncycastle/bcprov-jdk18on", "org.springframework/spring-web", "org.springframework/spring-webmvc", "org.apache.httpcomponents/httpclient",
-    "com.h2database/h2", "org.postgresql/postgresql", "com.google.code.gson/gson", "org.hibernate.orm/hibernate-core", "io.projectreactor/reactor-core",
+    "org.slf4j/slf4j-api",
+    "com.fasterxml.jackson.core/jackson-core",
+    "com.fasterxml.jackson.core/jackson-annotations",
+    "com.fasterxml.jackson.core/jackson-databind",
+    "commons-io/commons-io",
+    "org.springframework/spring-core",
+    "org.springframework/spring-context",
+    "org.springframework/spring-beans",
+    "org.apache.logging.log4j/log4j-core",
+    "org.apache.logging.log4j/log4j-api",
+    "com.google.guava/guava",
+    "org.apache.commons/commons-lang3",
+    "commons-codec/commons-codec",
+    "org.yaml/snakeyaml",
+    "io.netty/netty-handler",
+    "io.netty/netty-codec-http",
+    "ch.qos.logback/logback-classic",
+    "ch.qos.logback/logback-core",
+    "org.apache.tomcat.embed/tomcat-embed-core",
+    "com.google.protobuf/protobuf-java",
+    "org.bouncycastle/bcprov-jdk18on",
+    "org.springframework/spring-web",
+    "org.springframework/spring-webmvc",
+    "org.apache.httpcomponents/httpclient",
+    "com.h2database/h2",
+    "org.postgresql/postgresql",
+    "com.google.code.gson/gson",
+    "org.hibernate.orm/hibernate-core",
+    "io.projectreactor/reactor-core",
   ],
   pypi: [
-    "pip", "setuptools", "requests", "urllib3", "certifi", "idna", "charset-normalizer", "six", "python-dateutil", "pyyaml", "numpy", "django",
-    "flask", "jinja2", "markupsafe", "werkzeug", "cryptography", "cffi", "pycparser", "packaging", "attrs", "pydantic", "boto3", "botocore",
-    "s3transfer", "jmespath", "wheel", "typing-extensions", "click", "protobuf", "grpcio", "sqlalchemy", "psycopg2-binary", "pillow", "lxml",
+    "pip",
+    "setuptools",
+    "requests",
+    "urllib3",
+    "certifi",
+    "idna",
+    "charset-normalizer",
+    "six",
+    "python-dateutil",
+    "pyyaml",
+    "numpy",
+    "django",
+    "flask",
+    "jinja2",
+    "markupsafe",
+    "werkzeug",
+    "cryptography",
+    "cffi",
+    "pycparser",
+    "packaging",
+    "attrs",
+    "pydantic",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "wheel",
+    "typing-extensions",
+    "click",
+    "protobuf",
+    "grpcio",
+    "sqlalchemy",
+    "psycopg2-binary",
+    "pillow",
+    "lxml",
   ],
 };
 
 /** Real version histories for the packages the named queries look for. */
 const KNOWN_VERSIONS: Record<string, string[]> = {
-  "deb:openssl": ["1.1.1n-0+deb11u3", "1.1.1n-0+deb11u4", "1.1.1n-0+deb11u5", "1.1.1w-0+deb11u1", "3.0.9-1", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2", "3.0.13-1~deb12u1", "3.0.14-1~deb12u2", "3.0.15-1~deb12u1", "3.0.16-1~deb12u1", "3.0.17-1~deb12u2"],
-  "apk:openssl": ["1.1.1t-r2", "1.1.1u-r1", "3.0.8-r0", "3.0.8-r3", "3.1.1-r1", "3.1.4-r1", "3.1.4-r5", "3.1.6-r0", "3.3.1-r3", "3.3.2-r1", "3.3.3-r0", "3.5.0-r0"],
-  "deb:zlib1g": ["1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u2", "1:1.2.11.dfsg-2+deb11u2", "1:1.2.13.dfsg-1", "1:1.2.13.dfsg-1", "1:1.2.13.dfsg-1+b1", "1:1.3.dfsg-3", "1:1.3.dfsg-3.1", "1:1.3.dfsg+really1.3.1-1", "1:1.3.dfsg+really1.3.1-1+b1", "1:1.3.dfsg+really1.3.1-1+b1", "1:1.3.dfsg+really1.3.1-1+b2"],
-  "deb:libc6": ["2.31-13+deb11u5", "2.31-13+deb11u6", "2.31-13+deb11u7", "2.31-13+deb11u10", "2.36-9+deb12u1", "2.36-9+deb12u3", "2.36-9+deb12u4", "2.36-9+deb12u7", "2.36-9+deb12u8", "2.36-9+deb12u9", "2.36-9+deb12u10", "2.41-11"],
+  "deb:openssl": [
+    "1.1.1n-0+deb11u3",
+    "1.1.1n-0+deb11u4",
+    "1.1.1n-0+deb11u5",
+    "1.1.1w-0+deb11u1",
+    "3.0.9-1",
+    "3.0.11-1~deb12u1",
+    "3.0.11-1~deb12u2",
+    "3.0.13-1~deb12u1",
+    "3.0.14-1~deb12u2",
+    "3.0.15-1~deb12u1",
+    "3.0.16-1~deb12u1",
+    "3.0.17-1~deb12u2",
+  ],
+  "apk:openssl": [
+    "1.1.1t-r2",
+    "1.1.1u-r1",
+    "3.0.8-r0",
+    "3.0.8-r3",
+    "3.1.1-r1",
+    "3.1.4-r1",
+    "3.1.4-r5",
+    "3.1.6-r0",
+    "3.3.1-r3",
+    "3.3.2-r1",
+    "3.3.3-r0",
+    "3.5.0-r0",
+  ],
+  "deb:zlib1g": [
+    "1:1.2.11.dfsg-2+deb11u1",
+    "1:1.2.11.dfsg-2+deb11u2",
+    "1:1.2.11.dfsg-2+deb11u2",
+    "1:1.2.13.dfsg-1",
+    "1:1.2.13.dfsg-1",
+    "1:1.2.13.dfsg-1+b1",
+    "1:1.3.dfsg-3",
+    "1:1.3.dfsg-3.1",
+    "1:1.3.dfsg+really1.3.1-1",
+    "1:1.3.dfsg+really1.3.1-1+b1",
+    "1:1.3.dfsg+really1.3.1-1+b1",
+    "1:1.3.dfsg+really1.3.1-1+b2",
+  ],
+  "deb:libc6": [
+    "2.31-13+deb11u5",
+    "2.31-13+deb11u6",
+    "2.31-13+deb11u7",
+    "2.31-13+deb11u10",
+    "2.36-9+deb12u1",
+    "2.36-9+deb12u3",
+    "2.36-9+deb12u4",
+    "2.36-9+deb12u7",
+    "2.36-9+deb12u8",
+    "2.36-9+deb12u9",
+    "2.36-9+deb12u10",
+    "2.41-11",
+  ],
   "npm:lodash": ["3.10.1", "4.16.6", "4.17.4", "4.17.10", "4.17.11", "4.17.14", "4.17.15", "4.17.19", "4.17.20", "4.17.21", "4.17.21", "4.17.21"],
   "npm:@babel/core": ["7.12.3", "7.16.0", "7.18.6", "7.20.12", "7.21.0", "7.22.5", "7.22.20", "7.23.2", "7.24.0", "7.24.7", "7.25.2", "7.26.0"],
   "maven:log4j-core": ["2.11.1", "2.12.1", "2.13.3", "2.14.0", "2.14.1", "2.15.0", "2.16.0", "2.17.0", "2.17.1", "2.19.0", "2.20.0", "2.23.1"],
@@ -136,12 +399,121 @@ const KNOWN_VERSIONS: Record<string, string[]> = {
 };
 
 const WORDS = [
-  "xml", "yaml", "png", "jpeg", "tiff", "gif", "font", "glib", "dbus", "avahi", "cups", "sasl", "ldap", "uv", "event", "uring", "nl", "mnl", "nftnl",
-  "bpf", "elf", "dw", "unwind", "archive", "magic", "pcap", "usb", "pci", "drm", "xcb", "xau", "wayland", "pango", "cairo", "harfbuzz", "fribidi",
-  "icu", "intl", "iconv", "gdbm", "lmdb", "snappy", "lz4", "zip", "grpc", "re2", "absl", "yajl", "jq", "onig", "sodium", "argon", "scrypt", "tls",
-  "nss", "nspr", "tss", "tpm", "fido", "cbor", "hid", "kmod", "apparmor", "sepol", "mpfr", "mpc", "isl", "gomp", "atomic", "quad", "asan", "ubsan",
+  "xml",
+  "yaml",
+  "png",
+  "jpeg",
+  "tiff",
+  "gif",
+  "font",
+  "glib",
+  "dbus",
+  "avahi",
+  "cups",
+  "sasl",
+  "ldap",
+  "uv",
+  "event",
+  "uring",
+  "nl",
+  "mnl",
+  "nftnl",
+  "bpf",
+  "elf",
+  "dw",
+  "unwind",
+  "archive",
+  "magic",
+  "pcap",
+  "usb",
+  "pci",
+  "drm",
+  "xcb",
+  "xau",
+  "wayland",
+  "pango",
+  "cairo",
+  "harfbuzz",
+  "fribidi",
+  "icu",
+  "intl",
+  "iconv",
+  "gdbm",
+  "lmdb",
+  "snappy",
+  "lz4",
+  "zip",
+  "grpc",
+  "re2",
+  "absl",
+  "yajl",
+  "jq",
+  "onig",
+  "sodium",
+  "argon",
+  "scrypt",
+  "tls",
+  "nss",
+  "nspr",
+  "tss",
+  "tpm",
+  "fido",
+  "cbor",
+  "hid",
+  "kmod",
+  "apparmor",
+  "sepol",
+  "mpfr",
+  "mpc",
+  "isl",
+  "gomp",
+  "atomic",
+  "quad",
+  "asan",
+  "ubsan",
 ];
-const NPM_WORDS = ["parse", "json", "stream", "buffer", "string", "path", "file", "http", "proxy", "agent", "color", "style", "config", "env", "cache", "queue", "retry", "token", "schema", "format", "date", "time", "event", "emitter", "util", "fast", "deep", "merge", "clone", "equal", "glob", "watch", "loader", "plugin", "core", "types", "mime", "url", "query", "form"];
+const NPM_WORDS = [
+  "parse",
+  "json",
+  "stream",
+  "buffer",
+  "string",
+  "path",
+  "file",
+  "http",
+  "proxy",
+  "agent",
+  "color",
+  "style",
+  "config",
+  "env",
+  "cache",
+  "queue",
+  "retry",
+  "token",
+  "schema",
+  "format",
+  "date",
+  "time",
+  "event",
+  "emitter",
+  "util",
+  "fast",
+  "deep",
+  "merge",
+  "clone",
+  "equal",
+  "glob",
+  "watch",
+  "loader",
+  "plugin",
+  "core",
+  "types",
+  "mime",
+  "url",
+  "query",
+  "form",
+];
 const ORGS = ["acme", "contoso", "initech", "globex", "umbrella", "hooli", "vandelay", "wayne", "stark", "tyrell", "cyberdyne", "soylent"];
 const PROJECTS = ["commons", "platform", "billing", "auth", "gateway", "events", "storage", "search", "metrics", "tracing", "config", "batch"];
 const MODULES = ["api", "core", "client", "server", "model", "util", "spring-boot-starter", "test-support", "codec", "persistence"];
@@ -162,7 +534,9 @@ function syntheticName(pool: Pool, k: number): string {
     case "apk":
       return `${w(k * 3, WORDS)}${k % 2 ? "-libs" : ""}${n % 5 ? `${n % 5}` : ""}`;
     case "npm":
-      return k % 6 === 0 ? `@${w(k, ORGS)}/${w(k * 7, NPM_WORDS)}-${w(n, NPM_WORDS)}` : `${w(k, NPM_WORDS)}-${w(k * 3 + n, NPM_WORDS)}${n % 3 ? `-${n % 7}` : ""}`;
+      return k % 6 === 0
+        ? `@${w(k, ORGS)}/${w(k * 7, NPM_WORDS)}-${w(n, NPM_WORDS)}`
+        : `${w(k, NPM_WORDS)}-${w(k * 3 + n, NPM_WORDS)}${n % 3 ? `-${n % 7}` : ""}`;
     case "maven":
       return `com.${w(k, ORGS)}.${w(n, PROJECTS)}/${w(n + k, PROJECTS)}-${w(k * 5, MODULES)}`;
     case "pypi":
@@ -310,7 +684,11 @@ async function restoreKeys(keys: DroppedKeys, run: (sql: string) => Promise<void
 }
 
 /** Fills a freshly migrated database with the fleet (exported for experiments against the same data). */
-export async function loadFleet(url: string, imageCount: number, pool: PoolPackage[] = buildPool()): Promise<{ figures: LoadFigures; counts: PackageCount[]; repositoryId: string }> {
+export async function loadFleet(
+  url: string,
+  imageCount: number,
+  pool: PoolPackage[] = buildPool(),
+): Promise<{ figures: LoadFigures; counts: PackageCount[]; repositoryId: string }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   const steps: Record<string, number> = {};
@@ -330,7 +708,15 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
       `CREATE TEMP TABLE bench_pool AS
        SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])
          AS u(p, pool, rank, name, purl_key, eco, license)`,
-      [pool.map((x) => x.p), pool.map((x) => x.pool), pool.map((x) => x.rank), pool.map((x) => x.name), pool.map((x) => x.purlKey), pool.map((x) => x.pool), pool.map((x) => x.license)],
+      [
+        pool.map((x) => x.p),
+        pool.map((x) => x.pool),
+        pool.map((x) => x.rank),
+        pool.map((x) => x.name),
+        pool.map((x) => x.purlKey),
+        pool.map((x) => x.pool),
+        pool.map((x) => x.license),
+      ],
     );
     // The purl as a scanner writes it, stored in the ingest's normalised spelling (normalizePurl, as insertComponents).
     const vs = pool.flatMap((x) =>
@@ -398,7 +784,11 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
     const registryId = reg.rows[0]!.id;
     // svc-0000 … svc-0999 at full scale; one more digit per tenfold (lpad cuts longer text, names stay unique).
     const digits = Math.max(4, String(repoCount - 1).length);
-    await step("repositories", `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, ${digits}, '0') FROM bench_repo ORDER BY r`, [registryId]);
+    await step(
+      "repositories",
+      `INSERT INTO repositories (id, registry_id, name) SELECT id, $1, 'fleet/svc-' || lpad(r::text, ${digits}, '0') FROM bench_repo ORDER BY r`,
+      [registryId],
+    );
     await step(
       "images",
       // As a sync stores them: the manifest as served (6 layers), the config's labels and history.
@@ -530,7 +920,9 @@ export async function loadFleet(url: string, imageCount: number, pool: PoolPacka
     return {
       figures: {
         ms,
-        appTablesMs: Object.entries(steps).filter(([k]) => k !== "pool" && k !== "repository packages").reduce((a, [, v]) => a + v, 0),
+        appTablesMs: Object.entries(steps)
+          .filter(([k]) => k !== "pool" && k !== "repository packages")
+          .reduce((a, [, v]) => a + v, 0),
         steps,
         registries: row.registries!,
         repositories: row.repositories!,
@@ -587,9 +979,7 @@ function buildQueries(pool: PoolPackage[], counts: PackageCount[], imageCount: n
   const target = imageCount * 0.08;
   for (let k = 0; mid.length < 10 && k < 40; k++) {
     const pool = pools[k % pools.length]!;
-    const best = unique
-      .filter((u) => u.pkg.pool === pool && !mid.includes(u))
-      .sort((a, b) => Math.abs(a.images - target) - Math.abs(b.images - target))[0];
+    const best = unique.filter((u) => u.pkg.pool === pool && !mid.includes(u)).sort((a, b) => Math.abs(a.images - target) - Math.abs(b.images - target))[0];
     if (best) mid.push(best);
   }
   const rare: typeof unique = [];
@@ -616,7 +1006,14 @@ function buildQueries(pool: PoolPackage[], counts: PackageCount[], imageCount: n
 // The child
 
 function runChild(env: NodeJS.ProcessEnv, input: EvidenceChildInput): Promise<EvidenceChildOutput & { processMs: number }> {
-  return runBenchChild<EvidenceChildOutput>({ root: ROOT, script: join(ROOT, "bench", "evidence-child.ts"), env, marker: MARKER, input, log: (line) => log(`[child] ${line}`) });
+  return runBenchChild<EvidenceChildOutput>({
+    root: ROOT,
+    script: join(ROOT, "bench", "evidence-child.ts"),
+    env,
+    marker: MARKER,
+    input,
+    log: (line) => log(`[child] ${line}`),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -656,7 +1053,17 @@ export interface EvidenceFigures {
     ratio: { p50: number; p95: number; medianPerCall: number };
     ratioToRawWithDetails: { p50: number; p95: number };
     byClass: Record<string, { queries: number; app: Percentiles; raw: Percentiles; ratioP50: number }>;
-    perQuery: { text: string; klass: QueryClass; form: string; rows: number; hits: number; appP50: number; rawP50: number; rawWithDetailsP50: number; ratioP50: number }[];
+    perQuery: {
+      text: string;
+      klass: QueryClass;
+      form: string;
+      rows: number;
+      hits: number;
+      appP50: number;
+      rawP50: number;
+      rawWithDetailsP50: number;
+      ratioP50: number;
+    }[];
     mismatches: { text: string; appHits: number; rawHits: number }[];
     /** One app call of each profiled query with every SQL statement it sent. */
     profiles: EvidenceChildOutput["search"]["profiles"];
@@ -705,14 +1112,25 @@ function summarize(
     const check = out.search.checks.find((c) => c.q === qi)!;
     const appP50 = median(xs.map((x) => x.appMs));
     const rawP50 = median(xs.map((x) => x.rawMs));
-    return { text: q.text, klass: q.klass, form: q.form, rows: check.rows, hits: check.appHits, appP50, rawP50, rawWithDetailsP50: median(xs.map((x) => x.rawFullMs)), ratioP50: appP50 / rawP50 };
+    return {
+      text: q.text,
+      klass: q.klass,
+      form: q.form,
+      rows: check.rows,
+      hits: check.appHits,
+      appP50,
+      rawP50,
+      rawWithDetailsP50: median(xs.map((x) => x.rawFullMs)),
+      ratioP50: appP50 / rawP50,
+    };
   });
   const mismatches = out.search.checks.filter((c) => c.appHits !== c.rawHits).map((c) => ({ text: c.text, appHits: c.appHits, rawHits: c.rawHits }));
   const runs = out.ingest.runs.map((r) => r.ms);
   const medianRun = [...out.ingest.runs].sort((a, b) => a.ms - b.ms)[Math.floor((out.ingest.runs.length - 1) / 2)]!;
   const problems: string[] = [];
   for (const m of mismatches) problems.push(`search "${m.text}": the app found ${m.appHits} images, the baseline's rows give ${m.rawHits}`);
-  for (const r of out.ingest.runs) if (r.components !== INGEST_COMPONENTS) problems.push(`ingest stored ${r.components} components, expected ${INGEST_COMPONENTS}`);
+  for (const r of out.ingest.runs)
+    if (r.components !== INGEST_COMPONENTS) problems.push(`ingest stored ${r.components} components, expected ${INGEST_COMPONENTS}`);
   for (const p of out.loadCheck.problems) problems.push(`load check: ${p}`);
   if (!out.loadCheck.images) problems.push("load check: no loaded image was checked against the ingest");
   if (out.parse.components !== INGEST_COMPONENTS) problems.push(`parseEvidence found ${out.parse.components} components, expected ${INGEST_COMPONENTS}`);
@@ -781,24 +1199,66 @@ const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const yes = (b: boolean) => (b ? "yes" : "NO");
 
 /** The table and the lines under it, in bench/lib/report.ts's BenchmarkReport shape (rows[0] is the header). */
-export function evidenceReport(f: EvidenceFigures): { name: string; title: string; rows: string[][]; details: string[]; figures: EvidenceFigures; ratios: Record<string, RatioResult>; problems: string[] } {
+export function evidenceReport(f: EvidenceFigures): {
+  name: string;
+  title: string;
+  rows: string[][];
+  details: string[];
+  figures: EvidenceFigures;
+  ratios: Record<string, RatioResult>;
+  problems: string[];
+} {
   const sr = f.search;
   const rows: string[][] = [
     ["measure", "p50", "p95", "p99", "goal", "met"],
-    [`load ${int(f.load.images)} images × ${COMPONENTS_PER_IMAGE} = ${int(f.load.components)} components (SQL): total | app tables`, ms(f.load.ms), ms(f.load.appTablesMs), "", "", ""],
-    [`search: app searchPackages (${sr.samples} calls, ${sr.queries} queries)`, ms(sr.app.p50), ms(sr.app.p95), ms(sr.app.p99), `p95 ≤ ${GOALS.appP95Ms} ms`, yes(f.goals.appP95AtMost50Ms)],
+    [
+      `load ${int(f.load.images)} images × ${COMPONENTS_PER_IMAGE} = ${int(f.load.components)} components (SQL): total | app tables`,
+      ms(f.load.ms),
+      ms(f.load.appTablesMs),
+      "",
+      "",
+      "",
+    ],
+    [
+      `search: app searchPackages (${sr.samples} calls, ${sr.queries} queries)`,
+      ms(sr.app.p50),
+      ms(sr.app.p95),
+      ms(sr.app.p99),
+      `p95 ≤ ${GOALS.appP95Ms} ms`,
+      yes(f.goals.appP95AtMost50Ms),
+    ],
     ["search: raw SQL, same statement and rows (pg)", ms(sr.raw.p50), ms(sr.raw.p95), ms(sr.raw.p99), "", ""],
     ["search: app / raw", x(sr.ratio.p50), x(sr.ratio.p95), "", `≤ ${GOALS.appOverRaw}×`, yes(f.goals.appAtMost3xRaw)],
     ["search: raw + version filter + hit details (pg)", ms(sr.rawWithDetails.p50), ms(sr.rawWithDetails.p95), ms(sr.rawWithDetails.p99), "", ""],
     ["search: app / (raw + details)", x(sr.ratioToRawWithDetails.p50), x(sr.ratioToRawWithDetails.p95), "", "", ""],
-    ...Object.entries(sr.byClass).map(([k, c]) => [`search (${k}, ${c.queries} queries): app | raw`, `${ms(c.app.p50)} | ${ms(c.raw.p50)}`, `${ms(c.app.p95)} | ${ms(c.raw.p95)}`, `${ms(c.app.p99)} | ${ms(c.raw.p99)}`, "", ""]),
-    [`ingest ${int(f.ingest.components)}-component CycloneDX 1.5 (${(f.ingest.bytes / 1e6).toFixed(1)} MB), ${f.ingest.runsMs.length} runs: median | max`, ms(f.ingest.medianMs), ms(f.ingest.maxMs), "", `≤ ${GOALS.ingestMs / 1000} s`, yes(f.goals.ingestMedianAtMost2s && f.goals.ingestMaxAtMost2s)],
+    ...Object.entries(sr.byClass).map(([k, c]) => [
+      `search (${k}, ${c.queries} queries): app | raw`,
+      `${ms(c.app.p50)} | ${ms(c.raw.p50)}`,
+      `${ms(c.app.p95)} | ${ms(c.raw.p95)}`,
+      `${ms(c.app.p99)} | ${ms(c.raw.p99)}`,
+      "",
+      "",
+    ]),
+    [
+      `ingest ${int(f.ingest.components)}-component CycloneDX 1.5 (${(f.ingest.bytes / 1e6).toFixed(1)} MB), ${f.ingest.runsMs.length} runs: median | max`,
+      ms(f.ingest.medianMs),
+      ms(f.ingest.maxMs),
+      "",
+      `≤ ${GOALS.ingestMs / 1000} s`,
+      yes(f.goals.ingestMedianAtMost2s && f.goals.ingestMaxAtMost2s),
+    ],
     [`parseEvidence alone (same document), ${f.parse.runsMs.length} runs: median | min`, ms(f.parse.medianMs), ms(f.parse.minMs), "", "", ""],
   ];
   const details = [
     `code: ${f.environment.commit}${f.environment.appChanges.length ? ` + uncommitted lib/ changes (${f.environment.appChanges.length})` : ""}; Postgres ${f.environment.postgres}; ${f.environment.cpus} CPUs`,
-    `load steps: ${Object.entries(f.load.steps).map(([k, v]) => `${k} ${ms(v)}`).join(", ")}; components table ${f.load.componentsTableMiB.toFixed(0)} MiB + indexes ${f.load.componentsIndexesMiB.toFixed(0)} MiB`,
-    `per-call app/raw ratio, median: ${x(sr.ratio.medianPerCall)}; JSON.parse alone of the SBOM: ${ms(f.parse.jsonParseMedianMs)}; ingest SQL (median run): ${Object.entries(f.ingest.sqlByKind).map(([k, v]) => `${k} ×${v.count} ${ms(v.ms)}`).join(", ")}`,
+    `load steps: ${Object.entries(f.load.steps)
+      .map(([k, v]) => `${k} ${ms(v)}`)
+      .join(", ")}; components table ${f.load.componentsTableMiB.toFixed(0)} MiB + indexes ${f.load.componentsIndexesMiB.toFixed(0)} MiB`,
+    `per-call app/raw ratio, median: ${x(sr.ratio.medianPerCall)}; JSON.parse alone of the SBOM: ${ms(f.parse.jsonParseMedianMs)}; ingest SQL (median run): ${Object.entries(
+      f.ingest.sqlByKind,
+    )
+      .map(([k, v]) => `${k} ×${v.count} ${ms(v.ms)}`)
+      .join(", ")}`,
     "",
     "per query (p50):",
     ...textLines([
@@ -817,7 +1277,15 @@ export function evidenceReport(f: EvidenceFigures): { name: string; title: strin
     search_p95_vs_raw: {
       value: sr.ratio.p95,
       goal: "<= 1.0",
-      raw: { appP95Ms: sr.app.p95, rawP95Ms: sr.raw.p95, appP50Ms: sr.app.p50, rawP50Ms: sr.raw.p50, componentRows: f.load.components, samples: sr.samples, benchScale: f.environment.benchScale },
+      raw: {
+        appP95Ms: sr.app.p95,
+        rawP95Ms: sr.raw.p95,
+        appP50Ms: sr.app.p50,
+        rawP50Ms: sr.raw.p50,
+        componentRows: f.load.components,
+        samples: sr.samples,
+        benchScale: f.environment.benchScale,
+      },
     },
   };
   return { name: "evidence", title: "Evidence: fleet package search and SBOM ingest", rows, details, figures: f, ratios, problems: f.problems };
@@ -826,7 +1294,12 @@ export function evidenceReport(f: EvidenceFigures): { name: string; title: strin
 function textLines(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const line = (r: string[]) => "  " + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    "  " +
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(rows[0]!), "  " + widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)];
 }
 
@@ -869,7 +1342,11 @@ export async function evidenceBenchmark(opts: { scale: number }): Promise<Return
     log(`postgres ${version} at 127.0.0.1:${postgres.port}, migrated; loading…`);
 
     const loaded = await loadFleet(postgres.url, imageCount, pool);
-    log(`load: ${int(loaded.figures.components)} components in ${ms(loaded.figures.ms)} (${Object.entries(loaded.figures.steps).map(([k, v]) => `${k} ${ms(v)}`).join(", ")})`);
+    log(
+      `load: ${int(loaded.figures.components)} components in ${ms(loaded.figures.ms)} (${Object.entries(loaded.figures.steps)
+        .map(([k, v]) => `${k} ${ms(v)}`)
+        .join(", ")})`,
+    );
 
     const queries = buildQueries(pool, loaded.counts, imageCount);
     const rounds = Math.max(1, Math.round(searchSamples() / queries.length));
@@ -877,9 +1354,12 @@ export async function evidenceBenchmark(opts: { scale: number }): Promise<Return
       queries,
       rounds,
       warmupRounds: 1,
-      profile: ["openssl < 3.0.7", "pkg:maven/org.apache.logging.log4j/log4j-core vers:maven/>=2.0.0|<2.17.1", queries.find((q) => q.klass === "mid")?.text, queries.find((q) => q.klass === "rare")?.text].filter(
-        (t): t is string => Boolean(t),
-      ),
+      profile: [
+        "openssl < 3.0.7",
+        "pkg:maven/org.apache.logging.log4j/log4j-core vers:maven/>=2.0.0|<2.17.1",
+        queries.find((q) => q.klass === "mid")?.text,
+        queries.find((q) => q.klass === "rare")?.text,
+      ].filter((t): t is string => Boolean(t)),
       ingest: { runs: INGEST_RUNS, components: INGEST_COMPONENTS, repositoryId: loaded.repositoryId, parseRuns: PARSE_RUNS },
     };
     log(`search: ${queries.length} queries × ${rounds} rounds, then ingest ${INGEST_RUNS} × ${int(INGEST_COMPONENTS)} components`);
@@ -911,7 +1391,11 @@ export async function runEvidenceBench(opts: { scale?: number; print?: boolean; 
   }
   if (opts.print ?? true) {
     console.log(`\n== ${report.title} ==\n`);
-    console.log(textLines(report.rows).map((l) => l.slice(2)).join("\n"));
+    console.log(
+      textLines(report.rows)
+        .map((l) => l.slice(2))
+        .join("\n"),
+    );
     console.log("\n" + report.details.join("\n"));
     if (report.problems.length) {
       console.error(`\nthe figures are not meaningful:`);

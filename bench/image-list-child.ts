@@ -74,11 +74,13 @@ export function rawPage(params: URLSearchParams): { text: string; values: unknow
   if (deleted === "only") w.push("i.deleted_at IS NOT NULL");
   if (params.get("registry")) w.push(`g.name = ${v(params.get("registry"))}`);
   if (params.get("repository")) w.push(`r.name ILIKE ${v(`%${params.get("repository")!.toLowerCase()}%`)}`);
-  if (params.get("tag")) w.push(`EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id AND t.digest = i.digest AND t.name ILIKE ${v(`%${params.get("tag")}%`)})`);
+  if (params.get("tag"))
+    w.push(`EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id AND t.digest = i.digest AND t.name ILIKE ${v(`%${params.get("tag")}%`)})`);
   const signed = params.get("signed");
   if (signed === "signed") w.push("EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)");
   if (signed === "unsigned") w.push("NOT EXISTS (SELECT 1 FROM signatures s WHERE s.image_id = i.id)");
-  const open = "f.status NOT IN ('not_affected', 'fixed', 'false_positive') AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND wd.withdrawn_at IS NOT NULL)";
+  const open =
+    "f.status NOT IN ('not_affected', 'fixed', 'false_positive') AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND wd.withdrawn_at IS NOT NULL)";
   if (params.get("severity")) w.push(`EXISTS (SELECT 1 FROM findings f WHERE f.image_id = i.id AND f.severity = ${v(params.get("severity"))} AND ${open})`);
   const stage = params.get("stage");
   const passed = (and: string) => `EXISTS (SELECT 1 FROM stage_decisions d JOIN stages st ON st.id = d.stage_id WHERE d.image_id = i.id AND d.allowed ${and})`;
@@ -87,7 +89,11 @@ export function rawPage(params: URLSearchParams): { text: string; values: unknow
   const dir = params.get("dir") === "desc" ? "DESC" : "ASC";
   const sort = params.get("sort") ?? "repository";
   const order = (i: string, g: string, r: string) =>
-    sort === "seen" ? `${i}.last_seen_at ${dir}, ${i}.id` : sort === "created" ? `${i}.config_created ${dir} NULLS LAST, ${i}.id` : `${g} ${dir}, ${r} ${dir}, ${i}.first_seen_at DESC, ${i}.id`;
+    sort === "seen"
+      ? `${i}.last_seen_at ${dir}, ${i}.id`
+      : sort === "created"
+        ? `${i}.config_created ${dir} NULLS LAST, ${i}.id`
+        : `${g} ${dir}, ${r} ${dir}, ${i}.first_seen_at DESC, ${i}.id`;
   const page = Number(params.get("page") ?? "1");
   // The page first (the ids of 50 rows, sorted), then what each of them shows.
   const text = `
@@ -140,18 +146,29 @@ export function comparePage(app: { items: AppItem[]; total: number }, raw: RawRo
   const a = app.items.map((x) => x.digest).join(",");
   const r = raw.map((x) => x.digest).join(",");
   if (a !== r) {
-    out.push(`digests differ (app ${app.items.length} rows, raw ${raw.length}; first difference at row ${app.items.findIndex((x, k) => x.digest !== raw[k]?.digest)})`);
+    out.push(
+      `digests differ (app ${app.items.length} rows, raw ${raw.length}; first difference at row ${app.items.findIndex((x, k) => x.digest !== raw[k]?.digest)})`,
+    );
     return out;
   }
   app.items.forEach((x, k) => {
     const y = raw[k]!;
-    const same = (what: string, p: unknown, q: unknown) => JSON.stringify(p) !== JSON.stringify(q) && out.length < 10 && out.push(`row ${k} ${what}: app ${JSON.stringify(p)}, raw ${JSON.stringify(q)}`);
+    const same = (what: string, p: unknown, q: unknown) =>
+      JSON.stringify(p) !== JSON.stringify(q) && out.length < 10 && out.push(`row ${k} ${what}: app ${JSON.stringify(p)}, raw ${JSON.stringify(q)}`);
     same("registry/repository", [x.registry, x.repository, x.mediaType], [y.registry, y.repository, y.media_type]);
     same("tags", x.tags, y.tags);
     same("platforms", x.platforms, y.platforms);
     same("signatures", [x.signatures, x.verifiedSignatures, x.pendingSignatures], [y.sig_total, y.sig_verified, y.pending]);
-    same("stages", x.chain.filter((c) => c.label !== "publisher" && c.label !== "team").map((c) => [c.label, c.detail]), y.stages.map((s) => [s.stage, s.detail]));
-    same("stage states", x.stages.map((s) => s.state), y.stages.map((s) => s.state));
+    same(
+      "stages",
+      x.chain.filter((c) => c.label !== "publisher" && c.label !== "team").map((c) => [c.label, c.detail]),
+      y.stages.map((s) => [s.stage, s.detail]),
+    );
+    same(
+      "stage states",
+      x.stages.map((s) => s.state),
+      y.stages.map((s) => s.state),
+    );
     same("critical/high", [x.severities?.critical ?? 0, x.severities?.high ?? 0], [y.critical ?? 0, y.high ?? 0]);
     same("at risk", x.atRisk.length, y.risks);
   });
@@ -170,10 +187,15 @@ function shuffled<T>(xs: T[], seed: number): T[] {
 }
 
 async function main(): Promise<void> {
-  const input = JSON.parse(await new Promise<string>((res) => {
-    let s = "";
-    process.stdin.setEncoding("utf8").on("data", (d: string) => (s += d)).on("end", () => res(s));
-  })) as ImageListChildInput;
+  const input = JSON.parse(
+    await new Promise<string>((res) => {
+      let s = "";
+      process.stdin
+        .setEncoding("utf8")
+        .on("data", (d: string) => (s += d))
+        .on("end", () => res(s));
+    }),
+  ) as ImageListChildInput;
   const { listImages, parseListImagesQuery } = await import("../lib/server/images/list-images");
   const { disconnectDb } = await import("../lib/db");
   const actor = { kind: "system" as const, label: "bench image-list" };

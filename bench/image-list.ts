@@ -78,7 +78,12 @@ function gitState(): { commit: string; appChanges: string[] } {
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
-function summarize(input: ImageListChildInput, out: ImageListChildOutput, load: ImageListFigures["load"], env: ImageListFigures["environment"]): ImageListFigures {
+function summarize(
+  input: ImageListChildInput,
+  out: ImageListChildOutput,
+  load: ImageListFigures["load"],
+  env: ImageListFigures["environment"],
+): ImageListFigures {
   const problems: string[] = [];
   for (const ch of out.checks) {
     const c = input.cases[ch.c]!;
@@ -86,16 +91,37 @@ function summarize(input: ImageListChildInput, out: ImageListChildOutput, load: 
     for (const m of ch.mismatches) problems.push(`${c.name} (${c.query}): ${m}`);
     if (!ch.refused && ch.total === 0) problems.push(`${c.name} (${c.query}): no images match, so it measures nothing`);
   }
-  if (load.counts.topLevel < FULL_IMAGES * env.benchScale * 0.99) problems.push(`loaded ${load.counts.topLevel} top-level images, expected ${Math.round(FULL_IMAGES * env.benchScale)}`);
+  if (load.counts.topLevel < FULL_IMAGES * env.benchScale * 0.99)
+    problems.push(`loaded ${load.counts.topLevel} top-level images, expected ${Math.round(FULL_IMAGES * env.benchScale)}`);
   const app = percentiles(out.samples.map((s) => s.appMs));
   const raw = percentiles(out.samples.map((s) => s.rawMs));
   const perCase = input.cases.map((c, k) => {
     const xs = out.samples.filter((s) => s.c === k);
     const a = percentiles(xs.map((s) => s.appMs));
     const r = percentiles(xs.map((s) => s.rawMs));
-    return { name: c.name, query: c.query, total: out.checks[k]!.total, statements: out.checks[k]!.statements, appP50: a.p50, rawP50: r.p50, appP95: a.p95, rawP95: r.p95 };
+    return {
+      name: c.name,
+      query: c.query,
+      total: out.checks[k]!.total,
+      statements: out.checks[k]!.statements,
+      appP50: a.p50,
+      rawP50: r.p50,
+      appP95: a.p95,
+      rawP95: r.p95,
+    };
   });
-  return { benchmark: "image-list", finishedAt: new Date().toISOString(), environment: env, load, samples: out.samples.length, app, raw, ratio: { p50: app.p50 / raw.p50, p95: app.p95 / raw.p95 }, perCase, problems };
+  return {
+    benchmark: "image-list",
+    finishedAt: new Date().toISOString(),
+    environment: env,
+    load,
+    samples: out.samples.length,
+    app,
+    raw,
+    ratio: { p50: app.p50 / raw.p50, p95: app.p95 / raw.p95 },
+    perCase,
+    problems,
+  };
 }
 
 function report(f: ImageListFigures): BenchmarkReport<ImageListFigures> {
@@ -108,17 +134,30 @@ function report(f: ImageListFigures): BenchmarkReport<ImageListFigures> {
   const c = f.load.counts;
   const details = [
     `load ${ms(f.load.ms)}: ${c.topLevel} listed images (${c.images} rows with platform manifests), ${c.repositories} repositories, ${c.tags} tags, ${c.signatures} signatures, ${c.approvals} approvals, ${c.decisions} stage decisions, ${c.findings} findings, ${c.stageRisks} at risk`,
-    `load steps: ${Object.entries(f.load.steps).map(([k, v]) => `${k} ${ms(v)}`).join(", ")}`,
+    `load steps: ${Object.entries(f.load.steps)
+      .map(([k, v]) => `${k} ${ms(v)}`)
+      .join(", ")}`,
     `code: ${f.environment.commit}${f.environment.appChanges.length ? ` + uncommitted lib/ changes (${f.environment.appChanges.length})` : ""}; Postgres ${f.environment.postgres}; ${f.environment.cpus} CPUs`,
     "",
     "per case (app | raw):",
-    ...f.perCase.map((p) => `  ${p.name.padEnd(48)} ${String(p.total).padStart(6)} images  ${p.statements} SQL  p50 ${ms(p.appP50)} | ${ms(p.rawP50)}   p95 ${ms(p.appP95)} | ${ms(p.rawP95)}`),
+    ...f.perCase.map(
+      (p) =>
+        `  ${p.name.padEnd(48)} ${String(p.total).padStart(6)} images  ${p.statements} SQL  p50 ${ms(p.appP50)} | ${ms(p.rawP50)}   p95 ${ms(p.appP95)} | ${ms(p.rawP95)}`,
+    ),
   ];
   const ratios: Record<string, RatioResult> = {
     image_list_p95_vs_raw: {
       value: f.ratio.p95,
       goal: `<= ${GOAL}`,
-      raw: { appP95Ms: f.app.p95, rawP95Ms: f.raw.p95, appP50Ms: f.app.p50, rawP50Ms: f.raw.p50, images: c.topLevel, samples: f.samples, benchScale: f.environment.benchScale },
+      raw: {
+        appP95Ms: f.app.p95,
+        rawP95Ms: f.raw.p95,
+        appP50Ms: f.app.p50,
+        rawP50Ms: f.raw.p50,
+        images: c.topLevel,
+        samples: f.samples,
+        benchScale: f.environment.benchScale,
+      },
     },
   };
   return { name: "image-list", title: "Images list page: server time over the raw SQL for the page", rows, details, figures: f, ratios, problems: f.problems };
@@ -160,10 +199,22 @@ export async function imageListBenchmark(opts: { scale: number }): Promise<Bench
     const load = { ms: performance.now() - t0, steps, counts };
     const input: ImageListChildInput = { cases: cases(images), rounds: ROUNDS, warmupRounds: 1 };
     log(`list: ${input.cases.length} cases × ${ROUNDS} rounds, app and raw interleaved`);
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: postgres.url, IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"), IMPRIMATUR_WORKERS: "0" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+      IMPRIMATUR_WORKERS: "0",
+    };
     delete env.REGISTRY_URL;
     delete env.REGISTRY_PULL_NAME;
-    const out = await runBenchChild<ImageListChildOutput>({ root: ROOT, script: join(ROOT, "bench", "image-list-child.ts"), env, marker: IMAGE_LIST_RESULT_MARKER, input, log: (l) => log(`[child] ${l}`) });
+    const out = await runBenchChild<ImageListChildOutput>({
+      root: ROOT,
+      script: join(ROOT, "bench", "image-list-child.ts"),
+      env,
+      marker: IMAGE_LIST_RESULT_MARKER,
+      input,
+      log: (l) => log(`[child] ${l}`),
+    });
     return report(summarize(input, out, load, { node: process.version, cpus: availableParallelism(), benchScale: opts.scale, postgres: version, ...git }));
   } finally {
     await postgres?.stop().catch((e: unknown) => log(`stopping postgres: ${(e as Error).message}`));

@@ -40,17 +40,41 @@ async function main(): Promise<void> {
   const t = performance.now();
   // Where the peak sits (heap, external buffers), for BENCH_MEMORY_TRACE=1.
   const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
-  const trace = process.env.BENCH_MEMORY_TRACE === "1" ? setInterval(() => { const m = process.memoryUsage(); for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]); }, 100) : null;
-  const body = new Request("http://bench.local/", { method: "POST", body: Readable.toWeb(createReadStream(input.file)) as ReadableStream, duplex: "half" } as RequestInit);
+  const trace =
+    process.env.BENCH_MEMORY_TRACE === "1"
+      ? setInterval(() => {
+          const m = process.memoryUsage();
+          for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
+        }, 100)
+      : null;
+  const body = new Request("http://bench.local/", {
+    method: "POST",
+    body: Readable.toWeb(createReadStream(input.file)) as ReadableStream,
+    duplex: "half",
+  } as RequestInit);
   // BENCH_INGEST_PATH=buffered measures the pre-issue-17 path (whole body, then ingestEvidence) for a before figure.
   const r =
     process.env.BENCH_INGEST_PATH === "buffered"
-      ? await ingestEvidence({ actor: { kind: "system", label: "bench" }, imageId: input.imageId, bytes: await readBodyCapped(body, env().EVIDENCE_MAX_BYTES), source: "upload" })
-      : await ingestEvidenceUpload({ actor: { kind: "system", label: "bench" }, imageId: input.imageId, body: bodyChunks(body), maxBytes: env().EVIDENCE_MAX_BYTES });
+      ? await ingestEvidence({
+          actor: { kind: "system", label: "bench" },
+          imageId: input.imageId,
+          bytes: await readBodyCapped(body, env().EVIDENCE_MAX_BYTES),
+          source: "upload",
+        })
+      : await ingestEvidenceUpload({
+          actor: { kind: "system", label: "bench" },
+          imageId: input.imageId,
+          body: bodyChunks(body),
+          maxBytes: env().EVIDENCE_MAX_BYTES,
+        });
   const ms = performance.now() - t;
   if (trace) {
     clearInterval(trace);
-    console.error(`[ingest-rss-child] peak MiB: ${Object.entries(peaks).map(([k, v]) => `${k} ${(v / 1048576).toFixed(0)}`).join(", ")}`);
+    console.error(
+      `[ingest-rss-child] peak MiB: ${Object.entries(peaks)
+        .map(([k, v]) => `${k} ${(v / 1048576).toFixed(0)}`)
+        .join(", ")}`,
+    );
   }
   const out: IngestRssChildOutput = { peakRssBytes: peakRssBytes(), baselineRssBytes, ms, components: r.document.componentCount, bytes: r.document.size };
   await disconnectDb();

@@ -27,7 +27,13 @@ const log = (msg: string) => process.stderr.write(`[bench ingest-rss ${new Date(
 function sbomOfSize(target: number, subjectDigest: string): Buffer {
   const sample = buildSbom({ components: 2000, subjectDigest, serial: "00000000-0000-4000-8000-000000000000" });
   const n = Math.max(10, Math.round((2000 * target) / sample.length));
-  return buildSbom({ components: n, subjectDigest, serial: randomBytes(16).toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5") });
+  return buildSbom({
+    components: n,
+    subjectDigest,
+    serial: randomBytes(16)
+      .toString("hex")
+      .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5"),
+  });
 }
 
 export interface IngestRssFigures {
@@ -46,9 +52,19 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
     await migrate(postgres.url);
     const c = new pg.Client({ connectionString: postgres.url });
     await c.connect();
-    const reg = await c.query<{ id: string }>(`INSERT INTO registries (id, name, url, updated_at) VALUES (gen_random_uuid(), 'default', 'http://127.0.0.1:5000', now()) RETURNING id`);
-    const repo = await c.query<{ id: string }>(`INSERT INTO repositories (id, registry_id, name) VALUES (gen_random_uuid(), $1, 'bench/ingest') RETURNING id`, [reg.rows[0]!.id]);
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: postgres.url, IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"), IMPRIMATUR_WORKERS: "0", EVIDENCE_MAX_BYTES: String(512 * MiB) };
+    const reg = await c.query<{ id: string }>(
+      `INSERT INTO registries (id, name, url, updated_at) VALUES (gen_random_uuid(), 'default', 'http://127.0.0.1:5000', now()) RETURNING id`,
+    );
+    const repo = await c.query<{ id: string }>(`INSERT INTO repositories (id, registry_id, name) VALUES (gen_random_uuid(), $1, 'bench/ingest') RETURNING id`, [
+      reg.rows[0]!.id,
+    ]);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      IMPRIMATUR_MASTER_KEY: randomBytes(32).toString("base64"),
+      IMPRIMATUR_WORKERS: "0",
+      EVIDENCE_MAX_BYTES: String(512 * MiB),
+    };
     delete env.REGISTRY_URL;
     const run = async (which: "small" | "large") => {
       const digest = `sha256:${randomBytes(32).toString("hex")}`;
@@ -63,7 +79,9 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
       log(`${which}: ${(doc.length / MiB).toFixed(1)} MiB document, ingesting in a child process…`);
       const input: IngestRssChildInput = { file, imageId: img.rows[0]!.id };
       const out = await runBenchChild<IngestRssChildOutput>({ root: ROOT, script: "bench/ingest-rss-child.ts", env, marker: "BENCH_INGEST_RSS ", input, log });
-      log(`${which}: peak RSS ${(out.peakRssBytes / MiB).toFixed(0)} MiB (${(out.baselineRssBytes / MiB).toFixed(0)} MiB before the document), ${out.components} components, ${(out.ms / 1000).toFixed(1)} s`);
+      log(
+        `${which}: peak RSS ${(out.peakRssBytes / MiB).toFixed(0)} MiB (${(out.baselineRssBytes / MiB).toFixed(0)} MiB before the document), ${out.components} components, ${(out.ms / 1000).toFixed(1)} s`,
+      );
       return { ...out, targetMiB: sizes[which] / MiB };
     };
     const small = await run("small");
@@ -76,14 +94,32 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
       ingest_peak_rss_256mib_vs_10mib: {
         value: ratio,
         goal: "<= 1.5",
-        raw: { largePeakRssMiB: large.peakRssBytes / MiB, smallPeakRssMiB: small.peakRssBytes / MiB, largeDocumentMiB: large.bytes / MiB, smallDocumentMiB: small.bytes / MiB, largeComponents: large.components, smallComponents: small.components, benchScale: opts.scale },
+        raw: {
+          largePeakRssMiB: large.peakRssBytes / MiB,
+          smallPeakRssMiB: small.peakRssBytes / MiB,
+          largeDocumentMiB: large.bytes / MiB,
+          smallDocumentMiB: small.bytes / MiB,
+          largeComponents: large.components,
+          smallComponents: small.components,
+          benchScale: opts.scale,
+        },
       },
     };
-    const f = (o: typeof small) => [`${(o.bytes / MiB).toFixed(1)} MiB`, String(o.components), `${(o.peakRssBytes / MiB).toFixed(0)} MiB`, `${(o.baselineRssBytes / MiB).toFixed(0)} MiB`, `${(o.ms / 1000).toFixed(1)} s`];
+    const f = (o: typeof small) => [
+      `${(o.bytes / MiB).toFixed(1)} MiB`,
+      String(o.components),
+      `${(o.peakRssBytes / MiB).toFixed(0)} MiB`,
+      `${(o.baselineRssBytes / MiB).toFixed(0)} MiB`,
+      `${(o.ms / 1000).toFixed(1)} s`,
+    ];
     return {
       name: "ingest-rss",
       title: "Evidence: peak RSS of an SBOM ingest by document size",
-      rows: [["document", "size", "components", "peak RSS", "RSS before", "time"], ["small", ...f(small)], ["large", ...f(large)]],
+      rows: [
+        ["document", "size", "components", "peak RSS", "RSS before", "time"],
+        ["small", ...f(small)],
+        ["large", ...f(large)],
+      ],
       details: [`peak RSS large / small: ${ratio.toFixed(2)}× (goal ≤ 1.5)`],
       figures: { scale: opts.scale, small, large, ratio },
       ratios,

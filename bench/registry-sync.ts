@@ -141,7 +141,7 @@ function nextPage(link: string | null, current: string): string | null {
 
 async function listPaged(first: string, key: "repositories" | "tags"): Promise<string[]> {
   const out: string[] = [];
-  for (let url: string | null = first; url; ) {
+  for (let url: string | null = first; url;) {
     const { res, body } = await plain(url, "GET");
     if (res.status !== 200) throw new Error(`baseline: GET ${url} answered ${res.status}`);
     out.push(...(((JSON.parse(body.toString("utf8")) as Record<string, string[] | null>)[key] ?? []) as string[]));
@@ -197,7 +197,16 @@ async function baseline(registryUrl: string, order: BaselineOrder, conc: { repo:
   }
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { order, ms, cpuMs: (cpu.user + cpu.system) / 1000, repositories: repositories.length, manifests, requests: counter.snapshot(), connections: counter.connectionsOpened, referrerStatuses };
+  return {
+    order,
+    ms,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    repositories: repositories.length,
+    manifests,
+    requests: counter.snapshot(),
+    connections: counter.connectionsOpened,
+    referrerStatuses,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -242,14 +251,27 @@ async function headBaseline(registryUrl: string, transport: HeadTransport, conc:
     await dispatcher?.close();
   }
   const cpu = process.cpuUsage(cpu0);
-  return { transport, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, tags, requests: counter.snapshot(), connections: counter.connectionsOpened };
+  return {
+    transport,
+    ms: performance.now() - t0,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    tags,
+    requests: counter.snapshot(),
+    connections: counter.connectionsOpened,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // 3./4. Sync in a child process
 
 function runSyncChild(env: NodeJS.ProcessEnv): Promise<SyncChildOutput & { processMs: number }> {
-  return runBenchChild<SyncChildOutput>({ root: ROOT, script: join(ROOT, "bench", "sync-child.ts"), env, marker: SYNC_RESULT_MARKER, log: (line) => process.stderr.write(`[sync-child] ${line}\n`) });
+  return runBenchChild<SyncChildOutput>({
+    root: ROOT,
+    script: join(ROOT, "bench", "sync-child.ts"),
+    env,
+    marker: SYNC_RESULT_MARKER,
+    log: (line) => process.stderr.write(`[sync-child] ${line}\n`),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -343,7 +365,8 @@ function checkSync(label: string, o: SyncChildOutput, expect: { repositories: nu
   if (r.errors.length) problems.push(`${label}: ${r.errors.length} repository error(s), first: ${r.errors[0]!.repository}: ${r.errors[0]!.message}`);
   if (r.repositories !== expect.repositories) problems.push(`${label}: synced ${r.repositories} repositories, expected ${expect.repositories}`);
   if (r.tags !== expect.tags) problems.push(`${label}: saw ${r.tags} tags, expected ${expect.tags}`);
-  if (expect.newManifests !== undefined && r.newManifests !== expect.newManifests) problems.push(`${label}: stored ${r.newManifests} new manifests, expected ${expect.newManifests}`);
+  if (expect.newManifests !== undefined && r.newManifests !== expect.newManifests)
+    problems.push(`${label}: stored ${r.newManifests} new manifests, expected ${expect.newManifests}`);
   return problems;
 }
 
@@ -364,7 +387,9 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
   const manifests = repoCount * TAGS_PER_REPOSITORY;
   const conc = syncConcurrency();
   if (!conc.fromSource) log("could not read REPO_CONCURRENCY/TAG_CONCURRENCY from sync-registry.ts; the baseline uses 6 × 4");
-  log(`${fmtInt(repoCount)} repositories × ${TAGS_PER_REPOSITORY} tags = ${fmtInt(manifests)} manifests (BENCH_SCALE=${scale}); sync concurrency ${conc.repo} × ${conc.tag}`);
+  log(
+    `${fmtInt(repoCount)} repositories × ${TAGS_PER_REPOSITORY} tags = ${fmtInt(manifests)} manifests (BENCH_SCALE=${scale}); sync concurrency ${conc.repo} × ${conc.tag}`,
+  );
 
   let registry: RegistryHandle | undefined;
   let postgres: PostgresHandle | undefined;
@@ -381,7 +406,9 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
       for (const order of ["sync-order", "pipelined"] as const) {
         const b = await baseline(registry.url, order, conc);
         if (b.repositories !== repoCount || b.manifests !== manifests) {
-          throw new Error(`baseline saw ${b.repositories} repositories and ${b.manifests} manifests; expected ${repoCount} and ${manifests} (registry not fresh?)`);
+          throw new Error(
+            `baseline saw ${b.repositories} repositories and ${b.manifests} manifests; expected ${repoCount} and ${manifests} (registry not fresh?)`,
+          );
         }
         samples[order].push(b);
         log(`baseline (${order}) run ${i + 1}/${BASELINE_RUNS}: ${fmtMs(b.ms)}, ${fmtInt(totalRequests(b.requests))} requests`);
@@ -415,12 +442,16 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
         const h = await headBaseline(registry.url, transport, conc);
         if (h.tags !== manifests) throw new Error(`head baseline saw ${h.tags} tags, expected ${manifests}`);
         heads[transport].push(h);
-        log(`head baseline (${transport}) run ${i + 1}/${RESYNC_RUNS}: ${fmtMs(h.ms)}, ${fmtInt(totalRequests(h.requests))} requests over ${fmtInt(h.connections)} connections`);
+        log(
+          `head baseline (${transport}) run ${i + 1}/${RESYNC_RUNS}: ${fmtMs(h.ms)}, ${fmtInt(totalRequests(h.requests))} requests over ${fmtInt(h.connections)} connections`,
+        );
       }
       log(`no-change re-sync ${i + 1}/${RESYNC_RUNS}…`);
       const r = await runSyncChild(env);
       resyncs.push(r);
-      log(`re-sync: ${fmtMs(r.wallMs)}, ${r.result.manifestBodiesFetched} manifest bodies fetched, ${fmtInt(totalRequests(r.requests))} requests over ${fmtInt(r.connections)} connections`);
+      log(
+        `re-sync: ${fmtMs(r.wallMs)}, ${r.result.manifestBodiesFetched} manifest bodies fetched, ${fmtInt(totalRequests(r.requests))} requests over ${fmtInt(r.connections)} connections`,
+      );
     }
     const again = resyncs.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
     const fastestHead = (xs: HeadBaselineResult[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
@@ -436,16 +467,35 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
     const baselineRate = manifests / (base.ms / 1000);
     const pipedRate = manifests / (piped.ms / 1000);
     const headRate = manifests / (head.ms / 1000);
-    const headFigures = (h: HeadBaselineResult, runs: HeadBaselineResult[]) => ({ ms: h.ms, runsMs: runs.map((r) => r.ms), cpuMs: h.cpuMs, requests: totalRequests(h.requests), requestsByKind: h.requests, connectionsOpened: h.connections });
+    const headFigures = (h: HeadBaselineResult, runs: HeadBaselineResult[]) => ({
+      ms: h.ms,
+      runsMs: runs.map((r) => r.ms),
+      cpuMs: h.cpuMs,
+      requests: totalRequests(h.requests),
+      requestsByKind: h.requests,
+      connectionsOpened: h.connections,
+    });
     const coldF = syncFigures(cold, manifests);
     const againF = syncFigures(again, manifests);
     const figures: RegistrySyncFigures = {
       benchmark: "registry-sync",
       finishedAt: new Date().toISOString(),
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: (await import("node:os")).availableParallelism(), registry: registryVersion(), benchScale: scale },
+      environment: {
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        cpus: (await import("node:os")).availableParallelism(),
+        registry: registryVersion(),
+        benchScale: scale,
+      },
       shape: { repositories: repoCount, tagsPerRepository: TAGS_PER_REPOSITORY, manifests },
       concurrency: { fill: FILL_CONCURRENCY, syncRepositories: conc.repo, syncTagsPerRepository: conc.tag, readFromSource: conc.fromSource },
-      fill: { ms: filled.ms, imagesPerSecond: filled.images / (filled.ms / 1000), requests: totalRequests(filled.requests), requestsByKind: filled.requests, connectionsOpened: filled.connections },
+      fill: {
+        ms: filled.ms,
+        imagesPerSecond: filled.images / (filled.ms / 1000),
+        requests: totalRequests(filled.requests),
+        requestsByKind: filled.requests,
+        connectionsOpened: filled.connections,
+      },
       baseline: {
         order: base.order,
         ms: base.ms,
@@ -458,7 +508,13 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
         connectionsOpened: base.connections,
         referrerStatuses: base.referrerStatuses,
       },
-      baselinePipelined: { ms: piped.ms, runsMs: samples.pipelined.map((b) => b.ms), manifestsPerSecond: pipedRate, requests: totalRequests(piped.requests), requestsByKind: piped.requests },
+      baselinePipelined: {
+        ms: piped.ms,
+        runsMs: samples.pipelined.map((b) => b.ms),
+        manifestsPerSecond: pipedRate,
+        requests: totalRequests(piped.requests),
+        requestsByKind: piped.requests,
+      },
       coldSync: {
         ...coldF,
         newManifests: cold.result.newManifests,
@@ -484,23 +540,71 @@ export async function registrySyncBenchmark(opts: { scale: number }): Promise<Be
       ["figure", "value", "note"],
       ["shape", `${fmtInt(repoCount)} repos × ${TAGS_PER_REPOSITORY} tags = ${fmtInt(manifests)} manifests`, `BENCH_SCALE=${scale}, ${f.environment.registry}`],
       ["fill time", fmtMs(f.fill.ms), `${f.fill.imagesPerSecond.toFixed(1)} images/s, ${fmtInt(f.fill.requests)} requests, concurrency ${FILL_CONCURRENCY}`],
-      ["baseline time", fmtMs(f.baseline.ms), `fastest of ${BASELINE_RUNS}; plain fetch, no DB, ${conc.repo} repos × ${conc.tag} tags at once, sync's phase order`],
-      ["baseline requests", fmtInt(f.baseline.requests), `${f.baseline.requestsPerSecond.toFixed(0)} req/s over ${fmtInt(f.baseline.connectionsOpened)} connections; referrers answered ${JSON.stringify(f.baseline.referrerStatuses)}`],
+      [
+        "baseline time",
+        fmtMs(f.baseline.ms),
+        `fastest of ${BASELINE_RUNS}; plain fetch, no DB, ${conc.repo} repos × ${conc.tag} tags at once, sync's phase order`,
+      ],
+      [
+        "baseline requests",
+        fmtInt(f.baseline.requests),
+        `${f.baseline.requestsPerSecond.toFixed(0)} req/s over ${fmtInt(f.baseline.connectionsOpened)} connections; referrers answered ${JSON.stringify(f.baseline.referrerStatuses)}`,
+      ],
       ["baseline rate", rate(baselineRate), `client CPU ${fmtMs(f.baseline.cpuMs)}`],
-      ["baseline, pipelined", fmtMs(f.baselinePipelined.ms), `fastest of ${BASELINE_RUNS}; ${rate(pipedRate)}; referrers asked in the tag workers, same limits`],
+      [
+        "baseline, pipelined",
+        fmtMs(f.baselinePipelined.ms),
+        `fastest of ${BASELINE_RUNS}; ${rate(pipedRate)}; referrers asked in the tag workers, same limits`,
+      ],
       ["cold sync time", fmtMs(coldF.ms), `SyncResult.durationMs ${fmtInt(coldF.durationMs)} ms; child process ${fmtMs(coldF.processMs)}`],
       ["cold sync rate", rate(coldF.manifestsPerSecond), `sync process CPU ${fmtMs(coldF.cpuMs)} (${pct((coldF.cpuMs / coldF.ms) * 100)} of a core)`],
-      ["cold sync requests", fmtInt(coldF.requests), `over ${fmtInt(coldF.connectionsOpened)} connections; ${fmtInt(coldF.manifestBodiesFetched)} manifest bodies fetched`],
-      ["cold sync / baseline", pct(f.coldSync.percentOfBaselineRate), `goal ≥ 50 %: ${f.goals.coldSyncAtLeastHalfBaselineRate ? "met" : "NOT met"}; vs pipelined baseline ${pct(f.coldSync.percentOfPipelinedBaselineRate)}`],
-      ["cold sync SQL statements", fmtInt(coldF.dbStatements), `${coldF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(coldF.dbSummedMs)}`],
+      [
+        "cold sync requests",
+        fmtInt(coldF.requests),
+        `over ${fmtInt(coldF.connectionsOpened)} connections; ${fmtInt(coldF.manifestBodiesFetched)} manifest bodies fetched`,
+      ],
+      [
+        "cold sync / baseline",
+        pct(f.coldSync.percentOfBaselineRate),
+        `goal ≥ 50 %: ${f.goals.coldSyncAtLeastHalfBaselineRate ? "met" : "NOT met"}; vs pipelined baseline ${pct(f.coldSync.percentOfPipelinedBaselineRate)}`,
+      ],
+      [
+        "cold sync SQL statements",
+        fmtInt(coldF.dbStatements),
+        `${coldF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(coldF.dbSummedMs)}`,
+      ],
       ["cold sync peak RSS", mib(coldF.peakRssMiB), `child process VmHWM; ${mib(coldF.rssBeforeSyncMiB)} after module load`],
-      ["re-sync time", fmtMs(againF.ms), `${pct(f.resync.percentOfColdSyncTime)} of the cold sync; CPU ${fmtMs(againF.cpuMs)}; ${fmtInt(againF.requests)} registry requests over ${fmtInt(againF.connectionsOpened)} connections`],
-      ["plain HEAD baseline", fmtMs(f.headBaseline.ms), `fastest of ${RESYNC_RUNS} × 2 transports (${f.headBaseline.transport}); ${rate(headRate)}; list + HEAD every tag, ${conc.repo} repos × ${conc.tag} tags at once`],
-      ["  with fetch", fmtMs(f.headBaseline.fetch.ms), `${fmtInt(f.headBaseline.fetch.requests)} requests over ${fmtInt(f.headBaseline.fetch.connectionsOpened)} connections (undici closes after each HEAD)`],
-      ["  with kept-alive HEADs", fmtMs(f.headBaseline.fetchKeepAlive.ms), `${fmtInt(f.headBaseline.fetchKeepAlive.requests)} requests over ${fmtInt(f.headBaseline.fetchKeepAlive.connectionsOpened)} connections`],
-      ["re-sync / plain HEAD", pct((againF.manifestsPerSecond / headRate) * 100), `re-sync rate ${rate(againF.manifestsPerSecond)}, fastest of ${RESYNC_RUNS}; goal ≥ 85 %`],
+      [
+        "re-sync time",
+        fmtMs(againF.ms),
+        `${pct(f.resync.percentOfColdSyncTime)} of the cold sync; CPU ${fmtMs(againF.cpuMs)}; ${fmtInt(againF.requests)} registry requests over ${fmtInt(againF.connectionsOpened)} connections`,
+      ],
+      [
+        "plain HEAD baseline",
+        fmtMs(f.headBaseline.ms),
+        `fastest of ${RESYNC_RUNS} × 2 transports (${f.headBaseline.transport}); ${rate(headRate)}; list + HEAD every tag, ${conc.repo} repos × ${conc.tag} tags at once`,
+      ],
+      [
+        "  with fetch",
+        fmtMs(f.headBaseline.fetch.ms),
+        `${fmtInt(f.headBaseline.fetch.requests)} requests over ${fmtInt(f.headBaseline.fetch.connectionsOpened)} connections (undici closes after each HEAD)`,
+      ],
+      [
+        "  with kept-alive HEADs",
+        fmtMs(f.headBaseline.fetchKeepAlive.ms),
+        `${fmtInt(f.headBaseline.fetchKeepAlive.requests)} requests over ${fmtInt(f.headBaseline.fetchKeepAlive.connectionsOpened)} connections`,
+      ],
+      [
+        "re-sync / plain HEAD",
+        pct((againF.manifestsPerSecond / headRate) * 100),
+        `re-sync rate ${rate(againF.manifestsPerSecond)}, fastest of ${RESYNC_RUNS}; goal ≥ 85 %`,
+      ],
       ["re-sync manifest bodies", fmtInt(againF.manifestBodiesFetched), `goal 0: ${f.goals.resyncFetchesNoManifestBody ? "met" : "NOT met"}`],
-      ["re-sync SQL statements", fmtInt(againF.dbStatements), `${againF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(againF.dbSummedMs)}`],
+      [
+        "re-sync SQL statements",
+        fmtInt(againF.dbStatements),
+        `${againF.dbStatementsPerManifest.toFixed(1)} per manifest; summed latency ${fmtMs(againF.dbSummedMs)}`,
+      ],
       ["re-sync peak RSS", mib(againF.peakRssMiB), ""],
     ];
     const details = [

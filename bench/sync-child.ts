@@ -25,7 +25,16 @@ async function main(): Promise<void> {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     counter.stop();
-    const out: SyncChildOutput = { result, wallMs, peakRssBytes: peakRssBytes(), rssBeforeBytes, cpuMs: (cpu.user + cpu.system) / 1000, requests: counter.snapshot(), connections: counter.connectionsOpened, queries: queries() };
+    const out: SyncChildOutput = {
+      result,
+      wallMs,
+      peakRssBytes: peakRssBytes(),
+      rssBeforeBytes,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      requests: counter.snapshot(),
+      connections: counter.connectionsOpened,
+      queries: queries(),
+    };
     await new Promise<void>((resolve, reject) => process.stdout.write(SYNC_RESULT_MARKER + JSON.stringify(out) + "\n", (e) => (e ? reject(e) : resolve())));
   } finally {
     await disconnectDb().catch(() => {});

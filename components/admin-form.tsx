@@ -5,5 +5,9 @@ export const button = "rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text
 export const small = "rounded border border-slate-300 px-2 py-1 text-xs disabled:opacity-50";
 
 export function ErrorLine({ error }: { error: Error | null }) {
-  return error ? <p role="alert" className="text-sm text-rose-700">{error.message}</p> : null;
+  return error ? (
+    <p role="alert" className="text-sm text-rose-700">
+      {error.message}
+    </p>
+  ) : null;
 }

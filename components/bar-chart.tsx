@@ -33,9 +33,10 @@ export function BarChart({ id, title, categories, series, unit = "" }: BarChartP
   const groupH = series.length * BAR_H + GAP;
   const height = Math.max(groupH, categories.length * groupH) + 4;
   const plotW = W - LABEL_W - 60;
-  const desc = categories.length === 0
-    ? "No data in this period."
-    : categories.map((c) => `${c.label}: ${series.map((s) => `${s.label} ${fmt(c.values[s.key] ?? 0)}${unit}`).join(", ")}`).join("; ");
+  const desc =
+    categories.length === 0
+      ? "No data in this period."
+      : categories.map((c) => `${c.label}: ${series.map((s) => `${s.label} ${fmt(c.values[s.key] ?? 0)}${unit}`).join(", ")}`).join("; ");
   return (
     <figure className="min-w-0 flex-1" data-testid={`chart-${id}`}>
       <svg viewBox={`0 0 ${W} ${height}`} className="h-auto w-full" role="img" aria-labelledby={`${id}-title ${id}-desc`}>
@@ -57,14 +58,20 @@ export function BarChart({ id, title, categories, series, unit = "" }: BarChartP
                     <rect x={LABEL_W} y={y} width={w} height={BAR_H - 2} className={s.fill}>
                       <title>{`${c.label} — ${s.label}: ${fmt(v)}${unit}`}</title>
                     </rect>
-                    <text x={LABEL_W + w + 4} y={y + BAR_H - 3} className="fill-slate-500 text-[10px]">{fmt(v)}</text>
+                    <text x={LABEL_W + w + 4} y={y + BAR_H - 3} className="fill-slate-500 text-[10px]">
+                      {fmt(v)}
+                    </text>
                   </g>
                 );
               })}
             </g>
           );
         })}
-        {categories.length === 0 && <text x={8} y={16} className="fill-slate-500 text-[12px]">No data in this period.</text>}
+        {categories.length === 0 && (
+          <text x={8} y={16} className="fill-slate-500 text-[12px]">
+            No data in this period.
+          </text>
+        )}
       </svg>
       <figcaption className="mt-1 flex flex-wrap gap-3 text-xs text-slate-600" aria-hidden="true">
         {series.map((s) => (

@@ -97,8 +97,12 @@ export function ConfirmDialog({
             if (ready && reasonOk && !pending) onConfirm(reason.trim());
           }}
         >
-          <h2 id={`${id}-title`} className="text-lg font-semibold">{title}</h2>
-          <div id={`${id}-desc`} className="space-y-2 text-sm text-slate-700">{children}</div>
+          <h2 id={`${id}-title`} className="text-lg font-semibold">
+            {title}
+          </h2>
+          <div id={`${id}-desc`} className="space-y-2 text-sm text-slate-700">
+            {children}
+          </div>
           {reasonLabel && (
             <label className="block text-sm">
               <span className="text-slate-700">{reasonLabel}</span>
@@ -116,9 +120,15 @@ export function ConfirmDialog({
             </label>
           )}
           {fields}
-          <div role="alert" aria-live="assertive" className={error ? "rounded bg-rose-50 px-3 py-2 text-sm text-rose-800" : "sr-only"}>{error ?? ""}</div>
+          <div role="alert" aria-live="assertive" className={error ? "rounded bg-rose-50 px-3 py-2 text-sm text-rose-800" : "sr-only"}>
+            {error ?? ""}
+          </div>
           <div className="flex gap-2">
-            <button type="submit" disabled={!ready || !reasonOk || pending} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-800 disabled:opacity-60">
+            <button
+              type="submit"
+              disabled={!ready || !reasonOk || pending}
+              className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-800 disabled:opacity-60"
+            >
               {pending ? (pendingLabel ?? "Working…") : confirmLabel}
             </button>
             <button ref={cancelRef} type="button" disabled={pending} onClick={onCancel} className="rounded border border-slate-400 px-3 py-1.5 text-sm">

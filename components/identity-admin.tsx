@@ -9,7 +9,11 @@ const button = "rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white 
 const small = "rounded border border-slate-300 px-2 py-1 text-xs disabled:opacity-50";
 
 function ErrorLine({ error }: { error: Error | null }) {
-  return error ? <p role="alert" className="text-sm text-rose-700">{error.message}</p> : null;
+  return error ? (
+    <p role="alert" className="text-sm text-rose-700">
+      {error.message}
+    </p>
+  ) : null;
 }
 
 /** Create a token: scopes limited to what the role allows; the secret is shown once. */
@@ -32,23 +36,47 @@ export function CreateTokenForm({ allowed, defaultDays, maxDays, forOthers }: { 
     },
   });
   return (
-    <form className="space-y-3 rounded-lg border border-slate-200 bg-white p-4" aria-label="Create token" onSubmit={(e) => { e.preventDefault(); create.mutate(); }}>
+    <form
+      className="space-y-3 rounded-lg border border-slate-200 bg-white p-4"
+      aria-label="Create token"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate();
+      }}
+    >
       <h2 className="font-medium">Create a token</h2>
       <div className="grid gap-2 sm:grid-cols-3">
-        <label className="text-xs">Name<input className={input} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. ci-pipeline" maxLength={100} /></label>
-        <label className="text-xs">Expires in (days, at most {maxDays})<input className={input} type="number" min={1} max={maxDays} value={days} onChange={(e) => setDays(e.target.value)} required /></label>
-        {forOthers && <label className="text-xs">For user (email; empty = you)<input className={input} type="email" value={email} onChange={(e) => setEmail(e.target.value)} /></label>}
+        <label className="text-xs">
+          Name
+          <input className={input} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. ci-pipeline" maxLength={100} />
+        </label>
+        <label className="text-xs">
+          Expires in (days, at most {maxDays})
+          <input className={input} type="number" min={1} max={maxDays} value={days} onChange={(e) => setDays(e.target.value)} required />
+        </label>
+        {forOthers && (
+          <label className="text-xs">
+            For user (email; empty = you)
+            <input className={input} type="email" value={email} onChange={(e) => setEmail(e.target.value)} />
+          </label>
+        )}
       </div>
       <fieldset className="flex flex-wrap gap-3 text-sm">
         <legend className="mb-1 text-xs text-slate-600">Scopes (an admission token answers only verify and ImageReview)</legend>
         {allowed.map((s) => (
           <label key={s} className="inline-flex items-center gap-1">
-            <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))} />
+            <input
+              type="checkbox"
+              checked={scopes.includes(s)}
+              onChange={(e) => setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))}
+            />
             {s}
           </label>
         ))}
       </fieldset>
-      <button className={button} disabled={create.isPending || scopes.length === 0}>Create token</button>
+      <button className={button} disabled={create.isPending || scopes.length === 0}>
+        Create token
+      </button>
       <ErrorLine error={create.error} />
       {made && (
         <div className="rounded bg-emerald-50 p-3 text-sm" data-testid="new-token">
@@ -65,7 +93,9 @@ export function RevokeTokenButton({ id }: { id: string }) {
   const revoke = useMutation({ mutationFn: () => api(`/api/v1/tokens/${encodeURIComponent(id)}`, { method: "DELETE" }), onSuccess: () => router.refresh() });
   return (
     <span>
-      <button className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>Revoke</button>
+      <button className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>
+        Revoke
+      </button>
       <ErrorLine error={revoke.error} />
     </span>
   );
@@ -75,7 +105,8 @@ export function RevokeTokenButton({ id }: { id: string }) {
 export function UserActions({ email, role, disabled, oidc }: { email: string; role: string; disabled: boolean; oidc: boolean }) {
   const router = useRouter();
   const patch = useMutation({
-    mutationFn: (body: { role?: string; disabled?: boolean }) => api(`/api/v1/users/${encodeURIComponent(email)}`, { method: "PATCH", body: JSON.stringify(body) }),
+    mutationFn: (body: { role?: string; disabled?: boolean }) =>
+      api(`/api/v1/users/${encodeURIComponent(email)}`, { method: "PATCH", body: JSON.stringify(body) }),
     onSuccess: () => router.refresh(),
   });
   return (
@@ -89,7 +120,9 @@ export function UserActions({ email, role, disabled, oidc }: { email: string; ro
         onChange={(e) => patch.mutate({ role: e.target.value })}
       >
         {["admin", "reviewer", "developer", "manager"].map((r) => (
-          <option key={r} value={r}>{r}</option>
+          <option key={r} value={r}>
+            {r}
+          </option>
         ))}
       </select>
       <button className={small} disabled={patch.isPending} onClick={() => patch.mutate({ disabled: !disabled })}>

@@ -90,13 +90,34 @@ function ImageFilters({ filters, registries, stages }: { filters: Filters; regis
       {multiRegistry && (
         <select aria-label="Registry" className={select} value={sp.get("registry") ?? ""} onChange={(e) => set({ registry: e.target.value || null })}>
           <option value="">All registries</option>
-          {registries.map((r) => <option key={r} value={r}>{r}</option>)}
+          {registries.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
         </select>
       )}
-      <input aria-label="Repository" placeholder="Repository" value={text.repository} onChange={(e) => setText({ ...text, repository: e.target.value })} className={`${select} w-48`} />
+      <input
+        aria-label="Repository"
+        placeholder="Repository"
+        value={text.repository}
+        onChange={(e) => setText({ ...text, repository: e.target.value })}
+        className={`${select} w-48`}
+      />
       <input aria-label="Tag" placeholder="Tag" value={text.tag} onChange={(e) => setText({ ...text, tag: e.target.value })} className={`${select} w-32`} />
-      <input aria-label="Digest prefix" placeholder="Digest prefix" value={text.digest} onChange={(e) => setText({ ...text, digest: e.target.value.trim() })} className={`${select} w-40 font-mono`} />
-      <select aria-label="Signatures" className={select} value={sp.get("signed") ?? "any"} onChange={(e) => set({ signed: e.target.value === "any" ? null : e.target.value })}>
+      <input
+        aria-label="Digest prefix"
+        placeholder="Digest prefix"
+        value={text.digest}
+        onChange={(e) => setText({ ...text, digest: e.target.value.trim() })}
+        className={`${select} w-40 font-mono`}
+      />
+      <select
+        aria-label="Signatures"
+        className={select}
+        value={sp.get("signed") ?? "any"}
+        onChange={(e) => set({ signed: e.target.value === "any" ? null : e.target.value })}
+      >
         <option value="any">Signed or not</option>
         <option value="signed">Signed</option>
         <option value="verified">Verified signature</option>
@@ -105,22 +126,40 @@ function ImageFilters({ filters, registries, stages }: { filters: Filters; regis
       <select aria-label="Stage" className={select} value={sp.get("stage") ?? ""} onChange={(e) => set({ stage: e.target.value || null })}>
         <option value="">Any stage</option>
         <option value="none">No stage passed</option>
-        {stages.map((s) => <option key={s} value={s}>Passed {s}</option>)}
+        {stages.map((s) => (
+          <option key={s} value={s}>
+            Passed {s}
+          </option>
+        ))}
       </select>
       <select aria-label="Findings" className={select} value={sp.get("severity") ?? ""} onChange={(e) => set({ severity: e.target.value || null })}>
         <option value="">Any findings</option>
         <option value="critical">Has critical findings</option>
         <option value="high">Has high findings</option>
       </select>
-      <select aria-label="Deleted" className={select} value={sp.get("deleted") ?? "hide"} onChange={(e) => set({ deleted: e.target.value === "hide" ? null : e.target.value })}>
+      <select
+        aria-label="Deleted"
+        className={select}
+        value={sp.get("deleted") ?? "hide"}
+        onChange={(e) => set({ deleted: e.target.value === "hide" ? null : e.target.value })}
+      >
         <option value="hide">Present in registry</option>
         <option value="show">Include deleted</option>
         <option value="only">Deleted only</option>
       </select>
       <label className="inline-flex items-center gap-1 text-sm text-slate-700">
-        <input type="checkbox" aria-label="At risk only" checked={sp.get("atRisk") === "1"} onChange={(e) => set({ atRisk: e.target.checked ? "1" : null })} /> At risk only
+        <input type="checkbox" aria-label="At risk only" checked={sp.get("atRisk") === "1"} onChange={(e) => set({ atRisk: e.target.checked ? "1" : null })} />{" "}
+        At risk only
       </label>
-      <select aria-label="Sort" className={select} value={`${sp.get("sort") ?? "repository"}:${sp.get("dir") ?? "asc"}`} onChange={(e) => { const [sort, dir] = e.target.value.split(":"); set({ sort: sort === "repository" ? null : sort!, dir: dir === "asc" ? null : dir! }); }}>
+      <select
+        aria-label="Sort"
+        className={select}
+        value={`${sp.get("sort") ?? "repository"}:${sp.get("dir") ?? "asc"}`}
+        onChange={(e) => {
+          const [sort, dir] = e.target.value.split(":");
+          set({ sort: sort === "repository" ? null : sort!, dir: dir === "asc" ? null : dir! });
+        }}
+      >
         <option value="repository:asc">Repository A→Z</option>
         <option value="repository:desc">Repository Z→A</option>
         <option value="seen:desc">Recently seen</option>
@@ -136,22 +175,53 @@ function ImageRow({ img, multiRegistry }: { img: Item; multiRegistry: boolean })
   const href = `/images/${img.repository}@${img.digest}${multiRegistry ? `?registry=${encodeURIComponent(img.registry)}` : ""}`;
   return (
     <tr className="border-t border-slate-100 align-top" data-testid="image-row" data-repository={img.repository} data-digest={img.digest}>
-      <td className="px-3 py-2 font-mono text-xs">{multiRegistry && <span className="text-slate-500">{img.registry}/</span>}{img.repository}{img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}</td>
+      <td className="px-3 py-2 font-mono text-xs">
+        {multiRegistry && <span className="text-slate-500">{img.registry}/</span>}
+        {img.repository}
+        {img.deleted && <span className="ml-1 rounded bg-rose-100 px-1 text-rose-700">deleted</span>}
+      </td>
       <td className="px-3 py-2">
-        {img.tags.length ? img.tags.map((t) => <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">{t}</span>) : <span className="text-xs text-slate-500">untagged</span>}
-        {img.warnings.map((w) => <div key={w} className="mt-1 text-xs text-amber-800" data-testid="tag-warning">⚠ {w}</div>)}
+        {img.tags.length ? (
+          img.tags.map((t) => (
+            <span key={t} className="mr-1 rounded bg-sky-50 px-1.5 py-0.5 font-mono text-xs text-sky-800">
+              {t}
+            </span>
+          ))
+        ) : (
+          <span className="text-xs text-slate-500">untagged</span>
+        )}
+        {img.warnings.map((w) => (
+          <div key={w} className="mt-1 text-xs text-amber-800" data-testid="tag-warning">
+            ⚠ {w}
+          </div>
+        ))}
         {img.atRisk?.length ? <AtRiskList risks={img.atRisk} compact /> : null}
       </td>
-      <td className="px-3 py-2"><DigestChip digest={img.digest} href={href} /></td>
-      <td className="px-3 py-2 text-xs text-slate-600" title={img.mediaType}>{mediaTypeLabel(img.mediaType)}</td>
+      <td className="px-3 py-2">
+        <DigestChip digest={img.digest} href={href} />
+      </td>
+      <td className="px-3 py-2 text-xs text-slate-600" title={img.mediaType}>
+        {mediaTypeLabel(img.mediaType)}
+      </td>
       <td className="px-3 py-2 text-xs text-slate-600">{img.platforms.join(", ") || "–"}</td>
-      <td className="px-3 py-2 text-xs" data-testid="severity-summary"><SeveritySummary counts={img.severities} /></td>
+      <td className="px-3 py-2 text-xs" data-testid="severity-summary">
+        <SeveritySummary counts={img.severities} />
+      </td>
       <td className="px-3 py-2 text-xs" data-testid="sig-count">
-        {img.signatures === 0 ? <span className="text-slate-500">none</span> : <span>{img.verifiedSignatures} of {img.signatures} verified</span>}
+        {img.signatures === 0 ? (
+          <span className="text-slate-500">none</span>
+        ) : (
+          <span>
+            {img.verifiedSignatures} of {img.signatures} verified
+          </span>
+        )}
         {img.pendingSignatures > 0 && <span className="ml-1 text-sky-700">({img.pendingSignatures} pending)</span>}
       </td>
       <td className="px-3 py-2 text-xs" data-testid="stage-chain">
-        {(img.chain ?? img.stages.map((s) => ({ label: s.stage, mark: s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–", detail: s.state }))).map((c, i) => (
+        {(
+          img.chain ??
+          img.stages.map((s) => ({ label: s.stage, mark: s.state === "approved" ? "✓" : s.state === "signature pending" ? "…" : "–", detail: s.state }))
+        ).map((c, i) => (
           <span key={c.label} title={c.detail} data-testid="chain-link" data-mark={c.mark}>
             {i > 0 && <span className="text-slate-500"> · </span>}
             <span className={c.mark === "✓" ? "text-emerald-700" : c.mark === "…" ? "text-sky-700" : c.mark === "✗" ? "text-rose-700" : "text-slate-500"}>
@@ -182,13 +252,31 @@ function ImageResults({ data, multiRegistry, set }: { data: Page; multiRegistry:
           </tr>
         </thead>
         <tbody>
-          {data.items.map((img) => <ImageRow key={`${img.registry}/${img.repository}@${img.digest}`} img={img} multiRegistry={multiRegistry} />)}
+          {data.items.map((img) => (
+            <ImageRow key={`${img.registry}/${img.repository}@${img.digest}`} img={img} multiRegistry={multiRegistry} />
+          ))}
         </tbody>
       </table>
       <div className="flex items-center gap-3 border-t border-slate-200 bg-slate-50 px-3 py-2 text-sm">
-        <span data-testid="page-info">{(data.page - 1) * data.pageSize + 1}–{Math.min(data.page * data.pageSize, data.total)} of {data.total}</span>
-        <button type="button" className="ml-auto rounded border border-slate-300 px-2 py-1 disabled:opacity-40" disabled={data.page <= 1} onClick={() => set({ page: String(data.page - 1) })}>Previous</button>
-        <button type="button" className="rounded border border-slate-300 px-2 py-1 disabled:opacity-40" disabled={data.page >= data.pages} onClick={() => set({ page: String(data.page + 1) })}>Next</button>
+        <span data-testid="page-info">
+          {(data.page - 1) * data.pageSize + 1}–{Math.min(data.page * data.pageSize, data.total)} of {data.total}
+        </span>
+        <button
+          type="button"
+          className="ml-auto rounded border border-slate-300 px-2 py-1 disabled:opacity-40"
+          disabled={data.page <= 1}
+          onClick={() => set({ page: String(data.page - 1) })}
+        >
+          Previous
+        </button>
+        <button
+          type="button"
+          className="rounded border border-slate-300 px-2 py-1 disabled:opacity-40"
+          disabled={data.page >= data.pages}
+          onClick={() => set({ page: String(data.page + 1) })}
+        >
+          Next
+        </button>
       </div>
     </div>
   );
@@ -210,13 +298,19 @@ export function ImagesTable({ registries, stages }: { registries: string[]; stag
           {sp.get("registry") || registries.length <= 1 ? (
             <SyncButton registry={sp.get("registry") ?? registries[0]} />
           ) : (
-            <a href="/registries" className="text-sm text-sky-700 hover:underline">Sync registries…</a>
+            <a href="/registries" className="text-sm text-sky-700 hover:underline">
+              Sync registries…
+            </a>
           )}
         </div>
       </div>
       <ImageFilters filters={filters} registries={registries} stages={stages} />
       {images.isLoading && <p className="text-slate-500">Loading…</p>}
-      {images.error && <p className="text-rose-700" role="alert">Could not load images: {images.error.message}</p>}
+      {images.error && (
+        <p className="text-rose-700" role="alert">
+          Could not load images: {images.error.message}
+        </p>
+      )}
       {data && data.total === 0 && <p className="text-slate-500">No images match. Press “Sync now” to read the registry, or change the filters.</p>}
       {data && data.total > 0 && <ImageResults data={data} multiRegistry={multiRegistry} set={set} />}
     </div>

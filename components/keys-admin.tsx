@@ -14,21 +14,33 @@ interface StageKeyPreview {
 }
 
 function KeyChangeSummary({ preview, verb }: { preview: StageKeyPreview; verb: string }) {
-  if (!preview.retiring) return <p>Stage {preview.stage} has no current key: the {verb === "import" ? "imported" : "new"} key becomes its first.</p>;
+  if (!preview.retiring)
+    return (
+      <p>
+        Stage {preview.stage} has no current key: the {verb === "import" ? "imported" : "new"} key becomes its first.
+      </p>
+    );
   return (
     <>
       <p>
-        Key <span className="font-mono">{preview.retiring.name}</span> (<span className="font-mono">{preview.retiring.fingerprint.slice(0, 23)}…</span>) is retired now; new {preview.stage} approvals are signed with the {verb === "import" ? "imported" : "new"} key.
+        Key <span className="font-mono">{preview.retiring.name}</span> (<span className="font-mono">{preview.retiring.fingerprint.slice(0, 23)}…</span>) is
+        retired now; new {preview.stage} approvals are signed with the {verb === "import" ? "imported" : "new"} key.
       </p>
       {preview.images.length === 0 ? (
         <p>No image holds a {preview.stage} signature made with it.</p>
       ) : (
         <>
           <p>
-            <strong>{preview.images.length}</strong> image{preview.images.length === 1 ? "" : "s"} keep their {preview.stage} signature by the retired key: Imprimatur keeps verifying {preview.images.length === 1 ? "it" : "them"}, but a verifier that pins only the new public key (cosign verify --key) stops accepting {preview.images.length === 1 ? "it" : "them"} until {preview.images.length === 1 ? "it is" : "they are"} promoted again:
+            <strong>{preview.images.length}</strong> image{preview.images.length === 1 ? "" : "s"} keep their {preview.stage} signature by the retired key:
+            Imprimatur keeps verifying {preview.images.length === 1 ? "it" : "them"}, but a verifier that pins only the new public key (cosign verify --key)
+            stops accepting {preview.images.length === 1 ? "it" : "them"} until {preview.images.length === 1 ? "it is" : "they are"} promoted again:
           </p>
           <ul className="max-h-48 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
-            {preview.images.map((i) => <li key={i.approvalId}>{i.registry}/{i.repository}@{i.digest.slice(0, 19)}…</li>)}
+            {preview.images.map((i) => (
+              <li key={i.approvalId}>
+                {i.registry}/{i.repository}@{i.digest.slice(0, 19)}…
+              </li>
+            ))}
           </ul>
         </>
       )}
@@ -85,22 +97,40 @@ export function StageKeyActions({ stage, backend }: { stage: string; backend: st
   return (
     <div className="mt-3 grid gap-3 sm:grid-cols-2">
       <div className="space-y-1">
-        <label className="text-xs">Backend of the new key
+        <label className="text-xs">
+          Backend of the new key
           <select className={input} value={nextBackend} onChange={(e) => setNextBackend(e.target.value)} aria-label={`backend for ${stage}`}>
             <option value="software">software (sealed under the master key)</option>
             <option value="pkcs11">PKCS#11 token</option>
           </select>
         </label>
-        <button type="button" className={button} disabled={rotate.isPending} onClick={() => ask("rotate")}>Rotate key of {stage}</button>
+        <button type="button" className={button} disabled={rotate.isPending} onClick={() => ask("rotate")}>
+          Rotate key of {stage}
+        </button>
       </div>
-      <form className="space-y-1" onSubmit={(e) => { e.preventDefault(); ask("import"); }} aria-label={`Import a key for ${stage}`}>
-        <label className="block text-xs">Encrypted cosign private key (cosign.key)
+      <form
+        className="space-y-1"
+        onSubmit={(e) => {
+          e.preventDefault();
+          ask("import");
+        }}
+        aria-label={`Import a key for ${stage}`}
+      >
+        <label className="block text-xs">
+          Encrypted cosign private key (cosign.key)
           <textarea className={`${input} h-20 font-mono text-xs`} value={pem} onChange={(e) => setPem(e.target.value)} required />
         </label>
-        <label className="block text-xs">Password<input type="password" className={input} value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" /></label>
-        <button className={button} disabled={imp.isPending}>Import as {stage}&apos;s key</button>
+        <label className="block text-xs">
+          Password
+          <input type="password" className={input} value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" />
+        </label>
+        <button className={button} disabled={imp.isPending}>
+          Import as {stage}&apos;s key
+        </button>
       </form>
-      <LiveStatus testId={`key-status-${stage}`} className="text-sm text-slate-800 sm:col-span-2">{status}</LiveStatus>
+      <LiveStatus testId={`key-status-${stage}`} className="text-sm text-slate-800 sm:col-span-2">
+        {status}
+      </LiveStatus>
       <ConfirmDialog
         open={asking !== null}
         title={asking === "import" ? `Import a key as ${stage}'s signing key?` : `Rotate the key of stage ${stage}?`}
@@ -125,7 +155,15 @@ interface KeyRevocationPreview {
   dryRun: boolean;
   key: { name: string; fingerprint: string };
   effectiveAt: string;
-  approvals: { approvalId: string; stage: string; repository: string; digest: string; trustedAt: string; trustedBy: "tsa" | "record"; alreadyRevoked: boolean }[];
+  approvals: {
+    approvalId: string;
+    stage: string;
+    repository: string;
+    digest: string;
+    trustedAt: string;
+    trustedBy: "tsa" | "record";
+    alreadyRevoked: boolean;
+  }[];
   images: { repository: string; digest: string; approvals: number }[];
   unaffected: number;
   replacement: { name: string; fingerprint: string } | null;
@@ -159,14 +197,47 @@ export function RevokeStageKeyForm({ stage }: { stage: string }) {
   return (
     <details className="mt-3 rounded border border-rose-200 p-3" data-testid={`revoke-key-${stage}`}>
       <summary className="cursor-pointer text-sm font-medium text-rose-800">Key compromised: revoke {stage}&apos;s key from a time</summary>
-      <form className="mt-2 space-y-2" onSubmit={(e) => { e.preventDefault(); setDone(null); dry.mutate(); }}>
-        <label className="block text-xs">Compromised from (UTC)
-          <input type="datetime-local" step="1" className={input} value={effectiveAt} onChange={(e) => { setEffectiveAt(e.target.value); setPreview(null); }} required name="effectiveAt" />
+      <form
+        className="mt-2 space-y-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setDone(null);
+          dry.mutate();
+        }}
+      >
+        <label className="block text-xs">
+          Compromised from (UTC)
+          <input
+            type="datetime-local"
+            step="1"
+            className={input}
+            value={effectiveAt}
+            onChange={(e) => {
+              setEffectiveAt(e.target.value);
+              setPreview(null);
+            }}
+            required
+            name="effectiveAt"
+          />
         </label>
-        <label className="block text-xs">Reason
-          <input className={input} value={reason} onChange={(e) => { setReason(e.target.value); setPreview(null); }} required minLength={3} maxLength={1000} name="reason" />
+        <label className="block text-xs">
+          Reason
+          <input
+            className={input}
+            value={reason}
+            onChange={(e) => {
+              setReason(e.target.value);
+              setPreview(null);
+            }}
+            required
+            minLength={3}
+            maxLength={1000}
+            name="reason"
+          />
         </label>
-        <button className={small} disabled={dry.isPending}>{dry.isPending ? "Checking…" : "Preview what changes (dry run)"}</button>
+        <button className={small} disabled={dry.isPending}>
+          {dry.isPending ? "Checking…" : "Preview what changes (dry run)"}
+        </button>
         <ErrorLine error={dry.error} />
       </form>
       <ConfirmDialog
@@ -183,12 +254,17 @@ export function RevokeStageKeyForm({ stage }: { stage: string }) {
         {preview && (
           <>
             <p>
-              Key <span className="font-mono">{preview.key.name}</span> revoked from {preview.effectiveAt} for: {reason}. <strong>{changing.length}</strong> approval{changing.length === 1 ? "" : "s"} on{" "}
-              <strong>{preview.images.length}</strong> image{preview.images.length === 1 ? "" : "s"} would be revoked (verify and ImageReview deny the stage, the signature layers leave the registry); {preview.unaffected} signed before stay valid. A replacement key is generated. Nothing has changed yet.
+              Key <span className="font-mono">{preview.key.name}</span> revoked from {preview.effectiveAt} for: {reason}. <strong>{changing.length}</strong>{" "}
+              approval{changing.length === 1 ? "" : "s"} on <strong>{preview.images.length}</strong> image{preview.images.length === 1 ? "" : "s"} would be
+              revoked (verify and ImageReview deny the stage, the signature layers leave the registry); {preview.unaffected} signed before stay valid. A
+              replacement key is generated. Nothing has changed yet.
             </p>
             <ul className="max-h-60 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
               {preview.approvals.map((a) => (
-                <li key={a.approvalId}>{a.alreadyRevoked ? "(already revoked) " : ""}{a.stage} · {a.repository}@{a.digest.slice(0, 19)}… · signed {a.trustedAt} ({a.trustedBy === "tsa" ? "TSA" : "Imprimatur's record"})</li>
+                <li key={a.approvalId}>
+                  {a.alreadyRevoked ? "(already revoked) " : ""}
+                  {a.stage} · {a.repository}@{a.digest.slice(0, 19)}… · signed {a.trustedAt} ({a.trustedBy === "tsa" ? "TSA" : "Imprimatur's record"})
+                </li>
               ))}
             </ul>
           </>
@@ -197,7 +273,8 @@ export function RevokeStageKeyForm({ stage }: { stage: string }) {
       {done && (
         <p className="mt-2 text-sm text-emerald-800" role="status" aria-live="polite">
           Revoked {done.key.name} from {done.effectiveAt}; {done.approvals.filter((a) => !a.alreadyRevoked).length} approval(s) revoked
-          {done.replacement ? `; replacement key ${done.replacement.name}` : ""}{done.pendingInRegistry?.length ? `; ${done.pendingInRegistry.length} registry removal(s) pending, retried` : ""}.
+          {done.replacement ? `; replacement key ${done.replacement.name}` : ""}
+          {done.pendingInRegistry?.length ? `; ${done.pendingInRegistry.length} registry removal(s) pending, retried` : ""}.
         </p>
       )}
     </details>

@@ -18,7 +18,12 @@ export async function Nav({ actor }: { actor: Actor & { kind: "user" } }) {
     { href: "/waivers", label: "Waivers" },
     { href: "/registries", label: "Registries" },
     { href: "/keys", label: "Keys" },
-    ...(actor.role === "admin" || actor.role === "manager" ? [{ href: "/audit", label: "Audit" }, { href: "/reports", label: "Reports" }] : []),
+    ...(actor.role === "admin" || actor.role === "manager"
+      ? [
+          { href: "/audit", label: "Audit" },
+          { href: "/reports", label: "Reports" },
+        ]
+      : []),
     { href: "/tokens", label: "Tokens" },
     { href: "/api-docs", label: "API" },
     ...(actor.role === "admin" ? [{ href: "/users", label: "Users" }] : []),

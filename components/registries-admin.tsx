@@ -75,7 +75,9 @@ function RegistryForm({ initial, onSaved, onCancel }: { initial?: Registry; onSa
       {field("syncIntervalMinutes", "Re-sync every (minutes)", { inputMode: "numeric", placeholder: "e.g. 60" })}
       {field("username", initial?.readCredentials ? "Read user (set; leave empty to keep)" : "Read user (empty: anonymous)", { autoComplete: "off" })}
       {field("password", "Read password or token", { type: "password", autoComplete: "new-password" })}
-      {field("pushUsername", initial?.pushCredentials ? "Push user (set; leave empty to keep)" : "Push user for signatures (empty: read user)", { autoComplete: "off" })}
+      {field("pushUsername", initial?.pushCredentials ? "Push user (set; leave empty to keep)" : "Push user for signatures (empty: read user)", {
+        autoComplete: "off",
+      })}
       {field("pushPassword", "Push password or token", { type: "password", autoComplete: "new-password" })}
       <label className="text-sm sm:col-span-2">
         <span className="block text-slate-600">Repositories (for registries without a catalog: GHCR, ECR, Docker Hub), one per line</span>
@@ -83,12 +85,28 @@ function RegistryForm({ initial, onSaved, onCancel }: { initial?: Registry; onSa
       </label>
       <label className="text-sm sm:col-span-2">
         <span className="block text-slate-600">CA bundle (PEM), if the registry uses a private CA</span>
-        <textarea name="caBundle" value={f.caBundle} onChange={(e) => setF({ ...f, caBundle: e.target.value })} rows={2} className={`${input} font-mono text-xs`} />
+        <textarea
+          name="caBundle"
+          value={f.caBundle}
+          onChange={(e) => setF({ ...f, caBundle: e.target.value })}
+          rows={2}
+          className={`${input} font-mono text-xs`}
+        />
       </label>
-      {save.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">{save.error.message}</p>}
+      {save.error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">
+          {save.error.message}
+        </p>
+      )}
       <div className="flex gap-2 sm:col-span-2">
-        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">{initial ? "Save" : "Add registry"}</button>
-        {onCancel && <button type="button" onClick={onCancel} className="rounded border border-slate-300 px-3 py-1.5 text-sm">Cancel</button>}
+        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">
+          {initial ? "Save" : "Add registry"}
+        </button>
+        {onCancel && (
+          <button type="button" onClick={onCancel} className="rounded border border-slate-300 px-3 py-1.5 text-sm">
+            Cancel
+          </button>
+        )}
       </div>
     </form>
   );
@@ -99,20 +117,47 @@ function RegistryCard({ r, isAdmin }: { r: Registry; isAdmin: boolean }) {
   const [editing, setEditing] = useState(false);
   const [webhookToken, setWebhookToken] = useState<string | null>(null);
   const refresh = () => qc.invalidateQueries({ queryKey: ["registries"] });
-  const test = useMutation({ mutationFn: () => api<{ result: Registry["lastTestResult"] }>(`/api/v1/registries/${encodeURIComponent(r.name)}/test`, { method: "POST", body: "{}" }), onSuccess: refresh });
-  const confirm = useMutation({ mutationFn: () => api(`/api/v1/registries/${encodeURIComponent(r.name)}/confirm-realm`, { method: "POST", body: "{}" }), onSuccess: refresh });
+  const test = useMutation({
+    mutationFn: () => api<{ result: Registry["lastTestResult"] }>(`/api/v1/registries/${encodeURIComponent(r.name)}/test`, { method: "POST", body: "{}" }),
+    onSuccess: refresh,
+  });
+  const confirm = useMutation({
+    mutationFn: () => api(`/api/v1/registries/${encodeURIComponent(r.name)}/confirm-realm`, { method: "POST", body: "{}" }),
+    onSuccess: refresh,
+  });
   const remove = useMutation({ mutationFn: () => api(`/api/v1/registries/${encodeURIComponent(r.name)}`, { method: "DELETE" }), onSuccess: refresh });
-  const rotate = useMutation({ mutationFn: () => api<{ token: string }>(`/api/v1/registries/${encodeURIComponent(r.name)}/webhook-token`, { method: "POST", body: "{}" }), onSuccess: (d) => { setWebhookToken(d.token); refresh(); } });
+  const rotate = useMutation({
+    mutationFn: () => api<{ token: string }>(`/api/v1/registries/${encodeURIComponent(r.name)}/webhook-token`, { method: "POST", body: "{}" }),
+    onSuccess: (d) => {
+      setWebhookToken(d.token);
+      refresh();
+    },
+  });
   const t = test.data?.result ?? r.lastTestResult;
-  if (editing) return <RegistryForm initial={r} onSaved={() => { setEditing(false); refresh(); }} onCancel={() => setEditing(false)} />;
+  if (editing)
+    return (
+      <RegistryForm
+        initial={r}
+        onSaved={() => {
+          setEditing(false);
+          refresh();
+        }}
+        onCancel={() => setEditing(false)}
+      />
+    );
   return (
     <section className="space-y-2 rounded-lg border border-slate-200 bg-white p-4" data-testid="registry-card" data-name={r.name}>
       <div className="flex flex-wrap items-center gap-3">
         <h2 className="font-mono font-semibold">{r.name}</h2>
         <span className="font-mono text-xs text-slate-500">{r.url}</span>
         {!r.enabled && <span className="rounded bg-slate-200 px-1.5 text-xs">disabled</span>}
-        <span className="text-xs text-slate-500">{r.readCredentials ? "authenticated" : "anonymous"}{r.pushCredentials ? ", push credentials set" : ""}</span>
-        <div className="ml-auto"><SyncButton registry={r.name} onDone={refresh} /></div>
+        <span className="text-xs text-slate-500">
+          {r.readCredentials ? "authenticated" : "anonymous"}
+          {r.pushCredentials ? ", push credentials set" : ""}
+        </span>
+        <div className="ml-auto">
+          <SyncButton registry={r.name} onDone={refresh} />
+        </div>
       </div>
       <p className="text-xs text-slate-600" data-testid="last-sync">
         {r.lastSyncAt
@@ -121,7 +166,11 @@ function RegistryCard({ r, isAdmin }: { r: Registry; isAdmin: boolean }) {
         {r.syncIntervalMinutes ? ` Re-synced every ${r.syncIntervalMinutes} min.` : ""}
       </p>
       {t && (
-        <p className={`rounded px-3 py-2 text-sm ${t.ok ? "bg-emerald-50 text-emerald-800" : "bg-rose-50 text-rose-800"}`} role="status" data-testid="test-result">
+        <p
+          className={`rounded px-3 py-2 text-sm ${t.ok ? "bg-emerald-50 text-emerald-800" : "bg-rose-50 text-rose-800"}`}
+          role="status"
+          data-testid="test-result"
+        >
           {t.ok ? "Connection OK." : `Connection failed at ${t.stage}: ${t.detail}`}
           {t.challenge ? ` Challenge: ${t.challenge}` : ""}
           {t.message ? ` ${t.message}` : ""}
@@ -129,24 +178,61 @@ function RegistryCard({ r, isAdmin }: { r: Registry; isAdmin: boolean }) {
       )}
       {r.pendingRealm && (
         <p className="rounded bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          The token realm changed from <span className="font-mono">{r.tokenRealm}</span> to <span className="font-mono">{r.pendingRealm}</span>. Credentials are not sent to it until an admin confirms.
-          {isAdmin && <button type="button" className="ml-2 rounded border border-amber-400 px-2 py-0.5" onClick={() => confirm.mutate()}>Confirm new realm</button>}
+          The token realm changed from <span className="font-mono">{r.tokenRealm}</span> to <span className="font-mono">{r.pendingRealm}</span>. Credentials are
+          not sent to it until an admin confirms.
+          {isAdmin && (
+            <button type="button" className="ml-2 rounded border border-amber-400 px-2 py-0.5" onClick={() => confirm.mutate()}>
+              Confirm new realm
+            </button>
+          )}
         </p>
       )}
-      {r.tokenRealm && !r.pendingRealm && <p className="text-xs text-slate-500">Token realm: <span className="font-mono">{r.tokenRealm}</span></p>}
+      {r.tokenRealm && !r.pendingRealm && (
+        <p className="text-xs text-slate-500">
+          Token realm: <span className="font-mono">{r.tokenRealm}</span>
+        </p>
+      )}
       {webhookToken && (
-        <p className="rounded bg-sky-50 px-3 py-2 text-xs text-sky-900">Webhook token (shown once): <span className="break-all font-mono" data-testid="webhook-token">{webhookToken}</span>. Send it as <span className="font-mono">Authorization: Bearer …</span> to <span className="font-mono">/api/v1/registries/{r.name}/notifications</span>.</p>
+        <p className="rounded bg-sky-50 px-3 py-2 text-xs text-sky-900">
+          Webhook token (shown once):{" "}
+          <span className="break-all font-mono" data-testid="webhook-token">
+            {webhookToken}
+          </span>
+          . Send it as <span className="font-mono">Authorization: Bearer …</span> to{" "}
+          <span className="font-mono">/api/v1/registries/{r.name}/notifications</span>.
+        </p>
       )}
       {isAdmin && (
         <div className="flex flex-wrap gap-2 text-sm">
-          <button type="button" onClick={() => test.mutate()} disabled={test.isPending} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">{test.isPending ? "Testing…" : "Test connection"}</button>
-          <button type="button" onClick={() => setEditing(true)} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">Edit</button>
-          <button type="button" onClick={() => rotate.mutate()} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">{r.webhookToken ? "Rotate webhook token" : "Create webhook token"}</button>
-          <button type="button" onClick={() => { if (window.confirm(`Remove registry ${r.name}?`)) remove.mutate(); }} className="rounded border border-rose-300 px-2 py-1 text-rose-700 hover:bg-rose-50">Remove</button>
+          <button
+            type="button"
+            onClick={() => test.mutate()}
+            disabled={test.isPending}
+            className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100"
+          >
+            {test.isPending ? "Testing…" : "Test connection"}
+          </button>
+          <button type="button" onClick={() => setEditing(true)} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">
+            Edit
+          </button>
+          <button type="button" onClick={() => rotate.mutate()} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100">
+            {r.webhookToken ? "Rotate webhook token" : "Create webhook token"}
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              if (window.confirm(`Remove registry ${r.name}?`)) remove.mutate();
+            }}
+            className="rounded border border-rose-300 px-2 py-1 text-rose-700 hover:bg-rose-50"
+          >
+            Remove
+          </button>
         </div>
       )}
       {(test.error || confirm.error || remove.error || rotate.error) && (
-        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{(test.error ?? confirm.error ?? remove.error ?? rotate.error)!.message}</p>
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {(test.error ?? confirm.error ?? remove.error ?? rotate.error)!.message}
+        </p>
       )}
     </section>
   );
@@ -160,11 +246,29 @@ export function RegistriesAdmin({ isAdmin }: { isAdmin: boolean }) {
     <div className="space-y-4">
       <div className="flex items-center gap-3">
         <h1 className="text-2xl font-semibold">Registries</h1>
-        {isAdmin && !adding && <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white">Add registry</button>}
+        {isAdmin && !adding && (
+          <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white">
+            Add registry
+          </button>
+        )}
       </div>
-      {adding && <RegistryForm onSaved={() => { setAdding(false); qc.invalidateQueries({ queryKey: ["registries"] }); }} onCancel={() => setAdding(false)} />}
-      {list.error && <p role="alert" className="text-rose-700">{list.error.message}</p>}
-      {list.data?.registries.map((r) => <RegistryCard key={r.name} r={r} isAdmin={isAdmin} />)}
+      {adding && (
+        <RegistryForm
+          onSaved={() => {
+            setAdding(false);
+            qc.invalidateQueries({ queryKey: ["registries"] });
+          }}
+          onCancel={() => setAdding(false)}
+        />
+      )}
+      {list.error && (
+        <p role="alert" className="text-rose-700">
+          {list.error.message}
+        </p>
+      )}
+      {list.data?.registries.map((r) => (
+        <RegistryCard key={r.name} r={r} isAdmin={isAdmin} />
+      ))}
     </div>
   );
 }

@@ -42,13 +42,32 @@ export function SyncButton({ registry, onDone }: { registry?: string; onDone?: (
         <span className="text-sm text-slate-600" role="status" data-testid="sync-progress">
           {r.status === "queued" && "Sync queued…"}
           {r.status === "running" && `Syncing: ${r.reposDone} / ${r.reposTotal || "?"} repositories`}
-          {r.status === "succeeded" && `Synced ${r.reposDone} / ${r.reposTotal} repositories: ${r.stats?.tags ?? 0} tags, ${r.stats?.newManifests ?? 0} new manifests, ${r.stats?.tagMoves ?? 0} tag moves in ${((r.stats?.durationMs ?? 0) / 1000).toFixed(1)} s`}
+          {r.status === "succeeded" &&
+            `Synced ${r.reposDone} / ${r.reposTotal} repositories: ${r.stats?.tags ?? 0} tags, ${r.stats?.newManifests ?? 0} new manifests, ${r.stats?.tagMoves ?? 0} tag moves in ${((r.stats?.durationMs ?? 0) / 1000).toFixed(1)} s`}
           {r.status === "failed" && "Sync failed"}
-          {r.errors.length > 0 && <span className="text-rose-700"> · {r.errors.length} error(s): {r.errors.slice(0, 3).map((e) => `${e.repository}: ${e.message}`).join("; ")}</span>}
+          {r.errors.length > 0 && (
+            <span className="text-rose-700">
+              {" "}
+              · {r.errors.length} error(s):{" "}
+              {r.errors
+                .slice(0, 3)
+                .map((e) => `${e.repository}: ${e.message}`)
+                .join("; ")}
+            </span>
+          )}
         </span>
       )}
-      {start.error && <span className="text-sm text-rose-700" role="alert">Sync failed: {start.error.message}</span>}
-      <button type="button" onClick={() => start.mutate()} disabled={busy} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-700 disabled:opacity-60">
+      {start.error && (
+        <span className="text-sm text-rose-700" role="alert">
+          Sync failed: {start.error.message}
+        </span>
+      )}
+      <button
+        type="button"
+        onClick={() => start.mutate()}
+        disabled={busy}
+        className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-700 disabled:opacity-60"
+      >
         {busy ? "Syncing…" : "Sync now"}
       </button>
     </div>

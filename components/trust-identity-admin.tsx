@@ -13,7 +13,19 @@ async function readFile(f: File | undefined | null): Promise<string | null> {
 /** Add a trust identity of any kind: key (cosign.pub), certificate roots, Sigstore trusted_root.json, TSA roots. */
 export function AddTrustIdentityForm() {
   const router = useRouter();
-  const [f, setF] = useState({ name: "", kind: "key", role: "publisher", scope: "**", material: "", subject: "", san: "", oidcIssuer: "", anyIdentity: false, validFrom: "", validUntil: "" });
+  const [f, setF] = useState({
+    name: "",
+    kind: "key",
+    role: "publisher",
+    scope: "**",
+    material: "",
+    subject: "",
+    san: "",
+    oidcIssuer: "",
+    anyIdentity: false,
+    validFrom: "",
+    validUntil: "",
+  });
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   const save = useMutation({
     mutationFn: () => {
@@ -42,11 +54,22 @@ export function AddTrustIdentityForm() {
     },
   });
   return (
-    <form className="space-y-2 rounded-lg border border-slate-200 bg-white p-4" onSubmit={(e) => { e.preventDefault(); save.mutate(); }} aria-label="Add trust identity">
+    <form
+      className="space-y-2 rounded-lg border border-slate-200 bg-white p-4"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate();
+      }}
+      aria-label="Add trust identity"
+    >
       <h3 className="font-medium">Add a trust identity</h3>
       <div className="grid gap-2 sm:grid-cols-4">
-        <label className="text-xs">Name<input className={input} value={f.name} onChange={set("name")} required /></label>
-        <label className="text-xs">Kind
+        <label className="text-xs">
+          Name
+          <input className={input} value={f.name} onChange={set("name")} required />
+        </label>
+        <label className="text-xs">
+          Kind
           <select className={input} value={f.kind} onChange={set("kind")} name="kind">
             <option value="key">key (cosign.pub)</option>
             <option value="certificate">certificate root</option>
@@ -54,7 +77,8 @@ export function AddTrustIdentityForm() {
             <option value="tsa">timestamp authority</option>
           </select>
         </label>
-        <label className="text-xs">Role
+        <label className="text-xs">
+          Role
           <select className={input} value={f.role} onChange={set("role")} name="role">
             <option value="publisher">publisher</option>
             <option value="team">team</option>
@@ -63,19 +87,33 @@ export function AddTrustIdentityForm() {
             <option value="scanner">scanner (signs scans, SBOMs, VEX)</option>
           </select>
         </label>
-        <label className="text-xs">Scope (repository patterns)<input className={input} value={f.scope} onChange={set("scope")} placeholder="library/* apps/**" /></label>
+        <label className="text-xs">
+          Scope (repository patterns)
+          <input className={input} value={f.scope} onChange={set("scope")} placeholder="library/* apps/**" />
+        </label>
       </div>
       <label className="block text-xs">
         {f.kind === "key" ? "Public key (PEM)" : f.kind === "sigstore" ? "trusted_root.json" : "Certificates (PEM, root and intermediates)"}
         <textarea className={`${input} h-28 font-mono text-xs`} value={f.material} onChange={set("material")} required />
       </label>
-      <label className="block text-xs">…or upload a file <input type="file" onChange={async (e) => setF({ ...f, material: (await readFile(e.target.files?.[0])) ?? f.material })} /></label>
+      <label className="block text-xs">
+        …or upload a file <input type="file" onChange={async (e) => setF({ ...f, material: (await readFile(e.target.files?.[0])) ?? f.material })} />
+      </label>
       {(f.kind === "certificate" || f.kind === "sigstore") && (
         <>
           <div className="grid gap-2 sm:grid-cols-3">
-            <label className="text-xs">Subject (exact or *)<input className={input} value={f.subject} onChange={set("subject")} placeholder="CN=release, O=Acme" /></label>
-            <label className="text-xs">or SAN (pattern)<input className={input} value={f.san} onChange={set("san")} placeholder="https://github.com/acme/*" /></label>
-            <label className="text-xs">with OIDC issuer{f.kind === "sigstore" ? " (required with a SAN)" : ""}<input className={input} value={f.oidcIssuer} onChange={set("oidcIssuer")} placeholder="https://token.actions.githubusercontent.com" /></label>
+            <label className="text-xs">
+              Subject (exact or *)
+              <input className={input} value={f.subject} onChange={set("subject")} placeholder="CN=release, O=Acme" />
+            </label>
+            <label className="text-xs">
+              or SAN (pattern)
+              <input className={input} value={f.san} onChange={set("san")} placeholder="https://github.com/acme/*" />
+            </label>
+            <label className="text-xs">
+              with OIDC issuer{f.kind === "sigstore" ? " (required with a SAN)" : ""}
+              <input className={input} value={f.oidcIssuer} onChange={set("oidcIssuer")} placeholder="https://token.actions.githubusercontent.com" />
+            </label>
           </div>
           <label className="flex items-start gap-2 text-xs">
             <input type="checkbox" name="anyIdentityUnderRoot" checked={f.anyIdentity} onChange={(e) => setF({ ...f, anyIdentity: e.target.checked })} />
@@ -84,17 +122,27 @@ export function AddTrustIdentityForm() {
           {f.anyIdentity && (
             <p role="note" data-testid="any-identity-warning" className="rounded bg-amber-50 px-3 py-2 text-xs text-amber-800">
               Every certificate issued under this root will be trusted as {f.role} for the scope above.
-              {f.kind === "sigstore" ? " With the public Sigstore root that is anyone with an e-mail or CI account." : " Use this only for a private CA that issues to this signer alone."}
+              {f.kind === "sigstore"
+                ? " With the public Sigstore root that is anyone with an e-mail or CI account."
+                : " Use this only for a private CA that issues to this signer alone."}
             </p>
           )}
         </>
       )}
       <div className="grid gap-2 sm:grid-cols-2">
-        <label className="text-xs">Valid from (optional)<input type="datetime-local" className={input} value={f.validFrom} onChange={set("validFrom")} /></label>
-        <label className="text-xs">Valid until (optional)<input type="datetime-local" className={input} value={f.validUntil} onChange={set("validUntil")} /></label>
+        <label className="text-xs">
+          Valid from (optional)
+          <input type="datetime-local" className={input} value={f.validFrom} onChange={set("validFrom")} />
+        </label>
+        <label className="text-xs">
+          Valid until (optional)
+          <input type="datetime-local" className={input} value={f.validUntil} onChange={set("validUntil")} />
+        </label>
       </div>
       <ErrorLine error={save.error} />
-      <button className={button} disabled={save.isPending}>Add identity</button>
+      <button className={button} disabled={save.isPending}>
+        Add identity
+      </button>
     </form>
   );
 }
@@ -115,7 +163,11 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
   const [preview, setPreview] = useState<TrustDeletionPreview | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
   const revoke = useMutation({
-    mutationFn: () => api(`/api/v1/trust/${encodeURIComponent(name)}`, { method: "PATCH", body: JSON.stringify({ revokedAt: revoked ? null : at ? new Date(at).toISOString() : new Date().toISOString() }) }),
+    mutationFn: () =>
+      api(`/api/v1/trust/${encodeURIComponent(name)}`, {
+        method: "PATCH",
+        body: JSON.stringify({ revokedAt: revoked ? null : at ? new Date(at).toISOString() : new Date().toISOString() }),
+      }),
     onSuccess: () => router.refresh(),
   });
   const remove = useMutation({
@@ -134,9 +186,19 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
   }
   return (
     <div className="mt-2 flex flex-wrap items-center gap-2">
-      {!revoked && <label className="text-xs">revoke from <input type="datetime-local" className="rounded border border-slate-400 px-1 text-xs" value={at} onChange={(e) => setAt(e.target.value)} /></label>}
-      <button type="button" className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>{revoked ? "Un-revoke" : "Revoke"}<span className="sr-only"> {name}</span></button>
-      <button type="button" className={`${small} text-rose-800`} disabled={remove.isPending} onClick={ask} data-testid={`delete-trust-${name}`}>Delete<span className="sr-only"> {name}</span></button>
+      {!revoked && (
+        <label className="text-xs">
+          revoke from{" "}
+          <input type="datetime-local" className="rounded border border-slate-400 px-1 text-xs" value={at} onChange={(e) => setAt(e.target.value)} />
+        </label>
+      )}
+      <button type="button" className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>
+        {revoked ? "Un-revoke" : "Revoke"}
+        <span className="sr-only"> {name}</span>
+      </button>
+      <button type="button" className={`${small} text-rose-800`} disabled={remove.isPending} onClick={ask} data-testid={`delete-trust-${name}`}>
+        Delete<span className="sr-only"> {name}</span>
+      </button>
       <ErrorLine error={revoke.error} />
       <ConfirmDialog
         open={confirming}
@@ -154,13 +216,24 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
         {preview && (
           <>
             <p>
-              {preview.role} identity ({preview.kind}). {preview.signatures.length === 0 ? "No verified signature rests on it today." : (
-                <><strong>{preview.signatures.length}</strong> verified signature{preview.signatures.length === 1 ? "" : "s"} on <strong>{preview.images}</strong> image{preview.images === 1 ? "" : "s"} stop verifying when the images are checked again (at once for approved images, at the next sync for the rest):</>
+              {preview.role} identity ({preview.kind}).{" "}
+              {preview.signatures.length === 0 ? (
+                "No verified signature rests on it today."
+              ) : (
+                <>
+                  <strong>{preview.signatures.length}</strong> verified signature{preview.signatures.length === 1 ? "" : "s"} on{" "}
+                  <strong>{preview.images}</strong> image{preview.images === 1 ? "" : "s"} stop verifying when the images are checked again (at once for
+                  approved images, at the next sync for the rest):
+                </>
               )}
             </p>
             {preview.signatures.length > 0 && (
               <ul className="max-h-48 list-disc overflow-y-auto pl-5 font-mono text-xs" data-testid="affected">
-                {preview.signatures.map((x) => <li key={`${x.digest}-${x.layerDigest}`}>{x.role ?? "?"} · {x.registry}/{x.repository}@{x.digest.slice(0, 19)}… ({x.format})</li>)}
+                {preview.signatures.map((x) => (
+                  <li key={`${x.digest}-${x.layerDigest}`}>
+                    {x.role ?? "?"} · {x.registry}/{x.repository}@{x.digest.slice(0, 19)}… ({x.format})
+                  </li>
+                ))}
               </ul>
             )}
             <p>The deletion is audited; adding the identity again restores the verdicts at the next check.</p>

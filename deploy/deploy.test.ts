@@ -29,7 +29,10 @@ function manifests(): { file: string; doc: Obj }[] {
     .flatMap((file) => parseAllDocuments(readFileSync(join(dir, file), "utf8")).map((d) => ({ file, doc: d.toJS() as Obj })));
 }
 
-const byKind = (kind: string) => manifests().filter((m) => m.doc.kind === kind).map((m) => m.doc);
+const byKind = (kind: string) =>
+  manifests()
+    .filter((m) => m.doc.kind === kind)
+    .map((m) => m.doc);
 
 /** The variables lib/env.ts declares (the keys of its zod object), read from its source. */
 function declaredEnv(): Set<string> {
@@ -60,7 +63,9 @@ describe("Kubernetes manifests", () => {
       expect(() => new Model!(doc).validate(), file).not.toThrow();
     }
     const kustomization = parseYaml(readFileSync(join(dir, "kustomization.yaml"), "utf8")) as { resources: string[] };
-    expect(new Set(kustomization.resources)).toEqual(new Set(readdirSync(dir).filter((f) => f.endsWith(".yaml") && !["kustomization.yaml", "secret.example.yaml"].includes(f))));
+    expect(new Set(kustomization.resources)).toEqual(
+      new Set(readdirSync(dir).filter((f) => f.endsWith(".yaml") && !["kustomization.yaml", "secret.example.yaml"].includes(f))),
+    );
   });
 
   it("a schema violation is caught (the validator is not a no-op)", () => {

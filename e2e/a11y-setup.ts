@@ -15,24 +15,40 @@ export async function syncNow(request: APIRequestContext) {
   expect(res.status()).toBe(202);
   const { id } = await res.json();
   await expect
-    .poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${id}`, { headers: auth("admin@example.com") })).json()).status, { timeout: 90_000 })
+    .poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${id}`, { headers: auth("admin@example.com") })).json()).status, {
+      timeout: 90_000,
+    })
     .not.toMatch(/^(queued|running)$/);
 }
 
 async function upload(request: APIRequestContext, repo: string, digest: string, body: Buffer) {
-  const res = await request.post(`${base()}/api/v1/images/${repo}@${digest}/evidence?registry=default`, { headers: { ...auth("dev@example.com"), "content-type": "application/json" }, data: body });
+  const res = await request.post(`${base()}/api/v1/images/${repo}@${digest}/evidence?registry=default`, {
+    headers: { ...auth("dev@example.com"), "content-type": "application/json" },
+    data: body,
+  });
   expect([200, 201], await res.text()).toContain(res.status());
 }
 
 export async function requestPromotion(request: APIRequestContext, repo: string, digest: string, stage: string, note = "via API"): Promise<string> {
-  const res = await request.post(`${base()}/api/v1/requests`, { headers: auth("dev@example.com"), data: { registry: "default", repository: repo, digest, stage, note } });
+  const res = await request.post(`${base()}/api/v1/requests`, {
+    headers: auth("dev@example.com"),
+    data: { registry: "default", repository: repo, digest, stage, note },
+  });
   expect([200, 201], await res.text()).toContain(res.status());
   return (await res.json()).id as string;
 }
 
 /** A CycloneDX SBOM naming one package, so a fleet search (and a bulk revocation) finds exactly this image. */
 export function sbomWith(name: string, version: string): Buffer {
-  return Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.4", version: 1, serialNumber: `urn:uuid:${randomUUID()}`, components: [{ type: "library", name, version, purl: `pkg:npm/${name}@${version}` }] }));
+  return Buffer.from(
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.4",
+      version: 1,
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      components: [{ type: "library", name, version, purl: `pkg:npm/${name}@${version}` }],
+    }),
+  );
 }
 
 export interface ApprovedImage {
@@ -54,7 +70,10 @@ export async function approvedImage(request: APIRequestContext, repo: string, ma
   const pkg = `${marker.replace(/[^a-z0-9-]/g, "-")}-lib`;
   await upload(request, repo, digest, sbomWith(pkg, "1.0.0"));
   const requestId = await requestPromotion(request, repo, digest, "build");
-  const res = await request.post(`${base()}/api/v1/requests/${requestId}/reviews`, { headers: auth("alice@example.com"), data: { decision: "approve", comment: "approved via API" } });
+  const res = await request.post(`${base()}/api/v1/requests/${requestId}/reviews`, {
+    headers: auth("alice@example.com"),
+    data: { decision: "approve", comment: "approved via API" },
+  });
   expect(res.status(), await res.text()).toBe(201);
   expect((await res.json()).status).toBe("signed");
   const [row] = await query<{ id: string }>(`SELECT id FROM approvals WHERE request_id = $1`, [requestId]);

@@ -13,7 +13,9 @@ function pageRoutes(dir = "app"): string[] {
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...pageRoutes(p));
     else if (/^page\.(tsx|ts|jsx|js|mdx)$/.test(e.name)) {
-      const segs = relative("app", dir).split(sep).filter((s) => s && !/^\(.*\)$/.test(s));
+      const segs = relative("app", dir)
+        .split(sep)
+        .filter((s) => s && !/^\(.*\)$/.test(s));
       out.push(`/${segs.join("/")}`);
     }
   }
@@ -110,7 +112,13 @@ async function violations(page: Page): Promise<string[]> {
   const r = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
   return r.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 5).map((n) => n.target.join(" ")).join(" | ")}${v.nodes.length > 5 ? ` (+${v.nodes.length - 5})` : ""}`);
+    .map(
+      (v) =>
+        `${v.impact} ${v.id}: ${v.help} — ${v.nodes
+          .slice(0, 5)
+          .map((n) => n.target.join(" "))
+          .join(" | ")}${v.nodes.length > 5 ? ` (+${v.nodes.length - 5})` : ""}`,
+    );
 }
 
 // Not serial: one page's violations must not hide the next page's. The data is made once per server (a worker that
@@ -131,8 +139,14 @@ test.describe("accessibility", () => {
   test("every page file has a visit in this spec (the list is read from app/**/page.tsx)", () => {
     const routes = pageRoutes();
     expect(routes.length).toBeGreaterThan(10);
-    expect(routes.filter((r) => !VISITS[r]), "pages with no accessibility visit").toEqual([]);
-    expect(Object.keys(VISITS).filter((r) => !routes.includes(r)), "visits of pages that no longer exist").toEqual([]);
+    expect(
+      routes.filter((r) => !VISITS[r]),
+      "pages with no accessibility visit",
+    ).toEqual([]);
+    expect(
+      Object.keys(VISITS).filter((r) => !routes.includes(r)),
+      "visits of pages that no longer exist",
+    ).toEqual([]);
   });
 
   test("real data for the detail pages: an approved image with a scan and an SBOM, an open request, a bulk revocation", async ({ request }) => {
@@ -144,12 +158,23 @@ test.describe("accessibility", () => {
     // A waiver for the waivers page, granted by carol (waiver group of stage test).
     const waiver = await request.post(`${base()}/api/v1/waivers`, {
       headers: auth("carol@example.com"),
-      data: { stage: "test", gate: "findings", registry: "default", repository: approved.repo, digest: approved.digest, reason: "not reachable in this image", expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+      data: {
+        stage: "test",
+        gate: "findings",
+        registry: "default",
+        repository: approved.repo,
+        digest: approved.digest,
+        reason: "not reachable in this image",
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      },
     });
     expect(waiver.status(), await waiver.text()).toBeLessThan(300);
     // A bulk revocation of another approved image, so /revocations/{id} shows a finished job.
     const doomed = await approvedImage(request, "e2e/a11y-bulk", "a11y-bulk");
-    const rev = await request.post(`${base()}/api/v1/revocations`, { headers: auth("alice@example.com"), data: { query: `${doomed.pkg} < 2.0.0`, stages: ["build"], reason: "a11y test revocation", dryRun: false } });
+    const rev = await request.post(`${base()}/api/v1/revocations`, {
+      headers: auth("alice@example.com"),
+      data: { query: `${doomed.pkg} < 2.0.0`, stages: ["build"], reason: "a11y test revocation", dryRun: false },
+    });
     expect(rev.status(), await rev.text()).toBeLessThan(300);
     const revocationId = (await rev.json()).id as string;
     expect(revocationId).toBeTruthy();
@@ -222,7 +247,9 @@ test.describe("accessibility", () => {
       await page.goto(`${base()}${url}`);
       // Coloured pills (rounded, with a background) must carry words or an accessible name.
       const empty = await page.$$eval("span.rounded[class*='bg-']", (els) =>
-        els.filter((e) => !(e.textContent ?? "").trim() && !e.getAttribute("aria-label") && !e.getAttribute("title") && !e.closest("[aria-hidden='true']")).map((e) => e.outerHTML.slice(0, 120)),
+        els
+          .filter((e) => !(e.textContent ?? "").trim() && !e.getAttribute("aria-label") && !e.getAttribute("title") && !e.closest("[aria-hidden='true']"))
+          .map((e) => e.outerHTML.slice(0, 120)),
       );
       expect(empty, url).toEqual([]);
     }

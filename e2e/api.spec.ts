@@ -23,15 +23,27 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   const missing = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", stage: "prod" } });
   expect(missing.status()).toBe(422);
   expect((await missing.json()).error.message).toMatch(/digest/);
-  const unknownStage = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" } });
+  const unknownStage = await request.post(`${base()}/api/v1/requests`, {
+    headers: auth,
+    data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" },
+  });
   expect(unknownStage.status()).toBe(404);
-  const unknownDigest = await request.post(`${base()}/api/v1/requests`, { headers: auth, data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", note: "x" } });
+  const unknownDigest = await request.post(`${base()}/api/v1/requests`, {
+    headers: auth,
+    data: { repository: "publisher/base", digest: `sha256:${"0".repeat(64)}`, stage: "prod", note: "x" },
+  });
   expect(unknownDigest.status()).toBe(404);
   // No approval without a request: the old direct endpoint answers with the reason.
   // An unknown digest is named as unknown (404); a known one without an open request is refused with the reason (409).
-  const unknown = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "apps/payments-api", digest: `sha256:${"1".repeat(64)}`, stage: "build", comment: "x" } });
+  const unknown = await request.post(`${base()}/api/v1/approvals`, {
+    headers: auth,
+    data: { repository: "apps/payments-api", digest: `sha256:${"1".repeat(64)}`, stage: "build", comment: "x" },
+  });
   expect(unknown.status()).toBe(404);
-  const direct = await request.post(`${base()}/api/v1/approvals`, { headers: auth, data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "build", comment: "x" } });
+  const direct = await request.post(`${base()}/api/v1/approvals`, {
+    headers: auth,
+    data: { repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "build", comment: "x" },
+  });
   expect(direct.status()).toBe(409);
   expect((await direct.json()).error.message).toMatch(/must request the promotion first/);
 
@@ -39,7 +51,10 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   const dev = { Authorization: `Bearer ${token("dev@example.com")}` };
   const carol = { Authorization: `Bearer ${token("carol@example.com")}` };
   const payments = (await (await request.get(`${base()}/api/v1/images?repository=apps/payments-api`, { headers: auth })).json()).items[0];
-  const asked = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { repository: "apps/payments-api", digest: payments.digest, stage: "build", note: "via API" } });
+  const asked = await request.post(`${base()}/api/v1/requests`, {
+    headers: dev,
+    data: { repository: "apps/payments-api", digest: payments.digest, stage: "build", note: "via API" },
+  });
   expect(asked.status()).toBe(201);
   const { id } = await asked.json();
   const devReview = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: dev, data: { decision: "approve", comment: "mine" } });
@@ -59,16 +74,31 @@ test("the API works with bearer tokens and answers bad input with a clear error"
   const admin = { Authorization: `Bearer ${token("admin@example.com")}` };
   expect((await request.put(`${base()}/api/v1/admission/namespaces`, { headers: admin, data: { namespace: "ci", stage: "build" } })).status()).toBe(200);
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;
-  const reviewOf = (image: string) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image }], annotations: { "mycluster.image-policy.k8s.io/ticket-1234": "break-glass" }, namespace: "ci" } });
+  const reviewOf = (image: string) => ({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1",
+    kind: "ImageReview",
+    spec: { containers: [{ image }], annotations: { "mycluster.image-policy.k8s.io/ticket-1234": "break-glass" }, namespace: "ci" },
+  });
   const allowed = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/apps/payments-api@${payments.digest}`) });
-  expect(await allowed.json()).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "build" } } });
+  expect(await allowed.json()).toEqual({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1",
+    kind: "ImageReview",
+    status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "build" } },
+  });
   const deniedReview = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/publisher/base@${PUBLISHER_DIGEST}`) });
-  expect(await deniedReview.json()).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: false, reason: `${host}/publisher/base@${PUBLISHER_DIGEST}: stage build has no approval for this digest` } });
+  expect(await deniedReview.json()).toEqual({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1",
+    kind: "ImageReview",
+    status: { allowed: false, reason: `${host}/publisher/base@${PUBLISHER_DIGEST}: stage build has no approval for this digest` },
+  });
   const tagReview = await request.post(`${base()}/api/v1/imagereview`, { headers: admin, data: reviewOf(`${host}/apps/payments-api:2.4.0`) });
   expect(await tagReview.json()).toEqual({
     apiVersion: "imagepolicy.k8s.io/v1alpha1",
     kind: "ImageReview",
-    status: { allowed: false, reason: `${host}/apps/payments-api:2.4.0: ${host}/apps/payments-api:2.4.0 is referenced by tag 2.4.0; only digests are accepted (a tag can move after it is checked)` },
+    status: {
+      allowed: false,
+      reason: `${host}/apps/payments-api:2.4.0: ${host}/apps/payments-api:2.4.0 is referenced by tag 2.4.0; only digests are accepted (a tag can move after it is checked)`,
+    },
   });
 
   const audit = await request.get(`${base()}/api/v1/audit`, { headers: auth });
@@ -91,7 +121,11 @@ test("pipelines ask /verify and the Kubernetes ImageReview webhook, with bearer 
 
   const put = await request.put(`${base()}/api/v1/admission/namespaces`, { headers: auth, data: { namespace: "shop", stage: "test" } });
   expect(put.status()).toBe(200);
-  const review = (image: string) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image }], annotations: {}, namespace: "shop" } });
+  const review = (image: string) => ({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1",
+    kind: "ImageReview",
+    spec: { containers: [{ image }], annotations: {}, namespace: "shop" },
+  });
   // alice approved publisher/base for test in approve.spec (which may run later): judge by digest either way.
   const r = await request.post(`${base()}/api/v1/imagereview`, { headers: auth, data: review(`${host}/publisher/base:1.0`) });
   expect(r.status()).toBe(200);

@@ -13,7 +13,8 @@ test("a visitor without a session is sent to sign in, and the API answers 401", 
 });
 
 test("a wrong password shows an error and is counted as a failed sign-in from this address", async ({ page }) => {
-  const count = async () => Number((await query<{ n: string }>(`SELECT COALESCE(SUM(count), 0) AS n FROM auth_failure_counts WHERE kind = 'signin' AND source = '127.0.0.1'`))[0]!.n);
+  const count = async () =>
+    Number((await query<{ n: string }>(`SELECT COALESCE(SUM(count), 0) AS n FROM auth_failure_counts WHERE kind = 'signin' AND source = '127.0.0.1'`))[0]!.n);
   const before = await count();
   await page.goto(`${base()}/signin`);
   await page.getByLabel("Email").fill("alice@example.com");
@@ -27,8 +28,16 @@ test("a wrong password shows an error and is counted as a failed sign-in from th
 
 test("dev requests test on the image page, alice approves it on the request page, and the signature appears verified", async ({ browser, request }) => {
   // The test stage's gate judges a vulnerability scan: CI (dev's token) uploads one (medium findings only).
-  const detail = await (await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}?registry=default`, { headers: bearer("dev@example.com") })).json();
-  await uploadEvidence(request, "dev@example.com", "publisher/base", PUBLISHER_DIGEST, trivyFor("publisher/base", PUBLISHER_DIGEST, detail.manifest.config.digest));
+  const detail = await (
+    await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}?registry=default`, { headers: bearer("dev@example.com") })
+  ).json();
+  await uploadEvidence(
+    request,
+    "dev@example.com",
+    "publisher/base",
+    PUBLISHER_DIGEST,
+    trivyFor("publisher/base", PUBLISHER_DIGEST, detail.manifest.config.digest),
+  );
 
   const dev = await pageAs(browser, "dev@example.com");
   await dev.goto(imageUrl("publisher/base", PUBLISHER_DIGEST));
@@ -84,7 +93,9 @@ test("dev requests test on the image page, alice approves it on the request page
 });
 
 test("a multi-platform index is approved by its index digest and its platforms show as covered", async ({ page, request }) => {
-  const list = await (await request.get(`${base()}/api/v1/images?registry=default&repository=apps/web-frontend&tag=1.0`, { headers: bearer("dev@example.com") })).json();
+  const list = await (
+    await request.get(`${base()}/api/v1/images?registry=default&repository=apps/web-frontend&tag=1.0`, { headers: bearer("dev@example.com") })
+  ).json();
   const index = list.items[0].digest as string;
   const id = await requestPromotionApi(request, "dev@example.com", "apps/web-frontend", index, "build", "index build");
   await signIn(page, "bob@example.com", "bob-demo-pass");
@@ -112,13 +123,21 @@ test("a developer can request but not review: no approve button, and the reviews
   await expect(page.getByTestId("viewer-reasons")).toContainText("reviewing needs role reviewer or admin; you are developer");
   await expect(page.getByTestId("viewer-reasons")).toContainText("you requested this promotion; four eyes: the requester cannot approve it");
   // Same-origin (as the UI's own fetch): refused for the role, not for being cross-site.
-  const res = await page.request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: { origin: base() }, data: { decision: "approve", comment: "sneaky" } });
+  const res = await page.request.post(`${base()}/api/v1/requests/${id}/reviews`, {
+    headers: { origin: base() },
+    data: { decision: "approve", comment: "sneaky" },
+  });
   expect(res.status()).toBe(403);
   expect((await res.json()).error.code).toBe("FORBIDDEN");
   // Denials are staged (one INSERT) and folded into the hash chain in batches; either place counts.
-  const denied = await query(`SELECT 1 FROM audit_events WHERE action = 'request.denied' AND actor_label = 'dev@example.com' UNION ALL SELECT 1 FROM audit_outbox WHERE action = 'request.denied' AND actor_label = 'dev@example.com'`);
+  const denied = await query(
+    `SELECT 1 FROM audit_events WHERE action = 'request.denied' AND actor_label = 'dev@example.com' UNION ALL SELECT 1 FROM audit_outbox WHERE action = 'request.denied' AND actor_label = 'dev@example.com'`,
+  );
   expect(denied.length).toBeGreaterThan(0);
-  const prod = await query(`SELECT 1 FROM approvals a JOIN stages s ON s.id = a.stage_id JOIN images i ON i.id = a.image_id WHERE s.name = 'prod' AND i.digest = $1`, [PUBLISHER_DIGEST]);
+  const prod = await query(
+    `SELECT 1 FROM approvals a JOIN stages s ON s.id = a.stage_id JOIN images i ON i.id = a.image_id WHERE s.name = 'prod' AND i.digest = $1`,
+    [PUBLISHER_DIGEST],
+  );
   expect(prod).toHaveLength(0);
 });
 

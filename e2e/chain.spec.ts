@@ -28,7 +28,10 @@ test("the publisher-signed demo image shows publisher ✓ with each check, and a
     // Really built on it: the base-image gate proves the claim by the layers.
     base: layoutLayers("scripts/fixtures/upstream-cosign/oci-layout", PUBLISHER_DIGEST),
     layers: [{ "srv/chain.txt": `chain ${Date.now()}\n` }],
-    annotations: { "org.opencontainers.image.base.name": `${new URL(process.env.E2E_REGISTRY_URL!).host}/publisher/base:1.0`, "org.opencontainers.image.base.digest": PUBLISHER_DIGEST },
+    annotations: {
+      "org.opencontainers.image.base.name": `${new URL(process.env.E2E_REGISTRY_URL!).host}/publisher/base:1.0`,
+      "org.opencontainers.image.base.digest": PUBLISHER_DIGEST,
+    },
   });
   await pushImage(client, "e2e/chain-app", child, ["1.0"]);
   await syncNow(request);
@@ -55,10 +58,16 @@ test("the publisher-signed demo image shows publisher ✓ with each check, and a
   await expect(baseBox.getByTestId("base-not-proven")).toHaveCount(0);
 
   // A developer requests build, a security reviewer approves (through the API), and the stage signature joins the chain.
-  const asked = await request.post(`${base()}/api/v1/requests`, { headers: bearer("dev@example.com"), data: { repository: "e2e/chain-app", digest: child.digest, stage: "build", note: "chain e2e" } });
+  const asked = await request.post(`${base()}/api/v1/requests`, {
+    headers: bearer("dev@example.com"),
+    data: { repository: "e2e/chain-app", digest: child.digest, stage: "build", note: "chain e2e" },
+  });
   expect(asked.status()).toBe(201);
   const { id } = await asked.json();
-  const approved = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: bearer("carol@example.com"), data: { decision: "approve", comment: "chain e2e" } });
+  const approved = await request.post(`${base()}/api/v1/requests/${id}/reviews`, {
+    headers: bearer("carol@example.com"),
+    data: { decision: "approve", comment: "chain e2e" },
+  });
   expect(approved.ok()).toBe(true);
 
   await page.reload();

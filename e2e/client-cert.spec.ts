@@ -22,11 +22,40 @@ function get(path: string, headers: Record<string, string>, localAddress: string
 
 test("a client certificate forwarded by the configured proxy authenticates /verify; from anyone else it does not", async () => {
   const dir = mkdtempSync(join(tmpdir(), "imp-e2e-cert-"));
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-subj", "/CN=deploy-pipeline", "-days", "2"], { stdio: "ignore" });
-  const add = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "cert", "add", "--email", "dev@example.com", "--pem-file", join(dir, "c.pem")], {
-    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
-    encoding: "utf8",
-  });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(dir, "k.pem"),
+      "-out",
+      join(dir, "c.pem"),
+      "-subj",
+      "/CN=deploy-pipeline",
+      "-days",
+      "2",
+    ],
+    { stdio: "ignore" },
+  );
+  const add = spawnSync(
+    process.execPath,
+    ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "cert", "add", "--email", "dev@example.com", "--pem-file", join(dir, "c.pem")],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env.E2E_DATABASE_URL,
+        REGISTRY_URL: process.env.E2E_REGISTRY_URL,
+        IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY,
+      },
+      encoding: "utf8",
+    },
+  );
   expect(add.status, add.stderr).toBe(0);
   const xfcc = { "x-forwarded-client-cert": `Cert="${encodeURIComponent(readFileSync(join(dir, "c.pem"), "utf8"))}"` };
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;

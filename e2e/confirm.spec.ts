@@ -13,11 +13,16 @@ const currentKey = (h: Awaited<ReturnType<typeof keyHistory>>) => h.keys.filter(
 
 async function verifyAllowed(request: APIRequestContext, repo: string, digest: string, stage: string): Promise<boolean> {
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;
-  const v = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=${stage}`, { headers: auth("dev@example.com") })).json();
+  const v = await (
+    await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=${stage}`, { headers: auth("dev@example.com") })
+  ).json();
   return v.allowed as boolean;
 }
 
-test("rotating a stage key asks first, naming the images signed by the retiring key; cancel changes nothing, confirm rotates and reports the new key", async ({ browser, request }) => {
+test("rotating a stage key asks first, naming the images signed by the retiring key; cancel changes nothing, confirm rotates and reports the new key", async ({
+  browser,
+  request,
+}) => {
   test.setTimeout(600_000);
   const img = await approvedImage(request, "e2e/confirm-rotate", "confirm-rotate");
   const before = await keyHistory(request, "build");
@@ -54,7 +59,10 @@ test("rotating a stage key asks first, naming the images signed by the retiring 
   expect(await verifyAllowed(request, img.repo, img.digest, "build")).toBe(true);
 });
 
-test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the dialog lists the images; cancel writes nothing; confirm shows N of M)", async ({ browser, request }) => {
+test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the dialog lists the images; cancel writes nothing; confirm shows N of M)", async ({
+  browser,
+  request,
+}) => {
   test.setTimeout(600_000);
   const one = await approvedImage(request, "e2e/confirm-revoke", "confirm-revoke");
   const page = await pageAs(browser, "alice@example.com");
@@ -96,7 +104,10 @@ test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the
   await expect(panel.getByRole("progressbar", { name: "Revocation progress" })).toHaveAttribute("value", "2");
   expect(await verifyAllowed(request, a.repo, a.digest, "build")).toBe(false);
   expect(await verifyAllowed(request, b.repo, b.digest, "build")).toBe(false);
-  const rows = await query<{ revocation_reason: string; revocation_source: string }>(`SELECT revocation_reason, revocation_source FROM approvals WHERE id = ANY($1::uuid[])`, [[a.approvalId, b.approvalId]]);
+  const rows = await query<{ revocation_reason: string; revocation_source: string }>(
+    `SELECT revocation_reason, revocation_source FROM approvals WHERE id = ANY($1::uuid[])`,
+    [[a.approvalId, b.approvalId]],
+  );
   expect(rows).toHaveLength(2);
   for (const r of rows) {
     expect(r.revocation_source).toBe("bulk");
@@ -104,7 +115,10 @@ test("revoking asks first: one approval (Esc cancels) and a bulk revocation (the
   }
 });
 
-test("break glass asks first, naming the image, the stage and what it overrides; cancel signs nothing, confirm signs as break-glass", async ({ browser, request }) => {
+test("break glass asks first, naming the image, the stage and what it overrides; cancel signs nothing, confirm signs as break-glass", async ({
+  browser,
+  request,
+}) => {
   test.setTimeout(600_000);
   const repo = "e2e/confirm-glass";
   const { digest } = await pushOwnImage(repo, "confirm-glass");
@@ -136,7 +150,10 @@ test("deleting a trust identity and withdrawing evidence ask first; the trust pr
   test.setTimeout(600_000);
   const { generateKeyPairSync } = await import("node:crypto");
   const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
-  const add = await request.post(`${base()}/api/v1/trust`, { headers: admin(), data: { name: "confirm-del", kind: "key", role: "publisher", scope: ["e2e/**"], publicKeyPem: pem } });
+  const add = await request.post(`${base()}/api/v1/trust`, {
+    headers: admin(),
+    data: { name: "confirm-del", kind: "key", role: "publisher", scope: ["e2e/**"], publicKeyPem: pem },
+  });
   expect(add.status(), await add.text()).toBe(201);
   const preview = await (await request.get(`${base()}/api/v1/trust/confirm-del/preview`, { headers: admin() })).json();
   expect(preview).toMatchObject({ name: "confirm-del", role: "publisher", signatures: [], images: 0 });
@@ -157,9 +174,14 @@ test("deleting a trust identity and withdrawing evidence ask first; the trust pr
   // Evidence: uploaded from the page with progress, then withdrawn through the dialog with a reason.
   const img = await approvedImage(request, "e2e/confirm-evidence", "confirm-evidence");
   await page.goto(`${imageUrl(img.repo, img.digest)}&tab=sbom`);
-  await page.getByLabel(/Upload evidence/).setInputFiles({ name: "sbom.cdx.json", mimeType: "application/json", buffer: sbomWith("uploaded-from-the-page", "3.1.4") });
+  await page
+    .getByLabel(/Upload evidence/)
+    .setInputFiles({ name: "sbom.cdx.json", mimeType: "application/json", buffer: sbomWith("uploaded-from-the-page", "3.1.4") });
   await expect(page.getByTestId("evidence-upload-status")).toContainText("Stored: cyclonedx sbom, 1 components");
-  const docs = await query<{ id: string; format: string; withdrawn_at: Date | null }>(`SELECT d.id, d.format, d.withdrawn_at FROM evidence_documents d JOIN images i ON i.id = d.image_id WHERE i.digest = $1 ORDER BY d.uploaded_at`, [img.digest]);
+  const docs = await query<{ id: string; format: string; withdrawn_at: Date | null }>(
+    `SELECT d.id, d.format, d.withdrawn_at FROM evidence_documents d JOIN images i ON i.id = d.image_id WHERE i.digest = $1 ORDER BY d.uploaded_at`,
+    [img.digest],
+  );
   expect(docs.map((d) => d.format)).toEqual(["trivy", "cyclonedx", "cyclonedx"]);
   await page.reload();
   // Newest first: the SBOM just uploaded from the page.
@@ -169,6 +191,9 @@ test("deleting a trust identity and withdrawing evidence ask first; the trust pr
   await w.getByLabel(/Reason/).fill("wrong image");
   await w.getByRole("button", { name: "Withdraw document" }).click();
   await expect(w).toBeHidden();
-  const withdrawn = await query<{ withdraw_reason: string | null }>(`SELECT withdraw_reason FROM evidence_documents WHERE withdrawn_at IS NOT NULL AND image_id = (SELECT image_id FROM evidence_documents WHERE id = $1)`, [docs[0]!.id]);
+  const withdrawn = await query<{ withdraw_reason: string | null }>(
+    `SELECT withdraw_reason FROM evidence_documents WHERE withdrawn_at IS NOT NULL AND image_id = (SELECT image_id FROM evidence_documents WHERE id = $1)`,
+    [docs[0]!.id],
+  );
   expect(withdrawn).toEqual([{ withdraw_reason: "wrong image" }]);
 });

@@ -14,7 +14,10 @@ async function evilSite(html: string): Promise<{ url: string; server: Server }> 
 }
 
 const openRequests = async (stage: string) =>
-  query(`SELECT r.id FROM promotion_requests r JOIN stages s ON s.id = r.stage_id JOIN images i ON i.id = r.image_id WHERE s.name = $1 AND i.digest = $2`, [stage, PUBLISHER_DIGEST]);
+  query(`SELECT r.id FROM promotion_requests r JOIN stages s ON s.id = r.stage_id JOIN images i ON i.id = r.image_id WHERE s.name = $1 AND i.digest = $2`, [
+    stage,
+    PUBLISHER_DIGEST,
+  ]);
 
 test("a page on another port cannot make a signed-in user's browser create a request or queue a sync", async ({ browser }) => {
   const stage = "prod";
@@ -52,7 +55,10 @@ test("with the session cookie: a foreign Origin gets 403, a form media type 415,
   expect((await evil.json()).error.message).toContain("cross-site request refused");
   const none = await page.request.post(`${base()}/api/v1/requests`, { headers: { "content-type": "application/json" }, data });
   expect(none.status()).toBe(403);
-  const sameSite = await page.request.post(`${base()}/api/v1/requests`, { headers: { origin: base(), "sec-fetch-site": "same-site", "content-type": "application/json" }, data });
+  const sameSite = await page.request.post(`${base()}/api/v1/requests`, {
+    headers: { origin: base(), "sec-fetch-site": "same-site", "content-type": "application/json" },
+    data,
+  });
   expect(sameSite.status()).toBe(403);
   const textPlain = await page.request.post(`${base()}/api/v1/requests`, { headers: { origin: base(), "content-type": "text/plain; application/json" }, data });
   expect(textPlain.status()).toBe(415);
@@ -61,7 +67,10 @@ test("with the session cookie: a foreign Origin gets 403, a form media type 415,
   expect([200, 201]).toContain(ok.status());
   // Leave no open request behind for the other specs (withdrawing is a state change from our origin too).
   const { id } = await ok.json();
-  const withdrawn = await page.request.post(`${base()}/api/v1/requests/${id}/withdraw`, { headers: { origin: base(), "content-type": "application/json" }, data: JSON.stringify({ reason: "csrf test" }) });
+  const withdrawn = await page.request.post(`${base()}/api/v1/requests/${id}/withdraw`, {
+    headers: { origin: base(), "content-type": "application/json" },
+    data: JSON.stringify({ reason: "csrf test" }),
+  });
   expect(withdrawn.status()).toBe(200);
 });
 
@@ -112,10 +121,16 @@ test("pages carry a CSP with a fresh nonce on every script, and the app still ru
   expect(errors).toEqual([]);
 });
 
-test("sign-in is throttled per account: 429 with Retry-After, a clear message, and the right password refused until the window ends", async ({ page, request }) => {
+test("sign-in is throttled per account: 429 with Retry-After, a clear message, and the right password refused until the window ends", async ({
+  page,
+  request,
+}) => {
   const email = "manager-throttle@example.com";
   // An account of its own, so other specs are not throttled.
-  await query(`INSERT INTO users (id, email, name, role, password_hash) SELECT gen_random_uuid(), $1, 'Throttle', role, password_hash FROM users WHERE email = 'manager@example.com' ON CONFLICT DO NOTHING`, [email]);
+  await query(
+    `INSERT INTO users (id, email, name, role, password_hash) SELECT gen_random_uuid(), $1, 'Throttle', role, password_hash FROM users WHERE email = 'manager@example.com' ON CONFLICT DO NOTHING`,
+    [email],
+  );
   const csrf = async () => (await (await request.get(`${base()}/api/auth/csrf`)).json()).csrfToken as string;
   const attempt = async (password: string) =>
     request.post(`${base()}/api/auth/callback/credentials`, { form: { email, password, csrfToken: await csrf(), json: "true" } });
@@ -135,7 +150,10 @@ test("sign-in is throttled per account: 429 with Retry-After, a clear message, a
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("whoami")).toHaveText(email);
   // The sign-in's audit source is the TCP peer, not a header the client wrote.
-  const src = await query<{ detail: { source: string } }>(`SELECT detail FROM audit_events WHERE action = 'auth.signin' AND actor_label LIKE $1 ORDER BY seq DESC LIMIT 1`, [`%${email}%`]);
+  const src = await query<{ detail: { source: string } }>(
+    `SELECT detail FROM audit_events WHERE action = 'auth.signin' AND actor_label LIKE $1 ORDER BY seq DESC LIMIT 1`,
+    [`%${email}%`],
+  );
   expect(src[0]!.detail.source).toBe("web 127.0.0.1");
 });
 
@@ -146,13 +164,17 @@ test("a client's own X-Forwarded-For does not become the audit source of its sig
     form: { email: "bob@example.com", password: "bob-demo-pass", csrfToken: csrf, json: "true" },
   });
   expect(res.status()).toBe(200);
-  const src = await query<{ detail: { source: string } }>(`SELECT detail FROM audit_events WHERE action = 'auth.signin' AND actor_label LIKE '%bob@example.com%' ORDER BY seq DESC LIMIT 1`);
+  const src = await query<{ detail: { source: string } }>(
+    `SELECT detail FROM audit_events WHERE action = 'auth.signin' AND actor_label LIKE '%bob@example.com%' ORDER BY seq DESC LIMIT 1`,
+  );
   expect(src[0]!.detail.source).toBe("web 127.0.0.1");
 });
 
 test("a NUL in the sign-in e-mail is a plain failure; no database error reaches the URL", async ({ request }) => {
   const csrf = (await (await request.get(`${base()}/api/auth/csrf`)).json()).csrfToken as string;
-  const res = await request.post(`${base()}/api/auth/callback/credentials`, { form: { email: "alice@example.com\u0000", password: "x", csrfToken: csrf, json: "true" } });
+  const res = await request.post(`${base()}/api/auth/callback/credentials`, {
+    form: { email: "alice@example.com\u0000", password: "x", csrfToken: csrf, json: "true" },
+  });
   expect(res.status()).toBe(401);
   const { url } = await res.json();
   expect(decodeURIComponent(url)).not.toMatch(/prisma|invalid byte|0x00|postgres|sequence/i);

@@ -24,12 +24,18 @@ test("CI uploads a Trivy report and an SBOM; a reviewer sees them and finds the 
   const again = await request.post(url, { headers: { ...ci, "content-type": "application/json" }, data: Buffer.from(JSON.stringify(sbom)) });
   expect(again.status()).toBe(200);
   expect((await again.json()).created).toBe(false);
-  const foreign = await request.post(url, { headers: { ...ci, "content-type": "application/json" }, data: readFileSync("lib/evidence/testdata/trivy-alpine-3.10-schema2.json") });
+  const foreign = await request.post(url, {
+    headers: { ...ci, "content-type": "application/json" },
+    data: readFileSync("lib/evidence/testdata/trivy-alpine-3.10-schema2.json"),
+  });
   expect(foreign.status()).toBe(422);
   expect((await foreign.json()).error.message).toMatch(/names sha256:[a-f0-9]{64}.*not this image/);
   const garbage = await request.post(url, { headers: { ...ci, "content-type": "application/json" }, data: Buffer.from("{nope") });
   expect(garbage.status()).toBe(400);
-  const docs = await query(`SELECT d.format, d.uploaded_by FROM evidence_documents d JOIN images i ON i.id = d.image_id WHERE i.digest = $1 ORDER BY d.format`, [img.digest]);
+  const docs = await query(
+    `SELECT d.format, d.uploaded_by FROM evidence_documents d JOIN images i ON i.id = d.image_id WHERE i.digest = $1 ORDER BY d.format`,
+    [img.digest],
+  );
   expect(docs.map((d) => d.format)).toEqual(["cyclonedx", "trivy"]);
 
   await signIn(page, "alice@example.com", "alice-demo-pass");

@@ -66,14 +66,22 @@ export default async function globalSetup() {
   const tsx = ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts")];
   const seed = spawnSync(process.execPath, [...tsx, "seed"], { cwd: root, env, stdio: "inherit" });
   if (seed.status !== 0) throw new Error("seeding the e2e database failed");
-  const trust = spawnSync(process.execPath, [...tsx, "trust", "add", "--name", "e2e-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChain], { cwd: root, env, stdio: "inherit" });
+  const trust = spawnSync(process.execPath, [...tsx, "trust", "add", "--name", "e2e-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChain], {
+    cwd: root,
+    env,
+    stdio: "inherit",
+  });
   if (trust.status !== 0) throw new Error("trusting the e2e TSA failed");
   if (!existsSync(join(root, ".next", "BUILD_ID"))) {
     const b = spawnSync(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, env, stdio: "inherit" });
     if (b.status !== 0) throw new Error("next build failed");
   }
   // The production server (scripts/server.mjs = Next's handler behind node:http, which stamps the TCP peer).
-  const server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+  const server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   await waitFor(`http://127.0.0.1:${port}/signin`, server);
 
   // Specs read these to drive the browser and then check Postgres and the registry directly.

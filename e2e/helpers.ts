@@ -26,10 +26,19 @@ export async function query<T = Record<string, unknown>>(sql: string, params: un
 
 /** An API token made with the CLI against the e2e database, as an operator would. */
 export function token(email: string): string {
-  const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"], {
-    env: { ...process.env, DATABASE_URL: process.env.E2E_DATABASE_URL, REGISTRY_URL: process.env.E2E_REGISTRY_URL, IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY },
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--conditions=react-server", "--import", "tsx", "scripts/cli.ts", "token", "create", "--email", email, "--expires", "1d"],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env.E2E_DATABASE_URL,
+        REGISTRY_URL: process.env.E2E_REGISTRY_URL,
+        IMPRIMATUR_MASTER_KEY: process.env.E2E_MASTER_KEY,
+      },
+      encoding: "utf8",
+    },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   return r.stdout.trim().split("\n").pop()!;
 }
@@ -58,7 +67,11 @@ export const bearer = (email: string) => ({ Authorization: `Bearer ${token(email
 export async function pushOwnImage(repository: string, marker: string): Promise<{ digest: string; configDigest: string }> {
   const { buildImage, pushImage } = await import("../scripts/lib/oci-build");
   const { RegistryClient } = await import("../lib/oci/client");
-  const image = buildImage({ architecture: "amd64", layers: [{ "etc/e2e-marker": `${marker} ${Date.now()}\n` }], labels: { "org.opencontainers.image.title": marker } });
+  const image = buildImage({
+    architecture: "amd64",
+    layers: [{ "etc/e2e-marker": `${marker} ${Date.now()}\n` }],
+    labels: { "org.opencontainers.image.title": marker },
+  });
   const client = new RegistryClient({ url: process.env.E2E_REGISTRY_URL! });
   await pushImage(client, repository, image, [marker]);
   return { digest: image.digest, configDigest: image.blobs[0]!.digest };
@@ -88,12 +101,22 @@ export function trivyFor(repository: string, digest: string, configDigest: strin
 }
 
 export async function uploadEvidence(request: APIRequestContext, email: string, repository: string, digest: string, body: Buffer) {
-  const res = await request.post(`${base()}/api/v1/images/${repository}@${digest}/evidence?registry=default`, { headers: { ...bearer(email), "content-type": "application/json" }, data: body });
+  const res = await request.post(`${base()}/api/v1/images/${repository}@${digest}/evidence?registry=default`, {
+    headers: { ...bearer(email), "content-type": "application/json" },
+    data: body,
+  });
   expect([200, 201]).toContain(res.status());
 }
 
 /** Requests a promotion through the API and returns the request id. */
-export async function requestPromotionApi(request: APIRequestContext, email: string, repository: string, digest: string, stage: string, note = "via API"): Promise<string> {
+export async function requestPromotionApi(
+  request: APIRequestContext,
+  email: string,
+  repository: string,
+  digest: string,
+  stage: string,
+  note = "via API",
+): Promise<string> {
   const res = await request.post(`${base()}/api/v1/requests`, { headers: bearer(email), data: { registry: "default", repository, digest, stage, note } });
   expect([200, 201]).toContain(res.status());
   return (await res.json()).id as string;

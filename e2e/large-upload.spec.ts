@@ -17,16 +17,26 @@ test("a 12 MiB CycloneDX SBOM of 40,000 components is accepted over HTTP", async
     version: `1.${i % 100}.0`,
     purl: `pkg:npm/large-component-number-${i}@1.${i % 100}.0`,
     licenses: [{ license: { id: "MIT" } }],
-    properties: [{ name: "syft:package:type", value: "npm" }, { name: "syft:location:0:path", value: `/app/node_modules/large-component-number-${i}/package.json` }],
+    properties: [
+      { name: "syft:package:type", value: "npm" },
+      { name: "syft:location:0:path", value: `/app/node_modules/large-component-number-${i}/package.json` },
+    ],
   }));
   const body = Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components }));
   expect(body.byteLength).toBeGreaterThan(12 * 1024 * 1024);
-  const res = await request.post(`${base()}/api/v1/images/e2e/large-sbom@${digest}/evidence?registry=default`, { headers: { ...bearer("dev@example.com"), "content-type": "application/json" }, data: body, timeout: 240_000 });
+  const res = await request.post(`${base()}/api/v1/images/e2e/large-sbom@${digest}/evidence?registry=default`, {
+    headers: { ...bearer("dev@example.com"), "content-type": "application/json" },
+    data: body,
+    timeout: 240_000,
+  });
   expect(res.status(), await res.text()).toBe(201);
   const doc = (await res.json()).document;
   expect(doc.componentCount).toBe(40_000);
   expect(doc.size).toBe(body.byteLength);
-  const [row] = await query<{ n: string; size: number }>("SELECT count(c.*)::text AS n, d.size FROM evidence_documents d JOIN components c ON c.document_id = d.id WHERE d.id = $1 GROUP BY d.size", [doc.id]);
+  const [row] = await query<{ n: string; size: number }>(
+    "SELECT count(c.*)::text AS n, d.size FROM evidence_documents d JOIN components c ON c.document_id = d.id WHERE d.id = $1 GROUP BY d.size",
+    [doc.id],
+  );
   expect(row).toEqual({ n: "40000", size: body.byteLength });
 });
 

@@ -15,9 +15,13 @@ test("signs in with OpenID Connect, lands with the mapped role and groups, and s
   await expect(page).toHaveURL(/\/images/);
   await expect(page.getByRole("banner")).toContainText("reviewer");
 
-  const [user] = await query<{ id: string; role: string; oidc_subject: string }>("SELECT id, role::text AS role, oidc_subject FROM users WHERE email = $1", ["sso-sam@corp.example"]);
+  const [user] = await query<{ id: string; role: string; oidc_subject: string }>("SELECT id, role::text AS role, oidc_subject FROM users WHERE email = $1", [
+    "sso-sam@corp.example",
+  ]);
   expect(user).toMatchObject({ role: "reviewer", oidc_subject: `${process.env.E2E_OIDC_ISSUER} sso-sam` });
-  const groups = await query<{ name: string }>("SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = $1 ORDER BY g.name", [user!.id]);
+  const groups = await query<{ name: string }>("SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = $1 ORDER BY g.name", [
+    user!.id,
+  ]);
   expect(groups.map((g) => g.name)).toEqual(["app-team", "security"]);
   const audit = await query<{ outcome: string; detail: { method: string; role: string } }>(
     "SELECT outcome, detail FROM audit_events WHERE action = 'auth.signin' AND actor_id = $1 ORDER BY seq DESC LIMIT 1",
@@ -44,7 +48,9 @@ test("a user whose groups map to no role sees why on the sign-in page, and the f
   await expect(page).toHaveURL(/\/signin\?.*error=OidcNoRole/);
   await expect(page.getByTestId("signin-error")).toContainText("none of your groups gives access");
   expect(await query("SELECT 1 FROM users WHERE email = 'sso-outsider@corp.example'")).toHaveLength(0);
-  const failed = await query<{ detail: { reason: string } }>("SELECT detail FROM audit_events WHERE action = 'auth.signin' AND outcome = 'failure' AND target = 'sso-outsider@corp.example'");
+  const failed = await query<{ detail: { reason: string } }>(
+    "SELECT detail FROM audit_events WHERE action = 'auth.signin' AND outcome = 'failure' AND target = 'sso-outsider@corp.example'",
+  );
   expect(failed[0]?.detail.reason).toContain("marketing");
 });
 
@@ -68,7 +74,9 @@ test("an admin disables an SSO user on the Users page; their open session ends a
   // Same cookie, next request: the session is gone.
   await sam.goto(`${base()}/images`);
   await expect(sam).toHaveURL(/\/signin/);
-  const events = await query("SELECT 1 FROM audit_events WHERE action = 'user.disable' AND target = 'sso-sam@corp.example' AND actor_label = 'admin@example.com'");
+  const events = await query(
+    "SELECT 1 FROM audit_events WHERE action = 'user.disable' AND target = 'sso-sam@corp.example' AND actor_label = 'admin@example.com'",
+  );
   expect(events).toHaveLength(1);
   // Signing in again through the provider is refused while disabled, with its own message.
   await sam.getByRole("button", { name: "Sign in with Test IdP" }).click();

@@ -33,10 +33,28 @@ test("an admin adds a registry, tests it, syncs with progress, and sees a moved 
   await expect(page.getByTestId("full-digest")).toHaveText(a.digest);
   // The promotion workflow: CI uploads a scan (test's gate judges findings), dev requests test, alice approves.
   const dev = bearer("dev@example.com");
-  const configDigest = (await (await request.get(`${base()}/api/v1/images/app/moving@${a.digest}?registry=second`, { headers: dev })).json()).manifest.config.digest;
-  expect((await request.post(`${base()}/api/v1/images/app/moving@${a.digest}/evidence?registry=second`, { headers: { ...dev, "content-type": "application/json" }, data: trivyFor("app/moving", a.digest, configDigest) })).status()).toBe(201);
-  const asked = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { registry: "second", repository: "app/moving", digest: a.digest, stage: "test", note: "before the move" } });
-  expect((await request.post(`${base()}/api/v1/requests/${(await asked.json()).id}/reviews`, { headers: bearer("alice@example.com"), data: { decision: "approve", comment: "approved before the tag moved" } })).status()).toBe(201);
+  const configDigest = (await (await request.get(`${base()}/api/v1/images/app/moving@${a.digest}?registry=second`, { headers: dev })).json()).manifest.config
+    .digest;
+  expect(
+    (
+      await request.post(`${base()}/api/v1/images/app/moving@${a.digest}/evidence?registry=second`, {
+        headers: { ...dev, "content-type": "application/json" },
+        data: trivyFor("app/moving", a.digest, configDigest),
+      })
+    ).status(),
+  ).toBe(201);
+  const asked = await request.post(`${base()}/api/v1/requests`, {
+    headers: dev,
+    data: { registry: "second", repository: "app/moving", digest: a.digest, stage: "test", note: "before the move" },
+  });
+  expect(
+    (
+      await request.post(`${base()}/api/v1/requests/${(await asked.json()).id}/reviews`, {
+        headers: bearer("alice@example.com"),
+        data: { decision: "approve", comment: "approved before the tag moved" },
+      })
+    ).status(),
+  ).toBe(201);
 
   // Someone pushes another image under the same tag.
   await pushImage(client, "app/moving", b, ["1.0"]);
@@ -54,6 +72,11 @@ test("an admin adds a registry, tests it, syncs with progress, and sees a moved 
   await expect(page.getByTestId("tag-moved-warning")).toContainText(`now points to ${b.digest.slice(0, 19)}`);
   await expect(page.getByTestId("tag-history")).toContainText("1.0");
 
-  const events = await query<{ from_digest: string; to_digest: string }>(`SELECT from_digest, to_digest FROM tag_events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = 'app/moving' AND e.tag = '1.0' ORDER BY seen_at`);
-  expect(events.map((e) => [e.from_digest, e.to_digest])).toEqual([[null, a.digest], [a.digest, b.digest]]);
+  const events = await query<{ from_digest: string; to_digest: string }>(
+    `SELECT from_digest, to_digest FROM tag_events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = 'app/moving' AND e.tag = '1.0' ORDER BY seen_at`,
+  );
+  expect(events.map((e) => [e.from_digest, e.to_digest])).toEqual([
+    [null, a.digest],
+    [a.digest, b.digest],
+  ]);
 });

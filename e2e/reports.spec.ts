@@ -14,8 +14,13 @@ test("a manager opens the reports, sees a chart with its table, and downloads th
   const sync = await request.post(`${base()}/api/v1/sync`, { headers: admin, data: { registry: "default" } });
   expect(sync.status()).toBe(202);
   const runId = (await sync.json()).id as string;
-  await expect.poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${runId}`, { headers: admin })).json()).status, { timeout: 120_000 }).not.toMatch(/^(queued|running)$/);
-  const created = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { registry: "default", repository: repo, digest, stage: "test", note: "for the report" } });
+  await expect
+    .poll(async () => (await (await request.get(`${base()}/api/v1/sync-runs/${runId}`, { headers: admin })).json()).status, { timeout: 120_000 })
+    .not.toMatch(/^(queued|running)$/);
+  const created = await request.post(`${base()}/api/v1/requests`, {
+    headers: dev,
+    data: { registry: "default", repository: repo, digest, stage: "test", note: "for the report" },
+  });
   expect([200, 201]).toContain(created.status());
   const id = (await created.json()).id as string;
   const res = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: alice, data: { decision: "reject", comment: "not this one" } });

@@ -13,7 +13,10 @@ async function sigLayers(repository: string, digest: string) {
   return p.manifest.layers;
 }
 
-test("a reviewer revokes a stage approval from the image page: reason required, confirm dialog, the layer leaves the registry, verify denies 'revoked'", async ({ browser, request }) => {
+test("a reviewer revokes a stage approval from the image page: reason required, confirm dialog, the layer leaves the registry, verify denies 'revoked'", async ({
+  browser,
+  request,
+}) => {
   // Several CLI token mints and a sync on a shared machine: slower than the default minute, never a timing assertion.
   test.setTimeout(240_000);
   const alice = bearer("alice@example.com");
@@ -23,7 +26,10 @@ test("a reviewer revokes a stage approval from the image page: reason required, 
   await syncNow(request);
   const requestId = await requestPromotionApi(request, "dev@example.com", repo, digest, "build");
   await approveApi(request, "alice@example.com", requestId);
-  const [approval] = await query<{ id: string; layer_digest: string; timestamp_at: Date | null }>(`SELECT id, layer_digest, timestamp_at FROM approvals WHERE request_id = $1`, [requestId]);
+  const [approval] = await query<{ id: string; layer_digest: string; timestamp_at: Date | null }>(
+    `SELECT id, layer_digest, timestamp_at FROM approvals WHERE request_id = $1`,
+    [requestId],
+  );
   // The e2e server runs with a real TSA: the signature carries a trusted RFC 3161 time.
   expect(approval!.timestamp_at).not.toBeNull();
   expect((await sigLayers(repo, digest)).map((l) => l.digest)).toEqual([approval!.layer_digest]);
@@ -47,11 +53,15 @@ test("a reviewer revokes a stage approval from the image page: reason required, 
   await dialog.getByRole("button", { name: "Revoke approval" }).click();
   await expect(page.getByTestId("approval-revoked")).toContainText("built from a compromised dependency");
 
-  const [row] = await query<{ revoked_by: string; revocation_state: string }>(`SELECT revoked_by, revocation_state FROM approvals WHERE id = $1`, [approval!.id]);
+  const [row] = await query<{ revoked_by: string; revocation_state: string }>(`SELECT revoked_by, revocation_state FROM approvals WHERE id = $1`, [
+    approval!.id,
+  ]);
   expect(row).toMatchObject({ revoked_by: "alice@example.com", revocation_state: "removed" });
   expect(await sigLayers(repo, digest)).toEqual([]);
   const host = new URL(process.env.E2E_REGISTRY_URL!).host;
-  const verdict = await (await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=build`, { headers: devH })).json();
+  const verdict = await (
+    await request.get(`${base()}/api/v1/verify?image=${encodeURIComponent(`${host}/${repo}@${digest}`)}&stage=build`, { headers: devH })
+  ).json();
   expect(verdict.allowed).toBe(false);
   expect(verdict.reasons.join(" ")).toMatch(/revoked/);
   const again = await request.post(`${base()}/api/v1/approvals/${approval!.id}/revoke`, { headers: bearer("admin@example.com"), data: { reason: "again" } });

@@ -59,7 +59,10 @@ async function as(browser: Browser, email: string): Promise<Page> {
 }
 
 async function digest(repository: string, tag: string): Promise<string> {
-  const rows = await q<{ digest: string }>(`SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2`, [repository, tag]);
+  const rows = await q<{ digest: string }>(`SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2`, [
+    repository,
+    tag,
+  ]);
   expect(rows, `${repository}:${tag}`).toHaveLength(1);
   return rows[0]!.digest;
 }
@@ -86,10 +89,18 @@ test.beforeAll(async () => {
   };
   for (const k of ["REGISTRY_PULL_NAME", "IMPRIMATUR_TSA_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"]) delete env[k];
   const t0 = Date.now();
-  const seed = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts"), "seed", "--story"], { cwd: root, env, stdio: "inherit" });
+  const seed = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(root, "scripts", "cli.ts"), "seed", "--story"], {
+    cwd: root,
+    env,
+    stdio: "inherit",
+  });
   if (seed.status !== 0) throw new Error("seed --story failed");
   console.log(`seed --story took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+  server = spawn(process.execPath, [join(root, "scripts", "server.mjs"), "-p", String(port), "-H", "127.0.0.1"], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   await waitFor(`${url}/signin`, server);
 });
 

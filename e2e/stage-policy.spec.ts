@@ -5,12 +5,20 @@ import { base, bearer, pageAs, query } from "./helpers";
 
 test("GET /api/v1/stages/{name}/policies downloads the policy with the stage key, and bad input gets 422 / 409 with the reason", async ({ request }) => {
   const dev = bearer("dev@example.com");
-  const [key] = await query<{ fingerprint: string }>(`SELECT k.fingerprint FROM signing_keys k JOIN stages s ON s.id = k.stage_id WHERE s.name = 'prod' AND k.retired_at IS NULL AND k.revoked_at IS NULL`);
-  const res = await request.get(`${base()}/api/v1/stages/prod/policies?format=kyverno&images=registry.example/apps/*&requireVerificationSummary=true`, { headers: dev });
+  const [key] = await query<{ fingerprint: string }>(
+    `SELECT k.fingerprint FROM signing_keys k JOIN stages s ON s.id = k.stage_id WHERE s.name = 'prod' AND k.retired_at IS NULL AND k.revoked_at IS NULL`,
+  );
+  const res = await request.get(`${base()}/api/v1/stages/prod/policies?format=kyverno&images=registry.example/apps/*&requireVerificationSummary=true`, {
+    headers: dev,
+  });
   expect(res.status()).toBe(200);
   expect(res.headers()["content-type"]).toMatch(/^application\/yaml/);
   expect(res.headers()["content-disposition"]).toBe('attachment; filename="imprimatur-stage-prod.kyverno.yaml"');
-  const doc = parseYaml(await res.text()) as { kind: string; metadata: { annotations: Record<string, string> }; spec: { matchImageReferences: { glob: string }[]; attestations: unknown[] } };
+  const doc = parseYaml(await res.text()) as {
+    kind: string;
+    metadata: { annotations: Record<string, string> };
+    spec: { matchImageReferences: { glob: string }[]; attestations: unknown[] };
+  };
   expect(doc.kind).toBe("ImageValidatingPolicy");
   expect(doc.metadata.annotations["imprimatur.dev/keys"]).toContain(key!.fingerprint);
   expect(doc.spec.matchImageReferences).toEqual([{ glob: "registry.example/apps/*" }]);
@@ -18,7 +26,11 @@ test("GET /api/v1/stages/{name}/policies downloads the policy with the stage key
 
   const unknown = await request.get(`${base()}/api/v1/stages/prod/policies?format=gatekeeper`, { headers: dev });
   expect(unknown.status()).toBe(422);
-  expect((await unknown.json()).error).toMatchObject({ code: "INVALID_INPUT", field: "format", message: expect.stringContaining("kyverno, kyverno-clusterpolicy, policy-controller, cosign") });
+  expect((await unknown.json()).error).toMatchObject({
+    code: "INVALID_INPUT",
+    field: "format",
+    message: expect.stringContaining("kyverno, kyverno-clusterpolicy, policy-controller, cosign"),
+  });
   expect((await request.get(`${base()}/api/v1/stages/prod/policies`, { headers: dev })).status()).toBe(422);
   expect((await request.get(`${base()}/api/v1/stages/prod/policies?format=cosign&requireVerificationSummary=yes`, { headers: dev })).status()).toBe(422);
   expect((await request.get(`${base()}/api/v1/stages/prod/policies?format=cosign&images=${encodeURIComponent("a b")}`, { headers: dev })).status()).toBe(422);

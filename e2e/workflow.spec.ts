@@ -10,10 +10,15 @@ async function sigLayers(repository: string, digest: string): Promise<string[]> 
   return parsed.kind === "manifest" ? parsed.manifest.layers.map((l) => l.digest) : [];
 }
 
-test("happy path: a developer requests prod, alice approves (1 of 2, not signed), bob approves and the signature appears; the developer's view updates", async ({ browser, request }) => {
+test("happy path: a developer requests prod, alice approves (1 of 2, not signed), bob approves and the signature appears; the developer's view updates", async ({
+  browser,
+  request,
+}) => {
   // platform/base-hardened:1.0 carries the seeded Trivy report (medium findings only) and a CycloneDX SBOM:
   // prod's findings and SBOM gates hold. Its previous-stage gate needs test signed first, done through the API.
-  const list = await (await request.get(`${base()}/api/v1/images?registry=default&repository=platform/base-hardened&tag=1.0`, { headers: bearer("dev@example.com") })).json();
+  const list = await (
+    await request.get(`${base()}/api/v1/images?registry=default&repository=platform/base-hardened&tag=1.0`, { headers: bearer("dev@example.com") })
+  ).json();
   const digest = list.items[0].digest as string;
   const testId = await requestPromotionApi(request, "dev@example.com", "platform/base-hardened", digest, "test", "ci: tests green");
   expect((await approveApi(request, "carol@example.com", testId, "test ok")).status).toBe("signed");
@@ -80,7 +85,10 @@ test("happy path: a developer requests prod, alice approves (1 of 2, not signed)
   expect(await sigLayers("platform/base-hardened", digest)).toContain(layer);
 });
 
-test("refused and waived: the requester cannot approve, a failing gate is explained, carol waives it, alice approves and it is signed", async ({ browser, request }) => {
+test("refused and waived: the requester cannot approve, a failing gate is explained, carol waives it, alice approves and it is signed", async ({
+  browser,
+  request,
+}) => {
   const repo = "e2e/waiver-demo";
   const { digest, configDigest } = await pushOwnImage(repo, "waiver");
   await syncNow(request);
@@ -97,7 +105,10 @@ test("refused and waived: the requester cannot approve, a failing gate is explai
   const id = bob.url().split("/").pop()!;
   await expect(bob.getByTestId("viewer-reasons")).toContainText("you requested this promotion; four eyes: the requester cannot approve it");
   await expect(bob.getByRole("button", { name: "Approve", exact: true })).toHaveCount(0);
-  const refused = await request.post(`${base()}/api/v1/requests/${id}/reviews`, { headers: bearer("bob@example.com"), data: { decision: "approve", comment: "mine anyway" } });
+  const refused = await request.post(`${base()}/api/v1/requests/${id}/reviews`, {
+    headers: bearer("bob@example.com"),
+    data: { decision: "approve", comment: "mine anyway" },
+  });
   expect(refused.status()).toBe(403);
   const refusal = (await refused.json()).error;
   expect(refusal.code).toBe("FORBIDDEN");
@@ -115,7 +126,9 @@ test("refused and waived: the requester cannot approve, a failing gate is explai
   await expect(alice.getByTestId("failing-gates-warning")).toContainText("vulnerability findings");
   await alice.getByLabel("Comment").fill("looks fine");
   await alice.getByRole("button", { name: "Approve", exact: true }).click();
-  await expect(alice.getByTestId("review-actions").getByRole("alert")).toContainText(`vulnerability findings: ${failDetail}. A waiver from the stage's waiver group is needed`);
+  await expect(alice.getByTestId("review-actions").getByRole("alert")).toContainText(
+    `vulnerability findings: ${failDetail}. A waiver from the stage's waiver group is needed`,
+  );
   expect(await query(`SELECT 1 FROM reviews WHERE request_id = $1`, [id])).toHaveLength(0);
 
   // carol (security-leads) waives exactly that CVE for this digest, in the browser.
@@ -145,7 +158,10 @@ test("refused and waived: the requester cannot approve, a failing gate is explai
 
   // The waiver list shows it, and which request relied on it.
   await carol.goto(`${base()}/waivers`);
-  const w = await query<{ id: string; vuln_ids: string[]; digest: string; reason: string }>(`SELECT id, vuln_ids, digest, reason FROM waivers WHERE digest = $1`, [digest]);
+  const w = await query<{ id: string; vuln_ids: string[]; digest: string; reason: string }>(
+    `SELECT id, vuln_ids, digest, reason FROM waivers WHERE digest = $1`,
+    [digest],
+  );
   expect(w).toHaveLength(1);
   expect(w[0]!.vuln_ids).toEqual(["CVE-2019-1549"]);
   const row = carol.locator(`[data-testid="waiver-row"][data-waiver-id="${w[0]!.id}"]`);

@@ -19,7 +19,11 @@ function pageRoutes(fill: Record<string, string>): string[] {
   return (readdirSync(dir, { recursive: true }) as string[])
     .filter((f) => f.split(sep).at(-1) === "page.tsx")
     .map((f) =>
-      `/${f.split(sep).slice(0, -1).filter((s) => !/^\(.*\)$/.test(s)).join("/")}`.replace(/\[(?:\.\.\.)?(\w+)\]/g, (_, n: string) => {
+      `/${f
+        .split(sep)
+        .slice(0, -1)
+        .filter((s) => !/^\(.*\)$/.test(s))
+        .join("/")}`.replace(/\[(?:\.\.\.)?(\w+)\]/g, (_, n: string) => {
         if (!fill[n]) throw new Error(`no value for [${n}] in ${f}`);
         return fill[n]!;
       }),
@@ -45,7 +49,12 @@ test("script planted in registry data, evidence, notes, comments and reasons nev
   const image = buildImage({
     architecture: "amd64",
     layers: [{ "etc/xss": `xss ${Date.now()}\n` }],
-    labels: { "org.opencontainers.image.title": HTML, "org.opencontainers.image.source": JS_URL, "org.opencontainers.image.url": JS_URL, "org.opencontainers.image.description": HTML },
+    labels: {
+      "org.opencontainers.image.title": HTML,
+      "org.opencontainers.image.source": JS_URL,
+      "org.opencontainers.image.url": JS_URL,
+      "org.opencontainers.image.description": HTML,
+    },
     annotations: { "org.opencontainers.image.title": HTML, "org.opencontainers.image.source": JS_URL, "org.opencontainers.image.base.name": HTML },
   });
   await pushImage(new RegistryClient({ url: process.env.E2E_REGISTRY_URL! }), REPO, image, ["xss"]);
@@ -63,7 +72,14 @@ test("script planted in registry data, evidence, notes, comments and reasons nev
       version: 1,
       metadata: { component: { type: "container", name: HTML }, tools: [{ name: HTML, version: HTML }] },
       components: [
-        { type: "library", name: HTML, version: HTML, purl: `pkg:npm/${encodeURIComponent(HTML)}@1.0.0`, licenses: [{ license: { name: HTML, url: JS_URL } }], externalReferences: [{ type: "website", url: JS_URL }] },
+        {
+          type: "library",
+          name: HTML,
+          version: HTML,
+          purl: `pkg:npm/${encodeURIComponent(HTML)}@1.0.0`,
+          licenses: [{ license: { name: HTML, url: JS_URL } }],
+          externalReferences: [{ type: "website", url: JS_URL }],
+        },
       ],
     },
   });
@@ -76,7 +92,11 @@ test("script planted in registry data, evidence, notes, comments and reasons nev
       subject: [{ name: HTML, digest: { sha256: hex } }],
       predicateType: "https://slsa.dev/provenance/v1",
       predicate: {
-        buildDefinition: { buildType: JS_URL, externalParameters: { source: JS_URL, workflow: { repository: JS_URL, path: HTML, ref: HTML } }, resolvedDependencies: [{ uri: JS_URL, digest: { sha1: "0".repeat(40) } }] },
+        buildDefinition: {
+          buildType: JS_URL,
+          externalParameters: { source: JS_URL, workflow: { repository: JS_URL, path: HTML, ref: HTML } },
+          resolvedDependencies: [{ uri: JS_URL, digest: { sha1: "0".repeat(40) } }],
+        },
         runDetails: { builder: { id: JS_URL }, metadata: { invocationId: JS_URL } },
       },
     },
@@ -84,14 +104,28 @@ test("script planted in registry data, evidence, notes, comments and reasons nev
   // Unsigned provenance may be stored or refused by policy; either way it must not be a server error.
   expect(provenance.status(), await provenance.text()).toBeLessThan(500);
 
-  const req = await request.post(`${base()}/api/v1/requests`, { headers: dev, data: { registry: "default", repository: REPO, digest, stage: "build", note: `${HTML} ${JS_URL}` } });
+  const req = await request.post(`${base()}/api/v1/requests`, {
+    headers: dev,
+    data: { registry: "default", repository: REPO, digest, stage: "build", note: `${HTML} ${JS_URL}` },
+  });
   expect(req.status(), await req.text()).toBeLessThan(300);
   const requestId = (await req.json()).id as string;
-  const review = await request.post(`${base()}/api/v1/requests/${requestId}/reviews`, { headers: bearer("alice@example.com"), data: { decision: "reject", comment: `${HTML} ${JS_URL}` } });
+  const review = await request.post(`${base()}/api/v1/requests/${requestId}/reviews`, {
+    headers: bearer("alice@example.com"),
+    data: { decision: "reject", comment: `${HTML} ${JS_URL}` },
+  });
   expect(review.status(), await review.text()).toBeLessThan(300);
   const waiver = await request.post(`${base()}/api/v1/waivers`, {
     headers: bearer("carol@example.com"),
-    data: { stage: "test", gate: "findings", registry: "default", repository: REPO, digest, reason: `${HTML} ${JS_URL}`, expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+    data: {
+      stage: "test",
+      gate: "findings",
+      registry: "default",
+      repository: REPO,
+      digest,
+      reason: `${HTML} ${JS_URL}`,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
   });
   expect(waiver.status(), await waiver.text()).toBeLessThan(300);
 
@@ -106,7 +140,8 @@ test("script planted in registry data, evidence, notes, comments and reasons nev
   expect(urls.length).toBeGreaterThanOrEqual(12);
   const extra = ["sbom", "vulnerabilities", "provenance", "signatures", "history", "evidence"].map((t) => `/images/${imagePage}?registry=default&tab=${t}`);
   extra.push(`/search?q=${encodeURIComponent("pkg:npm/")}`, `/search?q=${encodeURIComponent(HTML)}`, `/images?q=${encodeURIComponent(HTML)}`);
-  for (const u of [...urls.map((u) => (u.startsWith("/images/") ? `${u}?registry=default` : u)), ...extra]) await assertNoScriptRan(page, `${base()}${u}`, dialogs);
+  for (const u of [...urls.map((u) => (u.startsWith("/images/") ? `${u}?registry=default` : u)), ...extra])
+    await assertNoScriptRan(page, `${base()}${u}`, dialogs);
   // The payload is shown as text somewhere, so the test exercised the rendering (it did not just miss the data).
   await page.goto(`${base()}/requests/${requestId}`);
   await expect(page.getByText(HTML, { exact: false }).first()).toBeVisible();

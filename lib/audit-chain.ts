@@ -41,9 +41,7 @@ export function auditRowHash(row: AuditRowValues): string {
   return createHash("sha256").update(`${row.prevHash}\n${canonical}`).digest("hex");
 }
 
-export type ChainCheck =
-  | { ok: true; rows: number; head: string }
-  | { ok: false; rows: number; brokenSeq: bigint; reason: string };
+export type ChainCheck = { ok: true; rows: number; head: string } | { ok: false; rows: number; brokenSeq: bigint; reason: string };
 
 /** Walks rows in seq order; feed it every row, then call result(). */
 export class AuditChainVerifier {

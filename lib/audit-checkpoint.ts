@@ -12,7 +12,11 @@ export const CHECKPOINT_ARTIFACT_TYPE = "application/vnd.dev.imprimatur.audit.ch
 export const CHECKPOINT_SIGNATURE_ANNOTATION = "dev.imprimatur.audit.signature";
 /** Base64 of the TSA's DER TimeStampResp over the raw signature bytes (as cosign's SignedRFC3161Timestamp). */
 export const CHECKPOINT_TIMESTAMP_ANNOTATION = "dev.imprimatur.audit.timestamp";
-export const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 } as const;
+export const EMPTY_CONFIG = {
+  mediaType: "application/vnd.oci.empty.v1+json",
+  digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+  size: 2,
+} as const;
 
 export interface CheckpointPayload {
   type: typeof CHECKPOINT_TYPE;
@@ -50,21 +54,28 @@ export function checkpointManifest(payload: Buffer, signatureB64: string, time: 
     artifactType: CHECKPOINT_ARTIFACT_TYPE,
     config: EMPTY_CONFIG,
     layers: [{ mediaType: CHECKPOINT_ARTIFACT_TYPE, digest: `sha256:${createHash("sha256").update(payload).digest("hex")}`, size: payload.length }],
-    annotations: { [CHECKPOINT_SIGNATURE_ANNOTATION]: signatureB64, ...(timestampB64 ? { [CHECKPOINT_TIMESTAMP_ANNOTATION]: timestampB64 } : {}), "org.opencontainers.image.created": time },
+    annotations: {
+      [CHECKPOINT_SIGNATURE_ANNOTATION]: signatureB64,
+      ...(timestampB64 ? { [CHECKPOINT_TIMESTAMP_ANNOTATION]: timestampB64 } : {}),
+      "org.opencontainers.image.created": time,
+    },
   };
   return Buffer.from(JSON.stringify(manifest), "utf8");
 }
 
-export type CheckpointVerdict =
-  | { ok: true; payload: CheckpointPayload }
-  | { ok: false; reason: string };
+export type CheckpointVerdict = { ok: true; payload: CheckpointPayload } | { ok: false; reason: string };
 
 /**
  * Checks a checkpoint read back from the registry: the manifest names the payload layer and carries a signature; the
  * payload parses, is canonical, names the number its tag names, and is signed by one of the trusted audit keys.
  * `payloadBytes` must already have been checked against the layer digest (the registry client does that).
  */
-export function verifyCheckpoint(opts: { tagNumber: number; manifest: unknown; payloadBytes: Buffer; trustedKeys: { fingerprint: string; publicKeyPem: string }[] }): CheckpointVerdict {
+export function verifyCheckpoint(opts: {
+  tagNumber: number;
+  manifest: unknown;
+  payloadBytes: Buffer;
+  trustedKeys: { fingerprint: string; publicKeyPem: string }[];
+}): CheckpointVerdict {
   const m = opts.manifest as { artifactType?: unknown; annotations?: Record<string, unknown> } | null;
   const sig = typeof m?.annotations?.[CHECKPOINT_SIGNATURE_ANNOTATION] === "string" ? (m.annotations[CHECKPOINT_SIGNATURE_ANNOTATION] as string) : null;
   if (m?.artifactType !== CHECKPOINT_ARTIFACT_TYPE) return { ok: false, reason: "not a checkpoint artifact" };
@@ -75,7 +86,16 @@ export function verifyCheckpoint(opts: { tagNumber: number; manifest: unknown; p
   } catch {
     return { ok: false, reason: "payload is not JSON" };
   }
-  if (p?.type !== CHECKPOINT_TYPE || typeof p.checkpoint !== "number" || typeof p.seq !== "string" || !/^\d{1,19}$/.test(p.seq) || typeof p.hash !== "string" || !/^[0-9a-f]{64}$/.test(p.hash) || typeof p.time !== "string" || typeof p.key !== "string") {
+  if (
+    p?.type !== CHECKPOINT_TYPE ||
+    typeof p.checkpoint !== "number" ||
+    typeof p.seq !== "string" ||
+    !/^\d{1,19}$/.test(p.seq) ||
+    typeof p.hash !== "string" ||
+    !/^[0-9a-f]{64}$/.test(p.hash) ||
+    typeof p.time !== "string" ||
+    typeof p.key !== "string"
+  ) {
     return { ok: false, reason: "payload is not a checkpoint" };
   }
   // Only the canonical form is signed; anything else could carry a second reading of the same bytes.
@@ -83,7 +103,8 @@ export function verifyCheckpoint(opts: { tagNumber: number; manifest: unknown; p
   if (p.checkpoint !== opts.tagNumber) return { ok: false, reason: `payload names checkpoint ${p.checkpoint}, its tag ${opts.tagNumber}` };
   const key = opts.trustedKeys.find((k) => k.fingerprint === p.key);
   if (!key) return { ok: false, reason: `signed by ${p.key}, which is not an audit key of this installation` };
-  if (!verifyRaw(parsePublicKey(key.publicKeyPem), opts.payloadBytes, Buffer.from(sig, "base64"))) return { ok: false, reason: "signature does not verify with the audit key" };
+  if (!verifyRaw(parsePublicKey(key.publicKeyPem), opts.payloadBytes, Buffer.from(sig, "base64")))
+    return { ok: false, reason: "signature does not verify with the audit key" };
   return { ok: true, payload: p };
 }
 
@@ -93,18 +114,24 @@ const fmt = (s: string | bigint) => BigInt(s).toLocaleString("en-US");
  * Compares one genuine checkpoint with the table: the named row must exist and hash to the named hash.
  * Returns null when it holds, else what is wrong, in words.
  */
-export function compareCheckpoint(p: CheckpointPayload, table: { lastSeq: bigint; hashAt: (seq: bigint) => string | null | undefined }): { kind: "cut" | "rewritten"; message: string } | null {
+export function compareCheckpoint(
+  p: CheckpointPayload,
+  table: { lastSeq: bigint; hashAt: (seq: bigint) => string | null | undefined },
+): { kind: "cut" | "rewritten"; message: string } | null {
   const seq = BigInt(p.seq);
-  if (seq > table.lastSeq) return { kind: "cut", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)}; the table ends at ${fmt(table.lastSeq)} (its tail was cut)` };
+  if (seq > table.lastSeq)
+    return { kind: "cut", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)}; the table ends at ${fmt(table.lastSeq)} (its tail was cut)` };
   const h = table.hashAt(seq);
-  if (h !== p.hash) return { kind: "rewritten", message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)} with hash ${p.hash.slice(0, 12)}…; the table's row hashes to ${h ? `${h.slice(0, 12)}…` : "nothing"} (rows up to ${fmt(seq)} were rewritten)` };
+  if (h !== p.hash)
+    return {
+      kind: "rewritten",
+      message: `checkpoint ${p.checkpoint} names seq ${fmt(seq)} with hash ${p.hash.slice(0, 12)}…; the table's row hashes to ${h ? `${h.slice(0, 12)}…` : "nothing"} (rows up to ${fmt(seq)} were rewritten)`,
+    };
   return null;
 }
 
 export type CheckpointTime =
-  | { kind: "trusted"; at: string; by: string }
-  | { kind: "claimed"; at: string; reason: string }
-  | { kind: "failed"; at: string; reason: string };
+  { kind: "trusted"; at: string; by: string } | { kind: "claimed"; at: string; reason: string } | { kind: "failed"; at: string; reason: string };
 
 /**
  * The time of a genuine checkpoint. With a timestamp token in its manifest: the token must be intact, imprint the
@@ -116,7 +143,12 @@ export function checkpointTime(opts: { manifest: unknown; payload: CheckpointPay
   const tokenB64 = ann[CHECKPOINT_TIMESTAMP_ANNOTATION];
   const sigB64 = ann[CHECKPOINT_SIGNATURE_ANNOTATION];
   if (tokenB64 === undefined) return { kind: "claimed", at: opts.payload.time, reason: "no timestamp token" };
-  if (typeof tokenB64 !== "string" || tokenB64.length > (MAX_TOKEN_BYTES * 4) / 3 + 4 || !/^[A-Za-z0-9+/]+={0,2}$/.test(tokenB64) || typeof sigB64 !== "string") {
+  if (
+    typeof tokenB64 !== "string" ||
+    tokenB64.length > (MAX_TOKEN_BYTES * 4) / 3 + 4 ||
+    !/^[A-Za-z0-9+/]+={0,2}$/.test(tokenB64) ||
+    typeof sigB64 !== "string"
+  ) {
     return { kind: "failed", at: opts.payload.time, reason: "the timestamp annotation is not a base64 token" };
   }
   const v = verifyTimestampToken({ token: Buffer.from(tokenB64, "base64"), signedData: Buffer.from(sigB64, "base64"), tsaRoots: opts.tsaRoots });

@@ -59,10 +59,19 @@ describe("audit event kinds", () => {
   });
 
   it("inserts audit rows only through the writers that validate the detail", () => {
-    const inserts = ["lib", "app", "scripts"].flatMap(sourceFiles).filter((f) => /\.(auditEvent|auditOutbox)\.(create|createMany|upsert)\(/.test(readFileSync(join(ROOT, f), "utf8")));
+    const inserts = ["lib", "app", "scripts"]
+      .flatMap(sourceFiles)
+      .filter((f) => /\.(auditEvent|auditOutbox)\.(create|createMany|upsert)\(/.test(readFileSync(join(ROOT, f), "utf8")));
     // fold-staged-audit-events moves outbox rows, which were validated when staged; the others call auditEventValues.
-    expect(inserts.sort()).toEqual(["lib/server/audit/append-audit-event.ts", "lib/server/audit/fold-staged-audit-events.ts", "lib/server/audit/stage-audit-event.ts", "lib/server/reevaluation/reevaluate-approvals.ts"]);
-    expect(readFileSync(join(ROOT, "lib/server/reevaluation/reevaluate-approvals.ts"), "utf8")).toMatch(/auditOutbox\.create\(\{ data: auditEventValues\(e\) \}\)/);
+    expect(inserts.sort()).toEqual([
+      "lib/server/audit/append-audit-event.ts",
+      "lib/server/audit/fold-staged-audit-events.ts",
+      "lib/server/audit/stage-audit-event.ts",
+      "lib/server/reevaluation/reevaluate-approvals.ts",
+    ]);
+    expect(readFileSync(join(ROOT, "lib/server/reevaluation/reevaluate-approvals.ts"), "utf8")).toMatch(
+      /auditOutbox\.create\(\{ data: auditEventValues\(e\) \}\)/,
+    );
   });
 
   it("judges a detail as stored: exact fields, optional ones absent, unknown kinds refused", () => {
@@ -73,7 +82,17 @@ describe("audit event kinds", () => {
     expect(auditDetailProblem("signature.push", { ...push, stage: 5 })).toMatch(/^stage: /);
     expect(auditDetailProblem("user.enable", {})).toBeNull();
     expect(auditDetailProblem("user.enable", { x: 1 })).not.toBeNull();
-    expect(auditDetailProblem("waiver.grant", { waiverId: "w", stage: "prod", gate: "vulnerabilities", vulnIds: [], scope: "digest", reason: "r", expiresAt: "tomorrow" })).toMatch(/^expiresAt: /);
+    expect(
+      auditDetailProblem("waiver.grant", {
+        waiverId: "w",
+        stage: "prod",
+        gate: "vulnerabilities",
+        vulnIds: [],
+        scope: "digest",
+        reason: "r",
+        expiresAt: "tomorrow",
+      }),
+    ).toMatch(/^expiresAt: /);
     expect(auditDetailProblem("cli.audit.verify", { args: { password: "***", "dry-run": true }, positionals: [] })).toBeNull();
     expect(auditDetailProblem("cli.", { args: {}, positionals: [] })).toMatch(/unknown audit event kind/);
     expect(auditDetailProblem("test.event", {})).toMatch(/unknown audit event kind "test.event"/);

@@ -45,7 +45,16 @@ const evidence = obj({
   statements: int.optional(),
 });
 const keyInstalled = obj({ key: s, fingerprint: s, backend: s, retired: z.array(obj({ key: s, fingerprint: s, notAfter: iso })), stageBackend: s.optional() });
-const stageSettings = obj({ requiredApprovals: int, gates: z.unknown(), reviewerGroups: strs, waiverGroup: sN, emitBundle: z.boolean(), approvalTtlDays: int.nullable(), onRegression: s, regressionGraceHours: int });
+const stageSettings = obj({
+  requiredApprovals: int,
+  gates: z.unknown(),
+  reviewerGroups: strs,
+  waiverGroup: sN,
+  emitBundle: z.boolean(),
+  approvalTtlDays: int.nullable(),
+  onRegression: s,
+  regressionGraceHours: int,
+});
 const trustThresholds = obj({ tlog: int.optional(), timestamp: int.optional(), ctlog: int.optional() });
 const trustChanges = obj({
   role: s.optional(),
@@ -62,14 +71,43 @@ const trustChanges = obj({
 const groupMembers = obj({ description: sN, membersBefore: strs, members: strs });
 const registryTest = z.union([
   obj({ ok: z.literal(true), apiVersion: s.optional(), realm: s.optional(), realmChanged: z.literal(true).optional(), message: s.optional() }),
-  obj({ ok: z.literal(false), stage: z.enum(["dns", "tls", "connect", "auth", "api", "ssrf"]), detail: s, status: int.optional(), challenge: s.optional(), realm: s.optional(), credentialsTried: z.boolean().optional(), realmChanged: z.literal(true).optional(), message: s.optional() }),
+  obj({
+    ok: z.literal(false),
+    stage: z.enum(["dns", "tls", "connect", "auth", "api", "ssrf"]),
+    detail: s,
+    status: int.optional(),
+    challenge: s.optional(),
+    realm: s.optional(),
+    credentialsTried: z.boolean().optional(),
+    realmChanged: z.literal(true).optional(),
+    message: s.optional(),
+  }),
 ]);
-const syncStats = { repositories: int, tags: int, newManifests: int, manifestBodiesFetched: int, tagMoves: int, deleted: int, signaturesChecked: int, artifacts: int, evidenceErrors: int, pendingCompleted: int, durationMs: int };
+const syncStats = {
+  repositories: int,
+  tags: int,
+  newManifests: int,
+  manifestBodiesFetched: int,
+  tagMoves: int,
+  deleted: int,
+  signaturesChecked: int,
+  artifacts: int,
+  evidenceErrors: int,
+  pendingCompleted: int,
+  durationMs: int,
+};
 const imageRef = { registry: s, repository: s, digest: s, stage: s, approvalId: s, since: iso };
 
 export const AUDIT_EVENTS = {
   // Promotion workflow
-  "request.create": obj({ requestId: s, stage: s, note: sN, renews: s.optional(), previousApproval: s.optional(), because: z.enum(["revoked", "expired"]).optional() }),
+  "request.create": obj({
+    requestId: s,
+    stage: s,
+    note: sN,
+    renews: s.optional(),
+    previousApproval: s.optional(),
+    because: z.enum(["revoked", "expired"]).optional(),
+  }),
   "request.withdraw": obj({ requestId: s, stage: s, reason: sN }),
   "request.reject": obj({ requestId: s, stage: s, reason: sN }),
   /** An API request refused before its handler ran (cross-site cookie write, wrong media type, token scope). */
@@ -78,9 +116,22 @@ export const AUDIT_EVENTS = {
   /** Written only when a rejection is denied; an accepted rejection is request.reject. */
   "review.reject": deniedRequest,
   "review.break-glass": obj({ ...review, overridden: strs }),
-  "approval.create": obj({ approvalId: s, requestId: s, stage: s, key: s, keyFingerprint: s, layerDigest: s, approvers: strs, breakGlass: z.boolean(), waiverIds: strs }),
+  "approval.create": obj({
+    approvalId: s,
+    requestId: s,
+    stage: s,
+    key: s,
+    keyFingerprint: s,
+    layerDigest: s,
+    approvers: strs,
+    breakGlass: z.boolean(),
+    waiverIds: strs,
+  }),
   "approval.revoke": z.union([obj({ approvalId: s, requestId: sN, stage: s, reason: s, source: s, layerDigest: sN, status: s }), deniedApproval]),
-  "approval.revoke.registry": z.union([obj({ approvalId: s, stage: s, removedLayer: sN, tag: s, removedBundle: s.optional() }), obj({ approvalIds: strs, error: s })]),
+  "approval.revoke.registry": z.union([
+    obj({ approvalId: s, stage: s, removedLayer: sN, tag: s, removedBundle: s.optional() }),
+    obj({ approvalIds: strs, error: s }),
+  ]),
   "signature.push": z.union([obj({ approvalId: s, stage: s, layerDigest: sN, tag: s }), failedPush]),
   "signature.timestamp": z.union([obj({ approvalId: s, stage: s, genTime: iso, tsa: s }), failedPush]),
   "bundle.push": obj({ approvalId: s, stage: s, key: s, artifactDigest: s, bundleDigest: s, via: s, tag: s.optional() }),
@@ -100,13 +151,33 @@ export const AUDIT_EVENTS = {
   "evidence.discover": evidence,
   "evidence.withdraw": obj({ documentId: s, contentDigest: s, kind: s, format: s, uploadedBy: sN, signature: s, reason: s }),
   "evidence.uploaders.set": obj({ before: z.array(obj({ pattern: s, group: s })), after: z.array(obj({ pattern: s, group: s })) }),
-  "advisory.import": obj({ records: int, created: int, updated: int, unchanged: int, skipped: int, skippedEcosystems: z.record(s, int), findings: int, images: int, advisories: strs, more: int }),
+  "advisory.import": obj({
+    records: int,
+    created: int,
+    updated: int,
+    unchanged: int,
+    skipped: int,
+    skippedEcosystems: z.record(s, int),
+    findings: int,
+    images: int,
+    advisories: strs,
+    more: int,
+  }),
   // Keys and trust
   "key.create": obj({ fingerprint: s, stageId: sN, algorithm: s, backend: s, token: s.optional(), keyId: sN.optional() }),
   "key.rotate": keyInstalled,
   "key.import": keyInstalled,
   "key.use": obj({ key: s, fingerprint: s, backend: s, purpose: s, bytes: int, dataDigest: s }),
-  "key.revoke": obj({ key: s, fingerprint: s, effectiveAt: iso, previousEffectiveAt: iso.nullable(), reason: s, revokedApprovals: strs, unaffected: int, replacement: obj({ name: s, fingerprint: s }).nullable() }),
+  "key.revoke": obj({
+    key: s,
+    fingerprint: s,
+    effectiveAt: iso,
+    previousEffectiveAt: iso.nullable(),
+    reason: s,
+    revokedApprovals: strs,
+    unaffected: int,
+    replacement: obj({ name: s, fingerprint: s }).nullable(),
+  }),
   "key.revoke.dry-run": obj({ key: s, effectiveAt: iso, wouldRevoke: strs }),
   "trust.add": obj({
     kind: s,

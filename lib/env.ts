@@ -12,11 +12,21 @@ const schema = z.object({
   NEXTAUTH_SECRET: z.string().min(16).optional(),
   NEXTAUTH_URL: z.string().optional(),
   /** Run the background job workers (syncs, schedule) in this process. */
-  IMPRIMATUR_WORKERS: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
+  IMPRIMATUR_WORKERS: z
+    .enum(["0", "1"])
+    .default("1")
+    .transform((v) => v === "1"),
   /** Largest evidence document accepted (bytes); larger uploads are refused with 413 while streaming. */
-  EVIDENCE_MAX_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
+  EVIDENCE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   /** `1`: GET /api/v1/verify refuses tag references instead of resolving them from the last sync. */
-  VERIFY_REFUSE_TAGS: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
+  VERIFY_REFUSE_TAGS: z
+    .enum(["0", "1"])
+    .default("0")
+    .transform((v) => v === "1"),
   /** Per-request timeout for registry calls, in milliseconds. */
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   /**
@@ -26,9 +36,18 @@ const schema = z.object({
   IMPRIMATUR_TRUSTED_PROXIES: z
     .string()
     .default("")
-    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   /** The header a trusted proxy forwards the client certificate in (Envoy XFCC, or a URL-encoded PEM). */
-  IMPRIMATUR_CLIENT_CERT_HEADER: z.string().regex(/^[a-z0-9-]+$/i).default("x-forwarded-client-cert").transform((v) => v.toLowerCase()),
+  IMPRIMATUR_CLIENT_CERT_HEADER: z
+    .string()
+    .regex(/^[a-z0-9-]+$/i)
+    .default("x-forwarded-client-cert")
+    .transform((v) => v.toLowerCase()),
   /** Most signatures verified per digest (cosign layers and referrer signatures); the rest are reported as not tried. */
   SIGNATURE_VERIFY_CAP: z.coerce.number().int().min(1).max(10_000).default(100),
   /** PKCS#11 key backend: the module (.so), the token's label and its user PIN. Stages with backend pkcs11 need all three. */
@@ -42,13 +61,19 @@ const schema = z.object({
   /** Space-separated scopes requested; `openid` is always included. */
   OIDC_SCOPES: z.string().default("openid email profile groups"),
   /** The ID token / userinfo claim that lists the user's groups. */
-  OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_:./-]{1,128}$/).default("groups"),
+  OIDC_GROUPS_CLAIM: z
+    .string()
+    .regex(/^[A-Za-z0-9_:./-]{1,128}$/)
+    .default("groups"),
   /** Shown on the sign-in button: "Sign in with <name>". */
   OIDC_DISPLAY_NAME: z.string().min(1).max(64).default("SSO"),
   /** Provider groups to roles, e.g. `security=reviewer,imprimatur-admins=admin`; the highest role wins; no match, no access. */
   OIDC_ROLE_MAP: z.string().default(""),
   /** `0`: no password sign-in except for admins (a break-glass admin made with the CLI signs in at /signin?password=1). */
-  IMPRIMATUR_PASSWORD_LOGIN: z.enum(["0", "1"]).default("1").transform((v) => v === "1"),
+  IMPRIMATUR_PASSWORD_LOGIN: z
+    .enum(["0", "1"])
+    .default("1")
+    .transform((v) => v === "1"),
   /** API tokens: lifetime when none is asked for, and the longest allowed (days). */
   IMPRIMATUR_TOKEN_DEFAULT_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   IMPRIMATUR_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
@@ -60,18 +85,37 @@ const schema = z.object({
   /** Timeout of one TSA request, in milliseconds. */
   IMPRIMATUR_TSA_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Largest advisory import accepted (bytes, compressed for a ZIP); larger bodies are refused with 413 while streaming. */
-  ADVISORY_MAX_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+  ADVISORY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** Most entries, and most inflated bytes in total, an advisory ZIP may hold (zip bombs, 100,000-file archives). */
   ADVISORY_ZIP_MAX_ENTRIES: z.coerce.number().int().positive().max(65_534).default(50_000),
-  ADVISORY_ZIP_MAX_BYTES: z.coerce.number().int().positive().default(512 * 1024 * 1024),
+  ADVISORY_ZIP_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
   /** An OSV feed fetched on a schedule (an osv.dev ecosystem all.zip, a JSON array or one record), for connected installs. */
   ADVISORY_FEED_URL: z.url().optional(),
   /** Hours between two fetches of ADVISORY_FEED_URL. */
-  ADVISORY_FEED_INTERVAL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  ADVISORY_FEED_INTERVAL_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(24),
   /** `1`: a bulk revocation must be confirmed by a second person (not the one who started it). */
-  BULK_REVOCATION_TWO_PERSON: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
+  BULK_REVOCATION_TWO_PERSON: z
+    .enum(["0", "1"])
+    .default("0")
+    .transform((v) => v === "1"),
   /** Repository that audit checkpoints are pushed to, as OCI artifacts tagged checkpoint-<n>. */
-  IMPRIMATUR_AUDIT_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default("imprimatur/audit"),
+  IMPRIMATUR_AUDIT_REPOSITORY: z
+    .string()
+    .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/)
+    .default("imprimatur/audit"),
   /** Registry (by name) for audit checkpoints; default: the only or default registry. */
   IMPRIMATUR_AUDIT_REGISTRY: z.string().min(1).optional(),
   /** Minutes between scheduled checkpoints (made only when the chain has grown). */

@@ -14,7 +14,7 @@ describe("report CSV", () => {
   });
 
   it("neutralises cells a spreadsheet would run as a formula", () => {
-    for (const bad of ["=HYPERLINK(\"http://evil\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]) {
+    for (const bad of ['=HYPERLINK("http://evil")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]) {
       const c = csvCell(bad);
       expect(c.startsWith("\"'"), bad).toBe(true);
     }
@@ -23,7 +23,15 @@ describe("report CSV", () => {
   });
 
   it("writes a header row and CRLF line ends", () => {
-    expect(reportCsv({ columns: ["a", "b"], rows: [["x", 1], ["=1", null]] })).toBe("a,b\r\nx,1\r\n\"'=1\",\r\n");
+    expect(
+      reportCsv({
+        columns: ["a", "b"],
+        rows: [
+          ["x", 1],
+          ["=1", null],
+        ],
+      }),
+    ).toBe('a,b\r\nx,1\r\n"\'=1",\r\n');
   });
 });
 
@@ -41,7 +49,14 @@ describe("report period", () => {
   });
 
   it("refuses bad dates, inverted and over-long periods, naming the field", () => {
-    const bad: [string, string][] = [["from=tomorrow", "from"], ["from=2026-02-30", "from"], ["to=2026-1-1", "to"], ["from=2026-05-01&to=2026-04-01", "to"], [`from=2020-01-01&to=2026-01-01`, "to"], ["from=2026-01-01T00:00", "from"]];
+    const bad: [string, string][] = [
+      ["from=tomorrow", "from"],
+      ["from=2026-02-30", "from"],
+      ["to=2026-1-1", "to"],
+      ["from=2026-05-01&to=2026-04-01", "to"],
+      [`from=2020-01-01&to=2026-01-01`, "to"],
+      ["from=2026-01-01T00:00", "from"],
+    ];
     for (const [q, field] of bad) expect(() => parseReportPeriod(sp(q), now), q).toThrow(expect.objectContaining({ code: "INVALID_INPUT", field }));
     expect(() => parseReportPeriod(sp(`from=2025-12-03&to=2026-12-03`), now)).not.toThrow();
     expect(REPORT_MAX_DAYS).toBe(366);

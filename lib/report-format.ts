@@ -46,7 +46,8 @@ function parseTime(field: "from" | "to", v: string | null): Date | undefined {
   }
   const d = new Date(v.length === 10 ? `${v}T00:00:00Z` : v);
   // Date parsing rolls 2026-02-31 over to March: refuse any date that does not read back as written.
-  if (Number.isNaN(d.getTime()) || (v.length === 10 && d.toISOString().slice(0, 10) !== v)) throw new AppError("INVALID_INPUT", `${field} is not a valid date: ${JSON.stringify(v)}`, field);
+  if (Number.isNaN(d.getTime()) || (v.length === 10 && d.toISOString().slice(0, 10) !== v))
+    throw new AppError("INVALID_INPUT", `${field} is not a valid date: ${JSON.stringify(v)}`, field);
   return d;
 }
 
@@ -67,7 +68,8 @@ export function parseReportPeriod(sp: URLSearchParams, now = new Date()): Report
   const end = to ?? now;
   const from = parseTime("from", sp.get("from")) ?? new Date(end.getTime() - REPORT_DEFAULT_DAYS * 86_400_000);
   if (end <= from) throw new AppError("INVALID_INPUT", "to must be after from", "to");
-  if (end.getTime() - from.getTime() > REPORT_MAX_DAYS * 86_400_000) throw new AppError("INVALID_INPUT", `the period is longer than ${REPORT_MAX_DAYS} days; choose a shorter one`, "to");
+  if (end.getTime() - from.getTime() > REPORT_MAX_DAYS * 86_400_000)
+    throw new AppError("INVALID_INPUT", `the period is longer than ${REPORT_MAX_DAYS} days; choose a shorter one`, "to");
   return { from, to: end };
 }
 

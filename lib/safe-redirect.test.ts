@@ -9,7 +9,19 @@ describe("safeCallbackPath", () => {
 
   it("refuses every form browsers read as another host", () => {
     // As the sign-in page receives them after URL decoding: /%5Cevil.example, /%09/evil.example, …
-    for (const bad of ["/\\evil.example", "/\t/evil.example", "/\n/evil.example", "//evil.example", "\\\\evil.example", "/\\/evil.example", "https://evil.example", "javascript:alert(1)", "evil.example", "", "/\u0000x"]) {
+    for (const bad of [
+      "/\\evil.example",
+      "/\t/evil.example",
+      "/\n/evil.example",
+      "//evil.example",
+      "\\\\evil.example",
+      "/\\/evil.example",
+      "https://evil.example",
+      "javascript:alert(1)",
+      "evil.example",
+      "",
+      "/\u0000x",
+    ]) {
       expect(safeCallbackPath(bad), JSON.stringify(bad)).toBe("/images");
     }
     expect(safeCallbackPath(undefined)).toBe("/images");

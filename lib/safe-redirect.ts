@@ -11,7 +11,7 @@ const BASE = "http://imprimatur.invalid";
  */
 export function safeCallbackPath(value: unknown, fallback = "/images"): string {
   if (typeof value !== "string" || value.length === 0 || value.length > 2048) return fallback;
-   
+
   if (/[\u0000-\u001f\u007f\\]/.test(value)) return fallback;
   if (!value.startsWith("/") || value.startsWith("//")) return fallback;
   let u: URL;
@@ -34,7 +34,7 @@ export function safeRedirectUrl(url: string, baseUrl: string): string {
   if (url.startsWith("/")) return `${base.origin}${safeCallbackPath(url, "/")}`;
   try {
     const u = new URL(url);
-     
+
     if (u.origin === base.origin && !/[\u0000-\u001f\u007f\\]/.test(url)) return `${base.origin}${safeCallbackPath(u.pathname + u.search + u.hash, "/")}`;
   } catch {
     // not a URL: fall through

@@ -31,7 +31,8 @@ export function contentSecurityPolicy(nonce: string, opts: { dev?: boolean; http
 }
 
 /** Browser features no page of Imprimatur uses. */
-export const PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), midi=(), display-capture=(), interest-cohort=()";
+export const PERMISSIONS_POLICY =
+  "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), midi=(), display-capture=(), interest-cohort=()";
 
 /** One year, subdomains included; sent only on responses served over https (browsers ignore it over http anyway). */
 export const STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains";

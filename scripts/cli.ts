@@ -9,8 +9,6 @@ import { ROLES, type Actor, type Role } from "../lib/server/actor";
 import { recordAuditEvent } from "../lib/server/audit/append-audit-event";
 import { completePendingSignatures } from "../lib/server/approvals/complete-pending-signatures";
 import { syncRegistry } from "../lib/server/images/sync-registry";
-import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
-import { createSigningKey } from "../lib/server/keys/create-signing-key";
 import { assertMasterKeyUsable } from "../lib/server/keys/master-key";
 import { createToken } from "../lib/server/tokens/create-token";
 import { listTokens } from "../lib/server/tokens/list-tokens";
@@ -22,6 +20,7 @@ import { registerClientCert, revokeClientCert } from "../lib/server/users/regist
 import { upsertGroup } from "../lib/server/groups/upsert-group";
 import { upsertStage } from "../lib/server/stages/upsert-stage";
 import { runAuditCommand } from "./lib/cli-audit";
+import { runKeyCommand } from "./lib/cli-keys";
 
 const USAGE = `usage: imprimatur <command>
 
@@ -216,7 +215,9 @@ async function main(argv: string[]): Promise<number> {
     case "token list": {
       for (const t of await listTokens({ actor })) {
         const state = t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= new Date() ? "expired" : "active";
-        console.log(`${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${t.scopes.join(",")}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`);
+        console.log(
+          `${t.id}\t${t.prefix}…\t${t.email}\t${t.name}\t${t.scopes.join(",")}\t${state}\texpires ${t.expiresAt?.toISOString() ?? "never"}\tlast used ${t.lastUsedAt?.toISOString() ?? "never"}`,
+        );
       }
       return 0;
     }
@@ -233,11 +234,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case "evidence uploaders": {
       if (values.rules !== undefined) {
-        const rules = values.rules.split(",").map((r) => r.trim()).filter(Boolean).map((r) => {
-          const eq = r.lastIndexOf("=");
-          if (eq <= 0) fail(`evidence uploaders: ${r} is not pattern=group`);
-          return { pattern: r.slice(0, eq).trim(), group: r.slice(eq + 1).trim() };
-        });
+        const rules = values.rules
+          .split(",")
+          .map((r) => r.trim())
+          .filter(Boolean)
+          .map((r) => {
+            const eq = r.lastIndexOf("=");
+            if (eq <= 0) fail(`evidence uploaders: ${r} is not pattern=group`);
+            return { pattern: r.slice(0, eq).trim(), group: r.slice(eq + 1).trim() };
+          });
         const { setEvidenceUploaders } = await import("../lib/server/evidence/set-evidence-uploaders");
         await setEvidenceUploaders({ actor, rules });
       }
@@ -256,7 +261,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case "group set": {
       if (!values.name) fail("group set needs --name");
-      const g = await upsertGroup({ actor, name: values.name, description: values.description, members: values.members?.split(",").map((m) => m.trim()).filter(Boolean) });
+      const g = await upsertGroup({
+        actor,
+        name: values.name,
+        description: values.description,
+        members: values.members
+          ?.split(",")
+          .map((m) => m.trim())
+          .filter(Boolean),
+      });
       console.log(`group ${g.name}: ${g.members.join(", ") || "(no members)"}`);
       return 0;
     }
@@ -267,7 +280,14 @@ async function main(argv: string[]): Promise<number> {
         name: values.name,
         settings: {
           ...(values.approvals ? { requiredApprovals: Number(values.approvals) } : {}),
-          ...(values.reviewers !== undefined ? { reviewerGroups: values.reviewers.split(",").map((g) => g.trim()).filter(Boolean) } : {}),
+          ...(values.reviewers !== undefined
+            ? {
+                reviewerGroups: values.reviewers
+                  .split(",")
+                  .map((g) => g.trim())
+                  .filter(Boolean),
+              }
+            : {}),
           ...(values.waivers !== undefined ? { waiverGroup: values.waivers || null } : {}),
           ...(values["gates-file"] ? { gates: JSON.parse(readFileSync(values["gates-file"], "utf8")) as unknown } : {}),
           ...(values["ttl-days"] !== undefined ? { approvalTtlDays: values["ttl-days"] === "none" ? null : Number(values["ttl-days"]) } : {}),
@@ -275,7 +295,9 @@ async function main(argv: string[]): Promise<number> {
           ...(values["grace-hours"] ? { regressionGraceHours: Number(values["grace-hours"]) } : {}),
         },
       });
-      console.log(`stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`);
+      console.log(
+        `stage ${s.name} (#${s.position}): ${s.requiredApprovals} approval(s) from ${s.reviewerGroups.join(" or ") || "any reviewer"}; waivers by ${s.waiverGroup ?? "nobody"}; gates ${JSON.stringify(s.gates)}`,
+      );
       return 0;
     }
     case "advisories import": {
@@ -285,7 +307,15 @@ async function main(argv: string[]): Promise<number> {
       const { downloadAdvisories } = await import("../lib/server/advisories/fetch-advisory-feed");
       const bytes = /^https?:\/\//i.test(src) ? await downloadAdvisories(src) : readFileSync(src);
       const r = await importAdvisories({ actor, bytes, origin: src });
-      console.log(`${r.records} record(s): ${r.created} new, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (unknown ecosystems${Object.keys(r.skippedEcosystems).length ? `: ${Object.entries(r.skippedEcosystems).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}); ${r.findings} finding(s) on ${r.images} image(s)`);
+      console.log(
+        `${r.records} record(s): ${r.created} new, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (unknown ecosystems${
+          Object.keys(r.skippedEcosystems).length
+            ? `: ${Object.entries(r.skippedEcosystems)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(", ")}`
+            : ""
+        }); ${r.findings} finding(s) on ${r.images} image(s)`,
+      );
       return 0;
     }
     case "reevaluate": {
@@ -303,92 +333,31 @@ async function main(argv: string[]): Promise<number> {
       console.log(`revoked ${t.id} (${t.prefix}…)`);
       return 0;
     }
-    case "trust add": {
-      if (!values.name || !values["pem-file"]) fail("trust add needs --name and --pem-file");
-      let pem: string;
-      try {
-        pem = readFileSync(values["pem-file"], "utf8");
-      } catch (e) {
-        fail(`cannot read ${values["pem-file"]}: ${(e as Error).message}`);
-      }
-      const kind = values.kind ?? "key";
-      const material = kind === "key" ? { publicKeyPem: pem } : kind === "sigstore" ? { trustedRoot: pem } : { certificates: pem };
-      const { identity, created } = await createTrustIdentity({
-        actor,
-        input: {
-          name: values.name,
-          kind,
-          role: values.role ?? "publisher",
-          scope: (values.scope ?? "**").split(",").map((p) => p.trim()).filter(Boolean),
-          ...material,
-          ...(values.subject ? { subject: values.subject } : {}),
-          ...(values.san ? { san: values.san } : {}),
-          ...(values["oidc-issuer"] ? { oidcIssuer: values["oidc-issuer"] } : {}),
-          ...(values["any-identity-under-root"] ? { anyIdentityUnderRoot: true } : {}),
-        },
-      });
-      console.log(`${created ? "trusted" : "already trusted"}: ${identity.name}${identity.fingerprint ? ` ${identity.fingerprint}` : ""} (${identity.kind}, role ${identity.role}, scope ${identity.scope.join(",")})`);
-      return 0;
-    }
-    case "key rotate": {
-      if (!values.stage) fail("key rotate needs --stage");
-      if (values.backend && values.backend !== "software" && values.backend !== "pkcs11") fail("--backend is software or pkcs11");
-      const { rotateStageKey } = await import("../lib/server/keys/rotate-signing-key");
-      const { key, retired } = await rotateStageKey({ actor, stage: values.stage, name: values.name, backend: values.backend as "software" | "pkcs11" | undefined });
-      console.log(`stage ${values.stage}: new key ${key.name} ${key.fingerprint} (${key.backend})${retired.length ? `; retired ${retired.map((k) => k.name).join(", ")}` : ""}\n${key.publicKeyPem}`);
-      return 0;
-    }
-    case "key import": {
-      if (!values.stage || !values["pem-file"]) fail("key import needs --stage and --pem-file");
-      const pem = readFileSync(values["pem-file"], "utf8");
-      const password = values.password ?? process.env.IMPRIMATUR_PASSWORD ?? (await readStdin());
-      const { importSigningKey } = await import("../lib/server/keys/import-signing-key");
-      const { key, retired } = await importSigningKey({ actor, stage: values.stage, pem, password, name: values.name });
-      console.log(`stage ${values.stage}: imported ${key.name} ${key.fingerprint}${retired.length ? `; retired ${retired.map((k) => k.name).join(", ")}` : ""}`);
-      return 0;
-    }
-    case "key revoke": {
-      if (!values.stage || !values["effective-at"] || !values.reason) fail("key revoke needs --stage, --effective-at and --reason");
-      const effectiveAt = new Date(values["effective-at"]);
-      if (Number.isNaN(effectiveAt.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(values["effective-at"])) fail("--effective-at must be an RFC 3339 time, e.g. 2026-12-01T09:30:00Z");
-      const { revokeStageKey } = await import("../lib/server/keys/revoke-stage-key");
-      const r = await revokeStageKey({ actor, stage: values.stage, effectiveAt, reason: values.reason, dryRun: Boolean(values["dry-run"]), key: values.key });
-      const changing = r.approvals.filter((a) => !a.alreadyRevoked);
-      console.log(`${r.dryRun ? "DRY RUN: " : ""}key ${r.key.name} (${r.key.fingerprint}) compromised from ${r.effectiveAt}`);
-      console.log(`${changing.length} approval(s) ${r.dryRun ? "would be" : "were"} revoked on ${r.images.length} image(s); ${r.unaffected} signed before stay valid`);
-      for (const a of r.approvals) console.log(`  ${a.alreadyRevoked ? "(already revoked) " : ""}${a.approvalId}  ${a.stage}  ${a.repository}@${a.digest}  trusted time ${a.trustedAt} (${a.trustedBy === "tsa" ? "TSA" : "Imprimatur's record"})`);
-      if (!r.dryRun) {
-        if (r.replacement) console.log(`replacement key ${r.replacement.name} ${r.replacement.fingerprint}`);
-        if (r.pendingInRegistry.length) console.log(`${r.pendingInRegistry.length} revocation(s) pending in the registry; retried by the worker's tick`);
-      }
-      return 0;
-    }
-    case "approval revoke": {
-      const id = positionals[0];
-      if (!id || !values.reason) fail("approval revoke needs an approval id and --reason");
-      const { revokeApproval } = await import("../lib/server/approvals/revoke-approval");
-      const r = await revokeApproval({ approvalId: id, actor, reason: values.reason });
-      console.log(`${r.alreadyRevoked ? "already revoked" : "revoked"} ${r.approvalId} (stage ${r.stage}, ${r.repository}@${r.digest}) at ${r.revokedAt} by ${r.revokedBy}: ${r.reason}; registry: ${r.state}${r.error ? ` (${r.error})` : ""}`);
-      return 0;
-    }
-    case "key create": {
-      if (!values.stage) fail("key create needs --stage");
-      const stage = await db.stage.findUnique({ where: { name: values.stage } });
-      if (!stage) fail(`unknown stage ${values.stage}`);
-      const k = await createSigningKey({ actor, name: values.name ?? `stage-${stage.name}-${new Date().toISOString().slice(0, 10)}`, stageId: stage.id });
-      console.log(`created ${k.name} ${k.fingerprint}\n${k.publicKeyPem}`);
-      return 0;
-    }
+    case "trust add":
+    case "key rotate":
+    case "key import":
+    case "key revoke":
+    case "key create":
+    case "approval revoke":
+      return runKeyCommand(command, values, positionals, actor, readStdin);
     case "sync": {
       const r = await syncRegistry({ actor, registry: values.registry });
-      console.log(`synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`);
+      console.log(
+        `synced ${r.registry}: ${r.repositories} repositories, ${r.tags} tags, ${r.newManifests} new manifests, ${r.signaturesChecked} signature layers, ${r.pendingCompleted} pending signatures completed in ${r.durationMs} ms`,
+      );
       for (const e of r.errors) console.error(`  error in ${e.repository}: ${e.message}`);
       return r.errors.length ? 1 : 0;
     }
     case "policy export": {
       if (!values.stage || !values.format) fail("policy export needs --stage and --format (kyverno, kyverno-clusterpolicy, policy-controller or cosign)");
       const { exportStagePolicy } = await import("../lib/server/stages/export-stage-policy");
-      const out = await exportStagePolicy({ actor, stage: values.stage, format: values.format, images: values.images?.split(","), requireVerificationSummary: Boolean(values["require-summary"]) });
+      const out = await exportStagePolicy({
+        actor,
+        stage: values.stage,
+        format: values.format,
+        images: values.images?.split(","),
+        requireVerificationSummary: Boolean(values["require-summary"]),
+      });
       if (values.output) {
         const { writeFileSync } = await import("node:fs");
         writeFileSync(values.output, out.content, { mode: 0o644 });

@@ -94,12 +94,23 @@ function testdata(file: string) {
  * Pushes cosign-format signatures (simple-signing payload, ECDSA P-256) to `<repo>:sha256-….sig`, one layer per
  * signer; each payload names its signer in `optional` (as `cosign sign -a` would), so each layer is its own blob.
  */
-async function pushCosignSignatures(client: RegistryClient, host: string, repository: string, digest: Digest, signers: { name: string; privateKeyPem: string }[]) {
+async function pushCosignSignatures(
+  client: RegistryClient,
+  host: string,
+  repository: string,
+  digest: Digest,
+  signers: { name: string; privateKeyPem: string }[],
+) {
   const layers: Descriptor[] = [];
   for (const s of signers) {
     const payload = buildSimpleSigningPayload({ dockerReference: `${host}/${repository}`, digest, optional: { signer: s.name } });
     await client.putBlob(repository, payload);
-    layers.push({ mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: signP256(s.privateKeyPem, payload).toString("base64") } });
+    layers.push({
+      mediaType: MT.cosignSimpleSigning,
+      size: payload.byteLength,
+      digest: sha256Digest(payload),
+      annotations: { [SIGNATURE_ANNOTATION]: signP256(s.privateKeyPem, payload).toString("base64") },
+    });
   }
   const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: layers });
   await client.putBlob(repository, config);
@@ -113,12 +124,21 @@ function provenanceFor(repository: string, host: string, digest: Digest, builder
   statement.subject = [{ name: `${host}/${repository}`, digest: { sha256: digest.slice("sha256:".length) } }];
   const payload = Buffer.from(JSON.stringify(statement));
   const sig = sign("sha256", preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload), { key: builderKeyPem, dsaEncoding: "der" });
-  return Buffer.from(JSON.stringify({ payloadType: IN_TOTO_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: "", sig: sig.toString("base64") }] }, null, 2));
+  return Buffer.from(
+    JSON.stringify(
+      { payloadType: IN_TOTO_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: "", sig: sig.toString("base64") }] },
+      null,
+      2,
+    ),
+  );
 }
 
 /** The layers of an image in the registry (manifest, config's diff_ids, blobs), to build on it as `FROM` would. */
 async function registryLayers(client: RegistryClient, repository: string, digest: Digest): Promise<BaseLayer[]> {
-  const m = JSON.parse((await client.getManifest(repository, digest)).bytes.toString("utf8")) as { config: { digest: Digest }; layers: { mediaType: string; digest: Digest; size: number }[] };
+  const m = JSON.parse((await client.getManifest(repository, digest)).bytes.toString("utf8")) as {
+    config: { digest: Digest };
+    layers: { mediaType: string; digest: Digest; size: number }[];
+  };
   const cfg = JSON.parse((await client.getBlob(repository, m.config.digest)).toString("utf8")) as { rootfs: { diff_ids: string[] } };
   const out: BaseLayer[] = [];
   for (const [i, l] of m.layers.entries()) out.push({ descriptor: l, bytes: await client.getBlob(repository, l.digest), diffId: cfg.rootfs.diff_ids[i]! });
@@ -148,7 +168,9 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   const { start, end } = window;
   const at = (day: number, hour = 10) => advanceSimClock(start + Math.min(((day + hour / 24) / STORY_DAYS) * (end - start), end - start));
   if (await db.promotionRequest.count({ where: { image: { repository: { name: { in: ["apps/payments-api", "apps/web-frontend"] } } } } })) {
-    throw new Error("the database holds part of a demo story (requests on apps/*) but not its end: start the demo from a fresh database (remove .imprimatur/pg)");
+    throw new Error(
+      "the database holds part of a demo story (requests on apps/*) but not its end: start the demo from a fresh database (remove .imprimatur/pg)",
+    );
   }
 
   at(0, 9);
@@ -178,12 +200,29 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   const platformReleaseKey = generateP256();
   const paymentsKey = generateP256();
   const builderKey = generateP256();
-  await createTrustIdentity({ actor: admin, input: { name: "platform-team-ci", kind: "key", role: "team", scope: ["platform/*"], publicKeyPem: platformKey.publicKeyPem } });
-  await createTrustIdentity({ actor: admin, input: { name: "platform-release", kind: "key", role: "publisher", scope: ["platform/*"], publicKeyPem: platformReleaseKey.publicKeyPem } });
-  await createTrustIdentity({ actor: admin, input: { name: "payments-team-ci", kind: "key", role: "team", scope: ["apps/payments-api"], publicKeyPem: paymentsKey.publicKeyPem } });
-  await createTrustIdentity({ actor: admin, input: { name: "ci-builder", kind: "key", role: "builder", scope: ["apps/*"], publicKeyPem: builderKey.publicKeyPem } });
-  for (const r of [STORY.hardenedOld, STORY.hardened]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [{ name: "platform-team-ci", privateKeyPem: platformKey.privateKeyPem }, { name: "platform-release", privateKeyPem: platformReleaseKey.privateKeyPem }]);
-  for (const r of [STORY.paymentsOld, STORY.payments]) await pushCosignSignatures(client, host, r.repository, await digestOf(r), [{ name: "payments-team-ci", privateKeyPem: paymentsKey.privateKeyPem }]);
+  await createTrustIdentity({
+    actor: admin,
+    input: { name: "platform-team-ci", kind: "key", role: "team", scope: ["platform/*"], publicKeyPem: platformKey.publicKeyPem },
+  });
+  await createTrustIdentity({
+    actor: admin,
+    input: { name: "platform-release", kind: "key", role: "publisher", scope: ["platform/*"], publicKeyPem: platformReleaseKey.publicKeyPem },
+  });
+  await createTrustIdentity({
+    actor: admin,
+    input: { name: "payments-team-ci", kind: "key", role: "team", scope: ["apps/payments-api"], publicKeyPem: paymentsKey.publicKeyPem },
+  });
+  await createTrustIdentity({
+    actor: admin,
+    input: { name: "ci-builder", kind: "key", role: "builder", scope: ["apps/*"], publicKeyPem: builderKey.publicKeyPem },
+  });
+  for (const r of [STORY.hardenedOld, STORY.hardened])
+    await pushCosignSignatures(client, host, r.repository, await digestOf(r), [
+      { name: "platform-team-ci", privateKeyPem: platformKey.privateKeyPem },
+      { name: "platform-release", privateKeyPem: platformReleaseKey.privateKeyPem },
+    ]);
+  for (const r of [STORY.paymentsOld, STORY.payments])
+    await pushCosignSignatures(client, host, r.repository, await digestOf(r), [{ name: "payments-team-ci", privateKeyPem: paymentsKey.privateKeyPem }]);
   await syncRegistry({ actor: { kind: "system", label: "scheduler" } });
   log("the platform team signed (CI) and released (publisher) platform/base-hardened 1.0 and 1.1; the payments team signed apps/payments-api 2.3.0 and 2.4.0");
 
@@ -311,10 +350,19 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
     architecture: "amd64",
     // FROM platform/base-hardened:1.1, pulled from the registry: its layers come first, so the diff_ids prove the base.
     base: await registryLayers(client, STORY.hardened.repository, h11.digest as Digest),
-    layers: [{ "srv/payments/app.js": 'console.log("payments-api 2.4.1");\n', "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: "2.4.1" }) }],
+    layers: [
+      {
+        "srv/payments/app.js": 'console.log("payments-api 2.4.1");\n',
+        "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: "2.4.1" }),
+      },
+    ],
     cmd: ["node", "/srv/payments/app.js"],
     labels: { "org.opencontainers.image.version": "2.4.1" },
-    annotations: { "org.opencontainers.image.base.name": `${host}/platform/base-hardened:1.1`, "org.opencontainers.image.base.digest": h11.digest, "org.opencontainers.image.version": "2.4.1" },
+    annotations: {
+      "org.opencontainers.image.base.name": `${host}/platform/base-hardened:1.1`,
+      "org.opencontainers.image.base.digest": h11.digest,
+      "org.opencontainers.image.version": "2.4.1",
+    },
   });
   await pushImage(client, STORY.paymentsNext.repository, api, [STORY.paymentsNext.tag, "latest"]);
   await syncRegistry({ actor: { kind: "system", label: "scheduler" } });

@@ -111,7 +111,10 @@ try {
   writeFileSync(
     envFile,
     "# Written by `npm run demo`. Git-ignored. Holds the master key that encrypts the signing keys: keep it.\n" +
-      Object.entries(settings).map(([k, v]) => `${k}=${v}`).join("\n") + "\n",
+      Object.entries(settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("\n") +
+      "\n",
     { mode: 0o600 },
   );
   Object.assign(process.env, settings);
@@ -124,11 +127,32 @@ try {
   const seedStarted = Date.now();
   const seedEnv = { ...process.env };
   delete seedEnv.IMPRIMATUR_TSA_URL;
-  run(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "seed", "--story"], { env: seedEnv });
+  run(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "seed", "--story"], {
+    env: seedEnv,
+  });
   console.log(`Seeded in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s.`);
   if (tsaChainFile) {
     // Trust the demo TSA's chain (a no-op when it is trusted already), so stage signatures carry trusted time.
-    const t = spawnSync(process.execPath, ["--conditions=react-server", "--import", import.meta.resolve("tsx"), join(root, "scripts", "cli.ts"), "trust", "add", "--name", "demo-tsa", "--kind", "tsa", "--role", "stage", "--pem-file", tsaChainFile], { cwd: root, env: process.env, encoding: "utf8" });
+    const t = spawnSync(
+      process.execPath,
+      [
+        "--conditions=react-server",
+        "--import",
+        import.meta.resolve("tsx"),
+        join(root, "scripts", "cli.ts"),
+        "trust",
+        "add",
+        "--name",
+        "demo-tsa",
+        "--kind",
+        "tsa",
+        "--role",
+        "stage",
+        "--pem-file",
+        tsaChainFile,
+      ],
+      { cwd: root, env: process.env, encoding: "utf8" },
+    );
     if (t.status !== 0 && !/exists/i.test(`${t.stderr}${t.stdout}`)) console.warn(`Could not trust the demo TSA: ${(t.stderr || t.stdout).trim()}`);
   }
   if (needsBuild()) {
@@ -174,8 +198,10 @@ function needsBuild() {
   const id = join(root, ".next", "BUILD_ID");
   if (!existsSync(id)) return true;
   const built = statSync(id).mtimeMs;
-  return ["app", "components", "lib", "public"].some((d) => newestMtime(join(root, d)) > built) ||
-    ["proxy.ts", "instrumentation.ts", "next.config.ts", "package.json"].some((f) => existsSync(join(root, f)) && statSync(join(root, f)).mtimeMs > built);
+  return (
+    ["app", "components", "lib", "public"].some((d) => newestMtime(join(root, d)) > built) ||
+    ["proxy.ts", "instrumentation.ts", "next.config.ts", "package.json"].some((f) => existsSync(join(root, f)) && statSync(join(root, f)).mtimeMs > built)
+  );
 }
 
 async function waitFor(url) {

@@ -64,7 +64,11 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
         { "etc/ssl/certs/ca-bundle.crt": `# demo CA bundle ${v}\n`, "etc/hardening.conf": `profile=cis-level-2\nversion=${v}\n` },
       ],
       labels: { "org.opencontainers.image.version": v, "org.opencontainers.image.vendor": "Platform Team" },
-      annotations: { ...baseAnn(`${host}/publisher/base:1.0`, publisherDigest), "org.opencontainers.image.title": "hardened base", "org.opencontainers.image.version": v },
+      annotations: {
+        ...baseAnn(`${host}/publisher/base:1.0`, publisherDigest),
+        "org.opencontainers.image.title": "hardened base",
+        "org.opencontainers.image.version": v,
+      },
     });
   const h10 = hardened("1.0");
   const h11 = hardened("1.1");
@@ -76,7 +80,10 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
       architecture: "amd64",
       base: h11.layers,
       layers: [
-        { "srv/payments/app.js": `console.log("payments-api ${v}");\n`, "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: v, dependencies: { express: "4.19.2", lodash: "4.17.21" } }) },
+        {
+          "srv/payments/app.js": `console.log("payments-api ${v}");\n`,
+          "srv/payments/package.json": JSON.stringify({ name: "payments-api", version: v, dependencies: { express: "4.19.2", lodash: "4.17.21" } }),
+        },
       ],
       cmd: ["node", "/srv/payments/app.js"],
       labels: { "org.opencontainers.image.version": v, "org.opencontainers.image.source": "https://git.example.com/apps/payments-api" },
@@ -89,11 +96,15 @@ export async function pushDemoImages(log: (s: string) => void = () => {}) {
     buildImage({
       architecture: arch,
       ...(variant ? { variant } : {}),
-      layers: [{ "usr/share/nginx/html/index.html": `<h1>web-frontend 1.0 (${arch})</h1>\n`, "etc/nginx/nginx.conf": "events {}\nhttp { server { listen 8080; } }\n" }],
+      layers: [
+        { "usr/share/nginx/html/index.html": `<h1>web-frontend 1.0 (${arch})</h1>\n`, "etc/nginx/nginx.conf": "events {}\nhttp { server { listen 8080; } }\n" },
+      ],
       cmd: ["nginx", "-g", "daemon off;"],
       labels: { "org.opencontainers.image.version": "1.0" },
     });
-  const webIndex = await pushIndex(client, "apps/web-frontend", [web("amd64"), web("arm64", "v8")], ["1.0", "latest"], { "org.opencontainers.image.version": "1.0" });
+  const webIndex = await pushIndex(client, "apps/web-frontend", [web("amd64"), web("arm64", "v8")], ["1.0", "latest"], {
+    "org.opencontainers.image.version": "1.0",
+  });
   log(`pushed demo images to ${reg.url}: publisher/base, platform/base-hardened, apps/payments-api, apps/web-frontend (multi-platform)`);
   return { publisherDigest, webIndex, hardened11: h11.digest };
 }
@@ -138,7 +149,12 @@ export async function seedWorkflow(log: (s: string) => void = () => {}) {
   }
   const settings: Record<string, StageSettings> = {
     build: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} },
-    test: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: { findings: { max: { critical: 0 }, count: "fixable" } } },
+    test: {
+      requiredApprovals: 1,
+      reviewerGroups: ["security"],
+      waiverGroup: "security-leads",
+      gates: { findings: { max: { critical: 0 }, count: "fixable" } },
+    },
     prod: {
       requiredApprovals: 2,
       reviewerGroups: ["security"],
@@ -159,7 +175,13 @@ export async function seedDemo(log: (s: string) => void = console.log) {
   await seedStages(DEMO_STAGES, log);
   await seedWorkflow(log);
   // The publisher's key is a trust identity: kind key, role publisher, every repository (scope **).
-  const { created } = await addTrustedKey({ actor: seedActor, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8"), role: "publisher", scope: ["**"] });
+  const { created } = await addTrustedKey({
+    actor: seedActor,
+    name: "publisher",
+    pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8"),
+    role: "publisher",
+    scope: ["**"],
+  });
   if (created) log("trusted the publisher's public key as identity 'publisher' (role publisher, scope **)");
   await pushDemoImages(log);
   const r = await syncRegistry({ actor: seedActor });

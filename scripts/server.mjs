@@ -46,30 +46,29 @@ if (processes > 1 && cluster.isPrimary) {
   process.on("SIGTERM", stopAll);
   process.on("SIGINT", stopAll);
 } else {
+  const secret = randomBytes(32);
+  globalThis.__imprimaturPeerSecret = secret;
 
-const secret = randomBytes(32);
-globalThis.__imprimaturPeerSecret = secret;
+  const app = next({ dev: false, dir: root, hostname, port });
+  await app.prepare();
+  const handle = app.getRequestHandler();
 
-const app = next({ dev: false, dir: root, hostname, port });
-await app.prepare();
-const handle = app.getRequestHandler();
-
-const server = createServer((req, res) => {
-  // Whatever the client sent under these names is dropped; only this server sets them.
-  delete req.headers["x-imprimatur-peer"];
-  delete req.headers["x-imprimatur-peer-mac"];
-  const peer = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-  req.headers["x-imprimatur-peer"] = peer;
-  req.headers["x-imprimatur-peer-mac"] = createHmac("sha256", secret).update(peer).digest("hex");
-  handle(req, res).catch((e) => {
-    console.error("[server] request failed", e);
-    if (!res.headersSent) res.writeHead(500).end();
+  const server = createServer((req, res) => {
+    // Whatever the client sent under these names is dropped; only this server sets them.
+    delete req.headers["x-imprimatur-peer"];
+    delete req.headers["x-imprimatur-peer-mac"];
+    const peer = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+    req.headers["x-imprimatur-peer"] = peer;
+    req.headers["x-imprimatur-peer-mac"] = createHmac("sha256", secret).update(peer).digest("hex");
+    handle(req, res).catch((e) => {
+      console.error("[server] request failed", e);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
   });
-});
-server.keepAliveTimeout = 65_000;
-server.listen(port, hostname, () => console.log(`▲ Imprimatur ready on http://${hostname}:${port}`));
+  server.keepAliveTimeout = 65_000;
+  server.listen(port, hostname, () => console.log(`▲ Imprimatur ready on http://${hostname}:${port}`));
 
-const stop = () => server.close(() => process.exit(0));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+  const stop = () => server.close(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
 }

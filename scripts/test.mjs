@@ -36,7 +36,8 @@ if (stale) {
   console.log("=== installing npm dependencies (npm ci) ===");
   run(process.platform === "win32" ? "npm.cmd" : "npm", ["ci", "--no-audit", "--no-fund"], "npm ci");
 }
-if (!existsSync(join(root, "lib", "generated", "prisma", "client.ts"))) run(process.execPath, [join(root, "scripts", "prisma-generate.mjs")], "prisma generate");
+if (!existsSync(join(root, "lib", "generated", "prisma", "client.ts")))
+  run(process.execPath, [join(root, "scripts", "prisma-generate.mjs")], "prisma generate");
 
 // 2. System packages the integration and e2e stages run for real: the browser, the registry, the PKCS#11 token.
 const systemPackages = [

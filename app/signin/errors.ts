@@ -3,7 +3,8 @@
  * get a generic message; the code itself is never echoed into the page.
  */
 const MESSAGES: Record<string, string> = {
-  OAuthSignin: "The identity provider could not be reached or its discovery document is unusable. Try again later, or ask an administrator to check OIDC_ISSUER.",
+  OAuthSignin:
+    "The identity provider could not be reached or its discovery document is unusable. Try again later, or ask an administrator to check OIDC_ISSUER.",
   OAuthCallback:
     "The identity provider's answer could not be verified (wrong client secret, or an ID token with the wrong issuer, audience, nonce or signature, or an expired sign-in attempt). The failure has been recorded; ask an administrator to check the OpenID Connect settings.",
   Callback: "Sign-in could not be completed. The failure has been recorded.",

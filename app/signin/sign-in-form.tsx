@@ -24,43 +24,43 @@ export function SignInForm({ callbackUrl, oidcName = null, showPassword = true }
   if (!showPassword) return sso;
   return (
     <>
-    {sso && (
-      <div className="mb-4 space-y-4">
-        {sso}
-        <p className="text-center text-xs text-slate-500">or with a password</p>
-      </div>
-    )}
-    <form
-      className="space-y-4"
-      onSubmit={async (e) => {
-        e.preventDefault();
-        const f = new FormData(e.currentTarget);
-        setBusy(true);
-        setError(null);
-        const res = await signIn("credentials", { email: String(f.get("email")), password: String(f.get("password")), redirect: false });
-        setBusy(false);
-        // Re-checked here too: whatever reaches the browser, only a same-origin path is followed.
-        if (res?.ok && !res.error) window.location.assign(safeCallbackPath(callbackUrl));
-        else setError(signInErrorMessage(res?.status === 429 ? "RateLimited" : (res?.error ?? "CredentialsSignin")));
-      }}
-    >
-      <label className="block text-sm">
-        <span className="text-slate-700">Email</span>
-        <input name="email" type="email" autoComplete="username" required className="mt-1 w-full rounded border border-slate-300 px-3 py-2" />
-      </label>
-      <label className="block text-sm">
-        <span className="text-slate-700">Password</span>
-        <input name="password" type="password" autoComplete="current-password" required className="mt-1 w-full rounded border border-slate-300 px-3 py-2" />
-      </label>
-      {error && (
-        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
-          {error}
-        </p>
+      {sso && (
+        <div className="mb-4 space-y-4">
+          {sso}
+          <p className="text-center text-xs text-slate-500">or with a password</p>
+        </div>
       )}
-      <button type="submit" disabled={busy} className="w-full rounded bg-slate-900 px-3 py-2 font-medium text-white hover:bg-slate-700 disabled:opacity-60">
-        {busy ? "Signing in…" : "Sign in"}
-      </button>
-    </form>
+      <form
+        className="space-y-4"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const f = new FormData(e.currentTarget);
+          setBusy(true);
+          setError(null);
+          const res = await signIn("credentials", { email: String(f.get("email")), password: String(f.get("password")), redirect: false });
+          setBusy(false);
+          // Re-checked here too: whatever reaches the browser, only a same-origin path is followed.
+          if (res?.ok && !res.error) window.location.assign(safeCallbackPath(callbackUrl));
+          else setError(signInErrorMessage(res?.status === 429 ? "RateLimited" : (res?.error ?? "CredentialsSignin")));
+        }}
+      >
+        <label className="block text-sm">
+          <span className="text-slate-700">Email</span>
+          <input name="email" type="email" autoComplete="username" required className="mt-1 w-full rounded border border-slate-300 px-3 py-2" />
+        </label>
+        <label className="block text-sm">
+          <span className="text-slate-700">Password</span>
+          <input name="password" type="password" autoComplete="current-password" required className="mt-1 w-full rounded border border-slate-300 px-3 py-2" />
+        </label>
+        {error && (
+          <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy} className="w-full rounded bg-slate-900 px-3 py-2 font-medium text-white hover:bg-slate-700 disabled:opacity-60">
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+      </form>
     </>
   );
 }

@@ -1,9 +1,36 @@
 // The trust and evidence half of bench/lib/image-list-seed.ts: signatures, approvals (stage_decisions follow by
 // trigger), artifacts, Trivy scans and their findings, stages at risk; then seedImageList() runs both halves.
 import type pg from "pg";
-import { H, IMAGES_PER_REPOSITORY, factsSql, imagesSql, principalsSql, repositoriesSql, sha, tagsSql, type SeedCounts, type SeedOptions } from "./image-list-seed";
+import {
+  H,
+  IMAGES_PER_REPOSITORY,
+  factsSql,
+  imagesSql,
+  principalsSql,
+  repositoriesSql,
+  sha,
+  tagsSql,
+  type SeedCounts,
+  type SeedOptions,
+} from "./image-list-seed";
 
-const PACKAGES = ["openssl", "libc6", "zlib1g", "curl", "libxml2", "busybox", "libexpat1", "libssl3", "git", "python3.11", "libsqlite3-0", "perl-base", "tar", "gnutls28", "krb5"];
+const PACKAGES = [
+  "openssl",
+  "libc6",
+  "zlib1g",
+  "curl",
+  "libxml2",
+  "busybox",
+  "libexpat1",
+  "libssl3",
+  "git",
+  "python3.11",
+  "libsqlite3-0",
+  "perl-base",
+  "tar",
+  "gnutls28",
+  "krb5",
+];
 
 /** One approval per stage up to the highest the image reached; 1 % pending, 2 % revoked, 1 % whose signature fails. */
 function approvalsSql(): string[] {

@@ -248,10 +248,12 @@ export async function runOpenLoop(opts: LoadOptions): Promise<LoadResult> {
     byLabel: Object.fromEntries([...perLabel.entries()].map(([l, xs]) => [l, percentiles(xs)])),
     sendLagMs: { p99: lagP.p99, max: lagP.max },
     generatorCores: (gen.user + gen.system) / 1000 / windowMs,
-    cores: Object.fromEntries(Object.entries(treesAfter).map(([name, after]) => {
-      const before = trees0[name];
-      return [name, after != null && before != null ? (after - before) / windowMs : null];
-    })),
+    cores: Object.fromEntries(
+      Object.entries(treesAfter).map(([name, after]) => {
+        const before = trees0[name];
+        return [name, after != null && before != null ? (after - before) / windowMs : null];
+      }),
+    ),
   };
 }
 

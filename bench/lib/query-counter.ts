@@ -16,7 +16,7 @@ export function countQueries(): () => QueryCounts {
   const original = proto.query;
   proto.query = function (this: unknown, ...args: unknown[]) {
     const first = args[0];
-    const text = typeof first === "string" ? first : ((first as { text?: unknown } | null)?.text as string | undefined) ?? "";
+    const text = typeof first === "string" ? first : (((first as { text?: unknown } | null)?.text as string | undefined) ?? "");
     const kind = (/^\s*(\w+)/.exec(String(text))?.[1] ?? "?").toUpperCase();
     byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
     const t0 = performance.now();

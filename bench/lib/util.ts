@@ -42,7 +42,11 @@ export function fmtInt(n: number): string {
 export function textTable(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   const sep = widths.map((w) => "-".repeat(w)).join("  ");
   return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join("\n");
 }
@@ -53,7 +57,14 @@ export function textTable(rows: string[][]): string {
  * Other stdout lines are passed to `log`. BENCH_CPU_PROF_DIR=<dir> makes the child write a V8 CPU profile;
  * BENCH_CHILD_NODE_FLAGS="--trace-gc …" passes diagnostic flags to the child (V8 flags are refused in NODE_OPTIONS).
  */
-export function runBenchChild<T>(opts: { root: string; script: string; env: NodeJS.ProcessEnv; marker: string; input?: unknown; log: (line: string) => void }): Promise<T & { processMs: number }> {
+export function runBenchChild<T>(opts: {
+  root: string;
+  script: string;
+  env: NodeJS.ProcessEnv;
+  marker: string;
+  input?: unknown;
+  log: (line: string) => void;
+}): Promise<T & { processMs: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const prof = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];

@@ -33,14 +33,33 @@ export function AdvisoryUpload() {
     <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4">
       <label className="block text-sm font-medium">
         Import OSV advisories (one record, a JSON array, or an osv.dev ecosystem <span className="font-mono">all.zip</span>)
-        <input type="file" accept=".json,.zip,application/json,application/zip" disabled={busy} className="mt-1 block text-sm" aria-label="Advisory file" onChange={(e) => { const f = e.target.files?.[0]; if (f) void upload(f); }} />
+        <input
+          type="file"
+          accept=".json,.zip,application/json,application/zip"
+          disabled={busy}
+          className="mt-1 block text-sm"
+          aria-label="Advisory file"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void upload(f);
+          }}
+        />
       </label>
       {busy && <p className="text-sm text-slate-500">Importing and matching against every stored SBOM…</p>}
-      {error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{error}</p>}
+      {error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {error}
+        </p>
+      )}
       {result && (
         <p className="text-sm text-emerald-800" data-testid="advisory-result">
           {result.records} record(s): {result.created} new, {result.updated} updated, {result.unchanged} unchanged, {result.skipped} skipped
-          {result.skipped ? ` (unknown ecosystems: ${Object.entries(result.skippedEcosystems).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}; {result.findings} finding(s) on {result.images} image(s). Approved images are re-evaluated.
+          {result.skipped
+            ? ` (unknown ecosystems: ${Object.entries(result.skippedEcosystems)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(", ")})`
+            : ""}
+          ; {result.findings} finding(s) on {result.images} image(s). Approved images are re-evaluated.
         </p>
       )}
     </div>

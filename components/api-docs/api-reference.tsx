@@ -17,7 +17,15 @@ export function ApiReference({ url }: { url: string }) {
     import("swagger-ui-dist/swagger-ui-es-bundle.js")
       .then((m: { default: SwaggerUIBundle }) => {
         if (cancelled || !ref.current) return;
-        m.default({ domNode: ref.current, url, docExpansion: "list", defaultModelsExpandDepth: 0, deepLinking: false, tryItOutEnabled: false, validatorUrl: null });
+        m.default({
+          domNode: ref.current,
+          url,
+          docExpansion: "list",
+          defaultModelsExpandDepth: 0,
+          deepLinking: false,
+          tryItOutEnabled: false,
+          validatorUrl: null,
+        });
       })
       .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
     return () => {
@@ -26,7 +34,11 @@ export function ApiReference({ url }: { url: string }) {
   }, [url]);
   return (
     <div className="api-reference rounded border border-slate-200 bg-white">
-      {error && <p role="alert" className="p-4 text-sm text-red-700">The API reference could not load: {error}</p>}
+      {error && (
+        <p role="alert" className="p-4 text-sm text-red-700">
+          The API reference could not load: {error}
+        </p>
+      )}
       {/* Swagger UI renders into this node itself; React keeps it empty. */}
       <div ref={ref} aria-busy={!error} />
     </div>

@@ -3,7 +3,12 @@ import { useRouter } from "next/navigation";
 import { useRef, useState } from "react";
 import { ConfirmDialog, LiveStatus } from "../confirm-dialog";
 
-type Phase = { kind: "idle" } | { kind: "uploading"; loaded: number; total: number } | { kind: "verifying" } | { kind: "done"; text: string } | { kind: "error"; text: string };
+type Phase =
+  | { kind: "idle" }
+  | { kind: "uploading"; loaded: number; total: number }
+  | { kind: "verifying" }
+  | { kind: "done"; text: string }
+  | { kind: "error"; text: string };
 
 const kib = (n: number) => (n < 1024 * 1024 ? `${Math.round(n / 1024)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
 
@@ -21,14 +26,22 @@ export function EvidenceUpload({ uploadUrl }: { uploadUrl: string }) {
   function upload(file: File) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", uploadUrl);
-    const type = /\.jsonl$/i.test(file.name) ? "application/jsonl" : /\.(json|spdx|cdx)$/i.test(file.name) || file.type.includes("json") ? "application/json" : "application/octet-stream";
+    const type = /\.jsonl$/i.test(file.name)
+      ? "application/jsonl"
+      : /\.(json|spdx|cdx)$/i.test(file.name) || file.type.includes("json")
+        ? "application/json"
+        : "application/octet-stream";
     xhr.setRequestHeader("content-type", type);
     xhr.upload.onprogress = (e) => setPhase({ kind: "uploading", loaded: e.loaded, total: e.lengthComputable ? e.total : file.size });
     // All bytes sent: from here the server is parsing, checking the subject digest and any signature.
     xhr.upload.onload = () => setPhase({ kind: "verifying" });
     xhr.onerror = () => setPhase({ kind: "error", text: "The upload failed: the connection was lost." });
     xhr.onload = () => {
-      let body: { created?: boolean; document?: { format: string; kind: string; signatureStatus: string; findingCount: number; componentCount: number }; error?: { message: string } } | null = null;
+      let body: {
+        created?: boolean;
+        document?: { format: string; kind: string; signatureStatus: string; findingCount: number; componentCount: number };
+        error?: { message: string };
+      } | null = null;
       try {
         body = JSON.parse(xhr.responseText);
       } catch {
@@ -39,7 +52,10 @@ export function EvidenceUpload({ uploadUrl }: { uploadUrl: string }) {
         return;
       }
       const d = body.document;
-      setPhase({ kind: "done", text: `${body.created ? "Stored" : "Already stored"}: ${d.format} ${d.kind}, ${d.componentCount} components, ${d.findingCount} findings, signature ${d.signatureStatus}.` });
+      setPhase({
+        kind: "done",
+        text: `${body.created ? "Stored" : "Already stored"}: ${d.format} ${d.kind}, ${d.componentCount} components, ${d.findingCount} findings, signature ${d.signatureStatus}.`,
+      });
       if (input.current) input.current.value = "";
       router.refresh();
     };
@@ -51,11 +67,26 @@ export function EvidenceUpload({ uploadUrl }: { uploadUrl: string }) {
     <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4" data-testid="evidence-upload">
       <label className="block text-sm font-medium">
         Upload evidence (Trivy or Grype scan, CycloneDX or SPDX SBOM, OpenVEX, in-toto or DSSE attestation)
-        <input ref={input} type="file" disabled={busy} className="mt-1 block text-sm" onChange={(e) => { const f = e.target.files?.[0]; if (f) upload(f); }} />
+        <input
+          ref={input}
+          type="file"
+          disabled={busy}
+          className="mt-1 block text-sm"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) upload(f);
+          }}
+        />
       </label>
       {phase.kind === "uploading" && <progress className="w-full" max={phase.total || 1} value={phase.loaded} aria-label="Upload progress" />}
       <LiveStatus testId="evidence-upload-status" className={phase.kind === "error" ? "text-sm text-rose-800" : "text-sm text-slate-700"}>
-        {phase.kind === "uploading" ? `Uploading… ${kib(phase.loaded)} of ${kib(phase.total)} (${phase.total ? Math.floor((phase.loaded / phase.total) * 100) : 0}%)` : phase.kind === "verifying" ? "Uploaded; verifying…" : phase.kind === "done" || phase.kind === "error" ? phase.text : ""}
+        {phase.kind === "uploading"
+          ? `Uploading… ${kib(phase.loaded)} of ${kib(phase.total)} (${phase.total ? Math.floor((phase.loaded / phase.total) * 100) : 0}%)`
+          : phase.kind === "verifying"
+            ? "Uploaded; verifying…"
+            : phase.kind === "done" || phase.kind === "error"
+              ? phase.text
+              : ""}
       </LiveStatus>
     </div>
   );
@@ -69,7 +100,15 @@ export function WithdrawEvidenceButton({ id, label, image, approvedStages }: { i
   const [error, setError] = useState<string | null>(null);
   return (
     <>
-      <button type="button" className="rounded border border-rose-300 px-2 py-0.5 text-xs text-rose-800" onClick={() => { setError(null); setOpen(true); }} data-testid="withdraw-evidence">
+      <button
+        type="button"
+        className="rounded border border-rose-300 px-2 py-0.5 text-xs text-rose-800"
+        onClick={() => {
+          setError(null);
+          setOpen(true);
+        }}
+        data-testid="withdraw-evidence"
+      >
         Withdraw<span className="sr-only"> {label}</span>
       </button>
       <ConfirmDialog
@@ -87,7 +126,11 @@ export function WithdrawEvidenceButton({ id, label, image, approvedStages }: { i
           setPending(true);
           setError(null);
           try {
-            const res = await fetch(`/api/v1/evidence/${id}/withdraw`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reason }) });
+            const res = await fetch(`/api/v1/evidence/${id}/withdraw`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ reason }),
+            });
             const b = (await res.json().catch(() => null)) as { error?: { message: string } } | null;
             if (!res.ok) throw new Error(b?.error?.message ?? `HTTP ${res.status}`);
             setOpen(false);
@@ -100,9 +143,14 @@ export function WithdrawEvidenceButton({ id, label, image, approvedStages }: { i
         }}
       >
         <p>The document is kept and shown as withdrawn, with your reason; the gates stop counting its findings, components and attestations.</p>
-        <p>Image <span className="break-all font-mono">{image}</span>:</p>
+        <p>
+          Image <span className="break-all font-mono">{image}</span>:
+        </p>
         {approvedStages.length > 0 ? (
-          <p data-testid="withdraw-affected">Its approved stage{approvedStages.length === 1 ? "" : "s"} ({approvedStages.join(", ")}) {approvedStages.length === 1 ? "is" : "are"} judged again without this document; a gate that no longer holds is flagged or revoked as the stage&apos;s regression policy says.</p>
+          <p data-testid="withdraw-affected">
+            Its approved stage{approvedStages.length === 1 ? "" : "s"} ({approvedStages.join(", ")}) {approvedStages.length === 1 ? "is" : "are"} judged again
+            without this document; a gate that no longer holds is flagged or revoked as the stage&apos;s regression policy says.
+          </p>
         ) : (
           <p data-testid="withdraw-affected">No stage of this image is approved: only the next gate evaluation changes.</p>
         )}

@@ -18,7 +18,9 @@ export function SeverityChart({ counts }: { counts: Record<string, number> }) {
           <div className="h-3 flex-1 rounded bg-slate-100">
             <div className={`h-3 rounded ${COLORS[sev] ?? "bg-slate-400"}`} style={{ width: `${(n / max) * 100}%` }} />
           </div>
-          <span className="w-10 text-right font-mono" data-testid={`sev-${sev}`}>{n}</span>
+          <span className="w-10 text-right font-mono" data-testid={`sev-${sev}`}>
+            {n}
+          </span>
         </div>
       ))}
     </div>
@@ -33,8 +35,14 @@ export function SeveritySummary({ counts }: { counts: Record<string, number> | n
   return (
     <span className="font-mono">
       {parts.map(([s, n]) => (
-        <span key={s} className={n ? (s === "critical" ? "text-rose-700" : s === "high" ? "text-orange-700" : s === "medium" ? "text-amber-700" : "text-sky-700") : "text-slate-500"}>
-          {n}{s[0]!.toUpperCase()}{" "}
+        <span
+          key={s}
+          className={
+            n ? (s === "critical" ? "text-rose-700" : s === "high" ? "text-orange-700" : s === "medium" ? "text-amber-700" : "text-sky-700") : "text-slate-500"
+          }
+        >
+          {n}
+          {s[0]!.toUpperCase()}{" "}
         </span>
       ))}
     </span>

@@ -30,33 +30,64 @@ export function ImageHeader({ image, canDownloadPack }: { image: ImageDetail; ca
         <span className="font-mono">{image.repository}</span>
         <DigestChip digest={image.digest} />
       </h1>
-      <p className="mt-1 break-all font-mono text-xs text-slate-500" data-testid="full-digest">{image.digest}</p>
+      <p className="mt-1 break-all font-mono text-xs text-slate-500" data-testid="full-digest">
+        {image.digest}
+      </p>
       <div className="mt-2 flex flex-wrap gap-2 text-xs">
         {image.tags.map((t) => (
-          <span key={t.name} className="rounded bg-sky-50 px-1.5 py-0.5 font-mono text-sky-800">{t.name}</span>
+          <span key={t.name} className="rounded bg-sky-50 px-1.5 py-0.5 font-mono text-sky-800">
+            {t.name}
+          </span>
         ))}
         <span className="text-slate-500">{image.mediaType}</span>
         <span className="text-slate-500">· {bytes(image.size)}</span>
         {image.platform && <span className="text-slate-500">· {image.platform}</span>}
-        {image.configCreated && <span className="text-slate-500">· built {new Date(image.configCreated).toLocaleString("en-GB", { timeZone: "UTC" })} UTC</span>}
+        {image.configCreated && (
+          <span className="text-slate-500">· built {new Date(image.configCreated).toLocaleString("en-GB", { timeZone: "UTC" })} UTC</span>
+        )}
         {canDownloadPack && (
-          <a data-testid="evidence-pack" className="text-sky-700 hover:underline" href={`/api/v1/images/${image.repository}@${image.digest}/evidence-pack?registry=${encodeURIComponent(image.registry)}`}>· download evidence pack</a>
+          <a
+            data-testid="evidence-pack"
+            className="text-sky-700 hover:underline"
+            href={`/api/v1/images/${image.repository}@${image.digest}/evidence-pack?registry=${encodeURIComponent(image.registry)}`}
+          >
+            · download evidence pack
+          </a>
         )}
       </div>
       {image.deletedAt && (
         <p role="status" className="mt-2 rounded bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="deleted-banner">
-          Deleted from the registry (confirmed by a HEAD by digest on {new Date(image.deletedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC). Its history and approvals are kept.
+          Deleted from the registry (confirmed by a HEAD by digest on {new Date(image.deletedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC). Its history
+          and approvals are kept.
         </p>
       )}
-      {image.tagHistory.filter((e) => e.movedAfterApproval).map((e) => (
-        <p key={`${e.tag}-${e.seenAt}`} role="status" className="mt-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="tag-moved-warning">
-          ⚠ Tag <span className="font-mono">{e.tag}</span> moved away from this approved digest on {new Date(e.seenAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC
-          {e.to ? <> and now points to <a className="font-mono underline" href={imagePath(image.repository, e.to, image.registry)}>{e.to.slice(0, 19)}</a></> : " (the tag was deleted)"}. A tag is not an approval.
-        </p>
-      ))}
+      {image.tagHistory
+        .filter((e) => e.movedAfterApproval)
+        .map((e) => (
+          <p key={`${e.tag}-${e.seenAt}`} role="status" className="mt-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="tag-moved-warning">
+            ⚠ Tag <span className="font-mono">{e.tag}</span> moved away from this approved digest on{" "}
+            {new Date(e.seenAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC
+            {e.to ? (
+              <>
+                {" "}
+                and now points to{" "}
+                <a className="font-mono underline" href={imagePath(image.repository, e.to, image.registry)}>
+                  {e.to.slice(0, 19)}
+                </a>
+              </>
+            ) : (
+              " (the tag was deleted)"
+            )}
+            . A tag is not an approval.
+          </p>
+        ))}
       {image.parentDigest && (
         <p className="mt-2 text-sm text-slate-700">
-          Platform manifest of index <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.repository, image.parentDigest)}>{image.parentDigest.slice(0, 19)}</a>; approvals of the index cover it.
+          Platform manifest of index{" "}
+          <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.repository, image.parentDigest)}>
+            {image.parentDigest.slice(0, 19)}
+          </a>
+          ; approvals of the index cover it.
         </p>
       )}
     </div>
@@ -67,7 +98,9 @@ export function ImageHeader({ image, canDownloadPack }: { image: ImageDetail; ca
 export function StagesSection({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="stages-h">
-      <h2 id="stages-h" className="mb-2 text-lg font-semibold">Stages</h2>
+      <h2 id="stages-h" className="mb-2 text-lg font-semibold">
+        Stages
+      </h2>
       <div className="grid gap-3 sm:grid-cols-3">
         {(image.coveredBy?.stages ?? image.stages).map((s) => (
           <div key={s.stage} className="rounded-lg border border-slate-200 bg-white p-3" data-testid={`stage-${s.stage}`}>
@@ -75,12 +108,22 @@ export function StagesSection({ image }: { image: ImageDetail }) {
               <span className="font-medium">{s.stage}</span>
               <StageBadge state={s.state} />
             </div>
-            <p className="mt-1 text-xs text-slate-500">{s.detail}{s.approver ? ` · ${s.approver}` : ""}{s.approvedAt ? ` · ${new Date(s.approvedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}</p>
-            {s.atRisk && <div className="mt-2"><AtRiskList risks={[{ stage: s.stage, ...s.atRisk }]} /></div>}
+            <p className="mt-1 text-xs text-slate-500">
+              {s.detail}
+              {s.approver ? ` · ${s.approver}` : ""}
+              {s.approvedAt ? ` · ${new Date(s.approvedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}
+            </p>
+            {s.atRisk && (
+              <div className="mt-2">
+                <AtRiskList risks={[{ stage: s.stage, ...s.atRisk }]} />
+              </div>
+            )}
           </div>
         ))}
       </div>
-      {image.coveredBy && <p className="mt-2 text-xs text-slate-500">Shown for the index {image.coveredBy.indexDigest.slice(0, 19)}, whose signature covers this platform.</p>}
+      {image.coveredBy && (
+        <p className="mt-2 text-xs text-slate-500">Shown for the index {image.coveredBy.indexDigest.slice(0, 19)}, whose signature covers this platform.</p>
+      )}
     </section>
   );
 }
@@ -89,35 +132,56 @@ export function StagesSection({ image }: { image: ImageDetail }) {
 export function SignatureChainSection({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="sigs-h">
-      <h2 id="sigs-h" className="mb-2 text-lg font-semibold">Signature chain</h2>
+      <h2 id="sigs-h" className="mb-2 text-lg font-semibold">
+        Signature chain
+      </h2>
       <p className="mb-2 text-xs text-slate-500">
-        Every signature on this digest (cosign <span className="font-mono">.sig</span> layers, Sigstore bundles and Notation signatures attached as referrers), publisher first, then the team, then each stage; each with its checks in order{image.sigCheckedAt ? `, checked ${new Date(image.sigCheckedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}.
+        Every signature on this digest (cosign <span className="font-mono">.sig</span> layers, Sigstore bundles and Notation signatures attached as referrers),
+        publisher first, then the team, then each stage; each with its checks in order
+        {image.sigCheckedAt ? `, checked ${new Date(image.sigCheckedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : ""}.
       </p>
       {image.base && (
         <div className="mb-3 rounded-lg border border-slate-200 bg-slate-50 p-3" data-testid="base-image">
           <p className="text-sm">
             Base image{" "}
             {image.base.inInventory && image.base.repository && image.base.digest ? (
-              <a className="font-mono text-sky-700 hover:underline" href={imagePath(image.base.repository, image.base.digest, image.base.registry ?? undefined)}>{image.base.name ?? `${image.base.repository}@${image.base.digest.slice(0, 19)}`}</a>
+              <a
+                className="font-mono text-sky-700 hover:underline"
+                href={imagePath(image.base.repository, image.base.digest, image.base.registry ?? undefined)}
+              >
+                {image.base.name ?? `${image.base.repository}@${image.base.digest.slice(0, 19)}`}
+              </a>
             ) : (
               <span className="font-mono">{image.base.name ?? image.base.digest}</span>
             )}
             {image.base.digest && <span className="ml-1 font-mono text-xs text-slate-500">{image.base.digest.slice(0, 19)}…</span>}
           </p>
           {!image.base.inInventory && <p className="mt-1 text-xs text-slate-500">{image.base.detail}</p>}
-          {image.base.layersProven === false && <p className="mt-1 text-xs font-medium text-rose-700" data-testid="base-not-proven">{image.base.detail}; its signatures below do not vouch for this image.</p>}
+          {image.base.layersProven === false && (
+            <p className="mt-1 text-xs font-medium text-rose-700" data-testid="base-not-proven">
+              {image.base.detail}; its signatures below do not vouch for this image.
+            </p>
+          )}
           {image.base.inInventory && image.base.signatures.length === 0 && <p className="mt-1 text-xs text-slate-500">The base image carries no signature.</p>}
           {image.base.signatures.length > 0 && (
             <ol className="mt-2 space-y-2">
-              {image.base.signatures.map((s) => <SignatureCard key={s.layerDigest} s={s} />)}
+              {image.base.signatures.map((s) => (
+                <SignatureCard key={s.layerDigest} s={s} />
+              ))}
             </ol>
           )}
         </div>
       )}
-      {image.signatureRun?.detail && <p role="status" className="mb-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="signatures-not-tried">{image.signatureRun.detail}.</p>}
+      {image.signatureRun?.detail && (
+        <p role="status" className="mb-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="signatures-not-tried">
+          {image.signatureRun.detail}.
+        </p>
+      )}
       {image.signatures.length === 0 && <p className="rounded border border-dashed border-slate-300 p-4 text-sm text-slate-500">No signatures.</p>}
       <ol className="space-y-3" data-testid="signature-chain">
-        {image.signatures.map((s) => <SignatureCard key={s.layerDigest} s={s} />)}
+        {image.signatures.map((s) => (
+          <SignatureCard key={s.layerDigest} s={s} />
+        ))}
       </ol>
     </section>
   );
@@ -127,10 +191,20 @@ export function SignatureChainSection({ image }: { image: ImageDetail }) {
 export function ApprovalsTable({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="appr-h">
-      <h2 id="appr-h" className="mb-2 text-lg font-semibold">Approvals</h2>
+      <h2 id="appr-h" className="mb-2 text-lg font-semibold">
+        Approvals
+      </h2>
       <table className="w-full overflow-hidden rounded-lg border border-slate-200 bg-white text-sm">
         <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
-          <tr><th className="px-3 py-2">Stage</th><th className="px-3 py-2">Approver</th><th className="px-3 py-2">Comment</th><th className="px-3 py-2">Status</th><th className="px-3 py-2">Key</th><th className="px-3 py-2">Trusted time (UTC)</th><th className="px-3 py-2"></th></tr>
+          <tr>
+            <th className="px-3 py-2">Stage</th>
+            <th className="px-3 py-2">Approver</th>
+            <th className="px-3 py-2">Comment</th>
+            <th className="px-3 py-2">Status</th>
+            <th className="px-3 py-2">Key</th>
+            <th className="px-3 py-2">Trusted time (UTC)</th>
+            <th className="px-3 py-2"></th>
+          </tr>
         </thead>
         <tbody>
           {image.approvals.map((a) => (
@@ -141,13 +215,18 @@ export function ApprovalsTable({ image }: { image: ImageDetail }) {
               <td className="px-3 py-2">
                 {a.revocation ? (
                   <span className="text-rose-700" data-testid="approval-revoked">
-                    revoked {new Date(a.revocation.revokedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC by {a.revocation.revokedBy}: {a.revocation.reason}
-                    {a.revocation.state === "pending" ? ` (registry removal pending${a.revocation.error ? `: ${a.revocation.error}` : ""}; verify already denies)` : ""}
+                    revoked {new Date(a.revocation.revokedAt).toLocaleString("en-GB", { timeZone: "UTC" })} UTC by {a.revocation.revokedBy}:{" "}
+                    {a.revocation.reason}
+                    {a.revocation.state === "pending"
+                      ? ` (registry removal pending${a.revocation.error ? `: ${a.revocation.error}` : ""}; verify already denies)`
+                      : ""}
                   </span>
                 ) : a.status === "signed" ? (
                   "signed"
                 ) : (
-                  <span className="text-sky-700" title={a.lastError ?? ""}>signing{a.lastError ? ` (retrying: ${a.lastError})` : ""}</span>
+                  <span className="text-sky-700" title={a.lastError ?? ""}>
+                    signing{a.lastError ? ` (retrying: ${a.lastError})` : ""}
+                  </span>
                 )}
               </td>
               <td className="px-3 py-2 font-mono text-xs">
@@ -160,9 +239,15 @@ export function ApprovalsTable({ image }: { image: ImageDetail }) {
               </td>
               <td className="px-3 py-2 text-xs" data-testid="approval-time">
                 {new Date(a.trustedTime.at).toLocaleString("en-GB", { timeZone: "UTC" })}
-                <span className="block text-slate-500">{a.trustedTime.by === "tsa" ? `trusted: ${a.trustedTime.tsa ?? "TSA"} (RFC 3161)` : "trusted: Imprimatur's record"}</span>
+                <span className="block text-slate-500">
+                  {a.trustedTime.by === "tsa" ? `trusted: ${a.trustedTime.tsa ?? "TSA"} (RFC 3161)` : "trusted: Imprimatur's record"}
+                </span>
               </td>
-              <td className="px-3 py-2">{image.canRevoke && !a.revocation && <RevokeApprovalButton approvalId={a.id} stage={a.stage} repository={image.repository} digest={image.digest} />}</td>
+              <td className="px-3 py-2">
+                {image.canRevoke && !a.revocation && (
+                  <RevokeApprovalButton approvalId={a.id} stage={a.stage} repository={image.repository} digest={image.digest} />
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
@@ -175,16 +260,30 @@ export function ApprovalsTable({ image }: { image: ImageDetail }) {
 export function AccessoriesTable({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="acc-h">
-      <h2 id="acc-h" className="mb-2 text-lg font-semibold">Accessories</h2>
+      <h2 id="acc-h" className="mb-2 text-lg font-semibold">
+        Accessories
+      </h2>
       <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="accessories">
-        <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Kind</th><th className="px-3 py-2">Type</th><th className="px-3 py-2">Digest</th><th className="px-3 py-2">Found through</th><th className="px-3 py-2">Size</th></tr></thead>
+        <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
+          <tr>
+            <th className="px-3 py-2">Kind</th>
+            <th className="px-3 py-2">Type</th>
+            <th className="px-3 py-2">Digest</th>
+            <th className="px-3 py-2">Found through</th>
+            <th className="px-3 py-2">Size</th>
+          </tr>
+        </thead>
         <tbody>
           {image.artifacts.map((a) => (
             <tr key={a.digest} className="border-t border-slate-100">
               <td className="px-3 py-2 font-medium">{a.kind}</td>
               <td className="px-3 py-2 font-mono text-xs break-all">{a.predicateType ?? a.artifactType ?? a.mediaType}</td>
-              <td className="px-3 py-2"><DigestChip digest={a.digest} /></td>
-              <td className="px-3 py-2 text-xs">{a.source === "referrers-api" ? "OCI referrers API" : a.source === "referrers-tag" ? "referrers tag schema" : "cosign tag"}</td>
+              <td className="px-3 py-2">
+                <DigestChip digest={a.digest} />
+              </td>
+              <td className="px-3 py-2 text-xs">
+                {a.source === "referrers-api" ? "OCI referrers API" : a.source === "referrers-tag" ? "referrers tag schema" : "cosign tag"}
+              </td>
               <td className="px-3 py-2 text-xs">{bytes(a.size)}</td>
             </tr>
           ))}
@@ -198,9 +297,18 @@ export function AccessoriesTable({ image }: { image: ImageDetail }) {
 export function TagHistoryTable({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="tags-h">
-      <h2 id="tags-h" className="mb-2 text-lg font-semibold">Tag history</h2>
+      <h2 id="tags-h" className="mb-2 text-lg font-semibold">
+        Tag history
+      </h2>
       <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="tag-history">
-        <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Seen (UTC)</th><th className="px-3 py-2">Tag</th><th className="px-3 py-2">From</th><th className="px-3 py-2">To</th></tr></thead>
+        <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
+          <tr>
+            <th className="px-3 py-2">Seen (UTC)</th>
+            <th className="px-3 py-2">Tag</th>
+            <th className="px-3 py-2">From</th>
+            <th className="px-3 py-2">To</th>
+          </tr>
+        </thead>
         <tbody>
           {image.tagHistory.map((e) => (
             <tr key={`${e.tag}-${e.seenAt}-${e.from}`} className="border-t border-slate-100">
@@ -220,17 +328,33 @@ export function TagHistoryTable({ image }: { image: ImageDetail }) {
 export function ManifestSection({ image }: { image: ImageDetail }) {
   return (
     <section aria-labelledby="man-h">
-      <h2 id="man-h" className="mb-2 text-lg font-semibold">{image.manifest.kind === "index" ? "Platforms" : "Manifest"}</h2>
+      <h2 id="man-h" className="mb-2 text-lg font-semibold">
+        {image.manifest.kind === "index" ? "Platforms" : "Manifest"}
+      </h2>
       {image.manifest.kind === "unknown" ? (
-        <p className="rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-900">Unknown media type <span className="font-mono">{image.mediaType}</span>: kept as the registry served it (see the raw document below).</p>
+        <p className="rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-900">
+          Unknown media type <span className="font-mono">{image.mediaType}</span>: kept as the registry served it (see the raw document below).
+        </p>
       ) : image.manifest.kind === "index" ? (
         <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="platforms">
-          <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500"><tr><th className="px-3 py-2">Platform</th><th className="px-3 py-2">Digest</th><th className="px-3 py-2">Size</th><th className="px-3 py-2">Covered by</th></tr></thead>
+          <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
+            <tr>
+              <th className="px-3 py-2">Platform</th>
+              <th className="px-3 py-2">Digest</th>
+              <th className="px-3 py-2">Size</th>
+              <th className="px-3 py-2">Covered by</th>
+            </tr>
+          </thead>
           <tbody>
             {image.manifest.platforms.map((p) => (
               <tr key={p.digest} className="border-t border-slate-100">
-                <td className="px-3 py-2">{p.os}/{p.architecture}{p.variant ? `/${p.variant}` : ""}</td>
-                <td className="px-3 py-2"><DigestChip digest={p.digest} href={imagePath(image.repository, p.digest)} /></td>
+                <td className="px-3 py-2">
+                  {p.os}/{p.architecture}
+                  {p.variant ? `/${p.variant}` : ""}
+                </td>
+                <td className="px-3 py-2">
+                  <DigestChip digest={p.digest} href={imagePath(image.repository, p.digest)} />
+                </td>
                 <td className="px-3 py-2 text-xs">{bytes(p.size)}</td>
                 <td className="px-3 py-2 text-xs">{image.currentStage ? `stage ${image.currentStage} (index signature)` : "–"}</td>
               </tr>
@@ -239,12 +363,27 @@ export function ManifestSection({ image }: { image: ImageDetail }) {
         </table>
       ) : (
         <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm">
-          <p>Config <span className="font-mono text-xs">{image.manifest.config.mediaType}</span> <DigestChip digest={image.manifest.config.digest} /> {bytes(image.manifest.config.size)}</p>
+          <p>
+            Config <span className="font-mono text-xs">{image.manifest.config.mediaType}</span> <DigestChip digest={image.manifest.config.digest} />{" "}
+            {bytes(image.manifest.config.size)}
+          </p>
           <table className="w-full text-sm">
-            <thead className="text-left text-xs uppercase text-slate-500"><tr><th className="py-1">Layer</th><th className="py-1">Media type</th><th className="py-1">Size</th></tr></thead>
+            <thead className="text-left text-xs uppercase text-slate-500">
+              <tr>
+                <th className="py-1">Layer</th>
+                <th className="py-1">Media type</th>
+                <th className="py-1">Size</th>
+              </tr>
+            </thead>
             <tbody>
               {image.manifest.layers.map((l, i) => (
-                <tr key={`${l.digest}-${i}`} className="border-t border-slate-100"><td className="py-1"><DigestChip digest={l.digest} /></td><td className="py-1 font-mono text-xs">{l.mediaType}</td><td className="py-1 text-xs">{bytes(l.size)}</td></tr>
+                <tr key={`${l.digest}-${i}`} className="border-t border-slate-100">
+                  <td className="py-1">
+                    <DigestChip digest={l.digest} />
+                  </td>
+                  <td className="py-1 font-mono text-xs">{l.mediaType}</td>
+                  <td className="py-1 text-xs">{bytes(l.size)}</td>
+                </tr>
               ))}
             </tbody>
           </table>
@@ -255,7 +394,10 @@ export function ManifestSection({ image }: { image: ImageDetail }) {
           <h3 className="mb-1 font-semibold text-slate-600">Config labels</h3>
           <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
             {Object.entries(image.labels).map(([k, v]) => (
-              <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
+              <div key={k} className="contents">
+                <dt className="font-mono text-slate-500">{k}</dt>
+                <dd className="break-all font-mono">{String(v)}</dd>
+              </div>
             ))}
           </dl>
         </div>
@@ -268,7 +410,10 @@ export function ManifestSection({ image }: { image: ImageDetail }) {
       {Object.keys(image.manifest.annotations).length > 0 && (
         <dl className="mt-3 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-xs">
           {Object.entries(image.manifest.annotations).map(([k, v]) => (
-            <div key={k} className="contents"><dt className="font-mono text-slate-500">{k}</dt><dd className="break-all font-mono">{String(v)}</dd></div>
+            <div key={k} className="contents">
+              <dt className="font-mono text-slate-500">{k}</dt>
+              <dd className="break-all font-mono">{String(v)}</dd>
+            </div>
           ))}
         </dl>
       )}

@@ -9,7 +9,11 @@ const requestStyle: Record<string, string> = {
 /** A request's status; "approved" means the Nth approval is in but the signature is not yet in the registry. */
 export function RequestStatusBadge({ status }: { status: string }) {
   const label = status === "approved" ? "signature pending" : status;
-  return <span className={`inline-block rounded px-2 py-0.5 text-xs font-medium ${requestStyle[status] ?? "bg-slate-100"}`} data-testid="request-status">{label}</span>;
+  return (
+    <span className={`inline-block rounded px-2 py-0.5 text-xs font-medium ${requestStyle[status] ?? "bg-slate-100"}`} data-testid="request-status">
+      {label}
+    </span>
+  );
 }
 
 export function GateBadge({ passed, waived }: { passed: boolean; waived: boolean }) {
@@ -19,5 +23,9 @@ export function GateBadge({ passed, waived }: { passed: boolean; waived: boolean
 }
 
 export function BreakGlassMarker() {
-  return <span className="inline-block rounded bg-rose-700 px-1.5 py-0.5 text-[10px] font-bold uppercase tracking-wide text-white" data-testid="break-glass-marker">break glass</span>;
+  return (
+    <span className="inline-block rounded bg-rose-700 px-1.5 py-0.5 text-[10px] font-bold uppercase tracking-wide text-white" data-testid="break-glass-marker">
+      break glass
+    </span>
+  );
 }

@@ -29,5 +29,8 @@ export function dateInputValue(daysFromNow: number, now: Date = new Date()): str
 
 /** A list typed into one field, split on commas and whitespace: "a, b\nc" → ["a", "b", "c"]. */
 export function splitList(s: string): string[] {
-  return s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
 }

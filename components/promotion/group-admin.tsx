@@ -49,10 +49,18 @@ function GroupForm({ group, onDone }: { group?: GroupView; onDone: () => void })
         <span className="block text-slate-600">Members (emails, one per line or comma-separated)</span>
         <textarea name="members" value={members} onChange={(e) => setMembers(e.target.value)} rows={3} className={`${input} font-mono text-xs`} />
       </label>
-      {save.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">{save.error.message}</p>}
+      {save.error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">
+          {save.error.message}
+        </p>
+      )}
       <div className="flex gap-2 sm:col-span-2">
-        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">{group ? "Save members" : "Create group"}</button>
-        <button type="button" onClick={onDone} className="rounded border border-slate-300 px-3 py-1.5 text-sm">Cancel</button>
+        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">
+          {group ? "Save members" : "Create group"}
+        </button>
+        <button type="button" onClick={onDone} className="rounded border border-slate-300 px-3 py-1.5 text-sm">
+          Cancel
+        </button>
       </div>
     </form>
   );
@@ -66,7 +74,11 @@ function GroupCard({ group, isAdmin }: { group: GroupView; isAdmin: boolean }) {
       <div className="flex flex-wrap items-center gap-3">
         <h3 className="font-mono font-semibold">{group.name}</h3>
         <span className="text-sm text-slate-500">{group.description}</span>
-        {isAdmin && !editing && <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">Edit members</button>}
+        {isAdmin && !editing && (
+          <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">
+            Edit members
+          </button>
+        )}
       </div>
       <p className="mt-1 text-sm text-slate-700" data-testid="group-members">
         {group.members.length ? group.members.map((m) => `${m.name} (${m.email})`).join(", ") : <span className="text-slate-500">no members</span>}
@@ -82,8 +94,14 @@ export function GroupsSection({ groups, isAdmin }: { groups: GroupView[]; isAdmi
   return (
     <section aria-labelledby="groups-h" className="space-y-3">
       <div className="flex items-center gap-3">
-        <h2 id="groups-h" className="text-lg font-semibold">Groups</h2>
-        {isAdmin && !adding && <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white">New group</button>}
+        <h2 id="groups-h" className="text-lg font-semibold">
+          Groups
+        </h2>
+        {isAdmin && !adding && (
+          <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white">
+            New group
+          </button>
+        )}
       </div>
       {adding && (
         <div className="rounded-lg border border-slate-200 bg-white p-4">
@@ -92,7 +110,9 @@ export function GroupsSection({ groups, isAdmin }: { groups: GroupView[]; isAdmi
         </div>
       )}
       <ul className="space-y-3">
-        {groups.map((g) => <GroupCard key={g.name} group={g} isAdmin={isAdmin} />)}
+        {groups.map((g) => (
+          <GroupCard key={g.name} group={g} isAdmin={isAdmin} />
+        ))}
       </ul>
     </section>
   );

@@ -26,9 +26,15 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
   if (image.parentDigest) {
     return (
       <section aria-labelledby="promo-h" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
-        <h2 id="promo-h" className="font-semibold">Promotion</h2>
+        <h2 id="promo-h" className="font-semibold">
+          Promotion
+        </h2>
         <p className="mt-1 text-slate-600">
-          Promotions are requested for the index <a className="font-mono text-sky-700 hover:underline" href={imageHref(image.repository, image.parentDigest, image.registry)}>{image.parentDigest.slice(0, 19)}</a>, whose signature covers this platform.
+          Promotions are requested for the index{" "}
+          <a className="font-mono text-sky-700 hover:underline" href={imageHref(image.repository, image.parentDigest, image.registry)}>
+            {image.parentDigest.slice(0, 19)}
+          </a>
+          , whose signature covers this platform.
         </p>
       </section>
     );
@@ -37,9 +43,12 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
   const { stages, requests } = await listImageRequests({ actor, imageId: image.id });
   return (
     <section aria-labelledby="promo-h" data-testid="promotion-panel">
-      <h2 id="promo-h" className="mb-1 text-lg font-semibold">Promotion</h2>
+      <h2 id="promo-h" className="mb-1 text-lg font-semibold">
+        Promotion
+      </h2>
       <p className="mb-2 text-xs text-slate-500">
-        Ask for this digest to be promoted; reviewers of the stage approve it on the request page, and the server signs the digest for the stage when the last approval arrives.
+        Ask for this digest to be promoted; reviewers of the stage approve it on the request page, and the server signs the digest for the stage when the last
+        approval arrives.
       </p>
       <div className="grid gap-3 sm:grid-cols-3">
         {stages.map((s) => {
@@ -61,8 +70,12 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
                   </Link>
                 </p>
               )}
-              {!live && state !== "approved" && canRequest && <RequestPromotionForm registry={image.registry} repository={image.repository} digest={image.digest} stage={s.name} />}
-              {!live && state !== "approved" && !canRequest && <p className="text-xs text-slate-500">Requesting a promotion needs role developer, reviewer or admin.</p>}
+              {!live && state !== "approved" && canRequest && (
+                <RequestPromotionForm registry={image.registry} repository={image.repository} digest={image.digest} stage={s.name} />
+              )}
+              {!live && state !== "approved" && !canRequest && (
+                <p className="text-xs text-slate-500">Requesting a promotion needs role developer, reviewer or admin.</p>
+              )}
             </div>
           );
         })}

@@ -9,7 +9,8 @@ export function RequestPromotionForm({ registry, repository, digest, stage }: { 
   const router = useRouter();
   const [note, setNote] = useState("");
   const ask = useMutation({
-    mutationFn: () => api<{ id: string; created: boolean }>("/api/v1/requests", { method: "POST", body: JSON.stringify({ registry, repository, digest, stage, note }) }),
+    mutationFn: () =>
+      api<{ id: string; created: boolean }>("/api/v1/requests", { method: "POST", body: JSON.stringify({ registry, repository, digest, stage, note }) }),
     onSuccess: (r) => router.push(`/requests/${r.id}`),
   });
   return (
@@ -22,10 +23,25 @@ export function RequestPromotionForm({ registry, repository, digest, stage }: { 
     >
       <label className="block text-xs">
         <span className="block text-slate-600">Note for the reviewers</span>
-        <input name="note" value={note} onChange={(e) => setNote(e.target.value)} maxLength={2000} placeholder="What changed, tickets, test runs" className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1 text-sm" />
+        <input
+          name="note"
+          value={note}
+          onChange={(e) => setNote(e.target.value)}
+          maxLength={2000}
+          placeholder="What changed, tickets, test runs"
+          className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1 text-sm"
+        />
       </label>
-      {ask.error && <p role="alert" className="rounded bg-rose-50 px-2 py-1 text-xs text-rose-700">{ask.error.message}</p>}
-      <button type="submit" disabled={ask.isPending || ask.isSuccess} className="rounded bg-slate-900 px-3 py-1.5 text-xs font-medium text-white hover:bg-slate-700 disabled:opacity-50">
+      {ask.error && (
+        <p role="alert" className="rounded bg-rose-50 px-2 py-1 text-xs text-rose-700">
+          {ask.error.message}
+        </p>
+      )}
+      <button
+        type="submit"
+        disabled={ask.isPending || ask.isSuccess}
+        className="rounded bg-slate-900 px-3 py-1.5 text-xs font-medium text-white hover:bg-slate-700 disabled:opacity-50"
+      >
         {ask.isPending || ask.isSuccess ? "Requesting…" : `Request promotion to ${stage}`}
       </button>
     </form>

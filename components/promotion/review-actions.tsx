@@ -77,16 +77,34 @@ function ReviewNotices({ s, status, viewer }: { s: ReviewState; status: string; 
   const open = status === "open";
   return (
     <>
-      {outcome && <p role="status" className={`rounded px-3 py-2 text-sm ${outcome.decision === "reject" ? "bg-slate-100 text-slate-800" : "bg-emerald-50 text-emerald-800"}`} data-testid="review-outcome">{outcomeText(outcome)}</p>}
-      {review.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{review.error.message}</p>}
-      {viewer.reviewed && <p className="text-sm text-slate-700" data-testid="viewer-reviewed">You {viewer.reviewed === "approve" ? "approved" : "rejected"} this request. A reviewer counts once.</p>}
+      {outcome && (
+        <p
+          role="status"
+          className={`rounded px-3 py-2 text-sm ${outcome.decision === "reject" ? "bg-slate-100 text-slate-800" : "bg-emerald-50 text-emerald-800"}`}
+          data-testid="review-outcome"
+        >
+          {outcomeText(outcome)}
+        </p>
+      )}
+      {review.error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {review.error.message}
+        </p>
+      )}
+      {viewer.reviewed && (
+        <p className="text-sm text-slate-700" data-testid="viewer-reviewed">
+          You {viewer.reviewed === "approve" ? "approved" : "rejected"} this request. A reviewer counts once.
+        </p>
+      )}
       {!open && !viewer.reviewed && <p className="text-sm text-slate-600">This request is {status}; no further reviews are taken.</p>}
 
       {open && !viewer.reviewed && viewer.reasons.length > 0 && (
         <div className="rounded border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="viewer-reasons">
           <p className="font-medium">You cannot approve this request{viewer.canBreakGlass ? " normally" : ""}:</p>
           <ul className="mt-1 list-disc pl-5">
-            {viewer.reasons.map((r) => <li key={r}>{r}</li>)}
+            {viewer.reasons.map((r) => (
+              <li key={r}>{r}</li>
+            ))}
           </ul>
         </div>
       )}
@@ -101,7 +119,8 @@ function ApproveRejectForms({ s, failingGates }: { s: ReviewState; failingGates:
     <>
       {failingGates.length > 0 && (
         <p className="rounded bg-rose-50 px-3 py-2 text-xs text-rose-800" data-testid="failing-gates-warning">
-          {failingGates.length === 1 ? "A gate fails" : `${failingGates.length} gates fail`} ({failingGates.join(", ")}): an approval is refused until a waiver covers {failingGates.length === 1 ? "it" : "them"}.
+          {failingGates.length === 1 ? "A gate fails" : `${failingGates.length} gates fail`} ({failingGates.join(", ")}): an approval is refused until a waiver
+          covers {failingGates.length === 1 ? "it" : "them"}.
         </p>
       )}
       <form
@@ -113,9 +132,22 @@ function ApproveRejectForms({ s, failingGates }: { s: ReviewState; failingGates:
       >
         <label className="block text-sm">
           <span className="block text-slate-600">Comment</span>
-          <textarea name="comment" value={comment} onChange={(e) => setComment(e.target.value)} required maxLength={2000} rows={2} placeholder="What you checked" className={box} />
+          <textarea
+            name="comment"
+            value={comment}
+            onChange={(e) => setComment(e.target.value)}
+            required
+            maxLength={2000}
+            rows={2}
+            placeholder="What you checked"
+            className={box}
+          />
         </label>
-        <button type="submit" disabled={busy || !comment.trim()} className="rounded bg-emerald-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-emerald-600 disabled:opacity-50">
+        <button
+          type="submit"
+          disabled={busy || !comment.trim()}
+          className="rounded bg-emerald-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-emerald-600 disabled:opacity-50"
+        >
           {busy && review.variables?.decision === "approve" && !review.variables.breakGlass ? "Approving…" : "Approve"}
         </button>
       </form>
@@ -128,9 +160,23 @@ function ApproveRejectForms({ s, failingGates }: { s: ReviewState; failingGates:
       >
         <label className="block text-sm">
           <span className="block text-slate-600">Reason for rejecting (required)</span>
-          <textarea name="reason" value={reason} onChange={(e) => setReason(e.target.value)} required minLength={3} maxLength={2000} rows={2} placeholder="What must change before this can be promoted" className={box} />
+          <textarea
+            name="reason"
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            required
+            minLength={3}
+            maxLength={2000}
+            rows={2}
+            placeholder="What must change before this can be promoted"
+            className={box}
+          />
         </label>
-        <button type="submit" disabled={busy || reason.trim().length < 3} className="rounded border border-rose-300 px-3 py-1.5 text-sm font-medium text-rose-700 hover:bg-rose-50 disabled:opacity-50">
+        <button
+          type="submit"
+          disabled={busy || reason.trim().length < 3}
+          className="rounded border border-rose-300 px-3 py-1.5 text-sm font-medium text-rose-700 hover:bg-rose-50 disabled:opacity-50"
+        >
           Reject
         </button>
       </form>
@@ -155,13 +201,27 @@ function BreakGlassForm({ s }: { s: ReviewState }) {
         <span aria-hidden="true">⚠</span> Break glass
       </h3>
       <p className="text-xs text-rose-900">
-        An admin approval outside the rules: it overrides four eyes, reviewer groups and failing gates. It is audited, and it is marked as break-glass, with your reason, in the signed payload that every verifier sees.
+        An admin approval outside the rules: it overrides four eyes, reviewer groups and failing gates. It is audited, and it is marked as break-glass, with
+        your reason, in the signed payload that every verifier sees.
       </p>
       <label className="block text-sm">
         <span className="block text-slate-600">Break-glass reason (at least {MIN_BREAK_GLASS} characters)</span>
-        <textarea name="breakGlassReason" value={glassReason} onChange={(e) => setGlassReason(e.target.value)} required minLength={MIN_BREAK_GLASS} maxLength={2000} rows={2} className={box} />
+        <textarea
+          name="breakGlassReason"
+          value={glassReason}
+          onChange={(e) => setGlassReason(e.target.value)}
+          required
+          minLength={MIN_BREAK_GLASS}
+          maxLength={2000}
+          rows={2}
+          className={box}
+        />
       </label>
-      <button type="submit" disabled={busy || glassReason.trim().length < MIN_BREAK_GLASS} className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-600 disabled:opacity-50">
+      <button
+        type="submit"
+        disabled={busy || glassReason.trim().length < MIN_BREAK_GLASS}
+        className="rounded bg-rose-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-rose-600 disabled:opacity-50"
+      >
         Approve with break glass
       </button>
     </form>
@@ -184,12 +244,23 @@ function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState
       testId="confirm-break-glass"
     >
       <p>
-        The server signs {target ? <span className="break-all font-mono" data-testid="break-glass-image">{target.image}</span> : "this image"} for stage <strong>{target?.stage ?? "this stage"}</strong> now, with your admin override recorded as break-glass in the signed payload every verifier sees.
+        The server signs{" "}
+        {target ? (
+          <span className="break-all font-mono" data-testid="break-glass-image">
+            {target.image}
+          </span>
+        ) : (
+          "this image"
+        )}{" "}
+        for stage <strong>{target?.stage ?? "this stage"}</strong> now, with your admin override recorded as break-glass in the signed payload every verifier
+        sees.
       </p>
       <ul className="list-disc space-y-1 pl-5">
         {target && <li>Approvals so far: {target.approvals}; the rest are skipped.</li>}
         {failingGates.length > 0 ? <li>Failing gates overridden: {failingGates.join(", ")}.</li> : <li>No gate fails.</li>}
-        {viewer.reasons.map((r) => <li key={r}>Overrides: {r}</li>)}
+        {viewer.reasons.map((r) => (
+          <li key={r}>Overrides: {r}</li>
+        ))}
         <li>Your reason, as recorded and signed: &quot;{glassReason.trim()}&quot;.</li>
       </ul>
       <p>It is audited and cannot be undone; only revoking the approval takes it back.</p>
@@ -201,11 +272,25 @@ function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState
  * What the viewer may do on a request, as the server computed it: approve, reject with a reason, or (admins) a
  * break-glass approval. The server decides; a refusal comes back as an error shown verbatim.
  */
-export function ReviewActions({ requestId, status, viewer, failingGates, target }: { requestId: string; status: string; viewer: Viewer; failingGates: string[]; target?: BreakGlassTarget }) {
+export function ReviewActions({
+  requestId,
+  status,
+  viewer,
+  failingGates,
+  target,
+}: {
+  requestId: string;
+  status: string;
+  viewer: Viewer;
+  failingGates: string[];
+  target?: BreakGlassTarget;
+}) {
   const s = useReview(requestId);
   return (
     <section aria-labelledby="actions-h" className="space-y-3 rounded-lg border border-slate-200 bg-white p-4" data-testid="review-actions">
-      <h2 id="actions-h" className="font-semibold">Your review</h2>
+      <h2 id="actions-h" className="font-semibold">
+        Your review
+      </h2>
       <ReviewNotices s={s} status={status} viewer={viewer} />
 
       {viewer.canReview && <ApproveRejectForms s={s} failingGates={failingGates} />}

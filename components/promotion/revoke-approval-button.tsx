@@ -13,7 +13,8 @@ export function RevokeApprovalButton({ approvalId, stage, repository, digest }: 
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const revoke = useMutation({
-    mutationFn: (reason: string) => api<{ state: string; error: string | null }>(`/api/v1/approvals/${approvalId}/revoke`, { method: "POST", body: JSON.stringify({ reason }) }),
+    mutationFn: (reason: string) =>
+      api<{ state: string; error: string | null }>(`/api/v1/approvals/${approvalId}/revoke`, { method: "POST", body: JSON.stringify({ reason }) }),
     onSuccess: () => {
       setOpen(false);
       router.refresh();
@@ -21,7 +22,15 @@ export function RevokeApprovalButton({ approvalId, stage, repository, digest }: 
   });
   return (
     <>
-      <button type="button" onClick={() => { revoke.reset(); setOpen(true); }} className="rounded border border-rose-300 px-2 py-0.5 text-xs text-rose-800 hover:bg-rose-50" data-testid="revoke-approval">
+      <button
+        type="button"
+        onClick={() => {
+          revoke.reset();
+          setOpen(true);
+        }}
+        className="rounded border border-rose-300 px-2 py-0.5 text-xs text-rose-800 hover:bg-rose-50"
+        data-testid="revoke-approval"
+      >
         Revoke<span className="sr-only"> the {stage} approval</span>
       </button>
       <ConfirmDialog
@@ -38,9 +47,16 @@ export function RevokeApprovalButton({ approvalId, stage, repository, digest }: 
       >
         <ul className="list-disc space-y-1 pl-5">
           <li>
-            Verify and ImageReview deny <span className="break-all font-mono">{repository}@{digest.slice(0, 19)}…</span> for stage {stage} from now on, with the reason &quot;revoked&quot;.
+            Verify and ImageReview deny{" "}
+            <span className="break-all font-mono">
+              {repository}@{digest.slice(0, 19)}…
+            </span>{" "}
+            for stage {stage} from now on, with the reason &quot;revoked&quot;.
           </li>
-          <li>The {stage} signature layer is removed from the image&apos;s cosign <span className="font-mono">.sig</span> manifest and its Sigstore bundle from the referrers; outside verifiers (cosign) stop accepting the stage.</li>
+          <li>
+            The {stage} signature layer is removed from the image&apos;s cosign <span className="font-mono">.sig</span> manifest and its Sigstore bundle from
+            the referrers; outside verifiers (cosign) stop accepting the stage.
+          </li>
           <li>Every other signature (publisher, team, other stages) is kept byte-for-byte.</li>
           <li>This cannot be undone: promoting again is a new request, reviewed again. It is audited and sent as webhook approval.revoked.</li>
         </ul>

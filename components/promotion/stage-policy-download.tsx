@@ -53,26 +53,43 @@ export function StagePolicyDownload({ stage }: { stage: string }) {
       <form onSubmit={download} className="mt-2 grid gap-2 sm:grid-cols-2">
         <label htmlFor={`${id}-f`} className="text-xs text-slate-600">
           Format
-          <select id={`${id}-f`} value={format} onChange={(e) => setFormat(e.target.value)} className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1.5 text-sm">
+          <select
+            id={`${id}-f`}
+            value={format}
+            onChange={(e) => setFormat(e.target.value)}
+            className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1.5 text-sm"
+          >
             {FORMATS.map((f) => (
-              <option key={f.value} value={f.value}>{f.label}</option>
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
             ))}
           </select>
         </label>
         <label htmlFor={`${id}-i`} className="text-xs text-slate-600">
           Images (optional globs, comma-separated; default: repositories with requests for this stage)
-          <input id={`${id}-i`} value={images} onChange={(e) => setImages(e.target.value)} placeholder="registry.example/team/*" className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1.5 font-mono text-sm" />
+          <input
+            id={`${id}-i`}
+            value={images}
+            onChange={(e) => setImages(e.target.value)}
+            placeholder="registry.example/team/*"
+            className="mt-0.5 w-full rounded border border-slate-300 px-2 py-1.5 font-mono text-sm"
+          />
         </label>
         <label className="flex items-center gap-2 text-xs text-slate-600 sm:col-span-2">
           <input type="checkbox" checked={summary} onChange={(e) => setSummary(e.target.checked)} />
           Also require the signed verification summary (SLSA VSA, result PASSED)
         </label>
         <div className="flex items-center gap-3 sm:col-span-2">
-          <button type="submit" disabled={status.kind === "busy"} className="rounded bg-slate-800 px-3 py-1.5 text-sm text-white hover:bg-slate-700 disabled:opacity-60">
+          <button
+            type="submit"
+            disabled={status.kind === "busy"}
+            className="rounded bg-slate-800 px-3 py-1.5 text-sm text-white hover:bg-slate-700 disabled:opacity-60"
+          >
             {status.kind === "busy" ? "Generating…" : "Download policy"}
           </button>
           <span role="status" aria-live="polite" className={status.kind === "error" ? "text-red-700" : "text-slate-600"} data-testid="stage-policy-status">
-            {status.kind === "error" ? `Not generated: ${status.text}` : status.text ?? ""}
+            {status.kind === "error" ? `Not generated: ${status.text}` : (status.text ?? "")}
           </span>
         </div>
       </form>

@@ -114,7 +114,13 @@ function StageReviewerFields({ f, setF, groups }: FormProps & { groups: GroupVie
     <div className="grid gap-3 sm:grid-cols-3">
       <label className="text-sm">
         <span className="block text-slate-600">Required approvals (N distinct)</span>
-        <input type="number" name="requiredApprovals" value={f.requiredApprovals} onChange={(e) => setF({ ...f, requiredApprovals: e.target.value })} className={input} />
+        <input
+          type="number"
+          name="requiredApprovals"
+          value={f.requiredApprovals}
+          onChange={(e) => setF({ ...f, requiredApprovals: e.target.value })}
+          className={input}
+        />
       </label>
       <fieldset className="text-sm">
         <legend className="text-slate-600">Reviewer groups (none: any reviewer)</legend>
@@ -126,7 +132,9 @@ function StageReviewerFields({ f, setF, groups }: FormProps & { groups: GroupVie
                 name="reviewerGroups"
                 value={gr.name}
                 checked={f.reviewerGroups.includes(gr.name)}
-                onChange={(e) => setF({ ...f, reviewerGroups: e.target.checked ? [...f.reviewerGroups, gr.name] : f.reviewerGroups.filter((x) => x !== gr.name) })}
+                onChange={(e) =>
+                  setF({ ...f, reviewerGroups: e.target.checked ? [...f.reviewerGroups, gr.name] : f.reviewerGroups.filter((x) => x !== gr.name) })
+                }
               />
               <span className="font-mono text-xs">{gr.name}</span>
             </label>
@@ -137,7 +145,11 @@ function StageReviewerFields({ f, setF, groups }: FormProps & { groups: GroupVie
         <span className="block text-slate-600">Waiver group</span>
         <select name="waiverGroup" value={f.waiverGroup} onChange={(e) => setF({ ...f, waiverGroup: e.target.value })} className={input}>
           <option value="">none (no waivers)</option>
-          {groups.map((gr) => <option key={gr.name} value={gr.name}>{gr.name}</option>)}
+          {groups.map((gr) => (
+            <option key={gr.name} value={gr.name}>
+              {gr.name}
+            </option>
+          ))}
         </select>
       </label>
     </div>
@@ -171,11 +183,23 @@ function ProvenancePatterns({ f, setF }: FormProps) {
     <div className="ml-6 grid gap-2 sm:grid-cols-2">
       <label className="text-xs">
         <span className="block text-slate-600">Builder id patterns, comma-separated (empty: any; * within a segment, ** across)</span>
-        <input name="builderIds" value={f.builderIds} onChange={(e) => setF({ ...f, builderIds: e.target.value })} className={`${input} font-mono`} placeholder="https://github.com/actions/runner/**" />
+        <input
+          name="builderIds"
+          value={f.builderIds}
+          onChange={(e) => setF({ ...f, builderIds: e.target.value })}
+          className={`${input} font-mono`}
+          placeholder="https://github.com/actions/runner/**"
+        />
       </label>
       <label className="text-xs">
         <span className="block text-slate-600">Source repository patterns, comma-separated</span>
-        <input name="sourceRepos" value={f.sourceRepos} onChange={(e) => setF({ ...f, sourceRepos: e.target.value })} className={`${input} font-mono`} placeholder="git+https://git.example.com/apps/*" />
+        <input
+          name="sourceRepos"
+          value={f.sourceRepos}
+          onChange={(e) => setF({ ...f, sourceRepos: e.target.value })}
+          className={`${input} font-mono`}
+          placeholder="git+https://git.example.com/apps/*"
+        />
       </label>
     </div>
   );
@@ -196,7 +220,13 @@ function StageGatesFieldset({ f, setF }: FormProps) {
       <CheckField f={f} setF={setF} k="basePublisher" label="The base image's publisher signature must verify" />
       <label className="flex items-center gap-2 text-sm">
         <span>Newest scan at most</span>
-        <input type="number" name="maxScanAgeHours" value={f.maxScanAgeHours} onChange={(e) => setF({ ...f, maxScanAgeHours: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
+        <input
+          type="number"
+          name="maxScanAgeHours"
+          value={f.maxScanAgeHours}
+          onChange={(e) => setF({ ...f, maxScanAgeHours: e.target.value })}
+          className="w-24 rounded border border-slate-300 px-2 py-1 text-sm"
+        />
         <span>hours old (empty: no limit)</span>
       </label>
     </fieldset>
@@ -232,14 +262,28 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
       <CheckField f={f} setF={setF} k="emitBundle" label="Also push a Sigstore bundle with each stage signature" />
       <label className="flex items-center gap-2 text-sm">
         <span>Approvals expire after</span>
-        <input type="number" name="approvalTtlDays" value={f.approvalTtlDays} onChange={(e) => setF({ ...f, approvalTtlDays: e.target.value })} className="w-24 rounded border border-slate-300 px-2 py-1 text-sm" />
+        <input
+          type="number"
+          name="approvalTtlDays"
+          value={f.approvalTtlDays}
+          onChange={(e) => setF({ ...f, approvalTtlDays: e.target.value })}
+          className="w-24 rounded border border-slate-300 px-2 py-1 text-sm"
+        />
         <span>days (empty: never; counted from the signature&apos;s trusted time; renewing is a new request)</span>
       </label>
 
-      {save.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{save.error.message}</p>}
+      {save.error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {save.error.message}
+        </p>
+      )}
       <div className="flex gap-2">
-        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">{save.isPending ? "Saving…" : "Save stage"}</button>
-        <button type="button" onClick={onDone} className="rounded border border-slate-300 px-3 py-1.5 text-sm">Cancel</button>
+        <button type="submit" disabled={save.isPending} className="rounded bg-slate-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-60">
+          {save.isPending ? "Saving…" : "Save stage"}
+        </button>
+        <button type="button" onClick={onDone} className="rounded border border-slate-300 px-3 py-1.5 text-sm">
+          Cancel
+        </button>
       </div>
     </form>
   );
@@ -254,16 +298,28 @@ function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: Group
         <span className="rounded bg-slate-100 px-1.5 text-xs text-slate-500">{stage.position}</span>
         <h3 className="font-semibold">{stage.name}</h3>
         <span className="text-sm text-slate-600" data-testid="stage-approvals">
-          {stage.requiredApprovals} approval{stage.requiredApprovals === 1 ? "" : "s"} from {stage.reviewerGroups.length ? `group ${stage.reviewerGroups.join(" or ")}` : "any reviewer"}
+          {stage.requiredApprovals} approval{stage.requiredApprovals === 1 ? "" : "s"} from{" "}
+          {stage.reviewerGroups.length ? `group ${stage.reviewerGroups.join(" or ")}` : "any reviewer"}
         </span>
         <span className="text-xs text-slate-500">waivers: {stage.waiverGroup ? `group ${stage.waiverGroup}` : "none"}</span>
-        {isAdmin && !editing && <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">Edit</button>}
+        {isAdmin && !editing && (
+          <button type="button" onClick={() => setEditing(true)} className="ml-auto rounded border border-slate-300 px-2 py-1 text-sm hover:bg-slate-100">
+            Edit
+          </button>
+        )}
       </div>
       <ul className="mt-2 list-disc pl-5 text-sm text-slate-700" data-testid="stage-gates">
         {gates.length === 0 ? <li className="list-none text-slate-500">No gates.</li> : gates.map((d) => <li key={d}>{d}</li>)}
       </ul>
       <p className="mt-1 text-xs text-slate-500">
-        key {stage.key ? <span className="font-mono">{stage.key.name} · {stage.key.fingerprint}</span> : "none"}
+        key{" "}
+        {stage.key ? (
+          <span className="font-mono">
+            {stage.key.name} · {stage.key.fingerprint}
+          </span>
+        ) : (
+          "none"
+        )}
         {stage.emitBundle ? " · also pushes a Sigstore bundle" : ""}
         {stage.approvalTtlDays ? ` · approvals expire after ${stage.approvalTtlDays} day${stage.approvalTtlDays === 1 ? "" : "s"}` : ""}
       </p>
@@ -280,12 +336,15 @@ export function StagesAdmin({ stages, groups, isAdmin }: { stages: StageView[]; 
       <div>
         <h1 className="text-2xl font-semibold">Stages</h1>
         <p className="text-sm text-slate-500">
-          An image moves through these stages in order. Each stage needs N distinct approvals from its reviewer groups, and its gates must hold (or be waived) when the last approval arrives; then the server signs the digest with the stage key.
+          An image moves through these stages in order. Each stage needs N distinct approvals from its reviewer groups, and its gates must hold (or be waived)
+          when the last approval arrives; then the server signs the digest with the stage key.
           {!isAdmin && " Only admins change them."}
         </p>
       </div>
       <ol className="space-y-3">
-        {stages.map((s) => <StageCard key={s.name} stage={s} groups={groups} isAdmin={isAdmin} />)}
+        {stages.map((s) => (
+          <StageCard key={s.name} stage={s} groups={groups} isAdmin={isAdmin} />
+        ))}
       </ol>
       <GroupsSection groups={groups} isAdmin={isAdmin} />
     </div>

@@ -18,7 +18,14 @@ export function vulnIdsFromDetail(detail: string): string[] {
  * failure names. Scope is this digest (default) or the whole repository. The server checks the waiver group and
  * four eyes; its refusal is shown as is.
  */
-export function WaiverForm(props: { requestId: string; stage: string; registry: string; repository: string; digest: string; gate: { gate: string; label: string; detail: string; failingIds?: string[] } }) {
+export function WaiverForm(props: {
+  requestId: string;
+  stage: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  gate: { gate: string; label: string; detail: string; failingIds?: string[] };
+}) {
   const { requestId, stage, registry, repository, digest, gate } = props;
   const router = useRouter();
   const [openForm, setOpenForm] = useState(false);
@@ -53,7 +60,11 @@ export function WaiverForm(props: { requestId: string; stage: string; registry: 
   });
   if (!openForm) {
     return (
-      <button type="button" onClick={() => setOpenForm(true)} className="rounded border border-amber-400 bg-white px-2 py-1 text-xs font-medium text-amber-900 hover:bg-amber-50">
+      <button
+        type="button"
+        onClick={() => setOpenForm(true)}
+        className="rounded border border-amber-400 bg-white px-2 py-1 text-xs font-medium text-amber-900 hover:bg-amber-50"
+      >
         Waive {gate.label}…
       </button>
     );
@@ -67,7 +78,9 @@ export function WaiverForm(props: { requestId: string; stage: string; registry: 
       }}
       data-testid={`waiver-form-${gate.gate}`}
     >
-      <h3 className="text-sm font-semibold sm:col-span-2">Waive gate “{gate.label}” for stage {stage}</h3>
+      <h3 className="text-sm font-semibold sm:col-span-2">
+        Waive gate “{gate.label}” for stage {stage}
+      </h3>
       <label className="text-sm">
         <span className="block text-slate-600">Gate</span>
         <input name="gate" value={gate.gate} readOnly className={`${box} bg-slate-50 font-mono`} />
@@ -83,23 +96,56 @@ export function WaiverForm(props: { requestId: string; stage: string; registry: 
         <label className="text-sm sm:col-span-2">
           <span className="block text-slate-600">Vulnerability ids (comma-separated; empty waives the whole gate)</span>
           <input name="vulnIds" value={vulnIds} onChange={(e) => setVulnIds(e.target.value)} className={`${box} font-mono`} />
-          {truncated && <span className="mt-1 block text-xs text-amber-900">The gate names only the first few ids; list them all (see the Vulnerabilities tab) or leave this empty to waive the whole gate.</span>}
+          {truncated && (
+            <span className="mt-1 block text-xs text-amber-900">
+              The gate names only the first few ids; list them all (see the Vulnerabilities tab) or leave this empty to waive the whole gate.
+            </span>
+          )}
         </label>
       )}
       <label className="text-sm sm:col-span-2">
         <span className="block text-slate-600">Waiver reason</span>
-        <textarea name="waiverReason" value={reason} onChange={(e) => setReason(e.target.value)} required minLength={5} maxLength={2000} rows={2} placeholder="Why this risk is accepted, and until what" className={box} />
+        <textarea
+          name="waiverReason"
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          required
+          minLength={5}
+          maxLength={2000}
+          rows={2}
+          placeholder="Why this risk is accepted, and until what"
+          className={box}
+        />
       </label>
       <label className="text-sm">
         <span className="block text-slate-600">Expires (end of day, UTC)</span>
-        <input type="date" name="expires" value={expires} min={dateInputValue(1)} max={dateInputValue(365)} onChange={(e) => setExpires(e.target.value)} required className={box} />
+        <input
+          type="date"
+          name="expires"
+          value={expires}
+          min={dateInputValue(1)}
+          max={dateInputValue(365)}
+          onChange={(e) => setExpires(e.target.value)}
+          required
+          className={box}
+        />
       </label>
-      {grant.error && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">{grant.error.message}</p>}
+      {grant.error && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700 sm:col-span-2">
+          {grant.error.message}
+        </p>
+      )}
       <div className="flex gap-2 sm:col-span-2">
-        <button type="submit" disabled={grant.isPending || reason.trim().length < 5 || !expires} className="rounded bg-amber-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-amber-500 disabled:opacity-50">
+        <button
+          type="submit"
+          disabled={grant.isPending || reason.trim().length < 5 || !expires}
+          className="rounded bg-amber-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-amber-500 disabled:opacity-50"
+        >
           {grant.isPending ? "Granting…" : "Grant waiver"}
         </button>
-        <button type="button" onClick={() => setOpenForm(false)} className="rounded border border-slate-300 px-3 py-1.5 text-sm">Cancel</button>
+        <button type="button" onClick={() => setOpenForm(false)} className="rounded border border-slate-300 px-3 py-1.5 text-sm">
+          Cancel
+        </button>
       </div>
     </form>
   );

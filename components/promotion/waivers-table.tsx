@@ -58,12 +58,32 @@ function RevokeWaiver({ id }: { id: string }) {
     >
       <label className="block text-xs">
         <span className="block text-slate-600">Reason for revoking</span>
-        <input name="revokeReason" value={reason} onChange={(e) => setReason(e.target.value)} required minLength={3} maxLength={2000} className="w-48 rounded border border-slate-300 px-2 py-1 text-xs" />
+        <input
+          name="revokeReason"
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          required
+          minLength={3}
+          maxLength={2000}
+          className="w-48 rounded border border-slate-300 px-2 py-1 text-xs"
+        />
       </label>
-      {revoke.error && <p role="alert" className="rounded bg-rose-50 px-2 py-1 text-xs text-rose-700">{revoke.error.message}</p>}
+      {revoke.error && (
+        <p role="alert" className="rounded bg-rose-50 px-2 py-1 text-xs text-rose-700">
+          {revoke.error.message}
+        </p>
+      )}
       <div className="flex gap-1">
-        <button type="submit" disabled={revoke.isPending || reason.trim().length < 3} className="rounded bg-rose-700 px-2 py-0.5 text-xs font-medium text-white disabled:opacity-50">Revoke</button>
-        <button type="button" onClick={() => setOpen(false)} className="rounded border border-slate-300 px-2 py-0.5 text-xs">Cancel</button>
+        <button
+          type="submit"
+          disabled={revoke.isPending || reason.trim().length < 3}
+          className="rounded bg-rose-700 px-2 py-0.5 text-xs font-medium text-white disabled:opacity-50"
+        >
+          Revoke
+        </button>
+        <button type="button" onClick={() => setOpen(false)} className="rounded border border-slate-300 px-2 py-0.5 text-xs">
+          Cancel
+        </button>
       </div>
     </form>
   );
@@ -82,35 +102,71 @@ export function WaiversTable({ waivers }: { waivers: WaiverRow[] }) {
           <th className="px-3 py-2">Granted</th>
           <th className="px-3 py-2">Expires (UTC)</th>
           <th className="px-3 py-2">Used by</th>
-          <th className="px-3 py-2"><span className="sr-only">Actions</span></th>
+          <th className="px-3 py-2">
+            <span className="sr-only">Actions</span>
+          </th>
         </tr>
       </thead>
       <tbody>
         {waivers.map((w) => (
           <tr key={w.id} className="border-t border-slate-100 align-top" data-testid="waiver-row" data-waiver-id={w.id} data-state={w.state}>
-            <td className="px-3 py-2"><span className={`rounded px-2 py-0.5 text-xs font-medium ${stateStyle[w.state] ?? "bg-slate-100"}`}>{w.state}</span></td>
             <td className="px-3 py-2">
-              <span className="whitespace-nowrap"><span className="font-medium">{w.stage}</span> · {w.gate}</span>
-              {w.vulnIds.length > 0 && <p className="mt-0.5 font-mono text-xs text-slate-600">{w.vulnIds.map((v, i) => <span key={v} className="whitespace-nowrap">{v}{i < w.vulnIds.length - 1 ? ", " : ""}</span>)}</p>}
+              <span className={`rounded px-2 py-0.5 text-xs font-medium ${stateStyle[w.state] ?? "bg-slate-100"}`}>{w.state}</span>
+            </td>
+            <td className="px-3 py-2">
+              <span className="whitespace-nowrap">
+                <span className="font-medium">{w.stage}</span> · {w.gate}
+              </span>
+              {w.vulnIds.length > 0 && (
+                <p className="mt-0.5 font-mono text-xs text-slate-600">
+                  {w.vulnIds.map((v, i) => (
+                    <span key={v} className="whitespace-nowrap">
+                      {v}
+                      {i < w.vulnIds.length - 1 ? ", " : ""}
+                    </span>
+                  ))}
+                </p>
+              )}
             </td>
             <td className="px-3 py-2 text-xs">
               {w.digest ? (
-                <a href={imageHref(w.repository, w.digest, w.registry)} className="font-mono text-sky-700 hover:underline" title={w.digest}>{w.repository}@{shortDigest(w.digest)}</a>
+                <a href={imageHref(w.repository, w.digest, w.registry)} className="font-mono text-sky-700 hover:underline" title={w.digest}>
+                  {w.repository}@{shortDigest(w.digest)}
+                </a>
               ) : (
-                <span className="font-mono">{w.repository} <span className="font-sans text-slate-500">(every digest)</span></span>
+                <span className="font-mono">
+                  {w.repository} <span className="font-sans text-slate-500">(every digest)</span>
+                </span>
               )}
             </td>
             <td className="max-w-xs px-3 py-2 text-xs">{w.reason}</td>
-            <td className="px-3 py-2 text-xs">{w.grantedBy}<br /><span className="text-slate-500">{utc(w.createdAt)}</span></td>
-            <td className="px-3 py-2 text-xs">{new Date(w.expiresAt).toLocaleString("en-GB", { timeZone: "UTC" })}{w.revokedAt && <><br /><span className="text-slate-500">revoked {utc(w.revokedAt)}</span></>}</td>
             <td className="px-3 py-2 text-xs">
-              {w.usedBy.length === 0
-                ? <span className="text-slate-500">–</span>
-                : w.usedBy.map((u) => (
-                    <div key={`${u.requestId}-${u.reviewer}`}>
-                      <Link href={`/requests/${u.requestId}`} className="text-sky-700 hover:underline">request {u.requestId.slice(0, 8)}</Link> <span className="text-slate-500">({u.reviewer})</span>
-                    </div>
-                  ))}
+              {w.grantedBy}
+              <br />
+              <span className="text-slate-500">{utc(w.createdAt)}</span>
+            </td>
+            <td className="px-3 py-2 text-xs">
+              {new Date(w.expiresAt).toLocaleString("en-GB", { timeZone: "UTC" })}
+              {w.revokedAt && (
+                <>
+                  <br />
+                  <span className="text-slate-500">revoked {utc(w.revokedAt)}</span>
+                </>
+              )}
+            </td>
+            <td className="px-3 py-2 text-xs">
+              {w.usedBy.length === 0 ? (
+                <span className="text-slate-500">–</span>
+              ) : (
+                w.usedBy.map((u) => (
+                  <div key={`${u.requestId}-${u.reviewer}`}>
+                    <Link href={`/requests/${u.requestId}`} className="text-sky-700 hover:underline">
+                      request {u.requestId.slice(0, 8)}
+                    </Link>{" "}
+                    <span className="text-slate-500">({u.reviewer})</span>
+                  </div>
+                ))
+              )}
             </td>
             <td className="px-3 py-2">{w.canRevoke && <RevokeWaiver id={w.id} />}</td>
           </tr>

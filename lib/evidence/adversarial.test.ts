@@ -25,32 +25,130 @@ const digest = `sha256:${"a".repeat(64)}`;
 const repeatTo = (unit: string, bytes = MB) => unit.repeat(Math.ceil(bytes / unit.length));
 
 const spdx = (over: Record<string, unknown>) =>
-  JSON.stringify({ spdxVersion: "SPDX-2.3", SPDXID: "SPDXRef-DOCUMENT", name: "x", creationInfo: { created: "2026-01-01T00:00:00Z", creators: ["Tool: syft-1.0.0"] }, packages: [], ...over });
+  JSON.stringify({
+    spdxVersion: "SPDX-2.3",
+    SPDXID: "SPDXRef-DOCUMENT",
+    name: "x",
+    creationInfo: { created: "2026-01-01T00:00:00Z", creators: ["Tool: syft-1.0.0"] },
+    packages: [],
+    ...over,
+  });
 const cdx = (over: Record<string, unknown>) => JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, ...over });
-const statement = (predicateType: string, predicate: unknown, subject: unknown[] = [{ name: "registry.example.com/app", digest: { sha256: "a".repeat(64) } }]) =>
-  JSON.stringify({ _type: "https://in-toto.io/Statement/v1", subject, predicateType, predicate });
+const statement = (
+  predicateType: string,
+  predicate: unknown,
+  subject: unknown[] = [{ name: "registry.example.com/app", digest: { sha256: "a".repeat(64) } }],
+) => JSON.stringify({ _type: "https://in-toto.io/Statement/v1", subject, predicateType, predicate });
 
 const cases: [string, () => string][] = [
-  ["SPDX creator 'Tool: a-1-1-…-1!' (quadratic with /^(.+?)-v?(\\d[\\w.+-]*)$/)", () => spdx({ creationInfo: { created: "2026-01-01T00:00:00Z", creators: [`Tool: a${repeatTo("-1")}!`] } })],
+  [
+    "SPDX creator 'Tool: a-1-1-…-1!' (quadratic with /^(.+?)-v?(\\d[\\w.+-]*)$/)",
+    () => spdx({ creationInfo: { created: "2026-01-01T00:00:00Z", creators: [`Tool: a${repeatTo("-1")}!`] } }),
+  ],
   ["SPDX creator with a version run after a long name of dashes", () => spdx({ creationInfo: { creators: [`Tool: ${repeatTo("-")}x-1.0`] } })],
-  ["SPDX annotation 'ImageID:' followed by 1 MB of spaces", () => spdx({ documentDescribes: ["SPDXRef-p"], packages: [{ SPDXID: "SPDXRef-p", name: "p", annotations: [{ comment: `ImageID:${repeatTo(" ")}x y` }] }] })],
-  ["SPDX checksum value of 1 MB of hex then a bad character", () => spdx({ documentDescribes: ["SPDXRef-p"], packages: [{ SPDXID: "SPDXRef-p", name: "p", versionInfo: `sha256:${repeatTo("a")}!`, checksums: [{ algorithm: "SHA256", checksumValue: `${repeatTo("a")}!` }] }] })],
+  [
+    "SPDX annotation 'ImageID:' followed by 1 MB of spaces",
+    () => spdx({ documentDescribes: ["SPDXRef-p"], packages: [{ SPDXID: "SPDXRef-p", name: "p", annotations: [{ comment: `ImageID:${repeatTo(" ")}x y` }] }] }),
+  ],
+  [
+    "SPDX checksum value of 1 MB of hex then a bad character",
+    () =>
+      spdx({
+        documentDescribes: ["SPDXRef-p"],
+        packages: [
+          { SPDXID: "SPDXRef-p", name: "p", versionInfo: `sha256:${repeatTo("a")}!`, checksums: [{ algorithm: "SHA256", checksumValue: `${repeatTo("a")}!` }] },
+        ],
+      }),
+  ],
   ["CycloneDX recommendation 'to version ' repeated", () => cdx({ vulnerabilities: [{ id: "CVE-1", recommendation: `${repeatTo("to version ")}x y` }] })],
-  ["CycloneDX recommendation with 1 MB of spaces before the end", () => cdx({ vulnerabilities: [{ id: "CVE-1", recommendation: `Upgrade to version 1${repeatTo(" ")}x` }] })],
-  ["CycloneDX BOM-Link ref 'urn:cdx:aaaa…' with no fragment", () => cdx({ vulnerabilities: [{ id: "CVE-1", affects: [{ ref: `urn:cdx:${repeatTo("a/1")}` }] }] })],
-  ["CycloneDX root component digest-like version of 1 MB", () => cdx({ metadata: { component: { name: "x", version: `${repeatTo("a.")}:${"a".repeat(64)}`, purl: `pkg:oci/x@${repeatTo("%")}` } } })],
-  ["CycloneDX 1 MB of components with long purls", () => cdx({ components: Array.from({ length: 2000 }, (_, i) => ({ name: `c${i}`, purl: `pkg:npm/${"a/".repeat(250)}@1` })) })],
+  [
+    "CycloneDX recommendation with 1 MB of spaces before the end",
+    () => cdx({ vulnerabilities: [{ id: "CVE-1", recommendation: `Upgrade to version 1${repeatTo(" ")}x` }] }),
+  ],
+  [
+    "CycloneDX BOM-Link ref 'urn:cdx:aaaa…' with no fragment",
+    () => cdx({ vulnerabilities: [{ id: "CVE-1", affects: [{ ref: `urn:cdx:${repeatTo("a/1")}` }] }] }),
+  ],
+  [
+    "CycloneDX root component digest-like version of 1 MB",
+    () => cdx({ metadata: { component: { name: "x", version: `${repeatTo("a.")}:${"a".repeat(64)}`, purl: `pkg:oci/x@${repeatTo("%")}` } } }),
+  ],
+  [
+    "CycloneDX 1 MB of components with long purls",
+    () => cdx({ components: Array.from({ length: 2000 }, (_, i) => ({ name: `c${i}`, purl: `pkg:npm/${"a/".repeat(250)}@1` })) }),
+  ],
   ["in-toto predicateType of 1 MB of slashes then a character (quadratic with /\\/+$/)", () => statement(`https://example.com${repeatTo("/")}x`, {})],
   ["in-toto subject name 'a.a.a.…!'", () => statement("https://example.com/p", {}, [{ name: `${repeatTo("a.")}!`, digest: { sha256: "a".repeat(64) } }])],
   ["in-toto subject name 'a:1:1:…'", () => statement("https://example.com/p", {}, [{ name: `a${repeatTo(":1")}`, digest: { sha256: "a".repeat(64) } }])],
-  ["OpenVEX product 'pkg:a/' and 1 MB of slashes", () => statement("https://openvex.dev/ns/v0.2.0", { statements: [{ vulnerability: "CVE-1", status: "affected", products: [`pkg:a/${repeatTo("/")}@`] }] })],
-  ["OpenVEX product 'pkg:a/a/a/…' without a name", () => statement("https://openvex.dev/ns/v0.2.0", { statements: [{ vulnerability: "CVE-1", status: "affected", products: [`pkg:${repeatTo("a/")}`] }] })],
-  ["SLSA provenance with a 1 MB git+ URI", () => statement("https://slsa.dev/provenance/v0.2", { builder: { id: "b" }, invocation: { configSource: { uri: `git+${repeatTo("git+")}@`, digest: { sha1: "a" } } } })],
+  [
+    "OpenVEX product 'pkg:a/' and 1 MB of slashes",
+    () => statement("https://openvex.dev/ns/v0.2.0", { statements: [{ vulnerability: "CVE-1", status: "affected", products: [`pkg:a/${repeatTo("/")}@`] }] }),
+  ],
+  [
+    "OpenVEX product 'pkg:a/a/a/…' without a name",
+    () => statement("https://openvex.dev/ns/v0.2.0", { statements: [{ vulnerability: "CVE-1", status: "affected", products: [`pkg:${repeatTo("a/")}`] }] }),
+  ],
+  [
+    "SLSA provenance with a 1 MB git+ URI",
+    () =>
+      statement("https://slsa.dev/provenance/v0.2", {
+        builder: { id: "b" },
+        invocation: { configSource: { uri: `git+${repeatTo("git+")}@`, digest: { sha1: "a" } } },
+      }),
+  ],
   ["a CycloneDX predicate given as a 1 MB string of brackets", () => statement("https://cyclonedx.org/bom", repeatTo("["))],
-  ["DSSE payload of 1 MB of base64 then a bad character", () => JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: `${repeatTo("A")}!`, signatures: [] })],
-  ["DSSE signature of 1 MB of mixed base64 alphabets", () => JSON.stringify({ payloadType: "text/plain", payload: "", signatures: [{ sig: `${repeatTo("A_")}+=` }] })],
-  ["Trivy report with 1 MB of strings", () => JSON.stringify({ SchemaVersion: 2, ArtifactName: repeatTo("a@"), ArtifactType: "container_image", Metadata: { ImageID: `sha256:${repeatTo("a")}`, RepoDigests: [`${repeatTo("@")}sha256:${"a".repeat(64)}`] }, Results: [{ Target: "t", Vulnerabilities: [{ VulnerabilityID: "CVE-1", PkgName: "p", InstalledVersion: "1", Severity: "HIGH", CVSS: { nvd: { V3Vector: `CVSS:${repeatTo("1.")}/`, V3Score: 1 } } }] }] })],
-  ["Grype report with 1 MB of strings", () => JSON.stringify({ matches: [{ vulnerability: { id: "CVE-1", severity: "High", cvss: [{ vector: `(AV:${repeatTo("L/")}`, metrics: { baseScore: 1 } }], fix: { versions: [], state: "unknown" } }, artifact: { name: "p", version: "1", type: "npm", purl: `pkg:${repeatTo("/")}` }, matchDetails: [] }], source: { type: "image", target: { userInput: "x", imageID: `sha256:${repeatTo("a")}`, repoDigests: [] } }, descriptor: { name: "grype", version: "0.1" } })],
+  [
+    "DSSE payload of 1 MB of base64 then a bad character",
+    () => JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: `${repeatTo("A")}!`, signatures: [] }),
+  ],
+  [
+    "DSSE signature of 1 MB of mixed base64 alphabets",
+    () => JSON.stringify({ payloadType: "text/plain", payload: "", signatures: [{ sig: `${repeatTo("A_")}+=` }] }),
+  ],
+  [
+    "Trivy report with 1 MB of strings",
+    () =>
+      JSON.stringify({
+        SchemaVersion: 2,
+        ArtifactName: repeatTo("a@"),
+        ArtifactType: "container_image",
+        Metadata: { ImageID: `sha256:${repeatTo("a")}`, RepoDigests: [`${repeatTo("@")}sha256:${"a".repeat(64)}`] },
+        Results: [
+          {
+            Target: "t",
+            Vulnerabilities: [
+              {
+                VulnerabilityID: "CVE-1",
+                PkgName: "p",
+                InstalledVersion: "1",
+                Severity: "HIGH",
+                CVSS: { nvd: { V3Vector: `CVSS:${repeatTo("1.")}/`, V3Score: 1 } },
+              },
+            ],
+          },
+        ],
+      }),
+  ],
+  [
+    "Grype report with 1 MB of strings",
+    () =>
+      JSON.stringify({
+        matches: [
+          {
+            vulnerability: {
+              id: "CVE-1",
+              severity: "High",
+              cvss: [{ vector: `(AV:${repeatTo("L/")}`, metrics: { baseScore: 1 } }],
+              fix: { versions: [], state: "unknown" },
+            },
+            artifact: { name: "p", version: "1", type: "npm", purl: `pkg:${repeatTo("/")}` },
+            matchDetails: [],
+          },
+        ],
+        source: { type: "image", target: { userInput: "x", imageID: `sha256:${repeatTo("a")}`, repoDigests: [] } },
+        descriptor: { name: "grype", version: "0.1" },
+      }),
+  ],
   ["JSON Lines of 1 MB of small statements", () => repeatTo(`${statement("https://example.com/p", {})}\n`)],
   ["1 MB of nested brackets", () => repeatTo("[")],
   ["JSON text with 1 MB of escaped quotes in a string", () => `{"bomFormat":"CycloneDX","specVersion":"1.5","x":"${repeatTo('\\"')}"}`],
@@ -129,7 +227,10 @@ describe("linear replacements keep the old meaning", () => {
 describe("the event loop keeps turning while a large upload is parsed", () => {
   it("a timer keeps firing during the parse of 4 MB of JSON Lines", async () => {
     const line = statement("https://slsa.dev/provenance/v1", {
-      buildDefinition: { buildType: "b", resolvedDependencies: Array.from({ length: 20 }, (_, i) => ({ uri: `git+https://example.com/r${i}`, digest: { sha1: "a".repeat(40) } })) },
+      buildDefinition: {
+        buildType: "b",
+        resolvedDependencies: Array.from({ length: 20 }, (_, i) => ({ uri: `git+https://example.com/r${i}`, digest: { sha1: "a".repeat(40) } })),
+      },
       runDetails: { builder: { id: "x" } },
     });
     const input = repeatTo(`${line}\n`, 4 * MB);
@@ -157,7 +258,17 @@ describe("the event loop keeps turning while a large upload is parsed", () => {
   });
 
   it("a timer keeps firing during the parse of one 12 MB CycloneDX SBOM of 40,000 components", async () => {
-    const components = Array.from({ length: 40_000 }, (_, i) => ({ type: "library", name: `large-component-number-${i}`, version: `1.${i % 100}.0`, purl: `pkg:npm/large-component-number-${i}@1.${i % 100}.0`, licenses: [{ license: { id: "MIT" } }], properties: [{ name: "syft:package:type", value: "npm" }, { name: "syft:location:0:path", value: `/app/node_modules/large-component-number-${i}/package.json` }] }));
+    const components = Array.from({ length: 40_000 }, (_, i) => ({
+      type: "library",
+      name: `large-component-number-${i}`,
+      version: `1.${i % 100}.0`,
+      purl: `pkg:npm/large-component-number-${i}@1.${i % 100}.0`,
+      licenses: [{ license: { id: "MIT" } }],
+      properties: [
+        { name: "syft:package:type", value: "npm" },
+        { name: "syft:location:0:path", value: `/app/node_modules/large-component-number-${i}/package.json` },
+      ],
+    }));
     const input = Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components }));
     expect(input.byteLength).toBeGreaterThan(12 * 1024 * 1024);
     let ticks = 0;

@@ -57,12 +57,8 @@ export const vulnerability = z.object({
   description: optStr,
   recommendation: optStr,
   advisories: z.array(z.object({ url: optStr })).nullish(),
-  analysis: z
-    .object({ state: optStr, justification: optStr, response: z.array(z.string()).nullish(), detail: optStr })
-    .nullish(),
-  affects: z
-    .array(z.object({ ref: z.string(), versions: z.array(z.object({ version: optStr, range: optStr, status: optStr })).nullish() }))
-    .nullish(),
+  analysis: z.object({ state: optStr, justification: optStr, response: z.array(z.string()).nullish(), detail: optStr }).nullish(),
+  affects: z.array(z.object({ ref: z.string(), versions: z.array(z.object({ version: optStr, range: optStr, status: optStr })).nullish() })).nullish(),
 });
 
 const tool = z.object({ name: optStr, version: optStr, vendor: optStr });
@@ -76,9 +72,7 @@ export const bom = z.object({
       timestamp: optStr,
       // 1.4 and before: an array of tools; 1.5+: { components: [...], services: [...] }.
       tools: z.union([z.array(tool), z.object({ components: z.array(tool).nullish(), services: z.array(tool).nullish() })]).nullish(),
-      component: z
-        .object({ "bom-ref": optStr, type: optStr, name: optStr, version: optStr, purl: optStr, properties: z.array(property).nullish() })
-        .nullish(),
+      component: z.object({ "bom-ref": optStr, type: optStr, name: optStr, version: optStr, purl: optStr, properties: z.array(property).nullish() }).nullish(),
     })
     .nullish(),
   components: z.array(component).nullish(),
@@ -91,10 +85,18 @@ const bomShell = bom.extend({ components: z.array(z.unknown()).nullish(), vulner
 function* validateBom(input: unknown, ctx: ParseContext, label: string): Steps<z.infer<typeof bom>> {
   const shell = bomShell.safeParse(input);
   const issues = shell.success ? [] : describeIssues(shell.error.issues, input, ctx.prefix);
-  const components = shell.success && shell.data.components ? yield* validateList(component, shell.data.components, [...ctx.prefix, "components"], issues) : undefined;
-  const vulnerabilities = shell.success && shell.data.vulnerabilities ? yield* validateList(vulnerability, shell.data.vulnerabilities, [...ctx.prefix, "vulnerabilities"], issues) : undefined;
+  const components =
+    shell.success && shell.data.components ? yield* validateList(component, shell.data.components, [...ctx.prefix, "components"], issues) : undefined;
+  const vulnerabilities =
+    shell.success && shell.data.vulnerabilities
+      ? yield* validateList(vulnerability, shell.data.vulnerabilities, [...ctx.prefix, "vulnerabilities"], issues)
+      : undefined;
   if (issues.length || !shell.success) throw invalidDocument(label, issues);
-  return { ...shell.data, components: components ?? shell.data.components as null | undefined, vulnerabilities: vulnerabilities ?? shell.data.vulnerabilities as null | undefined };
+  return {
+    ...shell.data,
+    components: components ?? (shell.data.components as null | undefined),
+    vulnerabilities: vulnerabilities ?? (shell.data.vulnerabilities as null | undefined),
+  };
 }
 
 export function looksLikeCycloneDx(v: Record<string, unknown>): boolean {
@@ -281,7 +283,12 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
 }
 
 /** Findings of a BOM's vulnerabilities; `byRef` resolves `affects` refs to the BOM's components. */
-export function findingsOf(vulnerabilities: readonly z.infer<typeof vulnerability>[], byRef: Map<string, CdxComponent>, t: { name: string; version?: string } | undefined, subjectName: string | undefined): { findings: Finding[]; hasAnalysis: boolean } {
+export function findingsOf(
+  vulnerabilities: readonly z.infer<typeof vulnerability>[],
+  byRef: Map<string, CdxComponent>,
+  t: { name: string; version?: string } | undefined,
+  subjectName: string | undefined,
+): { findings: Finding[]; hasAnalysis: boolean } {
   const source = t?.name?.toLowerCase() || "cyclonedx";
   const findings: Finding[] = [];
   let hasAnalysis = false;
@@ -292,9 +299,7 @@ export function findingsOf(vulnerabilities: readonly z.infer<typeof vulnerabilit
     const urls = uniq([v.source?.url, ...(v.advisories ?? []).map((a) => a.url)].filter((u): u is string => Boolean(u)));
     const analysisStatus = v.analysis?.state ? (ANALYSIS_STATE[v.analysis.state] ?? "unknown") : undefined;
     if (v.analysis?.state) hasAnalysis = true;
-    const detail = v.analysis
-      ? [v.analysis.state, v.analysis.justification, v.analysis.detail].filter(Boolean).join(": ") || undefined
-      : undefined;
+    const detail = v.analysis ? [v.analysis.state, v.analysis.justification, v.analysis.detail].filter(Boolean).join(": ") || undefined : undefined;
     const affects = v.affects?.length ? v.affects : [undefined];
     for (const a of affects) {
       const target = a ? resolveRef(a.ref, byRef) : { name: subjectName ?? "" };

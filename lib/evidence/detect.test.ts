@@ -99,12 +99,27 @@ describe("Trivy JSON", () => {
   it("reads packages as components when the report lists them", () => {
     const raw = json("trivy-alpine-3.10-schema2.json");
     raw.Results[0].Packages = [
-      { Name: "musl", Version: "1.1.22", Release: "r3", Licenses: ["MIT"], Identifier: { PURL: "pkg:apk/alpine/musl@1.1.22-r3" }, Layer: { DiffID: "sha256:03901b4a2ea88eeaad62dbe59b072b28b6efa00491962b8741081c5df50c65e0" } },
+      {
+        Name: "musl",
+        Version: "1.1.22",
+        Release: "r3",
+        Licenses: ["MIT"],
+        Identifier: { PURL: "pkg:apk/alpine/musl@1.1.22-r3" },
+        Layer: { DiffID: "sha256:03901b4a2ea88eeaad62dbe59b072b28b6efa00491962b8741081c5df50c65e0" },
+      },
       { Name: "bash", Version: "4.2.46", Release: "31.el7", Epoch: 1 },
     ];
     const ev = parseEvidence(JSON.stringify(raw));
     expect(ev.components).toEqual([
-      { name: "musl", version: "1.1.22-r3", purl: "pkg:apk/alpine/musl@1.1.22-r3", type: "os-pkgs", licenses: ["MIT"], layer: "sha256:03901b4a2ea88eeaad62dbe59b072b28b6efa00491962b8741081c5df50c65e0", ecosystem: "apk" },
+      {
+        name: "musl",
+        version: "1.1.22-r3",
+        purl: "pkg:apk/alpine/musl@1.1.22-r3",
+        type: "os-pkgs",
+        licenses: ["MIT"],
+        layer: "sha256:03901b4a2ea88eeaad62dbe59b072b28b6efa00491962b8741081c5df50c65e0",
+        ecosystem: "apk",
+      },
       { name: "bash", version: "1:4.2.46-31.el7", type: "os-pkgs", licenses: [], ecosystem: "apk" },
     ]);
   });
@@ -116,7 +131,10 @@ describe("Trivy JSON", () => {
     delete raw.Results[0].Vulnerabilities[2].VulnerabilityID;
     const e = refused(JSON.stringify(raw), "INVALID_DOCUMENT");
     expect(e.message).toContain("Trivy: ");
-    expect(e.issues).toEqual(["Results[0].Vulnerabilities[1].PkgName should be a string, not a number", "Results[0].Vulnerabilities[2].VulnerabilityID is missing"]);
+    expect(e.issues).toEqual([
+      "Results[0].Vulnerabilities[1].PkgName should be a string, not a number",
+      "Results[0].Vulnerabilities[2].VulnerabilityID is missing",
+    ]);
   });
 });
 
@@ -154,7 +172,13 @@ describe("Grype JSON", () => {
     const ev = parseEvidence(bytes("grype-0.7.0-debian-excerpt.json"));
     expect(ev.findings).toHaveLength(raw.matches.length);
     const [a, b] = ev.findings;
-    expect(a).toMatchObject({ id: "CVE-2011-3389", package: "libgnutls-openssl27", installedVersion: "3.6.7-4+deb10u5", fixAvailable: false, severity: "medium" });
+    expect(a).toMatchObject({
+      id: "CVE-2011-3389",
+      package: "libgnutls-openssl27",
+      installedVersion: "3.6.7-4+deb10u5",
+      fixAvailable: false,
+      severity: "medium",
+    });
     expect(a!.cvss).toEqual({ score: 4.3, vector: "AV:N/AC:M/Au:N/C:P/I:N/A:N", version: "2.0" });
     expect(a!.urls).toEqual(["https://security-tracker.debian.org/tracker/CVE-2011-3389"]);
     expect(b).toMatchObject({ id: "CVE-2020-36221", fixedVersion: "2.4.47+dfsg-3+deb10u5", fixAvailable: true });
@@ -262,7 +286,13 @@ describe("CycloneDX", () => {
       severity: "high", // sources disagree (nvd high, redhat low): the highest stated
     });
     expect(bash!.cvss).toEqual({ score: 7.8, vector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", version: "3.1" });
-    expect(openssl).toMatchObject({ package: "openssl-libs", installedVersion: "1:1.0.2k-16.el7", fixedVersion: "1:1.0.2k-19.el7", fixAvailable: true, severity: "medium" });
+    expect(openssl).toMatchObject({
+      package: "openssl-libs",
+      installedVersion: "1:1.0.2k-16.el7",
+      fixedVersion: "1:1.0.2k-19.el7",
+      fixAvailable: true,
+      severity: "medium",
+    });
     expect(ev.subjects).toEqual([]); // the root is a BOM-Link urn, not a digest
   });
 
@@ -283,10 +313,32 @@ describe("CycloneDX", () => {
       specVersion: "1.6",
       metadata: { timestamp: "2024-05-01T00:00:00Z", tools: { components: [{ type: "application", name: "cdxgen", version: "10.5.1" }] } },
       components: [
-        { type: "library", "bom-ref": "lib-a", name: "a", version: "1.0.0", purl: "pkg:npm/a@1.0.0", licenses: [{ expression: "MIT OR Apache-2.0" }], components: [{ type: "library", name: "a-inner", version: "0.1", licenses: [{ license: { name: "Custom" } }] }] },
+        {
+          type: "library",
+          "bom-ref": "lib-a",
+          name: "a",
+          version: "1.0.0",
+          purl: "pkg:npm/a@1.0.0",
+          licenses: [{ expression: "MIT OR Apache-2.0" }],
+          components: [{ type: "library", name: "a-inner", version: "0.1", licenses: [{ license: { name: "Custom" } }] }],
+        },
         { type: "library", name: "b", version: "2.0", purl: "pkg:maven/org.b/b@2.0" },
       ],
-      vulnerabilities: [{ id: "CVE-2024-0001", ratings: [{ score: 9.8, method: "CVSSv31" }], affects: [{ ref: "lib-a", versions: [{ version: "1.0.0", status: "affected" }, { version: "1.0.1", status: "unaffected" }] }] }],
+      vulnerabilities: [
+        {
+          id: "CVE-2024-0001",
+          ratings: [{ score: 9.8, method: "CVSSv31" }],
+          affects: [
+            {
+              ref: "lib-a",
+              versions: [
+                { version: "1.0.0", status: "affected" },
+                { version: "1.0.1", status: "unaffected" },
+              ],
+            },
+          ],
+        },
+      ],
     };
     const ev = parseEvidence(JSON.stringify(doc));
     expect(ev.tool).toEqual({ name: "cdxgen", version: "10.5.1" });
@@ -296,7 +348,14 @@ describe("CycloneDX", () => {
       ["b", "maven", []],
     ]);
     expect(ev.kind).toBe("scan");
-    expect(ev.findings[0]).toMatchObject({ package: "a", purl: "pkg:npm/a@1.0.0", installedVersion: "1.0.0", fixedVersion: "1.0.1", severity: "critical", cvss: { score: 9.8, version: "3.1" } });
+    expect(ev.findings[0]).toMatchObject({
+      package: "a",
+      purl: "pkg:npm/a@1.0.0",
+      installedVersion: "1.0.0",
+      fixedVersion: "1.0.1",
+      severity: "critical",
+      cvss: { score: 9.8, version: "3.1" },
+    });
   });
 
   it("lists every bad field", () => {
@@ -362,7 +421,9 @@ describe("SPDX", () => {
       name: "alpine",
       versionInfo: manifest,
       primaryPackagePurpose: "CONTAINER",
-      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: `pkg:oci/alpine@${encodeURIComponent(manifest)}?arch=arm64` }],
+      externalRefs: [
+        { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: `pkg:oci/alpine@${encodeURIComponent(manifest)}?arch=arm64` },
+      ],
       annotations: [{ comment: "ImageID: sha256:49176f190c7e9cdb51ac85ab6c6d5e4512352218190cd69b08e6fd803ffbf3da" }],
     });
     raw.relationships.push({ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: "SPDXRef-DocumentRoot-Image-alpine" });
@@ -414,7 +475,12 @@ describe("DSSE, in-toto, SLSA", () => {
   });
 
   it("counts PAE lengths in bytes, not characters", () => {
-    const statement = { _type: "https://in-toto.io/Statement/v1", subject: [{ name: "x", digest: { sha256: "a".repeat(64) } }], predicateType: "https://example.com/custom", predicate: { note: "Teräs — Sören" } };
+    const statement = {
+      _type: "https://in-toto.io/Statement/v1",
+      subject: [{ name: "x", digest: { sha256: "a".repeat(64) } }],
+      predicateType: "https://example.com/custom",
+      predicate: { note: "Teräs — Sören" },
+    };
     const payload = Buffer.from(JSON.stringify(statement), "utf8");
     expect(payload.length).toBeGreaterThan(JSON.stringify(statement).length);
     const ev = parseEvidence(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: payload.toString("base64"), signatures: [] }));
@@ -441,10 +507,18 @@ describe("DSSE, in-toto, SLSA", () => {
     expect(ev.predicateType).toBe("https://cyclonedx.org/bom");
     expect(ev.components).toHaveLength(statement.predicate.components.length);
     expect(ev.components).toHaveLength(3);
-    expect(ev.components.find((c) => c.name === "openssl-libs")).toMatchObject({ ecosystem: "rpm", licenses: ["OpenSSL"], layer: "sha256:ac9208207adaac3a48e54a4dc6b49c69e78c3072d2b3add7efdabf814db2133b" });
+    expect(ev.components.find((c) => c.name === "openssl-libs")).toMatchObject({
+      ecosystem: "rpm",
+      licenses: ["OpenSSL"],
+      layer: "sha256:ac9208207adaac3a48e54a4dc6b49c69e78c3072d2b3add7efdabf814db2133b",
+    });
     expect(ev.subjects).toEqual([
       { digest: `sha256:${statement.subject[0].digest.sha256}`, name: "index.docker.io/library/centos", kind: "manifest" },
-      { digest: "sha256:f1cb7c7d58b73eac859c395882eec49d50651244e342cd6c68a5c7809785f427", name: "integration/testdata/fixtures/images/centos-7.tar.gz", kind: "config" },
+      {
+        digest: "sha256:f1cb7c7d58b73eac859c395882eec49d50651244e342cd6c68a5c7809785f427",
+        name: "integration/testdata/fixtures/images/centos-7.tar.gz",
+        kind: "config",
+      },
     ]);
     expect(ev.dsse!.signatures[0]!.keyid).toBe("");
   });
@@ -479,7 +553,9 @@ describe("DSSE, in-toto, SLSA", () => {
       sourceRepo: "https://github.com/slsa-framework/example-package",
       sourceCommit: "d37a7f740ee7404914456f24dcd90e865a0509e8",
       workflow: statement.predicate.buildDefinition.internalParameters.GITHUB_WORKFLOW_REF,
-      materials: [{ uri: "git+https://github.com/slsa-framework/example-package@refs/heads/main", digest: { gitCommit: "d37a7f740ee7404914456f24dcd90e865a0509e8" } }],
+      materials: [
+        { uri: "git+https://github.com/slsa-framework/example-package@refs/heads/main", digest: { gitCommit: "d37a7f740ee7404914456f24dcd90e865a0509e8" } },
+      ],
     });
     // A file, not an image: the subject's kind is not guessed.
     expect(ev.subjects).toEqual([{ digest: `sha256:${statement.subject[0].digest.sha256}`, name: statement.subject[0].name, kind: "unknown" }]);
@@ -495,7 +571,11 @@ describe("DSSE, in-toto, SLSA", () => {
       _type: "https://in-toto.io/Statement/v0.1",
       predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
       subject: [{ name: "registry.example.com/team/app", digest: { sha256: manifest } }],
-      predicate: { invocation: { parameters: null, uri: "", event_id: "", "builder.id": "" }, scanner, metadata: { scanStartedOn: "2021-08-25T12:20:00Z", scanFinishedOn: "2021-08-25T12:20:30Z" } },
+      predicate: {
+        invocation: { parameters: null, uri: "", event_id: "", "builder.id": "" },
+        scanner,
+        metadata: { scanStartedOn: "2021-08-25T12:20:00Z", scanFinishedOn: "2021-08-25T12:20:30Z" },
+      },
     };
     const ev = parseEvidence(JSON.stringify(statement));
     expect(ev).toMatchObject({ format: "in-toto", kind: "scan", scannedAt: "2021-08-25T12:20:30Z", tool: { name: "trivy", version: "0.19.2" } });
@@ -522,28 +602,60 @@ describe("DSSE, in-toto, SLSA", () => {
         author: "security@acme.example",
         timestamp: "2024-03-01T10:00:00Z",
         statements: [
-          { vulnerability: { name: "CVE-2023-0464" }, products: [{ "@id": "pkg:oci/app", subcomponents: [{ "@id": "pkg:apk/alpine/libcrypto3@3.0.8-r0" }] }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" },
+          {
+            vulnerability: { name: "CVE-2023-0464" },
+            products: [{ "@id": "pkg:oci/app", subcomponents: [{ "@id": "pkg:apk/alpine/libcrypto3@3.0.8-r0" }] }],
+            status: "not_affected",
+            justification: "vulnerable_code_not_in_execute_path",
+          },
         ],
       },
     };
     const ev = parseEvidence(JSON.stringify(statement));
     expect(ev.kind).toBe("vex");
     expect(ev.findings).toEqual([
-      { id: "CVE-2023-0464", aliases: [], severity: "unknown", package: "libcrypto3", purl: "pkg:apk/alpine/libcrypto3@3.0.8-r0", installedVersion: "3.0.8-r0", fixAvailable: false, status: "not_affected", statusDetail: "not_affected: vulnerable_code_not_in_execute_path", source: "openvex" },
+      {
+        id: "CVE-2023-0464",
+        aliases: [],
+        severity: "unknown",
+        package: "libcrypto3",
+        purl: "pkg:apk/alpine/libcrypto3@3.0.8-r0",
+        installedVersion: "3.0.8-r0",
+        fixAvailable: false,
+        status: "not_affected",
+        statusDetail: "not_affected: vulnerable_code_not_in_execute_path",
+        source: "openvex",
+      },
     ]);
   });
 
   it("refuses broken envelopes and statements", () => {
-    expect(refused(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: "not base64!", signatures: [] }), "INVALID_DOCUMENT").message).toBe("DSSE: payload is not base64");
-    expect(refused(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from("{}").toString("base64"), signatures: [] }), "INVALID_DOCUMENT").message).toMatch(/not an in-toto statement/);
-    expect(refused(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: "e30=", signatures: [{ keyid: "k" }] }), "INVALID_DOCUMENT").message).toBe("DSSE: signatures[0].sig is missing");
-    const bad = { _type: "https://in-toto.io/Statement/v1", predicateType: "https://slsa.dev/provenance/v1", subject: [{ name: "x", digest: { sha256: "a".repeat(64) } }], predicate: { buildDefinition: {}, runDetails: { builder: {} } } };
+    expect(refused(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: "not base64!", signatures: [] }), "INVALID_DOCUMENT").message).toBe(
+      "DSSE: payload is not base64",
+    );
+    expect(
+      refused(
+        JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from("{}").toString("base64"), signatures: [] }),
+        "INVALID_DOCUMENT",
+      ).message,
+    ).toMatch(/not an in-toto statement/);
+    expect(
+      refused(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: "e30=", signatures: [{ keyid: "k" }] }), "INVALID_DOCUMENT").message,
+    ).toBe("DSSE: signatures[0].sig is missing");
+    const bad = {
+      _type: "https://in-toto.io/Statement/v1",
+      predicateType: "https://slsa.dev/provenance/v1",
+      subject: [{ name: "x", digest: { sha256: "a".repeat(64) } }],
+      predicate: { buildDefinition: {}, runDetails: { builder: {} } },
+    };
     const e = refused(JSON.stringify(bad), "INVALID_DOCUMENT");
     expect(e.message).toBe("SLSA provenance (in-toto predicate): predicate.buildDefinition.buildType is missing; predicate.runDetails.builder.id is missing");
   });
 
   it("keeps a non-in-toto DSSE payload as an opaque attestation", () => {
-    const ev = parseEvidence(JSON.stringify({ payloadType: "text/plain", payload: Buffer.from("hello").toString("base64"), signatures: [{ keyid: "k1", sig: "AAEC" }] }));
+    const ev = parseEvidence(
+      JSON.stringify({ payloadType: "text/plain", payload: Buffer.from("hello").toString("base64"), signatures: [{ keyid: "k1", sig: "AAEC" }] }),
+    );
     expect(ev).toMatchObject({ format: "dsse", kind: "attestation", components: [], findings: [] });
     expect(ev.dsse!.signatures).toEqual([{ keyid: "k1", sig: Buffer.from([0, 1, 2]) }]);
     expect(ev.dsse!.pae.toString()).toBe("DSSEv1 10 text/plain 5 hello");
@@ -552,7 +664,7 @@ describe("DSSE, in-toto, SLSA", () => {
 
 describe("refusals", () => {
   it("refuses malformed JSON", () => {
-    expect(refused("{\"bomFormat\": \"CycloneDX\",", "MALFORMED_JSON").message).toMatch(/^the document is not valid JSON: /);
+    expect(refused('{"bomFormat": "CycloneDX",', "MALFORMED_JSON").message).toMatch(/^the document is not valid JSON: /);
     expect(refused("", "MALFORMED_JSON").message).toBe("the document is empty");
     expect(refused(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), "MALFORMED_JSON").message).toBe("the document is not UTF-8 text");
     const jsonl = `${JSON.stringify({ a: 1 })}\n{oops\n`;
@@ -565,8 +677,12 @@ describe("refusals", () => {
     expect(refused("[1, 2]", "UNKNOWN_FORMAT").message).toMatch(/a JSON array/);
     expect(refused("42", "UNKNOWN_FORMAT").message).toMatch(/a JSON number/);
     expect(refused("null", "UNKNOWN_FORMAT").message).toMatch(/a JSON null/);
-    expect(refused(JSON.stringify({ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", messageSignature: {} }), "UNKNOWN_FORMAT").message).toMatch(/message signature/);
-    expect(refused(JSON.stringify({ _type: "https://in-toto.io/Statement/v2", predicateType: "x", subject: [] }), "INVALID_DOCUMENT").message).toMatch(/Statement\/v2/);
+    expect(refused(JSON.stringify({ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", messageSignature: {} }), "UNKNOWN_FORMAT").message).toMatch(
+      /message signature/,
+    );
+    expect(refused(JSON.stringify({ _type: "https://in-toto.io/Statement/v2", predicateType: "x", subject: [] }), "INVALID_DOCUMENT").message).toMatch(
+      /Statement\/v2/,
+    );
   });
 
   it("names the failing line of a JSON Lines file", () => {

@@ -119,7 +119,8 @@ function statementError(e: unknown, v: { line?: number }, several: boolean): unk
   {
     if (several && e instanceof EvidenceError) return new EvidenceError(e.code, `line ${v.line ?? "?"}: ${e.message}`, e.issues);
     // A validator that recursed too deep is a bad document, not a server fault.
-    if (e instanceof RangeError) return new EvidenceError("INVALID_DOCUMENT", `${several ? `line ${v.line ?? "?"}: ` : ""}the document nests too deeply to read`);
+    if (e instanceof RangeError)
+      return new EvidenceError("INVALID_DOCUMENT", `${several ? `line ${v.line ?? "?"}: ` : ""}the document nests too deeply to read`);
     return e;
   }
 }
@@ -204,7 +205,10 @@ export interface StreamOptions {
  * parses it. Returns the bytes too, for storage. This accumulates the chunks and parses once at the end: memory
  * is bounded by `maxBytes` (plus the parsed result), not by what the sender sends.
  */
-export async function parseEvidenceStream(stream: AsyncIterable<Uint8Array>, { maxBytes }: StreamOptions): Promise<{ evidence: ParsedEvidence; bytes: Buffer }> {
+export async function parseEvidenceStream(
+  stream: AsyncIterable<Uint8Array>,
+  { maxBytes }: StreamOptions,
+): Promise<{ evidence: ParsedEvidence; bytes: Buffer }> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   // Leaving the loop by throwing calls the iterator's return(), which cancels a web or Node stream.

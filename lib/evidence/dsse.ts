@@ -87,10 +87,7 @@ export function* sigstoreBundleSteps(input: unknown, ctx: ParseContext): Steps<P
   const label = labelOf(ctx, "Sigstore bundle");
   const b = parseWith(label, bundle, input, ctx.prefix);
   if (b.dsseEnvelope === undefined || b.dsseEnvelope === null) {
-    throw new EvidenceError(
-      "UNKNOWN_FORMAT",
-      `${label}: it holds a message signature, not a DSSE envelope, so it is a signature rather than evidence`,
-    );
+    throw new EvidenceError("UNKNOWN_FORMAT", `${label}: it holds a message signature, not a DSSE envelope, so it is a signature rather than evidence`);
   }
   return yield* dsseSteps(b.dsseEnvelope, nested(ctx, "Sigstore bundle", "dsseEnvelope"));
 }

@@ -60,7 +60,10 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
     if (issue.code === "invalid_type") {
       const actual = valueAt(input, issue.path);
       if (actual === undefined) out.push(`${where} is missing`);
-      else out.push(`${where} should be ${issue.expected === "array" || issue.expected === "object" ? `an ${issue.expected}` : `a ${issue.expected}`}, not ${describe(actual)}`);
+      else
+        out.push(
+          `${where} should be ${issue.expected === "array" || issue.expected === "object" ? `an ${issue.expected}` : `a ${issue.expected}`}, not ${describe(actual)}`,
+        );
     } else if (issue.code === "invalid_union" && issue.errors.length) {
       out.push(`${where} has an unexpected shape`);
     } else {
@@ -105,14 +108,21 @@ export const STEP = 1000;
  * Validates every element of `list` with `schema`, STEP elements per step, adding each bad field (with its index in
  * the whole list) to `issues`. Returns the parsed elements (only meaningful when no issue was added).
  */
-export function* validateList<T extends z.ZodType>(schema: T, list: readonly unknown[], prefix: readonly PropertyKey[], issues: string[]): Steps<z.output<T>[]> {
+export function* validateList<T extends z.ZodType>(
+  schema: T,
+  list: readonly unknown[],
+  prefix: readonly PropertyKey[],
+  issues: string[],
+): Steps<z.output<T>[]> {
   const out: z.output<T>[] = [];
   const many = z.array(schema);
   for (let i = 0; i < list.length; i += STEP) {
     const r = many.safeParse(list.slice(i, i + STEP));
     if (r.success) out.push(...r.data);
     else {
-      const shifted = r.error.issues.map((is) => ({ ...is, path: typeof is.path[0] === "number" ? [is.path[0] + i, ...is.path.slice(1)] : is.path }) as z.core.$ZodIssue);
+      const shifted = r.error.issues.map(
+        (is) => ({ ...is, path: typeof is.path[0] === "number" ? [is.path[0] + i, ...is.path.slice(1)] : is.path }) as z.core.$ZodIssue,
+      );
       issues.push(...describeIssues(shifted, list, prefix));
     }
     if (i + STEP < list.length) yield;

@@ -209,7 +209,12 @@ function parseVuln(input: unknown, ctx: ParseContext): Omit<ParsedEvidence, "for
     if (s.result === null || s.result === undefined) continue;
     const where = formatPath([...ctx.prefix, ...path, "result"]);
     // A result we cannot read must not pass for a clean scan.
-    if (!r) throw new EvidenceError("INVALID_DOCUMENT", `${label}: ${where} should be a scanner report, not ${Array.isArray(s.result) ? "an array" : typeof s.result}`, [where]);
+    if (!r)
+      throw new EvidenceError(
+        "INVALID_DOCUMENT",
+        `${label}: ${where} should be a scanner report, not ${Array.isArray(s.result) ? "an array" : typeof s.result}`,
+        [where],
+      );
     let inner: ParsedEvidence;
     if (looksLikeTrivy(r)) inner = parseTrivy(r, nested(ctx, "cosign vuln predicate", ...path, "result"));
     else if (looksLikeGrype(r)) inner = parseGrype(r, nested(ctx, "cosign vuln predicate", ...path, "result"));

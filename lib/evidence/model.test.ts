@@ -12,7 +12,13 @@ function grypeOfTheSameImage(): string {
   return JSON.stringify({
     matches: [
       {
-        vulnerability: { id: "CVE-2019-1549", severity: "High", urls: ["https://example.org/CVE-2019-1549"], cvss: [{ version: "3.1", vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", metrics: { baseScore: 7.5 } }], fix: { versions: ["1.1.1d-r0"], state: "fixed" } },
+        vulnerability: {
+          id: "CVE-2019-1549",
+          severity: "High",
+          urls: ["https://example.org/CVE-2019-1549"],
+          cvss: [{ version: "3.1", vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", metrics: { baseScore: 7.5 } }],
+          fix: { versions: ["1.1.1d-r0"], state: "fixed" },
+        },
         relatedVulnerabilities: [],
         matchDetails: [],
         artifact: pkg,
@@ -67,13 +73,32 @@ describe("mergeFindings", () => {
   });
 
   it("keeps the same CVE in different packages or installed versions apart", () => {
-    const base: Finding = { id: "CVE-1", aliases: [], severity: "low", package: "a", installedVersion: "1.0", fixAvailable: false, status: "affected", source: "trivy" };
+    const base: Finding = {
+      id: "CVE-1",
+      aliases: [],
+      severity: "low",
+      package: "a",
+      installedVersion: "1.0",
+      fixAvailable: false,
+      status: "affected",
+      source: "trivy",
+    };
     const merged = mergeFindings([[base, { ...base, package: "b" }], [{ ...base, installedVersion: "2.0", source: "grype" }]]);
     expect(merged).toHaveLength(3);
   });
 
   it("chooses the most cautious status and keeps each report's own", () => {
-    const base: Finding = { id: "CVE-2", aliases: [], severity: "unknown", package: "A", installedVersion: "1", fixAvailable: false, status: "not_affected", statusDetail: "vex", source: "vex" };
+    const base: Finding = {
+      id: "CVE-2",
+      aliases: [],
+      severity: "unknown",
+      package: "A",
+      installedVersion: "1",
+      fixAvailable: false,
+      status: "not_affected",
+      statusDetail: "vex",
+      source: "vex",
+    };
     const [m] = mergeFindings([[base], [{ ...base, package: "a", status: "affected", statusDetail: undefined, severity: "medium", source: "grype" }]]);
     expect(m!.status).toBe("affected");
     expect(m!.severity).toBe("medium");
@@ -82,7 +107,16 @@ describe("mergeFindings", () => {
   });
 
   it("links findings transitively through aliases and dedupes within one list", () => {
-    const f = (id: string, aliases: string[], source: string): Finding => ({ id, aliases, severity: "high", package: "p", installedVersion: "1", fixAvailable: false, status: "affected", source });
+    const f = (id: string, aliases: string[], source: string): Finding => ({
+      id,
+      aliases,
+      severity: "high",
+      package: "p",
+      installedVersion: "1",
+      fixAvailable: false,
+      status: "affected",
+      source,
+    });
     const merged = mergeFindings([[f("GHSA-1", ["CVE-2020-9999"], "grype"), f("GHSA-1", [], "grype")], [f("OSV-1", ["CVE-2020-9999"], "osv")]]);
     expect(merged).toHaveLength(1);
     expect(merged[0]!.id).toBe("CVE-2020-9999");
@@ -108,7 +142,9 @@ describe("helpers", () => {
     expect(normalizeSeverity("Moderate")).toBe("medium");
     expect(normalizeSeverity("Negligible")).toBe("negligible");
     expect(normalizeSeverity("whatever")).toBe("unknown");
-    expect(normalizeDigest("sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789")).toBe("sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    expect(normalizeDigest("sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789")).toBe(
+      "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+    );
     expect(normalizeDigest("latest")).toBeUndefined();
   });
 });

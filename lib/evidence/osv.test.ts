@@ -4,7 +4,11 @@ import { componentKeys, cvss3BaseScore, OsvError, parseOsvRecord, releaseMatches
 import { readZip, ZipError } from "./zip";
 import { writeZip } from "./zip-writer";
 
-const fixture = JSON.parse(readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json", "utf8")) as { id: string; aliases: string[]; affected: { package: { name: string } }[] };
+const fixture = JSON.parse(readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json", "utf8")) as {
+  id: string;
+  aliases: string[];
+  affected: { package: { name: string } }[];
+};
 
 describe("OSV records", () => {
   it("normalizes the GitHub advisory: aliases, severity, CVSS score and both npm packages", () => {
@@ -18,7 +22,13 @@ describe("OSV records", () => {
 
   it("refuses a malformed record naming the field", () => {
     expect(() => parseOsvRecord({ id: "X-1", modified: "yesterday" })).toThrow(/modified: is not an RFC 3339 time/);
-    expect(() => parseOsvRecord({ id: "X-1", modified: "2024-01-01T00:00:00Z", affected: [{ package: { ecosystem: "npm", name: "a" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0", fixed: "1" }] }] }] })).toThrow(OsvError);
+    expect(() =>
+      parseOsvRecord({
+        id: "X-1",
+        modified: "2024-01-01T00:00:00Z",
+        affected: [{ package: { ecosystem: "npm", name: "a" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0", fixed: "1" }] }] }],
+      }),
+    ).toThrow(OsvError);
     expect(() => parseOsvRecord({ id: "bad\u0000id", modified: "2024-01-01T00:00:00Z" })).toThrow(/id/);
   });
 
@@ -36,9 +46,15 @@ describe("OSV records", () => {
   });
 
   it("derives component keys from purls (Maven group, npm scope, deb source package, distro)", () => {
-    expect(componentKeys({ name: "log4j-core", purl: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", ecosystem: "maven" }).keys).toEqual(["maven|org.apache.logging.log4j:log4j-core"]);
+    expect(componentKeys({ name: "log4j-core", purl: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", ecosystem: "maven" }).keys).toEqual([
+      "maven|org.apache.logging.log4j:log4j-core",
+    ]);
     expect(componentKeys({ name: "core", purl: "pkg:npm/%40babel/core@7.0.0", ecosystem: null }).keys).toEqual(["npm|@babel/core"]);
-    const deb = componentKeys({ name: "libssl1.1", purl: "pkg:deb/debian/libssl1.1@1.1.1n-0+deb11u3?arch=amd64&upstream=openssl&distro=debian-11", ecosystem: "deb" });
+    const deb = componentKeys({
+      name: "libssl1.1",
+      purl: "pkg:deb/debian/libssl1.1@1.1.1n-0+deb11u3?arch=amd64&upstream=openssl&distro=debian-11",
+      ecosystem: "deb",
+    });
     expect(deb.keys).toEqual(["deb|libssl1.1", "deb|openssl"]);
     expect(releaseMatches("11", deb.distro)).toBe(true);
     expect(releaseMatches("12", deb.distro)).toBe(false);
@@ -49,14 +65,22 @@ describe("OSV records", () => {
 
 describe("ZIP reader", () => {
   it("reads deflated and stored entries", () => {
-    const z = writeZip([{ name: "a.json", data: Buffer.from('{"a":1}') }, { name: "dir/b.json", data: Buffer.from("[]"), store: true }]);
-    expect(readZip(z).map((e) => [e.name, e.data.toString()])).toEqual([["a.json", '{"a":1}'], ["dir/b.json", "[]"]]);
+    const z = writeZip([
+      { name: "a.json", data: Buffer.from('{"a":1}') },
+      { name: "dir/b.json", data: Buffer.from("[]"), store: true },
+    ]);
+    expect(readZip(z).map((e) => [e.name, e.data.toString()])).toEqual([
+      ["a.json", '{"a":1}'],
+      ["dir/b.json", "[]"],
+    ]);
   });
 
   it("refuses a zip bomb by ratio before inflating", () => {
     const z = writeZip([{ name: "bomb.json", data: Buffer.alloc(50 * 1024 * 1024, 0x20) }]);
     expect(z.length).toBeLessThan(200_000);
-    expect(() => readZip(z, { maxEntries: 10, maxTotalBytes: 1 << 30, maxEntryBytes: 1 << 30, maxRatio: 200 })).toThrow(expect.objectContaining({ code: "BOMB" }));
+    expect(() => readZip(z, { maxEntries: 10, maxTotalBytes: 1 << 30, maxEntryBytes: 1 << 30, maxRatio: 200 })).toThrow(
+      expect.objectContaining({ code: "BOMB" }),
+    );
   });
 
   it("refuses an entry that inflates past its declared size", () => {
@@ -66,9 +90,16 @@ describe("ZIP reader", () => {
 
   it("refuses too many entries and too much in total", () => {
     const many = writeZip(Array.from({ length: 101 }, (_, i) => ({ name: `${i}.json`, data: Buffer.from("{}") })));
-    expect(() => readZip(many, { maxEntries: 100, maxTotalBytes: 1e9, maxEntryBytes: 1e9, maxRatio: 1e9 })).toThrow(expect.objectContaining({ code: "TOO_MANY_ENTRIES" }));
-    const big = writeZip([{ name: "a", data: Buffer.alloc(1000, 1) }, { name: "b", data: Buffer.alloc(1000, 2) }]);
-    expect(() => readZip(big, { maxEntries: 10, maxTotalBytes: 1500, maxEntryBytes: 1e9, maxRatio: 1e9 })).toThrow(expect.objectContaining({ code: "TOO_LARGE" }));
+    expect(() => readZip(many, { maxEntries: 100, maxTotalBytes: 1e9, maxEntryBytes: 1e9, maxRatio: 1e9 })).toThrow(
+      expect.objectContaining({ code: "TOO_MANY_ENTRIES" }),
+    );
+    const big = writeZip([
+      { name: "a", data: Buffer.alloc(1000, 1) },
+      { name: "b", data: Buffer.alloc(1000, 2) },
+    ]);
+    expect(() => readZip(big, { maxEntries: 10, maxTotalBytes: 1500, maxEntryBytes: 1e9, maxRatio: 1e9 })).toThrow(
+      expect.objectContaining({ code: "TOO_LARGE" }),
+    );
   });
 
   it("refuses garbage and damaged archives", () => {

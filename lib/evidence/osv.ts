@@ -23,7 +23,10 @@ const version = safe(256).min(1);
 
 const event = z
   .object({ introduced: version.optional(), fixed: version.optional(), last_affected: version.optional(), limit: version.optional() })
-  .refine((e) => [e.introduced, e.fixed, e.last_affected, e.limit].filter((x) => x !== undefined).length === 1, "each event has exactly one of introduced, fixed, last_affected, limit");
+  .refine(
+    (e) => [e.introduced, e.fixed, e.last_affected, e.limit].filter((x) => x !== undefined).length === 1,
+    "each event has exactly one of introduced, fixed, last_affected, limit",
+  );
 
 const range = z.object({
   type: z.enum(["ECOSYSTEM", "SEMVER", "GIT"]),
@@ -43,7 +46,10 @@ const affected = z.object({
   versions: z.array(version).max(20_000).optional(),
   ecosystem_specific: z.record(z.string(), z.unknown()).optional(),
   database_specific: z.record(z.string(), z.unknown()).optional(),
-  severity: z.array(z.object({ type: safe(64), score: safe(512) })).max(20).optional(),
+  severity: z
+    .array(z.object({ type: safe(64), score: safe(512) }))
+    .max(20)
+    .optional(),
 });
 
 export const osvRecordSchema = z.object({
@@ -56,7 +62,10 @@ export const osvRecordSchema = z.object({
   related: z.array(safe(200)).max(1000).optional(),
   summary: safe(MAX_TEXT).optional(),
   details: safe(1_000_000).optional(),
-  severity: z.array(z.object({ type: safe(64), score: safe(512) })).max(20).optional(),
+  severity: z
+    .array(z.object({ type: safe(64), score: safe(512) }))
+    .max(20)
+    .optional(),
   affected: z.array(affected).max(10_000).optional(),
   database_specific: z.record(z.string(), z.unknown()).optional(),
 });

@@ -40,7 +40,9 @@ describe("purl normalisation", () => {
 
   it("lower-cases only the namespace of rpm, and the name and digest of oci", () => {
     expect(normalizePurl("pkg:rpm/RedHat/OpenSSL@1.1")).toBe("pkg:rpm/redhat/OpenSSL@1.1");
-    expect(normalizePurl("pkg:oci/Debian@sha256%3AABCD?repository_url=docker.io/library/debian")).toBe("pkg:oci/debian@sha256:abcd?repository_url=docker.io%2Flibrary%2Fdebian");
+    expect(normalizePurl("pkg:oci/Debian@sha256%3AABCD?repository_url=docker.io/library/debian")).toBe(
+      "pkg:oci/debian@sha256:abcd?repository_url=docker.io%2Flibrary%2Fdebian",
+    );
   });
 
   it("sorts qualifiers by key, lower-cases keys and drops empty values", () => {
@@ -68,7 +70,8 @@ describe("purl normalisation", () => {
   });
 
   it("refuses what is not a purl, and bad percent-encoding", () => {
-    for (const bad of ["", "npm/x", "pkg:", "pkg:npm", "pkg:npm/", "pkg:1npm/x", "pkg:npm/%E0%A4%A", "pkg:npm/x@%zz"]) expect(normalizePurl(bad), bad).toBeNull();
+    for (const bad of ["", "npm/x", "pkg:", "pkg:npm", "pkg:npm/", "pkg:1npm/x", "pkg:npm/%E0%A4%A", "pkg:npm/x@%zz"])
+      expect(normalizePurl(bad), bad).toBeNull();
   });
 
   it("is idempotent and agrees with packageurl-js on the package it names", () => {
@@ -86,7 +89,12 @@ describe("purl normalisation", () => {
       expect(normalizePurl(n)).toBe(n);
       const theirs = PackageURL.fromString(s);
       const ours = parsePurl(s)!;
-      expect([ours.type, ours.namespace ?? undefined, ours.name, ours.version ?? undefined]).toEqual([theirs.type, theirs.namespace ?? undefined, theirs.name, theirs.version ?? undefined]);
+      expect([ours.type, ours.namespace ?? undefined, ours.name, ours.version ?? undefined]).toEqual([
+        theirs.type,
+        theirs.namespace ?? undefined,
+        theirs.name,
+        theirs.version ?? undefined,
+      ]);
     }
   });
 

@@ -115,7 +115,12 @@ export function parsePurl(input: string | null | undefined): ParsedPurl | null {
 }
 
 /** The purl spec's per-type rules on decoded components (see the list at the top of this file). */
-function applyTypeRules(type: string, namespace: string | null, name: string, version: string | null): { type: string; namespace: string | null; name: string; version: string | null } {
+function applyTypeRules(
+  type: string,
+  namespace: string | null,
+  name: string,
+  version: string | null,
+): { type: string; namespace: string | null; name: string; version: string | null } {
   if (type === "alpine") {
     type = "apk";
     namespace ??= "alpine";

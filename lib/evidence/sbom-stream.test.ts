@@ -36,7 +36,10 @@ async function run(bytes: Buffer, format: StreamedFormat, size = 7, maxBytes = 1
 }
 
 async function refusal(p: Promise<unknown>): Promise<EvidenceError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(EvidenceError);
   return e as EvidenceError;
 }
@@ -77,7 +80,11 @@ describe("streamSbom refuses what the buffered path refuses", () => {
         `"vulnerabilities":[{"id":"CVE-2026-0001","affects":[{"ref":"r-1"},{"ref":"urn:cdx:3e671687-395b-41f5-a30f-a58921a69b79/1#r-3"}]},{"id":"CVE-2026-0002","affects":[{"ref":"r-404"}]}]`,
     );
     expect(parseEvidence(byRefs).findings.map((f) => f.package)).toEqual(expect.arrayContaining(["openssl", "zlib"]));
-    for (const [name, passes] of [["trivy-centos-7-cyclonedx-vex.json", 2], ["syft-alpine-3.16-cyclonedx-1.4.json", 1], ["refs", 2]] as const) {
+    for (const [name, passes] of [
+      ["trivy-centos-7-cyclonedx-vex.json", 2],
+      ["syft-alpine-3.16-cyclonedx-1.4.json", 1],
+      ["refs", 2],
+    ] as const) {
       const bytes = name === "refs" ? byRefs : fixture(name);
       const buffered = parseEvidence(bytes);
       let reads = 1;

@@ -86,7 +86,8 @@ export class DocumentGuard {
           } else {
             if (c === 0x30) this.unicodeZeros++;
             if (this.esc === 4) {
-              if (this.unicodeZeros === 4) throw new EvidenceError("INVALID_DOCUMENT", `the document contains a NUL character (\\u0000 near byte ${this.offset}), which cannot be stored`);
+              if (this.unicodeZeros === 4)
+                throw new EvidenceError("INVALID_DOCUMENT", `the document contains a NUL character (\\u0000 near byte ${this.offset}), which cannot be stored`);
               this.esc = -1;
             } else this.esc++;
           }
@@ -115,7 +116,8 @@ export class DocumentGuard {
         this.inString = true;
         this.head = [];
       } else if (c === 0x5b || c === 0x7b) {
-        if (++this.depth > this.maxDepth) throw new EvidenceError("INVALID_DOCUMENT", `the document nests arrays and objects deeper than ${this.maxDepth} levels`);
+        if (++this.depth > this.maxDepth)
+          throw new EvidenceError("INVALID_DOCUMENT", `the document nests arrays and objects deeper than ${this.maxDepth} levels`);
       } else if (c === 0x5d || c === 0x7d) this.depth--;
     }
   }
@@ -153,13 +155,19 @@ const own = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
 
 /** Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. */
 // eslint-disable-next-line max-lines-per-function -- one streaming parse: the parser's callbacks share the byte guard, the hash, the batch and the refusal state; split apart they would pass all of it around
-export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20, reread }: StreamSbomOptions): Promise<StreamedSbom> {
+export async function streamSbom(
+  source: AsyncIterable<Uint8Array>,
+  { format, maxBytes, sink, batchSize = 1000, rawChunkBytes = 1 << 20, reread }: StreamSbomOptions,
+): Promise<StreamedSbom> {
   const label = format === "cyclonedx" ? "CycloneDX" : "SPDX";
   const hash = createHash("sha256");
   const guard = new DocumentGuard();
   // Top-level scalars by name; every element of every top-level container on its own (`$.*.*`), so no large
   // array is ever assembled whole. keepStack: false drops each element from its parent once emitted.
-  const parser = new JSONParser({ paths: ["$.bomFormat", "$.specVersion", "$.serialNumber", "$.spdxVersion", "$.SPDXID", "$.name", "$.*.*"], keepStack: false });
+  const parser = new JSONParser({
+    paths: ["$.bomFormat", "$.specVersion", "$.serialNumber", "$.spdxVersion", "$.SPDXID", "$.name", "$.*.*"],
+    keepStack: false,
+  });
   const top: Record<string, Json> = Object.create(null);
   const containers: Record<string, Record<string, Json>> = Object.create(null);
   // Repeated top-level keys and lists that are not lists: refused as the buffered path refuses them (issue 17).
@@ -195,7 +203,8 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
         componentCount++;
         const ref = c["bom-ref"];
         // Copies: a parser's string may be a slice of a whole decoded chunk, which a kept slice would pin in memory.
-        if (ref && !reread && !byRef.has(ref)) byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
+        if (ref && !reread && !byRef.has(ref))
+          byRef.set(own(ref), { name: own(c.name), ...(c.version ? { version: own(c.version) } : {}), ...(c.purl ? { purl: own(c.purl) } : {}) });
         if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);
       }
     } else if (format === "cyclonedx" && container === "vulnerabilities") {
@@ -210,7 +219,12 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
       const subjects = packageSubjects(r.data);
       if (subjects.length) candidates.push({ id: r.data.SPDXID, container: r.data.primaryPackagePurpose === "CONTAINER", subjects });
     } else if (format === "spdx" && container === "documentDescribes") {
-      if (typeof value !== "string") return fail(["documentDescribes", index], new z.ZodError([{ code: "invalid_type", expected: "string", path: [], message: "Invalid input: expected string" } as never]), value);
+      if (typeof value !== "string")
+        return fail(
+          ["documentDescribes", index],
+          new z.ZodError([{ code: "invalid_type", expected: "string", path: [], message: "Invalid input: expected string" } as never]),
+          value,
+        );
       described.add(value);
     } else if (format === "spdx" && container === "relationships") {
       const r = relationship.safeParse(value);
@@ -299,24 +313,51 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   const contentDigest = `sha256:${hash.digest("hex")}`;
 
   if (format === "cyclonedx") {
-    const shellInput = { bomFormat: top.bomFormat, specVersion: top.specVersion, serialNumber: top.serialNumber, ...(containers.metadata ? { metadata: containers.metadata } : shape.kindOf("metadata") === "object" ? { metadata: {} } : {}) };
+    const shellInput = {
+      bomFormat: top.bomFormat,
+      specVersion: top.specVersion,
+      serialNumber: top.serialNumber,
+      ...(containers.metadata ? { metadata: containers.metadata } : shape.kindOf("metadata") === "object" ? { metadata: {} } : {}),
+    };
     const shell = cdxMetadataShell.safeParse(shellInput);
     if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
     const m = /^1\.(\d+)$/.exec(shell.data.specVersion);
-    if (!m || Number(m[1]) < 2) throw new EvidenceError("INVALID_DOCUMENT", `${label}: specVersion ${JSON.stringify(shell.data.specVersion)} is not supported (1.2 to 1.6 are)`, ["specVersion"]);
+    if (!m || Number(m[1]) < 2)
+      throw new EvidenceError("INVALID_DOCUMENT", `${label}: specVersion ${JSON.stringify(shell.data.specVersion)} is not supported (1.2 to 1.6 are)`, [
+        "specVersion",
+      ]);
     const t = cdxToolOf(shell.data.metadata?.tools);
     if (reread && vulnerabilities.length) await refsFromSecondPass(reread(), vulnerabilities, byRef);
     const { findings, hasAnalysis } = findingsOf(vulnerabilities, byRef, t, shell.data.metadata?.component?.name ?? undefined);
     const kind: EvidenceKind = hasAnalysis ? "vex" : vulnerabilities.length ? "scan" : "sbom";
     const scannedAt = shell.data.metadata?.timestamp;
-    return { format, kind, componentCount, findings, subjects: subjectsOf(shell.data.metadata?.component), ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
+    return {
+      format,
+      kind,
+      componentCount,
+      findings,
+      subjects: subjectsOf(shell.data.metadata?.component),
+      ...(scannedAt ? { scannedAt } : {}),
+      ...(t ? { tool: t } : {}),
+      contentDigest,
+      size: total,
+    };
   }
 
-  const shellInput = { spdxVersion: top.spdxVersion, SPDXID: top.SPDXID, name: top.name, ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : shape.kindOf("creationInfo") === "object" ? { creationInfo: {} } : {}) };
+  const shellInput = {
+    spdxVersion: top.spdxVersion,
+    SPDXID: top.SPDXID,
+    name: top.name,
+    ...(containers.creationInfo ? { creationInfo: containers.creationInfo } : shape.kindOf("creationInfo") === "object" ? { creationInfo: {} } : {}),
+  };
   const shell = spdxShell.safeParse(shellInput);
   if (!shell.success) throw invalidDocument(label, describeIssues(shell.error.issues, shellInput, []));
   if (!/^SPDX-2\.\d+$/.test(shell.data.spdxVersion)) {
-    throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(shell.data.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, ["spdxVersion"]);
+    throw new EvidenceError(
+      "INVALID_DOCUMENT",
+      `${label}: spdxVersion ${JSON.stringify(shell.data.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`,
+      ["spdxVersion"],
+    );
   }
   const docId = shell.data.SPDXID ?? "SPDXRef-DOCUMENT";
   for (const r of relationships) {
@@ -327,7 +368,17 @@ export async function streamSbom(source: AsyncIterable<Uint8Array>, { format, ma
   for (const c of candidates) if (c.container || described.has(c.id)) for (const s of c.subjects) addSubject(subjects, s);
   const t = spdxToolOf(shell.data.creationInfo?.creators);
   const scannedAt = shell.data.creationInfo?.created;
-  return { format, kind: "sbom", componentCount, findings: [], subjects, ...(scannedAt ? { scannedAt } : {}), ...(t ? { tool: t } : {}), contentDigest, size: total };
+  return {
+    format,
+    kind: "sbom",
+    componentCount,
+    findings: [],
+    subjects,
+    ...(scannedAt ? { scannedAt } : {}),
+    ...(t ? { tool: t } : {}),
+    contentDigest,
+    size: total,
+  };
 }
 
 /** An `affects` ref and, for a BOM-Link, the bom-ref its fragment names (what resolveRef looks up). */
@@ -348,7 +399,11 @@ function refKeys(ref: string): string[] {
  * name are kept (name, version, purl), first occurrence in the same depth-first order as the first pass. The bytes
  * were validated by the first pass.
  */
-async function refsFromSecondPass(source: AsyncIterable<Uint8Array>, vulnerabilities: readonly z.infer<typeof vulnerability>[], byRef: Map<string, CdxComponent>): Promise<void> {
+async function refsFromSecondPass(
+  source: AsyncIterable<Uint8Array>,
+  vulnerabilities: readonly z.infer<typeof vulnerability>[],
+  byRef: Map<string, CdxComponent>,
+): Promise<void> {
   const wanted = new Set<string>();
   for (const v of vulnerabilities) for (const a of v.affects ?? []) for (const k of refKeys(a.ref)) wanted.add(k);
   if (!wanted.size) return;

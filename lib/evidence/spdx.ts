@@ -101,7 +101,9 @@ export function* spdxSteps(input: unknown, ctx: ParseContext): Steps<ParsedEvide
   const label = labelOf(ctx, "SPDX");
   const d = yield* validateDoc(input, ctx, label);
   if (!/^SPDX-2\.\d+$/.test(d.spdxVersion)) {
-    throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(d.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, ["spdxVersion"]);
+    throw new EvidenceError("INVALID_DOCUMENT", `${label}: spdxVersion ${JSON.stringify(d.spdxVersion)} is not supported (SPDX-2.2 and SPDX-2.3 are)`, [
+      "spdxVersion",
+    ]);
   }
   const packages = d.packages ?? [];
   const components: Component[] = packages.map(componentOf);
@@ -146,26 +148,26 @@ export function componentOf(p: z.infer<typeof pkg>): Component {
 /** The digests a package names (the subject when the document describes it, or it is a CONTAINER). */
 export function packageSubjects(p: z.infer<typeof pkg>): Subject[] {
   const subjects: Subject[] = [];
-    const v = normalizeDigest(p.versionInfo);
-    if (v) addSubject(subjects, { digest: v, name: p.name, kind: "manifest" });
-    const pd = ociPurlDigest(purlOf(p));
-    if (pd) addSubject(subjects, { digest: pd, name: p.name, kind: "manifest" });
-    for (const c of p.checksums ?? []) {
-      const alg = c.algorithm?.toLowerCase().replace("-", "");
-      const dg = alg && c.checksumValue ? normalizeDigest(`${alg}:${c.checksumValue}`) : undefined;
-      if (dg) addSubject(subjects, { digest: dg, name: p.name, kind: "unknown" });
+  const v = normalizeDigest(p.versionInfo);
+  if (v) addSubject(subjects, { digest: v, name: p.name, kind: "manifest" });
+  const pd = ociPurlDigest(purlOf(p));
+  if (pd) addSubject(subjects, { digest: pd, name: p.name, kind: "manifest" });
+  for (const c of p.checksums ?? []) {
+    const alg = c.algorithm?.toLowerCase().replace("-", "");
+    const dg = alg && c.checksumValue ? normalizeDigest(`${alg}:${c.checksumValue}`) : undefined;
+    if (dg) addSubject(subjects, { digest: dg, name: p.name, kind: "unknown" });
+  }
+  // Trivy annotates the root package with "ImageID: sha256:…" and "RepoDigest: repo@sha256:…".
+  for (const a of p.annotations ?? []) {
+    const m = /^(ImageID|RepoDigest):\s*(\S+)$/.exec(a.comment?.trim() ?? "");
+    if (!m) continue;
+    if (m[1] === "ImageID") {
+      const dg = normalizeDigest(m[2]);
+      if (dg) addSubject(subjects, { digest: dg, name: p.name, kind: "config" });
+    } else {
+      const s = repoDigestSubject(m[2]!);
+      if (s) addSubject(subjects, s);
     }
-    // Trivy annotates the root package with "ImageID: sha256:…" and "RepoDigest: repo@sha256:…".
-    for (const a of p.annotations ?? []) {
-      const m = /^(ImageID|RepoDigest):\s*(\S+)$/.exec(a.comment?.trim() ?? "");
-      if (!m) continue;
-      if (m[1] === "ImageID") {
-        const dg = normalizeDigest(m[2]);
-        if (dg) addSubject(subjects, { digest: dg, name: p.name, kind: "config" });
-      } else {
-        const s = repoDigestSubject(m[2]!);
-        if (s) addSubject(subjects, s);
-      }
-    }
-    return subjects;
+  }
+  return subjects;
 }

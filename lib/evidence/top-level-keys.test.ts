@@ -17,7 +17,12 @@ type Outcome = { refused: string; code: string } | { components: Component[] };
 async function streamed(text: string, format: StreamedFormat, size: number): Promise<Outcome> {
   const components: Component[] = [];
   try {
-    await streamSbom(pieces(Buffer.from(text), size), { format, maxBytes: 1 << 20, batchSize: 2, sink: { components: async (b) => void components.push(...b), raw: async () => {} } });
+    await streamSbom(pieces(Buffer.from(text), size), {
+      format,
+      maxBytes: 1 << 20,
+      batchSize: 2,
+      sink: { components: async (b) => void components.push(...b), raw: async () => {} },
+    });
     return { components };
   } catch (e) {
     if (!(e instanceof EvidenceError)) throw e;
@@ -35,15 +40,31 @@ function buffered(text: string): Outcome {
 }
 
 const cdx = (body: string) => `{"bomFormat":"CycloneDX","specVersion":"1.5",${body}}`;
-const spdx = (body: string) => `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"x","creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: t"]},${body}}`;
+const spdx = (body: string) =>
+  `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"x","creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: t"]},${body}}`;
 const pkg = (n: string) => `{"SPDXID":"SPDXRef-${n}","name":"${n}"}`;
 
 // [what, format, document, expected: the key the refusal names, or the number of components accepted]
 const CASES: [string, StreamedFormat, string, string | number][] = [
   ["a repeated components key", "cyclonedx", cdx(`"components":[{"name":"a"}],"components":[{"name":"b"},{"name":"c"}]`), "components is given more than once"],
-  ["a repeated components key whose second list is empty", "cyclonedx", cdx(`"components":[{"name":"a"}],"components":[]`), "components is given more than once"],
-  ["a repeated components key spelled with an escape", "cyclonedx", cdx(`"components":[{"name":"a"}], "compo\\u006eents" : [{"name":"b"}]`), "components is given more than once"],
-  ["a repeated metadata key", "cyclonedx", cdx(`"metadata":{"timestamp":"2026-01-01T00:00:00Z"},"components":[],"metadata":{}`), "metadata is given more than once"],
+  [
+    "a repeated components key whose second list is empty",
+    "cyclonedx",
+    cdx(`"components":[{"name":"a"}],"components":[]`),
+    "components is given more than once",
+  ],
+  [
+    "a repeated components key spelled with an escape",
+    "cyclonedx",
+    cdx(`"components":[{"name":"a"}], "compo\\u006eents" : [{"name":"b"}]`),
+    "components is given more than once",
+  ],
+  [
+    "a repeated metadata key",
+    "cyclonedx",
+    cdx(`"metadata":{"timestamp":"2026-01-01T00:00:00Z"},"components":[],"metadata":{}`),
+    "metadata is given more than once",
+  ],
   ["components as an object", "cyclonedx", cdx(`"components":{"a":{"name":"x"}}`), "components should be an array, not an object"],
   ["components as a string", "cyclonedx", cdx(`"components":"[{\\"name\\":\\"x\\"}]"`), "components should be an array, not a string"],
   ["components as a number", "cyclonedx", cdx(`"components":5`), "components should be an array, not a number"],

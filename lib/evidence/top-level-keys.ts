@@ -37,7 +37,8 @@ export class TopLevelKeys {
 
   key(name: string, kind: JsonKind): void {
     const { label, shape, want } = RULES[this.format];
-    if (this.seen.has(name)) throw invalidDocument(label, [`${formatPath([name])} is given more than once at the top level (JSON readers disagree on which one counts)`]);
+    if (this.seen.has(name))
+      throw invalidDocument(label, [`${formatPath([name])} is given more than once at the top level (JSON readers disagree on which one counts)`]);
     this.seen.set(name, kind);
     const expected = Object.prototype.hasOwnProperty.call(want, name) ? want[name] : undefined;
     if (!expected || kind === expected) return;

@@ -49,7 +49,8 @@ export function* jsonDepthSteps(text: string, limit = MAX_JSON_DEPTH): Steps<num
     if (i % DEPTH_STEP === DEPTH_STEP - 1) yield;
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {

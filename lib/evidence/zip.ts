@@ -73,8 +73,10 @@ function centralDirectory(b: Buffer, limits: ZipLimits, want: (name: string) => 
   const cdSize = b.readUInt32LE(eocd + 12);
   const cdOffset = b.readUInt32LE(eocd + 16);
   if (disk !== 0) throw new ZipError("UNSUPPORTED", "multi-part ZIP archives are not supported");
-  if (count === 0xffff && limits.maxEntries < 0xffff) throw new ZipError("TOO_MANY_ENTRIES", `the archive has 65,535 or more entries (ZIP64); at most ${limits.maxEntries} are accepted`);
-  if (count === 0xffff || cdOffset === 0xffffffff || cdSize === 0xffffffff) throw new ZipError("UNSUPPORTED", "ZIP64 archives are not supported (more than 65,535 entries or 4 GiB)");
+  if (count === 0xffff && limits.maxEntries < 0xffff)
+    throw new ZipError("TOO_MANY_ENTRIES", `the archive has 65,535 or more entries (ZIP64); at most ${limits.maxEntries} are accepted`);
+  if (count === 0xffff || cdOffset === 0xffffffff || cdSize === 0xffffffff)
+    throw new ZipError("UNSUPPORTED", "ZIP64 archives are not supported (more than 65,535 entries or 4 GiB)");
   if (count > limits.maxEntries) throw new ZipError("TOO_MANY_ENTRIES", `the archive has ${count} entries; at most ${limits.maxEntries} are accepted`);
   if (cdOffset + cdSize > eocd) throw new ZipError("CORRUPT", "the central directory lies outside the archive");
   const out: CentralEntry[] = [];
@@ -98,9 +100,15 @@ function centralDirectory(b: Buffer, limits: ZipLimits, want: (name: string) => 
     if (compressed === 0xffffffff || size === 0xffffffff || localOffset === 0xffffffff) throw new ZipError("UNSUPPORTED", "ZIP64 entries are not supported");
     if (name.endsWith("/") || !want(name)) continue;
     if (flags & 0x1) throw new ZipError("UNSUPPORTED", `${name.slice(0, 200)} is encrypted`);
-    if (method !== 0 && method !== 8) throw new ZipError("UNSUPPORTED", `${name.slice(0, 200)} uses compression method ${method}; only stored and deflate are supported`);
-    if (size > limits.maxEntryBytes) throw new ZipError("TOO_LARGE", `${name.slice(0, 200)} inflates to ${size} bytes; at most ${limits.maxEntryBytes} per entry`);
-    if (size > Math.max(compressed, 1) * limits.maxRatio && size > 64 * 1024) throw new ZipError("BOMB", `${name.slice(0, 200)} inflates ${Math.round(size / Math.max(compressed, 1))}× (${compressed} → ${size} bytes); at most ${limits.maxRatio}× is accepted`);
+    if (method !== 0 && method !== 8)
+      throw new ZipError("UNSUPPORTED", `${name.slice(0, 200)} uses compression method ${method}; only stored and deflate are supported`);
+    if (size > limits.maxEntryBytes)
+      throw new ZipError("TOO_LARGE", `${name.slice(0, 200)} inflates to ${size} bytes; at most ${limits.maxEntryBytes} per entry`);
+    if (size > Math.max(compressed, 1) * limits.maxRatio && size > 64 * 1024)
+      throw new ZipError(
+        "BOMB",
+        `${name.slice(0, 200)} inflates ${Math.round(size / Math.max(compressed, 1))}× (${compressed} → ${size} bytes); at most ${limits.maxRatio}× is accepted`,
+      );
     total += size;
     if (total > limits.maxTotalBytes) throw new ZipError("TOO_LARGE", `the archive inflates to more than ${limits.maxTotalBytes} bytes`);
     out.push({ name, method, flags, crc, compressed, size, localOffset });
@@ -131,12 +139,13 @@ export function readZip(b: Buffer, limits: ZipLimits = DEFAULT_ZIP_LIMITS, want:
         // One byte over the declared size is enough to know it lied; never inflate further than that.
         data = inflateRawSync(raw, { maxOutputLength: e.size + 1 });
       } catch (err) {
-        if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw new ZipError("BOMB", `${e.name.slice(0, 200)} inflates past its declared ${e.size} bytes`);
+        if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE")
+          throw new ZipError("BOMB", `${e.name.slice(0, 200)} inflates past its declared ${e.size} bytes`);
         throw new ZipError("CORRUPT", `${e.name.slice(0, 200)}: ${(err as Error).message}`);
       }
     }
     if (data.length !== e.size) throw new ZipError("BOMB", `${e.name.slice(0, 200)} inflates to ${data.length} bytes, not its declared ${e.size}`);
-    if ((crc32(data) >>> 0) !== e.crc >>> 0) throw new ZipError("CORRUPT", `${e.name.slice(0, 200)}: CRC mismatch`);
+    if (crc32(data) >>> 0 !== e.crc >>> 0) throw new ZipError("CORRUPT", `${e.name.slice(0, 200)}: CRC mismatch`);
     out.push({ name: e.name, data });
   }
   return out;

@@ -5,7 +5,6 @@ import { json, useFakeServers, errorOf } from "./testdata/fake-server";
 
 const serve = useFakeServers();
 
-
 const basic = (u: string, p: string) => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
 
 /**

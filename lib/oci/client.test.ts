@@ -10,7 +10,6 @@ function client(url: string, extra: Partial<RegistryClientOptions> = {}): Regist
   return new RegistryClient({ url, retries: 1, retryBaseMs: 1, timeoutMs: 2000, ...extra });
 }
 
-
 async function drain<T>(g: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of g) out.push(x);
@@ -168,12 +167,16 @@ describe("Basic credentials", () => {
     // A host that never asks (an admin pointed the registry at it) learns nothing.
     const collector = await serve((_req, res) => json(res, 200, {}));
     await client(collector.url, { username: "alice", password: "secret" }).ping();
-    await client(collector.url, { username: "alice", password: "secret" }).getManifest("a/b", "latest").catch(() => {});
+    await client(collector.url, { username: "alice", password: "secret" })
+      .getManifest("a/b", "latest")
+      .catch(() => {});
     expect(collector.requests.length).toBeGreaterThan(0);
     expect(collector.requests.every((r) => r.authorization === undefined)).toBe(true);
 
     // A registry that asks gets them on the retry, and from then on with every request.
-    const s = await serve((req, res) => (req.headers.authorization ? json(res, 200, {}) : json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' })));
+    const s = await serve((req, res) =>
+      req.headers.authorization ? json(res, 200, {}) : json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' }),
+    );
     const c = client(s.url, { username: "alice", password: "secret" });
     await c.ping();
     await c.ping();

@@ -42,7 +42,9 @@ describe("testConnection", () => {
     const s = await serve((_req, res) => json(res, 200, {}), { tls: true });
     const untrusted = await client(s.url).testConnection();
     expect(untrusted).toMatchObject({ ok: false, stage: "tls" });
-    expect(untrusted.ok === false && untrusted.detail).toMatch(/TLS with 127\.0\.0\.1:\d+ failed: .*\((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/);
+    expect(untrusted.ok === false && untrusted.detail).toMatch(
+      /TLS with 127\.0\.0\.1:\d+ failed: .*\((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/,
+    );
     expect(await client(s.url, { ca: TEST_CERT_PEM }).testConnection()).toEqual({ ok: true });
   });
 

@@ -74,7 +74,11 @@ export async function diagnoseConnection(transport: RegistryTransport): Promise<
   }
   if (res.status === 403) return failure("auth", "GET /v2/ answered 403: the credentials are valid but access is denied", { status: 403 });
   if (res.status === 404) {
-    return failure("api", `GET ${new URL(transport.base).pathname.replace(/\/$/, "")}/v2/ answered 404: this URL does not serve the OCI distribution API (check the URL and path)`, { status: 404 });
+    return failure(
+      "api",
+      `GET ${new URL(transport.base).pathname.replace(/\/$/, "")}/v2/ answered 404: this URL does not serve the OCI distribution API (check the URL and path)`,
+      { status: 404 },
+    );
   }
   return failure("api", `GET /v2/ answered ${res.status}`, { status: res.status });
 }

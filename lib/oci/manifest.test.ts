@@ -20,9 +20,15 @@ function codeOf(fn: () => unknown): string {
 describe("parseManifest", () => {
   it("parses image manifests and indexes by declared type, Content-Type, or shape", () => {
     expect(parseManifest(bytes({ schemaVersion: 2, mediaType: MT.ociManifest, config: desc, layers: [] })).kind).toBe("manifest");
-    expect(parseManifest(bytes({ schemaVersion: 2, config: desc, layers: [] }), MT.dockerManifest)).toMatchObject({ kind: "manifest", mediaType: MT.dockerManifest });
+    expect(parseManifest(bytes({ schemaVersion: 2, config: desc, layers: [] }), MT.dockerManifest)).toMatchObject({
+      kind: "manifest",
+      mediaType: MT.dockerManifest,
+    });
     expect(parseManifest(bytes({ schemaVersion: 2, manifests: [] }))).toMatchObject({ kind: "index", mediaType: MT.ociIndex });
-    expect(parseManifest(bytes({ schemaVersion: 2, manifests: [] }), `${MT.dockerManifestList}; charset=utf-8`)).toMatchObject({ kind: "index", mediaType: MT.dockerManifestList });
+    expect(parseManifest(bytes({ schemaVersion: 2, manifests: [] }), `${MT.dockerManifestList}; charset=utf-8`)).toMatchObject({
+      kind: "index",
+      mediaType: MT.dockerManifestList,
+    });
   });
 
   it("keeps a document with an unknown media type as kind unknown", () => {

@@ -10,7 +10,14 @@ const BLOB = { mediaType: MT.sigstoreBundleV03, digest: `sha256:${"2".repeat(64)
 const CREATED = new Date("2025-06-01T12:34:56.789Z");
 
 function entry(n: number, extra: Partial<ReferrerDescriptor> = {}): ReferrerDescriptor {
-  return { mediaType: MT.ociManifest, digest: `sha256:${String(n).repeat(64)}` as ReferrerDescriptor["digest"], size: 500 + n, artifactType: MT.sigstoreBundleV03, annotations: { "dev.sigstore.bundle.content": "dsse-envelope" }, ...extra };
+  return {
+    mediaType: MT.ociManifest,
+    digest: `sha256:${String(n).repeat(64)}` as ReferrerDescriptor["digest"],
+    size: 500 + n,
+    artifactType: MT.sigstoreBundleV03,
+    annotations: { "dev.sigstore.bundle.content": "dsse-envelope" },
+    ...extra,
+  };
 }
 
 describe("buildReferrerManifest", () => {
@@ -27,7 +34,12 @@ describe("buildReferrerManifest", () => {
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2, data: "e30=" },
+      config: {
+        mediaType: "application/vnd.oci.empty.v1+json",
+        digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        size: 2,
+        data: "e30=",
+      },
       layers: [BLOB],
       subject: SUBJECT,
       annotations: {
@@ -45,7 +57,12 @@ describe("buildReferrerManifest", () => {
   });
 
   it("keeps a creation time the caller gave, and is deterministic for the same input", () => {
-    const opts = { subject: SUBJECT, artifactType: "application/spdx+json", blob: BLOB, annotations: { "org.opencontainers.image.created": "2020-01-01T00:00:00Z" } };
+    const opts = {
+      subject: SUBJECT,
+      artifactType: "application/spdx+json",
+      blob: BLOB,
+      annotations: { "org.opencontainers.image.created": "2020-01-01T00:00:00Z" },
+    };
     const a = buildReferrerManifest(opts);
     expect(JSON.parse(a.toString()).annotations).toEqual({ "org.opencontainers.image.created": "2020-01-01T00:00:00Z" });
     expect(buildReferrerManifest(opts).equals(a)).toBe(true);

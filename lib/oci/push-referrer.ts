@@ -43,7 +43,8 @@ function descriptor(d: DescriptorRef, field: string): DescriptorRef {
 
 /** OCI image manifest bytes for an artifact attached to `subject` (config: the empty descriptor, one layer). */
 export function buildReferrerManifest(opts: BuildReferrerManifestOptions): Buffer {
-  if (typeof opts.artifactType !== "string" || !opts.artifactType || opts.artifactType.length > 255) throw new OciError("INVALID_REFERENCE", "artifactType is required");
+  if (typeof opts.artifactType !== "string" || !opts.artifactType || opts.artifactType.length > 255)
+    throw new OciError("INVALID_REFERENCE", "artifactType is required");
   const annotations: Record<string, string> = {
     ...(opts.annotations ?? {}),
   };

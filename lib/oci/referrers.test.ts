@@ -18,9 +18,27 @@ function client(url: string) {
 }
 
 // The response shape of distribution-spec v1.1 "Listing Referrers" (end-12a), split in two pages.
-const SBOM = { mediaType: MT.ociManifest, size: 1234, digest: d("sbom"), artifactType: "application/vnd.example.sbom.v1", annotations: { "org.opencontainers.image.created": "2022-01-01T14:42:55Z" } };
-const SIG = { mediaType: MT.ociManifest, size: 1235, digest: d("signature"), artifactType: "application/vnd.example.signature.v1", annotations: { "org.example.sig.fingerprint": "abc" } };
-const BUNDLE = { mediaType: MT.ociManifest, size: 1500, digest: d("bundle"), artifactType: MT.sigstoreBundleV03, annotations: { "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1" } };
+const SBOM = {
+  mediaType: MT.ociManifest,
+  size: 1234,
+  digest: d("sbom"),
+  artifactType: "application/vnd.example.sbom.v1",
+  annotations: { "org.opencontainers.image.created": "2022-01-01T14:42:55Z" },
+};
+const SIG = {
+  mediaType: MT.ociManifest,
+  size: 1235,
+  digest: d("signature"),
+  artifactType: "application/vnd.example.signature.v1",
+  annotations: { "org.example.sig.fingerprint": "abc" },
+};
+const BUNDLE = {
+  mediaType: MT.ociManifest,
+  size: 1500,
+  digest: d("bundle"),
+  artifactType: MT.sigstoreBundleV03,
+  annotations: { "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1" },
+};
 const index = (manifests: object[]) => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests });
 
 describe("listReferrers against a fake registry", () => {
@@ -28,7 +46,8 @@ describe("listReferrers against a fake registry", () => {
     const sigManifest = d("cosign sig manifest");
     const s = await serve((req, res) => {
       const path = req.url ?? "";
-      if (path === `/v2/app/referrers/${SUBJECT}`) return json(res, 200, index([SBOM, SIG]), { "content-type": MT.ociIndex, link: `</v2/app/referrers/${SUBJECT}?last=2>; rel="next"` });
+      if (path === `/v2/app/referrers/${SUBJECT}`)
+        return json(res, 200, index([SBOM, SIG]), { "content-type": MT.ociIndex, link: `</v2/app/referrers/${SUBJECT}?last=2>; rel="next"` });
       if (path === `/v2/app/referrers/${SUBJECT}?last=2`) return json(res, 200, index([SIG, BUNDLE]), { "content-type": MT.ociIndex });
       if (req.method === "HEAD" && path === `/v2/app/manifests/${cosignTag(SUBJECT, "sig")}`) {
         res.writeHead(200, { "content-type": MT.ociManifest, "docker-content-digest": sigManifest, "content-length": "400" });

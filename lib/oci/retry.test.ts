@@ -25,7 +25,6 @@ function client(url: string, extra: Partial<RegistryClientOptions> = {}) {
   return { c, waits };
 }
 
-
 describe("retry policy (pure)", () => {
   it("retries only 408, 429 and 5xx", () => {
     expect([408, 429, 500, 502, 503, 504, 599].every(isRetryableStatus)).toBe(true);

@@ -135,7 +135,10 @@ export function blockedAddressReason(ip: string, policy: AddressPolicy = {}): st
 }
 
 function normalizeHost(hostname: string): string {
-  return hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
+  return hostname
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
 }
 
 /** Why a hostname (before resolution) must not be contacted, or null. Pure. */
@@ -153,12 +156,7 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 function blocked(host: string, reason: string): OciError {
-  return new OciError(
-    "BLOCKED_ADDRESS",
-    `refusing to connect to ${host}: ${reason} (set allowLinkLocal to permit it)`,
-    undefined,
-    { reason: "ssrf" },
-  );
+  return new OciError("BLOCKED_ADDRESS", `refusing to connect to ${host}: ${reason} (set allowLinkLocal to permit it)`, undefined, { reason: "ssrf" });
 }
 
 /**
@@ -207,12 +205,17 @@ export function guardedLookup(policy: AddressPolicy & { resolve?: Resolver } = {
           callback(err, "");
           return;
         }
-        if (opts.all) callback(null, wanted.map((a) => ({ address: a.address, family: a.family })));
+        if (opts.all)
+          callback(
+            null,
+            wanted.map((a) => ({ address: a.address, family: a.family })),
+          );
         else callback(null, wanted[0]!.address, wanted[0]!.family);
       },
       (e: unknown) => {
         const err: NodeJS.ErrnoException = new Error((e as Error).message);
-        err.code = e instanceof OciError && e.code === "BLOCKED_ADDRESS" ? BLOCKED_LOOKUP_CODE : ((e as { cause?: { code?: string } }).cause?.code ?? "ENOTFOUND");
+        err.code =
+          e instanceof OciError && e.code === "BLOCKED_ADDRESS" ? BLOCKED_LOOKUP_CODE : ((e as { cause?: { code?: string } }).cause?.code ?? "ENOTFOUND");
         callback(err, "");
       },
     );

@@ -61,7 +61,19 @@ describe("npx imprimatur", () => {
     expect(v.code).toBe(0);
     expect(v.out).toMatch(/audit chain intact: \d+ events/);
     const actions = (await db.auditEvent.findMany({ where: { actorType: "cli" }, select: { action: true, detail: true } })).map((a) => a.action);
-    expect(actions).toEqual(expect.arrayContaining(["cli.user.add", "cli.user.list", "cli.token.create", "cli.token.revoke", "cli.trust.add", "cli.audit.verify", "user.create", "token.create", "trust.add"]));
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        "cli.user.add",
+        "cli.user.list",
+        "cli.token.create",
+        "cli.token.revoke",
+        "cli.trust.add",
+        "cli.audit.verify",
+        "user.create",
+        "token.create",
+        "trust.add",
+      ]),
+    );
     const masked = await db.auditEvent.findMany({ where: { action: "cli.user.add" } });
     expect(JSON.stringify(masked.map((m) => m.detail))).not.toContain("long-enough");
   });

@@ -111,7 +111,10 @@ describe("the demo story", () => {
     const waived = await db.review.findFirstOrThrow({ where: { waiverIds: { has: waiver.id } } });
     expect(waived.decision).toBe("approve");
 
-    const rejected = await db.promotionRequest.findFirstOrThrow({ where: { status: "rejected" }, include: { reviews: true, image: { include: { repository: true } } } });
+    const rejected = await db.promotionRequest.findFirstOrThrow({
+      where: { status: "rejected" },
+      include: { reviews: true, image: { include: { repository: true } } },
+    });
     expect(rejected.image.repository.name).toBe(STORY.hardenedOld.repository);
     expect(rejected.reviews[0]!.comment).toBe(STORY.rejectionReason);
 
@@ -131,8 +134,19 @@ describe("the demo story", () => {
     expect(kinds.map((k) => k.kind).sort()).toEqual(expect.arrayContaining(["provenance", "sbom", "scan"]));
     // The two provenance statements CI uploaded (the registry sync may also discover attestations; those are not
     // the story's uploads), each signed by the CI builder key.
-    const provenance = await db.evidenceDocument.findMany({ where: { kind: "provenance", source: "upload" }, select: { signatureStatus: true, predicateType: true, source: true } });
-    expect(provenance.length, JSON.stringify(await db.evidenceDocument.findMany({ where: { kind: "provenance" }, select: { source: true, predicateType: true, signatureStatus: true, imageId: true } }))).toBe(2);
+    const provenance = await db.evidenceDocument.findMany({
+      where: { kind: "provenance", source: "upload" },
+      select: { signatureStatus: true, predicateType: true, source: true },
+    });
+    expect(
+      provenance.length,
+      JSON.stringify(
+        await db.evidenceDocument.findMany({
+          where: { kind: "provenance" },
+          select: { source: true, predicateType: true, signatureStatus: true, imageId: true },
+        }),
+      ),
+    ).toBe(2);
     for (const p of provenance) expect(p.signatureStatus).toBe("signed");
     const moved = await db.tagEvent.findFirstOrThrow({ where: { tag: "latest", repository: { name: STORY.payments.repository }, fromDigest: { not: null } } });
     expect(moved).toMatchObject({ fromDigest: await digestOf(STORY.payments), toDigest: await digestOf(STORY.paymentsNext) });
@@ -141,7 +155,15 @@ describe("the demo story", () => {
   it("tells the story once: a second run adds nothing", async () => {
     // A re-run syncs the registry again (audited as registry.sync); nothing else is written.
     const counted = { action: { notIn: ["registry.sync"] } };
-    const rows = async () => [await db.auditEvent.count({ where: counted }), await db.promotionRequest.count(), await db.review.count(), await db.approval.count(), await db.waiver.count(), await db.evidenceDocument.count(), await db.tagEvent.count()];
+    const rows = async () => [
+      await db.auditEvent.count({ where: counted }),
+      await db.promotionRequest.count(),
+      await db.review.count(),
+      await db.approval.count(),
+      await db.waiver.count(),
+      await db.evidenceDocument.count(),
+      await db.tagEvent.count(),
+    ];
     const before = await rows();
     const again = await seedStory(() => {});
     uninstallSimClock();

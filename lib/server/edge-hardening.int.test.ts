@@ -154,7 +154,11 @@ describe("requests at the edge", () => {
   it("POST /api/v1/approvals answers 404 naming an unknown stage or digest, 409 only when the request is missing", async () => {
     const reviewer = (await createToken({ actor: system, email: "alice@example.com", name: "edge", expires: "1d" })).token;
     const post = (b: Record<string, unknown>) =>
-      call(postApproval, "/api/v1/approvals", { method: "POST", headers: { authorization: `Bearer ${reviewer}`, "content-type": "application/json" }, body: JSON.stringify({ repository: "edge/app", digest, comment: "ok", ...b }) });
+      call(postApproval, "/api/v1/approvals", {
+        method: "POST",
+        headers: { authorization: `Bearer ${reviewer}`, "content-type": "application/json" },
+        body: JSON.stringify({ repository: "edge/app", digest, comment: "ok", ...b }),
+      });
     const noStage = await post({ stage: "no-such-stage" });
     expect(noStage.status).toBe(404);
     expect((await noStage.json()).error).toMatchObject({ code: "NOT_FOUND", field: "stage", message: expect.stringContaining("no-such-stage") });
@@ -165,7 +169,9 @@ describe("requests at the edge", () => {
     expect((await noRegistry.json()).error).toMatchObject({ code: "NOT_FOUND", field: "registry" });
     const noRequest = await post({ stage: "prod" });
     expect(noRequest.status).toBe(409);
-    await expect(approveStage({ actor: await userActor("alice@example.com"), repository: "edge/app", digest: digest as never, stage: "nope", comment: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(
+      approveStage({ actor: await userActor("alice@example.com"), repository: "edge/app", digest: digest as never, stage: "nope", comment: "x" }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
   it("the registry-notification route checks the token before reading the body", async () => {
@@ -184,11 +190,23 @@ describe("requests at the edge", () => {
         },
         { highWaterMark: 0 },
       );
-    const wrong = await call(postNotification, "/api/v1/registries/edge-hooks/notifications", { method: "POST", headers: { authorization: "Bearer wrong" }, body: body(), duplex: "half", params: { name: "edge-hooks" } } as RequestInit);
+    const wrong = await call(postNotification, "/api/v1/registries/edge-hooks/notifications", {
+      method: "POST",
+      headers: { authorization: "Bearer wrong" },
+      body: body(),
+      duplex: "half",
+      params: { name: "edge-hooks" },
+    } as RequestInit);
     expect(wrong.status).toBe(401);
     expect(pulled).toBe(0);
     expect(await failures("unknown", "webhook")).toBeGreaterThan(0);
-    const right = await call(postNotification, "/api/v1/registries/edge-hooks/notifications", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: body(), duplex: "half", params: { name: "edge-hooks" } } as RequestInit);
+    const right = await call(postNotification, "/api/v1/registries/edge-hooks/notifications", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: body(),
+      duplex: "half",
+      params: { name: "edge-hooks" },
+    } as RequestInit);
     expect(right.status).toBe(202);
     expect(pulled).toBeGreaterThan(0);
   });
@@ -197,7 +215,11 @@ describe("requests at the edge", () => {
     const outboxBefore = await db.auditOutbox.count();
     const before = await failures("unknown", "token");
     for (let i = 0; i < 5; i++) {
-      const res = await call(postRequest, "/api/v1/requests", { method: "POST", headers: { authorization: "Bearer imp_garbage", "content-type": "application/json" }, body: "{}" });
+      const res = await call(postRequest, "/api/v1/requests", {
+        method: "POST",
+        headers: { authorization: "Bearer imp_garbage", "content-type": "application/json" },
+        body: "{}",
+      });
       expect(res.status).toBe(401);
     }
     expect(await failures("unknown", "token")).toBe(before + 5);
@@ -210,7 +232,8 @@ describe("audit chain verification", () => {
     const full = await verifyAuditChain();
     expect(full.ok).toBe(true);
     expect(full.checked).toBe(full.rows);
-    for (let i = 0; i < 3; i++) await recordAuditEvent({ actor: system, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `edge ${i}` } });
+    for (let i = 0; i < 3; i++)
+      await recordAuditEvent({ actor: system, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `edge ${i}` } });
     const inc = await verifyAuditChain({ from: "checkpoint" });
     expect(inc).toMatchObject({ ok: true, from: "checkpoint", checked: 3, rows: full.rows + 3 });
     expect((await verifyAuditChain({ from: "checkpoint" })).checked).toBe(0);

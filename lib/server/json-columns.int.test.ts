@@ -68,7 +68,12 @@ describe("security-relevant JSON columns fail closed", () => {
     const dev = await userActor("dev@example.com");
     const req = await requestPromotion({ actor: dev, registry: "default", repository: "jc/results", digest, stage: "test", note: "" });
     await db.$executeRaw`UPDATE promotion_requests SET status = 'rejected', gate_results = '[{"gate": "sbom", "passed": "true"}]'::jsonb WHERE id = ${req.id}::uuid`;
-    await expect(getRequest({ actor: dev, requestId: req.id })).rejects.toMatchObject({ code: "INTERNAL", table: "promotion_requests", column: "gate_results", rowId: req.id });
+    await expect(getRequest({ actor: dev, requestId: req.id })).rejects.toMatchObject({
+      code: "INTERNAL",
+      table: "promotion_requests",
+      column: "gate_results",
+      rowId: req.id,
+    });
   });
 
   it("a bulk revocation whose items cannot be read revokes nothing, is marked failed and audited", async () => {

@@ -40,7 +40,12 @@ const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
 
 describe("column schemas read what the code writes", () => {
   it("stage gates: the stored configuration (defaults applied) parses to itself", () => {
-    const stored = parseGateConfig({ findings: { max: { critical: 0, high: 3 } }, sbom: true, provenance: { builderIds: ["https://github.com/acme/**"] }, maxScanAgeHours: 24 });
+    const stored = parseGateConfig({
+      findings: { max: { critical: 0, high: 3 } },
+      sbom: true,
+      provenance: { builderIds: ["https://github.com/acme/**"] },
+      maxScanAgeHours: 24,
+    });
     expect(readJson(stageGatesColumn, JSON.parse(JSON.stringify(stored)), ref)).toEqual(stored);
   });
 
@@ -67,7 +72,19 @@ describe("column schemas read what the code writes", () => {
   });
 
   it("sync stats, errors and last sync info as runSync writes them", () => {
-    const stats = { repositories: 2, tags: 5, newManifests: 3, manifestBodiesFetched: 3, tagMoves: 1, deleted: 0, signaturesChecked: 4, artifacts: 2, evidenceErrors: 0, pendingCompleted: 0, durationMs: 812 };
+    const stats = {
+      repositories: 2,
+      tags: 5,
+      newManifests: 3,
+      manifestBodiesFetched: 3,
+      tagMoves: 1,
+      deleted: 0,
+      signaturesChecked: 4,
+      artifacts: 2,
+      evidenceErrors: 0,
+      pendingCompleted: 0,
+      durationMs: 812,
+    };
     expect(syncRunStatsColumn.parse(stats)).toEqual(stats);
     expect(syncRunErrorsColumn.parse([{ repository: "*", message: "registry unavailable" }])).toHaveLength(1);
     const info = { status: "failed", ...stats, errors: 1, fatal: "registry unavailable", syncRunId: "r1" };
@@ -76,14 +93,36 @@ describe("column schemas read what the code writes", () => {
 
   it("connection test results, both outcomes, with the realm note", () => {
     expect(registryLastTestResultColumn.parse({ ok: true, apiVersion: "registry/2.0", realm: "https://auth.example/token" }).ok).toBe(true);
-    const failed = { ok: false, stage: "auth", detail: "401", status: 401, challenge: 'Bearer realm="x"', credentialsTried: true, realmChanged: true, message: "the token realm changed" };
+    const failed = {
+      ok: false,
+      stage: "auth",
+      detail: "401",
+      status: 401,
+      challenge: 'Bearer realm="x"',
+      credentialsTried: true,
+      realmChanged: true,
+      message: "the token realm changed",
+    };
     expect(registryLastTestResultColumn.parse(failed)).toEqual(failed);
   });
 
   it("signature checks and signers as the verifiers return them", () => {
-    const checks = [{ check: CHECKS.payloadDigest, passed: true, detail: "sha256:…" }, { check: CHECKS.signature, passed: false, detail: "bad" }, { check: CHECKS.identity, passed: null, detail: "not run" }];
+    const checks = [
+      { check: CHECKS.payloadDigest, passed: true, detail: "sha256:…" },
+      { check: CHECKS.signature, passed: false, detail: "bad" },
+      { check: CHECKS.identity, passed: null, detail: "not run" },
+    ];
     expect(signatureChecksColumn.parse(checks)).toEqual(checks);
-    const cert = { subject: "CN=a", issuer: "CN=ca", serial: "01", notBefore: "2026-01-01T00:00:00Z", notAfter: "2027-01-01T00:00:00Z", fingerprint: `sha256:${"c".repeat(64)}`, sans: ["https://github.com/acme/ci"], oidcIssuer: null };
+    const cert = {
+      subject: "CN=a",
+      issuer: "CN=ca",
+      serial: "01",
+      notBefore: "2026-01-01T00:00:00Z",
+      notAfter: "2027-01-01T00:00:00Z",
+      fingerprint: `sha256:${"c".repeat(64)}`,
+      sans: ["https://github.com/acme/ci"],
+      oidcIssuer: null,
+    };
     expect(signatureSignerColumn.parse({ kind: "certificate", leaf: cert, chain: [cert] }).kind).toBe("certificate");
     expect(signatureSignerColumn.safeParse({ kind: "jwk", fingerprint: "x" }).success).toBe(false);
   });
@@ -117,16 +156,35 @@ describe("readJson fails closed", () => {
   });
 
   it("refuses a bulk revocation item list with one bad item: nothing of it is used", () => {
-    const good = { approvalId: "a1", imageId: "i1", registry: "default", repository: "app", digest: `sha256:${"d".repeat(64)}`, stage: "prod", status: "signed", approvedAt: "2026-12-01T00:00:00Z", approver: "alice", requester: null, reviewers: ["alice"], viaIndexOf: null };
+    const good = {
+      approvalId: "a1",
+      imageId: "i1",
+      registry: "default",
+      repository: "app",
+      digest: `sha256:${"d".repeat(64)}`,
+      stage: "prod",
+      status: "signed",
+      approvedAt: "2026-12-01T00:00:00Z",
+      approver: "alice",
+      requester: null,
+      reviewers: ["alice"],
+      viaIndexOf: null,
+    };
     expect(readJson(bulkRevocationItemsColumn, [good], { table: "bulk_revocations", column: "items", id: "b1" })).toHaveLength(1);
-    expect(() => readJson(bulkRevocationItemsColumn, [good, { approvalId: 7 }], { table: "bulk_revocations", column: "items", id: "b1" })).toThrow(/bulk_revocations\.items of row b1 .*1\.approvalId/);
+    expect(() => readJson(bulkRevocationItemsColumn, [good, { approvalId: 7 }], { table: "bulk_revocations", column: "items", id: "b1" })).toThrow(
+      /bulk_revocations\.items of row b1 .*1\.approvalId/,
+    );
   });
 });
 
 describe("readDisplayJson shows what parses", () => {
   it("keeps the string labels and lists the others as unreadable", () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    const r = readDisplayJson(imageLabelsColumn, { maintainer: "ops@example.com", build: { nested: 1 }, n: 3 }, { table: "images", column: "labels", id: "i1" });
+    const r = readDisplayJson(
+      imageLabelsColumn,
+      { maintainer: "ops@example.com", build: { nested: 1 }, n: 3 },
+      { table: "images", column: "labels", id: "i1" },
+    );
     expect(r).toEqual({ value: { maintainer: "ops@example.com" }, unreadable: ["build", "n"] });
     expect(warn.mock.calls[0]?.[0]).toContain("images.labels of row i1");
     warn.mockRestore();
@@ -134,7 +192,11 @@ describe("readDisplayJson shows what parses", () => {
 
   it("drops unreadable array items by index, and fields of an object by name", () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
-    const errs = readDisplayJson(syncRunErrorsColumn, [{ repository: "a", message: "x" }, "oops", { repository: "b" }], { table: "sync_runs", column: "errors", id: "s1" });
+    const errs = readDisplayJson(syncRunErrorsColumn, [{ repository: "a", message: "x" }, "oops", { repository: "b" }], {
+      table: "sync_runs",
+      column: "errors",
+      id: "s1",
+    });
     expect(errs).toEqual({ value: [{ repository: "a", message: "x" }], unreadable: ["[1]", "[2]"] });
     const info = readDisplayJson(registryLastSyncInfoColumn, { status: 5, tags: 3, errors: 0 }, { table: "registries", column: "last_sync_info", id: "r1" });
     expect(info).toEqual({ value: { tags: 3, errors: 0 }, unreadable: ["status"] });
@@ -143,8 +205,14 @@ describe("readDisplayJson shows what parses", () => {
 
   it("a value of the wrong kind altogether is null, marked as the whole value", () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
-    expect(readDisplayJson(imagePlatformsColumn, "linux/amd64", { table: "images", column: "platforms", id: "i2" })).toEqual({ value: null, unreadable: ["(value)"] });
-    expect(readDisplayJson(registryLastTestResultColumn, { detail: "no ok field" }, { table: "registries", column: "last_test_result", id: "r2" })).toEqual({ value: null, unreadable: ["(value)"] });
+    expect(readDisplayJson(imagePlatformsColumn, "linux/amd64", { table: "images", column: "platforms", id: "i2" })).toEqual({
+      value: null,
+      unreadable: ["(value)"],
+    });
+    expect(readDisplayJson(registryLastTestResultColumn, { detail: "no ok field" }, { table: "registries", column: "last_test_result", id: "r2" })).toEqual({
+      value: null,
+      unreadable: ["(value)"],
+    });
     vi.restoreAllMocks();
   });
 });

@@ -91,7 +91,8 @@ function salvage(schema: z.ZodType, value: unknown): { input: unknown; dropped: 
     return { input, dropped };
   }
   if ((s instanceof z.ZodRecord || s instanceof z.ZodObject) && isPlainObject(value)) {
-    const fieldSchema = (k: string): z.ZodType | undefined => (s instanceof z.ZodRecord ? (s.valueType as z.ZodType) : (s.shape as Record<string, z.ZodType>)[k]);
+    const fieldSchema = (k: string): z.ZodType | undefined =>
+      s instanceof z.ZodRecord ? (s.valueType as z.ZodType) : (s.shape as Record<string, z.ZodType>)[k];
     const dropped: string[] = [];
     const input = Object.fromEntries(Object.entries(value).filter(([k, v]) => (fieldSchema(k)?.safeParse(v).success ? true : (dropped.push(k), false))));
     return { input, dropped };
@@ -109,7 +110,9 @@ export function readDisplayJson<S extends z.ZodType>(schema: S, value: unknown, 
   const part = salvage(schema, value);
   const again = part ? schema.safeParse(part.input) : null;
   const result: DisplayRead<z.output<S>> = again?.success && part ? { value: again.data, unreadable: part.dropped } : { value: null, unreadable: ["(value)"] };
-  console.warn(`[json-columns] ${ref.table}.${ref.column} of row ${String(ref.id)}: unreadable ${result.unreadable.join(", ")} (${describeIssues(whole.error)})`);
+  console.warn(
+    `[json-columns] ${ref.table}.${ref.column} of row ${String(ref.id)}: unreadable ${result.unreadable.join(", ")} (${describeIssues(whole.error)})`,
+  );
   return result;
 }
 
@@ -167,7 +170,14 @@ export const bulkRevocationItemsColumn = z.array(
 /** bulk_revocations.outcomes (approval id → outcome) — fail closed: an approval with an outcome is not touched again. */
 export const bulkRevocationOutcomesColumn = z.record(z.string(), z.string());
 
-const platform = z.object({ digest: z.string(), mediaType: z.string(), size: z.number(), os: z.string(), architecture: z.string(), variant: z.string().optional() });
+const platform = z.object({
+  digest: z.string(),
+  mediaType: z.string(),
+  size: z.number(),
+  os: z.string(),
+  architecture: z.string(),
+  variant: z.string().optional(),
+});
 
 /**
  * images.platforms (an index's platform manifests, from indexPlatforms) — fail closed where it says which digests
@@ -186,7 +196,15 @@ export const imageLabelsColumn = z.record(z.string(), z.string());
 
 /** images.history (the config's history, first 500 entries, as the image wrote it) — display only. */
 export const imageHistoryColumn = z.array(
-  z.object({ created: z.string().optional(), created_by: z.string().optional(), author: z.string().optional(), comment: z.string().optional(), empty_layer: z.boolean().optional() }).loose(),
+  z
+    .object({
+      created: z.string().optional(),
+      created_by: z.string().optional(),
+      author: z.string().optional(),
+      comment: z.string().optional(),
+      empty_layer: z.boolean().optional(),
+    })
+    .loose(),
 );
 
 const count = z.number().int().nonnegative();
@@ -259,5 +277,10 @@ export const provenanceMaterialsColumn = z.array(z.object({ uri: z.string(), dig
 
 /** trust_identities.sigstore, counted for display (lib/signing/trust parses it for verification). */
 export const sigstoreMaterialCountsColumn = z
-  .object({ certificateAuthorities: z.array(z.unknown()).optional(), tlogs: z.array(z.unknown()).optional(), ctlogs: z.array(z.unknown()).optional(), timestampAuthorities: z.array(z.unknown()).optional() })
+  .object({
+    certificateAuthorities: z.array(z.unknown()).optional(),
+    tlogs: z.array(z.unknown()).optional(),
+    ctlogs: z.array(z.unknown()).optional(),
+    timestampAuthorities: z.array(z.unknown()).optional(),
+  })
   .loose();

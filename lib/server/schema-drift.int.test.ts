@@ -20,7 +20,11 @@ interface DmmfField {
   relationFromFields?: string[];
   relationToFields?: string[];
 }
-interface DmmfModel { name: string; dbName: string | null; fields: DmmfField[] }
+interface DmmfModel {
+  name: string;
+  dbName: string | null;
+  fields: DmmfField[];
+}
 interface Dmmf {
   datamodel: {
     models: DmmfModel[];
@@ -75,36 +79,53 @@ afterAll(async () => {
 
 describe("Prisma schema vs migrated database", () => {
   it("has exactly the schema's tables", async () => {
-    const { rows } = await client.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'`);
+    const { rows } = await client.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'`,
+    );
     expect(rows.map((r) => r.table_name).sort()).toEqual(models.map(table).sort());
   });
 
   it("has every column with the schema's type, nullability and default", async () => {
-    const { rows } = await client.query(`SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default, datetime_precision FROM information_schema.columns WHERE table_schema = 'public'`);
+    const { rows } = await client.query(
+      `SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default, datetime_precision FROM information_schema.columns WHERE table_schema = 'public'`,
+    );
     const problems: string[] = [];
     for (const m of models) {
       const cols = rows.filter((r) => r.table_name === table(m));
       const scalar = m.fields.filter((f) => f.kind !== "object");
       const expectedNames = scalar.map((f) => f.dbName ?? f.name).sort();
       const actualNames = cols.map((c) => c.column_name).sort();
-      if (JSON.stringify(expectedNames) !== JSON.stringify(actualNames)) problems.push(`${table(m)} columns: schema ${expectedNames.join(",")} vs db ${actualNames.join(",")}`);
+      if (JSON.stringify(expectedNames) !== JSON.stringify(actualNames))
+        problems.push(`${table(m)} columns: schema ${expectedNames.join(",")} vs db ${actualNames.join(",")}`);
       for (const f of scalar) {
         const c = cols.find((x) => x.column_name === (f.dbName ?? f.name));
         if (!c) continue;
-        const actual = c.data_type === "USER-DEFINED" ? `enum:${c.udt_name}` : c.data_type === "ARRAY" ? `ARRAY:${c.udt_name}` : c.data_type.startsWith("timestamp") ? `${c.data_type}(${c.datetime_precision})` : c.data_type;
+        const actual =
+          c.data_type === "USER-DEFINED"
+            ? `enum:${c.udt_name}`
+            : c.data_type === "ARRAY"
+              ? `ARRAY:${c.udt_name}`
+              : c.data_type.startsWith("timestamp")
+                ? `${c.data_type}(${c.datetime_precision})`
+                : c.data_type;
         if (actual !== expectedType(f)) problems.push(`${table(m)}.${c.column_name}: type ${actual}, schema wants ${expectedType(f)}`);
         // Prisma creates scalar-list columns without NOT NULL.
-        if (!f.isList && (c.is_nullable === "NO") !== f.isRequired) problems.push(`${table(m)}.${c.column_name}: nullable=${c.is_nullable}, schema required=${f.isRequired}`);
+        if (!f.isList && (c.is_nullable === "NO") !== f.isRequired)
+          problems.push(`${table(m)}.${c.column_name}: nullable=${c.is_nullable}, schema required=${f.isRequired}`);
         // Prisma applies uuid()/cuid() in the client; every other default must exist in the database.
-        const dbSide = f.hasDefaultValue && !(typeof f.default === "object" && f.default && ["uuid", "cuid"].includes((f.default as { name?: string }).name ?? ""));
-        if (dbSide !== (c.column_default !== null)) problems.push(`${table(m)}.${c.column_name}: db default ${c.column_default}, schema default ${JSON.stringify(f.default)}`);
+        const dbSide =
+          f.hasDefaultValue && !(typeof f.default === "object" && f.default && ["uuid", "cuid"].includes((f.default as { name?: string }).name ?? ""));
+        if (dbSide !== (c.column_default !== null))
+          problems.push(`${table(m)}.${c.column_name}: db default ${c.column_default}, schema default ${JSON.stringify(f.default)}`);
       }
     }
     expect(problems).toEqual([]);
   });
 
   it("has the schema's enums with the same values in order", async () => {
-    const { rows } = await client.query(`SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace AND n.nspname = 'public' GROUP BY t.typname`);
+    const { rows } = await client.query(
+      `SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace AND n.nspname = 'public' GROUP BY t.typname`,
+    );
     const actual = Object.fromEntries(rows.map((r) => [r.typname, r.labels]));
     const expected = Object.fromEntries(dmmf.datamodel.enums.map((e) => [e.name, e.values.map((v) => v.name)]));
     expect(actual).toEqual(expected);

@@ -35,9 +35,7 @@ export type Verdict = "verified" | "unverified" | "invalid";
  * When the signature was made. A time is "trusted" only when a trusted TSA root or a trusted Rekor key vouches for it;
  * anything the signer wrote itself is "claimed".
  */
-export type SignatureTime =
-  | { kind: "trusted"; at: string; by: string }
-  | { kind: "claimed"; at: string | null; by: string };
+export type SignatureTime = { kind: "trusted"; at: string; by: string } | { kind: "claimed"; at: string | null; by: string };
 
 export interface CertificateSummary {
   subject: string;
@@ -54,9 +52,7 @@ export interface CertificateSummary {
 }
 
 /** Who signed: a bare key, or a certificate (leaf first, then the chain as presented). */
-export type Signer =
-  | { kind: "key"; fingerprint: string; algorithm: string }
-  | { kind: "certificate"; leaf: CertificateSummary; chain: CertificateSummary[] };
+export type Signer = { kind: "key"; fingerprint: string; algorithm: string } | { kind: "certificate"; leaf: CertificateSummary; chain: CertificateSummary[] };
 
 export type SignatureFormat = "cosign" | "sigstore-bundle" | "notation";
 
@@ -73,7 +69,12 @@ export interface SignatureVerification {
 }
 
 /** Builds the "stop at the first failure" result the verifiers share. */
-export function failAt(checks: CheckResult[], verdict: Exclude<Verdict, "verified">, check: string, detail: string): { verdict: Verdict; detail: string; checks: CheckResult[] } {
+export function failAt(
+  checks: CheckResult[],
+  verdict: Exclude<Verdict, "verified">,
+  check: string,
+  detail: string,
+): { verdict: Verdict; detail: string; checks: CheckResult[] } {
   checks.push({ check, passed: false, detail });
   return { verdict, detail: `${verdict === "invalid" ? "invalid" : "not verified"}: ${check} failed: ${detail}`, checks };
 }

@@ -9,7 +9,13 @@
 const PRE_RELEASE = new Set(["a", "alpha", "b", "beta", "c", "cr", "dev", "m", "milestone", "pre", "preview", "rc", "snapshot", "ea", "nightly"]);
 
 function tokens(v: string): string[] {
-  return v.trim().replace(/^v(?=\d)/i, "").toLowerCase().match(/\d+|[a-z]+/g) ?? [];
+  return (
+    v
+      .trim()
+      .replace(/^v(?=\d)/i, "")
+      .toLowerCase()
+      .match(/\d+|[a-z]+/g) ?? []
+  );
 }
 
 const isNum = (t: string) => t.charCodeAt(0) >= 48 && t.charCodeAt(0) <= 57;

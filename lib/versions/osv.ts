@@ -44,7 +44,7 @@ const OSV_ECOSYSTEMS: Record<string, Ecosystem> = table({
   "azure linux": "rpm",
   "oracle linux": "rpm",
   "amazon linux": "rpm",
-  "openeuler": "rpm",
+  openeuler: "rpm",
 });
 
 /** "Debian:11" → { ecosystem: "deb", release: "11" }; undefined when the ecosystem's order is not known. */
@@ -75,7 +75,14 @@ export function inOsvRange(ecosystem: Ecosystem, version: string, range: OsvRang
   if (limits.length && !limits.some((l) => l === "*" || cmp(v, range.type === "SEMVER" ? l.replace(/^v/, "") : l) < 0)) return false;
   const keyed = range.events
     .map((e) => {
-      const [kind, at] = e.introduced !== undefined ? (["introduced", e.introduced] as const) : e.fixed !== undefined ? (["fixed", e.fixed] as const) : e.last_affected !== undefined ? (["last_affected", e.last_affected] as const) : ([null, ""] as const);
+      const [kind, at] =
+        e.introduced !== undefined
+          ? (["introduced", e.introduced] as const)
+          : e.fixed !== undefined
+            ? (["fixed", e.fixed] as const)
+            : e.last_affected !== undefined
+              ? (["last_affected", e.last_affected] as const)
+              : ([null, ""] as const);
       return kind ? { kind, at: range.type === "SEMVER" && !isZero(at) ? at.replace(/^v/, "") : at } : null;
     })
     .filter((e): e is { kind: "introduced" | "fixed" | "last_affected"; at: string } => e !== null)

@@ -35,7 +35,14 @@ describe("parseQuery: plain ranges", () => {
 
   it("reads Maven coordinates", () => {
     const q = parseQuery("org.apache.logging.log4j:log4j-core < 2.17.1");
-    expect(q).toMatchObject({ name: "log4j-core", namespace: "org.apache.logging.log4j", purlType: "maven", purl: "pkg:maven/org.apache.logging.log4j/log4j-core", ecosystemHint: "maven", ecosystem: "maven" });
+    expect(q).toMatchObject({
+      name: "log4j-core",
+      namespace: "org.apache.logging.log4j",
+      purlType: "maven",
+      purl: "pkg:maven/org.apache.logging.log4j/log4j-core",
+      ecosystemHint: "maven",
+      ecosystem: "maven",
+    });
     expect(q.constraints).toEqual([{ op: "<", version: "2.17.1" }]);
   });
 

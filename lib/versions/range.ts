@@ -175,7 +175,8 @@ function checkPlain(constraints: Constraint[], ecosystem: string): void {
   const hi = upper[0];
   if (lo && hi) {
     const c = compareVersions(ecosystem, lo.version, hi.version);
-    if (c > 0 || (c === 0 && (lo.op === ">" || hi.op === "<"))) throw new QueryError(`the range is empty: ${lo.op}${lo.version} is not below ${hi.op}${hi.version}`);
+    if (c > 0 || (c === 0 && (lo.op === ">" || hi.op === "<")))
+      throw new QueryError(`the range is empty: ${lo.op}${lo.version} is not below ${hi.op}${hi.version}`);
   }
 }
 
@@ -211,7 +212,11 @@ export function parseQuery(text: string): PackageQuery {
   if (vers) {
     if (rest) throw new QueryError(`"${rest}" stands between the package and the vers range; give one range`);
     if (pkg.version) throw new QueryError(`${m[0]} pins version ${pkg.version} and a vers range follows; give one or the other`);
-    if (pkg.purlType && normalizeEcosystem(pkg.purlType) !== normalizeEcosystem(vers.scheme) && ecosystemOfType(pkg.purlType) !== ecosystemOfType(vers.scheme)) {
+    if (
+      pkg.purlType &&
+      normalizeEcosystem(pkg.purlType) !== normalizeEcosystem(vers.scheme) &&
+      ecosystemOfType(pkg.purlType) !== ecosystemOfType(vers.scheme)
+    ) {
       throw new QueryError(`the purl is of type ${pkg.purlType} but the range is vers:${vers.scheme}`);
     }
     const eco = pkg.ecosystemHint ?? ecosystemOfType(vers.scheme);

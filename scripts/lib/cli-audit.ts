@@ -27,7 +27,11 @@ export interface AuditCommandValues {
 }
 
 /** Runs `audit verify`, `audit checkpoint` or `audit export`; returns the process exit code. */
-export async function runAuditCommand(command: "audit verify" | "audit checkpoint" | "audit export", values: AuditCommandValues, actor: Actor): Promise<number> {
+export async function runAuditCommand(
+  command: "audit verify" | "audit checkpoint" | "audit export",
+  values: AuditCommandValues,
+  actor: Actor,
+): Promise<number> {
   switch (command) {
     case "audit verify": {
       // The chain, then every checkpoint in the registry against it (see lib/server/audit/verify-audit-checkpoints.ts).

@@ -112,7 +112,11 @@ export function buildImage(opts: {
       architecture: opts.architecture,
       ...(opts.variant ? { variant: opts.variant } : {}),
       os,
-      config: { Env: opts.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: opts.cmd ?? ["/bin/sh"], Labels: opts.labels ?? {} },
+      config: {
+        Env: opts.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        Cmd: opts.cmd ?? ["/bin/sh"],
+        Labels: opts.labels ?? {},
+      },
       rootfs: { type: "layers", diff_ids: [...(opts.base ?? []).map((l) => l.diffId), ...layerBlobs.map((l) => l.diffId)] },
       history: [...(opts.base ?? []), ...layerBlobs].map((_, i) => ({ created, created_by: `imprimatur demo layer ${i + 1}` })),
     }),
@@ -131,9 +135,16 @@ export function buildImage(opts: {
     manifest,
     digest: sha256Digest(manifest),
     mediaType: MT.ociManifest,
-    blobs: [{ digest: configDigest, bytes: config }, ...(opts.base ?? []).map((l) => ({ digest: l.descriptor.digest as Digest, bytes: l.bytes })), ...layerBlobs.map((l) => ({ digest: l.digest, bytes: l.gz }))],
+    blobs: [
+      { digest: configDigest, bytes: config },
+      ...(opts.base ?? []).map((l) => ({ digest: l.descriptor.digest as Digest, bytes: l.bytes })),
+      ...layerBlobs.map((l) => ({ digest: l.digest, bytes: l.gz })),
+    ],
     platform: { os, architecture: opts.architecture, ...(opts.variant ? { variant: opts.variant } : {}) },
-    layers: [...(opts.base ?? []), ...layerBlobs.map((l) => ({ descriptor: { mediaType: MT.ociLayerGzip, digest: l.digest, size: l.gz.length }, bytes: l.gz, diffId: l.diffId }))],
+    layers: [
+      ...(opts.base ?? []),
+      ...layerBlobs.map((l) => ({ descriptor: { mediaType: MT.ociLayerGzip, digest: l.digest, size: l.gz.length }, bytes: l.gz, diffId: l.diffId })),
+    ],
   };
 }
 
@@ -157,7 +168,13 @@ export async function pushImage(client: RegistryClient, repository: string, imag
   return image.digest;
 }
 
-export async function pushIndex(client: RegistryClient, repository: string, platforms: BuiltImage[], tags: string[], annotations?: Record<string, string>): Promise<Digest> {
+export async function pushIndex(
+  client: RegistryClient,
+  repository: string,
+  platforms: BuiltImage[],
+  tags: string[],
+  annotations?: Record<string, string>,
+): Promise<Digest> {
   for (const p of platforms) await pushImage(client, repository, p);
   const idx = buildIndex(platforms, annotations);
   await client.putManifest(repository, idx.digest, idx.manifest, idx.mediaType);
@@ -172,7 +189,9 @@ export async function pushIndex(client: RegistryClient, repository: string, plat
 export async function pushOciLayout(client: RegistryClient, repository: string, dir: string): Promise<{ tag: string; digest: Digest }[]> {
   const { readdirSync } = await import("node:fs");
 
-  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[] };
+  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
+    manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[];
+  };
   const manifestDigests = new Set(index.manifests.map((m) => m.digest));
   for (const f of readdirSync(join(dir, "blobs", "sha256"))) {
     if (manifestDigests.has(`sha256:${f}`)) continue;

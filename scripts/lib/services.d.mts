@@ -15,6 +15,11 @@ export interface RegistryHandle {
   stop(): Promise<void>;
   destroy(): Promise<void>;
 }
-export function startRegistry(opts?: { dir?: string; port?: number; log?: boolean; htpasswd?: { username: string; password: string } }): Promise<RegistryHandle>;
+export function startRegistry(opts?: {
+  dir?: string;
+  port?: number;
+  log?: boolean;
+  htpasswd?: { username: string; password: string };
+}): Promise<RegistryHandle>;
 export function registryBinary(): string | null;
 export function ensureRegistryBinary(): string;

@@ -87,7 +87,10 @@ export function ensureRegistryBinary() {
   if (isRoot && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
     console.log("Installing Debian's docker-registry (CNCF Distribution) with apt-get…");
     spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-    const r = spawnSync("apt-get", ["install", "-y", "-qq", "docker-registry"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const r = spawnSync("apt-get", ["install", "-y", "-qq", "docker-registry"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     if (r.status === 0 && registryBinary()) return registryBinary();
   }
   throw new Error(

@@ -38,10 +38,47 @@ async function makeCertificates(dir) {
     ].join("\n"),
   );
   await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("root.key")]);
-  await openssl(["req", "-new", "-x509", "-key", p("root.key"), "-subj", "/O=Imprimatur Test/CN=Imprimatur Test TSA Root", "-days", "3650", "-sha256", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", p("root.crt")]);
+  await openssl([
+    "req",
+    "-new",
+    "-x509",
+    "-key",
+    p("root.key"),
+    "-subj",
+    "/O=Imprimatur Test/CN=Imprimatur Test TSA Root",
+    "-days",
+    "3650",
+    "-sha256",
+    "-addext",
+    "basicConstraints=critical,CA:true",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "-out",
+    p("root.crt"),
+  ]);
   await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("tsa.key")]);
   await openssl(["req", "-new", "-key", p("tsa.key"), "-subj", "/O=Imprimatur Test/CN=Imprimatur Test TSA", "-out", p("tsa.csr")]);
-  await openssl(["x509", "-req", "-in", p("tsa.csr"), "-CA", p("root.crt"), "-CAkey", p("root.key"), "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-days", "1825", "-sha256", "-extfile", p("ext.cnf"), "-extensions", "tsa", "-out", p("tsa.crt")]);
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    p("tsa.csr"),
+    "-CA",
+    p("root.crt"),
+    "-CAkey",
+    p("root.key"),
+    "-set_serial",
+    `0x${randomBytes(8).toString("hex")}`,
+    "-days",
+    "1825",
+    "-sha256",
+    "-extfile",
+    p("ext.cnf"),
+    "-extensions",
+    "tsa",
+    "-out",
+    p("tsa.crt"),
+  ]);
   writeFileSync(p("serial"), "01\n");
   writeFileSync(
     p("tsa.cnf"),
@@ -101,7 +138,18 @@ export async function startTsa({ dir, port = 0, log = false } = {}) {
       const q = join(root, `q-${process.pid}-${++seq}.tsq`);
       writeFileSync(q, Buffer.concat(chunks));
       try {
-        const reply = await openssl(["ts", "-reply", "-config", join(root, "tsa.cnf"), "-queryfile", q, "-inkey", join(root, "tsa.key"), "-signer", join(root, "tsa.crt")]);
+        const reply = await openssl([
+          "ts",
+          "-reply",
+          "-config",
+          join(root, "tsa.cnf"),
+          "-queryfile",
+          q,
+          "-inkey",
+          join(root, "tsa.key"),
+          "-signer",
+          join(root, "tsa.crt"),
+        ]);
         if (log) console.log(`tsa: stamped ${size}-byte query`);
         res.writeHead(200, { "content-type": "application/timestamp-reply", "content-length": String(reply.length) }).end(reply);
       } finally {
@@ -139,7 +187,11 @@ export async function startTsa({ dir, port = 0, log = false } = {}) {
     async stop() {
       const s = server;
       server = null;
-      if (s) await new Promise((r) => { s.close(() => r()); s.closeAllConnections?.(); });
+      if (s)
+        await new Promise((r) => {
+          s.close(() => r());
+          s.closeAllConnections?.();
+        });
     },
     async destroy() {
       await this.stop();

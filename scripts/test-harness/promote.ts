@@ -10,8 +10,23 @@ export async function userActor(email: string): Promise<Actor & { kind: "user" }
   return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
 }
 
-export async function requestAndApprove(opts: { actor: Actor; registry?: string | null; repository: string; digest: Digest; stage: string; comment: string; requester?: string }) {
-  await requestPromotion({ actor: await userActor(opts.requester ?? "dev@example.com"), registry: opts.registry, repository: opts.repository, digest: opts.digest, stage: opts.stage, note: "test" });
+export async function requestAndApprove(opts: {
+  actor: Actor;
+  registry?: string | null;
+  repository: string;
+  digest: Digest;
+  stage: string;
+  comment: string;
+  requester?: string;
+}) {
+  await requestPromotion({
+    actor: await userActor(opts.requester ?? "dev@example.com"),
+    registry: opts.registry,
+    repository: opts.repository,
+    digest: opts.digest,
+    stage: opts.stage,
+    note: "test",
+  });
   const r = await approveStage(opts);
   if (!r.signature || !r.id) throw new Error(`expected the approval to make a signature, got ${r.status}`);
   return { ...r, id: r.id, signature: r.signature };

@@ -78,7 +78,14 @@ export async function callRoute(handler: Handler, o: CallOptions): Promise<Respo
  */
 export function inRequestScope<T>(req: NextRequest, route: string, fn: () => Promise<T>): Promise<T> {
   const workStore = { route, page: route, forceStatic: false, dynamicShouldError: false, isStaticGeneration: false } as never;
-  const requestStore = { type: "request", phase: "action", headers: req.headers, cookies: new RequestCookies(req.headers), mutableCookies: new RequestCookies(req.headers), userspaceMutableCookies: new RequestCookies(req.headers) } as never;
+  const requestStore = {
+    type: "request",
+    phase: "action",
+    headers: req.headers,
+    cookies: new RequestCookies(req.headers),
+    mutableCookies: new RequestCookies(req.headers),
+    userspaceMutableCookies: new RequestCookies(req.headers),
+  } as never;
   return workAsyncStorage.run(workStore, () => workUnitAsyncStorage.run(requestStore, fn));
 }
 
@@ -94,7 +101,10 @@ export async function dbSnapshot(): Promise<Record<string, string>> {
   // One statement for all tables: the matrix takes a snapshot before and after each of several hundred calls.
   const parts = tables
     .filter(({ table_name: t }) => !IGNORED_TABLES.test(t))
-    .map(({ table_name: t, has_updated }) => `SELECT '${t}' AS t, count(*)::text${has_updated ? " || ' @' || coalesce(max(updated_at)::text, '-')" : ""} AS v FROM "${t}"${t === "audit_events" ? " WHERE outcome <> 'denied'" : ""}`);
+    .map(
+      ({ table_name: t, has_updated }) =>
+        `SELECT '${t}' AS t, count(*)::text${has_updated ? " || ' @' || coalesce(max(updated_at)::text, '-')" : ""} AS v FROM "${t}"${t === "audit_events" ? " WHERE outcome <> 'denied'" : ""}`,
+    );
   parts.push(`SELECT 'audit chain head', coalesce((SELECT hash FROM audit_events WHERE outcome <> 'denied' ORDER BY seq DESC LIMIT 1), '-')`);
   const [boss] = await db.$queryRaw<{ ok: boolean }[]>`SELECT to_regclass('pgboss.job') IS NOT NULL AS ok`;
   if (boss?.ok) parts.push(`SELECT 'pgboss jobs', count(*)::text FROM pgboss.job`);

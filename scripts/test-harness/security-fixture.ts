@@ -60,7 +60,11 @@ const imageRef = (f: F) => ({ ref: [...f.repo.split("/").slice(0, -1), `${f.repo
 
 /** One entry per exported (method, route). Adding a route means adding its line here, with the statuses it must give. */
 export const EXPECTED: Record<string, Expectation> = {
-  "GET /api/auth/[...nextauth]": { params: () => ({ nextauth: ["session"] }), status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public: the session endpoint answers {} without a session cookie" },
+  "GET /api/auth/[...nextauth]": {
+    params: () => ({ nextauth: ["session"] }),
+    status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 },
+    note: "public: the session endpoint answers {} without a session cookie",
+  },
   "POST /api/auth/[...nextauth]": {
     params: () => ({ nextauth: ["signout"] }),
     headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -79,14 +83,24 @@ export const EXPECTED: Record<string, Expectation> = {
   "GET /api/v1/groups": { status: all(200) },
   "PUT /api/v1/groups": { body: () => ({ name: "matrix-group", members: ["dev@example.com"] }), status: only({ admin: 200 }) },
   "POST /api/v1/imagereview": {
-    body: (f) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image: `${new URL(f.registryUrl).host}/${f.repo}@${f.digest}` }], namespace: "default" } }),
+    body: (f) => ({
+      apiVersion: "imagepolicy.k8s.io/v1alpha1",
+      kind: "ImageReview",
+      spec: { containers: [{ image: `${new URL(f.registryUrl).host}/${f.repo}@${f.digest}` }], namespace: "default" },
+    }),
     status: all(200),
   },
   "GET /api/v1/images/[...ref]": { params: imageRef, query: () => "registry=default", status: all(200) },
   "POST /api/v1/images/[...ref]": {
     params: (f) => ({ ref: [...imageRef(f).ref, "evidence"] }),
     query: () => "registry=default",
-    body: (_f, who) => ({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, metadata: { component: { type: "container", name: `matrix ${who}` } }, components: [{ type: "library", name: "musl", version: "1.2.4", purl: "pkg:apk/alpine/musl@1.2.4" }] }),
+    body: (_f, who) => ({
+      bomFormat: "CycloneDX",
+      specVersion: "1.5",
+      version: 1,
+      metadata: { component: { type: "container", name: `matrix ${who}` } },
+      components: [{ type: "library", name: "musl", version: "1.2.4", purl: "pkg:apk/alpine/musl@1.2.4" }],
+    }),
     status: only({ admin: 201, developer: 201, reviewer: 201 }),
   },
   "GET /api/v1/images": { status: all(200) },
@@ -102,7 +116,11 @@ export const EXPECTED: Record<string, Expectation> = {
   "GET /api/v1/keys/stages/[stage]": { params: () => ({ stage: "prod" }), status: all(200) },
   "GET /api/v1/keys/stages/[stage]/preview": { params: () => ({ stage: "prod" }), status: only({ admin: 200 }) },
   "GET /api/v1/my-images": { status: all(200) },
-  "POST /api/v1/registries/[name]/confirm-realm": { params: () => ({ name: "matrix" }), status: only({ admin: 409 }), note: "the registry has no token realm to confirm" },
+  "POST /api/v1/registries/[name]/confirm-realm": {
+    params: () => ({ name: "matrix" }),
+    status: only({ admin: 409 }),
+    note: "the registry has no token realm to confirm",
+  },
   "POST /api/v1/registries/[name]/notifications": {
     params: () => ({ name: "default" }),
     body: () => ({ events: [] }),
@@ -112,7 +130,11 @@ export const EXPECTED: Record<string, Expectation> = {
   "GET /api/v1/registries/[name]": { params: () => ({ name: "default" }), status: all(200) },
   "PATCH /api/v1/registries/[name]": { params: () => ({ name: "matrix" }), body: () => ({ syncIntervalMinutes: 30 }), status: only({ admin: 200 }) },
   "DELETE /api/v1/registries/[name]": { params: () => ({ name: "matrix-del" }), status: only({ admin: 200 }) },
-  "POST /api/v1/registries/[name]/sync": { params: () => ({ name: "default" }), status: { ...all(202), manager: 403 }, note: "any signed-in user may ask for a sync (a queued job, coalesced with a running one); a manager's token has no request scope" },
+  "POST /api/v1/registries/[name]/sync": {
+    params: () => ({ name: "default" }),
+    status: { ...all(202), manager: 403 },
+    note: "any signed-in user may ask for a sync (a queued job, coalesced with a running one); a manager's token has no request scope",
+  },
   "POST /api/v1/registries/[name]/test": { params: () => ({ name: "matrix" }), status: only({ admin: 200 }) },
   "POST /api/v1/registries/[name]/webhook-token": { params: () => ({ name: "matrix" }), status: only({ admin: 201 }) },
   "GET /api/v1/registries": { status: all(200) },
@@ -147,7 +169,10 @@ export const EXPECTED: Record<string, Expectation> = {
   "PATCH /api/v1/trust/[name]": { params: () => ({ name: "matrix-key" }), body: () => ({ scope: ["matrix/**"] }), status: only({ admin: 200 }) },
   "DELETE /api/v1/trust/[name]": { params: () => ({ name: "matrix-del" }), status: only({ admin: 200 }) },
   "GET /api/v1/trust": { status: all(200) },
-  "POST /api/v1/trust": { body: (f) => ({ name: "matrix-new", kind: "key", role: "publisher", scope: ["matrix/**"], publicKeyPem: f.publicKeyPem(3) }), status: only({ admin: 201 }) },
+  "POST /api/v1/trust": {
+    body: (f) => ({ name: "matrix-new", kind: "key", role: "publisher", scope: ["matrix/**"], publicKeyPem: f.publicKeyPem(3) }),
+    status: only({ admin: 201 }),
+  },
   "GET /api/v1/verify": { query: (f) => `image=${encodeURIComponent(`${new URL(f.registryUrl).host}/${f.repo}@${f.digest}`)}&stage=prod`, status: all(200) },
   "DELETE /api/v1/waivers/[id]": {
     params: (f) => ({ id: f.waiverId }),
@@ -157,31 +182,72 @@ export const EXPECTED: Record<string, Expectation> = {
   },
   "GET /api/v1/waivers": { status: all(200) },
   "POST /api/v1/waivers": {
-    body: (f) => ({ stage: "prod", gate: "findings", registry: "default", repository: f.repo, digest: f.digest, reason: "matrix waiver", expiresAt: new Date(Date.now() + 86_400_000).toISOString() }),
+    body: (f) => ({
+      stage: "prod",
+      gate: "findings",
+      registry: "default",
+      repository: f.repo,
+      digest: f.digest,
+      reason: "matrix waiver",
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    }),
     status: only({ reviewer: 201, admin: 403 }),
     note: "only members of the stage's waiver group may waive",
   },
-  "GET /api/healthz": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public liveness probe: no data, no session" },
-  "GET /api/v1/openapi.json": { status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 }, note: "public: the OpenAPI document describes the API, it holds no data" },
+  "GET /api/healthz": {
+    status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 },
+    note: "public liveness probe: no data, no session",
+  },
+  "GET /api/v1/openapi.json": {
+    status: { anonymous: 200, "garbage token": 200, "revoked token": 200, roles: 200 },
+    note: "public: the OpenAPI document describes the API, it holds no data",
+  },
   "GET /api/v1/advisories": { status: all(200) },
   "POST /api/v1/advisories": {
-    body: () => ({ id: "MATRIX-2026-0001", modified: "2026-12-01T00:00:00Z", affected: [{ package: { ecosystem: "npm", name: "matrix-nothing" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.0.0" }] }] }] }),
+    body: () => ({
+      id: "MATRIX-2026-0001",
+      modified: "2026-12-01T00:00:00Z",
+      affected: [{ package: { ecosystem: "npm", name: "matrix-nothing" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.0.0" }] }] }],
+    }),
     status: only({ admin: 201, reviewer: 201 }),
   },
-  "POST /api/v1/approvals/[id]/revoke": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), body: () => ({ reason: "matrix revocation" }), status: only({ admin: 404, reviewer: 404 }) },
+  "POST /api/v1/approvals/[id]/revoke": {
+    params: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+    body: () => ({ reason: "matrix revocation" }),
+    status: only({ admin: 404, reviewer: 404 }),
+  },
   "GET /api/v1/audit/export": { query: () => "format=ndjson&from=2026-01-01", status: only({ admin: 200, manager: 200 }) },
   "GET /api/v1/audit/verify": { status: only({ admin: 200, manager: 200 }) },
-  "GET /api/v1/reports/[name]": { params: () => ({ name: "approvals" }), query: () => "format=csv&from=2026-01-01&to=2026-01-31", status: only({ admin: 200, manager: 200 }) },
+  "GET /api/v1/reports/[name]": {
+    params: () => ({ name: "approvals" }),
+    query: () => "format=csv&from=2026-01-01&to=2026-01-31",
+    status: only({ admin: 200, manager: 200 }),
+  },
   "GET /api/v1/evidence-uploaders": { status: all(200) },
   "PUT /api/v1/evidence-uploaders": { body: () => ({ rules: [] }), status: only({ admin: 200 }) },
-  "POST /api/v1/evidence/[id]/withdraw": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), body: () => ({ reason: "matrix withdrawal" }), status: only({ admin: 404 }) },
-  "POST /api/v1/keys/stages/[stage]/revoke": { params: () => ({ stage: "build" }), body: () => ({ effectiveAt: new Date(Date.now() - 86_400_000).toISOString(), reason: "matrix dry run", dryRun: true }), status: only({ admin: 200 }) },
+  "POST /api/v1/evidence/[id]/withdraw": {
+    params: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+    body: () => ({ reason: "matrix withdrawal" }),
+    status: only({ admin: 404 }),
+  },
+  "POST /api/v1/keys/stages/[stage]/revoke": {
+    params: () => ({ stage: "build" }),
+    body: () => ({ effectiveAt: new Date(Date.now() - 86_400_000).toISOString(), reason: "matrix dry run", dryRun: true }),
+    status: only({ admin: 200 }),
+  },
   "GET /api/v1/revocations/[id]": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), status: all(404) },
-  "POST /api/v1/revocations": { body: () => ({ query: "musl", stages: ["prod"], reason: "matrix dry run", dryRun: true }), status: only({ admin: 200, reviewer: 200 }) },
+  "POST /api/v1/revocations": {
+    body: () => ({ query: "musl", stages: ["prod"], reason: "matrix dry run", dryRun: true }),
+    status: only({ admin: 200, reviewer: 200 }),
+  },
   "POST /api/v1/revocations/[id]/confirm": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), status: only({ admin: 404, reviewer: 404 }) },
   "GET /api/v1/stages/[name]/policies": { params: () => ({ name: "prod" }), query: () => "format=cosign", status: all(200) },
   "GET /api/v1/tokens": { status: all(200) },
-  "POST /api/v1/tokens": { body: () => ({ name: "matrix-made", scopes: ["read"] }), status: only({ admin: 201 }), note: "a token mints tokens only with the admin scope (sessions may make their own)" },
+  "POST /api/v1/tokens": {
+    body: () => ({ name: "matrix-made", scopes: ["read"] }),
+    status: only({ admin: 201 }),
+    note: "a token mints tokens only with the admin scope (sessions may make their own)",
+  },
   "DELETE /api/v1/tokens/[id]": { params: () => ({ id: "00000000-0000-4000-8000-000000000000" }), status: only({ admin: 404 }), note: "as above" },
   "GET /api/v1/users": { status: only({ admin: 200 }) },
   "PATCH /api/v1/users/[email]": { params: () => ({ email: "carol@example.com" }), body: () => ({ role: "reviewer" }), status: only({ admin: 200 }) },
@@ -209,12 +275,29 @@ export async function seedSecurityFixture(): Promise<F> {
   const withdrawDigest = await push("matrix/wd", "d");
   const run = await syncRegistry({ actor: system, registry: "default" });
   await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com"] });
-  for (const stage of ["test", "prod"]) await upsertStage({ actor: system, name: stage, settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security", gates: {} } });
+  for (const stage of ["test", "prod"])
+    await upsertStage({ actor: system, name: stage, settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security", gates: {} } });
   const dev = await userActor("dev@example.com");
   const reviewReq = await requestPromotion({ actor: dev, registry: "default", repository: "matrix/app", digest, stage: "test", note: "matrix" });
   await requestPromotion({ actor: dev, registry: "default", repository: "matrix/appr", digest: approvalDigest, stage: "prod", note: "matrix" });
-  const withdrawReq = await requestPromotion({ actor: dev, registry: "default", repository: "matrix/wd", digest: withdrawDigest, stage: "prod", note: "matrix" });
-  const waiver = await grantWaiver({ actor: await userActor("alice@example.com"), stage: "prod", gate: "findings", vulnIds: [], repository: "matrix/app", digest, reason: "matrix setup", expiresAt: new Date(Date.now() + 86_400_000) });
+  const withdrawReq = await requestPromotion({
+    actor: dev,
+    registry: "default",
+    repository: "matrix/wd",
+    digest: withdrawDigest,
+    stage: "prod",
+    note: "matrix",
+  });
+  const waiver = await grantWaiver({
+    actor: await userActor("alice@example.com"),
+    stage: "prod",
+    gate: "findings",
+    vulnIds: [],
+    repository: "matrix/app",
+    digest,
+    reason: "matrix setup",
+    expiresAt: new Date(Date.now() + 86_400_000),
+  });
   const registryUrl = process.env.REGISTRY_URL!;
   await createRegistry({ actor: system, input: { name: "matrix", url: registryUrl } });
   await createRegistry({ actor: system, input: { name: "matrix-del", url: registryUrl } });

@@ -36,12 +36,27 @@ function AuditHeader({ chain, exportQs }: { chain: Chain; exportQs: URLSearchPar
   return (
     <div className="flex flex-wrap items-center gap-4">
       <h1 className="text-2xl font-semibold">Audit trail</h1>
-      <span data-testid="chain-status" className={`rounded px-2 py-1 text-xs font-semibold ${chain.ok ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>
+      <span
+        data-testid="chain-status"
+        className={`rounded px-2 py-1 text-xs font-semibold ${chain.ok ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}
+      >
         {chain.ok ? `hash chain intact · ${chain.rows} events` : `hash chain BROKEN at #${chain.brokenSeq}: ${chain.reason}`}
       </span>
       <span className="ml-auto flex gap-2 text-sm">
-        <a data-testid="export-csv" className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/audit/export?format=csv&${exportQs}`}>Export CSV</a>
-        <a data-testid="export-ndjson" className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/audit/export?format=ndjson&${exportQs}`}>Export NDJSON</a>
+        <a
+          data-testid="export-csv"
+          className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100"
+          href={`/api/v1/audit/export?format=csv&${exportQs}`}
+        >
+          Export CSV
+        </a>
+        <a
+          data-testid="export-ndjson"
+          className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100"
+          href={`/api/v1/audit/export?format=ndjson&${exportQs}`}
+        >
+          Export NDJSON
+        </a>
       </span>
     </div>
   );
@@ -50,11 +65,17 @@ function AuditHeader({ chain, exportQs }: { chain: Chain; exportQs: URLSearchPar
 /** Failed sign-ins of the last 24 hours, counted per source and minute. */
 function AuthFailures({ failures }: { failures: Failures }) {
   return (
-    <section aria-label="Failed authentications" data-testid="auth-failures" className="rounded-lg border border-amber-200 bg-amber-50 p-3 text-xs text-amber-900">
+    <section
+      aria-label="Failed authentications"
+      data-testid="auth-failures"
+      className="rounded-lg border border-amber-200 bg-amber-50 p-3 text-xs text-amber-900"
+    >
       <p className="mb-1 font-semibold">Failed authentications in the last 24 hours (counted per source and minute, not one audit row each)</p>
       <ul className="flex flex-wrap gap-x-4 gap-y-1 font-mono">
         {failures.map((f) => (
-          <li key={`${f.source} ${f.kind}`}>{f.source} · {f.kind} · {f.count}</li>
+          <li key={`${f.source} ${f.kind}`}>
+            {f.source} · {f.kind} · {f.count}
+          </li>
         ))}
       </ul>
     </section>
@@ -66,13 +87,34 @@ function CheckpointsSection({ anchors, raw }: { anchors: Anchors | null; raw: UR
   return (
     <section aria-label="Checkpoints" className="text-sm">
       {anchors ? (
-        <div data-testid="checkpoint-status" className={`space-y-1 rounded border p-3 ${anchors.ok ? "border-emerald-200 bg-emerald-50" : "border-rose-200 bg-rose-50"}`}>
-          <p className="font-semibold">{anchors.ok ? `The trail agrees with all ${anchors.checkpoints.filter((c) => c.status === "ok").length} checkpoint(s) in the registry` : "The trail does NOT agree with the checkpoints in the registry"}</p>
-          {anchors.problems.map((p) => <p key={p} className="text-rose-800">✗ {p}</p>)}
-          {anchors.gaps.map((g) => <p key={g} className="text-amber-800">… {g}</p>)}
+        <div
+          data-testid="checkpoint-status"
+          className={`space-y-1 rounded border p-3 ${anchors.ok ? "border-emerald-200 bg-emerald-50" : "border-rose-200 bg-rose-50"}`}
+        >
+          <p className="font-semibold">
+            {anchors.ok
+              ? `The trail agrees with all ${anchors.checkpoints.filter((c) => c.status === "ok").length} checkpoint(s) in the registry`
+              : "The trail does NOT agree with the checkpoints in the registry"}
+          </p>
+          {anchors.problems.map((p) => (
+            <p key={p} className="text-rose-800">
+              ✗ {p}
+            </p>
+          ))}
+          {anchors.gaps.map((g) => (
+            <p key={g} className="text-amber-800">
+              … {g}
+            </p>
+          ))}
         </div>
       ) : (
-        <a data-testid="verify-checkpoints" href={`/audit?${new URLSearchParams([...raw.entries(), ["verify", "checkpoints"]])}`} className="text-sky-700 hover:underline">Check the trail against the signed checkpoints in the registry</a>
+        <a
+          data-testid="verify-checkpoints"
+          href={`/audit?${new URLSearchParams([...raw.entries(), ["verify", "checkpoints"]])}`}
+          className="text-sky-700 hover:underline"
+        >
+          Check the trail against the signed checkpoints in the registry
+        </a>
       )}
     </section>
   );
@@ -83,7 +125,10 @@ function AuditFilterForm({ raw }: { raw: URLSearchParams }) {
   const v = (k: string) => raw.get(k) ?? "";
   return (
     <form method="get" className="flex flex-wrap items-end gap-2 text-sm" aria-label="Filter the audit trail">
-      <label className="flex flex-col text-xs text-slate-600">Actor<input name="actor" defaultValue={v("actor")} placeholder="alice@example.com" className={input} /></label>
+      <label className="flex flex-col text-xs text-slate-600">
+        Actor
+        <input name="actor" defaultValue={v("actor")} placeholder="alice@example.com" className={input} />
+      </label>
       <label className="flex flex-col text-xs text-slate-600">
         Action
         <select name="action" defaultValue={v("action")} className={input}>
@@ -91,23 +136,49 @@ function AuditFilterForm({ raw }: { raw: URLSearchParams }) {
           {AUDIT_FAMILIES.map((f) => (
             <optgroup key={f} label={f}>
               <option value={f}>{f} (all)</option>
-              {Object.entries(AUDIT_KINDS).filter(([, k]) => k.family === f).map(([a, k]) => <option key={a} value={a}>{k.label}</option>)}
+              {Object.entries(AUDIT_KINDS)
+                .filter(([, k]) => k.family === f)
+                .map(([a, k]) => (
+                  <option key={a} value={a}>
+                    {k.label}
+                  </option>
+                ))}
             </optgroup>
           ))}
         </select>
       </label>
-      <label className="flex flex-col text-xs text-slate-600">Target<input name="target" defaultValue={v("target")} placeholder="sha256:…, repository:reg/apps/x, stage:prod, request:…, registry:…" className={`${input} w-72`} /></label>
+      <label className="flex flex-col text-xs text-slate-600">
+        Target
+        <input
+          name="target"
+          defaultValue={v("target")}
+          placeholder="sha256:…, repository:reg/apps/x, stage:prod, request:…, registry:…"
+          className={`${input} w-72`}
+        />
+      </label>
       <label className="flex flex-col text-xs text-slate-600">
         Outcome
         <select name="outcome" defaultValue={v("outcome")} className={input}>
           <option value="">any</option>
-          {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
+          {OUTCOMES.map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
         </select>
       </label>
-      <label className="flex flex-col text-xs text-slate-600">From<input name="from" type="date" defaultValue={v("from").slice(0, 10)} className={input} /></label>
-      <label className="flex flex-col text-xs text-slate-600">To<input name="to" type="date" defaultValue={v("to").slice(0, 10)} className={input} /></label>
+      <label className="flex flex-col text-xs text-slate-600">
+        From
+        <input name="from" type="date" defaultValue={v("from").slice(0, 10)} className={input} />
+      </label>
+      <label className="flex flex-col text-xs text-slate-600">
+        To
+        <input name="to" type="date" defaultValue={v("to").slice(0, 10)} className={input} />
+      </label>
       <button className="rounded bg-slate-800 px-3 py-1 text-white hover:bg-slate-700">Filter</button>
-      <a href="/audit" className="px-2 py-1 text-sky-700 hover:underline">Clear</a>
+      <a href="/audit" className="px-2 py-1 text-sky-700 hover:underline">
+        Clear
+      </a>
     </form>
   );
 }
@@ -118,7 +189,9 @@ function AuditEventRow({ e }: { e: AuditPageData["events"][number] }) {
     <li className="px-3 py-2" data-testid="audit-row" data-action={e.action}>
       <div className="flex items-baseline gap-3">
         <span className="w-14 shrink-0 font-mono text-xs text-slate-500">#{e.seq}</span>
-        <time dateTime={e.at} className="w-36 shrink-0 whitespace-nowrap text-xs text-slate-500">{e.at.slice(0, 19).replace("T", " ")} UTC</time>
+        <time dateTime={e.at} className="w-36 shrink-0 whitespace-nowrap text-xs text-slate-500">
+          {e.at.slice(0, 19).replace("T", " ")} UTC
+        </time>
         <span className={`flex-1 ${e.outcome === "success" ? "" : "text-rose-800"}`}>
           <AuditSentence segments={renderAuditEvent(e)} />
           {e.outcome !== "success" && <span className="ml-2 rounded bg-rose-100 px-1 text-[11px] font-semibold uppercase">{e.outcome}</span>}
@@ -149,7 +222,11 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
   const actor = await getActor();
   if (!actor) redirect("/signin");
   if (!hasRole(actor, ["admin", "manager"])) {
-    return <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">The audit trail is open to admins and managers.</p>;
+    return (
+      <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">
+        The audit trail is open to admins and managers.
+      </p>
+    );
   }
   const raw = toParams(await searchParams);
   // "Check against checkpoints" reads every checkpoint from the registry: on request, not on every view.
@@ -182,10 +259,16 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       {failures.length > 0 && <AuthFailures failures={failures} />}
       <CheckpointsSection anchors={anchors} raw={raw} />
       <AuditFilterForm raw={raw} />
-      {error && <p role="alert" data-testid="filter-error" className="rounded bg-rose-50 p-3 text-sm text-rose-800">{error}</p>}
+      {error && (
+        <p role="alert" data-testid="filter-error" className="rounded bg-rose-50 p-3 text-sm text-rose-800">
+          {error}
+        </p>
+      )}
       {page && <AuditEventList page={page} />}
       {page?.next && (
-        <a data-testid="older" className="text-sm text-sky-700 hover:underline" href={`/audit?${nextQs}`}>Older events →</a>
+        <a data-testid="older" className="text-sm text-sky-700 hover:underline" href={`/audit?${nextQs}`}>
+          Older events →
+        </a>
       )}
     </div>
   );

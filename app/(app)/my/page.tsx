@@ -13,7 +13,9 @@ export default async function MyImagesPage() {
     <div className="space-y-4">
       <div>
         <h1 className="text-2xl font-semibold">My images</h1>
-        <p className="text-sm text-slate-500">Each digest you requested a promotion for or built (uploaded its provenance): where it stands, and what blocks the next stage.</p>
+        <p className="text-sm text-slate-500">
+          Each digest you requested a promotion for or built (uploaded its provenance): where it stands, and what blocks the next stage.
+        </p>
       </div>
       <MyImagesList images={images} />
     </div>

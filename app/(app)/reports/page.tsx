@@ -1,7 +1,15 @@
 import { redirect } from "next/navigation";
 import { getActor } from "@/lib/auth";
 import { isAppError } from "@/lib/errors";
-import { parseReportPeriod, REPORT_DEFAULT_DAYS, REPORT_MAX_DAYS, WAIVER_SOON_DAYS, type ReportName, type ReportPeriod, type ReportTable } from "@/lib/report-format";
+import {
+  parseReportPeriod,
+  REPORT_DEFAULT_DAYS,
+  REPORT_MAX_DAYS,
+  WAIVER_SOON_DAYS,
+  type ReportName,
+  type ReportPeriod,
+  type ReportTable,
+} from "@/lib/report-format";
 import { hasRole } from "@/lib/server/actor";
 import { getReport } from "@/lib/server/reports/get-report";
 import { BarChart, type BarSeries } from "@/components/bar-chart";
@@ -85,7 +93,11 @@ export default async function ReportsPage({ searchParams }: { searchParams: Prom
   const actor = await getActor();
   if (!actor) redirect("/signin");
   if (!hasRole(actor, ["admin", "manager"])) {
-    return <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">Reports are open to managers and admins.</p>;
+    return (
+      <p role="alert" className="rounded bg-rose-50 p-4 text-rose-800">
+        Reports are open to managers and admins.
+      </p>
+    );
   }
   const raw = toParams(await searchParams);
   let period: ReportPeriod | null = null;
@@ -105,20 +117,35 @@ export default async function ReportsPage({ searchParams }: { searchParams: Prom
       <div className="flex flex-wrap items-end gap-4">
         <h1 className="text-2xl font-semibold">Reports</h1>
         <form method="get" className="flex flex-wrap items-end gap-2 text-sm print:hidden" aria-label="Choose the period">
-          <label className="flex flex-col text-xs text-slate-600">From<input name="from" type="date" defaultValue={raw.get("from")?.slice(0, 10) ?? ""} className={input} /></label>
-          <label className="flex flex-col text-xs text-slate-600">To (inclusive)<input name="to" type="date" defaultValue={raw.get("to")?.slice(0, 10) ?? ""} className={input} /></label>
+          <label className="flex flex-col text-xs text-slate-600">
+            From
+            <input name="from" type="date" defaultValue={raw.get("from")?.slice(0, 10) ?? ""} className={input} />
+          </label>
+          <label className="flex flex-col text-xs text-slate-600">
+            To (inclusive)
+            <input name="to" type="date" defaultValue={raw.get("to")?.slice(0, 10) ?? ""} className={input} />
+          </label>
           <button className="rounded bg-slate-800 px-3 py-1 text-white hover:bg-slate-700">Show</button>
-          <span className="text-xs text-slate-500">Default: the last {REPORT_DEFAULT_DAYS} days; at most {REPORT_MAX_DAYS} days.</span>
+          <span className="text-xs text-slate-500">
+            Default: the last {REPORT_DEFAULT_DAYS} days; at most {REPORT_MAX_DAYS} days.
+          </span>
         </form>
       </div>
       {period && (
         <p data-testid="report-period" className="text-sm text-slate-700">
-          Period <strong>{utc(period.from.toISOString())}</strong> to <strong>{utc(period.to.toISOString())}</strong> (end exclusive) · generated {utc(generatedAt)} by {actor.kind === "user" ? actor.email : actor.kind}.
-          Team = the first path segment of the repository. Waivers and risk are a snapshot at the period&apos;s end (or now); findings and at-risk flags are the current ones.
+          Period <strong>{utc(period.from.toISOString())}</strong> to <strong>{utc(period.to.toISOString())}</strong> (end exclusive) · generated{" "}
+          {utc(generatedAt)} by {actor.kind === "user" ? actor.email : actor.kind}. Team = the first path segment of the repository. Waivers and risk are a
+          snapshot at the period&apos;s end (or now); findings and at-risk flags are the current ones.
         </p>
       )}
-      {error && <p role="alert" data-testid="report-error" className="rounded bg-rose-50 p-3 text-sm text-rose-800">{error}</p>}
-      {tables.map((t) => <ReportSection key={t.name} table={t} qs={qs!} />)}
+      {error && (
+        <p role="alert" data-testid="report-error" className="rounded bg-rose-50 p-3 text-sm text-rose-800">
+          {error}
+        </p>
+      )}
+      {tables.map((t) => (
+        <ReportSection key={t.name} table={t} qs={qs!} />
+      ))}
     </div>
   );
 }
@@ -128,12 +155,31 @@ function ReportSection({ table, qs }: { table: ReportTable; qs: URLSearchParams 
   const records = table.rows.map((r) => Object.fromEntries(table.columns.map((c, i) => [c, r[i]])));
   const headingId = `report-${table.name}`;
   return (
-    <section aria-labelledby={headingId} data-testid={`report-${table.name}`} className="report-section space-y-2 rounded-lg border border-slate-200 bg-white p-4">
+    <section
+      aria-labelledby={headingId}
+      data-testid={`report-${table.name}`}
+      className="report-section space-y-2 rounded-lg border border-slate-200 bg-white p-4"
+    >
       <div className="flex flex-wrap items-center gap-3">
-        <h2 id={headingId} className="text-lg font-semibold">{table.title}</h2>
+        <h2 id={headingId} className="text-lg font-semibold">
+          {table.title}
+        </h2>
         <span className="ml-auto flex gap-2 text-sm print:hidden">
-          <a data-testid={`export-${table.name}-csv`} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/reports/${table.name}?format=csv&${qs}`} download>Export CSV</a>
-          <a data-testid={`export-${table.name}-json`} className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100" href={`/api/v1/reports/${table.name}?format=json&${qs}`}>JSON</a>
+          <a
+            data-testid={`export-${table.name}-csv`}
+            className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100"
+            href={`/api/v1/reports/${table.name}?format=csv&${qs}`}
+            download
+          >
+            Export CSV
+          </a>
+          <a
+            data-testid={`export-${table.name}-json`}
+            className="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100"
+            href={`/api/v1/reports/${table.name}?format=json&${qs}`}
+          >
+            JSON
+          </a>
         </span>
       </div>
       <div className="flex flex-col gap-4 lg:flex-row">
@@ -151,16 +197,28 @@ function ReportSection({ table, qs }: { table: ReportTable; qs: URLSearchParams 
             <caption className="sr-only">{table.title}</caption>
             <thead>
               <tr className="border-b border-slate-200 text-slate-500">
-                {table.columns.map((c) => <th key={c} scope="col" className="px-2 py-1 font-medium">{c.replace(/_/g, " ")}</th>)}
+                {table.columns.map((c) => (
+                  <th key={c} scope="col" className="px-2 py-1 font-medium">
+                    {c.replace(/_/g, " ")}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>
               {table.rows.length === 0 && (
-                <tr><td colSpan={table.columns.length} className="px-2 py-3 text-slate-500">Nothing in this period.</td></tr>
+                <tr>
+                  <td colSpan={table.columns.length} className="px-2 py-3 text-slate-500">
+                    Nothing in this period.
+                  </td>
+                </tr>
               )}
               {table.rows.map((r, i) => (
                 <tr key={i} className="border-b border-slate-100">
-                  {r.map((v, j) => <td key={j} className={`px-2 py-1 ${typeof v === "number" ? "text-right tabular-nums" : "break-all"}`}>{v === null ? "—" : String(v)}</td>)}
+                  {r.map((v, j) => (
+                    <td key={j} className={`px-2 py-1 ${typeof v === "number" ? "text-right tabular-nums" : "break-all"}`}>
+                      {v === null ? "—" : String(v)}
+                    </td>
+                  ))}
                 </tr>
               ))}
             </tbody>

@@ -19,14 +19,28 @@ export default async function TokensPage() {
     <div className="space-y-6">
       <h1 className="text-2xl font-semibold">API tokens</h1>
       <p className="text-sm text-slate-600">
-        A token acts for its user with at most the scopes it was given, and never more than the user&apos;s current role allows. Tokens expire
-        (default {e.IMPRIMATUR_TOKEN_DEFAULT_DAYS} days, at most {e.IMPRIMATUR_TOKEN_MAX_DAYS}); disabling a user revokes theirs.
+        A token acts for its user with at most the scopes it was given, and never more than the user&apos;s current role allows. Tokens expire (default{" "}
+        {e.IMPRIMATUR_TOKEN_DEFAULT_DAYS} days, at most {e.IMPRIMATUR_TOKEN_MAX_DAYS}); disabling a user revokes theirs.
         {actor.role === "admin" ? " As an admin you see everyone's tokens." : ""}
       </p>
-      <CreateTokenForm allowed={[...ROLE_SCOPES[actor.role]]} defaultDays={e.IMPRIMATUR_TOKEN_DEFAULT_DAYS} maxDays={e.IMPRIMATUR_TOKEN_MAX_DAYS} forOthers={actor.role === "admin"} />
+      <CreateTokenForm
+        allowed={[...ROLE_SCOPES[actor.role]]}
+        defaultDays={e.IMPRIMATUR_TOKEN_DEFAULT_DAYS}
+        maxDays={e.IMPRIMATUR_TOKEN_MAX_DAYS}
+        forOthers={actor.role === "admin"}
+      />
       <table className="w-full text-sm" data-testid="tokens">
         <thead className="text-left text-xs text-slate-500">
-          <tr><th className="py-1">Prefix</th><th>Name</th><th>User</th><th>Scopes</th><th>Expires</th><th>Last used</th><th>State</th><th /></tr>
+          <tr>
+            <th className="py-1">Prefix</th>
+            <th>Name</th>
+            <th>User</th>
+            <th>Scopes</th>
+            <th>Expires</th>
+            <th>Last used</th>
+            <th>State</th>
+            <th />
+          </tr>
         </thead>
         <tbody>
           {tokens.map((t) => {

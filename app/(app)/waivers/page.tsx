@@ -14,7 +14,8 @@ export default async function WaiversPage() {
       <div>
         <h1 className="text-2xl font-semibold">Waivers</h1>
         <p className="text-sm text-slate-500">
-          A waiver lets a failing gate pass for one stage, within a scope (a digest or a whole repository), until it expires. It is granted from a request’s review page by the stage’s waiver group, never by the requester, and shown on every approval that relied on it.
+          A waiver lets a failing gate pass for one stage, within a scope (a digest or a whole repository), until it expires. It is granted from a request’s
+          review page by the stage’s waiver group, never by the requester, and shown on every approval that relied on it.
         </p>
       </div>
       <WaiversTable waivers={rows} />

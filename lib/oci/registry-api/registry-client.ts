@@ -24,7 +24,6 @@ export class RegistryClient extends RegistryTransport {
     await res.body?.cancel();
   }
 
-
   /** Checks the registry step by step and says which step failed (see diagnoseConnection). Never throws an OciError. */
   testConnection(): Promise<ConnectionTest> {
     return diagnoseConnection(this);

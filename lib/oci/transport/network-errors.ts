@@ -37,6 +37,8 @@ export function toNetworkError(e: unknown, host: string, signal: AbortSignal, ti
     return new OciError("UNAVAILABLE", `TLS with ${host} failed: ${message} (${code})`, undefined, { cause: e, reason: "tls" });
   }
   if (code === "UND_ERR_CONNECT_TIMEOUT") return new OciError("UNAVAILABLE", `connecting to ${host} timed out`, undefined, { cause: e, reason: "timeout" });
-  return new OciError("UNAVAILABLE", `registry ${host} unreachable (${code ?? message ?? name ?? "network error"})`, undefined, { cause: e, reason: "connect" });
+  return new OciError("UNAVAILABLE", `registry ${host} unreachable (${code ?? message ?? name ?? "network error"})`, undefined, {
+    cause: e,
+    reason: "connect",
+  });
 }
-

@@ -9,7 +9,11 @@ function linkTargetIfNext(part: string): string | null {
   if (open < 0) return null;
   const close = part.indexOf(">", open + 1);
   if (close <= open + 1) return null;
-  const params = part.slice(close + 1).split(";").map((p) => p.trim()).filter(Boolean);
+  const params = part
+    .slice(close + 1)
+    .split(";")
+    .map((p) => p.trim())
+    .filter(Boolean);
   const isNext = params.some((p) => {
     const eq = p.indexOf("=");
     if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== "rel") return false;

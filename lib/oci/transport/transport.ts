@@ -135,8 +135,7 @@ export class RegistryTransport {
         res = await this.once(url, init);
       } catch (e) {
         const err = e as OciError;
-        const transient =
-          (err.reason === "connect" || (err.reason === "dns" && errorCode(err.cause).code === "EAI_AGAIN")) && isIdempotent(method);
+        const transient = (err.reason === "connect" || (err.reason === "dns" && errorCode(err.cause).code === "EAI_AGAIN")) && isIdempotent(method);
         // Timeouts are not retried: the timeout is the caller's budget for the request, not per attempt.
         if (last || !transient) throw err;
         await this.wait(backoffMs(attempt, this.retry));
@@ -166,19 +165,19 @@ export class RegistryTransport {
     this.lastRealm = realmString;
     // Credentials go to the realm, so it must be private on the wire: https, or http that never leaves the host.
     if (!(realm.protocol === "https:" || (realm.protocol === "http:" && isLoopbackHost(realm.hostname)))) {
-      throw new OciError(
-        "REALM_REFUSED",
-        `token realm ${realmString} refused: it must be https (plain http is only accepted on loopback)`,
-        undefined,
-        { reason: "realm" },
-      );
+      throw new OciError("REALM_REFUSED", `token realm ${realmString} refused: it must be https (plain http is only accepted on loopback)`, undefined, {
+        reason: "realm",
+      });
     }
     if (this.opts.onRealm) {
       try {
         await this.opts.onRealm(realmString);
       } catch (e) {
         if (e instanceof OciError) throw e;
-        throw new OciError("REALM_REFUSED", `token realm ${realmString} refused: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e, reason: "realm" });
+        throw new OciError("REALM_REFUSED", `token realm ${realmString} refused: ${(e as Error)?.message ?? String(e)}`, undefined, {
+          cause: e,
+          reason: "realm",
+        });
       }
     }
     const url = new URL(realm);
@@ -294,7 +293,11 @@ export class RegistryTransport {
       const after = res.headers.get("retry-after");
       const label = res.status === 429 ? "rate limited (429)" : res.status === 408 ? "request timeout (408)" : `registry error ${res.status}`;
       const tries = this.retry.retries + 1;
-      throw new OciError("UNAVAILABLE", `${what}: ${label}${after ? `, Retry-After ${after}` : ""}, gave up after at most ${tries} attempt${tries === 1 ? "" : "s"}`, res.status);
+      throw new OciError(
+        "UNAVAILABLE",
+        `${what}: ${label}${after ? `, Retry-After ${after}` : ""}, gave up after at most ${tries} attempt${tries === 1 ? "" : "s"}`,
+        res.status,
+      );
     }
     if (res.status === 403) throw new OciError("UNAUTHORIZED", `${what}: access denied (403) ${text}`.trim(), 403);
     throw new OciError("BAD_RESPONSE", `${what}: HTTP ${res.status} ${text}`, res.status);

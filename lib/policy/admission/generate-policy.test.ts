@@ -24,7 +24,8 @@ function closeSchema(s: unknown): unknown {
   if (Array.isArray(s)) return s.map(closeSchema);
   if (!s || typeof s !== "object") return s;
   const o: Schema = {};
-  for (const [k, v] of Object.entries(s as Schema)) o[k] = k === "properties" ? Object.fromEntries(Object.entries(v as Schema).map(([p, ps]) => [p, closeSchema(ps)])) : closeSchema(v);
+  for (const [k, v] of Object.entries(s as Schema))
+    o[k] = k === "properties" ? Object.fromEntries(Object.entries(v as Schema).map(([p, ps]) => [p, closeSchema(ps)])) : closeSchema(v);
   if (o.properties && o.additionalProperties === undefined && !o["x-kubernetes-preserve-unknown-fields"]) o.additionalProperties = false;
   return o;
 }
@@ -79,7 +80,11 @@ function stageSignature(privateKeyPem: string) {
   const digest = sha256Digest(Buffer.from(`image ${Math.random()}`));
   const payload = buildSimpleSigningPayload({ dockerReference: "registry.example:5000/team/app", digest });
   const sig = signP256(privateKeyPem, payload).toString("base64");
-  return { digest, payload, layer: { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: sig } } };
+  return {
+    digest,
+    payload,
+    layer: { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: sig } },
+  };
 }
 
 describe("stage admission policies", () => {
@@ -89,8 +94,16 @@ describe("stage admission policies", () => {
       for (const variant of [
         { label: "plain", over: {}, stage: {} },
         { label: "requiring the verification summary", over: { requireVerificationSummary: true }, stage: {} },
-        { label: "a bundle-emitting stage, one key, cluster-wide", over: { namespaces: [], keys: [input().keys[0]!] }, stage: { emitBundle: true, requiredApprovals: 1 } },
-        { label: "cluster-wide except exempt namespaces, with the summary", over: { namespaces: [], excludeNamespaces: ["kube-system", "dev"], requireVerificationSummary: true }, stage: {} },
+        {
+          label: "a bundle-emitting stage, one key, cluster-wide",
+          over: { namespaces: [], keys: [input().keys[0]!] },
+          stage: { emitBundle: true, requiredApprovals: 1 },
+        },
+        {
+          label: "cluster-wide except exempt namespaces, with the summary",
+          over: { namespaces: [], excludeNamespaces: ["kube-system", "dev"], requireVerificationSummary: true },
+          stage: {},
+        },
       ]) {
         it(`is valid against the CRD's openAPIV3Schema (${variant.label})`, () => {
           const out = generateStagePolicy(format, input(variant.over, variant.stage));
@@ -109,11 +122,15 @@ describe("stage admission policies", () => {
         const signed = stageSignature(current.privateKeyPem);
         expect(verifyCosignLayer({ layer: signed.layer, blob: signed.payload, imageDigest: signed.digest, trustedKeys: trusted }).verdict).toBe("verified");
         const stranger = stageSignature(generateP256().privateKeyPem);
-        expect(verifyCosignLayer({ layer: stranger.layer, blob: stranger.payload, imageDigest: stranger.digest, trustedKeys: trusted }).verdict).not.toBe("verified");
+        expect(verifyCosignLayer({ layer: stranger.layer, blob: stranger.payload, imageDigest: stranger.digest, trustedKeys: trusted }).verdict).not.toBe(
+          "verified",
+        );
       });
 
       it("says in a comment that Imprimatur enforces N-of-M before signing, only when the stage needs more than one approval", () => {
-        expect(generateStagePolicy(format, input()).content).toMatch(/^# .*N-of-M: this stage needs 2 distinct approvals\. Imprimatur enforces that rule before it signs/m);
+        expect(generateStagePolicy(format, input()).content).toMatch(
+          /^# .*N-of-M: this stage needs 2 distinct approvals\. Imprimatur enforces that rule before it signs/m,
+        );
         expect(generateStagePolicy(format, input({}, { requiredApprovals: 1 })).content).not.toContain("N-of-M");
       });
     });
@@ -121,26 +138,40 @@ describe("stage admission policies", () => {
 
   it("kyverno: matches the stage's namespaces and images, and lets any valid key verify", () => {
     const doc = parseYaml(generateStagePolicy("kyverno", input({ requireVerificationSummary: true })).content) as {
-      spec: { matchConstraints: { namespaceSelector: { matchExpressions: { values: string[] }[] } }; matchImageReferences: { glob: string }[]; attestors: { name: string }[]; validations: { expression: string }[]; attestations: { intoto: { type: string } }[] };
+      spec: {
+        matchConstraints: { namespaceSelector: { matchExpressions: { values: string[] }[] } };
+        matchImageReferences: { glob: string }[];
+        attestors: { name: string }[];
+        validations: { expression: string }[];
+        attestations: { intoto: { type: string } }[];
+      };
     };
     expect(doc.spec.matchConstraints.namespaceSelector.matchExpressions[0]!.values).toEqual(["checkout", "payments"]);
     expect(doc.spec.matchImageReferences.map((m) => m.glob)).toContain("registry.example:5000/team/app@*");
     expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
-    expect(doc.spec.validations[0]!.expression).toBe("images.containers.map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)");
+    expect(doc.spec.validations[0]!.expression).toBe(
+      "images.containers.map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)",
+    );
     expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
   });
 
   it("a cluster-wide policy leaves out exempt namespaces and those mapped to other stages", () => {
-    const ivp = parseYaml(generateStagePolicy("kyverno", input({ namespaces: [], excludeNamespaces: ["kube-system", "dev"] })).content) as { spec: { matchConstraints: { namespaceSelector: { matchExpressions: { operator: string; values: string[] }[] } } } };
+    const ivp = parseYaml(generateStagePolicy("kyverno", input({ namespaces: [], excludeNamespaces: ["kube-system", "dev"] })).content) as {
+      spec: { matchConstraints: { namespaceSelector: { matchExpressions: { operator: string; values: string[] }[] } } };
+    };
     expect(ivp.spec.matchConstraints.namespaceSelector.matchExpressions[0]).toMatchObject({ operator: "NotIn", values: ["dev", "kube-system"] });
-    const cp = parseYaml(generateStagePolicy("kyverno-clusterpolicy", input({ namespaces: [], excludeNamespaces: ["kube-system"] })).content) as { spec: { rules: { exclude: { any: { resources: { namespaces: string[] } }[] } }[] } };
+    const cp = parseYaml(generateStagePolicy("kyverno-clusterpolicy", input({ namespaces: [], excludeNamespaces: ["kube-system"] })).content) as {
+      spec: { rules: { exclude: { any: { resources: { namespaces: string[] } }[] } }[] };
+    };
     expect(cp.spec.rules[0]!.exclude.any[0]!.resources.namespaces).toEqual(["kube-system"]);
     // With a namespace list, exclusions are moot and left out.
     expect(generateStagePolicy("kyverno", input({ excludeNamespaces: ["kube-system"] })).content).not.toContain("NotIn");
   });
 
   it("policy-controller: bundle-emitting stages get signatureFormat bundle, others the default", () => {
-    const bundled = parseYaml(generateStagePolicy("policy-controller", input({}, { emitBundle: true })).content) as { spec: { authorities: { signatureFormat?: string }[] } };
+    const bundled = parseYaml(generateStagePolicy("policy-controller", input({}, { emitBundle: true })).content) as {
+      spec: { authorities: { signatureFormat?: string }[] };
+    };
     expect(bundled.spec.authorities.every((a) => a.signatureFormat === "bundle")).toBe(true);
     const legacy = parseYaml(generateStagePolicy("policy-controller", input()).content) as { spec: { authorities: { signatureFormat?: string }[] } };
     expect(legacy.spec.authorities.every((a) => a.signatureFormat === undefined)).toBe(true);
@@ -150,7 +181,7 @@ describe("stage admission policies", () => {
     const out = generateStagePolicy("cosign", input({ requireVerificationSummary: true }));
     expect(out.content.startsWith("#!/bin/sh\n")).toBe(true);
     expect(out.content).toContain('cosign verify --key "$key" --insecure-ignore-tlog=true "$IMAGE"');
-    expect(out.content).toContain("--type https://slsa.dev/verification_summary/v1 --policy \"$KEYS/vsa.cue\"");
+    expect(out.content).toContain('--type https://slsa.dev/verification_summary/v1 --policy "$KEYS/vsa.cue"');
     expect(out.content).toContain('predicate: verificationResult: "PASSED"');
     expect(embeddedKeys(out.content).map((k) => parsePublicKey(k).fingerprint)).toEqual([current.fingerprint, previous.fingerprint]);
   });

@@ -8,7 +8,14 @@ export const findingsGate = defineGate({
   schema: z
     .object({
       /** Maximum findings per severity, e.g. { critical: 0, high: 3 }. A severity left out is not limited. */
-      max: z.object(Object.fromEntries(GATE_SEVERITIES.map((s) => [s, z.number().int().min(0).max(100_000).optional()])) as Record<GateSeverity, z.ZodOptional<z.ZodNumber>>).strict(),
+      max: z
+        .object(
+          Object.fromEntries(GATE_SEVERITIES.map((s) => [s, z.number().int().min(0).max(100_000).optional()])) as Record<
+            GateSeverity,
+            z.ZodOptional<z.ZodNumber>
+          >,
+        )
+        .strict(),
       /** "fixable": count only findings with a fix available; "all": count every applicable finding. */
       count: z.enum(["fixable", "all"]).default("all"),
     })

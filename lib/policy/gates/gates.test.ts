@@ -8,14 +8,17 @@ const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
   scanCount: 1,
   newestScanAt: new Date("2026-11-25T10:00:00Z"),
   sbomCount: 1,
-  provenance: [{ builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: true }],
+  provenance: [
+    { builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: true },
+  ],
   evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }],
   previousStage: { name: "build", state: "approved", detail: "signed by build-key" },
   base: { state: "verified", name: "publisher/base", detail: "verified by publisher" },
   waivers: [],
   ...over,
 });
-const highs = (n: number, fix = true) => Array.from({ length: n }, (_, i) => ({ vulnId: `CVE-2026-${1000 + i}`, severity: "high", fixAvailable: fix, package: "openssl" }));
+const highs = (n: number, fix = true) =>
+  Array.from({ length: n }, (_, i) => ({ vulnId: `CVE-2026-${1000 + i}`, severity: "high", fixAvailable: fix, package: "openssl" }));
 
 describe("evaluateGates", () => {
   it("explains a findings failure with the ids over the limit", () => {
@@ -43,7 +46,14 @@ describe("evaluateGates", () => {
 
   it("a waiver for specific CVE ids removes them from the count; an expired waiver stops counting", () => {
     const cfg = parseGateConfig({ findings: { max: { high: 3 } } });
-    const waiver = { id: "w1", gate: "findings", vulnIds: ["CVE-2026-1000", "CVE-2026-1001"], reason: "not reachable", grantedBy: "carol", expiresAt: new Date("2026-12-01T00:00:00Z") };
+    const waiver = {
+      id: "w1",
+      gate: "findings",
+      vulnIds: ["CVE-2026-1000", "CVE-2026-1001"],
+      reason: "not reachable",
+      grantedBy: "carol",
+      expiresAt: new Date("2026-12-01T00:00:00Z"),
+    };
     const ok = evaluateGates(cfg, facts({ findings: highs(5), waivers: [waiver] }))[0]!;
     expect(ok).toMatchObject({ passed: true, waived: true, waiverIds: ["w1"] });
     const expired = evaluateGates(cfg, facts({ findings: highs(5), waivers: [{ ...waiver, expiresAt: new Date("2026-11-25T11:59:59Z") }] }))[0]!;
@@ -51,7 +61,13 @@ describe("evaluateGates", () => {
   });
 
   it("a gate-wide waiver passes a failing gate and says so", () => {
-    const r = evaluateGates(parseGateConfig({ sbom: true }), facts({ sbomCount: 0, waivers: [{ id: "w2", gate: "sbom", vulnIds: [], reason: "legacy image", grantedBy: "carol", expiresAt: new Date("2027-01-01T00:00:00Z") }] }))[0]!;
+    const r = evaluateGates(
+      parseGateConfig({ sbom: true }),
+      facts({
+        sbomCount: 0,
+        waivers: [{ id: "w2", gate: "sbom", vulnIds: [], reason: "legacy image", grantedBy: "carol", expiresAt: new Date("2027-01-01T00:00:00Z") }],
+      }),
+    )[0]!;
     expect(r).toMatchObject({ passed: true, waived: true, waiverIds: ["w2"] });
     expect(r.detail).toContain("waived by carol");
   });
@@ -66,11 +82,14 @@ describe("evaluateGates", () => {
 
   it("previous stage, base publisher, signed evidence and scan age", () => {
     const cfg = parseGateConfig({ previousStage: true, basePublisher: true, signedEvidence: true, maxScanAgeHours: 1 });
-    const r = evaluateGates(cfg, facts({
-      previousStage: { name: "test", state: "signature pending", detail: "approved; the signature is not yet in the registry" },
-      base: { state: "unverified", name: "x", detail: "base image x: no verified publisher signature" },
-      evidence: [{ kind: "scan", signatureStatus: "unsigned", signedBy: null }],
-    }));
+    const r = evaluateGates(
+      cfg,
+      facts({
+        previousStage: { name: "test", state: "signature pending", detail: "approved; the signature is not yet in the registry" },
+        base: { state: "unverified", name: "x", detail: "base image x: no verified publisher signature" },
+        evidence: [{ kind: "scan", signatureStatus: "unsigned", signedBy: null }],
+      }),
+    );
     expect(r.map((g) => [g.gate, g.passed])).toEqual([
       ["signedEvidence", false],
       ["previousStage", false],
@@ -81,7 +100,15 @@ describe("evaluateGates", () => {
   });
 
   it("passes everything on good facts", () => {
-    const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, sbom: true, provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true, previousStage: true, basePublisher: true, maxScanAgeHours: 24 });
+    const cfg = parseGateConfig({
+      findings: { max: { critical: 0 } },
+      sbom: true,
+      provenance: { builderIds: ["https://github.com/acme/**"] },
+      signedEvidence: true,
+      previousStage: true,
+      basePublisher: true,
+      maxScanAgeHours: 24,
+    });
     expect(evaluateGates(cfg, facts()).every((g) => g.passed && !g.waived)).toBe(true);
   });
 });
@@ -89,23 +116,52 @@ describe("evaluateGates", () => {
 describe("evidence trust in the gates", () => {
   it("an unsigned provenance statement does not satisfy the provenance gate when signed evidence is required", () => {
     const cfg = parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true });
-    const forged = { builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: false };
-    const r = evaluateGates(cfg, facts({ provenance: [forged], evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }, { kind: "provenance", signatureStatus: "unsigned", signedBy: null }] }));
-    expect(r.map((g) => [g.gate, g.passed])).toEqual([["provenance", false], ["signedEvidence", false]]);
+    const forged = {
+      builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main",
+      sourceRepo: "git+https://github.com/acme/app",
+      signed: false,
+    };
+    const r = evaluateGates(
+      cfg,
+      facts({
+        provenance: [forged],
+        evidence: [
+          { kind: "scan", signatureStatus: "signed", signedBy: "ci" },
+          { kind: "provenance", signatureStatus: "unsigned", signedBy: null },
+        ],
+      }),
+    );
+    expect(r.map((g) => [g.gate, g.passed])).toEqual([
+      ["provenance", false],
+      ["signedEvidence", false],
+    ]);
     expect(r[0]!.detail).toContain("not signed by a key trusted as builder");
     // Without the signed-evidence requirement the claim is taken as stated (and the UI shows it unsigned).
-    expect(evaluateGates(parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] } }), facts({ provenance: [forged] }))[0]!.passed).toBe(true);
+    expect(evaluateGates(parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] } }), facts({ provenance: [forged] }))[0]!.passed).toBe(
+      true,
+    );
   });
 
   it("an unsigned VEX statement fails the signed-evidence gate (it can clear findings)", () => {
-    const r = evaluateGates(parseGateConfig({ signedEvidence: true }), facts({ evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "scanner" }, { kind: "vex", signatureStatus: "unsigned", signedBy: null }] }));
+    const r = evaluateGates(
+      parseGateConfig({ signedEvidence: true }),
+      facts({
+        evidence: [
+          { kind: "scan", signatureStatus: "signed", signedBy: "scanner" },
+          { kind: "vex", signatureStatus: "unsigned", signedBy: null },
+        ],
+      }),
+    );
     expect(r[0]!.passed).toBe(false);
     expect(r[0]!.detail).toContain("vex unsigned");
   });
 
   it("says which waiver was not counted and why", () => {
     const w = { id: "w1", gate: "sbom", vulnIds: [], reason: "later", expiresAt: new Date(now.getTime() + 3_600_000), grantedBy: "Alice" };
-    const r = evaluateGates(parseGateConfig({ sbom: true }), facts({ sbomCount: 0, waivers: [], discountedWaivers: [{ ...w, why: "Alice requested this promotion" }] }));
+    const r = evaluateGates(
+      parseGateConfig({ sbom: true }),
+      facts({ sbomCount: 0, waivers: [], discountedWaivers: [{ ...w, why: "Alice requested this promotion" }] }),
+    );
     expect(r[0]!.passed).toBe(false);
     expect(r[0]!.detail).toContain("not counted, four eyes: Alice requested this promotion");
   });
@@ -134,13 +190,23 @@ describe("the gate catalogue", () => {
   });
 
   it("evaluates every configured gate in catalogue order and skips a gate configured as false", () => {
-    const all = parseGateConfig({ maxScanAgeHours: 24, basePublisher: true, previousStage: true, signedEvidence: true, provenance: {}, sbom: true, findings: { max: { critical: 0 } } });
+    const all = parseGateConfig({
+      maxScanAgeHours: 24,
+      basePublisher: true,
+      previousStage: true,
+      signedEvidence: true,
+      provenance: {},
+      sbom: true,
+      findings: { max: { critical: 0 } },
+    });
     expect(evaluateGates(all, facts()).map((r) => r.gate)).toEqual(GATE_IDS);
     expect(evaluateGates(parseGateConfig({ sbom: false, basePublisher: true }), facts()).map((r) => r.gate)).toEqual(["basePublisher"]);
   });
 
   it("names the field of a gate's own schema that is wrong, under gates.<key>", () => {
-    expect(() => parseGateConfig({ maxScanAgeHours: 0, provenance: { builderIds: [""] } })).toThrow(/gates\.provenance\.builderIds\.0: .*; gates\.maxScanAgeHours: |gates\.maxScanAgeHours: .*; gates\.provenance\.builderIds\.0: /);
+    expect(() => parseGateConfig({ maxScanAgeHours: 0, provenance: { builderIds: [""] } })).toThrow(
+      /gates\.provenance\.builderIds\.0: .*; gates\.maxScanAgeHours: |gates\.maxScanAgeHours: .*; gates\.provenance\.builderIds\.0: /,
+    );
     expect(() => parseGateConfig({ nope: true })).toThrow(GateConfigError);
   });
 });

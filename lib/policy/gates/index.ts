@@ -67,11 +67,26 @@ function applyGateWaivers(gate: Gate, outcome: GateOutcome, facts: GateFacts, ac
   if (outcome.passed) return { gate: id, label, passed: true, waived: waiverIds.length > 0, waiverIds, detail: outcome.detail };
   const whole = active.find((w) => w.gate === id && w.vulnIds.length === 0);
   if (whole) {
-    return { gate: id, label, passed: true, waived: true, waiverIds: [...waiverIds, whole.id], detail: `${outcome.detail} — waived by ${whole.grantedBy} until ${whole.expiresAt.toISOString()}: ${whole.reason}` };
+    return {
+      gate: id,
+      label,
+      passed: true,
+      waived: true,
+      waiverIds: [...waiverIds, whole.id],
+      detail: `${outcome.detail} — waived by ${whole.grantedBy} until ${whole.expiresAt.toISOString()}: ${whole.reason}`,
+    };
   }
   const discounted = (facts.discountedWaivers ?? []).filter((w) => w.gate === id && w.expiresAt.getTime() > facts.now.getTime());
   const note = discounted.length ? ` (waiver${discounted.length === 1 ? "" : "s"} not counted, four eyes: ${discounted.map((w) => w.why).join("; ")})` : "";
-  return { gate: id, label, passed: false, waived: false, waiverIds, detail: outcome.detail + note, ...(outcome.failingIds ? { failingIds: outcome.failingIds } : {}) };
+  return {
+    gate: id,
+    label,
+    passed: false,
+    waived: false,
+    waiverIds,
+    detail: outcome.detail + note,
+    ...(outcome.failingIds ? { failingIds: outcome.failingIds } : {}),
+  };
 }
 
 /**

@@ -6,7 +6,11 @@ export const scanAgeGate = defineGate({
   label: "scan age",
   configKey: "maxScanAgeHours",
   /** The newest scan must be at most this many hours old. */
-  schema: z.number().int().min(1).max(24 * 365),
+  schema: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 365),
   facts: ["newestScanAt", "now"],
   explanation: "The newest vulnerability scan is at most the configured number of hours old.",
   evaluate(limit, facts) {

@@ -55,7 +55,9 @@ describe("may this digest enter production?", () => {
   it("denies with the reason: unapproved digest, other stage, unknown registry, bad reference", async () => {
     expect((await evaluateImage({ image: `${host}/adm/app@${unapproved}`, stage: "prod", refuseTags: false })).reasons.join()).toMatch(/no approval/);
     expect((await evaluateImage({ image: `${host}/adm/app@${approved}`, stage: "test", refuseTags: false })).allowed).toBe(false);
-    expect((await evaluateImage({ image: `ghcr.io/adm/app@${approved}`, stage: "prod", refuseTags: false })).reasons.join()).toMatch(/not one Imprimatur watches/);
+    expect((await evaluateImage({ image: `ghcr.io/adm/app@${approved}`, stage: "prod", refuseTags: false })).reasons.join()).toMatch(
+      /not one Imprimatur watches/,
+    );
     expect((await evaluateImage({ image: "not a ref", stage: "prod", refuseTags: false })).allowed).toBe(false);
     expect((await evaluateImage({ image: `${host}/adm/app@${approved}`, stage: "staging", refuseTags: false })).reasons).toEqual(["unknown stage staging"]);
   });
@@ -78,13 +80,21 @@ describe("may this digest enter production?", () => {
 });
 
 describe("Kubernetes ImageReview", () => {
-  const review = (namespace: string, images: string[]) => ({ apiVersion: "imagepolicy.k8s.io/v1alpha1" as const, kind: "ImageReview" as const, spec: { containers: images.map((image) => ({ image })), namespace } });
+  const review = (namespace: string, images: string[]) => ({
+    apiVersion: "imagepolicy.k8s.io/v1alpha1" as const,
+    kind: "ImageReview" as const,
+    spec: { containers: images.map((image) => ({ image })), namespace },
+  });
 
   it("allows when every image is by digest with the namespace's stage, denies tags and the rest with a reason", async () => {
     await setNamespacePolicy({ actor: system, namespace: "payments", stage: "prod" });
     await setNamespacePolicy({ actor: system, namespace: "kube-system", exempt: true });
     const ok = await reviewImages({ actor: system, review: review("payments", [`${host}/adm/app@${approved}`, `${host}/adm/multi@${indexDigest}`]) });
-    expect(ok).toEqual({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "prod" } } });
+    expect(ok).toEqual({
+      apiVersion: "imagepolicy.k8s.io/v1alpha1",
+      kind: "ImageReview",
+      status: { allowed: true, auditAnnotations: { "imprimatur.dev/stage": "prod" } },
+    });
     const bad = await reviewImages({ actor: system, review: review("payments", [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`]) });
     expect(bad.status.allowed).toBe(false);
     expect(bad.status.reason).toContain(unapproved);

@@ -81,7 +81,15 @@ function lookupDecision(stage: string, ref: ReturnType<typeof parseImageReferenc
 }
 
 export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
-  const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({ image, allowed: false, digest: null, resolvedFromTag: null, reasons, asOf: null, ...extra });
+  const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({
+    image,
+    allowed: false,
+    digest: null,
+    resolvedFromTag: null,
+    reasons,
+    asOf: null,
+    ...extra,
+  });
   let ref;
   try {
     ref = parseImageReference(image);
@@ -111,7 +119,9 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   if (row.deleted_at) return deny([...reasons, `${digest} was deleted from the registry on ${row.deleted_at.toISOString()}`], { digest, resolvedFromTag });
   // A platform manifest is covered by its index's signature.
   if (row.parent_id) reasons.push(`platform manifest of index ${row.parent_digest}, whose signatures cover it`);
-  const asOf = ((row.parent_id ? row.parent_sig_checked_at : row.sig_checked_at) ?? (row.parent_id ? row.parent_last_seen_at : row.last_seen_at)!).toISOString();
+  const asOf = (
+    (row.parent_id ? row.parent_sig_checked_at : row.sig_checked_at) ?? (row.parent_id ? row.parent_last_seen_at : row.last_seen_at)!
+  ).toISOString();
   if (row.allowed === null || !row.reasons) throw new Error(`no decision for ${digest} at stage ${stage}`);
   if (row.allowed) return { image, allowed: true, digest, resolvedFromTag, reasons: [...reasons, ...row.reasons], asOf };
   return deny([...reasons, ...row.reasons], { digest, resolvedFromTag, asOf });

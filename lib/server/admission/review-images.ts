@@ -7,15 +7,22 @@ import { stageAuditEvent } from "../audit/stage-audit-event";
 import { db } from "../../db";
 import { evaluateImage, namespaceRequirement } from "./evaluate-image";
 
-export const imageReviewSchema = z.object({
-  apiVersion: z.literal("imagepolicy.k8s.io/v1alpha1"),
-  kind: z.literal("ImageReview"),
-  spec: z.object({
-    containers: z.array(z.object({ image: z.string().max(1024) }).loose()).max(500).default([]),
-    annotations: z.record(z.string(), z.string()).optional(),
-    namespace: z.string().max(253).default(""),
-  }).loose(),
-}).loose();
+export const imageReviewSchema = z
+  .object({
+    apiVersion: z.literal("imagepolicy.k8s.io/v1alpha1"),
+    kind: z.literal("ImageReview"),
+    spec: z
+      .object({
+        containers: z
+          .array(z.object({ image: z.string().max(1024) }).loose())
+          .max(500)
+          .default([]),
+        annotations: z.record(z.string(), z.string()).optional(),
+        namespace: z.string().max(253).default(""),
+      })
+      .loose(),
+  })
+  .loose();
 
 export type ImageReviewRequest = z.infer<typeof imageReviewSchema>;
 
@@ -46,9 +53,7 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
       verdicts.push(...(await Promise.all(containers.slice(i, i + 8).map((c) => evaluateImage({ image: c.image, stage: req.stage, refuseTags: true })))));
     }
     const denied = verdicts.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.reasons.join("; ")}`);
-    result = denied.length
-      ? respond(false, denied.join(" | ").slice(0, 2000))
-      : respond(true, "", { "imprimatur.dev/stage": req.stage });
+    result = denied.length ? respond(false, denied.join(" | ").slice(0, 2000)) : respond(true, "", { "imprimatur.dev/stage": req.stage });
   }
   // Staged, not chained inline: admission runs at cluster request rates (see stage-audit-event.ts).
   await stageAuditEvent({
@@ -63,7 +68,8 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
 
 export async function setNamespacePolicy({ actor, namespace, stage, exempt }: { actor: Actor; namespace: string; stage?: string | null; exempt?: boolean }) {
   if (actor.kind === "user" && actor.role !== "admin") throw new AppError("FORBIDDEN", "setting admission policies needs role admin");
-  if (!/^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/.test(namespace)) throw new AppError("INVALID_INPUT", "namespace must be a Kubernetes namespace name or *", "namespace");
+  if (!/^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/.test(namespace))
+    throw new AppError("INVALID_INPUT", "namespace must be a Kubernetes namespace name or *", "namespace");
   if (!exempt && !stage) throw new AppError("INVALID_INPUT", "give a stage, or exempt", "stage");
   const stageRow = stage ? await db.stage.findUnique({ where: { name: stage } }) : null;
   if (stage && !stageRow) throw new AppError("NOT_FOUND", `unknown stage ${stage}`, "stage");
@@ -73,7 +79,12 @@ export async function setNamespacePolicy({ actor, namespace, stage, exempt }: { 
       create: { namespace, stageId: stageRow?.id ?? null, exempt: Boolean(exempt) },
       update: { stageId: stageRow?.id ?? null, exempt: Boolean(exempt), updatedAt: new Date() },
     });
-    await appendAuditEvent(tx, { actor, action: "admission.policy.set", target: `namespace ${namespace}`, detail: { stage: stage ?? null, exempt: Boolean(exempt) } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "admission.policy.set",
+      target: `namespace ${namespace}`,
+      detail: { stage: stage ?? null, exempt: Boolean(exempt) },
+    });
     return row;
   });
 }

@@ -104,7 +104,12 @@ describe("decisions computed ahead", () => {
     const img = await approved("dec/keycompromise", "test");
     expect((await decision(img.imageId, "test"))!.allowed).toBe(true);
     const approval = await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } });
-    await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "test", effectiveAt: new Date(approval.createdAt.getTime() - 1), reason: "key compromised in CI" });
+    await revokeStageKey({
+      actor: await userActor("admin@example.com"),
+      stage: "test",
+      effectiveAt: new Date(approval.createdAt.getTime() - 1),
+      reason: "key compromised in CI",
+    });
     const row = await decision(img.imageId, "test");
     expect(row).toMatchObject({ allowed: false, state: "revoked" });
     expect(row!.reasons.join(" ")).toMatch(/compromised/);
@@ -114,14 +119,20 @@ describe("decisions computed ahead", () => {
   it("a signature that no longer verifies (what a sync writes after a trust change) denies; verifying again allows", async () => {
     const img = await approved("dec/trust", "build");
     const a = await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } });
-    await db.signature.update({ where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } }, data: { verdict: "unverified", keyName: null } });
+    await db.signature.update({
+      where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } },
+      data: { verdict: "unverified", keyName: null },
+    });
     const row = await decision(img.imageId, "build");
     expect(row).toMatchObject({ allowed: false, state: "signed, not verified", detail: "unverified" });
     expect((await verify(img.ref, "build")).reasons).toEqual(["stage build was signed but the signature does not verify in the registry (unverified)"]);
     // A trust change (an identity added, then removed) makes the next sync re-verify every signature against the
     // current trust, in which the stage key still vouches: the rewritten verdict allows again.
     const admin = await userActor("admin@example.com");
-    await createTrustIdentity({ actor: admin, input: { name: "decisions-ci", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem } });
+    await createTrustIdentity({
+      actor: admin,
+      input: { name: "decisions-ci", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem },
+    });
     await deleteTrustIdentity({ actor: admin, name: "decisions-ci" });
     await syncRegistry({ actor: system });
     expect((await decision(img.imageId, "build"))!.allowed).toBe(true);
@@ -129,7 +140,10 @@ describe("decisions computed ahead", () => {
     // The signature layer gone from the registry's record: denied, and says so.
     await db.signature.delete({ where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } } });
     expect(await decision(img.imageId, "build")).toMatchObject({ allowed: false, detail: "the signature layer is missing from the registry" });
-    await createTrustIdentity({ actor: admin, input: { name: "decisions-ci-2", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem } });
+    await createTrustIdentity({
+      actor: admin,
+      input: { name: "decisions-ci-2", kind: "key", role: "team", scope: ["dec/*"], publicKeyPem: generateP256().publicKeyPem },
+    });
     await syncRegistry({ actor: system });
     expect((await verify(img.ref, "build")).allowed).toBe(true);
   });
@@ -164,10 +178,14 @@ describe("decisions computed ahead", () => {
   it("re-evaluation's risk adds the warning to an allowed row, and its removal takes it away", async () => {
     const img = await approved("dec/risk", "build");
     const stage = await db.stage.findUniqueOrThrow({ where: { name: "build" } });
-    const risk = await db.stageRisk.create({ data: { imageId: img.imageId, stageId: stage.id, approvalId: img.approvalId, reasons: ["CVE-2021-23337 high in lodash 4.17.20"] } });
+    const risk = await db.stageRisk.create({
+      data: { imageId: img.imageId, stageId: stage.id, approvalId: img.approvalId, reasons: ["CVE-2021-23337 high in lodash 4.17.20"] },
+    });
     const row = await decision(img.imageId, "build");
     expect(row!.allowed).toBe(true);
-    expect(row!.reasons.at(-1)).toBe(`warning: at risk since ${risk.since.toISOString()}, the gates of build no longer hold: CVE-2021-23337 high in lodash 4.17.20`);
+    expect(row!.reasons.at(-1)).toBe(
+      `warning: at risk since ${risk.since.toISOString()}, the gates of build no longer hold: CVE-2021-23337 high in lodash 4.17.20`,
+    );
     expect((await verify(img.ref, "build")).reasons.at(-1)).toBe(row!.reasons.at(-1));
     await db.stageRisk.update({ where: { id: risk.id }, data: { revokeAt: new Date("2030-01-01T00:00:00.000Z") } });
     expect((await decision(img.imageId, "build"))!.reasons.at(-1)).toMatch(/\(revoked at 2030-01-01T00:00:00.000Z unless waived\)/);
@@ -180,7 +198,15 @@ describe("decisions computed ahead", () => {
     const b = await approved("dec/review-b", "build");
     const c = await pushed("dec/review-c");
     await setNamespacePolicy({ actor: system, namespace: "decisions", stage: "build" });
-    const review = (images: string[]) => reviewImages({ actor: system, review: { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: images.map((image) => ({ image })), namespace: "decisions" } } });
+    const review = (images: string[]) =>
+      reviewImages({
+        actor: system,
+        review: {
+          apiVersion: "imagepolicy.k8s.io/v1alpha1",
+          kind: "ImageReview",
+          spec: { containers: images.map((image) => ({ image })), namespace: "decisions" },
+        },
+      });
     expect((await review([a.ref, b.ref])).status.allowed).toBe(true);
     const denied = await review([a.ref, c.ref, b.ref]);
     expect(denied.status).toEqual({ allowed: false, reason: `${c.ref}: stage build has no approval for this digest` });

@@ -16,7 +16,12 @@ import { importAdvisories } from "./import-advisories";
 
 const FIXTURE_PATH = "/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json";
 const RAW = readFileSync(FIXTURE_PATH);
-type Osv = { id: string; aliases: string[]; modified: string; affected: { package: { ecosystem: string; name: string }; ranges: { type: string; events: Record<string, string>[] }[] }[] };
+type Osv = {
+  id: string;
+  aliases: string[];
+  modified: string;
+  affected: { package: { ecosystem: string; name: string }; ranges: { type: string; events: Record<string, string>[] }[] }[];
+};
 const FIXTURE = JSON.parse(RAW.toString("utf8")) as Osv;
 const system: Actor = { kind: "system", label: "advisories-test" };
 let reviewer: Actor;
@@ -24,7 +29,15 @@ let n = 0;
 
 type Comp = { name: string; version: string; purl: string };
 function sbom(components: Comp[]) {
-  return Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.4", version: 1, serialNumber: `urn:uuid:${randomUUID()}`, components: components.map((c) => ({ type: "library", "bom-ref": c.purl, ...c })) }));
+  return Buffer.from(
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.4",
+      version: 1,
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      components: components.map((c) => ({ type: "library", "bom-ref": c.purl, ...c })),
+    }),
+  );
 }
 const npm = (name: string, version: string): Comp => ({ name, version, purl: `pkg:npm/${name}@${version}` });
 
@@ -98,7 +111,16 @@ describe("importing OSV advisories", () => {
       const rows = await advisoryFindings(img.imageId);
       expect(rows.map((f) => `${f.package}@${f.installedVersion}`).sort()).toEqual(expectedFor(FIXTURE, img.components));
       for (const f of rows) {
-        expect(f).toMatchObject({ vulnId: FIXTURE.id, aliases: FIXTURE.aliases, severity: "high", source: `osv:${FIXTURE.id}`, fixedVersion: "4.17.21", fixAvailable: true, documentId: null, cvssScore: 7.2 });
+        expect(f).toMatchObject({
+          vulnId: FIXTURE.id,
+          aliases: FIXTURE.aliases,
+          severity: "high",
+          source: `osv:${FIXTURE.id}`,
+          fixedVersion: "4.17.21",
+          fixAvailable: true,
+          documentId: null,
+          cvssScore: 7.2,
+        });
       }
     }
     expect(r.findings).toBe([a, b, c].reduce((s, i) => s + expectedFor(FIXTURE, i.components).length, 0));
@@ -116,7 +138,12 @@ describe("importing OSV advisories", () => {
     expect(ev.severityCounts.high).toBe(0);
     const evA = await getImageEvidence({ actor: system, imageId: a.imageId, query: parseEvidenceQuery({}) });
     // Merged with any scanner's report under the CVE id, as for scanners.
-    expect(evA.vulnerabilities.filter((v) => v.id === "CVE-2021-23337").map((v) => v.package).sort()).toEqual(["lodash", "lodash-es"]);
+    expect(
+      evA.vulnerabilities
+        .filter((v) => v.id === "CVE-2021-23337")
+        .map((v) => v.package)
+        .sort(),
+    ).toEqual(["lodash", "lodash-es"]);
     expect(evA.severityCounts.high).toBe(2);
   });
 
@@ -141,11 +168,18 @@ describe("importing OSV advisories", () => {
   });
 
   it("a JSON array and an osv.dev-style ZIP import the same way; unknown ecosystems are counted as skipped", async () => {
-    const ruby = { id: "GHSA-ruby-0000-0001", modified: "2024-01-01T00:00:00Z", affected: [{ package: { ecosystem: "RubyGems", name: "rack" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: "2.2.8" }] }] }] };
+    const ruby = {
+      id: "GHSA-ruby-0000-0001",
+      modified: "2024-01-01T00:00:00Z",
+      affected: [{ package: { ecosystem: "RubyGems", name: "rack" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: "2.2.8" }] }] }],
+    };
     const r = await importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify([withId("GHSA-test-arr0-0001"), ruby])), origin: "test" });
     expect(r).toMatchObject({ records: 2, created: 1, skipped: 1, skippedEcosystems: { RubyGems: 1 } });
     expect(await db.advisory.findUnique({ where: { id: ruby.id } })).toBeNull();
-    const zip = writeZip([{ name: "GHSA-test-zip0-0001.json", data: Buffer.from(JSON.stringify(withId("GHSA-test-zip0-0001"))) }, { name: "README.txt", data: Buffer.from("not a record") }]);
+    const zip = writeZip([
+      { name: "GHSA-test-zip0-0001.json", data: Buffer.from(JSON.stringify(withId("GHSA-test-zip0-0001"))) },
+      { name: "README.txt", data: Buffer.from("not a record") },
+    ]);
     const z = await importAdvisories({ actor: reviewer, bytes: zip, origin: "all.zip" });
     expect(z).toMatchObject({ records: 1, created: 1 });
     expect(await db.finding.count({ where: { advisoryId: "GHSA-test-zip0-0001" } })).toBe(await db.finding.count({ where: { advisoryId: FIXTURE.id } }));
@@ -153,25 +187,49 @@ describe("importing OSV advisories", () => {
 });
 
 describe("bad advisory input", () => {
-  const counts = async () => ({ advisories: await db.advisory.count(), findings: await db.finding.count(), audit: await db.auditEvent.count({ where: { action: "advisory.import" } }) });
+  const counts = async () => ({
+    advisories: await db.advisory.count(),
+    findings: await db.finding.count(),
+    audit: await db.auditEvent.count({ where: { action: "advisory.import" } }),
+  });
 
   it("a malformed record anywhere refuses the whole import, naming it, and stores nothing", async () => {
     const before = await counts();
-    const bad = { id: "GHSA-bad0-0000-0001", modified: "2024-01-01T00:00:00Z", affected: [{ package: { ecosystem: "npm", name: "x" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0", fixed: "1.0.0" }] }] }] };
-    await expect(importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify([withId("GHSA-good-0000-0001"), bad])), origin: "test" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "body", message: expect.stringMatching(/\[1\]\.affected\[0\]\.ranges\[0\]\.events\[0\]/) });
-    await expect(importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify({ id: "X-1", modified: "soon" })), origin: "test" })).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/modified/) });
+    const bad = {
+      id: "GHSA-bad0-0000-0001",
+      modified: "2024-01-01T00:00:00Z",
+      affected: [{ package: { ecosystem: "npm", name: "x" }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0", fixed: "1.0.0" }] }] }],
+    };
+    await expect(
+      importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify([withId("GHSA-good-0000-0001"), bad])), origin: "test" }),
+    ).rejects.toMatchObject({ code: "INVALID_INPUT", field: "body", message: expect.stringMatching(/\[1\]\.affected\[0\]\.ranges\[0\]\.events\[0\]/) });
+    await expect(
+      importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify({ id: "X-1", modified: "soon" })), origin: "test" }),
+    ).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/modified/) });
     await expect(importAdvisories({ actor: reviewer, bytes: Buffer.from("{not json"), origin: "test" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(importAdvisories({ actor: reviewer, bytes: Buffer.from("[]"), origin: "test" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
-    await expect(importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify({ ...withId("GHSA-nul0-0000-0001"), database_specific: { x: "a\u0000b" } })), origin: "test" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(
+      importAdvisories({
+        actor: reviewer,
+        bytes: Buffer.from(JSON.stringify({ ...withId("GHSA-nul0-0000-0001"), database_specific: { x: "a\u0000b" } })),
+        origin: "test",
+      }),
+    ).rejects.toMatchObject({ code: "INVALID_INPUT" });
     expect(await counts()).toEqual(before);
     expect(await db.advisory.findUnique({ where: { id: "GHSA-good-0000-0001" } })).toBeNull();
   });
 
   it("a zip bomb is refused before inflating, with nothing stored, even next to a good record", async () => {
     const before = await counts();
-    const bomb = writeZip([{ name: "GHSA-good-0000-0002.json", data: Buffer.from(JSON.stringify(withId("GHSA-good-0000-0002"))) }, { name: "bomb.json", data: Buffer.alloc(30 * 1024 * 1024, 0x20) }]);
+    const bomb = writeZip([
+      { name: "GHSA-good-0000-0002.json", data: Buffer.from(JSON.stringify(withId("GHSA-good-0000-0002"))) },
+      { name: "bomb.json", data: Buffer.alloc(30 * 1024 * 1024, 0x20) },
+    ]);
     expect(bomb.length).toBeLessThan(100_000);
-    await expect(importAdvisories({ actor: reviewer, bytes: bomb, origin: "bomb.zip" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE", message: expect.stringMatching(/bomb\.json inflates/) });
+    await expect(importAdvisories({ actor: reviewer, bytes: bomb, origin: "bomb.zip" })).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+      message: expect.stringMatching(/bomb\.json inflates/),
+    });
     // An entry that lies about its size is caught while inflating.
     const liar = writeZip([{ name: "liar.json", data: Buffer.alloc(2 * 1024 * 1024, 0x20), declaredSize: 1000 }]);
     await expect(importAdvisories({ actor: reviewer, bytes: liar, origin: "liar.zip" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
@@ -181,7 +239,10 @@ describe("bad advisory input", () => {
   it("an archive of 100,000 tiny files is refused with nothing stored", async () => {
     const before = await counts();
     const files = Array.from({ length: 100_000 }, (_, i) => ({ name: `${i}.json`, data: Buffer.from("{}"), store: true }));
-    await expect(importAdvisories({ actor: reviewer, bytes: writeZip(files), origin: "many.zip" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE", message: expect.stringMatching(/entries/) });
+    await expect(importAdvisories({ actor: reviewer, bytes: writeZip(files), origin: "many.zip" })).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+      message: expect.stringMatching(/entries/),
+    });
     expect(await counts()).toEqual(before);
   });
 

@@ -11,7 +11,10 @@ const FEED: Actor = { kind: "system", label: "advisory-feed" };
  * Reads an advisory source (an https URL: osv.dev's per-ecosystem all.zip, a JSON array or one record) with a
  * timeout and the import's size cap, refusing while streaming when it grows past the cap.
  */
-export async function downloadAdvisories(url: string, { max = env().ADVISORY_MAX_BYTES, timeoutMs = 120_000 }: { max?: number; timeoutMs?: number } = {}): Promise<Buffer> {
+export async function downloadAdvisories(
+  url: string,
+  { max = env().ADVISORY_MAX_BYTES, timeoutMs = 120_000 }: { max?: number; timeoutMs?: number } = {},
+): Promise<Buffer> {
   let u: URL;
   try {
     u = new URL(url);
@@ -22,7 +25,8 @@ export async function downloadAdvisories(url: string, { max = env().ADVISORY_MAX
   const res = await fetch(u, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok || !res.body) throw new AppError("REGISTRY_UNAVAILABLE", `${u.origin}${u.pathname} answered HTTP ${res.status}`);
   const declared = Number(res.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > max) throw new AppError("PAYLOAD_TOO_LARGE", `${u.pathname} is ${declared} bytes, over the ${max}-byte limit (ADVISORY_MAX_BYTES)`);
+  if (Number.isFinite(declared) && declared > max)
+    throw new AppError("PAYLOAD_TOO_LARGE", `${u.pathname} is ${declared} bytes, over the ${max}-byte limit (ADVISORY_MAX_BYTES)`);
   const chunks: Buffer[] = [];
   let total = 0;
   const reader = res.body.getReader();

@@ -48,9 +48,18 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
     const e = env();
     let entries;
     try {
-      entries = readZip(bytes, { maxEntries: e.ADVISORY_ZIP_MAX_ENTRIES, maxTotalBytes: e.ADVISORY_ZIP_MAX_BYTES, maxEntryBytes: 8 * 1024 * 1024, maxRatio: 200 }, (n) => n.toLowerCase().endsWith(".json"));
+      entries = readZip(
+        bytes,
+        { maxEntries: e.ADVISORY_ZIP_MAX_ENTRIES, maxTotalBytes: e.ADVISORY_ZIP_MAX_BYTES, maxEntryBytes: 8 * 1024 * 1024, maxRatio: 200 },
+        (n) => n.toLowerCase().endsWith(".json"),
+      );
     } catch (err) {
-      if (err instanceof ZipError) throw new AppError(err.code === "TOO_LARGE" || err.code === "TOO_MANY_ENTRIES" || err.code === "BOMB" ? "PAYLOAD_TOO_LARGE" : "INVALID_INPUT", `ZIP archive refused: ${err.message}`, "body");
+      if (err instanceof ZipError)
+        throw new AppError(
+          err.code === "TOO_LARGE" || err.code === "TOO_MANY_ENTRIES" || err.code === "BOMB" ? "PAYLOAD_TOO_LARGE" : "INVALID_INPUT",
+          `ZIP archive refused: ${err.message}`,
+          "body",
+        );
       throw err;
     }
     if (!entries.length) throw new AppError("INVALID_INPUT", "the ZIP archive holds no .json records", "body");
@@ -72,7 +81,8 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
   }
   if (Array.isArray(value)) {
     if (!value.length) throw new AppError("INVALID_INPUT", "the array holds no records", "body");
-    if (value.length > MAX_JSON_RECORDS) throw new AppError("PAYLOAD_TOO_LARGE", `the array holds ${value.length} records; at most ${MAX_JSON_RECORDS} per import`, "body");
+    if (value.length > MAX_JSON_RECORDS)
+      throw new AppError("PAYLOAD_TOO_LARGE", `the array holds ${value.length} records; at most ${MAX_JSON_RECORDS} per import`, "body");
     return value.map((v, i) => ({ where: `[${i}].`, value: v as unknown }));
   }
   if (value && typeof value === "object") return [{ where: "", value }];
@@ -128,7 +138,8 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
       const ids = [...parsed.keys()];
       const existing = new Map<string, { modified: Date; rawDigest: string }>();
       for (let i = 0; i < ids.length; i += 10_000) {
-        for (const r of await tx.advisory.findMany({ where: { id: { in: ids.slice(i, i + 10_000) } }, select: { id: true, modified: true, rawDigest: true } })) existing.set(r.id, r);
+        for (const r of await tx.advisory.findMany({ where: { id: { in: ids.slice(i, i + 10_000) } }, select: { id: true, modified: true, rawDigest: true } }))
+          existing.set(r.id, r);
       }
       const changed: OsvAdvisory[] = [];
       const creates: Prisma.AdvisoryCreateManyInput[] = [];
@@ -161,7 +172,16 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
       }
       for (let i = 0; i < creates.length; i += 2000) await tx.advisory.createMany({ data: creates.slice(i, i + 2000) });
       const m = await matchAdvisories(tx, {
-        advisories: changed.map((a) => ({ id: a.id, aliases: a.aliases, summary: a.summary, severity: a.severity, cvssScore: a.cvss?.score ?? null, cvssVector: a.cvss?.vector ?? null, withdrawn: a.withdrawn, affected: a.affected })),
+        advisories: changed.map((a) => ({
+          id: a.id,
+          aliases: a.aliases,
+          summary: a.summary,
+          severity: a.severity,
+          cvssScore: a.cvss?.score ?? null,
+          cvssVector: a.cvss?.vector ?? null,
+          withdrawn: a.withdrawn,
+          affected: a.affected,
+        })),
       });
       const out: ImportAdvisoriesResult = {
         records: decoded.length,

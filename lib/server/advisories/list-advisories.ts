@@ -8,7 +8,9 @@ export async function listAdvisories({ actor: _actor, q, page = 1 }: { actor: Ac
   if (q && (q.length > 200 || /[\u0000-\u001f]/.test(q))) throw new AppError("INVALID_INPUT", "q must be at most 200 printable characters", "q");
   if (!Number.isInteger(page) || page < 1 || page > 100_000) throw new AppError("INVALID_INPUT", "page must be a positive number", "page");
   const PAGE = 100;
-  const where: Prisma.AdvisoryWhereInput = q ? { OR: [{ id: { contains: q, mode: "insensitive" } }, { aliases: { has: q.toUpperCase() } }, { summary: { contains: q, mode: "insensitive" } }] } : {};
+  const where: Prisma.AdvisoryWhereInput = q
+    ? { OR: [{ id: { contains: q, mode: "insensitive" } }, { aliases: { has: q.toUpperCase() } }, { summary: { contains: q, mode: "insensitive" } }] }
+    : {};
   const [rows, total] = await Promise.all([
     db.advisory.findMany({ where, orderBy: [{ importedAt: "desc" }, { id: "asc" }], skip: (page - 1) * PAGE, take: PAGE, omit: { raw: true } }),
     db.advisory.count({ where }),

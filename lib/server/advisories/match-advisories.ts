@@ -106,7 +106,10 @@ async function findVexStatements(tx: Tx, hitImages: string[], vulnIds: string[])
  * statement on the image that says the vulnerability (by id or alias) does not affect the package makes the
  * finding not_affected, as it would a scanner's. Returns the findings written and the images they are on.
  */
-export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { advisories: readonly MatchableAdvisory[]; imageIds?: readonly string[] }): Promise<{ findings: number; images: Set<string>; affectedImages: Set<string> }> {
+export async function matchAdvisories(
+  tx: Tx,
+  { advisories, imageIds }: { advisories: readonly MatchableAdvisory[]; imageIds?: readonly string[] },
+): Promise<{ findings: number; images: Set<string>; affectedImages: Set<string> }> {
   const images = new Set<string>();
   const affectedImages = new Set<string>();
   if (!advisories.length) return { findings: 0, images, affectedImages };
@@ -175,6 +178,27 @@ export async function matchAdvisories(tx: Tx, { advisories, imageIds }: { adviso
 }
 
 /** Stored advisories → what matchAdvisories needs (the affected list is re-derived from the stored raw record). */
-export function toMatchable(row: { id: string; aliases: string[]; summary: string | null; severity: string; cvssScore: number | null; cvssVector: string | null; withdrawn: Date | null; raw: unknown }, parse: (raw: unknown) => { affected: OsvAffected[] }): MatchableAdvisory {
-  return { id: row.id, aliases: row.aliases, summary: row.summary, severity: row.severity, cvssScore: row.cvssScore, cvssVector: row.cvssVector, withdrawn: row.withdrawn, affected: parse(row.raw).affected };
+export function toMatchable(
+  row: {
+    id: string;
+    aliases: string[];
+    summary: string | null;
+    severity: string;
+    cvssScore: number | null;
+    cvssVector: string | null;
+    withdrawn: Date | null;
+    raw: unknown;
+  },
+  parse: (raw: unknown) => { affected: OsvAffected[] },
+): MatchableAdvisory {
+  return {
+    id: row.id,
+    aliases: row.aliases,
+    summary: row.summary,
+    severity: row.severity,
+    cvssScore: row.cvssScore,
+    cvssVector: row.cvssVector,
+    withdrawn: row.withdrawn,
+    affected: parse(row.raw).affected,
+  };
 }

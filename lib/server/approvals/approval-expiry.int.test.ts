@@ -32,7 +32,10 @@ afterAll(async () => {
 describe("approvals that expire", () => {
   it("refuses a TTL that is not a positive whole number of days, naming the field", async () => {
     for (const bad of [0, -1, 1.5, 4000]) {
-      await expect(upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: bad } })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "approvalTtlDays" });
+      await expect(upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: bad } })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+        field: "approvalTtlDays",
+      });
     }
     expect((await db.stage.findUniqueOrThrow({ where: { name: "prod" } })).approvalTtlDays).toBeNull();
   });

@@ -37,7 +37,9 @@ async function readSig(c: RegistryClient, repo: string, digest: Digest): Promise
 async function verifyAll(c: RegistryClient, repo: string, digest: Digest) {
   const keys = await loadTrustedKeys();
   const sig = await readSig(c, repo, digest);
-  return Promise.all(sig.layers.map(async (layer) => verifyCosignLayer({ layer, blob: await c.getBlob(repo, layer.digest as Digest), imageDigest: digest, trustedKeys: keys })));
+  return Promise.all(
+    sig.layers.map(async (layer) => verifyCosignLayer({ layer, blob: await c.getBlob(repo, layer.digest as Digest), imageDigest: digest, trustedKeys: keys })),
+  );
 }
 
 beforeAll(async () => {
@@ -114,11 +116,27 @@ describe("approving a stage signs the digest in cosign's format", () => {
     const alice = await userActor("alice@example.com");
     const first = await requestAndApprove({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "test", comment: "first" });
     // Another tool rewrites the .sig manifest from a stale read: our layer is gone.
-    const foreign = Buffer.from('{"critical":{"identity":{"docker-reference":"x/y"},"image":{"docker-manifest-digest":"' + img.digest + '"},"type":"cosign container image signature"},"optional":null}');
+    const foreign = Buffer.from(
+      '{"critical":{"identity":{"docker-reference":"x/y"},"image":{"docker-manifest-digest":"' +
+        img.digest +
+        '"},"type":"cosign container image signature"},"optional":null}',
+    );
     const cfg = Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: [sha256Digest(foreign)] } }));
     await client.putBlob("race/clobber", foreign);
     await client.putBlob("race/clobber", cfg);
-    const stale = { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(cfg), size: cfg.length }, layers: [{ mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: sha256Digest(foreign), size: foreign.length, annotations: { [SIGNATURE_ANNOTATION]: "MEUCIQ==" } }] };
+    const stale = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(cfg), size: cfg.length },
+      layers: [
+        {
+          mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+          digest: sha256Digest(foreign),
+          size: foreign.length,
+          annotations: { [SIGNATURE_ANNOTATION]: "MEUCIQ==" },
+        },
+      ],
+    };
     await client.putManifest("race/clobber", cosignTag(img.digest, "sig"), Buffer.from(JSON.stringify(stale)), stale.mediaType);
 
     const second = await requestAndApprove({ actor: alice, repository: "race/clobber", digest: img.digest, stage: "prod", comment: "second" });
@@ -137,7 +155,14 @@ describe("approving a stage signs the digest in cosign's format", () => {
       const alice = await userActor("alice@example.com");
 
       await reg.stop();
-      const pending = await requestAndApprove({ actor: alice, registry: "outage", repository: "outage/app", digest: img.digest, stage: "test", comment: "during outage" });
+      const pending = await requestAndApprove({
+        actor: alice,
+        registry: "outage",
+        repository: "outage/app",
+        digest: img.digest,
+        stage: "test",
+        comment: "during outage",
+      });
       expect(pending.status).toBe("signing");
       expect(pending.pendingReason).toMatch(/unreachable/);
       const row = await db.approval.findUniqueOrThrow({ where: { id: pending.id } });
@@ -165,20 +190,45 @@ describe("approving a stage signs the digest in cosign's format", () => {
 describe("approval refusals write nothing", () => {
   it("refuses developers and managers with FORBIDDEN", async () => {
     for (const email of ["dev@example.com", "manager@example.com"]) {
-      await expect(approveStage({ actor: await userActor(email), registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+      await expect(
+        approveStage({
+          actor: await userActor(email),
+          registry: "default",
+          repository: "publisher/base",
+          digest: PUBLISHER_DIGEST,
+          stage: "test",
+          comment: "x",
+        }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
     }
   });
 
   it("answers NOT_FOUND for a digest the registry lacks, an unknown stage, and writes nothing", async () => {
     const alice = await userActor("alice@example.com");
     const dev = await userActor("dev@example.com");
-    const before = { approvals: await db.approval.count(), requests: await db.promotionRequest.count(), audit: await db.auditEvent.count(), images: await db.image.count() };
+    const before = {
+      approvals: await db.approval.count(),
+      requests: await db.promotionRequest.count(),
+      audit: await db.auditEvent.count(),
+      images: await db.image.count(),
+    };
     const missing = sha256Digest("no such manifest");
-    await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: missing, stage: "test", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
+    await expect(
+      requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: missing, stage: "test", note: "x" }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(
+      requestPromotion({ actor: dev, registry: "default", repository: "publisher/base", digest: PUBLISHER_DIGEST, stage: "staging", note: "x" }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
     // An unknown digest is named as unknown (404), not "no open request" (409).
-    await expect(approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" })).rejects.toMatchObject({ code: "NOT_FOUND" });
-    expect({ approvals: await db.approval.count(), requests: await db.promotionRequest.count(), audit: await db.auditEvent.count(), images: await db.image.count() }).toEqual(before);
+    await expect(
+      approveStage({ actor: alice, registry: "default", repository: "publisher/base", digest: missing, stage: "test", comment: "x" }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect({
+      approvals: await db.approval.count(),
+      requests: await db.promotionRequest.count(),
+      audit: await db.auditEvent.count(),
+      images: await db.image.count(),
+    }).toEqual(before);
   });
 
   it("keeps the audit chain intact through all of the above", async () => {

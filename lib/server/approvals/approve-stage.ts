@@ -35,7 +35,11 @@ export async function approveStage({ actor, registry, repository, digest, stage,
     orderBy: { createdAt: "desc" },
     select: { id: true },
   });
-  if (!request) throw new AppError("POLICY_VIOLATION", `no open promotion request for ${repository}@${digest} to stage ${stage}; a developer must request the promotion first`);
+  if (!request)
+    throw new AppError(
+      "POLICY_VIOLATION",
+      `no open promotion request for ${repository}@${digest} to stage ${stage}; a developer must request the promotion first`,
+    );
   const outcome = await reviewRequest({ actor, requestId: request.id, decision: "approve", comment, breakGlass });
   const approval = outcome.approvalId
     ? await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId }, include: { signingKey: { select: { name: true, fingerprint: true } } } })

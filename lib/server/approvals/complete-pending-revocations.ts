@@ -15,8 +15,9 @@ export async function completePendingRevocations({ actor, limit = 20 }: { actor:
   let stillPending = 0;
   for (const r of rows) {
     const out = await removeRevokedSignatures({ imageId: r.image_id, actor });
-    for (const a of out.approvals) if (a.state === "removed") removed++;
-    else stillPending++;
+    for (const a of out.approvals)
+      if (a.state === "removed") removed++;
+      else stillPending++;
   }
   return { images: rows.length, removed, stillPending };
 }

@@ -25,13 +25,32 @@ export interface PushApprovalSignatureOptions {
 
 export type PushOutcome = { status: "signed"; layerDigest: string } | { status: "signing"; error: string };
 
-type RecordedApproval = { id: string; status: string; payload: Uint8Array; signature: string; layerDigest: string; requestId: string | null; timestampToken: Uint8Array | null; stage: { name: string } };
+type RecordedApproval = {
+  id: string;
+  status: string;
+  payload: Uint8Array;
+  signature: string;
+  layerDigest: string;
+  requestId: string | null;
+  timestampToken: Uint8Array | null;
+  stage: { name: string };
+};
 
 /**
  * Makes the `.sig` manifest hold every recorded approval's layer (with its TSA token annotation, as cosign attaches
  * one), merging what another writer dropped and reading back after each PUT. Returns the layer digests present.
  */
-async function mergeMissingLayers({ client, repository, tag, recorded }: { client: ReturnType<typeof registryClient>; repository: string; tag: string; recorded: RecordedApproval[] }) {
+async function mergeMissingLayers({
+  client,
+  repository,
+  tag,
+  recorded,
+}: {
+  client: ReturnType<typeof registryClient>;
+  repository: string;
+  tag: string;
+  recorded: RecordedApproval[];
+}) {
   const wanted: Descriptor[] = recorded.map((a) => ({
     mediaType: MT.cosignSimpleSigning,
     size: a.payload.byteLength,
@@ -49,7 +68,8 @@ async function mergeMissingLayers({ client, repository, tag, recorded }: { clien
     present = new Set(current.manifest?.layers.map((l) => l.digest) ?? []);
     const missing = wanted.filter((w) => !present.has(w.digest));
     if (missing.length === 0) break;
-    if (round >= MAX_MERGE_ROUNDS) throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
+    if (round >= MAX_MERGE_ROUNDS)
+      throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
     for (const m of missing) {
       const a = recorded.find((r) => r.layerDigest === m.digest)!;
       await client.putBlob(repository, a.payload);
@@ -62,7 +82,17 @@ async function mergeMissingLayers({ client, repository, tag, recorded }: { clien
 }
 
 /** Approvals whose layer is now in the registry become signed (and their requests), with webhook and audit event. */
-async function markSigned(tx: Tx, { actor, recorded, present, digest, target, tag }: { actor: Actor; recorded: RecordedApproval[]; present: Set<string>; digest: Digest; target: string; tag: string }) {
+async function markSigned(
+  tx: Tx,
+  {
+    actor,
+    recorded,
+    present,
+    digest,
+    target,
+    tag,
+  }: { actor: Actor; recorded: RecordedApproval[]; present: Set<string>; digest: Digest; target: string; tag: string },
+) {
   const now = new Date();
   for (const a of recorded) {
     if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
@@ -93,19 +123,43 @@ async function markSigned(tx: Tx, { actor, recorded, present, digest, target, ta
  * Asks the TSA for a token over the approval's signature and stores it (a concurrent retry's token stands). Returns
  * why the TSA could not be reached (the push waits for the next retry), or null.
  */
-async function timestampApproval({ actor, approval, target }: { actor: Actor; approval: { id: string; signature: string; image: { digest: string }; stage: { name: string } }; target: string }): Promise<string | null> {
+async function timestampApproval({
+  actor,
+  approval,
+  target,
+}: {
+  actor: Actor;
+  approval: { id: string; signature: string; image: { digest: string }; stage: { name: string } };
+  target: string;
+}): Promise<string | null> {
   try {
     const ts = await timestampSignature({ signature: Buffer.from(approval.signature, "base64") });
     await db.$transaction(async (tx) => {
-      const set = await tx.approval.updateMany({ where: { id: approval.id, timestampToken: null }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by } });
+      const set = await tx.approval.updateMany({
+        where: { id: approval.id, timestampToken: null },
+        data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by },
+      });
       if (set.count === 0) return; // a concurrent retry stamped it first; its token stands
-      await appendAuditEvent(tx, { actor, action: "signature.timestamp", targetDigest: approval.image.digest, target, detail: { approvalId: approval.id, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "signature.timestamp",
+        targetDigest: approval.image.digest,
+        target,
+        detail: { approvalId: approval.id, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by },
+      });
     });
   } catch (e) {
     if (!(e instanceof AppError) || e.code !== "TSA_UNAVAILABLE") throw e;
     await db.$transaction(async (tx) => {
       await tx.approval.update({ where: { id: approval.id }, data: { lastError: e.message, attempts: { increment: 1 } } });
-      await appendAuditEvent(tx, { actor, action: "signature.timestamp", outcome: "failure", targetDigest: approval.image.digest, target, detail: { approvalId: approval.id, error: e.message } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "signature.timestamp",
+        outcome: "failure",
+        targetDigest: approval.image.digest,
+        target,
+        detail: { approvalId: approval.id, error: e.message },
+      });
     });
     return e.message;
   }
@@ -141,7 +195,16 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
         const recorded = await tx.approval.findMany({
           where: { imageId: image.id, revokedAt: null },
           orderBy: { createdAt: "asc" },
-          select: { id: true, status: true, payload: true, signature: true, layerDigest: true, requestId: true, timestampToken: true, stage: { select: { name: true } } },
+          select: {
+            id: true,
+            status: true,
+            payload: true,
+            signature: true,
+            layerDigest: true,
+            requestId: true,
+            timestampToken: true,
+            stage: { select: { name: true } },
+          },
         });
         const present = await mergeMissingLayers({ client, repository, tag, recorded });
         await markSigned(tx, { actor, recorded, present, digest, target: `${registry.name}/${repository}`, tag });

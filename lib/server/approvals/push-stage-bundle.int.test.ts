@@ -42,7 +42,13 @@ describe("a stage that emits Sigstore bundles", () => {
     const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `bundle ${Date.now()}` }] });
     await pushImage(client, REPO, img, ["1.0"]);
     await syncRegistry({ actor: admin, registry: "default" });
-    const approval = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: REPO, digest: img.digest, stage: "test", comment: "bundle please" });
+    const approval = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: REPO,
+      digest: img.digest,
+      stage: "test",
+      comment: "bundle please",
+    });
 
     const out = await pushStageBundle({ approvalId: approval.id });
     expect(out.status).toBe("pushed");
@@ -69,13 +75,19 @@ describe("a stage that emits Sigstore bundles", () => {
     // The Sigstore project's own verifier, with the stage key as the only trust and no log, as the issue requires.
     const key = await db.signingKey.findUniqueOrThrow({ where: { id: (await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).signingKeyId } });
     const info = parsePublicKey(key.publicKeyPem);
-    const trust = toSigstoreTrustMaterial({ ...EMPTY_TRUST, keys: [{ name: key.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] });
+    const trust = toSigstoreTrustMaterial({
+      ...EMPTY_TRUST,
+      keys: [{ name: key.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }],
+    });
     const verifier = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
     const signer = verifier.verify(toSignedEntity(bundleFromJSON(json)));
     expect(signer.key.export({ type: "spki", format: "der" }).equals(info.key.export({ type: "spki", format: "der" }))).toBe(true);
     // The statement is about this digest.
     const envelope = json.dsseEnvelope as { payload: string };
-    const statement = JSON.parse(Buffer.from(envelope.payload, "base64").toString("utf8")) as { subject: { digest: { sha256: string } }[]; predicateType: string };
+    const statement = JSON.parse(Buffer.from(envelope.payload, "base64").toString("utf8")) as {
+      subject: { digest: { sha256: string } }[];
+      predicateType: string;
+    };
     expect(statement.subject[0]!.digest.sha256).toBe(img.digest.slice("sha256:".length));
     expect(statement.predicateType).toBe("https://sigstore.dev/cosign/sign/v1");
 
@@ -93,12 +105,28 @@ describe("a stage that emits Sigstore bundles", () => {
 
     // Thresholds come from the trust configuration: Sigstore material that demands a log entry for this repository
     // makes the log-less bundle unverified, naming the check; lifting the threshold verifies it again.
-    await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", scope: ["bundle-test/**"], trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"), anyIdentityUnderRoot: true, thresholds: { tlog: 1 } } });
+    await createTrustIdentity({
+      actor: admin,
+      input: {
+        name: "public-good",
+        kind: "sigstore",
+        role: "team",
+        scope: ["bundle-test/**"],
+        trustedRoot: readFileSync("lib/signing/testdata/sigstore-public-good-trusted-root.json", "utf8"),
+        anyIdentityUnderRoot: true,
+        thresholds: { tlog: 1 },
+      },
+    });
     await syncRegistry({ actor: admin, registry: "default" });
     const strict = await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } });
     expect(strict.verdict).toBe("unverified");
     expect((strict.checks as { check: string; passed: boolean | null }[]).find((c) => c.passed === false)?.check).toBe("transparency log entries");
-    await expect(createTrustIdentity({ actor: admin, input: { name: "key-with-thresholds", kind: "key", role: "team", publicKeyPem: key.publicKeyPem, thresholds: { tlog: 0 } } })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(
+      createTrustIdentity({
+        actor: admin,
+        input: { name: "key-with-thresholds", kind: "key", role: "team", publicKeyPem: key.publicKeyPem, thresholds: { tlog: 0 } },
+      }),
+    ).rejects.toMatchObject({ code: "INVALID_INPUT" });
     await updateTrustIdentity({ actor: admin, name: "public-good", input: { thresholds: null } });
     await syncRegistry({ actor: admin, registry: "default" });
     expect((await db.signature.findFirstOrThrow({ where: { artifactDigest: out.artifactDigest } })).verdict).toBe("verified");
@@ -108,7 +136,13 @@ describe("a stage that emits Sigstore bundles", () => {
     const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `no bundle ${Date.now()}` }] });
     await pushImage(client, REPO, img, ["2.0"]);
     await syncRegistry({ actor: admin, registry: "default" });
-    const approval = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: REPO, digest: img.digest, stage: "build", comment: "no bundle" });
+    const approval = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: REPO,
+      digest: img.digest,
+      stage: "build",
+      comment: "no bundle",
+    });
     expect(await pushStageBundle({ approvalId: approval.id })).toMatchObject({ status: "skipped" });
     expect(await db.stageBundle.count({ where: { approvalId: approval.id } })).toBe(0);
   });

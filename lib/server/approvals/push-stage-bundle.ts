@@ -13,7 +13,6 @@ import { registryClient, toAppError } from "../registries/resolve-registry";
 import { lockReferrers } from "./signature-manifest-io";
 import { timestampSignature, tsaConfigured } from "./timestamp-signature";
 
-
 export type PushStageBundleOutcome =
   | { status: "skipped"; reason: string }
   | { status: "pushed"; artifactDigest: string; bundleDigest: string; pushedVia: "referrers-api" | "referrers-tag"; existing: boolean };
@@ -29,7 +28,11 @@ export type PushStageBundleOutcome =
 function loadApproval(approvalId: string) {
   return db.approval.findUnique({
     where: { id: approvalId },
-    include: { image: { include: { repository: { include: { registry: true } } } }, stage: true, signingKey: { select: { id: true, name: true, fingerprint: true } } },
+    include: {
+      image: { include: { repository: { include: { registry: true } } } },
+      stage: true,
+      signingKey: { select: { id: true, name: true, fingerprint: true } },
+    },
   });
 }
 
@@ -45,14 +48,14 @@ function buildBundle(a: ApprovalRow, actor: BundleActor) {
     subjectName: pullReference(registry.url, registry.pullName, repository),
     subjectDigest: digest,
     // The approval's key signs; the key never leaves the server (or its token) and the use is audited.
-    sign: (data) => signWithKey(a.signingKey.id, data, { actor, purpose: `Sigstore bundle for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
+    sign: (data) =>
+      signWithKey(a.signingKey.id, data, { actor, purpose: `Sigstore bundle for approval ${a.id} (stage ${a.stage.name})`, targetDigest: digest }),
     // What cosign and sigstore-go write as the hint: the hex SHA-256 of the DER public key.
     publicKeyHint: a.signingKey.fingerprint.replace(/^sha256:/, ""),
     // The bundle's own signature (over the DSSE envelope) gets its own token; a TSA that is down leaves the bundle
     // pending (TSA_UNAVAILABLE), retried by the scheduler tick like a registry that is down.
     ...(tsaConfigured() ? { timestamp: async (sig: Uint8Array) => (await timestampSignature({ signature: sig })).token } : {}),
   });
-
 }
 
 /** Pushes the bundle as a referrer of the image (referrers API, else the tag schema) under the referrers lock. */
@@ -62,7 +65,7 @@ async function pushBundle(a: ApprovalRow, bytes: Uint8Array) {
   const repository = image.repository.name;
   const digest = image.digest as Digest;
   const client = registryClient(registry, "push");
-  const lock = <T,>(fn: () => Promise<T>) =>
+  const lock = <T>(fn: () => Promise<T>) =>
     db.$transaction(
       async (tx) => {
         await lockReferrers(tx, registry.id, repository, digest);
@@ -78,7 +81,11 @@ async function pushBundle(a: ApprovalRow, bytes: Uint8Array) {
       artifactType: MT.sigstoreBundleV03,
       blobBytes: bytes,
       blobMediaType: MT.sigstoreBundleV03,
-      annotations: { "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE_TYPE, "dev.imprimatur/stage": a.stage.name, "dev.imprimatur/approval-id": a.id },
+      annotations: {
+        "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE_TYPE,
+        "dev.imprimatur/stage": a.stage.name,
+        "dev.imprimatur/approval-id": a.id,
+      },
       lock,
     });
   } catch (e) {
@@ -87,14 +94,30 @@ async function pushBundle(a: ApprovalRow, bytes: Uint8Array) {
 }
 
 /** Records the pushed bundle, its accessory row and the audit event; a revocation that raced the push gets it to remove. */
-async function recordBundle(a: ApprovalRow, { actor, pushed, manifestDigest, bundleDigest }: { actor: BundleActor; pushed: Awaited<ReturnType<typeof pushBundle>>; manifestDigest: string; bundleDigest: string }) {
+async function recordBundle(
+  a: ApprovalRow,
+  {
+    actor,
+    pushed,
+    manifestDigest,
+    bundleDigest,
+  }: { actor: BundleActor; pushed: Awaited<ReturnType<typeof pushBundle>>; manifestDigest: string; bundleDigest: string },
+) {
   const { image } = a;
   const registry = image.repository.registry;
   const repository = image.repository.name;
   const digest = image.digest;
   await db.$transaction(async (tx) => {
     await tx.stageBundle.create({
-      data: { approvalId: a.id, imageId: image.id, signingKeyId: a.signingKey.id, artifactDigest: manifestDigest, bundleDigest, mediaType: MT.sigstoreBundleV03, pushedVia: pushed.indexedBy },
+      data: {
+        approvalId: a.id,
+        imageId: image.id,
+        signingKeyId: a.signingKey.id,
+        artifactDigest: manifestDigest,
+        bundleDigest,
+        mediaType: MT.sigstoreBundleV03,
+        pushedVia: pushed.indexedBy,
+      },
     });
     // A revocation that committed while the bundle was being pushed found no bundle to remove: hand it this one.
     const [row] = await tx.$queryRaw<{ revoked_at: Date | null }[]>`SELECT revoked_at FROM approvals WHERE id = ${a.id}::uuid FOR UPDATE`;
@@ -102,14 +125,34 @@ async function recordBundle(a: ApprovalRow, { actor, pushed, manifestDigest, bun
     // Known right away as an accessory, so the chain shows it before the next sync.
     await tx.artifact.createMany({
       skipDuplicates: true,
-      data: [{ imageId: image.id, digest: manifestDigest, mediaType: MT.ociManifest, artifactType: MT.sigstoreBundleV03, kind: "sigstore-bundle", predicateType: COSIGN_SIGN_PREDICATE_TYPE, source: pushed.indexedBy, size: pushed.descriptor.size, annotations: pushed.descriptor.annotations ?? {} }],
+      data: [
+        {
+          imageId: image.id,
+          digest: manifestDigest,
+          mediaType: MT.ociManifest,
+          artifactType: MT.sigstoreBundleV03,
+          kind: "sigstore-bundle",
+          predicateType: COSIGN_SIGN_PREDICATE_TYPE,
+          source: pushed.indexedBy,
+          size: pushed.descriptor.size,
+          annotations: pushed.descriptor.annotations ?? {},
+        },
+      ],
     });
     await appendAuditEvent(tx, {
       actor,
       action: "bundle.push",
       targetDigest: digest,
       target: `${registry.name}/${repository}`,
-      detail: { approvalId: a.id, stage: a.stage.name, key: a.signingKey.name, artifactDigest: manifestDigest, bundleDigest, via: pushed.indexedBy, ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}) },
+      detail: {
+        approvalId: a.id,
+        stage: a.stage.name,
+        key: a.signingKey.name,
+        artifactDigest: manifestDigest,
+        bundleDigest,
+        via: pushed.indexedBy,
+        ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}),
+      },
     });
   });
 }
@@ -120,7 +163,14 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
   if (!a.stage.emitBundle) return { status: "skipped", reason: `stage ${a.stage.name} does not emit Sigstore bundles` };
   if (a.revokedAt) return { status: "skipped", reason: "the approval is revoked" };
   const prior = await db.stageBundle.findUnique({ where: { approvalId } });
-  if (prior) return { status: "pushed", artifactDigest: prior.artifactDigest, bundleDigest: prior.bundleDigest, pushedVia: prior.pushedVia as "referrers-api" | "referrers-tag", existing: true };
+  if (prior)
+    return {
+      status: "pushed",
+      artifactDigest: prior.artifactDigest,
+      bundleDigest: prior.bundleDigest,
+      pushedVia: prior.pushedVia as "referrers-api" | "referrers-tag",
+      existing: true,
+    };
 
   const { image } = a;
   const registry = image.repository.registry;
@@ -140,7 +190,13 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
     // first: ours is a second valid referrer for the same approval; the recorded one stands.
     if (!(e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2002")) throw e;
     const won = await db.stageBundle.findUniqueOrThrow({ where: { approvalId } });
-    return { status: "pushed", artifactDigest: won.artifactDigest, bundleDigest: won.bundleDigest, pushedVia: won.pushedVia as "referrers-api" | "referrers-tag", existing: true };
+    return {
+      status: "pushed",
+      artifactDigest: won.artifactDigest,
+      bundleDigest: won.bundleDigest,
+      pushedVia: won.pushedVia as "referrers-api" | "referrers-tag",
+      existing: true,
+    };
   }
 
   // Show it with its verdict now; a registry hiccup here only delays that to the next sync.

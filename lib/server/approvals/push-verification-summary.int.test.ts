@@ -44,7 +44,13 @@ async function approved(stage: string, label: string) {
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
   await pushImage(client, REPO, img, [label]);
   await syncRegistry({ actor: admin, registry: "default" });
-  const approval = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: REPO, digest: img.digest as Digest, stage, comment: `approve ${label}` });
+  const approval = await requestAndApprove({
+    actor: await userActor("alice@example.com"),
+    repository: REPO,
+    digest: img.digest as Digest,
+    stage,
+    comment: `approve ${label}`,
+  });
   const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id }, include: { signingKey: true, stage: true } });
   return { img, approval: row, key: parsePublicKey(row.signingKey.publicKeyPem) };
 }
@@ -90,7 +96,14 @@ describe("the signed verification summary of an approval", () => {
     const other = await db.signingKey.findFirstOrThrow({ where: { stage: { name: "prod" } } });
     expect(verifyVsaEnvelope(blob, parsePublicKey(other.publicKeyPem), img.digest)).toMatchObject({ ok: false });
     const env = JSON.parse(blob.toString("utf8")) as { payload: string };
-    const forged = Buffer.from(JSON.stringify({ ...env, payload: Buffer.from(Buffer.from(env.payload, "base64").toString("utf8").replace('"PASSED"', '"FAILED"').replace('"verifiedLevels"', '"verifiedLevels"')).toString("base64") }));
+    const forged = Buffer.from(
+      JSON.stringify({
+        ...env,
+        payload: Buffer.from(
+          Buffer.from(env.payload, "base64").toString("utf8").replace('"PASSED"', '"FAILED"').replace('"verifiedLevels"', '"verifiedLevels"'),
+        ).toString("base64"),
+      }),
+    );
     expect(verifyVsaEnvelope(forged, key, img.digest)).toMatchObject({ ok: false, reason: "no signature verifies with the key under DSSE PAE" });
 
     // Pushing again is a no-op; the audit trail has one push.
@@ -154,7 +167,9 @@ describe("the exported stage policy", () => {
       const pems = [...out.content.matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map((m) => m[0].replace(/^\s+/gm, ""));
       expect(pems).toHaveLength(1);
       const k = parsePublicKey(pems[0]!);
-      expect(verifyCosignLayer({ layer, blob, imageDigest: img.digest, trustedKeys: [{ name: "from-policy", fingerprint: k.fingerprint, key: k }] }).verdict).toBe("verified");
+      expect(
+        verifyCosignLayer({ layer, blob, imageDigest: img.digest, trustedKeys: [{ name: "from-policy", fingerprint: k.fingerprint, key: k }] }).verdict,
+      ).toBe("verified");
       // Images come from the repositories with requests for the stage.
       expect(out.content).toContain(`/${REPO}@*`);
     }
@@ -163,7 +178,10 @@ describe("the exported stage policy", () => {
   it("after a rotation, lists the new key as current and keeps the retired one, whose signatures stay valid", async () => {
     const before = await db.signingKey.findFirstOrThrow({ where: { stage: { name: "test" }, retiredAt: null } });
     await rotateStageKey({ actor: admin, stage: "test" });
-    const doc = parseYaml((await exportStagePolicy({ actor: admin, stage: "test", format: "kyverno" })).content) as { spec: { attestors: { name: string }[] }; metadata: { annotations: Record<string, string> } };
+    const doc = parseYaml((await exportStagePolicy({ actor: admin, stage: "test", format: "kyverno" })).content) as {
+      spec: { attestors: { name: string }[] };
+      metadata: { annotations: Record<string, string> };
+    };
     expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
     expect(doc.metadata.annotations["imprimatur.dev/keys"]).toContain(before.fingerprint);
   });
@@ -179,15 +197,28 @@ describe("the exported stage policy", () => {
   });
 
   it("refuses an unknown format with 422 listing the formats, and a stage without a current key with 409", async () => {
-    await expect(exportStagePolicy({ actor: admin, stage: "test", format: "opa" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "format", message: expect.stringContaining("kyverno, kyverno-clusterpolicy, policy-controller, cosign") });
+    await expect(exportStagePolicy({ actor: admin, stage: "test", format: "opa" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "format",
+      message: expect.stringContaining("kyverno, kyverno-clusterpolicy, policy-controller, cosign"),
+    });
     await expect(exportStagePolicy({ actor: admin, stage: "nope", format: "kyverno" })).rejects.toMatchObject({ code: "NOT_FOUND" });
     const last = await db.stage.findFirstOrThrow({ orderBy: { position: "desc" } });
     const bare = await db.stage.create({ data: { name: "keyless", position: last.position + 1 } });
-    await expect(exportStagePolicy({ actor: admin, stage: "keyless", format: "kyverno", images: ["r/x:*"] })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringContaining("has no signing key") });
+    await expect(exportStagePolicy({ actor: admin, stage: "keyless", format: "kyverno", images: ["r/x:*"] })).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringContaining("has no signing key"),
+    });
     await upsertStage({ actor: admin, name: "retiring", settings: {} });
     await db.signingKey.updateMany({ where: { stage: { name: "retiring" } }, data: { retiredAt: new Date(), notAfter: new Date() } });
-    await expect(exportStagePolicy({ actor: admin, stage: "retiring", format: "cosign", images: ["r/x:*"] })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringContaining("only retired") });
-    await expect(exportStagePolicy({ actor: admin, stage: "test", format: "kyverno", images: ["bad pattern"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "images" });
+    await expect(exportStagePolicy({ actor: admin, stage: "retiring", format: "cosign", images: ["r/x:*"] })).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringContaining("only retired"),
+    });
+    await expect(exportStagePolicy({ actor: admin, stage: "test", format: "kyverno", images: ["bad pattern"] })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "images",
+    });
     expect(bare.id).toBeTruthy();
   });
 });

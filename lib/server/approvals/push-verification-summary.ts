@@ -51,7 +51,17 @@ type SummaryRow = Awaited<ReturnType<typeof db.verificationSummary.findUniqueOrT
  * Builds the approval's VSA statement (gates, waivers, the evidence on record when they were judged, approvers),
  * signs it with the stage key and commits it as a pending row; a row another replica committed first is used instead.
  */
-async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedApproval; actor: Actor; subjectName: string; digest: Digest }): Promise<SummaryRow> {
+async function createSummaryRow({
+  a,
+  actor,
+  subjectName,
+  digest,
+}: {
+  a: LoadedApproval;
+  actor: Actor;
+  subjectName: string;
+  digest: Digest;
+}): Promise<SummaryRow> {
   const { image } = a;
   const reviews = a.request?.reviews ?? [];
   const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
@@ -64,7 +74,9 @@ async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedAp
     take: 200,
   });
   const base = instanceId();
-  const judged = a.request ? readJson(gateResultsColumn.nullable(), a.request.gateResults, { table: "promotion_requests", column: "gate_results", id: a.request.id }) : null;
+  const judged = a.request
+    ? readJson(gateResultsColumn.nullable(), a.request.gateResults, { table: "promotion_requests", column: "gate_results", id: a.request.id })
+    : null;
   const gates = (judged ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
   const glassReasons = reviews.filter((r) => r.breakGlass).map((r) => r.comment);
   const statement = buildVsaStatement({
@@ -116,7 +128,21 @@ async function createSummaryRow({ a, actor, subjectName, digest }: { a: LoadedAp
  * Appends the summary's DSSE layer to the `.att` manifest under its advisory lock, unless a revocation removed it
  * meanwhile ("removed") or it is there already ("present").
  */
-async function appendToAttManifest({ client, repository, tag, lockKey, summary, approvalId }: { client: Client; repository: string; tag: string; lockKey: string; summary: SummaryRow; approvalId: string }) {
+async function appendToAttManifest({
+  client,
+  repository,
+  tag,
+  lockKey,
+  summary,
+  approvalId,
+}: {
+  client: Client;
+  repository: string;
+  tag: string;
+  lockKey: string;
+  summary: SummaryRow;
+  approvalId: string;
+}) {
   return db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ATT_LOCK_NAMESPACE}::int, hashtext(${lockKey}))`;
@@ -187,7 +213,12 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
         artifactType: MT.sigstoreBundleV03,
         blobBytes: summary.bundle,
         blobMediaType: MT.sigstoreBundleV03,
-        annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": VSA_PREDICATE_TYPE, "dev.imprimatur/stage": a.stage.name, "dev.imprimatur/approval-id": a.id },
+        annotations: {
+          "dev.sigstore.bundle.content": "dsse-envelope",
+          "dev.sigstore.bundle.predicateType": VSA_PREDICATE_TYPE,
+          "dev.imprimatur/stage": a.stage.name,
+          "dev.imprimatur/approval-id": a.id,
+        },
         lock: (fn) =>
           db.$transaction(
             async (tx) => {
@@ -211,7 +242,14 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
         action: "verification-summary.push",
         targetDigest: digest,
         target: `${registry.name}/${repository}`,
-        detail: { approvalId: a.id, stage: a.stage.name, key: a.signingKey.name, layerDigest: summary.layerDigest, tag, ...(bundleArtifactDigest ? { bundleArtifactDigest } : {}) },
+        detail: {
+          approvalId: a.id,
+          stage: a.stage.name,
+          key: a.signingKey.name,
+          layerDigest: summary.layerDigest,
+          tag,
+          ...(bundleArtifactDigest ? { bundleArtifactDigest } : {}),
+        },
       });
     });
     return { status: "pushed", layerDigest: summary.layerDigest, bundleArtifactDigest, existing: false };
@@ -229,7 +267,13 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
  * retry pushes it again. Called when the approval is revoked. Idempotent; a registry failure throws and leaves the
  * record as it was, so the caller can retry.
  */
-export async function removeVerificationSummary({ approvalId, actor = SYSTEM }: { approvalId: string; actor?: Actor }): Promise<{ status: "removed" | "none" }> {
+export async function removeVerificationSummary({
+  approvalId,
+  actor = SYSTEM,
+}: {
+  approvalId: string;
+  actor?: Actor;
+}): Promise<{ status: "removed" | "none" }> {
   const row = await db.verificationSummary.findUnique({ where: { approvalId } });
   if (!row || row.status === "removed") return { status: "none" };
   const image = await db.image.findUniqueOrThrow({ where: { id: row.imageId }, include: { repository: { include: { registry: true } } } });
@@ -247,7 +291,12 @@ export async function removeVerificationSummary({ approvalId, actor = SYSTEM }: 
         const current = await readAttManifest(client, repository, tag);
         if (current.manifest?.layers.some((l) => l.digest === row.layerDigest)) {
           const keep = current.manifest.layers.filter((l) => l.digest !== row.layerDigest);
-          const config = current.config ? { ...current.config, history: Array.isArray(current.config.history) ? (current.config.history as unknown[]).slice(0, keep.length) : current.config.history } : null;
+          const config = current.config
+            ? {
+                ...current.config,
+                history: Array.isArray(current.config.history) ? (current.config.history as unknown[]).slice(0, keep.length) : current.config.history,
+              }
+            : null;
           const next = appendSignatureLayers({ existing: { ...current.manifest, layers: keep }, existingConfig: config, add: [] });
           await client.putBlob(repository, next.config);
           await client.putManifest(repository, tag, next.manifest, MT.ociManifest);

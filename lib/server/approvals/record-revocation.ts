@@ -19,24 +19,36 @@ async function lockApproval(tx: Tx, approvalId: string, actor: Actor) {
   if (locked.length === 0) throw new AppError("NOT_FOUND", "no such approval");
   const a = await tx.approval.findUniqueOrThrow({
     where: { id: approvalId },
-    include: { image: { include: { repository: { include: { registry: true } } } }, stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } } },
+    include: {
+      image: { include: { repository: { include: { registry: true } } } },
+      stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
+    },
   });
   // A reviewer may take back only what their stage's groups could have given (with no groups, any reviewer approves).
   if (actor.kind === "user" && actor.role === "reviewer") {
     const groups = a.stage.reviewerGroups.map((g) => g.group);
-    const member = groups.length === 0 || (await tx.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
-    if (!member) throw new AppError("FORBIDDEN", `stage ${a.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
+    const member =
+      groups.length === 0 ||
+      (await tx.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
+    if (!member)
+      throw new AppError("FORBIDDEN", `stage ${a.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
   }
   return a;
 }
 
-export async function recordRevocation(tx: Tx, { approvalId, actor, reason: text, source }: { approvalId: string; actor: Actor; reason: string; source: RevocationSource }): Promise<{ record: RevocationRecord; imageId: string }> {
+export async function recordRevocation(
+  tx: Tx,
+  { approvalId, actor, reason: text, source }: { approvalId: string; actor: Actor; reason: string; source: RevocationSource },
+): Promise<{ record: RevocationRecord; imageId: string }> {
   if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") {
     throw new AppError("FORBIDDEN", `revoking an approval needs role reviewer (in the stage's reviewer groups) or admin; you are ${actor.role}`);
   }
   const a = await lockApproval(tx, approvalId, actor);
   const repository = `${a.image.repository.registry.name}/${a.image.repository.name}`;
-  const shape = (alreadyRevoked: boolean, x: { revokedAt: Date; revokedBy: string; reason: string; source: string; state: string; error: string | null }): RevocationRecord => ({
+  const shape = (
+    alreadyRevoked: boolean,
+    x: { revokedAt: Date; revokedBy: string; reason: string; source: string; state: string; error: string | null },
+  ): RevocationRecord => ({
     approvalId: a.id,
     alreadyRevoked,
     revokedAt: x.revokedAt.toISOString(),
@@ -52,14 +64,29 @@ export async function recordRevocation(tx: Tx, { approvalId, actor, reason: text
   if (a.revokedAt) {
     return {
       imageId: a.imageId,
-      record: shape(true, { revokedAt: a.revokedAt, revokedBy: a.revokedBy ?? "unknown", reason: a.revocationReason ?? "", source: a.revocationSource ?? "manual", state: a.revocationState ?? "pending", error: a.revocationError }),
+      record: shape(true, {
+        revokedAt: a.revokedAt,
+        revokedBy: a.revokedBy ?? "unknown",
+        reason: a.revocationReason ?? "",
+        source: a.revocationSource ?? "manual",
+        state: a.revocationState ?? "pending",
+        error: a.revocationError,
+      }),
     };
   }
   const now = new Date();
   const by = actorLabel(actor);
   await tx.approval.update({
     where: { id: a.id },
-    data: { revokedAt: now, revokedBy: by, revokedById: actor.kind === "user" ? actor.id : null, revocationReason: text, revocationSource: source, revocationState: "pending", revocationError: null },
+    data: {
+      revokedAt: now,
+      revokedBy: by,
+      revokedById: actor.kind === "user" ? actor.id : null,
+      revocationReason: text,
+      revocationSource: source,
+      revocationState: "pending",
+      revocationError: null,
+    },
   });
   await appendAuditEvent(tx, {
     actor,

@@ -33,7 +33,23 @@ type SigClient = ReturnType<typeof registryClient>;
  * Rewrites the `.sig` manifest without the given layers, under its lock. `onWrite` counts each manifest PUT as it
  * happens, so the count stays right when a later round fails.
  */
-async function dropRevokedLayers({ client, registryId, repository, digest, tag, drop, onWrite }: { client: SigClient; registryId: string; repository: string; digest: Digest; tag: string; drop: string[]; onWrite: () => void }) {
+async function dropRevokedLayers({
+  client,
+  registryId,
+  repository,
+  digest,
+  tag,
+  drop,
+  onWrite,
+}: {
+  client: SigClient;
+  registryId: string;
+  repository: string;
+  digest: Digest;
+  tag: string;
+  drop: string[];
+  onWrite: () => void;
+}) {
   await db.$transaction(
     async (tx) => {
       await lockSignatureManifest(tx, registryId, repository, digest);
@@ -42,7 +58,8 @@ async function dropRevokedLayers({ client, registryId, repository, digest, tag, 
         if (!current.manifest) break;
         const next = removeSignatureLayers({ existing: current.manifest, existingConfig: current.config, remove: drop });
         if (!next) break;
-        if (round >= MAX_ROUNDS) throw new AppError("REGISTRY_ERROR", `revoked signature layers still present after ${MAX_ROUNDS} writes; another writer keeps restoring ${tag}`);
+        if (round >= MAX_ROUNDS)
+          throw new AppError("REGISTRY_ERROR", `revoked signature layers still present after ${MAX_ROUNDS} writes; another writer keeps restoring ${tag}`);
         await client.putBlob(repository, next.config);
         await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
         onWrite();
@@ -53,7 +70,15 @@ async function dropRevokedLayers({ client, registryId, repository, digest, tag, 
 }
 
 /** Marks each still-pending revocation "removed", deletes its signature and bundle rows, and audits each one. */
-async function recordRemovals({ imageId, actor, digest, target, tag, pending, bundles }: {
+async function recordRemovals({
+  imageId,
+  actor,
+  digest,
+  target,
+  tag,
+  pending,
+  bundles,
+}: {
   imageId: string;
   actor: Actor;
   digest: Digest;
@@ -66,7 +91,10 @@ async function recordRemovals({ imageId, actor, digest, target, tag, pending, bu
     for (const p of pending) {
       const bundle = bundles.find((b) => b.approvalId === p.id);
       // Only rows still pending: a bundle recorded meanwhile set it back to pending and is handled on the next pass.
-      const done = await tx.approval.updateMany({ where: { id: p.id, revocationState: "pending" }, data: { revocationState: "removed", revocationError: null } });
+      const done = await tx.approval.updateMany({
+        where: { id: p.id, revocationState: "pending" },
+        data: { revocationState: "removed", revocationError: null },
+      });
       if (done.count === 0) continue;
       await tx.signature.deleteMany({ where: { imageId, layerDigest: { in: [p.layerDigest, ...(bundle ? [bundle.artifactDigest] : [])] } } });
       if (bundle) await tx.artifact.deleteMany({ where: { imageId, digest: bundle.artifactDigest } });
@@ -137,7 +165,14 @@ export async function removeRevokedSignatures({ imageId, actor }: RemoveRevokedS
     if (!(err instanceof AppError) || !["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "NOT_FOUND"].includes(err.code)) throw err;
     await db.$transaction(async (tx) => {
       await tx.approval.updateMany({ where: { id: { in: ids } }, data: { revocationError: err.message, attempts: { increment: 1 } } });
-      await appendAuditEvent(tx, { actor, action: "approval.revoke.registry", outcome: "failure", targetDigest: digest, target, detail: { approvalIds: ids, error: err.message } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "approval.revoke.registry",
+        outcome: "failure",
+        targetDigest: digest,
+        target,
+        detail: { approvalIds: ids, error: err.message },
+      });
     });
     return { approvals: ids.map((id) => ({ approvalId: id, state: "pending" as const, error: err.message })), writes };
   }
@@ -149,5 +184,12 @@ export async function removeRevokedSignatures({ imageId, actor }: RemoveRevokedS
     if (!(e instanceof OciError)) throw e;
   }
   const after = await db.approval.findMany({ where: { id: { in: ids } }, select: { id: true, revocationState: true, revocationError: true } });
-  return { approvals: after.map((a) => ({ approvalId: a.id, state: a.revocationState === "removed" ? ("removed" as const) : ("pending" as const), error: a.revocationError })), writes };
+  return {
+    approvals: after.map((a) => ({
+      approvalId: a.id,
+      state: a.revocationState === "removed" ? ("removed" as const) : ("pending" as const),
+      error: a.revocationError,
+    })),
+    writes,
+  };
 }

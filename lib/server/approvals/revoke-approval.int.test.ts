@@ -30,7 +30,11 @@ const system: Actor = { kind: "system", label: "revoke-test" };
 let client: RegistryClient;
 let host: string;
 
-async function readSig(c: RegistryClient, repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: { rootfs: { diff_ids: string[] } } & Record<string, unknown> }> {
+async function readSig(
+  c: RegistryClient,
+  repo: string,
+  digest: Digest,
+): Promise<{ manifest: ImageManifest; config: { rootfs: { diff_ids: string[] } } & Record<string, unknown> }> {
   const m = await c.getManifest(repo, cosignTag(digest, "sig"));
   const p = parseManifest(m.bytes, m.mediaType);
   if (p.kind !== "manifest") throw new Error("sig is not a manifest");
@@ -39,7 +43,10 @@ async function readSig(c: RegistryClient, repo: string, digest: Digest): Promise
 }
 
 async function expectAppError(p: Promise<unknown>, code: string, field?: string) {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(AppError);
   expect((e as AppError).code).toBe(code);
   if (field) expect((e as AppError & { field?: string }).field).toBe(field);
@@ -54,7 +61,9 @@ beforeAll(async () => {
   await addTrustedKey({ actor: system, name: "publisher", pem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") });
   await pushOciLayout(client, REPO, join(FIXTURE, "oci-layout"));
   await syncRegistry({ actor: system });
-  await db.webhook.create({ data: { name: "admission-cache", url: "https://hooks.example.test/flush", events: ["approval.revoked"], secret: Buffer.from("x") } });
+  await db.webhook.create({
+    data: { name: "admission-cache", url: "https://hooks.example.test/flush", events: ["approval.revoked"], secret: Buffer.from("x") },
+  });
 });
 
 afterAll(async () => {
@@ -82,14 +91,26 @@ describe("revoking one approval", () => {
     expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revokedAt).toBeNull();
 
     const r = await revokeApproval({ approvalId: approval.id, actor: alice, reason: "built from a compromised commit" });
-    expect(r).toMatchObject({ alreadyRevoked: false, state: "removed", error: null, stage: "test", reason: "built from a compromised commit", revokedBy: "alice@example.com" });
+    expect(r).toMatchObject({
+      alreadyRevoked: false,
+      state: "removed",
+      error: null,
+      stage: "test",
+      reason: "built from a compromised commit",
+      revokedBy: "alice@example.com",
+    });
 
     // The registry: the stage layer is gone, the publisher's descriptor is byte-identical, diff_ids follow the layers.
     const after = await readSig(client, REPO, PUBLISHER_DIGEST);
     expect(after.manifest.layers.map((l) => JSON.stringify(l))).toEqual([publisherLayer]);
     expect(after.config.rootfs.diff_ids).toEqual([before.manifest.layers[0]!.digest]);
     const keys = await loadTrustedKeys();
-    const v = verifyCosignLayer({ layer: after.manifest.layers[0]!, blob: await client.getBlob(REPO, after.manifest.layers[0]!.digest as Digest), imageDigest: PUBLISHER_DIGEST, trustedKeys: keys });
+    const v = verifyCosignLayer({
+      layer: after.manifest.layers[0]!,
+      blob: await client.getBlob(REPO, after.manifest.layers[0]!.digest as Digest),
+      imageDigest: PUBLISHER_DIGEST,
+      trustedKeys: keys,
+    });
     expect(v.verdict).toBe("verified");
     // The bundle referrer is unlisted and deleted.
     expect((await listReferrers(client, REPO, PUBLISHER_DIGEST)).map((x) => x.digest)).not.toContain(bundle.artifactDigest);
@@ -105,7 +126,13 @@ describe("revoking one approval", () => {
 
     // Written: the record, audit events in the chain, the webhook in the outbox.
     const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
-    expect(row).toMatchObject({ revokedBy: "alice@example.com", revokedById: alice.id, revocationReason: "built from a compromised commit", revocationSource: "manual", revocationState: "removed" });
+    expect(row).toMatchObject({
+      revokedBy: "alice@example.com",
+      revokedById: alice.id,
+      revocationReason: "built from a compromised commit",
+      revocationSource: "manual",
+      revocationState: "removed",
+    });
     const audits = await db.auditEvent.findMany({ where: { action: { in: ["approval.revoke", "approval.revoke.registry"] } }, orderBy: { seq: "asc" } });
     expect(audits.map((a) => `${a.action}:${a.outcome}`)).toEqual(["approval.revoke:denied", "approval.revoke:success", "approval.revoke.registry:success"]);
     expect((await verifyAuditChain()).ok).toBe(true);
@@ -134,7 +161,14 @@ describe("revoking one approval", () => {
       await db.registry.create({ data: { name: "revoke-outage", url: reg.url } });
       await syncRegistry({ actor: system, registry: "revoke-outage" });
       const alice = await userActor("alice@example.com");
-      const approval = await requestAndApprove({ actor: alice, registry: "revoke-outage", repository: "outage/app", digest: img.digest, stage: "build", comment: "ok" });
+      const approval = await requestAndApprove({
+        actor: alice,
+        registry: "revoke-outage",
+        repository: "outage/app",
+        digest: img.digest,
+        stage: "build",
+        comment: "ok",
+      });
       const ref = `${new URL(reg.url).host}/outage/app@${img.digest}`;
       expect((await evaluateImage({ image: ref, stage: "build", refuseTags: true })).allowed).toBe(true);
 

@@ -56,7 +56,7 @@ export async function revokeApproval({ approvalId, actor, reason, source = "manu
   const text = typeof reason === "string" ? reason.trim() : "";
   if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
   if (text.length > MAX_REASON) throw new AppError("INVALID_INPUT", `reason is over ${MAX_REASON} characters`, "reason");
-   
+
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
   if (!REVOCATION_SOURCES.includes(source)) throw new AppError("INVALID_INPUT", `source must be one of ${REVOCATION_SOURCES.join(", ")}`, "source");
   if (!isUuid(approvalId)) throw new AppError("NOT_FOUND", "no such approval");

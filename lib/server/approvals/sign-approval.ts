@@ -52,11 +52,30 @@ export async function signApproval({ tx, actor, request, approverIds, breakGlass
     optional[OPTIONAL_KEYS.breakGlassReason] = breakGlassReason;
   }
   if (waiverIds.length) optional[OPTIONAL_KEYS.waivers] = waiverIds.join(",");
-  const payload = buildSimpleSigningPayload({ dockerReference: pullReference(reg.url, reg.pullName, request.image.repository.name), digest: request.image.digest, optional });
-  const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString("base64");
+  const payload = buildSimpleSigningPayload({
+    dockerReference: pullReference(reg.url, reg.pullName, request.image.repository.name),
+    digest: request.image.digest,
+    optional,
+  });
+  const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString(
+    "base64",
+  );
   const layerDigest = sha256Digest(payload);
   await tx.approval.create({
-    data: { id: approvalId, imageId: request.imageId, stageId: request.stageId, approverId: actor.id, signingKeyId: key.id, comment, status: "signing", payload: bytes(payload), signature, layerDigest, createdAt: now, requestId: request.id },
+    data: {
+      id: approvalId,
+      imageId: request.imageId,
+      stageId: request.stageId,
+      approverId: actor.id,
+      signingKeyId: key.id,
+      comment,
+      status: "signing",
+      payload: bytes(payload),
+      signature,
+      layerDigest,
+      createdAt: now,
+      requestId: request.id,
+    },
   });
   return { approvalId, key, layerDigest };
 }

@@ -22,7 +22,12 @@ export async function lockReferrers(tx: Tx, registryId: string, repository: stri
 }
 
 /** The cosign `.sig` (or `.att`) manifest at `tag` and its config (null when the tag does not exist). Refuses an index. */
-export async function readSigManifest(client: ReturnType<typeof registryClient>, repository: string, tag: string, what: "signature" | "attestation" = "signature"): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
+export async function readSigManifest(
+  client: ReturnType<typeof registryClient>,
+  repository: string,
+  tag: string,
+  what: "signature" | "attestation" = "signature",
+): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
   let fetched;
   try {
     fetched = await client.getManifest(repository, tag);

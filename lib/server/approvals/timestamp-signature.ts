@@ -54,7 +54,8 @@ export async function timestampSignature({ signature }: { signature: Uint8Array 
   }
   const { material } = await loadTrust();
   const v = verifyTimestampToken({ token, signedData: signature, tsaRoots: material.tsaRoots });
-  if (!v.ok) throw new AppError("TSA_UNAVAILABLE", `the timestamp authority's token does not verify: ${v.reason}; trust its chain as a trust identity of kind tsa`);
+  if (!v.ok)
+    throw new AppError("TSA_UNAVAILABLE", `the timestamp authority's token does not verify: ${v.reason}; trust its chain as a trust identity of kind tsa`);
   // Kept as the whole response: cosign (digitorus/timestamp ParseResponse) and sigstore-js parse a TimeStampResp.
   return { token: response, genTime: v.genTime, by: `TSA ${v.tsa.subject} (${v.anchorName})` };
 }

@@ -47,7 +47,11 @@ function opensslVerify(data: Buffer, token: Buffer): string {
   writeFileSync(join(work, "data"), data);
   writeFileSync(join(work, "reply.tsr"), token);
   // The stored value is the TSA's TimeStampResp, as cosign and Sigstore bundles carry it: openssl reads it as a reply.
-  return execFileSync("openssl", ["ts", "-verify", "-data", join(work, "data"), "-in", join(work, "reply.tsr"), "-CAfile", join(work, "root.pem"), "-untrusted", join(work, "tsa.pem")], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+  return execFileSync(
+    "openssl",
+    ["ts", "-verify", "-data", join(work, "data"), "-in", join(work, "reply.tsr"), "-CAfile", join(work, "root.pem"), "-untrusted", join(work, "tsa.pem")],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  ).toString();
 }
 
 beforeAll(async () => {
@@ -79,7 +83,13 @@ describe("trusted time on stage signatures (a real TSA: openssl ts -reply)", () 
     const img = buildImage({ architecture: "amd64", layers: [{ "tsa.txt": `tsa ${Date.now()}` }] });
     await pushImage(client, "tsa/app", img, ["1"]);
     await syncRegistry({ actor: system });
-    const approval = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: "tsa/app", digest: img.digest, stage: "test", comment: "ok" });
+    const approval = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: "tsa/app",
+      digest: img.digest,
+      stage: "test",
+      comment: "ok",
+    });
     expect(approval.status).toBe("signed");
     const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id }, include: { signingKey: true } });
     expect(row.timestampToken).not.toBeNull();
@@ -115,13 +125,22 @@ describe("trusted time on stage signatures (a real TSA: openssl ts -reply)", () 
     expect(json.mediaType).toBe(MT.sigstoreBundleV03);
     const stamps = json.verificationMaterial.timestampVerificationData.rfc3161Timestamps;
     expect(stamps).toHaveLength(1);
-    expect(opensslVerify(Buffer.from(json.dsseEnvelope.signatures[0]!.sig, "base64"), Buffer.from(stamps[0]!.signedTimestamp, "base64"))).toContain("Verification: OK");
+    expect(opensslVerify(Buffer.from(json.dsseEnvelope.signatures[0]!.sig, "base64"), Buffer.from(stamps[0]!.signedTimestamp, "base64"))).toContain(
+      "Verification: OK",
+    );
     const info = parsePublicKey(row.signingKey.publicKeyPem);
     const tsaRoots = loadTrustMaterial([{ name: "test-tsa", kind: "tsa", role: "stage", scope: ["**"], certificates: [tsa.tsaPem, tsa.rootPem] }]).tsaRoots;
-    const trust = toSigstoreTrustMaterial({ ...EMPTY_TRUST, tsaRoots, keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] });
+    const trust = toSigstoreTrustMaterial({
+      ...EMPTY_TRUST,
+      tsaRoots,
+      keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }],
+    });
     new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)));
     // Without the TSA in the trusted root, the same threshold fails: the token is what satisfied it.
-    const noTsa = toSigstoreTrustMaterial({ ...EMPTY_TRUST, keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] });
+    const noTsa = toSigstoreTrustMaterial({
+      ...EMPTY_TRUST,
+      keys: [{ name: row.signingKey.name, fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }],
+    });
     expect(() => new Verifier(noTsa, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)))).toThrow();
   });
 

@@ -16,7 +16,8 @@ interface AuditEventBase<K extends AuditKindName> {
 }
 
 /** An event of kind K: the detail may be left out only for kinds whose detail is empty. */
-export type AuditEventInput<K extends AuditKindName = AuditKindName> = AuditEventBase<K> & (Record<never, never> extends AuditDetail<K> ? { detail?: AuditDetail<K> } : { detail: AuditDetail<K> });
+export type AuditEventInput<K extends AuditKindName = AuditKindName> = AuditEventBase<K> &
+  (Record<never, never> extends AuditDetail<K> ? { detail?: AuditDetail<K> } : { detail: AuditDetail<K> });
 
 /**
  * A detail that does not fit its kind's schema is a bug in the writer, not bad input: it is refused before anything

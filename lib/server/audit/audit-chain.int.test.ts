@@ -21,7 +21,11 @@ afterAll(async () => {
 
 describe("audit trail", () => {
   it("appends gap-free, hash-chained rows, also under concurrency", async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => recordAuditEvent({ actor, action: "audit.export", detail: { format: `csv-${i}`, filter: { to: "2026-12-02", from: "2026-12-01", actor: "x" } } })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        recordAuditEvent({ actor, action: "audit.export", detail: { format: `csv-${i}`, filter: { to: "2026-12-02", from: "2026-12-01", actor: "x" } } }),
+      ),
+    );
     const rows = await db.auditEvent.findMany({ orderBy: { seq: "asc" }, select: { seq: true } });
     rows.forEach((r, i) => expect(r.seq).toBe(BigInt(i + 1)));
     const check = await verifyAuditChain();
@@ -29,11 +33,32 @@ describe("audit trail", () => {
   });
 
   it("folds staged events into the chain exactly once, and a read racing a fold still sees them all", async () => {
-    const admin = { kind: "user" as const, id: "00000000-0000-4000-8000-00000000aaaa", email: "auditor@example.com", name: "Auditor", role: "admin" as const, via: "session" as const };
-    await Promise.all(Array.from({ length: 300 }, (_, i) => stageAuditEvent({ actor, action: "admission.review", outcome: "denied", target: "namespace staged", detail: { images: [`img-${i}`], allowed: false, reason: null } })));
+    const admin = {
+      kind: "user" as const,
+      id: "00000000-0000-4000-8000-00000000aaaa",
+      email: "auditor@example.com",
+      name: "Auditor",
+      role: "admin" as const,
+      via: "session" as const,
+    };
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        stageAuditEvent({
+          actor,
+          action: "admission.review",
+          outcome: "denied",
+          target: "namespace staged",
+          detail: { images: [`img-${i}`], allowed: false, reason: null },
+        }),
+      ),
+    );
     expect(await db.auditOutbox.count()).toBe(300);
     // As the audit page does: list and verify at once; both fold first.
-    const [listed, check, folded] = await Promise.all([listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "admission.review" } } }), verifyAuditChain(), foldStagedAuditEvents()]);
+    const [listed, check, folded] = await Promise.all([
+      listAuditEvents({ actor: admin, limit: 500, filter: { action: { kind: "exact", value: "admission.review" } } }),
+      verifyAuditChain(),
+      foldStagedAuditEvents(),
+    ]);
     expect(listed.events).toHaveLength(300);
     expect(check.ok).toBe(true);
     expect(folded).toBeLessThanOrEqual(300);
@@ -59,8 +84,12 @@ describe("audit trail", () => {
     // Shapes tsc would refuse, as a spread or an untyped value could still bring them at run time.
     const spread = { revokedTokens: 1, ...({ extra: "from a spread" } as object) };
     await expect(recordAuditEvent({ actor, action: "user.disable", detail: spread as { revokedTokens: number } })).rejects.toThrow(AuditDetailError);
-    await expect(recordAuditEvent({ actor, action: "user.disable", detail: { revokedTokens: "1" as unknown as number } })).rejects.toThrow(/user\.disable.*revokedTokens/);
-    await expect(stageAuditEvent({ actor, action: "admission.review", detail: { images: [], allowed: true } as never })).rejects.toThrow(/admission\.review.*reason/);
+    await expect(recordAuditEvent({ actor, action: "user.disable", detail: { revokedTokens: "1" as unknown as number } })).rejects.toThrow(
+      /user\.disable.*revokedTokens/,
+    );
+    await expect(stageAuditEvent({ actor, action: "admission.review", detail: { images: [], allowed: true } as never })).rejects.toThrow(
+      /admission\.review.*reason/,
+    );
     await expect(recordAuditEvent({ actor, action: "test.unknown" as never, detail: {} as never })).rejects.toThrow(/unknown audit event kind "test\.unknown"/);
     await expect(
       db.$transaction(async (tx) => {

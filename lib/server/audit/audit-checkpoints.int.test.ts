@@ -19,7 +19,8 @@ const repo = (s: string) => `imprimatur/audit-${s}-${randomBytes(4).toString("he
 let sql: pg.Client;
 
 async function events(n: number, tag: string) {
-  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
+  for (let i = 0; i < n; i++)
+    await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
 }
 
 /** Rewrites the detail of row `seq` and recomputes every hash after it: the chain is consistent again afterwards. */
@@ -31,7 +32,12 @@ async function rewriteFrom(seq: bigint, detail: object) {
     for (const r of rows) {
       const row = { ...r, detail: r.seq === seq ? detail : r.detail, prevHash: prev };
       const hash = auditRowHash(row);
-      await sql.query("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4", [JSON.stringify(row.detail), prev, hash, r.seq.toString()]);
+      await sql.query("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4", [
+        JSON.stringify(row.detail),
+        prev,
+        hash,
+        r.seq.toString(),
+      ]);
       prev = hash;
     }
   } finally {
@@ -45,7 +51,13 @@ async function restore(rows: { seq: bigint; detail: unknown; prevHash: string; h
   try {
     // Hashes are unique: clear them first, then put the originals back.
     for (const r of rows) await sql.query("UPDATE audit_events SET hash = 'tmp-' || seq WHERE seq = $1", [r.seq.toString()]);
-    for (const r of rows) await sql.query("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4", [JSON.stringify(r.detail), r.prevHash, r.hash, r.seq.toString()]);
+    for (const r of rows)
+      await sql.query("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4", [
+        JSON.stringify(r.detail),
+        r.prevHash,
+        r.hash,
+        r.seq.toString(),
+      ]);
   } finally {
     await sql.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete");
   }
@@ -71,7 +83,10 @@ describe("audit checkpoints in the registry", () => {
     expect(r.number).toBe(1);
     // The artifact is in the registry, under its tag, with the signed payload as its layer.
     const reg = await resolveRegistry("default");
-    const m = JSON.parse((await registryClient(reg).getManifest(main, checkpointTag(1))).bytes.toString()) as { artifactType: string; layers: { digest: `sha256:${string}` }[] };
+    const m = JSON.parse((await registryClient(reg).getManifest(main, checkpointTag(1))).bytes.toString()) as {
+      artifactType: string;
+      layers: { digest: `sha256:${string}` }[];
+    };
     expect(m.artifactType).toBe("application/vnd.dev.imprimatur.audit.checkpoint.v1+json");
     const payload = JSON.parse((await registryClient(reg).getBlob(main, m.layers[0]!.digest)).toString());
     const head = await db.auditEvent.findFirstOrThrow({ where: { seq: BigInt(r.seq) } });
@@ -100,7 +115,10 @@ describe("audit checkpoints in the registry", () => {
     expect(v.gaps.join("\n")).toMatch(/checkpoint 2 \(seq [\d,]+, made .*\) is not in the registry yet/);
     expect((await pushPendingCheckpoints({ registry: "default", repository: main })).pushed).toBe(1);
     const after = await verifyAuditCheckpoints({ actor: cli, registry: "default", repository: main });
-    expect(after.checkpoints.map((c) => [c.number, c.status])).toEqual([[1, "ok"], [2, "ok"]]);
+    expect(after.checkpoints.map((c) => [c.number, c.status])).toEqual([
+      [1, "ok"],
+      [2, "ok"],
+    ]);
   });
 
   it("reports a forged checkpoint: another key, a key planted in the database, no signature", async () => {
@@ -109,7 +127,14 @@ describe("audit checkpoints in the registry", () => {
     const client = registryClient(reg, "push");
     const head = await db.auditEvent.findFirstOrThrow({ orderBy: { seq: "desc" } });
     const push = async (n: number, key: { fingerprint: string; privateKeyPem: string } | null) => {
-      const payload = checkpointBytes({ type: CHECKPOINT_TYPE, checkpoint: n, seq: head.seq.toString(), hash: head.hash, time: new Date().toISOString(), key: key?.fingerprint ?? "sha256:none" });
+      const payload = checkpointBytes({
+        type: CHECKPOINT_TYPE,
+        checkpoint: n,
+        seq: head.seq.toString(),
+        hash: head.hash,
+        time: new Date().toISOString(),
+        key: key?.fingerprint ?? "sha256:none",
+      });
       await client.putBlob(forgedRepo, Buffer.from("{}"));
       await client.putBlob(forgedRepo, payload);
       const sig = key ? signP256(key.privateKeyPem, payload).toString("base64") : "";
@@ -120,12 +145,18 @@ describe("audit checkpoints in the registry", () => {
     await push(1, generateP256());
     // A DBA inserts their own key: it is not sealed with the master key, so it is not an audit key.
     const planted = generateP256();
-    await db.auditKey.create({ data: { id: randomUUID(), fingerprint: planted.fingerprint, publicKeyPem: planted.publicKeyPem, encryptedPrivateKey: Buffer.from(planted.privateKeyPem) } });
+    await db.auditKey.create({
+      data: { id: randomUUID(), fingerprint: planted.fingerprint, publicKeyPem: planted.publicKeyPem, encryptedPrivateKey: Buffer.from(planted.privateKeyPem) },
+    });
     await push(2, planted);
     await push(3, null);
     const v = await verifyAuditCheckpoints({ actor: cli, registry: "default", repository: forgedRepo });
     expect(v.ok).toBe(false);
-    expect(v.checkpoints.map((c) => [c.number, c.status])).toEqual([[1, "forged"], [2, "forged"], [3, "forged"]]);
+    expect(v.checkpoints.map((c) => [c.number, c.status])).toEqual([
+      [1, "forged"],
+      [2, "forged"],
+      [3, "forged"],
+    ]);
     expect(v.problems[0]).toMatch(/checkpoint 1 is forged or damaged: signed by sha256:[0-9a-f]{64}, which is not an audit key/);
     expect(v.problems[1]).toMatch(/checkpoint 2 is forged or damaged: signed by .* not an audit key/);
     expect(v.problems[2]).toMatch(/checkpoint 3 is forged or damaged: unsigned/);
@@ -141,7 +172,9 @@ describe("audit checkpoints in the registry", () => {
       const v = await verifyAuditCheckpoints({ actor: cli, registry: "default", repository: main });
       expect(v.ok).toBe(false);
       expect(v.checkpoints.find((c) => c.number === 1)?.status).toBe("rewritten");
-      expect(v.problems[0]).toBe(`checkpoint 1 names seq ${cp1.headSeq.toLocaleString("en-US")} with hash ${cp1.headHash.slice(0, 12)}…; the table's row hashes to ${(await db.auditEvent.findUniqueOrThrow({ where: { seq: cp1.headSeq } })).hash.slice(0, 12)}… (rows up to ${cp1.headSeq.toLocaleString("en-US")} were rewritten)`);
+      expect(v.problems[0]).toBe(
+        `checkpoint 1 names seq ${cp1.headSeq.toLocaleString("en-US")} with hash ${cp1.headHash.slice(0, 12)}…; the table's row hashes to ${(await db.auditEvent.findUniqueOrThrow({ where: { seq: cp1.headSeq } })).hash.slice(0, 12)}… (rows up to ${cp1.headSeq.toLocaleString("en-US")} were rewritten)`,
+      );
     } finally {
       await restore(saved);
     }
@@ -161,7 +194,9 @@ describe("audit checkpoints in the registry", () => {
     const v = await verifyAuditCheckpoints({ actor: cli, registry: "default", repository: main });
     expect(v.ok).toBe(false);
     expect(v.tableEndsAt).toBe(keep.toString());
-    expect(v.problems).toContain(`checkpoint 2 names seq ${cp2.headSeq.toLocaleString("en-US")}; the table ends at ${keep.toLocaleString("en-US")} (its tail was cut)`);
+    expect(v.problems).toContain(
+      `checkpoint 2 names seq ${cp2.headSeq.toLocaleString("en-US")}; the table ends at ${keep.toLocaleString("en-US")} (its tail was cut)`,
+    );
   });
 });
 
@@ -186,7 +221,9 @@ describe("least-privilege database role (scripts/sql/app-role.sql)", () => {
       // Reading and appending work (rolled back: this row is not part of the chain).
       expect((await app.query("SELECT count(*)::int AS n FROM audit_events")).rows[0].n).toBeGreaterThan(0);
       await app.query("BEGIN");
-      await app.query(`INSERT INTO audit_events (seq, at, actor_type, actor_label, action, outcome, detail, prev_hash, hash) VALUES (999999, now(), 'system', 'x', 'test.event', 'success', '{}', 'p', 'h-${randomBytes(4).toString("hex")}')`);
+      await app.query(
+        `INSERT INTO audit_events (seq, at, actor_type, actor_label, action, outcome, detail, prev_hash, hash) VALUES (999999, now(), 'system', 'x', 'test.event', 'success', '{}', 'p', 'h-${randomBytes(4).toString("hex")}')`,
+      );
       await app.query("ROLLBACK");
       // And the rest of the app's tables stay writable.
       await app.query("BEGIN");

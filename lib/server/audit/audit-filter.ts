@@ -58,8 +58,10 @@ function parseTarget(v: string | undefined): AuditFilter["target"] {
   if (!m) return { kind: "text", value: v };
   const kind = m[1] as (typeof TARGET_KINDS)[number];
   const value = m[2]!;
-  if (kind === "digest" && !/^sha256:[0-9a-f]{64}$/.test(value)) throw new AppError("INVALID_INPUT", "target digest must be sha256: and 64 hex digits", "target");
-  if (kind === "request" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) throw new AppError("INVALID_INPUT", "target request must be a request id (UUID)", "target");
+  if (kind === "digest" && !/^sha256:[0-9a-f]{64}$/.test(value))
+    throw new AppError("INVALID_INPUT", "target digest must be sha256: and 64 hex digits", "target");
+  if (kind === "request" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value))
+    throw new AppError("INVALID_INPUT", "target request must be a request id (UUID)", "target");
   if (kind === "registry" && value.includes("/")) throw new AppError("INVALID_INPUT", "target registry is a registry name, without /", "target");
   return { kind, value };
 }
@@ -73,21 +75,26 @@ export interface ParsedAuditQuery {
 /** Parses `actor, action, target, outcome, from, to, cursor, limit`; any malformed one is a 422 naming it. */
 export function parseAuditQuery(sp: URLSearchParams, { maxLimit = 500, defaultLimit = 50, extra = [] as string[] } = {}): ParsedAuditQuery {
   const known = new Set(["actor", "action", "target", "outcome", "from", "to", "cursor", "limit", ...extra]);
-  for (const k of sp.keys()) if (!known.has(k)) throw new AppError("INVALID_INPUT", `unknown parameter ${JSON.stringify(k.slice(0, 40))}; filters are ${[...known].join(", ")}`, k.slice(0, 40));
+  for (const k of sp.keys())
+    if (!known.has(k))
+      throw new AppError("INVALID_INPUT", `unknown parameter ${JSON.stringify(k.slice(0, 40))}; filters are ${[...known].join(", ")}`, k.slice(0, 40));
   const actor = text("actor", sp.get("actor"), 320);
   const action = parseAuditAction(text("action", sp.get("action"), 80));
   const target = parseTarget(text("target", sp.get("target"), 600));
   const outcomeRaw = text("outcome", sp.get("outcome"), 20);
-  if (outcomeRaw && !(OUTCOMES as readonly string[]).includes(outcomeRaw)) throw new AppError("INVALID_INPUT", `outcome must be one of ${OUTCOMES.join(", ")}`, "outcome");
+  if (outcomeRaw && !(OUTCOMES as readonly string[]).includes(outcomeRaw))
+    throw new AppError("INVALID_INPUT", `outcome must be one of ${OUTCOMES.join(", ")}`, "outcome");
   const from = time("from", sp.get("from"));
   let to = time("to", sp.get("to"));
   // A bare date as the end means the whole of that day.
   if (to && /^\d{4}-\d{2}-\d{2}$/.test(sp.get("to") ?? "")) to = new Date(to.getTime() + 86_400_000);
   if (from && to && from >= to) throw new AppError("INVALID_INPUT", "to must be after from", "to");
   const cursorRaw = text("cursor", sp.get("cursor"), 19);
-  if (cursorRaw && !/^[1-9]\d{0,17}$/.test(cursorRaw)) throw new AppError("INVALID_INPUT", "cursor must be the seq of the last event of the previous page", "cursor");
+  if (cursorRaw && !/^[1-9]\d{0,17}$/.test(cursorRaw))
+    throw new AppError("INVALID_INPUT", "cursor must be the seq of the last event of the previous page", "cursor");
   const limitRaw = text("limit", sp.get("limit"), 6);
-  if (limitRaw && (!/^\d{1,6}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > maxLimit)) throw new AppError("INVALID_INPUT", `limit must be 1-${maxLimit}`, "limit");
+  if (limitRaw && (!/^\d{1,6}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > maxLimit))
+    throw new AppError("INVALID_INPUT", `limit must be 1-${maxLimit}`, "limit");
   return {
     filter: { actor, action, target, outcome: outcomeRaw as AuditFilter["outcome"], from, to },
     cursor: cursorRaw ? BigInt(cursorRaw) : undefined,
@@ -137,7 +144,9 @@ export function auditWhere(f: AuditFilter): Prisma.Sql[] {
         c.push(Prisma.sql`(target COLLATE "C" = ${t.value} OR (target COLLATE "C" >= ${`${t.value}/`} AND target COLLATE "C" < ${`${t.value}0`}))`);
         break;
       case "stage":
-        c.push(Prisma.sql`(detail->>'stage' = ${t.value} OR (target COLLATE "C" = ${`stage ${t.value}`}) OR (action COLLATE "C" IN ('stage.create', 'stage.update') AND target COLLATE "C" = ${t.value}))`);
+        c.push(
+          Prisma.sql`(detail->>'stage' = ${t.value} OR (target COLLATE "C" = ${`stage ${t.value}`}) OR (action COLLATE "C" IN ('stage.create', 'stage.update') AND target COLLATE "C" = ${t.value}))`,
+        );
         break;
       case "request":
         c.push(Prisma.sql`detail->>'requestId' = ${t.value.toLowerCase()}`);

@@ -38,7 +38,8 @@ export async function trustedAuditKeys(): Promise<{ fingerprint: string; publicK
       const pem = unseal(mk, r.encryptedPrivateKey, r.id).toString("utf8");
       const probe = Buffer.from(`audit-key-probe:${r.id}`);
       const pub = parsePublicKey(r.publicKeyPem);
-      if (pub.fingerprint === r.fingerprint && verifyRaw(pub, probe, signP256(pem, probe))) out.push({ fingerprint: r.fingerprint, publicKeyPem: r.publicKeyPem });
+      if (pub.fingerprint === r.fingerprint && verifyRaw(pub, probe, signP256(pem, probe)))
+        out.push({ fingerprint: r.fingerprint, publicKeyPem: r.publicKeyPem });
     } catch {
       // Not sealed with our master key, or not a key: not trusted.
     }

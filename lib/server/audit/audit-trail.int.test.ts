@@ -34,13 +34,61 @@ beforeAll(async () => {
   await createUser({ actor: cli, email: "dev@example.com", role: "developer", password: "developer-pass-123" });
   managerToken = (await createToken({ actor: cli, email: "mgr@example.com" })).token;
   devToken = (await createToken({ actor: cli, email: "dev@example.com" })).token;
-  const alice: Actor = { kind: "user", id: "00000000-0000-4000-8000-0000000000a1", email: "alice@example.com", name: "Alice", role: "reviewer", via: "session" };
-  await recordAuditEvent({ actor: cli, action: "request.create", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod", note: null } });
-  await recordAuditEvent({ actor: alice, action: "review.approve", targetDigest: DIGEST, target: "reg/apps/payments-api", detail: { requestId: REQ, stage: "prod", comment: null, approvals: 1, required: 2, waiverIds: [] } });
-  await recordAuditEvent({ actor: alice, action: "review.break-glass", targetDigest: DIGEST, target: "reg/apps/other", detail: { requestId: "11111111-2222-4333-8444-555555555555", stage: "staging", comment: "no", approvals: 1, required: 1, waiverIds: [], overridden: ["scan is 40 days old"] } });
-  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg", detail: { url: "http://reg", readCredentials: false, pushCredentials: false, repositories: 0 } });
-  await recordAuditEvent({ actor: { kind: "anonymous", label: "=HYPERLINK(\"http://evil\")" }, action: "auth.signin", outcome: "failure", detail: { method: "password", reason: "password sign-in is turned off" } });
-  await recordAuditEvent({ actor: cli, action: "registry.create", target: "reg2", detail: { url: "http://reg2", readCredentials: false, pushCredentials: false, repositories: 0 } });
+  const alice: Actor = {
+    kind: "user",
+    id: "00000000-0000-4000-8000-0000000000a1",
+    email: "alice@example.com",
+    name: "Alice",
+    role: "reviewer",
+    via: "session",
+  };
+  await recordAuditEvent({
+    actor: cli,
+    action: "request.create",
+    targetDigest: DIGEST,
+    target: "reg/apps/payments-api",
+    detail: { requestId: REQ, stage: "prod", note: null },
+  });
+  await recordAuditEvent({
+    actor: alice,
+    action: "review.approve",
+    targetDigest: DIGEST,
+    target: "reg/apps/payments-api",
+    detail: { requestId: REQ, stage: "prod", comment: null, approvals: 1, required: 2, waiverIds: [] },
+  });
+  await recordAuditEvent({
+    actor: alice,
+    action: "review.break-glass",
+    targetDigest: DIGEST,
+    target: "reg/apps/other",
+    detail: {
+      requestId: "11111111-2222-4333-8444-555555555555",
+      stage: "staging",
+      comment: "no",
+      approvals: 1,
+      required: 1,
+      waiverIds: [],
+      overridden: ["scan is 40 days old"],
+    },
+  });
+  await recordAuditEvent({
+    actor: cli,
+    action: "registry.create",
+    target: "reg",
+    detail: { url: "http://reg", readCredentials: false, pushCredentials: false, repositories: 0 },
+  });
+  await recordAuditEvent({
+    actor: { kind: "anonymous", label: '=HYPERLINK("http://evil")' },
+    action: "auth.signin",
+    outcome: "failure",
+    detail: { method: "password", reason: "password sign-in is turned off" },
+  });
+  await recordAuditEvent({
+    actor: cli,
+    action: "registry.create",
+    target: "reg2",
+    detail: { url: "http://reg2", readCredentials: false, pushCredentials: false, repositories: 0 },
+  });
 });
 afterAll(async () => {
   await disconnectDb();
@@ -57,7 +105,12 @@ describe("GET /api/v1/audit filters", () => {
     expect((await events(`target=${DIGEST}`)).events).toHaveLength(3);
     expect((await events("target=repository:reg/apps/payments-api")).events).toHaveLength(2);
     // "reg" matches its own events and its images, not registry "reg2".
-    expect((await events("target=registry:reg")).events.map((e) => e.action)).toEqual(["registry.create", "review.break-glass", "review.approve", "request.create"]);
+    expect((await events("target=registry:reg")).events.map((e) => e.action)).toEqual([
+      "registry.create",
+      "review.break-glass",
+      "review.approve",
+      "request.create",
+    ]);
     const now = new Date();
     expect((await events(`from=${new Date(now.getTime() + 3_600_000).toISOString()}`)).events).toHaveLength(0);
     expect((await events(`to=${new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10)}`)).events).toHaveLength(0);
@@ -111,7 +164,10 @@ describe("GET /api/v1/audit/export", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.headers.get("content-type")).toBe("application/x-ndjson");
-    const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const stored = await db.auditEvent.findMany({ orderBy: { seq: "asc" }, where: { seq: { lte: BigInt(lines[lines.length - 1].seq) } } });
     expect(lines.map((l) => l.seq)).toEqual(stored.map((r) => r.seq.toString()));
     for (const l of lines) {
@@ -119,7 +175,9 @@ describe("GET /api/v1/audit/export", () => {
       expect(recomputed).toBe(l.hash);
     }
     for (let i = 1; i < lines.length; i++) expect(lines[i].prevHash).toBe(lines[i - 1].hash);
-    expect(lines.find((l) => l.action === "review.approve").sentence).toBe("alice@example.com approved apps/payments-api@sha256:abababababab… for prod (1 of 2) (request 7d0a0c1e)");
+    expect(lines.find((l) => l.action === "review.approve").sentence).toBe(
+      "alice@example.com approved apps/payments-api@sha256:abababababab… for prod (1 of 2) (request 7d0a0c1e)",
+    );
   });
 
   it("streams filtered CSV with hashes and defuses formula cells", async () => {
@@ -140,7 +198,10 @@ describe("GET /api/v1/audit/export", () => {
     const { exportAuditEvents } = await import("./export-audit-events");
     const now = new Date();
     const out = await exportAuditEvents({ actor: cli, filter: { from: new Date(from) }, format: "ndjson", batch: 2, now });
-    const seqs = (await new Response(out.stream).text()).trim().split("\n").map((l) => JSON.parse(l).seq);
+    const seqs = (await new Response(out.stream).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).seq);
     // Up to `now`: the export's own audit event, written just after, is not in it.
     const stored = await db.auditEvent.findMany({ where: { at: { lt: now } }, orderBy: { seq: "asc" }, select: { seq: true } });
     expect(seqs.length).toBeGreaterThan(4);

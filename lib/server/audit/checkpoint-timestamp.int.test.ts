@@ -19,7 +19,8 @@ const repository = `imprimatur/audit-tsa-${randomBytes(4).toString("hex")}`;
 let tsa: TsaHandle;
 
 async function events(n: number, tag: string) {
-  for (let i = 0; i < n; i++) await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
+  for (let i = 0; i < n; i++)
+    await recordAuditEvent({ actor: cli, action: "request.denied", outcome: "denied", detail: { status: 403, reason: `${tag} #${i}` } });
 }
 function useTsa(url: string | undefined) {
   if (url) process.env.IMPRIMATUR_TSA_URL = url;
@@ -52,7 +53,9 @@ describe("RFC 3161 timestamps on audit checkpoints (a real TSA: openssl ts -repl
     const v = verifyTimestampToken({ token: row.timestampToken!, signedData: Buffer.from(row.signature, "base64"), tsaRoots: material.tsaRoots });
     expect(v.ok).toBe(true);
     // The registry's copy carries it.
-    const m = JSON.parse((await registryClient(await resolveRegistry("default")).getManifest(repository, checkpointTag(1))).bytes.toString()) as { annotations: Record<string, string> };
+    const m = JSON.parse((await registryClient(await resolveRegistry("default")).getManifest(repository, checkpointTag(1))).bytes.toString()) as {
+      annotations: Record<string, string>;
+    };
     expect(Buffer.from(m.annotations[CHECKPOINT_TIMESTAMP_ANNOTATION]!, "base64").equals(Buffer.from(row.timestampToken!))).toBe(true);
 
     const check = await verifyAuditCheckpoints({ actor: cli, registry: "default", repository });

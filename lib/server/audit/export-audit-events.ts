@@ -19,7 +19,21 @@ export interface ExportAuditEventsOptions {
   now?: Date;
 }
 
-export const CSV_COLUMNS = ["seq", "at", "actor_type", "actor_id", "actor", "action", "outcome", "target", "target_digest", "detail", "prev_hash", "hash", "sentence"] as const;
+export const CSV_COLUMNS = [
+  "seq",
+  "at",
+  "actor_type",
+  "actor_id",
+  "actor",
+  "action",
+  "outcome",
+  "target",
+  "target_digest",
+  "detail",
+  "prev_hash",
+  "hash",
+  "sentence",
+] as const;
 
 // Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas; actor labels of failed sign-ins are typed by
 // strangers. Such cells get a leading apostrophe. Recompute hashes from the NDJSON export, which carries exact values.
@@ -39,7 +53,8 @@ export async function exportAuditEvents({ actor, filter, format, batch = 2000, n
   if (!filter.from) throw new AppError("INVALID_INPUT", `from is required for an export (a range of at most ${EXPORT_MAX_DAYS} days)`, "from");
   const to = filter.to ?? now;
   if (to <= filter.from) throw new AppError("INVALID_INPUT", "to must be after from", "to");
-  if (to.getTime() - filter.from.getTime() > EXPORT_MAX_DAYS * 86_400_000) throw new AppError("INVALID_INPUT", `the range is longer than ${EXPORT_MAX_DAYS} days; export it in parts`, "to");
+  if (to.getTime() - filter.from.getTime() > EXPORT_MAX_DAYS * 86_400_000)
+    throw new AppError("INVALID_INPUT", `the range is longer than ${EXPORT_MAX_DAYS} days; export it in parts`, "to");
   const f: AuditFilter = { ...filter, to };
   await foldStagedAuditEvents();
   // The export is itself a read worth knowing about.
@@ -58,7 +73,9 @@ export async function exportAuditEvents({ actor, filter, format, batch = 2000, n
           if (format === "csv") controller.enqueue(enc.encode(CSV_COLUMNS.join(",") + "\n"));
         }
         if (done) return controller.close();
-        const rows = await db.$queryRaw<AuditRow[]>`SELECT ${AUDIT_COLUMNS} FROM audit_events ${whereSql([...conds, Prisma.sql`seq > ${after}`])} ORDER BY seq ASC LIMIT ${batch}`;
+        const rows = await db.$queryRaw<
+          AuditRow[]
+        >`SELECT ${AUDIT_COLUMNS} FROM audit_events ${whereSql([...conds, Prisma.sql`seq > ${after}`])} ORDER BY seq ASC LIMIT ${batch}`;
         if (rows.length < batch) done = true;
         if (rows.length === 0) return controller.close();
         after = rows[rows.length - 1]!.seq;
@@ -66,9 +83,41 @@ export async function exportAuditEvents({ actor, filter, format, batch = 2000, n
         for (const r of rows) {
           const v = auditView(r);
           if (format === "ndjson") {
-            out += JSON.stringify({ seq: v.seq, at: v.at, actorType: v.actorType, actorId: v.actorId, actorLabel: v.actor, action: v.action, outcome: v.outcome, targetDigest: v.targetDigest, target: v.target, detail: v.detail, prevHash: v.prevHash, hash: v.hash, sentence: auditSentence(v) }) + "\n";
+            out +=
+              JSON.stringify({
+                seq: v.seq,
+                at: v.at,
+                actorType: v.actorType,
+                actorId: v.actorId,
+                actorLabel: v.actor,
+                action: v.action,
+                outcome: v.outcome,
+                targetDigest: v.targetDigest,
+                target: v.target,
+                detail: v.detail,
+                prevHash: v.prevHash,
+                hash: v.hash,
+                sentence: auditSentence(v),
+              }) + "\n";
           } else {
-            out += [v.seq, v.at, v.actorType, v.actorId, v.actor, v.action, v.outcome, v.target, v.targetDigest, JSON.stringify(v.detail), v.prevHash, v.hash, auditSentence(v)].map(csvCell).join(",") + "\n";
+            out +=
+              [
+                v.seq,
+                v.at,
+                v.actorType,
+                v.actorId,
+                v.actor,
+                v.action,
+                v.outcome,
+                v.target,
+                v.targetDigest,
+                JSON.stringify(v.detail),
+                v.prevHash,
+                v.hash,
+                auditSentence(v),
+              ]
+                .map(csvCell)
+                .join(",") + "\n";
           }
         }
         controller.enqueue(enc.encode(out));

@@ -29,7 +29,19 @@ export async function foldStagedAuditEvents({ batch = 1000, maxBatches = 50 }: {
         let prevHash = last?.hash ?? GENESIS_HASH;
         const data = rows.map((r) => {
           seq += 1n;
-          const row = { seq, at: r.at, actorType: r.actorType, actorId: r.actorId, actorLabel: r.actorLabel, action: r.action, outcome: r.outcome, targetDigest: r.targetDigest, target: r.target, detail: r.detail as object, prevHash };
+          const row = {
+            seq,
+            at: r.at,
+            actorType: r.actorType,
+            actorId: r.actorId,
+            actorLabel: r.actorLabel,
+            action: r.action,
+            outcome: r.outcome,
+            targetDigest: r.targetDigest,
+            target: r.target,
+            detail: r.detail as object,
+            prevHash,
+          };
           const hash = auditRowHash(row);
           prevHash = hash;
           return { ...row, hash };

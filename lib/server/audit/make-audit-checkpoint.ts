@@ -37,15 +37,30 @@ export async function makeAuditCheckpoint({ actor, force = false, registry, repo
     const head = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
     const last = await tx.auditCheckpoint.findFirst({ orderBy: { number: "desc" } });
     // Unchanged when nothing but checkpointing itself happened since the last one (its own event, the CLI's).
-    const moved = last ? await tx.auditEvent.count({ where: { seq: { gt: last.headSeq }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint"] } } }) : 1;
+    const moved = last
+      ? await tx.auditEvent.count({ where: { seq: { gt: last.headSeq }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint"] } } })
+      : 1;
     if (!head || (!force && moved === 0)) return { unchanged: true as const, number: last?.number ?? null, seq: last?.headSeq.toString() ?? null };
     const number = (last?.number ?? 0) + 1;
     const time = new Date();
-    const payload: CheckpointPayload = { type: CHECKPOINT_TYPE, checkpoint: number, seq: head.seq.toString(), hash: head.hash, time: time.toISOString(), key: signer.fingerprint };
+    const payload: CheckpointPayload = {
+      type: CHECKPOINT_TYPE,
+      checkpoint: number,
+      seq: head.seq.toString(),
+      hash: head.hash,
+      time: time.toISOString(),
+      key: signer.fingerprint,
+    };
     const bytes = checkpointBytes(payload);
     const signature = signer.sign(bytes).toString("base64");
-    await tx.auditCheckpoint.create({ data: { number, headSeq: head.seq, headHash: head.hash, at: time, keyFingerprint: signer.fingerprint, payload: bytes.toString("utf8"), signature } });
-    await appendAuditEvent(tx, { actor, action: "audit.checkpoint", detail: { checkpoint: number, headSeq: head.seq.toString(), headHash: head.hash, key: signer.fingerprint } });
+    await tx.auditCheckpoint.create({
+      data: { number, headSeq: head.seq, headHash: head.hash, at: time, keyFingerprint: signer.fingerprint, payload: bytes.toString("utf8"), signature },
+    });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "audit.checkpoint",
+      detail: { checkpoint: number, headSeq: head.seq.toString(), headHash: head.hash, key: signer.fingerprint },
+    });
     return { unchanged: false as const, number, seq: head.seq.toString(), hash: head.hash };
   });
   if (made.unchanged) return { status: "unchanged", number: made.number, seq: made.seq };
@@ -65,7 +80,10 @@ async function timestampCheckpoint(number: number): Promise<void> {
   if (cp.timestampToken) return;
   try {
     const ts = await timestampSignature({ signature: Buffer.from(cp.signature, "base64") });
-    await db.auditCheckpoint.update({ where: { number }, data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by, timestampError: null } });
+    await db.auditCheckpoint.update({
+      where: { number },
+      data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by, timestampError: null },
+    });
   } catch (e) {
     await db.auditCheckpoint.update({ where: { number }, data: { timestampError: ((e as Error).message ?? String(e)).slice(0, 500) } });
   }
@@ -75,7 +93,10 @@ export function checkpointTarget(opts: { registry?: string; repository?: string 
   return { registry: opts.registry ?? env().IMPRIMATUR_AUDIT_REGISTRY, repository: opts.repository ?? env().IMPRIMATUR_AUDIT_REPOSITORY };
 }
 
-async function pushCheckpoint(number: number, opts: { registry?: string; repository?: string }): Promise<{ ok: boolean; reference: string | null; error: string | null }> {
+async function pushCheckpoint(
+  number: number,
+  opts: { registry?: string; repository?: string },
+): Promise<{ ok: boolean; reference: string | null; error: string | null }> {
   const cp = await db.auditCheckpoint.findUniqueOrThrow({ where: { number } });
   const target = checkpointTarget(opts);
   try {
@@ -84,7 +105,12 @@ async function pushCheckpoint(number: number, opts: { registry?: string; reposit
     const payload = Buffer.from(cp.payload, "utf8");
     await client.putBlob(target.repository, Buffer.from("{}"));
     await client.putBlob(target.repository, payload);
-    const manifest = checkpointManifest(payload, cp.signature, cp.at.toISOString(), cp.timestampToken ? Buffer.from(cp.timestampToken).toString("base64") : null);
+    const manifest = checkpointManifest(
+      payload,
+      cp.signature,
+      cp.at.toISOString(),
+      cp.timestampToken ? Buffer.from(cp.timestampToken).toString("base64") : null,
+    );
     const digest = await client.putManifest(target.repository, checkpointTag(number), manifest, "application/vnd.oci.image.manifest.v1+json");
     const reference = `${reg.name}/${target.repository}@${digest}`;
     await db.auditCheckpoint.update({ where: { number }, data: { reference, pushedAt: new Date(), attempts: { increment: 1 }, lastError: null } });
@@ -97,8 +123,15 @@ async function pushCheckpoint(number: number, opts: { registry?: string; reposit
 }
 
 /** Pushes checkpoints that a registry outage left pending, oldest first. */
-export async function pushPendingCheckpoints(opts: { registry?: string; repository?: string; limit?: number } = {}): Promise<{ pushed: number; pending: number }> {
-  const pending = await db.auditCheckpoint.findMany({ where: { pushedAt: null }, orderBy: { number: "asc" }, take: opts.limit ?? 20, select: { number: true } });
+export async function pushPendingCheckpoints(
+  opts: { registry?: string; repository?: string; limit?: number } = {},
+): Promise<{ pushed: number; pending: number }> {
+  const pending = await db.auditCheckpoint.findMany({
+    where: { pushedAt: null },
+    orderBy: { number: "asc" },
+    take: opts.limit ?? 20,
+    select: { number: true },
+  });
   let pushed = 0;
   for (const p of pending) {
     const r = await pushCheckpoint(p.number, opts);

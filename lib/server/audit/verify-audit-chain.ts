@@ -13,7 +13,9 @@ export interface VerifyAuditChainOptions {
 }
 
 /** Recomputes the chain in seq order, in pages, and names the first broken row; `checked` is how many rows were read. */
-export async function verifyAuditChain({ from = "genesis" }: VerifyAuditChainOptions = {}): Promise<ChainCheck & { checked: number; from: "genesis" | "checkpoint" }> {
+export async function verifyAuditChain({ from = "genesis" }: VerifyAuditChainOptions = {}): Promise<
+  ChainCheck & { checked: number; from: "genesis" | "checkpoint" }
+> {
   await foldStagedAuditEvents();
   let start: { seq: bigint; hash: string; rows: number } | undefined;
   if (from === "checkpoint") {
@@ -21,7 +23,14 @@ export async function verifyAuditChain({ from = "genesis" }: VerifyAuditChainOpt
     if (cp) {
       const anchor = await db.auditEvent.findUnique({ where: { seq: cp.seq }, select: { hash: true } });
       if (!anchor || anchor.hash !== cp.hash) {
-        return { ok: false, rows: Number(cp.rows), brokenSeq: cp.seq, reason: "the last verified row no longer holds the hash it was verified with", checked: 1, from };
+        return {
+          ok: false,
+          rows: Number(cp.rows),
+          brokenSeq: cp.seq,
+          reason: "the last verified row no longer holds the hash it was verified with",
+          checked: 1,
+          from,
+        };
       }
       start = { seq: cp.seq, hash: cp.hash, rows: Number(cp.rows) };
     }

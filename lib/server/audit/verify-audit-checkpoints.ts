@@ -1,5 +1,13 @@
 import "server-only";
-import { CHECKPOINT_ARTIFACT_TYPE, checkpointTime, compareCheckpoint, parseCheckpointTag, verifyCheckpoint, type CheckpointPayload, type CheckpointTime } from "../../audit-checkpoint";
+import {
+  CHECKPOINT_ARTIFACT_TYPE,
+  checkpointTime,
+  compareCheckpoint,
+  parseCheckpointTag,
+  verifyCheckpoint,
+  type CheckpointPayload,
+  type CheckpointTime,
+} from "../../audit-checkpoint";
 import type { ChainCheck } from "../../audit-chain";
 import { db } from "../../db";
 import type { Digest } from "../../oci/digest";
@@ -57,7 +65,15 @@ async function listCheckpointTags(client: ReadClient, repository: string) {
  * Reads and verifies checkpoint `n` from the registry; for a genuine one, records its time in `times`. An
  * unreadable checkpoint is a failed verdict; only a registry outage throws.
  */
-async function readCheckpoint({ client, repository, tag, n, keys, tsaRoots, times }: {
+async function readCheckpoint({
+  client,
+  repository,
+  tag,
+  n,
+  keys,
+  tsaRoots,
+  times,
+}: {
   client: ReadClient;
   repository: string;
   tag: string;
@@ -72,7 +88,8 @@ async function readCheckpoint({ client, repository, tag, n, keys, tsaRoots, time
     const manifest = JSON.parse(m.bytes.toString("utf8")) as { layers?: { mediaType?: string; digest?: string; size?: number }[] };
     const layer = manifest.layers?.find((l) => l.mediaType === CHECKPOINT_ARTIFACT_TYPE);
     if (!layer?.digest || !/^sha256:[0-9a-f]{64}$/.test(layer.digest)) verdict = { ok: false, reason: "no checkpoint layer" };
-    else verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(repository, layer.digest as Digest, 4096), trustedKeys: keys });
+    else
+      verdict = verifyCheckpoint({ tagNumber: n, manifest, payloadBytes: await client.getBlob(repository, layer.digest as Digest, 4096), trustedKeys: keys });
     if (verdict.ok) times.set(n, checkpointTime({ manifest, payload: verdict.payload, tsaRoots }));
   } catch (e) {
     if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
@@ -130,8 +147,20 @@ async function checkAgainstTable(genuine: CheckpointPayload[], times: Map<number
       f.reports.push({ number: p.checkpoint, status: wrong.kind, seq: p.seq, message: wrong.message });
     } else {
       const time = times.get(p.checkpoint);
-      const when = !time ? "" : time.kind === "trusted" ? `; made by ${time.at} (trusted: ${time.by})` : time.kind === "claimed" ? `; made at ${time.at} (claimed: ${time.reason})` : `; its timestamp token fails (${time.reason})`;
-      f.reports.push({ number: p.checkpoint, status: "ok", seq: p.seq, message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds${when}`, time });
+      const when = !time
+        ? ""
+        : time.kind === "trusted"
+          ? `; made by ${time.at} (trusted: ${time.by})`
+          : time.kind === "claimed"
+            ? `; made at ${time.at} (claimed: ${time.reason})`
+            : `; its timestamp token fails (${time.reason})`;
+      f.reports.push({
+        number: p.checkpoint,
+        status: "ok",
+        seq: p.seq,
+        message: `checkpoint ${p.checkpoint} at seq ${BigInt(p.seq).toLocaleString("en-US")} holds${when}`,
+        time,
+      });
       if (lastAnchored === null || BigInt(p.seq) > lastAnchored) lastAnchored = BigInt(p.seq);
     }
   }
@@ -140,7 +169,10 @@ async function checkAgainstTable(genuine: CheckpointPayload[], times: Map<number
 
 /** What the database says was made, against what the registry holds (only judged when the registry could be read). */
 async function checkRecordedAreInRegistry(seen: Set<number>, repository: string, f: Findings): Promise<void> {
-  const recorded = await db.auditCheckpoint.findMany({ orderBy: { number: "asc" }, select: { number: true, headSeq: true, pushedAt: true, lastError: true, at: true } });
+  const recorded = await db.auditCheckpoint.findMany({
+    orderBy: { number: "asc" },
+    select: { number: true, headSeq: true, pushedAt: true, lastError: true, at: true },
+  });
   const registryRead = !f.gaps.length;
   for (const r of recorded) {
     if (seen.has(r.number)) continue;
@@ -160,7 +192,15 @@ async function checkRecordedAreInRegistry(seen: Set<number>, repository: string,
  * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
  * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
  */
-export async function verifyAuditCheckpoints({ actor, registry, repository }: { actor: Actor; registry?: string; repository?: string }): Promise<AuditVerification> {
+export async function verifyAuditCheckpoints({
+  actor,
+  registry,
+  repository,
+}: {
+  actor: Actor;
+  registry?: string;
+  repository?: string;
+}): Promise<AuditVerification> {
   requireRole(actor, ["admin", "manager"], "verifying the audit trail");
   const chain = await verifyAuditChain();
   const head = await db.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
@@ -171,12 +211,24 @@ export async function verifyAuditCheckpoints({ actor, registry, repository }: { 
   const target = checkpointTarget({ registry, repository });
   const { genuine, times, seen } = await readRegistryCheckpoints(target, f);
   // A token that fails (altered, over other bytes, an untrusted TSA) is reported, never read as "no token".
-  for (const [n, t] of times) if (t.kind === "failed") f.problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
+  for (const [n, t] of times)
+    if (t.kind === "failed") f.problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
   const lastAnchored = await checkAgainstTable(genuine, times, lastSeq, f);
   await checkRecordedAreInRegistry(seen, target.repository, f);
 
   const { problems, gaps, reports } = f;
-  if (lastSeq > (lastAnchored ?? 0n)) gaps.push(`${(lastSeq - (lastAnchored ?? 0n)).toLocaleString("en-US")} event(s) after ${lastAnchored === null ? "the start" : `seq ${lastAnchored.toLocaleString("en-US")}`} are not anchored by a checkpoint yet`);
+  if (lastSeq > (lastAnchored ?? 0n))
+    gaps.push(
+      `${(lastSeq - (lastAnchored ?? 0n)).toLocaleString("en-US")} event(s) after ${lastAnchored === null ? "the start" : `seq ${lastAnchored.toLocaleString("en-US")}`} are not anchored by a checkpoint yet`,
+    );
   reports.sort((a, b) => a.number - b.number);
-  return { ok: problems.length === 0, chain, tableEndsAt: lastSeq.toString(), checkpoints: reports, problems, gaps, lastAnchoredSeq: lastAnchored?.toString() ?? null };
+  return {
+    ok: problems.length === 0,
+    chain,
+    tableEndsAt: lastSeq.toString(),
+    checkpoints: reports,
+    problems,
+    gaps,
+    lastAnchoredSeq: lastAnchored?.toString() ?? null,
+  };
 }

@@ -26,7 +26,7 @@ export class SigninThrottledError extends AppError {
 export async function authenticatePassword(email: string, password: string, source: string): Promise<{ id: string } | null> {
   const normalized = email.trim().toLowerCase().slice(0, 254);
   // Postgres refuses NUL in text; control characters are never part of an address. A plain failure, not a DB error.
-   
+
   if (/[\u0000-\u001f\u007f]/.test(normalized)) {
     await burnPasswordCheck(password);
     await countAuthFailure({ source, kind: "signin" });

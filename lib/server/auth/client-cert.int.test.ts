@@ -23,7 +23,27 @@ function stamped(peer: string, extra: Record<string, string>) {
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "imp-cert-"));
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-subj", "/CN=ci-pipeline/O=Example", "-days", "2"], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(dir, "k.pem"),
+      "-out",
+      join(dir, "c.pem"),
+      "-subj",
+      "/CN=ci-pipeline/O=Example",
+      "-days",
+      "2",
+    ],
+    { stdio: "ignore" },
+  );
   pem = readFileSync(join(dir, "c.pem"), "utf8");
   fingerprint = `sha256:${createHash("sha256").update(new X509Certificate(pem).raw).digest("hex")}`;
   await seedUsers();
@@ -61,7 +81,7 @@ describe("forwarded client certificates", () => {
     expect(clientCertFingerprint(`By=spiffe://x;Hash=${fingerprint.slice(7)};Cert="${enc}";Subject="CN=ci-pipeline"`)?.fingerprint).toBe(fingerprint);
     expect(clientCertFingerprint(`Hash=${fingerprint.slice(7)}`)?.fingerprint).toBe(fingerprint);
     expect(clientCertFingerprint(enc)?.fingerprint).toBe(fingerprint);
-    expect(clientCertFingerprint("Cert=\"%2D%2D%2D%2D%2Dgarbage\"")).toBeNull();
+    expect(clientCertFingerprint('Cert="%2D%2D%2D%2D%2Dgarbage"')).toBeNull();
     expect(clientCertFingerprint("hello")).toBeNull();
     // Two hops (a client-supplied element first, as an appending proxy leaves it): refused, not the first one believed.
     expect(clientCertFingerprint(`Hash=${"0".repeat(64)},By=spiffe://proxy;Hash=${fingerprint.slice(7)};Cert="${enc}"`)).toBeNull();

@@ -84,10 +84,18 @@ export async function actorForClientCert(headers: Headers): Promise<{ actor: Act
   if (!value) return null;
   const peer = verifiedPeer(headers);
   if (!peer) return { actor: null, reason: "client certificate header ignored: the peer address is unknown (serve with scripts/server.mjs)" };
-  if (!isTrustedProxy(peer, e.IMPRIMATUR_TRUSTED_PROXIES)) return { actor: null, reason: `client certificate header from ${peer}, which is not a trusted proxy` };
+  if (!isTrustedProxy(peer, e.IMPRIMATUR_TRUSTED_PROXIES))
+    return { actor: null, reason: `client certificate header from ${peer}, which is not a trusted proxy` };
   const cert = clientCertFingerprint(value);
   if (!cert) return { actor: null, reason: "the client certificate header holds no readable certificate" };
-  const row = await db.clientCertificate.findUnique({ where: { fingerprint: cert.fingerprint }, include: { user: { select: { id: true, email: true, name: true, role: true, disabled: true } } } });
-  if (!row || row.revokedAt || row.user.disabled) return { actor: null, reason: `client certificate ${cert.fingerprint} is not registered, revoked, or its user is disabled` };
-  return { actor: { kind: "user", id: row.user.id, email: row.user.email, name: row.user.name, role: row.user.role as Role, via: "certificate" }, reason: "ok" };
+  const row = await db.clientCertificate.findUnique({
+    where: { fingerprint: cert.fingerprint },
+    include: { user: { select: { id: true, email: true, name: true, role: true, disabled: true } } },
+  });
+  if (!row || row.revokedAt || row.user.disabled)
+    return { actor: null, reason: `client certificate ${cert.fingerprint} is not registered, revoked, or its user is disabled` };
+  return {
+    actor: { kind: "user", id: row.user.id, email: row.user.email, name: row.user.name, role: row.user.role as Role, via: "certificate" },
+    reason: "ok",
+  };
 }

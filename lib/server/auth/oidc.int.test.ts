@@ -79,7 +79,16 @@ async function signInAs(login: string): Promise<{ redirect: string; session: str
   const csrf = await AuthHandler<{ csrfToken: string }>({ req: { origin: BASE, method: "GET", action: "csrf", cookies: {}, headers: {}, query: {} }, options });
   app.addNextAuth(csrf.cookies);
   const start = await AuthHandler({
-    req: { origin: BASE, method: "POST", action: "signin", providerId: "oidc", cookies: app.record(), headers: {}, query: {}, body: { csrfToken: csrf.body!.csrfToken, callbackUrl: `${BASE}/images` } },
+    req: {
+      origin: BASE,
+      method: "POST",
+      action: "signin",
+      providerId: "oidc",
+      cookies: app.record(),
+      headers: {},
+      query: {},
+      body: { csrfToken: csrf.body!.csrfToken, callbackUrl: `${BASE}/images` },
+    },
     options,
   });
   app.addNextAuth(start.cookies);
@@ -108,13 +117,26 @@ async function signInAs(login: string): Promise<{ redirect: string; session: str
     const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
     expect(action, html.slice(0, 500)).toBeTruthy();
     const form = new URLSearchParams({ prompt: "login", login, password: "any-password" });
-    const post = await fetch(new URL(action!, url), { method: "POST", redirect: "manual", headers: { cookie: idpJar.header(), "content-type": "application/x-www-form-urlencoded" }, body: form });
+    const post = await fetch(new URL(action!, url), {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie: idpJar.header(), "content-type": "application/x-www-form-urlencoded" },
+      body: form,
+    });
     idpJar.addSetCookie(post);
     url = new URL(post.headers.get("location")!, url).href;
   }
   expect(callback).not.toBeNull();
   const done = await AuthHandler({
-    req: { origin: BASE, method: "GET", action: "callback", providerId: "oidc", cookies: app.record(), headers: {}, query: Object.fromEntries(callback!.searchParams) },
+    req: {
+      origin: BASE,
+      method: "GET",
+      action: "callback",
+      providerId: "oidc",
+      cookies: app.record(),
+      headers: {},
+      query: Object.fromEntries(callback!.searchParams),
+    },
     options,
   });
   const session = done.cookies?.find((c) => c.name.endsWith("next-auth.session-token"))?.value;
@@ -127,7 +149,18 @@ async function landing(redirect: string): Promise<string> {
   const options = { ...authOptions, providers: oidcProviders(), secret: SECRET };
   for (let i = 0; i < 3 && u.pathname.startsWith("/api/auth/"); i++) {
     const action = u.pathname.split("/")[3]!;
-    const r = await AuthHandler({ req: { origin: BASE, method: "GET", action, error: u.searchParams.get("error") ?? undefined, cookies: {}, headers: {}, query: Object.fromEntries(u.searchParams) }, options });
+    const r = await AuthHandler({
+      req: {
+        origin: BASE,
+        method: "GET",
+        action,
+        error: u.searchParams.get("error") ?? undefined,
+        cookies: {},
+        headers: {},
+        query: Object.fromEntries(u.searchParams),
+      },
+      options,
+    });
     u = new URL(r.redirect!, BASE);
   }
   // The page shows the message for `error`; callbackUrl is not what these tests are about.
@@ -152,7 +185,14 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  setEnv({ IMPRIMATUR_PASSWORD_LOGIN: undefined, OIDC_ISSUER: undefined, OIDC_CLIENT_ID: undefined, OIDC_CLIENT_SECRET: undefined, OIDC_ROLE_MAP: undefined, NEXTAUTH_URL: undefined });
+  setEnv({
+    IMPRIMATUR_PASSWORD_LOGIN: undefined,
+    OIDC_ISSUER: undefined,
+    OIDC_CLIENT_ID: undefined,
+    OIDC_CLIENT_SECRET: undefined,
+    OIDC_ROLE_MAP: undefined,
+    NEXTAUTH_URL: undefined,
+  });
   await idp?.stop();
   await disconnectDb();
 });
@@ -260,11 +300,23 @@ describe("OpenID Connect sign-in", () => {
 describe("password sign-in switched off", () => {
   async function passwordSignIn(email: string, password: string) {
     const options = { ...authOptions, providers: [...authOptions.providers.filter((p) => p.id !== "oidc"), ...oidcProviders()], secret: SECRET };
-    const csrf = await AuthHandler<{ csrfToken: string }>({ req: { origin: BASE, method: "GET", action: "csrf", cookies: {}, headers: {}, query: {} }, options });
+    const csrf = await AuthHandler<{ csrfToken: string }>({
+      req: { origin: BASE, method: "GET", action: "csrf", cookies: {}, headers: {}, query: {} },
+      options,
+    });
     const jar = new Jar();
     jar.addNextAuth(csrf.cookies);
     const r = await AuthHandler({
-      req: { origin: BASE, method: "POST", action: "callback", providerId: "credentials", cookies: jar.record(), headers: {}, query: {}, body: { csrfToken: csrf.body!.csrfToken, email, password, callbackUrl: `${BASE}/images` } },
+      req: {
+        origin: BASE,
+        method: "POST",
+        action: "callback",
+        providerId: "credentials",
+        cookies: jar.record(),
+        headers: {},
+        query: {},
+        body: { csrfToken: csrf.body!.csrfToken, email, password, callbackUrl: `${BASE}/images` },
+      },
       options,
     });
     return { redirect: r.redirect ?? "", session: r.cookies?.find((c) => c.name.endsWith("next-auth.session-token"))?.value };
@@ -277,7 +329,10 @@ describe("password sign-in switched off", () => {
     const dev = await passwordSignIn("dev@example.com", "dev-demo-pass");
     expect(dev.session).toBeUndefined();
     expect(await landing(dev.redirect)).toBe("/signin?error=PasswordLoginDisabled");
-    const ev = await db.auditEvent.findFirstOrThrow({ where: { action: "auth.signin", outcome: "failure", target: "dev@example.com" }, orderBy: { seq: "desc" } });
+    const ev = await db.auditEvent.findFirstOrThrow({
+      where: { action: "auth.signin", outcome: "failure", target: "dev@example.com" },
+      orderBy: { seq: "desc" },
+    });
     expect(ev.detail).toMatchObject({ method: "password", reason: expect.stringContaining("IMPRIMATUR_PASSWORD_LOGIN=0") });
     const admin = await passwordSignIn("admin@example.com", "admin-demo-pass");
     expect(admin.session).toBeTruthy();

@@ -140,7 +140,10 @@ function reasonOf(metadata: unknown): string {
   const err = m?.error instanceof Error ? m.error : metadata instanceof Error ? metadata : null;
   const msg = err ? err.message : typeof m?.message === "string" ? m.message : "unknown error";
   // openid-client wraps the cause; keep the first line, capped, and no control characters.
-  return msg.split("\n")[0]!.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
+  return msg
+    .split("\n")[0]!
+    .replace(/[\u0000-\u001f\u007f]/g, " ")
+    .slice(0, 300);
 }
 
 /**

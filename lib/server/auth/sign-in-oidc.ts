@@ -72,7 +72,8 @@ export type SignInOidcResult = { ok: true; userId: string; role: Role; created: 
  */
 export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source }: SignInOidcOptions): Promise<SignInOidcResult> {
   const sub = typeof claims.sub === "string" && claims.sub.length <= 255 ? claims.sub : null;
-  const email = typeof claims.email === "string" && claims.email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(claims.email) ? claims.email.trim().toLowerCase() : null;
+  const email =
+    typeof claims.email === "string" && claims.email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(claims.email) ? claims.email.trim().toLowerCase() : null;
   const label = email ?? (sub ? `oidc:${sub}` : "oidc:(no subject)");
   const refuse = async (refusal: OidcRefusal, reason: string, user?: { id: string; email: string; name: string; role: Role }): Promise<SignInOidcResult> => {
     await recordAuditEvent({
@@ -100,13 +101,21 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
     return refuse("OidcProfile", `${email} is linked to another OpenID Connect account`);
   }
   if (existing?.disabled) {
-    return refuse("OidcDisabled", "the user is disabled in Imprimatur", { id: existing.id, email: existing.email, name: existing.name, role: existing.role as Role });
+    return refuse("OidcDisabled", "the user is disabled in Imprimatur", {
+      id: existing.id,
+      email: existing.email,
+      name: existing.name,
+      role: existing.role as Role,
+    });
   }
   return db.$transaction(async (tx) => {
     const user = existing
       ? await tx.user.update({ where: { id: existing.id }, data: { role, name, oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } })
       : // "!oidc" is no scrypt hash, so no password ever matches it: this user signs in through the provider only.
-        await tx.user.create({ data: { email, name, role, passwordHash: "!oidc", oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } });
+        await tx.user.create({
+          data: { email, name, role, passwordHash: "!oidc", oidcSubject: subject, lastSignInAt: new Date() },
+          omit: { passwordHash: true },
+        });
     const matching = await tx.group.findMany({ where: { name: { in: groups } }, select: { id: true, name: true } });
     const before = await tx.groupMember.findMany({ where: { userId: user.id }, include: { group: { select: { name: true } } } });
     await tx.groupMember.deleteMany({ where: { userId: user.id, groupId: { notIn: matching.map((g) => g.id) } } });

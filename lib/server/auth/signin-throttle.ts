@@ -19,7 +19,7 @@ export type ThrottleVerdict = { blocked: false } | { blocked: true; retryAfterSe
 
 // Control characters (NUL above all: Postgres refuses it in text) are dropped from keys; such an address names no
 // account anyway, and the sign-in fails later as any wrong e-mail does.
- 
+
 const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "");
 const accountKey = (email: string) => `account:${clean(email.trim().toLowerCase().slice(0, 254))}`;
 const sourceKey = (source: string) => `source:${clean(source.slice(0, 100))}`;
@@ -34,7 +34,11 @@ function verdict(rows: { key: string; attempts: number; retry: number }[], limit
   }
   if (!worst) return { blocked: false };
   const what = worst.key.startsWith("account:") ? "this account" : "this address";
-  return { blocked: true, retryAfterSeconds: Math.max(1, Math.ceil(worst.retry)), reason: `too many sign-in attempts for ${what}; try again in ${Math.ceil(worst.retry / 60)} minute(s)` };
+  return {
+    blocked: true,
+    retryAfterSeconds: Math.max(1, Math.ceil(worst.retry)),
+    reason: `too many sign-in attempts for ${what}; try again in ${Math.ceil(worst.retry / 60)} minute(s)`,
+  };
 }
 
 const limitOf = (key: string) => (key.startsWith("account:") ? SIGNIN_THROTTLE.perAccount : SIGNIN_THROTTLE.perSource);

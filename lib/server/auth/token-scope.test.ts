@@ -9,7 +9,13 @@ describe("token scopes", () => {
     const t = tokenActor(["admission"]);
     expect(() => requireTokenScope(t, "GET", "/api/v1/verify")).not.toThrow();
     expect(() => requireTokenScope(t, "POST", "/api/v1/imagereview")).not.toThrow();
-    for (const [m, p] of [["GET", "/api/v1/images"], ["GET", "/api/v1/audit"], ["POST", "/api/v1/requests"], ["PUT", "/api/v1/groups"], ["POST", "/api/v1/tokens"]] as const) {
+    for (const [m, p] of [
+      ["GET", "/api/v1/images"],
+      ["GET", "/api/v1/audit"],
+      ["POST", "/api/v1/requests"],
+      ["PUT", "/api/v1/groups"],
+      ["POST", "/api/v1/tokens"],
+    ] as const) {
       expect(() => requireTokenScope(t, m, p)).toThrowError(expect.objectContaining({ code: "FORBIDDEN" }));
     }
   });

@@ -52,22 +52,40 @@ async function packDocuments(docs: EvidenceRow[], { maxDocumentBytes, repository
       signature: { status: d.signatureStatus, by: d.signedBy, detail: d.signatureDetail },
       contentDigest: d.contentDigest,
       size: d.size,
-      ...(raw ? { rawBase64: raw.toString("base64") } : { omitted: `larger than what is left of the pack's ${maxDocumentBytes} bytes; GET /api/v1/images/${repository}@${digest}/evidence/${d.id}/raw` }),
+      ...(raw
+        ? { rawBase64: raw.toString("base64") }
+        : { omitted: `larger than what is left of the pack's ${maxDocumentBytes} bytes; GET /api/v1/images/${repository}@${digest}/evidence/${d.id}/raw` }),
     });
   }
   return out;
 }
 
 function loadApprovals(imageId: string) {
-  return db.approval.findMany({ where: { imageId: imageId }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true } });
+  return db.approval.findMany({
+    where: { imageId: imageId },
+    orderBy: { createdAt: "asc" },
+    include: { stage: { select: { name: true } }, approver: { select: { email: true, name: true } }, signingKey: true },
+  });
 }
 
 function loadRequests(imageId: string) {
-  return db.promotionRequest.findMany({ where: { imageId: imageId }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, requester: { select: { email: true } }, reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } } } });
+  return db.promotionRequest.findMany({
+    where: { imageId: imageId },
+    orderBy: { createdAt: "asc" },
+    include: {
+      stage: { select: { name: true } },
+      requester: { select: { email: true } },
+      reviews: { orderBy: { createdAt: "asc" }, include: { reviewer: { select: { email: true } } } },
+    },
+  });
 }
 
 function loadWaivers(registry: string, repository: string, digest: string) {
-  return db.waiver.findMany({ where: { repository: { name: repository, registry: { name: registry } }, OR: [{ digest: null }, { digest }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } } });
+  return db.waiver.findMany({
+    where: { repository: { name: repository, registry: { name: registry } }, OR: [{ digest: null }, { digest }] },
+    orderBy: { createdAt: "asc" },
+    include: { stage: { select: { name: true } }, grantedBy: { select: { email: true } } },
+  });
 }
 
 type Approvals = Awaited<ReturnType<typeof loadApprovals>>;
@@ -100,12 +118,31 @@ function requestsView(requests: Awaited<ReturnType<typeof loadRequests>>) {
     createdAt: r.createdAt.toISOString(),
     decidedAt: r.decidedAt?.toISOString() ?? null,
     gateResults: r.gateResults,
-    reviews: r.reviews.map((v) => ({ reviewer: v.reviewer.email, decision: v.decision, comment: v.comment, breakGlass: v.breakGlass, waiverIds: v.waiverIds, gateResults: v.gateResults, createdAt: v.createdAt.toISOString() })),
+    reviews: r.reviews.map((v) => ({
+      reviewer: v.reviewer.email,
+      decision: v.decision,
+      comment: v.comment,
+      breakGlass: v.breakGlass,
+      waiverIds: v.waiverIds,
+      gateResults: v.gateResults,
+      createdAt: v.createdAt.toISOString(),
+    })),
   }));
 }
 
 function waiversView(waivers: Awaited<ReturnType<typeof loadWaivers>>) {
-  return waivers.map((w) => ({ id: w.id, stage: w.stage.name, gate: w.gate, vulnIds: w.vulnIds, scope: w.digest ? "digest" : "repository", reason: w.reason, grantedBy: w.grantedBy.email, createdAt: w.createdAt.toISOString(), expiresAt: w.expiresAt.toISOString(), revokedAt: w.revokedAt?.toISOString() ?? null }));
+  return waivers.map((w) => ({
+    id: w.id,
+    stage: w.stage.name,
+    gate: w.gate,
+    vulnIds: w.vulnIds,
+    scope: w.digest ? "digest" : "repository",
+    reason: w.reason,
+    grantedBy: w.grantedBy.email,
+    createdAt: w.createdAt.toISOString(),
+    expiresAt: w.expiresAt.toISOString(),
+    revokedAt: w.revokedAt?.toISOString() ?? null,
+  }));
 }
 
 /** The image's audit events (at most MAX_AUDIT_EVENTS) with their sentences, and the last checkpoint pushed. */
@@ -114,9 +151,42 @@ async function auditPart(digests: string[]) {
   const events = await db.auditEvent.findMany({ where: { targetDigest: { in: digests } }, orderBy: { seq: "asc" }, take: MAX_AUDIT_EVENTS });
   const checkpoint = await db.auditCheckpoint.findFirst({ where: { pushedAt: { not: null } }, orderBy: { number: "desc" } });
   return {
-    events: events.map((e) => ({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actorId: e.actorId, actorLabel: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail, prevHash: e.prevHash, hash: e.hash, sentence: auditSentence({ seq: e.seq.toString(), at: e.at.toISOString(), actorType: e.actorType, actor: e.actorLabel, action: e.action, outcome: e.outcome, targetDigest: e.targetDigest, target: e.target, detail: e.detail }) })),
+    events: events.map((e) => ({
+      seq: e.seq.toString(),
+      at: e.at.toISOString(),
+      actorType: e.actorType,
+      actorId: e.actorId,
+      actorLabel: e.actorLabel,
+      action: e.action,
+      outcome: e.outcome,
+      targetDigest: e.targetDigest,
+      target: e.target,
+      detail: e.detail,
+      prevHash: e.prevHash,
+      hash: e.hash,
+      sentence: auditSentence({
+        seq: e.seq.toString(),
+        at: e.at.toISOString(),
+        actorType: e.actorType,
+        actor: e.actorLabel,
+        action: e.action,
+        outcome: e.outcome,
+        targetDigest: e.targetDigest,
+        target: e.target,
+        detail: e.detail,
+      }),
+    })),
     truncated: events.length === MAX_AUDIT_EVENTS,
-    lastCheckpoint: checkpoint ? { number: checkpoint.number, seq: checkpoint.headSeq.toString(), hash: checkpoint.headHash, reference: checkpoint.reference, payload: checkpoint.payload, signature: checkpoint.signature } : null,
+    lastCheckpoint: checkpoint
+      ? {
+          number: checkpoint.number,
+          seq: checkpoint.headSeq.toString(),
+          hash: checkpoint.headHash,
+          reference: checkpoint.reference,
+          payload: checkpoint.payload,
+          signature: checkpoint.signature,
+        }
+      : null,
   };
 }
 
@@ -124,13 +194,38 @@ async function auditPart(digests: string[]) {
 async function keysPart(approvals: Approvals) {
   const keyIds = new Set(approvals.map((a) => a.signingKeyId));
   const [stageKeys, trust, auditKeys] = await Promise.all([
-    db.signingKey.findMany({ where: { OR: [{ id: { in: [...keyIds] } }, { stageId: { not: null } }] }, orderBy: { createdAt: "asc" }, include: { stage: { select: { name: true } } } }),
+    db.signingKey.findMany({
+      where: { OR: [{ id: { in: [...keyIds] } }, { stageId: { not: null } }] },
+      orderBy: { createdAt: "asc" },
+      include: { stage: { select: { name: true } } },
+    }),
     db.trustIdentity.findMany({ orderBy: { name: "asc" } }),
     trustedAuditKeys().catch(() => []),
   ]);
   return {
-    signing: stageKeys.map((k) => ({ name: k.name, stage: k.stage?.name ?? null, fingerprint: k.fingerprint, algorithm: k.algorithm, publicKeyPem: k.publicKeyPem, notBefore: k.notBefore.toISOString(), notAfter: k.notAfter?.toISOString() ?? null, revokedAt: k.revokedAt?.toISOString() ?? null })),
-    trust: trust.map((t) => ({ name: t.name, kind: t.kind, role: t.role, scope: t.scope, fingerprint: t.fingerprint, publicKeyPem: t.publicKeyPem, certificates: t.certificates, subject: t.subject, san: t.san, oidcIssuer: t.oidcIssuer, sigstore: t.sigstore })),
+    signing: stageKeys.map((k) => ({
+      name: k.name,
+      stage: k.stage?.name ?? null,
+      fingerprint: k.fingerprint,
+      algorithm: k.algorithm,
+      publicKeyPem: k.publicKeyPem,
+      notBefore: k.notBefore.toISOString(),
+      notAfter: k.notAfter?.toISOString() ?? null,
+      revokedAt: k.revokedAt?.toISOString() ?? null,
+    })),
+    trust: trust.map((t) => ({
+      name: t.name,
+      kind: t.kind,
+      role: t.role,
+      scope: t.scope,
+      fingerprint: t.fingerprint,
+      publicKeyPem: t.publicKeyPem,
+      certificates: t.certificates,
+      subject: t.subject,
+      san: t.san,
+      oidcIssuer: t.oidcIssuer,
+      sigstore: t.sigstore,
+    })),
     audit: auditKeys,
   };
 }
@@ -159,7 +254,12 @@ export async function buildEvidencePack({ actor, registry, repository, digest, m
     kind: "dev.imprimatur.evidence-pack.v1",
     generatedAt: new Date().toISOString(),
     generatedBy: actor.kind === "user" ? actor.email : actor.label,
-    image: { ...image, rawManifest: undefined, manifestBytes: image.rawManifest, manifestSha256: `sha256:${createHash("sha256").update(image.rawManifest).digest("hex")}` },
+    image: {
+      ...image,
+      rawManifest: undefined,
+      manifestBytes: image.rawManifest,
+      manifestSha256: `sha256:${createHash("sha256").update(image.rawManifest).digest("hex")}`,
+    },
     evidence: { summary, documents },
     approvals: approvalsView(approvals),
     requests: requestsView(requests),

@@ -67,16 +67,26 @@ describe("evidence pack", () => {
     const actions = pack.audit.events.map((e: { action: string }) => e.action);
     expect(actions).toEqual(expect.arrayContaining(["evidence.upload", "request.create", "review.approve", "approval.create", "signature.push"]));
     expect(pack.audit.events.every((e: { targetDigest: string }) => e.targetDigest === digest)).toBe(true);
-    expect(pack.audit.events.find((e: { action: string }) => e.action === "review.approve").sentence).toMatch(/^alice@example\.com approved pack\/app-\d+@sha256:[0-9a-f]{12}… for build/);
+    expect(pack.audit.events.find((e: { action: string }) => e.action === "review.approve").sentence).toMatch(
+      /^alice@example\.com approved pack\/app-\d+@sha256:[0-9a-f]{12}… for build/,
+    );
   });
 
   it("keeps only documents within the size budget embedded and lists the rest", async () => {
-    const pack = await buildEvidencePack({ actor: await userActor("manager@example.com"), registry: "default", repository: REPO, digest, maxDocumentBytes: 10 });
+    const pack = await buildEvidencePack({
+      actor: await userActor("manager@example.com"),
+      registry: "default",
+      repository: REPO,
+      digest,
+      maxDocumentBytes: 10,
+    });
     expect(pack.evidence.documents[0]).not.toHaveProperty("rawBase64");
     expect(pack.evidence.documents[0]).toHaveProperty("omitted");
   });
 
   it("is for admins and managers", async () => {
-    await expect(buildEvidencePack({ actor: await userActor("dev@example.com"), registry: "default", repository: REPO, digest })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(buildEvidencePack({ actor: await userActor("dev@example.com"), registry: "default", repository: REPO, digest })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
   });
 });

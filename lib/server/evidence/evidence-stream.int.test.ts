@@ -50,7 +50,11 @@ function cdx(digest: string | null, count: number, tag = "") {
         specVersion: "1.5",
         serialNumber: `urn:uuid:${randomUUID()}`,
         version: 1,
-        metadata: { timestamp: "2026-01-02T03:04:05Z", tools: { components: [{ name: "syft", version: "1.0.0" }] }, component: digest ? { type: "container", name: "streamtest", version: digest } : undefined },
+        metadata: {
+          timestamp: "2026-01-02T03:04:05Z",
+          tools: { components: [{ name: "syft", version: "1.0.0" }] },
+          component: digest ? { type: "container", name: "streamtest", version: digest } : undefined,
+        },
         components,
         dependencies: components.map((c) => ({ ref: c["bom-ref"], dependsOn: [] })),
       },
@@ -74,7 +78,11 @@ function spdx(count: number) {
         licenseDeclared: "MIT",
         externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: `pkg:pypi/spdxstream-${i}@2.${i}` }],
       })),
-      relationships: Array.from({ length: count }, (_, i) => ({ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "CONTAINS", relatedSpdxElement: `SPDXRef-Package-${i}` })),
+      relationships: Array.from({ length: count }, (_, i) => ({
+        spdxElementId: "SPDXRef-DOCUMENT",
+        relationshipType: "CONTAINS",
+        relatedSpdxElement: `SPDXRef-Package-${i}`,
+      })),
     }),
   );
 }
@@ -83,10 +91,14 @@ async function* pieces(bytes: Buffer, size = 16 * 1024): AsyncGenerator<Uint8Arr
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
 
-const streamed = (imageId: string, bytes: Buffer, maxBytes = 1 << 30) => ingestEvidenceUpload({ actor: system, imageId, body: pieces(bytes), maxBytes, streamThreshold: THRESHOLD });
+const streamed = (imageId: string, bytes: Buffer, maxBytes = 1 << 30) =>
+  ingestEvidenceUpload({ actor: system, imageId, body: pieces(bytes), maxBytes, streamThreshold: THRESHOLD });
 
 async function componentRows(documentId: string) {
-  const rows = await db.component.findMany({ where: { documentId }, select: { name: true, nameKey: true, version: true, purl: true, purlKey: true, type: true, ecosystem: true, licenses: true, layer: true } });
+  const rows = await db.component.findMany({
+    where: { documentId },
+    select: { name: true, nameKey: true, version: true, purl: true, purlKey: true, type: true, ecosystem: true, licenses: true, layer: true },
+  });
   return rows.sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -97,13 +109,22 @@ async function stored(imageId: string) {
     documents: docs.length,
     components: await db.component.count({ where: { imageId } }),
     chunks: await db.evidenceDocumentChunk.count({ where: { documentId: { in: ids } } }),
-    orphanChunks: Number((await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM evidence_document_chunks c WHERE NOT EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id)`)[0]!.n),
+    orphanChunks: Number(
+      (
+        await db.$queryRaw<
+          { n: bigint }[]
+        >`SELECT count(*) AS n FROM evidence_document_chunks c WHERE NOT EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id)`
+      )[0]!.n,
+    ),
     packageImages: Number((await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM package_images WHERE image_id = ${imageId}::uuid`)[0]!.n),
   };
 }
 
 async function refusal(p: Promise<unknown>): Promise<AppError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(AppError);
   return e as AppError;
 }
@@ -127,7 +148,17 @@ describe("streamed SBOM ingest", () => {
     const r = await streamed(b.imageId, docB);
     expect(r.created).toBe(true);
     const viaStream = r.document;
-    const pick = (d: typeof viaStream) => ({ format: d.format, kind: d.kind, componentCount: d.componentCount, findingCount: d.findingCount, toolName: d.toolName, toolVersion: d.toolVersion, scannedAt: d.scannedAt, signatureStatus: d.signatureStatus, signatureDetail: d.signatureDetail });
+    const pick = (d: typeof viaStream) => ({
+      format: d.format,
+      kind: d.kind,
+      componentCount: d.componentCount,
+      findingCount: d.findingCount,
+      toolName: d.toolName,
+      toolVersion: d.toolVersion,
+      scannedAt: d.scannedAt,
+      signatureStatus: d.signatureStatus,
+      signatureDetail: d.signatureDetail,
+    });
     expect(pick(viaStream)).toEqual(pick(viaBuffer));
     expect(viaStream.componentCount).toBe(3030);
     expect(viaBuffer.subjectDigest).toBe(a.digest);
@@ -300,7 +331,10 @@ describe("streamed SBOM ingest", () => {
     const small = cdx(img.digest, 3).toString("utf8");
     const variants = [
       { mark: "components is given more than once", edit: (t: string) => t.replace(/\n}$/, ',\n "components": []\n}') },
-      { mark: "components should be an array, not an object", edit: (t: string) => t.replace(/\n "components": \[([\s\S]*?)\n \],\n "dependencies"/, '\n "components": {"list": [$1\n ]},\n "dependencies"') },
+      {
+        mark: "components should be an array, not an object",
+        edit: (t: string) => t.replace(/\n "components": \[([\s\S]*?)\n \],\n "dependencies"/, '\n "components": {"list": [$1\n ]},\n "dependencies"'),
+      },
     ];
     for (const { mark, edit } of variants) {
       const large = Buffer.from(edit(good));

@@ -109,20 +109,38 @@ describe("each statement is judged and stored on its own", () => {
     const prov = await db.provenance.findFirstOrThrow({ where: { imageId }, include: { document: true } });
     expect(prov.document.signatureStatus).toBe("unsigned");
 
-    await upsertStage({ actor: system, name: "trust-signed", settings: { requiredApprovals: 1, reviewerGroups: ["trust-reviewers"], gates: { sbom: true, provenance: { builderIds: ["https://ci.example.com/**"], sourceRepos: [] }, signedEvidence: true } } });
+    await upsertStage({
+      actor: system,
+      name: "trust-signed",
+      settings: {
+        requiredApprovals: 1,
+        reviewerGroups: ["trust-reviewers"],
+        gates: { sbom: true, provenance: { builderIds: ["https://ci.example.com/**"], sourceRepos: [] }, signedEvidence: true },
+      },
+    });
     const req = await requestPromotion({ actor: dev, registry: "default", repository: "trust/mixed", digest, stage: "trust-signed", note: "n" });
     const gates = (await getRequest({ actor: dev, requestId: req.id })).gates;
-    expect(gates.map((g) => [g.gate, g.passed])).toEqual([["sbom", true], ["provenance", false], ["signedEvidence", false]]);
+    expect(gates.map((g) => [g.gate, g.passed])).toEqual([
+      ["sbom", true],
+      ["provenance", false],
+      ["signedEvidence", false],
+    ]);
     expect(gates[1]!.detail).toContain("not signed by a key trusted as builder");
     expect(gates[2]!.detail).toContain("provenance unsigned");
-    await expect(reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "POLICY_VIOLATION" });
+    await expect(reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({
+      code: "POLICY_VIOLATION",
+    });
 
     // The same provenance signed by the builder key: both gates hold.
     await ingestEvidence({ actor: dev, imageId, bytes: Buffer.from(envelope(provenanceStatement("trust/mixed", digest), builder.key)), source: "upload" });
     const admin = await userActor("admin@example.com");
     await withdrawEvidence({ actor: admin, documentId: r.documents[1]!.id, reason: "forged provenance from a developer laptop" });
     const after = (await getRequest({ actor: dev, requestId: req.id })).gates;
-    expect(after.map((g) => [g.gate, g.passed])).toEqual([["sbom", true], ["provenance", true], ["signedEvidence", true]]);
+    expect(after.map((g) => [g.gate, g.passed])).toEqual([
+      ["sbom", true],
+      ["provenance", true],
+      ["signedEvidence", true],
+    ]);
   });
 
   it("one line about this image does not carry a signed line about another image", async () => {
@@ -141,7 +159,11 @@ describe("each statement is judged and stored on its own", () => {
     const { imageId } = await newImage("trust/deep");
     const nest = (k: number) => `${'{"name":"c","components":['.repeat(k)}{"name":"leaf"}${"]}".repeat(k)}`;
     const doc = `{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[${nest(10_000)}]}`;
-    await expect(ingestEvidence({ actor: await userActor("dev@example.com"), imageId, bytes: Buffer.from(doc), source: "upload" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "body", message: expect.stringContaining("deeper than") });
+    await expect(ingestEvidence({ actor: await userActor("dev@example.com"), imageId, bytes: Buffer.from(doc), source: "upload" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "body",
+      message: expect.stringContaining("deeper than"),
+    });
     expect(await db.evidenceDocument.count({ where: { imageId } })).toBe(0);
   });
 });
@@ -164,7 +186,14 @@ describe("evidence signers are a trust role of their own", () => {
 
   it("a scanner key scoped to other repositories does not sign here", async () => {
     const { digest, imageId } = await newImage("elsewhere/roles");
-    const d = (await ingestEvidence({ actor: await userActor("dev@example.com"), imageId, bytes: Buffer.from(envelope(sbomStatement("elsewhere/roles", digest), scanner.key)), source: "upload" })).document;
+    const d = (
+      await ingestEvidence({
+        actor: await userActor("dev@example.com"),
+        imageId,
+        bytes: Buffer.from(envelope(sbomStatement("elsewhere/roles", digest), scanner.key)),
+        source: "upload",
+      })
+    ).document;
     expect(d.signatureStatus).toBe("invalid");
   });
 });
@@ -176,7 +205,12 @@ describe("claimed scan times", () => {
     scan.Metadata.ImageID = configDigest;
     scan.CreatedAt = "2099-01-01T00:00:00Z";
     const before = Date.now();
-    const { document } = await ingestEvidence({ actor: await userActor("dev@example.com"), imageId, bytes: Buffer.from(JSON.stringify(scan)), source: "upload" });
+    const { document } = await ingestEvidence({
+      actor: await userActor("dev@example.com"),
+      imageId,
+      bytes: Buffer.from(JSON.stringify(scan)),
+      source: "upload",
+    });
     expect(document.scannedAt!.getTime()).toBeLessThanOrEqual(Date.now());
     expect(document.scannedAt!.getTime()).toBeGreaterThanOrEqual(before - 1000);
     const audit = await db.auditEvent.findFirstOrThrow({ where: { action: "evidence.upload", detail: { path: ["documentId"], equals: document.id } } });
@@ -196,20 +230,32 @@ describe("who may attach evidence", () => {
     const alice = await userActor("alice@example.com");
     const admin = await userActor("admin@example.com");
     await upsertGroup({ actor: system, name: "trust-uploaders", members: ["alice@example.com"] });
-    await expect(setEvidenceUploaders({ actor: dev, rules: [{ pattern: "trust/ruled-*", group: "trust-uploaders" }] })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(setEvidenceUploaders({ actor: admin, rules: [{ pattern: "trust/ruled-*", group: "no-such-group" }] })).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(setEvidenceUploaders({ actor: admin, rules: [{ pattern: "Trust/<x>", group: "trust-uploaders" }] })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(setEvidenceUploaders({ actor: dev, rules: [{ pattern: "trust/ruled-*", group: "trust-uploaders" }] })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
+    await expect(setEvidenceUploaders({ actor: admin, rules: [{ pattern: "trust/ruled-*", group: "no-such-group" }] })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
+    await expect(setEvidenceUploaders({ actor: admin, rules: [{ pattern: "Trust/<x>", group: "trust-uploaders" }] })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+    });
     await setEvidenceUploaders({ actor: admin, rules: [{ pattern: "trust/ruled-*", group: "trust-uploaders" }] });
     try {
       expect(await listEvidenceUploaders({ actor: dev })).toMatchObject([{ pattern: "trust/ruled-*", group: "trust-uploaders" }]);
       const doc = (d: string, name: string) => Buffer.from(JSON.stringify(sbomStatement(name, d)));
-      await expect(ingestEvidence({ actor: dev, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).rejects.toMatchObject({
-        code: "FORBIDDEN",
-        message: expect.stringContaining("members of group trust-uploaders"),
-      });
+      await expect(ingestEvidence({ actor: dev, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).rejects.toMatchObject(
+        {
+          code: "FORBIDDEN",
+          message: expect.stringContaining("members of group trust-uploaders"),
+        },
+      );
       expect(await db.evidenceDocument.count({ where: { imageId: ruled.imageId } })).toBe(0);
-      expect((await ingestEvidence({ actor: alice, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).created).toBe(true);
-      expect((await ingestEvidence({ actor: admin, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).created).toBe(true);
+      expect((await ingestEvidence({ actor: alice, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).created).toBe(
+        true,
+      );
+      expect((await ingestEvidence({ actor: admin, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).created).toBe(
+        true,
+      );
       expect((await ingestEvidence({ actor: dev, imageId: open.imageId, bytes: doc(open.digest, "trust/open-app"), source: "upload" })).created).toBe(true);
       expect(await db.auditEvent.count({ where: { action: "evidence.uploaders.set" } })).toBeGreaterThanOrEqual(1);
     } finally {
@@ -232,10 +278,14 @@ describe("withdrawing evidence", () => {
 
     await expect(withdrawEvidence({ actor: dev, documentId: document.id, reason: "not mine to judge" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     await expect(withdrawEvidence({ actor: admin, documentId: document.id, reason: "no" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "reason" });
-    await expect(withdrawEvidence({ actor: admin, documentId: "00000000-0000-0000-0000-000000000000", reason: "wrong image entirely" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(withdrawEvidence({ actor: admin, documentId: "00000000-0000-0000-0000-000000000000", reason: "wrong image entirely" })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
     const w = await withdrawEvidence({ actor: admin, documentId: document.id, reason: "scan of the wrong build uploaded by mistake" });
     expect(w.already).toBe(false);
-    expect((await withdrawEvidence({ actor: admin, documentId: document.id, reason: "again, differently" })).reason).toBe("scan of the wrong build uploaded by mistake");
+    expect((await withdrawEvidence({ actor: admin, documentId: document.id, reason: "again, differently" })).reason).toBe(
+      "scan of the wrong build uploaded by mistake",
+    );
 
     const row = await db.evidenceDocument.findUniqueOrThrow({ where: { id: document.id } });
     expect(row.withdrawReason).toBe("scan of the wrong build uploaded by mistake");
@@ -258,13 +308,26 @@ describe("withdrawing evidence", () => {
 describe("four eyes on waivers, whatever the order", () => {
   it("a waiver granted before the request by the later requester, or by the build's provenance uploader, does not count", async () => {
     const { digest, imageId } = await newImage("trust/eyes");
-    await upsertStage({ actor: system, name: "trust-eyes", settings: { requiredApprovals: 1, reviewerGroups: ["trust-reviewers"], waiverGroup: "trust-waivers", gates: { sbom: true } } });
+    await upsertStage({
+      actor: system,
+      name: "trust-eyes",
+      settings: { requiredApprovals: 1, reviewerGroups: ["trust-reviewers"], waiverGroup: "trust-waivers", gates: { sbom: true } },
+    });
     const carol = await userActor("carol@example.com");
     const bob = await userActor("bob@example.com");
     const alice = await userActor("alice@example.com");
     const expiresAt = new Date(Date.now() + 86_400_000);
     // carol waives the SBOM gate while no request is open (allowed then), and later asks for the promotion herself.
-    const w = await grantWaiver({ actor: carol, registry: "default", stage: "trust-eyes", gate: "sbom", repository: "trust/eyes", digest, reason: "SBOM tooling next sprint", expiresAt });
+    const w = await grantWaiver({
+      actor: carol,
+      registry: "default",
+      stage: "trust-eyes",
+      gate: "sbom",
+      repository: "trust/eyes",
+      digest,
+      reason: "SBOM tooling next sprint",
+      expiresAt,
+    });
     const req = await requestPromotion({ actor: carol, registry: "default", repository: "trust/eyes", digest, stage: "trust-eyes", note: "mine" });
     const gate = (await getRequest({ actor: alice, requestId: req.id })).gates[0]!;
     expect(gate).toMatchObject({ gate: "sbom", passed: false, waived: false });
@@ -274,7 +337,16 @@ describe("four eyes on waivers, whatever the order", () => {
     expect(await db.review.count({ where: { requestId: req.id } })).toBe(0);
 
     // bob's waiver counts, until bob turns out to have uploaded the build's provenance.
-    const w2 = await grantWaiver({ actor: bob, registry: "default", stage: "trust-eyes", gate: "sbom", repository: "trust/eyes", digest, reason: "accepted for this build", expiresAt });
+    const w2 = await grantWaiver({
+      actor: bob,
+      registry: "default",
+      stage: "trust-eyes",
+      gate: "sbom",
+      repository: "trust/eyes",
+      digest,
+      reason: "accepted for this build",
+      expiresAt,
+    });
     expect((await getRequest({ actor: alice, requestId: req.id })).gates[0]).toMatchObject({ passed: true, waived: true, waiverIds: [w2.id] });
     await ingestEvidence({ actor: bob, imageId, bytes: Buffer.from(JSON.stringify(provenanceStatement("trust/eyes", digest))), source: "upload" });
     const again = (await getRequest({ actor: alice, requestId: req.id })).gates[0]!;

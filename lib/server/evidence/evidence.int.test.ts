@@ -81,7 +81,9 @@ describe("uploading evidence", () => {
       message: expect.stringContaining("sha256:961769676411f082461f9ef46626dd7a2d1e2b2a38e6a44364bcbecf51e66dd4"),
     });
     await expect(ingestEvidence({ actor: ci, imageId, bytes: Buffer.from("{nope"), source: "upload" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    await expect(ingestEvidence({ actor: ci, imageId, bytes: Buffer.from('{"hello":"world"}'), source: "upload" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(ingestEvidence({ actor: ci, imageId, bytes: Buffer.from('{"hello":"world"}'), source: "upload" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+    });
     await expect(ingestEvidence({ actor: manager, imageId, bytes: Buffer.from("{}"), source: "upload" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     expect(await db.evidenceDocument.count()).toBe(before);
   });
@@ -114,7 +116,22 @@ describe("uploading evidence", () => {
     const trivy = JSON.parse(td("trivy-alpine-3.10-schema2.json").toString());
     const v = trivy.Results.flatMap((r: { Vulnerabilities?: Record<string, any>[] }) => r.Vulnerabilities ?? [])[0];
     const grype = {
-      matches: [{ vulnerability: { id: v.VulnerabilityID, severity: "High", fix: { versions: [v.FixedVersion], state: "fixed" }, dataSource: "x" }, relatedVulnerabilities: [], matchDetails: [], artifact: { name: v.PkgName, version: v.InstalledVersion, type: "apk", purl: `pkg:apk/alpine/${v.PkgName}@${v.InstalledVersion}`, locations: [], licenses: [], cpes: [] } }],
+      matches: [
+        {
+          vulnerability: { id: v.VulnerabilityID, severity: "High", fix: { versions: [v.FixedVersion], state: "fixed" }, dataSource: "x" },
+          relatedVulnerabilities: [],
+          matchDetails: [],
+          artifact: {
+            name: v.PkgName,
+            version: v.InstalledVersion,
+            type: "apk",
+            purl: `pkg:apk/alpine/${v.PkgName}@${v.InstalledVersion}`,
+            locations: [],
+            licenses: [],
+            cpes: [],
+          },
+        },
+      ],
       source: { type: "image", target: { imageID: configDigest } },
       distro: { name: "alpine", version: "3.10.2" },
       descriptor: { name: "grype", version: "0.74.0", timestamp: "2026-11-25T10:00:00Z" },
@@ -134,8 +151,17 @@ describe("uploading evidence", () => {
       subject: [{ name: "evidence/app", digest: { sha256: digest.slice(7) } }],
       predicateType: "https://slsa.dev/provenance/v1",
       predicate: {
-        buildDefinition: { buildType: "https://actions.github.io/buildtypes/workflow/v1", externalParameters: { workflow: { repository: "https://git.example.com/team/app", ref: "refs/heads/main", path: ".github/workflows/build.yml" } }, resolvedDependencies: [{ uri: "git+https://git.example.com/team/app@refs/heads/main", digest: { gitCommit: "0123456789abcdef0123456789abcdef01234567" } }] },
-        runDetails: { builder: { id: "https://ci.example.com/builder@v1" }, metadata: { startedOn: "2026-11-25T09:00:00Z", finishedOn: "2026-11-25T09:05:00Z" } },
+        buildDefinition: {
+          buildType: "https://actions.github.io/buildtypes/workflow/v1",
+          externalParameters: { workflow: { repository: "https://git.example.com/team/app", ref: "refs/heads/main", path: ".github/workflows/build.yml" } },
+          resolvedDependencies: [
+            { uri: "git+https://git.example.com/team/app@refs/heads/main", digest: { gitCommit: "0123456789abcdef0123456789abcdef01234567" } },
+          ],
+        },
+        runDetails: {
+          builder: { id: "https://ci.example.com/builder@v1" },
+          metadata: { startedOn: "2026-11-25T09:00:00Z", finishedOn: "2026-11-25T09:05:00Z" },
+        },
       },
     };
     const payload = Buffer.from(JSON.stringify(statement));
@@ -146,7 +172,12 @@ describe("uploading evidence", () => {
     expect(signed.document.signatureStatus).toBe("signed");
     expect(signed.document.signedBy).toBe("ci-builder");
     const foreign = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-    const bad = await ingestEvidence({ actor: ci, imageId, bytes: envelope(sign("sha256", pae(type, payload), { key: foreign, dsaEncoding: "der" }).toString("base64")), source: "upload" });
+    const bad = await ingestEvidence({
+      actor: ci,
+      imageId,
+      bytes: envelope(sign("sha256", pae(type, payload), { key: foreign, dsaEncoding: "der" }).toString("base64")),
+      source: "upload",
+    });
     expect(bad.document.signatureStatus).toBe("invalid");
     const none = await ingestEvidence({ actor: ci, imageId, bytes: envelope(""), source: "upload" });
     expect(none.document.signatureStatus).toBe("unsigned");
@@ -161,12 +192,33 @@ describe("uploading evidence", () => {
     const img = buildImage({ architecture: "amd64", layers: [{ "att.txt": "x" }] });
     const c = client();
     await pushImage(c, "evidence/attested", img, ["1"]);
-    const statement = Buffer.from(JSON.stringify({ _type: "https://in-toto.io/Statement/v0.1", subject: [{ name: "evidence/attested", digest: { sha256: img.digest.slice(7) } }], predicateType: "https://slsa.dev/provenance/v0.2", predicate: { builder: { id: "https://tekton.dev/chains/v2" }, buildType: "tekton.dev/v1beta1/TaskRun", materials: [] } }));
-    const env = Buffer.from(JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: statement.toString("base64"), signatures: [{ keyid: "", sig: "" }] }));
+    const statement = Buffer.from(
+      JSON.stringify({
+        _type: "https://in-toto.io/Statement/v0.1",
+        subject: [{ name: "evidence/attested", digest: { sha256: img.digest.slice(7) } }],
+        predicateType: "https://slsa.dev/provenance/v0.2",
+        predicate: { builder: { id: "https://tekton.dev/chains/v2" }, buildType: "tekton.dev/v1beta1/TaskRun", materials: [] },
+      }),
+    );
+    const env = Buffer.from(
+      JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: statement.toString("base64"), signatures: [{ keyid: "", sig: "" }] }),
+    );
     const cfg = Buffer.from(JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: [sha256Digest(env)] } }));
     await c.putBlob("evidence/attested", env);
     await c.putBlob("evidence/attested", cfg);
-    const att = { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(cfg), size: cfg.length }, layers: [{ mediaType: "application/vnd.dsse.envelope.v1+json", digest: sha256Digest(env), size: env.length, annotations: { predicateType: "https://slsa.dev/provenance/v0.2", "dev.cosignproject.cosign/signature": "" } }] };
+    const att = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(cfg), size: cfg.length },
+      layers: [
+        {
+          mediaType: "application/vnd.dsse.envelope.v1+json",
+          digest: sha256Digest(env),
+          size: env.length,
+          annotations: { predicateType: "https://slsa.dev/provenance/v0.2", "dev.cosignproject.cosign/signature": "" },
+        },
+      ],
+    };
     await c.putManifest("evidence/attested", cosignTag(img.digest, "att"), Buffer.from(JSON.stringify(att)), att.mediaType);
     await syncRegistry({ actor: system });
     const docs = await db.evidenceDocument.findMany({ where: { image: { digest: img.digest } } });
@@ -178,7 +230,13 @@ describe("uploading evidence", () => {
     await pushImage(client(), "evidence/big", img, ["1"]);
     await syncRegistry({ actor: system, repositories: ["evidence/big"] });
     const big = await db.image.findFirstOrThrow({ where: { digest: img.digest } });
-    const components = Array.from({ length: 100_000 }, (_, i) => ({ type: "library", name: `pkg-${i}`, version: `1.${i % 100}.0`, purl: `pkg:npm/pkg-${i}@1.${i % 100}.0`, licenses: [{ license: { id: "MIT" } }] }));
+    const components = Array.from({ length: 100_000 }, (_, i) => ({
+      type: "library",
+      name: `pkg-${i}`,
+      version: `1.${i % 100}.0`,
+      purl: `pkg:npm/pkg-${i}@1.${i % 100}.0`,
+      licenses: [{ license: { id: "MIT" } }],
+    }));
     const doc = Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components }));
     const r = await ingestEvidence({ actor: ci, imageId: big.id, bytes: doc, source: "upload" });
     expect(r.document.componentCount).toBe(100_000);
@@ -203,11 +261,15 @@ describe("edges", () => {
   });
 
   it("escapes spreadsheet formulas in CSV exports", () => {
-    expect(csvCell("=HYPERLINK(\"http://x\")")).toBe(`"'=HYPERLINK(""http://x"")"`);
+    expect(csvCell('=HYPERLINK("http://x")')).toBe(`"'=HYPERLINK(""http://x"")"`);
     expect(csvCell("+1")).toBe(`"'+1"`);
     expect(csvCell("-2")).toBe(`"'-2"`);
     expect(csvCell("@SUM(A1)")).toBe(`"'@SUM(A1)"`);
     expect(csvCell("openssl")).toBe(`"openssl"`);
-    expect(searchResultsCsv([{ registry: "r", repository: "a", digest: "sha256:x", tags: ["=cmd"], versions: ["1"], purls: [], highestStage: null, deleted: false }])).toContain(`"'=cmd"`);
+    expect(
+      searchResultsCsv([
+        { registry: "r", repository: "a", digest: "sha256:x", tags: ["=cmd"], versions: ["1"], purls: [], highestStage: null, deleted: false },
+      ]),
+    ).toContain(`"'=cmd"`);
   });
 });

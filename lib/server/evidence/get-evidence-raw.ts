@@ -10,7 +10,10 @@ import type { Actor } from "../actor";
  */
 export async function getEvidenceRaw({ actor: _actor, imageId, documentId }: { actor: Actor; imageId: string; documentId: string }) {
   if (!/^[0-9a-f-]{36}$/.test(documentId)) throw new AppError("NOT_FOUND", "no such evidence document for this image");
-  const doc = await db.evidenceDocument.findFirst({ where: { id: documentId, imageId }, select: { id: true, rawChunks: true, size: true, format: true, contentDigest: true } });
+  const doc = await db.evidenceDocument.findFirst({
+    where: { id: documentId, imageId },
+    select: { id: true, rawChunks: true, size: true, format: true, contentDigest: true },
+  });
   if (!doc) throw new AppError("NOT_FOUND", "no such evidence document for this image");
   return doc;
 }

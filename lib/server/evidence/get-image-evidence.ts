@@ -28,7 +28,7 @@ export function parseEvidenceQuery(obj: Record<string, string | undefined>): Evi
   return r.data;
 }
 
-const sevRank = (s: string) => SEVERITIES.indexOf(s as Severity) === -1 ? 99 : SEVERITIES.indexOf(s as Severity);
+const sevRank = (s: string) => (SEVERITIES.indexOf(s as Severity) === -1 ? 99 : SEVERITIES.indexOf(s as Severity));
 
 type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
 
@@ -85,13 +85,30 @@ const PAGE = 100;
 /** One page of the image's components (withdrawn documents' components no longer count, as their findings) and its licenses. */
 async function componentPage(imageId: string, query: EvidenceQuery) {
   const cq = query.cq?.trim().toLowerCase();
-  const cWhere: Prisma.ComponentWhereInput = { imageId, document: { withdrawnAt: null }, ...(cq ? { OR: [{ nameKey: { contains: cq } }, { purl: { contains: cq, mode: "insensitive" } }] } : {}) };
+  const cWhere: Prisma.ComponentWhereInput = {
+    imageId,
+    document: { withdrawnAt: null },
+    ...(cq ? { OR: [{ nameKey: { contains: cq } }, { purl: { contains: cq, mode: "insensitive" } }] } : {}),
+  };
   const [components, componentTotal, licenses] = await Promise.all([
-    db.component.findMany({ where: cWhere, orderBy: [{ nameKey: "asc" }, { version: "asc" }], skip: (query.cpage - 1) * PAGE, take: PAGE, select: { name: true, version: true, purl: true, type: true, licenses: true, layer: true, documentId: true } }),
+    db.component.findMany({
+      where: cWhere,
+      orderBy: [{ nameKey: "asc" }, { version: "asc" }],
+      skip: (query.cpage - 1) * PAGE,
+      take: PAGE,
+      select: { name: true, version: true, purl: true, type: true, licenses: true, layer: true, documentId: true },
+    }),
     db.component.count({ where: cWhere }),
-    db.$queryRaw<{ license: string; count: bigint }[]>`SELECT l AS license, count(*) AS count FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL, unnest(CASE WHEN cardinality(c.licenses) = 0 THEN ARRAY['(none stated)'] ELSE c.licenses END) AS l WHERE c.image_id = ${imageId}::uuid GROUP BY l ORDER BY count(*) DESC, l LIMIT 50`,
+    db.$queryRaw<
+      { license: string; count: bigint }[]
+    >`SELECT l AS license, count(*) AS count FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL, unnest(CASE WHEN cardinality(c.licenses) = 0 THEN ARRAY['(none stated)'] ELSE c.licenses END) AS l WHERE c.image_id = ${imageId}::uuid GROUP BY l ORDER BY count(*) DESC, l LIMIT 50`,
   ]);
-  return { components, componentTotal, componentPages: Math.max(1, Math.ceil(componentTotal / PAGE)), licenses: licenses.map((l) => ({ license: l.license, count: Number(l.count) })) };
+  return {
+    components,
+    componentTotal,
+    componentPages: Math.max(1, Math.ceil(componentTotal / PAGE)),
+    licenses: licenses.map((l) => ({ license: l.license, count: Number(l.count) })),
+  };
 }
 
 /** Documents, merged vulnerabilities, a page of components with a license summary, and provenance for one image. */
@@ -100,7 +117,23 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
     db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
     // Withdrawn documents are listed (marked) but their findings no longer count.
     db.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: { withdrawnAt: null } }] }, take: 50_000 }),
-    db.provenance.findMany({ where: { imageId }, include: { document: { select: { signatureStatus: true, signedBy: true, signatureDetail: true, format: true, uploadedAt: true, source: true, withdrawnAt: true, withdrawReason: true } } } }),
+    db.provenance.findMany({
+      where: { imageId },
+      include: {
+        document: {
+          select: {
+            signatureStatus: true,
+            signedBy: true,
+            signatureDetail: true,
+            format: true,
+            uploadedAt: true,
+            source: true,
+            withdrawnAt: true,
+            withdrawReason: true,
+          },
+        },
+      },
+    }),
   ]);
   const merged = mergeFindingRows(rows);
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
@@ -109,7 +142,12 @@ export async function getImageEvidence({ imageId, query }: { actor: Actor; image
 
   const { components, componentTotal, componentPages, licenses } = await componentPage(imageId, query);
   return {
-    documents: documents.map((d) => ({ ...d, uploadedAt: d.uploadedAt.toISOString(), scannedAt: d.scannedAt?.toISOString() ?? null, withdrawnAt: d.withdrawnAt?.toISOString() ?? null })),
+    documents: documents.map((d) => ({
+      ...d,
+      uploadedAt: d.uploadedAt.toISOString(),
+      scannedAt: d.scannedAt?.toISOString() ?? null,
+      withdrawnAt: d.withdrawnAt?.toISOString() ?? null,
+    })),
     severityCounts: counts,
     vulnerabilities,
     vulnerabilityTotal: merged.length,

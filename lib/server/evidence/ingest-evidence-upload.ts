@@ -1,6 +1,6 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import { db, bytes as dbBytes } from "../../db";
+import { db, bytes as dbBytes, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError } from "../../evidence/detect";
 import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
@@ -8,7 +8,15 @@ import { actorLabel, requireRole, type Actor } from "../actor";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
-import { acceptableSubjects, ingestEvidence, insertComponents, insertFindings, parseDate, statementVerdict, type IngestEvidenceResult } from "./ingest-evidence";
+import {
+  acceptableSubjects,
+  ingestEvidence,
+  insertComponents,
+  insertFindings,
+  parseDate,
+  statementVerdict,
+  type IngestEvidenceResult,
+} from "./ingest-evidence";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
 import { spoolBody, type SpooledBody } from "./spool-body";
 import { indexDocumentPackages } from "./package-index";
@@ -64,7 +72,14 @@ function appError(e: unknown): unknown {
  * halfway (bad JSON, a component that fails the schema, not about this image) rolls it all back. Memory stays
  * bounded by one batch and one chunk, not by the document. The file is deleted whatever happens.
  */
-export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, source = "upload", streamThreshold = STREAM_THRESHOLD_BYTES }: IngestEvidenceUploadOptions): Promise<IngestEvidenceResult> {
+export async function ingestEvidenceUpload({
+  actor,
+  imageId,
+  body,
+  maxBytes,
+  source = "upload",
+  streamThreshold = STREAM_THRESHOLD_BYTES,
+}: IngestEvidenceUploadOptions): Promise<IngestEvidenceResult> {
   const spool = await spoolBody({ body, maxBytes, memoryBytes: streamThreshold });
   try {
     if (spool.size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
@@ -78,8 +93,76 @@ export async function ingestEvidenceUpload({ actor, imageId, body, maxBytes, sou
   }
 }
 
+/** The document's row before its stream is read (components and chunks reference it); the placeholders are filled in after. */
+async function createPlaceholder(
+  tx: Tx,
+  {
+    documentId,
+    imageId,
+    format,
+    source,
+    actor,
+    now,
+  }: { documentId: string; imageId: string; format: StreamedFormat; source: "upload" | "registry"; actor: Actor; now: Date },
+) {
+  await tx.evidenceDocument.create({
+    data: {
+      id: documentId,
+      imageId,
+      contentDigest: `pending:${documentId}`,
+      format,
+      kind: "sbom",
+      source,
+      uploadedBy: actorLabel(actor),
+      uploaderId: actor.kind === "user" ? actor.id : null,
+      uploadedAt: now,
+      signatureStatus: "unsigned",
+      size: 0,
+      raw: dbBytes(new Uint8Array(0)),
+    },
+    select: { id: true },
+  });
+}
+
+/** Parses the spooled document as a stream: components in batches, the raw bytes as chunks, both into the transaction. */
+async function streamIntoDocument(
+  tx: Tx,
+  { documentId, imageId, format, maxBytes, spool }: { documentId: string; imageId: string; format: StreamedFormat; maxBytes: number; spool: SpooledBody },
+) {
+  let seq = 0;
+  const parsed = await streamSbom(spool.chunks(), {
+    format,
+    maxBytes,
+    batchSize: STREAM_BATCH_COMPONENTS,
+    rawChunkBytes: STREAM_RAW_CHUNK_BYTES,
+    // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
+    reread: () => spool.chunks(),
+    sink: {
+      components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
+      raw: async (bytes) => {
+        await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${seq++}, ${dbBytes(bytes)})`;
+      },
+    },
+  });
+  return { parsed, seq };
+}
+
 // eslint-disable-next-line max-lines-per-function -- one transaction that the stream runs inside: row, components, chunks, index, findings and audit must commit or roll back together (a refusal halfway leaves nothing)
-async function ingestStreamed({ actor, imageId, source, maxBytes, format, spool }: { actor: Actor; imageId: string; source: "upload" | "registry"; maxBytes: number; format: StreamedFormat; spool: SpooledBody }): Promise<IngestEvidenceResult> {
+async function ingestStreamed({
+  actor,
+  imageId,
+  source,
+  maxBytes,
+  format,
+  spool,
+}: {
+  actor: Actor;
+  imageId: string;
+  source: "upload" | "registry";
+  maxBytes: number;
+  format: StreamedFormat;
+  spool: SpooledBody;
+}): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
   const { image, ok } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
@@ -93,37 +176,32 @@ async function ingestStreamed({ actor, imageId, source, maxBytes, format, spool 
     const document = await db.$transaction(
       async (tx) => {
         // The row first (components and chunks reference it), with placeholders filled in once the stream is read.
-        await tx.evidenceDocument.create({
-          data: { id: documentId, imageId, contentDigest: `pending:${documentId}`, format, kind: "sbom", source, uploadedBy: actorLabel(actor), uploaderId: actor.kind === "user" ? actor.id : null, uploadedAt: now, signatureStatus: "unsigned", size: 0, raw: dbBytes(new Uint8Array(0)) },
-          select: { id: true },
-        });
-        let seq = 0;
-        const parsed = await streamSbom(spool.chunks(), {
-          format,
-          maxBytes,
-          batchSize: STREAM_BATCH_COMPONENTS,
-          rawChunkBytes: STREAM_RAW_CHUNK_BYTES,
-          // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
-          reread: () => spool.chunks(),
-          sink: {
-            components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
-            raw: async (bytes) => {
-              await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${seq++}, ${dbBytes(bytes)})`;
-            },
-          },
-        });
+        await createPlaceholder(tx, { documentId, imageId, format, source, actor, now });
+        const { parsed, seq } = await streamIntoDocument(tx, { documentId, imageId, format, maxBytes, spool });
         // The file is private (0600, O_EXCL) but is read a second time: what is stored must be what was hashed.
-        if (parsed.contentDigest !== spool.digest) throw new Error(`the spooled body changed on disk (${spool.digest} received, ${parsed.contentDigest} read back)`);
-        const existing = await tx.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest: parsed.contentDigest } }, omit: { raw: true } });
+        if (parsed.contentDigest !== spool.digest)
+          throw new Error(`the spooled body changed on disk (${spool.digest} received, ${parsed.contentDigest} read back)`);
+        const existing = await tx.evidenceDocument.findUnique({
+          where: { imageId_contentDigest: { imageId, contentDigest: parsed.contentDigest } },
+          omit: { raw: true },
+        });
         if (existing) throw new Duplicate(existing);
         // The same subject rule as the buffered path: a document that names digests must name this image.
         const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
         const subjectDigest = named.find((d) => ok.has(d)) ?? null;
         if (named.length && !subjectDigest) {
-          throw new AppError("INVALID_INPUT", `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
+          throw new AppError(
+            "INVALID_INPUT",
+            `the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`,
+            "subject",
+          );
         }
         // A plain SBOM is never a signed envelope: unsigned, with the same wording as the buffered path.
-        const sig = statementVerdict({ evidence: { format: parsed.format, kind: parsed.kind, components: [], findings: [], subjects: [] } }, new Map(), repo.name);
+        const sig = statementVerdict(
+          { evidence: { format: parsed.format, kind: parsed.kind, components: [], findings: [], subjects: [] } },
+          new Map(),
+          repo.name,
+        );
         const stated = parseDate(parsed.scannedAt);
         const clamped = stated !== null && stated.getTime() > now.getTime();
         const doc = await tx.evidenceDocument.update({

@@ -42,11 +42,15 @@ export function parseDate(s: string | undefined | null): Date | null {
 
 /** The digests a document may name and still be about this image: manifest, config, platforms, parent index. */
 export async function acceptableSubjects(imageId: string) {
-  const img = await db.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, configDigest: true, platforms: true, parentDigest: true, repositoryId: true } });
+  const img = await db.image.findUniqueOrThrow({
+    where: { id: imageId },
+    select: { digest: true, configDigest: true, platforms: true, parentDigest: true, repositoryId: true },
+  });
   const ok = new Set<string>([img.digest]);
   if (img.configDigest) ok.add(img.configDigest);
   // Fail closed: which digests a document may name is decided here; an unreadable list is an error, not "none".
-  for (const p of img.platforms === null ? [] : readJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: imageId })) ok.add(p.digest);
+  for (const p of img.platforms === null ? [] : readJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: imageId }))
+    ok.add(p.digest);
   if (img.parentDigest) ok.add(img.parentDigest);
   // Platform manifests' configs (Trivy's ImageID of a platform image scanned through its index).
   const children = await db.image.findMany({ where: { repositoryId: img.repositoryId, parentDigest: img.digest }, select: { configDigest: true } });
@@ -70,16 +74,22 @@ function envelopeVerdict(dsse: NonNullable<ParsedEvidence["dsse"]>, keys: Keys, 
   if (!sigs.length) return { status: "unsigned", by: null, detail: "the DSSE envelope carries no signature" };
   for (const s of sigs) {
     for (const k of keys) {
-      if (verifyRaw(k.key, dsse.pae, s.sig)) return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted ${role} key "${k.name}" (${k.fingerprint}) for ${repository}` };
+      if (verifyRaw(k.key, dsse.pae, s.sig))
+        return { status: "signed", by: k.name, detail: `DSSE signature verified by trusted ${role} key "${k.name}" (${k.fingerprint}) for ${repository}` };
     }
   }
-  return { status: "invalid", by: null, detail: `${sigs.length} DSSE signature(s), none verified by a key trusted as ${role} for ${repository}: an unknown key, a key of another role and a tampered document look the same` };
+  return {
+    status: "invalid",
+    by: null,
+    detail: `${sigs.length} DSSE signature(s), none verified by a key trusted as ${role} for ${repository}: an unknown key, a key of another role and a tampered document look the same`,
+  };
 }
 
 /** One statement's verdict, on its own: only its own envelope, and only keys of the role its kind needs. */
 export function statementVerdict(st: Pick<EvidenceStatement, "evidence">, keysByRole: Map<IdentityRole, Keys>, repository: string): Verdict {
   const role = evidenceSignerRole(st.evidence.kind);
-  if (!st.evidence.dsse) return { status: "unsigned", by: null, detail: `not a signed envelope (a ${st.evidence.kind} needs a DSSE signature by a ${role} key to count as signed)` };
+  if (!st.evidence.dsse)
+    return { status: "unsigned", by: null, detail: `not a signed envelope (a ${st.evidence.kind} needs a DSSE signature by a ${role} key to count as signed)` };
   return envelopeVerdict(st.evidence.dsse, keysByRole.get(role) ?? [], role, repository);
 }
 
@@ -125,7 +135,11 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
     const named = st.evidence.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
     const m = named.find((d) => ok.has(d)) ?? null;
     if (named.length && !m) {
-      throw new AppError("INVALID_INPUT", `${where(st)}the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`, "subject");
+      throw new AppError(
+        "INVALID_INPUT",
+        `${where(st)}the document names ${[...new Set(named)].slice(0, 3).join(", ")}, which is not this image (manifest ${image.digest}${image.configDigest ? `, config ${image.configDigest}` : ""})`,
+        "subject",
+      );
     }
     return m;
   });
@@ -139,7 +153,20 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
     async (tx) => {
       const out: { document: Awaited<ReturnType<typeof storeStatement>>["document"]; created: boolean }[] = [];
       for (let i = 0; i < statements.length; i++) {
-        out.push(await storeStatement(tx, { actor, imageId, imageDigest: image.digest, statement: statements[i]!, subjectDigest: matched[i] ?? null, sig: verdicts[i]!, source, artifactDigest, now, upload: several ? { contentDigest, statements: statements.length } : null }));
+        out.push(
+          await storeStatement(tx, {
+            actor,
+            imageId,
+            imageDigest: image.digest,
+            statement: statements[i]!,
+            subjectDigest: matched[i] ?? null,
+            sig: verdicts[i]!,
+            source,
+            artifactDigest,
+            now,
+            upload: several ? { contentDigest, statements: statements.length } : null,
+          }),
+        );
       }
       // Imported advisories concern new components at once, and a new VEX statement applies to their findings.
       if (statements.some((st) => st.evidence.components.length > 0 || st.evidence.kind === "vex")) await rematchImageAdvisories(tx, { imageId });
@@ -192,7 +219,29 @@ export async function insertFindings(tx: Tx, { documentId, imageId, findings }: 
   }
 }
 
-async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions) {
+/** The provenance row of an attestation: who built the image, from what source, with which materials. */
+async function storeProvenance(tx: Tx, documentId: string, imageId: string, p: NonNullable<StoreStatementOptions["statement"]["evidence"]["provenance"]>) {
+  await tx.provenance.create({
+    data: {
+      documentId,
+      imageId,
+      predicateType: p.predicateType,
+      builderId: p.builderId ?? null,
+      buildType: p.buildType ?? null,
+      sourceRepo: p.sourceRepo ?? null,
+      sourceCommit: p.sourceCommit ?? null,
+      entryPoint: p.entryPoint ?? p.workflow ?? null,
+      materials: jsonColumn(provenanceMaterialsColumn, p.materials),
+      startedOn: parseDate(p.startedOn),
+      finishedOn: parseDate(p.finishedOn),
+    },
+  });
+}
+
+async function storeStatement(
+  tx: Tx,
+  { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions,
+) {
   const parsed = statement.evidence;
   const bytes = statement.bytes;
   const contentDigest = sha256Digest(bytes);
@@ -229,27 +278,11 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
     },
     omit: { raw: true },
   });
-  for (let i = 0; i < parsed.components.length; i += CHUNK) await insertComponents(tx, { documentId: doc.id, imageId, components: parsed.components.slice(i, i + CHUNK) });
+  for (let i = 0; i < parsed.components.length; i += CHUNK)
+    await insertComponents(tx, { documentId: doc.id, imageId, components: parsed.components.slice(i, i + CHUNK) });
   if (parsed.components.length) await indexDocumentPackages(tx, { documentId: doc.id, imageId });
   await insertFindings(tx, { documentId: doc.id, imageId, findings: parsed.findings });
-  if (parsed.provenance) {
-    const p = parsed.provenance;
-    await tx.provenance.create({
-      data: {
-        documentId: doc.id,
-        imageId,
-        predicateType: p.predicateType,
-        builderId: p.builderId ?? null,
-        buildType: p.buildType ?? null,
-        sourceRepo: p.sourceRepo ?? null,
-        sourceCommit: p.sourceCommit ?? null,
-        entryPoint: p.entryPoint ?? p.workflow ?? null,
-        materials: jsonColumn(provenanceMaterialsColumn, p.materials),
-        startedOn: parseDate(p.startedOn),
-        finishedOn: parseDate(p.finishedOn),
-      },
-    });
-  }
+  if (parsed.provenance) await storeProvenance(tx, doc.id, imageId, parsed.provenance);
   await appendAuditEvent(tx, {
     actor,
     action: source === "upload" ? "evidence.upload" : "evidence.discover",
@@ -276,7 +309,10 @@ async function storeStatement(tx: Tx, { actor, imageId, imageDigest, statement, 
  * parameters for SBOMs of 10,000+ components. Licenses travel as JSON text per row. Shared by the buffered and the
  * streamed (issue 17) ingest, so both store the same rows for the same document.
  */
-export async function insertComponents(tx: Tx, { documentId, imageId, components: chunk }: { documentId: string; imageId: string; components: readonly Component[] }): Promise<void> {
+export async function insertComponents(
+  tx: Tx,
+  { documentId, imageId, components: chunk }: { documentId: string; imageId: string; components: readonly Component[] },
+): Promise<void> {
   if (!chunk.length) return;
   // One spelling per purl (the search key and the stored purl); a purl that does not parse is kept as given.
   const purls = chunk.map((c) => (c.purl ? (normalizePurl(c.purl) ?? c.purl) : null));

@@ -10,7 +10,15 @@ import type { Actor } from "../actor";
  * reviewer or admin may (the role check is the caller's). Evidence found in the registry is not an upload and is
  * judged by its signature alone.
  */
-export async function assertMayAttachEvidence({ actor, repository, client = db }: { actor: Actor; repository: string; client?: Tx | typeof db }): Promise<void> {
+export async function assertMayAttachEvidence({
+  actor,
+  repository,
+  client = db,
+}: {
+  actor: Actor;
+  repository: string;
+  client?: Tx | typeof db;
+}): Promise<void> {
   // Admins, and the CLI / system actors that act with admin rights (see hasRole), are not bound by the rules.
   if (actor.kind !== "user" || actor.role === "admin") return;
   const rules = await client.evidenceUploaderRule.findMany({ select: { pattern: true, group: { select: { id: true, name: true } } } });
@@ -21,5 +29,8 @@ export async function assertMayAttachEvidence({ actor, repository, client = db }
   if (member) return;
   const names = [...new Set(matching.map((r) => r.group.name))].sort();
   const patterns = [...new Set(matching.map((r) => `"${r.pattern}"`))].join(", ");
-  throw new AppError("FORBIDDEN", `evidence for ${repository} is attached by members of group ${names.join(" or ")} (evidence-uploader rule ${patterns}); you are not a member`);
+  throw new AppError(
+    "FORBIDDEN",
+    `evidence for ${repository} is attached by members of group ${names.join(" or ")} (evidence-uploader rule ${patterns}); you are not a member`,
+  );
 }

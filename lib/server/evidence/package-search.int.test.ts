@@ -25,7 +25,15 @@ let n = 0;
 
 type Comp = { name: string; version?: string; purl?: string };
 function sbom(components: Comp[]) {
-  return Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, serialNumber: `urn:uuid:${randomUUID()}`, components: components.map((c, i) => ({ type: "library", "bom-ref": `c${i}`, ...c })) }));
+  return Buffer.from(
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.5",
+      version: 1,
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      components: components.map((c, i) => ({ type: "library", "bom-ref": `c${i}`, ...c })),
+    }),
+  );
 }
 
 async function newImage(repo: string) {
@@ -41,7 +49,8 @@ async function upload(imageId: string, components: Comp[]) {
   return (await ingestEvidence({ actor: system, imageId, bytes: sbom(components), source: "upload" })).document;
 }
 
-const digests = async (q: string, opts: { includeDeleted?: boolean } = {}) => (await searchPackages({ actor: system, q, ...opts })).results.map((r) => r.digest).sort();
+const digests = async (q: string, opts: { includeDeleted?: boolean } = {}) =>
+  (await searchPackages({ actor: system, q, ...opts })).results.map((r) => r.digest).sort();
 
 beforeAll(async () => {
   await seedUsers();
@@ -70,7 +79,11 @@ describe("purl spellings", () => {
     expect(await digests("pkg:apk/alpine/zebra-tools vers:apk/<1.36.1-r6")).toEqual([a.digest]);
     const hit = await searchPackages({ actor: system, q: "pkg:alpine/zebra-tools > 1.36.1-r6" });
     expect(hit.results).toHaveLength(1);
-    expect(hit.results[0]).toMatchObject({ digest: b.digest, versions: ["1.36.1-r7"], purls: ["pkg:apk/alpine/zebra-tools@1.36.1-r7?arch=x86_64&distro=alpine-3.19"] });
+    expect(hit.results[0]).toMatchObject({
+      digest: b.digest,
+      versions: ["1.36.1-r7"],
+      purls: ["pkg:apk/alpine/zebra-tools@1.36.1-r7?arch=x86_64&distro=alpine-3.19"],
+    });
   });
 
   it("keeps a purl that does not parse as given, without a search key (found by name)", async () => {
@@ -125,8 +138,14 @@ describe("search by package", () => {
     for (let i = 0; i < 3; i++) imgs.push(await newImage(`pkgsearch/fleet-${i}`));
     // Two SBOMs of the same image carrying the same package count once; one image has two versions.
     await upload(imgs[0]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }]);
-    await upload(imgs[0]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }, { name: "other", version: "1" }]);
-    await upload(imgs[1]!.imageId, [{ name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" }, { name: "quokka", version: "3.1.0", purl: "pkg:npm/quokka@3.1.0" }]);
+    await upload(imgs[0]!.imageId, [
+      { name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" },
+      { name: "other", version: "1" },
+    ]);
+    await upload(imgs[1]!.imageId, [
+      { name: "quokka", version: "2.0.1", purl: "pkg:npm/quokka@2.0.1" },
+      { name: "quokka", version: "3.1.0", purl: "pkg:npm/quokka@3.1.0" },
+    ]);
     await upload(imgs[2]!.imageId, [{ name: "Quokka", version: "3.2.0" }]);
     const all = await searchPackages({ actor: system, q: "quokka", limit: 2 });
     expect(all.total).toBe(3);
@@ -154,7 +173,12 @@ describe("search by package", () => {
     const imgs = await Promise.all([0, 1, 2, 3].map((i) => newImage(`pkgsearch/concurrent-${i}`)));
     const names = Array.from({ length: 40 }, (_, i) => `kiwi-${String(i).padStart(2, "0")}`);
     await Promise.all(
-      imgs.map((img, i) => upload(img.imageId, (i % 2 ? [...names].reverse() : names).map((name) => ({ name, version: "1.0.0", purl: `pkg:npm/${name}@1.0.0` })))),
+      imgs.map((img, i) =>
+        upload(
+          img.imageId,
+          (i % 2 ? [...names].reverse() : names).map((name) => ({ name, version: "1.0.0", purl: `pkg:npm/${name}@1.0.0` })),
+        ),
+      ),
     );
     expect(await digests("pkg:npm/kiwi-00")).toEqual(imgs.map((x) => x.digest).sort());
     expect(await digests("kiwi-39 >= 1.0.0")).toEqual(imgs.map((x) => x.digest).sort());
@@ -186,13 +210,17 @@ describe("search by package", () => {
   it("answers the same by key lookups of a few hits as by one pass over the images", async () => {
     const imgs = await Promise.all([0, 1, 2].map((i) => newImage(`pkgsearch/shape-${i}`)));
     await upload(imgs[0]!.imageId, [{ name: "numbat", version: "1.0.0", purl: "pkg:npm/numbat@1.0.0" }]);
-    await upload(imgs[1]!.imageId, [{ name: "numbat", version: "1.0.0", purl: "pkg:npm/numbat@1.0.0" }, { name: "numbat", version: "2.0.0", purl: "pkg:npm/numbat@2.0.0" }]);
+    await upload(imgs[1]!.imageId, [
+      { name: "numbat", version: "1.0.0", purl: "pkg:npm/numbat@1.0.0" },
+      { name: "numbat", version: "2.0.0", purl: "pkg:npm/numbat@2.0.0" },
+    ]);
     await upload(imgs[2]!.imageId, [{ name: "numbat", version: "2.0.0", purl: "pkg:npm/numbat@2.0.0" }]);
     await db.image.update({ where: { id: imgs[2]!.imageId }, data: { deletedAt: new Date() } });
     const run = async () => {
       const out = [];
       for (const q of ["numbat", "numbat >= 2.0.0", "pkg:npm/numbat"])
-        for (const opts of [{}, { includeDeleted: true }, { limit: 1 }, { limit: 0, includeDeleted: true }]) out.push(await searchPackages({ actor: system, q, ...opts }));
+        for (const opts of [{}, { includeDeleted: true }, { limit: 1 }, { limit: 0, includeDeleted: true }])
+          out.push(await searchPackages({ actor: system, q, ...opts }));
       return out;
     };
     // The statement shape follows the planner's count of images (pg_class.reltuples): a large fleet makes these few
@@ -216,7 +244,10 @@ describe("search by package", () => {
 
   it("stops finding the components of a withdrawn SBOM, unless another live SBOM of the image has them", async () => {
     const a = await newImage("pkgsearch/withdrawn");
-    const first = await upload(a.imageId, [{ name: "platypus", version: "1.0.0" }, { name: "echidna", version: "2.0.0" }]);
+    const first = await upload(a.imageId, [
+      { name: "platypus", version: "1.0.0" },
+      { name: "echidna", version: "2.0.0" },
+    ]);
     await upload(a.imageId, [{ name: "platypus", version: "1.0.0" }]);
     expect(await digests("echidna")).toEqual([a.digest]);
     await withdrawEvidence({ actor: admin, documentId: first.id, reason: "SBOM of another build" });
@@ -236,12 +267,20 @@ describe("search by package", () => {
   it("drops the advisory findings that rested on a withdrawn SBOM's components", async () => {
     const a = await newImage("pkgsearch/advisory");
     const doc = await upload(a.imageId, [{ name: "lodash", version: "4.17.20", purl: "pkg:npm/lodash@4.17.20" }]);
-    await importAdvisories({ actor: await userActor("alice@example.com"), bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"), origin: "test" });
+    await importAdvisories({
+      actor: await userActor("alice@example.com"),
+      bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"),
+      origin: "test",
+    });
     expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBeGreaterThan(0);
     await withdrawEvidence({ actor: admin, documentId: doc.id, reason: "SBOM of another build" });
     expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBe(0);
     // A later advisory import does not bring them back either.
-    await importAdvisories({ actor: await userActor("alice@example.com"), bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"), origin: "test-again" });
+    await importAdvisories({
+      actor: await userActor("alice@example.com"),
+      bytes: readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json"),
+      origin: "test-again",
+    });
     expect(await db.finding.count({ where: { imageId: a.imageId, advisoryId: { not: null } } })).toBe(0);
   });
 });

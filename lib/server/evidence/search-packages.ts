@@ -79,11 +79,14 @@ type Query = ReturnType<typeof parseQuery>;
  * The package_versions rows of the package whose version satisfies the query's range. A package has few distinct
  * versions across thousands of images: each (ecosystem, version) is compared once.
  */
-async function matchingVersions(query: Query): Promise<{ ids: string[]; byId: Map<string, { version: string; purl: string }>; pairs: number; fleet: number; truncated: boolean }> {
+async function matchingVersions(
+  query: Query,
+): Promise<{ ids: string[]; byId: Map<string, { version: string; purl: string }>; pairs: number; fleet: number; truncated: boolean }> {
   // The same normalisation as the ingest's (pkg:alpine/x is pkg:apk/alpine/x, per-type case rules).
-  const key = query.purl && query.purlType
-    ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
-    : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
+  const key =
+    query.purl && query.purlType
+      ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
+      : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
   // With each version, how many images have it (index-only) and the planner's own count of images: the row counts
   // the statement shape is chosen on (the planner's per-value estimate for package_images is far off for rare ones).
   const versions = await db.$queryRaw<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }[]>`
@@ -114,7 +117,17 @@ async function matchingVersions(query: Query): Promise<{ ids: string[]; byId: Ma
   return { ids, byId, pairs, fleet: versions[0]?.fleet ?? 0, truncated: versions.length >= MAX_VERSIONS };
 }
 
-type HitRow = { total: number; id: string; registry: string; repository: string; digest: string; deleted: boolean; pvs: string[]; tags: string[]; highest_stage: string | null };
+type HitRow = {
+  total: number;
+  id: string;
+  registry: string;
+  repository: string;
+  digest: string;
+  deleted: boolean;
+  pvs: string[];
+  tags: string[];
+  highest_stage: string | null;
+};
 
 /**
  * The images holding one of the versions, each once with its matching version ids (package_images, index-only),
@@ -140,7 +153,17 @@ const probeFor = (pairs: number, fleet: number) => pairs * 20 < fleet;
  * passed as the decisions computed ahead say (as everywhere: a signed, unrevoked, unexpired approval whose layer verified in the registry;
  * stage_decision() in SQL).
  */
-async function readHits({ ids, includeDeleted, pageSize, probe }: { ids: string[]; includeDeleted: boolean; pageSize: number | null; probe: boolean }): Promise<HitRow[]> {
+async function readHits({
+  ids,
+  includeDeleted,
+  pageSize,
+  probe,
+}: {
+  ids: string[];
+  includeDeleted: boolean;
+  pageSize: number | null;
+  probe: boolean;
+}): Promise<HitRow[]> {
   return db.$queryRaw<HitRow[]>`
     WITH page AS (
       SELECT h.*, count(*) OVER () AS total FROM (${hitImages(ids, includeDeleted, probe)}) h
@@ -169,6 +192,10 @@ export function csvCell(v: string): string {
 
 export function searchResultsCsv(results: PackageSearchHit[]): string {
   const header = ["registry", "repository", "digest", "tags", "versions", "purls", "highest_stage", "deleted"];
-  const lines = results.map((r) => [r.registry, r.repository, r.digest, r.tags.join(" "), r.versions.join(" "), r.purls.join(" "), r.highestStage ?? "", String(r.deleted)].map(csvCell).join(","));
+  const lines = results.map((r) =>
+    [r.registry, r.repository, r.digest, r.tags.join(" "), r.versions.join(" "), r.purls.join(" "), r.highestStage ?? "", String(r.deleted)]
+      .map(csvCell)
+      .join(","),
+  );
   return [header.join(","), ...lines].join("\r\n") + "\r\n";
 }

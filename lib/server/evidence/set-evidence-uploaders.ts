@@ -21,7 +21,8 @@ export async function setEvidenceUploaders({ actor, rules }: { actor: Actor; rul
   requireRole(actor, ["admin"], "changing who may attach evidence");
   if (rules.length > 200) throw new AppError("INVALID_INPUT", "at most 200 rules", "rules");
   rules.forEach((r, i) => {
-    if (!PATTERN.test(r.pattern)) throw new AppError("INVALID_INPUT", `rules[${i}].pattern must be a repository pattern such as apps/*, team/** or **`, `rules[${i}].pattern`);
+    if (!PATTERN.test(r.pattern))
+      throw new AppError("INVALID_INPUT", `rules[${i}].pattern must be a repository pattern such as apps/*, team/** or **`, `rules[${i}].pattern`);
   });
   const names = [...new Set(rules.map((r) => r.group))];
   return db.$transaction(async (tx) => {
@@ -32,7 +33,9 @@ export async function setEvidenceUploaders({ actor, rules }: { actor: Actor; rul
     const before = await tx.evidenceUploaderRule.findMany({ include: { group: { select: { name: true } } } });
     await tx.evidenceUploaderRule.deleteMany({});
     const unique = [...new Map(rules.map((r) => [`${r.pattern}\u0000${r.group}`, r])).values()];
-    await tx.evidenceUploaderRule.createMany({ data: unique.map((r) => ({ pattern: r.pattern, groupId: byName.get(r.group)!, createdBy: actorLabel(actor) })) });
+    await tx.evidenceUploaderRule.createMany({
+      data: unique.map((r) => ({ pattern: r.pattern, groupId: byName.get(r.group)!, createdBy: actorLabel(actor) })),
+    });
     await appendAuditEvent(tx, {
       actor,
       action: "evidence.uploaders.set",

@@ -54,7 +54,10 @@ describe("spoolBody", () => {
   it("refuses a body past maxBytes with 413 naming the body, and leaves no file", async () => {
     const dir = await spoolDirectory();
     const before = await readdir(dir);
-    const e = await spoolBody({ body: pieces(randomBytes(50_000)), maxBytes: 40_000, memoryBytes: 10_000 }).then(() => null, (x: unknown) => x);
+    const e = await spoolBody({ body: pieces(randomBytes(50_000)), maxBytes: 40_000, memoryBytes: 10_000 }).then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(AppError);
     expect(e).toMatchObject({ code: "PAYLOAD_TOO_LARGE", field: "body" });
     expect(await readdir(dir)).toEqual(before);

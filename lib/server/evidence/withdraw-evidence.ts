@@ -23,8 +23,13 @@ export async function withdrawEvidence({ actor, documentId, reason }: { actor: A
     // Row lock: two admins withdrawing at once record one withdrawal.
     const rows = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM evidence_documents WHERE id = ${documentId}::uuid FOR UPDATE`;
     if (!rows.length) throw new AppError("NOT_FOUND", "no such evidence document");
-    const doc = await tx.evidenceDocument.findUniqueOrThrow({ where: { id: documentId }, omit: { raw: true }, include: { image: { select: { digest: true } } } });
-    if (doc.withdrawnAt) return { id: doc.id, withdrawnAt: doc.withdrawnAt.toISOString(), withdrawnBy: doc.withdrawnBy, reason: doc.withdrawReason, already: true };
+    const doc = await tx.evidenceDocument.findUniqueOrThrow({
+      where: { id: documentId },
+      omit: { raw: true },
+      include: { image: { select: { digest: true } } },
+    });
+    if (doc.withdrawnAt)
+      return { id: doc.id, withdrawnAt: doc.withdrawnAt.toISOString(), withdrawnBy: doc.withdrawnBy, reason: doc.withdrawReason, already: true };
     const now = new Date();
     await tx.evidenceDocument.update({ where: { id: doc.id }, data: { withdrawnAt: now, withdrawnBy: actorLabel(actor), withdrawReason: text } });
     // The fleet search and advisory matching stop seeing its components.
@@ -38,7 +43,15 @@ export async function withdrawEvidence({ actor, documentId, reason }: { actor: A
       actor,
       action: "evidence.withdraw",
       targetDigest: doc.image.digest,
-      detail: { documentId: doc.id, contentDigest: doc.contentDigest, kind: doc.kind, format: doc.format, uploadedBy: doc.uploadedBy, signature: doc.signatureStatus, reason: text },
+      detail: {
+        documentId: doc.id,
+        contentDigest: doc.contentDigest,
+        kind: doc.kind,
+        format: doc.format,
+        uploadedBy: doc.uploadedBy,
+        signature: doc.signatureStatus,
+        reason: text,
+      },
     });
     return { id: doc.id, withdrawnAt: now.toISOString(), withdrawnBy: actorLabel(actor), reason: text, already: false };
   });

@@ -19,7 +19,11 @@ export async function upsertGroup({ actor, name, description, members }: { actor
   return db.$transaction(async (tx) => {
     const before = await tx.group.findUnique({ where: { name }, include: { members: { include: { user: { select: { email: true } } } } } });
     // Left out, description and members keep their values.
-    const group = await tx.group.upsert({ where: { name }, create: { name, description: description ?? "" }, update: description === undefined ? {} : { description } });
+    const group = await tx.group.upsert({
+      where: { name },
+      create: { name, description: description ?? "" },
+      update: description === undefined ? {} : { description },
+    });
     if (emails) {
       await tx.groupMember.deleteMany({ where: { groupId: group.id, userId: { notIn: users.map((u) => u.id) } } });
       await tx.groupMember.createMany({ data: users.map((u) => ({ groupId: group.id, userId: u.id })), skipDuplicates: true });
@@ -28,7 +32,11 @@ export async function upsertGroup({ actor, name, description, members }: { actor
       actor,
       action: before ? "group.update" : "group.create",
       target: name,
-      detail: { description: group.description, membersBefore: before?.members.map((m) => m.user.email) ?? [], members: emails ?? before?.members.map((m) => m.user.email) ?? [] },
+      detail: {
+        description: group.description,
+        membersBefore: before?.members.map((m) => m.user.email) ?? [],
+        members: emails ?? before?.members.map((m) => m.user.email) ?? [],
+      },
     });
     return { id: group.id, name, description: group.description, members: emails ?? before?.members.map((m) => m.user.email) ?? [] };
   });

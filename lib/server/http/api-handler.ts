@@ -32,17 +32,17 @@ export interface HandlerArgs<P> {
  * counted per source and minute (auth_failure_counts), so an unauthenticated flood adds no audit rows.
  */
 type HandlerOpts = {
-    roles?: readonly Role[];
-    what?: string;
-    /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
-    allowClientCert?: boolean;
-    /** The token scope (any of several) this route needs; default by method and path, see lib/server/auth/token-scope.ts. */
-    scope?: Scope | readonly Scope[];
-    /**
-     * The media types a cookie-authenticated body may declare: "json" (default, `application/json` exactly) or
-     * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
-     */
-    bodyTypes?: "json" | "evidence" | "archive";
+  roles?: readonly Role[];
+  what?: string;
+  /** Also accept a client certificate forwarded by a trusted proxy (see lib/server/auth/client-cert.ts). */
+  allowClientCert?: boolean;
+  /** The token scope (any of several) this route needs; default by method and path, see lib/server/auth/token-scope.ts. */
+  scope?: Scope | readonly Scope[];
+  /**
+   * The media types a cookie-authenticated body may declare: "json" (default, `application/json` exactly) or
+   * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
+   */
+  bodyTypes?: "json" | "evidence" | "archive";
 };
 
 /** What a `public` handler gets: no actor (the route authenticates its caller itself, or nobody needs to). */
@@ -52,12 +52,18 @@ export interface PublicHandlerArgs<P> {
   params: P;
 }
 
-export function apiHandler<P = Record<string, never>>(handler: (a: HandlerArgs<P>) => Promise<Response | unknown>, opts?: HandlerOpts & { public?: false }): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
+export function apiHandler<P = Record<string, never>>(
+  handler: (a: HandlerArgs<P>) => Promise<Response | unknown>,
+  opts?: HandlerOpts & { public?: false },
+): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
 /**
  * `public: true`: no user authentication (the OpenAPI document; registry notifications, which carry the registry's
  * own webhook token that the action checks). Errors, parameters and caching are handled as for every other route.
  */
-export function apiHandler<P = Record<string, never>>(handler: (a: PublicHandlerArgs<P>) => Promise<Response | unknown>, opts: { public: true }): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
+export function apiHandler<P = Record<string, never>>(
+  handler: (a: PublicHandlerArgs<P>) => Promise<Response | unknown>,
+  opts: { public: true },
+): (req: NextRequest, ctx: Ctx<P>) => Promise<Response>;
 export function apiHandler<P = Record<string, never>>(
   handler: ((a: HandlerArgs<P>) => Promise<Response | unknown>) | ((a: PublicHandlerArgs<P>) => Promise<Response | unknown>),
   opts: HandlerOpts & { public?: boolean } = {},
@@ -69,7 +75,11 @@ export function apiHandler<P = Record<string, never>>(
     try {
       const authz = req.headers.get("authorization");
       if (opts.public) {
-        const out = await (handler as (a: PublicHandlerArgs<P>) => Promise<Response | unknown>)({ req, actor: null, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
+        const out = await (handler as (a: PublicHandlerArgs<P>) => Promise<Response | unknown>)({
+          req,
+          actor: null,
+          params: await readCleanParams(ctx.params, req.nextUrl.searchParams),
+        });
         return out instanceof Response ? out : json(out, 200);
       } else if (authz) {
         const m = /^Bearer\s+(\S+)$/i.exec(authz);
@@ -95,14 +105,24 @@ export function apiHandler<P = Record<string, never>>(
         if (isStateChanging(req.method)) {
           const refusal = sessionRequestRefusal(req, opts.bodyTypes ?? "json");
           if (refusal) {
-            await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail: { status: refusal.status, reason: refusal.error.message } }).catch(() => {});
+            await stageAuditEvent({
+              actor,
+              action: "request.denied",
+              outcome: "denied",
+              target,
+              detail: { status: refusal.status, reason: refusal.error.message },
+            }).catch(() => {});
             return json(refusal.error.toJSON(), refusal.status);
           }
         }
       }
       requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
-      const out = await (handler as (a: HandlerArgs<P>) => Promise<Response | unknown>)({ req, actor, params: await readCleanParams(ctx.params, req.nextUrl.searchParams) });
+      const out = await (handler as (a: HandlerArgs<P>) => Promise<Response | unknown>)({
+        req,
+        actor,
+        params: await readCleanParams(ctx.params, req.nextUrl.searchParams),
+      });
       if (!(out instanceof Response)) return json(out, 200);
       return markPrivate(out);
     } catch (e) {
@@ -148,16 +168,39 @@ const ZIP_TYPES = ["application/zip", "application/x-zip-compressed"];
 
 function sessionRequestRefusal(req: NextRequest, bodyTypes: "json" | "evidence" | "archive"): { status: number; error: AppError } | null {
   const h = req.headers;
-  const verdict = checkSameOrigin({ method: req.method, origin: h.get("origin"), secFetchSite: h.get("sec-fetch-site"), host: h.get("host"), appOrigin: env().NEXTAUTH_URL ?? null });
+  const verdict = checkSameOrigin({
+    method: req.method,
+    origin: h.get("origin"),
+    secFetchSite: h.get("sec-fetch-site"),
+    host: h.get("host"),
+    appOrigin: env().NEXTAUTH_URL ?? null,
+  });
   if (!verdict.ok) return { status: 403, error: new AppError("FORBIDDEN", verdict.reason) };
   const ct = h.get("content-type");
   const hasBody = Number(h.get("content-length") ?? "0") > 0 || h.has("transfer-encoding");
   if (ct === null && !hasBody) return null; // a body-less POST / DELETE: the origin check above is what protects it
   // "archive": JSON or a ZIP (advisory feeds). Neither is a type a cross-site form can send without a preflight.
-  const accepted = bodyTypes === "evidence" ? isEvidenceMediaType(ct) : bodyTypes === "archive" ? isJsonMediaType(ct) || ZIP_TYPES.includes(mediaTypeEssence(ct) ?? "") : isJsonMediaType(ct);
+  const accepted =
+    bodyTypes === "evidence"
+      ? isEvidenceMediaType(ct)
+      : bodyTypes === "archive"
+        ? isJsonMediaType(ct) || ZIP_TYPES.includes(mediaTypeEssence(ct) ?? "")
+        : isJsonMediaType(ct);
   if (!accepted) {
-    const want = bodyTypes === "evidence" ? "a JSON, JSON Lines or application/octet-stream media type" : bodyTypes === "archive" ? "Content-Type: application/json or application/zip" : "Content-Type: application/json";
-    return { status: 415, error: new AppError("UNSUPPORTED_MEDIA_TYPE", `send the body with ${want} (got ${ct === null ? "none" : JSON.stringify(ct.slice(0, 100))})`, "content-type") };
+    const want =
+      bodyTypes === "evidence"
+        ? "a JSON, JSON Lines or application/octet-stream media type"
+        : bodyTypes === "archive"
+          ? "Content-Type: application/json or application/zip"
+          : "Content-Type: application/json";
+    return {
+      status: 415,
+      error: new AppError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        `send the body with ${want} (got ${ct === null ? "none" : JSON.stringify(ct.slice(0, 100))})`,
+        "content-type",
+      ),
+    };
   }
   return null;
 }

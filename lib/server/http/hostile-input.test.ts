@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../errors";
-import { assertCleanJson, assertCleanParams, assertCleanSearchParams, assertJsonTextDepth, assertNoNul, assertStorableDocument, decodeUtf8Strict, jsonNestingDepth, readCleanParams } from "./hostile-input";
+import {
+  assertCleanJson,
+  assertCleanParams,
+  assertCleanSearchParams,
+  assertJsonTextDepth,
+  assertNoNul,
+  assertStorableDocument,
+  decodeUtf8Strict,
+  jsonNestingDepth,
+  readCleanParams,
+} from "./hostile-input";
 
 function refusal(fn: () => unknown): AppError {
   try {
@@ -50,7 +60,7 @@ describe("hostile JSON bodies", () => {
     expect(jsonNestingDepth(deep, 40)).toBe(41);
     expect(refusal(() => assertJsonTextDepth(deep)).message).toContain("nested deeper");
     // brackets inside strings do not count
-    expect(jsonNestingDepth(JSON.stringify({ s: "[[[[{{{{\\\"[[" }))).toBe(1);
+    expect(jsonNestingDepth(JSON.stringify({ s: '[[[[{{{{\\"[[' }))).toBe(1);
     let v: unknown = 1;
     for (let i = 0; i < 40; i++) v = { v };
     expect(refusal(() => assertCleanJson(v)).message).toContain("nested deeper than 32");
@@ -77,7 +87,10 @@ describe("hostile query strings and path params", () => {
   });
 
   it("turns a params promise that fails to decode into a 422", async () => {
-    await expect(readCleanParams(Promise.reject(new URIError("URI malformed")), new URLSearchParams())).rejects.toMatchObject({ code: "INVALID_INPUT", field: "path" });
+    await expect(readCleanParams(Promise.reject(new URIError("URI malformed")), new URLSearchParams())).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "path",
+    });
   });
 });
 
@@ -102,7 +115,9 @@ describe("hostile documents (evidence) and encodings", () => {
   });
 
   it("finds NUL in parsed data, including strings decoded from inside a document", () => {
-    expect(refusal(() => assertNoNul({ subjects: [{ name: "x" }], predicate: { builder: { id: "https://b\u0000" } } })).message).toContain("predicate.builder.id");
+    expect(refusal(() => assertNoNul({ subjects: [{ name: "x" }], predicate: { builder: { id: "https://b\u0000" } } })).message).toContain(
+      "predicate.builder.id",
+    );
     expect(() => assertNoNul({ a: ["b", { c: 1 }], d: new Uint8Array([0]) })).not.toThrow();
   });
 

@@ -8,7 +8,19 @@ import { AppError } from "../../errors";
  */
 
 /** Body fields that hold free text or PEM/JSON text, where tab, line feed and carriage return are legitimate. */
-const FREE_TEXT_FIELDS = new Set(["note", "comment", "reason", "description", "message", "publicKeyPem", "certificates", "trustedRoot", "pem", "password", "caBundle"]);
+const FREE_TEXT_FIELDS = new Set([
+  "note",
+  "comment",
+  "reason",
+  "description",
+  "message",
+  "publicKeyPem",
+  "certificates",
+  "trustedRoot",
+  "pem",
+  "password",
+  "caBundle",
+]);
 
 /** Keys that would reach an object's prototype if the body were ever merged or spread into another object. */
 const POISON_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -43,7 +55,8 @@ export function jsonNestingDepth(text: string, limit = Infinity): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
       continue;
     }
@@ -199,7 +212,8 @@ export function assertNoNul(value: unknown, what = "the document"): void {
   while (stack.length) {
     const { v, path } = stack.pop()!;
     if (typeof v === "string") {
-      if (v.includes("\u0000")) throw new AppError("INVALID_INPUT", `${what} contains a NUL character (U+0000)${path ? ` in ${path}` : ""}, which cannot be stored`, "body");
+      if (v.includes("\u0000"))
+        throw new AppError("INVALID_INPUT", `${what} contains a NUL character (U+0000)${path ? ` in ${path}` : ""}, which cannot be stored`, "body");
       continue;
     }
     if (v === null || typeof v !== "object" || seen.has(v) || ArrayBuffer.isView(v) || v instanceof Date) continue;

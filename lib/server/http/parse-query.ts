@@ -27,7 +27,9 @@ export function parseQuery<T extends z.ZodObject>(searchParams: URLSearchParams,
   const first = r.error.issues[0]!;
   const name = (i: z.core.$ZodIssue) => (i.code === "unrecognized_keys" ? i.keys.map((k) => k.slice(0, 40)).join(", ") : i.path.map(String).join("."));
   const message = r.error.issues
-    .map((i) => (i.code === "unrecognized_keys" ? `unknown parameter ${name(i)}; known: ${Object.keys(shape).join(", ") || "none"}` : `${name(i)}: ${i.message}`))
+    .map((i) =>
+      i.code === "unrecognized_keys" ? `unknown parameter ${name(i)}; known: ${Object.keys(shape).join(", ") || "none"}` : `${name(i)}: ${i.message}`,
+    )
     .join("; ");
   const field = first.code === "unrecognized_keys" ? (first.keys[0] ?? "query").slice(0, 40) : String(first.path[0] ?? "query");
   throw new AppError("INVALID_INPUT", message, field);

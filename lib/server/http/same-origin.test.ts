@@ -41,13 +41,30 @@ describe("media types", () => {
     expect(isJsonMediaType("application/json")).toBe(true);
     expect(isJsonMediaType("application/json; charset=utf-8")).toBe(true);
     expect(isJsonMediaType('application/json; charset="utf-8"')).toBe(true);
-    for (const t of ["text/plain; application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx", "application/json+evil", null]) {
+    for (const t of [
+      "text/plain; application/json",
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/jsonx",
+      "application/json+evil",
+      null,
+    ]) {
       expect(isJsonMediaType(t), String(t)).toBe(false);
     }
   });
 
   it("accepts the declared evidence types and never the three a cross-site form can send", () => {
-    for (const t of ["application/json", "application/x-ndjson", "application/vnd.cyclonedx+json", "application/spdx+json", "application/vnd.in-toto+json", "application/octet-stream"]) expect(isEvidenceMediaType(t), t).toBe(true);
-    for (const t of ["text/plain", "text/plain; application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", null]) expect(isEvidenceMediaType(t), String(t)).toBe(false);
+    for (const t of [
+      "application/json",
+      "application/x-ndjson",
+      "application/vnd.cyclonedx+json",
+      "application/spdx+json",
+      "application/vnd.in-toto+json",
+      "application/octet-stream",
+    ])
+      expect(isEvidenceMediaType(t), t).toBe(true);
+    for (const t of ["text/plain", "text/plain; application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", null])
+      expect(isEvidenceMediaType(t), String(t)).toBe(false);
   });
 });

@@ -60,9 +60,16 @@ export type CrossSiteVerdict = { ok: true } | { ok: false; reason: string };
  * `Sec-Fetch-Site` must say same-origin (or none: typed by the user). With neither, the request is refused: every
  * browser this UI supports sends Origin on non-GET requests, and non-browser clients should use a Bearer token.
  */
-export function checkSameOrigin(h: { method: string; origin: string | null; secFetchSite: string | null; host: string | null; appOrigin: string | null }): CrossSiteVerdict {
+export function checkSameOrigin(h: {
+  method: string;
+  origin: string | null;
+  secFetchSite: string | null;
+  host: string | null;
+  appOrigin: string | null;
+}): CrossSiteVerdict {
   const site = h.secFetchSite?.trim().toLowerCase() ?? null;
-  if (site !== null && site !== "same-origin" && site !== "none") return { ok: false, reason: `cross-site request refused (Sec-Fetch-Site: ${site.slice(0, 40)})` };
+  if (site !== null && site !== "same-origin" && site !== "none")
+    return { ok: false, reason: `cross-site request refused (Sec-Fetch-Site: ${site.slice(0, 40)})` };
   if (h.origin !== null) {
     const origin = parseOrigin(h.origin);
     if (!origin) return { ok: false, reason: "cross-site request refused (Origin is not a URL origin)" };
@@ -71,7 +78,11 @@ export function checkSameOrigin(h: { method: string; origin: string | null; secF
     return { ok: false, reason: `cross-site request refused (Origin ${origin.slice(0, 100)} is not this site)` };
   }
   if (site === "same-origin" || site === "none") return { ok: true };
-  return { ok: false, reason: "cross-site request refused: a request made with the session cookie must carry a same-origin Origin or Sec-Fetch-Site header (scripts should use an API token)" };
+  return {
+    ok: false,
+    reason:
+      "cross-site request refused: a request made with the session cookie must carry a same-origin Origin or Sec-Fetch-Site header (scripts should use an API token)",
+  };
 }
 
 function parseOrigin(value: string): string | null {

@@ -36,7 +36,13 @@ beforeAll(async () => {
   client = new RegistryClient({ url: process.env.REGISTRY_URL! });
   const now = Date.now();
   root = await makeCert({ name: "CN=Corp Signing Root, O=Example", ca: true, notBefore: new Date(now - 30 * DAY), notAfter: new Date(now + 365 * DAY) });
-  const inter = await makeCert({ name: "CN=Corp Signing CA, O=Example", ca: true, issuer: root, notBefore: new Date(now - 30 * DAY), notAfter: new Date(now + 365 * DAY) });
+  const inter = await makeCert({
+    name: "CN=Corp Signing CA, O=Example",
+    ca: true,
+    issuer: root,
+    notBefore: new Date(now - 30 * DAY),
+    notAfter: new Date(now + 365 * DAY),
+  });
   const leaf = await makeCert({
     name: "",
     issuer: inter,
@@ -61,7 +67,11 @@ beforeAll(async () => {
         mediaType: MT.cosignSimpleSigning,
         size: payload.byteLength,
         digest: sha256Digest(payload),
-        annotations: { [SIGNATURE_ANNOTATION]: sign("sha256", payload, { key, dsaEncoding: "der" }).toString("base64"), [CERTIFICATE_ANNOTATION]: leaf.pem, [CHAIN_ANNOTATION]: inter.pem + root.pem },
+        annotations: {
+          [SIGNATURE_ANNOTATION]: sign("sha256", payload, { key, dsaEncoding: "der" }).toString("base64"),
+          [CERTIFICATE_ANNOTATION]: leaf.pem,
+          [CHAIN_ANNOTATION]: inter.pem + root.pem,
+        },
       },
     ],
   });
@@ -86,7 +96,15 @@ describe("certificate-based cosign signatures in the registry", () => {
   it("verify through a certificate-root identity matched on SAN and OIDC issuer, and not for another SAN", async () => {
     await createTrustIdentity({
       actor: system,
-      input: { name: "corp-ci", kind: "certificate", role: "team", scope: ["certs/**"], certificates: root.pem, san: "ci@example.com", oidcIssuer: "https://token.actions.example.com" },
+      input: {
+        name: "corp-ci",
+        kind: "certificate",
+        role: "team",
+        scope: ["certs/**"],
+        certificates: root.pem,
+        san: "ci@example.com",
+        oidcIssuer: "https://token.actions.example.com",
+      },
     });
     await syncRegistry({ actor: system });
     const [ok] = await rows();

@@ -26,7 +26,14 @@ function loadImage(registryId: string, repository: string, digest: Digest) {
       repository: { include: { tags: { where: { digest } } } },
       signatures: { orderBy: { position: "asc" } },
       artifacts: { orderBy: { discoveredAt: "asc" } },
-      approvals: { orderBy: { createdAt: "asc" }, include: { approver: { select: { name: true, id: true } }, stage: { select: { name: true } }, signingKey: { select: { name: true, fingerprint: true, revokedAt: true, revocationReason: true } } } },
+      approvals: {
+        orderBy: { createdAt: "asc" },
+        include: {
+          approver: { select: { name: true, id: true } },
+          stage: { select: { name: true } },
+          signingKey: { select: { name: true, fingerprint: true, revokedAt: true, revocationReason: true } },
+        },
+      },
     },
   });
 }
@@ -34,23 +41,32 @@ function loadImage(registryId: string, repository: string, digest: Digest) {
 type ImageRow = NonNullable<Awaited<ReturnType<typeof loadImage>>>;
 
 interface BaseImageView {
-
-digest: string | null;
-name: string | null;
-inInventory: boolean;
-registry: string | null;
-repository: string | null;
-signatures: ReturnType<typeof serializeSignature>[];
-detail: string;
-/** false: the image's layers do not start with the claimed base's, so the claim is not proven (null: not checked). */
-layersProven?: boolean | null;
+  digest: string | null;
+  name: string | null;
+  inInventory: boolean;
+  registry: string | null;
+  repository: string | null;
+  signatures: ReturnType<typeof serializeSignature>[];
+  detail: string;
+  /** false: the image's layers do not start with the claimed base's, so the claim is not proven (null: not checked). */
+  layersProven?: boolean | null;
 }
 
 /**
  * The base image, named by the OCI base annotations on the manifest (or its index): its own signatures, verified
  * when it is in the inventory, open the chain.
  */
-async function describeBase({ imageId, manifest, parentManifest, stagePositions }: { imageId: string; manifest: Uint8Array; parentManifest: Uint8Array | null; stagePositions: Map<string, number> }) {
+async function describeBase({
+  imageId,
+  manifest,
+  parentManifest,
+  stagePositions,
+}: {
+  imageId: string;
+  manifest: Uint8Array;
+  parentManifest: Uint8Array | null;
+  stagePositions: Map<string, number>;
+}) {
   const ref = baseReference(manifest, parentManifest);
   let base: BaseImageView | null = null;
   if (ref.digest || ref.name) {
@@ -69,9 +85,7 @@ async function describeBase({ imageId, manifest, parentManifest, stagePositions 
           inInventory: true,
           registry: b.repository.registry.name,
           repository: b.repository.name,
-          signatures: b.signatures
-            .sort((x, y) => compareRank(chainRank(x, stagePositions), chainRank(y, stagePositions)))
-            .map((s) => serializeSignature(s)),
+          signatures: b.signatures.sort((x, y) => compareRank(chainRank(x, stagePositions), chainRank(y, stagePositions))).map((s) => serializeSignature(s)),
           detail: `${b.repository.name}@${b.digest.slice(0, 19)}…`,
         }
       : {
@@ -81,7 +95,9 @@ async function describeBase({ imageId, manifest, parentManifest, stagePositions 
           registry: null,
           repository: null,
           signatures: [],
-          detail: ref.digest ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked` : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
+          detail: ref.digest
+            ? `${ref.name ?? "the base image"} (${ref.digest.slice(0, 19)}…) is not in Imprimatur's inventory, so its signatures cannot be checked`
+            : `${ref.name} is named without a digest (${"org.opencontainers.image.base.digest"}), so it cannot be identified`,
         };
   }
   if (base?.inInventory) {
@@ -114,7 +130,14 @@ function serializeApproval(a: ImageRow["approvals"][number]) {
     // The time revocation and expiry are decided on: the TSA's (RFC 3161) when the signature has a token, else ours.
     trustedTime: ((t) => ({ at: t.at.toISOString(), by: t.by, tsa: t.by === "tsa" ? a.timestampBy : null }))(trustedTime(a)),
     revocation: a.revokedAt
-      ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
+      ? {
+          revokedAt: a.revokedAt.toISOString(),
+          revokedBy: a.revokedBy,
+          reason: a.revocationReason,
+          source: a.revocationSource,
+          state: a.revocationState,
+          error: a.revocationError,
+        }
       : null,
     // When the signing key was revoked (a compromise): whether this signature was made before or after it.
     keyCompromise: a.signingKey.revokedAt
@@ -141,22 +164,47 @@ function displayColumns(img: Pick<ImageRow, "id" | "labels" | "platforms">) {
 }
 
 function manifestView(parsed: ReturnType<typeof parseManifest>, platforms: Platform[]) {
-  return (
-    parsed.kind === "manifest"
-      ? {
-          kind: "manifest" as const,
-          config: parsed.manifest.config,
-          layers: parsed.manifest.layers,
-          annotations: parsed.manifest.annotations ?? {},
-          subject: parsed.manifest.subject ?? null,
-        }
-      : parsed.kind === "index"
-        ? { kind: "index" as const, platforms, annotations: parsed.index.annotations ?? {} }
-        : { kind: "unknown" as const, annotations: {} as Record<string, string> }
-  );
+  return parsed.kind === "manifest"
+    ? {
+        kind: "manifest" as const,
+        config: parsed.manifest.config,
+        layers: parsed.manifest.layers,
+        annotations: parsed.manifest.annotations ?? {},
+        subject: parsed.manifest.subject ?? null,
+      }
+    : parsed.kind === "index"
+      ? { kind: "index" as const, platforms, annotations: parsed.index.annotations ?? {} }
+      : { kind: "unknown" as const, annotations: {} as Record<string, string> };
 }
 
 /** One image by registry + repository + digest: manifest, signature chain with verdicts, stages, approvals. */
+type LoadedImage = NonNullable<Awaited<ReturnType<typeof loadImage>>>;
+
+/** The image's signatures as a chain: publisher, team, then the stages in order; what vouches for nothing comes last. */
+function signatureChain(img: LoadedImage, stagePositions: Map<string, number>) {
+  const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));
+  return img.signatures
+    .map((s) => {
+      const a = ourLayers.get(s.layerDigest);
+      return { s, a: a ? { id: a.id, stage: a.stage.name } : null };
+    })
+    .sort((x, y) => compareRank(chainRank(x.s, stagePositions, x.a?.stage), chainRank(y.s, stagePositions, y.a?.stage)))
+    .map(({ s, a }) => serializeSignature(s, a));
+}
+
+function artifactView(a: LoadedImage["artifacts"][number]) {
+  return {
+    digest: a.digest,
+    kind: a.kind,
+    predicateType: a.predicateType,
+    artifactType: a.artifactType,
+    mediaType: a.mediaType,
+    source: a.source,
+    size: a.size,
+    discoveredAt: a.discoveredAt.toISOString(),
+  };
+}
+
 export async function getImage({ actor, registry, repository, digest }: GetImageOptions) {
   const reg = await resolveRegistry(registry);
   const img = await loadImage(reg.id, repository, digest);
@@ -182,15 +230,8 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
   const inherited = parent ? decisions.get(parent.id)! : null;
 
   const parsed = parseManifest(img.manifest, img.mediaType);
-  const ourLayers = new Map(img.approvals.map((a) => [a.layerDigest, a]));
   const stagePositions = new Map(stages.map((s) => [s.name, s.position]));
-  const chain = img.signatures
-    .map((s) => {
-      const a = ourLayers.get(s.layerDigest);
-      return { s, a: a ? { id: a.id, stage: a.stage.name } : null };
-    })
-    .sort((x, y) => compareRank(chainRank(x.s, stagePositions, x.a?.stage), chainRank(y.s, stagePositions, y.a?.stage)))
-    .map(({ s, a }) => serializeSignature(s, a));
+  const chain = signatureChain(img, stagePositions);
   const run = await db.signatureRun.findUnique({ where: { imageId: img.id } });
   // Re-evaluation: approved stages whose gates no longer hold (a platform manifest shares its index's).
   const risks = await db.stageRisk.findMany({ where: { imageId: { in: [img.id, ...(parent ? [parent.id] : [])] } } });
@@ -226,18 +267,27 @@ export async function getImage({ actor, registry, repository, digest }: GetImage
       // A move away from this digest after it was approved: the tag no longer means what was approved.
       movedAfterApproval: e.fromDigest === digest && img.approvals.some((a) => a.status === "signed" && a.createdAt < e.seenAt),
     })),
-    artifacts: img.artifacts.map((a) => ({ digest: a.digest, kind: a.kind, predicateType: a.predicateType, artifactType: a.artifactType, mediaType: a.mediaType, source: a.source, size: a.size, discoveredAt: a.discoveredAt.toISOString() })),
+    artifacts: img.artifacts.map(artifactView),
     platform: img.os ? `${img.os}/${img.architecture ?? ""}${img.variant ? `/${img.variant}` : ""}` : null,
     manifest: manifestView(parsed, stored.platforms),
     rawManifest: Buffer.from(img.manifest).toString("utf8"),
     // The chain as a story: publisher, team (build), then the stages in order; what vouches for nothing comes last.
     signatures: chain,
-    signatureRun: run ? { found: run.found, tried: run.tried, notTried: run.notTried, cap: run.cap, detail: run.detail, checkedAt: run.checkedAt.toISOString() } : null,
+    signatureRun: run
+      ? { found: run.found, tried: run.tried, notTried: run.notTried, cap: run.cap, detail: run.detail, checkedAt: run.checkedAt.toISOString() }
+      : null,
     base,
     sigCheckedAt: img.sigCheckedAt?.toISOString() ?? null,
     stages: own.statuses.map((st) => ({ ...st, atRisk: atRisk(img.id, st.stage) })),
     currentStage: own.current,
-    coveredBy: parent && inherited ? { indexDigest: parent.digest, stages: inherited.statuses.map((st) => ({ ...st, atRisk: atRisk(parent.id, st.stage) })), currentStage: inherited.current } : null,
+    coveredBy:
+      parent && inherited
+        ? {
+            indexDigest: parent.digest,
+            stages: inherited.statuses.map((st) => ({ ...st, atRisk: atRisk(parent.id, st.stage) })),
+            currentStage: inherited.current,
+          }
+        : null,
     approvals: img.approvals.map(serializeApproval),
     canRevoke: actor.kind === "user" && hasRole(actor, ["reviewer", "admin"]),
     canApprove: hasRole(actor, ["reviewer", "admin"]) && actor.kind === "user" && !img.parentDigest,

@@ -24,7 +24,16 @@ function shape(row: Record<string, unknown>, skip: string[] = []): Record<string
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(row)) {
     if (skip.includes(k)) continue;
-    out[k] = v === null ? "null" : Array.isArray(v) ? `array of ${typeof v[0]}` : v instanceof Date ? "date" : typeof v === "object" && !(v instanceof Uint8Array) ? `{${Object.keys(v).sort().join(",")}}` : typeof v;
+    out[k] =
+      v === null
+        ? "null"
+        : Array.isArray(v)
+          ? `array of ${typeof v[0]}`
+          : v instanceof Date
+            ? "date"
+            : typeof v === "object" && !(v instanceof Uint8Array)
+              ? `{${Object.keys(v).sort().join(",")}}`
+              : typeof v;
   }
   return out;
 }
@@ -99,15 +108,43 @@ describe("the image-list benchmark's seed", () => {
     const seeded = await one(SEEDED_BUILD_ONLY);
     const list = async (registry: string, digest: string) =>
       (await listImages({ actor: system, query: parseListImagesQuery({ registry, digest: digest.slice(7, 30) }) })).items.find((i) => i.digest === digest)!;
-    const registryOf = async (id: unknown) => (await one(`SELECT g.name FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id WHERE i.id = $1::uuid`, id)).name as string;
+    const registryOf = async (id: unknown) =>
+      (
+        await one(
+          `SELECT g.name FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id WHERE i.id = $1::uuid`,
+          id,
+        )
+      ).name as string;
     const real = await list(await registryOf(realImageId), realDigest);
     const mine = await list(await registryOf(seeded.id), seeded.digest as string);
-    const comparable = (x: typeof real) => ({ mediaType: x.mediaType, platforms: x.platforms, currentStage: x.currentStage, stages: x.stages, chain: x.chain, signatures: x.signatures, verifiedSignatures: x.verifiedSignatures, artifacts: x.artifacts, pendingSignatures: x.pendingSignatures, atRisk: x.atRisk, keys: Object.keys(x) });
+    const comparable = (x: typeof real) => ({
+      mediaType: x.mediaType,
+      platforms: x.platforms,
+      currentStage: x.currentStage,
+      stages: x.stages,
+      chain: x.chain,
+      signatures: x.signatures,
+      verifiedSignatures: x.verifiedSignatures,
+      artifacts: x.artifacts,
+      pendingSignatures: x.pendingSignatures,
+      atRisk: x.atRisk,
+      keys: Object.keys(x),
+    });
     expect(comparable(mine)).toEqual(comparable(real));
   });
 
   it("gives the benchmark's raw page the rows, order and shown columns listImages gives, for every filter it times", async () => {
-    for (const query of ["registry=seed-corp", "registry=seed-mirror&sort=seen&dir=desc", "repository=ta", "stage=build", "stage=none&sort=created", "severity=critical", "signed=unsigned", "tag=latest", "page=2"]) {
+    for (const query of [
+      "registry=seed-corp",
+      "registry=seed-mirror&sort=seen&dir=desc",
+      "repository=ta",
+      "stage=build",
+      "stage=none&sort=created",
+      "severity=critical",
+      "signed=unsigned",
+      "tag=latest",
+      "page=2",
+    ]) {
       const app = await listImages({ actor: system, query: parseListImagesQuery(new URLSearchParams(query)) });
       const sql = rawPage(new URLSearchParams(query));
       const raw = await db.$queryRawUnsafe<Parameters<typeof comparePage>[1]>(sql.text, ...sql.values);

@@ -4,7 +4,7 @@ import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import type { Platform } from "../../oci/manifest";
 import type { Actor } from "../actor";
-import type { StageState } from "./stage-status";
+import type { StageState } from "./read-stage-decisions";
 import { baseReference, type ChainLink } from "./signature-chain";
 import { NOT_APPLICABLE, SEVERITIES } from "../evidence/get-image-evidence";
 
@@ -15,7 +15,10 @@ export const listImagesQuery = z.object({
   /** Substring of a tag pointing at the image. */
   tag: z.string().max(128).optional(),
   /** Digest prefix, with or without "sha256:". */
-  digest: z.string().regex(/^(sha256:)?[a-f0-9]{1,64}$/, "must be a hex digest prefix").optional(),
+  digest: z
+    .string()
+    .regex(/^(sha256:)?[a-f0-9]{1,64}$/, "must be a hex digest prefix")
+    .optional(),
   signed: z.enum(["any", "signed", "verified", "unsigned"]).default("any"),
   /** Images that passed this stage, or "none" for images that passed no stage. */
   stage: z.string().max(64).optional(),
@@ -74,10 +77,17 @@ const openFinding = Prisma.sql`f.status NOT IN (${Prisma.join(NOT_APPLICABLE)})
   AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND wd.withdrawn_at IS NOT NULL)`;
 
 /** ORDER BY over the given columns (the page query sorts the images, the outer query its 50 rows again). */
-function orderBy(q: ListImagesQuery, c: { registry: string; repository: string; firstSeen: string; lastSeen: string; created: string; id: string }): Prisma.Sql {
+function orderBy(
+  q: ListImagesQuery,
+  c: { registry: string; repository: string; firstSeen: string; lastSeen: string; created: string; id: string },
+): Prisma.Sql {
   const dir = q.dir === "desc" ? "DESC" : "ASC";
   const cols =
-    q.sort === "seen" ? `${c.lastSeen} ${dir}, ${c.id}` : q.sort === "created" ? `${c.created} ${dir} NULLS LAST, ${c.id}` : `${c.registry} ${dir}, ${c.repository} ${dir}, ${c.firstSeen} DESC, ${c.id}`;
+    q.sort === "seen"
+      ? `${c.lastSeen} ${dir}, ${c.id}`
+      : q.sort === "created"
+        ? `${c.created} ${dir} NULLS LAST, ${c.id}`
+        : `${c.registry} ${dir}, ${c.repository} ${dir}, ${c.firstSeen} DESC, ${c.id}`;
   // Only fixed column names and ASC/DESC reach the raw text; every value is a parameter.
   return Prisma.raw(cols);
 }
@@ -121,8 +131,22 @@ interface PageRow {
  * a row past its valid_until is judged again by stage_decision()); a stage without a row has no approval.
  */
 async function findPage(q: ListImagesQuery): Promise<PageRow[]> {
-  const inner = orderBy(q, { registry: "g.name", repository: "r.name", firstSeen: "i.first_seen_at", lastSeen: "i.last_seen_at", created: "i.config_created", id: "i.id" });
-  const outer = orderBy(q, { registry: "p.registry", repository: "p.repository", firstSeen: "p.first_seen_at", lastSeen: "p.last_seen_at", created: "p.config_created", id: "p.id" });
+  const inner = orderBy(q, {
+    registry: "g.name",
+    repository: "r.name",
+    firstSeen: "i.first_seen_at",
+    lastSeen: "i.last_seen_at",
+    created: "i.config_created",
+    id: "i.id",
+  });
+  const outer = orderBy(q, {
+    registry: "p.registry",
+    repository: "p.repository",
+    firstSeen: "p.first_seen_at",
+    lastSeen: "p.last_seen_at",
+    created: "p.config_created",
+    id: "p.id",
+  });
   return db.$queryRaw<PageRow[]>`
     SELECT p.id, p.total, p.registry, p.repository, x.digest, x.media_type, x.size, x.platforms, x.os, x.architecture, x.variant,
            x.deleted_at, p.config_created, p.last_seen_at,
@@ -203,13 +227,35 @@ function compactChain(row: PageRow, base: ReturnType<typeof baseReference>, base
   const ownVerified = Boolean(row.pub_verified);
   const baseState = base.digest ? basePublisher.get(base.digest) : undefined;
   if (ownVerified || baseState === "verified") {
-    chain.push({ label: "publisher", mark: "✓", detail: ownVerified ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature` });
+    chain.push({
+      label: "publisher",
+      mark: "✓",
+      detail: ownVerified ? "signed by a trusted publisher" : `base image ${base.name ?? base.digest} carries a verified publisher signature`,
+    });
   } else if (row.pub_total || base.digest || base.name) {
-    chain.push({ label: "publisher", mark: baseState === "signed" || row.pub_total ? "✗" : "–", detail: !base.digest && !row.pub_total ? `base ${base.name} is named without a digest` : baseState === undefined && !row.pub_total ? "the base image is not in the inventory" : "no verified publisher signature" });
+    chain.push({
+      label: "publisher",
+      mark: baseState === "signed" || row.pub_total ? "✗" : "–",
+      detail:
+        !base.digest && !row.pub_total
+          ? `base ${base.name} is named without a digest`
+          : baseState === undefined && !row.pub_total
+            ? "the base image is not in the inventory"
+            : "no verified publisher signature",
+    });
   }
-  if (row.team_total) chain.push({ label: "team", mark: row.team_verified ? "✓" : "✗", detail: row.team_verified ? "signed by a trusted team identity" : "the team signature does not verify" });
+  if (row.team_total)
+    chain.push({
+      label: "team",
+      mark: row.team_verified ? "✓" : "✗",
+      detail: row.team_verified ? "signed by a trusted team identity" : "the team signature does not verify",
+    });
   for (const st of row.stages ?? []) {
-    chain.push({ label: st.stage, mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–", detail: st.detail });
+    chain.push({
+      label: st.stage,
+      mark: st.state === "approved" ? "✓" : st.state === "signature pending" ? "…" : st.state === "signed, not verified" ? "✗" : "–",
+      detail: st.detail,
+    });
   }
   return chain;
 }
@@ -230,7 +276,8 @@ function tagMoveWarnings(row: PageRow): string[] {
 }
 
 function platformNames(row: PageRow): string[] {
-  const platforms = (row.platforms as Platform[] | null) ?? (row.os ? [{ os: row.os, architecture: row.architecture ?? "", variant: row.variant ?? undefined }] : []);
+  const platforms =
+    (row.platforms as Platform[] | null) ?? (row.os ? [{ os: row.os, architecture: row.architecture ?? "", variant: row.variant ?? undefined }] : []);
   return platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`);
 }
 

@@ -56,7 +56,10 @@ function configFields(cfg: Record<string, unknown>): Pick<ImageRow, "os" | "arch
     variant: typeof cfg.variant === "string" ? cfg.variant : null,
     configCreated: created && !Number.isNaN(created.getTime()) && created.getFullYear() > 1970 ? created : null,
     // Labels are the image's claims, shown as text: only string values are kept (what the column's readers parse).
-    labels: inner?.Labels && typeof inner.Labels === "object" ? Object.fromEntries(Object.entries(inner.Labels).filter((e): e is [string, string] => typeof e[1] === "string")) : null,
+    labels:
+      inner?.Labels && typeof inner.Labels === "object"
+        ? Object.fromEntries(Object.entries(inner.Labels).filter((e): e is [string, string] => typeof e[1] === "string"))
+        : null,
     history: Array.isArray(cfg.history) ? ((cfg.history as unknown[]).slice(0, 500) as object) : null,
   };
 }
@@ -164,10 +167,12 @@ export function insertImageRowsSql(repositoryId: string, rows: ImageRow[], now: 
 export async function insertImageRows(repositoryId: string, rows: ImageRow[], now = new Date()): Promise<Map<string, { id: string; created: boolean }>> {
   const out = new Map<string, { id: string; created: boolean }>();
   if (rows.length === 0) return out;
-  for (const r of await db.$queryRaw<{ id: string; digest: string }[]>(insertImageRowsSql(repositoryId, rows, now))) out.set(r.digest, { id: r.id, created: true });
+  for (const r of await db.$queryRaw<{ id: string; digest: string }[]>(insertImageRowsSql(repositoryId, rows, now)))
+    out.set(r.digest, { id: r.id, created: true });
   const missing = rows.map((r) => r.digest).filter((d) => !out.has(d));
   if (missing.length) {
-    for (const r of await db.image.findMany({ where: { repositoryId, digest: { in: missing } }, select: { id: true, digest: true } })) out.set(r.digest, { id: r.id, created: false });
+    for (const r of await db.image.findMany({ where: { repositoryId, digest: { in: missing } }, select: { id: true, digest: true } }))
+      out.set(r.digest, { id: r.id, created: false });
   }
   return out;
 }

@@ -61,7 +61,10 @@ interface CheckedSignature {
 async function checkCandidate(client: RegistryClient, repository: string, digest: Digest, c: Candidate, trust: LoadedTrust): Promise<CheckedSignature> {
   let row: CheckedSignature;
   try {
-    row = c.source === "cosign" ? await checkCosignLayer(client, repository, digest, c.layer, trust) : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
+    row =
+      c.source === "cosign"
+        ? await checkCosignLayer(client, repository, digest, c.layer, trust)
+        : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
   } catch (e) {
     // The registry going away stops the pass (the next sync retries); anything else condemns this signature only.
     if (e instanceof OciError && e.code === "UNAVAILABLE") throw e;
@@ -150,7 +153,13 @@ export async function refreshSignatures(opts: {
   referrers.forEach((a, i) => {
     if (dup.has(a.digest)) return;
     dup.add(a.digest);
-    candidates.push({ source: "referrer", artifactDigest: a.digest, kind: a.kind as (typeof SIGNATURE_KINDS)[number], position: layers.length + i, ours: ourTime.has(a.digest) });
+    candidates.push({
+      source: "referrer",
+      artifactDigest: a.digest,
+      kind: a.kind as (typeof SIGNATURE_KINDS)[number],
+      position: layers.length + i,
+      ours: ourTime.has(a.digest),
+    });
   });
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
@@ -163,7 +172,12 @@ export async function refreshSignatures(opts: {
     const row = await checkCandidate(client, repository, digest, c, trust);
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
-    const j: TrustJudgement = judgeTrust({ verification: row.v, repository, identities: trust.identities, trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null });
+    const j: TrustJudgement = judgeTrust({
+      verification: row.v,
+      repository,
+      identities: trust.identities,
+      trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null,
+    });
     if (j.verdict === "verified") verified++;
     const data = signatureData(c.position, row, j);
     await db.signature.upsert({
@@ -173,7 +187,9 @@ export async function refreshSignatures(opts: {
     });
   }
   await db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } });
-  const detail = [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") || null;
+  const detail =
+    [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") ||
+    null;
   await db.signatureRun.upsert({
     where: { imageId },
     create: { imageId, found: ordered.length, tried: tried.length, notTried, cap, detail },
@@ -184,23 +200,39 @@ export async function refreshSignatures(opts: {
 }
 
 async function readSignatureBlob(client: RegistryClient, repository: string, layer: Descriptor): Promise<{ blob: Buffer | null; problem: string | null }> {
-  if (layer.size > MAX_SIGNATURE_BYTES) return { blob: null, problem: `the layer is ${layer.size} bytes, over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature; it was not read` };
+  if (layer.size > MAX_SIGNATURE_BYTES)
+    return { blob: null, problem: `the layer is ${layer.size} bytes, over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature; it was not read` };
   try {
     // The verifier checks the digest itself, so a mismatch becomes an "invalid" verdict with its reason.
     return { blob: await client.getBlobUnverified(repository, layer.digest as Digest, MAX_SIGNATURE_BYTES), problem: null };
   } catch (e) {
     if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
-    return { blob: null, problem: e.code === "TOO_LARGE" ? `the blob is over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature (its descriptor said ${layer.size}); it was not read` : `the blob could not be read: ${e.message}` };
+    return {
+      blob: null,
+      problem:
+        e.code === "TOO_LARGE"
+          ? `the blob is over the ${MAX_SIGNATURE_BYTES}-byte limit for a signature (its descriptor said ${layer.size}); it was not read`
+          : `the blob could not be read: ${e.message}`,
+    };
   }
 }
 
 async function checkCosignLayer(client: RegistryClient, repository: string, digest: Digest, layer: Descriptor, trust: LoadedTrust) {
   const { blob, problem } = await readSignatureBlob(client, repository, layer);
-  const v = problem ? unreadable("cosign", CHECKS.payloadDigest, problem) : verifyCosignLayerWithPayload({ layer, blob, imageDigest: digest, material: trust.material });
+  const v = problem
+    ? unreadable("cosign", CHECKS.payloadDigest, problem)
+    : verifyCosignLayerWithPayload({ layer, blob, imageDigest: digest, material: trust.material });
   return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: layer.annotations ?? {}, payload: blob, artifactDigest: null, v };
 }
 
-async function checkReferrer(client: RegistryClient, repository: string, digest: Digest, artifactDigest: string, kind: (typeof SIGNATURE_KINDS)[number], trust: LoadedTrust) {
+async function checkReferrer(
+  client: RegistryClient,
+  repository: string,
+  digest: Digest,
+  artifactDigest: string,
+  kind: (typeof SIGNATURE_KINDS)[number],
+  trust: LoadedTrust,
+) {
   const format: SignatureFormat = kind === "notation-signature" ? "notation" : "sigstore-bundle";
   let layer: Descriptor | undefined;
   let annotations: Record<string, string> = {};
@@ -214,10 +246,43 @@ async function checkReferrer(client: RegistryClient, repository: string, digest:
     }
   } catch (e) {
     if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
-    return { layerDigest: artifactDigest, mediaType: kind, annotations, payload: null, artifactDigest, v: unreadable(format, CHECKS.payloadDigest, `the referrer manifest ${artifactDigest} could not be read: ${e.message}`) };
+    return {
+      layerDigest: artifactDigest,
+      mediaType: kind,
+      annotations,
+      payload: null,
+      artifactDigest,
+      v: unreadable(format, CHECKS.payloadDigest, `the referrer manifest ${artifactDigest} could not be read: ${e.message}`),
+    };
   }
-  if (!layer) return { layerDigest: artifactDigest, mediaType: kind, annotations, payload: null, artifactDigest, v: unreadable(format, CHECKS.payloadDigest, "the referrer manifest has no layer holding the signature") };
+  if (!layer)
+    return {
+      layerDigest: artifactDigest,
+      mediaType: kind,
+      annotations,
+      payload: null,
+      artifactDigest,
+      v: unreadable(format, CHECKS.payloadDigest, "the referrer manifest has no layer holding the signature"),
+    };
   const { blob, problem } = await readSignatureBlob(client, repository, layer);
-  const v = problem || !blob ? unreadable(format, CHECKS.payloadDigest, problem ?? "not read") : await verifyReferrerSignature({ kind, layer, blob, imageDigest: digest, material: trust.material, manifestAnnotations: annotations, thresholds: thresholdsFor(trust, repository) });
-  return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: { ...annotations, ...(layer.annotations ?? {}) }, payload: blob, artifactDigest, v };
+  const v =
+    problem || !blob
+      ? unreadable(format, CHECKS.payloadDigest, problem ?? "not read")
+      : await verifyReferrerSignature({
+          kind,
+          layer,
+          blob,
+          imageDigest: digest,
+          material: trust.material,
+          manifestAnnotations: annotations,
+          thresholds: thresholdsFor(trust, repository),
+        });
+  return {
+    layerDigest: layer.digest,
+    mediaType: layer.mediaType,
+    annotations: { ...annotations, ...(layer.annotations ?? {}) },
+    payload: blob,
+    artifactDigest,
+    v,
+  };
 }

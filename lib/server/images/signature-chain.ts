@@ -39,7 +39,11 @@ export function stageOfKeyName(keyName: string | null): string | null {
  * The chain as a story: the publisher's signatures, then the team's (the build), then each stage's in stage order;
  * signatures that vouch for nothing (unverified, invalid) come last, in manifest order.
  */
-export function chainRank(s: { verdict: string; role: string | null; keyName: string | null; position: number }, stagePositions: Map<string, number>, approvalStage?: string | null): number[] {
+export function chainRank(
+  s: { verdict: string; role: string | null; keyName: string | null; position: number },
+  stagePositions: Map<string, number>,
+  approvalStage?: string | null,
+): number[] {
   const role = s.role as IdentityRole | null;
   if (s.verdict !== "verified" || !role) return [9, 0, s.position];
   const stage = approvalStage ?? stageOfKeyName(s.keyName);
@@ -106,7 +110,16 @@ export function baseReference(own: Uint8Array | null | undefined, index?: Uint8A
 
 /** Picks the inventory image a base reference means: the repository named in `.base.name` first. */
 export function pickBase<T extends { repository: { name: string } }>(candidates: T[], name: string | null): T | undefined {
-  const byName = name ? candidates.find((c) => name === c.repository.name || name.includes(`/${c.repository.name}:`) || name.includes(`/${c.repository.name}@`) || name.endsWith(`/${c.repository.name}`) || name.startsWith(`${c.repository.name}:`)) : undefined;
+  const byName = name
+    ? candidates.find(
+        (c) =>
+          name === c.repository.name ||
+          name.includes(`/${c.repository.name}:`) ||
+          name.includes(`/${c.repository.name}@`) ||
+          name.endsWith(`/${c.repository.name}`) ||
+          name.startsWith(`${c.repository.name}:`),
+      )
+    : undefined;
   return byName ?? candidates[0];
 }
 

@@ -43,7 +43,12 @@ async function sigRows(digest: string) {
 async function goodLayer(digest: Digest, note = "ci"): Promise<Descriptor> {
   const payload = buildSimpleSigningPayload({ dockerReference: `localhost/${REPO}`, digest, optional: { note } });
   await client.putBlob(REPO, payload);
-  return { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: signP256(ci.privateKeyPem, payload).toString("base64") } };
+  return {
+    mediaType: MT.cosignSimpleSigning,
+    size: payload.byteLength,
+    digest: sha256Digest(payload),
+    annotations: { [SIGNATURE_ANNOTATION]: signP256(ci.privateKeyPem, payload).toString("base64") },
+  };
 }
 
 async function rawLayer(bytes: Buffer, annotations: Record<string, string> = { [SIGNATURE_ANNOTATION]: "AAAA" }): Promise<Descriptor> {
@@ -72,8 +77,13 @@ beforeAll(async () => {
   await pushOciLayout(client, REPO, join(FIXTURE, "oci-layout"));
   await createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["publisher/*"], publicKeyPem: ci.publicKeyPem } });
   // Re-adding the same key under the same name is a no-op; with another scope it is a conflict, not a silent drop.
-  expect((await createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["publisher/*"], publicKeyPem: ci.publicKeyPem } })).created).toBe(false);
-  await expect(createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["**"], publicKeyPem: ci.publicKeyPem } })).rejects.toMatchObject({ code: "CONFLICT" });
+  expect(
+    (await createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["publisher/*"], publicKeyPem: ci.publicKeyPem } }))
+      .created,
+  ).toBe(false);
+  await expect(
+    createTrustIdentity({ actor: admin, input: { name: "ci", kind: "key", role: "team", scope: ["**"], publicKeyPem: ci.publicKeyPem } }),
+  ).rejects.toMatchObject({ code: "CONFLICT" });
 });
 
 afterAll(async () => {
@@ -90,7 +100,10 @@ describe("the upstream cosign fixture", () => {
     expect(before!.detail).toMatch(/^not verified: signature is valid failed/);
     expect(before!.keyName).toBeNull();
 
-    await createTrustIdentity({ actor: admin, input: { name: "publisher", kind: "key", role: "publisher", scope: ["publisher/*"], publicKeyPem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") } });
+    await createTrustIdentity({
+      actor: admin,
+      input: { name: "publisher", kind: "key", role: "publisher", scope: ["publisher/*"], publicKeyPem: readFileSync(join(FIXTURE, "publisher.pub"), "utf8") },
+    });
     // A trust change makes the stored verdicts stale: the next sync re-verifies without any registry change.
     await syncRegistry({ actor: admin, registry: "sig" });
     const [after] = await sigRows(PUBLISHER_DIGEST);
@@ -100,7 +113,16 @@ describe("the upstream cosign fixture", () => {
     expect(after!.role).toBe("publisher");
     expect(after!.format).toBe("cosign");
     const checks = after!.checks as { check: string; passed: boolean | null }[];
-    expect(checks.map((c) => c.check)).toEqual([CHECKS.payloadDigest, "payload type", CHECKS.namesDigest, CHECKS.signature, CHECKS.chain, CHECKS.identity, CHECKS.expiry, CHECKS.revocation]);
+    expect(checks.map((c) => c.check)).toEqual([
+      CHECKS.payloadDigest,
+      "payload type",
+      CHECKS.namesDigest,
+      CHECKS.signature,
+      CHECKS.chain,
+      CHECKS.identity,
+      CHECKS.expiry,
+      CHECKS.revocation,
+    ]);
     expect(checks.filter((c) => c.passed === false)).toEqual([]);
     expect(checks.find((c) => c.check === CHECKS.chain)!.passed).toBeNull();
     // containers/image wrote optional.timestamp: the signer's own claim, not a trusted time.
@@ -198,7 +220,12 @@ describe("the chain", () => {
     await updateTrustIdentity({ actor: admin, name: "ci", input: { scope: ["publisher/*", "apps/*"] } });
     const payload = buildSimpleSigningPayload({ dockerReference: "localhost/apps/child", digest: child.digest });
     await client.putBlob("apps/child", payload);
-    const layer: Descriptor = { mediaType: MT.cosignSimpleSigning, size: payload.byteLength, digest: sha256Digest(payload), annotations: { [SIGNATURE_ANNOTATION]: signP256(ci.privateKeyPem, payload).toString("base64") } };
+    const layer: Descriptor = {
+      mediaType: MT.cosignSimpleSigning,
+      size: payload.byteLength,
+      digest: sha256Digest(payload),
+      annotations: { [SIGNATURE_ANNOTATION]: signP256(ci.privateKeyPem, payload).toString("base64") },
+    };
     const { manifest, config } = appendSignatureLayers({ existing: null, existingConfig: null, add: [layer] });
     await client.putBlob("apps/child", config);
     await client.putManifest("apps/child", cosignTag(child.digest, "sig"), manifest, MT.ociManifest);

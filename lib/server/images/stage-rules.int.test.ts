@@ -75,17 +75,39 @@ afterAll(async () => {
 describe("the stage rules, read from SQL by the image page, my images and the gate facts", () => {
   it("shows the stored decision: an approval passes the stage everywhere, and a row changed behind the rules' back is what every screen shows", async () => {
     const img = await pushed("rules/approve");
-    expect(await pageStage(img, "build")).toMatchObject({ state: "not approved", detail: "no approval", approver: null, approvedAt: null, expiresAt: null, current: null });
+    expect(await pageStage(img, "build")).toMatchObject({
+      state: "not approved",
+      detail: "no approval",
+      approver: null,
+      approvedAt: null,
+      expiresAt: null,
+      current: null,
+    });
     expect(await previousStageFact(img, "test")).toEqual({ name: "build", state: "not approved", detail: "no approval" });
     expect(await previousStageFact(img, "build")).toBeNull();
 
     const a = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: img.repo, digest: img.digest, stage: "build", comment: "ok" });
     const row = await db.approval.findUniqueOrThrow({ where: { id: a.id } });
     const build = await pageStage(img, "build");
-    expect(build).toMatchObject({ state: "approved", approver: "Alice Reviewer", approvedAt: row.signedAt!.toISOString(), expiresAt: null, current: "build", position: 1 });
+    expect(build).toMatchObject({
+      state: "approved",
+      approver: "Alice Reviewer",
+      approvedAt: row.signedAt!.toISOString(),
+      expiresAt: null,
+      current: "build",
+      position: 1,
+    });
     expect(build.detail).toBe("signed by stage:build (stage-build-key)");
     expect(await previousStageFact(img, "test")).toEqual({ name: "build", state: "approved", detail: build.detail });
-    expect(await myImage(img)).toMatchObject({ currentStage: "build", nextStage: "test", stages: [{ stage: "build", state: "approved" }, { stage: "test", state: "not approved" }, { stage: "prod", state: "not approved" }] });
+    expect(await myImage(img)).toMatchObject({
+      currentStage: "build",
+      nextStage: "test",
+      stages: [
+        { stage: "build", state: "approved" },
+        { stage: "test", state: "not approved" },
+        { stage: "prod", state: "not approved" },
+      ],
+    });
 
     // The page, my images and the gates read the stored row: change it without touching what it was computed from
     // (no trigger runs) and every screen shows the change. A second judgement in TypeScript would not.
@@ -135,7 +157,11 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     let a = await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } });
     expect(a).toMatchObject({ trustedAt: a.createdAt, trustedBy: "record" });
     const until = new Date(a.createdAt.getTime() + 30 * DAY).toISOString();
-    expect(await pageStage(img, "test")).toMatchObject({ state: "approved", expiresAt: until, detail: expect.stringMatching(new RegExp(`, valid until ${until}$`)) });
+    expect(await pageStage(img, "test")).toMatchObject({
+      state: "approved",
+      expiresAt: until,
+      detail: expect.stringMatching(new RegExp(`, valid until ${until}$`)),
+    });
 
     // Imprimatur's record is 31 days old: expired, on the page, in the gate facts and in my images.
     await db.approval.update({ where: { id: a.id }, data: { createdAt: new Date(Date.now() - 31 * DAY) } });
@@ -143,7 +169,9 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     const expiredAt = new Date(a.createdAt.getTime() + 30 * DAY).toISOString();
     const expired = await pageStage(img, "test");
     expect(expired).toMatchObject({ state: "approval expired", expiresAt: expiredAt, approvedAt: null, current: null });
-    expect(expired.detail).toBe(`approved ${a.createdAt.toISOString()} (Imprimatur's record); stage test approvals last 30 days, so it expired ${expiredAt}; request the promotion again`);
+    expect(expired.detail).toBe(
+      `approved ${a.createdAt.toISOString()} (Imprimatur's record); stage test approvals last 30 days, so it expired ${expiredAt}; request the promotion again`,
+    );
     expect(expired.page.approvals.find((x) => x.id === a.id)!.trustedTime).toEqual({ at: a.createdAt.toISOString(), by: "record", tsa: null });
     expect(await previousStageFact(img, "prod")).toEqual({ name: "test", state: "approval expired", detail: expired.detail });
 
@@ -162,7 +190,9 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     expect(turned.state).toBe("approval expired");
     expect(turned.detail).toMatch(/\(time trusted by the TSA\); stage test approvals last 30 days/);
     // Asking again renews: a new request, since the approval it concluded no longer counts.
-    expect((await requestPromotion({ actor: await userActor("dev@example.com"), repository: img.repo, digest: img.digest, stage: "test", note: "renew" })).created).toBe(true);
+    expect(
+      (await requestPromotion({ actor: await userActor("dev@example.com"), repository: img.repo, digest: img.digest, stage: "test", note: "renew" })).created,
+    ).toBe(true);
     await upsertStage({ actor: system, name: "test", settings: { approvalTtlDays: null } });
     expect((await pageStage(img, "test")).state).toBe("approved");
   });
@@ -171,7 +201,10 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     const img = await approved("rules/trust", "build");
     const a = await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } });
     // What a sync writes when the signature's key is no longer trusted.
-    await db.signature.update({ where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } }, data: { verdict: "unverified", keyName: null } });
+    await db.signature.update({
+      where: { imageId_layerDigest: { imageId: img.imageId, layerDigest: a.layerDigest } },
+      data: { verdict: "unverified", keyName: null },
+    });
     expect(await pageStage(img, "build")).toMatchObject({ state: "signed, not verified", detail: "unverified", current: null });
     expect(await previousStageFact(img, "test")).toEqual({ name: "build", state: "signed, not verified", detail: "unverified" });
     expect((await myImage(img)).blockers).toContain("build was signed but the signature does not verify: unverified");
@@ -207,10 +240,21 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     const index = await pushIndex(client, "rules/multi", [amd, arm], ["1"]);
     await syncRegistry({ actor: system });
     const platform = { repo: "rules/multi", digest: amd.digest as Digest, imageId: "" };
-    expect((await pageStage(platform, "build")).page.coveredBy).toMatchObject({ indexDigest: index, currentStage: null, stages: [{ stage: "build", state: "not approved" }, { stage: "test" }, { stage: "prod" }] });
+    expect((await pageStage(platform, "build")).page.coveredBy).toMatchObject({
+      indexDigest: index,
+      currentStage: null,
+      stages: [{ stage: "build", state: "not approved" }, { stage: "test" }, { stage: "prod" }],
+    });
     await requestAndApprove({ actor: await userActor("alice@example.com"), repository: "rules/multi", digest: index, stage: "build", comment: "ok" });
     const page = (await pageStage(platform, "build")).page;
-    expect(page.coveredBy).toMatchObject({ currentStage: "build", stages: [{ stage: "build", state: "approved", approver: "Alice Reviewer" }, { stage: "test", state: "not approved" }, { stage: "prod", state: "not approved" }] });
+    expect(page.coveredBy).toMatchObject({
+      currentStage: "build",
+      stages: [
+        { stage: "build", state: "approved", approver: "Alice Reviewer" },
+        { stage: "test", state: "not approved" },
+        { stage: "prod", state: "not approved" },
+      ],
+    });
     // The platform itself has no approval of its own.
     expect(page.currentStage).toBeNull();
   });

@@ -21,7 +21,9 @@ export async function storeManifest(opts: {
   absent?: boolean;
 }): Promise<{ id: string; created: boolean }> {
   const { client, repositoryId, repository, digest } = opts;
-  const known = opts.absent ? null : await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true, configDigest: true, diffIds: true } });
+  const known = opts.absent
+    ? null
+    : await db.image.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { id: true, configDigest: true, diffIds: true } });
   if (known) {
     // Rows stored before layer diff IDs were kept get them on their next sync (the base-image gate needs them).
     let diffIds: string[] | undefined;

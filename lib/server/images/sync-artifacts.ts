@@ -19,6 +19,38 @@ const SIGNATURE_REFERRER_KINDS = new Set(["sigstore-bundle", "notation-signature
  * Finds the image's accessories (OCI referrers API, referrers tag schema, cosign tags), classifies the new ones
  * and stores them. Known artifacts cost no manifest fetch. Reports whether the cosign `.sig` manifest changed.
  */
+type Referrer = Awaited<ReturnType<typeof listReferrers>>[number];
+
+/** What an accessory's manifest says of it (media types, layers, annotations); an unreadable one keeps its descriptor's. */
+async function readArtifactManifest(client: RegistryClient, repository: string, d: Referrer) {
+  let configMediaType: string | undefined;
+  let layerMediaTypes: string[] = [];
+  let layerAnnotations: Record<string, string>[] = [];
+  let layers: { digest: string; size: number; mediaType: string }[] = [];
+  let manifestAnnotations: Record<string, string> = d.annotations ?? {};
+  let artifactType = d.artifactType;
+  let mediaType = d.mediaType;
+  let size = d.size;
+  try {
+    const m = await client.getManifest(repository, d.digest);
+    size = m.bytes.byteLength;
+    const p = parseManifest(m.bytes, m.mediaType);
+    mediaType = p.mediaType;
+    if (p.kind === "manifest") {
+      configMediaType = p.manifest.config.mediaType;
+      layerMediaTypes = p.manifest.layers.map((l) => l.mediaType);
+      layerAnnotations = p.manifest.layers.map((l) => l.annotations ?? {});
+      layers = p.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
+      manifestAnnotations = { ...manifestAnnotations, ...(p.manifest.annotations ?? {}) };
+      artifactType = artifactType ?? p.manifest.artifactType;
+    }
+  } catch (e) {
+    if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    // An artifact we can't read is still listed, classified from its descriptor alone.
+  }
+  return { configMediaType, layerMediaTypes, layerAnnotations, layers, manifestAnnotations, artifactType, mediaType, size };
+}
+
 export async function syncArtifacts(opts: {
   client: RegistryClient;
   imageId: string;
@@ -31,7 +63,9 @@ export async function syncArtifacts(opts: {
   referrersApi?: ReferrersApiMemo;
 }) {
   const { client, imageId, repository, digest } = opts;
-  const found = (await listReferrers(client, repository, digest, { tags: [...opts.tags], ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })).slice(0, MAX_ARTIFACTS_PER_IMAGE);
+  const found = (
+    await listReferrers(client, repository, digest, { tags: [...opts.tags], ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })
+  ).slice(0, MAX_ARTIFACTS_PER_IMAGE);
   const known = new Map((opts.known ?? (await db.artifact.findMany({ where: { imageId } }))).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;
@@ -47,35 +81,35 @@ export async function syncArtifacts(opts: {
       if (SIGNATURE_REFERRER_KINDS.has(prior.kind)) signatureReferrers++;
       continue;
     }
-    let configMediaType: string | undefined;
-    let layerMediaTypes: string[] = [];
-    let layerAnnotations: Record<string, string>[] = [];
-    let layers: { digest: string; size: number; mediaType: string }[] = [];
-    let manifestAnnotations: Record<string, string> = d.annotations ?? {};
-    let artifactType = d.artifactType;
-    let mediaType = d.mediaType;
-    let size = d.size;
-    try {
-      const m = await client.getManifest(repository, d.digest);
-      size = m.bytes.byteLength;
-      const p = parseManifest(m.bytes, m.mediaType);
-      mediaType = p.mediaType;
-      if (p.kind === "manifest") {
-        configMediaType = p.manifest.config.mediaType;
-        layerMediaTypes = p.manifest.layers.map((l) => l.mediaType);
-        layerAnnotations = p.manifest.layers.map((l) => l.annotations ?? {});
-        layers = p.manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
-        manifestAnnotations = { ...manifestAnnotations, ...(p.manifest.annotations ?? {}) };
-        artifactType = artifactType ?? p.manifest.artifactType;
-      }
-    } catch (e) {
-      if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
-      // An artifact we can't read is still listed, classified from its descriptor alone.
-    }
-    const c = classifyArtifact({ artifactType, manifestMediaType: mediaType, configMediaType, layerMediaTypes, annotations: manifestAnnotations, layerAnnotations, source: d.source });
+    const { configMediaType, layerMediaTypes, layerAnnotations, layers, manifestAnnotations, artifactType, mediaType, size } = await readArtifactManifest(
+      client,
+      repository,
+      d,
+    );
+    const c = classifyArtifact({
+      artifactType,
+      manifestMediaType: mediaType,
+      configMediaType,
+      layerMediaTypes,
+      annotations: manifestAnnotations,
+      layerAnnotations,
+      source: d.source,
+    });
     await db.artifact.createMany({
       skipDuplicates: true,
-      data: [{ imageId, digest: d.digest, mediaType, artifactType: artifactType ?? null, kind: c.kind, predicateType: c.predicateType ?? null, source: d.source, size, annotations: manifestAnnotations }],
+      data: [
+        {
+          imageId,
+          digest: d.digest,
+          mediaType,
+          artifactType: artifactType ?? null,
+          kind: c.kind,
+          predicateType: c.predicateType ?? null,
+          source: d.source,
+          size,
+          annotations: manifestAnnotations,
+        },
+      ],
     });
     if (d.source === "cosign-tag" && c.kind === "signature") sigAfter = d.digest;
     if (SIGNATURE_REFERRER_KINDS.has(c.kind)) {
@@ -94,7 +128,13 @@ export async function syncArtifacts(opts: {
  * Reads an attestation / SBOM / Sigstore bundle artifact's layers and stores them as evidence (source
  * "registry"). A layer that isn't usable evidence is skipped and counted, never failing the sync.
  */
-async function ingestLayers(client: RegistryClient, repository: string, imageId: string, artifactDigest: string, layers: { digest: string; size: number; mediaType: string }[]): Promise<number> {
+async function ingestLayers(
+  client: RegistryClient,
+  repository: string,
+  imageId: string,
+  artifactDigest: string,
+  layers: { digest: string; size: number; mediaType: string }[],
+): Promise<number> {
   let errors = 0;
   for (const l of layers.slice(0, 50)) {
     if (l.size > MAX_EVIDENCE_LAYER_BYTES) {

@@ -44,7 +44,9 @@ export class SyncProgress {
   }
 
   private async maybeFlush(): Promise<void> {
-    const due = this.pending.length + this.failedSinceFlush >= (this.opts.batch ?? PROGRESS_BATCH_REPOSITORIES) || Date.now() - this.lastFlush >= (this.opts.intervalMs ?? PROGRESS_BATCH_MS);
+    const due =
+      this.pending.length + this.failedSinceFlush >= (this.opts.batch ?? PROGRESS_BATCH_REPOSITORIES) ||
+      Date.now() - this.lastFlush >= (this.opts.intervalMs ?? PROGRESS_BATCH_MS);
     if (due) await this.flush();
   }
 

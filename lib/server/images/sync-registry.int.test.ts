@@ -77,7 +77,10 @@ describe("several registries, with credentials", () => {
   });
 
   it("refuses link-local and metadata addresses unless an admin allows them", async () => {
-    await expect(createRegistry({ actor: admin, input: { name: "inv-meta", url: "http://169.254.169.254" } })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "url" });
+    await expect(createRegistry({ actor: admin, input: { name: "inv-meta", url: "http://169.254.169.254" } })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "url",
+    });
     const r = await createRegistry({ actor: admin, input: { name: "inv-meta", url: "http://169.254.169.254", allowLinkLocal: true } });
     expect(r.allowLinkLocal).toBe(true);
     expect(JSON.stringify(r)).not.toContain("password");
@@ -96,7 +99,10 @@ describe("a tag is not an approval", () => {
     const second = await syncRegistry({ actor: admin, registry: "inv-open" });
     expect(second.tagMoves).toBe(1);
     const events = await db.tagEvent.findMany({ where: { tag: "1.0", repository: { name: "team/api" } }, orderBy: { seenAt: "asc" } });
-    expect(events.map((e) => [e.fromDigest, e.toDigest])).toEqual([[null, a.digest], [a.digest, b.digest]]);
+    expect(events.map((e) => [e.fromDigest, e.toDigest])).toEqual([
+      [null, a.digest],
+      [a.digest, b.digest],
+    ]);
 
     const pageA = await getImage({ actor: admin, registry: "inv-open", repository: "team/api", digest: a.digest });
     expect(pageA.tagHistory.find((e) => e.tag === "1.0" && e.to === b.digest)?.movedAfterApproval).toBe(true);
@@ -145,17 +151,27 @@ describe("accessories", () => {
     const empty = Buffer.from("{}");
     await openClient.putBlob("publisher/base", sbom);
     await openClient.putBlob("publisher/base", empty);
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType: "application/vnd.cyclonedx+json",
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(empty), size: 2 },
-      layers: [{ mediaType: "application/vnd.cyclonedx+json", digest: sha256Digest(sbom), size: sbom.length }],
-      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: 526 },
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: "application/vnd.cyclonedx+json",
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(empty), size: 2 },
+        layers: [{ mediaType: "application/vnd.cyclonedx+json", digest: sha256Digest(sbom), size: sbom.length }],
+        subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: 526 },
+      }),
+    );
     const md = sha256Digest(manifest);
     await openClient.putManifest("publisher/base", md, manifest, "application/vnd.oci.image.manifest.v1+json");
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: md, size: manifest.length, artifactType: "application/vnd.cyclonedx+json" }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: md, size: manifest.length, artifactType: "application/vnd.cyclonedx+json" },
+        ],
+      }),
+    );
     await openClient.putManifest("publisher/base", subject.replace(":", "-"), index, "application/vnd.oci.image.index.v1+json");
 
     const r = await syncRegistry({ actor: admin, registry: "inv-open" });
@@ -196,7 +212,12 @@ describe("current without waste", () => {
     const r = await handleNotification({
       registryName: "inv-open",
       authorization: `Bearer ${token}`,
-      body: { events: [{ action: "push", target: { repository: "hooked/app", digest: fresh.digest, tag: "1" } }, { action: "pull", target: { repository: "other" } }] },
+      body: {
+        events: [
+          { action: "push", target: { repository: "hooked/app", digest: fresh.digest, tag: "1" } },
+          { action: "pull", target: { repository: "other" } },
+        ],
+      },
     });
     expect(r.repositories).toEqual(["hooked/app"]);
     expect(r.ignored).toBe(1);
@@ -210,7 +231,11 @@ describe("current without waste", () => {
     expect(run.reposTotal).toBe(1);
     expect(await db.image.count({ where: { digest: fresh.digest } })).toBe(1);
     // Harbor's payload shape is understood too.
-    const h = await handleNotification({ registryName: "inv-open", authorization: token, body: { type: "PUSH_ARTIFACT", event_data: { repository: { repo_full_name: "hooked/app" }, resources: [{ digest: fresh.digest, tag: "1" }] } } });
+    const h = await handleNotification({
+      registryName: "inv-open",
+      authorization: token,
+      body: { type: "PUSH_ARTIFACT", event_data: { repository: { repo_full_name: "hooked/app" }, resources: [{ digest: fresh.digest, tag: "1" }] } },
+    });
     expect(h.repositories).toEqual(["hooked/app"]);
   });
 

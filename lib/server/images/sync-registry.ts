@@ -72,28 +72,83 @@ function countManifestGets(stats: SyncStats) {
  * move), manifests by digest, attached artifacts, and every cosign signature layer with its verdict. Each
  * repository's failure is stored on it and in the run; the rest of the sync goes on.
  */
+/** Records how a run ended: the run's row, the registry's last-sync summary and the audit event, in one transaction. */
+async function finishRun({
+  run,
+  actor,
+  stats,
+  errors,
+  started,
+  status,
+  fatal,
+}: {
+  run: { id: string; trigger: string; scope: string[]; registry: { id: string; name: string } };
+  actor: Actor;
+  stats: SyncStats;
+  errors: { repository: string; message: string }[];
+  started: number;
+  status: "succeeded" | "failed";
+  fatal?: string;
+}): Promise<SyncResult> {
+  stats.durationMs = Date.now() - started;
+  const result: SyncResult = { ...stats, registry: run.registry.name, syncRunId: run.id, errors };
+  await db.$transaction(async (tx) => {
+    await tx.syncRun.update({
+      where: { id: run.id },
+      data: {
+        status,
+        finishedAt: new Date(),
+        stats: jsonColumn(syncRunStatsColumn, stats),
+        errors: jsonColumn(syncRunErrorsColumn, fatal ? [{ repository: "*", message: fatal }, ...errors] : errors),
+      },
+    });
+    await tx.registry.update({
+      where: { id: run.registry.id },
+      data: {
+        lastSyncAt: new Date(),
+        lastSyncInfo: jsonColumn(registryLastSyncInfoColumn, { status, ...stats, errors: errors.length, fatal: fatal ?? null, syncRunId: run.id }),
+      },
+    });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "registry.sync",
+      outcome: status === "succeeded" && errors.length === 0 ? "success" : "failure",
+      target: run.registry.name,
+      detail: {
+        syncRunId: run.id,
+        trigger: run.trigger,
+        scope: run.scope,
+        ...stats,
+        errors: (fatal ? [{ repository: "*", message: fatal }, ...errors] : errors).slice(0, 20),
+      },
+    });
+  });
+  return result;
+}
+
 export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: Actor }): Promise<SyncResult> {
   const started = Date.now();
-  const run = await db.syncRun.update({ where: { id: syncRunId }, data: { status: "running", startedAt: new Date(), reposDone: 0, errors: [] }, include: { registry: true } });
+  const run = await db.syncRun.update({
+    where: { id: syncRunId },
+    data: { status: "running", startedAt: new Date(), reposDone: 0, errors: [] },
+    include: { registry: true },
+  });
   const reg = run.registry;
-  const stats: SyncStats = { repositories: 0, tags: 0, newManifests: 0, manifestBodiesFetched: 0, tagMoves: 0, deleted: 0, signaturesChecked: 0, artifacts: 0, evidenceErrors: 0, pendingCompleted: 0, durationMs: 0 };
-  const errors: { repository: string; message: string }[] = [];
-  const finish = async (status: "succeeded" | "failed", fatal?: string) => {
-    stats.durationMs = Date.now() - started;
-    const result: SyncResult = { ...stats, registry: reg.name, syncRunId, errors };
-    await db.$transaction(async (tx) => {
-      await tx.syncRun.update({ where: { id: syncRunId }, data: { status, finishedAt: new Date(), stats: jsonColumn(syncRunStatsColumn, stats), errors: jsonColumn(syncRunErrorsColumn, fatal ? [{ repository: "*", message: fatal }, ...errors] : errors) } });
-      await tx.registry.update({ where: { id: reg.id }, data: { lastSyncAt: new Date(), lastSyncInfo: jsonColumn(registryLastSyncInfoColumn, { status, ...stats, errors: errors.length, fatal: fatal ?? null, syncRunId }) } });
-      await appendAuditEvent(tx, {
-        actor,
-        action: "registry.sync",
-        outcome: status === "succeeded" && errors.length === 0 ? "success" : "failure",
-        target: reg.name,
-        detail: { syncRunId, trigger: run.trigger, scope: run.scope, ...stats, errors: (fatal ? [{ repository: "*", message: fatal }, ...errors] : errors).slice(0, 20) },
-      });
-    });
-    return result;
+  const stats: SyncStats = {
+    repositories: 0,
+    tags: 0,
+    newManifests: 0,
+    manifestBodiesFetched: 0,
+    tagMoves: 0,
+    deleted: 0,
+    signaturesChecked: 0,
+    artifacts: 0,
+    evidenceErrors: 0,
+    pendingCompleted: 0,
+    durationMs: 0,
   };
+  const errors: { repository: string; message: string }[] = [];
+  const finish = (status: "succeeded" | "failed", fatal?: string) => finishRun({ run, actor, stats, errors, started, status, fatal });
 
   let client: RegistryClient;
   let names: string[];
@@ -115,7 +170,12 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
   // Learnt once per run: a registry without the referrers API is asked once, not once per image.
   const referrersApi = new ReferrersApiMemo();
   const progress = new SyncProgress(syncRunId, reg.id, errors);
-  await syncRepositories({ names, progress, errors, base: { client, reg, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) } });
+  await syncRepositories({
+    names,
+    progress,
+    errors,
+    base: { client, reg, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) },
+  });
   await progress.flush();
 
   stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
@@ -129,7 +189,12 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
  * worker starts the next), so repositories held in memory stay bounded. A failure in either phase is that
  * repository's error; the rest of the sync goes on.
  */
-async function syncRepositories(opts: { names: string[]; progress: SyncProgress; errors: { repository: string; message: string }[]; base: Omit<RepositorySyncOptions, "repository"> }): Promise<void> {
+async function syncRepositories(opts: {
+  names: string[];
+  progress: SyncProgress;
+  errors: { repository: string; message: string }[];
+  base: Omit<RepositorySyncOptions, "repository">;
+}): Promise<void> {
   const { names, progress, errors, base } = opts;
   const failed = async (repository: string, e: unknown) => {
     if (!(e instanceof OciError) && !(e instanceof AppError)) console.error(`[sync] ${base.reg.name}/${repository}`, e);

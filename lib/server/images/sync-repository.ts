@@ -145,7 +145,15 @@ export class RepositoryPass {
       const w = written.images.get(r.digest);
       if (!w) continue;
       if (w.created && r.parentDigest === null) this.opts.stats.newManifests++;
-      this.fresh.set(r.digest, { id: w.id, digest: r.digest, parentDigest: r.parentDigest, deleted: false, sigCheckedAt: null, hasSignatures: false, hasApprovals: false });
+      this.fresh.set(r.digest, {
+        id: w.id,
+        digest: r.digest,
+        parentDigest: r.parentDigest,
+        deleted: false,
+        sigCheckedAt: null,
+        hasSignatures: false,
+        hasApprovals: false,
+      });
     }
     for (const t of changes.newTags) this.tagDigests.set(t.name, t.digest);
     for (const m of changes.moved) this.tagDigests.set(m.name, m.to);
@@ -180,7 +188,10 @@ export interface RepositoryRead {
 export async function readRepository(opts: RepositorySyncOptions): Promise<RepositoryRead> {
   const { client, reg, repository } = opts;
   // Both settle before either failure is thrown: the repository row must exist for its error to be stored.
-  const [stateR, tagsR] = await Promise.allSettled([opts.states ? opts.states.load(repository) : loadRepositoryState({ registryId: reg.id, name: repository }), listTags(client, repository)]);
+  const [stateR, tagsR] = await Promise.allSettled([
+    opts.states ? opts.states.load(repository) : loadRepositoryState({ registryId: reg.id, name: repository }),
+    listTags(client, repository),
+  ]);
   if (stateR.status === "rejected") throw stateR.reason;
   if (tagsR.status === "rejected") throw tagsR.reason;
   const all = tagsR.value;
@@ -227,7 +238,10 @@ async function syncLiveImages(opts: RepositorySyncOptions, pass: RepositoryPass,
   for (const img of images) {
     if (tagged.has(img.digest)) continue;
     if (!(await client.headManifest(repository, img.digest))) {
-      await db.image.updateMany({ where: { repositoryId: pass.state.repositoryId, OR: [{ id: img.id }, { parentDigest: img.digest }] }, data: { deletedAt: pass.now } });
+      await db.image.updateMany({
+        where: { repositoryId: pass.state.repositoryId, OR: [{ id: img.id }, { parentDigest: img.digest }] },
+        data: { deletedAt: pass.now },
+      });
       stats.deleted++;
     }
   }
@@ -244,7 +258,15 @@ async function syncLiveImages(opts: RepositorySyncOptions, pass: RepositoryPass,
 async function syncAccessories(opts: RepositorySyncOptions & { live: HeldImage[]; artifacts: Map<string, HeldArtifact[]>; tagSet: Set<string> }) {
   const { client, repository, stats, live, tagSet } = opts;
   for (const img of live) {
-    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known: opts.artifacts.get(img.id) ?? [], referrersApi: opts.referrersApi });
+    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({
+      client,
+      imageId: img.id,
+      repository,
+      digest: img.digest as Digest,
+      tags: tagSet,
+      known: opts.artifacts.get(img.id) ?? [],
+      referrersApi: opts.referrersApi,
+    });
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));

@@ -82,7 +82,9 @@ describe("a sync's round trips to the database", () => {
     const writes = again.texts.filter((t) => INVENTORY_WRITE.test(t));
     expect(writes).toHaveLength(1);
     expect(writes[0]).toMatch(/UPDATE images SET last_seen_at/);
-    const after = new Map((await db.image.findMany({ where: { id: { in: before.map((b) => b.id) } }, select: { id: true, lastSeenAt: true } })).map((i) => [i.id, i.lastSeenAt]));
+    const after = new Map(
+      (await db.image.findMany({ where: { id: { in: before.map((b) => b.id) } }, select: { id: true, lastSeenAt: true } })).map((i) => [i.id, i.lastSeenAt]),
+    );
     expect(before.every((b) => after.get(b.id)! > b.lastSeenAt)).toBe(true);
   });
 });
@@ -99,8 +101,17 @@ describe("what the batched statements write", () => {
     expect(r1.errors).toEqual([]);
     expect(r1.newManifests).toBe(2);
     const rows = await db.image.findMany({ where: { repository: { name: repo } }, orderBy: { digest: "asc" } });
-    expect(rows.map((r) => [r.digest, r.parentDigest]).sort()).toEqual([[amd.digest, index], [arm.digest, index], [index, null], [solo.digest, null]].sort());
-    expect(rows.find((r) => r.digest === index)!.platforms).toEqual(expect.arrayContaining([expect.objectContaining({ digest: amd.digest, architecture: "amd64" })]));
+    expect(rows.map((r) => [r.digest, r.parentDigest]).sort()).toEqual(
+      [
+        [amd.digest, index],
+        [arm.digest, index],
+        [index, null],
+        [solo.digest, null],
+      ].sort(),
+    );
+    expect(rows.find((r) => r.digest === index)!.platforms).toEqual(
+      expect.arrayContaining([expect.objectContaining({ digest: amd.digest, architecture: "amd64" })]),
+    );
     expect(rows.find((r) => r.digest === amd.digest)!.diffIds).toHaveLength(1);
     expect(Buffer.from(rows.find((r) => r.digest === solo.digest)!.manifest).equals(solo.manifest)).toBe(true);
 
@@ -110,14 +121,20 @@ describe("what the batched statements write", () => {
     expect(r2.errors).toEqual([]);
     expect(r2.tagMoves).toBe(1);
     const tags = await db.tag.findMany({ where: { repository: { name: repo } }, orderBy: { name: "asc" } });
-    expect(tags.map((t) => [t.name, t.digest])).toEqual([["1.0", solo.digest], ["solo", solo.digest], ["temp", solo.digest]]);
+    expect(tags.map((t) => [t.name, t.digest])).toEqual([
+      ["1.0", solo.digest],
+      ["solo", solo.digest],
+      ["temp", solo.digest],
+    ]);
     expect((await db.image.findFirstOrThrow({ where: { digest: index } })).deletedAt).toBeNull(); // untagged, still in the registry
 
     // ...then the index is deleted in the registry: marked deleted with its platform manifests, and "1.0" left alone.
     expect((await fetch(`${registry.url}/v2/${repo}/manifests/${index}`, { method: "DELETE" })).status).toBe(202);
     const r3 = await syncRegistry({ actor: admin, registry: "round-trips", repositories: [repo] });
     expect(r3.deleted).toBe(1);
-    expect((await db.image.findMany({ where: { repository: { name: repo }, deletedAt: { not: null } } })).map((i) => i.digest).sort()).toEqual([amd.digest, arm.digest, index].sort());
+    expect((await db.image.findMany({ where: { repository: { name: repo }, deletedAt: { not: null } } })).map((i) => i.digest).sort()).toEqual(
+      [amd.digest, arm.digest, index].sort(),
+    );
 
     // Pushed again and tagged: the same digest is alive again, with no second row.
     await pushIndex(client, repo, [amd, arm], ["back"]);
@@ -135,7 +152,11 @@ describe("what the batched statements write", () => {
     expect(r5.tagMoves).toBe(3);
     expect((await db.tag.findMany({ where: { repository: { name: repo } } })).map((t) => t.name)).toEqual(["back"]);
     const events = await db.tagEvent.findMany({ where: { repository: { name: repo }, toDigest: null } });
-    expect(events.map((e) => [e.tag, e.fromDigest]).sort()).toEqual([["1.0", solo.digest], ["solo", solo.digest], ["temp", solo.digest]]);
+    expect(events.map((e) => [e.tag, e.fromDigest]).sort()).toEqual([
+      ["1.0", solo.digest],
+      ["solo", solo.digest],
+      ["temp", solo.digest],
+    ]);
   });
 
   it("two syncs of the same registry at once store every image and first-seen event exactly once", async () => {
@@ -165,7 +186,9 @@ describe("what the batched statements write", () => {
   it("the state loader reads repositories in batches, one ahead; a large repository and a failed batch are read alone", async () => {
     const reg = await db.registry.findUniqueOrThrow({ where: { name: "round-trips" } });
     const big = await ensureRepository(reg.id, "rt/big");
-    await db.tag.createMany({ data: Array.from({ length: 1001 }, (_, i) => ({ repositoryId: big.id, name: `t${i}`, digest: `sha256:${String(i).padStart(64, "0")}` })) });
+    await db.tag.createMany({
+      data: Array.from({ length: 1001 }, (_, i) => ({ repositoryId: big.id, name: `t${i}`, digest: `sha256:${String(i).padStart(64, "0")}` })),
+    });
     const wanted = ["rt/b0", "rt/b1", "rt/big", "rt/b3", "rt/b4"];
     const loader = new RepositoryStateLoader(reg.id, wanted, 2);
     const first = await statementsDuring(async () => Promise.all(wanted.map((n) => loader.load(n))));

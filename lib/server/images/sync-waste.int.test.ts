@@ -59,7 +59,13 @@ describe("a sync against a registry without the referrers API", () => {
     // One image also carries referrers the way a registry without the API stores them: an index under sha256-<hex>.
     const subject = (await client.headManifest(names[2]!, "v1"))!.digest!;
     const sbom = await pushImage(client, names[2]!, buildImage({ architecture: "amd64", layers: [{ "sbom.json": "{}" }] }));
-    const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: sbom, size: 1, artifactType: "application/spdx+json" }] }));
+    const fallback = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociIndex,
+        manifests: [{ mediaType: MT.ociManifest, digest: sbom, size: 1, artifactType: "application/spdx+json" }],
+      }),
+    );
     await client.putManifest(names[2]!, referrersFallbackTag(subject), fallback, MT.ociIndex);
 
     counter = new RequestCounter(new URL(registry.url).origin).start();

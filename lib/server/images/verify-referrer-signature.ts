@@ -27,7 +27,21 @@ export async function verifyReferrerSignature(opts: {
 }): Promise<VerifiedSignature> {
   const now = new Date();
   if (opts.kind === "notation-signature") {
-    return verifyNotationSignature({ envelope: opts.blob, mediaType: opts.layer.mediaType, subjectDigest: opts.imageDigest, trust: opts.material, now, blobDigest: opts.layer.digest });
+    return verifyNotationSignature({
+      envelope: opts.blob,
+      mediaType: opts.layer.mediaType,
+      subjectDigest: opts.imageDigest,
+      trust: opts.material,
+      now,
+      blobDigest: opts.layer.digest,
+    });
   }
-  return verifySigstoreBundle({ bundle: opts.blob, blobDigest: opts.layer.digest, subjectDigest: opts.imageDigest, trust: opts.material, now, ...(opts.thresholds ? { thresholds: opts.thresholds } : {}) });
+  return verifySigstoreBundle({
+    bundle: opts.blob,
+    blobDigest: opts.layer.digest,
+    subjectDigest: opts.imageDigest,
+    trust: opts.material,
+    now,
+    ...(opts.thresholds ? { thresholds: opts.thresholds } : {}),
+  });
 }

@@ -32,7 +32,15 @@ export interface WrittenChanges {
  * platform manifests, a tag never moves without its event. A tag move or removal applies only when the tag
  * still points where this sync read it (a concurrent writer wins, and no event claims a move that did not happen).
  */
-export async function writeRepositoryChanges({ repositoryId, changes, now }: { repositoryId: string; changes: RepositoryChanges; now: Date }): Promise<WrittenChanges> {
+export async function writeRepositoryChanges({
+  repositoryId,
+  changes,
+  now,
+}: {
+  repositoryId: string;
+  changes: RepositoryChanges;
+  now: Date;
+}): Promise<WrittenChanges> {
   const json = jsonParam;
   const [row] = await db.$queryRaw<{ images: [string, string][] | null; moves: number }[]>`
     WITH img AS (${changes.images.length ? insertImageRowsSql(repositoryId, changes.images, now) : Prisma.sql`SELECT NULL::text AS id, NULL::text AS digest WHERE false`}),
@@ -71,7 +79,8 @@ export async function writeRepositoryChanges({ repositoryId, changes, now }: { r
   // A digest another writer stored first (ON CONFLICT DO NOTHING): its id, read only in that rare case.
   const missing = changes.images.map((r) => r.digest).filter((d) => !images.has(d));
   if (missing.length) {
-    for (const r of await db.image.findMany({ where: { repositoryId, digest: { in: missing } }, select: { id: true, digest: true } })) images.set(r.digest, { id: r.id, created: false });
+    for (const r of await db.image.findMany({ where: { repositoryId, digest: { in: missing } }, select: { id: true, digest: true } }))
+      images.set(r.digest, { id: r.id, created: false });
   }
   return { images, tagMoves: row?.moves ?? 0 };
 }

@@ -24,7 +24,10 @@ export async function enqueueSync({ actor, registry, trigger, repositories = [] 
   const scope = [...new Set(repositories)].sort();
   const run = await db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.syncEnqueue}::int, hashtext(${reg.id}))`;
-    const active = await tx.syncRun.findFirst({ where: { registryId: reg.id, status: { in: ["queued", "running"] }, scope: { equals: scope } }, orderBy: { createdAt: "desc" } });
+    const active = await tx.syncRun.findFirst({
+      where: { registryId: reg.id, status: { in: ["queued", "running"] }, scope: { equals: scope } },
+      orderBy: { createdAt: "desc" },
+    });
     if (active) return { run: active, created: false };
     const created = await tx.syncRun.create({ data: { registryId: reg.id, status: "queued", trigger, scope, requestedBy: actorLabel(actor) } });
     await appendAuditEvent(tx, { actor, action: "registry.sync.request", target: reg.name, detail: { syncRunId: created.id, trigger, scope } });

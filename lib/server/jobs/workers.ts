@@ -68,7 +68,8 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   await fetchAdvisoryFeed({ now });
   // A queued bulk revocation whose job was lost (or a running one whose replica died) is queued again; pg-boss's
   // singleton key keeps it to one job, and the job resumes from its saved outcomes.
-  for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 })) await enqueueBulkRevocation(b.id);
+  for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 }))
+    await enqueueBulkRevocation(b.id);
   await foldStagedAuditEvents();
   await purgeSigninThrottle();
   // A checkpoint never holds up the tick's other work: a registry outage leaves it pending, to be retried next tick.

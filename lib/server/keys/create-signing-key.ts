@@ -32,7 +32,18 @@ export async function createSigningKey({ actor, name, stageId, notAfter = null, 
   const run = async (t: Tx) => {
     await check(t);
     const key = await t.signingKey.create({ data: { ...m, name, stageId, notAfter }, omit: { encryptedPrivateKey: true } });
-    await appendAuditEvent(t, { actor, action: "key.create", target: name, detail: { fingerprint: m.fingerprint, stageId, algorithm: m.algorithm, backend, ...(m.pkcs11TokenLabel ? { token: m.pkcs11TokenLabel, keyId: m.pkcs11KeyId } : {}) } });
+    await appendAuditEvent(t, {
+      actor,
+      action: "key.create",
+      target: name,
+      detail: {
+        fingerprint: m.fingerprint,
+        stageId,
+        algorithm: m.algorithm,
+        backend,
+        ...(m.pkcs11TokenLabel ? { token: m.pkcs11TokenLabel, keyId: m.pkcs11KeyId } : {}),
+      },
+    });
     await bumpTrustState(t);
     return key;
   };

@@ -44,5 +44,10 @@ export async function exportStageKeyHistory({ actor: _actor, stage: stageName, f
       ].join("\n"),
     )
     .join("\n");
-  return { format: "pem" as const, stage: stage.name, filename: `${stage.name}-keys.pem`, pem: `# Imprimatur stage ${stage.name}: every signing key, oldest first\n\n${text}` };
+  return {
+    format: "pem" as const,
+    stage: stage.name,
+    filename: `${stage.name}-keys.pem`,
+    pem: `# Imprimatur stage ${stage.name}: every signing key, oldest first\n\n${text}`,
+  };
 }

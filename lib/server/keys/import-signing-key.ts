@@ -38,14 +38,22 @@ export async function importSigningKey({ actor, stage: stageName, pem, password,
   } catch (e) {
     if (!(e instanceof CosignKeyError)) throw e;
     // A wrong password and a tampered file look the same (authenticated encryption): both are the caller's input.
-    throw new AppError("INVALID_INPUT", e.reason === "WRONG_PASSWORD" ? "wrong password (or the key file was modified)" : e.message, e.reason === "WRONG_PASSWORD" ? "password" : "pem");
+    throw new AppError(
+      "INVALID_INPUT",
+      e.reason === "WRONG_PASSWORD" ? "wrong password (or the key file was modified)" : e.message,
+      e.reason === "WRONG_PASSWORD" ? "password" : "pem",
+    );
   }
   if (imported.algorithm !== "ecdsa-p256") throw new AppError("INVALID_INPUT", `the key is ${imported.algorithm}; stage keys sign with ECDSA P-256`, "pem");
   if (stage.keyBackend !== "software") {
     // An imported key is a software key: silently moving a stage out of its token would downgrade key custody.
-    throw new AppError("POLICY_VIOLATION", `stage ${stage.name} keeps its keys in ${stage.keyBackend}; an imported key would be a software key. Rotate the stage to backend software first if that is intended`);
+    throw new AppError(
+      "POLICY_VIOLATION",
+      `stage ${stage.name} keeps its keys in ${stage.keyBackend}; an imported key would be a software key. Rotate the stage to backend software first if that is intended`,
+    );
   }
-  if (await db.signingKey.findUnique({ where: { fingerprint: imported.fingerprint } })) throw new AppError("CONFLICT", "this key is already a signing key", "pem");
+  if (await db.signingKey.findUnique({ where: { fingerprint: imported.fingerprint } }))
+    throw new AppError("CONFLICT", "this key is already a signing key", "pem");
   if (await db.signingKey.findUnique({ where: { name: keyName } })) throw new AppError("CONFLICT", `a signing key named ${keyName} exists`, "name");
 
   const id = randomUUID();

@@ -22,7 +22,10 @@ export function pkcs11Config(): { module: string; tokenLabel: string; pin: strin
 export function hsmAppError(e: unknown, what: string): unknown {
   if (!(e instanceof HsmError)) return e;
   // The reason is safe to show (no PIN, no key material); the token's own message may name the module path.
-  const code = e.reason === "PIN_INCORRECT" || e.reason === "PIN_LOCKED" || e.reason === "TOKEN_NOT_FOUND" || e.reason === "MODULE_UNAVAILABLE" ? "POLICY_VIOLATION" : "INTERNAL";
+  const code =
+    e.reason === "PIN_INCORRECT" || e.reason === "PIN_LOCKED" || e.reason === "TOKEN_NOT_FOUND" || e.reason === "MODULE_UNAVAILABLE"
+      ? "POLICY_VIOLATION"
+      : "INTERNAL";
   return new AppError(code, `${what}: PKCS#11 ${e.reason.toLowerCase().replace(/_/g, " ")}`);
 }
 
@@ -45,9 +48,27 @@ export async function generateKeyMaterial(backend: KeyBackend, name: string) {
   if (backend === "pkcs11") {
     const cfg = pkcs11Config();
     const info = await withToken((t) => t.generateEcKey({ label: name }), `generating key ${name} in token ${cfg.tokenLabel}`);
-    return { id, algorithm: info.algorithm, publicKeyPem: info.publicKeyPem, fingerprint: info.fingerprint, encryptedPrivateKey: null, backend, pkcs11TokenLabel: cfg.tokenLabel, pkcs11KeyId: info.keyId };
+    return {
+      id,
+      algorithm: info.algorithm,
+      publicKeyPem: info.publicKeyPem,
+      fingerprint: info.fingerprint,
+      encryptedPrivateKey: null,
+      backend,
+      pkcs11TokenLabel: cfg.tokenLabel,
+      pkcs11KeyId: info.keyId,
+    };
   }
   const mk = masterKey();
   const kp = generateP256();
-  return { id, algorithm: kp.algorithm, publicKeyPem: kp.publicKeyPem, fingerprint: kp.fingerprint, encryptedPrivateKey: bytes(seal(mk, Buffer.from(kp.privateKeyPem), id)), backend, pkcs11TokenLabel: null, pkcs11KeyId: null };
+  return {
+    id,
+    algorithm: kp.algorithm,
+    publicKeyPem: kp.publicKeyPem,
+    fingerprint: kp.fingerprint,
+    encryptedPrivateKey: bytes(seal(mk, Buffer.from(kp.privateKeyPem), id)),
+    backend,
+    pkcs11TokenLabel: null,
+    pkcs11KeyId: null,
+  };
 }

@@ -87,7 +87,13 @@ describe("stage key import", () => {
 
   it("signs an approval with the imported key, audited as a key use", async () => {
     const digest = await newImage("keys-test/imported");
-    const r = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: "keys-test/imported", digest, stage: "build", comment: "imported key" });
+    const r = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: "keys-test/imported",
+      digest,
+      stage: "build",
+      comment: "imported key",
+    });
     const { approval, signature } = await signatureOf(r.id);
     expect(approval.signingKey.name).toBe("build-imported");
     expect(signature.verdict).toBe("verified");
@@ -116,7 +122,9 @@ describe("rotation", () => {
     expect(oldSig.verdict).toBe("verified");
     expect(oldSig.timeKind).toBe("trusted");
     expect(oldSig.keyName).toBe("stage:test (stage-test-key)");
-    expect((oldSig.checks as { check: string; passed: boolean | null; detail: string }[]).find((c) => c.check === CHECKS.expiry)!.detail).toContain("trusted time");
+    expect((oldSig.checks as { check: string; passed: boolean | null; detail: string }[]).find((c) => c.check === CHECKS.expiry)!.detail).toContain(
+      "trusted time",
+    );
 
     const second = await newImage("keys-test/rotate");
     const after = await requestAndApprove({ actor: alice, repository: "keys-test/rotate", digest: second, stage: "test", comment: "after rotation" });
@@ -126,7 +134,10 @@ describe("rotation", () => {
     expect(signature.keyName).toBe("stage:test (stage-test-key-2)");
 
     const history = await exportStageKeyHistory({ actor: admin, stage: "test", format: "json" });
-    expect(history.format === "json" && history.keys.map((k) => [k.name, k.status])).toEqual([["stage-test-key", "retired"], ["stage-test-key-2", "valid"]]);
+    expect(history.format === "json" && history.keys.map((k) => [k.name, k.status])).toEqual([
+      ["stage-test-key", "retired"],
+      ["stage-test-key-2", "valid"],
+    ]);
     const pem = await exportStageKeyHistory({ actor: admin, stage: "test", format: "pem" });
     expect(pem.format === "pem" && pem.pem.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(2);
     const pub = await exportPublicKey({ actor: admin, name: "stage-test-key-2" });
@@ -165,14 +176,17 @@ describe("trust identity input", () => {
   const bad = async (input: Parameters<typeof createTrustIdentity>[0]["input"]) => errorOf(createTrustIdentity({ actor: admin, input }));
 
   it("refuses malformed PEM, unsupported curves, short RSA keys and a chain of 50 certificates with a reason", async () => {
-    expect(await bad({ name: "m", kind: "key", role: "publisher", publicKeyPem: "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----" })).toMatchObject({ code: "INVALID_INPUT", field: "publicKeyPem" });
+    expect(
+      await bad({ name: "m", kind: "key", role: "publisher", publicKeyPem: "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----" }),
+    ).toMatchObject({ code: "INVALID_INPUT", field: "publicKeyPem" });
     const k1 = generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey.export({ type: "spki", format: "pem" }).toString();
     expect((await bad({ name: "k1", kind: "key", role: "publisher", publicKeyPem: k1 })).message).toMatch(/secp256k1/);
     const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString();
     expect((await bad({ name: "rsa", kind: "key", role: "publisher", publicKeyPem: rsa })).message).toMatch(/1024 bits/);
 
     const root = readFileSync(join(__dirname, "../../signing/testdata/sigstore-public-good-trusted-root.json"), "utf8");
-    const raw = (JSON.parse(root) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[1]!.certChain.certificates[0]!.rawBytes;
+    const raw = (JSON.parse(root) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[1]!.certChain
+      .certificates[0]!.rawBytes;
     const pem = new X509Certificate(Buffer.from(raw, "base64")).toString();
     const fifty = await bad({ name: "long", kind: "certificate", role: "team", certificates: pem.repeat(50) });
     expect(fifty).toMatchObject({ code: "INVALID_INPUT", field: "certificates" });
@@ -181,18 +195,54 @@ describe("trust identity input", () => {
     expect(await bad({ name: "sig", kind: "sigstore", role: "team", trustedRoot: "{}" })).toMatchObject({ code: "INVALID_INPUT", field: "trustedRoot" });
     expect(await bad({ name: "bad scope", kind: "key", role: "publisher", publicKeyPem: k1 })).toMatchObject({ code: "INVALID_INPUT", field: "name" });
 
-    const ok = await createTrustIdentity({ actor: admin, input: { name: "fulcio", kind: "certificate", role: "team", scope: ["apps/**"], certificates: pem, san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" } });
+    const ok = await createTrustIdentity({
+      actor: admin,
+      input: {
+        name: "fulcio",
+        kind: "certificate",
+        role: "team",
+        scope: ["apps/**"],
+        certificates: pem,
+        san: "https://github.com/acme/*",
+        oidcIssuer: "https://token.actions.githubusercontent.com",
+      },
+    });
     expect(ok.identity.certificates).toHaveLength(1);
     // An identity that names no signer would trust every certificate under its root: refused unless marked so.
-    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
-    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root, san: "alice@example.com" })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
-    expect(await bad({ name: "corp-root", kind: "certificate", role: "team", certificates: pem })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
-    expect(await bad({ name: "key-any", kind: "key", role: "team", publicKeyPem: k1, anyIdentityUnderRoot: true })).toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root })).toMatchObject({
+      code: "INVALID_INPUT",
+      field: "anyIdentityUnderRoot",
+    });
+    expect(await bad({ name: "public-good", kind: "sigstore", role: "team", trustedRoot: root, san: "alice@example.com" })).toMatchObject({
+      code: "INVALID_INPUT",
+      field: "anyIdentityUnderRoot",
+    });
+    expect(await bad({ name: "corp-root", kind: "certificate", role: "team", certificates: pem })).toMatchObject({
+      code: "INVALID_INPUT",
+      field: "anyIdentityUnderRoot",
+    });
+    expect(await bad({ name: "key-any", kind: "key", role: "team", publicKeyPem: k1, anyIdentityUnderRoot: true })).toMatchObject({
+      code: "INVALID_INPUT",
+      field: "anyIdentityUnderRoot",
+    });
     expect(await db.trustIdentity.count({ where: { name: { in: ["public-good", "corp-root", "key-any"] } } })).toBe(0);
-    const sg = await createTrustIdentity({ actor: admin, input: { name: "public-good", kind: "sigstore", role: "team", trustedRoot: root, san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" } });
+    const sg = await createTrustIdentity({
+      actor: admin,
+      input: {
+        name: "public-good",
+        kind: "sigstore",
+        role: "team",
+        trustedRoot: root,
+        san: "https://github.com/acme/*",
+        oidcIssuer: "https://token.actions.githubusercontent.com",
+      },
+    });
     expect(sg.identity.anyIdentityUnderRoot).toBe(false);
     // Dropping the SAN later is the same broadening, refused the same way; the explicit mark allows it.
-    await expect(updateTrustIdentity({ actor: admin, name: "public-good", input: { san: null, oidcIssuer: null } })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "anyIdentityUnderRoot" });
+    await expect(updateTrustIdentity({ actor: admin, name: "public-good", input: { san: null, oidcIssuer: null } })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "anyIdentityUnderRoot",
+    });
     const broad = await updateTrustIdentity({ actor: admin, name: "public-good", input: { san: null, oidcIssuer: null, anyIdentityUnderRoot: true } });
     expect(broad).toMatchObject({ san: null, anyIdentityUnderRoot: true });
     expect(sg.identity.sigstore).toMatchObject({ mediaType: expect.stringContaining("trustedroot") });

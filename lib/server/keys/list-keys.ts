@@ -13,7 +13,11 @@ export function keyStatus(k: { notBefore: Date; notAfter: Date | null; revokedAt
 /** Public halves only. Every signed-in role may read them: they are what outsiders verify with. */
 export async function listKeys({ actor }: { actor: Actor }) {
   const [signing, identities] = await Promise.all([
-    db.signingKey.findMany({ omit: { encryptedPrivateKey: true }, include: { stage: { select: { name: true, position: true } } }, orderBy: { createdAt: "asc" } }),
+    db.signingKey.findMany({
+      omit: { encryptedPrivateKey: true },
+      include: { stage: { select: { name: true, position: true } } },
+      orderBy: { createdAt: "asc" },
+    }),
     listTrustIdentities({ actor }),
   ]);
   return {
@@ -36,6 +40,8 @@ export async function listKeys({ actor }: { actor: Actor }) {
     })),
     trustIdentities: identities,
     /** The key identities, in the shape the skeleton's API returned. */
-    trustedKeys: identities.filter((i) => i.kind === "key").map((i) => ({ id: i.id, name: i.name, fingerprint: i.fingerprint, publicKeyPem: i.publicKeyPem, role: i.role, scope: i.scope, createdAt: i.createdAt })),
+    trustedKeys: identities
+      .filter((i) => i.kind === "key")
+      .map((i) => ({ id: i.id, name: i.name, fingerprint: i.fingerprint, publicKeyPem: i.publicKeyPem, role: i.role, scope: i.scope, createdAt: i.createdAt })),
   };
 }

@@ -49,7 +49,17 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
   const client = opts.tx ?? db;
   const row = await client.signingKey.findUniqueOrThrow({
     where: { id: keyId },
-    select: { id: true, name: true, fingerprint: true, backend: true, encryptedPrivateKey: true, pkcs11TokenLabel: true, pkcs11KeyId: true, revokedAt: true, stage: { select: { name: true } } },
+    select: {
+      id: true,
+      name: true,
+      fingerprint: true,
+      backend: true,
+      encryptedPrivateKey: true,
+      pkcs11TokenLabel: true,
+      pkcs11KeyId: true,
+      revokedAt: true,
+      stage: { select: { name: true } },
+    },
   });
   if (row.revokedAt && row.revokedAt <= new Date()) throw new AppError("POLICY_VIOLATION", `key ${row.name} is revoked`);
   let sig: Buffer;
@@ -76,7 +86,14 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
     action: "key.use",
     targetDigest: opts.targetDigest ?? null,
     target: row.stage ? `stage ${row.stage.name}` : row.name,
-    detail: { key: row.name, fingerprint: row.fingerprint, backend: row.backend, purpose: opts.purpose ?? "signature", bytes: data.byteLength, dataDigest: `sha256:${createHash("sha256").update(data).digest("hex")}` },
+    detail: {
+      key: row.name,
+      fingerprint: row.fingerprint,
+      backend: row.backend,
+      purpose: opts.purpose ?? "signature",
+      bytes: data.byteLength,
+      dataDigest: `sha256:${createHash("sha256").update(data).digest("hex")}`,
+    },
   };
   if (opts.tx) await appendAuditEvent(opts.tx, event);
   else await recordAuditEvent(event);

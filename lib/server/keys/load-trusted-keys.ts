@@ -9,7 +9,13 @@ import { loadTrust } from "../trust/load-trust";
  * and stage keys that are not revoked, inside their validity, and (when a repository is given) scoped to it. Stage keys
  * are named `stage:<stage> (<key>)`. Signatures on images go through loadTrust and judgeTrust instead.
  */
-export async function loadTrustedKeys({ repository, at = new Date(), roles }: { repository?: string; at?: Date; /** Only identities of these roles (evidence: builder, scanner). */ roles?: readonly IdentityRole[] } = {}): Promise<TrustedKey[]> {
+export async function loadTrustedKeys({
+  repository,
+  at = new Date(),
+  roles,
+}: { repository?: string; at?: Date; /** Only identities of these roles (evidence: builder, scanner). */ roles?: readonly IdentityRole[] } = {}): Promise<
+  TrustedKey[]
+> {
   const { identities } = await loadTrust();
   const out: TrustedKey[] = [];
   for (const i of identities) {

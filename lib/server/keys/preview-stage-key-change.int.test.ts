@@ -26,7 +26,12 @@ async function approveNew(name: string, stage: string) {
 
 /** Every table a preview could touch, counted: a preview must write nothing. */
 async function counts() {
-  return { keys: await db.signingKey.count(), approvals: await db.approval.count({ where: { revokedAt: null } }), audit: await db.auditEvent.count(), trust: await db.trustIdentity.count() };
+  return {
+    keys: await db.signingKey.count(),
+    approvals: await db.approval.count({ where: { revokedAt: null } }),
+    audit: await db.auditEvent.count(),
+    trust: await db.trustIdentity.count(),
+  };
 }
 
 beforeAll(async () => {
@@ -61,23 +66,48 @@ describe("previews of dangerous actions", () => {
 
   it("refuses a reviewer (FORBIDDEN) and an unknown stage (NOT_FOUND naming the field)", async () => {
     await expect(previewStageKeyChange({ actor: await userActor("alice@example.com"), stage: "prod" })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(previewStageKeyChange({ actor: await userActor("admin@example.com"), stage: "nope" })).rejects.toMatchObject({ code: "NOT_FOUND", field: "stage" });
+    await expect(previewStageKeyChange({ actor: await userActor("admin@example.com"), stage: "nope" })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+      field: "stage",
+    });
   });
 
   it("a trust identity preview lists the verified signatures it vouches for, and nothing for an unused identity", async () => {
     const admin = await userActor("admin@example.com");
     const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
-    await createTrustIdentity({ actor: admin, input: { name: "preview-unused", kind: "key", role: "publisher", scope: ["preview/**"], publicKeyPem: pem } } as Parameters<typeof createTrustIdentity>[0]);
+    await createTrustIdentity({
+      actor: admin,
+      input: { name: "preview-unused", kind: "key", role: "publisher", scope: ["preview/**"], publicKeyPem: pem },
+    } as Parameters<typeof createTrustIdentity>[0]);
     const before = await counts();
-    expect(await previewTrustIdentityDeletion({ actor: admin, name: "preview-unused" })).toMatchObject({ name: "preview-unused", role: "publisher", signatures: [], images: 0 });
+    expect(await previewTrustIdentityDeletion({ actor: admin, name: "preview-unused" })).toMatchObject({
+      name: "preview-unused",
+      role: "publisher",
+      signatures: [],
+      images: 0,
+    });
     // A verified signature row naming the identity (as refresh-signatures writes it) is listed.
     const img = await db.image.findFirstOrThrow({ where: { repository: { name: "preview/one" } }, select: { id: true, digest: true } });
-    await db.signature.create({ data: { imageId: img.id, layerDigest: `sha256:${"a".repeat(64)}`, position: 0, mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", annotations: {}, verdict: "verified", detail: "ok", keyName: "preview-unused", role: "publisher" } });
+    await db.signature.create({
+      data: {
+        imageId: img.id,
+        layerDigest: `sha256:${"a".repeat(64)}`,
+        position: 0,
+        mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+        annotations: {},
+        verdict: "verified",
+        detail: "ok",
+        keyName: "preview-unused",
+        role: "publisher",
+      },
+    });
     const p = await previewTrustIdentityDeletion({ actor: admin, name: "preview-unused" });
     expect(p.signatures).toEqual([expect.objectContaining({ repository: "preview/one", digest: img.digest, role: "publisher" })]);
     expect(p.images).toBe(1);
     expect(await db.trustIdentity.count()).toBe(before.trust);
     await expect(previewTrustIdentityDeletion({ actor: admin, name: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(previewTrustIdentityDeletion({ actor: await userActor("dev@example.com"), name: "preview-unused" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(previewTrustIdentityDeletion({ actor: await userActor("dev@example.com"), name: "preview-unused" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
   });
 });

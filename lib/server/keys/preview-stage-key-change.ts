@@ -41,14 +41,25 @@ export async function previewStageKeyChange({ actor, stage: stageName }: Preview
     where: { signingKeyId: key.id, stageId: stage.id, revokedAt: null },
     orderBy: { createdAt: "desc" },
     take: LIMIT,
-    select: { id: true, status: true, signedAt: true, image: { select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+    select: {
+      id: true,
+      status: true,
+      signedAt: true,
+      image: { select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
+    },
   });
   return {
     stage: stage.name,
     retiring: { name: key.name, fingerprint: key.fingerprint, backend: key.backend, notBefore: key.notBefore.toISOString() },
     images: approvals
       .filter((a) => a.status === "signed")
-      .map((a) => ({ registry: a.image.repository.registry.name, repository: a.image.repository.name, digest: a.image.digest, approvalId: a.id, signedAt: a.signedAt?.toISOString() ?? null })),
+      .map((a) => ({
+        registry: a.image.repository.registry.name,
+        repository: a.image.repository.name,
+        digest: a.image.digest,
+        approvalId: a.id,
+        signedAt: a.signedAt?.toISOString() ?? null,
+      })),
     pending: approvals.filter((a) => a.status === "signing").length,
   };
 }

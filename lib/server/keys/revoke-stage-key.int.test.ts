@@ -31,7 +31,13 @@ async function approveNew(name: string) {
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${name} ${Date.now()} ${Math.random()}` }] });
   await pushImage(client, `keyrevoke/${name}`, img, ["1"]);
   await syncRegistry({ actor: system });
-  const a = await requestAndApprove({ actor: await userActor("alice@example.com"), repository: `keyrevoke/${name}`, digest: img.digest, stage: "test", comment: "ok" });
+  const a = await requestAndApprove({
+    actor: await userActor("alice@example.com"),
+    repository: `keyrevoke/${name}`,
+    digest: img.digest,
+    stage: "test",
+    comment: "ok",
+  });
   const row = await db.approval.findUniqueOrThrow({ where: { id: a.id } });
   return { repo: `keyrevoke/${name}`, digest: img.digest, approvalId: a.id, createdAt: row.createdAt, layer: row.layerDigest };
 }
@@ -60,10 +66,19 @@ describe("a compromised stage key", () => {
     const admin = await userActor("admin@example.com");
 
     // Bad input and roles.
-    const err = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as AppError);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => null,
+        (e: unknown) => e as AppError,
+      );
     expect(await err(revokeStageKey({ actor: admin, stage: "test", effectiveAt, reason: "" }))).toMatchObject({ code: "INVALID_INPUT", field: "reason" });
-    expect(await err(revokeStageKey({ actor: admin, stage: "test", effectiveAt: new Date(Date.now() + 86_400_000), reason: "leaked" }))).toMatchObject({ code: "INVALID_INPUT", field: "effectiveAt" });
-    expect(await err(revokeStageKey({ actor: await userActor("alice@example.com"), stage: "test", effectiveAt, reason: "leaked" }))).toMatchObject({ code: "FORBIDDEN" });
+    expect(await err(revokeStageKey({ actor: admin, stage: "test", effectiveAt: new Date(Date.now() + 86_400_000), reason: "leaked" }))).toMatchObject({
+      code: "INVALID_INPUT",
+      field: "effectiveAt",
+    });
+    expect(await err(revokeStageKey({ actor: await userActor("alice@example.com"), stage: "test", effectiveAt, reason: "leaked" }))).toMatchObject({
+      code: "FORBIDDEN",
+    });
     expect(await err(revokeStageKey({ actor: admin, stage: "nope", effectiveAt, reason: "leaked" }))).toMatchObject({ code: "NOT_FOUND" });
 
     // Dry run: exactly the later approval and its image; nothing changes.
@@ -108,9 +123,20 @@ describe("a compromised stage key", () => {
     expect(pageAfter.approvals[0]!.keyCompromise).toMatchObject({ madeBefore: false });
 
     // The effective time only moves earlier.
-    expect(await err(revokeStageKey({ actor: admin, stage: "test", key: oldKey.name, effectiveAt: new Date(effectiveAt.getTime() + 1000), reason: "later" }))).toMatchObject({ code: "CONFLICT", field: "effectiveAt" });
-    const earlier = await revokeStageKey({ actor: admin, stage: "test", key: oldKey.name, effectiveAt: new Date(before.createdAt.getTime() - 1), reason: "it leaked earlier than we thought" });
-    expect(earlier.approvals.map((a) => [a.approvalId, a.alreadyRevoked])).toEqual([[before.approvalId, false], [after.approvalId, true]]);
+    expect(
+      await err(revokeStageKey({ actor: admin, stage: "test", key: oldKey.name, effectiveAt: new Date(effectiveAt.getTime() + 1000), reason: "later" })),
+    ).toMatchObject({ code: "CONFLICT", field: "effectiveAt" });
+    const earlier = await revokeStageKey({
+      actor: admin,
+      stage: "test",
+      key: oldKey.name,
+      effectiveAt: new Date(before.createdAt.getTime() - 1),
+      reason: "it leaked earlier than we thought",
+    });
+    expect(earlier.approvals.map((a) => [a.approvalId, a.alreadyRevoked])).toEqual([
+      [before.approvalId, false],
+      [after.approvalId, true],
+    ]);
     expect(earlier.replacement).toBeNull();
     expect((await db.approval.findUniqueOrThrow({ where: { id: before.approvalId } })).revokedAt).not.toBeNull();
 

@@ -43,10 +43,12 @@ function checkedReason(reason: unknown, effectiveAt: unknown) {
   const text = typeof reason === "string" ? reason.trim() : "";
   if (text.length < MIN_REASON) throw new AppError("INVALID_INPUT", `a key revocation needs a reason (at least ${MIN_REASON} characters)`, "reason");
   if (text.length > 1000) throw new AppError("INVALID_INPUT", "reason is over 1000 characters", "reason");
-   
+
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new AppError("INVALID_INPUT", "reason contains control characters", "reason");
-  if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime())) throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
-  if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS) throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
+  if (!(effectiveAt instanceof Date) || Number.isNaN(effectiveAt.getTime()))
+    throw new AppError("INVALID_INPUT", "effectiveAt must be an RFC 3339 time", "effectiveAt");
+  if (effectiveAt.getTime() > Date.now() + FUTURE_SKEW_MS)
+    throw new AppError("INVALID_INPUT", "effectiveAt is in the future; a compromise is revoked from when it happened", "effectiveAt");
   return text;
 }
 
@@ -56,10 +58,23 @@ async function findKeyToRevoke({ stageName, keyName, effectiveAt }: { stageName:
   if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");
   const key = keyName
     ? await db.signingKey.findFirst({ where: { name: keyName, stageId: stage.id }, omit: { encryptedPrivateKey: true } })
-    : await db.signingKey.findFirst({ where: { stageId: stage.id, retiredAt: null, revokedAt: null }, orderBy: { createdAt: "desc" }, omit: { encryptedPrivateKey: true } });
-  if (!key) throw new AppError("NOT_FOUND", keyName ? `stage ${stage.name} has no key named ${keyName}` : `stage ${stage.name} has no current key; name the key to revoke`, "key");
+    : await db.signingKey.findFirst({
+        where: { stageId: stage.id, retiredAt: null, revokedAt: null },
+        orderBy: { createdAt: "desc" },
+        omit: { encryptedPrivateKey: true },
+      });
+  if (!key)
+    throw new AppError(
+      "NOT_FOUND",
+      keyName ? `stage ${stage.name} has no key named ${keyName}` : `stage ${stage.name} has no current key; name the key to revoke`,
+      "key",
+    );
   if (key.revokedAt && effectiveAt > key.revokedAt) {
-    throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${key.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
+    throw new AppError(
+      "CONFLICT",
+      `key ${key.name} is already revoked from ${key.revokedAt.toISOString()}; the effective time can only move earlier`,
+      "effectiveAt",
+    );
   }
   return { stage, key };
 }
@@ -71,7 +86,14 @@ async function affectedApprovals(client: Pick<typeof db, "approval">, keyId: str
   const rows = await client.approval.findMany({
     where: { signingKeyId: keyId },
     orderBy: { createdAt: "asc" },
-    select: { id: true, trustedAt: true, trustedBy: true, revokedAt: true, stage: { select: { name: true } }, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+    select: {
+      id: true,
+      trustedAt: true,
+      trustedBy: true,
+      revokedAt: true,
+      stage: { select: { name: true } },
+      image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
+    },
   });
   const after: Affected[] = [];
   let unaffected = 0;
@@ -94,7 +116,6 @@ async function affectedApprovals(client: Pick<typeof db, "approval">, keyId: str
     });
   }
   return { after, unaffected };
-
 }
 
 /** The images whose approvals a revocation changes (already revoked ones left out), with how many each. */
@@ -106,7 +127,6 @@ function affectedImages(after: Affected[]) {
     images.set(k, { repository: a.repository, digest: a.digest, approvals: (images.get(k)?.approvals ?? 0) + 1 });
   }
   return [...images.values()];
-
 }
 
 /** The replacement key's name and material, generated only when the revoked key is the stage's current one. */
@@ -130,9 +150,26 @@ async function removeFromRegistry(after: Affected[], actor: Actor) {
 }
 
 /** What a revocation from `effectiveAt` would change; nothing is written but the audit row of the dry run. */
-async function dryRunRevocation({ actor, stage, key, keyView, effectiveAt }: { actor: Actor; stage: { name: string }; key: { id: string; name: string }; keyView: { name: string; fingerprint: string; revokedAt: string | null }; effectiveAt: Date }) {
+async function dryRunRevocation({
+  actor,
+  stage,
+  key,
+  keyView,
+  effectiveAt,
+}: {
+  actor: Actor;
+  stage: { name: string };
+  key: { id: string; name: string };
+  keyView: { name: string; fingerprint: string; revokedAt: string | null };
+  effectiveAt: Date;
+}) {
   const { after, unaffected } = await affectedApprovals(db, key.id, effectiveAt);
-  await recordAuditEvent({ actor, action: "key.revoke.dry-run", target: `stage ${stage.name}`, detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) } });
+  await recordAuditEvent({
+    actor,
+    action: "key.revoke.dry-run",
+    target: `stage ${stage.name}`,
+    detail: { key: key.name, effectiveAt: effectiveAt.toISOString(), wouldRevoke: after.filter((a) => !a.alreadyRevoked).map((a) => a.approvalId) },
+  });
   return {
     dryRun: true as const,
     key: keyView,
@@ -171,7 +208,11 @@ export async function revokeStageKey({ actor, stage: stageName, effectiveAt, rea
       await tx.$executeRaw`SELECT 1 FROM signing_keys WHERE id = ${key.id}::uuid FOR UPDATE`;
       const fresh = await tx.signingKey.findUniqueOrThrow({ where: { id: key.id }, select: { revokedAt: true, retiredAt: true } });
       if (fresh.revokedAt && effectiveAt > fresh.revokedAt) {
-        throw new AppError("CONFLICT", `key ${key.name} is already revoked from ${fresh.revokedAt.toISOString()}; the effective time can only move earlier`, "effectiveAt");
+        throw new AppError(
+          "CONFLICT",
+          `key ${key.name} is already revoked from ${fresh.revokedAt.toISOString()}; the effective time can only move earlier`,
+          "effectiveAt",
+        );
       }
       const moved = !fresh.revokedAt || effectiveAt < fresh.revokedAt;
       const now = new Date();

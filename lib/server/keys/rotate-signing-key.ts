@@ -34,7 +34,9 @@ export async function rotateStageKey({ actor, stage: stageName, name, backend }:
   if (!KEY_NAME.test(keyName)) throw new AppError("INVALID_INPUT", "key name must be 1-64 characters of letters, digits, . _ -", "name");
   if (await db.signingKey.findUnique({ where: { name: keyName } })) throw new AppError("CONFLICT", `a signing key named ${keyName} exists`, "name");
   const m = await generateKeyMaterial(use, keyName);
-  return db.$transaction((tx) => installStageKey(tx, { actor, stage, name: keyName, material: m, action: "key.rotate", backendChanged: use !== stage.keyBackend ? use : null }));
+  return db.$transaction((tx) =>
+    installStageKey(tx, { actor, stage, name: keyName, material: m, action: "key.rotate", backendChanged: use !== stage.keyBackend ? use : null }),
+  );
 }
 
 /** Retires the stage's current keys and makes `material` current. Shared by rotation and import. */
@@ -52,15 +54,27 @@ export async function installStageKey(
   const now = new Date();
   // Lock the stage row: two rotations at once must not leave two current keys.
   await tx.$executeRaw`SELECT 1 FROM stages WHERE id = ${opts.stage.id}::uuid FOR UPDATE`;
-  const current = await tx.signingKey.findMany({ where: { stageId: opts.stage.id, retiredAt: null, revokedAt: null }, select: { id: true, name: true, fingerprint: true } });
+  const current = await tx.signingKey.findMany({
+    where: { stageId: opts.stage.id, retiredAt: null, revokedAt: null },
+    select: { id: true, name: true, fingerprint: true },
+  });
   await tx.signingKey.updateMany({ where: { id: { in: current.map((k) => k.id) } }, data: { retiredAt: now, notAfter: now } });
-  const key = await tx.signingKey.create({ data: { ...opts.material, name: opts.name, stageId: opts.stage.id, notBefore: now }, omit: { encryptedPrivateKey: true } });
+  const key = await tx.signingKey.create({
+    data: { ...opts.material, name: opts.name, stageId: opts.stage.id, notBefore: now },
+    omit: { encryptedPrivateKey: true },
+  });
   if (opts.backendChanged) await tx.stage.update({ where: { id: opts.stage.id }, data: { keyBackend: opts.backendChanged } });
   await appendAuditEvent(tx, {
     actor: opts.actor,
     action: opts.action,
     target: `stage ${opts.stage.name}`,
-    detail: { key: opts.name, fingerprint: key.fingerprint, backend: key.backend, retired: current.map((k) => ({ key: k.name, fingerprint: k.fingerprint, notAfter: now.toISOString() })), ...(opts.backendChanged ? { stageBackend: opts.backendChanged } : {}) },
+    detail: {
+      key: opts.name,
+      fingerprint: key.fingerprint,
+      backend: key.backend,
+      retired: current.map((k) => ({ key: k.name, fingerprint: k.fingerprint, notAfter: now.toISOString() })),
+      ...(opts.backendChanged ? { stageBackend: opts.backendChanged } : {}),
+    },
   });
   await bumpTrustState(tx);
   return { key, retired: current };

@@ -8,13 +8,24 @@ import { findBaseImage } from "../images/find-base-image";
 type Client = Tx | typeof db;
 
 /** Active waivers (not revoked, not expired) for a stage that cover this image: its digest or its whole repository. */
-export async function activeWaivers(client: Client, { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date }): Promise<(WaiverFact & { grantedById: string })[]> {
+export async function activeWaivers(
+  client: Client,
+  { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date },
+): Promise<(WaiverFact & { grantedById: string })[]> {
   const rows = await client.waiver.findMany({
     where: { stageId, repositoryId, revokedAt: null, expiresAt: { gt: now }, OR: [{ digest: null }, { digest }] },
     include: { grantedBy: { select: { name: true } } },
     orderBy: { createdAt: "asc" },
   });
-  return rows.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt, grantedBy: w.grantedBy.name, grantedById: w.grantedById }));
+  return rows.map((w) => ({
+    id: w.id,
+    gate: w.gate,
+    vulnIds: w.vulnIds,
+    reason: w.reason,
+    expiresAt: w.expiresAt,
+    grantedBy: w.grantedBy.name,
+    grantedById: w.grantedById,
+  }));
 }
 
 /**
@@ -49,16 +60,31 @@ export async function gatherGateFacts(
   const [findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders] = await Promise.all([
     // Advisory findings (no document) count too.
     client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
-    client.evidenceDocument.findMany({ where: { imageId, ...live }, select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true } }),
-    client.provenance.findMany({ where: { imageId, document: live }, select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } } }),
+    client.evidenceDocument.findMany({
+      where: { imageId, ...live },
+      select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true },
+    }),
+    client.provenance.findMany({
+      where: { imageId, document: live },
+      select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
+    }),
     // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
     readStageDecisions(client, { imageIds: [imageId] }),
     activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
     findBaseImage(client, imageId),
     // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
-    client.evidenceDocument.findMany({ where: { imageId, kind: "provenance", uploaderId: { not: null } }, select: { uploaderId: true }, distinct: ["uploaderId"] }),
+    client.evidenceDocument.findMany({
+      where: { imageId, kind: "provenance", uploaderId: { not: null } },
+      select: { uploaderId: true },
+      distinct: ["uploaderId"],
+    }),
   ]);
-  const provenance = provenanceRows.map((p) => ({ builderId: p.builderId, sourceRepo: p.sourceRepo, signed: p.document.signatureStatus === "signed", signedBy: p.document.signedBy }));
+  const provenance = provenanceRows.map((p) => ({
+    builderId: p.builderId,
+    sourceRepo: p.sourceRepo,
+    signed: p.document.signatureStatus === "signed",
+    signedBy: p.document.signedBy,
+  }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
   const waivers: WaiverFact[] = [];

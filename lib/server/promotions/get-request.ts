@@ -16,8 +16,21 @@ const include = {
   reviews: { include: { reviewer: { select: { id: true, name: true, email: true } } }, orderBy: { createdAt: "asc" as const } },
   approval: {
     select: {
-      id: true, status: true, layerDigest: true, signedAt: true, lastError: true, attempts: true, trustedAt: true, trustedBy: true, timestampBy: true,
-      revokedAt: true, revokedBy: true, revocationReason: true, revocationSource: true, revocationState: true, revocationError: true,
+      id: true,
+      status: true,
+      layerDigest: true,
+      signedAt: true,
+      lastError: true,
+      attempts: true,
+      trustedAt: true,
+      trustedBy: true,
+      timestampBy: true,
+      revokedAt: true,
+      revokedBy: true,
+      revocationReason: true,
+      revocationSource: true,
+      revocationState: true,
+      revocationError: true,
       signingKey: { select: { name: true, fingerprint: true } },
     },
   },
@@ -67,7 +80,14 @@ function signatureView(a: NonNullable<RequestRow["approval"]>) {
     // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record (approvals.trusted_at).
     trustedTime: { at: a.trustedAt!.toISOString(), by: a.trustedBy === "tsa" ? (a.timestampBy ?? "TSA") : "Imprimatur's record" },
     revocation: a.revokedAt
-      ? { revokedAt: a.revokedAt.toISOString(), revokedBy: a.revokedBy, reason: a.revocationReason, source: a.revocationSource, state: a.revocationState, error: a.revocationError }
+      ? {
+          revokedAt: a.revokedAt.toISOString(),
+          revokedBy: a.revokedBy,
+          reason: a.revocationReason,
+          source: a.revocationSource,
+          state: a.revocationState,
+          error: a.revocationError,
+        }
       : null,
   };
 }
@@ -89,13 +109,14 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     gatesJudgedAt = (r.decidedAt ?? r.updatedAt).toISOString();
   }
   const waiverIds = [...new Set([...r.reviews.flatMap((v) => v.waiverIds), ...gates.flatMap((g) => g.waiverIds)])];
-  const waivers = waiverIds.length
-    ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } })
-    : [];
+  const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [];
   const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r }) : null;
   const reviewed = actor.kind === "user" ? r.reviews.find((v) => v.reviewerId === actor.id) : undefined;
   const canWaive =
-    actor.kind === "user" && r.requesterId !== actor.id && !!r.stage.waiverGroupId && !!(await db.groupMember.findFirst({ where: { groupId: r.stage.waiverGroupId, userId: actor.id } }));
+    actor.kind === "user" &&
+    r.requesterId !== actor.id &&
+    !!r.stage.waiverGroupId &&
+    !!(await db.groupMember.findFirst({ where: { groupId: r.stage.waiverGroupId, userId: actor.id } }));
   return {
     id: r.id,
     status: r.status,
@@ -120,7 +141,16 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     })),
     gates,
     gatesJudgedAt,
-    waivers: waivers.map((w) => ({ id: w.id, gate: w.gate, vulnIds: w.vulnIds, reason: w.reason, expiresAt: w.expiresAt.toISOString(), grantedBy: w.grantedBy.name, digest: w.digest, revoked: !!w.revokedAt })),
+    waivers: waivers.map((w) => ({
+      id: w.id,
+      gate: w.gate,
+      vulnIds: w.vulnIds,
+      reason: w.reason,
+      expiresAt: w.expiresAt.toISOString(),
+      grantedBy: w.grantedBy.name,
+      digest: w.digest,
+      revoked: !!w.revokedAt,
+    })),
     signature: r.approval ? signatureView(r.approval) : null,
     viewer: {
       reviewed: reviewed ? reviewed.decision : null,

@@ -61,7 +61,11 @@ export async function listRequests({ actor, view, status, limit = 200 }: ListReq
       digest: r.image.digest,
       note: r.note,
       requester: r.requester?.name ?? null,
-      approvals: approvalsSummary(r.stage.requiredApprovals, r.stage.reviewerGroups.map((g) => g.group.name), approvers),
+      approvals: approvalsSummary(
+        r.stage.requiredApprovals,
+        r.stage.reviewerGroups.map((g) => g.group.name),
+        approvers,
+      ),
       breakGlass: r.breakGlass,
       createdAt: r.createdAt.toISOString(),
     };

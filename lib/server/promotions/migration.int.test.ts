@@ -47,10 +47,19 @@ describe("migration approval_workflow", () => {
     await c.query(`INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, 'alice@example.com', 'Alice', 'reviewer', 'x')`, [ids.user]);
     await c.query(`INSERT INTO registries (id, name, url) VALUES ($1, 'default', 'http://127.0.0.1:5000')`, [ids.reg]);
     await c.query(`INSERT INTO repositories (id, registry_id, name) VALUES ($1, $2, 'team/app')`, [ids.repo, ids.reg]);
-    await c.query(`INSERT INTO images (id, repository_id, digest, media_type, size, manifest) VALUES ($1, $2, 'sha256:${"a".repeat(64)}', 'application/vnd.oci.image.manifest.v1+json', 2, '\\x7b7d')`, [ids.img, ids.repo]);
+    await c.query(
+      `INSERT INTO images (id, repository_id, digest, media_type, size, manifest) VALUES ($1, $2, 'sha256:${"a".repeat(64)}', 'application/vnd.oci.image.manifest.v1+json', 2, '\\x7b7d')`,
+      [ids.img, ids.repo],
+    );
     await c.query(`INSERT INTO stages (id, name, position) VALUES ($1, 'test', 1)`, [ids.stage]);
-    await c.query(`INSERT INTO signing_keys (id, name, stage_id, algorithm, public_key_pem, fingerprint, encrypted_private_key) VALUES ($1, 'k', $2, 'ecdsa-p256', 'pem', 'sha256:f', '\\x00')`, [ids.key, ids.stage]);
-    for (const [id, status] of [[ids.signed, "signed"], [ids.pending, "signing"]] as const) {
+    await c.query(
+      `INSERT INTO signing_keys (id, name, stage_id, algorithm, public_key_pem, fingerprint, encrypted_private_key) VALUES ($1, 'k', $2, 'ecdsa-p256', 'pem', 'sha256:f', '\\x00')`,
+      [ids.key, ids.stage],
+    );
+    for (const [id, status] of [
+      [ids.signed, "signed"],
+      [ids.pending, "signing"],
+    ] as const) {
       await c.query(
         `INSERT INTO approvals (id, image_id, stage_id, approver_id, signing_key_id, comment, status, payload, signature, layer_digest) VALUES ($1, $2, $3, $4, $5, 'looks good', $6, '\\x7b7d', 'sig', 'sha256:${"b".repeat(64)}')`,
         [id, ids.img, ids.stage, ids.user, ids.key, status],
@@ -69,7 +78,10 @@ describe("migration approval_workflow", () => {
       { request_id: ids.pending, reviewer_id: ids.user, decision: "approve", comment: "looks good" },
     ]);
     const links = (await c.query(`SELECT id, request_id FROM approvals ORDER BY id`)).rows;
-    expect(links).toEqual([{ id: ids.signed, request_id: ids.signed }, { id: ids.pending, request_id: ids.pending }]);
+    expect(links).toEqual([
+      { id: ids.signed, request_id: ids.signed },
+      { id: ids.pending, request_id: ids.pending },
+    ]);
     // The later migrations still apply on top.
     for (const m of all.slice(idx + 1)) await c.query(m.sql);
   });

@@ -62,8 +62,16 @@ beforeAll(async () => {
   await seedStages(["build", "test", "prod"]);
   await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com", "carol@example.com"] });
   await upsertGroup({ actor: system, name: "security-leads", members: ["carol@example.com"] });
-  await upsertStage({ actor: system, name: "test", settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} } });
-  await upsertStage({ actor: system, name: "prod", settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} } });
+  await upsertStage({
+    actor: system,
+    name: "test",
+    settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} },
+  });
+  await upsertStage({
+    actor: system,
+    name: "prod",
+    settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} },
+  });
 });
 
 afterAll(async () => {
@@ -73,7 +81,9 @@ afterAll(async () => {
 describe("N distinct approvals", () => {
   it("signs only at the Nth distinct approval; a double submission counts once; the record holds it all", async () => {
     const { digest, imageId } = await newImage("wf/happy");
-    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com");
+    const dev = await userActor("dev@example.com");
+    const alice = await userActor("alice@example.com");
+    const bob = await userActor("bob@example.com");
     const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/happy", digest, stage: "prod", note: "release 1.2" });
     expect(req.created).toBe(true);
     // Asking again returns the open request.
@@ -85,7 +95,9 @@ describe("N distinct approvals", () => {
     expect(first).toMatchObject({ status: "open", approvals: 1, required: 2, approvalId: null });
     const again = await reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" });
     expect(again).toMatchObject({ duplicate: true, approvals: 1 });
-    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "reject", comment: "changed my mind" })).rejects.toMatchObject({ code: "CONFLICT" });
+    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "reject", comment: "changed my mind" })).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
     expect(await db.approval.count({ where: { imageId } })).toBe(0);
     expect((await getRequest({ actor: dev, requestId: req.id })).approvals.summary).toBe("needs 2 approvals from group security, has 1 (Alice Reviewer)");
     expect((await listRequests({ actor: alice, view: "inbox" })).map((r) => r.id)).not.toContain(req.id);
@@ -106,14 +118,19 @@ describe("N distinct approvals", () => {
     expect((await sigLayers("wf/happy", digest)).map((l) => l.digest)).toEqual([approval.layerDigest]);
     const img = await getImage({ actor: dev, registry: "default", repository: "wf/happy", digest });
     expect(img.stages.find((s) => s.stage === "prod")?.state).toBe("approved");
-    expect((await evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/wf/happy@${digest}`, stage: "prod", refuseTags: true })).allowed).toBe(true);
+    expect((await evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/wf/happy@${digest}`, stage: "prod", refuseTags: true })).allowed).toBe(
+      true,
+    );
   });
 });
 
 describe("four eyes and groups", () => {
   it("refuses the requester, the build's CI identity, non-members and developers, and records nothing", async () => {
     const { digest, imageId } = await newImage("wf/eyes");
-    const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com"); const dev = await userActor("dev@example.com"); const carol = await userActor("carol@example.com");
+    const alice = await userActor("alice@example.com");
+    const bob = await userActor("bob@example.com");
+    const dev = await userActor("dev@example.com");
+    const carol = await userActor("carol@example.com");
     await createUser({ actor: system, email: "outsider@example.com", name: "Outside Reviewer", role: "reviewer", password: "outsider-pass-123" });
     const outsider = await userActor("outsider@example.com");
     // bob uploads the build's provenance: he is the CI identity behind it.
@@ -125,11 +142,23 @@ describe("four eyes and groups", () => {
     await ingestEvidence({ actor: bob, imageId, bytes: Buffer.from(JSON.stringify(env)), source: "upload" });
     const req = await requestPromotion({ actor: alice, registry: "default", repository: "wf/eyes", digest, stage: "test", note: "alice asks" });
 
-    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "self" })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("requester cannot approve") });
-    await expect(reviewRequest({ actor: bob, requestId: req.id, decision: "approve", comment: "mine" })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("build's provenance") });
-    await expect(reviewRequest({ actor: outsider, requestId: req.id, decision: "approve", comment: "x" })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("group security") });
+    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "self" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      message: expect.stringContaining("requester cannot approve"),
+    });
+    await expect(reviewRequest({ actor: bob, requestId: req.id, decision: "approve", comment: "mine" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      message: expect.stringContaining("build's provenance"),
+    });
+    await expect(reviewRequest({ actor: outsider, requestId: req.id, decision: "approve", comment: "x" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      message: expect.stringContaining("group security"),
+    });
     await expect(reviewRequest({ actor: dev, requestId: req.id, decision: "approve", comment: "x" })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(reviewRequest({ actor: carol, requestId: req.id, decision: "reject", comment: "" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "comment" });
+    await expect(reviewRequest({ actor: carol, requestId: req.id, decision: "reject", comment: "" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "comment",
+    });
     expect(await db.review.count({ where: { requestId: req.id } })).toBe(0);
     const denied = await db.auditEvent.findMany({ where: { outcome: "denied", action: "review.approve" } });
     expect(denied.length).toBeGreaterThanOrEqual(4);
@@ -137,7 +166,18 @@ describe("four eyes and groups", () => {
     await expect(withdrawRequest({ actor: bob, requestId: req.id, reason: "not mine" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     // The build's CI identity cannot waive its gates either, even as a member of the waiver group.
     await upsertGroup({ actor: system, name: "security-leads", description: "May grant waivers", members: ["carol@example.com", "bob@example.com"] });
-    await expect(grantWaiver({ actor: bob, registry: "default", stage: "test", gate: "sbom", repository: "wf/eyes", digest, reason: "my own build", expiresAt: new Date(Date.now() + 86_400_000) })).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("provenance") });
+    await expect(
+      grantWaiver({
+        actor: bob,
+        registry: "default",
+        stage: "test",
+        gate: "sbom",
+        repository: "wf/eyes",
+        digest,
+        reason: "my own build",
+        expiresAt: new Date(Date.now() + 86_400_000),
+      }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("provenance") });
     await upsertGroup({ actor: system, name: "security-leads", members: ["carol@example.com"] });
     // Updating members alone keeps the description.
     expect((await db.group.findUniqueOrThrow({ where: { name: "security-leads" } })).description).toBe("May grant waivers");
@@ -154,13 +194,25 @@ describe("four eyes and groups", () => {
 
   it("a break-glass approval needs an admin and a reason, is audited, and is marked in the signed payload", async () => {
     const { digest } = await newImage("wf/glass");
-    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const admin = await userActor("admin@example.com");
+    const dev = await userActor("dev@example.com");
+    const alice = await userActor("alice@example.com");
+    const admin = await userActor("admin@example.com");
     const req = await requestPromotion({ actor: admin, registry: "default", repository: "wf/glass", digest, stage: "test", note: "hotfix" });
-    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "override please", breakGlass: true })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    await expect(reviewRequest({ actor: admin, requestId: req.id, decision: "approve", comment: "short", breakGlass: true })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "override please", breakGlass: true })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
+    await expect(reviewRequest({ actor: admin, requestId: req.id, decision: "approve", comment: "short", breakGlass: true })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+    });
     // Without break-glass the admin is refused: the requester, and not in the security group.
     await expect(reviewRequest({ actor: admin, requestId: req.id, decision: "approve", comment: "x" })).rejects.toMatchObject({ code: "FORBIDDEN" });
-    const r = await reviewRequest({ actor: admin, requestId: req.id, decision: "approve", comment: "incident 4711: prod down, security on call unreachable", breakGlass: true });
+    const r = await reviewRequest({
+      actor: admin,
+      requestId: req.id,
+      decision: "approve",
+      comment: "incident 4711: prod down, security on call unreachable",
+      breakGlass: true,
+    });
     expect(r.status).toBe("signed");
     const approval = await db.approval.findUniqueOrThrow({ where: { requestId: req.id } });
     const optional = JSON.parse(Buffer.from(approval.payload).toString("utf8")).optional;
@@ -175,32 +227,104 @@ describe("four eyes and groups", () => {
 describe("gates and waivers", () => {
   it("explains a failing gate, refuses the approval, then a waiver lets it pass; an expired waiver stops counting", async () => {
     const { digest, imageId } = await newImage("wf/gate");
-    const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com"); const carol = await userActor("carol@example.com");
+    const dev = await userActor("dev@example.com");
+    const alice = await userActor("alice@example.com");
+    const bob = await userActor("bob@example.com");
+    const carol = await userActor("carol@example.com");
     const { configDigest } = await db.image.findUniqueOrThrow({ where: { id: imageId } });
     const scan = JSON.parse(TRIVY.toString("utf8"));
     scan.Metadata.ImageID = configDigest;
     await ingestEvidence({ actor: dev, imageId, bytes: Buffer.from(JSON.stringify(scan)), source: "upload" });
-    await upsertStage({ actor: system, name: "build", settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: { findings: { max: { critical: 0, medium: 0 } }, sbom: true } } });
+    await upsertStage({
+      actor: system,
+      name: "build",
+      settings: {
+        requiredApprovals: 1,
+        reviewerGroups: ["security"],
+        waiverGroup: "security-leads",
+        gates: { findings: { max: { critical: 0, medium: 0 } }, sbom: true },
+      },
+    });
     try {
       const req = await requestPromotion({ actor: dev, registry: "default", repository: "wf/gate", digest, stage: "build", note: "please" });
       const open = await getRequest({ actor: alice, requestId: req.id });
-      expect(open.gates.map((g) => [g.gate, g.passed])).toEqual([["findings", false], ["sbom", false]]);
+      expect(open.gates.map((g) => [g.gate, g.passed])).toEqual([
+        ["findings", false],
+        ["sbom", false],
+      ]);
       expect(open.gates[0]!.detail).toBe("medium findings 2 > 0 allowed: CVE-2019-1549, CVE-2019-1551");
-      await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "POLICY_VIOLATION", message: expect.stringContaining("medium findings 2 > 0 allowed") });
+      await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({
+        code: "POLICY_VIOLATION",
+        message: expect.stringContaining("medium findings 2 > 0 allowed"),
+      });
 
       const expires = new Date(Date.now() + 7 * 86_400_000);
       // Never the requester, never outside the waiver group.
-      await expect(grantWaiver({ actor: dev, registry: "default", stage: "build", gate: "sbom", repository: "wf/gate", digest, reason: "legacy build", expiresAt: expires })).rejects.toMatchObject({ code: "FORBIDDEN" });
-      await expect(grantWaiver({ actor: alice, registry: "default", stage: "build", gate: "sbom", repository: "wf/gate", digest, reason: "legacy build", expiresAt: expires })).rejects.toMatchObject({ code: "FORBIDDEN" });
-      await expect(grantWaiver({ actor: carol, registry: "default", stage: "build", gate: "sbom", repository: "wf/gate", digest, reason: "legacy build", expiresAt: new Date(Date.now() - 1000) })).rejects.toMatchObject({ code: "INVALID_INPUT" });
-      const w1 = await grantWaiver({ actor: carol, registry: "default", stage: "build", gate: "findings", vulnIds: ["CVE-2019-1549", "CVE-2019-1551"], repository: "wf/gate", digest, reason: "openssl not reachable from the app", expiresAt: expires });
-      const w2 = await grantWaiver({ actor: carol, registry: "default", stage: "build", gate: "sbom", repository: "wf/gate", reason: "SBOM tooling lands next sprint", expiresAt: expires });
+      await expect(
+        grantWaiver({
+          actor: dev,
+          registry: "default",
+          stage: "build",
+          gate: "sbom",
+          repository: "wf/gate",
+          digest,
+          reason: "legacy build",
+          expiresAt: expires,
+        }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
+      await expect(
+        grantWaiver({
+          actor: alice,
+          registry: "default",
+          stage: "build",
+          gate: "sbom",
+          repository: "wf/gate",
+          digest,
+          reason: "legacy build",
+          expiresAt: expires,
+        }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
+      await expect(
+        grantWaiver({
+          actor: carol,
+          registry: "default",
+          stage: "build",
+          gate: "sbom",
+          repository: "wf/gate",
+          digest,
+          reason: "legacy build",
+          expiresAt: new Date(Date.now() - 1000),
+        }),
+      ).rejects.toMatchObject({ code: "INVALID_INPUT" });
+      const w1 = await grantWaiver({
+        actor: carol,
+        registry: "default",
+        stage: "build",
+        gate: "findings",
+        vulnIds: ["CVE-2019-1549", "CVE-2019-1551"],
+        repository: "wf/gate",
+        digest,
+        reason: "openssl not reachable from the app",
+        expiresAt: expires,
+      });
+      const w2 = await grantWaiver({
+        actor: carol,
+        registry: "default",
+        stage: "build",
+        gate: "sbom",
+        repository: "wf/gate",
+        reason: "SBOM tooling lands next sprint",
+        expiresAt: expires,
+      });
 
       const waived = await getRequest({ actor: alice, requestId: req.id });
       expect(waived.gates.every((g) => g.passed && g.waived)).toBe(true);
       // An expired waiver stops counting.
       await db.waiver.update({ where: { id: w2.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-      await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "POLICY_VIOLATION", message: expect.stringContaining("SBOM") });
+      await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({
+        code: "POLICY_VIOLATION",
+        message: expect.stringContaining("SBOM"),
+      });
       await db.waiver.update({ where: { id: w2.id }, data: { expiresAt: expires } });
 
       const r = await reviewRequest({ actor: bob, requestId: req.id, decision: "approve", comment: "ok with waivers" });
@@ -224,7 +348,14 @@ describe("a stage that also emits a Sigstore bundle", () => {
   it("attaches the bundle as an OCI referrer when the Nth approval signs", async () => {
     const { digest, imageId } = await newImage("wf/bundle");
     await upsertStage({ actor: system, name: "bundled", settings: { requiredApprovals: 1, reviewerGroups: ["security"], emitBundle: true } });
-    const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "wf/bundle", digest, stage: "bundled", note: "n" });
+    const req = await requestPromotion({
+      actor: await userActor("dev@example.com"),
+      registry: "default",
+      repository: "wf/bundle",
+      digest,
+      stage: "bundled",
+      note: "n",
+    });
     expect((await reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "ok" })).status).toBe("signed");
     const approval = await db.approval.findUniqueOrThrow({ where: { requestId: req.id } });
     const bundle = await db.stageBundle.findUniqueOrThrow({ where: { approvalId: approval.id } });
@@ -245,7 +376,15 @@ async function buildOnBase(baseRepo: string, baseDigest: Digest, repo: string, a
   for (const l of base.layers) await client.putBlob(repo, await client.getBlob(baseRepo, l.digest));
   for (const b of own.blobs.slice(1)) await client.putBlob(repo, b.bytes);
   await client.putBlob(repo, config);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(config), size: config.length }, layers: [...base.layers, ...ownManifest.layers], annotations }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(config), size: config.length },
+      layers: [...base.layers, ...ownManifest.layers],
+      annotations,
+    }),
+  );
   const digest = sha256Digest(manifest);
   await client.putManifest(repo, digest, manifest, "application/vnd.oci.image.manifest.v1+json");
   await client.putManifest(repo, "1", manifest, "application/vnd.oci.image.manifest.v1+json");
@@ -282,7 +421,10 @@ describe("the base image gate", () => {
     expect(claimed).toMatchObject({ gate: "basePublisher", passed: false });
     expect(claimed.detail).toBe(`claims base ${host}/publisher/base:1.0, but its layers do not start with ${host}/publisher/base:1.0's`);
     // The image page says so too, next to the base's (valid) signatures.
-    expect((await getImage({ actor: dev, registry: "default", repository: "wf/claimsbase", digest: forged.digest })).base).toMatchObject({ layersProven: false, detail: claimed.detail });
+    expect((await getImage({ actor: dev, registry: "default", repository: "wf/claimsbase", digest: forged.digest })).base).toMatchObject({
+      layersProven: false,
+      detail: claimed.detail,
+    });
     expect((await getImage({ actor: dev, registry: "default", repository: "wf/onbase", digest: realDigest })).base).toMatchObject({ layersProven: true });
   });
 });
@@ -294,10 +436,19 @@ describe("truthful under concurrency and failure", () => {
     for (const email of emails) await createUser({ actor: system, email, name: email.split("@")[0]!, role: "reviewer", password: "reviewer-pass-123" });
     await upsertGroup({ actor: system, name: "crowd", members: emails });
     await upsertStage({ actor: system, name: "crowdstage", settings: { requiredApprovals: 3, reviewerGroups: ["crowd"] } });
-    const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "wf/fifty", digest, stage: "crowdstage", note: "go" });
+    const req = await requestPromotion({
+      actor: await userActor("dev@example.com"),
+      registry: "default",
+      repository: "wf/fifty",
+      digest,
+      stage: "crowdstage",
+      note: "go",
+    });
     const actors = await Promise.all(emails.map(userActor));
     // Every reviewer submits twice (a double click), all at once.
-    const results = await Promise.allSettled([...actors, ...actors.slice(0, 10)].map((a) => reviewRequest({ actor: a, requestId: req.id, decision: "approve", comment: "yes" })));
+    const results = await Promise.allSettled(
+      [...actors, ...actors.slice(0, 10)].map((a) => reviewRequest({ actor: a, requestId: req.id, decision: "approve", comment: "yes" })),
+    );
     const ok = results.filter((r) => r.status === "fulfilled");
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(refused.every((r) => (r.reason as { code?: string }).code === "CONFLICT")).toBe(true);
@@ -316,7 +467,9 @@ describe("truthful under concurrency and failure", () => {
       await pushImage(c2, "wf/down", img, ["1"]);
       await db.registry.create({ data: { name: "wf-outage", url: reg.url } });
       await syncRegistry({ actor: system, registry: "wf-outage" });
-      const dev = await userActor("dev@example.com"); const alice = await userActor("alice@example.com"); const bob = await userActor("bob@example.com");
+      const dev = await userActor("dev@example.com");
+      const alice = await userActor("alice@example.com");
+      const bob = await userActor("bob@example.com");
       const req = await requestPromotion({ actor: dev, registry: "wf-outage", repository: "wf/down", digest: img.digest, stage: "prod", note: "n" });
       await reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "1" });
       await reg.stop();
@@ -361,7 +514,14 @@ describe("webhooks", () => {
       await expect(createWebhook({ actor: admin, name: "meta", url: "http://169.254.169.254/x", events: [] })).rejects.toMatchObject({ code: "INVALID_INPUT" });
       const hook = await createWebhook({ actor: admin, name: "reviewers", url: `http://127.0.0.1:${port}/hook`, events: ["request.created"] });
       const { digest } = await newImage("wf/hook");
-      const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "wf/hook", digest, stage: "test", note: "hook me" });
+      const req = await requestPromotion({
+        actor: await userActor("dev@example.com"),
+        registry: "default",
+        repository: "wf/hook",
+        digest,
+        stage: "test",
+        note: "hook me",
+      });
       // Delivery is kicked right after the commit; a concurrent run skips rows another one holds (SKIP LOCKED).
       for (let i = 0; i < 50 && !got.some((g) => g.body.includes(req.id)); i++) {
         await deliverWebhooks();
@@ -376,7 +536,13 @@ describe("webhooks", () => {
       // CloudEvents 1.0, structured mode: the event's fields are its data; the delivery id is its id.
       const ce = JSON.parse(body);
       expect(Object.keys(ce).sort()).toEqual(["data", "datacontenttype", "id", "source", "specversion", "subject", "time", "type"]);
-      expect(ce).toMatchObject({ specversion: "1.0", type: "dev.imprimatur.request.created", subject: `default/wf/hook@${digest}`, datacontenttype: "application/json", id: headers["x-imprimatur-delivery"] });
+      expect(ce).toMatchObject({
+        specversion: "1.0",
+        type: "dev.imprimatur.request.created",
+        subject: `default/wf/hook@${digest}`,
+        datacontenttype: "application/json",
+        id: headers["x-imprimatur-delivery"],
+      });
       expect(ce.source).toMatch(/^(https?:\/\/|urn:imprimatur)/);
       expect(new Date(ce.time).toISOString()).toBe(ce.time);
       expect(ce.data).toMatchObject({ requestId: req.id, stage: "test", digest, note: "hook me" });
@@ -403,14 +569,27 @@ describe("webhook scope and formats", () => {
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const admin = await userActor("admin@example.com");
-      await expect(createWebhook({ actor: admin, name: "bad-format", url: `${base}/x`, events: [], format: "xml" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "format" });
-      await expect(createWebhook({ actor: admin, name: "bad-stage", url: `${base}/x`, events: [], stages: ["nope"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "stages" });
+      await expect(createWebhook({ actor: admin, name: "bad-format", url: `${base}/x`, events: [], format: "xml" })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+        field: "format",
+      });
+      await expect(createWebhook({ actor: admin, name: "bad-stage", url: `${base}/x`, events: [], stages: ["nope"] })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+        field: "stages",
+      });
       await createWebhook({ actor: admin, name: "prod-only", url: `${base}/prod-only`, events: ["request.created"], stages: ["prod"] });
       await createWebhook({ actor: admin, name: "scoped-repo", url: `${base}/scoped-repo`, events: ["request.created"], repositories: ["scope/**"] });
       await createWebhook({ actor: admin, name: "other-repo", url: `${base}/other-repo`, events: ["request.created"], repositories: ["elsewhere/*"] });
       await createWebhook({ actor: admin, name: "slack", url: `${base}/slack`, events: ["request.created"], format: "slack", stages: ["test"] });
       const { digest } = await newImage("scope/app");
-      const req = await requestPromotion({ actor: await userActor("dev@example.com"), registry: "default", repository: "scope/app", digest, stage: "test", note: "<b>scoped</b>" });
+      const req = await requestPromotion({
+        actor: await userActor("dev@example.com"),
+        registry: "default",
+        repository: "scope/app",
+        digest,
+        stage: "test",
+        note: "<b>scoped</b>",
+      });
       for (let i = 0; i < 50 && got.filter((g) => g.body.includes(req.id) || g.url === "/slack").length < 2; i++) {
         await deliverWebhooks();
         await new Promise((r) => setTimeout(r, 100));

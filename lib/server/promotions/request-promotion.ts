@@ -55,9 +55,22 @@ export async function requestPromotion({ actor, registry, repository, digest, st
       action: "request.create",
       targetDigest: digest,
       target,
-      detail: { requestId: row.id, stage: stage.name, note: row.note, ...(renews ? { renews: renews.id, previousApproval: renews.approval!.id, because: renews.approval!.revokedAt ? "revoked" : "expired" } : {}) },
+      detail: {
+        requestId: row.id,
+        stage: stage.name,
+        note: row.note,
+        ...(renews ? { renews: renews.id, previousApproval: renews.approval!.id, because: renews.approval!.revokedAt ? "revoked" : "expired" } : {}),
+      },
     });
-    await emitEvent(tx, "request.created", { requestId: row.id, stage: stage.name, digest, repository: target, requester: actor.email, note: row.note, requiredApprovals: stage.requiredApprovals });
+    await emitEvent(tx, "request.created", {
+      requestId: row.id,
+      stage: stage.name,
+      digest,
+      repository: target,
+      requester: actor.email,
+      note: row.note,
+      requiredApprovals: stage.requiredApprovals,
+    });
     return { id: row.id, status: row.status, created: true };
   });
   if (result.created) kickWebhooks();

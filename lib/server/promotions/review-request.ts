@@ -64,7 +64,8 @@ function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: R
   if (breakGlass) {
     if (actor.kind !== "user" || actor.role !== "admin") throw new AppError("FORBIDDEN", "break-glass approval is for admins only");
     if (decision !== "approve") throw new AppError("INVALID_INPUT", "break-glass applies to approvals only", "breakGlass");
-    if (text.length < MIN_BREAK_GLASS_REASON) throw new AppError("INVALID_INPUT", `a break-glass approval needs a reason of at least ${MIN_BREAK_GLASS_REASON} characters`, "comment");
+    if (text.length < MIN_BREAK_GLASS_REASON)
+      throw new AppError("INVALID_INPUT", `a break-glass approval needs a reason of at least ${MIN_BREAK_GLASS_REASON} characters`, "comment");
   }
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "reviews are made by a user (session or API token), not by the CLI or the system");
   if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
@@ -89,11 +90,34 @@ async function loadRequestForReview(tx: Tx, requestId: string) {
 type RequestUnderReview = Awaited<ReturnType<typeof loadRequestForReview>>;
 
 /** A rejection: the review, the request closed as rejected, its audit event and webhook. Returns the review id. */
-async function recordRejection(tx: Tx, { actor, requestId, request, target, text, now }: { actor: UserActor; requestId: string; request: RequestUnderReview; target: string; text: string; now: Date }) {
+async function recordRejection(
+  tx: Tx,
+  {
+    actor,
+    requestId,
+    request,
+    target,
+    text,
+    now,
+  }: { actor: UserActor; requestId: string; request: RequestUnderReview; target: string; text: string; now: Date },
+) {
   const review = await tx.review.create({ data: { requestId, reviewerId: actor.id, decision: "reject", comment: text, gateResults: [] } });
   await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "rejected", decidedAt: now, updatedAt: now } });
-  await appendAuditEvent(tx, { actor, action: "request.reject", targetDigest: request.image.digest, target, detail: { requestId, stage: request.stage.name, reason: text } });
-  await emitEvent(tx, "request.rejected", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, reason: text });
+  await appendAuditEvent(tx, {
+    actor,
+    action: "request.reject",
+    targetDigest: request.image.digest,
+    target,
+    detail: { requestId, stage: request.stage.name, reason: text },
+  });
+  await emitEvent(tx, "request.rejected", {
+    requestId,
+    stage: request.stage.name,
+    digest: request.image.digest,
+    repository: target,
+    by: actor.email,
+    reason: text,
+  });
   return review.id;
 }
 
@@ -103,7 +127,17 @@ async function recordRejection(tx: Tx, { actor, requestId, request, target, text
  */
 async function signForStage(
   tx: Tx,
-  { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now }: {
+  {
+    actor,
+    requestId,
+    request,
+    target,
+    text,
+    breakGlass,
+    waiverIds,
+    gates,
+    now,
+  }: {
     actor: UserActor;
     requestId: string;
     request: RequestUnderReview;
@@ -123,18 +157,33 @@ async function signForStage(
     actor,
     request: { ...request, id: requestId },
     approverIds,
-    breakGlassReason: glass ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500) : null,
+    breakGlassReason: glass
+      ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500)
+      : null,
     waiverIds: allWaivers,
     comment: text,
     now,
   });
-  await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: jsonColumn(gateResultsColumn, gates), breakGlass: glass } });
+  await tx.promotionRequest.update({
+    where: { id: requestId },
+    data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: jsonColumn(gateResultsColumn, gates), breakGlass: glass },
+  });
   await appendAuditEvent(tx, {
     actor,
     action: "approval.create",
     targetDigest: request.image.digest,
     target,
-    detail: { approvalId, requestId, stage: request.stage.name, key: key.name, keyFingerprint: key.fingerprint, layerDigest, approvers: approverIds, breakGlass: glass, waiverIds: allWaivers },
+    detail: {
+      approvalId,
+      requestId,
+      stage: request.stage.name,
+      key: key.name,
+      keyFingerprint: key.fingerprint,
+      layerDigest,
+      approvers: approverIds,
+      breakGlass: glass,
+      waiverIds: allWaivers,
+    },
   });
   await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
   return approvalId;
@@ -147,6 +196,92 @@ async function signForStage(
  * as the audit events. The signature is then pushed; until it is in the registry the request reads "approved,
  * signature pending" and nothing reports the stage as passed.
  */
+interface ApprovalStep {
+  actor: UserActor;
+  requestId: string;
+  request: RequestUnderReview;
+  target: string;
+  text: string;
+  breakGlass: boolean;
+  /** Why the reviewer was not eligible, overridden by break glass. */
+  overridable: string[];
+  approvalsBefore: number;
+  now: Date;
+}
+
+/**
+ * An approval that passed eligibility: the gates must hold (or be overridden by break glass); the review is recorded,
+ * and the Nth distinct approval signs the digest for the stage in the same transaction.
+ */
+async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome> {
+  const { actor, requestId, request, target, text, breakGlass, overridable, approvalsBefore, now } = step;
+  const gates = evaluateGates(
+    stageGates(request.stage),
+    await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }),
+  );
+  const failing = gates.filter((g) => !g.passed);
+  if (failing.length > 0 && !breakGlass) {
+    throw new AppError(
+      "POLICY_VIOLATION",
+      `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`,
+    );
+  }
+  const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
+  const review = await tx.review.create({
+    data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
+  });
+  const approvals = approvalsBefore + 1;
+  await appendAuditEvent(tx, {
+    actor,
+    action: breakGlass ? "review.break-glass" : "review.approve",
+    targetDigest: request.image.digest,
+    target,
+    detail: {
+      requestId,
+      stage: request.stage.name,
+      comment: text,
+      approvals,
+      required: request.stage.requiredApprovals,
+      waiverIds,
+      ...(breakGlass ? { overridden: [...overridable, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}),
+    },
+  });
+  if (approvals < request.stage.requiredApprovals) {
+    await emitEvent(tx, "review.created", {
+      requestId,
+      stage: request.stage.name,
+      digest: request.image.digest,
+      repository: target,
+      by: actor.email,
+      approvals,
+      required: request.stage.requiredApprovals,
+    });
+    return {
+      requestId,
+      reviewId: review.id,
+      decision: "approve" as const,
+      duplicate: false,
+      status: "open" as const,
+      approvals,
+      required: request.stage.requiredApprovals,
+      approvalId: null,
+    };
+  }
+
+  // The Nth distinct approval: sign the digest for the stage, in this transaction.
+  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now });
+  return {
+    requestId,
+    reviewId: review.id,
+    decision: "approve",
+    duplicate: false,
+    status: "approved" as const,
+    approvals,
+    required: request.stage.requiredApprovals,
+    approvalId,
+  };
+}
+
 export async function reviewRequest({ actor: caller, requestId, decision, comment, breakGlass = false }: ReviewRequestOptions): Promise<ReviewOutcome> {
   const { text, actor } = checkReviewInput({ actor: caller, requestId, decision, comment, breakGlass });
 
@@ -160,7 +295,16 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
         const mine = request.reviews.find((r) => r.reviewerId === actor.id);
         if (mine) {
           if (mine.decision === decision) {
-            return { requestId, reviewId: mine.id, decision, duplicate: true, status: request.status, approvals: counts(), required: request.stage.requiredApprovals, approvalId: request.approval?.id ?? null };
+            return {
+              requestId,
+              reviewId: mine.id,
+              decision,
+              duplicate: true,
+              status: request.status,
+              approvals: counts(),
+              required: request.stage.requiredApprovals,
+              approvalId: request.approval?.id ?? null,
+            };
           }
           throw new AppError("CONFLICT", `you already ${mine.decision === "approve" ? "approved" : "rejected"} this request; a reviewer counts once`);
         }
@@ -172,40 +316,32 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
         const now = new Date();
         if (decision === "reject") {
           const reviewId = await recordRejection(tx, { actor, requestId, request, target, text, now });
-          return { requestId, reviewId, decision, duplicate: false, status: "rejected" as const, approvals: counts(), required: request.stage.requiredApprovals, approvalId: null };
+          return {
+            requestId,
+            reviewId,
+            decision,
+            duplicate: false,
+            status: "rejected" as const,
+            approvals: counts(),
+            required: request.stage.requiredApprovals,
+            approvalId: null,
+          };
         }
 
-        const gates = evaluateGates(stageGates(request.stage), await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }));
-        const failing = gates.filter((g) => !g.passed);
-        if (failing.length > 0 && !breakGlass) {
-          throw new AppError("POLICY_VIOLATION", `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`);
-        }
-        const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
-        const review = await tx.review.create({
-          data: { requestId, reviewerId: actor.id, decision, comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
-        });
-        const approvals = counts() + 1;
-        await appendAuditEvent(tx, {
-          actor,
-          action: breakGlass ? "review.break-glass" : "review.approve",
-          targetDigest: request.image.digest,
-          target,
-          detail: { requestId, stage: request.stage.name, comment: text, approvals, required: request.stage.requiredApprovals, waiverIds, ...(breakGlass ? { overridden: [...elig.reasons, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}) },
-        });
-        if (approvals < request.stage.requiredApprovals) {
-          await emitEvent(tx, "review.created", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, by: actor.email, approvals, required: request.stage.requiredApprovals });
-          return { requestId, reviewId: review.id, decision, duplicate: false, status: "open" as const, approvals, required: request.stage.requiredApprovals, approvalId: null };
-        }
-
-        // The Nth distinct approval: sign the digest for the stage, in this transaction.
-        const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now });
-        return { requestId, reviewId: review.id, decision, duplicate: false, status: "approved" as const, approvals, required: request.stage.requiredApprovals, approvalId };
+        return recordApproval(tx, { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, approvalsBefore: counts(), now });
       },
       { timeout: 60_000, maxWait: 60_000 },
     );
   } catch (e) {
     if (e instanceof AppError && (e.code === "FORBIDDEN" || e.code === "POLICY_VIOLATION")) {
-      await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: decision === "approve" ? "review.approve" : "review.reject", outcome: "denied", detail: { requestId, reason: e.message } }));
+      await db.$transaction((tx) =>
+        appendAuditEvent(tx, {
+          actor,
+          action: decision === "approve" ? "review.approve" : "review.reject",
+          outcome: "denied",
+          detail: { requestId, reason: e.message },
+        }),
+      );
     }
     throw e;
   }

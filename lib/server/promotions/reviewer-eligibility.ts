@@ -17,9 +17,16 @@ export interface Eligibility {
  */
 export async function reviewerEligibility(
   client: Tx | typeof db,
-  { actor, request }: { actor: Actor; request: { id: string; imageId: string; requesterId: string | null; stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] } } },
+  {
+    actor,
+    request,
+  }: {
+    actor: Actor;
+    request: { id: string; imageId: string; requesterId: string | null; stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] } };
+  },
 ): Promise<Eligibility> {
-  if (actor.kind !== "user") return { eligible: false, reasons: ["reviews are made by a user (session or API token), not by the CLI or the system"], canBreakGlass: false };
+  if (actor.kind !== "user")
+    return { eligible: false, reasons: ["reviews are made by a user (session or API token), not by the CLI or the system"], canBreakGlass: false };
   const reasons: string[] = [];
   if (actor.role !== "reviewer" && actor.role !== "admin") reasons.push(`reviewing needs role reviewer or admin; you are ${actor.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group);
@@ -28,7 +35,10 @@ export async function reviewerEligibility(
     if (!member) reasons.push(`stage ${request.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
   }
   if (request.requesterId === actor.id) reasons.push("you requested this promotion; four eyes: the requester cannot approve it");
-  const built = await client.evidenceDocument.findFirst({ where: { imageId: request.imageId, kind: "provenance", uploaderId: actor.id }, select: { id: true } });
+  const built = await client.evidenceDocument.findFirst({
+    where: { imageId: request.imageId, kind: "provenance", uploaderId: actor.id },
+    select: { id: true },
+  });
   if (built) reasons.push("you uploaded this build's provenance (the CI identity behind the build); four eyes: the build's author cannot approve it");
   return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" };
 }

@@ -12,7 +12,10 @@ export async function withdrawRequest({ actor, requestId, reason }: { actor: Act
   return db.$transaction(async (tx) => {
     const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
     if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
-    const r = await tx.promotionRequest.findUniqueOrThrow({ where: { id: requestId }, include: { stage: { select: { name: true } }, image: { select: { digest: true } } } });
+    const r = await tx.promotionRequest.findUniqueOrThrow({
+      where: { id: requestId },
+      include: { stage: { select: { name: true } }, image: { select: { digest: true } } },
+    });
     if (r.requesterId !== actor.id && actor.role !== "admin") throw new AppError("FORBIDDEN", "only the requester or an admin may withdraw a request");
     if (r.status !== "open") throw new AppError("CONFLICT", `this request is already ${r.status}`);
     const now = new Date();

@@ -8,7 +8,10 @@ export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" |
  * caller's transaction when there is one, so the request exists exactly when the change that caused it committed;
  * the re-evaluation worker (reevaluateApprovals) drains the requests.
  */
-export async function requestReevaluation(tx: Tx | typeof db, { trigger, imageIds }: { trigger: ReevaluationTrigger; imageIds?: readonly string[] }): Promise<void> {
+export async function requestReevaluation(
+  tx: Tx | typeof db,
+  { trigger, imageIds }: { trigger: ReevaluationTrigger; imageIds?: readonly string[] },
+): Promise<void> {
   if (imageIds && !imageIds.length) return;
   if (!imageIds) {
     await tx.reevaluationRequest.create({ data: { imageId: null, trigger } });

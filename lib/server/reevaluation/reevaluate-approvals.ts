@@ -58,7 +58,10 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
   const approvals = await currentApprovals(tx, [imageId]);
   const risks = await tx.stageRisk.findMany({ where: { imageId } });
   const standing = new Set(approvals.map((a) => a.stage_id));
-  const image = await tx.image.findUniqueOrThrow({ where: { id: imageId }, select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } });
+  const image = await tx.image.findUniqueOrThrow({
+    where: { id: imageId },
+    select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } },
+  });
   const ref = { registry: image.repository.registry.name, repository: image.repository.name, digest: image.digest };
   // A stage whose approval was revoked (or superseded away) is no longer "approved but at risk".
   for (const r of risks) if (!standing.has(r.stageId)) await tx.stageRisk.delete({ where: { id: r.id } });
@@ -84,13 +87,27 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
       const revokeAt = stage.onRegression === "revoke-after" ? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000) : null;
       await tx.stageRisk.create({ data: { imageId, stageId: stage.id, approvalId: a.id, since: now, reasons, revokeAt, checkedAt: now } });
       out.atRisk++;
-      const detail = { ...ref, stage: stage.name, approvalId: a.id, since: now.toISOString(), reasons, onRegression: stage.onRegression, revokeAt: revokeAt?.toISOString() ?? null };
+      const detail = {
+        ...ref,
+        stage: stage.name,
+        approvalId: a.id,
+        since: now.toISOString(),
+        reasons,
+        onRegression: stage.onRegression,
+        revokeAt: revokeAt?.toISOString() ?? null,
+      };
       await audit(tx, { actor, action: "image.at-risk", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail });
       await emitEvent(tx, "image.at-risk", detail);
     } else if (risk) {
       await tx.stageRisk.delete({ where: { id: risk.id } });
       out.resolved++;
-      await audit(tx, { actor, action: "image.at-risk.resolved", targetDigest: image.digest, target: `${ref.registry}/${ref.repository}`, detail: { ...ref, stage: stage.name, approvalId: a.id, since: risk.since.toISOString() } });
+      await audit(tx, {
+        actor,
+        action: "image.at-risk.resolved",
+        targetDigest: image.digest,
+        target: `${ref.registry}/${ref.repository}`,
+        detail: { ...ref, stage: stage.name, approvalId: a.id, since: risk.since.toISOString() },
+      });
     }
   }
 }
@@ -101,36 +118,43 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
  * halfway rolls its batch back, and the requests are claimed again: nothing is half-done, and judging twice
  * writes the same state (idempotent).
  */
-export async function reevaluateApprovals({ actor = SYSTEM, now = () => new Date(), maxBatches = Infinity, lanes = LANES }: { actor?: Actor; now?: () => Date; maxBatches?: number; lanes?: number } = {}): Promise<ReevaluationResult> {
+export async function reevaluateApprovals({
+  actor = SYSTEM,
+  now = () => new Date(),
+  maxBatches = Infinity,
+  lanes = LANES,
+}: { actor?: Actor; now?: () => Date; maxBatches?: number; lanes?: number } = {}): Promise<ReevaluationResult> {
   const out: ReevaluationResult = { evaluated: 0, atRisk: 0, resolved: 0 };
   let batches = 0;
   const lane = async () => {
-  while (batches < maxBatches) {
-    batches++;
-    const more = await db.$transaction(
-      async (tx) => {
-        const claimed = await tx.$queryRaw<{ id: bigint; image_id: string | null }[]>`
+    while (batches < maxBatches) {
+      batches++;
+      const more = await db.$transaction(
+        async (tx) => {
+          const claimed = await tx.$queryRaw<{ id: bigint; image_id: string | null }[]>`
           SELECT id, image_id FROM reevaluation_requests ORDER BY id LIMIT ${CLAIM} FOR UPDATE SKIP LOCKED`;
-        if (!claimed.length) return false;
-        const all = claimed.filter((c) => c.image_id === null);
-        if (all.length) {
-          // "Every approved image": expanded into one request per image, judged by the following batches.
-          await tx.$executeRaw`
+          if (!claimed.length) return false;
+          const all = claimed.filter((c) => c.image_id === null);
+          if (all.length) {
+            // "Every approved image": expanded into one request per image, judged by the following batches.
+            await tx.$executeRaw`
             INSERT INTO reevaluation_requests (image_id, trigger)
             SELECT DISTINCT a.image_id, 'all' FROM approvals a WHERE a.status = 'signed' ${notRevoked}`;
-          await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${all.map((c) => c.id)}::bigint[])`;
+            await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${all.map((c) => c.id)}::bigint[])`;
+            return true;
+          }
+          const stages = new Map(
+            (await tx.stage.findMany({ select: { id: true, name: true, gates: true, onRegression: true, regressionGraceHours: true } })).map((s) => [s.id, s]),
+          );
+          const at = now();
+          for (const imageId of [...new Set(claimed.map((c) => c.image_id!))].sort()) await judgeImage(tx, imageId, stages, at, actor, out);
+          await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${claimed.map((c) => c.id)}::bigint[])`;
           return true;
-        }
-        const stages = new Map((await tx.stage.findMany({ select: { id: true, name: true, gates: true, onRegression: true, regressionGraceHours: true } })).map((s) => [s.id, s]));
-        const at = now();
-        for (const imageId of [...new Set(claimed.map((c) => c.image_id!))].sort()) await judgeImage(tx, imageId, stages, at, actor, out);
-        await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${claimed.map((c) => c.id)}::bigint[])`;
-        return true;
-      },
-      { timeout: 600_000, maxWait: 30_000 },
-    );
-    if (!more) break;
-  }
+        },
+        { timeout: 600_000, maxWait: 30_000 },
+      );
+      if (!more) break;
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
   return out;

@@ -44,7 +44,15 @@ let server: Server;
 const got: { event: string; body: Record<string, unknown> }[] = [];
 
 const sbom = (lodash: string) =>
-  Buffer.from(JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.4", version: 1, serialNumber: `urn:uuid:${randomUUID()}`, components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }] }));
+  Buffer.from(
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.4",
+      version: 1,
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
+    }),
+  );
 const emptyScan = () => Buffer.from(JSON.stringify({ SchemaVersion: 2, ArtifactName: `x-${randomUUID()}`, ArtifactType: "container_image", Results: [] }));
 
 async function approvedImage(repo: string, stage: string, lodash: string) {
@@ -54,7 +62,14 @@ async function approvedImage(repo: string, stage: string, lodash: string) {
   const row = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: repo } } });
   await ingestEvidence({ actor: system, imageId: row.id, bytes: emptyScan(), source: "upload" });
   await ingestEvidence({ actor: system, imageId: row.id, bytes: sbom(lodash), source: "upload" });
-  const a = await requestAndApprove({ actor: await userActor("alice@example.com"), registry: "default", repository: repo, digest: img.digest, stage, comment: "ok" });
+  const a = await requestAndApprove({
+    actor: await userActor("alice@example.com"),
+    registry: "default",
+    repository: repo,
+    digest: img.digest,
+    stage,
+    comment: "ok",
+  });
   return { imageId: row.id, digest: img.digest as Digest, approvalId: a.id, repo };
 }
 
@@ -71,7 +86,17 @@ beforeAll(async () => {
   await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com"] });
   await upsertGroup({ actor: system, name: "leads", members: ["carol@example.com"] });
   await upsertStage({ actor: system, name: "build", settings: { requiredApprovals: 1, reviewerGroups: ["security"], gates: {} } });
-  await upsertStage({ actor: system, name: "test", settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "leads", gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } }, onRegression: "flag" } });
+  await upsertStage({
+    actor: system,
+    name: "test",
+    settings: {
+      requiredApprovals: 1,
+      reviewerGroups: ["security"],
+      waiverGroup: "leads",
+      gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } },
+      onRegression: "flag",
+    },
+  });
   server = createServer((req, res) => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
@@ -84,7 +109,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as AddressInfo).port;
-  await createWebhook({ actor: await userActor("admin@example.com"), name: "aging", url: `http://127.0.0.1:${port}/hook`, events: ["image.at-risk", "revocation.bulk", "approval.revoked"] });
+  await createWebhook({
+    actor: await userActor("admin@example.com"),
+    name: "aging",
+    url: `http://127.0.0.1:${port}/hook`,
+    events: ["image.at-risk", "revocation.bulk", "approval.revoked"],
+  });
   // The setup's own stage changes asked for a full re-evaluation; drain it so each test starts clean.
   await reevaluateApprovals();
 });
@@ -149,7 +179,17 @@ describe("re-evaluation after an advisory import", () => {
     expect(await db.auditEvent.count({ where: { action: "image.at-risk", targetDigest: img.digest } })).toBe(1);
 
     // A waiver for the CVE (granted by the stage's waiver group) lifts it at the next re-evaluation.
-    const w = await grantWaiver({ actor: await userActor("carol@example.com"), stage: "test", gate: "findings", vulnIds: [CVE], registry: "default", repository: img.repo, digest: img.digest, reason: "not reachable in this service", expiresAt: new Date(Date.now() + 86_400_000) });
+    const w = await grantWaiver({
+      actor: await userActor("carol@example.com"),
+      stage: "test",
+      gate: "findings",
+      vulnIds: [CVE],
+      registry: "default",
+      repository: img.repo,
+      digest: img.digest,
+      reason: "not reachable in this service",
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
     expect(await reevaluateApprovals()).toMatchObject({ resolved: 1 });
     expect(await db.stageRisk.count({ where: { imageId: img.imageId } })).toBe(0);
 
@@ -182,7 +222,17 @@ describe("re-evaluation after an advisory import", () => {
     const admin = await db.user.findUniqueOrThrow({ where: { email: "admin@example.com" } });
     const stage = await db.stage.findUniqueOrThrow({ where: { name: "build" } });
     const repo = await db.repository.findFirstOrThrow({ where: { name: img.repo } });
-    await db.waiver.create({ data: { stageId: stage.id, gate: "sbom", repositoryId: repo.id, digest: img.digest, reason: "x", expiresAt: new Date(t0.getTime() + 60_000), grantedById: admin.id } });
+    await db.waiver.create({
+      data: {
+        stageId: stage.id,
+        gate: "sbom",
+        repositoryId: repo.id,
+        digest: img.digest,
+        reason: "x",
+        expiresAt: new Date(t0.getTime() + 60_000),
+        grantedById: admin.id,
+      },
+    });
     await db.reevaluationRequest.deleteMany();
     const r = await sweepTimeTriggers({ now: new Date(t0.getTime() + 120_000) });
     expect(r.requested).toBeGreaterThanOrEqual(1);
@@ -196,7 +246,9 @@ describe("re-evaluation after an advisory import", () => {
     await sweepTimeTriggers({ now: new Date(t0.getTime() + 2 * 3_600_000) });
     expect((await db.reevaluationRequest.findMany({ where: { trigger: "scan-age" } })).map((x) => x.imageId)).toContain(img.imageId);
     await reevaluateApprovals({ now: () => new Date(t0.getTime() + 2 * 3_600_000) });
-    expect((await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } })).reasons.join(" ")).toMatch(/scan age: newest scan .* old; at most 1 h allowed/);
+    expect((await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } })).reasons.join(" ")).toMatch(
+      /scan age: newest scan .* old; at most 1 h allowed/,
+    );
     await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
     await reevaluateApprovals();
     expect(await db.stageRisk.count({ where: { imageId: img.imageId } })).toBe(0);
@@ -209,30 +261,62 @@ describe("bulk revocation from a fleet search", () => {
     const g = await approvedImage("bulk/g", "build", "4.17.20");
     const h = await approvedImage("bulk/h", "build", "4.17.21");
     const alice = await userActor("alice@example.com");
-    const before = { revocations: await db.bulkRevocation.count(), audit: await db.auditEvent.count(), revoked: await db.approval.count({ where: { revokedAt: { not: null } } }) };
+    const before = {
+      revocations: await db.bulkRevocation.count(),
+      audit: await db.auditEvent.count(),
+      revoked: await db.approval.count({ where: { revokedAt: { not: null } } }),
+    };
 
     const dry = await startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["build"], reason: "CVE-2021-23337", dryRun: true });
     const wanted = [f, g].map((x) => x.approvalId).sort();
     expect(dry.items.map((i) => i.approvalId).sort()).toEqual(expect.arrayContaining(wanted));
     expect(dry.items.some((i) => i.approvalId === h.approvalId)).toBe(false);
-    expect(dry.items.find((i) => i.approvalId === f.approvalId)).toMatchObject({ repository: "bulk/f", digest: f.digest, stage: "build", requester: "dev@example.com", reviewers: ["alice@example.com"] });
-    expect({ revocations: await db.bulkRevocation.count(), audit: await db.auditEvent.count(), revoked: await db.approval.count({ where: { revokedAt: { not: null } } }) }).toEqual(before);
+    expect(dry.items.find((i) => i.approvalId === f.approvalId)).toMatchObject({
+      repository: "bulk/f",
+      digest: f.digest,
+      stage: "build",
+      requester: "dev@example.com",
+      reviewers: ["alice@example.com"],
+    });
+    expect({
+      revocations: await db.bulkRevocation.count(),
+      audit: await db.auditEvent.count(),
+      revoked: await db.approval.count({ where: { revokedAt: { not: null } } }),
+    }).toEqual(before);
 
-    await expect(startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["build"], reason: "", dryRun: false })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "reason" });
-    await expect(startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["nope"], reason: "x y z", dryRun: true })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "stages" });
-    await expect(startBulkRevocation({ actor: await userActor("dev@example.com"), query: "lodash", stages: ["build"], reason: "x y z", dryRun: true })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["build"], reason: "", dryRun: false })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "reason",
+    });
+    await expect(startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["nope"], reason: "x y z", dryRun: true })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "stages",
+    });
+    await expect(
+      startBulkRevocation({ actor: await userActor("dev@example.com"), query: "lodash", stages: ["build"], reason: "x y z", dryRun: true }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN" });
 
     process.env.BULK_REVOCATION_TWO_PERSON = "1";
     resetEnvCache();
     try {
       const chosen = [f, g].map((x) => ({ registry: "default", repository: x.repo, digest: x.digest }));
-      const started = await startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["build"], reason: "CVE-2021-23337", dryRun: false, images: chosen });
+      const started = await startBulkRevocation({
+        actor: alice,
+        query: "lodash < 4.17.21",
+        stages: ["build"],
+        reason: "CVE-2021-23337",
+        dryRun: false,
+        images: chosen,
+      });
       expect(started).toMatchObject({ dryRun: false, status: "awaiting-confirmation", approvals: 2 });
       const id = (started as { id: string }).id;
       expect(await runBulkRevocation({ id })).toMatchObject({ status: "awaiting-confirmation", done: 0 });
       await expect(confirmBulkRevocation({ actor: alice, id })).rejects.toMatchObject({ code: "FORBIDDEN" });
       expect(await db.approval.count({ where: { id: { in: wanted }, revokedAt: { not: null } } })).toBe(0);
-      expect(await confirmBulkRevocation({ actor: await userActor("bob@example.com"), id })).toMatchObject({ status: "queued", confirmedBy: "bob@example.com" });
+      expect(await confirmBulkRevocation({ actor: await userActor("bob@example.com"), id })).toMatchObject({
+        status: "queued",
+        confirmedBy: "bob@example.com",
+      });
 
       const layersBefore = await sigLayerCount(f.repo, f.digest);
       const run = await runBulkRevocation({ id });

@@ -13,7 +13,10 @@ const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
  * hold again right now (a waiver granted in time, a fix, a VEX statement), which is checked first. A stage switched
  * back to "flag" meanwhile revokes nothing.
  */
-export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(), limit = 100 }: { actor?: Actor; now?: Date; limit?: number } = {}): Promise<{ revoked: number; spared: number }> {
+export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(), limit = 100 }: { actor?: Actor; now?: Date; limit?: number } = {}): Promise<{
+  revoked: number;
+  spared: number;
+}> {
   const due = await db.stageRisk.findMany({ where: { revokeAt: { lte: now } }, orderBy: { revokeAt: "asc" }, take: limit });
   let revoked = 0;
   let spared = 0;
@@ -34,7 +37,10 @@ export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(
       approvalId: r.approvalId,
       actor,
       source: "regression",
-      reason: `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`.slice(0, 1000),
+      reason: `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`.slice(
+        0,
+        1000,
+      ),
     });
     await db.stageRisk.deleteMany({ where: { id: r.id } });
     revoked++;

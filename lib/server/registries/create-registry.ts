@@ -37,7 +37,12 @@ export async function createRegistry({ actor, input }: { actor: Actor; input: Cr
       actor,
       action: "registry.create",
       target: input.name,
-      detail: { url: withCreds.url, readCredentials: Boolean(input.readCredentials), pushCredentials: Boolean(input.pushCredentials), repositories: withCreds.repositoryList.length },
+      detail: {
+        url: withCreds.url,
+        readCredentials: Boolean(input.readCredentials),
+        pushCredentials: Boolean(input.pushCredentials),
+        repositories: withCreds.repositoryList.length,
+      },
     });
     return registryView(withCreds);
   });

@@ -73,10 +73,14 @@ export async function handleNotification({
   const valid = repositories.filter(isRepositoryName);
   const actor: Actor = { kind: "system", label: `webhook:${reg.name}` };
   if (!valid.length) {
-    await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: "registry.notification", target: reg.name, detail: { format, repositories: [], ignored } }));
+    await db.$transaction((tx) =>
+      appendAuditEvent(tx, { actor, action: "registry.notification", target: reg.name, detail: { format, repositories: [], ignored } }),
+    );
     return { queued: null, repositories: [], ignored };
   }
   const run = await enqueueSync({ actor, registry: reg.name, trigger: "webhook", repositories: valid });
-  await db.$transaction((tx) => appendAuditEvent(tx, { actor, action: "registry.notification", target: reg.name, detail: { format, repositories: valid, ignored, syncRunId: run.id } }));
+  await db.$transaction((tx) =>
+    appendAuditEvent(tx, { actor, action: "registry.notification", target: reg.name, detail: { format, repositories: valid, ignored, syncRunId: run.id } }),
+  );
   return { queued: run.id, repositories: valid, ignored };
 }

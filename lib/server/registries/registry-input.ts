@@ -34,7 +34,10 @@ export const registryUrl = z
 
 export const registryFields = {
   url: registryUrl,
-  pullName: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._\/-]+)?$/, "must look like host[:port][/prefix]").nullable(),
+  pullName: z
+    .string()
+    .regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._\/-]+)?$/, "must look like host[:port][/prefix]")
+    .nullable(),
   caBundle: pem.nullable(),
   readCredentials: credentials.nullable(),
   pushCredentials: credentials.nullable(),

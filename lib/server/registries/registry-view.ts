@@ -21,9 +21,15 @@ export function registryView(r: RegistryRow) {
     webhookToken: r.webhookTokenHash ? "set" : null,
     lastSyncAt: r.lastSyncAt?.toISOString() ?? null,
     // Display only: what parses is shown; an unreadable value shows as none (and is logged with the row).
-    lastSyncInfo: r.lastSyncInfo === null ? null : readDisplayJson(registryLastSyncInfoColumn, r.lastSyncInfo, { table: "registries", column: "last_sync_info", id: r.id }).value,
+    lastSyncInfo:
+      r.lastSyncInfo === null
+        ? null
+        : readDisplayJson(registryLastSyncInfoColumn, r.lastSyncInfo, { table: "registries", column: "last_sync_info", id: r.id }).value,
     lastTestAt: r.lastTestAt?.toISOString() ?? null,
-    lastTestResult: r.lastTestResult === null ? null : readDisplayJson(registryLastTestResultColumn, r.lastTestResult, { table: "registries", column: "last_test_result", id: r.id }).value,
+    lastTestResult:
+      r.lastTestResult === null
+        ? null
+        : readDisplayJson(registryLastTestResultColumn, r.lastTestResult, { table: "registries", column: "last_test_result", id: r.id }).value,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
   };

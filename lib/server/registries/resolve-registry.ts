@@ -48,7 +48,10 @@ export function registryClient(
   purpose: "read" | "push" = "read",
   opts: { testing?: boolean; onRealmSeen?: (realm: string) => void; onRequest?: (method: string, url: URL) => void } = {},
 ): RegistryClient {
-  const creds = purpose === "push" ? (openCredentials(r.id, "push", r.pushCredentials) ?? openCredentials(r.id, "read", r.readCredentials)) : openCredentials(r.id, "read", r.readCredentials);
+  const creds =
+    purpose === "push"
+      ? (openCredentials(r.id, "push", r.pushCredentials) ?? openCredentials(r.id, "read", r.readCredentials))
+      : openCredentials(r.id, "read", r.readCredentials);
   return new RegistryClient({
     url: r.url,
     timeoutMs: env().REGISTRY_TIMEOUT_MS,
@@ -61,7 +64,10 @@ export function registryClient(
       // "Test connection" records the realm on first success; afterwards credentials go only to that realm.
       if (!creds || r.tokenRealm === realm) return;
       if (opts.testing && !r.tokenRealm) return;
-      throw new OciError("UNAUTHORIZED", `token realm ${realm} is not the recorded realm${r.tokenRealm ? ` (${r.tokenRealm})` : ""}; run "Test connection" and confirm the realm`);
+      throw new OciError(
+        "UNAUTHORIZED",
+        `token realm ${realm} is not the recorded realm${r.tokenRealm ? ` (${r.tokenRealm})` : ""}; run "Test connection" and confirm the realm`,
+      );
     },
   });
 }

@@ -21,7 +21,12 @@ export async function testRegistryConnection({ actor, name }: { actor: Actor; na
   const report = {
     ...result,
     ...(seenRealm ? { realm: seenRealm } : {}),
-    ...(realmChanged ? { realmChanged: true as const, message: `the token realm changed from ${r.tokenRealm} to ${seenRealm}; credentials were not sent to it. An admin must confirm the new realm.` } : {}),
+    ...(realmChanged
+      ? {
+          realmChanged: true as const,
+          message: `the token realm changed from ${r.tokenRealm} to ${seenRealm}; credentials were not sent to it. An admin must confirm the new realm.`,
+        }
+      : {}),
   };
   const updated = await db.$transaction(async (tx) => {
     const u = await tx.registry.update({

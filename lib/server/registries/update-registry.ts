@@ -33,8 +33,12 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
         ...(input.syncIntervalMinutes !== undefined ? { syncIntervalMin: input.syncIntervalMinutes } : {}),
         ...(input.allowLinkLocal !== undefined ? { allowLinkLocal: input.allowLinkLocal } : {}),
         ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
-        ...(input.readCredentials !== undefined ? { readCredentials: input.readCredentials ? sealCredentials(r.id, "read", input.readCredentials) : null } : {}),
-        ...(input.pushCredentials !== undefined ? { pushCredentials: input.pushCredentials ? sealCredentials(r.id, "push", input.pushCredentials) : null } : {}),
+        ...(input.readCredentials !== undefined
+          ? { readCredentials: input.readCredentials ? sealCredentials(r.id, "read", input.readCredentials) : null }
+          : {}),
+        ...(input.pushCredentials !== undefined
+          ? { pushCredentials: input.pushCredentials ? sealCredentials(r.id, "push", input.pushCredentials) : null }
+          : {}),
         // A new URL means a new trust decision about where credentials may go.
         ...(urlChanged ? { tokenRealm: null, pendingRealm: null } : {}),
         ...(clearRead ? { readCredentials: null } : {}),
@@ -48,8 +52,20 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
       target: name,
       detail: {
         changed,
-        readCredentials: clearRead ? "cleared: the URL's origin changed" : input.readCredentials === undefined ? "unchanged" : input.readCredentials ? "set" : "cleared",
-        pushCredentials: clearPush ? "cleared: the URL's origin changed" : input.pushCredentials === undefined ? "unchanged" : input.pushCredentials ? "set" : "cleared",
+        readCredentials: clearRead
+          ? "cleared: the URL's origin changed"
+          : input.readCredentials === undefined
+            ? "unchanged"
+            : input.readCredentials
+              ? "set"
+              : "cleared",
+        pushCredentials: clearPush
+          ? "cleared: the URL's origin changed"
+          : input.pushCredentials === undefined
+            ? "unchanged"
+            : input.pushCredentials
+              ? "set"
+              : "cleared",
       },
     });
     return registryView(updated);

@@ -73,8 +73,16 @@ beforeAll(async () => {
   await seedStages(["build", "test", "prod"]);
   await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com", "carol@example.com"] });
   await upsertGroup({ actor: system, name: "security-leads", members: ["carol@example.com"] });
-  await upsertStage({ actor: system, name: "test", settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {}, approvalTtlDays: 2 } });
-  await upsertStage({ actor: system, name: "prod", settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} } });
+  await upsertStage({
+    actor: system,
+    name: "test",
+    settings: { requiredApprovals: 1, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {}, approvalTtlDays: 2 },
+  });
+  await upsertStage({
+    actor: system,
+    name: "prod",
+    settings: { requiredApprovals: 2, reviewerGroups: ["security"], waiverGroup: "security-leads", gates: {} },
+  });
   managerToken = (await createToken({ actor: system, email: "manager@example.com" })).token;
   devToken = (await createToken({ actor: system, email: "dev@example.com" })).token;
 
@@ -89,19 +97,50 @@ beforeAll(async () => {
   // A rejection in prod, a withdrawal in test.
   const d = await newImage("rpt/api");
   const rq = await requestPromotion({ actor: dev, registry: "default", repository: "rpt/api", digest: d.digest, stage: "prod", note: "go" });
-  await reviewRequest({ actor: alice, requestId: rq.id, decision: "reject", comment: "=HYPERLINK(\"http://evil\") not yet" });
+  await reviewRequest({ actor: alice, requestId: rq.id, decision: "reject", comment: '=HYPERLINK("http://evil") not yet' });
   const e = await newImage("rpt/web");
   const wq = await requestPromotion({ actor: dev, registry: "default", repository: "rpt/web", digest: e.digest, stage: "test", note: "oops" });
   await withdrawRequest({ actor: dev, requestId: wq.id, reason: "wrong tag" });
   // A break-glass approval by an admin, for team rptx.
   const f = await newImage("rptx/tool");
   const gq = await requestPromotion({ actor: admin, registry: "default", repository: "rptx/tool", digest: f.digest, stage: "test", note: "hotfix" });
-  await reviewRequest({ actor: admin, requestId: gq.id, decision: "approve", comment: "incident 4711: prod down, security on call unreachable", breakGlass: true });
+  await reviewRequest({
+    actor: admin,
+    requestId: gq.id,
+    decision: "approve",
+    comment: "incident 4711: prod down, security on call unreachable",
+    breakGlass: true,
+  });
 
   // Waivers for test / rpt: one ending in 7 days, one in 30, one revoked.
-  await grantWaiver({ actor: carol, registry: "default", stage: "test", gate: "sbom", repository: "rpt/api", reason: "SBOM tooling next sprint", expiresAt: new Date(Date.now() + 7 * 86_400_000) });
-  await grantWaiver({ actor: carol, registry: "default", stage: "test", gate: "findings", vulnIds: ["CVE-2019-1549"], repository: "rpt/web", reason: "not reachable", expiresAt: new Date(Date.now() + 30 * 86_400_000) });
-  const w3 = await grantWaiver({ actor: carol, registry: "default", stage: "test", gate: "sbom", repository: "rpt/web", reason: "temporary", expiresAt: new Date(Date.now() + 30 * 86_400_000) });
+  await grantWaiver({
+    actor: carol,
+    registry: "default",
+    stage: "test",
+    gate: "sbom",
+    repository: "rpt/api",
+    reason: "SBOM tooling next sprint",
+    expiresAt: new Date(Date.now() + 7 * 86_400_000),
+  });
+  await grantWaiver({
+    actor: carol,
+    registry: "default",
+    stage: "test",
+    gate: "findings",
+    vulnIds: ["CVE-2019-1549"],
+    repository: "rpt/web",
+    reason: "not reachable",
+    expiresAt: new Date(Date.now() + 30 * 86_400_000),
+  });
+  const w3 = await grantWaiver({
+    actor: carol,
+    registry: "default",
+    stage: "test",
+    gate: "sbom",
+    repository: "rpt/web",
+    reason: "temporary",
+    expiresAt: new Date(Date.now() + 30 * 86_400_000),
+  });
   await revokeWaiver({ actor: carol, waiverId: w3.id, reason: "SBOM arrived" });
 
   // Image A: a scan with one critical and one high finding (and a VEX-style not_affected critical that must not count).
@@ -126,7 +165,14 @@ beforeAll(async () => {
   await ingestEvidence({ actor: dev, imageId: A.imageId, bytes: Buffer.from(JSON.stringify(scan)), source: "upload" });
   // Image A's approval was timestamped three days ago: past the stage's 2-day TTL. Image B's gates no longer hold.
   await db.approval.update({ where: { id: A.approvalId }, data: { timestampAt: new Date(Date.now() - 3 * 86_400_000) } });
-  await db.stageRisk.create({ data: { imageId: B.imageId, stageId: (await db.stage.findUniqueOrThrow({ where: { name: "test" } })).id, approvalId: B.approvalId, reasons: ["critical findings 1 > 0 allowed"] } });
+  await db.stageRisk.create({
+    data: {
+      imageId: B.imageId,
+      stageId: (await db.stage.findUniqueOrThrow({ where: { name: "test" } })).id,
+      approvalId: B.approvalId,
+      reasons: ["critical findings 1 > 0 allowed"],
+    },
+  });
 });
 
 afterAll(async () => {
@@ -150,12 +196,14 @@ describe("report figures from real requests, reviews and waivers", () => {
 
   it("counts reviews per reviewer and stage", async () => {
     const rows = await report("reviewers");
-    expect(rows).toEqual(expect.arrayContaining([
-      { reviewer: "Alice Reviewer", email: "alice@example.com", stage: "test", approvals: 2, rejections: 0, break_glass: 0 },
-      { reviewer: "Alice Reviewer", email: "alice@example.com", stage: "prod", approvals: 0, rejections: 1, break_glass: 0 },
-      { reviewer: "Bob Reviewer", email: "bob@example.com", stage: "test", approvals: 1, rejections: 0, break_glass: 0 },
-      { reviewer: "Ada Admin", email: "admin@example.com", stage: "test", approvals: 1, rejections: 0, break_glass: 1 },
-    ]));
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { reviewer: "Alice Reviewer", email: "alice@example.com", stage: "test", approvals: 2, rejections: 0, break_glass: 0 },
+        { reviewer: "Alice Reviewer", email: "alice@example.com", stage: "prod", approvals: 0, rejections: 1, break_glass: 0 },
+        { reviewer: "Bob Reviewer", email: "bob@example.com", stage: "test", approvals: 1, rejections: 0, break_glass: 0 },
+        { reviewer: "Ada Admin", email: "admin@example.com", stage: "test", approvals: 1, rejections: 0, break_glass: 1 },
+      ]),
+    );
     expect(rows).toHaveLength(4);
   });
 
@@ -166,7 +214,13 @@ describe("report figures from real requests, reviews and waivers", () => {
   it("lists break-glass uses with the admin and the reason", async () => {
     const rows = await report("break-glass");
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ admin: "admin@example.com", stage: "test", team: "rptx", repository: "rptx/tool", comment: expect.stringContaining("incident 4711") });
+    expect(rows[0]).toMatchObject({
+      admin: "admin@example.com",
+      stage: "test",
+      team: "rptx",
+      repository: "rptx/tool",
+      comment: expect.stringContaining("incident 4711"),
+    });
   });
 
   it("counts images in each stage by risk: findings, at risk, expired, unsigned", async () => {
@@ -182,7 +236,11 @@ describe("report figures from real requests, reviews and waivers", () => {
   });
 
   it("a period before any activity reports nothing", async () => {
-    const t = await getReport({ actor: await userActor("manager@example.com"), name: "approvals", period: { from: new Date("2020-01-01T00:00:00Z"), to: new Date("2020-02-01T00:00:00Z") } });
+    const t = await getReport({
+      actor: await userActor("manager@example.com"),
+      name: "approvals",
+      period: { from: new Date("2020-01-01T00:00:00Z"), to: new Date("2020-02-01T00:00:00Z") },
+    });
     expect(t.rows).toEqual([]);
   });
 });
@@ -207,7 +265,11 @@ describe("GET /api/v1/reports/{name}", () => {
     const res = await call(`/api/v1/reports/waivers?from=${from.toISOString().slice(0, 10)}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as ReportTable;
-    expect(body).toMatchObject({ name: "waivers", from: `${from.toISOString().slice(0, 10)}T00:00:00.000Z`, columns: ["stage", "team", "in_force", "expiring_soon", "granted", "revoked"] });
+    expect(body).toMatchObject({
+      name: "waivers",
+      from: `${from.toISOString().slice(0, 10)}T00:00:00.000Z`,
+      columns: ["stage", "team", "in_force", "expiring_soon", "granted", "revoked"],
+    });
     expect(body.rows).toContainEqual(["test", "rpt", 2, 1, 3, 1]);
   });
 

@@ -13,7 +13,8 @@ import { emitEvent } from "../webhooks/emit-event";
  */
 export async function confirmBulkRevocation({ actor, id, enqueue }: { actor: Actor; id: string; enqueue?: (id: string) => Promise<void> }) {
   if (!isUuid(id)) throw new AppError("NOT_FOUND", "no such bulk revocation");
-  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("FORBIDDEN", `confirming a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer")
+    throw new AppError("FORBIDDEN", `confirming a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
   const row = await db.$transaction(async (tx) => {
     const [locked] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM bulk_revocations WHERE id = ${id}::uuid FOR UPDATE`;
     if (!locked) throw new AppError("NOT_FOUND", "no such bulk revocation");

@@ -36,7 +36,10 @@ const MAX_ITEMS = 100_000;
 /** The named stages, each of which must exist and, for a reviewer, be one whose reviewer groups they belong to. */
 async function stagesToRevoke(actor: Actor, stages: string[]) {
   if (!stages.length) throw new AppError("INVALID_INPUT", "choose at least one stage to revoke", "stages");
-  const rows = await db.stage.findMany({ where: { name: { in: stages } }, include: { reviewerGroups: { select: { groupId: true, group: { select: { name: true } } } } } });
+  const rows = await db.stage.findMany({
+    where: { name: { in: stages } },
+    include: { reviewerGroups: { select: { groupId: true, group: { select: { name: true } } } } },
+  });
   const missing = stages.filter((s) => !rows.some((r) => r.name === s));
   if (missing.length) throw new AppError("INVALID_INPUT", `no such stage: ${missing.join(", ")}`, "stages");
   if (actor.kind === "user" && actor.role === "reviewer") {
@@ -57,7 +60,12 @@ function chosenHits(results: Hit[], images: PlanBulkRevocationOptions["images"])
     hits = hits.filter((h) => wanted.has(`${h.registry}/${h.repository}@${h.digest}`));
     const found = new Set(hits.map((h) => `${h.registry}/${h.repository}@${h.digest}`));
     const stray = [...wanted].filter((w) => !found.has(w));
-    if (stray.length) throw new AppError("INVALID_INPUT", `not among the search results: ${stray.slice(0, 5).join(", ")}${stray.length > 5 ? ` and ${stray.length - 5} more` : ""}`, "images");
+    if (stray.length)
+      throw new AppError(
+        "INVALID_INPUT",
+        `not among the search results: ${stray.slice(0, 5).join(", ")}${stray.length > 5 ? ` and ${stray.length - 5} more` : ""}`,
+        "images",
+      );
   }
   return hits;
 }
@@ -67,14 +75,22 @@ function chosenHits(results: Hit[], images: PlanBulkRevocationOptions["images"])
  * search finds (or the chosen ones among them), including approvals on an index that covers a platform manifest
  * found. Nothing is written. Admins, and reviewers for stages whose reviewer groups they belong to.
  */
-export async function planBulkRevocation({ actor, query, stages, images }: PlanBulkRevocationOptions): Promise<{ query: string; stages: string[]; images: number; items: BulkRevocationItem[] }> {
-  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer") throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
+export async function planBulkRevocation({
+  actor,
+  query,
+  stages,
+  images,
+}: PlanBulkRevocationOptions): Promise<{ query: string; stages: string[]; images: number; items: BulkRevocationItem[] }> {
+  if (actor.kind === "user" && actor.role !== "admin" && actor.role !== "reviewer")
+    throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
   const rows = await stagesToRevoke(actor, stages);
   const search = await searchPackages({ actor, q: query, limit: Infinity, includeDeleted: true });
   const hits = chosenHits(search.results, images);
   if (!hits.length) return { query, stages, images: 0, items: [] };
   // The found images, and the indexes that cover the platform manifests among them (cosign signs the index).
-  const found = await db.$queryRaw<{ id: string; registry: string; repository: string; digest: string; parent_id: string | null; parent_digest: string | null }[]>`
+  const found = await db.$queryRaw<
+    { id: string; registry: string; repository: string; digest: string; parent_id: string | null; parent_digest: string | null }[]
+  >`
     SELECT i.id, g.name AS registry, r.name AS repository, i.digest, p.id AS parent_id, p.digest AS parent_digest
     FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
     LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
@@ -82,7 +98,8 @@ export async function planBulkRevocation({ actor, query, stages, images }: PlanB
   const target = new Map<string, { registry: string; repository: string; digest: string; viaIndexOf: string | null }>();
   for (const f of found) {
     target.set(f.id, { registry: f.registry, repository: f.repository, digest: f.digest, viaIndexOf: null });
-    if (f.parent_id && !target.has(f.parent_id)) target.set(f.parent_id, { registry: f.registry, repository: f.repository, digest: f.parent_digest!, viaIndexOf: f.digest });
+    if (f.parent_id && !target.has(f.parent_id))
+      target.set(f.parent_id, { registry: f.registry, repository: f.repository, digest: f.parent_digest!, viaIndexOf: f.digest });
   }
   const stageIds = rows.map((r) => r.id);
   const approvals = await db.approval.findMany({
@@ -94,7 +111,9 @@ export async function planBulkRevocation({ actor, query, stages, images }: PlanB
       createdAt: true,
       stage: { select: { name: true, position: true } },
       approver: { select: { email: true } },
-      request: { select: { requester: { select: { email: true } }, reviews: { where: { decision: "approve" }, select: { reviewer: { select: { email: true } } } } } },
+      request: {
+        select: { requester: { select: { email: true } }, reviews: { where: { decision: "approve" }, select: { reviewer: { select: { email: true } } } } },
+      },
     },
     orderBy: [{ createdAt: "asc" }],
     take: MAX_ITEMS + 1,

@@ -31,7 +31,12 @@ async function readPlan(row: { id: string; items: unknown; outcomes: unknown; to
     if (!(e instanceof JsonColumnError)) throw e;
     await db.$transaction(async (tx) => {
       await tx.bulkRevocation.update({ where: { id: row.id }, data: { status: "failed", finishedAt: new Date() } });
-      await appendAuditEvent(tx, { actor, action: "revocation.bulk.finish", outcome: "failure", detail: { bulkRevocationId: row.id, total: row.total, done: row.done, failed: row.failed, error: e.message } });
+      await appendAuditEvent(tx, {
+        actor,
+        action: "revocation.bulk.finish",
+        outcome: "failure",
+        detail: { bulkRevocationId: row.id, total: row.total, done: row.done, failed: row.failed, error: e.message },
+      });
     });
     throw e;
   }
@@ -69,7 +74,13 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
     let revokedHere = false;
     for (const i of todo) {
       try {
-        const r = await revokeApproval({ approvalId: i.approvalId, actor, reason: `bulk revocation ${id}: ${row.reason}`.slice(0, 1000), source: "bulk", removeNow: false });
+        const r = await revokeApproval({
+          approvalId: i.approvalId,
+          actor,
+          reason: `bulk revocation ${id}: ${row.reason}`.slice(0, 1000),
+          source: "bulk",
+          removeNow: false,
+        });
         step[i.approvalId] = r.alreadyRevoked ? "already revoked" : "revoked";
         revokedHere ||= !r.alreadyRevoked || r.state === "pending";
       } catch (e) {
@@ -83,7 +94,8 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
       try {
         const removal = await removeRevokedSignatures({ imageId, actor });
         registryWrites += removal.writes;
-        for (const a of removal.approvals) if (step[a.approvalId] === "revoked" && a.state === "pending") step[a.approvalId] = `revoked; registry removal pending: ${a.error ?? "retried"}`;
+        for (const a of removal.approvals)
+          if (step[a.approvalId] === "revoked" && a.state === "pending") step[a.approvalId] = `revoked; registry removal pending: ${a.error ?? "retried"}`;
       } catch (e) {
         if (!isAppError(e)) throw e;
         for (const k of Object.keys(step)) if (step[k] === "revoked") step[k] = `revoked; registry removal pending: ${e.message}`;
@@ -98,9 +110,16 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
   const done = await db.$transaction(async (tx) => {
     const r = await tx.bulkRevocation.update({ where: { id }, data: { status: "done", finishedAt: new Date() } });
     await appendAuditEvent(tx, { actor, action: "revocation.bulk.finish", detail: { bulkRevocationId: id, total: r.total, done: r.done, failed: r.failed } });
-    await emitEvent(tx, "revocation.bulk", { bulkRevocationId: id, status: "done", reason: r.reason, total: r.total, done: r.done, failed: r.failed, ...notified(items) });
+    await emitEvent(tx, "revocation.bulk", {
+      bulkRevocationId: id,
+      status: "done",
+      reason: r.reason,
+      total: r.total,
+      done: r.done,
+      failed: r.failed,
+      ...notified(items),
+    });
     return r;
   });
   return { status: done.status, done: done.done, failed: done.failed, registryWrites };
 }
-

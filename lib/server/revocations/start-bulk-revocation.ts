@@ -26,7 +26,10 @@ export function checkReason(reason: unknown): string {
 
 /** Who is told: the requesters and approving reviewers of the approvals, per item. */
 export function notified(items: readonly BulkRevocationItem[]) {
-  return { requesters: [...new Set(items.map((i) => i.requester).filter((x): x is string => Boolean(x)))].sort(), reviewers: [...new Set(items.flatMap((i) => [...i.reviewers, i.approver]))].sort() };
+  return {
+    requesters: [...new Set(items.map((i) => i.requester).filter((x): x is string => Boolean(x)))].sort(),
+    reviewers: [...new Set(items.flatMap((i) => [...i.reviewers, i.approver]))].sort(),
+  };
 }
 
 /**
@@ -59,11 +62,41 @@ export async function startBulkRevocation({ actor, query, stages, images, reason
     await appendAuditEvent(tx, {
       actor,
       action: "revocation.bulk",
-      detail: { bulkRevocationId: r.id, query, stages, reason: text, images: plan.images, approvals: plan.items.length, approvalIds: plan.items.map((i) => i.approvalId).slice(0, 1000), status: r.status },
+      detail: {
+        bulkRevocationId: r.id,
+        query,
+        stages,
+        reason: text,
+        images: plan.images,
+        approvals: plan.items.length,
+        approvalIds: plan.items.map((i) => i.approvalId).slice(0, 1000),
+        status: r.status,
+      },
     });
-    await emitEvent(tx, "revocation.bulk", { bulkRevocationId: r.id, status: r.status, query, stages, reason: text, by: actorLabel(actor), images: plan.images, approvals: plan.items.length, ...who });
+    await emitEvent(tx, "revocation.bulk", {
+      bulkRevocationId: r.id,
+      status: r.status,
+      query,
+      stages,
+      reason: text,
+      by: actorLabel(actor),
+      images: plan.images,
+      approvals: plan.items.length,
+      ...who,
+    });
     return r;
   });
   if (row.status === "queued" && enqueue) await enqueue(row.id);
-  return { dryRun: false as const, id: row.id, status: row.status, query, stages, reason: text, images: plan.images, approvals: plan.items.length, items: plan.items, notify: who };
+  return {
+    dryRun: false as const,
+    id: row.id,
+    status: row.status,
+    query,
+    stages,
+    reason: text,
+    images: plan.images,
+    approvals: plan.items.length,
+    items: plan.items,
+    notify: who,
+  };
 }

@@ -62,7 +62,10 @@ function hostileBodies(valid: Record<string, unknown>, opts: { loose?: boolean; 
   if (!opts.optional) out.push({ name: "empty body", body: "" });
   for (const [k, v] of Object.entries(valid)) {
     const set = (x: unknown) => JSON.stringify({ ...valid, [k]: x });
-    out.push({ name: `${k}: a number`, body: set(12345) }, ...(opts.loose ? [] : [{ name: `${k}: an object`, body: set({ a: 1 }) }]), { name: `${k}: deep nesting`, body: `{${inner.replace(JSON.stringify(k) + ":" + JSON.stringify(v), `"${k}":${deep(5000)}`)}}` });
+    out.push({ name: `${k}: a number`, body: set(12345) }, ...(opts.loose ? [] : [{ name: `${k}: an object`, body: set({ a: 1 }) }]), {
+      name: `${k}: deep nesting`,
+      body: `{${inner.replace(JSON.stringify(k) + ":" + JSON.stringify(v), `"${k}":${deep(5000)}`)}}`,
+    });
     if (typeof v === "string") {
       out.push(
         { name: `${k}: NUL`, body: set(`${v}\u0000`) },
@@ -74,7 +77,11 @@ function hostileBodies(valid: Record<string, unknown>, opts: { loose?: boolean; 
         { name: `${k}: true`, body: set(true) },
       );
     }
-    if (Array.isArray(v)) out.push({ name: `${k}: NUL in an item`, body: set(["x\u0000"]) }, { name: `${k}: 100,000 items`, body: set(Array.from({ length: 100_000 }, () => "x")) });
+    if (Array.isArray(v))
+      out.push(
+        { name: `${k}: NUL in an item`, body: set(["x\u0000"]) },
+        { name: `${k}: 100,000 items`, body: set(Array.from({ length: 100_000 }, () => "x")) },
+      );
   }
   return out;
 }
@@ -83,7 +90,8 @@ function hostileBodies(valid: Record<string, unknown>, opts: { loose?: boolean; 
 function hostileEvidence(): Hostile[] {
   const bom = (components: unknown) => JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components });
   // Built as text: JSON.stringify itself overflows the stack on 10,000 levels.
-  const nested = (n: number) => '{"type":"library","name":"c","version":"1","components":['.repeat(n) + '{"type":"library","name":"leaf","version":"1"}' + "]}".repeat(n);
+  const nested = (n: number) =>
+    '{"type":"library","name":"c","version":"1","components":['.repeat(n) + '{"type":"library","name":"leaf","version":"1"}' + "]}".repeat(n);
   return [
     { name: "malformed JSON", body: '{"bomFormat":' },
     { name: "empty body", body: "" },
@@ -150,7 +158,12 @@ describe("hostile input", () => {
         const variants: Hostile[] = [...hostileRequestLine(route, method as Method, params)];
         if (key === "POST /api/v1/images/[...ref]") variants.push(...hostileEvidence());
         else if (validBody !== undefined && typeof validBody === "object" && !Buffer.isBuffer(validBody)) {
-          variants.push(...hostileBodies(validBody as Record<string, unknown>, { loose: key.includes("imagereview") || key.includes("notifications") || key.includes("/advisories"), optional: key.includes("/rotate") }));
+          variants.push(
+            ...hostileBodies(validBody as Record<string, unknown>, {
+              loose: key.includes("imagereview") || key.includes("notifications") || key.includes("/advisories"),
+              optional: key.includes("/rotate"),
+            }),
+          );
         }
         for (const h of variants) {
           const before = await dbSnapshot();
@@ -177,8 +190,10 @@ describe("hostile input", () => {
           } catch {
             // reported below
           }
-          if (typeof json.error?.code !== "string" || typeof json.error.message !== "string") problems.push(`${label} without a JSON error: ${text.slice(0, 120)}`);
-          else if (/prisma|postgres|invalid byte sequence|\bat [\w.]+ \(|node_modules/i.test(json.error.message)) problems.push(`${label} leaks internals: ${json.error.message.slice(0, 160)}`);
+          if (typeof json.error?.code !== "string" || typeof json.error.message !== "string")
+            problems.push(`${label} without a JSON error: ${text.slice(0, 120)}`);
+          else if (/prisma|postgres|invalid byte sequence|\bat [\w.]+ \(|node_modules/i.test(json.error.message))
+            problems.push(`${label} leaks internals: ${json.error.message.slice(0, 160)}`);
           const after = await dbSnapshot();
           const changed = Object.keys(after).filter((t) => after[t] !== before[t]);
           if (changed.length) problems.push(`${label} wrote to ${changed.join(", ")}`);

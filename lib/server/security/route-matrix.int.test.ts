@@ -42,18 +42,28 @@ describe("route × role matrix", () => {
         for (const who of CALLERS) {
           const want = e.status[who] ?? (who === "anonymous" || who === "garbage token" || who === "revoked token" ? 401 : e.status.roles);
           const before = await dbSnapshot();
-          const res = await callRoute(handler!, { method: method as Method, template: route.template, params: e.params?.(f), query: e.query?.(f), headers: e.headers, body: e.body?.(f, who), token: f.tokens[who] });
+          const res = await callRoute(handler!, {
+            method: method as Method,
+            template: route.template,
+            params: e.params?.(f),
+            query: e.query?.(f),
+            headers: e.headers,
+            body: e.body?.(f, who),
+            token: f.tokens[who],
+          });
           calls++;
           const text = await res.text();
           if (res.status !== want) failures.push(`${key} as ${who}: ${res.status} (expected ${want}) ${text.slice(0, 200)}`);
           if (res.status >= 400 && res.status < 500) {
             if (!route.template.startsWith("/api/auth/")) {
               const json = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-              if (typeof json.error?.code !== "string" || typeof json.error.message !== "string") failures.push(`${key} as ${who}: ${res.status} without { error: { code, message } }`);
+              if (typeof json.error?.code !== "string" || typeof json.error.message !== "string")
+                failures.push(`${key} as ${who}: ${res.status} without { error: { code, message } }`);
             }
             const after = await dbSnapshot();
             const changed = Object.keys(after).filter((t) => after[t] !== before[t]);
-            if (changed.length) failures.push(`${key} as ${who}: refused with ${res.status} but wrote to ${changed.map((t) => `${t} (${before[t]} → ${after[t]})`).join(", ")}`);
+            if (changed.length)
+              failures.push(`${key} as ${who}: refused with ${res.status} but wrote to ${changed.map((t) => `${t} (${before[t]} → ${after[t]})`).join(", ")}`);
           }
         }
       }

@@ -3,7 +3,15 @@ import { db } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
 import { pullReference } from "../../oci/reference";
-import { generateStagePolicy, isPolicyFormat, POLICY_FORMATS, PolicyInputError, repositoryGlobs, type GeneratedPolicy, type PolicyKey } from "../../policy/admission/generate-policy";
+import {
+  generateStagePolicy,
+  isPolicyFormat,
+  POLICY_FORMATS,
+  PolicyInputError,
+  repositoryGlobs,
+  type GeneratedPolicy,
+  type PolicyKey,
+} from "../../policy/admission/generate-policy";
 import type { Actor } from "../actor";
 
 export interface ExportStagePolicyOptions {
@@ -31,8 +39,15 @@ export function instanceId(): string {
  * Only public material goes in, so any signed-in user may export it. A stage with no usable current key is a 409:
  * a policy without the key would admit nothing, and one without keys at all everything.
  */
-export async function exportStagePolicy({ actor: _actor, stage: name, format, images, requireVerificationSummary = false }: ExportStagePolicyOptions): Promise<GeneratedPolicy> {
-  if (!isPolicyFormat(format)) throw new AppError("INVALID_INPUT", `unknown format ${JSON.stringify(format.slice(0, 64))}; formats: ${POLICY_FORMATS.join(", ")}`, "format");
+export async function exportStagePolicy({
+  actor: _actor,
+  stage: name,
+  format,
+  images,
+  requireVerificationSummary = false,
+}: ExportStagePolicyOptions): Promise<GeneratedPolicy> {
+  if (!isPolicyFormat(format))
+    throw new AppError("INVALID_INPUT", `unknown format ${JSON.stringify(format.slice(0, 64))}; formats: ${POLICY_FORMATS.join(", ")}`, "format");
   const stage = await db.stage.findUnique({ where: { name }, select: { id: true, name: true, requiredApprovals: true, emitBundle: true } });
   if (!stage) throw new AppError("NOT_FOUND", `no stage ${name}`);
 
@@ -45,7 +60,13 @@ export async function exportStagePolicy({ actor: _actor, stage: name, format, im
   // A revoked key's signatures are void; a retired key's signatures made before its not_after stay valid, so
   // images approved before a rotation keep being admitted.
   const usable = rows.filter((k) => !k.revokedAt && k.notBefore <= now);
-  const keys: PolicyKey[] = usable.map((k) => ({ name: k.name, publicKeyPem: k.publicKeyPem, fingerprint: k.fingerprint, current: !k.retiredAt, notAfter: k.notAfter }));
+  const keys: PolicyKey[] = usable.map((k) => ({
+    name: k.name,
+    publicKeyPem: k.publicKeyPem,
+    fingerprint: k.fingerprint,
+    current: !k.retiredAt,
+    notAfter: k.notAfter,
+  }));
   if (!keys.some((k) => k.current)) {
     if (rows.length === 0) throw new AppError("CONFLICT", `stage ${stage.name} has no signing key; create or import one before exporting a policy`);
     throw new AppError(
@@ -69,7 +90,12 @@ export async function exportStagePolicy({ actor: _actor, stage: name, format, im
       orderBy: { name: "asc" },
     });
     patterns = repos.flatMap((r) => repositoryGlobs(pullReference(r.registry.url, r.registry.pullName, r.name)));
-    if (!patterns.length) throw new AppError("CONFLICT", `no repository has a promotion request for stage ${stage.name} yet; pass the image patterns the policy applies to (images)`, "images");
+    if (!patterns.length)
+      throw new AppError(
+        "CONFLICT",
+        `no repository has a promotion request for stage ${stage.name} yet; pass the image patterns the policy applies to (images)`,
+        "images",
+      );
   }
 
   try {

@@ -6,7 +6,11 @@ import { stageGates } from "./stage-gates";
 export async function getStage({ name }: { name: string }) {
   const s = await db.stage.findUnique({
     where: { name },
-    include: { reviewerGroups: { include: { group: { select: { name: true } } } }, waiverGroup: { select: { name: true } }, keys: { where: { revokedAt: null }, orderBy: { createdAt: "desc" }, take: 1, select: { name: true, fingerprint: true } } },
+    include: {
+      reviewerGroups: { include: { group: { select: { name: true } } } },
+      waiverGroup: { select: { name: true } },
+      keys: { where: { revokedAt: null }, orderBy: { createdAt: "desc" }, take: 1, select: { name: true, fingerprint: true } },
+    },
   });
   if (!s) throw new AppError("NOT_FOUND", `unknown stage ${name}`);
   return {

@@ -7,5 +7,10 @@ import { readJson, stageGatesColumn } from "../json-columns";
  * that no longer parses fails closed: every caller gets the same JsonColumnError naming the stage row, never "no gates".
  */
 export function stageGates(stage: { id: string; name: string; gates: unknown }): GateConfig {
-  return readJson(stageGatesColumn, stage.gates, { table: "stages", column: "gates", id: stage.id, hint: `Stage ${stage.name}: set its gates again (PUT /api/v1/stages/${encodeURIComponent(stage.name)})` });
+  return readJson(stageGatesColumn, stage.gates, {
+    table: "stages",
+    column: "gates",
+    id: stage.id,
+    hint: `Stage ${stage.name}: set its gates again (PUT /api/v1/stages/${encodeURIComponent(stage.name)})`,
+  });
 }

@@ -46,14 +46,25 @@ function gatesOf(input: unknown): GateConfig {
 /** Refuses a bad stage name or setting with a 422 naming the field. */
 function validateSettings(name: string, settings: StageSettings): void {
   if (!NAME.test(name)) throw new AppError("INVALID_INPUT", "stage name: 1-32 lowercase letters, digits and -", "name");
-  if (settings.requiredApprovals !== undefined && (!Number.isInteger(settings.requiredApprovals) || settings.requiredApprovals < 1 || settings.requiredApprovals > 50)) {
+  if (
+    settings.requiredApprovals !== undefined &&
+    (!Number.isInteger(settings.requiredApprovals) || settings.requiredApprovals < 1 || settings.requiredApprovals > 50)
+  ) {
     throw new AppError("INVALID_INPUT", "required approvals must be an integer from 1 to 50", "requiredApprovals");
   }
-  if (settings.approvalTtlDays !== undefined && settings.approvalTtlDays !== null && (!Number.isInteger(settings.approvalTtlDays) || settings.approvalTtlDays < 1 || settings.approvalTtlDays > 3650)) {
+  if (
+    settings.approvalTtlDays !== undefined &&
+    settings.approvalTtlDays !== null &&
+    (!Number.isInteger(settings.approvalTtlDays) || settings.approvalTtlDays < 1 || settings.approvalTtlDays > 3650)
+  ) {
     throw new AppError("INVALID_INPUT", "approvalTtlDays must be an integer from 1 to 3650, or null for approvals that never expire", "approvalTtlDays");
   }
-  if (settings.onRegression !== undefined && settings.onRegression !== "flag" && settings.onRegression !== "revoke-after") throw new AppError("INVALID_INPUT", 'onRegression must be "flag" or "revoke-after"', "onRegression");
-  if (settings.regressionGraceHours !== undefined && (!Number.isInteger(settings.regressionGraceHours) || settings.regressionGraceHours < 0 || settings.regressionGraceHours > 24 * 365)) {
+  if (settings.onRegression !== undefined && settings.onRegression !== "flag" && settings.onRegression !== "revoke-after")
+    throw new AppError("INVALID_INPUT", 'onRegression must be "flag" or "revoke-after"', "onRegression");
+  if (
+    settings.regressionGraceHours !== undefined &&
+    (!Number.isInteger(settings.regressionGraceHours) || settings.regressionGraceHours < 0 || settings.regressionGraceHours > 24 * 365)
+  ) {
     throw new AppError("INVALID_INPUT", "regressionGraceHours must be a whole number of hours from 0 to 8760", "regressionGraceHours");
   }
 }
@@ -98,8 +109,28 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
       action: before ? "stage.update" : "stage.create",
       target: name,
       detail: {
-        before: before ? { requiredApprovals: before.requiredApprovals, gates: before.gates, reviewerGroups: before.reviewerGroups.map((g) => g.group.name), waiverGroup: before.waiverGroup?.name ?? null, emitBundle: before.emitBundle, approvalTtlDays: before.approvalTtlDays, onRegression: before.onRegression, regressionGraceHours: before.regressionGraceHours } : null,
-        after: { requiredApprovals: stage.requiredApprovals, gates: stage.gates, reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [], waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null), emitBundle: stage.emitBundle, approvalTtlDays: stage.approvalTtlDays, onRegression: stage.onRegression, regressionGraceHours: stage.regressionGraceHours },
+        before: before
+          ? {
+              requiredApprovals: before.requiredApprovals,
+              gates: before.gates,
+              reviewerGroups: before.reviewerGroups.map((g) => g.group.name),
+              waiverGroup: before.waiverGroup?.name ?? null,
+              emitBundle: before.emitBundle,
+              approvalTtlDays: before.approvalTtlDays,
+              onRegression: before.onRegression,
+              regressionGraceHours: before.regressionGraceHours,
+            }
+          : null,
+        after: {
+          requiredApprovals: stage.requiredApprovals,
+          gates: stage.gates,
+          reviewerGroups: reviewers?.map((g) => g.name) ?? before?.reviewerGroups.map((g) => g.group.name) ?? [],
+          waiverGroup: waiver === undefined ? (before?.waiverGroup?.name ?? null) : (waiver?.name ?? null),
+          emitBundle: stage.emitBundle,
+          approvalTtlDays: stage.approvalTtlDays,
+          onRegression: stage.onRegression,
+          regressionGraceHours: stage.regressionGraceHours,
+        },
       },
     });
     if (!before) await createSigningKey({ actor, name: `stage-${name}-key`, stageId: stage.id, tx });

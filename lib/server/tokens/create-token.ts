@@ -53,7 +53,12 @@ export async function createToken({ actor, email, name, scopes, expires }: Creat
   const t = newToken();
   const row = await db.$transaction(async (tx) => {
     const row = await tx.apiToken.create({ data: { userId: user.id, name: name ?? "cli", tokenHash: t.hash, prefix: t.prefix, expiresAt, scopes: granted } });
-    await appendAuditEvent(tx, { actor, action: "token.create", target: user.email, detail: { tokenId: row.id, prefix: t.prefix, name: row.name, scopes: granted, expiresAt: expiresAt.toISOString() } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "token.create",
+      target: user.email,
+      detail: { tokenId: row.id, prefix: t.prefix, name: row.name, scopes: granted, expiresAt: expiresAt.toISOString() },
+    });
     return row;
   });
   return { id: row.id, token: t.token, prefix: t.prefix, email: user.email, name: row.name, scopes: granted, expiresAt };

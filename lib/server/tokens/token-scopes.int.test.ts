@@ -59,14 +59,21 @@ describe("token scopes", () => {
     expect(verify.status).not.toBe(401);
     const review = await call(imageReviewRoute.POST, "POST", "/api/v1/imagereview", {
       token: t.token,
-      body: { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image: "reg.example.com/app@sha256:" + "b".repeat(64) }], namespace: "default" } },
+      body: {
+        apiVersion: "imagepolicy.k8s.io/v1alpha1",
+        kind: "ImageReview",
+        spec: { containers: [{ image: "reg.example.com/app@sha256:" + "b".repeat(64) }], namespace: "default" },
+      },
     });
     expect(review.status).toBe(200);
     expect(review.body).toMatchObject({ kind: "ImageReview", status: { allowed: expect.any(Boolean) } });
     const list = await call(imagesRoute.GET, "GET", "/api/v1/images", { token: t.token });
     expect(list.status).toBe(403);
     expect(list.body.error).toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("needs read") });
-    const req = await call(requestsRoute.POST, "POST", "/api/v1/requests", { token: t.token, body: { registry: "default", repository: "x", digest: "sha256:" + "c".repeat(64), stage: "prod" } });
+    const req = await call(requestsRoute.POST, "POST", "/api/v1/requests", {
+      token: t.token,
+      body: { registry: "default", repository: "x", digest: "sha256:" + "c".repeat(64), stage: "prod" },
+    });
     expect(req.status).toBe(403);
     const denied = await db.auditOutbox.findMany({ where: { action: "request.denied", target: "GET /api/v1/images" } });
     expect(denied.some((d) => JSON.stringify(d.detail).includes("needs read"))).toBe(true);
@@ -77,7 +84,10 @@ describe("token scopes", () => {
   it("a read token reads but cannot request a promotion", async () => {
     const t = await createToken({ actor: cli, email: "dev@example.com", scopes: "read", expires: "1d" });
     expect((await call(imagesRoute.GET, "GET", "/api/v1/images", { token: t.token })).status).toBe(200);
-    const req = await call(requestsRoute.POST, "POST", "/api/v1/requests", { token: t.token, body: { registry: "default", repository: "x", digest: "sha256:" + "c".repeat(64), stage: "prod" } });
+    const req = await call(requestsRoute.POST, "POST", "/api/v1/requests", {
+      token: t.token,
+      body: { registry: "default", repository: "x", digest: "sha256:" + "c".repeat(64), stage: "prod" },
+    });
     expect(req.status).toBe(403);
     expect(req.body.error?.message).toContain("needs request");
   });
@@ -87,7 +97,10 @@ describe("token scopes", () => {
     await expect(createToken({ actor: cli, email: "manager@example.com", scopes: ["evidence"] })).rejects.toMatchObject({ code: "FORBIDDEN" });
     await expect(createToken({ actor: cli, email: "dev@example.com", scopes: ["root"] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "scopes" });
     await expect(createToken({ actor: cli, email: "dev@example.com", scopes: [] })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "scopes" });
-    await expect(createToken({ actor: cli, email: "dev@example.com", scopes: "read", expires: "366d" })).rejects.toMatchObject({ code: "INVALID_INPUT", field: "expires" });
+    await expect(createToken({ actor: cli, email: "dev@example.com", scopes: "read", expires: "366d" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      field: "expires",
+    });
     const all = await createToken({ actor: cli, email: "dev@example.com", scopes: "all" });
     expect(all.scopes).toEqual(["read", "evidence", "request", "admission"]);
     // No lifetime asked for: the default (90 days), never "no expiry".
@@ -97,7 +110,10 @@ describe("token scopes", () => {
     process.env.IMPRIMATUR_TOKEN_MAX_DAYS = "30";
     resetEnvCache();
     try {
-      await expect(createToken({ actor: cli, email: "dev@example.com", scopes: "read", expires: "31d" })).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringContaining("at most 30d") });
+      await expect(createToken({ actor: cli, email: "dev@example.com", scopes: "read", expires: "31d" })).rejects.toMatchObject({
+        code: "INVALID_INPUT",
+        message: expect.stringContaining("at most 30d"),
+      });
     } finally {
       delete process.env.IMPRIMATUR_TOKEN_MAX_DAYS;
       resetEnvCache();
@@ -121,7 +137,10 @@ describe("token scopes", () => {
     const viaToken = await call(tokensRoute.POST, "POST", "/api/v1/tokens", { token: own.token, body: { scopes: ["read"] } });
     expect(viaToken.status).toBe(403);
     const admin = await createToken({ actor: cli, email: "admin@example.com", scopes: "admin", expires: "1d" });
-    const made = await call(tokensRoute.POST, "POST", "/api/v1/tokens", { token: admin.token, body: { email: "dev@example.com", scopes: ["admission"], expires: "30d" } });
+    const made = await call(tokensRoute.POST, "POST", "/api/v1/tokens", {
+      token: admin.token,
+      body: { email: "dev@example.com", scopes: ["admission"], expires: "30d" },
+    });
     expect(made.status).toBe(201);
     expect(made.body).toMatchObject({ email: "dev@example.com", scopes: ["admission"], token: expect.stringMatching(/^imp_/) });
     const bad = await call(tokensRoute.POST, "POST", "/api/v1/tokens", { token: admin.token, body: { scopes: ["read"], expires: "forever" } });
@@ -137,7 +156,11 @@ describe("user lifecycle", () => {
     expect(await actorForToken(t.token)).not.toBeNull();
     expect(await actorForUserId(bob.id, "session")).not.toBeNull();
     const admin = await createToken({ actor: cli, email: "admin@example.com", scopes: "admin", expires: "1d" });
-    const off = await call(userRoute.PATCH, "PATCH", "/api/v1/users/bob%40example.com", { token: admin.token, body: { disabled: true }, params: { email: "bob%40example.com" } });
+    const off = await call(userRoute.PATCH, "PATCH", "/api/v1/users/bob%40example.com", {
+      token: admin.token,
+      body: { disabled: true },
+      params: { email: "bob%40example.com" },
+    });
     expect(off.status).toBe(200);
     expect(off.body).toMatchObject({ user: { email: "bob@example.com", disabled: true }, revokedTokens: 1 });
     // The session cookie is a JWT naming the user id; getActor re-reads the user per request, so it stops here.
@@ -148,7 +171,10 @@ describe("user lifecycle", () => {
     await updateUser({ actor: cli, email: "bob@example.com", disabled: false });
     expect(await actorForUserId(bob.id, "session")).not.toBeNull();
     expect(await actorForToken(t.token)).toBeNull();
-    const events = await db.auditEvent.findMany({ where: { target: "bob@example.com", action: { startsWith: "user.", not: "user.create" } }, orderBy: { seq: "asc" } });
+    const events = await db.auditEvent.findMany({
+      where: { target: "bob@example.com", action: { startsWith: "user.", not: "user.create" } },
+      orderBy: { seq: "asc" },
+    });
     expect(events.map((e) => e.action)).toEqual(["user.disable", "user.enable"]);
     expect(events[0]!.actorLabel).toBe("admin@example.com (token)");
   });
@@ -164,7 +190,8 @@ describe("user lifecycle", () => {
 
   it("changes roles with audit, refuses bad input by field, and never leaves the installation without an admin", async () => {
     const admin = await createToken({ actor: cli, email: "admin@example.com", scopes: "admin", expires: "1d" });
-    const p = (email: string, body: unknown) => call(userRoute.PATCH, "PATCH", `/api/v1/users/${encodeURIComponent(email)}`, { token: admin.token, body, params: { email: encodeURIComponent(email) } });
+    const p = (email: string, body: unknown) =>
+      call(userRoute.PATCH, "PATCH", `/api/v1/users/${encodeURIComponent(email)}`, { token: admin.token, body, params: { email: encodeURIComponent(email) } });
     expect((await p("carol@example.com", { role: "manager" })).body).toMatchObject({ user: { role: "manager" } });
     const ev = await db.auditEvent.findFirstOrThrow({ where: { action: "user.role", target: "carol@example.com" } });
     expect(ev.detail).toEqual({ from: "reviewer", to: "manager" });
@@ -172,7 +199,11 @@ describe("user lifecycle", () => {
     expect((await p("carol@example.com", { password: "sneaky-password" })).status).toBe(422);
     expect((await p("carol@example.com", {})).status).toBe(422);
     expect((await p("nobody@example.com", { disabled: true })).status).toBe(404);
-    const garbled = await call(userRoute.PATCH, "PATCH", "/api/v1/users/%E0%A4%A", { token: admin.token, body: { disabled: true }, params: { email: "%E0%A4%A" } });
+    const garbled = await call(userRoute.PATCH, "PATCH", "/api/v1/users/%E0%A4%A", {
+      token: admin.token,
+      body: { disabled: true },
+      params: { email: "%E0%A4%A" },
+    });
     expect(garbled.body.error).toMatchObject({ code: "INVALID_INPUT", field: "email" });
     const last = await p("admin@example.com", { role: "reviewer" });
     expect(last.status).toBe(409);
@@ -186,7 +217,12 @@ describe("user lifecycle", () => {
 
   it("the CLI disables, enables, changes roles and passwords, and makes scoped tokens", async () => {
     const run = (args: string[], input?: string) => {
-      const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(root, "scripts/cli.ts"), ...args], { cwd: root, env: process.env, encoding: "utf8", input });
+      const r = spawnSync(process.execPath, ["--conditions=react-server", "--import", "tsx", join(root, "scripts/cli.ts"), ...args], {
+        cwd: root,
+        env: process.env,
+        encoding: "utf8",
+        input,
+      });
       return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
     };
     const tok = run(["token", "create", "--email", "alice@example.com", "--scopes", "admission", "--expires", "30d"]);
@@ -205,7 +241,9 @@ describe("user lifecycle", () => {
     expect(alice.disabled).toBe(false);
     expect(alice.role).toBe("developer");
     expect(await verifyPassword("a-brand-new-password", alice.passwordHash)).toBe(true);
-    const actions = (await db.auditEvent.findMany({ where: { target: "alice@example.com", action: { startsWith: "user.", not: "user.create" } }, orderBy: { seq: "asc" } })).map((e) => e.action);
+    const actions = (
+      await db.auditEvent.findMany({ where: { target: "alice@example.com", action: { startsWith: "user.", not: "user.create" } }, orderBy: { seq: "asc" } })
+    ).map((e) => e.action);
     expect(actions).toEqual(["user.disable", "user.enable", "user.role", "user.password"]);
     // Six CLI processes (each loads tsx and the Prisma client): generous on a busy machine.
   }, 300_000);

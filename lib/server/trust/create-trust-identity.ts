@@ -40,8 +40,14 @@ export function parseIdentityCertificates(pem: string): { pems: string[]; subjec
   const { blocks, unterminated } = pemBlocks(pem, "CERTIFICATE");
   const begins = blocks.length + unterminated;
   if (begins === 0) throw new AppError("INVALID_INPUT", "expected PEM certificates (-----BEGIN CERTIFICATE-----)", "certificates");
-  if (begins > MAX_IDENTITY_CERTIFICATES) throw new AppError("INVALID_INPUT", `${begins} certificates given; a trust identity holds at most ${MAX_IDENTITY_CERTIFICATES} (a root and its intermediates)`, "certificates");
-  if (blocks.length !== begins) throw new AppError("INVALID_INPUT", "malformed PEM: a certificate block is not terminated (-----END CERTIFICATE-----)", "certificates");
+  if (begins > MAX_IDENTITY_CERTIFICATES)
+    throw new AppError(
+      "INVALID_INPUT",
+      `${begins} certificates given; a trust identity holds at most ${MAX_IDENTITY_CERTIFICATES} (a root and its intermediates)`,
+      "certificates",
+    );
+  if (blocks.length !== begins)
+    throw new AppError("INVALID_INPUT", "malformed PEM: a certificate block is not terminated (-----END CERTIFICATE-----)", "certificates");
   const pems: string[] = [];
   const subjects: string[] = [];
   blocks.forEach((b, i) => {
@@ -98,13 +104,15 @@ function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput
       if (input[f] !== undefined && !allowed.includes(f)) throw new AppError("INVALID_INPUT", `${f} does not apply to an identity of kind ${input.kind}`, f);
     }
   };
-  if (input.anyIdentityUnderRoot && input.kind !== "certificate" && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
+  if (input.anyIdentityUnderRoot && input.kind !== "certificate" && input.kind !== "sigstore")
+    throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
   if (input.thresholds && input.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
   switch (input.kind) {
     case "key": {
       only(["publicKeyPem"]);
       if (!input.publicKeyPem) throw new AppError("INVALID_INPUT", "a key identity needs publicKeyPem (the cosign.pub PEM)", "publicKeyPem");
-      if (input.subject || input.san || input.oidcIssuer) throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
+      if (input.subject || input.san || input.oidcIssuer)
+        throw new AppError("INVALID_INPUT", "subject, san and oidcIssuer apply to certificate identities, not keys", "subject");
       const info = readPublicKey(input.publicKeyPem);
       Object.assign(data, { publicKeyPem: info.pem, fingerprint: info.fingerprint, algorithm: info.algorithm });
       Object.assign(detail, { fingerprint: info.fingerprint, algorithm: info.algorithm });
@@ -114,7 +122,8 @@ function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput
     case "tsa": {
       only(["certificates"]);
       if (!input.certificates) throw new AppError("INVALID_INPUT", `a ${input.kind} identity needs certificates (PEM)`, "certificates");
-      if (input.kind === "tsa" && (input.subject || input.san || input.oidcIssuer)) throw new AppError("INVALID_INPUT", "a TSA identity vouches for time, not for a signer: subject, san and oidcIssuer do not apply", "subject");
+      if (input.kind === "tsa" && (input.subject || input.san || input.oidcIssuer))
+        throw new AppError("INVALID_INPUT", "a TSA identity vouches for time, not for a signer: subject, san and oidcIssuer do not apply", "subject");
       if (input.oidcIssuer && !input.san) throw new AppError("INVALID_INPUT", "oidcIssuer is matched together with san", "san");
       const { pems, subjects } = parseIdentityCertificates(input.certificates);
       data.certificates = pems;
@@ -127,7 +136,12 @@ function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput
       const { json, root } = readTrustedRoot(input.trustedRoot);
       data.sigstore = json as Prisma.InputJsonValue;
       if (input.thresholds) data.sigstoreThresholds = jsonColumn(sigstoreThresholdsColumn, input.thresholds);
-      Object.assign(detail, { fulcioCAs: root.fulcioCAs.length, rekorKeys: root.rekorKeys.length, ctLogKeys: root.ctLogKeys.length, tsaRoots: root.tsaRoots.length });
+      Object.assign(detail, {
+        fulcioCAs: root.fulcioCAs.length,
+        rekorKeys: root.rekorKeys.length,
+        ctLogKeys: root.ctLogKeys.length,
+        tsaRoots: root.tsaRoots.length,
+      });
       break;
     }
     default:
@@ -142,7 +156,8 @@ function applyMaterial(input: ParsedInput, data: Prisma.TrustIdentityCreateInput
 export async function createTrustIdentity({ actor, input: raw }: CreateTrustIdentityOptions) {
   requireRole(actor, ["admin"], "managing trust identities");
   const input = parseInput(createTrustIdentityInput, raw);
-  if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+  if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil)
+    throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
 
   const data: Prisma.TrustIdentityCreateInput = {
     name: input.name,

@@ -15,7 +15,12 @@ export async function deleteTrustIdentity({ actor, name }: { actor: Actor; name:
     const cur = await tx.trustIdentity.findUnique({ where: { name } });
     if (!cur) throw new AppError("NOT_FOUND", `no trust identity ${name}`);
     await tx.trustIdentity.delete({ where: { name } });
-    await appendAuditEvent(tx, { actor, action: "trust.delete", target: name, detail: { kind: cur.kind, role: cur.role, scope: cur.scope, fingerprint: cur.fingerprint } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "trust.delete",
+      target: name,
+      detail: { kind: cur.kind, role: cur.role, scope: cur.scope, fingerprint: cur.fingerprint },
+    });
     await bumpTrustState(tx);
     return { deleted: name };
   });

@@ -33,7 +33,14 @@ export interface LoadedTrust {
  */
 export function thresholdsFor(trust: LoadedTrust, repository: string): SigstoreThresholds | undefined {
   const t = trust.sigstoreThresholds.find((x) => x.scope.some((p) => matchScope(p, repository)));
-  return t ? readJson(sigstoreThresholdsColumn, t.stored, { table: "trust_identities", column: "sigstore_thresholds", id: t.id, hint: `Trust identity ${t.identity}: set its thresholds again` }) : undefined;
+  return t
+    ? readJson(sigstoreThresholdsColumn, t.stored, {
+        table: "trust_identities",
+        column: "sigstore_thresholds",
+        id: t.id,
+        hint: `Trust identity ${t.identity}: set its thresholds again`,
+      })
+    : undefined;
 }
 
 type IdentityRow = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
@@ -70,19 +77,17 @@ export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrus
   ]);
   const identities: TrustIdentity[] = [
     // Our own stage keys first: most signatures on a promoted image are made with them.
-    ...keys.map(
-      (k): TrustIdentity => ({
-        name: stageKeyName(k.stage?.name, k.name),
-        kind: "key",
-        role: "stage",
-        scope: ["**"],
-        publicKeyPem: k.publicKeyPem,
-        fingerprint: k.fingerprint,
-        validFrom: k.notBefore,
-        validUntil: k.notAfter,
-        revokedAt: k.revokedAt,
-      }),
-    ),
+    ...keys.map((k): TrustIdentity => ({
+      name: stageKeyName(k.stage?.name, k.name),
+      kind: "key",
+      role: "stage",
+      scope: ["**"],
+      publicKeyPem: k.publicKeyPem,
+      fingerprint: k.fingerprint,
+      validFrom: k.notBefore,
+      validUntil: k.notAfter,
+      revokedAt: k.revokedAt,
+    })),
     ...rows.map(identityFromRow),
   ];
   const sigstoreThresholds = rows

@@ -31,11 +31,23 @@ export async function previewTrustIdentityDeletion({ actor, name }: PreviewTrust
     where: { verdict: "verified", OR: [{ keyName: name }, { trustedBy: name }] },
     orderBy: { checkedAt: "desc" },
     take: LIMIT,
-    select: { layerDigest: true, role: true, format: true, image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } } },
+    select: {
+      layerDigest: true,
+      role: true,
+      format: true,
+      image: { select: { id: true, digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
+    },
   });
   return {
     ...identity,
-    signatures: rows.map((r) => ({ registry: r.image.repository.registry.name, repository: r.image.repository.name, digest: r.image.digest, role: r.role, layerDigest: r.layerDigest, format: r.format })),
+    signatures: rows.map((r) => ({
+      registry: r.image.repository.registry.name,
+      repository: r.image.repository.name,
+      digest: r.image.digest,
+      role: r.role,
+      layerDigest: r.layerDigest,
+      format: r.format,
+    })),
     images: new Set(rows.map((r) => r.image.id)).size,
   };
 }

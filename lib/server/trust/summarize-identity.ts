@@ -14,7 +14,8 @@ function status(r: { validFrom: Date | null; validUntil: Date | null; revokedAt:
 /** An identity as the API and the UI show it (the Sigstore material as counts, not the whole document). */
 export function summarizeIdentity(r: Row) {
   // Display only: counts of what parses (verification parses the trusted root itself, lib/signing/trust).
-  const sig = r.sigstore === null ? null : readDisplayJson(sigstoreMaterialCountsColumn, r.sigstore, { table: "trust_identities", column: "sigstore", id: r.id }).value;
+  const sig =
+    r.sigstore === null ? null : readDisplayJson(sigstoreMaterialCountsColumn, r.sigstore, { table: "trust_identities", column: "sigstore", id: r.id }).value;
   return {
     id: r.id,
     name: r.name,
@@ -30,7 +31,12 @@ export function summarizeIdentity(r: Row) {
     oidcIssuer: r.oidcIssuer,
     anyIdentityUnderRoot: r.anyIdentityUnderRoot,
     sigstore: sig
-      ? { certificateAuthorities: sig.certificateAuthorities?.length ?? 0, tlogs: sig.tlogs?.length ?? 0, ctlogs: sig.ctlogs?.length ?? 0, timestampAuthorities: sig.timestampAuthorities?.length ?? 0 }
+      ? {
+          certificateAuthorities: sig.certificateAuthorities?.length ?? 0,
+          tlogs: sig.tlogs?.length ?? 0,
+          ctlogs: sig.ctlogs?.length ?? 0,
+          timestampAuthorities: sig.timestampAuthorities?.length ?? 0,
+        }
       : null,
     validFrom: r.validFrom?.toISOString() ?? null,
     validUntil: r.validUntil?.toISOString() ?? null,

@@ -3,7 +3,11 @@ import { z } from "zod";
 import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust/identities";
 
 // Repository glob: the characters of a repository name, plus * and ?.
-const scopePattern = z.string().min(1).max(255).regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");
+const scopePattern = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");
 const date = z.coerce.date();
 const count = z.number().int().min(0).max(10);
 export const sigstoreThresholds = z.object({ tlog: count.optional(), timestamp: count.optional(), ctlog: count.optional() }).strict();
@@ -30,9 +34,15 @@ export const createTrustIdentityInput = z
     role: trustIdentityFields.role,
     scope: trustIdentityFields.scope.default(["**"]),
     /** kind key: the public key (cosign.pub). */
-    publicKeyPem: z.string().max(64 * 1024).optional(),
+    publicKeyPem: z
+      .string()
+      .max(64 * 1024)
+      .optional(),
     /** kind certificate / tsa: one or more PEM certificates (root first or last; order does not matter). */
-    certificates: z.string().max(1024 * 1024).optional(),
+    certificates: z
+      .string()
+      .max(1024 * 1024)
+      .optional(),
     /** kind sigstore: the trusted_root.json, as JSON or as its text. */
     trustedRoot: z.union([z.string().max(1024 * 1024), z.record(z.string(), z.unknown())]).optional(),
     /**
@@ -73,7 +83,13 @@ export type UpdateTrustIdentityInput = z.input<typeof updateTrustIdentityInput>;
  * (for Sigstore with its OIDC issuer: a Fulcio SAN means nothing without the issuer that vouched for it), unless it is
  * explicitly marked as trusting any identity under its root. Keys and TSAs identify no certificate signer.
  */
-export function identityBreadthProblem(i: { kind: string; subject?: string | null; san?: string | null; oidcIssuer?: string | null; anyIdentityUnderRoot?: boolean | null }): string | null {
+export function identityBreadthProblem(i: {
+  kind: string;
+  subject?: string | null;
+  san?: string | null;
+  oidcIssuer?: string | null;
+  anyIdentityUnderRoot?: boolean | null;
+}): string | null {
   if (i.kind !== "certificate" && i.kind !== "sigstore") return null;
   if (i.subject) return null;
   if (i.san && (i.kind === "certificate" || i.oidcIssuer)) return null;

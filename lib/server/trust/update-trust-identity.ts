@@ -31,22 +31,36 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
     const validUntil = input.validUntil === undefined ? cur.validUntil : input.validUntil;
     if (validFrom && validUntil && validFrom >= validUntil) throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
     // The same field rules as on create, judged on the identity as it would be after the change.
-    const merged = { subject: input.subject === undefined ? cur.subject : input.subject, san: input.san === undefined ? cur.san : input.san, oidcIssuer: input.oidcIssuer === undefined ? cur.oidcIssuer : input.oidcIssuer };
+    const merged = {
+      subject: input.subject === undefined ? cur.subject : input.subject,
+      san: input.san === undefined ? cur.san : input.san,
+      oidcIssuer: input.oidcIssuer === undefined ? cur.oidcIssuer : input.oidcIssuer,
+    };
     if ((cur.kind === "key" || cur.kind === "tsa") && (merged.subject || merged.san || merged.oidcIssuer)) {
       throw new AppError("INVALID_INPUT", `subject, san and oidcIssuer identify certificate signers; they do not apply to a ${cur.kind} identity`, "subject");
     }
     if (merged.oidcIssuer && !merged.san) throw new AppError("INVALID_INPUT", "oidcIssuer is matched together with san", "san");
     const anyIdentityUnderRoot = input.anyIdentityUnderRoot === undefined ? cur.anyIdentityUnderRoot : input.anyIdentityUnderRoot;
-    if (input.anyIdentityUnderRoot && cur.kind !== "certificate" && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
+    if (input.anyIdentityUnderRoot && cur.kind !== "certificate" && cur.kind !== "sigstore")
+      throw new AppError("INVALID_INPUT", "anyIdentityUnderRoot applies to certificate and sigstore identities only", "anyIdentityUnderRoot");
     const broad = identityBreadthProblem({ kind: cur.kind, ...merged, anyIdentityUnderRoot });
     if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
     if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
     const { thresholds, ...rest } = input;
     const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-    const data = { ...changes, ...(thresholds !== undefined ? { sigstoreThresholds: thresholds ? jsonColumn(sigstoreThresholdsColumn, thresholds) : Prisma.DbNull } : {}), updatedAt: new Date() };
+    const data = {
+      ...changes,
+      ...(thresholds !== undefined ? { sigstoreThresholds: thresholds ? jsonColumn(sigstoreThresholdsColumn, thresholds) : Prisma.DbNull } : {}),
+      updatedAt: new Date(),
+    };
     const identity = await tx.trustIdentity.update({ where: { name }, data });
     const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
-    await appendAuditEvent(tx, { actor, action: revoked ? "trust.revoke" : "trust.update", target: name, detail: { changes: { ...changes, ...(thresholds !== undefined ? { thresholds } : {}) } } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: revoked ? "trust.revoke" : "trust.update",
+      target: name,
+      detail: { changes: { ...changes, ...(thresholds !== undefined ? { thresholds } : {}) } },
+    });
     await bumpTrustState(tx);
     return identity;
   });

@@ -7,7 +7,10 @@ export async function listUsers({ actor }: { actor: Actor }) {
   const rows = await db.user.findMany({
     orderBy: { email: "asc" },
     omit: { passwordHash: true },
-    include: { memberships: { include: { group: { select: { name: true } } } }, _count: { select: { tokens: { where: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] } } } } },
+    include: {
+      memberships: { include: { group: { select: { name: true } } } },
+      _count: { select: { tokens: { where: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] } } } },
+    },
   });
   return rows.map(({ memberships, _count, oidcSubject, ...u }) => ({
     ...u,

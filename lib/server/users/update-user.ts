@@ -53,7 +53,8 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     const losesAdmin = user.role === "admin" && !user.disabled && ((role !== undefined && role !== "admin") || disabled === true);
     if (losesAdmin) {
       const admins = await tx.user.count({ where: { role: "admin", disabled: false } });
-      if (admins <= 1) throw new AppError("CONFLICT", `${normalized} is the last enabled admin; make another admin first`, role !== undefined ? "role" : "disabled");
+      if (admins <= 1)
+        throw new AppError("CONFLICT", `${normalized} is the last enabled admin; make another admin first`, role !== undefined ? "role" : "disabled");
     }
     const updated = await tx.user.update({
       where: { id: user.id },

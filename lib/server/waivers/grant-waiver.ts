@@ -31,21 +31,38 @@ function validateWaiverInput({ gate, vulnIds, reason, expiresAt }: { gate: strin
   if (!(GATE_IDS as readonly string[]).includes(gate)) throw new AppError("INVALID_INPUT", `unknown gate ${gate}; one of ${GATE_IDS.join(", ")}`, "gate");
   if (vulnIds.length && gate !== "findings") throw new AppError("INVALID_INPUT", "vulnerability ids apply to the findings gate only", "vulnIds");
   const ids = [...new Set(vulnIds.map((v) => v.trim()).filter(Boolean))];
-  if (ids.some((v) => !/^[A-Za-z][A-Za-z0-9._:-]{2,80}$/.test(v))) throw new AppError("INVALID_INPUT", "vulnerability ids look like CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx", "vulnIds");
+  if (ids.some((v) => !/^[A-Za-z][A-Za-z0-9._:-]{2,80}$/.test(v)))
+    throw new AppError("INVALID_INPUT", "vulnerability ids look like CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx", "vulnIds");
   if (ids.length > 200) throw new AppError("INVALID_INPUT", "at most 200 vulnerability ids per waiver", "vulnIds");
   if (reason.trim().length < 5) throw new AppError("INVALID_INPUT", "a waiver needs a reason", "reason");
   const now = new Date();
-  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt <= now) throw new AppError("INVALID_INPUT", "the expiry must be in the future", "expiresAt");
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt <= now)
+    throw new AppError("INVALID_INPUT", "the expiry must be in the future", "expiresAt");
   if (expiresAt.getTime() - now.getTime() > MAX_DAYS * 86_400_000) throw new AppError("INVALID_INPUT", `a waiver lasts at most ${MAX_DAYS} days`, "expiresAt");
   return ids;
 }
 
 /** Refuses a waiver the grantor may not give: a named request that doesn't match, or a build the grantor requested or built. */
-async function assertFourEyes({ actor, stageId, repositoryId, digest, requestId }: { actor: Actor & { kind: "user" }; stageId: string; repositoryId: string; digest: string | null; requestId: string | null }): Promise<void> {
+async function assertFourEyes({
+  actor,
+  stageId,
+  repositoryId,
+  digest,
+  requestId,
+}: {
+  actor: Actor & { kind: "user" };
+  stageId: string;
+  repositoryId: string;
+  digest: string | null;
+  requestId: string | null;
+}): Promise<void> {
   // Four eyes, as for reviews: never the requester of an open request this waiver would cover, nor the account
   // that uploaded the build's provenance (the CI identity behind it).
   if (requestId) {
-    const named = await db.promotionRequest.findUnique({ where: { id: requestId }, select: { stageId: true, image: { select: { repositoryId: true, digest: true } } } });
+    const named = await db.promotionRequest.findUnique({
+      where: { id: requestId },
+      select: { stageId: true, image: { select: { repositoryId: true, digest: true } } },
+    });
     if (!named || named.stageId !== stageId || named.image.repositoryId !== repositoryId || (digest && named.image.digest !== digest)) {
       throw new AppError("NOT_FOUND", "no such promotion request for this stage and scope", "requestId");
     }
@@ -66,7 +83,18 @@ async function assertFourEyes({ actor, stageId, repositoryId, digest, requestId 
  * A member of the stage's waiver group lets a failing gate pass, within a scope, until it expires. Never the
  * requester of the promotion it is meant for. Listed, audited, and shown on every approval that relied on it.
  */
-export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [], registry, repository, digest = null, reason, expiresAt, requestId = null }: GrantWaiverOptions) {
+export async function grantWaiver({
+  actor,
+  stage: stageName,
+  gate,
+  vulnIds = [],
+  registry,
+  repository,
+  digest = null,
+  reason,
+  expiresAt,
+  requestId = null,
+}: GrantWaiverOptions) {
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "waivers are granted by a user");
   const ids = validateWaiverInput({ gate, vulnIds, reason, expiresAt });
 
@@ -79,7 +107,8 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
   if (!reg) throw new AppError("NOT_FOUND", `unknown registry ${registry ?? "(default)"}`, "registry");
   const repo = await db.repository.findUnique({ where: { registryId_name: { registryId: reg.id, name: repository } } });
   if (!repo) throw new AppError("NOT_FOUND", `unknown repository ${repository}`, "repository");
-  if (digest && !(await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } } }))) throw new AppError("NOT_FOUND", `unknown digest ${digest} in ${repository}`, "digest");
+  if (digest && !(await db.image.findUnique({ where: { repositoryId_digest: { repositoryId: repo.id, digest } } })))
+    throw new AppError("NOT_FOUND", `unknown digest ${digest} in ${repository}`, "digest");
 
   await assertFourEyes({ actor, stageId: stage.id, repositoryId: repo.id, digest, requestId });
 
@@ -92,11 +121,28 @@ export async function grantWaiver({ actor, stage: stageName, gate, vulnIds = [],
       action: "waiver.grant",
       targetDigest: digest,
       target: `${reg.name}/${repository}`,
-      detail: { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, scope: digest ? "digest" : "repository", reason: w.reason, expiresAt: expiresAt.toISOString() },
+      detail: {
+        waiverId: w.id,
+        stage: stage.name,
+        gate,
+        vulnIds: ids,
+        scope: digest ? "digest" : "repository",
+        reason: w.reason,
+        expiresAt: expiresAt.toISOString(),
+      },
     });
     // A waiver granted in time lifts an at-risk stage (and stops a "revoke-after" revocation).
     await requestReevaluationInScope(tx, { repositoryId: repo.id, digest });
-    await emitEvent(tx, "waiver.granted", { waiverId: w.id, stage: stage.name, gate, vulnIds: ids, repository: `${reg.name}/${repository}`, digest, by: actor.email, expiresAt: expiresAt.toISOString() });
+    await emitEvent(tx, "waiver.granted", {
+      waiverId: w.id,
+      stage: stage.name,
+      gate,
+      vulnIds: ids,
+      repository: `${reg.name}/${repository}`,
+      digest,
+      by: actor.email,
+      expiresAt: expiresAt.toISOString(),
+    });
     return { id: w.id, stage: stage.name, gate, vulnIds: ids, repository, digest, reason: w.reason, expiresAt: w.expiresAt.toISOString() };
   });
 }

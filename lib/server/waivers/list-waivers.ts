@@ -5,15 +5,25 @@ import type { Actor } from "../actor";
 /** Every waiver, newest first, with whether it still counts, which approvals relied on it, and whether the viewer may revoke it. */
 export async function listWaivers({ actor, stage }: { actor: Actor; stage?: string }) {
   const now = new Date();
-  const myGroups = actor.kind === "user" ? new Set((await db.groupMember.findMany({ where: { userId: actor.id }, select: { groupId: true } })).map((g) => g.groupId)) : new Set<string>();
+  const myGroups =
+    actor.kind === "user"
+      ? new Set((await db.groupMember.findMany({ where: { userId: actor.id }, select: { groupId: true } })).map((g) => g.groupId))
+      : new Set<string>();
   const rows = await db.waiver.findMany({
     where: stage ? { stage: { name: stage } } : {},
     orderBy: { createdAt: "desc" },
     take: 500,
-    include: { stage: { select: { name: true, waiverGroupId: true } }, grantedBy: { select: { name: true } }, repository: { select: { name: true, registry: { select: { name: true } } } } },
+    include: {
+      stage: { select: { name: true, waiverGroupId: true } },
+      grantedBy: { select: { name: true } },
+      repository: { select: { name: true, registry: { select: { name: true } } } },
+    },
   });
   const usedBy = rows.length
-    ? await db.review.findMany({ where: { waiverIds: { hasSome: rows.map((r) => r.id) } }, select: { requestId: true, waiverIds: true, reviewer: { select: { name: true } } } })
+    ? await db.review.findMany({
+        where: { waiverIds: { hasSome: rows.map((r) => r.id) } },
+        select: { requestId: true, waiverIds: true, reviewer: { select: { name: true } } },
+      })
     : [];
   return rows.map((w) => ({
     id: w.id,
@@ -31,7 +41,10 @@ export async function listWaivers({ actor, stage }: { actor: Actor; stage?: stri
     state: w.revokedAt ? "revoked" : w.expiresAt <= now ? "expired" : "active",
     // The same rule revokeWaiver enforces: the grantor, the stage's waiver group, or an admin.
     canRevoke:
-      !w.revokedAt && w.expiresAt > now && actor.kind === "user" && (actor.role === "admin" || w.grantedById === actor.id || (!!w.stage.waiverGroupId && myGroups.has(w.stage.waiverGroupId))),
+      !w.revokedAt &&
+      w.expiresAt > now &&
+      actor.kind === "user" &&
+      (actor.role === "admin" || w.grantedById === actor.id || (!!w.stage.waiverGroupId && myGroups.has(w.stage.waiverGroupId))),
     usedBy: usedBy.filter((u) => u.waiverIds.includes(w.id)).map((u) => ({ requestId: u.requestId, reviewer: u.reviewer.name })),
   }));
 }

@@ -15,7 +15,15 @@ import { WEBHOOK_FORMATS } from "./webhook-format";
  * Registers a webhook (admins). Returns its HMAC secret once; deliveries carry
  * `X-Imprimatur-Signature: sha256=<hex HMAC of the body>`. Cloud-metadata and link-local targets are refused.
  */
-export async function createWebhook({ actor, name, url, events, format = "cloudevents", stages = [], repositories = [] }: {
+export async function createWebhook({
+  actor,
+  name,
+  url,
+  events,
+  format = "cloudevents",
+  stages = [],
+  repositories = [],
+}: {
   actor: Actor;
   name: string;
   url: string;
@@ -47,16 +55,21 @@ export async function createWebhook({ actor, name, url, events, format = "cloude
   const bad = events.filter((e) => !(WEBHOOK_EVENTS as readonly string[]).includes(e));
   if (bad.length) throw new AppError("INVALID_INPUT", `unknown events ${bad.join(", ")}; known: ${WEBHOOK_EVENTS.join(", ")}`, "events");
   const known = new Set(stages.length ? (await db.stage.findMany({ select: { name: true } })).map((x) => x.name) : []);
-  if (!(WEBHOOK_FORMATS as readonly string[]).includes(format)) throw new AppError("INVALID_INPUT", `format must be one of ${WEBHOOK_FORMATS.join(", ")}`, "format");
-  if (stages.length > 50 || stages.some((x) => !/^[a-zA-Z0-9._-]{1,64}$/.test(x))) throw new AppError("INVALID_INPUT", "stages: up to 50 stage names", "stages");
+  if (!(WEBHOOK_FORMATS as readonly string[]).includes(format))
+    throw new AppError("INVALID_INPUT", `format must be one of ${WEBHOOK_FORMATS.join(", ")}`, "format");
+  if (stages.length > 50 || stages.some((x) => !/^[a-zA-Z0-9._-]{1,64}$/.test(x)))
+    throw new AppError("INVALID_INPUT", "stages: up to 50 stage names", "stages");
   const unknownStages = stages.filter((x) => !known.has(x));
   if (unknownStages.length) throw new AppError("INVALID_INPUT", `no stage ${unknownStages.join(", ")}`, "stages");
-  if (repositories.length > 50 || repositories.some((x) => x.length < 1 || x.length > 255 || !/^[a-z0-9._\-/*?]+$/.test(x))) throw new AppError("INVALID_INPUT", "repositories: up to 50 globs of lowercase names, / * and ?", "repositories");
+  if (repositories.length > 50 || repositories.some((x) => x.length < 1 || x.length > 255 || !/^[a-z0-9._\-/*?]+$/.test(x)))
+    throw new AppError("INVALID_INPUT", "repositories: up to 50 globs of lowercase names, / * and ?", "repositories");
   const secret = randomBytes(32).toString("base64url");
   return db.$transaction(async (tx) => {
     if (await tx.webhook.findUnique({ where: { name } })) throw new AppError("CONFLICT", `a webhook named ${name} exists`, "name");
     const id = crypto.randomUUID();
-    await tx.webhook.create({ data: { id, name, url: u.toString(), events, format, stages, repositories, secret: bytes(seal(masterKey(), Buffer.from(secret), `webhook:${id}`)) } });
+    await tx.webhook.create({
+      data: { id, name, url: u.toString(), events, format, stages, repositories, secret: bytes(seal(masterKey(), Buffer.from(secret), `webhook:${id}`)) },
+    });
     await appendAuditEvent(tx, { actor, action: "webhook.create", target: name, detail: { url: u.toString(), events, format, stages, repositories } });
     return { id, name, url: u.toString(), events, format, stages, repositories, secret };
   });

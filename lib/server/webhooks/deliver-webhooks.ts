@@ -45,14 +45,23 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
           return "failed";
         }
         const format = d.webhook.format === "slack" ? "slack" : "cloudevents";
-        const body = JSON.stringify(format === "slack" ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null) : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"));
+        const body = JSON.stringify(
+          format === "slack"
+            ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null)
+            : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"),
+        );
         const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`);
         const sig = createHmac("sha256", secret).update(body).digest("hex");
         let error: string | null = null;
         try {
           const res = await fetchImpl(d.webhook.url, {
             method: "POST",
-            headers: { "content-type": format === "slack" ? "application/json" : "application/cloudevents+json; charset=utf-8", "x-imprimatur-event": d.event, "x-imprimatur-delivery": d.id, "x-imprimatur-signature": `sha256=${sig}` },
+            headers: {
+              "content-type": format === "slack" ? "application/json" : "application/cloudevents+json; charset=utf-8",
+              "x-imprimatur-event": d.event,
+              "x-imprimatur-delivery": d.id,
+              "x-imprimatur-signature": `sha256=${sig}`,
+            },
             body,
             redirect: "manual",
             signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -71,7 +80,12 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
         }
         await tx.webhookDelivery.update({
           where: { id: d.id },
-          data: { status: attempts >= MAX_ATTEMPTS ? "failed" : "pending", attempts, lastError: error, nextAttemptAt: new Date(Date.now() + Math.min(3_600_000, 2 ** attempts * 5_000)) },
+          data: {
+            status: attempts >= MAX_ATTEMPTS ? "failed" : "pending",
+            attempts,
+            lastError: error,
+            nextAttemptAt: new Date(Date.now() + Math.min(3_600_000, 2 ** attempts * 5_000)),
+          },
         });
         return "failed";
       },

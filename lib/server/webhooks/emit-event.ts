@@ -4,7 +4,17 @@ import type { Tx } from "../../db";
 import { jsonColumn, webhookPayloadColumn } from "../json-columns";
 import { matchScope } from "../../signing/trust/identities";
 
-export const WEBHOOK_EVENTS = ["request.created", "request.approved", "request.signed", "request.rejected", "review.created", "waiver.granted", "approval.revoked", "image.at-risk", "revocation.bulk"] as const;
+export const WEBHOOK_EVENTS = [
+  "request.created",
+  "request.approved",
+  "request.signed",
+  "request.rejected",
+  "review.created",
+  "waiver.granted",
+  "approval.revoked",
+  "image.at-risk",
+  "revocation.bulk",
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /**
@@ -12,11 +22,16 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
  * the event exists exactly when the change it describes committed. A worker delivers it (deliver-webhooks.ts).
  */
 export async function emitEvent(tx: Tx, event: WebhookEvent, payload: Record<string, unknown>): Promise<number> {
-  const subscribed = await tx.webhook.findMany({ where: { enabled: true, OR: [{ events: { has: event } }, { events: { isEmpty: true } }] }, select: { id: true, stages: true, repositories: true } });
+  const subscribed = await tx.webhook.findMany({
+    where: { enabled: true, OR: [{ events: { has: event } }, { events: { isEmpty: true } }] },
+    select: { id: true, stages: true, repositories: true },
+  });
   const hooks = subscribed.filter((h) => inScope(h, payload));
   if (hooks.length === 0) return 0;
   const body = JSON.parse(JSON.stringify({ event, at: new Date().toISOString(), ...payload })) as z.input<typeof webhookPayloadColumn>;
-  await tx.webhookDelivery.createMany({ data: hooks.map((h) => ({ webhookId: h.id, event, payload: jsonColumn(webhookPayloadColumn, body), status: "pending" })) });
+  await tx.webhookDelivery.createMany({
+    data: hooks.map((h) => ({ webhookId: h.id, event, payload: jsonColumn(webhookPayloadColumn, body), status: "pending" })),
+  });
   return hooks.length;
 }
 

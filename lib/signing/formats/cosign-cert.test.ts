@@ -50,7 +50,9 @@ const trust: TrustMaterial = { ...EMPTY_TRUST, certificateRoots: [{ name: "test 
 
 // The test "Rekor": an ECDSA P-256 log key whose logID is the SHA-256 of its DER SubjectPublicKeyInfo.
 const rekor = generateKeyPairSync("ec", { namedCurve: "P-256" });
-const rekorLogId = createHash("sha256").update(rekor.publicKey.export({ type: "spki", format: "der" })).digest("hex");
+const rekorLogId = createHash("sha256")
+  .update(rekor.publicKey.export({ type: "spki", format: "der" }))
+  .digest("hex");
 const rekorTrust: TrustMaterial = { ...trust, rekorKeys: [{ name: "test rekor", logId: rekorLogId, key: rekor.publicKey }] };
 
 async function signedLayer(leaf: TestCert, opts: { digest?: string; extraAnnotations?: Record<string, string> } = {}) {
@@ -71,7 +73,15 @@ async function signedLayer(leaf: TestCert, opts: { digest?: string; extraAnnotat
 }
 
 /** A Rekor bundle annotation for a hashedrekord entry of this signature, signed by `key`. */
-function rekorBundle(o: { sig: Buffer; blob: Uint8Array; certPem: string; integratedTime: Date; key?: KeyObject; logId?: string; tamper?: (p: Record<string, unknown>) => void }): string {
+function rekorBundle(o: {
+  sig: Buffer;
+  blob: Uint8Array;
+  certPem: string;
+  integratedTime: Date;
+  key?: KeyObject;
+  logId?: string;
+  tamper?: (p: Record<string, unknown>) => void;
+}): string {
   const body = Buffer.from(
     JSON.stringify({
       apiVersion: "0.0.1",
@@ -82,7 +92,12 @@ function rekorBundle(o: { sig: Buffer; blob: Uint8Array; certPem: string; integr
       },
     }),
   ).toString("base64");
-  const payload: Record<string, unknown> = { body, integratedTime: Math.floor(o.integratedTime.getTime() / 1000), logIndex: 12345, logID: o.logId ?? rekorLogId };
+  const payload: Record<string, unknown> = {
+    body,
+    integratedTime: Math.floor(o.integratedTime.getTime() / 1000),
+    logIndex: 12345,
+    logID: o.logId ?? rekorLogId,
+  };
   const set = sign("sha256", Buffer.from(canonicalize(payload)!), { key: o.key ?? rekor.privateKey, dsaEncoding: "der" });
   o.tamper?.(payload);
   return JSON.stringify({ SignedEntryTimestamp: set.toString("base64"), Payload: payload });
@@ -116,7 +131,13 @@ describe("verifyCosignCertificateLayer", () => {
     const leaf = await fulcioLeaf(intermediate, new Date(NOW.getTime() - DAY), new Date(NOW.getTime() + DAY));
     const { blob, layer } = await signedLayer(leaf);
     const other = await makeCert({ name: "CN=Other Root", ca: true });
-    const r = verifyCosignCertificateLayer({ layer, blob, imageDigest: IMAGE, trust: { ...EMPTY_TRUST, certificateRoots: [{ name: "other", certificates: [other.pem] }] }, now: NOW });
+    const r = verifyCosignCertificateLayer({
+      layer,
+      blob,
+      imageDigest: IMAGE,
+      trust: { ...EMPTY_TRUST, certificateRoots: [{ name: "other", certificates: [other.pem] }] },
+      now: NOW,
+    });
     expect(r.verdict).toBe("unverified");
     expect(failed(r)).toEqual({ check: CHECKS.chain, passed: false, detail: `untrusted root: ${root.name} is not a trusted root` });
   });
@@ -136,16 +157,29 @@ describe("verifyCosignCertificateLayer", () => {
     const r = verifyCosignCertificateLayer({ layer, blob, imageDigest: IMAGE, trust: rekorTrust, now: NOW });
     expect(r.verdict).toBe("verified");
     expect(r.time).toEqual({ kind: "trusted", at: loggedAt.toISOString(), by: 'Rekor log "test rekor"' });
-    expect(check(r, COSIGN_CERT_CHECKS.time)).toMatchObject({ passed: true, detail: `logged at ${loggedAt.toISOString()} (index 12345) in trusted Rekor log "test rekor"` });
+    expect(check(r, COSIGN_CERT_CHECKS.time)).toMatchObject({
+      passed: true,
+      detail: `logged at ${loggedAt.toISOString()} (index 12345) in trusted Rekor log "test rekor"`,
+    });
     expect(check(r, CHECKS.chain)?.detail).toContain(`valid at the trusted time ${loggedAt.toISOString()}`);
   });
 
   it("is invalid when the SET was tampered with (integrated time moved)", async () => {
     const { blob, sig, layer } = await signedLayer(shortLived);
-    layer.annotations![BUNDLE_ANNOTATION] = rekorBundle({ sig, blob, certPem: shortLived.pem, integratedTime: loggedAt, tamper: (p) => (p.integratedTime = (p.integratedTime as number) + 60) });
+    layer.annotations![BUNDLE_ANNOTATION] = rekorBundle({
+      sig,
+      blob,
+      certPem: shortLived.pem,
+      integratedTime: loggedAt,
+      tamper: (p) => (p.integratedTime = (p.integratedTime as number) + 60),
+    });
     const r = verifyCosignCertificateLayer({ layer, blob, imageDigest: IMAGE, trust: rekorTrust, now: NOW });
     expect(r.verdict).toBe("invalid");
-    expect(failed(r)).toEqual({ check: COSIGN_CERT_CHECKS.time, passed: false, detail: 'the Rekor SignedEntryTimestamp does not verify with the key of trusted log "test rekor"' });
+    expect(failed(r)).toEqual({
+      check: COSIGN_CERT_CHECKS.time,
+      passed: false,
+      detail: 'the Rekor SignedEntryTimestamp does not verify with the key of trusted log "test rekor"',
+    });
   });
 
   it("is invalid when a validly signed Rekor entry logs another signature", async () => {
@@ -160,8 +194,17 @@ describe("verifyCosignCertificateLayer", () => {
   it("gives no trusted time when the SET's log key is not trusted", async () => {
     const { blob, sig, layer } = await signedLayer(shortLived);
     const impostor = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const impostorId = createHash("sha256").update(impostor.publicKey.export({ type: "spki", format: "der" })).digest("hex");
-    layer.annotations![BUNDLE_ANNOTATION] = rekorBundle({ sig, blob, certPem: shortLived.pem, integratedTime: loggedAt, key: impostor.privateKey, logId: impostorId });
+    const impostorId = createHash("sha256")
+      .update(impostor.publicKey.export({ type: "spki", format: "der" }))
+      .digest("hex");
+    layer.annotations![BUNDLE_ANNOTATION] = rekorBundle({
+      sig,
+      blob,
+      certPem: shortLived.pem,
+      integratedTime: loggedAt,
+      key: impostor.privateKey,
+      logId: impostorId,
+    });
     const r = verifyCosignCertificateLayer({ layer, blob, imageDigest: IMAGE, trust: rekorTrust, now: NOW });
     expect(r.verdict).toBe("unverified");
     expect(check(r, COSIGN_CERT_CHECKS.time)).toMatchObject({ passed: null, detail: `no trusted time: Rekor log ${impostorId} is not a trusted log` });
@@ -192,11 +235,23 @@ describe("verifyCosignCertificateLayer", () => {
   it("reports a garbage or oversized certificate annotation as invalid without throwing", async () => {
     const { blob, layer } = await signedLayer(shortLived);
     for (const bad of ["garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", "", `${shortLived.pem}${"x".repeat(70 * 1024)}`]) {
-      const r = verifyCosignSignatureLayer({ layer: { ...layer, annotations: { ...layer.annotations, [CERTIFICATE_ANNOTATION]: bad } }, blob, imageDigest: IMAGE, trust, now: NOW });
+      const r = verifyCosignSignatureLayer({
+        layer: { ...layer, annotations: { ...layer.annotations, [CERTIFICATE_ANNOTATION]: bad } },
+        blob,
+        imageDigest: IMAGE,
+        trust,
+        now: NOW,
+      });
       expect(r.verdict).toBe("invalid");
       expect(failed(r)?.check).toBe(CHECKS.signature);
     }
-    const big = verifyCosignCertificateLayer({ layer: { ...layer, annotations: { ...layer.annotations, [CERTIFICATE_ANNOTATION]: "x".repeat(65 * 1024) } }, blob, imageDigest: IMAGE, trust, now: NOW });
+    const big = verifyCosignCertificateLayer({
+      layer: { ...layer, annotations: { ...layer.annotations, [CERTIFICATE_ANNOTATION]: "x".repeat(65 * 1024) } },
+      blob,
+      imageDigest: IMAGE,
+      trust,
+      now: NOW,
+    });
     expect(failed(big)?.detail).toBe("certificate annotation over 64 KiB, not read");
   });
 
@@ -225,11 +280,19 @@ describe("verifyCosignSignatureLayer (key-based layers)", () => {
     digest: sha256Digest(blob),
     annotations: { [SIGNATURE_ANNOTATION]: signP256(pair.privateKeyPem, blob).toString("base64") },
   };
-  const keyTrust: TrustMaterial = { ...EMPTY_TRUST, keys: [{ name: "release key", fingerprint: pair.fingerprint, key: createPublicKey(pair.publicKeyPem), algorithm: "ecdsa-p256" }] };
+  const keyTrust: TrustMaterial = {
+    ...EMPTY_TRUST,
+    keys: [{ name: "release key", fingerprint: pair.fingerprint, key: createPublicKey(pair.publicKeyPem), algorithm: "ecdsa-p256" }],
+  };
 
   it("routes a layer without a certificate to the trusted keys", () => {
     const r = verifyCosignSignatureLayer({ layer, blob, imageDigest: IMAGE, trust: keyTrust, now: NOW });
-    expect(r).toMatchObject({ format: "cosign", verdict: "verified", trustedBy: "release key", signer: { kind: "key", fingerprint: pair.fingerprint, algorithm: "ecdsa-p256" } });
+    expect(r).toMatchObject({
+      format: "cosign",
+      verdict: "verified",
+      trustedBy: "release key",
+      signer: { kind: "key", fingerprint: pair.fingerprint, algorithm: "ecdsa-p256" },
+    });
     expect(r.checks.find((c) => c.check === CHECKS.payloadDigest)?.passed).toBe(true);
   });
 

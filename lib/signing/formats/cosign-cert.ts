@@ -9,7 +9,16 @@ import { parsePublicKey, verifyRaw, type PublicKeyInfo } from "../keys/software"
 import { verifyTimestampToken } from "../trust/rfc3161";
 import { COSIGN_SIGNATURE_TYPE, parseSimpleSigningPayload, SIGNATURE_ANNOTATION } from "./simple-signing";
 import { completeChecks, fail, pass, runSteps, skip, type VerifierStep } from "../steps";
-import { CHECKS, failAt, type CheckResult, type LogKey, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
+import {
+  CHECKS,
+  failAt,
+  type CheckResult,
+  type LogKey,
+  type SignatureTime,
+  type SignatureVerification,
+  type Signer,
+  type TrustMaterial,
+} from "../verification";
 import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**
@@ -29,7 +38,14 @@ export const COSIGN_CERT_CHECKS = {
   time: "transparency log or timestamp vouches for the signing time",
 } as const;
 
-export const COSIGN_CERT_CHECK_ORDER: readonly string[] = [CHECKS.payloadDigest, CHECKS.namesDigest, CHECKS.signature, COSIGN_CERT_CHECKS.time, CHECKS.chain, CHECKS.expiry];
+export const COSIGN_CERT_CHECK_ORDER: readonly string[] = [
+  CHECKS.payloadDigest,
+  CHECKS.namesDigest,
+  CHECKS.signature,
+  COSIGN_CERT_CHECKS.time,
+  CHECKS.chain,
+  CHECKS.expiry,
+];
 const KEY_CHECK_ORDER: readonly string[] = [CHECKS.payloadDigest, CHECKS.namesDigest, CHECKS.signature];
 
 // A simple-signing payload is ~250 bytes; a signature layer is never anywhere near this.
@@ -90,7 +106,8 @@ function verifyCosignKeyLayer(opts: CosignLayerOptions): SignatureVerification {
     verdict: r.verdict,
     detail,
     checks: completeChecks(checks, KEY_CHECK_ORDER),
-    signer: r.verdict === "verified" && r.key ? { kind: "key", fingerprint: r.key.fingerprint, algorithm: algorithms.get(r.key.fingerprint) ?? "unknown" } : null,
+    signer:
+      r.verdict === "verified" && r.key ? { kind: "key", fingerprint: r.key.fingerprint, algorithm: algorithms.get(r.key.fingerprint) ?? "unknown" } : null,
     time: r.verdict === "verified" ? keyLayerTime(opts) : null,
     trustedBy: r.verdict === "verified" && r.key ? r.key.name : null,
   };
@@ -121,13 +138,17 @@ const bundleSchema = z.object({
   }),
 });
 
-const rekorBodySchema = z.object({
-  kind: z.string(),
-  spec: z.object({
-    data: z.object({ hash: z.object({ algorithm: z.string(), value: z.string() }) }).loose(),
-    signature: z.object({ content: z.string(), publicKey: z.object({ content: z.string() }).loose() }).loose(),
-  }).loose(),
-}).loose();
+const rekorBodySchema = z
+  .object({
+    kind: z.string(),
+    spec: z
+      .object({
+        data: z.object({ hash: z.object({ algorithm: z.string(), value: z.string() }) }).loose(),
+        signature: z.object({ content: z.string(), publicKey: z.object({ content: z.string() }).loose() }).loose(),
+      })
+      .loose(),
+  })
+  .loose();
 
 type TimeOutcome =
   | { kind: "trusted"; at: Date; by: string; detail: string }
@@ -152,17 +173,34 @@ function rekorTime(annotation: string, sig: Buffer, blob: Uint8Array, leaf: Pars
   const at = new Date(Payload.integratedTime * 1000);
   const logId = Payload.logID.toLowerCase();
   const key = keys.find((k) => k.logId.toLowerCase() === logId);
-  if (!key) return { kind: "untrusted", claimed: { kind: "claimed", at: at.toISOString(), by: `Rekor bundle from log ${logId.slice(0, 12)}…, which is not trusted` }, detail: `Rekor log ${logId} is not a trusted log` };
+  if (!key)
+    return {
+      kind: "untrusted",
+      claimed: { kind: "claimed", at: at.toISOString(), by: `Rekor bundle from log ${logId.slice(0, 12)}…, which is not trusted` },
+      detail: `Rekor log ${logId} is not a trusted log`,
+    };
   if ((key.validFrom && at < key.validFrom) || (key.validUntil && at > key.validUntil)) {
-    return { kind: "untrusted", claimed: { kind: "claimed", at: at.toISOString(), by: `Rekor log "${key.name}" outside its trusted period` }, detail: `Rekor log "${key.name}" is not trusted at ${at.toISOString()}` };
+    return {
+      kind: "untrusted",
+      claimed: { kind: "claimed", at: at.toISOString(), by: `Rekor log "${key.name}" outside its trusted period` },
+      detail: `Rekor log "${key.name}" is not trusted at ${at.toISOString()}`,
+    };
   }
-  const signed = Buffer.from(canonicalize({ body: Payload.body, integratedTime: Payload.integratedTime, logIndex: Payload.logIndex, logID: Payload.logID }) ?? "", "utf8");
+  const signed = Buffer.from(
+    canonicalize({ body: Payload.body, integratedTime: Payload.integratedTime, logIndex: Payload.logIndex, logID: Payload.logID }) ?? "",
+    "utf8",
+  );
   if (!verifyLogSignature(key.key, signed, Buffer.from(SignedEntryTimestamp, "base64"))) {
     return { kind: "invalid", detail: `the Rekor SignedEntryTimestamp does not verify with the key of trusted log "${key.name}"` };
   }
   const mismatch = entryMismatch(Payload.body, sig, blob, leaf);
   if (mismatch) return { kind: "invalid", detail: `the Rekor entry is not this signature: ${mismatch}` };
-  return { kind: "trusted", at, by: `Rekor log "${key.name}"`, detail: `logged at ${at.toISOString()} (index ${Payload.logIndex}) in trusted Rekor log "${key.name}"` };
+  return {
+    kind: "trusted",
+    at,
+    by: `Rekor log "${key.name}"`,
+    detail: `logged at ${at.toISOString()} (index ${Payload.logIndex}) in trusted Rekor log "${key.name}"`,
+  };
 }
 
 function verifyLogSignature(key: KeyObject, data: Buffer, sig: Buffer): boolean {
@@ -216,8 +254,19 @@ function tsaTime(annotation: string, sig: Buffer, trust: TrustMaterial): TimeOut
   if (!parsed.success) return { kind: "invalid", detail: "RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp" };
   // cosign's TSA request imprints the raw (base64-decoded) signature bytes.
   const ts = verifyTimestampToken({ token: Buffer.from(parsed.data.SignedRFC3161Timestamp, "base64"), signedData: sig, tsaRoots: trust.tsaRoots });
-  if (ts.ok) return { kind: "trusted", at: ts.genTime, by: `TSA ${ts.tsa.subject} (${ts.anchorName})`, detail: `timestamped ${ts.genTime.toISOString()} by ${ts.tsa.subject}, trusted through "${ts.anchorName}"` };
-  if (ts.failed === "chain" && ts.genTime) return { kind: "untrusted", claimed: { kind: "claimed", at: ts.genTime.toISOString(), by: `TSA ${ts.tsa?.subject ?? "unknown"} (not trusted)` }, detail: ts.reason };
+  if (ts.ok)
+    return {
+      kind: "trusted",
+      at: ts.genTime,
+      by: `TSA ${ts.tsa.subject} (${ts.anchorName})`,
+      detail: `timestamped ${ts.genTime.toISOString()} by ${ts.tsa.subject}, trusted through "${ts.anchorName}"`,
+    };
+  if (ts.failed === "chain" && ts.genTime)
+    return {
+      kind: "untrusted",
+      claimed: { kind: "claimed", at: ts.genTime.toISOString(), by: `TSA ${ts.tsa?.subject ?? "unknown"} (not trusted)` },
+      detail: ts.reason,
+    };
   return { kind: "invalid", detail: `RFC 3161 timestamp: ${ts.reason}` };
 }
 
@@ -240,12 +289,18 @@ const payloadDigestStep: VerifierStep<CertLayerState> = {
   name: "payload digest",
   run(s) {
     const { layer, blob } = s.opts;
-    if (layer.mediaType !== MT.cosignSimpleSigning) return fail("invalid", CHECKS.payloadDigest, `layer media type is ${layer.mediaType}, not ${MT.cosignSimpleSigning}`);
-    if (layer.size > MAX_LAYER_BYTES || (blob && blob.byteLength > MAX_LAYER_BYTES)) return fail("invalid", CHECKS.payloadDigest, "signature layer over 1 MiB, not read");
+    if (layer.mediaType !== MT.cosignSimpleSigning)
+      return fail("invalid", CHECKS.payloadDigest, `layer media type is ${layer.mediaType}, not ${MT.cosignSimpleSigning}`);
+    if (layer.size > MAX_LAYER_BYTES || (blob && blob.byteLength > MAX_LAYER_BYTES))
+      return fail("invalid", CHECKS.payloadDigest, "signature layer over 1 MiB, not read");
     if (!blob) return fail("invalid", CHECKS.payloadDigest, "the payload blob could not be read from the registry");
     const actual = sha256Digest(blob);
     if (actual !== layer.digest || blob.byteLength !== layer.size) {
-      return fail("invalid", CHECKS.payloadDigest, `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`);
+      return fail(
+        "invalid",
+        CHECKS.payloadDigest,
+        `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`,
+      );
     }
     s.blob = blob;
     return pass(CHECKS.payloadDigest, layer.digest);
@@ -258,7 +313,8 @@ const namesDigestStep: VerifierStep<CertLayerState> = {
   run({ blob, opts }) {
     const payload = parseSimpleSigningPayload(blob);
     if ("error" in payload) return fail("invalid", CHECKS.namesDigest, payload.error);
-    if (payload.critical.type !== COSIGN_SIGNATURE_TYPE) return fail("invalid", CHECKS.namesDigest, `critical.type is ${JSON.stringify(payload.critical.type)}, not "${COSIGN_SIGNATURE_TYPE}"`);
+    if (payload.critical.type !== COSIGN_SIGNATURE_TYPE)
+      return fail("invalid", CHECKS.namesDigest, `critical.type is ${JSON.stringify(payload.critical.type)}, not "${COSIGN_SIGNATURE_TYPE}"`);
     const named = payload.critical.image["docker-manifest-digest"];
     if (named !== opts.imageDigest) return fail("invalid", CHECKS.namesDigest, `the payload names another digest: ${named}, not ${opts.imageDigest}`);
     return pass(CHECKS.namesDigest, `${named} (${payload.critical.identity["docker-reference"]})`);
@@ -270,7 +326,8 @@ const signatureStep: VerifierStep<CertLayerState> = {
   name: "signature",
   run(s) {
     const certPem = s.annotations[CERTIFICATE_ANNOTATION] ?? "";
-    if (utf8Bytes(certPem) > MAX_CERTIFICATE_ANNOTATION_BYTES) return fail("invalid", CHECKS.signature, `certificate annotation over ${MAX_CERTIFICATE_ANNOTATION_BYTES / 1024} KiB, not read`);
+    if (utf8Bytes(certPem) > MAX_CERTIFICATE_ANNOTATION_BYTES)
+      return fail("invalid", CHECKS.signature, `certificate annotation over ${MAX_CERTIFICATE_ANNOTATION_BYTES / 1024} KiB, not read`);
     let leafKey: PublicKeyInfo;
     try {
       s.leaf = parseCertificate(certPem);
@@ -287,8 +344,10 @@ const signatureStep: VerifierStep<CertLayerState> = {
     const sigB64 = s.annotations[SIGNATURE_ANNOTATION];
     if (!sigB64) return fail("invalid", CHECKS.signature, `layer has no ${SIGNATURE_ANNOTATION} annotation`);
     s.sig = Buffer.from(sigB64, "base64");
-    if (s.sig.length === 0 || s.sig.toString("base64") !== sigB64.replace(/\s+/g, "")) return fail("invalid", CHECKS.signature, "signature annotation is not valid base64");
-    if (!verifyRaw(leafKey, s.blob, s.sig)) return fail("invalid", CHECKS.signature, `the signature does not verify with the key of the certificate ${leaf.subject}`);
+    if (s.sig.length === 0 || s.sig.toString("base64") !== sigB64.replace(/\s+/g, ""))
+      return fail("invalid", CHECKS.signature, "signature annotation is not valid base64");
+    if (!verifyRaw(leafKey, s.blob, s.sig))
+      return fail("invalid", CHECKS.signature, `the signature does not verify with the key of the certificate ${leaf.subject}`);
     s.identity = leaf.summary.sans[0] ?? leaf.subject;
     return pass(CHECKS.signature, `signed with the key of ${s.identity}${leaf.summary.oidcIssuer ? ` (issuer ${leaf.summary.oidcIssuer})` : ""}`);
   },
@@ -304,7 +363,10 @@ const timeStep: VerifierStep<CertLayerState> = {
     const bundle = annotations[BUNDLE_ANNOTATION];
     const tst = annotations[RFC3161_ANNOTATION];
     s.trusted = null;
-    for (const outcome of [bundle !== undefined ? () => rekorTime(bundle, sig, blob, leaf, trust.rekorKeys) : null, tst !== undefined ? () => tsaTime(tst, sig, trust) : null]) {
+    for (const outcome of [
+      bundle !== undefined ? () => rekorTime(bundle, sig, blob, leaf, trust.rekorKeys) : null,
+      tst !== undefined ? () => tsaTime(tst, sig, trust) : null,
+    ]) {
       if (!outcome) continue;
       const o = outcome();
       // A present but forged or mismatched proof is evidence of tampering, not merely a missing time.
@@ -330,9 +392,11 @@ const chainStep: VerifierStep<CertLayerState> = {
     const { leaf, trusted, annotations } = s;
     const { trust, now } = s.opts;
     const chainPem = annotations[CHAIN_ANNOTATION] ?? "";
-    if (utf8Bytes(chainPem) > MAX_CHAIN_ANNOTATION_BYTES) return fail("invalid", CHECKS.chain, `chain annotation over ${MAX_CHAIN_ANNOTATION_BYTES / 1024} KiB, not read`);
+    if (utf8Bytes(chainPem) > MAX_CHAIN_ANNOTATION_BYTES)
+      return fail("invalid", CHECKS.chain, `chain annotation over ${MAX_CHAIN_ANNOTATION_BYTES / 1024} KiB, not read`);
     const presented = 1 + countPemCertificates(chainPem);
-    if (presented > MAX_CHAIN_CERTIFICATES) return fail("invalid", CHECKS.chain, `chain of ${presented} certificates exceeds the limit of ${MAX_CHAIN_CERTIFICATES}`);
+    if (presented > MAX_CHAIN_CERTIFICATES)
+      return fail("invalid", CHECKS.chain, `chain of ${presented} certificates exceeds the limit of ${MAX_CHAIN_CERTIFICATES}`);
     let chainCerts: ParsedCertificate[];
     try {
       chainCerts = parseCertificates(chainPem, { max: MAX_CHAIN_CERTIFICATES });
@@ -341,7 +405,14 @@ const chainStep: VerifierStep<CertLayerState> = {
     }
     s.signer = { kind: "certificate", leaf: leaf.summary, chain: [leaf, ...chainCerts].map((c) => c.summary) };
     const at = trusted?.at ?? now;
-    const chain = verifyChain({ leaf, intermediates: chainCerts, anchors: trust.certificateRoots, at, maxLength: MAX_CHAIN_CERTIFICATES, leafEku: EKU.codeSigning });
+    const chain = verifyChain({
+      leaf,
+      intermediates: chainCerts,
+      anchors: trust.certificateRoots,
+      at,
+      maxLength: MAX_CHAIN_CERTIFICATES,
+      leafEku: EKU.codeSigning,
+    });
     if (!chain.ok) {
       let detail = chain.reason;
       if (!trusted && (chain.code === "expired" || chain.code === "not-yet-valid")) {

@@ -81,7 +81,12 @@ describe("cosign .sig layer verification", () => {
   it("is invalid when critical.type is not a cosign container image signature", () => {
     const kp = generateP256();
     const key = parsePublicKey(kp.publicKeyPem);
-    const payload = Buffer.from(JSON.stringify({ critical: { identity: { "docker-reference": "r" }, image: { "docker-manifest-digest": IMAGE }, type: "atomic container signature" }, optional: null }));
+    const payload = Buffer.from(
+      JSON.stringify({
+        critical: { identity: { "docker-reference": "r" }, image: { "docker-manifest-digest": IMAGE }, type: "atomic container signature" },
+        optional: null,
+      }),
+    );
     const layer = {
       mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
       digest: sha256Digest(payload),
@@ -115,7 +120,12 @@ describe("simple-signing payload", () => {
     const payload = buildSimpleSigningPayload({ dockerReference: "reg.example/app", digest: IMAGE, optional: { "dev.imprimatur/stage": "test" } });
     const sig = signP256(kp.privateKeyPem, payload);
     const key = parsePublicKey(kp.publicKeyPem);
-    const layer = { mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: sha256Digest(payload), size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: sig.toString("base64") } };
+    const layer = {
+      mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+      digest: sha256Digest(payload),
+      size: payload.length,
+      annotations: { [SIGNATURE_ANNOTATION]: sig.toString("base64") },
+    };
     const r = verifyCosignLayer({ layer, blob: payload, imageDigest: IMAGE, trustedKeys: [{ name: "stage-test", fingerprint: key.fingerprint, key }] });
     expect(r.verdict).toBe("verified");
     expect(r.optional).toEqual({ "dev.imprimatur/stage": "test" });

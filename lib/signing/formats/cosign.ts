@@ -56,7 +56,11 @@ export function verifyCosignLayer(opts: {
   if (!blob) return stop("invalid", "payload matches layer digest", "the payload blob could not be read from the registry");
   const actual = sha256Digest(blob);
   if (actual !== layer.digest || blob.byteLength !== layer.size) {
-    return stop("invalid", "payload matches layer digest", `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`);
+    return stop(
+      "invalid",
+      "payload matches layer digest",
+      `the layer's bytes don't match its digest: descriptor says ${layer.digest} (${layer.size} bytes), bytes hash to ${actual} (${blob.byteLength} bytes)`,
+    );
   }
   checks.push({ check: "payload matches layer digest", passed: true, detail: layer.digest });
 

@@ -85,7 +85,9 @@ describe("verifyNotationSignature (real Notation envelope)", () => {
     const noTsa = verify({ trust: rootTrust, now: later });
     expect(noTsa.verdict).toBe("unverified");
     expect(failed(noTsa)?.check).toBe(CHECKS.chain);
-    expect(failed(noTsa)?.detail).toBe(`expired: ${LEAF_SUBJECT} expired at 2033-05-10T04:55:12.000Z, checked at 2040-01-01T00:00:00.000Z; no trusted timestamp was available, so the chain was checked now`);
+    expect(failed(noTsa)?.detail).toBe(
+      `expired: ${LEAF_SUBJECT} expired at 2033-05-10T04:55:12.000Z, checked at 2040-01-01T00:00:00.000Z; no trusted timestamp was available, so the chain was checked now`,
+    );
     expect(verify({ trust: fullTrust, now: later }).verdict).toBe("verified");
   });
 
@@ -149,7 +151,12 @@ describe("verifyNotationSignature (real Notation envelope)", () => {
 
   it("rejects a critical header missing from crit, and an unsupported signing scheme", () => {
     const withHeader = (extra: Record<string, unknown>) =>
-      reencode((e) => (e.protected = Buffer.from(JSON.stringify({ ...(JSON.parse(Buffer.from(e.protected, "base64url").toString()) as object), ...extra })).toString("base64url")));
+      reencode(
+        (e) =>
+          (e.protected = Buffer.from(JSON.stringify({ ...(JSON.parse(Buffer.from(e.protected, "base64url").toString()) as object), ...extra })).toString(
+            "base64url",
+          )),
+      );
     const uncritical = verify({ envelope: withHeader({ "io.cncf.notary.expiry": "2030-01-01T00:00:00Z" }), trust: fullTrust });
     expect(failed(uncritical)).toMatchObject({ check: NOTATION_CHECKS.envelope, detail: "io.cncf.notary.expiry is present but not listed in crit" });
     const authority = verify({ envelope: withHeader({ "io.cncf.notary.signingScheme": "notary.x509.signingAuthority" }), trust: fullTrust });
@@ -163,6 +170,10 @@ describe("verifyNotationSignature (real Notation envelope)", () => {
     expect(failed(cose)?.detail).toContain("COSE envelopes (application/cose) are not supported");
     const big = verify({ maxBytes: 1000, trust: fullTrust });
     expect(big.verdict).toBe("invalid");
-    expect(failed(big)).toEqual({ check: CHECKS.payloadDigest, passed: false, detail: `signature envelope of ${bytes.byteLength} bytes is over the limit of 1000, not read` });
+    expect(failed(big)).toEqual({
+      check: CHECKS.payloadDigest,
+      passed: false,
+      detail: `signature envelope of ${bytes.byteLength} bytes is over the limit of 1000, not read`,
+    });
   });
 });

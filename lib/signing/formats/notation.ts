@@ -73,7 +73,9 @@ const envelopeSchema = z
   // The JWS envelope spec allows no other top-level members (e.g. a second, unprotected payload).
   .strict();
 
-const rfc3339 = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s) && !Number.isNaN(Date.parse(s)), "not an RFC 3339 time");
+const rfc3339 = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s) && !Number.isNaN(Date.parse(s)), "not an RFC 3339 time");
 const protectedSchema = z
   .object({
     alg: z.string(),
@@ -145,10 +147,16 @@ const payloadDigestStep: VerifierStep<NotationState> = {
   run({ opts }) {
     const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
     const { envelope } = opts;
-    if (envelope.byteLength > maxBytes) return fail("invalid", CHECKS.payloadDigest, `signature envelope of ${envelope.byteLength} bytes is over the limit of ${maxBytes}, not read`);
+    if (envelope.byteLength > maxBytes)
+      return fail("invalid", CHECKS.payloadDigest, `signature envelope of ${envelope.byteLength} bytes is over the limit of ${maxBytes}, not read`);
     if (opts.blobDigest === undefined) return skip(CHECKS.payloadDigest, "not checked here: the caller verified the envelope blob against its descriptor");
     const actual = sha256Digest(envelope);
-    if (actual !== opts.blobDigest) return fail("invalid", CHECKS.payloadDigest, `the envelope's bytes don't match its layer digest: descriptor says ${opts.blobDigest}, bytes hash to ${actual}`);
+    if (actual !== opts.blobDigest)
+      return fail(
+        "invalid",
+        CHECKS.payloadDigest,
+        `the envelope's bytes don't match its layer digest: descriptor says ${opts.blobDigest}, bytes hash to ${actual}`,
+      );
     return pass(CHECKS.payloadDigest, actual);
   },
 };
@@ -166,7 +174,12 @@ const envelopeStep: VerifierStep<NotationState> = {
 
 function readEnvelope(s: NotationState): StepResult | null {
   const mediaType = s.opts.mediaType.split(";")[0]?.trim().toLowerCase();
-  if (mediaType === NOTATION_COSE) return fail("unverified", NOTATION_CHECKS.envelope, "COSE envelopes (application/cose) are not supported yet; only JWS (application/jose+json) signatures can be verified");
+  if (mediaType === NOTATION_COSE)
+    return fail(
+      "unverified",
+      NOTATION_CHECKS.envelope,
+      "COSE envelopes (application/cose) are not supported yet; only JWS (application/jose+json) signatures can be verified",
+    );
   if (mediaType !== NOTATION_JWS) return fail("invalid", NOTATION_CHECKS.envelope, `unknown Notation envelope media type ${JSON.stringify(s.opts.mediaType)}`);
   let json: unknown;
   try {
@@ -197,7 +210,11 @@ function readProtectedHeader(s: NotationState): StepResult | null {
   if (critProblem) return critProblem;
   const scheme = ph[SCHEME];
   if (scheme === "notary.x509.signingAuthority") {
-    return fail("unverified", NOTATION_CHECKS.envelope, "unsupported scheme notary.x509.signingAuthority: only notary.x509 signatures (with an optional RFC 3161 timestamp) can be verified");
+    return fail(
+      "unverified",
+      NOTATION_CHECKS.envelope,
+      "unsupported scheme notary.x509.signingAuthority: only notary.x509 signatures (with an optional RFC 3161 timestamp) can be verified",
+    );
   }
   if (scheme !== "notary.x509") return bad(`unknown signing scheme ${JSON.stringify(scheme)}`);
   const signingTimeRaw = ph[SIGNING_TIME];
@@ -216,8 +233,10 @@ function checkCrit(ph: ProtectedHeader): StepResult | null {
   for (const h of crit) {
     if (!(h in ph)) return fail("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which is not in the protected header`);
     // A critical header this verifier does not implement must fail verification (RFC 7515 4.1.11).
-    if (h === PLUGIN || h === PLUGIN_MIN_VERSION) return fail("unverified", NOTATION_CHECKS.envelope, `the signature requires verification plugin ${JSON.stringify(ph[PLUGIN])}, which is not supported`);
-    if (!(CRITICAL_HEADERS as readonly string[]).includes(h) && h !== SIGNING_TIME) return fail("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which this verifier does not understand`);
+    if (h === PLUGIN || h === PLUGIN_MIN_VERSION)
+      return fail("unverified", NOTATION_CHECKS.envelope, `the signature requires verification plugin ${JSON.stringify(ph[PLUGIN])}, which is not supported`);
+    if (!(CRITICAL_HEADERS as readonly string[]).includes(h) && h !== SIGNING_TIME)
+      return fail("invalid", NOTATION_CHECKS.envelope, `crit lists ${h}, which this verifier does not understand`);
   }
   return null;
 }
@@ -254,7 +273,8 @@ const namesDigestStep: VerifierStep<NotationState> = {
   name: "names the digest",
   run({ payload, opts }) {
     const target = payload.targetArtifact;
-    if (target.digest !== opts.subjectDigest) return fail("invalid", CHECKS.namesDigest, `the payload names another digest: ${target.digest}, not ${opts.subjectDigest}`);
+    if (target.digest !== opts.subjectDigest)
+      return fail("invalid", CHECKS.namesDigest, `the payload names another digest: ${target.digest}, not ${opts.subjectDigest}`);
     return pass(CHECKS.namesDigest, `${target.digest} (${target.mediaType}, ${target.size} bytes)`);
   },
 };
@@ -288,7 +308,8 @@ const timestampStep: VerifierStep<NotationState> = {
       return pass(NOTATION_CHECKS.timestamp, `timestamped ${ts.genTime.toISOString()} by ${ts.tsa.subject}, trusted through "${ts.anchorName}"`);
     }
     // The token is intact and covers this signature, but nothing trusted vouches for its TSA: its time stays a claim.
-    if (ts.failed === "chain") return pass(NOTATION_CHECKS.timestamp, `covers the signature (${ts.genTime?.toISOString()}), but the time is not trusted: ${ts.reason}`);
+    if (ts.failed === "chain")
+      return pass(NOTATION_CHECKS.timestamp, `covers the signature (${ts.genTime?.toISOString()}), but the time is not trusted: ${ts.reason}`);
     // A token that is altered or covers other bytes is evidence of tampering with the envelope.
     return fail("invalid", NOTATION_CHECKS.timestamp, ts.reason);
   },
@@ -306,11 +327,14 @@ const chainStep: VerifierStep<NotationState> = {
     const atLabel = trustedAt ? `the trusted time ${at.toISOString()}` : `${at.toISOString()} (now: no trusted timestamp)`;
     const chain = verifyChain({ leaf, intermediates: s.certs.slice(1), anchors: opts.trust.certificateRoots, at, leafEku: EKU.codeSigning });
     if (!chain.ok) {
-      let detail = opts.trust.certificateRoots.length === 0 && chain.code === "untrusted" ? `${chain.reason}: no certificate roots are configured` : chain.reason;
-      if (!trustedAt && (chain.code === "expired" || chain.code === "not-yet-valid")) detail += "; no trusted timestamp was available, so the chain was checked now";
+      let detail =
+        opts.trust.certificateRoots.length === 0 && chain.code === "untrusted" ? `${chain.reason}: no certificate roots are configured` : chain.reason;
+      if (!trustedAt && (chain.code === "expired" || chain.code === "not-yet-valid"))
+        detail += "; no trusted timestamp was available, so the chain was checked now";
       return fail(chain.code === "malformed" ? "invalid" : "unverified", CHECKS.chain, detail);
     }
-    if (leaf.keyUsage && !leaf.keyUsage.digitalSignature) return fail("unverified", CHECKS.chain, `${leaf.subject} is not allowed to sign: its keyUsage lacks digitalSignature`);
+    if (leaf.keyUsage && !leaf.keyUsage.digitalSignature)
+      return fail("unverified", CHECKS.chain, `${leaf.subject} is not allowed to sign: its keyUsage lacks digitalSignature`);
     s.anchorName = chain.anchorName;
     return pass(CHECKS.chain, `${chain.path.map((c) => c.subject).join(" → ")}, trusted through "${chain.anchorName}", valid at ${atLabel}`);
   },
@@ -325,7 +349,15 @@ const expiryStep: VerifierStep<NotationState> = {
   },
 };
 
-export const NOTATION_STEPS: readonly VerifierStep<NotationState>[] = [payloadDigestStep, envelopeStep, namesDigestStep, signatureStep, timestampStep, chainStep, expiryStep];
+export const NOTATION_STEPS: readonly VerifierStep<NotationState>[] = [
+  payloadDigestStep,
+  envelopeStep,
+  namesDigestStep,
+  signatureStep,
+  timestampStep,
+  chainStep,
+  expiryStep,
+];
 
 /**
  * Verifies one Notation signature envelope attached to `subjectDigest`. Ordered checks, stopping at the first failure:
@@ -347,11 +379,13 @@ function algKeyMismatch(alg: Alg, key: KeyObject): string | null {
   const a = ALGS[alg];
   const d = key.asymmetricKeyDetails ?? {};
   if (a.kind === "rsa-pss") {
-    if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss") return `alg ${alg} needs an RSA key, the certificate has ${key.asymmetricKeyType}`;
+    if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss")
+      return `alg ${alg} needs an RSA key, the certificate has ${key.asymmetricKeyType}`;
     if ((d.modulusLength ?? 0) < 2048) return `RSA key of ${d.modulusLength} bits is too short (2048 at least)`;
     return null;
   }
-  if (key.asymmetricKeyType !== "ec" || d.namedCurve !== a.curve) return `alg ${alg} needs an EC ${a.curve} key, the certificate has ${key.asymmetricKeyType}${d.namedCurve ? ` ${d.namedCurve}` : ""}`;
+  if (key.asymmetricKeyType !== "ec" || d.namedCurve !== a.curve)
+    return `alg ${alg} needs an EC ${a.curve} key, the certificate has ${key.asymmetricKeyType}${d.namedCurve ? ` ${d.namedCurve}` : ""}`;
   return null;
 }
 

@@ -25,7 +25,10 @@ const leaf = await makeCert({
   issuer: root,
   notBefore: new Date(NOW.getTime() - DAY),
   notAfter: new Date(NOW.getTime() + DAY),
-  extensions: [new x509.SubjectAlternativeNameExtension([{ type: "email", value: "alice@acme.example" }]), new x509.ExtendedKeyUsageExtension([EKU.codeSigning])],
+  extensions: [
+    new x509.SubjectAlternativeNameExtension([{ type: "email", value: "alice@acme.example" }]),
+    new x509.ExtendedKeyUsageExtension([EKU.codeSigning]),
+  ],
 });
 const key: KeyObject = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey("pkcs8", leaf.keys.privateKey)), format: "der", type: "pkcs8" });
 const trust: TrustMaterial = { ...EMPTY_TRUST, certificateRoots: [{ name: "three formats root", certificates: [root.pem] }] };
@@ -36,17 +39,34 @@ function cosign(): SignatureVerification {
     mediaType: MT.cosignSimpleSigning,
     size: blob.byteLength,
     digest: sha256Digest(blob),
-    annotations: { [SIGNATURE_ANNOTATION]: sign("sha256", blob, { key, dsaEncoding: "der" }).toString("base64"), [CERTIFICATE_ANNOTATION]: leaf.pem, [CHAIN_ANNOTATION]: root.pem },
+    annotations: {
+      [SIGNATURE_ANNOTATION]: sign("sha256", blob, { key, dsaEncoding: "der" }).toString("base64"),
+      [CERTIFICATE_ANNOTATION]: leaf.pem,
+      [CHAIN_ANNOTATION]: root.pem,
+    },
   };
   return verifyCosignSignatureLayer({ layer, blob, imageDigest: IMAGE, trust, now: NOW });
 }
 
 function notation(): SignatureVerification {
   const b64u = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const prot = b64u({ alg: "ES256", cty: NOTATION_PAYLOAD, crit: ["io.cncf.notary.signingScheme"], "io.cncf.notary.signingScheme": "notary.x509", "io.cncf.notary.signingTime": NOW.toISOString() });
+  const prot = b64u({
+    alg: "ES256",
+    cty: NOTATION_PAYLOAD,
+    crit: ["io.cncf.notary.signingScheme"],
+    "io.cncf.notary.signingScheme": "notary.x509",
+    "io.cncf.notary.signingTime": NOW.toISOString(),
+  });
   const payload = b64u({ targetArtifact: { mediaType: MT.ociManifest, digest: IMAGE, size: 1234 } });
   const signature = sign("sha256", Buffer.from(`${prot}.${payload}`, "ascii"), { key, dsaEncoding: "ieee-p1363" }).toString("base64url");
-  const envelope = Buffer.from(JSON.stringify({ payload, protected: prot, header: { x5c: [Buffer.from(leaf.der).toString("base64"), Buffer.from(root.der).toString("base64")] }, signature }));
+  const envelope = Buffer.from(
+    JSON.stringify({
+      payload,
+      protected: prot,
+      header: { x5c: [Buffer.from(leaf.der).toString("base64"), Buffer.from(root.der).toString("base64")] },
+      signature,
+    }),
+  );
   return verifyNotationSignature({ envelope, mediaType: NOTATION_JWS, subjectDigest: IMAGE, trust, now: NOW });
 }
 
@@ -56,7 +76,11 @@ function sigstore(): SignatureVerification {
   const bundle = Buffer.from(
     JSON.stringify({
       mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-      verificationMaterial: { certificate: { rawBytes: Buffer.from(leaf.der).toString("base64") }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+      verificationMaterial: {
+        certificate: { rawBytes: Buffer.from(leaf.der).toString("base64") },
+        tlogEntries: [],
+        timestampVerificationData: { rfc3161Timestamps: [] },
+      },
       messageSignature: {
         messageDigest: { algorithm: "SHA2_256", digest: createHash("sha256").update(artifact).digest("base64") },
         signature: sign("sha256", artifact, { key, dsaEncoding: "der" }).toString("base64"),
@@ -112,14 +136,22 @@ describe("one certificate in cosign, Sigstore bundle and Notation signatures", (
     for (const [format, v] of Object.entries(results)) {
       for (const pattern of matching) expect(matchCertificateIdentity(identity(pattern), leafOf(v), "").ok, `${format}: ${pattern}`).toBe(true);
       // Values are compared exactly: another address, or another case of the value, matches in no format.
-      for (const pattern of ["CN=Alice Signer, O=Acme, emailAddress=bob@acme.example", "CN=Alice Signer, O=Acme, E=ALICE@acme.example", "CN=Alice Signer, O=Acme"]) {
+      for (const pattern of [
+        "CN=Alice Signer, O=Acme, emailAddress=bob@acme.example",
+        "CN=Alice Signer, O=Acme, E=ALICE@acme.example",
+        "CN=Alice Signer, O=Acme",
+      ]) {
         expect(matchCertificateIdentity(identity(pattern), leafOf(v), "").ok, `${format}: ${pattern}`).toBe(false);
       }
     }
   });
 
   it("judges the cosign and Notation signatures trusted through an identity stored with emailAddress=, and refuses it for another repository", () => {
-    const stored: TrustIdentity = { ...identity("CN=Alice Signer, O=Acme, emailAddress=alice@acme.example"), name: "three formats root", certificates: [root.pem] };
+    const stored: TrustIdentity = {
+      ...identity("CN=Alice Signer, O=Acme, emailAddress=alice@acme.example"),
+      name: "three formats root",
+      certificates: [root.pem],
+    };
     for (const v of [results.cosign, results.notation]) {
       const ok = judgeTrust({ verification: v, repository: REPOSITORY, identities: [stored], now: NOW });
       expect(ok.verdict, `${v.format}: ${ok.detail}`).toBe("verified");

@@ -6,7 +6,13 @@ import { removeFromReferrersIndex } from "../../oci/push-referrer";
 import { removeSignatureLayers } from "./sig-manifest";
 
 const d = (c: string) => `sha256:${c.repeat(64)}` as const;
-const layer = (c: string, extra: Record<string, unknown> = {}) => ({ mediaType: MT.cosignSimpleSigning, size: 10, digest: d(c), annotations: { "dev.cosignproject.cosign/signature": `sig-${c}` }, ...extra });
+const layer = (c: string, extra: Record<string, unknown> = {}) => ({
+  mediaType: MT.cosignSimpleSigning,
+  size: 10,
+  digest: d(c),
+  annotations: { "dev.cosignproject.cosign/signature": `sig-${c}` },
+  ...extra,
+});
 
 describe("removing signature layers from a cosign .sig manifest", () => {
   const existing = {
@@ -17,7 +23,15 @@ describe("removing signature layers from a cosign .sig manifest", () => {
     annotations: { "x.other/tool": "kept" },
     layers: [layer("a", { urls: ["https://example.test/a"] }), layer("b"), layer("c")],
   } as unknown as ImageManifest;
-  const config = { architecture: "", os: "", config: {}, created: "0001-01-01T00:00:00Z", history: [{ created: "h-a" }, { created: "h-b" }, { created: "h-c" }], rootfs: { type: "layers", diff_ids: [d("a"), d("b"), d("c")] }, extra: 1 };
+  const config = {
+    architecture: "",
+    os: "",
+    config: {},
+    created: "0001-01-01T00:00:00Z",
+    history: [{ created: "h-a" }, { created: "h-b" }, { created: "h-c" }],
+    rootfs: { type: "layers", diff_ids: [d("a"), d("b"), d("c")] },
+    extra: 1,
+  };
 
   it("drops only the named layer, keeps the others byte-for-byte and in order, and keeps diff_ids and history consistent", () => {
     const out = removeSignatureLayers({ existing, existingConfig: config, remove: [d("b")] })!;
@@ -42,7 +56,17 @@ describe("removing signature layers from a cosign .sig manifest", () => {
 });
 
 describe("removing a referrer from the referrers fallback index", () => {
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: d("1"), size: 5, artifactType: "x", weird: true }, { mediaType: MT.ociManifest, digest: d("2"), size: 6 }], annotations: { k: "v" } }));
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociIndex,
+      manifests: [
+        { mediaType: MT.ociManifest, digest: d("1"), size: 5, artifactType: "x", weird: true },
+        { mediaType: MT.ociManifest, digest: d("2"), size: 6 },
+      ],
+      annotations: { k: "v" },
+    }),
+  );
 
   it("drops the entry, keeping the other entries and fields as they were", () => {
     const next = JSON.parse(removeFromReferrersIndex(index, d("2"))!.toString("utf8"));

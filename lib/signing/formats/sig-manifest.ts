@@ -8,11 +8,11 @@ import type { Descriptor, ImageManifest } from "../../oci/manifest";
  * layers already present (by digest) are not added twice. The config's rootfs.diff_ids is made to
  * list every layer, as go-containerregistry's empty-image config does, keeping its other fields.
  */
-export function appendSignatureLayers(opts: {
-  existing: ImageManifest | null;
-  existingConfig: Record<string, unknown> | null;
-  add: Descriptor[];
-}): { manifest: Buffer; config: Buffer; added: number } {
+export function appendSignatureLayers(opts: { existing: ImageManifest | null; existingConfig: Record<string, unknown> | null; add: Descriptor[] }): {
+  manifest: Buffer;
+  config: Buffer;
+  added: number;
+} {
   const layers: Descriptor[] = [...(opts.existing?.layers ?? [])];
   const have = new Set(layers.map((l) => l.digest));
   let added = 0;
@@ -22,9 +22,10 @@ export function appendSignatureLayers(opts: {
     have.add(l.digest);
     added++;
   }
-  const base: Record<string, unknown> = opts.existingConfig && typeof opts.existingConfig === "object"
-    ? { ...opts.existingConfig }
-    : { architecture: "", created: "0001-01-01T00:00:00Z", history: [], os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} };
+  const base: Record<string, unknown> =
+    opts.existingConfig && typeof opts.existingConfig === "object"
+      ? { ...opts.existingConfig }
+      : { architecture: "", created: "0001-01-01T00:00:00Z", history: [], os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} };
   const history = Array.isArray(base.history) ? [...(base.history as unknown[])] : undefined;
   if (history) {
     while (history.length < layers.length) history.push({ created: "0001-01-01T00:00:00Z" });
@@ -47,7 +48,6 @@ export function appendSignatureLayers(opts: {
   return { manifest: Buffer.from(JSON.stringify(manifest), "utf8"), config, added };
 }
 
-
 /**
  * Builds the next version of a cosign `.sig` manifest without the layers in `remove` (by digest). Every other layer
  * descriptor is kept exactly as it was, in order; the config keeps its other fields, `rootfs.diff_ids` lists the
@@ -64,9 +64,10 @@ export function removeSignatureLayers(opts: {
   const keepIdx = before.map((l, i) => (drop.has(l.digest) ? -1 : i)).filter((i) => i >= 0);
   if (keepIdx.length === before.length) return null;
   const layers = keepIdx.map((i) => before[i]!);
-  const base: Record<string, unknown> = opts.existingConfig && typeof opts.existingConfig === "object"
-    ? { ...opts.existingConfig }
-    : { architecture: "", created: "0001-01-01T00:00:00Z", history: [], os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} };
+  const base: Record<string, unknown> =
+    opts.existingConfig && typeof opts.existingConfig === "object"
+      ? { ...opts.existingConfig }
+      : { architecture: "", created: "0001-01-01T00:00:00Z", history: [], os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} };
   if (Array.isArray(base.history)) {
     const history = base.history as unknown[];
     base.history = history.length === before.length ? keepIdx.map((i) => history[i]) : history.slice(0, layers.length);

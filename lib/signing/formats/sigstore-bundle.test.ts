@@ -14,7 +14,7 @@ const BINARY_DIGEST = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d082
 /** Long after the fixture's 10-minute certificate expired: verification must use the integrated time. */
 const NOW = new Date("2026-01-01T00:00:00Z");
 
-type Json = Record<string, any>;  
+type Json = Record<string, any>;
 const fixtureJson = (): Json => JSON.parse(FIXTURE.toString("utf8")) as Json;
 const bytesOf = (j: Json) => Buffer.from(JSON.stringify(j));
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -60,7 +60,9 @@ describe("verifySigstoreBundle with the shared v0.1 SLSA fixture", () => {
     expect(r.signer.leaf.sans[0]).toMatch(/^https:\/\/github\.com\/slsa-framework\//);
     expect(r.signer.leaf.issuer).toContain("sigstore-intermediate");
     expect(r.signer.leaf.fingerprint).toMatch(/^sha256:[a-f0-9]{64}$/);
-    expect(r.detail).toMatch(/^verified: signed by https:\/\/github\.com\/slsa-framework\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), at 2024-03-21T10:34:14\.000Z/);
+    expect(r.detail).toMatch(
+      /^verified: signed by https:\/\/github\.com\/slsa-framework\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), at 2024-03-21T10:34:14\.000Z/,
+    );
   });
 
   it("passes the subject check when asked for the digest the statement names, and refuses another digest as invalid", () => {
@@ -164,7 +166,9 @@ describe("verifySigstoreBundle with the shared v0.1 SLSA fixture", () => {
     delete v03.verificationMaterial.x509CertificateChain;
     const r = verifySigstoreBundle({ bundle: bytesOf(v03), subjectDigest: BINARY_DIGEST, trust: PUBLIC_GOOD, now: NOW });
     expect(r.verdict, r.detail).toBe("verified");
-    expect(check(r, SIGSTORE_CHECKS.wellFormed)!.detail).toMatch(/^application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json: DSSE envelope, certificate, 1 tlog entry/);
+    expect(check(r, SIGSTORE_CHECKS.wellFormed)!.detail).toMatch(
+      /^application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json: DSSE envelope, certificate, 1 tlog entry/,
+    );
   });
 
   it("refuses what is not a bundle, listing the bad fields", () => {
@@ -231,7 +235,14 @@ describe("verifySigstoreBundle with key-based bundles", () => {
       now: NOW,
     });
     expect([bad.verdict, lastFailed(bad).check]).toEqual(["invalid", CHECKS.signature]);
-    const needsLog = verifySigstoreBundle({ bundle: messageBundle("release"), subjectDigest: sha256(artifact), artifact, trust, thresholds: { tlog: 1 }, now: NOW });
+    const needsLog = verifySigstoreBundle({
+      bundle: messageBundle("release"),
+      subjectDigest: sha256(artifact),
+      artifact,
+      trust,
+      thresholds: { tlog: 1 },
+      now: NOW,
+    });
     expect([needsLog.verdict, lastFailed(needsLog).check]).toEqual(["unverified", SIGSTORE_CHECKS.tlogThreshold]);
   });
 });

@@ -13,13 +13,7 @@ import { summarizeCertificate } from "../trust/x509";
 import { errMessage, SIGSTORE_CHECKS, type BundleState, type SigstoreThresholds, type VerifySigstoreBundleOptions } from "./sigstore-common";
 import { timestampsStep, tlogStep } from "./sigstore-time";
 import { fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
-import {
-  CHECKS,
-  type CertificateSummary,
-  type SignatureVerification,
-  type TrustMaterial,
-  type Verdict,
-} from "../verification";
+import { CHECKS, type CertificateSummary, type SignatureVerification, type TrustMaterial, type Verdict } from "../verification";
 
 export { SIGSTORE_CHECKS, type SigstoreThresholds, type VerifySigstoreBundleOptions };
 
@@ -77,7 +71,8 @@ function namedDigests(bundle: Bundle): { digests: string[]; what: string } | { e
   switch (content.$case) {
     case "dsseEnvelope": {
       const env = content.dsseEnvelope;
-      if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { error: `the DSSE payload type is ${JSON.stringify(env.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
+      if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+        return { error: `the DSSE payload type is ${JSON.stringify(env.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}` };
       let st: unknown;
       try {
         st = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(env.payload));
@@ -86,7 +81,8 @@ function namedDigests(bundle: Bundle): { digests: string[]; what: string } | { e
       }
       if (typeof st !== "object" || st === null || Array.isArray(st)) return { error: "the DSSE payload is not an in-toto statement" };
       const s = st as Record<string, unknown>;
-      if (typeof s._type !== "string" || !IN_TOTO_STATEMENT_TYPES.includes(s._type)) return { error: `the statement _type is ${JSON.stringify(s._type)?.slice(0, 80)}, not an in-toto Statement` };
+      if (typeof s._type !== "string" || !IN_TOTO_STATEMENT_TYPES.includes(s._type))
+        return { error: `the statement _type is ${JSON.stringify(s._type)?.slice(0, 80)}, not an in-toto Statement` };
       if (!Array.isArray(s.subject) || s.subject.length === 0) return { error: "the statement has no subject" };
       const digests: string[] = [];
       for (const sub of s.subject.slice(0, 1000)) {
@@ -151,7 +147,8 @@ const payloadDigestStep: VerifierStep<BundleState> = {
   run({ opts }) {
     const actual = `sha256:${sha256Hex(opts.bundle)}`;
     if (opts.blobDigest === undefined) return skip(CHECKS.payloadDigest, `no descriptor digest given; the bundle's bytes hash to ${actual}`);
-    if (actual !== opts.blobDigest) return fail("invalid", CHECKS.payloadDigest, `the bundle's bytes hash to ${actual}, the descriptor says ${opts.blobDigest}`);
+    if (actual !== opts.blobDigest)
+      return fail("invalid", CHECKS.payloadDigest, `the bundle's bytes hash to ${actual}, the descriptor says ${opts.blobDigest}`);
     return pass(CHECKS.payloadDigest, actual);
   },
 };
@@ -175,7 +172,10 @@ const wellFormedStep: VerifierStep<BundleState> = {
     s.content = bundle.content.$case === "dsseEnvelope" ? "DSSE envelope" : "message signature";
     s.thresholds = { ...defaultThresholds(bundle), ...s.opts.thresholds };
     const n = bundle.verificationMaterial.tlogEntries.length;
-    return pass(SIGSTORE_CHECKS.wellFormed, `${bundle.mediaType}: ${s.content}, ${kind === "key" ? "public key" : "certificate"}, ${n} tlog entr${n === 1 ? "y" : "ies"}`);
+    return pass(
+      SIGSTORE_CHECKS.wellFormed,
+      `${bundle.mediaType}: ${s.content}, ${kind === "key" ? "public key" : "certificate"}, ${n} tlog entr${n === 1 ? "y" : "ies"}`,
+    );
   },
 };
 
@@ -188,10 +188,14 @@ const namesDigestStep: VerifierStep<BundleState> = {
     const list = named.digests.join(", ") || "no sha256 digest";
     let r: StepResult;
     if (opts.subjectDigest === null) r = skip(CHECKS.namesDigest, `not attached to an image: the ${named.what} names ${list}`);
-    else if (!named.digests.includes(opts.subjectDigest)) return fail("invalid", CHECKS.namesDigest, `the ${named.what} names ${list}, not ${opts.subjectDigest}`);
+    else if (!named.digests.includes(opts.subjectDigest))
+      return fail("invalid", CHECKS.namesDigest, `the ${named.what} names ${list}, not ${opts.subjectDigest}`);
     else r = pass(CHECKS.namesDigest, `the ${named.what} names ${opts.subjectDigest}`);
     if (bundle.content.$case === "messageSignature" && opts.artifact && `sha256:${sha256Hex(opts.artifact)}` !== named.digests[0]) {
-      return [r, fail("invalid", CHECKS.namesDigest, `the artifact given hashes to sha256:${sha256Hex(opts.artifact)}, the message digest is ${named.digests[0]}`)];
+      return [
+        r,
+        fail("invalid", CHECKS.namesDigest, `the artifact given hashes to sha256:${sha256Hex(opts.artifact)}, the message digest is ${named.digests[0]}`),
+      ];
     }
     return r;
   },
@@ -204,7 +208,11 @@ const signatureStep: VerifierStep<BundleState> = {
     const { bundle, entity, opts } = s;
     s.leaf = null;
     if (bundle.content.$case === "messageSignature" && !opts.artifact) {
-      return fail("unverified", CHECKS.signature, "a message signature covers the signed artifact itself, which the bundle does not carry; the caller passed none");
+      return fail(
+        "unverified",
+        CHECKS.signature,
+        "a message signature covers the signed artifact itself, which the bundle does not carry; the caller passed none",
+      );
     }
     const r = entity.key.$case === "certificate" ? certificateSignature(s, entity.key.certificate) : keySignature(s, entity.key.hint);
     if (r.passed === false) return r;
@@ -245,12 +253,21 @@ function keySignature(s: BundleState, hint: string): StepResult {
   if (hinted) {
     s.signer = { kind: "key", fingerprint: hinted.fingerprint, algorithm: hinted.algorithm };
     // The bundle names this trusted key: a signature it does not verify is tampered, not merely unknown.
-    if (!verifies(hinted)) return fail("invalid", CHECKS.signature, `the ${s.content} signature does not verify with trusted key ${hinted.name} (${hinted.fingerprint}), which the bundle's hint names`);
+    if (!verifies(hinted))
+      return fail(
+        "invalid",
+        CHECKS.signature,
+        `the ${s.content} signature does not verify with trusted key ${hinted.name} (${hinted.fingerprint}), which the bundle's hint names`,
+      );
     s.chosenKey = hinted;
   } else {
     s.chosenKey = s.opts.trust.keys.slice(0, MAX_KEYS_TRIED).find(verifies);
     if (!s.chosenKey) {
-      return fail("unverified", CHECKS.signature, `no trusted key verifies it (hint ${JSON.stringify(hint.slice(0, 80))}); an unknown key and a tampered signature look the same`);
+      return fail(
+        "unverified",
+        CHECKS.signature,
+        `no trusted key verifies it (hint ${JSON.stringify(hint.slice(0, 80))}); an unknown key and a tampered signature look the same`,
+      );
     }
     s.signer = { kind: "key", fingerprint: s.chosenKey.fingerprint, algorithm: s.chosenKey.algorithm };
   }
@@ -266,7 +283,8 @@ const chainStep: VerifierStep<BundleState> = {
       s.trustedBy = s.chosenKey?.name ?? null;
       return skip(CHECKS.chain, "key-based bundle: no certificate, the key is trusted directly");
     }
-    if (trustedTimes.length === 0) return fail("unverified", CHECKS.chain, "no trusted time to check the certificate at: it needs a SET from a trusted log or a trusted timestamp");
+    if (trustedTimes.length === 0)
+      return fail("unverified", CHECKS.chain, "no trusted time to check the certificate at: it needs a SET from a trusted log or a trusted timestamp");
     for (const t of trustedTimes) {
       try {
         s.path = verifyCertificateChain(t.at, leaf, tm.certificateAuthorities);
@@ -336,7 +354,17 @@ export const SIGSTORE_BUNDLE_STEPS: readonly VerifierStep<BundleState>[] = [
  */
 export function verifySigstoreBundle(opts: VerifySigstoreBundleOptions): SignatureVerification {
   // The remaining fields are set by the steps before any later step reads them.
-  const s = { opts, signer: null, time: null, trustedBy: null, leaf: null, chosenKey: undefined, path: [], trustedTimes: [], claimedTime: null } as unknown as BundleState;
+  const s = {
+    opts,
+    signer: null,
+    time: null,
+    trustedBy: null,
+    leaf: null,
+    chosenKey: undefined,
+    path: [],
+    trustedTimes: [],
+    claimedTime: null,
+  } as unknown as BundleState;
   const r = runSteps(SIGSTORE_BUNDLE_STEPS, s);
   const base = { format: "sigstore-bundle" as const, checks: r.checks, signer: s.signer, time: s.time, trustedBy: s.trustedBy };
   if (r.verdict !== "verified") return { ...base, verdict: r.verdict, detail: r.detail };

@@ -55,7 +55,6 @@ export interface VerifySigstoreBundleOptions {
 /** Tolerated clock skew for "a timestamp in the future". */
 export const FUTURE_SKEW_MS = 5 * 60 * 1000;
 
-
 /** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
 export interface BundleState {
   opts: VerifySigstoreBundleOptions;

@@ -21,7 +21,8 @@ export const tlogStep: VerifierStep<BundleState> = {
     let verifiedEntries = 0;
     // bundleFromJSON has checked that every entry has logId and kindVersion.
     const entries = s.bundle.verificationMaterial.tlogEntries.slice(0, 16) as TransparencyLogEntry[];
-    if (s.bundle.verificationMaterial.tlogEntries.length > entries.length) return fail("invalid", SIGSTORE_CHECKS.wellFormed, `more than ${entries.length} tlog entries`);
+    if (s.bundle.verificationMaterial.tlogEntries.length > entries.length)
+      return fail("invalid", SIGSTORE_CHECKS.wellFormed, `more than ${entries.length} tlog entries`);
     for (const [i, entry] of entries.entries()) {
       const label = (c: string) => (entries.length > 1 ? `${c} (entry ${i + 1} of ${entries.length})` : c);
       const results = tlogEntry(s, entry, label);
@@ -64,7 +65,14 @@ function tlogEntry(s: BundleState, entry: TransparencyLogEntry, label: (c: strin
     try {
       checkpoint = verifyCheckpoint(proofEntry, s.tm.tlogs);
     } catch (e) {
-      return [...out, fail("unverified", label(SIGSTORE_CHECKS.checkpoint), `${errMessage(e)} (the trusted Rekor key's name must contain the log's origin, e.g. rekor.sigstore.dev)`)];
+      return [
+        ...out,
+        fail(
+          "unverified",
+          label(SIGSTORE_CHECKS.checkpoint),
+          `${errMessage(e)} (the trusted Rekor key's name must contain the log's origin, e.g. rekor.sigstore.dev)`,
+        ),
+      ];
     }
     out.push(pass(label(SIGSTORE_CHECKS.checkpoint), `${checkpoint.origin}, tree size ${checkpoint.logSize}`));
     try {
@@ -73,32 +81,55 @@ function tlogEntry(s: BundleState, entry: TransparencyLogEntry, label: (c: strin
       return [...out, fail("invalid", label(SIGSTORE_CHECKS.inclusionProof), `${where}: ${errMessage(e)}`)];
     }
     const p = proofEntry.inclusionProof;
-    out.push(pass(label(SIGSTORE_CHECKS.inclusionProof), `leaf ${p.logIndex} of ${p.treeSize} under root hash ${Buffer.from(p.rootHash).toString("hex").slice(0, 16)}…`));
+    out.push(
+      pass(
+        label(SIGSTORE_CHECKS.inclusionProof),
+        `leaf ${p.logIndex} of ${p.treeSize} under root hash ${Buffer.from(p.rootHash).toString("hex").slice(0, 16)}…`,
+      ),
+    );
   } else out.push(skip(label(SIGSTORE_CHECKS.inclusionProof), "the entry has no inclusion proof"));
 
-  if (!entry.inclusionPromise && !entry.inclusionProof) return [...out, fail("unverified", label(SIGSTORE_CHECKS.inclusionProof), "the entry has neither an inclusion proof nor a SET")];
+  if (!entry.inclusionPromise && !entry.inclusionProof)
+    return [...out, fail("unverified", label(SIGSTORE_CHECKS.inclusionProof), "the entry has neither an inclusion proof nor a SET")];
   return out;
 }
 
 /** The SET: a trusted key of that log, valid at the integrated time, signed the entry (and so its integrated time). */
-function inclusionPromise(s: BundleState, entry: TLogEntryWithInclusionPromise, integrated: Date | null, logKeys: LogKey[], untrustedLog: string, label: (c: string) => string): StepResult {
+function inclusionPromise(
+  s: BundleState,
+  entry: TLogEntryWithInclusionPromise,
+  integrated: Date | null,
+  logKeys: LogKey[],
+  untrustedLog: string,
+  label: (c: string) => string,
+): StepResult {
   if (logKeys.length === 0) return fail("unverified", label(SIGSTORE_CHECKS.set), untrustedLog);
   const inRange = logKeys.filter((k) => !integrated || ((!k.validFrom || k.validFrom <= integrated) && (!k.validUntil || integrated <= k.validUntil)));
   if (inRange.length === 0) {
-    return fail("unverified", label(SIGSTORE_CHECKS.set), `no trusted key of that log is valid at the integrated time ${integrated?.toISOString()} (${logKeys.map((k) => k.name).join(", ")})`);
+    return fail(
+      "unverified",
+      label(SIGSTORE_CHECKS.set),
+      `no trusted key of that log is valid at the integrated time ${integrated?.toISOString()} (${logKeys.map((k) => k.name).join(", ")})`,
+    );
   }
   // Try each trusted key of that log alone, to say which one vouched.
-  const by = s.tm.tlogs.map((t, j) => ({ t, k: s.opts.trust.rekorKeys[j]! })).find(({ t }) => {
-    try {
-      verifyTLogSET(entry, [t]);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const by = s.tm.tlogs
+    .map((t, j) => ({ t, k: s.opts.trust.rekorKeys[j]! }))
+    .find(({ t }) => {
+      try {
+        verifyTLogSET(entry, [t]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   if (!by) {
     const validAt = integrated ? ` at ${integrated.toISOString()}` : "";
-    return fail("invalid", label(SIGSTORE_CHECKS.set), `the SET does not verify with the trusted key of that log${validAt} (${logKeys.map((k) => k.name).join(", ")})`);
+    return fail(
+      "invalid",
+      label(SIGSTORE_CHECKS.set),
+      `the SET does not verify with the trusted key of that log${validAt} (${logKeys.map((k) => k.name).join(", ")})`,
+    );
   }
   if (integrated && integrated.getTime() > s.opts.now.getTime() + FUTURE_SKEW_MS) {
     return fail("invalid", label(SIGSTORE_CHECKS.set), `the integrated time ${integrated.toISOString()} is in the future`);
@@ -129,7 +160,8 @@ export const timestampsStep: VerifierStep<BundleState> = {
         })
         .find((x) => x !== null);
       if (!by) return [...out, fail("unverified", label, "no trusted timestamp authority verifies the token over the signature")];
-      if (by.at.getTime() > opts.now.getTime() + FUTURE_SKEW_MS) return [...out, fail("invalid", label, `the token's time ${by.at.toISOString()} is in the future`)];
+      if (by.at.getTime() > opts.now.getTime() + FUTURE_SKEW_MS)
+        return [...out, fail("invalid", label, `the token's time ${by.at.toISOString()} is in the future`)];
       trustedTimes.push({ at: by.at, by: by.name });
       out.push(pass(label, `${by.name} at ${by.at.toISOString()}`));
     }
@@ -139,7 +171,11 @@ export const timestampsStep: VerifierStep<BundleState> = {
     const first = trustedTimes[0];
     s.time = first
       ? { kind: "trusted", at: first.at.toISOString(), by: first.by }
-      : { kind: "claimed", at: s.claimedTime ? s.claimedTime.toISOString() : null, by: s.claimedTime ? "transparency log entry, not vouched for by a trusted key" : "no timestamp in the bundle" };
+      : {
+          kind: "claimed",
+          at: s.claimedTime ? s.claimedTime.toISOString() : null,
+          by: s.claimedTime ? "transparency log entry, not vouched for by a trusted key" : "no timestamp in the bundle",
+        };
     if (timestamp === 0 && trustedTimes.length === 0) return [...out, skip(SIGSTORE_CHECKS.timestampThreshold, "none required")];
     return [...out, pass(SIGSTORE_CHECKS.timestampThreshold, tsDetail)];
   },

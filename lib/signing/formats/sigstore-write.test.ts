@@ -11,7 +11,10 @@ const DIGEST = `sha256:${"ab".repeat(32)}`;
 const pair = generateP256();
 const info = parsePublicKey(pair.publicKeyPem);
 /** Trust material holding only the signing key. */
-const ONLY_KEY: TrustMaterial = { ...EMPTY_TRUST, keys: [{ name: "imprimatur-release", fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] };
+const ONLY_KEY: TrustMaterial = {
+  ...EMPTY_TRUST,
+  keys: [{ name: "imprimatur-release", fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }],
+};
 const sign = async (data: Uint8Array) => signP256(pair.privateKeyPem, data);
 
 function sigstoreVerify(bytes: Uint8Array) {

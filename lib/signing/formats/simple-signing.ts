@@ -17,11 +17,7 @@ export interface SimpleSigningPayload {
  * Builds the payload bytes cosign signs, in cosign's key order and compact form.
  * Optional values must be strings: cosign's `-a key=value` checks compare them as strings.
  */
-export function buildSimpleSigningPayload(opts: {
-  dockerReference: string;
-  digest: string;
-  optional?: Record<string, string>;
-}): Buffer {
+export function buildSimpleSigningPayload(opts: { dockerReference: string; digest: string; optional?: Record<string, string> }): Buffer {
   if (!isDigest(opts.digest)) throw new Error(`not a digest: ${opts.digest}`);
   for (const [k, v] of Object.entries(opts.optional ?? {})) {
     if (typeof v !== "string") throw new Error(`optional.${k} must be a string`);
@@ -37,14 +33,18 @@ export function buildSimpleSigningPayload(opts: {
   return Buffer.from(JSON.stringify(payload), "utf8");
 }
 
-const payloadSchema = z.object({
-  critical: z.object({
-    identity: z.object({ "docker-reference": z.string() }).loose(),
-    image: z.object({ "docker-manifest-digest": z.string() }).loose(),
-    type: z.string(),
-  }).loose(),
-  optional: z.record(z.string(), z.unknown()).nullable().optional(),
-}).loose();
+const payloadSchema = z
+  .object({
+    critical: z
+      .object({
+        identity: z.object({ "docker-reference": z.string() }).loose(),
+        image: z.object({ "docker-manifest-digest": z.string() }).loose(),
+        type: z.string(),
+      })
+      .loose(),
+    optional: z.record(z.string(), z.unknown()).nullable().optional(),
+  })
+  .loose();
 
 export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPayload | { error: string } {
   let json: unknown;

@@ -125,26 +125,43 @@ export async function signVsa(statement: VsaStatement, sign: (pae: Uint8Array) =
   const payload = Buffer.from(JSON.stringify(statement), "utf8");
   const sig = Buffer.from(await sign(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload)));
   if (sig.byteLength === 0) throw new TypeError("sign() returned no signature");
-  const envelope: DsseEnvelopeJson = { payloadType: IN_TOTO_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: "", sig: sig.toString("base64") }] };
+  const envelope: DsseEnvelopeJson = {
+    payloadType: IN_TOTO_PAYLOAD_TYPE,
+    payload: payload.toString("base64"),
+    signatures: [{ keyid: "", sig: sig.toString("base64") }],
+  };
   const bundle = bundleToJSON(toDSSEBundle({ artifact: payload, artifactType: IN_TOTO_PAYLOAD_TYPE, signature: sig, keyHint: publicKeyHint }));
-  return { statement, payload, envelope, envelopeBytes: Buffer.from(JSON.stringify(envelope), "utf8"), bundle, bundleBytes: Buffer.from(JSON.stringify(bundle), "utf8") };
+  return {
+    statement,
+    payload,
+    envelope,
+    envelopeBytes: Buffer.from(JSON.stringify(envelope), "utf8"),
+    bundle,
+    bundleBytes: Buffer.from(JSON.stringify(bundle), "utf8"),
+  };
 }
 
 /**
  * Verifies a VSA envelope (bytes as read from a registry) with a public key: the signature over PAE, the payload
  * type, the predicate type, the subject digest and the result. Returns the statement, or a reason.
  */
-export function verifyVsaEnvelope(bytes: Uint8Array, key: PublicKeyInfo, expectDigest: string): { ok: true; statement: VsaStatement } | { ok: false; reason: string } {
+export function verifyVsaEnvelope(
+  bytes: Uint8Array,
+  key: PublicKeyInfo,
+  expectDigest: string,
+): { ok: true; statement: VsaStatement } | { ok: false; reason: string } {
   let env: DsseEnvelopeJson;
   try {
     env = JSON.parse(Buffer.from(bytes).toString("utf8")) as DsseEnvelopeJson;
   } catch {
     return { ok: false, reason: "not JSON" };
   }
-  if (env?.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof env.payload !== "string" || !Array.isArray(env.signatures)) return { ok: false, reason: "not a DSSE in-toto envelope" };
+  if (env?.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof env.payload !== "string" || !Array.isArray(env.signatures))
+    return { ok: false, reason: "not a DSSE in-toto envelope" };
   const payload = Buffer.from(env.payload, "base64");
   const pae = preAuthEncoding(env.payloadType, payload);
-  if (!env.signatures.some((s) => typeof s?.sig === "string" && verifyRaw(key, pae, Buffer.from(s.sig, "base64")))) return { ok: false, reason: "no signature verifies with the key under DSSE PAE" };
+  if (!env.signatures.some((s) => typeof s?.sig === "string" && verifyRaw(key, pae, Buffer.from(s.sig, "base64"))))
+    return { ok: false, reason: "no signature verifies with the key under DSSE PAE" };
   let st: VsaStatement;
   try {
     st = JSON.parse(payload.toString("utf8")) as VsaStatement;

@@ -26,8 +26,15 @@ function pemOf(body: unknown, label = "ENCRYPTED SIGSTORE PRIVATE KEY") {
   return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
 }
 
-function fixtureJson(): { kdf: { name: string; params: { N: number; r: number; p: number }; salt: string }; cipher: { name: string; nonce: string }; ciphertext: string } {
-  const b64 = publisherKey.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+function fixtureJson(): {
+  kdf: { name: string; params: { N: number; r: number; p: number }; salt: string };
+  cipher: { name: string; nonce: string };
+  ciphertext: string;
+} {
+  const b64 = publisherKey
+    .split("\n")
+    .filter((l) => l && !l.startsWith("-----"))
+    .join("");
   return JSON.parse(Buffer.from(b64, "base64").toString());
 }
 
@@ -72,7 +79,10 @@ describe("importing a cosign private key", () => {
   it("rejects garbage bodies as malformed", async () => {
     expect((await errorOf(importCosignPrivateKey(pemOf("not json"), PASSWORD))).message).toMatch(/not JSON/);
     expect((await errorOf(importCosignPrivateKey(pemOf([1, 2]), PASSWORD))).message).toMatch(/not a JSON object/);
-    expect((await errorOf(importCosignPrivateKey("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n!!!!\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----", PASSWORD))).message).toMatch(/not base64/);
+    expect(
+      (await errorOf(importCosignPrivateKey("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n!!!!\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----", PASSWORD)))
+        .message,
+    ).toMatch(/not base64/);
     expect((await errorOf(importCosignPrivateKey(pemOf({}), PASSWORD))).message).toMatch(/kdf is missing, cipher is missing/);
     const j = fixtureJson();
     const bad = { ...j, kdf: { ...j.kdf, salt: "@@@@", params: { N: 32768, r: "8", p: 1 } }, cipher: { ...j.cipher, nonce: "AAAA" } };
@@ -93,12 +103,18 @@ describe("importing a cosign private key", () => {
 
   it("refuses scrypt parameters that would exhaust the server instead of hanging", async () => {
     const j = fixtureJson();
-    for (const params of [{ N: 2 ** 21, r: 8, p: 1 }, { N: 2 ** 20, r: 8, p: 1 }, { N: 32768, r: 8, p: 1000 }]) {
+    for (const params of [
+      { N: 2 ** 21, r: 8, p: 1 },
+      { N: 2 ** 20, r: 8, p: 1 },
+      { N: 32768, r: 8, p: 1000 },
+    ]) {
       const e = await errorOf(importCosignPrivateKey(pemOf({ ...j, kdf: { ...j.kdf, params } }), PASSWORD));
       expect(e.reason).toBe("KDF_PARAMS_TOO_COSTLY");
       expect(e.message).toMatch(/exceed the limits/);
     }
-    expect((await errorOf(importCosignPrivateKey(pemOf({ ...j, kdf: { ...j.kdf, params: { N: 1000, r: 8, p: 1 } } }), PASSWORD))).message).toMatch(/not a power of two/);
+    expect((await errorOf(importCosignPrivateKey(pemOf({ ...j, kdf: { ...j.kdf, params: { N: 1000, r: 8, p: 1 } } }), PASSWORD))).message).toMatch(
+      /not a power of two/,
+    );
   });
 
   it("refuses a correctly encrypted key of a type cosign cannot use", async () => {
@@ -125,7 +141,15 @@ describe("exporting a cosign private key", () => {
     const generated = generateP256();
     const pem = await exportCosignPrivateKey(generated.privateKeyPem, "s3cret");
     expect(pem).toMatch(/^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n/);
-    const body = JSON.parse(Buffer.from(pem.split("\n").filter((l) => l && !l.startsWith("-----")).join(""), "base64").toString());
+    const body = JSON.parse(
+      Buffer.from(
+        pem
+          .split("\n")
+          .filter((l) => l && !l.startsWith("-----"))
+          .join(""),
+        "base64",
+      ).toString(),
+    );
     expect(body.kdf).toMatchObject({ name: "scrypt", params: { N: 32768, r: 8, p: 1 } });
     expect(body.cipher.name).toBe("nacl/secretbox");
     const back = await importCosignPrivateKey(pem, "s3cret");

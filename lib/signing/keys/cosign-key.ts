@@ -11,13 +11,7 @@ import { parsePublicKey, type PublicKeyAlgorithm } from "./software";
  */
 
 export type CosignKeyErrorReason =
-  | "NOT_COSIGN_KEY"
-  | "MALFORMED"
-  | "UNSUPPORTED_KDF"
-  | "UNSUPPORTED_CIPHER"
-  | "KDF_PARAMS_TOO_COSTLY"
-  | "WRONG_PASSWORD"
-  | "UNSUPPORTED_KEY_TYPE";
+  "NOT_COSIGN_KEY" | "MALFORMED" | "UNSUPPORTED_KDF" | "UNSUPPORTED_CIPHER" | "KDF_PARAMS_TOO_COSTLY" | "WRONG_PASSWORD" | "UNSUPPORTED_KEY_TYPE";
 
 export class CosignKeyError extends Error {
   constructor(
@@ -113,7 +107,10 @@ export async function exportCosignPrivateKey(privateKeyPem: string, password: st
     cipher: { name: "nacl/secretbox", nonce: nonce.toString("base64") },
     ciphertext: Buffer.from(ciphertext).toString("base64"),
   });
-  const lines = Buffer.from(body).toString("base64").match(/.{1,64}/g) ?? [];
+  const lines =
+    Buffer.from(body)
+      .toString("base64")
+      .match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${EXPORT_LABEL}-----\n${lines.join("\n")}\n-----END ${EXPORT_LABEL}-----\n`;
 }
 
@@ -135,7 +132,12 @@ function firstPemBlock(pem: string): { label: string; body: string } | null {
     const labelEnd = pem.indexOf("-----", labelStart);
     if (labelEnd < 0) return null;
     const label = pem.slice(labelStart, labelEnd);
-    if (label.length > 0 && label.length <= 64 && /^[A-Z0-9 ]+$/.test(label) && (pem[labelEnd + 5] === "\n" || (pem[labelEnd + 5] === "\r" && pem[labelEnd + 6] === "\n"))) {
+    if (
+      label.length > 0 &&
+      label.length <= 64 &&
+      /^[A-Z0-9 ]+$/.test(label) &&
+      (pem[labelEnd + 5] === "\n" || (pem[labelEnd + 5] === "\r" && pem[labelEnd + 6] === "\n"))
+    ) {
       const end = pem.indexOf(`-----END ${label}-----`, labelEnd + 5);
       if (end >= 0) return { label, body: pem.slice(labelEnd + 5, end) };
     }
@@ -152,10 +154,7 @@ function parseEnvelope(pem: string): Envelope {
   if (!m) throw new CosignKeyError("NOT_COSIGN_KEY", "not an encrypted cosign private key (no PEM block found)");
   const label = m.label;
   if (!(LABELS as readonly string[]).includes(label)) {
-    throw new CosignKeyError(
-      "NOT_COSIGN_KEY",
-      `not an encrypted cosign private key (label "${label}", expected "${LABELS.join('" or "')}")`,
-    );
+    throw new CosignKeyError("NOT_COSIGN_KEY", `not an encrypted cosign private key (label "${label}", expected "${LABELS.join('" or "')}")`);
   }
   const b64 = m.body.replace(/\s+/g, "");
   const raw = strictBase64(b64);

@@ -304,11 +304,7 @@ export class Pkcs11Token {
     let priv: pkcs11js.TemplateResult;
     let pub: pkcs11js.TemplateResult;
     try {
-      priv = lib.C_GetAttributeValue(this.open(), privateKey, [
-        { type: pkcs11js.CKA_KEY_TYPE },
-        { type: pkcs11js.CKA_EC_PARAMS },
-        { type: pkcs11js.CKA_SIGN },
-      ]);
+      priv = lib.C_GetAttributeValue(this.open(), privateKey, [{ type: pkcs11js.CKA_KEY_TYPE }, { type: pkcs11js.CKA_EC_PARAMS }, { type: pkcs11js.CKA_SIGN }]);
       pub = lib.C_GetAttributeValue(this.open(), pubs[0]!, [{ type: pkcs11js.CKA_EC_POINT }, { type: pkcs11js.CKA_LABEL }]);
     } catch (e) {
       throw deviceError(`cannot read the attributes of key ${hex}`, e);

@@ -30,12 +30,31 @@ describe("sealed private keys", () => {
 
 describe("appending to a .sig manifest", () => {
   const d = (c: string) => `sha256:${c.repeat(64)}`;
-  const layerA = { mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", size: 1, digest: d("a"), annotations: { "dev.cosignproject.cosign/signature": "MEU=" , "x-extra": "kept" } };
-  const layerB = { mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", size: 2, digest: d("b"), annotations: { "dev.cosignproject.cosign/signature": "MEY=" } };
+  const layerA = {
+    mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+    size: 1,
+    digest: d("a"),
+    annotations: { "dev.cosignproject.cosign/signature": "MEU=", "x-extra": "kept" },
+  };
+  const layerB = {
+    mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+    size: 2,
+    digest: d("b"),
+    annotations: { "dev.cosignproject.cosign/signature": "MEY=" },
+  };
 
   it("keeps existing layers exactly, appends once, and lists every layer in diff_ids", () => {
-    const existing = { schemaVersion: 2 as const, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", size: 1, digest: d("c") }, layers: [layerA] };
-    const first = appendSignatureLayers({ existing, existingConfig: { architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: [d("a")] } }, add: [layerB, layerB] });
+    const existing = {
+      schemaVersion: 2 as const,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", size: 1, digest: d("c") },
+      layers: [layerA],
+    };
+    const first = appendSignatureLayers({
+      existing,
+      existingConfig: { architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: [d("a")] } },
+      add: [layerB, layerB],
+    });
     expect(first.added).toBe(1);
     const m = JSON.parse(first.manifest.toString());
     expect(JSON.stringify(m.layers[0])).toBe(JSON.stringify(layerA));

@@ -35,7 +35,10 @@ export function parsePublicKey(pem: string): PublicKeyInfo {
   else if (type === "ec" && details.namedCurve === "secp384r1") algorithm = "ecdsa-p384";
   else if (type === "rsa" && (details.modulusLength ?? 0) >= 2048) algorithm = "rsa";
   else if (type === "ed25519") algorithm = "ed25519";
-  else throw new KeyFormatError(`unsupported key type ${type}${details.namedCurve ? ` (${details.namedCurve})` : ""}${details.modulusLength ? ` (${details.modulusLength} bits)` : ""}: use ECDSA P-256/P-384, RSA >= 2048 or Ed25519`);
+  else
+    throw new KeyFormatError(
+      `unsupported key type ${type}${details.namedCurve ? ` (${details.namedCurve})` : ""}${details.modulusLength ? ` (${details.modulusLength} bits)` : ""}: use ECDSA P-256/P-384, RSA >= 2048 or Ed25519`,
+    );
   const der = key.export({ format: "der", type: "spki" });
   const canonicalPem = key.export({ format: "pem", type: "spki" }).toString();
   return { key, algorithm, fingerprint: `sha256:${createHash("sha256").update(der).digest("hex")}`, pem: canonicalPem };

@@ -44,7 +44,10 @@ export async function makeCert(opts: {
   const ca = opts.ca ?? false;
   const extensions: InstanceType<typeof x509.Extension>[] = [
     new x509.BasicConstraintsExtension(ca, undefined, true),
-    new x509.KeyUsagesExtension(opts.keyUsage ?? (ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature), true),
+    new x509.KeyUsagesExtension(
+      opts.keyUsage ?? (ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature),
+      true,
+    ),
     ...(opts.eku ? [new x509.ExtendedKeyUsageExtension(opts.eku)] : []),
     ...(opts.extensions ?? []),
   ];

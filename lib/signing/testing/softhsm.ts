@@ -27,10 +27,7 @@ function sharedTokenDir(): { dir: string; conf: string } {
   if (shared) return shared;
   const dir = mkdtempSync(join(tmpdir(), "softhsm-"));
   const conf = join(dir, "softhsm2.conf");
-  writeFileSync(
-    conf,
-    [`directories.tokendir = ${dir}`, "objectstore.backend = file", "log.level = ERROR", "slots.removable = false", ""].join("\n"),
-  );
+  writeFileSync(conf, [`directories.tokendir = ${dir}`, "objectstore.backend = file", "log.level = ERROR", "slots.removable = false", ""].join("\n"));
   process.env.SOFTHSM2_CONF = conf;
   // Not removed when a token is cleaned up: the module in this process keeps using this conf and directory.
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));

@@ -39,7 +39,6 @@ export interface TrustIdentity {
   revokedAt?: Date | null;
 }
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // Glob matching
 
@@ -146,9 +145,27 @@ export function matchIdentityPattern(pattern: string, value: string): boolean {
  * whichever format (cosign, Sigstore bundle, Notation) carried it. Values are never changed.
  */
 const DN_LABELS: Record<string, string> = {
-  cn: "CN", c: "C", l: "L", st: "ST", s: "ST", o: "O", ou: "OU", serialnumber: "SERIALNUMBER", street: "STREET", dc: "DC", uid: "UID",
-  e: "E", email: "E", emailaddress: "E", "1.2.840.113549.1.9.1": "E",
-  "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
+  cn: "CN",
+  c: "C",
+  l: "L",
+  st: "ST",
+  s: "ST",
+  o: "O",
+  ou: "OU",
+  serialnumber: "SERIALNUMBER",
+  street: "STREET",
+  dc: "DC",
+  uid: "UID",
+  e: "E",
+  email: "E",
+  emailaddress: "E",
+  "1.2.840.113549.1.9.1": "E",
+  "2.5.4.3": "CN",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
 };
 
 function dnLabel(label: string): string {
@@ -192,7 +209,8 @@ export function matchCertificateIdentity(i: TrustIdentity, leaf: CertificateSumm
   }
   if (i.san) {
     const san = leaf.sans.find((s) => matchIdentityPattern(i.san!, s));
-    if (!san) return { ok: false, detail: `no subject alternative name of the certificate (${leaf.sans.join(", ") || "none"}) matches "${i.san}" of "${i.name}"` };
+    if (!san)
+      return { ok: false, detail: `no subject alternative name of the certificate (${leaf.sans.join(", ") || "none"}) matches "${i.san}" of "${i.name}"` };
     if (i.oidcIssuer && leaf.oidcIssuer !== i.oidcIssuer) {
       return { ok: false, detail: `SAN ${san} matches, but the OIDC issuer is ${leaf.oidcIssuer ?? "absent"}, not ${i.oidcIssuer} ("${i.name}")` };
     }
@@ -203,7 +221,8 @@ export function matchCertificateIdentity(i: TrustIdentity, leaf: CertificateSumm
   }
   // No identity matcher configured: the root itself is the identity (a private CA that only issues to this signer),
   // but only when an admin said so explicitly. With a public root (Sigstore public-good) that would be anyone.
-  if (!i.anyIdentityUnderRoot) return { ok: false, detail: `"${i.name}" names no subject or SAN and is not marked "any identity under this root"; it vouches for no certificate` };
+  if (!i.anyIdentityUnderRoot)
+    return { ok: false, detail: `"${i.name}" names no subject or SAN and is not marked "any identity under this root"; it vouches for no certificate` };
   return { ok: true, detail: `${where}; any certificate issued under this root (marked "any identity under this root")` };
 }
 
@@ -212,7 +231,10 @@ export function identityMatch(i: TrustIdentity, signer: Signer | null, repositor
   const scope = i.scope.length ? i.scope : [];
   const inScope = scope.find((p) => matchScope(p, repository));
   if (!inScope) {
-    return { ok: false, detail: `"${i.name}" (${i.role}) is trusted for ${scope.length ? scope.map((s) => `"${s}"`).join(", ") : "no repositories"}, not ${repository}` };
+    return {
+      ok: false,
+      detail: `"${i.name}" (${i.role}) is trusted for ${scope.length ? scope.map((s) => `"${s}"`).join(", ") : "no repositories"}, not ${repository}`,
+    };
   }
   const where = `"${i.name}" is trusted as ${i.role} for ${repository} (scope "${inScope}")`;
   if (signer?.kind !== "certificate") return { ok: true, detail: where };

@@ -9,7 +9,11 @@ const pub = generateP256();
 const other = generateP256();
 
 /** What a cryptographic verifier returns for a valid key-based cosign signature anchored at `trustedBy`. */
-function keySig(trustedBy: string, fingerprint = pub.fingerprint, time: SignatureVerification["time"] = { kind: "claimed", at: "2020-01-01T00:00:00.000Z", by: "optional.timestamp" }): SignatureVerification {
+function keySig(
+  trustedBy: string,
+  fingerprint = pub.fingerprint,
+  time: SignatureVerification["time"] = { kind: "claimed", at: "2020-01-01T00:00:00.000Z", by: "optional.timestamp" },
+): SignatureVerification {
   return {
     format: "cosign",
     verdict: "verified",
@@ -38,7 +42,11 @@ const leaf = (over: Partial<CertificateSummary> = {}): CertificateSummary => ({
   ...over,
 });
 
-function certSig(trustedBy: string, l: CertificateSummary, time: SignatureVerification["time"] = { kind: "trusted", at: "2024-01-01T00:05:00.000Z", by: "Rekor" }): SignatureVerification {
+function certSig(
+  trustedBy: string,
+  l: CertificateSummary,
+  time: SignatureVerification["time"] = { kind: "trusted", at: "2024-01-01T00:05:00.000Z", by: "Rekor" },
+): SignatureVerification {
   return {
     format: "sigstore-bundle",
     verdict: "verified",
@@ -53,7 +61,15 @@ function certSig(trustedBy: string, l: CertificateSummary, time: SignatureVerifi
   };
 }
 
-const keyId = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({ name: "publisher", kind: "key", role: "publisher", scope: ["**"], publicKeyPem: pub.publicKeyPem, fingerprint: pub.fingerprint, ...over });
+const keyId = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({
+  name: "publisher",
+  kind: "key",
+  role: "publisher",
+  scope: ["**"],
+  publicKeyPem: pub.publicKeyPem,
+  fingerprint: pub.fingerprint,
+  ...over,
+});
 const check = (r: { checks: { check: string; passed: boolean | null; detail: string }[] }, name: string) => r.checks.find((c) => c.check === name);
 
 describe("scope and identity patterns", () => {
@@ -127,7 +143,16 @@ describe("judgeTrust: keys", () => {
   });
 
   it("keeps a cryptographic failure as is and shows the trust checks as not run", () => {
-    const failed: SignatureVerification = { ...keySig("publisher"), verdict: "invalid", detail: "invalid: names this digest failed", trustedBy: null, checks: [{ check: CHECKS.payloadDigest, passed: true, detail: "" }, { check: CHECKS.namesDigest, passed: false, detail: "another digest" }] };
+    const failed: SignatureVerification = {
+      ...keySig("publisher"),
+      verdict: "invalid",
+      detail: "invalid: names this digest failed",
+      trustedBy: null,
+      checks: [
+        { check: CHECKS.payloadDigest, passed: true, detail: "" },
+        { check: CHECKS.namesDigest, passed: false, detail: "another digest" },
+      ],
+    };
     const r = judgeTrust({ verification: failed, repository: "x/y", identities: [keyId()] });
     expect(r.verdict).toBe("invalid");
     expect(r.detail).toBe(failed.detail);
@@ -139,9 +164,19 @@ describe("judgeTrust: validity and revocation in time", () => {
   const t = (s: string) => new Date(s);
   it("judges expiry at the trusted time, not at now", () => {
     const id = keyId({ validUntil: t("2024-06-01T00:00:00Z") });
-    const before = judgeTrust({ verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "TSA" }), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    const before = judgeTrust({
+      verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "TSA" }),
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
     expect(before.verdict).toBe("verified");
-    const after = judgeTrust({ verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-07-01T00:00:00.000Z", by: "TSA" }), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    const after = judgeTrust({
+      verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-07-01T00:00:00.000Z", by: "TSA" }),
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
     expect(after.verdict).toBe("unverified");
     expect(after.detail).toContain(CHECKS.expiry);
   });
@@ -155,11 +190,23 @@ describe("judgeTrust: validity and revocation in time", () => {
 
   it("accepts a signature whose trusted time is before the revocation, and refuses one after it", () => {
     const id = keyId({ revokedAt: t("2024-06-01T00:00:00Z") });
-    const early = judgeTrust({ verification: keySig("publisher"), trustedTime: { at: t("2024-05-01T00:00:00Z"), by: "Imprimatur approval record" }, repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    const early = judgeTrust({
+      verification: keySig("publisher"),
+      trustedTime: { at: t("2024-05-01T00:00:00Z"), by: "Imprimatur approval record" },
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
     expect(early.verdict).toBe("verified");
     expect(early.time).toEqual({ kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "Imprimatur approval record" });
     expect(check(early, CHECKS.revocation)?.detail).toContain("after this signature's trusted time");
-    const late = judgeTrust({ verification: keySig("publisher"), trustedTime: { at: t("2024-07-01T00:00:00Z"), by: "x" }, repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });
+    const late = judgeTrust({
+      verification: keySig("publisher"),
+      trustedTime: { at: t("2024-07-01T00:00:00Z"), by: "x" },
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
     expect(late.verdict).toBe("unverified");
     expect(late.detail).toContain(CHECKS.revocation);
   });
@@ -182,7 +229,16 @@ describe("judgeTrust: validity and revocation in time", () => {
 });
 
 describe("judgeTrust: certificate identities", () => {
-  const fulcio = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({ name: "acme-ci", kind: "certificate", role: "team", scope: ["apps/**"], certificates: [], san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com", ...over });
+  const fulcio = (over: Partial<TrustIdentity> = {}): TrustIdentity => ({
+    name: "acme-ci",
+    kind: "certificate",
+    role: "team",
+    scope: ["apps/**"],
+    certificates: [],
+    san: "https://github.com/acme/*",
+    oidcIssuer: "https://token.actions.githubusercontent.com",
+    ...over,
+  });
 
   it("matches a Fulcio certificate (empty subject) on SAN and OIDC issuer", () => {
     const r = judgeTrust({ verification: certSig("acme-ci", leaf()), repository: "apps/web", identities: [fulcio()] });
@@ -198,16 +254,28 @@ describe("judgeTrust: certificate identities", () => {
   });
 
   it("refuses a SAN that does not match", () => {
-    const r = judgeTrust({ verification: certSig("acme-ci", leaf({ sans: ["https://github.com/evil/app/x"] })), repository: "apps/web", identities: [fulcio()] });
+    const r = judgeTrust({
+      verification: certSig("acme-ci", leaf({ sans: ["https://github.com/evil/app/x"] })),
+      repository: "apps/web",
+      identities: [fulcio()],
+    });
     expect(r.verdict).toBe("unverified");
     expect(r.detail).toContain("no subject alternative name");
   });
 
   it("matches a subject exactly, whatever the separator spacing", () => {
     const id = fulcio({ san: null, oidcIssuer: null, subject: "C=US,ST=WA,L=Seattle,O=Notary,CN=alpine" });
-    const ok = judgeTrust({ verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine", sans: [], oidcIssuer: null })), repository: "apps/web", identities: [id] });
+    const ok = judgeTrust({
+      verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine", sans: [], oidcIssuer: null })),
+      repository: "apps/web",
+      identities: [id],
+    });
     expect(ok.verdict).toBe("verified");
-    const bad = judgeTrust({ verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine2", sans: [], oidcIssuer: null })), repository: "apps/web", identities: [id] });
+    const bad = judgeTrust({
+      verification: certSig("acme-ci", leaf({ subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine2", sans: [], oidcIssuer: null })),
+      repository: "apps/web",
+      identities: [id],
+    });
     expect(bad.verdict).toBe("unverified");
   });
 
@@ -216,14 +284,19 @@ describe("judgeTrust: certificate identities", () => {
     const unmarked = judgeTrust({ verification: certSig("acme-ci", anyone), repository: "apps/web", identities: [fulcio({ san: null, oidcIssuer: null })] });
     expect(unmarked.verdict).toBe("unverified");
     expect(check(unmarked, CHECKS.identity)?.detail).toContain("not marked");
-    const marked = judgeTrust({ verification: certSig("acme-ci", anyone), repository: "apps/web", identities: [fulcio({ san: null, oidcIssuer: null, anyIdentityUnderRoot: true })] });
+    const marked = judgeTrust({
+      verification: certSig("acme-ci", anyone),
+      repository: "apps/web",
+      identities: [fulcio({ san: null, oidcIssuer: null, anyIdentityUnderRoot: true })],
+    });
     expect(marked.verdict).toBe("verified");
     expect(check(marked, CHECKS.identity)?.detail).toContain("any certificate issued under this root");
   });
 
   it("tries every identity configured with the same root", () => {
     const pem = readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8");
-    const raw = (JSON.parse(pem) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[0]!.certChain.certificates[0]!.rawBytes;
+    const raw = (JSON.parse(pem) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] }).certificateAuthorities[0]!.certChain
+      .certificates[0]!.rawBytes;
     const root = `-----BEGIN CERTIFICATE-----\n${raw.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
     const r = judgeTrust({
       verification: certSig("other-team", leaf()),
@@ -248,7 +321,11 @@ describe("loadTrustMaterial", () => {
     ]);
     expect(m.keys.map((k) => k.name)).toEqual(["publisher"]);
     expect(m.keys[0]!.fingerprint).toBe(pub.fingerprint);
-    expect(m.certificateRoots.map((c) => c.name)).toEqual(["notary-root", expect.stringMatching(/^public-good · Fulcio/), expect.stringMatching(/^public-good · Fulcio/)]);
+    expect(m.certificateRoots.map((c) => c.name)).toEqual([
+      "notary-root",
+      expect.stringMatching(/^public-good · Fulcio/),
+      expect.stringMatching(/^public-good · Fulcio/),
+    ]);
     expect(m.tsaRoots.map((c) => c.name)).toEqual(["tsa", expect.stringMatching(/^public-good · TSA/)]);
     expect(m.rekorKeys).toHaveLength(2);
     expect(m.rekorKeys.every((k) => k.name.startsWith("public-good · "))).toBe(true);
@@ -259,7 +336,16 @@ describe("loadTrustMaterial", () => {
     const r = judgeTrust({
       verification: certSig("public-good · Fulcio sigstore (https://fulcio.sigstore.dev)", leaf()),
       repository: "apps/web",
-      identities: [{ name: "public-good", kind: "sigstore", role: "team", scope: ["apps/*"], san: "https://github.com/acme/*", oidcIssuer: "https://token.actions.githubusercontent.com" }],
+      identities: [
+        {
+          name: "public-good",
+          kind: "sigstore",
+          role: "team",
+          scope: ["apps/*"],
+          san: "https://github.com/acme/*",
+          oidcIssuer: "https://token.actions.githubusercontent.com",
+        },
+      ],
     });
     expect(r.verdict).toBe("verified");
     expect(r.identity).toBe("public-good");

@@ -155,7 +155,6 @@ function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
-
 const fmt = (d: Date) => d.toISOString();
 
 /** CHECKS.expiry: the identity's validity window at the signature's trusted time (else now). */
@@ -169,7 +168,12 @@ function expiryCheck(i: TrustIdentity, at: Date, atWords: string): { ok: boolean
 function revocationCheck(i: TrustIdentity, at: Date, trusted: Date | null): { ok: boolean; detail: string } {
   if (!i.revokedAt) return { ok: true, detail: `"${i.name}" is not revoked` };
   if (at < i.revokedAt) {
-    return { ok: true, detail: trusted ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, after this signature's trusted time ${fmt(trusted)}` : `"${i.name}" will be revoked from ${fmt(i.revokedAt)}` };
+    return {
+      ok: true,
+      detail: trusted
+        ? `"${i.name}" is revoked from ${fmt(i.revokedAt)}, after this signature's trusted time ${fmt(trusted)}`
+        : `"${i.name}" will be revoked from ${fmt(i.revokedAt)}`,
+    };
   }
   return {
     ok: false,
@@ -180,7 +184,11 @@ function revocationCheck(i: TrustIdentity, at: Date, trusted: Date | null): { ok
 }
 
 /** The first candidate identity whose scope and certificate identity match, or every miss, worded. */
-function chooseIdentity(found: readonly TrustIdentity[], signer: Signer | null, repository: string): { i: TrustIdentity; detail: string } | { misses: string[] } {
+function chooseIdentity(
+  found: readonly TrustIdentity[],
+  signer: Signer | null,
+  repository: string,
+): { i: TrustIdentity; detail: string } | { misses: string[] } {
   const misses: string[] = [];
   for (const i of found) {
     const m = identityMatch(i, signer, repository);
@@ -218,7 +226,12 @@ export function judgeTrust(opts: {
 
   // The whole pipeline is always shown: a check a verifier did not report is listed as not run, with why.
   if (!checks.some((c) => c.check === CHECKS.chain) && checks.some((c) => c.check === CHECKS.signature)) {
-    setCheck(checks, CHECKS.chain, null, v.signer?.kind === "key" ? "does not apply: signed with a bare key, no certificate" : "not run: an earlier check failed");
+    setCheck(
+      checks,
+      CHECKS.chain,
+      null,
+      v.signer?.kind === "key" ? "does not apply: signed with a bare key, no certificate" : "not run: an earlier check failed",
+    );
   }
   const notRun = (why: string) => {
     for (const c of [CHECKS.identity, CHECKS.expiry, CHECKS.revocation]) setCheck(checks, c, null, why);
@@ -228,7 +241,10 @@ export function judgeTrust(opts: {
     // "Unverified" always names the failed check, whatever words the verifier chose.
     const failed = checks.find((c) => c.passed === false);
     const word = v.verdict === "invalid" ? "invalid" : "not verified";
-    const detail = failed && !v.detail.includes(`${failed.check} failed`) ? `${word}: ${failed.check} failed: ${failed.detail.replace(/^(not verified|invalid): /, "")}` : v.detail;
+    const detail =
+      failed && !v.detail.includes(`${failed.check} failed`)
+        ? `${word}: ${failed.check} failed: ${failed.detail.replace(/^(not verified|invalid): /, "")}`
+        : v.detail;
     return { ...v, detail, checks, time, role: null, identity: null };
   }
 
@@ -268,6 +284,8 @@ export function judgeTrust(opts: {
   }
   const what = i.kind === "key" ? `trusted key "${i.name}"` : `"${i.name}"`;
   const who =
-    v.signer?.kind === "certificate" ? ` (${v.signer.leaf.subject || v.signer.leaf.sans[0] || "certificate"}${v.signer.leaf.oidcIssuer ? `, ${v.signer.leaf.oidcIssuer}` : ""})` : "";
+    v.signer?.kind === "certificate"
+      ? ` (${v.signer.leaf.subject || v.signer.leaf.sans[0] || "certificate"}${v.signer.leaf.oidcIssuer ? `, ${v.signer.leaf.oidcIssuer}` : ""})`
+      : "";
   return { ...v, checks, time, verdict: "verified", detail: `verified by ${what} as ${i.role}${who}`, trustedBy: v.trustedBy, role: i.role, identity: i.name };
 }

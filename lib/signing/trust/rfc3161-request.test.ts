@@ -46,11 +46,45 @@ describe("asking a real TSA (openssl ts -reply) for a token", () => {
     writeFileSync(join(work, "token.der"), token);
     writeFileSync(join(work, "root.pem"), tsa.rootPem);
     writeFileSync(join(work, "tsa.pem"), tsa.tsaPem);
-    const out = execFileSync("openssl", ["ts", "-verify", "-data", join(work, "data"), "-in", join(work, "token.der"), "-token_in", "-CAfile", join(work, "root.pem"), "-untrusted", join(work, "tsa.pem")], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+    const out = execFileSync(
+      "openssl",
+      [
+        "ts",
+        "-verify",
+        "-data",
+        join(work, "data"),
+        "-in",
+        join(work, "token.der"),
+        "-token_in",
+        "-CAfile",
+        join(work, "root.pem"),
+        "-untrusted",
+        join(work, "tsa.pem"),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    ).toString();
     expect(out).toContain("Verification: OK");
     // And refuses other bytes.
     writeFileSync(join(work, "other"), "something else");
-    expect(() => execFileSync("openssl", ["ts", "-verify", "-data", join(work, "other"), "-in", join(work, "token.der"), "-token_in", "-CAfile", join(work, "root.pem"), "-untrusted", join(work, "tsa.pem")], { stdio: "pipe" })).toThrow();
+    expect(() =>
+      execFileSync(
+        "openssl",
+        [
+          "ts",
+          "-verify",
+          "-data",
+          join(work, "other"),
+          "-in",
+          join(work, "token.der"),
+          "-token_in",
+          "-CAfile",
+          join(work, "root.pem"),
+          "-untrusted",
+          join(work, "tsa.pem"),
+        ],
+        { stdio: "pipe" },
+      ),
+    ).toThrow();
   });
 
   it("refuses a response that does not answer our nonce", async () => {

@@ -102,12 +102,19 @@ export function verifyTimestampToken(opts: {
   const tsa = signer.summary;
   // RFC 3161 2.3: the TSA certificate must carry exactly the timeStamping EKU (critical). Require at least its presence.
   if (!signer.eku?.includes(EKU.timeStamping)) {
-    return { ok: false, failed: "chain", reason: `TSA certificate ${tsa.subject} is not valid for time stamping (no timeStamping extended key usage)`, genTime, tsa };
+    return {
+      ok: false,
+      failed: "chain",
+      reason: `TSA certificate ${tsa.subject} is not valid for time stamping (no timeStamping extended key usage)`,
+      genTime,
+      tsa,
+    };
   }
   if (opts.tsaRoots.length === 0) return { ok: false, failed: "chain", reason: "TSA root not trusted: no TSA roots are configured", genTime, tsa };
   const chain = verifyChain({ leaf: signer, intermediates: others, anchors: opts.tsaRoots, at: genTime, leafEku: EKU.timeStamping });
   if (!chain.ok) {
-    const reason = chain.code === "untrusted" ? `TSA root not trusted: ${chain.reason}` : `TSA certificate chain is not valid at ${genTime.toISOString()}: ${chain.reason}`;
+    const reason =
+      chain.code === "untrusted" ? `TSA root not trusted: ${chain.reason}` : `TSA certificate chain is not valid at ${genTime.toISOString()}: ${chain.reason}`;
     return { ok: false, failed: "chain", reason, genTime, tsa };
   }
   return { ok: true, genTime, tsa, anchorName: chain.anchorName };
@@ -128,7 +135,8 @@ function decodeToken(token: Uint8Array): DecodedToken {
   const ci = new pkijs.ContentInfo({ schema: contentInfoAsn });
   if (ci.contentType !== OID.signedData) throw new TokenError("format", `timestamp token is not CMS SignedData (content type ${ci.contentType})`);
   const sd = new pkijs.SignedData({ schema: ci.content });
-  if (sd.encapContentInfo.eContentType !== OID.tstInfo) throw new TokenError("format", `timestamp token does not hold a TSTInfo (content type ${sd.encapContentInfo.eContentType})`);
+  if (sd.encapContentInfo.eContentType !== OID.tstInfo)
+    throw new TokenError("format", `timestamp token does not hold a TSTInfo (content type ${sd.encapContentInfo.eContentType})`);
   const octets = sd.encapContentInfo.eContent;
   if (!octets) throw new TokenError("format", "timestamp token has no TSTInfo content");
   const eContent = octetStringBytes(octets);
@@ -167,7 +175,8 @@ function identifies(sid: unknown, cert: ParsedCertificate): boolean {
   // [0] SubjectKeyIdentifier
   const ski = (sid as asn1js.Primitive | undefined)?.valueBlock?.valueHexView;
   if (!ski) return false;
-  const certSki = pkijs.Certificate.fromBER(arrayBuffer(cert.der)).extensions?.find((e) => e.extnID === "2.5.29.14")?.parsedValue as asn1js.OctetString | undefined;
+  const certSki = pkijs.Certificate.fromBER(arrayBuffer(cert.der)).extensions?.find((e) => e.extnID === "2.5.29.14")?.parsedValue as
+    asn1js.OctetString | undefined;
   return !!certSki && Buffer.from(certSki.valueBlock.valueHexView).equals(Buffer.from(ski));
 }
 
@@ -183,11 +192,13 @@ function checkSignature(t: DecodedToken): void {
   if (!digestName) throw new TokenError("format", `unsupported digest algorithm ${si.digestAlgorithm.algorithmId}`);
 
   const ct = attribute(si, OID.contentType)?.[0];
-  if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID.tstInfo) throw new TokenError("signature", "signed content-type attribute is not TSTInfo");
+  if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID.tstInfo)
+    throw new TokenError("signature", "signed content-type attribute is not TSTInfo");
   const md = attribute(si, OID.messageDigest)?.[0];
   if (!(md instanceof asn1js.OctetString)) throw new TokenError("signature", "timestamp token has no message-digest attribute");
   const actual = createHash(digestName).update(t.eContent).digest();
-  if (!safeEqual(actual, md.valueBlock.valueHexView)) throw new TokenError("signature", "the TSTInfo does not match the token's signed message digest (the token was altered)");
+  if (!safeEqual(actual, md.valueBlock.valueHexView))
+    throw new TokenError("signature", "the TSTInfo does not match the token's signed message digest (the token was altered)");
 
   checkSigningCertificate(si, t.signer);
 
@@ -255,7 +266,10 @@ function checkImprint(tst: pkijs.TSTInfo, signedData: Uint8Array): void {
   const expected = createHash(hashName).update(signedData).digest();
   const imprint = tst.messageImprint.hashedMessage.valueBlock.valueHexView;
   if (!safeEqual(expected, imprint)) {
-    throw new TokenError("imprint", `the token covers other data: its ${hashName} imprint is ${Buffer.from(imprint).toString("hex")}, the data hashes to ${expected.toString("hex")}`);
+    throw new TokenError(
+      "imprint",
+      `the token covers other data: its ${hashName} imprint is ${Buffer.from(imprint).toString("hex")}, the data hashes to ${expected.toString("hex")}`,
+    );
   }
 }
 
@@ -304,7 +318,10 @@ export function extractTimestampToken(response: Uint8Array, nonce: Uint8Array): 
     throw new Error(`timestamp response is not a TimeStampResp: ${(e as Error).message}`);
   }
   const status = resp.status.status;
-  if (status !== 0 && status !== 1) throw new Error(`the TSA refused the request (PKIStatus ${status}${resp.status.statusStrings?.length ? `: ${resp.status.statusStrings.map((s) => s.valueBlock.value).join("; ")}` : ""})`);
+  if (status !== 0 && status !== 1)
+    throw new Error(
+      `the TSA refused the request (PKIStatus ${status}${resp.status.statusStrings?.length ? `: ${resp.status.statusStrings.map((s) => s.valueBlock.value).join("; ")}` : ""})`,
+    );
   if (!resp.timeStampToken) throw new Error("timestamp response has no token");
   const token = Buffer.from(resp.timeStampToken.toSchema().toBER(false));
   const sd = new pkijs.SignedData({ schema: resp.timeStampToken.content });

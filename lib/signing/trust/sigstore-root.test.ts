@@ -4,7 +4,7 @@ import { generateP256, parsePublicKey } from "../keys/software";
 import { findKeyByHint, parseTrustedRoot, SigstoreTrustError, toSigstoreTrustMaterial, trustMaterialFromRoot } from "./sigstore-root";
 
 const ROOT_JSON = JSON.parse(readFileSync(new URL("../testdata/sigstore-public-good-trusted-root.json", import.meta.url), "utf8")) as Record<string, unknown>;
-const clone = () => structuredClone(ROOT_JSON) as Record<string, any>;  
+const clone = () => structuredClone(ROOT_JSON) as Record<string, any>;
 
 function problemsOf(json: unknown): string[] {
   try {
@@ -95,7 +95,10 @@ describe("toSigstoreTrustMaterial", () => {
   it("finds a bare key by its hint (name, fingerprint, or SHA-256 of the public key) and refuses an unknown hint", () => {
     const pair = generateP256();
     const info = parsePublicKey(pair.publicKeyPem);
-    const trust = { ...trustMaterialFromRoot(parseTrustedRoot(ROOT_JSON)), keys: [{ name: "release", fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }] };
+    const trust = {
+      ...trustMaterialFromRoot(parseTrustedRoot(ROOT_JSON)),
+      keys: [{ name: "release", fingerprint: info.fingerprint, key: info.key, algorithm: info.algorithm }],
+    };
     const hex = info.fingerprint.slice("sha256:".length);
     for (const hint of ["release", info.fingerprint, hex, Buffer.from(hex, "hex").toString("base64")]) expect(findKeyByHint(trust, hint)?.name).toBe("release");
     expect(findKeyByHint(trust, "")).toBeUndefined();

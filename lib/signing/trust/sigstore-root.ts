@@ -130,7 +130,9 @@ function logKeys(entries: unknown[], field: string, problems: Problems): LogKey[
         try {
           key = createPublicKey({ key: raw, format: "der", type: PKCS1_DETAILS.has(details) ? "pkcs1" : "spki" });
         } catch (err) {
-          problems.push(`${f}.publicKey.rawBytes: not a ${PKCS1_DETAILS.has(details) ? "PKCS#1" : "DER SubjectPublicKeyInfo"} public key (${(err as Error).message})`);
+          problems.push(
+            `${f}.publicKey.rawBytes: not a ${PKCS1_DETAILS.has(details) ? "PKCS#1" : "DER SubjectPublicKeyInfo"} public key (${(err as Error).message})`,
+          );
         }
       }
       range = validFor(pk.validFor, `${f}.publicKey.validFor`, problems);
@@ -149,7 +151,10 @@ function logKeys(entries: unknown[], field: string, problems: Problems): LogKey[
 }
 
 function toPem(der: Buffer): string {
-  const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  const b64 = der
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n$/, "");
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 
@@ -290,7 +295,8 @@ export function toSigstoreTrustMaterial(trust: TrustMaterial, opts: SigstoreTrus
   const keyFor = opts.keyFor ?? ((hint: string) => findKeyByHint(trust, hint));
   return toTrustMaterial(root, (hint: string) => {
     const k = keyFor(hint);
-    if (!k) throw new VerificationError({ code: "PUBLIC_KEY_ERROR", message: `no trusted key matches the bundle's key hint ${JSON.stringify(hint.slice(0, 80))}` });
+    if (!k)
+      throw new VerificationError({ code: "PUBLIC_KEY_ERROR", message: `no trusted key matches the bundle's key hint ${JSON.stringify(hint.slice(0, 80))}` });
     return { publicKey: k.key, validFor: () => true };
   });
 }

@@ -82,7 +82,10 @@ describe("verifyChain", () => {
 
   it("accepts an intermediate as the anchor, and ignores the order of presented certificates", async () => {
     const { root, inter, leaf } = await pki();
-    expect(verifyChain({ leaf: leaf.pem, intermediates: [], anchors: [anchor("intermediate", inter)], at: NOW })).toMatchObject({ ok: true, anchorName: "intermediate" });
+    expect(verifyChain({ leaf: leaf.pem, intermediates: [], anchors: [anchor("intermediate", inter)], at: NOW })).toMatchObject({
+      ok: true,
+      anchorName: "intermediate",
+    });
     expect(verifyChain({ leaf: leaf.pem, intermediates: [root.pem, inter.pem], anchors: [anchor("root", root)], at: NOW })).toMatchObject({ ok: true });
   });
 
@@ -92,7 +95,10 @@ describe("verifyChain", () => {
     const r = verifyChain({ leaf: leaf.pem, intermediates: [inter.pem], anchors: [anchor("root", root)], at: NOW });
     expect(r).toEqual({ ok: false, code: "expired", reason: `expired: CN=old expired at 2024-01-01T00:10:00.000Z, checked at ${NOW.toISOString()}` });
     // The same certificate is fine at a time inside its 10 minutes.
-    expect(verifyChain({ leaf: leaf.pem, intermediates: [inter.pem], anchors: [anchor("root", root)], at: new Date("2024-01-01T00:05:00Z") })).toMatchObject({ ok: false, code: "not-yet-valid" });
+    expect(verifyChain({ leaf: leaf.pem, intermediates: [inter.pem], anchors: [anchor("root", root)], at: new Date("2024-01-01T00:05:00Z") })).toMatchObject({
+      ok: false,
+      code: "not-yet-valid",
+    });
   });
 
   it("refuses a certificate that is not yet valid", async () => {
@@ -125,9 +131,23 @@ describe("verifyChain", () => {
     const certs: TestCert[] = [await makeCert({ name: "CN=CA 0", ca: true })];
     for (let i = 1; i < 4; i++) certs.push(await makeCert({ name: `CN=CA ${i}`, ca: true, issuer: certs[i - 1] }));
     const leaf = await makeCert({ name: "CN=leaf", issuer: certs[3] });
-    const r = verifyChain({ leaf: leaf.pem, intermediates: [certs[3]!.pem, certs[2]!.pem, certs[1]!.pem], anchors: [anchor("root", certs[0]!)], at: NOW, maxLength: 4 });
+    const r = verifyChain({
+      leaf: leaf.pem,
+      intermediates: [certs[3]!.pem, certs[2]!.pem, certs[1]!.pem],
+      anchors: [anchor("root", certs[0]!)],
+      at: NOW,
+      maxLength: 4,
+    });
     expect(r).toEqual({ ok: false, code: "too-long", reason: "chain of 5 certificates exceeds the limit of 4" });
-    expect(verifyChain({ leaf: leaf.pem, intermediates: [certs[3]!.pem, certs[2]!.pem, certs[1]!.pem], anchors: [anchor("root", certs[0]!)], at: NOW, maxLength: 5 })).toMatchObject({ ok: true });
+    expect(
+      verifyChain({
+        leaf: leaf.pem,
+        intermediates: [certs[3]!.pem, certs[2]!.pem, certs[1]!.pem],
+        anchors: [anchor("root", certs[0]!)],
+        at: NOW,
+        maxLength: 5,
+      }),
+    ).toMatchObject({ ok: true });
   });
 
   it("refuses a certificate signed by a different key than its named issuer's", async () => {
@@ -158,7 +178,11 @@ describe("verifyChain", () => {
     });
     const noSign = await makeCert({ name: "CN=No keyCertSign", ca: true, issuer: root, keyUsage: x509.KeyUsageFlags.digitalSignature });
     const leaf2 = await makeCert({ name: "CN=leaf2", issuer: noSign });
-    expect(verifyChain({ leaf: leaf2.pem, intermediates: [noSign.pem], anchors: [anchor("root", root)], at: NOW })).toMatchObject({ ok: false, code: "constraints", reason: expect.stringContaining("lacks keyCertSign") });
+    expect(verifyChain({ leaf: leaf2.pem, intermediates: [noSign.pem], anchors: [anchor("root", root)], at: NOW })).toMatchObject({
+      ok: false,
+      code: "constraints",
+      reason: expect.stringContaining("lacks keyCertSign"),
+    });
   });
 
   it("requires code signing on a leaf that has an extended key usage, and accepts a leaf without one", async () => {
@@ -177,7 +201,12 @@ describe("verifyChain", () => {
 
   it("honours the anchor's own trust window", async () => {
     const { root, inter, leaf } = await pki();
-    const r = verifyChain({ leaf: leaf.pem, intermediates: [inter.pem], anchors: [{ ...anchor("retired", root), validUntil: new Date(NOW.getTime() - DAY) }], at: NOW });
+    const r = verifyChain({
+      leaf: leaf.pem,
+      intermediates: [inter.pem],
+      anchors: [{ ...anchor("retired", root), validUntil: new Date(NOW.getTime() - DAY) }],
+      at: NOW,
+    });
     expect(r).toMatchObject({ ok: false, code: "expired", reason: expect.stringContaining('trust anchor "retired" is trusted only until') });
   });
 
@@ -188,7 +217,11 @@ describe("verifyChain", () => {
   it("accepts a self-signed leaf pinned as its own anchor", async () => {
     const self = await makeCert({ name: "CN=alpine", eku: [EKU.codeSigning] });
     expect(verifyChain({ leaf: self.pem, intermediates: [], anchors: [anchor("pinned", self)], at: NOW })).toMatchObject({ ok: true, anchorName: "pinned" });
-    expect(verifyChain({ leaf: self.pem, intermediates: [], anchors: [], at: NOW })).toEqual({ ok: false, code: "untrusted", reason: "untrusted root: CN=alpine is not a trusted root" });
+    expect(verifyChain({ leaf: self.pem, intermediates: [], anchors: [], at: NOW })).toEqual({
+      ok: false,
+      code: "untrusted",
+      reason: "untrusted root: CN=alpine is not a trusted root",
+    });
     expect(toPem(self.der)).toContain("-----BEGIN CERTIFICATE-----");
   });
 });

@@ -84,7 +84,10 @@ export function formatName(name: pkijs.RelativeDistinguishedNames): string {
 function toDer(input: string | Uint8Array): Buffer {
   if (typeof input !== "string") return Buffer.from(input);
   const blocks = splitPem(input);
-  if (blocks.length !== 1) throw new CertificateParseError(blocks.length === 0 ? "no PEM certificate found (-----BEGIN CERTIFICATE-----)" : `expected one certificate, found ${blocks.length}`);
+  if (blocks.length !== 1)
+    throw new CertificateParseError(
+      blocks.length === 0 ? "no PEM certificate found (-----BEGIN CERTIFICATE-----)" : `expected one certificate, found ${blocks.length}`,
+    );
   return blocks[0]!;
 }
 
@@ -137,7 +140,8 @@ export function countPemCertificates(pem: string): number {
 
 /** Parses one certificate, PEM or DER. Throws CertificateParseError with a readable message on any bad input. */
 export function parseCertificate(input: string | Uint8Array): ParsedCertificate {
-  if (typeof input === "string" && input.length > MAX_CERTIFICATE_BYTES * 2) throw new CertificateParseError(`certificate PEM over ${MAX_CERTIFICATE_BYTES * 2} characters`);
+  if (typeof input === "string" && input.length > MAX_CERTIFICATE_BYTES * 2)
+    throw new CertificateParseError(`certificate PEM over ${MAX_CERTIFICATE_BYTES * 2} characters`);
   const der = toDer(input);
   if (der.length > MAX_CERTIFICATE_BYTES) throw new CertificateParseError(`certificate over ${MAX_CERTIFICATE_BYTES} bytes`);
   if (der.length < 2 || der[0] !== 0x30) throw new CertificateParseError("not a DER certificate (expected an ASN.1 SEQUENCE)");
@@ -252,9 +256,7 @@ function isParsed(c: ParsedCertificate | string | Uint8Array): c is ParsedCertif
 
 export type ChainFailure = "malformed" | "too-long" | "untrusted" | "expired" | "not-yet-valid" | "bad-signature" | "constraints";
 
-export type ChainResult =
-  | { ok: true; path: CertificateSummary[]; anchorName: string }
-  | { ok: false; code: ChainFailure; reason: string };
+export type ChainResult = { ok: true; path: CertificateSummary[]; anchorName: string } | { ok: false; code: ChainFailure; reason: string };
 
 interface Anchor {
   name: string;
@@ -300,14 +302,17 @@ const iso = (d: Date) => d.toISOString();
 function pathProblem(path: ParsedCertificate[], at: Date): Extract<ChainResult, { ok: false }> | null {
   for (const c of path) {
     if (at > c.notAfter) return { ok: false, code: "expired", reason: `expired: ${c.subject} expired at ${iso(c.notAfter)}, checked at ${iso(at)}` };
-    if (at < c.notBefore) return { ok: false, code: "not-yet-valid", reason: `not yet valid: ${c.subject} is valid from ${iso(c.notBefore)}, checked at ${iso(at)}` };
+    if (at < c.notBefore)
+      return { ok: false, code: "not-yet-valid", reason: `not yet valid: ${c.subject} is valid from ${iso(c.notBefore)}, checked at ${iso(at)}` };
   }
   for (let i = 1; i < path.length; i++) {
     const c = path[i]!;
     if (!c.isCA) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but is not a CA (basicConstraints cA is not set)` };
-    if (c.keyUsage && !c.keyUsage.keyCertSign) return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but its keyUsage lacks keyCertSign` };
+    if (c.keyUsage && !c.keyUsage.keyCertSign)
+      return { ok: false, code: "constraints", reason: `${c.subject} issued a certificate but its keyUsage lacks keyCertSign` };
     // pathLen counts the CA certificates below this one, the leaf excluded.
-    if (c.pathLen !== null && i - 1 > c.pathLen) return { ok: false, code: "constraints", reason: `${c.subject} allows ${c.pathLen} CA certificates below it, the chain has ${i - 1}` };
+    if (c.pathLen !== null && i - 1 > c.pathLen)
+      return { ok: false, code: "constraints", reason: `${c.subject} allows ${c.pathLen} CA certificates below it, the chain has ${i - 1}` };
   }
   return null;
 }
@@ -360,8 +365,13 @@ export function verifyChain(opts: {
       }
       const impostor = [...anchors.map((a) => a.cert), ...intermediates].find((c) => named(c) && c.summary.fingerprint !== cur.summary.fingerprint);
       if (impostor) return { ok: false, code: "bad-signature", reason: `bad signature: ${cur.subject} is not signed by the key of ${impostor.subject}` };
-      if (cur.subject === cur.issuer) return { ok: false, code: "bad-signature", reason: `bad signature: self-signed ${cur.subject} does not verify with its own key` };
-      return { ok: false, code: "untrusted", reason: `untrusted root: the chain ends at ${cur.subject}, issued by ${cur.issuer}, which is neither presented nor trusted` };
+      if (cur.subject === cur.issuer)
+        return { ok: false, code: "bad-signature", reason: `bad signature: self-signed ${cur.subject} does not verify with its own key` };
+      return {
+        ok: false,
+        code: "untrusted",
+        reason: `untrusted root: the chain ends at ${cur.subject}, issued by ${cur.issuer}, which is neither presented nor trusted`,
+      };
     }
     used.add(next.summary.fingerprint);
     path.push(next);
@@ -369,13 +379,19 @@ export function verifyChain(opts: {
   }
   if (path.length > maxLength) return { ok: false, code: "too-long", reason: `chain of ${path.length} certificates exceeds the limit of ${maxLength}` };
 
-  if (anchor.validFrom && at < anchor.validFrom) return { ok: false, code: "not-yet-valid", reason: `trust anchor "${anchor.name}" is trusted only from ${iso(anchor.validFrom)}, checked at ${iso(at)}` };
-  if (anchor.validUntil && at > anchor.validUntil) return { ok: false, code: "expired", reason: `trust anchor "${anchor.name}" is trusted only until ${iso(anchor.validUntil)}, checked at ${iso(at)}` };
+  if (anchor.validFrom && at < anchor.validFrom)
+    return { ok: false, code: "not-yet-valid", reason: `trust anchor "${anchor.name}" is trusted only from ${iso(anchor.validFrom)}, checked at ${iso(at)}` };
+  if (anchor.validUntil && at > anchor.validUntil)
+    return { ok: false, code: "expired", reason: `trust anchor "${anchor.name}" is trusted only until ${iso(anchor.validUntil)}, checked at ${iso(at)}` };
 
   const broken = pathProblem(path, at);
   if (broken) return broken;
   if (leafEku && leaf.eku && !leaf.eku.includes(leafEku)) {
-    return { ok: false, code: "constraints", reason: `${leaf.subject} is not valid for ${ekuName(leafEku)}: its extended key usage is ${leaf.eku.map(ekuName).join(", ") || "empty"}` };
+    return {
+      ok: false,
+      code: "constraints",
+      reason: `${leaf.subject} is not valid for ${ekuName(leafEku)}: its extended key usage is ${leaf.eku.map(ekuName).join(", ") || "empty"}`,
+    };
   }
   return { ok: true, path: path.map((c) => c.summary), anchorName: anchor.name };
 }
@@ -399,6 +415,9 @@ function ekuName(oid: string): string {
 
 /** PEM of a DER certificate, for trust material and display. */
 export function toPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  const b64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n$/, "");
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }

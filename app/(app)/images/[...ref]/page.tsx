@@ -8,7 +8,15 @@ import { PromotionPanel } from "@/components/promotion/promotion-panel";
 import { EvidenceUpload } from "@/components/evidence/evidence-upload";
 import { DocumentsList, ProvenanceTab, SbomTab, VulnerabilitiesTab } from "@/components/evidence/evidence-tabs";
 import { getImageEvidence, parseEvidenceQuery } from "@/lib/server/evidence/get-image-evidence";
-import { AccessoriesTable, ApprovalsTable, ImageHeader, ManifestSection, SignatureChainSection, StagesSection, TagHistoryTable } from "@/components/image/image-sections";
+import {
+  AccessoriesTable,
+  ApprovalsTable,
+  ImageHeader,
+  ManifestSection,
+  SignatureChainSection,
+  StagesSection,
+  TagHistoryTable,
+} from "@/components/image/image-sections";
 
 export const dynamic = "force-dynamic";
 
@@ -67,36 +75,54 @@ export default async function ImagePage({ params, searchParams }: { params: Prom
             aria-current={tab === t ? "page" : undefined}
           >
             {label}
-            {t === "vulnerabilities" && ev && <span className="ml-1 font-mono text-xs text-slate-500">{ev.severityCounts.critical}C {ev.severityCounts.high}H</span>}
+            {t === "vulnerabilities" && ev && (
+              <span className="ml-1 font-mono text-xs text-slate-500">
+                {ev.severityCounts.critical}C {ev.severityCounts.high}H
+              </span>
+            )}
           </a>
         ))}
       </nav>
-      {evError && <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">{evError}</p>}
+      {evError && (
+        <p role="alert" className="rounded bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {evError}
+        </p>
+      )}
       {tab !== "overview" && ev && (
         <div className="space-y-4">
           {tab === "vulnerabilities" && <VulnerabilitiesTab ev={ev} pageBase={pageBase} params={spRecord} />}
           {tab === "sbom" && <SbomTab ev={ev} pageBase={pageBase} params={spRecord} rawBase={rawBase} />}
           {tab === "provenance" && <ProvenanceTab ev={ev} />}
           <h2 className="pt-2 text-lg font-semibold">Evidence documents</h2>
-          <DocumentsList ev={ev} rawBase={rawBase} withdraw={hasRole(actor, ["admin"]) ? { image: `${image.repository}@${image.digest}`, approvedStages: image.stages.filter((s) => s.state === "approved").map((s) => s.stage) } : undefined} />
+          <DocumentsList
+            ev={ev}
+            rawBase={rawBase}
+            withdraw={
+              hasRole(actor, ["admin"])
+                ? { image: `${image.repository}@${image.digest}`, approvedStages: image.stages.filter((s) => s.state === "approved").map((s) => s.stage) }
+                : undefined
+            }
+          />
           {hasRole(actor, ["admin", "developer", "reviewer"]) && <EvidenceUpload uploadUrl={`${rawBase}?registry=${encodeURIComponent(image.registry)}`} />}
         </div>
       )}
-      {tab === "overview" && (<>
-      <StagesSection image={image} />
+      {tab === "overview" && (
+        <>
+          <StagesSection image={image} />
 
-      <PromotionPanel actor={actor} image={image} />
+          <PromotionPanel actor={actor} image={image} />
 
-      <SignatureChainSection image={image} />
+          <SignatureChainSection image={image} />
 
-      {image.approvals.length > 0 && <ApprovalsTable image={image} />}
+          {image.approvals.length > 0 && <ApprovalsTable image={image} />}
 
-      {image.artifacts.length > 0 && <AccessoriesTable image={image} />}
+          {image.artifacts.length > 0 && <AccessoriesTable image={image} />}
 
-      {image.tagHistory.length > 0 && <TagHistoryTable image={image} />}
+          {image.tagHistory.length > 0 && <TagHistoryTable image={image} />}
 
-      <ManifestSection image={image} />
-      </>)}
+          <ManifestSection image={image} />
+        </>
+      )}
     </div>
   );
 }

@@ -47,7 +47,10 @@ async function saysRateLimited(res: Response): Promise<boolean> {
   const location = res.headers.get("location");
   if (location) return /[?&]error=RateLimited(?:&|$)/.test(location);
   if (!(res.headers.get("content-type") ?? "").includes("json")) return false;
-  const body = (await res.clone().json().catch(() => null)) as { url?: unknown } | null;
+  const body = (await res
+    .clone()
+    .json()
+    .catch(() => null)) as { url?: unknown } | null;
   return typeof body?.url === "string" && /[?&]error=RateLimited(?:&|$)/.test(body.url);
 }
 

@@ -8,7 +8,9 @@ export const dynamic = "force-dynamic";
 export const POST = apiHandler(
   async ({ req, actor }) => {
     const b = await parseBody(req, approvalBody);
-    return created(await approveStage({ actor, registry: b.registry, repository: b.repository, digest: b.digest as Digest, stage: b.stage, comment: b.comment }));
+    return created(
+      await approveStage({ actor, registry: b.registry, repository: b.repository, digest: b.digest as Digest, stage: b.stage, comment: b.comment }),
+    );
   },
   { roles: ["reviewer", "admin"], what: "approving a stage" },
 );

@@ -7,7 +7,7 @@ export const dynamic = "force-dynamic";
 
 export const GET = apiHandler(async ({ actor }) => ({ registries: await listRegistries({ actor }) }));
 
-export const POST = apiHandler(
-  async ({ req, actor }) => created(await createRegistry({ actor, input: await parseBody(req, createRegistryInput) })),
-  { roles: ["admin"], what: "managing registries" },
-);
+export const POST = apiHandler(async ({ req, actor }) => created(await createRegistry({ actor, input: await parseBody(req, createRegistryInput) })), {
+  roles: ["admin"],
+  what: "managing registries",
+});

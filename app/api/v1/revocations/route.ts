@@ -13,7 +13,15 @@ export const dynamic = "force-dynamic";
 export const POST = apiHandler(
   async ({ req, actor }) => {
     const b = await parseBody(req, bulkRevocationBody);
-    const r = await startBulkRevocation({ actor, query: b.query, stages: b.stages, reason: b.reason ?? "", dryRun: b.dryRun, ...(b.images ? { images: b.images } : {}), enqueue: enqueueBulkRevocation });
+    const r = await startBulkRevocation({
+      actor,
+      query: b.query,
+      stages: b.stages,
+      reason: b.reason ?? "",
+      dryRun: b.dryRun,
+      ...(b.images ? { images: b.images } : {}),
+      enqueue: enqueueBulkRevocation,
+    });
     return r.dryRun ? r : created(r);
   },
   { roles: ["admin", "reviewer"], what: "bulk revocation" },

@@ -6,7 +6,9 @@ import { listWaivers } from "@/lib/server/waivers/list-waivers";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiHandler(async ({ req, actor }) => ({ waivers: await listWaivers({ actor, stage: parseQuery(req.nextUrl.searchParams, listWaiversQuery).stage }) }));
+export const GET = apiHandler(async ({ req, actor }) => ({
+  waivers: await listWaivers({ actor, stage: parseQuery(req.nextUrl.searchParams, listWaiversQuery).stage }),
+}));
 
 /** POST /api/v1/waivers: a member of the stage's waiver group waives a gate (or CVE ids) for a digest or repository until expiresAt. */
 export const POST = apiHandler(async ({ req, actor }) => {

@@ -32,4 +32,5 @@ export interface Operation {
 }
 
 export const ADMIN = ["admin"] as const;
-export const IMAGE_REF = "the repository name, `@`, the digest, then an optional sub-resource: `team/app@sha256:…`, `…/evidence`, `…/evidence/{id}/raw`, `…/evidence-pack`";
+export const IMAGE_REF =
+  "the repository name, `@`, the digest, then an optional sub-resource: `team/app@sha256:…`, `…/evidence`, `…/evidence/{id}/raw`, `…/evidence-pack`";

@@ -10,14 +10,18 @@ const digest = () => z.string().refine(isDigest, "must be sha256:<64 lowercase h
 const repository = () => z.string().refine(isRepositoryName, "not a valid repository name").meta({ description: "repository name, e.g. team/app" });
 
 // ---- admission
-export const namespacePolicyBody = z.object({ namespace: z.string().min(1).max(253), stage: z.string().min(1).max(64).nullable().optional(), exempt: z.boolean().optional() }).strict();
+export const namespacePolicyBody = z
+  .object({ namespace: z.string().min(1).max(253), stage: z.string().min(1).max(64).nullable().optional(), exempt: z.boolean().optional() })
+  .strict();
 
 // ---- advisories
-export const advisoriesQuery = z
-  .object({
-    q: z.string().max(500).optional().meta({ description: "GHSA-…, CVE-… or text" }),
-    page: z.string().regex(/^\d{1,6}$/, "page must be a number").optional(),
-  });
+export const advisoriesQuery = z.object({
+  q: z.string().max(500).optional().meta({ description: "GHSA-…, CVE-… or text" }),
+  page: z
+    .string()
+    .regex(/^\d{1,6}$/, "page must be a number")
+    .optional(),
+});
 
 // ---- approvals
 export const approvalBody = z
@@ -43,8 +47,16 @@ const auditFilters = {
 export const auditQuery = z
   .object({
     ...auditFilters,
-    cursor: z.string().regex(/^[1-9]\d{0,17}$/, "cursor must be the seq of the last event of the previous page").optional().meta({ description: "`next` of the previous page" }),
-    limit: z.string().regex(/^\d{1,6}$/, "limit must be 1-500").optional().meta({ description: "1-500, default 100" }),
+    cursor: z
+      .string()
+      .regex(/^[1-9]\d{0,17}$/, "cursor must be the seq of the last event of the previous page")
+      .optional()
+      .meta({ description: "`next` of the previous page" }),
+    limit: z
+      .string()
+      .regex(/^\d{1,6}$/, "limit must be 1-500")
+      .optional()
+      .meta({ description: "1-500, default 100" }),
   })
   .strict();
 export const auditExportQuery = z.object({ ...auditFilters, format: z.enum(["csv", "ndjson"], "format must be csv or ndjson").default("ndjson") }).strict();
@@ -57,7 +69,11 @@ export const evidenceUploadersBody = z
       .array(
         z
           .object({
-            pattern: z.string().min(1).max(255).regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as apps/*, team/** or **"),
+            pattern: z
+              .string()
+              .min(1)
+              .max(255)
+              .regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as apps/*, team/** or **"),
             group: z.string().min(1).max(100),
           })
           .strict(),
@@ -66,7 +82,9 @@ export const evidenceUploadersBody = z
   })
   .strict();
 export const withdrawEvidenceBody = z.object({ reason: z.string().trim().min(5, "withdrawing evidence needs a reason").max(2000) }).strict();
-export const imageRegistryQuery = z.object({ registry: z.string().max(100).optional().meta({ description: "registry name, when the repository exists in several" }) });
+export const imageRegistryQuery = z.object({
+  registry: z.string().max(100).optional().meta({ description: "registry name, when the repository exists in several" }),
+});
 
 // ---- groups
 export const groupBody = z
@@ -74,7 +92,16 @@ export const groupBody = z
   .strict();
 
 // ---- keys
-export const importKeyBody = z.object({ pem: z.string().min(1).max(64 * 1024), password: z.string().max(1024), name: z.string().max(64).optional() }).strict();
+export const importKeyBody = z
+  .object({
+    pem: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+    password: z.string().max(1024),
+    name: z.string().max(64).optional(),
+  })
+  .strict();
 export const revokeKeyBody = z
   .object({
     effectiveAt: z.iso.datetime({ offset: true }),
@@ -118,20 +145,35 @@ export const bulkRevocationBody = z
     reason: z.string().max(1000).optional(),
     dryRun: z.boolean().default(true),
     images: z
-      .array(z.object({ registry: z.string().min(1).max(100), repository: z.string().min(1).max(255), digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be sha256:<64 hex>") }).strict())
+      .array(
+        z
+          .object({
+            registry: z.string().min(1).max(100),
+            repository: z.string().min(1).max(255),
+            digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be sha256:<64 hex>"),
+          })
+          .strict(),
+      )
       .max(100_000)
       .optional(),
   })
   .strict();
 
 // ---- search
-export const searchPackagesQuery = z
-  .object({
-    q: z.string("q is required, e.g. openssl < 3.0.7").trim().min(1, "q is required, e.g. openssl < 3.0.7 or pkg:maven/org.apache.logging.log4j/log4j-core vers:maven/>=2.0.0|<2.17.1").max(500, "q is longer than 500 characters"),
-    format: z.string().max(20).optional().meta({ description: "csv: a CSV download of every match; otherwise JSON" }),
-    limit: z.string().regex(/^\d{1,6}$/, "limit must be a number of results (0 = all)").optional().meta({ description: "JSON only; default 500, 0 = all" }),
-    deleted: z.string().max(20).optional().meta({ description: "1: include deleted images" }),
-  });
+export const searchPackagesQuery = z.object({
+  q: z
+    .string("q is required, e.g. openssl < 3.0.7")
+    .trim()
+    .min(1, "q is required, e.g. openssl < 3.0.7 or pkg:maven/org.apache.logging.log4j/log4j-core vers:maven/>=2.0.0|<2.17.1")
+    .max(500, "q is longer than 500 characters"),
+  format: z.string().max(20).optional().meta({ description: "csv: a CSV download of every match; otherwise JSON" }),
+  limit: z
+    .string()
+    .regex(/^\d{1,6}$/, "limit must be a number of results (0 = all)")
+    .optional()
+    .meta({ description: "JSON only; default 500, 0 = all" }),
+  deleted: z.string().max(20).optional().meta({ description: "1: include deleted images" }),
+});
 
 // ---- stages
 export const stageBody = z
@@ -143,15 +185,22 @@ export const stageBody = z
     emitBundle: z.boolean().optional(),
     approvalTtlDays: z.number().int().min(1).max(3650).nullable().optional(),
     onRegression: z.enum(["flag", "revoke-after"]).optional(),
-    regressionGraceHours: z.number().int().min(0).max(24 * 365).optional(),
+    regressionGraceHours: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 365)
+      .optional(),
   })
   .strict();
-export const stagePolicyQuery = z
-  .object({
-    format: z.string("format is required: kyverno, kyverno-clusterpolicy, policy-controller or cosign").max(40).meta({ description: "kyverno, kyverno-clusterpolicy, policy-controller or cosign" }),
-    images: z.array(z.string().max(2000)).max(100).optional().meta({ description: "image globs, repeated or comma-separated (at most 100)" }),
-    requireVerificationSummary: z.enum(["true", "false"], "requireVerificationSummary must be true or false").optional(),
-  });
+export const stagePolicyQuery = z.object({
+  format: z
+    .string("format is required: kyverno, kyverno-clusterpolicy, policy-controller or cosign")
+    .max(40)
+    .meta({ description: "kyverno, kyverno-clusterpolicy, policy-controller or cosign" }),
+  images: z.array(z.string().max(2000)).max(100).optional().meta({ description: "image globs, repeated or comma-separated (at most 100)" }),
+  requireVerificationSummary: z.enum(["true", "false"], "requireVerificationSummary must be true or false").optional(),
+});
 
 // ---- sync
 export const syncBody = z.object({ registry: z.string().min(1).max(100).optional() }).strict();
@@ -167,11 +216,14 @@ export const createTokenBody = z
   .strict();
 
 // ---- verify
-export const verifyQuery = z
-  .object({
-    image: z.string("image is required (e.g. registry.example.com/team/app@sha256:…)").min(1).max(2000).meta({ description: "registry.example.com/team/app@sha256:… (a tag is resolved unless VERIFY_REFUSE_TAGS)" }),
-    stage: z.string("stage is required").min(1).max(64),
-  });
+export const verifyQuery = z.object({
+  image: z
+    .string("image is required (e.g. registry.example.com/team/app@sha256:…)")
+    .min(1)
+    .max(2000)
+    .meta({ description: "registry.example.com/team/app@sha256:… (a tag is resolved unless VERIFY_REFUSE_TAGS)" }),
+  stage: z.string("stage is required").min(1).max(64),
+});
 
 // ---- waivers
 export const listWaiversQuery = z.object({ stage: z.string().max(64).optional() });
@@ -210,6 +262,10 @@ export const reportQuery = z
   .object({
     format: z.enum(["csv", "json"], "format must be csv or json").default("json"),
     from: z.string().max(40).optional().meta({ description: "start of the period: a date (2026-11-01) or an ISO time; default: 30 days before `to`" }),
-    to: z.string().max(40).optional().meta({ description: "end of the period: a date (that whole day included) or an ISO time; default: now; at most 366 days after `from`" }),
+    to: z
+      .string()
+      .max(40)
+      .optional()
+      .meta({ description: "end of the period: a date (that whole day included) or an ISO time; default: now; at most 366 days after `from`" }),
   })
   .strict();

@@ -33,7 +33,11 @@ const ERROR_ENVELOPE: Json = {
       type: "object",
       required: ["code", "message"],
       properties: {
-        code: { type: "string", description: "a closed set: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, INVALID_INPUT, BAD_REQUEST, CONFLICT, …", examples: ["INVALID_INPUT"] },
+        code: {
+          type: "string",
+          description: "a closed set: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, INVALID_INPUT, BAD_REQUEST, CONFLICT, …",
+          examples: ["INVALID_INPUT"],
+        },
         message: { type: "string", description: "what went wrong, naming the field", examples: ["digest: must be sha256:<64 lowercase hex>"] },
         field: { type: "string", description: "the field or parameter at fault, when there is one" },
       },
@@ -93,7 +97,12 @@ function operationObject(op: Operation): Json {
   const responses = responsesOf(op, auth);
 
   const out: Json = {
-    operationId: `${op.method.toLowerCase()}${openApiPath(op.path).replace(/[{}]/g, "").split(/[/\-.]/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join("")}`,
+    operationId: `${op.method.toLowerCase()}${openApiPath(op.path)
+      .replace(/[{}]/g, "")
+      .split(/[/\-.]/)
+      .filter(Boolean)
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join("")}`,
     tags: [op.tag],
     summary: op.summary,
     responses,
@@ -109,8 +118,13 @@ function operationObject(op: Operation): Json {
   } else if (auth === "registry") {
     out.security = [{ registryWebhookToken: [] }];
   } else {
-    const who = op.roles ? `Roles: ${op.roles.join(", ")}.` : "Any signed-in role; the action itself answers 404 for what you cannot see and 403 for what your role cannot do.";
-    lines.push(who, `API tokens need scope ${scopes.join(" or ")} (or admin). Session requests that change state must come from this origin (Origin / Sec-Fetch-Site) with an exact media type.`);
+    const who = op.roles
+      ? `Roles: ${op.roles.join(", ")}.`
+      : "Any signed-in role; the action itself answers 404 for what you cannot see and 403 for what your role cannot do.";
+    lines.push(
+      who,
+      `API tokens need scope ${scopes.join(" or ")} (or admin). Session requests that change state must come from this origin (Origin / Sec-Fetch-Site) with an exact media type.`,
+    );
     out.security = [{ session: [] }, { bearerToken: [...scopes] }, ...(auth === "user-or-cert" ? [{ clientCertificate: [] }] : [])];
     out["x-roles"] = op.roles ?? ["admin", "reviewer", "developer", "manager"];
     out["x-token-scopes"] = scopes;
@@ -140,8 +154,10 @@ export function buildOpenApiDocument(opts: { serverUrl?: string; version?: strin
       version: opts.version ?? "1",
       description: [
         "Container-image approval workflows: inventory, evidence, signature chains, promotion requests whose last approval makes the server sign the manifest digest, verify / ImageReview for admission, and a hash-chained audit trail.",
-        "Every error is `{ \"error\": { \"code\", \"message\" } }`. Authenticate with the session cookie (the web UI) or `Authorization: Bearer <API token>`; a token carries scopes (read, evidence, request, review, admission, admin) capped by its user's role:",
-        Object.entries(ROLE_SCOPES).map(([role, sc]) => `- ${role}: ${sc.join(", ")}`).join("\n"),
+        'Every error is `{ "error": { "code", "message" } }`. Authenticate with the session cookie (the web UI) or `Authorization: Bearer <API token>`; a token carries scopes (read, evidence, request, review, admission, admin) capped by its user\'s role:',
+        Object.entries(ROLE_SCOPES)
+          .map(([role, sc]) => `- ${role}: ${sc.join(", ")}`)
+          .join("\n"),
       ].join("\n\n"),
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
@@ -151,10 +167,26 @@ export function buildOpenApiDocument(opts: { serverUrl?: string; version?: strin
     components: {
       schemas: { Error: ERROR_ENVELOPE },
       securitySchemes: {
-        session: { type: "apiKey", in: "cookie", name: "next-auth.session-token", description: "The web UI's session (`__Secure-next-auth.session-token` over https)." },
-        bearerToken: { type: "http", scheme: "bearer", description: "An API token (`imprimatur token create`, or POST /api/v1/tokens). The scopes listed per operation are any-of." },
-        clientCertificate: { type: "mutualTLS", description: "A client certificate verified by a trusted TLS-terminating proxy and forwarded to the app (admission webhooks)." },
-        registryWebhookToken: { type: "http", scheme: "bearer", description: "The registry's own notification token (POST /api/v1/registries/{name}/webhook-token)." },
+        session: {
+          type: "apiKey",
+          in: "cookie",
+          name: "next-auth.session-token",
+          description: "The web UI's session (`__Secure-next-auth.session-token` over https).",
+        },
+        bearerToken: {
+          type: "http",
+          scheme: "bearer",
+          description: "An API token (`imprimatur token create`, or POST /api/v1/tokens). The scopes listed per operation are any-of.",
+        },
+        clientCertificate: {
+          type: "mutualTLS",
+          description: "A client certificate verified by a trusted TLS-terminating proxy and forwarded to the app (admission webhooks).",
+        },
+        registryWebhookToken: {
+          type: "http",
+          scheme: "bearer",
+          description: "The registry's own notification token (POST /api/v1/registries/{name}/webhook-token).",
+        },
       },
     },
   };

@@ -26,7 +26,11 @@ function routeFiles(): { template: string; file: string; source: string; methods
       for (const m of source.matchAll(/export\s+(?:const|async\s+function|function)\s+([A-Z]+)\b/g)) if (METHODS.includes(m[1]!)) methods.add(m[1]!);
       for (const m of source.matchAll(/export\s*\{([^}]*)\}/g)) {
         for (const part of m[1]!.split(",")) {
-          const name = part.trim().split(/\s+as\s+/).at(-1)!.trim();
+          const name = part
+            .trim()
+            .split(/\s+as\s+/)
+            .at(-1)!
+            .trim();
           if (METHODS.includes(name)) methods.add(name);
         }
       }
@@ -35,12 +39,19 @@ function routeFiles(): { template: string; file: string; source: string; methods
 }
 
 describe("OpenAPI document", () => {
-  const doc = buildOpenApiDocument() as { paths: Record<string, Record<string, { security?: unknown[]; requestBody?: unknown; parameters?: { name: string; in: string }[]; responses: Record<string, unknown> }>> };
+  const doc = buildOpenApiDocument() as {
+    paths: Record<
+      string,
+      Record<string, { security?: unknown[]; requestBody?: unknown; parameters?: { name: string; in: string }[]; responses: Record<string, unknown> }>
+    >;
+  };
   const routes = routeFiles();
 
   it("names every exported method of every route file under app/api, and nothing else", () => {
     const inCode = routes.flatMap((r) => r.methods.map((m) => `${m} ${r.template}`)).sort();
-    const inDoc = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    const inDoc = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
     expect(inCode.length).toBeGreaterThan(60);
     const docKeys = new Set(inDoc);
     const missing = inCode.filter((k) => !docKeys.has(k.replace(/ (.*)$/, (_, p: string) => ` ${openApiPath(p)}`)));
@@ -69,11 +80,18 @@ describe("OpenAPI document", () => {
       const ops = OPERATIONS.filter((o) => o.path === r.template);
       const readsBody = /parseBody\(|readBodyCapped\(|bodyChunks\(/.test(r.source);
       const documentsBody = ops.some((o) => o.body || o.rawBody);
-      if (readsBody !== documentsBody) problems.push(`${r.file}: ${readsBody ? "reads a body the document does not describe" : "the document describes a body the route does not read"}`);
-      const routeRoles = [...r.source.matchAll(/roles:\s*\[([^\]]*)\]/g)].map((m) => [...m[1]!.matchAll(/"([a-z]+)"/g)].map((x) => x[1]).sort().join(","));
+      if (readsBody !== documentsBody)
+        problems.push(`${r.file}: ${readsBody ? "reads a body the document does not describe" : "the document describes a body the route does not read"}`);
+      const routeRoles = [...r.source.matchAll(/roles:\s*\[([^\]]*)\]/g)].map((m) =>
+        [...m[1]!.matchAll(/"([a-z]+)"/g)]
+          .map((x) => x[1])
+          .sort()
+          .join(","),
+      );
       const docRoles = ops.filter((o) => o.roles).map((o) => [...o.roles!].sort().join(","));
       // Routes use either literal role lists or none; the sets of role lists must agree.
-      if ([...new Set(routeRoles)].sort().join(" | ") !== [...new Set(docRoles)].sort().join(" | ")) problems.push(`${r.file}: roles in the route ${JSON.stringify(routeRoles)} vs the document ${JSON.stringify(docRoles)}`);
+      if ([...new Set(routeRoles)].sort().join(" | ") !== [...new Set(docRoles)].sort().join(" | "))
+        problems.push(`${r.file}: roles in the route ${JSON.stringify(routeRoles)} vs the document ${JSON.stringify(docRoles)}`);
     }
     expect(problems).toEqual([]);
   });
@@ -89,21 +107,30 @@ describe("OpenAPI document", () => {
       [updateTrustIdentityInput, "updateTrustIdentityInput"],
     ]);
     // Derived in the operation list from named schemas the route also uses (images: evidenceQuery + registry; users: updateUserInput.pick).
-    const derived: Record<string, string[]> = { "GET /api/v1/images/[...ref]": ["evidenceQuery", "imageRegistryQuery"], "PATCH /api/v1/users/[email]": ["updateUserInput"] };
+    const derived: Record<string, string[]> = {
+      "GET /api/v1/images/[...ref]": ["evidenceQuery", "imageRegistryQuery"],
+      "PATCH /api/v1/users/[email]": ["updateUserInput"],
+    };
     const problems: string[] = [];
     for (const op of OPERATIONS) {
       const route = routes.find((r) => r.template === op.path);
       if (!route) continue; // reported by the first test
       const key = `${op.method} ${op.path}`;
       const names = derived[key] ?? [op.body, op.query].filter(Boolean).map((sch) => named.get(sch) ?? `(unnamed schema in ${key})`);
-      for (const n of names) if (!new RegExp(`\\b${n.replace(/[()]/g, "\\$&")}\\b`).test(route.source)) problems.push(`${route.file} does not use ${n}, which the document describes for ${op.method}`);
+      for (const n of names)
+        if (!new RegExp(`\\b${n.replace(/[()]/g, "\\$&")}\\b`).test(route.source))
+          problems.push(`${route.file} does not use ${n}, which the document describes for ${op.method}`);
     }
     expect(evidenceQuery).toBeDefined();
     expect(problems).toEqual([]);
   });
 
   it("describes auth, the error envelope, parameters and bodies from the zod schemas", () => {
-    const post = doc.paths["/api/v1/requests"]!.post as { security: unknown[]; requestBody: { content: { "application/json": { schema: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } } } }; responses: Record<string, { content?: { "application/json": { schema: { $ref?: string } } } }> };
+    const post = doc.paths["/api/v1/requests"]!.post as {
+      security: unknown[];
+      requestBody: { content: { "application/json": { schema: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } } } };
+      responses: Record<string, { content?: { "application/json": { schema: { $ref?: string } } } }>;
+    };
     expect(post.security).toEqual([{ session: [] }, { bearerToken: ["request"] }]);
     const schema = post.requestBody.content["application/json"].schema;
     expect(Object.keys(schema.properties).sort()).toEqual(["digest", "note", "registry", "repository", "stage"]);

@@ -11,7 +11,8 @@ export const dynamic = "force-dynamic";
 export const GET = apiHandler(
   async ({ req, actor }) => {
     const sp = req.nextUrl.searchParams;
-    if (sp.has("cursor") || sp.has("limit")) throw new AppError("INVALID_INPUT", "an export takes no cursor or limit; narrow it with from and to", sp.has("cursor") ? "cursor" : "limit");
+    if (sp.has("cursor") || sp.has("limit"))
+      throw new AppError("INVALID_INPUT", "an export takes no cursor or limit; narrow it with from and to", sp.has("cursor") ? "cursor" : "limit");
     const { format } = parseQuery(sp, auditExportQuery);
     const { filter } = parseAuditQuery(sp, { extra: ["format"] });
     const out = await exportAuditEvents({ actor, filter, format });

@@ -10,7 +10,15 @@ export const GET = apiHandler(
   async ({ req, actor }) => {
     parseQuery(req.nextUrl.searchParams, noQuery); // this endpoint takes no parameters
     const r = await verifyAuditCheckpoints({ actor });
-    return { ok: r.ok, chain: { ...r.chain, ...("brokenSeq" in r.chain ? { brokenSeq: r.chain.brokenSeq.toString() } : {}) }, tableEndsAt: r.tableEndsAt, lastAnchoredSeq: r.lastAnchoredSeq, checkpoints: r.checkpoints, problems: r.problems, gaps: r.gaps };
+    return {
+      ok: r.ok,
+      chain: { ...r.chain, ...("brokenSeq" in r.chain ? { brokenSeq: r.chain.brokenSeq.toString() } : {}) },
+      tableEndsAt: r.tableEndsAt,
+      lastAnchoredSeq: r.lastAnchoredSeq,
+      checkpoints: r.checkpoints,
+      problems: r.problems,
+      gaps: r.gaps,
+    };
   },
   { roles: ["admin", "manager"], what: "verifying the audit trail" },
 );

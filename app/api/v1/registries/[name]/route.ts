@@ -20,4 +20,7 @@ export const PATCH = apiHandler<P>(
   { roles: ["admin"], what: "managing registries" },
 );
 
-export const DELETE = apiHandler<P>(async ({ actor, params }) => deleteRegistry({ actor, name: params.name }), { roles: ["admin"], what: "managing registries" });
+export const DELETE = apiHandler<P>(async ({ actor, params }) => deleteRegistry({ actor, name: params.name }), {
+  roles: ["admin"],
+  what: "managing registries",
+});

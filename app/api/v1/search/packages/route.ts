@@ -14,7 +14,9 @@ export const GET = apiHandler(async ({ req, actor }) => {
   const limit = csv || limitParam === "0" ? Infinity : limitParam ? Number(limitParam) : 500;
   const r = await searchPackages({ actor, q, includeDeleted: deleted === "1", limit });
   if (csv) {
-    return new NextResponse(searchResultsCsv(r.results), { headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="package-search.csv"', "cache-control": "no-store" } });
+    return new NextResponse(searchResultsCsv(r.results), {
+      headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="package-search.csv"', "cache-control": "no-store" },
+    });
   }
   return r;
 });

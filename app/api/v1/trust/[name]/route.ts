@@ -12,8 +12,12 @@ type P = { name: string };
 export const GET = apiHandler<P>(async ({ actor, params }) => getTrustIdentity({ actor, name: params.name }));
 
 export const PATCH = apiHandler<P>(
-  async ({ req, actor, params }) => summarizeIdentity(await updateTrustIdentity({ actor, name: params.name, input: await parseBody(req, updateTrustIdentityInput) })),
+  async ({ req, actor, params }) =>
+    summarizeIdentity(await updateTrustIdentity({ actor, name: params.name, input: await parseBody(req, updateTrustIdentityInput) })),
   { roles: ["admin"], what: "managing trust identities" },
 );
 
-export const DELETE = apiHandler<P>(async ({ actor, params }) => deleteTrustIdentity({ actor, name: params.name }), { roles: ["admin"], what: "managing trust identities" });
+export const DELETE = apiHandler<P>(async ({ actor, params }) => deleteTrustIdentity({ actor, name: params.name }), {
+  roles: ["admin"],
+  what: "managing trust identities",
+});

@@ -3,4 +3,7 @@ import { deleteWebhook } from "@/lib/server/webhooks/delete-webhook";
 
 export const dynamic = "force-dynamic";
 
-export const DELETE = apiHandler<{ name: string }>(async ({ actor, params }) => deleteWebhook({ actor, name: params.name }), { roles: ["admin"], what: "managing webhooks" });
+export const DELETE = apiHandler<{ name: string }>(async ({ actor, params }) => deleteWebhook({ actor, name: params.name }), {
+  roles: ["admin"],
+  what: "managing webhooks",
+});

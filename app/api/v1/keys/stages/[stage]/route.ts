@@ -10,5 +10,7 @@ export const GET = apiHandler<{ stage: string }>(async ({ req, actor, params }) 
   const format = parseQuery(req.nextUrl.searchParams, keyHistoryQuery).format === "pem" ? "pem" : "json";
   const out = await exportStageKeyHistory({ actor, stage: params.stage, format });
   if (out.format === "json") return out;
-  return new Response(out.pem, { headers: { "content-type": "application/x-pem-file", "content-disposition": `attachment; filename="${out.filename}"`, "cache-control": "no-store" } });
+  return new Response(out.pem, {
+    headers: { "content-type": "application/x-pem-file", "content-disposition": `attachment; filename="${out.filename}"`, "cache-control": "no-store" },
+  });
 });

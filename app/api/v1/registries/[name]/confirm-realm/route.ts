@@ -3,4 +3,7 @@ import { confirmRegistryRealm } from "@/lib/server/registries/confirm-registry-r
 
 export const dynamic = "force-dynamic";
 
-export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => confirmRegistryRealm({ actor, name: params.name }), { roles: ["admin"], what: "confirming a token realm" });
+export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => confirmRegistryRealm({ actor, name: params.name }), {
+  roles: ["admin"],
+  what: "confirming a token realm",
+});

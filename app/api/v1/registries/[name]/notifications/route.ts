@@ -20,7 +20,12 @@ export const POST = apiHandler<{ name: string }>(
         throw new AppError("BAD_REQUEST", "body is not valid JSON");
       }
     };
-    const r = await handleNotification({ registryName: params.name, authorization: req.headers.get("authorization"), body: readJson, source: clientAddress(req.headers) });
+    const r = await handleNotification({
+      registryName: params.name,
+      authorization: req.headers.get("authorization"),
+      body: readJson,
+      source: clientAddress(req.headers),
+    });
     return NextResponse.json(r, { status: 202, headers: { "cache-control": "no-store" } });
   },
   { public: true },

@@ -3,4 +3,7 @@ import { testRegistryConnection } from "@/lib/server/registries/test-registry-co
 
 export const dynamic = "force-dynamic";
 
-export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => testRegistryConnection({ actor, name: params.name }), { roles: ["admin"], what: "testing registry connections" });
+export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => testRegistryConnection({ actor, name: params.name }), {
+  roles: ["admin"],
+  what: "testing registry connections",
+});

@@ -3,4 +3,7 @@ import { rotateWebhookToken } from "@/lib/server/registries/rotate-webhook-token
 
 export const dynamic = "force-dynamic";
 
-export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => created(await rotateWebhookToken({ actor, name: params.name })), { roles: ["admin"], what: "managing registry notifications" });
+export const POST = apiHandler<{ name: string }>(async ({ actor, params }) => created(await rotateWebhookToken({ actor, name: params.name })), {
+  roles: ["admin"],
+  what: "managing registry notifications",
+});

@@ -9,7 +9,10 @@ export const POST = apiHandler<{ stage: string }>(
   async ({ req, actor, params }) => {
     const input = await parseBody(req, importKeyBody);
     const { key, retired } = await importSigningKey({ actor, stage: params.stage, ...input });
-    return created({ key: { name: key.name, fingerprint: key.fingerprint, imported: true, publicKeyPem: key.publicKeyPem }, retired: retired.map((k) => k.name) });
+    return created({
+      key: { name: key.name, fingerprint: key.fingerprint, imported: true, publicKeyPem: key.publicKeyPem },
+      retired: retired.map((k) => k.name),
+    });
   },
   { roles: ["admin"], what: "importing signing keys" },
 );
