@@ -99,8 +99,9 @@ export function rawPage(params: URLSearchParams): { text: string; values: unknow
   const text = `
     SELECT i.digest, p.total, p.registry, p.repository,
       ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = i.repository_id AND t.digest = i.digest ORDER BY t.name) AS tags, i.media_type,
-      CASE WHEN i.platforms IS NOT NULL THEN ARRAY(SELECT (p->>'os') || '/' || (p->>'architecture') || COALESCE('/' || (p->>'variant'), '') FROM jsonb_array_elements(i.platforms) p)
-           ELSE ARRAY[i.os || '/' || i.architecture || COALESCE('/' || i.variant, '')] END AS platforms,
+      CASE WHEN i.platforms IS NOT NULL THEN ARRAY(SELECT (p->>'os') || '/' || (p->>'architecture') || COALESCE('/' || NULLIF(p->>'variant', ''), '') FROM jsonb_array_elements(i.platforms) p)
+           WHEN COALESCE(i.os, '') <> '' THEN ARRAY[i.os || '/' || COALESCE(i.architecture, '') || COALESCE('/' || NULLIF(i.variant, ''), '')]
+           ELSE ARRAY[]::text[] END AS platforms,
       (SELECT count(*) FROM signatures s WHERE s.image_id = i.id)::int AS sig_total,
       (SELECT count(*) FROM signatures s WHERE s.image_id = i.id AND s.verdict = 'verified')::int AS sig_verified,
       (SELECT count(*) FROM approvals a WHERE a.image_id = i.id AND a.status = 'signing')::int AS pending,

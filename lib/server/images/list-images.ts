@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
-import type { Platform } from "../../oci/manifest";
+import { imagePlatformsColumn, readDisplayJson } from "../json-columns";
 import type { Actor } from "../actor";
 import type { StageState } from "./read-stage-decisions";
 import { baseReference, type ChainLink } from "./signature-chain";
@@ -276,8 +276,10 @@ function tagMoveWarnings(row: PageRow): string[] {
 }
 
 function platformNames(row: PageRow): string[] {
-  const platforms =
-    (row.platforms as Platform[] | null) ?? (row.os ? [{ os: row.os, architecture: row.architecture ?? "", variant: row.variant ?? undefined }] : []);
+  // Display only: what parses is shown (lib/server/json-columns.ts).
+  const stored =
+    row.platforms === null ? null : (readDisplayJson(imagePlatformsColumn, row.platforms, { table: "images", column: "platforms", id: row.id }).value ?? []);
+  const platforms = stored ?? (row.os ? [{ os: row.os, architecture: row.architecture ?? "", variant: row.variant ?? undefined }] : []);
   return platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`);
 }
 
