@@ -26,7 +26,7 @@ const g = globalThis as unknown as { __imprimaturSpoolDir?: Promise<string> | un
 export function spoolDirectory(): Promise<string> {
   g.__imprimaturSpoolDir ??= (async () => {
     await sweepStaleSpools();
-    const path = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
+    const path = await mkdtemp(join(/*turbopackIgnore: true*/ tmpdir(), `${PREFIX}${process.pid}-`));
     g.__imprimaturSpoolPath = path;
     return path;
   })().catch((e: unknown) => {
@@ -57,14 +57,14 @@ export async function sweepStaleSpools({ root = tmpdir() }: { root?: string } = 
   const removed: string[] = [];
   let names: string[];
   try {
-    names = await readdir(root);
+    names = await readdir(/*turbopackIgnore: true*/ root);
   } catch {
     return removed;
   }
   for (const name of names) {
     const m = /^imprimatur-spool-(\d+)-[A-Za-z0-9]+$/.exec(name);
     if (!m) continue;
-    const path = join(root, name);
+    const path = join(/*turbopackIgnore: true*/ root, name);
     if (path === own) continue;
     const pid = Number(m[1]);
     if (pid !== process.pid && alive(pid)) continue;
@@ -131,7 +131,7 @@ export async function spoolBody({ body, maxBytes, memoryBytes }: SpoolBodyOption
 }
 
 async function createSpoolFile(): Promise<{ path: string; handle: FileHandle }> {
-  const path = join(await spoolDirectory(), `${randomUUID()}.body`);
+  const path = join(/*turbopackIgnore: true*/ await spoolDirectory(), `${randomUUID()}.body`);
   // "wx+": O_CREAT | O_EXCL | O_RDWR, so an existing file (or a planted symlink) is never opened.
   const handle = await open(path, "wx+", 0o600);
   return { path, handle };
