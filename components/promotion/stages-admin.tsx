@@ -19,7 +19,9 @@ export interface StageView {
   requiredApprovals: number;
   reviewerGroups: string[];
   waiverGroup: string | null;
-  gates: GateConfig;
+  /** null when the stored gates are unreadable (see gatesError): approving at this stage is refused until they are set again. */
+  gates: GateConfig | null;
+  gatesError?: string | null;
   emitBundle: boolean;
   approvalTtlDays: number | null;
   key: { name: string; fingerprint: string } | null;
@@ -47,7 +49,8 @@ export function describeGates(g: GateConfig): string[] {
 
 /** The edit form's initial state: the stage's current settings, numbers as strings for the inputs. */
 function initialStageForm(stage: StageView) {
-  const g = stage.gates;
+  // Unreadable gates start the form empty: saving sets them again from what the admin ticks.
+  const g: GateConfig = stage.gates ?? {};
   return {
     requiredApprovals: String(stage.requiredApprovals),
     reviewerGroups: stage.reviewerGroups,
@@ -291,7 +294,7 @@ function StageForm({ stage, groups, onDone }: { stage: StageView; groups: GroupV
 
 function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: GroupView[]; isAdmin: boolean }) {
   const [editing, setEditing] = useState(false);
-  const gates = describeGates(stage.gates);
+  const gates = stage.gates ? describeGates(stage.gates) : null;
   return (
     <li className="rounded-lg border border-slate-200 bg-white p-4" data-testid="stage-card" data-name={stage.name}>
       <div className="flex flex-wrap items-center gap-3">
@@ -308,9 +311,15 @@ function StageCard({ stage, groups, isAdmin }: { stage: StageView; groups: Group
           </button>
         )}
       </div>
-      <ul className="mt-2 list-disc pl-5 text-sm text-slate-700" data-testid="stage-gates">
-        {gates.length === 0 ? <li className="list-none text-slate-500">No gates.</li> : gates.map((d) => <li key={d}>{d}</li>)}
-      </ul>
+      {gates ? (
+        <ul className="mt-2 list-disc pl-5 text-sm text-slate-700" data-testid="stage-gates">
+          {gates.length === 0 ? <li className="list-none text-slate-500">No gates.</li> : gates.map((d) => <li key={d}>{d}</li>)}
+        </ul>
+      ) : (
+        <p role="alert" className="mt-2 rounded bg-rose-50 px-3 py-2 text-sm text-rose-700" data-testid="stage-gates-unreadable">
+          The stored gates of this stage are unreadable, so every approval at it is refused until an admin sets them again (Edit). {stage.gatesError}
+        </p>
+      )}
       <p className="mt-1 text-xs text-slate-500">
         key{" "}
         {stage.key ? (

@@ -15,6 +15,7 @@ import { reviewRequest } from "./promotions/review-request";
 import { registryView } from "./registries/registry-view";
 import { resolveRegistry } from "./registries/resolve-registry";
 import { runBulkRevocation } from "./revocations/run-bulk-revocation";
+import { listStages } from "./stages/list-stages";
 import { upsertStage } from "./stages/upsert-stage";
 
 const system: Actor = { kind: "system", label: "test" };
@@ -58,6 +59,14 @@ describe("security-relevant JSON columns fail closed", () => {
     expect(await db.review.count({ where: { requestId: req.id } })).toBe(0);
     expect(await db.approval.count({ where: { imageId } })).toBe(0);
     expect((await db.promotionRequest.findUniqueOrThrow({ where: { id: req.id } })).status).toBe("open");
+    // The stage list (the Stages page, GET /api/v1/stages) still lists every stage, so an admin can set them again;
+    // the broken stage shows no gates and the reason, never "No gates".
+    const listed = await listStages({ actor: system });
+    expect(listed.map((s) => s.name)).toEqual(["build", "test"]);
+    expect(listed[1]).toMatchObject({ name: "test", gates: null, requiredApprovals: 1, reviewerGroups: ["security"] });
+    expect(listed[1]!.gatesError).toContain(`stages.gates of row ${stage.id} is unreadable`);
+    expect(listed[0]).toMatchObject({ name: "build", gatesError: null });
+    expect(listed[0]!.gates).not.toBeNull();
     // Setting the gates again is the fix; the same request is then judged on them (no SBOM: refused as a policy matter).
     await upsertStage({ actor: system, name: "test", settings: { gates: { sbom: true } } });
     await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "POLICY_VIOLATION" });
