@@ -160,6 +160,7 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
   const router = useRouter();
   const [at, setAt] = useState("");
   const [confirming, setConfirming] = useState(false);
+  const [confirmingRevoke, setConfirmingRevoke] = useState(false);
   const [preview, setPreview] = useState<TrustDeletionPreview | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
   const revoke = useMutation({
@@ -168,7 +169,10 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
         method: "PATCH",
         body: JSON.stringify({ revokedAt: revoked ? null : at ? new Date(at).toISOString() : new Date().toISOString() }),
       }),
-    onSuccess: () => router.refresh(),
+    onSuccess: () => {
+      setConfirmingRevoke(false);
+      router.refresh();
+    },
   });
   const remove = useMutation({
     mutationFn: () => api(`/api/v1/trust/${encodeURIComponent(name)}`, { method: "DELETE" }),
@@ -192,14 +196,32 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
           <input type="datetime-local" className="rounded border border-slate-400 px-1 text-xs" value={at} onChange={(e) => setAt(e.target.value)} />
         </label>
       )}
-      <button type="button" className={small} disabled={revoke.isPending} onClick={() => revoke.mutate()}>
+      <button
+        type="button"
+        className={small}
+        disabled={revoke.isPending}
+        onClick={() => {
+          revoke.reset();
+          setConfirmingRevoke(true);
+        }}
+        data-testid={`revoke-trust-${name}`}
+      >
         {revoked ? "Un-revoke" : "Revoke"}
         <span className="sr-only"> {name}</span>
       </button>
       <button type="button" className={`${small} text-rose-800`} disabled={remove.isPending} onClick={ask} data-testid={`delete-trust-${name}`}>
         Delete<span className="sr-only"> {name}</span>
       </button>
-      <ErrorLine error={revoke.error} />
+      <RevokeTrustDialog
+        name={name}
+        revoked={revoked}
+        at={at}
+        open={confirmingRevoke}
+        pending={revoke.isPending}
+        error={revoke.error?.message ?? null}
+        onCancel={() => setConfirmingRevoke(false)}
+        onConfirm={() => revoke.mutate()}
+      />
       <ConfirmDialog
         open={confirming}
         title={`Delete trust identity ${name}?`}
@@ -241,5 +263,43 @@ export function TrustIdentityActions({ name, revoked }: { name: string; revoked:
         )}
       </ConfirmDialog>
     </div>
+  );
+}
+
+/** Revoking (or un-revoking) an identity changes verdicts on every signature it vouched for: say how before it happens. */
+function RevokeTrustDialog(p: {
+  name: string;
+  revoked: boolean;
+  at: string;
+  open: boolean;
+  pending: boolean;
+  error: string | null;
+  onCancel: () => void;
+  onConfirm: () => void;
+}) {
+  const from = p.at ? new Date(p.at) : null;
+  const when = from && !Number.isNaN(from.getTime()) ? from.toISOString().replace("T", " ").slice(0, 16) + " UTC" : "now";
+  return (
+    <ConfirmDialog
+      open={p.open}
+      title={p.revoked ? `Un-revoke trust identity ${p.name}?` : `Revoke trust identity ${p.name} from ${when}?`}
+      confirmLabel={p.revoked ? "Un-revoke identity" : "Revoke identity"}
+      pendingLabel="Saving…"
+      pending={p.pending}
+      error={p.error}
+      onCancel={p.onCancel}
+      onConfirm={p.onConfirm}
+      testId="confirm-revoke-trust"
+    >
+      {p.revoked ? (
+        <p>Its signatures count again, including any made while it was revoked, when the images are checked again. The change is audited.</p>
+      ) : (
+        <p>
+          From {when}, signatures it vouches for stop verifying: every signature whose trusted time (an RFC 3161 timestamp or a transparency-log entry) is at or
+          after that moment, and every signature with no trusted time at all, since a claimed time could be backdated. Signatures with a trusted time before it
+          stand. Images are checked again at once where approved, at the next sync otherwise. The revocation is audited.
+        </p>
+      )}
+    </ConfirmDialog>
   );
 }

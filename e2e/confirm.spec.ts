@@ -161,6 +161,18 @@ test("deleting a trust identity and withdrawing evidence ask first; the trust pr
 
   const page = await pageAs(browser, "admin@example.com");
   await page.goto(`${base()}/keys`);
+  // Revoking asks first and says which signatures stop verifying; cancelling changes nothing.
+  const trustNow = async () => (await (await request.get(`${base()}/api/v1/trust/confirm-del`, { headers: admin() })).json()) as { revokedAt: string | null };
+  await page.getByTestId("revoke-trust-confirm-del").click();
+  const revokeDialog = page.getByRole("dialog", { name: "Revoke trust identity confirm-del from now?" });
+  await expect(revokeDialog).toContainText("no trusted time at all");
+  await revokeDialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(revokeDialog).toBeHidden();
+  expect((await trustNow()).revokedAt).toBeNull();
+  await page.getByTestId("revoke-trust-confirm-del").click();
+  await revokeDialog.getByRole("button", { name: "Revoke identity" }).click();
+  await expect(revokeDialog).toBeHidden();
+  await expect.poll(async () => (await trustNow()).revokedAt).not.toBeNull();
   await page.getByTestId("delete-trust-confirm-del").click();
   const dialog = page.getByRole("dialog", { name: "Delete trust identity confirm-del?" });
   await expect(dialog).toContainText("No verified signature rests on it today");
