@@ -31,6 +31,8 @@ test("the API reference renders the generated document under the strict CSP, off
   // Swagger UI breaks paths with zero-width spaces after each "/"; the data-path attribute holds the path as is.
   const op = page.locator('.opblock-summary-path[data-path="/api/v1/requests/{id}/reviews"]').first();
   await expect(op).toBeVisible({ timeout: 30_000 });
+  // Once rendered, the reference no longer tells assistive technology to wait.
+  await expect(page.getByTestId("api-reference")).toHaveAttribute("aria-busy", "false", { timeout: 30_000 });
   await op.click();
   // The expanded operation shows the body schema generated from zod (decision: approve | reject) and the error envelope.
   const block = page.locator(".opblock.is-open").first();

@@ -12,6 +12,8 @@ type SwaggerUIBundle = (opts: Record<string, unknown>) => unknown;
 export function ApiReference({ url }: { url: string }) {
   const ref = useRef<HTMLDivElement>(null);
   const [error, setError] = useState<string | null>(null);
+  // Busy until Swagger UI says the document is rendered (onComplete), so assistive technology is not told forever to wait.
+  const [done, setDone] = useState(false);
   useEffect(() => {
     let cancelled = false;
     import("swagger-ui-dist/swagger-ui-es-bundle.js")
@@ -25,6 +27,9 @@ export function ApiReference({ url }: { url: string }) {
           deepLinking: false,
           tryItOutEnabled: false,
           validatorUrl: null,
+          onComplete: () => {
+            if (!cancelled) setDone(true);
+          },
         });
       })
       .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
@@ -40,7 +45,7 @@ export function ApiReference({ url }: { url: string }) {
         </p>
       )}
       {/* Swagger UI renders into this node itself; React keeps it empty. */}
-      <div ref={ref} aria-busy={!error} />
+      <div ref={ref} aria-busy={!error && !done} data-testid="api-reference" />
     </div>
   );
 }
