@@ -141,6 +141,22 @@ describe("the signed verification summary of an approval", () => {
     expect((await client.getManifest(REPO, cosignTag(img.digest as Digest, "sig"))).bytes.length).toBeGreaterThan(0);
   });
 
+  it("an approval whose judged gates are missing from its request gets no summary: no PASSED over gates nobody recorded", async () => {
+    const { img, approval } = await approved("build", "vsa-nogates");
+    await removeVerificationSummary({ approvalId: approval.id });
+    await db.verificationSummary.deleteMany({ where: { approvalId: approval.id } });
+    // A hand-edited or restored row: the approved request's gate results are gone.
+    await db.$executeRaw`UPDATE promotion_requests SET gate_results = NULL WHERE id = ${approval.requestId}::uuid`;
+    await expect(pushVerificationSummary({ approvalId: approval.id })).rejects.toMatchObject({
+      name: "JsonColumnError",
+      table: "promotion_requests",
+      column: "gate_results",
+      rowId: approval.requestId,
+    });
+    expect(await db.verificationSummary.count({ where: { approvalId: approval.id } })).toBe(0);
+    expect(await attLayers(img.digest as Digest)).toEqual([]);
+  });
+
   it("a summary left pending (registry down) is pushed by the retry tick with the same envelope", async () => {
     const { img, approval } = await approved("build", "vsa-3");
     const row = await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: approval.id } });

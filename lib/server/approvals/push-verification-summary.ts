@@ -74,8 +74,10 @@ async function createSummaryRow({
     take: 200,
   });
   const base = instanceId();
+  // An approved request always has its judged gates on record (review-request.ts writes them with the approval). A missing
+  // or unreadable record fails closed: a summary signed "PASSED" with no gates would vouch for nothing that was judged.
   const judged = a.request
-    ? readJson(gateResultsColumn.nullable(), a.request.gateResults, { table: "promotion_requests", column: "gate_results", id: a.request.id })
+    ? readJson(gateResultsColumn, a.request.gateResults, { table: "promotion_requests", column: "gate_results", id: a.request.id })
     : null;
   const gates = (judged ?? []).map((g) => ({ gate: g.gate, passed: g.passed, waived: g.waived, detail: g.detail }));
   const glassReasons = reviews.filter((r) => r.breakGlass).map((r) => r.comment);

@@ -1,4 +1,5 @@
 import "server-only";
+import { JsonColumnError } from "../json-columns";
 import { db, Prisma, type Tx } from "../../db";
 import { isAppError } from "../../errors";
 import { blockingReasons, evaluateGates } from "../../policy/gates";
@@ -69,13 +70,17 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
     const stage = stages.get(a.stage_id);
     if (!stage) continue;
     let reasons: string[];
+    let unjudged = false;
     try {
       const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now });
       reasons = blockingReasons(evaluateGates(stageGates(stage), facts));
     } catch (e) {
-      // A stage whose stored gates no longer parse cannot be judged; that is reported on the Stages page.
-      if (isAppError(e)) continue;
-      throw e;
+      if (!isAppError(e)) throw e;
+      if (!(e instanceof JsonColumnError)) continue;
+      // Stored gates that no longer parse: the approval cannot be judged, and is flagged as at risk saying so (never
+      // revoked by it: a broken row is the operator's to fix, on the Stages page).
+      reasons = [`the stage's gates cannot be read, so this approval cannot be judged again: ${e.message}`];
+      unjudged = true;
     }
     out.evaluated++;
     const risk = risks.find((r) => r.stageId === stage.id);
@@ -84,7 +89,7 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
         await tx.stageRisk.update({ where: { id: risk.id }, data: { reasons, approvalId: a.id, checkedAt: now } });
         continue;
       }
-      const revokeAt = stage.onRegression === "revoke-after" ? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000) : null;
+      const revokeAt = stage.onRegression === "revoke-after" && !unjudged ? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000) : null;
       await tx.stageRisk.create({ data: { imageId, stageId: stage.id, approvalId: a.id, since: now, reasons, revokeAt, checkedAt: now } });
       out.atRisk++;
       const detail = {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
@@ -360,5 +360,36 @@ describe("bulk revocation from a fleet search", () => {
     expect((await db.approval.findUniqueOrThrow({ where: { id: q.approvalId } })).revokedAt).not.toBeNull();
     // p was recorded as done by the dead run and is left as it was.
     expect((await db.approval.findUniqueOrThrow({ where: { id: p.approvalId } })).revokedAt).toBeNull();
+  });
+});
+
+describe("a stage whose stored gates are unreadable", () => {
+  it("the time sweep asks to judge its approvals again, which flags them at risk naming the row, and nothing is revoked for it", async () => {
+    await upsertStage({ actor: system, name: "build", settings: { gates: {}, onRegression: "revoke-after", regressionGraceHours: 0 } });
+    const img = await approvedImage("reeval/unreadable", "build", "4.17.21");
+    await reevaluateApprovals();
+    await db.reevaluationRequest.deleteMany();
+    const stage = await db.stage.findUniqueOrThrow({ where: { name: "build" } });
+    // Hand-edited row: read as "no scan-age limit", the sweep would skip this stage and its interval would be lost.
+    await db.$executeRaw`UPDATE stages SET gates = '{"maxScanAgeHours": "soon"}'::jsonb WHERE id = ${stage.id}::uuid`;
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const later = new Date(Date.now() + 3 * 3_600_000);
+      expect((await sweepTimeTriggers({ now: later })).requested).toBeGreaterThanOrEqual(1);
+      expect((await db.reevaluationRequest.findMany({ where: { imageId: img.imageId } })).length).toBe(1);
+      await reevaluateApprovals({ now: () => later });
+      const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId, stageId: stage.id } });
+      expect(risk.reasons.join(" ")).toContain("the stage's gates cannot be read");
+      expect(risk.reasons.join(" ")).toContain(`stages.gates of row ${stage.id} is unreadable`);
+      // Flag only: revoke-after with no grace would revoke a regression at once, but an unjudgeable approval is not one.
+      expect(risk.revokeAt).toBeNull();
+      await revokeRegressedApprovals({ now: new Date(later.getTime() + 3_600_000) });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } })).revokedAt).toBeNull();
+    } finally {
+      warn.mockRestore();
+      await upsertStage({ actor: system, name: "build", settings: { gates: {}, onRegression: "flag" } });
+    }
+    await reevaluateApprovals();
+    expect(await db.stageRisk.count({ where: { imageId: img.imageId } })).toBe(0);
   });
 });

@@ -26,9 +26,13 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       try {
         hours = readJson(stageGatesColumn, s.gates, { table: "stages", column: "gates", id: s.id }).maxScanAgeHours;
       } catch (e) {
-        // Its approvals cannot be judged either (stageGates fails closed on the same row); the operator sees the row named.
+        // Its scan-age limit is unknown, so every standing approval of the stage is judged again: each is then flagged
+        // at risk saying its gates are unreadable (reevaluate-approvals.ts), rather than silently missing this interval.
         if (e instanceof JsonColumnError) {
           console.warn(`[sweep] ${e.message}`);
+          requested += await tx.$executeRaw`
+            INSERT INTO reevaluation_requests (image_id, trigger)
+            SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL`;
           continue;
         }
         throw e;

@@ -92,7 +92,7 @@ export async function loadTrust(client: Tx | typeof db = db): Promise<LoadedTrus
   ];
   const sigstoreThresholds = rows
     // Thresholds are repository policy, kept even when the material is revoked: revoking must not loosen them.
-    .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds)
+    .filter((r) => r.kind === "sigstore" && r.sigstoreThresholds !== null)
     .map((r) => ({ id: r.id, identity: r.name, scope: r.scope, stored: r.sigstoreThresholds }));
   return { identities, material: loadTrustMaterial(identities), sigstoreThresholds };
 }
