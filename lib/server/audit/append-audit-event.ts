@@ -1,4 +1,5 @@
 import "server-only";
+import { wellFormed, wellFormedJson } from "../../well-formed-json";
 import { auditRowHash, GENESIS_HASH } from "../../audit-chain";
 import { auditDetailProblem, type AuditDetail, type AuditKindName } from "../../audit-events";
 import type { Tx } from "../../db";
@@ -32,8 +33,9 @@ export class AuditDetailError extends Error {
 
 /** The stored values of an event, as the chain hashes them (shared with staged events). */
 export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>) {
-  // Round-trip through JSON so the hash covers exactly what jsonb will hold; the schema judges that stored form.
-  const detail = JSON.parse(JSON.stringify(e.detail ?? {})) as object;
+  // Round-trip through JSON so the hash covers exactly what jsonb will hold; the schema judges that stored form. A lone
+  // surrogate in a hostile string (a filename, a header) becomes U+FFFD, as text columns store it: jsonb would refuse it.
+  const detail = JSON.parse(wellFormedJson(e.detail ?? {})) as object;
   const problem = auditDetailProblem(e.action, detail);
   if (problem) throw new AuditDetailError(e.action, problem);
   return {
@@ -43,7 +45,7 @@ export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>)
     action: e.action,
     outcome: e.outcome ?? "success",
     targetDigest: e.targetDigest ?? null,
-    target: e.target ?? null,
+    target: e.target === undefined || e.target === null ? null : wellFormed(e.target),
     detail,
   };
 }

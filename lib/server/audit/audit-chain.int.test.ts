@@ -103,6 +103,18 @@ describe("audit trail", () => {
     expect(await db.auditEvent.count()).toBe(events + 1);
   });
 
+  it("stores a hostile lone surrogate (in a target or a detail string) as U+FFFD, chained and verifiable, in every writer", async () => {
+    const before = await db.auditEvent.count();
+    const reason = "bad name \ud800 from a header";
+    await recordAuditEvent({ actor, action: "waiver.revoke", target: "image \udc00", detail: { waiverId: "w\ud800", stage: "prod", gate: "sbom", reason } });
+    await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target: "GET /x\ud800", detail: { status: 403, reason } });
+    await foldStagedAuditEvents();
+    const rows = await db.auditEvent.findMany({ where: { seq: { gt: BigInt(before) } }, orderBy: { seq: "asc" } });
+    expect(rows.map((r) => r.target)).toEqual(["image \ufffd", "GET /x\ufffd"]);
+    expect(rows.map((r) => (r.detail as { reason: string }).reason)).toEqual(["bad name \ufffd from a header", "bad name \ufffd from a header"]);
+    expect((await verifyAuditChain()).ok).toBe(true);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE", async () => {
     await expect(sql.query(`UPDATE audit_events SET action = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
     await expect(sql.query(`DELETE FROM audit_events WHERE seq = 1`)).rejects.toThrow(/append-only/);
