@@ -242,6 +242,51 @@ describe("search by package", () => {
     }
   });
 
+  it("lists hits in code-point order of registry, repository and digest, the same by key lookups as by one pass", async () => {
+    // Straight rows (no registry behind them): names whose code-point order differs from a locale's (upper case
+    // before lower, '-' before letters), in two registries, so the one-pass shape's repository rank must agree.
+    const tag = randomUUID().slice(0, 8);
+    const pkg = `kookaburra-${tag}`;
+    const expected: [string, string, string, string[]][] = [];
+    for (const registry of [`zz-${tag}`, `Zz-${tag}`]) {
+      const reg = await db.registry.create({ data: { name: registry, url: "http://127.0.0.1:9", enabled: false } });
+      for (const name of ["team/b", "team/B", "team/a-x", "team/a", "team/ab"]) {
+        const repo = await db.repository.create({ data: { registryId: reg.id, name } });
+        for (let k = 0; k < 2; k++) {
+          const digest = `sha256:${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "")}`;
+          const img = await db.image.create({
+            data: { repositoryId: repo.id, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: 2, manifest: Buffer.from("{}") },
+          });
+          await upload(img.id, [{ name: pkg, version: `1.${k}.0` }]);
+          expected.push([registry, name, digest, [`1.${k}.0`]]);
+        }
+      }
+    }
+    const cp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    expected.sort((a, b) => cp(a[0], b[0]) || cp(a[1], b[1]) || cp(a[2], b[2]));
+    const setFleet = (n: number) => db.$executeRawUnsafe(`UPDATE pg_class SET reltuples = ${n} WHERE oid = 'images'::regclass`);
+    const shown = async (opts: { q?: string; limit?: number } = {}) => {
+      const r = await searchPackages({ actor: system, q: opts.q ?? pkg, limit: opts.limit });
+      return { total: r.total, rows: r.results.map((x) => [x.registry, x.repository, x.digest, x.versions]) };
+    };
+    try {
+      for (const fleet of [1e9, -1]) {
+        await setFleet(fleet);
+        const all = await shown();
+        expect(all.rows).toEqual(expected);
+        expect(all.total).toBe(20);
+        const page = await shown({ limit: 3 });
+        expect(page.rows).toEqual(expected.slice(0, 3));
+        expect(page.total).toBe(20);
+        const ranged = await shown({ q: `${pkg} >= 1.1.0`, limit: 4 });
+        expect(ranged.rows).toEqual(expected.filter((e) => e[3][0] === "1.1.0").slice(0, 4));
+        expect(ranged.total).toBe(10);
+      }
+    } finally {
+      await db.$executeRawUnsafe(`ANALYZE images`);
+    }
+  });
+
   it("stops finding the components of a withdrawn SBOM, unless another live SBOM of the image has them", async () => {
     const a = await newImage("pkgsearch/withdrawn");
     const first = await upload(a.imageId, [
