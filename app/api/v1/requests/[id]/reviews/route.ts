@@ -1,3 +1,4 @@
+import { after } from "next/server";
 import { apiHandler, created, parseBody } from "@/lib/server/http/api-handler";
 import { reviewBody } from "@/lib/server/http/contract/schemas";
 import { getRequest } from "@/lib/server/promotions/get-request";
@@ -12,7 +13,9 @@ export const dynamic = "force-dynamic";
 export const POST = apiHandler<{ id: string }>(
   async ({ req, actor, params }) => {
     const b = await parseBody(req, reviewBody);
-    const outcome = await reviewRequest({ actor, requestId: params.id, decision: b.decision, comment: b.comment, breakGlass: b.breakGlass });
+    // The answer waits for the stage signature (pushed, read back, verified); its bundle and verification summary follow
+    // the answer (after()), and the scheduler tick pushes whatever a stopped replica left (finishStageSignature).
+    const outcome = await reviewRequest({ actor, requestId: params.id, decision: b.decision, comment: b.comment, breakGlass: b.breakGlass, later: after });
     const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };
     return outcome.duplicate ? out : created(out);
   },
