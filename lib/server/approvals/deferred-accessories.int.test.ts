@@ -74,7 +74,7 @@ describe("the approval's accessories after the answer", () => {
       requestId,
       decision: "approve",
       comment: "ok",
-      later: (t) => tasks.push(t),
+      later: (t) => void tasks.push(t),
     });
     expect(outcome.status).toBe("signed");
     const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });

@@ -18,7 +18,7 @@ export interface FinishStageSignatureOptions {
    * `imprimatur retry` or the next sync, so a replica that stops before running them loses nothing. Unset: awaited
    * here, before returning (the CLI, the scheduler, tests).
    */
-  later?: (task: () => Promise<void>) => void;
+  later?: (task: () => Promise<void>) => void | Promise<void>;
 }
 
 /**
@@ -35,7 +35,7 @@ export async function finishStageSignature({ actor, approvalId, later }: FinishS
     };
     if (!later) await accessories();
     else
-      later(() =>
+      await later(() =>
         accessories().catch((e: unknown) => {
           // Nobody awaits this any more: say so, and leave it to the scheduler tick, which finds it missing.
           console.error(`[imprimatur] accessories of approval ${approvalId} left for the scheduler tick: ${(e as Error)?.message ?? String(e)}`);

@@ -39,7 +39,7 @@ export interface ReviewRequestOptions {
    * Where the stage signature's accessories (bundle referrer, verification summary) run once the answer is sent: the
    * route passes Next's `after()`. Unset: awaited before returning. See finishStageSignature.
    */
-  later?: (task: () => Promise<void>) => void;
+  later?: (task: () => Promise<void>) => void | Promise<void>;
 }
 
 export type ReviewOutcome = {
