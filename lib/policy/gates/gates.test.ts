@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { blockingReasons, evaluateGates, GATE_IDS, GATES, parseGateConfig, GateConfigError, type GateFacts } from ".";
+import { blockingReasons, evaluateGates, GATE_IDS, GATES, hasConfiguredGates, parseGateConfig, GateConfigError, type GateFacts } from ".";
 
 const now = new Date("2026-11-25T12:00:00Z");
 const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
@@ -208,5 +208,17 @@ describe("the gate catalogue", () => {
       /gates\.provenance\.builderIds\.0: .*; gates\.maxScanAgeHours: |gates\.maxScanAgeHours: .*; gates\.provenance\.builderIds\.0: /,
     );
     expect(() => parseGateConfig({ nope: true })).toThrow(GateConfigError);
+  });
+});
+
+describe("hasConfiguredGates", () => {
+  it("is false exactly when evaluateGates lists nothing whatever the facts: no gate, or every gate configured as false", () => {
+    expect(hasConfiguredGates(parseGateConfig({}))).toBe(false);
+    expect(hasConfiguredGates(parseGateConfig({ sbom: false, previousStage: false, basePublisher: false, signedEvidence: false }))).toBe(false);
+    for (const config of [{ sbom: true }, { maxScanAgeHours: 24 }, { provenance: {} }, { findings: { max: { critical: 0 } } }, { previousStage: true }]) {
+      const parsed = parseGateConfig(config);
+      expect(hasConfiguredGates(parsed), JSON.stringify(config)).toBe(true);
+      expect(evaluateGates(parsed, facts()).length, JSON.stringify(config)).toBe(1);
+    }
   });
 });

@@ -90,6 +90,17 @@ function applyGateWaivers(gate: Gate, outcome: GateOutcome, facts: GateFacts, ac
 }
 
 /**
+ * Whether any gate of the catalogue is configured (present and not `false`): when none is, evaluateGates lists nothing
+ * whatever the facts, so a caller need not gather them.
+ */
+export function hasConfiguredGates(config: GateConfig): boolean {
+  return GATES.some((gate) => {
+    const value = (config as Record<string, unknown>)[gate.configKey];
+    return value !== undefined && value !== false;
+  });
+}
+
+/**
  * Evaluates the configured gates in catalogue order. Gates that are not configured (absent or `false`) are not listed.
  */
 export function evaluateGates(config: GateConfig, facts: GateFacts): GateResult[] {

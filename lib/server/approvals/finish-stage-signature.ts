@@ -7,16 +7,40 @@ import { pushApprovalSignature, type PushOutcome } from "./push-approval-signatu
 import { pushStageBundle } from "./push-stage-bundle";
 import { pushVerificationSummary } from "./push-verification-summary";
 
+export interface FinishStageSignatureOptions {
+  actor: Actor;
+  approvalId: string;
+  /**
+   * Runs the accessories (Sigstore bundle referrer, verification summary) once the caller has answered, e.g. Next's
+   * `after()` in a route handler. They are not part of what the answer promises (the stage signature is in the
+   * registry, read back and verified), and Postgres alone says what is still missing: a signed approval without its
+   * bundle or summary row is pushed by the scheduler tick (completePendingBundles / completePendingSummaries),
+   * `imprimatur retry` or the next sync, so a replica that stops before running them loses nothing. Unset: awaited
+   * here, before returning (the CLI, the scheduler, tests).
+   */
+  later?: (task: () => Promise<void>) => void | Promise<void>;
+}
+
 /**
  * After a stage signature is committed: push it into the registry's `.sig` manifest (which also marks the
  * request signed), then, for stages that emit one, the Sigstore bundle referrer, then the signed verification summary. A failure leaves either pending;
  * the scheduler tick (completePendingBundles), `imprimatur retry` or the next sync completes it.
  */
-export async function finishStageSignature({ actor, approvalId }: { actor: Actor; approvalId: string }): Promise<PushOutcome> {
+export async function finishStageSignature({ actor, approvalId, later }: FinishStageSignatureOptions): Promise<PushOutcome> {
   const pushed = await pushApprovalSignature({ actor, approvalId });
   if (pushed.status === "signed") {
-    await tryBundle(approvalId);
-    await trySummary(approvalId);
+    const accessories = async () => {
+      await tryBundle(approvalId);
+      await trySummary(approvalId);
+    };
+    if (!later) await accessories();
+    else
+      await later(() =>
+        accessories().catch((e: unknown) => {
+          // Nobody awaits this any more: say so, and leave it to the scheduler tick, which finds it missing.
+          console.error(`[imprimatur] accessories of approval ${approvalId} left for the scheduler tick: ${(e as Error)?.message ?? String(e)}`);
+        }),
+      );
   }
   return pushed;
 }

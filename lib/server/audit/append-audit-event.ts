@@ -61,11 +61,25 @@ export async function appendAuditEvent<K extends AuditKindName>(tx: Tx, e: Audit
   await insertAuditRow(tx, auditEventValues(e));
 }
 
+/**
+ * The chain head each open transaction appended last. A transaction that appended once holds the chain lock until it
+ * ends, so nobody else can append meanwhile and its own last row is the head: its later appends skip the lock and the
+ * read (an approval writes three events in one transaction). Were the head ever wrong, the insert would fail on the
+ * unique seq, never fork the chain. Keyed by the transaction client, so it goes with it.
+ */
+const heads = new WeakMap<Tx, { seq: bigint; hash: string }>();
+
 async function insertAuditRow(tx: Tx, values: ReturnType<typeof auditEventValues>): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
-  const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
-  const row = { seq: (last?.seq ?? 0n) + 1n, at: new Date(), ...values, prevHash: last?.hash ?? GENESIS_HASH };
-  await tx.auditEvent.create({ data: { ...row, hash: auditRowHash(row) } });
+  let head = heads.get(tx);
+  if (!head) {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
+    const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+    head = { seq: last?.seq ?? 0n, hash: last?.hash ?? GENESIS_HASH };
+  }
+  const row = { seq: head.seq + 1n, at: new Date(), ...values, prevHash: head.hash };
+  const hash = auditRowHash(row);
+  await tx.auditEvent.create({ data: { ...row, hash } });
+  heads.set(tx, { seq: row.seq, hash });
 }
 
 /** For events that are not part of another change (sign-ins, denials, reads). The detail is checked before a connection is taken. */

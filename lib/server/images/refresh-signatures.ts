@@ -128,11 +128,12 @@ export async function refreshSignatures(opts: {
   trust?: LoadedTrust;
 }): Promise<RefreshSignaturesResult> {
   const { client, imageId, repository, digest } = opts;
-  const trust = opts.trust ?? (await loadTrust());
   const cap = env().SIGNATURE_VERIFY_CAP;
 
-  const { layers, sigProblem } = await readSigLayers(client, repository, digest);
-  const [approvals, bundles, referrers] = await Promise.all([
+  // The registry read and the database reads do not depend on each other: side by side.
+  const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
+    opts.trust ?? loadTrust(),
+    readSigLayers(client, repository, digest),
     db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
     db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
@@ -186,16 +187,19 @@ export async function refreshSignatures(opts: {
       update: data,
     });
   }
-  await db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } });
   const detail =
     [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") ||
     null;
-  await db.signatureRun.upsert({
-    where: { imageId },
-    create: { imageId, found: ordered.length, tried: tried.length, notTried, cap, detail },
-    update: { found: ordered.length, tried: tried.length, notTried, cap, detail, checkedAt: new Date() },
-  });
-  await db.image.update({ where: { id: imageId }, data: { sigCheckedAt: new Date() } });
+  // Three independent writes (no transaction held them together before either), side by side.
+  await Promise.all([
+    db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } }),
+    db.signatureRun.upsert({
+      where: { imageId },
+      create: { imageId, found: ordered.length, tried: tried.length, notTried, cap, detail },
+      update: { found: ordered.length, tried: tried.length, notTried, cap, detail, checkedAt: new Date() },
+    }),
+    db.image.update({ where: { id: imageId }, data: { sigCheckedAt: new Date() } }),
+  ]);
   return { found: ordered.length, total: tried.length, verified, notTried };
 }
 

@@ -109,14 +109,17 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     gatesJudgedAt = (r.decidedAt ?? r.updatedAt).toISOString();
   }
   const waiverIds = [...new Set([...r.reviews.flatMap((v) => v.waiverIds), ...gates.flatMap((g) => g.waiverIds)])];
-  const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [];
-  const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r }) : null;
+  // Independent reads on the pool (not a transaction), so they run side by side.
+  const waiverGroupId = r.stage.waiverGroupId;
+  const [waivers, elig, waiverMember] = await Promise.all([
+    waiverIds.length ? db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [],
+    actor.kind === "user" ? reviewerEligibility(db, { actor, request: r }) : null,
+    actor.kind === "user" && r.requesterId !== actor.id && waiverGroupId
+      ? db.groupMember.findFirst({ where: { groupId: waiverGroupId, userId: actor.id } })
+      : null,
+  ]);
   const reviewed = actor.kind === "user" ? r.reviews.find((v) => v.reviewerId === actor.id) : undefined;
-  const canWaive =
-    actor.kind === "user" &&
-    r.requesterId !== actor.id &&
-    !!r.stage.waiverGroupId &&
-    !!(await db.groupMember.findFirst({ where: { groupId: r.stage.waiverGroupId, userId: actor.id } }));
+  const canWaive = !!waiverMember;
   return {
     id: r.id,
     status: r.status,

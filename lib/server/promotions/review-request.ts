@@ -2,7 +2,7 @@ import "server-only";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { evaluateGates } from "../../policy/gates";
+import { evaluateGates, hasConfiguredGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -35,6 +35,11 @@ export interface ReviewRequestOptions {
   comment: string;
   /** An admin approving outside the rules (four eyes, groups, failing gates). Audited and marked in the signed payload. */
   breakGlass?: boolean;
+  /**
+   * Where the stage signature's accessories (bundle referrer, verification summary) run once the answer is sent: the
+   * route passes Next's `after()`. Unset: awaited before returning. See finishStageSignature.
+   */
+  later?: (task: () => Promise<void>) => void | Promise<void>;
 }
 
 export type ReviewOutcome = {
@@ -58,7 +63,10 @@ type UserActor = Extract<Actor, { kind: "user" }>;
  * The trimmed comment and the reviewing user, once the review's inputs are acceptable: a reason where one is needed,
  * break-glass for admins only, a user (not the CLI or the system), a request id that can exist.
  */
-function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<ReviewRequestOptions>): { text: string; actor: UserActor } {
+function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<Omit<ReviewRequestOptions, "later">>): {
+  text: string;
+  actor: UserActor;
+} {
   const text = comment.trim();
   if (decision === "reject" && text.length < 3) throw new AppError("INVALID_INPUT", "a rejection needs a reason", "comment");
   if (breakGlass) {
@@ -215,10 +223,11 @@ interface ApprovalStep {
  */
 async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome> {
   const { actor, requestId, request, target, text, breakGlass, overridable, approvalsBefore, now } = step;
-  const gates = evaluateGates(
-    stageGates(request.stage),
-    await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }),
-  );
+  const config = stageGates(request.stage);
+  // A stage with no gate configured judges nothing: its facts (evidence, findings, waivers, base) are not read.
+  const gates = hasConfiguredGates(config)
+    ? evaluateGates(config, await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }))
+    : [];
   const failing = gates.filter((g) => !g.passed);
   if (failing.length > 0 && !breakGlass) {
     throw new AppError(
@@ -282,7 +291,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   };
 }
 
-export async function reviewRequest({ actor: caller, requestId, decision, comment, breakGlass = false }: ReviewRequestOptions): Promise<ReviewOutcome> {
+export async function reviewRequest({ actor: caller, requestId, decision, comment, breakGlass = false, later }: ReviewRequestOptions): Promise<ReviewOutcome> {
   const { text, actor } = checkReviewInput({ actor: caller, requestId, decision, comment, breakGlass });
 
   let outcome: ReviewOutcome;
@@ -348,7 +357,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
 
   if (!outcome.duplicate) kickWebhooks();
   if (outcome.approvalId && !outcome.duplicate) {
-    const pushed = await finishStageSignature({ actor, approvalId: outcome.approvalId });
+    const pushed = await finishStageSignature({ actor, approvalId: outcome.approvalId, later });
     if (pushed.status === "signed") outcome.status = "signed";
     else outcome.pendingReason = pushed.error;
   }

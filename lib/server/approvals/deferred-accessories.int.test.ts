@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Digest } from "../../oci/digest";
+import { parseManifest } from "../../oci/manifest";
+import { cosignTag } from "../../oci/reference";
+import type { Actor } from "../actor";
+import { syncRegistry } from "../images/sync-registry";
+import { stopBoss } from "../jobs/boss";
+import { requestPromotion } from "../promotions/request-promotion";
+import { reviewRequest } from "../promotions/review-request";
+import { completePendingBundles } from "./finish-stage-signature";
+import { completePendingSummaries } from "./push-verification-summary";
+
+// The review route answers once the stage signature is in the registry, read back and verified; the Sigstore bundle and
+// the verification summary follow the answer (Next's after()). These tests hand reviewRequest a `later` that keeps the
+// task instead of running it, so what the answer promises is checked before the accessories exist.
+
+const system: Actor = { kind: "system", label: "deferred-accessories-test" };
+const REPO = "deferred/app";
+let client: RegistryClient;
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  await seedUsers();
+  await seedStages(["build", "test", "prod"]);
+  // Bundles too, so both accessories are deferred.
+  await db.stage.update({ where: { name: "build" }, data: { emitBundle: true } });
+});
+
+afterAll(async () => {
+  await stopBoss();
+  await disconnectDb();
+});
+
+async function requested(label: string) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
+  await pushImage(client, REPO, img, [label]);
+  await syncRegistry({ actor: system, registry: "default" });
+  const req = await requestPromotion({
+    actor: await userActor("dev@example.com"),
+    repository: REPO,
+    digest: img.digest as Digest,
+    stage: "build",
+    note: label,
+  });
+  return { digest: img.digest as Digest, requestId: req.id };
+}
+
+async function sigLayers(digest: Digest) {
+  const m = parseManifest((await client.getManifest(REPO, cosignTag(digest, "sig"))).bytes);
+  if (m.kind !== "manifest") throw new Error("expected a manifest");
+  return m.manifest.layers.map((l) => l.digest);
+}
+
+async function attExists(digest: Digest) {
+  try {
+    await client.getManifest(REPO, cosignTag(digest, "att"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("the approval's accessories after the answer", () => {
+  it("answers signed with the layer in the registry and verified before the bundle and summary exist; the deferred task then pushes both", async () => {
+    const { digest, requestId } = await requested("deferred-1");
+    const tasks: (() => Promise<void>)[] = [];
+    const outcome = await reviewRequest({
+      actor: await userActor("alice@example.com"),
+      requestId,
+      decision: "approve",
+      comment: "ok",
+      later: (t) => void tasks.push(t),
+    });
+    expect(outcome.status).toBe("signed");
+    const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
+    expect(approval.status).toBe("signed");
+    expect(await sigLayers(digest)).toContain(approval.layerDigest);
+    // Verified by the server before it answered, as the image page and admission read it.
+    const sig = await db.signature.findFirstOrThrow({ where: { imageId: approval.imageId, layerDigest: approval.layerDigest } });
+    expect(sig.verdict).toBe("verified");
+    // Not yet: the accessories wait for the task.
+    expect(tasks).toHaveLength(1);
+    expect(await db.verificationSummary.count({ where: { approvalId: approval.id } })).toBe(0);
+    expect(await db.stageBundle.count({ where: { approvalId: approval.id } })).toBe(0);
+    expect(await attExists(digest)).toBe(false);
+
+    await tasks[0]!();
+    expect((await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: approval.id } })).status).toBe("pushed");
+    expect(await db.stageBundle.count({ where: { approvalId: approval.id } })).toBe(1);
+    expect(await attExists(digest)).toBe(true);
+    expect(await db.auditEvent.count({ where: { action: "verification-summary.push", targetDigest: digest } })).toBe(1);
+    expect(await db.auditEvent.count({ where: { action: "bundle.push", targetDigest: digest } })).toBe(1);
+  });
+
+  it("a replica that stopped before running the task loses nothing: the scheduler tick pushes the bundle and summary", async () => {
+    const { digest, requestId } = await requested("deferred-2");
+    const outcome = await reviewRequest({
+      actor: await userActor("alice@example.com"),
+      requestId,
+      decision: "approve",
+      comment: "ok",
+      later: () => {}, // dropped, as by a process that exits after answering
+    });
+    expect(outcome.status).toBe("signed");
+    const approvalId = outcome.approvalId!;
+    expect(await db.verificationSummary.count({ where: { approvalId } })).toBe(0);
+
+    await completePendingBundles();
+    await completePendingSummaries();
+    expect((await db.verificationSummary.findUniqueOrThrow({ where: { approvalId } })).status).toBe("pushed");
+    expect(await db.stageBundle.count({ where: { approvalId } })).toBe(1);
+    expect(await attExists(digest)).toBe(true);
+  });
+
+  it("without `later` (CLI, scheduler, tests) the accessories are pushed before reviewRequest returns", async () => {
+    const { requestId } = await requested("deferred-3");
+    const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok" });
+    expect(outcome.status).toBe("signed");
+    expect((await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: outcome.approvalId! } })).status).toBe("pushed");
+    expect(await db.stageBundle.count({ where: { approvalId: outcome.approvalId! } })).toBe(1);
+  });
+});
