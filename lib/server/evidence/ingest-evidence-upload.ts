@@ -1,6 +1,6 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import { db, bytes as dbBytes, type Tx } from "../../db";
+import { db, bytes as dbBytes, txConnection, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError } from "../../evidence/detect";
 import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
@@ -36,6 +36,7 @@ export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
  */
 const STREAM_BATCH_COMPONENTS = 1000;
 const STREAM_RAW_CHUNK_BYTES = 256 * 1024;
+const INSERT_CHUNK_SQL = "INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES ($1::uuid, $2, $3)";
 
 export interface IngestEvidenceUploadOptions {
   actor: Actor;
@@ -130,6 +131,8 @@ async function streamIntoDocument(
   { documentId, imageId, format, maxBytes, spool }: { documentId: string; imageId: string; format: StreamedFormat; maxBytes: number; spool: SpooledBody },
 ) {
   let seq = 0;
+  // Chunks and batches on the transaction's own connection: bytes as one binary parameter, not base64 in JSON.
+  const conn = await txConnection(tx);
   const parsed = await streamSbom(spool.chunks(), {
     format,
     maxBytes,
@@ -138,9 +141,11 @@ async function streamIntoDocument(
     // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
     reread: () => spool.chunks(),
     sink: {
-      components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
+      components: (batch) => insertComponents(tx, { documentId, imageId, components: batch, conn }),
       raw: async (bytes) => {
-        await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${seq++}, ${dbBytes(bytes)})`;
+        const n = seq++;
+        if (conn) await conn.query(INSERT_CHUNK_SQL, [documentId, n, bytes]);
+        else await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${n}, ${dbBytes(bytes)})`;
       },
     },
   });
