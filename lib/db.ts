@@ -103,12 +103,31 @@ export async function txConnection(tx: Tx): Promise<TxConnection | null> {
     async query(text, values) {
       // Once the transaction has ended (committed, rolled back, timed out) the connection goes back to the pool
       // and may be someone else's: nothing more is sent on it. The check and the send are one synchronous step.
-      if (!entry.checkedOut || entry.checkouts !== checkout) throw new Error("the transaction's connection was released; the statement was not sent");
-      const r = await entry.client.query({ text, values });
-      return r.rowCount ?? 0;
+      // 'T': the connection's last ReadyForQuery said "inside a transaction block" (not idle, not failed).
+      const ended = () => !entry.checkedOut || entry.checkouts !== checkout || entry.client.getTransactionStatus() !== "T";
+      if (ended()) throw new Error("the transaction's connection was released; the statement was not sent");
+      try {
+        const r = await entry.client.query({ text, values });
+        return r.rowCount ?? 0;
+      } catch (e) {
+        // Queued just before the transaction's end (a timeout's ROLLBACK): it ran outside it, where the rows it
+        // references do not exist, and failed. Said as what happened rather than as a foreign-key error.
+        if (ended()) throw new Error("the transaction ended (timed out or rolled back) before the statement ran; nothing was stored", { cause: e });
+        throw e;
+      }
     },
   };
 }
+
+/**
+ * A condition true only inside a transaction that has already written (has a transaction id) before this statement:
+ * a statement running on its own (autocommit) gets its id at its first write, after this InitPlan has been evaluated
+ * once. (Timestamps cannot tell: over the extended protocol the implicit transaction starts at Parse, before the
+ * statement's Execute.) Writes sent through txConnection put it in their WHERE and check the row count, so a statement
+ * that raced the transaction's end (a timeout's ROLLBACK queued just before it) writes nothing instead of committing
+ * on its own. The streamed ingest's transaction has written its document row before any of them.
+ */
+export const IN_TRANSACTION_BLOCK = "(SELECT txid_current_if_assigned()) IS NOT NULL";
 
 /** A statement on a transaction's own connection; resolves to the affected row count. */
 export interface TxConnection {

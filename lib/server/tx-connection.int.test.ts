@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { db, disconnectDb, txConnection, type TxConnection } from "../db";
+import pg from "pg";
+import { db, disconnectDb, IN_TRANSACTION_BLOCK, txConnection, type TxConnection } from "../db";
 
 // Issue 17: statements sent on a transaction's own pg connection (streamed evidence chunks and component batches)
 // belong to that transaction: they see its rows, commit and roll back with it, and nothing is sent once it has ended.
@@ -56,6 +57,29 @@ describe("txConnection", () => {
     });
     await expect(insertRegistry(kept!, name)).rejects.toThrow(/released/);
     expect(await db.registry.count({ where: { name } })).toBe(0);
+  });
+
+  it("IN_TRANSACTION_BLOCK lets a write through inside a transaction that has written and stops it when it runs on its own", async () => {
+    const name = `txconn-guard-${randomUUID()}`;
+    const guarded = `INSERT INTO registries (id, name, url, updated_at) SELECT gen_random_uuid(), $1, 'http://127.0.0.1:3', now() WHERE ${IN_TRANSACTION_BLOCK}`;
+    // Autocommit, as a statement that raced its transaction's ROLLBACK would run: nothing written.
+    const plain = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await plain.connect();
+    try {
+      expect((await plain.query(guarded, [name])).rowCount).toBe(0);
+    } finally {
+      await plain.end();
+    }
+    expect(await db.registry.count({ where: { name } })).toBe(0);
+    // Inside a transaction that has not written yet, it is refused too; once the transaction has written, it passes.
+    await db.$transaction(async (tx) => {
+      const conn = (await txConnection(tx))!;
+      expect(await conn.query(guarded, [name])).toBe(0);
+      await tx.registry.create({ data: { name: `${name}-first`, url: "http://127.0.0.1:4" } });
+      expect(await conn.query(guarded, [name])).toBe(1);
+    });
+    expect(await db.registry.count({ where: { name: { startsWith: name } } })).toBe(2);
+    await db.registry.deleteMany({ where: { name: { startsWith: name } } });
   });
 
   it("gives concurrent transactions their own connections", async () => {

@@ -1,6 +1,6 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import { db, bytes as dbBytes, txConnection, type Tx } from "../../db";
+import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, txConnection, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError } from "../../evidence/detect";
 import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
@@ -13,6 +13,7 @@ import {
   ingestEvidence,
   insertComponents,
   insertFindings,
+  outsideTransaction,
   parseDate,
   statementVerdict,
   type IngestEvidenceResult,
@@ -34,7 +35,7 @@ export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
  */
 const STREAM_BATCH_COMPONENTS = 1000;
 const STREAM_RAW_CHUNK_BYTES = 256 * 1024;
-const INSERT_CHUNK_SQL = "INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES ($1::uuid, $2, $3)";
+const INSERT_CHUNK_SQL = `INSERT INTO evidence_document_chunks (document_id, seq, bytes) SELECT $1::uuid, $2, $3 WHERE ${IN_TRANSACTION_BLOCK}`;
 
 export interface IngestEvidenceUploadOptions {
   actor: Actor;
@@ -142,8 +143,9 @@ async function streamIntoDocument(
       components: (batch) => insertComponents(tx, { documentId, imageId, components: batch, conn }),
       raw: async (bytes) => {
         const n = seq++;
-        if (conn) await conn.query(INSERT_CHUNK_SQL, [documentId, n, bytes]);
-        else await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${n}, ${dbBytes(bytes)})`;
+        if (conn) {
+          if ((await conn.query(INSERT_CHUNK_SQL, [documentId, n, bytes])) !== 1) throw outsideTransaction();
+        } else await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${n}, ${dbBytes(bytes)})`;
       },
     },
   });

@@ -1,6 +1,6 @@
 import "server-only";
 import { assertNoNul, assertStorableDocument } from "../http/hostile-input";
-import { db, bytes as dbBytes, type Tx, type TxConnection } from "../../db";
+import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, type Tx, type TxConnection } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError, parseEvidenceStatements, type Component, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
 import { sha256Digest } from "../../oci/digest";
@@ -328,7 +328,7 @@ export async function insertComponents(
     chunk.map((c) => c.layer ?? null),
   ] as const;
   if (conn) {
-    await conn.query(INSERT_COMPONENTS_SQL, [documentId, imageId, ...columns]);
+    if ((await conn.query(INSERT_COMPONENTS_SQL, [documentId, imageId, ...columns])) !== chunk.length) throw outsideTransaction();
     return;
   }
   const [names, versions, , keys, types, ecosystems, licenses, layers] = columns;
@@ -347,4 +347,10 @@ const INSERT_COMPONENTS_SQL = `
   SELECT gen_random_uuid(), $1::uuid, $2::uuid, u.name, lower(u.name), u.version, u.purl, u.purl_key, u.type, u.ecosystem,
          ARRAY(SELECT jsonb_array_elements_text(u.licenses::jsonb)), u.layer
   FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-    AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)`;
+    AS u(name, version, purl, purl_key, type, ecosystem, licenses, layer)
+  WHERE ${IN_TRANSACTION_BLOCK}`;
+
+/** A statement sent on the transaction's connection that found itself outside the transaction (it wrote nothing). */
+export function outsideTransaction(): Error {
+  return new Error("the transaction ended (timed out or rolled back) before a streamed write ran; nothing was stored");
+}
