@@ -1,4 +1,5 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/prisma/client";
 import { env } from "./env";
 
@@ -19,12 +20,50 @@ export const SECRET_COLUMNS = {
   webhook: { secret: true },
 } as const;
 
+/**
+ * The pool is ours (not the adapter's own) so that a transaction's connection can be found again by its backend
+ * process id (txConnection): every client the pool opens is registered here once connected, with a count of its
+ * checkouts, and dropped when it ends.
+ */
 function create() {
-  const adapter = new PrismaPg({ connectionString: env().DATABASE_URL, max: 10 });
+  const pool = new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 });
+  const byPid = new Map<number, PooledConnection>();
+  const entries = new WeakMap<pg.PoolClient, PooledConnection>();
+  pool.on("connect", (client) => {
+    const pid = (client as unknown as { processID?: number }).processID;
+    if (typeof pid !== "number") return;
+    const entry: PooledConnection = { client, checkouts: 0, checkedOut: false };
+    byPid.set(pid, entry);
+    entries.set(client, entry);
+    client.once("end", () => {
+      if (byPid.get(pid) === entry) byPid.delete(pid);
+    });
+  });
+  pool.on("acquire", (client) => {
+    const e = entries.get(client);
+    if (e) {
+      e.checkouts++;
+      e.checkedOut = true;
+    }
+  });
+  pool.on("release", (_err, client) => {
+    const e = entries.get(client);
+    if (e) e.checkedOut = false;
+  });
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   // maxWait: how long an interactive transaction waits for a pooled connection. Prisma's 2 s turns a burst (20 audited
   // writes at once on a pool of 10, on a busy host) into 500s; waiting up to 10 s answers them, only later.
-  return new PrismaClient({ adapter, omit: SECRET_COLUMNS, transactionOptions: { maxWait: 10_000 } });
+  return Object.assign(new PrismaClient({ adapter, omit: SECRET_COLUMNS, transactionOptions: { maxWait: 10_000 } }), { [CLIENTS]: byPid });
 }
+
+interface PooledConnection {
+  client: pg.PoolClient;
+  /** How many times the pool has handed it out: a checkout other than the transaction's is another user's. */
+  checkouts: number;
+  checkedOut: boolean;
+}
+
+const CLIENTS = Symbol("imprimatur.pgClientsByPid");
 
 type Db = ReturnType<typeof create>;
 
@@ -44,6 +83,57 @@ export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 export async function disconnectDb(): Promise<void> {
   await g.__imprimaturPrisma?.$disconnect();
   g.__imprimaturPrisma = undefined;
+}
+
+/**
+ * The `pg` connection an interactive transaction runs on, for statements whose parameters are too large to go
+ * through Prisma (issue 17: streamed evidence chunks and component batches). Prisma serialises every raw-query
+ * parameter to JSON (bytes as base64), parses it back, and both its client and its pg adapter keep the arguments of
+ * their last 100 debug calls whatever DEBUG says; a query sent here is one binary Bind message, nothing retained.
+ * Statements sent on it are inside the transaction (same session, between its BEGIN and COMMIT) as long as the caller
+ * awaits each one before using `tx` again. Null when the connection cannot be identified (then use `tx`).
+ */
+export async function txConnection(tx: Tx): Promise<TxConnection | null> {
+  const clients = (g.__imprimaturPrisma as unknown as { [CLIENTS]?: Map<number, PooledConnection> } | undefined)?.[CLIENTS];
+  if (!clients) return null;
+  const rows = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  const pid = rows[0]?.pid;
+  const entry = typeof pid === "number" ? clients.get(pid) : undefined;
+  if (!entry?.checkedOut) return null;
+  const checkout = entry.checkouts;
+  return {
+    async query(text, values) {
+      // Once the transaction has ended (committed, rolled back, timed out) the connection goes back to the pool
+      // and may be someone else's: nothing more is sent on it. The check and the send are one synchronous step.
+      // 'T': the connection's last ReadyForQuery said "inside a transaction block" (not idle, not failed).
+      const ended = () => !entry.checkedOut || entry.checkouts !== checkout || entry.client.getTransactionStatus() !== "T";
+      if (ended()) throw new Error("the transaction's connection was released; the statement was not sent");
+      try {
+        const r = await entry.client.query({ text, values });
+        return r.rowCount ?? 0;
+      } catch (e) {
+        // Queued just before the transaction's end (a timeout's ROLLBACK): it ran outside it, where the rows it
+        // references do not exist, and failed. Said as what happened rather than as a foreign-key error.
+        if (ended()) throw new Error("the transaction ended (timed out or rolled back) before the statement ran; nothing was stored", { cause: e });
+        throw e;
+      }
+    },
+  };
+}
+
+/**
+ * A condition true only inside a transaction that has already written (has a transaction id) before this statement:
+ * a statement running on its own (autocommit) gets its id at its first write, after this InitPlan has been evaluated
+ * once. (Timestamps cannot tell: over the extended protocol the implicit transaction starts at Parse, before the
+ * statement's Execute.) Writes sent through txConnection put it in their WHERE and check the row count, so a statement
+ * that raced the transaction's end (a timeout's ROLLBACK queued just before it) writes nothing instead of committing
+ * on its own. The streamed ingest's transaction has written its document row before any of them.
+ */
+export const IN_TRANSACTION_BLOCK = "(SELECT txid_current_if_assigned()) IS NOT NULL";
+
+/** A statement on a transaction's own connection; resolves to the affected row count. */
+export interface TxConnection {
+  query(text: string, values: unknown[]): Promise<number>;
 }
 
 /** Prisma's Bytes columns take a Uint8Array backed by a plain ArrayBuffer (a Buffer may be pooled). */

@@ -1,6 +1,6 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import { db, bytes as dbBytes, type Tx } from "../../db";
+import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, txConnection, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { EvidenceError } from "../../evidence/detect";
 import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
@@ -13,6 +13,7 @@ import {
   ingestEvidence,
   insertComponents,
   insertFindings,
+  outsideTransaction,
   parseDate,
   statementVerdict,
   type IngestEvidenceResult,
@@ -25,17 +26,16 @@ import { indexDocumentPackages } from "./package-index";
 export const STREAM_THRESHOLD_BYTES = 8 * 1024 * 1024;
 
 /**
- * Batch and chunk sizes of the streamed path, kept small on purpose (issue 17). Prisma's debug module keeps the
- * arguments of its last 100 debug calls whether DEBUG is set or not (@prisma/debug argsHistory, for its error
- * reports), and one of them is every query's plan with its parameters: each raw chunk (as base64) and each
- * component batch's arrays stay reachable until 100 later calls push them out. With 1 MiB chunks and batches of
- * 1000 that history held over 100 MiB at the peak of a large ingest (heap snapshot: base64 strings retained by
- * `argsHistory`). The chunk is what weighs (1.33 MiB of base64 per 1 MiB chunk; a batch of 1000 components is
- * ~0.35 MiB): with 256 KiB chunks the history holds ~35 MiB at most, for four times as many (cheap) chunk INSERTs.
- * Batches stay at 1000: smaller ones cost round trips inside the transaction (300 s budget) for little memory.
+ * Batch and chunk sizes of the streamed path (issue 17). Chunks and batches are sent on the transaction's own pg
+ * connection (txConnection): through Prisma, every parameter was serialised to JSON (a chunk as base64), parsed back
+ * and kept in the last 100 debug calls' arguments of both Prisma's client and its pg adapter (@prisma/debug
+ * argsHistory, kept whether DEBUG is set or not), strings that size going to V8's large-object space, freed only by
+ * a full GC. 256 KiB chunks keep the Prisma fallback (connection not identified) bounded too: ~35 MiB of history at
+ * most. Batches stay at 1000: smaller ones cost round trips inside the transaction (300 s budget) for little memory.
  */
 const STREAM_BATCH_COMPONENTS = 1000;
 const STREAM_RAW_CHUNK_BYTES = 256 * 1024;
+const INSERT_CHUNK_SQL = `INSERT INTO evidence_document_chunks (document_id, seq, bytes) SELECT $1::uuid, $2, $3 WHERE ${IN_TRANSACTION_BLOCK}`;
 
 export interface IngestEvidenceUploadOptions {
   actor: Actor;
@@ -130,6 +130,8 @@ async function streamIntoDocument(
   { documentId, imageId, format, maxBytes, spool }: { documentId: string; imageId: string; format: StreamedFormat; maxBytes: number; spool: SpooledBody },
 ) {
   let seq = 0;
+  // Chunks and batches on the transaction's own connection: bytes as one binary parameter, not base64 in JSON.
+  const conn = await txConnection(tx);
   const parsed = await streamSbom(spool.chunks(), {
     format,
     maxBytes,
@@ -138,9 +140,12 @@ async function streamIntoDocument(
     // The spool can be read again: bom-refs are looked up in a second pass, not held for the whole document.
     reread: () => spool.chunks(),
     sink: {
-      components: (batch) => insertComponents(tx, { documentId, imageId, components: batch }),
+      components: (batch) => insertComponents(tx, { documentId, imageId, components: batch, conn }),
       raw: async (bytes) => {
-        await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${seq++}, ${dbBytes(bytes)})`;
+        const n = seq++;
+        if (conn) {
+          if ((await conn.query(INSERT_CHUNK_SQL, [documentId, n, bytes])) !== 1) throw outsideTransaction();
+        } else await tx.$executeRaw`INSERT INTO evidence_document_chunks (document_id, seq, bytes) VALUES (${documentId}::uuid, ${n}, ${dbBytes(bytes)})`;
       },
     },
   });
