@@ -22,6 +22,15 @@ const schema = z.object({
     .int()
     .positive()
     .default(256 * 1024 * 1024),
+  /**
+   * Bytes of evidence uploads one server process holds at once while they arrive (in memory up to 8 MiB each, then in
+   * its temp-file spool); an upload that would pass it is refused with 429, so concurrent uploads cannot fill the disk.
+   */
+  EVIDENCE_SPOOL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 * 1024),
   /** `1`: GET /api/v1/verify refuses tag references instead of resolving them from the last sync. */
   VERIFY_REFUSE_TAGS: z
     .enum(["0", "1"])

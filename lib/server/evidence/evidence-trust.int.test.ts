@@ -21,6 +21,7 @@ import { upsertStage } from "../stages/upsert-stage";
 import { grantWaiver } from "../waivers/grant-waiver";
 import { getImageEvidence, parseEvidenceQuery } from "./get-image-evidence";
 import { ingestEvidence } from "./ingest-evidence";
+import { ingestEvidenceUpload } from "./ingest-evidence-upload";
 import { listEvidenceUploaders } from "./list-evidence-uploaders";
 import { setEvidenceUploaders } from "./set-evidence-uploaders";
 import { withdrawEvidence } from "./withdraw-evidence";
@@ -250,6 +251,15 @@ describe("who may attach evidence", () => {
         },
       );
       expect(await db.evidenceDocument.count({ where: { imageId: ruled.imageId } })).toBe(0);
+      // Through the upload path, the refusal comes before a byte of the body is read: a refused uploader cannot make
+      // the server receive up to 256 MiB into its memory or spool first.
+      let pulled = 0;
+      const body = (async function* () {
+        pulled++;
+        yield doc(ruled.digest, "trust/ruled-app");
+      })();
+      await expect(ingestEvidenceUpload({ actor: dev, imageId: ruled.imageId, body, maxBytes: 1 << 20 })).rejects.toMatchObject({ code: "FORBIDDEN" });
+      expect(pulled).toBe(0);
       expect((await ingestEvidence({ actor: alice, imageId: ruled.imageId, bytes: doc(ruled.digest, "trust/ruled-app"), source: "upload" })).created).toBe(
         true,
       );

@@ -1,6 +1,7 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
 import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, txConnection, type Tx } from "../../db";
+import { env } from "../../env";
 import { AppError } from "../../errors";
 import { EvidenceError } from "../../evidence/detect";
 import { sniffSbomFormat, streamSbom, type StreamedFormat } from "../../evidence/sbom-stream";
@@ -80,7 +81,10 @@ export async function ingestEvidenceUpload({
   source = "upload",
   streamThreshold = STREAM_THRESHOLD_BYTES,
 }: IngestEvidenceUploadOptions): Promise<IngestEvidenceResult> {
-  const spool = await spoolBody({ body, maxBytes, memoryBytes: streamThreshold });
+  // Who may attach evidence to this repository is known before a byte is read: a refused uploader gets the 403 at once,
+  // instead of after sending up to maxBytes into this host's memory or disk. (Both paths check again, as before.)
+  if (source === "upload") await assertUploadAllowed(actor, imageId);
+  const spool = await spoolBody({ body, maxBytes, memoryBytes: streamThreshold, budgetBytes: env().EVIDENCE_SPOOL_MAX_BYTES });
   try {
     if (spool.size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
     if (spool.memory) return await ingestEvidence({ actor, imageId, bytes: spool.memory, source });
@@ -91,6 +95,13 @@ export async function ingestEvidenceUpload({
   } finally {
     await spool.dispose();
   }
+}
+
+async function assertUploadAllowed(actor: Actor, imageId: string): Promise<void> {
+  requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
+  const image = await db.image.findUnique({ where: { id: imageId }, select: { repository: { select: { name: true } } } });
+  if (!image) throw new AppError("NOT_FOUND", "no such image");
+  await assertMayAttachEvidence({ actor, repository: image.repository.name });
 }
 
 /** The document's row before its stream is read (components and chunks reference it); the placeholders are filled in after. */

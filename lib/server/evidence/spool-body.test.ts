@@ -65,11 +65,42 @@ describe("spoolBody", () => {
 });
 
 describe("sweepStaleSpools", () => {
+  it("refuses with 429 a body that would pass the process's spool budget, and frees the budget on dispose and on refusal", async () => {
+    const held = await spoolBody({ body: pieces(randomBytes(30_000)), maxBytes: 1 << 20, memoryBytes: 10_000, budgetBytes: 50_000 });
+    const refused = await spoolBody({ body: pieces(randomBytes(30_000)), maxBytes: 1 << 20, memoryBytes: 10_000, budgetBytes: 50_000 }).then(
+      () => null,
+      (x: unknown) => x,
+    );
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: "RATE_LIMITED", field: "body" });
+    // The refused body's bytes were given back: a small one still fits beside the held one.
+    const small = await spoolBody({ body: pieces(randomBytes(15_000)), maxBytes: 1 << 20, memoryBytes: 10_000, budgetBytes: 50_000 });
+    await small.dispose();
+    await held.dispose();
+    const again = await spoolBody({ body: pieces(randomBytes(45_000)), maxBytes: 1 << 20, memoryBytes: 10_000, budgetBytes: 50_000 });
+    expect(again.size).toBe(45_000);
+    await again.dispose();
+  });
+
+  it("makes its directory again when a tmp cleaner removed it", async () => {
+    const first = await spoolDirectory();
+    await rm(first, { recursive: true, force: true });
+    const body = randomBytes(20_000);
+    const s = await spoolBody({ body: pieces(body), maxBytes: 1 << 20, memoryBytes: 1000 });
+    try {
+      expect((await s.readAll()).equals(body)).toBe(true);
+      expect(s.path?.startsWith(`${first}/`)).toBe(false);
+    } finally {
+      await s.dispose();
+    }
+  });
+
   it("removes directories of dead processes and of an earlier process with this pid, and keeps live processes' directories", async () => {
     const root = join(tmpdir(), `spool-sweep-test-${process.pid}-${Date.now()}`);
     const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
-    const mk = async (name: string) => {
-      await mkdir(join(root, name), { recursive: true });
+    const mk = async (name: string, mode = 0o700) => {
+      await mkdir(root, { recursive: true });
+      await mkdir(join(root, name), { mode });
       await writeFile(join(root, name, "x.body"), "left over");
       return join(root, name);
     };
@@ -78,9 +109,11 @@ describe("sweepStaleSpools", () => {
       const ownPidOldDir = await mk(`imprimatur-spool-${process.pid}-old111`);
       const liveDir = await mk(`imprimatur-spool-${process.ppid}-def456`);
       const other = await mk("imprimatur-spool-not-ours");
+      // Named like a dead process's spool but open to others: not one mkdtemp made for us (planted under a shared /tmp).
+      const planted = await mk(`imprimatur-spool-${dead}-planted9`, 0o755);
       const removed = await sweepStaleSpools({ root });
       expect(removed.sort()).toEqual([deadDir, ownPidOldDir].sort());
-      expect((await readdir(root)).sort()).toEqual([liveDir, other].map((p) => p.slice(root.length + 1)).sort());
+      expect((await readdir(root)).sort()).toEqual([liveDir, other, planted].map((p) => p.slice(root.length + 1)).sort());
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 import "server-only";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp, open, readdir, rm, type FileHandle } from "node:fs/promises";
+import { lstat, mkdtemp, open, readdir, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../../errors";
@@ -20,7 +20,12 @@ const READ_PIECE = 1 << 16;
 
 // On globalThis, not in a module variable: Next may load this module once per route bundle, and a second copy
 // must neither make a second directory nor sweep the first one as "this pid's leftover".
-const g = globalThis as unknown as { __imprimaturSpoolDir?: Promise<string> | undefined; __imprimaturSpoolPath?: string };
+const g = globalThis as unknown as {
+  __imprimaturSpoolDir?: Promise<string> | undefined;
+  __imprimaturSpoolPath?: string;
+  /** Bytes held by bodies being received right now, in memory or in the spool (see SpoolBodyOptions.budgetBytes). */
+  __imprimaturSpoolHeld?: number;
+};
 
 /** This process's spool directory, created (after a sweep of dead processes' directories) on first use. */
 export function spoolDirectory(): Promise<string> {
@@ -68,6 +73,10 @@ export async function sweepStaleSpools({ root = tmpdir() }: { root?: string } = 
     if (path === own) continue;
     const pid = Number(m[1]);
     if (pid !== process.pid && alive(pid)) continue;
+    // Only a real directory of our own user (mkdtemp makes it 0700): never one someone else planted under a shared
+    // /tmp, whose contents could be swapped for a symlink while we remove them.
+    const st = await lstat(path).catch(() => null);
+    if (!st?.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) continue;
     await rm(path, { recursive: true, force: true }).catch(() => {});
     removed.push(path);
   }
@@ -98,10 +107,28 @@ export interface SpoolBodyOptions {
   maxBytes: number;
   /** A body up to this size stays in memory; a larger one goes to a file. */
   memoryBytes: number;
+  /**
+   * Bytes all bodies being spooled in this process may hold together (memory and files); past it, 429. Local to the
+   * process on purpose: it guards this host's memory and disk, which other replicas do not share.
+   */
+  budgetBytes?: number;
+}
+
+/** Takes `n` bytes of the process's spool budget, or refuses the upload (429) when that would pass it. */
+function holdBytes(n: number, budget: number): void {
+  const held = g.__imprimaturSpoolHeld ?? 0;
+  if (held + n > budget) {
+    throw new AppError("RATE_LIMITED", `this server is receiving too many evidence uploads at once (${budget} bytes in flight); retry shortly`, "body");
+  }
+  g.__imprimaturSpoolHeld = held + n;
+}
+
+function releaseBytes(n: number): void {
+  g.__imprimaturSpoolHeld = Math.max(0, (g.__imprimaturSpoolHeld ?? 0) - n);
 }
 
 /** Reads a body whole, to memory when small and to a private temp file when large. Disposes itself on refusal. */
-export async function spoolBody({ body, maxBytes, memoryBytes }: SpoolBodyOptions): Promise<SpooledBody> {
+export async function spoolBody({ body, maxBytes, memoryBytes, budgetBytes = Number.POSITIVE_INFINITY }: SpoolBodyOptions): Promise<SpooledBody> {
   const hash = createHash("sha256");
   let parts: Buffer[] = [];
   let size = 0;
@@ -109,8 +136,9 @@ export async function spoolBody({ body, maxBytes, memoryBytes }: SpoolBodyOption
   try {
     // Leaving the loop by throwing calls the iterator's return(), which cancels the request body.
     for await (const chunk of body) {
+      if (size + chunk.byteLength > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
+      holdBytes(chunk.byteLength, budgetBytes);
       size += chunk.byteLength;
-      if (size > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${maxBytes}-byte limit`, "body");
       hash.update(chunk);
       if (!file) {
         parts.push(Buffer.from(chunk));
@@ -122,6 +150,7 @@ export async function spoolBody({ body, maxBytes, memoryBytes }: SpoolBodyOption
       } else await writeAll(file.handle, chunk);
     }
   } catch (e) {
+    releaseBytes(size);
     if (file) await removeFile(file);
     throw e;
   }
@@ -130,7 +159,18 @@ export async function spoolBody({ body, maxBytes, memoryBytes }: SpoolBodyOption
   return fileSpool(file, size, digest);
 }
 
+/** The spool file, in this process's directory; made again once if the directory was removed under us (tmp cleaners). */
 async function createSpoolFile(): Promise<{ path: string; handle: FileHandle }> {
+  try {
+    return await openSpoolFile();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    g.__imprimaturSpoolDir = undefined;
+    return openSpoolFile();
+  }
+}
+
+async function openSpoolFile(): Promise<{ path: string; handle: FileHandle }> {
   const path = join(/*turbopackIgnore: true*/ await spoolDirectory(), `${randomUUID()}.body`);
   // "wx+": O_CREAT | O_EXCL | O_RDWR, so an existing file (or a planted symlink) is never opened.
   const handle = await open(path, "wx+", 0o600);
@@ -151,6 +191,7 @@ async function removeFile(file: { path: string; handle: FileHandle }): Promise<v
 }
 
 function memorySpool(bytes: Buffer, digest: string): SpooledBody {
+  let disposed = false;
   return {
     size: bytes.byteLength,
     digest,
@@ -161,7 +202,11 @@ function memorySpool(bytes: Buffer, digest: string): SpooledBody {
     },
     prefix: async (n) => bytes.subarray(0, n),
     readAll: async () => bytes,
-    dispose: async () => {},
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      releaseBytes(bytes.byteLength);
+    },
   };
 }
 
@@ -192,6 +237,7 @@ function fileSpool(file: { path: string; handle: FileHandle }, size: number, dig
     dispose: async () => {
       if (disposed) return;
       disposed = true;
+      releaseBytes(size);
       await removeFile(file);
     },
   };
