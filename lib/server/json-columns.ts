@@ -1,4 +1,5 @@
 import "server-only";
+import { wellFormedJson } from "../well-formed-json";
 import { z } from "zod";
 import type { Prisma } from "../db";
 import { AppError } from "../errors";
@@ -121,7 +122,9 @@ export function readDisplayJson<S extends z.ZodType>(schema: S, value: unknown, 
  * readers parse fails to compile. Returns the value unchanged (Prisma's JSON input type).
  */
 export function jsonColumn<S extends z.ZodType>(_schema: S, value: z.input<S>): Prisma.InputJsonValue {
-  return value as Prisma.InputJsonValue;
+  // A lone surrogate from hostile input (a registry label, an attestation's material) becomes U+FFFD: jsonb refuses the
+  // escape JSON.stringify would write, which would fail the whole write with a 500.
+  return JSON.parse(wellFormedJson(value)) as Prisma.InputJsonValue;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import "server-only";
+import { wellFormedJson } from "../../well-formed-json";
 import { assertNoNul, assertStorableDocument } from "../http/hostile-input";
 import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, type Tx, type TxConnection } from "../../db";
 import { AppError } from "../../errors";
@@ -324,7 +325,7 @@ export async function insertComponents(
     purls.map((p) => purlSearchKey(p)),
     chunk.map((c) => c.type ?? null),
     chunk.map((c) => c.ecosystem ?? null),
-    chunk.map((c) => JSON.stringify(c.licenses)),
+    chunk.map((c) => wellFormedJson(c.licenses)),
     chunk.map((c) => c.layer ?? null),
   ] as const;
   if (conn) {
