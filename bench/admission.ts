@@ -373,15 +373,20 @@ async function dbStats(c: pg.Client): Promise<DbDelta> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Highest sustainable rate (issue 17): the highest open-loop arrival rate at which p99 stays under 50 ms with
-// every request answered correctly, found by stepping the rate up by ×1.5 until a step fails, then bisecting
-// between the last pass and the first failure. With several origins (replicas), the rate is split evenly and
-// every origin must pass.
+// every request answered correctly. With several origins (replicas), the rate is split evenly and every origin
+// must pass.
+//
+// One noisy step must not decide the figure (the machine is shared; a stall of another process, a GC or the JIT
+// warming a route fails a single step): a failing step is run again after a pause, and a rate counts as failed
+// only when it fails twice (confirmed). The search goes both ways: down by halves from the start rate until a rate
+// passes, then up by ×1.5 from the highest passing rate until a confirmed failure, then bisects between the two.
+// The same rule applies to the baseline and to the app, so their ratio compares like with like.
 
 const MAX_RATE_P99_MS = 50;
 const MAX_RATE_START = 100;
 const MAX_RATE_CAP = 5000;
 const MAX_RATE_MIN = 5;
-const MAX_RATE_BISECT = 3;
+const MAX_RATE_BISECT = 4;
 
 export interface RateStep {
   rate: number;
@@ -389,12 +394,14 @@ export interface RateStep {
   achievedRps: number;
   errors: number;
   pass: boolean;
+  /** A second run of a rate whose first run failed. */
+  retry?: boolean;
 }
 
 export interface MaxRateFigures {
   endpoint: string;
   origins: number;
-  /** Highest passing rate (requests/s over all origins); 0 when even the first step failed. */
+  /** Highest passing rate (requests/s over all origins); 0 when even the lowest rate failed (confirmed). */
   maxRate: number;
   steps: RateStep[];
 }
@@ -415,46 +422,68 @@ export async function findMaxRate(opts: { endpoint: string; origins: string[]; m
   const warmupS = 1;
   const steps: RateStep[] = [];
   const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
-  const step = async (rate: number) => {
-    const r = await stepAt(opts.origins, Math.round(rate), opts.make, warmupS, durationS);
+  const run = async (rate: number, retry: boolean) => {
+    const r: RateStep = { ...(await stepAt(opts.origins, rate, opts.make, warmupS, durationS)), ...(retry ? { retry } : {}) };
     steps.push(r);
     log(
-      `${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`,
+      `${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s${retry ? " (again)" : ""} → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`,
     );
-    await sleep(1500);
-    return r;
+    // A queue left behind by a failed step must drain before the next one starts.
+    await sleep(r.pass ? 1500 : 4000);
+    return r.pass;
   };
+  /** Passes unless it fails twice in a row. */
+  const passes = async (rate: number) => (await run(Math.round(rate), false)) || (await run(Math.round(rate), true));
   let pass = 0;
   let fail = 0;
-  // A machine too busy for the first step: halve down to a passing rate first.
-  let start = MAX_RATE_START;
-  while (start > MAX_RATE_MIN) {
-    const r = await step(start);
-    if (r.pass) break;
-    fail = r.rate;
-    start = Math.round(start / 2);
-  }
-  if (start <= MAX_RATE_MIN) return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: 0, steps };
-  pass = start;
-  for (let rate = MAX_RATE_START * 1.5; !fail && rate <= MAX_RATE_CAP; rate *= 1.5) {
-    const r = await step(rate);
-    if (!r.pass) {
-      fail = r.rate;
+  // Down: a machine too busy for the start rate halves until a rate passes.
+  for (let rate = MAX_RATE_START; rate >= MAX_RATE_MIN; rate = Math.round(rate / 2)) {
+    if (await passes(rate)) {
+      pass = rate;
       break;
     }
-    pass = r.rate;
+    fail = rate;
+  }
+  if (!pass) return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: 0, steps };
+  // Up: from the start rate, or from the highest passing one after halving, until a confirmed failure.
+  if (!fail) {
+    for (let rate = pass * 1.5; rate <= MAX_RATE_CAP; rate *= 1.5) {
+      if (!(await passes(rate))) {
+        fail = Math.round(rate);
+        break;
+      }
+      pass = Math.round(rate);
+    }
   }
   if (fail) {
     let lo = pass;
     let hi = fail;
     for (let i = 0; i < MAX_RATE_BISECT && hi - lo > Math.max(5, lo * 0.04); i++) {
       const mid = Math.round((lo + hi) / 2);
-      if ((await step(mid)).pass) lo = mid;
+      if (await passes(mid)) lo = mid;
       else hi = mid;
     }
     pass = lo;
   }
   return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: pass, steps };
+}
+
+/** The same max-rate ratios with 2 replicas on one Postgres (reported, the goals are for 1 replica). */
+function twoReplicaRatios(found: MaxRateFigures[]): NonNullable<BenchmarkReport["ratios"]> {
+  const [base, verify, review] = found;
+  if (!base || !verify || !review || base.maxRate === 0) return {};
+  return {
+    verify_max_rate_vs_baseline_2_replicas: {
+      value: verify.maxRate / base.maxRate,
+      goal: "report only",
+      raw: { verifyMaxRps: verify.maxRate, baselineMaxRps: base.maxRate, replicas: 2, p99LimitMs: MAX_RATE_P99_MS },
+    },
+    imagereview_max_rate_vs_baseline_2_replicas: {
+      value: review.maxRate / base.maxRate,
+      goal: "report only",
+      raw: { imagereviewMaxRps: review.maxRate, baselineMaxRps: base.maxRate, containers: 3, replicas: 2, p99LimitMs: MAX_RATE_P99_MS },
+    },
+  };
 }
 
 export async function admissionBenchmark(opts: { scale: number }): Promise<BenchmarkReport<AdmissionFigures>> {
@@ -638,15 +667,34 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       };
     };
     const verifyMix = (i: number) => verifyReq(KINDS[i % KINDS.length]!);
-    const searches: MaxRateFigures[] = [];
-    for (const [endpoint, make] of [
-      ["baseline", baselineReq],
-      ["verify", verifyMix],
-      ["imagereview (3 containers)", review3Req],
-    ] as const) {
-      searches.push(await findMaxRate({ endpoint, origins: [stack.origin], make, scale: opts.scale }));
-      await sleep(SETTLE_MS);
-    }
+    const searchAll = async (origins: string[]): Promise<MaxRateFigures[]> => {
+      const found: MaxRateFigures[] = [];
+      for (const [endpoint, make] of [
+        ["baseline", baselineReq],
+        ["verify", verifyMix],
+        ["imagereview (3 containers)", review3Req],
+      ] as const) {
+        found.push(await findMaxRate({ endpoint, origins, make, scale: opts.scale }));
+        await sleep(SETTLE_MS);
+      }
+      // The baseline does strictly less work than verify or ImageReview on the same server: an app rate above it
+      // means the baseline's search was unlucky, not that the app is faster. Search the baseline again and keep
+      // the higher figure (the conservative choice for the ratios); if an app rate is still above, say so.
+      const [base, ...apps] = found as [MaxRateFigures, ...MaxRateFigures[]];
+      if (apps.some((a) => a.maxRate > base.maxRate)) {
+        log(`baseline ×${origins.length}: an app rate is above the baseline's ${base.maxRate}/s; searching the baseline again`);
+        const again = await findMaxRate({ endpoint: "baseline", origins, make: baselineReq, scale: opts.scale });
+        await sleep(SETTLE_MS);
+        const best = again.maxRate > base.maxRate ? again : base;
+        found[0] = { ...best, steps: [...base.steps, ...again.steps] };
+        notes.push(`baseline ×${origins.length}: searched twice (an app rate was above the first result ${base.maxRate}/s); kept ${best.maxRate}/s`);
+        for (const a of apps)
+          if (a.maxRate > best.maxRate)
+            notes.push(`${a.endpoint} ×${origins.length}: ${a.maxRate}/s is above the baseline's ${best.maxRate}/s: a ratio > 1 is noise, not a result`);
+      }
+      return found;
+    };
+    const searches = await searchAll([stack.origin]);
     const [baseMax, verifyMax, reviewMax] = searches as [MaxRateFigures, MaxRateFigures, MaxRateFigures];
     const atLoadRate = Math.max(10, Math.round(baseMax.maxRate * 0.8));
     const atLoadS = Math.max(3, Math.round(10 * opts.scale));
@@ -678,14 +726,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     if (process.env.BENCH_REPLICAS !== "1") {
       await sleep(SETTLE_MS);
       const second = await stack.startReplica();
-      for (const [endpoint, make] of [
-        ["baseline", baselineReq],
-        ["verify", verifyMix],
-        ["imagereview (3 containers)", review3Req],
-      ] as const) {
-        replicaSearches.push(await findMaxRate({ endpoint, origins: [stack.origin, second.origin], make, scale: opts.scale }));
-        await sleep(SETTLE_MS);
-      }
+      replicaSearches.push(...(await searchAll([stack.origin, second.origin])));
     }
     // A wrong answer during a search makes that step fail; it must not pass unnoticed as a figure either.
     for (const f of [...searches, ...replicaSearches])
@@ -717,6 +758,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
               goal: "<= 2.0",
               raw: { rateRps: atLoadRate, verifyP99Ms: verifyAtLoad.latencyMs.p99, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors },
             },
+            ...twoReplicaRatios(replicaSearches),
           };
     for (const p of [verify, imagereview]) {
       p.p99OverBaseline = p.latencyMs.p99 / baseline.latencyMs.p99;
