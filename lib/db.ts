@@ -1,4 +1,5 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/prisma/client";
 import { env } from "./env";
 
@@ -20,14 +21,16 @@ export const SECRET_COLUMNS = {
 } as const;
 
 function create() {
-  const adapter = new PrismaPg({ connectionString: env().DATABASE_URL, max: 10 });
+  // The pool is ours, so the admission hot path can use it directly (pgPool); Prisma uses the same connections.
+  g.__imprimaturPool ??= new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 });
+  const adapter = new PrismaPg(g.__imprimaturPool, { disposeExternalPool: true });
   return new PrismaClient({ adapter, omit: SECRET_COLUMNS });
 }
 
 type Db = ReturnType<typeof create>;
 
 // One client per process. Kept on globalThis so Next's dev reloads don't open new pools.
-const g = globalThis as unknown as { __imprimaturPrisma?: Db };
+const g = globalThis as unknown as { __imprimaturPrisma?: Db; __imprimaturPool?: pg.Pool };
 
 export const db: Db = new Proxy({} as Db, {
   get(_t, prop) {
@@ -37,11 +40,25 @@ export const db: Db = new Proxy({} as Db, {
   },
 });
 
+/**
+ * The connection pool behind `db`, for the few statements that run at cluster request rates (verify, ImageReview:
+ * lib/server/admission/hot-queries.ts), where Prisma's raw-query path costs more CPU than the statement. Plain
+ * parameterized statements only (never string-built SQL).
+ */
+export function pgPool(): pg.Pool {
+  g.__imprimaturPrisma ??= create();
+  return g.__imprimaturPool!;
+}
+
 export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export async function disconnectDb(): Promise<void> {
   await g.__imprimaturPrisma?.$disconnect();
   g.__imprimaturPrisma = undefined;
+  // disposeExternalPool: $disconnect ended the pool (if it was connected); a pool never used is ended here.
+  const pool = g.__imprimaturPool;
+  g.__imprimaturPool = undefined;
+  if (pool && !pool.ended) await pool.end().catch(() => {});
 }
 
 /** Prisma's Bytes columns take a Uint8Array backed by a plain ArrayBuffer (a Buffer may be pooled). */
