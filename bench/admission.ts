@@ -32,7 +32,7 @@ import pg from "pg";
 import { RegistryClient } from "../lib/oci/client";
 import { buildImage, pushImage } from "../scripts/lib/oci-build";
 import { freePort, startPostgres, startRegistry, type PostgresHandle, type RegistryHandle } from "../scripts/lib/services.mjs";
-import { runOpenLoop, runSequential, type LoadRequest, type LoadResult, type Percentiles } from "./lib/load";
+import { processTreeCpuMs, runOpenLoop, runSequential, type LoadRequest, type LoadResult, type Percentiles } from "./lib/load";
 import type { BenchmarkReport } from "./lib/report";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -324,6 +324,11 @@ interface PhaseFigures extends LoadResult {
   goal: { p99Ms: number; met: boolean } | null;
   /** pg_stat_database deltas over the one-at-a-time requests, per request. */
   dbPerRequest: DbDelta | null;
+  /**
+   * CPU time per request over the one-at-a-time requests (next server, postgres), in ms: what a request costs,
+   * less sensitive than latency to a machine shared with other work (though CPU steal still inflates it).
+   */
+  cpuMsPerRequestAlone: { server: number | null; postgres: number | null };
   /** The same requests one at a time before the load: latency without queueing. */
   sequentialMs: Percentiles & { errors: number };
 }
@@ -587,17 +592,30 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     if (b.status !== 200) problems.push(`baseline ${BASELINE_PATH} answered ${b.status}`);
     await b.arrayBuffer();
 
-    const phases: { endpoint: string; make: (i: number) => LoadRequest; sequential?: Percentiles & { errors: number }; db?: DbDelta }[] = [
+    const phases: {
+      endpoint: string;
+      make: (i: number) => LoadRequest;
+      sequential?: Percentiles & { errors: number };
+      db?: DbDelta;
+      cpu?: { server: number | null; postgres: number | null };
+    }[] = [
       { endpoint: `GET ${BASELINE_PATH} (baseline)`, make: baselineReq },
       { endpoint: "GET /api/v1/verify", make: (i) => verifyReq(KINDS[i % KINDS.length]!) },
       { endpoint: "POST /api/v1/imagereview", make: (i) => reviewReq(KINDS[i % KINDS.length]!) },
     ];
     // One at a time first: every request is answered, so the pg_stat_database deltas divide exactly.
     const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+    // Warm every route first (JIT, first-use compilation), so the CPU per request below is the steady cost.
+    for (const p of phases) await runSequential({ origin: stack.origin, n: 20, request: p.make });
     await sleep(STATS_FLUSH_MS);
     let before = await dbStats(pgc);
+    const cpuNow = () => ({ server: processTreeCpuMs(stack.serverPid), postgres: stack.postgresPid ? processTreeCpuMs(stack.postgresPid) : null });
     for (const p of phases) {
+      const cpu0 = cpuNow();
       p.sequential = await runSequential({ origin: stack.origin, n: sequentialN, request: p.make });
+      const cpu1 = cpuNow();
+      const perReq = (a: number | null, b: number | null) => (a === null || b === null ? null : (b - a) / sequentialN);
+      p.cpu = { server: perReq(cpu0.server, cpu1.server), postgres: perReq(cpu0.postgres, cpu1.postgres) };
       await sleep(STATS_FLUSH_MS);
       const after = await dbStats(pgc);
       // Our own statistics query is one transaction per phase: 1/SEQUENTIAL_N, left in.
@@ -605,7 +623,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       p.db = { transactions: per("transactions"), rowsInserted: per("rowsInserted"), rowsUpdated: per("rowsUpdated"), rowsReturned: per("rowsReturned") };
       before = after;
       log(
-        `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted`,
+        `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted, CPU ${ms(p.cpu.server ?? NaN)} server + ${ms(p.cpu.postgres ?? NaN)} postgres`,
       );
     }
     const cpuOf: Record<string, number> = { server: stack.serverPid, ...(stack.postgresPid ? { postgres: stack.postgresPid } : {}) };
@@ -632,6 +650,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
         p99OverBaseline: null,
         goal: null,
         dbPerRequest: p.db ?? null,
+        cpuMsPerRequestAlone: p.cpu ?? { server: null, postgres: null },
         sequentialMs: p.sequential!,
       });
       // Let the server finish what it had accepted before the next phase.
@@ -816,6 +835,12 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       row("one at a time p50 / p99", (p) => `${ms(p.sequentialMs.p50)} / ${ms(p.sequentialMs.p99)}`),
       row("one at a time p50 / baseline's", (p) => (p === baseline ? "1" : `${(p.sequentialMs.p50 / baseline.sequentialMs.p50).toFixed(1)} ×`)),
       row("CPU: next server / postgres", (p) => ["server", "postgres"].map((n) => (p.cores[n] == null ? "?" : p.cores[n]!.toFixed(2))).join(" / ") + " cores"),
+      row("CPU / request, alone: server + postgres", (p) => `${ms(p.cpuMsPerRequestAlone.server ?? NaN)} + ${ms(p.cpuMsPerRequestAlone.postgres ?? NaN)}`),
+      row("server CPU / request over the baseline's (alone)", (p) =>
+        p.cpuMsPerRequestAlone.server !== null && baseline.cpuMsPerRequestAlone.server
+          ? `${(p.cpuMsPerRequestAlone.server / baseline.cpuMsPerRequestAlone.server).toFixed(2)} ×`
+          : "?",
+      ),
       row("DB transactions / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.transactions.toFixed(2) : "?")),
       row("DB rows inserted / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.rowsInserted.toFixed(2) : "?")),
     ];
