@@ -32,7 +32,7 @@ import pg from "pg";
 import { RegistryClient } from "../lib/oci/client";
 import { buildImage, pushImage } from "../scripts/lib/oci-build";
 import { freePort, startPostgres, startRegistry, type PostgresHandle, type RegistryHandle } from "../scripts/lib/services.mjs";
-import { runOpenLoop, runSequential, type LoadRequest, type LoadResult, type Percentiles } from "./lib/load";
+import { processTreeCpuMs, runOpenLoop, runSequential, type LoadRequest, type LoadResult, type Percentiles } from "./lib/load";
 import type { BenchmarkReport } from "./lib/report";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -324,6 +324,11 @@ interface PhaseFigures extends LoadResult {
   goal: { p99Ms: number; met: boolean } | null;
   /** pg_stat_database deltas over the one-at-a-time requests, per request. */
   dbPerRequest: DbDelta | null;
+  /**
+   * CPU time per request over the one-at-a-time requests (next server, postgres), in ms: what a request costs,
+   * less sensitive than latency to a machine shared with other work (though CPU steal still inflates it).
+   */
+  cpuMsPerRequestAlone: { server: number | null; postgres: number | null };
   /** The same requests one at a time before the load: latency without queueing. */
   sequentialMs: Percentiles & { errors: number };
 }
@@ -373,15 +378,20 @@ async function dbStats(c: pg.Client): Promise<DbDelta> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Highest sustainable rate (issue 17): the highest open-loop arrival rate at which p99 stays under 50 ms with
-// every request answered correctly, found by stepping the rate up by ×1.5 until a step fails, then bisecting
-// between the last pass and the first failure. With several origins (replicas), the rate is split evenly and
-// every origin must pass.
+// every request answered correctly. With several origins (replicas), the rate is split evenly and every origin
+// must pass.
+//
+// One noisy step must not decide the figure (the machine is shared; a stall of another process, a GC or the JIT
+// warming a route fails a single step): a failing step is run again after a pause, and a rate counts as failed
+// only when it fails twice (confirmed). The search goes both ways: down by halves from the start rate until a rate
+// passes, then up by ×1.5 from the highest passing rate until a confirmed failure, then bisects between the two.
+// The same rule applies to the baseline and to the app, so their ratio compares like with like.
 
 const MAX_RATE_P99_MS = 50;
 const MAX_RATE_START = 100;
 const MAX_RATE_CAP = 5000;
 const MAX_RATE_MIN = 5;
-const MAX_RATE_BISECT = 3;
+const MAX_RATE_BISECT = 4;
 
 export interface RateStep {
   rate: number;
@@ -389,12 +399,14 @@ export interface RateStep {
   achievedRps: number;
   errors: number;
   pass: boolean;
+  /** A second run of a rate whose first run failed. */
+  retry?: boolean;
 }
 
 export interface MaxRateFigures {
   endpoint: string;
   origins: number;
-  /** Highest passing rate (requests/s over all origins); 0 when even the first step failed. */
+  /** Highest passing rate (requests/s over all origins); 0 when even the lowest rate failed (confirmed). */
   maxRate: number;
   steps: RateStep[];
 }
@@ -415,46 +427,68 @@ export async function findMaxRate(opts: { endpoint: string; origins: string[]; m
   const warmupS = 1;
   const steps: RateStep[] = [];
   const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
-  const step = async (rate: number) => {
-    const r = await stepAt(opts.origins, Math.round(rate), opts.make, warmupS, durationS);
+  const run = async (rate: number, retry: boolean) => {
+    const r: RateStep = { ...(await stepAt(opts.origins, rate, opts.make, warmupS, durationS)), ...(retry ? { retry } : {}) };
     steps.push(r);
     log(
-      `${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`,
+      `${opts.endpoint} ×${opts.origins.length}: ${r.rate}/s${retry ? " (again)" : ""} → p99 ${ms(r.p99Ms)}, ${r.achievedRps.toFixed(0)}/s, ${r.errors} errors: ${r.pass ? "pass" : "FAIL"}`,
     );
-    await sleep(1500);
-    return r;
+    // A queue left behind by a failed step must drain before the next one starts.
+    await sleep(r.pass ? 1500 : 4000);
+    return r.pass;
   };
+  /** Passes unless it fails twice in a row. */
+  const passes = async (rate: number) => (await run(Math.round(rate), false)) || (await run(Math.round(rate), true));
   let pass = 0;
   let fail = 0;
-  // A machine too busy for the first step: halve down to a passing rate first.
-  let start = MAX_RATE_START;
-  while (start > MAX_RATE_MIN) {
-    const r = await step(start);
-    if (r.pass) break;
-    fail = r.rate;
-    start = Math.round(start / 2);
-  }
-  if (start <= MAX_RATE_MIN) return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: 0, steps };
-  pass = start;
-  for (let rate = MAX_RATE_START * 1.5; !fail && rate <= MAX_RATE_CAP; rate *= 1.5) {
-    const r = await step(rate);
-    if (!r.pass) {
-      fail = r.rate;
+  // Down: a machine too busy for the start rate halves until a rate passes.
+  for (let rate = MAX_RATE_START; rate >= MAX_RATE_MIN; rate = Math.round(rate / 2)) {
+    if (await passes(rate)) {
+      pass = rate;
       break;
     }
-    pass = r.rate;
+    fail = rate;
+  }
+  if (!pass) return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: 0, steps };
+  // Up: from the start rate, or from the highest passing one after halving, until a confirmed failure.
+  if (!fail) {
+    for (let rate = pass * 1.5; rate <= MAX_RATE_CAP; rate *= 1.5) {
+      if (!(await passes(rate))) {
+        fail = Math.round(rate);
+        break;
+      }
+      pass = Math.round(rate);
+    }
   }
   if (fail) {
     let lo = pass;
     let hi = fail;
     for (let i = 0; i < MAX_RATE_BISECT && hi - lo > Math.max(5, lo * 0.04); i++) {
       const mid = Math.round((lo + hi) / 2);
-      if ((await step(mid)).pass) lo = mid;
+      if (await passes(mid)) lo = mid;
       else hi = mid;
     }
     pass = lo;
   }
   return { endpoint: opts.endpoint, origins: opts.origins.length, maxRate: pass, steps };
+}
+
+/** The same max-rate ratios with 2 replicas on one Postgres (reported, the goals are for 1 replica). */
+function twoReplicaRatios(found: MaxRateFigures[]): NonNullable<BenchmarkReport["ratios"]> {
+  const [base, verify, review] = found;
+  if (!base || !verify || !review || base.maxRate === 0) return {};
+  return {
+    verify_max_rate_vs_baseline_2_replicas: {
+      value: verify.maxRate / base.maxRate,
+      goal: "report only",
+      raw: { verifyMaxRps: verify.maxRate, baselineMaxRps: base.maxRate, replicas: 2, p99LimitMs: MAX_RATE_P99_MS },
+    },
+    imagereview_max_rate_vs_baseline_2_replicas: {
+      value: review.maxRate / base.maxRate,
+      goal: "report only",
+      raw: { imagereviewMaxRps: review.maxRate, baselineMaxRps: base.maxRate, containers: 3, replicas: 2, p99LimitMs: MAX_RATE_P99_MS },
+    },
+  };
 }
 
 export async function admissionBenchmark(opts: { scale: number }): Promise<BenchmarkReport<AdmissionFigures>> {
@@ -558,17 +592,30 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     if (b.status !== 200) problems.push(`baseline ${BASELINE_PATH} answered ${b.status}`);
     await b.arrayBuffer();
 
-    const phases: { endpoint: string; make: (i: number) => LoadRequest; sequential?: Percentiles & { errors: number }; db?: DbDelta }[] = [
+    const phases: {
+      endpoint: string;
+      make: (i: number) => LoadRequest;
+      sequential?: Percentiles & { errors: number };
+      db?: DbDelta;
+      cpu?: { server: number | null; postgres: number | null };
+    }[] = [
       { endpoint: `GET ${BASELINE_PATH} (baseline)`, make: baselineReq },
       { endpoint: "GET /api/v1/verify", make: (i) => verifyReq(KINDS[i % KINDS.length]!) },
       { endpoint: "POST /api/v1/imagereview", make: (i) => reviewReq(KINDS[i % KINDS.length]!) },
     ];
     // One at a time first: every request is answered, so the pg_stat_database deltas divide exactly.
     const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+    // Warm every route first (JIT, first-use compilation), so the CPU per request below is the steady cost.
+    for (const p of phases) await runSequential({ origin: stack.origin, n: 20, request: p.make });
     await sleep(STATS_FLUSH_MS);
     let before = await dbStats(pgc);
+    const cpuNow = () => ({ server: processTreeCpuMs(stack.serverPid), postgres: stack.postgresPid ? processTreeCpuMs(stack.postgresPid) : null });
     for (const p of phases) {
+      const cpu0 = cpuNow();
       p.sequential = await runSequential({ origin: stack.origin, n: sequentialN, request: p.make });
+      const cpu1 = cpuNow();
+      const perReq = (a: number | null, b: number | null) => (a === null || b === null ? null : (b - a) / sequentialN);
+      p.cpu = { server: perReq(cpu0.server, cpu1.server), postgres: perReq(cpu0.postgres, cpu1.postgres) };
       await sleep(STATS_FLUSH_MS);
       const after = await dbStats(pgc);
       // Our own statistics query is one transaction per phase: 1/SEQUENTIAL_N, left in.
@@ -576,7 +623,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       p.db = { transactions: per("transactions"), rowsInserted: per("rowsInserted"), rowsUpdated: per("rowsUpdated"), rowsReturned: per("rowsReturned") };
       before = after;
       log(
-        `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted`,
+        `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted, CPU ${ms(p.cpu.server ?? NaN)} server + ${ms(p.cpu.postgres ?? NaN)} postgres`,
       );
     }
     const cpuOf: Record<string, number> = { server: stack.serverPid, ...(stack.postgresPid ? { postgres: stack.postgresPid } : {}) };
@@ -603,6 +650,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
         p99OverBaseline: null,
         goal: null,
         dbPerRequest: p.db ?? null,
+        cpuMsPerRequestAlone: p.cpu ?? { server: null, postgres: null },
         sequentialMs: p.sequential!,
       });
       // Let the server finish what it had accepted before the next phase.
@@ -638,15 +686,34 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       };
     };
     const verifyMix = (i: number) => verifyReq(KINDS[i % KINDS.length]!);
-    const searches: MaxRateFigures[] = [];
-    for (const [endpoint, make] of [
-      ["baseline", baselineReq],
-      ["verify", verifyMix],
-      ["imagereview (3 containers)", review3Req],
-    ] as const) {
-      searches.push(await findMaxRate({ endpoint, origins: [stack.origin], make, scale: opts.scale }));
-      await sleep(SETTLE_MS);
-    }
+    const searchAll = async (origins: string[]): Promise<MaxRateFigures[]> => {
+      const found: MaxRateFigures[] = [];
+      for (const [endpoint, make] of [
+        ["baseline", baselineReq],
+        ["verify", verifyMix],
+        ["imagereview (3 containers)", review3Req],
+      ] as const) {
+        found.push(await findMaxRate({ endpoint, origins, make, scale: opts.scale }));
+        await sleep(SETTLE_MS);
+      }
+      // The baseline does strictly less work than verify or ImageReview on the same server: an app rate above it
+      // means the baseline's search was unlucky, not that the app is faster. Search the baseline again and keep
+      // the higher figure (the conservative choice for the ratios); if an app rate is still above, say so.
+      const [base, ...apps] = found as [MaxRateFigures, ...MaxRateFigures[]];
+      if (apps.some((a) => a.maxRate > base.maxRate)) {
+        log(`baseline ×${origins.length}: an app rate is above the baseline's ${base.maxRate}/s; searching the baseline again`);
+        const again = await findMaxRate({ endpoint: "baseline", origins, make: baselineReq, scale: opts.scale });
+        await sleep(SETTLE_MS);
+        const best = again.maxRate > base.maxRate ? again : base;
+        found[0] = { ...best, steps: [...base.steps, ...again.steps] };
+        notes.push(`baseline ×${origins.length}: searched twice (an app rate was above the first result ${base.maxRate}/s); kept ${best.maxRate}/s`);
+        for (const a of apps)
+          if (a.maxRate > best.maxRate)
+            notes.push(`${a.endpoint} ×${origins.length}: ${a.maxRate}/s is above the baseline's ${best.maxRate}/s: a ratio > 1 is noise, not a result`);
+      }
+      return found;
+    };
+    const searches = await searchAll([stack.origin]);
     const [baseMax, verifyMax, reviewMax] = searches as [MaxRateFigures, MaxRateFigures, MaxRateFigures];
     const atLoadRate = Math.max(10, Math.round(baseMax.maxRate * 0.8));
     const atLoadS = Math.max(3, Math.round(10 * opts.scale));
@@ -678,14 +745,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     if (process.env.BENCH_REPLICAS !== "1") {
       await sleep(SETTLE_MS);
       const second = await stack.startReplica();
-      for (const [endpoint, make] of [
-        ["baseline", baselineReq],
-        ["verify", verifyMix],
-        ["imagereview (3 containers)", review3Req],
-      ] as const) {
-        replicaSearches.push(await findMaxRate({ endpoint, origins: [stack.origin, second.origin], make, scale: opts.scale }));
-        await sleep(SETTLE_MS);
-      }
+      replicaSearches.push(...(await searchAll([stack.origin, second.origin])));
     }
     // A wrong answer during a search makes that step fail; it must not pass unnoticed as a figure either.
     for (const f of [...searches, ...replicaSearches])
@@ -717,6 +777,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
               goal: "<= 2.0",
               raw: { rateRps: atLoadRate, verifyP99Ms: verifyAtLoad.latencyMs.p99, baselineP99Ms: baseAtLoad.latencyMs.p99, verifyErrors: verifyAtLoad.errors },
             },
+            ...twoReplicaRatios(replicaSearches),
           };
     for (const p of [verify, imagereview]) {
       p.p99OverBaseline = p.latencyMs.p99 / baseline.latencyMs.p99;
@@ -774,6 +835,12 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       row("one at a time p50 / p99", (p) => `${ms(p.sequentialMs.p50)} / ${ms(p.sequentialMs.p99)}`),
       row("one at a time p50 / baseline's", (p) => (p === baseline ? "1" : `${(p.sequentialMs.p50 / baseline.sequentialMs.p50).toFixed(1)} ×`)),
       row("CPU: next server / postgres", (p) => ["server", "postgres"].map((n) => (p.cores[n] == null ? "?" : p.cores[n]!.toFixed(2))).join(" / ") + " cores"),
+      row("CPU / request, alone: server + postgres", (p) => `${ms(p.cpuMsPerRequestAlone.server ?? NaN)} + ${ms(p.cpuMsPerRequestAlone.postgres ?? NaN)}`),
+      row("server CPU / request over the baseline's (alone)", (p) =>
+        p.cpuMsPerRequestAlone.server !== null && baseline.cpuMsPerRequestAlone.server
+          ? `${(p.cpuMsPerRequestAlone.server / baseline.cpuMsPerRequestAlone.server).toFixed(2)} ×`
+          : "?",
+      ),
       row("DB transactions / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.transactions.toFixed(2) : "?")),
       row("DB rows inserted / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.rowsInserted.toFixed(2) : "?")),
     ];

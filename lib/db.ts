@@ -26,7 +26,9 @@ export const SECRET_COLUMNS = {
  * checkouts, and dropped when it ends.
  */
 function create() {
-  const pool = new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 });
+  // The pool is ours, so the admission hot path (pgPool), the sync's bulk statements (bulkQuery) and the streamed
+  // ingest (txConnection) can use it directly; Prisma uses the same connections.
+  const pool = (g.__imprimaturPool ??= new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 }));
   const byPid = new Map<number, PooledConnection>();
   const entries = new WeakMap<pg.PoolClient, PooledConnection>();
   pool.on("connect", (client) => {
@@ -68,7 +70,7 @@ const CLIENTS = Symbol("imprimatur.pgClientsByPid");
 type Db = ReturnType<typeof create>;
 
 // One client per process. Kept on globalThis so Next's dev reloads don't open new pools.
-const g = globalThis as unknown as { __imprimaturPrisma?: Db };
+const g = globalThis as unknown as { __imprimaturPrisma?: Db; __imprimaturPool?: pg.Pool };
 
 export const db: Db = new Proxy({} as Db, {
   get(_t, prop) {
@@ -78,11 +80,25 @@ export const db: Db = new Proxy({} as Db, {
   },
 });
 
+/**
+ * The connection pool behind `db`, for the few statements that run at cluster request rates (verify, ImageReview:
+ * lib/server/admission/hot-queries.ts), where Prisma's raw-query path costs more CPU than the statement. Plain
+ * parameterized statements only (never string-built SQL).
+ */
+export function pgPool(): pg.Pool {
+  g.__imprimaturPrisma ??= create();
+  return g.__imprimaturPool!;
+}
+
 export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export async function disconnectDb(): Promise<void> {
   await g.__imprimaturPrisma?.$disconnect();
   g.__imprimaturPrisma = undefined;
+  // disposeExternalPool: $disconnect ended the pool (if it was connected); a pool never used is ended here.
+  const pool = g.__imprimaturPool;
+  g.__imprimaturPool = undefined;
+  if (pool && !pool.ended) await pool.end().catch(() => {});
 }
 
 /**

@@ -10,6 +10,7 @@ import { evaluateImage } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
+import { stageAuditEventGrouped } from "../audit/stage-audit-event-grouped";
 
 const system: Actor = { kind: "system", label: "admission-test" };
 let host: string;
@@ -113,5 +114,75 @@ describe("Kubernetes ImageReview", () => {
     expect(await db.auditEvent.count({ where: { action: "admission.review" } })).toBe(6);
     expect(await db.auditOutbox.count()).toBe(0);
     expect((await verifyAuditChain()).ok).toBe(true);
+  });
+});
+
+describe("ImageReview at cluster rates", () => {
+  it("judges every container in one statement with the very reasons verify gives, in order", async () => {
+    await setNamespacePolicy({ actor: system, namespace: "many", stage: "prod" });
+    const images = [
+      `${host}/adm/app@${approved}`,
+      `${host}/adm/app@${unapproved}`,
+      `${host}/adm/multi@${childDigest}`,
+      `${host}/adm/app:1.0`,
+      `ghcr.io/adm/app@${approved}`,
+      `${host}/adm/nothing@${approved}`,
+      "not a ref",
+      `${host}/adm/app@${approved}`,
+    ];
+    const r = await reviewImages({
+      actor: system,
+      review: { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: images.map((image) => ({ image })), namespace: "many" } },
+    });
+    const one = await Promise.all(images.map((image) => evaluateImage({ image, stage: "prod", refuseTags: true })));
+    const expected = one.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.reasons.join("; ")}`);
+    expect(expected).toHaveLength(5);
+    expect(r.status).toEqual({ allowed: false, reason: expected.join(" | ").slice(0, 2000) });
+  });
+
+  it("stages concurrent reviews' audit rows in shared INSERTs, and each caller returns only once its row is stored", async () => {
+    const n = 50;
+    const marks = Array.from({ length: n }, (_, i) => `group-commit-${i}`);
+    // Called without awaiting in between, as concurrent requests do: the first INSERT starts at once with one
+    // row, the other 49 wait for it and go in the next one.
+    await Promise.all(
+      marks.map((m) =>
+        stageAuditEventGrouped({
+          actor: system,
+          action: "admission.review",
+          outcome: "denied",
+          target: m,
+          detail: { images: [m], allowed: false, reason: "test" },
+        }),
+      ),
+    );
+    const rows = await db.auditOutbox.findMany({ where: { target: { startsWith: "group-commit-" } }, orderBy: { id: "asc" } });
+    expect(rows.map((r) => r.target)).toEqual(marks);
+    expect(rows.map((r) => (r.detail as { images: string[] }).images[0])).toEqual(marks);
+    // Two INSERTs, so at most two statement times.
+    expect(new Set(rows.map((r) => r.at.getTime())).size).toBeLessThanOrEqual(2);
+  });
+
+  it("a row the database refuses fails only its own caller, not the others that shared its INSERT", async () => {
+    const ok = (m: string) =>
+      stageAuditEventGrouped({
+        actor: system,
+        action: "admission.review",
+        outcome: "denied",
+        target: m,
+        detail: { images: [m], allowed: false, reason: "test" },
+      });
+    // jsonb cannot hold U+0000: Postgres refuses the row (the API refuses such strings earlier, at the edge).
+    const bad = stageAuditEventGrouped({
+      actor: system,
+      action: "admission.review",
+      outcome: "denied",
+      target: "shared-bad",
+      detail: { images: ["a\u0000b"], allowed: false, reason: "test" },
+    });
+    const results = await Promise.allSettled([ok("shared-first"), ok("shared-a"), bad, ok("shared-b")]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    const stored = await db.auditOutbox.findMany({ where: { target: { startsWith: "shared-" } }, select: { target: true } });
+    expect(stored.map((r) => r.target).sort()).toEqual(["shared-a", "shared-b", "shared-first"]);
   });
 });

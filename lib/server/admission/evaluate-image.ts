@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { pgPool } from "../../db";
 import { OciError } from "../../oci/digest";
 import { parseImageReference } from "../../oci/reference";
 
@@ -22,20 +22,8 @@ const hostOf = (s: string) => {
   }
 };
 
-/**
- * May this image enter `stage`? Answered from state already in Postgres, with no registry round-trip: the
- * reference's registry (by URL host or pull name), the digest (a tag is resolved from the last sync, and said so,
- * unless tags are refused), and the stage's decision computed ahead (stage_decisions, kept by SQL triggers in the
- * same transaction as every approval, signature, revocation, trust and risk change; see migration
- * 20261204110000_stage_decisions), which counts only a signed approval whose signature layer verified in the
- * registry. For a platform manifest, its index's approvals count (cosign signs the index).
- *
- * One round-trip: every enabled registry with, for the one holding the repository, the tag, the image, its index
- * and the decision, all by index. The host is matched here, in JavaScript, exactly as URLs parse.
- */
 /** One row per enabled registry: the repository, tag and image the reference names there, and the stage's decision. */
-type DecisionRow = {
-  stage_id: string | null;
+export type DecisionRow = {
   reg_id: string | null;
   reg_name: string | null;
   url: string | null;
@@ -56,31 +44,67 @@ type DecisionRow = {
   reasons: string[] | null;
 };
 
-/** One statement: every enabled registry's view of the reference, with the decision computed ahead (stage_decision_now). */
-function lookupDecision(stage: string, ref: ReturnType<typeof parseImageReference>, tagName: string | null) {
-  return db.$queryRaw<DecisionRow[]>`
-    WITH st AS (SELECT id FROM stages WHERE name = ${stage})
-    SELECT (SELECT id FROM st) AS stage_id, g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons
-    FROM (SELECT 1) one
-    LEFT JOIN registries g ON g.enabled
+/**
+ * Every enabled registry's view of one reference (q: repository, digest, tag), with the decision computed ahead
+ * (stage_decisions, kept by SQL triggers in the same transaction as every approval, signature, revocation, trust and
+ * risk change; see migration 20261204110000_stage_decisions) for stage id `stage_ref`. All by index. Shared by the
+ * verify statement and the ImageReview statement below, which differ in where q and the stage come from.
+ */
+const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
+    LEFT JOIN registries g ON ${registryJoin}
     LEFT JOIN LATERAL (
       SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
              i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
              p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at
       FROM repositories repo
-      LEFT JOIN tags t ON ${tagName !== null} AND t.repository_id = repo.id AND t.name = ${tagName ?? ""}
-      LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(${ref.digest ?? null}::text, t.digest)
+      LEFT JOIN tags t ON q.tag IS NOT NULL AND t.repository_id = repo.id AND t.name = q.tag
+      LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(q.digest, t.digest)
       LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
-      WHERE repo.registry_id = g.id AND repo.name = ${ref.repository}
+      WHERE repo.registry_id = g.id AND repo.name = q.repository
     ) x ON true
     LEFT JOIN LATERAL (
-      SELECT d.allowed, d.reasons FROM stage_decision_now(COALESCE(x.parent_id, x.image_id), (SELECT id FROM st)) d
+      SELECT d.allowed, d.reasons FROM stage_decision_now(COALESCE(x.parent_id, x.image_id), ${stageRef}) d
       WHERE x.image_id IS NOT NULL AND x.deleted_at IS NULL
-    ) dec ON true
-    ORDER BY g.created_at, g.id`;
-}
+    ) dec ON true`;
 
-export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
+const COLUMNS = `g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons`;
+
+/**
+ * verify: one statement, a named prepared statement on the pool (parsed and planned once per connection; Prisma's
+ * raw-query path cost more CPU than the statement at admission rates). $1 stage name, $2 repository, $3 digest, $4 tag.
+ */
+const VERIFY_LOOKUP = {
+  name: "imprimatur_verify_lookup",
+  text: `WITH st AS (SELECT id FROM stages WHERE name = $1::text),
+      q AS (SELECT $2::text AS repository, $3::text AS digest, $4::text AS tag)
+    SELECT (SELECT id FROM st) AS stage_id, ${COLUMNS}
+    FROM q ${REGISTRY_VIEW("(SELECT id FROM st)", "g.enabled")}
+    ORDER BY g.created_at, g.id`,
+};
+
+/**
+ * ImageReview: the namespace's policy (its own row, else "*") and, when it names a stage, every container's view,
+ * in one statement. $1 namespace, $2 repositories, $3 digests, $4 tags (parallel arrays, one entry per container
+ * reference that parsed). Rows come ordered by container (ord, 1-based) then registry; with no policy, or an exempt
+ * one, a single row carries the policy and no container.
+ */
+const REVIEW_LOOKUP = {
+  name: "imprimatur_review_lookup",
+  text: `WITH ns AS (
+        SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
+        WHERE n.namespace IN ($1::text, '*') ORDER BY (n.namespace = $1::text) DESC LIMIT 1),
+      refs AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(repository, digest, tag, ord))
+    SELECT ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
+    FROM (SELECT 1) one
+    LEFT JOIN ns ON true
+    LEFT JOIN refs q ON NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
+    ORDER BY q.ord, g.created_at, g.id`,
+};
+
+type Ref = ReturnType<typeof parseImageReference>;
+
+/** The verdict on one parsed reference from its registry rows: the same reasons, in the same order, for verify and ImageReview. */
+function judge(image: string, ref: Ref, tagName: string | null, stage: string, rows: DecisionRow[], refuseTags: boolean): ImageVerdict {
   const deny = (reasons: string[], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({
     image,
     allowed: false,
@@ -90,16 +114,6 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
     asOf: null,
     ...extra,
   });
-  let ref;
-  try {
-    ref = parseImageReference(image);
-  } catch (e) {
-    if (e instanceof OciError) return deny([e.message]);
-    throw e;
-  }
-  const tagName = ref.digest ? null : (ref.tag ?? "latest");
-  const rows = await lookupDecision(stage, ref, tagName);
-  if (!rows[0]?.stage_id) return deny([`unknown stage ${stage}`]);
   const host = ref.host.toLowerCase();
   const row = rows.find((r) => r.url !== null && (hostOf(r.url) === host || (r.pull_name && hostOf(r.pull_name.split("/")[0]!) === host)));
   if (!row) return deny([`registry ${ref.host} is not one Imprimatur watches`]);
@@ -127,13 +141,70 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   return deny([...reasons, ...row.reasons], { digest, resolvedFromTag, asOf });
 }
 
-/** The stage a namespace requires, or "exempt", or null when neither the namespace nor "*" is configured. */
-export async function namespaceRequirement(namespace: string): Promise<{ exempt: true } | { exempt: false; stage: string } | null> {
-  // Raw SQL, one round-trip: this runs on every ImageReview.
-  const rows = await db.$queryRaw<{ namespace: string; exempt: boolean; stage: string | null }[]>`
-    SELECT n.namespace, n.exempt, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id WHERE n.namespace IN (${namespace}, '*')`;
-  const row = rows.find((r) => r.namespace === namespace) ?? rows.find((r) => r.namespace === "*");
-  if (!row) return null;
-  if (row.exempt) return { exempt: true };
-  return row.stage ? { exempt: false, stage: row.stage } : null;
+/** A reference parsed, or the verdict that it does not parse. */
+function parseRef(image: string): { ref: Ref; tagName: string | null } | { verdict: ImageVerdict } {
+  try {
+    const ref = parseImageReference(image);
+    return { ref, tagName: ref.digest ? null : (ref.tag ?? "latest") };
+  } catch (e) {
+    if (e instanceof OciError) return { verdict: { image, allowed: false, digest: null, resolvedFromTag: null, reasons: [e.message], asOf: null } };
+    throw e;
+  }
+}
+
+/**
+ * May this image enter `stage`? Answered from state already in Postgres, with no registry round-trip: the
+ * reference's registry (by URL host or pull name), the digest (a tag is resolved from the last sync, and said so,
+ * unless tags are refused), and the stage's decision computed ahead, which counts only a signed approval whose
+ * signature layer verified in the registry. For a platform manifest, its index's approvals count (cosign signs the
+ * index). One indexed statement; the host is matched here, in JavaScript, exactly as URLs parse.
+ */
+export async function evaluateImage({ image, stage, refuseTags }: { image: string; stage: string; refuseTags: boolean }): Promise<ImageVerdict> {
+  const parsed = parseRef(image);
+  if ("verdict" in parsed) return parsed.verdict;
+  const { ref, tagName } = parsed;
+  const { rows } = await pgPool().query<DecisionRow & { stage_id: string | null }>({
+    ...VERIFY_LOOKUP,
+    values: [stage, ref.repository, ref.digest ?? null, tagName],
+  });
+  if (!rows[0]?.stage_id) return { image, allowed: false, digest: null, resolvedFromTag: null, reasons: [`unknown stage ${stage}`], asOf: null };
+  return judge(image, ref, tagName, stage, rows, refuseTags);
+}
+
+export type NamespaceRequirement = { exempt: true } | { exempt: false; stage: string } | null;
+
+/**
+ * ImageReview's reads in one statement: the stage the namespace requires (or exempt, or null when neither the
+ * namespace nor "*" is configured) and, when it requires one, each image's verdict for it, in order. Tags are
+ * refused (the kubelet resolves a tag again later).
+ */
+export async function evaluateReview({
+  namespace,
+  images,
+}: {
+  namespace: string;
+  images: string[];
+}): Promise<{ requirement: NamespaceRequirement; verdicts: ImageVerdict[] }> {
+  const parsed = images.map(parseRef);
+  const asked = parsed.flatMap((p, i) => ("ref" in p ? [{ i, ref: p.ref, tagName: p.tagName }] : []));
+  const { rows } = await pgPool().query<DecisionRow & { ns_exempt: boolean | null; ns_stage: string | null; ord: string | null }>({
+    ...REVIEW_LOOKUP,
+    values: [namespace, asked.map((a) => a.ref.repository), asked.map((a) => a.ref.digest ?? null), asked.map((a) => a.tagName)],
+  });
+  const first = rows[0];
+  if (!first || first.ns_exempt === null) return { requirement: null, verdicts: [] };
+  if (first.ns_exempt) return { requirement: { exempt: true }, verdicts: [] };
+  if (first.ns_stage === null) return { requirement: null, verdicts: [] };
+  const stage = first.ns_stage;
+  const byOrd = new Map<number, DecisionRow[]>();
+  for (const r of rows) {
+    if (r.ord === null) continue;
+    const k = Number(r.ord);
+    const list = byOrd.get(k) ?? [];
+    list.push(r);
+    byOrd.set(k, list);
+  }
+  const verdicts = parsed.map((p) => ("verdict" in p ? p.verdict : null));
+  asked.forEach((a, k) => (verdicts[a.i] = judge(images[a.i]!, a.ref, a.tagName, stage, byOrd.get(k + 1) ?? [], true)));
+  return { requirement: { exempt: false, stage }, verdicts: verdicts as ImageVerdict[] };
 }

@@ -3,9 +3,9 @@ import { z } from "zod";
 import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { stageAuditEvent } from "../audit/stage-audit-event";
+import { stageAuditEventGrouped } from "../audit/stage-audit-event-grouped";
 import { db } from "../../db";
-import { evaluateImage, namespaceRequirement } from "./evaluate-image";
+import { evaluateReview } from "./evaluate-image";
 
 export const imageReviewSchema = z
   .object({
@@ -29,11 +29,12 @@ export type ImageReviewRequest = z.infer<typeof imageReviewSchema>;
 /**
  * Kubernetes ImagePolicyWebhook: allowed when every container image is referenced by digest and carries a valid
  * signature of the stage its namespace requires. Tags are refused (the kubelet resolves a tag again later).
- * Answered from Postgres only. Each decision is audited.
+ * Answered from Postgres only, in one statement (the namespace policy and every container's decision, see
+ * evaluateReview). Each decision is audited before it is answered.
  */
 export async function reviewImages({ actor, review }: { actor: Actor; review: ImageReviewRequest }) {
   const ns = review.spec.namespace;
-  const req = await namespaceRequirement(ns);
+  const { requirement: req, verdicts } = await evaluateReview({ namespace: ns, images: review.spec.containers.map((c) => c.image) });
   const respond = (allowed: boolean, reason: string, audit: Record<string, string> = {}) => ({
     apiVersion: "imagepolicy.k8s.io/v1alpha1" as const,
     kind: "ImageReview" as const,
@@ -45,18 +46,12 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
   } else if (req.exempt) {
     result = respond(true, "", { "imprimatur.dev/exempt-namespace": ns });
   } else {
-    // Each container is one indexed read (evaluate-image.ts); up to 8 run side by side (a review may name 500
-    // containers; the pool is shared), answers kept in order.
-    const verdicts: Awaited<ReturnType<typeof evaluateImage>>[] = [];
-    const containers = review.spec.containers;
-    for (let i = 0; i < containers.length; i += 8) {
-      verdicts.push(...(await Promise.all(containers.slice(i, i + 8).map((c) => evaluateImage({ image: c.image, stage: req.stage, refuseTags: true })))));
-    }
     const denied = verdicts.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.reasons.join("; ")}`);
     result = denied.length ? respond(false, denied.join(" | ").slice(0, 2000)) : respond(true, "", { "imprimatur.dev/stage": req.stage });
   }
-  // Staged, not chained inline: admission runs at cluster request rates (see stage-audit-event.ts).
-  await stageAuditEvent({
+  // Staged, not chained inline: admission runs at cluster request rates (see stage-audit-event.ts). Concurrent
+  // reviews share one INSERT (group commit); this answer waits for its own row to be committed.
+  await stageAuditEventGrouped({
     actor,
     action: "admission.review",
     outcome: result.status.allowed ? "success" : "denied",

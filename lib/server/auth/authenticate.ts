@@ -1,11 +1,12 @@
 import "server-only";
-import { db } from "../../db";
+import { db, pgPool } from "../../db";
 import { AppError } from "../../errors";
 import { burnPasswordCheck, verifyPassword } from "../../password";
 import type { Actor, Role } from "../actor";
 import { recordAuditEvent } from "../audit/append-audit-event";
 import { hashToken, TOKEN_PREFIX } from "../tokens/token-format";
 import { countAuthFailure } from "./count-auth-failure";
+import { cachedToken, rememberToken } from "./token-cache";
 import { clearSigninAttempts, consumeSigninAttempt } from "./signin-throttle";
 
 /** A sign-in refused by the throttle (lib/server/auth/signin-throttle.ts), before the password was checked. */
@@ -61,17 +62,49 @@ export async function actorForUserId(id: string, via: "session" | "token"): Prom
   return { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via };
 }
 
+/** Token and user in one indexed read (a named prepared statement: parsed and planned once per connection). */
+const TOKEN_LOOKUP = {
+  name: "imprimatur_actor_for_token",
+  text: `SELECT t.id, t.last_used_at, t.expires_at, t.scopes, u.id AS user_id, u.email, u.name, u.role::text AS role
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND NOT u.disabled`,
+};
+
+type TokenRow = {
+  id: string;
+  last_used_at: Date | null;
+  expires_at: Date | null;
+  scopes: string[] | null;
+  user_id: string;
+  email: string;
+  name: string;
+  role: string;
+};
+
+/**
+ * The actor an API token stands for, or null. Pipelines and admission webhooks send a token on every request, so a
+ * lookup is remembered for at most a second per replica (token-cache.ts: a revocation, an expiry, a disabled user or
+ * a role change is effective everywhere within that second). The read goes straight to the pool: at admission
+ * rates Prisma's raw-query path cost more CPU than the statement itself.
+ */
 export async function actorForToken(token: string): Promise<Actor | null> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
-  // Token and user in one round-trip: pipelines and admission webhooks call with a token on every request.
-  const [row] = await db.$queryRaw<{ id: string; last_used_at: Date | null; scopes: string[]; user_id: string; email: string; name: string; role: string }[]>`
-    SELECT t.id, t.last_used_at, t.scopes, u.id AS user_id, u.email, u.name, u.role::text AS role
-    FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = ${hashToken(token)} AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND NOT u.disabled`;
-  if (!row) return null;
-  // lastUsedAt is advisory; at most one write a minute per token.
-  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
-    await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
+  const hash = hashToken(token);
+  let entry = cachedToken(hash);
+  if (!entry) {
+    const readAt = Date.now();
+    const { rows } = await pgPool().query<TokenRow>({ ...TOKEN_LOOKUP, values: [hash] });
+    const row = rows[0];
+    if (!row) return null;
+    const actor: Actor = { kind: "user", id: row.user_id, email: row.email, name: row.name, role: row.role as Role, via: "token", scopes: row.scopes ?? [] };
+    entry = { tokenId: row.id, actor, expiresAt: row.expires_at, lastUsedAt: row.last_used_at, readAt };
+    rememberToken(hash, entry);
   }
-  return { kind: "user", id: row.user_id, email: row.email, name: row.name, role: row.role as Role, via: "token", scopes: row.scopes ?? [] };
+  // lastUsedAt is advisory; at most one write a minute per token (and replica).
+  if (!entry.lastUsedAt || Date.now() - entry.lastUsedAt.getTime() > 60_000) {
+    entry.lastUsedAt = new Date();
+    await db.apiToken.update({ where: { id: entry.tokenId }, data: { lastUsedAt: entry.lastUsedAt } });
+  }
+  // A copy: a caller cannot change what the next request is given (scopes are readonly).
+  return { ...entry.actor };
 }

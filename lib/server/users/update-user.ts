@@ -4,6 +4,7 @@ import { db } from "../../db";
 import { AppError } from "../../errors";
 import { hashPassword } from "../../password";
 import { requireRole, ROLES, type Actor, type Role } from "../actor";
+import { forgetCachedTokens } from "../auth/token-cache";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 
@@ -45,7 +46,7 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     throw new AppError("CONFLICT", "you cannot disable yourself", "disabled");
   }
   const passwordHash = password === undefined ? undefined : await hashPassword(password);
-  return db.$transaction(async (tx) => {
+  const done = await db.$transaction(async (tx) => {
     // Serializes admin-count checks across replicas, so two concurrent demotions cannot remove the last two admins.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.userAdmin}::int, 0)`;
     const user = await tx.user.findUnique({ where: { email: normalized }, omit: { passwordHash: true } });
@@ -74,4 +75,7 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     if (passwordHash) await appendAuditEvent(tx, { actor, action: "user.password", target: normalized });
     return { user: updated, revokedTokens };
   });
+  // This replica forgets cached token lookups at once; other replicas within a second (auth/token-cache.ts).
+  forgetCachedTokens();
+  return done;
 }
