@@ -4,6 +4,7 @@ import { trimTrailingSlashes } from "../reference";
 import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "../retry";
 import { assertHostAllowed, isLoopbackHost } from "../ssrf";
 import { agentFor } from "./agent";
+import { Deadline, holdDeadline } from "./deadline";
 import { parseJsonObject, readCapped } from "./body";
 import { errorCode, toNetworkError } from "./network-errors";
 import { DEFAULT_LIMITS, type RegistryClientOptions } from "./options";
@@ -106,10 +107,11 @@ export class RegistryTransport {
     this.opts.onRequest?.(init.method ?? "GET", u);
     const headers = new Headers(init.headers);
     if (auth) headers.set("authorization", auth);
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    const deadline = new Deadline(this.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
+    let res: Response;
     try {
-      return await this.fetchImpl(url, {
+      res = await this.fetchImpl(url, {
         ...rest,
         headers,
         // Redirects are followed by hand so credentials never reach a redirect target.
@@ -119,10 +121,15 @@ export class RegistryTransport {
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       } as RequestInit);
     } catch (e) {
+      deadline.release();
       // The caller cancelled: theirs to handle, not a registry fault.
       if (callerSignal?.aborted) throw e;
-      throw toNetworkError(e, u.host, timeout, this.timeoutMs);
+      throw toNetworkError(e, u.host, deadline.signal, this.timeoutMs);
     }
+    // No body (a HEAD, a 204): the exchange is over. Otherwise the deadline still covers the body.
+    if (res.body) holdDeadline(res, deadline);
+    else deadline.release();
+    return res;
   }
 
   /** One logical exchange: retries 408/429/5xx, and network errors of idempotent methods, with backoff. */
