@@ -4,7 +4,10 @@
 //             each, every tag a distinct small real OCI image, pushed with the project's RegistryClient;
 //   2. baseline: a plain fetch client (no database) sends the requests a cold sync sends, with the sync's
 //             concurrency (REPO_CONCURRENCY × TAG_CONCURRENCY, read from sync-registry.ts);
-//   3. cold sync: syncRegistry() into a fresh, migrated embedded Postgres, in a child process (its peak RSS);
+//   3. cold sync: syncRegistry() into a fresh, migrated embedded Postgres, in a child process (its peak RSS).
+//             The child runs one trivial query before the timed call: a server's Prisma client is started once
+//             and stays warm, so the ~1 s of loading Prisma's query compiler in a fresh process is not a cost a
+//             sync pays (bench/sync-child.ts). Registry connections are not warmed (the plain client's aren't);
 //   4. re-sync: the same again with nothing changed (goal: no manifest body fetched), twice, interleaved with
 //             a plain client listing the registry and HEADing every tag (Node fetch, and fetch with HEADs kept alive).
 //

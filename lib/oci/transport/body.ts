@@ -1,4 +1,4 @@
-import { releaseDeadline } from "./deadline";
+import { isTimeout, releaseDeadline } from "./deadline";
 import { OciError } from "../digest";
 
 /** Reads a body into memory, capped. Stalls and dropped connections become UNAVAILABLE, not a hang. */
@@ -43,7 +43,7 @@ async function readCappedBody(res: Response, max: number, what: string): Promise
 function readError(e: unknown, what: string, total: number): OciError {
   if (e instanceof OciError) return e;
   const name = (e as Error)?.name;
-  if (name === "TimeoutError" || name === "AbortError") {
+  if (name === "AbortError" || isTimeout(e)) {
     return new OciError("UNAVAILABLE", `timed out reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "timeout" });
   }
   return new OciError("UNAVAILABLE", `connection lost reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "connect" });
