@@ -1,6 +1,6 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaClient } from "./generated/prisma/client";
+import { PrismaClient, type Prisma } from "./generated/prisma/client";
 import { env } from "./env";
 
 export { Prisma } from "./generated/prisma/client";
@@ -29,6 +29,8 @@ function create() {
   // The pool is ours, so the admission hot path (pgPool), the sync's bulk statements (bulkQuery) and the streamed
   // ingest (txConnection) can use it directly; Prisma uses the same connections.
   const pool = (g.__imprimaturPool ??= new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 }));
+  // The adapter listens for idle-client errors once Prisma connects; bulkQuery and pgPool may use the pool before that.
+  if (pool.listenerCount("error") === 0) pool.on("error", (e) => console.error("[db] idle client error:", e.message));
   const byPid = new Map<number, PooledConnection>();
   const entries = new WeakMap<pg.PoolClient, PooledConnection>();
   pool.on("connect", (client) => {
@@ -150,6 +152,21 @@ export const IN_TRANSACTION_BLOCK = "(SELECT txid_current_if_assigned()) IS NOT 
 /** A statement on a transaction's own connection; resolves to the affected row count. */
 export interface TxConnection {
   query(text: string, values: unknown[]): Promise<number>;
+}
+
+/**
+ * Runs ONE raw statement (a Prisma.sql template, parameters bound as $1…) on the Prisma client's own pool,
+ * without Prisma's query compiler. Only for the few bulk statements of the registry sync, whose parameters carry
+ * a repository's manifests (hundreds of kilobytes): Prisma 7 serializes every raw query's parameters to JSON,
+ * copies them into its WebAssembly query compiler and reads the plan back out, which cost more CPU than the
+ * statement itself. Results come through pg's own type parsers (json as objects, timestamps as Dates, int8 as
+ * strings): select plain text/int/json columns. Not for statements inside a Prisma transaction (this is another
+ * connection of the pool).
+ */
+export async function bulkQuery<T>(query: Prisma.Sql): Promise<T[]> {
+  g.__imprimaturPrisma ??= create();
+  const pool = g.__imprimaturPool!;
+  return (await pool.query(query.text, query.values as unknown[])).rows as T[];
 }
 
 /** Prisma's Bytes columns take a Uint8Array backed by a plain ArrayBuffer (a Buffer may be pooled). */

@@ -42,3 +42,13 @@ export function countQueries(): () => QueryCounts {
     summedMs,
   });
 }
+
+/** The statements counted after `before` was taken (e.g. leaving out a warm-up query). */
+export function queriesSince(now: QueryCounts, before: QueryCounts): QueryCounts {
+  const byKind = Object.fromEntries(
+    Object.entries(now.byKind)
+      .map(([k, v]) => [k, v - (before.byKind[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0),
+  );
+  return { total: now.total - before.total, byKind, summedMs: now.summedMs - before.summedMs };
+}

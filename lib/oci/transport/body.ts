@@ -1,7 +1,17 @@
+import { isTimeout, releaseDeadline } from "./deadline";
 import { OciError } from "../digest";
 
 /** Reads a body into memory, capped. Stalls and dropped connections become UNAVAILABLE, not a hang. */
 export async function readCapped(res: Response, max: number, what: string): Promise<Buffer> {
+  try {
+    return await readCappedBody(res, max, what);
+  } finally {
+    // Read, refused or failed: the request's deadline has nothing left to cover.
+    releaseDeadline(res);
+  }
+}
+
+async function readCappedBody(res: Response, max: number, what: string): Promise<Buffer> {
   const len = Number(res.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(len) && len > max) {
     await res.body?.cancel().catch(() => {});
@@ -10,23 +20,33 @@ export async function readCapped(res: Response, max: number, what: string): Prom
   if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
+  // A reader loop, not `for await` (whose async-iterator wrapper costs a promise chain per chunk); chunks are
+  // kept as views of undici's buffers (no copy each) and joined once.
+  const reader = res.body.getReader();
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      total += chunk.byteLength;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
       if (total > max) {
+        await reader.cancel().catch(() => {});
         throw new OciError("TOO_LARGE", `${what} exceeds the ${max}-byte limit`);
       }
-      chunks.push(Buffer.from(chunk));
+      chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     }
   } catch (e) {
-    if (e instanceof OciError) throw e;
-    const name = (e as Error)?.name;
-    if (name === "TimeoutError" || name === "AbortError") {
-      throw new OciError("UNAVAILABLE", `timed out reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "timeout" });
-    }
-    throw new OciError("UNAVAILABLE", `connection lost reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "connect" });
+    throw readError(e, what, total);
   }
-  return Buffer.concat(chunks);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+function readError(e: unknown, what: string, total: number): OciError {
+  if (e instanceof OciError) return e;
+  const name = (e as Error)?.name;
+  if (name === "AbortError" || isTimeout(e)) {
+    return new OciError("UNAVAILABLE", `timed out reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "timeout" });
+  }
+  return new OciError("UNAVAILABLE", `connection lost reading ${what} after ${total} bytes`, undefined, { cause: e, reason: "connect" });
 }
 
 export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {

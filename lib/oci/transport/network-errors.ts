@@ -1,5 +1,6 @@
 import { OciError } from "../digest";
 import { BLOCKED_LOOKUP_CODE } from "../ssrf";
+import { isTimeout } from "./deadline";
 
 // Network error codes that mean "the peer's certificate or TLS setup is wrong": retrying will not help.
 const TLS_CODE = /CERT|SSL|TLS|^UNABLE_TO_|^DEPTH_ZERO|^SELF_SIGNED|^HOSTNAME_MISMATCH|^EPROTO$/;
@@ -24,10 +25,12 @@ export function networkErrorMessage(e: unknown): string {
 }
 
 /** A network fault as an OciError with its reason (dns, tls, connect, timeout, ssrf). */
-export function toNetworkError(e: unknown, host: string, signal: AbortSignal, timeoutMs: number): OciError {
+export function toNetworkError(e: unknown, host: string, timeoutMs: number): OciError {
   if (e instanceof OciError) return e;
   const name = (e as Error)?.name;
-  if (signal.aborted && (name === "TimeoutError" || name === "AbortError")) {
+  // The request's own budget ran out: a TimeoutError from its deadline signal, or wrapped by fetch as the cause of
+  // "fetch failed" when the dispatcher ended it (a caller's cancellation was rethrown as is before this).
+  if (isTimeout(e)) {
     return new OciError("UNAVAILABLE", `registry ${host} did not answer within ${timeoutMs} ms`, undefined, { cause: e, reason: "timeout" });
   }
   const { code, message } = errorCode(e);

@@ -4,6 +4,7 @@ import { trimTrailingSlashes } from "../reference";
 import { backoffMs, DEFAULT_RETRY, isIdempotent, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from "../retry";
 import { assertHostAllowed, isLoopbackHost } from "../ssrf";
 import { agentFor } from "./agent";
+import { Deadline, deadlineInterceptor, holdDeadline } from "./deadline";
 import { parseJsonObject, readCapped } from "./body";
 import { errorCode, toNetworkError } from "./network-errors";
 import { DEFAULT_LIMITS, type RegistryClientOptions } from "./options";
@@ -24,6 +25,8 @@ export class RegistryTransport {
   protected readonly opts: RegistryClientOptions;
   private readonly fetchImpl: typeof fetch;
   private readonly dispatcher: Dispatcher | undefined;
+  /** The dispatcher with this client's time budget per request (see deadlineInterceptor). */
+  private readonly timedDispatcher: Dispatcher | undefined;
   private readonly retry: RetryPolicy;
   private readonly wait: (ms: number) => Promise<void>;
   // Bearer tokens per scope, for this client's lifetime only (a client is made per operation).
@@ -69,9 +72,11 @@ export class RegistryTransport {
     if (opts.fetch) {
       this.fetchImpl = opts.fetch;
       this.dispatcher = undefined;
+      this.timedDispatcher = undefined;
     } else {
       this.fetchImpl = undiciFetch as unknown as typeof fetch;
       this.dispatcher = agentFor(opts);
+      this.timedDispatcher = this.dispatcher.compose(deadlineInterceptor(opts.timeoutMs ?? DEFAULT_LIMITS.timeoutMs));
     }
     this.retry = {
       retries: Math.max(0, opts.retries ?? DEFAULT_RETRY.retries),
@@ -106,23 +111,33 @@ export class RegistryTransport {
     this.opts.onRequest?.(init.method ?? "GET", u);
     const headers = new Headers(init.headers);
     if (auth) headers.set("authorization", auth);
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    // The time budget covers the body too: a body that stalls mid-stream errors when it runs out (see readCapped).
+    // With our own dispatcher and no caller signal it is kept in the dispatcher (no AbortSignal per request);
+    // otherwise (an injected fetch, a caller's signal) it is a signal.
+    const inDispatcher = this.timedDispatcher && !callerSignal;
+    const deadline = inDispatcher ? undefined : new Deadline(this.timeoutMs);
+    const signal = deadline ? (callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal) : undefined;
+    let res: Response;
     try {
-      return await this.fetchImpl(url, {
+      res = await this.fetchImpl(url, {
         ...rest,
         headers,
         // Redirects are followed by hand so credentials never reach a redirect target.
         redirect: "manual",
-        // The same signal covers the body: a body that stalls mid-stream errors when it fires (see readCapped).
-        signal,
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+        ...(signal ? { signal } : {}),
+        ...(this.dispatcher ? { dispatcher: inDispatcher ? this.timedDispatcher : this.dispatcher } : {}),
       } as RequestInit);
     } catch (e) {
+      deadline?.release();
       // The caller cancelled: theirs to handle, not a registry fault.
       if (callerSignal?.aborted) throw e;
-      throw toNetworkError(e, u.host, timeout, this.timeoutMs);
+      throw toNetworkError(e, u.host, this.timeoutMs);
     }
+    if (!deadline) return res;
+    // No body (a HEAD, a 204): the exchange is over. Otherwise the deadline still covers the body.
+    if (res.body) holdDeadline(res, deadline);
+    else deadline.release();
+    return res;
   }
 
   /** One logical exchange: retries 408/429/5xx, and network errors of idempotent methods, with backoff. */

@@ -1,5 +1,5 @@
 import "server-only";
-import { db, Prisma } from "../../db";
+import { bulkQuery, Prisma } from "../../db";
 
 export interface HeldTag {
   id: string;
@@ -73,7 +73,7 @@ function toState(row: StateRow): RepositoryState {
  */
 export async function loadRepositoryState({ registryId, name }: { registryId: string; name: string }): Promise<RepositoryState> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const rows = await db.$queryRaw<StateRow[]>`
+    const rows = await bulkQuery<StateRow>(Prisma.sql`
       WITH found AS (SELECT id FROM repositories WHERE registry_id = ${registryId}::uuid AND name = ${name}),
            created AS (
              INSERT INTO repositories (id, registry_id, name)
@@ -81,7 +81,7 @@ export async function loadRepositoryState({ registryId, name }: { registryId: st
              ON CONFLICT (registry_id, name) DO NOTHING
              RETURNING id),
            repo AS (SELECT id FROM found UNION ALL SELECT id FROM created)
-      SELECT r.id::text AS id, ${STATE_COLUMNS} FROM repo r`;
+      SELECT r.id::text AS id, ${STATE_COLUMNS} FROM repo r`);
     const row = rows[0];
     // No row: a concurrent caller created the repository after this statement's snapshot; it is visible now.
     if (row) return toState(row);
@@ -98,7 +98,7 @@ const BATCH_ROWS_CAP = 1000;
  * statement's snapshot) are missing from the map: the caller reads them with loadRepositoryState.
  */
 export async function loadRepositoryStates({ registryId, names }: { registryId: string; names: string[] }): Promise<Map<string, RepositoryState>> {
-  const rows = await db.$queryRaw<(StateRow & { name: string })[]>`
+  const rows = await bulkQuery<StateRow & { name: string }>(Prisma.sql`
     WITH wanted AS (SELECT DISTINCT unnest(${names}::text[]) AS name),
          found AS (SELECT r.id, r.name FROM repositories r JOIN wanted w ON w.name = r.name WHERE r.registry_id = ${registryId}::uuid),
          created AS (
@@ -110,7 +110,7 @@ export async function loadRepositoryStates({ registryId, names }: { registryId: 
     SELECT r.id::text AS id, r.name, ${STATE_COLUMNS}
       FROM repo r
      WHERE (SELECT count(*) FROM (SELECT 1 FROM tags t WHERE t.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) x) <= ${BATCH_ROWS_CAP}
-       AND (SELECT count(*) FROM (SELECT 1 FROM images i WHERE i.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) y) <= ${BATCH_ROWS_CAP}`;
+       AND (SELECT count(*) FROM (SELECT 1 FROM images i WHERE i.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) y) <= ${BATCH_ROWS_CAP}`);
   return new Map(rows.map((r) => [r.name, toState(r)]));
 }
 

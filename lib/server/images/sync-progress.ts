@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { bulkQuery, db, Prisma } from "../../db";
 import { jsonColumn, syncRunErrorsColumn } from "../json-columns";
 
 /** A flush is due after this many finished repositories, or this long after the last flush, whichever comes first. */
@@ -67,7 +67,7 @@ export class SyncProgress {
 
   private async write(names: string[], failed: number, seen: string[]): Promise<void> {
     if (names.length === 0 && failed === 0) return;
-    if (seen.length) await db.$executeRaw`UPDATE images SET last_seen_at = ${new Date()}::timestamptz WHERE id = ANY(${seen}::uuid[])`;
+    if (seen.length) await bulkQuery(Prisma.sql`UPDATE images SET last_seen_at = ${new Date()}::timestamptz WHERE id = ANY(${seen}::uuid[])`);
     if (names.length) {
       await db.repository.updateMany({ where: { registryId: this.registryId, name: { in: names } }, data: { lastSyncedAt: new Date(), lastError: null } });
     }

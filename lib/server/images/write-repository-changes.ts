@@ -1,5 +1,5 @@
 import "server-only";
-import { db, Prisma } from "../../db";
+import { bulkQuery, db, Prisma } from "../../db";
 import { insertImageRowsSql, jsonParam, type ImageRow } from "./manifest-rows";
 
 /** What one pass over a repository's tags found different from what the database holds. */
@@ -42,7 +42,7 @@ export async function writeRepositoryChanges({
   now: Date;
 }): Promise<WrittenChanges> {
   const json = jsonParam;
-  const [row] = await db.$queryRaw<{ images: [string, string][] | null; moves: number }[]>`
+  const [row] = await bulkQuery<{ images: [string, string][] | null; moves: number }>(Prisma.sql`
     WITH img AS (${changes.images.length ? insertImageRowsSql(repositoryId, changes.images, now) : Prisma.sql`SELECT NULL::text AS id, NULL::text AS digest WHERE false`}),
          new_tags AS (
            INSERT INTO tags (id, repository_id, name, digest, first_seen_at, updated_at)
@@ -73,7 +73,7 @@ export async function writeRepositoryChanges({
     SELECT (SELECT json_agg(json_build_array(id, digest)) FROM img) AS images,
            ((SELECT count(*) FROM moved) + (SELECT count(*) FROM removed))::int AS moves,
            (SELECT count(*) FROM events)::int AS events,
-           (SELECT count(*) FROM undeleted)::int AS undeleted`;
+           (SELECT count(*) FROM undeleted)::int AS undeleted`);
   const images = new Map<string, { id: string; created: boolean }>();
   for (const [id, digest] of row?.images ?? []) images.set(digest, { id, created: true });
   // A digest another writer stored first (ON CONFLICT DO NOTHING): its id, read only in that rare case.
