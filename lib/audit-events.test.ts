@@ -66,9 +66,11 @@ describe("audit event kinds", () => {
     expect(inserts.sort()).toEqual([
       "lib/server/audit/append-audit-event.ts",
       "lib/server/audit/fold-staged-audit-events.ts",
+      "lib/server/audit/stage-audit-event-grouped.ts",
       "lib/server/audit/stage-audit-event.ts",
       "lib/server/reevaluation/reevaluate-approvals.ts",
     ]);
+    expect(readFileSync(join(ROOT, "lib/server/audit/stage-audit-event-grouped.ts"), "utf8")).toMatch(/const values = auditEventValues\(e\)/);
     expect(readFileSync(join(ROOT, "lib/server/reevaluation/reevaluate-approvals.ts"), "utf8")).toMatch(
       /auditOutbox\.create\(\{ data: auditEventValues\(e\) \}\)/,
     );
