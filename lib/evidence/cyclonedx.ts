@@ -262,7 +262,8 @@ export function* cycloneDxSteps(input: unknown, ctx: ParseContext): Steps<Parsed
     components.push(toComponent(c));
     if (components.length % (STEP * 5) === 0) yield;
     const ref = c["bom-ref"];
-    if (ref) byRef.set(ref, c);
+    // The first component with a bom-ref keeps it, as on the streamed path (sbom-stream.ts): one answer on both.
+    if (ref && !byRef.has(ref)) byRef.set(ref, c);
     if (c.components?.length) for (let i = c.components.length - 1; i >= 0; i--) stack.push(c.components[i]!);
   }
 

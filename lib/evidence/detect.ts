@@ -91,8 +91,8 @@ function* valueSteps(value: unknown, ctx: ParseContext = TOP): Steps<ParsedEvide
 function assertSbomTopLevel(v: { value: unknown; text?: string }): void {
   if (v.text === undefined || v.value === null || typeof v.value !== "object" || Array.isArray(v.value)) return;
   const o = v.value as Record<string, unknown>;
-  // The same order as valueSteps: an envelope or a statement that happens to carry bomFormat is not an SBOM.
-  if (looksLikeDsse(o) || looksLikeSigstoreBundle(o) || looksLikeInToto(o)) return;
+  // An envelope or a statement that also declares itself an SBOM at the top level is refused here (ENVELOPE_KEYS in
+  // top-level-keys.ts), as the streamed path refuses it: it must not mean one thing buffered and another streamed.
   const format = looksLikeCycloneDx(o) ? "cyclonedx" : looksLikeSpdx(o) ? "spdx" : null;
   if (format) assertTopLevelKeys(v.text, format);
 }

@@ -81,7 +81,39 @@ const CASES: [string, StreamedFormat, string, string | number][] = [
   ["documentDescribes as a string", "spdx", spdx(`"documentDescribes":"SPDXRef-a","packages":[]`), "documentDescribes should be an array, not a string"],
   ["packages null", "spdx", spdx(`"packages":null`), 0],
   ["two packages", "spdx", spdx(`"packages":[${pkg("a")},${pkg("b")}]`), 2],
+  [
+    "an SBOM that is also a DSSE envelope (the signed payload vs the unsigned outer components)",
+    "cyclonedx",
+    cdx(`"components":[{"name":"outer"}],"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]`),
+    "payloadType at the top level makes this CycloneDX document also a signed envelope",
+  ],
+  [
+    "an SBOM that is also an in-toto statement",
+    "cyclonedx",
+    cdx(`"_type":"https://in-toto.io/Statement/v1","subject":[],"components":[{"name":"x"}]`),
+    "_type at the top level",
+  ],
+  ["an SPDX document that is also a Sigstore bundle", "spdx", spdx(`"verificationMaterial":{},"packages":[]`), "verificationMaterial at the top level"],
 ];
+
+describe("the buffered and the streamed CycloneDX paths agree on a repeated bom-ref", () => {
+  it("the first component with a bom-ref keeps it: a vulnerability's affects names the same package on both paths", async () => {
+    const text = cdx(
+      `"components":[{"bom-ref":"x","name":"openssl","version":"3.0.0"},{"bom-ref":"x","name":"zlib","version":"1.2.13"}],` +
+        `"vulnerabilities":[{"id":"CVE-2099-0001","affects":[{"ref":"x"}]}]`,
+    );
+    const a = parseEvidence(Buffer.from(text));
+    expect(a.findings.map((f) => f.package)).toEqual(["openssl"]);
+    const found: string[] = [];
+    await streamSbom(pieces(Buffer.from(text), 17), {
+      format: "cyclonedx",
+      maxBytes: 1 << 20,
+      batchSize: 2,
+      sink: { components: async () => {}, raw: async () => {} },
+    }).then((r) => found.push(...r.findings.map((f) => f.package)));
+    expect(found).toEqual(["openssl"]);
+  });
+});
 
 describe("the buffered and the streamed SBOM paths agree on top-level keys", () => {
   for (const [what, format, text, expected] of CASES) {

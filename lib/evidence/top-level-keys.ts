@@ -22,6 +22,14 @@ const RULES: Record<TopLevelFormat, { label: string; shape: Record<string, z.Zod
   spdx: { label: "SPDX", shape: spdxDoc.shape, want: { packages: "array", relationships: "array", documentDescribes: "array", creationInfo: "object" } },
 };
 
+/**
+ * Keys that make a top-level object a DSSE envelope, a Sigstore bundle or an in-toto statement. An SBOM that also
+ * carries one is refused on both paths: read as an envelope, its rows would come from the signed payload; read as an
+ * SBOM (the streamed path decides from the first bytes), from the unsigned outer components, while the stored raw
+ * document carries a valid signature. One document, one meaning.
+ */
+const ENVELOPE_KEYS = new Set(["payloadType", "payload", "signatures", "_type", "dsseEnvelope", "messageSignature", "verificationMaterial"]);
+
 const SAMPLE: Record<JsonKind, unknown> = { object: {}, array: [], string: "", number: 0, boolean: false, null: null };
 
 /** Checks top-level keys one at a time, in document order; throws EvidenceError (INVALID_DOCUMENT) on a refusal. */
@@ -40,6 +48,10 @@ export class TopLevelKeys {
     if (this.seen.has(name))
       throw invalidDocument(label, [`${formatPath([name])} is given more than once at the top level (JSON readers disagree on which one counts)`]);
     this.seen.set(name, kind);
+    if (ENVELOPE_KEYS.has(name))
+      throw invalidDocument(label, [
+        `${formatPath([name])} at the top level makes this ${label} document also a signed envelope or an attestation statement; send the SBOM alone, or the envelope alone`,
+      ]);
     const expected = Object.prototype.hasOwnProperty.call(want, name) ? want[name] : undefined;
     if (!expected || kind === expected) return;
     // The schema's own verdict on a value of this kind, so the message (and what null means) is the buffered one.
