@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 import type { GateConfig, GateSeverity } from "@/lib/policy/gates";
 import { GATE_SEVERITIES } from "@/lib/policy/gates/types";
+import type { StageListEntry } from "@/lib/server/stages/list-stages";
 import { api } from "../api";
 import { splitList } from "./format";
 import { GroupsSection, type GroupView } from "./group-admin";
@@ -13,19 +14,11 @@ import { StagePolicyDownload } from "./stage-policy-download";
 const SEVERITIES: readonly GateSeverity[] = GATE_SEVERITIES;
 const input = "w-full rounded border border-slate-300 px-2 py-1.5 text-sm";
 
-export interface StageView {
-  name: string;
-  position: number;
-  requiredApprovals: number;
-  reviewerGroups: string[];
-  waiverGroup: string | null;
-  /** null when the stored gates are unreadable (see gatesError): approving at this stage is refused until they are set again. */
-  gates: GateConfig | null;
-  gatesError?: string | null;
-  emitBundle: boolean;
-  approvalTtlDays: number | null;
-  key: { name: string; fingerprint: string } | null;
-}
+/** A stage as the server lists it (lib/server/stages/list-stages.ts), the fields this page shows. */
+export type StageView = Pick<
+  StageListEntry,
+  "name" | "position" | "requiredApprovals" | "reviewerGroups" | "waiverGroup" | "gates" | "gatesError" | "emitBundle" | "approvalTtlDays" | "key"
+>;
 
 /** The configured gates in plain words, in the order they are judged. */
 export function describeGates(g: GateConfig): string[] {
