@@ -19,6 +19,9 @@ import { EMPTY_TRUST } from "../../signing/verification";
 import { gateConfigDigest, verifyVsaEnvelope, VSA_PREDICATE_TYPE } from "../../signing/formats/verification-summary";
 import type { Actor } from "../actor";
 import { syncRegistry } from "../images/sync-registry";
+import { preAuthEncoding } from "../../evidence/dsse";
+import { ingestEvidence } from "../evidence/ingest-evidence";
+import { signWithKey } from "../keys/load-stage-signer";
 import { stopBoss } from "../jobs/boss";
 import { rotateStageKey } from "../keys/rotate-signing-key";
 import { exportStagePolicy } from "../stages/export-stage-policy";
@@ -110,6 +113,29 @@ describe("the signed verification summary of an approval", () => {
     expect(await pushVerificationSummary({ approvalId: approval.id })).toMatchObject({ status: "pushed", existing: true });
     expect((await attLayers(img.digest as Digest)).length).toBe(1);
     expect(await db.auditEvent.count({ where: { action: "verification-summary.push", targetDigest: img.digest } })).toBe(1);
+
+    // The sync reads it back as an attestation: shown as this server's own summary signed by the stage key, not as
+    // "signature not verified" (no scanner key signs it).
+    await syncRegistry({ actor: admin, registry: "default" });
+    const image = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: REPO } } });
+    const found = await db.evidenceDocument.findMany({ where: { imageId: image.id, predicateType: VSA_PREDICATE_TYPE } });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ source: "registry", signatureStatus: "signed", signedBy: approval.signingKey.name });
+    expect(found[0]!.signatureDetail).toContain(`verification summary of approval ${approval.id} (stage test)`);
+  });
+
+  it("a summary-shaped attestation this server did not sign (another key) is judged like any attestation", async () => {
+    const { img, approval } = await approved("test", "vsa-foreign");
+    const image = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: REPO } } });
+    const row = await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: approval.id } });
+    const env = JSON.parse(Buffer.from(row.envelope).toString("utf8")) as { payloadType: string; payload: string; signatures: { sig: string }[] };
+    // The same statement, signed by another stage's key: the payload is this server's, the signature is not its summary's.
+    const other = await db.signingKey.findFirstOrThrow({ where: { stage: { name: "prod" }, retiredAt: null } });
+    const pae = preAuthEncoding(env.payloadType, Buffer.from(env.payload, "base64"));
+    const sig = await signWithKey(other.id, pae, { actor: admin, purpose: "test", targetDigest: img.digest });
+    const forged = Buffer.from(JSON.stringify({ ...env, signatures: [{ keyid: "", sig: sig.toString("base64") }] }));
+    const out = await ingestEvidence({ actor: admin, imageId: image.id, bytes: forged, source: "registry", artifactDigest: null });
+    expect(out.document).toMatchObject({ signatureStatus: "invalid", signedBy: null });
   });
 
   it("for a bundle-emitting stage is also a Sigstore bundle referrer that @sigstore/verify accepts with the stage key", async () => {

@@ -11,6 +11,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { ownSummaryVerdicts } from "./own-summary-verdict";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
 import { indexDocumentPackages } from "./package-index";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
@@ -147,7 +148,9 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const roles = [...new Set(statements.map((st) => evidenceSignerRole(st.evidence.kind)))];
   const keysByRole = new Map<IdentityRole, Keys>();
   for (const role of roles) keysByRole.set(role, await loadTrustedKeys({ repository: repo.name, roles: [role] }));
-  const verdicts = statements.map((st) => statementVerdict(st, keysByRole, repo.name));
+  // The server's own verification summaries, read back by the sync, are judged as what they are.
+  const own = await ownSummaryVerdicts(imageId, statements);
+  const verdicts = statements.map((st, i) => own[i] ?? statementVerdict(st, keysByRole, repo.name));
   const now = new Date();
 
   const stored = await db.$transaction(
