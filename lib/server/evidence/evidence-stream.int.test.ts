@@ -353,3 +353,25 @@ describe("streamed SBOM ingest", () => {
     }
   });
 });
+
+describe("identical uploads at the same instant", () => {
+  // Both pass the "already stored?" check before either commits; the loser's transaction meets the unique index. Its
+  // document is stored (by the other request), so it is answered as a repeat (created: false, the same row), not 409.
+  it("on the buffered path, every one succeeds and one document is stored", async () => {
+    const img = await newImage("streamtest/race-buffered");
+    const doc = cdx(img.digest, 400, "race");
+    const out = await Promise.all(Array.from({ length: 6 }, () => ingestEvidence({ actor: system, imageId: img.imageId, bytes: doc, source: "upload" })));
+    expect(out.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(out.map((r) => r.document.id)).size).toBe(1);
+    expect(await db.evidenceDocument.count({ where: { imageId: img.imageId } })).toBe(1);
+  });
+
+  it("on the streamed path, every one succeeds and one document is stored", async () => {
+    const img = await newImage("streamtest/race-streamed");
+    const doc = cdx(img.digest, 3000, "race");
+    const out = await Promise.all(Array.from({ length: 3 }, () => streamed(img.imageId, doc)));
+    expect(out.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(out.map((r) => r.document.id)).size).toBe(1);
+    expect(await db.evidenceDocument.count({ where: { imageId: img.imageId } })).toBe(1);
+  });
+});

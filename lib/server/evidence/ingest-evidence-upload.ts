@@ -19,6 +19,7 @@ import {
   statementVerdict,
   type IngestEvidenceResult,
 } from "./ingest-evidence";
+import { concurrentlyStoredDocument } from "./concurrent-duplicate";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
 import { spoolBody, type SpooledBody } from "./spool-body";
 import { indexDocumentPackages } from "./package-index";
@@ -268,6 +269,8 @@ async function ingestStreamed({
     return { document, documents: [document], created: true };
   } catch (e) {
     if (e instanceof Duplicate) return { document: e.document, documents: [e.document], created: false };
+    const stored = await concurrentlyStoredDocument(e, { imageId, contentDigest: spool.digest });
+    if (stored) return { document: stored, documents: [stored], created: false };
     throw appError(e);
   }
 }

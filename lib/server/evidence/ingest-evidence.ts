@@ -12,6 +12,7 @@ import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
 import { assertMayAttachEvidence } from "./may-attach-evidence";
 import { ownSummaryVerdicts } from "./own-summary-verdict";
+import { concurrentlyStoredDocument } from "./concurrent-duplicate";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
 import { indexDocumentPackages } from "./package-index";
 import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
@@ -153,7 +154,43 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const verdicts = statements.map((st, i) => own[i] ?? statementVerdict(st, keysByRole, repo.name));
   const now = new Date();
 
-  const stored = await db.$transaction(
+  const stored = await storeStatements({ actor, imageId, image, statements, matched, verdicts, source, artifactDigest, now, contentDigest }).catch(
+    async (e: unknown) => {
+      // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
+      const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
+      if (docs.every((d) => d !== null)) return docs.map((document) => ({ document: document!, created: false }));
+      throw e;
+    },
+  );
+  return { document: stored[0]!.document, documents: stored.map((s) => s.document), created: stored.some((s) => s.created) };
+}
+
+/** Every statement of one upload, with the re-match and the re-evaluation request, in one transaction. */
+function storeStatements({
+  actor,
+  imageId,
+  image,
+  statements,
+  matched,
+  verdicts,
+  source,
+  artifactDigest,
+  now,
+  contentDigest,
+}: {
+  actor: Actor;
+  imageId: string;
+  image: { digest: string };
+  statements: EvidenceStatement[];
+  matched: (string | null)[];
+  verdicts: Verdict[];
+  source: "upload" | "registry";
+  artifactDigest: string | null;
+  now: Date;
+  contentDigest: string;
+}) {
+  const several = statements.length > 1;
+  return db.$transaction(
     async (tx) => {
       const out: { document: Awaited<ReturnType<typeof storeStatement>>["document"]; created: boolean }[] = [];
       for (let i = 0; i < statements.length; i++) {
@@ -180,7 +217,6 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
     },
     { timeout: 300_000, maxWait: 30_000 },
   );
-  return { document: stored[0]!.document, documents: stored.map((s) => s.document), created: stored.some((s) => s.created) };
 }
 
 interface StoreStatementOptions {
