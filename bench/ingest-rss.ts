@@ -46,18 +46,23 @@ export interface IngestRssFigures {
 export async function ingestRssBenchmark(opts: { scale: number }): Promise<BenchmarkReport<IngestRssFigures>> {
   const sizes = { small: 10 * MiB * opts.scale, large: 256 * MiB * opts.scale };
   let postgres: PostgresHandle | undefined;
+  let c: pg.Client | undefined;
   const dir = mkdtempSync(join(tmpdir(), "ingest-rss-"));
   try {
     postgres = await startPostgres({});
     await migrate(postgres.url);
-    const c = new pg.Client({ connectionString: postgres.url });
-    await c.connect();
-    const reg = await c.query<{ id: string }>(
+    const client = new pg.Client({ connectionString: postgres.url });
+    // Stopping Postgres after a failed child ends this connection: an error event, not a crash of the whole bench run.
+    client.on("error", () => {});
+    c = client;
+    await client.connect();
+    const reg = await client.query<{ id: string }>(
       `INSERT INTO registries (id, name, url, updated_at) VALUES (gen_random_uuid(), 'default', 'http://127.0.0.1:5000', now()) RETURNING id`,
     );
-    const repo = await c.query<{ id: string }>(`INSERT INTO repositories (id, registry_id, name) VALUES (gen_random_uuid(), $1, 'bench/ingest') RETURNING id`, [
-      reg.rows[0]!.id,
-    ]);
+    const repo = await client.query<{ id: string }>(
+      `INSERT INTO repositories (id, registry_id, name) VALUES (gen_random_uuid(), $1, 'bench/ingest') RETURNING id`,
+      [reg.rows[0]!.id],
+    );
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       DATABASE_URL: postgres.url,
@@ -68,7 +73,7 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
     delete env.REGISTRY_URL;
     const run = async (which: "small" | "large") => {
       const digest = `sha256:${randomBytes(32).toString("hex")}`;
-      const img = await c.query<{ id: string }>(
+      const img = await client.query<{ id: string }>(
         `INSERT INTO images (id, repository_id, digest, media_type, size, manifest, config_digest, os, architecture)
          VALUES (gen_random_uuid(), $1, $2, 'application/vnd.oci.image.manifest.v1+json', 1024, convert_to('{"schemaVersion":2}', 'UTF8'), $3, 'linux', 'amd64') RETURNING id`,
         [repo.rows[0]!.id, digest, `sha256:${randomBytes(32).toString("hex")}`],
@@ -86,7 +91,6 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
     };
     const small = await run("small");
     const large = await run("large");
-    await c.end();
     const ratio = large.peakRssBytes / small.peakRssBytes;
     const problems: string[] = [];
     if (small.components < 10 || large.components <= small.components) problems.push(`component counts look wrong: ${small.components} / ${large.components}`);
@@ -126,6 +130,7 @@ export async function ingestRssBenchmark(opts: { scale: number }): Promise<Bench
       problems,
     };
   } finally {
+    await c?.end().catch(() => {});
     await postgres?.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
