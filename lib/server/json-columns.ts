@@ -266,7 +266,7 @@ const certificateSummary = z.object({
   oidcIssuer: z.string().nullable(),
 });
 
-/** signatures.signer (Signer: a key or a certificate chain) — display only: the verdict and key columns decide. */
+/** signatures.signer (SignerIdentity: a key or a certificate chain) — display only: the verdict and key columns decide. */
 export const signatureSignerColumn = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("key"), fingerprint: z.string(), algorithm: z.string() }),
   z.object({ kind: z.literal("certificate"), leaf: certificateSummary, chain: z.array(certificateSummary) }),

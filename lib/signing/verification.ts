@@ -52,7 +52,8 @@ export interface CertificateSummary {
 }
 
 /** Who signed: a bare key, or a certificate (leaf first, then the chain as presented). */
-export type Signer = { kind: "key"; fingerprint: string; algorithm: string } | { kind: "certificate"; leaf: CertificateSummary; chain: CertificateSummary[] };
+export type SignerIdentity =
+  { kind: "key"; fingerprint: string; algorithm: string } | { kind: "certificate"; leaf: CertificateSummary; chain: CertificateSummary[] };
 
 export type SignatureFormat = "cosign" | "sigstore-bundle" | "notation";
 
@@ -62,7 +63,7 @@ export interface SignatureVerification {
   /** One sentence a reviewer can read as is; for a failure, it names the failed check. */
   detail: string;
   checks: CheckResult[];
-  signer: Signer | null;
+  signer: SignerIdentity | null;
   time: SignatureTime | null;
   /** Name of the trust identity that vouched for the signer (key, root, Sigstore material), when one did. */
   trustedBy: string | null;

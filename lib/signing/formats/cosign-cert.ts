@@ -16,7 +16,7 @@ import {
   type LogKey,
   type SignatureTime,
   type SignatureVerification,
-  type Signer,
+  type SignerIdentity,
   type TrustMaterial,
 } from "../verification";
 import { countPemCertificates, EKU, parseCertificate, parseCertificates, verifyChain, type ParsedCertificate } from "../trust/x509";
@@ -275,7 +275,7 @@ interface CertLayerState {
   opts: CosignLayerOptions;
   annotations: Record<string, string>;
   blob: Uint8Array;
-  signer: Signer | null;
+  signer: SignerIdentity | null;
   time: SignatureTime | null;
   leaf: ParsedCertificate;
   sig: Buffer;

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { sha256Digest } from "../../oci/digest";
 import { verifyTimestampToken } from "../trust/rfc3161";
 import { completeChecks, fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
-import { CHECKS, type SignatureTime, type SignatureVerification, type Signer, type TrustMaterial } from "../verification";
+import { CHECKS, type SignatureTime, type SignatureVerification, type SignerIdentity, type TrustMaterial } from "../verification";
 import { EKU, parseCertificate, verifyChain, type ParsedCertificate } from "../trust/x509";
 
 /**
@@ -128,7 +128,7 @@ type ProtectedHeader = z.infer<typeof protectedSchema> & Record<string, unknown>
 /** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
 interface NotationState {
   opts: VerifyNotationOptions;
-  signer: Signer | null;
+  signer: SignerIdentity | null;
   time: SignatureTime | null;
   env: z.infer<typeof envelopeSchema>;
   alg: Alg;

@@ -5,7 +5,7 @@
 import type { Bundle } from "@sigstore/bundle";
 import type { X509Certificate } from "@sigstore/core";
 import { VerificationError, type SignedEntity, type TrustMaterial as SigstoreTrustMaterial } from "@sigstore/verify";
-import type { SignatureTime, Signer, TrustMaterial } from "../verification";
+import type { SignatureTime, SignerIdentity, TrustMaterial } from "../verification";
 
 /** Checks specific to Sigstore bundles, in the order they run (between the shared ones). */
 export const SIGSTORE_CHECKS = {
@@ -58,7 +58,7 @@ export const FUTURE_SKEW_MS = 5 * 60 * 1000;
 /** The verification's state, filled in by the steps in order (a later step only reads what an earlier one set). */
 export interface BundleState {
   opts: VerifySigstoreBundleOptions;
-  signer: Signer | null;
+  signer: SignerIdentity | null;
   time: SignatureTime | null;
   trustedBy: string | null;
   bundle: Bundle;

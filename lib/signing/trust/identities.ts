@@ -1,4 +1,4 @@
-import type { CertificateSummary, Signer } from "../verification";
+import type { CertificateSummary, SignerIdentity } from "../verification";
 
 /**
  * Trust identities and how they match: which repository a pattern covers, which certificate subject or SAN an
@@ -227,7 +227,7 @@ export function matchCertificateIdentity(i: TrustIdentity, leaf: CertificateSumm
 }
 
 /** Scope (repository pattern) first, then, for a certificate signer, its subject or SAN. */
-export function identityMatch(i: TrustIdentity, signer: Signer | null, repository: string): { ok: boolean; detail: string } {
+export function identityMatch(i: TrustIdentity, signer: SignerIdentity | null, repository: string): { ok: boolean; detail: string } {
   const scope = i.scope.length ? i.scope : [];
   const inScope = scope.find((p) => matchScope(p, repository));
   if (!inScope) {

@@ -9,7 +9,7 @@ import {
   type LogKey,
   type SignatureTime,
   type SignatureVerification,
-  type Signer,
+  type SignerIdentity,
   type TrustMaterial,
 } from "../verification";
 import { identityMatch, type IdentityRole, type TrustIdentity } from "./identities";
@@ -186,7 +186,7 @@ function revocationCheck(i: TrustIdentity, at: Date, trusted: Date | null): { ok
 /** The first candidate identity whose scope and certificate identity match, or every miss, worded. */
 function chooseIdentity(
   found: readonly TrustIdentity[],
-  signer: Signer | null,
+  signer: SignerIdentity | null,
   repository: string,
 ): { i: TrustIdentity; detail: string } | { misses: string[] } {
   const misses: string[] = [];
