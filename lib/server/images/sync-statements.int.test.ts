@@ -144,6 +144,13 @@ describe("what the batched statements write", () => {
     const revived = await db.image.findFirstOrThrow({ where: { digest: index, repository: { name: repo } } });
     expect(revived.deletedAt).toBeNull();
     expect(await db.image.count({ where: { digest: index } })).toBe(1);
+    // Its platform manifests, deleted with it, are alive again with it.
+    expect((await db.image.findMany({ where: { repository: { name: repo }, parentDigest: index } })).map((i) => [i.digest, i.deletedAt])).toEqual(
+      expect.arrayContaining([
+        [amd.digest, null],
+        [arm.digest, null],
+      ]),
+    );
 
     // A tag removed from the registry: deleted, with its "moved to nothing" event.
     expect((await fetch(`${registry.url}/v2/${repo}/manifests/${solo.digest}`, { method: "DELETE" })).status).toBe(202);

@@ -67,8 +67,11 @@ export async function writeRepositoryChanges({
                    UNION ALL SELECT name, digest, NULL FROM removed) e
            RETURNING 1),
          undeleted AS (
+           -- A revived index brings back the platform manifests that were marked deleted with it.
            UPDATE images SET deleted_at = NULL
-            WHERE id = ANY(${changes.undelete}::uuid[]) AND repository_id = ${repositoryId}::uuid
+            WHERE repository_id = ${repositoryId}::uuid
+              AND (id = ANY(${changes.undelete}::uuid[])
+                   OR parent_digest IN (SELECT digest FROM images WHERE id = ANY(${changes.undelete}::uuid[]) AND repository_id = ${repositoryId}::uuid))
            RETURNING 1)
     SELECT (SELECT json_agg(json_build_array(id, digest)) FROM img) AS images,
            ((SELECT count(*) FROM moved) + (SELECT count(*) FROM removed))::int AS moves,
