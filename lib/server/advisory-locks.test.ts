@@ -29,4 +29,9 @@ describe("advisory lock ids", () => {
     }
     expect(offenders).toEqual([]);
   });
+
+  it("the stage-decision lock spelled in SQL is the one listed here", () => {
+    const sql = readFileSync("prisma/migrations/20261207090000_stage_decision_serialised/migration.sql", "utf8");
+    expect(sql).toContain(`pg_advisory_xact_lock(${ADVISORY_LOCKS.stageDecision}, `);
+  });
 });

@@ -21,6 +21,11 @@ export const ADVISORY_LOCKS = {
   attestationManifest: 0x5169,
   /** Judging one image's approved stages again (second key hashtext(image id)). */
   stageRisk: 0x0a91e6,
+  /**
+   * Writers of one stored (image, stage) decision (second key hashtext('<image id>/<stage id>')). Taken only in SQL, by
+   * refresh_stage_decision (migration 20261207090000_stage_decision_serialised spells it as 24032).
+   */
+  stageDecision: 0x5de0,
 } as const;
 
 /**
