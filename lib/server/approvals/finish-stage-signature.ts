@@ -69,10 +69,20 @@ async function tryBundle(approvalId: string): Promise<boolean> {
 /** Pushes the Sigstore bundles still missing for signed approvals of stages that emit them. */
 export async function completePendingBundles({ limit = 20 }: { limit?: number } = {}) {
   const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT a.id FROM approvals a JOIN stages s ON s.id = a.stage_id
+    SELECT a.id FROM approvals a JOIN stages s ON s.id = a.stage_id JOIN signing_keys k ON k.id = a.signing_key_id
     WHERE a.status = 'signed' AND a.revoked_at IS NULL AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
+      -- A bundle is a new signature: a revoked key makes none (the approval, signed before, may well stay valid).
+      AND k.revoked_at IS NULL
     ORDER BY a.created_at LIMIT ${limit}`;
   let pushed = 0;
-  for (const r of rows) if (await tryBundle(r.id)) pushed++;
+  for (const r of rows) {
+    try {
+      if (await tryBundle(r.id)) pushed++;
+    } catch (e) {
+      // One bundle that cannot be made (a refusal, not an outage) must not stop the others, nor the scheduler tick.
+      if (!(e instanceof AppError)) throw e;
+      console.error(`[imprimatur] Sigstore bundle of approval ${r.id} not pushed: ${e.message}`);
+    }
+  }
   return { pending: rows.length, pushed };
 }

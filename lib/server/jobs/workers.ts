@@ -46,7 +46,51 @@ export async function startWorkers(): Promise<void> {
   await boss.schedule(QUEUES.tick, "* * * * *");
 }
 
+/**
+ * One minute's housekeeping, shared across replicas through Postgres. Each step runs even when an earlier one failed:
+ * one poisoned row (a pending item some step cannot finish) must not stop pending revocations, re-evaluation, expiry,
+ * the audit fold or webhooks. Failures are logged as they happen and the tick then fails naming every failed step.
+ */
 export async function schedulerTick(now = new Date()): Promise<{ queued: string[]; signaturesCompleted: number; webhooksDelivered: number }> {
+  const failed: { step: string; error: unknown }[] = [];
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (error) {
+      console.error(`[scheduler] ${name} failed`, error);
+      failed.push({ step: name, error });
+      return undefined;
+    }
+  };
+  const queued = (await step("queue due syncs", () => queueDueSyncs(now))) ?? [];
+  const signatures = await step("pending signatures", () => completePendingSignatures({ actor: scheduler, limit: 20 }));
+  await step("pending bundles", () => completePendingBundles({ limit: 20 }));
+  await step("pending verification summaries", () => completePendingSummaries({ limit: 20 }));
+  await step("pending revocations", () => completePendingRevocations({ actor: scheduler, limit: 20 }));
+  // Re-evaluation: time-driven triggers (expired waivers, aged scans), then whatever requests are waiting, then
+  // revoke-after stages past their grace period. Each step is idempotent and shared across replicas via Postgres.
+  await step("time triggers", () => sweepTimeTriggers({ now }));
+  await step("re-evaluation", () => reevaluateApprovals({ maxBatches: 20 }));
+  await step("revoke-after", () => revokeRegressedApprovals({ now }));
+  await step("advisory feed", () => fetchAdvisoryFeed({ now }));
+  // A queued bulk revocation whose job was lost (or a running one whose replica died) is queued again; pg-boss's
+  // singleton key keeps it to one job, and the job resumes from its saved outcomes.
+  await step("bulk revocations", requeueBulkRevocations);
+  await step("audit fold", foldStagedAuditEvents);
+  await step("sign-in throttle purge", purgeSigninThrottle);
+  // A checkpoint never holds up the tick's other work: a registry outage leaves it pending, to be retried next tick.
+  await scheduledAuditCheckpoint(now).catch((e) => console.error("[scheduler] audit checkpoint failed", e));
+  const hooks = await step("webhooks", () => deliverWebhooks({ limit: 100 }));
+  if (failed.length) {
+    throw new AggregateError(
+      failed.map((f) => f.error),
+      `scheduler tick: ${failed.length} step(s) failed (${failed.map((f) => f.step).join(", ")}); the others ran`,
+    );
+  }
+  return { queued, signaturesCompleted: signatures?.completed ?? 0, webhooksDelivered: hooks?.delivered ?? 0 };
+}
+
+async function queueDueSyncs(now: Date): Promise<string[]> {
   const due = await db.registry.findMany({ where: { enabled: true, syncIntervalMin: { not: null } } });
   const queued: string[] = [];
   for (const r of due) {
@@ -56,24 +100,10 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
       queued.push(r.name);
     }
   }
-  const { completed } = await completePendingSignatures({ actor: scheduler, limit: 20 });
-  await completePendingBundles({ limit: 20 });
-  await completePendingSummaries({ limit: 20 });
-  await completePendingRevocations({ actor: scheduler, limit: 20 });
-  // Re-evaluation: time-driven triggers (expired waivers, aged scans), then whatever requests are waiting, then
-  // revoke-after stages past their grace period. Each step is idempotent and shared across replicas via Postgres.
-  await sweepTimeTriggers({ now });
-  await reevaluateApprovals({ maxBatches: 20 });
-  await revokeRegressedApprovals({ now });
-  await fetchAdvisoryFeed({ now });
-  // A queued bulk revocation whose job was lost (or a running one whose replica died) is queued again; pg-boss's
-  // singleton key keeps it to one job, and the job resumes from its saved outcomes.
+  return queued;
+}
+
+async function requeueBulkRevocations(): Promise<void> {
   for (const b of await db.bulkRevocation.findMany({ where: { status: { in: ["queued", "running"] } }, select: { id: true }, take: 20 }))
     await enqueueBulkRevocation(b.id);
-  await foldStagedAuditEvents();
-  await purgeSigninThrottle();
-  // A checkpoint never holds up the tick's other work: a registry outage leaves it pending, to be retried next tick.
-  await scheduledAuditCheckpoint(now).catch((e) => console.error("[scheduler] audit checkpoint failed", e));
-  const hooks = await deliverWebhooks({ limit: 100 });
-  return { queued, signaturesCompleted: completed, webhooksDelivered: hooks.delivered };
 }
