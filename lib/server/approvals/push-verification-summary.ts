@@ -32,6 +32,9 @@ export type PushVerificationSummaryOutcome =
 
 type Client = ReturnType<typeof registryClient>;
 
+/** Thrown under the referrers lock when the summary was removed meanwhile: nothing is pushed. */
+class SummaryRemoved extends Error {}
+
 function loadApproval(approvalId: string) {
   return db.approval.findUnique({
     where: { id: approvalId },
@@ -208,37 +211,17 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
 
     let bundleArtifactDigest = summary.bundleArtifactDigest;
     if (summary.bundle && !bundleArtifactDigest) {
-      const pushed = await pushReferrer({
-        client,
-        repository,
-        subject: { mediaType: image.mediaType, digest, size: image.size },
-        artifactType: MT.sigstoreBundleV03,
-        blobBytes: summary.bundle,
-        blobMediaType: MT.sigstoreBundleV03,
-        annotations: {
-          "dev.sigstore.bundle.content": "dsse-envelope",
-          "dev.sigstore.bundle.predicateType": VSA_PREDICATE_TYPE,
-          "dev.imprimatur/stage": a.stage.name,
-          "dev.imprimatur/approval-id": a.id,
-        },
-        lock: (fn) =>
-          db.$transaction(
-            async (tx) => {
-              await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${lockKey}))`;
-              return fn();
-            },
-            { timeout: 120_000, maxWait: 60_000 },
-          ),
-      });
-      bundleArtifactDigest = pushed.descriptor.digest;
+      const pushed = await pushSummaryReferrer({ client, repository, a, summary, lockKey });
+      if (!pushed) return { status: "skipped", reason: "the verification summary was removed (approval revoked)" };
+      bundleArtifactDigest = pushed;
     }
 
-    await db.$transaction(async (tx) => {
+    const recorded = await db.$transaction(async (tx) => {
       const updated = await tx.verificationSummary.updateMany({
         where: { id: summary.id, status: "pending" },
         data: { status: "pushed", pushedAt: new Date(), bundleArtifactDigest, lastError: null },
       });
-      if (updated.count === 0) return;
+      if (updated.count === 0) return false;
       await appendAuditEvent(tx, {
         actor,
         action: "verification-summary.push",
@@ -253,7 +236,13 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
           ...(bundleArtifactDigest ? { bundleArtifactDigest } : {}),
         },
       });
+      return true;
     });
+    if (!recorded) {
+      // Removed (revoked) while the referrer was being pushed: the remover did not know of this referrer, so it goes now.
+      if (bundleArtifactDigest && !summary.bundleArtifactDigest) await removeReferrer(client, repository, digest, bundleArtifactDigest as Digest, lockKey);
+      return { status: "skipped", reason: "the verification summary was removed (approval revoked)" };
+    }
     return { status: "pushed", layerDigest: summary.layerDigest, bundleArtifactDigest, existing: false };
   } catch (e) {
     const err = toAppError(e, `pushing the verification summary to ${registry.name}`);
@@ -261,6 +250,56 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
     await db.verificationSummary.update({ where: { id: summary.id }, data: { lastError: err.message, attempts: { increment: 1 } } });
     return { status: "pending", error: err.message };
   }
+}
+
+/**
+ * Pushes the summary's Sigstore bundle as a referrer of the image. Under the referrers lock it checks that the summary
+ * is still pending: a revocation since the `.att` append removed it, and then nothing is pushed (null).
+ */
+async function pushSummaryReferrer({
+  client,
+  repository,
+  a,
+  summary,
+  lockKey,
+}: {
+  client: Client;
+  repository: string;
+  a: LoadedApproval;
+  summary: SummaryRow;
+  lockKey: string;
+}): Promise<string | null> {
+  const { image } = a;
+  const digest = image.digest as Digest;
+  const pushed = await pushReferrer({
+    client,
+    repository,
+    subject: { mediaType: image.mediaType, digest, size: image.size },
+    artifactType: MT.sigstoreBundleV03,
+    blobBytes: summary.bundle!,
+    blobMediaType: MT.sigstoreBundleV03,
+    annotations: {
+      "dev.sigstore.bundle.content": "dsse-envelope",
+      "dev.sigstore.bundle.predicateType": VSA_PREDICATE_TYPE,
+      "dev.imprimatur/stage": a.stage.name,
+      "dev.imprimatur/approval-id": a.id,
+    },
+    lock: (fn) =>
+      db.$transaction(
+        async (tx) => {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REFERRERS_LOCK_NAMESPACE}::int, hashtext(${lockKey}))`;
+          // A revocation may have removed the summary since the `.att` append: then no referrer is pushed for it.
+          const current = await tx.verificationSummary.findUnique({ where: { id: summary.id }, select: { status: true } });
+          if (current?.status !== "pending") throw new SummaryRemoved();
+          return fn();
+        },
+        { timeout: 120_000, maxWait: 60_000 },
+      ),
+  }).catch((e: unknown) => {
+    if (e instanceof SummaryRemoved) return null;
+    throw e;
+  });
+  return pushed?.descriptor.digest ?? null;
 }
 
 /**
