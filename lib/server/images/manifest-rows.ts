@@ -1,4 +1,5 @@
 import "server-only";
+import { wellFormed } from "../../well-formed-json";
 import { db, Prisma } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
@@ -109,15 +110,24 @@ export async function readImageRow(opts: {
   return { row, children };
 }
 
-const LONE_SURROGATE = /[\ud800-\udfff]/;
+/** What Postgres cannot store in jsonb (or text): a lone surrogate, or U+0000. */
+const UNSTORABLE = /[\ud800-\udfff\u0000]/;
+const storable = (s: string) => (UNSTORABLE.test(s) ? wellFormed(s).replaceAll("\u0000", "\ufffd") : s);
 
 /**
- * JSON for a jsonb parameter. jsonb refuses a lone surrogate escape (\ud800) that JSON.stringify writes for a
- * string from a hostile registry, where a text parameter would have been stored with U+FFFD; string values are
- * made well-formed the same way, so such a value cannot fail a whole repository's write.
+ * JSON for a jsonb parameter. jsonb refuses a lone surrogate escape (\ud800) that JSON.stringify writes for a string
+ * from a hostile registry, and refuses \u0000 outright; either would fail a whole repository's write (every other
+ * image, tag move and deletion of that repository with it, sync after sync). String values and object keys are made
+ * storable with U+FFFD instead, which is what a text column stores for a lone surrogate anyway.
  */
 export function jsonParam(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" && LONE_SURROGATE.test(v) ? Buffer.from(v, "utf8").toString("utf8") : v));
+  return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
+    if (typeof v === "string") return storable(v);
+    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => UNSTORABLE.test(k))) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [storable(k), x]));
+    }
+    return v;
+  });
 }
 
 /** The rows as one JSON document for jsonb_to_recordset: one parameter, however many rows. */

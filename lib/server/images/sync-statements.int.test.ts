@@ -220,4 +220,19 @@ describe("what the batched statements write", () => {
     const row = await db.image.findFirstOrThrow({ where: { digest: bad.digest } });
     expect(row.labels).toMatchObject({ "org.example.name": "x\ufffdy" });
   });
+
+  it("stores an image whose config carries a NUL in a label's value and key, and its repository's other images with it", async () => {
+    // Found by the session-13 security review: jsonb refuses \u0000, and one such image failed its repository's whole
+    // write on every sync (new images, tag moves and deletions of that repository never recorded).
+    const repo = "rt/nul";
+    const good = buildImage({ architecture: "amd64", layers: [{ "g.txt": "good" }] });
+    const bad = buildImage({ architecture: "amd64", layers: [{ "n.txt": "nul" }], labels: { "org.example.name": "x\u0000y", "k\u0000": "v" } });
+    await pushImage(client, repo, good, ["good"]);
+    await pushImage(client, repo, bad, ["bad"]);
+    const r = await syncRegistry({ actor: admin, registry: "round-trips", repositories: [repo] });
+    expect(r.errors).toEqual([]);
+    expect(await db.image.count({ where: { digest: { in: [good.digest, bad.digest] } } })).toBe(2);
+    const row = await db.image.findFirstOrThrow({ where: { digest: bad.digest } });
+    expect(row.labels).toMatchObject({ "org.example.name": "x\ufffdy", "k\ufffd": "v" });
+  });
 });
