@@ -373,9 +373,15 @@ async function removeReferrer(client: Client, repository: string, subject: Diges
         if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
       }
       if (!bytes) return;
-      const index = JSON.parse(bytes.toString("utf8")) as { manifests?: { digest: string }[] };
-      if (!Array.isArray(index.manifests) || !index.manifests.some((m) => m.digest === referrer)) return;
-      const next = { ...index, manifests: index.manifests.filter((m) => m.digest !== referrer) };
+      let index: { manifests?: { digest?: unknown }[] };
+      try {
+        index = JSON.parse(bytes.toString("utf8")) as typeof index;
+      } catch {
+        // Not an index anyone can read, so it lists nothing: there is nothing to take out of it (registry data is hostile).
+        return;
+      }
+      if (!index || !Array.isArray(index.manifests) || !index.manifests.some((m) => m?.digest === referrer)) return;
+      const next = { ...index, manifests: index.manifests.filter((m) => m?.digest !== referrer) };
       await client.putManifest(repository, tag, Buffer.from(JSON.stringify(next), "utf8"), MT.ociIndex);
     },
     { timeout: 120_000, maxWait: 60_000 },
