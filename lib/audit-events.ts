@@ -222,7 +222,8 @@ export const AUDIT_EVENTS = {
   "token.revoke": obj({ tokenId: s }),
   "webhook.create": obj({ url: s, events: strs, format: s, stages: strs, repositories: strs }),
   "webhook.delete": obj({ url: s }),
-  "admission.review": obj({ images: strs, allowed: z.boolean(), reason: sN }),
+  // images: every distinct image of the review (rows before session 13 kept the first 50); denied: those refused.
+  "admission.review": obj({ images: strs, containers: z.number().int().nonnegative().optional(), denied: strs.optional(), allowed: z.boolean(), reason: sN }),
   "admission.policy.set": obj({ stage: sN, exempt: z.boolean() }),
   "auth.signin": z.union([
     // A web sign-in that succeeded (password, or the session callback).

@@ -115,6 +115,27 @@ describe("Kubernetes ImageReview", () => {
     expect(await db.auditOutbox.count()).toBe(0);
     expect((await verifyAuditChain()).ok).toBe(true);
   });
+
+  it("audits every distinct image of a review (not the first 50) with the denied ones, and admits nothing for an empty review", async () => {
+    // Found by the session-13 security review: an allowed review of up to 500 containers named only its first 50.
+    await setNamespacePolicy({ actor: system, namespace: "wide", stage: "prod" });
+    const ok = `${host}/adm/app@${approved}`;
+    const last = `${host}/adm/multi@${indexDigest}`;
+    const r = await reviewImages({ actor: system, review: review("wide", [...Array.from({ length: 60 }, () => ok), last]) });
+    expect(r.status.allowed).toBe(true);
+    const denied = await reviewImages({ actor: system, review: review("wide", [ok, `${host}/adm/app@${unapproved}`]) });
+    expect(denied.status.allowed).toBe(false);
+    await foldStagedAuditEvents();
+    const rows = await db.auditEvent.findMany({ where: { action: "admission.review", target: "namespace wide" }, orderBy: { seq: "asc" } });
+    expect(rows.map((x) => x.detail)).toEqual([
+      expect.objectContaining({ images: [ok, last], containers: 61, denied: [], allowed: true }),
+      expect.objectContaining({ images: [ok, `${host}/adm/app@${unapproved}`], containers: 2, denied: [`${host}/adm/app@${unapproved}`], allowed: false }),
+    ]);
+    // Kubernetes never sends a pod without images: an empty review vouches for nothing.
+    const empty = await reviewImages({ actor: system, review: review("wide", []) });
+    expect(empty.status).toEqual({ allowed: false, reason: expect.stringMatching(/no containers/) });
+    expect((await verifyAuditChain()).ok).toBe(true);
+  });
 });
 
 describe("ImageReview at cluster rates", () => {

@@ -41,7 +41,11 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
     status: { allowed, ...(allowed ? {} : { reason }), ...(Object.keys(audit).length ? { auditAnnotations: audit } : {}) },
   });
   let result;
-  if (!req) {
+  const images = review.spec.containers.map((c) => c.image);
+  if (images.length === 0) {
+    // Kubernetes never asks about a pod without images; an empty review vouches for nothing, so it admits nothing.
+    result = respond(false, "the ImageReview lists no containers: there is nothing to admit");
+  } else if (!req) {
     result = respond(false, `namespace ${ns || "(none)"} has no image policy in Imprimatur and there is no default ("*")`);
   } else if (req.exempt) {
     result = respond(true, "", { "imprimatur.dev/exempt-namespace": ns });
@@ -56,7 +60,14 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
     action: "admission.review",
     outcome: result.status.allowed ? "success" : "denied",
     target: `namespace ${ns}`,
-    detail: { images: review.spec.containers.map((c) => c.image).slice(0, 50), allowed: result.status.allowed, reason: result.status.reason ?? null },
+    // Every distinct image, so the trail answers "when did this digest enter the cluster" for each (at most 500).
+    detail: {
+      images: [...new Set(images)],
+      containers: images.length,
+      denied: req && !req.exempt ? [...new Set(verdicts.filter((v) => !v.allowed).map((v) => v.image))] : [],
+      allowed: result.status.allowed,
+      reason: result.status.reason ?? null,
+    },
   });
   return result;
 }
