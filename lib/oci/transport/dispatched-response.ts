@@ -49,10 +49,23 @@ export class DispatchedResponse implements ExchangeResponse {
     },
   };
 
-  /** The body as text for an error message, capped (a fetch Response's text() would read it all). */
+  /** The start of the body as text, for an error message (a fetch Response's text() would read it all). */
   async text(): Promise<string> {
-    if (!this.stream) return "";
-    return (await readStreamCapped(this.stream, ERROR_TEXT_BYTES, "error body").catch(() => Buffer.alloc(0))).toString("utf8");
+    const stream = this.stream;
+    if (!stream) return "";
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        total += chunk.byteLength;
+        if (total >= ERROR_TEXT_BYTES) break;
+      }
+    } catch {
+      // What was read before the stream failed is still the message.
+    }
+    stream.destroy();
+    return Buffer.concat(chunks).subarray(0, ERROR_TEXT_BYTES).toString("utf8");
   }
 }
 
