@@ -1,11 +1,11 @@
 import "server-only";
-import { db } from "../../db";
+import { bulkQuery, db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import type { RegistryClient } from "../../oci/client";
 import { OciError } from "../../oci/digest";
 import { requireRole, actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { latestTrustChange, loadTrust } from "../trust/load-trust";
+import { latestTrustChange, loadTrust, type LoadedTrust } from "../trust/load-trust";
 import { completePendingSignatures } from "../approvals/complete-pending-signatures";
 import { registryClient, resolveRegistry, type RegistryRow } from "../registries/resolve-registry";
 import { finishRepository, readRepository, type RepositoryRead, type RepositorySyncOptions } from "./sync-repository";
@@ -53,8 +53,13 @@ export interface SyncRegistryOptions {
 export async function syncRegistry({ actor, registry, repositories = [], trigger = "cli" }: SyncRegistryOptions): Promise<SyncResult> {
   requireRole(actor, ["admin", "reviewer", "developer", "manager"], "syncing");
   const reg = await resolveRegistry(registry);
-  const run = await db.syncRun.create({ data: { registryId: reg.id, status: "queued", trigger, scope: repositories, requestedBy: actorLabel(actor) } });
-  return runSync({ syncRunId: run.id, actor });
+  const started = Date.now();
+  // Run here and now: the run is created running (no "queued" step for the job worker to pick up), with the
+  // registry row just read, so starting it costs one INSERT.
+  const run = await db.syncRun.create({
+    data: { registryId: reg.id, status: "running", startedAt: new Date(started), trigger, scope: repositories, requestedBy: actorLabel(actor) },
+  });
+  return executeRun({ run: { id: run.id, trigger: run.trigger, scope: run.scope, registry: reg }, actor, started });
 }
 
 /**
@@ -126,6 +131,7 @@ async function finishRun({
   return result;
 }
 
+/** Runs a queued sync run (the job worker). */
 export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: Actor }): Promise<SyncResult> {
   const started = Date.now();
   const run = await db.syncRun.update({
@@ -133,6 +139,19 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     data: { status: "running", startedAt: new Date(), reposDone: 0, errors: [] },
     include: { registry: true },
   });
+  return executeRun({ run, actor, started });
+}
+
+async function executeRun({
+  run,
+  actor,
+  started,
+}: {
+  run: { id: string; trigger: string; scope: string[]; registry: RegistryRow };
+  actor: Actor;
+  started: number;
+}): Promise<SyncResult> {
+  const syncRunId = run.id;
   const reg = run.registry;
   const stats: SyncStats = {
     repositories: 0,
@@ -163,10 +182,8 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     // A catalog that answers 404 is the registry's shortcoming (no _catalog), not a resource the caller named.
     throw e instanceof OciError && e.code === "NOT_FOUND" ? new AppError("REGISTRY_ERROR", `${what}: ${e.message}`) : registryErrorToAppError(e, what);
   }
-  await db.syncRun.update({ where: { id: syncRunId }, data: { reposTotal: names.length } });
+  await bulkQuery(Prisma.sql`UPDATE sync_runs SET repos_total = ${names.length}::int WHERE id = ${syncRunId}::uuid`);
 
-  const trust = await loadTrust();
-  const trustEpoch = await latestTrustChange();
   // Learnt once per run: a registry without the referrers API is asked once, not once per image.
   const referrersApi = new ReferrersApiMemo();
   const progress = new SyncProgress(syncRunId, reg.id, errors);
@@ -174,7 +191,7 @@ export async function runSync({ syncRunId, actor }: { syncRunId: string; actor: 
     names,
     progress,
     errors,
-    base: { client, reg, stats, trust, trustEpoch, referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) },
+    base: { client, reg, stats, trust: lazyTrust(), referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) },
   });
   await progress.flush();
 
@@ -234,6 +251,22 @@ async function syncRepositories(opts: {
     await writing;
   };
   await Promise.all(Array.from({ length: Math.min(REPO_CONCURRENCY, names.length) }, worker));
+}
+
+/**
+ * The trust and its last change, read once per run when a signature first needs them (a run over unsigned images
+ * reads neither). A failed read is not kept: the next signature asks again.
+ */
+function lazyTrust(): () => Promise<{ trust: LoadedTrust; epoch: Date }> {
+  let loading: Promise<{ trust: LoadedTrust; epoch: Date }> | undefined;
+  return () =>
+    (loading ??= Promise.all([loadTrust(), latestTrustChange()]).then(
+      ([trust, epoch]) => ({ trust, epoch }),
+      (e: unknown) => {
+        loading = undefined;
+        throw e;
+      },
+    ));
 }
 
 async function listRepositories(client: RegistryClient, reg: RegistryRow, scope: string[]): Promise<string[]> {
