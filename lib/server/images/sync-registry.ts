@@ -177,7 +177,9 @@ async function executeRun({
     // A catalog that answers 404 is the registry's shortcoming (no _catalog), not a resource the caller named.
     throw e instanceof OciError && e.code === "NOT_FOUND" ? new AppError("REGISTRY_ERROR", `${what}: ${e.message}`) : registryErrorToAppError(e, what);
   }
-  await bulkQuery(Prisma.sql`UPDATE sync_runs SET repos_total = ${names.length}::int WHERE id = ${syncRunId}::uuid`);
+  // Written while the repositories are read (awaited before the run ends; its failure still fails the run).
+  const reposTotal = bulkQuery(Prisma.sql`UPDATE sync_runs SET repos_total = ${names.length}::int WHERE id = ${syncRunId}::uuid`);
+  reposTotal.catch(() => {});
 
   // Learnt once per run: a registry without the referrers API is asked once, not once per image.
   const referrersApi = new ReferrersApiMemo();
@@ -188,11 +190,10 @@ async function executeRun({
     errors,
     base: { client, reg, stats, trust: lazyTrust(), referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) },
   });
-  await progress.flush();
-
   // Approvals of this registry's images still waiting for their signature push (rare): looked for with one raw
-  // statement, and completed only when there are some.
-  if (await hasPendingSignatures(reg.id)) stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
+  // statement (alongside the last progress batch), and completed only when there are some.
+  const [, , pending] = await Promise.all([progress.flush(), reposTotal, hasPendingSignatures(reg.id)]);
+  if (pending) stats.pendingCompleted = (await completePendingSignatures({ actor, registryId: reg.id })).completed;
   return finish("succeeded");
 }
 
