@@ -14,7 +14,7 @@ import { parseWwwAuthenticate } from "./www-authenticate";
 
 type RawInit = RequestInit & { auth?: string | undefined };
 
-/** One attempt of an exchange, with the fetch path or the HEAD path. */
+/** One attempt of an exchange: through fetch (`once`) or through the dispatcher API (`onceDispatched`). */
 type Once<R extends ExchangeResponse> = (url: string, init: RawInit) => Promise<R>;
 
 /**
