@@ -250,3 +250,47 @@ describe("redirects", () => {
     expect(storage.requests[0]?.authorization).toBeUndefined();
   });
 });
+
+describe("reads through the dispatcher API (HEADs, manifest and blob GETs, listings)", () => {
+  it("a HEAD answers a Basic challenge only when the registry's origin asks, and keeps no credentials for a redirect elsewhere", async () => {
+    const other = await serve((_req, res) => {
+      res.writeHead(200, { "docker-content-digest": sha256Digest("m") });
+      res.end();
+    });
+    const otherUrl = other.url.replace("127.0.0.1", "localhost");
+    const s = await serve((req, res) => {
+      if (!req.headers.authorization) return json(res, 401, {}, { "www-authenticate": 'Basic realm="registry"' });
+      res.writeHead(307, { location: `${otherUrl}/v2/a/b/manifests/v1` });
+      res.end();
+    });
+    const head = await client(s.url, { username: "alice", password: "secret" }).headManifest("a/b", "v1");
+    expect(head?.digest).toBe(sha256Digest("m"));
+    expect(s.requests.map((r) => [r.method, r.authorization?.slice(0, 6)])).toEqual([
+      ["HEAD", undefined],
+      ["HEAD", "Basic "],
+    ]);
+    expect(other.requests.map((r) => [r.method, r.authorization])).toEqual([["HEAD", undefined]]);
+  });
+
+  it("a HEAD stops after maxRedirects hops and is not followed by the dispatcher itself", async () => {
+    let n = 0;
+    const s = await serve((_req, res) => {
+      res.writeHead(302, { location: `/v2/a/b/manifests/hop${n++}` });
+      res.end();
+    });
+    const e = await errorOf(client(s.url, { maxRedirects: 2 }).headManifest("a/b", "v1"));
+    expect(e.code).toBe("BAD_RESPONSE");
+    expect(e.message).toMatch(/more than 2 redirects/);
+    expect(s.requests).toHaveLength(3);
+  });
+
+  it("a GET's error names the registry's status and reads at most 64 KiB of a huge error body", async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("x".repeat(2 * 1024 * 1024));
+    });
+    const e = await errorOf(client(s.url).getManifest("a/b", "v1"));
+    expect(e.code).toBe("BAD_RESPONSE");
+    expect(e.message).toMatch(/HTTP 400 x{10}/);
+  });
+});

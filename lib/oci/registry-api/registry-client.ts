@@ -35,7 +35,7 @@ export class RegistryClient extends RegistryTransport {
     let count = 0;
     for (let page = 0; url; page++) {
       if (page >= DEFAULT_LIMITS.maxPages) throw new OciError("TOO_LARGE", `listing has more than ${DEFAULT_LIMITS.maxPages} pages`);
-      const res = await this.request(url, { scope });
+      const res = await this.read(url, { scope });
       const what = `GET ${new URL(url).pathname}`;
       if (!res.ok) await this.fail(res, what);
       const body = parseJsonObject(await readCapped(res, 32 * 1024 * 1024, "listing"), `${what} response`);
@@ -65,7 +65,7 @@ export class RegistryClient extends RegistryTransport {
   }
 
   async headManifest(repository: string, reference: string): Promise<{ digest: Digest | null; mediaType: string; size: number } | null> {
-    const res = await this.request(`/v2/${repository}/manifests/${reference}`, {
+    const res = await this.read(`/v2/${repository}/manifests/${reference}`, {
       method: "HEAD",
       headers: { accept: MANIFEST_ACCEPT },
       scope: `repository:${repository}:pull`,
@@ -82,7 +82,7 @@ export class RegistryClient extends RegistryTransport {
 
   /** Fetches a manifest by tag or digest. By digest, the bytes must hash to it. */
   async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const res = await this.request(`/v2/${repository}/manifests/${reference}`, {
+    const res = await this.read(`/v2/${repository}/manifests/${reference}`, {
       headers: { accept: MANIFEST_ACCEPT },
       scope: `repository:${repository}:pull`,
     });
@@ -107,7 +107,7 @@ export class RegistryClient extends RegistryTransport {
    */
   async getBlobUnverified(repository: string, digest: Digest, maxBytes = DEFAULT_LIMITS.blobBytes): Promise<Buffer> {
     assertDigest(digest);
-    const res = await this.request(`/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull` });
+    const res = await this.read(`/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull` });
     if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);
     return readCapped(res, maxBytes, `blob ${digest}`);
   }
@@ -121,7 +121,7 @@ export class RegistryClient extends RegistryTransport {
   }
 
   async hasBlob(repository: string, digest: Digest): Promise<boolean> {
-    const res = await this.request(`/v2/${repository}/blobs/${digest}`, { method: "HEAD", scope: `repository:${repository}:pull` });
+    const res = await this.read(`/v2/${repository}/blobs/${digest}`, { method: "HEAD", scope: `repository:${repository}:pull` });
     await res.body?.cancel();
     if (res.status === 404) return false;
     if (!res.ok) await this.fail(res, `HEAD blob ${digest}`);

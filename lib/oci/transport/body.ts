@@ -1,8 +1,10 @@
 import { isTimeout, releaseDeadline } from "./deadline";
+import { DispatchedResponse, readStreamCapped } from "./dispatched-response";
 import { OciError } from "../digest";
 
 /** Reads a body into memory, capped. Stalls and dropped connections become UNAVAILABLE, not a hang. */
-export async function readCapped(res: Response, max: number, what: string): Promise<Buffer> {
+export async function readCapped(res: Response | DispatchedResponse, max: number, what: string): Promise<Buffer> {
+  if (res instanceof DispatchedResponse) return readDispatched(res, max, what);
   try {
     return await readCappedBody(res, max, what);
   } finally {
@@ -38,6 +40,22 @@ async function readCappedBody(res: Response, max: number, what: string): Promise
     throw readError(e, what, total);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+/** The same for an answer received through the dispatcher API (its time budget is kept in the dispatcher). */
+async function readDispatched(res: DispatchedResponse, max: number, what: string): Promise<Buffer> {
+  const len = Number(res.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(len) && len > max) {
+    await res.body?.cancel();
+    throw new OciError("TOO_LARGE", `${what} is ${len} bytes, over the ${max}-byte limit`);
+  }
+  if (!res.stream) return Buffer.alloc(0);
+  const read = { bytes: 0 };
+  try {
+    return await readStreamCapped(res.stream, max, what, read);
+  } catch (e) {
+    throw readError(e, what, read.bytes);
+  }
 }
 
 function readError(e: unknown, what: string, total: number): OciError {

@@ -6,12 +6,16 @@ import { assertHostAllowed, isLoopbackHost } from "../ssrf";
 import { agentFor } from "./agent";
 import { Deadline, deadlineInterceptor, holdDeadline } from "./deadline";
 import { parseJsonObject, readCapped } from "./body";
+import { DispatchedResponse, type ExchangeResponse } from "./dispatched-response";
 import { errorCode, toNetworkError } from "./network-errors";
 import { DEFAULT_LIMITS, type RegistryClientOptions } from "./options";
 import type { Challenge } from "./www-authenticate";
 import { parseWwwAuthenticate } from "./www-authenticate";
 
 type RawInit = RequestInit & { auth?: string | undefined };
+
+/** One attempt of an exchange: through fetch (`once`) or through the dispatcher API (`onceDispatched`). */
+type Once<R extends ExchangeResponse> = (url: string, init: RawInit) => Promise<R>;
 
 /**
  * The transport layer under the registry API (as go-containerregistry separates them): one HTTP exchange at a
@@ -140,14 +144,50 @@ export class RegistryTransport {
     return res;
   }
 
+  /**
+   * One GET or HEAD, no retries, through the dispatcher API (see DispatchedResponse). The same checks as `once`:
+   * http(s) only, the SSRF guard before the connection (and again in the dispatcher's connect lookup), the time
+   * budget in the dispatcher (covering the body), no redirect followed. With an injected fetch or a caller's signal
+   * it is `once` itself.
+   */
+  private async onceDispatched(url: string, init: RawInit): Promise<Response | DispatchedResponse> {
+    const dispatcher = this.timedDispatcher;
+    const method = init.method ?? "GET";
+    if (!dispatcher || init.signal || (method !== "GET" && method !== "HEAD")) return this.once(url, init);
+    const u = new URL(url);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("BAD_RESPONSE", `refusing to fetch a ${u.protocol} URL`);
+    // Checked before every connection: the registry URL, a token realm and a redirect target alike.
+    await this.guard(u.hostname);
+    this.opts.onRequest?.(method, u);
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    if (init.auth) headers.authorization = init.auth;
+    try {
+      const r = await dispatcher.request({
+        origin: u.origin,
+        path: u.pathname + u.search,
+        method,
+        headers,
+        // Redirects are followed by hand (followRedirects), so credentials never reach a redirect target.
+        maxRedirections: 0,
+      });
+      if (method === "GET") return new DispatchedResponse(r.statusCode, r.headers, r.body);
+      // A HEAD has no body; whatever a misbehaving server sends is discarded, not read.
+      await r.body.dump();
+      return new DispatchedResponse(r.statusCode, r.headers, null);
+    } catch (e) {
+      throw toNetworkError(e, u.host, this.timeoutMs);
+    }
+  }
+
   /** One logical exchange: retries 408/429/5xx, and network errors of idempotent methods, with backoff. */
-  private async raw(url: string, init: RawInit): Promise<Response> {
+  private async raw<R extends ExchangeResponse>(url: string, init: RawInit, once: Once<R>): Promise<R> {
     const method = init.method ?? "GET";
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.retry.retries;
-      let res: Response;
+      let res: R;
       try {
-        res = await this.once(url, init);
+        res = await once(url, init);
       } catch (e) {
         const err = e as OciError;
         const transient = (err.reason === "connect" || (err.reason === "dns" && errorCode(err.cause).code === "EAI_AGAIN")) && isIdempotent(method);
@@ -198,7 +238,7 @@ export class RegistryTransport {
     const url = new URL(realm);
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     url.searchParams.set("scope", challenge.params.scope ?? scope);
-    const res = await this.raw(url.toString(), { method: "GET", auth: this.basicAuth() });
+    const res = await this.raw(url.toString(), { method: "GET", auth: this.basicAuth() }, this.fetchOnce);
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
       if (isRetryableStatus(res.status)) throw new OciError("UNAVAILABLE", `token endpoint ${url.host} answered ${res.status}`, res.status);
@@ -215,8 +255,23 @@ export class RegistryTransport {
     return token;
   }
 
+  private readonly fetchOnce: Once<Response> = (url, init) => this.once(url, init);
+  private readonly dispatchedOnce: Once<Response | DispatchedResponse> = (url, init) => this.onceDispatched(url, init);
+
   /** Sends a request to the registry, answering a Bearer/Basic challenge once, and following redirects without credentials. */
-  async request(path: string, init: RequestInit & { scope?: string } = {}): Promise<Response> {
+  request(path: string, init: RequestInit & { scope?: string } = {}): Promise<Response> {
+    return this.exchange(path, init, this.fetchOnce);
+  }
+
+  /**
+   * A GET or HEAD with the same challenges, credential scoping, redirects and retries as `request`, sent through the
+   * dispatcher API: the registry API's reads (manifests, blobs, listings). Read the body with readCapped.
+   */
+  read(path: string, init: { method?: "GET" | "HEAD"; headers?: Record<string, string>; scope?: string } = {}): Promise<Response | DispatchedResponse> {
+    return this.exchange(path, init, this.dispatchedOnce);
+  }
+
+  private async exchange<R extends ExchangeResponse>(path: string, init: RequestInit & { scope?: string }, once: Once<R>): Promise<R> {
     const { scope: scopeOpt, ...rest } = init;
     let url: string;
     try {
@@ -234,7 +289,7 @@ export class RegistryTransport {
     // with a Basic challenge (then on later requests too, as that origin asked for them). Whoever points the
     // registry's URL somewhere else must at least make that host ask, and the URL change itself clears the secrets.
     let auth = sameOrigin ? (bearer ?? (this.basicChallenged ? this.basicAuth() : undefined)) : undefined;
-    let res = await this.raw(url, { ...rest, auth });
+    let res = await this.raw(url, { ...rest, auth }, once);
     if (res.status === 401 && sameOrigin) {
       const header = res.headers.get("www-authenticate");
       if (header) this.lastChallenge = header;
@@ -244,15 +299,15 @@ export class RegistryTransport {
         // A cached token the registry now refuses (revoked, clock skew) is dropped, and a fresh one fetched once.
         if (bearer) this.tokens.delete(scope);
         auth = `Bearer ${await this.token(ch, scope)}`;
-        res = await this.raw(url, { ...rest, auth });
+        res = await this.raw(url, { ...rest, auth }, once);
       } else if (ch?.scheme === "basic" && this.basicAuth() && auth === undefined) {
         await res.body?.cancel().catch(() => {});
         this.basicChallenged = true;
         auth = this.basicAuth();
-        res = await this.raw(url, { ...rest, auth });
+        res = await this.raw(url, { ...rest, auth }, once);
       }
     }
-    res = await this.followRedirects(res, url, rest, auth);
+    res = await this.followRedirects(res, url, rest, auth, once);
     if (res.status === 401) {
       const header = res.headers.get("www-authenticate");
       if (header) this.lastChallenge = header;
@@ -266,7 +321,7 @@ export class RegistryTransport {
     return res;
   }
 
-  private async followRedirects(first: Response, url: string, init: RequestInit, auth: string | undefined): Promise<Response> {
+  private async followRedirects<R extends ExchangeResponse>(first: R, url: string, init: RequestInit, auth: string | undefined, once: Once<R>): Promise<R> {
     const max = this.opts.maxRedirects ?? DEFAULT_LIMITS.maxRedirects;
     let res = first;
     let current = url;
@@ -295,13 +350,13 @@ export class RegistryTransport {
       // Credentials only to the registry's own origin: a blob redirect to a CDN or bucket carries its own signature.
       const sameOrigin = target.origin === this.origin;
       current = target.toString();
-      res = await this.raw(current, { ...next, auth: sameOrigin ? auth : undefined });
+      res = await this.raw(current, { ...next, auth: sameOrigin ? auth : undefined }, once);
     }
     return res;
   }
 
   /** Throws the OciError for a response that is not what `what` needed. */
-  protected async fail(res: Response, what: string): Promise<never> {
+  protected async fail(res: ExchangeResponse, what: string): Promise<never> {
     const text = (await res.text().catch(() => "")).slice(0, 300);
     if (res.status === 404) throw new OciError("NOT_FOUND", `${what}: not found`, 404);
     if (res.status === 408 || res.status === 429 || res.status >= 500) {

@@ -1,6 +1,7 @@
 import "server-only";
 import { bulkQuery, db, Prisma } from "../../db";
 import { jsonColumn, syncRunErrorsColumn } from "../json-columns";
+import { jsonParam } from "./manifest-rows";
 
 /** A flush is due after this many finished repositories, or this long after the last flush, whichever comes first. */
 export const PROGRESS_BATCH_REPOSITORIES = 100;
@@ -65,15 +66,26 @@ export class SyncProgress {
     return next;
   }
 
+  /**
+   * One statement per batch (bulkQuery, no Prisma query compiler): the images' last-seen time, the synced
+   * repositories' lastSyncedAt (their error cleared), and the run's counter (and its errors when some failed).
+   * The three UPDATEs are CTEs of one statement, so they commit together.
+   */
   private async write(names: string[], failed: number, seen: string[]): Promise<void> {
     if (names.length === 0 && failed === 0) return;
-    if (seen.length) await bulkQuery(Prisma.sql`UPDATE images SET last_seen_at = ${new Date()}::timestamptz WHERE id = ANY(${seen}::uuid[])`);
+    const now = new Date();
+    const errors = failed ? jsonParam(jsonColumn(syncRunErrorsColumn, this.errors.slice(0, 200))) : null;
+    // Only the CTEs with something to write are sent (a cold sync has no stored images to mark seen).
+    const ctes: Prisma.Sql[] = [];
+    if (seen.length) ctes.push(Prisma.sql`seen AS (UPDATE images SET last_seen_at = ${now}::timestamptz WHERE id = ANY(${seen}::uuid[]) RETURNING 1)`);
     if (names.length) {
-      await db.repository.updateMany({ where: { registryId: this.registryId, name: { in: names } }, data: { lastSyncedAt: new Date(), lastError: null } });
+      ctes.push(Prisma.sql`repos AS (
+        UPDATE repositories SET last_synced_at = ${now}::timestamptz, last_error = NULL
+         WHERE registry_id = ${this.registryId}::uuid AND name = ANY(${names}::text[]) RETURNING 1)`);
     }
-    await db.syncRun.update({
-      where: { id: this.syncRunId },
-      data: { reposDone: { increment: names.length + failed }, ...(failed ? { errors: jsonColumn(syncRunErrorsColumn, this.errors.slice(0, 200)) } : {}) },
-    });
+    await bulkQuery(Prisma.sql`
+      ${ctes.length ? Prisma.sql`WITH ${Prisma.join(ctes, ",\n")}` : Prisma.empty}
+      UPDATE sync_runs SET repos_done = repos_done + ${names.length + failed}::int, errors = COALESCE(${errors}::jsonb, errors)
+       WHERE id = ${this.syncRunId}::uuid`);
   }
 }

@@ -33,8 +33,11 @@ export interface RepositorySyncOptions {
   reg: RegistryRow;
   repository: string;
   stats: SyncStats;
-  trust: LoadedTrust;
-  trustEpoch: Date;
+  /**
+   * The trust to verify signatures against, and when it last changed (a signature checked before that is checked
+   * again). Loaded when a signature first needs it (see lazyTrust): a run over images without signatures reads none.
+   */
+  trust: () => Promise<{ trust: LoadedTrust; epoch: Date }>;
   referrersApi: ReferrersApiMemo;
   /** Tags HEADed (or fetched) at once. */
   tagConcurrency: number;
@@ -257,6 +260,8 @@ async function syncLiveImages(opts: RepositorySyncOptions, pass: RepositoryPass,
  */
 async function syncAccessories(opts: RepositorySyncOptions & { live: HeldImage[]; artifacts: Map<string, HeldArtifact[]>; tagSet: Set<string> }) {
   const { client, repository, stats, live, tagSet } = opts;
+  // Signatures never checked, or checked before the trust last changed.
+  const stale = async (img: HeldImage) => !img.sigCheckedAt || img.sigCheckedAt < (await opts.trust()).epoch;
   for (const img of live) {
     const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({
       client,
@@ -270,10 +275,10 @@ async function syncAccessories(opts: RepositorySyncOptions & { live: HeldImage[]
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
-    const stale = !img.sigCheckedAt || img.sigCheckedAt < opts.trustEpoch;
     const hasSignatures = hasSig || signatureReferrers > 0;
-    if ((hasSig && sigManifestChanged) || signatureReferrersChanged || (hasSignatures && stale) || (!hasSignatures && img.hasSignatures)) {
-      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trust: opts.trust });
+    if ((hasSig && sigManifestChanged) || signatureReferrersChanged || (hasSignatures && (await stale(img))) || (!hasSignatures && img.hasSignatures)) {
+      const { trust } = await opts.trust();
+      const r = await refreshSignatures({ client, imageId: img.id, repository, digest: img.digest as Digest, trust });
       stats.signaturesChecked += r.total;
     }
   }
