@@ -80,9 +80,12 @@ type Query = ReturnType<typeof parseQuery>;
  * `db`, without Prisma's raw-query path: Prisma serialises the parameters to JSON, runs its query compiler and
  * converts every cell of up to 500 result rows, which cost the search more CPU than reading them (issue 17). The
  * columns are text, int4, float8, bool and text[] only, which pg's own parsers return as the same JS values.
+ * `name`: a prepared statement per connection (as the admission lookups), so Postgres plans each statement shape
+ * once per connection instead of on every search (planning was a third of a search's database time). Each name
+ * stands for one text: it is derived from exactly the choices that build the text.
  */
-async function rows<T>(sql: Prisma.Sql): Promise<T[]> {
-  return (await pgPool().query(sql.text, sql.values as unknown[])).rows as T[];
+async function rows<T>(name: string, sql: Prisma.Sql): Promise<T[]> {
+  return (await pgPool().query({ name, text: sql.text, values: sql.values as unknown[] })).rows as T[];
 }
 
 /**
@@ -93,17 +96,18 @@ async function matchingVersions(
   query: Query,
 ): Promise<{ ids: string[]; byId: Map<string, { version: string; purl: string }>; pairs: number; fleet: number; truncated: boolean }> {
   // The same normalisation as the ingest's (pkg:alpine/x is pkg:apk/alpine/x, per-type case rules).
-  const key =
-    query.purl && query.purlType
-      ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
-      : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
+  const purlKey = query.purl && query.purlType ? purlSearchKeyOf(query.purlType, query.namespace, query.name) : null;
+  const key = purlKey !== null ? Prisma.sql`purl_key = ${purlKey}` : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
   // With each version, how many images have it (index-only) and the planner's own count of images: the row counts
   // the statement shape is chosen on (the planner's per-value estimate for package_images is far off for rare ones).
-  const versions = await rows<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }>(Prisma.sql`
+  const versions = await rows<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }>(
+    `imprimatur_search_versions_${purlKey !== null ? "purl" : "name"}`,
+    Prisma.sql`
     SELECT pv.id::text AS id, pv.ecosystem, pv.version, pv.purl,
            (SELECT count(*) FROM package_images pi WHERE pi.package_version_id = pv.id)::int AS images,
            (SELECT reltuples FROM pg_class WHERE oid = 'images'::regclass)::float8 AS fleet
-    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`);
+    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`,
+  );
   const byId = new Map<string, { version: string; purl: string }>();
   const verdicts = new Map<string, boolean>();
   const ids: string[] = [];
@@ -147,14 +151,19 @@ type HitRow = {
  *   about a page of images, not a lookup and a sort key for every hit. Chosen only when the hits are at least one
  *   image in 6, so even hits that all sit at the end of the order cost at most 6 index entries per hit (each far
  *   cheaper than a key lookup), and when the expected walk (page × fleet / hits) is shorter than 5 × the hits;
+ *   Not beyond WALK_MAX_PAIRS: the check is a hash of the hits only while the planner expects it to fit in work_mem
+ *   (else it would scan the hits once per image walked);
  * - `pass`: otherwise (the whole list, a mid-sized answer, an unknown fleet size): one join over the images, as the
  *   planner picks, sorted on a repository rank.
  */
 type Shape = "probe" | "walk" | "pass";
+/** About 100,000 uuids hash in a few MB, well inside the default work_mem × hash_mem_multiplier (8 MB). */
+const WALK_MAX_PAIRS = 100_000;
 const shapeFor = (pairs: number, fleet: number, pageSize: number | null): Shape => {
   // A nested loop of key lookups beats one pass over the images below about one hit in 20 images.
   if (pairs * 20 < fleet) return "probe";
-  if (fleet > 0 && pageSize !== null && pageSize > 0 && pairs * 6 >= fleet && pageSize * fleet < 5 * pairs * pairs) return "walk";
+  const dense = pairs * 6 >= fleet && pairs <= WALK_MAX_PAIRS;
+  if (fleet > 0 && pageSize !== null && pageSize > 0 && dense && pageSize * fleet < 5 * pairs * pairs) return "walk";
   return "pass";
 };
 
@@ -231,7 +240,9 @@ function pageCte({ ids, includeDeleted, pageSize, shape }: { ids: string[]; incl
  */
 async function readHits(opts: { ids: string[]; includeDeleted: boolean; pageSize: number | null; shape: Shape }): Promise<HitRow[]> {
   const { ids } = opts;
-  return rows<HitRow>(Prisma.sql`
+  return rows<HitRow>(
+    `imprimatur_search_hits_${opts.shape}${opts.includeDeleted ? "_all" : ""}`,
+    Prisma.sql`
     WITH ${pageCte(opts)},
     pv AS (
       SELECT pi.image_id, array_agg(pi.package_version_id::text) AS pvs FROM package_images pi
@@ -244,11 +255,16 @@ async function readHits(opts: { ids: string[]; includeDeleted: boolean; pageSize
                AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
              ORDER BY st.position DESC LIMIT 1) AS highest_stage
     FROM page p LEFT JOIN pv ON pv.image_id = p.id
-    ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`);
+    ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`,
+  );
 }
 
 async function countHits({ ids, includeDeleted, shape }: { ids: string[]; includeDeleted: boolean; shape: Shape }): Promise<number> {
-  const r = await rows<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM (${hitImages(ids, includeDeleted, shape === "probe")}) h`);
+  const probe = shape === "probe";
+  const r = await rows<{ n: number }>(
+    `imprimatur_search_count_${probe ? "probe" : "pass"}${includeDeleted ? "_all" : ""}`,
+    Prisma.sql`SELECT count(*)::int AS n FROM (${hitImages(ids, includeDeleted, probe)}) h`,
+  );
   return r[0]?.n ?? 0;
 }
 
