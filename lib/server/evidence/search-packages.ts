@@ -53,18 +53,20 @@ export async function searchPackages({
   const rows = ids.length ? await readHits({ ids, includeDeleted, pageSize, shape }) : [];
   // The count rides on every page row; an empty page (none found, or limit 0) counts alone.
   const total = rows[0]?.total ?? (ids.length && pageSize === 0 ? await countHits({ ids, includeDeleted, shape }) : 0);
-  // The versions and purls found in each image: its matching package_versions rows, read once in the first statement.
-  const found = (pvs: string[], col: "version" | "purl") => [...new Set(pvs.map((id) => byId.get(id)?.[col] ?? ""))].filter(Boolean).sort();
-  const results: PackageSearchHit[] = rows.map((r) => ({
-    registry: r.registry,
-    repository: r.repository,
-    digest: r.digest,
-    tags: r.tags,
-    versions: found(r.pvs, "version"),
-    purls: found(r.pvs, "purl"),
-    highestStage: r.highest_stage,
-    deleted: r.deleted,
-  }));
+  const found = foundIn(byId);
+  const results: PackageSearchHit[] = rows.map((r) => {
+    const f = found(r.pvs);
+    return {
+      registry: r.registry,
+      repository: r.repository,
+      digest: r.digest,
+      tags: r.tags,
+      versions: f.versions.slice(),
+      purls: f.purls.slice(),
+      highestStage: r.highest_stage,
+      deleted: r.deleted,
+    };
+  });
   return {
     query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
     results,
@@ -74,6 +76,24 @@ export async function searchPackages({
 }
 
 type Query = ReturnType<typeof parseQuery>;
+
+/**
+ * The versions and purls found in an image: its matching package_versions rows, read once in the first statement.
+ * Most images of a page share a few sets of version ids: each distinct set is resolved and sorted once per call.
+ */
+function foundIn(byId: Map<string, { version: string; purl: string }>) {
+  const memo = new Map<string, { versions: string[]; purls: string[] }>();
+  const pick = (pvs: string[], col: "version" | "purl") => [...new Set(pvs.map((id) => byId.get(id)?.[col] ?? ""))].filter(Boolean).sort();
+  return (pvs: string[]) => {
+    const key = pvs.join(",");
+    let f = memo.get(key);
+    if (!f) {
+      f = { versions: pick(pvs, "version"), purls: pick(pvs, "purl") };
+      memo.set(key, f);
+    }
+    return f;
+  };
+}
 
 /**
  * One read-only statement (a Prisma.sql template: parameters bound as $1…, never string-built) on the pool behind
