@@ -270,7 +270,8 @@ describe("search by package", () => {
       return { total: r.total, rows: r.results.map((x) => [x.registry, x.repository, x.digest, x.versions]) };
     };
     try {
-      for (const fleet of [1e9, -1]) {
+      // 1e9: key lookups; -1: one pass; 1: the walk (dense hits for a tiny fleet).
+      for (const fleet of [1e9, -1, 1]) {
         await setFleet(fleet);
         const all = await shown();
         expect(all.rows).toEqual(expected);
@@ -282,6 +283,78 @@ describe("search by package", () => {
         expect(ranged.rows).toEqual(expected.filter((e) => e[3][0] === "1.1.0").slice(0, 4));
         expect(ranged.total).toBe(10);
       }
+    } finally {
+      await db.$executeRawUnsafe(`ANALYZE images`);
+    }
+  });
+
+  it("walks dense hits to the same page, count and details as the other shapes and as a plain query of the summary", async () => {
+    // Three registries × four repositories × three images; the package in most images, two versions, some images
+    // deleted (also in the middle of the walk's order), some without it.
+    const tag = randomUUID().slice(0, 8);
+    const pkg = `bilby-${tag}`;
+    let k = 0;
+    for (const registry of [`b-${tag}`, `A-${tag}`, `a-${tag}`]) {
+      const reg = await db.registry.create({ data: { name: registry, url: "http://127.0.0.1:9", enabled: false } });
+      for (const name of ["x/b", "x/a", "x/B", "x/a-b"]) {
+        const repo = await db.repository.create({ data: { registryId: reg.id, name } });
+        for (let j = 0; j < 3; j++) {
+          const digest = `sha256:${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "")}`;
+          const img = await db.image.create({
+            data: { repositoryId: repo.id, digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: 2, manifest: Buffer.from("{}") },
+          });
+          await db.tag.create({ data: { repositoryId: repo.id, name: `t${j}`, digest } });
+          const n = k++;
+          if (n % 7 === 3) continue;
+          const comps = [{ name: pkg, version: n % 3 ? "2.0.0" : "1.0.0", purl: `pkg:npm/${pkg}@${n % 3 ? "2.0.0" : "1.0.0"}` }];
+          if (n % 5 === 0) comps.push({ name: pkg, version: "3.0.0", purl: `pkg:npm/${pkg}@3.0.0` });
+          await upload(img.id, comps);
+          if (n % 4 === 1) await db.image.update({ where: { id: img.id }, data: { deletedAt: new Date() } });
+        }
+      }
+    }
+    // The plain statement the shapes must agree with: every image of the summary holding the package, in code-point
+    // order, with its matching versions.
+    const reference = async (minVersion: string | null, includeDeleted: boolean) =>
+      (
+        await db.$queryRaw<{ registry: string; repository: string; digest: string; deleted: boolean; versions: string[] }[]>`
+          SELECT g.name AS registry, r.name AS repository, i.digest, i.deleted_at IS NOT NULL AS deleted,
+                 array_agg(DISTINCT pv.version ORDER BY pv.version) AS versions
+          FROM package_images pi JOIN package_versions pv ON pv.id = pi.package_version_id
+          JOIN images i ON i.id = pi.image_id JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+          WHERE pv.name_key = ${pkg} AND (${minVersion}::text IS NULL OR pv.version >= ${minVersion}) AND (${includeDeleted} OR i.deleted_at IS NULL)
+          GROUP BY g.name, r.name, i.digest, i.deleted_at
+          ORDER BY g.name COLLATE "C", r.name COLLATE "C", i.digest COLLATE "C"`
+      ).map((r) => [r.registry, r.repository, r.digest, r.deleted, r.versions]);
+    const setFleet = (n: number) => db.$executeRawUnsafe(`UPDATE pg_class SET reltuples = ${n} WHERE oid = 'images'::regclass`);
+    const cases = [
+      { q: pkg, min: null },
+      { q: `${pkg} >= 2.0.0`, min: "2.0.0" },
+    ];
+    const answers: unknown[][] = [];
+    try {
+      // 1e9: key lookups; -1: one pass; 1: the walk (each case below has over 10 pairs: 5 × 10² > 10, the largest page).
+      for (const fleet of [1e9, -1, 1]) {
+        await setFleet(fleet);
+        const out: unknown[] = [];
+        for (const c of cases) {
+          for (const includeDeleted of [false, true]) {
+            const all = await reference(c.min, includeDeleted);
+            expect(all.length).toBeGreaterThan(10);
+            for (const limit of [1, 7, 10]) {
+              const r = await searchPackages({ actor: system, q: c.q, includeDeleted, limit });
+              expect(r.total).toBe(all.length);
+              expect(r.results.map((x) => [x.registry, x.repository, x.digest, x.deleted, x.versions])).toEqual(all.slice(0, limit));
+              // Tags: the details of the page, as for any shape.
+              expect(r.results.every((x) => x.tags.length === 1 && /^t[0-2]$/.test(x.tags[0]!))).toBe(true);
+              out.push(r);
+            }
+          }
+        }
+        answers.push(out);
+      }
+      expect(answers[1]).toEqual(answers[0]);
+      expect(answers[2]).toEqual(answers[0]);
     } finally {
       await db.$executeRawUnsafe(`ANALYZE images`);
     }

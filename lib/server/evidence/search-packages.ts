@@ -1,5 +1,5 @@
 import "server-only";
-import { db, Prisma } from "../../db";
+import { pgPool, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
 import { purlSearchKeyOf } from "../../evidence/purl";
@@ -49,22 +49,24 @@ export async function searchPackages({
   }
   const { ids, byId, pairs, fleet, truncated } = await matchingVersions(query);
   const pageSize = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : null;
-  const probe = probeFor(pairs, fleet);
-  const rows = ids.length ? await readHits({ ids, includeDeleted, pageSize, probe }) : [];
+  const shape = shapeFor(pairs, fleet, pageSize);
+  const rows = ids.length ? await readHits({ ids, includeDeleted, pageSize, shape }) : [];
   // The count rides on every page row; an empty page (none found, or limit 0) counts alone.
-  const total = rows[0]?.total ?? (ids.length && pageSize === 0 ? await countHits({ ids, includeDeleted, probe }) : 0);
-  // The versions and purls found in each image: its matching package_versions rows, read once in the first statement.
-  const found = (pvs: string[], col: "version" | "purl") => [...new Set(pvs.map((id) => byId.get(id)?.[col] ?? ""))].filter(Boolean).sort();
-  const results: PackageSearchHit[] = rows.map((r) => ({
-    registry: r.registry,
-    repository: r.repository,
-    digest: r.digest,
-    tags: r.tags,
-    versions: found(r.pvs, "version"),
-    purls: found(r.pvs, "purl"),
-    highestStage: r.highest_stage,
-    deleted: r.deleted,
-  }));
+  const total = rows[0]?.total ?? (ids.length && pageSize === 0 ? await countHits({ ids, includeDeleted, shape }) : 0);
+  const found = foundIn(byId);
+  const results: PackageSearchHit[] = rows.map((r) => {
+    const f = found(r.pvs);
+    return {
+      registry: r.registry,
+      repository: r.repository,
+      digest: r.digest,
+      tags: r.tags,
+      versions: f.versions.slice(),
+      purls: f.purls.slice(),
+      highestStage: r.highest_stage,
+      deleted: r.deleted,
+    };
+  });
   return {
     query: { text: q, name: query.name, purl: query.purl ?? null, constraints: query.constraints },
     results,
@@ -76,6 +78,37 @@ export async function searchPackages({
 type Query = ReturnType<typeof parseQuery>;
 
 /**
+ * The versions and purls found in an image: its matching package_versions rows, read once in the first statement.
+ * Most images of a page share a few sets of version ids: each distinct set is resolved and sorted once per call.
+ */
+function foundIn(byId: Map<string, { version: string; purl: string }>) {
+  const memo = new Map<string, { versions: string[]; purls: string[] }>();
+  const pick = (pvs: string[], col: "version" | "purl") => [...new Set(pvs.map((id) => byId.get(id)?.[col] ?? ""))].filter(Boolean).sort();
+  return (pvs: string[]) => {
+    const key = pvs.join(",");
+    let f = memo.get(key);
+    if (!f) {
+      f = { versions: pick(pvs, "version"), purls: pick(pvs, "purl") };
+      memo.set(key, f);
+    }
+    return f;
+  };
+}
+
+/**
+ * One read-only statement (a Prisma.sql template: parameters bound as $1…, never string-built) on the pool behind
+ * `db`, without Prisma's raw-query path: Prisma serialises the parameters to JSON, runs its query compiler and
+ * converts every cell of up to 500 result rows, which cost the search more CPU than reading them (issue 17). The
+ * columns are text, int4, float8, bool and text[] only, which pg's own parsers return as the same JS values.
+ * `name`: a prepared statement per connection (as the admission lookups), so Postgres plans each statement shape
+ * once per connection instead of on every search (planning was a third of a search's database time). Each name
+ * stands for one text: it is derived from exactly the choices that build the text.
+ */
+async function rows<T>(name: string, sql: Prisma.Sql): Promise<T[]> {
+  return (await pgPool().query({ name, text: sql.text, values: sql.values as unknown[] })).rows as T[];
+}
+
+/**
  * The package_versions rows of the package whose version satisfies the query's range. A package has few distinct
  * versions across thousands of images: each (ecosystem, version) is compared once.
  */
@@ -83,17 +116,18 @@ async function matchingVersions(
   query: Query,
 ): Promise<{ ids: string[]; byId: Map<string, { version: string; purl: string }>; pairs: number; fleet: number; truncated: boolean }> {
   // The same normalisation as the ingest's (pkg:alpine/x is pkg:apk/alpine/x, per-type case rules).
-  const key =
-    query.purl && query.purlType
-      ? Prisma.sql`purl_key = ${purlSearchKeyOf(query.purlType, query.namespace, query.name)}`
-      : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
+  const purlKey = query.purl && query.purlType ? purlSearchKeyOf(query.purlType, query.namespace, query.name) : null;
+  const key = purlKey !== null ? Prisma.sql`purl_key = ${purlKey}` : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
   // With each version, how many images have it (index-only) and the planner's own count of images: the row counts
   // the statement shape is chosen on (the planner's per-value estimate for package_images is far off for rare ones).
-  const versions = await db.$queryRaw<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }[]>`
+  const versions = await rows<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }>(
+    `imprimatur_search_versions_${purlKey !== null ? "purl" : "name"}`,
+    Prisma.sql`
     SELECT pv.id::text AS id, pv.ecosystem, pv.version, pv.purl,
            (SELECT count(*) FROM package_images pi WHERE pi.package_version_id = pv.id)::int AS images,
            (SELECT reltuples FROM pg_class WHERE oid = 'images'::regclass)::float8 AS fleet
-    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`;
+    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`,
+  );
   const byId = new Map<string, { version: string; purl: string }>();
   const verdicts = new Map<string, boolean>();
   const ids: string[] = [];
@@ -119,7 +153,6 @@ async function matchingVersions(
 
 type HitRow = {
   total: number;
-  id: string;
   registry: string;
   repository: string;
   digest: string;
@@ -130,43 +163,94 @@ type HitRow = {
 };
 
 /**
- * The images holding one of the versions, each once (package_images, index-only), with the columns the order and
- * the page need (images_search_idx covers them: index-only). Narrow rows: the matching version ids are read for the
- * shown page only, not carried through the count and the sort of every hit. `probe`: few hits for the fleet, each
- * image looked up by its key (OFFSET 0 keeps the lookup a nested loop); else one join over the images, as the
- * planner picks.
+ * How the page of hits is found, from the hits' pair count (an upper bound of the images: index-only count per
+ * version) against the planner's count of images (pg_class.reltuples, -1 when never analysed):
+ * - `probe`: few hits for the fleet, each image looked up by its key (a nested loop), then sorted by names;
+ * - `walk`: dense hits and a page to show: the repositories in name order, their images in digest order (index-only),
+ *   each checked against the hashed hits, stopping at the page's end. A package in most images costs the walk over
+ *   about a page of images, not a lookup and a sort key for every hit. Chosen only when the hits are at least one
+ *   image in 6, so even hits that all sit at the end of the order cost at most 6 index entries per hit (each far
+ *   cheaper than a key lookup), and when the expected walk (page × fleet / hits) is shorter than 5 × the hits;
+ *   Not beyond WALK_MAX_PAIRS: the check is a hash of the hits only while the planner expects it to fit in work_mem
+ *   (else it would scan the hits once per image walked);
+ * - `pass`: otherwise (the whole list, a mid-sized answer, an unknown fleet size): one join over the images, as the
+ *   planner picks, sorted on a repository rank.
+ */
+type Shape = "probe" | "walk" | "pass";
+/** About 100,000 uuids hash in a few MB, well inside the default work_mem × hash_mem_multiplier (8 MB). */
+const WALK_MAX_PAIRS = 100_000;
+const shapeFor = (pairs: number, fleet: number, pageSize: number | null): Shape => {
+  // A nested loop of key lookups beats one pass over the images below about one hit in 20 images.
+  if (pairs * 20 < fleet) return "probe";
+  const dense = pairs * 6 >= fleet && pairs <= WALK_MAX_PAIRS;
+  if (fleet > 0 && pageSize !== null && pageSize > 0 && dense && pageSize * fleet < 5 * pairs * pairs) return "walk";
+  return "pass";
+};
+
+/** The image ids holding one of the versions, each once (package_images, index-only). */
+const hitIds = (ids: string[]) => Prisma.sql`SELECT DISTINCT image_id FROM package_images WHERE package_version_id = ANY(${ids}::bigint[])`;
+
+/**
+ * The images holding one of the versions, each once, with the columns the order and the page need
+ * (images_search_idx covers them: index-only). Narrow rows: the matching version ids are read for the shown page
+ * only, not carried through the count and the sort of every hit. `probe`: each image looked up by its key (OFFSET 0
+ * keeps the lookup a nested loop); else one join over the images, as the planner picks.
  */
 const hitImages = (ids: string[], includeDeleted: boolean, probe: boolean) => {
   const live = includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`;
-  const h = Prisma.sql`(SELECT DISTINCT image_id FROM package_images WHERE package_version_id = ANY(${ids}::bigint[])) h`;
+  const h = Prisma.sql`(${hitIds(ids)}) h`;
   const cols = Prisma.sql`i.id, i.repository_id, i.digest, i.deleted_at IS NOT NULL AS deleted`;
   return probe
     ? Prisma.sql`SELECT x.* FROM ${h} CROSS JOIN LATERAL (SELECT ${cols} FROM images i WHERE i.id = h.image_id ${live} OFFSET 0) x`
     : Prisma.sql`SELECT ${cols} FROM ${h} JOIN images i ON i.id = h.image_id WHERE true ${live}`;
 };
 
-/** A nested loop of key lookups beats one pass over the images below about one hit in 20 images. */
-const probeFor = (pairs: number, fleet: number) => pairs * 20 < fleet;
-
 /**
- * How the hits are put in code-point order of registry / repository / digest (COLLATE "C", whatever the database
- * locale). Few hits (probe): each joined to its repository and registry names. Many: the repositories are ranked
- * once by those names (dense_rank: equal names, equal rank, so the digest decides as it would), and thousands of
- * hits are sorted on (rank, digest) instead of carrying and comparing three strings each.
+ * The `page` CTE (and the CTEs it reads): the first `pageSize` hits in code-point order of registry / repository /
+ * digest (COLLATE "C", whatever the database locale), each with its registry and repository names and the count of
+ * all hits.
+ * - probe: each hit joined to its repository and registry names, sorted;
+ * - pass: the repositories ranked once by those names (dense_rank: equal names, equal rank, so the digest decides as
+ *   it would), and the hits sorted on (rank, digest) instead of carrying and comparing three strings each;
+ * - walk: see Shape. The hits are materialised once: hashed for the walk's check, counted, and the deleted ones among
+ *   them found through the partial index of deleted images (few) rather than a lookup per hit.
  */
-const hitOrder = (probe: boolean) =>
-  probe
-    ? {
-        ranks: Prisma.empty,
-        join: Prisma.sql`JOIN repositories r ON r.id = h.repository_id JOIN registries g ON g.id = r.registry_id`,
-        key: Prisma.sql`g.name COLLATE "C", r.name COLLATE "C", h.digest COLLATE "C"`,
-      }
-    : {
-        ranks: Prisma.sql`rk AS (SELECT r.id, dense_rank() OVER (ORDER BY g.name COLLATE "C", r.name COLLATE "C") AS k
-                                 FROM repositories r JOIN registries g ON g.id = r.registry_id),`,
-        join: Prisma.sql`JOIN rk ON rk.id = h.repository_id`,
-        key: Prisma.sql`rk.k, h.digest COLLATE "C"`,
-      };
+function pageCte({ ids, includeDeleted, pageSize, shape }: { ids: string[]; includeDeleted: boolean; pageSize: number | null; shape: Shape }) {
+  if (shape === "walk") {
+    const live = includeDeleted ? Prisma.empty : Prisma.sql`AND i.deleted_at IS NULL`;
+    const deleted = includeDeleted
+      ? Prisma.empty
+      : Prisma.sql`- (SELECT count(*) FROM images d WHERE d.deleted_at IS NOT NULL AND d.id IN (SELECT image_id FROM hit))`;
+    // `IN (…) IS TRUE`: a hashed subplan probed per image of the walk, not a semi-join the planner could turn into a
+    // hash of every image. OFFSET 0 keeps the per-repository scan a nested loop in the repositories' name order.
+    return Prisma.sql`
+      hit AS MATERIALIZED (${hitIds(ids)}),
+      page AS (
+        SELECT x.*, rk.registry, rk.repository, (SELECT count(*) FROM hit) ${deleted} AS total
+        FROM (SELECT r.id, g.name AS registry, r.name AS repository FROM repositories r JOIN registries g ON g.id = r.registry_id
+              ORDER BY g.name COLLATE "C", r.name COLLATE "C") rk
+        CROSS JOIN LATERAL (
+          SELECT i.id, i.repository_id, i.digest, i.deleted_at IS NOT NULL AS deleted FROM images i
+          WHERE i.repository_id = rk.id ${live} AND (i.id IN (SELECT image_id FROM hit)) IS TRUE OFFSET 0) x
+        ORDER BY rk.registry COLLATE "C", rk.repository COLLATE "C", x.digest COLLATE "C" LIMIT ${pageSize})`;
+  }
+  const hits = hitImages(ids, includeDeleted, shape === "probe");
+  if (shape === "probe") {
+    return Prisma.sql`
+      page AS (
+        SELECT h.*, g.name AS registry, r.name AS repository, count(*) OVER () AS total FROM (${hits}) h
+        JOIN repositories r ON r.id = h.repository_id JOIN registries g ON g.id = r.registry_id
+        ORDER BY g.name COLLATE "C", r.name COLLATE "C", h.digest COLLATE "C" LIMIT ${pageSize})`;
+  }
+  return Prisma.sql`
+    rk AS (SELECT r.id, dense_rank() OVER (ORDER BY g.name COLLATE "C", r.name COLLATE "C") AS k
+           FROM repositories r JOIN registries g ON g.id = r.registry_id),
+    page AS (
+      SELECT h.*, g.name AS registry, r.name AS repository
+      FROM (SELECT h.*, count(*) OVER () AS total FROM (${hits}) h JOIN rk ON rk.id = h.repository_id
+            ORDER BY rk.k, h.digest COLLATE "C" LIMIT ${pageSize}) h
+      JOIN repositories r ON r.id = h.repository_id JOIN registries g ON g.id = r.registry_id)`;
+}
 
 /**
  * One statement: the hits in code-point order of registry / repository / digest, the count of them all on every
@@ -174,39 +258,33 @@ const hitOrder = (probe: boolean) =>
  * decisions computed ahead say (as everywhere: a signed, unrevoked, unexpired approval whose layer verified in the
  * registry; stage_decision() in SQL).
  */
-async function readHits({
-  ids,
-  includeDeleted,
-  pageSize,
-  probe,
-}: {
-  ids: string[];
-  includeDeleted: boolean;
-  pageSize: number | null;
-  probe: boolean;
-}): Promise<HitRow[]> {
-  const order = hitOrder(probe);
-  return db.$queryRaw<HitRow[]>`
-    WITH ${order.ranks}
-    page AS (
-      SELECT h.*, count(*) OVER () AS total FROM (${hitImages(ids, includeDeleted, probe)}) h ${order.join}
-      ORDER BY ${order.key} LIMIT ${pageSize}),
+async function readHits(opts: { ids: string[]; includeDeleted: boolean; pageSize: number | null; shape: Shape }): Promise<HitRow[]> {
+  const { ids } = opts;
+  return rows<HitRow>(
+    `imprimatur_search_hits_${opts.shape}${opts.includeDeleted ? "_all" : ""}`,
+    Prisma.sql`
+    WITH ${pageCte(opts)},
     pv AS (
       SELECT pi.image_id, array_agg(pi.package_version_id::text) AS pvs FROM package_images pi
       WHERE pi.package_version_id = ANY(${ids}::bigint[]) AND pi.image_id IN (SELECT id FROM page) GROUP BY pi.image_id)
-    SELECT p.total::int AS total, p.id, g.name AS registry, r.name AS repository, p.digest, p.deleted, coalesce(pv.pvs, '{}') AS pvs,
+    SELECT p.total::int AS total, p.registry, p.repository, p.digest, p.deleted, coalesce(pv.pvs, '{}') AS pvs,
            ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.repository_id AND t.digest = p.digest ORDER BY t.name) AS tags,
            (SELECT st.name FROM stage_decisions d
               JOIN stages st ON st.id = d.stage_id
              WHERE d.image_id = p.id AND d.allowed
                AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
              ORDER BY st.position DESC LIMIT 1) AS highest_stage
-    FROM page p JOIN repositories r ON r.id = p.repository_id JOIN registries g ON g.id = r.registry_id LEFT JOIN pv ON pv.image_id = p.id
-    ORDER BY g.name COLLATE "C", r.name COLLATE "C", p.digest COLLATE "C"`;
+    FROM page p LEFT JOIN pv ON pv.image_id = p.id
+    ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`,
+  );
 }
 
-async function countHits({ ids, includeDeleted, probe }: { ids: string[]; includeDeleted: boolean; probe: boolean }): Promise<number> {
-  const r = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM (${hitImages(ids, includeDeleted, probe)}) h`;
+async function countHits({ ids, includeDeleted, shape }: { ids: string[]; includeDeleted: boolean; shape: Shape }): Promise<number> {
+  const probe = shape === "probe";
+  const r = await rows<{ n: number }>(
+    `imprimatur_search_count_${probe ? "probe" : "pass"}${includeDeleted ? "_all" : ""}`,
+    Prisma.sql`SELECT count(*)::int AS n FROM (${hitImages(ids, includeDeleted, probe)}) h`,
+  );
   return r[0]?.n ?? 0;
 }
 
