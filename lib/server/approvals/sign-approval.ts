@@ -5,7 +5,7 @@ import { sha256Digest } from "../../oci/digest";
 import { pullReference } from "../../oci/reference";
 import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import type { Actor } from "../actor";
-import { findStageKey, signWithKey } from "../keys/load-stage-signer";
+import { findStageSigner, signWithSigner } from "../keys/load-stage-signer";
 import { OPTIONAL_KEYS } from "../promotions/review-request";
 
 export interface SignApprovalOptions {
@@ -36,7 +36,8 @@ export interface SignApprovalOptions {
  * registry is the next step (push-approval-signature.ts, via finish-stage-signature.ts), after the commit.
  */
 export async function signApproval({ tx, actor, request, approverIds, breakGlassReason, waiverIds, comment, now }: SignApprovalOptions) {
-  const key = await findStageKey(request.stageId, now, tx);
+  // One statement: the stage's current key with what signing needs (not a choice, then a second read to sign).
+  const key = await findStageSigner({ id: request.stageId, name: request.stage.name }, now, tx);
   const approvalId = randomUUID();
   const reg = request.image.repository.registry;
   const optional: Record<string, string> = {
@@ -57,7 +58,7 @@ export async function signApproval({ tx, actor, request, approverIds, breakGlass
     digest: request.image.digest,
     optional,
   });
-  const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString(
+  const signature = (await signWithSigner(key, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString(
     "base64",
   );
   const layerDigest = sha256Digest(payload);
@@ -77,5 +78,6 @@ export async function signApproval({ tx, actor, request, approverIds, breakGlass
       requestId: request.id,
     },
   });
-  return { approvalId, key, layerDigest };
+  // Not the row itself: it holds the sealed private key, which goes no further than the signature.
+  return { approvalId, key: { id: key.id, name: key.name, fingerprint: key.fingerprint }, layerDigest };
 }

@@ -12,6 +12,7 @@ import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { finishStageSignature } from "../approvals/finish-stage-signature";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
+import { loadRequestForReview, type RequestUnderReview } from "./load-request-for-review";
 import { gateResultsColumn, jsonColumn } from "../json-columns";
 
 /** Keys of the signed payload's `optional` map. Values are strings: cosign compares annotations as strings. */
@@ -80,23 +81,6 @@ function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: R
   return { text, actor };
 }
 
-/** The request under its row lock (FOR UPDATE), with its stage, image, reviews so far and approval. */
-async function loadRequestForReview(tx: Tx, requestId: string) {
-  const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
-  if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
-  return tx.promotionRequest.findUniqueOrThrow({
-    where: { id: requestId },
-    include: {
-      stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
-      image: { include: { repository: { include: { registry: true } } } },
-      reviews: { select: { id: true, reviewerId: true, decision: true, breakGlass: true, waiverIds: true, comment: true } },
-      approval: { select: { id: true } },
-    },
-  });
-}
-
-type RequestUnderReview = Awaited<ReturnType<typeof loadRequestForReview>>;
-
 /** A rejection: the review, the request closed as rejected, its audit event and webhook. Returns the review id. */
 async function recordRejection(
   tx: Tx,
@@ -118,14 +102,19 @@ async function recordRejection(
     target,
     detail: { requestId, stage: request.stage.name, reason: text },
   });
-  await emitEvent(tx, "request.rejected", {
-    requestId,
-    stage: request.stage.name,
-    digest: request.image.digest,
-    repository: target,
-    by: actor.email,
-    reason: text,
-  });
+  await emitEvent(
+    tx,
+    "request.rejected",
+    {
+      requestId,
+      stage: request.stage.name,
+      digest: request.image.digest,
+      repository: target,
+      by: actor.email,
+      reason: text,
+    },
+    request.webhooks,
+  );
   return review.id;
 }
 
@@ -193,7 +182,12 @@ async function signForStage(
       waiverIds: allWaivers,
     },
   });
-  await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
+  await emitEvent(
+    tx,
+    "request.approved",
+    { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds },
+    request.webhooks,
+  );
   return approvalId;
 }
 
@@ -256,15 +250,20 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
     },
   });
   if (approvals < request.stage.requiredApprovals) {
-    await emitEvent(tx, "review.created", {
-      requestId,
-      stage: request.stage.name,
-      digest: request.image.digest,
-      repository: target,
-      by: actor.email,
-      approvals,
-      required: request.stage.requiredApprovals,
-    });
+    await emitEvent(
+      tx,
+      "review.created",
+      {
+        requestId,
+        stage: request.stage.name,
+        digest: request.image.digest,
+        repository: target,
+        by: actor.email,
+        approvals,
+        required: request.stage.requiredApprovals,
+      },
+      request.webhooks,
+    );
     return {
       requestId,
       reviewId: review.id,
@@ -298,7 +297,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
   try {
     outcome = await db.$transaction(
       async (tx) => {
-        const request = await loadRequestForReview(tx, requestId);
+        const request = await loadRequestForReview(tx, requestId, actor);
         const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
         const counts = () => request.reviews.filter((r) => r.decision === "approve").length;
         const mine = request.reviews.find((r) => r.reviewerId === actor.id);
@@ -319,7 +318,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
         }
         if (request.status !== "open") throw new AppError("CONFLICT", `this request is already ${request.status}; no further reviews are taken`);
 
-        const elig = await reviewerEligibility(tx, { actor, request });
+        const elig = await reviewerEligibility(tx, { actor, request, known: request.reviewer });
         if (!elig.eligible && !(breakGlass && elig.canBreakGlass)) throw new AppError("FORBIDDEN", elig.reasons.join("; "));
 
         const now = new Date();
