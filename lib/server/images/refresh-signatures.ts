@@ -118,6 +118,29 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
   };
 }
 
+/** The cosign layers, then the referrer signatures, each digest once, marked when Imprimatur made it. */
+function collectCandidates(layers: Descriptor[], referrers: { digest: string; kind: string }[], ourTime: ReadonlyMap<string, unknown>): Candidate[] {
+  const candidates: Candidate[] = [];
+  const dup = new Set<string>();
+  layers.forEach((layer, position) => {
+    if (dup.has(layer.digest)) return;
+    dup.add(layer.digest);
+    candidates.push({ source: "cosign", layer, position, ours: ourTime.has(layer.digest) });
+  });
+  referrers.forEach((a, i) => {
+    if (dup.has(a.digest)) return;
+    dup.add(a.digest);
+    candidates.push({
+      source: "referrer",
+      artifactDigest: a.digest,
+      kind: a.kind as (typeof SIGNATURE_KINDS)[number],
+      position: layers.length + i,
+      ours: ourTime.has(a.digest),
+    });
+  });
+  return candidates;
+}
+
 /**
  * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
  * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
@@ -158,24 +181,7 @@ export async function refreshSignatures(opts: {
   for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
-  const candidates: Candidate[] = [];
-  const dup = new Set<string>();
-  layers.forEach((layer, position) => {
-    if (dup.has(layer.digest)) return;
-    dup.add(layer.digest);
-    candidates.push({ source: "cosign", layer, position, ours: ourTime.has(layer.digest) });
-  });
-  referrers.forEach((a, i) => {
-    if (dup.has(a.digest)) return;
-    dup.add(a.digest);
-    candidates.push({
-      source: "referrer",
-      artifactDigest: a.digest,
-      kind: a.kind as (typeof SIGNATURE_KINDS)[number],
-      position: layers.length + i,
-      ours: ourTime.has(a.digest),
-    });
-  });
+  const candidates = collectCandidates(layers, referrers, ourTime);
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
@@ -184,6 +190,7 @@ export async function refreshSignatures(opts: {
   const knownBlobs = new Map((known?.blobs ?? []).map((b) => [sha256Digest(b), b] as const));
   let verified = 0;
   const seen: string[] = [];
+  const upserts: (() => Promise<unknown>)[] = [];
   for (const c of tried) {
     const row = await checkCandidate(client, repository, digest, c, trust, knownBlobs);
     if (seen.includes(row.layerDigest)) continue;
@@ -196,17 +203,24 @@ export async function refreshSignatures(opts: {
     });
     if (j.verdict === "verified") verified++;
     const data = signatureData(c.position, row, j);
-    await db.signature.upsert({
-      where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
-      create: { imageId, layerDigest: row.layerDigest, ...data },
-      update: data,
-    });
+    upserts.push(() =>
+      db.signature.upsert({
+        where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
+        create: { imageId, layerDigest: row.layerDigest, ...data },
+        update: data,
+      }),
+    );
   }
+  // One connection's worth at a time (a sync refreshes many images at once); the last goes with the writes below.
+  const lastUpsert = upserts.pop();
+  for (const upsert of upserts) await upsert();
   const detail =
     [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") ||
     null;
-  // Three independent writes (no transaction held them together before either), side by side.
+  // Independent writes (no transaction held them together before either), side by side: the upserted rows are among
+  // `seen`, which the delete keeps.
   await Promise.all([
+    lastUpsert?.(),
     db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } }),
     db.signatureRun.upsert({
       where: { imageId },

@@ -38,6 +38,11 @@ export interface SignWithKeyOptions {
   purpose?: string;
   /** The digest the signature is about, for the audit trail's target. */
   targetDigest?: string;
+  /**
+   * With `tx`: the `key.use` event is added here instead of appended, for a caller that appends it with the other
+   * events of its change in one INSERT (appendAuditEvents), in the same transaction, before it commits.
+   */
+  auditInto?: AuditEventInput[];
 }
 
 /** What signing needs of a key row (the sealed private key included: it is unsealed for one signature only). */
@@ -135,7 +140,8 @@ export async function signWithSigner(row: StageSigner, data: Uint8Array, opts: S
       dataDigest: `sha256:${createHash("sha256").update(data).digest("hex")}`,
     },
   };
-  if (opts.tx) await appendAuditEvent(opts.tx, event);
+  if (opts.tx && opts.auditInto) opts.auditInto.push(event);
+  else if (opts.tx) await appendAuditEvent(opts.tx, event);
   else await recordAuditEvent(event);
   return sig;
 }

@@ -5,7 +5,7 @@ import { isUuid } from "../../uuid";
 import { evaluateGates, hasConfiguredGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
-import { appendAuditEvent } from "../audit/append-audit-event";
+import { appendAuditEvent, appendAuditEvents, type AuditEventInput } from "../audit/append-audit-event";
 import { signApproval } from "../approvals/sign-approval";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
@@ -134,6 +134,7 @@ async function signForStage(
     waiverIds,
     gates,
     now,
+    reviewEvent,
   }: {
     actor: UserActor;
     requestId: string;
@@ -144,8 +145,11 @@ async function signForStage(
     waiverIds: string[];
     gates: ReturnType<typeof evaluateGates>;
     now: Date;
+    /** The review's own event, appended first, with the key use and the approval (one INSERT for the three). */
+    reviewEvent: AuditEventInput;
   },
 ) {
+  const events: AuditEventInput[] = [reviewEvent];
   const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
   const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
   const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
@@ -160,12 +164,13 @@ async function signForStage(
     waiverIds: allWaivers,
     comment: text,
     now,
+    auditInto: events,
   });
   await tx.promotionRequest.update({
     where: { id: requestId },
     data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: jsonColumn(gateResultsColumn, gates), breakGlass: glass },
   });
-  await appendAuditEvent(tx, {
+  events.push({
     actor,
     action: "approval.create",
     targetDigest: request.image.digest,
@@ -181,7 +186,9 @@ async function signForStage(
       breakGlass: glass,
       waiverIds: allWaivers,
     },
-  });
+  } satisfies AuditEventInput<"approval.create">);
+  // review.approve (or review.break-glass), key.use, approval.create: in this order, in one INSERT, in this transaction.
+  await appendAuditEvents(tx, events);
   await emitEvent(
     tx,
     "request.approved",
@@ -234,7 +241,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
     data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
   });
   const approvals = approvalsBefore + 1;
-  await appendAuditEvent(tx, {
+  const reviewEvent: AuditEventInput = {
     actor,
     action: breakGlass ? "review.break-glass" : "review.approve",
     targetDigest: request.image.digest,
@@ -248,8 +255,9 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
       waiverIds,
       ...(breakGlass ? { overridden: [...overridable, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}),
     },
-  });
+  };
   if (approvals < request.stage.requiredApprovals) {
+    await appendAuditEvent(tx, reviewEvent);
     await emitEvent(
       tx,
       "review.created",
@@ -277,7 +285,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   }
 
   // The Nth distinct approval: sign the digest for the stage, in this transaction.
-  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now });
+  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now, reviewEvent });
   return {
     requestId,
     reviewId: review.id,

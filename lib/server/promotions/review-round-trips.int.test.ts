@@ -8,6 +8,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { RegistryTransport } from "../../oci/transport/transport";
 import type { Actor } from "../actor";
+import { verifyAuditChain } from "../audit/verify-audit-chain";
 import { upsertGroup } from "../groups/upsert-group";
 import { syncRegistry } from "../images/sync-registry";
 import { upsertStage } from "../stages/upsert-stage";
@@ -91,9 +92,15 @@ describe("round trips of the approving review that signs", () => {
     const approval = await db.approval.findUniqueOrThrow({ where: { requestId } });
     const sig = await db.signature.findFirstOrThrow({ where: { imageId: approval.imageId, layerDigest: approval.layerDigest } });
     expect(sig.verdict).toBe("verified");
-    expect(digest).toMatch(/^sha256:/);
+    // The review, the key use and the approval: chained in this order, in one INSERT, with the push's event after them.
+    const review = await db.auditEvent.findFirstOrThrow({ where: { action: "review.approve", targetDigest: digest } });
+    const chain = await db.auditEvent.findMany({ where: { seq: { gte: review.seq, lte: review.seq + 2n } }, orderBy: { seq: "asc" } });
+    expect(chain.map((e) => e.action)).toEqual(["review.approve", "key.use", "approval.create"]);
+    expect((chain[2]!.detail as { approvalId?: string }).approvalId).toBe(approval.id);
+    expect(await db.auditEvent.count({ where: { action: "signature.push", targetDigest: digest } })).toBe(1);
+    expect((await verifyAuditChain()).ok).toBe(true);
     // Before issue 17's round-trip work: 73 statements (some of them the webhook worker's, kicked after the commit) and
-    // 12 registry requests; 40 and 9 after. The registry requests: GET the tag (404), HEAD + POST + PUT for the payload
+    // 12 registry requests; 38 and 9 after. The registry requests: GET the tag (404), HEAD + POST + PUT for the payload
     // and the config blobs, PUT the manifest, read it back (its layers, not its config; the refresh reuses it).
     expect(sql.length).toBeLessThanOrEqual(46);
     expect(http).toHaveLength(9);
