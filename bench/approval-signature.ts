@@ -112,6 +112,19 @@ async function waitForLayer(client: RegistryClient, repository: string, digest: 
   }
 }
 
+/**
+ * Setup, not measured: asking for a promotion is idempotent (asking again returns the open request), so a connection
+ * the server closed under the client (seen on the loaded machine: "other side closed") is asked again, once, logged.
+ */
+async function requestPromotionOnce<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    log(`asking for a promotion failed (${(e as Error).message}: ${String((e as { cause?: unknown }).cause)}); asking again`);
+    return call();
+  }
+}
+
 /** What pushApprovalSignature sends the registry for a first signature, done directly. */
 async function baselineWrite(client: RegistryClient, host: string, repository: string): Promise<BaselineSample> {
   const digest = sha256Digest(randomBytes(32));
@@ -169,7 +182,9 @@ export async function approvalSignatureBenchmark(opts: { scale: number }): Promi
     stack.cli(["sync"]);
     const requests: { repository: string; digest: Digest; id: string }[] = [];
     for (const { repository, image } of images) {
-      const r = await stack.api<{ id: string }>("POST", "/api/v1/requests", dev, { repository, digest: image.digest, stage: STAGE, note: "bench" });
+      const r = await requestPromotionOnce(() =>
+        stack.api<{ id: string }>("POST", "/api/v1/requests", dev, { repository, digest: image.digest, stage: STAGE, note: "bench" }),
+      );
       if (r.status !== 201) throw new Error(`requesting promotion of ${repository} answered ${r.status}: ${JSON.stringify(r.json)}`);
       requests.push({ repository, digest: image.digest, id: r.json.id });
     }

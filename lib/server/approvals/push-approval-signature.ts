@@ -1,8 +1,8 @@
 import "server-only";
-import { bytes, db, type Tx } from "../../db";
+import { bytes, db, Prisma, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
-import type { Descriptor } from "../../oci/manifest";
+import type { Descriptor, ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { cosignTag } from "../../oci/reference";
 import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
@@ -10,10 +10,10 @@ import { SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
 import { RFC3161_ANNOTATION } from "../../signing/formats/cosign-cert";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { emitEvent } from "../webhooks/emit-event";
+import { emitEvent, ENABLED_WEBHOOKS_JSON, type EnabledWebhook } from "../webhooks/emit-event";
 import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
-import { lockSignatureManifest, readSigManifest } from "./signature-manifest-io";
+import { lockSignatureManifest, readSigConfig, readSigManifestOnly } from "./signature-manifest-io";
 import { timestampSignature, tsaConfigured } from "./timestamp-signature";
 
 const MAX_MERGE_ROUNDS = 5;
@@ -63,22 +63,26 @@ async function mergeMissingLayers({
   }));
 
   let present = new Set<string>();
+  let manifest: ImageManifest | null = null;
   for (let round = 0; ; round++) {
-    const current = await readSigManifest(client, repository, tag);
-    present = new Set(current.manifest?.layers.map((l) => l.digest) ?? []);
+    // The layers decide whether a write is needed; the config is read only to write (a read-back needs only the layers).
+    manifest = await readSigManifestOnly(client, repository, tag);
+    present = new Set(manifest?.layers.map((l) => l.digest) ?? []);
     const missing = wanted.filter((w) => !present.has(w.digest));
     if (missing.length === 0) break;
     if (round >= MAX_MERGE_ROUNDS)
       throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);
+    const existingConfig = manifest ? await readSigConfig(client, repository, manifest) : null;
     for (const m of missing) {
       const a = recorded.find((r) => r.layerDigest === m.digest)!;
       await client.putBlob(repository, a.payload);
     }
-    const next = appendSignatureLayers({ existing: current.manifest, existingConfig: current.config, add: missing });
+    const next = appendSignatureLayers({ existing: manifest, existingConfig, add: missing });
     await client.putBlob(repository, next.config);
     await client.putManifest(repository, tag, next.manifest, MT.ociManifest);
   }
-  return present;
+  // The manifest as read back: every recorded layer is in it.
+  return { present, manifest };
 }
 
 /** Approvals whose layer is now in the registry become signed (and their requests), with webhook and audit event. */
@@ -91,17 +95,20 @@ async function markSigned(
     digest,
     target,
     tag,
-  }: { actor: Actor; recorded: RecordedApproval[]; present: Set<string>; digest: Digest; target: string; tag: string },
+    webhooks,
+  }: { actor: Actor; recorded: RecordedApproval[]; present: Set<string>; digest: Digest; target: string; tag: string; webhooks: EnabledWebhook[] },
 ) {
   const now = new Date();
   for (const a of recorded) {
     if (a.status !== "signing" || !present.has(a.layerDigest)) continue;
-    await tx.approval.update({ where: { id: a.id }, data: { status: "signed", signedAt: now, lastError: null } });
-    // The request is "signed" only once its signature is in the registry.
-    if (a.requestId) {
-      await tx.promotionRequest.update({ where: { id: a.requestId }, data: { status: "signed", updatedAt: now } });
-      await emitEvent(tx, "request.signed", { requestId: a.requestId, stage: a.stage.name, digest, repository: target, layerDigest: a.layerDigest });
-    }
+    // One statement: the approval, and its request, which is "signed" only once its signature is in the registry.
+    await tx.$executeRaw`
+      WITH signed AS (
+        UPDATE approvals SET status = 'signed', signed_at = ${now}, last_error = NULL WHERE id = ${a.id}::uuid RETURNING request_id
+      )
+      UPDATE promotion_requests SET status = 'signed', updated_at = ${now} WHERE id = (SELECT request_id FROM signed)`;
+    if (a.requestId)
+      await emitEvent(tx, "request.signed", { requestId: a.requestId, stage: a.stage.name, digest, repository: target, layerDigest: a.layerDigest }, webhooks);
     await appendAuditEvent(tx, {
       actor,
       action: "signature.push",
@@ -166,74 +173,138 @@ async function timestampApproval({
   return null;
 }
 
+type ApprovalToPush = {
+  id: string;
+  status: string;
+  revoked: boolean;
+  has_timestamp: boolean;
+  signature: string;
+  layer_digest: string;
+  image_id: string;
+  digest: string;
+  repository: string;
+  stage_name: string;
+  webhooks: EnabledWebhook[];
+};
+
+/**
+ * The approval with its image, repository and stage names and the enabled webhooks (one statement), and its registry
+ * row (another), read side by side on the pool: two round trips at once instead of six one after the other.
+ */
+async function loadApprovalToPush(approvalId: string) {
+  const [rows, registry] = await Promise.all([
+    db.$queryRaw<ApprovalToPush[]>`
+      SELECT a.id, a.status::text AS status, a.revoked_at IS NOT NULL AS revoked, a.timestamp_token IS NOT NULL AS has_timestamp,
+             a.signature, a.layer_digest, a.image_id, i.digest, rp.name AS repository, s.name AS stage_name,
+             ${Prisma.raw(ENABLED_WEBHOOKS_JSON)} AS webhooks
+        FROM approvals a
+        JOIN images i ON i.id = a.image_id
+        JOIN repositories rp ON rp.id = i.repository_id
+        JOIN stages s ON s.id = a.stage_id
+       WHERE a.id = ${approvalId}::uuid`,
+    db.registry.findFirst({ where: { repositories: { some: { images: { some: { approvals: { some: { id: approvalId } } } } } } } }),
+  ]);
+  const approval = rows[0];
+  if (!approval || !registry) return null;
+  return { approval, registry };
+}
+
+/** Every unrevoked approval of the image, oldest first, read under the `.sig` manifest's advisory lock. */
+async function recordedApprovals(tx: Tx, imageId: string): Promise<RecordedApproval[]> {
+  // A revoked approval's layer is never written again (its revocation removes it under this same lock).
+  const rows = await tx.$queryRaw<(Omit<RecordedApproval, "stage"> & { stageName: string })[]>`
+    SELECT a.id, a.status::text AS status, a.payload, a.signature, a.layer_digest AS "layerDigest", a.request_id AS "requestId",
+           a.timestamp_token AS "timestampToken", s.name AS "stageName"
+      FROM approvals a JOIN stages s ON s.id = a.stage_id
+     WHERE a.image_id = ${imageId}::uuid AND a.revoked_at IS NULL
+     ORDER BY a.created_at, a.id`;
+  return rows.map(({ stageName, ...a }) => ({ ...a, stage: { name: stageName } }));
+}
+
 export async function pushApprovalSignature({ actor, approvalId }: PushApprovalSignatureOptions): Promise<PushOutcome> {
-  const approval = await db.approval.findUnique({
-    where: { id: approvalId },
-    include: { image: { include: { repository: { include: { registry: true } } } }, stage: true },
-  });
-  if (!approval) throw new AppError("NOT_FOUND", "no such approval");
-  if (approval.status === "signed") return { status: "signed", layerDigest: approval.layerDigest };
-  if (approval.revokedAt) return { status: "signing", error: "the approval was revoked before its signature was pushed" };
-  const { image } = approval;
-  const repository = image.repository.name;
-  const registry = image.repository.registry;
-  const digest = image.digest as Digest;
+  const loaded = await loadApprovalToPush(approvalId);
+  if (!loaded) throw new AppError("NOT_FOUND", "no such approval");
+  const { approval, registry } = loaded;
+  if (approval.status === "signed") return { status: "signed", layerDigest: approval.layer_digest };
+  if (approval.revoked) return { status: "signing", error: "the approval was revoked before its signature was pushed" };
+  const repository = approval.repository;
+  const digest = approval.digest as Digest;
+  const target = `${registry.name}/${repository}`;
   const client = registryClient(registry, "push");
   const tag = cosignTag(digest, "sig");
 
   // Trusted time first: with a TSA configured, no stage signature goes out without its token (cosign's annotation).
-  if (tsaConfigured() && !approval.timestampToken) {
-    const failed = await timestampApproval({ actor, approval, target: `${registry.name}/${repository}` });
+  if (tsaConfigured() && !approval.has_timestamp) {
+    const failed = await timestampApproval({
+      actor,
+      approval: { id: approval.id, signature: approval.signature, image: { digest }, stage: { name: approval.stage_name } },
+      target,
+    });
     if (failed) return { status: "signing", error: failed };
   }
 
+  let pushed: { recorded: RecordedApproval[]; readBack: ImageManifest | null };
   try {
-    await db.$transaction(
+    pushed = await db.$transaction(
       async (tx) => {
         await lockSignatureManifest(tx, registry.id, repository, digest);
-        // A revoked approval's layer is never written again (its revocation removes it under this same lock).
-        const recorded = await tx.approval.findMany({
-          where: { imageId: image.id, revokedAt: null },
-          orderBy: { createdAt: "asc" },
-          select: {
-            id: true,
-            status: true,
-            payload: true,
-            signature: true,
-            layerDigest: true,
-            requestId: true,
-            timestampToken: true,
-            stage: { select: { name: true } },
-          },
-        });
-        const present = await mergeMissingLayers({ client, repository, tag, recorded });
-        await markSigned(tx, { actor, recorded, present, digest, target: `${registry.name}/${repository}`, tag });
+        const recorded = await recordedApprovals(tx, approval.image_id);
+        const { present, manifest } = await mergeMissingLayers({ client, repository, tag, recorded });
+        await markSigned(tx, { actor, recorded, present, digest, target, tag, webhooks: approval.webhooks });
+        return { recorded, readBack: manifest };
       },
       { timeout: 120_000, maxWait: 60_000 },
     );
   } catch (e) {
-    const err = toAppError(e, `pushing the signature to ${registry.name}`);
-    const message = err instanceof Error ? err.message : String(err);
-    if (!(err instanceof AppError) || !["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "NOT_FOUND"].includes(err.code)) throw err;
-    await db.$transaction(async (tx) => {
-      await tx.approval.update({ where: { id: approvalId }, data: { lastError: message, attempts: { increment: 1 } } });
-      await appendAuditEvent(tx, {
-        actor,
-        action: "signature.push",
-        outcome: "failure",
-        targetDigest: digest,
-        target: `${registry.name}/${repository}`,
-        detail: { approvalId, error: message },
-      });
-    });
-    return { status: "signing", error: message };
+    return { status: "signing", error: await recordPushFailure({ actor, approvalId, digest, target, registryName: registry.name, e }) };
   }
 
-  // Show the new signature with its verdict right away; a failure here only delays that until the next sync.
+  // Show the new signature with its verdict right away; a failure here only delays that until the next sync. The
+  // manifest is the one just read back under the lock, and the payloads are the bytes this server recorded and
+  // pushed: the refresh reads from the registry only what is not among them.
   try {
-    await refreshSignatures({ client, imageId: image.id, repository, digest });
+    await refreshSignatures({
+      client,
+      imageId: approval.image_id,
+      repository,
+      digest,
+      known: pushed.readBack ? { sigManifest: pushed.readBack, blobs: pushed.recorded.map((a) => a.payload) } : undefined,
+    });
   } catch (e) {
     if (!(e instanceof OciError)) throw e;
   }
-  return { status: "signed", layerDigest: approval.layerDigest };
+  return { status: "signed", layerDigest: approval.layer_digest };
+}
+
+/** A push that the registry refused or could not take: recorded (attempts, last error, audit event) for the retry. */
+async function recordPushFailure({
+  actor,
+  approvalId,
+  digest,
+  target,
+  registryName,
+  e,
+}: {
+  actor: Actor;
+  approvalId: string;
+  digest: Digest;
+  target: string;
+  registryName: string;
+  e: unknown;
+}): Promise<string> {
+  const err = toAppError(e, `pushing the signature to ${registryName}`);
+  const message = err instanceof Error ? err.message : String(err);
+  if (!(err instanceof AppError) || !["REGISTRY_UNAVAILABLE", "REGISTRY_ERROR", "NOT_FOUND"].includes(err.code)) throw err;
+  await db.$transaction(async (tx) => {
+    await tx.approval.update({ where: { id: approvalId }, data: { lastError: message, attempts: { increment: 1 } } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "signature.push",
+      outcome: "failure",
+      targetDigest: digest,
+      target,
+      detail: { approvalId, error: message },
+    });
+  });
+  return message;
 }

@@ -5,7 +5,8 @@ import { sha256Digest } from "../../oci/digest";
 import { pullReference } from "../../oci/reference";
 import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import type { Actor } from "../actor";
-import { findStageKey, signWithKey } from "../keys/load-stage-signer";
+import type { AuditEventInput } from "../audit/append-audit-event";
+import { findStageSigner, signWithSigner } from "../keys/load-stage-signer";
 import { OPTIONAL_KEYS } from "../promotions/review-request";
 
 export interface SignApprovalOptions {
@@ -27,6 +28,8 @@ export interface SignApprovalOptions {
   waiverIds: string[];
   comment: string;
   now: Date;
+  /** The `key.use` event goes here; the caller appends it with its other events, in `tx` (appendAuditEvents). */
+  auditInto: AuditEventInput[];
 }
 
 /**
@@ -35,8 +38,9 @@ export interface SignApprovalOptions {
  * key, and the approval row holding both in state "signing", in the caller's transaction. Pushing it into the
  * registry is the next step (push-approval-signature.ts, via finish-stage-signature.ts), after the commit.
  */
-export async function signApproval({ tx, actor, request, approverIds, breakGlassReason, waiverIds, comment, now }: SignApprovalOptions) {
-  const key = await findStageKey(request.stageId, now, tx);
+export async function signApproval({ tx, actor, request, approverIds, breakGlassReason, waiverIds, comment, now, auditInto }: SignApprovalOptions) {
+  // One statement: the stage's current key with what signing needs (not a choice, then a second read to sign).
+  const key = await findStageSigner({ id: request.stageId, name: request.stage.name }, now, tx);
   const approvalId = randomUUID();
   const reg = request.image.repository.registry;
   const optional: Record<string, string> = {
@@ -57,9 +61,9 @@ export async function signApproval({ tx, actor, request, approverIds, breakGlass
     digest: request.image.digest,
     optional,
   });
-  const signature = (await signWithKey(key.id, payload, { tx, actor, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })).toString(
-    "base64",
-  );
+  const signature = (
+    await signWithSigner(key, payload, { tx, actor, auditInto, purpose: `stage ${request.stage.name} signature for ${request.image.digest}` })
+  ).toString("base64");
   const layerDigest = sha256Digest(payload);
   await tx.approval.create({
     data: {
@@ -77,5 +81,6 @@ export async function signApproval({ tx, actor, request, approverIds, breakGlass
       requestId: request.id,
     },
   });
-  return { approvalId, key, layerDigest };
+  // Not the row itself: it holds the sealed private key, which goes no further than the signature.
+  return { approvalId, key: { id: key.id, name: key.name, fingerprint: key.fingerprint }, layerDigest };
 }

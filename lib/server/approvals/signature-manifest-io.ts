@@ -28,21 +28,39 @@ export async function readSigManifest(
   tag: string,
   what: "signature" | "attestation" = "signature",
 ): Promise<{ manifest: ImageManifest | null; config: Record<string, unknown> | null }> {
+  const manifest = await readSigManifestOnly(client, repository, tag, what);
+  return { manifest, config: manifest ? await readSigConfig(client, repository, manifest) : null };
+}
+
+/**
+ * The cosign `.sig` (or `.att`) manifest at `tag` without its config (null when the tag does not exist), for a reader
+ * that needs only its layers (a read-back after a PUT): the config is read only to write a new manifest. Refuses an index.
+ */
+export async function readSigManifestOnly(
+  client: ReturnType<typeof registryClient>,
+  repository: string,
+  tag: string,
+  what: "signature" | "attestation" = "signature",
+): Promise<ImageManifest | null> {
   let fetched;
   try {
     fetched = await client.getManifest(repository, tag);
   } catch (e) {
-    if (e instanceof OciError && e.code === "NOT_FOUND") return { manifest: null, config: null };
+    if (e instanceof OciError && e.code === "NOT_FOUND") return null;
     throw e;
   }
   const parsed = parseManifest(fetched.bytes, fetched.mediaType);
   if (parsed.kind !== "manifest") throw new AppError("REGISTRY_ERROR", `${tag} is an index, not a cosign ${what} manifest; refusing to overwrite it`);
-  let config: Record<string, unknown> | null = null;
+  return parsed.manifest;
+}
+
+/** The config of a cosign manifest as a JSON object, or null when it cannot be read or is not one (it is then rebuilt). */
+export async function readSigConfig(client: ReturnType<typeof registryClient>, repository: string, manifest: ImageManifest) {
   try {
-    const raw = JSON.parse((await client.getBlob(repository, parsed.manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
-    if (raw && typeof raw === "object" && !Array.isArray(raw)) config = raw as Record<string, unknown>;
+    const raw = JSON.parse((await client.getBlob(repository, manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
+    if (raw && typeof raw === "object" && !Array.isArray(raw)) return raw as Record<string, unknown>;
   } catch (e) {
     if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
   }
-  return { manifest: parsed.manifest, config };
+  return null;
 }

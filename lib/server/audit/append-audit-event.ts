@@ -70,16 +70,39 @@ export async function appendAuditEvent<K extends AuditKindName>(tx: Tx, e: Audit
 const heads = new WeakMap<Tx, { seq: bigint; hash: string }>();
 
 async function insertAuditRow(tx: Tx, values: ReturnType<typeof auditEventValues>): Promise<void> {
+  await insertAuditRows(tx, [values]);
+}
+
+/** Appends rows in order, chained to the head (read under the chain lock once per transaction), in one INSERT. */
+async function insertAuditRows(tx: Tx, values: ReturnType<typeof auditEventValues>[]): Promise<void> {
+  if (values.length === 0) return;
   let head = heads.get(tx);
   if (!head) {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK}::int, 0)`;
     const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
     head = { seq: last?.seq ?? 0n, hash: last?.hash ?? GENESIS_HASH };
   }
-  const row = { seq: head.seq + 1n, at: new Date(), ...values, prevHash: head.hash };
-  const hash = auditRowHash(row);
-  await tx.auditEvent.create({ data: { ...row, hash } });
-  heads.set(tx, { seq: row.seq, hash });
+  let { seq, hash: prevHash } = head;
+  const rows = values.map((v) => {
+    seq += 1n;
+    const row = { seq, at: new Date(), ...v, prevHash };
+    prevHash = auditRowHash(row);
+    return { ...row, hash: prevHash };
+  });
+  if (rows.length === 1) await tx.auditEvent.create({ data: rows[0]! });
+  else await tx.auditEvent.createMany({ data: rows });
+  heads.set(tx, { seq, hash: prevHash });
+}
+
+/**
+ * Several events of one change, appended in order in the caller's transaction with one INSERT (each detail is checked
+ * first, so a bad one stores none of them).
+ */
+export async function appendAuditEvents(tx: Tx, events: AuditEventInput[]): Promise<void> {
+  await insertAuditRows(
+    tx,
+    events.map((e) => auditEventValues(e)),
+  );
 }
 
 /** For events that are not part of another change (sign-ins, denials, reads). The detail is checked before a connection is taken. */

@@ -2,8 +2,8 @@ import "server-only";
 import { bytes, db, Prisma } from "../../db";
 import { env } from "../../env";
 import type { RegistryClient } from "../../oci/client";
-import { OciError, type Digest } from "../../oci/digest";
-import { parseManifest, type Descriptor } from "../../oci/manifest";
+import { OciError, sha256Digest, type Digest } from "../../oci/digest";
+import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust/judgement";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
@@ -58,12 +58,19 @@ interface CheckedSignature {
 }
 
 /** Verifies one candidate; a bad or unreadable signature is condemned on its own (only an unreachable registry throws). */
-async function checkCandidate(client: RegistryClient, repository: string, digest: Digest, c: Candidate, trust: LoadedTrust): Promise<CheckedSignature> {
+async function checkCandidate(
+  client: RegistryClient,
+  repository: string,
+  digest: Digest,
+  c: Candidate,
+  trust: LoadedTrust,
+  knownBlobs: ReadonlyMap<string, Uint8Array>,
+): Promise<CheckedSignature> {
   let row: CheckedSignature;
   try {
     row =
       c.source === "cosign"
-        ? await checkCosignLayer(client, repository, digest, c.layer, trust)
+        ? await checkCosignLayer(client, repository, digest, c.layer, trust, knownBlobs)
         : await checkReferrer(client, repository, digest, c.artifactDigest, c.kind, trust);
   } catch (e) {
     // The registry going away stops the pass (the next sync retries); anything else condemns this signature only.
@@ -111,39 +118,8 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
   };
 }
 
-/**
- * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
- * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
- *
- * Hostile input is bounded: signatures Imprimatur recorded itself (its approvals, its bundles) are verified first, so
- * junk cannot crowd them out of the budget; at most SIGNATURE_VERIFY_CAP are verified and the rest are counted as
- * "not tried"; a blob over 1 MiB is not read; a bad signature never stops the others from being verified.
- */
-export async function refreshSignatures(opts: {
-  client: RegistryClient;
-  imageId: string;
-  repository: string;
-  digest: Digest;
-  /** Preloaded trust (a sync loads it once); loaded here when absent. */
-  trust?: LoadedTrust;
-}): Promise<RefreshSignaturesResult> {
-  const { client, imageId, repository, digest } = opts;
-  const cap = env().SIGNATURE_VERIFY_CAP;
-
-  // The registry read and the database reads do not depend on each other: side by side.
-  const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
-    opts.trust ?? loadTrust(),
-    readSigLayers(client, repository, digest),
-    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
-    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
-    db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
-  ]);
-  // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
-  // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
-  const ourTime = new Map<string, { at: Date; by: string }>();
-  for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
-  for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
-
+/** The cosign layers, then the referrer signatures, each digest once, marked when Imprimatur made it. */
+function collectCandidates(layers: Descriptor[], referrers: { digest: string; kind: string }[], ourTime: ReadonlyMap<string, unknown>): Candidate[] {
   const candidates: Candidate[] = [];
   const dup = new Set<string>();
   layers.forEach((layer, position) => {
@@ -162,15 +138,61 @@ export async function refreshSignatures(opts: {
       ours: ourTime.has(a.digest),
     });
   });
+  return candidates;
+}
+
+/**
+ * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
+ * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
+ *
+ * Hostile input is bounded: signatures Imprimatur recorded itself (its approvals, its bundles) are verified first, so
+ * junk cannot crowd them out of the budget; at most SIGNATURE_VERIFY_CAP are verified and the rest are counted as
+ * "not tried"; a blob over 1 MiB is not read; a bad signature never stops the others from being verified.
+ */
+export async function refreshSignatures(opts: {
+  client: RegistryClient;
+  imageId: string;
+  repository: string;
+  digest: Digest;
+  /** Preloaded trust (a sync loads it once); loaded here when absent. */
+  trust?: LoadedTrust;
+  /**
+   * What the caller has just read from the registry or pushed to it, so it is not fetched again: the `.sig` manifest
+   * as read back from the registry (its layers and their signature annotations are what is verified), and blobs the
+   * caller pushed. A blob is used for a layer only when its SHA-256 is the layer's digest, which makes it the very
+   * bytes the registry holds under that digest; every other layer's blob is read from the registry as usual.
+   */
+  known?: { sigManifest: ImageManifest; blobs: Uint8Array[] };
+}): Promise<RefreshSignaturesResult> {
+  const { client, imageId, repository, digest, known } = opts;
+  const cap = env().SIGNATURE_VERIFY_CAP;
+
+  // The registry read and the database reads do not depend on each other: side by side.
+  const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
+    opts.trust ?? loadTrust(),
+    known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
+    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
+    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
+    db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
+  ]);
+  // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
+  // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
+  const ourTime = new Map<string, { at: Date; by: string }>();
+  for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+  for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
+
+  const candidates = collectCandidates(layers, referrers, ourTime);
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
   const notTried = ordered.length - tried.length;
 
+  const knownBlobs = new Map((known?.blobs ?? []).map((b) => [sha256Digest(b), b] as const));
   let verified = 0;
   const seen: string[] = [];
+  const upserts: (() => Promise<unknown>)[] = [];
   for (const c of tried) {
-    const row = await checkCandidate(client, repository, digest, c, trust);
+    const row = await checkCandidate(client, repository, digest, c, trust, knownBlobs);
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
     const j: TrustJudgement = judgeTrust({
@@ -181,17 +203,24 @@ export async function refreshSignatures(opts: {
     });
     if (j.verdict === "verified") verified++;
     const data = signatureData(c.position, row, j);
-    await db.signature.upsert({
-      where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
-      create: { imageId, layerDigest: row.layerDigest, ...data },
-      update: data,
-    });
+    upserts.push(() =>
+      db.signature.upsert({
+        where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
+        create: { imageId, layerDigest: row.layerDigest, ...data },
+        update: data,
+      }),
+    );
   }
+  // One connection's worth at a time (a sync refreshes many images at once); the last goes with the writes below.
+  const lastUpsert = upserts.pop();
+  for (const upsert of upserts) await upsert();
   const detail =
     [notTried > 0 ? `${notTried} more signature${notTried === 1 ? " was" : "s were"} not tried (cap ${cap})` : null, sigProblem].filter(Boolean).join("; ") ||
     null;
-  // Three independent writes (no transaction held them together before either), side by side.
+  // Independent writes (no transaction held them together before either), side by side: the upserted rows are among
+  // `seen`, which the delete keeps.
   await Promise.all([
+    lastUpsert?.(),
     db.signature.deleteMany({ where: { imageId, layerDigest: { notIn: seen } } }),
     db.signatureRun.upsert({
       where: { imageId },
@@ -221,8 +250,18 @@ async function readSignatureBlob(client: RegistryClient, repository: string, lay
   }
 }
 
-async function checkCosignLayer(client: RegistryClient, repository: string, digest: Digest, layer: Descriptor, trust: LoadedTrust) {
-  const { blob, problem } = await readSignatureBlob(client, repository, layer);
+async function checkCosignLayer(
+  client: RegistryClient,
+  repository: string,
+  digest: Digest,
+  layer: Descriptor,
+  trust: LoadedTrust,
+  knownBlobs: ReadonlyMap<string, Uint8Array>,
+) {
+  // A blob the caller pushed and whose digest is the layer's is those bytes; the size must agree as the registry's would.
+  const mine = knownBlobs.get(layer.digest);
+  const { blob, problem } =
+    mine && mine.byteLength === layer.size ? { blob: Buffer.from(mine), problem: null } : await readSignatureBlob(client, repository, layer);
   const v = problem
     ? unreadable("cosign", CHECKS.payloadDigest, problem)
     : verifyCosignLayerWithPayload({ layer, blob, imageDigest: digest, material: trust.material });

@@ -38,6 +38,56 @@ export interface SignWithKeyOptions {
   purpose?: string;
   /** The digest the signature is about, for the audit trail's target. */
   targetDigest?: string;
+  /**
+   * With `tx`: the `key.use` event is added here instead of appended, for a caller that appends it with the other
+   * events of its change in one INSERT (appendAuditEvents), in the same transaction, before it commits.
+   */
+  auditInto?: AuditEventInput[];
+}
+
+/** What signing needs of a key row (the sealed private key included: it is unsealed for one signature only). */
+const SIGNER_COLUMNS = {
+  id: true,
+  name: true,
+  fingerprint: true,
+  backend: true,
+  encryptedPrivateKey: true,
+  pkcs11TokenLabel: true,
+  pkcs11KeyId: true,
+  revokedAt: true,
+} as const;
+
+/** A key row ready to sign with (signWithSigner), and the stage it signs for (the audit event's target). */
+export type StageSigner = {
+  id: string;
+  name: string;
+  fingerprint: string;
+  backend: string;
+  encryptedPrivateKey: Uint8Array | null;
+  pkcs11TokenLabel: string | null;
+  pkcs11KeyId: string | null;
+  revokedAt: Date | null;
+  stage: { name: string } | null;
+};
+
+/**
+ * The stage's current key (as findStageKey chooses it) with what signing needs, in one statement: the approval's
+ * transaction reads it once instead of choosing the key and then reading it again to sign.
+ */
+export async function findStageSigner(stage: { id: string; name: string }, at: Date, client: Tx | typeof db): Promise<StageSigner> {
+  const key = await client.signingKey.findFirst({
+    where: {
+      stageId: stage.id,
+      revokedAt: null,
+      retiredAt: null,
+      notBefore: { lte: at },
+      OR: [{ notAfter: null }, { notAfter: { gt: at } }],
+    },
+    orderBy: { createdAt: "desc" },
+    select: SIGNER_COLUMNS,
+  });
+  if (!key) throw new AppError("POLICY_VIOLATION", "this stage has no valid signing key; an admin must create one");
+  return { ...key, stage: { name: stage.name } };
 }
 
 /**
@@ -49,18 +99,13 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
   const client = opts.tx ?? db;
   const row = await client.signingKey.findUniqueOrThrow({
     where: { id: keyId },
-    select: {
-      id: true,
-      name: true,
-      fingerprint: true,
-      backend: true,
-      encryptedPrivateKey: true,
-      pkcs11TokenLabel: true,
-      pkcs11KeyId: true,
-      revokedAt: true,
-      stage: { select: { name: true } },
-    },
+    select: { ...SIGNER_COLUMNS, stage: { select: { name: true } } },
   });
+  return signWithSigner(row, data, opts);
+}
+
+/** signWithKey with the key row already read (findStageSigner), in the caller's transaction when one is given. */
+export async function signWithSigner(row: StageSigner, data: Uint8Array, opts: SignWithKeyOptions = {}): Promise<Buffer> {
   if (row.revokedAt && row.revokedAt <= new Date()) throw new AppError("POLICY_VIOLATION", `key ${row.name} is revoked`);
   let sig: Buffer;
   // Every backend is a Signer (lib/signing/keys/signer.ts): the software key is unsealed for this call only, the
@@ -95,7 +140,8 @@ export async function signWithKey(keyId: string, data: Uint8Array, opts: SignWit
       dataDigest: `sha256:${createHash("sha256").update(data).digest("hex")}`,
     },
   };
-  if (opts.tx) await appendAuditEvent(opts.tx, event);
+  if (opts.tx && opts.auditInto) opts.auditInto.push(event);
+  else if (opts.tx) await appendAuditEvent(opts.tx, event);
   else await recordAuditEvent(event);
   return sig;
 }

@@ -28,6 +28,35 @@ export async function activeWaivers(
   }));
 }
 
+/** Four eyes on waivers: one granted by the requester or by the build's author does not count for the request. */
+function splitWaivers(allWaivers: (WaiverFact & { grantedById: string })[], requesterId: string | null, builders: Set<string>) {
+  const waivers: WaiverFact[] = [];
+  const discountedWaivers: (WaiverFact & { why: string })[] = [];
+  for (const { grantedById, ...w } of allWaivers) {
+    if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `${w.grantedBy} requested this promotion` });
+    else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `${w.grantedBy} uploaded this build's provenance` });
+    else waivers.push(w);
+  }
+  return { waivers, discountedWaivers };
+}
+
+/** A transaction client (one connection) rather than the pooled client: only the latter has $transaction. */
+function isTransaction(client: Client): boolean {
+  return typeof (client as { $transaction?: unknown }).$transaction !== "function";
+}
+
+/** Runs named reads: one after the other (`sequential`, on a transaction's one connection) or side by side. */
+async function runReads<T extends Record<string, () => PromiseLike<unknown>>>(
+  reads: T,
+  sequential: boolean,
+): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const names = Object.keys(reads) as (keyof T)[];
+  const values: unknown[] = [];
+  if (sequential) for (const name of names) values.push(await reads[name]!());
+  else values.push(...(await Promise.all(names.map((name) => reads[name]!()))));
+  return Object.fromEntries(names.map((name, i) => [name, values[i]])) as { [K in keyof T]: Awaited<ReturnType<T[K]>> };
+}
+
 /**
  * Everything the gates of `stageId` judge about one image, read through `client` (a transaction when the
  * caller holds the request's row lock, so the judgement and the decision see the same state).
@@ -57,28 +86,36 @@ export async function gatherGateFacts(
   });
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
   const live = { withdrawnAt: null };
-  const [findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders] = await Promise.all([
-    // Advisory findings (no document) count too.
-    client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
-    client.evidenceDocument.findMany({
-      where: { imageId, ...live },
-      select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true },
-    }),
-    client.provenance.findMany({
-      where: { imageId, document: live },
-      select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
-    }),
-    // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
-    readStageDecisions(client, { imageIds: [imageId] }),
-    activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
-    findBaseImage(client, imageId),
-    // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
-    client.evidenceDocument.findMany({
-      where: { imageId, kind: "provenance", uploaderId: { not: null } },
-      select: { uploaderId: true },
-      distinct: ["uploaderId"],
-    }),
-  ]);
+  // Seven independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
+  // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
+  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders } = await runReads(
+    {
+      // Advisory findings (no document) count too.
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
+      documents: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, ...live },
+          select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true },
+        }),
+      provenanceRows: () =>
+        client.provenance.findMany({
+          where: { imageId, document: live },
+          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
+        }),
+      // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
+      decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
+      allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
+      base: () => findBaseImage(client, imageId),
+      // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
+      provenanceUploaders: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, kind: "provenance", uploaderId: { not: null } },
+          select: { uploaderId: true },
+          distinct: ["uploaderId"],
+        }),
+    },
+    isTransaction(client),
+  );
   const provenance = provenanceRows.map((p) => ({
     builderId: p.builderId,
     sourceRepo: p.sourceRepo,
@@ -87,13 +124,7 @@ export async function gatherGateFacts(
   }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
-  const waivers: WaiverFact[] = [];
-  const discountedWaivers: (WaiverFact & { why: string })[] = [];
-  for (const { grantedById, ...w } of allWaivers) {
-    if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `${w.grantedBy} requested this promotion` });
-    else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `${w.grantedBy} uploaded this build's provenance` });
-    else waivers.push(w);
-  }
+  const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, builders);
   const merged = mergeFindingRows(findingRows).filter((f) => !NOT_APPLICABLE.includes(f.status));
   const scans = documents.filter((d) => d.kind === "scan");
   const newestScanAt = scans.reduce<Date | null>((acc, d) => {

@@ -9,33 +9,6 @@ import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
 import { gateResultsColumn, readJson } from "../json-columns";
 
-const include = {
-  stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } }, waiverGroup: { select: { id: true, name: true } } } },
-  image: { select: { id: true, digest: true, repositoryId: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
-  requester: { select: { id: true, name: true, email: true } },
-  reviews: { include: { reviewer: { select: { id: true, name: true, email: true } } }, orderBy: { createdAt: "asc" as const } },
-  approval: {
-    select: {
-      id: true,
-      status: true,
-      layerDigest: true,
-      signedAt: true,
-      lastError: true,
-      attempts: true,
-      trustedAt: true,
-      trustedBy: true,
-      timestampBy: true,
-      revokedAt: true,
-      revokedBy: true,
-      revocationReason: true,
-      revocationSource: true,
-      revocationState: true,
-      revocationError: true,
-      signingKey: { select: { name: true, fingerprint: true } },
-    },
-  },
-} as const;
-
 /** Plain-words progress of the approvals, e.g. "needs 2 approvals from group security, has 1 (alice)". */
 export function approvalsSummary(required: number, groups: string[], approvers: string[]): string {
   const from = groups.length ? ` from group ${groups.join(" or ")}` : " from reviewers";
@@ -63,8 +36,152 @@ export function requestStateLabel(status: string, approvalStatus: string | null 
  */
 type RequestRow = NonNullable<Awaited<ReturnType<typeof loadRequest>>>;
 
-function loadRequest(requestId: string) {
-  return db.promotionRequest.findUnique({ where: { id: requestId }, include });
+type LoadedRequest = {
+  id: string;
+  image_id: string;
+  stage_id: string;
+  requester_id: string | null;
+  note: string;
+  status: "open" | "approved" | "signed" | "rejected" | "withdrawn";
+  created_at: Date;
+  updated_at: Date;
+  decided_at: Date | null;
+  gate_results: unknown;
+  break_glass: boolean;
+  stage_name: string;
+  required_approvals: number;
+  gates: unknown;
+  waiver_group_id: string | null;
+  waiver_group_name: string | null;
+  reviewer_groups: { id: string; name: string }[];
+  digest: string;
+  repository_id: string;
+  repository: string;
+  registry: string;
+  requester: { id: string; name: string; email: string } | null;
+  reviews: {
+    id: string;
+    reviewerId: string;
+    decision: string;
+    comment: string;
+    breakGlass: boolean;
+    waiverIds: string[];
+    createdAt: string;
+    reviewer: { id: string; name: string; email: string };
+  }[];
+  a_id: string | null;
+  a_status: string | null;
+  a_layer_digest: string | null;
+  a_signed_at: Date | null;
+  a_last_error: string | null;
+  a_attempts: number | null;
+  a_trusted_at: Date | null;
+  a_trusted_by: string | null;
+  a_timestamp_by: string | null;
+  a_revoked_at: Date | null;
+  a_revoked_by: string | null;
+  a_revocation_reason: string | null;
+  a_revocation_source: string | null;
+  a_revocation_state: string | null;
+  a_revocation_error: string | null;
+  a_key_name: string | null;
+  a_key_fingerprint: string | null;
+  in_reviewer_group: boolean;
+  uploaded_provenance: boolean;
+  waiver_member: boolean;
+};
+
+/**
+ * The request with its stage, image, requester, reviews and approval, and the viewer's standing (reviewer group,
+ * provenance uploads, waiver group), in one statement.
+ */
+async function loadRequest(requestId: string, viewerId: string | null) {
+  const [r] = await db.$queryRaw<LoadedRequest[]>`
+    SELECT pr.id, pr.image_id, pr.stage_id, pr.requester_id, pr.note, pr.status::text AS status, pr.created_at, pr.updated_at,
+           pr.decided_at, pr.gate_results, pr.break_glass,
+           s.name AS stage_name, s.required_approvals, s.gates, s.waiver_group_id, wg.name AS waiver_group_name,
+           COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name) ORDER BY g.name)
+                       FROM stage_reviewer_groups sg JOIN groups g ON g.id = sg.group_id WHERE sg.stage_id = s.id), '[]'::json) AS reviewer_groups,
+           i.digest, i.repository_id, rp.name AS repository, rg.name AS registry,
+           CASE WHEN u.id IS NULL THEN NULL ELSE json_build_object('id', u.id, 'name', u.name, 'email', u.email) END AS requester,
+           COALESCE((SELECT json_agg(json_build_object('id', v.id, 'reviewerId', v.reviewer_id, 'decision', v.decision, 'comment', v.comment,
+                                                       'breakGlass', v.break_glass, 'waiverIds', v.waiver_ids, 'createdAt', v.created_at,
+                                                       'reviewer', json_build_object('id', ru.id, 'name', ru.name, 'email', ru.email))
+                                     ORDER BY v.created_at, v.id)
+                       FROM reviews v JOIN users ru ON ru.id = v.reviewer_id WHERE v.request_id = pr.id), '[]'::json) AS reviews,
+           a.id AS a_id, a.status::text AS a_status, a.layer_digest AS a_layer_digest, a.signed_at AS a_signed_at, a.last_error AS a_last_error,
+           a.attempts AS a_attempts, a.trusted_at AS a_trusted_at, a.trusted_by AS a_trusted_by, a.timestamp_by AS a_timestamp_by,
+           a.revoked_at AS a_revoked_at, a.revoked_by AS a_revoked_by, a.revocation_reason AS a_revocation_reason,
+           a.revocation_source AS a_revocation_source, a.revocation_state AS a_revocation_state, a.revocation_error AS a_revocation_error,
+           k.name AS a_key_name, k.fingerprint AS a_key_fingerprint,
+           EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
+                    WHERE sg.stage_id = s.id AND gm.user_id = ${viewerId}::uuid) AS in_reviewer_group,
+           EXISTS (SELECT 1 FROM evidence_documents d
+                    WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${viewerId}::uuid) AS uploaded_provenance,
+           EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = s.waiver_group_id AND gm.user_id = ${viewerId}::uuid) AS waiver_member
+      FROM promotion_requests pr
+      JOIN stages s ON s.id = pr.stage_id
+      LEFT JOIN groups wg ON wg.id = s.waiver_group_id
+      JOIN images i ON i.id = pr.image_id
+      JOIN repositories rp ON rp.id = i.repository_id
+      JOIN registries rg ON rg.id = rp.registry_id
+      LEFT JOIN users u ON u.id = pr.requester_id
+      LEFT JOIN approvals a ON a.request_id = pr.id
+      LEFT JOIN signing_keys k ON k.id = a.signing_key_id
+     WHERE pr.id = ${requestId}::uuid`;
+  return r ? requestRow(r) : null;
+}
+
+/** The statement's row in the record's shapes (reviews' times as Dates, the approval as one object or null). */
+function requestRow(r: LoadedRequest) {
+  return {
+    id: r.id,
+    imageId: r.image_id,
+    stageId: r.stage_id,
+    requesterId: r.requester_id,
+    note: r.note,
+    status: r.status,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    decidedAt: r.decided_at,
+    gateResults: r.gate_results,
+    breakGlass: r.break_glass,
+    stage: {
+      id: r.stage_id,
+      name: r.stage_name,
+      requiredApprovals: r.required_approvals,
+      gates: r.gates,
+      waiverGroupId: r.waiver_group_id,
+      waiverGroup: r.waiver_group_name === null ? null : { name: r.waiver_group_name },
+      reviewerGroups: r.reviewer_groups.map((group) => ({ group })),
+    },
+    image: { id: r.image_id, digest: r.digest, repositoryId: r.repository_id, repository: { name: r.repository, registry: { name: r.registry } } },
+    requester: r.requester,
+    reviews: r.reviews.map((v) => ({ ...v, createdAt: new Date(v.createdAt) })),
+    approval: r.a_id === null ? null : approvalRow(r),
+    viewer: { inReviewerGroup: r.in_reviewer_group, uploadedProvenance: r.uploaded_provenance, waiverMember: r.waiver_member },
+  };
+}
+
+function approvalRow(r: LoadedRequest) {
+  return {
+    id: r.a_id!,
+    status: r.a_status!,
+    layerDigest: r.a_layer_digest!,
+    signedAt: r.a_signed_at,
+    lastError: r.a_last_error,
+    attempts: r.a_attempts ?? 0,
+    trustedAt: r.a_trusted_at,
+    trustedBy: r.a_trusted_by,
+    timestampBy: r.a_timestamp_by,
+    revokedAt: r.a_revoked_at,
+    revokedBy: r.a_revoked_by,
+    revocationReason: r.a_revocation_reason,
+    revocationSource: r.a_revocation_source,
+    revocationState: r.a_revocation_state,
+    revocationError: r.a_revocation_error,
+    signingKey: { name: r.a_key_name!, fingerprint: r.a_key_fingerprint! },
+  };
 }
 
 /** The approval's signature: its state in the registry, its trusted time and its revocation. */
@@ -94,7 +211,8 @@ function signatureView(a: NonNullable<RequestRow["approval"]>) {
 
 export async function getRequest({ actor, requestId }: { actor: Actor; requestId: string }) {
   if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
-  const r = await loadRequest(requestId);
+  const viewerId = actor.kind === "user" ? actor.id : null;
+  const r = await loadRequest(requestId, viewerId);
   if (!r) throw new AppError("NOT_FOUND", "no such promotion request");
   const groups = r.stage.reviewerGroups.map((g) => g.group.name);
   const approvers = r.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
@@ -109,17 +227,12 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     gatesJudgedAt = (r.decidedAt ?? r.updatedAt).toISOString();
   }
   const waiverIds = [...new Set([...r.reviews.flatMap((v) => v.waiverIds), ...gates.flatMap((g) => g.waiverIds)])];
-  // Independent reads on the pool (not a transaction), so they run side by side.
-  const waiverGroupId = r.stage.waiverGroupId;
-  const [waivers, elig, waiverMember] = await Promise.all([
-    waiverIds.length ? db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [],
-    actor.kind === "user" ? reviewerEligibility(db, { actor, request: r }) : null,
-    actor.kind === "user" && r.requesterId !== actor.id && waiverGroupId
-      ? db.groupMember.findFirst({ where: { groupId: waiverGroupId, userId: actor.id } })
-      : null,
-  ]);
+  const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [];
+  // The viewer's standing was read with the request (same statement).
+  const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r, known: r.viewer }) : null;
+  const waiverMember = actor.kind === "user" && r.requesterId !== actor.id && !!r.stage.waiverGroupId && r.viewer.waiverMember;
   const reviewed = actor.kind === "user" ? r.reviews.find((v) => v.reviewerId === actor.id) : undefined;
-  const canWaive = !!waiverMember;
+  const canWaive = waiverMember;
   return {
     id: r.id,
     status: r.status,

@@ -5,13 +5,14 @@ import { isUuid } from "../../uuid";
 import { evaluateGates, hasConfiguredGates } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
-import { appendAuditEvent } from "../audit/append-audit-event";
+import { appendAuditEvent, appendAuditEvents, type AuditEventInput } from "../audit/append-audit-event";
 import { signApproval } from "../approvals/sign-approval";
 import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { finishStageSignature } from "../approvals/finish-stage-signature";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility } from "./reviewer-eligibility";
+import { loadRequestForReview, type RequestUnderReview } from "./load-request-for-review";
 import { gateResultsColumn, jsonColumn } from "../json-columns";
 
 /** Keys of the signed payload's `optional` map. Values are strings: cosign compares annotations as strings. */
@@ -80,23 +81,6 @@ function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: R
   return { text, actor };
 }
 
-/** The request under its row lock (FOR UPDATE), with its stage, image, reviews so far and approval. */
-async function loadRequestForReview(tx: Tx, requestId: string) {
-  const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM promotion_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
-  if (locked.length === 0) throw new AppError("NOT_FOUND", "no such promotion request");
-  return tx.promotionRequest.findUniqueOrThrow({
-    where: { id: requestId },
-    include: {
-      stage: { include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } },
-      image: { include: { repository: { include: { registry: true } } } },
-      reviews: { select: { id: true, reviewerId: true, decision: true, breakGlass: true, waiverIds: true, comment: true } },
-      approval: { select: { id: true } },
-    },
-  });
-}
-
-type RequestUnderReview = Awaited<ReturnType<typeof loadRequestForReview>>;
-
 /** A rejection: the review, the request closed as rejected, its audit event and webhook. Returns the review id. */
 async function recordRejection(
   tx: Tx,
@@ -118,14 +102,19 @@ async function recordRejection(
     target,
     detail: { requestId, stage: request.stage.name, reason: text },
   });
-  await emitEvent(tx, "request.rejected", {
-    requestId,
-    stage: request.stage.name,
-    digest: request.image.digest,
-    repository: target,
-    by: actor.email,
-    reason: text,
-  });
+  await emitEvent(
+    tx,
+    "request.rejected",
+    {
+      requestId,
+      stage: request.stage.name,
+      digest: request.image.digest,
+      repository: target,
+      by: actor.email,
+      reason: text,
+    },
+    request.webhooks,
+  );
   return review.id;
 }
 
@@ -145,6 +134,7 @@ async function signForStage(
     waiverIds,
     gates,
     now,
+    reviewEvent,
   }: {
     actor: UserActor;
     requestId: string;
@@ -155,8 +145,11 @@ async function signForStage(
     waiverIds: string[];
     gates: ReturnType<typeof evaluateGates>;
     now: Date;
+    /** The review's own event, appended first, with the key use and the approval (one INSERT for the three). */
+    reviewEvent: AuditEventInput;
   },
 ) {
+  const events: AuditEventInput[] = [reviewEvent];
   const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
   const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
   const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
@@ -171,12 +164,13 @@ async function signForStage(
     waiverIds: allWaivers,
     comment: text,
     now,
+    auditInto: events,
   });
   await tx.promotionRequest.update({
     where: { id: requestId },
     data: { status: "approved", decidedAt: now, updatedAt: now, gateResults: jsonColumn(gateResultsColumn, gates), breakGlass: glass },
   });
-  await appendAuditEvent(tx, {
+  events.push({
     actor,
     action: "approval.create",
     targetDigest: request.image.digest,
@@ -192,8 +186,15 @@ async function signForStage(
       breakGlass: glass,
       waiverIds: allWaivers,
     },
-  });
-  await emitEvent(tx, "request.approved", { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds });
+  } satisfies AuditEventInput<"approval.create">);
+  // review.approve (or review.break-glass), key.use, approval.create: in this order, in one INSERT, in this transaction.
+  await appendAuditEvents(tx, events);
+  await emitEvent(
+    tx,
+    "request.approved",
+    { requestId, stage: request.stage.name, digest: request.image.digest, repository: target, approvers: approverIds },
+    request.webhooks,
+  );
   return approvalId;
 }
 
@@ -240,7 +241,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
     data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
   });
   const approvals = approvalsBefore + 1;
-  await appendAuditEvent(tx, {
+  const reviewEvent: AuditEventInput = {
     actor,
     action: breakGlass ? "review.break-glass" : "review.approve",
     targetDigest: request.image.digest,
@@ -254,17 +255,23 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
       waiverIds,
       ...(breakGlass ? { overridden: [...overridable, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}),
     },
-  });
+  };
   if (approvals < request.stage.requiredApprovals) {
-    await emitEvent(tx, "review.created", {
-      requestId,
-      stage: request.stage.name,
-      digest: request.image.digest,
-      repository: target,
-      by: actor.email,
-      approvals,
-      required: request.stage.requiredApprovals,
-    });
+    await appendAuditEvent(tx, reviewEvent);
+    await emitEvent(
+      tx,
+      "review.created",
+      {
+        requestId,
+        stage: request.stage.name,
+        digest: request.image.digest,
+        repository: target,
+        by: actor.email,
+        approvals,
+        required: request.stage.requiredApprovals,
+      },
+      request.webhooks,
+    );
     return {
       requestId,
       reviewId: review.id,
@@ -278,7 +285,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   }
 
   // The Nth distinct approval: sign the digest for the stage, in this transaction.
-  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now });
+  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now, reviewEvent });
   return {
     requestId,
     reviewId: review.id,
@@ -298,7 +305,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
   try {
     outcome = await db.$transaction(
       async (tx) => {
-        const request = await loadRequestForReview(tx, requestId);
+        const request = await loadRequestForReview(tx, requestId, actor);
         const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
         const counts = () => request.reviews.filter((r) => r.decision === "approve").length;
         const mine = request.reviews.find((r) => r.reviewerId === actor.id);
@@ -319,7 +326,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
         }
         if (request.status !== "open") throw new AppError("CONFLICT", `this request is already ${request.status}; no further reviews are taken`);
 
-        const elig = await reviewerEligibility(tx, { actor, request });
+        const elig = await reviewerEligibility(tx, { actor, request, known: request.reviewer });
         if (!elig.eligible && !(breakGlass && elig.canBreakGlass)) throw new AppError("FORBIDDEN", elig.reasons.join("; "));
 
         const now = new Date();

@@ -11,6 +11,14 @@ export interface Eligibility {
   canBreakGlass: boolean;
 }
 
+/** The two facts about the reviewer that eligibility reads from the database, when the caller has read them already. */
+export interface ReviewerFacts {
+  /** A member of one of the stage's reviewer groups (meaningless when the stage names none). */
+  inReviewerGroup: boolean;
+  /** Uploaded a provenance document of the request's image (withdrawn ones included). */
+  uploadedProvenance: boolean;
+}
+
 /**
  * Four eyes and group membership for one reviewer on one request. The requester never approves, and neither does
  * the account that uploaded the build's provenance (the CI identity behind the build).
@@ -20,9 +28,12 @@ export async function reviewerEligibility(
   {
     actor,
     request,
+    known,
   }: {
     actor: Actor;
     request: { id: string; imageId: string; requesterId: string | null; stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] } };
+    /** The reviewer's facts as read by the caller (in its transaction, with the request), instead of two more reads. */
+    known?: ReviewerFacts;
   },
 ): Promise<Eligibility> {
   if (actor.kind !== "user")
@@ -31,14 +42,18 @@ export async function reviewerEligibility(
   if (actor.role !== "reviewer" && actor.role !== "admin") reasons.push(`reviewing needs role reviewer or admin; you are ${actor.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group);
   if (groups.length > 0) {
-    const member = await client.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } });
+    const member = known
+      ? known.inReviewerGroup
+      : !!(await client.groupMember.findFirst({ where: { userId: actor.id, groupId: { in: groups.map((g) => g.id) } }, select: { groupId: true } }));
     if (!member) reasons.push(`stage ${request.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
   }
   if (request.requesterId === actor.id) reasons.push("you requested this promotion; four eyes: the requester cannot approve it");
-  const built = await client.evidenceDocument.findFirst({
-    where: { imageId: request.imageId, kind: "provenance", uploaderId: actor.id },
-    select: { id: true },
-  });
+  const built = known
+    ? known.uploadedProvenance
+    : !!(await client.evidenceDocument.findFirst({
+        where: { imageId: request.imageId, kind: "provenance", uploaderId: actor.id },
+        select: { id: true },
+      }));
   if (built) reasons.push("you uploaded this build's provenance (the CI identity behind the build); four eyes: the build's author cannot approve it");
   return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" };
 }
