@@ -51,9 +51,12 @@ async function counting<T>(fn: () => Promise<T>): Promise<{ result: T; sql: stri
   const sql: string[] = [];
   const http: string[] = [];
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const tproto = RegistryTransport.prototype as unknown as { once: (url: string, init: { method?: string }) => Promise<Response> };
+  type Once = (url: string, init: { method?: string }) => Promise<unknown>;
+  // Writes go through fetch (once), reads through undici's dispatcher API (onceDispatched): both are counted.
+  const tproto = RegistryTransport.prototype as unknown as { once: Once; onceDispatched: Once };
   const query = proto.query;
   const once = tproto.once;
+  const onceDispatched = tproto.onceDispatched;
   proto.query = function (this: unknown, ...a: unknown[]) {
     const q = a[0];
     const text = typeof q === "string" ? q : ((q as { text?: string })?.text ?? String(q));
@@ -64,12 +67,17 @@ async function counting<T>(fn: () => Promise<T>): Promise<{ result: T; sql: stri
     http.push(`${init.method ?? "GET"} ${new URL(url).pathname}`);
     return once.call(this, url, init);
   };
+  tproto.onceDispatched = function (this: unknown, url: string, init: { method?: string }) {
+    http.push(`${init.method ?? "GET"} ${new URL(url).pathname}`);
+    return onceDispatched.call(this, url, init);
+  };
   try {
     const result = await fn();
     return { result, sql, http };
   } finally {
     proto.query = query;
     tproto.once = once;
+    tproto.onceDispatched = onceDispatched;
   }
 }
 
