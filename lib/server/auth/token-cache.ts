@@ -10,7 +10,8 @@ import type { Actor } from "../actor";
  *
  * Expiry is checked against the cached expires_at on every use, so an expiring token stops at its expiry exactly.
  * A failed lookup is never cached (a token created a moment ago works at once, and garbage cannot fill the map).
- * Changes made through this replica (revokeToken, updateUser) clear the cache at once (forgetCachedTokens).
+ * Changes made through this replica (revokeToken, updateUser) clear the cache at once (forgetCachedTokens), and a lookup
+ * that was already in flight then is not cached afterwards.
  */
 export const TOKEN_CACHE_MS = 1000;
 /** Bounded, so a flood of distinct valid tokens costs memory only up to this many entries. */
@@ -26,6 +27,8 @@ export interface CachedToken {
 }
 
 const entries = new Map<string, CachedToken>();
+/** Date.now() of the last forgetCachedTokens(): a read that started at or before it may predate the change. */
+let forgottenAt = -Infinity;
 
 /** The entry for this token hash while it is fresh and unexpired, else undefined (and a stale one is dropped). */
 export function cachedToken(tokenHash: string, now = Date.now()): CachedToken | undefined {
@@ -39,6 +42,9 @@ export function cachedToken(tokenHash: string, now = Date.now()): CachedToken | 
 }
 
 export function rememberToken(tokenHash: string, entry: CachedToken): void {
+  // A lookup already in flight when this replica made a change (revocation, disable, role change) read the row as it
+  // was: it answers its own request, but it is not kept for the next ones.
+  if (entry.readAt <= forgottenAt) return;
   if (entries.size >= MAX_ENTRIES) {
     // Drop stale entries first; if all are fresh, the oldest (Map keeps insertion order).
     const now = Date.now();
@@ -51,5 +57,6 @@ export function rememberToken(tokenHash: string, entry: CachedToken): void {
 
 /** After a revocation, a disable or a role change made in this process: the next request reads the database. */
 export function forgetCachedTokens(): void {
+  forgottenAt = Date.now();
   entries.clear();
 }
