@@ -2,12 +2,12 @@ import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { db, disconnectDb } from "../../db";
+import { db, disconnectDb, pgPool } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { syncRegistry } from "../images/sync-registry";
-import { evaluateImage } from "./evaluate-image";
+import { evaluateImage, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
@@ -216,5 +216,28 @@ describe("ImageReview at cluster rates", () => {
     ).toEqual(events.map((e) => auditEventValues(e)));
     expect(await foldStagedAuditEvents()).toBeGreaterThanOrEqual(events.length);
     expect((await verifyAuditChain()).ok).toBe(true);
+  });
+
+  it("verify and ImageReview run from a cached generic plan on a connection, not planned again per request", async () => {
+    const c = await pgPool().connect();
+    try {
+      const repo = "adm/app";
+      for (let i = 0; i < 8; i++) {
+        const digest = i % 2 ? approved : unapproved;
+        await c.query({ ...VERIFY_LOOKUP, values: ["prod", repo, i % 3 ? digest : null, i % 3 ? null : "1.0"] });
+        await c.query({ ...REVIEW_LOOKUP, values: ["many", [repo, repo, repo], [approved, unapproved, null], [null, null, "1.0"]] });
+      }
+      const { rows } = await c.query<{ name: string; generic_plans: string }>(
+        "SELECT name, generic_plans FROM pg_prepared_statements WHERE name IN ($1, $2) ORDER BY name",
+        [REVIEW_LOOKUP.name, VERIFY_LOOKUP.name],
+      );
+      // Five custom plans first, then the generic one for the last three executions at least.
+      expect(rows.map((r) => [r.name, Number(r.generic_plans) >= 3])).toEqual([
+        [REVIEW_LOOKUP.name, true],
+        [VERIFY_LOOKUP.name, true],
+      ]);
+    } finally {
+      c.release();
+    }
   });
 });
