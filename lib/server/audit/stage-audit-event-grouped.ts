@@ -11,18 +11,20 @@ const MAX_BATCH = 200;
 
 /**
  * The outbox INSERT, as a named prepared statement on the pool (parsed and planned once per connection): one array
- * per column, one row per index, in order (ids follow the array order, as Prisma's createMany gave them). `at` is the
- * column's default, now() of the statement's transaction, exactly as before. The detail travels as JSON text and is
- * cast to jsonb by Postgres, the same text Prisma sent for a Json column: the stored rows, and so the hashes the
- * drainer (fold-staged-audit-events.ts) computes over them, are unchanged. Prisma's createMany cost more CPU than
- * the INSERT itself at admission rates (its query compiler and JSON round trip of every parameter).
+ * per column, one row per index, inserted in array order (ORDER BY ord: ids follow the order the requests were
+ * queued in, as Prisma's createMany gave them). `at` is the column's default, now() of the statement's transaction,
+ * exactly as before. The detail travels as JSON text and is cast to jsonb by Postgres, the same text Prisma sent for a
+ * Json column: the stored rows, and so the hashes the drainer (fold-staged-audit-events.ts) computes over them, are
+ * unchanged. Prisma's createMany cost more CPU than the INSERT itself at admission rates (its query compiler and JSON
+ * round trip of every parameter).
  */
 const OUTBOX_INSERT = {
   name: "imprimatur_audit_outbox_insert",
   text: `INSERT INTO audit_outbox (actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail)
     SELECT r.actor_type, r.actor_id, r.actor_label, r.action, r.outcome, r.target_digest, r.target, r.detail::jsonb
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-      AS r(actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail)`,
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY
+      AS r(actor_type, actor_id, actor_label, action, outcome, target_digest, target, detail, ord)
+    ORDER BY r.ord`,
 };
 
 function insertRows(rows: Values[]): Promise<unknown> {
