@@ -18,6 +18,13 @@
 //             Latency runs from each request's due time, so queueing is not hidden (coordinated omission).
 //             What is unanswered 10 s after the last due time counts as an error;
 //   5. DB     transactions and rows written per request, from pg_stat_database deltas around step 3.
+//   6. max    the highest rate each endpoint holds with p99 < 50 ms (steps of at least 4 s, a failing step run again
+//             before it counts), the baseline searched again if an app rate came out above it; then verify's p99 at
+//             the baseline's "at load" rate: 80 % of its highest, lowered by a fifth (up to 3 times) while the
+//             baseline itself does not hold p99 < 50 ms over the longer window. The rate is the baseline's choice
+//             and both sides run at it, so neither is measured saturated while the other is not;
+//   7. two replicas: step 6's search with the rate split over two `next start` on one Postgres (BENCH_REPLICAS=1
+//             skips it).
 //
 // A benchmark, not a test: it prints p50/p95/p99/max, the rate achieved, errors, and p99 over the baseline's
 // p99; the goal (p99 ≤ 20 ms at 500/s) is reported as met or not, never enforced. It fails only when an
@@ -423,7 +430,9 @@ async function stepAt(origins: string[], rate: number, make: (i: number) => Load
 }
 
 export async function findMaxRate(opts: { endpoint: string; origins: string[]; make: (i: number) => LoadRequest; scale: number }): Promise<MaxRateFigures> {
-  const durationS = Math.max(2, Math.round(8 * opts.scale));
+  // At least 4 s (400 samples at 100/s): in a 2-second step the p99 is the second-worst of 200, and one stall of
+  // another process on the shared machine decided it.
+  const durationS = Math.max(4, Math.round(8 * opts.scale));
   const warmupS = 1;
   const steps: RateStep[] = [];
   const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
@@ -715,29 +724,26 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     };
     const searches = await searchAll([stack.origin]);
     const [baseMax, verifyMax, reviewMax] = searches as [MaxRateFigures, MaxRateFigures, MaxRateFigures];
-    const atLoadRate = Math.max(10, Math.round(baseMax.maxRate * 0.8));
     const atLoadS = Math.max(3, Math.round(10 * opts.scale));
-    const baseAtLoad = await runOpenLoop({
-      origin: stack.origin,
-      rate: atLoadRate,
-      warmupS: 1,
-      durationS: atLoadS,
-      connections: CONNECTIONS,
-      timeoutMs: TIMEOUT_MS,
-      request: baselineReq,
-    });
+    const atLoad = (rate: number, request: (i: number) => LoadRequest) =>
+      runOpenLoop({ origin: stack.origin, rate, warmupS: 1, durationS: atLoadS, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS, request });
+    // The rate is chosen by the baseline alone, then verify runs at that same rate: 80 % of the baseline's highest
+    // rate, lowered by a fifth (at most three times) while the baseline itself does not hold p99 < 50 ms there over
+    // this longer window. Otherwise both sides are measured saturated (the short search steps can find a rate the
+    // machine holds for 2 s but not for 10), and the ratio of two queueing delays says nothing about verify.
+    let atLoadRate = Math.max(10, Math.round(baseMax.maxRate * 0.8));
+    let baseAtLoad = await atLoad(atLoadRate, baselineReq);
+    for (let i = 0; i < 3 && atLoadRate > 10 && (baseAtLoad.latencyMs.p99 >= MAX_RATE_P99_MS || baseAtLoad.errors > 0); i++) {
+      log(`at ${atLoadRate}/s the baseline's p99 is ${ms(baseAtLoad.latencyMs.p99)} (≥ ${MAX_RATE_P99_MS} ms): saturated, lowering the rate by a fifth`);
+      notes.push(`at-load rate ${atLoadRate}/s: the baseline did not hold p99 < ${MAX_RATE_P99_MS} ms (${ms(baseAtLoad.latencyMs.p99)}); lowered`);
+      await sleep(SETTLE_MS);
+      atLoadRate = Math.max(10, Math.round(atLoadRate * 0.8));
+      baseAtLoad = await atLoad(atLoadRate, baselineReq);
+    }
     await sleep(SETTLE_MS);
-    const verifyAtLoad = await runOpenLoop({
-      origin: stack.origin,
-      rate: atLoadRate,
-      warmupS: 1,
-      durationS: atLoadS,
-      connections: CONNECTIONS,
-      timeoutMs: TIMEOUT_MS,
-      request: verifyMix,
-    });
+    const verifyAtLoad = await atLoad(atLoadRate, verifyMix);
     log(
-      `at ${atLoadRate}/s (80 % of the baseline's ${baseMax.maxRate}/s): baseline p99 ${ms(baseAtLoad.latencyMs.p99)}, verify p99 ${ms(verifyAtLoad.latencyMs.p99)} (${verifyAtLoad.errors} errors)`,
+      `at ${atLoadRate}/s (chosen by the baseline, from 80 % of its ${baseMax.maxRate}/s): baseline p99 ${ms(baseAtLoad.latencyMs.p99)}, verify p99 ${ms(verifyAtLoad.latencyMs.p99)} (${verifyAtLoad.errors} errors)`,
     );
     for (const r of [baseAtLoad, verifyAtLoad])
       for (const [k, n] of Object.entries(r.errorsByKind)) if (k.startsWith("wrong answer")) problems.push(`at ${atLoadRate}/s: ${n} × ${k}`);
@@ -849,7 +855,7 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
     if (replicaSearches.length) rows.push(["highest rate with p99 < 50 ms, 2 replicas", ...replicaSearches.map((x) => `${x.maxRate}/s`)]);
     const details = [
       `highest rate, 1 replica: ${maxRow(searches)} (ImageReview: 3 containers per review); 2 replicas on one Postgres: ${replicaSearches.length ? maxRow(replicaSearches) : "not run (BENCH_REPLICAS=1)"}`,
-      `verify p99 at ${atLoadRate}/s (80 % of the baseline's highest): ${ms(verifyAtLoad.latencyMs.p99)} vs the baseline's ${ms(baseAtLoad.latencyMs.p99)}`,
+      `verify p99 at ${atLoadRate}/s (80 % of the baseline's highest, lowered while the baseline was saturated there): ${ms(verifyAtLoad.latencyMs.p99)} vs the baseline's ${ms(baseAtLoad.latencyMs.p99)}`,
       ...Object.entries(ratios).map(([k, r]) => `${k} = ${r.value.toFixed(2)} (goal ${r.goal})`),
       `mix (round robin): ${KINDS.join(", ")}; stage ${STAGE}; namespace ${NAMESPACE} → ${STAGE}`,
       ...[verify, imagereview].map(

@@ -61,7 +61,9 @@ describe("audit event kinds", () => {
   it("inserts audit rows only through the writers that validate the detail", () => {
     const inserts = ["lib", "app", "scripts"]
       .flatMap(sourceFiles)
-      .filter((f) => /\.(auditEvent|auditOutbox)\.(create|createMany|upsert)\(/.test(readFileSync(join(ROOT, f), "utf8")));
+      .filter((f) =>
+        /\.(auditEvent|auditOutbox)\.(create|createMany|upsert)\(|INSERT\s+INTO\s+"?audit_(events|outbox)\b/i.test(readFileSync(join(ROOT, f), "utf8")),
+      );
     // fold-staged-audit-events moves outbox rows, which were validated when staged; the others call auditEventValues.
     expect(inserts.sort()).toEqual([
       "lib/server/audit/append-audit-event.ts",

@@ -1,16 +1,18 @@
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { db, disconnectDb } from "../../db";
+import { db, disconnectDb, pgPool } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { syncRegistry } from "../images/sync-registry";
-import { evaluateImage } from "./evaluate-image";
+import { evaluateImage, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
 import { stageAuditEventGrouped } from "../audit/stage-audit-event-grouped";
+import { auditEventValues } from "../audit/append-audit-event";
 
 const system: Actor = { kind: "system", label: "admission-test" };
 let host: string;
@@ -205,5 +207,58 @@ describe("ImageReview at cluster rates", () => {
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
     const stored = await db.auditOutbox.findMany({ where: { target: { startsWith: "shared-" } }, select: { target: true } });
     expect(stored.map((r) => r.target).sort()).toEqual(["shared-a", "shared-b", "shared-first"]);
+  });
+
+  it("stores each row exactly as the validator gave it (quotes, backslashes, braces, non-ASCII, nulls), and the folded chain verifies", async () => {
+    const u = await db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
+    const alice: Actor = { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "token" };
+    const hostile = ['a "quoted" {brace} ,comma', 'back\\slash \\" NULL', "NULL", "", "ünïcødé ☃ \ud83d\ude00", "lone \ud800 surrogate"];
+    const events = hostile.map((h, i) => ({
+      actor: i % 2 ? system : alice,
+      action: "admission.review" as const,
+      outcome: i % 2 ? ("denied" as const) : ("success" as const),
+      target: i === 3 ? null : `exact-${i} ${h}`,
+      detail: { images: [h, `${h}@sha256:${"0".repeat(64)}`], allowed: i % 2 === 0, reason: i === 2 ? null : h },
+    }));
+    await Promise.all(events.map((e) => stageAuditEventGrouped(e)));
+    const all = await db.auditOutbox.findMany({ orderBy: { id: "asc" } });
+    const stored = all.filter((r) => events.some((e) => isDeepStrictEqual(r.detail, auditEventValues(e).detail)));
+    expect(
+      stored.map(({ actorType, actorId, actorLabel, action, outcome, targetDigest, target, detail }) => ({
+        actorType,
+        actorId,
+        actorLabel,
+        action,
+        outcome,
+        targetDigest,
+        target,
+        detail,
+      })),
+    ).toEqual(events.map((e) => auditEventValues(e)));
+    expect(await foldStagedAuditEvents()).toBeGreaterThanOrEqual(events.length);
+    expect((await verifyAuditChain()).ok).toBe(true);
+  });
+
+  it("verify and ImageReview run from a cached generic plan on a connection, not planned again per request", async () => {
+    const c = await pgPool().connect();
+    try {
+      const repo = "adm/app";
+      for (let i = 0; i < 8; i++) {
+        const digest = i % 2 ? approved : unapproved;
+        await c.query({ ...VERIFY_LOOKUP, values: ["prod", repo, i % 3 ? digest : null, i % 3 ? null : "1.0"] });
+        await c.query({ ...REVIEW_LOOKUP, values: ["many", [repo, repo, repo], [approved, unapproved, null], [null, null, "1.0"]] });
+      }
+      const { rows } = await c.query<{ name: string; generic_plans: string }>(
+        "SELECT name, generic_plans FROM pg_prepared_statements WHERE name IN ($1, $2) ORDER BY name",
+        [REVIEW_LOOKUP.name, VERIFY_LOOKUP.name],
+      );
+      // Five custom plans first, then the generic one for the last three executions at least.
+      expect(rows.map((r) => [r.name, Number(r.generic_plans) >= 3])).toEqual([
+        [REVIEW_LOOKUP.name, true],
+        [VERIFY_LOOKUP.name, true],
+      ]);
+    } finally {
+      c.release();
+    }
   });
 });

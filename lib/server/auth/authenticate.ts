@@ -70,6 +70,9 @@ const TOKEN_LOOKUP = {
     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND NOT u.disabled`,
 };
 
+/** The advisory last-use time of one token (a named prepared statement, as the lookup). */
+const TOKEN_TOUCH = { name: "imprimatur_token_touch", text: `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1::uuid` };
+
 type TokenRow = {
   id: string;
   last_used_at: Date | null;
@@ -103,7 +106,8 @@ export async function actorForToken(token: string): Promise<Actor | null> {
   // lastUsedAt is advisory; at most one write a minute per token (and replica).
   if (!entry.lastUsedAt || Date.now() - entry.lastUsedAt.getTime() > 60_000) {
     entry.lastUsedAt = new Date();
-    await db.apiToken.update({ where: { id: entry.tokenId }, data: { lastUsedAt: entry.lastUsedAt } });
+    // Straight to the pool, as the lookup: a deleted token updates nothing (Prisma's update threw, a 500).
+    await pgPool().query({ ...TOKEN_TOUCH, values: [entry.tokenId, entry.lastUsedAt] });
   }
   // A copy: a caller cannot change what the next request is given (scopes are readonly).
   return { ...entry.actor };
