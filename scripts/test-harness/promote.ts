@@ -4,6 +4,10 @@ import type { Digest } from "../../lib/oci/digest";
 import type { Actor } from "../../lib/server/actor";
 import { approveStage } from "../../lib/server/approvals/approve-stage";
 import { requestPromotion } from "../../lib/server/promotions/request-promotion";
+import { reviewRequest } from "../../lib/server/promotions/review-request";
+import { syncRegistry } from "../../lib/server/images/sync-registry";
+import type { RegistryClient } from "../../lib/oci/client";
+import { buildImage, pushImage } from "../lib/oci-build";
 
 export async function userActor(email: string): Promise<Actor & { kind: "user" }> {
   const u = await db.user.findUniqueOrThrow({ where: { email } });
@@ -30,4 +34,30 @@ export async function requestAndApprove(opts: {
   const r = await approveStage(opts);
   if (!r.signature || !r.id) throw new Error(`expected the approval to make a signature, got ${r.status}`);
   return { ...r, id: r.id, signature: r.signature };
+}
+
+/** A fresh image pushed to `repository` under the tag `label`, synced, and asked for `stage` by dev@example.com. */
+export async function pushedAndRequested(opts: { client: RegistryClient; repository: string; stage: string; label: string }) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${opts.label} ${Date.now()} ${Math.random()}` }] });
+  await pushImage(opts.client, opts.repository, img, [opts.label]);
+  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: "default" });
+  const req = await requestPromotion({
+    actor: await userActor("dev@example.com"),
+    repository: opts.repository,
+    digest: img.digest as Digest,
+    stage: opts.stage,
+    note: opts.label,
+  });
+  return { digest: img.digest as Digest, requestId: req.id };
+}
+
+/**
+ * The same, approved by alice as the review route runs it, except that what follows the answer (the Sigstore bundle,
+ * the verification summary: Next's after()) is dropped, as when the replica stops right after answering.
+ */
+export async function approvedLeavingAccessories(opts: { client: RegistryClient; repository: string; stage: string; label: string }) {
+  const { digest, requestId } = await pushedAndRequested(opts);
+  const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok", later: () => {} });
+  if (outcome.status !== "signed" || !outcome.approvalId) throw new Error(`expected the review to sign, got ${outcome.status}`);
+  return { approvalId: outcome.approvalId, digest, requestId };
 }

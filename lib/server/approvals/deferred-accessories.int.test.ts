@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
-import type { Actor } from "../actor";
-import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
-import { requestPromotion } from "../promotions/request-promotion";
 import { reviewRequest } from "../promotions/review-request";
 import { completePendingBundles } from "./finish-stage-signature";
 import { completePendingSummaries } from "./push-verification-summary";
@@ -19,7 +15,6 @@ import { completePendingSummaries } from "./push-verification-summary";
 // the verification summary follow the answer (Next's after()). These tests hand reviewRequest a `later` that keeps the
 // task instead of running it, so what the answer promises is checked before the accessories exist.
 
-const system: Actor = { kind: "system", label: "deferred-accessories-test" };
 const REPO = "deferred/app";
 let client: RegistryClient;
 
@@ -36,19 +31,7 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-async function requested(label: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, REPO, img, [label]);
-  await syncRegistry({ actor: system, registry: "default" });
-  const req = await requestPromotion({
-    actor: await userActor("dev@example.com"),
-    repository: REPO,
-    digest: img.digest as Digest,
-    stage: "build",
-    note: label,
-  });
-  return { digest: img.digest as Digest, requestId: req.id };
-}
+const requested = (label: string) => pushedAndRequested({ client, repository: REPO, stage: "build", label });
 
 async function sigLayers(digest: Digest) {
   const m = parseManifest((await client.getManifest(REPO, cosignTag(digest, "sig"))).bytes);

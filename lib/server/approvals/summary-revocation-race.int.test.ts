@@ -1,20 +1,15 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { approvedLeavingAccessories, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { referrersFallbackTag } from "../../oci/reference";
-import type { Actor } from "../actor";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 import { revokeApproval } from "./revoke-approval";
 import { pushVerificationSummary } from "./push-verification-summary";
-import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
-import { requestPromotion } from "../promotions/request-promotion";
-import { reviewRequest } from "../promotions/review-request";
 
 // Found by the session-13 security review: pushVerificationSummary checked for a revocation under the `.att` lock, then
 // pushed the VSA's Sigstore bundle as a referrer with no second check. A revocation between the two (its
@@ -23,7 +18,6 @@ import { reviewRequest } from "../promotions/review-request";
 // checked again under the referrers lock, and a referrer pushed while a revocation landed is taken back. The
 // interleaving is forced with the real lock the pusher takes, held from a second Postgres session.
 
-const system: Actor = { kind: "system", label: "summary-race-test" };
 const REPO = "summary-race/app";
 let client: RegistryClient;
 
@@ -61,20 +55,7 @@ async function waitForBlockedAdvisoryLock(session: pg.Client) {
 
 describe("a verification summary racing a revocation", () => {
   it("a revocation between the .att append and the VSA bundle referrer leaves no referrer vouching for the revoked approval", async () => {
-    const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `vsa ${Date.now()} ${Math.random()}` }] });
-    await pushImage(client, REPO, img, ["vsa"]);
-    await syncRegistry({ actor: system, registry: "default" });
-    const digest = img.digest as Digest;
-    const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: REPO, digest, stage: "build", note: "vsa" });
-    const outcome = await reviewRequest({
-      actor: await userActor("alice@example.com"),
-      requestId: req.id,
-      decision: "approve",
-      comment: "ok",
-      later: () => {},
-    });
-    expect(outcome.status).toBe("signed");
-    const approvalId = outcome.approvalId!;
+    const { approvalId, digest } = await approvedLeavingAccessories({ client, repository: REPO, stage: "build", label: "vsa" });
     const image = await db.image.findUniqueOrThrow({
       where: { id: (await db.approval.findUniqueOrThrow({ where: { id: approvalId } })).imageId },
       include: { repository: true },

@@ -1,21 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { approvedLeavingAccessories, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
-import type { Digest } from "../../oci/digest";
-import type { Actor } from "../actor";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
-import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { schedulerTick } from "../jobs/workers";
 import { revokeStageKey } from "../keys/revoke-stage-key";
 import { revokeApproval } from "../approvals/revoke-approval";
 import { parseManifest } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
-import { requestPromotion } from "../promotions/request-promotion";
-import { reviewRequest } from "../promotions/review-request";
 
 // Found by the session-13 security review: a signed approval whose Sigstore bundle was left for the scheduler (its
 // after() task dropped: replica stopped, or registry/TSA down) and whose key is then revoked from a time after the
@@ -24,7 +18,6 @@ import { reviewRequest } from "../promotions/review-request";
 // re-evaluation, revoke-after, the audit fold and webhooks never ran again. Now revoked keys make no bundles, one
 // failing bundle does not stop the others, and every tick step runs whatever an earlier one did.
 
-const system: Actor = { kind: "system", label: "scheduler-tick-test" };
 const REPO = "tick/bundle";
 let client: RegistryClient;
 
@@ -40,27 +33,7 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-async function approvedWithoutBundle(label: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, REPO, img, [label]);
-  await syncRegistry({ actor: system, registry: "default" });
-  const req = await requestPromotion({
-    actor: await userActor("dev@example.com"),
-    repository: REPO,
-    digest: img.digest as Digest,
-    stage: "build",
-    note: label,
-  });
-  const outcome = await reviewRequest({
-    actor: await userActor("alice@example.com"),
-    requestId: req.id,
-    decision: "approve",
-    comment: "ok",
-    later: () => {}, // the replica stopped after answering: the bundle is the scheduler's job
-  });
-  expect(outcome.status).toBe("signed");
-  return { approvalId: outcome.approvalId!, digest: img.digest as Digest };
-}
+const approvedWithoutBundle = (label: string) => approvedLeavingAccessories({ client, repository: REPO, stage: "build", label });
 
 describe("the scheduler tick with a pending bundle whose key was revoked", () => {
   it("completePendingBundles and schedulerTick keep working when one pending bundle's key was revoked after its approval", async () => {

@@ -1,19 +1,15 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
-import type { Digest } from "../../oci/digest";
 import { RegistryTransport } from "../../oci/transport/transport";
 import type { Actor } from "../actor";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
 import { upsertGroup } from "../groups/upsert-group";
-import { syncRegistry } from "../images/sync-registry";
 import { upsertStage } from "../stages/upsert-stage";
 import { getRequest } from "./get-request";
-import { requestPromotion } from "./request-promotion";
 import { reviewRequest } from "./review-request";
 
 // What the review route's answer costs in round trips (issue 17): SQL statements sent to Postgres and requests sent to
@@ -38,13 +34,7 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-async function requested(label: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, REPO, img, [label]);
-  await syncRegistry({ actor: system, registry: "default" });
-  const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: REPO, digest: img.digest as Digest, stage: STAGE, note: label });
-  return { digest: img.digest as Digest, requestId: req.id };
-}
+const requested = (label: string) => pushedAndRequested({ client, repository: REPO, stage: STAGE, label });
 
 /** Counts what `fn` sends: every pg query (Prisma's adapter and the pool alike) and every registry HTTP request. */
 async function counting<T>(fn: () => Promise<T>): Promise<{ result: T; sql: string[]; http: string[] }> {
