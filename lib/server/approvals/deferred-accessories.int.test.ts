@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedStages, seedUsers } from "../../../scripts/seed";
+import { describe, expect, it } from "vitest";
+import { useBundleStages } from "../../../scripts/test-harness/bundle-stages";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
-import { db, disconnectDb } from "../../db";
-import { RegistryClient } from "../../oci/client";
+import { db } from "../../db";
 import type { Digest } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
 import { cosignTag } from "../../oci/reference";
-import { stopBoss } from "../jobs/boss";
 import { reviewRequest } from "../promotions/review-request";
 import { completePendingBundles } from "./finish-stage-signature";
 import { completePendingSummaries } from "./push-verification-summary";
@@ -16,32 +14,19 @@ import { completePendingSummaries } from "./push-verification-summary";
 // task instead of running it, so what the answer promises is checked before the accessories exist.
 
 const REPO = "deferred/app";
-let client: RegistryClient;
+const fx = useBundleStages();
 
-beforeAll(async () => {
-  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
-  await seedUsers();
-  await seedStages(["build", "test", "prod"]);
-  // Bundles too, so both accessories are deferred.
-  await db.stage.update({ where: { name: "build" }, data: { emitBundle: true } });
-});
-
-afterAll(async () => {
-  await stopBoss();
-  await disconnectDb();
-});
-
-const requested = (label: string) => pushedAndRequested({ client, repository: REPO, stage: "build", label });
+const requested = (label: string) => pushedAndRequested({ client: fx.client, repository: REPO, stage: "build", label });
 
 async function sigLayers(digest: Digest) {
-  const m = parseManifest((await client.getManifest(REPO, cosignTag(digest, "sig"))).bytes);
+  const m = parseManifest((await fx.client.getManifest(REPO, cosignTag(digest, "sig"))).bytes);
   if (m.kind !== "manifest") throw new Error("expected a manifest");
   return m.manifest.layers.map((l) => l.digest);
 }
 
 async function attExists(digest: Digest) {
   try {
-    await client.getManifest(REPO, cosignTag(digest, "att"));
+    await fx.client.getManifest(REPO, cosignTag(digest, "att"));
     return true;
   } catch {
     return false;

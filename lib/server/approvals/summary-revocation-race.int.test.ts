@@ -1,15 +1,13 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedStages, seedUsers } from "../../../scripts/seed";
+import { describe, expect, it } from "vitest";
+import { useBundleStages } from "../../../scripts/test-harness/bundle-stages";
 import { approvedLeavingAccessories, userActor } from "../../../scripts/test-harness/promote";
-import { db, disconnectDb } from "../../db";
-import { RegistryClient } from "../../oci/client";
+import { db } from "../../db";
 import type { Digest } from "../../oci/digest";
 import { referrersFallbackTag } from "../../oci/reference";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 import { revokeApproval } from "./revoke-approval";
 import { pushVerificationSummary } from "./push-verification-summary";
-import { stopBoss } from "../jobs/boss";
 
 // Found by the session-13 security review: pushVerificationSummary checked for a revocation under the `.att` lock, then
 // pushed the VSA's Sigstore bundle as a referrer with no second check. A revocation between the two (its
@@ -19,23 +17,11 @@ import { stopBoss } from "../jobs/boss";
 // interleaving is forced with the real lock the pusher takes, held from a second Postgres session.
 
 const REPO = "summary-race/app";
-let client: RegistryClient;
-
-beforeAll(async () => {
-  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
-  await seedUsers();
-  await seedStages(["build", "test", "prod"]);
-  await db.stage.update({ where: { name: "build" }, data: { emitBundle: true } });
-});
-
-afterAll(async () => {
-  await stopBoss();
-  await disconnectDb();
-});
+const fx = useBundleStages();
 
 async function referrerAnnotations(digest: Digest) {
   try {
-    const idx = JSON.parse((await client.getManifest(REPO, referrersFallbackTag(digest))).bytes.toString("utf8")) as {
+    const idx = JSON.parse((await fx.client.getManifest(REPO, referrersFallbackTag(digest))).bytes.toString("utf8")) as {
       manifests?: { annotations?: Record<string, string> }[];
     };
     return (idx.manifests ?? []).map((m) => m.annotations ?? {});
@@ -55,7 +41,7 @@ async function waitForBlockedAdvisoryLock(session: pg.Client) {
 
 describe("a verification summary racing a revocation", () => {
   it("a revocation between the .att append and the VSA bundle referrer leaves no referrer vouching for the revoked approval", async () => {
-    const { approvalId, digest } = await approvedLeavingAccessories({ client, repository: REPO, stage: "build", label: "vsa" });
+    const { approvalId, digest } = await approvedLeavingAccessories({ client: fx.client, repository: REPO, stage: "build", label: "vsa" });
     const image = await db.image.findUniqueOrThrow({
       where: { id: (await db.approval.findUniqueOrThrow({ where: { id: approvalId } })).imageId },
       include: { repository: true },

@@ -1,10 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedStages, seedUsers } from "../../../scripts/seed";
+import { describe, expect, it } from "vitest";
+import { useBundleStages } from "../../../scripts/test-harness/bundle-stages";
 import { approvedLeavingAccessories, userActor } from "../../../scripts/test-harness/promote";
-import { db, disconnectDb } from "../../db";
-import { RegistryClient } from "../../oci/client";
+import { db } from "../../db";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
-import { stopBoss } from "../jobs/boss";
 import { schedulerTick } from "../jobs/workers";
 import { revokeStageKey } from "../keys/revoke-stage-key";
 import { revokeApproval } from "../approvals/revoke-approval";
@@ -19,21 +17,9 @@ import { cosignTag } from "../../oci/reference";
 // failing bundle does not stop the others, and every tick step runs whatever an earlier one did.
 
 const REPO = "tick/bundle";
-let client: RegistryClient;
+const fx = useBundleStages();
 
-beforeAll(async () => {
-  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
-  await seedUsers();
-  await seedStages(["build", "test", "prod"]);
-  await db.stage.update({ where: { name: "build" }, data: { emitBundle: true } });
-});
-
-afterAll(async () => {
-  await stopBoss();
-  await disconnectDb();
-});
-
-const approvedWithoutBundle = (label: string) => approvedLeavingAccessories({ client, repository: REPO, stage: "build", label });
+const approvedWithoutBundle = (label: string) => approvedLeavingAccessories({ client: fx.client, repository: REPO, stage: "build", label });
 
 describe("the scheduler tick with a pending bundle whose key was revoked", () => {
   it("completePendingBundles and schedulerTick keep working when one pending bundle's key was revoked after its approval", async () => {
@@ -61,7 +47,7 @@ describe("the scheduler tick with a pending bundle whose key was revoked", () =>
     await revokeApproval({ approvalId: victim.approvalId, actor: await userActor("admin@example.com"), reason: "critical CVE", removeNow: false });
     await schedulerTick();
     const a = await db.approval.findUniqueOrThrow({ where: { id: victim.approvalId } });
-    const m = parseManifest((await client.getManifest(REPO, cosignTag(victim.digest, "sig"))).bytes);
+    const m = parseManifest((await fx.client.getManifest(REPO, cosignTag(victim.digest, "sig"))).bytes);
     const layers = m.kind === "manifest" ? m.manifest.layers.map((l) => l.digest) : [];
     // What an external `cosign verify` against the stage key still finds, two ticks after the revocation.
     expect({ state: a.revocationState, layerStillInRegistry: layers.includes(a.layerDigest) }).toEqual({ state: "removed", layerStillInRegistry: false });
