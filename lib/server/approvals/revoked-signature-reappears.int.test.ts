@@ -1,10 +1,8 @@
-// Security review 14, finding: a revoked approval's signature layer, pushed back into the `.sig` manifest by anyone with
-// push access, stays there. Revocation reaches clusters that enforce a stage with the generated policies (Kyverno,
+// A revoked approval's signature layer, pushed back into the `.sig` manifest by anyone with push access (a security
+// review's finding). Revocation reaches clusters that enforce a stage with the generated policies (Kyverno,
 // policy-controller, the cosign script) only by the layer leaving the registry (README "How a revocation reaches a
-// cluster"); the simple-signing signature itself never expires and still verifies with the stage key. Imprimatur's own
-// verify denies, but the sync and the scheduler tick never look for a revoked layer that came back: revocation_state
-// stays "removed" and nothing removes or reports it. The test asserts that the next sync and tick take it out again;
-// it fails on the current code.
+// cluster"), and the simple-signing signature itself still verifies with the stage key. The next sync finds it, puts
+// the revocation back to "pending" (audited), and the scheduler tick's retry removes it again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
@@ -18,14 +16,14 @@ import { verifyCosignLayer } from "../../signing/formats/cosign";
 import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
-import { completePendingRevocations } from "../approvals/complete-pending-revocations";
-import { revokeApproval } from "../approvals/revoke-approval";
+import { completePendingRevocations } from "./complete-pending-revocations";
+import { revokeApproval } from "./revoke-approval";
 import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import { reviewRequest } from "../promotions/review-request";
 
-const system: Actor = { kind: "system", label: "review14" };
+const system: Actor = { kind: "system", label: "reappearing signature test" };
 let client: RegistryClient;
 
 async function readSig(repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: Record<string, unknown> }> {
@@ -46,9 +44,9 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-describe("a revoked signature layer pushed back (review 14)", () => {
+describe("a revoked signature layer pushed back", () => {
   it("is found by the next sync and removed again, so cluster policies stop admitting the revoked digest", async () => {
-    const repo = "r14rev/app";
+    const repo = "reappear/app";
     const { digest, requestId } = await pushedAndRequested({ client, repository: repo, stage: "test", label: "revoked-then-repushed" });
     const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok", later: () => {} });
     expect(outcome.status).toBe("signed");
@@ -79,16 +77,23 @@ describe("a revoked signature layer pushed back (review 14)", () => {
       false,
     );
 
-    // The next sync reads the changed `.sig` manifest; the scheduler tick retries pending revocations.
+    // The next sync reads the changed `.sig` manifest and reopens the revocation, audited.
     await syncRegistry({ actor: system, registry: "default" });
+    const reopened = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+    expect(reopened.revocationState).toBe("pending");
+    expect(reopened.revocationError).toMatch(/reappeared in the registry/);
+    const audit = await db.auditEvent.findFirst({ where: { action: "approval.revoke.registry", outcome: "failure", targetDigest: digest } });
+    expect(audit?.detail).toMatchObject({ approvalIds: [approval.id] });
+    // The scheduler tick's retry takes it out again.
     await completePendingRevocations({ actor: system });
     const layers = (await readSig(repo, digest)).manifest.layers.map((l) => l.digest);
     const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
-    // Expected: the revoked layer is gone again (or at least the revocation is pending again). Actual: it stays, and
-    // the revocation still reads "removed".
-    expect(
-      { revokedLayerInRegistry: layers.includes(approval.layerDigest), revocationState: row.revocationState },
-      "a revoked stage signature pushed back into the registry stays there, verifying with the stage key",
-    ).toEqual({ revokedLayerInRegistry: false, revocationState: "removed" });
+    expect({ revokedLayerInRegistry: layers.includes(approval.layerDigest), revocationState: row.revocationState }).toEqual({
+      revokedLayerInRegistry: false,
+      revocationState: "removed",
+    });
+    // A sync with the layer gone changes nothing more.
+    await syncRegistry({ actor: system, registry: "default" });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
   });
 });
