@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { db, disconnectDb, pgPool } from "../../db";
@@ -73,6 +73,38 @@ describe("may this digest enter production?", () => {
     const r = await evaluateImage({ image: `${host}/adm/app:1.0`, stage: "prod", refuseTags: true });
     expect(r.allowed).toBe(false);
     expect(r.reasons[0]).toMatch(/only digests are accepted/);
+  });
+
+  it("answers concurrent requests from shared statements, each with its own verdict, exactly as one at a time", async () => {
+    const asks = Array.from({ length: 60 }, (_, i) => ({
+      image: [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`, `${host}/adm/app:1.0`, `${host}/adm/multi@${childDigest}`, `${host}/adm/none:x`][
+        i % 5
+      ]!,
+      stage: ["prod", "test", "staging"][i % 3]!,
+      refuseTags: i % 2 === 0,
+    }));
+    const alone = [];
+    for (const a of asks) alone.push(await evaluateImage(a));
+    // The real pool, only counted: the statements that carried the 60 concurrent lookups.
+    const spy = vi.spyOn(pgPool(), "query");
+    let together, sent;
+    try {
+      together = await Promise.all(asks.map((a) => evaluateImage(a)));
+      sent = spy.mock.calls.filter(([q]) => (q as { name?: string }).name === VERIFY_LOOKUP.name).length;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(together).toEqual(alone);
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(asks.length / 10);
+  });
+
+  it("a lookup Postgres refuses fails only its own request, not the others grouped with it", async () => {
+    const good = { image: `${host}/adm/app@${approved}`, stage: "prod", refuseTags: false };
+    // NUL cannot be sent in Postgres text (the API refuses it at the edge; here it stands for any refused input).
+    const results = await Promise.allSettled([evaluateImage(good), evaluateImage({ ...good, stage: "pr\u0000od" }), evaluateImage(good)]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    for (const r of [results[0], results[2]]) expect(r?.status === "fulfilled" && r.value.allowed).toBe(true);
   });
 
   it("covers a platform manifest by its index's signature", async () => {
@@ -245,7 +277,10 @@ describe("ImageReview at cluster rates", () => {
       const repo = "adm/app";
       for (let i = 0; i < 8; i++) {
         const digest = i % 2 ? approved : unapproved;
-        await c.query({ ...VERIFY_LOOKUP, values: ["prod", repo, i % 3 ? digest : null, i % 3 ? null : "1.0"] });
+        // One lookup, or a group of them (concurrent requests share the statement): the same generic plan.
+        const n = 1 + (i % 3);
+        const fill = <T>(v: T) => Array.from({ length: n }, () => v);
+        await c.query({ ...VERIFY_LOOKUP, values: [fill("prod"), fill(repo), fill(i % 3 ? digest : null), fill(i % 3 ? null : "1.0")] });
         await c.query({ ...REVIEW_LOOKUP, values: ["many", [repo, repo, repo], [approved, unapproved, null], [null, null, "1.0"]] });
       }
       const { rows } = await c.query<{ name: string; generic_plans: string }>(

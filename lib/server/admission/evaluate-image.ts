@@ -2,6 +2,7 @@ import "server-only";
 import { pgPool } from "../../db";
 import { OciError } from "../../oci/digest";
 import { parseImageReference } from "../../oci/reference";
+import { groupLookups } from "./group-lookups";
 
 export interface ImageVerdict {
   image: string;
@@ -70,24 +71,43 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
 const COLUMNS = `g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons`;
 
 /**
- * verify: one statement, a named prepared statement on the pool (parsed once per connection; Prisma's raw-query path
- * cost more CPU than the statement at admission rates). $1 stage name, $2 repository, $3 digest, $4 tag.
+ * verify: the lookups of concurrent verify requests in one statement (group-lookups.ts), a named prepared statement
+ * on the pool (parsed once per connection; Prisma's raw-query path cost more CPU than the statement at admission
+ * rates). Parallel arrays, one entry per lookup: $1 stage names, $2 repositories, $3 digests, $4 tags. Rows come
+ * ordered by lookup (ord, 1-based) then registry, at least one per lookup (its stage_id is null for an unknown stage).
  *
  * Written so that Postgres can run it from a cached plan (issue 17: planning it cost more than running it):
  * - the stage is a joined row (st.id), not a scalar sub-select: Postgres inlines a SQL function such as
  *   stage_decision_now only when its arguments hold no sub-select; otherwise it ran as a separate function call that
  *   planned its body again on every execution;
- * - after five executions the plan cache compares the generic plan with the custom ones and, for this shape, keeps
- *   the generic plan (0 planning per request instead of ~0.7 ms; admission.int.test.ts checks it).
+ * - the arrays are read through sub-selects, as in REVIEW_LOOKUP, so that custom and generic plans size them alike
+ *   and the plan cache keeps the generic plan (admission.int.test.ts checks it).
  */
 export const VERIFY_LOOKUP = {
-  name: "imprimatur_verify_lookup",
-  text: `WITH st AS (SELECT id FROM stages WHERE name = $1::text),
-      q AS (SELECT $2::text AS repository, $3::text AS digest, $4::text AS tag)
-    SELECT st.id AS stage_id, ${COLUMNS}
-    FROM q LEFT JOIN st ON true ${REGISTRY_VIEW("st.id", "g.enabled")}
-    ORDER BY g.created_at, g.id`,
+  name: "imprimatur_verify_lookup_grouped",
+  text: `WITH q AS (
+        SELECT * FROM unnest((SELECT $1::text[]), (SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[])) WITH ORDINALITY
+          AS r(stage, repository, digest, tag, ord))
+    SELECT q.ord, st.id AS stage_id, ${COLUMNS}
+    FROM q LEFT JOIN stages st ON st.name = q.stage ${REGISTRY_VIEW("st.id", "g.enabled")}
+    ORDER BY q.ord, g.created_at, g.id`,
 };
+
+type VerifyLookup = { stage: string; repository: string; digest: string | null; tag: string | null };
+type VerifyRow = DecisionRow & { ord: string; stage_id: string | null };
+
+/** One grouped statement for any number of verify lookups; each gets its own rows, in registry order. */
+async function runVerifyLookups(lookups: VerifyLookup[]): Promise<VerifyRow[][]> {
+  const { rows } = await pgPool().query<VerifyRow>({
+    ...VERIFY_LOOKUP,
+    values: [lookups.map((l) => l.stage), lookups.map((l) => l.repository), lookups.map((l) => l.digest), lookups.map((l) => l.tag)],
+  });
+  const out: VerifyRow[][] = lookups.map(() => []);
+  for (const r of rows) out[Number(r.ord) - 1]!.push(r);
+  return out;
+}
+
+const lookupVerify = groupLookups(runVerifyLookups);
 
 /**
  * ImageReview: the namespace's policy (its own row, else "*") and, when it names a stage, every container's view,
@@ -172,10 +192,7 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   const parsed = parseRef(image);
   if ("verdict" in parsed) return parsed.verdict;
   const { ref, tagName } = parsed;
-  const { rows } = await pgPool().query<DecisionRow & { stage_id: string | null }>({
-    ...VERIFY_LOOKUP,
-    values: [stage, ref.repository, ref.digest ?? null, tagName],
-  });
+  const rows = await lookupVerify({ stage, repository: ref.repository, digest: ref.digest ?? null, tag: tagName });
   if (!rows[0]?.stage_id) return { image, allowed: false, digest: null, resolvedFromTag: null, reasons: [`unknown stage ${stage}`], asOf: null };
   return judge(image, ref, tagName, stage, rows, refuseTags);
 }
