@@ -7,7 +7,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { syncRegistry } from "../images/sync-registry";
-import { evaluateImage, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
+import { evaluateImage, evaluateReview, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
@@ -195,6 +195,31 @@ describe("ImageReview at cluster rates", () => {
     expect(r.status).toEqual({ allowed: false, reason: expected.join(" | ").slice(0, 2000) });
   });
 
+  it("judges concurrent reviews of different namespaces from shared statements exactly as one at a time", async () => {
+    await setNamespacePolicy({ actor: system, namespace: "grp-prod", stage: "prod" });
+    await setNamespacePolicy({ actor: system, namespace: "grp-test", stage: "test" });
+    await setNamespacePolicy({ actor: system, namespace: "grp-free", exempt: true });
+    const images = [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`, `${host}/adm/multi@${childDigest}`, `${host}/adm/app:1.0`, "not a ref"];
+    const reviews = Array.from({ length: 40 }, (_, i) => ({
+      namespace: ["grp-prod", "grp-test", "grp-free", "grp-none"][i % 4]!,
+      // 0 to 3 containers, in varying order, so that reviews' containers interleave in the shared statement.
+      images: Array.from({ length: i % 4 }, (_, k) => images[(i + k) % images.length]!),
+    }));
+    const alone = [];
+    for (const r of reviews) alone.push(await evaluateReview(r));
+    const spy = vi.spyOn(pgPool(), "query");
+    let together, sent;
+    try {
+      together = await Promise.all(reviews.map((r) => evaluateReview(r)));
+      sent = spy.mock.calls.filter(([q]) => (q as { name?: string }).name === REVIEW_LOOKUP.name).length;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(together).toEqual(alone);
+    expect(alone.filter((a) => a.requirement && !a.requirement.exempt && a.verdicts.some((v) => v.allowed)).length).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(reviews.length / 5);
+  });
+
   it("stages concurrent reviews' audit rows in shared INSERTs, and each caller returns only once its row is stored", async () => {
     const n = 50;
     const marks = Array.from({ length: n }, (_, i) => `group-commit-${i}`);
@@ -281,7 +306,16 @@ describe("ImageReview at cluster rates", () => {
         const n = 1 + (i % 3);
         const fill = <T>(v: T) => Array.from({ length: n }, () => v);
         await c.query({ ...VERIFY_LOOKUP, values: [fill("prod"), fill(repo), fill(i % 3 ? digest : null), fill(i % 3 ? null : "1.0")] });
-        await c.query({ ...REVIEW_LOOKUP, values: ["many", [repo, repo, repo], [approved, unapproved, null], [null, null, "1.0"]] });
+        await c.query({
+          ...REVIEW_LOOKUP,
+          values: [
+            fill("many"),
+            Array.from({ length: 3 * n }, (_, k) => 1 + Math.floor(k / 3)),
+            fill([repo, repo, repo]).flat(),
+            fill([approved, unapproved, null]).flat(),
+            fill([null, null, "1.0"]).flat(),
+          ],
+        });
       }
       const { rows } = await c.query<{ name: string; generic_plans: string }>(
         "SELECT name, generic_plans FROM pg_prepared_statements WHERE name IN ($1, $2) ORDER BY name",

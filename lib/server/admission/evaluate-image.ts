@@ -110,25 +110,53 @@ async function runVerifyLookups(lookups: VerifyLookup[]): Promise<VerifyRow[][]>
 const lookupVerify = groupLookups(runVerifyLookups);
 
 /**
- * ImageReview: the namespace's policy (its own row, else "*") and, when it names a stage, every container's view,
- * in one statement. $1 namespace, $2 repositories, $3 digests, $4 tags (parallel arrays, one entry per container
- * reference that parsed). Rows come ordered by container (ord, 1-based) then registry; with no policy, or an exempt
- * one, a single row carries the policy and no container. The arrays are read through sub-selects so that the planner
- * sizes them alike in custom and generic plans (a literal array's length is seen only by a custom plan, which then
- * always looked cheaper): the plan cache keeps the generic plan, and a review is not planned again each time.
+ * ImageReview: for the reviews of concurrent requests in one statement (group-lookups.ts), each review's namespace
+ * policy (its own row, else "*") and, when it names a stage, every container's view. $1 namespaces (one per review,
+ * rq 1-based); then one entry per container reference that parsed: $2 its review (rq), $3 repositories, $4 digests,
+ * $5 tags. Rows come ordered by review, container (ord, 1-based over the whole statement) then registry; a review
+ * with no policy, or an exempt one, has a single row that carries the policy and no container. The arrays are read
+ * through sub-selects so that the planner sizes them alike in custom and generic plans (a literal array's length is
+ * seen only by a custom plan, which then always looked cheaper): the plan cache keeps the generic plan, and a review
+ * is not planned again each time.
  */
 export const REVIEW_LOOKUP = {
-  name: "imprimatur_review_lookup",
-  text: `WITH ns AS (
-        SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
-        WHERE n.namespace IN ($1::text, '*') ORDER BY (n.namespace = $1::text) DESC LIMIT 1),
-      refs AS (SELECT * FROM unnest((SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[])) WITH ORDINALITY AS r(repository, digest, tag, ord))
-    SELECT ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
-    FROM (SELECT 1) one
-    LEFT JOIN ns ON true
-    LEFT JOIN refs q ON NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
-    ORDER BY q.ord, g.created_at, g.id`,
+  name: "imprimatur_review_lookup_grouped",
+  text: `WITH rv AS (SELECT * FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS v(namespace, rq)),
+      ns AS (
+        SELECT rv.rq, p.exempt, p.stage_id, p.stage FROM rv LEFT JOIN LATERAL (
+          SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
+          WHERE n.namespace IN (rv.namespace, '*') ORDER BY (n.namespace = rv.namespace) DESC LIMIT 1) p ON true),
+      refs AS (
+        SELECT * FROM unnest((SELECT $2::int[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[])) WITH ORDINALITY
+          AS r(rq, repository, digest, tag, ord))
+    SELECT ns.rq, ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
+    FROM ns
+    LEFT JOIN refs q ON q.rq = ns.rq AND NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
+    ORDER BY ns.rq, q.ord, g.created_at, g.id`,
 };
+
+type ReviewLookup = { namespace: string; refs: { repository: string; digest: string | null; tag: string | null }[] };
+type ReviewRow = DecisionRow & { rq: string; ns_exempt: boolean | null; ns_stage: string | null; ord: string | null };
+
+/** One grouped statement for any number of reviews; each gets its own rows, with ord counted within the review. */
+async function runReviewLookups(reviews: ReviewLookup[]): Promise<ReviewRow[][]> {
+  const refs = reviews.flatMap((r, i) => r.refs.map((ref) => ({ rq: i + 1, ...ref })));
+  const { rows } = await pgPool().query<ReviewRow>({
+    ...REVIEW_LOOKUP,
+    values: [reviews.map((r) => r.namespace), refs.map((r) => r.rq), refs.map((r) => r.repository), refs.map((r) => r.digest), refs.map((r) => r.tag)],
+  });
+  // The global ord of a review's first container, less one: what turns a global ord into one within its review.
+  const offset: number[] = [];
+  reviews.reduce((n, r, i) => ((offset[i] = n), n + r.refs.length), 0);
+  const out: ReviewRow[][] = reviews.map(() => []);
+  for (const r of rows) {
+    const i = Number(r.rq) - 1;
+    out[i]!.push(r.ord === null ? r : { ...r, ord: String(Number(r.ord) - offset[i]!) });
+  }
+  return out;
+}
+
+const lookupReview = groupLookups(runReviewLookups);
 
 type Ref = ReturnType<typeof parseImageReference>;
 
@@ -213,9 +241,9 @@ export async function evaluateReview({
 }): Promise<{ requirement: NamespaceRequirement; verdicts: ImageVerdict[] }> {
   const parsed = images.map(parseRef);
   const asked = parsed.flatMap((p, i) => ("ref" in p ? [{ i, ref: p.ref, tagName: p.tagName }] : []));
-  const { rows } = await pgPool().query<DecisionRow & { ns_exempt: boolean | null; ns_stage: string | null; ord: string | null }>({
-    ...REVIEW_LOOKUP,
-    values: [namespace, asked.map((a) => a.ref.repository), asked.map((a) => a.ref.digest ?? null), asked.map((a) => a.tagName)],
+  const rows = await lookupReview({
+    namespace,
+    refs: asked.map((a) => ({ repository: a.ref.repository, digest: a.ref.digest ?? null, tag: a.tagName })),
   });
   const first = rows[0];
   if (!first || first.ns_exempt === null) return { requirement: null, verdicts: [] };
