@@ -7,8 +7,9 @@
 //                                       window on the monotonic clock (the profile's own time base) to slice it
 //
 // Same stack and state as bench/admission-cpu.ts (two unapproved images, namespace ab requires stage build). Each
-// route runs open-loop at RATE/s for 2 s of warm-up and D s measured, in ROUNDS interleaved rounds; the CPU of the
-// server's and the postmaster's process trees over the measured windows is divided by the requests answered.
+// route runs open-loop at RATE/s for 2 s of warm-up and D s measured, in ROUNDS interleaved rounds (after WARM_ROUNDS
+// uncounted ones); the CPU of the server's and the postmaster's process trees over the measured windows is divided
+// by the requests answered.
 import { RegistryClient } from "../lib/oci/client";
 import { pushImage } from "../scripts/lib/oci-build";
 import { benchImage, startAppStack } from "./admission";
@@ -18,6 +19,8 @@ const log = (s: string) => process.stderr.write(`[load-cpu] ${s}\n`);
 const RATE = Number(process.env.RATE ?? 300);
 const D = Number(process.env.D ?? 8);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
+/** Rounds run first and not counted (JIT, connections, plan caches). */
+const WARM_ROUNDS = Number(process.env.WARM_ROUNDS ?? 1);
 const ROUTES = (process.env.ROUTES ?? "baseline,verify,imagereview").split(",");
 const stack = await startAppStack(log);
 try {
@@ -50,7 +53,7 @@ try {
   };
   const cpuOf = { server: stack.serverPid, ...(stack.postgresPid ? { postgres: stack.postgresPid } : {}) };
   const sum: Record<string, { server: number; pg: number; n: number; p99: number[] }> = {};
-  for (let round = 0; round < ROUNDS; round++)
+  for (let round = -WARM_ROUNDS; round < ROUNDS; round++)
     for (const name of ROUTES) {
       const t0 = process.hrtime.bigint() / 1000n;
       const r = await runOpenLoop({
@@ -65,12 +68,13 @@ try {
       });
       const t1 = process.hrtime.bigint() / 1000n;
       if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
+      log(`${name} round ${round}: monotonic µs ${t0}..${t1}, ${r.achievedRps.toFixed(0)}/s, p99 ${r.latencyMs.p99.toFixed(1)} ms`);
+      if (round < 0) continue;
       const e = (sum[name] ??= { server: 0, pg: 0, n: 0, p99: [] });
       e.server += (r.cores.server ?? NaN) * D * 1000;
       e.pg += (r.cores.postgres ?? NaN) * D * 1000;
       e.n += r.achievedRps * D;
       e.p99.push(r.latencyMs.p99);
-      log(`${name} round ${round}: monotonic µs ${t0}..${t1}, ${r.achievedRps.toFixed(0)}/s, p99 ${r.latencyMs.p99.toFixed(1)} ms`);
     }
   for (const [k, v] of Object.entries(sum))
     log(

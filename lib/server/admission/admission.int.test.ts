@@ -107,6 +107,20 @@ describe("may this digest enter production?", () => {
     for (const r of [results[0], results[2]]) expect(r?.status === "fulfilled" && r.value.allowed).toBe(true);
   });
 
+  it("gives, without a stored decision, exactly the row stage_decision() computes, for every image and stage", async () => {
+    // Every image (approved, unapproved, index, platforms) × every stage, and an unknown stage: the short path for
+    // "no approval" and the computed path must agree column for column (or both give no row).
+    const { rows } = await pgPool().query<{ now: string | null; computed: string | null; approvals: number }>(
+      `SELECT (SELECT row(n.*)::text FROM stage_decision_now(i.id, s.id) n) AS now,
+              (SELECT row(d.*)::text FROM stage_decision(i.id, s.id) d) AS computed,
+              (SELECT count(*)::int FROM approvals a WHERE a.image_id = i.id AND a.stage_id = s.id) AS approvals
+         FROM images i CROSS JOIN (SELECT id FROM stages UNION ALL SELECT gen_random_uuid()) s
+        WHERE NOT EXISTS (SELECT 1 FROM stage_decisions d WHERE d.image_id = i.id AND d.stage_id = s.id)`,
+    );
+    expect(rows.filter((r) => r.approvals === 0 && r.computed !== null).length).toBeGreaterThan(5);
+    for (const r of rows) expect(r.now).toBe(r.computed);
+  });
+
   it("covers a platform manifest by its index's signature", async () => {
     const v = await evaluateImage({ image: `${host}/adm/multi@${childDigest}`, stage: "prod", refuseTags: false });
     expect(v.allowed).toBe(true);
