@@ -13,6 +13,25 @@ export interface ExchangeResponse {
   text(): Promise<string>;
 }
 
+/** undici's raw response headers (names lower-cased), read as fetch's Headers.get reads them. */
+class RawHeaders {
+  constructor(private readonly raw: Record<string, string | string[] | undefined>) {}
+
+  get(name: string): string | null {
+    const v = this.raw[name.toLowerCase()];
+    if (v === undefined) return null;
+    return Array.isArray(v) ? v.join(", ") : v;
+  }
+}
+
+class DumpOnCancel {
+  constructor(private readonly stream: Readable) {}
+
+  cancel(): Promise<void> {
+    return (this.stream as Readable & { dump(): Promise<void> }).dump().catch(() => {});
+  }
+}
+
 /** An error body is read for its message only: at most this much of it. */
 const ERROR_TEXT_BYTES = 64 * 1024;
 
@@ -25,29 +44,25 @@ const ERROR_TEXT_BYTES = 64 * 1024;
  */
 export class DispatchedResponse implements ExchangeResponse {
   readonly body: { cancel(): Promise<void> } | null;
+  readonly headers: RawHeaders;
 
   constructor(
     readonly status: number,
-    private readonly raw: Record<string, string | string[] | undefined>,
+    raw: Record<string, string | string[] | undefined>,
     /** The body (null for a HEAD, whose body, if a server sends one, is discarded). */
     readonly stream: Readable | null,
   ) {
+    // No closures per answer (a sync makes thousands): the header view and the body's cancel are small objects
+    // whose methods are on their prototypes.
+    this.headers = new RawHeaders(raw);
     // Given up unread (an error, a challenge, a redirect, a retry): what a small error body holds is read and dropped
     // so the connection can be reused; a large one ends the connection (undici's dump).
-    this.body = stream ? { cancel: () => (stream as Readable & { dump(): Promise<void> }).dump().catch(() => {}) } : null;
+    this.body = stream ? new DumpOnCancel(stream) : null;
   }
 
   get ok(): boolean {
     return this.status >= 200 && this.status < 300;
   }
-
-  readonly headers = {
-    get: (name: string): string | null => {
-      const v = this.raw[name.toLowerCase()];
-      if (v === undefined) return null;
-      return Array.isArray(v) ? v.join(", ") : v;
-    },
-  };
 
   /** The start of the body as text, for an error message (a fetch Response's text() would read it all). */
   async text(): Promise<string> {

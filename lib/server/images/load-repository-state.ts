@@ -143,6 +143,11 @@ export class RepositoryStateLoader {
     return this.batches[b]!;
   }
 
+  /** Starts reading the first batch now (the sync's first workers need it at once). */
+  prefetch(): void {
+    void this.batch(0);
+  }
+
   async load(name: string): Promise<RepositoryState> {
     const i = this.index.get(name);
     if (i === undefined) return loadRepositoryState({ registryId: this.registryId, name });
