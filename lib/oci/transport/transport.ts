@@ -293,15 +293,23 @@ export class RegistryTransport {
   private async exchange<R extends ExchangeResponse>(path: string, init: RequestInit & { scope?: string }, once: Once<R>): Promise<R> {
     const { scope: scopeOpt, ...rest } = init;
     let url: string;
+    let sameOrigin: boolean;
     try {
-      url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+      if (path.startsWith("/")) {
+        // The registry API's own paths: appended to the base, whose authority ends before them, so they stay on the
+        // registry's origin without parsing the URL here (onceDispatched parses it for the request itself).
+        url = this.base + path;
+        sameOrigin = true;
+      } else {
+        url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+        // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
+        // redirect) gets none: it carries its own authorization if it needs any.
+        sameOrigin = new URL(url).origin === this.origin;
+      }
     } catch {
       throw new OciError("BAD_RESPONSE", `not a URL: ${path.slice(0, 200)}`);
     }
     const scope = scopeOpt ?? "registry:catalog:*";
-    // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
-    // redirect) gets none: it carries its own authorization if it needs any.
-    const sameOrigin = new URL(url).origin === this.origin;
     const cached = this.tokens.get(scope);
     const bearer = sameOrigin && cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
     // Basic credentials are never sent on a first request: only after the registry's own origin has answered 401
