@@ -22,7 +22,8 @@ type RawInit = RequestInit & { auth?: string | undefined };
  */
 function plainHeaders(h: HeadersInit | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  if (h && !(h instanceof Headers) && !Array.isArray(h) && Object.getPrototypeOf(h) === Object.prototype) {
+  if (!h) return out;
+  if (!(h instanceof Headers) && !Array.isArray(h) && Object.getPrototypeOf(h) === Object.prototype) {
     for (const k of Object.keys(h)) {
       const v = (h as Record<string, unknown>)[k];
       if (typeof v === "string") out[k.toLowerCase()] = v;
