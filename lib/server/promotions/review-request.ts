@@ -302,6 +302,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
     approvals,
     required: request.stage.requiredApprovals,
     approvalId,
+    ...(notCounted.length ? { notCounted } : {}),
   };
 }
 

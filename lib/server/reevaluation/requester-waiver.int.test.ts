@@ -171,4 +171,19 @@ describe("four eyes on waivers after the approval", () => {
     expect(approval.revokedAt, "revoke-after must revoke an approval whose only waiver is the requester's").not.toBeNull();
     expect((await verify(pre)).allowed).toBe(false);
   });
+
+  it("once her approval is revoked, the requester may grant a waiver for that digest again (nothing of hers stands there)", async () => {
+    const w = await grantWaiver({
+      actor: await userActor("carol@example.com"),
+      stage: "test",
+      gate: "findings",
+      vulnIds: [CVE],
+      registry: "default",
+      repository: pre.repo,
+      digest: pre.digest,
+      reason: "for whoever requests it next",
+      expiresAt: new Date(Date.now() + 30 * 86_400_000),
+    });
+    expect(w.digest).toBe(pre.digest);
+  });
 });
