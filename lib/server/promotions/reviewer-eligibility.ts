@@ -75,8 +75,8 @@ type StandingReview = { reviewerId: string; decision: "approve" | "reject" | str
  * Why an earlier approval no longer counts towards N, or null while it does. N distinct approvals means N reviewers
  * who may approve at the moment the Nth arrives: an approval by an account since disabled, demoted out of the
  * reviewer role, removed from every reviewer group of the stage, or found to be the build's author (uploaded its
- * provenance after approving) is not counted. A break-glass approval overrode groups and four eyes when it was given;
- * it counts while its admin is still an enabled admin.
+ * provenance after approving) is not counted. A break-glass approval overrode groups and four eyes when it was given:
+ * it counts while its author is still an enabled admin (or could now approve without break glass).
  */
 export function approvalNoLongerCounts(
   review: StandingReview,
@@ -84,14 +84,15 @@ export function approvalNoLongerCounts(
 ): string | null {
   const who = review.reviewer;
   if (who.disabled) return "the account is disabled";
-  if (review.breakGlass) return who.role === "admin" ? null : `a break-glass approval, and the account is no longer an admin (now ${who.role})`;
   const why: string[] = [];
   if (who.role !== "reviewer" && who.role !== "admin") why.push(`the account's role is now ${who.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group.name);
   if (groups.length > 0 && !who.inReviewerGroup) why.push(`no longer a member of group ${groups.join(" or ")}`);
   if (request.requesterId === review.reviewerId) why.push("requested this promotion");
   if (who.uploadedProvenance) why.push("uploaded this build's provenance (the build's author)");
-  return why.length ? why.join("; ") : null;
+  if (!why.length) return null;
+  if (review.breakGlass) return who.role === "admin" ? null : `a break-glass approval by an account that is no longer an admin: ${why.join("; ")}`;
+  return why.join("; ");
 }
 
 /** The approvals that count towards N now, and those that no longer do with the reason ("carol@example.com: …"). */

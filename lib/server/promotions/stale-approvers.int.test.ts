@@ -133,4 +133,34 @@ describe("N-of-M counts only reviewers who may still approve", () => {
     const reviewed = await db.auditEvent.findFirstOrThrow({ where: { action: "review.approve", targetDigest: digest, actorId: alice.id } });
     expect((reviewed.detail as { notCounted?: string[] }).notCounted).toEqual(["carol@example.com: no longer a member of group security"]);
   });
+
+  it("a break-glass approval counts while its author is still an admin, and not once demoted", async () => {
+    // alice is made an admin outside the stage's reviewer group: her approvals need break glass.
+    await upsertGroup({ actor: system, name: "security", members: ["bob@example.com", "carol@example.com"] });
+    await updateUser({ actor: await userActor("admin@example.com"), email: "alice@example.com", role: "admin" });
+    try {
+      const glass = { decision: "approve" as const, comment: "urgent fix, security lead is away", breakGlass: true, later: () => {} };
+      const kept = await twoOfTwo("glass-kept");
+      await reviewRequest({ actor: await userActor("alice@example.com"), requestId: kept.requestId, ...glass });
+      const k = await bobApproves(kept.requestId);
+      expect(k.out).toMatchObject({ status: "signed", approvals: 2 });
+      expect((k.out as ReviewOutcome).notCounted).toBeUndefined();
+      expect(k.approvers!.split(",")).toEqual([(await userActor("alice@example.com")).id, (await userActor("bob@example.com")).id]);
+
+      const dropped = await twoOfTwo("glass-dropped");
+      await reviewRequest({ actor: await userActor("alice@example.com"), requestId: dropped.requestId, ...glass });
+      await updateUser({ actor: await userActor("admin@example.com"), email: "alice@example.com", role: "reviewer" });
+      const d = await bobApproves(dropped.requestId);
+      expect({ approved: d.approved, out: d.out }).toMatchObject({
+        approved: false,
+        out: {
+          status: "open",
+          approvals: 1,
+          notCounted: ["alice@example.com: a break-glass approval by an account that is no longer an admin: no longer a member of group security"],
+        },
+      });
+    } finally {
+      await updateUser({ actor: await userActor("admin@example.com"), email: "alice@example.com", role: "reviewer" });
+    }
+  });
 });
