@@ -168,7 +168,9 @@ describe("decisions computed ahead", () => {
     expect(stored!.computedAt.getTime()).toBe(soon!.computedAt.getTime());
     const v = await verify(img.ref, "prod");
     expect(v.allowed).toBe(false);
-    expect(v.reasons[0]).toMatch(/^stage prod approval expired: approved .* \(Imprimatur's record\); stage prod approvals last 30 days, so it expired /);
+    expect(v.reasons[0]).toMatch(
+      /^stage prod approval expired: approved .* \(Imprimatur's record\); stage prod approvals last 30 days from the decision, so it expired /,
+    );
     // Lifting the TTL recomputes the row: allowed, valid for ever.
     await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: null } });
     expect(await decision(img.imageId, "prod")).toMatchObject({ allowed: true, validUntil: null });

@@ -170,14 +170,19 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     const expired = await pageStage(img, "test");
     expect(expired).toMatchObject({ state: "approval expired", expiresAt: expiredAt, approvedAt: null, current: null });
     expect(expired.detail).toBe(
-      `approved ${a.createdAt.toISOString()} (Imprimatur's record); stage test approvals last 30 days, so it expired ${expiredAt}; request the promotion again`,
+      `approved ${a.createdAt.toISOString()} (Imprimatur's record); stage test approvals last 30 days from the decision, so it expired ${expiredAt}; request the promotion again`,
     );
     expect(expired.page.approvals.find((x) => x.id === a.id)!.trustedTime).toEqual({ at: a.createdAt.toISOString(), by: "record", tsa: null });
     expect(await previousStageFact(img, "prod")).toEqual({ name: "test", state: "approval expired", detail: expired.detail });
 
-    // A TSA's time two days ago is the trusted time: valid again until 28 days from now; the page says by whom.
+    // A TSA's time two days ago is the trusted time, but it does not extend an approval decided 31 days ago: it ages
+    // from the earlier of the two (a signature timestamped late, after an outage, lasts no longer).
     const tsaAt = new Date(Date.now() - 2 * DAY);
     await db.approval.update({ where: { id: a.id }, data: { timestampAt: tsaAt, timestampBy: "CN=Test TSA" } });
+    expect(await pageStage(img, "test")).toMatchObject({ state: "approval expired", expiresAt: expiredAt });
+    // Decided a day ago, its TSA time two days ago (clocks differ): it ages from the TSA's time, valid until 28 days from
+    // now; the page says by whom.
+    await db.approval.update({ where: { id: a.id }, data: { createdAt: new Date(Date.now() - DAY) } });
     const byTsa = await pageStage(img, "test");
     expect(byTsa).toMatchObject({ state: "approved", expiresAt: new Date(tsaAt.getTime() + 30 * DAY).toISOString() });
     expect(byTsa.page.approvals.find((x) => x.id === a.id)!.trustedTime).toEqual({ at: tsaAt.toISOString(), by: "tsa", tsa: "CN=Test TSA" });
@@ -188,7 +193,7 @@ describe("the stage rules, read from SQL by the image page, my images and the ga
     await sleep(2000);
     const turned = await pageStage(img, "test");
     expect(turned.state).toBe("approval expired");
-    expect(turned.detail).toMatch(/\(time trusted by the TSA\); stage test approvals last 30 days/);
+    expect(turned.detail).toMatch(/\(time trusted by the TSA\); stage test approvals last 30 days from the decision/);
     // Asking again renews: a new request, since the approval it concluded no longer counts.
     expect(
       (await requestPromotion({ actor: await userActor("dev@example.com"), repository: img.repo, digest: img.digest, stage: "test", note: "renew" })).created,
