@@ -181,7 +181,7 @@ async function ingestStreamed({
   spool: SpooledBody;
 }): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
-  const { image, ok } = await acceptableSubjects(imageId);
+  const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
   // The same bytes for the same image: a no-op, known from the spool's hash before any parsing or transaction.
@@ -205,7 +205,7 @@ async function ingestStreamed({
         if (existing) throw new Duplicate(existing);
         // The same subject rule as the buffered path: a document that names digests must name this image.
         const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
-        const subjectDigest = named.find((d) => ok.has(d)) ?? null;
+        const subjectDigest = named.find((d) => platformSpecific.has(d)) ?? named.find((d) => ok.has(d)) ?? null;
         if (named.length && !subjectDigest) {
           throw new AppError(
             "INVALID_INPUT",

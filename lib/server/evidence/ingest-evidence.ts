@@ -10,7 +10,7 @@ import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
-import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { assertMayAttachEvidence, matchingUploaderRules, registryNotCounted } from "./may-attach-evidence";
 import { ownSummaryVerdicts } from "./own-summary-verdict";
 import { concurrentlyStoredDocument } from "./concurrent-duplicate";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
@@ -51,14 +51,17 @@ export async function acceptableSubjects(imageId: string) {
   });
   const ok = new Set<string>([img.digest]);
   if (img.configDigest) ok.add(img.configDigest);
+  // An index's platform manifests and their configs: a document naming one is about that platform only.
+  const platformSpecific = new Set<string>();
   // Fail closed: which digests a document may name is decided here; an unreadable list is an error, not "none".
   for (const p of img.platforms === null ? [] : readJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: imageId }))
-    ok.add(p.digest);
+    platformSpecific.add(p.digest);
   if (img.parentDigest) ok.add(img.parentDigest);
   // Platform manifests' configs (Trivy's ImageID of a platform image scanned through its index).
   const children = await db.image.findMany({ where: { repositoryId: img.repositoryId, parentDigest: img.digest }, select: { configDigest: true } });
-  for (const c of children) if (c.configDigest) ok.add(c.configDigest);
-  return { image: img, ok };
+  for (const c of children) if (c.configDigest) platformSpecific.add(c.configDigest);
+  for (const d of platformSpecific) ok.add(d);
+  return { image: img, ok, platformSpecific };
 }
 
 export type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
@@ -114,9 +117,11 @@ export interface IngestEvidenceResult {
  */
 export async function ingestEvidence({ actor, imageId, bytes, source, artifactDigest = null }: IngestEvidenceOptions): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
-  const { image, ok } = await acceptableSubjects(imageId);
+  const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
+  // Registry evidence has no uploader to hold to the rules: on a covered repository only a trusted signature counts.
+  const covered = source === "registry" && (await matchingUploaderRules(db, repo.name)).length > 0;
   const contentDigest = sha256Digest(bytes);
   const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
   if (existing) return { document: existing, documents: [existing], created: false };
@@ -136,7 +141,8 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   // Each statement that names a subject must name this image: one line about this image does not carry another.
   const matched = statements.map((st) => {
     const named = st.evidence.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
-    const m = named.find((d) => ok.has(d)) ?? null;
+    // The most specific subject is recorded: a scan naming an index and one platform's config covers that platform only.
+    const m = named.find((d) => platformSpecific.has(d)) ?? named.find((d) => ok.has(d)) ?? null;
     if (named.length && !m) {
       throw new AppError(
         "INVALID_INPUT",
@@ -152,9 +158,10 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   // The server's own verification summaries, read back by the sync, are judged as what they are.
   const own = await ownSummaryVerdicts(imageId, statements);
   const verdicts = statements.map((st, i) => own[i] ?? statementVerdict(st, keysByRole, repo.name));
+  const notCounted = verdicts.map((v) => registryNotCounted(source, v.status, covered));
   const now = new Date();
 
-  const stored = await storeStatements({ actor, imageId, image, statements, matched, verdicts, source, artifactDigest, now, contentDigest }).catch(
+  const stored = await storeStatements({ actor, imageId, image, statements, matched, verdicts, notCounted, source, artifactDigest, now, contentDigest }).catch(
     async (e: unknown) => {
       // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
       const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
@@ -173,6 +180,7 @@ function storeStatements({
   statements,
   matched,
   verdicts,
+  notCounted,
   source,
   artifactDigest,
   now,
@@ -184,6 +192,7 @@ function storeStatements({
   statements: EvidenceStatement[];
   matched: (string | null)[];
   verdicts: Verdict[];
+  notCounted: (string | null)[];
   source: "upload" | "registry";
   artifactDigest: string | null;
   now: Date;
@@ -202,6 +211,7 @@ function storeStatements({
             statement: statements[i]!,
             subjectDigest: matched[i] ?? null,
             sig: verdicts[i]!,
+            notCounted: notCounted[i] ?? null,
             source,
             artifactDigest,
             now,
@@ -226,6 +236,8 @@ interface StoreStatementOptions {
   statement: EvidenceStatement;
   subjectDigest: string | null;
   sig: Verdict;
+  /** Why the statement does not count in gates and advisory matching (registryNotCounted); null: it counts. */
+  notCounted: string | null;
   source: "upload" | "registry";
   artifactDigest: string | null;
   now: Date;
@@ -280,7 +292,7 @@ async function storeProvenance(tx: Tx, documentId: string, imageId: string, p: N
 
 async function storeStatement(
   tx: Tx,
-  { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions,
+  { actor, imageId, imageDigest, statement, subjectDigest, sig, notCounted, source, artifactDigest, now, upload }: StoreStatementOptions,
 ) {
   const parsed = statement.evidence;
   const bytes = statement.bytes;
@@ -311,6 +323,7 @@ async function storeStatement(
       signatureStatus: sig.status,
       signedBy: sig.by,
       signatureDetail: sig.detail,
+      notCounted,
       size: bytes.byteLength,
       raw: dbBytes(bytes),
       componentCount: parsed.components.length,
@@ -337,6 +350,7 @@ async function storeStatement(
       signature: sig.status,
       signedBy: sig.by,
       artifactDigest,
+      ...(notCounted ? { notCounted } : {}),
       ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
       ...(upload ? { upload: upload.contentDigest, line: statement.line ?? null, statements: upload.statements } : {}),
     },
