@@ -17,7 +17,9 @@
 //             The verify and ImageReview requests mix an approved digest, an unapproved digest and a tag.
 //             Latency runs from each request's due time, so queueing is not hidden (coordinated omission).
 //             What is unanswered 10 s after the last due time counts as an error;
-//   5. DB     transactions and rows written per request, from pg_stat_database deltas around step 3.
+//   5. DB     transactions and rows written per request, from pg_stat_database deltas around step 3; also the rows
+//             inserted into the app's own tables and the autovacuum / autoanalyze runs that landed in the window
+//             (their transactions and pg_statistic rows count in pg_stat_database: background work, not requests').
 //   6. max    the highest rate each endpoint holds with p99 < 50 ms (steps of at least 4 s, a failing step run again
 //             before it counts), the baseline searched again if an app rate came out above it; then verify's p99 at
 //             the baseline's "at load" rate: 80 % of its highest, lowered by a fifth (up to 3 times) while the
@@ -322,6 +324,10 @@ interface DbDelta {
   rowsInserted: number;
   rowsUpdated: number;
   rowsReturned: number;
+  /** Rows inserted into the application's own tables (pg_stat_user_tables), without the catalogs ANALYZE writes. */
+  appRowsInserted: number;
+  /** Autovacuum and autoanalyze runs (every table): background work that lands in a window, not the requests'. */
+  autovacuumRuns: number;
 }
 
 interface PhaseFigures extends LoadResult {
@@ -371,8 +377,11 @@ const log = (msg: string) => process.stderr.write(`[bench admission ${new Date()
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : "—");
 
 async function dbStats(c: pg.Client): Promise<DbDelta> {
-  const r = await c.query<{ xact_commit: string; tup_inserted: string; tup_updated: string; tup_returned: string }>(
-    "SELECT xact_commit, tup_inserted, tup_updated, tup_returned FROM pg_stat_database WHERE datname = current_database()",
+  const r = await c.query<{ xact_commit: string; tup_inserted: string; tup_updated: string; tup_returned: string; app_ins: string; av: string }>(
+    `SELECT xact_commit, tup_inserted, tup_updated, tup_returned,
+       (SELECT sum(n_tup_ins) FROM pg_stat_user_tables) AS app_ins,
+       (SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables) AS av
+     FROM pg_stat_database WHERE datname = current_database()`,
   );
   const row = r.rows[0]!;
   return {
@@ -380,6 +389,8 @@ async function dbStats(c: pg.Client): Promise<DbDelta> {
     rowsInserted: Number(row.tup_inserted),
     rowsUpdated: Number(row.tup_updated),
     rowsReturned: Number(row.tup_returned),
+    appRowsInserted: Number(row.app_ins),
+    autovacuumRuns: Number(row.av),
   };
 }
 
@@ -629,7 +640,15 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       const after = await dbStats(pgc);
       // Our own statistics query is one transaction per phase: 1/SEQUENTIAL_N, left in.
       const per = (k: keyof DbDelta) => (after[k] - before[k]) / sequentialN;
-      p.db = { transactions: per("transactions"), rowsInserted: per("rowsInserted"), rowsUpdated: per("rowsUpdated"), rowsReturned: per("rowsReturned") };
+      p.db = {
+        transactions: per("transactions"),
+        rowsInserted: per("rowsInserted"),
+        rowsUpdated: per("rowsUpdated"),
+        rowsReturned: per("rowsReturned"),
+        appRowsInserted: per("appRowsInserted"),
+        // A count in the window, not per request.
+        autovacuumRuns: after.autovacuumRuns - before.autovacuumRuns,
+      };
       before = after;
       log(
         `${p.endpoint}: one at a time, p50 ${ms(p.sequential.p50)}, p99 ${ms(p.sequential.p99)}; per request ${p.db.transactions.toFixed(2)} DB transactions, ${p.db.rowsInserted.toFixed(2)} rows inserted, CPU ${ms(p.cpu.server ?? NaN)} server + ${ms(p.cpu.postgres ?? NaN)} postgres`,
@@ -849,6 +868,9 @@ export async function admissionBenchmark(opts: { scale: number }): Promise<Bench
       ),
       row("DB transactions / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.transactions.toFixed(2) : "?")),
       row("DB rows inserted / request (alone)", (p) => (p.dbPerRequest ? p.dbPerRequest.rowsInserted.toFixed(2) : "?")),
+      row("… of them in app tables / autovacuum runs in window", (p) =>
+        p.dbPerRequest ? `${p.dbPerRequest.appRowsInserted.toFixed(2)} / ${p.dbPerRequest.autovacuumRuns}` : "?",
+      ),
     ];
     const maxRow = (f: MaxRateFigures[]) => f.map((x) => `${x.endpoint} ${x.maxRate}/s`).join(", ");
     rows.push(["highest rate with p99 < 50 ms, 1 replica", ...searches.map((x) => `${x.maxRate}/s`)]);

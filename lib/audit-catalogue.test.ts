@@ -36,6 +36,25 @@ describe("audit catalogue", () => {
     ]);
   });
 
+  it("names the earlier approvals an approval did not count, and why", () => {
+    const e = ev("review.approve", {
+      targetDigest: D,
+      target: "reg/apps/payments-api",
+      detail: {
+        stage: "prod",
+        approvals: 1,
+        required: 2,
+        requestId: "7d0a0c1e-4d39-4a3c-9a34-6e1f3b2c1d00",
+        comment: null,
+        waiverIds: [],
+        notCounted: ["carol@example.com: the account is disabled"],
+      },
+    });
+    expect(auditSentence(e)).toBe(
+      "alice@example.com approved apps/payments-api@sha256:063f00000000… for prod (1 of 2), not counting carol@example.com: the account is disabled (request 7d0a0c1e)",
+    );
+  });
+
   it("reads signatures, waivers and break-glass in words", () => {
     expect(
       auditSentence(

@@ -60,7 +60,17 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
     family: "review",
     label: "review approved",
     render: (e, d) =>
-      "reason" in d ? denied("approve", e, d) : ["approved ", image(e), ...stage(d), ` (${d.approvals} of ${d.required})`, ...request(d), ...quoted(d.comment)],
+      "reason" in d
+        ? denied("approve", e, d)
+        : [
+            "approved ",
+            image(e),
+            ...stage(d),
+            ` (${d.approvals} of ${d.required})`,
+            ...(d.notCounted?.length ? [`, not counting ${d.notCounted.join("; ")}`] : []),
+            ...request(d),
+            ...quoted(d.comment),
+          ],
   },
   "review.reject": { family: "review", label: "rejection denied", render: (e, d) => denied("reject", e, d) },
   "review.break-glass": {

@@ -23,7 +23,16 @@ const deniedApproval = obj({ approvalId: s, reason: s });
 /** A registry write that failed and will be retried (outcome "failure"). */
 const failedPush = obj({ approvalId: s, error: s });
 
-const review = { requestId: s, stage: s, comment: sN, approvals: int, required: int, waiverIds: strs };
+const review = {
+  requestId: s,
+  stage: s,
+  comment: sN,
+  approvals: int,
+  required: int,
+  waiverIds: strs,
+  /** Earlier approvals that no longer counted towards N, and why ("carol@example.com: the account is disabled"). */
+  notCounted: strs.optional(),
+};
 const evidence = obj({
   documentId: s,
   contentDigest: s,

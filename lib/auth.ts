@@ -46,11 +46,14 @@ export const authOptions: NextAuthOptions = {
       return safeRedirectUrl(url, baseUrl);
     },
     async jwt({ token, user }) {
-      if (user) token.sub = user.id;
+      // At sign-in only: the user and when they signed in (ms), which a password reset or disable can end.
+      if (user) Object.assign(token, { sub: user.id, signedInAt: Date.now() });
       return token;
     },
     async session({ session, token }) {
-      const actor = token.sub ? await actorForUserId(token.sub, "session") : null;
+      // A cookie from before signedInAt existed counts as signed in at 0: ended by any reset since.
+      const signedInAt = typeof token.signedInAt === "number" ? token.signedInAt : 0;
+      const actor = token.sub ? await actorForUserId(token.sub, "session", signedInAt) : null;
       if (actor?.kind === "user") session.user = { name: actor.name, email: actor.email };
       return Object.assign(session, { uid: actor ? token.sub : undefined });
     },

@@ -84,7 +84,7 @@ export const db: Db = new Proxy({} as Db, {
 
 /**
  * The connection pool behind `db`, for the few statements that run at cluster request rates (verify, ImageReview:
- * lib/server/admission/hot-queries.ts), where Prisma's raw-query path costs more CPU than the statement. Plain
+ * lib/server/admission/evaluate-image.ts, the token lookup in auth/authenticate.ts), where Prisma's raw-query path costs more CPU than the statement. Plain
  * parameterized statements only (never string-built SQL).
  */
 export function pgPool(): pg.Pool {

@@ -107,8 +107,10 @@ export function processTreeCpuMs(pid: number): number | null {
       try {
         const stat = readFileSync(`/proc/${p}/stat`, "utf8");
         const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        // fields[11] = utime, fields[12] = stime (fields 14 and 15 of proc(5), counted from state = 3)
-        ticks += Number(fields[11]) + Number(fields[12]);
+        // fields[11] = utime, fields[12] = stime (fields 14 and 15 of proc(5), counted from state = 3); fields[13],
+        // fields[14] = cutime, cstime: the CPU of children that ended and were reaped (a Postgres backend whose
+        // connection the pool closed, an autovacuum worker), which would otherwise vanish from the tree's sum.
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       } catch {
         continue;
       }

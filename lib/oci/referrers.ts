@@ -29,7 +29,7 @@ export interface ListReferrersOptions {
    * The repository's tags, when the caller has listed them already. Then the fallback and cosign tags are
    * looked up only if present here, which saves a request per missing tag. Undefined: probe with HEAD/GET.
    */
-  tags?: readonly string[];
+  tags?: readonly string[] | ReadonlySet<string>;
   /** TOO_LARGE past this many referrers. Default 1000. */
   maxReferrers?: number;
   /**
@@ -178,7 +178,8 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   assertRepositoryName(repository);
   assertDigest(digest);
   const max = opts.maxReferrers ?? 1000;
-  const tags = opts.tags ? new Set(opts.tags) : undefined;
+  // A set is used as given: a sync asks for every image of a repository with the same tag set.
+  const tags: ReadonlySet<string> | undefined = opts.tags instanceof Set ? opts.tags : opts.tags ? new Set(opts.tags) : undefined;
   const out = new Map<string, Referrer>();
   const add = (r: Referrer) => {
     if (out.has(r.digest)) return;

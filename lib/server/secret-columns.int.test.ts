@@ -6,6 +6,7 @@ import { authenticatePassword } from "./auth/authenticate";
 import { loadAuditSigner } from "./audit/audit-key";
 import { createToken } from "./tokens/create-token";
 import { createWebhook } from "./webhooks/create-webhook";
+import { deleteWebhook } from "./webhooks/delete-webhook";
 
 const system: Actor = { kind: "system", label: "secret-columns-test" };
 
@@ -51,5 +52,19 @@ describe("secret columns are omitted by the Prisma client itself", () => {
     await expect(authenticatePassword("dev@example.com", "wrong-password", "127.0.0.1")).resolves.toBeNull();
     const k = await db.signingKey.findFirstOrThrow({ omit: { encryptedPrivateKey: false } });
     expect(k.encryptedPrivateKey?.length).toBeGreaterThan(32);
+  });
+});
+
+describe("webhook URLs in the audit trail", () => {
+  it("show the origin and a fingerprint, never the path that is an incoming webhook's credential", async () => {
+    const url = "http://127.0.0.1:9/services/T0001/B0002/hunter2secretpath?token=q";
+    await createWebhook({ actor: system, name: "slack-like", url, events: ["request.created"], format: "slack" });
+    await deleteWebhook({ actor: system, name: "slack-like" });
+    const rows = await db.auditEvent.findMany({ where: { action: { in: ["webhook.create", "webhook.delete"] }, target: "slack-like" } });
+    expect(rows.map((r) => r.action).sort()).toEqual(["webhook.create", "webhook.delete"]);
+    for (const r of rows) {
+      expect(JSON.stringify(r.detail)).not.toMatch(/hunter2|T0001|token=/);
+      expect((r.detail as { url: string }).url).toMatch(/^http:\/\/127\.0\.0\.1:9\/… \(sha256 [0-9a-f]{16}\)$/);
+    }
   });
 });

@@ -14,6 +14,26 @@ import { parseWwwAuthenticate } from "./www-authenticate";
 
 type RawInit = RequestInit & { auth?: string | undefined };
 
+/**
+ * Request headers as the dispatcher API takes them, lower-cased. The registry API's reads pass a plain object of
+ * a header or two; building a WHATWG Headers object for each of a sync's thousands of requests only to copy it out
+ * showed in its profile. Other forms (a Headers object, pairs) still go through Headers. undici validates names and
+ * values either way (a CR, LF or NUL is refused before anything is sent).
+ */
+function plainHeaders(h: HeadersInit | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  if (!(h instanceof Headers) && !Array.isArray(h) && Object.getPrototypeOf(h) === Object.prototype) {
+    for (const k of Object.keys(h)) {
+      const v = (h as Record<string, unknown>)[k];
+      if (typeof v === "string") out[k.toLowerCase()] = v;
+    }
+    return out;
+  }
+  new Headers(h).forEach((v, k) => (out[k] = v));
+  return out;
+}
+
 /** One attempt of an exchange: through fetch (`once`) or through the dispatcher API (`onceDispatched`). */
 type Once<R extends ExchangeResponse> = (url: string, init: RawInit) => Promise<R>;
 
@@ -156,11 +176,11 @@ export class RegistryTransport {
     if (!dispatcher || init.signal || (method !== "GET" && method !== "HEAD")) return this.once(url, init);
     const u = new URL(url);
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new OciError("BAD_RESPONSE", `refusing to fetch a ${u.protocol} URL`);
-    // Checked before every connection: the registry URL, a token realm and a redirect target alike.
-    await this.guard(u.hostname);
+    // Checked before every connection: the registry URL, a token realm and a redirect target alike (a host that
+    // passed already is known without a promise: this runs for each of a sync's thousands of requests).
+    if (!this.allowedHosts.has(u.hostname)) await this.guard(u.hostname);
     this.opts.onRequest?.(method, u);
-    const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    const headers = plainHeaders(init.headers);
     if (init.auth) headers.authorization = init.auth;
     try {
       const r = await dispatcher.request({
@@ -274,15 +294,23 @@ export class RegistryTransport {
   private async exchange<R extends ExchangeResponse>(path: string, init: RequestInit & { scope?: string }, once: Once<R>): Promise<R> {
     const { scope: scopeOpt, ...rest } = init;
     let url: string;
+    let sameOrigin: boolean;
     try {
-      url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+      if (path.startsWith("/")) {
+        // The registry API's own paths: appended to the base, whose authority ends before them, so they stay on the
+        // registry's origin without parsing the URL here (onceDispatched parses it for the request itself).
+        url = this.base + path;
+        sameOrigin = true;
+      } else {
+        url = /^https?:\/\//i.test(path) ? new URL(path).toString() : this.base + path;
+        // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
+        // redirect) gets none: it carries its own authorization if it needs any.
+        sameOrigin = new URL(url).origin === this.origin;
+      }
     } catch {
       throw new OciError("BAD_RESPONSE", `not a URL: ${path.slice(0, 200)}`);
     }
     const scope = scopeOpt ?? "registry:catalog:*";
-    // Credentials only for the registry's own origin. An absolute URL elsewhere (an upload Location, a
-    // redirect) gets none: it carries its own authorization if it needs any.
-    const sameOrigin = new URL(url).origin === this.origin;
     const cached = this.tokens.get(scope);
     const bearer = sameOrigin && cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
     // Basic credentials are never sent on a first request: only after the registry's own origin has answered 401

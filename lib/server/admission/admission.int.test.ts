@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { db, disconnectDb, pgPool } from "../../db";
@@ -7,7 +7,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { requestAndApprove } from "../../../scripts/test-harness/promote";
 import { syncRegistry } from "../images/sync-registry";
-import { evaluateImage, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
+import { evaluateImage, evaluateReview, REVIEW_LOOKUP, VERIFY_LOOKUP } from "./evaluate-image";
 import { reviewImages, setNamespacePolicy } from "./review-images";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { verifyAuditChain } from "../audit/verify-audit-chain";
@@ -73,6 +73,52 @@ describe("may this digest enter production?", () => {
     const r = await evaluateImage({ image: `${host}/adm/app:1.0`, stage: "prod", refuseTags: true });
     expect(r.allowed).toBe(false);
     expect(r.reasons[0]).toMatch(/only digests are accepted/);
+  });
+
+  it("answers concurrent requests from shared statements, each with its own verdict, exactly as one at a time", async () => {
+    const asks = Array.from({ length: 60 }, (_, i) => ({
+      image: [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`, `${host}/adm/app:1.0`, `${host}/adm/multi@${childDigest}`, `${host}/adm/none:x`][
+        i % 5
+      ]!,
+      stage: ["prod", "test", "staging"][i % 3]!,
+      refuseTags: i % 2 === 0,
+    }));
+    const alone = [];
+    for (const a of asks) alone.push(await evaluateImage(a));
+    // The real pool, only counted: the statements that carried the 60 concurrent lookups.
+    const spy = vi.spyOn(pgPool(), "query");
+    let together, sent;
+    try {
+      together = await Promise.all(asks.map((a) => evaluateImage(a)));
+      sent = spy.mock.calls.filter(([q]) => (q as { name?: string }).name === VERIFY_LOOKUP.name).length;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(together).toEqual(alone);
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(asks.length / 10);
+  });
+
+  it("a lookup Postgres refuses fails only its own request, not the others grouped with it", async () => {
+    const good = { image: `${host}/adm/app@${approved}`, stage: "prod", refuseTags: false };
+    // NUL cannot be sent in Postgres text (the API refuses it at the edge; here it stands for any refused input).
+    const results = await Promise.allSettled([evaluateImage(good), evaluateImage({ ...good, stage: "pr\u0000od" }), evaluateImage(good)]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    for (const r of [results[0], results[2]]) expect(r?.status === "fulfilled" && r.value.allowed).toBe(true);
+  });
+
+  it("gives, without a stored decision, exactly the row stage_decision() computes, for every image and stage", async () => {
+    // Every image (approved, unapproved, index, platforms) × every stage, and an unknown stage: the short path for
+    // "no approval" and the computed path must agree column for column (or both give no row).
+    const { rows } = await pgPool().query<{ now: string | null; computed: string | null; approvals: number }>(
+      `SELECT (SELECT row(n.*)::text FROM stage_decision_now(i.id, s.id) n) AS now,
+              (SELECT row(d.*)::text FROM stage_decision(i.id, s.id) d) AS computed,
+              (SELECT count(*)::int FROM approvals a WHERE a.image_id = i.id AND a.stage_id = s.id) AS approvals
+         FROM images i CROSS JOIN (SELECT id FROM stages UNION ALL SELECT gen_random_uuid()) s
+        WHERE NOT EXISTS (SELECT 1 FROM stage_decisions d WHERE d.image_id = i.id AND d.stage_id = s.id)`,
+    );
+    expect(rows.filter((r) => r.approvals === 0 && r.computed !== null).length).toBeGreaterThan(5);
+    for (const r of rows) expect(r.now).toBe(r.computed);
   });
 
   it("covers a platform manifest by its index's signature", async () => {
@@ -163,6 +209,31 @@ describe("ImageReview at cluster rates", () => {
     expect(r.status).toEqual({ allowed: false, reason: expected.join(" | ").slice(0, 2000) });
   });
 
+  it("judges concurrent reviews of different namespaces from shared statements exactly as one at a time", async () => {
+    await setNamespacePolicy({ actor: system, namespace: "grp-prod", stage: "prod" });
+    await setNamespacePolicy({ actor: system, namespace: "grp-test", stage: "test" });
+    await setNamespacePolicy({ actor: system, namespace: "grp-free", exempt: true });
+    const images = [`${host}/adm/app@${approved}`, `${host}/adm/app@${unapproved}`, `${host}/adm/multi@${childDigest}`, `${host}/adm/app:1.0`, "not a ref"];
+    const reviews = Array.from({ length: 40 }, (_, i) => ({
+      namespace: ["grp-prod", "grp-test", "grp-free", "grp-none"][i % 4]!,
+      // 0 to 3 containers, in varying order, so that reviews' containers interleave in the shared statement.
+      images: Array.from({ length: i % 4 }, (_, k) => images[(i + k) % images.length]!),
+    }));
+    const alone = [];
+    for (const r of reviews) alone.push(await evaluateReview(r));
+    const spy = vi.spyOn(pgPool(), "query");
+    let together, sent;
+    try {
+      together = await Promise.all(reviews.map((r) => evaluateReview(r)));
+      sent = spy.mock.calls.filter(([q]) => (q as { name?: string }).name === REVIEW_LOOKUP.name).length;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(together).toEqual(alone);
+    expect(alone.filter((a) => a.requirement && !a.requirement.exempt && a.verdicts.some((v) => v.allowed)).length).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(reviews.length / 5);
+  });
+
   it("stages concurrent reviews' audit rows in shared INSERTs, and each caller returns only once its row is stored", async () => {
     const n = 50;
     const marks = Array.from({ length: n }, (_, i) => `group-commit-${i}`);
@@ -245,8 +316,20 @@ describe("ImageReview at cluster rates", () => {
       const repo = "adm/app";
       for (let i = 0; i < 8; i++) {
         const digest = i % 2 ? approved : unapproved;
-        await c.query({ ...VERIFY_LOOKUP, values: ["prod", repo, i % 3 ? digest : null, i % 3 ? null : "1.0"] });
-        await c.query({ ...REVIEW_LOOKUP, values: ["many", [repo, repo, repo], [approved, unapproved, null], [null, null, "1.0"]] });
+        // One lookup, or a group of them (concurrent requests share the statement): the same generic plan.
+        const n = 1 + (i % 3);
+        const fill = <T>(v: T) => Array.from({ length: n }, () => v);
+        await c.query({ ...VERIFY_LOOKUP, values: [fill("prod"), fill(repo), fill(i % 3 ? digest : null), fill(i % 3 ? null : "1.0")] });
+        await c.query({
+          ...REVIEW_LOOKUP,
+          values: [
+            fill("many"),
+            Array.from({ length: 3 * n }, (_, k) => 1 + Math.floor(k / 3)),
+            fill([repo, repo, repo]).flat(),
+            fill([approved, unapproved, null]).flat(),
+            fill([null, null, "1.0"]).flat(),
+          ],
+        });
       }
       const { rows } = await c.query<{ name: string; generic_plans: string }>(
         "SELECT name, generic_plans FROM pg_prepared_statements WHERE name IN ($1, $2) ORDER BY name",

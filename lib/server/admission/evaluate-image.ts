@@ -2,6 +2,7 @@ import "server-only";
 import { pgPool } from "../../db";
 import { OciError } from "../../oci/digest";
 import { parseImageReference } from "../../oci/reference";
+import { groupLookups } from "./group-lookups";
 
 export interface ImageVerdict {
   image: string;
@@ -70,45 +71,92 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
 const COLUMNS = `g.id AS reg_id, g.name AS reg_name, g.url, g.pull_name, x.*, dec.allowed, dec.reasons`;
 
 /**
- * verify: one statement, a named prepared statement on the pool (parsed once per connection; Prisma's raw-query path
- * cost more CPU than the statement at admission rates). $1 stage name, $2 repository, $3 digest, $4 tag.
+ * verify: the lookups of concurrent verify requests in one statement (group-lookups.ts), a named prepared statement
+ * on the pool (parsed once per connection; Prisma's raw-query path cost more CPU than the statement at admission
+ * rates). Parallel arrays, one entry per lookup: $1 stage names, $2 repositories, $3 digests, $4 tags. Rows come
+ * ordered by lookup (ord, 1-based) then registry, at least one per lookup (its stage_id is null for an unknown stage).
  *
  * Written so that Postgres can run it from a cached plan (issue 17: planning it cost more than running it):
  * - the stage is a joined row (st.id), not a scalar sub-select: Postgres inlines a SQL function such as
  *   stage_decision_now only when its arguments hold no sub-select; otherwise it ran as a separate function call that
  *   planned its body again on every execution;
- * - after five executions the plan cache compares the generic plan with the custom ones and, for this shape, keeps
- *   the generic plan (0 planning per request instead of ~0.7 ms; admission.int.test.ts checks it).
+ * - the arrays are read through sub-selects, as in REVIEW_LOOKUP, so that custom and generic plans size them alike
+ *   and the plan cache keeps the generic plan (admission.int.test.ts checks it).
  */
 export const VERIFY_LOOKUP = {
-  name: "imprimatur_verify_lookup",
-  text: `WITH st AS (SELECT id FROM stages WHERE name = $1::text),
-      q AS (SELECT $2::text AS repository, $3::text AS digest, $4::text AS tag)
-    SELECT st.id AS stage_id, ${COLUMNS}
-    FROM q LEFT JOIN st ON true ${REGISTRY_VIEW("st.id", "g.enabled")}
-    ORDER BY g.created_at, g.id`,
-};
-
-/**
- * ImageReview: the namespace's policy (its own row, else "*") and, when it names a stage, every container's view,
- * in one statement. $1 namespace, $2 repositories, $3 digests, $4 tags (parallel arrays, one entry per container
- * reference that parsed). Rows come ordered by container (ord, 1-based) then registry; with no policy, or an exempt
- * one, a single row carries the policy and no container. The arrays are read through sub-selects so that the planner
- * sizes them alike in custom and generic plans (a literal array's length is seen only by a custom plan, which then
- * always looked cheaper): the plan cache keeps the generic plan, and a review is not planned again each time.
- */
-export const REVIEW_LOOKUP = {
-  name: "imprimatur_review_lookup",
-  text: `WITH ns AS (
-        SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
-        WHERE n.namespace IN ($1::text, '*') ORDER BY (n.namespace = $1::text) DESC LIMIT 1),
-      refs AS (SELECT * FROM unnest((SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[])) WITH ORDINALITY AS r(repository, digest, tag, ord))
-    SELECT ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
-    FROM (SELECT 1) one
-    LEFT JOIN ns ON true
-    LEFT JOIN refs q ON NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
+  name: "imprimatur_verify_lookup_grouped",
+  text: `WITH q AS (
+        SELECT * FROM unnest((SELECT $1::text[]), (SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[])) WITH ORDINALITY
+          AS r(stage, repository, digest, tag, ord))
+    SELECT q.ord, st.id AS stage_id, ${COLUMNS}
+    FROM q LEFT JOIN stages st ON st.name = q.stage ${REGISTRY_VIEW("st.id", "g.enabled")}
     ORDER BY q.ord, g.created_at, g.id`,
 };
+
+type VerifyLookup = { stage: string; repository: string; digest: string | null; tag: string | null };
+type VerifyRow = DecisionRow & { ord: string; stage_id: string | null };
+
+/** One grouped statement for any number of verify lookups; each gets its own rows, in registry order. */
+async function runVerifyLookups(lookups: VerifyLookup[]): Promise<VerifyRow[][]> {
+  const { rows } = await pgPool().query<VerifyRow>({
+    ...VERIFY_LOOKUP,
+    values: [lookups.map((l) => l.stage), lookups.map((l) => l.repository), lookups.map((l) => l.digest), lookups.map((l) => l.tag)],
+  });
+  const out: VerifyRow[][] = lookups.map(() => []);
+  for (const r of rows) out[Number(r.ord) - 1]!.push(r);
+  return out;
+}
+
+const lookupVerify = groupLookups(runVerifyLookups);
+
+/**
+ * ImageReview: for the reviews of concurrent requests in one statement (group-lookups.ts), each review's namespace
+ * policy (its own row, else "*") and, when it names a stage, every container's view. $1 namespaces (one per review,
+ * rq 1-based); then one entry per container reference that parsed: $2 its review (rq), $3 repositories, $4 digests,
+ * $5 tags. Rows come ordered by review, container (ord, 1-based over the whole statement) then registry; a review
+ * with no policy, or an exempt one, has a single row that carries the policy and no container. The arrays are read
+ * through sub-selects so that the planner sizes them alike in custom and generic plans (a literal array's length is
+ * seen only by a custom plan, which then always looked cheaper): the plan cache keeps the generic plan, and a review
+ * is not planned again each time.
+ */
+export const REVIEW_LOOKUP = {
+  name: "imprimatur_review_lookup_grouped",
+  text: `WITH rv AS (SELECT * FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS v(namespace, rq)),
+      ns AS (
+        SELECT rv.rq, p.exempt, p.stage_id, p.stage FROM rv LEFT JOIN LATERAL (
+          SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
+          WHERE n.namespace IN (rv.namespace, '*') ORDER BY (n.namespace = rv.namespace) DESC LIMIT 1) p ON true),
+      refs AS (
+        SELECT * FROM unnest((SELECT $2::int[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[])) WITH ORDINALITY
+          AS r(rq, repository, digest, tag, ord))
+    SELECT ns.rq, ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
+    FROM ns
+    LEFT JOIN refs q ON q.rq = ns.rq AND NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
+    ORDER BY ns.rq, q.ord, g.created_at, g.id`,
+};
+
+type ReviewLookup = { namespace: string; refs: { repository: string; digest: string | null; tag: string | null }[] };
+type ReviewRow = DecisionRow & { rq: string; ns_exempt: boolean | null; ns_stage: string | null; ord: string | null };
+
+/** One grouped statement for any number of reviews; each gets its own rows, with ord counted within the review. */
+async function runReviewLookups(reviews: ReviewLookup[]): Promise<ReviewRow[][]> {
+  const refs = reviews.flatMap((r, i) => r.refs.map((ref) => ({ rq: i + 1, ...ref })));
+  const { rows } = await pgPool().query<ReviewRow>({
+    ...REVIEW_LOOKUP,
+    values: [reviews.map((r) => r.namespace), refs.map((r) => r.rq), refs.map((r) => r.repository), refs.map((r) => r.digest), refs.map((r) => r.tag)],
+  });
+  // The global ord of a review's first container, less one: what turns a global ord into one within its review.
+  const offset: number[] = [];
+  reviews.reduce((n, r, i) => ((offset[i] = n), n + r.refs.length), 0);
+  const out: ReviewRow[][] = reviews.map(() => []);
+  for (const r of rows) {
+    const i = Number(r.rq) - 1;
+    out[i]!.push(r.ord === null ? r : { ...r, ord: String(Number(r.ord) - offset[i]!) });
+  }
+  return out;
+}
+
+const lookupReview = groupLookups(runReviewLookups);
 
 type Ref = ReturnType<typeof parseImageReference>;
 
@@ -172,10 +220,7 @@ export async function evaluateImage({ image, stage, refuseTags }: { image: strin
   const parsed = parseRef(image);
   if ("verdict" in parsed) return parsed.verdict;
   const { ref, tagName } = parsed;
-  const { rows } = await pgPool().query<DecisionRow & { stage_id: string | null }>({
-    ...VERIFY_LOOKUP,
-    values: [stage, ref.repository, ref.digest ?? null, tagName],
-  });
+  const rows = await lookupVerify({ stage, repository: ref.repository, digest: ref.digest ?? null, tag: tagName });
   if (!rows[0]?.stage_id) return { image, allowed: false, digest: null, resolvedFromTag: null, reasons: [`unknown stage ${stage}`], asOf: null };
   return judge(image, ref, tagName, stage, rows, refuseTags);
 }
@@ -196,9 +241,9 @@ export async function evaluateReview({
 }): Promise<{ requirement: NamespaceRequirement; verdicts: ImageVerdict[] }> {
   const parsed = images.map(parseRef);
   const asked = parsed.flatMap((p, i) => ("ref" in p ? [{ i, ref: p.ref, tagName: p.tagName }] : []));
-  const { rows } = await pgPool().query<DecisionRow & { ns_exempt: boolean | null; ns_stage: string | null; ord: string | null }>({
-    ...REVIEW_LOOKUP,
-    values: [namespace, asked.map((a) => a.ref.repository), asked.map((a) => a.ref.digest ?? null), asked.map((a) => a.tagName)],
+  const rows = await lookupReview({
+    namespace,
+    refs: asked.map((a) => ({ repository: a.ref.repository, digest: a.ref.digest ?? null, tag: a.tagName })),
   });
   const first = rows[0];
   if (!first || first.ns_exempt === null) return { requirement: null, verdicts: [] };

@@ -75,6 +75,23 @@ describe("approvals that expire", () => {
     expect(a2.status).toBe("signed");
     expect((await evaluateImage({ image: ref, stage: "prod", refuseTags: true })).allowed).toBe(true);
 
+    // An approval ages from its decision: decided 31 days ago, its signature pending through an outage and timestamped
+    // by the TSA only yesterday, it has expired all the same (the TSA's later time does not extend it).
+    await db.approval.update({
+      where: { id: a2.id! },
+      data: { createdAt: new Date(Date.now() - 31 * 86_400_000), timestampAt: new Date(Date.now() - 86_400_000), timestampBy: "test TSA" },
+    });
+    const row = await db.approval.findUniqueOrThrow({ where: { id: a2.id! } });
+    expect(row.trustedBy).toBe("tsa");
+    expect(row.agesFrom!.getTime()).toBe(row.createdAt.getTime());
+    const late = await evaluateImage({ image: ref, stage: "prod", refuseTags: true });
+    expect(late.allowed).toBe(false);
+    expect(late.reasons.join(" ")).toMatch(
+      /approval expired: approved .* \(time trusted by the TSA, decided .*\); stage prod approvals last 30 days from the decision/,
+    );
+    // Asking again renews it (request-promotion reads the same expiry).
+    expect((await requestPromotion({ actor: dev, repository: "ttl/app", digest: img.digest, stage: "prod", note: "renew 2" })).created).toBe(true);
+
     // Lifting the TTL makes no approval expire.
     await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: null } });
     expect((await db.stage.findUniqueOrThrow({ where: { name: "prod" } })).approvalTtlDays).toBeNull();

@@ -48,6 +48,26 @@ function loadApproval(approvalId: string) {
 }
 
 type LoadedApproval = NonNullable<Awaited<ReturnType<typeof loadApproval>>>;
+
+/**
+ * The approving reviews the stage signature counted: those its payload names in `dev.imprimatur/approvers` (an
+ * earlier approval whose reviewer could no longer approve at the Nth was not counted, and is not named here either).
+ * A payload without the key (approvals migrated from before reviews) names every approving review; a payload we
+ * cannot read fails closed, as unreadable gate results do.
+ */
+function countedReviews(a: LoadedApproval) {
+  const approving = (a.request?.reviews ?? []).filter((r) => r.decision === "approve");
+  let signed: unknown;
+  try {
+    signed = (JSON.parse(Buffer.from(a.payload).toString("utf8")) as { optional?: Record<string, unknown> }).optional?.["dev.imprimatur/approvers"];
+  } catch {
+    throw new AppError("INTERNAL", `approval ${a.id}: its signed payload cannot be read`);
+  }
+  if (signed === undefined) return approving;
+  if (typeof signed !== "string") throw new AppError("INTERNAL", `approval ${a.id}: its signed payload names no readable approvers`);
+  const ids = new Set(signed.split(","));
+  return approving.filter((r) => ids.has(r.reviewerId));
+}
 type SummaryRow = Awaited<ReturnType<typeof db.verificationSummary.findUniqueOrThrow>>;
 
 /**
@@ -66,7 +86,7 @@ async function createSummaryRow({
   digest: Digest;
 }): Promise<SummaryRow> {
   const { image } = a;
-  const reviews = a.request?.reviews ?? [];
+  const reviews = countedReviews(a);
   const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
   const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
   // The evidence on record when the gates were judged: what they could have relied on.
@@ -101,7 +121,7 @@ async function createSummaryRow({
     breakGlass: { used: Boolean(a.request?.breakGlass), ...(glassReasons.length ? { reason: glassReasons.join(" | ").slice(0, 500) } : {}) },
     approvalId: a.id,
     requestId: a.requestId,
-    approvers: reviews.filter((r) => r.decision === "approve").map((r) => r.reviewer.email),
+    approvers: reviews.map((r) => r.reviewer.email),
     requiredApprovals: a.stage.requiredApprovals,
     gates,
   });

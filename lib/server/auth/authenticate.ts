@@ -55,10 +55,18 @@ export async function authenticatePassword(email: string, password: string, sour
   return { id: user.id };
 }
 
-/** Loads the user on every request, so a demoted or disabled user loses rights at once. */
-export async function actorForUserId(id: string, via: "session" | "token"): Promise<Actor | null> {
-  const user = await db.user.findUnique({ where: { id }, select: { id: true, email: true, name: true, role: true, disabled: true } });
+/**
+ * Loads the user on every request, so a demoted or disabled user loses rights at once. For a session, `signedInAt`
+ * (ms; 0 when the cookie predates the field) must not be before the user's sessionsValidAfter: a password reset or a
+ * disable ends the sessions signed in before it.
+ */
+export async function actorForUserId(id: string, via: "session" | "token", signedInAt?: number): Promise<Actor | null> {
+  const user = await db.user.findUnique({
+    where: { id },
+    select: { id: true, email: true, name: true, role: true, disabled: true, sessionsValidAfter: true },
+  });
   if (!user || user.disabled) return null;
+  if (via === "session" && signedInAt !== undefined && user.sessionsValidAfter && signedInAt < user.sessionsValidAfter.getTime()) return null;
   return { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via };
 }
 

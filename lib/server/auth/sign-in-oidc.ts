@@ -3,6 +3,20 @@ import { db } from "../../db";
 import type { Role } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
 
+/**
+ * The email_verified claim as the provider meant it: true, false, or null when it is absent or unreadable. Providers
+ * differ in type (a JSON boolean per OpenID Connect Core; AWS Cognito's userinfo sends the strings "true" / "false").
+ */
+export function emailVerified(v: unknown): boolean | null {
+  if (v === true || v === false) return v;
+  if (typeof v === "string") {
+    const t = v.trim().toLowerCase();
+    if (t === "true") return true;
+    if (t === "false") return false;
+  }
+  return null;
+}
+
 /** Ordered lowest to highest: when a user's groups map to several roles, the highest wins. */
 const RANK: readonly Role[] = ["developer", "manager", "reviewer", "admin"];
 
@@ -87,8 +101,8 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
   };
   if (!sub) return refuse("OidcProfile", "the ID token has no subject (sub)");
   if (!email) return refuse("OidcProfile", "the identity provider sent no usable email claim (request the email scope)");
-  // Linking to an existing account by email is only safe when the provider vouches for the address.
-  if (claims.email_verified === false) return refuse("OidcProfile", `the identity provider says ${email} is not verified`);
+  const verified = emailVerified(claims.email_verified);
+  if (verified === false) return refuse("OidcProfile", `the identity provider says ${email} is not verified`);
   const groups = readGroupsClaim(claims, groupsClaim);
   if (!groups) return refuse("OidcNoGroups", `the ${groupsClaim} claim is missing or not a list of group names`);
   const role = roleForGroups(groups, roleMap);
@@ -96,9 +110,22 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
   const subject = `${issuer} ${sub}`;
   const name = typeof claims.name === "string" && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.split("@")[0]!;
 
-  const existing = await db.user.findFirst({ where: { OR: [{ oidcSubject: subject }, { email }] }, omit: { passwordHash: true } });
+  // The account this provider subject is linked to, else the one holding the address (never one of each: the subject
+  // decides whenever it is known, so an address change at the provider cannot move a linked identity to another user).
+  const existing =
+    (await db.user.findUnique({ where: { oidcSubject: subject }, omit: { passwordHash: true } })) ??
+    (await db.user.findUnique({ where: { email }, omit: { passwordHash: true } }));
   if (existing?.oidcSubject && existing.oidcSubject !== subject) {
     return refuse("OidcProfile", `${email} is linked to another OpenID Connect account`);
+  }
+  // Linking an existing account by its address hands that account (its role, approvals, history) to whoever holds the
+  // provider account: only when the provider vouches for the address with email_verified true. A provider that does not
+  // say, or says "false" as a string (AWS Cognito's userinfo), links nothing.
+  if (existing && !existing.oidcSubject && verified !== true) {
+    return refuse(
+      "OidcProfile",
+      `${email} belongs to an existing Imprimatur account, which is linked only when the identity provider says the address is verified (email_verified: ${JSON.stringify(claims.email_verified ?? null)})`,
+    );
   }
   if (existing?.disabled) {
     return refuse("OidcDisabled", "the user is disabled in Imprimatur", {

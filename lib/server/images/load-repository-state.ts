@@ -116,8 +116,8 @@ export async function loadRepositoryStates({ registryId, names }: { registryId: 
 
 /**
  * Reads repository states for a sync in batches of `batchSize`, in the order the sync takes the repositories, one
- * batch ahead: by the time a worker needs a repository's state it has usually been read already, in a statement
- * shared with its neighbours. A state read ahead may be a few seconds old when used; the sync's writes do not
+ * batch ahead (at most two batches held): by the time a worker needs a repository's state it has usually been read
+ * already, in a statement shared with its neighbours. A state read ahead may be a few seconds old when used; the sync's writes do not
  * depend on it being current (inserts are ON CONFLICT DO NOTHING, a tag moves only from where it was read).
  */
 export class RepositoryStateLoader {
@@ -143,13 +143,19 @@ export class RepositoryStateLoader {
     return this.batches[b]!;
   }
 
+  /** Starts reading the first batch now (the sync's first workers need it at once). */
+  prefetch(): void {
+    void this.batch(0);
+  }
+
   async load(name: string): Promise<RepositoryState> {
     const i = this.index.get(name);
     if (i === undefined) return loadRepositoryState({ registryId: this.registryId, name });
     const b = Math.floor(i / this.batchSize);
     const batch = this.batch(b);
-    // Half-way through a batch, the next one is read ahead.
-    if (i % this.batchSize >= this.batchSize / 2) void this.batch(b + 1);
+    // From a batch's first use on, the next one is read ahead: a whole batch of repository reads (not half of one)
+    // to hide that statement behind, which a loaded Postgres needed (workers waited for states at half a batch).
+    void this.batch(b + 1);
     return (await batch)?.get(name) ?? loadRepositoryState({ registryId: this.registryId, name });
   }
 }

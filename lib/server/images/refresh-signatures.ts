@@ -10,6 +10,7 @@ import { CHECKS, type SignatureFormat } from "../../signing/verification";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
+import { appendAuditEvent } from "../audit/append-audit-event";
 import { jsonColumn, signatureChecksColumn, signatureOptionalColumn, signatureSignerColumn } from "../json-columns";
 
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
@@ -28,6 +29,54 @@ export interface RefreshSignaturesResult {
   total: number;
   verified: number;
   notTried: number;
+}
+
+/**
+ * A revoked approval whose stage signature (the `.sig` layer or its Sigstore bundle referrer) is back in the registry
+ * after its removal: anyone with push access can put the public descriptor back, and the signature still verifies with
+ * the stage key, which is all a cluster's cosign, Kyverno or policy-controller check asks. Imprimatur's own verify and
+ * ImageReview deny it regardless; the revocation goes back to "pending" (audited), so the scheduler tick removes it
+ * again. This bounds the window to the sync interval; only rotating the stage key cuts such a signature off for good.
+ */
+async function reopenReappearedRevocations({
+  imageId,
+  repository,
+  digest,
+  approvals,
+  bundles,
+  candidates,
+}: {
+  imageId: string;
+  repository: string;
+  digest: Digest;
+  approvals: { id: string; layerDigest: string; revocationState: string | null }[];
+  bundles: { approvalId: string; artifactDigest: string }[];
+  candidates: Candidate[];
+}): Promise<void> {
+  const present = new Set(candidates.map((c) => (c.source === "cosign" ? c.layer.digest : c.artifactDigest)));
+  const back = approvals.filter(
+    (a) => a.revocationState === "removed" && (present.has(a.layerDigest) || bundles.some((b) => b.approvalId === a.id && present.has(b.artifactDigest))),
+  );
+  if (back.length === 0) return;
+  const error = `the revoked signature reappeared in the registry (seen ${new Date().toISOString()}); removing it again`;
+  await db.$transaction(async (tx) => {
+    // Only rows still "removed": a concurrent removal in progress keeps its own state.
+    const ids = back.map((a) => a.id);
+    const reopened = await tx.approval.updateMany({
+      where: { id: { in: ids }, revocationState: "removed" },
+      data: { revocationState: "pending", revocationError: error },
+    });
+    if (reopened.count === 0) return;
+    const image = await tx.image.findUniqueOrThrow({ where: { id: imageId }, select: { repository: { select: { registry: { select: { name: true } } } } } });
+    await appendAuditEvent(tx, {
+      actor: { kind: "system", label: "signature refresh" },
+      action: "approval.revoke.registry",
+      outcome: "failure",
+      targetDigest: digest,
+      target: `${image.repository.registry.name}/${repository}`,
+      detail: { approvalIds: ids, error },
+    });
+  });
 }
 
 /** The layers of the cosign `.sig` manifest, and what was wrong with it (only an unreachable registry throws). */
@@ -171,7 +220,7 @@ export async function refreshSignatures(opts: {
   const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
     opts.trust ?? loadTrust(),
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
-    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true } }),
+    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true, revocationState: true } }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
     db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
   ]);
@@ -182,6 +231,7 @@ export async function refreshSignatures(opts: {
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
   const candidates = collectCandidates(layers, referrers, ourTime);
+  await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates });
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);

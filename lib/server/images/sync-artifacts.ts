@@ -63,9 +63,10 @@ export async function syncArtifacts(opts: {
   referrersApi?: ReferrersApiMemo;
 }) {
   const { client, imageId, repository, digest } = opts;
-  const found = (
-    await listReferrers(client, repository, digest, { tags: [...opts.tags], ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })
-  ).slice(0, MAX_ARTIFACTS_PER_IMAGE);
+  const found = (await listReferrers(client, repository, digest, { tags: opts.tags, ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })).slice(
+    0,
+    MAX_ARTIFACTS_PER_IMAGE,
+  );
   const known = new Map((opts.known ?? (await db.artifact.findMany({ where: { imageId } }))).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;

@@ -56,11 +56,12 @@ export async function syncRegistry({ actor, registry, repositories = [], trigger
   const reg = await resolveRegistry(registry);
   const started = Date.now();
   // Run here and now: the run is created running (no "queued" step for the job worker to pick up), with the
-  // registry row just read, so starting it costs one INSERT.
-  const run = await db.syncRun.create({
-    data: { registryId: reg.id, status: "running", startedAt: new Date(started), trigger, scope: repositories, requestedBy: actorLabel(actor) },
-  });
-  return executeRun({ run: { id: run.id, trigger: run.trigger, scope: run.scope, registry: reg }, actor, started });
+  // registry row just read, so starting it costs one INSERT (a raw one: no Prisma query to compile).
+  const [run] = await bulkQuery<{ id: string }>(Prisma.sql`
+    INSERT INTO sync_runs (id, registry_id, status, started_at, trigger, scope, requested_by)
+    VALUES (gen_random_uuid(), ${reg.id}::uuid, 'running', ${new Date(started)}::timestamptz, ${trigger}, ${repositories}::text[], ${actorLabel(actor)})
+    RETURNING id::text AS id`);
+  return executeRun({ run: { id: run!.id, trigger, scope: repositories, registry: reg }, actor, started });
 }
 
 /**
@@ -177,6 +178,10 @@ async function executeRun({
     // A catalog that answers 404 is the registry's shortcoming (no _catalog), not a resource the caller named.
     throw e instanceof OciError && e.code === "NOT_FOUND" ? new AppError("REGISTRY_ERROR", `${what}: ${e.message}`) : registryErrorToAppError(e, what);
   }
+  // The first repositories' stored state is asked for before anything else, so that it takes the pool's warm
+  // connection: the first workers wait for it, while the run's total below can wait for a connection.
+  const states = new RepositoryStateLoader(reg.id, names);
+  states.prefetch();
   // Written while the repositories are read (awaited before the run ends; its failure still fails the run).
   const reposTotal = bulkQuery(Prisma.sql`UPDATE sync_runs SET repos_total = ${names.length}::int WHERE id = ${syncRunId}::uuid`);
   reposTotal.catch(() => {});
@@ -188,7 +193,7 @@ async function executeRun({
     names,
     progress,
     errors,
-    base: { client, reg, stats, trust: lazyTrust(), referrersApi, tagConcurrency: TAG_CONCURRENCY, states: new RepositoryStateLoader(reg.id, names) },
+    base: { client, reg, stats, trust: lazyTrust(), referrersApi, tagConcurrency: TAG_CONCURRENCY, states },
   });
   // Approvals of this registry's images still waiting for their signature push (rare): looked for with one raw
   // statement (alongside the last progress batch), and completed only when there are some.

@@ -1,8 +1,8 @@
 import "server-only";
 import { db } from "../../db";
 import type { RegistryClient } from "../../oci/client";
-import { OciError, type Digest } from "../../oci/digest";
-import { cosignTag, isArtifactTag } from "../../oci/reference";
+import { assertDigest, OciError, type Digest } from "../../oci/digest";
+import { assertRepositoryName, cosignTag, isArtifactTag, referrersFallbackTag } from "../../oci/reference";
 import type { ReferrersApiMemo } from "../../oci/referrers";
 import type { LoadedTrust } from "../trust/load-trust";
 import type { RegistryRow } from "../registries/resolve-registry";
@@ -254,6 +254,26 @@ async function syncLiveImages(opts: RepositorySyncOptions, pass: RepositoryPass,
   await syncAccessories({ ...opts, live, artifacts, tagSet: new Set(all) });
 }
 
+const NO_ARTIFACTS = { sigManifestChanged: false, signatureReferrersChanged: false, signatureReferrers: 0, count: 0, evidenceErrors: 0 } as const;
+
+/**
+ * Whether syncArtifacts would find nothing and change nothing, known without calling it: the registry has no
+ * referrers API (learnt this run), none of the image's referrers-tag-schema or cosign tags is listed, and nothing is
+ * stored for it. syncArtifacts looks only at those tags then, so its answer is empty. Most images of a re-sync have
+ * no accessories; this saves each one the look-up's promises.
+ */
+function nothingAttached(digest: Digest, known: HeldArtifact[], tags: Set<string>, api: ReferrersApiMemo): boolean {
+  // The same refusal listReferrers makes first (a digest is checked whichever way the image goes).
+  assertDigest(digest);
+  if (api.known !== "absent" || known.length > 0) return false;
+  return (
+    !tags.has(referrersFallbackTag(digest)) &&
+    !tags.has(cosignTag(digest, "sig")) &&
+    !tags.has(cosignTag(digest, "att")) &&
+    !tags.has(cosignTag(digest, "sbom"))
+  );
+}
+
 /**
  * The accessories of each live image: artifacts and evidence, then its signatures, verified again only when
  * they changed, the trust changed since, or they disappeared.
@@ -262,16 +282,18 @@ async function syncAccessories(opts: RepositorySyncOptions & { live: HeldImage[]
   const { client, repository, stats, live, tagSet } = opts;
   // Signatures never checked, or checked before the trust last changed.
   const stale = async (img: HeldImage) => !img.sigCheckedAt || img.sigCheckedAt < (await opts.trust()).epoch;
+  // The same refusal syncArtifacts makes first for each image (a name from a hostile catalog is this repository's error).
+  if (live.length) assertRepositoryName(repository);
   for (const img of live) {
-    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = await syncArtifacts({
-      client,
-      imageId: img.id,
-      repository,
-      digest: img.digest as Digest,
-      tags: tagSet,
-      known: opts.artifacts.get(img.id) ?? [],
-      referrersApi: opts.referrersApi,
-    });
+    const known = opts.artifacts.get(img.id) ?? [];
+    const { sigManifestChanged, signatureReferrersChanged, signatureReferrers, count, evidenceErrors } = nothingAttached(
+      img.digest as Digest,
+      known,
+      tagSet,
+      opts.referrersApi,
+    )
+      ? NO_ARTIFACTS
+      : await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known, referrersApi: opts.referrersApi });
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));

@@ -1,18 +1,20 @@
 import "server-only";
-import { db } from "../../db";
+import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
 import { evaluateGates, type GateResult } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { gatherGateFacts } from "./gather-gate-facts";
-import { reviewerEligibility } from "./reviewer-eligibility";
+import { countedApprovals, reviewerEligibility, type ReviewerStanding } from "./reviewer-eligibility";
+import { REVIEWER_STANDING_FIELDS } from "./load-request-for-review";
 import { gateResultsColumn, readJson } from "../json-columns";
 
 /** Plain-words progress of the approvals, e.g. "needs 2 approvals from group security, has 1 (alice)". */
-export function approvalsSummary(required: number, groups: string[], approvers: string[]): string {
+export function approvalsSummary(required: number, groups: string[], approvers: string[], notCounted: string[] = []): string {
   const from = groups.length ? ` from group ${groups.join(" or ")}` : " from reviewers";
-  return `needs ${required} approval${required === 1 ? "" : "s"}${from}, has ${approvers.length}${approvers.length ? ` (${approvers.join(", ")})` : ""}`;
+  const has = `has ${approvers.length}${approvers.length ? ` (${approvers.join(", ")})` : ""}`;
+  return `needs ${required} approval${required === 1 ? "" : "s"}${from}, ${has}${notCounted.length ? `; no longer counted: ${notCounted.join("; ")}` : ""}`;
 }
 
 export function requestStateLabel(status: string, approvalStatus: string | null | undefined, approvals: number, required: number): string {
@@ -67,7 +69,7 @@ type LoadedRequest = {
     breakGlass: boolean;
     waiverIds: string[];
     createdAt: string;
-    reviewer: { id: string; name: string; email: string };
+    reviewer: { id: string; name: string } & ReviewerStanding;
   }[];
   a_id: string | null;
   a_status: string | null;
@@ -106,7 +108,7 @@ async function loadRequest(requestId: string, viewerId: string | null) {
            CASE WHEN u.id IS NULL THEN NULL ELSE json_build_object('id', u.id, 'name', u.name, 'email', u.email) END AS requester,
            COALESCE((SELECT json_agg(json_build_object('id', v.id, 'reviewerId', v.reviewer_id, 'decision', v.decision, 'comment', v.comment,
                                                        'breakGlass', v.break_glass, 'waiverIds', v.waiver_ids, 'createdAt', v.created_at,
-                                                       'reviewer', json_build_object('id', ru.id, 'name', ru.name, 'email', ru.email))
+                                                       'reviewer', json_build_object('id', ru.id, 'name', ru.name, ${Prisma.raw(REVIEWER_STANDING_FIELDS)}))
                                      ORDER BY v.created_at, v.id)
                        FROM reviews v JOIN users ru ON ru.id = v.reviewer_id WHERE v.request_id = pr.id), '[]'::json) AS reviews,
            a.id AS a_id, a.status::text AS a_status, a.layer_digest AS a_layer_digest, a.signed_at AS a_signed_at, a.last_error AS a_last_error,
@@ -215,7 +217,10 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   const r = await loadRequest(requestId, viewerId);
   if (!r) throw new AppError("NOT_FOUND", "no such promotion request");
   const groups = r.stage.reviewerGroups.map((g) => g.group.name);
-  const approvers = r.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
+  // While the request is open, an approval counts only while its reviewer may still approve (as the next review will
+  // judge it); a decided request shows the approvals as they were.
+  const standing = r.status === "open" ? countedApprovals(r) : { counted: r.reviews.filter((v) => v.decision === "approve"), notCounted: [] };
+  const approvers = standing.counted.map((v) => v.reviewer.name);
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
@@ -244,7 +249,13 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     requester: r.requester ? { name: r.requester.name, email: r.requester.email } : null,
     image: { registry: r.image.repository.registry.name, repository: r.image.repository.name, digest: r.image.digest },
     stage: { name: r.stage.name, requiredApprovals: r.stage.requiredApprovals, reviewerGroups: groups, waiverGroup: r.stage.waiverGroup?.name ?? null },
-    approvals: { count: approvers.length, required: r.stage.requiredApprovals, summary: approvalsSummary(r.stage.requiredApprovals, groups, approvers) },
+    approvals: {
+      count: approvers.length,
+      required: r.stage.requiredApprovals,
+      summary: approvalsSummary(r.stage.requiredApprovals, groups, approvers, standing.notCounted),
+      /** Earlier approvals that no longer count, and why ("carol@example.com: the account is disabled"). */
+      notCounted: standing.notCounted,
+    },
     reviews: r.reviews.map((v) => ({
       id: v.id,
       reviewer: v.reviewer.name,

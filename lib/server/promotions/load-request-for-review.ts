@@ -3,7 +3,7 @@ import { Prisma, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { ENABLED_WEBHOOKS_JSON, type EnabledWebhook } from "../webhooks/emit-event";
-import type { ReviewerFacts } from "./reviewer-eligibility";
+import type { ReviewerFacts, ReviewerStanding } from "./reviewer-eligibility";
 
 type UserActor = Extract<Actor, { kind: "user" }>;
 
@@ -16,7 +16,16 @@ export interface RequestUnderReview {
   status: "open" | "approved" | "signed" | "rejected" | "withdrawn";
   stage: { id: string; name: string; requiredApprovals: number; gates: unknown; reviewerGroups: { group: { id: string; name: string } }[] };
   image: { digest: string; repository: { name: string; registry: { name: string; url: string; pullName: string | null } } };
-  reviews: { id: string; reviewerId: string; decision: "approve" | "reject"; breakGlass: boolean; waiverIds: string[]; comment: string }[];
+  /** Each with its reviewer's standing now (disabled, role, groups, provenance uploads): an approval counts only while it holds. */
+  reviews: {
+    id: string;
+    reviewerId: string;
+    decision: "approve" | "reject";
+    breakGlass: boolean;
+    waiverIds: string[];
+    comment: string;
+    reviewer: ReviewerStanding;
+  }[];
   approval: { id: string } | null;
   /** The reviewer's four-eyes facts (reviewerEligibility), read with the request. */
   reviewer: ReviewerFacts;
@@ -47,9 +56,20 @@ type LoadedRow = {
 };
 
 /**
+ * A reviewer's standing now, as json_build_object's key/value arguments (ReviewerStanding), inside a sub-select over `reviews v JOIN users ru` with the
+ * request `pr` and its stage `s` in scope: whether an earlier approval still counts is judged on these.
+ */
+export const REVIEWER_STANDING_FIELDS = `
+  'email', ru.email, 'disabled', ru.disabled, 'role', ru.role,
+  'inReviewerGroup', EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
+                              WHERE sg.stage_id = s.id AND gm.user_id = v.reviewer_id),
+  'uploadedProvenance', EXISTS (SELECT 1 FROM evidence_documents d
+                                 WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = v.reviewer_id)`;
+
+/**
  * The request under its row lock (FOR UPDATE), then, in one statement, everything the review reads: stage, image,
- * reviews so far, approval, the reviewer's group membership and provenance uploads, the enabled webhooks. Two
- * statements, not one: under READ COMMITTED a statement's subqueries see its starting snapshot, so reviews read in the
+ * reviews so far (with each reviewer's standing now), approval, the reviewer's group membership and provenance uploads,
+ * the enabled webhooks. Two statements, not one: under READ COMMITTED a statement's subqueries see its starting snapshot, so reviews read in the
  * locking statement could miss one committed by the transaction it waited for; the second statement starts after the
  * lock is held and sees every review committed before it.
  */
@@ -63,8 +83,9 @@ export async function loadRequestForReview(tx: Tx, requestId: string, actor: Use
            COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name) ORDER BY g.name)
                        FROM stage_reviewer_groups sg JOIN groups g ON g.id = sg.group_id WHERE sg.stage_id = s.id), '[]'::json) AS reviewer_groups,
            COALESCE((SELECT json_agg(json_build_object('id', v.id, 'reviewerId', v.reviewer_id, 'decision', v.decision, 'breakGlass', v.break_glass,
-                                                       'waiverIds', v.waiver_ids, 'comment', v.comment) ORDER BY v.created_at, v.id)
-                       FROM reviews v WHERE v.request_id = pr.id), '[]'::json) AS reviews,
+                                                       'waiverIds', v.waiver_ids, 'comment', v.comment,
+                                                       'reviewer', json_build_object(${Prisma.raw(REVIEWER_STANDING_FIELDS)})) ORDER BY v.created_at, v.id)
+                       FROM reviews v JOIN users ru ON ru.id = v.reviewer_id WHERE v.request_id = pr.id), '[]'::json) AS reviews,
            (SELECT a.id FROM approvals a WHERE a.request_id = pr.id) AS approval_id,
            EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
                     WHERE sg.stage_id = s.id AND gm.user_id = ${actor.id}::uuid) AS in_reviewer_group,

@@ -38,10 +38,10 @@ export async function requestPromotion({ actor, registry, repository, digest, st
       orderBy: { createdAt: "desc" },
       include: { approval: { select: { id: true, revokedAt: true } } },
     });
-    // Expired: by the one definition of an approval's expiry (approval_expiry() over its trusted time, in SQL).
+    // Expired: by the one definition of an approval's expiry (approval_expiry() from approvals.ages_from, in SQL).
     const [expiry] = open?.approval
       ? await tx.$queryRaw<{ expired: boolean }[]>`
-          SELECT COALESCE(approval_expiry(a.trusted_at, s.approval_ttl_days) <= now(), false) AS expired
+          SELECT COALESCE(approval_expiry(a.ages_from, s.approval_ttl_days) <= now(), false) AS expired
           FROM approvals a JOIN stages s ON s.id = a.stage_id WHERE a.id = ${open.approval.id}::uuid`
       : [];
     // A request whose approval was revoked or has expired is history: renewing is a new request, reviewed again

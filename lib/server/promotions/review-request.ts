@@ -11,7 +11,7 @@ import { emitEvent } from "../webhooks/emit-event";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { finishStageSignature } from "../approvals/finish-stage-signature";
 import { gatherGateFacts } from "./gather-gate-facts";
-import { reviewerEligibility } from "./reviewer-eligibility";
+import { countedApprovals, reviewerEligibility } from "./reviewer-eligibility";
 import { loadRequestForReview, type RequestUnderReview } from "./load-request-for-review";
 import { gateResultsColumn, jsonColumn } from "../json-columns";
 
@@ -54,6 +54,8 @@ export type ReviewOutcome = {
   required: number;
   approvalId: string | null;
   pendingReason?: string;
+  /** Earlier approvals that no longer count towards N, and why ("carol@example.com: the account is disabled"). */
+  notCounted?: string[];
 };
 
 const MIN_BREAK_GLASS_REASON = 10;
@@ -135,6 +137,7 @@ async function signForStage(
     gates,
     now,
     reviewEvent,
+    counted,
   }: {
     actor: UserActor;
     requestId: string;
@@ -143,6 +146,8 @@ async function signForStage(
     text: string;
     breakGlass: boolean;
     waiverIds: string[];
+    /** The earlier approvals that still count (countedApprovals): only these are signed in as approvers. */
+    counted: RequestUnderReview["reviews"];
     gates: ReturnType<typeof evaluateGates>;
     now: Date;
     /** The review's own event, appended first, with the key use and the approval (one INSERT for the three). */
@@ -150,17 +155,15 @@ async function signForStage(
   },
 ) {
   const events: AuditEventInput[] = [reviewEvent];
-  const approverIds = [...request.reviews.filter((r) => r.decision === "approve").map((r) => r.reviewerId), actor.id];
-  const glass = breakGlass || request.reviews.some((r) => r.breakGlass);
-  const allWaivers = [...new Set([...request.reviews.flatMap((r) => r.waiverIds), ...waiverIds])];
+  const approverIds = [...counted.map((r) => r.reviewerId), actor.id];
+  const glass = breakGlass || counted.some((r) => r.breakGlass);
+  const allWaivers = [...new Set([...counted.flatMap((r) => r.waiverIds), ...waiverIds])];
   const { approvalId, key, layerDigest } = await signApproval({
     tx,
     actor,
     request: { ...request, id: requestId },
     approverIds,
-    breakGlassReason: glass
-      ? [...request.reviews.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500)
-      : null,
+    breakGlassReason: glass ? [...counted.filter((r) => r.breakGlass).map((r) => r.comment), ...(breakGlass ? [text] : [])].join(" | ").slice(0, 500) : null,
     waiverIds: allWaivers,
     comment: text,
     now,
@@ -214,7 +217,8 @@ interface ApprovalStep {
   breakGlass: boolean;
   /** Why the reviewer was not eligible, overridden by break glass. */
   overridable: string[];
-  approvalsBefore: number;
+  /** The earlier approvals that still count towards N, and those that no longer do (with why). */
+  standing: ReturnType<typeof countedApprovals<RequestUnderReview["reviews"][number]>>;
   now: Date;
 }
 
@@ -223,7 +227,8 @@ interface ApprovalStep {
  * and the Nth distinct approval signs the digest for the stage in the same transaction.
  */
 async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome> {
-  const { actor, requestId, request, target, text, breakGlass, overridable, approvalsBefore, now } = step;
+  const { actor, requestId, request, target, text, breakGlass, overridable, standing, now } = step;
+  const { counted, notCounted } = standing;
   const config = stageGates(request.stage);
   // A stage with no gate configured judges nothing: its facts (evidence, findings, waivers, base) are not read.
   const gates = hasConfiguredGates(config)
@@ -240,7 +245,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   const review = await tx.review.create({
     data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
   });
-  const approvals = approvalsBefore + 1;
+  const approvals = counted.length + 1;
   const reviewEvent: AuditEventInput = {
     actor,
     action: breakGlass ? "review.break-glass" : "review.approve",
@@ -253,6 +258,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
       approvals,
       required: request.stage.requiredApprovals,
       waiverIds,
+      ...(notCounted.length ? { notCounted } : {}),
       ...(breakGlass ? { overridden: [...overridable, ...failing.map((g) => `${g.label}: ${g.detail}`)] } : {}),
     },
   };
@@ -281,11 +287,12 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
       approvals,
       required: request.stage.requiredApprovals,
       approvalId: null,
+      ...(notCounted.length ? { notCounted } : {}),
     };
   }
 
   // The Nth distinct approval: sign the digest for the stage, in this transaction.
-  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now, reviewEvent });
+  const approvalId = await signForStage(tx, { actor, requestId, request, target, text, breakGlass, waiverIds, gates, now, reviewEvent, counted });
   return {
     requestId,
     reviewId: review.id,
@@ -295,6 +302,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
     approvals,
     required: request.stage.requiredApprovals,
     approvalId,
+    ...(notCounted.length ? { notCounted } : {}),
   };
 }
 
@@ -307,7 +315,10 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
       async (tx) => {
         const request = await loadRequestForReview(tx, requestId, actor);
         const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
-        const counts = () => request.reviews.filter((r) => r.decision === "approve").length;
+        // N distinct approvals from reviewers who may still approve: each earlier approver's standing was read again
+        // with the request, under its row lock (disabled, role, groups, provenance uploads).
+        const standing = countedApprovals(request);
+        const counts = () => standing.counted.length;
         const mine = request.reviews.find((r) => r.reviewerId === actor.id);
         if (mine) {
           if (mine.decision === decision) {
@@ -344,7 +355,7 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
           };
         }
 
-        return recordApproval(tx, { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, approvalsBefore: counts(), now });
+        return recordApproval(tx, { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, standing, now });
       },
       { timeout: 60_000, maxWait: 60_000 },
     );

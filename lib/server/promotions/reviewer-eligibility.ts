@@ -57,3 +57,57 @@ export async function reviewerEligibility(
   if (built) reasons.push("you uploaded this build's provenance (the CI identity behind the build); four eyes: the build's author cannot approve it");
   return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" };
 }
+
+/** An earlier reviewer's standing, read again under the request's row lock when a later review is judged. */
+export interface ReviewerStanding {
+  email: string;
+  disabled: boolean;
+  role: string;
+  /** A member of one of the stage's reviewer groups now (meaningless when the stage names none). */
+  inReviewerGroup: boolean;
+  /** Uploaded a provenance document of the request's image (withdrawn ones included), before or after reviewing. */
+  uploadedProvenance: boolean;
+}
+
+type StandingReview = { reviewerId: string; decision: "approve" | "reject" | string; breakGlass: boolean; reviewer: ReviewerStanding };
+
+/**
+ * Why an earlier approval no longer counts towards N, or null while it does. N distinct approvals means N reviewers
+ * who may approve at the moment the Nth arrives: an approval by an account since disabled, demoted out of the
+ * reviewer role, removed from every reviewer group of the stage, or found to be the build's author (uploaded its
+ * provenance after approving) is not counted. A break-glass approval overrode groups and four eyes when it was given:
+ * it counts while its author is still an enabled admin (or could now approve without break glass).
+ */
+export function approvalNoLongerCounts(
+  review: StandingReview,
+  request: { requesterId: string | null; stage: { reviewerGroups: { group: { id: string; name: string } }[] } },
+): string | null {
+  const who = review.reviewer;
+  if (who.disabled) return "the account is disabled";
+  const why: string[] = [];
+  if (who.role !== "reviewer" && who.role !== "admin") why.push(`the account's role is now ${who.role}`);
+  const groups = request.stage.reviewerGroups.map((g) => g.group.name);
+  if (groups.length > 0 && !who.inReviewerGroup) why.push(`no longer a member of group ${groups.join(" or ")}`);
+  if (request.requesterId === review.reviewerId) why.push("requested this promotion");
+  if (who.uploadedProvenance) why.push("uploaded this build's provenance (the build's author)");
+  if (!why.length) return null;
+  if (review.breakGlass) return who.role === "admin" ? null : `a break-glass approval by an account that is no longer an admin: ${why.join("; ")}`;
+  return why.join("; ");
+}
+
+/** The approvals that count towards N now, and those that no longer do with the reason ("carol@example.com: …"). */
+export function countedApprovals<R extends StandingReview>(request: {
+  requesterId: string | null;
+  stage: { reviewerGroups: { group: { id: string; name: string } }[] };
+  reviews: R[];
+}): { counted: R[]; notCounted: string[] } {
+  const counted: R[] = [];
+  const notCounted: string[] = [];
+  for (const review of request.reviews) {
+    if (review.decision !== "approve") continue;
+    const why = approvalNoLongerCounts(review, request);
+    if (why) notCounted.push(`${review.reviewer.email}: ${why}`);
+    else counted.push(review);
+  }
+  return { counted, notCounted };
+}

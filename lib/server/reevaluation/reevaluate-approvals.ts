@@ -36,11 +36,15 @@ export interface ReevaluationResult {
 
 type StageRow = { id: string; name: string; gates: unknown; onRegression: string; regressionGraceHours: number };
 
-/** The approvals that currently stand for each stage of these images: signed, not revoked, the newest per stage. */
+/**
+ * The approvals that currently stand for each stage of these images: signed, not revoked, the newest per stage, with
+ * the requester of the request each concludes (four eyes: that account's waivers never count for it).
+ */
 async function currentApprovals(tx: Tx, imageIds: readonly string[]) {
-  return tx.$queryRaw<{ id: string; image_id: string; stage_id: string }[]>`
-    SELECT DISTINCT ON (a.image_id, a.stage_id) a.id, a.image_id, a.stage_id
+  return tx.$queryRaw<{ id: string; image_id: string; stage_id: string; requester_id: string | null }[]>`
+    SELECT DISTINCT ON (a.image_id, a.stage_id) a.id, a.image_id, a.stage_id, pr.requester_id
     FROM approvals a
+    LEFT JOIN promotion_requests pr ON pr.id = a.request_id
     WHERE a.image_id = ANY(${[...imageIds]}::uuid[]) AND a.status = 'signed' ${notRevoked}
     ORDER BY a.image_id, a.stage_id, a.created_at DESC`;
 }
@@ -72,7 +76,8 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
     let reasons: string[];
     let unjudged = false;
     try {
-      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now });
+      // Judged as at review time: the requester's own waivers are not counted, whatever the order they came in.
+      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now, requesterId: a.requester_id });
       reasons = blockingReasons(evaluateGates(stageGates(stage), facts));
     } catch (e) {
       if (!isAppError(e)) throw e;

@@ -27,7 +27,10 @@ export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(
       spared++;
       continue;
     }
-    const reasons = blockingReasons(evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now })));
+    // Four eyes as at review time: a waiver granted by the approval's requester does not spare it.
+    const approval = await db.approval.findUnique({ where: { id: r.approvalId }, select: { request: { select: { requesterId: true } } } });
+    const requesterId = approval?.request?.requesterId ?? null;
+    const reasons = blockingReasons(evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId })));
     if (!reasons.length) {
       await db.stageRisk.deleteMany({ where: { id: r.id } });
       spared++;

@@ -151,12 +151,12 @@ const QUERIES: Record<ReportName, Q> = {
     columns: ["stage", "team", "images", "critical", "high", "at_risk", "expired", "signature_pending", "unsigned", "unverified"],
     sql: Prisma.sql`
       WITH in_stage AS (
-        SELECT DISTINCT ON (a.image_id, a.stage_id) a.image_id, a.stage_id, a.status::text AS status, a.trusted_at AS signed_time
+        SELECT DISTINCT ON (a.image_id, a.stage_id) a.image_id, a.stage_id, a.status::text AS status, a.ages_from AS aged_from
         FROM approvals a
         WHERE a.created_at <= ${at} AND (a.revoked_at IS NULL OR a.revoked_at > ${at})
         ORDER BY a.image_id, a.stage_id, a.created_at DESC
       ), subjects AS (
-        SELECT x.image_id, x.stage_id, x.status, x.signed_time FROM in_stage x
+        SELECT x.image_id, x.stage_id, x.status, x.aged_from FROM in_stage x
         UNION ALL
         SELECT i.id, NULL::uuid, NULL, NULL FROM images i WHERE i.deleted_at IS NULL AND i.first_seen_at <= ${at}
       ), sev AS (
@@ -172,7 +172,7 @@ const QUERIES: Record<ReportName, Q> = {
         count(*) FILTER (WHERE sev.critical)::int AS critical,
         count(*) FILTER (WHERE sev.high)::int AS high,
         count(*) FILTER (WHERE sr.id IS NOT NULL)::int AS at_risk,
-        count(*) FILTER (WHERE approval_expiry(x.signed_time, s.approval_ttl_days) <= ${at})::int AS expired,
+        count(*) FILTER (WHERE approval_expiry(x.aged_from, s.approval_ttl_days) <= ${at})::int AS expired,
         count(*) FILTER (WHERE x.status = 'signing')::int AS signature_pending,
         count(*) FILTER (WHERE sig.image_id IS NULL)::int AS unsigned,
         count(*) FILTER (WHERE sig.image_id IS NOT NULL AND NOT sig.verified)::int AS unverified

@@ -59,7 +59,13 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     }
     const updated = await tx.user.update({
       where: { id: user.id },
-      data: { ...(role !== undefined ? { role } : {}), ...(disabled !== undefined ? { disabled } : {}), ...(passwordHash ? { passwordHash } : {}) },
+      data: {
+        ...(role !== undefined ? { role } : {}),
+        ...(disabled !== undefined ? { disabled } : {}),
+        ...(passwordHash ? { passwordHash } : {}),
+        // A new password or a disable ends every session signed in before it (the cookies are stateless: lib/auth.ts).
+        ...(passwordHash || disabled === true ? { sessionsValidAfter: new Date() } : {}),
+      },
       omit: { passwordHash: true },
     });
     if (role !== undefined && role !== user.role) {

@@ -56,8 +56,10 @@ async function assertFourEyes({
   digest: string | null;
   requestId: string | null;
 }): Promise<void> {
-  // Four eyes, as for reviews: never the requester of an open request this waiver would cover, nor the account
-  // that uploaded the build's provenance (the CI identity behind it).
+  // Four eyes, as for reviews: never the requester of a request this waiver would cover, nor the account that
+  // uploaded the build's provenance (the CI identity behind it). Covered: an open request, and a decided one whose
+  // approval still stands (approved or signed, not revoked), since re-evaluation judges that approval's gates again
+  // and a waiver is what lets a regressed one stand. (Re-evaluation discounts such a waiver too, whatever the order.)
   if (requestId) {
     const named = await db.promotionRequest.findUnique({
       where: { id: requestId },
@@ -68,11 +70,18 @@ async function assertFourEyes({
     }
   }
   const covered = await db.promotionRequest.findMany({
-    where: { stageId, status: "open", image: { repositoryId, ...(digest ? { digest } : {}) } },
+    where: {
+      stageId,
+      image: { repositoryId, ...(digest ? { digest } : {}) },
+      OR: [{ status: "open" }, { status: { in: ["approved", "signed"] }, approval: { is: { revokedAt: null } } }],
+    },
     select: { requesterId: true, image: { select: { evidence: { where: { kind: "provenance", uploaderId: actor.id }, take: 1, select: { id: true } } } } },
   });
   if (covered.some((r) => r.requesterId === actor.id)) {
-    throw new AppError("FORBIDDEN", "you requested the promotion this waiver would cover; four eyes: a waiver is never granted by the requester");
+    throw new AppError(
+      "FORBIDDEN",
+      "you requested a promotion this waiver would cover (open, or approved and not revoked); four eyes: a waiver is never granted by the requester",
+    );
   }
   if (covered.some((r) => r.image.evidence.length > 0)) {
     throw new AppError("FORBIDDEN", "you uploaded the provenance of a build this waiver would cover; four eyes: the build's author cannot waive its gates");

@@ -1,5 +1,5 @@
 import "server-only";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
@@ -10,6 +10,17 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { masterKey } from "../keys/master-key";
 import { WEBHOOK_EVENTS } from "./emit-event";
 import { WEBHOOK_FORMATS } from "./webhook-format";
+
+/**
+ * A webhook URL as the audit trail shows it: the origin and a fingerprint of the whole URL, never its path or query.
+ * A Slack (or Teams, or any "incoming webhook") URL is itself the credential to post into the channel, and the trail is
+ * read by managers and exported; admins see the full URL in the webhook list.
+ */
+export function auditedWebhookUrl(url: string): string {
+  const u = new URL(url);
+  const rest = u.pathname === "/" && !u.search ? "" : "/…";
+  return `${u.origin}${rest} (sha256 ${createHash("sha256").update(url).digest("hex").slice(0, 16)})`;
+}
 
 /**
  * Registers a webhook (admins). Returns its HMAC secret once; deliveries carry
@@ -70,7 +81,12 @@ export async function createWebhook({
     await tx.webhook.create({
       data: { id, name, url: u.toString(), events, format, stages, repositories, secret: bytes(seal(masterKey(), Buffer.from(secret), `webhook:${id}`)) },
     });
-    await appendAuditEvent(tx, { actor, action: "webhook.create", target: name, detail: { url: u.toString(), events, format, stages, repositories } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "webhook.create",
+      target: name,
+      detail: { url: auditedWebhookUrl(u.toString()), events, format, stages, repositories },
+    });
     return { id, name, url: u.toString(), events, format, stages, repositories, secret };
   });
 }

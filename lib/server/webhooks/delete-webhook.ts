@@ -1,6 +1,7 @@
 import "server-only";
 import { db } from "../../db";
 import { AppError } from "../../errors";
+import { auditedWebhookUrl } from "./create-webhook";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 
@@ -10,7 +11,7 @@ export async function deleteWebhook({ actor, name }: { actor: Actor; name: strin
     const w = await tx.webhook.findUnique({ where: { name } });
     if (!w) throw new AppError("NOT_FOUND", `no webhook ${name}`);
     await tx.webhook.delete({ where: { id: w.id } });
-    await appendAuditEvent(tx, { actor, action: "webhook.delete", target: name, detail: { url: w.url } });
+    await appendAuditEvent(tx, { actor, action: "webhook.delete", target: name, detail: { url: auditedWebhookUrl(w.url) } });
     return { deleted: name };
   });
 }

@@ -1,0 +1,99 @@
+// A revoked approval's signature layer, pushed back into the `.sig` manifest by anyone with push access (a security
+// review's finding). Revocation reaches clusters that enforce a stage with the generated policies (Kyverno,
+// policy-controller, the cosign script) only by the layer leaving the registry (README "How a revocation reaches a
+// cluster"), and the simple-signing signature itself still verifies with the stage key. The next sync finds it, puts
+// the revocation back to "pending" (audited), and the scheduler tick's retry removes it again.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Digest } from "../../oci/digest";
+import { parseManifest, type ImageManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+import { cosignTag } from "../../oci/reference";
+import { verifyCosignLayer } from "../../signing/formats/cosign";
+import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
+import type { Actor } from "../actor";
+import { evaluateImage } from "../admission/evaluate-image";
+import { completePendingRevocations } from "./complete-pending-revocations";
+import { revokeApproval } from "./revoke-approval";
+import { syncRegistry } from "../images/sync-registry";
+import { stopBoss } from "../jobs/boss";
+import { loadTrustedKeys } from "../keys/load-trusted-keys";
+import { reviewRequest } from "../promotions/review-request";
+
+const system: Actor = { kind: "system", label: "reappearing signature test" };
+let client: RegistryClient;
+
+async function readSig(repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: Record<string, unknown> }> {
+  const m = await client.getManifest(repo, cosignTag(digest, "sig"));
+  const p = parseManifest(m.bytes, m.mediaType);
+  if (p.kind !== "manifest") throw new Error("sig is not a manifest");
+  return { manifest: p.manifest, config: JSON.parse((await client.getBlob(repo, p.manifest.config.digest as Digest)).toString("utf8")) };
+}
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  await seedUsers();
+  await seedStages(["build", "test"]);
+});
+
+afterAll(async () => {
+  await stopBoss();
+  await disconnectDb();
+});
+
+describe("a revoked signature layer pushed back", () => {
+  it("is found by the next sync and removed again, so cluster policies stop admitting the revoked digest", async () => {
+    const repo = "reappear/app";
+    const { digest, requestId } = await pushedAndRequested({ client, repository: repo, stage: "test", label: "revoked-then-repushed" });
+    const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok", later: () => {} });
+    expect(outcome.status).toBe("signed");
+    const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
+    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    expect(stageLayer.mediaType).toBe(MT.cosignSimpleSigning);
+
+    const r = await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "built from a compromised commit" });
+    expect(r.state).toBe("removed");
+    expect((await readSig(repo, digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.layerDigest);
+
+    // The developer whose image was revoked puts the layer back: the descriptor (payload digest and signature
+    // annotation) was public in the registry, and the payload blob is still there.
+    const now = await readSig(repo, digest);
+    const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
+    await client.putBlob(repo, back.config);
+    await client.putManifest(repo, cosignTag(digest, "sig"), back.manifest, MT.ociManifest);
+    // What `cosign verify --key stage.pub` and the generated policies check: it verifies with the stage key.
+    const v = verifyCosignLayer({
+      layer: stageLayer,
+      blob: await client.getBlob(repo, stageLayer.digest as Digest),
+      imageDigest: digest,
+      trustedKeys: await loadTrustedKeys(),
+    });
+    expect(v.verdict).toBe("verified");
+    // Imprimatur's own answer is still right.
+    expect((await evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/${repo}@${digest}`, stage: "test", refuseTags: true })).allowed).toBe(
+      false,
+    );
+
+    // The next sync reads the changed `.sig` manifest and reopens the revocation, audited.
+    await syncRegistry({ actor: system, registry: "default" });
+    const reopened = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+    expect(reopened.revocationState).toBe("pending");
+    expect(reopened.revocationError).toMatch(/reappeared in the registry/);
+    const audit = await db.auditEvent.findFirst({ where: { action: "approval.revoke.registry", outcome: "failure", targetDigest: digest } });
+    expect(audit?.detail).toMatchObject({ approvalIds: [approval.id] });
+    // The scheduler tick's retry takes it out again.
+    await completePendingRevocations({ actor: system });
+    const layers = (await readSig(repo, digest)).manifest.layers.map((l) => l.digest);
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
+    expect({ revokedLayerInRegistry: layers.includes(approval.layerDigest), revocationState: row.revocationState }).toEqual({
+      revokedLayerInRegistry: false,
+      revocationState: "removed",
+    });
+    // A sync with the layer gone changes nothing more.
+    await syncRegistry({ actor: system, registry: "default" });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
+  });
+});
