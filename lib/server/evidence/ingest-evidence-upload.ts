@@ -11,6 +11,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import {
   acceptableSubjects,
+  registryRulesCover,
   ingestEvidence,
   insertComponents,
   insertFindings,
@@ -20,7 +21,7 @@ import {
   type IngestEvidenceResult,
 } from "./ingest-evidence";
 import { concurrentlyStoredDocument } from "./concurrent-duplicate";
-import { assertMayAttachEvidence, matchingUploaderRules, registryNotCounted } from "./may-attach-evidence";
+import { assertMayAttachEvidence, registryNotCounted } from "./may-attach-evidence";
 import { spoolBody, type SpooledBody } from "./spool-body";
 import { indexDocumentPackages } from "./package-index";
 
@@ -184,8 +185,6 @@ async function ingestStreamed({
   const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
-  // As the buffered path: registry evidence on a repository under uploader rules counts only when signed (never, here).
-  const covered = source === "registry" && (await matchingUploaderRules(db, repo.name)).length > 0;
   // The same bytes for the same image: a no-op, known from the spool's hash before any parsing or transaction.
   const known = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest: spool.digest } }, omit: { raw: true } });
   if (known) return { document: known, documents: [known], created: false };
@@ -235,7 +234,8 @@ async function ingestStreamed({
             signatureStatus: sig.status,
             signedBy: sig.by,
             signatureDetail: sig.detail,
-            notCounted: registryNotCounted(source, sig.status, covered),
+            // As the buffered path: registry evidence on a repository under uploader rules counts only when signed (never, here).
+            notCounted: registryNotCounted(source, sig.status, source === "registry" && (await registryRulesCover(tx, repo.name))),
             size: parsed.size,
             rawChunks: seq,
             componentCount: parsed.componentCount,

@@ -11,6 +11,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
 import { assertMayAttachEvidence, matchingUploaderRules, registryNotCounted } from "./may-attach-evidence";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 import { ownSummaryVerdicts } from "./own-summary-verdict";
 import { concurrentlyStoredDocument } from "./concurrent-duplicate";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
@@ -120,8 +121,6 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
-  // Registry evidence has no uploader to hold to the rules: on a covered repository only a trusted signature counts.
-  const covered = source === "registry" && (await matchingUploaderRules(db, repo.name)).length > 0;
   const contentDigest = sha256Digest(bytes);
   const existing = await db.evidenceDocument.findUnique({ where: { imageId_contentDigest: { imageId, contentDigest } }, omit: { raw: true } });
   if (existing) return { document: existing, documents: [existing], created: false };
@@ -158,18 +157,37 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   // The server's own verification summaries, read back by the sync, are judged as what they are.
   const own = await ownSummaryVerdicts(imageId, statements);
   const verdicts = statements.map((st, i) => own[i] ?? statementVerdict(st, keysByRole, repo.name));
-  const notCounted = verdicts.map((v) => registryNotCounted(source, v.status, covered));
   const now = new Date();
 
-  const stored = await storeStatements({ actor, imageId, image, statements, matched, verdicts, notCounted, source, artifactDigest, now, contentDigest }).catch(
-    async (e: unknown) => {
-      // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
-      const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
-      if (docs.every((d) => d !== null)) return docs.map((document) => ({ document: document!, created: false }));
-      throw e;
-    },
-  );
+  const stored = await storeStatements({
+    actor,
+    imageId,
+    image,
+    repository: repo.name,
+    statements,
+    matched,
+    verdicts,
+    source,
+    artifactDigest,
+    now,
+    contentDigest,
+  }).catch(async (e: unknown) => {
+    // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
+    const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
+    if (docs.every((d) => d !== null)) return docs.map((document) => ({ document: document!, created: false }));
+    throw e;
+  });
   return { document: stored[0]!.document, documents: stored.map((s) => s.document), created: stored.some((s) => s.created) };
+}
+
+/**
+ * Whether evidence-uploader rules cover the repository, read in the storing transaction under the rules' lock (shared):
+ * registry evidence has no uploader to hold to the rules, so on a covered repository only a trusted signature counts,
+ * and a rules change (set-evidence-uploaders.ts, exclusive) recounts every document stored before it.
+ */
+export async function registryRulesCover(tx: Tx, repository: string): Promise<boolean> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCKS.evidenceUploaderRules}::int, 0)`;
+  return (await matchingUploaderRules(tx, repository)).length > 0;
 }
 
 /** Every statement of one upload, with the re-match and the re-evaluation request, in one transaction. */
@@ -178,9 +196,9 @@ function storeStatements({
   imageId,
   image,
   statements,
+  repository,
   matched,
   verdicts,
-  notCounted,
   source,
   artifactDigest,
   now,
@@ -191,8 +209,8 @@ function storeStatements({
   image: { digest: string };
   statements: EvidenceStatement[];
   matched: (string | null)[];
+  repository: string;
   verdicts: Verdict[];
-  notCounted: (string | null)[];
   source: "upload" | "registry";
   artifactDigest: string | null;
   now: Date;
@@ -202,6 +220,7 @@ function storeStatements({
   return db.$transaction(
     async (tx) => {
       const out: { document: Awaited<ReturnType<typeof storeStatement>>["document"]; created: boolean }[] = [];
+      const covered = source === "registry" && (await registryRulesCover(tx, repository));
       for (let i = 0; i < statements.length; i++) {
         out.push(
           await storeStatement(tx, {
@@ -211,7 +230,7 @@ function storeStatements({
             statement: statements[i]!,
             subjectDigest: matched[i] ?? null,
             sig: verdicts[i]!,
-            notCounted: notCounted[i] ?? null,
+            notCounted: registryNotCounted(source, verdicts[i]!.status, covered),
             source,
             artifactDigest,
             now,

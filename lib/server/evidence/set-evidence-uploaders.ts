@@ -1,5 +1,6 @@
 import "server-only";
 import { db, type Tx } from "../../db";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 import { AppError } from "../../errors";
 import { matchScope } from "../../signing/trust/identities";
 import { actorLabel, requireRole, type Actor } from "../actor";
@@ -57,6 +58,8 @@ export async function setEvidenceUploaders({ actor, rules }: { actor: Actor; rul
   const names = [...new Set(rules.map((r) => r.group))];
   return db.$transaction(
     async (tx) => {
+      // Registry ingests take this lock shared: none stores a document judged by the rules being replaced.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.evidenceUploaderRules}::int, 0)`;
       const groups = await tx.group.findMany({ where: { name: { in: names } }, select: { id: true, name: true } });
       const byName = new Map(groups.map((g) => [g.name, g.id]));
       const unknown = names.filter((n) => !byName.has(n));
