@@ -52,6 +52,8 @@ const evidence = obj({
   upload: s.optional(),
   line: int.nullable().optional(),
   statements: int.optional(),
+  /** Stored but not counted in gates or advisory matching (unsigned registry evidence under evidence-uploader rules): why. */
+  notCounted: s.optional(),
 });
 const keyInstalled = obj({ key: s, fingerprint: s, backend: s, retired: z.array(obj({ key: s, fingerprint: s, notAfter: iso })), stageBackend: s.optional() });
 const stageSettings = obj({
@@ -159,7 +161,12 @@ export const AUDIT_EVENTS = {
   "evidence.upload": evidence,
   "evidence.discover": evidence,
   "evidence.withdraw": obj({ documentId: s, contentDigest: s, kind: s, format: s, uploadedBy: sN, signature: s, reason: s }),
-  "evidence.uploaders.set": obj({ before: z.array(obj({ pattern: s, group: s })), after: z.array(obj({ pattern: s, group: s })) }),
+  "evidence.uploaders.set": obj({
+    before: z.array(obj({ pattern: s, group: s })),
+    after: z.array(obj({ pattern: s, group: s })),
+    /** Registry documents counted, or no longer counted, under the new rules (absent on rows written before it existed). */
+    registryDocumentsRecounted: int.optional(),
+  }),
   "advisory.import": obj({
     records: int,
     created: int,

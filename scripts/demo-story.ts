@@ -262,9 +262,14 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
     await upload(r, provenanceFor(r.repository, host, await digestOf(r), builderKey.privateKeyPem));
   }
   {
-    const cfg = await configOf(STORY.web);
-    await upload(STORY.web, trivy("trivy-alpine-3.10-schema2.json", cfg));
-    await upload(STORY.web, sbom(cfg));
+    // An index: CI scans each platform (Trivy scans one platform per run, the runner's); the findings gate needs them all.
+    const web = await imageOf(STORY.web);
+    const platforms = await db.image.findMany({
+      where: { repositoryId: web.repositoryId, parentDigest: web.digest, configDigest: { not: null } },
+      orderBy: { digest: "asc" },
+    });
+    for (const p of platforms) await upload(STORY.web, trivy("trivy-alpine-3.10-schema2.json", p.configDigest!));
+    await upload(STORY.web, sbom(await configOf(STORY.web)));
   }
   log("CI uploaded Trivy and Grype scans, CycloneDX SBOMs and signed SLSA provenance");
 

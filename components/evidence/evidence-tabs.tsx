@@ -60,6 +60,11 @@ export function DocumentsList({ ev, rawBase, withdraw }: { ev: Evidence; rawBase
                   counted by the gates
                 </div>
               ) : null}
+              {d.notCounted ? (
+                <div className="mt-1 text-xs text-amber-800" data-not-counted="true">
+                  not counted: {d.notCounted}
+                </div>
+              ) : null}
             </td>
             <td className="px-3 py-2 text-xs">
               {d.source === "upload" ? `uploaded by ${d.uploadedBy}` : "found in the registry"} ·{" "}

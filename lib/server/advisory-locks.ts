@@ -26,6 +26,11 @@ export const ADVISORY_LOCKS = {
    * refresh_stage_decision (migration 20261207090000_stage_decision_serialised spells it as 24032).
    */
   stageDecision: 0x5de0,
+  /**
+   * The evidence-uploader rules (second key 0): replacing them (and recounting registry evidence) takes it exclusively,
+   * storing registry evidence takes it shared, so a document is judged by the rules its recount would see.
+   */
+  evidenceUploaderRules: 0x0e7d01,
 } as const;
 
 /**

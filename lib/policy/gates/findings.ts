@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineGate, GATE_SEVERITIES, listIds, type GateSeverity } from "./types";
+import { defineGate, GATE_SEVERITIES, listIds, uncoveredDetail, type GateSeverity } from "./types";
 
 export const findingsGate = defineGate({
   id: "findings",
@@ -20,8 +20,9 @@ export const findingsGate = defineGate({
       count: z.enum(["fixable", "all"]).default("all"),
     })
     .strict(),
-  facts: ["findings", "scanCount", "waivers"],
-  explanation: "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids.",
+  facts: ["findings", "scanCount", "uncoveredPlatforms", "waivers"],
+  explanation:
+    "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids. An index needs a scan of every platform, or of the index as a whole.",
   evaluate({ max, count }, facts, { activeWaivers }) {
     const vulnWaivers = activeWaivers.filter((w) => w.gate === "findings" && w.vulnIds.length > 0);
     const waivedBy = new Map<string, string>();
@@ -51,6 +52,9 @@ export const findingsGate = defineGate({
     }
     const waivedNote = waivedCount ? ` (${waivedCount} waived by ${[...used].length} waiver${used.size === 1 ? "" : "s"})` : "";
     if (facts.scanCount === 0) return { passed: false, detail: "no vulnerability scan has been uploaded, so the findings limits cannot be judged" };
+    // An index runs as any of its platforms: findings of the scanned ones say nothing about the others.
+    const uncovered = facts.uncoveredPlatforms ?? [];
+    if (uncovered.length) return { passed: false, detail: uncoveredDetail(uncovered, "so the findings limits cannot be judged for it") };
     if (failures.length) return { passed: false, detail: failures.join("; ") + waivedNote, waiverIds: [...used], failingIds };
     return { passed: true, detail: (summary.join(", ") || "no limits set") + waivedNote, waiverIds: [...used] };
   },

@@ -44,6 +44,17 @@ describe("evaluateGates", () => {
     expect(r[0]!.detail).toMatch(/no vulnerability scan/);
   });
 
+  it("an index fails the findings and scan-age gates while a platform has no scan, naming it", () => {
+    const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, maxScanAgeHours: 24 });
+    const r = evaluateGates(cfg, facts({ uncoveredPlatforms: ["linux/arm64"], newestScanAt: null }));
+    expect(r.map((g) => [g.gate, g.passed])).toEqual([
+      ["findings", false],
+      ["scanAge", false],
+    ]);
+    expect(r[0]!.detail).toMatch(/^no scan covers linux\/arm64 /);
+    expect(r[1]!.detail).toMatch(/^no scan covers linux\/arm64 .*at most 24 h old/);
+    expect(evaluateGates(cfg, facts({ uncoveredPlatforms: [] })).every((g) => g.passed)).toBe(true);
+  });
   it("a waiver for specific CVE ids removes them from the count; an expired waiver stops counting", () => {
     const cfg = parseGateConfig({ findings: { max: { high: 3 } } });
     const waiver = {

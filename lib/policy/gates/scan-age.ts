@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineGate } from "./types";
+import { defineGate, uncoveredDetail } from "./types";
 
 export const scanAgeGate = defineGate({
   id: "scanAge",
@@ -11,9 +11,11 @@ export const scanAgeGate = defineGate({
     .int()
     .min(1)
     .max(24 * 365),
-  facts: ["newestScanAt", "now"],
-  explanation: "The newest vulnerability scan is at most the configured number of hours old.",
+  facts: ["newestScanAt", "uncoveredPlatforms", "now"],
+  explanation: "The newest vulnerability scan is at most the configured number of hours old; for an index, the newest scan of each platform.",
   evaluate(limit, facts) {
+    const uncovered = facts.uncoveredPlatforms ?? [];
+    if (uncovered.length) return { passed: false, detail: uncoveredDetail(uncovered, `and each platform's newest scan must be at most ${limit} h old`) };
     if (!facts.newestScanAt) return { passed: false, detail: `no scan; the newest scan must be at most ${limit} h old` };
     const ageH = (facts.now.getTime() - facts.newestScanAt.getTime()) / 3_600_000;
     const shown = ageH < 1 ? `${Math.round(ageH * 60)} min` : `${ageH.toFixed(1)} h`;

@@ -45,7 +45,16 @@ export interface GateFacts {
   findings: readonly FindingFact[];
   /** Whether any scan was uploaded at all: "0 findings" without a scan proves nothing. */
   scanCount: number;
+  /**
+   * When the newest scan was made (a stated time never later than its upload). For an index: the newest scan of its
+   * least recently scanned platform, null while a platform has none.
+   */
   newestScanAt: Date | null;
+  /**
+   * For an index: the platforms ("linux/arm64") that no scan covers, by their manifest or config digest or as the
+   * whole index. A scan of one platform does not vouch for another. Absent or empty: nothing is uncovered.
+   */
+  uncoveredPlatforms?: readonly string[];
   sbomCount: number;
   provenance: readonly ProvenanceFact[];
   evidence: readonly EvidenceFact[];
@@ -96,6 +105,11 @@ export function defineGate<Id extends string, Key extends string, S extends z.Zo
 
 /** "a, b, c and 3 more". */
 export const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") : `${ids.slice(0, max).join(", ")} and ${ids.length - max} more`);
+
+/** "no scan covers linux/arm64 (a scan names a platform's manifest or config, or the index as a whole), <why>". */
+export function uncoveredDetail(platforms: readonly string[], why: string): string {
+  return `no scan covers ${listIds([...platforms])} (a scan names a platform's manifest or config, or the index as a whole), ${why}`;
+}
 
 /** Glob patterns as trust scopes use them (`*` within a path segment, `**` across). */
 export const PATTERN_MAX = 300;

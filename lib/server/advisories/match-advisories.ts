@@ -44,7 +44,7 @@ function nameCandidates(name: string): string[] {
   return [...new Set([n, n.slice(n.lastIndexOf(":") + 1), n.slice(n.lastIndexOf("/") + 1)])].filter(Boolean);
 }
 
-/** Component rows (with a version, from live evidence) whose name is one of `names`, chunked. */
+/** Component rows (with a version, from live, counted evidence) whose name is one of `names`, chunked. */
 async function findCandidateComponents(tx: Tx, names: string[], imageIds: readonly string[] | undefined) {
   const rows: ComponentRow[] = [];
   for (let i = 0; i < names.length; i += CHUNK) {
@@ -52,7 +52,7 @@ async function findCandidateComponents(tx: Tx, names: string[], imageIds: readon
       ...(await tx.$queryRaw<ComponentRow[]>`
         SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components c
         WHERE name_key = ANY(${names.slice(i, i + CHUNK)}::text[]) AND version IS NOT NULL
-          AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL)
+          AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL)
         ${imageIds ? Prisma.sql`AND image_id = ANY(${[...imageIds]}::uuid[])` : Prisma.empty}`),
     );
   }
@@ -85,7 +85,7 @@ function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: M
   return hits;
 }
 
-/** Live VEX statements on these images saying one of these vulnerabilities (by id or alias) does not apply. */
+/** Live, counted VEX statements (an unsigned registry VEX under uploader rules is not: may-attach-evidence) on these images saying one of these vulnerabilities (by id or alias) does not apply. */
 async function findVexStatements(tx: Tx, hitImages: string[], vulnIds: string[]) {
   const vex: VexRow[] = [];
   for (let i = 0; i < hitImages.length; i += CHUNK) {
@@ -93,7 +93,7 @@ async function findVexStatements(tx: Tx, hitImages: string[], vulnIds: string[])
       ...(await tx.$queryRaw<VexRow[]>`
         SELECT f.image_id, f.vuln_id, f.aliases, f.package, f.purl, f.installed_version, f.status, f.status_detail
         FROM findings f JOIN evidence_documents d ON d.id = f.document_id
-        WHERE d.kind = 'vex' AND d.withdrawn_at IS NULL AND f.image_id = ANY(${hitImages.slice(i, i + CHUNK)}::uuid[]) AND f.status = ANY(${NOT_APPLICABLE}::text[])
+        WHERE d.kind = 'vex' AND d.withdrawn_at IS NULL AND d.not_counted IS NULL AND f.image_id = ANY(${hitImages.slice(i, i + CHUNK)}::uuid[]) AND f.status = ANY(${NOT_APPLICABLE}::text[])
           AND (upper(f.vuln_id) = ANY(${vulnIds}::text[]) OR EXISTS (SELECT 1 FROM unnest(f.aliases) a WHERE upper(a) = ANY(${vulnIds}::text[])))`),
     );
   }

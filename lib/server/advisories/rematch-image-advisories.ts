@@ -12,7 +12,7 @@ export async function rematchImageAdvisories(tx: Tx, { imageId }: { imageId: str
   // No advisory imported yet (the common case for a fresh install): nothing to match, skip reading the components.
   if (!(await tx.advisory.findFirst({ select: { id: true } }))) return { findings: 0, advisories: 0 };
   const comps = await tx.$queryRaw<{ name: string; purl: string | null; ecosystem: string | null }[]>`
-    SELECT DISTINCT c.name, c.purl, c.ecosystem FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL
+    SELECT DISTINCT c.name, c.purl, c.ecosystem FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
     WHERE c.image_id = ${imageId}::uuid AND c.version IS NOT NULL`;
   const keys = [...new Set(comps.flatMap((c) => componentKeys(c).keys))];
   const previous = await tx.finding.findMany({ where: { imageId, advisoryId: { not: null } }, select: { advisoryId: true }, distinct: ["advisoryId"] });

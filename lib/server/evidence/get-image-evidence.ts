@@ -115,8 +115,8 @@ async function componentPage(imageId: string, query: EvidenceQuery) {
 export async function getImageEvidence({ imageId, query }: { actor: Actor; imageId: string; query: EvidenceQuery }) {
   const [documents, rows, provenance] = await Promise.all([
     db.evidenceDocument.findMany({ where: { imageId }, omit: { raw: true }, orderBy: { uploadedAt: "desc" } }),
-    // Withdrawn documents are listed (marked) but their findings no longer count.
-    db.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: { withdrawnAt: null } }] }, take: 50_000 }),
+    // Withdrawn and not-counted documents are listed (marked) but their findings do not count: the page shows what the gates judge.
+    db.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: { withdrawnAt: null, notCounted: null } }] }, take: 50_000 }),
     db.provenance.findMany({
       where: { imageId },
       include: {
@@ -182,8 +182,8 @@ export async function severitySummaries(imageIds: string[]): Promise<Map<string,
     SELECT image_id, severity, count(DISTINCT vuln_id || ':' || package || ':' || coalesce(installed_version, '')) AS n
     FROM findings WHERE image_id IN (${Prisma.join(imageIds.map((id) => Prisma.sql`${id}::uuid`))})
       AND status NOT IN ('not_affected', 'fixed', 'false_positive')
-      -- Advisory findings have no document; a withdrawn document's findings no longer count.
-      AND (document_id IS NULL OR document_id NOT IN (SELECT id FROM evidence_documents WHERE withdrawn_at IS NOT NULL))
+      -- Advisory findings have no document; a withdrawn or not-counted document's findings do not count.
+      AND (document_id IS NULL OR document_id NOT IN (SELECT id FROM evidence_documents WHERE withdrawn_at IS NOT NULL OR not_counted IS NOT NULL))
     GROUP BY image_id, severity`;
   const out = new Map<string, Record<string, number>>();
   for (const r of rows) {

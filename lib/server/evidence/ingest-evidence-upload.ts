@@ -11,6 +11,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import {
   acceptableSubjects,
+  registryRulesCover,
   ingestEvidence,
   insertComponents,
   insertFindings,
@@ -20,7 +21,7 @@ import {
   type IngestEvidenceResult,
 } from "./ingest-evidence";
 import { concurrentlyStoredDocument } from "./concurrent-duplicate";
-import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { assertMayAttachEvidence, registryNotCounted } from "./may-attach-evidence";
 import { spoolBody, type SpooledBody } from "./spool-body";
 import { indexDocumentPackages } from "./package-index";
 
@@ -181,7 +182,7 @@ async function ingestStreamed({
   spool: SpooledBody;
 }): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
-  const { image, ok } = await acceptableSubjects(imageId);
+  const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
   // The same bytes for the same image: a no-op, known from the spool's hash before any parsing or transaction.
@@ -205,7 +206,7 @@ async function ingestStreamed({
         if (existing) throw new Duplicate(existing);
         // The same subject rule as the buffered path: a document that names digests must name this image.
         const named = parsed.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
-        const subjectDigest = named.find((d) => ok.has(d)) ?? null;
+        const subjectDigest = named.find((d) => platformSpecific.has(d)) ?? named.find((d) => ok.has(d)) ?? null;
         if (named.length && !subjectDigest) {
           throw new AppError(
             "INVALID_INPUT",
@@ -233,6 +234,8 @@ async function ingestStreamed({
             signatureStatus: sig.status,
             signedBy: sig.by,
             signatureDetail: sig.detail,
+            // As the buffered path: registry evidence on a repository under uploader rules counts only when signed (never, here).
+            notCounted: registryNotCounted(source, sig.status, source === "registry" && (await registryRulesCover(tx, repo.name))),
             size: parsed.size,
             rawChunks: seq,
             componentCount: parsed.componentCount,

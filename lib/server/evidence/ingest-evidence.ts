@@ -10,7 +10,8 @@ import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { loadTrustedKeys } from "../keys/load-trusted-keys";
 import type { IdentityRole } from "../../signing/trust/identities";
-import { assertMayAttachEvidence } from "./may-attach-evidence";
+import { assertMayAttachEvidence, matchingUploaderRules, registryNotCounted } from "./may-attach-evidence";
+import { ADVISORY_LOCKS } from "../advisory-locks";
 import { ownSummaryVerdicts } from "./own-summary-verdict";
 import { concurrentlyStoredDocument } from "./concurrent-duplicate";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
@@ -51,14 +52,17 @@ export async function acceptableSubjects(imageId: string) {
   });
   const ok = new Set<string>([img.digest]);
   if (img.configDigest) ok.add(img.configDigest);
+  // An index's platform manifests and their configs: a document naming one is about that platform only.
+  const platformSpecific = new Set<string>();
   // Fail closed: which digests a document may name is decided here; an unreadable list is an error, not "none".
   for (const p of img.platforms === null ? [] : readJson(imagePlatformsColumn, img.platforms, { table: "images", column: "platforms", id: imageId }))
-    ok.add(p.digest);
+    platformSpecific.add(p.digest);
   if (img.parentDigest) ok.add(img.parentDigest);
   // Platform manifests' configs (Trivy's ImageID of a platform image scanned through its index).
   const children = await db.image.findMany({ where: { repositoryId: img.repositoryId, parentDigest: img.digest }, select: { configDigest: true } });
-  for (const c of children) if (c.configDigest) ok.add(c.configDigest);
-  return { image: img, ok };
+  for (const c of children) if (c.configDigest) platformSpecific.add(c.configDigest);
+  for (const d of platformSpecific) ok.add(d);
+  return { image: img, ok, platformSpecific };
 }
 
 export type Verdict = { status: "signed" | "unsigned" | "invalid"; by: string | null; detail: string };
@@ -114,7 +118,7 @@ export interface IngestEvidenceResult {
  */
 export async function ingestEvidence({ actor, imageId, bytes, source, artifactDigest = null }: IngestEvidenceOptions): Promise<IngestEvidenceResult> {
   if (source === "upload") requireRole(actor, ["admin", "developer", "reviewer"], "uploading evidence");
-  const { image, ok } = await acceptableSubjects(imageId);
+  const { image, ok, platformSpecific } = await acceptableSubjects(imageId);
   const repo = await db.repository.findUniqueOrThrow({ where: { id: image.repositoryId }, select: { name: true } });
   if (source === "upload") await assertMayAttachEvidence({ actor, repository: repo.name });
   const contentDigest = sha256Digest(bytes);
@@ -136,7 +140,8 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   // Each statement that names a subject must name this image: one line about this image does not carry another.
   const matched = statements.map((st) => {
     const named = st.evidence.subjects.map((s) => s.digest).filter((d): d is string => Boolean(d));
-    const m = named.find((d) => ok.has(d)) ?? null;
+    // The most specific subject is recorded: a scan naming an index and one platform's config covers that platform only.
+    const m = named.find((d) => platformSpecific.has(d)) ?? named.find((d) => ok.has(d)) ?? null;
     if (named.length && !m) {
       throw new AppError(
         "INVALID_INPUT",
@@ -154,15 +159,35 @@ export async function ingestEvidence({ actor, imageId, bytes, source, artifactDi
   const verdicts = statements.map((st, i) => own[i] ?? statementVerdict(st, keysByRole, repo.name));
   const now = new Date();
 
-  const stored = await storeStatements({ actor, imageId, image, statements, matched, verdicts, source, artifactDigest, now, contentDigest }).catch(
-    async (e: unknown) => {
-      // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
-      const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
-      if (docs.every((d) => d !== null)) return docs.map((document) => ({ document: document!, created: false }));
-      throw e;
-    },
-  );
+  const stored = await storeStatements({
+    actor,
+    imageId,
+    image,
+    repository: repo.name,
+    statements,
+    matched,
+    verdicts,
+    source,
+    artifactDigest,
+    now,
+    contentDigest,
+  }).catch(async (e: unknown) => {
+    // An identical upload committed first while this one was being judged: every statement is stored; say so (200), not 409.
+    const docs = await Promise.all(statements.map((st) => concurrentlyStoredDocument(e, { imageId, contentDigest: sha256Digest(st.bytes) })));
+    if (docs.every((d) => d !== null)) return docs.map((document) => ({ document: document!, created: false }));
+    throw e;
+  });
   return { document: stored[0]!.document, documents: stored.map((s) => s.document), created: stored.some((s) => s.created) };
+}
+
+/**
+ * Whether evidence-uploader rules cover the repository, read in the storing transaction under the rules' lock (shared):
+ * registry evidence has no uploader to hold to the rules, so on a covered repository only a trusted signature counts,
+ * and a rules change (set-evidence-uploaders.ts, exclusive) recounts every document stored before it.
+ */
+export async function registryRulesCover(tx: Tx, repository: string): Promise<boolean> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCKS.evidenceUploaderRules}::int, 0)`;
+  return (await matchingUploaderRules(tx, repository)).length > 0;
 }
 
 /** Every statement of one upload, with the re-match and the re-evaluation request, in one transaction. */
@@ -171,6 +196,7 @@ function storeStatements({
   imageId,
   image,
   statements,
+  repository,
   matched,
   verdicts,
   source,
@@ -183,6 +209,7 @@ function storeStatements({
   image: { digest: string };
   statements: EvidenceStatement[];
   matched: (string | null)[];
+  repository: string;
   verdicts: Verdict[];
   source: "upload" | "registry";
   artifactDigest: string | null;
@@ -193,6 +220,7 @@ function storeStatements({
   return db.$transaction(
     async (tx) => {
       const out: { document: Awaited<ReturnType<typeof storeStatement>>["document"]; created: boolean }[] = [];
+      const covered = source === "registry" && (await registryRulesCover(tx, repository));
       for (let i = 0; i < statements.length; i++) {
         out.push(
           await storeStatement(tx, {
@@ -202,6 +230,7 @@ function storeStatements({
             statement: statements[i]!,
             subjectDigest: matched[i] ?? null,
             sig: verdicts[i]!,
+            notCounted: registryNotCounted(source, verdicts[i]!.status, covered),
             source,
             artifactDigest,
             now,
@@ -226,6 +255,8 @@ interface StoreStatementOptions {
   statement: EvidenceStatement;
   subjectDigest: string | null;
   sig: Verdict;
+  /** Why the statement does not count in gates and advisory matching (registryNotCounted); null: it counts. */
+  notCounted: string | null;
   source: "upload" | "registry";
   artifactDigest: string | null;
   now: Date;
@@ -280,7 +311,7 @@ async function storeProvenance(tx: Tx, documentId: string, imageId: string, p: N
 
 async function storeStatement(
   tx: Tx,
-  { actor, imageId, imageDigest, statement, subjectDigest, sig, source, artifactDigest, now, upload }: StoreStatementOptions,
+  { actor, imageId, imageDigest, statement, subjectDigest, sig, notCounted, source, artifactDigest, now, upload }: StoreStatementOptions,
 ) {
   const parsed = statement.evidence;
   const bytes = statement.bytes;
@@ -311,6 +342,7 @@ async function storeStatement(
       signatureStatus: sig.status,
       signedBy: sig.by,
       signatureDetail: sig.detail,
+      notCounted,
       size: bytes.byteLength,
       raw: dbBytes(bytes),
       componentCount: parsed.components.length,
@@ -337,6 +369,7 @@ async function storeStatement(
       signature: sig.status,
       signedBy: sig.by,
       artifactDigest,
+      ...(notCounted ? { notCounted } : {}),
       ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
       ...(upload ? { upload: upload.contentDigest, line: statement.line ?? null, statements: upload.statements } : {}),
     },

@@ -72,9 +72,9 @@ function filters(q: ListImagesQuery): Prisma.Sql[] {
   return where;
 }
 
-/** A finding that counts: not judged inapplicable (VEX), and not from a withdrawn document (advisory findings have none). */
+/** A finding that counts: not judged inapplicable (VEX), and not from a withdrawn or not-counted document (advisory findings have none). */
 const openFinding = Prisma.sql`f.status NOT IN (${Prisma.join(NOT_APPLICABLE)})
-  AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND wd.withdrawn_at IS NOT NULL)`;
+  AND NOT EXISTS (SELECT 1 FROM evidence_documents wd WHERE wd.id = f.document_id AND (wd.withdrawn_at IS NOT NULL OR wd.not_counted IS NOT NULL))`;
 
 /** ORDER BY over the given columns (the page query sorts the images, the outer query its 50 rows again). */
 function orderBy(

@@ -4,6 +4,9 @@ import type { GateFacts, WaiverFact } from "../../policy/gates";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
 import { readStageDecisions } from "../images/read-stage-decisions";
 import { findBaseImage } from "../images/find-base-image";
+import { imagePlatformsColumn, readJson } from "../json-columns";
+import { indexPlatformSubjects, platformScanCoverage } from "../../policy/platform-scan-coverage";
+import type { Platform } from "../../oci/manifest";
 
 type Client = Tx | typeof db;
 
@@ -58,6 +61,25 @@ async function runReads<T extends Record<string, () => PromiseLike<unknown>>>(
 }
 
 /**
+ * The scans the findings and scan-age gates judge. For an index, every platform needs a scan of its own (or of the
+ * whole index), and its scan age is that of its least recently scanned platform (platform-scan-coverage.ts).
+ */
+function scanFacts(
+  indexDigest: string,
+  platforms: readonly Platform[] | null,
+  children: readonly { digest: string; configDigest: string | null }[],
+  documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; subjectDigest: string | null }[],
+) {
+  // A stated scan time is a claim: never later than when we received the document.
+  const scans = documents.filter((d) => d.kind === "scan").map((d) => ({ ...d, at: d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt }));
+  const newest = scans.reduce<Date | null>((acc, d) => (!acc || d.at > acc ? d.at : acc), null);
+  const platformSubjects = platforms ? indexPlatformSubjects(platforms, children) : [];
+  if (!platformSubjects.length) return { scans, newestScanAt: newest, uncoveredPlatforms: [] as string[] };
+  const coverage = platformScanCoverage(indexDigest, platformSubjects, scans);
+  return { scans, newestScanAt: coverage.stalestAt, uncoveredPlatforms: coverage.uncovered };
+}
+
+/**
  * Everything the gates of `stageId` judge about one image, read through `client` (a transaction when the
  * caller holds the request's row lock, so the judgement and the decision see the same state).
  */
@@ -82,20 +104,23 @@ export async function gatherGateFacts(
 ): Promise<GateFacts> {
   const image = await client.image.findUniqueOrThrow({
     where: { id: imageId },
-    select: { id: true, digest: true, repositoryId: true },
+    select: { id: true, digest: true, repositoryId: true, platforms: true },
   });
-  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature.
-  const live = { withdrawnAt: null };
-  // Seven independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
+  // Fail closed: an index whose platform list cannot be read cannot say which platforms its scans cover.
+  const platforms = image.platforms === null ? null : readJson(imagePlatformsColumn, image.platforms, { table: "images", column: "platforms", id: imageId });
+  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
+  // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
+  const live = { withdrawnAt: null, notCounted: null };
+  // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
   // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
-  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders } = await runReads(
+  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await runReads(
     {
       // Advisory findings (no document) count too.
       findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
       documents: () =>
         client.evidenceDocument.findMany({
           where: { imageId, ...live },
-          select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true },
+          select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true, subjectDigest: true },
         }),
       provenanceRows: () =>
         client.provenance.findMany({
@@ -113,6 +138,11 @@ export async function gatherGateFacts(
           select: { uploaderId: true },
           distinct: ["uploaderId"],
         }),
+      // An index's platform images, for their config digests (a scan names a platform by its manifest or its config).
+      children: () =>
+        platforms
+          ? client.image.findMany({ where: { repositoryId: image.repositoryId, parentDigest: image.digest }, select: { digest: true, configDigest: true } })
+          : Promise.resolve([]),
     },
     isTransaction(client),
   );
@@ -126,12 +156,7 @@ export async function gatherGateFacts(
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
   const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, builders);
   const merged = mergeFindingRows(findingRows).filter((f) => !NOT_APPLICABLE.includes(f.status));
-  const scans = documents.filter((d) => d.kind === "scan");
-  const newestScanAt = scans.reduce<Date | null>((acc, d) => {
-    // A stated scan time is a claim: never later than when we received the document.
-    const t = d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt;
-    return !acc || t > acc ? t : acc;
-  }, null);
+  const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platforms, children, documents);
   const { statuses, stageIds } = decisions.get(imageId)!;
   const idx = stageIds.indexOf(stageId);
   const prev = idx > 0 ? statuses[idx - 1]! : null;
@@ -140,6 +165,7 @@ export async function gatherGateFacts(
     findings: merged.map((f) => ({ vulnId: f.id, severity: f.severity, fixAvailable: f.fixAvailable, package: f.package })),
     scanCount: scans.length,
     newestScanAt,
+    uncoveredPlatforms,
     sbomCount: documents.filter((d) => d.kind === "sbom").length,
     provenance,
     evidence: documents.map((d) => ({ kind: d.kind, signatureStatus: d.signatureStatus, signedBy: d.signedBy })),

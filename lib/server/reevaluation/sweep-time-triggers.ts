@@ -39,13 +39,16 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       }
       if (hours === undefined) continue;
       const ms = hours * 3_600_000;
+      // Any counted scan that aged past the limit in this interval, not only the newest: an index's scan age is its
+      // least recently scanned platform's (gather-gate-facts.ts), which may be an older scan than the newest.
       requested += await tx.$executeRaw`
         INSERT INTO reevaluation_requests (image_id, trigger)
-        SELECT a.image_id, 'scan-age' FROM approvals a
-        JOIN LATERAL (SELECT max(coalesce(d.scanned_at, d.uploaded_at)) AS newest FROM evidence_documents d WHERE d.image_id = a.image_id AND d.kind = 'scan') s ON true
+        SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a
         WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL
-          AND s.newest + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} > ${last} AND s.newest + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} <= ${now}
-        GROUP BY a.image_id`;
+          AND EXISTS (SELECT 1 FROM evidence_documents d
+                       WHERE d.image_id = a.image_id AND d.kind = 'scan' AND d.not_counted IS NULL
+                         AND coalesce(d.scanned_at, d.uploaded_at) + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} > ${last}
+                         AND coalesce(d.scanned_at, d.uploaded_at) + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} <= ${now})`;
     }
     await tx.$executeRaw`UPDATE reevaluation_sweeps SET last_at = ${now} WHERE id = 1`;
     return { requested };

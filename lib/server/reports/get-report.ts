@@ -163,7 +163,7 @@ const QUERIES: Record<ReportName, Q> = {
         SELECT f.image_id, bool_or(f.severity = 'critical') AS critical, bool_or(f.severity = 'high') AS high
         FROM findings f
         LEFT JOIN evidence_documents d ON d.id = f.document_id
-        WHERE f.status NOT IN ('not_affected', 'fixed') AND d.withdrawn_at IS NULL AND f.severity IN ('critical', 'high')
+        WHERE f.status NOT IN ('not_affected', 'fixed') AND d.withdrawn_at IS NULL AND d.not_counted IS NULL AND f.severity IN ('critical', 'high')
         GROUP BY f.image_id
       ), sig AS (
         SELECT image_id, bool_or(verdict = 'verified') AS verified FROM signatures GROUP BY image_id
