@@ -84,6 +84,8 @@ export class DispatchedResponse implements ExchangeResponse {
   }
 }
 
+function ignoreLateError(): void {}
+
 /**
  * Reads a Node body stream into memory, at most `max` bytes (TOO_LARGE past it, the stream destroyed). Stream errors
  * are thrown as they are (the caller maps timeouts and dropped connections); `read.bytes` says how far it got. A body
@@ -103,6 +105,9 @@ export function readStreamCapped(stream: Readable, max: number, what: string, re
       stream.off("end", onEnd);
       stream.off("error", onError);
       stream.off("close", onClose);
+      // Whatever the stream emits once it is settled (undici's destroy() emits an AbortError) must not become an
+      // uncaught exception that ends the process: the answer was already given.
+      stream.on("error", ignoreLateError);
     };
     const onData = (chunk: Buffer) => {
       total += chunk.byteLength;

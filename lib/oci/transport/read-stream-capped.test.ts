@@ -27,6 +27,23 @@ describe("readStreamCapped", () => {
     expect(s.destroyed).toBe(true);
   });
 
+  it("a stream that errors when destroyed (undici's body emits AbortError) past the limit raises nothing uncaught", async () => {
+    let sent = 0;
+    const s = new Readable({
+      read() {
+        this.push(sent++ < 4 ? Buffer.alloc(4, 1) : null);
+      },
+      destroy(_err, cb) {
+        cb(Object.assign(new Error("Request aborted"), { name: "AbortError", code: "UND_ERR_ABORTED" }));
+      },
+    });
+    const err = await readStreamCapped(s, 6, "blob", { bytes: 0 }).catch((e: unknown) => e);
+    expect((err as OciError).code).toBe("TOO_LARGE");
+    // The AbortError is emitted on a later tick: without a listener it would end the process.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.destroyed).toBe(true);
+  });
+
   it("rejects with the stream's error (a timeout stays recognisable)", async () => {
     const s = new Readable({ read() {} });
     const p = readStreamCapped(s, 100, "body");
