@@ -11,48 +11,16 @@
 // N requests each, in three interleaved rounds, reading the CPU of the server's and the postmaster's process trees
 // around each; then the statements per request from pg_stat_database. Prints the figures; writes nothing.
 import pg from "pg";
-import { RegistryClient } from "../lib/oci/client";
-import { pushImage } from "../scripts/lib/oci-build";
-import { benchImage, startAppStack } from "./admission";
-import { processTreeCpuMs, runSequential, type LoadRequest } from "./lib/load";
+import { startAppStack } from "./admission";
+import { prepareAbRoutes } from "./lib/admission-ab";
+import { processTreeCpuMs, runSequential } from "./lib/load";
 const log = (s: string) => process.stderr.write(`[ab] ${s}\n`);
 const N = Number(process.env.N ?? 400);
 const stack = await startAppStack(log);
 const pgc = new pg.Client({ connectionString: stack.databaseUrl });
 try {
   await pgc.connect();
-  const admin = stack.token("admin@example.com");
-  const host = new URL(stack.registryUrl).host;
-  const client = new RegistryClient({ url: stack.registryUrl, timeoutMs: 30_000 });
-  const imgs = [benchImage("ab/app:1"), benchImage("ab/app:2")];
-  await pushImage(client, "ab/app", imgs[0]!, ["1"]);
-  await pushImage(client, "ab/app", imgs[1]!, ["2"]);
-  stack.cli(["sync"]);
-  const ns = await stack.api("PUT", "/api/v1/admission/namespaces", admin, { namespace: "ab", stage: "build" });
-  if (ns.status !== 200) throw new Error(`ns ${ns.status}`);
-  const refs = [`${host}/ab/app@${imgs[0]!.digest}`, `${host}/ab/app@${imgs[1]!.digest}`, `${host}/ab/app:1`];
-  const auth = { authorization: `Bearer ${admin}` };
-  const ok = (s: number) => (s === 200 ? null : `HTTP ${s}`);
-  const verify = (i: number): LoadRequest => ({
-    method: "GET",
-    path: `/api/v1/verify?image=${encodeURIComponent(refs[i % 3]!)}&stage=build`,
-    headers: auth,
-    label: "v",
-    check: ok,
-  });
-  const review = (): LoadRequest => ({
-    method: "POST",
-    path: "/api/v1/imagereview",
-    headers: { ...auth, "content-type": "application/json" },
-    body: JSON.stringify({
-      apiVersion: "imagepolicy.k8s.io/v1alpha1",
-      kind: "ImageReview",
-      spec: { containers: [refs[0], refs[1], refs[0]].map((image) => ({ image })), namespace: "ab" },
-    }),
-    label: "r",
-    check: ok,
-  });
-  const base = (): LoadRequest => ({ method: "GET", path: "/api/auth/providers", label: "b", check: ok });
+  const { baseline: base, verify, imagereview: review } = await prepareAbRoutes(stack);
   const xacts = async () => Number((await pgc.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).rows[0].xact_commit);
   for (const [, make] of [
     ["w", verify],

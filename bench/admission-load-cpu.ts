@@ -10,9 +10,8 @@
 // route runs open-loop at RATE/s for 2 s of warm-up and D s measured, in ROUNDS interleaved rounds (after WARM_ROUNDS
 // uncounted ones); the CPU of the server's and the postmaster's process trees over the measured windows is divided
 // by the requests answered.
-import { RegistryClient } from "../lib/oci/client";
-import { pushImage } from "../scripts/lib/oci-build";
-import { benchImage, startAppStack } from "./admission";
+import { startAppStack } from "./admission";
+import { prepareAbRoutes } from "./lib/admission-ab";
 import { runOpenLoop, type LoadRequest } from "./lib/load";
 
 const log = (s: string) => process.stderr.write(`[load-cpu] ${s}\n`);
@@ -24,33 +23,7 @@ const WARM_ROUNDS = Number(process.env.WARM_ROUNDS ?? 1);
 const ROUTES = (process.env.ROUTES ?? "baseline,verify,imagereview").split(",");
 const stack = await startAppStack(log);
 try {
-  const admin = stack.token("admin@example.com");
-  const host = new URL(stack.registryUrl).host;
-  const client = new RegistryClient({ url: stack.registryUrl, timeoutMs: 30_000 });
-  const imgs = [benchImage("ab/app:1"), benchImage("ab/app:2")];
-  await pushImage(client, "ab/app", imgs[0]!, ["1"]);
-  await pushImage(client, "ab/app", imgs[1]!, ["2"]);
-  stack.cli(["sync"]);
-  const ns = await stack.api("PUT", "/api/v1/admission/namespaces", admin, { namespace: "ab", stage: "build" });
-  if (ns.status !== 200) throw new Error(`ns ${ns.status}`);
-  const refs = [`${host}/ab/app@${imgs[0]!.digest}`, `${host}/ab/app@${imgs[1]!.digest}`, `${host}/ab/app:1`];
-  const auth = { authorization: `Bearer ${admin}` };
-  const ok = (s: number) => (s === 200 ? null : `HTTP ${s}`);
-  const make: Record<string, (i: number) => LoadRequest> = {
-    baseline: () => ({ method: "GET", path: "/api/auth/providers", check: ok }),
-    verify: (i) => ({ method: "GET", path: `/api/v1/verify?image=${encodeURIComponent(refs[i % 3]!)}&stage=build`, headers: auth, check: ok }),
-    imagereview: () => ({
-      method: "POST",
-      path: "/api/v1/imagereview",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({
-        apiVersion: "imagepolicy.k8s.io/v1alpha1",
-        kind: "ImageReview",
-        spec: { containers: [refs[0], refs[1], refs[0]].map((image) => ({ image })), namespace: "ab" },
-      }),
-      check: ok,
-    }),
-  };
+  const make: Record<string, (i: number) => LoadRequest> = { ...(await prepareAbRoutes(stack)) };
   const cpuOf = { server: stack.serverPid, ...(stack.postgresPid ? { postgres: stack.postgresPid } : {}) };
   const sum: Record<string, { server: number; pg: number; n: number; p99: number[] }> = {};
   for (let round = -WARM_ROUNDS; round < ROUNDS; round++)
