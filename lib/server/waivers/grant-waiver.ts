@@ -69,21 +69,26 @@ async function assertFourEyes({
       throw new AppError("NOT_FOUND", "no such promotion request for this stage and scope", "requestId");
     }
   }
-  const covered = await db.promotionRequest.findMany({
-    where: {
-      stageId,
-      image: { repositoryId, ...(digest ? { digest } : {}) },
-      OR: [{ status: "open" }, { status: { in: ["approved", "signed"] }, approval: { is: { revokedAt: null } } }],
-    },
-    select: { requesterId: true, image: { select: { evidence: { where: { kind: "provenance", uploaderId: actor.id }, take: 1, select: { id: true } } } } },
-  });
-  if (covered.some((r) => r.requesterId === actor.id)) {
+  // Two existence checks (a repository-wide waiver may cover thousands of requests; one row answers each question).
+  const covered = {
+    stageId,
+    image: { repositoryId, ...(digest ? { digest } : {}) },
+    OR: [{ status: "open" as const }, { status: { in: ["approved" as const, "signed" as const] }, approval: { is: { revokedAt: null } } }],
+  };
+  const [requested, built] = await Promise.all([
+    db.promotionRequest.findFirst({ where: { ...covered, requesterId: actor.id }, select: { id: true } }),
+    db.promotionRequest.findFirst({
+      where: { ...covered, image: { ...covered.image, evidence: { some: { kind: "provenance", uploaderId: actor.id } } } },
+      select: { id: true },
+    }),
+  ]);
+  if (requested) {
     throw new AppError(
       "FORBIDDEN",
       "you requested a promotion this waiver would cover (open, or approved and not revoked); four eyes: a waiver is never granted by the requester",
     );
   }
-  if (covered.some((r) => r.image.evidence.length > 0)) {
+  if (built) {
     throw new AppError("FORBIDDEN", "you uploaded the provenance of a build this waiver would cover; four eyes: the build's author cannot waive its gates");
   }
 }
