@@ -90,11 +90,15 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
     out.evaluated++;
     const risk = risks.find((r) => r.stageId === stage.id);
     if (reasons.length) {
+      // The stage's onRegression as it is now, also for an approval already at risk: a stage switched to revoke-after
+      // starts the grace period of the approvals flagged under "flag" (else they would stand forever); one switched
+      // back to "flag", or gates that cannot be read, revoke nothing.
+      const revokeAt =
+        stage.onRegression === "revoke-after" && !unjudged ? (risk?.revokeAt ?? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000)) : null;
       if (risk) {
-        await tx.stageRisk.update({ where: { id: risk.id }, data: { reasons, approvalId: a.id, checkedAt: now } });
+        await tx.stageRisk.update({ where: { id: risk.id }, data: { reasons, approvalId: a.id, checkedAt: now, revokeAt } });
         continue;
       }
-      const revokeAt = stage.onRegression === "revoke-after" && !unjudged ? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000) : null;
       await tx.stageRisk.create({ data: { imageId, stageId: stage.id, approvalId: a.id, since: now, reasons, revokeAt, checkedAt: now } });
       out.atRisk++;
       const detail = {

@@ -212,6 +212,34 @@ describe("re-evaluation after an advisory import", () => {
     await upsertStage({ actor: system, name: "test", settings: { onRegression: "flag" } });
   });
 
+  it("a stage switched from flag to revoke-after starts the grace period of approvals already at risk", async () => {
+    const img = await approvedImage("reeval/switched", "test", "4.17.21");
+    // A later SBOM brings the vulnerable lodash: matched against the stored advisory, at risk under "flag".
+    await ingestEvidence({ actor: system, imageId: img.imageId, bytes: sbom("4.17.20"), source: "upload" });
+    await reevaluateApprovals();
+    expect(await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } })).toMatchObject({ revokeAt: null });
+
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "revoke-after", regressionGraceHours: 1 } });
+    await reevaluateApprovals();
+    const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } });
+    expect(risk.revokeAt).not.toBeNull();
+    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toEqual({ revoked: 1, spared: 0 });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } })).revocationSource).toBe("regression");
+
+    // Back to flag, then revoke-after again: a risk spared while the stage said "flag" gets a grace period anew.
+    const other = await approvedImage("reeval/switched-twice", "test", "4.17.21");
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "flag" } });
+    await ingestEvidence({ actor: system, imageId: other.imageId, bytes: sbom("4.17.20"), source: "upload" });
+    await reevaluateApprovals();
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "revoke-after", regressionGraceHours: 1 } });
+    await reevaluateApprovals();
+    expect((await db.stageRisk.findFirstOrThrow({ where: { imageId: other.imageId } })).revokeAt).not.toBeNull();
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "flag" } });
+    await reevaluateApprovals();
+    expect((await db.stageRisk.findFirstOrThrow({ where: { imageId: other.imageId } })).revokeAt).toBeNull();
+    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toEqual({ revoked: 0, spared: 0 });
+  });
+
   it("a waiver that expires and a scan that ages out ask for re-evaluation", async () => {
     await reevaluateApprovals();
     const t0 = new Date();
