@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { generateP256 } from "../keys/software";
 import { judgeTrust, loadTrustMaterial } from "./judgement";
+import { timestampTokenCertificates, verifyTimestampToken } from "./rfc3161";
+import { toPem } from "./x509";
+import { NOTATION_JWS, verifyNotationSignature } from "../formats/notation";
 import { matchIdentityPattern, matchScope, type TrustIdentity } from "./identities";
 import { CHECKS, type CertificateSummary, type SignatureVerification } from "../verification";
 
@@ -349,5 +352,73 @@ describe("loadTrustMaterial", () => {
     });
     expect(r.verdict).toBe("verified");
     expect(r.identity).toBe("public-good");
+  });
+});
+
+describe("a revoked TSA", () => {
+  // A real RFC 3161 token (GlobalSign TSA, genTime 2024-06-18) over the JWS signature of a Notation envelope.
+  const envelope = JSON.parse(readFileSync(new URL("../testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url), "utf8")) as {
+    signature: string;
+    header: { "io.cncf.notary.timestampSignature": string };
+  };
+  const token = Buffer.from(envelope.header["io.cncf.notary.timestampSignature"], "base64");
+  const signedData = Buffer.from(envelope.signature, "base64url");
+  const root = timestampTokenCertificates(token).find((c) => c.subject === c.issuer)!;
+  const tsa = (revokedAt: Date | null): TrustIdentity => ({
+    name: "globalsign",
+    kind: "tsa",
+    role: "team",
+    scope: ["**"],
+    certificates: [toPem(root.der)],
+    revokedAt,
+  });
+  const now = new Date("2026-12-01T00:00:00Z");
+
+  it("vouches for no time once revoked, not even one its token dates before the revocation (its key could backdate it)", () => {
+    expect(verifyTimestampToken({ token, signedData, tsaRoots: loadTrustMaterial([tsa(null)], now).tsaRoots })).toMatchObject({ ok: true });
+    const m = loadTrustMaterial([tsa(new Date("2025-01-01T00:00:00Z"))], now);
+    expect(m.tsaRoots).toEqual([]);
+    expect(verifyTimestampToken({ token, signedData, tsaRoots: m.tsaRoots })).toMatchObject({ ok: false });
+  });
+
+  it("lends no trusted time to a signature: an expired signing certificate then fails at now", () => {
+    // The envelope's self-signed leaf (CN=alpine) expires in 2033; judged in 2040 it verifies only at a trusted time.
+    const later = new Date("2040-01-01T00:00:00Z");
+    const leafPem = toPem(Buffer.from((envelope.header as unknown as { x5c: string[] }).x5c[0]!, "base64"));
+    const subjectDigest = (
+      JSON.parse(Buffer.from((envelope as unknown as { payload: string }).payload, "base64url").toString()) as {
+        targetArtifact: { digest: string };
+      }
+    ).targetArtifact.digest;
+    const signer: TrustIdentity = {
+      name: "alpine",
+      kind: "certificate",
+      role: "team",
+      scope: ["**"],
+      certificates: [leafPem],
+      subject: "C=US, ST=WA, L=Seattle, O=Notary, CN=alpine",
+    };
+    const run = (revokedAt: Date | null) => {
+      const identities = [signer, tsa(revokedAt)];
+      const v = verifyNotationSignature({
+        envelope: readFileSync(new URL("../testdata/notation-jws-with-rfc3161-timestamp.json", import.meta.url)),
+        mediaType: NOTATION_JWS,
+        subjectDigest,
+        trust: loadTrustMaterial(identities, later),
+        now: later,
+      });
+      return judgeTrust({ verification: v, repository: "apps/web", identities, now: later });
+    };
+    expect(run(null)).toMatchObject({ verdict: "verified", time: { kind: "trusted" } });
+    const revoked = run(new Date("2030-01-01T00:00:00Z"));
+    expect(revoked.verdict).toBe("unverified");
+    expect(revoked.time?.kind).toBe("claimed");
+    expect(revoked.checks.find((c) => c.passed === false)?.check).toBe(CHECKS.chain);
+  });
+
+  it("a revocation still ahead ends its trust then", () => {
+    const m = loadTrustMaterial([tsa(new Date("2027-01-01T00:00:00Z"))], now);
+    expect(m.tsaRoots).toEqual([expect.objectContaining({ name: "globalsign", validUntil: new Date("2027-01-01T00:00:00Z") })]);
+    expect(verifyTimestampToken({ token, signedData, tsaRoots: m.tsaRoots })).toMatchObject({ ok: true });
   });
 });

@@ -59,10 +59,11 @@ function belongsTo(anchorName: string | null, identity: TrustIdentity): boolean 
  * Trust identities → the plain trust material the cryptographic verifiers take. Keys carry the identity's name, so a
  * verifier's `trustedBy` names the identity; Sigstore material entries are named `<identity> · <entry>`. Revoked and
  * expired identities are included on purpose: a signature made before the revocation (at a trusted time) still
- * verifies, which judgeTrust decides. An entry that no longer parses is skipped: it can only fail to match, and input
+ * verifies, which judgeTrust decides; the exception is a TSA, whose revocation can only be judged here (see below). An
+ * entry that no longer parses is skipped: it can only fail to match, and input
  * is validated when an identity is configured.
  */
-export function loadTrustMaterial(identities: readonly TrustIdentity[]): TrustMaterial {
+export function loadTrustMaterial(identities: readonly TrustIdentity[], now: Date = new Date()): TrustMaterial {
   const keys: TrustMaterial["keys"][number][] = [];
   const certificateRoots: AnchorCertificates[] = [];
   const tsaRoots: AnchorCertificates[] = [];
@@ -85,9 +86,15 @@ export function loadTrustMaterial(identities: readonly TrustIdentity[]): TrustMa
         case "certificate":
           if (id.certificates?.length) certificateRoots.push({ name: id.name, certificates: id.certificates, ...window });
           break;
-        case "tsa":
-          if (id.certificates?.length) tsaRoots.push({ name: id.name, certificates: id.certificates, ...window });
+        case "tsa": {
+          // A TSA proves no time but the one it writes itself: once it is revoked (its key compromised), whoever holds
+          // the key can write a time from before the revocation, so a revoked TSA vouches for no time at all (its
+          // tokens are claims). A revocation still ahead ends its trust then, as the end of its validity does.
+          if (id.revokedAt && id.revokedAt <= now) break;
+          const until = id.revokedAt && (!window.validUntil || id.revokedAt < window.validUntil) ? id.revokedAt : window.validUntil;
+          if (id.certificates?.length) tsaRoots.push({ name: id.name, certificates: id.certificates, ...window, validUntil: until });
           break;
+        }
         case "sigstore": {
           if (id.sigstore == null) break;
           const root = parseTrustedRoot(id.sigstore);
