@@ -155,6 +155,24 @@ describe("stage admission policies", () => {
     expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
   });
 
+  it("kyverno: every spelling of a covered image a pod may use is matched, so none is admitted unchecked", () => {
+    // ImageValidatingPolicy matches each glob (gobwas/glob, no separators: `*` is any run, `/` included) against the
+    // image string exactly as the pod spec writes it, and admits an image no glob matches without any verification.
+    const kyvernoGlob = (glob: string, image: string) => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\?]/g, "\\$&").replace(/\*/g, ".*")}$`).test(image);
+    const doc = parseYaml(generateStagePolicy("kyverno", input()).content) as { spec: { matchImageReferences: { glob: string }[] } };
+    const globs = doc.spec.matchImageReferences.map((m) => m.glob);
+    const matched = (image: string) => globs.some((g) => kyvernoGlob(g, image));
+    const digest = `sha256:${"a".repeat(64)}`;
+    for (const image of [
+      "registry.example:5000/team/app",
+      "registry.example:5000/team/app:1.2",
+      `registry.example:5000/team/app@${digest}`,
+      `registry.example:5000/team/app:1.2@${digest}`,
+    ])
+      expect({ image, matched: matched(image) }).toEqual({ image, matched: true });
+    expect(matched("registry.example:5000/team/app-other:1.2")).toBe(false);
+  });
+
   it("a cluster-wide policy leaves out exempt namespaces and those mapped to other stages", () => {
     const ivp = parseYaml(generateStagePolicy("kyverno", input({ namespaces: [], excludeNamespaces: ["kube-system", "dev"] })).content) as {
       spec: { matchConstraints: { namespaceSelector: { matchExpressions: { operator: string; values: string[] }[] } } };

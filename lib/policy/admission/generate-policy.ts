@@ -98,9 +98,13 @@ function validate(input: StagePolicyInput): void {
     if (!NAMESPACE.test(n)) throw new PolicyInputError(`namespace ${JSON.stringify(n.slice(0, 80))} is not a Kubernetes namespace name`, "namespaces");
 }
 
-/** `registry.example/team/app` → the globs matching it by tag and by digest (and not `team/app-other`). */
+/**
+ * `registry.example/team/app` → the globs matching it untagged, by tag and by digest (and not `team/app-other`).
+ * Kyverno's ImageValidatingPolicy matches the image as the pod writes it, and admits an image no glob matches without
+ * verifying anything: `registry.example/team/app` (the `latest` tag, implied) must be matched too.
+ */
 export function repositoryGlobs(pullRepository: string): string[] {
-  return [`${pullRepository}:*`, `${pullRepository}@*`];
+  return [pullRepository, `${pullRepository}:*`, `${pullRepository}@*`];
 }
 
 export function generateStagePolicy(format: PolicyFormat, input: StagePolicyInput): GeneratedPolicy {
