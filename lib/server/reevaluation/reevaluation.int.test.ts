@@ -240,6 +240,31 @@ describe("re-evaluation after an advisory import", () => {
     expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toEqual({ revoked: 0, spared: 0 });
   });
 
+  it("under revoke-after, verify denies once the grace period is over, before the job has revoked the approval", async () => {
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "revoke-after", regressionGraceHours: 1 } });
+    const img = await approvedImage("reeval/due", "test", "4.17.21");
+    await ingestEvidence({ actor: system, imageId: img.imageId, bytes: sbom("4.17.20"), source: "upload" });
+    await reevaluateApprovals();
+    const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } });
+    const ref = `${new URL(process.env.REGISTRY_URL!).host}/${img.repo}@${img.digest}`;
+    // Within the grace period: allowed, with the warning; the stored decision is judged again when it ends.
+    expect(await evaluateImage({ image: ref, stage: "test", refuseTags: false })).toMatchObject({ allowed: true });
+    const stored = await db.$queryRaw<{ valid_until: Date | null }[]>`
+      SELECT d.valid_until FROM stage_decisions d JOIN stages s ON s.id = d.stage_id WHERE d.image_id = ${img.imageId}::uuid AND s.name = 'test'`;
+    expect(stored[0]!.valid_until?.getTime()).toBe(risk.revokeAt!.getTime());
+
+    // The grace period ends (moved into the past, as time would) and no job has run: denied at once.
+    await db.stageRisk.update({ where: { id: risk.id }, data: { revokeAt: new Date(Date.now() - 1000) } });
+    const due = await evaluateImage({ image: ref, stage: "test", refuseTags: false });
+    expect(due.allowed).toBe(false);
+    expect(due.reasons.join(" ")).toMatch(/approval revoked: revocation due: at risk since .* past its grace period/);
+    expect(await revokeRegressedApprovals({ now: new Date() })).toEqual({ revoked: 1, spared: 0 });
+    const revoked = await evaluateImage({ image: ref, stage: "test", refuseTags: false });
+    expect(revoked.allowed).toBe(false);
+    expect(revoked.reasons.join(" ")).toMatch(/revoked/);
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "flag" } });
+  });
+
   it("a waiver that expires and a scan that ages out ask for re-evaluation", async () => {
     await reevaluateApprovals();
     const t0 = new Date();
