@@ -25,6 +25,8 @@ import { ingestEvidenceUpload } from "./ingest-evidence-upload";
 import { listEvidenceUploaders } from "./list-evidence-uploaders";
 import { setEvidenceUploaders } from "./set-evidence-uploaders";
 import { withdrawEvidence } from "./withdraw-evidence";
+import { deleteTrustIdentity } from "../trust/delete-trust-identity";
+import { updateTrustIdentity } from "../trust/update-trust-identity";
 
 // Evidence trust, end to end through Postgres and a real registry: each statement judged on its own, signer roles,
 // claimed scan times, who may upload, withdrawal, and four eyes on waivers whatever the order.
@@ -183,6 +185,38 @@ describe("evidence signers are a trust role of their own", () => {
     expect(provByScanner.signatureStatus).toBe("invalid");
     const provByBuilder = await up(envelope(provenanceStatement("trust/roles", digest), builder.key));
     expect([provByBuilder.signatureStatus, provByBuilder.signedBy]).toEqual(["signed", "trust-test-builder"]);
+  });
+
+  it("evidence signed by a key revoked from before it arrived, or deleted, no longer counts as signed", async () => {
+    const compromised = keyPair();
+    await addTrustedKey({ actor: system, name: "trust-test-compromised", pem: compromised.pem, role: "builder", scope: ["trust/**"] });
+    const { digest, imageId } = await newImage("trust/compromised");
+    const dev = await userActor("dev@example.com");
+    const up = async (statement: object) =>
+      (await ingestEvidence({ actor: dev, imageId, bytes: Buffer.from(envelope(statement, compromised.key)), source: "upload" })).document;
+    const before = await up(provenanceStatement("trust/compromised", digest, "https://ci.example.com/builder@v1"));
+    const compromisedFrom = new Date(Date.now() + 5);
+    await new Promise((r) => setTimeout(r, 20));
+    const forged = await up(provenanceStatement("trust/compromised", digest, "https://ci.example.com/builder@forged"));
+    expect([before.signatureStatus, forged.signatureStatus]).toEqual(["signed", "signed"]);
+
+    // The key was compromised before the forged provenance reached Imprimatur: revoked from then.
+    await updateTrustIdentity({ actor: system, name: "trust-test-compromised", input: { revokedAt: compromisedFrom.toISOString() } });
+    const after = await db.evidenceDocument.findMany({ where: { id: { in: [before.id, forged.id] } } });
+    expect(after.find((d) => d.id === before.id)!.signatureStatus).toBe("signed");
+    expect(after.find((d) => d.id === forged.id)!).toMatchObject({ signatureStatus: "invalid", signatureDetail: expect.stringContaining("revoked from") });
+    const stage = await db.stage.findUniqueOrThrow({ where: { name: "test" } });
+    const facts = await gatherGateFacts(db, { imageId, stageId: stage.id, now: new Date() });
+    expect(facts.provenance.map((p) => [p.builderId, p.signed]).sort()).toEqual([
+      ["https://ci.example.com/builder@forged", false],
+      ["https://ci.example.com/builder@v1", true],
+    ]);
+    expect(evaluateGates(parseGateConfig({ signedEvidence: true }), facts).find((g) => g.gate === "signedEvidence")!.passed).toBe(false);
+
+    // Deleted: nothing it signed counts, and a new identity of the same name does not revive it.
+    await deleteTrustIdentity({ actor: system, name: "trust-test-compromised" });
+    await addTrustedKey({ actor: system, name: "trust-test-compromised", pem: keyPair().pem, role: "builder", scope: ["trust/**"] });
+    expect((await db.evidenceDocument.findUniqueOrThrow({ where: { id: before.id } })).signatureStatus).toBe("invalid");
   });
 
   it("a scanner key scoped to other repositories does not sign here", async () => {

@@ -8,6 +8,7 @@ import { parseInput } from "./parse-input";
 import { identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
+import { rejudgeEvidenceSigner } from "../evidence/rejudge-evidence-signer";
 
 export interface UpdateTrustIdentityOptions {
   actor: Actor;
@@ -54,6 +55,8 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
       updatedAt: new Date(),
     };
     const identity = await tx.trustIdentity.update({ where: { name }, data });
+    // Evidence it signed is judged again against it as it is now (revoked, narrowed, another role).
+    await rejudgeEvidenceSigner(tx, { name, identity });
     const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
     await appendAuditEvent(tx, {
       actor,
