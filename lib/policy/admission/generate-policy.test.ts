@@ -150,7 +150,7 @@ describe("stage admission policies", () => {
     expect(doc.spec.matchImageReferences.map((m) => m.glob)).toContain("registry.example:5000/team/app@*");
     expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
     expect(doc.spec.validations[0]!.expression).toBe(
-      "images.containers.map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)",
+      "(images.containers + images.initContainers + images.ephemeralContainers).map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)",
     );
     expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
   });
@@ -171,6 +171,18 @@ describe("stage admission policies", () => {
     ])
       expect({ image, matched: matched(image) }).toEqual({ image, matched: true });
     expect(matched("registry.example:5000/team/app-other:1.2")).toBe(false);
+  });
+
+  it("kyverno: init and ephemeral containers are verified too, also when added to a running pod", () => {
+    // Kyverno's ImageValidatingPolicy extracts a pod's images into images.containers, images.initContainers and
+    // images.ephemeralContainers (pkg/cel/compiler/images.go); a validation that reads only the first admits the rest.
+    const doc = parseYaml(generateStagePolicy("kyverno", input({ requireVerificationSummary: true })).content) as {
+      spec: { matchConstraints: { resourceRules: { resources: string[]; operations: string[] }[] }; validations: { expression: string }[] };
+    };
+    for (const v of doc.spec.validations)
+      for (const list of ["images.containers", "images.initContainers", "images.ephemeralContainers"]) expect(v.expression).toContain(list);
+    // kubectl debug adds an ephemeral container through the pods/ephemeralcontainers subresource (an UPDATE).
+    expect(doc.spec.matchConstraints.resourceRules[0]!.resources).toEqual(["pods", "pods/ephemeralcontainers"]);
   });
 
   it("a cluster-wide policy leaves out exempt namespaces and those mapped to other stages", () => {

@@ -221,19 +221,22 @@ function imageValidatingPolicy(c: Ctx): Record<string, unknown> {
     },
   }));
   const attestorList = `[${attestors.map((a) => `attestors.${a.name}`).join(", ")}]`;
+  // Every image a pod runs: Kyverno extracts init and ephemeral containers into lists of their own, and a validation
+  // that reads only images.containers admits an unapproved image as an init container or through kubectl debug.
+  const all = "(images.containers + images.initContainers + images.ephemeralContainers)";
   const validations: Record<string, unknown>[] = [
     {
-      expression: `images.containers.map(image, verifyImageSignatures(image, ${attestorList})).all(e, e > 0)`,
+      expression: `${all}.map(image, verifyImageSignatures(image, ${attestorList})).all(e, e > 0)`,
       message: `image is not approved for stage ${c.stage.name}: no signature by the stage key`,
     },
   ];
   if (c.requireVerificationSummary) {
     validations.push({
-      expression: `images.containers.map(image, verifyAttestationSignatures(image, attestations.vsa, ${attestorList})).all(e, e > 0)`,
+      expression: `${all}.map(image, verifyAttestationSignatures(image, attestations.vsa, ${attestorList})).all(e, e > 0)`,
       message: `image has no verification summary for stage ${c.stage.name} signed by the stage key`,
     });
     validations.push({
-      expression: `images.containers.map(image, extractPayload(image, attestations.vsa).verificationResult == 'PASSED').all(e, e)`,
+      expression: `${all}.map(image, extractPayload(image, attestations.vsa).verificationResult == 'PASSED').all(e, e)`,
       message: `the verification summary for stage ${c.stage.name} does not say PASSED`,
     });
   }
@@ -248,7 +251,8 @@ function imageValidatingPolicy(c: Ctx): Record<string, unknown> {
       webhookConfiguration: { timeoutSeconds: 15 },
       matchConstraints: {
         ...namespaceSelector(c),
-        resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods"] }],
+        // kubectl debug adds an ephemeral container to a running pod through the pods/ephemeralcontainers subresource.
+        resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods", "pods/ephemeralcontainers"] }],
       },
       matchImageReferences: c.images.map((glob) => ({ glob })),
       attestors,
