@@ -173,6 +173,30 @@ describe("stage admission policies", () => {
     expect(matched("registry.example:5000/team/app-other:1.2")).toBe(false);
   });
 
+  it("policy-controller: every glob is one policy-controller accepts, and every spelling of a covered image matches", () => {
+    // sigstore/policy-controller pkg/apis/glob: a ClusterImagePolicy whose glob has a character outside
+    // [a-zA-Z0-9-_:/*.] is refused by its webhook (ValidateGlob); `**` is any run, `*` any run without `/`, matched
+    // against the reference's full name (an untagged one gets :latest; a digest one is repository@digest).
+    const VALID = /^[a-zA-Z0-9-_:/*.]+$/;
+    const compile = (g: string) => new RegExp(`^${g.replace(/\./g, "\\.").replace(/\*\*/g, "#").replace(/\*/g, "[^/]*").replace(/#/g, ".*")}$`);
+    const fullName = (image: string) => {
+      const at = image.indexOf("@");
+      if (at >= 0) return `${image.slice(0, at).replace(/:[^/:]*$/, "")}${image.slice(at)}`;
+      return /:[^/]*$/.test(image) ? image : `${image}:latest`;
+    };
+    const doc = parseYaml(generateStagePolicy("policy-controller", input()).content) as { spec: { images: { glob: string }[] } };
+    const globs = doc.spec.images.map((i) => i.glob);
+    for (const g of globs) expect({ g, valid: VALID.test(g) }).toEqual({ g, valid: true });
+    const digest = `sha256:${"a".repeat(64)}`;
+    for (const image of [
+      "registry.example:5000/team/app",
+      "registry.example:5000/team/app:1.2",
+      `registry.example:5000/team/app@${digest}`,
+      `registry.example:5000/team/app:1.2@${digest}`,
+    ])
+      expect({ image, matched: globs.some((g) => compile(g).test(fullName(image))) }).toEqual({ image, matched: true });
+  });
+
   it("kyverno: init and ephemeral containers are verified too, also when added to a running pod", () => {
     // Kyverno's ImageValidatingPolicy extracts a pod's images into images.containers, images.initContainers and
     // images.ephemeralContainers (pkg/cel/compiler/images.go); a validation that reads only the first admits the rest.

@@ -313,6 +313,17 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
   };
 }
 
+/**
+ * policy-controller refuses a ClusterImagePolicy whose glob holds a character outside `[a-zA-Z0-9-_:/*.]` (its webhook
+ * compiles each glob; pkg/apis/glob), so `reg/app@*` made the whole policy unusable. It matches a glob against the
+ * reference's full name (`reg/app@sha256:…` for a digest), where `*` is any run without `/`: `reg/app*` covers the
+ * digest references. It also covers sibling repositories named `reg/app…`, which must then carry the stage signature
+ * too: stricter, never looser.
+ */
+export function policyControllerGlobs(globs: readonly string[]): string[] {
+  return [...new Set(globs.map((g) => (g.includes("@") ? `${g.slice(0, g.indexOf("@"))}*` : g)))].sort();
+}
+
 /** Sigstore policy-controller ClusterImagePolicy, policy.sigstore.dev/v1beta1. Any one authority admits. */
 function clusterImagePolicy(c: Ctx): Record<string, unknown> {
   return {
@@ -320,7 +331,7 @@ function clusterImagePolicy(c: Ctx): Record<string, unknown> {
     kind: "ClusterImagePolicy",
     metadata: { name: policyName(c), ...labels(c) },
     spec: {
-      images: c.images.map((glob) => ({ glob })),
+      images: policyControllerGlobs(c.images).map((glob) => ({ glob })),
       mode: "enforce",
       authorities: c.keys.map((k, i) => ({
         name: `${attestorName(k, i)}-${k.fingerprint.replace(/^sha256:/, "").slice(0, 12)}`,
