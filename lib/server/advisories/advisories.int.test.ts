@@ -88,6 +88,7 @@ describe("importing OSV advisories", () => {
   let a: Awaited<ReturnType<typeof imageWith>>;
   let b: Awaited<ReturnType<typeof imageWith>>;
   let c: Awaited<ReturnType<typeof imageWith>>;
+  let d: Awaited<ReturnType<typeof imageWith>>;
 
   beforeAll(async () => {
     a = await imageWith("adv/a", [npm("lodash", "4.17.20"), npm("lodash-es", "4.17.15"), npm("express", "4.18.2"), npm("lodash.template", "4.5.0")]);
@@ -102,12 +103,22 @@ describe("importing OSV advisories", () => {
       vulnerabilities: [{ id: "CVE-2021-23337", analysis: { state: "not_affected", justification: "code_not_reachable" }, affects: [{ ref: "l" }] }],
     });
     await ingestEvidence({ actor: system, imageId: c.imageId, bytes: Buffer.from(vex), source: "upload" });
+    // D's VEX is about another product of the same name and version: PyPI's lodash, not the npm lodash D contains.
+    d = await imageWith("adv/d", [npm("lodash", "4.17.20")]);
+    const otherProduct = JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.4",
+      version: 1,
+      components: [{ type: "library", name: "lodash", version: "4.17.20", purl: "pkg:pypi/lodash@4.17.20", "bom-ref": "p" }],
+      vulnerabilities: [{ id: "CVE-2021-23337", analysis: { state: "not_affected", justification: "code_not_present" }, affects: [{ ref: "p" }] }],
+    });
+    await ingestEvidence({ actor: system, imageId: d.imageId, bytes: Buffer.from(otherProduct), source: "upload" });
   });
 
   it("matches the real GitHub advisory against every stored SBOM component, as findings whose source is the advisory", async () => {
     const r = await importAdvisories({ actor: reviewer, bytes: RAW, origin: "test" });
     expect(r).toMatchObject({ records: 1, created: 1, updated: 0, unchanged: 0, skipped: 0 });
-    for (const img of [a, b, c]) {
+    for (const img of [a, b, c, d]) {
       const rows = await advisoryFindings(img.imageId);
       expect(rows.map((f) => `${f.package}@${f.installedVersion}`).sort()).toEqual(expectedFor(FIXTURE, img.components));
       for (const f of rows) {
@@ -123,11 +134,16 @@ describe("importing OSV advisories", () => {
         });
       }
     }
-    expect(r.findings).toBe([a, b, c].reduce((s, i) => s + expectedFor(FIXTURE, i.components).length, 0));
+    expect(r.findings).toBe([a, b, c, d].reduce((s, i) => s + expectedFor(FIXTURE, i.components).length, 0));
     // lodash.template is another package: the advisory names lodash and lodash-es only.
     expect((await advisoryFindings(a.imageId)).some((f) => f.package === "lodash.template")).toBe(false);
     const audit = await db.auditEvent.findFirst({ where: { action: "advisory.import" }, orderBy: { seq: "desc" } });
     expect(audit?.detail).toMatchObject({ created: 1, findings: r.findings, advisories: [FIXTURE.id] });
+  });
+
+  it("a VEX statement about another ecosystem's package of the same name does not clear the finding", async () => {
+    const rows = await advisoryFindings(d.imageId);
+    expect(rows.map((f) => [f.package, f.status])).toEqual([["lodash", "affected"]]);
   });
 
   it("applies VEX: the image whose VEX says not_affected gets the finding as not_affected", async () => {

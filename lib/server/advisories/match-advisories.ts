@@ -1,6 +1,6 @@
 import "server-only";
 import { Prisma, type Tx } from "../../db";
-import { normalizePurl } from "../../evidence/purl";
+import { normalizePurl, purlSearchKey } from "../../evidence/purl";
 import { componentKeys, releaseMatches, type OsvAffected } from "../../evidence/osv";
 import { fixedVersionFor, isAffected } from "../../versions/osv";
 import { NOT_APPLICABLE } from "../evidence/get-image-evidence";
@@ -85,6 +85,19 @@ function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: M
   return hits;
 }
 
+/**
+ * Is the VEX statement about this component's package? When both name a purl, the package is its type, namespace and
+ * name (pkg:pypi/lodash is not pkg:npm/lodash, whatever the bare names say); the name alone decides only when one of
+ * them has no purl.
+ */
+function sameVexPackage(v: VexRow, c: ComponentRow): boolean {
+  if (v.purl !== null && (v.purl === c.purl || normalizePurl(v.purl) === c.purl)) return true;
+  const vKey = purlSearchKey(v.purl);
+  const cKey = purlSearchKey(c.purl);
+  if (vKey !== null && cKey !== null) return vKey === cKey;
+  return v.package.toLowerCase() === c.name.toLowerCase();
+}
+
 /** Live, counted VEX statements (an unsigned registry VEX under uploader rules is not: may-attach-evidence) on these images saying one of these vulnerabilities (by id or alias) does not apply. */
 async function findVexStatements(tx: Tx, hitImages: string[], vulnIds: string[]) {
   const vex: VexRow[] = [];
@@ -145,7 +158,7 @@ export async function matchAdvisories(
       (v) =>
         v.image_id === h.row.image_id &&
         [v.vuln_id, ...v.aliases].some((x) => mine.has(x.toUpperCase())) &&
-        (v.package.toLowerCase() === h.row.name.toLowerCase() || (v.purl !== null && (v.purl === h.row.purl || normalizePurl(v.purl) === h.row.purl))) &&
+        sameVexPackage(v, h.row) &&
         (!v.installed_version || v.installed_version === h.row.version),
     );
   };
