@@ -89,9 +89,10 @@ async function createSummaryRow({
   const reviews = countedReviews(a);
   const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
   const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
-  // The evidence on record when the gates were judged: what they could have relied on.
+  // The evidence on record when the gates were judged: what they could have relied on. Not a not-counted document
+  // (unsigned registry evidence under uploader rules: no gate counts it), nor one withdrawn before the approval.
   const evidence = await db.evidenceDocument.findMany({
-    where: { imageId: image.id, uploadedAt: { lte: a.createdAt } },
+    where: { imageId: image.id, uploadedAt: { lte: a.createdAt }, notCounted: null, OR: [{ withdrawnAt: null }, { withdrawnAt: { gt: a.createdAt } }] },
     select: { id: true, contentDigest: true, source: true, artifactDigest: true },
     orderBy: { uploadedAt: "asc" },
     take: 200,
