@@ -41,7 +41,7 @@ function loadApproval(approvalId: string) {
     include: {
       image: { include: { repository: { include: { registry: true } } } },
       stage: true,
-      signingKey: { select: { id: true, name: true, fingerprint: true } },
+      signingKey: { select: { id: true, name: true, fingerprint: true, revokedAt: true } },
       request: { include: { reviews: { include: { reviewer: { select: { email: true } } }, orderBy: { createdAt: "asc" } } } },
     },
   });
@@ -220,7 +220,13 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
   const digest = image.digest as Digest;
   const subjectName = pullReference(registry.url, registry.pullName, repository);
 
-  if (!row) row = await createSummaryRow({ a, actor, subjectName, digest });
+  if (!row) {
+    // A revoked key signs nothing more (completePendingSummaries leaves it too); an envelope signed before is pushed.
+    // Skipped, not thrown: the caller may be finishing a signature pushed after the compromise of a key that signed
+    // it before (finishStageSignature via completePendingSignatures), with other approvals still to retry.
+    if (a.signingKey.revokedAt && a.signingKey.revokedAt <= new Date()) return { status: "skipped", reason: `the stage key ${a.signingKey.name} is revoked` };
+    row = await createSummaryRow({ a, actor, subjectName, digest });
+  }
 
   const client = registryClient(registry, "push");
   const summary = row;

@@ -7,11 +7,15 @@
 // is refused, or commits first and is revoked by it with the key's other approvals.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndRequested, requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { stopBoss } from "../jobs/boss";
+import { completePendingSignatures } from "../approvals/complete-pending-signatures";
+import { syncRegistry } from "../images/sync-registry";
 import { reviewRequest } from "../promotions/review-request";
 import { revokeStageKey } from "./revoke-stage-key";
 
@@ -21,7 +25,7 @@ let client: RegistryClient;
 beforeAll(async () => {
   client = new RegistryClient({ url: process.env.REGISTRY_URL! });
   await seedUsers();
-  await seedStages(["build", "test"]);
+  await seedStages(["build", "test", "prod"]);
 });
 
 afterAll(async () => {
@@ -82,5 +86,39 @@ describe("a stage key revoked while an approval signs with it", () => {
     expect(outcome.status).toBe("signed");
     await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "test", effectiveAt: new Date(Date.now() - 60_000), reason: "leaked" });
     expect(await db.approval.count({ where: { signingKeyId: key.id, revokedAt: null } })).toBe(0);
+  });
+
+  it("an approval made before the compromise and pushed after it (registry down meanwhile) completes; the retry does not stop on the revoked key", async () => {
+    // Signed before the compromise time, so it stays valid; the revoked key makes no summary for it (as the scheduler's
+    // completePendingSummaries already leaves it), and the retry of pending signatures finishes instead of throwing.
+    const reg: RegistryHandle = await startRegistry({});
+    try {
+      const img = buildImage({ architecture: "amd64", layers: [{ "late.txt": `late ${Date.now()}` }] });
+      await pushImage(new RegistryClient({ url: reg.url }), "keyrace/late", img, ["1"]);
+      await db.registry.create({ data: { name: "keyrace-outage", url: reg.url } });
+      await syncRegistry({ actor: { kind: "system", label: "keyrace" }, registry: "keyrace-outage" });
+      await reg.stop();
+      const pending = await requestAndApprove({
+        actor: await userActor("alice@example.com"),
+        registry: "keyrace-outage",
+        repository: "keyrace/late",
+        digest: img.digest,
+        stage: "prod",
+        comment: "during outage",
+      });
+      expect(pending.status).toBe("signing");
+      await new Promise((r) => setTimeout(r, 20));
+      const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "leaked" });
+      expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(pending.id);
+      await reg.start();
+      const retried = await completePendingSignatures({ actor: { kind: "system", label: "keyrace" } }).catch((e: unknown) => e);
+      expect(retried, "the retry of pending signatures threw").toMatchObject({ completed: 1 });
+      expect(await db.approval.findUniqueOrThrow({ where: { id: pending.id }, select: { status: true, revokedAt: true } })).toEqual({
+        status: "signed",
+        revokedAt: null,
+      });
+    } finally {
+      await reg.destroy();
+    }
   });
 });
