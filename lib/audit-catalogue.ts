@@ -223,6 +223,13 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
     label: "evidence uploaders set",
     render: (_e, d) => [`set who may upload evidence: ${d.after.map((r) => `${r.pattern} → ${r.group}`).join(", ") || "(no rules)"}`],
   },
+  "evidence.recounted": {
+    family: "evidence",
+    label: "registry evidence recounted",
+    render: (_e, d) => [
+      `judged registry evidence stored before the upgrade by the uploader rules (${d.rules.join(", ") || "no rules"}): ${d.registryDocumentsRecounted} document${d.registryDocumentsRecounted === 1 ? "" : "s"} changed`,
+    ],
+  },
   "advisory.import": {
     family: "advisory",
     label: "advisories imported",

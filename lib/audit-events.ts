@@ -167,6 +167,8 @@ export const AUDIT_EVENTS = {
     /** Registry documents counted, or no longer counted, under the new rules (absent on rows written before it existed). */
     registryDocumentsRecounted: int.optional(),
   }),
+  /** The one-off recount of registry evidence an upgrade left owed (run-pending-evidence-recount.ts), under the rules then saved. */
+  "evidence.recounted": obj({ reason: s, rules: strs, registryDocumentsRecounted: int }),
   "advisory.import": obj({
     records: int,
     created: int,

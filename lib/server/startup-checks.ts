@@ -4,6 +4,7 @@ import { assertMasterKeyUsable } from "./keys/master-key";
 import { oidcSettings } from "./auth/oidc";
 import { startWorkers } from "./jobs/workers";
 import { spoolDirectory } from "./evidence/spool-body";
+import { runPendingEvidenceRecount } from "./evidence/run-pending-evidence-recount";
 
 /** Exits the process with the reason when this replica must not serve; then starts the job workers. */
 export async function startupChecks(): Promise<void> {
@@ -18,6 +19,11 @@ export async function startupChecks(): Promise<void> {
   }
   // Spool files a crashed process left behind (large uploads, issue 17) go now, not at the first upload.
   await spoolDirectory().catch((e: unknown) => console.warn("[evidence] could not prepare the upload spool directory:", (e as Error).message));
+  // Registry evidence an upgrade left unjudged by the uploader rules is recounted now, not at the first tick (which
+  // retries it if this fails, as does every replica's start-up: only one of them does the work).
+  runPendingEvidenceRecount().catch((e: unknown) =>
+    console.warn("[evidence] the pending registry evidence recount failed; the scheduler retries it:", (e as Error).message),
+  );
   if (env().IMPRIMATUR_WORKERS) {
     startWorkers().catch((e) => console.error("[jobs] workers failed to start:", (e as Error).message));
   }

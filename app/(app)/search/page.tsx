@@ -100,7 +100,17 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
                     <DigestChip digest={r.digest} href={`/images/${r.repository}@${r.digest}?registry=${encodeURIComponent(r.registry)}&tab=sbom`} />
                   </td>
                   <td className="px-3 py-2 font-mono text-xs">{r.tags.join(", ") || "untagged"}</td>
-                  <td className="px-3 py-2 font-mono text-xs">{r.versions.join(", ")}</td>
+                  <td className="px-3 py-2 font-mono text-xs">
+                    {r.versions.join(", ")}
+                    {r.notCounted && (
+                      <span
+                        className="ml-1 rounded bg-amber-100 px-1 font-sans text-amber-800"
+                        title="found only in evidence that does not count: unsigned registry evidence; uploader rules apply to this repository"
+                      >
+                        not counted
+                      </span>
+                    )}
+                  </td>
                   <td className="px-3 py-2 text-xs">{r.highestStage ?? <span className="text-slate-500">none</span>}</td>
                 </tr>
               ))}

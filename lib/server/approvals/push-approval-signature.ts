@@ -15,6 +15,7 @@ import { refreshSignatures } from "../images/refresh-signatures";
 import { registryClient, toAppError } from "../registries/resolve-registry";
 import { lockSignatureManifest, readSigConfig, readSigManifestOnly } from "./signature-manifest-io";
 import { timestampSignature, tsaConfigured } from "./timestamp-signature";
+import { recordRevocation } from "./record-revocation";
 
 const MAX_MERGE_ROUNDS = 5;
 
@@ -126,9 +127,30 @@ async function markSigned(
  * lock (every replica shares it), and after each PUT the manifest is read back: any layer Postgres has
  * recorded for this image but the registry lacks (another tool raced us) is merged in and PUT again.
  */
+const keyCompromise: Actor = { kind: "system", label: "key-compromise" };
+
+/**
+ * A stage key's compromise is a standing rule, not only a list made when it is revoked: the revocation revoked the
+ * key's approvals whose trusted time was then at or after the compromise time, judging one still waiting for the TSA
+ * by Imprimatur's record. When the TSA's time comes in and is at or after the compromise, the approval is revoked
+ * now (as the revocation would have), in the stamping transaction, so its layer is never pushed. The key row is held
+ * FOR KEY SHARE: a revocation in progress is waited for and seen; one that starts later sees the new trusted time.
+ * Returns why it was revoked, or null.
+ */
+async function revokeIfKeyCompromised(tx: Tx, approvalId: string, trustedAt: Date): Promise<string | null> {
+  const [k] = await tx.$queryRaw<{ name: string; revoked_at: Date | null }[]>`
+    SELECT k.name, k.revoked_at FROM approvals a JOIN signing_keys k ON k.id = a.signing_key_id
+     WHERE a.id = ${approvalId}::uuid FOR KEY SHARE OF k`;
+  if (!k?.revoked_at || k.revoked_at > trustedAt) return null;
+  const why = `stage key ${k.name} compromised from ${k.revoked_at.toISOString()}; the signature's trusted time (TSA) ${trustedAt.toISOString()} is after it`;
+  await recordRevocation(tx, { approvalId, actor: keyCompromise, reason: why, source: "key-compromise" });
+  return why;
+}
+
 /**
  * Asks the TSA for a token over the approval's signature and stores it (a concurrent retry's token stands). Returns
- * why the TSA could not be reached (the push waits for the next retry), or null.
+ * why the TSA could not be reached (the push waits for the next retry), or why the approval was revoked
+ * (revokeIfKeyCompromised: it is never pushed), or null.
  */
 async function timestampApproval({
   actor,
@@ -141,12 +163,12 @@ async function timestampApproval({
 }): Promise<string | null> {
   try {
     const ts = await timestampSignature({ signature: Buffer.from(approval.signature, "base64") });
-    await db.$transaction(async (tx) => {
+    const compromised = await db.$transaction(async (tx) => {
       const set = await tx.approval.updateMany({
         where: { id: approval.id, timestampToken: null },
         data: { timestampToken: bytes(ts.token), timestampAt: ts.genTime, timestampBy: ts.by },
       });
-      if (set.count === 0) return; // a concurrent retry stamped it first; its token stands
+      if (set.count === 0) return null; // a concurrent retry stamped it first; its token stands
       await appendAuditEvent(tx, {
         actor,
         action: "signature.timestamp",
@@ -154,7 +176,9 @@ async function timestampApproval({
         target,
         detail: { approvalId: approval.id, stage: approval.stage.name, genTime: ts.genTime.toISOString(), tsa: ts.by },
       });
+      return revokeIfKeyCompromised(tx, approval.id, ts.genTime);
     });
+    if (compromised) return compromised;
   } catch (e) {
     if (!(e instanceof AppError) || e.code !== "TSA_UNAVAILABLE") throw e;
     await db.$transaction(async (tx) => {

@@ -31,7 +31,7 @@ function loadApproval(approvalId: string) {
     include: {
       image: { include: { repository: { include: { registry: true } } } },
       stage: true,
-      signingKey: { select: { id: true, name: true, fingerprint: true } },
+      signingKey: { select: { id: true, name: true, fingerprint: true, revokedAt: true } },
     },
   });
 }
@@ -171,6 +171,9 @@ export async function pushStageBundle({ approvalId }: { approvalId: string }): P
       pushedVia: prior.pushedVia as "referrers-api" | "referrers-tag",
       existing: true,
     };
+  // A bundle is a new signature: a revoked key makes none (the approval, signed before its compromise, may stay
+  // valid), as completePendingBundles already leaves it. Skipped, not thrown: the caller may be retrying signatures.
+  if (a.signingKey.revokedAt && a.signingKey.revokedAt <= new Date()) return { status: "skipped", reason: `the stage key ${a.signingKey.name} is revoked` };
 
   const { image } = a;
   const registry = image.repository.registry;

@@ -41,7 +41,7 @@ function loadApproval(approvalId: string) {
     include: {
       image: { include: { repository: { include: { registry: true } } } },
       stage: true,
-      signingKey: { select: { id: true, name: true, fingerprint: true } },
+      signingKey: { select: { id: true, name: true, fingerprint: true, revokedAt: true } },
       request: { include: { reviews: { include: { reviewer: { select: { email: true } } }, orderBy: { createdAt: "asc" } } } },
     },
   });
@@ -89,9 +89,10 @@ async function createSummaryRow({
   const reviews = countedReviews(a);
   const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
   const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
-  // The evidence on record when the gates were judged: what they could have relied on.
+  // The evidence on record when the gates were judged: what they could have relied on. Not a not-counted document
+  // (unsigned registry evidence under uploader rules: no gate counts it), nor one withdrawn before the approval.
   const evidence = await db.evidenceDocument.findMany({
-    where: { imageId: image.id, uploadedAt: { lte: a.createdAt } },
+    where: { imageId: image.id, uploadedAt: { lte: a.createdAt }, notCounted: null, OR: [{ withdrawnAt: null }, { withdrawnAt: { gt: a.createdAt } }] },
     select: { id: true, contentDigest: true, source: true, artifactDigest: true },
     orderBy: { uploadedAt: "asc" },
     take: 200,
@@ -219,7 +220,13 @@ export async function pushVerificationSummary({ approvalId, actor = SYSTEM }: { 
   const digest = image.digest as Digest;
   const subjectName = pullReference(registry.url, registry.pullName, repository);
 
-  if (!row) row = await createSummaryRow({ a, actor, subjectName, digest });
+  if (!row) {
+    // A revoked key signs nothing more (completePendingSummaries leaves it too); an envelope signed before is pushed.
+    // Skipped, not thrown: the caller may be finishing a signature pushed after the compromise of a key that signed
+    // it before (finishStageSignature via completePendingSignatures), with other approvals still to retry.
+    if (a.signingKey.revokedAt && a.signingKey.revokedAt <= new Date()) return { status: "skipped", reason: `the stage key ${a.signingKey.name} is revoked` };
+    row = await createSummaryRow({ a, actor, subjectName, digest });
+  }
 
   const client = registryClient(registry, "push");
   const summary = row;

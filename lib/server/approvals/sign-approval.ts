@@ -1,6 +1,7 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
 import { bytes, type Tx } from "../../db";
+import { AppError } from "../../errors";
 import { sha256Digest } from "../../oci/digest";
 import { pullReference } from "../../oci/reference";
 import { buildSimpleSigningPayload } from "../../signing/formats/simple-signing";
@@ -33,6 +34,24 @@ export interface SignApprovalOptions {
 }
 
 /**
+ * Holds the key row (FOR KEY SHARE, until this approval commits: the lock the approval's foreign key takes anyway,
+ * taken before signing) and reads its revocation again. A key revocation
+ * (revoke-stage-key.ts) locks the row FOR UPDATE and, in the same transaction, revokes every approval of the key it
+ * can see: one that committed after findStageSigner read the key is seen here and the approval is refused; one that
+ * starts later waits for this approval to commit and then revokes it with the others. Without the lock an approval
+ * that read the key just before the revocation committed after it, unrevoked, signed by the compromised key. Not
+ * FOR SHARE: that would also wait for (and deadlock with) a rotation retiring the key while holding the stage row.
+ */
+async function assertKeyStillValid(tx: Tx, key: { id: string; name: string }, now: Date) {
+  const [row] = await tx.$queryRaw<{ revoked_at: Date | null }[]>`SELECT revoked_at FROM signing_keys WHERE id = ${key.id}::uuid FOR KEY SHARE`;
+  if (!row || (row.revoked_at && row.revoked_at <= now))
+    throw new AppError(
+      "POLICY_VIOLATION",
+      `the stage key ${key.name} was revoked while this approval was being signed; approve again to sign with the stage's new key`,
+    );
+}
+
+/**
  * Makes the stage signature for an approved promotion request: the simple-signing payload (digest, pull
  * reference and who approved under which waivers, as cosign "optional" fields), signed with the stage's current
  * key, and the approval row holding both in state "signing", in the caller's transaction. Pushing it into the
@@ -41,6 +60,7 @@ export interface SignApprovalOptions {
 export async function signApproval({ tx, actor, request, approverIds, breakGlassReason, waiverIds, comment, now, auditInto }: SignApprovalOptions) {
   // One statement: the stage's current key with what signing needs (not a choice, then a second read to sign).
   const key = await findStageSigner({ id: request.stageId, name: request.stage.name }, now, tx);
+  await assertKeyStillValid(tx, key, now);
   const approvalId = randomUUID();
   const reg = request.image.repository.registry;
   const optional: Record<string, string> = {

@@ -180,3 +180,44 @@ describe("trusted time on stage signatures (a real TSA: openssl ts -reply)", () 
     expect((await evaluateImage({ image: `${host}/tsa/down@${img.digest}`, stage: "build", refuseTags: true })).allowed).toBe(true);
   });
 });
+
+describe("a stage key compromised before a pending signature's trusted time", () => {
+  // The approval was recorded before the compromise time, but its signature was still waiting for the TSA when the
+  // key was revoked: the revocation judged it by Imprimatur's record (before: unaffected). The TSA's time, which then
+  // becomes its trusted time, is after the compromise: by the revocation's own rule it must not stand.
+  it("revokes the approval when the TSA's time comes in after the key's compromise time, and pushes nothing", async () => {
+    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-late.txt": `late ${Date.now()}` }] });
+    await pushImage(client, "tsa/late", img, ["1"]);
+    await syncRegistry({ actor: system });
+    const { requestPromotion } = await import("../promotions/request-promotion");
+    const { approveStage } = await import("./approve-stage");
+    const { revokeStageKey } = await import("../keys/revoke-stage-key");
+    await tsa.stop();
+    let approvalId: string;
+    try {
+      await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/late", digest: img.digest, stage: "prod", note: "n" });
+      const r = await approveStage({ actor: await userActor("alice@example.com"), repository: "tsa/late", digest: img.digest, stage: "prod", comment: "ok" });
+      expect(r.status).toBe("signing");
+      approvalId = r.id!;
+      await new Promise((res) => setTimeout(res, 50));
+      const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "key leaked" });
+      // Judged by its record time, before the compromise: not among the revoked.
+      expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(approvalId);
+      // The TSA's genTime may be whole seconds: let the next second begin, so the token's time is after the compromise.
+      await new Promise((res) => setTimeout(res, 1100));
+    } finally {
+      await tsa.start();
+    }
+    // Before the fix the layer was pushed and the summary then failed on the revoked key: kept to assert on below.
+    const done = await completePendingSignatures({ actor: system }).catch((e: unknown) => e);
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId }, include: { signingKey: true } });
+    expect(row.timestampAt!.getTime()).toBeGreaterThanOrEqual(row.signingKey.revokedAt!.getTime());
+    expect(
+      { revoked: row.revokedAt !== null, source: row.revocationSource, status: row.status },
+      "an approval whose trusted time is after its key's compromise stands",
+    ).toEqual({ revoked: true, source: "key-compromise", status: "signing" });
+    expect(done).toMatchObject({ completed: 0, failures: [{ approvalId, error: expect.stringContaining("compromised from") }] });
+    await expect(client.getManifest("tsa/late", cosignTag(img.digest, "sig"))).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect((await evaluateImage({ image: `${host}/tsa/late@${img.digest}`, stage: "prod", refuseTags: true })).allowed).toBe(false);
+  });
+});

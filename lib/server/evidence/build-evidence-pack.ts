@@ -50,6 +50,11 @@ async function packDocuments(docs: EvidenceRow[], { maxDocumentBytes, repository
       tool: d.toolName ? `${d.toolName}${d.toolVersion ? ` ${d.toolVersion}` : ""}` : null,
       subjectDigest: d.subjectDigest,
       signature: { status: d.signatureStatus, by: d.signedBy, detail: d.signatureDetail },
+      // Every document is packed, byte for byte; these say which ones the gates counted, and why not the others.
+      counted: d.withdrawnAt === null && d.notCounted === null,
+      notCounted: d.notCounted,
+      withdrawnAt: d.withdrawnAt?.toISOString() ?? null,
+      withdrawReason: d.withdrawReason,
       contentDigest: d.contentDigest,
       size: d.size,
       ...(raw

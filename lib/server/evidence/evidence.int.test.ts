@@ -268,7 +268,17 @@ describe("edges", () => {
     expect(csvCell("openssl")).toBe(`"openssl"`);
     expect(
       searchResultsCsv([
-        { registry: "r", repository: "a", digest: "sha256:x", tags: ["=cmd"], versions: ["1"], purls: [], highestStage: null, deleted: false },
+        {
+          registry: "r",
+          repository: "a",
+          digest: "sha256:x",
+          tags: ["=cmd"],
+          versions: ["1"],
+          purls: [],
+          highestStage: null,
+          deleted: false,
+          notCounted: false,
+        },
       ]),
     ).toContain(`"'=cmd"`);
   });

@@ -82,12 +82,16 @@ function vulnerabilityList(merged: ReturnType<typeof mergeFindingRows>, query: E
 
 const PAGE = 100;
 
-/** One page of the image's components (withdrawn documents' components no longer count, as their findings) and its licenses. */
+/**
+ * One page of the image's components and its licenses, from documents that count: a withdrawn or not-counted
+ * document's components are left out, as its findings are (the document itself is listed, marked). "This image
+ * contains X under licence Y" is a claim the page makes; a developer's unsigned registry SBOM does not make it.
+ */
 async function componentPage(imageId: string, query: EvidenceQuery) {
   const cq = query.cq?.trim().toLowerCase();
   const cWhere: Prisma.ComponentWhereInput = {
     imageId,
-    document: { withdrawnAt: null },
+    document: { withdrawnAt: null, notCounted: null },
     ...(cq ? { OR: [{ nameKey: { contains: cq } }, { purl: { contains: cq, mode: "insensitive" } }] } : {}),
   };
   const [components, componentTotal, licenses] = await Promise.all([
@@ -101,7 +105,7 @@ async function componentPage(imageId: string, query: EvidenceQuery) {
     db.component.count({ where: cWhere }),
     db.$queryRaw<
       { license: string; count: bigint }[]
-    >`SELECT l AS license, count(*) AS count FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL, unnest(CASE WHEN cardinality(c.licenses) = 0 THEN ARRAY['(none stated)'] ELSE c.licenses END) AS l WHERE c.image_id = ${imageId}::uuid GROUP BY l ORDER BY count(*) DESC, l LIMIT 50`,
+    >`SELECT l AS license, count(*) AS count FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL, unnest(CASE WHEN cardinality(c.licenses) = 0 THEN ARRAY['(none stated)'] ELSE c.licenses END) AS l WHERE c.image_id = ${imageId}::uuid GROUP BY l ORDER BY count(*) DESC, l LIMIT 50`,
   ]);
   return {
     components,

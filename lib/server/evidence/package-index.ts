@@ -6,7 +6,7 @@ import type { Tx } from "../../db";
 
 // A component's package version: equality on the five columns (a hash or index join; the key hash is computed
 // only for new package_versions rows, not per component).
-const SAME = `pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '') AND pv.ecosystem = coalesce(c.ecosystem, '')
+export const SAME = `pv.name_key = c.name_key AND pv.purl_key = coalesce(c.purl_key, '') AND pv.ecosystem = coalesce(c.ecosystem, '')
   AND pv.version = coalesce(c.version, '') AND pv.purl = coalesce(c.purl, '')`;
 
 /**

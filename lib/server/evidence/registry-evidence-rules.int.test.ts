@@ -12,7 +12,7 @@ import { seedStages, seedUsers } from "../../../scripts/seed";
 import { userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
-import { sha256Digest, type Digest } from "../../oci/digest";
+import type { Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
 import { importAdvisories } from "../advisories/import-advisories";
 import { ingestEvidence } from "./ingest-evidence";
@@ -24,6 +24,7 @@ import { reviewRequest } from "../promotions/review-request";
 import { upsertStage } from "../stages/upsert-stage";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { REGISTRY_EVIDENCE_NOT_COUNTED } from "./may-attach-evidence";
+import { attachReferrer as attachReferrerTo } from "../../../scripts/test-harness/attach-referrer";
 
 const ADVISORY = readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json");
 const CVE = "CVE-2021-23337";
@@ -84,34 +85,7 @@ const vex = Buffer.from(
   }),
 );
 
-/** Attaches `doc` to `subject` as an OCI 1.1 referrer, with the referrers-tag index a client writes on Distribution 2.8. */
-async function attachReferrer(repo: string, subject: Digest, subjectSize: number, doc: Buffer) {
-  const empty = Buffer.from("{}");
-  await client.putBlob(repo, doc);
-  await client.putBlob(repo, empty);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType: "application/vnd.cyclonedx+json",
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(empty), size: 2 },
-      layers: [{ mediaType: "application/vnd.cyclonedx+json", digest: sha256Digest(doc), size: doc.length }],
-      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: subjectSize },
-    }),
-  );
-  const md = sha256Digest(manifest);
-  await client.putManifest(repo, md, manifest, "application/vnd.oci.image.manifest.v1+json");
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [
-        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: md, size: manifest.length, artifactType: "application/vnd.cyclonedx+json" },
-      ],
-    }),
-  );
-  await client.putManifest(repo, subject.replace(":", "-"), index, "application/vnd.oci.image.index.v1+json");
-}
+const attachReferrer = (repo: string, subject: Digest, subjectSize: number, doc: Buffer) => attachReferrerTo(client, repo, subject, subjectSize, doc);
 
 beforeAll(async () => {
   client = new RegistryClient({ url: process.env.REGISTRY_URL! });

@@ -3,6 +3,7 @@ import { pgPool, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
 import { purlSearchKeyOf } from "../../evidence/purl";
+import { SAME } from "./package-index";
 import type { Actor } from "../actor";
 
 export interface PackageSearchHit {
@@ -14,6 +15,12 @@ export interface PackageSearchHit {
   purls: string[];
   highestStage: string | null;
   deleted: boolean;
+  /**
+   * Found only in evidence that does not count (unsigned registry evidence on a repository under evidence-uploader
+   * rules): shown, and a bulk revocation fed by the search may include it (revoking more is safe), but nothing
+   * trusted says the image has the package.
+   */
+  notCounted: boolean;
 }
 
 /** Distinct (package, version, purl) rows read for one query; beyond it the answer says `truncated`. */
@@ -25,7 +32,8 @@ const MAX_VERSIONS = 100_000;
  * distinct version and purl of the package; package_images: the images whose live evidence has it), so a package
  * in 9,000 images costs a few index pages, not 9,000 component rows. Versions are compared with each ecosystem's
  * own ordering rules, once per distinct version. Withdrawn evidence is not in the summary. Returns every digest
- * with its tags, the versions found and the highest stage it has passed.
+ * with its tags, the versions found and the highest stage it has passed, marked when found only in evidence that
+ * does not count (notCounted).
  */
 export async function searchPackages({
   actor: _actor,
@@ -65,6 +73,7 @@ export async function searchPackages({
       purls: f.purls.slice(),
       highestStage: r.highest_stage,
       deleted: r.deleted,
+      notCounted: r.not_counted_only,
     };
   });
   return {
@@ -160,6 +169,7 @@ type HitRow = {
   pvs: string[];
   tags: string[];
   highest_stage: string | null;
+  not_counted_only: boolean;
 };
 
 /**
@@ -273,11 +283,26 @@ async function readHits(opts: { ids: string[]; includeDeleted: boolean; pageSize
               JOIN stages st ON st.id = d.stage_id
              WHERE d.image_id = p.id AND d.allowed
                AND (d.valid_until IS NULL OR d.valid_until > now() OR (SELECT n.allowed FROM stage_decision_now(d.image_id, d.stage_id) n))
-             ORDER BY st.position DESC LIMIT 1) AS highest_stage
+             ORDER BY st.position DESC LIMIT 1) AS highest_stage,
+           ${notCountedOnly(ids)} AS not_counted_only
     FROM page p LEFT JOIN pv ON pv.image_id = p.id
     ORDER BY p.registry COLLATE "C", p.repository COLLATE "C", p.digest COLLATE "C"`,
   );
 }
+
+/**
+ * Whether page image `p` has the matching versions only from not-counted documents. Asked of the page's images only,
+ * and in two steps: an image with no live not-counted document (nearly all) costs one probe of the partial index
+ * evidence_documents_not_counted_image_idx, which holds only not-counted documents; only an image with one looks
+ * for a matching component in a document that counts.
+ */
+const notCountedOnly = (ids: string[]) => Prisma.sql`
+  CASE WHEN EXISTS (SELECT 1 FROM evidence_documents nd WHERE nd.image_id = p.id AND nd.not_counted IS NOT NULL AND nd.withdrawn_at IS NULL)
+    THEN NOT EXISTS (
+      SELECT 1 FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
+      JOIN package_versions pv ON ${Prisma.raw(SAME)}
+      WHERE c.image_id = p.id AND pv.id = ANY(${ids}::bigint[]))
+    ELSE false END`;
 
 async function countHits({ ids, includeDeleted, shape }: { ids: string[]; includeDeleted: boolean; shape: Shape }): Promise<number> {
   const probe = shape === "probe";
@@ -295,9 +320,19 @@ export function csvCell(v: string): string {
 }
 
 export function searchResultsCsv(results: PackageSearchHit[]): string {
-  const header = ["registry", "repository", "digest", "tags", "versions", "purls", "highest_stage", "deleted"];
+  const header = ["registry", "repository", "digest", "tags", "versions", "purls", "highest_stage", "deleted", "not_counted"];
   const lines = results.map((r) =>
-    [r.registry, r.repository, r.digest, r.tags.join(" "), r.versions.join(" "), r.purls.join(" "), r.highestStage ?? "", String(r.deleted)]
+    [
+      r.registry,
+      r.repository,
+      r.digest,
+      r.tags.join(" "),
+      r.versions.join(" "),
+      r.purls.join(" "),
+      r.highestStage ?? "",
+      String(r.deleted),
+      String(r.notCounted),
+    ]
       .map(csvCell)
       .join(","),
   );

@@ -1,13 +1,10 @@
 import "server-only";
-import { db, type Tx } from "../../db";
+import { db } from "../../db";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 import { AppError } from "../../errors";
-import { matchScope } from "../../signing/trust/identities";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { rematchImageAdvisories } from "../advisories/rematch-image-advisories";
-import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
-import { REGISTRY_EVIDENCE_NOT_COUNTED } from "./may-attach-evidence";
+import { recountRegistryEvidence } from "./recount-registry-evidence";
 
 export interface EvidenceUploaderRuleInput {
   /** Repository glob, as trust scopes: `apps/*`, `team-a/**`, `**`. */
@@ -19,34 +16,10 @@ export interface EvidenceUploaderRuleInput {
 const PATTERN = /^[a-z0-9._\-/*?]{1,255}$/;
 
 /**
- * Registry evidence no trusted key signed counts only on repositories no rule covers (may-attach-evidence.ts): with
- * the new rules, marks it counted or not counted again, re-matches the advisories of the images whose evidence
- * changed (a VEX may now apply, or no longer) and asks for their stages to be judged again. Returns how many
- * documents changed.
- */
-async function recountRegistryEvidence(tx: Tx, patterns: readonly string[]): Promise<number> {
-  const repos = await tx.$queryRaw<{ id: string; name: string }[]>`
-    SELECT DISTINCT r.id, r.name FROM evidence_documents d JOIN images i ON i.id = d.image_id JOIN repositories r ON r.id = i.repository_id
-    WHERE d.source = 'registry' AND d.signature_status <> 'signed'`;
-  const covered = repos.filter((r) => patterns.some((p) => matchScope(p, r.name))).map((r) => r.id);
-  const changed = await tx.$queryRaw<{ image_id: string }[]>`
-    WITH want AS (
-      SELECT d.id, CASE WHEN i.repository_id = ANY(${covered}::uuid[]) THEN ${REGISTRY_EVIDENCE_NOT_COUNTED} END AS not_counted
-      FROM evidence_documents d JOIN images i ON i.id = d.image_id
-      WHERE d.source = 'registry' AND d.signature_status <> 'signed')
-    UPDATE evidence_documents d SET not_counted = w.not_counted FROM want w
-    WHERE d.id = w.id AND d.not_counted IS DISTINCT FROM w.not_counted
-    RETURNING d.image_id`;
-  const imageIds = [...new Set(changed.map((c) => c.image_id))];
-  for (const imageId of imageIds) await rematchImageAdvisories(tx, { imageId });
-  await requestReevaluation(tx, { trigger: "evidence", imageIds });
-  return changed.length;
-}
-
-/**
  * Replaces the evidence-uploader rules (admin only), audited with the old and new lists. An empty list means
  * "any developer, reviewer or admin may attach evidence anywhere". Unsigned registry evidence is counted again
- * under the new rules in the same transaction (recountRegistryEvidence).
+ * under the new rules in the same transaction (recountRegistryEvidence), which also settles a one-off recount an
+ * upgrade left owed (run-pending-evidence-recount.ts).
  */
 export async function setEvidenceUploaders({ actor, rules }: { actor: Actor; rules: EvidenceUploaderRuleInput[] }) {
   requireRole(actor, ["admin"], "changing who may attach evidence");

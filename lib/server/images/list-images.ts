@@ -155,7 +155,9 @@ async function findPage(q: ListImagesQuery): Promise<PageRow[]> {
            sg.sig_total, sg.sig_verified, sg.pub_total, sg.pub_verified, sg.team_total, sg.team_verified,
            (SELECT count(*)::int FROM artifacts a WHERE a.image_id = p.id) AS artifacts,
            ap.pending, sd.stages, sv.severities,
-           EXISTS (SELECT 1 FROM evidence_documents e WHERE e.image_id = p.id AND e.kind IN ('scan', 'vex')) AS has_scan,
+           -- Scanned: a scan or VEX that counts. A withdrawn or not-counted one (a developer's unsigned registry VEX on
+           -- a repository under uploader rules) must not turn "no scan recorded" into "0 findings".
+           EXISTS (SELECT 1 FROM evidence_documents e WHERE e.image_id = p.id AND e.kind IN ('scan', 'vex') AND e.withdrawn_at IS NULL AND e.not_counted IS NULL) AS has_scan,
            rk.risks, mv.moves
     FROM (
       -- Only the sort keys go through the count and the sort; the page's 50 rows are read again below.

@@ -18,6 +18,7 @@ import { fetchAdvisoryFeed, runAdvisoryFeed } from "../advisories/fetch-advisory
 import { runBulkRevocation } from "../revocations/run-bulk-revocation";
 import { enqueueBulkRevocation } from "../revocations/enqueue-bulk-revocation";
 import { scheduledAuditCheckpoint } from "../audit/make-audit-checkpoint";
+import { runPendingEvidenceRecount } from "../evidence/run-pending-evidence-recount";
 
 const scheduler: Actor = { kind: "system", label: "scheduler" };
 
@@ -62,6 +63,9 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
       return undefined;
     }
   };
+  // First: a recount an upgrade left owed (registry evidence never judged by the uploader rules) changes what the
+  // re-evaluation below judges. One primary-key read when nothing is owed.
+  await step("pending evidence recount", runPendingEvidenceRecount);
   const queued = (await step("queue due syncs", () => queueDueSyncs(now))) ?? [];
   const signatures = await step("pending signatures", () => completePendingSignatures({ actor: scheduler, limit: 20 }));
   await step("pending bundles", () => completePendingBundles({ limit: 20 }));
