@@ -110,15 +110,81 @@ function scanFacts(
   indexDigest: string,
   platforms: readonly Platform[] | null,
   children: readonly { digest: string; configDigest: string | null }[],
-  documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; subjectDigest: string | null }[],
+  documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; firstSeenAt: Date | null; subjectDigest: string | null }[],
 ) {
-  // A stated scan time is a claim: never later than when we received the document.
-  const scans = documents.filter((d) => d.kind === "scan").map((d) => ({ ...d, at: d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt }));
+  // A stated scan time is a claim: never later than when we first received the document's payload for its subject
+  // (first-seen.ts), so uploading the same signed scan again in a new wrapper does not make it younger.
+  const scans = documents
+    .filter((d) => d.kind === "scan")
+    .map((d) => {
+      const received = d.firstSeenAt && d.firstSeenAt < d.uploadedAt ? d.firstSeenAt : d.uploadedAt;
+      return { ...d, at: d.scannedAt && d.scannedAt < received ? d.scannedAt : received };
+    });
   const newest = scans.reduce<Date | null>((acc, d) => (!acc || d.at > acc ? d.at : acc), null);
   const platformSubjects = platforms ? indexPlatformSubjects(platforms, children) : [];
   if (!platformSubjects.length) return { scans, newestScanAt: newest, uncoveredPlatforms: [] as string[] };
   const coverage = platformScanCoverage(indexDigest, platformSubjects, scans);
   return { scans, newestScanAt: coverage.stalestAt, uncoveredPlatforms: coverage.uncovered };
+}
+
+/** The eight reads the gate facts are made of, for one image and stage (see gatherGateFacts). */
+function readGateInputs(
+  client: Client,
+  {
+    imageId,
+    stageId,
+    now,
+    image,
+    platforms,
+  }: { imageId: string; stageId: string; now: Date; image: { digest: string; repositoryId: string }; platforms: readonly Platform[] | null },
+) {
+  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
+  // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
+  const live = { withdrawnAt: null, notCounted: null };
+  // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
+  // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
+  return runReads(
+    {
+      // Advisory findings (no document) count too.
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
+      documents: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, ...live },
+          select: {
+            kind: true,
+            signatureStatus: true,
+            signedBy: true,
+            scannedAt: true,
+            uploadedAt: true,
+            firstSeenAt: true,
+            uploaderId: true,
+            subjectDigest: true,
+          },
+        }),
+      provenanceRows: () =>
+        client.provenance.findMany({
+          where: { imageId, document: live },
+          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
+        }),
+      // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
+      decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
+      allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
+      base: () => findBaseImage(client, imageId),
+      // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
+      provenanceUploaders: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, kind: "provenance", uploaderId: { not: null } },
+          select: { uploaderId: true },
+          distinct: ["uploaderId"],
+        }),
+      // An index's platform images, for their config digests (a scan names a platform by its manifest or its config).
+      children: () =>
+        platforms
+          ? client.image.findMany({ where: { repositoryId: image.repositoryId, parentDigest: image.digest }, select: { digest: true, configDigest: true } })
+          : Promise.resolve([]),
+    },
+    isTransaction(client),
+  );
 }
 
 /**
@@ -150,44 +216,13 @@ export async function gatherGateFacts(
   });
   // Fail closed: an index whose platform list cannot be read cannot say which platforms its scans cover.
   const platforms = image.platforms === null ? null : readJson(imagePlatformsColumn, image.platforms, { table: "images", column: "platforms", id: imageId });
-  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
-  // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
-  const live = { withdrawnAt: null, notCounted: null };
-  // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
-  // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
-  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await runReads(
-    {
-      // Advisory findings (no document) count too.
-      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
-      documents: () =>
-        client.evidenceDocument.findMany({
-          where: { imageId, ...live },
-          select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true, subjectDigest: true },
-        }),
-      provenanceRows: () =>
-        client.provenance.findMany({
-          where: { imageId, document: live },
-          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
-        }),
-      // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
-      decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
-      allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
-      base: () => findBaseImage(client, imageId),
-      // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
-      provenanceUploaders: () =>
-        client.evidenceDocument.findMany({
-          where: { imageId, kind: "provenance", uploaderId: { not: null } },
-          select: { uploaderId: true },
-          distinct: ["uploaderId"],
-        }),
-      // An index's platform images, for their config digests (a scan names a platform by its manifest or its config).
-      children: () =>
-        platforms
-          ? client.image.findMany({ where: { repositoryId: image.repositoryId, parentDigest: image.digest }, select: { digest: true, configDigest: true } })
-          : Promise.resolve([]),
-    },
-    isTransaction(client),
-  );
+  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await readGateInputs(client, {
+    imageId,
+    stageId,
+    now,
+    image,
+    platforms,
+  });
   const provenance = provenanceRows.map((p) => ({
     builderId: p.builderId,
     sourceRepo: p.sourceRepo,
