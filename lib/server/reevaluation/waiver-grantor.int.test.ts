@@ -2,6 +2,7 @@
 // in the stage's waiver group, the rule grantWaiver enforces). At review time (gather-gate-facts) and in re-evaluation;
 // and disabling the grantor (or taking them out of the waiver group) queues the approvals their waivers covered.
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
@@ -15,6 +16,7 @@ import { importAdvisories } from "../advisories/import-advisories";
 import { ingestEvidence } from "../evidence/ingest-evidence";
 import { upsertGroup } from "../groups/upsert-group";
 import { syncRegistry } from "../images/sync-registry";
+import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { requestPromotion } from "../promotions/request-promotion";
 import { reviewRequest } from "../promotions/review-request";
 import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
@@ -146,5 +148,29 @@ describe("a waiver counts only while its grantor may grant it", () => {
     await updateUser({ actor: await admin(), email: "carol@example.com", disabled: false });
     await reevaluateApprovals();
     expect(await db.stageRisk.count({ where: { imageId: disabled.imageId } })).toBe(0);
+  });
+
+  it("the grantor's standing is joined into the waiver read: gathering the facts costs no extra statement", async () => {
+    const stageId = (await db.stage.findFirstOrThrow({ where: { name: "test" }, select: { id: true } })).id;
+    const sql: string[] = [];
+    const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+    const query = proto.query;
+    proto.query = function (this: unknown, ...a: unknown[]) {
+      const q = a[0];
+      sql.push(typeof q === "string" ? q : ((q as { text?: string })?.text ?? String(q)));
+      return query.apply(this, a);
+    };
+    let facts;
+    try {
+      facts = await gatherGateFacts(db, { imageId: demoted.imageId, stageId });
+    } finally {
+      proto.query = query;
+    }
+    expect([...facts.waivers, ...(facts.discountedWaivers ?? [])].map((w) => w.id)).toEqual([demotedWaiver]);
+    console.log(`gatherGateFacts: ${sql.length} SQL statements`);
+    // The image, then the independent reads (findings, documents, provenance, decisions, waivers with their grantors'
+    // standing, base image (two), provenance uploaders; no platform children for a single image): 9. Before the grantor
+    // was joined, the waivers and their grantors' names were two statements (10).
+    expect(sql.length, sql.map((q) => q.replace(/\s+/g, " ").slice(0, 120)).join("\n")).toBeLessThanOrEqual(9);
   });
 });
