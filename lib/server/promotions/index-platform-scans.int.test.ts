@@ -206,5 +206,18 @@ describe("an index's findings gate and its platforms", () => {
     // Its own scan covers it; the attestation entry still needs none.
     await ingestEvidence({ actor: admin, imageId: row.id, bytes: trivyScan(repo, null, hidden.digest), source: "upload" });
     expect((await findingsGate(row.id)).facts.uncoveredPlatforms).toEqual([]);
+
+    // Approved now. Its platforms are admitted on the index's approval; the attestation manifest, which needed no scan,
+    // is not (it is not something to run).
+    const again = await requestPromotion({ actor: await userActor("dev@example.com"), repository: repo, digest: index as Digest, stage: "test", note: "y" });
+    expect((await reviewRequest({ actor: await userActor("alice@example.com"), requestId: again.id, decision: "approve", comment: "ok" })).status).toBe(
+      "signed",
+    );
+    const admit = (digest: string) => evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/${repo}@${digest}`, stage: "test", refuseTags: true });
+    expect((await admit(hidden.digest)).allowed).toBe(true);
+    expect((await admit(amd64.digest)).allowed).toBe(true);
+    const att = await admit(attestation.digest);
+    expect(att.allowed).toBe(false);
+    expect(att.reasons.join(" ")).toContain("is an attestation manifest of index");
   });
 });
