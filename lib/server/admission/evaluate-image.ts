@@ -59,7 +59,7 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
       SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
              i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
              p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at,
-             p.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) AS attestation_entry
+             CASE WHEN p.id IS NOT NULL THEN p.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) END AS attestation_entry
       FROM repositories repo
       LEFT JOIN tags t ON q.tag IS NOT NULL AND t.repository_id = repo.id AND t.name = q.tag
       LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(q.digest, t.digest)
