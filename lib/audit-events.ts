@@ -54,6 +54,9 @@ const evidence = obj({
   statements: int.optional(),
   /** Stored but not counted in gates or advisory matching (unsigned registry evidence under evidence-uploader rules): why. */
   notCounted: s.optional(),
+  /** The same payload was received before for this subject (a scan's age counts from then): its digest and that time. */
+  payloadDigest: s.optional(),
+  payloadFirstSeenAt: iso.optional(),
 });
 const keyInstalled = obj({ key: s, fingerprint: s, backend: s, retired: z.array(obj({ key: s, fingerprint: s, notAfter: iso })), stageBackend: s.optional() });
 const stageSettings = obj({

@@ -20,6 +20,8 @@ export interface WaiverRow {
   expiresAt: string;
   revokedAt: string | null;
   state: string;
+  /** Why an active waiver does not count in gates now (its grantor is disabled or out of the waiver group), or null. */
+  notCounted: string | null;
   usedBy: { requestId: string; reviewer: string }[];
   canRevoke: boolean;
 }
@@ -112,6 +114,11 @@ export function WaiversTable({ waivers }: { waivers: WaiverRow[] }) {
           <tr key={w.id} className="border-t border-slate-100 align-top" data-testid="waiver-row" data-waiver-id={w.id} data-state={w.state}>
             <td className="px-3 py-2">
               <span className={`rounded px-2 py-0.5 text-xs font-medium ${stateStyle[w.state] ?? "bg-slate-100"}`}>{w.state}</span>
+              {w.notCounted && (
+                <span className="mt-1 block text-xs text-rose-700" data-testid="waiver-not-counted">
+                  not counted: {w.notCounted}
+                </span>
+              )}
             </td>
             <td className="px-3 py-2">
               <span className="whitespace-nowrap">

@@ -120,9 +120,34 @@ export interface Platform {
   digest: string;
   mediaType: string;
   size: number;
+  /** "unknown" when the entry states no platform. */
   os: string;
   architecture: string;
   variant?: string;
+  /**
+   * A buildx attestation manifest (isAttestationEntry): in-toto statements about another entry of the same index, not
+   * something that runs. Absent on every other entry.
+   */
+  attestation?: true;
+}
+
+/** The annotations buildx writes on an attestation manifest's entry in an index (moby/buildkit util/attestation). */
+export const REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type";
+export const REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest";
+export const ATTESTATION_MANIFEST = "attestation-manifest";
+
+/**
+ * Whether an index entry is a buildx attestation manifest, as buildx writes one: platform unknown/unknown, annotated
+ * `vnd.docker.reference.type: attestation-manifest`, and `vnd.docker.reference.digest` naming another entry of the
+ * same index (the platform it attests). Anything else, an entry labelled unknown/unknown or with no platform included,
+ * is something a node can run when pulled by digest, so a platform whose scan the gates require.
+ */
+export function isAttestationEntry(entry: Descriptor, index: ImageIndex): boolean {
+  const a = entry.annotations;
+  if (!a || a[REFERENCE_TYPE_ANNOTATION] !== ATTESTATION_MANIFEST) return false;
+  if (entry.platform?.os !== "unknown" || entry.platform.architecture !== "unknown") return false;
+  const subject = a[REFERENCE_DIGEST_ANNOTATION];
+  return !!subject && subject !== entry.digest && index.manifests.some((m) => m.digest === subject && m !== entry);
 }
 
 export function indexPlatforms(index: ImageIndex): Platform[] {
@@ -133,5 +158,6 @@ export function indexPlatforms(index: ImageIndex): Platform[] {
     os: m.platform?.os ?? "unknown",
     architecture: m.platform?.architecture ?? "unknown",
     ...(m.platform?.variant ? { variant: m.platform.variant } : {}),
+    ...(isAttestationEntry(m, index) ? { attestation: true as const } : {}),
   }));
 }

@@ -13,14 +13,17 @@ export interface IndexScan {
 }
 
 /**
- * Attestation manifests (buildx writes them with platform unknown/unknown and an in-toto layer) run nowhere: they are
- * not platforms a scan must cover.
+ * Attestation manifests run nowhere: they are not platforms a scan must cover. Only an entry the index marks as one the
+ * way buildx does (lib/oci/manifest.ts isAttestationEntry, recorded at sync as `attestation`) is one; an entry merely
+ * labelled unknown/unknown, or with no platform, can run when pulled by digest, and needs a scan like any platform.
  */
-export function isRunnablePlatform(p: Pick<Platform, "os" | "architecture">): boolean {
-  return !(p.os === "unknown" && p.architecture === "unknown");
+export function isRunnablePlatform(p: Pick<Platform, "attestation">): boolean {
+  return p.attestation !== true;
 }
 
-export function platformName(p: Pick<Platform, "os" | "architecture" | "variant">): string {
+/** "linux/arm64/v8"; an entry that states no platform (unknown/unknown) is named by its digest. */
+export function platformName(p: Pick<Platform, "os" | "architecture" | "variant"> & { digest?: string }): string {
+  if (p.digest && p.os === "unknown" && p.architecture === "unknown") return `${p.digest} (no platform stated)`;
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
 }
 

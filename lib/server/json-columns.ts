@@ -180,6 +180,8 @@ const platform = z.object({
   os: z.string(),
   architecture: z.string(),
   variant: z.string().optional(),
+  // A buildx attestation manifest (lib/oci/manifest.ts isAttestationEntry): only `true`, anything else fails closed.
+  attestation: z.literal(true).optional(),
 });
 
 /**

@@ -67,6 +67,8 @@ export interface BuiltImage {
   mediaType: string;
   blobs: BuiltBlob[];
   platform: { os: string; architecture: string; variant?: string };
+  /** The annotations of this image's entry in an index built of it (buildIndex), e.g. buildx's attestation markers. */
+  entryAnnotations?: Record<string, string>;
   /** The layers in order, to build another image on this one (`base`). */
   layers: BaseLayer[];
 }
@@ -153,7 +155,13 @@ export function buildIndex(images: BuiltImage[], annotations?: Record<string, st
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MT.ociIndex,
-      manifests: images.map((i) => ({ mediaType: i.mediaType, digest: i.digest, size: i.manifest.length, platform: i.platform })),
+      manifests: images.map((i) => ({
+        mediaType: i.mediaType,
+        digest: i.digest,
+        size: i.manifest.length,
+        platform: i.platform,
+        ...(i.entryAnnotations ? { annotations: i.entryAnnotations } : {}),
+      })),
       ...(annotations ? { annotations } : {}),
     }),
   );

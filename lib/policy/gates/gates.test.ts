@@ -171,10 +171,10 @@ describe("evidence trust in the gates", () => {
     const w = { id: "w1", gate: "sbom", vulnIds: [], reason: "later", expiresAt: new Date(now.getTime() + 3_600_000), grantedBy: "Alice" };
     const r = evaluateGates(
       parseGateConfig({ sbom: true }),
-      facts({ sbomCount: 0, waivers: [], discountedWaivers: [{ ...w, why: "Alice requested this promotion" }] }),
+      facts({ sbomCount: 0, waivers: [], discountedWaivers: [{ ...w, why: "four eyes, Alice requested this promotion" }] }),
     );
     expect(r[0]!.passed).toBe(false);
-    expect(r[0]!.detail).toContain("not counted, four eyes: Alice requested this promotion");
+    expect(r[0]!.detail).toContain("not counted: four eyes, Alice requested this promotion");
   });
 });
 

@@ -59,7 +59,7 @@ export interface GateResult {
 
 /**
  * A failing gate passes only when an active waiver of the whole gate covers it; the result then says so and names the
- * waiver. Waivers that do not count (four eyes) are named in the failure.
+ * waiver. Waivers that do not count (four eyes, or a grantor who may no longer grant them) are named in the failure.
  */
 function applyGateWaivers(gate: Gate, outcome: GateOutcome, facts: GateFacts, active: readonly WaiverFact[]): GateResult {
   const { id, label } = gate;
@@ -77,7 +77,7 @@ function applyGateWaivers(gate: Gate, outcome: GateOutcome, facts: GateFacts, ac
     };
   }
   const discounted = (facts.discountedWaivers ?? []).filter((w) => w.gate === id && w.expiresAt.getTime() > facts.now.getTime());
-  const note = discounted.length ? ` (waiver${discounted.length === 1 ? "" : "s"} not counted, four eyes: ${discounted.map((w) => w.why).join("; ")})` : "";
+  const note = discounted.length ? ` (waiver${discounted.length === 1 ? "" : "s"} not counted: ${discounted.map((w) => w.why).join("; ")})` : "";
   return {
     gate: id,
     label,

@@ -62,7 +62,7 @@ export interface GateFacts {
   base: { state: "verified" | "unverified" | "unknown-base" | "no-base" | "layers-mismatch"; name: string | null; detail: string };
   /** Waivers in scope for this stage and image. Expired or revoked ones may be passed: they are ignored here. */
   waivers: readonly WaiverFact[];
-  /** Waivers in scope that do not count for this request (four eyes: granted by its requester or the build's author), with why. */
+  /** Waivers in scope that do not count for this request, with why: four eyes (granted by its requester or the build's author), or a grantor who may no longer grant them (disabled, out of the waiver group). */
   discountedWaivers?: readonly (WaiverFact & { why: string })[];
 }
 

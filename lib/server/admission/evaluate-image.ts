@@ -41,6 +41,8 @@ export type DecisionRow = {
   parent_id: string | null;
   parent_sig_checked_at: Date | null;
   parent_last_seen_at: Date | null;
+  /** The image is an entry its index marks as a buildx attestation manifest (images.platforms[].attestation). */
+  attestation_entry: boolean | null;
   allowed: boolean | null;
   reasons: string[] | null;
 };
@@ -56,7 +58,8 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
     LEFT JOIN LATERAL (
       SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
              i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
-             p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at
+             p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at,
+             CASE WHEN p.id IS NOT NULL THEN p.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) END AS attestation_entry
       FROM repositories repo
       LEFT JOIN tags t ON q.tag IS NOT NULL AND t.repository_id = repo.id AND t.name = q.tag
       LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(q.digest, t.digest)
@@ -188,6 +191,16 @@ function judge(image: string, ref: Ref, tagName: string | null, stage: string, r
   }
   if (!row.image_id) return deny([...reasons, `${digest} is unknown in ${row.reg_name}/${ref.repository}`], { digest, resolvedFromTag });
   if (row.deleted_at) return deny([...reasons, `${digest} was deleted from the registry on ${row.deleted_at.toISOString()}`], { digest, resolvedFromTag });
+  // An attestation manifest needs no scan of its own (platform-scan-coverage.ts), so its index's approval never admits
+  // it: it holds in-toto statements, and nothing should run it.
+  if (row.attestation_entry)
+    return deny(
+      [...reasons, `${digest} is an attestation manifest of index ${row.parent_digest}, not a runnable image; its index's approval does not admit it`],
+      {
+        digest,
+        resolvedFromTag,
+      },
+    );
   // A platform manifest is covered by its index's signature.
   if (row.parent_id) reasons.push(`platform manifest of index ${row.parent_digest}, whose signatures cover it`);
   const asOf = (

@@ -1,4 +1,5 @@
 import "server-only";
+import { firstSeenAt } from "./first-seen";
 import { randomUUID } from "node:crypto";
 import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, txConnection, type Tx } from "../../db";
 import { env } from "../../env";
@@ -222,12 +223,16 @@ async function ingestStreamed({
         );
         const stated = parseDate(parsed.scannedAt);
         const clamped = stated !== null && stated.getTime() > now.getTime();
+        // Never a signed envelope: what is "signed" is the document's bytes.
+        const firstSeen = await firstSeenAt(tx, { kind: parsed.kind, payloadDigest: parsed.contentDigest, subjectDigest, imageDigest: image.digest, now });
         const doc = await tx.evidenceDocument.update({
           where: { id: documentId },
           data: {
             contentDigest: parsed.contentDigest,
             kind: parsed.kind,
             scannedAt: clamped ? now : stated,
+            payloadDigest: parsed.contentDigest,
+            firstSeenAt: firstSeen,
             toolName: parsed.tool?.name ?? null,
             toolVersion: parsed.tool?.version ?? null,
             subjectDigest,

@@ -5,6 +5,7 @@ import { db, bytes as dbBytes, IN_TRANSACTION_BLOCK, type Tx, type TxConnection 
 import { AppError } from "../../errors";
 import { EvidenceError, parseEvidenceStatements, type Component, type EvidenceStatement, type ParsedEvidence } from "../../evidence/detect";
 import { sha256Digest } from "../../oci/digest";
+import { firstSeenAt, payloadDigest } from "./first-seen";
 import { verifyRaw } from "../../signing/keys/software";
 import { actorLabel, requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
@@ -323,6 +324,8 @@ async function storeStatement(
   const clamped = stated !== null && stated.getTime() > now.getTime();
   const scannedAt = clamped ? now : stated;
   const uploaderId = actor.kind === "user" ? actor.id : null;
+  const payload = payloadDigest(statement);
+  const firstSeen = await firstSeenAt(tx, { kind: parsed.kind, payloadDigest: payload, subjectDigest, imageDigest, now });
   const doc = await tx.evidenceDocument.create({
     data: {
       imageId,
@@ -347,6 +350,8 @@ async function storeStatement(
       raw: dbBytes(bytes),
       componentCount: parsed.components.length,
       findingCount: parsed.findings.length,
+      payloadDigest: payload,
+      firstSeenAt: firstSeen,
     },
     omit: { raw: true },
   });
@@ -371,6 +376,7 @@ async function storeStatement(
       artifactDigest,
       ...(notCounted ? { notCounted } : {}),
       ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
+      ...(firstSeen < now ? { payloadDigest: payload, payloadFirstSeenAt: firstSeen.toISOString() } : {}),
       ...(upload ? { upload: upload.contentDigest, line: statement.line ?? null, statements: upload.statements } : {}),
     },
   });

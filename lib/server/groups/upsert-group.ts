@@ -1,8 +1,9 @@
 import "server-only";
-import { db } from "../../db";
+import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -16,7 +17,7 @@ export async function upsertGroup({ actor, name, description, members }: { actor
     const unknown = emails.filter((e) => !users.some((u) => u.email === e));
     if (unknown.length) throw new AppError("INVALID_INPUT", `unknown users: ${unknown.join(", ")}`, "members");
   }
-  return db.$transaction(async (tx) => {
+  const out = await db.$transaction(async (tx) => {
     const before = await tx.group.findUnique({ where: { name }, include: { members: { include: { user: { select: { email: true } } } } } });
     // Left out, description and members keep their values.
     const group = await tx.group.upsert({
@@ -24,10 +25,14 @@ export async function upsertGroup({ actor, name, description, members }: { actor
       create: { name, description: description ?? "" },
       update: description === undefined ? {} : { description },
     });
-    if (emails) {
-      await tx.groupMember.deleteMany({ where: { groupId: group.id, userId: { notIn: users.map((u) => u.id) } } });
-      await tx.groupMember.createMany({ data: users.map((u) => ({ groupId: group.id, userId: u.id })), skipDuplicates: true });
-    }
+    const changed = emails
+      ? await replaceMembers(
+          tx,
+          group.id,
+          before?.members.map((m) => m.userId) ?? [],
+          users.map((u) => u.id),
+        )
+      : [];
     await appendAuditEvent(tx, {
       actor,
       action: before ? "group.update" : "group.create",
@@ -38,6 +43,22 @@ export async function upsertGroup({ actor, name, description, members }: { actor
         members: emails ?? before?.members.map((m) => m.user.email) ?? [],
       },
     });
-    return { id: group.id, name, description: group.description, members: emails ?? before?.members.map((m) => m.user.email) ?? [] };
+    return { id: group.id, name, description: group.description, members: emails ?? before?.members.map((m) => m.user.email) ?? [], changed };
   });
+  if (out.changed.length) await kickReevaluation();
+  const { changed: _changed, ...group } = out;
+  return group;
+}
+
+/**
+ * Sets the group's members; returns the accounts that joined or left. When the group grants waivers for a stage, their
+ * waivers' standing changed (a waiver counts only while its grantor is in the waiver group): the approvals those
+ * waivers cover are judged again.
+ */
+async function replaceMembers(tx: Tx, groupId: string, beforeIds: string[], afterIds: string[]): Promise<string[]> {
+  await tx.groupMember.deleteMany({ where: { groupId, userId: { notIn: afterIds } } });
+  await tx.groupMember.createMany({ data: afterIds.map((userId) => ({ groupId, userId })), skipDuplicates: true });
+  const changed = [...beforeIds.filter((id) => !afterIds.includes(id)), ...afterIds.filter((id) => !beforeIds.includes(id))];
+  if (changed.length && (await tx.stage.count({ where: { waiverGroupId: groupId } }))) await requestReevaluationForGrantors(tx, { userIds: changed });
+  return changed;
 }

@@ -10,34 +10,76 @@ import type { Platform } from "../../oci/manifest";
 
 type Client = Tx | typeof db;
 
-/** Active waivers (not revoked, not expired) for a stage that cover this image: its digest or its whole repository. */
+type ActiveWaiver = WaiverFact & { grantedById: string; grantorStanding: string | null };
+
+/**
+ * Active waivers (not revoked, not expired) for a stage that cover this image: its digest or its whole repository,
+ * each with its grantor's standing now (`grantorStanding`, null while the waiver may count). A waiver is a reviewer's
+ * decision: it counts only while its grantor could still grant it, the rule grantWaiver enforces (an enabled account in
+ * the stage's waiver group). One statement: the grantor and the membership are joined, not read afterwards.
+ */
 export async function activeWaivers(
   client: Client,
   { stageId, repositoryId, digest, now }: { stageId: string; repositoryId: string; digest: string; now: Date },
-): Promise<(WaiverFact & { grantedById: string })[]> {
-  const rows = await client.waiver.findMany({
-    where: { stageId, repositoryId, revokedAt: null, expiresAt: { gt: now }, OR: [{ digest: null }, { digest }] },
-    include: { grantedBy: { select: { name: true } } },
-    orderBy: { createdAt: "asc" },
-  });
+): Promise<ActiveWaiver[]> {
+  const rows = await client.$queryRaw<
+    {
+      id: string;
+      gate: string;
+      vuln_ids: string[];
+      reason: string;
+      expires_at: Date;
+      granted_by_id: string;
+      grantor_name: string;
+      grantor_disabled: boolean;
+      waiver_group: string | null;
+      in_group: boolean;
+    }[]
+  >`
+    SELECT w.id, w.gate, w.vuln_ids, w.reason, w.expires_at, w.granted_by_id, u.name AS grantor_name, u.disabled AS grantor_disabled,
+           g.name AS waiver_group, (gm.user_id IS NOT NULL) AS in_group
+    FROM waivers w
+    JOIN users u ON u.id = w.granted_by_id
+    JOIN stages s ON s.id = w.stage_id
+    LEFT JOIN groups g ON g.id = s.waiver_group_id
+    LEFT JOIN group_members gm ON gm.group_id = s.waiver_group_id AND gm.user_id = w.granted_by_id
+    WHERE w.stage_id = ${stageId}::uuid AND w.repository_id = ${repositoryId}::uuid AND w.revoked_at IS NULL AND w.expires_at > ${now}
+      AND (w.digest IS NULL OR w.digest = ${digest})
+    ORDER BY w.created_at ASC, w.id ASC`;
   return rows.map((w) => ({
     id: w.id,
     gate: w.gate,
-    vulnIds: w.vulnIds,
+    vulnIds: w.vuln_ids,
     reason: w.reason,
-    expiresAt: w.expiresAt,
-    grantedBy: w.grantedBy.name,
-    grantedById: w.grantedById,
+    expiresAt: w.expires_at,
+    grantedBy: w.grantor_name,
+    grantedById: w.granted_by_id,
+    grantorStanding: grantorStanding({ name: w.grantor_name, disabled: w.grantor_disabled, waiverGroup: w.waiver_group, inGroup: w.in_group }),
   }));
 }
 
-/** Four eyes on waivers: one granted by the requester or by the build's author does not count for the request. */
-function splitWaivers(allWaivers: (WaiverFact & { grantedById: string })[], requesterId: string | null, builders: Set<string>) {
+/**
+ * Why a waiver's grantor could no longer grant it (so the waiver no longer counts), or null while they could: the
+ * account is disabled, or is not in the stage's waiver group (removed from it, the stage's group changed, or none).
+ */
+export function grantorStanding({ name, disabled, waiverGroup, inGroup }: { name: string; disabled: boolean; waiverGroup: string | null; inGroup: boolean }) {
+  if (disabled) return `grantor disabled (${name}'s account is disabled)`;
+  if (!waiverGroup) return `grantor no longer may grant it (the stage has no waiver group now)`;
+  if (!inGroup) return `grantor no longer may grant it (${name} is not in waiver group ${waiverGroup} now)`;
+  return null;
+}
+
+/**
+ * Waivers that do not count for the request: one whose grantor may no longer grant it (disabled, out of the waiver
+ * group), and four eyes, one granted by the requester or by the build's author.
+ */
+function splitWaivers(allWaivers: ActiveWaiver[], requesterId: string | null, builders: Set<string>) {
   const waivers: WaiverFact[] = [];
   const discountedWaivers: (WaiverFact & { why: string })[] = [];
-  for (const { grantedById, ...w } of allWaivers) {
-    if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `${w.grantedBy} requested this promotion` });
-    else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `${w.grantedBy} uploaded this build's provenance` });
+  for (const { grantedById, grantorStanding: standing, ...w } of allWaivers) {
+    if (standing) discountedWaivers.push({ ...w, why: standing });
+    else if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `four eyes, ${w.grantedBy} requested this promotion` });
+    else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `four eyes, ${w.grantedBy} uploaded this build's provenance` });
     else waivers.push(w);
   }
   return { waivers, discountedWaivers };
@@ -68,15 +110,81 @@ function scanFacts(
   indexDigest: string,
   platforms: readonly Platform[] | null,
   children: readonly { digest: string; configDigest: string | null }[],
-  documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; subjectDigest: string | null }[],
+  documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; firstSeenAt: Date | null; subjectDigest: string | null }[],
 ) {
-  // A stated scan time is a claim: never later than when we received the document.
-  const scans = documents.filter((d) => d.kind === "scan").map((d) => ({ ...d, at: d.scannedAt && d.scannedAt < d.uploadedAt ? d.scannedAt : d.uploadedAt }));
+  // A stated scan time is a claim: never later than when we first received the document's payload for its subject
+  // (first-seen.ts), so uploading the same signed scan again in a new wrapper does not make it younger.
+  const scans = documents
+    .filter((d) => d.kind === "scan")
+    .map((d) => {
+      const received = d.firstSeenAt && d.firstSeenAt < d.uploadedAt ? d.firstSeenAt : d.uploadedAt;
+      return { ...d, at: d.scannedAt && d.scannedAt < received ? d.scannedAt : received };
+    });
   const newest = scans.reduce<Date | null>((acc, d) => (!acc || d.at > acc ? d.at : acc), null);
   const platformSubjects = platforms ? indexPlatformSubjects(platforms, children) : [];
   if (!platformSubjects.length) return { scans, newestScanAt: newest, uncoveredPlatforms: [] as string[] };
   const coverage = platformScanCoverage(indexDigest, platformSubjects, scans);
   return { scans, newestScanAt: coverage.stalestAt, uncoveredPlatforms: coverage.uncovered };
+}
+
+/** The eight reads the gate facts are made of, for one image and stage (see gatherGateFacts). */
+function readGateInputs(
+  client: Client,
+  {
+    imageId,
+    stageId,
+    now,
+    image,
+    platforms,
+  }: { imageId: string; stageId: string; now: Date; image: { digest: string; repositoryId: string }; platforms: readonly Platform[] | null },
+) {
+  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
+  // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
+  const live = { withdrawnAt: null, notCounted: null };
+  // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
+  // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
+  return runReads(
+    {
+      // Advisory findings (no document) count too.
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
+      documents: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, ...live },
+          select: {
+            kind: true,
+            signatureStatus: true,
+            signedBy: true,
+            scannedAt: true,
+            uploadedAt: true,
+            firstSeenAt: true,
+            uploaderId: true,
+            subjectDigest: true,
+          },
+        }),
+      provenanceRows: () =>
+        client.provenance.findMany({
+          where: { imageId, document: live },
+          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
+        }),
+      // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
+      decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
+      allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
+      base: () => findBaseImage(client, imageId),
+      // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
+      provenanceUploaders: () =>
+        client.evidenceDocument.findMany({
+          where: { imageId, kind: "provenance", uploaderId: { not: null } },
+          select: { uploaderId: true },
+          distinct: ["uploaderId"],
+        }),
+      // An index's platform images, for their config digests (a scan names a platform by its manifest or its config).
+      children: () =>
+        platforms
+          ? client.image.findMany({ where: { repositoryId: image.repositoryId, parentDigest: image.digest }, select: { digest: true, configDigest: true } })
+          : Promise.resolve([]),
+    },
+    isTransaction(client),
+  );
 }
 
 /**
@@ -108,44 +216,13 @@ export async function gatherGateFacts(
   });
   // Fail closed: an index whose platform list cannot be read cannot say which platforms its scans cover.
   const platforms = image.platforms === null ? null : readJson(imagePlatformsColumn, image.platforms, { table: "images", column: "platforms", id: imageId });
-  // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
-  // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
-  const live = { withdrawnAt: null, notCounted: null };
-  // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
-  // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
-  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await runReads(
-    {
-      // Advisory findings (no document) count too.
-      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
-      documents: () =>
-        client.evidenceDocument.findMany({
-          where: { imageId, ...live },
-          select: { kind: true, signatureStatus: true, signedBy: true, scannedAt: true, uploadedAt: true, uploaderId: true, subjectDigest: true },
-        }),
-      provenanceRows: () =>
-        client.provenance.findMany({
-          where: { imageId, document: live },
-          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
-        }),
-      // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
-      decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
-      allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
-      base: () => findBaseImage(client, imageId),
-      // Withdrawn ones included: withdrawing a provenance does not make its uploader any less the build's author.
-      provenanceUploaders: () =>
-        client.evidenceDocument.findMany({
-          where: { imageId, kind: "provenance", uploaderId: { not: null } },
-          select: { uploaderId: true },
-          distinct: ["uploaderId"],
-        }),
-      // An index's platform images, for their config digests (a scan names a platform by its manifest or its config).
-      children: () =>
-        platforms
-          ? client.image.findMany({ where: { repositoryId: image.repositoryId, parentDigest: image.digest }, select: { digest: true, configDigest: true } })
-          : Promise.resolve([]),
-    },
-    isTransaction(client),
-  );
+  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await readGateInputs(client, {
+    imageId,
+    stageId,
+    now,
+    image,
+    platforms,
+  });
   const provenance = provenanceRows.map((p) => ({
     builderId: p.builderId,
     sourceRepo: p.sourceRepo,

@@ -6,7 +6,7 @@ import { evaluateGates, type GateResult } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { gatherGateFacts } from "./gather-gate-facts";
-import { countedApprovals, reviewerEligibility, type ReviewerStanding } from "./reviewer-eligibility";
+import { reviewerEligibility, standingApprovals, type ReviewerStanding } from "./reviewer-eligibility";
 import { REVIEWER_STANDING_FIELDS } from "./load-request-for-review";
 import { gateResultsColumn, readJson } from "../json-columns";
 
@@ -219,7 +219,7 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   const groups = r.stage.reviewerGroups.map((g) => g.group.name);
   // While the request is open, an approval counts only while its reviewer may still approve (as the next review will
   // judge it); a decided request shows the approvals as they were.
-  const standing = r.status === "open" ? countedApprovals(r) : { counted: r.reviews.filter((v) => v.decision === "approve"), notCounted: [] };
+  const standing = standingApprovals(r);
   const approvers = standing.counted.map((v) => v.reviewer.name);
   let gates: GateResult[];
   let gatesJudgedAt: string;

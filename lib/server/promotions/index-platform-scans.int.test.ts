@@ -3,6 +3,7 @@
 // the amd64 image says nothing of an arm64 image a developer put next to it, and admission allows the index digest
 // (and its platform manifests through it) on every node.
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushIndex } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
@@ -157,5 +158,66 @@ describe("an index's findings gate and its platforms", () => {
     const gate = await findingsGate(row.id);
     expect(gate.facts.uncoveredPlatforms).toEqual([]);
     expect(gate.result.every((g) => g.passed)).toBe(true);
+  });
+
+  it("an entry a developer labels unknown/unknown is a platform whose scan is required, and its digest is not admitted on the index's approval", async () => {
+    const repo = `idxscan/unknown-${randomUUID().slice(0, 8)}`;
+    const amd64 = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd64 ${randomUUID()}` }] });
+    // A runnable image, labelled as buildx labels its attestation manifests, but without buildx's annotation.
+    const hidden = buildImage({ os: "unknown", architecture: "unknown", layers: [{ "app.txt": `runs, never scanned ${randomUUID()}` }] });
+    // A real buildx attestation manifest entry: unknown/unknown, attestation-manifest, naming the amd64 entry.
+    const attestation = {
+      ...buildImage({ os: "unknown", architecture: "unknown", layers: [{ "statement.json": `{"_type":"https://in-toto.io/Statement/v0.1"}` }] }),
+      entryAnnotations: { "vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": amd64.digest },
+    };
+    const index = await pushIndex(client, repo, [amd64, hidden, attestation], ["v1"]);
+    await syncRegistry({ actor: system, registry: "default" });
+    const row = await db.image.findFirstOrThrow({ where: { digest: index, repository: { name: repo } } });
+    const admin = await userActor("admin@example.com");
+    await ingestEvidence({ actor: admin, imageId: row.id, bytes: trivyScan(repo, null, amd64.digest), source: "upload" });
+
+    const gate = await findingsGate(row.id);
+    // The attestation needs no scan; the unlabelled entry does, and is named by its digest.
+    expect(gate.facts.uncoveredPlatforms).toEqual([`${hidden.digest} (no platform stated)`]);
+    expect(gate.result.map((g) => g.passed)).toEqual([false, false]);
+    expect(gate.result[0]!.detail).toContain(hidden.digest);
+
+    const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: repo, digest: index as Digest, stage: "test", note: "x" });
+    const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "ok" }).then(
+      (o) => o.status,
+      (e: { code?: string }) => e.code,
+    );
+    const hiddenAdmitted = (
+      await evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/${repo}@${hidden.digest}`, stage: "test", refuseTags: true })
+    ).allowed;
+    expect({ outcome, hiddenAdmitted }, "the index was approved although an unknown/unknown entry that runs was never scanned").toEqual({
+      outcome: "POLICY_VIOLATION",
+      hiddenAdmitted: false,
+    });
+
+    // Indexes synced before the attestation mark: the migration marks the entries from the stored manifest, the same way.
+    const synced = await db.image.findUniqueOrThrow({ where: { id: row.id }, select: { platforms: true } });
+    expect((synced.platforms as { attestation?: true }[]).map((p) => p.attestation ?? false)).toEqual([false, false, true]);
+    const unmarked = (synced.platforms as Record<string, unknown>[]).map(({ attestation: _a, ...p }) => p);
+    await db.$executeRaw`UPDATE images SET platforms = ${JSON.stringify(unmarked)}::jsonb WHERE id = ${row.id}::uuid`;
+    await db.$executeRawUnsafe(readFileSync("prisma/migrations/20261209200000_index_attestation_entries/migration.sql", "utf8"));
+    expect((await db.image.findUniqueOrThrow({ where: { id: row.id }, select: { platforms: true } })).platforms).toEqual(synced.platforms);
+
+    // Its own scan covers it; the attestation entry still needs none.
+    await ingestEvidence({ actor: admin, imageId: row.id, bytes: trivyScan(repo, null, hidden.digest), source: "upload" });
+    expect((await findingsGate(row.id)).facts.uncoveredPlatforms).toEqual([]);
+
+    // Approved now. Its platforms are admitted on the index's approval; the attestation manifest, which needed no scan,
+    // is not (it is not something to run).
+    const again = await requestPromotion({ actor: await userActor("dev@example.com"), repository: repo, digest: index as Digest, stage: "test", note: "y" });
+    expect((await reviewRequest({ actor: await userActor("alice@example.com"), requestId: again.id, decision: "approve", comment: "ok" })).status).toBe(
+      "signed",
+    );
+    const admit = (digest: string) => evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/${repo}@${digest}`, stage: "test", refuseTags: true });
+    expect((await admit(hidden.digest)).allowed).toBe(true);
+    expect((await admit(amd64.digest)).allowed).toBe(true);
+    const att = await admit(attestation.digest);
+    expect(att.allowed).toBe(false);
+    expect(att.reasons.join(" ")).toContain("is an attestation manifest of index");
   });
 });

@@ -6,6 +6,8 @@ import type { Actor } from "../actor";
 import { readStageDecisions, type StageStatus } from "../images/read-stage-decisions";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { approvalsSummary } from "./get-request";
+import { readReviewStandings, type ReviewWithStanding } from "./read-review-standings";
+import { standingApprovals } from "./reviewer-eligibility";
 
 const MAX_IMAGES = 100;
 
@@ -58,7 +60,6 @@ function loadImages(ids: string[]) {
           stageId: true,
           status: true,
           requesterId: true,
-          reviews: { select: { decision: true, comment: true, reviewer: { select: { name: true } } } },
         },
       },
     },
@@ -66,13 +67,27 @@ function loadImages(ids: string[]) {
 }
 
 function loadStages() {
-  return db.stage.findMany({ orderBy: { position: "asc" }, include: { reviewerGroups: { include: { group: { select: { name: true } } } } } });
+  return db.stage.findMany({ orderBy: { position: "asc" }, include: { reviewerGroups: { include: { group: { select: { id: true, name: true } } } } } });
 }
 
 /** What stands between the image and its next stage: the request's state, the approvals missing, the gates failing. */
-async function nextStageBlockers({ actor, img, next, statuses }: { actor: Actor; img: MyImage; next: MyStage; statuses: StageStatus[] }) {
+async function nextStageBlockers({
+  actor,
+  img,
+  next,
+  statuses,
+  reviews,
+}: {
+  actor: Actor;
+  img: MyImage;
+  next: MyStage;
+  statuses: StageStatus[];
+  /** Each request's reviews with their reviewers' standing now (readReviewStandings). */
+  reviews: Map<string, ReviewWithStanding[]>;
+}) {
   const blockers: string[] = [];
-  const req = img.requests.find((r) => r.stageId === next.id);
+  const found = img.requests.find((r) => r.stageId === next.id);
+  const req = found ? { ...found, reviews: reviews.get(found.id) ?? [] } : undefined;
   // (Read in a separate query from the stage list: a stage created in between has no decision here yet.)
   const nextStatus = statuses.find((s) => s.stage === next.name);
   if (nextStatus?.state === "signature pending")
@@ -83,12 +98,14 @@ async function nextStageBlockers({ actor, img, next, statuses }: { actor: Actor;
     const r = req.reviews.find((v) => v.decision === "reject");
     blockers.push(`the request for ${next.name} was rejected${r ? ` by ${r.reviewer.name}: ${r.comment}` : ""}`);
   } else if (req.status === "open") {
-    const approvers = req.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
+    // Counted as the review counts them (standingApprovals), with the approvals that no longer count and why.
+    const standing = standingApprovals({ ...req, stage: next });
     blockers.push(
       approvalsSummary(
         next.requiredApprovals,
         next.reviewerGroups.map((g) => g.group.name),
-        approvers,
+        standing.counted.map((v) => v.reviewer.name),
+        standing.notCounted,
       ),
     );
   }
@@ -118,6 +135,11 @@ export async function listMyImages({ actor }: { actor: Actor }) {
   // Whether each stage is passed, and why: decided in SQL (stage_decisions).
   const decisions = await readStageDecisions(db, { imageIds: images.map((i) => i.id) });
   const risks = await db.stageRisk.findMany({ where: { imageId: { in: ids } }, orderBy: { since: "asc" } });
+  const reviews = await readReviewStandings(
+    db,
+    // The open ones are counted; a rejected one's rejection is quoted.
+    images.flatMap((i) => i.requests.filter((r) => r.status === "open" || r.status === "rejected").map((r) => r.id)),
+  );
   const out = [];
   for (const id of ids) {
     const img = images.find((i) => i.id === id);
@@ -125,7 +147,7 @@ export async function listMyImages({ actor }: { actor: Actor }) {
     const { statuses, current } = decisions.get(img.id)!;
     const passedIdx = current ? stages.findIndex((s) => s.name === current) : -1;
     const next = stages[passedIdx + 1] ?? null;
-    const { blockers, nextRequestId } = next ? await nextStageBlockers({ actor, img, next, statuses }) : { blockers: [], nextRequestId: null };
+    const { blockers, nextRequestId } = next ? await nextStageBlockers({ actor, img, next, statuses, reviews }) : { blockers: [], nextRequestId: null };
     out.push({
       registry: img.repository.registry.name,
       repository: img.repository.name,

@@ -2,6 +2,8 @@ import "server-only";
 import { db, type Prisma } from "../../db";
 import type { Actor } from "../actor";
 import { approvalsSummary, requestStateLabel } from "./get-request";
+import { readReviewStandings } from "./read-review-standings";
+import { standingApprovals } from "./reviewer-eligibility";
 
 export type RequestView = "inbox" | "mine" | "all";
 
@@ -42,15 +44,21 @@ export async function listRequests({ actor, view, status, limit = 200 }: ListReq
     orderBy: { createdAt: view === "inbox" ? "asc" : "desc" },
     take: Math.min(Math.max(limit, 1), 500),
     include: {
-      stage: { select: { name: true, requiredApprovals: true, reviewerGroups: { select: { group: { select: { name: true } } } } } },
+      stage: { select: { name: true, requiredApprovals: true, reviewerGroups: { select: { group: { select: { id: true, name: true } } } } } },
       image: { select: { digest: true, repository: { select: { name: true, registry: { select: { name: true } } } } } },
       requester: { select: { name: true, email: true } },
-      reviews: { select: { decision: true, reviewer: { select: { name: true } } } },
       approval: { select: { status: true } },
     },
   });
+  // Approvals counted as the review counts them: an approval by an account since disabled, demoted, out of the
+  // stage's reviewer groups or revealed as the build's author no longer counts towards N.
+  const reviews = await readReviewStandings(
+    db,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => {
-    const approvers = r.reviews.filter((v) => v.decision === "approve").map((v) => v.reviewer.name);
+    const standing = standingApprovals({ ...r, reviews: reviews.get(r.id) ?? [] });
+    const approvers = standing.counted.map((v) => v.reviewer.name);
     return {
       id: r.id,
       status: r.status,
@@ -65,6 +73,7 @@ export async function listRequests({ actor, view, status, limit = 200 }: ListReq
         r.stage.requiredApprovals,
         r.stage.reviewerGroups.map((g) => g.group.name),
         approvers,
+        standing.notCounted,
       ),
       breakGlass: r.breakGlass,
       createdAt: r.createdAt.toISOString(),

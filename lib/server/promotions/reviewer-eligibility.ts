@@ -111,3 +111,18 @@ export function countedApprovals<R extends StandingReview>(request: {
   }
   return { counted, notCounted };
 }
+
+/**
+ * The approvals a request's summary counts, wherever it is shown (the request page, the inbox, "my images"): while the
+ * request is open, those that still count (countedApprovals, as the next review will judge them); a decided request's
+ * approvals as they were when it was decided.
+ */
+export function standingApprovals<R extends StandingReview>(request: {
+  status: string;
+  requesterId: string | null;
+  stage: { reviewerGroups: { group: { id: string; name: string } }[] };
+  reviews: R[];
+}): { counted: R[]; notCounted: string[] } {
+  if (request.status === "open") return countedApprovals(request);
+  return { counted: request.reviews.filter((v) => v.decision === "approve"), notCounted: [] };
+}

@@ -12,6 +12,8 @@ import type { Actor } from "../actor";
 import { ingestEvidence } from "../evidence/ingest-evidence";
 import { upsertGroup } from "../groups/upsert-group";
 import { getRequest } from "./get-request";
+import { listMyImages } from "./list-my-images";
+import { listRequests } from "./list-requests";
 import { reviewRequest, type ReviewOutcome } from "./review-request";
 import { upsertStage } from "../stages/upsert-stage";
 import { updateUser } from "../users/update-user";
@@ -83,6 +85,37 @@ describe("N-of-M counts only reviewers who may still approve", () => {
       approved: false,
       approvers: null,
     });
+  });
+
+  it("the inbox and 'my images' count approvals as the review does: a disabled reviewer's approval is not counted there either", async () => {
+    await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com", "carol@example.com"] });
+    // The first stage, so that it is the image's next stage in "my images".
+    await upsertStage({ actor: system, name: "build", settings: { requiredApprovals: 2, reviewerGroups: ["security"], gates: {} } });
+    const { digest, requestId } = await pushedAndRequested({
+      client,
+      repository: `stale-approvers/summaries-${randomUUID().slice(0, 6)}`,
+      stage: "build",
+      label: "summaries",
+    });
+    await reviewRequest({ actor: await userActor("carol@example.com"), requestId, decision: "approve", comment: "lgtm" });
+    const admin = await userActor("admin@example.com");
+    await updateUser({ actor: admin, email: "carol@example.com", disabled: true });
+    try {
+      const record = await getRequest({ actor: await userActor("alice@example.com"), requestId });
+      expect(record.approvals.count).toBe(0);
+      const inbox = (await listRequests({ actor: await userActor("alice@example.com"), view: "inbox" })).find((r) => r.id === requestId);
+      expect(inbox, "alice's inbox holds the request").toBeDefined();
+      expect({ state: inbox!.state, approvals: inbox!.approvals }, "the inbox counts an approval the review no longer counts").toEqual({
+        state: record.state,
+        approvals: record.approvals.summary,
+      });
+      expect(inbox!.state).toBe("awaiting review: 0 of 2 approvals");
+      const mine = (await listMyImages({ actor: await userActor("dev@example.com") })).find((i) => i.digest === digest);
+      expect(mine?.blockers, "'my images' counts an approval the review no longer counts").toContain(record.approvals.summary);
+      expect(record.approvals.summary).toContain("has 0; no longer counted: carol@example.com: the account is disabled");
+    } finally {
+      await updateUser({ actor: admin, email: "carol@example.com", disabled: false });
+    }
   });
 
   it("an approval by a reviewer removed from the stage's reviewer group afterwards does not count towards N", async () => {

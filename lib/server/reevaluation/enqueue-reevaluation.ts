@@ -1,7 +1,7 @@
 import "server-only";
 import { db, type Tx } from "../../db";
 
-export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual";
+export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual" | "grantor";
 
 /**
  * Asks for the approved stages of these images (none given: of every image) to be judged again. Written in the
@@ -46,4 +46,20 @@ export async function requestReevaluationInScope(tx: Tx, { repositoryId, digest 
     INSERT INTO reevaluation_requests (image_id, trigger)
     SELECT DISTINCT a.image_id, 'waiver' FROM approvals a JOIN images i ON i.id = a.image_id
     WHERE i.repository_id = ${repositoryId}::uuid AND (${digest}::text IS NULL OR i.digest = ${digest}) AND a.status = 'signed' AND a.revoked_at IS NULL`;
+}
+
+/**
+ * Re-evaluation of the approved images that active waivers granted by these accounts cover, for the stage each waiver
+ * is for: their standing changed (disabled, enabled, role, waiver-group membership), and a waiver counts only while its
+ * grantor may grant it (gather-gate-facts.ts), so an approval that stood thanks to one is judged again.
+ */
+export async function requestReevaluationForGrantors(tx: Tx, { userIds, now = new Date() }: { userIds: readonly string[]; now?: Date }): Promise<void> {
+  if (!userIds.length) return;
+  await tx.$executeRaw`
+    INSERT INTO reevaluation_requests (image_id, trigger)
+    SELECT DISTINCT a.image_id, 'grantor'
+    FROM waivers w
+    JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
+    JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status = 'signed' AND a.revoked_at IS NULL
+    WHERE w.granted_by_id = ANY(${[...new Set(userIds)]}::uuid[]) AND w.revoked_at IS NULL AND w.expires_at > ${now}`;
 }

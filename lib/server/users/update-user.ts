@@ -7,6 +7,7 @@ import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { forgetCachedTokens } from "../auth/token-cache";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
+import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 export interface UpdateUserOptions {
   actor: Actor;
@@ -79,9 +80,14 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
       await appendAuditEvent(tx, { actor, action: "user.enable", target: normalized });
     }
     if (passwordHash) await appendAuditEvent(tx, { actor, action: "user.password", target: normalized });
-    return { user: updated, revokedTokens };
+    // The waivers this user granted count only while they may grant them: a change of standing re-judges the approvals
+    // those waivers cover, in this transaction (the request exists exactly when the change committed).
+    const standingChanged = (role !== undefined && role !== user.role) || (disabled !== undefined && disabled !== user.disabled);
+    if (standingChanged) await requestReevaluationForGrantors(tx, { userIds: [user.id] });
+    return { user: updated, revokedTokens, standingChanged };
   });
+  if (done.standingChanged) await kickReevaluation();
   // This replica forgets cached token lookups at once; other replicas within a second (auth/token-cache.ts).
   forgetCachedTokens();
-  return done;
+  return { user: done.user, revokedTokens: done.revokedTokens };
 }

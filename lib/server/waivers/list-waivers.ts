@@ -1,6 +1,7 @@
 import "server-only";
 import { db } from "../../db";
 import type { Actor } from "../actor";
+import { grantorStanding } from "../promotions/gather-gate-facts";
 
 /** Every waiver, newest first, with whether it still counts, which approvals relied on it, and whether the viewer may revoke it. */
 export async function listWaivers({ actor, stage }: { actor: Actor; stage?: string }) {
@@ -14,8 +15,8 @@ export async function listWaivers({ actor, stage }: { actor: Actor; stage?: stri
     orderBy: { createdAt: "desc" },
     take: 500,
     include: {
-      stage: { select: { name: true, waiverGroupId: true } },
-      grantedBy: { select: { name: true } },
+      stage: { select: { name: true, waiverGroupId: true, waiverGroup: { select: { name: true } } } },
+      grantedBy: { select: { name: true, disabled: true } },
       repository: { select: { name: true, registry: { select: { name: true } } } },
     },
   });
@@ -25,6 +26,15 @@ export async function listWaivers({ actor, stage }: { actor: Actor; stage?: stri
         select: { requestId: true, waiverIds: true, reviewer: { select: { name: true } } },
       })
     : [];
+  // The grantors' waiver-group memberships now: a waiver counts only while its grantor could still grant it.
+  const grantorIds = [...new Set(rows.map((r) => r.grantedById))];
+  const memberships = grantorIds.length
+    ? new Set(
+        (await db.groupMember.findMany({ where: { userId: { in: grantorIds } }, select: { groupId: true, userId: true } })).map(
+          (m) => `${m.groupId} ${m.userId}`,
+        ),
+      )
+    : new Set<string>();
   return rows.map((w) => ({
     id: w.id,
     stage: w.stage.name,
@@ -39,6 +49,16 @@ export async function listWaivers({ actor, stage }: { actor: Actor; stage?: stri
     expiresAt: w.expiresAt.toISOString(),
     revokedAt: w.revokedAt?.toISOString() ?? null,
     state: w.revokedAt ? "revoked" : w.expiresAt <= now ? "expired" : "active",
+    // "grantor disabled (…)": an active waiver that gates do not count, as gather-gate-facts.ts judges it; null while it counts.
+    notCounted:
+      w.revokedAt || w.expiresAt <= now
+        ? null
+        : grantorStanding({
+            name: w.grantedBy.name,
+            disabled: w.grantedBy.disabled,
+            waiverGroup: w.stage.waiverGroup?.name ?? null,
+            inGroup: !!w.stage.waiverGroupId && memberships.has(`${w.stage.waiverGroupId} ${w.grantedById}`),
+          }),
     // The same rule revokeWaiver enforces: the grantor, the stage's waiver group, or an admin.
     canRevoke:
       !w.revokedAt &&
