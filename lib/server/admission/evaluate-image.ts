@@ -2,7 +2,6 @@ import "server-only";
 import { pgPool } from "../../db";
 import { OciError } from "../../oci/digest";
 import { parseImageReference } from "../../oci/reference";
-import { carryStagedAuditRows, expectAuditCarrier, outboxInsertSql } from "../audit/stage-audit-event-grouped";
 import { groupLookups } from "./group-lookups";
 
 export interface ImageVerdict {
@@ -120,7 +119,9 @@ const lookupVerify = groupLookups(runVerifyLookups);
  * seen only by a custom plan, which then always looked cheaper): the plan cache keeps the generic plan, and a review
  * is not planned again each time.
  */
-const REVIEW_LOOKUP_BODY = `rv AS (SELECT * FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS v(namespace, rq)),
+export const REVIEW_LOOKUP = {
+  name: "imprimatur_review_lookup_grouped",
+  text: `WITH rv AS (SELECT * FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS v(namespace, rq)),
       ns AS (
         SELECT rv.rq, p.exempt, p.stage_id, p.stage FROM rv LEFT JOIN LATERAL (
           SELECT n.exempt, n.stage_id, s.name AS stage FROM namespace_policies n LEFT JOIN stages s ON s.id = n.stage_id
@@ -131,57 +132,19 @@ const REVIEW_LOOKUP_BODY = `rv AS (SELECT * FROM unnest((SELECT $1::text[])) WIT
     SELECT ns.rq, ns.exempt AS ns_exempt, ns.stage AS ns_stage, q.ord, ${COLUMNS}
     FROM ns
     LEFT JOIN refs q ON q.rq = ns.rq AND NOT ns.exempt AND ns.stage IS NOT NULL ${REGISTRY_VIEW("ns.stage_id", "q.ord IS NOT NULL AND g.enabled")}
-    ORDER BY ns.rq, q.ord, g.created_at, g.id`;
-
-export const REVIEW_LOOKUP = { name: "imprimatur_review_lookup_grouped", text: `WITH ${REVIEW_LOOKUP_BODY}` };
-
-/**
- * REVIEW_LOOKUP carrying the audit rows that earlier reviews of this replica staged ($6–$13, the outbox INSERT's
- * arrays, stage-audit-event-grouped.ts): one statement, so one implicit transaction, reads the lookups and stores
- * those rows. Under load this saves each review its own INSERT round trip (the Node side of a statement — pool
- * checkout, socket write and read, protocol parsing — and Postgres' per-statement and per-commit work). A data-modifying
- * CTE runs once whether or not the query reads it; the reads see the snapshot taken at the statement's start, as
- * REVIEW_LOOKUP's do (the outbox is not among the tables they read).
- */
-export const REVIEW_LOOKUP_CARRYING_AUDIT = {
-  name: "imprimatur_review_lookup_audit",
-  text: `WITH audit AS (${outboxInsertSql(6)}),
-      ${REVIEW_LOOKUP_BODY}`,
+    ORDER BY ns.rq, q.ord, g.created_at, g.id`,
 };
 
 type ReviewLookup = { namespace: string; refs: { repository: string; digest: string | null; tag: string | null }[] };
 type ReviewRow = DecisionRow & { rq: string; ns_exempt: boolean | null; ns_stage: string | null; ord: string | null };
 
-/**
- * The statement for a group of reviews, carrying the audit rows staged meanwhile: their callers learn they are stored
- * when it commits; when it fails, nothing of it is stored and each part is tried again on its own.
- */
-async function queryReviewLookups(values: unknown[]): Promise<ReviewRow[]> {
-  const carried = carryStagedAuditRows();
-  if (!carried) return (await pgPool().query<ReviewRow>({ ...REVIEW_LOOKUP, values })).rows;
-  let rows: ReviewRow[];
-  try {
-    ({ rows } = await pgPool().query<ReviewRow>({ ...REVIEW_LOOKUP_CARRYING_AUDIT, values: [...values, ...carried.columns] }));
-  } catch {
-    // Either part may be what Postgres refused: the rows go on their own (and a row refused again fails only its
-    // caller), and the lookups are asked again without them (and fail, if they do, with their own error).
-    carried.failed();
-    return (await pgPool().query<ReviewRow>({ ...REVIEW_LOOKUP, values })).rows;
-  }
-  carried.committed();
-  return rows;
-}
-
 /** One grouped statement for any number of reviews; each gets its own rows, with ord counted within the review. */
 async function runReviewLookups(reviews: ReviewLookup[]): Promise<ReviewRow[][]> {
   const refs = reviews.flatMap((r, i) => r.refs.map((ref) => ({ rq: i + 1, ...ref })));
-  const rows = await queryReviewLookups([
-    reviews.map((r) => r.namespace),
-    refs.map((r) => r.rq),
-    refs.map((r) => r.repository),
-    refs.map((r) => r.digest),
-    refs.map((r) => r.tag),
-  ]);
+  const { rows } = await pgPool().query<ReviewRow>({
+    ...REVIEW_LOOKUP,
+    values: [reviews.map((r) => r.namespace), refs.map((r) => r.rq), refs.map((r) => r.repository), refs.map((r) => r.digest), refs.map((r) => r.tag)],
+  });
   // The global ord of a review's first container, less one: what turns a global ord into one within its review.
   const offset: number[] = [];
   reviews.reduce((n, r, i) => ((offset[i] = n), n + r.refs.length), 0);
@@ -194,9 +157,6 @@ async function runReviewLookups(reviews: ReviewLookup[]): Promise<ReviewRow[][]>
 }
 
 const lookupReview = groupLookups(runReviewLookups);
-// Staged ImageReview audit rows wait (briefly) for the next review lookup to carry them only while review lookups of
-// this replica are queued or in flight; a lone review's row is inserted at once.
-expectAuditCarrier(() => lookupReview.pending() > 0);
 
 type Ref = ReturnType<typeof parseImageReference>;
 

@@ -23,38 +23,18 @@ type Waiting<I, R> = { input: I; resolve: (r: R) => void; reject: (e: unknown) =
  * state is shared between replicas. When a grouped statement fails, each input is tried again alone, so one input
  * the database refuses fails only its own caller.
  */
-export interface GroupedLookup<I, R> {
-  (input: I): Promise<R>;
-  /**
-   * Lookups of this replica not yet answered: queued, or in a statement in flight. A statement's slot is freed before
-   * its callers go on, so a caller never counts its own lookup.
-   */
-  pending(): number;
-}
-
-export function groupLookups<I, R>(run: (inputs: I[]) => Promise<R[]>): GroupedLookup<I, R> {
+export function groupLookups<I, R>(run: (inputs: I[]) => Promise<R[]>): (input: I) => Promise<R> {
   let queue: Waiting<I, R>[] = [];
   let inFlight = 0;
 
-  const done = (): void => {
-    inFlight--;
-    pump();
-  };
-
   const send = async (batch: Waiting<I, R>[]): Promise<void> => {
-    let out: R[];
     try {
-      out = await run(batch.map((w) => w.input));
+      const out = await run(batch.map((w) => w.input));
+      batch.forEach((w, i) => w.resolve(out[i]!));
     } catch (e) {
-      if (batch.length > 1) await Promise.all(batch.map((w) => run([w.input]).then(([r]) => w.resolve(r!), w.reject)));
-      done();
-      if (batch.length === 1) batch[0]!.reject(e);
-      return;
+      if (batch.length === 1) return batch[0]!.reject(e);
+      await Promise.all(batch.map((w) => run([w.input]).then(([r]) => w.resolve(r!), w.reject)));
     }
-    // The slot first, then the answers: a caller that goes on to stage its audit row (ImageReview) sees only the
-    // statements still to come as pending, so a lone request waits for nothing (stage-audit-event-grouped.ts).
-    done();
-    batch.forEach((w, i) => w.resolve(out[i]!));
   };
 
   const pump = (): void => {
@@ -62,13 +42,15 @@ export function groupLookups<I, R>(run: (inputs: I[]) => Promise<R[]>): GroupedL
     const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
     queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
     inFlight++;
-    void send(batch);
+    void send(batch).finally(() => {
+      inFlight--;
+      pump();
+    });
   };
 
-  const lookup = (input: I) =>
+  return (input: I) =>
     new Promise<R>((resolve, reject) => {
       queue.push({ input, resolve, reject });
       pump();
     });
-  return Object.assign(lookup, { pending: () => queue.length + inFlight });
 }
