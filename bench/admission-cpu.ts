@@ -46,9 +46,12 @@ try {
     ] as const) {
       const s0 = processTreeCpuMs(stack.serverPid)!,
         p0 = processTreeCpuMs(stack.postgresPid!)!;
-      const t0 = performance.now();
+      const t0 = performance.now(),
+        h0 = process.hrtime.bigint() / 1000n;
       const r = await run(stack.origin, N, make);
       const t1 = performance.now();
+      // The window on the monotonic clock, the time base of the server's CPU profile (BENCH_CPU_PROF_DIR).
+      if (process.env.BENCH_CPU_PROF_DIR) log(`${name} round ${round}: monotonic µs ${h0}..${process.hrtime.bigint() / 1000n}`);
       const s1 = processTreeCpuMs(stack.serverPid)!,
         p1 = processTreeCpuMs(stack.postgresPid!)!;
       if (r.errors) throw new Error(`${name}: ${r.errors} errors`);
