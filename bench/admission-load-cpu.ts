@@ -5,11 +5,14 @@
 //   BENCH_APP_DIR=/work/main RATE=300 D=8 npx tsx bench/admission-load-cpu.ts
 //   BENCH_CPU_PROF_DIR=/tmp/prof ...    also writes the server's CPU profile; the log gives each phase's
 //                                       window on the monotonic clock (the profile's own time base) to slice it
+//   XACTS=1 ...                         then the transactions per request of each route at RATE/s (one more D-second
+//                                       run each, no warm-up, pg_stat_database read 11 s after it: statements under load)
 //
 // Same stack and state as bench/admission-cpu.ts (two unapproved images, namespace ab requires stage build). Each
 // route runs open-loop at RATE/s for 2 s of warm-up and D s measured, in ROUNDS interleaved rounds (after WARM_ROUNDS
 // uncounted ones); the CPU of the server's and the postmaster's process trees over the measured windows is divided
 // by the requests answered.
+import pg from "pg";
 import { startAppStack } from "./admission";
 import { prepareAbRoutes } from "./lib/admission-ab";
 import { runOpenLoop, type LoadRequest } from "./lib/load";
@@ -49,10 +52,34 @@ try {
       e.n += r.achievedRps * D;
       e.p99.push(r.latencyMs.p99);
     }
+  if (process.env.XACTS === "1") await transactionsPerRequest(stack.databaseUrl, stack.origin, make);
   for (const [k, v] of Object.entries(sum))
     log(
       `${k}: server ${(v.server / v.n).toFixed(3)} ms + postgres ${(v.pg / v.n).toFixed(3)} ms CPU per request at ${RATE}/s (p99 ${v.p99.map((x) => x.toFixed(1)).join(", ")} ms)`,
     );
 } finally {
   await stack.stop();
+}
+
+/** Committed transactions per request of each route at RATE/s (pg_stat_database is flushed by idle backends every 10 s). */
+async function transactionsPerRequest(databaseUrl: string, origin: string, make: Record<string, (i: number) => LoadRequest>): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const xacts = async () => {
+      await new Promise((r) => setTimeout(r, 11_000));
+      return Number((await c.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")).rows[0].xact_commit);
+    };
+    for (const name of ROUTES) {
+      const x0 = await xacts();
+      const r = await runOpenLoop({ origin, rate: RATE, warmupS: 0, durationS: D, connections: 64, timeoutMs: 10_000, request: make[name]! });
+      // Our own read is one transaction.
+      const n = (await xacts()) - x0 - 1;
+      log(
+        `${name}: ${(n / r.requests).toFixed(2)} transactions per request at ${RATE}/s (${r.requests} requests, ${r.achievedRps.toFixed(0)}/s, p99 ${r.latencyMs.p99.toFixed(1)} ms)`,
+      );
+    }
+  } finally {
+    await c.end();
+  }
 }
