@@ -20,7 +20,7 @@ export const findingsGate = defineGate({
       count: z.enum(["fixable", "all"]).default("all"),
     })
     .strict(),
-  facts: ["findings", "scanCount", "uncoveredPlatforms", "waivers"],
+  facts: ["findings", "findingsTruncated", "scanCount", "uncoveredPlatforms", "waivers"],
   explanation:
     "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids. An index needs a scan of every platform, or of the index as a whole.",
   evaluate({ max, count }, facts, { activeWaivers }) {
@@ -55,6 +55,11 @@ export const findingsGate = defineGate({
     // An index runs as any of its platforms: findings of the scanned ones say nothing about the others.
     const uncovered = facts.uncoveredPlatforms ?? [];
     if (uncovered.length) return { passed: false, detail: uncoveredDetail(uncovered, "so the findings limits cannot be judged for it") };
+    if (facts.findingsTruncated)
+      return {
+        passed: false,
+        detail: `more than ${facts.findingsTruncated.limit.toLocaleString("en-US")} finding rows for this image, more than a judgement reads, so the findings limits cannot be judged (withdraw superseded scans)`,
+      };
     if (failures.length) return { passed: false, detail: failures.join("; ") + waivedNote, waiverIds: [...used], failingIds };
     return { passed: true, detail: (summary.join(", ") || "no limits set") + waivedNote, waiverIds: [...used] };
   },

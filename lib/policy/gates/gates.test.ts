@@ -44,6 +44,16 @@ describe("evaluateGates", () => {
     expect(r[0]!.detail).toMatch(/no vulnerability scan/);
   });
 
+  it("fails closed when the image has more finding rows than a judgement reads, however clean the part read is", () => {
+    const cfg = parseGateConfig({ findings: { max: { critical: 0, high: 10 } } });
+    expect(evaluateGates(cfg, facts({ findings: highs(2) }))[0]!.passed).toBe(true);
+    const r = evaluateGates(cfg, facts({ findings: highs(2), findingsTruncated: { limit: 50_000 } }))[0]!;
+    expect(r.passed).toBe(false);
+    expect(r.detail).toMatch(/^more than 50,000 finding rows .* cannot be judged/);
+    // A gate that does not read findings is not affected.
+    expect(evaluateGates(parseGateConfig({ sbom: true }), facts({ findingsTruncated: { limit: 50_000 } }))[0]!.passed).toBe(true);
+  });
+
   it("an index fails the findings and scan-age gates while a platform has no scan, naming it", () => {
     const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, maxScanAgeHours: 24 });
     const r = evaluateGates(cfg, facts({ uncoveredPlatforms: ["linux/arm64"], newestScanAt: null }));

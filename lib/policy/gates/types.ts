@@ -43,6 +43,11 @@ export interface GateFacts {
   now: Date;
   /** Applicable findings (VEX not_affected / fixed already removed), merged across scanners. */
   findings: readonly FindingFact[];
+  /**
+   * Set when the image has more finding rows than the server reads for a judgement: `findings` is then an arbitrary
+   * part of them, and the findings gate fails closed rather than judge a part.
+   */
+  findingsTruncated?: { limit: number };
   /** Whether any scan was uploaded at all: "0 findings" without a scan proves nothing. */
   scanCount: number;
   /**

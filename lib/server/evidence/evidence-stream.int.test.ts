@@ -200,7 +200,14 @@ describe("streamed SBOM ingest", () => {
     const viaStream = (await streamed(b.imageId, doc)).document;
     expect(viaStream.rawChunks).toBe(0 + (await db.evidenceDocumentChunk.count({ where: { documentId: viaStream.id } })));
     expect(viaStream.rawChunks).toBeGreaterThan(0);
-    expect({ ...viaStream, id: 0, imageId: 0, uploadedAt: 0, firstSeenAt: 0, rawChunks: 0 }).toEqual({ ...viaBuffer, id: 0, imageId: 0, uploadedAt: 0, firstSeenAt: 0, rawChunks: 0 });
+    expect({ ...viaStream, id: 0, imageId: 0, uploadedAt: 0, firstSeenAt: 0, rawChunks: 0 }).toEqual({
+      ...viaBuffer,
+      id: 0,
+      imageId: 0,
+      uploadedAt: 0,
+      firstSeenAt: 0,
+      rawChunks: 0,
+    });
     expect(await componentRows(viaStream.id)).toEqual(await componentRows(viaBuffer.id));
     expect((await readEvidenceRaw(db, viaStream)).equals(doc)).toBe(true);
   });

@@ -8,6 +8,9 @@ import { imagePlatformsColumn, readJson } from "../json-columns";
 import { indexPlatformSubjects, platformScanCoverage } from "../../policy/platform-scan-coverage";
 import type { Platform } from "../../oci/manifest";
 
+/** Finding rows (across scanners and advisories) the gates read for one image; more and the findings gate fails closed. */
+export const MAX_GATE_FINDING_ROWS = 50_000;
+
 type Client = Tx | typeof db;
 
 type ActiveWaiver = WaiverFact & { grantedById: string; grantorStanding: string | null };
@@ -146,7 +149,8 @@ function readGateInputs(
   return runReads(
     {
       // Advisory findings (no document) count too.
-      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: 50_000 }),
+      // One more than the cap, to know when it was reached: the gates then fail closed (findingsTruncated).
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: MAX_GATE_FINDING_ROWS + 1 }),
       documents: () =>
         client.evidenceDocument.findMany({
           where: { imageId, ...live },
@@ -232,7 +236,10 @@ export async function gatherGateFacts(
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
   const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, builders);
-  const merged = mergeFindingRows(findingRows).filter((f) => !NOT_APPLICABLE.includes(f.status));
+  // Past the cap the rows read are an arbitrary subset: a critical finding may be among those left out, so the findings
+  // gate cannot judge the image and refuses it (a flood of low findings must not hide one that counts).
+  const findingsTruncated = findingRows.length > MAX_GATE_FINDING_ROWS;
+  const merged = mergeFindingRows(findingRows.slice(0, MAX_GATE_FINDING_ROWS)).filter((f) => !NOT_APPLICABLE.includes(f.status));
   const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platforms, children, documents);
   const { statuses, stageIds } = decisions.get(imageId)!;
   const idx = stageIds.indexOf(stageId);
@@ -240,6 +247,7 @@ export async function gatherGateFacts(
   return {
     now,
     findings: merged.map((f) => ({ vulnId: f.id, severity: f.severity, fixAvailable: f.fixAvailable, package: f.package })),
+    ...(findingsTruncated ? { findingsTruncated: { limit: MAX_GATE_FINDING_ROWS } } : {}),
     scanCount: scans.length,
     newestScanAt,
     uncoveredPlatforms,

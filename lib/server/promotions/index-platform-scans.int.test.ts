@@ -20,7 +20,7 @@ import { requestPromotion } from "./request-promotion";
 import { reviewRequest } from "./review-request";
 import { upsertStage } from "../stages/upsert-stage";
 import { evaluateGates, parseGateConfig } from "../../policy/gates";
-import { gatherGateFacts } from "./gather-gate-facts";
+import { gatherGateFacts, MAX_GATE_FINDING_ROWS } from "./gather-gate-facts";
 
 /** A Trivy report of one image: its config as ImageID, and the digest it was pulled by as RepoDigests. */
 function trivyScan(repo: string, config: string | null, pulledBy: string): Buffer {
@@ -158,6 +158,33 @@ describe("an index's findings gate and its platforms", () => {
     const gate = await findingsGate(row.id);
     expect(gate.facts.uncoveredPlatforms).toEqual([]);
     expect(gate.result.every((g) => g.passed)).toBe(true);
+  });
+
+  it("an image with more finding rows than a judgement reads fails the findings gate closed: a flood of lows cannot hide a critical", async () => {
+    const { repo, index, row } = await twoPlatformIndex();
+    const { document } = await ingestEvidence({
+      actor: await userActor("admin@example.com"),
+      imageId: row.id,
+      bytes: trivyScan(repo, null, index),
+      source: "upload",
+    });
+    // Lows are not limited by this stage (critical 0, high 0): up to the cap the gate judges them and passes.
+    const lows = (from: number, to: number) => db.$executeRaw`
+      INSERT INTO findings (id, document_id, image_id, vuln_id, severity, package, fix_available, status, source)
+      SELECT gen_random_uuid(), ${document.id}::uuid, ${row.id}::uuid, 'CVE-2026-' || g, 'low', 'pkg-' || g, false, 'affected', 'trivy'
+        FROM generate_series(${from}::int, ${to}::int) g`;
+    await lows(1, MAX_GATE_FINDING_ROWS);
+    let gate = await findingsGate(row.id);
+    expect(gate.facts.findingsTruncated).toBeUndefined();
+    expect(gate.result[0]).toMatchObject({ gate: "findings", passed: true });
+    // One more row: what was read is no longer all there is (here, the critical may be the row left out).
+    await db.$executeRaw`
+      INSERT INTO findings (id, document_id, image_id, vuln_id, severity, package, fix_available, status, source)
+      VALUES (gen_random_uuid(), ${document.id}::uuid, ${row.id}::uuid, 'CVE-2026-99999', 'critical', 'openssl', true, 'affected', 'trivy')`;
+    gate = await findingsGate(row.id);
+    expect(gate.facts.findingsTruncated).toEqual({ limit: MAX_GATE_FINDING_ROWS });
+    expect(gate.result[0]!.passed).toBe(false);
+    expect(gate.result[0]!.detail).toMatch(/^more than 50,000 finding rows/);
   });
 
   it("an entry a developer labels unknown/unknown is a platform whose scan is required, and its digest is not admitted on the index's approval", async () => {

@@ -41,14 +41,14 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       const ms = hours * 3_600_000;
       // A scan's time as gather-gate-facts.ts takes it: the earliest of its stated time, when its payload was first
       // received for its subject, and its upload (least() skips nulls).
-      // Any counted scan that aged past the limit in this interval, not only the newest: an index's scan age is its
+      // Any counted scan (withdrawn ones no longer count: withdrawing queued its own re-evaluation) that aged past the limit in this interval, not only the newest: an index's scan age is its
       // least recently scanned platform's (gather-gate-facts.ts), which may be an older scan than the newest.
       requested += await tx.$executeRaw`
         INSERT INTO reevaluation_requests (image_id, trigger)
         SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a
         WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL
           AND EXISTS (SELECT 1 FROM evidence_documents d
-                       WHERE d.image_id = a.image_id AND d.kind = 'scan' AND d.not_counted IS NULL
+                       WHERE d.image_id = a.image_id AND d.kind = 'scan' AND d.not_counted IS NULL AND d.withdrawn_at IS NULL
                          AND least(d.scanned_at, d.first_seen_at, d.uploaded_at) + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} > ${last}
                          AND least(d.scanned_at, d.first_seen_at, d.uploaded_at) + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} <= ${now})`;
     }
