@@ -416,6 +416,41 @@ describe("bulk revocation from a fleet search", () => {
   });
 });
 
+describe("revoke-after with rows that fail", () => {
+  it("an approval that cannot be judged, or whose reason quotes control characters, does not stall the ones due after it", async () => {
+    await upsertStage({ actor: system, name: "test", settings: { onRegression: "revoke-after", regressionGraceHours: 1 } });
+    const quoted = await approvedImage("reeval/stall-quoted", "test", "4.17.21");
+    const broken = await approvedImage("reeval/stall-broken", "test", "4.17.21");
+    const plain = await approvedImage("reeval/stall-plain", "test", "4.17.21");
+    for (const img of [quoted, broken, plain]) await ingestEvidence({ actor: system, imageId: img.imageId, bytes: sbom("4.17.20"), source: "upload" });
+    await reevaluateApprovals();
+    // A vulnerability id with a bell in it, as a scanner or feed may send it: the findings gate's detail quotes it,
+    // and a revocation reason may not hold control characters.
+    await db.$executeRaw`UPDATE findings SET vuln_id = ${"OSV-2026-1\u0007"}, aliases = '{}' WHERE image_id = ${quoted.imageId}::uuid`;
+    // A stored row that no longer reads: this image's gates cannot be judged now.
+    await db.$executeRaw`UPDATE images SET platforms = '{"not": "a list"}'::jsonb WHERE id = ${broken.imageId}::uuid`;
+    // Due in this order, each past its grace period.
+    const base = Date.now() - 60_000;
+    for (const [i, img] of [quoted, broken, plain].entries())
+      await db.stageRisk.updateMany({ where: { imageId: img.imageId }, data: { revokeAt: new Date(base + i * 1000) } });
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      expect(await revokeRegressedApprovals({ now: new Date() })).toEqual({ revoked: 2, spared: 0, failed: 1 });
+    } finally {
+      error.mockRestore();
+      await db.$executeRaw`UPDATE images SET platforms = NULL WHERE id = ${broken.imageId}::uuid`;
+      await upsertStage({ actor: system, name: "test", settings: { onRegression: "flag" } });
+    }
+    const q = await db.approval.findUniqueOrThrow({ where: { id: quoted.approvalId } });
+    expect(q.revokedAt).not.toBeNull();
+    expect(q.revocationReason).toContain("allowed: OSV-2026-1\ufffd");
+    expect((await db.approval.findUniqueOrThrow({ where: { id: plain.approvalId } })).revokedAt).not.toBeNull();
+    // The one that could not be judged is not revoked on a guess; it stays due (verify denies it meanwhile).
+    expect((await db.approval.findUniqueOrThrow({ where: { id: broken.approvalId } })).revokedAt).toBeNull();
+    expect(await db.stageRisk.count({ where: { imageId: broken.imageId, revokeAt: { not: null } } })).toBe(1);
+  });
+});
+
 describe("a stage whose stored gates are unreadable", () => {
   it("the time sweep asks to judge its approvals again, which flags them at risk naming the row, and nothing is revoked for it", async () => {
     await upsertStage({ actor: system, name: "build", settings: { gates: {}, onRegression: "revoke-after", regressionGraceHours: 0 } });

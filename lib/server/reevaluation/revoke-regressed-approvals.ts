@@ -16,37 +16,57 @@ const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
 export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(), limit = 100 }: { actor?: Actor; now?: Date; limit?: number } = {}): Promise<{
   revoked: number;
   spared: number;
+  /** Rows whose revocation failed this time (logged; tried again at the next run). */
+  failed?: number;
 }> {
   const due = await db.stageRisk.findMany({ where: { revokeAt: { lte: now } }, orderBy: { revokeAt: "asc" }, take: limit });
   let revoked = 0;
   let spared = 0;
+  let failed = 0;
+  // Each row on its own: one that throws must not stall the rest (the same row would come first again every run).
   for (const r of due) {
-    const stage = await db.stage.findUnique({ where: { id: r.stageId }, select: { id: true, name: true, gates: true, onRegression: true } });
-    if (!stage || stage.onRegression !== "revoke-after") {
-      await db.stageRisk.update({ where: { id: r.id }, data: { revokeAt: null } });
-      spared++;
-      continue;
+    try {
+      const outcome = await settleRisk(r, { actor, now });
+      if (outcome === "revoked") revoked++;
+      else spared++;
+    } catch (e) {
+      failed++;
+      console.error(`[revoke-after] approval ${r.approvalId}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    // Four eyes as at review time: a waiver granted by the approval's requester does not spare it.
-    const approval = await db.approval.findUnique({ where: { id: r.approvalId }, select: { request: { select: { requesterId: true } } } });
-    const requesterId = approval?.request?.requesterId ?? null;
-    const reasons = blockingReasons(evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId })));
-    if (!reasons.length) {
-      await db.stageRisk.deleteMany({ where: { id: r.id } });
-      spared++;
-      continue;
-    }
-    await revokeApproval({
-      approvalId: r.approvalId,
-      actor,
-      source: "regression",
-      reason: `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`.slice(
-        0,
-        1000,
-      ),
-    });
-    await db.stageRisk.deleteMany({ where: { id: r.id } });
-    revoked++;
   }
-  return { revoked, spared };
+  return failed ? { revoked, spared, failed } : { revoked, spared };
+}
+
+/** C0 controls and DEL, which a revocation reason may not hold; gate details quote registry and scanner data. */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+
+async function settleRisk(
+  r: { id: string; approvalId: string; imageId: string; stageId: string; since: Date },
+  { actor, now }: { actor: Actor; now: Date },
+): Promise<"revoked" | "spared"> {
+  const stage = await db.stage.findUnique({ where: { id: r.stageId }, select: { id: true, name: true, gates: true, onRegression: true } });
+  if (!stage || stage.onRegression !== "revoke-after") {
+    await db.stageRisk.update({ where: { id: r.id }, data: { revokeAt: null } });
+    return "spared";
+  }
+  // Four eyes as at review time: a waiver granted by the approval's requester does not spare it. Gates that cannot
+  // be judged now (an unreadable stored row) throw: the row is left for re-evaluation to flag, and verify keeps
+  // denying it meanwhile ("revocation due", stage_decision), so nothing is admitted on it either way.
+  const approval = await db.approval.findUnique({ where: { id: r.approvalId }, select: { request: { select: { requesterId: true } } } });
+  const requesterId = approval?.request?.requesterId ?? null;
+  const reasons = blockingReasons(evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId })));
+  if (!reasons.length) {
+    await db.stageRisk.deleteMany({ where: { id: r.id } });
+    return "spared";
+  }
+  await revokeApproval({
+    approvalId: r.approvalId,
+    actor,
+    source: "regression",
+    reason: `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`
+      .replace(CONTROL, "\ufffd")
+      .slice(0, 1000),
+  });
+  await db.stageRisk.deleteMany({ where: { id: r.id } });
+  return "revoked";
 }
