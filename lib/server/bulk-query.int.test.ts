@@ -27,6 +27,23 @@ describe("bulkQuery", () => {
     expect(await pid()).toBe(viaPrisma);
   });
 
+  it("prepare: true names the statement by its text, parsed once per connection, with the same results", async () => {
+    const q = (n: number) => Prisma.sql`SELECT ${n}::int * 2 AS twice, pg_backend_pid() AS pid`;
+    const first = (await bulkQuery<{ twice: number; pid: number }>(q(20), { prepare: true }))[0]!;
+    const second = (await bulkQuery<{ twice: number; pid: number }>(q(21), { prepare: true }))[0]!;
+    expect([first.twice, second.twice]).toEqual([40, 42]);
+    // One connection at a time, reused (as above): that backend holds the statement once, under its text's name.
+    expect(second.pid).toBe(first.pid);
+    const held = await bulkQuery<{ name: string; pid: number }>(
+      Prisma.sql`SELECT name, pg_backend_pid() AS pid FROM pg_prepared_statements WHERE statement = ${q(0).text}`,
+    );
+    expect(held).toEqual([{ name: expect.stringMatching(/^imprimatur_[0-9a-f]{24}$/), pid: first.pid }]);
+    // Unprepared, the same text leaves no named statement behind.
+    const other = Prisma.sql`SELECT ${1}::int + 1 AS two`;
+    await bulkQuery(other);
+    expect(await bulkQuery(Prisma.sql`SELECT 1 FROM pg_prepared_statements WHERE statement = ${other.text}`)).toEqual([]);
+  });
+
   it("works again after disconnectDb, on a new pool", async () => {
     await disconnectDb();
     const [row] = await bulkQuery<{ one: number }>(Prisma.sql`SELECT 1 AS one`);

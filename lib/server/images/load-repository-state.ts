@@ -98,7 +98,8 @@ const BATCH_ROWS_CAP = 1000;
  * statement's snapshot) are missing from the map: the caller reads them with loadRepositoryState.
  */
 export async function loadRepositoryStates({ registryId, names }: { registryId: string; names: string[] }): Promise<Map<string, RepositoryState>> {
-  const rows = await bulkQuery<StateRow & { name: string }>(Prisma.sql`
+  const rows = await bulkQuery<StateRow & { name: string }>(
+    Prisma.sql`
     WITH wanted AS (SELECT DISTINCT unnest(${names}::text[]) AS name),
          found AS (SELECT r.id, r.name FROM repositories r JOIN wanted w ON w.name = r.name WHERE r.registry_id = ${registryId}::uuid),
          created AS (
@@ -110,7 +111,9 @@ export async function loadRepositoryStates({ registryId, names }: { registryId: 
     SELECT r.id::text AS id, r.name, ${STATE_COLUMNS}
       FROM repo r
      WHERE (SELECT count(*) FROM (SELECT 1 FROM tags t WHERE t.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) x) <= ${BATCH_ROWS_CAP}
-       AND (SELECT count(*) FROM (SELECT 1 FROM images i WHERE i.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) y) <= ${BATCH_ROWS_CAP}`);
+       AND (SELECT count(*) FROM (SELECT 1 FROM images i WHERE i.repository_id = r.id LIMIT ${BATCH_ROWS_CAP + 1}) y) <= ${BATCH_ROWS_CAP}`,
+    { prepare: true },
+  );
   return new Map(rows.map((r) => [r.name, toState(r)]));
 }
 

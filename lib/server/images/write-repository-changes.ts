@@ -42,7 +42,8 @@ export async function writeRepositoryChanges({
   now: Date;
 }): Promise<WrittenChanges> {
   const json = jsonParam;
-  const [row] = await bulkQuery<{ images: [string, string][] | null; moves: number }>(Prisma.sql`
+  const [row] = await bulkQuery<{ images: [string, string][] | null; moves: number }>(
+    Prisma.sql`
     WITH img AS (${changes.images.length ? insertImageRowsSql(repositoryId, changes.images, now) : Prisma.sql`SELECT NULL::text AS id, NULL::text AS digest WHERE false`}),
          new_tags AS (
            INSERT INTO tags (id, repository_id, name, digest, first_seen_at, updated_at)
@@ -76,7 +77,10 @@ export async function writeRepositoryChanges({
     SELECT (SELECT json_agg(json_build_array(id, digest)) FROM img) AS images,
            ((SELECT count(*) FROM moved) + (SELECT count(*) FROM removed))::int AS moves,
            (SELECT count(*) FROM events)::int AS events,
-           (SELECT count(*) FROM undeleted)::int AS undeleted`);
+           (SELECT count(*) FROM undeleted)::int AS undeleted`,
+    // Prepared once per connection: a sync sends it once per repository (thousands per run) with the same text.
+    { prepare: true },
+  );
   const images = new Map<string, { id: string; created: boolean }>();
   for (const [id, digest] of row?.images ?? []) images.set(digest, { id, created: true });
   // A digest another writer stored first (ON CONFLICT DO NOTHING): its id, read only in that rare case.
