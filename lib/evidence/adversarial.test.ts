@@ -163,6 +163,27 @@ describe("parsers on hostile 1 MB inputs", () => {
     expect(r.ms).toBeLessThan(BOUND_MS);
   });
 
+  it("refuses a scan whose vulnerability id, alias or package holds a control character (quoted later in reasons and exports)", () => {
+    const trivy = (vuln: Record<string, unknown>) =>
+      JSON.stringify({
+        SchemaVersion: 2,
+        ArtifactName: "x",
+        ArtifactType: "container_image",
+        Results: [{ Target: "x", Vulnerabilities: [{ VulnerabilityID: "CVE-2026-1", PkgName: "openssl", InstalledVersion: "1", Severity: "HIGH", ...vuln }] }],
+      });
+    expect(parseEvidence(trivy({})).findings).toHaveLength(1);
+    for (const [vuln, what] of [
+      [{ VulnerabilityID: "CVE-2026-1\u0007" }, "vulnerability id"],
+      [{ VendorIDs: ["GHSA-x\u001b[31m"] }, "vulnerability alias"],
+      [{ PkgName: "open\u0000ssl" }, "package name"],
+    ] as const) {
+      const r = timed(() => parseEvidence(trivy(vuln)));
+      expect(r.error, what).toBeInstanceOf(EvidenceError);
+      expect((r.error as EvidenceError).code).toBe("INVALID_DOCUMENT");
+      expect((r.error as EvidenceError).message).toContain(`its ${what} contains control characters`);
+    }
+  });
+
   it("refuses CycloneDX components nested 10,000 deep as an invalid document, not a stack overflow", () => {
     // Built as text: JSON.stringify itself overflows the stack on such an object.
     const nest = (n: number) => `${'{"name":"c","components":['.repeat(n)}{"name":"leaf"}${"]}".repeat(n)}`;

@@ -1,6 +1,6 @@
 import { cycloneDxSteps, looksLikeCycloneDx } from "./cyclonedx";
 import { dsseSteps, looksLikeDsse, looksLikeSigstoreBundle, sigstoreBundleSteps } from "./dsse";
-import { EvidenceError, runAsync, runSync, type Steps } from "./errors";
+import { assertFindingNames, EvidenceError, runAsync, runSync, type Steps } from "./errors";
 import { looksLikeGrype, parseGrype } from "./grype";
 import { inTotoSteps, looksLikeInToto } from "./intoto";
 import type { EvidenceKind, ParsedEvidence, Subject } from "./model";
@@ -100,7 +100,9 @@ function assertSbomTopLevel(v: { value: unknown; text?: string }): void {
 function parseOne(v: { value: unknown; text?: string; line?: number }, several: boolean): ParsedEvidence {
   try {
     assertSbomTopLevel(v);
-    return runSync(valueSteps(v.value));
+    const parsed = runSync(valueSteps(v.value));
+    assertFindingNames(parsed.findings);
+    return parsed;
   } catch (e) {
     throw statementError(e, v, several);
   }
@@ -109,7 +111,9 @@ function parseOne(v: { value: unknown; text?: string; line?: number }, several: 
 async function parseOneAsync(v: { value: unknown; text?: string; line?: number }, several: boolean): Promise<ParsedEvidence> {
   try {
     assertSbomTopLevel(v);
-    return await runAsync(valueSteps(v.value));
+    const parsed = await runAsync(valueSteps(v.value));
+    assertFindingNames(parsed.findings);
+    return parsed;
   } catch (e) {
     throw statementError(e, v, several);
   }

@@ -136,3 +136,23 @@ export function parseWith<T extends z.ZodType>(format: string, schema: T, input:
   if (r.success) return r.data;
   throw invalidDocument(format, describeIssues(r.error.issues, input, prefix));
 }
+
+/** C0 controls other than tab, LF and CR, and DEL. */
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/**
+ * Refuses a document whose findings name a vulnerability or package with control characters. Those names are quoted
+ * in gate details, revocation reasons, exports and webhooks; no scanner writes such ids, so one that does is hostile
+ * or broken, and is refused as a whole with the finding it was found in (as the OSV import refuses them).
+ */
+export function assertFindingNames(findings: readonly { id: string; aliases: readonly string[]; package: string }[]): void {
+  findings.forEach((f, i) => {
+    const bad = CONTROL.test(f.id) ? "id" : f.aliases.some((a) => CONTROL.test(a)) ? "aliases" : CONTROL.test(f.package) ? "package" : null;
+    if (bad) {
+      const field = bad === "package" ? "package name" : `vulnerability ${bad === "id" ? "id" : "alias"}`;
+      throw new EvidenceError("INVALID_DOCUMENT", `finding ${i + 1} (${JSON.stringify(f.id.slice(0, 80))}): its ${field} contains control characters`, [
+        `findings[${i}].${bad}`,
+      ]);
+    }
+  });
+}

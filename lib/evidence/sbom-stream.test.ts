@@ -102,6 +102,18 @@ describe("streamSbom refuses what the buffered path refuses", () => {
     }
   });
 
+  it("a vulnerability id with a control character is refused on both paths, naming the finding", async () => {
+    const bytes = cdx(
+      `"components":[{"bom-ref":"r-1","name":"openssl","version":"1.1.1k","purl":"pkg:rpm/centos/openssl@1.1.1k"}],` +
+        `"vulnerabilities":[{"id":"CVE-2026-0001","affects":[{"ref":"r-1"}]},{"id":"CVE-2026-0002\\u0007","affects":[{"ref":"r-1"}]}]`,
+    );
+    expect(() => parseEvidence(bytes)).toThrow(/finding 2 \("CVE-2026-0002\\u0007"\): its vulnerability id contains control characters/);
+    const e = await refusal(run(bytes, "cyclonedx"));
+    expect(e.code).toBe("INVALID_DOCUMENT");
+    expect(e.message).toMatch(/finding 2 .*: its vulnerability id contains control characters/);
+    expect(e.issues).toEqual(["findings[1].id"]);
+  });
+
   it("a document cut off halfway is malformed JSON", async () => {
     const bytes = fixture("syft-alpine-3.16-cyclonedx-1.4.json");
     const e = await refusal(run(bytes.subarray(0, Math.floor(bytes.length / 2)), "cyclonedx"));

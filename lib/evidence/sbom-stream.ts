@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { JSONParser } from "@streamparser/json";
 import { z } from "zod";
 import { bom, component as cdxComponentSchema, findingsOf, subjectsOf, toComponent, toolOf as cdxToolOf, vulnerability, type CdxComponent } from "./cyclonedx";
-import { describeIssues, EvidenceError, invalidDocument } from "./errors";
+import { assertFindingNames, describeIssues, EvidenceError, invalidDocument } from "./errors";
 import type { Component, EvidenceKind, Finding, Subject } from "./model";
 import { componentOf, doc as spdxDoc, packageSubjects, pkg as spdxPkg, toolOf as spdxToolOf } from "./spdx";
 import { TopLevelKeys, TopLevelTokens } from "./top-level-keys";
@@ -329,6 +329,7 @@ export async function streamSbom(
     const t = cdxToolOf(shell.data.metadata?.tools);
     if (reread && vulnerabilities.length) await refsFromSecondPass(reread(), vulnerabilities, byRef);
     const { findings, hasAnalysis } = findingsOf(vulnerabilities, byRef, t, shell.data.metadata?.component?.name ?? undefined);
+    assertFindingNames(findings);
     const kind: EvidenceKind = hasAnalysis ? "vex" : vulnerabilities.length ? "scan" : "sbom";
     const scannedAt = shell.data.metadata?.timestamp;
     return {
