@@ -153,7 +153,10 @@ type Json = unknown;
 /** A flat copy of a string that shares no storage with the text it was cut from. */
 const own = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
 
-/** Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. */
+/**
+ * Streams one CycloneDX or SPDX JSON document from `source` into `sink`; throws EvidenceError on any refusal. The
+ * source hands over each chunk it yields (it never writes to one again), as a file read into fresh buffers does.
+ */
 // eslint-disable-next-line max-lines-per-function -- one streaming parse: the parser's callbacks share the byte guard, the hash, the batch and the refusal state; split apart they would pass all of it around
 export async function streamSbom(
   source: AsyncIterable<Uint8Array>,
@@ -285,9 +288,11 @@ export async function streamSbom(
     if (total > maxBytes) throw new EvidenceError("TOO_LARGE", `the document is larger than ${maxBytes} bytes`);
     hash.update(chunk);
     guard.push(chunk);
-    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    rawParts.push(Buffer.from(buf));
-    rawSize += buf.byteLength;
+    // A chunk that owns its whole buffer is kept as it is (sources hand over each chunk they yield: none is written
+    // to again); a view into a larger buffer is copied, so that keeping it does not keep the rest of that buffer.
+    const owns = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+    rawParts.push(owns ? Buffer.from(chunk.buffer, 0, chunk.byteLength) : Buffer.from(chunk));
+    rawSize += chunk.byteLength;
     if (rawSize >= rawChunkBytes) await flushRaw();
     try {
       parser.write(chunk);

@@ -146,7 +146,8 @@ async function streamIntoDocument(
   let seq = 0;
   // Chunks and batches on the transaction's own connection: bytes as one binary parameter, not base64 in JSON.
   const conn = await txConnection(tx);
-  const parsed = await streamSbom(spool.chunks(), {
+  // Pieces the size of a stored chunk: each is stored as it was read, with no copy or concatenation (issue 17).
+  const parsed = await streamSbom(spool.chunks(STREAM_RAW_CHUNK_BYTES), {
     format,
     maxBytes,
     batchSize: STREAM_BATCH_COMPONENTS,

@@ -91,8 +91,11 @@ export interface SpooledBody {
   memory: Buffer | null;
   /** The spool file's path, when there is one (tests check its mode and that it is gone after dispose). */
   path: string | null;
-  /** The body again, from the file (or memory), in fresh buffers of up to 64 KiB. */
-  chunks(): AsyncGenerator<Uint8Array>;
+  /**
+   * The body again, from the file (or memory), in fresh buffers of up to `pieceBytes` (64 KiB unless given), each
+   * owning its memory: the consumer may keep any of them as they are.
+   */
+  chunks(pieceBytes?: number): AsyncGenerator<Uint8Array>;
   /** Up to `n` first bytes. */
   prefix(n: number): Promise<Buffer>;
   /** The whole body as one buffer. */
@@ -197,8 +200,8 @@ function memorySpool(bytes: Buffer, digest: string): SpooledBody {
     digest,
     memory: bytes,
     path: null,
-    async *chunks() {
-      for (let i = 0; i < bytes.length; i += READ_PIECE) yield Buffer.from(bytes.subarray(i, i + READ_PIECE));
+    async *chunks(piece = READ_PIECE) {
+      for (let i = 0; i < bytes.length; i += piece) yield Buffer.from(bytes.subarray(i, i + piece));
     },
     prefix: async (n) => bytes.subarray(0, n),
     readAll: async () => bytes,
@@ -228,9 +231,9 @@ function fileSpool(file: { path: string; handle: FileHandle }, size: number, dig
     digest,
     memory: null,
     path: file.path,
-    async *chunks() {
+    async *chunks(piece = READ_PIECE) {
       // A fresh buffer per piece: the consumer may keep one (a raw chunk being gathered) while the next is read.
-      for (let pos = 0; pos < size; pos += READ_PIECE) yield await readAt(pos, Math.min(READ_PIECE, size - pos));
+      for (let pos = 0; pos < size; pos += piece) yield await readAt(pos, Math.min(piece, size - pos));
     },
     prefix: (n) => readAt(0, Math.min(n, size)),
     readAll: () => readAt(0, size),
