@@ -1,4 +1,5 @@
 import "server-only";
+import { COSIGN_SIGN_PREDICATE_TYPE } from "../../signing/formats/sigstore-write";
 import { bytes, db, Prisma } from "../../db";
 import { env } from "../../env";
 import type { RegistryClient } from "../../oci/client";
@@ -222,7 +223,17 @@ export async function refreshSignatures(opts: {
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
     db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true, revocationState: true } }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
-    db.artifact.findMany({ where: { imageId, kind: { in: [...SIGNATURE_KINDS] } }, orderBy: { discoveredAt: "asc" }, select: { digest: true, kind: true } }),
+    // A Sigstore bundle whose manifest names another predicate than cosign's sign predicate is an attestation (a
+    // provenance, an SBOM, our own VSA), read as evidence only. One that names none, or names the sign predicate, is
+    // verified as a signature, and its statement must then really be a sign statement (verifySigstoreBundle asSignature).
+    db.artifact.findMany({
+      where: {
+        imageId,
+        OR: [{ kind: "notation-signature" }, { kind: "sigstore-bundle", OR: [{ predicateType: null }, { predicateType: COSIGN_SIGN_PREDICATE_TYPE }] }],
+      },
+      orderBy: { discoveredAt: "asc" },
+      select: { digest: true, kind: true },
+    }),
   ]);
   // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
   // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.

@@ -37,6 +37,8 @@ export async function verifyReferrerSignature(opts: {
     });
   }
   return verifySigstoreBundle({
+    // In the signature chain: an attestation bundle about the image (provenance, SBOM) is evidence, not a signature.
+    asSignature: true,
     bundle: opts.blob,
     blobDigest: opts.layer.digest,
     subjectDigest: opts.imageDigest,

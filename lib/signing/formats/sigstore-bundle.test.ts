@@ -75,6 +75,15 @@ describe("verifySigstoreBundle with the shared v0.1 SLSA fixture", () => {
     expect(other.detail).toMatch(/^invalid: names this digest failed: the in-toto statement .* names sha256:5891b5b5.*, not sha256:0000/);
   });
 
+  it("judged as an image signature, a real SLSA provenance attestation about the digest is not one (cosign verify counts only its sign predicate)", () => {
+    const r = verifySigstoreBundle({ bundle: FIXTURE, subjectDigest: BINARY_DIGEST, trust: PUBLIC_GOOD, now: NOW, asSignature: true });
+    expect(r.verdict).toBe("unverified");
+    expect(lastFailed(r).check).toBe(CHECKS.namesDigest);
+    expect(lastFailed(r).detail).toMatch(
+      /^the in-toto statement \(https:\/\/slsa\.dev\/provenance\/v1\) is an attestation about sha256:5891b5b5.*, not a signature of it: only a https:\/\/sigstore\.dev\/cosign\/sign\/v1 statement is/,
+    );
+  });
+
   it("is not verified without the Rekor key, and names the SET check", () => {
     const r = verifySigstoreBundle({ bundle: FIXTURE, subjectDigest: null, trust: { ...PUBLIC_GOOD, rekorKeys: [] }, now: NOW });
     expect(r.verdict).toBe("unverified");

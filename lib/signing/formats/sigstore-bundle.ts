@@ -12,6 +12,7 @@ import { findKeyByHint, toSigstoreTrustMaterial } from "../trust/sigstore-root";
 import { summarizeCertificate } from "../trust/x509";
 import { errMessage, SIGSTORE_CHECKS, type BundleState, type SigstoreThresholds, type VerifySigstoreBundleOptions } from "./sigstore-common";
 import { timestampsStep, tlogStep } from "./sigstore-time";
+import { COSIGN_SIGN_PREDICATE_TYPE } from "./sigstore-write";
 import { fail, pass, runSteps, skip, type StepResult, type VerifierStep } from "../steps";
 import { CHECKS, type CertificateSummary, type SignatureVerification, type TrustMaterial, type Verdict } from "../verification";
 
@@ -66,7 +67,7 @@ function who(leaf: CertificateSummary): string {
 // Subject
 
 /** What the bundle says it is about: the in-toto subjects' sha256 digests, or the message digest. */
-function namedDigests(bundle: Bundle): { digests: string[]; what: string } | { error: string } {
+function namedDigests(bundle: Bundle): { digests: string[]; what: string; predicateType?: string } | { error: string } {
   const content = bundle.content;
   switch (content.$case) {
     case "dsseEnvelope": {
@@ -90,7 +91,7 @@ function namedDigests(bundle: Bundle): { digests: string[]; what: string } | { e
         if (typeof d === "string" && /^[a-f0-9]{64}$/.test(d)) digests.push(`sha256:${d}`);
       }
       const pt = typeof s.predicateType === "string" ? s.predicateType : "no predicateType";
-      return { digests, what: `in-toto statement (${pt})` };
+      return { digests, what: `in-toto statement (${pt.slice(0, 200)})`, predicateType: pt };
     }
     case "messageSignature": {
       const md = content.messageSignature.messageDigest;
@@ -190,6 +191,13 @@ const namesDigestStep: VerifierStep<BundleState> = {
     if (opts.subjectDigest === null) r = skip(CHECKS.namesDigest, `not attached to an image: the ${named.what} names ${list}`);
     else if (!named.digests.includes(opts.subjectDigest))
       return fail("invalid", CHECKS.namesDigest, `the ${named.what} names ${list}, not ${opts.subjectDigest}`);
+    else if (opts.asSignature && named.predicateType !== undefined && named.predicateType !== COSIGN_SIGN_PREDICATE_TYPE)
+      // Not tampered, and not a signature either: an attestation about the digest (its statement is read as evidence).
+      return fail(
+        "unverified",
+        CHECKS.namesDigest,
+        `the ${named.what} is an attestation about ${opts.subjectDigest}, not a signature of it: only a ${COSIGN_SIGN_PREDICATE_TYPE} statement is, as cosign verify counts them`,
+      );
     else r = pass(CHECKS.namesDigest, `the ${named.what} names ${opts.subjectDigest}`);
     if (bundle.content.$case === "messageSignature" && opts.artifact && `sha256:${sha256Hex(opts.artifact)}` !== named.digests[0]) {
       return [

@@ -50,6 +50,13 @@ export interface VerifySigstoreBundleOptions {
   artifact?: Uint8Array;
   /** Wall-clock time; only used to refuse timestamps from the future. Certificates are judged at the trusted time. */
   now: Date;
+  /**
+   * Judged as a signature of the subject, as `cosign verify` judges one: a DSSE in-toto statement then counts only
+   * with predicateType https://sigstore.dev/cosign/sign/v1. Any other statement about the digest (SLSA provenance,
+   * an SBOM, a VSA) is an attestation, which a CI identity makes for every build it runs, reviewed or not: it is not
+   * its signer's approval of these bytes, and counting it as one would let every attested build pass as signed.
+   */
+  asSignature?: boolean;
 }
 
 /** Tolerated clock skew for "a timestamp in the future". */

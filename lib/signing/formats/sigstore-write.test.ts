@@ -1,4 +1,5 @@
-import { bundleFromJSON } from "@sigstore/bundle";
+import { bundleFromJSON, bundleToJSON, toDSSEBundle } from "@sigstore/bundle";
+import { preAuthEncoding } from "../../evidence/dsse";
 import { toSignedEntity, Verifier, VerificationError } from "@sigstore/verify";
 import { describe, expect, it } from "vitest";
 import { generateP256, parsePublicKey, signP256 } from "../keys/software";
@@ -75,6 +76,37 @@ describe("buildKeyBundle", () => {
     expect(ok.trustedBy).toBe("imprimatur-release");
     const other = verifySigstoreBundle({ bundle: b.bytes, subjectDigest: `sha256:${"cd".repeat(32)}`, trust: ONLY_KEY, now: new Date() });
     expect(other.verdict).toBe("invalid");
+  });
+
+  it("judged as an image signature, counts with cosign's sign predicate; the same key's statement with any other predicate is an attestation", async () => {
+    const b = await buildKeyBundle({ subjectName: "registry.local/team/app", subjectDigest: DIGEST, sign, publicKeyHint: info.fingerprint });
+    expect(verifySigstoreBundle({ bundle: b.bytes, subjectDigest: DIGEST, trust: ONLY_KEY, now: new Date(), asSignature: true }).verdict).toBe("verified");
+    // A provenance statement about the same digest, properly signed by the same trusted key.
+    const payload = Buffer.from(JSON.stringify({ ...b.statement, predicateType: "https://slsa.dev/provenance/v1", predicate: { buildDefinition: {} } }));
+    const signature = await sign(preAuthEncoding("application/vnd.in-toto+json", payload));
+    const attestation = Buffer.from(
+      JSON.stringify(
+        bundleToJSON(
+          toDSSEBundle({ artifact: payload, artifactType: "application/vnd.in-toto+json", signature: Buffer.from(signature), keyHint: info.fingerprint }),
+        ),
+      ),
+    );
+    const asAttestation = verifySigstoreBundle({ bundle: attestation, subjectDigest: DIGEST, trust: ONLY_KEY, now: new Date() });
+    expect(asAttestation.verdict, asAttestation.detail).toBe("verified");
+    const asSignature = verifySigstoreBundle({ bundle: attestation, subjectDigest: DIGEST, trust: ONLY_KEY, now: new Date(), asSignature: true });
+    expect(asSignature.verdict).toBe("unverified");
+    expect(asSignature.detail).toContain("is an attestation about");
+    // A statement with no predicateType at all is not a signature either.
+    const bare = Buffer.from(JSON.stringify({ _type: b.statement._type, subject: b.statement.subject }));
+    const bareSig = await sign(preAuthEncoding("application/vnd.in-toto+json", bare));
+    const bareBundle = Buffer.from(
+      JSON.stringify(
+        bundleToJSON(
+          toDSSEBundle({ artifact: bare, artifactType: "application/vnd.in-toto+json", signature: Buffer.from(bareSig), keyHint: info.fingerprint }),
+        ),
+      ),
+    );
+    expect(verifySigstoreBundle({ bundle: bareBundle, subjectDigest: DIGEST, trust: ONLY_KEY, now: new Date(), asSignature: true }).verdict).toBe("unverified");
   });
 
   it("refuses a subject digest that is not sha256:<hex>", async () => {
