@@ -17,11 +17,12 @@ import { jsonColumn, signatureChecksColumn, signatureOptionalColumn, signatureSi
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
 export const MAX_SIGNATURE_BYTES = 1024 * 1024;
 
-const SIGNATURE_KINDS = ["sigstore-bundle", "notation-signature"] as const;
+/** The referrer kinds verified as signatures (a Sigstore bundle only with cosign's sign predicate, see below). */
+type SignatureKind = "sigstore-bundle" | "notation-signature";
 
 type Candidate =
   | { source: "cosign"; layer: Descriptor; position: number; ours: boolean }
-  | { source: "referrer"; artifactDigest: string; kind: (typeof SIGNATURE_KINDS)[number]; position: number; ours: boolean };
+  | { source: "referrer"; artifactDigest: string; kind: SignatureKind; position: number; ours: boolean };
 
 export interface RefreshSignaturesResult {
   /** Signatures found (cosign layers and referrer signatures, duplicates once). */
@@ -183,7 +184,7 @@ function collectCandidates(layers: Descriptor[], referrers: { digest: string; ki
     candidates.push({
       source: "referrer",
       artifactDigest: a.digest,
-      kind: a.kind as (typeof SIGNATURE_KINDS)[number],
+      kind: a.kind as SignatureKind,
       position: layers.length + i,
       ours: ourTime.has(a.digest),
     });
@@ -329,14 +330,7 @@ async function checkCosignLayer(
   return { layerDigest: layer.digest, mediaType: layer.mediaType, annotations: layer.annotations ?? {}, payload: blob, artifactDigest: null, v };
 }
 
-async function checkReferrer(
-  client: RegistryClient,
-  repository: string,
-  digest: Digest,
-  artifactDigest: string,
-  kind: (typeof SIGNATURE_KINDS)[number],
-  trust: LoadedTrust,
-) {
+async function checkReferrer(client: RegistryClient, repository: string, digest: Digest, artifactDigest: string, kind: SignatureKind, trust: LoadedTrust) {
   const format: SignatureFormat = kind === "notation-signature" ? "notation" : "sigstore-bundle";
   let layer: Descriptor | undefined;
   let annotations: Record<string, string> = {};
