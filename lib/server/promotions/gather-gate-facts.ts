@@ -144,7 +144,8 @@ function provenanceWithSigners(client: Client, imageId: string) {
     FROM provenance p
     JOIN evidence_documents d ON d.id = p.document_id
     LEFT JOIN trust_identities t ON d.signature_status = 'signed' AND t.name = d.signed_by
-    WHERE p.image_id = ${imageId}::uuid AND d.withdrawn_at IS NULL AND d.not_counted IS NULL`;
+    WHERE p.image_id = ${imageId}::uuid AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
+    ORDER BY d.uploaded_at, d.id`;
 }
 
 /** The eight reads the gate facts are made of, for one image and stage (see gatherGateFacts). */
