@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust/identities";
+import { IDENTITY_KINDS, IDENTITY_ROLES, matchesAnyBuilder } from "../../signing/trust/identities";
 import { PATTERN_MAX } from "../../policy/gates/types";
 
 // Repository glob: the characters of a repository name, plus * and ?.
@@ -112,11 +112,6 @@ export function identityBreadthProblem(i: {
   return i.kind === "sigstore"
     ? "a sigstore identity needs a subject, or a san with its oidcIssuer; without them it trusts every certificate under the root (with the public-good root: anyone with an e-mail account). Set anyIdentityUnderRoot: true only if that is really meant"
     : "a certificate identity needs a subject or a san; without them it trusts every certificate issued under the root. Set anyIdentityUnderRoot: true only if that is really meant";
-}
-
-/** Whether a builder id pattern vouches for every builder id (`**`, or more stars). */
-export function matchesAnyBuilder(pattern: string): boolean {
-  return /^\*{2,}$/.test(pattern);
 }
 
 /**
