@@ -5,9 +5,43 @@ import { useState } from "react";
 import { ErrorLine, button, input, small } from "./admin-form";
 import { api } from "./api";
 import { ConfirmDialog } from "./confirm-dialog";
+import { matchesAnyBuilder } from "@/lib/signing/trust/identities";
+
+/** "a b, c" → ["a", "b", "c"]: builder ids and scopes are typed separated by spaces, commas or lines. */
+const splitList = (v: string) => v.split(/[\s,]+/).filter(Boolean);
+
+/** The warning for a builder that may vouch for any builder id (`**`). */
+function AnyBuilderWarning({ testId }: { testId: string }) {
+  return (
+    <p role="note" data-testid={testId} className="rounded bg-amber-50 px-3 py-2 text-xs text-amber-800">
+      Vouches for any builder id: provenance this key signs satisfies a stage&apos;s builder patterns whatever builder it names. List the builders it runs
+      instead.
+    </p>
+  );
+}
 
 async function readFile(f: File | undefined | null): Promise<string | null> {
   return f ? f.text() : null;
+}
+
+/** The add form's builder ids (role builder only): required, with the warning when they allow any builder. */
+function BuilderIdsField({ value, onChange }: { value: string; onChange: (e: { target: { value: string } }) => void }) {
+  return (
+    <>
+      <label className="block text-xs">
+        Builder ids it may vouch for (patterns; ** for any)
+        <input
+          className={input}
+          name="builderIds"
+          value={value}
+          onChange={onChange}
+          placeholder="https://ci.team.example/* https://github.com/acme/*/.github/workflows/*"
+          required
+        />
+      </label>
+      {splitList(value).some(matchesAnyBuilder) && <AnyBuilderWarning testId="any-builder-form-warning" />}
+    </>
+  );
 }
 
 /** Add a trust identity of any kind: key (cosign.pub), certificate roots, Sigstore trusted_root.json, TSA roots. */
@@ -18,6 +52,7 @@ export function AddTrustIdentityForm() {
     kind: "key",
     role: "publisher",
     scope: "**",
+    builderIds: "",
     material: "",
     subject: "",
     san: "",
@@ -40,7 +75,8 @@ export function AddTrustIdentityForm() {
           name: f.name,
           kind: f.kind,
           role: f.role,
-          scope: f.scope.split(/[\s,]+/).filter(Boolean),
+          scope: splitList(f.scope),
+          ...(f.role === "builder" ? { builderIds: splitList(f.builderIds) } : {}),
           ...material,
           ...certificate,
           ...(f.validFrom ? { validFrom: new Date(f.validFrom).toISOString() } : {}),
@@ -92,6 +128,7 @@ export function AddTrustIdentityForm() {
           <input className={input} value={f.scope} onChange={set("scope")} placeholder="library/* apps/**" />
         </label>
       </div>
+      {f.role === "builder" && <BuilderIdsField value={f.builderIds} onChange={set("builderIds")} />}
       <label className="block text-xs">
         {f.kind === "key" ? "Public key (PEM)" : f.kind === "sigstore" ? "trusted_root.json" : "Certificates (PEM, root and intermediates)"}
         <textarea className={`${input} h-28 font-mono text-xs`} value={f.material} onChange={set("material")} required />
@@ -144,6 +181,58 @@ export function AddTrustIdentityForm() {
         Add identity
       </button>
     </form>
+  );
+}
+
+/**
+ * A builder identity's builder ids: shown, warned about when they allow any builder, and (for admins) edited. A
+ * narrower list is a trust change: the approved images are judged again at once.
+ */
+export function BuilderIds({ name, builderIds, admin }: { name: string; builderIds: string[]; admin: boolean }) {
+  const router = useRouter();
+  const [editing, setEditing] = useState(false);
+  const [value, setValue] = useState(builderIds.join(" "));
+  const save = useMutation({
+    mutationFn: () => api(`/api/v1/trust/${encodeURIComponent(name)}`, { method: "PATCH", body: JSON.stringify({ builderIds: splitList(value) }) }),
+    onSuccess: () => {
+      setEditing(false);
+      router.refresh();
+    },
+  });
+  return (
+    <div className="mt-1 space-y-1 text-xs" data-testid="builder-ids">
+      <div className="text-slate-600">
+        builder ids it may vouch for: <span className="font-mono">{builderIds.join(", ") || "none"}</span>
+        {admin && !editing && (
+          <button type="button" className={`${small} ml-2`} onClick={() => setEditing(true)} data-testid={`edit-builder-ids-${name}`}>
+            Edit<span className="sr-only"> builder ids of {name}</span>
+          </button>
+        )}
+      </div>
+      {builderIds.some(matchesAnyBuilder) && <AnyBuilderWarning testId="any-builder-warning" />}
+      {editing && (
+        <form
+          className="flex flex-wrap items-end gap-2"
+          aria-label={`Builder ids of ${name}`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate();
+          }}
+        >
+          <label className="grow">
+            Builder ids (patterns, separated by spaces)
+            <input className={input} name="builderIds" value={value} onChange={(e) => setValue(e.target.value)} required />
+          </label>
+          <button className={small} disabled={save.isPending}>
+            Save builder ids
+          </button>
+          <button type="button" className={small} onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+          <ErrorLine error={save.error} />
+        </form>
+      )}
+    </div>
   );
 }
 

@@ -1,7 +1,7 @@
 import { expect, test } from "@playwright/test";
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { base, token } from "./helpers";
+import { base, pageAs, query, token } from "./helpers";
 
 const pub = (type: "rsa" | "ec", opts: { modulusLength?: number; namedCurve?: string }) =>
   (type === "rsa"
@@ -59,6 +59,52 @@ test("trust identities through the API: bad keys and roots get a 4xx with the re
   expect(list.identities.map((i: { name: string }) => i.name)).toEqual(expect.arrayContaining(["publisher", "vendor-p384", "sigstore-public-good"]));
   // Nothing of the refused ones was stored.
   expect(list.identities.map((i: { name: string }) => i.name)).not.toContain("weak-rsa");
+});
+
+test("builder identities name the builder ids they vouch for: refused without, added from the form, ** warned about, narrowed in place", async ({
+  browser,
+  request,
+}) => {
+  const admin = { Authorization: `Bearer ${token("admin@example.com")}` };
+  const none = await request.post(`${base()}/api/v1/trust`, {
+    headers: admin,
+    data: { name: "e2e-builder-none", kind: "key", role: "builder", scope: ["e2e/**"], publicKeyPem: pub("ec", {}) },
+  });
+  expect(none.status()).toBe(422);
+  expect((await none.json()).error.message).toContain("builderIds");
+
+  const page = await pageAs(browser, "admin@example.com");
+  await page.goto(`${base()}/keys`);
+  const form = page.getByRole("form", { name: "Add trust identity" });
+  await form.getByLabel("Name").fill("e2e-builder-ui");
+  await form.getByLabel("Role").selectOption("builder");
+  await form.getByLabel(/Scope/).fill("e2e/**");
+  await form.getByLabel(/Builder ids it may vouch for/).fill("**");
+  await expect(form.getByTestId("any-builder-form-warning")).toBeVisible();
+  await form.getByLabel("Public key (PEM)").fill(pub("ec", {}));
+  await form.getByRole("button", { name: "Add identity" }).click();
+  const card = page.locator('[data-testid="trust-identity"][data-name="e2e-builder-ui"]');
+  await expect(card.getByTestId("any-builder-warning")).toBeVisible();
+
+  // Narrowed from the card: the warning goes, the row and the audit trail say the new list.
+  await card.getByTestId("edit-builder-ids-e2e-builder-ui").click();
+  await card
+    .getByRole("form", { name: "Builder ids of e2e-builder-ui" })
+    .getByLabel(/Builder ids/)
+    .fill("https://ci.team.example/*");
+  await card.getByRole("button", { name: "Save builder ids" }).click();
+  await expect(card.getByTestId("builder-ids")).toContainText("https://ci.team.example/*");
+  await expect(card.getByTestId("any-builder-warning")).toHaveCount(0);
+  const [row] = await query<{ builder_ids: string[] }>(`SELECT builder_ids FROM trust_identities WHERE name = $1`, ["e2e-builder-ui"]);
+  expect(row!.builder_ids).toEqual(["https://ci.team.example/*"]);
+  const audits = await query<{ action: string; detail: { builderIds?: string[]; changes?: { builderIds?: string[] } } }>(
+    `SELECT action, detail FROM audit_events WHERE target = $1 ORDER BY seq`,
+    ["e2e-builder-ui"],
+  );
+  expect(audits.map((a) => [a.action, a.detail.builderIds ?? a.detail.changes?.builderIds])).toEqual([
+    ["trust.add", ["**"]],
+    ["trust.update", ["https://ci.team.example/*"]],
+  ]);
 });
 
 test("stage keys through the API: export cosign.pub and the history, import an encrypted cosign key, rotate", async ({ request }) => {

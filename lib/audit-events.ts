@@ -73,6 +73,7 @@ const trustThresholds = obj({ tlog: int.optional(), timestamp: int.optional(), c
 const trustChanges = obj({
   role: s.optional(),
   scope: strs.optional(),
+  builderIds: strs.optional(),
   subject: sN.optional(),
   san: sN.optional(),
   oidcIssuer: sN.optional(),
@@ -204,6 +205,7 @@ export const AUDIT_EVENTS = {
     kind: s,
     role: s,
     scope: strs,
+    builderIds: strs.optional(),
     fingerprint: s.optional(),
     algorithm: s.optional(),
     certificates: strs.optional(),
@@ -215,7 +217,7 @@ export const AUDIT_EVENTS = {
   }),
   "trust.update": obj({ changes: trustChanges }),
   "trust.revoke": obj({ changes: trustChanges }),
-  "trust.delete": obj({ kind: s, role: s, scope: strs, fingerprint: sN }),
+  "trust.delete": obj({ kind: s, role: s, scope: strs, builderIds: strs.optional(), fingerprint: sN }),
   // Registries
   "registry.create": obj({ url: s, readCredentials: z.boolean(), pushCredentials: z.boolean(), repositories: int }),
   "registry.update": obj({ changed: strs, readCredentials: s, pushCredentials: s }),

@@ -37,6 +37,7 @@ const USAGE = `usage: imprimatur <command>
   token list
   token revoke <id|prefix>
   trust add --name N --pem-file F [--kind key|certificate|sigstore|tsa] [--role publisher|team|stage|builder|scanner] [--scope 'library/*,apps/**']
+            [--builder-ids 'https://ci.example/*,…' (role builder: required, the builder ids its provenance may name; ** = any)]
             [--subject DN | --san PATTERN --oidc-issuer URL | --any-identity-under-root]
                                             trust a key (cosign.pub), certificate roots, a Sigstore trusted_root.json or TSA roots
                                             (default kind key, role publisher, scope ** = every repository)
@@ -119,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
       kind: { type: "string" },
       backend: { type: "string" },
       scope: { type: "string" },
+      "builder-ids": { type: "string" },
       subject: { type: "string" },
       san: { type: "string" },
       "oidc-issuer": { type: "string" },

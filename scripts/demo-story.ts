@@ -214,7 +214,15 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   });
   await createTrustIdentity({
     actor: admin,
-    input: { name: "ci-builder", kind: "key", role: "builder", scope: ["apps/*"], publicKeyPem: builderKey.publicKeyPem },
+    // The builder its provenance names (Tekton Chains): the key vouches for that builder id only.
+    input: {
+      name: "ci-builder",
+      kind: "key",
+      role: "builder",
+      scope: ["apps/*"],
+      builderIds: ["https://tekton.dev/chains/*"],
+      publicKeyPem: builderKey.publicKeyPem,
+    },
   });
   for (const r of [STORY.hardenedOld, STORY.hardened])
     await pushCosignSignatures(client, host, r.repository, await digestOf(r), [

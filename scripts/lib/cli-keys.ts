@@ -6,6 +6,14 @@ import type { Actor } from "../../lib/server/actor";
 import { createSigningKey } from "../../lib/server/keys/create-signing-key";
 import { createTrustIdentity } from "../../lib/server/trust/create-trust-identity";
 
+/** "a, b,c" → ["a", "b", "c"]. */
+function splitList(v: string): string[] {
+  return v
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
 function fail(msg: string, code = 2): never {
   console.error(`imprimatur: ${msg}`);
   process.exit(code);
@@ -17,6 +25,7 @@ export interface KeyCommandValues {
   kind?: string;
   role?: string;
   scope?: string;
+  "builder-ids"?: string;
   subject?: string;
   san?: string;
   "oidc-issuer"?: string;
@@ -55,10 +64,9 @@ export async function runKeyCommand(
           name: values.name,
           kind,
           role: values.role ?? "publisher",
-          scope: (values.scope ?? "**")
-            .split(",")
-            .map((p) => p.trim())
-            .filter(Boolean),
+          scope: splitList(values.scope ?? "**"),
+          // role builder: the builder ids its provenance may name (required for a builder; ** for any).
+          ...(values["builder-ids"] !== undefined ? { builderIds: splitList(values["builder-ids"]) } : {}),
           ...material,
           ...(values.subject ? { subject: values.subject } : {}),
           ...(values.san ? { san: values.san } : {}),
@@ -67,7 +75,7 @@ export async function runKeyCommand(
         },
       });
       console.log(
-        `${created ? "trusted" : "already trusted"}: ${identity.name}${identity.fingerprint ? ` ${identity.fingerprint}` : ""} (${identity.kind}, role ${identity.role}, scope ${identity.scope.join(",")})`,
+        `${created ? "trusted" : "already trusted"}: ${identity.name}${identity.fingerprint ? ` ${identity.fingerprint}` : ""} (${identity.kind}, role ${identity.role}, scope ${identity.scope.join(",")}${identity.builderIds.length ? `, builder ids ${identity.builderIds.join(",")}` : ""})`,
       );
       return 0;
     }

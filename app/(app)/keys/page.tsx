@@ -4,7 +4,7 @@ import { listStageNames } from "@/lib/server/stages/list-stage-names";
 import { hasRole } from "@/lib/server/actor";
 import { listKeys } from "@/lib/server/keys/list-keys";
 import { RevokeStageKeyForm, StageKeyActions } from "@/components/keys-admin";
-import { AddTrustIdentityForm, TrustIdentityActions } from "@/components/trust-identity-admin";
+import { AddTrustIdentityForm, BuilderIds, TrustIdentityActions } from "@/components/trust-identity-admin";
 
 export const dynamic = "force-dynamic";
 
@@ -111,6 +111,7 @@ export default async function KeysPage() {
                 <span className="font-mono text-xs text-slate-500">scope {i.scope.join(", ")}</span>
               </div>
               {i.fingerprint && <div className="font-mono text-xs text-slate-500">{i.fingerprint}</div>}
+              {i.role === "builder" && <BuilderIds name={i.name} builderIds={i.builderIds} admin={admin} />}
               {i.anyIdentityUnderRoot && (
                 <div role="note" data-testid="any-identity-badge" className="mt-1 rounded bg-amber-50 px-2 py-1 text-xs text-amber-800">
                   Any identity under this root: every certificate it issues is trusted as {i.role}

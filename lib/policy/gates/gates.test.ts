@@ -9,7 +9,13 @@ const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
   newestScanAt: new Date("2026-11-25T10:00:00Z"),
   sbomCount: 1,
   provenance: [
-    { builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main", sourceRepo: "git+https://github.com/acme/app", signed: true },
+    {
+      builderId: "https://github.com/acme/ci/.github/workflows/build.yml@refs/heads/main",
+      sourceRepo: "git+https://github.com/acme/app",
+      signed: true,
+      signedBy: "acme-ci",
+      signerBuilderIds: ["https://github.com/acme/**"],
+    },
   ],
   evidence: [{ kind: "scan", signatureStatus: "signed", signedBy: "ci" }],
   previousStage: { name: "build", state: "approved", detail: "signed by build-key" },
@@ -161,6 +167,49 @@ describe("evidence trust in the gates", () => {
     expect(evaluateGates(parseGateConfig({ provenance: { builderIds: ["https://github.com/acme/**"] } }), facts({ provenance: [forged] }))[0]!.passed).toBe(
       true,
     );
+  });
+
+  describe("a signed statement's builder id counts only if its signing key is bound to it", () => {
+    const release = "https://release.example/builder@v1";
+    const cfg = parseGateConfig({ provenance: { builderIds: ["https://release.example/*"] }, signedEvidence: true });
+    const byTeam = { builderId: release, sourceRepo: null, signed: true, signedBy: "team-ci", signerBuilderIds: ["https://ci.team.example/*"] };
+    const byRelease = { builderId: release, sourceRepo: null, signed: true, signedBy: "release-ci", signerBuilderIds: ["https://release.example/*"] };
+    const provenanceGate = (provenance: GateFacts["provenance"], config = cfg) =>
+      evaluateGates(config, facts({ provenance })).find((g) => g.gate === "provenance")!;
+
+    it("refuses the release builder's id signed by the team's builder key, and says why", () => {
+      const r = provenanceGate([byTeam]);
+      expect(r.passed).toBe(false);
+      expect(r.detail).toBe(
+        "builder https://release.example/builder@v1 is not one that key team-ci (builder) may vouch for (its builder ids: https://ci.team.example/*)",
+      );
+    });
+
+    it("accepts it signed by the release builder's key, also beside a statement that is not vouched for", () => {
+      expect(provenanceGate([byRelease]).passed).toBe(true);
+      expect(provenanceGate([byTeam, byRelease])).toMatchObject({ passed: true, detail: `builder ${release}, source (none)` });
+    });
+
+    it("fails closed when the signer's identity is gone or vouches for no builder id", () => {
+      expect(provenanceGate([{ ...byRelease, signerBuilderIds: null }]).detail).toContain("the trust identity no longer exists");
+      expect(provenanceGate([{ ...byRelease, signerBuilderIds: [] }]).detail).toContain("it may vouch for no builder id");
+      expect(provenanceGate([{ ...byRelease, signerBuilderIds: undefined }]).passed).toBe(false);
+    });
+
+    it("an identity bound to ** vouches for any builder id (the upgrade default)", () => {
+      expect(provenanceGate([{ ...byTeam, signerBuilderIds: ["**"] }]).passed).toBe(true);
+    });
+
+    it("still names a builder outside the stage's patterns as such", () => {
+      const other = { ...byRelease, builderId: "https://elsewhere.example/b" };
+      expect(provenanceGate([other]).detail).toBe("builder https://elsewhere.example/b matches none of https://release.example/*");
+    });
+
+    it("binds nothing without signed evidence or without builder patterns (the builder id is then not relied on)", () => {
+      expect(provenanceGate([byTeam], parseGateConfig({ provenance: { builderIds: ["https://release.example/*"] } })).passed).toBe(true);
+      expect(provenanceGate([{ ...byTeam, signed: false }], parseGateConfig({ provenance: { builderIds: ["https://release.example/*"] } })).passed).toBe(true);
+      expect(provenanceGate([byTeam], parseGateConfig({ provenance: {}, signedEvidence: true })).passed).toBe(true);
+    });
   });
 
   it("an unsigned VEX statement fails the signed-evidence gate (it can clear findings)", () => {

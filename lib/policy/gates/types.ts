@@ -26,6 +26,12 @@ export interface ProvenanceFact {
   /** Whether its statement was signed by a key trusted as builder for the repository (absent: unsigned). */
   signed?: boolean;
   signedBy?: string | null;
+  /**
+   * For a signed statement: the builder id patterns its signing identity may vouch for, as the identity is now (null:
+   * unsigned, or the identity is gone). The builder id inside a statement is its signer's own claim; with signed
+   * evidence required, it satisfies a stage's builder patterns only when these match it.
+   */
+  signerBuilderIds?: readonly string[] | null;
 }
 
 export interface WaiverFact {

@@ -223,6 +223,8 @@ async function keysPart(approvals: Approvals) {
       kind: t.kind,
       role: t.role,
       scope: t.scope,
+      // A builder's provenance counts only for these builder ids (the provenance gate): an auditor re-checks with them.
+      builderIds: t.builderIds,
       fingerprint: t.fingerprint,
       publicKeyPem: t.publicKeyPem,
       certificates: t.certificates,

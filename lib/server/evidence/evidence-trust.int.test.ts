@@ -25,6 +25,9 @@ import { ingestEvidenceUpload } from "./ingest-evidence-upload";
 import { listEvidenceUploaders } from "./list-evidence-uploaders";
 import { setEvidenceUploaders } from "./set-evidence-uploaders";
 import { withdrawEvidence } from "./withdraw-evidence";
+import { evaluateImage } from "../admission/evaluate-image";
+import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
+import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-approvals";
 import { deleteTrustIdentity } from "../trust/delete-trust-identity";
 import { updateTrustIdentity } from "../trust/update-trust-identity";
 
@@ -87,7 +90,14 @@ beforeAll(async () => {
   builder = keyPair();
   await addTrustedKey({ actor: system, name: "trust-test-publisher", pem: publisher.pem, role: "publisher", scope: ["**"] });
   await addTrustedKey({ actor: system, name: "trust-test-scanner", pem: scanner.pem, role: "scanner", scope: ["trust/**"] });
-  await addTrustedKey({ actor: system, name: "trust-test-builder", pem: builder.pem, role: "builder", scope: ["trust/**"] });
+  await addTrustedKey({
+    actor: system,
+    name: "trust-test-builder",
+    pem: builder.pem,
+    role: "builder",
+    scope: ["trust/**"],
+    builderIds: ["https://ci.example.com/**"],
+  });
   await upsertGroup({ actor: system, name: "trust-reviewers", members: ["alice@example.com", "bob@example.com"] });
   await upsertGroup({ actor: system, name: "trust-waivers", members: ["carol@example.com", "bob@example.com"] });
 });
@@ -189,7 +199,14 @@ describe("evidence signers are a trust role of their own", () => {
 
   it("evidence signed by a key revoked from before it arrived, or deleted, no longer counts as signed", async () => {
     const compromised = keyPair();
-    await addTrustedKey({ actor: system, name: "trust-test-compromised", pem: compromised.pem, role: "builder", scope: ["trust/**"] });
+    await addTrustedKey({
+      actor: system,
+      name: "trust-test-compromised",
+      pem: compromised.pem,
+      role: "builder",
+      scope: ["trust/**"],
+      builderIds: ["https://ci.example.com/*"],
+    });
     const { digest, imageId } = await newImage("trust/compromised");
     const dev = await userActor("dev@example.com");
     const up = async (statement: object) =>
@@ -215,7 +232,7 @@ describe("evidence signers are a trust role of their own", () => {
 
     // Deleted: nothing it signed counts, and a new identity of the same name does not revive it.
     await deleteTrustIdentity({ actor: system, name: "trust-test-compromised" });
-    await addTrustedKey({ actor: system, name: "trust-test-compromised", pem: keyPair().pem, role: "builder", scope: ["trust/**"] });
+    await addTrustedKey({ actor: system, name: "trust-test-compromised", pem: keyPair().pem, role: "builder", scope: ["trust/**"], builderIds: ["**"] });
     expect((await db.evidenceDocument.findUniqueOrThrow({ where: { id: before.id } })).signatureStatus).toBe("invalid");
   });
 
@@ -230,6 +247,79 @@ describe("evidence signers are a trust role of their own", () => {
       })
     ).document;
     expect(d.signatureStatus).toBe("invalid");
+  });
+});
+
+describe("a builder key vouches only for the builder ids it is bound to", () => {
+  const RELEASE = "https://release.example/builder@v1";
+
+  it("the team's key naming the release builder does not pass; the release key does; narrowing it later puts the approval at risk and revokes it", async () => {
+    const team = keyPair();
+    const release = keyPair();
+    const bind = { actor: system, role: "builder" as const, scope: ["trust/**"] };
+    await addTrustedKey({ ...bind, name: "trust-team-ci", pem: team.pem, builderIds: ["https://ci.team.example/*"] });
+    await addTrustedKey({ ...bind, name: "trust-release-ci", pem: release.pem, builderIds: ["https://release.example/*"] });
+    await upsertStage({
+      actor: system,
+      name: "trust-release",
+      settings: {
+        requiredApprovals: 1,
+        reviewerGroups: ["trust-reviewers"],
+        onRegression: "revoke-after",
+        regressionGraceHours: 1,
+        gates: { provenance: { builderIds: ["https://release.example/*"] }, signedEvidence: true },
+      },
+    });
+    const { digest, imageId } = await newImage("trust/release");
+    const dev = await userActor("dev@example.com");
+    const alice = await userActor("alice@example.com");
+    const upload = async (key: KeyObject) =>
+      (
+        await ingestEvidence({
+          actor: dev,
+          imageId,
+          bytes: Buffer.from(envelope(provenanceStatement("trust/release", digest, RELEASE), key)),
+          source: "upload",
+        })
+      ).document;
+
+    // Signed by the team's key (a valid signature by a trusted builder), naming the release builder: refused, saying why.
+    expect(await upload(team.key)).toMatchObject({ signatureStatus: "signed", signedBy: "trust-team-ci" });
+    const req = await requestPromotion({ actor: dev, registry: "default", repository: "trust/release", digest, stage: "trust-release", note: "n" });
+    const gates = (await getRequest({ actor: alice, requestId: req.id })).gates;
+    expect(gates.find((g) => g.gate === "provenance")).toMatchObject({
+      passed: false,
+      detail: `builder ${RELEASE} is not one that key trust-team-ci (builder) may vouch for (its builder ids: https://ci.team.example/*)`,
+    });
+    await expect(reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "POLICY_VIOLATION" });
+
+    // The same claim signed by the release builder's key: the gate holds and the approval is signed.
+    await upload(release.key);
+    expect((await getRequest({ actor: alice, requestId: req.id })).gates.map((g) => [g.gate, g.passed])).toEqual([
+      ["provenance", true],
+      ["signedEvidence", true],
+    ]);
+    const outcome = await reviewRequest({ actor: alice, requestId: req.id, decision: "approve", comment: "ok", later: () => {} });
+    expect(outcome.status).toBe("signed");
+    await reevaluateApprovals();
+    expect(await db.stageRisk.count({ where: { imageId } })).toBe(0);
+
+    // The release key is narrowed to another builder: a trust change, audited and re-judged in its transaction.
+    await updateTrustIdentity({ actor: system, name: "trust-release-ci", input: { builderIds: ["https://release.example/other/*"] } });
+    const audit = await db.auditEvent.findFirstOrThrow({ where: { action: "trust.update", target: "trust-release-ci" }, orderBy: { seq: "desc" } });
+    expect(audit.detail).toMatchObject({ changes: { builderIds: ["https://release.example/other/*"] } });
+    expect(await db.reevaluationRequest.count()).toBeGreaterThan(0);
+    await reevaluateApprovals();
+    const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId } });
+    expect(risk.reasons.join(" ")).toContain(
+      `builder ${RELEASE} is not one that key trust-team-ci (builder) may vouch for (its builder ids: https://ci.team.example/*)`,
+    );
+    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toMatchObject({ revoked: 1 });
+    const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
+    expect(approval.revokedAt).not.toBeNull();
+    const host = new URL(process.env.REGISTRY_URL!).host;
+    const denied = await evaluateImage({ image: `${host}/trust/release@${digest}`, stage: "trust-release", refuseTags: false });
+    expect(denied.allowed).toBe(false);
   });
 });
 

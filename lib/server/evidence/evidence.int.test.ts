@@ -145,7 +145,13 @@ describe("uploading evidence", () => {
 
   it("verifies a DSSE provenance envelope against trusted keys: signed by a named key, invalid, or unsigned", async () => {
     const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    await addTrustedKey({ actor: system, name: "ci-builder", role: "builder", pem: publicKey.export({ format: "pem", type: "spki" }).toString() });
+    await addTrustedKey({
+      actor: system,
+      name: "ci-builder",
+      role: "builder",
+      builderIds: ["https://ci.example.com/*"],
+      pem: publicKey.export({ format: "pem", type: "spki" }).toString(),
+    });
     const statement = {
       _type: "https://in-toto.io/Statement/v1",
       subject: [{ name: "evidence/app", digest: { sha256: digest.slice(7) } }],

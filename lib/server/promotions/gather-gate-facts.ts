@@ -130,6 +130,24 @@ function scanFacts(
   return { scans, newestScanAt: coverage.stalestAt, uncoveredPlatforms: coverage.uncovered };
 }
 
+/**
+ * The image's counted provenance (not withdrawn, not marked not counted), each with its document's signature verdict
+ * and, when signed, the builder ids its signing identity may vouch for now (null: unsigned, or the identity is gone).
+ * One statement: the identity is joined by the name the verdict recorded (names are unique and never change; deleting
+ * an identity voids what it signed, so a new identity of the same name does not inherit it).
+ */
+function provenanceWithSigners(client: Client, imageId: string) {
+  return client.$queryRaw<
+    { builder_id: string | null; source_repo: string | null; signature_status: string; signed_by: string | null; signer_builder_ids: string[] | null }[]
+  >`
+    SELECT p.builder_id, p.source_repo, d.signature_status, d.signed_by, t.builder_ids AS signer_builder_ids
+    FROM provenance p
+    JOIN evidence_documents d ON d.id = p.document_id
+    LEFT JOIN trust_identities t ON d.signature_status = 'signed' AND t.name = d.signed_by
+    WHERE p.image_id = ${imageId}::uuid AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
+    ORDER BY d.uploaded_at, d.id`;
+}
+
 /** The eight reads the gate facts are made of, for one image and stage (see gatherGateFacts). */
 function readGateInputs(
   client: Client,
@@ -165,11 +183,7 @@ function readGateInputs(
             subjectDigest: true,
           },
         }),
-      provenanceRows: () =>
-        client.provenance.findMany({
-          where: { imageId, document: live },
-          select: { builderId: true, sourceRepo: true, document: { select: { signatureStatus: true, signedBy: true } } },
-        }),
+      provenanceRows: () => provenanceWithSigners(client, imageId),
       // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
       decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
       allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
@@ -228,10 +242,11 @@ export async function gatherGateFacts(
     platforms,
   });
   const provenance = provenanceRows.map((p) => ({
-    builderId: p.builderId,
-    sourceRepo: p.sourceRepo,
-    signed: p.document.signatureStatus === "signed",
-    signedBy: p.document.signedBy,
+    builderId: p.builder_id,
+    sourceRepo: p.source_repo,
+    signed: p.signature_status === "signed",
+    signedBy: p.signed_by,
+    signerBuilderIds: p.signer_builder_ids,
   }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));

@@ -10,7 +10,7 @@ import { requireRole, type Actor, actorLabel } from "../actor";
 import type { AuditDetail } from "../../audit-events";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
-import { createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
+import { builderIdsProblem, createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
 import { parseInput } from "./parse-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
@@ -158,12 +158,18 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
   const input = parseInput(createTrustIdentityInput, raw);
   if (input.validFrom && input.validUntil && input.validFrom >= input.validUntil)
     throw new AppError("INVALID_INPUT", "validFrom must be before validUntil", "validUntil");
+  // A builder's provenance counts only for the builder ids it is bound to (the provenance gate); none given is refused
+  // rather than read as "any", so a new builder key never vouches for the release builder by default.
+  const builderIds = input.builderIds ?? [];
+  const builderProblem = builderIdsProblem(input.role, builderIds);
+  if (builderProblem) throw new AppError("INVALID_INPUT", builderProblem, "builderIds");
 
   const data: Prisma.TrustIdentityCreateInput = {
     name: input.name,
     kind: input.kind,
     role: input.role,
     scope: input.scope,
+    builderIds,
     subject: input.subject ?? null,
     san: input.san ?? null,
     oidcIssuer: input.oidcIssuer ?? null,
@@ -172,7 +178,7 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     validUntil: input.validUntil ?? null,
     createdBy: actorLabel(actor),
   };
-  const detail: AuditDetail<"trust.add"> = { kind: input.kind, role: input.role, scope: input.scope };
+  const detail: AuditDetail<"trust.add"> = { kind: input.kind, role: input.role, scope: input.scope, ...(builderIds.length ? { builderIds } : {}) };
   applyMaterial(input, data, detail);
   // Judged once the material is known to be good, so a bad PEM is reported as such first.
   const broad = identityBreadthProblem(input);
@@ -186,7 +192,8 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
     if (existing) {
       // Re-adding the same key under the same name (the seed, a re-run script) is a no-op.
       // Only when nothing else differs: a changed role or scope under the same name must not be dropped in silence.
-      const same = existing.role === input.role && existing.scope.join(",") === input.scope.join(",");
+      const same =
+        existing.role === input.role && existing.scope.join(",") === input.scope.join(",") && existing.builderIds.join("\n") === builderIds.join("\n");
       if (existing.kind === "key" && input.kind === "key" && existing.fingerprint === data.fingerprint && same) return { identity: existing, created: false };
       throw new AppError("CONFLICT", `a trust identity named ${input.name} exists`, "name");
     }

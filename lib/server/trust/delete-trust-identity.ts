@@ -22,7 +22,13 @@ export async function deleteTrustIdentity({ actor, name }: { actor: Actor; name:
       actor,
       action: "trust.delete",
       target: name,
-      detail: { kind: cur.kind, role: cur.role, scope: cur.scope, fingerprint: cur.fingerprint },
+      detail: {
+        kind: cur.kind,
+        role: cur.role,
+        scope: cur.scope,
+        ...(cur.builderIds.length ? { builderIds: cur.builderIds } : {}),
+        fingerprint: cur.fingerprint,
+      },
     });
     await bumpTrustState(tx);
     return { deleted: name };

@@ -1,6 +1,7 @@
 import "server-only";
 import type { db } from "../../db";
 import { readDisplayJson, sigstoreMaterialCountsColumn } from "../json-columns";
+import { builderIdsWarning } from "./trust-identity-input";
 
 type Row = Awaited<ReturnType<typeof db.trustIdentity.findMany>>[number];
 
@@ -22,6 +23,10 @@ export function summarizeIdentity(r: Row) {
     kind: r.kind,
     role: r.role,
     scope: r.scope,
+    /** role builder: the builder ids it may vouch for in the provenance it signs (empty for other roles). */
+    builderIds: r.builderIds,
+    /** Set when it vouches for any builder id (`**`, as existing builders were upgraded): shown as a warning. */
+    builderIdsWarning: builderIdsWarning(r.role, r.builderIds),
     publicKeyPem: r.publicKeyPem,
     fingerprint: r.fingerprint,
     algorithm: r.algorithm,

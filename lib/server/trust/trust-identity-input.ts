@@ -1,6 +1,7 @@
 import "server-only";
 import { z } from "zod";
-import { IDENTITY_KINDS, IDENTITY_ROLES } from "../../signing/trust/identities";
+import { IDENTITY_KINDS, IDENTITY_ROLES, matchesAnyBuilder } from "../../signing/trust/identities";
+import { PATTERN_MAX } from "../../policy/gates/types";
 
 // Repository glob: the characters of a repository name, plus * and ?.
 const scopePattern = z
@@ -12,9 +13,21 @@ const date = z.coerce.date();
 const count = z.number().int().min(0).max(10);
 export const sigstoreThresholds = z.object({ tlog: count.optional(), timestamp: count.optional(), ctlog: count.optional() }).strict();
 
+// A builder id pattern, as the provenance gate's builderIds (`*` within a path segment, `**` across): any printable text.
+const builderIdPattern = z
+  .string()
+  .min(1)
+  .max(PATTERN_MAX)
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, "must not contain control characters");
+
 export const trustIdentityFields = {
   role: z.enum(IDENTITY_ROLES as [string, ...string[]]),
   scope: z.array(scopePattern).min(1, "give at least one repository pattern (** for every repository)").max(50),
+  /**
+   * role builder: the builder ids (glob patterns) this identity may vouch for in the provenance it signs. Required (non
+   * empty) for a builder, refused on other roles; `**` vouches for any builder id and is warned about.
+   */
+  builderIds: z.array(builderIdPattern).max(50),
   subject: z.string().min(1).max(1024).nullable(),
   san: z.string().min(1).max(1024).nullable(),
   oidcIssuer: z.string().min(1).max(1024).nullable(),
@@ -33,6 +46,7 @@ export const createTrustIdentityInput = z
     kind: z.enum(IDENTITY_KINDS as [string, ...string[]]),
     role: trustIdentityFields.role,
     scope: trustIdentityFields.scope.default(["**"]),
+    builderIds: trustIdentityFields.builderIds.optional(),
     /** kind key: the public key (cosign.pub). */
     publicKeyPem: z
       .string()
@@ -65,6 +79,7 @@ export const updateTrustIdentityInput = z
   .object({
     role: trustIdentityFields.role.optional(),
     scope: trustIdentityFields.scope.optional(),
+    builderIds: trustIdentityFields.builderIds.optional(),
     subject: trustIdentityFields.subject.optional(),
     san: trustIdentityFields.san.optional(),
     oidcIssuer: trustIdentityFields.oidcIssuer.optional(),
@@ -97,4 +112,23 @@ export function identityBreadthProblem(i: {
   return i.kind === "sigstore"
     ? "a sigstore identity needs a subject, or a san with its oidcIssuer; without them it trusts every certificate under the root (with the public-good root: anyone with an e-mail account). Set anyIdentityUnderRoot: true only if that is really meant"
     : "a certificate identity needs a subject or a san; without them it trusts every certificate issued under the root. Set anyIdentityUnderRoot: true only if that is really meant";
+}
+
+/**
+ * Why an identity's builder ids do not fit its role, or null. Only a builder signs provenance, so only a builder may
+ * carry builder ids, and a builder must name the ones it vouches for: without them it vouches for none, and a
+ * builder identity whose provenance counts for no builder is a mistake rather than a choice (`**` says "any").
+ */
+export function builderIdsProblem(role: string, builderIds: readonly string[]): string | null {
+  if (role === "builder" && builderIds.length === 0)
+    return "a builder identity needs builderIds: the builder ids (patterns such as https://ci.example/*) whose provenance it may vouch for; ** for any builder";
+  if (role !== "builder" && builderIds.length > 0)
+    return `builderIds apply to builder identities only (this one is ${role}); give builderIds: [] to clear them`;
+  return null;
+}
+
+/** The warning shown for a builder identity that vouches for any builder id, or null. */
+export function builderIdsWarning(role: string, builderIds: readonly string[]): string | null {
+  if (role !== "builder" || !builderIds.some(matchesAnyBuilder)) return null;
+  return "vouches for any builder id: provenance it signs satisfies a stage's builder patterns whatever builder it names; narrow its builder ids to the builders it runs";
 }

@@ -5,7 +5,7 @@ import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { parseInput } from "./parse-input";
-import { identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
+import { builderIdsProblem, identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
 import { rejudgeEvidenceSigner } from "../evidence/rejudge-evidence-signer";
@@ -47,6 +47,10 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
     const broad = identityBreadthProblem({ kind: cur.kind, ...merged, anyIdentityUnderRoot });
     if (broad) throw new AppError("INVALID_INPUT", broad, "anyIdentityUnderRoot");
     if (input.thresholds && cur.kind !== "sigstore") throw new AppError("INVALID_INPUT", "thresholds apply to sigstore identities only", "thresholds");
+    // Judged on the identity as it would be: a builder keeps a non-empty list, another role carries none (turning a
+    // builder into a team key needs builderIds: [] in the same change, so the list is never silently kept or dropped).
+    const builderProblem = builderIdsProblem(input.role ?? cur.role, input.builderIds ?? cur.builderIds);
+    if (builderProblem) throw new AppError("INVALID_INPUT", builderProblem, "builderIds");
     const { thresholds, ...rest } = input;
     const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     const data = {
@@ -55,7 +59,9 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
       updatedAt: new Date(),
     };
     const identity = await tx.trustIdentity.update({ where: { name }, data });
-    // Evidence it signed is judged again against it as it is now (revoked, narrowed, another role).
+    // Evidence it signed is judged again against it as it is now (revoked, narrowed, another role). Narrowed builder
+    // ids void no document (the signature stands): the provenance gate reads them when the stages are judged again,
+    // which the request above asks for every approved image, in this transaction.
     await rejudgeEvidenceSigner(tx, { name, identity });
     const revoked = input.revokedAt !== undefined && input.revokedAt !== null && !cur.revokedAt;
     await appendAuditEvent(tx, {

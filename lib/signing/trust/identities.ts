@@ -120,6 +120,11 @@ function globMatch(tokens: GlobToken[], value: string, segmented: boolean): bool
 /** Longer than any repository name (255), SAN or subject a pattern is meant for. */
 export const MAX_GLOB_VALUE = 8192;
 
+/** Whether a builder id pattern vouches for every builder id (`**`, or more stars): shown as a warning. */
+export function matchesAnyBuilder(pattern: string): boolean {
+  return /^\*{2,}$/.test(pattern);
+}
+
 /** Repository scope match: `library/*` matches `library/nginx` but not `library/a/b`; `**` matches everything. */
 export function matchScope(pattern: string, repository: string): boolean {
   if (repository.length > MAX_GLOB_VALUE) return false;
