@@ -10,6 +10,7 @@ import { getImage } from "../images/get-image";
 import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { getRequest } from "../promotions/get-request";
+import { listRequests } from "../promotions/list-requests";
 import { requestPromotion } from "../promotions/request-promotion";
 import { upsertStage } from "../stages/upsert-stage";
 import { approveStage } from "./approve-stage";
@@ -69,6 +70,9 @@ describe("approvals that expire", () => {
     expect(record.signature).toMatchObject({ status: "signed", expiry: { expired: true } });
     expect(Date.parse(record.signature!.expiry!.at)).toBeLessThanOrEqual(Date.now() - 86_400_000 + 60_000);
     expect(record.state).toMatch(/^approval expired .*: verify and ImageReview deny this stage/);
+    // So does the list of requests (the inbox's "all" and "mine" views).
+    const listed = (await listRequests({ actor: dev, view: "mine" })).find((r) => r.id === first.id);
+    expect(listed?.state).toMatch(/^approval expired /);
 
     // Renewing: a new request (audited as renewing the old one), reviewed again, then the stage passes again.
     const renewal = await requestPromotion({ actor: dev, repository: "ttl/app", digest: img.digest, stage: "prod", note: "renew" });

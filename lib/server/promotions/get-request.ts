@@ -36,7 +36,7 @@ export function requestStateLabel(status: string, approvalStatus: string | null 
  * What a decided request's label says first when its approval no longer passes the stage: revoked, or expired under the
  * stage's TTL (its signature may still be in the registry, but verify and ImageReview deny it). Null while it stands.
  */
-function approvalEndedLabel(a: { revokedAt: Date | null; expiresAt: Date | null } | null): string | null {
+export function approvalEndedLabel(a: { revokedAt: Date | null; expiresAt: Date | null } | null | undefined): string | null {
   if (!a) return null;
   if (a.revokedAt) return `signed, then revoked ${a.revokedAt.toISOString()}: verify and ImageReview deny this stage`;
   if (a.expiresAt && a.expiresAt.getTime() <= Date.now())
