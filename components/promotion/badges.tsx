@@ -4,6 +4,8 @@ const requestStyle: Record<string, string> = {
   signed: "bg-emerald-100 text-emerald-800",
   rejected: "bg-rose-100 text-rose-800",
   withdrawn: "bg-slate-100 text-slate-700",
+  expired: "bg-amber-100 text-amber-900",
+  revoked: "bg-rose-100 text-rose-800",
 };
 
 /** A request's status; "approved" means the Nth approval is in but the signature is not yet in the registry. */

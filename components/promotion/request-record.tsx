@@ -211,7 +211,8 @@ function RequestHeader({ record: r }: { record: RequestRecord }) {
         <span>
           Promote to <span data-testid="request-stage">{r.stage.name}</span>
         </span>
-        <RequestStatusBadge status={r.status} />
+        {/* A signed request whose approval was revoked or has expired passes no stage: the badge says so, not "signed". */}
+        <RequestStatusBadge status={r.signature?.revocation ? "revoked" : r.signature?.expiry?.expired ? "expired" : r.status} />
         {r.breakGlass && <BreakGlassMarker />}
       </h1>
       <p className="mt-1 text-slate-700" data-testid="request-state">
@@ -285,6 +286,8 @@ function StageSignatureSection({ record: r }: { record: RequestRecord }) {
             layer {r.signature.layerDigest} · key {r.signature.key.name}
           </p>
         </div>
+      ) : r.signature.expiry?.expired ? (
+        <ExpiredSignature signature={r.signature} />
       ) : r.signature.status === "signed" ? (
         <div className="rounded-lg border border-emerald-200 bg-emerald-50/50 p-4 text-sm" data-testid="stage-signature" data-status="signed">
           <p className="font-medium text-emerald-800">
@@ -328,5 +331,20 @@ function StageSignatureSection({ record: r }: { record: RequestRecord }) {
         </div>
       )}
     </section>
+  );
+}
+
+/** An approval past the stage's TTL: its signature may still be in the registry, but it passes no stage. */
+function ExpiredSignature({ signature }: { signature: NonNullable<RequestRecord["signature"]> }) {
+  return (
+    <div className="rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-900" data-testid="stage-signature" data-status="expired">
+      <p className="font-medium">approval expired {signature.expiry ? utc(signature.expiry.at) : ""}</p>
+      <p className="mt-1 text-xs">
+        The stage&apos;s approvals last a limited time. Verify and ImageReview deny this stage; renewing it is a new request, reviewed again.
+      </p>
+      <p className="mt-1 break-all font-mono text-xs">
+        layer {signature.layerDigest} · key {signature.key.name} · trusted time {utc(signature.trustedTime.at)} ({signature.trustedTime.by})
+      </p>
+    </div>
   );
 }

@@ -231,6 +231,15 @@ describe("stage admission policies", () => {
     expect(legacy.spec.authorities.every((a) => a.signatureFormat === undefined)).toBe(true);
   });
 
+  it("a stage whose approvals expire says in every format that the policy does not enforce the expiry", () => {
+    for (const format of POLICY_FORMATS) {
+      expect(generateStagePolicy(format, input({}, { approvalTtlDays: 90 })).content).toContain(
+        "approvals of this stage expire after 90 days, which this policy does NOT enforce",
+      );
+      expect(generateStagePolicy(format, input()).content).not.toContain("does NOT enforce");
+    }
+  });
+
   it("cosign: a shell script that tries each valid key, and checks the summary says PASSED when required", () => {
     const out = generateStagePolicy("cosign", input({ requireVerificationSummary: true }));
     expect(out.content.startsWith("#!/bin/sh\n")).toBe(true);

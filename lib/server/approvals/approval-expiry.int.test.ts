@@ -9,6 +9,8 @@ import { evaluateImage } from "../admission/evaluate-image";
 import { getImage } from "../images/get-image";
 import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
+import { getRequest } from "../promotions/get-request";
+import { listRequests } from "../promotions/list-requests";
 import { requestPromotion } from "../promotions/request-promotion";
 import { upsertStage } from "../stages/upsert-stage";
 import { approveStage } from "./approve-stage";
@@ -63,6 +65,14 @@ describe("approvals that expire", () => {
     expect(expired.reasons.join(" ")).toMatch(/approval expired/);
     const page = await getImage({ actor: alice, repository: "ttl/app", digest: img.digest });
     expect(page.stages.find((s) => s.stage === "prod")).toMatchObject({ state: "approval expired" });
+    // The request's record (its page and GET /api/v1/requests/{id}) says so too, not "signed" as if it still counted.
+    const record = await getRequest({ actor: alice, requestId: first.id });
+    expect(record.signature).toMatchObject({ status: "signed", expiry: { expired: true } });
+    expect(Date.parse(record.signature!.expiry!.at)).toBeLessThanOrEqual(Date.now() - 86_400_000 + 60_000);
+    expect(record.state).toMatch(/^approval expired .*: verify and ImageReview deny this stage/);
+    // So does the list of requests (the inbox's "all" and "mine" views).
+    const listed = (await listRequests({ actor: dev, view: "mine" })).find((r) => r.id === first.id);
+    expect(listed?.state).toMatch(/^approval expired /);
 
     // Renewing: a new request (audited as renewing the old one), reviewed again, then the stage passes again.
     const renewal = await requestPromotion({ actor: dev, repository: "ttl/app", digest: img.digest, stage: "prod", note: "renew" });
@@ -73,6 +83,7 @@ describe("approvals that expire", () => {
     const a2 = await approveStage({ actor: alice, repository: "ttl/app", digest: img.digest, stage: "prod", comment: "renewed" });
     expect(a2.id).not.toBe(a1.id);
     expect(a2.status).toBe("signed");
+    expect((await getRequest({ actor: alice, requestId: renewal.id })).signature).toMatchObject({ expiry: { expired: false } });
     expect((await evaluateImage({ image: ref, stage: "prod", refuseTags: true })).allowed).toBe(true);
 
     // An approval ages from its decision: decided 31 days ago, its signature pending through an outage and timestamped

@@ -4,6 +4,7 @@ import { AppError } from "../../errors";
 import { actorLabel, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import type { RevocationRecord, RevocationSource } from "./revoke-approval";
 
 /**
@@ -106,5 +107,8 @@ export async function recordRevocation(
     revokedBy: by,
     revokedAt: now.toISOString(),
   });
+  // A later stage of this image may have passed its previousStage gate on this approval: its standing approvals are
+  // judged again (queued with the revocation, so the request exists exactly when the revocation committed).
+  await requestReevaluation(tx, { trigger: "revocation", imageIds: [a.imageId] });
   return { imageId: a.imageId, record: shape(false, { revokedAt: now, revokedBy: by, reason: text, source, state: "pending", error: null }) };
 }

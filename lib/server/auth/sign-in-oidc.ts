@@ -2,6 +2,7 @@ import "server-only";
 import { db } from "../../db";
 import type { Role } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
+import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 /**
  * The email_verified claim as the provider meant it: true, false, or null when it is absent or unreadable. Providers
@@ -135,6 +136,36 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
       role: existing.role as Role,
     });
   }
+  const result = await storeOidcSignIn({ existing, email, name, role, subject, groups, issuer, source });
+  if (result.standingChanged) await kickReevaluation();
+  return { ok: true, userId: result.userId, role: result.role, created: result.created };
+}
+
+type ExistingUser = { id: string; role: string } | null;
+
+/**
+ * The user (created or updated), its memberships as the provider's groups say, and the audit events, in one
+ * transaction. `standingChanged`: an existing user's role or memberships changed (the caller nudges re-evaluation).
+ */
+function storeOidcSignIn({
+  existing,
+  email,
+  name,
+  role,
+  subject,
+  groups,
+  issuer,
+  source,
+}: {
+  existing: ExistingUser;
+  email: string;
+  name: string;
+  role: Role;
+  subject: string;
+  groups: string[];
+  issuer: string;
+  source?: string;
+}) {
   return db.$transaction(async (tx) => {
     const user = existing
       ? await tx.user.update({ where: { id: existing.id }, data: { role, name, oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } })
@@ -149,6 +180,12 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
     await tx.groupMember.createMany({ data: matching.map((g) => ({ groupId: g.id, userId: user.id })), skipDuplicates: true });
     const had = new Set(before.map((m) => m.group.name));
     const now = new Set(matching.map((g) => g.name));
+    const joined = [...now].filter((g) => !had.has(g)).sort();
+    const left = [...had].filter((g) => !now.has(g)).sort();
+    // The provider is the source of truth for the role and groups: a change here is a change of standing, as an admin's
+    // edit would be. A waiver counts only while its grantor may grant it, so the approvals it covers are judged again.
+    const standingChanged = !!existing && (existing.role !== role || joined.length > 0 || left.length > 0);
+    if (standingChanged) await requestReevaluationForGrantors(tx, { userIds: [user.id] });
     const actor = { kind: "user" as const, id: user.id, email: user.email, name: user.name, role, via: "session" as const };
     if (!existing) await appendAuditEvent(tx, { actor, action: "user.create", target: email, detail: { role, method: "oidc", issuer } });
     await appendAuditEvent(tx, {
@@ -162,11 +199,11 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
         role,
         ...(existing && existing.role !== role ? { previousRole: existing.role } : {}),
         groups: [...now].sort(),
-        joined: [...now].filter((g) => !had.has(g)).sort(),
-        left: [...had].filter((g) => !now.has(g)).sort(),
+        joined,
+        left,
         ...(source ? { source } : {}),
       },
     });
-    return { ok: true as const, userId: user.id, role, created: !existing };
+    return { ok: true as const, userId: user.id, role, created: !existing, standingChanged };
   });
 }

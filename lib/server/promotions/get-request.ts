@@ -33,6 +33,18 @@ export function requestStateLabel(status: string, approvalStatus: string | null 
 }
 
 /**
+ * What a decided request's label says first when its approval no longer passes the stage: revoked, or expired under the
+ * stage's TTL (its signature may still be in the registry, but verify and ImageReview deny it). Null while it stands.
+ */
+export function approvalEndedLabel(a: { revokedAt: Date | null; expiresAt: Date | null } | null | undefined): string | null {
+  if (!a) return null;
+  if (a.revokedAt) return `signed, then revoked ${a.revokedAt.toISOString()}: verify and ImageReview deny this stage`;
+  if (a.expiresAt && a.expiresAt.getTime() <= Date.now())
+    return `approval expired ${a.expiresAt.toISOString()}: verify and ImageReview deny this stage; renewing is a new request`;
+  return null;
+}
+
+/**
  * One promotion request as one record: the request, its reviews, the gates (judged now while it is open, or as
  * recorded at the decision), the waivers it relied on, the resulting signature, and what the viewer may do.
  */
@@ -86,6 +98,7 @@ type LoadedRequest = {
   a_revocation_source: string | null;
   a_revocation_state: string | null;
   a_revocation_error: string | null;
+  a_expires_at: Date | null;
   a_key_name: string | null;
   a_key_fingerprint: string | null;
   in_reviewer_group: boolean;
@@ -115,6 +128,7 @@ async function loadRequest(requestId: string, viewerId: string | null) {
            a.attempts AS a_attempts, a.trusted_at AS a_trusted_at, a.trusted_by AS a_trusted_by, a.timestamp_by AS a_timestamp_by,
            a.revoked_at AS a_revoked_at, a.revoked_by AS a_revoked_by, a.revocation_reason AS a_revocation_reason,
            a.revocation_source AS a_revocation_source, a.revocation_state AS a_revocation_state, a.revocation_error AS a_revocation_error,
+           approval_expiry(a.ages_from, s.approval_ttl_days) AS a_expires_at,
            k.name AS a_key_name, k.fingerprint AS a_key_fingerprint,
            EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
                     WHERE sg.stage_id = s.id AND gm.user_id = ${viewerId}::uuid) AS in_reviewer_group,
@@ -182,6 +196,7 @@ function approvalRow(r: LoadedRequest) {
     revocationSource: r.a_revocation_source,
     revocationState: r.a_revocation_state,
     revocationError: r.a_revocation_error,
+    expiresAt: r.a_expires_at,
     signingKey: { name: r.a_key_name!, fingerprint: r.a_key_fingerprint! },
   };
 }
@@ -198,6 +213,9 @@ function signatureView(a: NonNullable<RequestRow["approval"]>) {
     approvalId: a.id,
     // The TSA's time when the signature carries a token (RFC 3161), else Imprimatur's record (approvals.trusted_at).
     trustedTime: { at: a.trustedAt!.toISOString(), by: a.trustedBy === "tsa" ? (a.timestampBy ?? "TSA") : "Imprimatur's record" },
+    // When the approval stops counting under the stage's TTL (approval_expiry(), the definition verify and ImageReview
+    // use), and whether it has: an expired approval's signature stays in the registry, but it passes no stage.
+    expiry: a.expiresAt ? { at: a.expiresAt.toISOString(), expired: a.expiresAt.getTime() <= Date.now() } : null,
     revocation: a.revokedAt
       ? {
           revokedAt: a.revokedAt.toISOString(),
@@ -241,7 +259,7 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   return {
     id: r.id,
     status: r.status,
-    state: requestStateLabel(r.status, r.approval?.status, approvers.length, r.stage.requiredApprovals),
+    state: approvalEndedLabel(r.approval) ?? requestStateLabel(r.status, r.approval?.status, approvers.length, r.stage.requiredApprovals),
     note: r.note,
     createdAt: r.createdAt.toISOString(),
     decidedAt: r.decidedAt?.toISOString() ?? null,

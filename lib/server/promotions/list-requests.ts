@@ -1,7 +1,7 @@
 import "server-only";
 import { db, type Prisma } from "../../db";
 import type { Actor } from "../actor";
-import { approvalsSummary, requestStateLabel } from "./get-request";
+import { approvalEndedLabel, approvalsSummary, requestStateLabel } from "./get-request";
 import { readReviewStandings } from "./read-review-standings";
 import { standingApprovals } from "./reviewer-eligibility";
 
@@ -56,13 +56,14 @@ export async function listRequests({ actor, view, status, limit = 200 }: ListReq
     db,
     rows.map((r) => r.id),
   );
+  const ended = await endedApprovals(rows.map((r) => r.id));
   return rows.map((r) => {
     const standing = standingApprovals({ ...r, reviews: reviews.get(r.id) ?? [] });
     const approvers = standing.counted.map((v) => v.reviewer.name);
     return {
       id: r.id,
       status: r.status,
-      state: requestStateLabel(r.status, r.approval?.status, approvers.length, r.stage.requiredApprovals),
+      state: approvalEndedLabel(ended.get(r.id)) ?? requestStateLabel(r.status, r.approval?.status, approvers.length, r.stage.requiredApprovals),
       stage: r.stage.name,
       registry: r.image.repository.registry.name,
       repository: r.image.repository.name,
@@ -79,4 +80,17 @@ export async function listRequests({ actor, view, status, limit = 200 }: ListReq
       createdAt: r.createdAt.toISOString(),
     };
   });
+}
+
+/**
+ * The approvals of these requests that may have stopped counting: revoked, or under a stage TTL (with their expiry by
+ * approval_expiry(), the one definition verify uses). One statement; a list shows "expired" or "revoked", not "signed".
+ */
+async function endedApprovals(requestIds: string[]): Promise<Map<string, { revokedAt: Date | null; expiresAt: Date | null }>> {
+  if (!requestIds.length) return new Map();
+  const rows = await db.$queryRaw<{ request_id: string; revoked_at: Date | null; expires_at: Date | null }[]>`
+    SELECT a.request_id, a.revoked_at, approval_expiry(a.ages_from, s.approval_ttl_days) AS expires_at
+    FROM approvals a JOIN stages s ON s.id = a.stage_id
+    WHERE a.request_id = ANY(${requestIds}::uuid[]) AND (a.revoked_at IS NOT NULL OR s.approval_ttl_days IS NOT NULL)`;
+  return new Map(rows.map((r) => [r.request_id, { revokedAt: r.revoked_at, expiresAt: r.expires_at }]));
 }

@@ -35,6 +35,9 @@ import { listRequests } from "./list-requests";
 import { requestPromotion } from "./request-promotion";
 import { reviewRequest } from "./review-request";
 import { withdrawRequest } from "./withdraw-request";
+import { NextRequest } from "next/server";
+import * as reviewsRoute from "../../../app/api/v1/requests/[id]/reviews/route";
+import { createToken } from "../tokens/create-token";
 
 const system: Actor = { kind: "system", label: "test" };
 const TRIVY = readFileSync(join(__dirname, "../../evidence/testdata/trivy-alpine-3.10-schema2.json"));
@@ -221,6 +224,36 @@ describe("four eyes and groups", () => {
     const audit = await db.auditEvent.findFirstOrThrow({ where: { action: "review.break-glass", targetDigest: digest } });
     expect(JSON.stringify(audit.detail)).toContain("requester cannot approve");
     expect((await getRequest({ actor: dev, requestId: req.id })).breakGlass).toBe(true);
+  });
+});
+
+describe("break-glass through an API token", () => {
+  async function review(token: string, requestId: string, body: unknown) {
+    const req = new NextRequest(`http://127.0.0.1/api/v1/requests/${requestId}/reviews`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const res = await reviewsRoute.POST(req, { params: Promise.resolve({ id: requestId }) });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; status?: string } };
+  }
+
+  it("needs the admin scope: an admin's review-scoped token approves within the rules only", async () => {
+    const { digest } = await newImage("wf/glass-token");
+    const admin = await userActor("admin@example.com");
+    const req = await requestPromotion({ actor: admin, registry: "default", repository: "wf/glass-token", digest, stage: "test", note: "hotfix" });
+    const reviewOnly = await createToken({ actor: admin, email: "admin@example.com", scopes: ["review"], expires: "1d" });
+    const glass = { decision: "approve", comment: "incident 4712: prod down, security on call unreachable", breakGlass: true };
+    const refused = await review(reviewOnly.token, req.id, glass);
+    expect(refused.status, "a review-scoped token overrode four eyes and the gates").toBe(403);
+    expect(refused.body.error?.message).toContain("admin scope");
+    expect(await db.review.count({ where: { requestId: req.id } })).toBe(0);
+    expect(await db.approval.count({ where: { requestId: req.id } })).toBe(0);
+
+    const full = await createToken({ actor: admin, email: "admin@example.com", scopes: ["admin"], expires: "1d" });
+    const ok = await review(full.token, req.id, glass);
+    expect(ok.status).toBe(201);
+    expect(ok.body.status).toBe("signed");
   });
 });
 

@@ -74,6 +74,13 @@ function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: R
   if (decision === "reject" && text.length < 3) throw new AppError("INVALID_INPUT", "a rejection needs a reason", "comment");
   if (breakGlass) {
     if (actor.kind !== "user" || actor.role !== "admin") throw new AppError("FORBIDDEN", "break-glass approval is for admins only");
+    // Break-glass overrides four eyes, groups and failing gates: an admin power, not a review. A token scoped to `review`
+    // (say, a pipeline's) must not carry it; only one with the admin scope may, as for every other admin action.
+    if (actor.via === "token" && !(actor.scopes ?? []).includes("admin"))
+      throw new AppError(
+        "FORBIDDEN",
+        `break-glass overrides four eyes and the gates: an API token needs the admin scope for it (this one has ${(actor.scopes ?? []).join(", ") || "none"})`,
+      );
     if (decision !== "approve") throw new AppError("INVALID_INPUT", "break-glass applies to approvals only", "breakGlass");
     if (text.length < MIN_BREAK_GLASS_REASON)
       throw new AppError("INVALID_INPUT", `a break-glass approval needs a reason of at least ${MIN_BREAK_GLASS_REASON} characters`, "comment");

@@ -1,7 +1,7 @@
 import "server-only";
 import { db, type Tx } from "../../db";
 
-export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual" | "grantor";
+export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual" | "grantor" | "revocation" | "expiry";
 
 /**
  * Asks for the approved stages of these images (none given: of every image) to be judged again. Written in the

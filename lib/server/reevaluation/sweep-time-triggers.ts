@@ -3,8 +3,9 @@ import { db, Prisma } from "../../db";
 import { JsonColumnError, readJson, stageGatesColumn } from "../json-columns";
 
 /**
- * Time changes verdicts too: a waiver that expired (or was revoked) and a newest scan that aged past a stage's
- * maxScanAgeHours since the last sweep turn into re-evaluation requests for the approved images they concern.
+ * Time changes verdicts too: a waiver that expired (or was revoked), an approval that expired under its stage's TTL and
+ * a newest scan that aged past a stage's maxScanAgeHours since the last sweep turn into re-evaluation requests for the
+ * approved images they concern.
  * The sweep row is locked for the whole step, so replicas never sweep the same interval twice.
  */
 export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {}): Promise<{ requested: number }> {
@@ -20,6 +21,14 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
       JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status = 'signed' AND a.revoked_at IS NULL
       WHERE (w.expires_at > ${last} AND w.expires_at <= ${now}) OR (w.revoked_at > ${last} AND w.revoked_at <= ${now})`;
+    // An approval that expired in this interval (approval_expiry(), the definition verify uses): a later stage of its
+    // image may have passed its previousStage gate on it, so the image's standing approvals are judged again.
+    requested += await tx.$executeRaw`
+      INSERT INTO reevaluation_requests (image_id, trigger)
+      SELECT DISTINCT a.image_id, 'expiry'
+      FROM approvals a JOIN stages s ON s.id = a.stage_id
+      WHERE s.approval_ttl_days IS NOT NULL AND a.status = 'signed' AND a.revoked_at IS NULL
+        AND approval_expiry(a.ages_from, s.approval_ttl_days) > ${last} AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${now}`;
     const stages = await tx.stage.findMany({ select: { id: true, gates: true } });
     for (const s of stages) {
       let hours: number | undefined;

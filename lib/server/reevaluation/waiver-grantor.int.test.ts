@@ -23,6 +23,7 @@ import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
 import { upsertStage } from "../stages/upsert-stage";
 import { updateUser } from "../users/update-user";
 import { grantWaiver } from "../waivers/grant-waiver";
+import { signInOidc } from "../auth/sign-in-oidc";
 import { listWaivers } from "../waivers/list-waivers";
 
 // OSV record for lodash < 4.17.21 (CVE-2021-23337, high).
@@ -148,6 +149,30 @@ describe("a waiver counts only while its grantor may grant it", () => {
     await updateUser({ actor: await admin(), email: "carol@example.com", disabled: false });
     await reevaluateApprovals();
     expect(await db.stageRisk.count({ where: { imageId: disabled.imageId } })).toBe(0);
+  });
+
+  it("an OpenID Connect sign-in that takes the grantor out of the waiver group queues the approvals their waivers held up", async () => {
+    // The identity provider is the source of truth for an SSO user's groups: leaving the waiver group there takes
+    // effect at the next sign-in, which must re-judge the approvals as an admin's edit of the group does.
+    const img = await imageWithEvidence(`grantor/oidc-${randomUUID().slice(0, 8)}`);
+    const waiverId = (await waive("carol@example.com", img)).id;
+    expect((await requestAndApprove(img)).status).toBe("signed");
+    await reevaluateApprovals();
+    expect(await db.stageRisk.count({ where: { imageId: img.imageId } })).toBe(0);
+
+    const signedIn = await signInOidc({
+      issuer: "https://idp.example.com/realms/corp",
+      claims: { sub: "carol-idp", email: "carol@example.com", email_verified: true, groups: ["security"] },
+      groupsClaim: "groups",
+      roleMap: new Map([["security", "reviewer" as const]]),
+    });
+    expect(signedIn).toMatchObject({ ok: true, created: false });
+    expect((await listWaivers({ actor: await admin() })).find((w) => w.id === waiverId)!.notCounted).toContain("not in waiver group leads");
+    expect(await db.reevaluationRequest.count({ where: { imageId: img.imageId } }), "the sign-in queued no re-evaluation").toBeGreaterThan(0);
+    await reevaluateApprovals();
+    const risk = await db.stageRisk.findFirst({ where: { imageId: img.imageId } });
+    expect(risk, "an approval that stood only on the waiver of a grantor who left the waiver group is not flagged at risk").not.toBeNull();
+    expect(risk!.reasons.join(" ")).toContain("not in waiver group leads");
   });
 
   it("the grantor's standing is joined into the waiver read: gathering the facts costs no extra statement", async () => {

@@ -48,7 +48,10 @@ export async function exportStagePolicy({
 }: ExportStagePolicyOptions): Promise<GeneratedPolicy> {
   if (!isPolicyFormat(format))
     throw new AppError("INVALID_INPUT", `unknown format ${JSON.stringify(format.slice(0, 64))}; formats: ${POLICY_FORMATS.join(", ")}`, "format");
-  const stage = await db.stage.findUnique({ where: { name }, select: { id: true, name: true, requiredApprovals: true, emitBundle: true } });
+  const stage = await db.stage.findUnique({
+    where: { name },
+    select: { id: true, name: true, requiredApprovals: true, emitBundle: true, approvalTtlDays: true },
+  });
   if (!stage) throw new AppError("NOT_FOUND", `no stage ${name}`);
 
   const now = new Date();
@@ -100,7 +103,7 @@ export async function exportStagePolicy({
 
   try {
     return generateStagePolicy(format, {
-      stage: { name: stage.name, requiredApprovals: stage.requiredApprovals, emitBundle: stage.emitBundle },
+      stage: { name: stage.name, requiredApprovals: stage.requiredApprovals, emitBundle: stage.emitBundle, approvalTtlDays: stage.approvalTtlDays },
       keys,
       namespaces,
       excludeNamespaces,
