@@ -12,6 +12,7 @@ import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import { seedUsers } from "../../../scripts/seed";
 import { upsertGroup } from "../groups/upsert-group";
+import { createToken } from "../tokens/create-token";
 import { updateUser } from "../users/update-user";
 import { oidcProviders } from "./oidc";
 import { parseRoleMap, roleForGroups } from "./sign-in-oidc";
@@ -31,6 +32,9 @@ const USERS = {
   dana: { email: "dana@corp.example", name: "Dana Dev", groups: ["app-team"] },
   nogroups: { email: "nogroups@corp.example", name: "No Groups", groups: null },
   outsider: { email: "outsider@corp.example", name: "Out Sider", groups: ["marketing"] },
+  leaver: { email: "leaver@corp.example", name: "Lee Leaver", groups: ["security"] as string[] },
+  // Someone at the provider with the address of a password account here (seeded), and no mapped group.
+  namesake: { email: "bob@example.com", name: "Not Bob", groups: ["marketing"] },
 };
 
 function setEnv(vars: Record<string, string | undefined>) {
@@ -262,6 +266,34 @@ describe("OpenID Connect sign-in", () => {
     const r = await signInAs("dana");
     expect(await landing(r.redirect)).toBe("/signin?error=OidcDisabled");
     expect(r.session).toBeUndefined();
+  });
+
+  it("a linked user the provider no longer maps to a role is disabled here: sessions end, tokens are revoked, audited; an address match disables nothing", async () => {
+    configure();
+    expect((await signInAs("leaver")).redirect).toBe(`${BASE}/images`);
+    const user = await db.user.findUniqueOrThrow({ where: { email: "leaver@corp.example" } });
+    expect(user.role).toBe("reviewer");
+    const token = await createToken({ actor: { kind: "cli", label: "test" }, email: "leaver@corp.example", name: "pipeline", scopes: ["read"] });
+    // Removed from every mapped group at the provider; the next sign-in ends the account's access here too.
+    USERS.leaver.groups = ["marketing"];
+    const r = await signInAs("leaver");
+    expect(await landing(r.redirect)).toBe("/signin?error=OidcNoRole");
+    expect(r.session).toBeUndefined();
+    const after = await db.user.findUniqueOrThrow({ where: { id: user.id } });
+    expect(after.disabled).toBe(true);
+    expect(after.sessionsValidAfter!.getTime()).toBeGreaterThan(user.lastSignInAt!.getTime());
+    expect((await db.apiToken.findUniqueOrThrow({ where: { id: token.id } })).revokedAt).not.toBeNull();
+    const disable = await db.auditEvent.findFirstOrThrow({ where: { action: "user.disable", target: "leaver@corp.example" } });
+    expect(disable).toMatchObject({ actorType: "system", actorLabel: expect.stringContaining(idp.issuer), detail: { revokedTokens: 1 } });
+    expect((await lastFailure())?.detail).toMatchObject({ reason: expect.stringContaining("the account linked to it is disabled") });
+    // Back in a mapped group: still out until an admin enables the account again.
+    USERS.leaver.groups = ["security"];
+    expect(await landing((await signInAs("leaver")).redirect)).toBe("/signin?error=OidcDisabled");
+
+    // An account here that merely shares the address is not the provider's to disable.
+    const r2 = await signInAs("namesake");
+    expect(await landing(r2.redirect)).toBe("/signin?error=OidcNoRole");
+    expect((await db.user.findUniqueOrThrow({ where: { email: "bob@example.com" } })).disabled).toBe(false);
   });
 
   it("a wrong client secret fails at the token endpoint: OAuthCallback, audited", async () => {

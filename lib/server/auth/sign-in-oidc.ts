@@ -1,8 +1,10 @@
 import "server-only";
 import { db } from "../../db";
+import { AppError } from "../../errors";
 import type { Role } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
 import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
+import { updateUser } from "../users/update-user";
 
 /**
  * The email_verified claim as the provider meant it: true, false, or null when it is absent or unreadable. Providers
@@ -107,8 +109,11 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
   const groups = readGroupsClaim(claims, groupsClaim);
   if (!groups) return refuse("OidcNoGroups", `the ${groupsClaim} claim is missing or not a list of group names`);
   const role = roleForGroups(groups, roleMap);
-  if (!role) return refuse("OidcNoRole", `none of the groups (${groups.slice(0, 20).join(", ") || "none"}) is mapped to a role in OIDC_ROLE_MAP`);
   const subject = `${issuer} ${sub}`;
+  if (!role) {
+    const reason = `none of the groups (${groups.slice(0, 20).join(", ") || "none"}) is mapped to a role in OIDC_ROLE_MAP`;
+    return refuse("OidcNoRole", (await deprovisionLinked(subject, issuer)) ? `${reason}; the account linked to it is disabled` : reason);
+  }
   const name = typeof claims.name === "string" && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.split("@")[0]!;
 
   // The account this provider subject is linked to, else the one holding the address (never one of each: the subject
@@ -139,6 +144,26 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
   const result = await storeOidcSignIn({ existing, email, name, role, subject, groups, issuer, source });
   if (result.standingChanged) await kickReevaluation();
   return { ok: true, userId: result.userId, role: result.role, created: result.created };
+}
+
+/**
+ * The provider answered for a subject linked to an account here and gives it no role any more: its access was taken
+ * away there, so it ends here too, as an admin's disable would (sessions end, API tokens are revoked, the waivers its
+ * user granted are judged again; audited, with the provider as the actor). Without this, a user removed from every
+ * mapped group at the provider kept the role, groups and tokens of the last sign-in. Only a linked account: an
+ * address match proves nothing about whose account it is. Re-enabling is an admin's decision. The last enabled admin
+ * is never disabled (updateUser refuses); the sign-in is still refused.
+ */
+async function deprovisionLinked(subject: string, issuer: string): Promise<boolean> {
+  const linked = await db.user.findUnique({ where: { oidcSubject: subject }, select: { email: true, disabled: true } });
+  if (!linked || linked.disabled) return false;
+  try {
+    await updateUser({ actor: { kind: "system", label: `OpenID Connect provider ${issuer.slice(0, 200)}` }, email: linked.email, disabled: true });
+    return true;
+  } catch (e) {
+    if (e instanceof AppError && e.code === "CONFLICT") return false;
+    throw e;
+  }
 }
 
 type ExistingUser = { id: string; role: string } | null;
