@@ -52,6 +52,11 @@ test("a reviewer revokes a stage approval from the image page: reason required, 
   await dialog.getByLabel("Reason (required)").fill("built from a compromised dependency");
   await dialog.getByRole("button", { name: "Revoke approval" }).click();
   await expect(page.getByTestId("approval-revoked")).toContainText("built from a compromised dependency");
+  // The signed request is history now: the promotion panel says so and offers a new request (a renewal).
+  await page.reload();
+  const panel = page.getByTestId("promotion-build");
+  await expect(panel.getByTestId("promotion-request-link")).toHaveText("signed, then revoked: request it again to renew");
+  await expect(panel.getByRole("button", { name: "Request promotion to build" })).toBeVisible();
 
   const [row] = await query<{ revoked_by: string; revocation_state: string }>(`SELECT revoked_by, revocation_state FROM approvals WHERE id = $1`, [
     approval!.id,

@@ -54,7 +54,10 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
         {stages.map((s) => {
           const state = image.stages.find((x) => x.stage === s.name)?.state ?? "not approved";
           const latest = requests.find((r) => r.stageId === s.id);
-          const live = latest && LIVE.has(latest.status) ? latest : null;
+          // A signed request whose approval was revoked or has expired holds the stage no more: it is history, and the
+          // digest may be requested again (request-promotion.ts renews it), so the form shows and the link says why.
+          const lapsed = latest?.status === "signed" && (state === "revoked" || state === "approval expired") ? state : null;
+          const live = latest && LIVE.has(latest.status) && !lapsed ? latest : null;
           const approvals = latest ? latest.reviews.filter((v) => v.decision === "approve").length : 0;
           return (
             <div key={s.name} className="flex flex-col gap-2 rounded-lg border border-slate-200 bg-white p-3" data-testid={`promotion-${s.name}`}>
@@ -66,7 +69,9 @@ export async function PromotionPanel({ actor, image }: { actor: Actor; image: Pr
                 <p className="flex flex-wrap items-center gap-1 text-xs">
                   <RequestStatusBadge status={latest.status} />
                   <Link href={`/requests/${latest.id}`} className="text-sky-700 hover:underline" data-testid="promotion-request-link">
-                    {requestStateLabel(latest.status, latest.approval?.status, approvals, s.requiredApprovals)}
+                    {lapsed
+                      ? `signed, then ${lapsed === "revoked" ? "revoked" : "expired"}: request it again to renew`
+                      : requestStateLabel(latest.status, latest.approval?.status, approvals, s.requiredApprovals)}
                   </Link>
                 </p>
               )}
