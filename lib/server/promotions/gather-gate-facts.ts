@@ -74,14 +74,16 @@ export function grantorStanding({ name, disabled, waiverGroup, inGroup }: { name
 
 /**
  * Waivers that do not count for the request: one whose grantor may no longer grant it (disabled, out of the waiver
- * group), and four eyes, one granted by the requester or by the build's author.
+ * group), and four eyes, one granted by the requester, by an approver of the request or by the build's author.
  */
-function splitWaivers(allWaivers: ActiveWaiver[], requesterId: string | null, builders: Set<string>) {
+function splitWaivers(allWaivers: ActiveWaiver[], requesterId: string | null, approvers: ReadonlySet<string>, builders: Set<string>) {
   const waivers: WaiverFact[] = [];
   const discountedWaivers: (WaiverFact & { why: string })[] = [];
   for (const { grantedById, grantorStanding: standing, ...w } of allWaivers) {
     if (standing) discountedWaivers.push({ ...w, why: standing });
     else if (requesterId && grantedById === requesterId) discountedWaivers.push({ ...w, why: `four eyes, ${w.grantedBy} requested this promotion` });
+    else if (approvers.has(grantedById))
+      discountedWaivers.push({ ...w, why: `four eyes, ${w.grantedBy} approves this promotion: the exception and the approval need two people` });
     else if (builders.has(grantedById)) discountedWaivers.push({ ...w, why: `four eyes, ${w.grantedBy} uploaded this build's provenance` });
     else waivers.push(w);
   }
@@ -216,6 +218,7 @@ export async function gatherGateFacts(
     stageId,
     now = new Date(),
     requesterId = null,
+    approverIds = [],
   }: {
     imageId: string;
     stageId: string;
@@ -226,6 +229,12 @@ export async function gatherGateFacts(
      * it was granted before the request existed.
      */
     requesterId?: string | null;
+    /**
+     * The accounts approving the request (at review time, the reviewer and the approvals already counted; later, every
+     * approval of the request). Four eyes: a waiver one of them granted does not count, or one person could make the
+     * exception and approve with it, whatever the order.
+     */
+    approverIds?: readonly string[];
   },
 ): Promise<GateFacts> {
   const image = await client.image.findUniqueOrThrow({
@@ -250,7 +259,7 @@ export async function gatherGateFacts(
   }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
-  const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, builders);
+  const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, new Set(approverIds), builders);
   // Past the cap the rows read are an arbitrary subset: a critical finding may be among those left out, so the findings
   // gate cannot judge the image and refuses it (a flood of low findings must not hide one that counts).
   const findingsTruncated = findingRows.length > MAX_GATE_FINDING_ROWS;

@@ -230,6 +230,23 @@ interface ApprovalStep {
 }
 
 /**
+ * The stage's gates for this approval. A stage with no gate configured judges nothing: its facts (evidence, findings,
+ * waivers, base) are not read. Four eyes: the requester's waivers, this reviewer's and those of the approvals already
+ * counted do not count.
+ */
+async function judgeGates(tx: Tx, { actor, request, standing, now }: ApprovalStep, config: ReturnType<typeof stageGates>) {
+  if (!hasConfiguredGates(config)) return [];
+  const facts = await gatherGateFacts(tx, {
+    imageId: request.imageId,
+    stageId: request.stageId,
+    now,
+    requesterId: request.requesterId,
+    approverIds: [actor.id, ...standing.counted.map((r) => r.reviewerId)],
+  });
+  return evaluateGates(config, facts);
+}
+
+/**
  * An approval that passed eligibility: the gates must hold (or be overridden by break glass); the review is recorded,
  * and the Nth distinct approval signs the digest for the stage in the same transaction.
  */
@@ -237,10 +254,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   const { actor, requestId, request, target, text, breakGlass, overridable, standing, now } = step;
   const { counted, notCounted } = standing;
   const config = stageGates(request.stage);
-  // A stage with no gate configured judges nothing: its facts (evidence, findings, waivers, base) are not read.
-  const gates = hasConfiguredGates(config)
-    ? evaluateGates(config, await gatherGateFacts(tx, { imageId: request.imageId, stageId: request.stageId, now, requesterId: request.requesterId }))
-    : [];
+  const gates = await judgeGates(tx, step, config);
   const failing = gates.filter((g) => !g.passed);
   if (failing.length > 0 && !breakGlass) {
     throw new AppError(

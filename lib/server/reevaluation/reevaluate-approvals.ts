@@ -41,8 +41,9 @@ type StageRow = { id: string; name: string; gates: unknown; onRegression: string
  * the requester of the request each concludes (four eyes: that account's waivers never count for it).
  */
 async function currentApprovals(tx: Tx, imageIds: readonly string[]) {
-  return tx.$queryRaw<{ id: string; image_id: string; stage_id: string; requester_id: string | null }[]>`
-    SELECT DISTINCT ON (a.image_id, a.stage_id) a.id, a.image_id, a.stage_id, pr.requester_id
+  return tx.$queryRaw<{ id: string; image_id: string; stage_id: string; requester_id: string | null; approver_ids: string[] }[]>`
+    SELECT DISTINCT ON (a.image_id, a.stage_id) a.id, a.image_id, a.stage_id, pr.requester_id,
+      ARRAY(SELECT DISTINCT r.reviewer_id::text FROM reviews r WHERE r.request_id = a.request_id AND r.decision = 'approve') AS approver_ids
     FROM approvals a
     LEFT JOIN promotion_requests pr ON pr.id = a.request_id
     WHERE a.image_id = ANY(${[...imageIds]}::uuid[]) AND a.status = 'signed' ${notRevoked}
@@ -76,8 +77,9 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
     let reasons: string[];
     let unjudged = false;
     try {
-      // Judged as at review time: the requester's own waivers are not counted, whatever the order they came in.
-      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now, requesterId: a.requester_id });
+      // Judged as at review time: the requester's and the approvers' own waivers are not counted, whatever the order
+      // they came in (a waiver granted after the approval by one of its approvers cannot keep it standing).
+      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now, requesterId: a.requester_id, approverIds: a.approver_ids });
       reasons = blockingReasons(evaluateGates(stageGates(stage), facts));
     } catch (e) {
       if (!isAppError(e)) throw e;

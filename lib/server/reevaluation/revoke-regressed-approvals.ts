@@ -49,12 +49,18 @@ async function settleRisk(
     await db.stageRisk.update({ where: { id: r.id }, data: { revokeAt: null } });
     return "spared";
   }
-  // Four eyes as at review time: a waiver granted by the approval's requester does not spare it. Gates that cannot
+  // Four eyes as at review time: a waiver granted by the approval's requester or one of its approvers does not spare it. Gates that cannot
   // be judged now (an unreadable stored row) throw: the row is left for re-evaluation to flag, and verify keeps
   // denying it meanwhile ("revocation due", stage_decision), so nothing is admitted on it either way.
-  const approval = await db.approval.findUnique({ where: { id: r.approvalId }, select: { request: { select: { requesterId: true } } } });
+  const approval = await db.approval.findUnique({
+    where: { id: r.approvalId },
+    select: { request: { select: { requesterId: true, reviews: { where: { decision: "approve" }, select: { reviewerId: true } } } } },
+  });
   const requesterId = approval?.request?.requesterId ?? null;
-  const reasons = blockingReasons(evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId })));
+  const approverIds = approval?.request?.reviews.map((v) => v.reviewerId) ?? [];
+  const reasons = blockingReasons(
+    evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId, approverIds })),
+  );
   if (!reasons.length) {
     await db.stageRisk.deleteMany({ where: { id: r.id } });
     return "spared";

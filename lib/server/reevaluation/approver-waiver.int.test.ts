@@ -1,0 +1,135 @@
+// Four eyes on waivers and approvals: the person who grants a waiver (an exception to a failing gate) does not approve
+// the promotion it enables, at review time or later (re-evaluation and the revoke-after sweep), whatever the order.
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Digest } from "../../oci/digest";
+import type { Actor } from "../actor";
+import { evaluateImage } from "../admission/evaluate-image";
+import { importAdvisories } from "../advisories/import-advisories";
+import { ingestEvidence } from "../evidence/ingest-evidence";
+import { upsertGroup } from "../groups/upsert-group";
+import { syncRegistry } from "../images/sync-registry";
+import { requestPromotion } from "../promotions/request-promotion";
+import { reviewRequest } from "../promotions/review-request";
+import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
+import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-approvals";
+import { upsertStage } from "../stages/upsert-stage";
+import { grantWaiver } from "../waivers/grant-waiver";
+
+// OSV record for lodash < 4.17.21 (CVE-2021-23337, high).
+const ADVISORY = readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json");
+const CVE = "CVE-2021-23337";
+const system: Actor = { kind: "system", label: "approver-waiver" };
+let client: RegistryClient;
+let n = 0;
+
+const sbom = (lodash: string) =>
+  Buffer.from(
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.4",
+      version: 1,
+      serialNumber: `urn:uuid:${randomUUID()}`,
+      components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
+    }),
+  );
+const emptyScan = () => Buffer.from(JSON.stringify({ SchemaVersion: 2, ArtifactName: `x-${randomUUID()}`, ArtifactType: "container_image", Results: [] }));
+
+/** An image with a clean scan and an SBOM holding lodash 4.17.20 (vulnerable once the advisory is imported). */
+async function imageWithEvidence(repo: string) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${repo} ${++n} ${Date.now()} ${Math.random()}` }] });
+  await pushImage(client, repo, img, [`v${n}`]);
+  await syncRegistry({ actor: system, registry: "default" });
+  const row = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: repo } } });
+  await ingestEvidence({ actor: system, imageId: row.id, bytes: emptyScan(), source: "upload" });
+  await ingestEvidence({ actor: system, imageId: row.id, bytes: sbom("4.17.20"), source: "upload" });
+  return { imageId: row.id, digest: img.digest as Digest, repo };
+}
+
+const waive = async (who: string, img: { repo: string; digest?: Digest }, reason: string) =>
+  grantWaiver({
+    actor: await userActor(who),
+    stage: "test",
+    gate: "findings",
+    vulnIds: [CVE],
+    registry: "default",
+    repository: img.repo,
+    ...(img.digest ? { digest: img.digest } : {}),
+    reason,
+    expiresAt: new Date(Date.now() + 30 * 86_400_000),
+  });
+
+const verify = (img: { digest: Digest; repo: string }) =>
+  evaluateImage({ image: `${new URL(process.env.REGISTRY_URL!).host}/${img.repo}@${img.digest}`, stage: "test", refuseTags: false });
+
+let earlier: Awaited<ReturnType<typeof imageWithEvidence>> & { approvalId: string };
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  await seedUsers();
+  await seedStages(["build", "test"]);
+  // alice reviews and may grant waivers; bob reviews; dev requests.
+  await upsertGroup({ actor: system, name: "security", members: ["alice@example.com", "bob@example.com"] });
+  await upsertGroup({ actor: system, name: "leads", members: ["alice@example.com"] });
+  await upsertStage({
+    actor: system,
+    name: "test",
+    settings: {
+      requiredApprovals: 1,
+      reviewerGroups: ["security"],
+      waiverGroup: "leads",
+      gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } },
+      onRegression: "revoke-after",
+      regressionGraceHours: 1,
+    },
+  });
+  // An approval made while its gate held (no advisory yet), by alice.
+  const a = await imageWithEvidence(`approver-waiver/earlier-${randomUUID().slice(0, 8)}`);
+  const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: a.repo, digest: a.digest, stage: "test", note: "ship it" });
+  const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "clean" });
+  expect(out.status).toBe("signed");
+  earlier = { ...a, approvalId: out.approvalId! };
+  // The advisory arrives: lodash 4.17.20 is vulnerable (high), and the findings gate fails for every such image.
+  await importAdvisories({ actor: await userActor("alice@example.com"), bytes: ADVISORY, origin: "approver-waiver" });
+  await reevaluateApprovals();
+});
+
+afterAll(async () => {
+  await disconnectDb();
+});
+
+describe("four eyes: the person who grants a waiver does not approve with it", () => {
+  it("a reviewer cannot approve on a waiver of their own; another reviewer can", async () => {
+    const img = await imageWithEvidence(`approver-waiver/now-${randomUUID().slice(0, 8)}`);
+    await waive("alice@example.com", img, "not reachable in our services");
+    const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: img.repo, digest: img.digest, stage: "test", note: "please" });
+    await expect(
+      reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "waived" }),
+    ).rejects.toMatchObject({
+      code: "POLICY_VIOLATION",
+      message: expect.stringContaining("approves this promotion: the exception and the approval need two people"),
+    });
+    expect(await db.review.count({ where: { requestId: req.id } })).toBe(0);
+    const out = await reviewRequest({ actor: await userActor("bob@example.com"), requestId: req.id, decision: "approve", comment: "alice's waiver stands" });
+    expect(out.status).toBe("signed");
+    expect((await verify(img)).allowed).toBe(true);
+  });
+
+  it("a waiver its approver grants after the approval regressed does not keep it standing, and revoke-after revokes it", async () => {
+    const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId: earlier.imageId } });
+    expect(risk.reasons.join(" ")).toContain(CVE);
+    await waive("alice@example.com", earlier, "my approval, my exception");
+    await reevaluateApprovals();
+    const still = await db.stageRisk.findFirst({ where: { imageId: earlier.imageId } });
+    expect(still, "the approver's own waiver must not lift the at-risk stage").not.toBeNull();
+    await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: earlier.approvalId } })).revokedAt).not.toBeNull();
+    expect((await verify(earlier)).allowed).toBe(false);
+  });
+});
