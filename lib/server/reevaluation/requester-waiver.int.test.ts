@@ -3,10 +3,9 @@
 // granted by the request's requester … is not counted … even if it was granted before the request"); and grantWaiver
 // refuses the requester of a request whose approval still stands, not only of an open one.
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
+import { lodashImage, LODASH_ADVISORY, LODASH_CVE } from "../../../scripts/test-harness/lodash-image";
 import { userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
@@ -14,9 +13,7 @@ import type { Digest } from "../../oci/digest";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
 import { importAdvisories } from "../advisories/import-advisories";
-import { ingestEvidence } from "../evidence/ingest-evidence";
 import { upsertGroup } from "../groups/upsert-group";
-import { syncRegistry } from "../images/sync-registry";
 import { requestPromotion } from "../promotions/request-promotion";
 import { reviewRequest } from "../promotions/review-request";
 import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
@@ -24,35 +21,11 @@ import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-appro
 import { upsertStage } from "../stages/upsert-stage";
 import { grantWaiver } from "../waivers/grant-waiver";
 
-// OSV record for lodash < 4.17.21 (CVE-2021-23337, high).
-const ADVISORY = readFileSync("/work/shared/fixtures/advisories/GHSA-35jh-r3h4-6jhm.json");
-const CVE = "CVE-2021-23337";
 const system: Actor = { kind: "system", label: "requester-waiver" };
 let client: RegistryClient;
-let n = 0;
-
-const sbom = (lodash: string) =>
-  Buffer.from(
-    JSON.stringify({
-      bomFormat: "CycloneDX",
-      specVersion: "1.4",
-      version: 1,
-      serialNumber: `urn:uuid:${randomUUID()}`,
-      components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
-    }),
-  );
-const emptyScan = () => Buffer.from(JSON.stringify({ SchemaVersion: 2, ArtifactName: `x-${randomUUID()}`, ArtifactType: "container_image", Results: [] }));
-
-/** An image with a clean scan and an SBOM holding lodash 4.17.20 (vulnerable once the advisory is imported). */
-async function imageWithEvidence(repo: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${repo} ${++n} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, repo, img, [`v${n}`]);
-  await syncRegistry({ actor: system, registry: "default" });
-  const row = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: repo } } });
-  await ingestEvidence({ actor: system, imageId: row.id, bytes: emptyScan(), source: "upload" });
-  await ingestEvidence({ actor: system, imageId: row.id, bytes: sbom("4.17.20"), source: "upload" });
-  return { imageId: row.id, digest: img.digest as Digest, repo };
-}
+const ADVISORY = LODASH_ADVISORY;
+const CVE = LODASH_CVE;
+const imageWithEvidence = (repo: string) => lodashImage(client, system, repo);
 
 /** carol (a member of the waiver group) requests the promotion; alice (reviewer group) approves it. */
 async function requestedByCarolApprovedByAlice(img: { digest: Digest; repo: string }) {
