@@ -231,12 +231,12 @@ describe("stage admission policies", () => {
     expect(legacy.spec.authorities.every((a) => a.signatureFormat === undefined)).toBe(true);
   });
 
-  it("a stage whose approvals expire says in every format that the policy does not enforce the expiry", () => {
+  it("a stage whose approvals expire says in every format how expiry reaches the policy (revocation on the tick)", () => {
     for (const format of POLICY_FORMATS) {
-      expect(generateStagePolicy(format, input({}, { approvalTtlDays: 90 })).content).toContain(
-        "approvals of this stage expire after 90 days, which this policy does NOT enforce",
-      );
-      expect(generateStagePolicy(format, input()).content).not.toContain("does NOT enforce");
+      const content = generateStagePolicy(format, input({}, { approvalTtlDays: 90 })).content;
+      expect(content).toContain("approvals of this stage expire after 90 days");
+      expect(content).toContain("Imprimatur revokes an expired approval within about a minute");
+      expect(generateStagePolicy(format, input()).content).not.toContain("expire after");
     }
   });
 

@@ -33,7 +33,7 @@ export interface StagePolicyInput {
     requiredApprovals: number;
     /** The stage also writes a Sigstore bundle (v0.3) referrer per approval. */
     emitBundle: boolean;
-    /** The stage's approval TTL in days, if any: an engine checking the signature cannot enforce it (said in the header). */
+    /** The stage's approval TTL in days, if any: enforced by revoking expired approvals, which the header explains. */
     approvalTtlDays?: number | null;
   };
   /** The current key first or anywhere; at least one must be current. */
@@ -172,12 +172,13 @@ function headerLines(c: Ctx): string[] {
     lines.push(`Also requires the signed SLSA verification summary (${VERIFICATION_SUMMARY_PREDICATE}) with verificationResult PASSED.`);
   lines.push("Regenerate after a key rotation or revocation: a revoked key leaves the policy, a new key enters it.");
   lines.push("Revocation: a revoked approval's signature leaves the registry; engines that cache verification results keep them up to their TTL.");
-  // An expired approval's signature stays in the registry (removing the TTL revives the approval), and a signature
-  // carries no expiry an engine reads: only Imprimatur's verify and ImageReview deny it. Say so where it is applied.
+  // The signature carries no expiry an engine reads: Imprimatur revokes an expired approval on its scheduler tick
+  // (retire-expired-approvals.ts), which takes the signature out of the registry. Say so where the policy is applied.
   if (c.stage.approvalTtlDays)
     lines.push(
-      `Expiry: approvals of this stage expire after ${c.stage.approvalTtlDays} days, which this policy does NOT enforce: an expired approval's`,
-      "signature stays in the registry and still verifies. Use Imprimatur's ImageReview or verify API, or revoke the approvals you retire.",
+      `Expiry: approvals of this stage expire after ${c.stage.approvalTtlDays} days. The signature carries no expiry this policy could check:`,
+      "Imprimatur revokes an expired approval within about a minute (its scheduler tick), which takes its signature out of the",
+      "registry; until then, and for as long as an engine caches the result, this policy still admits it. ImageReview denies at once.",
     );
   return lines;
 }

@@ -8,7 +8,7 @@ import { recordRevocation } from "./record-revocation";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { removeRevokedSignatures } from "./remove-revoked-signatures";
 
-export const REVOCATION_SOURCES = ["manual", "key-compromise", "bulk", "regression"] as const;
+export const REVOCATION_SOURCES = ["manual", "key-compromise", "bulk", "regression", "expiry"] as const;
 export type RevocationSource = (typeof REVOCATION_SOURCES)[number];
 
 const MIN_REASON = 3;

@@ -10,6 +10,7 @@ import { deliverWebhooks } from "../webhooks/deliver-webhooks";
 import { completePendingBundles } from "../approvals/finish-stage-signature";
 import { completePendingSummaries } from "../approvals/push-verification-summary";
 import { completePendingRevocations } from "../approvals/complete-pending-revocations";
+import { retireExpiredApprovals } from "../approvals/retire-expired-approvals";
 import { foldStagedAuditEvents } from "../audit/fold-staged-audit-events";
 import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
 import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-approvals";
@@ -70,6 +71,8 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   const signatures = await step("pending signatures", () => completePendingSignatures({ actor: scheduler, limit: 20 }));
   await step("pending bundles", () => completePendingBundles({ limit: 20 }));
   await step("pending verification summaries", () => completePendingSummaries({ limit: 20 }));
+  // Approvals past their stage's TTL are revoked, so that their signatures leave the registry (and cluster policies).
+  await step("expired approvals", () => retireExpiredApprovals({ now }));
   await step("pending revocations", () => completePendingRevocations({ actor: scheduler, limit: 20 }));
   // Re-evaluation: time-driven triggers (expired waivers, aged scans), then whatever requests are waiting, then
   // revoke-after stages past their grace period. Each step is idempotent and shared across replicas via Postgres.

@@ -36,7 +36,7 @@ export async function requestPromotion({ actor, registry, repository, digest, st
     const open = await tx.promotionRequest.findFirst({
       where: { imageId: image.id, stageId: stage.id, status: { in: ["open", "approved", "signed"] } },
       orderBy: { createdAt: "desc" },
-      include: { approval: { select: { id: true, revokedAt: true } } },
+      include: { approval: { select: { id: true, revokedAt: true, revocationSource: true } } },
     });
     // Expired: by the one definition of an approval's expiry (approval_expiry() from approvals.ages_from, in SQL).
     const [expiry] = open?.approval
@@ -59,7 +59,13 @@ export async function requestPromotion({ actor, registry, repository, digest, st
         requestId: row.id,
         stage: stage.name,
         note: row.note,
-        ...(renews ? { renews: renews.id, previousApproval: renews.approval!.id, because: renews.approval!.revokedAt ? "revoked" : "expired" } : {}),
+        ...(renews
+          ? {
+              renews: renews.id,
+              previousApproval: renews.approval!.id,
+              because: renews.approval!.revokedAt && renews.approval!.revocationSource !== "expiry" ? "revoked" : "expired",
+            }
+          : {}),
       },
     });
     await emitEvent(tx, "request.created", {

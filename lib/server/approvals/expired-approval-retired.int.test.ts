@@ -1,0 +1,145 @@
+// An approval past its stage's TTL is denied by verify and ImageReview at once (stage_decision), but the generated
+// cluster policies only check that a stage signature verifies. The scheduler's expiry step revokes it, which takes the
+// signature out of the registry, so the engines stop admitting it too.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Digest } from "../../oci/digest";
+import { parseManifest } from "../../oci/manifest";
+import { cosignTag } from "../../oci/reference";
+import { verifyCosignLayer } from "../../signing/formats/cosign";
+import { parsePublicKey } from "../../signing/keys/software";
+import type { Actor } from "../actor";
+import { evaluateImage } from "../admission/evaluate-image";
+import { syncRegistry } from "../images/sync-registry";
+import { stopBoss } from "../jobs/boss";
+import { getRequest } from "../promotions/get-request";
+import { requestPromotion } from "../promotions/request-promotion";
+import { exportStagePolicy } from "../stages/export-stage-policy";
+import { upsertStage } from "../stages/upsert-stage";
+import { retireExpiredApprovals } from "./retire-expired-approvals";
+
+const system: Actor = { kind: "system", label: "expired-policy" };
+const REPO = "expired-policy/app";
+const DAY = 86_400_000;
+let client: RegistryClient;
+let host: string;
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  host = new URL(process.env.REGISTRY_URL!).host;
+  await seedUsers();
+  await seedStages(["build", "test", "prod"]);
+  await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: 30 } });
+});
+
+afterAll(async () => {
+  await stopBoss();
+  await disconnectDb();
+});
+
+async function approvedImage(label: string) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
+  await pushImage(client, REPO, img, [label]);
+  await syncRegistry({ actor: system, registry: "default" });
+  const a = await requestAndApprove({
+    actor: await userActor("alice@example.com"),
+    repository: REPO,
+    digest: img.digest as Digest,
+    stage: "prod",
+    comment: "ok",
+  });
+  return { digest: img.digest as Digest, approvalId: a.id, ref: `${host}/${REPO}@${img.digest}` };
+}
+
+/** The stage-key layers of the image's `.sig` manifest that verify with the key the generated cosign policy names. */
+async function layersAdmittedByPolicy(digest: Digest): Promise<string[]> {
+  const out = await exportStagePolicy({ actor: system, stage: "prod", format: "cosign" });
+  const pem = [...out.content.matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map((m) => m[0].replace(/^\s+/gm, ""))[0]!;
+  const k = parsePublicKey(pem);
+  const sig = parseManifest((await client.getManifest(REPO, cosignTag(digest, "sig"))).bytes);
+  if (sig.kind !== "manifest") throw new Error("expected a manifest");
+  const admitted: string[] = [];
+  for (const layer of sig.manifest.layers) {
+    const blob = await client.getBlob(REPO, layer.digest as Digest);
+    const v = verifyCosignLayer({ layer, blob, imageDigest: digest, trustedKeys: [{ name: "from-policy", fingerprint: k.fingerprint, key: k }] });
+    if (v.verdict === "verified") admitted.push(layer.digest);
+  }
+  return admitted;
+}
+
+const age = (approvalId: string, days: number) => db.approval.update({ where: { id: approvalId }, data: { createdAt: new Date(Date.now() - days * DAY) } });
+
+describe("expired approvals are retired from the registry", () => {
+  it("revokes an expired approval on the tick, so no engine applying the generated policy admits it, and lifting the TTL does not revive it", async () => {
+    const { digest, approvalId, ref } = await approvedImage("1");
+    expect(await layersAdmittedByPolicy(digest)).toHaveLength(1);
+    // A valid approval is left alone.
+    expect(await retireExpiredApprovals()).toMatchObject({ retired: 0 });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approvalId } })).revokedAt).toBeNull();
+
+    await age(approvalId, 31);
+    // Denied at once, before the tick.
+    const before = await evaluateImage({ image: ref, stage: "prod", refuseTags: true });
+    expect(before.allowed).toBe(false);
+    expect(before.reasons.join(" ")).toMatch(/approval expired/);
+
+    const out = await retireExpiredApprovals();
+    expect(out).toMatchObject({ retired: 1, pending: 0, failed: 0 });
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    expect(row).toMatchObject({ revocationSource: "expiry", revokedBy: "system:expiry", revocationState: "removed" });
+    expect(row.revocationReason).toMatch(/^approval expired: approved .*; stage prod approvals last 30 days from the decision, so it expired /);
+    expect(await layersAdmittedByPolicy(digest), "the stage signature is gone from the registry").toEqual([]);
+    const after = await evaluateImage({ image: ref, stage: "prod", refuseTags: true });
+    expect(after.allowed).toBe(false);
+    expect(after.reasons.join(" ")).toMatch(/approval expired: approved/);
+
+    // Audited and announced as a revocation by expiry.
+    const audit = await db.auditEvent.findFirstOrThrow({ where: { action: "approval.revoke", detail: { path: ["approvalId"], equals: approvalId } } });
+    expect(audit).toMatchObject({ actorType: "system", detail: { source: "expiry" } });
+    expect(await db.auditEvent.count({ where: { action: "approval.revoke.registry", detail: { path: ["approvalId"], equals: approvalId } } })).toBe(1);
+
+    // The request's record says revoked, and why; asking again is a renewal "because expired".
+    const record = await getRequest({ actor: await userActor("alice@example.com"), requestId: row.requestId! });
+    expect(record.signature?.revocation).toMatchObject({ source: "expiry" });
+    const renewal = await requestPromotion({ actor: await userActor("dev@example.com"), repository: REPO, digest, stage: "prod", note: "renew" });
+    expect(renewal.created).toBe(true);
+    const created = await db.auditEvent.findFirstOrThrow({ where: { action: "request.create" }, orderBy: { seq: "desc" } });
+    expect(created.detail).toMatchObject({ previousApproval: approvalId, because: "expired" });
+
+    // Idempotent: a second tick retires nothing more.
+    expect(await retireExpiredApprovals()).toMatchObject({ retired: 0 });
+
+    // Lifting the TTL afterwards does not bring the retired approval back.
+    await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: null } });
+    try {
+      expect((await evaluateImage({ image: ref, stage: "prod", refuseTags: true })).allowed).toBe(false);
+    } finally {
+      await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: 30 } });
+    }
+  });
+
+  it("retires nothing whose TTL was lengthened before the tick, and retires an expired approval whose signature was still pending", async () => {
+    const kept = await approvedImage("2");
+    await age(kept.approvalId, 31);
+    await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: 60 } });
+    try {
+      expect(await retireExpiredApprovals()).toMatchObject({ retired: 0 });
+      expect((await evaluateImage({ image: kept.ref, stage: "prod", refuseTags: true })).allowed).toBe(true);
+    } finally {
+      await upsertStage({ actor: system, name: "prod", settings: { approvalTtlDays: 30 } });
+    }
+
+    // A signature still pending (status "signing") is never to be pushed once the approval has expired.
+    const pending = await approvedImage("3");
+    await db.approval.update({ where: { id: pending.approvalId }, data: { status: "signing", createdAt: new Date(Date.now() - 31 * DAY) } });
+    const out = await retireExpiredApprovals();
+    expect(out.failed).toBe(0);
+    expect(out.retired).toBe(2);
+    for (const id of [kept.approvalId, pending.approvalId])
+      expect(await db.approval.findUniqueOrThrow({ where: { id } })).toMatchObject({ revocationSource: "expiry", revocationState: "removed" });
+  });
+});
