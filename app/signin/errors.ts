@@ -17,6 +17,8 @@ const MESSAGES: Record<string, string> = {
   OidcProfile: "Your identity provider sent no usable subject or verified email address, or this email belongs to another account.",
   OidcDisabled: "Your Imprimatur account is disabled. Ask an administrator to enable it.",
   PasswordLoginDisabled: "Password sign-in is turned off here; sign in with your organisation's identity provider.",
+  PasswordLinkedAccount:
+    "This account signs in through your organisation's identity provider, which decides who may use it; its password is not accepted. Use the single sign-on button.",
   CredentialsSignin: "Wrong email or password.",
   RateLimited: "Too many failed sign-ins for this account or from this address. Wait a few minutes, then try again.",
   SessionRequired: "Please sign in to see this page.",

@@ -354,6 +354,34 @@ describe("password sign-in switched off", () => {
     return { redirect: r.redirect ?? "", session: r.cookies?.find((c) => c.name.endsWith("next-auth.session-token"))?.value };
   }
 
+  it("an account linked to the provider takes no password while the provider is configured (admins included), audited", async () => {
+    configure({ IMPRIMATUR_PASSWORD_LOGIN: "1" });
+    const subject = `${idp.issuer} carol-at-the-provider`;
+    await db.user.update({ where: { email: "carol@example.com" }, data: { oidcSubject: subject } });
+    try {
+      const carol = await passwordSignIn("carol@example.com", "carol-demo-pass");
+      expect(carol.session).toBeUndefined();
+      expect(await landing(carol.redirect)).toBe("/signin?error=PasswordLinkedAccount");
+      const ev = await db.auditEvent.findFirstOrThrow({
+        where: { action: "auth.signin", outcome: "failure", target: "carol@example.com" },
+        orderBy: { seq: "desc" },
+      });
+      expect(ev.detail).toMatchObject({ method: "password", reason: expect.stringContaining("linked to the identity provider") });
+      // The role does not matter: a linked admin is refused too (the break-glass admin is an unlinked account).
+      await db.user.update({ where: { email: "carol@example.com" }, data: { oidcSubject: null } });
+      await db.user.update({ where: { email: "admin@example.com" }, data: { oidcSubject: subject } });
+      expect((await passwordSignIn("admin@example.com", "admin-demo-pass")).session).toBeUndefined();
+      // With no provider configured, nobody decides for the account but its password.
+      setEnv({ OIDC_ISSUER: undefined, OIDC_CLIENT_ID: undefined, OIDC_CLIENT_SECRET: undefined });
+      expect((await passwordSignIn("admin@example.com", "admin-demo-pass")).session).toBeTruthy();
+    } finally {
+      await db.user.updateMany({ where: { oidcSubject: subject }, data: { oidcSubject: null } });
+      configure();
+    }
+    // An unlinked account signs in with its password as before.
+    expect((await passwordSignIn("carol@example.com", "carol-demo-pass")).session).toBeTruthy();
+  });
+
   it("IMPRIMATUR_PASSWORD_LOGIN=0 refuses passwords except for the break-glass admin, audited", async () => {
     configure({ IMPRIMATUR_PASSWORD_LOGIN: "1" });
     expect((await passwordSignIn("dev@example.com", "dev-demo-pass")).session).toBeTruthy();

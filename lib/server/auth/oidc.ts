@@ -100,8 +100,9 @@ function errorPage(code: string): string {
 
 /**
  * next-auth's signIn callback. OpenID Connect: map and store the user (see signInOidc) and put our user id where the
- * jwt callback takes `sub` from. Passwords: with IMPRIMATUR_PASSWORD_LOGIN=0 only admins (the break-glass account)
- * may use them.
+ * jwt callback takes `sub` from. Passwords: never for an account linked to the configured provider (the provider
+ * decides who signs in as it: an account it no longer knows must not keep a way in), and with IMPRIMATUR_PASSWORD_LOGIN=0
+ * only for admins (the break-glass account, which must then not be linked).
  */
 export const identitySignIn: CallbacksOptions["signIn"] = async ({ user, account, profile }: { user: User; account: Account | null; profile?: Profile }) => {
   if (account?.provider === OIDC_PROVIDER_ID) {
@@ -113,21 +114,26 @@ export const identitySignIn: CallbacksOptions["signIn"] = async ({ user, account
     user.id = r.userId;
     return true;
   }
-  if (account?.provider === "credentials" && env().IMPRIMATUR_PASSWORD_LOGIN) {
-    await db.user.update({ where: { id: user.id }, data: { lastSignInAt: new Date() } }).catch(() => {});
-  } else if (account?.provider === "credentials") {
-    const u = await db.user.findUnique({ where: { id: user.id }, select: { id: true, email: true, name: true, role: true } });
-    if (u?.role !== "admin") {
+  if (account?.provider === "credentials") {
+    const u = await db.user.findUnique({ where: { id: user.id }, select: { id: true, email: true, name: true, role: true, oidcSubject: true } });
+    const refusal = !u
+      ? null
+      : u.oidcSubject && oidcSettings()
+        ? `this account is linked to the identity provider (${oidcSettings()!.displayName}), which decides who may sign in as it; passwords are refused for it`
+        : !env().IMPRIMATUR_PASSWORD_LOGIN && u.role !== "admin"
+          ? "password sign-in is turned off (IMPRIMATUR_PASSWORD_LOGIN=0); only admins may use it"
+          : null;
+    if (refusal) {
       await recordAuditEvent({
-        actor: u ? { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role as Role, via: "session" } : { kind: "anonymous", label: "password" },
+        actor: { kind: "user", id: u!.id, email: u!.email, name: u!.name, role: u!.role as Role, via: "session" },
         action: "auth.signin",
         outcome: "failure",
-        target: u?.email ?? null,
-        detail: { method: "password", reason: "password sign-in is turned off (IMPRIMATUR_PASSWORD_LOGIN=0); only admins may use it" },
+        target: u!.email,
+        detail: { method: "password", reason: refusal },
       });
-      return errorPage("PasswordLoginDisabled");
+      return errorPage(u!.oidcSubject && oidcSettings() ? "PasswordLinkedAccount" : "PasswordLoginDisabled");
     }
-    await db.user.update({ where: { id: u.id }, data: { lastSignInAt: new Date() } });
+    if (u) await db.user.update({ where: { id: u.id }, data: { lastSignInAt: new Date() } }).catch(() => {});
   }
   return true;
 };
