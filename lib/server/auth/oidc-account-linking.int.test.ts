@@ -58,4 +58,19 @@ describe("OpenID Connect account linking", () => {
     // Another provider account claiming a linked address is refused.
     expect(await signIn({ sub: "someone-else", email: "dev@example.com", email_verified: true })).toMatchObject({ ok: false, refusal: "OidcProfile" });
   });
+
+  it("a provider name that could pass for another account's carries the address; its own name again does not clash", async () => {
+    const named = async (sub: string, email: string, name: string) => {
+      expect(await signIn({ sub, email, name, email_verified: true })).toMatchObject({ ok: true });
+      return (await account(email)).name;
+    };
+    // Carol Security Lead is a seeded reviewer: the same name, in any case, spacing or with invisible characters, is marked.
+    expect(await named("mallory-1", "mallory1@corp.example", "Carol Security Lead")).toBe("Carol Security Lead (mallory1@corp.example)");
+    expect(await named("mallory-2", "mallory2@corp.example", "carol  security\u200b LEAD")).toBe("carol security LEAD (mallory2@corp.example)");
+    // Latin mixed with a Cyrillic lookalike.
+    expect(await named("mallory-3", "mallory3@corp.example", "\u0410lice Admin")).toBe("\u0410lice Admin (mallory3@corp.example)");
+    // A name nobody else has is kept as sent, and signing in again with it does not clash with the account itself.
+    expect(await named("pat-1", "pat@corp.example", "Pat Platform")).toBe("Pat Platform");
+    expect(await named("pat-1", "pat@corp.example", "Pat Platform")).toBe("Pat Platform");
+  });
 });

@@ -1,4 +1,5 @@
 import "server-only";
+import { providerDisplayName } from "./display-name";
 import { db } from "../../db";
 import { AppError } from "../../errors";
 import type { Role } from "../actor";
@@ -114,7 +115,6 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
     const reason = `none of the groups (${groups.slice(0, 20).join(", ") || "none"}) is mapped to a role in OIDC_ROLE_MAP`;
     return refuse("OidcNoRole", (await deprovisionLinked(subject, issuer)) ? `${reason}; the account linked to it is disabled` : reason);
   }
-  const name = typeof claims.name === "string" && claims.name.trim() ? claims.name.trim().slice(0, 200) : email.split("@")[0]!;
 
   // The account this provider subject is linked to, else the one holding the address (never one of each: the subject
   // decides whenever it is known, so an address change at the provider cannot move a linked identity to another user).
@@ -141,7 +141,7 @@ export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source 
       role: existing.role as Role,
     });
   }
-  const result = await storeOidcSignIn({ existing, email, name, role, subject, groups, issuer, source });
+  const result = await storeOidcSignIn({ existing, email, nameClaim: claims.name, role, subject, groups, issuer, source });
   if (result.standingChanged) await kickReevaluation();
   return { ok: true, userId: result.userId, role: result.role, created: result.created };
 }
@@ -166,7 +166,7 @@ async function deprovisionLinked(subject: string, issuer: string): Promise<boole
   }
 }
 
-type ExistingUser = { id: string; role: string } | null;
+type ExistingUser = { id: string; role: string; email: string } | null;
 
 /**
  * The user (created or updated), its memberships as the provider's groups say, and the audit events, in one
@@ -175,7 +175,7 @@ type ExistingUser = { id: string; role: string } | null;
 function storeOidcSignIn({
   existing,
   email,
-  name,
+  nameClaim,
   role,
   subject,
   groups,
@@ -184,7 +184,8 @@ function storeOidcSignIn({
 }: {
   existing: ExistingUser;
   email: string;
-  name: string;
+  /** The provider's `name` claim, as sent (see providerDisplayName). */
+  nameClaim: unknown;
   role: Role;
   subject: string;
   groups: string[];
@@ -192,6 +193,7 @@ function storeOidcSignIn({
   source?: string;
 }) {
   return db.$transaction(async (tx) => {
+    const name = await providerDisplayName(tx, { claim: nameClaim, email: existing?.email ?? email, userId: existing?.id ?? null });
     const user = existing
       ? await tx.user.update({ where: { id: existing.id }, data: { role, name, oidcSubject: subject, lastSignInAt: new Date() }, omit: { passwordHash: true } })
       : // "!oidc" is no scrypt hash, so no password ever matches it: this user signs in through the provider only.
