@@ -51,6 +51,21 @@ export async function pushedAndRequested(opts: { client: RegistryClient; reposit
   return { digest: img.digest as Digest, requestId: req.id };
 }
 
+/** A fresh image pushed to `repository` under the tag `label`, synced, requested by dev@example.com and approved by alice. */
+export async function pushedAndApproved(opts: { client: RegistryClient; repository: string; stage: string; label: string }) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${opts.label} ${Date.now()} ${Math.random()}` }] });
+  await pushImage(opts.client, opts.repository, img, [opts.label]);
+  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: "default" });
+  const approval = await requestAndApprove({
+    actor: await userActor("alice@example.com"),
+    repository: opts.repository,
+    digest: img.digest as Digest,
+    stage: opts.stage,
+    comment: `approve ${opts.label}`,
+  });
+  return { img, digest: img.digest as Digest, approval };
+}
+
 /**
  * The same, approved by alice as the review route runs it, except that what follows the answer (the Sigstore bundle,
  * the verification summary: Next's after()) is dropped, as when the replica stops right after answering.

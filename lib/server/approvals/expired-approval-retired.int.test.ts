@@ -2,9 +2,8 @@
 // cluster policies only check that a stage signature verifies. The scheduler's expiry step revokes it, which takes the
 // signature out of the registry, so the engines stop admitting it too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndApproved, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -14,7 +13,6 @@ import { verifyCosignLayer } from "../../signing/formats/cosign";
 import { parsePublicKey } from "../../signing/keys/software";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
-import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
 import { getRequest } from "../promotions/get-request";
 import { requestPromotion } from "../promotions/request-promotion";
@@ -42,17 +40,8 @@ afterAll(async () => {
 });
 
 async function approvedImage(label: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, REPO, img, [label]);
-  await syncRegistry({ actor: system, registry: "default" });
-  const a = await requestAndApprove({
-    actor: await userActor("alice@example.com"),
-    repository: REPO,
-    digest: img.digest as Digest,
-    stage: "prod",
-    comment: "ok",
-  });
-  return { digest: img.digest as Digest, approvalId: a.id, ref: `${host}/${REPO}@${img.digest}` };
+  const { digest, approval } = await pushedAndApproved({ client, repository: REPO, stage: "prod", label });
+  return { digest, approvalId: approval.id, ref: `${host}/${REPO}@${digest}` };
 }
 
 /** The stage-key layers of the image's `.sig` manifest that verify with the key the generated cosign policy names. */

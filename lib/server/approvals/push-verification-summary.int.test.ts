@@ -2,9 +2,8 @@ import { bundleFromJSON } from "@sigstore/bundle";
 import { toSignedEntity, Verifier } from "@sigstore/verify";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndApproved } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -44,16 +43,7 @@ afterAll(async () => {
 });
 
 async function approved(stage: string, label: string) {
-  const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${label} ${Date.now()} ${Math.random()}` }] });
-  await pushImage(client, REPO, img, [label]);
-  await syncRegistry({ actor: admin, registry: "default" });
-  const approval = await requestAndApprove({
-    actor: await userActor("alice@example.com"),
-    repository: REPO,
-    digest: img.digest as Digest,
-    stage,
-    comment: `approve ${label}`,
-  });
+  const { img, approval } = await pushedAndApproved({ client, repository: REPO, stage, label });
   const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id }, include: { signingKey: true, stage: true } });
   return { img, approval: row, key: parsePublicKey(row.signingKey.publicKeyPem) };
 }
