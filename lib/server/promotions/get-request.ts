@@ -239,10 +239,18 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   // judge it); a decided request shows the approvals as they were.
   const standing = standingApprovals(r);
   const approvers = standing.counted.map((v) => v.reviewer.name);
+  // The viewer's standing was read with the request (same statement).
+  const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r, known: r.viewer }) : null;
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
-    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId }));
+    // As the next approval will be judged: four eyes discounts what the approvals already counted granted and, for a
+    // viewer who may approve, what the viewer granted, so a reviewer sees on the page the gates their approval would meet.
+    const approverIds = [...standing.counted.map((v) => v.reviewerId), ...(elig?.eligible && actor.kind === "user" ? [actor.id] : [])];
+    gates = evaluateGates(
+      stageGates(r.stage),
+      await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId, approverIds: [...new Set(approverIds)] }),
+    );
     gatesJudgedAt = new Date().toISOString();
   } else {
     // The record of what was judged at the decision: an unreadable one is an error, not "no gates".
@@ -251,8 +259,6 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   }
   const waiverIds = [...new Set([...r.reviews.flatMap((v) => v.waiverIds), ...gates.flatMap((g) => g.waiverIds)])];
   const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, include: { grantedBy: { select: { name: true } } } }) : [];
-  // The viewer's standing was read with the request (same statement).
-  const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r, known: r.viewer }) : null;
   const waiverMember = actor.kind === "user" && r.requesterId !== actor.id && !!r.stage.waiverGroupId && r.viewer.waiverMember;
   const reviewed = actor.kind === "user" ? r.reviews.find((v) => v.reviewerId === actor.id) : undefined;
   const canWaive = waiverMember;

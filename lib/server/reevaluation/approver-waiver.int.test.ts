@@ -12,6 +12,7 @@ import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
 import { importAdvisories } from "../advisories/import-advisories";
 import { upsertGroup } from "../groups/upsert-group";
+import { getRequest } from "../promotions/get-request";
 import { requestPromotion } from "../promotions/request-promotion";
 import { reviewRequest } from "../promotions/review-request";
 import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
@@ -82,6 +83,15 @@ describe("four eyes: the person who grants a waiver does not approve with it", (
     const img = await imageWithEvidence(`approver-waiver/now-${randomUUID().slice(0, 8)}`);
     await waive("alice@example.com", img, "not reachable in our services");
     const req = await requestPromotion({ actor: await userActor("dev@example.com"), repository: img.repo, digest: img.digest, stage: "test", note: "please" });
+    // The request page shows each viewer the gates as their approval would be judged: alice sees her waiver not counted.
+    const findingsGate = async (who: string) =>
+      (await getRequest({ actor: await userActor(who), requestId: req.id })).gates.find((g) => g.gate === "findings")!;
+    expect(await findingsGate("alice@example.com")).toMatchObject({
+      passed: false,
+      detail: expect.stringContaining("the exception and the approval need two people"),
+    });
+    expect(await findingsGate("bob@example.com")).toMatchObject({ passed: true, waived: true });
+    expect(await findingsGate("dev@example.com")).toMatchObject({ passed: true, waived: true });
     await expect(
       reviewRequest({ actor: await userActor("alice@example.com"), requestId: req.id, decision: "approve", comment: "waived" }),
     ).rejects.toMatchObject({
