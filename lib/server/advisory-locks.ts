@@ -31,6 +31,12 @@ export const ADVISORY_LOCKS = {
    * storing registry evidence takes it shared, so a document is judged by the rules its recount would see.
    */
   evidenceUploaderRules: 0x0e7d01,
+  /**
+   * What approvals are judged by (second key 0): trust identities and stage settings. Changing them takes it
+   * exclusively, an approval's review transaction takes it shared, so an approval is judged wholly before a change
+   * (which then re-evaluates it) or wholly after it, never on inputs the change has already replaced.
+   */
+  judgementInputs: 0x7a0a11,
 } as const;
 
 /**
