@@ -242,7 +242,10 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
-    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId }));
+    // Judged as the next review judges them: the requester's and the counted approvers' own waivers and unsigned
+    // evidence do not count (four eyes).
+    const approverIds = standing.counted.map((v) => v.reviewerId);
+    gates = evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId, approverIds }));
     gatesJudgedAt = new Date().toISOString();
   } else {
     // The record of what was judged at the decision: an unreadable one is an error, not "no gates".
