@@ -319,13 +319,13 @@ export async function gatherGateFacts(
     /**
      * The account asking for (or about to ask for) the promotion. Four eyes, whatever the order: a waiver granted by
      * this account, or by an account that uploaded the build's provenance, does not count for the request, even when
-     * it was granted before the request existed.
+     * it was granted before the request existed; nor does unsigned evidence this account uploaded (countedForRequest).
      */
     requesterId?: string | null;
     /**
      * The accounts approving the request (at review time, the reviewer and the approvals already counted; later, every
      * approval of the request). Four eyes: a waiver one of them granted does not count, or one person could make the
-     * exception and approve with it, whatever the order.
+     * exception and approve with it, whatever the order; nor does unsigned evidence one of them uploaded.
      */
     approverIds?: readonly string[];
   },
