@@ -18,6 +18,7 @@ import { upsertGroup } from "../groups/upsert-group";
 import { syncRegistry } from "../images/sync-registry";
 import { addTrustedKey } from "../keys/add-trusted-key";
 import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
+import { revokeRegressedApprovals } from "../reevaluation/revoke-regressed-approvals";
 import { upsertStage } from "../stages/upsert-stage";
 import { createUser } from "../users/create-user";
 import { evaluateGates, parseGateConfig } from "../../policy/gates";
@@ -111,7 +112,8 @@ beforeAll(async () => {
       requiredApprovals: 1,
       reviewerGroups: ["security"],
       gates: { findings: { max: { critical: 0, high: 0 }, count: "all" } },
-      onRegression: "flag",
+      onRegression: "revoke-after",
+      regressionGraceHours: 1,
     },
   });
   // lodash 4.17.20 is vulnerable (high) from now on, on every image whose SBOM lists it.
@@ -259,7 +261,8 @@ describe("four eyes on evidence: the approvers' own unsigned evidence", () => {
     const img = await lodashImage(client, await userActor("ci@example.com"), `eyes/reeval-${randomUUID().slice(0, 8)}`);
     await upload("dev@example.com", img, vex());
     const carols = await upload("carol@example.com", img, vex());
-    expect((await approve("alice@example.com", await request(img))).status).toBe("signed");
+    const approved = await approve("alice@example.com", await request(img));
+    expect(approved.status).toBe("signed");
     await reevaluateApprovals();
     expect(await db.stageRisk.count({ where: { imageId: img.imageId } })).toBe(0);
     // carol's VEX is withdrawn; the developer's still applies to the image as stored (matching counts it)...
@@ -270,6 +273,9 @@ describe("four eyes on evidence: the approvers' own unsigned evidence", () => {
     const risk = await db.stageRisk.findFirst({ where: { imageId: img.imageId } });
     expect(risk, "the requester's own VEX kept the approval standing").not.toBeNull();
     expect(risk!.reasons.join(" ")).toMatch(/high findings 1 > 0 allowed: .*uploaded by dev@example\.com, who requested this promotion/);
+    // revoke-after judges it the same way when the grace period is over: nothing spares it, the approval is revoked.
+    await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approved.approvalId! } })).revokedAt).not.toBeNull();
   });
 
   it("an approver's own unsigned VEX uploaded after the approval does not lift the at-risk stage", async () => {
