@@ -27,13 +27,14 @@ test("a wrong password shows an error and is counted as a failed sign-in from th
 });
 
 test("dev requests test on the image page, alice approves it on the request page, and the signature appears verified", async ({ browser, request }) => {
-  // The test stage's gate judges a vulnerability scan: CI (dev's token) uploads one (medium findings only).
+  // The test stage's gate judges a vulnerability scan: CI uploads one (medium findings only), with a token that is not
+  // dev's (here the admin's): dev's own unsigned scan would not count for dev's request (four eyes on evidence).
   const detail = await (
     await request.get(`${base()}/api/v1/images/publisher/base@${PUBLISHER_DIGEST}?registry=default`, { headers: bearer("dev@example.com") })
   ).json();
   await uploadEvidence(
     request,
-    "dev@example.com",
+    "admin@example.com",
     "publisher/base",
     PUBLISHER_DIGEST,
     trivyFor("publisher/base", PUBLISHER_DIGEST, detail.manifest.config.digest),

@@ -31,14 +31,16 @@ test("an admin adds a registry, tests it, syncs with progress, and sees a moved 
   await expect(rowA).toHaveCount(1);
   await rowA.getByTestId("digest-link").click();
   await expect(page.getByTestId("full-digest")).toHaveText(a.digest);
-  // The promotion workflow: CI uploads a scan (test's gate judges findings), dev requests test, alice approves.
+  // The promotion workflow: CI uploads a scan (test's gate judges findings), dev requests test, alice approves. CI's
+  // token is not dev's (here the admin's): dev's own unsigned scan would not count for dev's request (four eyes on evidence).
   const dev = bearer("dev@example.com");
+  const ci = bearer("admin@example.com");
   const configDigest = (await (await request.get(`${base()}/api/v1/images/app/moving@${a.digest}?registry=second`, { headers: dev })).json()).manifest.config
     .digest;
   expect(
     (
       await request.post(`${base()}/api/v1/images/app/moving@${a.digest}/evidence?registry=second`, {
-        headers: { ...dev, "content-type": "application/json" },
+        headers: { ...ci, "content-type": "application/json" },
         data: trivyFor("app/moving", a.digest, configDigest),
       })
     ).status(),

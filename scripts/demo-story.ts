@@ -7,7 +7,7 @@
 // Cast: dev (developer) asks; alice, bob and carol (security) review; carol leads security and grants waivers; the
 // platform team's CI key signs the hardened base images (and its release key publishes them to the app teams), the payments team's CI key signs its application images, and
 // a CI builder key signs provenance.
-import { sign } from "node:crypto";
+import { randomBytes, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,7 @@ import { requestPromotion } from "../lib/server/promotions/request-promotion";
 import { reviewRequest } from "../lib/server/promotions/review-request";
 import { registryClient, resolveRegistry } from "../lib/server/registries/resolve-registry";
 import { createTrustIdentity } from "../lib/server/trust/create-trust-identity";
+import { createUser } from "../lib/server/users/create-user";
 import { grantWaiver } from "../lib/server/waivers/grant-waiver";
 import { buildImage, pushImage, type BaseLayer } from "./lib/oci-build";
 import { advanceSimClock, installSimClock, realNow } from "./lib/sim-clock";
@@ -84,6 +85,22 @@ export async function startStoryClock(): Promise<{ start: number; end: number } 
 async function user(email: string): Promise<Actor & { kind: "user" }> {
   const u = await db.user.findUniqueOrThrow({ where: { email } });
   return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
+}
+
+/**
+ * The pipeline's own account, created by the admin: CI uploads evidence with its API token (`evidence` scope). Unsigned
+ * evidence the requester uploaded does not count for their request (four eyes on evidence), so CI, not dev, uploads.
+ * Nobody signs in with it: its password is random and not kept.
+ */
+async function ciAccount(admin: Actor): Promise<Actor & { kind: "user" }> {
+  const { user: u } = await createUser({
+    actor: admin,
+    email: "ci@example.com",
+    name: "CI pipeline",
+    role: "developer",
+    password: randomBytes(24).toString("base64url"),
+  });
+  return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "token", scopes: ["evidence"] };
 }
 
 function testdata(file: string) {
@@ -234,11 +251,13 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
   await syncRegistry({ actor: { kind: "system", label: "scheduler" } });
   log("the platform team signed (CI) and released (publisher) platform/base-hardened 1.0 and 1.1; the payments team signed apps/payments-api 2.3.0 and 2.4.0");
 
-  // Day 1: CI uploads scans (real Trivy and Grype reports re-pointed at the images), SBOMs and provenance.
+  // Day 1: CI uploads scans (real Trivy and Grype reports re-pointed at the images), SBOMs and provenance, with its
+  // own account's token.
   at(1, 8);
+  const ci = await ciAccount(admin);
   const upload = async (r: { repository: string; tag: string }, doc: unknown | Buffer) => {
     const img = await imageOf(r);
-    await ingestEvidence({ actor: dev, imageId: img.id, bytes: Buffer.isBuffer(doc) ? doc : Buffer.from(JSON.stringify(doc, null, 2)), source: "upload" });
+    await ingestEvidence({ actor: ci, imageId: img.id, bytes: Buffer.isBuffer(doc) ? doc : Buffer.from(JSON.stringify(doc, null, 2)), source: "upload" });
   };
   const configOf = async (r: { repository: string; tag: string }) => {
     const img = await imageOf(r);

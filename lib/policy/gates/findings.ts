@@ -21,6 +21,7 @@ export const findingsGate = defineGate({
     })
     .strict(),
   facts: ["findings", "findingsTruncated", "scanCount", "uncoveredPlatforms", "waivers"],
+  evidenceKinds: ["scan", "vex"],
   explanation:
     "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids. An index needs a scan of every platform, or of the index as a whole.",
   evaluate({ max, count }, facts, { activeWaivers }) {

@@ -237,6 +237,39 @@ describe("evidence trust in the gates", () => {
   });
 });
 
+describe("evidence not counted for the request (four eyes)", () => {
+  const doc = (kind: string, i: number) => ({
+    id: `d${i}`,
+    kind,
+    digest: `sha256:${String(i).repeat(64).slice(0, 64)}`,
+    uploadedBy: "dev@example.com",
+    why: `${kind} d${i} not counted: uploaded by dev@example.com, who requested this promotion (four eyes: …)`,
+  });
+
+  it("a failing gate names the documents of the kinds it reads that were left out, and no others", () => {
+    const discountedEvidence = [doc("scan", 1), doc("sbom", 2), doc("vex", 3), doc("provenance", 4)];
+    const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, sbom: true, provenance: {}, maxScanAgeHours: 24 });
+    const [findings, sbom, provenance, scanAge] = evaluateGates(
+      cfg,
+      facts({ scanCount: 0, newestScanAt: null, sbomCount: 0, provenance: [], evidence: [], discountedEvidence }),
+    );
+    expect(findings!.detail).toMatch(/^no vulnerability scan .*\(scan d1 not counted: .*; vex d3 not counted: .*\)$/);
+    expect(sbom!.detail).toMatch(/^no SBOM .*\(sbom d2 not counted: [^;]*\)$/);
+    expect(provenance!.detail).toMatch(/\(provenance d4 not counted: [^;]*\)$/);
+    expect(scanAge!.detail).toMatch(/\(scan d1 not counted: [^;]*\)$/);
+    expect(scanAge!.detail).not.toContain("vex");
+  });
+
+  it("a passing gate is not annotated, and past three documents the rest are counted", () => {
+    const many = [1, 2, 3, 4, 5].map((i) => doc("scan", i));
+    expect(evaluateGates(parseGateConfig({ sbom: true }), facts({ discountedEvidence: many }))[0]!.detail).toBe("1 SBOM document");
+    const r = evaluateGates(parseGateConfig({ maxScanAgeHours: 1 }), facts({ newestScanAt: null, discountedEvidence: many }))[0]!;
+    expect(r.detail).toContain("scan d3 not counted");
+    expect(r.detail).not.toContain("scan d4");
+    expect(r.detail).toContain("and 2 more document(s) for the same reason");
+  });
+});
+
 describe("parseGateConfig", () => {
   it("lists every bad field", () => {
     expect(() => parseGateConfig({ findings: { max: { high: -1 } }, sbom: "yes", bogus: 1 })).toThrow(GateConfigError);

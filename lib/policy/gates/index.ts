@@ -57,6 +57,23 @@ export interface GateResult {
   failingIds?: string[];
 }
 
+/** At most this many discounted documents are named in one gate's detail; the rest are counted. */
+const MAX_NAMED_DOCUMENTS = 3;
+
+/**
+ * " (evidence not counted: scan sha256:0123456789ab not counted: uploaded by …)": the documents of the kinds this gate
+ * reads that do not count for the request (four eyes), so that a failure the requester's own upload would have hidden
+ * says why it is not hidden.
+ */
+function discountedEvidenceNote(gate: Gate, facts: GateFacts): string {
+  const kinds: readonly string[] = (gate as GateDefinition).evidenceKinds ?? [];
+  const docs = (facts.discountedEvidence ?? []).filter((d) => kinds.includes(d.kind));
+  if (!docs.length) return "";
+  const named = docs.slice(0, MAX_NAMED_DOCUMENTS).map((d) => d.why);
+  const more = docs.length > MAX_NAMED_DOCUMENTS ? `; and ${docs.length - MAX_NAMED_DOCUMENTS} more document(s) for the same reason` : "";
+  return ` (${named.join("; ")}${more})`;
+}
+
 /**
  * A failing gate passes only when an active waiver of the whole gate covers it; the result then says so and names the
  * waiver. Waivers that do not count (four eyes, or a grantor who may no longer grant them) are named in the failure.
@@ -84,7 +101,7 @@ function applyGateWaivers(gate: Gate, outcome: GateOutcome, facts: GateFacts, ac
     passed: false,
     waived: false,
     waiverIds,
-    detail: outcome.detail + note,
+    detail: outcome.detail + note + discountedEvidenceNote(gate, facts),
     ...(outcome.failingIds ? { failingIds: outcome.failingIds } : {}),
   };
 }

@@ -40,6 +40,7 @@ export const provenanceGate = defineGate({
     })
     .strict(),
   facts: ["provenance"],
+  evidenceKinds: ["provenance"],
   explanation:
     "A provenance statement names a builder and a source repository matching the configured patterns; with signed evidence required, only statements signed by a trusted builder count, and only for a builder id that builder's key may vouch for.",
   evaluate({ builderIds, sourceRepos }, facts, { config }) {

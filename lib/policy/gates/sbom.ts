@@ -7,6 +7,7 @@ export const sbomGate = defineGate({
   configKey: "sbom",
   schema: z.boolean(),
   facts: ["sbomCount"],
+  evidenceKinds: ["sbom"],
   explanation: "At least one SBOM (CycloneDX or SPDX) was uploaded or found in the registry.",
   evaluate(_on, facts) {
     const n = facts.sbomCount;

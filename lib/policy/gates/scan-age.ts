@@ -12,6 +12,7 @@ export const scanAgeGate = defineGate({
     .min(1)
     .max(24 * 365),
   facts: ["newestScanAt", "uncoveredPlatforms", "now"],
+  evidenceKinds: ["scan"],
   explanation: "The newest vulnerability scan is at most the configured number of hours old; for an index, the newest scan of each platform.",
   evaluate(limit, facts) {
     const uncovered = facts.uncoveredPlatforms ?? [];

@@ -8,6 +8,7 @@ export const signedEvidenceGate = defineGate({
   /** The evidence used (scans, SBOM, VEX, provenance) must be signed by a key trusted as builder / scanner, not merely uploaded. */
   schema: z.boolean(),
   facts: ["evidence"],
+  evidenceKinds: ["scan", "sbom", "vex", "provenance"],
   explanation: "Every scan, SBOM, VEX and provenance statement is signed by a key trusted as builder (provenance) or scanner (the rest), not merely uploaded.",
   evaluate(_on, facts) {
     // Every statement whose content the gates read counts: scans, SBOMs, provenance, and VEX (which can clear findings).

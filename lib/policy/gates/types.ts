@@ -44,6 +44,20 @@ export interface WaiverFact {
   grantedBy: string;
 }
 
+/**
+ * An evidence document that does not count for this request (four eyes): not signed by a key trusted in its role, and
+ * uploaded by the request's requester or one of its approvers. Its content is what that person says, so it counts for
+ * no gate of the request; `why` says so in words a reviewer understands.
+ */
+export interface DiscountedEvidenceFact {
+  id: string;
+  kind: string; // scan | sbom | vex | provenance | attestation
+  /** The document's content digest (sha256 of its bytes), as the evidence page names it. */
+  digest: string;
+  uploadedBy: string;
+  why: string;
+}
+
 /** Everything the gates judge, gathered by the server at one point in time. */
 export interface GateFacts {
   now: Date;
@@ -75,6 +89,12 @@ export interface GateFacts {
   waivers: readonly WaiverFact[];
   /** Waivers in scope that do not count for this request, with why: four eyes (granted by its requester or the build's author), or a grantor who may no longer grant them (disabled, out of the waiver group). */
   discountedWaivers?: readonly (WaiverFact & { why: string })[];
+  /**
+   * Evidence left out of every other fact (scans, findings, VEX, SBOMs, provenance, `evidence`) for this request, with
+   * why: four eyes, unsigned and uploaded by its requester or an approver. A failing gate that reads such a kind names
+   * them.
+   */
+  discountedEvidence?: readonly DiscountedEvidenceFact[];
 }
 
 /** What one gate decides, before waivers of the whole gate are applied (see applyGateWaivers). */
@@ -105,6 +125,11 @@ export interface GateDefinition<Id extends string = string, Key extends string =
   configKey: Key;
   schema: S;
   facts: readonly (keyof GateFacts)[];
+  /**
+   * The evidence kinds whose documents this gate reads (scan, sbom, vex, provenance): when it fails, the documents of
+   * these kinds that do not count for the request (`discountedEvidence`) are named in its detail.
+   */
+  evidenceKinds?: readonly string[];
   explanation: string;
   evaluate(config: z.output<S>, facts: GateFacts, ctx: GateContext): GateOutcome;
 }

@@ -90,12 +90,32 @@ function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: M
  * name (pkg:pypi/lodash is not pkg:npm/lodash, whatever the bare names say); the name alone decides only when one of
  * them has no purl.
  */
-function sameVexPackage(v: VexRow, c: ComponentRow): boolean {
+function sameVexPackage(v: { package: string; purl: string | null }, c: { name: string; purl: string | null }): boolean {
   if (v.purl !== null && (v.purl === c.purl || normalizePurl(v.purl) === c.purl)) return true;
   const vKey = purlSearchKey(v.purl);
   const cKey = purlSearchKey(c.purl);
   if (vKey !== null && cKey !== null) return vKey === cKey;
   return v.package.toLowerCase() === c.name.toLowerCase();
+}
+
+/** A VEX statement (a finding row of a VEX document) as vexApplies reads it. */
+export interface VexStatement {
+  vulnId: string;
+  aliases: readonly string[];
+  package: string;
+  purl: string | null;
+  installedVersion: string | null;
+}
+
+/**
+ * Does this VEX statement speak of an advisory (by its id or an alias, `advisoryIds` upper-cased) for this component
+ * (its package, and its version when the statement names one)? The one rule: matching applies it when it writes the
+ * advisory findings, and the gates apply it again to the VEX that counts for a request (gather-gate-facts.ts).
+ */
+export function vexApplies(v: VexStatement, advisoryIds: ReadonlySet<string>, c: { name: string; purl: string | null; version: string | null }): boolean {
+  return (
+    [v.vulnId, ...v.aliases].some((x) => advisoryIds.has(x.toUpperCase())) && sameVexPackage(v, c) && (!v.installedVersion || v.installedVersion === c.version)
+  );
 }
 
 /** Live, counted VEX statements (an unsigned registry VEX under uploader rules is not: may-attach-evidence) on these images saying one of these vulnerabilities (by id or alias) does not apply. */
@@ -157,9 +177,7 @@ export async function matchAdvisories(
     return vex.find(
       (v) =>
         v.image_id === h.row.image_id &&
-        [v.vuln_id, ...v.aliases].some((x) => mine.has(x.toUpperCase())) &&
-        sameVexPackage(v, h.row) &&
-        (!v.installed_version || v.installed_version === h.row.version),
+        vexApplies({ vulnId: v.vuln_id, aliases: v.aliases, package: v.package, purl: v.purl, installedVersion: v.installed_version }, mine, h.row),
     );
   };
 

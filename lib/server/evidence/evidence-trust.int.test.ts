@@ -131,8 +131,10 @@ describe("each statement is judged and stored on its own", () => {
         gates: { sbom: true, provenance: { builderIds: ["https://ci.example.com/**"], sourceRepos: [] }, signedEvidence: true },
       },
     });
-    const req = await requestPromotion({ actor: dev, registry: "default", repository: "trust/mixed", digest, stage: "trust-signed", note: "n" });
-    const gates = (await getRequest({ actor: dev, requestId: req.id })).gates;
+    // carol requests it: for a request of dev's, dev's own unsigned line would not count at all (four eyes on evidence).
+    const carol = await userActor("carol@example.com");
+    const req = await requestPromotion({ actor: carol, registry: "default", repository: "trust/mixed", digest, stage: "trust-signed", note: "n" });
+    const gates = (await getRequest({ actor: carol, requestId: req.id })).gates;
     expect(gates.map((g) => [g.gate, g.passed])).toEqual([
       ["sbom", true],
       ["provenance", false],
@@ -148,7 +150,7 @@ describe("each statement is judged and stored on its own", () => {
     await ingestEvidence({ actor: dev, imageId, bytes: Buffer.from(envelope(provenanceStatement("trust/mixed", digest), builder.key)), source: "upload" });
     const admin = await userActor("admin@example.com");
     await withdrawEvidence({ actor: admin, documentId: r.documents[1]!.id, reason: "forged provenance from a developer laptop" });
-    const after = (await getRequest({ actor: dev, requestId: req.id })).gates;
+    const after = (await getRequest({ actor: carol, requestId: req.id })).gates;
     expect(after.map((g) => [g.gate, g.passed])).toEqual([
       ["sbom", true],
       ["provenance", true],

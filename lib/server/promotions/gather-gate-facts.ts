@@ -1,6 +1,7 @@
 import "server-only";
-import { type db, type Tx } from "../../db";
-import type { GateFacts, WaiverFact } from "../../policy/gates";
+import { Prisma, type db, type Tx } from "../../db";
+import type { DiscountedEvidenceFact, GateFacts, WaiverFact } from "../../policy/gates";
+import { vexApplies } from "../advisories/match-advisories";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
 import { readStageDecisions } from "../images/read-stage-decisions";
 import { findBaseImage } from "../images/find-base-image";
@@ -90,6 +91,69 @@ function splitWaivers(allWaivers: ActiveWaiver[], requesterId: string | null, ap
   return { waivers, discountedWaivers };
 }
 
+/**
+ * Four eyes on evidence. A document no key trusted in its role signed (signature_status other than 'signed') is only
+ * what its uploader says: uploaded by the request's requester or one of its approvers, it counts for no gate of that
+ * request (not as a scan, not for findings or VEX, not as an SBOM or provenance, not for signedEvidence), whatever the
+ * order it came in. A signed one counts whoever uploaded it (the signature vouches, not the uploader); registry
+ * evidence has no uploader and is judged by the uploader rules instead (not_counted). The build's author is not
+ * excluded: CI uploading its own provenance and scans is the normal path.
+ *
+ * One rule, spelled three times for the three reads: `countedForRequest` (the findings read, Prisma),
+ * `countedForRequestSql` (the provenance read) and `discountedWhy` (the documents, to say why).
+ */
+function countedForRequest(excluded: readonly string[]): Prisma.EvidenceDocumentWhereInput {
+  if (!excluded.length) return {};
+  return { OR: [{ signatureStatus: "signed" }, { uploaderId: null }, { uploaderId: { notIn: [...excluded] } }] };
+}
+
+function countedForRequestSql(excluded: readonly string[]) {
+  return Prisma.sql`(d.signature_status = 'signed' OR d.uploader_id IS NULL OR NOT (d.uploader_id = ANY(${[...excluded]}::uuid[])))`;
+}
+
+/** Why this document does not count for the request, or null when it does (the rule of countedForRequest). */
+function discountedWhy(
+  d: { kind: string; contentDigest: string; signatureStatus: string; uploaderId: string | null; uploadedBy: string },
+  requesterId: string | null,
+  approvers: ReadonlySet<string>,
+): string | null {
+  if (d.signatureStatus === "signed" || d.uploaderId === null) return null;
+  const role = requesterId !== null && d.uploaderId === requesterId ? "requested" : approvers.has(d.uploaderId) ? "approves" : null;
+  if (!role) return null;
+  const key = d.kind === "provenance" ? "builder" : "scanner";
+  const short = d.contentDigest.slice(0, "sha256:".length + 12);
+  return `${d.kind} ${short} not counted: uploaded by ${d.uploadedBy}, who ${role} this promotion (four eyes: have it signed by a ${key} key or uploaded by another account)`;
+}
+
+type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
+
+/**
+ * Advisory findings say not_affected / fixed when a VEX statement matched them (match-advisories.ts), whoever uploaded
+ * it. For a request, that holds only while a VEX statement that counts for it (among `rows`, already filtered by
+ * countedForRequest) still applies by the same rule (vexApplies); otherwise the finding is affected again: a VEX the
+ * requester wrote suppresses nothing for their request.
+ */
+function rejudgeAdvisoryVex(rows: readonly FindingRow[], vexDocumentIds: ReadonlySet<string>): FindingRow[] {
+  const byId = new Map<string, FindingRow[]>();
+  for (const r of rows) {
+    if (r.documentId === null || !vexDocumentIds.has(r.documentId) || !NOT_APPLICABLE.includes(r.status)) continue;
+    for (const id of [r.vulnId, ...r.aliases]) {
+      const key = id.toUpperCase();
+      const list = byId.get(key);
+      if (list) list.push(r);
+      else byId.set(key, [r]);
+    }
+  }
+  return rows.map((r) => {
+    // An advisory finding's NOT_APPLICABLE status can only come from a VEX statement (matchAdvisories).
+    if (r.documentId !== null || !NOT_APPLICABLE.includes(r.status)) return r;
+    const ids = new Set([r.vulnId, ...r.aliases].map((x) => x.toUpperCase()));
+    const component = { name: r.package, purl: r.purl, version: r.installedVersion };
+    const v = [...ids].flatMap((id) => byId.get(id) ?? []).find((x) => vexApplies(x, ids, component));
+    return v ? { ...r, status: v.status, statusDetail: `VEX: ${v.statusDetail ?? v.status}` } : { ...r, status: "affected", statusDetail: null };
+  });
+}
+
 /** A transaction client (one connection) rather than the pooled client: only the latter has $transaction. */
 function isTransaction(client: Client): boolean {
   return typeof (client as { $transaction?: unknown }).$transaction !== "function";
@@ -138,7 +202,7 @@ function scanFacts(
  * One statement: the identity is joined by the name the verdict recorded (names are unique and never change; deleting
  * an identity voids what it signed, so a new identity of the same name does not inherit it).
  */
-function provenanceWithSigners(client: Client, imageId: string) {
+function provenanceWithSigners(client: Client, imageId: string, excluded: readonly string[]) {
   return client.$queryRaw<
     { builder_id: string | null; source_repo: string | null; signature_status: string; signed_by: string | null; signer_builder_ids: string[] | null }[]
   >`
@@ -146,7 +210,7 @@ function provenanceWithSigners(client: Client, imageId: string) {
     FROM provenance p
     JOIN evidence_documents d ON d.id = p.document_id
     LEFT JOIN trust_identities t ON d.signature_status = 'signed' AND t.name = d.signed_by
-    WHERE p.image_id = ${imageId}::uuid AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
+    WHERE p.image_id = ${imageId}::uuid AND d.withdrawn_at IS NULL AND d.not_counted IS NULL AND ${countedForRequestSql(excluded)}
     ORDER BY d.uploaded_at, d.id`;
 }
 
@@ -159,22 +223,37 @@ function readGateInputs(
     now,
     image,
     platforms,
-  }: { imageId: string; stageId: string; now: Date; image: { digest: string; repositoryId: string }; platforms: readonly Platform[] | null },
+    excluded,
+  }: {
+    imageId: string;
+    stageId: string;
+    now: Date;
+    image: { digest: string; repositoryId: string };
+    platforms: readonly Platform[] | null;
+    /** The requester and approvers: their own unsigned evidence does not count (countedForRequest). */
+    excluded: readonly string[];
+  },
 ) {
   // Withdrawn evidence no longer counts: not its findings, not its provenance, not its signature. Nor does evidence
   // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
   const live = { withdrawnAt: null, notCounted: null };
+  // Four eyes: nor, for this request, unsigned evidence its requester or an approver uploaded. The documents are all
+  // read (to say which were left out and why, discountedWhy); findings and provenance are filtered here, in SQL.
+  const counted = { ...live, ...countedForRequest(excluded) };
   // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
   // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
   return runReads(
     {
       // Advisory findings (no document) count too.
       // One more than the cap, to know when it was reached: the gates then fail closed (findingsTruncated).
-      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: MAX_GATE_FINDING_ROWS + 1 }),
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: counted }] }, take: MAX_GATE_FINDING_ROWS + 1 }),
       documents: () =>
         client.evidenceDocument.findMany({
           where: { imageId, ...live },
           select: {
+            id: true,
+            contentDigest: true,
+            uploadedBy: true,
             kind: true,
             signatureStatus: true,
             signedBy: true,
@@ -185,7 +264,7 @@ function readGateInputs(
             subjectDigest: true,
           },
         }),
-      provenanceRows: () => provenanceWithSigners(client, imageId),
+      provenanceRows: () => provenanceWithSigners(client, imageId, excluded),
       // Whether each stage is passed: decided in SQL (stage_decisions), read through the caller's transaction.
       decisions: () => readStageDecisions(client, { imageIds: [imageId] }),
       allWaivers: () => activeWaivers(client, { stageId, repositoryId: image.repositoryId, digest: image.digest, now }),
@@ -207,6 +286,20 @@ function readGateInputs(
   );
 }
 
+type DocumentRow = Awaited<ReturnType<typeof readGateInputs>>["documents"][number];
+
+/** The image's live documents that count for the request, and those that do not (four eyes), with why. */
+function splitEvidence(documents: readonly DocumentRow[], requesterId: string | null, approvers: ReadonlySet<string>) {
+  const counted: DocumentRow[] = [];
+  const discountedEvidence: DiscountedEvidenceFact[] = [];
+  for (const d of documents) {
+    const why = discountedWhy(d, requesterId, approvers);
+    if (why) discountedEvidence.push({ id: d.id, kind: d.kind, digest: d.contentDigest, uploadedBy: d.uploadedBy, why });
+    else counted.push(d);
+  }
+  return { counted, discountedEvidence };
+}
+
 /**
  * Everything the gates of `stageId` judge about one image, read through `client` (a transaction when the
  * caller holds the request's row lock, so the judgement and the decision see the same state).
@@ -226,30 +319,29 @@ export async function gatherGateFacts(
     /**
      * The account asking for (or about to ask for) the promotion. Four eyes, whatever the order: a waiver granted by
      * this account, or by an account that uploaded the build's provenance, does not count for the request, even when
-     * it was granted before the request existed.
+     * it was granted before the request existed; nor does unsigned evidence this account uploaded (countedForRequest).
      */
     requesterId?: string | null;
     /**
      * The accounts approving the request (at review time, the reviewer and the approvals already counted; later, every
      * approval of the request). Four eyes: a waiver one of them granted does not count, or one person could make the
-     * exception and approve with it, whatever the order.
+     * exception and approve with it, whatever the order; nor does unsigned evidence one of them uploaded.
      */
     approverIds?: readonly string[];
   },
 ): Promise<GateFacts> {
+  // Four eyes on evidence (countedForRequest): the requester's and the approvers' own unsigned uploads do not count.
+  const approvers = new Set(approverIds);
+  const excluded = [...new Set([...(requesterId ? [requesterId] : []), ...approvers])];
   const image = await client.image.findUniqueOrThrow({
     where: { id: imageId },
     select: { id: true, digest: true, repositoryId: true, platforms: true },
   });
   // Fail closed: an index whose platform list cannot be read cannot say which platforms its scans cover.
   const platforms = image.platforms === null ? null : readJson(imagePlatformsColumn, image.platforms, { table: "images", column: "platforms", id: imageId });
-  const { findingRows, documents, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = await readGateInputs(client, {
-    imageId,
-    stageId,
-    now,
-    image,
-    platforms,
-  });
+  const inputs = await readGateInputs(client, { imageId, stageId, now, image, platforms, excluded });
+  const { findingRows, provenanceRows, decisions, allWaivers, base, provenanceUploaders, children } = inputs;
+  const { counted: documents, discountedEvidence } = splitEvidence(inputs.documents, requesterId, approvers);
   const provenance = provenanceRows.map((p) => ({
     builderId: p.builder_id,
     sourceRepo: p.source_repo,
@@ -259,11 +351,13 @@ export async function gatherGateFacts(
   }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
-  const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, new Set(approverIds), builders);
+  const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, approvers, builders);
   // Past the cap the rows read are an arbitrary subset: a critical finding may be among those left out, so the findings
   // gate cannot judge the image and refuses it (a flood of low findings must not hide one that counts).
   const findingsTruncated = findingRows.length > MAX_GATE_FINDING_ROWS;
-  const merged = mergeFindingRows(findingRows.slice(0, MAX_GATE_FINDING_ROWS)).filter((f) => !NOT_APPLICABLE.includes(f.status));
+  const vexDocuments = new Set(documents.filter((d) => d.kind === "vex").map((d) => d.id));
+  const rows = rejudgeAdvisoryVex(findingRows.slice(0, MAX_GATE_FINDING_ROWS), vexDocuments);
+  const merged = mergeFindingRows(rows).filter((f) => !NOT_APPLICABLE.includes(f.status));
   const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platforms, children, documents);
   const { statuses, stageIds } = decisions.get(imageId)!;
   const idx = stageIds.indexOf(stageId);
@@ -282,5 +376,6 @@ export async function gatherGateFacts(
     base,
     waivers,
     discountedWaivers,
+    discountedEvidence,
   };
 }

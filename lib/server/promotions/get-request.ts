@@ -244,8 +244,9 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   let gates: GateResult[];
   let gatesJudgedAt: string;
   if (r.status === "open") {
-    // As the next approval will be judged: four eyes discounts what the approvals already counted granted and, for a
-    // viewer who may approve, what the viewer granted, so a reviewer sees on the page the gates their approval would meet.
+    // As the next approval will be judged: four eyes discounts the waivers and unsigned evidence of the requester, of the
+    // approvals already counted and, for a viewer who may approve, of the viewer, so a reviewer sees on the page the
+    // gates their approval would meet.
     const approverIds = [...standing.counted.map((v) => v.reviewerId), ...(elig?.eligible && actor.kind === "user" ? [actor.id] : [])];
     gates = evaluateGates(
       stageGates(r.stage),

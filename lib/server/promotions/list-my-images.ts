@@ -90,6 +90,8 @@ async function nextStageBlockers({
   const req = found ? { ...found, reviews: reviews.get(found.id) ?? [] } : undefined;
   // (Read in a separate query from the stage list: a stage created in between has no decision here yet.)
   const nextStatus = statuses.find((s) => s.stage === next.name);
+  // An open request's approvals, counted as the review counts them (standingApprovals), with those that no longer count and why.
+  const standing = req?.status === "open" ? standingApprovals({ ...req, stage: next }) : null;
   if (nextStatus?.state === "signature pending")
     blockers.push(`${next.name} is approved; its signature is not yet in the registry (it is retried automatically)`);
   else if (nextStatus?.state === "signed, not verified") blockers.push(`${next.name} was signed but the signature does not verify: ${nextStatus.detail}`);
@@ -97,9 +99,7 @@ async function nextStageBlockers({
   else if (req.status === "rejected") {
     const r = req.reviews.find((v) => v.decision === "reject");
     blockers.push(`the request for ${next.name} was rejected${r ? ` by ${r.reviewer.name}: ${r.comment}` : ""}`);
-  } else if (req.status === "open") {
-    // Counted as the review counts them (standingApprovals), with the approvals that no longer count and why.
-    const standing = standingApprovals({ ...req, stage: next });
+  } else if (req.status === "open" && standing) {
     blockers.push(
       approvalsSummary(
         next.requiredApprovals,
@@ -116,6 +116,8 @@ async function nextStageBlockers({
         imageId: img.id,
         stageId: next.id,
         requesterId: req?.status === "open" ? req.requesterId : actor.kind === "user" ? actor.id : null,
+        // An open request's counted approvals, as its next review judges them (four eyes on waivers and evidence).
+        approverIds: standing ? standing.counted.map((v) => v.reviewerId) : [],
       }),
     );
     blockers.push(...blockingReasons(gates));
