@@ -94,24 +94,19 @@ function splitWaivers(allWaivers: ActiveWaiver[], requesterId: string | null, ap
 /**
  * Four eyes on evidence. A document no key trusted in its role signed (signature_status other than 'signed') is only
  * what its uploader says: uploaded by the request's requester or one of its approvers, it counts for no gate of that
- * request (not as a scan, not for findings or VEX, not as an SBOM or provenance, not for signedEvidence), whatever the
+ * request (not as a scan, not as a VEX statement, not as an SBOM or provenance, not for signedEvidence), whatever the
  * order it came in. A signed one counts whoever uploaded it (the signature vouches, not the uploader); registry
  * evidence has no uploader and is judged by the uploader rules instead (not_counted). The build's author is not
  * excluded: CI uploading its own provenance and scans is the normal path.
  *
- * One rule, spelled three times for the three reads: `countedForRequest` (the findings read, Prisma),
- * `countedForRequestSql` (the provenance read) and `discountedWhy` (the documents, to say why).
+ * Its findings still count: a finding only makes a gate stricter. One rule, spelled twice: `countedForRequestSql` (the
+ * provenance read) and `discountedWhy` (the documents, to say why).
  */
-function countedForRequest(excluded: readonly string[]): Prisma.EvidenceDocumentWhereInput {
-  if (!excluded.length) return {};
-  return { OR: [{ signatureStatus: "signed" }, { uploaderId: null }, { uploaderId: { notIn: [...excluded] } }] };
-}
-
 function countedForRequestSql(excluded: readonly string[]) {
   return Prisma.sql`(d.signature_status = 'signed' OR d.uploader_id IS NULL OR NOT (d.uploader_id = ANY(${[...excluded]}::uuid[])))`;
 }
 
-/** Why this document does not count for the request, or null when it does (the rule of countedForRequest). */
+/** Why this document does not count for the request, or null when it does (the rule of countedForRequestSql). */
 function discountedWhy(
   d: { kind: string; contentDigest: string; signatureStatus: string; uploaderId: string | null; uploadedBy: string },
   requesterId: string | null,
@@ -129,8 +124,8 @@ type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
 
 /**
  * Advisory findings say not_affected / fixed when a VEX statement matched them (match-advisories.ts), whoever uploaded
- * it. For a request, that holds only while a VEX statement that counts for it (among `rows`, already filtered by
- * countedForRequest) still applies by the same rule (vexApplies); otherwise the finding is affected again: a VEX the
+ * it. For a request, that holds only while a VEX statement that counts for it (a row of one of `vexDocumentIds`, the
+ * VEX documents discountedWhy leaves in) still applies by the same rule (vexApplies); otherwise the finding is affected again: a VEX the
  * requester wrote suppresses nothing for their request.
  */
 function rejudgeAdvisoryVex(rows: readonly FindingRow[], vexDocumentIds: ReadonlySet<string>): FindingRow[] {
@@ -230,7 +225,7 @@ function readGateInputs(
     now: Date;
     image: { digest: string; repositoryId: string };
     platforms: readonly Platform[] | null;
-    /** The requester and approvers: their own unsigned evidence does not count (countedForRequest). */
+    /** The requester and approvers: their own unsigned evidence does not count (countedForRequestSql, discountedWhy). */
     excluded: readonly string[];
   },
 ) {
@@ -238,15 +233,16 @@ function readGateInputs(
   // marked not counted (unsigned registry evidence on a repository under evidence-uploader rules; may-attach-evidence.ts).
   const live = { withdrawnAt: null, notCounted: null };
   // Four eyes: nor, for this request, unsigned evidence its requester or an approver uploaded. The documents are all
-  // read (to say which were left out and why, discountedWhy); findings and provenance are filtered here, in SQL.
-  const counted = { ...live, ...countedForRequest(excluded) };
+  // read (to say which were left out and why, discountedWhy); provenance is filtered here, in SQL. Their findings are
+  // kept: a finding can only make a gate stricter (the merge keeps the highest severity and the most cautious status),
+  // and what one of them would suppress (a VEX statement) is judged again in rejudgeAdvisoryVex.
   // Eight independent reads. On the pool they run side by side; a transaction is one connection, where pg would queue
   // them (and warn: pg 9 refuses a query while another runs on the client), so there they run one after the other.
   return runReads(
     {
       // Advisory findings (no document) count too.
       // One more than the cap, to know when it was reached: the gates then fail closed (findingsTruncated).
-      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: counted }] }, take: MAX_GATE_FINDING_ROWS + 1 }),
+      findingRows: () => client.finding.findMany({ where: { imageId, OR: [{ documentId: null }, { document: live }] }, take: MAX_GATE_FINDING_ROWS + 1 }),
       documents: () =>
         client.evidenceDocument.findMany({
           where: { imageId, ...live },
@@ -319,7 +315,7 @@ export async function gatherGateFacts(
     /**
      * The account asking for (or about to ask for) the promotion. Four eyes, whatever the order: a waiver granted by
      * this account, or by an account that uploaded the build's provenance, does not count for the request, even when
-     * it was granted before the request existed; nor does unsigned evidence this account uploaded (countedForRequest).
+     * it was granted before the request existed; nor does unsigned evidence this account uploaded (discountedWhy).
      */
     requesterId?: string | null;
     /**
@@ -330,7 +326,7 @@ export async function gatherGateFacts(
     approverIds?: readonly string[];
   },
 ): Promise<GateFacts> {
-  // Four eyes on evidence (countedForRequest): the requester's and the approvers' own unsigned uploads do not count.
+  // Four eyes on evidence (discountedWhy): the requester's and the approvers' own unsigned uploads do not count.
   const approvers = new Set(approverIds);
   const excluded = [...new Set([...(requesterId ? [requesterId] : []), ...approvers])];
   const image = await client.image.findUniqueOrThrow({

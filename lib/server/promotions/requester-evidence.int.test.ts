@@ -152,6 +152,29 @@ describe("four eyes on evidence: the requester's own unsigned evidence", () => {
     expect(out.status).toBe("signed");
   });
 
+  it("the findings a requester's own scan reports still count: they can only make the gate stricter", async () => {
+    const img = await newImage(`eyes/own-findings-${randomUUID().slice(0, 8)}`);
+    await upload("ci@example.com", img, CLEAN_SCAN);
+    const report = {
+      SchemaVersion: 2,
+      ArtifactName: "app:latest",
+      ArtifactType: "container_image",
+      Results: [
+        {
+          Target: "app",
+          Class: "os-pkgs",
+          Type: "debian",
+          Vulnerabilities: [{ VulnerabilityID: "CVE-2024-0001", PkgName: "openssl", InstalledVersion: "3.0.0", Severity: "CRITICAL", Status: "affected" }],
+        },
+      ],
+    };
+    await upload("dev@example.com", img, Buffer.from(JSON.stringify(report)));
+    await expect(approve("alice@example.com", await request(img))).rejects.toMatchObject({
+      code: "POLICY_VIOLATION",
+      message: expect.stringContaining("CVE-2024-0001"),
+    });
+  });
+
   it("the same scan signed by a key trusted as scanner counts, even when the requester uploaded it", async () => {
     const img = await newImage(`eyes/signed-scan-${randomUUID().slice(0, 8)}`);
     const doc = await upload("dev@example.com", img, signedCleanScan(img.repo, img.digest));
