@@ -1,4 +1,5 @@
 import "server-only";
+import { evidenceOnRecord } from "./evidence-on-record";
 import { readSigManifest } from "./signature-manifest-io";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
@@ -89,14 +90,7 @@ async function createSummaryRow({
   const reviews = countedReviews(a);
   const waiverIds = [...new Set(reviews.flatMap((r) => r.waiverIds))];
   const waivers = waiverIds.length ? await db.waiver.findMany({ where: { id: { in: waiverIds } }, orderBy: { createdAt: "asc" } }) : [];
-  // The evidence on record when the gates were judged: what they could have relied on. Not a not-counted document
-  // (unsigned registry evidence under uploader rules: no gate counts it), nor one withdrawn before the approval.
-  const evidence = await db.evidenceDocument.findMany({
-    where: { imageId: image.id, uploadedAt: { lte: a.createdAt }, notCounted: null, OR: [{ withdrawnAt: null }, { withdrawnAt: { gt: a.createdAt } }] },
-    select: { id: true, contentDigest: true, source: true, artifactDigest: true },
-    orderBy: { uploadedAt: "asc" },
-    take: 200,
-  });
+  const evidence = await evidenceOnRecord({ imageId: image.id, at: a.createdAt, excluded: [a.request?.requesterId, ...reviews.map((r) => r.reviewerId)] });
   const base = instanceId();
   // An approved request always has its judged gates on record (review-request.ts writes them with the approval). A missing
   // or unreadable record fails closed: a summary signed "PASSED" with no gates would vouch for nothing that was judged.

@@ -26,6 +26,7 @@ import { gatherGateFacts } from "./gather-gate-facts";
 import { getRequest } from "./get-request";
 import { listMyImages } from "./list-my-images";
 import { requestPromotion } from "./request-promotion";
+import { pushVerificationSummary } from "../approvals/push-verification-summary";
 import { reviewRequest } from "./review-request";
 
 const system: Actor = { kind: "system", label: "requester-evidence" };
@@ -144,12 +145,21 @@ describe("four eyes on evidence: the requester's own unsigned evidence", () => {
     expect(mine.blockers.join("\n")).toContain(why);
   });
 
-  it("the same scan uploaded by another account counts", async () => {
+  it("the same scan uploaded by another account counts, and the verification summary names it, not the requester's own document", async () => {
     const img = await newImage(`eyes/ci-scan-${randomUUID().slice(0, 8)}`);
     const doc = await upload("ci@example.com", img, CLEAN_SCAN);
     expect(doc.signatureStatus).toBe("unsigned");
+    const own = await upload("dev@example.com", img, Buffer.from(JSON.stringify({ ...JSON.parse(CLEAN_SCAN.toString("utf8")), ArtifactName: "app:dev" })));
     const out = await approve("alice@example.com", await request(img));
     expect(out.status).toBe("signed");
+    // The signed SLSA verification summary lists the evidence the gates could rely on: the requester's own scan is not among it.
+    await pushVerificationSummary({ approvalId: out.approvalId! });
+    const row = await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: out.approvalId! } });
+    const env = JSON.parse(Buffer.from(row.envelope).toString("utf8")) as { payload: string };
+    const statement = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8")) as { predicate: { inputAttestations: { digest: { sha256: string } }[] } };
+    const named = statement.predicate.inputAttestations.map((a) => `sha256:${a.digest.sha256}`);
+    expect(named).toContain(doc.contentDigest);
+    expect(named).not.toContain(own.contentDigest);
   });
 
   it("the findings a requester's own scan reports still count: they can only make the gate stricter", async () => {
