@@ -32,9 +32,8 @@ export const ADVISORY_LOCKS = {
    */
   evidenceUploaderRules: 0x0e7d01,
   /**
-   * What approvals are judged by (second key 0): trust identities and stage settings. Changing them takes it
-   * exclusively, an approval's review transaction takes it shared, so an approval is judged wholly before a change
-   * (which then re-evaluates it) or wholly after it, never on inputs the change has already replaced.
+   * Approvals in flight (second key 0): an approval's review transaction takes it shared; re-evaluation takes it
+   * exclusively for an instant, to wait for them (lib/server/reevaluation/judgement-inputs-lock.ts).
    */
   judgementInputs: 0x7a0a11,
 } as const;

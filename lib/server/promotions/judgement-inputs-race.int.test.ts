@@ -1,21 +1,19 @@
-// An approval races a change to what it is judged by (a trust identity, the stage's settings). The change requests
-// re-evaluation of the standing approvals, which reads them after it commits: an approval judged on the old inputs and
-// committed after that read would never be judged again. The two serialise on one advisory lock: a change waits for
-// approvals in flight, an approval waits for a change in flight. Proven here with real Postgres locks: one connection
+// An approval races a change to what it is judged by (trust, a stage's settings, a waiver, evidence, an advisory). The
+// change requests re-evaluation of the standing approvals, which reads them after it commits: an approval judged on the
+// old inputs and committed after that read would never be judged again. Approvals take an advisory lock shared, and
+// re-evaluation waits for it exclusively before it reads them. Proven here with real Postgres locks: one connection
 // holds the lock as the other side would, and the waiter shows in pg_locks until it is released.
-import { generateKeyPairSync } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
-import { disconnectDb } from "../../db";
+import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 import { stopBoss } from "../jobs/boss";
 import { upsertStage } from "../stages/upsert-stage";
-import { createTrustIdentity } from "../trust/create-trust-identity";
-import { updateTrustIdentity } from "../trust/update-trust-identity";
+import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
 import { reviewRequest } from "./review-request";
 
 const system: Actor = { kind: "system", label: "judgement-race" };
@@ -66,10 +64,8 @@ async function whileHeld<T>(mode: "exclusive" | "shared", fn: () => Promise<T>):
   return running;
 }
 
-const pem = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "pem", type: "spki" }).toString();
-
 describe("approvals and changes to what they are judged by", () => {
-  it("an approval waits for a trust or stage change in flight, then completes", async () => {
+  it("an approval waits while re-evaluation holds the lock exclusively, then completes", async () => {
     const { requestId } = await pushedAndRequested({ client, repository: "judgement-race/app", stage: "build", label: "1" });
     const out = await whileHeld("exclusive", async () =>
       reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok" }),
@@ -77,12 +73,28 @@ describe("approvals and changes to what they are judged by", () => {
     expect(out.status).toBe("signed");
   });
 
-  it("a trust identity change and a stage change wait for an approval in flight", async () => {
-    const name = `race-scanner-${Date.now()}`;
-    await whileHeld("shared", () => createTrustIdentity({ actor: system, input: { name, kind: "key", role: "scanner", scope: ["**"], publicKeyPem: pem() } }));
-    await whileHeld("shared", () => updateTrustIdentity({ actor: system, name, input: { scope: ["apps/**"] } }));
-    const stage = await whileHeld("shared", () => upsertStage({ actor: system, name: "test", settings: { requiredApprovals: 1 } }));
-    expect(stage.requiredApprovals).toBe(1);
+  it("re-evaluation waits for an approval in flight before it reads the approvals it judges", async () => {
+    await db.reevaluationRequest.create({ data: { imageId: null, trigger: "trust" } });
+    // The holder plays an approval judged on the old inputs and not yet committed.
+    const out = await whileHeld("shared", () => reevaluateApprovals());
+    expect(out.evaluated).toBeGreaterThan(0);
+  });
+
+  it("an approval whose signature is still pending is judged again like a signed one", async () => {
+    const { requestId, digest } = await pushedAndRequested({ client, repository: "judgement-race/pending", stage: "test", label: "1" });
+    const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok" });
+    // The registry was down: the signature waits to be pushed.
+    await db.approval.update({ where: { id: out.approvalId! }, data: { status: "signing" } });
+    // The stage now requires a clean scan, which this image does not have.
+    await upsertStage({ actor: system, name: "test", settings: { gates: { findings: { max: { critical: 0 }, count: "all" } } } });
+    try {
+      await reevaluateApprovals();
+      const image = await db.image.findFirstOrThrow({ where: { digest } });
+      const risk = await db.stageRisk.findFirst({ where: { imageId: image.id } });
+      expect(risk?.approvalId).toBe(out.approvalId);
+    } finally {
+      await upsertStage({ actor: system, name: "test", settings: { gates: {} } });
+    }
   });
 
   it("approvals do not wait for each other", async () => {

@@ -13,7 +13,7 @@ import { finishStageSignature } from "../approvals/finish-stage-signature";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { countedApprovals, reviewerEligibility } from "./reviewer-eligibility";
 import { loadRequestForReview, type RequestUnderReview } from "./load-request-for-review";
-import { lockJudgementInputs } from "../reevaluation/judgement-inputs-lock";
+import { lockJudgementInputsShared } from "../reevaluation/judgement-inputs-lock";
 import { gateResultsColumn, jsonColumn } from "../json-columns";
 
 /** Keys of the signed payload's `optional` map. Values are strings: cosign compares annotations as strings. */
@@ -335,8 +335,8 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
   try {
     outcome = await db.$transaction(
       async (tx) => {
-        // An approval is judged wholly before or wholly after a change to trust or to the stage (see the lock).
-        if (decision === "approve") await lockJudgementInputs(tx, "approve");
+        // A re-evaluation requested by a change to what this approval is judged by waits for it to commit (see the lock).
+        if (decision === "approve") await lockJudgementInputsShared(tx);
         const request = await loadRequestForReview(tx, requestId, actor);
         const target = `${request.image.repository.registry.name}/${request.image.repository.name}`;
         // N distinct approvals from reviewers who may still approve: each earlier approver's standing was read again

@@ -45,7 +45,7 @@ export async function requestReevaluationInScope(tx: Tx, { repositoryId, digest 
   await tx.$executeRaw`
     INSERT INTO reevaluation_requests (image_id, trigger)
     SELECT DISTINCT a.image_id, 'waiver' FROM approvals a JOIN images i ON i.id = a.image_id
-    WHERE i.repository_id = ${repositoryId}::uuid AND (${digest}::text IS NULL OR i.digest = ${digest}) AND a.status = 'signed' AND a.revoked_at IS NULL`;
+    WHERE i.repository_id = ${repositoryId}::uuid AND (${digest}::text IS NULL OR i.digest = ${digest}) AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL`;
 }
 
 /**
@@ -60,6 +60,6 @@ export async function requestReevaluationForGrantors(tx: Tx, { userIds, now = ne
     SELECT DISTINCT a.image_id, 'grantor'
     FROM waivers w
     JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
-    JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status = 'signed' AND a.revoked_at IS NULL
+    JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
     WHERE w.granted_by_id = ANY(${[...new Set(userIds)]}::uuid[]) AND w.revoked_at IS NULL AND w.expires_at > ${now}`;
 }

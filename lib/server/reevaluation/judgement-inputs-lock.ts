@@ -1,16 +1,24 @@
 import "server-only";
-import type { Tx } from "../../db";
+import { db, type Tx } from "../../db";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 
 /**
- * The lock between approvals and changes to what they are judged by (trust identities, stage settings). A change
- * requests re-evaluation of the standing approvals in its transaction, and the re-evaluation reads them after it
- * commits; an approval judged on the old inputs and committed after that read would never be judged again. So a change
- * takes this lock exclusively ("change") and waits for approvals in flight; an approval's review transaction takes it
- * shared ("approve", approvals do not wait for each other) and waits for a change in flight, then reads the new inputs.
- * Taken first in the transaction, before any row lock, so the order is the same everywhere.
+ * Approvals in flight and the re-evaluation that must see them. Every change to what approvals are judged by (trust, a
+ * stage's settings, a waiver, a user or group, evidence, advisories) requests re-evaluation in its transaction, and the
+ * re-evaluation reads the standing approvals after it commits. An approval judged on the old inputs in a transaction
+ * that commits after that read would never be judged again. So an approval's review transaction takes this lock
+ * shared (first, before any row lock; approvals never wait for each other), and the re-evaluation, once it has
+ * claimed its requests (whose changes have committed), waits for the lock exclusively in a transaction of its own
+ * (approvalsInFlightBarrier): every approval in flight has then committed and is read, and any later one reads the new
+ * inputs. Approvals wait only for that moment, not for the re-evaluation's work.
  */
-export async function lockJudgementInputs(tx: Tx, mode: "change" | "approve"): Promise<void> {
-  if (mode === "change") await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.judgementInputs}::int, 0)`;
-  else await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCKS.judgementInputs}::int, 0)`;
+export async function lockJudgementInputsShared(tx: Tx): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCKS.judgementInputs}::int, 0)`;
+}
+
+/** Returns once every approval transaction that was in flight when it was called has ended (see above). */
+export async function approvalsInFlightBarrier(): Promise<void> {
+  await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.judgementInputs}::int, 0)`;
+  });
 }

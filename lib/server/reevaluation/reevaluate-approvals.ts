@@ -9,6 +9,7 @@ import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { stageGates } from "../stages/stage-gates";
 import { emitEvent } from "../webhooks/emit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
+import { approvalsInFlightBarrier } from "./judgement-inputs-lock";
 
 const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
 const CLAIM = 50;
@@ -46,7 +47,7 @@ async function currentApprovals(tx: Tx, imageIds: readonly string[]) {
       ARRAY(SELECT DISTINCT r.reviewer_id::text FROM reviews r WHERE r.request_id = a.request_id AND r.decision = 'approve') AS approver_ids
     FROM approvals a
     LEFT JOIN promotion_requests pr ON pr.id = a.request_id
-    WHERE a.image_id = ANY(${[...imageIds]}::uuid[]) AND a.status = 'signed' ${notRevoked}
+    WHERE a.image_id = ANY(${[...imageIds]}::uuid[]) AND a.status IN ('signed', 'signing') ${notRevoked}
     ORDER BY a.image_id, a.stage_id, a.created_at DESC`;
 }
 
@@ -155,10 +156,13 @@ export async function reevaluateApprovals({
             // "Every approved image": expanded into one request per image, judged by the following batches.
             await tx.$executeRaw`
             INSERT INTO reevaluation_requests (image_id, trigger)
-            SELECT DISTINCT a.image_id, 'all' FROM approvals a WHERE a.status = 'signed' ${notRevoked}`;
+            SELECT DISTINCT a.image_id, 'all' FROM approvals a WHERE a.status IN ('signed', 'signing') ${notRevoked}`;
             await tx.$executeRaw`DELETE FROM reevaluation_requests WHERE id = ANY(${all.map((c) => c.id)}::bigint[])`;
             return true;
           }
+          // The changes behind these requests have committed; approvals judged before them and still in flight must be
+          // committed too before their images are read, or they would never be judged again.
+          await approvalsInFlightBarrier();
           const stages = new Map(
             (await tx.stage.findMany({ select: { id: true, name: true, gates: true, onRegression: true, regressionGraceHours: true } })).map((s) => [s.id, s]),
           );

@@ -19,7 +19,7 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       SELECT DISTINCT a.image_id, 'waiver'
       FROM waivers w
       JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
-      JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status = 'signed' AND a.revoked_at IS NULL
+      JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
       WHERE (w.expires_at > ${last} AND w.expires_at <= ${now}) OR (w.revoked_at > ${last} AND w.revoked_at <= ${now})`;
     // An approval that expired in this interval (approval_expiry(), the definition verify uses): a later stage of its
     // image may have passed its previousStage gate on it, so the image's standing approvals are judged again.
@@ -27,7 +27,7 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       INSERT INTO reevaluation_requests (image_id, trigger)
       SELECT DISTINCT a.image_id, 'expiry'
       FROM approvals a JOIN stages s ON s.id = a.stage_id
-      WHERE s.approval_ttl_days IS NOT NULL AND a.status = 'signed' AND a.revoked_at IS NULL
+      WHERE s.approval_ttl_days IS NOT NULL AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
         AND approval_expiry(a.ages_from, s.approval_ttl_days) > ${last} AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${now}`;
     const stages = await tx.stage.findMany({ select: { id: true, gates: true } });
     for (const s of stages) {
@@ -41,7 +41,7 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
           console.warn(`[sweep] ${e.message}`);
           requested += await tx.$executeRaw`
             INSERT INTO reevaluation_requests (image_id, trigger)
-            SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL`;
+            SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a WHERE a.stage_id = ${s.id}::uuid AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL`;
           continue;
         }
         throw e;
@@ -55,7 +55,7 @@ export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {
       requested += await tx.$executeRaw`
         INSERT INTO reevaluation_requests (image_id, trigger)
         SELECT DISTINCT a.image_id, 'scan-age' FROM approvals a
-        WHERE a.stage_id = ${s.id}::uuid AND a.status = 'signed' AND a.revoked_at IS NULL
+        WHERE a.stage_id = ${s.id}::uuid AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
           AND EXISTS (SELECT 1 FROM evidence_documents d
                        WHERE d.image_id = a.image_id AND d.kind = 'scan' AND d.not_counted IS NULL AND d.withdrawn_at IS NULL
                          AND least(d.scanned_at, d.first_seen_at, d.uploaded_at) + ${Prisma.raw(`interval '${Math.round(ms)} milliseconds'`)} > ${last}

@@ -6,7 +6,6 @@ import { getStage } from "./get-stage";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { createSigningKey } from "../keys/create-signing-key";
-import { lockJudgementInputs } from "../reevaluation/judgement-inputs-lock";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 
 export interface StageSettings {
@@ -82,7 +81,6 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
 
   const result = await db.$transaction(async (tx) => {
-    await lockJudgementInputs(tx, "change");
     // New gates or a new onRegression policy: every approved image is judged again.
     await requestReevaluation(tx, { trigger: "stage" });
     const before = await tx.stage.findUnique({ where: { name }, include: { reviewerGroups: { include: { group: true } }, waiverGroup: true } });

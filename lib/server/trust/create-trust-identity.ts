@@ -13,7 +13,6 @@ import { bumpTrustState } from "./load-trust";
 import { builderIdsProblem, createTrustIdentityInput, identityBreadthProblem, type CreateTrustIdentityInput } from "./trust-identity-input";
 import { parseInput } from "./parse-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
-import { lockJudgementInputs } from "../reevaluation/judgement-inputs-lock";
 import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
 
 /** A root with its intermediates is a handful of certificates; anything longer is refused before any parsing. */
@@ -187,7 +186,6 @@ export async function createTrustIdentity({ actor, input: raw }: CreateTrustIden
   if (input.anyIdentityUnderRoot) detail.anyIdentityUnderRoot = true;
 
   return db.$transaction(async (tx) => {
-    await lockJudgementInputs(tx, "change");
     // Trust decides signature and evidence verdicts: every approved image is judged again.
     await requestReevaluation(tx, { trigger: "trust" });
     const existing = await tx.trustIdentity.findUnique({ where: { name: input.name } });

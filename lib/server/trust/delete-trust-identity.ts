@@ -5,14 +5,12 @@ import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { bumpTrustState } from "./load-trust";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
-import { lockJudgementInputs } from "../reevaluation/judgement-inputs-lock";
 import { rejudgeEvidenceSigner } from "../evidence/rejudge-evidence-signer";
 
 /** Removes an identity: the signatures it vouched for are re-verified (not verified) at the next sync. */
 export async function deleteTrustIdentity({ actor, name }: { actor: Actor; name: string }) {
   requireRole(actor, ["admin"], "managing trust identities");
   return db.$transaction(async (tx) => {
-    await lockJudgementInputs(tx, "change");
     // Trust decides signature and evidence verdicts: every approved image is judged again.
     await requestReevaluation(tx, { trigger: "trust" });
     const cur = await tx.trustIdentity.findUnique({ where: { name } });

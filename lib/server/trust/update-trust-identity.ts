@@ -8,7 +8,6 @@ import { parseInput } from "./parse-input";
 import { builderIdsProblem, identityBreadthProblem, updateTrustIdentityInput, type UpdateTrustIdentityInput } from "./trust-identity-input";
 import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { jsonColumn, sigstoreThresholdsColumn } from "../json-columns";
-import { lockJudgementInputs } from "../reevaluation/judgement-inputs-lock";
 import { rejudgeEvidenceSigner } from "../evidence/rejudge-evidence-signer";
 
 export interface UpdateTrustIdentityOptions {
@@ -25,7 +24,6 @@ export async function updateTrustIdentity({ actor, name, input: raw }: UpdateTru
   requireRole(actor, ["admin"], "managing trust identities");
   const input = parseInput(updateTrustIdentityInput, raw);
   return db.$transaction(async (tx) => {
-    await lockJudgementInputs(tx, "change");
     // Trust decides signature and evidence verdicts: every approved image is judged again.
     await requestReevaluation(tx, { trigger: "trust" });
     const cur = await tx.trustIdentity.findUnique({ where: { name } });
