@@ -17,6 +17,8 @@ interface Outcome {
 export interface Viewer {
   reviewed: string | null;
   canReview: boolean;
+  /** Gates that pass for the request but would fail for this viewer's own approval (four eyes), each with why. */
+  fourEyes?: string[];
   reasons: string[];
   canBreakGlass: boolean;
 }
@@ -113,10 +115,20 @@ function ReviewNotices({ s, status, viewer }: { s: ReviewState; status: string; 
 }
 
 /** The ordinary review: approve with a comment, or reject with a reason. */
-function ApproveRejectForms({ s, failingGates }: { s: ReviewState; failingGates: string[] }) {
+function ApproveRejectForms({ s, failingGates, fourEyes }: { s: ReviewState; failingGates: string[]; fourEyes: string[] }) {
   const { review, busy, comment, setComment, reason, setReason } = s;
   return (
     <>
+      {fourEyes.length > 0 && (
+        <div className="rounded bg-amber-50 px-3 py-2 text-xs text-amber-900" data-testid="four-eyes-warning">
+          <p className="font-medium">Your approval would be refused: four eyes. Another reviewer can approve.</p>
+          <ul className="mt-1 list-disc pl-4">
+            {fourEyes.map((f) => (
+              <li key={f}>{f}</li>
+            ))}
+          </ul>
+        </div>
+      )}
       {failingGates.length > 0 && (
         <p className="rounded bg-rose-50 px-3 py-2 text-xs text-rose-800" data-testid="failing-gates-warning">
           {failingGates.length === 1 ? "A gate fails" : `${failingGates.length} gates fail`} ({failingGates.join(", ")}): an approval is refused until a waiver
@@ -293,7 +305,7 @@ export function ReviewActions({
       </h2>
       <ReviewNotices s={s} status={status} viewer={viewer} />
 
-      {viewer.canReview && <ApproveRejectForms s={s} failingGates={failingGates} />}
+      {viewer.canReview && <ApproveRejectForms s={s} failingGates={failingGates} fourEyes={viewer.fourEyes ?? []} />}
 
       {viewer.canBreakGlass && <BreakGlassForm s={s} />}
       {viewer.canBreakGlass && <BreakGlassConfirm s={s} viewer={viewer} failingGates={failingGates} target={target} />}

@@ -229,6 +229,25 @@ function signatureView(a: NonNullable<RequestRow["approval"]>) {
   };
 }
 
+/**
+ * An open request's gates, as the next approval will judge them: four eyes discounts the waivers and unsigned evidence
+ * of the requester and of the approvals already counted. A viewer who may approve (`viewerId`) is also told which gates
+ * their own approval would fail on, their own waivers and unsigned evidence not counting for it, before they try.
+ */
+async function judgeOpenGates(
+  r: { imageId: string; stageId: string; requesterId: string | null; stage: Parameters<typeof stageGates>[0] },
+  approverIds: string[],
+  viewerId: string | null,
+): Promise<{ gates: GateResult[]; fourEyes: string[] }> {
+  const judge = async (ids: string[]) =>
+    evaluateGates(stageGates(r.stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId, approverIds: ids }));
+  const gates = await judge(approverIds);
+  if (!viewerId || approverIds.includes(viewerId)) return { gates, fourEyes: [] };
+  const mine = await judge([...approverIds, viewerId]);
+  const fourEyes = mine.filter((g) => !g.passed && gates.find((x) => x.gate === g.gate)?.passed).map((g) => `${g.label}: ${g.detail}`);
+  return { gates, fourEyes };
+}
+
 export async function getRequest({ actor, requestId }: { actor: Actor; requestId: string }) {
   if (!isUuid(requestId)) throw new AppError("NOT_FOUND", "no such promotion request");
   const viewerId = actor.kind === "user" ? actor.id : null;
@@ -243,15 +262,13 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
   const elig = actor.kind === "user" ? await reviewerEligibility(db, { actor, request: r, known: r.viewer }) : null;
   let gates: GateResult[];
   let gatesJudgedAt: string;
+  let fourEyes: string[] = [];
   if (r.status === "open") {
-    // As the next approval will be judged: four eyes discounts the waivers and unsigned evidence of the requester, of the
-    // approvals already counted and, for a viewer who may approve, of the viewer, so a reviewer sees on the page the
-    // gates their approval would meet.
-    const approverIds = [...standing.counted.map((v) => v.reviewerId), ...(elig?.eligible && actor.kind === "user" ? [actor.id] : [])];
-    gates = evaluateGates(
-      stageGates(r.stage),
-      await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, requesterId: r.requesterId, approverIds: [...new Set(approverIds)] }),
-    );
+    ({ gates, fourEyes } = await judgeOpenGates(
+      r,
+      standing.counted.map((v) => v.reviewerId),
+      elig?.eligible && actor.kind === "user" ? actor.id : null,
+    ));
     gatesJudgedAt = new Date().toISOString();
   } else {
     // The record of what was judged at the decision: an unreadable one is an error, not "no gates".
@@ -307,6 +324,8 @@ export async function getRequest({ actor, requestId }: { actor: Actor; requestId
     viewer: {
       reviewed: reviewed ? reviewed.decision : null,
       canReview: !!elig && elig.eligible && !reviewed && r.status === "open",
+      /** Gates that pass for the request but would fail for the viewer's own approval (four eyes), each with why. */
+      fourEyes,
       reasons: elig?.reasons ?? [],
       canBreakGlass: !!elig?.canBreakGlass && !reviewed && r.status === "open",
       canWaive,
