@@ -11,6 +11,7 @@ import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
 import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
+import { pushReferrer } from "../../oci/push-referrer";
 import { cosignTag } from "../../oci/reference";
 import { verifyCosignLayer } from "../../signing/formats/cosign";
 import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
@@ -95,5 +96,56 @@ describe("a revoked signature layer pushed back", () => {
     // A sync with the layer gone changes nothing more.
     await syncRegistry({ actor: system, registry: "default" });
     expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
+  });
+
+  it("finds a revoked Sigstore bundle attached again in a new referrer manifest (as `oras attach` of the saved bundle does), and removes it", async () => {
+    const repo = "reappear/bundle";
+    await db.stage.update({ where: { name: "test" }, data: { emitBundle: true } });
+    try {
+      const { digest, requestId } = await pushedAndRequested({ client, repository: repo, stage: "test", label: "bundle-revoked-then-reattached" });
+      const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok" });
+      expect(outcome.status).toBe("signed");
+      const bundle = await db.stageBundle.findUniqueOrThrow({ where: { approvalId: outcome.approvalId! } });
+      const bundleBytes = await client.getBlob(repo, bundle.bundleDigest as Digest);
+      const image = await db.image.findFirstOrThrow({ where: { digest } });
+
+      const r = await revokeApproval({
+        approvalId: outcome.approvalId!,
+        actor: await userActor("alice@example.com"),
+        reason: "built from a compromised commit",
+      });
+      expect(r.state).toBe("removed");
+
+      // Anyone with push access attaches the saved bundle again: same bundle, a new manifest (its created annotation).
+      const again = await pushReferrer({
+        client,
+        repository: repo,
+        subject: { mediaType: image.mediaType, digest, size: image.size },
+        artifactType: MT.sigstoreBundleV03,
+        blobBytes: bundleBytes,
+        blobMediaType: MT.sigstoreBundleV03,
+        annotations: { "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" },
+        created: new Date(Date.now() + 5_000),
+      });
+      expect(again.descriptor.digest).not.toBe(bundle.artifactDigest);
+
+      await syncRegistry({ actor: system, registry: "default" });
+      // It verifies with the stage key: what policy-controller's `signatureFormat: bundle` checks.
+      const sig = await db.signature.findFirst({ where: { imageId: image.id, artifactDigest: again.descriptor.digest } });
+      expect(sig).toMatchObject({ verdict: "verified", role: "stage" });
+      const reopened = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
+      expect(reopened.revocationState, "the re-attached revoked bundle was not noticed").toBe("pending");
+
+      await completePendingRevocations({ actor: system });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } })).revocationState).toBe("removed");
+      await syncRegistry({ actor: system, registry: "default" });
+      expect(
+        await db.signature.count({ where: { imageId: image.id, role: "stage", verdict: "verified" } }),
+        "a stage signature still verifies in the registry",
+      ).toBe(0);
+      expect((await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } })).revocationState).toBe("removed");
+    } finally {
+      await db.stage.update({ where: { name: "test" }, data: { emitBundle: false } });
+    }
   });
 });

@@ -39,6 +39,8 @@ export interface RefreshSignaturesResult {
  * the stage key, which is all a cluster's cosign, Kyverno or policy-controller check asks. Imprimatur's own verify and
  * ImageReview deny it regardless; the revocation goes back to "pending" (audited), so the scheduler tick removes it
  * again. This bounds the window to the sync interval; only rotating the stage key cuts such a signature off for good.
+ * A bundle is recognised by its blob as well as by its referrer manifest: attaching the saved bundle again (`oras
+ * attach`, `cosign attach`) writes a new manifest around the same blob, and removeRevokedSignatures removes that one too.
  */
 async function reopenReappearedRevocations({
   imageId,
@@ -47,18 +49,20 @@ async function reopenReappearedRevocations({
   approvals,
   bundles,
   candidates,
+  referrerBlobs,
 }: {
   imageId: string;
   repository: string;
   digest: Digest;
   approvals: { id: string; layerDigest: string; revocationState: string | null }[];
-  bundles: { approvalId: string; artifactDigest: string }[];
+  bundles: { approvalId: string; artifactDigest: string; bundleDigest: string }[];
   candidates: Candidate[];
+  /** The blob digests of the referrer signatures read this pass. */
+  referrerBlobs: ReadonlySet<string>;
 }): Promise<void> {
   const present = new Set(candidates.map((c) => (c.source === "cosign" ? c.layer.digest : c.artifactDigest)));
-  const back = approvals.filter(
-    (a) => a.revocationState === "removed" && (present.has(a.layerDigest) || bundles.some((b) => b.approvalId === a.id && present.has(b.artifactDigest))),
-  );
+  const bundleBack = (a: { id: string }) => bundles.some((b) => b.approvalId === a.id && (present.has(b.artifactDigest) || referrerBlobs.has(b.bundleDigest)));
+  const back = approvals.filter((a) => a.revocationState === "removed" && (present.has(a.layerDigest) || bundleBack(a)));
   if (back.length === 0) return;
   const error = `the revoked signature reappeared in the registry (seen ${new Date().toISOString()}); removing it again`;
   await db.$transaction(async (tx) => {
@@ -223,7 +227,7 @@ export async function refreshSignatures(opts: {
     opts.trust ?? loadTrust(),
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
     db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true, revocationState: true } }),
-    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
+    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, bundleDigest: true, createdAt: true } }),
     // A Sigstore bundle whose manifest names another predicate than cosign's sign predicate is an attestation (a
     // provenance, an SBOM, our own VSA), read as evidence only. One that names none, or names the sign predicate, is
     // verified as a signature, and its statement must then really be a sign statement (verifySigstoreBundle asSignature).
@@ -243,7 +247,6 @@ export async function refreshSignatures(opts: {
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
   const candidates = collectCandidates(layers, referrers, ourTime);
-  await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates });
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
@@ -252,9 +255,11 @@ export async function refreshSignatures(opts: {
   const knownBlobs = new Map((known?.blobs ?? []).map((b) => [sha256Digest(b), b] as const));
   let verified = 0;
   const seen: string[] = [];
+  const referrerBlobs = new Set<string>();
   const upserts: (() => Promise<unknown>)[] = [];
   for (const c of tried) {
     const row = await checkCandidate(client, repository, digest, c, trust, knownBlobs);
+    if (c.source === "referrer") referrerBlobs.add(row.layerDigest);
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
     const j: TrustJudgement = judgeTrust({
@@ -273,6 +278,7 @@ export async function refreshSignatures(opts: {
       }),
     );
   }
+  await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates, referrerBlobs });
   // One connection's worth at a time (a sync refreshes many images at once); the last goes with the writes below.
   const lastUpsert = upserts.pop();
   for (const upsert of upserts) await upsert();
