@@ -8,6 +8,7 @@ import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/ma
 import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust/judgement";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
+import { SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
@@ -173,6 +174,19 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
   };
 }
 
+/**
+ * Imprimatur's record as the trusted time of the signature it made, and of no other. A cosign layer's digest binds its
+ * payload, not the signature annotation beside it, and the payload is public: anyone holding a key (one revoked since,
+ * say) can sign it again and put that signature under the same layer digest. So a layer is dated by the record only
+ * when it carries the very signature bytes the approval recorded. A referrer's manifest digest binds its blob, the
+ * signature inside included.
+ */
+function recordTime(c: Candidate, ourTime: ReadonlyMap<string, { at: Date; by: string }>, ourSignature: ReadonlyMap<string, string>) {
+  if (c.source === "referrer") return ourTime.get(c.artifactDigest) ?? null;
+  const made = ourSignature.get(c.layer.digest);
+  return made !== undefined && c.layer.annotations?.[SIGNATURE_ANNOTATION] === made ? (ourTime.get(c.layer.digest) ?? null) : null;
+}
+
 /** The cosign layers, then the referrer signatures, each digest once, marked when Imprimatur made it. */
 function collectCandidates(layers: Descriptor[], referrers: { digest: string; kind: string }[], ourTime: ReadonlyMap<string, unknown>): Candidate[] {
   const candidates: Candidate[] = [];
@@ -226,7 +240,7 @@ export async function refreshSignatures(opts: {
   const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
     opts.trust ?? loadTrust(),
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
-    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true, revocationState: true } }),
+    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, signature: true, createdAt: true, revocationState: true } }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, bundleDigest: true, createdAt: true } }),
     // A Sigstore bundle whose manifest names another predicate than cosign's sign predicate is an attestation (a
     // provenance, an SBOM, our own VSA), read as evidence only. One that names none, or names the sign predicate, is
@@ -243,7 +257,11 @@ export async function refreshSignatures(opts: {
   // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
   // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
   const ourTime = new Map<string, { at: Date; by: string }>();
-  for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+  const ourSignature = new Map<string, string>();
+  for (const a of approvals) {
+    ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+    ourSignature.set(a.layerDigest, a.signature);
+  }
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
   const candidates = collectCandidates(layers, referrers, ourTime);
@@ -266,7 +284,7 @@ export async function refreshSignatures(opts: {
       verification: row.v,
       repository,
       identities: trust.identities,
-      trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null,
+      trustedTime: recordTime(c, ourTime, ourSignature),
     });
     if (j.verdict === "verified") verified++;
     const data = signatureData(c.position, row, j);
