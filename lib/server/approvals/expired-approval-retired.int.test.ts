@@ -49,6 +49,7 @@ async function approvedImage(label: string) {
   await syncRegistry({ actor: system, registry: "default" });
   const a = await requestAndApprove({
     actor: await userActor("alice@example.com"),
+    registry: "default",
     repository: REPO,
     digest: img.digest as Digest,
     stage: "prod",
@@ -208,5 +209,16 @@ describe("expired approvals are retired from the registry", () => {
       await reg.destroy();
       await db.registry.update({ where: { name }, data: { enabled: false } }).catch(() => {});
     }
+  });
+
+  it("retires nothing before it expires by the database's clock, whatever the clock of the replica running the tick says", async () => {
+    const soon = await approvedImage("4");
+    // Expires in an hour.
+    await db.approval.update({ where: { id: soon.approvalId }, data: { createdAt: new Date(Date.now() - 30 * DAY + 3_600_000) } });
+    // A replica whose clock is two hours ahead runs the tick.
+    const out = await retireExpiredApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    expect(out.retired).toBe(0);
+    expect((await db.approval.findUniqueOrThrow({ where: { id: soon.approvalId } })).revokedAt).toBeNull();
+    expect((await evaluateImage({ image: soon.ref, stage: "prod", refuseTags: true })).allowed).toBe(true);
   });
 });
