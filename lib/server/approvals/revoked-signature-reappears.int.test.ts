@@ -4,8 +4,10 @@
 // cluster"), and the simple-signing signature itself still verifies with the stage key. The next sync finds it, puts
 // the revocation back to "pending" (audited), and the scheduler tick's retry removes it again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndRequested, requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -146,6 +148,61 @@ describe("a revoked signature layer pushed back", () => {
       expect((await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } })).revocationState).toBe("removed");
     } finally {
       await db.stage.update({ where: { name: "test" }, data: { emitBundle: false } });
+    }
+  });
+
+  it("is removed by the tick even when older revocations stay stuck on a registry that is gone (they do not take every retry slot)", async () => {
+    const reg: RegistryHandle = await startRegistry({});
+    const name = `stuck-${Date.now()}`;
+    const alice = await userActor("alice@example.com");
+    try {
+      // Older revocations that cannot finish: their registry went away for good.
+      const c2 = new RegistryClient({ url: reg.url });
+      await db.registry.create({ data: { name, url: reg.url } });
+      const stuck: string[] = [];
+      for (const label of ["a", "b"]) {
+        const img = buildImage({ architecture: "amd64", layers: [{ "stuck.txt": `${label} ${Math.random()}` }] });
+        await pushImage(c2, "stuck/app", img, [label]);
+        await syncRegistry({ actor: system, registry: name });
+        stuck.push(
+          (await requestAndApprove({ actor: alice, registry: name, repository: "stuck/app", digest: img.digest as Digest, stage: "build", comment: "ok" })).id,
+        );
+      }
+      await reg.stop();
+      for (const id of stuck) expect((await revokeApproval({ approvalId: id, actor: alice, reason: "registry decommissioned" })).state).toBe("pending");
+
+      // A revoked signature put back on a healthy registry, found by its sync.
+      const repo = "reappear/starved";
+      const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `starved ${Math.random()}` }] });
+      await pushImage(client, repo, img, ["1"]);
+      await syncRegistry({ actor: system, registry: "default" });
+      const approval = await requestAndApprove({
+        actor: alice,
+        registry: "default",
+        repository: repo,
+        digest: img.digest as Digest,
+        stage: "build",
+        comment: "ok",
+      });
+      const layer = (await readSig(repo, img.digest as Digest)).manifest.layers.find((l) => l.digest === approval.signature.layerDigest)!;
+      expect((await revokeApproval({ approvalId: approval.id, actor: alice, reason: "built from a compromised commit" })).state).toBe("removed");
+      const now = await readSig(repo, img.digest as Digest);
+      const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [layer] });
+      await client.putBlob(repo, back.config);
+      await client.putManifest(repo, cosignTag(img.digest as Digest, "sig"), back.manifest, MT.ociManifest);
+      await syncRegistry({ actor: system, registry: "default" });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("pending");
+
+      // A few ticks, each retrying as many images as the stuck ones fill (the tick's limit is 20; 2 here).
+      for (let tick = 0; tick < 3; tick++) await completePendingRevocations({ actor: system, limit: 2 });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState, "starved behind revocations that cannot finish").toBe(
+        "removed",
+      );
+      expect((await readSig(repo, img.digest as Digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.signature.layerDigest);
+    } finally {
+      await reg.start();
+      await reg.destroy();
+      await db.registry.update({ where: { name }, data: { name: `${name}-gone`, enabled: false } }).catch(() => {});
     }
   });
 });
