@@ -2,8 +2,10 @@
 // cluster policies only check that a stage signature verifies. The scheduler's expiry step revokes it, which takes the
 // signature out of the registry, so the engines stop admitting it too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { pushedAndApproved, userActor } from "../../../scripts/test-harness/promote";
+import { pushedAndApproved, requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -13,7 +15,9 @@ import { verifyCosignLayer } from "../../signing/formats/cosign";
 import { parsePublicKey } from "../../signing/keys/software";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
+import { syncRegistry } from "../images/sync-registry";
 import { stopBoss } from "../jobs/boss";
+import { schedulerTick } from "../jobs/workers";
 import { getRequest } from "../promotions/get-request";
 import { requestPromotion } from "../promotions/request-promotion";
 import { exportStagePolicy } from "../stages/export-stage-policy";
@@ -130,5 +134,81 @@ describe("expired approvals are retired from the registry", () => {
     expect(out.retired).toBe(2);
     for (const id of [kept.approvalId, pending.approvalId])
       expect(await db.approval.findUniqueOrThrow({ where: { id } })).toMatchObject({ revocationSource: "expiry", revocationState: "removed" });
+  });
+
+  it("never pushes a pending signature whose approval expired: not on the next sync, nor on the tick, nor with another approval of the image", async () => {
+    const reg: RegistryHandle = await startRegistry({});
+    const name = `expiry-outage-${Date.now()}`;
+    try {
+      const c2 = new RegistryClient({ url: reg.url });
+      const img = buildImage({ architecture: "amd64", layers: [{ "outage.txt": `expired while down ${Math.random()}` }] });
+      await pushImage(c2, "expiry/outage", img, ["1"]);
+      await db.registry.create({ data: { name, url: reg.url } });
+      await syncRegistry({ actor: system, registry: name });
+      const alice = await userActor("alice@example.com");
+      const sigLayers = async () => {
+        try {
+          const p = parseManifest((await c2.getManifest("expiry/outage", cosignTag(img.digest as Digest, "sig"))).bytes);
+          return p.kind === "manifest" ? p.manifest.layers.map((l) => l.digest) : [];
+        } catch {
+          return [];
+        }
+      };
+
+      // Approved while the registry is down: the signature stays pending, and the outage outlasts the stage's TTL.
+      await reg.stop();
+      const pending = await requestAndApprove({
+        actor: alice,
+        registry: name,
+        repository: "expiry/outage",
+        digest: img.digest as Digest,
+        stage: "prod",
+        comment: "during outage",
+      });
+      expect(pending.status).toBe("signing");
+      await age(pending.id, 31);
+      await reg.start();
+
+      // The registry's next sync retries pending signatures: this one has expired and must not go out.
+      await syncRegistry({ actor: system, registry: name });
+      expect(await sigLayers(), "the expired approval's signature was pushed by the sync").not.toContain(pending.signature.layerDigest);
+      expect((await db.approval.findUniqueOrThrow({ where: { id: pending.id } })).status).toBe("signing");
+      expect((await db.promotionRequest.findUniqueOrThrow({ where: { id: pending.requestId! } })).status).not.toBe("signed");
+
+      // Nor when another stage's approval of the same image is pushed (every recorded layer is merged in).
+      const other = await requestAndApprove({
+        actor: alice,
+        registry: name,
+        repository: "expiry/outage",
+        digest: img.digest as Digest,
+        stage: "test",
+        comment: "other stage",
+      });
+      expect(other.status).toBe("signed");
+      expect(await sigLayers()).toEqual([other.signature.layerDigest]);
+      expect((await db.approval.findUniqueOrThrow({ where: { id: pending.id } })).status).toBe("signing");
+
+      // The scheduler tick retires it, and it never reaches the registry on the way.
+      await schedulerTick().catch(() => undefined);
+      expect(await db.approval.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ revocationSource: "expiry", status: "signing" });
+      expect(await sigLayers()).toEqual([other.signature.layerDigest]);
+      expect(await db.auditEvent.count({ where: { action: "signature.push", outcome: "success", detail: { path: ["approvalId"], equals: pending.id } } })).toBe(
+        0,
+      );
+    } finally {
+      await reg.destroy();
+      await db.registry.update({ where: { name }, data: { enabled: false } }).catch(() => {});
+    }
+  });
+
+  it("retires nothing before it expires by the database's clock, whatever the clock of the replica running the tick says", async () => {
+    const soon = await approvedImage("4");
+    // Expires in an hour.
+    await db.approval.update({ where: { id: soon.approvalId }, data: { createdAt: new Date(Date.now() - 30 * DAY + 3_600_000) } });
+    // A replica whose clock is two hours ahead runs the tick.
+    const out = await retireExpiredApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    expect(out.retired).toBe(0);
+    expect((await db.approval.findUniqueOrThrow({ where: { id: soon.approvalId } })).revokedAt).toBeNull();
+    expect((await evaluateImage({ image: soon.ref, stage: "prod", refuseTags: true })).allowed).toBe(true);
   });
 });

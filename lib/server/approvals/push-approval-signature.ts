@@ -201,6 +201,8 @@ type ApprovalToPush = {
   id: string;
   status: string;
   revoked: boolean;
+  /** Past its stage's TTL (approval_expiry, as verify judges it), whether or not the tick has retired it yet. */
+  expired: boolean;
   has_timestamp: boolean;
   signature: string;
   layer_digest: string;
@@ -218,7 +220,7 @@ type ApprovalToPush = {
 async function loadApprovalToPush(approvalId: string) {
   const [rows, registry] = await Promise.all([
     db.$queryRaw<ApprovalToPush[]>`
-      SELECT a.id, a.status::text AS status, a.revoked_at IS NOT NULL AS revoked, a.timestamp_token IS NOT NULL AS has_timestamp,
+      SELECT a.id, a.status::text AS status, a.revoked_at IS NOT NULL AS revoked, ${EXPIRED} AS expired, a.timestamp_token IS NOT NULL AS has_timestamp,
              a.signature, a.layer_digest, a.image_id, i.digest, rp.name AS repository, s.name AS stage_name,
              ${Prisma.raw(ENABLED_WEBHOOKS_JSON)} AS webhooks
         FROM approvals a
@@ -233,14 +235,22 @@ async function loadApprovalToPush(approvalId: string) {
   return { approval, registry };
 }
 
-/** Every unrevoked approval of the image, oldest first, read under the `.sig` manifest's advisory lock. */
+/**
+ * An approval past its stage's TTL, judged by the database clock when the statement runs (not the transaction's
+ * start: the `.sig` lock may have been waited for). Its signature is never written: the scheduler tick retires it
+ * (retire-expired-approvals.ts), and until then a retry or another approval's push must not put it in the registry,
+ * where the generated cluster policies, which cannot see a TTL, would admit it.
+ */
+const EXPIRED = Prisma.raw(`COALESCE(approval_expiry(a.ages_from, s.approval_ttl_days) <= clock_timestamp(), false)`);
+
+/** Every unrevoked, unexpired approval of the image, oldest first, read under the `.sig` manifest's advisory lock. */
 async function recordedApprovals(tx: Tx, imageId: string): Promise<RecordedApproval[]> {
   // A revoked approval's layer is never written again (its revocation removes it under this same lock).
   const rows = await tx.$queryRaw<(Omit<RecordedApproval, "stage"> & { stageName: string })[]>`
     SELECT a.id, a.status::text AS status, a.payload, a.signature, a.layer_digest AS "layerDigest", a.request_id AS "requestId",
            a.timestamp_token AS "timestampToken", s.name AS "stageName"
       FROM approvals a JOIN stages s ON s.id = a.stage_id
-     WHERE a.image_id = ${imageId}::uuid AND a.revoked_at IS NULL
+     WHERE a.image_id = ${imageId}::uuid AND a.revoked_at IS NULL AND NOT ${EXPIRED}
      ORDER BY a.created_at, a.id`;
   return rows.map(({ stageName, ...a }) => ({ ...a, stage: { name: stageName } }));
 }
@@ -251,6 +261,8 @@ export async function pushApprovalSignature({ actor, approvalId }: PushApprovalS
   const { approval, registry } = loaded;
   if (approval.status === "signed") return { status: "signed", layerDigest: approval.layer_digest };
   if (approval.revoked) return { status: "signing", error: "the approval was revoked before its signature was pushed" };
+  if (approval.expired)
+    return { status: "signing", error: "the approval expired under its stage's TTL before its signature was pushed; it is retired, never pushed" };
   const repository = approval.repository;
   const digest = approval.digest as Digest;
   const target = `${registry.name}/${repository}`;

@@ -110,6 +110,20 @@ async function recordRemovals({
 }
 
 /**
+ * The referrer manifests holding the revoked approvals' bundles: the ones pushed, and any other manifest the last sync
+ * found around the same bundle blob (attaching a saved bundle again writes a new manifest; refreshSignatures reopens
+ * the revocation when it sees one).
+ */
+async function bundleReferrers(imageId: string, bundles: { artifactDigest: string; bundleDigest: string }[]): Promise<string[]> {
+  if (bundles.length === 0) return [];
+  const again = await db.signature.findMany({
+    where: { imageId, layerDigest: { in: bundles.map((b) => b.bundleDigest) }, artifactDigest: { not: null } },
+    select: { artifactDigest: true },
+  });
+  return [...new Set([...bundles.map((b) => b.artifactDigest), ...again.map((s) => s.artifactDigest!)])];
+}
+
+/**
  * Carries out an image's pending revocations in the registry: under the per-digest `.sig` lock the push takes, the
  * revoked stage layers are dropped from the cosign `.sig` manifest (every other layer descriptor kept byte-for-byte,
  * `rootfs.diff_ids` and `history` kept consistent with the layers) and the manifest read back; then each revoked
@@ -138,13 +152,16 @@ export async function removeRevokedSignatures({ imageId, actor }: RemoveRevokedS
     // 1. The stage layers, under the lock every `.sig` writer takes.
     await dropRevokedLayers({ client, registryId: registry.id, repository, digest, tag, drop: pending.map((p) => p.layerDigest), onWrite: () => writes++ });
     // 2. The Sigstore bundle referrers (the referrers fallback tag has its own lock).
-    const bundles = await db.stageBundle.findMany({ where: { approvalId: { in: ids } }, select: { approvalId: true, artifactDigest: true } });
-    for (const b of bundles) {
+    const bundles = await db.stageBundle.findMany({
+      where: { approvalId: { in: ids } },
+      select: { approvalId: true, artifactDigest: true, bundleDigest: true },
+    });
+    for (const referrer of await bundleReferrers(imageId, bundles)) {
       const r = await removeReferrer({
         client,
         repository,
         subjectDigest: digest,
-        digest: b.artifactDigest as Digest,
+        digest: referrer as Digest,
         lock: (fn) =>
           db.$transaction(
             async (tx) => {

@@ -1,5 +1,5 @@
 import "server-only";
-import { db } from "../../db";
+import { db, Prisma } from "../../db";
 import type { Actor } from "../actor";
 import { kickWebhooks } from "../webhooks/deliver-webhooks";
 import { recordRevocation } from "./record-revocation";
@@ -10,6 +10,13 @@ const EXPIRY: Actor = { kind: "system", label: "expiry" };
 type Due = { id: string; image_id: string };
 
 /**
+ * The instant judged: the tick's `now`, but never later than the database's clock, which is what verify and ImageReview
+ * judge expiry by (stage_decision). A replica whose clock runs ahead must not retire an approval that still counts:
+ * retiring is for good.
+ */
+const judgedAt = (now: Date) => Prisma.sql`LEAST(${now}::timestamptz, statement_timestamp())`;
+
+/**
  * Approvals past their stage's TTL (approval_expiry(), the definition verify uses), oldest expiry first. Both states
  * count: a signature still pending ("signing") must not be pushed once its approval has expired.
  */
@@ -17,7 +24,7 @@ async function dueApprovals(now: Date, limit: number): Promise<Due[]> {
   return db.$queryRaw<Due[]>`
     SELECT a.id, a.image_id FROM approvals a JOIN stages s ON s.id = a.stage_id
     WHERE s.approval_ttl_days IS NOT NULL AND a.revoked_at IS NULL
-      AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${now}
+      AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${judgedAt(now)}
     ORDER BY approval_expiry(a.ages_from, s.approval_ttl_days), a.id
     LIMIT ${limit}`;
 }
@@ -34,7 +41,7 @@ async function retireOne(id: string, now: Date, actor: Actor): Promise<string | 
              approval_expiry(a.ages_from, s.approval_ttl_days) AS expiry
       FROM approvals a JOIN stages s ON s.id = a.stage_id
       WHERE a.id = ${id}::uuid AND a.revoked_at IS NULL AND s.approval_ttl_days IS NOT NULL
-        AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${now}
+        AND approval_expiry(a.ages_from, s.approval_ttl_days) <= ${judgedAt(now)}
       FOR UPDATE OF a`;
     if (!row) return null;
     const decided = row.ages_from < row.trusted_at ? `, decided ${row.ages_from.toISOString()}` : "";

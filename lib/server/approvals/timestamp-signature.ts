@@ -15,6 +15,14 @@ export interface SignatureTimestamp {
   by: string;
 }
 
+/**
+ * How far before the moment we asked a TSA's time may be (its clock, ours, and the token's whole seconds). A time any
+ * earlier is not a time the signature was stamped at: a TSA whose clock is behind would date an approval before a key
+ * compromise that happened after it was made (revoke-stage-key keeps what is trusted from before), and make it expire
+ * early.
+ */
+const TSA_BEHIND_MS = 60_000;
+
 /** Whether a TSA is configured (IMPRIMATUR_TSA_URL). */
 export function tsaConfigured(): boolean {
   return !!env().IMPRIMATUR_TSA_URL;
@@ -30,6 +38,7 @@ export async function timestampSignature({ signature }: { signature: Uint8Array 
   const { IMPRIMATUR_TSA_URL: url, IMPRIMATUR_TSA_TIMEOUT_MS: timeout } = env();
   if (!url) throw new AppError("INTERNAL", "no TSA is configured (IMPRIMATUR_TSA_URL)");
   const { request, nonce } = buildTimestampRequest(signature);
+  const asked = new Date();
   let response: Buffer;
   try {
     const res = await fetch(url, {
@@ -56,6 +65,11 @@ export async function timestampSignature({ signature }: { signature: Uint8Array 
   const v = verifyTimestampToken({ token, signedData: signature, tsaRoots: material.tsaRoots });
   if (!v.ok)
     throw new AppError("TSA_UNAVAILABLE", `the timestamp authority's token does not verify: ${v.reason}; trust its chain as a trust identity of kind tsa`);
+  if (v.genTime.getTime() < asked.getTime() - TSA_BEHIND_MS)
+    throw new AppError(
+      "TSA_UNAVAILABLE",
+      `the timestamp authority's time ${v.genTime.toISOString()} is before it was asked (${asked.toISOString()}); its clock is behind, and its token is not kept`,
+    );
   // Kept as the whole response: cosign (digitorus/timestamp ParseResponse) and sigstore-js parse a TimeStampResp.
   return { token: response, genTime: v.genTime, by: `TSA ${v.tsa.subject} (${v.anchorName})` };
 }

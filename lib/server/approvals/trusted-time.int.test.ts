@@ -7,6 +7,7 @@ import { toSignedEntity, Verifier } from "@sigstore/verify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { startTsa, type TsaHandle } from "../../../scripts/lib/tsa.mjs";
+import { startBackdatingTsa } from "../../../scripts/test-harness/backdating-tsa";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
@@ -219,5 +220,53 @@ describe("a stage key compromised before a pending signature's trusted time", ()
     expect(done).toMatchObject({ completed: 0, failures: [{ approvalId, error: expect.stringContaining("compromised from") }] });
     await expect(client.getManifest("tsa/late", cosignTag(img.digest, "sig"))).rejects.toMatchObject({ code: "NOT_FOUND" });
     expect((await evaluateImage({ image: `${host}/tsa/late@${img.digest}`, stage: "prod", refuseTags: true })).allowed).toBe(false);
+  });
+});
+
+describe("a trusted TSA whose time is before the request was sent", () => {
+  // The TSA is trusted, but its clock is an hour behind. Its time would become the approval's trusted time, dating
+  // the signature before a key's compromise that happened after the approval was made (and making it expire early).
+  it("is refused: the signature waits for a TSA whose time can be true, and a key revoked from before the approval revokes it", async () => {
+    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-behind.txt": `behind ${Date.now()}` }] });
+    await pushImage(client, "tsa/behind", img, ["1"]);
+    await syncRegistry({ actor: system });
+    const { requestPromotion } = await import("../promotions/request-promotion");
+    const { approveStage } = await import("./approve-stage");
+    const { revokeStageKey } = await import("../keys/revoke-stage-key");
+    const behind = await startBackdatingTsa({ lagMs: 3_600_000 });
+    await createTrustIdentity({ actor: system, input: { name: "tsa-behind", kind: "tsa", role: "stage", certificates: behind.chainPem } });
+    process.env.IMPRIMATUR_TSA_URL = behind.url;
+    resetEnvCache();
+    let approvalId: string;
+    try {
+      await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/behind", digest: img.digest, stage: "build", note: "n" });
+      const r = await approveStage({
+        actor: await userActor("alice@example.com"),
+        repository: "tsa/behind",
+        digest: img.digest,
+        stage: "build",
+        comment: "ok",
+      });
+      approvalId = r.id!;
+      expect(r.status).toBe("signing");
+      expect(r.pendingReason).toMatch(/its clock is behind/);
+      // The key leaked half an hour ago, before this approval was made.
+      await revokeStageKey({
+        actor: await userActor("admin@example.com"),
+        stage: "build",
+        effectiveAt: new Date(Date.now() - 1_800_000),
+        reason: "key leaked",
+      });
+    } finally {
+      process.env.IMPRIMATUR_TSA_URL = tsa.url;
+      resetEnvCache();
+      await behind.destroy();
+    }
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    expect(
+      { revoked: row.revokedAt !== null, source: row.revocationSource, trustedBefore: row.trustedAt!.getTime() < row.createdAt.getTime() - 60_000 },
+      "an approval made after its key's compromise stands on a TSA time from before it was made",
+    ).toEqual({ revoked: true, source: "key-compromise", trustedBefore: false });
+    expect((await evaluateImage({ image: `${host}/tsa/behind@${img.digest}`, stage: "build", refuseTags: true })).allowed).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/ma
 import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust/judgement";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
+import { SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
@@ -39,6 +40,8 @@ export interface RefreshSignaturesResult {
  * the stage key, which is all a cluster's cosign, Kyverno or policy-controller check asks. Imprimatur's own verify and
  * ImageReview deny it regardless; the revocation goes back to "pending" (audited), so the scheduler tick removes it
  * again. This bounds the window to the sync interval; only rotating the stage key cuts such a signature off for good.
+ * A bundle is recognised by its blob as well as by its referrer manifest: attaching the saved bundle again (`oras
+ * attach`, `cosign attach`) writes a new manifest around the same blob, and removeRevokedSignatures removes that one too.
  */
 async function reopenReappearedRevocations({
   imageId,
@@ -47,18 +50,20 @@ async function reopenReappearedRevocations({
   approvals,
   bundles,
   candidates,
+  referrerBlobs,
 }: {
   imageId: string;
   repository: string;
   digest: Digest;
   approvals: { id: string; layerDigest: string; revocationState: string | null }[];
-  bundles: { approvalId: string; artifactDigest: string }[];
+  bundles: { approvalId: string; artifactDigest: string; bundleDigest: string }[];
   candidates: Candidate[];
+  /** The blob digests of the referrer signatures read this pass. */
+  referrerBlobs: ReadonlySet<string>;
 }): Promise<void> {
   const present = new Set(candidates.map((c) => (c.source === "cosign" ? c.layer.digest : c.artifactDigest)));
-  const back = approvals.filter(
-    (a) => a.revocationState === "removed" && (present.has(a.layerDigest) || bundles.some((b) => b.approvalId === a.id && present.has(b.artifactDigest))),
-  );
+  const bundleBack = (a: { id: string }) => bundles.some((b) => b.approvalId === a.id && (present.has(b.artifactDigest) || referrerBlobs.has(b.bundleDigest)));
+  const back = approvals.filter((a) => a.revocationState === "removed" && (present.has(a.layerDigest) || bundleBack(a)));
   if (back.length === 0) return;
   const error = `the revoked signature reappeared in the registry (seen ${new Date().toISOString()}); removing it again`;
   await db.$transaction(async (tx) => {
@@ -169,6 +174,19 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
   };
 }
 
+/**
+ * Imprimatur's record as the trusted time of the signature it made, and of no other. A cosign layer's digest binds its
+ * payload, not the signature annotation beside it, and the payload is public: anyone holding a key (one revoked since,
+ * say) can sign it again and put that signature under the same layer digest. So a layer is dated by the record only
+ * when it carries the very signature bytes the approval recorded. A referrer's manifest digest binds its blob, the
+ * signature inside included.
+ */
+function recordTime(c: Candidate, ourTime: ReadonlyMap<string, { at: Date; by: string }>, ourSignature: ReadonlyMap<string, string>) {
+  if (c.source === "referrer") return ourTime.get(c.artifactDigest) ?? null;
+  const made = ourSignature.get(c.layer.digest);
+  return made !== undefined && c.layer.annotations?.[SIGNATURE_ANNOTATION] === made ? (ourTime.get(c.layer.digest) ?? null) : null;
+}
+
 /** The cosign layers, then the referrer signatures, each digest once, marked when Imprimatur made it. */
 function collectCandidates(layers: Descriptor[], referrers: { digest: string; kind: string }[], ourTime: ReadonlyMap<string, unknown>): Candidate[] {
   const candidates: Candidate[] = [];
@@ -222,8 +240,8 @@ export async function refreshSignatures(opts: {
   const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
     opts.trust ?? loadTrust(),
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
-    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, createdAt: true, revocationState: true } }),
-    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, createdAt: true } }),
+    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, signature: true, createdAt: true, revocationState: true } }),
+    db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, bundleDigest: true, createdAt: true } }),
     // A Sigstore bundle whose manifest names another predicate than cosign's sign predicate is an attestation (a
     // provenance, an SBOM, our own VSA), read as evidence only. One that names none, or names the sign predicate, is
     // verified as a signature, and its statement must then really be a sign statement (verifySigstoreBundle asSignature).
@@ -239,11 +257,14 @@ export async function refreshSignatures(opts: {
   // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
   // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
   const ourTime = new Map<string, { at: Date; by: string }>();
-  for (const a of approvals) ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+  const ourSignature = new Map<string, string>();
+  for (const a of approvals) {
+    ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
+    ourSignature.set(a.layerDigest, a.signature);
+  }
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
   const candidates = collectCandidates(layers, referrers, ourTime);
-  await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates });
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
@@ -252,16 +273,18 @@ export async function refreshSignatures(opts: {
   const knownBlobs = new Map((known?.blobs ?? []).map((b) => [sha256Digest(b), b] as const));
   let verified = 0;
   const seen: string[] = [];
+  const referrerBlobs = new Set<string>();
   const upserts: (() => Promise<unknown>)[] = [];
   for (const c of tried) {
     const row = await checkCandidate(client, repository, digest, c, trust, knownBlobs);
+    if (c.source === "referrer") referrerBlobs.add(row.layerDigest);
     if (seen.includes(row.layerDigest)) continue;
     seen.push(row.layerDigest);
     const j: TrustJudgement = judgeTrust({
       verification: row.v,
       repository,
       identities: trust.identities,
-      trustedTime: ourTime.get(c.source === "cosign" ? c.layer.digest : c.artifactDigest) ?? null,
+      trustedTime: recordTime(c, ourTime, ourSignature),
     });
     if (j.verdict === "verified") verified++;
     const data = signatureData(c.position, row, j);
@@ -273,6 +296,7 @@ export async function refreshSignatures(opts: {
       }),
     );
   }
+  await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates, referrerBlobs });
   // One connection's worth at a time (a sync refreshes many images at once); the last goes with the writes below.
   const lastUpsert = upserts.pop();
   for (const upsert of upserts) await upsert();

@@ -68,11 +68,12 @@ export async function schedulerTick(now = new Date()): Promise<{ queued: string[
   // re-evaluation below judges. One primary-key read when nothing is owed.
   await step("pending evidence recount", runPendingEvidenceRecount);
   const queued = (await step("queue due syncs", () => queueDueSyncs(now))) ?? [];
+  // Approvals past their stage's TTL are revoked, so that their signatures leave the registry (and cluster policies);
+  // first, so that none of the pending pushes below (signature, bundle, summary) is for an approval already expired.
+  await step("expired approvals", () => retireExpiredApprovals({ now }));
   const signatures = await step("pending signatures", () => completePendingSignatures({ actor: scheduler, limit: 20 }));
   await step("pending bundles", () => completePendingBundles({ limit: 20 }));
   await step("pending verification summaries", () => completePendingSummaries({ limit: 20 }));
-  // Approvals past their stage's TTL are revoked, so that their signatures leave the registry (and cluster policies).
-  await step("expired approvals", () => retireExpiredApprovals({ now }));
   await step("pending revocations", () => completePendingRevocations({ actor: scheduler, limit: 20 }));
   // Re-evaluation: time-driven triggers (expired waivers, aged scans), then whatever requests are waiting, then
   // revoke-after stages past their grace period. Each step is idempotent and shared across replicas via Postgres.

@@ -103,8 +103,18 @@ export async function bumpTrustState(tx: Tx): Promise<void> {
   await tx.trustState.upsert({ where: { id: 1 }, create: { id: 1, changedAt: now }, update: { changedAt: now } });
 }
 
-/** When trust last changed (identities or stage keys). */
+/**
+ * When trust last changed (identities or stage keys), including the times set in advance that have since come: an
+ * identity's validity beginning or ending, a revocation taking effect. A signature without a trusted time was judged
+ * at the moment it was verified; once such a time passes, its stored verdict is stale though nothing was edited.
+ */
 export async function latestTrustChange(): Promise<Date> {
-  const [t, s] = await Promise.all([db.trustState.findUnique({ where: { id: 1 } }), db.signingKey.aggregate({ _max: { createdAt: true } })]);
-  return new Date(Math.max(t?.changedAt.getTime() ?? 0, s._max.createdAt?.getTime() ?? 0));
+  const [row] = await db.$queryRaw<{ at: Date | null }[]>`
+    SELECT GREATEST(
+      (SELECT changed_at FROM trust_state WHERE id = 1),
+      (SELECT max(created_at) FROM signing_keys),
+      (SELECT max(revoked_at) FROM signing_keys WHERE revoked_at <= statement_timestamp()),
+      (SELECT max(t) FROM trust_identities i, LATERAL (VALUES (i.valid_from), (i.valid_until), (i.revoked_at)) v(t) WHERE t <= statement_timestamp())
+    ) AS at`;
+  return row?.at ?? new Date(0);
 }
