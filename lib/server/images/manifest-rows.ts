@@ -166,6 +166,9 @@ export function insertImageRowsSql(repositoryId: string, rows: ImageRow[], now: 
       FROM jsonb_to_recordset(${rowsJson(rows)}::jsonb) AS x(digest text, media_type text, size int, manifest text,
            config_digest text, os text, architecture text, variant text, platforms jsonb, config_created timestamptz, labels jsonb,
            history jsonb, diff_ids jsonb, parent_digest text)
+     -- In digest order: two syncs of one repository inserting the same new manifests then wait on each other's unique
+     -- index entries in the same order, never each on the other's (a deadlock that failed one of them).
+     ORDER BY x.digest
     ON CONFLICT (repository_id, digest) DO NOTHING
     RETURNING id::text AS id, digest`;
 }

@@ -49,6 +49,7 @@ export async function writeRepositoryChanges({
            INSERT INTO tags (id, repository_id, name, digest, first_seen_at, updated_at)
            SELECT gen_random_uuid(), ${repositoryId}::uuid, t.name, t.digest, ${now}::timestamptz, ${now}::timestamptz
              FROM jsonb_to_recordset(${json(changes.newTags)}::jsonb) AS t(name text, digest text)
+            ORDER BY t.name
            ON CONFLICT (repository_id, name) DO NOTHING
            RETURNING name, digest),
          moved AS (
