@@ -52,12 +52,13 @@ export async function pushedAndRequested(opts: { client: RegistryClient; reposit
 }
 
 /** A fresh image pushed to `repository` under the tag `label`, synced, requested by dev@example.com and approved by alice. */
-export async function pushedAndApproved(opts: { client: RegistryClient; repository: string; stage: string; label: string }) {
+export async function pushedAndApproved(opts: { client: RegistryClient; repository: string; stage: string; label: string; registry?: string }) {
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${opts.label} ${Date.now()} ${Math.random()}` }] });
   await pushImage(opts.client, opts.repository, img, [opts.label]);
   await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: "default" });
   const approval = await requestAndApprove({
     actor: await userActor("alice@example.com"),
+    registry: opts.registry,
     repository: opts.repository,
     digest: img.digest as Digest,
     stage: opts.stage,
