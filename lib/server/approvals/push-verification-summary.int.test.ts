@@ -25,7 +25,9 @@ import { stopBoss } from "../jobs/boss";
 import { rotateStageKey } from "../keys/rotate-signing-key";
 import { exportStagePolicy } from "../stages/export-stage-policy";
 import { upsertStage } from "../stages/upsert-stage";
+import { completePendingRevocations } from "./complete-pending-revocations";
 import { completePendingSummaries, pushVerificationSummary, removeVerificationSummary } from "./push-verification-summary";
+import { revokeApproval } from "./revoke-approval";
 
 const admin: Actor = { kind: "system", label: "vsa-test" };
 const REPO = "vsa-test/app";
@@ -112,6 +114,26 @@ describe("the signed verification summary of an approval", () => {
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ source: "registry", signatureStatus: "signed", signedBy: approval.signingKey.name });
     expect(found[0]!.signatureDetail).toContain(`verification summary of approval ${approval.id} (stage test)`);
+  });
+
+  it("a revoked approval's summary pushed back into .att is found by the next sync and removed again by the tick", async () => {
+    const { img, approval } = await approved("test", "vsa-back");
+    const digest = img.digest as Digest;
+    const tag = cosignTag(digest, "att");
+    const saved = await client.getManifest(REPO, tag);
+    const summary = await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: approval.id } });
+    await syncRegistry({ actor: admin, registry: "default" });
+    expect((await revokeApproval({ approvalId: approval.id, actor: admin, reason: "built from a compromised commit" })).state).toBe("removed");
+    expect(await attLayers(digest)).toHaveLength(0);
+
+    // Someone puts the saved .att manifest back: cosign verify-attestation would accept the summary with the stage key.
+    await client.putManifest(REPO, tag, saved.bytes, saved.mediaType);
+    expect((await attLayers(digest)).map((l) => l.layer.digest)).toContain(summary.layerDigest);
+    await syncRegistry({ actor: admin, registry: "default" });
+    expect(await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ revocationState: "pending" });
+    await completePendingRevocations({ actor: admin });
+    expect(await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ revocationState: "removed" });
+    expect(await attLayers(digest)).toHaveLength(0);
   });
 
   it("a summary-shaped attestation this server did not sign (another key) is judged like any attestation", async () => {

@@ -365,6 +365,9 @@ export async function removeVerificationSummary({
         }
         if (row.bundleArtifactDigest) await removeReferrer(client, repository, digest, row.bundleArtifactDigest as Digest, lockKey);
         await tx.verificationSummary.update({ where: { id: row.id }, data: { status: "removed", removedAt: new Date() } });
+        // The stored `.att` accessory is the manifest before this rewrite: forgotten, so that the old manifest pushed back
+        // is read as new by the next sync (reappeared-summaries.ts), not skipped as known.
+        await tx.artifact.deleteMany({ where: { imageId: image.id, source: "cosign-tag", kind: "attestation" } });
         await appendAuditEvent(tx, {
           actor,
           action: "verification-summary.remove",

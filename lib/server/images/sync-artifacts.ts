@@ -7,6 +7,7 @@ import { listReferrers, type ReferrersApiMemo } from "../../oci/referrers";
 import { classifyArtifact } from "../../oci/artifacts";
 import { AppError } from "../../errors";
 import { ingestEvidence } from "../evidence/ingest-evidence";
+import { reopenReappearedSummaries } from "../approvals/reappeared-summaries";
 
 /** Evidence layers read from the registry are capped: a hostile artifact cannot exhaust the server. */
 const MAX_EVIDENCE_LAYER_BYTES = 32 * 1024 * 1024;
@@ -117,6 +118,8 @@ export async function syncArtifacts(opts: {
       signatureReferrers++;
       signatureReferrersChanged = true;
     }
+    // A revoked approval's verification summary pushed back (reappeared-summaries.ts).
+    if (d.source === "cosign-tag" || c.kind === "attestation") await reopenReappearedSummaries({ imageId, layerDigests: layers.map((l) => l.digest) });
     if (EVIDENCE_KINDS.has(c.kind)) evidenceErrors += await ingestLayers(client, repository, imageId, d.digest, layers);
   }
   const gone = [...known.keys()].filter((k) => !found.some((f) => f.digest === k));
