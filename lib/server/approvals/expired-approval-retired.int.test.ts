@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 async function approvedImage(label: string) {
-  const { digest, approval } = await pushedAndApproved({ client, repository: REPO, stage: "prod", label });
+  const { digest, approval } = await pushedAndApproved({ client, registry: "default", repository: REPO, stage: "prod", label });
   return { digest, approvalId: approval.id, ref: `${host}/${REPO}@${digest}` };
 }
 
