@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cleanDisplayName, mixesLookalikeScripts } from "./display-name";
+import { cleanDisplayName, mixesLookalikeScripts, withAddress } from "./display-name";
 
 describe("display names from an identity provider", () => {
   it("drops invisible characters, folds compatibility forms and spacing", () => {
@@ -18,5 +18,14 @@ describe("display names from an identity provider", () => {
     expect(mixesLookalikeScripts("Νίκος")).toBe(false);
     expect(mixesLookalikeScripts("Nikos \u039d")).toBe(true);
     expect(mixesLookalikeScripts("José Müller")).toBe(false);
+  });
+
+  it("keeps the address whole within 200 characters, however long the name or the address", () => {
+    expect(withAddress("Carol", "m@corp.example")).toBe("Carol (m@corp.example)");
+    const long = withAddress("x".repeat(200), "m@corp.example");
+    expect(long).toHaveLength(200);
+    expect(long.endsWith(" (m@corp.example)")).toBe(true);
+    const address = `${"a".repeat(240)}@corp.example`;
+    expect(withAddress("Carol", address)).toBe(address.slice(0, 200));
   });
 });

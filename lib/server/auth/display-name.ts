@@ -13,6 +13,12 @@ export function cleanDisplayName(raw: unknown): string {
   return raw.normalize("NFKC").replace(/\s+/gu, " ").replace(INVISIBLE, "").replace(/ +/g, " ").trim().slice(0, 200);
 }
 
+/** The name followed by the address, within 200 characters: the address is kept whole, the name shortened (or dropped). */
+export function withAddress(name: string, email: string): string {
+  const room = 200 - email.length - 3;
+  return room > 0 ? `${name.slice(0, room)} (${email})` : email.slice(0, 200);
+}
+
 /** A name that mixes Latin letters with letters of a script that has Latin lookalikes. */
 export function mixesLookalikeScripts(name: string): boolean {
   return LATIN.test(name) && LOOKALIKE.test(name);
@@ -27,7 +33,7 @@ export function mixesLookalikeScripts(name: string): boolean {
  */
 export async function providerDisplayName(tx: Tx, { claim, email, userId }: { claim: unknown; email: string; userId: string | null }): Promise<string> {
   const name = cleanDisplayName(claim) || email.split("@")[0]!;
-  const marked = `${name.slice(0, 200 - email.length - 3)} (${email})`;
+  const marked = withAddress(name, email);
   if (mixesLookalikeScripts(name)) return marked;
   const [clash] = await tx.$queryRaw<{ id: string }[]>`
     SELECT id FROM users
