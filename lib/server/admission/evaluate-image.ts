@@ -253,11 +253,20 @@ export async function evaluateReview({
   images: string[];
 }): Promise<{ requirement: NamespaceRequirement; verdicts: ImageVerdict[] }> {
   const parsed = images.map(parseRef);
-  const asked = parsed.flatMap((p, i) => ("ref" in p ? [{ i, ref: p.ref, tagName: p.tagName }] : []));
-  const rows = await lookupReview({
-    namespace,
-    refs: asked.map((a) => ({ repository: a.ref.repository, digest: a.ref.digest ?? null, tag: a.tagName })),
+  // A pod often names one image more than once (init containers, sidecars, replicas of a container): each distinct
+  // (repository, digest, tag) is looked up once, and every container naming it is judged from the same rows (the
+  // registry is matched per container, by its own host).
+  const keys = new Map<string, number>();
+  const refs: { repository: string; digest: string | null; tag: string | null }[] = [];
+  const asked = parsed.flatMap((p, i) => {
+    if (!("ref" in p)) return [];
+    const ref = { repository: p.ref.repository, digest: p.ref.digest ?? null, tag: p.tagName };
+    const key = `${ref.repository}\n${ref.digest ?? ""}\n${ref.tag ?? ""}`;
+    let k = keys.get(key);
+    if (k === undefined) keys.set(key, (k = refs.push(ref) - 1));
+    return [{ i, ref: p.ref, tagName: p.tagName, k }];
   });
+  const rows = await lookupReview({ namespace, refs });
   const first = rows[0];
   if (!first || first.ns_exempt === null) return { requirement: null, verdicts: [] };
   if (first.ns_exempt) return { requirement: { exempt: true }, verdicts: [] };
@@ -272,6 +281,6 @@ export async function evaluateReview({
     byOrd.set(k, list);
   }
   const verdicts = parsed.map((p) => ("verdict" in p ? p.verdict : null));
-  asked.forEach((a, k) => (verdicts[a.i] = judge(images[a.i]!, a.ref, a.tagName, stage, byOrd.get(k + 1) ?? [], true)));
+  for (const a of asked) verdicts[a.i] = judge(images[a.i]!, a.ref, a.tagName, stage, byOrd.get(a.k + 1) ?? [], true);
   return { requirement: { exempt: false, stage }, verdicts: verdicts as ImageVerdict[] };
 }

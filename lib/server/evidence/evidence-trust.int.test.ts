@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { pushDemoImages, seedStages, seedUsers } from "../../../scripts/seed";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { graceEnds, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { evaluateGates, parseGateConfig } from "../../policy/gates";
@@ -316,7 +316,8 @@ describe("a builder key vouches only for the builder ids it is bound to", () => 
     expect(risk.reasons.join(" ")).toContain(
       `builder ${RELEASE} is not one that key trust-team-ci (builder) may vouch for (its builder ids: https://ci.team.example/*)`,
     );
-    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toMatchObject({ revoked: 1 });
+    await graceEnds(imageId);
+    expect(await revokeRegressedApprovals({ now: new Date() })).toMatchObject({ revoked: 1 });
     const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
     expect(approval.revokedAt).not.toBeNull();
     const host = new URL(process.env.REGISTRY_URL!).host;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { lodashImage, LODASH_ADVISORY, LODASH_CVE } from "../../../scripts/test-harness/lodash-image";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { graceEnds, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -307,7 +307,8 @@ describe("four eyes on evidence: the approvers' own unsigned evidence", () => {
     expect(risk, "the requester's own VEX kept the approval standing").not.toBeNull();
     expect(risk!.reasons.join(" ")).toMatch(/high findings 1 > 0 allowed: .*uploaded by dev@example\.com, who requested this promotion/);
     // revoke-after judges it the same way when the grace period is over: nothing spares it, the approval is revoked.
-    await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    await graceEnds(img.imageId);
+    await revokeRegressedApprovals({ now: new Date() });
     expect((await db.approval.findUniqueOrThrow({ where: { id: approved.approvalId! } })).revokedAt).not.toBeNull();
   });
 

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { lodashImage, LODASH_ADVISORY, LODASH_CVE } from "../../../scripts/test-harness/lodash-image";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { graceEnds, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -110,7 +110,8 @@ describe("four eyes: the person who grants a waiver does not approve with it", (
     await reevaluateApprovals();
     const still = await db.stageRisk.findFirst({ where: { imageId: earlier.imageId } });
     expect(still, "the approver's own waiver must not lift the at-risk stage").not.toBeNull();
-    await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    await graceEnds(earlier.imageId);
+    await revokeRegressedApprovals({ now: new Date() });
     expect((await db.approval.findUniqueOrThrow({ where: { id: earlier.approvalId } })).revokedAt).not.toBeNull();
     expect((await verify(earlier)).allowed).toBe(false);
   });

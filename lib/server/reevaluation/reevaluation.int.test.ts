@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
-import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { graceEnds, requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import { RegistryClient } from "../../oci/client";
@@ -200,7 +200,11 @@ describe("re-evaluation after an advisory import", () => {
     const again = await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } });
     expect(again.revokeAt!.getTime() - again.since.getTime()).toBe(3_600_000);
     expect(await revokeRegressedApprovals({ now: new Date() })).toEqual({ revoked: 0, spared: 0 });
-    const out = await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    // A replica whose clock runs two hours ahead revokes nothing: verify still admits it by the database's clock.
+    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toEqual({ revoked: 0, spared: 0 });
+    expect(await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } })).toMatchObject({ revokedAt: null });
+    await graceEnds(img.imageId);
+    const out = await revokeRegressedApprovals({ now: new Date() });
     expect(out).toEqual({ revoked: 1, spared: 0 });
     const approval = await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } });
     expect(approval).toMatchObject({ revocationSource: "regression" });
@@ -223,7 +227,8 @@ describe("re-evaluation after an advisory import", () => {
     await reevaluateApprovals();
     const risk = await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } });
     expect(risk.revokeAt).not.toBeNull();
-    expect(await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) })).toEqual({ revoked: 1, spared: 0 });
+    await graceEnds(img.imageId);
+    expect(await revokeRegressedApprovals({ now: new Date() })).toEqual({ revoked: 1, spared: 0 });
     expect((await db.approval.findUniqueOrThrow({ where: { id: img.approvalId } })).revocationSource).toBe("regression");
 
     // Back to flag, then revoke-after again: a risk spared while the stage said "flag" gets a grace period anew.

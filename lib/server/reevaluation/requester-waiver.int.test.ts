@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { lodashImage, LODASH_ADVISORY, LODASH_CVE } from "../../../scripts/test-harness/lodash-image";
-import { userActor } from "../../../scripts/test-harness/promote";
+import { graceEnds, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
@@ -139,7 +139,8 @@ describe("four eyes on waivers after the approval", () => {
     expect(risk, "the requester's own waiver must not lift the at-risk stage").not.toBeNull();
 
     // And past the grace period the approval must be revoked, not spared by her waiver.
-    await revokeRegressedApprovals({ now: new Date(Date.now() + 2 * 3_600_000) });
+    await graceEnds(pre.imageId);
+    await revokeRegressedApprovals({ now: new Date() });
     const approval = await db.approval.findUniqueOrThrow({ where: { id: pre.approvalId } });
     expect(approval.revokedAt, "revoke-after must revoke an approval whose only waiver is the requester's").not.toBeNull();
     expect((await verify(pre)).allowed).toBe(false);

@@ -19,7 +19,12 @@ export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(
   /** Rows whose revocation failed this time (logged; tried again at the next run). */
   failed?: number;
 }> {
-  const due = await db.stageRisk.findMany({ where: { revokeAt: { lte: now } }, orderBy: { revokeAt: "asc" }, take: limit });
+  // Due by the database's clock as well as the caller's: verify and ImageReview deny from revoke_at by the database's
+  // clock (stage_decision), and a replica whose clock runs ahead must not revoke (for good) an approval they still admit.
+  const due = await db.$queryRaw<{ id: string; approvalId: string; imageId: string; stageId: string; since: Date }[]>`
+    SELECT id, approval_id AS "approvalId", image_id AS "imageId", stage_id AS "stageId", since FROM stage_risks
+    WHERE revoke_at <= LEAST(${now}::timestamptz, statement_timestamp())
+    ORDER BY revoke_at, id LIMIT ${limit}`;
   let revoked = 0;
   let spared = 0;
   let failed = 0;
