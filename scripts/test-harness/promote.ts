@@ -37,12 +37,13 @@ export async function requestAndApprove(opts: {
 }
 
 /** A fresh image pushed to `repository` under the tag `label`, synced, and asked for `stage` by dev@example.com. */
-export async function pushedAndRequested(opts: { client: RegistryClient; repository: string; stage: string; label: string }) {
+export async function pushedAndRequested(opts: { client: RegistryClient; repository: string; stage: string; label: string; registry?: string }) {
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${opts.label} ${Date.now()} ${Math.random()}` }] });
   await pushImage(opts.client, opts.repository, img, [opts.label]);
-  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: "default" });
+  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: opts.registry ?? "default" });
   const req = await requestPromotion({
     actor: await userActor("dev@example.com"),
+    registry: opts.registry,
     repository: opts.repository,
     digest: img.digest as Digest,
     stage: opts.stage,
@@ -55,7 +56,7 @@ export async function pushedAndRequested(opts: { client: RegistryClient; reposit
 export async function pushedAndApproved(opts: { client: RegistryClient; repository: string; stage: string; label: string; registry?: string }) {
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${opts.label} ${Date.now()} ${Math.random()}` }] });
   await pushImage(opts.client, opts.repository, img, [opts.label]);
-  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: "default" });
+  await syncRegistry({ actor: { kind: "system", label: "test-harness" }, registry: opts.registry ?? "default" });
   const approval = await requestAndApprove({
     actor: await userActor("alice@example.com"),
     registry: opts.registry,

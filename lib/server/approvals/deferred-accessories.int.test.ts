@@ -92,4 +92,17 @@ describe("the approval's accessories after the answer", () => {
     expect((await db.verificationSummary.findUniqueOrThrow({ where: { approvalId: outcome.approvalId! } })).status).toBe("pushed");
     expect(await db.stageBundle.count({ where: { approvalId: outcome.approvalId! } })).toBe(1);
   });
+
+  it("bundles that keep failing do not starve a newer one: pending bundles are retried fewest failed attempts first", async () => {
+    const alice = await userActor("alice@example.com");
+    const approve = async (label: string) =>
+      (await reviewRequest({ actor: alice, requestId: (await requested(label)).requestId, decision: "approve", comment: "ok", later: () => {} })).approvalId!;
+    // Two older approvals whose bundle push has failed three times each (as on a registry gone for good), then a newer one.
+    const older = [await approve("attempts-1"), await approve("attempts-2")];
+    await db.approval.updateMany({ where: { id: { in: older } }, data: { bundleAttempts: 3 } });
+    const newer = await approve("attempts-3");
+    expect(await completePendingBundles({ limit: 1 })).toEqual({ pending: 1, pushed: 1 });
+    expect(await db.stageBundle.count({ where: { approvalId: newer } })).toBe(1);
+    expect(await db.stageBundle.count({ where: { approvalId: { in: older } } })).toBe(0);
+  });
 });

@@ -73,15 +73,19 @@ export async function completePendingBundles({ limit = 20 }: { limit?: number } 
     WHERE a.status = 'signed' AND a.revoked_at IS NULL AND s.emit_bundle AND NOT EXISTS (SELECT 1 FROM stage_bundles b WHERE b.approval_id = a.id)
       -- A bundle is a new signature: a revoked key makes none (the approval, signed before, may well stay valid).
       AND k.revoked_at IS NULL
-    ORDER BY a.created_at LIMIT ${limit}`;
+    -- Fewest failed attempts first, so a few bundles whose registry keeps failing cannot starve the others.
+    ORDER BY a.bundle_attempts, a.created_at LIMIT ${limit}`;
   let pushed = 0;
+  const failed = (id: string) => db.approval.update({ where: { id }, data: { bundleAttempts: { increment: 1 } } });
   for (const r of rows) {
     try {
       if (await tryBundle(r.id)) pushed++;
+      else await failed(r.id);
     } catch (e) {
       // One bundle that cannot be made (a refusal, not an outage) must not stop the others, nor the scheduler tick.
       if (!(e instanceof AppError)) throw e;
       console.error(`[imprimatur] Sigstore bundle of approval ${r.id} not pushed: ${e.message}`);
+      await failed(r.id);
     }
   }
   return { pending: rows.length, pushed };
