@@ -23,12 +23,28 @@ export function listMigrations() {
     });
 }
 
+/**
+ * Imprimatur stores names, reasons and documents from every language, compares display names with SQL's
+ * normalize(…, NFKC) and keeps JSON with non-ASCII text: all of which needs a UTF-8 database (SQL_ASCII takes any
+ * bytes and normalize() refuses to run; LATIN1 cannot hold most of them). Refused before anything is created, with
+ * the way out.
+ */
+export async function assertUtf8Database(client) {
+  const { rows } = await client.query("SELECT current_database() AS db, current_setting('server_encoding') AS enc");
+  const { db, enc } = rows[0];
+  if (enc !== "UTF8")
+    throw new Error(
+      `database ${db} uses the encoding ${enc}; Imprimatur needs UTF8. Create it with: CREATE DATABASE "${db}" ENCODING 'UTF8' TEMPLATE template0`,
+    );
+}
+
 /** Returns the names of the migrations it applied. Safe to run concurrently from several replicas. */
 export async function migrate(databaseUrl, { log = () => {} } = {}) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const applied = [];
   try {
+    await assertUtf8Database(client);
     await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK]);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" VARCHAR(36) PRIMARY KEY NOT NULL,
