@@ -78,6 +78,12 @@ const schema = z.object({
   OIDC_DISPLAY_NAME: z.string().min(1).max(64).default("SSO"),
   /** Provider groups to roles, e.g. `security=reviewer,imprimatur-admins=admin`; the highest role wins; no match, no access. */
   OIDC_ROLE_MAP: z.string().default(""),
+  /**
+   * API tokens and client certificates of accounts linked to the provider work only while their owner has signed in
+   * through it within this many days (the provider never hears of a token; this is how its removals reach them).
+   * 0: no limit.
+   */
+  OIDC_TOKEN_SIGNIN_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
   /** `0`: no password sign-in except for admins (a break-glass admin made with the CLI signs in at /signin?password=1). */
   IMPRIMATUR_PASSWORD_LOGIN: z
     .enum(["0", "1"])

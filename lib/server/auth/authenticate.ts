@@ -7,6 +7,7 @@ import { recordAuditEvent } from "../audit/append-audit-event";
 import { hashToken, TOKEN_PREFIX } from "../tokens/token-format";
 import { countAuthFailure } from "./count-auth-failure";
 import { cachedToken, rememberToken } from "./token-cache";
+import { ssoRecencyRefusal, ssoSignInDueAt } from "./sso-recency";
 import { clearSigninAttempts, consumeSigninAttempt } from "./signin-throttle";
 
 /** A sign-in refused by the throttle (lib/server/auth/signin-throttle.ts), before the password was checked. */
@@ -72,8 +73,9 @@ export async function actorForUserId(id: string, via: "session" | "token", signe
 
 /** Token and user in one indexed read (a named prepared statement: parsed and planned once per connection). */
 const TOKEN_LOOKUP = {
-  name: "imprimatur_actor_for_token",
-  text: `SELECT t.id, t.last_used_at, t.expires_at, t.scopes, u.id AS user_id, u.email, u.name, u.role::text AS role
+  name: "imprimatur_actor_for_token_v2",
+  text: `SELECT t.id, t.last_used_at, t.expires_at, t.scopes, u.id AS user_id, u.email, u.name, u.role::text AS role,
+      u.oidc_subject IS NOT NULL AS linked, u.last_sign_in_at
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND NOT u.disabled`,
 };
@@ -90,6 +92,8 @@ type TokenRow = {
   email: string;
   name: string;
   role: string;
+  linked: boolean;
+  last_sign_in_at: Date | null;
 };
 
 /**
@@ -108,9 +112,18 @@ export async function actorForToken(token: string): Promise<Actor | null> {
     const row = rows[0];
     if (!row) return null;
     const actor: Actor = { kind: "user", id: row.user_id, email: row.email, name: row.name, role: row.role as Role, via: "token", scopes: row.scopes ?? [] };
-    entry = { tokenId: row.id, actor, expiresAt: row.expires_at, lastUsedAt: row.last_used_at, readAt };
+    entry = {
+      tokenId: row.id,
+      actor,
+      expiresAt: row.expires_at,
+      lastUsedAt: row.last_used_at,
+      readAt,
+      signInDueAt: ssoSignInDueAt({ linked: row.linked, lastSignInAt: row.last_sign_in_at }),
+    };
     rememberToken(hash, entry);
   }
+  const stale = ssoRecencyRefusal(entry.signInDueAt, "this API token");
+  if (stale) throw new AppError("UNAUTHENTICATED", stale);
   // lastUsedAt is advisory; at most one write a minute per token (and replica).
   if (!entry.lastUsedAt || Date.now() - entry.lastUsedAt.getTime() > 60_000) {
     entry.lastUsedAt = new Date();

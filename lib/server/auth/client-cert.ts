@@ -1,4 +1,5 @@
 import "server-only";
+import { ssoRecencyRefusal, ssoSignInDueAt } from "./sso-recency";
 import { createHash, createHmac, timingSafeEqual, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { db } from "../../db";
@@ -90,10 +91,15 @@ export async function actorForClientCert(headers: Headers): Promise<{ actor: Act
   if (!cert) return { actor: null, reason: "the client certificate header holds no readable certificate" };
   const row = await db.clientCertificate.findUnique({
     where: { fingerprint: cert.fingerprint },
-    include: { user: { select: { id: true, email: true, name: true, role: true, disabled: true } } },
+    include: { user: { select: { id: true, email: true, name: true, role: true, disabled: true, oidcSubject: true, lastSignInAt: true } } },
   });
   if (!row || row.revokedAt || row.user.disabled)
     return { actor: null, reason: `client certificate ${cert.fingerprint} is not registered, revoked, or its user is disabled` };
+  const stale = ssoRecencyRefusal(
+    ssoSignInDueAt({ linked: row.user.oidcSubject !== null, lastSignInAt: row.user.lastSignInAt }),
+    `client certificate ${cert.fingerprint}`,
+  );
+  if (stale) return { actor: null, reason: stale };
   return {
     actor: { kind: "user", id: row.user.id, email: row.user.email, name: row.user.name, role: row.user.role as Role, via: "certificate" },
     reason: "ok",

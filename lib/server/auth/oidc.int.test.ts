@@ -14,7 +14,9 @@ import { seedUsers } from "../../../scripts/seed";
 import { upsertGroup } from "../groups/upsert-group";
 import { createToken } from "../tokens/create-token";
 import { updateUser } from "../users/update-user";
+import { actorForToken } from "./authenticate";
 import { oidcProviders } from "./oidc";
+import { forgetCachedTokens } from "./token-cache";
 import { parseRoleMap, roleForGroups } from "./sign-in-oidc";
 
 // next-auth's framework-free core (what its route handler calls), loaded by path: the package does not export it.
@@ -294,6 +296,37 @@ describe("OpenID Connect sign-in", () => {
     const r2 = await signInAs("namesake");
     expect(await landing(r2.redirect)).toBe("/signin?error=OidcNoRole");
     expect((await db.user.findUniqueOrThrow({ where: { email: "bob@example.com" } })).disabled).toBe(false);
+  });
+
+  it("OIDC_TOKEN_SIGNIN_DAYS: a linked account's token stops once its owner has not signed in through the provider for that long, and one sign-in renews it; unlinked accounts are unaffected", async () => {
+    configure({ OIDC_TOKEN_SIGNIN_DAYS: "30" });
+    try {
+      expect((await signInAs("sam")).redirect).toBe(`${BASE}/images`);
+      const cli = { kind: "cli" as const, label: "test" };
+      const linked = await createToken({ actor: cli, email: "sam@corp.example", name: "ci", scopes: ["read"] });
+      const unlinked = await createToken({ actor: cli, email: "alice@example.com", name: "ci", scopes: ["read"] });
+      expect(await actorForToken(linked.token)).toMatchObject({ email: "sam@corp.example" });
+      // 31 days without a sign-in through the provider: someone it has removed would look exactly like this.
+      const old = new Date(Date.now() - 31 * 86_400_000);
+      await db.user.updateMany({ where: { email: { in: ["sam@corp.example", "alice@example.com"] } }, data: { lastSignInAt: old } });
+      forgetCachedTokens();
+      await expect(actorForToken(linked.token)).rejects.toThrow(
+        "this API token belongs to an account linked to SSO, whose owner has not signed in through it for 30 days (OIDC_TOKEN_SIGNIN_DAYS); sign in once with SSO to use it again",
+      );
+      // A password account (not linked) is not the provider's: its token works.
+      expect(await actorForToken(unlinked.token)).toMatchObject({ email: "alice@example.com" });
+      // One sign-in renews every credential of the account.
+      expect((await signInAs("sam")).redirect).toBe(`${BASE}/images`);
+      forgetCachedTokens();
+      expect(await actorForToken(linked.token)).toMatchObject({ email: "sam@corp.example" });
+      // 0 (the default): no limit.
+      await db.user.update({ where: { email: "sam@corp.example" }, data: { lastSignInAt: old } });
+      configure({ OIDC_TOKEN_SIGNIN_DAYS: "0" });
+      forgetCachedTokens();
+      expect(await actorForToken(linked.token)).toMatchObject({ email: "sam@corp.example" });
+    } finally {
+      setEnv({ OIDC_TOKEN_SIGNIN_DAYS: undefined });
+    }
   });
 
   it("a wrong client secret fails at the token endpoint: OAuthCallback, audited", async () => {

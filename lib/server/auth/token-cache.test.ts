@@ -7,6 +7,7 @@ const entry = (readAt: number): CachedToken => ({
   expiresAt: null,
   lastUsedAt: null,
   readAt,
+  signInDueAt: null,
 });
 
 describe("the per-replica token cache", () => {

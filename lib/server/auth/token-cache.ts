@@ -24,6 +24,8 @@ export interface CachedToken {
   lastUsedAt: Date | null;
   /** Date.now() when the database read that produced this entry started. */
   readAt: number;
+  /** When its owner's last sign-in through the provider gets too old (sso-recency.ts); null when that does not apply. */
+  signInDueAt: Date | null;
 }
 
 const entries = new Map<string, CachedToken>();
