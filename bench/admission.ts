@@ -236,6 +236,8 @@ export async function startAppStack(log: (s: string) => void): Promise<AppStack>
       process.execPath,
       [
         ...(process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF_DIR] : []),
+        // e.g. BENCH_SERVER_NODE_FLAGS=--trace-gc: the server's garbage collections in the log, to tell its pauses from others'.
+        ...(process.env.BENCH_SERVER_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
         join(appDir, "scripts", "server.mjs"),
         "-p",
         String(port),

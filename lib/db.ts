@@ -29,7 +29,13 @@ export const SECRET_COLUMNS = {
 function create() {
   // The pool is ours, so the admission hot path (pgPool), the sync's bulk statements (bulkQuery) and the streamed
   // ingest (txConnection) can use it directly; Prisma uses the same connections.
-  const pool = (g.__imprimaturPool ??= new pg.Pool({ connectionString: env().DATABASE_URL, max: 10 }));
+  const pool = (g.__imprimaturPool ??= new pg.Pool({
+    connectionString: env().DATABASE_URL,
+    max: env().DATABASE_POOL_MAX,
+    idleTimeoutMillis: env().DATABASE_POOL_IDLE_SECONDS * 1000,
+    // Idle connections do not keep a process alive (the CLI and scripts exit when their work is done).
+    allowExitOnIdle: true,
+  }));
   // The adapter listens for idle-client errors once Prisma connects; bulkQuery and pgPool may use the pool before that.
   if (pool.listenerCount("error") === 0) pool.on("error", (e) => console.error("[db] idle client error:", e.message));
   const byPid = new Map<number, PooledConnection>();

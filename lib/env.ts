@@ -3,6 +3,15 @@ import { z } from "zod";
 // The only module that reads process.env. Parsed lazily so tests and the CLI can set variables first.
 const schema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  /** Connections each replica keeps to Postgres, at most. */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(2).max(500).default(10),
+  /**
+   * Seconds an idle connection is kept before it is closed. Long by default: a new connection is a new backend
+   * process (fork, catalog caches, fresh memory) whose prepared admission statements are parsed and planned again,
+   * and under a burst of load the pool opened ten at once (issue 17: node-postgres's 10 s default closed them between
+   * bursts, and each burst paid for them in its p99).
+   */
+  DATABASE_POOL_IDLE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   /** The registry the demo and a single-registry install use; created as registry "default" on first use. */
   REGISTRY_URL: z.url().optional(),
   /** Host clients pull the default registry from, when it differs from REGISTRY_URL's host. */
