@@ -168,7 +168,9 @@ export async function startRegistry({ dir, port, log = false, htpasswd } = {}) {
       await waitForHttp(`${url}/v2/`, 15_000, proc);
     },
     async stop() {
-      if (!proc || proc.exitCode !== null) return;
+      // A process ended by a signal keeps exitCode null (signalCode says how it ended): waiting for its "exit" again
+      // would never end, so a second stop() (a test's finally after an outage it caused) hung.
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       const p = proc;
       await new Promise((resolve) => {
         p.once("exit", resolve);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { startRegistry } from "../../../scripts/lib/services.mjs";
+import { RegistryClient } from "../../oci/client";
 import { useBundleStages } from "../../../scripts/test-harness/bundle-stages";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
 import { db } from "../../db";
@@ -105,4 +107,32 @@ describe("the approval's accessories after the answer", () => {
     expect(await db.stageBundle.count({ where: { approvalId: newer } })).toBe(1);
     expect(await db.stageBundle.count({ where: { approvalId: { in: older } } })).toBe(0);
   });
+
+  it("a registry gone for good counts each failed bundle push, and its bundles then yield to the others", async () => {
+    const reg = await startRegistry({});
+    const name = `bundles-gone-${Date.now()}`;
+    const alice = await userActor("alice@example.com");
+    const approve = async (requestId: string) =>
+      (await reviewRequest({ actor: alice, requestId, decision: "approve", comment: "ok", later: () => {} })).approvalId!;
+    try {
+      await db.registry.create({ data: { name, url: reg.url } });
+      const gone = new RegistryClient({ url: reg.url });
+      const stuck = [];
+      for (const label of ["gone-1", "gone-2"])
+        stuck.push(await approve((await pushedAndRequested({ client: gone, registry: name, repository: REPO, stage: "build", label })).requestId));
+      // The registry goes away for good with both bundles still to push; then a newer approval on the healthy one.
+      await reg.stop();
+      const healthy = await approve(
+        (await pushedAndRequested({ client: fx.client, registry: "default", repository: REPO, stage: "build", label: "after-gone" })).requestId,
+      );
+      // Two per tick: the first takes the two oldest and counts a failure for each; the second takes the newer one first.
+      expect(await completePendingBundles({ limit: 2 })).toEqual({ pending: 2, pushed: 0 });
+      expect(await completePendingBundles({ limit: 2 })).toEqual({ pending: 2, pushed: 1 });
+      expect(await db.stageBundle.count({ where: { approvalId: healthy } })).toBe(1);
+      const attempts = await db.approval.findMany({ where: { id: { in: stuck } }, select: { bundleAttempts: true } });
+      expect(attempts.map((a) => a.bundleAttempts).sort()).toEqual([1, 2]);
+    } finally {
+      await reg.destroy();
+    }
+  }, 120_000);
 });
