@@ -17,11 +17,13 @@ test("GET /api/v1/stages/{name}/policies downloads the policy with the stage key
   const doc = parseYaml(await res.text()) as {
     kind: string;
     metadata: { annotations: Record<string, string> };
-    spec: { matchImageReferences: { glob: string }[]; attestations: unknown[] };
+    spec: { matchImageReferences: { glob: string }[]; validations: { expression: string }[]; attestations: unknown[] };
   };
   expect(doc.kind).toBe("ImageValidatingPolicy");
   expect(doc.metadata.annotations["imprimatur.dev/keys"]).toContain(key!.fingerprint);
-  expect(doc.spec.matchImageReferences).toEqual([{ glob: "registry.example/apps/*" }]);
+  // Every image is evaluated, and one outside the given patterns is refused by the first validation.
+  expect(doc.spec.matchImageReferences).toEqual([{ glob: "*" }]);
+  expect(doc.spec.validations[0]!.expression).toContain(`image.matches('^(?:registry[.]example/apps/.*)$')`);
   expect(doc.spec.attestations).toHaveLength(1);
 
   const unknown = await request.get(`${base()}/api/v1/stages/prod/policies?format=gatekeeper`, { headers: dev });

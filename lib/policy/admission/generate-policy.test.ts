@@ -8,7 +8,7 @@ import { generateP256, parsePublicKey, signP256 } from "../../signing/keys/softw
 import { buildSimpleSigningPayload, SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
 import { sha256Digest } from "../../oci/digest";
 import { MT } from "../../oci/media-types";
-import { generateStagePolicy, POLICY_FORMATS, PolicyInputError, repositoryGlobs, type StagePolicyInput } from "./generate-policy";
+import { coveredImagesRegex, generateStagePolicy, POLICY_FORMATS, PolicyInputError, repositoryGlobs, type StagePolicyInput } from "./generate-policy";
 
 // The projects' own CRDs, copied from ../shared/fixtures/admission-crds (see testdata/SOURCES.md).
 const testdata = join(__dirname, "testdata");
@@ -147,30 +147,100 @@ describe("stage admission policies", () => {
       };
     };
     expect(doc.spec.matchConstraints.namespaceSelector.matchExpressions[0]!.values).toEqual(["checkout", "payments"]);
-    expect(doc.spec.matchImageReferences.map((m) => m.glob)).toContain("registry.example:5000/team/app@*");
+    expect(doc.spec.matchImageReferences).toEqual([{ glob: "*" }]);
     expect(doc.spec.attestors.map((a) => a.name)).toEqual(["current", "previous1"]);
     expect(doc.spec.validations[0]!.expression).toBe(
+      `(images.containers + images.initContainers + images.ephemeralContainers).all(image, image.matches('${coveredImagesRegex(input().images.sort())}'))`,
+    );
+    expect(doc.spec.validations[1]!.expression).toBe(
       "(images.containers + images.initContainers + images.ephemeralContainers).map(image, verifyImageSignatures(image, [attestors.current, attestors.previous1])).all(e, e > 0)",
     );
     expect(doc.spec.attestations[0]!.intoto.type).toBe("https://slsa.dev/verification_summary/v1");
   });
 
-  it("kyverno: every spelling of a covered image a pod may use is matched, so none is admitted unchecked", () => {
-    // ImageValidatingPolicy matches each glob (gobwas/glob, no separators: `*` is any run, `/` included) against the
-    // image string exactly as the pod spec writes it, and admits an image no glob matches without any verification.
-    const kyvernoGlob = (glob: string, image: string) => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\?]/g, "\\$&").replace(/\*/g, ".*")}$`).test(image);
-    const doc = parseYaml(generateStagePolicy("kyverno", input()).content) as { spec: { matchImageReferences: { glob: string }[] } };
-    const globs = doc.spec.matchImageReferences.map((m) => m.glob);
-    const matched = (image: string) => globs.some((g) => kyvernoGlob(g, image));
-    const digest = `sha256:${"a".repeat(64)}`;
-    for (const image of [
-      "registry.example:5000/team/app",
-      "registry.example:5000/team/app:1.2",
-      `registry.example:5000/team/app@${digest}`,
-      `registry.example:5000/team/app:1.2@${digest}`,
-    ])
-      expect({ image, matched: matched(image) }).toEqual({ image, matched: true });
-    expect(matched("registry.example:5000/team/app-other:1.2")).toBe(false);
+  // Spellings a pod may use for a covered image, and images the stage does not cover (another repository with the
+  // same prefix, the same repository without the port or with the host in capitals, another registry).
+  const DIGEST = `sha256:${"a".repeat(64)}`;
+  const COVERED = [
+    "registry.example:5000/team/app",
+    "registry.example:5000/team/app:1.2",
+    `registry.example:5000/team/app@${DIGEST}`,
+    `registry.example:5000/team/app:1.2@${DIGEST}`,
+    "registry.example:5000/team/api:2",
+  ];
+  const NOT_COVERED = [
+    "registry.example:5000/team/app-other:1.2",
+    "registry.example/team/app:1.2",
+    "REGISTRY.example:5000/team/app:1.2",
+    "registryXexample:5000/team/app:1.2",
+    `docker.io/library/nginx@${DIGEST}`,
+    "nginx",
+    "evil.example/registry.example:5000/team/app:1.2",
+  ];
+
+  it("kyverno: every image is evaluated, covered spellings pass the first validation and every other image is refused", () => {
+    // ImageValidatingPolicy admits a pod none of whose images a matchImageReferences glob matches without evaluating a
+    // single validation, so the policy matches every image and its first validation is the allow-list: CEL's
+    // matches() is RE2, which reads this expression as JavaScript does.
+    const doc = parseYaml(generateStagePolicy("kyverno", input()).content) as {
+      spec: { matchImageReferences: { glob: string }[]; validations: { expression: string; message: string }[] };
+    };
+    expect(doc.spec.matchImageReferences).toEqual([{ glob: "*" }]);
+    const m = /image\.matches\('([^']*)'\)/.exec(doc.spec.validations[0]!.expression);
+    expect(m).not.toBeNull();
+    expect(m![1]).not.toContain("\\");
+    const re = new RegExp(m![1]!);
+    for (const image of COVERED) expect({ image, covered: re.test(image) }).toEqual({ image, covered: true });
+    for (const image of NOT_COVERED) expect({ image, covered: re.test(image) }).toEqual({ image, covered: false });
+    expect(doc.spec.validations[0]!.message).toContain("is not one stage prod covers");
+  });
+
+  it("kyverno-clusterpolicy: a second rule refuses every image verifyImages does not cover, in the same namespaces", () => {
+    // verifyImages lets an image no imageReferences pattern matches through unchecked. Kyverno reads a pattern value
+    // "a | b" as any one of a, b, each with wildcards (`*` any run, `/` included; ext/wildcard).
+    const kyvernoPattern = (pattern: string, value: string) =>
+      pattern.split("|").some((p) =>
+        new RegExp(
+          `^${p
+            .trim()
+            .replace(/[.+^${}()|[\]\\?]/g, "\\$&")
+            .replace(/\*/g, ".*")}$`,
+        ).test(value),
+      );
+    for (const over of [{}, { namespaces: [], excludeNamespaces: ["kube-system"] }]) {
+      const doc = parseYaml(generateStagePolicy("kyverno-clusterpolicy", input(over)).content) as {
+        spec: {
+          rules: {
+            name: string;
+            match: { any: { resources: { kinds: string[]; namespaces?: string[] } }[] };
+            exclude?: unknown;
+            verifyImages?: { imageReferences: string[] }[];
+            validate?: { failureAction: string; pattern: { spec: Record<string, { image: string }[]> } };
+          }[];
+        };
+      };
+      const [verify, restrict] = doc.spec.rules;
+      expect(restrict!.name).toBe("restrict-stage-prod-images");
+      expect(restrict!.validate!.failureAction).toBe("Enforce");
+      expect(restrict!.match.any[0]!.resources.namespaces).toEqual(verify!.match.any[0]!.resources.namespaces);
+      expect(restrict!.exclude).toEqual(verify!.exclude);
+      expect(restrict!.match.any[0]!.resources.kinds).toEqual(["Pod", "Pod/ephemeralcontainers"]);
+      const spec = restrict!.validate!.pattern.spec;
+      expect(Object.keys(spec).sort()).toEqual(["=(ephemeralContainers)", "=(initContainers)", "containers"]);
+      for (const list of Object.values(spec)) {
+        const pattern = list[0]!.image;
+        for (const image of COVERED) expect({ image, covered: kyvernoPattern(pattern, image) }).toEqual({ image, covered: true });
+        for (const image of NOT_COVERED) expect({ image, covered: kyvernoPattern(pattern, image) }).toEqual({ image, covered: false });
+        // Everything the verifyImages rule checks, and nothing else, passes.
+        expect(pattern.split(" | ").sort()).toEqual([...verify!.verifyImages![0]!.imageReferences].sort());
+      }
+    }
+  });
+
+  it("policy-controller: the header says an image no glob matches is left to no-match-policy, and how to keep it deny", () => {
+    const content = generateStagePolicy("policy-controller", input()).content;
+    expect(content).toMatch(/^# An image no glob here matches is decided by policy-controller's no-match-policy/m);
+    expect(content).toContain(`kubectl -n cosign-system patch configmap config-policy-controller --type merge -p '{"data":{"no-match-policy":"deny"}}'`);
   });
 
   it("policy-controller: every glob is one policy-controller accepts, and every spelling of a covered image matches", () => {
@@ -218,6 +288,7 @@ describe("stage admission policies", () => {
       spec: { rules: { exclude: { any: { resources: { namespaces: string[] } }[] } }[] };
     };
     expect(cp.spec.rules[0]!.exclude.any[0]!.resources.namespaces).toEqual(["kube-system"]);
+    expect(cp.spec.rules[1]!.exclude.any[0]!.resources.namespaces).toEqual(["kube-system"]);
     // With a namespace list, exclusions are moot and left out.
     expect(generateStagePolicy("kyverno", input({ excludeNamespaces: ["kube-system"] })).content).not.toContain("NotIn");
   });
@@ -270,6 +341,12 @@ describe("stage admission policies", () => {
       expect(err).toBeInstanceOf(PolicyInputError);
       expect((err as PolicyInputError).field).toBe(field);
     }
+  });
+
+  it("writes no YAML anchors or aliases (some tools in a cluster's pipeline do not resolve them)", () => {
+    for (const f of ["kyverno", "kyverno-clusterpolicy", "policy-controller"] as const)
+      for (const over of [{}, { namespaces: [], excludeNamespaces: ["kube-system"] }])
+        expect(generateStagePolicy(f, input(over)).content).not.toMatch(/[&*]a\d/);
   });
 
   it("is deterministic for the same input, whatever the order of keys, images and namespaces", () => {

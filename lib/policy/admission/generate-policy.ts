@@ -109,6 +109,21 @@ export function repositoryGlobs(pullRepository: string): string[] {
   return [pullRepository, `${pullRepository}:*`, `${pullRepository}@*`];
 }
 
+/**
+ * The stage's image globs as one anchored RE2 expression for CEL's `matches`, with Kyverno's glob reading (`*` any
+ * run, `/` included). A glob holds only `[A-Za-z0-9._\-/:@*]` (validate), of which only `.` and `*` mean something
+ * in a regular expression; `.` is written `[.]`, so the expression needs no backslash inside the CEL string literal.
+ */
+export function coveredImagesRegex(globs: readonly string[]): string {
+  return `^(?:${globs.map((g) => g.replace(/\./g, "[.]").replace(/\*/g, ".*")).join("|")})$`;
+}
+
+/** What a pod refused for an image outside the stage's patterns is told (the first patterns, then how many more). */
+function notCoveredMessage(c: Ctx): string {
+  const [shown, more] = [c.images.slice(0, 6).join(", "), c.images.length > 6 ? ` and ${c.images.length - 6} more (see the policy's header)` : ""];
+  return `an image is not one stage ${c.stage.name} covers: only ${shown}${more} may run here, each signed by the stage key`;
+}
+
 export function generateStagePolicy(format: PolicyFormat, input: StagePolicyInput): GeneratedPolicy {
   validate(input);
   const keys = [...input.keys].sort((a, b) => Number(b.current) - Number(a.current) || a.name.localeCompare(b.name));
@@ -192,8 +207,14 @@ function yamlPolicy(format: PolicyFormat, c: Ctx, doc: Record<string, unknown>):
           ...(c.namespaces.length
             ? c.namespaces.map((n) => `  kubectl label namespace ${n} policy.sigstore.dev/include=true`)
             : ["  label every namespace it should cover with policy.sigstore.dev/include=true"]),
+          "An image no glob here matches is decided by policy-controller's no-match-policy, deny unless changed. Keep it deny,",
+          "or such an image (another registry, or another spelling of these) runs unchecked:",
+          `  kubectl -n cosign-system patch configmap config-policy-controller --type merge -p '{"data":{"no-match-policy":"deny"}}'`,
         ]
-      : [];
+      : [
+          `Only the images these patterns cover may run there: ${c.images.join(" ")}.`,
+          "Any other image, from another registry or another spelling of these, is refused, as Imprimatur's ImageReview refuses it.",
+        ];
   d.commentBefore = [...headerLines(c), ...extra].map((l) => ` ${l}`).join("\n");
   // PEM keys as literal blocks, as people write them by hand.
   const visit = (node: unknown) => {
@@ -236,6 +257,10 @@ function imageValidatingPolicy(c: Ctx): Record<string, unknown> {
   const all = "(images.containers + images.initContainers + images.ephemeralContainers)";
   const validations: Record<string, unknown>[] = [
     {
+      expression: `${all}.all(image, image.matches('${coveredImagesRegex(c.images)}'))`,
+      message: notCoveredMessage(c),
+    },
+    {
       expression: `${all}.map(image, verifyImageSignatures(image, ${attestorList})).all(e, e > 0)`,
       message: `image is not approved for stage ${c.stage.name}: no signature by the stage key`,
     },
@@ -264,7 +289,10 @@ function imageValidatingPolicy(c: Ctx): Record<string, unknown> {
         // kubectl debug adds an ephemeral container to a running pod through the pods/ephemeralcontainers subresource.
         resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods", "pods/ephemeralcontainers"] }],
       },
-      matchImageReferences: c.images.map((glob) => ({ glob })),
+      // Every image: Kyverno admits a pod none of whose images a glob matches without evaluating anything
+      // (pkg/imageverification/evaluator/policy.go: "Skipped"), so a foreign image, or another spelling of a covered
+      // one, would run unchecked. The first validation then refuses any image outside the stage's patterns.
+      matchImageReferences: [{ glob: "*" }],
       attestors,
       ...(c.requireVerificationSummary ? { attestations: [{ name: "vsa", intoto: { type: VERIFICATION_SUMMARY_PREDICATE } }] } : {}),
       validations,
@@ -283,6 +311,23 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
       })),
     },
   ];
+  // Fresh objects per rule: a shared one would be written as a YAML anchor and alias.
+  const match = (kinds: string[]) => ({ any: [{ resources: { kinds, ...(c.namespaces.length ? { namespaces: [...c.namespaces] } : {}) } }] });
+  const exclude = () => (c.excludeNamespaces.length ? { exclude: { any: [{ resources: { namespaces: [...c.excludeNamespaces] } }] } } : {});
+  // verifyImages lets every image its imageReferences do not match through, so this rule refuses those (another
+  // registry, another spelling). Pattern wildcards (`*` any run, `/` included) and `|` (any one of) read the same
+  // globs. Also on pods/ephemeralcontainers, through which kubectl debug adds a container to a running pod.
+  const covered = c.images.join(" | ");
+  const restrict = {
+    name: `restrict-stage-${c.stage.name}-images`,
+    match: match(["Pod", "Pod/ephemeralcontainers"]),
+    ...exclude(),
+    validate: {
+      failureAction: "Enforce",
+      message: notCoveredMessage(c),
+      pattern: { spec: { "=(ephemeralContainers)": [{ image: covered }], "=(initContainers)": [{ image: covered }], containers: [{ image: covered }] } },
+    },
+  };
   return {
     apiVersion: "kyverno.io/v1",
     kind: "ClusterPolicy",
@@ -294,8 +339,8 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
       rules: [
         {
           name: `require-stage-${c.stage.name}-signature`,
-          match: { any: [{ resources: { kinds: ["Pod"], ...(c.namespaces.length ? { namespaces: c.namespaces } : {}) } }] },
-          ...(c.excludeNamespaces.length ? { exclude: { any: [{ resources: { namespaces: c.excludeNamespaces } }] } } : {}),
+          match: match(["Pod"]),
+          ...exclude(),
           verifyImages: [
             {
               imageReferences: c.images,
@@ -318,6 +363,7 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
             },
           ],
         },
+        restrict,
       ],
     },
   };

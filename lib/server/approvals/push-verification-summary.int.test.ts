@@ -244,10 +244,10 @@ describe("the exported stage policy", () => {
     const { setNamespacePolicy } = await import("../admission/review-images");
     await setNamespacePolicy({ actor: admin, namespace: "payments", stage: "prod", exempt: false });
     const doc = parseYaml((await exportStagePolicy({ actor: admin, stage: "prod", format: "kyverno", images: ["registry.example/team/*"] })).content) as {
-      spec: { matchConstraints: { namespaceSelector: { matchExpressions: { values: string[] }[] } }; matchImageReferences: { glob: string }[] };
+      spec: { matchConstraints: { namespaceSelector: { matchExpressions: { values: string[] }[] } }; validations: { expression: string }[] };
     };
     expect(doc.spec.matchConstraints.namespaceSelector.matchExpressions[0]!.values).toEqual(["payments"]);
-    expect(doc.spec.matchImageReferences).toEqual([{ glob: "registry.example/team/*" }]);
+    expect(doc.spec.validations[0]!.expression).toContain(`image.matches('^(?:registry[.]example/team/.*)$')`);
   });
 
   it("refuses an unknown format with 422 listing the formats, and a stage without a current key with 409", async () => {
