@@ -187,8 +187,7 @@ function headerLines(c: Ctx): string[] {
     lines.push(`Also requires the signed SLSA verification summary (${VERIFICATION_SUMMARY_PREDICATE}) with verificationResult PASSED.`);
   lines.push("Regenerate after a key rotation or revocation: a revoked key leaves the policy, a new key enters it.");
   lines.push("Revocation: a revoked approval's signature leaves the registry; engines that cache verification results keep them up to their TTL.");
-  // The signature carries no expiry an engine reads: Imprimatur revokes an expired approval on its scheduler tick
-  // (retire-expired-approvals.ts), which takes the signature out of the registry. Say so where the policy is applied.
+  // No expiry an engine reads: the tick revokes an expired approval (retire-expired-approvals.ts). Say so here.
   if (c.stage.approvalTtlDays)
     lines.push(
       `Expiry: approvals of this stage expire after ${c.stage.approvalTtlDays} days. The signature carries no expiry this policy could check:`,
@@ -311,23 +310,23 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
       })),
     },
   ];
-  // Fresh objects per rule: a shared one would be written as a YAML anchor and alias.
+  // Fresh objects per rule (a shared one is written as a YAML anchor and alias).
   const match = (kinds: string[]) => ({ any: [{ resources: { kinds, ...(c.namespaces.length ? { namespaces: [...c.namespaces] } : {}) } }] });
   const exclude = () => (c.excludeNamespaces.length ? { exclude: { any: [{ resources: { namespaces: [...c.excludeNamespaces] } }] } } : {});
-  // verifyImages lets every image its imageReferences do not match through, so this rule refuses those (another
-  // registry, another spelling). Pattern wildcards (`*` any run, `/` included) and `|` (any one of) read the same
-  // globs. Also on pods/ephemeralcontainers, through which kubectl debug adds a container to a running pod.
+  // verifyImages lets an image its imageReferences miss through; these refuse it. Pattern `*` is any run, `|` any one
+  // of. The second covers pods/ephemeralcontainers (kubectl debug), in a rule of its own: a rule matching Pod and
+  // another kind turns Kyverno's autogen off for the whole policy (pkg/autogen/v1: isKindOtherthanPod).
   const covered = c.images.join(" | ");
-  const restrict = {
-    name: `restrict-stage-${c.stage.name}-images`,
-    match: match(["Pod", "Pod/ephemeralcontainers"]),
+  const restrict = (name: string, kind: string) => ({
+    name: `restrict-stage-${c.stage.name}-${name}`,
+    match: match([kind]),
     ...exclude(),
     validate: {
       failureAction: "Enforce",
       message: notCoveredMessage(c),
       pattern: { spec: { "=(ephemeralContainers)": [{ image: covered }], "=(initContainers)": [{ image: covered }], containers: [{ image: covered }] } },
     },
-  };
+  });
   return {
     apiVersion: "kyverno.io/v1",
     kind: "ClusterPolicy",
@@ -363,7 +362,8 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
             },
           ],
         },
-        restrict,
+        restrict("images", "Pod"),
+        restrict("debug-images", "Pod/ephemeralcontainers"),
       ],
     },
   };
