@@ -313,20 +313,21 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
   // Fresh objects per rule (a shared one is written as a YAML anchor and alias).
   const match = (kinds: string[]) => ({ any: [{ resources: { kinds, ...(c.namespaces.length ? { namespaces: [...c.namespaces] } : {}) } }] });
   const exclude = () => (c.excludeNamespaces.length ? { exclude: { any: [{ resources: { namespaces: [...c.excludeNamespaces] } }] } } : {});
-  // verifyImages lets an image its imageReferences miss through; these refuse it. Pattern `*` is any run, `|` any one
-  // of. The second covers pods/ephemeralcontainers (kubectl debug), in a rule of its own: a rule matching Pod and
-  // another kind turns Kyverno's autogen off for the whole policy (pkg/autogen/v1: isKindOtherthanPod).
+  // verifyImages lets an image its imageReferences miss through; this rule refuses it. Pattern `*` is any run, `|` any
+  // one of. A rule matching Pod also matches pods/ephemeralcontainers, which kubectl debug writes (Kyverno registers
+  // its webhook for it and matches it "for backward compatibility", pkg/engine/utils/match.go); naming that kind too
+  // would turn Kyverno's autogen off for the whole policy (pkg/autogen/v1: isKindOtherthanPod).
   const covered = c.images.join(" | ");
-  const restrict = (name: string, kind: string) => ({
-    name: `restrict-stage-${c.stage.name}-${name}`,
-    match: match([kind]),
+  const restrict = {
+    name: `restrict-stage-${c.stage.name}-images`,
+    match: match(["Pod"]),
     ...exclude(),
     validate: {
       failureAction: "Enforce",
       message: notCoveredMessage(c),
       pattern: { spec: { "=(ephemeralContainers)": [{ image: covered }], "=(initContainers)": [{ image: covered }], containers: [{ image: covered }] } },
     },
-  });
+  };
   return {
     apiVersion: "kyverno.io/v1",
     kind: "ClusterPolicy",
@@ -362,8 +363,7 @@ function clusterPolicy(c: Ctx): Record<string, unknown> {
             },
           ],
         },
-        restrict("images", "Pod"),
-        restrict("debug-images", "Pod/ephemeralcontainers"),
+        restrict,
       ],
     },
   };
