@@ -243,14 +243,21 @@ async function loadApprovalToPush(approvalId: string) {
  */
 const EXPIRED = Prisma.raw(`COALESCE(approval_expiry(a.ages_from, s.approval_ttl_days) <= clock_timestamp(), false)`);
 
-/** Every unrevoked, unexpired approval of the image, oldest first, read under the `.sig` manifest's advisory lock. */
+/**
+ * Every unrevoked, unexpired approval of the image, oldest first, read under the `.sig` manifest's advisory lock.
+ * With a TSA configured, an approval still waiting for its token is left out: it goes to the registry only through
+ * its own push, after timestampApproval has judged its trusted time against its key's compromise time. Carried out
+ * unstamped by another approval's push, it was marked signed and never judged, and a key compromised before its
+ * TSA time still admitted it. (An approval signed before a TSA was configured has no token and stays.)
+ */
 async function recordedApprovals(tx: Tx, imageId: string): Promise<RecordedApproval[]> {
+  const stamped = tsaConfigured() ? Prisma.sql`AND (a.status = 'signed' OR a.timestamp_token IS NOT NULL)` : Prisma.empty;
   // A revoked approval's layer is never written again (its revocation removes it under this same lock).
   const rows = await tx.$queryRaw<(Omit<RecordedApproval, "stage"> & { stageName: string })[]>`
     SELECT a.id, a.status::text AS status, a.payload, a.signature, a.layer_digest AS "layerDigest", a.request_id AS "requestId",
            a.timestamp_token AS "timestampToken", s.name AS "stageName"
       FROM approvals a JOIN stages s ON s.id = a.stage_id
-     WHERE a.image_id = ${imageId}::uuid AND a.revoked_at IS NULL AND NOT ${EXPIRED}
+     WHERE a.image_id = ${imageId}::uuid AND a.revoked_at IS NULL AND NOT ${EXPIRED} ${stamped}
      ORDER BY a.created_at, a.id`;
   return rows.map(({ stageName, ...a }) => ({ ...a, stage: { name: stageName } }));
 }

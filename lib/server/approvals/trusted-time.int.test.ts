@@ -223,6 +223,59 @@ describe("a stage key compromised before a pending signature's trusted time", ()
   });
 });
 
+describe("a signature pending on the TSA when another approval of the same image is pushed", () => {
+  // Found by review: the other approval's push wrote every recorded layer of the image to the `.sig` manifest,
+  // including the one still waiting for its token, and marked it signed, so its trusted time was never judged against
+  // the key's compromise and ImageReview admitted it.
+  it("is left out of that push, and its own retry judges its TSA time: a key compromised before it revokes it", async () => {
+    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-carried.txt": `carried ${Date.now()}` }] });
+    await pushImage(client, "tsa/carried", img, ["1"]);
+    await syncRegistry({ actor: system });
+    const { requestPromotion } = await import("../promotions/request-promotion");
+    const { approveStage } = await import("./approve-stage");
+    const { revokeStageKey } = await import("../keys/revoke-stage-key");
+    await tsa.stop();
+    let approvalId: string;
+    try {
+      await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/carried", digest: img.digest, stage: "prod", note: "n" });
+      const r = await approveStage({
+        actor: await userActor("alice@example.com"),
+        repository: "tsa/carried",
+        digest: img.digest,
+        stage: "prod",
+        comment: "ok",
+      });
+      expect(r.status).toBe("signing");
+      approvalId = r.id!;
+      await new Promise((res) => setTimeout(res, 50));
+      const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "key leaked" });
+      expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(approvalId);
+      await new Promise((res) => setTimeout(res, 1100));
+    } finally {
+      await tsa.start();
+    }
+    // The TSA is back; another stage of the same image is approved before the scheduler's retry.
+    await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/carried", digest: img.digest, stage: "build", note: "n" });
+    const b = await approveStage({ actor: await userActor("alice@example.com"), repository: "tsa/carried", digest: img.digest, stage: "build", comment: "ok" });
+    expect(b.status).toBe("signed");
+    const layersNow = async () => {
+      const m = parseManifest((await client.getManifest("tsa/carried", cosignTag(img.digest, "sig"))).bytes);
+      return m.kind === "manifest" ? m.manifest.layers : [];
+    };
+    const pending = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    expect({ status: pending.status, stamped: pending.timestampAt !== null }).toEqual({ status: "signing", stamped: false });
+    const build = await db.approval.findUniqueOrThrow({ where: { id: b.id! } });
+    expect((await layersNow()).map((l) => [l.digest, Boolean(l.annotations?.[RFC3161_ANNOTATION])])).toEqual([[build.layerDigest, true]]);
+    // The retry stamps it, finds the TSA time after the compromise, and revokes it; nothing of it reaches the registry.
+    await completePendingSignatures({ actor: system }).catch((e: unknown) => e);
+    const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    expect({ revoked: row.revokedAt !== null, source: row.revocationSource }).toEqual({ revoked: true, source: "key-compromise" });
+    expect((await layersNow()).map((l) => l.digest)).toEqual([build.layerDigest]);
+    expect((await evaluateImage({ image: `${host}/tsa/carried@${img.digest}`, stage: "prod", refuseTags: true })).allowed).toBe(false);
+    expect((await evaluateImage({ image: `${host}/tsa/carried@${img.digest}`, stage: "build", refuseTags: true })).allowed).toBe(true);
+  });
+});
+
 describe("a trusted TSA whose time is before the request was sent", () => {
   // The TSA is trusted, but its clock is an hour behind. Its time would become the approval's trusted time, dating
   // the signature before a key's compromise that happened after the approval was made (and making it expire early).
