@@ -352,7 +352,13 @@ export async function gatherGateFacts(
   // gate cannot judge the image and refuses it (a flood of low findings must not hide one that counts).
   const findingsTruncated = findingRows.length > MAX_GATE_FINDING_ROWS;
   const vexDocuments = new Set(documents.filter((d) => d.kind === "vex").map((d) => d.id));
-  const rows = rejudgeAdvisoryVex(findingRows.slice(0, MAX_GATE_FINDING_ROWS), vexDocuments);
+  // A discounted document's findings still count (they can only add), but not its aliases: a finding is merged with
+  // every other that shares an id or alias with it, and a merged finding counts once under one id, so a requester's
+  // own scan listing CVE-A with the alias CVE-B merged two counted findings into one (a high fewer under the limit),
+  // or a critical GHSA into a low CVE that a waiver covers. Without aliases, its row joins at most one finding.
+  const discounted = new Set(discountedEvidence.map((d) => d.id));
+  const ownIdsOnly = (r: FindingRow): FindingRow => (r.documentId !== null && discounted.has(r.documentId) && r.aliases.length ? { ...r, aliases: [] } : r);
+  const rows = rejudgeAdvisoryVex(findingRows.slice(0, MAX_GATE_FINDING_ROWS).map(ownIdsOnly), vexDocuments);
   const merged = mergeFindingRows(rows).filter((f) => !NOT_APPLICABLE.includes(f.status));
   const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platforms, children, documents);
   const { statuses, stageIds } = decisions.get(imageId)!;
