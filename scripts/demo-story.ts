@@ -296,7 +296,8 @@ export async function seedStory(log: (s: string) => void = console.log): Promise
       orderBy: { digest: "asc" },
     });
     for (const p of platforms) await upload(STORY.web, trivy("trivy-alpine-3.10-schema2.json", p.configDigest!));
-    await upload(STORY.web, sbom(await configOf(STORY.web)));
+    // And an SBOM of each platform, as buildx writes them: prod's SBOM gate needs every platform described.
+    for (const p of platforms) await upload(STORY.web, sbom(p.configDigest!));
   }
   log("CI uploaded Trivy and Grype scans, CycloneDX SBOMs and signed SLSA provenance");
 

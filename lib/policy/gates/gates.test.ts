@@ -71,6 +71,46 @@ describe("evaluateGates", () => {
     expect(r[1]!.detail).toMatch(/^no scan covers linux\/arm64 .*at most 24 h old/);
     expect(evaluateGates(cfg, facts({ uncoveredPlatforms: [] })).every((g) => g.passed)).toBe(true);
   });
+  it("an index fails the sbom and provenance gates while a platform has none of its own, naming it", () => {
+    // Found by review: CI's signed SBOM and provenance of the amd64 manifest passed both gates for an index whose
+    // arm64 manifest (built anywhere) the index's signature admits as well.
+    const index = {
+      digest: "sha256:index",
+      platforms: [
+        { name: "linux/amd64", digests: ["sha256:amd64", "sha256:amd64-config"] },
+        { name: "linux/arm64", digests: ["sha256:arm64"] },
+      ],
+    };
+    const cfg = parseGateConfig({ sbom: true, provenance: { builderIds: ["https://github.com/acme/**"] }, signedEvidence: true });
+    const ci = facts().provenance[0]!;
+    const onAmd64 = facts({ index, sbomUncoveredPlatforms: ["linux/arm64"], provenance: [{ ...ci, subjectDigest: "sha256:amd64" }] });
+    const r = evaluateGates(cfg, onAmd64).filter((g) => g.gate !== "signedEvidence");
+    expect(r.map((g) => [g.gate, g.passed])).toEqual([
+      ["sbom", false],
+      ["provenance", false],
+    ]);
+    expect(r[0]!.detail).toMatch(/^no SBOM covers linux\/arm64 /);
+    expect(r[1]!.detail).toMatch(/^no provenance statement covers linux\/arm64 /);
+    // A statement per platform (by manifest or config), or one of the index as a whole, or one naming nothing: pass.
+    for (const provenance of [
+      [
+        { ...ci, subjectDigest: "sha256:amd64-config" },
+        { ...ci, subjectDigest: "sha256:arm64" },
+      ],
+      [{ ...ci, subjectDigest: "sha256:index" }],
+      [{ ...ci, subjectDigest: null }],
+    ])
+      expect(evaluateGates(cfg, facts({ index, sbomUncoveredPlatforms: [], provenance })).every((g) => g.passed)).toBe(true);
+    // Only statements that pass the gate cover: an unsigned one of arm64 does not, with signed evidence required.
+    const unsignedArm = [
+      { ...ci, subjectDigest: "sha256:amd64" },
+      { ...ci, subjectDigest: "sha256:arm64", signed: false },
+    ];
+    expect(evaluateGates(cfg, facts({ index, sbomUncoveredPlatforms: [], provenance: unsignedArm })).find((g) => g.gate === "provenance")!.passed).toBe(false);
+    // An image that is not an index is judged as before.
+    expect(evaluateGates(cfg, facts({ provenance: [{ ...ci, subjectDigest: "sha256:other" }] })).every((g) => g.passed)).toBe(true);
+  });
+
   it("a waiver for specific CVE ids removes them from the count; an expired waiver stops counting", () => {
     const cfg = parseGateConfig({ findings: { max: { high: 3 } } });
     const waiver = {

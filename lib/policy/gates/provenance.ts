@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { matchScope } from "../../signing/trust/identities";
-import { defineGate, PATTERN_MAX, type ProvenanceFact } from "./types";
+import { defineGate, PATTERN_MAX, uncoveredBy, uncoveredDetail, type ProvenanceFact } from "./types";
 
 const pattern = z.string().min(1).max(PATTERN_MAX);
 
@@ -39,10 +39,10 @@ export const provenanceGate = defineGate({
       sourceRepos: z.array(pattern).max(50).default([]),
     })
     .strict(),
-  facts: ["provenance"],
+  facts: ["provenance", "index"],
   evidenceKinds: ["provenance"],
   explanation:
-    "A provenance statement names a builder and a source repository matching the configured patterns; with signed evidence required, only statements signed by a trusted builder count, and only for a builder id that builder's key may vouch for.",
+    "A provenance statement names a builder and a source repository matching the configured patterns; with signed evidence required, only statements signed by a trusted builder count, and only for a builder id that builder's key may vouch for. An index needs such a statement for every platform, or for the index as a whole.",
   evaluate({ builderIds, sourceRepos }, facts, { config }) {
     const builderOk = (p: ProvenanceFact) => builderIds.length === 0 || matchesAny(builderIds, p.builderId);
     const sourceOk = (p: ProvenanceFact) => sourceRepos.length === 0 || matchesAny(sourceRepos, p.sourceRepo);
@@ -60,8 +60,19 @@ export const provenanceGate = defineGate({
         passed: false,
         detail: `${n} provenance statement${n === 1 ? " is" : "s are"} not signed by a key trusted as builder, and this stage requires signed evidence`,
       };
-    const ok = usable.find((p) => builderOk(p) && sourceOk(p) && (!bound || builderVouched(p)));
-    if (ok) return { passed: true, detail: `builder ${ok.builderId ?? "(none)"}, source ${ok.sourceRepo ?? "(none)"}` };
+    const good = usable.filter((p) => builderOk(p) && sourceOk(p) && (!bound || builderVouched(p)));
+    const ok = good[0];
+    if (ok) {
+      // An index runs as any of its platforms: a statement of how one was built says nothing of another, which its
+      // index's signature would admit all the same.
+      const uncovered = uncoveredBy(
+        facts.index,
+        good.map((p) => p.subjectDigest),
+      );
+      if (uncovered.length)
+        return { passed: false, detail: uncoveredDetail(uncovered, "so how that platform was built cannot be judged", "provenance statement") };
+      return { passed: true, detail: `builder ${ok.builderId ?? "(none)"}, source ${ok.sourceRepo ?? "(none)"}` };
+    }
     const unvouched = bound ? usable.find((p) => builderOk(p) && sourceOk(p)) : undefined;
     if (unvouched) return { passed: false, detail: unvouchedDetail(unvouched) };
     return { passed: false, detail: mismatchDetail(usable[0]!, builderIds, sourceRepos) };

@@ -32,6 +32,8 @@ export interface ProvenanceFact {
    * evidence required, it satisfies a stage's builder patterns only when these match it.
    */
   signerBuilderIds?: readonly string[] | null;
+  /** The digest its statement names (the index, one platform's manifest or config); null or absent: none. */
+  subjectDigest?: string | null;
 }
 
 export interface WaiverFact {
@@ -81,6 +83,13 @@ export interface GateFacts {
    */
   uncoveredPlatforms?: readonly string[];
   sbomCount: number;
+  /** For an index: the platforms no counted SBOM covers (as for scans). Absent or empty: nothing is uncovered. */
+  sbomUncoveredPlatforms?: readonly string[];
+  /**
+   * For an index: its digest and runnable platforms, each with the digests that name it (manifest, config). Evidence
+   * naming one platform vouches for that platform only; evidence naming the index, or nothing, covers all of them.
+   */
+  index?: { digest: string; platforms: readonly { name: string; digests: readonly string[] }[] };
   provenance: readonly ProvenanceFact[];
   evidence: readonly EvidenceFact[];
   previousStage: { name: string; state: string; detail: string } | null;
@@ -143,8 +152,15 @@ export function defineGate<Id extends string, Key extends string, S extends z.Zo
 export const listIds = (ids: string[], max = 5) => (ids.length <= max ? ids.join(", ") : `${ids.slice(0, max).join(", ")} and ${ids.length - max} more`);
 
 /** "no scan covers linux/arm64 (a scan names a platform's manifest or config, or the index as a whole), <why>". */
-export function uncoveredDetail(platforms: readonly string[], why: string): string {
-  return `no scan covers ${listIds([...platforms])} (a scan names a platform's manifest or config, or the index as a whole), ${why}`;
+export function uncoveredDetail(platforms: readonly string[], why: string, what = "scan"): string {
+  return `no ${what} covers ${listIds([...platforms])} (a ${what} names a platform's manifest or config, or the index as a whole), ${why}`;
+}
+
+/** The platforms of an index (facts.index) that no evidence naming one of `subjects` covers; [] for an image. */
+export function uncoveredBy(index: GateFacts["index"], subjects: readonly (string | null | undefined)[]): string[] {
+  if (!index) return [];
+  if (subjects.some((s) => s == null || s === index.digest)) return [];
+  return [...new Set(index.platforms.filter((p) => !subjects.some((s) => p.digests.includes(s!))).map((p) => p.name))];
 }
 
 /** Glob patterns as trust scopes use them (`*` within a path segment, `**` across). */

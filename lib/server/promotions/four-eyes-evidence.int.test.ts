@@ -2,7 +2,8 @@
 // findings still count, since they can only add. Its aliases must not: a finding is merged with every other sharing
 // an id or alias, and a merged finding counts once under one id. Found by review: with CVE-A listed under the alias
 // CVE-B, the requester's scan merged two counted high findings into one (under the limit), or merged a critical GHSA
-// into a low CVE that a waiver covers. Each test asserts the gate still refuses; both failed before the fix.
+// into a low CVE that a waiver covers. Each test asserts the gate still refuses; both failed before the fix. The last
+// test: an index needs the provenance and SBOM gates satisfied for each of its platforms.
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage, pushIndex } from "../../../scripts/lib/oci-build";
@@ -218,5 +219,60 @@ describe("a requester's own scan with aliases that would merge counted findings"
     );
     expect(r.before.join()).toContain("critical findings 1 > 0");
     expect(r.outcome.status, "a critical finding hidden by the waiver of another CVE").toBe("POLICY_VIOLATION");
+  });
+
+  // Found by review: the provenance and sbom gates passed an index on CI's signed statements of its amd64 manifest
+  // alone, while the index's signature also admits its arm64 manifest, built on a laptop.
+  it("an index needs provenance and an SBOM of every platform, not of one", async () => {
+    const repo = `forge/idx-${randomUUID().slice(0, 8)}`;
+    // CI built amd64 (and signed its provenance and SBOM); the developer built arm64 and pushed an index of both.
+    const amd64 = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd64 from CI ${randomUUID()}` }] });
+    const arm64 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm64 from a laptop ${randomUUID()}` }] });
+    const index = await pushIndex(client, repo, [amd64, arm64], ["v1"]);
+    await syncRegistry({ actor: system, registry: "default" });
+    const idxRow = await db.image.findFirstOrThrow({ where: { digest: index, repository: { name: repo } } });
+
+    const provenanceOf = (digest: string) =>
+      signStatement(builderKey, {
+        _type: "https://in-toto.io/Statement/v1",
+        subject: [{ name: repo, digest: { sha256: digest.slice(7) } }],
+        predicateType: "https://slsa.dev/provenance/v1",
+        predicate: {
+          buildDefinition: { buildType: "https://example.com/build/v1", externalParameters: {} },
+          runDetails: { builder: { id: "https://ci.example.com/builder@v1" } },
+        },
+      });
+    const sbomOf = (digest: string) =>
+      signStatement(scannerKey, {
+        _type: "https://in-toto.io/Statement/v1",
+        subject: [{ name: repo, digest: { sha256: digest.slice(7) } }],
+        predicateType: "https://cyclonedx.org/bom",
+        predicate: { bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components: [{ type: "library", name: "lib-a", version: "1.0.0" }] },
+      });
+    // The requester uploads CI's signed statements of amd64 (signed: they count whoever uploads them) to the index.
+    const p = await upload("dev@example.com", idxRow.id, provenanceOf(amd64.digest));
+    const b = await upload("dev@example.com", idxRow.id, sbomOf(amd64.digest));
+    expect([p.subjectDigest, p.signatureStatus, b.subjectDigest, b.signatureStatus]).toEqual([amd64.digest, "signed", amd64.digest, "signed"]);
+    const req = await requestPromotion({
+      actor: await userActor("dev@example.com"),
+      repository: repo,
+      digest: index as Digest,
+      stage: "test",
+      note: "multi-arch",
+    });
+    const alice = await userActor("alice@example.com");
+    const approve = () =>
+      reviewRequest({ actor: alice!, requestId: req.id, decision: "approve", comment: "gates pass", later: () => {} }).then(
+        (o) => ({ status: o.status as string, message: "" }),
+        (e: { code?: string; message?: string }) => ({ status: e.code ?? "?", message: e.message ?? "" }),
+      );
+    const refused = await approve();
+    expect(refused.status, "arm64 has no provenance or SBOM of its own, yet the index (and so arm64) was signed").toBe("POLICY_VIOLATION");
+    expect(refused.message).toContain("no SBOM covers linux/arm64");
+    expect(refused.message).toContain("no provenance statement covers linux/arm64");
+    // CI's statements of arm64 as well: now every platform is covered.
+    await upload("ci@example.com", idxRow.id, provenanceOf(arm64.digest));
+    await upload("ci@example.com", idxRow.id, sbomOf(arm64.digest));
+    expect((await approve()).status).toBe("signed");
   });
 });

@@ -1,12 +1,12 @@
 import "server-only";
 import { Prisma, type db, type Tx } from "../../db";
-import type { DiscountedEvidenceFact, GateFacts, WaiverFact } from "../../policy/gates";
+import { uncoveredBy, type DiscountedEvidenceFact, type GateFacts, type WaiverFact } from "../../policy/gates";
 import { vexApplies } from "../advisories/match-advisories";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
 import { readStageDecisions } from "../images/read-stage-decisions";
 import { findBaseImage } from "../images/find-base-image";
 import { imagePlatformsColumn, readJson } from "../json-columns";
-import { indexPlatformSubjects, platformScanCoverage } from "../../policy/platform-scan-coverage";
+import { indexPlatformSubjects, platformScanCoverage, type PlatformSubjects } from "../../policy/platform-scan-coverage";
 import type { Platform } from "../../oci/manifest";
 
 /** Finding rows (across scanners and advisories) the gates read for one image; more and the findings gate fails closed. */
@@ -172,8 +172,7 @@ async function runReads<T extends Record<string, () => PromiseLike<unknown>>>(
  */
 function scanFacts(
   indexDigest: string,
-  platforms: readonly Platform[] | null,
-  children: readonly { digest: string; configDigest: string | null }[],
+  platformSubjects: readonly PlatformSubjects[],
   documents: readonly { kind: string; scannedAt: Date | null; uploadedAt: Date; firstSeenAt: Date | null; subjectDigest: string | null }[],
 ) {
   // A stated scan time is a claim: never later than when we first received the document's payload for its subject
@@ -185,7 +184,6 @@ function scanFacts(
       return { ...d, at: d.scannedAt && d.scannedAt < received ? d.scannedAt : received };
     });
   const newest = scans.reduce<Date | null>((acc, d) => (!acc || d.at > acc ? d.at : acc), null);
-  const platformSubjects = platforms ? indexPlatformSubjects(platforms, children) : [];
   if (!platformSubjects.length) return { scans, newestScanAt: newest, uncoveredPlatforms: [] as string[] };
   const coverage = platformScanCoverage(indexDigest, platformSubjects, scans);
   return { scans, newestScanAt: coverage.stalestAt, uncoveredPlatforms: coverage.uncovered };
@@ -199,9 +197,16 @@ function scanFacts(
  */
 function provenanceWithSigners(client: Client, imageId: string, excluded: readonly string[]) {
   return client.$queryRaw<
-    { builder_id: string | null; source_repo: string | null; signature_status: string; signed_by: string | null; signer_builder_ids: string[] | null }[]
+    {
+      builder_id: string | null;
+      source_repo: string | null;
+      signature_status: string;
+      signed_by: string | null;
+      signer_builder_ids: string[] | null;
+      subject_digest: string | null;
+    }[]
   >`
-    SELECT p.builder_id, p.source_repo, d.signature_status, d.signed_by, t.builder_ids AS signer_builder_ids
+    SELECT p.builder_id, p.source_repo, d.signature_status, d.signed_by, t.builder_ids AS signer_builder_ids, d.subject_digest
     FROM provenance p
     JOIN evidence_documents d ON d.id = p.document_id
     LEFT JOIN trust_identities t ON d.signature_status = 'signed' AND t.name = d.signed_by
@@ -344,6 +349,7 @@ export async function gatherGateFacts(
     signed: p.signature_status === "signed",
     signedBy: p.signed_by,
     signerBuilderIds: p.signer_builder_ids,
+    subjectDigest: p.subject_digest,
   }));
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
@@ -360,7 +366,12 @@ export async function gatherGateFacts(
   const ownIdsOnly = (r: FindingRow): FindingRow => (r.documentId !== null && discounted.has(r.documentId) && r.aliases.length ? { ...r, aliases: [] } : r);
   const rows = rejudgeAdvisoryVex(findingRows.slice(0, MAX_GATE_FINDING_ROWS).map(ownIdsOnly), vexDocuments);
   const merged = mergeFindingRows(rows).filter((f) => !NOT_APPLICABLE.includes(f.status));
-  const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platforms, children, documents);
+  const platformSubjects = platforms ? indexPlatformSubjects(platforms, children) : [];
+  const { scans, newestScanAt, uncoveredPlatforms } = scanFacts(image.digest, platformSubjects, documents);
+  const index = platformSubjects.length
+    ? { digest: image.digest, platforms: platformSubjects.map((p) => ({ name: p.name, digests: [...p.digests] })) }
+    : undefined;
+  const sboms = documents.filter((d) => d.kind === "sbom");
   const { statuses, stageIds } = decisions.get(imageId)!;
   const idx = stageIds.indexOf(stageId);
   const prev = idx > 0 ? statuses[idx - 1]! : null;
@@ -371,7 +382,12 @@ export async function gatherGateFacts(
     scanCount: scans.length,
     newestScanAt,
     uncoveredPlatforms,
-    sbomCount: documents.filter((d) => d.kind === "sbom").length,
+    sbomCount: sboms.length,
+    sbomUncoveredPlatforms: uncoveredBy(
+      index,
+      sboms.map((d) => d.subjectDigest),
+    ),
+    ...(index ? { index } : {}),
     provenance,
     evidence: documents.map((d) => ({ kind: d.kind, signatureStatus: d.signatureStatus, signedBy: d.signedBy })),
     previousStage: prev ? { name: prev.stage, state: prev.state, detail: prev.detail } : null,
