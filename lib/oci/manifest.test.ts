@@ -55,3 +55,56 @@ describe("parseManifest", () => {
     expect(codeOf(() => parseManifest(bytes({ foo: 1 }), MT.ociManifest))).toBe("BAD_RESPONSE");
   });
 });
+
+describe("parseManifest reads null fields and deep junk as Go tools do", () => {
+  const d = (c: string) => `sha256:${c.repeat(64)}`;
+  const layer = { mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: d("a"), size: 10 };
+
+  it("a JSON null leaves a field at its zero value instead of refusing the document", () => {
+    const doc = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      annotations: null,
+      subject: null,
+      config: { mediaType: MT.ociConfig, digest: d("c"), size: 2, annotations: null, urls: null },
+      layers: [{ ...layer, annotations: { "dev.cosignproject.cosign/signature": "MEUC", other: null }, platform: null }],
+    };
+    const p = parseManifest(Buffer.from(JSON.stringify(doc)));
+    expect(p.kind).toBe("manifest");
+    if (p.kind !== "manifest") return;
+    expect(p.manifest.annotations).toBeUndefined();
+    expect(p.manifest.layers[0]!.annotations).toEqual({ "dev.cosignproject.cosign/signature": "MEUC" });
+    const empty = parseManifest(Buffer.from(JSON.stringify({ ...doc, layers: null })));
+    expect(empty.kind === "manifest" && empty.manifest.layers).toEqual([]);
+  });
+
+  it("an index entry with an empty platform states none (it is then judged as unknown/unknown, never as an attestation)", () => {
+    const p = parseManifest(
+      Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: d("b"), size: 3, platform: {} }] }),
+      ),
+    );
+    expect(p.kind === "index" && p.index.manifests[0]!.platform).toBeUndefined();
+  });
+
+  it("past the depth limit keeps only the modelled fields, so what it returns can be written again", () => {
+    const n = 20_000;
+    const text = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      junk: "@@",
+      config: { mediaType: MT.ociConfig, digest: d("c"), size: 2, extra: "@@" },
+      layers: [layer],
+    }).replaceAll('"@@"', "[".repeat(n) + "]".repeat(n));
+    const p = parseManifest(Buffer.from(text));
+    expect(p.kind).toBe("manifest");
+    if (p.kind !== "manifest") return;
+    expect(Object.keys(p.manifest).sort()).toEqual(["config", "layers", "mediaType", "schemaVersion"]);
+    expect(JSON.parse(JSON.stringify(p.manifest)).config).toEqual({ mediaType: MT.ociConfig, digest: d("c"), size: 2 });
+    // A shallow document keeps its unknown fields, as before.
+    const shallow = parseManifest(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: MT.ociConfig, digest: d("c"), size: 2 }, layers: [], vendor: { x: 1 } })),
+    );
+    expect(shallow.kind === "manifest" && (shallow.manifest as Record<string, unknown>).vendor).toEqual({ x: 1 });
+  });
+});

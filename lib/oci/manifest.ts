@@ -70,6 +70,64 @@ function issues(e: z.ZodError): string {
     .join("; ");
 }
 
+/** Past this nesting depth a registry document keeps only the fields modelled here (see goLenient). */
+export const MAX_REGISTRY_JSON_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `limit`; iterative, so any depth is safe to ask about. */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (d + 1 > limit) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === "object") stack.push([x, d + 1]);
+  }
+  return false;
+}
+
+const DOCUMENT_KEYS = new Set(["schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject", "annotations"]);
+const DESCRIPTOR_KEYS = new Set(["mediaType", "digest", "size", "annotations", "artifactType", "urls", "data", "platform"]);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function lenientFields(v: Record<string, unknown>, keep: ReadonlySet<string> | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null && (!keep || keep.has(k))) out[k] = x;
+  if (isObject(out.annotations)) out.annotations = lenientFields(out.annotations, null);
+  return out;
+}
+
+function lenientDescriptor(d: unknown, keep: ReadonlySet<string> | null): unknown {
+  if (!isObject(d)) return d;
+  const out = lenientFields(d, keep);
+  // Go reads `platform: {}` as the empty platform; an entry whose platform names no os and architecture states none.
+  if (isObject(out.platform)) {
+    const p = lenientFields(out.platform, null);
+    if (typeof p.os === "string" && typeof p.architecture === "string") out.platform = p;
+    else delete out.platform;
+  }
+  return out;
+}
+
+/**
+ * A manifest or index as the tools that write and read them in Go see it (go-containerregistry, cosign, Kyverno,
+ * policy-controller): a JSON `null` leaves a field at its zero value (no annotations, no layers, no platform), so it
+ * is dropped here instead of failing validation. A writer with push access could otherwise make a `.sig` manifest
+ * every Go tool reads while this client refused it: its revocation could never be removed, and a revoked layer put
+ * back in it went unseen. Past MAX_REGISTRY_JSON_DEPTH only the modelled fields are kept, so that nothing read from a
+ * registry and written again (a `.sig` manifest with a new layer) can hold nesting that JSON.stringify cannot write.
+ */
+export function goLenient(json: unknown): unknown {
+  if (!isObject(json)) return json;
+  const keep = jsonDepthExceeds(json, MAX_REGISTRY_JSON_DEPTH) ? DESCRIPTOR_KEYS : null;
+  const doc = lenientFields(json, keep ? DOCUMENT_KEYS : null);
+  for (const list of ["layers", "manifests"] as const) {
+    if (json[list] === null && (list === "layers" ? "config" in doc : !("config" in doc))) doc[list] = [];
+    if (Array.isArray(doc[list])) doc[list] = (doc[list] as unknown[]).map((d) => lenientDescriptor(d, keep));
+  }
+  for (const one of ["config", "subject"] as const) if (one in doc) doc[one] = lenientDescriptor(doc[one], keep);
+  return doc;
+}
+
 /**
  * Parses manifest bytes. The media type comes from the document when it states one,
  * else from the Content-Type the registry sent, else from its shape.
@@ -88,6 +146,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new OciError("BAD_RESPONSE", "manifest is not a JSON object");
   }
+  json = goLenient(json);
   const doc = json as Record<string, unknown>;
   const declared = typeof doc.mediaType === "string" && doc.mediaType ? doc.mediaType : undefined;
   const ct = contentType ? baseMediaType(contentType) : undefined;

@@ -1,6 +1,6 @@
 import type { RegistryClient } from "./client";
 import { assertDigest, OciError, sha256Digest, type Digest } from "./digest";
-import { indexSchema, type Descriptor } from "./manifest";
+import { goLenient, indexSchema, type Descriptor } from "./manifest";
 import { MT } from "./media-types";
 import { assertRepositoryName, referrersFallbackTag } from "./reference";
 
@@ -81,7 +81,7 @@ export function addToReferrersIndex(existing: Uint8Array | null, entry: Referrer
   if (existing) {
     let json: unknown;
     try {
-      json = JSON.parse(Buffer.from(existing).toString("utf8"));
+      json = goLenient(JSON.parse(Buffer.from(existing).toString("utf8")));
     } catch {
       throw new OciError("BAD_RESPONSE", "the referrers fallback tag holds something that is not JSON");
     }
@@ -101,7 +101,7 @@ export function addToReferrersIndex(existing: Uint8Array | null, entry: Referrer
 export function removeFromReferrersIndex(existing: Uint8Array, digest: string): Buffer | null {
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(existing).toString("utf8"));
+    json = goLenient(JSON.parse(Buffer.from(existing).toString("utf8")));
   } catch {
     throw new OciError("BAD_RESPONSE", "the referrers fallback tag holds something that is not JSON");
   }
@@ -116,7 +116,7 @@ export function removeFromReferrersIndex(existing: Uint8Array, digest: string): 
 function listsEntry(bytes: Uint8Array | null, digest: string): boolean {
   if (!bytes) return false;
   try {
-    const parsed = indexSchema.safeParse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+    const parsed = indexSchema.safeParse(goLenient(JSON.parse(Buffer.from(bytes).toString("utf8"))));
     return parsed.success && parsed.data.manifests.some((d) => d.digest === digest);
   } catch {
     return false;

@@ -1,6 +1,6 @@
 import { nextPageUrl, readCapped, type RegistryClient } from "./client";
 import { assertDigest, OciError, type Digest } from "./digest";
-import { indexSchema, type Descriptor } from "./manifest";
+import { goLenient, indexSchema, type Descriptor } from "./manifest";
 import { MT } from "./media-types";
 import { assertRepositoryName, cosignTag, referrersFallbackTag } from "./reference";
 
@@ -95,7 +95,7 @@ function parseIndexDescriptors(bytes: Buffer): Descriptor[] | null {
   } catch {
     return null;
   }
-  const r = indexSchema.safeParse(json);
+  const r = indexSchema.safeParse(goLenient(json));
   return r.success ? r.data.manifests : null;
 }
 

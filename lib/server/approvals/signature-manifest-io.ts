@@ -2,7 +2,7 @@ import "server-only";
 import type { Tx } from "../../db";
 import { AppError } from "../../errors";
 import { OciError, type Digest } from "../../oci/digest";
-import { parseManifest, type ImageManifest } from "../../oci/manifest";
+import { jsonDepthExceeds, MAX_REGISTRY_JSON_DEPTH, parseManifest, type ImageManifest } from "../../oci/manifest";
 import type { registryClient } from "../registries/resolve-registry";
 import { ADVISORY_LOCKS } from "../advisory-locks";
 
@@ -58,7 +58,9 @@ export async function readSigManifestOnly(
 export async function readSigConfig(client: ReturnType<typeof registryClient>, repository: string, manifest: ImageManifest) {
   try {
     const raw = JSON.parse((await client.getBlob(repository, manifest.config.digest as Digest, 1024 * 1024)).toString("utf8")) as unknown;
-    if (raw && typeof raw === "object" && !Array.isArray(raw)) return raw as Record<string, unknown>;
+    // A config nested too deep to write again is rebuilt rather than kept (JSON.stringify would throw, and no
+    // signature could be added to or removed from this manifest).
+    if (raw && typeof raw === "object" && !Array.isArray(raw) && !jsonDepthExceeds(raw, MAX_REGISTRY_JSON_DEPTH)) return raw as Record<string, unknown>;
   } catch (e) {
     if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
   }

@@ -3,7 +3,7 @@ import { wellFormed } from "../../well-formed-json";
 import { db, Prisma } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
-import { indexPlatforms, parseManifest } from "../../oci/manifest";
+import { indexPlatforms, jsonDepthExceeds, MAX_REGISTRY_JSON_DEPTH, parseManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 
 const MAX_DIFF_IDS = 1000;
@@ -39,11 +39,26 @@ export function diffIdsOf(cfg: Record<string, unknown>): string[] {
 export async function readConfig(client: RegistryClient, repository: string, digest: Digest): Promise<Record<string, unknown> | null> {
   try {
     const cfg = JSON.parse((await client.getBlob(repository, digest, 4 * 1024 * 1024)).toString("utf8")) as unknown;
+    // A config nested past any real one (the registry treats it as opaque bytes) is not read: what is kept of it is
+    // written to the database again, and JSON.stringify of a 20,000-deep `history` threw, failing the repository's
+    // whole write on every sync (its tag moves and accessories with it).
+    if (jsonDepthExceeds(cfg, MAX_REGISTRY_JSON_DEPTH)) return null;
     return cfg && typeof cfg === "object" && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : null;
   } catch (e) {
     if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
     return null;
   }
+}
+
+/** The config's history as the image page shows it: at most 500 entries, each with only its string fields and empty_layer. */
+function flatHistory(history: unknown[]): object {
+  return history.slice(0, 500).map((h) => {
+    const e = h && typeof h === "object" && !Array.isArray(h) ? (h as Record<string, unknown>) : {};
+    const out: Record<string, unknown> = {};
+    for (const k of ["created", "created_by", "author", "comment"]) if (typeof e[k] === "string") out[k] = e[k];
+    if (typeof e.empty_layer === "boolean") out.empty_layer = e.empty_layer;
+    return out;
+  });
 }
 
 /** What an image config tells about the image (os, architecture, labels, history, layer diff IDs). */
@@ -61,7 +76,7 @@ function configFields(cfg: Record<string, unknown>): Pick<ImageRow, "os" | "arch
       inner?.Labels && typeof inner.Labels === "object"
         ? Object.fromEntries(Object.entries(inner.Labels).filter((e): e is [string, string] => typeof e[1] === "string"))
         : null,
-    history: Array.isArray(cfg.history) ? ((cfg.history as unknown[]).slice(0, 500) as object) : null,
+    history: Array.isArray(cfg.history) ? flatHistory(cfg.history) : null,
   };
 }
 

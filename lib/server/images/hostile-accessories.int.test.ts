@@ -1,0 +1,124 @@
+// A registry writer without any signing key, against the sync and the revocation path. Found by review: a `.sig`
+// manifest with `"annotations": null` (a nil map to Go, so valid for cosign and every admission engine) was refused by
+// this client's parser, so a revocation could never take its layer out and a revoked layer put back in such a manifest
+// went unseen; and an image config nested 20,000 levels deep made the repository's whole write throw on every sync, so
+// its tags froze (verify by tag kept resolving the old, approved digest). Each test asserts the safe outcome.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { pushedAndApproved, pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import { sha256Digest, type Digest } from "../../oci/digest";
+import { parseManifest, type ImageManifest } from "../../oci/manifest";
+import { MT } from "../../oci/media-types";
+import { cosignTag } from "../../oci/reference";
+import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
+import type { Actor } from "../actor";
+import { evaluateImage } from "../admission/evaluate-image";
+import { completePendingRevocations } from "../approvals/complete-pending-revocations";
+import { revokeApproval } from "../approvals/revoke-approval";
+import { stopBoss } from "../jobs/boss";
+import { reviewRequest } from "../promotions/review-request";
+import { syncRegistry } from "./sync-registry";
+
+const system: Actor = { kind: "system", label: "hostile-accessories" };
+let client: RegistryClient;
+let host: string;
+
+async function readSig(repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: Record<string, unknown> }> {
+  const m = await client.getManifest(repo, cosignTag(digest, "sig"));
+  const p = parseManifest(m.bytes, m.mediaType);
+  if (p.kind !== "manifest") throw new Error("sig is not a manifest");
+  return { manifest: p.manifest, config: JSON.parse((await client.getBlob(repo, p.manifest.config.digest as Digest)).toString("utf8")) };
+}
+
+/** The layer digests of the `.sig` manifest as the registry holds it (read raw, as a Go tool would). */
+async function rawSigLayers(repo: string, digest: Digest): Promise<string[]> {
+  const raw = JSON.parse((await client.getManifest(repo, cosignTag(digest, "sig"))).bytes.toString("utf8")) as { layers: { digest: string }[] | null };
+  return (raw.layers ?? []).map((l) => l.digest);
+}
+
+/** Writes the `.sig` manifest again as given, with `annotations: null` (Go's encoding of a nil map). */
+async function putWithNullAnnotations(repo: string, digest: Digest, manifest: Buffer) {
+  const doc = JSON.parse(manifest.toString("utf8")) as Record<string, unknown>;
+  doc.annotations = null;
+  await client.putManifest(repo, cosignTag(digest, "sig"), Buffer.from(JSON.stringify(doc)), MT.ociManifest);
+}
+
+async function approved(repo: string, label: string) {
+  const { digest, requestId } = await pushedAndRequested({ client, repository: repo, stage: "test", label });
+  const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok", later: () => {} });
+  expect(outcome.status).toBe("signed");
+  return { digest, approval: await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } }) };
+}
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  host = new URL(process.env.REGISTRY_URL!).host;
+  await seedUsers();
+  await seedStages(["build", "test"]);
+});
+
+afterAll(async () => {
+  await stopBoss();
+  await disconnectDb();
+});
+
+describe("a .sig manifest with null fields, as Go writes a nil map", () => {
+  it("does not keep a revoked layer in the registry: the revocation reads it and removes the layer", async () => {
+    const repo = "hostile/null-before-revoke";
+    const { digest, approval } = await approved(repo, "null-before");
+    await putWithNullAnnotations(repo, digest, (await client.getManifest(repo, cosignTag(digest, "sig"))).bytes);
+    const r = await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" });
+    expect(r.state).toBe("removed");
+    expect(await rawSigLayers(repo, digest)).not.toContain(approval.layerDigest);
+  });
+
+  it("does not hide a revoked layer put back in it: the sync reopens the revocation and the tick removes it again", async () => {
+    const repo = "hostile/null-after-revoke";
+    const { digest, approval } = await approved(repo, "null-after");
+    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    expect((await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" })).state).toBe("removed");
+    const now = await readSig(repo, digest);
+    const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
+    await client.putBlob(repo, back.config);
+    await putWithNullAnnotations(repo, digest, back.manifest);
+    expect(await rawSigLayers(repo, digest)).toContain(approval.layerDigest);
+    await syncRegistry({ actor: system, registry: "default" });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("pending");
+    await completePendingRevocations({ actor: system });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
+    expect(await rawSigLayers(repo, digest)).not.toContain(approval.layerDigest);
+  });
+});
+
+describe("an image config nested 20,000 levels deep", () => {
+  it("is not kept, and the repository's sync still records the tag it moved: verify by tag judges the new digest", async () => {
+    const repo = "hostile/deep-config";
+    await pushedAndApproved({ client, repository: repo, stage: "test", label: "latest" });
+    const before = await evaluateImage({ image: `${host}/${repo}:latest`, stage: "test", refuseTags: false });
+    expect(before.allowed).toBe(true);
+    // The config blob is opaque bytes to the registry: a history entry nested 20,000 levels deep.
+    const m = buildImage({ architecture: "amd64", layers: [{ "deep.txt": `deep ${Date.now()}` }] });
+    const cfg = JSON.parse(m.blobs[0]!.bytes.toString("utf8")) as Record<string, unknown>;
+    const n = 20_000;
+    const cfgBytes = Buffer.from(JSON.stringify({ ...cfg, history: ["@@"] }).replace('"@@"', "[".repeat(n) + "]".repeat(n)));
+    const man = JSON.parse(m.manifest.toString("utf8")) as { config: { digest: string; size: number } };
+    man.config = { ...man.config, digest: sha256Digest(cfgBytes), size: cfgBytes.byteLength };
+    const manBytes = Buffer.from(JSON.stringify(man));
+    const deep = {
+      ...m,
+      manifest: manBytes,
+      digest: sha256Digest(manBytes),
+      blobs: [{ digest: sha256Digest(cfgBytes), bytes: cfgBytes }, ...m.blobs.slice(1)],
+    };
+    await pushImage(client, repo, deep, ["latest"]);
+    const run = await syncRegistry({ actor: system, registry: "default" });
+    expect(run.errors.filter((e) => e.repository === repo)).toEqual([]);
+    const after = await evaluateImage({ image: `${host}/${repo}:latest`, stage: "test", refuseTags: false });
+    expect({ digest: after.digest, allowed: after.allowed }).toEqual({ digest: deep.digest, allowed: false });
+    const row = await db.image.findFirstOrThrow({ where: { digest: deep.digest } });
+    expect(row.history).toBeNull();
+  });
+});
