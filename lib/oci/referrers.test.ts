@@ -118,6 +118,36 @@ describe("listReferrers against a fake registry", () => {
     expect(elsewhere.requests).toHaveLength(0);
   });
 
+  it("keeps cosign's tags past the referrer cap, and as cosign tags when a referrers list names the same manifest", async () => {
+    // Found by review: 200 junk referrers pushed the `.sig` manifest out of what a sync reads, and a `.sig` manifest
+    // listed in the fallback index was recorded as a referrer, not as the image's signature manifest; either way a
+    // revoked layer put back in it went unseen.
+    const sigManifest = d("cosign sig manifest");
+    const junk = Array.from({ length: 5 }, (_, i) => ({ mediaType: MT.ociManifest, size: 10, digest: d(`junk ${i}`), artifactType: "application/x-junk" }));
+    const s = await serve((req, res) => {
+      if (req.url?.startsWith("/v2/app/referrers/")) return json(res, 404, {});
+      if (req.url === `/v2/app/manifests/sha256-${HEX}`)
+        return json(res, 200, index([{ mediaType: MT.ociManifest, size: 400, digest: sigManifest }, ...junk]), { "content-type": MT.ociIndex });
+      if (req.method === "HEAD" && req.url === `/v2/app/manifests/${cosignTag(SUBJECT, "sig")}`) {
+        res.writeHead(200, { "content-type": MT.ociManifest, "docker-content-digest": sigManifest, "content-length": "400" });
+        return res.end();
+      }
+      json(res, 404, {});
+    });
+    let truncatedAt: number | null = null;
+    const found = await listReferrers(client(s.url), "app", SUBJECT, { maxReferrers: 3, onTruncated: (n) => (truncatedAt = n) });
+    expect(truncatedAt).toBe(3);
+    expect(found.map((r) => [r.digest, r.source])).toEqual([
+      [sigManifest, "cosign-tag"],
+      [junk[0]!.digest, "referrers-tag"],
+      [junk[1]!.digest, "referrers-tag"],
+    ]);
+    // Under the cap nothing is reported.
+    let called = false;
+    expect(await listReferrers(client(s.url), "app", SUBJECT, { onTruncated: () => (called = true) })).toHaveLength(6);
+    expect(called).toBe(false);
+  });
+
   it("rejects a bad repository or digest before any request", async () => {
     const s = await serve((_req, res) => json(res, 200, {}));
     await expect(listReferrers(client(s.url), "../etc", SUBJECT)).rejects.toMatchObject({ code: "INVALID_REFERENCE" });

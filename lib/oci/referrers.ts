@@ -30,8 +30,13 @@ export interface ListReferrersOptions {
    * looked up only if present here, which saves a request per missing tag. Undefined: probe with HEAD/GET.
    */
   tags?: readonly string[] | ReadonlySet<string>;
-  /** TOO_LARGE past this many referrers. Default 1000. */
+  /**
+   * At most this many referrers from the API or the fallback tag (default 1000); the rest are left out and
+   * `onTruncated` is called. cosign's `.sig`, `.att` and `.sbom` tags are always looked up and never count against it:
+   * a writer who lists enough junk referrers must not push the signature manifest out of what a sync reads.
+   */
   maxReferrers?: number;
+  onTruncated?: (kept: number) => void;
   /**
    * Shared by every call of one run against one registry: once the registry has answered that it has no
    * referrers API (404/405 on the first page), later calls go straight to the tag schema.
@@ -181,10 +186,11 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   // A set is used as given: a sync asks for every image of a repository with the same tag set.
   const tags: ReadonlySet<string> | undefined = opts.tags instanceof Set ? opts.tags : opts.tags ? new Set(opts.tags) : undefined;
   const out = new Map<string, Referrer>();
+  let truncated = false;
   const add = (r: Referrer) => {
     if (out.has(r.digest)) return;
-    if (out.size >= max) throw new OciError("TOO_LARGE", `${repository}@${digest} has more than ${max} referrers`);
-    out.set(r.digest, r);
+    if (out.size >= max) truncated = true;
+    else out.set(r.digest, r);
   };
 
   const ask = () => fromApi(client, repository, digest);
@@ -199,8 +205,11 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   for (const suffix of ["sig", "att", "sbom"] as const) {
     const tag = cosignTag(digest, suffix);
     if (tags && !tags.has(tag)) continue;
+    // Always kept, and as a cosign tag even when a referrers list names the same manifest (what cosign reads is the
+    // tag; listed as a referrer first, the `.sig` manifest was not recognised as the image's signature manifest).
     const r = await cosignDescriptor(client, repository, tag);
-    if (r) add(r);
+    if (r) out.set(r.digest, r);
   }
+  if (truncated) opts.onTruncated?.(max);
   return [...out.values()];
 }

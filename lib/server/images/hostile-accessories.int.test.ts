@@ -4,6 +4,7 @@
 // went unseen; and an image config nested 20,000 levels deep made the repository's whole write throw on every sync, so
 // its tags froze (verify by tag kept resolving the old, approved digest). Each test asserts the safe outcome.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RequestCounter } from "../../../bench/lib/request-counter";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { pushedAndApproved, pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
@@ -12,7 +13,8 @@ import { RegistryClient } from "../../oci/client";
 import { sha256Digest, type Digest } from "../../oci/digest";
 import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
-import { cosignTag } from "../../oci/reference";
+import { buildReferrerManifest } from "../../oci/push-referrer";
+import { cosignTag, referrersFallbackTag } from "../../oci/reference";
 import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
 import type { Actor } from "../actor";
 import { evaluateImage } from "../admission/evaluate-image";
@@ -90,6 +92,101 @@ describe("a .sig manifest with null fields, as Go writes a nil map", () => {
     await completePendingRevocations({ actor: system });
     expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
     expect(await rawSigLayers(repo, digest)).not.toContain(approval.layerDigest);
+  });
+});
+
+describe("junk referrers in front of the cosign tags", () => {
+  it("do not push the .sig manifest out of what a sync reads: a revoked layer put back in it is still found", async () => {
+    const repo = "hostile/junk-referrers";
+    const { digest, approval } = await approved(repo, "junk");
+    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    expect((await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" })).state).toBe("removed");
+    // 200 tiny referrers (as many as a sync reads of one image), listed in the fallback index ahead of everything.
+    const image = await db.image.findFirstOrThrow({ where: { digest } });
+    await client.putBlob(repo, Buffer.from("{}"));
+    const junkBlob = Buffer.from("junk");
+    const junkDigest = await client.putBlob(repo, junkBlob);
+    const manifests = [];
+    for (let i = 0; i < 200; i++) {
+      const m = buildReferrerManifest({
+        subject: { mediaType: image.mediaType, digest, size: image.size },
+        artifactType: "application/vnd.example.junk",
+        blob: { mediaType: "application/vnd.example.junk", digest: junkDigest, size: junkBlob.byteLength },
+        annotations: { n: String(i) },
+      });
+      const d = await client.putManifest(repo, sha256Digest(m), m, MT.ociManifest);
+      manifests.push({ mediaType: MT.ociManifest, digest: d, size: m.byteLength, artifactType: "application/vnd.example.junk" });
+    }
+    await client.putManifest(
+      repo,
+      referrersFallbackTag(digest),
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests })),
+      MT.ociIndex,
+    );
+    await syncRegistry({ actor: system, registry: "default" });
+    expect(await db.artifact.count({ where: { imageId: image.id, source: "cosign-tag" } })).toBe(1);
+    // Then the revoked layer goes back into an ordinary `.sig` manifest.
+    const now = await readSig(repo, digest);
+    const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
+    await client.putBlob(repo, back.config);
+    await client.putManifest(repo, cosignTag(digest, "sig"), back.manifest, MT.ociManifest);
+    await syncRegistry({ actor: system, registry: "default" });
+    expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("pending");
+  });
+});
+
+describe("evidence referrers repeating one blob", () => {
+  it("download it once per sync, and not again when the referrers are listed anew", async () => {
+    // Found by review: each new artifact's layers were downloaded, fifty per artifact, before evidence was
+    // de-duplicated; 20 artifacts of 50 layers of one blob cost 1,000 blob GETs, again each time the index came back.
+    const repo = "hostile/repeated-evidence";
+    const { digest } = await pushedAndRequested({ client, repository: repo, stage: "build", label: "sbom" });
+    const image = await db.image.findFirstOrThrow({ where: { digest } });
+    const sbom = Buffer.from(
+      JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components: [{ type: "library", name: "x", version: "1" }] }),
+    );
+    const blob = { mediaType: "application/vnd.cyclonedx+json", digest: await client.putBlob(repo, sbom), size: sbom.byteLength };
+    await client.putBlob(repo, Buffer.from("{}"));
+    const manifests = [];
+    for (let i = 0; i < 5; i++) {
+      const m = JSON.parse(
+        buildReferrerManifest({
+          subject: { mediaType: image.mediaType, digest, size: image.size },
+          artifactType: blob.mediaType,
+          blob,
+          annotations: { n: String(i) },
+        }).toString("utf8"),
+      ) as { layers: unknown[] };
+      m.layers = Array.from({ length: 10 }, () => m.layers[0]);
+      const bytes = Buffer.from(JSON.stringify(m));
+      manifests.push({
+        mediaType: MT.ociManifest,
+        digest: await client.putManifest(repo, sha256Digest(bytes), bytes, MT.ociManifest),
+        size: bytes.byteLength,
+        artifactType: blob.mediaType,
+      });
+    }
+    const listIndex = (list: object[]) =>
+      client.putManifest(
+        repo,
+        referrersFallbackTag(digest),
+        Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: list })),
+        MT.ociIndex,
+      );
+    const blobGets = async () => {
+      const counter = new RequestCounter(new URL(process.env.REGISTRY_URL!).origin).start();
+      const r = await syncRegistry({ actor: system, registry: "default", repositories: [repo] });
+      counter.stop();
+      expect(r.errors).toEqual([]);
+      return counter.snapshot()["GET blobs"] ?? 0;
+    };
+    await listIndex(manifests);
+    expect(await blobGets()).toBe(1);
+    expect(await db.evidenceDocument.count({ where: { imageId: image.id, kind: "sbom" } })).toBe(1);
+    await listIndex([]);
+    await blobGets();
+    await listIndex(manifests);
+    expect(await blobGets()).toBe(0);
   });
 });
 

@@ -64,10 +64,13 @@ export async function syncArtifacts(opts: {
   referrersApi?: ReferrersApiMemo;
 }) {
   const { client, imageId, repository, digest } = opts;
-  const found = (await listReferrers(client, repository, digest, { tags: opts.tags, ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}) })).slice(
-    0,
-    MAX_ARTIFACTS_PER_IMAGE,
-  );
+  // The cosign tags always, and at most MAX_ARTIFACTS_PER_IMAGE referrers besides (listReferrers keeps the tags).
+  const found = await listReferrers(client, repository, digest, {
+    tags: opts.tags,
+    maxReferrers: MAX_ARTIFACTS_PER_IMAGE,
+    onTruncated: (kept) => console.warn(`[sync] ${repository}@${digest}: more than ${kept} referrers; the first ${kept} are read`),
+    ...(opts.referrersApi ? { referrersApi: opts.referrersApi } : {}),
+  });
   const known = new Map((opts.known ?? (await db.artifact.findMany({ where: { imageId } }))).map((a) => [a.digest, a]));
   const sigBefore = [...known.values()].find((a) => a.source === "cosign-tag" && a.kind === "signature")?.digest ?? null;
   let sigAfter: string | null = null;
@@ -75,6 +78,7 @@ export async function syncArtifacts(opts: {
   // Sigstore bundles and Notation signatures are signatures too: a new or removed one needs a re-verification.
   let signatureReferrersChanged = false;
   let signatureReferrers = 0;
+  const readThisRun = new Set<string>();
 
   for (const d of found) {
     const prior = known.get(d.digest);
@@ -120,7 +124,7 @@ export async function syncArtifacts(opts: {
     }
     // A revoked approval's verification summary pushed back (reappeared-summaries.ts).
     if (d.source === "cosign-tag" || c.kind === "attestation") await reopenReappearedSummaries({ imageId, layerDigests: layers.map((l) => l.digest) });
-    if (EVIDENCE_KINDS.has(c.kind)) evidenceErrors += await ingestLayers(client, repository, imageId, d.digest, layers);
+    if (EVIDENCE_KINDS.has(c.kind)) evidenceErrors += await ingestLayers(client, repository, imageId, d.digest, layers, readThisRun);
   }
   const gone = [...known.keys()].filter((k) => !found.some((f) => f.digest === k));
   if (gone.length) await db.artifact.deleteMany({ where: { imageId, digest: { in: gone } } });
@@ -138,9 +142,24 @@ async function ingestLayers(
   imageId: string,
   artifactDigest: string,
   layers: { digest: string; size: number; mediaType: string }[],
+  readThisRun: Set<string>,
 ): Promise<number> {
   let errors = 0;
-  for (const l of layers.slice(0, 50)) {
+  const candidates = layers.slice(0, 50);
+  // A layer already stored as this image's evidence (its content digest is the layer's: the bytes are the blob), or
+  // already read in this sync, is not downloaded again: fifty layers of one blob in each of many artifacts, listed
+  // again whenever the referrers index is switched back, made a sync fetch the same blob a thousand times.
+  const stored = new Set(
+    (
+      await db.evidenceDocument.findMany({
+        where: { imageId, contentDigest: { in: [...new Set(candidates.map((l) => l.digest))] } },
+        select: { contentDigest: true },
+      })
+    ).map((d) => d.contentDigest),
+  );
+  for (const l of candidates) {
+    if (stored.has(l.digest) || readThisRun.has(l.digest)) continue;
+    readThisRun.add(l.digest);
     if (l.size > MAX_EVIDENCE_LAYER_BYTES) {
       errors++;
       continue;

@@ -293,7 +293,15 @@ async function syncAccessories(opts: RepositorySyncOptions & { live: HeldImage[]
       opts.referrersApi,
     )
       ? NO_ARTIFACTS
-      : await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known, referrersApi: opts.referrersApi });
+      : await syncArtifacts({ client, imageId: img.id, repository, digest: img.digest as Digest, tags: tagSet, known, referrersApi: opts.referrersApi }).catch(
+          (e: unknown) => {
+            // One image's accessories that cannot be listed (a referrers index paging without end) fail only that
+            // image: the others of the repository are still read, and its own signatures are read again from `.sig`.
+            if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+            console.warn(`[sync] ${repository}@${img.digest}: accessories not read: ${e.message}`);
+            return { ...NO_ARTIFACTS, sigManifestChanged: true, evidenceErrors: 1 };
+          },
+        );
     stats.artifacts += count;
     stats.evidenceErrors += evidenceErrors;
     const hasSig = tagSet.has(cosignTag(img.digest as Digest, "sig"));
