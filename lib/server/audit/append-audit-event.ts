@@ -31,6 +31,9 @@ export class AuditDetailError extends Error {
   }
 }
 
+/** Text as a text column stores it: a lone surrogate becomes U+FFFD; U+0000, which Postgres refuses, too. */
+const storableText = (s: string) => wellFormed(s).replaceAll("\u0000", "\ufffd");
+
 /** The stored values of an event, as the chain hashes them (shared with staged events). */
 export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>) {
   // Round-trip through JSON so the hash covers exactly what jsonb will hold; the schema judges that stored form. A lone
@@ -41,11 +44,13 @@ export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>)
   return {
     actorType: e.actor.kind,
     actorId: e.actor.kind === "user" ? e.actor.id : null,
-    actorLabel: e.actor.kind === "anonymous" ? e.actor.label : actorLabel(e.actor),
+    // The label too comes from outside (an identity provider's email or subject claim for a refused sign-in): hashed
+    // as given while the column stored U+FFFD, a lone surrogate there made a valid row verify as altered.
+    actorLabel: storableText(e.actor.kind === "anonymous" ? e.actor.label : actorLabel(e.actor)),
     action: e.action,
     outcome: e.outcome ?? "success",
     targetDigest: e.targetDigest ?? null,
-    target: e.target === undefined || e.target === null ? null : wellFormed(e.target),
+    target: e.target === undefined || e.target === null ? null : storableText(e.target),
     detail,
   };
 }

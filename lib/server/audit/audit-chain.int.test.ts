@@ -108,10 +108,14 @@ describe("audit trail", () => {
     const reason = "bad name \ud800 from a header";
     await recordAuditEvent({ actor, action: "waiver.revoke", target: "image \udc00", detail: { waiverId: "w\ud800", stage: "prod", gate: "sbom", reason } });
     await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target: "GET /x\ud800", detail: { status: 403, reason } });
+    // An actor label from outside (an identity provider's claim for a refused sign-in), with a lone surrogate and a NUL.
+    const claimed = { kind: "anonymous" as const, label: "oidc:evil\ud800@example.com\u0000" };
+    await stageAuditEvent({ actor: claimed, action: "request.denied", outcome: "denied", target: "POST /sign-in\u0000", detail: { status: 403, reason } });
     await foldStagedAuditEvents();
     const rows = await db.auditEvent.findMany({ where: { seq: { gt: BigInt(before) } }, orderBy: { seq: "asc" } });
-    expect(rows.map((r) => r.target)).toEqual(["image \ufffd", "GET /x\ufffd"]);
-    expect(rows.map((r) => (r.detail as { reason: string }).reason)).toEqual(["bad name \ufffd from a header", "bad name \ufffd from a header"]);
+    expect(rows.map((r) => r.target)).toEqual(["image \ufffd", "GET /x\ufffd", "POST /sign-in\ufffd"]);
+    expect(rows[2]!.actorLabel).toBe("oidc:evil\ufffd@example.com\ufffd");
+    expect(rows.map((r) => (r.detail as { reason: string }).reason)).toEqual(Array(3).fill("bad name \ufffd from a header"));
     expect((await verifyAuditChain()).ok).toBe(true);
   });
 
