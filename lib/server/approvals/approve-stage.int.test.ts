@@ -192,6 +192,44 @@ describe("approving a stage signs the digest in cosign's format", () => {
   });
 });
 
+describe("the same repository and digest in two registries", () => {
+  // Found by review: without a registry, an approval landed on the newest open request of that repository and digest
+  // in any registry, so a developer could put their own request (its evidence, its waivers) under the reviewer's click.
+  it("needs the registry named to approve, and then approves the request in that registry", async () => {
+    const reg: RegistryHandle = await startRegistry({});
+    try {
+      const img = buildImage({ architecture: "amd64", layers: [{ "twin.txt": "same bytes in two registries" }] });
+      await pushImage(client, "twin/app", img, ["1"]);
+      await pushImage(new RegistryClient({ url: reg.url }), "twin/app", img, ["1"]);
+      await db.registry.create({ data: { name: "twin", url: reg.url } });
+      await syncRegistry({ actor: system, registry: "default" });
+      await syncRegistry({ actor: system, registry: "twin" });
+      await requestPromotion({
+        actor: await userActor("dev@example.com"),
+        registry: "twin",
+        repository: "twin/app",
+        digest: img.digest,
+        stage: "build",
+        note: "n",
+      });
+      const alice = await userActor("alice@example.com");
+      const refused = await approveStage({ actor: alice, repository: "twin/app", digest: img.digest, stage: "build", comment: "ok" }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: "INVALID_INPUT", field: "registry" });
+      expect((refused as Error).message).toMatch(
+        /^registry is required: twin\/app@sha256:[0-9a-f]{64} is in several registries \((default, twin|twin, default)\)$/,
+      );
+      expect(await db.approval.count({ where: { imageId: { in: (await db.image.findMany({ where: { digest: img.digest } })).map((i) => i.id) } } })).toBe(0);
+      const approved = await approveStage({ actor: alice, registry: "twin", repository: "twin/app", digest: img.digest, stage: "build", comment: "ok" });
+      const row = await db.approval.findUniqueOrThrow({ where: { id: approved.id! } });
+      const image = await db.image.findUniqueOrThrow({ where: { id: row.imageId }, include: { repository: { include: { registry: true } } } });
+      expect(image.repository.registry.name).toBe("twin");
+    } finally {
+      await reg.destroy();
+      await db.registry.update({ where: { name: "twin" }, data: { name: `twin-gone-${Date.now()}` } }).catch(() => {});
+    }
+  });
+});
+
 describe("approval refusals write nothing", () => {
   it("refuses developers and managers with FORBIDDEN", async () => {
     for (const email of ["dev@example.com", "manager@example.com"]) {

@@ -28,10 +28,22 @@ export async function approveStage({ actor, registry, repository, digest, stage,
   // What is unknown is a 404 naming it; only a known image and stage without an open request is a 409.
   if (registry && !reg) throw new AppError("NOT_FOUND", `no registry named ${registry}`, "registry");
   if (!(await db.stage.findUnique({ where: { name: stage }, select: { id: true } }))) throw new AppError("NOT_FOUND", `no stage named ${stage}`, "stage");
-  const image = await db.image.findFirst({ where: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } }, select: { id: true } });
-  if (!image) throw new AppError("NOT_FOUND", `no image ${repository}@${digest}${registry ? ` in registry ${registry}` : ""} in the inventory`, "digest");
+  const images = await db.image.findMany({
+    where: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } },
+    select: { id: true, repository: { select: { registry: { select: { name: true } } } } },
+  });
+  if (!images.length)
+    throw new AppError("NOT_FOUND", `no image ${repository}@${digest}${registry ? ` in registry ${registry}` : ""} in the inventory`, "digest");
+  // Without a registry the approval must not land on whichever registry's request is newest: the same repository and
+  // digest in two registries are two requests, with their own evidence and waivers, and the reviewer approves one.
+  if (images.length > 1)
+    throw new AppError(
+      "INVALID_INPUT",
+      `registry is required: ${repository}@${digest} is in several registries (${images.map((i) => i.repository.registry.name).join(", ")})`,
+      "registry",
+    );
   const request = await db.promotionRequest.findFirst({
-    where: { stage: { name: stage }, status: "open", image: { digest, repository: { name: repository, ...(reg ? { registryId: reg.id } : {}) } } },
+    where: { stage: { name: stage }, status: "open", imageId: images[0]!.id },
     orderBy: { createdAt: "desc" },
     select: { id: true },
   });
