@@ -135,6 +135,63 @@ describe("junk referrers in front of the cosign tags", () => {
   });
 });
 
+describe("a revoked bundle attached again behind junk signatures", () => {
+  it("is still found, reopened and removed, however many signatures stand in front of it", async () => {
+    // Found by review: 100 junk `.sig` layers filled the verification cap, so the new manifest around the revoked
+    // bundle's blob was never read, never reopened and, having no signature row, never removed.
+    const repo = "hostile/bundle-behind-cap";
+    await db.stage.update({ where: { name: "test" }, data: { emitBundle: true } });
+    try {
+      const { digest, approval } = await approved(repo, "bundle-cap");
+      // The bundle is pushed after the answer (deferred accessories); the retry tick pushes it here.
+      const { completePendingBundles } = await import("../approvals/finish-stage-signature");
+      await completePendingBundles();
+      const bundle = await db.stageBundle.findUniqueOrThrow({ where: { approvalId: approval.id } });
+      const bundleBytes = await client.getBlob(repo, bundle.bundleDigest as Digest);
+      const image = await db.image.findFirstOrThrow({ where: { digest } });
+      expect((await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" })).state).toBe("removed");
+      // 100 junk simple-signing layers in `.sig` (cosign layers come before referrers in verification order).
+      const cfg = Buffer.from(JSON.stringify({ architecture: "", os: "", rootfs: { type: "layers", diff_ids: [] }, config: {} }));
+      const cfgDigest = await client.putBlob(repo, cfg);
+      const layers = [];
+      for (let i = 0; i < 100; i++) {
+        const b = Buffer.from(`junk ${i}`);
+        layers.push({
+          mediaType: MT.cosignSimpleSigning,
+          digest: await client.putBlob(repo, b),
+          size: b.byteLength,
+          annotations: { "dev.cosignproject.cosign/signature": "AA==" },
+        });
+      }
+      const sig = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfgDigest, size: cfg.byteLength }, layers }),
+      );
+      await client.putManifest(repo, cosignTag(digest, "sig"), sig, MT.ociManifest);
+      await syncRegistry({ actor: system, registry: "default" });
+      const { pushReferrer } = await import("../../oci/push-referrer");
+      const again = await pushReferrer({
+        client,
+        repository: repo,
+        subject: { mediaType: image.mediaType, digest, size: image.size },
+        artifactType: MT.sigstoreBundleV03,
+        blobBytes: bundleBytes,
+        blobMediaType: MT.sigstoreBundleV03,
+        annotations: { "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1" },
+        created: new Date(Date.now() + 5_000),
+      });
+      expect(again.descriptor.digest).not.toBe(bundle.artifactDigest);
+      await syncRegistry({ actor: system, registry: "default" });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("pending");
+      await completePendingRevocations({ actor: system });
+      expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState).toBe("removed");
+      const { listReferrers } = await import("../../oci/referrers");
+      expect((await listReferrers(client, repo, digest)).map((r) => r.digest)).not.toContain(again.descriptor.digest);
+    } finally {
+      await db.stage.update({ where: { name: "test" }, data: { emitBundle: false } });
+    }
+  });
+});
+
 describe("evidence referrers repeating one blob", () => {
   it("download it once per sync, and not again when the referrers are listed anew", async () => {
     // Found by review: each new artifact's layers were downloaded, fifty per artifact, before evidence was

@@ -211,6 +211,39 @@ function collectCandidates(layers: Descriptor[], referrers: { digest: string; ki
 }
 
 /**
+ * A revoked bundle attached again in a new referrer manifest (`oras attach` of the saved bundle) is recognised by its
+ * blob, which only reading that manifest tells. Verified in cap order, it was read only if it came before the cap:
+ * behind enough junk signatures it was never read, so never reopened nor removed. When the image has a removed
+ * bundle, each referrer candidate that is not ours is read (its manifest only) and, if it wraps such a blob, marked
+ * ours, so it is verified (and its signature row found by the removal) whatever stands in front of it.
+ */
+async function markRewrappedBundles(
+  client: RegistryClient,
+  repository: string,
+  candidates: Candidate[],
+  revokedBlobs: ReadonlySet<string>,
+): Promise<Candidate[]> {
+  if (revokedBlobs.size === 0) return candidates;
+  const out: Candidate[] = [];
+  for (const c of candidates) {
+    if (c.source !== "referrer" || c.ours) {
+      out.push(c);
+      continue;
+    }
+    let wraps = false;
+    try {
+      const m = await client.getManifest(repository, c.artifactDigest);
+      const p = parseManifest(m.bytes, m.mediaType);
+      wraps = p.kind === "manifest" && p.manifest.layers.some((l) => revokedBlobs.has(l.digest));
+    } catch (e) {
+      if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
+    }
+    out.push(wraps ? { ...c, ours: true } : c);
+  }
+  return out;
+}
+
+/**
  * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
  * manifest (key- and certificate-based) and the Sigstore bundles and Notation signatures attached as OCI referrers.
  *
@@ -264,7 +297,9 @@ export async function refreshSignatures(opts: {
   }
   for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
 
-  const candidates = collectCandidates(layers, referrers, ourTime);
+  // The blobs of this image's bundles whose revocation was carried out: a new manifest around one is ours again.
+  const removed = new Set(bundles.filter((b) => approvals.some((a) => a.id === b.approvalId && a.revocationState === "removed")).map((b) => b.bundleDigest));
+  const candidates = await markRewrappedBundles(client, repository, collectCandidates(layers, referrers, ourTime), removed);
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
