@@ -272,9 +272,16 @@ describe("re-evaluation after an advisory import", () => {
 
   it("a waiver that expires and a scan that ages out ask for re-evaluation", async () => {
     await reevaluateApprovals();
-    const t0 = new Date();
-    await sweepTimeTriggers({ now: t0 });
+    await sweepTimeTriggers();
     const img = await approvedImage("reeval/ttl", "build", "1.0.0");
+    // A replica whose clock runs two hours ahead sweeps no further than the database's clock: the waivers and scans
+    // of the next two hours are still in the next sweep's interval (found by review; it used to mark them swept).
+    await sweepTimeTriggers({ now: new Date(Date.now() + 2 * 3_600_000) });
+    const [ahead] = await db.$queryRaw<{ ok: boolean }[]>`SELECT last_at <= now() AS ok FROM reevaluation_sweeps WHERE id = 1`;
+    expect(ahead!.ok).toBe(true);
+    // The sweep judges by the database's clock: time passes here by moving the last sweep back two minutes.
+    const t0 = new Date();
+    await db.$executeRaw`UPDATE reevaluation_sweeps SET last_at = ${new Date(t0.getTime() - 120_000)} WHERE id = 1`;
     await db.reevaluationRequest.deleteMany();
     // The build stage has no waiver group: the waiver row is written directly to test the sweep on expiry.
     const admin = await db.user.findUniqueOrThrow({ where: { email: "admin@example.com" } });
@@ -287,23 +294,28 @@ describe("re-evaluation after an advisory import", () => {
         repositoryId: repo.id,
         digest: img.digest,
         reason: "x",
-        expiresAt: new Date(t0.getTime() + 60_000),
+        // Expired a minute ago, after the last sweep.
+        expiresAt: new Date(t0.getTime() - 60_000),
         grantedById: admin.id,
       },
     });
     await db.reevaluationRequest.deleteMany();
-    const r = await sweepTimeTriggers({ now: new Date(t0.getTime() + 120_000) });
+    const r = await sweepTimeTriggers();
     expect(r.requested).toBeGreaterThanOrEqual(1);
     expect((await db.reevaluationRequest.findMany({ where: { trigger: "waiver" } })).map((x) => x.imageId)).toContain(img.imageId);
     // Sweeping the same interval again asks for nothing.
-    expect(await sweepTimeTriggers({ now: new Date(t0.getTime() + 120_000) })).toEqual({ requested: 0 });
     await db.reevaluationRequest.deleteMany();
-    // The newest scan (uploaded just now) passes a 1-hour limit within the next sweep window of two hours.
+    await sweepTimeTriggers();
+    expect(await db.reevaluationRequest.count({ where: { trigger: "waiver", imageId: img.imageId } })).toBe(0);
+    // The newest scan passed a 1-hour limit within the last sweep window (of three hours): scans backdated two hours.
     await upsertStage({ actor: system, name: "build", settings: { gates: { maxScanAgeHours: 1 } } });
+    await db.$executeRaw`UPDATE evidence_documents SET uploaded_at = uploaded_at - interval '2 hours', scanned_at = scanned_at - interval '2 hours',
+      first_seen_at = first_seen_at - interval '2 hours' WHERE image_id = ${img.imageId}::uuid`;
+    await db.$executeRaw`UPDATE reevaluation_sweeps SET last_at = now() - interval '3 hours' WHERE id = 1`;
     await db.reevaluationRequest.deleteMany();
-    await sweepTimeTriggers({ now: new Date(t0.getTime() + 2 * 3_600_000) });
+    await sweepTimeTriggers();
     expect((await db.reevaluationRequest.findMany({ where: { trigger: "scan-age" } })).map((x) => x.imageId)).toContain(img.imageId);
-    await reevaluateApprovals({ now: () => new Date(t0.getTime() + 2 * 3_600_000) });
+    await reevaluateApprovals();
     expect((await db.stageRisk.findFirstOrThrow({ where: { imageId: img.imageId } })).reasons.join(" ")).toMatch(
       /scan age: newest scan .* old; at most 1 h allowed/,
     );

@@ -8,8 +8,13 @@ import { JsonColumnError, readJson, stageGatesColumn } from "../json-columns";
  * approved images they concern.
  * The sweep row is locked for the whole step, so replicas never sweep the same interval twice.
  */
-export async function sweepTimeTriggers({ now = new Date() }: { now?: Date } = {}): Promise<{ requested: number }> {
+export async function sweepTimeTriggers({ now: callerNow = new Date() }: { now?: Date } = {}): Promise<{ requested: number }> {
   return db.$transaction(async (tx) => {
+    // The interval ends at the database's clock (or the caller's, if earlier), as expiry and revoke-after are judged:
+    // a replica whose clock ran ahead marked an interval swept before the waivers and scans in it had expired by the
+    // clock every judgement uses, and the next sweep started after it, so they were never judged again.
+    const [clock] = await tx.$queryRaw<{ now: Date }[]>`SELECT LEAST(${callerNow}::timestamptz, statement_timestamp()) AS now`;
+    const now = clock!.now;
     await tx.$executeRaw`INSERT INTO reevaluation_sweeps (id, last_at) VALUES (1, ${now}) ON CONFLICT (id) DO NOTHING`;
     const [row] = await tx.$queryRaw<{ last_at: Date }[]>`SELECT last_at FROM reevaluation_sweeps WHERE id = 1 FOR UPDATE`;
     const last = row!.last_at;
