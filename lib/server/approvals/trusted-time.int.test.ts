@@ -182,33 +182,40 @@ describe("trusted time on stage signatures (a real TSA: openssl ts -reply)", () 
   });
 });
 
+/**
+ * An image approved for prod while the TSA is down (signature pending), then the prod key revoked from now: the
+ * approval, recorded before, is not among the revoked; the TSA is back, and its next token's time is after the
+ * compromise (its genTime may be whole seconds: the next second has begun).
+ */
+async function pendingWhenKeyCompromised(repository: string) {
+  const img = buildImage({ architecture: "amd64", layers: [{ "tsa.txt": `${repository} ${Date.now()}` }] });
+  await pushImage(client, repository, img, ["1"]);
+  await syncRegistry({ actor: system });
+  const { requestPromotion } = await import("../promotions/request-promotion");
+  const { approveStage } = await import("./approve-stage");
+  const { revokeStageKey } = await import("../keys/revoke-stage-key");
+  await tsa.stop();
+  try {
+    await requestPromotion({ actor: await userActor("dev@example.com"), repository, digest: img.digest, stage: "prod", note: "n" });
+    const r = await approveStage({ actor: await userActor("alice@example.com"), repository, digest: img.digest, stage: "prod", comment: "ok" });
+    expect(r.status).toBe("signing");
+    await new Promise((res) => setTimeout(res, 50));
+    const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "key leaked" });
+    // Judged by its record time, before the compromise: not among the revoked.
+    expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(r.id);
+    await new Promise((res) => setTimeout(res, 1100));
+    return { img, approvalId: r.id! };
+  } finally {
+    await tsa.start();
+  }
+}
+
 describe("a stage key compromised before a pending signature's trusted time", () => {
   // The approval was recorded before the compromise time, but its signature was still waiting for the TSA when the
   // key was revoked: the revocation judged it by Imprimatur's record (before: unaffected). The TSA's time, which then
   // becomes its trusted time, is after the compromise: by the revocation's own rule it must not stand.
   it("revokes the approval when the TSA's time comes in after the key's compromise time, and pushes nothing", async () => {
-    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-late.txt": `late ${Date.now()}` }] });
-    await pushImage(client, "tsa/late", img, ["1"]);
-    await syncRegistry({ actor: system });
-    const { requestPromotion } = await import("../promotions/request-promotion");
-    const { approveStage } = await import("./approve-stage");
-    const { revokeStageKey } = await import("../keys/revoke-stage-key");
-    await tsa.stop();
-    let approvalId: string;
-    try {
-      await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/late", digest: img.digest, stage: "prod", note: "n" });
-      const r = await approveStage({ actor: await userActor("alice@example.com"), repository: "tsa/late", digest: img.digest, stage: "prod", comment: "ok" });
-      expect(r.status).toBe("signing");
-      approvalId = r.id!;
-      await new Promise((res) => setTimeout(res, 50));
-      const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "key leaked" });
-      // Judged by its record time, before the compromise: not among the revoked.
-      expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(approvalId);
-      // The TSA's genTime may be whole seconds: let the next second begin, so the token's time is after the compromise.
-      await new Promise((res) => setTimeout(res, 1100));
-    } finally {
-      await tsa.start();
-    }
+    const { img, approvalId } = await pendingWhenKeyCompromised("tsa/late");
     // Before the fix the layer was pushed and the summary then failed on the revoked key: kept to assert on below.
     const done = await completePendingSignatures({ actor: system }).catch((e: unknown) => e);
     const row = await db.approval.findUniqueOrThrow({ where: { id: approvalId }, include: { signingKey: true } });
@@ -228,32 +235,9 @@ describe("a signature pending on the TSA when another approval of the same image
   // including the one still waiting for its token, and marked it signed, so its trusted time was never judged against
   // the key's compromise and ImageReview admitted it.
   it("is left out of that push, and its own retry judges its TSA time: a key compromised before it revokes it", async () => {
-    const img = buildImage({ architecture: "amd64", layers: [{ "tsa-carried.txt": `carried ${Date.now()}` }] });
-    await pushImage(client, "tsa/carried", img, ["1"]);
-    await syncRegistry({ actor: system });
+    const { img, approvalId } = await pendingWhenKeyCompromised("tsa/carried");
     const { requestPromotion } = await import("../promotions/request-promotion");
     const { approveStage } = await import("./approve-stage");
-    const { revokeStageKey } = await import("../keys/revoke-stage-key");
-    await tsa.stop();
-    let approvalId: string;
-    try {
-      await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/carried", digest: img.digest, stage: "prod", note: "n" });
-      const r = await approveStage({
-        actor: await userActor("alice@example.com"),
-        repository: "tsa/carried",
-        digest: img.digest,
-        stage: "prod",
-        comment: "ok",
-      });
-      expect(r.status).toBe("signing");
-      approvalId = r.id!;
-      await new Promise((res) => setTimeout(res, 50));
-      const revoked = await revokeStageKey({ actor: await userActor("admin@example.com"), stage: "prod", effectiveAt: new Date(), reason: "key leaked" });
-      expect(revoked.approvals.map((a) => a.approvalId)).not.toContain(approvalId);
-      await new Promise((res) => setTimeout(res, 1100));
-    } finally {
-      await tsa.start();
-    }
     // The TSA is back; another stage of the same image is approved before the scheduler's retry.
     await requestPromotion({ actor: await userActor("dev@example.com"), repository: "tsa/carried", digest: img.digest, stage: "build", note: "n" });
     const b = await approveStage({ actor: await userActor("alice@example.com"), repository: "tsa/carried", digest: img.digest, stage: "build", comment: "ok" });
