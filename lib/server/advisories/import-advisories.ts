@@ -95,6 +95,9 @@ const digestOf = (raw: string) => `sha256:${createHash("sha256").update(raw).dig
  * Parses the decoded records, keeping the newest of each id; a bad record or a NUL anywhere refuses the whole import.
  * Records naming only ecosystems without a known version order are counted as skipped, per ecosystem.
  */
+/** How far ahead of this server's clock a record's times may be (clocks of feed publishers and servers differ). */
+const FUTURE_SLACK_MS = 10 * 60_000;
+
 function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
   const parsed = new Map<string, { advisory: OsvAdvisory; raw: unknown; rawText: string }>();
   const skippedEcosystems: Record<string, number> = Object.create(null) as Record<string, number>;
@@ -110,6 +113,14 @@ function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
     const rawText = JSON.stringify(value);
     // Postgres JSON cannot hold NUL; a record carrying one anywhere (even in fields we do not read) is refused.
     if (rawText.includes("\\u0000")) throw new AppError("INVALID_INPUT", `${where}record ${advisory.id} contains a NUL character`, "body");
+    // A time in the future is not a record's history but a claim on it: a record "modified" in 9999 outranks every
+    // later, genuine version of itself (an older incoming record is skipped), so one import pinned an advisory
+    // withdrawn, and its findings gone, for good.
+    for (const field of ["modified", "published", "withdrawn"] as const) {
+      const t = advisory[field];
+      if (t && t.getTime() > Date.now() + FUTURE_SLACK_MS)
+        throw new AppError("INVALID_INPUT", `${where}record ${advisory.id}: ${field} ${t.toISOString()} is in the future`, "body");
+    }
     if (!advisory.affected.length && advisory.unknownEcosystems.length) {
       skipped++;
       for (const e of advisory.unknownEcosystems) skippedEcosystems[e] = (skippedEcosystems[e] ?? 0) + 1;

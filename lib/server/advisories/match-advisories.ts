@@ -64,18 +64,22 @@ type Hit = { advisory: MatchableAdvisory; row: ComponentRow; fixed: string | und
 /** The (image, advisory, package, version) hits: components whose ecosystem, key, release and version an advisory affects. */
 function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: MatchableAdvisory; affected: OsvAffected }[]>) {
   const hits = new Map<string, Hit>();
-  const verdicts = new Map<string, boolean>();
+  // One verdict per (affected entry, version): an advisory may list one package in several entries (one per vulnerable
+  // line of versions, as OSV allows), and a cache keyed by advisory and package answered the later entries with the
+  // first one's "not affected", so a version in the second range got no finding.
+  const verdicts = new Map<OsvAffected, Map<string, boolean>>();
   for (const row of rows) {
     const cands = byName.get(row.name.toLowerCase()) ?? [];
     if (!cands.length) continue;
     const ck = componentKeys(row);
     for (const { advisory, affected } of cands) {
       if (ck.ecosystem !== affected.ecosystem || !ck.keys.includes(affected.key) || !releaseMatches(affected.release, ck.distro)) continue;
-      const vk = `${advisory.id}\u0000${affected.key}\u0000${affected.osvEcosystem}\u0000${row.version}`;
-      let v = verdicts.get(vk);
+      let byVersion = verdicts.get(affected);
+      if (!byVersion) verdicts.set(affected, (byVersion = new Map()));
+      let v = byVersion.get(row.version!);
       if (v === undefined) {
         v = isAffected(affected.ecosystem, row.version!, affected.ranges, affected.versions);
-        verdicts.set(vk, v);
+        byVersion.set(row.version!, v);
       }
       if (!v) continue;
       const key = `${row.image_id}\u0000${advisory.id}\u0000${row.name.toLowerCase()}\u0000${row.version}`;
