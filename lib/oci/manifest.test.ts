@@ -108,3 +108,35 @@ describe("parseManifest reads null fields and deep junk as Go tools do", () => {
     expect(shallow.kind === "manifest" && (shallow.manifest as Record<string, unknown>).vendor).toEqual({ x: 1 });
   });
 });
+
+describe("parseManifest matches keys to fields as Go's encoding/json does", () => {
+  const d = (c: string) => `sha256:${c.repeat(64)}`;
+  const layer = (c: string) => ({ mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: d(c), size: 10 });
+  const config = { mediaType: MT.ociConfig, digest: d("c"), size: 2 };
+
+  it("a key in another case sets the same field, the last one winning (what cosign reads is what is judged)", () => {
+    // Found by review: `"Layers"` after `"layers"` was kept as an unknown field here while Go tools read it, so a
+    // revoked layer put back under it went unseen, and every rewrite of the manifest kept it.
+    const text = `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":${JSON.stringify(config)},"layers":[${JSON.stringify(layer("a"))}],"Layers":[${JSON.stringify(layer("a"))},${JSON.stringify(layer("b"))}]}`;
+    const p = parseManifest(Buffer.from(text));
+    expect(p.kind === "manifest" && p.manifest.layers.map((l) => l.digest)).toEqual([d("a"), d("b")]);
+    expect(p.kind === "manifest" && Object.keys(p.manifest)).not.toContain("Layers");
+    const desc = parseManifest(
+      Buffer.from(`{"schemaVersion":2,"config":${JSON.stringify(config)},"layers":[{"mediaType":"x/y","digest":"${d("a")}","DIGEST":"${d("e")}","size":1}]}`),
+    );
+    expect(desc.kind === "manifest" && desc.manifest.layers[0]!.digest).toBe(d("e"));
+    // bytes.EqualFold folds the Kelvin sign and the long s as well.
+    const kelvin = parseManifest(Buffer.from(`{"\u017fchemaVersion":2,"config":${JSON.stringify(config)},"layers":[]}`));
+    expect(kelvin.kind).toBe("manifest");
+  });
+
+  it("a null clears a list, map or pointer but leaves a string; a null entry of a list is dropped", () => {
+    const text = `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","MediaType":null,"config":${JSON.stringify(config)},"layers":[null,${JSON.stringify({ ...layer("a"), annotations: { k: "v" } })}],"annotations":{"x":"y"},"Annotations":null}`;
+    const p = parseManifest(Buffer.from(text));
+    expect(p.kind).toBe("manifest");
+    if (p.kind !== "manifest") return;
+    expect(p.mediaType).toBe(MT.ociManifest);
+    expect(p.manifest.annotations).toBeUndefined();
+    expect(p.manifest.layers.map((l) => [l.digest, l.annotations])).toEqual([[d("a"), { k: "v" }]]);
+  });
+});

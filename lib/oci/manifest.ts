@@ -85,23 +85,52 @@ export function jsonDepthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
-const DOCUMENT_KEYS = new Set(["schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject", "annotations"]);
-const DESCRIPTOR_KEYS = new Set(["mediaType", "digest", "size", "annotations", "artifactType", "urls", "data", "platform"]);
+const DOCUMENT_KEYS = ["schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject", "annotations"];
+const DESCRIPTOR_KEYS = ["mediaType", "digest", "size", "annotations", "artifactType", "urls", "data", "platform"];
+const PLATFORM_KEYS = ["os", "architecture", "variant", "os.version", "os.features", "features"];
+/** Fields a JSON null sets to nil in Go (slices, maps, pointers); a null for any other field leaves it as it was. */
+const NULL_CLEARS = new Set(["layers", "manifests", "annotations", "subject", "platform", "urls", "data", "os.features", "features"]);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function lenientFields(v: Record<string, unknown>, keep: ReadonlySet<string> | null): Record<string, unknown> {
+/** Go's encoding/json matches an object key to a field case-insensitively (bytes.EqualFold: K and ſ fold to k and s). */
+const goFold = (k: string) =>
+  k
+    .replace(/[A-Z]/g, (c) => c.toLowerCase())
+    .replace(/\u017f/g, "s")
+    .replace(/\u212a/g, "k");
+const byFold = (keys: readonly string[]) => new Map(keys.map((k) => [goFold(k), k]));
+const DOCUMENT_FIELDS = byFold(DOCUMENT_KEYS);
+const DESCRIPTOR_FIELDS = byFold(DESCRIPTOR_KEYS);
+const PLATFORM_FIELDS = byFold(PLATFORM_KEYS);
+
+/**
+ * An object's fields as Go reads them into its struct: a key in any case (or spelling that folds to it) sets the field,
+ * the last one winning, so `"Layers"` after `"layers"` is what cosign reads; a null clears a slice, map or pointer and
+ * leaves anything else. Keys that name no field are kept as they are, unless `onlyFields` (a document too deep to keep).
+ */
+function goFields(v: Record<string, unknown>, fields: ReadonlyMap<string, string>, onlyFields: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== null && (!keep || keep.has(k))) out[k] = x;
-  if (isObject(out.annotations)) out.annotations = lenientFields(out.annotations, null);
+  for (const [k, x] of Object.entries(v)) {
+    const field = fields.get(goFold(k));
+    if (!field && onlyFields) continue;
+    const key = field ?? k;
+    if (x === null) {
+      if (!field || NULL_CLEARS.has(field)) delete out[key];
+      continue;
+    }
+    out[key] = x;
+  }
+  // A map's keys are taken as written; a null value is dropped.
+  if (isObject(out.annotations)) out.annotations = Object.fromEntries(Object.entries(out.annotations).filter(([, x]) => x !== null));
   return out;
 }
 
-function lenientDescriptor(d: unknown, keep: ReadonlySet<string> | null): unknown {
+function lenientDescriptor(d: unknown, onlyFields: boolean): unknown {
   if (!isObject(d)) return d;
-  const out = lenientFields(d, keep);
+  const out = goFields(d, DESCRIPTOR_FIELDS, onlyFields);
   // Go reads `platform: {}` as the empty platform; an entry whose platform names no os and architecture states none.
   if (isObject(out.platform)) {
-    const p = lenientFields(out.platform, null);
+    const p = goFields(out.platform, PLATFORM_FIELDS, onlyFields);
     if (typeof p.os === "string" && typeof p.architecture === "string") out.platform = p;
     else delete out.platform;
   }
@@ -110,21 +139,23 @@ function lenientDescriptor(d: unknown, keep: ReadonlySet<string> | null): unknow
 
 /**
  * A manifest or index as the tools that write and read them in Go see it (go-containerregistry, cosign, Kyverno,
- * policy-controller): a JSON `null` leaves a field at its zero value (no annotations, no layers, no platform), so it
- * is dropped here instead of failing validation. A writer with push access could otherwise make a `.sig` manifest
- * every Go tool reads while this client refused it: its revocation could never be removed, and a revoked layer put
- * back in it went unseen. Past MAX_REGISTRY_JSON_DEPTH only the modelled fields are kept, so that nothing read from a
- * registry and written again (a `.sig` manifest with a new layer) can hold nesting that JSON.stringify cannot write.
+ * policy-controller): keys match fields case-insensitively, the last one winning; a JSON `null` leaves a field at its
+ * zero value (no annotations, no layers, no platform); a null entry of a list is dropped. A writer with push access
+ * could otherwise make a `.sig` manifest Go tools read one way and this client another (refused, or with a revoked
+ * layer under `"Layers"` that only Go saw): its revocation could not be removed, or a revoked layer put back in it went
+ * unseen. Past MAX_REGISTRY_JSON_DEPTH only the modelled fields are kept, so that nothing read from a registry and
+ * written again (a `.sig` manifest with a new layer) can hold nesting that JSON.stringify cannot write.
  */
 export function goLenient(json: unknown): unknown {
   if (!isObject(json)) return json;
-  const keep = jsonDepthExceeds(json, MAX_REGISTRY_JSON_DEPTH) ? DESCRIPTOR_KEYS : null;
-  const doc = lenientFields(json, keep ? DOCUMENT_KEYS : null);
+  const onlyFields = jsonDepthExceeds(json, MAX_REGISTRY_JSON_DEPTH);
+  const doc = goFields(json, DOCUMENT_FIELDS, onlyFields);
   for (const list of ["layers", "manifests"] as const) {
-    if (json[list] === null && (list === "layers" ? "config" in doc : !("config" in doc))) doc[list] = [];
-    if (Array.isArray(doc[list])) doc[list] = (doc[list] as unknown[]).map((d) => lenientDescriptor(d, keep));
+    const given = Object.entries(json).some(([k, x]) => DOCUMENT_FIELDS.get(goFold(k)) === list && x === null);
+    if (!(list in doc) && given && (list === "layers" ? "config" in doc : !("config" in doc))) doc[list] = [];
+    if (Array.isArray(doc[list])) doc[list] = (doc[list] as unknown[]).filter((d) => d !== null).map((d) => lenientDescriptor(d, onlyFields));
   }
-  for (const one of ["config", "subject"] as const) if (one in doc) doc[one] = lenientDescriptor(doc[one], keep);
+  for (const one of ["config", "subject"] as const) if (one in doc) doc[one] = lenientDescriptor(doc[one], onlyFields);
   return doc;
 }
 
