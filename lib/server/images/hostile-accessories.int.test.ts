@@ -247,6 +247,32 @@ describe("evidence referrers repeating one blob", () => {
   });
 });
 
+describe("a decoy artifact naming an evidence blob as something it is not", () => {
+  it("does not keep the real artifact's layer from being read: the SBOM is stored", async () => {
+    // Found by review of the dedupe above: a decoy listing the real SBOM's blob as a Sigstore bundle (nothing stored:
+    // it has no envelope) or with a size it does not have marked the blob read, and the real referrer was skipped.
+    const repo = "hostile/decoy-evidence";
+    const { digest } = await pushedAndRequested({ client, repository: repo, stage: "build", label: "decoy" });
+    const image = await db.image.findFirstOrThrow({ where: { digest } });
+    const sbom = Buffer.from(
+      JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components: [{ type: "library", name: "y", version: "2" }] }),
+    );
+    const blob = { digest: await client.putBlob(repo, sbom), size: sbom.byteLength };
+    await client.putBlob(repo, Buffer.from("{}"));
+    const subject = { mediaType: image.mediaType, digest, size: image.size };
+    const entry = async (artifactType: string, size = blob.size) => {
+      const m = buildReferrerManifest({ subject, artifactType, blob: { mediaType: artifactType, digest: blob.digest, size } });
+      return { mediaType: MT.ociManifest, digest: await client.putManifest(repo, sha256Digest(m), m, MT.ociManifest), size: m.byteLength, artifactType };
+    };
+    const decoys = [await entry(MT.sigstoreBundleV03), await entry("application/vnd.cyclonedx+json", 64 * 1024 * 1024)];
+    const real = await entry("application/vnd.cyclonedx+json");
+    const index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [...decoys, real] };
+    await client.putManifest(repo, referrersFallbackTag(digest), Buffer.from(JSON.stringify(index)), MT.ociIndex);
+    await syncRegistry({ actor: system, registry: "default", repositories: [repo] });
+    expect(await db.evidenceDocument.count({ where: { imageId: image.id, kind: "sbom" } })).toBe(1);
+  });
+});
+
 describe("an image config nested 20,000 levels deep", () => {
   it("is not kept, and the repository's sync still records the tag it moved: verify by tag judges the new digest", async () => {
     const repo = "hostile/deep-config";

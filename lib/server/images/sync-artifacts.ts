@@ -158,15 +158,20 @@ async function ingestLayers(
     ).map((d) => d.contentDigest),
   );
   for (const l of candidates) {
-    if (stored.has(l.digest) || readThisRun.has(l.digest)) continue;
-    readThisRun.add(l.digest);
+    // A blob is read one way or the other (a bundle's envelope, or the bytes themselves), and what it yields depends
+    // only on its bytes and that way: a decoy naming the same blob as something else, or with a size it does not
+    // have, must not stand in for the real one (found by review: it made the real SBOM's layer be skipped for good).
+    const asBundle = l.mediaType.startsWith("application/vnd.dev.sigstore.bundle");
+    const key = `${asBundle ? "bundle" : "raw"}:${l.digest}`;
+    if ((!asBundle && stored.has(l.digest)) || readThisRun.has(key)) continue;
     if (l.size > MAX_EVIDENCE_LAYER_BYTES) {
       errors++;
       continue;
     }
+    readThisRun.add(key);
     try {
       let bytes = await client.getBlob(repository, l.digest as Digest, MAX_EVIDENCE_LAYER_BYTES);
-      if (l.mediaType.startsWith("application/vnd.dev.sigstore.bundle")) {
+      if (asBundle) {
         // A Sigstore bundle carries the DSSE envelope; its certificate / tlog checks belong to signature trust.
         const bundle = JSON.parse(bytes.toString("utf8")) as { dsseEnvelope?: unknown };
         if (!bundle.dsseEnvelope) continue;
