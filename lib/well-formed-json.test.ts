@@ -10,4 +10,9 @@ describe("well-formed JSON for jsonb", () => {
     expect(wellFormed("plain")).toBe("plain");
     expect(wellFormedJson({ a: "plain" })).toBe(JSON.stringify({ a: "plain" }));
   });
+
+  it("replaces U+0000, which jsonb refuses, in values and keys too", () => {
+    // Found by review: an identity provider's email claim with a NUL reached an audit detail, whose write then failed.
+    expect(JSON.parse(wellFormedJson({ reason: "a\u0000b", ["k\u0000"]: 1 }))).toEqual({ reason: "a\ufffdb", ["k\ufffd"]: 1 });
+  });
 });

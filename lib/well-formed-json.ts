@@ -8,15 +8,21 @@ export function wellFormed(s: string): string {
   return LONE_SURROGATE.test(s) ? Buffer.from(s, "utf8").toString("utf8") : s;
 }
 
+/** wellFormed, and U+0000 (which Postgres refuses in text and jsonb) as U+FFFD too. */
+const storableString = (s: string) => {
+  const w = wellFormed(s);
+  return w.includes("\u0000") ? w.replaceAll("\u0000", "\ufffd") : w;
+};
+
 /**
  * JSON for a jsonb value. jsonb refuses a lone surrogate escape that JSON.stringify writes for such a string, so one
  * hostile string would fail a whole write; string values (and keys) are made well-formed first.
  */
 export function wellFormedJson(value: unknown): string {
   return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
-    if (typeof v === "string") return wellFormed(v);
-    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => LONE_SURROGATE.test(k))) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [wellFormed(k), x]));
+    if (typeof v === "string") return storableString(v);
+    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => LONE_SURROGATE.test(k) || k.includes("\u0000"))) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [storableString(k), x]));
     }
     return v;
   });
