@@ -39,7 +39,8 @@ function time(field: string, v: string | null): Date | undefined {
     throw new AppError("INVALID_INPUT", `${field} must be a date (YYYY-MM-DD) or an ISO-8601 time with a zone, got ${JSON.stringify(s)}`, field);
   }
   const d = new Date(s.length === 10 ? `${s}T00:00:00Z` : s);
-  if (Number.isNaN(d.getTime())) throw new AppError("INVALID_INPUT", `${field} is not a valid time: ${JSON.stringify(s)}`, field);
+  // Year 0 parses, but Postgres refuses it (no year 0 in its calendar): that was a 500 (found by review).
+  if (Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1) throw new AppError("INVALID_INPUT", `${field} is not a valid time: ${JSON.stringify(s)}`, field);
   return d;
 }
 

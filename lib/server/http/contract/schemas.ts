@@ -102,9 +102,20 @@ export const importKeyBody = z
     name: z.string().max(64).optional(),
   })
   .strict();
+/**
+ * An ISO-8601 time with a zone that Postgres can store: years 1 to 9999 in UTC. "0000-01-01T00:00:00Z" is a valid
+ * ISO string, and Postgres refused it with an error that surfaced as a 500 (found by review).
+ */
+function isoTime() {
+  return z.iso.datetime({ offset: true }).refine((v) => {
+    const y = new Date(v).getUTCFullYear();
+    return y >= 1 && y <= 9999;
+  }, "must be a time from year 1 to 9999 (UTC)");
+}
+
 export const revokeKeyBody = z
   .object({
-    effectiveAt: z.iso.datetime({ offset: true }),
+    effectiveAt: isoTime(),
     reason: z.string().max(1000),
     dryRun: z.boolean().optional(),
     key: z.string().min(1).max(64).optional(),
@@ -236,7 +247,7 @@ export const grantWaiverBody = z
     repository: repository(),
     digest: digest().nullable().optional(),
     reason: z.string().trim().min(5, "a waiver needs a reason").max(2000),
-    expiresAt: z.iso.datetime({ offset: true }),
+    expiresAt: isoTime(),
     requestId: z.uuid().optional(),
   })
   .strict();
