@@ -106,6 +106,27 @@ afterAll(async () => {
   await disconnectDb();
 });
 
+describe("a JSON Lines upload", () => {
+  it("holds at most 5,000 statements (refused whole, naming the count, with nothing stored); each stored one is audited", async () => {
+    // Found by review: each line was stored, and audited, inside one transaction that took the audit chain's lock at
+    // its first line, so 20,000 tiny lines held every audited write of every replica (sign-ins too) for a minute.
+    const { digest, imageId } = await newImage("trust/many-lines");
+    const dev = await userActor("dev@example.com");
+    const line = (i: number) =>
+      JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components: [{ type: "library", name: `c${i}`, version: "1" }] });
+    const many = Array.from({ length: 5001 }, (_, i) => line(i)).join("\n");
+    await expect(ingestEvidence({ actor: dev, imageId, bytes: Buffer.from(many), source: "upload" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      message: expect.stringContaining("the document holds 5001 JSON lines; at most 5000 per upload"),
+    });
+    expect(await db.evidenceDocument.count({ where: { imageId } })).toBe(0);
+    const before = await db.auditEvent.count({ where: { action: "evidence.upload", targetDigest: digest } });
+    const r = await ingestEvidence({ actor: dev, imageId, bytes: Buffer.from([0, 1, 2].map(line).join("\n")), source: "upload" });
+    expect(r.documents).toHaveLength(3);
+    expect((await db.auditEvent.count({ where: { action: "evidence.upload", targetDigest: digest } })) - before).toBe(3);
+  });
+});
+
 describe("each statement is judged and stored on its own", () => {
   it("a JSON Lines upload mixing a signed SBOM with an unsigned, forged provenance is stored line by line, and the gates see the forgery", async () => {
     const { digest, imageId } = await newImage("trust/mixed");
