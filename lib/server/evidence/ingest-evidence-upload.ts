@@ -251,6 +251,10 @@ async function ingestStreamed({
         });
         if (parsed.componentCount) await indexDocumentPackages(tx, { documentId, imageId });
         await insertFindings(tx, { documentId, imageId, findings: parsed.findings });
+        if (parsed.componentCount > 0 || parsed.kind === "vex") await rematchImageAdvisories(tx, { imageId });
+        await requestReevaluation(tx, { trigger: "evidence", imageIds: [imageId] });
+        // Last: the first audit append takes the chain lock, which every audited write waits for until this commits;
+        // taken before matching advisories against a large SBOM, it held them all for that long.
         await appendAuditEvent(tx, {
           actor,
           action: source === "upload" ? "evidence.upload" : "evidence.discover",
@@ -269,8 +273,6 @@ async function ingestStreamed({
             ...(clamped ? { statedScanTime: parsed.scannedAt, scanTimeClampedTo: now.toISOString() } : {}),
           },
         });
-        if (parsed.componentCount > 0 || parsed.kind === "vex") await rematchImageAdvisories(tx, { imageId });
-        await requestReevaluation(tx, { trigger: "evidence", imageIds: [imageId] });
         return doc;
       },
       { timeout: 300_000, maxWait: 30_000 },
