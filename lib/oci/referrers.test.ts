@@ -142,6 +142,13 @@ describe("listReferrers against a fake registry", () => {
       [junk[0]!.digest, "referrers-tag"],
       [junk[1]!.digest, "referrers-tag"],
     ]);
+    // Past the cap, a signature listed behind the junk is kept before it (a re-attached revoked bundle must be read).
+    const bundle = { mediaType: MT.ociManifest, size: 10, digest: d("rewrapped bundle"), artifactType: MT.sigstoreBundleV03 };
+    const s2 = await serve((req, res) => {
+      if (req.url?.startsWith("/v2/app/referrers/")) return json(res, 200, index([...junk, bundle]), { "content-type": MT.ociIndex });
+      json(res, 404, {});
+    });
+    expect((await listReferrers(client(s2.url), "app", SUBJECT, { maxReferrers: 2 })).map((r) => r.digest)).toEqual([bundle.digest, junk[0]!.digest]);
     // Under the cap nothing is reported.
     let called = false;
     expect(await listReferrers(client(s.url), "app", SUBJECT, { onTruncated: () => (called = true) })).toHaveLength(6);

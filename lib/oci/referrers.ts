@@ -174,10 +174,12 @@ async function cosignDescriptor(client: RegistryClient, repository: string, tag:
   }
 }
 
+const isSignatureType = (t: string | undefined) => !!t && (t.startsWith("application/vnd.dev.sigstore.bundle") || t === MT.notarySignature);
+
 /**
  * Everything attached to `digest` in `repository`: referrers from the API (or, when the registry has no API,
  * from the `sha256-<hex>` fallback index), plus cosign's `.sig`, `.att` and `.sbom` manifests. De-duplicated
- * by digest; the first source wins, in that order.
+ * by digest; a cosign tag wins over a referrer listing the same manifest.
  */
 export async function listReferrers(client: RegistryClient, repository: string, digest: Digest, opts: ListReferrersOptions = {}): Promise<Referrer[]> {
   assertRepositoryName(repository);
@@ -195,12 +197,18 @@ export async function listReferrers(client: RegistryClient, repository: string, 
 
   const ask = () => fromApi(client, repository, digest);
   const api = opts.referrersApi ? await opts.referrersApi.use(ask, null) : (await ask()).result;
+  const listed: Referrer[] = [];
   if (api) {
-    for (const d of api) add(toReferrer(d, "referrers-api"));
+    for (const d of api) listed.push(toReferrer(d, "referrers-api"));
   } else {
     const tag = referrersFallbackTag(digest);
-    if (!tags || tags.has(tag)) for (const d of await fromFallbackTag(client, repository, tag)) add(toReferrer(d, "referrers-tag", tag));
+    if (!tags || tags.has(tag)) for (const d of await fromFallbackTag(client, repository, tag)) listed.push(toReferrer(d, "referrers-tag", tag));
   }
+  // Past the cap, signatures (Sigstore bundles, Notation) are kept before anything else: junk listed ahead of a
+  // re-attached revoked bundle must not cut it out of what is read (found by review). Under the cap, the order is
+  // the registry's.
+  const ranked = listed.length > max ? [...listed].sort((a, b) => Number(isSignatureType(b.artifactType)) - Number(isSignatureType(a.artifactType))) : listed;
+  for (const r of ranked) add(r);
 
   for (const suffix of ["sig", "att", "sbom"] as const) {
     const tag = cosignTag(digest, suffix);

@@ -13,6 +13,7 @@ import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust"
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
 import { appendAuditEvent } from "../audit/append-audit-event";
+import { markRewrappedBundles } from "./rewrapped-bundles";
 import { jsonColumn, signatureChecksColumn, signatureOptionalColumn, signatureSignerColumn } from "../json-columns";
 
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
@@ -21,7 +22,7 @@ export const MAX_SIGNATURE_BYTES = 1024 * 1024;
 /** The referrer kinds verified as signatures (a Sigstore bundle only with cosign's sign predicate, see below). */
 type SignatureKind = "sigstore-bundle" | "notation-signature";
 
-type Candidate =
+export type Candidate =
   | { source: "cosign"; layer: Descriptor; position: number; ours: boolean }
   | { source: "referrer"; artifactDigest: string; kind: SignatureKind; position: number; ours: boolean };
 
@@ -208,39 +209,6 @@ function collectCandidates(layers: Descriptor[], referrers: { digest: string; ki
     });
   });
   return candidates;
-}
-
-/**
- * A revoked bundle attached again in a new referrer manifest (`oras attach` of the saved bundle) is recognised by its
- * blob, which only reading that manifest tells. Verified in cap order, it was read only if it came before the cap:
- * behind enough junk signatures it was never read, so never reopened nor removed. When the image has a removed
- * bundle, each referrer candidate that is not ours is read (its manifest only) and, if it wraps such a blob, marked
- * ours, so it is verified (and its signature row found by the removal) whatever stands in front of it.
- */
-async function markRewrappedBundles(
-  client: RegistryClient,
-  repository: string,
-  candidates: Candidate[],
-  revokedBlobs: ReadonlySet<string>,
-): Promise<Candidate[]> {
-  if (revokedBlobs.size === 0) return candidates;
-  const out: Candidate[] = [];
-  for (const c of candidates) {
-    if (c.source !== "referrer" || c.ours) {
-      out.push(c);
-      continue;
-    }
-    let wraps = false;
-    try {
-      const m = await client.getManifest(repository, c.artifactDigest);
-      const p = parseManifest(m.bytes, m.mediaType);
-      wraps = p.kind === "manifest" && p.manifest.layers.some((l) => revokedBlobs.has(l.digest));
-    } catch (e) {
-      if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
-    }
-    out.push(wraps ? { ...c, ours: true } : c);
-  }
-  return out;
 }
 
 /**
