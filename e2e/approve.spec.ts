@@ -20,7 +20,7 @@ test("a wrong password shows an error and is counted as a failed sign-in from th
   await page.getByLabel("Email").fill("alice@example.com");
   await page.getByLabel("Password").fill("not-her-password");
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await expect(page.getByText("Wrong email or password.")).toBeVisible();
+  await expect(page.getByText("Wrong email or password,")).toBeVisible();
   // Counted per source (the real TCP peer) and minute, not one audit row each.
   expect(await count()).toBe(before + 1);
   expect(await query(`SELECT 1 FROM audit_events WHERE action = 'auth.signin' AND outcome = 'failure'`)).toHaveLength(0);

@@ -19,7 +19,9 @@ const MESSAGES: Record<string, string> = {
   PasswordLoginDisabled: "Password sign-in is turned off here; sign in with your organisation's identity provider.",
   PasswordLinkedAccount:
     "This account signs in through your organisation's identity provider, which decides who may use it; its password is not accepted. Use the single sign-on button.",
-  CredentialsSignin: "Wrong email or password.",
+  // One answer for a wrong password and for an account that may not use one here, so that it says nothing of which.
+  CredentialsSignin:
+    "Wrong email or password, or this account does not sign in with a password here: accounts linked to your organisation's identity provider use the single sign-on button, and with password sign-in turned off only administrators use a password.",
   RateLimited: "Too many failed sign-ins for this account or from this address. Wait a few minutes, then try again.",
   SessionRequired: "Please sign in to see this page.",
   Configuration: "Sign-in is misconfigured on the server. The failure has been recorded.",

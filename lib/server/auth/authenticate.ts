@@ -9,6 +9,7 @@ import { countAuthFailure } from "./count-auth-failure";
 import { cachedToken, rememberToken } from "./token-cache";
 import { ssoRecencyRefusal, ssoSignInDueAt } from "./sso-recency";
 import { clearSigninAttempts, consumeSigninAttempt } from "./signin-throttle";
+import { passwordRefusal } from "./oidc";
 
 /** A sign-in refused by the throttle (lib/server/auth/signin-throttle.ts), before the password was checked. */
 export class SigninThrottledError extends AppError {
@@ -44,6 +45,20 @@ export async function authenticatePassword(email: string, password: string, sour
   const ok = user && !user.disabled ? await verifyPassword(password, user.passwordHash) : (await burnPasswordCheck(password), false);
   if (!ok || !user) {
     await countAuthFailure({ source, kind: "signin" });
+    return null;
+  }
+  // An account that may not use a password here is refused exactly as a wrong password is, and its attempts are not
+  // cleared: a distinct answer after a correct password (found by review) told a guesser the password was right.
+  const refusal = passwordRefusal(user);
+  if (refusal) {
+    await countAuthFailure({ source, kind: "signin" });
+    await recordAuditEvent({
+      actor: { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via: "session" },
+      action: "auth.signin",
+      outcome: "failure",
+      target: user.email,
+      detail: { method: "password", reason: refusal },
+    });
     return null;
   }
   await clearSigninAttempts({ email: normalized, source });

@@ -394,7 +394,9 @@ describe("password sign-in switched off", () => {
     try {
       const carol = await passwordSignIn("carol@example.com", "carol-demo-pass");
       expect(carol.session).toBeUndefined();
-      expect(await landing(carol.redirect)).toBe("/signin?error=PasswordLinkedAccount");
+      // The same answer as a wrong password (a distinct one told a guesser the password was right; found by review).
+      expect(await landing(carol.redirect)).toBe("/signin?error=CredentialsSignin");
+      expect(await landing((await passwordSignIn("carol@example.com", "not-her-password")).redirect)).toBe("/signin?error=CredentialsSignin");
       const ev = await db.auditEvent.findFirstOrThrow({
         where: { action: "auth.signin", outcome: "failure", target: "carol@example.com" },
         orderBy: { seq: "desc" },
@@ -421,7 +423,7 @@ describe("password sign-in switched off", () => {
     configure({ IMPRIMATUR_PASSWORD_LOGIN: "0" });
     const dev = await passwordSignIn("dev@example.com", "dev-demo-pass");
     expect(dev.session).toBeUndefined();
-    expect(await landing(dev.redirect)).toBe("/signin?error=PasswordLoginDisabled");
+    expect(await landing(dev.redirect)).toBe("/signin?error=CredentialsSignin");
     const ev = await db.auditEvent.findFirstOrThrow({
       where: { action: "auth.signin", outcome: "failure", target: "dev@example.com" },
       orderBy: { seq: "desc" },

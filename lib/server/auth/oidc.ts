@@ -99,6 +99,18 @@ function errorPage(code: string): string {
 }
 
 /**
+ * Why this account may not sign in with a password here, or null: linked to the configured provider (which decides who
+ * signs in as it), or password sign-in is off (IMPRIMATUR_PASSWORD_LOGIN=0) and it is not an admin.
+ */
+export function passwordRefusal(u: { oidcSubject: string | null; role: string }): string | null {
+  const s = oidcSettings();
+  if (u.oidcSubject && s)
+    return `this account is linked to the identity provider (${s.displayName}), which decides who may sign in as it; passwords are refused for it`;
+  if (!env().IMPRIMATUR_PASSWORD_LOGIN && u.role !== "admin") return "password sign-in is turned off (IMPRIMATUR_PASSWORD_LOGIN=0); only admins may use it";
+  return null;
+}
+
+/**
  * next-auth's signIn callback. OpenID Connect: map and store the user (see signInOidc) and put our user id where the
  * jwt callback takes `sub` from. Passwords: never for an account linked to the configured provider (the provider
  * decides who signs in as it: an account it no longer knows must not keep a way in), and with IMPRIMATUR_PASSWORD_LOGIN=0
@@ -115,14 +127,9 @@ export const identitySignIn: CallbacksOptions["signIn"] = async ({ user, account
     return true;
   }
   if (account?.provider === "credentials") {
+    // authenticatePassword refuses these already, as a wrong password; kept here should another path sign in.
     const u = await db.user.findUnique({ where: { id: user.id }, select: { id: true, email: true, name: true, role: true, oidcSubject: true } });
-    const refusal = !u
-      ? null
-      : u.oidcSubject && oidcSettings()
-        ? `this account is linked to the identity provider (${oidcSettings()!.displayName}), which decides who may sign in as it; passwords are refused for it`
-        : !env().IMPRIMATUR_PASSWORD_LOGIN && u.role !== "admin"
-          ? "password sign-in is turned off (IMPRIMATUR_PASSWORD_LOGIN=0); only admins may use it"
-          : null;
+    const refusal = u ? passwordRefusal(u) : null;
     if (refusal) {
       await recordAuditEvent({
         actor: { kind: "user", id: u!.id, email: u!.email, name: u!.name, role: u!.role as Role, via: "session" },
