@@ -49,8 +49,16 @@ function useBulkRevocation(query: string, results: Result[]) {
   const [busy, setBusy] = useState(false);
   const [asking, setAsking] = useState(false);
 
+  // Confirming sends what the dry run listed: the server refuses (409) if its plan now differs.
   const body = (dryRun: boolean) =>
-    JSON.stringify({ query, stages: chosenStages, reason, dryRun, ...(all ? {} : { images: results.filter((r) => picked.has(key(r))) }) });
+    JSON.stringify({
+      query,
+      stages: chosenStages,
+      reason,
+      dryRun,
+      ...(all ? {} : { images: results.filter((r) => picked.has(key(r))) }),
+      ...(!dryRun && plan?.dryRun ? { expectApprovals: plan.items.map((i) => i.approvalId) } : {}),
+    });
 
   async function run(dryRun: boolean) {
     setBusy(true);
@@ -73,7 +81,30 @@ function useBulkRevocation(query: string, results: Result[]) {
     return () => clearTimeout(t);
   }, [progress]);
 
-  return { chosenStages, setStages, all, setAll, picked, setPicked, reason, setReason, plan, progress, error, busy, asking, setAsking, run };
+  // A change of scope voids the dry run: its list no longer says what would go, so it cannot be confirmed.
+  const scoped =
+    <T,>(set: (v: T) => void) =>
+    (v: T) => {
+      setPlan(null);
+      set(v);
+    };
+  return {
+    chosenStages,
+    setStages: scoped(setStages),
+    all,
+    setAll: scoped(setAll),
+    picked,
+    setPicked: scoped(setPicked),
+    reason,
+    setReason,
+    plan,
+    progress,
+    error,
+    busy,
+    asking,
+    setAsking,
+    run,
+  };
 }
 
 type BulkState = ReturnType<typeof useBulkRevocation>;

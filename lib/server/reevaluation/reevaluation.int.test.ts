@@ -354,6 +354,24 @@ describe("bulk revocation from a fleet search", () => {
       revoked: await db.approval.count({ where: { revokedAt: { not: null } } }),
     }).toEqual(before);
 
+    // Confirming what the dry run listed: a plan that differs now (here: one approval the confirmation did not show)
+    // is refused whole, with nothing recorded or revoked (found by review: the page could confirm an old list).
+    await expect(
+      startBulkRevocation({
+        actor: alice,
+        query: "lodash < 4.17.21",
+        stages: ["build"],
+        reason: "CVE-2021-23337",
+        dryRun: false,
+        expectApprovals: dry.items.map((i) => i.approvalId).slice(1),
+      }),
+    ).rejects.toMatchObject({ code: "CONFLICT", field: "expectApprovals", message: expect.stringContaining("(1 more, 0 no longer standing)") });
+    expect({
+      revocations: await db.bulkRevocation.count(),
+      audit: await db.auditEvent.count(),
+      revoked: await db.approval.count({ where: { revokedAt: { not: null } } }),
+    }).toEqual(before);
+
     await expect(startBulkRevocation({ actor: alice, query: "lodash < 4.17.21", stages: ["build"], reason: "", dryRun: false })).rejects.toMatchObject({
       code: "INVALID_INPUT",
       field: "reason",

@@ -14,6 +14,8 @@ export interface StartBulkRevocationOptions extends PlanBulkRevocationOptions {
   dryRun: boolean;
   /** Called after a confirmed revocation committed, to queue its job (the API route uses pg-boss). */
   enqueue?: (id: string) => Promise<void>;
+  /** The approval ids the dry run showed: refused (409) when the plan made now differs. */
+  expectApprovals?: readonly string[];
 }
 
 export function checkReason(reason: unknown): string {
@@ -38,12 +40,26 @@ export function notified(items: readonly BulkRevocationItem[]) {
  * `revocation.bulk` webhook (naming the requesters and reviewers concerned) in one transaction, and queued; with
  * BULK_REVOCATION_TWO_PERSON=1 it waits for a second person to confirm it instead.
  */
-export async function startBulkRevocation({ actor, query, stages, images, reason, dryRun, enqueue }: StartBulkRevocationOptions) {
+export async function startBulkRevocation({ actor, query, stages, images, reason, dryRun, enqueue, expectApprovals }: StartBulkRevocationOptions) {
   const text = checkReason(reason);
   const plan = await planBulkRevocation({ actor, query, stages, ...(images ? { images } : {}) });
   const who = notified(plan.items);
   if (dryRun) return { dryRun: true as const, query, stages, reason: text, images: plan.images, approvals: plan.items.length, items: plan.items, notify: who };
   if (!plan.items.length) throw new AppError("INVALID_INPUT", "the search finds no standing approval of these stages; nothing to revoke", "query");
+  // The plan is made again now: new evidence or approvals since the dry run, or a scope changed on the page after it,
+  // would revoke approvals the confirmation never listed (found by review). What was shown is what may go.
+  if (expectApprovals) {
+    const shown = new Set(expectApprovals);
+    const now = new Set(plan.items.map((i) => i.approvalId));
+    const added = [...now].filter((id) => !shown.has(id)).length;
+    const gone = [...shown].filter((id) => !now.has(id)).length;
+    if (added || gone)
+      throw new AppError(
+        "CONFLICT",
+        `the approvals to revoke changed since the dry run (${added} more, ${gone} no longer standing); run the dry run again and confirm what it lists`,
+        "expectApprovals",
+      );
+  }
   const twoPerson = env().BULK_REVOCATION_TWO_PERSON;
   const row = await db.$transaction(async (tx) => {
     const r = await tx.bulkRevocation.create({

@@ -20,6 +20,7 @@ export const POST = apiHandler(
       reason: b.reason ?? "",
       dryRun: b.dryRun,
       ...(b.images ? { images: b.images } : {}),
+      ...(b.expectApprovals ? { expectApprovals: b.expectApprovals } : {}),
       enqueue: enqueueBulkRevocation,
     });
     return r.dryRun ? r : created(r);

@@ -167,6 +167,11 @@ export const bulkRevocationBody = z
       )
       .max(100_000)
       .optional(),
+    /**
+     * The approval ids the dry run listed (what the confirmation showed): the revocation is refused with 409 when the
+     * plan made now differs, so nothing is revoked that the person confirming did not see.
+     */
+    expectApprovals: z.array(z.uuid()).max(100_000).optional(),
   })
   .strict();
 
