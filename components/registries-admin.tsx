@@ -122,7 +122,9 @@ function RegistryCard({ r, isAdmin }: { r: Registry; isAdmin: boolean }) {
     onSuccess: refresh,
   });
   const confirm = useMutation({
-    mutationFn: () => api(`/api/v1/registries/${encodeURIComponent(r.name)}/confirm-realm`, { method: "POST", body: "{}" }),
+    // The realm shown here: the server confirms it only if it is still the one pending.
+    mutationFn: () =>
+      api(`/api/v1/registries/${encodeURIComponent(r.name)}/confirm-realm`, { method: "POST", body: JSON.stringify({ realm: r.pendingRealm }) }),
     onSuccess: refresh,
   });
   const remove = useMutation({ mutationFn: () => api(`/api/v1/registries/${encodeURIComponent(r.name)}`, { method: "DELETE" }), onSuccess: refresh });

@@ -50,6 +50,7 @@ export const OPS_REGISTRIES: readonly Operation[] = [
     tag: "registries",
     summary: "Confirm the token realm the registry named (credentials go only there)",
     roles: ADMIN,
+    body: s.confirmRealmBody,
     ok: { status: 200, description: "the registry" },
   },
   {

@@ -148,6 +148,10 @@ export const reviewBody = z
   .strict();
 export const withdrawRequestBody = z.object({ reason: z.string().trim().max(2000).default("") }).strict();
 
+// ---- registries
+/** The realm the person confirming was shown: confirmed only if it is still the one pending. */
+export const confirmRealmBody = z.object({ realm: z.string().min(1).max(2048).optional() }).strict();
+
 // ---- revocations
 export const bulkRevocationBody = z
   .object({
