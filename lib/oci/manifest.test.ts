@@ -140,3 +140,30 @@ describe("parseManifest matches keys to fields as Go's encoding/json does", () =
     expect(p.manifest.layers.map((l) => [l.digest, l.annotations])).toEqual([[d("a"), { k: "v" }]]);
   });
 });
+
+describe("a field set again by a key in another case is merged as Go decodes it", () => {
+  const d = (c: string) => `sha256:${c.repeat(64)}`;
+  const head = `"schemaVersion":2,"mediaType":"${MT.ociManifest}"`;
+  const config = `"config":{"mediaType":"${MT.ociConfig}","digest":"${d("c")}","size":2}`;
+  const sigLayer = `{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"${d("a")}","size":10,"annotations":{"dev.cosignproject.cosign/signature":"SIG"}}`;
+
+  it("an empty object after a full one keeps what the first set (config, subject, annotations)", () => {
+    // Found by review: `"Config": {}` replaced the config here, so a `.sig` manifest Go reads (a revoked layer pushed
+    // back in it) was refused and its layer went unseen.
+    const a = parseManifest(Buffer.from(`{${head},${config},"layers":[${sigLayer}],"Config":{}}`));
+    expect(a.kind === "manifest" && a.manifest.config.digest).toBe(d("c"));
+    const b = parseManifest(
+      Buffer.from(
+        `{${head},${config},"layers":[{"mediaType":"x/y","digest":"${d("a")}","size":1,"annotations":{"k":"v"},"Annotations":{}}],"subject":{"mediaType":"${MT.ociManifest}","digest":"${d("f")}","size":5},"Subject":{}}`,
+      ),
+    );
+    expect(b.kind === "manifest" && [b.manifest.layers[0]!.annotations, b.manifest.subject?.digest]).toEqual([{ k: "v" }, d("f")]);
+  });
+
+  it("a list after a list is decoded element by element into the first one's elements", () => {
+    const p = parseManifest(Buffer.from(`{${head},${config},"layers":[${sigLayer}],"Layers":[{"size":11}]}`));
+    expect(p.kind === "manifest" && p.manifest.layers.map((l) => [l.digest, l.size, l.annotations])).toEqual([
+      [d("a"), 11, { "dev.cosignproject.cosign/signature": "SIG" }],
+    ]);
+  });
+});

@@ -104,6 +104,18 @@ const DESCRIPTOR_FIELDS = byFold(DESCRIPTOR_KEYS);
 const PLATFORM_FIELDS = byFold(PLATFORM_KEYS);
 
 /**
+ * A field set again (by a key in another case): Go decodes the second value into what the first one left, so an object
+ * (a struct, a pointer's target, a map) keeps the fields the second does not set, and a list is decoded element by
+ * element into the elements already there. Replaced outright, `"config": {…}, "Config": {}` (valid to Go) lost its
+ * config here and the whole `.sig` manifest was refused (found by review).
+ */
+function goMerge(prev: unknown, next: unknown): unknown {
+  if (isObject(prev) && isObject(next)) return { ...prev, ...next };
+  if (Array.isArray(prev) && Array.isArray(next)) return next.map((x, i) => (isObject(prev[i]) && isObject(x) ? { ...prev[i], ...x } : x));
+  return next;
+}
+
+/**
  * An object's fields as Go reads them into its struct: a key in any case (or spelling that folds to it) sets the field,
  * the last one winning, so `"Layers"` after `"layers"` is what cosign reads; a null clears a slice, map or pointer and
  * leaves anything else. Keys that name no field are kept as they are, unless `onlyFields` (a document too deep to keep).
@@ -118,7 +130,7 @@ function goFields(v: Record<string, unknown>, fields: ReadonlyMap<string, string
       if (!field || NULL_CLEARS.has(field)) delete out[key];
       continue;
     }
-    out[key] = x;
+    out[key] = field && key in out ? goMerge(out[key], x) : x;
   }
   // A map's keys are taken as written; a null value is dropped.
   if (isObject(out.annotations)) out.annotations = Object.fromEntries(Object.entries(out.annotations).filter(([, x]) => x !== null));

@@ -77,4 +77,13 @@ describe("a record whose times lie in the future", () => {
     expect(r).toMatchObject({ updated: 1 });
     expect(await db.finding.count({ where: { imageId, advisoryId: id } })).toBe(0);
   });
+
+  it("one stored before such records were refused outranks nothing: the genuine record replaces it", async () => {
+    const id = "GHSA-test-0000-0004";
+    await importOne(record(id));
+    expect(await db.finding.count({ where: { imageId, advisoryId: id } })).toBe(1);
+    await db.advisory.update({ where: { id }, data: { modified: new Date("9999-12-31T23:59:59Z"), withdrawn: new Date("9999-12-31T23:59:59Z") } });
+    expect(await importOne(record(id, { modified: "2024-06-01T00:00:00Z", summary: "genuine" }))).toMatchObject({ updated: 1 });
+    expect((await db.advisory.findUniqueOrThrow({ where: { id } })).modified.toISOString()).toBe("2024-06-01T00:00:00.000Z");
+  });
 });

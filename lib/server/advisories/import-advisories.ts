@@ -159,7 +159,9 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
       for (const { advisory: a, raw, rawText } of parsed.values()) {
         const rawDigest = digestOf(rawText);
         const old = existing.get(a.id);
-        if (old && (old.modified > a.modified || (old.modified.getTime() === a.modified.getTime() && old.rawDigest === rawDigest))) continue;
+        // A stored time in the future (imported before such records were refused) outranks nothing.
+        const oldModified = old && old.modified.getTime() > Date.now() + FUTURE_SLACK_MS ? new Date(0) : old?.modified;
+        if (old && oldModified && (oldModified > a.modified || (oldModified.getTime() === a.modified.getTime() && old.rawDigest === rawDigest))) continue;
         const row = {
           aliases: a.aliases,
           summary: a.summary,

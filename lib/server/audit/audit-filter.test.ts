@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { revokeKeyBody, grantWaiverBody } from "../http/contract/schemas";
+import { trustIdentityFields } from "../trust/trust-identity-input";
 import { parseAuditQuery } from "./audit-filter";
 
 // Year 0 is valid ISO-8601 and parses in JavaScript, but Postgres has no year 0: the query failed in the database and
@@ -19,5 +20,11 @@ describe("times outside what Postgres stores", () => {
     expect(revokeKeyBody.safeParse({ effectiveAt: "2026-12-01T00:00:00Z", reason: "leaked" }).success).toBe(true);
     const w = { stage: "prod", gate: "sbom", repository: "team/app", reason: "accepted risk", expiresAt: "0000-06-01T00:00:00+02:00" };
     expect(grantWaiverBody.safeParse(w).error?.issues.map((i) => i.path.join("."))).toContain("expiresAt");
+  });
+
+  it("a trust identity's validity dates refuse year 0 too", () => {
+    expect(trustIdentityFields.validFrom.safeParse("0000-01-01T00:00:00Z").success).toBe(false);
+    expect(trustIdentityFields.validFrom.safeParse("2026-01-01T00:00:00Z").success).toBe(true);
+    expect(trustIdentityFields.validFrom.safeParse(null).success).toBe(true);
   });
 });

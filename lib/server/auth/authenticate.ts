@@ -52,13 +52,15 @@ export async function authenticatePassword(email: string, password: string, sour
   const refusal = passwordRefusal(user);
   if (refusal) {
     await countAuthFailure({ source, kind: "signin" });
-    await recordAuditEvent({
+    // Not awaited: the audit append waits for the chain's lock, and a refusal that took longer than a wrong password
+    // would tell the guesser the same thing the error used to.
+    void recordAuditEvent({
       actor: { kind: "user", id: user.id, email: user.email, name: user.name, role: user.role as Role, via: "session" },
       action: "auth.signin",
       outcome: "failure",
       target: user.email,
       detail: { method: "password", reason: refusal },
-    });
+    }).catch((e: unknown) => console.error("[auth] audit of a refused password sign-in failed", e));
     return null;
   }
   await clearSigninAttempts({ email: normalized, source });

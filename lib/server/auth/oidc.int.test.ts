@@ -203,6 +203,16 @@ afterAll(async () => {
   await disconnectDb();
 });
 
+/** The audit row of a refused password sign-in (written without being awaited, so that the answer takes no longer). */
+async function refusalAudited(email: string, reason: string) {
+  for (let i = 0; i < 50; i++) {
+    const ev = await db.auditEvent.findFirst({ where: { action: "auth.signin", outcome: "failure", target: email }, orderBy: { seq: "desc" } });
+    if (ev && JSON.stringify(ev.detail).includes(reason)) return ev;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no audited refusal for ${email} (${reason})`);
+}
+
 describe("group mapping", () => {
   it("gives the highest mapped role and refuses bad maps", () => {
     const map = parseRoleMap("security=reviewer, imprimatur-admins=admin,app-team=developer,auditors=manager");
@@ -397,10 +407,7 @@ describe("password sign-in switched off", () => {
       // The same answer as a wrong password (a distinct one told a guesser the password was right; found by review).
       expect(await landing(carol.redirect)).toBe("/signin?error=CredentialsSignin");
       expect(await landing((await passwordSignIn("carol@example.com", "not-her-password")).redirect)).toBe("/signin?error=CredentialsSignin");
-      const ev = await db.auditEvent.findFirstOrThrow({
-        where: { action: "auth.signin", outcome: "failure", target: "carol@example.com" },
-        orderBy: { seq: "desc" },
-      });
+      const ev = await refusalAudited("carol@example.com", "linked to the identity provider");
       expect(ev.detail).toMatchObject({ method: "password", reason: expect.stringContaining("linked to the identity provider") });
       // The role does not matter: a linked admin is refused too (the break-glass admin is an unlinked account).
       await db.user.update({ where: { email: "carol@example.com" }, data: { oidcSubject: null } });
@@ -424,10 +431,7 @@ describe("password sign-in switched off", () => {
     const dev = await passwordSignIn("dev@example.com", "dev-demo-pass");
     expect(dev.session).toBeUndefined();
     expect(await landing(dev.redirect)).toBe("/signin?error=CredentialsSignin");
-    const ev = await db.auditEvent.findFirstOrThrow({
-      where: { action: "auth.signin", outcome: "failure", target: "dev@example.com" },
-      orderBy: { seq: "desc" },
-    });
+    const ev = await refusalAudited("dev@example.com", "IMPRIMATUR_PASSWORD_LOGIN=0");
     expect(ev.detail).toMatchObject({ method: "password", reason: expect.stringContaining("IMPRIMATUR_PASSWORD_LOGIN=0") });
     const admin = await passwordSignIn("admin@example.com", "admin-demo-pass");
     expect(admin.session).toBeTruthy();

@@ -90,11 +90,11 @@ export type SignInOidcResult = { ok: true; userId: string; role: Role; created: 
  */
 export async function signInOidc({ issuer, claims, groupsClaim, roleMap, source }: SignInOidcOptions): Promise<SignInOidcResult> {
   const sub = typeof claims.sub === "string" && claims.sub.length <= 255 ? claims.sub : null;
-  // Printable ASCII only, lower-cased as ASCII: JavaScript's toLowerCase folds the Kelvin sign (U+212A) to "k", so
-  // "\u212Aate@example.com" was stored as kate@example.com, someone else's address (found by review); control
-  // characters (a NUL) would also reach the audit trail.
+  // Lower-cased as ASCII only: JavaScript's toLowerCase folds the Kelvin sign (U+212A) to "k", so
+  // "\u212Aate@example.com" was stored as kate@example.com, someone else's address (found by review). Control
+  // characters (a NUL), spaces and separators are refused; an internationalised address is kept as the provider sent it.
   const email =
-    typeof claims.email === "string" && claims.email.length <= 254 && /^[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+$/.test(claims.email)
+    typeof claims.email === "string" && claims.email.length <= 254 && /^[^\s@\p{C}\p{Z}]+@[^\s@\p{C}\p{Z}]+$/u.test(claims.email)
       ? claims.email.replace(/[A-Z]/g, (c) => c.toLowerCase())
       : null;
   const label = email ?? (sub ? `oidc:${sub}` : "oidc:(no subject)");

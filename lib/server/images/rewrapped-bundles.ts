@@ -34,13 +34,14 @@ export async function markRewrappedBundles(
         const m = await client.getManifest(repository, c.artifactDigest);
         const p = parseManifest(m.bytes, m.mediaType);
         layers = p.kind === "manifest" ? p.manifest.layers.map((l) => l.digest) : [];
+        // A manifest's digest names its bytes: what it holds never changes, so it is read once per process. Only
+        // what was read: a manifest listed before it was pushed (or a passing refusal) is asked again next time.
+        if (referrerLayers.size >= REFERRER_LAYERS_MEMO) referrerLayers.delete(referrerLayers.keys().next().value!);
+        referrerLayers.set(c.artifactDigest, layers);
       } catch (e) {
         if (!(e instanceof OciError) || e.code === "UNAVAILABLE") throw e;
         layers = [];
       }
-      // A manifest's digest names its bytes: what it holds never changes, so it is read once per process.
-      if (referrerLayers.size >= REFERRER_LAYERS_MEMO) referrerLayers.delete(referrerLayers.keys().next().value!);
-      referrerLayers.set(c.artifactDigest, layers);
     }
     out.push(layers.some((l) => revokedBlobs.has(l)) ? { ...c, ours: true } : c);
   }

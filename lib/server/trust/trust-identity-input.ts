@@ -9,7 +9,8 @@ const scopePattern = z
   .min(1)
   .max(255)
   .regex(/^[a-z0-9._\-/*?]+$/, "must be a repository pattern such as library/*, apps/** or **");
-const date = z.coerce.date();
+// Years 1 to 9999 (UTC): Postgres has no year 0, and a write of one was a 500 (found by review).
+const date = z.coerce.date().refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, "must be a time from year 1 to 9999 (UTC)");
 const count = z.number().int().min(0).max(10);
 export const sigstoreThresholds = z.object({ tlog: count.optional(), timestamp: count.optional(), ctlog: count.optional() }).strict();
 
