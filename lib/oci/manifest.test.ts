@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OciError } from "./digest";
-import { parseManifest } from "./manifest";
+import { goImageConfig, parseManifest } from "./manifest";
 import { MT } from "./media-types";
 
 const D = `sha256:${"ab".repeat(32)}`;
@@ -165,5 +165,18 @@ describe("a field set again by a key in another case is merged as Go decodes it"
     expect(p.kind === "manifest" && p.manifest.layers.map((l) => [l.digest, l.size, l.annotations])).toEqual([
       [d("a"), 11, { "dev.cosignproject.cosign/signature": "SIG" }],
     ]);
+  });
+});
+
+describe("goImageConfig reads an image config as runtimes do", () => {
+  it("a key in another case wins over the one before it: rootfs.diff_ids is what containerd reads", () => {
+    const base = `sha256:${"b".repeat(64)}`;
+    const real = `sha256:${"e".repeat(64)}`;
+    const cfg = JSON.parse(
+      `{"os":"linux","rootfs":{"type":"layers","diff_ids":["${base}"]},"RootFS":{"type":"layers","Diff_IDs":["${real}"]},"config":{"Labels":{"a":"1"},"labels":{"a":"2"}}}`,
+    ) as Record<string, unknown>;
+    const g = goImageConfig(cfg) as { rootfs: { diff_ids: string[] }; config: { Labels: Record<string, string> } };
+    expect(g.rootfs.diff_ids).toEqual([real]);
+    expect(g.config.Labels).toEqual({ a: "2" });
   });
 });

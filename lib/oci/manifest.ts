@@ -89,7 +89,20 @@ const DOCUMENT_KEYS = ["schemaVersion", "mediaType", "artifactType", "config", "
 const DESCRIPTOR_KEYS = ["mediaType", "digest", "size", "annotations", "artifactType", "urls", "data", "platform"];
 const PLATFORM_KEYS = ["os", "architecture", "variant", "os.version", "os.features", "features"];
 /** Fields a JSON null sets to nil in Go (slices, maps, pointers); a null for any other field leaves it as it was. */
-const NULL_CLEARS = new Set(["layers", "manifests", "annotations", "subject", "platform", "urls", "data", "os.features", "features"]);
+const NULL_CLEARS = new Set([
+  "layers",
+  "manifests",
+  "annotations",
+  "subject",
+  "platform",
+  "urls",
+  "data",
+  "os.features",
+  "features",
+  "diff_ids",
+  "history",
+  "Labels",
+]);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Go's encoding/json matches an object key to a field case-insensitively (bytes.EqualFold: K and ſ fold to k and s). */
@@ -169,6 +182,23 @@ export function goLenient(json: unknown): unknown {
   }
   for (const one of ["config", "subject"] as const) if (one in doc) doc[one] = lenientDescriptor(doc[one], onlyFields);
   return doc;
+}
+
+const IMAGE_CONFIG_FIELDS = byFold(["architecture", "os", "os.version", "os.features", "variant", "created", "author", "config", "rootfs", "history"]);
+const ROOTFS_FIELDS = byFold(["type", "diff_ids"]);
+const RUN_CONFIG_FIELDS = byFold(["Labels"]);
+
+/**
+ * An image config as containerd and Docker (Go) read it: the fields Imprimatur uses (os, architecture, labels, history,
+ * rootfs.diff_ids) matched in any case, the last one winning. Read with exact names, `"rootfs"` naming a signed base's
+ * layers followed by `"RootFS"` naming the real ones made the base claim look proven while runtimes ran the others
+ * (found by review).
+ */
+export function goImageConfig(cfg: Record<string, unknown>): Record<string, unknown> {
+  const out = goFields(cfg, IMAGE_CONFIG_FIELDS, false);
+  if (isObject(out.rootfs)) out.rootfs = goFields(out.rootfs, ROOTFS_FIELDS, false);
+  if (isObject(out.config)) out.config = goFields(out.config, RUN_CONFIG_FIELDS, false);
+  return out;
 }
 
 /**

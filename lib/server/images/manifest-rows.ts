@@ -3,7 +3,7 @@ import { wellFormed } from "../../well-formed-json";
 import { db, Prisma } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
-import { indexPlatforms, jsonDepthExceeds, MAX_REGISTRY_JSON_DEPTH, parseManifest } from "../../oci/manifest";
+import { goImageConfig, indexPlatforms, jsonDepthExceeds, MAX_REGISTRY_JSON_DEPTH, parseManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 
 const MAX_DIFF_IDS = 1000;
@@ -43,7 +43,7 @@ export async function readConfig(client: RegistryClient, repository: string, dig
     // written to the database again, and JSON.stringify of a 20,000-deep `history` threw, failing the repository's
     // whole write on every sync (its tag moves and accessories with it).
     if (jsonDepthExceeds(cfg, MAX_REGISTRY_JSON_DEPTH)) return null;
-    return cfg && typeof cfg === "object" && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : null;
+    return cfg && typeof cfg === "object" && !Array.isArray(cfg) ? goImageConfig(cfg as Record<string, unknown>) : null;
   } catch (e) {
     if (!(e instanceof OciError) && !(e instanceof SyntaxError)) throw e;
     return null;
