@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { sha256Digest } from "./digest";
 import { imageManifestSchema, indexSchema } from "./manifest";
 import { MT } from "./media-types";
-import { addToReferrersIndex, buildReferrerManifest, EMPTY_CONFIG, type ReferrerDescriptor } from "./push-referrer";
+import { addToReferrersIndex, buildReferrerManifest, EMPTY_CONFIG, removeFromReferrersIndex, type ReferrerDescriptor } from "./push-referrer";
 import { referrersFallbackTag } from "./reference";
 
 const SUBJECT = { mediaType: MT.ociManifest, digest: `sha256:${"1".repeat(64)}`, size: 1234 };
@@ -99,5 +99,19 @@ describe("addToReferrersIndex (the sha256-<hex> fallback tag)", () => {
 
   it("is the tag lib/oci/referrers.ts reads", () => {
     expect(referrersFallbackTag(SUBJECT.digest as `sha256:${string}`)).toBe(`sha256-${"1".repeat(64)}`);
+  });
+});
+
+describe("removeFromReferrersIndex reads the index as Go tools do", () => {
+  it("takes an entry out whatever the case of its keys, and writes the index back with canonical keys", () => {
+    // Found by review: listed under "Manifests" or "Digest", a revoked summary's referrer stayed visible to Go tools.
+    const gone = sha256Digest("revoked summary referrer");
+    const kept = sha256Digest("another referrer");
+    const text = `{"schemaVersion":2,"mediaType":"${MT.ociIndex}","Manifests":[{"mediaType":"${MT.ociManifest}","Digest":"${gone}","size":1},{"mediaType":"${MT.ociManifest}","digest":"${kept}","size":2}]}`;
+    const next = removeFromReferrersIndex(Buffer.from(text), gone);
+    expect(next).not.toBeNull();
+    const out = JSON.parse(next!.toString("utf8")) as { manifests: { digest: string }[] };
+    expect(out.manifests.map((m) => m.digest)).toEqual([kept]);
+    expect(removeFromReferrersIndex(Buffer.from(text), sha256Digest("not listed"))).toBeNull();
   });
 });

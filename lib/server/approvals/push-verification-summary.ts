@@ -8,7 +8,7 @@ import { stageGates } from "../stages/stage-gates";
 import { OciError, sha256Digest, type Digest } from "../../oci/digest";
 import type { Descriptor } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
-import { pushReferrer } from "../../oci/push-referrer";
+import { pushReferrer, removeFromReferrersIndex } from "../../oci/push-referrer";
 import { cosignTag, pullReference, referrersFallbackTag } from "../../oci/reference";
 import { appendSignatureLayers } from "../../signing/formats/sig-manifest";
 import { SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
@@ -397,16 +397,17 @@ async function removeReferrer(client: Client, repository: string, subject: Diges
         if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
       }
       if (!bytes) return;
-      let index: { manifests?: { digest?: unknown }[] };
+      // Read as Go tools read the index (removeFromReferrersIndex: keys in any case, nulls): listed under "Manifests" or
+      // "Digest", the summary stayed visible to them while it was marked removed here (found by review).
+      let next: Buffer | null;
       try {
-        index = JSON.parse(bytes.toString("utf8")) as typeof index;
-      } catch {
+        next = removeFromReferrersIndex(bytes, referrer);
+      } catch (e) {
         // Not an index anyone can read, so it lists nothing: there is nothing to take out of it (registry data is hostile).
-        return;
+        if (e instanceof OciError) return;
+        throw e;
       }
-      if (!index || !Array.isArray(index.manifests) || !index.manifests.some((m) => m?.digest === referrer)) return;
-      const next = { ...index, manifests: index.manifests.filter((m) => m?.digest !== referrer) };
-      await client.putManifest(repository, tag, Buffer.from(JSON.stringify(next), "utf8"), MT.ociIndex);
+      if (next) await client.putManifest(repository, tag, next, MT.ociIndex);
     },
     { timeout: 120_000, maxWait: 60_000 },
   );
