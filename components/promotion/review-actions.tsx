@@ -57,7 +57,7 @@ function useReview(requestId: string) {
   const [glassAsking, setGlassAsking] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const review = useMutation({
-    mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean }) =>
+    mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean; expectOverrides?: string[] }) =>
       api<Outcome>(`/api/v1/requests/${requestId}/reviews`, { method: "POST", body: JSON.stringify({ breakGlass: false, ...b }) }),
     onSuccess: (o) => {
       setOutcome(o);
@@ -252,7 +252,7 @@ function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState
       pending={busy}
       error={review.error?.message ?? null}
       onCancel={() => setGlassAsking(false)}
-      onConfirm={() => review.mutate({ decision: "approve", comment: glassReason, breakGlass: true })}
+      onConfirm={() => review.mutate({ decision: "approve", comment: glassReason, breakGlass: true, expectOverrides: failingGates })}
       testId="confirm-break-glass"
     >
       <p>

@@ -227,6 +227,33 @@ describe("four eyes and groups", () => {
   });
 });
 
+describe("break glass overrides only the failing gates its confirmation listed", () => {
+  // Found by review: the confirmation lists the gates as the page rendered them, but the server overrode whatever
+  // failed when it signed: a gate failing since (a new advisory, say) was overridden unseen.
+  it("refuses (409) when a gate fails that the confirmation did not list, and signs when it listed every one", async () => {
+    const { digest } = await newImage("wf/glass-gates");
+    const admin = await userActor("admin@example.com");
+    await upsertStage({ actor: system, name: "build", settings: { gates: { sbom: true } } });
+    try {
+      const req = await requestPromotion({ actor: admin, registry: "default", repository: "wf/glass-gates", digest, stage: "build", note: "hotfix" });
+      const glass = (expectOverrides: string[]) =>
+        reviewRequest({
+          actor: admin,
+          requestId: req.id,
+          decision: "approve",
+          comment: "incident 4712: prod down, reviewers unreachable",
+          breakGlass: true,
+          expectOverrides,
+        });
+      await expect(glass([])).rejects.toMatchObject({ code: "CONFLICT", field: "expectOverrides", message: expect.stringContaining("SBOM present") });
+      expect(await db.approval.count({ where: { requestId: req.id } })).toBe(0);
+      expect((await glass(["SBOM present"])).status).toBe("signed");
+    } finally {
+      await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
+    }
+  });
+});
+
 describe("break-glass through an API token", () => {
   async function review(token: string, requestId: string, body: unknown) {
     const req = new NextRequest(`http://127.0.0.1/api/v1/requests/${requestId}/reviews`, {

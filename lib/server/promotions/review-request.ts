@@ -2,7 +2,7 @@ import "server-only";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { evaluateGates, hasConfiguredGates } from "../../policy/gates";
+import { evaluateGates, hasConfiguredGates, type GateResult } from "../../policy/gates";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { appendAuditEvent, appendAuditEvents, type AuditEventInput } from "../audit/append-audit-event";
@@ -37,6 +37,8 @@ export interface ReviewRequestOptions {
   comment: string;
   /** An admin approving outside the rules (four eyes, groups, failing gates). Audited and marked in the signed payload. */
   breakGlass?: boolean;
+  /** With break glass: the failing gates (labels) the confirmation showed; one failing now that it did not refuses (409). */
+  expectOverrides?: readonly string[];
   /**
    * Where the stage signature's accessories (bundle referrer, verification summary) run once the answer is sent: the
    * route passes Next's `after()`. Unset: awaited before returning. See finishStageSignature.
@@ -67,7 +69,7 @@ type UserActor = Extract<Actor, { kind: "user" }>;
  * The trimmed comment and the reviewing user, once the review's inputs are acceptable: a reason where one is needed,
  * break-glass for admins only, a user (not the CLI or the system), a request id that can exist.
  */
-function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<Omit<ReviewRequestOptions, "later">>): {
+function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<Omit<ReviewRequestOptions, "later" | "expectOverrides">>): {
   text: string;
   actor: UserActor;
 } {
@@ -225,6 +227,8 @@ interface ApprovalStep {
   breakGlass: boolean;
   /** Why the reviewer was not eligible, overridden by break glass. */
   overridable: string[];
+  /** The failing gates the break-glass confirmation listed (see ReviewRequestOptions). */
+  expectOverrides: readonly string[] | undefined;
   /** The earlier approvals that still count towards N, and those that no longer do (with why). */
   standing: ReturnType<typeof countedApprovals<RequestUnderReview["reviews"][number]>>;
   now: Date;
@@ -247,6 +251,17 @@ async function judgeGates(tx: Tx, { actor, request, standing, now }: ApprovalSte
   return evaluateGates(config, facts);
 }
 
+/** A gate that began to fail after the page was shown (a new advisory, say) is not overridden unseen (found by review). */
+function assertOverridesSeen(step: ApprovalStep, failing: readonly GateResult[]) {
+  const unseen = step.breakGlass && step.expectOverrides ? failing.filter((g) => !step.expectOverrides!.includes(g.label)) : [];
+  if (unseen.length)
+    throw new AppError(
+      "CONFLICT",
+      `${unseen.map((g) => `${g.label}: ${g.detail}`).join("; ")}: fail${unseen.length === 1 ? "s" : ""} now, and the confirmation did not list ${unseen.length === 1 ? "it" : "them"}; look at the request again`,
+      "expectOverrides",
+    );
+}
+
 /**
  * An approval that passed eligibility: the gates must hold (or be overridden by break glass); the review is recorded,
  * and the Nth distinct approval signs the digest for the stage in the same transaction.
@@ -263,6 +278,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
       `gate${failing.length === 1 ? "" : "s"} failed: ${failing.map((g) => `${g.label}: ${g.detail}`).join("; ")}. A waiver from the stage's waiver group is needed`,
     );
   }
+  assertOverridesSeen(step, failing);
   const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
   const review = await tx.review.create({
     data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
@@ -328,7 +344,8 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   };
 }
 
-export async function reviewRequest({ actor: caller, requestId, decision, comment, breakGlass = false, later }: ReviewRequestOptions): Promise<ReviewOutcome> {
+export async function reviewRequest(opts: ReviewRequestOptions): Promise<ReviewOutcome> {
+  const { actor: caller, requestId, decision, comment, breakGlass = false, later } = opts;
   const { text, actor } = checkReviewInput({ actor: caller, requestId, decision, comment, breakGlass });
 
   let outcome: ReviewOutcome;
@@ -379,7 +396,8 @@ export async function reviewRequest({ actor: caller, requestId, decision, commen
           };
         }
 
-        return recordApproval(tx, { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, standing, now });
+        const step = { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, standing, now };
+        return recordApproval(tx, { ...step, expectOverrides: opts.expectOverrides });
       },
       { timeout: 60_000, maxWait: 60_000 },
     );

@@ -144,6 +144,11 @@ export const reviewBody = z
     decision: z.enum(["approve", "reject"]),
     comment: z.string().trim().max(2000).default(""),
     breakGlass: z.boolean().default(false),
+    /**
+     * With break glass: the failing gates (labels) the confirmation listed. A gate failing now that it did not list
+     * refuses the approval (409), so nothing is overridden that the admin did not see.
+     */
+    expectOverrides: z.array(z.string().max(200)).max(50).optional(),
   })
   .strict();
 export const withdrawRequestBody = z.object({ reason: z.string().trim().max(2000).default("") }).strict();

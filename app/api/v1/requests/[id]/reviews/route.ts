@@ -33,6 +33,7 @@ export const POST = apiHandler<{ id: string }>(
       decision: b.decision,
       comment: b.comment,
       breakGlass: b.breakGlass,
+      ...(b.expectOverrides ? { expectOverrides: b.expectOverrides } : {}),
       later: afterAnswer,
     });
     const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };
