@@ -278,18 +278,24 @@ describe("ImageReview at cluster rates", () => {
         target: m,
         detail: { images: [m], allowed: false, reason: "test" },
       });
-    // jsonb cannot hold U+0000: Postgres refuses the row (the API refuses such strings earlier, at the edge).
-    const bad = stageAuditEventGrouped({
-      actor: system,
-      action: "admission.review",
-      outcome: "denied",
-      target: "shared-bad",
-      detail: { images: ["a\u0000b"], allowed: false, reason: "test" },
-    });
-    const results = await Promise.allSettled([ok("shared-first"), ok("shared-a"), bad, ok("shared-b")]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
-    const stored = await db.auditOutbox.findMany({ where: { target: { startsWith: "shared-" } }, select: { target: true } });
-    expect(stored.map((r) => r.target).sort()).toEqual(["shared-a", "shared-b", "shared-first"]);
+    // A row Postgres refuses: a constraint added for this test only (a U+0000, which jsonb refuses, is now stored as
+    // U+FFFD before it gets there, as every text is).
+    await db.$executeRawUnsafe(`ALTER TABLE audit_outbox ADD CONSTRAINT test_refuses_shared_bad CHECK (target IS DISTINCT FROM 'shared-bad') NOT VALID`);
+    try {
+      const bad = stageAuditEventGrouped({
+        actor: system,
+        action: "admission.review",
+        outcome: "denied",
+        target: "shared-bad",
+        detail: { images: ["bad"], allowed: false, reason: "test" },
+      });
+      const results = await Promise.allSettled([ok("shared-first"), ok("shared-a"), bad, ok("shared-b")]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      const stored = await db.auditOutbox.findMany({ where: { target: { startsWith: "shared-" } }, select: { target: true } });
+      expect(stored.map((r) => r.target).sort()).toEqual(["shared-a", "shared-b", "shared-first"]);
+    } finally {
+      await db.$executeRawUnsafe(`ALTER TABLE audit_outbox DROP CONSTRAINT test_refuses_shared_bad`);
+    }
   });
 
   it("stores each row exactly as the validator gave it (quotes, backslashes, braces, non-ASCII, nulls), and the folded chain verifies", async () => {

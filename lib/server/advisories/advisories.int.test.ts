@@ -168,11 +168,12 @@ describe("importing OSV advisories", () => {
     const again = await importAdvisories({ actor: reviewer, bytes: RAW, origin: "test" });
     expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 1, findings: 0 });
     expect(await db.finding.count({ where: { advisoryId: FIXTURE.id } })).toBe(before);
-    const withdrawn = { ...FIXTURE, modified: "2030-01-01T00:00:00Z", withdrawn: "2030-01-01T00:00:00Z" };
+    // Newer than the record stored, and not in the future (a record dated ahead of the clock is refused).
+    const withdrawn = { ...FIXTURE, modified: "2024-01-01T00:00:00Z", withdrawn: "2024-01-01T00:00:00Z" };
     const w = await importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify(withdrawn)), origin: "test" });
     expect(w).toMatchObject({ updated: 1, findings: 0 });
     expect(await db.finding.count({ where: { advisoryId: FIXTURE.id } })).toBe(0);
-    const back = { ...FIXTURE, modified: "2031-01-01T00:00:00Z" };
+    const back = { ...FIXTURE, modified: "2025-01-01T00:00:00Z" };
     await importAdvisories({ actor: reviewer, bytes: Buffer.from(JSON.stringify(back)), origin: "test" });
     expect(await db.finding.count({ where: { advisoryId: FIXTURE.id } })).toBe(before);
   });
