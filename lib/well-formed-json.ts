@@ -8,11 +8,12 @@ export function wellFormed(s: string): string {
   return LONE_SURROGATE.test(s) ? Buffer.from(s, "utf8").toString("utf8") : s;
 }
 
-/** wellFormed, and U+0000 (which Postgres refuses in text and jsonb) as U+FFFD too. */
-const storableString = (s: string) => {
-  const w = wellFormed(s);
-  return w.includes("\u0000") ? w.replaceAll("\u0000", "\ufffd") : w;
-};
+const UNSTORABLE = /[\ud800-\udfff\u0000]/;
+
+/** Text as Postgres stores it: a lone surrogate and U+0000 (which text and jsonb refuse) become U+FFFD. */
+export function storableText(s: string): string {
+  return UNSTORABLE.test(s) ? wellFormed(s).replaceAll("\u0000", "\ufffd") : s;
+}
 
 /**
  * JSON for a jsonb value. jsonb refuses a lone surrogate escape that JSON.stringify writes for such a string, so one
@@ -20,9 +21,9 @@ const storableString = (s: string) => {
  */
 export function wellFormedJson(value: unknown): string {
   return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
-    if (typeof v === "string") return storableString(v);
-    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => LONE_SURROGATE.test(k) || k.includes("\u0000"))) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [storableString(k), x]));
+    if (typeof v === "string") return storableText(v);
+    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => UNSTORABLE.test(k))) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [storableText(k), x]));
     }
     return v;
   });

@@ -4,6 +4,7 @@
 // cluster"), and the simple-signing signature itself still verifies with the stage key. The next sync finds it, puts
 // the revocation back to "pending" (audited), and the scheduler tick's retry removes it again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readSig } from "../../../scripts/test-harness/read-sig";
 import { startRegistry, type RegistryHandle } from "../../../scripts/lib/services.mjs";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
@@ -11,7 +12,6 @@ import { pushedAndRequested, requestAndApprove, userActor } from "../../../scrip
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Digest } from "../../oci/digest";
-import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { pushReferrer } from "../../oci/push-referrer";
 import { cosignTag } from "../../oci/reference";
@@ -28,13 +28,6 @@ import { reviewRequest } from "../promotions/review-request";
 
 const system: Actor = { kind: "system", label: "reappearing signature test" };
 let client: RegistryClient;
-
-async function readSig(repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: Record<string, unknown> }> {
-  const m = await client.getManifest(repo, cosignTag(digest, "sig"));
-  const p = parseManifest(m.bytes, m.mediaType);
-  if (p.kind !== "manifest") throw new Error("sig is not a manifest");
-  return { manifest: p.manifest, config: JSON.parse((await client.getBlob(repo, p.manifest.config.digest as Digest)).toString("utf8")) };
-}
 
 beforeAll(async () => {
   client = new RegistryClient({ url: process.env.REGISTRY_URL! });
@@ -54,16 +47,16 @@ describe("a revoked signature layer pushed back", () => {
     const outcome = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "ok", later: () => {} });
     expect(outcome.status).toBe("signed");
     const approval = await db.approval.findUniqueOrThrow({ where: { id: outcome.approvalId! } });
-    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    const stageLayer = (await readSig(client, repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
     expect(stageLayer.mediaType).toBe(MT.cosignSimpleSigning);
 
     const r = await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "built from a compromised commit" });
     expect(r.state).toBe("removed");
-    expect((await readSig(repo, digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.layerDigest);
+    expect((await readSig(client, repo, digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.layerDigest);
 
     // The developer whose image was revoked puts the layer back: the descriptor (payload digest and signature
     // annotation) was public in the registry, and the payload blob is still there.
-    const now = await readSig(repo, digest);
+    const now = await readSig(client, repo, digest);
     const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
     await client.putBlob(repo, back.config);
     await client.putManifest(repo, cosignTag(digest, "sig"), back.manifest, MT.ociManifest);
@@ -89,7 +82,7 @@ describe("a revoked signature layer pushed back", () => {
     expect(audit?.detail).toMatchObject({ approvalIds: [approval.id] });
     // The scheduler tick's retry takes it out again.
     await completePendingRevocations({ actor: system });
-    const layers = (await readSig(repo, digest)).manifest.layers.map((l) => l.digest);
+    const layers = (await readSig(client, repo, digest)).manifest.layers.map((l) => l.digest);
     const row = await db.approval.findUniqueOrThrow({ where: { id: approval.id } });
     expect({ revokedLayerInRegistry: layers.includes(approval.layerDigest), revocationState: row.revocationState }).toEqual({
       revokedLayerInRegistry: false,
@@ -184,9 +177,9 @@ describe("a revoked signature layer pushed back", () => {
         stage: "build",
         comment: "ok",
       });
-      const layer = (await readSig(repo, img.digest as Digest)).manifest.layers.find((l) => l.digest === approval.signature.layerDigest)!;
+      const layer = (await readSig(client, repo, img.digest as Digest)).manifest.layers.find((l) => l.digest === approval.signature.layerDigest)!;
       expect((await revokeApproval({ approvalId: approval.id, actor: alice, reason: "built from a compromised commit" })).state).toBe("removed");
-      const now = await readSig(repo, img.digest as Digest);
+      const now = await readSig(client, repo, img.digest as Digest);
       const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [layer] });
       await client.putBlob(repo, back.config);
       await client.putManifest(repo, cosignTag(img.digest as Digest, "sig"), back.manifest, MT.ociManifest);
@@ -198,7 +191,7 @@ describe("a revoked signature layer pushed back", () => {
       expect((await db.approval.findUniqueOrThrow({ where: { id: approval.id } })).revocationState, "starved behind revocations that cannot finish").toBe(
         "removed",
       );
-      expect((await readSig(repo, img.digest as Digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.signature.layerDigest);
+      expect((await readSig(client, repo, img.digest as Digest)).manifest.layers.map((l) => l.digest)).not.toContain(approval.signature.layerDigest);
     } finally {
       await reg.start();
       await reg.destroy();

@@ -1,5 +1,5 @@
 import "server-only";
-import { wellFormed, wellFormedJson } from "../../well-formed-json";
+import { storableText, wellFormedJson } from "../../well-formed-json";
 import { auditRowHash, GENESIS_HASH } from "../../audit-chain";
 import { auditDetailProblem, type AuditDetail, type AuditKindName } from "../../audit-events";
 import type { Tx } from "../../db";
@@ -30,9 +30,6 @@ export class AuditDetailError extends Error {
     this.name = "AuditDetailError";
   }
 }
-
-/** Text as a text column stores it: a lone surrogate becomes U+FFFD; U+0000, which Postgres refuses, too. */
-const storableText = (s: string) => wellFormed(s).replaceAll("\u0000", "\ufffd");
 
 /** The stored values of an event, as the chain hashes them (shared with staged events). */
 export function auditEventValues<K extends AuditKindName>(e: AuditEventInput<K>) {

@@ -4,6 +4,7 @@
 // went unseen; and an image config nested 20,000 levels deep made the repository's whole write throw on every sync, so
 // its tags froze (verify by tag kept resolving the old, approved digest). Each test asserts the safe outcome.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readSig } from "../../../scripts/test-harness/read-sig";
 import { RequestCounter } from "../../../bench/lib/request-counter";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
@@ -11,7 +12,6 @@ import { pushedAndApproved, pushedAndRequested, userActor } from "../../../scrip
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import { sha256Digest, type Digest } from "../../oci/digest";
-import { parseManifest, type ImageManifest } from "../../oci/manifest";
 import { MT } from "../../oci/media-types";
 import { buildReferrerManifest } from "../../oci/push-referrer";
 import { cosignTag, referrersFallbackTag } from "../../oci/reference";
@@ -27,13 +27,6 @@ import { syncRegistry } from "./sync-registry";
 const system: Actor = { kind: "system", label: "hostile-accessories" };
 let client: RegistryClient;
 let host: string;
-
-async function readSig(repo: string, digest: Digest): Promise<{ manifest: ImageManifest; config: Record<string, unknown> }> {
-  const m = await client.getManifest(repo, cosignTag(digest, "sig"));
-  const p = parseManifest(m.bytes, m.mediaType);
-  if (p.kind !== "manifest") throw new Error("sig is not a manifest");
-  return { manifest: p.manifest, config: JSON.parse((await client.getBlob(repo, p.manifest.config.digest as Digest)).toString("utf8")) };
-}
 
 /** The layer digests of the `.sig` manifest as the registry holds it (read raw, as a Go tool would). */
 async function rawSigLayers(repo: string, digest: Digest): Promise<string[]> {
@@ -80,9 +73,9 @@ describe("a .sig manifest with null fields, as Go writes a nil map", () => {
   it("does not hide a revoked layer put back in it: the sync reopens the revocation and the tick removes it again", async () => {
     const repo = "hostile/null-after-revoke";
     const { digest, approval } = await approved(repo, "null-after");
-    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    const stageLayer = (await readSig(client, repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
     expect((await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" })).state).toBe("removed");
-    const now = await readSig(repo, digest);
+    const now = await readSig(client, repo, digest);
     const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
     await client.putBlob(repo, back.config);
     await putWithNullAnnotations(repo, digest, back.manifest);
@@ -99,7 +92,7 @@ describe("junk referrers in front of the cosign tags", () => {
   it("do not push the .sig manifest out of what a sync reads: a revoked layer put back in it is still found", async () => {
     const repo = "hostile/junk-referrers";
     const { digest, approval } = await approved(repo, "junk");
-    const stageLayer = (await readSig(repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
+    const stageLayer = (await readSig(client, repo, digest)).manifest.layers.find((l) => l.digest === approval.layerDigest)!;
     expect((await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "compromised" })).state).toBe("removed");
     // 200 tiny referrers (as many as a sync reads of one image), listed in the fallback index ahead of everything.
     const image = await db.image.findFirstOrThrow({ where: { digest } });
@@ -126,7 +119,7 @@ describe("junk referrers in front of the cosign tags", () => {
     await syncRegistry({ actor: system, registry: "default" });
     expect(await db.artifact.count({ where: { imageId: image.id, source: "cosign-tag" } })).toBe(1);
     // Then the revoked layer goes back into an ordinary `.sig` manifest.
-    const now = await readSig(repo, digest);
+    const now = await readSig(client, repo, digest);
     const back = appendSignatureLayers({ existing: now.manifest, existingConfig: now.config, add: [stageLayer] });
     await client.putBlob(repo, back.config);
     await client.putManifest(repo, cosignTag(digest, "sig"), back.manifest, MT.ociManifest);

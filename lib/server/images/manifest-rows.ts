@@ -1,5 +1,5 @@
 import "server-only";
-import { wellFormed } from "../../well-formed-json";
+import { wellFormedJson } from "../../well-formed-json";
 import { db, Prisma } from "../../db";
 import type { RegistryClient } from "../../oci/client";
 import { OciError, type Digest } from "../../oci/digest";
@@ -125,25 +125,12 @@ export async function readImageRow(opts: {
   return { row, children };
 }
 
-/** What Postgres cannot store in jsonb (or text): a lone surrogate, or U+0000. */
-const UNSTORABLE = /[\ud800-\udfff\u0000]/;
-const storable = (s: string) => (UNSTORABLE.test(s) ? wellFormed(s).replaceAll("\u0000", "\ufffd") : s);
-
 /**
  * JSON for a jsonb parameter. jsonb refuses a lone surrogate escape (\ud800) that JSON.stringify writes for a string
  * from a hostile registry, and refuses \u0000 outright; either would fail a whole repository's write (every other
- * image, tag move and deletion of that repository with it, sync after sync). String values and object keys are made
- * storable with U+FFFD instead, which is what a text column stores for a lone surrogate anyway.
+ * image, tag move and deletion of that repository with it, sync after sync). wellFormedJson stores U+FFFD instead.
  */
-export function jsonParam(value: unknown): string {
-  return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
-    if (typeof v === "string") return storable(v);
-    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).some((k) => UNSTORABLE.test(k))) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [storable(k), x]));
-    }
-    return v;
-  });
-}
+export const jsonParam = (value: unknown): string => wellFormedJson(value);
 
 /** The rows as one JSON document for jsonb_to_recordset: one parameter, however many rows. */
 function rowsJson(rows: ImageRow[]): string {
