@@ -184,6 +184,9 @@ export const AUDIT_EVENTS = {
     images: int,
     advisories: strs,
     more: int,
+    // Records refused one by one (the scheduled feed); absent on events from before, and on uploads (refused whole).
+    refused: int.optional(),
+    refusedRecords: z.array(obj({ record: s, reason: s })).optional(),
   }),
   // Keys and trust
   "key.create": obj({ fingerprint: s, stageId: sN, algorithm: s, backend: s, token: s.optional(), keyId: sN.optional() }),

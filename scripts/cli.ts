@@ -66,8 +66,10 @@ const USAGE = `usage: imprimatur <command>
                                             the trail with each row's chain hashes (stdout unless --out)
   policy export --stage S --format F [--images 'reg/team/*,…'] [--require-summary] [--output FILE]
                                             the stage's admission policy: kyverno, kyverno-clusterpolicy, policy-controller or cosign
-  advisories import FILE|URL                import OSV advisories (one record, a JSON array, or an osv.dev ecosystem all.zip)
-                                            and match them against every stored SBOM; affected approvals are re-evaluated
+  advisories import FILE|URL [--skip-bad-records]
+                                            import OSV advisories (one record, a JSON array, or an osv.dev ecosystem all.zip)
+                                            and match them against every stored SBOM; affected approvals are re-evaluated;
+                                            --skip-bad-records imports the good records and names each refused one
   reevaluate                                judge every approved image's gates again now (normally the worker does this)`;
 
 const actor: Actor = { kind: "cli", label: userInfo().username };
@@ -127,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
       format: { type: "string" },
       images: { type: "string" },
       "require-summary": { type: "boolean" },
+      "skip-bad-records": { type: "boolean" },
       output: { type: "string" },
       rules: { type: "string" },
       id: { type: "string" },
@@ -308,7 +311,7 @@ async function main(argv: string[]): Promise<number> {
       const { importAdvisories } = await import("../lib/server/advisories/import-advisories");
       const { downloadAdvisories } = await import("../lib/server/advisories/fetch-advisory-feed");
       const bytes = /^https?:\/\//i.test(src) ? await downloadAdvisories(src) : readFileSync(src);
-      const r = await importAdvisories({ actor, bytes, origin: src });
+      const r = await importAdvisories({ actor, bytes, origin: src, skipBadRecords: Boolean(values["skip-bad-records"]) });
       console.log(
         `${r.records} record(s): ${r.created} new, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (unknown ecosystems${
           Object.keys(r.skippedEcosystems).length
@@ -318,6 +321,11 @@ async function main(argv: string[]): Promise<number> {
             : ""
         }); ${r.findings} finding(s) on ${r.images} image(s)`,
       );
+      if (r.refused) {
+        console.log(`${r.refused} record(s) refused:`);
+        for (const x of r.refusedRecords) console.log(`  ${x.record}: ${x.reason}`);
+        if (r.refused > r.refusedRecords.length) console.log(`  … and ${r.refused - r.refusedRecords.length} more`);
+      }
       return 0;
     }
     case "reevaluate": {

@@ -4,6 +4,18 @@ import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { kickReevaluation } from "../reevaluation/enqueue-reevaluation";
 import { importAdvisories, type ImportAdvisoriesResult } from "./import-advisories";
+import { guardedAgent, networkErrorMessage } from "../../oci/client";
+import { OciError } from "../../oci/digest";
+import { assertHostAllowed } from "../../oci/ssrf";
+
+const MAX_REDIRECTS = 5;
+
+/**
+ * Every connection of a download, redirects included, resolves its host through the SSRF guard at connect time: the
+ * URL is the operator's, but a redirect is the answering server's (or a DNS answer that changed), and it must not
+ * turn the feed into a read of the cloud's instance metadata.
+ */
+const agent = guardedAgent();
 
 const FEED: Actor = { kind: "system", label: "advisory-feed" };
 
@@ -22,7 +34,32 @@ export async function downloadAdvisories(
     throw new AppError("INVALID_INPUT", `${url.slice(0, 200)} is not a URL`, "url");
   }
   if (u.protocol !== "https:" && u.protocol !== "http:") throw new AppError("INVALID_INPUT", "the advisory source must be an http(s) URL", "url");
-  const res = await fetch(u, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let res: Response;
+  for (let hops = 0; ; hops++) {
+    // The operator's URL and every redirect target: a cloud metadata or link-local address is refused by name or
+    // literal here (an IP literal never reaches the agent's DNS lookup), and by resolved address at connect time.
+    try {
+      await assertHostAllowed(u.hostname);
+      res = await fetch(u, { redirect: "manual", signal: deadline, dispatcher: agent } as RequestInit);
+    } catch (e) {
+      if (e instanceof OciError && e.code === "BLOCKED_ADDRESS") throw new AppError("INVALID_INPUT", `${u.origin}: ${e.message}`, "url");
+      throw new AppError("REGISTRY_UNAVAILABLE", `${u.origin}${u.pathname}: ${e instanceof OciError ? e.message : networkErrorMessage(e)}`);
+    }
+    const location = res.status >= 300 && res.status < 400 ? res.headers.get("location") : null;
+    if (!location) break;
+    await res.body?.cancel().catch(() => {});
+    if (hops >= MAX_REDIRECTS) throw new AppError("REGISTRY_UNAVAILABLE", `more than ${MAX_REDIRECTS} redirects from ${u.origin}${u.pathname}`);
+    let next: URL;
+    try {
+      next = new URL(location, u);
+    } catch {
+      throw new AppError("REGISTRY_UNAVAILABLE", `${u.origin}${u.pathname} redirected to an invalid URL`);
+    }
+    if (next.protocol !== "https:" && next.protocol !== "http:")
+      throw new AppError("REGISTRY_UNAVAILABLE", `${u.origin}${u.pathname} redirected to a ${next.protocol} URL`);
+    u = next;
+  }
   if (!res.ok || !res.body) throw new AppError("REGISTRY_UNAVAILABLE", `${u.origin}${u.pathname} answered HTTP ${res.status}`);
   const declared = Number(res.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > max)
@@ -61,5 +98,6 @@ export async function runAdvisoryFeed(): Promise<ImportAdvisoriesResult | null> 
   const url = env().ADVISORY_FEED_URL;
   if (!url) return null;
   const bytes = await downloadAdvisories(url);
-  return importAdvisories({ actor: FEED, bytes, origin: url, onChanged: () => kickReevaluation() });
+  // One bad record must not hold back every other advisory: it is refused alone, and named in the audit event.
+  return importAdvisories({ actor: FEED, bytes, origin: url, onChanged: () => kickReevaluation(), skipBadRecords: true });
 }

@@ -23,6 +23,14 @@ export interface ImportAdvisoriesOptions {
    * requested in the import's transaction, so this only nudges the worker (the API route kicks the pg-boss job).
    */
   onChanged?: (imageIds: string[]) => Promise<void>;
+  /**
+   * Import the good records and refuse only the bad ones (invalid JSON or OSV, a NUL, a time in the future), each
+   * counted and named in the result and the audit event. For the scheduled feed: one record a publisher got wrong
+   * must not stop every other advisory, new CVEs included, from arriving. Off for uploads, which are refused whole
+   * with the reason, so whoever sent them can fix them. A refused archive (too large, a bomb, no records) or a body
+   * whose every record is refused is refused either way.
+   */
+  skipBadRecords?: boolean;
 }
 
 export interface ImportAdvisoriesResult {
@@ -36,13 +44,34 @@ export interface ImportAdvisoriesResult {
   findings: number;
   /** Images whose advisory findings changed (gained, lost or changed status). */
   images: number;
+  /** With skipBadRecords: the records refused, and the first few of them with why. */
+  refused: number;
+  refusedRecords: { record: string; reason: string }[];
+}
+
+/** How many refused records the result and the audit event name (the count covers all). */
+const REFUSED_LISTED = 20;
+
+/** Collects the records refused one by one (skipBadRecords), or throws the first (an upload is refused whole). */
+class RecordRefusals {
+  count = 0;
+  listed: { record: string; reason: string }[] = [];
+  constructor(readonly skip: boolean) {}
+  summary(): Pick<ImportAdvisoriesResult, "refused" | "refusedRecords"> {
+    return { refused: this.count, refusedRecords: this.listed };
+  }
+  refuse(where: string, err: AppError): void {
+    if (!this.skip) throw err;
+    this.count++;
+    if (this.listed.length < REFUSED_LISTED) this.listed.push({ record: where.replace(/[.:]\s*$/, "") || "(the document)", reason: err.message.slice(0, 500) });
+  }
 }
 
 // Serializes imports across replicas: two imports of overlapping records would otherwise race on the same rows.
 const IMPORT_LOCK = ADVISORY_LOCKS.advisoryImport;
 const MAX_JSON_RECORDS = 50_000;
 
-function decode(bytes: Buffer): { where: string; value: unknown }[] {
+function decode(bytes: Buffer, refusals: RecordRefusals): { where: string; value: unknown }[] {
   if (!bytes.length) throw new AppError("INVALID_INPUT", "the body is empty: send one OSV record, a JSON array of records, or a ZIP of records", "body");
   if (looksLikeZip(bytes)) {
     const e = env();
@@ -63,12 +92,13 @@ function decode(bytes: Buffer): { where: string; value: unknown }[] {
       throw err;
     }
     if (!entries.length) throw new AppError("INVALID_INPUT", "the ZIP archive holds no .json records", "body");
-    return entries.map((en) => {
+    return entries.flatMap((en) => {
       const where = `${en.name.slice(0, 200)}: `;
       try {
-        return { where, value: parseJsonDocument(en.data, where) };
+        return [{ where, value: parseJsonDocument(en.data, where) }];
       } catch (err) {
-        throw new AppError("INVALID_INPUT", `${where}not valid JSON (${(err as Error).message})`, "body");
+        refusals.refuse(where, err instanceof AppError ? err : new AppError("INVALID_INPUT", `${where}not valid JSON (${(err as Error).message})`, "body"));
+        return [];
       }
     });
   }
@@ -98,7 +128,7 @@ const digestOf = (raw: string) => `sha256:${createHash("sha256").update(raw).dig
 /** How far ahead of this server's clock a record's times may be (clocks of feed publishers and servers differ). */
 const FUTURE_SLACK_MS = 10 * 60_000;
 
-function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
+function parseAdvisoryRecords(decoded: ReturnType<typeof decode>, refusals: RecordRefusals) {
   const parsed = new Map<string, { advisory: OsvAdvisory; raw: unknown; rawText: string }>();
   const skippedEcosystems: Record<string, number> = Object.create(null) as Record<string, number>;
   let skipped = 0;
@@ -107,19 +137,31 @@ function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
     try {
       advisory = parseOsvRecord(value, where);
     } catch (err) {
-      if (err instanceof OsvError) throw new AppError("INVALID_INPUT", `${where}${err.message}`, "body");
+      if (err instanceof OsvError) {
+        refusals.refuse(where, new AppError("INVALID_INPUT", `${where}${err.message}`, "body"));
+        continue;
+      }
       throw err;
     }
     const rawText = JSON.stringify(value);
     // Postgres JSON cannot hold NUL; a record carrying one anywhere (even in fields we do not read) is refused.
-    if (rawText.includes("\\u0000")) throw new AppError("INVALID_INPUT", `${where}record ${advisory.id} contains a NUL character`, "body");
+    if (rawText.includes("\\u0000")) {
+      refusals.refuse(where, new AppError("INVALID_INPUT", `${where}record ${advisory.id} contains a NUL character`, "body"));
+      continue;
+    }
     // A time in the future is not a record's history but a claim on it: a record "modified" in 9999 outranks every
     // later, genuine version of itself (an older incoming record is skipped), so one import pinned an advisory
     // withdrawn, and its findings gone, for good.
-    for (const field of ["modified", "published", "withdrawn"] as const) {
-      const t = advisory[field];
-      if (t && t.getTime() > Date.now() + FUTURE_SLACK_MS)
-        throw new AppError("INVALID_INPUT", `${where}record ${advisory.id}: ${field} ${t.toISOString()} is in the future`, "body");
+    const future = (["modified", "published", "withdrawn"] as const).find((f) => {
+      const t = advisory[f];
+      return t && t.getTime() > Date.now() + FUTURE_SLACK_MS;
+    });
+    if (future) {
+      refusals.refuse(
+        where,
+        new AppError("INVALID_INPUT", `${where}record ${advisory.id}: ${future} ${advisory[future]!.toISOString()} is in the future`, "body"),
+      );
+      continue;
     }
     if (!advisory.affected.length && advisory.unknownEcosystems.length) {
       skipped++;
@@ -132,17 +174,27 @@ function parseAdvisoryRecords(decoded: ReturnType<typeof decode>) {
   return { parsed, skipped, skippedEcosystems };
 }
 
+/** The body's records, parsed and checked, with those refused one by one (skipBadRecords) or the first refusal thrown. */
+function readRecords(bytes: Buffer, skipBadRecords: boolean) {
+  const refusals = new RecordRefusals(skipBadRecords);
+  const decoded = decode(bytes, refusals);
+  const records = decoded.length + refusals.count;
+  const { parsed, skipped, skippedEcosystems } = parseAdvisoryRecords(decoded, refusals);
+  // Nothing left to import: the body is refused as a whole, with the first reason, as without skipBadRecords.
+  if (refusals.count && !parsed.size && !skipped)
+    throw new AppError("INVALID_INPUT", `every record was refused (${refusals.count}); the first: ${refusals.listed[0]!.reason}`, "body");
+  return { records, parsed, skipped, skippedEcosystems, refusals };
+}
+
 /**
  * Imports OSV advisories and matches them against every stored SBOM component: new and newer records are stored,
  * their findings replaced, all in one transaction with one audit event, so a bad record anywhere (or a refused
  * archive) leaves nothing behind. Records naming only ecosystems without a known version order are counted as
  * skipped. Admins and reviewers.
  */
-export async function importAdvisories({ actor, bytes, origin, onChanged }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
+export async function importAdvisories({ actor, bytes, origin, onChanged, skipBadRecords = false }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
   requireRole(actor, ["admin", "reviewer"], "importing advisories");
-  const decoded = decode(bytes);
-  const { parsed, skipped, skippedEcosystems } = parseAdvisoryRecords(decoded);
-
+  const { records, parsed, skipped, skippedEcosystems, refusals } = readRecords(bytes, skipBadRecords);
   const result = await db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${IMPORT_LOCK}::int, 0)`;
@@ -197,7 +249,7 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
         })),
       });
       const out: ImportAdvisoriesResult = {
-        records: decoded.length,
+        records,
         created: creates.length,
         updated,
         unchanged: parsed.size - changed.length,
@@ -205,6 +257,7 @@ export async function importAdvisories({ actor, bytes, origin, onChanged }: Impo
         skippedEcosystems: { ...skippedEcosystems },
         findings: m.findings,
         images: m.images.size,
+        ...refusals.summary(),
       };
       await requestReevaluation(tx, { trigger: "advisory", imageIds: [...m.images] });
       await appendAuditEvent(tx, {
