@@ -38,6 +38,7 @@ export function RequestRecordView({ record: r }: { record: RequestRecord }) {
             status={r.status}
             viewer={r.viewer}
             failingGates={failing.map((g) => g.label)}
+            failingIds={failing.flatMap((g) => g.failingIds ?? [])}
             target={{
               image: `${r.image.registry}/${r.image.repository}@${r.image.digest}`,
               stage: r.stage.name,

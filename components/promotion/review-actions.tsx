@@ -57,7 +57,7 @@ function useReview(requestId: string) {
   const [glassAsking, setGlassAsking] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const review = useMutation({
-    mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean; expectOverrides?: string[] }) =>
+    mutationFn: (b: { decision: "approve" | "reject"; comment: string; breakGlass?: boolean; expectOverrides?: string[]; expectFailingIds?: string[] }) =>
       api<Outcome>(`/api/v1/requests/${requestId}/reviews`, { method: "POST", body: JSON.stringify({ breakGlass: false, ...b }) }),
     onSuccess: (o) => {
       setOutcome(o);
@@ -241,7 +241,19 @@ function BreakGlassForm({ s }: { s: ReviewState }) {
 }
 
 /** The confirmation that spells out what a break-glass approval signs and overrides. */
-function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState; viewer: Viewer; failingGates: string[]; target?: BreakGlassTarget }) {
+function BreakGlassConfirm({
+  s,
+  viewer,
+  failingGates,
+  failingIds,
+  target,
+}: {
+  s: ReviewState;
+  viewer: Viewer;
+  failingGates: string[];
+  failingIds: string[];
+  target?: BreakGlassTarget;
+}) {
   const { review, busy, glassReason, glassAsking, setGlassAsking } = s;
   return (
     <ConfirmDialog
@@ -252,7 +264,9 @@ function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState
       pending={busy}
       error={review.error?.message ?? null}
       onCancel={() => setGlassAsking(false)}
-      onConfirm={() => review.mutate({ decision: "approve", comment: glassReason, breakGlass: true, expectOverrides: failingGates })}
+      onConfirm={() =>
+        review.mutate({ decision: "approve", comment: glassReason, breakGlass: true, expectOverrides: failingGates, expectFailingIds: failingIds })
+      }
       testId="confirm-break-glass"
     >
       <p>
@@ -270,6 +284,12 @@ function BreakGlassConfirm({ s, viewer, failingGates, target }: { s: ReviewState
       <ul className="list-disc space-y-1 pl-5">
         {target && <li>Approvals so far: {target.approvals}; the rest are skipped.</li>}
         {failingGates.length > 0 ? <li>Failing gates overridden: {failingGates.join(", ")}.</li> : <li>No gate fails.</li>}
+        {failingIds.length > 0 && (
+          <li data-testid="break-glass-failing-ids">
+            Vulnerabilities over the limit, accepted: {failingIds.slice(0, 10).join(", ")}
+            {failingIds.length > 10 ? ` and ${failingIds.length - 10} more` : ""}.
+          </li>
+        )}
         {viewer.reasons.map((r) => (
           <li key={r}>Overrides: {r}</li>
         ))}
@@ -289,12 +309,15 @@ export function ReviewActions({
   status,
   viewer,
   failingGates,
+  failingIds = [],
   target,
 }: {
   requestId: string;
   status: string;
   viewer: Viewer;
   failingGates: string[];
+  /** The vulnerability ids over a findings gate's limit, as this page shows them: what a break glass accepts. */
+  failingIds?: string[];
   target?: BreakGlassTarget;
 }) {
   const s = useReview(requestId);
@@ -308,7 +331,7 @@ export function ReviewActions({
       {viewer.canReview && <ApproveRejectForms s={s} failingGates={failingGates} fourEyes={viewer.fourEyes ?? []} />}
 
       {viewer.canBreakGlass && <BreakGlassForm s={s} />}
-      {viewer.canBreakGlass && <BreakGlassConfirm s={s} viewer={viewer} failingGates={failingGates} target={target} />}
+      {viewer.canBreakGlass && <BreakGlassConfirm s={s} viewer={viewer} failingGates={failingGates} failingIds={failingIds} target={target} />}
     </section>
   );
 }

@@ -254,6 +254,47 @@ describe("break glass overrides only the failing gates its confirmation listed",
   });
 });
 
+describe("break glass overrides only the vulnerabilities its confirmation listed", () => {
+  // Found by review: the confirmation sent only gate labels, so a critical CVE matched after the page was shown, under
+  // the same failing findings gate, was overridden unseen; and a caller that sent no list at all overrode everything.
+  it("refuses (409) a findings gate failing on an id the confirmation did not show, or a list omitted; signs when every one was shown", async () => {
+    const { digest, imageId } = await newImage("wf/glass-ids");
+    const admin = await userActor("admin@example.com");
+    const { configDigest } = await db.image.findUniqueOrThrow({ where: { id: imageId } });
+    const scan = JSON.parse(TRIVY.toString("utf8"));
+    scan.Metadata.ImageID = configDigest;
+    await ingestEvidence({ actor: system, imageId, bytes: Buffer.from(JSON.stringify(scan)), source: "upload" });
+    await upsertStage({ actor: system, name: "build", settings: { gates: { findings: { max: { medium: 0 } } } } });
+    try {
+      const req = await requestPromotion({ actor: admin, registry: "default", repository: "wf/glass-ids", digest, stage: "build", note: "hotfix" });
+      const gate = (await getRequest({ actor: admin, requestId: req.id })).gates.find((g) => !g.passed)!;
+      expect(gate.failingIds).toEqual(["CVE-2019-1549", "CVE-2019-1551"]);
+      const glass = (more: { expectOverrides?: string[]; expectFailingIds?: string[] }) =>
+        reviewRequest({
+          actor: admin,
+          requestId: req.id,
+          decision: "approve",
+          comment: "incident 4713: prod down, reviewers unreachable",
+          breakGlass: true,
+          ...more,
+        });
+      // An API caller that lists nothing has seen nothing.
+      await expect(glass({})).rejects.toMatchObject({ code: "CONFLICT", field: "expectOverrides", message: expect.stringContaining(gate.label) });
+      // The page showed one medium; the second matched since.
+      await expect(glass({ expectOverrides: [gate.label], expectFailingIds: ["CVE-2019-1549"] })).rejects.toMatchObject({
+        code: "CONFLICT",
+        field: "expectFailingIds",
+        message: expect.stringMatching(/CVE-2019-1551 over the limit/),
+      });
+      await expect(glass({ expectOverrides: [gate.label] })).rejects.toMatchObject({ code: "CONFLICT", field: "expectFailingIds" });
+      expect(await db.approval.count({ where: { requestId: req.id } })).toBe(0);
+      expect((await glass({ expectOverrides: [gate.label], expectFailingIds: ["CVE-2019-1551", "CVE-2019-1549"] })).status).toBe("signed");
+    } finally {
+      await upsertStage({ actor: system, name: "build", settings: { gates: {} } });
+    }
+  });
+});
+
 describe("break-glass through an API token", () => {
   async function review(token: string, requestId: string, body: unknown) {
     const req = new NextRequest(`http://127.0.0.1/api/v1/requests/${requestId}/reviews`, {

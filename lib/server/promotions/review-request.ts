@@ -2,7 +2,8 @@ import "server-only";
 import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { isUuid } from "../../uuid";
-import { evaluateGates, hasConfiguredGates, type GateResult } from "../../policy/gates";
+import { evaluateGates, hasConfiguredGates } from "../../policy/gates";
+import { assertOverridesSeen } from "./break-glass-overrides";
 import { stageGates } from "../stages/stage-gates";
 import type { Actor } from "../actor";
 import { appendAuditEvent, appendAuditEvents, type AuditEventInput } from "../audit/append-audit-event";
@@ -37,8 +38,16 @@ export interface ReviewRequestOptions {
   comment: string;
   /** An admin approving outside the rules (four eyes, groups, failing gates). Audited and marked in the signed payload. */
   breakGlass?: boolean;
-  /** With break glass: the failing gates (labels) the confirmation showed; one failing now that it did not refuses (409). */
+  /**
+   * With break glass: the failing gates (labels) the confirmation showed; one failing now that it did not refuses
+   * (409). Absent counts as none shown, so a break glass over failing gates must name them.
+   */
   expectOverrides?: readonly string[];
+  /**
+   * With break glass: the vulnerability ids over a findings gate's limit that the confirmation showed. A findings gate
+   * failing now on an id it did not show (a critical CVE matched since, under the same gate label) refuses (409).
+   */
+  expectFailingIds?: readonly string[];
   /**
    * Where the stage signature's accessories (bundle referrer, verification summary) run once the answer is sent: the
    * route passes Next's `after()`. Unset: awaited before returning. See finishStageSignature.
@@ -69,7 +78,13 @@ type UserActor = Extract<Actor, { kind: "user" }>;
  * The trimmed comment and the reviewing user, once the review's inputs are acceptable: a reason where one is needed,
  * break-glass for admins only, a user (not the CLI or the system), a request id that can exist.
  */
-function checkReviewInput({ actor, requestId, decision, comment, breakGlass }: Required<Omit<ReviewRequestOptions, "later" | "expectOverrides">>): {
+function checkReviewInput({
+  actor,
+  requestId,
+  decision,
+  comment,
+  breakGlass,
+}: Required<Omit<ReviewRequestOptions, "later" | "expectOverrides" | "expectFailingIds">>): {
   text: string;
   actor: UserActor;
 } {
@@ -227,8 +242,9 @@ interface ApprovalStep {
   breakGlass: boolean;
   /** Why the reviewer was not eligible, overridden by break glass. */
   overridable: string[];
-  /** The failing gates the break-glass confirmation listed (see ReviewRequestOptions). */
+  /** The failing gates and vulnerability ids the break-glass confirmation listed (see ReviewRequestOptions). */
   expectOverrides: readonly string[] | undefined;
+  expectFailingIds: readonly string[] | undefined;
   /** The earlier approvals that still count towards N, and those that no longer do (with why). */
   standing: ReturnType<typeof countedApprovals<RequestUnderReview["reviews"][number]>>;
   now: Date;
@@ -249,17 +265,6 @@ async function judgeGates(tx: Tx, { actor, request, standing, now }: ApprovalSte
     approverIds: [actor.id, ...standing.counted.map((r) => r.reviewerId)],
   });
   return evaluateGates(config, facts);
-}
-
-/** A gate that began to fail after the page was shown (a new advisory, say) is not overridden unseen (found by review). */
-function assertOverridesSeen(step: ApprovalStep, failing: readonly GateResult[]) {
-  const unseen = step.breakGlass && step.expectOverrides ? failing.filter((g) => !step.expectOverrides!.includes(g.label)) : [];
-  if (unseen.length)
-    throw new AppError(
-      "CONFLICT",
-      `${unseen.map((g) => `${g.label}: ${g.detail}`).join("; ")}: fail${unseen.length === 1 ? "s" : ""} now, and the confirmation did not list ${unseen.length === 1 ? "it" : "them"}; look at the request again`,
-      "expectOverrides",
-    );
 }
 
 /**
@@ -397,7 +402,7 @@ export async function reviewRequest(opts: ReviewRequestOptions): Promise<ReviewO
         }
 
         const step = { actor, requestId, request, target, text, breakGlass, overridable: elig.reasons, standing, now };
-        return recordApproval(tx, { ...step, expectOverrides: opts.expectOverrides });
+        return recordApproval(tx, { ...step, expectOverrides: opts.expectOverrides, expectFailingIds: opts.expectFailingIds });
       },
       { timeout: 60_000, maxWait: 60_000 },
     );

@@ -146,9 +146,14 @@ export const reviewBody = z
     breakGlass: z.boolean().default(false),
     /**
      * With break glass: the failing gates (labels) the confirmation listed. A gate failing now that it did not list
-     * refuses the approval (409), so nothing is overridden that the admin did not see.
+     * refuses the approval (409), so nothing is overridden that the admin did not see. Omitted: none listed.
      */
     expectOverrides: z.array(z.string().max(200)).max(50).optional(),
+    /**
+     * With break glass: the vulnerability ids over a findings gate's limit that the confirmation listed (the request's
+     * gates[].failingIds). One failing now that it did not list refuses the approval (409).
+     */
+    expectFailingIds: z.array(z.string().max(200)).max(10_000).optional(),
   })
   .strict();
 export const withdrawRequestBody = z.object({ reason: z.string().trim().max(2000).default("") }).strict();

@@ -34,6 +34,7 @@ export const POST = apiHandler<{ id: string }>(
       comment: b.comment,
       breakGlass: b.breakGlass,
       ...(b.expectOverrides ? { expectOverrides: b.expectOverrides } : {}),
+      ...(b.expectFailingIds ? { expectFailingIds: b.expectFailingIds } : {}),
       later: afterAnswer,
     });
     const out = { ...outcome, request: await getRequest({ actor, requestId: params.id }) };
