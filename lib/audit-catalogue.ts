@@ -330,7 +330,12 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
   "user.disable": {
     family: "user",
     label: "user disabled",
-    render: (e, d) => ["disabled user ", ...targetText(e), ...(d.revokedTokens ? [` and revoked ${plural(d.revokedTokens, "API token")}`] : [])],
+    render: (e, d) => [
+      "disabled user ",
+      ...targetText(e),
+      ...(d.revokedTokens ? [` and revoked ${plural(d.revokedTokens, "API token")}`] : []),
+      ...(d.revokedCertificates ? [`${d.revokedTokens ? "," : " and revoked"} ${plural(d.revokedCertificates, "client certificate")}`] : []),
+    ],
   },
   "user.enable": simple("user", "user enabled", "enabled user"),
   "user.password": { family: "user", label: "user password set", render: (e) => ["set the password of ", ...targetText(e)] },

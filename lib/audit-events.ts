@@ -239,7 +239,7 @@ export const AUDIT_EVENTS = {
   "user.create": obj({ role: s, method: z.literal("oidc").optional(), issuer: s.optional() }),
   "user.update": obj({ role: s }),
   "user.role": obj({ from: s, to: s }),
-  "user.disable": obj({ revokedTokens: int }),
+  "user.disable": obj({ revokedTokens: int, revokedCertificates: int.optional() }),
   "user.enable": obj({}),
   "user.password": obj({}),
   "client-cert.add": obj({ fingerprint: s, subject: s, notAfter: s }),

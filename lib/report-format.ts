@@ -48,6 +48,8 @@ function parseTime(field: "from" | "to", v: string | null): Date | undefined {
   // Date parsing rolls 2026-02-31 over to March: refuse any date that does not read back as written.
   if (Number.isNaN(d.getTime()) || (v.length === 10 && d.toISOString().slice(0, 10) !== v))
     throw new AppError("INVALID_INPUT", `${field} is not a valid date: ${JSON.stringify(v)}`, field);
+  // Postgres has no year 0 (nor does ISO 8601 before 1 without agreement): 0000-01-01 became a 500 (found by review).
+  if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) throw new AppError("INVALID_INPUT", `${field} must lie in the years 1 to 9999`, field);
   return d;
 }
 

@@ -306,7 +306,8 @@ export async function seedSecurityFixture(): Promise<F> {
   await createTrustIdentity({ actor: system, input: { name: "matrix-del", kind: "key", role: "publisher", scope: ["matrix/**"], publicKeyPem: keys[1] } });
   await createWebhook({ actor: system, name: "matrix-hook", url: "http://127.0.0.1:9/hook", events: [] });
   const admin = await userActor("admin@example.com");
-  for (const r of ROLES) tokens[r] = (await createToken({ actor: admin, email: EMAIL[r], name: "matrix" })).token;
+  // Made by the operator (system): an admin cannot make another user's review or admin tokens (four eyes).
+  for (const r of ROLES) tokens[r] = (await createToken({ actor: system, email: EMAIL[r], name: "matrix" })).token;
   const revoked = await createToken({ actor: admin, email: "admin@example.com", name: "revoked" });
   await revokeToken({ actor: admin, idOrPrefix: revoked.id });
   tokens["revoked token"] = revoked.token;

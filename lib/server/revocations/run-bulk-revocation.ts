@@ -10,12 +10,21 @@ import { bulkRevocationItemsColumn, bulkRevocationOutcomesColumn, JsonColumnErro
 import type { BulkRevocationItem } from "./plan-bulk-revocation";
 import { notified } from "./start-bulk-revocation";
 
-/** The person who started it, with the role they hold now (a demoted requester's job fails its items). */
-async function requesterActor(id: string | null, label: string): Promise<Actor> {
-  if (!id) return { kind: "system", label: `bulk-revocation (${label})` };
+/**
+ * The person who started it, with the role they hold now (a demoted requester's job fails its items). A disabled (or
+ * gone) requester's job revokes nothing: `refusal` fails every item. It used to run as the system actor, with every
+ * right, so disabling someone, the stronger sanction, did less than demoting them (found by review). A job started
+ * without an account (the CLI) runs as the system actor.
+ */
+async function requesterActor(id: string | null, label: string): Promise<{ actor: Actor; refusal: string | null }> {
+  if (!id) return { actor: { kind: "system", label: `bulk-revocation (${label})` }, refusal: null };
   const u = await db.user.findUnique({ where: { id } });
-  if (!u || u.disabled) return { kind: "system", label: `bulk-revocation (${label}, account gone)` };
-  return { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" };
+  if (!u || u.disabled)
+    return {
+      actor: { kind: "system", label: `bulk-revocation (${label}, account ${u ? "disabled" : "gone"})` },
+      refusal: `${label}, who started this bulk revocation, is ${u ? "disabled" : "no longer a user"}: nothing is revoked in their name`,
+    };
+  return { actor: { kind: "user", id: u.id, email: u.email, name: u.name, role: u.role, via: "session" }, refusal: null };
 }
 
 /**
@@ -62,7 +71,7 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
     UPDATE bulk_revocations SET status = 'running' WHERE id = ${id}::uuid AND status IN ('queued', 'running') RETURNING id`;
   const row = await db.bulkRevocation.findUniqueOrThrow({ where: { id } });
   if (!claimed) return { status: row.status, done: row.done, failed: row.failed, registryWrites: 0 };
-  const actor = await requesterActor(row.requestedById, row.requestedBy);
+  const { actor, refusal } = await requesterActor(row.requestedById, row.requestedBy);
   const { items, outcomes } = await readPlan(row, actor);
   const byImage = new Map<string, BulkRevocationItem[]>();
   for (const i of items) byImage.set(i.imageId, [...(byImage.get(i.imageId) ?? []), i]);
@@ -73,6 +82,10 @@ export async function runBulkRevocation({ id }: { id: string }): Promise<RunBulk
     const step: Record<string, string> = {};
     let revokedHere = false;
     for (const i of todo) {
+      if (refusal) {
+        step[i.approvalId] = `failed: ${refusal}`;
+        continue;
+      }
       try {
         const r = await revokeApproval({
           approvalId: i.approvalId,

@@ -4,7 +4,7 @@ import { env } from "../../env";
 import { AppError } from "../../errors";
 import { type Actor, type Role } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { parseScopes, ROLE_SCOPES } from "../auth/token-scope";
+import { parseScopes, ROLE_SCOPES, type Scope } from "../auth/token-scope";
 import { newToken } from "./token-format";
 
 export interface CreateTokenOptions {
@@ -30,6 +30,9 @@ export function parseDuration(s: string): number {
   return n * unit;
 }
 
+/** Scopes a user's token can carry only when that user made it (see createToken). */
+const OWNER_ONLY: readonly Scope[] = ["review", "admin"];
+
 /** Returns the token once; only its SHA-256 is stored. */
 export async function createToken({ actor, email, name, scopes, expires }: CreateTokenOptions) {
   const normalized = email.trim().toLowerCase();
@@ -43,7 +46,19 @@ export async function createToken({ actor, email, name, scopes, expires }: Creat
   if (!user) throw new AppError("NOT_FOUND", `no user ${normalized}`, "email");
   if (user.disabled) throw new AppError("CONFLICT", `user ${normalized} is disabled`, "email");
   const role = user.role as Role;
-  const granted = scopes === undefined ? [...ROLE_SCOPES[role]] : parseScopes(scopes, role);
+  // Four eyes: a review (approve, waive) is its owner's judgement, and admin holds break glass. A token with either
+  // scope made by someone else would let one admin be every approver under other people's names, with no break-glass
+  // marker (found by review). Such tokens are made by their owner (or by an operator with the CLI, who already holds
+  // the database); an admin may still make the others (read, evidence, request, admission) for anyone.
+  const forOther = actor.kind === "user" && actor.email !== user.email;
+  const granted = scopes === undefined ? ROLE_SCOPES[role].filter((s) => !forOther || !OWNER_ONLY.includes(s)) : parseScopes(scopes, role);
+  const ownerOnly = forOther ? granted.filter((s) => OWNER_ONLY.includes(s)) : [];
+  if (ownerOnly.length)
+    throw new AppError(
+      "FORBIDDEN",
+      `scopes: ${ownerOnly.join(", ")} act as ${user.email}'s own judgement (four eyes); only they can make such a token`,
+      "scopes",
+    );
   const e = env();
   const lifetime = expires ? parseDuration(expires) : e.IMPRIMATUR_TOKEN_DEFAULT_DAYS * 86_400_000;
   if (lifetime > e.IMPRIMATUR_TOKEN_MAX_DAYS * 86_400_000) {

@@ -75,7 +75,11 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     let revokedTokens = 0;
     if (disabled === true && !user.disabled) {
       revokedTokens = (await tx.apiToken.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } })).count;
-      await appendAuditEvent(tx, { actor, action: "user.disable", target: normalized, detail: { revokedTokens } });
+      // Client certificates too: enabling the account again must not bring back a credential the disable was meant to
+      // end, as it does not bring back tokens (found by review: a certificate authenticated again after an enable).
+      const revokedCertificates = (await tx.clientCertificate.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: new Date() } }))
+        .count;
+      await appendAuditEvent(tx, { actor, action: "user.disable", target: normalized, detail: { revokedTokens, revokedCertificates } });
     } else if (disabled === false && user.disabled) {
       await appendAuditEvent(tx, { actor, action: "user.enable", target: normalized });
     }

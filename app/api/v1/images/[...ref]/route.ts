@@ -12,6 +12,7 @@ import { bodyChunks } from "@/lib/server/http/read-body";
 import { getImage } from "@/lib/server/images/get-image";
 import { buildEvidencePack } from "@/lib/server/evidence/build-evidence-pack";
 import { evidenceRawStream } from "@/lib/server/evidence/read-evidence-raw";
+import { isUuid } from "@/lib/uuid";
 
 export const dynamic = "force-dynamic";
 
@@ -42,7 +43,7 @@ export const GET = apiHandler<P>(async ({ req, actor, params }) => {
   if (rest[0] !== "evidence") throw new AppError("NOT_FOUND", `no such resource: ${rest.join("/")}`);
   const imageId = image.id;
   if (rest.length === 1) return getImageEvidence({ actor, imageId, query: parseQuery(req.nextUrl.searchParams, evidenceQuery) });
-  if (rest.length === 3 && rest[2] === "raw" && /^[0-9a-f-]{36}$/.test(rest[1]!)) {
+  if (rest.length === 3 && rest[2] === "raw" && isUuid(rest[1]!)) {
     const doc = await getEvidenceRaw({ actor, imageId, documentId: rest[1]! });
     // Streamed from the stored chunks: a 200 MiB SBOM is never held whole (a small document is one chunk).
     return new NextResponse(evidenceRawStream(doc), {
