@@ -310,6 +310,11 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
     label: "token realm confirmed",
     render: (e, d) => ["confirmed the token realm of ", registry(e), ...(str(d.to) ? [`: ${d.to}`] : [])],
   },
+  "registry.credentials.reseal": {
+    family: "registry",
+    label: "registry credentials bound to the URL",
+    render: (e, d) => [`bound the stored ${d.credentials.join(" and ")} credentials of `, registry(e), ` to ${d.url}`],
+  },
   "registry.webhook-token.rotate": {
     family: "registry",
     label: "notification token rotated",

@@ -230,6 +230,8 @@ export const AUDIT_EVENTS = {
   "registry.sync": obj({ syncRunId: s, trigger: s, scope: strs, ...syncStats, errors: z.array(obj({ repository: s, message: s })) }),
   "registry.notification": obj({ format: s, repositories: strs, ignored: int, syncRunId: s.optional() }),
   "registry.realm.confirm": obj({ from: sN, to: sN }),
+  // Credentials sealed before they were bound to their URL, sealed again for the URL and realm the row had then.
+  "registry.credentials.reseal": obj({ url: s, tokenRealm: sN, credentials: strs }),
   "registry.webhook-token.rotate": obj({ prefix: s }),
   // Administration
   "stage.create": obj({ before: z.null(), after: stageSettings }),

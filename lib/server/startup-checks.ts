@@ -5,6 +5,7 @@ import { oidcSettings } from "./auth/oidc";
 import { startWorkers } from "./jobs/workers";
 import { spoolDirectory } from "./evidence/spool-body";
 import { runPendingEvidenceRecount } from "./evidence/run-pending-evidence-recount";
+import { resealLegacyRegistryCredentials } from "./registries/reseal-legacy-credentials";
 
 /** Exits the process with the reason when this replica must not serve; then starts the job workers. */
 export async function startupChecks(): Promise<void> {
@@ -24,6 +25,15 @@ export async function startupChecks(): Promise<void> {
   runPendingEvidenceRecount().catch((e: unknown) =>
     console.warn("[evidence] the pending registry evidence recount failed; the scheduler retries it:", (e as Error).message),
   );
+  // Registry credentials sealed before they were bound to their URL are bound now, before a worker uses them.
+  if (env().IMPRIMATUR_MASTER_KEY) {
+    await resealLegacyRegistryCredentials()
+      .then(({ resealed, failed }) => {
+        if (resealed.length) console.log(`[registries] stored credentials bound to their registry's URL: ${resealed.join(", ")}`);
+        for (const f of failed) console.warn(`[registries] could not bind the stored credentials of ${f.registry} to its URL: ${f.message}`);
+      })
+      .catch((e: unknown) => console.warn("[registries] binding stored credentials to their URL failed; the next start retries:", (e as Error).message));
+  }
   if (env().IMPRIMATUR_WORKERS) {
     startWorkers().catch((e) => console.error("[jobs] workers failed to start:", (e as Error).message));
   }

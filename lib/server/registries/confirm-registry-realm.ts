@@ -4,6 +4,7 @@ import { AppError } from "../../errors";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { registryView } from "./registry-view";
+import { rebindCredentials } from "./credentials";
 import { findRegistry } from "./find-registry";
 
 /**
@@ -22,7 +23,19 @@ export async function confirmRegistryRealm({ actor, name, realm }: { actor: Acto
     if (!pending) throw new AppError("CONFLICT", "no changed realm is waiting for confirmation");
     if (realm !== undefined && realm !== pending)
       throw new AppError("CONFLICT", `the realm waiting for confirmation is now ${pending}, not ${realm}; check it and confirm again`, "realm");
-    const updated = await tx.registry.update({ where: { id: r.id }, data: { tokenRealm: pending, pendingRealm: null, updatedAt: new Date() } });
+    // Credentials are sealed for the pinned realm (credentials.ts): confirming a new one seals them again for it.
+    const now = await tx.registry.findUniqueOrThrow({ where: { id: r.id } });
+    const binding = { url: now.url, tokenRealm: pending };
+    const updated = await tx.registry.update({
+      where: { id: r.id },
+      data: {
+        tokenRealm: pending,
+        pendingRealm: null,
+        updatedAt: new Date(),
+        readCredentials: rebindCredentials(now, binding, "read", now.readCredentials),
+        pushCredentials: rebindCredentials(now, binding, "push", now.pushCredentials),
+      },
+    });
     await appendAuditEvent(tx, { actor, action: "registry.realm.confirm", target: name, detail: { from: row!.token_realm, to: pending } });
     return registryView(updated);
   });

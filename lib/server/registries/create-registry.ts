@@ -29,8 +29,9 @@ export async function createRegistry({ actor, input }: { actor: Actor; input: Cr
     const withCreds = await tx.registry.update({
       where: { id: created.id },
       data: {
-        readCredentials: input.readCredentials ? sealCredentials(created.id, "read", input.readCredentials) : null,
-        pushCredentials: input.pushCredentials ? sealCredentials(created.id, "push", input.pushCredentials) : null,
+        // Sealed for this URL's origin and, until "Test connection" records one, no token realm.
+        readCredentials: input.readCredentials ? sealCredentials(created, "read", input.readCredentials) : null,
+        pushCredentials: input.pushCredentials ? sealCredentials(created, "push", input.pushCredentials) : null,
       },
     });
     await appendAuditEvent(tx, {

@@ -5,7 +5,7 @@ import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
 import { RegistryClient } from "../../oci/client";
-import { openCredentials } from "./credentials";
+import { openCredentials, rebindCredentials, type CredentialsPurpose } from "./credentials";
 import { registryErrorToAppError } from "./registry-error";
 
 export type RegistryRow = NonNullable<Awaited<ReturnType<typeof db.registry.findFirst>>>;
@@ -21,7 +21,27 @@ export async function ensureDefaultRegistry(): Promise<RegistryRow | null> {
   const pullName = REGISTRY_PULL_NAME ?? null;
   const existing = await db.registry.findUnique({ where: { name: "default" } });
   if (existing && existing.url === url && existing.pullName === pullName) return existing;
-  return db.registry.upsert({ where: { name: "default" }, create: { name: "default", url, pullName }, update: { url, pullName } });
+  // Credentials are sealed for the URL's origin. REGISTRY_URL is the operator's (who holds the master key), so they
+  // follow it. A blob that does not open for the stored URL is left as it is: that URL was written outside the app,
+  // and the blob may well be sealed for REGISTRY_URL's own origin.
+  const follow = (purpose: CredentialsPurpose, sealed: Uint8Array | null): Uint8Array<ArrayBuffer> | null | undefined => {
+    if (!existing || !sealed || existing.url === url) return undefined;
+    try {
+      return rebindCredentials(existing, { url, tokenRealm: existing.tokenRealm }, purpose, sealed);
+    } catch {
+      return undefined;
+    }
+  };
+  return db.registry.upsert({
+    where: { name: "default" },
+    create: { name: "default", url, pullName },
+    update: {
+      url,
+      pullName,
+      readCredentials: follow("read", existing?.readCredentials ?? null),
+      pushCredentials: follow("push", existing?.pushCredentials ?? null),
+    },
+  });
 }
 
 /**
@@ -91,8 +111,8 @@ export function registryClient(
 ): RegistryClient {
   const creds =
     purpose === "push"
-      ? (openCredentials(r.id, "push", r.pushCredentials) ?? openCredentials(r.id, "read", r.readCredentials))
-      : openCredentials(r.id, "read", r.readCredentials);
+      ? (openCredentials(r, "push", r.pushCredentials) ?? openCredentials(r, "read", r.readCredentials))
+      : openCredentials(r, "read", r.readCredentials);
   return new RegistryClient({
     url: r.url,
     timeoutMs: env().REGISTRY_TIMEOUT_MS,

@@ -4,6 +4,7 @@ import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { registryClient, resolveRegistry } from "./resolve-registry";
 import { registryView } from "./registry-view";
+import { rebindCredentials } from "./credentials";
 import { jsonColumn, registryLastTestResultColumn } from "../json-columns";
 
 /**
@@ -29,12 +30,25 @@ export async function testRegistryConnection({ actor, name }: { actor: Actor; na
       : {}),
   };
   const updated = await db.$transaction(async (tx) => {
+    // Credentials are sealed for the pinned realm too (credentials.ts): recording the first realm seals them again for
+    // it. Read under the row's lock, so credentials an admin changed while the test ran are the ones re-sealed, and a
+    // realm seen at a URL changed meanwhile is not recorded for the new one.
+    await tx.$queryRaw`SELECT 1 FROM registries WHERE id = ${r.id}::uuid FOR UPDATE`;
+    const now = await tx.registry.findUniqueOrThrow({ where: { id: r.id } });
+    const realm = seenRealm && !r.tokenRealm && result.ok && now.url === r.url && !now.tokenRealm ? seenRealm : null;
+    const binding = { url: now.url, tokenRealm: realm };
     const u = await tx.registry.update({
       where: { id: r.id },
       data: {
         lastTestAt: new Date(),
         lastTestResult: jsonColumn(registryLastTestResultColumn, report),
-        ...(seenRealm && !r.tokenRealm && result.ok ? { tokenRealm: seenRealm } : {}),
+        ...(realm
+          ? {
+              tokenRealm: realm,
+              readCredentials: rebindCredentials(now, binding, "read", now.readCredentials),
+              pushCredentials: rebindCredentials(now, binding, "push", now.pushCredentials),
+            }
+          : {}),
         ...(realmChanged ? { pendingRealm: seenRealm } : {}),
       },
     });

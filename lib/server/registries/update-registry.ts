@@ -3,7 +3,7 @@ import { trimTrailingSlashes } from "../../oci/reference";
 import { db } from "../../db";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { sealCredentials } from "./credentials";
+import { rebindCredentials, sealCredentials } from "./credentials";
 import type { UpdateRegistryInput } from "./registry-input";
 import { registryView } from "./registry-view";
 import { checkRegistryUrl, findRegistry } from "./find-registry";
@@ -21,6 +21,16 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
   const originChanged = new URL(url).origin !== new URL(r.url).origin;
   const clearRead = originChanged && input.readCredentials === undefined && r.readCredentials !== null;
   const clearPush = originChanged && input.pushCredentials === undefined && r.pushCredentials !== null;
+  // Credentials are sealed for the URL's origin and the pinned token realm (credentials.ts). A new URL resets the
+  // realm, so credentials given now are sealed for the new binding, and those kept (same origin) are sealed again.
+  const binding = { url, tokenRealm: urlChanged ? null : r.tokenRealm };
+  const credentialsData = (purpose: "read" | "push", given: UpdateRegistryInput["readCredentials"], clear: boolean, stored: Uint8Array | null) => {
+    if (given !== undefined) return given ? sealCredentials({ id: r.id, ...binding }, purpose, given) : null;
+    if (clear) return null;
+    return urlChanged ? rebindCredentials(r, binding, purpose, stored) : undefined;
+  };
+  const readCredentials = credentialsData("read", input.readCredentials, clearRead, r.readCredentials);
+  const pushCredentials = credentialsData("push", input.pushCredentials, clearPush, r.pushCredentials);
   return db.$transaction(async (tx) => {
     const updated = await tx.registry.update({
       where: { id: r.id },
@@ -33,16 +43,10 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
         ...(input.syncIntervalMinutes !== undefined ? { syncIntervalMin: input.syncIntervalMinutes } : {}),
         ...(input.allowLinkLocal !== undefined ? { allowLinkLocal: input.allowLinkLocal } : {}),
         ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
-        ...(input.readCredentials !== undefined
-          ? { readCredentials: input.readCredentials ? sealCredentials(r.id, "read", input.readCredentials) : null }
-          : {}),
-        ...(input.pushCredentials !== undefined
-          ? { pushCredentials: input.pushCredentials ? sealCredentials(r.id, "push", input.pushCredentials) : null }
-          : {}),
+        ...(readCredentials !== undefined ? { readCredentials } : {}),
+        ...(pushCredentials !== undefined ? { pushCredentials } : {}),
         // A new URL means a new trust decision about where credentials may go.
         ...(urlChanged ? { tokenRealm: null, pendingRealm: null } : {}),
-        ...(clearRead ? { readCredentials: null } : {}),
-        ...(clearPush ? { pushCredentials: null } : {}),
       },
     });
     const changed = Object.keys(input).filter((k) => k !== "readCredentials" && k !== "pushCredentials");
