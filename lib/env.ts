@@ -32,6 +32,16 @@ const schema = z.object({
     .positive()
     .default(256 * 1024 * 1024),
   /**
+   * Largest evidence upload parsed whole in memory: every format but a CycloneDX or SPDX JSON SBOM (those stream up to
+   * EVIDENCE_MAX_BYTES). A parsed document takes many times its size in memory, so a 128 MiB scan of tiny entries
+   * exhausted the heap (found by review); larger ones get 413. The same bound as evidence read from a registry.
+   */
+  EVIDENCE_BUFFERED_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
+  /**
    * Bytes of evidence uploads one server process holds at once while they arrive (in memory up to 8 MiB each, then in
    * its temp-file spool); an upload that would pass it is refused with 429, so concurrent uploads cannot fill the disk.
    */

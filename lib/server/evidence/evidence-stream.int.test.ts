@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedUsers } from "../../../scripts/seed";
 import { db, disconnectDb } from "../../db";
+import { resetEnvCache } from "../../env";
 import { AppError } from "../../errors";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
@@ -277,6 +278,35 @@ describe("streamed SBOM ingest", () => {
     const r2 = await streamed(img.imageId, late);
     expect(r2.document.rawChunks).toBe(0);
     expect(r2.document.componentCount).toBe(1010);
+  });
+
+  it("a document parsed whole is bounded by EVIDENCE_BUFFERED_MAX_BYTES (413), and at most two large ones parse at once (429)", async () => {
+    // Found by review: a 128 MiB Trivy report of tiny entries took 2.6 GB of heap and ended in a 500; four at once
+    // would take the process down. Formats other than CycloneDX/SPDX JSON are parsed whole.
+    const img = await newImage("streamtest/buffered-cap");
+    const parsed = JSON.parse(cdx(img.digest, 1000).toString("utf8")) as Record<string, unknown>;
+    const { bomFormat, ...restOf } = parsed;
+    const late = Buffer.from(JSON.stringify({ ...restOf, bomFormat }));
+    process.env.EVIDENCE_BUFFERED_MAX_BYTES = String(late.length - 1);
+    resetEnvCache();
+    try {
+      const e = await refusal(streamed(img.imageId, late));
+      expect(e.code).toBe("PAYLOAD_TOO_LARGE");
+      expect(e.message).toContain("EVIDENCE_BUFFERED_MAX_BYTES");
+      expect(await stored(img.imageId)).toEqual({ documents: 0, components: 0, chunks: 0, orphanChunks: 0, packageImages: 0 });
+    } finally {
+      delete process.env.EVIDENCE_BUFFERED_MAX_BYTES;
+      resetEnvCache();
+    }
+    // Three at once: two parse, the third is told to retry; nothing of it is stored.
+    const docs = [0, 1, 2].map((i) =>
+      Buffer.from(JSON.stringify({ ...restOf, serialNumber: `urn:uuid:${randomUUID()}`, metadata: { ...(restOf.metadata as object), i }, bomFormat })),
+    );
+    const results = await Promise.allSettled(docs.map((d) => streamed(img.imageId, d)));
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "fulfilled", "rejected"]);
+    const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ code: "RATE_LIMITED" });
+    expect((await stored(img.imageId)).documents).toBe(2);
   });
 
   it("an empty body is a 400 naming the body", async () => {

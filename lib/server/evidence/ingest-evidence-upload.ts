@@ -92,11 +92,39 @@ export async function ingestEvidenceUpload({
     if (spool.size === 0) throw new AppError("BAD_REQUEST", "the body is empty; send the document as the request body", "body");
     if (spool.memory) return await ingestEvidence({ actor, imageId, bytes: spool.memory, source });
     const format = sniffSbomFormat(await spool.prefix(streamThreshold + 1));
-    // Not a streamable SBOM: the whole body (already capped) down the buffered path.
-    if (!format) return await ingestEvidence({ actor, imageId, bytes: await spool.readAll(), source });
+    // Not a streamable SBOM: the whole body down the buffered path, within its own bound and one at a time per process.
+    if (!format) return await ingestBuffered({ actor, imageId, source, spool });
     return await ingestStreamed({ actor, imageId, source, maxBytes, format, spool });
   } finally {
     await spool.dispose();
+  }
+}
+
+/** Large documents parsed whole at once in this process (each can take many times its size in memory). */
+const MAX_LARGE_BUFFERED = 2;
+let largeBuffered = 0;
+
+/**
+ * A body past the in-memory threshold that is not a streamable SBOM (a scan, VEX, attestation…): parsed whole, so it
+ * is bounded by EVIDENCE_BUFFERED_MAX_BYTES (413) and at most MAX_LARGE_BUFFERED run at once per process (429, retry):
+ * a parsed document takes 20 to 35 times its size in heap, and four 256 MiB scans at once would take the process
+ * down (found by review). A per-process guard of its own memory, not state replicas must agree on.
+ */
+async function ingestBuffered({ actor, imageId, source, spool }: { actor: Actor; imageId: string; source: "upload" | "registry"; spool: SpooledBody }) {
+  const max = env().EVIDENCE_BUFFERED_MAX_BYTES;
+  if (spool.size > max)
+    throw new AppError(
+      "PAYLOAD_TOO_LARGE",
+      `body is ${spool.size} bytes; documents other than CycloneDX or SPDX JSON SBOMs are parsed whole and may be at most ${max} bytes (EVIDENCE_BUFFERED_MAX_BYTES); SBOMs stream up to EVIDENCE_MAX_BYTES`,
+      "body",
+    );
+  if (largeBuffered >= MAX_LARGE_BUFFERED)
+    throw new AppError("RATE_LIMITED", `this server is parsing ${largeBuffered} large evidence documents already; retry shortly`, "body");
+  largeBuffered++;
+  try {
+    return await ingestEvidence({ actor, imageId, bytes: await spool.readAll(), source });
+  } finally {
+    largeBuffered--;
   }
 }
 
