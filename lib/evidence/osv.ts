@@ -166,6 +166,31 @@ export function packageKey(ecosystem: Ecosystem, name: string): string {
   return `${ecosystem}|${n}`;
 }
 
+/** "openssl" from `upstream=openssl@1.1.1n-0`, or, for rpm, from `sourcerpm=openssl-1.1.1k-7.el8.src.rpm`: the source package's name. */
+function sourceName(ecosystem: Ecosystem, q: Record<string, string>): string | null {
+  const upstream = q.upstream ?? q.sourcerpm ?? q.origin;
+  if (!upstream) return null;
+  return (ecosystem === "rpm" ? upstream.replace(/-[^-]+-[^-]+\.src\.rpm$/, "") : upstream.split(/[@ ]/)[0]!) || null;
+}
+
+/**
+ * The lower-cased source package name a distro binary package's purl names (`libssl3` → `openssl`), or null: what
+ * a Debian, Alpine or Red Hat advisory names. The same name componentKeys adds as a key.
+ */
+export function sourcePackageName(purl: string | null): string | null {
+  if (!purl?.startsWith("pkg:")) return null;
+  let p: PackageURL;
+  try {
+    p = PackageURL.fromString(purl);
+  } catch {
+    return null;
+  }
+  const type = p.type.toLowerCase();
+  const ecosystem = normalizeEcosystem(type === "alpine" ? "apk" : type);
+  if (ecosystem !== "deb" && ecosystem !== "rpm" && ecosystem !== "apk") return null;
+  return sourceName(ecosystem, p.qualifiers ?? {})?.toLowerCase() ?? null;
+}
+
 export interface ComponentLike {
   name: string;
   purl: string | null;
@@ -204,9 +229,8 @@ export function componentKeys(c: ComponentLike): { keys: string[]; ecosystem: Ec
       case "apk": {
         keys.add(packageKey(ecosystem, p.name));
         const q = p.qualifiers ?? {};
-        const upstream = q.upstream ?? q.sourcerpm ?? q.origin;
-        // "openssl" or, for rpm, "openssl-1.1.1k-7.el8.src.rpm": the source package's name.
-        if (upstream) keys.add(packageKey(ecosystem, ecosystem === "rpm" ? upstream.replace(/-[^-]+-[^-]+\.src\.rpm$/, "") : upstream.split(/[@ ]/)[0]!));
+        const source = sourceName(ecosystem, q);
+        if (source) keys.add(packageKey(ecosystem, source));
         distro = q.distro ?? null;
         break;
       }

@@ -1,7 +1,7 @@
 import "server-only";
 import { Prisma, type Tx } from "../../db";
 import { normalizePurl, purlSearchKey } from "../../evidence/purl";
-import { componentKeys, releaseMatches, type OsvAffected } from "../../evidence/osv";
+import { componentKeys, releaseMatches, sourcePackageName, type OsvAffected } from "../../evidence/osv";
 import { fixedVersionFor, isAffected } from "../../versions/osv";
 import { NOT_APPLICABLE } from "../evidence/get-image-evidence";
 
@@ -44,14 +44,21 @@ function nameCandidates(name: string): string[] {
   return [...new Set([n, n.slice(n.lastIndexOf(":") + 1), n.slice(n.lastIndexOf("/") + 1)])].filter(Boolean);
 }
 
-/** Component rows (with a version, from live, counted evidence) whose name is one of `names`, chunked. */
+/**
+ * Component rows (with a version, from live, counted evidence) whose name, or whose purl's source package (a distro
+ * binary package: `libssl3` with `upstream=openssl`), is one of `names`, chunked. Found by review: only the name was
+ * read, so an advisory naming the source package (as Debian's, Alpine's and Red Hat's do) never reached an image that
+ * carries only the binary packages, and the findings gate passed. Both by index (imprimatur_purl_source_name, migration
+ * 20261212050000); matchComponents then judges each row by its keys exactly.
+ */
 async function findCandidateComponents(tx: Tx, names: string[], imageIds: readonly string[] | undefined) {
   const rows: ComponentRow[] = [];
   for (let i = 0; i < names.length; i += CHUNK) {
+    const chunk = names.slice(i, i + CHUNK);
     rows.push(
       ...(await tx.$queryRaw<ComponentRow[]>`
         SELECT DISTINCT image_id, name, version, purl, ecosystem FROM components c
-        WHERE name_key = ANY(${names.slice(i, i + CHUNK)}::text[]) AND version IS NOT NULL
+        WHERE (name_key = ANY(${chunk}::text[]) OR imprimatur_purl_source_name(purl) = ANY(${chunk}::text[])) AND version IS NOT NULL
           AND EXISTS (SELECT 1 FROM evidence_documents d WHERE d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL)
         ${imageIds ? Prisma.sql`AND image_id = ANY(${[...imageIds]}::uuid[])` : Prisma.empty}`),
     );
@@ -69,7 +76,8 @@ function matchComponents(rows: ComponentRow[], byName: Map<string, { advisory: M
   // first one's "not affected", so a version in the second range got no finding.
   const verdicts = new Map<OsvAffected, Map<string, boolean>>();
   for (const row of rows) {
-    const cands = byName.get(row.name.toLowerCase()) ?? [];
+    const source = sourcePackageName(row.purl);
+    const cands = [...(byName.get(row.name.toLowerCase()) ?? []), ...(source && source !== row.name.toLowerCase() ? (byName.get(source) ?? []) : [])];
     if (!cands.length) continue;
     const ck = componentKeys(row);
     for (const { advisory, affected } of cands) {
