@@ -20,10 +20,10 @@ export const findingsGate = defineGate({
       count: z.enum(["fixable", "all"]).default("all"),
     })
     .strict(),
-  facts: ["findings", "findingsTruncated", "scanCount", "uncoveredPlatforms", "waivers"],
+  facts: ["findings", "findingsTruncated", "scanCount", "uncoveredPlatforms", "waivers", "discountedAdvisories"],
   evidenceKinds: ["scan", "vex"],
   explanation:
-    "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids. An index needs a scan of every platform, or of the index as a whole.",
+    "At most the configured number of applicable findings per severity (VEX already applied); a waiver may cover single vulnerability ids. An index needs a scan of every platform, or of the index as a whole. An advisory of the image last imported by the requester, an approver or the build's author fails it (four eyes).",
   evaluate({ max, count }, facts, { activeWaivers }) {
     const vulnWaivers = activeWaivers.filter((w) => w.gate === "findings" && w.vulnIds.length > 0);
     const waivedBy = new Map<string, string>();
@@ -61,6 +61,20 @@ export const findingsGate = defineGate({
         passed: false,
         detail: `more than ${facts.findingsTruncated.limit.toLocaleString("en-US")} finding rows for this image, more than a judgement reads, so the findings limits cannot be judged (withdraw superseded scans)`,
       };
+    // Four eyes on advisories: the findings are matched on a record a person this gate checks stored last, so they
+    // may be that person's word (a withdrawal, a lower severity, narrower ranges). Failing closed costs nothing when
+    // their record only adds findings, which fail the gate anyway.
+    const own = facts.discountedAdvisories ?? [];
+    if (own.length) {
+      const named = own.slice(0, 3).map((a) => `advisory ${a.id} was last imported by ${a.importedBy}, ${a.why}`);
+      const more = own.length > 3 ? `; and ${own.length - 3} more advisor${own.length - 3 === 1 ? "y" : "ies"} for the same reason` : "";
+      return {
+        passed: false,
+        detail: `${named.join("; ")}${more}: the findings limits cannot be judged on their word (four eyes: another reviewer or the advisory feed must import ${own.length === 1 ? "it" : "them"})${failures.length ? `; ${failures.join("; ")}` : ""}`,
+        waiverIds: [...used],
+        ...(failures.length ? { failingIds } : {}),
+      };
+    }
     if (failures.length) return { passed: false, detail: failures.join("; ") + waivedNote, waiverIds: [...used], failingIds };
     return { passed: true, detail: (summary.join(", ") || "no limits set") + waivedNote, waiverIds: [...used] };
   },

@@ -60,6 +60,21 @@ describe("evaluateGates", () => {
     expect(evaluateGates(parseGateConfig({ sbom: true }), facts({ findingsTruncated: { limit: 50_000 } }))[0]!.passed).toBe(true);
   });
 
+  it("fails closed on an advisory a person the gate checks imported last, naming it, and still lists the findings over the limit", () => {
+    const cfg = parseGateConfig({ findings: { max: { critical: 0, high: 0 } } });
+    const own = (id: string) => ({ id, importedBy: "alice@example.com", why: "who approves this promotion" });
+    const one = evaluateGates(cfg, facts({ discountedAdvisories: [own("GHSA-a")] }))[0]!;
+    expect(one.passed).toBe(false);
+    expect(one.detail).toBe(
+      "advisory GHSA-a was last imported by alice@example.com, who approves this promotion: the findings limits cannot be judged on their word (four eyes: another reviewer or the advisory feed must import it)",
+    );
+    const many = evaluateGates(cfg, facts({ findings: highs(1), discountedAdvisories: ["GHSA-a", "GHSA-b", "GHSA-c", "GHSA-d", "GHSA-e"].map(own) }))[0]!;
+    expect(many.detail).toMatch(/GHSA-c was .*; and 2 more advisories for the same reason: .*must import them\); high findings 1 > 0 allowed: CVE-2026-1000$/);
+    expect(many.failingIds).toEqual(["CVE-2026-1000"]);
+    // A gate that does not read findings is not affected.
+    expect(evaluateGates(parseGateConfig({ sbom: true }), facts({ discountedAdvisories: [own("GHSA-a")] }))[0]!.passed).toBe(true);
+  });
+
   it("an index fails the findings and scan-age gates while a platform has no scan, naming it", () => {
     const cfg = parseGateConfig({ findings: { max: { critical: 0 } }, maxScanAgeHours: 24 });
     const r = evaluateGates(cfg, facts({ uncoveredPlatforms: ["linux/arm64"], newestScanAt: null }));

@@ -104,6 +104,21 @@ export interface GateFacts {
    * them.
    */
   discountedEvidence?: readonly DiscountedEvidenceFact[];
+  /**
+   * Advisories concerning the image (their package keys meet its components') whose stored version was imported by
+   * this request's requester, one of its approvers or the build's author, with why. What such a version says (withdrawn,
+   * a lower severity, narrower ranges) is that person's word: the findings gate fails closed while there is one, until
+   * another reviewer or the advisory feed imports the advisory.
+   */
+  discountedAdvisories?: readonly DiscountedAdvisoryFact[];
+}
+
+/** An advisory version the findings gate does not judge on for this request (see GateFacts.discountedAdvisories). */
+export interface DiscountedAdvisoryFact {
+  id: string;
+  /** Who imported the stored version, as the advisory records it (actorLabel). */
+  importedBy: string;
+  why: string;
 }
 
 /** What one gate decides, before waivers of the whole gate are applied (see applyGateWaivers). */

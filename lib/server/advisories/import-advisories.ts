@@ -1,7 +1,7 @@
 import "server-only";
 import { assertNoNul, assertStorableDocument, decodeUtf8Strict } from "../http/hostile-input";
 import { createHash } from "node:crypto";
-import { db, type Prisma } from "../../db";
+import { db, type Prisma, type Tx } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OsvError, parseOsvRecord, type OsvAdvisory } from "../../evidence/osv";
@@ -186,11 +186,50 @@ function readRecords(bytes: Buffer, skipBadRecords: boolean) {
   return { records, parsed, skipped, skippedEcosystems, refusals };
 }
 
+/** The stored version of an advisory, as an import weighs it against an incoming record. */
+interface StoredVersion {
+  modified: Date;
+  rawDigest: string;
+  importedById: string | null;
+  packageKeys: string[];
+}
+
+async function readStored(tx: Tx, ids: readonly string[]): Promise<Map<string, StoredVersion>> {
+  const existing = new Map<string, StoredVersion>();
+  for (let i = 0; i < ids.length; i += 10_000) {
+    for (const r of await tx.advisory.findMany({
+      where: { id: { in: ids.slice(i, i + 10_000) } },
+      select: { id: true, modified: true, rawDigest: true, importedById: true, packageKeys: true },
+    }))
+      existing.set(r.id, r);
+  }
+  return existing;
+}
+
+/**
+ * Whether an incoming record (imported by account `byId`, null for the feed, the system and the CLI) replaces the
+ * stored version: a newer `modified`, or the same one with other bytes. The feed (and the operator's CLI) is
+ * authoritative over an account's version, whatever its `modified`: a record any reviewer may write, dated "now",
+ * outranks the genuine one by its `modified` alone, so a forged withdrawal would otherwise pin itself against every
+ * later import of the feed. The same bytes are stored again too, now as the feed's (the gates no longer discount them).
+ */
+function replacesStored(old: StoredVersion, a: OsvAdvisory, rawDigest: string, byId: string | null): boolean {
+  if (byId === null && old.importedById !== null) return true;
+  // A stored time in the future (imported before such records were refused) outranks nothing.
+  const oldModified = old.modified.getTime() > Date.now() + FUTURE_SLACK_MS ? new Date(0) : old.modified;
+  return oldModified < a.modified || (oldModified.getTime() === a.modified.getTime() && old.rawDigest !== rawDigest);
+}
+
 /**
  * Imports OSV advisories and matches them against every stored SBOM component: new and newer records are stored,
  * their findings replaced, all in one transaction with one audit event, so a bad record anywhere (or a refused
  * archive) leaves nothing behind. Records naming only ecosystems without a known version order are counted as
  * skipped. Admins and reviewers.
+ *
+ * Each version records the account that imported it (null for the feed, the system and the CLI): the gates of a request
+ * discount a version its requester, an approver or the build's author imported (gather-gate-facts.ts), and an import
+ * without an account (the scheduled feed, the operator's CLI) replaces a version an account imported whatever its
+ * `modified`.
  */
 export async function importAdvisories({ actor, bytes, origin, onChanged, skipBadRecords = false }: ImportAdvisoriesOptions): Promise<ImportAdvisoriesResult> {
   requireRole(actor, ["admin", "reviewer"], "importing advisories");
@@ -198,22 +237,22 @@ export async function importAdvisories({ actor, bytes, origin, onChanged, skipBa
   const result = await db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${IMPORT_LOCK}::int, 0)`;
-      const ids = [...parsed.keys()];
-      const existing = new Map<string, { modified: Date; rawDigest: string }>();
-      for (let i = 0; i < ids.length; i += 10_000) {
-        for (const r of await tx.advisory.findMany({ where: { id: { in: ids.slice(i, i + 10_000) } }, select: { id: true, modified: true, rawDigest: true } }))
-          existing.set(r.id, r);
-      }
+      const existing = await readStored(tx, [...parsed.keys()]);
       const changed: OsvAdvisory[] = [];
       const creates: Prisma.AdvisoryCreateManyInput[] = [];
       let updated = 0;
       const by = actorLabel(actor);
+      // The account importing, or null for the feed, the system and the CLI (the operator's own import, with the
+      // database's access): the gates discount an advisory version its requester, approvers or build author stored.
+      const byId = actor.kind === "user" ? actor.id : null;
       for (const { advisory: a, raw, rawText } of parsed.values()) {
         const rawDigest = digestOf(rawText);
         const old = existing.get(a.id);
-        // A stored time in the future (imported before such records were refused) outranks nothing.
-        const oldModified = old && old.modified.getTime() > Date.now() + FUTURE_SLACK_MS ? new Date(0) : old?.modified;
-        if (old && oldModified && (oldModified > a.modified || (oldModified.getTime() === a.modified.getTime() && old.rawDigest === rawDigest))) continue;
+        if (old && !replacesStored(old, a, rawDigest, byId)) continue;
+        const keys = new Set(a.affected.map((x) => x.key));
+        // An account's version keeps the package keys of the one it replaces: moved to another package, the record
+        // still concerns the images the genuine one did, and the gates still see who last imported it there.
+        if (byId !== null && old) for (const k of old.packageKeys) keys.add(k);
         const row = {
           aliases: a.aliases,
           summary: a.summary,
@@ -226,8 +265,9 @@ export async function importAdvisories({ actor, bytes, origin, onChanged, skipBa
           raw: raw as object,
           rawDigest,
           importedBy: by,
+          importedById: byId,
           importedAt: new Date(),
-          packageKeys: [...new Set(a.affected.map((x) => x.key))],
+          packageKeys: [...keys],
         };
         if (old) {
           await tx.advisory.update({ where: { id: a.id }, data: row });

@@ -1,6 +1,7 @@
 import "server-only";
 import { Prisma, type db, type Tx } from "../../db";
-import { uncoveredBy, type DiscountedEvidenceFact, type GateFacts, type WaiverFact } from "../../policy/gates";
+import { uncoveredBy, type DiscountedAdvisoryFact, type DiscountedEvidenceFact, type GateFacts, type WaiverFact } from "../../policy/gates";
+import { componentKeys } from "../../evidence/osv";
 import { vexApplies } from "../advisories/match-advisories";
 import { mergeFindingRows, NOT_APPLICABLE } from "../evidence/get-image-evidence";
 import { readStageDecisions } from "../images/read-stage-decisions";
@@ -118,6 +119,30 @@ function discountedWhy(
   const key = d.kind === "provenance" ? "builder" : "scanner";
   const short = d.contentDigest.slice(0, "sha256:".length + 12);
   return `${d.kind} ${short} not counted: uploaded by ${d.uploadedBy}, who ${role} this promotion (four eyes: have it signed by a ${key} key or uploaded by another account)`;
+}
+
+/**
+ * Four eyes on advisories. Any reviewer may import an OSV record, and a version dated now replaces the stored one: a
+ * "withdrawn" record, a lower severity or narrower ranges of their own would clear the findings gate they are checked
+ * by, fleet-wide. So the advisories concerning this image (their package keys meet those of its components, the ones
+ * matching reads: live, counted, with a version) whose stored version one of `accounts` imported are named, each with
+ * why; the findings gate then fails closed. The requester, the approvers and the build's author, as for waivers: an
+ * advisory is a judgement about the image, not CI evidence. Mostly one indexed read: no advisory imported by them.
+ */
+async function discountedAdvisories(client: Client, imageId: string, accounts: ReadonlyMap<string, string>): Promise<DiscountedAdvisoryFact[]> {
+  const ids = [...accounts.keys()];
+  if (!ids.length || !(await client.advisory.findFirst({ where: { importedById: { in: ids } }, select: { id: true } }))) return [];
+  const comps = await client.$queryRaw<{ name: string; purl: string | null; ecosystem: string | null }[]>`
+    SELECT DISTINCT c.name, c.purl, c.ecosystem FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
+    WHERE c.image_id = ${imageId}::uuid AND c.version IS NOT NULL`;
+  const keys = [...new Set(comps.flatMap((c) => componentKeys(c).keys))];
+  if (!keys.length) return [];
+  const rows = await client.advisory.findMany({
+    where: { importedById: { in: ids }, packageKeys: { hasSome: keys } },
+    select: { id: true, importedBy: true, importedById: true },
+    orderBy: { id: "asc" },
+  });
+  return rows.map((a) => ({ id: a.id, importedBy: a.importedBy, why: accounts.get(a.importedById!)! }));
 }
 
 type FindingRow = Awaited<ReturnType<typeof db.finding.findMany>>[number];
@@ -320,13 +345,15 @@ export async function gatherGateFacts(
     /**
      * The account asking for (or about to ask for) the promotion. Four eyes, whatever the order: a waiver granted by
      * this account, or by an account that uploaded the build's provenance, does not count for the request, even when
-     * it was granted before the request existed; nor does unsigned evidence this account uploaded (discountedWhy).
+     * it was granted before the request existed; nor does unsigned evidence this account uploaded (discountedWhy); nor
+     * an advisory of the image this account, or the build's author, imported last (discountedAdvisories).
      */
     requesterId?: string | null;
     /**
      * The accounts approving the request (at review time, the reviewer and the approvals already counted; later, every
      * approval of the request). Four eyes: a waiver one of them granted does not count, or one person could make the
-     * exception and approve with it, whatever the order; nor does unsigned evidence one of them uploaded.
+     * exception and approve with it, whatever the order; nor does unsigned evidence one of them uploaded, nor an
+     * advisory of the image one of them imported last.
      */
     approverIds?: readonly string[];
   },
@@ -354,6 +381,12 @@ export async function gatherGateFacts(
   // The build's authors: whoever uploaded its provenance (the CI identity behind it).
   const builders = new Set(provenanceUploaders.map((d) => d.uploaderId!));
   const { waivers, discountedWaivers } = splitWaivers(allWaivers, requesterId, approvers, builders);
+  // Who this request's findings gate checks, with why (the requester first, as splitWaivers names them).
+  const checked = new Map<string, string>();
+  for (const id of builders) checked.set(id, "who uploaded this build's provenance");
+  for (const id of approvers) checked.set(id, "who approves this promotion");
+  if (requesterId) checked.set(requesterId, "who requested this promotion");
+  const ownAdvisories = await discountedAdvisories(client, imageId, checked);
   // Past the cap the rows read are an arbitrary subset: a critical finding may be among those left out, so the findings
   // gate cannot judge the image and refuses it (a flood of low findings must not hide one that counts).
   const findingsTruncated = findingRows.length > MAX_GATE_FINDING_ROWS;
@@ -395,5 +428,6 @@ export async function gatherGateFacts(
     waivers,
     discountedWaivers,
     discountedEvidence,
+    ...(ownAdvisories.length ? { discountedAdvisories: ownAdvisories } : {}),
   };
 }

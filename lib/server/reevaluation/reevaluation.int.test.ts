@@ -141,7 +141,7 @@ describe("re-evaluation after an advisory import", () => {
     await reevaluateApprovals();
     expect(await db.stageRisk.count()).toBe(0);
 
-    await importAdvisories({ actor: await userActor("alice@example.com"), bytes: ADVISORY, origin: "test" });
+    await importAdvisories({ actor: system, bytes: ADVISORY, origin: "test" });
     // Requested in the import's transaction: the image with the match (and only it).
     expect((await db.reevaluationRequest.findMany({ where: { trigger: "advisory" } })).map((r) => r.imageId)).toEqual([img.imageId]);
     const r = await reevaluateApprovals();

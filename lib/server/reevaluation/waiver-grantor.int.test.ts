@@ -106,7 +106,7 @@ beforeAll(async () => {
   demotedWaiver = (await waive("manager@example.com", demoted)).id;
   disabledWaiver = (await waive("carol@example.com", disabled)).id;
   // The advisory arrives: both images' findings gate fails but for the waivers.
-  await importAdvisories({ actor: await userActor("alice@example.com"), bytes: ADVISORY, origin: "waiver-grantor" });
+  await importAdvisories({ actor: system, bytes: ADVISORY, origin: "waiver-grantor" });
   await reevaluateApprovals();
 });
 
