@@ -386,6 +386,13 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
     ],
   },
   "audit.checkpoint": { family: "audit", label: "audit checkpoint", render: (_e, d) => [`made audit checkpoint #${d.checkpoint} at seq ${d.headSeq}`] },
+  "audit.checkpoint.refused": {
+    family: "audit",
+    label: "audit checkpoint refused",
+    render: (_e, d) => [
+      `refused to make an audit checkpoint: ${d.registry}/${d.repository} already holds #${d.checkpoint}, the database records only up to #${d.recorded}`,
+    ],
+  },
 };
 
 /** `cli.<command>` events: one family, the command in the sentence. */

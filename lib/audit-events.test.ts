@@ -64,10 +64,10 @@ describe("audit event kinds", () => {
       .filter((f) =>
         /\.(auditEvent|auditOutbox)\.(create|createMany|upsert)\(|INSERT\s+INTO\s+"?audit_(events|outbox)\b/i.test(readFileSync(join(ROOT, f), "utf8")),
       );
-    // fold-staged-audit-events moves outbox rows, which were validated when staged; the others call auditEventValues.
+    // Each calls auditEventValues. The fold moves outbox rows, validated when staged, with the SQL function
+    // audit_fold_outbox (migration 20261212000000_audit_outbox_fold), which copies them as they are.
     expect(inserts.sort()).toEqual([
       "lib/server/audit/append-audit-event.ts",
-      "lib/server/audit/fold-staged-audit-events.ts",
       "lib/server/audit/stage-audit-event-grouped.ts",
       "lib/server/audit/stage-audit-event.ts",
       "lib/server/reevaluation/reevaluate-approvals.ts",

@@ -264,6 +264,8 @@ export const AUDIT_EVENTS = {
   ]),
   "audit.export": obj({ format: s, filter: z.record(s, s) }),
   "audit.checkpoint": obj({ checkpoint: int, headSeq: s, headHash: s, key: s }),
+  // No checkpoint made: the registry already holds `checkpoint` while the database's records end at `recorded` (0: none).
+  "audit.checkpoint.refused": obj({ checkpoint: int, recorded: int, registry: s, repository: s }),
 } as const satisfies Record<string, z.ZodType<object>>;
 
 /** `cli.<command words joined by dots>`: every CLI command run against the database (scripts/cli.ts). */

@@ -40,7 +40,9 @@ export async function runAuditCommand(
       for (const c of r.checkpoints) console.log(`  ${c.status.padEnd(9)} ${c.message}`);
       for (const g of r.gaps) console.log(`gap: ${g}`);
       if (r.ok) return 0;
-      for (const p of r.problems) console.error(`BROKEN: ${p}`);
+      // Not a verdict on the trail, and not a pass either: say so apart from the integrity failures.
+      if (r.unverifiable) console.error(`could not verify against the registry: ${r.unverifiable}`);
+      for (const p of r.problems) if (!r.unverifiable || !p.startsWith("could not verify against the registry")) console.error(`BROKEN: ${p}`);
       if (!r.chain.ok) console.error(`audit chain BROKEN at event #${r.chain.brokenSeq}: ${r.chain.reason} (${r.chain.rows} events read)`);
       return 1;
     }

@@ -18,8 +18,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO imprimatu
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO imprimatur_app;
 -- The audit trail: read and append only.
 REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_events FROM imprimatur_app;
--- The staging outbox is drained by the fold (DELETE), so it keeps DELETE; it is not part of the chain.
-REVOKE TRUNCATE, TRIGGER ON audit_outbox FROM imprimatur_app;
+-- The staging outbox: insert and read only. A staged event (a denial, an admission decision) leaves it only by landing
+-- in the chain, through audit_fold_outbox (migration 20261212000000_audit_outbox_fold), which runs as the owner.
+REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_outbox FROM imprimatur_app;
+GRANT EXECUTE ON FUNCTION audit_fold_outbox(BIGINT[], BIGINT[], TEXT[], TEXT[]) TO imprimatur_app;
 -- The migrations table belongs to the owner.
 REVOKE INSERT, UPDATE, DELETE ON _prisma_migrations FROM imprimatur_app;
 -- pg-boss keeps its jobs in its own schema, created on first start by the owner (start once as the owner, or create

@@ -94,7 +94,9 @@ function CheckpointsSection({ anchors, raw }: { anchors: Anchors | null; raw: UR
           <p className="font-semibold">
             {anchors.ok
               ? `The trail agrees with all ${anchors.checkpoints.filter((c) => c.status === "ok").length} checkpoint(s) in the registry`
-              : "The trail does NOT agree with the checkpoints in the registry"}
+              : anchors.unverifiable && anchors.problems.length === 1
+                ? "The trail could NOT be verified against the checkpoints in the registry"
+                : "The trail does NOT agree with the checkpoints in the registry"}
           </p>
           {anchors.problems.map((p) => (
             <p key={p} className="text-rose-800">

@@ -6,11 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, checkpointTag } from "../../audit-checkpoint";
 import { auditRowHash } from "../../audit-chain";
 import { db, disconnectDb } from "../../db";
+import { resetEnvCache } from "../../env";
 import { generateP256, signP256 } from "../../signing/keys/software";
 import type { Actor } from "../actor";
 import { registryClient, resolveRegistry } from "../registries/resolve-registry";
 import { recordAuditEvent } from "./append-audit-event";
+import { foldStagedAuditEvents } from "./fold-staged-audit-events";
 import { makeAuditCheckpoint, pushPendingCheckpoints } from "./make-audit-checkpoint";
+import { stageAuditEvent } from "./stage-audit-event";
 import { verifyAuditChain } from "./verify-audit-chain";
 import { verifyAuditCheckpoints } from "./verify-audit-checkpoints";
 
@@ -229,6 +232,80 @@ describe("least-privilege database role (scripts/sql/app-role.sql)", () => {
       await app.query("BEGIN");
       await app.query("UPDATE audit_checkpoints SET attempts = attempts WHERE number = 1");
       await app.query("ROLLBACK");
+    } finally {
+      await app.end();
+    }
+  });
+
+  it("lets the app stage events but not delete or rewrite them before the fold, which still chains them as the app", async () => {
+    await sql.query(readFileSync(join(__dirname, "../../../scripts/sql/app-role.sql"), "utf8"));
+    await sql.query("ALTER ROLE imprimatur_app PASSWORD 'app-role-test-pass'");
+    const ownerUrl = process.env.DATABASE_URL!;
+    const u = new URL(ownerUrl);
+    u.username = "imprimatur_app";
+    u.password = "app-role-test-pass";
+    const app = new pg.Client({ connectionString: u.toString() });
+    await app.connect();
+    const mallory: Actor = { kind: "cli", label: "mallory" };
+    const denial = (reason: string) => ({ actor: mallory, action: "request.denied" as const, outcome: "denied" as const, detail: { status: 403, reason } });
+    try {
+      await stageAuditEvent(denial("mallory tried to rotate a stage key"));
+      await stageAuditEvent(denial("mallory tried to approve her own image"));
+      await expect(app.query("DELETE FROM audit_outbox WHERE detail->>'reason' LIKE '%stage key%'")).rejects.toThrow(/permission denied/);
+      await expect(app.query("UPDATE audit_outbox SET actor_label = 'cli:bob', at = at - interval '30 days'")).rejects.toThrow(/permission denied/);
+      await expect(app.query("TRUNCATE audit_outbox")).rejects.toThrow(/permission denied/);
+      const staged = (await app.query("SELECT id::text FROM audit_outbox ORDER BY id")).rows.map((r: { id: string }) => r.id);
+      expect(staged).toHaveLength(2);
+      // It runs as its owner, with names resolved in this schema only (a caller's temporary table is never used).
+      expect((await app.query("SELECT prosecdef, proconfig FROM pg_proc WHERE proname = 'audit_fold_outbox'")).rows).toEqual([
+        { prosecdef: true, proconfig: ["search_path=public, pg_temp"] },
+      ]);
+      // The fold's function, called directly: a staged row leaves the outbox only by landing in audit_events (here
+      // with made-up hashes, which the chain check would name), and an id that is not staged undoes the whole call.
+      await app.query("BEGIN");
+      try {
+        const moved = await app.query("SELECT audit_fold_outbox($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS n", [
+          [staged[0]],
+          ["999999"],
+          ["x"],
+          ["forged"],
+        ]);
+        expect(moved.rows[0].n).toBe(1);
+        const landed = await app.query("SELECT actor_label, detail->>'reason' AS reason FROM audit_events WHERE seq = 999999");
+        expect(landed.rows).toEqual([{ actor_label: "cli:mallory", reason: "mallory tried to rotate a stage key" }]);
+      } finally {
+        await app.query("ROLLBACK");
+      }
+      await expect(
+        app.query("SELECT audit_fold_outbox($1::bigint[], $2::bigint[], $3::text[], $4::text[])", [
+          [staged[1], "123456789"],
+          ["999998", "999999"],
+          ["x", "y"],
+          ["h1", "h2"],
+        ]),
+      ).rejects.toThrow(/2 id\(s\) given, 1 chained, 1 removed/);
+      expect((await app.query("SELECT count(*)::int AS n FROM audit_outbox")).rows[0].n).toBe(2);
+
+      // The fold itself, with the app connected as imprimatur_app: both denials in the trail, as staged.
+      await disconnectDb();
+      process.env.DATABASE_URL = u.toString();
+      resetEnvCache();
+      try {
+        await stageAuditEvent(denial("staged by the app's role"));
+        expect(await foldStagedAuditEvents()).toBe(3);
+      } finally {
+        await disconnectDb();
+        process.env.DATABASE_URL = ownerUrl;
+        resetEnvCache();
+      }
+      expect(await db.auditOutbox.count()).toBe(0);
+      const chained = await db.auditEvent.findMany({ where: { actorLabel: "cli:mallory" }, orderBy: { seq: "asc" } });
+      expect(chained.map((r) => (r.detail as { reason: string }).reason)).toEqual([
+        "mallory tried to rotate a stage key",
+        "mallory tried to approve her own image",
+        "staged by the app's role",
+      ]);
+      expect(await verifyAuditChain()).toMatchObject({ ok: true });
     } finally {
       await app.end();
     }

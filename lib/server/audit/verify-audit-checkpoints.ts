@@ -9,19 +9,22 @@ import {
   type CheckpointTime,
 } from "../../audit-checkpoint";
 import type { ChainCheck } from "../../audit-chain";
+import { auditDetailProblem } from "../../audit-events";
 import { db } from "../../db";
 import type { Digest } from "../../oci/digest";
 import { OciError } from "../../oci/digest";
 import { requireRole, type Actor } from "../actor";
-import { registryClient, resolveRegistry } from "../registries/resolve-registry";
+import { registryClient } from "../registries/resolve-registry";
 import { trustedAuditKeys } from "./audit-key";
+import { listCheckpointTags, MAX_CHECKPOINT_TAGS, resolveAuditRegistry } from "./audit-registry";
 import { loadTrust } from "../trust/load-trust";
 import { checkpointTarget } from "./make-audit-checkpoint";
 import { verifyAuditChain } from "./verify-audit-chain";
 
 export interface CheckpointReport {
   number: number;
-  status: "ok" | "forged" | "cut" | "rewritten" | "missing" | "pending";
+  /** disagrees: the registry's genuine checkpoint is not the one the trail's own audit.checkpoint event recorded (a tag overwritten, or a number made twice). */
+  status: "ok" | "forged" | "cut" | "rewritten" | "missing" | "pending" | "disagrees";
   seq: string | null;
   message: string;
   /** For genuine checkpoints: trusted (a TSA token verified), claimed (no token), or failed (a token that fails). */
@@ -36,30 +39,20 @@ export interface AuditVerification {
   checkpoints: CheckpointReport[];
   /** Integrity failures, in words. */
   problems: string[];
-  /** Not failures: what is not anchored yet (pending pushes, an unreachable registry, the unanchored tail). */
+  /**
+   * Not failures: what is not anchored yet (pending pushes, the unanchored tail; an unreachable registry only while
+   * the trail records no checkpoint made).
+   */
   gaps: string[];
   lastAnchoredSeq: string | null;
+  /**
+   * Set (and ok false) when the trail records checkpoints made but the registry could not be read, or has no such
+   * repository: nothing was checked against them, so nothing is vouched for.
+   */
+  unverifiable: string | null;
 }
-
-const MAX_CHECKPOINTS = 100_000;
 
 type ReadClient = ReturnType<typeof registryClient>;
-
-/** The checkpoint tags in the repository, sorted (a repository that does not exist yet has none). */
-async function listCheckpointTags(client: ReadClient, repository: string) {
-  const tags: string[] = [];
-  try {
-    for await (const t of client.tags(repository)) {
-      if (parseCheckpointTag(t) !== null) tags.push(t);
-      if (tags.length > MAX_CHECKPOINTS) break;
-    }
-  } catch (e) {
-    // A repository that does not exist yet has no checkpoints; anything else is an outage.
-    if (!(e instanceof OciError && e.code === "NOT_FOUND")) throw e;
-  }
-  tags.sort();
-  return tags;
-}
 
 /**
  * Reads and verifies checkpoint `n` from the registry; for a genuine one, records its time in `times`. An
@@ -105,17 +98,22 @@ interface Findings {
   reports: CheckpointReport[];
 }
 
-/** Reads every checkpoint tag in the registry; a forged one is reported, an unreadable registry is a gap. */
+/**
+ * Reads every checkpoint tag in the registry; a forged one is reported. `unread` says why the registry's checkpoints
+ * could not be read (the caller decides whether that is a gap or a failure).
+ */
 async function readRegistryCheckpoints(target: ReturnType<typeof checkpointTarget>, f: Findings) {
   const genuine: CheckpointPayload[] = [];
   const times = new Map<number, CheckpointTime>();
   const seen = new Set<number>();
+  let unread: string | null = null;
   try {
     const keys = await trustedAuditKeys();
     const { material } = await loadTrust();
-    const reg = await resolveRegistry(target.registry);
-    const client = registryClient(reg, "read");
-    const tags = await listCheckpointTags(client, target.repository);
+    const reg = await resolveAuditRegistry(target.registry);
+    const client = registryClient(reg, "read", { maxTags: MAX_CHECKPOINT_TAGS });
+    const { repositoryExists, tags } = await listCheckpointTags(client, target.repository);
+    if (!repositoryExists) unread = `${target.repository} does not exist in registry ${reg.name} (${reg.url})`;
     for (const tag of tags) {
       const n = parseCheckpointTag(tag)!;
       seen.add(n);
@@ -129,9 +127,9 @@ async function readRegistryCheckpoints(target: ReturnType<typeof checkpointTarge
       genuine.push(verdict.payload);
     }
   } catch (e) {
-    f.gaps.push(`checkpoints in ${target.repository} could not be read (${(e as Error).message}); the chain is checked against none of them`);
+    unread = `checkpoints in ${target.repository} could not be read (${(e as Error).message})`;
   }
-  return { genuine, times, seen };
+  return { genuine, times, seen, unread };
 }
 
 /** Compares each genuine checkpoint with the table's row at its seq (one query); returns the last anchored seq. */
@@ -167,13 +165,29 @@ async function checkAgainstTable(genuine: CheckpointPayload[], times: Map<number
   return lastAnchored;
 }
 
-/** What the database says was made, against what the registry holds (only judged when the registry could be read). */
-async function checkRecordedAreInRegistry(seen: Set<number>, repository: string, f: Findings): Promise<void> {
+/**
+ * What the database says was made, against what the registry holds (only judged when the registry could be read),
+ * and the other way round: a genuine checkpoint in the registry with no row is one the database lost track of (rows
+ * deleted, or a database restored from before it), and no checkpoint is made until that is resolved.
+ */
+async function checkRecordedAreInRegistry(
+  seen: Set<number>,
+  genuine: CheckpointPayload[],
+  repository: string,
+  registryRead: boolean,
+  f: Findings,
+): Promise<Set<number>> {
   const recorded = await db.auditCheckpoint.findMany({
     orderBy: { number: "asc" },
     select: { number: true, headSeq: true, pushedAt: true, lastError: true, at: true },
   });
-  const registryRead = !f.gaps.length;
+  const pending = new Set(recorded.filter((r) => !r.pushedAt).map((r) => r.number));
+  const rows = new Set(recorded.map((r) => r.number));
+  for (const p of genuine)
+    if (!rows.has(p.checkpoint))
+      f.problems.push(
+        `checkpoint ${p.checkpoint} is in ${repository} but the database has no record of it: the database's checkpoint records disagree with the registry, and no checkpoint is made until that is resolved`,
+      );
   for (const r of recorded) {
     if (seen.has(r.number)) continue;
     if (!r.pushedAt) {
@@ -184,6 +198,56 @@ async function checkRecordedAreInRegistry(seen: Set<number>, repository: string,
       const message = `checkpoint ${r.number} was pushed at ${r.pushedAt.toISOString()} but is missing from ${repository}`;
       f.problems.push(message);
       f.reports.push({ number: r.number, status: "missing", seq: r.headSeq.toString(), message });
+    }
+  }
+  return pending;
+}
+
+/** The checkpoints the trail itself records making (its audit.checkpoint events), oldest first. */
+async function checkpointsInTrail(f: Findings) {
+  const rows = await db.auditEvent.findMany({ where: { action: "audit.checkpoint" }, orderBy: { seq: "asc" }, select: { seq: true, detail: true } });
+  const made: { eventSeq: bigint; number: number; headSeq: string; headHash: string }[] = [];
+  for (const r of rows) {
+    const problem = auditDetailProblem("audit.checkpoint", r.detail);
+    if (problem) {
+      f.problems.push(`the audit.checkpoint event at seq ${r.seq.toLocaleString("en-US")} is damaged (${problem})`);
+      continue;
+    }
+    const d = r.detail as { checkpoint: number; headSeq: string; headHash: string };
+    made.push({ eventSeq: r.seq, number: d.checkpoint, headSeq: d.headSeq, headHash: d.headHash });
+  }
+  return made;
+}
+
+/**
+ * Each checkpoint the trail records making must be in the registry as recorded: a genuine checkpoint there that names
+ * another head is not the one made (its tag was overwritten, or the number was made twice), and one that is missing
+ * while the database does not call it pending was lost, or the registry read is not the one pushed to.
+ */
+function checkTrailAgainstRegistry(
+  made: Awaited<ReturnType<typeof checkpointsInTrail>>,
+  genuine: CheckpointPayload[],
+  seen: Set<number>,
+  pending: Set<number>,
+  repository: string,
+  f: Findings,
+): void {
+  const byNumber = new Map(genuine.map((p) => [p.checkpoint, p]));
+  const fmt = (s: string | bigint) => BigInt(s).toLocaleString("en-US");
+  for (const m of made) {
+    const p = byNumber.get(m.number);
+    const recorded = `the trail's event at seq ${fmt(m.eventSeq)} records checkpoint ${m.number} made at seq ${fmt(m.headSeq)} (hash ${m.headHash.slice(0, 12)}…)`;
+    if (p) {
+      if (p.seq === m.headSeq && p.hash === m.headHash) continue;
+      const message = `${recorded}; the registry's checkpoint ${m.number} names seq ${fmt(p.seq)} (hash ${p.hash.slice(0, 12)}…) instead (a tag overwritten, or the number made twice)`;
+      f.problems.push(message);
+      const report = f.reports.find((r) => r.number === m.number);
+      if (report?.status === "ok") Object.assign(report, { status: "disagrees", message });
+      // A forged tag (reported already) or one still pending (a gap) says nothing more.
+    } else if (!seen.has(m.number) && !pending.has(m.number) && !f.reports.some((r) => r.number === m.number && r.status === "missing")) {
+      const message = `${recorded}, but ${repository} does not hold it`;
+      f.problems.push(message);
+      f.reports.push({ number: m.number, status: "missing", seq: m.headSeq, message });
     }
   }
 }
@@ -209,12 +273,26 @@ export async function verifyAuditCheckpoints({
   if (!chain.ok) f.problems.push(`hash chain broken at seq ${chain.brokenSeq}: ${chain.reason}`);
 
   const target = checkpointTarget({ registry, repository });
-  const { genuine, times, seen } = await readRegistryCheckpoints(target, f);
+  const made = await checkpointsInTrail(f);
+  const { genuine, times, seen, unread } = await readRegistryCheckpoints(target, f);
+  // Fail closed: once the trail records checkpoints made, a registry that cannot be read (down, several registries and
+  // none chosen, a repository that is not there) leaves the trail unchecked, which must not read as "intact". A DB
+  // writer who cut the tail could otherwise add a registry row or change the registry's URL and pass.
+  let unverifiable: string | null = null;
+  if (unread && made.length) {
+    unverifiable = `${unread}, yet the trail records ${made.length} checkpoint(s) made; it is checked against none of them`;
+    f.problems.push(`could not verify against the registry: ${unverifiable}`);
+  } else if (unread) {
+    // Nothing recorded yet (a new installation, or a registry never reached): what is not anchored is a gap.
+    f.gaps.push(`${unread}; the chain is checked against no checkpoint`);
+  }
   // A token that fails (altered, over other bytes, an untrusted TSA) is reported, never read as "no token".
   for (const [n, t] of times)
     if (t.kind === "failed") f.problems.push(`checkpoint ${n}'s timestamp token fails (${t.reason}); its time ${t.at} is only claimed`);
   const lastAnchored = await checkAgainstTable(genuine, times, lastSeq, f);
-  await checkRecordedAreInRegistry(seen, target.repository, f);
+  const registryRead = unread === null;
+  const pending = await checkRecordedAreInRegistry(seen, genuine, target.repository, registryRead, f);
+  if (registryRead) checkTrailAgainstRegistry(made, genuine, seen, pending, target.repository, f);
 
   const { problems, gaps, reports } = f;
   if (lastSeq > (lastAnchored ?? 0n))
@@ -230,5 +308,6 @@ export async function verifyAuditCheckpoints({
     problems,
     gaps,
     lastAnchoredSeq: lastAnchored?.toString() ?? null,
+    unverifiable,
   };
 }

@@ -107,7 +107,13 @@ export async function resolveRegistry(name?: string | null): Promise<RegistryRow
 export function registryClient(
   r: RegistryRow,
   purpose: "read" | "push" = "read",
-  opts: { testing?: boolean; onRealmSeen?: (realm: string) => void; onRequest?: (method: string, url: URL) => void } = {},
+  opts: {
+    testing?: boolean;
+    onRealmSeen?: (realm: string) => void;
+    onRequest?: (method: string, url: URL) => void;
+    /** Tags listed before the listing fails (default 10,000): the audit repository holds one per checkpoint. */
+    maxTags?: number;
+  } = {},
 ): RegistryClient {
   const creds =
     purpose === "push"
@@ -120,6 +126,7 @@ export function registryClient(
     ...(r.caBundle ? { ca: r.caBundle } : {}),
     allowLinkLocal: r.allowLinkLocal,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
+    ...(opts.maxTags ? { maxTags: opts.maxTags } : {}),
     onRealm: (realm: string) => {
       opts.onRealmSeen?.(realm);
       // "Test connection" records the realm on first success; afterwards credentials go only to that realm.

@@ -115,6 +115,6 @@ export const OPS_PEOPLE: readonly Operation[] = [
     summary: "Check the hash chain against every signed checkpoint in the registry",
     roles: ["admin", "manager"],
     query: s.noQuery,
-    ok: { status: 200, description: "{ ok, chain, checkpoints, problems, gaps }" },
+    ok: { status: 200, description: "{ ok, chain, checkpoints, problems, gaps, unverifiable }" },
   },
 ];

@@ -18,6 +18,7 @@ export const GET = apiHandler(
       checkpoints: r.checkpoints,
       problems: r.problems,
       gaps: r.gaps,
+      unverifiable: r.unverifiable,
     };
   },
   { roles: ["admin", "manager"], what: "verifying the audit trail" },
