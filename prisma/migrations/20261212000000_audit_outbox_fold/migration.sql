@@ -41,3 +41,12 @@ END $$;
 
 -- Functions are executable by PUBLIC unless revoked; app-role.sql grants it to imprimatur_app alone.
 REVOKE ALL ON FUNCTION "audit_fold_outbox"(BIGINT[], BIGINT[], TEXT[], TEXT[]) FROM PUBLIC;
+
+-- An install that already runs as imprimatur_app keeps folding across the upgrade (and loses UPDATE and DELETE on the
+-- outbox now), without waiting for app-role.sql to be run again.
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'imprimatur_app') THEN
+    GRANT EXECUTE ON FUNCTION "audit_fold_outbox"(BIGINT[], BIGINT[], TEXT[], TEXT[]) TO imprimatur_app;
+    REVOKE UPDATE, DELETE ON "audit_outbox" FROM imprimatur_app;
+  END IF;
+END $$;
