@@ -39,7 +39,12 @@ type RecordedApproval = {
 
 /**
  * Makes the `.sig` manifest hold every recorded approval's layer (with its TSA token annotation, as cosign attaches
- * one), merging what another writer dropped and reading back after each PUT. Returns the layer digests present.
+ * one), merging what another writer dropped and reading back after each PUT. Returns the layer digests of the
+ * approvals whose layer is present.
+ *
+ * A layer is present only with the recorded signature: its digest binds the payload, not the signature annotation,
+ * so a layer of the same digest carrying junk (or another key's signature over the public payload) is not ours, and
+ * ours is appended beside it.
  */
 async function mergeMissingLayers({
   client,
@@ -68,8 +73,11 @@ async function mergeMissingLayers({
   for (let round = 0; ; round++) {
     // The layers decide whether a write is needed; the config is read only to write (a read-back needs only the layers).
     manifest = await readSigManifestOnly(client, repository, tag);
-    present = new Set(manifest?.layers.map((l) => l.digest) ?? []);
-    const missing = wanted.filter((w) => !present.has(w.digest));
+    const layers = manifest?.layers ?? [];
+    const missing = wanted.filter(
+      (w) => !layers.some((l) => l.digest === w.digest && l.annotations?.[SIGNATURE_ANNOTATION] === w.annotations![SIGNATURE_ANNOTATION]),
+    );
+    present = new Set(wanted.filter((w) => !missing.includes(w)).map((w) => w.digest));
     if (missing.length === 0) break;
     if (round >= MAX_MERGE_ROUNDS)
       throw new AppError("REGISTRY_ERROR", `signature layers still missing after ${MAX_MERGE_ROUNDS} writes; another writer keeps replacing ${tag}`);

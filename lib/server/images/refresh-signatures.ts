@@ -8,9 +8,9 @@ import { parseManifest, type Descriptor, type ImageManifest } from "../../oci/ma
 import { cosignTag } from "../../oci/reference";
 import { judgeTrust, type TrustJudgement } from "../../signing/trust/judgement";
 import { CHECKS, type SignatureFormat } from "../../signing/verification";
-import { SIGNATURE_ANNOTATION } from "../../signing/formats/simple-signing";
 import { loadTrust, thresholdsFor, type LoadedTrust } from "../trust/load-trust";
 import { unreadable, verifyCosignLayerWithPayload, type VerifiedSignature } from "./verify-signature";
+import { collectCandidates, ourRecords, recordedLayer, replaces, type Candidate, type SignatureKind, type StoredRow } from "./signature-candidates";
 import { verifyReferrerSignature } from "./verify-referrer-signature";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { markRewrappedBundles } from "./rewrapped-bundles";
@@ -18,13 +18,6 @@ import { jsonColumn, signatureChecksColumn, signatureOptionalColumn, signatureSi
 
 /** Signature blobs over this size are not read: a signature is a few KiB; a huge one is an attack on the server. */
 export const MAX_SIGNATURE_BYTES = 1024 * 1024;
-
-/** The referrer kinds verified as signatures (a Sigstore bundle only with cosign's sign predicate, see below). */
-type SignatureKind = "sigstore-bundle" | "notation-signature";
-
-export type Candidate =
-  | { source: "cosign"; layer: Descriptor; position: number; ours: boolean }
-  | { source: "referrer"; artifactDigest: string; kind: SignatureKind; position: number; ours: boolean };
 
 export interface RefreshSignaturesResult {
   /** Signatures found (cosign layers and referrer signatures, duplicates once). */
@@ -175,41 +168,22 @@ function signatureData(position: number, row: CheckedSignature, j: TrustJudgemen
   };
 }
 
-/**
- * Imprimatur's record as the trusted time of the signature it made, and of no other. A cosign layer's digest binds its
- * payload, not the signature annotation beside it, and the payload is public: anyone holding a key (one revoked since,
- * say) can sign it again and put that signature under the same layer digest. So a layer is dated by the record only
- * when it carries the very signature bytes the approval recorded. A referrer's manifest digest binds its blob, the
- * signature inside included.
- */
-function recordTime(c: Candidate, ourTime: ReadonlyMap<string, { at: Date; by: string }>, ourSignature: ReadonlyMap<string, string>) {
-  if (c.source === "referrer") return ourTime.get(c.artifactDigest) ?? null;
-  const made = ourSignature.get(c.layer.digest);
-  return made !== undefined && c.layer.annotations?.[SIGNATURE_ANNOTATION] === made ? (ourTime.get(c.layer.digest) ?? null) : null;
+/** The write of one signature row, run after the pass (see the end of refreshSignatures). */
+function upsertSignature(imageId: string, layerDigest: string, data: ReturnType<typeof signatureData>) {
+  return () => db.signature.upsert({ where: { imageId_layerDigest: { imageId, layerDigest } }, create: { imageId, layerDigest, ...data }, update: data });
 }
 
-/** The cosign layers, then the referrer signatures, each digest once, marked when Imprimatur made it. */
-function collectCandidates(layers: Descriptor[], referrers: { digest: string; kind: string }[], ourTime: ReadonlyMap<string, unknown>): Candidate[] {
-  const candidates: Candidate[] = [];
-  const dup = new Set<string>();
-  layers.forEach((layer, position) => {
-    if (dup.has(layer.digest)) return;
-    dup.add(layer.digest);
-    candidates.push({ source: "cosign", layer, position, ours: ourTime.has(layer.digest) });
-  });
-  referrers.forEach((a, i) => {
-    if (dup.has(a.digest)) return;
-    dup.add(a.digest);
-    candidates.push({
-      source: "referrer",
-      artifactDigest: a.digest,
-      kind: a.kind as SignatureKind,
-      position: layers.length + i,
-      ours: ourTime.has(a.digest),
-    });
-  });
-  return candidates;
-}
+/** What refreshSignatures reads of each approval of the image: its layer, its recorded signature and trusted time, its revocation. */
+const APPROVAL_RECORD = {
+  id: true,
+  layerDigest: true,
+  signature: true,
+  createdAt: true,
+  trustedAt: true,
+  trustedBy: true,
+  timestampBy: true,
+  revocationState: true,
+} as const;
 
 /**
  * Verifies every signature on a digest and stores each with its ordered checks: the layers of the cosign `.sig`
@@ -241,7 +215,7 @@ export async function refreshSignatures(opts: {
   const [trust, { layers, sigProblem }, approvals, bundles, referrers] = await Promise.all([
     opts.trust ?? loadTrust(),
     known ? { layers: known.sigManifest.layers, sigProblem: null } : readSigLayers(client, repository, digest),
-    db.approval.findMany({ where: { imageId }, select: { id: true, layerDigest: true, signature: true, createdAt: true, revocationState: true } }),
+    db.approval.findMany({ where: { imageId }, select: APPROVAL_RECORD }),
     db.stageBundle.findMany({ where: { imageId }, select: { approvalId: true, artifactDigest: true, bundleDigest: true, createdAt: true } }),
     // A Sigstore bundle whose manifest names another predicate than cosign's sign predicate is an attestation (a
     // provenance, an SBOM, our own VSA), read as evidence only. One that names none, or names the sign predicate, is
@@ -255,50 +229,42 @@ export async function refreshSignatures(opts: {
       select: { digest: true, kind: true },
     }),
   ]);
-  // Imprimatur's own record of when it made a signature is a trusted time: the approval (or bundle) row was committed,
-  // with its audit event, before the signature was pushed, and the layer digest binds the exact payload.
-  const ourTime = new Map<string, { at: Date; by: string }>();
-  const ourSignature = new Map<string, string>();
-  for (const a of approvals) {
-    ourTime.set(a.layerDigest, { at: a.createdAt, by: `Imprimatur's record of approval ${a.id}` });
-    ourSignature.set(a.layerDigest, a.signature);
-  }
-  for (const b of bundles) ourTime.set(b.artifactDigest, { at: b.createdAt, by: `Imprimatur's record of the bundle of approval ${b.approvalId}` });
-
+  const { ourLayers, ourBundles } = ourRecords(approvals, bundles);
   // The blobs of this image's bundles whose revocation was carried out: a new manifest around one is ours again.
   const removed = new Set(bundles.filter((b) => approvals.some((a) => a.id === b.approvalId && a.revocationState === "removed")).map((b) => b.bundleDigest));
-  const candidates = await markRewrappedBundles(client, repository, collectCandidates(layers, referrers, ourTime), removed);
+  const candidates = await markRewrappedBundles(client, repository, collectCandidates(layers, referrers, ourLayers, ourBundles), removed);
   // Ours first (see above), then in manifest / discovery order.
   const ordered = candidates.sort((a, b) => Number(b.ours) - Number(a.ours) || a.position - b.position);
   const tried = ordered.slice(0, cap);
   const notTried = ordered.length - tried.length;
 
   const knownBlobs = new Map((known?.blobs ?? []).map((b) => [sha256Digest(b), b] as const));
-  let verified = 0;
-  const seen: string[] = [];
   const referrerBlobs = new Set<string>();
-  const upserts: (() => Promise<unknown>)[] = [];
+  const stored = new Map<string, StoredRow>();
   for (const c of tried) {
     const row = await checkCandidate(client, repository, digest, c, trust, knownBlobs);
     if (c.source === "referrer") referrerBlobs.add(row.layerDigest);
-    if (seen.includes(row.layerDigest)) continue;
-    seen.push(row.layerDigest);
+    const recorded = recordedLayer(c, ourLayers);
+    const prev = stored.get(row.layerDigest);
+    if (!replaces(prev, c, recorded !== null, true)) continue;
     const j: TrustJudgement = judgeTrust({
       verification: row.v,
       repository,
       identities: trust.identities,
-      trustedTime: recordTime(c, ourTime, ourSignature),
+      recordedTime: recorded?.time ?? null,
+      trustedTime: c.source === "referrer" ? (ourBundles.get(c.artifactDigest) ?? null) : null,
     });
-    if (j.verdict === "verified") verified++;
-    const data = signatureData(c.position, row, j);
-    upserts.push(() =>
-      db.signature.upsert({
-        where: { imageId_layerDigest: { imageId, layerDigest: row.layerDigest } },
-        create: { imageId, layerDigest: row.layerDigest, ...data },
-        update: data,
-      }),
-    );
+    if (!replaces(prev, c, recorded !== null, j.verdict === "verified")) continue;
+    stored.set(row.layerDigest, {
+      cosign: c.source === "cosign",
+      pinned: recorded !== null,
+      verified: j.verdict === "verified",
+      upsert: upsertSignature(imageId, row.layerDigest, signatureData(c.position, row, j)),
+    });
   }
+  const seen = [...stored.keys()];
+  const verified = [...stored.values()].filter((s) => s.verified).length;
+  const upserts = [...stored.values()].map((s) => s.upsert);
   await reopenReappearedRevocations({ imageId, repository, digest, approvals, bundles, candidates, referrerBlobs });
   // One connection's worth at a time (a sync refreshes many images at once); the last goes with the writes below.
   const lastUpsert = upserts.pop();

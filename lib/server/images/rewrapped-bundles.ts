@@ -2,7 +2,7 @@ import "server-only";
 import type { RegistryClient } from "../../oci/client";
 import { OciError } from "../../oci/digest";
 import { parseManifest } from "../../oci/manifest";
-import type { Candidate } from "./refresh-signatures";
+import type { Candidate } from "./signature-candidates";
 
 /**
  * A revoked bundle attached again in a new referrer manifest (`oras attach` of the saved bundle) is recognised by its

@@ -1,12 +1,15 @@
 import { sha256Digest } from "../../oci/digest";
 import { MT } from "../../oci/media-types";
 import type { Descriptor, ImageManifest } from "../../oci/manifest";
+import { SIGNATURE_ANNOTATION } from "./simple-signing";
 
 /**
  * Builds the next version of a cosign `.sig` manifest by appending layers.
  * Existing layer descriptors are kept exactly as they were (same fields, same values, same order);
- * layers already present (by digest) are not added twice. The config's rootfs.diff_ids is made to
- * list every layer, as go-containerregistry's empty-image config does, keeping its other fields.
+ * layers already present (same digest and signature annotation) are not added twice; a layer of the same digest with
+ * another signature is a signature of its own (the payload is public: junk, or another key's) and is appended. The
+ * config's rootfs.diff_ids is made to list every layer, as go-containerregistry's empty-image config does, keeping its
+ * other fields.
  */
 export function appendSignatureLayers(opts: { existing: ImageManifest | null; existingConfig: Record<string, unknown> | null; add: Descriptor[] }): {
   manifest: Buffer;
@@ -14,12 +17,13 @@ export function appendSignatureLayers(opts: { existing: ImageManifest | null; ex
   added: number;
 } {
   const layers: Descriptor[] = [...(opts.existing?.layers ?? [])];
-  const have = new Set(layers.map((l) => l.digest));
+  const key = (l: Descriptor) => `${l.digest} ${l.annotations?.[SIGNATURE_ANNOTATION] ?? ""}`;
+  const have = new Set(layers.map(key));
   let added = 0;
   for (const l of opts.add) {
-    if (have.has(l.digest)) continue;
+    if (have.has(key(l))) continue;
     layers.push(l);
-    have.add(l.digest);
+    have.add(key(l));
     added++;
   }
   const base: Record<string, unknown> =

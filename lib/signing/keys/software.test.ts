@@ -64,4 +64,17 @@ describe("appending to a .sig manifest", () => {
     expect(again.added).toBe(0);
     expect(again.manifest.equals(first.manifest)).toBe(true);
   });
+
+  it("appends a layer whose digest is present with another signature (junk under that digest is not it)", () => {
+    const junk = { ...layerB, annotations: { "dev.cosignproject.cosign/signature": "anVuaw==" } };
+    const existing = {
+      schemaVersion: 2 as const,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", size: 1, digest: d("c") },
+      layers: [junk],
+    };
+    const r = appendSignatureLayers({ existing, existingConfig: null, add: [layerB] });
+    expect(r.added).toBe(1);
+    expect(JSON.parse(r.manifest.toString()).layers).toEqual([junk, layerB]);
+  });
 });

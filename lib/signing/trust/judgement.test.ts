@@ -214,6 +214,30 @@ describe("judgeTrust: validity and revocation in time", () => {
     expect(late.detail).toContain(CHECKS.revocation);
   });
 
+  it("judges Imprimatur's own signature at its record, not at a later trusted time its unbound annotation carries", () => {
+    // A rotated stage key: valid until June. A fresh TSA token over the public signature bytes, put on the layer in
+    // the registry, dates it in July; the approval's record says May.
+    const id = keyId({ validUntil: t("2024-06-01T00:00:00Z") });
+    const r = judgeTrust({
+      verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-07-01T00:00:00.000Z", by: "TSA" }),
+      recordedTime: { at: t("2024-05-01T00:00:00Z"), by: "Imprimatur's record of approval 1" },
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
+    expect(r.verdict).toBe("verified");
+    expect(r.time).toEqual({ kind: "trusted", at: "2024-05-01T00:00:00.000Z", by: "Imprimatur's record of approval 1" });
+    // A fallback trustedTime, by contrast, gives way to the verifier's own trusted time (a bundle's, bound by its digest).
+    const fallback = judgeTrust({
+      verification: keySig("publisher", pub.fingerprint, { kind: "trusted", at: "2024-07-01T00:00:00.000Z", by: "TSA" }),
+      trustedTime: { at: t("2024-05-01T00:00:00Z"), by: "record" },
+      repository: "a/b",
+      identities: [id],
+      now: t("2025-01-01T00:00:00Z"),
+    });
+    expect(fallback.verdict).toBe("unverified");
+  });
+
   it("refuses a revoked identity when only a claimed (backdatable) time says the signature is older", () => {
     const id = keyId({ revokedAt: t("2024-06-01T00:00:00Z") });
     const r = judgeTrust({ verification: keySig("publisher"), repository: "a/b", identities: [id], now: t("2025-01-01T00:00:00Z") });

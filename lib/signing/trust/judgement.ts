@@ -59,9 +59,9 @@ function belongsTo(anchorName: string | null, identity: TrustIdentity): boolean 
  * Trust identities → the plain trust material the cryptographic verifiers take. Keys carry the identity's name, so a
  * verifier's `trustedBy` names the identity; Sigstore material entries are named `<identity> · <entry>`. Revoked and
  * expired identities are included on purpose: a signature made before the revocation (at a trusted time) still
- * verifies, which judgeTrust decides; the exception is a TSA, whose revocation can only be judged here (see below). An
- * entry that no longer parses is skipped: it can only fail to match, and input
- * is validated when an identity is configured.
+ * verifies, which judgeTrust decides; the exception is a time source (a TSA, a sigstore identity's TSAs and Rekor
+ * logs), whose revocation can only be judged here (see below). An entry that no longer parses is skipped: it can only
+ * fail to match, and input is validated when an identity is configured.
  */
 export function loadTrustMaterial(identities: readonly TrustIdentity[], now: Date = new Date()): TrustMaterial {
   const keys: TrustMaterial["keys"][number][] = [];
@@ -100,9 +100,15 @@ export function loadTrustMaterial(identities: readonly TrustIdentity[], now: Dat
           const root = parseTrustedRoot(id.sigstore);
           const rename = <T extends { name: string }>(e: T): T => ({ ...e, name: `${id.name}${SUB}${e.name}` });
           certificateRoots.push(...root.fulcioCAs.map(rename));
-          tsaRoots.push(...root.tsaRoots.map(rename));
-          rekorKeys.push(...root.rekorKeys.map(rename));
           ctLogKeys.push(...root.ctLogKeys.map(rename));
+          // Its TSAs and Rekor logs are time sources, revoked as a `tsa` identity is: whoever holds a compromised
+          // deployment's keys can date a new signature before the revocation (a token, a log entry), so once revoked
+          // they vouch for no time, and a revocation still ahead ends their trust then.
+          if (id.revokedAt && id.revokedAt <= now) break;
+          const cap = <T extends { validUntil?: Date | null }>(e: T): T =>
+            id.revokedAt && (!e.validUntil || id.revokedAt < e.validUntil) ? { ...e, validUntil: id.revokedAt } : e;
+          tsaRoots.push(...root.tsaRoots.map(rename).map(cap));
+          rekorKeys.push(...root.rekorKeys.map(rename).map(cap));
           break;
         }
         default: {
@@ -140,6 +146,24 @@ function setCheck(checks: CheckResult[], check: string, passed: boolean | null, 
   else checks.splice(at, 0, { check, passed, detail });
 }
 
+/** Parsed Fulcio CAs per imported trusted root (the same object for every judgement of a sync's loaded trust). */
+const fulcioCache = new WeakMap<object, { name: string; fingerprints: string[] }[]>();
+
+/** A sigstore identity's Fulcio CAs, each under the anchor name the verifiers report, with its certificates' fingerprints. */
+function fulcioAnchors(i: TrustIdentity): { name: string; fingerprints: string[] }[] {
+  if (i.kind !== "sigstore" || typeof i.sigstore !== "object" || i.sigstore === null) return [];
+  let cas = fulcioCache.get(i.sigstore);
+  if (!cas) {
+    try {
+      cas = parseTrustedRoot(i.sigstore).fulcioCAs.map((ca) => ({ name: ca.name, fingerprints: certificateFingerprints(ca.certificates) }));
+    } catch {
+      cas = []; // as in loadTrustMaterial: an unreadable stored root can only fail to match
+    }
+    fulcioCache.set(i.sigstore, cas);
+  }
+  return cas.map((ca) => ({ name: `${i.name}${SUB}${ca.name}`, fingerprints: ca.fingerprints }));
+}
+
 function candidates(v: SignatureVerification, identities: readonly TrustIdentity[]): TrustIdentity[] {
   const signer = v.signer;
   const named = identities.filter((i) => belongsTo(v.trustedBy, i));
@@ -152,8 +176,13 @@ function candidates(v: SignatureVerification, identities: readonly TrustIdentity
     // Every certificate identity configured with the same root: one Fulcio root, several SAN matchers.
     const roots = new Set(named.flatMap((i) => certificateFingerprints(i.certificates ?? [])));
     const sameRoot = identities.filter((i) => i.kind === "certificate" && certificateFingerprints(i.certificates ?? []).some((f) => roots.has(f)));
-    const sigstore = named.some((i) => i.kind === "sigstore") ? identities.filter((i) => i.kind === "sigstore" && belongsTo(v.trustedBy, i)) : [];
-    return uniq([...named.filter((i) => i.kind !== "key" && i.kind !== "tsa"), ...sameRoot, ...sigstore]);
+    // The same for sigstore identities: one trusted root imported twice (public-good as an upstream publisher and as
+    // our CI's team identity) is one Fulcio CA, and the verifier names only the first identity's copy of it. Every
+    // sigstore identity holding a certificate of the CA that vouched is tried, each with its own SAN and issuer rules.
+    const anchor = new Set(named.flatMap((i) => fulcioAnchors(i).filter((ca) => ca.name === v.trustedBy)).flatMap((ca) => ca.fingerprints));
+    const sameFulcio =
+      anchor.size === 0 ? [] : identities.filter((i) => i.kind === "sigstore" && fulcioAnchors(i).some((ca) => ca.fingerprints.some((f) => anchor.has(f))));
+    return uniq([...named.filter((i) => i.kind !== "key" && i.kind !== "tsa"), ...sameRoot, ...sameFulcio]);
   }
   return named;
 }
@@ -213,7 +242,8 @@ function chooseIdentity(
  * Time. Validity and revocation are judged at the signature's trusted time when it has one (a trusted TSA, a trusted
  * Rekor entry, or — passed in as `trustedTime` — Imprimatur's own record of the approval it signed). A claimed time
  * is never used: the signer writes it and could backdate it past a revocation. Without a trusted time the judgement
- * is made at `now`, which is the strict choice: a revoked or expired identity then no longer vouches.
+ * is made at `now`, which is the strict choice: a revoked or expired identity then no longer vouches. A
+ * `recordedTime` comes before all of them: see there.
  */
 export function judgeTrust(opts: {
   verification: SignatureVerification;
@@ -221,6 +251,13 @@ export function judgeTrust(opts: {
   identities: readonly TrustIdentity[];
   /** A trusted time known outside the signature (Imprimatur's record of the approval the layer carries). */
   trustedTime?: { at: Date; by: string } | null;
+  /**
+   * Imprimatur's record of when it made these very signature bytes (its approval's trusted time): the signature is
+   * judged at it, whatever time the signature carries. A cosign layer's RFC 3161 annotation is not bound by the layer
+   * digest, so anyone with push access can put a fresh (genuine, trusted) token over the public signature bytes on
+   * Imprimatur's own layer; preferring it would judge the approval at that later time, after a rotation of its key.
+   */
+  recordedTime?: { at: Date; by: string } | null;
   /** When set, only identities of this role may vouch. */
   requiredRole?: IdentityRole | null;
   now?: Date;
@@ -229,7 +266,8 @@ export function judgeTrust(opts: {
   const now = opts.now ?? new Date();
   const checks = v.checks.map((c) => ({ ...c }));
   let time: SignatureTime | null = v.time;
-  if (opts.trustedTime && time?.kind !== "trusted") time = { kind: "trusted", at: fmt(opts.trustedTime.at), by: opts.trustedTime.by };
+  if (opts.recordedTime) time = { kind: "trusted", at: fmt(opts.recordedTime.at), by: opts.recordedTime.by };
+  else if (opts.trustedTime && time?.kind !== "trusted") time = { kind: "trusted", at: fmt(opts.trustedTime.at), by: opts.trustedTime.by };
 
   // The whole pipeline is always shown: a check a verifier did not report is listed as not run, with why.
   if (!checks.some((c) => c.check === CHECKS.chain) && checks.some((c) => c.check === CHECKS.signature)) {
