@@ -9,6 +9,7 @@ import { auditDetailSchema, type AuditEventKind } from "./audit-events";
 import {
   str,
   plural,
+  revokedCredentials,
   shortId,
   shortDigest,
   image,
@@ -335,12 +336,7 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
   "user.disable": {
     family: "user",
     label: "user disabled",
-    render: (e, d) => [
-      "disabled user ",
-      ...targetText(e),
-      ...(d.revokedTokens ? [` and revoked ${plural(d.revokedTokens, "API token")}`] : []),
-      ...(d.revokedCertificates ? [`${d.revokedTokens ? "," : " and revoked"} ${plural(d.revokedCertificates, "client certificate")}`] : []),
-    ],
+    render: (e, d) => ["disabled user ", ...targetText(e), ...revokedCredentials(d.revokedTokens, d.revokedCertificates ?? 0)],
   },
   "user.enable": simple("user", "user enabled", "enabled user"),
   "user.password": { family: "user", label: "user password set", render: (e) => ["set the password of ", ...targetText(e)] },
@@ -389,9 +385,7 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
   "audit.checkpoint.refused": {
     family: "audit",
     label: "audit checkpoint refused",
-    render: (_e, d) => [
-      `refused to make an audit checkpoint: ${d.registry}/${d.repository} already holds #${d.checkpoint}, the database records only up to #${d.recorded}`,
-    ],
+    render: (_e, d) => [`refused an audit checkpoint: ${d.registry}/${d.repository} holds #${d.checkpoint}, the database records up to #${d.recorded}`],
   },
 };
 

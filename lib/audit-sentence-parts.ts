@@ -94,3 +94,9 @@ export const simple = <K extends AuditEventKind>(family: string, label: string, 
   label,
   render: (e) => [verb, " ", ...targetText(e), ...failedSuffix(e)],
 });
+
+/** " and revoked 2 API tokens, 1 client certificate" (a disable revokes both). */
+export const revokedCredentials = (tokens: number, certs: number): string[] => {
+  const parts = [tokens ? plural(tokens, "API token") : "", certs ? plural(certs, "client certificate") : ""].filter(Boolean);
+  return parts.length ? [` and revoked ${parts.join(", ")}`] : [];
+};
