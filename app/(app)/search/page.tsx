@@ -79,6 +79,12 @@ export default async function SearchPage({ searchParams }: { searchParams: Promi
               JSON
             </a>
           </div>
+          {result.truncated && (
+            <p role="alert" className="rounded bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="search-truncated">
+              Incomplete: the package has more versions than one search reads, so images may be missing from this list (and a bulk revocation from it is
+              refused). Narrow the query: a purl (such as pkg:npm/lodash) reads only that package’s versions.
+            </p>
+          )}
           <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="search-results">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
               <tr>

@@ -3,7 +3,7 @@ import { pgPool, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
 import { purlSearchKeyOf } from "../../evidence/purl";
-import { SAME } from "./package-index";
+import { PACKAGE_KEY_OF_C } from "./package-index";
 import type { Actor } from "../actor";
 
 export interface PackageSearchHit {
@@ -129,14 +129,22 @@ async function matchingVersions(
   const key = purlKey !== null ? Prisma.sql`purl_key = ${purlKey}` : Prisma.sql`name_key = ${query.name.toLowerCase()}`;
   // With each version, how many images have it (index-only) and the planner's own count of images: the row counts
   // the statement shape is chosen on (the planner's per-value estimate for package_images is far off for rare ones).
+  // Only versions some image still has (package_versions rows outlive withdrawn evidence), and with a range only
+  // versions that can satisfy one (not empty: versionless components match none), in id order, so a search past
+  // the limit reads the same versions each time; one more row than the limit says whether it was reached.
   const versions = await rows<{ id: string; ecosystem: string; version: string; purl: string; images: number; fleet: number }>(
-    `imprimatur_search_versions_${purlKey !== null ? "purl" : "name"}`,
+    `imprimatur_search_versions_${purlKey !== null ? "purl" : "name"}${query.constraints ? "_range" : ""}`,
     Prisma.sql`
     SELECT pv.id::text AS id, pv.ecosystem, pv.version, pv.purl,
            (SELECT count(*) FROM package_images pi WHERE pi.package_version_id = pv.id)::int AS images,
            (SELECT reltuples FROM pg_class WHERE oid = 'images'::regclass)::float8 AS fleet
-    FROM package_versions pv WHERE ${key} LIMIT ${MAX_VERSIONS}`,
+    FROM package_versions pv
+    WHERE ${key} ${query.constraints ? Prisma.sql`AND pv.version <> ''` : Prisma.empty}
+      AND EXISTS (SELECT 1 FROM package_images pi WHERE pi.package_version_id = pv.id)
+    ORDER BY pv.id LIMIT ${MAX_VERSIONS + 1}`,
   );
+  const truncated = versions.length > MAX_VERSIONS;
+  if (truncated) versions.length = MAX_VERSIONS;
   const byId = new Map<string, { version: string; purl: string }>();
   const verdicts = new Map<string, boolean>();
   const ids: string[] = [];
@@ -157,7 +165,7 @@ async function matchingVersions(
     byId.set(r.id, r);
     pairs += r.images;
   }
-  return { ids, byId, pairs, fleet: versions[0]?.fleet ?? 0, truncated: versions.length >= MAX_VERSIONS };
+  return { ids, byId, pairs, fleet: versions[0]?.fleet ?? 0, truncated };
 }
 
 type HitRow = {
@@ -300,7 +308,7 @@ const notCountedOnly = (ids: string[]) => Prisma.sql`
   CASE WHEN EXISTS (SELECT 1 FROM evidence_documents nd WHERE nd.image_id = p.id AND nd.not_counted IS NOT NULL AND nd.withdrawn_at IS NULL)
     THEN NOT EXISTS (
       SELECT 1 FROM components c JOIN evidence_documents d ON d.id = c.document_id AND d.withdrawn_at IS NULL AND d.not_counted IS NULL
-      JOIN package_versions pv ON ${Prisma.raw(SAME)}
+      JOIN package_versions pv ON pv.key_hash = ${Prisma.raw(PACKAGE_KEY_OF_C)}
       WHERE c.image_id = p.id AND pv.id = ANY(${ids}::bigint[]))
     ELSE false END`;
 

@@ -85,19 +85,40 @@ export async function planBulkRevocation({
     throw new AppError("FORBIDDEN", `a bulk revocation needs role reviewer or admin; you are ${actor.role}`);
   const rows = await stagesToRevoke(actor, stages);
   const search = await searchPackages({ actor, q: query, limit: Infinity, includeDeleted: true });
+  // A search that stopped reading versions at its limit may have left out the very images that need revoking: a
+  // partial list must never pass for the whole (found by review: it planned nothing at all, silently).
+  if (search.truncated)
+    throw new AppError(
+      "INVALID_INPUT",
+      `the search "${query}" matches more package versions than one search reads; narrow the query (a purl, e.g. pkg:npm/lodash, reads only that package's versions) so the plan lists every image`,
+      "query",
+    );
   const hits = chosenHits(search.results, images);
   if (!hits.length) return { query, stages, images: 0, items: [] };
-  // The found images, and the indexes that cover the platform manifests among them (cosign signs the index).
+  // The found images, and every index that covers a platform manifest among them (cosign signs the index). Found by
+  // content, as admission's attestation check reads it: each index of the same repository whose platform list names
+  // the manifest. images.parent_digest names only the first index a platform manifest was seen under, and the same
+  // platform build is often in several (a multi-arch tag re-published with one platform rebuilt): following it alone
+  // left the other indexes' approvals standing (found by review). One pass over the platform lists of the hits'
+  // repositories, hash-joined to the hits, not a containment test of every index per hit.
   const found = await db.$queryRaw<
     { id: string; registry: string; repository: string; digest: string; parent_id: string | null; parent_digest: string | null }[]
   >`
-    SELECT i.id, g.name AS registry, r.name AS repository, i.digest, p.id AS parent_id, p.digest AS parent_digest
-    FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
-    LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
-    WHERE (g.name, r.name, i.digest) IN (SELECT * FROM unnest(${hits.map((h) => h.registry)}::text[], ${hits.map((h) => h.repository)}::text[], ${hits.map((h) => h.digest)}::text[]))`;
+    WITH hit AS MATERIALIZED (
+      SELECT i.id, i.repository_id, g.name AS registry, r.name AS repository, i.digest
+      FROM images i JOIN repositories r ON r.id = i.repository_id JOIN registries g ON g.id = r.registry_id
+      WHERE (g.name, r.name, i.digest) IN (SELECT * FROM unnest(${hits.map((h) => h.registry)}::text[], ${hits.map((h) => h.repository)}::text[], ${hits.map((h) => h.digest)}::text[]))),
+    covering AS (
+      SELECT DISTINCT p.id, p.repository_id, p.digest, e.entry->>'digest' AS platform
+      FROM images p CROSS JOIN LATERAL jsonb_array_elements(p.platforms) AS e(entry)
+      WHERE p.repository_id IN (SELECT repository_id FROM hit) AND jsonb_typeof(p.platforms) = 'array')
+    SELECT h.id, h.registry, h.repository, h.digest, c.id AS parent_id, c.digest AS parent_digest
+    FROM hit h LEFT JOIN covering c ON c.repository_id = h.repository_id AND c.platform = h.digest
+    ORDER BY h.registry, h.repository, h.digest, c.digest`;
   const target = new Map<string, { registry: string; repository: string; digest: string; viaIndexOf: string | null }>();
+  // The hits first: an index found by the search itself is a hit, not "via" a platform manifest.
+  for (const f of found) target.set(f.id, { registry: f.registry, repository: f.repository, digest: f.digest, viaIndexOf: null });
   for (const f of found) {
-    target.set(f.id, { registry: f.registry, repository: f.repository, digest: f.digest, viaIndexOf: null });
     if (f.parent_id && !target.has(f.parent_id))
       target.set(f.parent_id, { registry: f.registry, repository: f.repository, digest: f.parent_digest!, viaIndexOf: f.digest });
   }

@@ -74,7 +74,11 @@ export const OPS_IMAGES: readonly Operation[] = [
     tag: "evidence",
     summary: "Fleet search by package and version range (JSON or CSV)",
     query: s.searchPackagesQuery,
-    ok: { status: 200, description: "{ results, total }; text/csv with format=csv" },
+    ok: {
+      status: 200,
+      description:
+        "{ results, total, truncated }; text/csv with format=csv. truncated: the package has more versions than one search reads (results may be missing; the CSV says so in the X-Imprimatur-Truncated header)",
+    },
   },
   {
     method: "GET",

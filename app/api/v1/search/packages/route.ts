@@ -15,7 +15,13 @@ export const GET = apiHandler(async ({ req, actor }) => {
   const r = await searchPackages({ actor, q, includeDeleted: deleted === "1", limit });
   if (csv) {
     return new NextResponse(searchResultsCsv(r.results), {
-      headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": 'attachment; filename="package-search.csv"', "cache-control": "no-store" },
+      headers: {
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": 'attachment; filename="package-search.csv"',
+        "cache-control": "no-store",
+        // A CSV has no place for it in its rows: a list cut at the search's version limit says so here (JSON: `truncated`).
+        ...(r.truncated ? { "x-imprimatur-truncated": "true" } : {}),
+      },
     });
   }
   return r;
