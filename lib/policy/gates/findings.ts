@@ -52,14 +52,21 @@ export const findingsGate = defineGate({
       } else summary.push(`${what} ${open.length} ≤ ${limit}`);
     }
     const waivedNote = waivedCount ? ` (${waivedCount} waived by ${[...used].length} waiver${used.size === 1 ? "" : "s"})` : "";
-    if (facts.scanCount === 0) return { passed: false, detail: "no vulnerability scan has been uploaded, so the findings limits cannot be judged" };
+    // A gate that cannot be judged still names the findings over a limit that it did read (advisory matches on the
+    // SBOM, say): a break glass over it overrides only those its confirmation listed (found by review: an early return
+    // named none, so a high matched after the page was shown was signed over unseen).
+    const over = failures.length ? { detail: `; ${failures.join("; ")}`, failingIds } : { detail: "" };
+    if (facts.scanCount === 0)
+      return { passed: false, ...over, detail: `no vulnerability scan has been uploaded, so the findings limits cannot be judged${over.detail}` };
     // An index runs as any of its platforms: findings of the scanned ones say nothing about the others.
     const uncovered = facts.uncoveredPlatforms ?? [];
-    if (uncovered.length) return { passed: false, detail: uncoveredDetail(uncovered, "so the findings limits cannot be judged for it") };
+    if (uncovered.length)
+      return { passed: false, ...over, detail: `${uncoveredDetail(uncovered, "so the findings limits cannot be judged for it")}${over.detail}` };
     if (facts.findingsTruncated)
       return {
         passed: false,
-        detail: `more than ${facts.findingsTruncated.limit.toLocaleString("en-US")} finding rows for this image, more than a judgement reads, so the findings limits cannot be judged (withdraw superseded scans)`,
+        ...over,
+        detail: `more than ${facts.findingsTruncated.limit.toLocaleString("en-US")} finding rows for this image, more than a judgement reads, so the findings limits cannot be judged (withdraw superseded scans)${over.detail}`,
       };
     // Four eyes on advisories: the findings are matched on a record a person this gate checks stored last, so they
     // may be that person's word (a withdrawal, a lower severity, narrower ranges). Failing closed costs nothing when
