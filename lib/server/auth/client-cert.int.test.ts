@@ -1,10 +1,7 @@
-import { execFileSync } from "node:child_process";
-import { createHash, createHmac, randomBytes, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedUsers } from "../../../scripts/seed";
+import { peerStamped, selfSignedClientCert } from "../../../scripts/test-harness/client-cert";
 import { disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
 import type { Actor } from "../actor";
@@ -16,36 +13,10 @@ let pem: string;
 let fingerprint: string;
 const secret = randomBytes(32);
 
-function stamped(peer: string, extra: Record<string, string>) {
-  // What scripts/server.mjs adds to every request.
-  return new Headers({ "x-imprimatur-peer": peer, "x-imprimatur-peer-mac": createHmac("sha256", secret).update(peer).digest("hex"), ...extra });
-}
+const stamped = (peer: string, extra: Record<string, string>) => peerStamped(secret, peer, extra);
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "imp-cert-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      join(dir, "k.pem"),
-      "-out",
-      join(dir, "c.pem"),
-      "-subj",
-      "/CN=ci-pipeline/O=Example",
-      "-days",
-      "2",
-    ],
-    { stdio: "ignore" },
-  );
-  pem = readFileSync(join(dir, "c.pem"), "utf8");
-  fingerprint = `sha256:${createHash("sha256").update(new X509Certificate(pem).raw).digest("hex")}`;
+  ({ pem, fingerprint } = selfSignedClientCert("/CN=ci-pipeline/O=Example"));
   await seedUsers();
   process.env.IMPRIMATUR_TRUSTED_PROXIES = "10.0.0.0/8,127.0.0.2";
   resetEnvCache();

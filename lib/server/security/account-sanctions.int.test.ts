@@ -1,14 +1,11 @@
 // Disabling an account is the strongest sanction short of deleting it: found by review, two credentials outlived it.
 // A client certificate authenticated again once the account was enabled (tokens stay revoked), and a bulk revocation
 // the disabled person had started ran on as the system actor, with every right.
-import { execFileSync } from "node:child_process";
-import { createHash, createHmac, randomBytes, randomUUID, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, pushImage } from "../../../scripts/lib/oci-build";
 import { seedStages, seedUsers } from "../../../scripts/seed";
+import { peerStamped, selfSignedClientCert } from "../../../scripts/test-harness/client-cert";
 import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
 import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
@@ -42,39 +39,11 @@ afterAll(async () => {
 describe("disabling an account", () => {
   it("revokes its client certificates with its tokens: enabling it again brings back neither", async () => {
     const secret = randomBytes(32);
-    const dir = mkdtempSync(join(tmpdir(), "imp-cert-"));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        join(dir, "k.pem"),
-        "-out",
-        join(dir, "c.pem"),
-        "-subj",
-        "/CN=cluster",
-        "-days",
-        "2",
-      ],
-      { stdio: "ignore" },
-    );
-    const pem = readFileSync(join(dir, "c.pem"), "utf8");
-    const fp = createHash("sha256").update(new X509Certificate(pem).raw).digest("hex");
+    const { pem, fingerprint } = selfSignedClientCert();
     process.env.IMPRIMATUR_TRUSTED_PROXIES = "10.0.0.0/8";
     resetEnvCache();
     (globalThis as { __imprimaturPeerSecret?: Buffer }).__imprimaturPeerSecret = secret;
-    const headers = () =>
-      new Headers({
-        "x-imprimatur-peer": "10.0.0.5",
-        "x-imprimatur-peer-mac": createHmac("sha256", secret).update("10.0.0.5").digest("hex"),
-        "x-forwarded-client-cert": `Hash=${fp}`,
-      });
+    const headers = () => peerStamped(secret, "10.0.0.5", { "x-forwarded-client-cert": `Hash=${fingerprint.slice("sha256:".length)}` });
 
     await registerClientCert({ actor: system, email: "dev@example.com", pem });
     const { token } = await createToken({ actor: system, email: "dev@example.com", scopes: ["read"] });
