@@ -1,7 +1,7 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import { CHECKPOINT_TYPE, checkpointBytes, checkpointManifest, checkpointTag, type CheckpointPayload } from "../../audit-checkpoint";
-import { bytes, db } from "../../db";
+import { bytes, db, type Tx } from "../../db";
 import { env } from "../../env";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
@@ -61,12 +61,16 @@ export async function makeAuditCheckpoint({ actor, force = false, registry, repo
         await appendAuditEvent(tx, { actor, action: "audit.checkpoint.refused", outcome: "failure", detail });
       return { refused: detail };
     }
-    // Unchanged when nothing but checkpointing itself happened since the last one (its own event, the CLI's).
-    const moved = last
-      ? await tx.auditEvent.count({
-          where: { seq: { gt: last.headSeq }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint", "audit.checkpoint.refused"] } },
-        })
-      : 1;
+    // Unchanged when nothing but checkpointing itself happened since the last one (its own event, the CLI's). The last
+    // head is the one the trail's own audit.checkpoint event names (append-only), not the editable table row: a row's
+    // head_seq set far ahead made every later head look "unchanged" and stopped checkpoints for good (found by review).
+    const lastHead = (await lastCheckpointInTrail(tx))?.headSeq ?? last?.headSeq ?? null;
+    const moved =
+      lastHead !== null
+        ? await tx.auditEvent.count({
+            where: { seq: { gt: lastHead }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint", "audit.checkpoint.refused"] } },
+          })
+        : 1;
     if (!head || (!force && moved === 0)) return { unchanged: true as const, number: last?.number ?? null, seq: last?.headSeq.toString() ?? null };
     const number = recorded + 1;
     const time = new Date();
@@ -209,12 +213,21 @@ export async function pushPendingCheckpoints(
   return { pushed, pending: pending.length - pushed };
 }
 
+/** The newest audit.checkpoint event of the trail: when it was made and the head it signed. */
+async function lastCheckpointInTrail(tx: Pick<Tx, "auditEvent">): Promise<{ at: Date; headSeq: bigint } | null> {
+  const ev = await tx.auditEvent.findFirst({ where: { action: "audit.checkpoint" }, orderBy: { seq: "desc" }, select: { at: true, detail: true } });
+  const headSeq = (ev?.detail as { headSeq?: unknown } | undefined)?.headSeq;
+  return ev && typeof headSeq === "string" && /^\d{1,19}$/.test(headSeq) ? { at: ev.at, headSeq: BigInt(headSeq) } : null;
+}
+
 /** The scheduler's part: a checkpoint when the last one is older than IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES, and retries. */
 export async function scheduledAuditCheckpoint(now = new Date()): Promise<CheckpointResult | null> {
   // Without a master key there is no audit key (the server's startup checks say so); nothing to schedule.
   if (!env().IMPRIMATUR_MASTER_KEY) return null;
   await pushPendingCheckpoints();
-  const last = await db.auditCheckpoint.findFirst({ orderBy: { number: "desc" }, select: { at: true } });
-  if (last && now.getTime() - last.at.getTime() < env().IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES * 60_000) return null;
+  // When the last checkpoint was made, by the trail's own event (append-only), not the editable table row: a row's
+  // `at` set to 9999 made the scheduler wait forever (found by review).
+  const last = (await lastCheckpointInTrail(db)) ?? (await db.auditCheckpoint.findFirst({ orderBy: { number: "desc" }, select: { at: true } }));
+  if (last && last.at <= now && now.getTime() - last.at.getTime() < env().IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES * 60_000) return null;
   return makeAuditCheckpoint({ actor: { kind: "system", label: "scheduler" } });
 }

@@ -11,6 +11,7 @@ import {
 import type { ChainCheck } from "../../audit-chain";
 import { auditDetailProblem } from "../../audit-events";
 import { db } from "../../db";
+import { env } from "../../env";
 import type { Digest } from "../../oci/digest";
 import { OciError } from "../../oci/digest";
 import { requireRole, type Actor } from "../actor";
@@ -256,14 +257,38 @@ function checkTrailAgainstRegistry(
  * Checks the chain against every checkpoint in the registry. The registry's signed copies are the reference; the
  * checkpoint rows in the database only say what was made and whether it was pushed, and are never trusted.
  */
+/**
+ * Once the trail records checkpoints, events left unanchored for longer than two checkpoint intervals (and ten minutes)
+ * are a problem, not a gap: the scheduler anchors the trail every IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES, and a tail that
+ * stays unanchored is one a superuser could rewrite undetected. Found by review: a database writer set the last
+ * checkpoint row's time and head far ahead, checkpoints stopped, and verify said ok with a growing gap. Checkpointing's
+ * own events (made, refused, the CLI's) do not count: they follow every checkpoint.
+ */
+async function checkNotStalled(anchored: bigint, f: Findings, now: Date): Promise<void> {
+  const minutes = env().IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES;
+  const due = new Date(now.getTime() - (2 * minutes + 10) * 60_000);
+  const oldest = await db.auditEvent.findFirst({
+    where: { seq: { gt: anchored }, action: { notIn: ["audit.checkpoint", "cli.audit.checkpoint", "audit.checkpoint.refused"] } },
+    orderBy: { seq: "asc" },
+    select: { seq: true, at: true },
+  });
+  if (oldest && oldest.at < due)
+    f.problems.push(
+      `checkpoints have stalled: events from seq ${oldest.seq.toLocaleString("en-US")} (${oldest.at.toISOString()}) on are not anchored, though one is due every ${minutes} minute(s) (IMPRIMATUR_AUDIT_CHECKPOINT_MINUTES); run \`imprimatur audit checkpoint\` and check that the registry is reachable and the audit_checkpoints rows agree with the trail's audit.checkpoint events`,
+    );
+}
+
 export async function verifyAuditCheckpoints({
   actor,
   registry,
   repository,
+  now = new Date(),
 }: {
   actor: Actor;
   registry?: string;
   repository?: string;
+  /** The time a stalled tail is judged at (a test seam). */
+  now?: Date;
 }): Promise<AuditVerification> {
   requireRole(actor, ["admin", "manager"], "verifying the audit trail");
   const chain = await verifyAuditChain();
@@ -295,6 +320,7 @@ export async function verifyAuditCheckpoints({
   if (registryRead) checkTrailAgainstRegistry(made, genuine, seen, pending, target.repository, f);
 
   const { problems, gaps, reports } = f;
+  if (made.length) await checkNotStalled(lastAnchored ?? 0n, f, now);
   if (lastSeq > (lastAnchored ?? 0n))
     gaps.push(
       `${(lastSeq - (lastAnchored ?? 0n)).toLocaleString("en-US")} event(s) after ${lastAnchored === null ? "the start" : `seq ${lastAnchored.toLocaleString("en-US")}`} are not anchored by a checkpoint yet`,
