@@ -25,7 +25,7 @@ export async function confirmRegistryRealm({ actor, name, realm }: { actor: Acto
       throw new AppError("CONFLICT", `the realm waiting for confirmation is now ${pending}, not ${realm}; check it and confirm again`, "realm");
     // Credentials are sealed for the pinned realm (credentials.ts): confirming a new one seals them again for it.
     const now = await tx.registry.findUniqueOrThrow({ where: { id: r.id } });
-    const binding = { url: now.url, tokenRealm: pending };
+    const binding = { url: now.url, tokenRealm: pending, caBundle: now.caBundle };
     const updated = await tx.registry.update({
       where: { id: r.id },
       data: {

@@ -71,6 +71,48 @@ describe("registry credentials bound to the registry's URL", () => {
     await expect(opens("audit2", "push")).resolves.toBe(true);
   });
 
+  it("a CA bundle changed in SQL makes them unusable too; one changed through the app keeps them", async () => {
+    // Found by review of the URL binding: a CA of one's own in ca_bundle, with a DNS answer or route of one's own, would
+    // receive the credentials at the same origin.
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync, readFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "imp-ca-"));
+    const ca = () => {
+      const out = join(dir, `${Math.random()}.pem`);
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-keyout",
+          join(dir, "k.pem"),
+          "-out",
+          out,
+          "-subj",
+          "/CN=ca",
+          "-days",
+          "2",
+        ],
+        { stdio: "ignore" },
+      );
+      return readFileSync(out, "utf8");
+    };
+    await createRegistry({ actor: cli, input: { name: "ca-bound", url: process.env.REGISTRY_URL!, readCredentials: read, pushCredentials: push } });
+    await sql.query("UPDATE registries SET ca_bundle = $1 WHERE name = 'ca-bound'", [ca()]);
+    await expect(opens("ca-bound", "read")).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(MISMATCH) });
+    await sql.query("UPDATE registries SET ca_bundle = NULL WHERE name = 'ca-bound'");
+    await expect(opens("ca-bound", "read")).resolves.toBe(true);
+    await updateRegistry({ actor: cli, name: "ca-bound", input: { caBundle: ca() } });
+    await expect(opens("ca-bound", "push")).resolves.toBe(true);
+  });
+
   it("a URL change through the app with new credentials works, and they go to the new host", async () => {
     await createRegistry({ actor: cli, input: { name: "moved", url: process.env.REGISTRY_URL!, readCredentials: read, pushCredentials: push } });
     const moved = await updateRegistry({ actor: cli, name: "moved", input: { url: attacker.url, readCredentials: { username: "new", password: "new-read" } } });

@@ -1,4 +1,5 @@
 import "server-only";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { bytes } from "../../db";
 import { AppError } from "../../errors";
@@ -13,10 +14,15 @@ export interface Credentials {
 
 export type CredentialsPurpose = "read" | "push";
 
-/** Where sealed credentials may go: the registry's URL (its origin counts) and its pinned token realm, if any. */
+/**
+ * Where sealed credentials may go: the registry's URL (its origin counts), its pinned token realm, if any, and the CA
+ * bundle its TLS peer is checked against (a CA of one's own in that column, with a DNS or route of one's own, would
+ * otherwise receive them at the same origin: found by review).
+ */
 export interface CredentialsBinding {
   url: string;
   tokenRealm: string | null;
+  caBundle: string | null;
 }
 
 /** The registry a sealed blob belongs to, as its row says now. `name` is only for messages. */
@@ -47,7 +53,14 @@ function originOf(url: string): string {
 // and so do credentials whose row had its URL or realm changed outside the app (a database writer pointing the
 // registry at a host of their own: found by review). The app's own paths that change the URL or the realm re-seal.
 const aad = (registryId: string, purpose: CredentialsPurpose, b: CredentialsBinding) =>
-  JSON.stringify(["imprimatur/registry-credentials/v2", registryId, purpose, originOf(b.url), b.tokenRealm]);
+  JSON.stringify([
+    "imprimatur/registry-credentials/v2",
+    registryId,
+    purpose,
+    originOf(b.url),
+    b.tokenRealm,
+    b.caBundle === null ? null : createHash("sha256").update(b.caBundle).digest("hex"),
+  ]);
 /** Blobs sealed before the binding (no marker): registry and purpose only. */
 const legacyAad = (registryId: string, purpose: CredentialsPurpose) => `registry:${registryId}:${purpose}`;
 
@@ -77,7 +90,7 @@ export function openCredentials(owner: CredentialsOwner, purpose: CredentialsPur
     if (e instanceof AppError) throw e; // no master key: said as such
     throw new AppError(
       "CONFLICT",
-      `registry ${owner.name}: the stored ${purpose} credentials do not match its URL (${originOf(owner.url)})${owner.tokenRealm ? ` and token realm (${owner.tokenRealm})` : ""}; nothing was sent. The URL or realm was changed outside Imprimatur (or the master key differs): enter the credentials again`,
+      `registry ${owner.name}: the stored ${purpose} credentials do not match its URL (${originOf(owner.url)})${owner.tokenRealm ? `, token realm (${owner.tokenRealm})` : ""} or CA bundle; nothing was sent. One of them was changed outside Imprimatur (or the master key differs): enter the credentials again`,
       `${purpose}Credentials`,
     );
   }

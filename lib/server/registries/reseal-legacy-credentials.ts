@@ -27,7 +27,7 @@ export async function resealLegacyRegistryCredentials(): Promise<{ resealed: str
         if (!r) return false;
         const purposes = (["read", "push"] as CredentialsPurpose[]).filter((p) => legacy(p === "read" ? r.readCredentials : r.pushCredentials));
         if (!purposes.length) return false;
-        const to = { url: r.url, tokenRealm: r.tokenRealm };
+        const to = { url: r.url, tokenRealm: r.tokenRealm, caBundle: r.caBundle };
         await tx.registry.update({
           where: { id: r.id },
           data: {
@@ -35,7 +35,12 @@ export async function resealLegacyRegistryCredentials(): Promise<{ resealed: str
             ...(purposes.includes("push") ? { pushCredentials: rebindCredentials(r, to, "push", r.pushCredentials) } : {}),
           },
         });
-        await appendAuditEvent(tx, { actor: resealer, action: "registry.credentials.reseal", target: r.name, detail: { ...to, credentials: purposes } });
+        await appendAuditEvent(tx, {
+          actor: resealer,
+          action: "registry.credentials.reseal",
+          target: r.name,
+          detail: { url: to.url, tokenRealm: to.tokenRealm, credentials: purposes },
+        });
         return true;
       });
       if (done) resealed.push(row.name);

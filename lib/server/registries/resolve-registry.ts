@@ -27,7 +27,7 @@ export async function ensureDefaultRegistry(): Promise<RegistryRow | null> {
   const follow = (purpose: CredentialsPurpose, sealed: Uint8Array | null): Uint8Array<ArrayBuffer> | null | undefined => {
     if (!existing || !sealed || existing.url === url) return undefined;
     try {
-      return rebindCredentials(existing, { url, tokenRealm: existing.tokenRealm }, purpose, sealed);
+      return rebindCredentials(existing, { url, tokenRealm: existing.tokenRealm, caBundle: existing.caBundle }, purpose, sealed);
     } catch {
       return undefined;
     }

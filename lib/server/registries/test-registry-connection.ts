@@ -36,7 +36,7 @@ export async function testRegistryConnection({ actor, name }: { actor: Actor; na
     await tx.$queryRaw`SELECT 1 FROM registries WHERE id = ${r.id}::uuid FOR UPDATE`;
     const now = await tx.registry.findUniqueOrThrow({ where: { id: r.id } });
     const realm = seenRealm && !r.tokenRealm && result.ok && now.url === r.url && !now.tokenRealm ? seenRealm : null;
-    const binding = { url: now.url, tokenRealm: realm };
+    const binding = { url: now.url, tokenRealm: realm, caBundle: now.caBundle };
     const u = await tx.registry.update({
       where: { id: r.id },
       data: {

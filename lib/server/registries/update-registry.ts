@@ -23,11 +23,12 @@ export async function updateRegistry({ actor, name, input }: { actor: Actor; nam
   const clearPush = originChanged && input.pushCredentials === undefined && r.pushCredentials !== null;
   // Credentials are sealed for the URL's origin and the pinned token realm (credentials.ts). A new URL resets the
   // realm, so credentials given now are sealed for the new binding, and those kept (same origin) are sealed again.
-  const binding = { url, tokenRealm: urlChanged ? null : r.tokenRealm };
+  const caBundle = input.caBundle !== undefined ? input.caBundle : r.caBundle;
+  const binding = { url, tokenRealm: urlChanged ? null : r.tokenRealm, caBundle };
   const credentialsData = (purpose: "read" | "push", given: UpdateRegistryInput["readCredentials"], clear: boolean, stored: Uint8Array | null) => {
     if (given !== undefined) return given ? sealCredentials({ id: r.id, ...binding }, purpose, given) : null;
     if (clear) return null;
-    return urlChanged ? rebindCredentials(r, binding, purpose, stored) : undefined;
+    return urlChanged || caBundle !== r.caBundle ? rebindCredentials(r, binding, purpose, stored) : undefined;
   };
   const readCredentials = credentialsData("read", input.readCredentials, clearRead, r.readCredentials);
   const pushCredentials = credentialsData("push", input.pushCredentials, clearPush, r.pushCredentials);
