@@ -19,6 +19,7 @@ import { syncRegistry } from "../images/sync-registry";
 import { upsertStage } from "../stages/upsert-stage";
 import { requestPromotion } from "./request-promotion";
 import { reviewRequest } from "./review-request";
+import { getRequest } from "./get-request";
 
 const system: Actor = { kind: "system", label: "four-eyes-advisories" };
 // What runAdvisoryFeed imports as.
@@ -46,15 +47,18 @@ function advisory(tag: string) {
 }
 const bytes = (v: unknown) => Buffer.from(JSON.stringify(v));
 
-/** An image with CI's (the system's) clean scan and an SBOM naming `pkg-<tag>@4.17.20`, and a request for "build". */
-async function requested(tag: string, requester = "dev@example.com") {
+/**
+ * An image with CI's (the system's) clean scan (unless `withScan` is false) and an SBOM naming `pkg-<tag>@4.17.20`,
+ * and a request for "build".
+ */
+async function requested(tag: string, requester = "dev@example.com", withScan = true) {
   const repo = `fe-adv/${tag}`;
   const img = buildImage({ architecture: "amd64", layers: [{ "app.txt": `${repo} ${++n} ${Date.now()}` }] });
   await pushImage(client, repo, img, [`v${n}`]);
   await syncRegistry({ actor: system, registry: "default" });
   const { id: imageId } = await db.image.findFirstOrThrow({ where: { digest: img.digest, repository: { name: repo } } });
   const scan = { SchemaVersion: 2, ArtifactName: `x-${randomUUID()}`, ArtifactType: "container_image", Results: [] };
-  await ingestEvidence({ actor: system, imageId, bytes: bytes(scan), source: "upload" });
+  if (withScan) await ingestEvidence({ actor: system, imageId, bytes: bytes(scan), source: "upload" });
   const sbom = {
     bomFormat: "CycloneDX",
     specVersion: "1.4",
@@ -210,5 +214,37 @@ describe("four eyes on advisories", () => {
     expect(await affected(imageId)).toBe(0);
     expect((await db.advisory.findUniqueOrThrow({ where: { id: genuine.id } })).importedById).toBe(bob.id);
     expect(await approve("alice@example.com", requestId)).toEqual({ status: "signed", message: "" });
+  });
+});
+
+// Break glass overrides only the vulnerabilities its confirmation showed. Found by a review of that fix: a findings
+// gate failing early (no scan, an uncovered platform, too many rows) named no ids, so a high matched after the page was
+// shown was signed over unseen. The gate now names the ids over a limit on those paths too. Fails on the old code.
+describe("break glass over a findings gate that fails early", () => {
+  it("a findings gate failing early (no scan) names the ids over a limit: a high matched after the page was shown refuses the break glass (409)", async () => {
+    const { imageId, requestId } = await requested("glass-noscan", "dev@example.com", false);
+    const admin = await userActor("admin@example.com");
+    const shown = (await getRequest({ actor: admin, requestId })).gates.find((g) => !g.passed)!;
+    expect(await affected(imageId)).toBe(0);
+    // After the page was shown: the feed matches a high on the image's SBOM.
+    await importAdvisories({ actor: FEED, bytes: bytes(advisory("glass-noscan")), origin: "feed" });
+    expect(await affected(imageId)).toBe(1);
+    const now = (await getRequest({ actor: admin, requestId })).gates.find((g) => !g.passed)!;
+    expect(now.failingIds).toEqual(["CVE-2021-23337"]); // the advisory, under its CVE alias
+    const out = await reviewRequest({
+      actor: admin,
+      requestId,
+      decision: "approve",
+      comment: "incident: prod down",
+      breakGlass: true,
+      expectOverrides: [shown.label],
+      expectFailingIds: shown.failingIds ?? [],
+      later: () => {},
+    }).then(
+      (o) => o.status as string,
+      (e: { code?: string }) => e.code ?? "?",
+    );
+    expect(out, "break glass signed over GHSA-test-glass-noscan, which the confirmation never showed").toBe("CONFLICT");
+    expect(await signatures(requestId)).toBe(0);
   });
 });
