@@ -4,6 +4,7 @@
 // credentials (they were sealed for the registry's id and purpose only; the app's own update path clears them when
 // the origin changes, but SQL does not go through it).
 import pg from "pg";
+import { selfSignedClientCert } from "../../../scripts/test-harness/client-cert";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../db";
 import { resetEnvCache } from "../../env";
@@ -74,36 +75,7 @@ describe("registry credentials bound to the registry's URL", () => {
   it("a CA bundle changed in SQL makes them unusable too; one changed through the app keeps them", async () => {
     // Found by review of the URL binding: a CA of one's own in ca_bundle, with a DNS answer or route of one's own, would
     // receive the credentials at the same origin.
-    const { execFileSync } = await import("node:child_process");
-    const { mkdtempSync, readFileSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const dir = mkdtempSync(join(tmpdir(), "imp-ca-"));
-    const ca = () => {
-      const out = join(dir, `${Math.random()}.pem`);
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-keyout",
-          join(dir, "k.pem"),
-          "-out",
-          out,
-          "-subj",
-          "/CN=ca",
-          "-days",
-          "2",
-        ],
-        { stdio: "ignore" },
-      );
-      return readFileSync(out, "utf8");
-    };
+    const ca = () => selfSignedClientCert("/CN=ca").pem;
     await createRegistry({ actor: cli, input: { name: "ca-bound", url: process.env.REGISTRY_URL!, readCredentials: read, pushCredentials: push } });
     await sql.query("UPDATE registries SET ca_bundle = $1 WHERE name = 'ca-bound'", [ca()]);
     await expect(opens("ca-bound", "read")).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(MISMATCH) });
