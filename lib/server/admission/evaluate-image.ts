@@ -35,6 +35,8 @@ export type DecisionRow = {
   image_id: string | null;
   digest: string | null;
   parent_digest: string | null;
+  /** The index judged for a platform manifest: one whose platform list names it, admitting first (else parent_digest). */
+  covering_digest: string | null;
   deleted_at: Date | null;
   sig_checked_at: Date | null;
   last_seen_at: Date | null;
@@ -52,6 +54,13 @@ export type DecisionRow = {
  * (stage_decisions, kept by SQL triggers in the same transaction as every approval, signature, revocation, trust and
  * risk change; see migration 20261204110000_stage_decisions) for stage id `stage_ref`. All by index. Shared by the
  * verify statement and the ImageReview statement below, which differ in where q and the stage come from.
+ *
+ * A platform manifest is judged by an index that lists it: images.parent_digest names only the first index it was
+ * synced under, and the same platform build is often shared by a later index (a multi-arch tag re-published with one
+ * platform rebuilt), whose approval covers it just as well, since that index's signature covers its platform list.
+ * So every index of the repository whose platforms name the digest is a candidate (by the GIN index over
+ * images.platforms, and only for a manifest that has a parent at all), and the first that admits it at the stage, not
+ * as an attestation entry, is the one judged; when none does, the first parent is, as before, and gives the reasons.
  */
 const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
     LEFT JOIN registries g ON ${registryJoin}
@@ -59,11 +68,26 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
       SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
              i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
              p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at,
-             CASE WHEN p.id IS NOT NULL THEN p.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) END AS attestation_entry
+             COALESCE(p.digest, i.parent_digest) AS covering_digest, p.attestation AS attestation_entry
       FROM repositories repo
       LEFT JOIN tags t ON q.tag IS NOT NULL AND t.repository_id = repo.id AND t.name = q.tag
       LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(q.digest, t.digest)
-      LEFT JOIN images p ON p.repository_id = i.repository_id AND p.digest = i.parent_digest
+      LEFT JOIN LATERAL (
+        SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at,
+               c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) AS attestation
+        FROM (
+          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms FROM images c
+          WHERE c.repository_id = i.repository_id AND c.digest = i.parent_digest
+          UNION ALL
+          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms FROM images c
+          WHERE i.parent_digest IS NOT NULL AND c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest))
+            AND c.repository_id = i.repository_id AND c.digest <> i.parent_digest AND c.deleted_at IS NULL
+        ) c
+        ORDER BY (NOT c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true))
+                  AND (SELECT d.allowed FROM stage_decision_now(c.id, ${stageRef}) d) IS TRUE) DESC,
+                 c.digest = i.parent_digest DESC, c.digest
+        LIMIT 1
+      ) p ON true
       WHERE repo.registry_id = g.id AND repo.name = q.repository
     ) x ON true
     LEFT JOIN LATERAL (
@@ -195,14 +219,14 @@ function judge(image: string, ref: Ref, tagName: string | null, stage: string, r
   // it: it holds in-toto statements, and nothing should run it.
   if (row.attestation_entry)
     return deny(
-      [...reasons, `${digest} is an attestation manifest of index ${row.parent_digest}, not a runnable image; its index's approval does not admit it`],
+      [...reasons, `${digest} is an attestation manifest of index ${row.covering_digest}, not a runnable image; its index's approval does not admit it`],
       {
         digest,
         resolvedFromTag,
       },
     );
   // A platform manifest is covered by its index's signature.
-  if (row.parent_id) reasons.push(`platform manifest of index ${row.parent_digest}, whose signatures cover it`);
+  if (row.parent_id) reasons.push(`platform manifest of index ${row.covering_digest}, whose signatures cover it`);
   const asOf = (
     (row.parent_id ? row.parent_sig_checked_at : row.sig_checked_at) ?? (row.parent_id ? row.parent_last_seen_at : row.last_seen_at)!
   ).toISOString();

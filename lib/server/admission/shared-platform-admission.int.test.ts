@@ -1,0 +1,103 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImage, pushIndex } from "../../../scripts/lib/oci-build";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { requestAndApprove, userActor } from "../../../scripts/test-harness/promote";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Actor } from "../actor";
+import { revokeApproval } from "../approvals/revoke-approval";
+import { syncRegistry } from "../images/sync-registry";
+import { evaluateImage, evaluateReview } from "./evaluate-image";
+import { setNamespacePolicy } from "./review-images";
+
+// Left open by two reviews: admission judged a platform manifest by images.parent_digest, the first index it was
+// synced under. The same platform build is often shared by a later index (a multi-arch tag re-published with one
+// platform rebuilt); approving that later index, whose signature covers the shared manifest, did not admit it.
+
+const system: Actor = { kind: "system", label: "shared-platform-admission-test" };
+const repo = "adm/shared";
+let host: string;
+let first: string;
+let second: string;
+let shared: string;
+let onlyFirst: string;
+let onlySecond: string;
+
+beforeAll(async () => {
+  await seedUsers();
+  await seedStages(["build", "test", "prod"]);
+  const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  host = new URL(process.env.REGISTRY_URL!).host;
+  const salt = randomUUID();
+  const amd = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd ${salt}` }] });
+  const arm1 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm1 ${salt}` }] });
+  const arm2 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm2 ${salt}` }] });
+  first = await pushIndex(client, repo, [amd, arm1], ["v1"]);
+  await syncRegistry({ actor: system });
+  second = await pushIndex(client, repo, [amd, arm2], ["v1.0.1"]);
+  await syncRegistry({ actor: system });
+  [shared, onlyFirst, onlySecond] = [amd.digest, arm1.digest, arm2.digest];
+  await setNamespacePolicy({ actor: system, namespace: "shared-prod", stage: "prod" });
+});
+
+afterAll(async () => {
+  await disconnectDb();
+});
+
+const verify = (digest: string) => evaluateImage({ image: `${host}/${repo}@${digest}`, stage: "prod", refuseTags: true });
+
+describe("a platform manifest that two indexes share", () => {
+  it("is admitted by the approval of the second index, as long as that approval stands, and never by the first's absence", async () => {
+    const platform = await db.image.findFirstOrThrow({ where: { digest: shared, repository: { name: repo } } });
+    expect(platform.parentDigest).toBe(first);
+    // Nothing approved: denied, with the first parent's reasons as before.
+    const before = await verify(shared);
+    expect(before.allowed).toBe(false);
+    expect(before.reasons.join()).toContain(`platform manifest of index ${first}`);
+
+    const approval = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: repo,
+      digest: second as `sha256:${string}`,
+      stage: "prod",
+      comment: "ok",
+    });
+    const v = await verify(shared);
+    expect(v).toMatchObject({ allowed: true, digest: shared });
+    expect(v.reasons.join()).toContain(`platform manifest of index ${second}`);
+    // The platforms each index lists alone follow their own index only.
+    expect((await verify(onlySecond)).allowed).toBe(true);
+    expect((await verify(onlyFirst)).allowed).toBe(false);
+    const review = await evaluateReview({
+      namespace: "shared-prod",
+      images: [`${host}/${repo}@${shared}`, `${host}/${repo}@${onlyFirst}`, `${host}/${repo}@${onlySecond}`],
+    });
+    expect(review.verdicts.map((x) => x.allowed)).toEqual([true, false, true]);
+
+    // Revoking the second index's approval takes the shared manifest back out.
+    await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "test", removeNow: false });
+    const after = await verify(shared);
+    expect(after.allowed).toBe(false);
+    expect(after.reasons.join()).toContain(`platform manifest of index ${first}`);
+    expect((await verify(onlySecond)).allowed).toBe(false);
+  });
+
+  it("is not admitted through an index of the same repository that no longer exists in the registry", async () => {
+    const approval = await requestAndApprove({
+      actor: await userActor("alice@example.com"),
+      repository: repo,
+      digest: second as `sha256:${string}`,
+      stage: "prod",
+      comment: "again",
+    });
+    expect((await verify(shared)).allowed).toBe(true);
+    await db.image.updateMany({ where: { digest: second, repository: { name: repo } }, data: { deletedAt: new Date() } });
+    try {
+      expect((await verify(shared)).allowed).toBe(false);
+    } finally {
+      await db.image.updateMany({ where: { digest: second, repository: { name: repo } }, data: { deletedAt: null } });
+      await revokeApproval({ approvalId: approval.id, actor: await userActor("alice@example.com"), reason: "test", removeNow: false });
+    }
+  });
+});
