@@ -59,8 +59,9 @@ export type DecisionRow = {
  * synced under, and the same platform build is often shared by a later index (a multi-arch tag re-published with one
  * platform rebuilt), whose approval covers it just as well, since that index's signature covers its platform list.
  * So every index of the repository whose platforms name the digest is a candidate (by the GIN index over
- * images.platforms, and only for a manifest that has a parent at all), and the first that admits it at the stage, not
- * as an attestation entry, is the one judged; when none does, the first parent is, as before, and gives the reasons.
+ * images.platforms, and only for a manifest that has a parent at all), and the first that is still in the registry and
+ * admits it at the stage, not as an attestation entry, is the one judged; when none does, the first parent is, as
+ * before, and gives the reasons.
  */
 const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
     LEFT JOIN registries g ON ${registryJoin}
@@ -76,14 +77,14 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
         SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at,
                c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) AS attestation
         FROM (
-          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms FROM images c
+          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms, c.deleted_at FROM images c
           WHERE c.repository_id = i.repository_id AND c.digest = i.parent_digest
           UNION ALL
-          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms FROM images c
+          SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms, c.deleted_at FROM images c
           WHERE i.parent_digest IS NOT NULL AND c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest))
             AND c.repository_id = i.repository_id AND c.digest <> i.parent_digest AND c.deleted_at IS NULL
         ) c
-        ORDER BY (NOT c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true))
+        ORDER BY (c.deleted_at IS NULL AND NOT c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true))
                   AND (SELECT d.allowed FROM stage_decision_now(c.id, ${stageRef}) d) IS TRUE) DESC,
                  c.digest = i.parent_digest DESC, c.digest
         LIMIT 1

@@ -101,3 +101,45 @@ describe("a platform manifest that two indexes share", () => {
     }
   });
 });
+
+describe("deleting one of the indexes that share a platform manifest", () => {
+  it("keeps the shared manifest while another index lists it, deletes it with the last one, and revives it with either", async () => {
+    const alice = await userActor("alice@example.com");
+    const approval = await requestAndApprove({ actor: alice, repository: repo, digest: second as `sha256:${string}`, stage: "prod", comment: "third" });
+    const registry = process.env.REGISTRY_URL!;
+    const state = async () =>
+      Object.fromEntries(
+        (await db.image.findMany({ where: { repository: { name: repo }, digest: { in: [first, second, shared, onlyFirst, onlySecond] } } })).map((i) => [
+          i.digest,
+          i.deletedAt !== null,
+        ]),
+      );
+    // The first index (the shared manifest's first parent) is deleted: its own platform goes with it, the shared one stays.
+    expect((await fetch(`${registry}/v2/${repo}/manifests/${first}`, { method: "DELETE" })).status).toBe(202);
+    await syncRegistry({ actor: system });
+    expect(await state()).toEqual({ [first]: true, [onlyFirst]: true, [second]: false, [shared]: false, [onlySecond]: false });
+    expect((await verify(shared)).allowed).toBe(true);
+    expect((await verify(onlyFirst)).allowed).toBe(false);
+
+    // Then the second: the shared manifest goes with the last index that listed it, though it names the first as parent.
+    expect((await fetch(`${registry}/v2/${repo}/manifests/${second}`, { method: "DELETE" })).status).toBe(202);
+    await syncRegistry({ actor: system });
+    expect(await state()).toEqual({ [first]: true, [onlyFirst]: true, [second]: true, [shared]: true, [onlySecond]: true });
+    expect((await verify(shared)).allowed).toBe(false);
+
+    // The second index pushed again brings back the platforms it lists, the shared one included.
+    const manifest = await fetch(`${registry}/v2/${repo}/manifests/${first}`);
+    expect(manifest.status).toBe(404);
+    const stored = await db.image.findFirstOrThrow({ where: { digest: second, repository: { name: repo } } });
+    const put = await fetch(`${registry}/v2/${repo}/manifests/again`, {
+      method: "PUT",
+      headers: { "content-type": stored.mediaType },
+      body: Buffer.from(stored.manifest),
+    });
+    expect(put.status).toBe(201);
+    await syncRegistry({ actor: system });
+    expect(await state()).toEqual({ [first]: true, [onlyFirst]: true, [second]: false, [shared]: false, [onlySecond]: false });
+    expect((await verify(shared)).allowed).toBe(true);
+    await revokeApproval({ approvalId: approval.id, actor: alice, reason: "test", removeNow: false });
+  });
+});

@@ -237,14 +237,21 @@ async function syncLiveImages(opts: RepositorySyncOptions, pass: RepositoryPass,
   const tagged = new Set(pass.tagDigests.values());
   const images = [...pass.held.values(), ...pass.fresh.values()].filter((i) => i.parentDigest === null && !i.deleted);
   // A digest no tag points to may still be in the registry (untagged but pulled by digest): only a HEAD
-  // by digest that answers 404 marks it deleted, with its platform manifests.
+  // by digest that answers 404 marks it deleted, with its platform manifests, except those another index of the
+  // repository still lists (a shared platform build stays, and admission judges it by that index).
   for (const img of images) {
     if (tagged.has(img.digest)) continue;
     if (!(await client.headManifest(repository, img.digest))) {
-      await db.image.updateMany({
-        where: { repositoryId: pass.state.repositoryId, OR: [{ id: img.id }, { parentDigest: img.digest }] },
-        data: { deletedAt: pass.now },
-      });
+      // Its platform manifests: those naming it as first parent, and those its platform list names (a manifest
+      // whose first parent was deleted before, while this index kept it).
+      await db.$executeRaw`UPDATE images c SET deleted_at = ${pass.now}
+        WHERE c.repository_id = ${pass.state.repositoryId}::uuid AND c.deleted_at IS NULL
+          AND (c.id = ${img.id}::uuid OR (c.parent_digest IS NOT NULL
+            AND (c.parent_digest = ${img.digest} OR EXISTS (
+              SELECT 1 FROM images x WHERE x.id = ${img.id}::uuid AND x.platforms @> jsonb_build_array(jsonb_build_object('digest', c.digest))))
+            AND NOT EXISTS (
+              SELECT 1 FROM images o WHERE o.repository_id = c.repository_id AND o.deleted_at IS NULL AND o.id <> ${img.id}::uuid
+                AND o.platforms @> jsonb_build_array(jsonb_build_object('digest', c.digest)))))`;
       stats.deleted++;
     }
   }

@@ -69,11 +69,15 @@ export async function writeRepositoryChanges({
                    UNION ALL SELECT name, digest, NULL FROM removed) e
            RETURNING 1),
          undeleted AS (
-           -- A revived index brings back the platform manifests that were marked deleted with it.
+           -- A revived index brings back the platform manifests that were marked deleted with it: those naming it as
+           -- first parent, and those its platform list names (a shared build, deleted with the last index listing it).
            UPDATE images SET deleted_at = NULL
             WHERE repository_id = ${repositoryId}::uuid
               AND (id = ANY(${changes.undelete}::uuid[])
-                   OR parent_digest IN (SELECT digest FROM images WHERE id = ANY(${changes.undelete}::uuid[]) AND repository_id = ${repositoryId}::uuid))
+                   OR parent_digest IN (SELECT digest FROM images WHERE id = ANY(${changes.undelete}::uuid[]) AND repository_id = ${repositoryId}::uuid)
+                   OR (parent_digest IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM images x WHERE x.id = ANY(${changes.undelete}::uuid[]) AND x.repository_id = ${repositoryId}::uuid
+                           AND x.platforms @> jsonb_build_array(jsonb_build_object('digest', images.digest)))))
            RETURNING 1)
     SELECT (SELECT json_agg(json_build_array(id, digest)) FROM img) AS images,
            ((SELECT count(*) FROM moved) + (SELECT count(*) FROM removed))::int AS moves,
