@@ -238,6 +238,22 @@ function judge(image: string, ref: Ref, tagName: string | null, stage: string, r
 
 /** A reference parsed, or the verdict that it does not parse. */
 function parseRef(image: string): { ref: Ref; tagName: string | null } | { verdict: ImageVerdict } {
+  // ImageReview's image strings reach here as the pod's author wrote them (imageReviewPodPaths): no reference holds a
+  // control character, and a NUL must not reach Postgres.
+  const control = /[\u0000-\u001f\u007f-\u009f]/.exec(image);
+  if (control) {
+    const cp = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    return {
+      verdict: {
+        image,
+        allowed: false,
+        digest: null,
+        resolvedFromTag: null,
+        reasons: [`not an image reference: it contains the control character U+${cp}`],
+        asOf: null,
+      },
+    };
+  }
   try {
     const ref = parseImageReference(image);
     return { ref, tagName: ref.digest ? null : (ref.tag ?? "latest") };

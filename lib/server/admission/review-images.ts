@@ -13,11 +13,12 @@ export const imageReviewSchema = z
     kind: z.literal("ImageReview"),
     spec: z
       .object({
-        containers: z
-          .array(z.object({ image: z.string().max(1024) }).loose())
-          .max(500)
-          .default([]),
-        annotations: z.record(z.string(), z.string()).optional(),
+        // No cap here: kube-apiserver passes the pod's image strings as written, and an error status is a webhook
+        // failure it may turn into an admission (defaultAllow: true). Too many containers, or a string that is no
+        // reference, is a deny instead (reviewImages, parseRef), answered and audited like any other.
+        containers: z.array(z.object({ image: z.string() }).loose()).default([]),
+        // The pod's *.image-policy.k8s.io/* annotations, as the pod's author wrote them (line breaks included); unused.
+        annotations: z.record(z.string(), z.unknown()).optional(),
         namespace: z.string().max(253).default(""),
       })
       .loose(),
@@ -27,6 +28,19 @@ export const imageReviewSchema = z
 export type ImageReviewRequest = z.infer<typeof imageReviewSchema>;
 
 /**
+ * The body paths whose strings come from the pod's author through kube-apiserver untouched: the annotations, and each
+ * container's image. parseBody leaves them out of its control-character refusal (a 422 there would be a webhook
+ * failure, see above); an image string is judged by parseRef, and annotations are not read.
+ */
+export const imageReviewPodPaths = (path: readonly (string | number)[]) =>
+  path[0] === "spec" && (path[1] === "annotations" || (path[1] === "containers" && path.length === 4 && path[3] === "image"));
+
+/** Containers judged in one review; a review listing more is denied whole (no pod has that many). */
+const MAX_CONTAINERS = 500;
+/** An audited image string is cut here (a reference is at most 1024 characters; longer ones are denied). */
+const AUDITED_IMAGE_CHARS = 1100;
+
+/**
  * Kubernetes ImagePolicyWebhook: allowed when every container image is referenced by digest and carries a valid
  * signature of the stage its namespace requires. Tags are refused (the kubelet resolves a tag again later).
  * Answered from Postgres only, in one statement (the namespace policy and every container's decision, see
@@ -34,15 +48,18 @@ export type ImageReviewRequest = z.infer<typeof imageReviewSchema>;
  */
 export async function reviewImages({ actor, review }: { actor: Actor; review: ImageReviewRequest }) {
   const ns = review.spec.namespace;
-  const { requirement: req, verdicts } = await evaluateReview({ namespace: ns, images: review.spec.containers.map((c) => c.image) });
+  const images = review.spec.containers.map((c) => c.image);
+  const tooMany = images.length > MAX_CONTAINERS;
+  const { requirement: req, verdicts } = tooMany ? { requirement: null, verdicts: [] } : await evaluateReview({ namespace: ns, images });
   const respond = (allowed: boolean, reason: string, audit: Record<string, string> = {}) => ({
     apiVersion: "imagepolicy.k8s.io/v1alpha1" as const,
     kind: "ImageReview" as const,
     status: { allowed, ...(allowed ? {} : { reason }), ...(Object.keys(audit).length ? { auditAnnotations: audit } : {}) },
   });
   let result;
-  const images = review.spec.containers.map((c) => c.image);
-  if (images.length === 0) {
+  if (tooMany) {
+    result = respond(false, `the ImageReview lists ${images.length} containers; Imprimatur judges at most ${MAX_CONTAINERS} in one review`);
+  } else if (images.length === 0) {
     // Kubernetes never asks about a pod without images; an empty review vouches for nothing, so it admits nothing.
     result = respond(false, "the ImageReview lists no containers: there is nothing to admit");
   } else if (!req) {
@@ -62,9 +79,14 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
     target: `namespace ${ns}`,
     // Every distinct image, so the trail answers "when did this digest enter the cluster" for each (at most 500).
     detail: {
-      images: [...new Set(images)],
+      images: [...new Set(images)].slice(0, MAX_CONTAINERS).map((i) => (i.length > AUDITED_IMAGE_CHARS ? `${i.slice(0, AUDITED_IMAGE_CHARS)}…` : i)),
       containers: images.length,
-      denied: req && !req.exempt ? [...new Set(verdicts.filter((v) => !v.allowed).map((v) => v.image))] : [],
+      denied:
+        req && !req.exempt
+          ? [...new Set(verdicts.filter((v) => !v.allowed).map((v) => v.image))].map((i) =>
+              i.length > AUDITED_IMAGE_CHARS ? `${i.slice(0, AUDITED_IMAGE_CHARS)}…` : i,
+            )
+          : [],
       allowed: result.status.allowed,
       reason: result.status.reason ?? null,
     },

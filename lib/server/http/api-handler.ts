@@ -217,7 +217,11 @@ export function created(body: unknown): Response {
  * Reads a JSON body and validates it; every problem is reported with its field. With `optional`, an empty body (as
  * `curl -X POST` sends) stands for `{}`.
  */
-export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T, opts: { optional?: boolean } = {}): Promise<z.infer<T>> {
+export async function parseBody<T extends z.ZodType>(
+  req: NextRequest,
+  schema: T,
+  opts: { optional?: boolean; uncheckedPaths?: (path: readonly (string | number)[]) => boolean } = {},
+): Promise<z.infer<T>> {
   const ct = req.headers.get("content-type");
   // Capped while streaming: a large body is refused before it is held in memory.
   const raw = decodeUtf8Strict(await readBodyCapped(req, 1024 * 1024));
@@ -231,7 +235,7 @@ export async function parseBody<T extends z.ZodType>(req: NextRequest, schema: T
   } catch {
     throw new AppError("BAD_REQUEST", "body is not valid JSON");
   }
-  assertCleanJson(json);
+  assertCleanJson(json, { skip: opts.uncheckedPaths });
   const r = schema.safeParse(json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
