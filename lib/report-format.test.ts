@@ -14,10 +14,12 @@ describe("report CSV", () => {
   });
 
   it("neutralises cells a spreadsheet would run as a formula", () => {
-    for (const bad of ['=HYPERLINK("http://evil")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]) {
+    // Also after leading white space, in full-width forms, and after a leading line feed (free-text comments).
+    for (const bad of ['=HYPERLINK("http://evil")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "\n=1+1", "  =1+1", "\u00a0@x", "\uff1dSUM(A1)"]) {
       const c = csvCell(bad);
       expect(c.startsWith("\"'"), bad).toBe(true);
     }
+    expect(csvCell("a = b")).toBe("a = b");
     // Negative numbers stay numbers: only text is neutralised.
     expect(csvCell(-3)).toBe("-3");
   });

@@ -83,16 +83,26 @@ export function parseReportFormat(v: string | null): "csv" | "json" {
 
 /**
  * One CSV cell (RFC 4180): quoted when it holds a quote, comma or line break. A text cell that starts with = + - @,
- * a tab or a carriage return is what spreadsheets run as a formula (repository names, comments and reasons are typed
+ * a tab or a line break (see formulaSafe) is what spreadsheets run as a formula (repository names, comments and reasons are typed
  * by users): it gets a leading apostrophe inside quotes, as OWASP recommends. Numbers are written as numbers.
  */
 export function csvCell(v: Cell): string {
   if (v === null) return "";
   if (typeof v === "number") return Number.isFinite(v) ? String(v) : "";
   if (typeof v === "boolean") return v ? "true" : "false";
-  const risky = /^[=+\-@\t\r]/.test(v);
-  const s = risky ? `'${v}` : v;
-  return risky || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  const s = formulaSafe(v);
+  return s !== v || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * What spreadsheets may run as a formula: = + - @ first, also after leading white space (some trim it) or in their
+ * full-width forms (East Asian input methods), and a tab, carriage return or line feed first.
+ */
+const FORMULA_START = /^(?:[\s\u00a0\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20]|[\t\r\n])/;
+
+/** The text of a CSV cell with a leading apostrophe when a spreadsheet could run it as a formula (OWASP). */
+export function formulaSafe(v: string): string {
+  return FORMULA_START.test(v) ? `'${v}` : v;
 }
 
 /** The report as CSV: a header row, then one line per row, CRLF line ends (RFC 4180). */

@@ -1,4 +1,5 @@
 import "server-only";
+import { csvCell } from "../../report-format";
 import { auditSentence } from "../../audit-catalogue";
 import { db, Prisma } from "../../db";
 import { AppError } from "../../errors";
@@ -34,14 +35,6 @@ export const CSV_COLUMNS = [
   "hash",
   "sentence",
 ] as const;
-
-// Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas; actor labels of failed sign-ins are typed by
-// strangers. Such cells get a leading apostrophe. Recompute hashes from the NDJSON export, which carries exact values.
-function csvCell(v: string | null): string {
-  if (v === null) return "";
-  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return /[",\n\r]/.test(safe) || safe !== v ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
 
 /**
  * The trail for a time range (at most EXPORT_MAX_DAYS), oldest first, as CSV or NDJSON. Every row carries its
@@ -116,6 +109,8 @@ export async function exportAuditEvents({ actor, filter, format, batch = 2000, n
                 v.hash,
                 auditSentence(v),
               ]
+                // Formula-looking cells get a leading apostrophe (report-format.ts); the NDJSON export carries exact
+                // values, to recompute hashes from.
                 .map(csvCell)
                 .join(",") + "\n";
           }

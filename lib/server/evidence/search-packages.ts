@@ -1,4 +1,5 @@
 import "server-only";
+import { formulaSafe } from "../../report-format";
 import { pgPool, Prisma } from "../../db";
 import { AppError } from "../../errors";
 import { matches, parseQuery } from "../../versions/range";
@@ -321,10 +322,9 @@ async function countHits({ ids, includeDeleted, shape }: { ids: string[]; includ
   return r[0]?.n ?? 0;
 }
 
-/** A CSV cell, quoted, with spreadsheet formulas neutralised (cells starting with = + - @ get a leading '). */
+/** A CSV cell, always quoted, with spreadsheet formulas neutralised (formulaSafe). */
 export function csvCell(v: string): string {
-  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return `"${safe.replace(/"/g, '""')}"`;
+  return `"${formulaSafe(v).replace(/"/g, '""')}"`;
 }
 
 export function searchResultsCsv(results: PackageSearchHit[]): string {
