@@ -5,7 +5,10 @@ export interface AtRiskEntry {
   revokeAt: string | null;
 }
 
-/** Approved stages whose gates no longer hold: which, since when, why, and when the approval is revoked if not waived. */
+/**
+ * Approved stages whose approval no longer holds (failing gates, or fewer approvals that count than the stage requires
+ * now): which, since when, why, and when the approval is revoked unless it holds again by then.
+ */
 export function AtRiskList({ risks, compact = false }: { risks: readonly AtRiskEntry[]; compact?: boolean }) {
   if (!risks.length) return null;
   return (
@@ -19,7 +22,7 @@ export function AtRiskList({ risks, compact = false }: { risks: readonly AtRiskE
           {r.revokeAt ? (
             <>
               {" "}
-              — revoked at <time dateTime={r.revokeAt}>{r.revokeAt.replace("T", " ").slice(0, 16)} UTC</time> unless waived
+              — revoked at <time dateTime={r.revokeAt}>{r.revokeAt.replace("T", " ").slice(0, 16)} UTC</time> unless waived or fixed
             </>
           ) : null}
           {!compact && (

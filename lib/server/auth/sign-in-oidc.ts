@@ -4,7 +4,7 @@ import { db } from "../../db";
 import { AppError } from "../../errors";
 import type { Role } from "../actor";
 import { appendAuditEvent, recordAuditEvent } from "../audit/append-audit-event";
-import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
+import { kickReevaluation, requestReevaluationForApprovers, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 import { updateUser } from "../users/update-user";
 
 /**
@@ -217,7 +217,11 @@ function storeOidcSignIn({
     // The provider is the source of truth for the role and groups: a change here is a change of standing, as an admin's
     // edit would be. A waiver counts only while its grantor may grant it, so the approvals it covers are judged again.
     const standingChanged = !!existing && (existing.role !== role || joined.length > 0 || left.length > 0);
-    if (standingChanged) await requestReevaluationForGrantors(tx, { userIds: [user.id] });
+    if (standingChanged) {
+      await requestReevaluationForGrantors(tx, { userIds: [user.id] });
+      // Likewise an approval counts towards its stage's N only while its approver may approve (approval-quorum.ts).
+      await requestReevaluationForApprovers(tx, { userIds: [user.id] });
+    }
     const actor = { kind: "user" as const, id: user.id, email: user.email, name: user.name, role, via: "session" as const };
     if (!existing) await appendAuditEvent(tx, { actor, action: "user.create", target: email, detail: { role, method: "oidc", issuer } });
     await appendAuditEvent(tx, {

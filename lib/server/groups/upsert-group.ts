@@ -3,7 +3,7 @@ import { db, type Tx } from "../../db";
 import { AppError } from "../../errors";
 import { requireRole, type Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
+import { kickReevaluation, requestReevaluationForApprovers, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -53,12 +53,14 @@ export async function upsertGroup({ actor, name, description, members }: { actor
 /**
  * Sets the group's members; returns the accounts that joined or left. When the group grants waivers for a stage, their
  * waivers' standing changed (a waiver counts only while its grantor is in the waiver group): the approvals those
- * waivers cover are judged again.
+ * waivers cover are judged again. When it reviews a stage, their approvals' standing changed (an approval counts
+ * towards N only while its approver is in a reviewer group of the stage): the approvals they made there are judged again.
  */
 async function replaceMembers(tx: Tx, groupId: string, beforeIds: string[], afterIds: string[]): Promise<string[]> {
   await tx.groupMember.deleteMany({ where: { groupId, userId: { notIn: afterIds } } });
   await tx.groupMember.createMany({ data: afterIds.map((userId) => ({ groupId, userId })), skipDuplicates: true });
   const changed = [...beforeIds.filter((id) => !afterIds.includes(id)), ...afterIds.filter((id) => !beforeIds.includes(id))];
   if (changed.length && (await tx.stage.count({ where: { waiverGroupId: groupId } }))) await requestReevaluationForGrantors(tx, { userIds: changed });
+  if (changed.length) await requestReevaluationForApprovers(tx, { userIds: changed, groupId });
   return changed;
 }

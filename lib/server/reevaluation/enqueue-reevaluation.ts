@@ -1,7 +1,8 @@
 import "server-only";
 import { db, type Tx } from "../../db";
 
-export type ReevaluationTrigger = "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual" | "grantor" | "revocation" | "expiry";
+export type ReevaluationTrigger =
+  "evidence" | "advisory" | "waiver" | "trust" | "scan-age" | "stage" | "manual" | "grantor" | "revocation" | "expiry" | "approver";
 
 /**
  * Asks for the approved stages of these images (none given: of every image) to be judged again. Written in the
@@ -62,4 +63,24 @@ export async function requestReevaluationForGrantors(tx: Tx, { userIds, now = ne
     JOIN images i ON i.repository_id = w.repository_id AND (w.digest IS NULL OR i.digest = w.digest)
     JOIN approvals a ON a.image_id = i.id AND a.stage_id = w.stage_id AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
     WHERE w.granted_by_id = ANY(${[...new Set(userIds)]}::uuid[]) AND w.revoked_at IS NULL AND w.expires_at > ${now}`;
+}
+
+/**
+ * Re-evaluation of the approved images whose standing approval one of these accounts approved: their standing changed
+ * (disabled, enabled, role, reviewer-group membership), and an approval counts towards its stage's N only while its
+ * approver may approve (approval-quorum.ts). With `groupId`, only the approvals of stages that group reviews (a
+ * membership change of that group changes nothing elsewhere).
+ */
+export async function requestReevaluationForApprovers(
+  tx: Tx,
+  { userIds, groupId = null }: { userIds: readonly string[]; groupId?: string | null },
+): Promise<void> {
+  if (!userIds.length) return;
+  await tx.$executeRaw`
+    INSERT INTO reevaluation_requests (image_id, trigger)
+    SELECT DISTINCT a.image_id, 'approver'
+    FROM reviews v
+    JOIN approvals a ON a.request_id = v.request_id AND a.status IN ('signed', 'signing') AND a.revoked_at IS NULL
+    WHERE v.reviewer_id = ANY(${[...new Set(userIds)]}::uuid[]) AND v.decision = 'approve'
+      AND (${groupId}::uuid IS NULL OR EXISTS (SELECT 1 FROM stage_reviewer_groups sg WHERE sg.stage_id = a.stage_id AND sg.group_id = ${groupId}::uuid))`;
 }

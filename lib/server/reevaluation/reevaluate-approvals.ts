@@ -9,6 +9,7 @@ import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { stageGates } from "../stages/stage-gates";
 import { emitEvent } from "../webhooks/emit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
+import { quorumReasons } from "./approval-quorum";
 import { approvalsInFlightBarrier } from "./judgement-inputs-lock";
 
 const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
@@ -55,9 +56,34 @@ async function currentApprovals(tx: Tx, imageIds: readonly string[]) {
 const notRevoked = Prisma.sql`AND a.revoked_at IS NULL`;
 
 /**
- * Judges one image's standing approvals against their stages' gates as they are now, and records the outcome in
- * the caller's transaction: a stage whose gates no longer hold becomes (or stays) at risk, with its reasons, an
- * audit event and the `image.at-risk` webhook the first time; a stage whose gates hold again is no longer at risk.
+ * Why one standing approval no longer holds: its stage's gates as they are now (judged as at review time: the
+ * requester's and the approvers' own waivers are not counted, whatever the order they came in, so a waiver granted
+ * after the approval by one of its approvers cannot keep it standing), and its quorum (approval-quorum.ts). Null when
+ * the gates could not be judged this time and the quorum holds: the approval is left as it was. `revocable` is false
+ * when the only reasons are gates that cannot be read: a broken row is the operator's to fix, on the Stages page, and
+ * revokes nothing.
+ */
+async function judgeApproval(
+  tx: Tx,
+  { a, stage, now, quorum }: { a: { image_id: string; requester_id: string | null; approver_ids: string[] }; stage: StageRow; now: Date; quorum: string[] },
+): Promise<{ reasons: string[]; revocable: boolean } | null> {
+  try {
+    const facts = await gatherGateFacts(tx, { imageId: a.image_id, stageId: stage.id, now, requesterId: a.requester_id, approverIds: a.approver_ids });
+    return { reasons: [...blockingReasons(evaluateGates(stageGates(stage), facts)), ...quorum], revocable: true };
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    // Gates that cannot be judged now: the quorum still can, and a missing one is flagged (and revoked) on its own.
+    if (!(e instanceof JsonColumnError)) return quorum.length ? { reasons: quorum, revocable: true } : null;
+    // Stored gates that no longer parse: the approval cannot be judged, and is flagged as at risk saying so.
+    return { reasons: [`the stage's gates cannot be read, so this approval cannot be judged again: ${e.message}`, ...quorum], revocable: quorum.length > 0 };
+  }
+}
+
+/**
+ * Judges one image's standing approvals against their stages' gates and quorum as they are now, and records the
+ * outcome in the caller's transaction: a stage whose approval no longer holds becomes (or stays) at risk, with its
+ * reasons, an audit event and the `image.at-risk` webhook the first time; a stage whose approval holds again is no
+ * longer at risk.
  */
 async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>, now: Date, actor: Actor, out: ReevaluationResult) {
   // One judge per image at a time (lanes and replicas); callers take these in sorted order, so they cannot deadlock.
@@ -72,32 +98,24 @@ async function judgeImage(tx: Tx, imageId: string, stages: Map<string, StageRow>
   const ref = { registry: image.repository.registry.name, repository: image.repository.name, digest: image.digest };
   // A stage whose approval was revoked (or superseded away) is no longer "approved but at risk".
   for (const r of risks) if (!standing.has(r.stageId)) await tx.stageRisk.delete({ where: { id: r.id } });
+  const quorum = await quorumReasons(
+    tx,
+    approvals.map((a) => a.id),
+  );
   for (const a of approvals) {
     const stage = stages.get(a.stage_id);
     if (!stage) continue;
-    let reasons: string[];
-    let unjudged = false;
-    try {
-      // Judged as at review time: the requester's and the approvers' own waivers are not counted, whatever the order
-      // they came in (a waiver granted after the approval by one of its approvers cannot keep it standing).
-      const facts = await gatherGateFacts(tx, { imageId, stageId: stage.id, now, requesterId: a.requester_id, approverIds: a.approver_ids });
-      reasons = blockingReasons(evaluateGates(stageGates(stage), facts));
-    } catch (e) {
-      if (!isAppError(e)) throw e;
-      if (!(e instanceof JsonColumnError)) continue;
-      // Stored gates that no longer parse: the approval cannot be judged, and is flagged as at risk saying so (never
-      // revoked by it: a broken row is the operator's to fix, on the Stages page).
-      reasons = [`the stage's gates cannot be read, so this approval cannot be judged again: ${e.message}`];
-      unjudged = true;
-    }
+    const judged = await judgeApproval(tx, { a, stage, now, quorum: quorum.get(a.id) ?? [] });
+    if (!judged) continue;
+    const { reasons, revocable } = judged;
     out.evaluated++;
     const risk = risks.find((r) => r.stageId === stage.id);
     if (reasons.length) {
       // The stage's onRegression as it is now, also for an approval already at risk: a stage switched to revoke-after
       // starts the grace period of the approvals flagged under "flag" (else they would stand forever); one switched
-      // back to "flag", or gates that cannot be read, revoke nothing.
+      // back to "flag", or gates that cannot be read (and a quorum that holds), revoke nothing.
       const revokeAt =
-        stage.onRegression === "revoke-after" && !unjudged ? (risk?.revokeAt ?? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000)) : null;
+        stage.onRegression === "revoke-after" && revocable ? (risk?.revokeAt ?? new Date(now.getTime() + stage.regressionGraceHours * 3_600_000)) : null;
       if (risk) {
         await tx.stageRisk.update({ where: { id: risk.id }, data: { reasons, approvalId: a.id, checkedAt: now, revokeAt } });
         continue;

@@ -5,12 +5,13 @@ import type { Actor } from "../actor";
 import { revokeApproval } from "../approvals/revoke-approval";
 import { gatherGateFacts } from "../promotions/gather-gate-facts";
 import { stageGates } from "../stages/stage-gates";
+import { quorumReasons } from "./approval-quorum";
 
 const SYSTEM: Actor = { kind: "system", label: "reevaluation" };
 
 /**
- * Stages with onRegression "revoke-after": an approval at risk past its grace period is revoked, unless its gates
- * hold again right now (a waiver granted in time, a fix, a VEX statement), which is checked first. A stage switched
+ * Stages with onRegression "revoke-after": an approval at risk past its grace period is revoked, unless it holds again
+ * right now (its quorum, and its gates: a waiver granted in time, a fix, a VEX statement), which is checked first. A stage switched
  * back to "flag" meanwhile revokes nothing.
  */
 export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(), limit = 100 }: { actor?: Actor; now?: Date; limit?: number } = {}): Promise<{
@@ -45,18 +46,17 @@ export async function revokeRegressedApprovals({ actor = SYSTEM, now = new Date(
 /** C0 controls and DEL, which a revocation reason may not hold; gate details quote registry and scanner data. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
-async function settleRisk(
-  r: { id: string; approvalId: string; imageId: string; stageId: string; since: Date },
-  { actor, now }: { actor: Actor; now: Date },
-): Promise<"revoked" | "spared"> {
-  const stage = await db.stage.findUnique({ where: { id: r.stageId }, select: { id: true, name: true, gates: true, onRegression: true } });
-  if (!stage || stage.onRegression !== "revoke-after") {
-    await db.stageRisk.update({ where: { id: r.id }, data: { revokeAt: null } });
-    return "spared";
-  }
-  // Four eyes as at review time: a waiver granted by the approval's requester or one of its approvers does not spare it. Gates that cannot
-  // be judged now (an unreadable stored row) throw: the row is left for re-evaluation to flag, and verify keeps
-  // denying it meanwhile ("revocation due", stage_decision), so nothing is admitted on it either way.
+/**
+ * Why the approval's gates still fail, or null when they hold again. Four eyes as at review time: a waiver granted by
+ * the approval's requester or one of its approvers does not spare it. Gates that cannot be judged now (an unreadable
+ * stored row) throw: the row is left for re-evaluation to flag, and verify keeps denying it meanwhile ("revocation
+ * due", stage_decision), so nothing is admitted on it either way.
+ */
+async function gatesReason(
+  r: { approvalId: string; imageId: string; stageId: string; since: Date },
+  stage: { id: string; name: string; gates: unknown },
+  now: Date,
+): Promise<string | null> {
   const approval = await db.approval.findUnique({
     where: { id: r.approvalId },
     select: { request: { select: { requesterId: true, reviews: { where: { decision: "approve" }, select: { reviewerId: true } } } } },
@@ -66,18 +66,30 @@ async function settleRisk(
   const reasons = blockingReasons(
     evaluateGates(stageGates(stage), await gatherGateFacts(db, { imageId: r.imageId, stageId: r.stageId, now, requesterId, approverIds })),
   );
-  if (!reasons.length) {
+  if (!reasons.length) return null;
+  return `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`;
+}
+
+async function settleRisk(
+  r: { id: string; approvalId: string; imageId: string; stageId: string; since: Date },
+  { actor, now }: { actor: Actor; now: Date },
+): Promise<"revoked" | "spared"> {
+  const stage = await db.stage.findUnique({ where: { id: r.stageId }, select: { id: true, name: true, gates: true, onRegression: true } });
+  if (!stage || stage.onRegression !== "revoke-after") {
+    await db.stageRisk.update({ where: { id: r.id }, data: { revokeAt: null } });
+    return "spared";
+  }
+  // The quorum first (approval-quorum.ts): an approval with fewer approvers that count than the stage requires now is
+  // revoked whatever its gates say, and a waiver cannot make up for a missing approver.
+  const quorum = (await quorumReasons(db, [r.approvalId])).get(r.approvalId);
+  const reason = quorum
+    ? `the approval of ${stage.name} no longer has the approvals the stage requires since ${r.since.toISOString()}, and it was not restored within the grace period: ${quorum.join("; ")}`
+    : await gatesReason(r, stage, now);
+  if (reason === null) {
     await db.stageRisk.deleteMany({ where: { id: r.id } });
     return "spared";
   }
-  await revokeApproval({
-    approvalId: r.approvalId,
-    actor,
-    source: "regression",
-    reason: `gates of ${stage.name} no longer hold since ${r.since.toISOString()} and were not waived within the grace period: ${reasons.join("; ")}`
-      .replace(CONTROL, "\ufffd")
-      .slice(0, 1000),
-  });
+  await revokeApproval({ approvalId: r.approvalId, actor, source: "regression", reason: reason.replace(CONTROL, "\ufffd").slice(0, 1000) });
   await db.stageRisk.deleteMany({ where: { id: r.id } });
   return "revoked";
 }

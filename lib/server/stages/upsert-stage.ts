@@ -81,7 +81,8 @@ export async function upsertStage({ actor, name, settings }: { actor: Actor; nam
   const waiver = settings.waiverGroup ? (await resolveGroups([settings.waiverGroup]))[0]! : settings.waiverGroup === null ? null : undefined;
 
   const result = await db.$transaction(async (tx) => {
-    // New gates or a new onRegression policy: every approved image is judged again.
+    // New gates, a new N or new reviewer groups (an approval counts only while its approver may approve, and the stage's
+    // N as it is now applies: approval-quorum.ts), or a new onRegression policy: every approved image is judged again.
     await requestReevaluation(tx, { trigger: "stage" });
     const before = await tx.stage.findUnique({ where: { name }, include: { reviewerGroups: { include: { group: true } }, waiverGroup: true } });
     const data = {

@@ -7,7 +7,7 @@ import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { forgetCachedTokens } from "../auth/token-cache";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
-import { kickReevaluation, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
+import { kickReevaluation, requestReevaluationForApprovers, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 export interface UpdateUserOptions {
   actor: Actor;
@@ -87,7 +87,11 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     // The waivers this user granted count only while they may grant them: a change of standing re-judges the approvals
     // those waivers cover, in this transaction (the request exists exactly when the change committed).
     const standingChanged = (role !== undefined && role !== user.role) || (disabled !== undefined && disabled !== user.disabled);
-    if (standingChanged) await requestReevaluationForGrantors(tx, { userIds: [user.id] });
+    if (standingChanged) {
+      await requestReevaluationForGrantors(tx, { userIds: [user.id] });
+      // Likewise an approval counts towards its stage's N only while its approver may approve (approval-quorum.ts).
+      await requestReevaluationForApprovers(tx, { userIds: [user.id] });
+    }
     return { user: updated, revokedTokens, standingChanged };
   });
   if (done.standingChanged) await kickReevaluation();
