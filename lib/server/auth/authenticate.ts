@@ -28,17 +28,20 @@ export class SigninThrottledError extends AppError {
  */
 export async function authenticatePassword(email: string, password: string, source: string): Promise<{ id: string } | null> {
   const normalized = email.trim().toLowerCase().slice(0, 254);
-  // Postgres refuses NUL in text; control characters are never part of an address. A plain failure, not a DB error.
-
-  if (/[\u0000-\u001f\u007f]/.test(normalized)) {
-    await burnPasswordCheck(password);
-    await countAuthFailure({ source, kind: "signin" });
-    return null;
-  }
-  const throttle = await consumeSigninAttempt({ email: normalized, source });
+  // Postgres refuses NUL in text; control characters are never part of an address, so such an e-mail names no account
+  // and is a plain failure, not a DB error. It is still an attempt from its source and counted as one (it used to
+  // return before the throttle, while burning a scrypt: found by review). Only the source is counted, as the account
+  // key would drop the control characters and charge someone else's account; the password is not hashed, since the
+  // refusal depends on nothing secret.
+  const badEmail = /[\u0000-\u001f\u007f]/.test(normalized);
+  const throttle = await consumeSigninAttempt({ email: badEmail ? "" : normalized, source });
   if (throttle.blocked) {
     await countAuthFailure({ source, kind: "signin" });
     throw new SigninThrottledError(throttle.reason, throttle.retryAfterSeconds);
+  }
+  if (badEmail) {
+    await countAuthFailure({ source, kind: "signin" });
+    return null;
   }
   // The one place that reads the password hash (omitted from every other query: lib/db.ts SECRET_COLUMNS).
   const user = await db.user.findUnique({ where: { email: normalized }, omit: { passwordHash: false } });

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { clientAddress, headersFromRecord } from "./client-address";
+import { clientAddress, headersFromRecord, throttleSource } from "./client-address";
 
 const g = globalThis as { __imprimaturPeerSecret?: Buffer };
 const secret = randomBytes(32);
@@ -36,5 +36,22 @@ describe("clientAddress", () => {
 
   it("reads next-auth's plain header object", () => {
     expect(headersFromRecord({ "x-forwarded-for": "a", list: ["b", "c"], n: 3 }).get("list")).toBe("b, c");
+  });
+});
+
+describe("throttleSource", () => {
+  it("counts an IPv6 address as its /64, an IPv4-mapped one as IPv4, anything else as itself", () => {
+    expect(throttleSource("2001:db8:1:2::1")).toBe("2001:db8:1:2::/64");
+    expect(throttleSource("2001:0db8:0001:0002:ffff:ffff:ffff:ffff")).toBe("2001:db8:1:2::/64");
+    expect(throttleSource("2001:db8:1:3::1")).toBe("2001:db8:1:3::/64");
+    expect(throttleSource("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(throttleSource("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(throttleSource("::1")).toBe("0:0:0:0::/64");
+    expect(throttleSource("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0::/64");
+    expect(throttleSource("::ffff:198.51.100.9")).toBe("198.51.100.9");
+    expect(throttleSource("::ffff:c633:6409")).toBe("198.51.100.9");
+    expect(throttleSource("198.51.100.9")).toBe("198.51.100.9");
+    expect(throttleSource("unknown")).toBe("unknown");
+    expect(throttleSource("2001:db8::1::2")).toBe("2001:db8::1::2");
   });
 });

@@ -1,5 +1,6 @@
 import "server-only";
 import { db } from "../../db";
+import { throttleSource } from "./client-address";
 
 /**
  * Sign-in throttling, with its state in Postgres so every replica agrees. Attempts are counted per account and per
@@ -22,7 +23,8 @@ export type ThrottleVerdict = { blocked: false } | { blocked: true; retryAfterSe
 
 const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, "");
 const accountKey = (email: string) => `account:${clean(email.trim().toLowerCase().slice(0, 254))}`;
-const sourceKey = (source: string) => `source:${clean(source.slice(0, 100))}`;
+// A source is counted by throttleSource: an IPv6 client as its /64, which one host can spray from (found by review).
+const sourceKey = (source: string) => `source:${throttleSource(clean(source.slice(0, 100)))}`;
 
 function verdict(rows: { key: string; attempts: number; retry: number }[], limitOf: (key: string) => number, strictlyOver: boolean): ThrottleVerdict {
   let worst: { retry: number; key: string } | null = null;
