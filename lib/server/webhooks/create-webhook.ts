@@ -1,5 +1,5 @@
 import "server-only";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { bytes, db } from "../../db";
 import { AppError } from "../../errors";
 import { OciError } from "../../oci/digest";
@@ -10,6 +10,7 @@ import { appendAuditEvent } from "../audit/append-audit-event";
 import { masterKey } from "../keys/master-key";
 import { WEBHOOK_EVENTS } from "./emit-event";
 import { WEBHOOK_FORMATS } from "./webhook-format";
+import { newWebhookSecret } from "./webhook-signature";
 
 /**
  * A webhook URL as the audit trail shows it: the origin and a fingerprint of the whole URL, never its path or query.
@@ -23,8 +24,9 @@ export function auditedWebhookUrl(url: string): string {
 }
 
 /**
- * Registers a webhook (admins). Returns its HMAC secret once; deliveries carry
- * `X-Imprimatur-Signature: sha256=<hex HMAC of the body>`. Cloud-metadata and link-local targets are refused.
+ * Registers a webhook (admins). Returns its secret once (`whsec_<base64>`); deliveries are signed the Standard Webhooks
+ * way (`webhook-id`, `webhook-timestamp`, `webhook-signature`; webhook-signature.ts). Cloud-metadata and link-local
+ * targets are refused.
  */
 export async function createWebhook({
   actor,
@@ -74,7 +76,7 @@ export async function createWebhook({
   if (unknownStages.length) throw new AppError("INVALID_INPUT", `no stage ${unknownStages.join(", ")}`, "stages");
   if (repositories.length > 50 || repositories.some((x) => x.length < 1 || x.length > 255 || !/^[a-z0-9._\-/*?]+$/.test(x)))
     throw new AppError("INVALID_INPUT", "repositories: up to 50 globs of lowercase names, / * and ?", "repositories");
-  const secret = randomBytes(32).toString("base64url");
+  const secret = newWebhookSecret();
   return db.$transaction(async (tx) => {
     if (await tx.webhook.findUnique({ where: { name } })) throw new AppError("CONFLICT", `a webhook named ${name} exists`, "name");
     const id = crypto.randomUUID();

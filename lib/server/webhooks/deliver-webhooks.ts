@@ -1,11 +1,11 @@
 import "server-only";
-import { createHmac } from "node:crypto";
 import { db } from "../../db";
 import { unseal } from "../../signing/keys/sealed";
 import { masterKey } from "../keys/master-key";
 import { guardedAgent, networkErrorMessage } from "../../oci/client";
 import { env } from "../../env";
 import { cloudEvent, slackMessage } from "./webhook-format";
+import { webhookSignatureHeaders } from "./webhook-signature";
 import { JsonColumnError, readJson, webhookPayloadColumn } from "../json-columns";
 
 const MAX_ATTEMPTS = 8;
@@ -50,8 +50,9 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
             ? slackMessage(d.event, payload, env().NEXTAUTH_URL ?? null)
             : cloudEvent(d.id, d.event, payload, env().NEXTAUTH_URL ?? "urn:imprimatur"),
         );
-        const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`);
-        const sig = createHmac("sha256", secret).update(body).digest("hex");
+        const secret = unseal(masterKey(), d.webhook.secret, `webhook:${d.webhook.id}`).toString("utf8");
+        // Signed per attempt: the timestamp is this attempt's, the id the delivery's (stable across retries).
+        const signature = webhookSignatureHeaders({ secret, id: d.id, body });
         let error: string | null = null;
         try {
           const res = await fetchImpl(d.webhook.url, {
@@ -60,7 +61,7 @@ export async function deliverWebhooks({ limit = 50, fetchImpl = fetch }: { limit
               "content-type": format === "slack" ? "application/json" : "application/cloudevents+json; charset=utf-8",
               "x-imprimatur-event": d.event,
               "x-imprimatur-delivery": d.id,
-              "x-imprimatur-signature": `sha256=${sig}`,
+              ...signature,
             },
             body,
             redirect: "manual",

@@ -7,7 +7,7 @@ export const dynamic = "force-dynamic";
 
 export const GET = apiHandler(async ({ actor }) => ({ webhooks: await listWebhooks({ actor }) }), { roles: ["admin"], what: "managing webhooks" });
 
-/** POST /api/v1/webhooks: returns the HMAC secret once. */
+/** POST /api/v1/webhooks: returns the signing secret (`whsec_…`) once. */
 export const POST = apiHandler(
   async ({ req, actor }) => {
     const b = await parseBody(req, webhookBody);

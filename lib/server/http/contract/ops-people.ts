@@ -67,7 +67,7 @@ export const OPS_PEOPLE: readonly Operation[] = [
     method: "POST",
     path: "/api/v1/webhooks",
     tag: "webhooks",
-    summary: "Add an outgoing webhook (the HMAC secret is in this answer only)",
+    summary: "Add an outgoing webhook (the whsec_ signing secret is in this answer only)",
     roles: ADMIN,
     body: s.webhookBody,
     ok: { status: 201, description: "the webhook with its secret" },
