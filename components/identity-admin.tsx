@@ -132,3 +132,62 @@ export function UserActions({ email, role, disabled, oidc }: { email: string; ro
     </div>
   );
 }
+
+/**
+ * Set your own password (needs the current one). A password an admin set is a temporary one: `temporaryFrom` names who
+ * set it, and reviews wait until this form is used. Every session ends, this one too, so the next stop is sign-in.
+ */
+export function ChangePasswordForm({ temporaryFrom }: { temporaryFrom: string | null }) {
+  const [currentPassword, setCurrent] = useState("");
+  const [newPassword, setNew] = useState("");
+  const change = useMutation({
+    mutationFn: () => api("/api/v1/account/password", { method: "POST", body: JSON.stringify({ currentPassword, newPassword }) }),
+    onSuccess: () => window.location.assign("/signin"),
+  });
+  return (
+    <form
+      className="space-y-3 rounded-lg border border-slate-200 bg-white p-4"
+      aria-label="Change password"
+      onSubmit={(e) => {
+        e.preventDefault();
+        change.mutate();
+      }}
+    >
+      <h2 className="font-medium">Your password</h2>
+      {temporaryFrom && (
+        <p role="status" className="text-sm text-amber-800" data-testid="temporary-password">
+          Your password was set by {temporaryFrom}. Until you set your own, you cannot review, grant waivers or make review tokens.
+        </p>
+      )}
+      <div className="grid gap-2 sm:grid-cols-2">
+        <label className="text-xs">
+          Current password
+          <input
+            className={input}
+            type="password"
+            autoComplete="current-password"
+            value={currentPassword}
+            onChange={(e) => setCurrent(e.target.value)}
+            required
+          />
+        </label>
+        <label className="text-xs">
+          New password (at least 8 characters)
+          <input
+            className={input}
+            type="password"
+            autoComplete="new-password"
+            minLength={8}
+            value={newPassword}
+            onChange={(e) => setNew(e.target.value)}
+            required
+          />
+        </label>
+      </div>
+      <button className={button} disabled={change.isPending}>
+        Set my password (signs you out)
+      </button>
+      <ErrorLine error={change.error} />
+    </form>
+  );
+}

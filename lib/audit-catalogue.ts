@@ -5,11 +5,11 @@
 // never rewritten) or whose kind is not listed (a newer version, another module) still renders, through the generic
 // sentence.
 import { auditDetailSchema, type AuditEventKind } from "./audit-events";
-
 import {
   str,
   plural,
   revokedCredentials,
+  passwordSet,
   shortId,
   shortDigest,
   image,
@@ -339,7 +339,7 @@ export const AUDIT_KINDS: { readonly [K in AuditEventKind]: AuditKind<K> } = {
     render: (e, d) => ["disabled user ", ...targetText(e), ...revokedCredentials(d.revokedTokens, d.revokedCertificates ?? 0)],
   },
   "user.enable": simple("user", "user enabled", "enabled user"),
-  "user.password": { family: "user", label: "user password set", render: (e) => ["set the password of ", ...targetText(e)] },
+  "user.password": { family: "user", label: "user password set", render: passwordSet },
   "client-cert.add": {
     family: "client-cert",
     label: "client certificate added",

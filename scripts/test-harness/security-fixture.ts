@@ -72,6 +72,11 @@ export const EXPECTED: Record<string, Expectation> = {
     status: { anonymous: 302, "garbage token": 302, "revoked token": 302, roles: 302 },
     note: "public: without next-auth's CSRF token, sign-out only redirects to the confirmation page",
   },
+  "POST /api/v1/account/password": {
+    body: () => ({ currentPassword: "not-the-password", newPassword: "matrix-new-password" }),
+    status: all(403),
+    note: "one's own password is changed from a signed-in session, never with an API token",
+  },
   "GET /api/v1/admission/namespaces": { status: all(200) },
   "PUT /api/v1/admission/namespaces": { body: () => ({ namespace: "matrix-ns", stage: "prod" }), status: only({ admin: 200 }) },
   "POST /api/v1/approvals": {

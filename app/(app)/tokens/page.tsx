@@ -3,7 +3,8 @@ import { getActor } from "@/lib/auth";
 import { env } from "@/lib/env";
 import { ROLE_SCOPES } from "@/lib/server/auth/token-scope";
 import { listTokens } from "@/lib/server/tokens/list-tokens";
-import { CreateTokenForm, RevokeTokenButton } from "@/components/identity-admin";
+import { ownTemporaryPassword } from "@/lib/server/users/password-standing";
+import { ChangePasswordForm, CreateTokenForm, RevokeTokenButton } from "@/components/identity-admin";
 
 export const dynamic = "force-dynamic";
 
@@ -13,6 +14,8 @@ export default async function TokensPage() {
   const actor = await getActor();
   if (!actor || actor.kind !== "user") redirect("/signin");
   const tokens = await listTokens({ actor });
+  // A temporary password (set by an admin) is changed here: this is the page for one's own credentials.
+  const temporaryFrom = actor.via === "session" ? await ownTemporaryPassword(actor) : null;
   const e = env();
   const now = new Date();
   return (
@@ -29,6 +32,7 @@ export default async function TokensPage() {
         maxDays={e.IMPRIMATUR_TOKEN_MAX_DAYS}
         forOthers={actor.role === "admin"}
       />
+      {actor.via === "session" && <ChangePasswordForm temporaryFrom={temporaryFrom} />}
       <table className="w-full text-sm" data-testid="tokens">
         <thead className="text-left text-xs text-slate-500">
           <tr>

@@ -43,7 +43,7 @@ export async function authenticatePassword(email: string, password: string, sour
     await countAuthFailure({ source, kind: "signin" });
     return null;
   }
-  // The one place that reads the password hash (omitted from every other query: lib/db.ts SECRET_COLUMNS).
+  // One of the two places that read the password hash (with changeOwnPassword; omitted elsewhere: lib/db.ts SECRET_COLUMNS).
   const user = await db.user.findUnique({ where: { email: normalized }, omit: { passwordHash: false } });
   const ok = user && !user.disabled ? await verifyPassword(password, user.passwordHash) : (await burnPasswordCheck(password), false);
   if (!ok || !user) {

@@ -8,6 +8,7 @@ import type { Actor } from "../actor";
 import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility, standingApprovals, type ReviewerStanding } from "./reviewer-eligibility";
 import { REVIEWER_STANDING_FIELDS } from "./load-request-for-review";
+import { passwordSetBySql } from "../users/password-standing";
 import { gateResultsColumn, readJson } from "../json-columns";
 
 /** Plain-words progress of the approvals, e.g. "needs 2 approvals from group security, has 1 (alice)". */
@@ -104,6 +105,7 @@ type LoadedRequest = {
   in_reviewer_group: boolean;
   uploaded_provenance: boolean;
   waiver_member: boolean;
+  password_set_by: string | null;
 };
 
 /**
@@ -134,7 +136,8 @@ async function loadRequest(requestId: string, viewerId: string | null) {
                     WHERE sg.stage_id = s.id AND gm.user_id = ${viewerId}::uuid) AS in_reviewer_group,
            EXISTS (SELECT 1 FROM evidence_documents d
                     WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${viewerId}::uuid) AS uploaded_provenance,
-           EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = s.waiver_group_id AND gm.user_id = ${viewerId}::uuid) AS waiver_member
+           EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = s.waiver_group_id AND gm.user_id = ${viewerId}::uuid) AS waiver_member,
+           ${passwordSetBySql(Prisma.sql`${viewerId}::uuid`)} AS password_set_by
       FROM promotion_requests pr
       JOIN stages s ON s.id = pr.stage_id
       LEFT JOIN groups wg ON wg.id = s.waiver_group_id
@@ -175,7 +178,12 @@ function requestRow(r: LoadedRequest) {
     requester: r.requester,
     reviews: r.reviews.map((v) => ({ ...v, createdAt: new Date(v.createdAt) })),
     approval: r.a_id === null ? null : approvalRow(r),
-    viewer: { inReviewerGroup: r.in_reviewer_group, uploadedProvenance: r.uploaded_provenance, waiverMember: r.waiver_member },
+    viewer: {
+      inReviewerGroup: r.in_reviewer_group,
+      uploadedProvenance: r.uploaded_provenance,
+      waiverMember: r.waiver_member,
+      passwordSetBy: r.password_set_by,
+    },
   };
 }
 

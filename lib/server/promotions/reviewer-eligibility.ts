@@ -1,6 +1,7 @@
 import "server-only";
 import { type db, type Tx } from "../../db";
 import type { Actor } from "../actor";
+import { passwordSetByOther, temporaryPasswordRefusal } from "../users/password-standing";
 
 export interface Eligibility {
   /** May approve normally (in a reviewer group, not the requester, not the build's CI identity). */
@@ -11,8 +12,10 @@ export interface Eligibility {
   canBreakGlass: boolean;
 }
 
-/** The two facts about the reviewer that eligibility reads from the database, when the caller has read them already. */
+/** The facts about the reviewer that eligibility reads from the database, when the caller has read them already. */
 export interface ReviewerFacts {
+  /** Who else set the reviewer's password (their email), or null: see users/password-standing.ts. */
+  passwordSetBy: string | null;
   /** A member of one of the stage's reviewer groups (meaningless when the stage names none). */
   inReviewerGroup: boolean;
   /** Uploaded a provenance document of the request's image (withdrawn ones included). */
@@ -39,6 +42,10 @@ export async function reviewerEligibility(
   if (actor.kind !== "user")
     return { eligible: false, reasons: ["reviews are made by a user (session or API token), not by the CLI or the system"], canBreakGlass: false };
   const reasons: string[] = [];
+  // A temporary password (set by someone else, who knows it): no review at all, and no break glass either, whatever
+  // credential of the account is used (a session, or a token or certificate made while in that state).
+  const temporary = temporaryPasswordRefusal(known ? known.passwordSetBy : await passwordSetByOther(client, actor.id), "reviewing");
+  if (temporary) reasons.push(temporary);
   if (actor.role !== "reviewer" && actor.role !== "admin") reasons.push(`reviewing needs role reviewer or admin; you are ${actor.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group);
   if (groups.length > 0) {
@@ -55,7 +62,7 @@ export async function reviewerEligibility(
         select: { id: true },
       }));
   if (built) reasons.push("you uploaded this build's provenance (the CI identity behind the build); four eyes: the build's author cannot approve it");
-  return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" };
+  return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" && !temporary };
 }
 
 /** An earlier reviewer's standing, read again under the request's row lock when a later review is judged. */
@@ -67,6 +74,8 @@ export interface ReviewerStanding {
   inReviewerGroup: boolean;
   /** Uploaded a provenance document of the request's image (withdrawn ones included), before or after reviewing. */
   uploadedProvenance: boolean;
+  /** The account's password was set by another user and its owner has not set their own since (password-standing.ts). */
+  passwordSetByOther: boolean;
 }
 
 type StandingReview = { reviewerId: string; decision: "approve" | "reject" | string; breakGlass: boolean; reviewer: ReviewerStanding };
@@ -77,6 +86,13 @@ type StandingReview = { reviewerId: string; decision: "approve" | "reject" | str
  * reviewer role, removed from every reviewer group of the stage, or found to be the build's author (uploaded its
  * provenance after approving) is not counted. A break-glass approval overrode groups and four eyes when it was given:
  * it counts while its author is still an enabled admin (or could now approve without break glass).
+ *
+ * Nor an approval whose account's password another user set and its owner has not replaced (break glass or not). The
+ * rule is on the account's state now, like the others, not on when the approval was given: reviewRequest refuses any
+ * review in that state, so the approvals this discounts are those given before that refusal existed (an admin who
+ * approved as a reviewer with a password they chose), and those of an owner whose password was reset after they
+ * approved, who count again once they set their own. Whoever else knows the password could have approved as them; no
+ * record tells the two apart, so neither counts while the state lasts.
  */
 export function approvalNoLongerCounts(
   review: StandingReview,
@@ -84,6 +100,7 @@ export function approvalNoLongerCounts(
 ): string | null {
   const who = review.reviewer;
   if (who.disabled) return "the account is disabled";
+  if (who.passwordSetByOther) return "the account's password was set by someone else and its owner has not set their own since";
   const why: string[] = [];
   if (who.role !== "reviewer" && who.role !== "admin") why.push(`the account's role is now ${who.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group.name);

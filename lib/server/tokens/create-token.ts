@@ -6,6 +6,7 @@ import { type Actor, type Role } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { parseScopes, ROLE_SCOPES, type Scope } from "../auth/token-scope";
 import { newToken } from "./token-format";
+import { passwordSetByOther, temporaryPasswordRefusal } from "../users/password-standing";
 
 export interface CreateTokenOptions {
   actor: Actor;
@@ -51,12 +52,19 @@ export async function createToken({ actor, email, name, scopes, expires }: Creat
   // marker (found by review). Such tokens are made by their owner (or by an operator with the CLI, who already holds
   // the database); an admin may still make the others (read, evidence, request, admission) for anyone.
   const forOther = actor.kind === "user" && actor.email !== user.email;
-  const granted = scopes === undefined ? ROLE_SCOPES[role].filter((s) => !forOther || !OWNER_ONLY.includes(s)) : parseScopes(scopes, role);
-  const ownerOnly = forOther ? granted.filter((s) => OWNER_ONLY.includes(s)) : [];
+  // Nor by the owner while their password is a temporary one someone else set (password-standing.ts): whoever signed in
+  // with it may be that someone. Omitted scopes leave these out, as for someone else's token.
+  const temporary =
+    actor.kind === "user" && !forOther ? temporaryPasswordRefusal(await passwordSetByOther(db, user.id), "making review or admin tokens") : null;
+  const restricted = forOther || temporary !== null;
+  const granted = scopes === undefined ? ROLE_SCOPES[role].filter((s) => !restricted || !OWNER_ONLY.includes(s)) : parseScopes(scopes, role);
+  const ownerOnly = restricted ? granted.filter((s) => OWNER_ONLY.includes(s)) : [];
   if (ownerOnly.length)
     throw new AppError(
       "FORBIDDEN",
-      `scopes: ${ownerOnly.join(", ")} act as ${user.email}'s own judgement (four eyes); only they can make such a token`,
+      temporary
+        ? `scopes: ${ownerOnly.join(", ")}: ${temporary}`
+        : `scopes: ${ownerOnly.join(", ")} act as ${user.email}'s own judgement (four eyes); only they can make such a token`,
       "scopes",
     );
   const e = env();

@@ -7,6 +7,7 @@ import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { forgetCachedTokens } from "../auth/token-cache";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
+import { passwordSetById } from "./password-standing";
 import { kickReevaluation, requestReevaluationForApprovers, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 export interface UpdateUserOptions {
@@ -63,7 +64,9 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
       data: {
         ...(role !== undefined ? { role } : {}),
         ...(disabled !== undefined ? { disabled } : {}),
-        ...(passwordHash ? { passwordHash } : {}),
+        // Set by another user (an admin): a temporary password, with which the account may not review until its
+        // owner sets their own (password-standing.ts). One's own, or the CLI's: not temporary.
+        ...(passwordHash ? { passwordHash, passwordSetById: passwordSetById(actor, user.id) } : {}),
         // A new password or a disable ends every session signed in before it (the cookies are stateless: lib/auth.ts).
         ...(passwordHash || disabled === true ? { sessionsValidAfter: new Date() } : {}),
       },
@@ -83,7 +86,10 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     } else if (disabled === false && user.disabled) {
       await appendAuditEvent(tx, { actor, action: "user.enable", target: normalized });
     }
-    if (passwordHash) await appendAuditEvent(tx, { actor, action: "user.password", target: normalized });
+    if (passwordHash) {
+      const temporary = passwordSetById(actor, user.id) !== null;
+      await appendAuditEvent(tx, { actor, action: "user.password", target: normalized, detail: { temporary, self: !temporary && actor.kind === "user" } });
+    }
     // The waivers this user granted count only while they may grant them: a change of standing re-judges the approvals
     // those waivers cover, in this transaction (the request exists exactly when the change committed).
     const standingChanged = (role !== undefined && role !== user.role) || (disabled !== undefined && disabled !== user.disabled);

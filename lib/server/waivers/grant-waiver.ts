@@ -6,6 +6,7 @@ import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { emitEvent } from "../webhooks/emit-event";
 import { requestReevaluationInScope } from "../reevaluation/enqueue-reevaluation";
+import { assertOwnPassword } from "../users/password-standing";
 
 export interface GrantWaiverOptions {
   actor: Actor;
@@ -111,6 +112,9 @@ export async function grantWaiver({
 }: GrantWaiverOptions) {
   if (actor.kind !== "user") throw new AppError("FORBIDDEN", "waivers are granted by a user");
   const ids = validateWaiverInput({ gate, vulnIds, reason, expiresAt });
+  // A waiver is a reviewer's judgement: not with a password someone else set (password-standing.ts). Waivers granted
+  // before a reset still count: they were the owner's own, and a reset must not revoke approvals that relied on them.
+  await assertOwnPassword(db, actor, "granting waivers");
 
   const stage = await db.stage.findUnique({ where: { name: stageName }, include: { waiverGroup: true } });
   if (!stage) throw new AppError("NOT_FOUND", `unknown stage ${stageName}`, "stage");

@@ -1,6 +1,7 @@
 // The contract's operations: people, tokens, webhooks, audit. Listed in operations.ts, which the OpenAPI document is built from.
 import { ADMIN, type Operation } from "./operation";
 import { updateUserInput } from "../../users/update-user";
+import { changeOwnPasswordInput } from "../../users/change-own-password";
 import * as s from "./schemas";
 
 export const OPS_PEOPLE: readonly Operation[] = [
@@ -21,6 +22,16 @@ export const OPS_PEOPLE: readonly Operation[] = [
     params: { email: "the user's email, URL-encoded" },
     body: updateUserInput.pick({ role: true, disabled: true }).strict(),
     ok: { status: 200, description: "{ user, revokedTokens }" },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/account/password",
+    tag: "users",
+    summary: "Set your own password (signed-in session; ends every session, this one too)",
+    description:
+      "Needs the current password. A password another user (an admin) set is a temporary one: until its owner sets their own here, the account may sign in but not review, grant waivers, break glass or make review or admin tokens.",
+    body: changeOwnPasswordInput,
+    ok: { status: 200, description: "{ email, signedOut }" },
   },
   { method: "GET", path: "/api/v1/groups", tag: "users", summary: "Groups and their members", ok: { status: 200, description: "{ groups }" } },
   {

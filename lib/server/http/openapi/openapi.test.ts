@@ -8,6 +8,7 @@ import { evidenceQuery } from "../../evidence/get-image-evidence";
 import { listImagesQuery } from "../../images/list-images";
 import { createRegistryInput, updateRegistryInput } from "../../registries/registry-input";
 import { createTrustIdentityInput, updateTrustIdentityInput } from "../../trust/trust-identity-input";
+import { changeOwnPasswordInput } from "../../users/change-own-password";
 import { OPERATIONS } from "../contract/operations";
 import * as contract from "../contract/schemas";
 import { buildOpenApiDocument, openApiPath } from "./build-openapi";
@@ -105,6 +106,7 @@ describe("OpenAPI document", () => {
       [updateRegistryInput, "updateRegistryInput"],
       [createTrustIdentityInput, "createTrustIdentityInput"],
       [updateTrustIdentityInput, "updateTrustIdentityInput"],
+      [changeOwnPasswordInput, "changeOwnPasswordInput"],
     ]);
     // Derived in the operation list from named schemas the route also uses (images: evidenceQuery + registry; users: updateUserInput.pick).
     const derived: Record<string, string[]> = {

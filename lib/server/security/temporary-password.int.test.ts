@@ -1,0 +1,148 @@
+// Found by a review of the single-admin policy: an admin approved as themselves, set a reviewer's password, signed in
+// as the reviewer and approved again, a 2-of-2 approval with no break-glass marker. A password another user set is a
+// temporary one (users/password-standing.ts): the account signs in, but does not review, waive, break glass or make
+// review/admin tokens until its owner sets their own password.
+import { randomUUID } from "node:crypto";
+import { encode } from "next-auth/jwt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedStages, seedUsers } from "../../../scripts/seed";
+import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
+import { callRoute, discoverRoutes, type DiscoveredRoute } from "../../../scripts/test-harness/routes";
+import { db, disconnectDb } from "../../db";
+import { RegistryClient } from "../../oci/client";
+import type { Actor } from "../actor";
+import { actorForUserId, authenticatePassword } from "../auth/authenticate";
+import { upsertGroup } from "../groups/upsert-group";
+import { reviewRequest } from "../promotions/review-request";
+import { upsertStage } from "../stages/upsert-stage";
+import { createToken } from "../tokens/create-token";
+import { updateUser } from "../users/update-user";
+import { grantWaiver } from "../waivers/grant-waiver";
+
+const system: Actor = { kind: "system", label: "temporary-password" };
+let client: RegistryClient;
+let routes: DiscoveredRoute[];
+
+beforeAll(async () => {
+  client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+  routes = await discoverRoutes();
+  await seedUsers();
+  await seedStages(["build", "prod"]);
+  await upsertGroup({ actor: system, name: "prod-reviewers", members: ["alice@example.com", "bob@example.com", "carol@example.com", "admin@example.com"] });
+  await upsertStage({
+    actor: system,
+    name: "prod",
+    settings: { requiredApprovals: 2, reviewerGroups: ["prod-reviewers"], waiverGroup: "prod-reviewers", gates: {} },
+  });
+});
+
+afterAll(async () => {
+  await disconnectDb();
+});
+
+/** Signs in with a password as the web form does, and returns the session's actor. */
+async function signIn(email: string, password: string) {
+  const ok = await authenticatePassword(email, password, "127.0.0.1");
+  expect(ok, `sign-in of ${email}`).not.toBeNull();
+  const signedInAt = Date.now();
+  return { actor: (await actorForUserId(ok!.id, "session", signedInAt))!, id: ok!.id, signedInAt };
+}
+
+/** POST /api/v1/account/password with a session cookie, from our own origin. */
+async function changePasswordOverHttp(userId: string, body: object) {
+  const cookie = await encode({ token: { sub: userId, signedInAt: Date.now() }, secret: process.env.NEXTAUTH_SECRET! });
+  const handler = routes.find((r) => r.template === "/api/v1/account/password")!.methods.POST!;
+  return callRoute(handler, {
+    method: "POST",
+    template: "/api/v1/account/password",
+    body,
+    headers: { cookie: `next-auth.session-token=${cookie}`, origin: "http://localhost", "sec-fetch-site": "same-origin", host: "localhost" },
+  });
+}
+
+describe("a password set by an admin is a temporary one", () => {
+  it("an admin who sets a reviewer's password cannot be that reviewer's approval too; the reviewer reviews again once they set their own", async () => {
+    const admin = await userActor("admin@example.com");
+    const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/app-${randomUUID().slice(0, 6)}`, stage: "prod", label: "pw" });
+    await reviewRequest({ actor: admin, requestId, decision: "approve", comment: "lgtm" });
+
+    // The admin sets bob's password and signs in as bob: the sign-in works...
+    await updateUser({ actor: admin, email: "bob@example.com", password: "chosen-by-the-admin" });
+    const asBob = await signIn("bob@example.com", "chosen-by-the-admin");
+    // ...but no approval, no rejection, no waiver and no review or admin token with it.
+    const refused = { code: "FORBIDDEN", message: expect.stringContaining("set your own password first") };
+    await expect(reviewRequest({ actor: asBob.actor, requestId, decision: "approve", comment: "lgtm" })).rejects.toMatchObject(refused);
+    await expect(reviewRequest({ actor: asBob.actor, requestId, decision: "reject", comment: "no way" })).rejects.toMatchObject(refused);
+    expect(await db.approval.findFirst({ where: { requestId } })).toBeNull();
+    expect(await db.review.count({ where: { requestId } })).toBe(1);
+    await expect(
+      grantWaiver({
+        actor: asBob.actor,
+        stage: "prod",
+        gate: "findings",
+        repository: "temp-pw/anything",
+        reason: "not mine to give",
+        expiresAt: new Date(Date.now() + 86_400_000),
+      }),
+    ).rejects.toMatchObject(refused);
+    await expect(createToken({ actor: asBob.actor, email: "bob@example.com", scopes: ["read", "review"] })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      field: "scopes",
+      message: expect.stringContaining("set your own password first"),
+    });
+    // Without named scopes the token leaves review out; other scopes are made as before.
+    expect((await createToken({ actor: asBob.actor, email: "bob@example.com" })).scopes).not.toContain("review");
+    expect((await createToken({ actor: asBob.actor, email: "bob@example.com", scopes: ["read"] })).scopes).toEqual(["read"]);
+
+    // Bob sets his own password (over the API, from his session): every session before it ends, the admin's too.
+    const wrong = await changePasswordOverHttp(asBob.id, { currentPassword: "not-it-at-all", newPassword: "bobs-own-password" });
+    expect(wrong.status).toBe(422);
+    await new Promise((r) => setTimeout(r, 5));
+    const changed = await changePasswordOverHttp(asBob.id, { currentPassword: "chosen-by-the-admin", newPassword: "bobs-own-password" });
+    expect(changed.status, await changed.clone().text()).toBe(200);
+    expect(await actorForUserId(asBob.id, "session", asBob.signedInAt)).toBeNull();
+    expect(await authenticatePassword("bob@example.com", "chosen-by-the-admin", "127.0.0.1")).toBeNull();
+
+    const bob = await signIn("bob@example.com", "bobs-own-password");
+    expect((await createToken({ actor: bob.actor, email: "bob@example.com", scopes: ["review"] })).scopes).toEqual(["review"]);
+    const out = await reviewRequest({ actor: bob.actor, requestId, decision: "approve", comment: "lgtm" });
+    expect(out).toMatchObject({ approvals: 2, approvalId: expect.any(String) });
+
+    const events = await db.auditEvent.findMany({ where: { action: "user.password", target: "bob@example.com" }, orderBy: { seq: "asc" } });
+    expect(events.map((e) => [e.actorLabel, e.detail])).toEqual([
+      ["admin@example.com", { temporary: true, self: false }],
+      ["bob@example.com", { self: true, replaced: "admin@example.com" }],
+    ]);
+  });
+
+  it("an earlier approval by an account whose password someone else has set since does not count at the Nth", async () => {
+    const admin = await userActor("admin@example.com");
+    const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/nth-${randomUUID().slice(0, 6)}`, stage: "prod", label: "nth" });
+    await reviewRequest({ actor: await userActor("carol@example.com"), requestId, decision: "approve", comment: "lgtm" });
+    await updateUser({ actor: admin, email: "carol@example.com", password: "chosen-by-the-admin" });
+    const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "lgtm" });
+    expect(out).toMatchObject({
+      status: "open",
+      approvals: 1,
+      approvalId: null,
+      notCounted: [expect.stringContaining("carol@example.com: the account's password")],
+    });
+  });
+
+  it("an admin who sets their own password sets an ordinary one, and an admin with a temporary one cannot break glass", async () => {
+    const admin = await userActor("admin@example.com");
+    await updateUser({ actor: admin, email: "admin@example.com", password: "the-admins-own-new-one" });
+    const self = await signIn("admin@example.com", "the-admins-own-new-one");
+    expect((await createToken({ actor: self.actor, email: "admin@example.com", scopes: ["admin"] })).scopes).toEqual(["admin"]);
+
+    // A second admin sets the first one's password: a temporary one, so no break glass and no admin token.
+    await updateUser({ actor: self.actor, email: "carol@example.com", role: "admin" });
+    await updateUser({ actor: await userActor("carol@example.com"), email: "admin@example.com", password: "chosen-by-carol" });
+    const reset = await signIn("admin@example.com", "chosen-by-carol");
+    const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/glass-${randomUUID().slice(0, 6)}`, stage: "prod", label: "glass" });
+    await expect(
+      reviewRequest({ actor: reset.actor, requestId, decision: "approve", comment: "emergency, shipping it now", breakGlass: true }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringContaining("set by carol@example.com") });
+    await expect(createToken({ actor: reset.actor, email: "admin@example.com", scopes: ["admin"] })).rejects.toMatchObject({ code: "FORBIDDEN" });
+  });
+});
