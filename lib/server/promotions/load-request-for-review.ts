@@ -66,8 +66,7 @@ export const REVIEWER_STANDING_FIELDS = `
   'inReviewerGroup', EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
                               WHERE sg.stage_id = s.id AND gm.user_id = v.reviewer_id),
   'uploadedProvenance', EXISTS (SELECT 1 FROM evidence_documents d
-                                 WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = v.reviewer_id),
-  'passwordSetByOther', COALESCE(ru.password_set_by_id <> ru.id, false)`;
+                                 WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = v.reviewer_id)`;
 
 /**
  * The request under its row lock (FOR UPDATE), then, in one statement, everything the review reads: stage, image,

@@ -74,8 +74,6 @@ export interface ReviewerStanding {
   inReviewerGroup: boolean;
   /** Uploaded a provenance document of the request's image (withdrawn ones included), before or after reviewing. */
   uploadedProvenance: boolean;
-  /** The account's password was set by another user and its owner has not set their own since (password-standing.ts). */
-  passwordSetByOther: boolean;
 }
 
 type StandingReview = { reviewerId: string; decision: "approve" | "reject" | string; breakGlass: boolean; reviewer: ReviewerStanding };
@@ -87,12 +85,9 @@ type StandingReview = { reviewerId: string; decision: "approve" | "reject" | str
  * provenance after approving) is not counted. A break-glass approval overrode groups and four eyes when it was given:
  * it counts while its author is still an enabled admin (or could now approve without break glass).
  *
- * Nor an approval whose account's password another user set and its owner has not replaced (break glass or not). The
- * rule is on the account's state now, like the others, not on when the approval was given: reviewRequest refuses any
- * review in that state, so the approvals this discounts are those given before that refusal existed (an admin who
- * approved as a reviewer with a password they chose), and those of an owner whose password was reset after they
- * approved, who count again once they set their own. Whoever else knows the password could have approved as them; no
- * record tells the two apart, so neither counts while the state lasts.
+ * A password another user set since (users/password-standing.ts) does not discount an earlier approval: reviews are
+ * refused while the password is someone else's, so every approval was given under the owner's own credentials, and a
+ * routine reset must not put the reviewer's standing approvals at risk at the next re-evaluation (approval-quorum.ts).
  */
 export function approvalNoLongerCounts(
   review: StandingReview,
@@ -100,7 +95,6 @@ export function approvalNoLongerCounts(
 ): string | null {
   const who = review.reviewer;
   if (who.disabled) return "the account is disabled";
-  if (who.passwordSetByOther) return "the account's password was set by someone else and its owner has not set their own since";
   const why: string[] = [];
   if (who.role !== "reviewer" && who.role !== "admin") why.push(`the account's role is now ${who.role}`);
   const groups = request.stage.reviewerGroups.map((g) => g.group.name);

@@ -14,6 +14,8 @@ import type { Actor } from "../actor";
 import { actorForUserId, authenticatePassword } from "../auth/authenticate";
 import { upsertGroup } from "../groups/upsert-group";
 import { reviewRequest } from "../promotions/review-request";
+import { requestReevaluation } from "../reevaluation/enqueue-reevaluation";
+import { reevaluateApprovals } from "../reevaluation/reevaluate-approvals";
 import { upsertStage } from "../stages/upsert-stage";
 import { createToken } from "../tokens/create-token";
 import { updateUser } from "../users/update-user";
@@ -115,18 +117,18 @@ describe("a password set by an admin is a temporary one", () => {
     ]);
   });
 
-  it("an earlier approval by an account whose password someone else has set since does not count at the Nth", async () => {
+  it("an approval given before someone else set the approver's password still counts, at the Nth and when re-evaluated", async () => {
     const admin = await userActor("admin@example.com");
     const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/nth-${randomUUID().slice(0, 6)}`, stage: "prod", label: "nth" });
     await reviewRequest({ actor: await userActor("carol@example.com"), requestId, decision: "approve", comment: "lgtm" });
+    // A routine reset (carol forgot hers): her approval was given with her own credentials.
     await updateUser({ actor: admin, email: "carol@example.com", password: "chosen-by-the-admin" });
     const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "lgtm" });
-    expect(out).toMatchObject({
-      status: "open",
-      approvals: 1,
-      approvalId: null,
-      notCounted: [expect.stringContaining("carol@example.com: the account's password")],
-    });
+    expect(out).toMatchObject({ status: "signed", approvals: 2 });
+    expect(out.approvalId).not.toBeNull();
+    await requestReevaluation(db, { trigger: "manual" });
+    await reevaluateApprovals({});
+    expect(await db.stageRisk.count({ where: { approvalId: out.approvalId! } })).toBe(0);
   });
 
   it("an admin who sets their own password sets an ordinary one, and an admin with a temporary one cannot break glass", async () => {
