@@ -17,7 +17,9 @@ export async function readBodyCapped(req: Request, max: number): Promise<Buffer>
     if (done) break;
     total += value.byteLength;
     if (total > max) {
-      await reader.cancel().catch(() => {});
+      // Not awaited: cancelling one branch of a tee'd body (a clone) settles only once the other branch is cancelled
+      // too, so awaiting it can hang the request forever. The refusal does not depend on the cancel finishing.
+      void reader.cancel().catch(() => {});
       throw new AppError("PAYLOAD_TOO_LARGE", `body exceeds the ${max}-byte limit`);
     }
     chunks.push(Buffer.from(value));
@@ -40,6 +42,7 @@ export async function* bodyChunks(req: Request): AsyncGenerator<Uint8Array> {
       yield value;
     }
   } finally {
-    if (!finished) await reader.cancel().catch(() => {});
+    // Not awaited, as in readBodyCapped: a cancel that never settles must not hold the request open.
+    if (!finished) void reader.cancel().catch(() => {});
   }
 }
