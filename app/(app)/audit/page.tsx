@@ -70,7 +70,10 @@ function AuthFailures({ failures }: { failures: Failures }) {
       data-testid="auth-failures"
       className="rounded-lg border border-amber-200 bg-amber-50 p-3 text-xs text-amber-900"
     >
-      <p className="mb-1 font-semibold">Failed authentications in the last 24 hours (counted per source and minute, not one audit row each)</p>
+      <p className="mb-1 font-semibold">
+        Failed authentications in the last 24 hours (counted per source and minute, not one audit row each; cross-site: a signed-in user&apos;s requests refused
+        as coming from another site, counted per user)
+      </p>
       <ul className="flex flex-wrap gap-x-4 gap-y-1 font-mono">
         {failures.map((f) => (
           <li key={`${f.source} ${f.kind}`}>

@@ -4,7 +4,7 @@ import { type z } from "zod";
 import { getActor } from "../../auth";
 import { AppError, isAppError } from "../../errors";
 import { OciError } from "../../oci/digest";
-import { requireRole, type Actor, type Role } from "../actor";
+import { actorLabel, requireRole, type Actor, type Role } from "../actor";
 import { actorForToken } from "../auth/authenticate";
 import { actorForClientCert } from "../auth/client-cert";
 import { requireTokenScope, type Scope } from "../auth/token-scope";
@@ -13,7 +13,7 @@ import { countAuthFailure } from "../auth/count-auth-failure";
 import { stageAuditEvent } from "../audit/stage-audit-event";
 import { readBodyCapped } from "./read-body";
 import { registryErrorToAppError } from "../registries/registry-error";
-import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
+import { checkSameOrigin, checkSameSiteRead, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
 import { assertCleanJson, assertJsonTextDepth, decodeUtf8Strict, readCleanParams } from "./hostile-input";
 import { Prisma } from "../../db";
 import { env } from "../../env";
@@ -43,6 +43,14 @@ type HandlerOpts = {
    * "evidence" (JSON, JSON Lines, `+json` types, octet-stream). See same-origin.ts for why this matters.
    */
   bodyTypes?: "json" | "evidence" | "archive";
+  /**
+   * This GET writes (records an audit event, or runs heavy work in the caller's name): a cookie-authenticated GET is
+   * then refused when it comes from another site's page (Sec-Fetch-Site cross-site / same-site, a foreign Origin).
+   * A top-level navigation carries the Lax session cookie, so a link or `window.open` elsewhere could otherwise
+   * make the request in the user's name. Our own links (same-origin), the address bar (none) and clients that send
+   * no such header are allowed.
+   */
+  writesOnGet?: boolean;
 };
 
 /** What a `public` handler gets: no actor (the route authenticates its caller itself, or nobody needs to). */
@@ -102,19 +110,8 @@ export function apiHandler<P = Record<string, never>>(
         }
         // The session cookie travels with requests that other sites' pages make: a state change must come from our
         // own origin and declare a media type no cross-site form can send. (Tokens and certificates do not travel.)
-        if (isStateChanging(req.method)) {
-          const refusal = sessionRequestRefusal(req, opts.bodyTypes ?? "json");
-          if (refusal) {
-            await stageAuditEvent({
-              actor,
-              action: "request.denied",
-              outcome: "denied",
-              target,
-              detail: { status: refusal.status, reason: refusal.error.message },
-            }).catch(() => {});
-            return json(refusal.error.toJSON(), refusal.status);
-          }
-        }
+        const refusal = isStateChanging(req.method) ? sessionRequestRefusal(req, opts.bodyTypes ?? "json") : opts.writesOnGet ? sessionReadRefusal(req) : null;
+        if (refusal) return await refuseSessionRequest(actor, target, refusal);
       }
       requireTokenScope(actor, req.method, req.nextUrl.pathname, opts.scope);
       if (opts.roles) requireRole(actor, opts.roles, opts.what ?? target);
@@ -161,6 +158,38 @@ async function errorResponse(e: unknown, actor: Actor | null, target: string): P
   }
   console.error(`[api] ${target} failed`, e);
   return json(new AppError("INTERNAL", "internal error").toJSON(), 500);
+}
+
+/**
+ * Answers a refused cookie-authenticated request. A page on another site can send these from the user's browser in a
+ * loop, so cross-site refusals are counted per user and minute (auth_failure_counts, kind "cross-site") and only the
+ * first of each minute becomes a request.denied audit row: the append-only trail grows by at most one row per user and
+ * minute.
+ */
+async function refuseSessionRequest(actor: Actor, target: string, refusal: { status: number; error: AppError }): Promise<Response> {
+  // Only the cross-site verdict (403) can be sent by another site's page; a wrong media type (415) is answered only
+  // after the origin check passed, so it comes from our own pages or the user, and stays audited one by one.
+  const crossSite = refusal.status === 403;
+  const source = actor.kind === "user" ? actor.email : actorLabel(actor);
+  const n = crossSite ? await countAuthFailure({ source, kind: "cross-site" }).catch(() => 1) : 1;
+  if (n === 1) {
+    const counted = crossSite ? "; further cross-site refusals for this user in the same minute are counted, not audited" : "";
+    const detail = { status: refusal.status, reason: `${refusal.error.message}${counted}` };
+    await stageAuditEvent({ actor, action: "request.denied", outcome: "denied", target, detail }).catch(() => {});
+  }
+  return json(refusal.error.toJSON(), refusal.status);
+}
+
+/** Why a cookie-authenticated GET that writes (`writesOnGet`) is refused: it came from another site's page. */
+function sessionReadRefusal(req: NextRequest): { status: number; error: AppError } | null {
+  const h = req.headers;
+  const verdict = checkSameSiteRead({
+    origin: h.get("origin"),
+    secFetchSite: h.get("sec-fetch-site"),
+    host: h.get("host"),
+    appOrigin: env().NEXTAUTH_URL ?? null,
+  });
+  return verdict.ok ? null : { status: 403, error: new AppError("FORBIDDEN", verdict.reason) };
 }
 
 /** Why a cookie-authenticated state change is refused (cross-site, or a media type a form could send), or null. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkSameOrigin, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
+import { checkSameOrigin, checkSameSiteRead, isEvidenceMediaType, isJsonMediaType, isStateChanging, mediaTypeEssence } from "./same-origin";
 
 const base = { method: "POST", origin: null, secFetchSite: null, host: "app.example:3000", appOrigin: "https://imprimatur.example" };
 
@@ -66,5 +66,23 @@ describe("media types", () => {
       expect(isEvidenceMediaType(t), t).toBe(true);
     for (const t of ["text/plain", "text/plain; application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", null])
       expect(isEvidenceMediaType(t), String(t)).toBe(false);
+  });
+});
+
+describe("cookie-authenticated GETs that write (writesOnGet)", () => {
+  const read = { origin: null, secFetchSite: null, host: "app.example:3000", appOrigin: "https://imprimatur.example" };
+
+  it("refuses a navigation from another site or a sibling host, and a foreign Origin", () => {
+    expect(checkSameSiteRead({ ...read, secFetchSite: "cross-site" })).toMatchObject({ ok: false, reason: expect.stringContaining("cross-site") });
+    expect(checkSameSiteRead({ ...read, secFetchSite: "same-site" }).ok).toBe(false);
+    expect(checkSameSiteRead({ ...read, origin: "https://evil.example" }).ok).toBe(false);
+    expect(checkSameSiteRead({ ...read, origin: "https://imprimatur.example", secFetchSite: "cross-site" }).ok).toBe(false);
+  });
+
+  it("accepts our own links, the address bar, and a request that carries neither header", () => {
+    expect(checkSameSiteRead({ ...read, secFetchSite: "same-origin" }).ok).toBe(true);
+    expect(checkSameSiteRead({ ...read, secFetchSite: "none" }).ok).toBe(true);
+    expect(checkSameSiteRead(read).ok).toBe(true);
+    expect(checkSameSiteRead({ ...read, origin: "http://app.example:3000", secFetchSite: "same-origin" }).ok).toBe(true);
   });
 });

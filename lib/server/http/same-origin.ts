@@ -85,6 +85,18 @@ export function checkSameOrigin(h: {
   };
 }
 
+/**
+ * Whether a cookie-authenticated GET that writes (an audit export records an event in the user's name) comes from our
+ * own pages or from the user. A link or `window.open` on another site is a top-level navigation: the Lax session
+ * cookie goes with it, with Sec-Fetch-Site cross-site (or same-site, from a sibling host) and no Origin. The rules
+ * are checkSameOrigin's, except that a request with neither header is allowed: a GET typed in an older browser's
+ * address bar, or a script, carries neither (browsers that send Sec-Fetch-Site send it on every navigation).
+ */
+export function checkSameSiteRead(h: { origin: string | null; secFetchSite: string | null; host: string | null; appOrigin: string | null }): CrossSiteVerdict {
+  if (h.origin === null && h.secFetchSite === null) return { ok: true };
+  return checkSameOrigin({ ...h, method: "GET" });
+}
+
 function parseOrigin(value: string): string | null {
   const v = value.trim();
   if (v === "" || v === "null" || v.length > 2048) return null;

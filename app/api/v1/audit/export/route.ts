@@ -26,5 +26,7 @@ export const GET = apiHandler(
       },
     });
   },
-  { roles: ["admin", "manager"], what: "exporting the audit trail" },
+  // writesOnGet: an export records audit.export in the caller's name and runs a long query, so a link on another site
+  // (a top-level navigation carries the session cookie) must not start one. The audit page's own links are same-origin.
+  { roles: ["admin", "manager"], what: "exporting the audit trail", writesOnGet: true },
 );
