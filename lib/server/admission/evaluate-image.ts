@@ -43,6 +43,8 @@ export type DecisionRow = {
   parent_id: string | null;
   parent_sig_checked_at: Date | null;
   parent_last_seen_at: Date | null;
+  /** When the judged index (covering_digest) was found deleted from the registry: it admits nothing then. */
+  parent_deleted_at: Date | null;
   /** The image is an entry its index marks as a buildx attestation manifest (images.platforms[].attestation). */
   attestation_entry: boolean | null;
   allowed: boolean | null;
@@ -60,8 +62,9 @@ export type DecisionRow = {
  * platform rebuilt), whose approval covers it just as well, since that index's signature covers its platform list.
  * So every index of the repository whose platforms name the digest is a candidate (by the GIN index over
  * images.platforms, and only for a manifest that has a parent at all), and the first that is still in the registry and
- * admits it at the stage, not as an attestation entry, is the one judged; when none does, the first parent is, as
- * before, and gives the reasons.
+ * admits it at the stage, not as an attestation entry, is the one judged; when none does, one still in the registry
+ * gives the reasons (the first parent first), and an index deleted from the registry, chosen only when every candidate
+ * is, admits nothing (judge).
  */
 const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
     LEFT JOIN registries g ON ${registryJoin}
@@ -69,12 +72,13 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
       SELECT repo.id AS repo_id, t.digest AS tag_digest, t.updated_at AS tag_updated_at,
              i.id AS image_id, i.digest, i.parent_digest, i.deleted_at, i.sig_checked_at, i.last_seen_at,
              p.id AS parent_id, p.sig_checked_at AS parent_sig_checked_at, p.last_seen_at AS parent_last_seen_at,
-             COALESCE(p.digest, i.parent_digest) AS covering_digest, p.attestation AS attestation_entry
+             COALESCE(p.digest, i.parent_digest) AS covering_digest, p.attestation AS attestation_entry,
+             p.deleted_at AS parent_deleted_at
       FROM repositories repo
       LEFT JOIN tags t ON q.tag IS NOT NULL AND t.repository_id = repo.id AND t.name = q.tag
       LEFT JOIN images i ON i.repository_id = repo.id AND i.digest = COALESCE(q.digest, t.digest)
       LEFT JOIN LATERAL (
-        SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at,
+        SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.deleted_at,
                c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true)) AS attestation
         FROM (
           SELECT c.id, c.digest, c.sig_checked_at, c.last_seen_at, c.platforms, c.deleted_at FROM images c
@@ -86,7 +90,7 @@ const REGISTRY_VIEW = (stageRef: string, registryJoin: string) => `
         ) c
         ORDER BY (c.deleted_at IS NULL AND NOT c.platforms @> jsonb_build_array(jsonb_build_object('digest', i.digest, 'attestation', true))
                   AND (SELECT d.allowed FROM stage_decision_now(c.id, ${stageRef}) d) IS TRUE) DESC,
-                 c.digest = i.parent_digest DESC, c.digest
+                 c.deleted_at IS NULL DESC, c.digest = i.parent_digest DESC, c.digest
         LIMIT 1
       ) p ON true
       WHERE repo.registry_id = g.id AND repo.name = q.repository
@@ -225,6 +229,16 @@ function judge(image: string, ref: Ref, tagName: string | null, stage: string, r
         digest,
         resolvedFromTag,
       },
+    );
+  // An index deleted from the registry admits nothing, though a platform it listed lives on in another index (which
+  // would have been judged first had it admitted the platform).
+  if (row.parent_id && row.parent_deleted_at)
+    return deny(
+      [
+        ...reasons,
+        `platform manifest of index ${row.covering_digest}, which was deleted from the registry on ${row.parent_deleted_at.toISOString()}; no index still there admits it`,
+      ],
+      { digest, resolvedFromTag },
     );
   // A platform manifest is covered by its index's signature.
   if (row.parent_id) reasons.push(`platform manifest of index ${row.covering_digest}, whose signatures cover it`);
