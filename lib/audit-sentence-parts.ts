@@ -84,10 +84,12 @@ export function date(v: unknown): string | null {
 export const failedSuffix = (e: AuditEventView): Segment[] => (e.outcome === "success" ? [] : [` — ${e.outcome}`]);
 export const targetText = (e: AuditEventView): Segment[] => (e.target ? [{ text: e.target, mono: true }] : ["(no target)"]);
 /** user.password: an admin's temporary password for someone, or the owner's own (replacing one someone else set). */
-export const passwordSet = (e: AuditEventView, d: { temporary?: boolean; self?: boolean; replaced?: string }): Segment[] =>
-  d.self
+export const passwordSet = (e: AuditEventView, d: { temporary?: boolean; self?: boolean; replaced?: string; countsAs?: string[] }): Segment[] => [
+  ...(d.self
     ? [`changed their own password${d.replaced ? ` (replacing a temporary one set by ${d.replaced})` : ""}`]
-    : ["set ", d.temporary ? "a temporary password (no reviews until they set their own) for " : "the password of ", ...targetText(e)];
+    : ["set ", d.temporary ? "a temporary password (no reviews until they set their own) for " : "the password of ", ...targetText(e)]),
+  ...(d.countsAs?.length ? [`; for four eyes the account counts as ${d.countsAs.join(", ")} too, until a CLI reset`] : []),
+];
 export const denied = (verb: string, e: AuditEventView, d: { requestId: string; reason: string }): Segment[] => [
   `tried to ${verb} `,
   ...(e.targetDigest ? [image(e)] : ["a request"]),

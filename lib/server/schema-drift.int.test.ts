@@ -43,7 +43,8 @@ const column = (m: DmmfModel, field: string) => {
 };
 
 function expectedType(f: DmmfField): string {
-  if (f.isList) return `ARRAY:${expectedType({ ...f, isList: false }).replace("text", "_text")}`;
+  // information_schema names an array's element type with a leading underscore (_text, _uuid).
+  if (f.isList) return `ARRAY:${expectedType({ ...f, isList: false }).replace(/^(text|uuid)$/, "_$1")}`;
   if (f.kind === "enum") return `enum:${f.type}`;
   const native = f.nativeType?.[0];
   switch (f.type) {

@@ -9,6 +9,7 @@ import { gatherGateFacts } from "./gather-gate-facts";
 import { reviewerEligibility, standingApprovals, type ReviewerStanding } from "./reviewer-eligibility";
 import { REVIEWER_STANDING_FIELDS } from "./load-request-for-review";
 import { passwordSetBySql } from "../users/password-standing";
+import { userLineageSql, type LineagePerson } from "./password-lineage";
 import { gateResultsColumn, readJson } from "../json-columns";
 
 /** Plain-words progress of the approvals, e.g. "needs 2 approvals from group security, has 1 (alice)". */
@@ -106,6 +107,7 @@ type LoadedRequest = {
   uploaded_provenance: boolean;
   waiver_member: boolean;
   password_set_by: string | null;
+  password_lineage: LineagePerson[];
 };
 
 /**
@@ -137,7 +139,8 @@ async function loadRequest(requestId: string, viewerId: string | null) {
            EXISTS (SELECT 1 FROM evidence_documents d
                     WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${viewerId}::uuid) AS uploaded_provenance,
            EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = s.waiver_group_id AND gm.user_id = ${viewerId}::uuid) AS waiver_member,
-           ${passwordSetBySql(Prisma.sql`${viewerId}::uuid`)} AS password_set_by
+           ${passwordSetBySql(Prisma.sql`${viewerId}::uuid`)} AS password_set_by,
+           ${userLineageSql(Prisma.sql`${viewerId}::uuid`)} AS password_lineage
       FROM promotion_requests pr
       JOIN stages s ON s.id = pr.stage_id
       LEFT JOIN groups wg ON wg.id = s.waiver_group_id
@@ -183,6 +186,7 @@ function requestRow(r: LoadedRequest) {
       uploadedProvenance: r.uploaded_provenance,
       waiverMember: r.waiver_member,
       passwordSetBy: r.password_set_by,
+      passwordLineage: r.password_lineage,
     },
   };
 }

@@ -4,6 +4,7 @@ import { AppError } from "../../errors";
 import type { Actor } from "../actor";
 import { ENABLED_WEBHOOKS_JSON, type EnabledWebhook } from "../webhooks/emit-event";
 import { passwordSetBySql } from "../users/password-standing";
+import { lineageJson, userLineageSql, type LineagePerson } from "./password-lineage";
 import type { ReviewerFacts, ReviewerStanding } from "./reviewer-eligibility";
 
 type UserActor = Extract<Actor, { kind: "user" }>;
@@ -54,6 +55,7 @@ type LoadedRow = {
   in_reviewer_group: boolean;
   uploaded_provenance: boolean;
   password_set_by: string | null;
+  password_lineage: LineagePerson[];
   webhooks: EnabledWebhook[];
 };
 
@@ -66,7 +68,8 @@ export const REVIEWER_STANDING_FIELDS = `
   'inReviewerGroup', EXISTS (SELECT 1 FROM stage_reviewer_groups sg JOIN group_members gm ON gm.group_id = sg.group_id
                               WHERE sg.stage_id = s.id AND gm.user_id = v.reviewer_id),
   'uploadedProvenance', EXISTS (SELECT 1 FROM evidence_documents d
-                                 WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = v.reviewer_id)`;
+                                 WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = v.reviewer_id),
+  'passwordLineage', ${lineageJson("v.reviewer_lineage_ids")}`;
 
 /**
  * The request under its row lock (FOR UPDATE), then, in one statement, everything the review reads: stage, image,
@@ -94,6 +97,7 @@ export async function loadRequestForReview(tx: Tx, requestId: string, actor: Use
            EXISTS (SELECT 1 FROM evidence_documents d
                     WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${actor.id}::uuid) AS uploaded_provenance,
            ${passwordSetBySql(Prisma.sql`${actor.id}::uuid`)} AS password_set_by,
+           ${userLineageSql(Prisma.sql`${actor.id}::uuid`)} AS password_lineage,
            ${Prisma.raw(ENABLED_WEBHOOKS_JSON)} AS webhooks
       FROM promotion_requests pr
       JOIN stages s ON s.id = pr.stage_id
@@ -118,7 +122,12 @@ export async function loadRequestForReview(tx: Tx, requestId: string, actor: Use
     image: { digest: r.digest, repository: { name: r.repository, registry: { name: r.registry_name, url: r.registry_url, pullName: r.pull_name } } },
     reviews: r.reviews,
     approval: r.approval_id ? { id: r.approval_id } : null,
-    reviewer: { inReviewerGroup: r.in_reviewer_group, uploadedProvenance: r.uploaded_provenance, passwordSetBy: r.password_set_by },
+    reviewer: {
+      inReviewerGroup: r.in_reviewer_group,
+      uploadedProvenance: r.uploaded_provenance,
+      passwordSetBy: r.password_set_by,
+      passwordLineage: r.password_lineage,
+    },
     webhooks: r.webhooks,
   };
 }

@@ -108,6 +108,14 @@ function checkReviewInput({
   return { text, actor };
 }
 
+/**
+ * The review's reviewer, and who they count as too for four eyes as of now (their password lineage, recorded on the
+ * review: promotions/password-lineage.ts); later reviews and re-evaluations judge the approval on it.
+ */
+function reviewedBy({ actor, requestId, request }: { actor: UserActor; requestId: string; request: RequestUnderReview }) {
+  return { requestId, reviewerId: actor.id, reviewerLineageIds: request.reviewer.passwordLineage.map((p) => p.id) };
+}
+
 /** A rejection: the review, the request closed as rejected, its audit event and webhook. Returns the review id. */
 async function recordRejection(
   tx: Tx,
@@ -120,7 +128,7 @@ async function recordRejection(
     now,
   }: { actor: UserActor; requestId: string; request: RequestUnderReview; target: string; text: string; now: Date },
 ) {
-  const review = await tx.review.create({ data: { requestId, reviewerId: actor.id, decision: "reject", comment: text, gateResults: [] } });
+  const review = await tx.review.create({ data: { ...reviewedBy({ actor, requestId, request }), decision: "reject", comment: text, gateResults: [] } });
   await tx.promotionRequest.update({ where: { id: requestId }, data: { status: "rejected", decidedAt: now, updatedAt: now } });
   await appendAuditEvent(tx, {
     actor,
@@ -286,7 +294,7 @@ async function recordApproval(tx: Tx, step: ApprovalStep): Promise<ReviewOutcome
   assertOverridesSeen(step, failing);
   const waiverIds = [...new Set(gates.flatMap((g) => g.waiverIds))];
   const review = await tx.review.create({
-    data: { requestId, reviewerId: actor.id, decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
+    data: { ...reviewedBy(step), decision: "approve", comment: text, breakGlass, waiverIds, gateResults: jsonColumn(gateResultsColumn, gates) },
   });
   const approvals = counted.length + 1;
   const reviewEvent: AuditEventInput = {
@@ -383,7 +391,7 @@ export async function reviewRequest(opts: ReviewRequestOptions): Promise<ReviewO
         }
         if (request.status !== "open") throw new AppError("CONFLICT", `this request is already ${request.status}; no further reviews are taken`);
 
-        const elig = await reviewerEligibility(tx, { actor, request, known: request.reviewer });
+        const elig = await reviewerEligibility(tx, { actor, request, known: request.reviewer, decision });
         if (!elig.eligible && !(breakGlass && elig.canBreakGlass)) throw new AppError("FORBIDDEN", elig.reasons.join("; "));
 
         const now = new Date();

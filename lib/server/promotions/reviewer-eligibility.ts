@@ -1,7 +1,8 @@
 import "server-only";
-import { type db, type Tx } from "../../db";
+import { Prisma, type db, type Tx } from "../../db";
 import type { Actor } from "../actor";
 import { passwordSetByOther, temporaryPasswordRefusal } from "../users/password-standing";
+import { lineageConflict, userLineageSql, type ApproverPersons, type LineagePerson } from "./password-lineage";
 
 export interface Eligibility {
   /** May approve normally (in a reviewer group, not the requester, not the build's CI identity). */
@@ -16,6 +17,8 @@ export interface Eligibility {
 export interface ReviewerFacts {
   /** Who else set the reviewer's password (their email), or null: see users/password-standing.ts. */
   passwordSetBy: string | null;
+  /** The users the reviewer's password descends from now (password-lineage.ts), whom they count as for four eyes. */
+  passwordLineage: LineagePerson[];
   /** A member of one of the stage's reviewer groups (meaningless when the stage names none). */
   inReviewerGroup: boolean;
   /** Uploaded a provenance document of the request's image (withdrawn ones included). */
@@ -32,11 +35,20 @@ export async function reviewerEligibility(
     actor,
     request,
     known,
+    decision,
   }: {
     actor: Actor;
-    request: { id: string; imageId: string; requesterId: string | null; stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] } };
+    request: {
+      id: string;
+      imageId: string;
+      requesterId: string | null;
+      stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] };
+      reviews: StandingReview[];
+    };
     /** The reviewer's facts as read by the caller (in its transaction, with the request), instead of two more reads. */
     known?: ReviewerFacts;
+    /** A rejection is not refused for sharing a person with an earlier approval (it approves nothing). */
+    decision?: "approve" | "reject";
   },
 ): Promise<Eligibility> {
   if (actor.kind !== "user")
@@ -55,6 +67,13 @@ export async function reviewerEligibility(
     if (!member) reasons.push(`stage ${request.stage.name} is reviewed by group ${groups.map((g) => g.name).join(" or ")}, and you are not a member`);
   }
   if (request.requesterId === actor.id) reasons.push("you requested this promotion; four eyes: the requester cannot approve it");
+  // Password lineage (password-lineage.ts): the reviewer may be whoever set their password, so not the requester nor
+  // the same person as an approval already counted. Break glass overrides it as it does the rest of four eyes.
+  const lineage = known ? known.passwordLineage : await readLineage(client, actor.id);
+  const me = { id: actor.id, email: actor.email, lineage };
+  const earlier = decision === "reject" ? [] : countedApprovals(request).counted.map(personsOf);
+  const shared = lineageConflict(me, request.requesterId, earlier, true);
+  if (shared) reasons.push(shared);
   const built = known
     ? known.uploadedProvenance
     : !!(await client.evidenceDocument.findFirst({
@@ -65,6 +84,13 @@ export async function reviewerEligibility(
   return { eligible: reasons.length === 0, reasons, canBreakGlass: actor.role === "admin" && !temporary };
 }
 
+async function readLineage(client: Tx | typeof db, userId: string): Promise<LineagePerson[]> {
+  const [row] = await client.$queryRaw<{ l: LineagePerson[] }[]>`SELECT ${userLineageSql(Prisma.sql`${userId}::uuid`)} AS l`;
+  return row?.l ?? [];
+}
+
+const personsOf = (r: StandingReview): ApproverPersons => ({ id: r.reviewerId, email: r.reviewer.email, lineage: r.reviewer.passwordLineage });
+
 /** An earlier reviewer's standing, read again under the request's row lock when a later review is judged. */
 export interface ReviewerStanding {
   email: string;
@@ -74,6 +100,8 @@ export interface ReviewerStanding {
   inReviewerGroup: boolean;
   /** Uploaded a provenance document of the request's image (withdrawn ones included), before or after reviewing. */
   uploadedProvenance: boolean;
+  /** The users their password descended from when they reviewed (reviews.reviewer_lineage_ids; password-lineage.ts). */
+  passwordLineage: LineagePerson[];
 }
 
 type StandingReview = { reviewerId: string; decision: "approve" | "reject" | string; breakGlass: boolean; reviewer: ReviewerStanding };
@@ -106,7 +134,12 @@ export function approvalNoLongerCounts(
   return why.join("; ");
 }
 
-/** The approvals that count towards N now, and those that no longer do with the reason ("carol@example.com: …"). */
+/**
+ * The approvals that count towards N now, and those that no longer do with the reason ("carol@example.com: …"). In
+ * the order given (the order they were made): one that shares a person (password-lineage.ts) with the requester or an
+ * approval already counted is not counted, so one person behind several accounts counts once. A break-glass approval
+ * overrode four eyes when it was given, so it counts (its persons still stop later ones).
+ */
 export function countedApprovals<R extends StandingReview>(request: {
   requesterId: string | null;
   stage: { reviewerGroups: { group: { id: string; name: string } }[] };
@@ -116,7 +149,9 @@ export function countedApprovals<R extends StandingReview>(request: {
   const notCounted: string[] = [];
   for (const review of request.reviews) {
     if (review.decision !== "approve") continue;
-    const why = approvalNoLongerCounts(review, request);
+    const why =
+      approvalNoLongerCounts(review, request) ??
+      (review.breakGlass ? null : lineageConflict(personsOf(review), request.requesterId, counted.map(personsOf), false));
     if (why) notCounted.push(`${review.reviewer.email}: ${why}`);
     else counted.push(review);
   }

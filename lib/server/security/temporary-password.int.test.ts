@@ -107,13 +107,22 @@ describe("a password set by an admin is a temporary one", () => {
 
     const bob = await signIn("bob@example.com", "bobs-own-password");
     expect((await createToken({ actor: bob.actor, email: "bob@example.com", scopes: ["review"] })).scopes).toEqual(["review"]);
-    const out = await reviewRequest({ actor: bob.actor, requestId, decision: "approve", comment: "lgtm" });
+    // Bob reviews again, but for four eyes he still counts as the admin, who knew the password he replaced (only a CLI
+    // reset ends that: temporary-password-bypass.int): not on a request the admin approved, and with anyone else.
+    await expect(reviewRequest({ actor: bob.actor, requestId, decision: "approve", comment: "lgtm" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+      message: expect.stringContaining("your password descends from one set by admin@example.com, who already approved"),
+    });
+    await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "lgtm" });
+    const other = await pushedAndRequested({ client, repository: `temp-pw/app2-${randomUUID().slice(0, 6)}`, stage: "prod", label: "pw2" });
+    await reviewRequest({ actor: await userActor("alice@example.com"), requestId: other.requestId, decision: "approve", comment: "lgtm" });
+    const out = await reviewRequest({ actor: bob.actor, requestId: other.requestId, decision: "approve", comment: "lgtm" });
     expect(out).toMatchObject({ approvals: 2, approvalId: expect.any(String) });
 
     const events = await db.auditEvent.findMany({ where: { action: "user.password", target: "bob@example.com" }, orderBy: { seq: "asc" } });
     expect(events.map((e) => [e.actorLabel, e.detail])).toEqual([
-      ["admin@example.com", { temporary: true, self: false }],
-      ["bob@example.com", { self: true, replaced: "admin@example.com" }],
+      ["admin@example.com", { temporary: true, self: false, countsAs: ["admin@example.com"] }],
+      ["bob@example.com", { self: true, replaced: "admin@example.com", countsAs: ["admin@example.com"] }],
     ]);
   });
 

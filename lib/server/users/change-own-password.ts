@@ -6,7 +6,7 @@ import { hashPassword, verifyPassword } from "../../password";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { clearSigninAttempts, consumeSigninAttempt } from "../auth/signin-throttle";
-import { passwordSetByOther } from "./password-standing";
+import { lineageEmails, passwordSetByOther } from "./password-standing";
 
 export interface ChangeOwnPasswordOptions {
   actor: Actor;
@@ -51,8 +51,16 @@ export async function changeOwnPassword({ actor, ...input }: ChangeOwnPasswordOp
   const passwordHash = await hashPassword(newPassword);
   await db.$transaction(async (tx) => {
     const replaced = await passwordSetByOther(tx, user.id);
+    // The password lineage is kept (password-standing.ts): whoever set the temporary password knows it, so may be the
+    // one choosing this one; for four eyes the account still counts as them until the operator resets it.
+    const countsAs = await lineageEmails(tx, user.passwordLineageIds);
     await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordSetById: null, sessionsValidAfter: new Date() }, select: { id: true } });
-    await appendAuditEvent(tx, { actor, action: "user.password", target: user.email, detail: { self: true, ...(replaced ? { replaced } : {}) } });
+    await appendAuditEvent(tx, {
+      actor,
+      action: "user.password",
+      target: user.email,
+      detail: { self: true, ...(replaced ? { replaced } : {}), ...(countsAs.length ? { countsAs } : {}) },
+    });
   });
   return { email: user.email, signedOut: true };
 }

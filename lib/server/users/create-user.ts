@@ -5,7 +5,7 @@ import { AppError } from "../../errors";
 import { hashPassword } from "../../password";
 import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
-import { passwordSetById } from "./password-standing";
+import { passwordLineageAfter, passwordSetById } from "./password-standing";
 
 export interface CreateUserOptions {
   actor: Actor;
@@ -37,14 +37,23 @@ export async function createUser({ actor, email, name, role, password, upsert = 
     if (existing && !upsert) throw new AppError("CONFLICT", `user ${normalized} exists`, "email");
     // A password an admin chose is a temporary one (password-standing.ts), also for a new account and an upsert (which
     // resets an existing account's password); the CLI and the seed (the operator) set ordinary ones.
+    // And the account counts as that admin too for four eyes, until a CLI reset (password-standing.ts).
+    const passwordLineageIds = await passwordLineageAfter(tx, actor, existing ?? { id: "", passwordLineageIds: [] });
     const user = existing
       ? await tx.user.update({
           where: { id: existing.id },
-          data: { role, name: name ?? existing.name, passwordHash, passwordSetById: passwordSetById(actor, existing.id) },
+          data: { role, name: name ?? existing.name, passwordHash, passwordSetById: passwordSetById(actor, existing.id), passwordLineageIds },
           omit: { passwordHash: true },
         })
       : await tx.user.create({
-          data: { email: normalized, name: name ?? normalized.split("@")[0]!, role, passwordHash, passwordSetById: actor.kind === "user" ? actor.id : null },
+          data: {
+            email: normalized,
+            name: name ?? normalized.split("@")[0]!,
+            role,
+            passwordHash,
+            passwordSetById: actor.kind === "user" ? actor.id : null,
+            passwordLineageIds,
+          },
           omit: { passwordHash: true },
         });
     await appendAuditEvent(tx, { actor, action: existing ? "user.update" : "user.create", target: normalized, detail: { role } });

@@ -50,3 +50,27 @@ export async function assertOwnPassword(client: Tx | typeof db, actor: Actor, wh
   const refusal = temporaryPasswordRefusal(await passwordSetByOther(client, actor.id), what);
   if (refusal) throw new AppError("FORBIDDEN", refusal);
 }
+
+/**
+ * The password lineage an account has after `actor` sets its password (users.password_lineage_ids): the other users
+ * its password credential descends from, who for four eyes it counts as (promotions/password-lineage.ts). Knowing the
+ * current password proves nothing while whoever set it knows it too, and without e-mail nothing else proves who the
+ * owner is; so the lineage is not told apart from the owner, it is only kept apart from them at review.
+ * - Another user sets it: that user, and those their own password descends from (whoever signed in as them).
+ * - The owner sets it (updateUser on themselves; changeOwnPassword never touches it): kept, the new password was chosen
+ *   by whoever knew the old one.
+ * - The CLI or the system (the operator, who holds the database and the keys anyway): none.
+ */
+export async function passwordLineageAfter(tx: Tx, actor: Actor, owner: { id: string; passwordLineageIds: string[] }): Promise<string[]> {
+  if (actor.kind !== "user") return [];
+  if (actor.id === owner.id) return owner.passwordLineageIds;
+  const mine = await tx.user.findUnique({ where: { id: actor.id }, select: { passwordLineageIds: true } });
+  return [...new Set([actor.id, ...(mine?.passwordLineageIds ?? [])])].filter((id) => id !== owner.id);
+}
+
+/** The emails of these users (a password lineage, for the audit trail), in the order given. */
+export async function lineageEmails(tx: Tx, ids: readonly string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  const rows = await tx.user.findMany({ where: { id: { in: [...ids] } }, select: { id: true, email: true } });
+  return ids.map((id) => rows.find((r) => r.id === id)?.email ?? id);
+}

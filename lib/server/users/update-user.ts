@@ -7,7 +7,7 @@ import { requireRole, ROLES, type Actor, type Role } from "../actor";
 import { forgetCachedTokens } from "../auth/token-cache";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { ADVISORY_LOCKS } from "../advisory-locks";
-import { passwordSetById } from "./password-standing";
+import { lineageEmails, passwordLineageAfter, passwordSetById } from "./password-standing";
 import { kickReevaluation, requestReevaluationForApprovers, requestReevaluationForGrantors } from "../reevaluation/enqueue-reevaluation";
 
 export interface UpdateUserOptions {
@@ -59,6 +59,8 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
       if (admins <= 1)
         throw new AppError("CONFLICT", `${normalized} is the last enabled admin; make another admin first`, role !== undefined ? "role" : "disabled");
     }
+    // Who this account counts as too for four eyes, after this password (password-standing.ts).
+    const lineage = passwordHash ? await passwordLineageAfter(tx, actor, user) : user.passwordLineageIds;
     const updated = await tx.user.update({
       where: { id: user.id },
       data: {
@@ -66,7 +68,7 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
         ...(disabled !== undefined ? { disabled } : {}),
         // Set by another user (an admin): a temporary password, with which the account may not review until its
         // owner sets their own (password-standing.ts). One's own, or the CLI's: not temporary.
-        ...(passwordHash ? { passwordHash, passwordSetById: passwordSetById(actor, user.id) } : {}),
+        ...(passwordHash ? { passwordHash, passwordSetById: passwordSetById(actor, user.id), passwordLineageIds: lineage } : {}),
         // A new password or a disable ends every session signed in before it (the cookies are stateless: lib/auth.ts).
         ...(passwordHash || disabled === true ? { sessionsValidAfter: new Date() } : {}),
       },
@@ -88,7 +90,13 @@ export async function updateUser({ actor, email, ...change }: UpdateUserOptions)
     }
     if (passwordHash) {
       const temporary = passwordSetById(actor, user.id) !== null;
-      await appendAuditEvent(tx, { actor, action: "user.password", target: normalized, detail: { temporary, self: !temporary && actor.kind === "user" } });
+      const countsAs = await lineageEmails(tx, lineage);
+      await appendAuditEvent(tx, {
+        actor,
+        action: "user.password",
+        target: normalized,
+        detail: { temporary, self: !temporary && actor.kind === "user", ...(countsAs.length ? { countsAs } : {}) },
+      });
     }
     // The waivers this user granted count only while they may grant them: a change of standing re-judges the approvals
     // those waivers cover, in this transaction (the request exists exactly when the change committed).
