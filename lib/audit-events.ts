@@ -246,7 +246,13 @@ export const AUDIT_EVENTS = {
   // temporary: set by another user (an admin), so not usable for reviews until its owner sets their own; self: the owner
   // set it (replaced: whoever else had set the one it replaces). countsAs: the users the new password descends from,
   // whom the account counts as for four eyes until a CLI reset (users/password-standing.ts). Events before these: {}.
-  "user.password": obj({ temporary: z.boolean().optional(), self: z.boolean().optional(), replaced: s.optional(), countsAs: strs.optional() }),
+  "user.password": obj({
+    temporary: z.boolean().optional(),
+    self: z.boolean().optional(),
+    replaced: s.optional(),
+    countsAs: strs.optional(),
+    revokedTokens: z.number().int().nonnegative().optional(),
+  }),
   "client-cert.add": obj({ fingerprint: s, subject: s, notAfter: s }),
   "client-cert.revoke": obj({ fingerprint: s }),
   "token.create": obj({ tokenId: s, prefix: s, name: sN, scopes: strs, expiresAt: iso }),

@@ -84,11 +84,15 @@ export function date(v: unknown): string | null {
 export const failedSuffix = (e: AuditEventView): Segment[] => (e.outcome === "success" ? [] : [` — ${e.outcome}`]);
 export const targetText = (e: AuditEventView): Segment[] => (e.target ? [{ text: e.target, mono: true }] : ["(no target)"]);
 /** user.password: an admin's temporary password for someone, or the owner's own (replacing one someone else set). */
-export const passwordSet = (e: AuditEventView, d: { temporary?: boolean; self?: boolean; replaced?: string; countsAs?: string[] }): Segment[] => [
+export const passwordSet = (
+  e: AuditEventView,
+  d: { temporary?: boolean; self?: boolean; replaced?: string; countsAs?: string[]; revokedTokens?: number },
+): Segment[] => [
   ...(d.self
     ? [`changed their own password${d.replaced ? ` (replacing a temporary one set by ${d.replaced})` : ""}`]
     : ["set ", d.temporary ? "a temporary password (no reviews until they set their own) for " : "the password of ", ...targetText(e)]),
   ...(d.countsAs?.length ? [`; for four eyes the account counts as ${d.countsAs.join(", ")} too, until a CLI reset`] : []),
+  ...(d.revokedTokens ? [`; revoked ${d.revokedTokens} API token(s) made while the password was temporary`] : []),
 ];
 export const denied = (verb: string, e: AuditEventView, d: { requestId: string; reason: string }): Segment[] => [
   `tried to ${verb} `,

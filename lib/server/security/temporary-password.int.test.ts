@@ -68,6 +68,9 @@ describe("a password set by an admin is a temporary one", () => {
     const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/app-${randomUUID().slice(0, 6)}`, stage: "prod", label: "pw" });
     await reviewRequest({ actor: admin, requestId, decision: "approve", comment: "lgtm" });
 
+    // A token bob made himself before the reset outlives everything below.
+    const before = await createToken({ actor: await userActor("bob@example.com"), email: "bob@example.com", scopes: ["read"] });
+    await new Promise((r) => setTimeout(r, 5));
     // The admin sets bob's password and signs in as bob: the sign-in works...
     await updateUser({ actor: admin, email: "bob@example.com", password: "chosen-by-the-admin" });
     const asBob = await signIn("bob@example.com", "chosen-by-the-admin");
@@ -93,8 +96,12 @@ describe("a password set by an admin is a temporary one", () => {
       message: expect.stringContaining("set your own password first"),
     });
     // Without named scopes the token leaves review out; other scopes are made as before.
-    expect((await createToken({ actor: asBob.actor, email: "bob@example.com" })).scopes).not.toContain("review");
-    expect((await createToken({ actor: asBob.actor, email: "bob@example.com", scopes: ["read"] })).scopes).toEqual(["read"]);
+    const during = [
+      await createToken({ actor: asBob.actor, email: "bob@example.com" }),
+      await createToken({ actor: asBob.actor, email: "bob@example.com", scopes: ["read"] }),
+    ];
+    expect(during[0]!.scopes).not.toContain("review");
+    expect(during[1]!.scopes).toEqual(["read"]);
 
     // Bob sets his own password (over the API, from his session): every session before it ends, the admin's too.
     const wrong = await changePasswordOverHttp(asBob.id, { currentPassword: "not-it-at-all", newPassword: "bobs-own-password" });
@@ -104,6 +111,10 @@ describe("a password set by an admin is a temporary one", () => {
     expect(changed.status, await changed.clone().text()).toBe(200);
     expect(await actorForUserId(asBob.id, "session", asBob.signedInAt)).toBeNull();
     expect(await authenticatePassword("bob@example.com", "chosen-by-the-admin", "127.0.0.1")).toBeNull();
+    // The tokens made while the password was temporary (by whoever held it) end with it; bob's own earlier one stays.
+    const revoked = async (id: string) => (await db.apiToken.findUniqueOrThrow({ where: { id } })).revokedAt !== null;
+    expect(await Promise.all(during.map((t) => revoked(t.id)))).toEqual([true, true]);
+    expect(await revoked(before.id)).toBe(false);
 
     const bob = await signIn("bob@example.com", "bobs-own-password");
     expect((await createToken({ actor: bob.actor, email: "bob@example.com", scopes: ["review"] })).scopes).toEqual(["review"]);
@@ -122,7 +133,7 @@ describe("a password set by an admin is a temporary one", () => {
     const events = await db.auditEvent.findMany({ where: { action: "user.password", target: "bob@example.com" }, orderBy: { seq: "asc" } });
     expect(events.map((e) => [e.actorLabel, e.detail])).toEqual([
       ["admin@example.com", { temporary: true, self: false, countsAs: ["admin@example.com"] }],
-      ["bob@example.com", { self: true, replaced: "admin@example.com", countsAs: ["admin@example.com"] }],
+      ["bob@example.com", { self: true, replaced: "admin@example.com", countsAs: ["admin@example.com"], revokedTokens: 2 }],
     ]);
   });
 

@@ -6,6 +6,7 @@ import { hashPassword, verifyPassword } from "../../password";
 import type { Actor } from "../actor";
 import { appendAuditEvent } from "../audit/append-audit-event";
 import { clearSigninAttempts, consumeSigninAttempt } from "../auth/signin-throttle";
+import { forgetCachedTokens } from "../auth/token-cache";
 import { lineageEmails, passwordSetByOther } from "./password-standing";
 
 export interface ChangeOwnPasswordOptions {
@@ -49,18 +50,26 @@ export async function changeOwnPassword({ actor, ...input }: ChangeOwnPasswordOp
     throw new AppError("INVALID_INPUT", "currentPassword: not your current password", "currentPassword");
   await clearSigninAttempts({ email: user.email, source: `password-change ${user.id}` });
   const passwordHash = await hashPassword(newPassword);
+  let revokedTokens = 0;
   await db.$transaction(async (tx) => {
     const replaced = await passwordSetByOther(tx, user.id);
     // The password lineage is kept (password-standing.ts): whoever set the temporary password knows it, so may be the
     // one choosing this one; for four eyes the account still counts as them until the operator resets it.
     const countsAs = await lineageEmails(tx, user.passwordLineageIds);
+    // API tokens made while the password was temporary may have been made by whoever set it (any scope but review and
+    // admin: request, evidence, admission tokens act as the owner): they end with it. The reset set sessionsValidAfter.
+    const since = replaced ? user.sessionsValidAfter : null;
+    revokedTokens = since
+      ? (await tx.apiToken.updateMany({ where: { userId: user.id, revokedAt: null, createdAt: { gte: since } }, data: { revokedAt: new Date() } })).count
+      : 0;
     await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordSetById: null, sessionsValidAfter: new Date() }, select: { id: true } });
     await appendAuditEvent(tx, {
       actor,
       action: "user.password",
       target: user.email,
-      detail: { self: true, ...(replaced ? { replaced } : {}), ...(countsAs.length ? { countsAs } : {}) },
+      detail: { self: true, ...(replaced ? { replaced } : {}), ...(countsAs.length ? { countsAs } : {}), ...(revokedTokens ? { revokedTokens } : {}) },
     });
   });
-  return { email: user.email, signedOut: true };
+  if (revokedTokens) forgetCachedTokens();
+  return { email: user.email, signedOut: true, revokedTokens };
 }
