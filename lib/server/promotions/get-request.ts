@@ -108,6 +108,7 @@ type LoadedRequest = {
   waiver_member: boolean;
   password_set_by: string | null;
   password_lineage: LineagePerson[];
+  requester_lineage: LineagePerson[];
 };
 
 /**
@@ -140,7 +141,8 @@ async function loadRequest(requestId: string, viewerId: string | null) {
                     WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${viewerId}::uuid) AS uploaded_provenance,
            EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = s.waiver_group_id AND gm.user_id = ${viewerId}::uuid) AS waiver_member,
            ${passwordSetBySql(Prisma.sql`${viewerId}::uuid`)} AS password_set_by,
-           ${userLineageSql(Prisma.sql`${viewerId}::uuid`)} AS password_lineage
+           ${userLineageSql(Prisma.sql`${viewerId}::uuid`)} AS password_lineage,
+           ${userLineageSql(Prisma.sql`pr.requester_id`)} AS requester_lineage
       FROM promotion_requests pr
       JOIN stages s ON s.id = pr.stage_id
       LEFT JOIN groups wg ON wg.id = s.waiver_group_id
@@ -161,6 +163,7 @@ function requestRow(r: LoadedRequest) {
     imageId: r.image_id,
     stageId: r.stage_id,
     requesterId: r.requester_id,
+    requesterLineage: r.requester_lineage,
     note: r.note,
     status: r.status,
     createdAt: r.created_at,

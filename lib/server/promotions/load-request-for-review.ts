@@ -15,6 +15,8 @@ export interface RequestUnderReview {
   imageId: string;
   stageId: string;
   requesterId: string | null;
+  /** The users the requester's password descends from now (password-lineage.ts). */
+  requesterLineage: LineagePerson[];
   status: "open" | "approved" | "signed" | "rejected" | "withdrawn";
   stage: { id: string; name: string; requiredApprovals: number; gates: unknown; reviewerGroups: { group: { id: string; name: string } }[] };
   image: { digest: string; repository: { name: string; registry: { name: string; url: string; pullName: string | null } } };
@@ -56,6 +58,7 @@ type LoadedRow = {
   uploaded_provenance: boolean;
   password_set_by: string | null;
   password_lineage: LineagePerson[];
+  requester_lineage: LineagePerson[];
   webhooks: EnabledWebhook[];
 };
 
@@ -98,6 +101,7 @@ export async function loadRequestForReview(tx: Tx, requestId: string, actor: Use
                     WHERE d.image_id = pr.image_id AND d.kind = 'provenance' AND d.uploader_id = ${actor.id}::uuid) AS uploaded_provenance,
            ${passwordSetBySql(Prisma.sql`${actor.id}::uuid`)} AS password_set_by,
            ${userLineageSql(Prisma.sql`${actor.id}::uuid`)} AS password_lineage,
+           ${userLineageSql(Prisma.sql`pr.requester_id`)} AS requester_lineage,
            ${Prisma.raw(ENABLED_WEBHOOKS_JSON)} AS webhooks
       FROM promotion_requests pr
       JOIN stages s ON s.id = pr.stage_id
@@ -111,6 +115,7 @@ export async function loadRequestForReview(tx: Tx, requestId: string, actor: Use
     imageId: r.image_id,
     stageId: r.stage_id,
     requesterId: r.requester_id,
+    requesterLineage: r.requester_lineage,
     status: r.status,
     stage: {
       id: r.stage_id,

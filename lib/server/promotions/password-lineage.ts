@@ -30,11 +30,22 @@ const UNTIL = "an account counts as whoever set its password until the operator 
  * Why `candidate` may be the requester or the same person as one of the `earlier` counted approvals, or null. `you`:
  * worded for the reviewer themselves (the refusal), otherwise about them (the approvals not counted).
  */
-export function lineageConflict(candidate: ApproverPersons, requesterId: string | null, earlier: readonly ApproverPersons[], you: boolean): string | null {
+export function lineageConflict(
+  candidate: ApproverPersons,
+  requesterId: string | null,
+  earlier: readonly ApproverPersons[],
+  you: boolean,
+  requesterLineage: readonly LineagePerson[] = [],
+): string | null {
   const their = you ? "your" : "their";
   const why = (s: string) => `${s}; four eyes: ${UNTIL}`;
   const viaRequester = requesterId ? candidate.lineage.find((p) => p.id === requesterId) : undefined;
   if (viaRequester) return why(`${their} password descends from one set by ${viaRequester.email}, who requested this promotion`);
+  // The requester too may be whoever set their password: an admin who set a developer's, requested as them and
+  // approved as themselves would be one person on both sides.
+  if (requesterLineage.some((p) => p.id === candidate.id)) return why(`the requester's password descends from one set by ${you ? "you" : "this account"}`);
+  const sharedWithRequester = candidate.lineage.find((p) => requesterLineage.some((q) => q.id === p.id));
+  if (sharedWithRequester) return why(`${their} password and the requester's descend from one set by ${sharedWithRequester.email}`);
   for (const other of earlier) {
     if (other.lineage.some((p) => p.id === candidate.id))
       return why(`the password of ${other.email}, who ${you ? "already " : "also "}approved, descends from one set by ${you ? "you" : "this account"}`);

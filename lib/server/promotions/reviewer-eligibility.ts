@@ -42,6 +42,8 @@ export async function reviewerEligibility(
       id: string;
       imageId: string;
       requesterId: string | null;
+      /** The users the requester's password descends from now (password-lineage.ts); none when not read. */
+      requesterLineage?: LineagePerson[];
       stage: { name: string; reviewerGroups: { group: { id: string; name: string } }[] };
       reviews: StandingReview[];
     };
@@ -72,7 +74,7 @@ export async function reviewerEligibility(
   const lineage = known ? known.passwordLineage : await readLineage(client, actor.id);
   const me = { id: actor.id, email: actor.email, lineage };
   const earlier = decision === "reject" ? [] : countedApprovals(request).counted.map(personsOf);
-  const shared = lineageConflict(me, request.requesterId, earlier, true);
+  const shared = lineageConflict(me, request.requesterId, earlier, true, request.requesterLineage);
   if (shared) reasons.push(shared);
   const built = known
     ? known.uploadedProvenance
@@ -142,6 +144,7 @@ export function approvalNoLongerCounts(
  */
 export function countedApprovals<R extends StandingReview>(request: {
   requesterId: string | null;
+  requesterLineage?: LineagePerson[];
   stage: { reviewerGroups: { group: { id: string; name: string } }[] };
   reviews: R[];
 }): { counted: R[]; notCounted: string[] } {
@@ -151,7 +154,7 @@ export function countedApprovals<R extends StandingReview>(request: {
     if (review.decision !== "approve") continue;
     const why =
       approvalNoLongerCounts(review, request) ??
-      (review.breakGlass ? null : lineageConflict(personsOf(review), request.requesterId, counted.map(personsOf), false));
+      (review.breakGlass ? null : lineageConflict(personsOf(review), request.requesterId, counted.map(personsOf), false, request.requesterLineage));
     if (why) notCounted.push(`${review.reviewer.email}: ${why}`);
     else counted.push(review);
   }

@@ -2,6 +2,7 @@ import "server-only";
 import { Prisma, type db, type Tx } from "../../db";
 import { parseSimpleSigningPayload } from "../../signing/formats/simple-signing";
 import { REVIEWER_STANDING_FIELDS } from "../promotions/load-request-for-review";
+import { userLineageSql, type LineagePerson } from "../promotions/password-lineage";
 import { countedApprovals, type ReviewerStanding } from "../promotions/reviewer-eligibility";
 import { OPTIONAL_KEYS } from "../promotions/review-request";
 
@@ -9,6 +10,7 @@ type Row = {
   approval_id: string;
   payload: Uint8Array;
   requester_id: string | null;
+  requester_lineage: LineagePerson[];
   required_approvals: number;
   reviewer_groups: { id: string; name: string }[];
   reviews: { reviewerId: string; decision: string; breakGlass: boolean; reviewer: ReviewerStanding }[];
@@ -41,7 +43,7 @@ export async function quorumReasons(client: Tx | typeof db, approvalIds: readonl
   const out = new Map<string, string[]>();
   if (!approvalIds.length) return out;
   const rows = await client.$queryRaw<Row[]>`
-    SELECT a.id AS approval_id, a.payload, pr.requester_id, s.required_approvals,
+    SELECT a.id AS approval_id, a.payload, pr.requester_id, ${userLineageSql(Prisma.sql`pr.requester_id`)} AS requester_lineage, s.required_approvals,
            COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name) ORDER BY g.name)
                        FROM stage_reviewer_groups sg JOIN groups g ON g.id = sg.group_id WHERE sg.stage_id = s.id), '[]'::json) AS reviewer_groups,
            COALESCE((SELECT json_agg(json_build_object('reviewerId', v.reviewer_id, 'decision', v.decision, 'breakGlass', v.break_glass,
@@ -56,6 +58,7 @@ export async function quorumReasons(client: Tx | typeof db, approvalIds: readonl
     const reviews = signed ? r.reviews.filter((v) => signed.has(v.reviewerId)) : r.reviews;
     const { counted, notCounted } = countedApprovals({
       requesterId: r.requester_id,
+      requesterLineage: r.requester_lineage,
       stage: { reviewerGroups: r.reviewer_groups.map((group) => ({ group })) },
       reviews,
     });

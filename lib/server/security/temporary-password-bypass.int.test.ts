@@ -154,4 +154,24 @@ describe("password lineage: one person behind several accounts counts once", () 
       approvalId: expect.any(String),
     });
   });
+
+  it("an admin who set a developer's password cannot approve what was requested as that developer (the requester's lineage)", async () => {
+    await upsertStage({ actor: system, name: "build", settings: { requiredApprovals: 1, reviewerGroups: ["prod-reviewers"], gates: {} } });
+    const admin = await userActor("admin@example.com");
+    await updateUser({ actor: admin, email: "dev@example.com", password: "dev-by-the-admin" });
+    try {
+      // The request is made as dev (pushedAndRequested requests as dev@example.com), by whoever knows the password.
+      const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/req-${randomUUID().slice(0, 6)}`, stage: "build", label: "req" });
+      await expect(reviewRequest({ actor: admin, requestId, decision: "approve", comment: "lgtm" })).rejects.toMatchObject({
+        code: "FORBIDDEN",
+        message: expect.stringContaining("the requester's password descends from one set by you"),
+      });
+      expect(await db.approval.findFirst({ where: { requestId } })).toBeNull();
+      // Someone else reviews it as usual.
+      const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "lgtm" });
+      expect(out).toMatchObject({ approvals: 1, approvalId: expect.any(String) });
+    } finally {
+      await updateUser({ actor: { kind: "cli", label: "ops" } as Actor, email: "dev@example.com", password: "dev-from-the-operator" });
+    }
+  });
 });
