@@ -45,7 +45,7 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-const verify = (digest: string) => evaluateImage({ image: `${host}/${repo}@${digest}`, stage: "prod", refuseTags: true });
+const verify = (digest: string, repository = repo) => evaluateImage({ image: `${host}/${repository}@${digest}`, stage: "prod", refuseTags: true });
 
 describe("a platform manifest that two indexes share", () => {
   it("is admitted by the approval of the second index, as long as that approval stands, and never by the first's absence", async () => {
@@ -141,5 +141,41 @@ describe("deleting one of the indexes that share a platform manifest", () => {
     expect(await state()).toEqual({ [first]: true, [onlyFirst]: true, [second]: false, [shared]: false, [onlySecond]: false });
     expect((await verify(shared)).allowed).toBe(true);
     await revokeApproval({ approvalId: approval.id, actor: alice, reason: "test", removeNow: false });
+  });
+});
+
+// Found by review of the change above: the approved first parent is deleted from the registry while another index of
+// the repository (unapproved, pushed by anyone with push rights) lists the same platform, so the platform stays live;
+// admission fell back to the deleted first parent, and its approval admitted the platform.
+describe("a platform whose only approved index was deleted from the registry", () => {
+  const other = "adm/deleted-parent";
+  let approvedIndex: string;
+  let platform: string;
+  let onlyApproved: string;
+
+  beforeAll(async () => {
+    const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
+    const salt = randomUUID();
+    const amd = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd ${salt}` }] });
+    const arm1 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm1 ${salt}` }] });
+    const arm2 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm2 ${salt}` }] });
+    approvedIndex = await pushIndex(client, other, [amd, arm1], ["v1"]);
+    await syncRegistry({ actor: system });
+    [platform, onlyApproved] = [amd.digest, arm1.digest];
+    const alice = await userActor("alice@example.com");
+    await requestAndApprove({ actor: alice, repository: other, digest: approvedIndex as `sha256:${string}`, stage: "prod", comment: "ok" });
+    await pushIndex(client, other, [amd, arm2], ["other"]);
+    await syncRegistry({ actor: system });
+  });
+
+  it("is not admitted by that index's approval, though an unapproved index keeps it in the registry", async () => {
+    expect((await verify(platform, other)).allowed).toBe(true);
+    expect((await fetch(`${process.env.REGISTRY_URL!}/v2/${other}/manifests/${approvedIndex}`, { method: "DELETE" })).status).toBe(202);
+    await syncRegistry({ actor: system });
+    expect((await db.image.findFirstOrThrow({ where: { digest: approvedIndex, repository: { name: other } } })).deletedAt).not.toBeNull();
+    expect((await verify(approvedIndex, other)).allowed).toBe(false);
+    expect((await verify(onlyApproved, other)).allowed).toBe(false);
+    const v = await verify(platform, other);
+    expect(v.allowed, JSON.stringify(v.reasons)).toBe(false);
   });
 });

@@ -4,15 +4,14 @@
 // Nothing tells the reviewer from the admin, so for four eyes the account counts as the admin too (its password
 // lineage, promotions/password-lineage.ts) until the operator resets its password with the CLI.
 import { randomUUID } from "node:crypto";
-import { encode } from "next-auth/jwt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
-import { callRoute, discoverRoutes, type DiscoveredRoute } from "../../../scripts/test-harness/routes";
+import { changePasswordOverHttp, signInWithPassword } from "../../../scripts/test-harness/password-session";
+import { discoverRoutes, type DiscoveredRoute } from "../../../scripts/test-harness/routes";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
-import { actorForUserId, authenticatePassword } from "../auth/authenticate";
 import { upsertGroup } from "../groups/upsert-group";
 import { reviewRequest } from "../promotions/review-request";
 import { upsertStage } from "../stages/upsert-stage";
@@ -37,35 +36,17 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-async function signIn(email: string, password: string) {
-  const ok = await authenticatePassword(email, password, "127.0.0.1");
-  expect(ok, `sign-in of ${email}`).not.toBeNull();
-  const signedInAt = Date.now();
-  return { actor: (await actorForUserId(ok!.id, "session", signedInAt))!, id: ok!.id, signedInAt };
-}
-
-async function changePasswordOverHttp(userId: string, body: object) {
-  const cookie = await encode({ token: { sub: userId, signedInAt: Date.now() }, secret: process.env.NEXTAUTH_SECRET! });
-  const handler = routes.find((r) => r.template === "/api/v1/account/password")!.methods.POST!;
-  return callRoute(handler, {
-    method: "POST",
-    template: "/api/v1/account/password",
-    body,
-    headers: { cookie: `next-auth.session-token=${cookie}`, origin: "http://localhost", "sec-fetch-site": "same-origin", host: "localhost" },
-  });
-}
-
 it("the admin who set a reviewer's password cannot clear its temporary state and approve as the reviewer", async () => {
   const admin = await userActor("admin@example.com");
   const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/bypass-${randomUUID().slice(0, 6)}`, stage: "prod", label: "bypass" });
   await reviewRequest({ actor: admin, requestId, decision: "approve", comment: "lgtm" });
 
   await updateUser({ actor: admin, email: "bob@example.com", password: "chosen-by-the-admin" });
-  const asBob = await signIn("bob@example.com", "chosen-by-the-admin");
+  const asBob = await signInWithPassword("bob@example.com", "chosen-by-the-admin");
   // The admin, as bob, "sets bob's own password" with the temporary password they chose.
-  const changed = await changePasswordOverHttp(asBob.id, { currentPassword: "chosen-by-the-admin", newPassword: "still-the-admins-choice" });
+  const changed = await changePasswordOverHttp(routes, asBob.id, { currentPassword: "chosen-by-the-admin", newPassword: "still-the-admins-choice" });
   expect(changed.status, await changed.clone().text()).toBe(200);
-  const again = await signIn("bob@example.com", "still-the-admins-choice");
+  const again = await signInWithPassword("bob@example.com", "still-the-admins-choice");
   // Correct behaviour: the password is still one the admin chose, so no approval as bob.
   let out: unknown = null;
   try {
@@ -103,10 +84,10 @@ describe("password lineage: one person behind several accounts counts once", () 
     const admin = await userActor("admin@example.com");
     // bob's password already descends from the admin's (above); now carol's too, and "carol" sets her own.
     await updateUser({ actor: admin, email: "carol@example.com", password: "carol-by-the-admin" });
-    const tmp = await signIn("carol@example.com", "carol-by-the-admin");
+    const tmp = await signInWithPassword("carol@example.com", "carol-by-the-admin");
     await changeOwnPassword({ actor: tmp.actor, currentPassword: "carol-by-the-admin", newPassword: "carols-own-or-is-it" });
-    const carol = await signIn("carol@example.com", "carols-own-or-is-it");
-    const bob = await signIn("bob@example.com", "still-the-admins-choice");
+    const carol = await signInWithPassword("carol@example.com", "carols-own-or-is-it");
+    const bob = await signInWithPassword("bob@example.com", "still-the-admins-choice");
 
     const { requestId, digest } = await pushedAndRequested({ client, repository: `temp-pw/two-${randomUUID().slice(0, 6)}`, stage: "prod3", label: "two" });
     await reviewRequest({ actor: bob.actor, requestId, decision: "approve", comment: "lgtm" });
@@ -136,7 +117,7 @@ describe("password lineage: one person behind several accounts counts once", () 
 
   it("a reviewer whose password an admin set still makes up a quorum with anyone that admin is not", async () => {
     const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/ok-${randomUUID().slice(0, 6)}`, stage: "prod", label: "ok" });
-    const bob = await signIn("bob@example.com", "still-the-admins-choice");
+    const bob = await signInWithPassword("bob@example.com", "still-the-admins-choice");
     await reviewRequest({ actor: bob.actor, requestId, decision: "approve", comment: "lgtm" });
     const out = await reviewRequest({ actor: await userActor("alice@example.com"), requestId, decision: "approve", comment: "lgtm" });
     expect(out).toMatchObject({ approvals: 2, approvalId: expect.any(String) });
@@ -148,7 +129,7 @@ describe("password lineage: one person behind several accounts counts once", () 
     expect((await db.user.findUniqueOrThrow({ where: { email: "carol@example.com" } })).passwordLineageIds).toEqual([]);
     const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/cli-${randomUUID().slice(0, 6)}`, stage: "prod", label: "cli" });
     await reviewRequest({ actor: await userActor("admin@example.com"), requestId, decision: "approve", comment: "lgtm" });
-    const carol = await signIn("carol@example.com", "carol-from-the-operator");
+    const carol = await signInWithPassword("carol@example.com", "carol-from-the-operator");
     expect(await reviewRequest({ actor: carol.actor, requestId, decision: "approve", comment: "lgtm" })).toMatchObject({
       approvals: 2,
       approvalId: expect.any(String),

@@ -3,11 +3,11 @@
 // temporary one (users/password-standing.ts): the account signs in, but does not review, waive, break glass or make
 // review/admin tokens until its owner sets their own password.
 import { randomUUID } from "node:crypto";
-import { encode } from "next-auth/jwt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedStages, seedUsers } from "../../../scripts/seed";
 import { pushedAndRequested, userActor } from "../../../scripts/test-harness/promote";
-import { callRoute, discoverRoutes, type DiscoveredRoute } from "../../../scripts/test-harness/routes";
+import { changePasswordOverHttp, signInWithPassword } from "../../../scripts/test-harness/password-session";
+import { discoverRoutes, type DiscoveredRoute } from "../../../scripts/test-harness/routes";
 import { db, disconnectDb } from "../../db";
 import { RegistryClient } from "../../oci/client";
 import type { Actor } from "../actor";
@@ -42,26 +42,6 @@ afterAll(async () => {
   await disconnectDb();
 });
 
-/** Signs in with a password as the web form does, and returns the session's actor. */
-async function signIn(email: string, password: string) {
-  const ok = await authenticatePassword(email, password, "127.0.0.1");
-  expect(ok, `sign-in of ${email}`).not.toBeNull();
-  const signedInAt = Date.now();
-  return { actor: (await actorForUserId(ok!.id, "session", signedInAt))!, id: ok!.id, signedInAt };
-}
-
-/** POST /api/v1/account/password with a session cookie, from our own origin. */
-async function changePasswordOverHttp(userId: string, body: object) {
-  const cookie = await encode({ token: { sub: userId, signedInAt: Date.now() }, secret: process.env.NEXTAUTH_SECRET! });
-  const handler = routes.find((r) => r.template === "/api/v1/account/password")!.methods.POST!;
-  return callRoute(handler, {
-    method: "POST",
-    template: "/api/v1/account/password",
-    body,
-    headers: { cookie: `next-auth.session-token=${cookie}`, origin: "http://localhost", "sec-fetch-site": "same-origin", host: "localhost" },
-  });
-}
-
 describe("a password set by an admin is a temporary one", () => {
   it("an admin who sets a reviewer's password cannot be that reviewer's approval too; the reviewer reviews again once they set their own", async () => {
     const admin = await userActor("admin@example.com");
@@ -73,7 +53,7 @@ describe("a password set by an admin is a temporary one", () => {
     await new Promise((r) => setTimeout(r, 5));
     // The admin sets bob's password and signs in as bob: the sign-in works...
     await updateUser({ actor: admin, email: "bob@example.com", password: "chosen-by-the-admin" });
-    const asBob = await signIn("bob@example.com", "chosen-by-the-admin");
+    const asBob = await signInWithPassword("bob@example.com", "chosen-by-the-admin");
     // ...but no approval, no rejection, no waiver and no review or admin token with it.
     const refused = { code: "FORBIDDEN", message: expect.stringContaining("set your own password first") };
     await expect(reviewRequest({ actor: asBob.actor, requestId, decision: "approve", comment: "lgtm" })).rejects.toMatchObject(refused);
@@ -104,10 +84,10 @@ describe("a password set by an admin is a temporary one", () => {
     expect(during[1]!.scopes).toEqual(["read"]);
 
     // Bob sets his own password (over the API, from his session): every session before it ends, the admin's too.
-    const wrong = await changePasswordOverHttp(asBob.id, { currentPassword: "not-it-at-all", newPassword: "bobs-own-password" });
+    const wrong = await changePasswordOverHttp(routes, asBob.id, { currentPassword: "not-it-at-all", newPassword: "bobs-own-password" });
     expect(wrong.status).toBe(422);
     await new Promise((r) => setTimeout(r, 5));
-    const changed = await changePasswordOverHttp(asBob.id, { currentPassword: "chosen-by-the-admin", newPassword: "bobs-own-password" });
+    const changed = await changePasswordOverHttp(routes, asBob.id, { currentPassword: "chosen-by-the-admin", newPassword: "bobs-own-password" });
     expect(changed.status, await changed.clone().text()).toBe(200);
     expect(await actorForUserId(asBob.id, "session", asBob.signedInAt)).toBeNull();
     expect(await authenticatePassword("bob@example.com", "chosen-by-the-admin", "127.0.0.1")).toBeNull();
@@ -116,7 +96,7 @@ describe("a password set by an admin is a temporary one", () => {
     expect(await Promise.all(during.map((t) => revoked(t.id)))).toEqual([true, true]);
     expect(await revoked(before.id)).toBe(false);
 
-    const bob = await signIn("bob@example.com", "bobs-own-password");
+    const bob = await signInWithPassword("bob@example.com", "bobs-own-password");
     expect((await createToken({ actor: bob.actor, email: "bob@example.com", scopes: ["review"] })).scopes).toEqual(["review"]);
     // Bob reviews again, but for four eyes he still counts as the admin, who knew the password he replaced (only a CLI
     // reset ends that: temporary-password-bypass.int): not on a request the admin approved, and with anyone else.
@@ -154,13 +134,13 @@ describe("a password set by an admin is a temporary one", () => {
   it("an admin who sets their own password sets an ordinary one, and an admin with a temporary one cannot break glass", async () => {
     const admin = await userActor("admin@example.com");
     await updateUser({ actor: admin, email: "admin@example.com", password: "the-admins-own-new-one" });
-    const self = await signIn("admin@example.com", "the-admins-own-new-one");
+    const self = await signInWithPassword("admin@example.com", "the-admins-own-new-one");
     expect((await createToken({ actor: self.actor, email: "admin@example.com", scopes: ["admin"] })).scopes).toEqual(["admin"]);
 
     // A second admin sets the first one's password: a temporary one, so no break glass and no admin token.
     await updateUser({ actor: self.actor, email: "carol@example.com", role: "admin" });
     await updateUser({ actor: await userActor("carol@example.com"), email: "admin@example.com", password: "chosen-by-carol" });
-    const reset = await signIn("admin@example.com", "chosen-by-carol");
+    const reset = await signInWithPassword("admin@example.com", "chosen-by-carol");
     const { requestId } = await pushedAndRequested({ client, repository: `temp-pw/glass-${randomUUID().slice(0, 6)}`, stage: "prod", label: "glass" });
     await expect(
       reviewRequest({ actor: reset.actor, requestId, decision: "approve", comment: "emergency, shipping it now", breakGlass: true }),
