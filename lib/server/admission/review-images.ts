@@ -39,6 +39,7 @@ export const imageReviewPodPaths = (path: readonly (string | number)[]) =>
 const MAX_CONTAINERS = 500;
 /** An audited image string is cut here (a reference is at most 1024 characters; longer ones are denied). */
 const AUDITED_IMAGE_CHARS = 1100;
+const audited = (image: string) => (image.length > AUDITED_IMAGE_CHARS ? `${image.slice(0, AUDITED_IMAGE_CHARS)}…` : image);
 
 /**
  * Kubernetes ImagePolicyWebhook: allowed when every container image is referenced by digest and carries a valid
@@ -79,14 +80,9 @@ export async function reviewImages({ actor, review }: { actor: Actor; review: Im
     target: `namespace ${ns}`,
     // Every distinct image, so the trail answers "when did this digest enter the cluster" for each (at most 500).
     detail: {
-      images: [...new Set(images)].slice(0, MAX_CONTAINERS).map((i) => (i.length > AUDITED_IMAGE_CHARS ? `${i.slice(0, AUDITED_IMAGE_CHARS)}…` : i)),
+      images: [...new Set(images)].slice(0, MAX_CONTAINERS).map(audited),
       containers: images.length,
-      denied:
-        req && !req.exempt
-          ? [...new Set(verdicts.filter((v) => !v.allowed).map((v) => v.image))].map((i) =>
-              i.length > AUDITED_IMAGE_CHARS ? `${i.slice(0, AUDITED_IMAGE_CHARS)}…` : i,
-            )
-          : [],
+      denied: req && !req.exempt ? [...new Set(verdicts.filter((v) => !v.allowed).map((v) => v.image))].map(audited) : [],
       allowed: result.status.allowed,
       reason: result.status.reason ?? null,
     },

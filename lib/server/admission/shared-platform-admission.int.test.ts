@@ -24,15 +24,19 @@ let shared: string;
 let onlyFirst: string;
 let onlySecond: string;
 
+/** One amd64 build two indexes share, and an arm64 build of each (the second a rebuild). */
+function threeBuilds() {
+  const salt = randomUUID();
+  const build = (architecture: string, name: string) => buildImage({ architecture, layers: [{ "app.txt": `${name} ${salt}` }] });
+  return { amd: build("amd64", "amd"), arm1: build("arm64", "arm1"), arm2: build("arm64", "arm2") };
+}
+
 beforeAll(async () => {
   await seedUsers();
   await seedStages(["build", "test", "prod"]);
   const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
   host = new URL(process.env.REGISTRY_URL!).host;
-  const salt = randomUUID();
-  const amd = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd ${salt}` }] });
-  const arm1 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm1 ${salt}` }] });
-  const arm2 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm2 ${salt}` }] });
+  const { amd, arm1, arm2 } = threeBuilds();
   first = await pushIndex(client, repo, [amd, arm1], ["v1"]);
   await syncRegistry({ actor: system });
   second = await pushIndex(client, repo, [amd, arm2], ["v1.0.1"]);
@@ -155,10 +159,7 @@ describe("a platform whose only approved index was deleted from the registry", (
 
   beforeAll(async () => {
     const client = new RegistryClient({ url: process.env.REGISTRY_URL! });
-    const salt = randomUUID();
-    const amd = buildImage({ architecture: "amd64", layers: [{ "app.txt": `amd ${salt}` }] });
-    const arm1 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm1 ${salt}` }] });
-    const arm2 = buildImage({ architecture: "arm64", layers: [{ "app.txt": `arm2 ${salt}` }] });
+    const { amd, arm1, arm2 } = threeBuilds();
     approvedIndex = await pushIndex(client, other, [amd, arm1], ["v1"]);
     await syncRegistry({ actor: system });
     [platform, onlyApproved] = [amd.digest, arm1.digest];
